@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "eventlog.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "hash.h"
+
+const char *vc_event_type_name(uint32_t type) {
+        static const struct {
+                uint32_t type;
+                const char *name;
+        } names[] = {
+                { EV_PREBOOT_CERT, "EV_PREBOOT_CERT" },
+                { EV_POST_CODE, "EV_POST_CODE" },
+                { EV_UNUSED, "EV_UNUSED" },
+                { EV_NO_ACTION, "EV_NO_ACTION" },
+                { EV_SEPARATOR, "EV_SEPARATOR" },
+                { EV_ACTION, "EV_ACTION" },
+                { EV_EVENT_TAG, "EV_EVENT_TAG" },
+                { EV_S_CRTM_CONTENTS, "EV_S_CRTM_CONTENTS" },
+                { EV_S_CRTM_VERSION, "EV_S_CRTM_VERSION" },
+                { EV_CPU_MICROCODE, "EV_CPU_MICROCODE" },
+                { EV_PLATFORM_CONFIG_FLAGS, "EV_PLATFORM_CONFIG_FLAGS" },
+                { EV_TABLE_OF_DEVICES, "EV_TABLE_OF_DEVICES" },
+                { EV_COMPACT_HASH, "EV_COMPACT_HASH" },
+                { EV_IPL, "EV_IPL" },
+                { EV_IPL_PARTITION_DATA, "EV_IPL_PARTITION_DATA" },
+                { EV_NONHOST_CODE, "EV_NONHOST_CODE" },
+                { EV_NONHOST_CONFIG, "EV_NONHOST_CONFIG" },
+                { EV_NONHOST_INFO, "EV_NONHOST_INFO" },
+                { EV_OMIT_BOOT_DEVICE_EVENTS, "EV_OMIT_BOOT_DEVICE_EVENTS" },
+                { EV_POST_CODE2, "EV_POST_CODE2" },
+                { EV_EFI_EVENT_BASE, "EV_EFI_EVENT_BASE" },
+                { EV_EFI_VARIABLE_DRIVER_CONFIG, "EV_EFI_VARIABLE_DRIVER_CONFIG" },
+                { EV_EFI_VARIABLE_BOOT, "EV_EFI_VARIABLE_BOOT" },
+                { EV_EFI_BOOT_SERVICES_APPLICATION, "EV_EFI_BOOT_SERVICES_APPLICATION" },
+                { EV_EFI_BOOT_SERVICES_DRIVER, "EV_EFI_BOOT_SERVICES_DRIVER" },
+                { EV_EFI_RUNTIME_SERVICES_DRIVER, "EV_EFI_RUNTIME_SERVICES_DRIVER" },
+                { EV_EFI_GPT_EVENT, "EV_EFI_GPT_EVENT" },
+                { EV_EFI_ACTION, "EV_EFI_ACTION" },
+                { EV_EFI_PLATFORM_FIRMWARE_BLOB, "EV_EFI_PLATFORM_FIRMWARE_BLOB" },
+                { EV_EFI_HANDOFF_TABLES, "EV_EFI_HANDOFF_TABLES" },
+                { EV_EFI_PLATFORM_FIRMWARE_BLOB2, "EV_EFI_PLATFORM_FIRMWARE_BLOB2" },
+                { EV_EFI_HANDOFF_TABLES2, "EV_EFI_HANDOFF_TABLES2" },
+                { EV_EFI_VARIABLE_BOOT2, "EV_EFI_VARIABLE_BOOT2" },
+                { EV_EFI_GPT_EVENT2, "EV_EFI_GPT_EVENT2" },
+                { EV_EFI_HCRTM_EVENT, "EV_EFI_HCRTM_EVENT" },
+                { EV_EFI_VARIABLE_AUTHORITY, "EV_EFI_VARIABLE_AUTHORITY" },
+                { EV_EFI_SPDM_FIRMWARE_BLOB, "EV_EFI_SPDM_FIRMWARE_BLOB" },
+                { EV_EFI_SPDM_FIRMWARE_CONFIG, "EV_EFI_SPDM_FIRMWARE_CONFIG" },
+                { EV_EFI_SPDM_DEVICE_POLICY, "EV_EFI_SPDM_DEVICE_POLICY" },
+                { EV_EFI_SPDM_DEVICE_AUTHORITY, "EV_EFI_SPDM_DEVICE_AUTHORITY" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (names[i].type == type)
+                        return names[i].name;
+        return "EV_UNKNOWN";
+}
+
+vc_eventlog *vc_eventlog_free(vc_eventlog *log) {
+        if (!log)
+                return NULL;
+        free(log->buf);
+        free(log->events);
+        free(log);
+        return NULL;
+}
+
+uint16_t vc_eventlog_digest_size(const vc_eventlog *log, uint16_t alg) {
+        if (log->format == VC_LOG_SHA1_LEGACY)
+                return alg == VC_ALG_SHA1 ? 20 : 0;
+        for (uint32_t i = 0; i < log->spec.n_algs; i++)
+                if (log->spec.algs[i].alg == alg)
+                        return log->spec.algs[i].size;
+        return 0;
+}
+
+const vc_event_digest *vc_event_find_digest(const vc_event *ev, uint16_t alg) {
+        for (uint32_t i = 0; i < ev->n_digests; i++)
+                if (ev->digests[i].alg == alg)
+                        return &ev->digests[i];
+        return NULL;
+}
+
+static int push_event(vc_eventlog *log, const vc_event *ev, vc_error *err) {
+        if (log->n_events >= VC_EVENTLOG_MAX_EVENTS)
+                return vc_error_set(err, -E2BIG, ev->offset, (long) ev->index,
+                                    "more than %u events in the log", VC_EVENTLOG_MAX_EVENTS);
+        if (log->n_events == log->cap_events) {
+                size_t cap = log->cap_events ? log->cap_events * 2 : 64;
+                vc_event *e = realloc(log->events, cap * sizeof(*e));
+                if (!e)
+                        return vc_error_set(err, -ENOMEM, ev->offset, (long) ev->index, "out of memory");
+                log->events = e;
+                log->cap_events = cap;
+        }
+        log->events[log->n_events++] = *ev;
+        return 0;
+}
+
+static int check_pcr(uint32_t pcr, size_t off, long idx, vc_error *err) {
+        if (pcr < VC_PCR_COUNT || pcr == VC_PCR_NONE)
+                return 0;
+        return vc_error_set(err, -EBADMSG, off, idx, "PCR index %u out of range: expected 0-%u or 0xFFFFFFFF", pcr,
+                            VC_PCR_COUNT - 1);
+}
+
+static int read_event_data(const uint8_t *buf, size_t len, size_t *off, vc_event *ev, vc_error *err) {
+        if (!vc_have(len, *off, 4))
+                return vc_error_set(err, -EBADMSG, *off, (long) ev->index,
+                                    "truncated: event data size needs 4 bytes, %zu left", len - *off);
+        uint32_t size = vc_le32(buf + *off);
+        if (size > VC_EVENTLOG_MAX_EVENT_DATA)
+                return vc_error_set(err, -E2BIG, *off, (long) ev->index,
+                                    "event data size %u exceeds the limit of %u bytes", size,
+                                    VC_EVENTLOG_MAX_EVENT_DATA);
+        *off += 4;
+        if (!vc_have(len, *off, size))
+                return vc_error_set(err, -EBADMSG, *off, (long) ev->index,
+                                    "truncated: event data size is %u bytes, only %zu left", size, len - *off);
+        ev->data = buf + *off;
+        ev->data_size = size;
+        *off += size;
+        return 0;
+}
+
+/* TCG_PCR_EVENT: the first event of every log, and every event of a legacy log. */
+static int parse_event1(const uint8_t *buf, size_t len, size_t *off, uint32_t index, vc_event *ev,
+                        vc_error *err) {
+        size_t start = *off;
+        *ev = (vc_event) { .index = index, .offset = start };
+        if (!vc_have(len, start, 28))
+                return vc_error_set(err, -EBADMSG, start, (long) index,
+                                    "truncated: TCG_PCR_EVENT header needs 28 bytes, %zu left", len - start);
+        ev->pcr = vc_le32(buf + start);
+        ev->type = vc_le32(buf + start + 4);
+        ev->n_digests = 1;
+        ev->digests[0] = (vc_event_digest) { .alg = VC_ALG_SHA1, .size = 20, .bytes = buf + start + 8 };
+        size_t o = start + 28;
+        int r = read_event_data(buf, len, &o, ev, err);
+        if (r < 0)
+                return r;
+        ev->size = o - start;
+        *off = o;
+        return 0;
+}
+
+/* TCG_PCR_EVENT2, PFP 1.05 section 10.2.2. */
+static int parse_event2(const vc_eventlog *log, const uint8_t *buf, size_t len, size_t *off, uint32_t index,
+                        vc_event *ev, vc_error *err) {
+        size_t o = *off;
+        *ev = (vc_event) { .index = index, .offset = o };
+        if (!vc_have(len, o, 12))
+                return vc_error_set(err, -EBADMSG, o, (long) index,
+                                    "truncated: TCG_PCR_EVENT2 header needs 12 bytes, %zu left", len - o);
+        ev->pcr = vc_le32(buf + o);
+        ev->type = vc_le32(buf + o + 4);
+        uint32_t count = vc_le32(buf + o + 8);
+        /* PFP 1.05 10.2.2: one digest per active bank. Some logs omit banks in some events;
+         * such a bank cannot be replayed (replay drops it) but the event is well-formed. */
+        if (count == 0 || count > log->spec.n_algs)
+                return vc_error_set(err, count > VC_EVENTLOG_MAX_ALGS ? -E2BIG : -EBADMSG, o + 8, (long) index,
+                                    "digest count %u, expected 1-%u (the algorithms of the Spec ID event)", count,
+                                    log->spec.n_algs);
+        o += 12;
+        for (uint32_t i = 0; i < count; i++) {
+                if (!vc_have(len, o, 2))
+                        return vc_error_set(err, -EBADMSG, o, (long) index,
+                                            "truncated: digest %u algorithm needs 2 bytes", i);
+                uint16_t alg = vc_le16(buf + o);
+                uint16_t size = vc_eventlog_digest_size(log, alg);
+                if (size == 0)
+                        return vc_error_set(err, -ENOTSUP, o, (long) index,
+                                            "digest algorithm 0x%04x is not declared in the Spec ID event", alg);
+                for (uint32_t j = 0; j < i; j++)
+                        if (ev->digests[j].alg == alg)
+                                return vc_error_set(err, -EBADMSG, o, (long) index,
+                                                    "digest algorithm 0x%04x appears twice", alg);
+                o += 2;
+                if (!vc_have(len, o, size))
+                        return vc_error_set(err, -EBADMSG, o, (long) index,
+                                            "truncated: digest 0x%04x needs %u bytes, %zu left", alg, size,
+                                            len - o);
+                ev->digests[i] = (vc_event_digest) { .alg = alg, .size = size, .bytes = buf + o };
+                o += size;
+        }
+        ev->n_digests = count;
+        int r = read_event_data(buf, len, &o, ev, err);
+        if (r < 0)
+                return r;
+        ev->size = o - *off;
+        *off = o;
+        return 0;
+}
+
+static const char spec_id_sig[16] = "Spec ID Event03";
+
+/* TCG_EfiSpecIDEvent, PFP 1.05 section 10.4.5.1. Digest sizes come from here; a known
+ * algorithm must declare its real size, an unknown one is carried (and skipped in replay)
+ * with the size declared, as the spec intends. */
+static int parse_spec_id(const vc_event *ev, size_t buf_left, vc_spec_id *spec, size_t *ret_extra, vc_error *err) {
+        const uint8_t *d = ev->data;
+        size_t n = ev->data_size, o = 16;
+        size_t base = (size_t) ev->offset + 32;
+
+        if (ev->pcr != 0)
+                return vc_error_set(err, -EBADMSG, ev->offset, 0, "Spec ID event in PCR %u, expected PCR 0", ev->pcr);
+        if (!vc_have(n, o, 12))
+                return vc_error_set(err, -EBADMSG, base + o, 0, "truncated Spec ID event: %zu bytes", n);
+        *spec = (vc_spec_id) {
+                .platform_class = vc_le32(d + 16),
+                .version_minor = d[20],
+                .version_major = d[21],
+                .errata = d[22],
+                .uintn_size = d[23],
+                .n_algs = vc_le32(d + 24),
+        };
+        o = 28;
+        if (spec->n_algs == 0)
+                return vc_error_set(err, -EBADMSG, base + 24, 0, "Spec ID event declares no digest algorithm");
+        if (spec->n_algs > VC_EVENTLOG_MAX_ALGS)
+                return vc_error_set(err, -E2BIG, base + 24, 0,
+                                    "Spec ID event declares %u algorithms, at most %u are accepted",
+                                    spec->n_algs, VC_EVENTLOG_MAX_ALGS);
+        for (uint32_t i = 0; i < spec->n_algs; i++) {
+                if (!vc_have(n, o, 4))
+                        return vc_error_set(err, -EBADMSG, base + o, 0, "truncated Spec ID algorithm %u", i);
+                uint16_t alg = vc_le16(d + o), size = vc_le16(d + o + 2);
+                const vc_alg_info *info = vc_alg_lookup(alg);
+                if (info && info->size != size)
+                        return vc_error_set(err, -EBADMSG, base + o + 2, 0,
+                                            "Spec ID declares %s with digest size %u, expected %zu", info->name,
+                                            size, info->size);
+                if (size == 0 || size > VC_EVENTLOG_MAX_DIGEST_SIZE)
+                        return vc_error_set(err, -EBADMSG, base + o + 2, 0,
+                                            "Spec ID declares algorithm 0x%04x with digest size %u (1-%u allowed)",
+                                            alg, size, VC_EVENTLOG_MAX_DIGEST_SIZE);
+                for (uint32_t j = 0; j < i; j++)
+                        if (spec->algs[j].alg == alg)
+                                return vc_error_set(err, -EBADMSG, base + o, 0,
+                                                    "Spec ID declares algorithm 0x%04x twice", alg);
+                spec->algs[i] = (vc_spec_id_alg) { alg, size };
+                o += 4;
+        }
+        if (!vc_have(n, o, 1))
+                return vc_error_set(err, -EBADMSG, base + o, 0, "truncated Spec ID event: no vendorInfoSize");
+        spec->vendor_info_size = d[o++];
+        *ret_extra = 0;
+        if (o == n && spec->vendor_info_size > 0) {
+                /* eventSize stops right after vendorInfoSize: some writers (and tpm2-tools'
+                 * reader, which takes the next event to start after vendorInfo) do not count
+                 * vendorInfo in eventSize. Accept exactly that case. */
+                if (buf_left < spec->vendor_info_size)
+                        return vc_error_set(err, -EBADMSG, base + o, 0,
+                                            "truncated Spec ID event: vendorInfoSize %u, %zu bytes left",
+                                            spec->vendor_info_size, buf_left);
+                spec->vendor_info = d + o;
+                *ret_extra = spec->vendor_info_size;
+                return 0;
+        }
+        if (!vc_have(n, o, spec->vendor_info_size))
+                return vc_error_set(err, -EBADMSG, base + o, 0,
+                                    "truncated Spec ID event: vendorInfoSize %u, %zu bytes left",
+                                    spec->vendor_info_size, n - o);
+        spec->vendor_info = d + o;
+        o += spec->vendor_info_size;
+        if (o != n)
+                return vc_error_set(err, -EBADMSG, base + o, 0, "Spec ID event has %zu trailing bytes", n - o);
+        return 0;
+}
+
+/* Parses events from log->buf starting at off. */
+static int parse_events(vc_eventlog *log, size_t off, vc_error *err) {
+        while (off < log->len) {
+                vc_event ev;
+                uint32_t index = (uint32_t) log->n_events;
+                int r;
+
+                if (log->format == VC_LOG_CRYPTO_AGILE)
+                        r = parse_event2(log, log->buf, log->len, &off, index, &ev, err);
+                else
+                        r = parse_event1(log->buf, log->len, &off, index, &ev, err);
+                if (r < 0)
+                        return r;
+                r = check_pcr(ev.pcr, ev.offset, (long) index, err);
+                if (r < 0)
+                        return r;
+                r = push_event(log, &ev, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int vc_eventlog_parse(const uint8_t *buf, size_t len, vc_eventlog **ret, vc_error *err) {
+        vc_eventlog *log;
+        vc_event first;
+        size_t off = 0;
+        int r;
+
+        vc_error_clear(err);
+        if (len == 0)
+                return vc_error_set(err, -EBADMSG, 0, -1, "empty event log");
+        if (len > VC_EVENTLOG_MAX_SIZE)
+                return vc_error_set(err, -E2BIG, SIZE_MAX, -1, "event log of %zu bytes exceeds the limit of %u bytes",
+                                    len, VC_EVENTLOG_MAX_SIZE);
+        log = calloc(1, sizeof(*log));
+        if (!log)
+                return -ENOMEM;
+        log->buf = malloc(len);
+        if (!log->buf) {
+                vc_eventlog_free(log);
+                return -ENOMEM;
+        }
+        memcpy(log->buf, buf, len);
+        log->len = len;
+
+        r = parse_event1(log->buf, len, &off, 0, &first, err);
+        if (r < 0)
+                goto fail;
+        if (first.type == EV_NO_ACTION && first.data_size >= 16 && memcmp(first.data, spec_id_sig, 16) == 0) {
+                size_t extra;
+                log->format = VC_LOG_CRYPTO_AGILE;
+                r = parse_spec_id(&first, len - off, &log->spec, &extra, err);
+                if (r < 0)
+                        goto fail;
+                first.size += extra;
+                off += extra;
+        } else {
+                log->format = VC_LOG_SHA1_LEGACY;
+                r = check_pcr(first.pcr, 0, 0, err);
+                if (r < 0)
+                        goto fail;
+        }
+        r = push_event(log, &first, err);
+        if (r < 0)
+                goto fail;
+        r = parse_events(log, off, err);
+        if (r < 0)
+                goto fail;
+        *ret = log;
+        return 0;
+fail:
+        vc_eventlog_free(log);
+        return r;
+}
+
+/* Re-points every event's data and digests after the buffer moved. */
+static void rebase(vc_eventlog *log, uintptr_t old) {
+        if (old == (uintptr_t) log->buf)
+                return;
+        for (size_t i = 0; i < log->n_events; i++) {
+                vc_event *ev = &log->events[i];
+                ev->data = log->buf + ((uintptr_t) ev->data - old);
+                for (uint32_t j = 0; j < ev->n_digests; j++)
+                        ev->digests[j].bytes = log->buf + ((uintptr_t) ev->digests[j].bytes - old);
+        }
+        if (log->spec.vendor_info)
+                log->spec.vendor_info = log->buf + ((uintptr_t) log->spec.vendor_info - old);
+}
+
+int vc_eventlog_append(vc_eventlog *log, const uint8_t *buf, size_t len, vc_error *err) {
+        vc_error_clear(err);
+        if (len == 0)
+                return 0;
+        if (len > VC_EVENTLOG_MAX_SIZE - log->len)
+                return vc_error_set(err, -E2BIG, log->len, -1,
+                                    "event log would grow to %zu bytes, over the limit of %u bytes", log->len + len,
+                                    VC_EVENTLOG_MAX_SIZE);
+        /* Kept as an integer: the old pointer must not be used after a successful realloc. */
+        uintptr_t old = (uintptr_t) log->buf;
+        uint8_t *nb = realloc(log->buf, log->len + len);
+        if (!nb)
+                return -ENOMEM;
+        log->buf = nb;
+        rebase(log, old);
+        size_t old_len = log->len, old_n = log->n_events;
+        memcpy(log->buf + old_len, buf, len);
+        log->len = old_len + len;
+        int r = parse_events(log, old_len, err);
+        if (r < 0) {
+                log->len = old_len;
+                log->n_events = old_n;
+        }
+        return r;
+}

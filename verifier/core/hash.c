@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "hash.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#include "vc-util.h"
+
+static const vc_alg_info algs[VC_NUM_ALGS] = {
+        { VC_ALG_SHA1, "sha1", 20, "SHA1" },
+        { VC_ALG_SHA256, "sha256", 32, "SHA256" },
+        { VC_ALG_SHA384, "sha384", 48, "SHA384" },
+        { VC_ALG_SHA512, "sha512", 64, "SHA512" },
+        { VC_ALG_SM3_256, "sm3_256", 32, "SM3" },
+};
+
+int vc_alg_index(uint16_t alg) {
+        for (size_t i = 0; i < ELEMENTSOF(algs); i++)
+                if (algs[i].alg == alg)
+                        return (int) i;
+        return -1;
+}
+
+const vc_alg_info *vc_alg_at(int index) {
+        if (index < 0 || index >= VC_NUM_ALGS)
+                return NULL;
+        return &algs[index];
+}
+
+const vc_alg_info *vc_alg_lookup(uint16_t alg) {
+        return vc_alg_at(vc_alg_index(alg));
+}
+
+const vc_alg_info *vc_alg_by_name(const char *name) {
+        static const struct {
+                const char *alias;
+                uint16_t alg;
+        } aliases[] = {
+                { "sha-1", VC_ALG_SHA1 },     { "sha-256", VC_ALG_SHA256 }, { "sha-384", VC_ALG_SHA384 },
+                { "sha-512", VC_ALG_SHA512 }, { "sm3", VC_ALG_SM3_256 },    { "sm3-256", VC_ALG_SM3_256 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(algs); i++)
+                if (strcasecmp(name, algs[i].name) == 0)
+                        return &algs[i];
+        for (size_t i = 0; i < ELEMENTSOF(aliases); i++)
+                if (strcasecmp(name, aliases[i].alias) == 0)
+                        return vc_alg_lookup(aliases[i].alg);
+        return NULL;
+}
+
+struct vc_hasher {
+        EVP_MD *md[VC_NUM_ALGS];
+        EVP_MD_CTX *ctx;
+};
+
+vc_hasher *vc_hasher_free(vc_hasher *h) {
+        if (!h)
+                return NULL;
+        for (size_t i = 0; i < VC_NUM_ALGS; i++)
+                EVP_MD_free(h->md[i]);
+        EVP_MD_CTX_free(h->ctx);
+        free(h);
+        return NULL;
+}
+
+int vc_hasher_new(vc_hasher **ret) {
+        vc_hasher *h = calloc(1, sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        h->ctx = EVP_MD_CTX_new();
+        if (!h->ctx) {
+                vc_hasher_free(h);
+                return -ENOMEM;
+        }
+        /* Explicit fetches once: OpenSSL 3's implicit fetch per EVP_DigestInit is slow.
+         * An algorithm the provider lacks (SM3 on some builds) stays NULL -> -ENOTSUP. */
+        for (size_t i = 0; i < VC_NUM_ALGS; i++)
+                h->md[i] = EVP_MD_fetch(NULL, algs[i].ossl_name, NULL);
+        *ret = h;
+        return 0;
+}
+
+int vc_hasher_digest2(vc_hasher *h, uint16_t alg, const void *a, size_t alen, const void *b, size_t blen,
+                      uint8_t *out) {
+        int i = vc_alg_index(alg);
+        if (i < 0 || !h->md[i])
+                return -ENOTSUP;
+        if (EVP_DigestInit_ex2(h->ctx, h->md[i], NULL) != 1 || EVP_DigestUpdate(h->ctx, a, alen) != 1 ||
+            (b && EVP_DigestUpdate(h->ctx, b, blen) != 1) || EVP_DigestFinal_ex(h->ctx, out, NULL) != 1)
+                return -EIO;
+        return 0;
+}
+
+int vc_digest(uint16_t alg, const void *data, size_t len, uint8_t *out) {
+        vc_hasher *h = NULL;
+        int r = vc_hasher_new(&h);
+        if (r < 0)
+                return r;
+        r = vc_hasher_digest(h, alg, data, len, out);
+        vc_hasher_free(h);
+        return r;
+}

@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "quote.h"
+
+#include <errno.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <stdio.h>
+#include <string.h>
+#include <tss2/tss2_mu.h>
+
+#include "hash.h"
+
+const char *vc_quote_check_name(vc_quote_check c) {
+        switch (c) {
+        case VC_QUOTE_CHECK_NONE:
+                return "none";
+        case VC_QUOTE_CHECK_MAGIC:
+                return "magic";
+        case VC_QUOTE_CHECK_TYPE:
+                return "type";
+        case VC_QUOTE_CHECK_NONCE:
+                return "nonce";
+        case VC_QUOTE_CHECK_SCHEME:
+                return "scheme";
+        case VC_QUOTE_CHECK_SIGNATURE:
+                return "signature";
+        case VC_QUOTE_CHECK_SIGNER:
+                return "qualified-signer";
+        case VC_QUOTE_CHECK_PCR_MISSING:
+                return "pcr-missing";
+        case VC_QUOTE_CHECK_PCR_DIGEST:
+                return "pcr-digest";
+        case VC_QUOTE_CHECK_EVENTLOG:
+                return "eventlog";
+        case VC_QUOTE_CHECK_AK_ATTRIBUTES:
+                return "ak-attributes";
+        }
+        return "?";
+}
+
+vc_ak *vc_ak_free(vc_ak *ak) {
+        if (!ak)
+                return NULL;
+        EVP_PKEY_free(ak->pkey);
+        free(ak);
+        return NULL;
+}
+
+static int pkey_from_rsa(const TPMT_PUBLIC *pub, EVP_PKEY **ret, vc_error *err) {
+        const TPM2B_PUBLIC_KEY_RSA *n = &pub->unique.rsa;
+        uint32_t e = pub->parameters.rsaDetail.exponent ? pub->parameters.rsaDetail.exponent : 65537;
+        OSSL_PARAM_BLD *bld = NULL;
+        OSSL_PARAM *params = NULL;
+        EVP_PKEY_CTX *ctx = NULL;
+        BIGNUM *bn_n = NULL, *bn_e = NULL;
+        int r = -ENOMEM;
+
+        if (n->size == 0 || n->size * 8u != pub->parameters.rsaDetail.keyBits)
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "RSA AK: modulus of %u bytes for keyBits %u",
+                                    n->size, pub->parameters.rsaDetail.keyBits);
+        bn_n = BN_bin2bn(n->buffer, n->size, NULL);
+        bn_e = BN_new();
+        bld = OSSL_PARAM_BLD_new();
+        if (!bn_n || !bn_e || !bld || !BN_set_word(bn_e, e))
+                goto out;
+        if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) || !(params = OSSL_PARAM_BLD_to_param(bld)))
+                goto out;
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+        if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, ret, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+                r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "RSA AK: OpenSSL rejected the public key");
+                goto out;
+        }
+        r = 0;
+out:
+        EVP_PKEY_CTX_free(ctx);
+        OSSL_PARAM_free(params);
+        OSSL_PARAM_BLD_free(bld);
+        BN_free(bn_n);
+        BN_free(bn_e);
+        return r;
+}
+
+static int pkey_from_ecc(const TPMT_PUBLIC *pub, EVP_PKEY **ret, vc_error *err) {
+        const char *group;
+        size_t fsize;
+        uint8_t point[1 + 2 * 66];
+        OSSL_PARAM params[3];
+        EVP_PKEY_CTX *ctx = NULL;
+        int r;
+
+        switch (pub->parameters.eccDetail.curveID) {
+        case TPM2_ECC_NIST_P256:
+                group = "prime256v1", fsize = 32;
+                break;
+        case TPM2_ECC_NIST_P384:
+                group = "secp384r1", fsize = 48;
+                break;
+        case TPM2_ECC_NIST_P521:
+                group = "secp521r1", fsize = 66;
+                break;
+        default:
+                return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "ECC AK: curve 0x%04x is not supported",
+                                    pub->parameters.eccDetail.curveID);
+        }
+        const TPM2B_ECC_PARAMETER *x = &pub->unique.ecc.x, *y = &pub->unique.ecc.y;
+        if (x->size > fsize || y->size > fsize || x->size == 0 || y->size == 0)
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "ECC AK: coordinates of %u/%u bytes for a %zu-byte curve",
+                                    x->size, y->size, fsize);
+        memset(point, 0, sizeof(point));
+        point[0] = 0x04;
+        memcpy(point + 1 + fsize - x->size, x->buffer, x->size);
+        memcpy(point + 1 + 2 * fsize - y->size, y->buffer, y->size);
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *) group, 0);
+        params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * fsize);
+        params[2] = OSSL_PARAM_construct_end();
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, ret, EVP_PKEY_PUBLIC_KEY, params) != 1)
+                r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "ECC AK: the point is not on curve %s", group);
+        else
+                r = 0;
+        EVP_PKEY_CTX_free(ctx);
+        return r;
+}
+
+static int ak_from_public(vc_ak *ak, const uint8_t *tpmt, size_t tpmt_len, vc_error *err) {
+        int r;
+        switch (ak->public.type) {
+        case TPM2_ALG_RSA:
+                r = pkey_from_rsa(&ak->public, &ak->pkey, err);
+                break;
+        case TPM2_ALG_ECC:
+                r = pkey_from_ecc(&ak->public, &ak->pkey, err);
+                break;
+        default:
+                return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "AK type 0x%04x is not RSA or ECC", ak->public.type);
+        }
+        if (r < 0)
+                return r;
+        /* Name = nameAlg || H_nameAlg(marshalled TPMT_PUBLIC), TPM 2.0 Part 1 section 16. */
+        const vc_alg_info *a = vc_alg_lookup(ak->public.nameAlg);
+        if (!a)
+                return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "AK nameAlg 0x%04x is not supported",
+                                    ak->public.nameAlg);
+        ak->name[0] = (uint8_t) (a->alg >> 8);
+        ak->name[1] = (uint8_t) a->alg;
+        r = vc_digest(a->alg, tpmt, tpmt_len, ak->name + 2);
+        if (r < 0)
+                return vc_error_set(err, r, SIZE_MAX, -1, "hashing the AK public area failed");
+        ak->name_len = 2 + a->size;
+        ak->has_public = true;
+        return 0;
+}
+
+int vc_ak_load(const uint8_t *buf, size_t len, vc_ak **ret, vc_error *err) {
+        vc_ak *ak;
+        int r;
+
+        vc_error_clear(err);
+        if (len > VC_AK_MAX_FILE)
+                return vc_error_set(err, -E2BIG, SIZE_MAX, -1, "AK file of %zu bytes exceeds %u bytes", len,
+                                    VC_AK_MAX_FILE);
+        ak = calloc(1, sizeof(*ak));
+        if (!ak)
+                return -ENOMEM;
+
+        if (len >= 10 && memmem(buf, len, "-----BEGIN", 10)) {
+                BIO *bio = BIO_new_mem_buf(buf, (int) len);
+                if (!bio) {
+                        vc_ak_free(ak);
+                        return -ENOMEM;
+                }
+                ak->pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+                BIO_free(bio);
+                if (!ak->pkey) {
+                        vc_ak_free(ak);
+                        return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
+                                            "AK: PEM is not a SubjectPublicKeyInfo (\"PUBLIC KEY\") OpenSSL can read");
+                }
+                int id = EVP_PKEY_get_base_id(ak->pkey);
+                if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC) {
+                        vc_ak_free(ak);
+                        return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "AK: PEM key is neither RSA nor EC");
+                }
+                *ret = ak;
+                return 0;
+        }
+
+        /* TPM2B_PUBLIC: a big-endian size that covers exactly the rest of the file. */
+        size_t off = 0;
+        if (len >= 2 && vc_be16(buf) == len - 2) {
+                TPM2B_PUBLIC p2 = { 0 };
+                if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, len, &off, &p2) == TSS2_RC_SUCCESS && off == len) {
+                        ak->public = p2.publicArea;
+                        r = ak_from_public(ak, buf + 2, len - 2, err);
+                        goto done;
+                }
+        }
+        off = 0;
+        if (Tss2_MU_TPMT_PUBLIC_Unmarshal(buf, len, &off, &ak->public) != TSS2_RC_SUCCESS) {
+                vc_ak_free(ak);
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
+                                    "AK: %zu bytes are neither PEM, TPM2B_PUBLIC nor TPMT_PUBLIC", len);
+        }
+        if (off != len) {
+                vc_ak_free(ak);
+                return vc_error_set(err, -EBADMSG, off, -1, "AK: TPMT_PUBLIC ends at byte %zu of %zu", off, len);
+        }
+        r = ak_from_public(ak, buf, len, err);
+done:
+        if (r < 0) {
+                vc_ak_free(ak);
+                return r;
+        }
+        *ret = ak;
+        return 0;
+}
+
+vc_quote *vc_quote_free(vc_quote *q) {
+        if (!q)
+                return NULL;
+        free(q->attest_bytes);
+        free(q);
+        return NULL;
+}
+
+int vc_quote_parse(const uint8_t *attest, size_t attest_len, const uint8_t *sig, size_t sig_len, vc_quote **ret,
+                   vc_error *err) {
+        vc_quote *q;
+        size_t off = 0;
+
+        vc_error_clear(err);
+        /* A TPM2B_ATTEST (size prefix) is unwrapped; TPMS_ATTEST starts with the magic
+         * 0xff544347, whose first two bytes can never be a valid TPM2B size here. */
+        if (attest_len >= 2 && vc_be16(attest) == attest_len - 2 && attest[0] != 0xff) {
+                attest += 2;
+                attest_len -= 2;
+        }
+        if (attest_len > VC_ATTEST_MAX)
+                return vc_error_set(err, -E2BIG, SIZE_MAX, -1, "TPMS_ATTEST of %zu bytes exceeds %zu bytes",
+                                    attest_len, VC_ATTEST_MAX);
+        if (sig_len > VC_SIGNATURE_MAX)
+                return vc_error_set(err, -E2BIG, SIZE_MAX, -1, "TPMT_SIGNATURE of %zu bytes exceeds %zu bytes",
+                                    sig_len, VC_SIGNATURE_MAX);
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        if (Tss2_MU_TPMS_ATTEST_Unmarshal(attest, attest_len, &off, &q->attest) != TSS2_RC_SUCCESS) {
+                vc_quote_free(q);
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "TPMS_ATTEST: malformed or truncated (%zu bytes)",
+                                    attest_len);
+        }
+        if (off != attest_len) {
+                vc_quote_free(q);
+                return vc_error_set(err, -EBADMSG, off, -1, "TPMS_ATTEST: %zu trailing bytes after the structure",
+                                    attest_len - off);
+        }
+        off = 0;
+        if (Tss2_MU_TPMT_SIGNATURE_Unmarshal(sig, sig_len, &off, &q->sig) != TSS2_RC_SUCCESS) {
+                vc_quote_free(q);
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
+                                    "TPMT_SIGNATURE: malformed, truncated or unknown algorithm (%zu bytes)", sig_len);
+        }
+        if (off != sig_len) {
+                vc_quote_free(q);
+                return vc_error_set(err, -EBADMSG, off, -1, "TPMT_SIGNATURE: %zu trailing bytes after the structure",
+                                    sig_len - off);
+        }
+        q->attest_bytes = malloc(attest_len ? attest_len : 1);
+        if (!q->attest_bytes) {
+                vc_quote_free(q);
+                return -ENOMEM;
+        }
+        memcpy(q->attest_bytes, attest, attest_len);
+        q->attest_len = attest_len;
+        *ret = q;
+        return 0;
+}
+
+static int fail(vc_quote_result *res, vc_quote_check c, const char *fmt, ...) _printf_(3, 4);
+static int fail(vc_quote_result *res, vc_quote_check c, const char *fmt, ...) {
+        va_list ap;
+        res->status = VC_QUOTE_INVALID;
+        res->failed = c;
+        va_start(ap, fmt);
+        vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+        va_end(ap);
+        return 0;
+}
+
+static void hex_short(const uint8_t *p, size_t n, char *out /* 2*64+1 */) {
+        vc_hex(p, n > 64 ? 64 : n, out);
+}
+
+/* Verifies the signature over the attest bytes. Returns 1 valid, 0 invalid, <0 error. */
+static int verify_signature(const vc_quote *q, EVP_PKEY *pkey, vc_quote_result *res) {
+        const TPMT_SIGNATURE *s = &q->sig;
+        uint16_t hash;
+        int key_id = EVP_PKEY_get_base_id(pkey);
+        uint8_t *der = NULL;
+        const uint8_t *sigbytes;
+        size_t siglen;
+        int r;
+
+        switch (s->sigAlg) {
+        case TPM2_ALG_RSASSA:
+        case TPM2_ALG_RSAPSS:
+                if (key_id != EVP_PKEY_RSA)
+                        return fail(res, VC_QUOTE_CHECK_SCHEME, "signature is %s but the AK is not an RSA key",
+                                    s->sigAlg == TPM2_ALG_RSASSA ? "RSASSA" : "RSAPSS"), 0;
+                hash = s->signature.rsassa.hash;
+                sigbytes = s->signature.rsassa.sig.buffer;
+                siglen = s->signature.rsassa.sig.size;
+                break;
+        case TPM2_ALG_ECDSA: {
+                if (key_id != EVP_PKEY_EC)
+                        return fail(res, VC_QUOTE_CHECK_SCHEME, "signature is ECDSA but the AK is not an EC key"), 0;
+                hash = s->signature.ecdsa.hash;
+                ECDSA_SIG *es = ECDSA_SIG_new();
+                BIGNUM *br = BN_bin2bn(s->signature.ecdsa.signatureR.buffer, s->signature.ecdsa.signatureR.size, NULL);
+                BIGNUM *bs = BN_bin2bn(s->signature.ecdsa.signatureS.buffer, s->signature.ecdsa.signatureS.size, NULL);
+                if (!es || !br || !bs || ECDSA_SIG_set0(es, br, bs) != 1) {
+                        ECDSA_SIG_free(es);
+                        BN_free(br);
+                        BN_free(bs);
+                        return -ENOMEM;
+                }
+                int dl = i2d_ECDSA_SIG(es, &der);
+                ECDSA_SIG_free(es);
+                if (dl <= 0)
+                        return -ENOMEM;
+                sigbytes = der;
+                siglen = (size_t) dl;
+                break;
+        }
+        default:
+                return fail(res, VC_QUOTE_CHECK_SCHEME,
+                            "signature algorithm 0x%04x is not RSASSA, RSAPSS or ECDSA", s->sigAlg), 0;
+        }
+        const vc_alg_info *a = vc_alg_lookup(hash);
+        if (!a || hash == VC_ALG_SM3_256) {
+                OPENSSL_free(der);
+                return fail(res, VC_QUOTE_CHECK_SCHEME, "signature hash 0x%04x is not SHA-1/256/384/512", hash), 0;
+        }
+
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        EVP_PKEY_CTX *pctx = NULL;
+        if (!ctx) {
+                OPENSSL_free(der);
+                return -ENOMEM;
+        }
+        r = EVP_DigestVerifyInit_ex(ctx, &pctx, a->ossl_name, NULL, NULL, pkey, NULL) == 1 ? 0 : -EIO;
+        if (r == 0 && s->sigAlg == TPM2_ALG_RSAPSS) {
+                /* The TPM's salt length is the hash size (or the maximum on older TPMs): let
+                 * OpenSSL recover it from the signature. */
+                if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+                    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) != 1)
+                        r = -EIO;
+        } else if (r == 0 && s->sigAlg == TPM2_ALG_RSASSA) {
+                if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
+                        r = -EIO;
+        }
+        if (r == 0)
+                r = EVP_DigestVerify(ctx, sigbytes, siglen, q->attest_bytes, q->attest_len) == 1 ? 1 : 0;
+        EVP_MD_CTX_free(ctx);
+        OPENSSL_free(der);
+        if (r == -EIO)
+                return fail(res, VC_QUOTE_CHECK_SCHEME, "OpenSSL cannot verify %s with this AK", a->name), 0;
+        if (r == 0)
+                return fail(res, VC_QUOTE_CHECK_SIGNATURE, "signature (%s) does not verify with the AK",
+                            s->sigAlg == TPM2_ALG_ECDSA ? "ECDSA" : s->sigAlg == TPM2_ALG_RSAPSS ? "RSAPSS" : "RSASSA"),
+                       0;
+        return 1;
+}
+
+static uint16_t sig_hash(const TPMT_SIGNATURE *s) {
+        return s->sigAlg == TPM2_ALG_ECDSA ? s->signature.ecdsa.hash : s->signature.rsassa.hash;
+}
+
+int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
+                    size_t nonce_len, const vc_pcr_set *replayed, vc_quote_result *ret) {
+        const TPMS_ATTEST *a = &q->attest;
+        const TPMS_QUOTE_INFO *qi = &a->attested.quote;
+        char h1[129], h2[129];
+        int r;
+
+        *ret = (vc_quote_result) { 0 };
+        if (a->magic != TPM2_GENERATED_VALUE)
+                return fail(ret, VC_QUOTE_CHECK_MAGIC, "magic 0x%08x, expected TPM_GENERATED_VALUE 0xff544347",
+                            a->magic);
+        if (a->type != TPM2_ST_ATTEST_QUOTE)
+                return fail(ret, VC_QUOTE_CHECK_TYPE, "attestation type 0x%04x, expected TPM_ST_ATTEST_QUOTE 0x8018",
+                            a->type);
+        if (ak->has_public && ((ak->public.objectAttributes & TPMA_OBJECT_RESTRICTED) == 0 ||
+                               (ak->public.objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) == 0))
+                return fail(ret, VC_QUOTE_CHECK_AK_ATTRIBUTES,
+                            "AK attributes 0x%08x: a quote key must be restricted and sign", ak->public.objectAttributes);
+        r = verify_signature(q, ak->pkey, ret);
+        if (r <= 0)
+                return r;
+        if (ak->has_public &&
+            (a->qualifiedSigner.size != ak->name_len || memcmp(a->qualifiedSigner.name, ak->name, ak->name_len) != 0)) {
+                hex_short(a->qualifiedSigner.name, a->qualifiedSigner.size, h1);
+                hex_short(ak->name, ak->name_len, h2);
+                return fail(ret, VC_QUOTE_CHECK_SIGNER, "qualifiedSigner %s is not the AK's name %s", h1, h2);
+        }
+        if (a->extraData.size != nonce_len || memcmp(a->extraData.buffer, nonce, nonce_len) != 0) {
+                hex_short(a->extraData.buffer, a->extraData.size, h1);
+                hex_short(nonce, nonce_len, h2);
+                return fail(ret, VC_QUOTE_CHECK_NONCE, "extraData \"%s\" is not the expected nonce \"%s\"", h1, h2);
+        }
+
+        /* pcrDigest = H_sig(PCR values in selection order), TPM 2.0 Part 3, 18.4. */
+        uint16_t halg = sig_hash(&q->sig);
+        const vc_alg_info *ha = vc_alg_lookup(halg);
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        uint8_t md[VC_MAX_DIGEST];
+        unsigned mdlen = 0;
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_DigestInit_ex2(ctx, EVP_get_digestbyname(ha->ossl_name), NULL) != 1) {
+                EVP_MD_CTX_free(ctx);
+                return -EIO;
+        }
+        for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
+                const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
+                const vc_alg_info *ba = vc_alg_lookup(sel->hash);
+                const vc_pcr_bank *bank = vc_pcr_set_find(pcrs, sel->hash);
+                for (uint32_t pcr = 0; pcr < sel->sizeofSelect * 8u; pcr++) {
+                        if (!(sel->pcrSelect[pcr / 8] & (1u << (pcr % 8))))
+                                continue;
+                        if (!ba || !bank || pcr >= VC_PCR_COUNT || !(bank->mask & (1u << pcr))) {
+                                EVP_MD_CTX_free(ctx);
+                                if (!ba)
+                                        return fail(ret, VC_QUOTE_CHECK_PCR_MISSING,
+                                                    "quote selects bank 0x%04x, which this verifier does not know",
+                                                    sel->hash);
+                                return fail(ret, VC_QUOTE_CHECK_PCR_MISSING,
+                                            "quote selects %s PCR %u, but no value for it was supplied", ba->name, pcr);
+                        }
+                        if (EVP_DigestUpdate(ctx, bank->values[pcr], bank->size) != 1) {
+                                EVP_MD_CTX_free(ctx);
+                                return -EIO;
+                        }
+                }
+        }
+        r = EVP_DigestFinal_ex(ctx, md, &mdlen);
+        EVP_MD_CTX_free(ctx);
+        if (r != 1)
+                return -EIO;
+        if (qi->pcrDigest.size != mdlen || memcmp(qi->pcrDigest.buffer, md, mdlen) != 0) {
+                hex_short(qi->pcrDigest.buffer, qi->pcrDigest.size, h1);
+                hex_short(md, mdlen, h2);
+                return fail(ret, VC_QUOTE_CHECK_PCR_DIGEST,
+                            "pcrDigest %s is not the %s of the supplied PCR values (%s)", h1, ha->name, h2);
+        }
+
+        /* The event log must account for every quoted PCR it extends, and for PCRs 0-7,
+         * which UEFI firmware always measures (PFP 1.05 section 3.3.4). */
+        if (replayed) {
+                uint32_t all_quoted = 0, all_logged = 0;
+                for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
+                        const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
+                        const vc_alg_info *ba = vc_alg_lookup(sel->hash);
+                        const vc_pcr_bank *bank = vc_pcr_set_find(pcrs, sel->hash);
+                        const vc_pcr_bank *rb = vc_pcr_set_find(replayed, sel->hash);
+                        uint32_t selected = 0;
+                        for (uint32_t pcr = 0; pcr < VC_PCR_COUNT && pcr < sel->sizeofSelect * 8u; pcr++)
+                                if (sel->pcrSelect[pcr / 8] & (1u << (pcr % 8)))
+                                        selected |= 1u << pcr;
+                        if (!selected)
+                                continue;
+                        if (!rb)
+                                return fail(ret, VC_QUOTE_CHECK_EVENTLOG,
+                                            "the event log has no %s digests, but the quote covers that bank",
+                                            ba->name);
+                        all_quoted |= selected;
+                        all_logged |= rb->mask;
+                        for (uint32_t pcr = 0; pcr < VC_PCR_COUNT; pcr++) {
+                                uint8_t zero[VC_MAX_DIGEST] = { 0 };
+                                const uint8_t *want;
+                                if (!(selected & (1u << pcr)))
+                                        continue;
+                                if (rb->mask & (1u << pcr))
+                                        want = rb->values[pcr];
+                                else if (pcr <= 7)
+                                        want = zero;
+                                else
+                                        continue;
+                                ret->n_pcrs_compared_to_log++;
+                                if (memcmp(want, bank->values[pcr], bank->size) != 0) {
+                                        hex_short(bank->values[pcr], bank->size, h1);
+                                        hex_short(want, bank->size, h2);
+                                        return fail(ret, VC_QUOTE_CHECK_EVENTLOG,
+                                                    "%s PCR %u is %s in the quote but the event log replays to %s%s",
+                                                    ba->name, pcr, h1, h2,
+                                                    rb->mask & (1u << pcr) ? "" : " (not extended by the log)");
+                                }
+                        }
+                }
+                ret->log_unquoted_mask = all_logged & ~all_quoted;
+        }
+
+        ret->clock = a->clockInfo.clock;
+        ret->reset_count = a->clockInfo.resetCount;
+        ret->restart_count = a->clockInfo.restartCount;
+        ret->safe = a->clockInfo.safe;
+        ret->firmware_version = a->firmwareVersion;
+        ret->status = VC_QUOTE_VALID;
+        ret->failed = VC_QUOTE_CHECK_NONE;
+        return 0;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Replay of an event log to PCR values, bank by bank (TCG PC Client PFP 1.05). */
+#pragma once
+
+#include "event.h"
+#include "eventlog.h"
+#include "pcrs.h"
+
+/* Replay state; can be carried across appends of the same boot's log so that a periodic
+ * attestation only processes new events. Zero-initialise, or use vc_replay_init(). */
+typedef struct vc_replay {
+        vc_pcr_set pcrs;        /* values so far; mask = PCRs the log extended */
+        size_t next_event;      /* first event not yet replayed */
+        uint8_t locality;       /* PCR 0 starting locality (StartupLocality / H-CRTM) */
+        bool pcr0_started;      /* PCR 0 extended at least once */
+        uint32_t n_skipped_algs;
+        uint16_t skipped_algs[VC_EVENTLOG_MAX_ALGS]; /* banks declared but not computable here, or
+                                                      * missing from some event: not replayed */
+} vc_replay;
+
+void vc_replay_init(vc_replay *r);
+
+/* Replays events [r->next_event, log->n_events) into r. When checks is not NULL it must
+ * have log->n_events entries; each replayed event's digest check is written there.
+ * Rules (PFP 1.05): EV_NO_ACTION is never extended (10.4.5); the StartupLocality event
+ * sets PCR 0's starting value to its locality (10.4.5.3); an H-CRTM sequence
+ * (EV_EFI_HCRTM_EVENT) starts PCR 0 at locality 4; PCR index 0xFFFFFFFF is not extended.
+ * Errors: -EBADMSG (StartupLocality after PCR 0 was extended), -EIO, -ENOMEM. On error
+ * r is left at the failing event. */
+int vc_replay_update(vc_hasher *h, const vc_eventlog *log, vc_replay *r, vc_event_check *checks, vc_error *err);
+
+/* Whole-log convenience: replays from scratch into *ret. */
+int vc_eventlog_replay(vc_hasher *h, const vc_eventlog *log, vc_pcr_set *ret, vc_error *err);

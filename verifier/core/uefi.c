@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "uefi.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vc-util.h"
+
+const uint8_t vc_guid_efi_global_variable[16] = { 0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11,
+                                                  0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c };
+const uint8_t vc_guid_image_security_database[16] = { 0xcb, 0xb2, 0x19, 0xd7, 0x3a, 0x3d, 0x96, 0x45,
+                                                      0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65, 0x6f };
+
+void vc_guid_to_string(const uint8_t g[16], char out[VC_GUID_STR_LEN]) {
+        snprintf(out, VC_GUID_STR_LEN, "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x", vc_le32(g),
+                 vc_le16(g + 4), vc_le16(g + 6), g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
+}
+
+int vc_guid_from_string(const char *s, uint8_t out[16]) {
+        uint8_t raw[16];
+        if (strlen(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
+                return -EBADMSG;
+        char hex[33];
+        size_t n = 0;
+        for (size_t i = 0; i < 36; i++)
+                if (s[i] != '-')
+                        hex[n++] = s[i];
+        if (n != 32)
+                return -EBADMSG;
+        if (vc_unhex(hex, 32, raw, 16) != 16)
+                return -EBADMSG;
+        /* data1..data3 are stored little-endian. */
+        out[0] = raw[3], out[1] = raw[2], out[2] = raw[1], out[3] = raw[0];
+        out[4] = raw[5], out[5] = raw[4], out[6] = raw[7], out[7] = raw[6];
+        memcpy(out + 8, raw + 8, 8);
+        return 0;
+}
+
+static size_t put_utf8(char *o, uint32_t cp) {
+        if (cp < 0x80) {
+                o[0] = (char) cp;
+                return 1;
+        }
+        if (cp < 0x800) {
+                o[0] = (char) (0xc0 | (cp >> 6));
+                o[1] = (char) (0x80 | (cp & 0x3f));
+                return 2;
+        }
+        if (cp < 0x10000) {
+                o[0] = (char) (0xe0 | (cp >> 12));
+                o[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
+                o[2] = (char) (0x80 | (cp & 0x3f));
+                return 3;
+        }
+        o[0] = (char) (0xf0 | (cp >> 18));
+        o[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
+        o[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        o[3] = (char) (0x80 | (cp & 0x3f));
+        return 4;
+}
+
+char *vc_utf16_to_utf8(const uint8_t *data, size_t n_chars) {
+        /* Each code unit yields at most 3 bytes (a surrogate pair: 4 bytes for 2 units). */
+        char *out = malloc(n_chars * 3 + 1), *o = out;
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < n_chars; i++) {
+                uint32_t cu = vc_le16(data + 2 * i);
+                if (cu == 0)
+                        break;
+                if (cu >= 0xd800 && cu < 0xdc00 && i + 1 < n_chars) {
+                        uint32_t lo = vc_le16(data + 2 * i + 2);
+                        if (lo >= 0xdc00 && lo < 0xe000) {
+                                o += put_utf8(o, 0x10000 + ((cu - 0xd800) << 10) + (lo - 0xdc00));
+                                i++;
+                                continue;
+                        }
+                }
+                if (cu >= 0xd800 && cu < 0xe000)
+                        cu = 0xfffd;
+                o += put_utf8(o, cu);
+        }
+        *o = '\0';
+        return out;
+}
+
+void vc_sbuf_guid(vc_sbuf *b, const uint8_t *g) {
+        char s[VC_GUID_STR_LEN];
+        vc_guid_to_string(g, s);
+        vc_sbuf_printf(b, "%s", s);
+}
+
+void vc_sbuf_utf16(vc_sbuf *b, const uint8_t *p, size_t n_chars) {
+        char *s = vc_utf16_to_utf8(p, n_chars);
+        if (!s) {
+                b->error = -ENOMEM;
+                return;
+        }
+        vc_sbuf_printf(b, "%s", s);
+        free(s);
+}
+
+/* One node's text; `p` is the node body (after the 4-byte header), `n` its length.
+ * Node formats: UEFI 2.10 sections 10.3 and 10.6.1. */
+static void node_text(vc_sbuf *b, uint8_t type, uint8_t sub, const uint8_t *p, size_t n) {
+        switch (type << 8 | sub) {
+        case 0x0101: /* PCI */
+                if (n >= 2) {
+                        vc_sbuf_printf(b, "Pci(0x%x,0x%x)", p[1], p[0]);
+                        return;
+                }
+                break;
+        case 0x0103: /* Memory mapped */
+                if (n >= 20) {
+                        vc_sbuf_printf(b, "MemoryMapped(0x%x,0x%llx,0x%llx)", vc_le32(p),
+                                    (unsigned long long) vc_le64(p + 4), (unsigned long long) vc_le64(p + 12));
+                        return;
+                }
+                break;
+        case 0x0104: /* Vendor hardware */
+        case 0x0310: /* Vendor messaging */
+        case 0x0403: /* Vendor media */
+                if (n >= 16) {
+                        vc_sbuf_printf(b, "%s(", type == 1 ? "VenHw" : type == 3 ? "VenMsg" : "VenMedia");
+                        vc_sbuf_guid(b, p);
+                        if (n > 16) {
+                                vc_sbuf_printf(b, ",");
+                                vc_sbuf_hex(b, p + 16, n - 16);
+                        }
+                        vc_sbuf_printf(b, ")");
+                        return;
+                }
+                break;
+        case 0x0201: /* ACPI */
+                if (n >= 8) {
+                        uint32_t hid = vc_le32(p), uid = vc_le32(p + 4);
+                        if (hid == 0x0a0341d0)
+                                vc_sbuf_printf(b, "PciRoot(0x%x)", uid);
+                        else if (hid == 0x0a0841d0)
+                                vc_sbuf_printf(b, "PcieRoot(0x%x)", uid);
+                        else
+                                vc_sbuf_printf(b, "Acpi(0x%08x,0x%x)", hid, uid);
+                        return;
+                }
+                break;
+        case 0x0301: /* ATAPI */
+                if (n >= 4) {
+                        vc_sbuf_printf(b, "Ata(%u,%u,%u)", p[0], p[1], vc_le16(p + 2));
+                        return;
+                }
+                break;
+        case 0x0302: /* SCSI */
+                if (n >= 4) {
+                        vc_sbuf_printf(b, "Scsi(0x%x,0x%x)", vc_le16(p), vc_le16(p + 2));
+                        return;
+                }
+                break;
+        case 0x0305: /* USB */
+                if (n >= 2) {
+                        vc_sbuf_printf(b, "USB(0x%x,0x%x)", p[0], p[1]);
+                        return;
+                }
+                break;
+        case 0x030b: /* MAC */
+                if (n >= 33) {
+                        vc_sbuf_printf(b, "MAC(");
+                        vc_sbuf_hex(b, p, 6);
+                        vc_sbuf_printf(b, ",0x%x)", p[32]);
+                        return;
+                }
+                break;
+        case 0x030c: /* IPv4 */
+                if (n >= 15) {
+                        vc_sbuf_printf(b, "IPv4(%u.%u.%u.%u)", p[4], p[5], p[6], p[7]);
+                        return;
+                }
+                break;
+        case 0x030d: /* IPv6 */
+                if (n >= 36) {
+                        vc_sbuf_printf(b, "IPv6(");
+                        vc_sbuf_hex(b, p + 16, 16);
+                        vc_sbuf_printf(b, ")");
+                        return;
+                }
+                break;
+        case 0x0312: /* SATA */
+                if (n >= 6) {
+                        vc_sbuf_printf(b, "Sata(0x%x,0x%x,0x%x)", vc_le16(p), vc_le16(p + 2), vc_le16(p + 4));
+                        return;
+                }
+                break;
+        case 0x0317: /* NVMe namespace */
+                if (n >= 12) {
+                        vc_sbuf_printf(b, "NVMe(0x%x,", vc_le32(p));
+                        for (size_t i = 0; i < 8; i++)
+                                vc_sbuf_printf(b, "%s%02X", i ? "-" : "", p[4 + i]);
+                        vc_sbuf_printf(b, ")");
+                        return;
+                }
+                break;
+        case 0x0318: /* URI */
+                vc_sbuf_printf(b, "Uri(%.*s)", (int) n, (const char *) p);
+                return;
+        case 0x031d: /* eMMC */
+                if (n >= 1) {
+                        vc_sbuf_printf(b, "eMMC(0x%x)", p[0]);
+                        return;
+                }
+                break;
+        case 0x0401: /* Hard drive */
+                if (n >= 38) {
+                        uint8_t fmt = p[36], sigtype = p[37];
+                        vc_sbuf_printf(b, "HD(%u,", vc_le32(p));
+                        if (sigtype == 2) {
+                                vc_sbuf_printf(b, "GPT,");
+                                vc_sbuf_guid(b, p + 20);
+                        } else if (sigtype == 1) {
+                                vc_sbuf_printf(b, "MBR,0x%08x", vc_le32(p + 20));
+                        } else {
+                                vc_sbuf_printf(b, "%u,0", sigtype);
+                        }
+                        vc_sbuf_printf(b, ",0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4),
+                                    (unsigned long long) vc_le64(p + 12));
+                        (void) fmt;
+                        return;
+                }
+                break;
+        case 0x0402: /* CD-ROM */
+                if (n >= 20) {
+                        vc_sbuf_printf(b, "CDROM(0x%x,0x%llx,0x%llx)", vc_le32(p), (unsigned long long) vc_le64(p + 4),
+                                    (unsigned long long) vc_le64(p + 12));
+                        return;
+                }
+                break;
+        case 0x0404: /* File path: UCS-2, NUL-terminated */
+                vc_sbuf_utf16(b, p, n / 2);
+                return;
+        case 0x0405: /* Media protocol */
+                if (n >= 16) {
+                        vc_sbuf_printf(b, "Media(");
+                        vc_sbuf_guid(b, p);
+                        vc_sbuf_printf(b, ")");
+                        return;
+                }
+                break;
+        case 0x0406: /* PIWG firmware file */
+        case 0x0407: /* PIWG firmware volume */
+                if (n >= 16) {
+                        vc_sbuf_printf(b, "%s(", sub == 6 ? "FvFile" : "Fv");
+                        vc_sbuf_guid(b, p);
+                        vc_sbuf_printf(b, ")");
+                        return;
+                }
+                break;
+        case 0x0408: /* Relative offset range */
+                if (n >= 20) {
+                        vc_sbuf_printf(b, "Offset(0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4),
+                                    (unsigned long long) vc_le64(p + 12));
+                        return;
+                }
+                break;
+        case 0x0501: /* BIOS boot specification */
+                if (n >= 4) {
+                        vc_sbuf_printf(b, "BBS(0x%x,%.*s)", vc_le16(p), (int) strnlen((const char *) p + 4, n - 4),
+                                    (const char *) p + 4);
+                        return;
+                }
+                break;
+        }
+        vc_sbuf_printf(b, "Path(%u,%u", type, sub);
+        if (n) {
+                vc_sbuf_printf(b, ",");
+                vc_sbuf_hex(b, p, n);
+        }
+        vc_sbuf_printf(b, ")");
+}
+
+int vc_devpath_to_text(const uint8_t *data, size_t len, char **ret) {
+        vc_sbuf b;
+        size_t off = 0;
+        unsigned nodes = 0;
+        int r = vc_sbuf_init(&b, VC_DEVPATH_MAX_TEXT);
+        if (r < 0)
+                return r;
+        while (off < len) {
+                if (!vc_have(len, off, 4)) {
+                        r = -EBADMSG;
+                        break;
+                }
+                uint8_t type = data[off], sub = data[off + 1];
+                uint16_t nlen = vc_le16(data + off + 2);
+                if (nlen < 4 || !vc_have(len, off, nlen)) {
+                        r = -EBADMSG;
+                        break;
+                }
+                if (type == 0x7f && sub == 0xff) /* end of entire device path */
+                        break;
+                if (++nodes > VC_DEVPATH_MAX_NODES) {
+                        r = -E2BIG;
+                        break;
+                }
+                if (type == 0x7f) { /* end of this instance: another follows */
+                        vc_sbuf_printf(&b, ",");
+                } else {
+                        if (b.len > 0 && b.s[b.len - 1] != ',')
+                                vc_sbuf_printf(&b, "/");
+                        node_text(&b, type, sub, data + off + 4, nlen - 4u);
+                }
+                off += nlen;
+        }
+        if (r == 0 && b.error)
+                r = b.error;
+        if (r < 0) {
+                free(b.s);
+                return r;
+        }
+        *ret = vc_sbuf_take(&b);
+        return 0;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vouchctl: offline tools for event logs and quotes (and later the verifier's API). */
+#include <stdio.h>
+#include <string.h>
+
+#include "vouchctl.h"
+
+static void usage(FILE *f) {
+        fputs("Usage: vouchctl COMMAND ...\n"
+              "\n"
+              "Event logs (TCG PC Client PFP, crypto-agile or SHA-1):\n"
+              "  eventlog show FILE [--json]      every event, decoded, with its digest check\n"
+              "  eventlog replay FILE [--json]    the PCR values the log replays to\n"
+              "\n"
+              "Quotes:\n"
+              "  quote verify --ak AK --msg QUOTE --sig SIG --pcrs PCRS --nonce HEX [--eventlog FILE]\n"
+              "\n"
+              "Exit status: 0 valid, 1 invalid, 2 usage error or unreadable input.\n",
+              f);
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+                usage(stdout);
+                return EXIT_OK;
+        }
+        if (strcmp(argv[1], "--version") == 0) {
+                puts("vouchctl " VOUCH_VERSION);
+                return EXIT_OK;
+        }
+        if (strcmp(argv[1], "eventlog") == 0)
+                return cmd_eventlog(argc - 1, argv + 1);
+        if (strcmp(argv[1], "quote") == 0)
+                return cmd_quote(argc - 1, argv + 1);
+        fprintf(stderr, "vouchctl: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        return EXIT_USAGE;
+}
