@@ -384,7 +384,8 @@ static uint16_t sig_hash(const TPMT_SIGNATURE *s) {
 }
 
 int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
-                    size_t nonce_len, const vc_pcr_set *replayed, vc_quote_result *ret) {
+                    size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
+                    vc_quote_result *ret) {
         const TPMS_ATTEST *a = &q->attest;
         const TPMS_QUOTE_INFO *qi = &a->attested.quote;
         char h1[129], h2[129];
@@ -404,11 +405,13 @@ int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, 
         r = verify_signature(q, ak->pkey, ret);
         if (r <= 0)
                 return r;
-        if (ak->has_public &&
-            (a->qualifiedSigner.size != ak->name_len || memcmp(a->qualifiedSigner.name, ak->name, ak->name_len) != 0)) {
+        /* qualifiedSigner is the AK's Qualified Name (TPM 2.0 Part 1, 16.6: a hash chain over
+         * its parents), not its Name: it is checked only against a value the caller knows. */
+        if (qsigner && (a->qualifiedSigner.size != qsigner_len ||
+                        memcmp(a->qualifiedSigner.name, qsigner, qsigner_len) != 0)) {
                 hex_short(a->qualifiedSigner.name, a->qualifiedSigner.size, h1);
-                hex_short(ak->name, ak->name_len, h2);
-                return fail(ret, VC_QUOTE_CHECK_SIGNER, "qualifiedSigner %s is not the AK's name %s", h1, h2);
+                hex_short(qsigner, qsigner_len, h2);
+                return fail(ret, VC_QUOTE_CHECK_SIGNER, "qualifiedSigner %s is not the expected %s", h1, h2);
         }
         if (a->extraData.size != nonce_len || memcmp(a->extraData.buffer, nonce, nonce_len) != 0) {
                 hex_short(a->extraData.buffer, a->extraData.size, h1);

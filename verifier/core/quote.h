@@ -51,7 +51,7 @@ typedef enum vc_quote_check {
         VC_QUOTE_CHECK_NONCE,           /* extraData differs from the expected nonce */
         VC_QUOTE_CHECK_SCHEME,          /* signature scheme does not fit the key */
         VC_QUOTE_CHECK_SIGNATURE,       /* signature does not verify with the AK */
-        VC_QUOTE_CHECK_SIGNER,          /* qualifiedSigner is not the AK's name */
+        VC_QUOTE_CHECK_SIGNER,          /* qualifiedSigner is not the expected Qualified Name */
         VC_QUOTE_CHECK_PCR_MISSING,     /* a selected PCR has no value in the supplied set */
         VC_QUOTE_CHECK_PCR_DIGEST,      /* pcrDigest differs from the hash of the PCR values */
         VC_QUOTE_CHECK_EVENTLOG,        /* the replayed event log differs from the quoted PCRs */
@@ -80,13 +80,15 @@ typedef struct vc_quote_result {
 
 const char *vc_quote_check_name(vc_quote_check c);
 
-/* Verifies q: magic, type, extraData == nonce, signature with ak (scheme and hash from the
- * TPMT_SIGNATURE, which must suit the key), qualifiedSigner == ak's name when the name is
- * known, every selected PCR present in pcrs, pcrDigest == H_sig(selected values in
+/* Verifies q: magic, type, the AK is a restricted signing key (when its TPMT_PUBLIC is
+ * known), signature with ak (scheme and hash from the TPMT_SIGNATURE, which must suit the
+ * key), qualifiedSigner == qsigner when qsigner is not NULL (the AK's Qualified Name, known
+ * from enrollment), extraData == nonce, every selected PCR present in pcrs, pcrDigest == H_sig(selected values in
  * selection order), and, when replayed is not NULL, every quoted PCR that the log
  * extends equals the replayed value; PCRs 0-7, which UEFI firmware always measures,
  * must equal the replayed value even when the log leaves them at their reset value.
  * Returns 0 with *ret saying VALID or INVALID and why; negative errno only when it could
  * not evaluate (-ENOMEM, -EIO). */
 int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
-                    size_t nonce_len, const vc_pcr_set *replayed, vc_quote_result *ret);
+                    size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
+                    vc_quote_result *ret);

@@ -106,7 +106,7 @@ static int quote_verify(int argc, char **argv) {
                         goto out;
                 }
         }
-        if (vc_quote_verify(q, ak, pcrs, nonce, (size_t) n, log_path ? replayed : NULL, &res) < 0) {
+        if (vc_quote_verify(q, ak, pcrs, nonce, (size_t) n, NULL, 0, log_path ? replayed : NULL, &res) < 0) {
                 fprintf(stderr, "vouchctl: could not evaluate the quote (out of memory or OpenSSL failure)\n");
                 ret = EXIT_USAGE;
                 goto out;
