@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Event log parser: structure, caps and every rejection path. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "eventlog.h"
+#include "hash.h"
+#include "logbuilder.h"
+
+static const uint16_t two_banks[] = { VC_ALG_SHA1, VC_ALG_SHA256 };
+
+static int parse(const logbuilder *b, vc_eventlog **log, vc_error *err) {
+        return vc_eventlog_parse(b->buf, b->len, log, err);
+}
+
+static void test_agile_basic(void **state) {
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        vc_error err;
+        lb_init_agile(&b, two_banks, 2);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "v\0", 2);
+        lb_event(&b, 7, EV_SEPARATOR, "\0\0\0\0", 4);
+        assert_int_equal(parse(&b, &log, &err), 0);
+        assert_int_equal(log->format, VC_LOG_CRYPTO_AGILE);
+        assert_int_equal(log->n_events, 3);
+        assert_int_equal(log->spec.n_algs, 2);
+        assert_int_equal(log->spec.algs[1].alg, VC_ALG_SHA256);
+        assert_int_equal(log->spec.uintn_size, 2);
+        assert_int_equal(log->events[1].pcr, 0);
+        assert_int_equal(log->events[1].type, EV_S_CRTM_VERSION);
+        assert_int_equal(log->events[1].n_digests, 2);
+        assert_int_equal(log->events[2].pcr, 7);
+        assert_int_equal(log->events[2].data_size, 4);
+        assert_int_equal(log->events[2].offset, log->events[1].offset + log->events[1].size);
+        assert_int_equal(vc_eventlog_digest_size(log, VC_ALG_SHA256), 32);
+        assert_int_equal(vc_eventlog_digest_size(log, VC_ALG_SHA384), 0);
+        assert_non_null(vc_event_find_digest(&log->events[1], VC_ALG_SHA1));
+        assert_null(vc_event_find_digest(&log->events[1], VC_ALG_SHA384));
+        vc_eventlog_free(log);
+        lb_free(&b);
+}
+
+static void test_legacy(void **state) {
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        lb_init_legacy(&b);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "abc", 3);
+        lb_event(&b, 4, EV_SEPARATOR, "\0\0\0\0", 4);
+        assert_int_equal(parse(&b, &log, NULL), 0);
+        assert_int_equal(log->format, VC_LOG_SHA1_LEGACY);
+        assert_int_equal(log->n_events, 2);
+        assert_int_equal(log->events[0].digests[0].alg, VC_ALG_SHA1);
+        vc_eventlog_free(log);
+        lb_free(&b);
+}
+
+static void expect_reject(const logbuilder *b, int code, const char *needle) {
+        vc_eventlog *log = NULL;
+        vc_error err;
+        assert_int_equal(vc_eventlog_parse(b->buf, b->len, &log, &err), code);
+        assert_null(log);
+        assert_int_equal(err.code, code);
+        if (!strstr(err.msg, needle))
+                fail_msg("error \"%s\" does not mention \"%s\"", err.msg, needle);
+}
+
+static void test_empty(void **state) {
+        vc_eventlog *log = NULL;
+        vc_error err;
+        assert_int_equal(vc_eventlog_parse((const uint8_t *) "", 0, &log, &err), -EBADMSG);
+        assert_string_equal(err.msg, "empty event log");
+}
+
+static void test_truncated_everywhere(void **state) {
+        logbuilder b;
+        lb_init_agile(&b, two_banks, 2);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "version", 7);
+        lb_event(&b, 4, EV_SEPARATOR, "\0\0\0\0", 4);
+        /* Every proper prefix either parses (event boundary) or is rejected as truncated,
+         * with the offset of the problem inside the buffer. */
+        size_t boundaries = 0;
+        for (size_t n = 1; n < b.len; n++) {
+                vc_eventlog *log = NULL;
+                vc_error err;
+                int r = vc_eventlog_parse(b.buf, n, &log, &err);
+                if (r == 0) {
+                        boundaries++;
+                        vc_eventlog_free(log);
+                        continue;
+                }
+                assert_int_equal(r, -EBADMSG);
+                assert_true(err.offset <= n);
+                assert_non_null(strstr(err.msg, "truncated"));
+        }
+        assert_int_equal(boundaries, 2); /* after the Spec ID event and after event 1 */
+        lb_free(&b);
+}
+
+static void test_event_data_too_large(void **state) {
+        logbuilder b;
+        lb_init_agile(&b, two_banks, 2);
+        uint8_t hdr[] = { 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0 };
+        lb_raw(&b, hdr, sizeof(hdr));
+        uint8_t d[32] = { 0 };
+        lb_raw(&b, (uint8_t[]) { 0x04, 0x00 }, 2);
+        lb_raw(&b, d, 20);
+        lb_raw(&b, (uint8_t[]) { 0x0b, 0x00 }, 2);
+        lb_raw(&b, d, 32);
+        lb_u32(&b, VC_EVENTLOG_MAX_EVENT_DATA + 1);
+        expect_reject(&b, -E2BIG, "exceeds the limit");
+        lb_free(&b);
+}
+
+static void test_large_event_ok(void **state) {
+        /* No 64 KiB limit (tpm2-tools' old uint16_t bug): a 200 KiB event parses. */
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        size_t n = 200 * 1024;
+        uint8_t *big = calloc(1, n);
+        lb_init_agile(&b, two_banks, 2);
+        lb_event(&b, 1, EV_EFI_VARIABLE_BOOT, big, n);
+        assert_int_equal(parse(&b, &log, NULL), 0);
+        assert_int_equal(log->events[1].data_size, n);
+        vc_eventlog_free(log);
+        free(big);
+        lb_free(&b);
+}
+
+static void test_digest_count(void **state) {
+        logbuilder b;
+        uint8_t d[32] = { 0 };
+        /* zero digests */
+        lb_init_agile(&b, two_banks, 2);
+        lb_u32(&b, 0);
+        lb_u32(&b, EV_IPL);
+        lb_u32(&b, 0);
+        lb_u32(&b, 0);
+        expect_reject(&b, -EBADMSG, "digest count 0");
+        lb_free(&b);
+        /* more digests than algorithms */
+        lb_init_agile(&b, two_banks, 2);
+        lb_u32(&b, 0);
+        lb_u32(&b, EV_IPL);
+        lb_u32(&b, 3);
+        expect_reject(&b, -EBADMSG, "digest count 3");
+        lb_free(&b);
+        /* a huge count is capped before anything is read */
+        lb_init_agile(&b, two_banks, 2);
+        lb_u32(&b, 0);
+        lb_u32(&b, EV_IPL);
+        lb_u32(&b, 0xFFFFFFFF);
+        expect_reject(&b, -E2BIG, "digest count");
+        lb_free(&b);
+        /* an undeclared algorithm: its size is unknown, the log cannot be walked */
+        lb_init_agile(&b, two_banks, 2);
+        lb_u32(&b, 0);
+        lb_u32(&b, EV_IPL);
+        lb_u32(&b, 1);
+        lb_raw(&b, (uint8_t[]) { 0x0c, 0x00 }, 2);
+        lb_raw(&b, d, 32);
+        expect_reject(&b, -ENOTSUP, "not declared");
+        lb_free(&b);
+        /* the same algorithm twice */
+        lb_init_agile(&b, two_banks, 2);
+        lb_u32(&b, 0);
+        lb_u32(&b, EV_IPL);
+        lb_u32(&b, 2);
+        lb_raw(&b, (uint8_t[]) { 0x04, 0x00 }, 2);
+        lb_raw(&b, d, 20);
+        lb_raw(&b, (uint8_t[]) { 0x04, 0x00 }, 2);
+        lb_raw(&b, d, 20);
+        lb_u32(&b, 0);
+        expect_reject(&b, -EBADMSG, "appears twice");
+        lb_free(&b);
+}
+
+static void test_fewer_digests_ok(void **state) {
+        /* An event may carry fewer banks than declared (tpm2-tools fixtures do). */
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        uint8_t d[20] = { 1 };
+        lb_init_agile(&b, two_banks, 2);
+        lb_u32(&b, 7);
+        lb_u32(&b, EV_EFI_ACTION);
+        lb_u32(&b, 1);
+        lb_raw(&b, (uint8_t[]) { 0x04, 0x00 }, 2);
+        lb_raw(&b, d, 20);
+        lb_u32(&b, 1);
+        lb_raw(&b, "x", 1);
+        assert_int_equal(parse(&b, &log, NULL), 0);
+        assert_int_equal(log->events[1].n_digests, 1);
+        vc_eventlog_free(log);
+        lb_free(&b);
+}
+
+static void test_pcr_range(void **state) {
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        lb_init_agile(&b, two_banks, 2);
+        lb_event(&b, 24, EV_IPL, "x", 1);
+        expect_reject(&b, -EBADMSG, "PCR index 24 out of range");
+        lb_free(&b);
+        /* 0xFFFFFFFF (Windows boot configuration entries) is accepted */
+        lb_init_agile(&b, two_banks, 2);
+        lb_event(&b, VC_PCR_NONE, EV_EVENT_TAG, "\0\0\0\0\0\0\0\0", 8);
+        assert_int_equal(parse(&b, &log, NULL), 0);
+        vc_eventlog_free(log);
+        lb_free(&b);
+        /* legacy first event too */
+        lb_init_legacy(&b);
+        lb_event(&b, 31, EV_IPL, "x", 1);
+        expect_reject(&b, -EBADMSG, "PCR index 31");
+        lb_free(&b);
+}
+
+/* Builds a header event with a hand-written Spec ID body. */
+static void spec_log(logbuilder *b, const uint8_t *body, size_t n) {
+        uint8_t zero[20] = { 0 };
+        memset(b, 0, sizeof(*b));
+        lb_u32(b, 0);
+        lb_u32(b, EV_NO_ACTION);
+        lb_raw(b, zero, 20);
+        lb_u32(b, (uint32_t) (16 + n));
+        lb_raw(b, "Spec ID Event03", 16);
+        lb_raw(b, body, n);
+}
+
+static void test_spec_id_rejections(void **state) {
+        logbuilder b;
+        /* no algorithms */
+        spec_log(&b, (uint8_t[]) { 0, 0, 0, 0, 0, 2, 0, 2, 0, 0, 0, 0, 0 }, 13);
+        expect_reject(&b, -EBADMSG, "declares no digest algorithm");
+        lb_free(&b);
+        /* too many algorithms */
+        spec_log(&b, (uint8_t[]) { 0, 0, 0, 0, 0, 2, 0, 2, 9, 0, 0, 0, 0 }, 13);
+        expect_reject(&b, -E2BIG, "at most 8");
+        lb_free(&b);
+        /* SHA-256 declared with 20 bytes */
+        spec_log(&b, (uint8_t[]) { 0, 0, 0, 0, 0, 2, 0, 2, 1, 0, 0, 0, 0x0b, 0, 20, 0, 0 }, 17);
+        expect_reject(&b, -EBADMSG, "sha256 with digest size 20, expected 32");
+        lb_free(&b);
+        /* unknown algorithm with size 0 */
+        spec_log(&b, (uint8_t[]) { 0, 0, 0, 0, 0, 2, 0, 2, 1, 0, 0, 0, 0x99, 0, 0, 0, 0 }, 17);
+        expect_reject(&b, -EBADMSG, "digest size 0");
+        lb_free(&b);
+        /* the same algorithm twice */
+        spec_log(&b, (uint8_t[]) { 0, 0, 0, 0, 0, 2, 0, 2, 2, 0, 0, 0, 4, 0, 20, 0, 4, 0, 20, 0, 0 }, 21);
+        expect_reject(&b, -EBADMSG, "twice");
+        lb_free(&b);
+        /* truncated in the algorithm list */
+        spec_log(&b, (uint8_t[]) { 0, 0, 0, 0, 0, 2, 0, 2, 2, 0, 0, 0, 4, 0, 20, 0 }, 16);
+        expect_reject(&b, -EBADMSG, "truncated Spec ID algorithm 1");
+        lb_free(&b);
+        /* trailing bytes after vendor info */
+        spec_log(&b, (uint8_t[]) { 0, 0, 0, 0, 0, 2, 0, 2, 1, 0, 0, 0, 4, 0, 20, 0, 1, 0xaa, 0xbb }, 19);
+        expect_reject(&b, -EBADMSG, "trailing bytes");
+        lb_free(&b);
+        /* too short to hold the header fields */
+        spec_log(&b, (uint8_t[]) { 0, 0, 0 }, 3);
+        expect_reject(&b, -EBADMSG, "truncated Spec ID event");
+        lb_free(&b);
+}
+
+static void test_spec_id_vendor_info(void **state) {
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        /* vendor info inside the event */
+        spec_log(&b, (uint8_t[]) { 0, 0, 0, 0, 0, 2, 0, 2, 1, 0, 0, 0, 4, 0, 20, 0, 2, 0xde, 0xad }, 19);
+        assert_int_equal(parse(&b, &log, NULL), 0);
+        assert_int_equal(log->spec.vendor_info_size, 2);
+        assert_int_equal(log->spec.vendor_info[1], 0xad);
+        vc_eventlog_free(log);
+        lb_free(&b);
+        /* eventSize that stops at vendorInfoSize, vendor info following (tpm2-tools fixture) */
+        spec_log(&b, (uint8_t[]) { 0, 0, 0, 0, 0, 2, 0, 2, 1, 0, 0, 0, 4, 0, 20, 0, 2 }, 17);
+        lb_raw(&b, (uint8_t[]) { 0xde, 0xad }, 2);
+        assert_int_equal(parse(&b, &log, NULL), 0);
+        assert_int_equal(log->spec.vendor_info[0], 0xde);
+        assert_int_equal(log->n_events, 1);
+        vc_eventlog_free(log);
+        lb_free(&b);
+        /* ... but not when the vendor info is missing */
+        spec_log(&b, (uint8_t[]) { 0, 0, 0, 0, 0, 2, 0, 2, 1, 0, 0, 0, 4, 0, 20, 0, 4 }, 17);
+        lb_raw(&b, (uint8_t[]) { 0xde }, 1);
+        expect_reject(&b, -EBADMSG, "vendorInfoSize 4");
+        lb_free(&b);
+}
+
+static void test_spec_id_wrong_pcr(void **state) {
+        logbuilder b;
+        lb_init_agile(&b, two_banks, 2);
+        b.buf[0] = 1; /* Spec ID event in PCR 1 */
+        expect_reject(&b, -EBADMSG, "Spec ID event in PCR 1");
+        lb_free(&b);
+}
+
+static void test_unknown_algorithm_declared(void **state) {
+        /* An algorithm the verifier does not know but whose size is declared is walked over. */
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        uint16_t algs[] = { VC_ALG_SHA256, 0x0027 }, sizes[] = { 32, 48 };
+        lb_init_agile_sizes(&b, algs, sizes, 2);
+        lb_event(&b, 4, EV_SEPARATOR, "\0\0\0\0", 4);
+        assert_int_equal(parse(&b, &log, NULL), 0);
+        assert_int_equal(log->events[1].digests[1].alg, 0x0027);
+        assert_int_equal(log->events[1].digests[1].size, 48);
+        vc_eventlog_free(log);
+        lb_free(&b);
+}
+
+static void test_too_many_events(void **state) {
+        logbuilder b;
+        lb_init_legacy(&b);
+        for (unsigned i = 0; i < VC_EVENTLOG_MAX_EVENTS + 1; i++)
+                lb_event_fill(&b, 1, EV_IPL, 0, NULL, 0);
+        expect_reject(&b, -E2BIG, "more than 65536 events");
+        lb_free(&b);
+}
+
+static void test_append(void **state) {
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        vc_error err;
+        lb_init_agile(&b, two_banks, 2);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "v", 1);
+        size_t first = b.len;
+        lb_event(&b, 4, EV_SEPARATOR, "\0\0\0\0", 4);
+        lb_event(&b, 5, EV_EFI_ACTION, "hello", 5);
+        assert_int_equal(vc_eventlog_parse(b.buf, first, &log, &err), 0);
+        assert_int_equal(log->n_events, 2);
+        /* a truncated append is rejected and leaves the log as it was */
+        assert_int_equal(vc_eventlog_append(log, b.buf + first, b.len - first - 1, &err), -EBADMSG);
+        assert_int_equal(log->n_events, 2);
+        assert_int_equal(log->len, first);
+        assert_int_equal(vc_eventlog_append(log, b.buf + first, b.len - first, &err), 0);
+        assert_int_equal(log->n_events, 4);
+        assert_memory_equal(log->events[3].data, "hello", 5);
+        assert_memory_equal(log->events[1].data, "v", 1); /* pointers survive the realloc */
+        assert_int_equal(vc_eventlog_append(log, NULL, 0, &err), 0);
+        vc_eventlog_free(log);
+        lb_free(&b);
+}
+
+static void test_type_names(void **state) {
+        assert_string_equal(vc_event_type_name(EV_EFI_VARIABLE_AUTHORITY), "EV_EFI_VARIABLE_AUTHORITY");
+        assert_string_equal(vc_event_type_name(EV_NO_ACTION), "EV_NO_ACTION");
+        assert_string_equal(vc_event_type_name(0x12345678), "EV_UNKNOWN");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_agile_basic),
+                cmocka_unit_test(test_legacy),
+                cmocka_unit_test(test_empty),
+                cmocka_unit_test(test_truncated_everywhere),
+                cmocka_unit_test(test_event_data_too_large),
+                cmocka_unit_test(test_large_event_ok),
+                cmocka_unit_test(test_digest_count),
+                cmocka_unit_test(test_fewer_digests_ok),
+                cmocka_unit_test(test_pcr_range),
+                cmocka_unit_test(test_spec_id_rejections),
+                cmocka_unit_test(test_spec_id_vendor_info),
+                cmocka_unit_test(test_spec_id_wrong_pcr),
+                cmocka_unit_test(test_unknown_algorithm_declared),
+                cmocka_unit_test(test_too_many_events),
+                cmocka_unit_test(test_append),
+                cmocka_unit_test(test_type_names),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
