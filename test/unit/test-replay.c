@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Replay: extend rules, PCR 0 locality, incremental replay, dropped banks. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "logbuilder.h"
+#include "replay.h"
+
+static const uint16_t banks[] = { VC_ALG_SHA1, VC_ALG_SHA256 };
+
+/* Expected extend chain computed independently with one-shot hashes. */
+static void extend(uint16_t alg, uint8_t *pcr, const uint8_t *digest) {
+        const vc_alg_info *a = vc_alg_lookup(alg);
+        uint8_t buf[2 * VC_MAX_DIGEST];
+        memcpy(buf, pcr, a->size);
+        memcpy(buf + a->size, digest, a->size);
+        assert_int_equal(vc_digest(alg, buf, 2 * a->size, pcr), 0);
+}
+
+static void replay_buf(const logbuilder *b, vc_pcr_set *out, int expect) {
+        vc_eventlog *log = NULL;
+        vc_hasher *h = NULL;
+        vc_error err;
+        assert_int_equal(vc_eventlog_parse(b->buf, b->len, &log, &err), 0);
+        assert_int_equal(vc_hasher_new(&h), 0);
+        assert_int_equal(vc_eventlog_replay(h, log, out, &err), expect);
+        vc_eventlog_free(log);
+        vc_hasher_free(h);
+}
+
+static void test_extend_chain(void **state) {
+        logbuilder b;
+        vc_pcr_set s;
+        uint8_t want1[20] = { 0 }, want256[32] = { 0 }, d1[20], d256[32];
+        lb_init_agile(&b, banks, 2);
+        lb_event(&b, 4, EV_EFI_ACTION, "one", 3);
+        lb_event(&b, 4, EV_SEPARATOR, "\0\0\0\0", 4);
+        lb_event_fill(&b, 4, EV_NO_ACTION, 0x99, "x", 1);         /* never extended */
+        lb_event_fill(&b, VC_PCR_NONE, EV_EVENT_TAG, 0x98, "12345678", 8); /* never extended */
+        replay_buf(&b, &s, 0);
+        vc_digest(VC_ALG_SHA1, "one", 3, d1);
+        vc_digest(VC_ALG_SHA256, "one", 3, d256);
+        extend(VC_ALG_SHA1, want1, d1);
+        extend(VC_ALG_SHA256, want256, d256);
+        vc_digest(VC_ALG_SHA1, "\0\0\0\0", 4, d1);
+        vc_digest(VC_ALG_SHA256, "\0\0\0\0", 4, d256);
+        extend(VC_ALG_SHA1, want1, d1);
+        extend(VC_ALG_SHA256, want256, d256);
+        assert_int_equal(s.n_banks, 2);
+        const vc_pcr_bank *b1 = vc_pcr_set_find(&s, VC_ALG_SHA1), *b256 = vc_pcr_set_find(&s, VC_ALG_SHA256);
+        assert_int_equal(b1->mask, 1u << 4);
+        assert_int_equal(b256->mask, 1u << 4);
+        assert_memory_equal(b1->values[4], want1, 20);
+        assert_memory_equal(b256->values[4], want256, 32);
+        lb_free(&b);
+}
+
+static void test_startup_locality(void **state) {
+        logbuilder b;
+        vc_pcr_set s;
+        uint8_t want[32] = { 0 }, d[32];
+        lb_init_agile(&b, banks, 2);
+        lb_event_fill(&b, 0, EV_NO_ACTION, 0, "StartupLocality\0\3", 17);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "v", 1);
+        replay_buf(&b, &s, 0);
+        want[31] = 3;
+        vc_digest(VC_ALG_SHA256, "v", 1, d);
+        extend(VC_ALG_SHA256, want, d);
+        assert_memory_equal(vc_pcr_set_find(&s, VC_ALG_SHA256)->values[0], want, 32);
+        lb_free(&b);
+}
+
+static void test_startup_locality_too_late(void **state) {
+        logbuilder b;
+        vc_pcr_set s;
+        lb_init_agile(&b, banks, 2);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "v", 1);
+        lb_event_fill(&b, 0, EV_NO_ACTION, 0, "StartupLocality\0\3", 17);
+        replay_buf(&b, &s, -EBADMSG);
+        lb_free(&b);
+}
+
+static void test_startup_locality_other_pcr_ignored(void **state) {
+        /* Only a PCR 0 StartupLocality event counts. */
+        logbuilder b;
+        vc_pcr_set s;
+        uint8_t want[32] = { 0 }, d[32];
+        lb_init_agile(&b, banks, 2);
+        lb_event_fill(&b, 1, EV_NO_ACTION, 0, "StartupLocality\0\3", 17);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "v", 1);
+        replay_buf(&b, &s, 0);
+        vc_digest(VC_ALG_SHA256, "v", 1, d);
+        extend(VC_ALG_SHA256, want, d);
+        assert_memory_equal(vc_pcr_set_find(&s, VC_ALG_SHA256)->values[0], want, 32);
+        lb_free(&b);
+}
+
+static void test_hcrtm(void **state) {
+        /* An H-CRTM sequence starts PCR 0 at locality 4. */
+        logbuilder b;
+        vc_pcr_set s;
+        uint8_t want[32] = { 0 }, d[32];
+        lb_init_agile(&b, banks, 2);
+        lb_event_fill(&b, 0, EV_EFI_HCRTM_EVENT, 0x42, "HCRTM", 5);
+        replay_buf(&b, &s, 0);
+        want[31] = 4;
+        memset(d, 0x42, 32);
+        extend(VC_ALG_SHA256, want, d);
+        assert_memory_equal(vc_pcr_set_find(&s, VC_ALG_SHA256)->values[0], want, 32);
+        lb_free(&b);
+}
+
+static void test_legacy_first_event_extended(void **state) {
+        logbuilder b;
+        vc_pcr_set s;
+        uint8_t want[20] = { 0 }, d[20];
+        lb_init_legacy(&b);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "v", 1);
+        replay_buf(&b, &s, 0);
+        vc_digest(VC_ALG_SHA1, "v", 1, d);
+        extend(VC_ALG_SHA1, want, d);
+        assert_int_equal(s.n_banks, 1);
+        assert_memory_equal(s.banks[0].values[0], want, 20);
+        lb_free(&b);
+}
+
+static void test_bank_missing_in_event_dropped(void **state) {
+        logbuilder b;
+        vc_pcr_set s;
+        uint8_t d[20] = { 0 };
+        lb_init_agile(&b, banks, 2);
+        lb_event(&b, 4, EV_EFI_ACTION, "one", 3);
+        lb_u32(&b, 4);
+        lb_u32(&b, EV_EFI_ACTION);
+        lb_u32(&b, 1);
+        lb_raw(&b, (uint8_t[]) { 4, 0 }, 2);
+        lb_raw(&b, d, 20);
+        lb_u32(&b, 0);
+        replay_buf(&b, &s, 0);
+        assert_int_equal(s.n_banks, 1);
+        assert_int_equal(s.banks[0].alg, VC_ALG_SHA1);
+        lb_free(&b);
+}
+
+static void test_unknown_bank_skipped(void **state) {
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        vc_hasher *h = NULL;
+        vc_replay r;
+        uint16_t algs[] = { VC_ALG_SHA256, 0x0027 }, sizes[] = { 32, 48 };
+        lb_init_agile_sizes(&b, algs, sizes, 2);
+        lb_event(&b, 4, EV_SEPARATOR, "\0\0\0\0", 4);
+        assert_int_equal(vc_eventlog_parse(b.buf, b.len, &log, NULL), 0);
+        assert_int_equal(vc_hasher_new(&h), 0);
+        vc_replay_init(&r);
+        assert_int_equal(vc_replay_update(h, log, &r, NULL, NULL), 0);
+        assert_int_equal(r.pcrs.n_banks, 1);
+        assert_int_equal(r.n_skipped_algs, 1);
+        assert_int_equal(r.skipped_algs[0], 0x0027);
+        vc_eventlog_free(log);
+        vc_hasher_free(h);
+        lb_free(&b);
+}
+
+static void test_incremental_equals_whole(void **state) {
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        vc_hasher *h = NULL;
+        vc_replay r;
+        vc_pcr_set whole;
+        vc_event_check checks[8];
+        lb_init_agile(&b, banks, 2);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "v", 1);
+        lb_event(&b, 4, EV_EFI_ACTION, "a", 1);
+        size_t cut = b.len;
+        lb_event(&b, 4, EV_EFI_ACTION, "b", 1);
+        lb_event(&b, 8, EV_IPL, "grub_cmd: x", 12);
+        replay_buf(&b, &whole, 0);
+        assert_int_equal(vc_hasher_new(&h), 0);
+        assert_int_equal(vc_eventlog_parse(b.buf, cut, &log, NULL), 0);
+        vc_replay_init(&r);
+        assert_int_equal(vc_replay_update(h, log, &r, checks, NULL), 0);
+        assert_int_equal(r.next_event, 3);
+        assert_int_equal(vc_eventlog_append(log, b.buf + cut, b.len - cut, NULL), 0);
+        assert_int_equal(vc_replay_update(h, log, &r, checks, NULL), 0);
+        assert_int_equal(r.next_event, 5);
+        assert_memory_equal(&r.pcrs, &whole, sizeof(whole));
+        assert_int_equal(checks[2].status, VC_DIGEST_VERIFIED);
+        /* a grub string whose digest is of the whole logged data, not the command: mismatch */
+        assert_int_equal(checks[4].status, VC_DIGEST_MISMATCH);
+        vc_eventlog_free(log);
+        vc_hasher_free(h);
+        lb_free(&b);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_extend_chain),
+                cmocka_unit_test(test_startup_locality),
+                cmocka_unit_test(test_startup_locality_too_late),
+                cmocka_unit_test(test_startup_locality_other_pcr_ignored),
+                cmocka_unit_test(test_hcrtm),
+                cmocka_unit_test(test_legacy_first_event_extended),
+                cmocka_unit_test(test_bank_missing_in_event_dropped),
+                cmocka_unit_test(test_unknown_bank_skipped),
+                cmocka_unit_test(test_incremental_equals_whole),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
