@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vouchctl: offline tools for event logs and quotes (and later the verifier's API). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vouchctl.h"
@@ -20,6 +21,8 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+        /* tss2-mu logs unmarshalling errors to stderr; vouchctl reports them itself. */
+        setenv("TSS2_LOG", "all+none", 0);
         if (argc < 2) {
                 usage(stderr);
                 return EXIT_USAGE;
