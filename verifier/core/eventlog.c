@@ -6,56 +6,75 @@
 
 #include "hash.h"
 
+static const struct {
+        uint32_t type;
+        const char *name;
+} type_names[] = {
+        { EV_PREBOOT_CERT, "EV_PREBOOT_CERT" },
+        { EV_POST_CODE, "EV_POST_CODE" },
+        { EV_UNUSED, "EV_UNUSED" },
+        { EV_NO_ACTION, "EV_NO_ACTION" },
+        { EV_SEPARATOR, "EV_SEPARATOR" },
+        { EV_ACTION, "EV_ACTION" },
+        { EV_EVENT_TAG, "EV_EVENT_TAG" },
+        { EV_S_CRTM_CONTENTS, "EV_S_CRTM_CONTENTS" },
+        { EV_S_CRTM_VERSION, "EV_S_CRTM_VERSION" },
+        { EV_CPU_MICROCODE, "EV_CPU_MICROCODE" },
+        { EV_PLATFORM_CONFIG_FLAGS, "EV_PLATFORM_CONFIG_FLAGS" },
+        { EV_TABLE_OF_DEVICES, "EV_TABLE_OF_DEVICES" },
+        { EV_COMPACT_HASH, "EV_COMPACT_HASH" },
+        { EV_IPL, "EV_IPL" },
+        { EV_IPL_PARTITION_DATA, "EV_IPL_PARTITION_DATA" },
+        { EV_NONHOST_CODE, "EV_NONHOST_CODE" },
+        { EV_NONHOST_CONFIG, "EV_NONHOST_CONFIG" },
+        { EV_NONHOST_INFO, "EV_NONHOST_INFO" },
+        { EV_OMIT_BOOT_DEVICE_EVENTS, "EV_OMIT_BOOT_DEVICE_EVENTS" },
+        { EV_POST_CODE2, "EV_POST_CODE2" },
+        { EV_EFI_EVENT_BASE, "EV_EFI_EVENT_BASE" },
+        { EV_EFI_VARIABLE_DRIVER_CONFIG, "EV_EFI_VARIABLE_DRIVER_CONFIG" },
+        { EV_EFI_VARIABLE_BOOT, "EV_EFI_VARIABLE_BOOT" },
+        { EV_EFI_BOOT_SERVICES_APPLICATION, "EV_EFI_BOOT_SERVICES_APPLICATION" },
+        { EV_EFI_BOOT_SERVICES_DRIVER, "EV_EFI_BOOT_SERVICES_DRIVER" },
+        { EV_EFI_RUNTIME_SERVICES_DRIVER, "EV_EFI_RUNTIME_SERVICES_DRIVER" },
+        { EV_EFI_GPT_EVENT, "EV_EFI_GPT_EVENT" },
+        { EV_EFI_ACTION, "EV_EFI_ACTION" },
+        { EV_EFI_PLATFORM_FIRMWARE_BLOB, "EV_EFI_PLATFORM_FIRMWARE_BLOB" },
+        { EV_EFI_HANDOFF_TABLES, "EV_EFI_HANDOFF_TABLES" },
+        { EV_EFI_PLATFORM_FIRMWARE_BLOB2, "EV_EFI_PLATFORM_FIRMWARE_BLOB2" },
+        { EV_EFI_HANDOFF_TABLES2, "EV_EFI_HANDOFF_TABLES2" },
+        { EV_EFI_VARIABLE_BOOT2, "EV_EFI_VARIABLE_BOOT2" },
+        { EV_EFI_GPT_EVENT2, "EV_EFI_GPT_EVENT2" },
+        { EV_EFI_HCRTM_EVENT, "EV_EFI_HCRTM_EVENT" },
+        { EV_EFI_VARIABLE_AUTHORITY, "EV_EFI_VARIABLE_AUTHORITY" },
+        { EV_EFI_SPDM_FIRMWARE_BLOB, "EV_EFI_SPDM_FIRMWARE_BLOB" },
+        { EV_EFI_SPDM_FIRMWARE_CONFIG, "EV_EFI_SPDM_FIRMWARE_CONFIG" },
+        { EV_EFI_SPDM_DEVICE_POLICY, "EV_EFI_SPDM_DEVICE_POLICY" },
+        { EV_EFI_SPDM_DEVICE_AUTHORITY, "EV_EFI_SPDM_DEVICE_AUTHORITY" },
+};
+
+int vc_event_type_index(uint32_t type) {
+        for (size_t i = 0; i < ELEMENTSOF(type_names); i++)
+                if (type_names[i].type == type)
+                        return (int) i;
+        return -1;
+}
+
+uint32_t vc_event_type_at(int index) {
+        return type_names[index].type;
+}
+
+int vc_event_type_from_name(const char *name, uint32_t *ret) {
+        for (size_t i = 0; i < ELEMENTSOF(type_names); i++)
+                if (strcmp(type_names[i].name, name) == 0) {
+                        *ret = type_names[i].type;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
 const char *vc_event_type_name(uint32_t type) {
-        static const struct {
-                uint32_t type;
-                const char *name;
-        } names[] = {
-                { EV_PREBOOT_CERT, "EV_PREBOOT_CERT" },
-                { EV_POST_CODE, "EV_POST_CODE" },
-                { EV_UNUSED, "EV_UNUSED" },
-                { EV_NO_ACTION, "EV_NO_ACTION" },
-                { EV_SEPARATOR, "EV_SEPARATOR" },
-                { EV_ACTION, "EV_ACTION" },
-                { EV_EVENT_TAG, "EV_EVENT_TAG" },
-                { EV_S_CRTM_CONTENTS, "EV_S_CRTM_CONTENTS" },
-                { EV_S_CRTM_VERSION, "EV_S_CRTM_VERSION" },
-                { EV_CPU_MICROCODE, "EV_CPU_MICROCODE" },
-                { EV_PLATFORM_CONFIG_FLAGS, "EV_PLATFORM_CONFIG_FLAGS" },
-                { EV_TABLE_OF_DEVICES, "EV_TABLE_OF_DEVICES" },
-                { EV_COMPACT_HASH, "EV_COMPACT_HASH" },
-                { EV_IPL, "EV_IPL" },
-                { EV_IPL_PARTITION_DATA, "EV_IPL_PARTITION_DATA" },
-                { EV_NONHOST_CODE, "EV_NONHOST_CODE" },
-                { EV_NONHOST_CONFIG, "EV_NONHOST_CONFIG" },
-                { EV_NONHOST_INFO, "EV_NONHOST_INFO" },
-                { EV_OMIT_BOOT_DEVICE_EVENTS, "EV_OMIT_BOOT_DEVICE_EVENTS" },
-                { EV_POST_CODE2, "EV_POST_CODE2" },
-                { EV_EFI_EVENT_BASE, "EV_EFI_EVENT_BASE" },
-                { EV_EFI_VARIABLE_DRIVER_CONFIG, "EV_EFI_VARIABLE_DRIVER_CONFIG" },
-                { EV_EFI_VARIABLE_BOOT, "EV_EFI_VARIABLE_BOOT" },
-                { EV_EFI_BOOT_SERVICES_APPLICATION, "EV_EFI_BOOT_SERVICES_APPLICATION" },
-                { EV_EFI_BOOT_SERVICES_DRIVER, "EV_EFI_BOOT_SERVICES_DRIVER" },
-                { EV_EFI_RUNTIME_SERVICES_DRIVER, "EV_EFI_RUNTIME_SERVICES_DRIVER" },
-                { EV_EFI_GPT_EVENT, "EV_EFI_GPT_EVENT" },
-                { EV_EFI_ACTION, "EV_EFI_ACTION" },
-                { EV_EFI_PLATFORM_FIRMWARE_BLOB, "EV_EFI_PLATFORM_FIRMWARE_BLOB" },
-                { EV_EFI_HANDOFF_TABLES, "EV_EFI_HANDOFF_TABLES" },
-                { EV_EFI_PLATFORM_FIRMWARE_BLOB2, "EV_EFI_PLATFORM_FIRMWARE_BLOB2" },
-                { EV_EFI_HANDOFF_TABLES2, "EV_EFI_HANDOFF_TABLES2" },
-                { EV_EFI_VARIABLE_BOOT2, "EV_EFI_VARIABLE_BOOT2" },
-                { EV_EFI_GPT_EVENT2, "EV_EFI_GPT_EVENT2" },
-                { EV_EFI_HCRTM_EVENT, "EV_EFI_HCRTM_EVENT" },
-                { EV_EFI_VARIABLE_AUTHORITY, "EV_EFI_VARIABLE_AUTHORITY" },
-                { EV_EFI_SPDM_FIRMWARE_BLOB, "EV_EFI_SPDM_FIRMWARE_BLOB" },
-                { EV_EFI_SPDM_FIRMWARE_CONFIG, "EV_EFI_SPDM_FIRMWARE_CONFIG" },
-                { EV_EFI_SPDM_DEVICE_POLICY, "EV_EFI_SPDM_DEVICE_POLICY" },
-                { EV_EFI_SPDM_DEVICE_AUTHORITY, "EV_EFI_SPDM_DEVICE_AUTHORITY" },
-        };
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (names[i].type == type)
-                        return names[i].name;
-        return "EV_UNKNOWN";
+        int i = vc_event_type_index(type);
+        return i < 0 ? "EV_UNKNOWN" : type_names[i].name;
 }
 
 vc_eventlog *vc_eventlog_free(vc_eventlog *log) {

@@ -65,6 +65,12 @@ enum {
 
 /* "EV_EFI_ACTION"; "EV_UNKNOWN" for types not in the spec. */
 const char *vc_event_type_name(uint32_t type);
+/* Position 0..VC_EVENT_TYPES-1 of a spec type in a fixed table, or -1 for other types. */
+int vc_event_type_index(uint32_t type);
+uint32_t vc_event_type_at(int index);
+#define VC_EVENT_TYPES 40
+/* The type for "EV_EFI_ACTION"; -ENOENT when unknown. */
+int vc_event_type_from_name(const char *name, uint32_t *ret);
 
 typedef enum vc_log_format {
         VC_LOG_SHA1_LEGACY = 1,  /* TCG_PCR_EVENT throughout (TPM 1.2 style) */

@@ -319,3 +319,32 @@ int vc_devpath_to_text(const uint8_t *data, size_t len, char **ret) {
         *ret = vc_sbuf_take(&b);
         return 0;
 }
+
+static const uint8_t guid_cert_x509[16] = { 0xa1, 0x59, 0xc0, 0xa5, 0xe4, 0x94, 0xa7, 0x4a,
+                                            0x87, 0xb5, 0xab, 0x15, 0x5c, 0x2b, 0xf0, 0x72 };
+static const uint8_t guid_cert_sha256[16] = { 0x26, 0x16, 0xc4, 0xc1, 0x4c, 0x50, 0x92, 0x40,
+                                              0xac, 0xa9, 0x41, 0xf9, 0x36, 0x93, 0x43, 0x28 };
+
+int vc_siglist_foreach(const uint8_t *d, size_t n, vc_sig_cb cb, void *userdata) {
+        size_t off = 0;
+        while (off < n) {
+                if (!vc_have(n, off, 28))
+                        return -EBADMSG;
+                uint32_t lsize = vc_le32(d + off + 16), hsize = vc_le32(d + off + 20), ssize = vc_le32(d + off + 24);
+                if (lsize < 28 || !vc_have(n, off, lsize) || hsize > lsize - 28 || ssize <= 16 ||
+                    (lsize - 28 - hsize) % ssize != 0)
+                        return -EBADMSG;
+                vc_sig_kind kind = memcmp(d + off, guid_cert_x509, 16) == 0     ? VC_SIG_X509
+                                   : memcmp(d + off, guid_cert_sha256, 16) == 0 ? VC_SIG_SHA256
+                                                                                : VC_SIG_OTHER;
+                if (kind == VC_SIG_SHA256 && ssize != 16 + 32)
+                        return -EBADMSG;
+                for (size_t e = off + 28 + hsize; e < off + lsize; e += ssize) {
+                        int r = cb(userdata, kind, d + e, d + e + 16, ssize - 16);
+                        if (r < 0)
+                                return r;
+                }
+                off += lsize;
+        }
+        return 0;
+}

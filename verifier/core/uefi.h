@@ -34,3 +34,16 @@ void vc_sbuf_utf16(vc_sbuf *b, const uint8_t *data, size_t n_chars);
 /* Well-known variable GUIDs. */
 extern const uint8_t vc_guid_efi_global_variable[16];   /* 8be4df61-93ca-11d2-aa0d-00e098032b8c */
 extern const uint8_t vc_guid_image_security_database[16]; /* d719b2cb-3d3a-4596-a3bc-dad00e67656f */
+
+/* EFI_SIGNATURE_LIST (UEFI 2.10, 32.4.1) entries, as found in PK, KEK, db, dbx. */
+typedef enum vc_sig_kind {
+        VC_SIG_X509 = 0,     /* EFI_CERT_X509_GUID: DER certificate */
+        VC_SIG_SHA256 = 1,   /* EFI_CERT_SHA256_GUID: 32-byte hash */
+        VC_SIG_OTHER = 2,
+} vc_sig_kind;
+
+typedef int (*vc_sig_cb)(void *userdata, vc_sig_kind kind, const uint8_t *owner, const uint8_t *data, size_t len);
+
+/* Calls cb for every entry of every list; stops at a negative return of cb. Returns 0,
+ * cb's error, or -EBADMSG for a malformed list (sizes inconsistent or past the end). */
+int vc_siglist_foreach(const uint8_t *data, size_t len, vc_sig_cb cb, void *userdata);

@@ -13,66 +13,6 @@
 #include "replay.h"
 #include "vouchctl.h"
 
-typedef struct loaded_log {
-        vc_eventlog *log;
-        vc_hasher *hasher;
-        vc_replay replay;
-        vc_event_check *checks;
-} loaded_log;
-
-static void loaded_log_done(loaded_log *l) {
-        vc_eventlog_free(l->log);
-        vc_hasher_free(l->hasher);
-        free(l->checks);
-}
-
-static const char *digest_name(uint16_t alg, char buf[16]) {
-        const vc_alg_info *a = vc_alg_lookup(alg);
-        if (a)
-                return a->name;
-        snprintf(buf, 16, "0x%04x", alg);
-        return buf;
-}
-
-/* Reads, parses, digest-checks and replays; prints errors. Returns an exit code. */
-static int load_log(const char *path, loaded_log *l) {
-        uint8_t *buf = NULL;
-        size_t len;
-        vc_error err;
-        char msg[512];
-        int r;
-
-        memset(l, 0, sizeof(*l));
-        r = read_file(path, VC_EVENTLOG_MAX_SIZE, &buf, &len);
-        if (r < 0)
-                return EXIT_USAGE;
-        r = vc_eventlog_parse(buf, len, &l->log, &err);
-        free(buf);
-        if (r < 0) {
-                fprintf(stderr, "vouchctl: %s: invalid event log: %s\n", path, vc_error_format(&err, msg, sizeof(msg)));
-                return EXIT_USAGE;
-        }
-        l->checks = calloc(l->log->n_events, sizeof(*l->checks));
-        if (!l->checks || vc_hasher_new(&l->hasher) < 0) {
-                fprintf(stderr, "vouchctl: out of memory\n");
-                return EXIT_USAGE;
-        }
-        vc_replay_init(&l->replay);
-        r = vc_replay_update(l->hasher, l->log, &l->replay, l->checks, &err);
-        if (r < 0) {
-                fprintf(stderr, "vouchctl: %s: cannot replay: %s\n", path, vc_error_format(&err, msg, sizeof(msg)));
-                return EXIT_USAGE;
-        }
-        for (uint32_t i = 0; i < l->replay.n_skipped_algs; i++) {
-                char name[16];
-                fprintf(stderr, "vouchctl: %s: note: bank %s not replayed: %s\n", path,
-                        digest_name(l->replay.skipped_algs[i], name),
-                        vc_alg_lookup(l->replay.skipped_algs[i]) ? "some events carry no digest for it"
-                                                                 : "algorithm unknown to this verifier");
-        }
-        return EXIT_OK;
-}
-
 static const char *measured_name(vc_measured m) {
         switch (m) {
         case VC_MEASURED_EVENT_DATA:

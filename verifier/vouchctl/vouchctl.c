@@ -13,6 +13,11 @@ static void usage(FILE *f) {
               "  eventlog show FILE [--json]      every event, decoded, with its digest check\n"
               "  eventlog replay FILE [--json]    the PCR values the log replays to\n"
               "\n"
+              "Golden measurements:\n"
+              "  golden create --eventlog FILE [--name NAME] [--description TEXT]\n"
+              "  golden merge A.json B.json [C.json ...]\n"
+              "  golden check --golden FILE --eventlog FILE [--json]\n"
+              "\n"
               "Quotes:\n"
               "  quote verify --ak AK --msg QUOTE --sig SIG --pcrs PCRS --nonce HEX [--eventlog FILE]\n"
               "\n"
@@ -37,6 +42,8 @@ int main(int argc, char **argv) {
         }
         if (strcmp(argv[1], "eventlog") == 0)
                 return cmd_eventlog(argc - 1, argv + 1);
+        if (strcmp(argv[1], "golden") == 0)
+                return cmd_golden(argc - 1, argv + 1);
         if (strcmp(argv[1], "quote") == 0)
                 return cmd_quote(argc - 1, argv + 1);
         fprintf(stderr, "vouchctl: unknown command '%s'\n", argv[1]);

@@ -15,5 +15,24 @@ enum {
  * is never trusted. Refuses files over max bytes. Prints the error itself. */
 int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len);
 
+#include "event.h"
+#include "eventlog.h"
+#include "replay.h"
+
+/* An event log read, parsed, digest-checked and replayed. */
+typedef struct loaded_log {
+        vc_eventlog *log;
+        vc_hasher *hasher;
+        vc_replay replay;
+        vc_event_check *checks;
+} loaded_log;
+
+/* Reads, parses, digest-checks and replays path; prints errors. Returns an exit code. */
+int load_log(const char *path, loaded_log *l);
+void loaded_log_done(loaded_log *l);
+/* "sha256", or "0x1234" for an unknown algorithm (buf holds 16 chars). */
+const char *digest_name(uint16_t alg, char buf[16]);
+
 int cmd_eventlog(int argc, char **argv);
+int cmd_golden(int argc, char **argv);
 int cmd_quote(int argc, char **argv);

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Golden measurements: a versioned set of rules describing the platforms to trust, parsed
+ * from JSON (golden/README.md documents the format), created from a known-good event log,
+ * merged, and evaluated against a parsed, digest-checked, replayed event log. Pure. */
+#pragma once
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "eventlog.h"
+#include "pcrs.h"
+#include "replay.h"
+#include "vc-util.h"
+
+#define VC_GOLDEN_MAX_FILE (4u << 20)   /* a golden JSON file */
+#define VC_GOLDEN_MAX_LIST 100000u      /* entries in any one list */
+#define VC_GOLDEN_MAX_STRING 8192u      /* one string (command line, regex) */
+#define VC_GOLDEN_MAX_DEPTH 10          /* JSON nesting */
+#define VC_GOLDEN_MAX_CHAINS 64u
+#define VC_GOLDEN_MAX_CHAIN_LEN 64u
+
+/* A sorted set of digests of one size (bsearch). */
+typedef struct vc_dset {
+        size_t n, size;
+        uint8_t *d;           /* n * size bytes, sorted, unique */
+} vc_dset;
+
+/* A sorted set of strings. */
+typedef struct vc_sset {
+        size_t n;
+        char **s;
+} vc_sset;
+
+typedef struct vc_string_rule {
+        bool is_regex;
+        char *text;           /* exact string, or the regex as written (anchored when used) */
+        regex_t re;           /* compiled "^(text)$" when is_regex */
+} vc_string_rule;
+
+typedef struct vc_chain_step {
+        char *name;           /* a label ("shimx64.efi"): a hint for people, never evaluated */
+        vc_dset digests;
+} vc_chain_step;
+
+typedef struct vc_chain {
+        size_t n;
+        vc_chain_step *steps;
+} vc_chain;
+
+/* Allowed contents of one Secure Boot variable (PK, KEK, db) or required dbx entries. */
+typedef struct vc_sigvar_rule {
+        bool present;
+        bool has_digests, has_certificates, has_hashes;
+        vc_dset digests;       /* event digests (golden bank) of the variable's measurement */
+        vc_dset certificates;  /* SHA-256 of each X.509 certificate's DER */
+        vc_dset hashes;        /* EFI_CERT_SHA256 entries */
+} vc_sigvar_rule;
+
+typedef enum vc_unknown_policy {
+        VC_UNKNOWN_REJECT = 0,
+        VC_UNKNOWN_IGNORE = 1,
+} vc_unknown_policy;
+
+typedef struct vc_golden {
+        char *name;
+        int64_t version;
+        char *description;
+        uint16_t bank;          /* the bank every digest in the rules is written in */
+        size_t dsize;
+        uint32_t pcrs;          /* PCRs whose events the set evaluates (bit mask) */
+
+        /* rules.pcr_values: allowed exact values per bank and PCR */
+        bool has_pcr_values;
+        vc_dset pcr_values[VC_NUM_ALGS][VC_PCR_COUNT];
+        uint32_t pcr_values_mask[VC_NUM_ALGS];
+
+        /* rules.platform_firmware */
+        bool has_firmware;
+        bool has_crtm_versions, has_firmware_digests, has_handoff, has_configuration;
+        vc_sset crtm_versions;
+        vc_dset firmware_digests, handoff_tables, configuration;
+
+        /* rules.secure_boot */
+        bool has_secure_boot;
+        int secure_boot_enabled;        /* -1 not checked, 0 must be disabled, 1 must be enabled */
+        vc_sigvar_rule pk, kek, db;
+        bool has_dbx_must_contain;
+        vc_dset dbx_certificates, dbx_hashes;   /* entries dbx must contain */
+        bool has_authorities, has_sb_variables, has_mok;
+        vc_dset authorities, sb_variables, mok;
+
+        /* rules.boot_chain */
+        bool has_boot_chain;
+        size_t n_chains;
+        vc_chain *chains;
+        bool has_gpt;
+        vc_dset gpt;
+
+        /* rules.kernel */
+        bool has_kernel;
+        size_t n_cmdline;
+        vc_string_rule *cmdline;
+        bool has_initrd, has_load_options, has_boot_commands, has_boot_files;
+        vc_dset initrd, load_options, boot_files;
+        vc_sset boot_commands;
+
+        /* rules.structure */
+        bool has_structure;
+        uint32_t separators;                     /* PCRs that must hold exactly one separator */
+        bool has_after_separator;
+        uint64_t after_separator[VC_PCR_COUNT];  /* allowed types after the separator (class bits) */
+        bool has_actions;
+        vc_sset actions;
+        vc_unknown_policy unknown_events;
+} vc_golden;
+
+/* Parses and validates a golden set. Unknown fields, wrong types, invalid hex, digests
+ * of the wrong size, bad regexes, empty rule sets and sets that check nothing are errors;
+ * err->msg names the JSON path ("$.rules.boot_chain.chains[0][1].digests[2]").
+ * Returns 0, -EBADMSG, -E2BIG, -ENOMEM. */
+int vc_golden_parse(const char *json, size_t len, vc_golden **ret, vc_error *err);
+vc_golden *vc_golden_free(vc_golden *g);
+
+/* Writes g as pretty-printed, stable JSON (same set, same bytes). *ret is malloc'ed. */
+int vc_golden_to_json(const vc_golden *g, char **ret);
+
+/* A golden set that accepts exactly the platform that produced log: firmware, Secure Boot
+ * configuration, boot chain, command line. checks has one entry per event. */
+int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const vc_pcr_set *replayed,
+                     const char *name, const char *description, vc_golden **ret, vc_error *err);
+
+/* One set that allows anything either allows (a firmware rollout). Names and descriptions
+ * come from a; the version is the larger one plus one. Both must use the same bank. */
+int vc_golden_merge(const vc_golden *a, const vc_golden *b, vc_golden **ret, vc_error *err);
+
+/* ---- evaluation ---- */
+
+typedef enum vc_trust {
+        VC_TRUST_UNKNOWN = 0,   /* zeroed: never to be taken as trusted */
+        VC_TRUST_TRUSTED = 1,
+        VC_TRUST_UNTRUSTED = 2,
+} vc_trust;
+
+typedef struct vc_finding {
+        char rule[48];          /* "boot_chain.chains", "secure_boot.enabled", ... */
+        int pcr;                /* -1 when not about one PCR */
+        long event;             /* event index, -1 when not about one event */
+        uint32_t event_type;
+        char *expected;         /* allowed values, as text; owned */
+        char *actual;           /* what the log has; owned */
+        char *explanation;      /* one line for people; owned */
+} vc_finding;
+
+typedef struct vc_evaluation {
+        vc_trust trust;
+        size_t n_findings;
+        vc_finding *findings;
+} vc_evaluation;
+
+void vc_evaluation_done(vc_evaluation *e);
+
+/* Evaluates log against g. attested is the mask of PCRs whose values a verified quote
+ * covers (all 24 for an offline check): an event in a PCR that g evaluates but the quote
+ * does not cover cannot be believed and is a finding. Only digest-verified content is
+ * used; an event whose digest does not match its data is a finding. TRUSTED only when
+ * there is no finding. Returns 0 with *ret filled; -ENOMEM when it could not evaluate. */
+int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_event_check *checks,
+                       const vc_pcr_set *replayed, uint32_t attested, vc_evaluation *ret);
+
+/* ---- cache of evaluated states ---- */
+
+/* Remembers the trust decision for (golden name, version, attested mask, replayed values
+ * of the attested PCRs in every bank). Not thread-safe: one per thread or behind a lock.
+ * Bounded: the oldest entries are evicted past max_entries. */
+typedef struct vc_eval_cache vc_eval_cache;
+
+int vc_eval_cache_new(size_t max_entries, vc_eval_cache **ret);
+vc_eval_cache *vc_eval_cache_free(vc_eval_cache *c);
+
+/* Like vc_golden_evaluate, through the cache. *ret_hit says whether it was reused. A cached
+ * result carries the trust decision and the findings. */
+int vc_golden_evaluate_cached(vc_eval_cache *c, const vc_golden *g, const vc_eventlog *log,
+                              const vc_event_check *checks, const vc_pcr_set *replayed, uint32_t attested,
+                              vc_evaluation *ret, bool *ret_hit);
+void vc_eval_cache_stats(const vc_eval_cache *c, uint64_t *hits, uint64_t *misses, size_t *entries);
