@@ -253,6 +253,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
         }
         g->has_structure = true;
         g->has_after_separator = true;
+        g->sb_required = true;
         g->unknown_events = VC_UNKNOWN_REJECT;
         chain.steps = calloc(VC_GOLDEN_MAX_CHAIN_LEN, sizeof(*chain.steps));
         if (!chain.steps) {
@@ -466,6 +467,9 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                 r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "cannot create a golden set: the log extends no PCR");
                 goto fail;
         }
+        /* The firmware PCRs are always evaluated: an event there that this log did not
+         * have is not explained by the set. */
+        g->pcrs |= 0xff;
         free(chain.steps);
         *ret = g;
         return 0;
@@ -710,7 +714,6 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
         size_t n_apps = 0;
         unsigned sep_count[VC_PCR_COUNT] = { 0 };
         unsigned sb_seen[6] = { 0 };
-        size_t n_cmdlines = 0;
         uint32_t pcr_value_rules = 0;
         int r;
 
@@ -794,22 +797,26 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                         c.text ? c.text : "?", "not a verified separator, or the error separator (%s)",
                                         c.text ? c.text : "?");
                         break;
-                case CLS_CRTM_VERSION:
-                        if (g->has_crtm_versions && verified && c.string) {
-                                if (!vc_sset_has(&g->crtm_versions, c.string))
-                                        finding(&e, class_rule[cls], -1, ev, g->crtm_versions.n ? g->crtm_versions.s[0] : "",
-                                                c.string, "S-CRTM version \"%.100s\" is not allowed%s%.100s%s", c.string,
-                                                g->crtm_versions.n ? "; allowed: \"" : "",
-                                                g->crtm_versions.n ? g->crtm_versions.s[0] : "", g->crtm_versions.n ? "\"" : "");
-                        } else if (g->has_firmware_digests && (!g->has_crtm_versions || !verified)) {
-                                check_digest(&e, "platform_firmware.firmware", ev, &g->firmware_digests, d, "S-CRTM version");
-                        } else if (g->has_crtm_versions) {
-                                finding(&e, class_rule[cls], -1, ev, "a verified version string", "not verified",
-                                        "S-CRTM version content is not verified");
-                        } else if (!by_value) {
-                                not_covered(&e, ev, cls);
+                case CLS_CRTM_VERSION: {
+                        /* by its verified version string, or by its digest among the firmware */
+                        bool by_string = g->has_crtm_versions && verified && c.string;
+                        if ((by_string && vc_sset_has(&g->crtm_versions, c.string)) ||
+                            (g->has_firmware_digests && vc_dset_has(&g->firmware_digests, d)))
+                                break;
+                        if (!g->has_crtm_versions && !g->has_firmware_digests) {
+                                if (!by_value)
+                                        not_covered(&e, ev, cls);
+                        } else if (by_string) {
+                                finding(&e, class_rule[cls], -1, ev, g->crtm_versions.n ? g->crtm_versions.s[0] : "",
+                                        c.string, "S-CRTM version \"%.100s\" is not allowed%s%.100s%s", c.string,
+                                        g->crtm_versions.n ? "; allowed: \"" : "",
+                                        g->crtm_versions.n ? g->crtm_versions.s[0] : "", g->crtm_versions.n ? "\"" : "");
+                        } else {
+                                check_digest(&e, "platform_firmware.firmware", ev, &g->firmware_digests, d,
+                                             "S-CRTM version");
                         }
                         break;
+                }
                 case CLS_FIRMWARE:
                 case CLS_HANDOFF:
                 case CLS_CONFIGURATION:
@@ -895,7 +902,6 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                         }
                         break;
                 case CLS_CMDLINE: {
-                        n_cmdlines++;
                         if (!g->n_cmdline) {
                                 if (!by_value)
                                         not_covered(&e, ev, cls);
@@ -937,19 +943,17 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                 vc_event_content_done(&c);
         }
 
+        /* A log with no boot application has nothing to match against a chain: the TPM
+         * saw none (the separators and the other rules still apply). */
         if (!e.error && n_apps && (g->has_boot_chain || !(pcr_value_rules & (1u << 4))))
                 check_boot_chain(&e, apps, n_apps);
-        else if (!e.error && !n_apps && g->n_chains && (g->pcrs & (1u << 4)))
-                check_boot_chain(&e, apps, 0);
         for (unsigned p = 0; p < VC_PCR_COUNT; p++)
                 if (g->separators & (1u << p) && sep_count[p] != 1)
                         finding(&e, "structure.separators", (int) p, NULL, "one separator",
                                 sep_count[p] ? "several" : "none", "PCR %u has %u separators; expected exactly one", p,
                                 sep_count[p]);
-        if (g->n_cmdline && !n_cmdlines)
-                finding(&e, "kernel.cmdline", -1, NULL, "a measured command line", "none",
-                        "no kernel command line is measured in the PCRs the set evaluates");
-        if (g->has_secure_boot && g->secure_boot_enabled >= 0 && g->secure_boot_enabled != 2 && !sb_seen[SB_SECUREBOOT])
+        if (g->has_secure_boot && g->sb_required && g->secure_boot_enabled >= 0 && g->secure_boot_enabled != 2 &&
+            !sb_seen[SB_SECUREBOOT])
                 finding(&e, "secure_boot.enabled", 7, NULL, "a SecureBoot measurement", "none",
                         "the SecureBoot variable is not measured");
         const struct {
@@ -961,7 +965,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                     { g->db.present, SB_DB, "secure_boot.db" },
                     { g->has_dbx_must_contain, SB_DBX, "secure_boot.dbx_must_contain" } };
         for (size_t i = 0; i < ELEMENTSOF(req); i++)
-                if (req[i].need && !sb_seen[req[i].v])
+                if (g->sb_required && req[i].need && !sb_seen[req[i].v])
                         finding(&e, req[i].rule, 7, NULL, "a measurement", "none", "%s is not measured", sb_names[req[i].v]);
 
         free(apps);

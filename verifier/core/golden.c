@@ -94,6 +94,7 @@ int vc_golden_new_empty(uint16_t bank, vc_golden **ret) {
         g->bank = bank;
         g->dsize = a->size;
         g->secure_boot_enabled = -1;
+        g->sb_required = true;
         g->version = 1;
         init_sizes(g);
         *ret = g;
@@ -372,7 +373,7 @@ static int parse_sigvar(pctx *c, json_object *o, const char *path, vc_sigvar_rul
 }
 
 static int parse_secure_boot(pctx *c, json_object *o, const char *path) {
-        static const char *const keys[] = { "enabled", "pk", "kek", "db", "dbx_must_contain", "authorities",
+        static const char *const keys[] = { "enabled", "required", "pk", "kek", "db", "dbx_must_contain", "authorities",
                                             "variables", "mok", NULL };
         vc_golden *g = c->g;
         char p[512];
@@ -380,6 +381,7 @@ static int parse_secure_boot(pctx *c, json_object *o, const char *path) {
         if (r < 0)
                 return r;
         FIELD(o, enabled);
+        FIELD(o, required);
         FIELD(o, pk);
         FIELD(o, kek);
         FIELD(o, db);
@@ -396,6 +398,12 @@ static int parse_secure_boot(pctx *c, json_object *o, const char *path) {
                         g->secure_boot_enabled = 2;
                 else
                         return perr(c, p, "expected true, false or \"any\", got %s", type_word(enabled_v));
+        }
+        if (has_required) {
+                snprintf(p, sizeof(p), "%s.required", path);
+                if ((r = want_type(c, required_v, json_type_boolean, p)) < 0)
+                        return r;
+                g->sb_required = json_object_get_boolean(required_v);
         }
         struct {
                 bool has;
@@ -892,6 +900,8 @@ int vc_golden_to_json(const vc_golden *g, char **ret) {
                         json_object_object_add(o, "enabled", json_object_new_string("any"));
                 else if (g->secure_boot_enabled >= 0)
                         json_object_object_add(o, "enabled", json_object_new_boolean(g->secure_boot_enabled));
+                if (!g->sb_required)
+                        json_object_object_add(o, "required", json_object_new_boolean(false));
                 if (g->pk.present)
                         json_object_object_add(o, "pk", sigvar_json(&g->pk));
                 if (g->kek.present)
@@ -1159,6 +1169,8 @@ int vc_golden_merge(const vc_golden *a, const vc_golden *b, vc_golden **ret, vc_
                 goto fail;
 
         g->has_secure_boot = a->has_secure_boot || b->has_secure_boot;
+        /* The variables must be measured only if both platforms measure them. */
+        g->sb_required = a->has_secure_boot && b->has_secure_boot && a->sb_required && b->sb_required;
         if (a->secure_boot_enabled < 0)
                 g->secure_boot_enabled = b->secure_boot_enabled;
         else if (b->secure_boot_enabled < 0 || a->secure_boot_enabled == b->secure_boot_enabled)

@@ -85,7 +85,8 @@ typedef struct vc_golden {
 
         /* rules.secure_boot */
         bool has_secure_boot;
-        int secure_boot_enabled;        /* -1 not checked, 0 must be disabled, 1 must be enabled */
+        int secure_boot_enabled;        /* -1 not checked, 0 must be disabled, 1 must be enabled, 2 either */
+        bool sb_required;               /* the variables with a rule must be measured (default) */
         vc_sigvar_rule pk, kek, db;
         bool has_dbx_must_contain;
         vc_dset dbx_certificates, dbx_hashes;   /* entries dbx must contain */
