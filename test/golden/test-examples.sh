@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The example golden sets in golden/ are what vouchctl creates today from their logs
+# (byte for byte), each accepts its own machine's log, and rejects another machine's.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+: "${VOUCHCTL:?}" "${VOUCH_SHARED_DIR:?}"
+if [[ ! -d $VOUCH_SHARED_DIR/eventlogs ]]; then
+        if [[ ${CI:-} == true ]]; then
+                echo "FAIL: shared data not found at $VOUCH_SHARED_DIR (CI=true)"
+                exit 1
+        fi
+        echo "*** SKIPPED: shared data not found at $VOUCH_SHARED_DIR ***"
+        exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$src/golden/regenerate.sh" "$tmp"
+fail=0
+for f in "$src"/golden/*.json; do
+        n=$(basename "$f")
+        if ! cmp -s "$f" "$tmp/$n"; then
+                echo "FAIL: golden/$n differs from what golden/regenerate.sh creates now:"
+                diff -u "$f" "$tmp/$n" | head -20
+                fail=1
+        else
+                echo "ok: golden/$n is current"
+        fi
+done
+check() { # expected-exit golden log
+        local rc=0
+        "$VOUCHCTL" golden check --golden "$src/golden/$2" --eventlog "$3" >"$tmp/out" 2>&1 || rc=$?
+        if [[ $rc != "$1" ]]; then
+                echo "FAIL: golden check $2 on $3: exit $rc, expected $1"
+                cat "$tmp/out"
+                fail=1
+        else
+                echo "ok: $2 on $(basename "$3"): exit $rc ($(head -1 "$tmp/out"))"
+        fi
+}
+L=$VOUCH_SHARED_DIR/eventlogs
+check 0 gce-cos-85.json "$VOUCH_SHARED_DIR/quotes/gce-cos-85-sha256/eventlog.bin"
+check 0 ubuntu-2104.json "$L/go-tpm-tools/ubuntu-2104-no-dbx.bin"
+check 0 ubuntu-2104.json "$L/go-tpm-tools/ubuntu-2104-no-secure-boot.bin"
+check 0 rhel8-uefi.json "$L/go-tpm-tools/rhel8-uefi.bin"
+check 0 hirs-laptop.json "$L/HIRS/laptop_default_binary_bios_measurements"
+check 1 rhel8-uefi.json "$L/go-tpm-tools/ubuntu-2104-no-dbx.bin"
+check 1 gce-cos-85.json "$L/go-tpm-tools/cos-101-amd-sev.bin"
+check 1 hirs-laptop.json "$L/HIRS/TpmLog.bin"
+# unusable input: exit 2
+check 2 rhel8-uefi.json /nonexistent
+printf '{"name": "x", "version": 1, "bank": "sha256", "pcrs": [0], "rules": {}}' >"$tmp/bad.json"
+rc=0
+"$VOUCHCTL" golden check --golden "$tmp/bad.json" --eventlog "$L/HIRS/TpmLog.bin" 2>"$tmp/err" || rc=$?
+if [[ $rc != 2 ]] || ! grep -q 'rules: empty rule' "$tmp/err"; then
+        echo "FAIL: an empty rule set must be refused (exit 2 naming \$.rules), got $rc: $(cat "$tmp/err")"
+        fail=1
+else
+        echo "ok: empty rule set refused: $(cat "$tmp/err")"
+fi
+# JSON output of a failing check names the rule and the event
+rc=0
+"$VOUCHCTL" golden check --golden "$src/golden/rhel8-uefi.json" --eventlog "$L/go-tpm-tools/ubuntu-2104-no-dbx.bin" --json \
+        >"$tmp/j" || rc=$?
+python3 - "$tmp/j" <<'PY' || fail=1
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["trust"] == "UNTRUSTED", o["trust"]
+assert o["golden"] == {"name": "rhel8-uefi", "version": 1}
+f = o["findings"]
+assert f and all({"rule", "pcr", "event", "expected", "actual", "explanation"} <= set(x) for x in f)
+print("ok: --json lists", len(f), "findings, first:", f[0]["explanation"][:100])
+PY
+exit $fail
