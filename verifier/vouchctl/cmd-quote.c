@@ -71,16 +71,37 @@ static int quote_verify(int argc, char **argv) {
                         n == -E2BIG ? "too long" : "not hex", NONCE_MAX);
                 return EXIT_USAGE;
         }
-        if (read_file(ak_path, VC_AK_MAX_FILE, &ak_buf, &ak_len) < 0 ||
-            read_file(msg_path, VC_ATTEST_MAX + 2, &msg, &msg_len) < 0 ||
-            read_file(sig_path, VC_SIGNATURE_MAX, &sig, &sig_len) < 0 ||
-            read_file(pcrs_path, VC_PCRS_MAX_FILE, &pcrs_buf, &pcrs_len) < 0 ||
-            (log_path && read_file(log_path, VC_EVENTLOG_MAX_SIZE, &log_buf, &log_len) < 0))
+        if (read_file(ak_path, VC_AK_MAX_FILE, &ak_buf, &ak_len) < 0)
                 goto out;
+        /* Evidence over its size limit is invalid evidence (exit 1); unreadable is exit 2. */
+        const struct {
+                const char *path;
+                size_t max;
+                uint8_t **buf;
+                size_t *len;
+        } evidence[] = {
+                { msg_path, VC_ATTEST_MAX + 2, &msg, &msg_len },
+                { sig_path, VC_SIGNATURE_MAX, &sig, &sig_len },
+                { pcrs_path, VC_PCRS_MAX_FILE, &pcrs_buf, &pcrs_len },
+                { log_path, VC_EVENTLOG_MAX_SIZE, &log_buf, &log_len },
+        };
+        for (size_t i = 0; i < sizeof(evidence) / sizeof(evidence[0]); i++) {
+                if (!evidence[i].path)
+                        continue;
+                int r = read_file(evidence[i].path, evidence[i].max, evidence[i].buf, evidence[i].len);
+                if (r < 0) {
+                        ret = r == -E2BIG ? EXIT_INVALID : EXIT_USAGE;
+                        goto out;
+                }
+        }
         if (vc_ak_load(ak_buf, ak_len, &ak, &err) < 0) {
                 fprintf(stderr, "vouchctl: %s: %s\n", ak_path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
                 goto out;
         }
+        if (!ak->has_public)
+                fprintf(stderr, "vouchctl: note: %s is a plain public key: whether it is a restricted TPM signing key "
+                                "cannot be checked (give the TPM2B_PUBLIC from tpm2_createak -u to check it)\n",
+                        ak_path);
         /* From here on, malformed evidence is invalid evidence: exit 1. */
         ret = EXIT_INVALID;
         if (vc_quote_parse(msg, msg_len, sig, sig_len, &q, &err) < 0) {
