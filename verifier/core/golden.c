@@ -284,7 +284,7 @@ static int parse_pcr_values(pctx *c, json_object *o, const char *path) {
                         return r;
                 json_object_object_foreach(pcrs, key, list) {
                         char pp[600];
-                        unsigned pcr;
+                        unsigned pcr = 0;
                         snprintf(pp, sizeof(pp), "%s.%s", p, key);
                         r = parse_pcr_key(c, key, pp, &pcr);
                         if (r < 0)
@@ -647,7 +647,7 @@ static int parse_structure(pctx *c, json_object *o, const char *path) {
                         return r;
                 for (size_t i = 0; i < json_object_array_length(separators_v); i++) {
                         char pp[600];
-                        unsigned pcr;
+                        unsigned pcr = 0;
                         snprintf(pp, sizeof(pp), "%s[%zu]", p, i);
                         if ((r = parse_pcr_number(c, json_object_array_get_idx(separators_v, i), pp, &pcr)) < 0)
                                 return r;
@@ -660,7 +660,7 @@ static int parse_structure(pctx *c, json_object *o, const char *path) {
                         return r;
                 json_object_object_foreach(after_separator_v, key, list) {
                         char pp[600];
-                        unsigned pcr;
+                        unsigned pcr = 0;
                         snprintf(pp, sizeof(pp), "%s.%s", p, key);
                         if ((r = parse_pcr_key(c, key, pp, &pcr)) < 0)
                                 return r;
@@ -753,7 +753,7 @@ static int parse_root(pctx *c, json_object *root) {
                 return r;
         for (size_t i = 0; i < json_object_array_length(pcrs_v); i++) {
                 char p[64];
-                unsigned pcr;
+                unsigned pcr = 0;
                 snprintf(p, sizeof(p), "$.pcrs[%zu]", i);
                 if ((r = parse_pcr_number(c, json_object_array_get_idx(pcrs_v, i), p, &pcr)) < 0)
                         return r;
