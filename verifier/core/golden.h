@@ -163,11 +163,13 @@ typedef struct vc_evaluation {
 
 void vc_evaluation_done(vc_evaluation *e);
 
-/* Evaluates log against g. attested is the mask of PCRs whose values a verified quote
- * covers (all 24 for an offline check): an event in a PCR that g evaluates but the quote
- * does not cover cannot be believed and is a finding. Only digest-verified content is
- * used; an event whose digest does not match its data is a finding. TRUSTED only when
- * there is no finding. Returns 0 with *ret filled; -ENOMEM when it could not evaluate. */
+/* Evaluates log against g. attested is the mask of PCRs *in g->bank* that a verified
+ * quote covers and whose quoted values equal the log's replay (all 24 for an offline
+ * check). Digests of other banks are not attested by such a quote, so the caller must
+ * quote g->bank: an event in a PCR that g evaluates but the quote does not cover cannot
+ * be believed and is a finding. Only digest-verified content is used; an event whose
+ * digest does not match its data is a finding. TRUSTED only when there is no finding.
+ * Returns 0 with *ret filled; -ENOMEM when it could not evaluate. */
 int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_event_check *checks,
                        const vc_pcr_set *replayed, uint32_t attested, vc_evaluation *ret);
 
