@@ -89,9 +89,16 @@ static void test_parse_errors(void **state) {
         expect_parse_error(wrap("{\"structure\": {\"after_separator\": {\"4\": [\"EV_BOGUS\"]}}}"), -EBADMSG,
                            "after_separator.4[0]: unknown event type");
         expect_parse_error(wrap("{\"structure\": {\"after_separator\": {\"x\": []}}}"), -EBADMSG, "is not a PCR index");
-        expect_parse_error(wrap("{\"structure\": {\"unknown_events\": \"maybe\"}}"), -EBADMSG, "\"reject\" or \"ignore\"");
+        expect_parse_error(wrap("{\"structure\": {\"unknown_events\": \"maybe\"}}"), -EBADMSG,
+                           "\"reject\" or \"allow_listed\"");
+        expect_parse_error(wrap("{\"structure\": {\"unknown_events\": \"allow_listed\"}}"), -EBADMSG, "go together");
+        /* a pin outside the set's bank or PCRs would be checked against unquoted values */
+        snprintf(r, sizeof(r), "{\"pcr_values\": {\"sha1\": {\"0\": [\"%040d\"]}}}", 0);
+        expect_parse_error(wrap(r), -EBADMSG, "$.rules.pcr_values.sha1: a pinned value must be in the set's bank");
+        snprintf(r, sizeof(r), "{\"pcr_values\": {\"sha256\": {\"9\": [%s]}}}", hex32);
+        expect_parse_error(wrap(r), -EBADMSG, "$.rules.pcr_values.sha256.9: PCR 9 is pinned but not in $.pcrs");
         expect_parse_error(wrap("{\"pcr_values\": {\"sha256\": {\"0\": []}}}"), -EBADMSG, "no allowed value");
-        expect_parse_error(wrap("{\"pcr_values\": {\"sha1\": {\"0\": [\"00\"]}}}"), -EBADMSG, "expected 20 bytes");
+        expect_parse_error(wrap("{\"pcr_values\": {\"sha256\": {\"0\": [\"00\"]}}}"), -EBADMSG, "expected 32 bytes");
         expect_parse_error("{\"name\": \"t\", \"version\": 1} trailing", -EBADMSG, "not JSON");
         /* deep nesting stops in the tokenizer */
         expect_parse_error("{\"a\": [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}", -EBADMSG, "not JSON");
@@ -121,8 +128,8 @@ static void test_parse_roundtrip(void **state) {
                  " \"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [%s]}]]},"
                  " \"kernel\": {\"cmdline\": [{\"regex\": \"ro quiet( splash)?\"}, {\"exact\": \"x\"}]},"
                  " \"structure\": {\"separators\": [0, 7], \"after_separator\": {\"7\": [\"EV_EFI_VARIABLE_AUTHORITY\"]},"
-                 " \"unknown_events\": \"ignore\"}}",
-                 hex32, hex32, hex32);
+                 " \"unknown_events\": \"allow_listed\", \"unknown_digests\": [%s]}}",
+                 hex32, hex32, hex32, hex32);
         vc_golden *g = NULL, *g2 = NULL;
         vc_error err;
         char *s = NULL, *s2 = NULL;
@@ -132,7 +139,8 @@ static void test_parse_roundtrip(void **state) {
         assert_int_equal(g->n_cmdline, 2);
         assert_true(g->cmdline[0].is_regex);
         assert_int_equal(g->separators, (1u << 0) | (1u << 7));
-        assert_int_equal(g->unknown_events, VC_UNKNOWN_IGNORE);
+        assert_int_equal(g->unknown_events, VC_UNKNOWN_ALLOW_LISTED);
+        assert_int_equal(g->unknown_digests.n, 1);
         assert_int_equal(vc_golden_to_json(g, &s), 0);
         assert_int_equal(vc_golden_parse(s, strlen(s), &g2, &err), 0);
         assert_int_equal(vc_golden_to_json(g2, &s2), 0);
@@ -359,6 +367,89 @@ static void test_synthetic_rejections(void **state) {
         lb_free(&b);
 }
 
+static void test_merge_keeps_chains_apart(void **state) {
+        /* Two platforms with different boot chains: the merge accepts each chain, not a mix. */
+        logbuilder b;
+        lstate s, t, mix;
+        logedit le;
+        uint8_t *buf, *mbuf;
+        size_t len, mlen;
+        synthetic_log(&b);
+        load(&s, b.buf, b.len);
+        le_load(&le, s.log);
+        le_set_measured(&le, 13, "other shim", 10);
+        le_set_measured(&le, 14, "other grub", 10);
+        le_write(&le, &buf, &len);
+        le_free(&le);
+        load(&t, buf, len);
+        le_load(&le, s.log);
+        le_set_measured(&le, 14, "other grub", 10); /* platform A's shim, B's grub */
+        le_write(&le, &mbuf, &mlen);
+        le_free(&le);
+        load(&mix, mbuf, mlen);
+        vc_golden *ga = create(&s), *gb = create(&t), *m = NULL;
+        assert_int_equal(vc_golden_merge(ga, gb, &m, NULL), 0);
+        assert_int_equal(m->n_chains, 2);
+        vc_evaluation e = eval(m, &s, 0xffffff);
+        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
+        vc_evaluation_done(&e);
+        e = eval(m, &t, 0xffffff);
+        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
+        vc_evaluation_done(&e);
+        e = eval(m, &mix, 0xffffff);
+        expect_finding(&e, "boot_chain.chains", 14);
+        vc_evaluation_done(&e);
+        /* merging a set with itself changes nothing but the version */
+        vc_golden *self = NULL;
+        assert_int_equal(vc_golden_merge(ga, ga, &self, NULL), 0);
+        assert_int_equal(self->n_chains, 1);
+        vc_golden_free(self);
+        vc_golden_free(ga);
+        vc_golden_free(gb);
+        vc_golden_free(m);
+        unload(&s);
+        unload(&t);
+        unload(&mix);
+        free(buf);
+        free(mbuf);
+        lb_free(&b);
+}
+
+static void test_grub_prefix_not_trusted(void **state) {
+        /* GRUB's prefix is not measured: relabelling a measured command as a command line
+         * (or the reverse) must not make it acceptable. */
+        logbuilder b;
+        lstate s, t;
+        logedit le;
+        uint8_t *buf;
+        size_t len;
+        synthetic_log(&b);
+        const char *cmd = "grub_cmd: set timeout=5";
+        lb_event_measured(&b, 8, EV_IPL, cmd, strlen(cmd) + 1, cmd + 10, strlen(cmd) - 10);
+        load(&s, b.buf, b.len);
+        vc_golden *g = create(&s);
+        assert_int_equal(g->boot_commands.n, 1);
+        assert_string_equal(g->boot_commands.s[0], "set timeout=5");
+        /* the same measured body under the other prefix is the same measurement: allowed */
+        le_load(&le, s.log);
+        const char *relabel = "kernel_cmdline: set timeout=5";
+        le_set_data(&le, 16, relabel, strlen(relabel) + 1, relabel + 16, strlen(relabel) - 16);
+        const char *evil = "grub_cmd: insmod evil";
+        le_set_data(&le, 15, evil, strlen(evil) + 1, evil + 10, strlen(evil) - 10);
+        le_write(&le, &buf, &len);
+        le_free(&le);
+        load(&t, buf, len);
+        vc_evaluation e = eval(g, &t, 0xffffff);
+        expect_finding(&e, "kernel.boot_commands", 15);
+        assert_null(find(&e, NULL, 16));
+        vc_evaluation_done(&e);
+        vc_golden_free(g);
+        unload(&s);
+        unload(&t);
+        free(buf);
+        lb_free(&b);
+}
+
 static void test_zeroed_evaluation_not_trusted(void **state) {
         vc_evaluation e = { 0 };
         assert_int_not_equal(e.trust, VC_TRUST_TRUSTED);
@@ -406,6 +497,23 @@ static void test_cache(void **state) {
         assert_int_equal(hits, 2);
         assert_int_equal(misses, 4);
         assert_int_equal(entries, 2);
+        /* another set under the same name and version never hits this one's entries */
+        vc_golden *other = NULL;
+        char *json = NULL;
+        assert_int_equal(vc_golden_to_json(g, &json), 0);
+        char *at = strstr(json, "\"enabled\": true");
+        assert_non_null(at);
+        memcpy(at, "\"enabled\": 1==1", 15); /* keep the length; fix it up below */
+        memcpy(at, "\"enabled\":false", 15);
+        assert_int_equal(vc_golden_parse(json, strlen(json), &other, NULL), 0);
+        other->version = g->version;
+        assert_memory_not_equal(other->fingerprint, g->fingerprint, 32);
+        assert_int_equal(vc_golden_evaluate_cached(c, other, s.log, s.checks, &s.replay.pcrs, 0xffffff, &e, &hit), 0);
+        assert_false(hit);
+        assert_int_equal(e.trust, VC_TRUST_UNTRUSTED);
+        vc_evaluation_done(&e);
+        vc_golden_free(other);
+        free(json);
         vc_eval_cache_free(c);
         vc_golden_free(g);
         unload(&s);
@@ -735,6 +843,8 @@ int main(void) {
                 cmocka_unit_test(test_synthetic_create_accepts),
                 cmocka_unit_test(test_synthetic_rejections),
                 cmocka_unit_test(test_zeroed_evaluation_not_trusted),
+                cmocka_unit_test(test_merge_keeps_chains_apart),
+                cmocka_unit_test(test_grub_prefix_not_trusted),
                 cmocka_unit_test(test_cache),
         };
         const struct CMUnitTest real[] = {

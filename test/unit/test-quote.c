@@ -195,7 +195,8 @@ static vc_quote_result verify_full(const evidence *e, const vc_ak *ak, const vc_
         vc_quote_result res;
         vc_error err;
         assert_int_equal(vc_quote_parse(e->attest, e->attest_len, e->sig, e->sig_len, &q, &err), 0);
-        assert_int_equal(vc_quote_verify(q, ak, &e->pcrs, e->nonce, 32, qs, qs_len, replayed, &res), 0);
+        vc_quote_policy policy = { .allow_sha1 = true };
+        assert_int_equal(vc_quote_verify_ex(q, ak, &e->pcrs, e->nonce, 32, qs, qs_len, replayed, &policy, &res), 0);
         vc_quote_free(q);
         return res;
 }
@@ -482,7 +483,29 @@ static void test_eventlog_compare(void **state) {
         /* PCR 3 missing from the log while quoted non-zero: firmware PCRs must be explained */
         rb->mask &= ~(1u << 3);
         expect_invalid(verify_full(&e, ak, &replayed, NULL, 0), VC_QUOTE_CHECK_EVENTLOG,
-                       "not extended by the log");
+                       "does not extend it from its reset value");
+        rb->mask |= 1u << 3;
+
+        /* PCR 16 quoted, not in the log, not at its reset value: valid, but not attested */
+        r = verify_full(&e, ak, &replayed, NULL, 0);
+        assert_int_equal(r.status, VC_QUOTE_VALID);
+        assert_int_equal(r.log_unexplained[vc_alg_index(VC_ALG_SHA256)], 1u << 16);
+        assert_int_equal(r.log_matched[vc_alg_index(VC_ALG_SHA256)], 0xffu);
+        assert_int_equal(vc_quote_attested(&r, VC_ALG_SHA256), 0xffu);
+        assert_int_equal(vc_quote_attested(&r, VC_ALG_SHA1), 0);
+        vc_ak_free(ak);
+}
+
+static void test_sha1_refused_by_default(void **state) {
+        evidence e;
+        vc_quote *q = NULL;
+        vc_quote_result res;
+        vc_ak *ak = load_ak(&rsa_key.pub);
+        make_evidence(&e, &rsa_key, TPM2_ALG_RSASSA, TPM2_ALG_SHA1, false);
+        assert_int_equal(vc_quote_parse(e.attest, e.attest_len, e.sig, e.sig_len, &q, NULL), 0);
+        assert_int_equal(vc_quote_verify(q, ak, &e.pcrs, e.nonce, 32, NULL, 0, NULL, &res), 0);
+        expect_invalid(res, VC_QUOTE_CHECK_SCHEME, "SHA-1");
+        vc_quote_free(q);
         vc_ak_free(ak);
 }
 
@@ -498,6 +521,7 @@ int main(void) {
                 cmocka_unit_test(test_ak_load_errors),    cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_rejections),        cmocka_unit_test(test_eventlog_compare),
                 cmocka_unit_test(test_zeroed_result_is_not_valid),
+                cmocka_unit_test(test_sha1_refused_by_default),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

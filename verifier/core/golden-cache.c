@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden-set.h"
 #include "golden.h"
 #include "hash.h"
 
@@ -70,11 +71,13 @@ void vc_eval_cache_stats(const vc_eval_cache *c, uint64_t *hits, uint64_t *misse
 
 static int make_key(vc_eval_cache *c, const vc_golden *g, const vc_pcr_set *replayed, uint32_t attested,
                     uint8_t key[32]) {
-        /* name NUL version attested, then per bank: alg, mask, values */
-        size_t cap = strlen(g->name) + 1 + 12 + replayed->n_banks * (6 + VC_PCR_COUNT * VC_MAX_DIGEST);
+        /* fingerprint, name NUL, version, attested, then per bank: alg, mask, values */
+        size_t cap = 32 + strlen(g->name) + 1 + 12 + replayed->n_banks * (6 + VC_PCR_COUNT * VC_MAX_DIGEST);
         uint8_t *buf = malloc(cap), *p = buf;
         if (!buf)
                 return -ENOMEM;
+        memcpy(p, g->fingerprint, 32);
+        p += 32;
         memcpy(p, g->name, strlen(g->name) + 1);
         p += strlen(g->name) + 1;
         memcpy(p, &g->version, 8);

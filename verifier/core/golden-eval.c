@@ -32,7 +32,7 @@ typedef enum ev_class {
         CLS_GPT,
         CLS_ACTION,
         CLS_CMDLINE,
-        CLS_BOOT_COMMAND,
+        CLS_GRUB,
         CLS_BOOT_FILE,
         CLS_INITRD,
         CLS_LOAD_OPTIONS,
@@ -52,7 +52,7 @@ static const char *const class_rule[] = {
         [CLS_GPT] = "boot_chain.gpt",
         [CLS_ACTION] = "structure.actions",
         [CLS_CMDLINE] = "kernel.cmdline",
-        [CLS_BOOT_COMMAND] = "kernel.boot_commands",
+        [CLS_GRUB] = "kernel.boot_commands",
         [CLS_BOOT_FILE] = "kernel.boot_files",
         [CLS_INITRD] = "kernel.initrd",
         [CLS_LOAD_OPTIONS] = "kernel.load_options",
@@ -60,6 +60,27 @@ static const char *const class_rule[] = {
 };
 
 static const char *const grub_cmdline_prefix = "kernel_cmdline: ";
+
+/* GRUB's EV_IPL strings: the digest covers only what follows the prefix, so the prefix
+ * (command or command line) is not measured and cannot decide which rule applies: the
+ * body must be allowed by kernel.boot_commands or kernel.cmdline, whatever the prefix. */
+static size_t grub_prefix_len(const char *s, size_t n) {
+        static const char *const prefixes[] = { "grub_cmd: ", "kernel_cmdline: ", "module_cmdline: ", "grub_cmd " };
+        for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
+                size_t pl = strlen(prefixes[i]);
+                if (n >= pl && memcmp(s, prefixes[i], pl) == 0)
+                        return pl;
+        }
+        return 0;
+}
+
+/* The body of a verified GRUB string; malloc'ed. */
+static char *grub_body(const vc_event_content *c) {
+        if (c->kind != VC_CONTENT_STRING || !c->string)
+                return NULL;
+        size_t pl = grub_prefix_len(c->string, strlen(c->string));
+        return pl ? strdup(c->string + pl) : NULL;
+}
 
 /* By type. The type is not measured, so a relabelled event is caught by the rules: a
  * separator relabelled as anything else leaves its PCR without the separator the set
@@ -116,11 +137,8 @@ static ev_class classify(const vc_event *ev) {
                 size_t n = ev->data_size;
                 if (ev->pcr == 14)
                         return CLS_MOK; /* shim: MokList, MokListX, SbatLevel... */
-                if (n >= strlen(grub_cmdline_prefix) && memcmp(s, grub_cmdline_prefix, strlen(grub_cmdline_prefix)) == 0)
-                        return CLS_CMDLINE;
-                if ((n >= 9 && memcmp(s, "grub_cmd", 8) == 0 && (s[8] == ':' || s[8] == ' ')) ||
-                    (n >= 15 && memcmp(s, "module_cmdline:", 15) == 0))
-                        return CLS_BOOT_COMMAND;
+                if (grub_prefix_len(s, n))
+                        return CLS_GRUB;
                 /* systemd-stub (PCR 12) and systemd-boot (PCR 8): UTF-16 command line */
                 if ((ev->pcr == 12 || ev->pcr == 8) && n >= 4 && n % 2 == 0 && ev->data[1] == 0)
                         return CLS_CMDLINE;
@@ -142,10 +160,8 @@ static ev_class classify(const vc_event *ev) {
         }
 }
 
-/* The command line of a CLS_CMDLINE event whose content is verified; malloc'ed. */
+/* The command line of a systemd CLS_CMDLINE event whose content is verified; malloc'ed. */
 static char *cmdline_text(const vc_event *ev, const vc_event_content *c) {
-        if (c->kind == VC_CONTENT_STRING && c->string && strncmp(c->string, grub_cmdline_prefix, strlen(grub_cmdline_prefix)) == 0)
-                return strdup(c->string + strlen(grub_cmdline_prefix));
         if (c->kind == VC_CONTENT_UTF16 && c->string)
                 return strdup(c->string);
         return NULL;
@@ -197,6 +213,7 @@ static const char *const sb_names[] = { "variable", "SecureBoot", "PK", "KEK", "
 /* Fingerprints of the X.509 certificates and SHA-256 entries of signature lists. */
 typedef struct sig_entries {
         vc_dset certs, hashes;
+        size_t other;           /* entries of other types (RSA2048, SHA1, X509_SHA256, ...) */
 } sig_entries;
 
 static int collect_sig(void *ud, vc_sig_kind kind, const uint8_t *owner, const uint8_t *data, size_t len) {
@@ -208,12 +225,14 @@ static int collect_sig(void *ud, vc_sig_kind kind, const uint8_t *owner, const u
         }
         if (kind == VC_SIG_SHA256)
                 return vc_dset_add(&e->hashes, data);
+        e->other++;
         return 0;
 }
 
 static int sig_entries_of(const vc_event_content *c, sig_entries *e) {
         e->certs = (vc_dset) { .size = 32 };
         e->hashes = (vc_dset) { .size = 32 };
+        e->other = 0;
         int r = vc_siglist_foreach(c->var_data, (size_t) c->var_data_len, collect_sig, e);
         vc_dset_finish(&e->certs);
         vc_dset_finish(&e->hashes);
@@ -390,38 +409,39 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         g->has_actions = true;
                         r = vc_sset_add(&g->actions, c.string);
                         break;
-                case CLS_CMDLINE: {
-                        char *cl = verified ? cmdline_text(ev, &c) : NULL;
-                        if (!cl) {
-                                r = create_err(err, ev, "kernel command line not verified");
+                case CLS_CMDLINE:
+                case CLS_GRUB: {
+                        bool is_cmdline = cls == CLS_CMDLINE ||
+                                          (c.string && strncmp(c.string, grub_cmdline_prefix, strlen(grub_cmdline_prefix)) == 0);
+                        char *body = !verified ? NULL : cls == CLS_CMDLINE ? cmdline_text(ev, &c) : grub_body(&c);
+                        if (!body) {
+                                r = create_err(err, ev, "boot loader string not verified");
                                 break;
                         }
                         g->has_kernel = true;
+                        if (!is_cmdline) {
+                                g->has_boot_commands = true;
+                                r = vc_sset_add(&g->boot_commands, body);
+                                free(body);
+                                break;
+                        }
                         bool dup = false;
                         for (size_t k = 0; k < g->n_cmdline; k++)
-                                dup |= strcmp(g->cmdline[k].text, cl) == 0;
+                                dup |= strcmp(g->cmdline[k].text, body) == 0;
                         if (dup) {
-                                free(cl);
+                                free(body);
                                 break;
                         }
                         vc_string_rule *nr = realloc(g->cmdline, (g->n_cmdline + 1) * sizeof(*nr));
                         if (!nr) {
-                                free(cl);
+                                free(body);
                                 r = -ENOMEM;
                                 break;
                         }
                         g->cmdline = nr;
-                        g->cmdline[g->n_cmdline++] = (vc_string_rule) { .text = cl };
+                        g->cmdline[g->n_cmdline++] = (vc_string_rule) { .text = body };
                         break;
                 }
-                case CLS_BOOT_COMMAND:
-                        if (!verified || !c.string) {
-                                r = create_err(err, ev, "boot loader command not verified");
-                                break;
-                        }
-                        g->has_kernel = g->has_boot_commands = true;
-                        r = vc_sset_add(&g->boot_commands, c.string);
-                        break;
                 case CLS_BOOT_FILE:
                         g->has_kernel = g->has_boot_files = true;
                         r = vc_dset_add(&g->boot_files, d);
@@ -470,6 +490,8 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
         /* The firmware PCRs are always evaluated: an event there that this log did not
          * have is not explained by the set. */
         g->pcrs |= 0xff;
+        if ((r = vc_golden_seal(g)) < 0)
+                goto fail;
         free(chain.steps);
         *ret = g;
         return 0;
@@ -576,6 +598,16 @@ static void check_sigvar(ectx *e, const vc_event *ev, const vc_event_content *c,
                 finding(e, rname, -1, ev, "EFI_SIGNATURE_LISTs", "malformed", "%s holds a malformed EFI_SIGNATURE_LIST", var);
                 return;
         }
+        /* Firmware honours every entry type: one the rule cannot name is not allowed. */
+        if (s.other)
+                finding(e, rname, -1, ev, "X.509 and SHA-256 entries only", "other entry types",
+                        "%s holds %zu entr%s of types the rule does not allow (RSA2048, SHA1, X509_SHA256, ...)", var,
+                        s.other, s.other == 1 ? "y" : "ies");
+        if (!rule->has_certificates && s.certs.n)
+                finding(e, rname, -1, ev, "no certificate rule", "X.509 certificates",
+                        "%s holds certificates but the rule lists none", var);
+        if (!rule->has_hashes && s.hashes.n)
+                finding(e, rname, -1, ev, "no hash rule", "SHA-256 entries", "%s holds hashes but the rule lists none", var);
         for (size_t i = 0; rule->has_certificates && i < s.certs.n; i++)
                 if (!vc_dset_has(&rule->certificates, s.certs.d + 32 * i)) {
                         char full[65], sh[16];
@@ -901,41 +933,41 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                         "EFI action \"%.200s\" is not allowed", c.string);
                         }
                         break;
-                case CLS_CMDLINE: {
-                        if (!g->n_cmdline) {
+                case CLS_CMDLINE:
+                case CLS_GRUB: {
+                        bool grub = cls == CLS_GRUB;
+                        if (!g->n_cmdline && !(grub && g->has_boot_commands)) {
                                 if (!by_value)
                                         not_covered(&e, ev, cls);
                                 break;
                         }
-                        char *cl = verified ? cmdline_text(ev, &c) : NULL;
-                        if (!cl) {
-                                finding(&e, class_rule[cls], -1, ev, "a verified command line", "not verified",
-                                        "kernel command line content is not verified");
-                        } else if (!cmdline_allowed(g, cl)) {
+                        char *body = !verified ? NULL : grub ? grub_body(&c) : cmdline_text(ev, &c);
+                        if (!body) {
+                                finding(&e, class_rule[cls], -1, ev, "verified content", "not verified",
+                                        "%s content is not verified", grub ? "boot loader string" : "kernel command line");
+                        } else if (!(grub && vc_sset_has(&g->boot_commands, body)) && !cmdline_allowed(g, body)) {
+                                bool says_cmdline = !grub || strncmp(c.string, grub_cmdline_prefix,
+                                                                     strlen(grub_cmdline_prefix)) == 0;
                                 char *rules = cmdline_rules_text(g);
-                                finding(&e, class_rule[cls], -1, ev, rules, cl,
-                                        "kernel command line \"%.300s\" is not allowed; allowed: %s", cl, rules ? rules : "?");
+                                finding(&e, says_cmdline ? "kernel.cmdline" : "kernel.boot_commands", -1, ev,
+                                        says_cmdline ? (rules ? rules : "") : "an allowed boot loader command", body,
+                                        "%s \"%.300s\" is not allowed%s%s",
+                                        says_cmdline ? "kernel command line" : "boot loader command", body,
+                                        says_cmdline ? "; allowed: " : "", says_cmdline && rules ? rules : "");
                                 free(rules);
                         }
-                        free(cl);
+                        free(body);
                         break;
                 }
-                case CLS_BOOT_COMMAND:
-                        if (!g->has_boot_commands) {
-                                if (!by_value)
-                                        not_covered(&e, ev, cls);
-                        } else if (!verified || !c.string) {
-                                finding(&e, class_rule[cls], -1, ev, "a verified command", "not verified",
-                                        "boot loader command content is not verified");
-                        } else if (!vc_sset_has(&g->boot_commands, c.string)) {
-                                finding(&e, class_rule[cls], -1, ev, "an allowed boot loader command", c.string,
-                                        "boot loader command \"%.300s\" is not allowed", c.string);
-                        }
-                        break;
                 case CLS_UNKNOWN_TYPE:
+                        /* The type is not measured: an unknown type is no reason to let an
+                         * event through; only an allow-listed digest is. */
                         if (g->unknown_events == VC_UNKNOWN_REJECT)
                                 finding(&e, class_rule[cls], -1, ev, "a known event type", vc_event_type_name(ev->type),
                                         "event type 0x%08x is not defined by the TCG PC Client spec", ev->type);
+                        else
+                                check_digest(&e, "structure.unknown_digests", ev, &g->unknown_digests, d,
+                                             "event of unknown type");
                         break;
                 case CLS_IGNORED:
                         break;

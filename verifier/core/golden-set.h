@@ -18,6 +18,9 @@ bool vc_sset_has(const vc_sset *s, const char *str);
 int vc_sset_union(vc_sset *dst, const vc_sset *src);
 void vc_sset_done(vc_sset *s);
 
+/* Sets g->fingerprint from its canonical JSON. */
+int vc_golden_seal(vc_golden *g);
+
 /* "3f01…9ca1": first and last 4 hex digits, for one-line explanations. */
 void vc_short_hex(const uint8_t *d, size_t n, char out[16]);
 /* Comma-separated short hex of up to `max` entries ("…and N more"); malloc'ed. */

@@ -61,6 +61,7 @@ vc_golden *vc_golden_free(vc_golden *g) {
         vc_dset_done(&g->boot_files);
         vc_sset_done(&g->boot_commands);
         vc_sset_done(&g->actions);
+        vc_dset_done(&g->unknown_digests);
         free(g);
         return NULL;
 }
@@ -71,7 +72,7 @@ static void init_sizes(vc_golden *g) {
         vc_dset *sets[] = { &g->firmware_digests, &g->handoff_tables, &g->configuration, &g->pk.digests,
                             &g->kek.digests,      &g->db.digests,      &g->authorities,   &g->sb_variables,
                             &g->mok,              &g->gpt,             &g->initrd,        &g->load_options,
-                            &g->boot_files };
+                            &g->boot_files,       &g->unknown_digests };
         for (size_t i = 0; i < ELEMENTSOF(sets); i++)
                 sets[i]->size = n;
         vc_dset *fp[] = { &g->pk.certificates, &g->pk.hashes, &g->kek.certificates, &g->kek.hashes,
@@ -278,6 +279,10 @@ static int parse_pcr_values(pctx *c, json_object *o, const char *path) {
                 const vc_alg_info *a = vc_alg_by_name(bank);
                 if (!a)
                         return perr(c, p, "unknown bank (expected sha1, sha256, sha384, sha512 or sm3_256)");
+                /* Only the set's bank is quoted for it: a pin in another bank would be
+                 * checked against values no quote covers. */
+                if (a->alg != g->bank)
+                        return perr(c, p, "a pinned value must be in the set's bank (%s)", vc_alg_lookup(g->bank)->name);
                 int bi = vc_alg_index(a->alg);
                 r = want_type(c, pcrs, json_type_object, p);
                 if (r < 0)
@@ -289,6 +294,8 @@ static int parse_pcr_values(pctx *c, json_object *o, const char *path) {
                         r = parse_pcr_key(c, key, pp, &pcr);
                         if (r < 0)
                                 return r;
+                        if (!(g->pcrs & (1u << pcr)))
+                                return perr(c, pp, "PCR %u is pinned but not in $.pcrs: the quote would not cover it", pcr);
                         r = parse_hex_list(c, list, pp, &g->pcr_values[bi][pcr]);
                         if (r < 0)
                                 return r;
@@ -631,7 +638,8 @@ static int parse_kernel(pctx *c, json_object *o, const char *path) {
 }
 
 static int parse_structure(pctx *c, json_object *o, const char *path) {
-        static const char *const keys[] = { "separators", "after_separator", "actions", "unknown_events", NULL };
+        static const char *const keys[] = { "separators", "after_separator", "actions", "unknown_events",
+                                            "unknown_digests", NULL };
         vc_golden *g = c->g;
         char p[512];
         int r = check_keys(c, o, path, keys, true);
@@ -641,6 +649,7 @@ static int parse_structure(pctx *c, json_object *o, const char *path) {
         FIELD(o, after_separator);
         FIELD(o, actions);
         FIELD(o, unknown_events);
+        FIELD(o, unknown_digests);
         if (has_separators) {
                 snprintf(p, sizeof(p), "%s.separators", path);
                 if ((r = want_array(c, separators_v, p)) < 0)
@@ -693,11 +702,18 @@ static int parse_structure(pctx *c, json_object *o, const char *path) {
                         return r;
                 if (strcmp(s, "reject") == 0)
                         g->unknown_events = VC_UNKNOWN_REJECT;
-                else if (strcmp(s, "ignore") == 0)
-                        g->unknown_events = VC_UNKNOWN_IGNORE;
+                else if (strcmp(s, "allow_listed") == 0)
+                        g->unknown_events = VC_UNKNOWN_ALLOW_LISTED;
                 else
-                        return perr(c, p, "expected \"reject\" or \"ignore\", got \"%.32s\"", s);
+                        return perr(c, p, "expected \"reject\" or \"allow_listed\", got \"%.32s\"", s);
         }
+        if (has_unknown_digests) {
+                snprintf(p, sizeof(p), "%s.unknown_digests", path);
+                if ((r = parse_hex_list(c, unknown_digests_v, p, &g->unknown_digests)) < 0)
+                        return r;
+        }
+        if ((g->unknown_events == VC_UNKNOWN_ALLOW_LISTED) != has_unknown_digests)
+                return perr(c, path, "\"unknown_events\": \"allow_listed\" and \"unknown_digests\" go together");
         g->has_structure = true;
         return 0;
 }
@@ -812,12 +828,24 @@ int vc_golden_parse(const char *json, size_t len, vc_golden **ret, vc_error *err
                 }
         r = parse_root(&c, root);
         json_object_put(root);
+        if (r == 0)
+                r = vc_golden_seal(c.g);
         if (r < 0) {
                 vc_golden_free(c.g);
                 return r;
         }
         *ret = c.g;
         return 0;
+}
+
+int vc_golden_seal(vc_golden *g) {
+        char *json = NULL;
+        int r = vc_golden_to_json(g, &json);
+        if (r < 0)
+                return r;
+        r = vc_digest(VC_ALG_SHA256, json, strlen(json), g->fingerprint);
+        free(json);
+        return r;
 }
 
 /* ---------------- output ---------------- */
@@ -992,7 +1020,10 @@ int vc_golden_to_json(const vc_golden *g, char **ret) {
                 if (g->has_actions)
                         json_object_object_add(o, "actions", string_array(&g->actions));
                 json_object_object_add(o, "unknown_events",
-                                       json_object_new_string(g->unknown_events == VC_UNKNOWN_IGNORE ? "ignore" : "reject"));
+                                       json_object_new_string(g->unknown_events == VC_UNKNOWN_ALLOW_LISTED ? "allow_listed"
+                                                                                                         : "reject"));
+                if (g->unknown_events == VC_UNKNOWN_ALLOW_LISTED)
+                        json_object_object_add(o, "unknown_digests", hex_array(&g->unknown_digests));
                 json_object_object_add(rules, "structure", o);
         }
         json_object_object_add(root, "rules", rules);
@@ -1045,52 +1076,40 @@ static int chain_copy(vc_chain *dst, const vc_chain *src) {
         return 0;
 }
 
-/* Chains of equal length are merged step by step (any allowed digest at each step);
- * others are kept as alternatives. */
+static bool chain_equal(const vc_chain *a, const vc_chain *b) {
+        if (a->n != b->n)
+                return false;
+        for (size_t s = 0; s < a->n; s++) {
+                const vc_dset *x = &a->steps[s].digests, *y = &b->steps[s].digests;
+                if (x->n != y->n || memcmp(x->d, y->d, x->n * x->size) != 0)
+                        return false;
+        }
+        return true;
+}
+
+/* Every chain of either set is kept as an alternative (identical ones once): merging
+ * chains step by step would allow combinations no input allows (A's shim, B's grub). */
 static int chains_merge(vc_golden *g, const vc_golden *a, const vc_golden *b) {
         size_t max = a->n_chains + b->n_chains;
         if (max == 0)
                 return 0;
+        if (max > VC_GOLDEN_MAX_CHAINS)
+                return -E2BIG;
         g->chains = calloc(max, sizeof(*g->chains));
         if (!g->chains)
                 return -ENOMEM;
-        for (size_t i = 0; i < a->n_chains; i++) {
-                int r = chain_copy(&g->chains[g->n_chains++], &a->chains[i]);
-                if (r < 0)
-                        return r;
-        }
-        for (size_t i = 0; i < b->n_chains; i++) {
-                vc_chain *same = NULL;
-                for (size_t j = 0; j < g->n_chains; j++)
-                        if (g->chains[j].n == b->chains[i].n)
-                                same = &g->chains[j];
-                if (!same) {
-                        int r = chain_copy(&g->chains[g->n_chains++], &b->chains[i]);
+        const vc_golden *src[2] = { a, b };
+        for (int k = 0; k < 2; k++)
+                for (size_t i = 0; i < src[k]->n_chains; i++) {
+                        bool dup = false;
+                        for (size_t j = 0; j < g->n_chains; j++)
+                                dup |= chain_equal(&g->chains[j], &src[k]->chains[i]);
+                        if (dup)
+                                continue;
+                        int r = chain_copy(&g->chains[g->n_chains++], &src[k]->chains[i]);
                         if (r < 0)
                                 return r;
-                        continue;
                 }
-                for (size_t s = 0; s < same->n; s++) {
-                        int r = vc_dset_union(&same->steps[s].digests, &b->chains[i].steps[s].digests);
-                        if (r < 0)
-                                return r;
-                        const char *bn = b->chains[i].steps[s].name;
-                        if (bn && (!same->steps[s].name || strcmp(same->steps[s].name, bn) != 0)) {
-                                size_t n = (same->steps[s].name ? strlen(same->steps[s].name) : 0) + strlen(bn) + 4;
-                                char *name = malloc(n);
-                                if (!name)
-                                        return -ENOMEM;
-                                if (same->steps[s].name && !strstr(same->steps[s].name, bn))
-                                        snprintf(name, n, "%s|%s", same->steps[s].name, bn);
-                                else
-                                        snprintf(name, n, "%s", same->steps[s].name ? same->steps[s].name : bn);
-                                free(same->steps[s].name);
-                                same->steps[s].name = name;
-                        }
-                }
-        }
-        if (g->n_chains > VC_GOLDEN_MAX_CHAINS)
-                return -E2BIG;
         return 0;
 }
 
@@ -1232,10 +1251,14 @@ int vc_golden_merge(const vc_golden *a, const vc_golden *b, vc_golden **ret, vc_
         g->has_actions = a->has_actions || b->has_actions;
         if ((r = sunion2(&g->actions, &a->actions, &b->actions)) < 0)
                 goto fail;
-        /* Unknown events are ignored only if both sets ignore them. */
-        g->unknown_events = a->unknown_events == VC_UNKNOWN_IGNORE && b->unknown_events == VC_UNKNOWN_IGNORE
-                                    ? VC_UNKNOWN_IGNORE
+        /* Unknown event types with allow-listed digests: the union of the lists. */
+        g->unknown_events = a->unknown_events == VC_UNKNOWN_ALLOW_LISTED || b->unknown_events == VC_UNKNOWN_ALLOW_LISTED
+                                    ? VC_UNKNOWN_ALLOW_LISTED
                                     : VC_UNKNOWN_REJECT;
+        if ((r = union2(&g->unknown_digests, &a->unknown_digests, &b->unknown_digests)) < 0)
+                goto fail;
+        if ((r = vc_golden_seal(g)) < 0)
+                goto fail;
         *ret = g;
         return 0;
 nomem:

@@ -60,8 +60,8 @@ typedef struct vc_sigvar_rule {
 } vc_sigvar_rule;
 
 typedef enum vc_unknown_policy {
-        VC_UNKNOWN_REJECT = 0,
-        VC_UNKNOWN_IGNORE = 1,
+        VC_UNKNOWN_REJECT = 0,          /* an event type the spec does not define is a finding */
+        VC_UNKNOWN_ALLOW_LISTED = 1,    /* ... unless its digest is in unknown_digests */
 } vc_unknown_policy;
 
 typedef struct vc_golden {
@@ -116,6 +116,11 @@ typedef struct vc_golden {
         bool has_actions;
         vc_sset actions;
         vc_unknown_policy unknown_events;
+        vc_dset unknown_digests;
+
+        /* SHA-256 of the set's canonical JSON: set by parse, create and merge; part of the
+         * evaluation cache key, so two different sets never share a cached decision. */
+        uint8_t fingerprint[32];
 } vc_golden;
 
 /* Parses and validates a golden set. Unknown fields, wrong types, invalid hex, digests
@@ -175,8 +180,8 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
 
 /* ---- cache of evaluated states ---- */
 
-/* Remembers the trust decision for (golden name, version, attested mask, replayed values
- * of the attested PCRs in every bank). Not thread-safe: one per thread or behind a lock.
+/* Remembers the trust decision for (golden fingerprint, name, version, attested mask,
+ * replayed values of the attested PCRs in every bank). Not thread-safe: one per thread or behind a lock.
  * Bounded: the oldest entries are evicted past max_entries. */
 typedef struct vc_eval_cache vc_eval_cache;
 

@@ -299,7 +299,7 @@ static void hex_short(const uint8_t *p, size_t n, char *out /* 2*64+1 */) {
 }
 
 /* Verifies the signature over the attest bytes. Returns 1 valid, 0 invalid, <0 error. */
-static int verify_signature(const vc_quote *q, EVP_PKEY *pkey, vc_quote_result *res) {
+static int verify_signature(const vc_quote *q, EVP_PKEY *pkey, bool allow_sha1, vc_quote_result *res) {
         const TPMT_SIGNATURE *s = &q->sig;
         uint16_t hash;
         int key_id = EVP_PKEY_get_base_id(pkey);
@@ -348,6 +348,12 @@ static int verify_signature(const vc_quote *q, EVP_PKEY *pkey, vc_quote_result *
                 OPENSSL_free(der);
                 return fail(res, VC_QUOTE_CHECK_SCHEME, "signature hash 0x%04x is not SHA-1/256/384/512", hash), 0;
         }
+        if (hash == VC_ALG_SHA1 && !allow_sha1) {
+                OPENSSL_free(der);
+                return fail(res, VC_QUOTE_CHECK_SCHEME,
+                            "signature hash is SHA-1, which is refused (collisions are practical); allow it explicitly"),
+                       0;
+        }
 
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         EVP_PKEY_CTX *pctx = NULL;
@@ -383,9 +389,26 @@ static uint16_t sig_hash(const TPMT_SIGNATURE *s) {
         return s->sigAlg == TPM2_ALG_ECDSA ? s->signature.ecdsa.hash : s->signature.rsassa.hash;
 }
 
+uint32_t vc_quote_attested(const vc_quote_result *r, uint16_t bank) {
+        int i = vc_alg_index(bank);
+        return r->status == VC_QUOTE_VALID && i >= 0 ? r->log_matched[i] : 0;
+}
+
+/* A PCR's value after TPM2_Startup(CLEAR) when nothing extended it (PC Client platform
+ * TPM profile: PCRs 17-22 start at all ones until a dynamic launch resets them). */
+static void reset_value(uint32_t pcr, size_t size, uint8_t *out) {
+        memset(out, pcr >= 17 && pcr <= 22 ? 0xff : 0, size);
+}
+
 int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
                     size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
                     vc_quote_result *ret) {
+        return vc_quote_verify_ex(q, ak, pcrs, nonce, nonce_len, qsigner, qsigner_len, replayed, NULL, ret);
+}
+
+int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
+                       size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
+                       const vc_quote_policy *policy, vc_quote_result *ret) {
         const TPMS_ATTEST *a = &q->attest;
         const TPMS_QUOTE_INFO *qi = &a->attested.quote;
         char h1[129], h2[129];
@@ -402,7 +425,7 @@ int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, 
                                (ak->public.objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) == 0))
                 return fail(ret, VC_QUOTE_CHECK_AK_ATTRIBUTES,
                             "AK attributes 0x%08x: a quote key must be restricted and sign", ak->public.objectAttributes);
-        r = verify_signature(q, ak->pkey, ret);
+        r = verify_signature(q, ak->pkey, policy && policy->allow_sha1, ret);
         if (r <= 0)
                 return r;
         /* qualifiedSigner is the AK's Qualified Name (TPM 2.0 Part 1, 16.6: a hash chain over
@@ -457,6 +480,19 @@ int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, 
         EVP_MD_CTX_free(ctx);
         if (r != 1)
                 return -EIO;
+        uint32_t n_selected = 0;
+        for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
+                const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
+                int bi = vc_alg_index(sel->hash);
+                for (uint32_t pcr = 0; pcr < VC_PCR_COUNT && pcr < sel->sizeofSelect * 8u; pcr++)
+                        if (sel->pcrSelect[pcr / 8] & (1u << (pcr % 8))) {
+                                n_selected++;
+                                if (bi >= 0)
+                                        ret->quoted[bi] |= 1u << pcr;
+                        }
+        }
+        if (n_selected == 0)
+                return fail(ret, VC_QUOTE_CHECK_PCR_MISSING, "the quote selects no PCR: it attests nothing");
         if (qi->pcrDigest.size != mdlen || memcmp(qi->pcrDigest.buffer, md, mdlen) != 0) {
                 hex_short(qi->pcrDigest.buffer, qi->pcrDigest.size, h1);
                 hex_short(md, mdlen, h2);
@@ -485,26 +521,28 @@ int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, 
                                             ba->name);
                         all_quoted |= selected;
                         all_logged |= rb->mask;
+                        int bi = vc_alg_index(sel->hash);
                         for (uint32_t pcr = 0; pcr < VC_PCR_COUNT; pcr++) {
-                                uint8_t zero[VC_MAX_DIGEST] = { 0 };
-                                const uint8_t *want;
+                                uint8_t reset[VC_MAX_DIGEST];
+                                bool logged = rb->mask & (1u << pcr);
                                 if (!(selected & (1u << pcr)))
                                         continue;
-                                if (rb->mask & (1u << pcr))
-                                        want = rb->values[pcr];
-                                else if (pcr <= 7)
-                                        want = zero;
-                                else
+                                reset_value(pcr, bank->size, reset);
+                                const uint8_t *want = logged ? rb->values[pcr] : reset;
+                                if (memcmp(want, bank->values[pcr], bank->size) == 0) {
+                                        ret->log_matched[bi] |= 1u << pcr;
+                                        ret->n_pcrs_compared_to_log++;
                                         continue;
-                                ret->n_pcrs_compared_to_log++;
-                                if (memcmp(want, bank->values[pcr], bank->size) != 0) {
-                                        hex_short(bank->values[pcr], bank->size, h1);
-                                        hex_short(want, bank->size, h2);
-                                        return fail(ret, VC_QUOTE_CHECK_EVENTLOG,
-                                                    "%s PCR %u is %s in the quote but the event log replays to %s%s",
-                                                    ba->name, pcr, h1, h2,
-                                                    rb->mask & (1u << pcr) ? "" : " (not extended by the log)");
                                 }
+                                if (!logged && pcr > 7) {
+                                        ret->log_unexplained[bi] |= 1u << pcr;
+                                        continue;
+                                }
+                                hex_short(bank->values[pcr], bank->size, h1);
+                                hex_short(want, bank->size, h2);
+                                return fail(ret, VC_QUOTE_CHECK_EVENTLOG,
+                                            "%s PCR %u is %s in the quote but the event log %s %s", ba->name, pcr, h1,
+                                            logged ? "replays to" : "does not extend it from its reset value", h2);
                         }
                 }
                 ret->log_unquoted_mask = all_logged & ~all_quoted;

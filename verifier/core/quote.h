@@ -76,11 +76,25 @@ typedef struct vc_quote_result {
         uint32_t n_pcrs_compared_to_log;   /* PCR values the event log was checked against */
         uint32_t log_unquoted_mask;        /* PCRs the log extends that the quote does not cover:
                                             * their events are not attested by this quote */
+        /* Per bank, indexed by vc_alg_index(): */
+        uint32_t quoted[VC_NUM_ALGS];          /* PCRs the quote selects */
+        uint32_t log_matched[VC_NUM_ALGS];     /* quoted PCRs whose value the log accounts for
+                                                * (replays to it, or leaves it at its reset value) */
+        uint32_t log_unexplained[VC_NUM_ALGS]; /* quoted PCRs 8-23 the log does not account for
+                                                * (e.g. IMA's PCR 10): their events are unknown */
 } vc_quote_result;
+
+typedef struct vc_quote_policy {
+        bool allow_sha1;        /* accept SHA-1 as the signature / pcrDigest hash */
+} vc_quote_policy;
+
+/* The PCRs of bank whose events the quote and log together attest: what
+ * vc_golden_evaluate() takes as `attested` for a golden set of that bank. */
+uint32_t vc_quote_attested(const vc_quote_result *r, uint16_t bank);
 
 const char *vc_quote_check_name(vc_quote_check c);
 
-/* Verifies q: magic, type, the AK is a restricted signing key (when its TPMT_PUBLIC is
+/* Verifies q under policy (NULL: the defaults, which refuse SHA-1): magic, type, the AK is a restricted signing key (when its TPMT_PUBLIC is
  * known), signature with ak (scheme and hash from the TPMT_SIGNATURE, which must suit the
  * key), qualifiedSigner == qsigner when qsigner is not NULL (the AK's Qualified Name, known
  * from enrollment), extraData == nonce, every selected PCR present in pcrs, pcrDigest == H_sig(selected values in
@@ -89,6 +103,10 @@ const char *vc_quote_check_name(vc_quote_check c);
  * must equal the replayed value even when the log leaves them at their reset value.
  * Returns 0 with *ret saying VALID or INVALID and why; negative errno only when it could
  * not evaluate (-ENOMEM, -EIO). */
+int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
+                       size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
+                       const vc_quote_policy *policy, vc_quote_result *ret);
+/* vc_quote_verify_ex with the default policy. */
 int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
                     size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
                     vc_quote_result *ret);

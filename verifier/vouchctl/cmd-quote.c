@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "eventlog.h"
+#include "golden.h"
 #include "pcrs.h"
 #include "quote.h"
 #include "replay.h"
@@ -17,23 +18,58 @@
 
 static const char quote_usage[] =
         "Usage: vouchctl quote verify --ak AK --msg QUOTE --sig SIG --pcrs PCRS --nonce HEX [--eventlog FILE]\n"
+        "                             [--golden FILE] [--allow-sha1]\n"
         "  --ak AK         attestation key: PEM public key, TPM2B_PUBLIC (tpm2_createak -u) or TPMT_PUBLIC\n"
         "  --msg QUOTE     TPMS_ATTEST bytes (tpm2_quote -m)\n"
         "  --sig SIG       TPMT_SIGNATURE (tpm2_quote -s)\n"
         "  --pcrs PCRS     PCR values: tpm2_quote -o serialized file, or JSON {\"sha256\": {\"0\": \"hex\"}}\n"
         "  --nonce HEX     the expected qualifying data (\"\" for none)\n"
         "  --eventlog FILE the event log must replay to the quoted PCR values\n"
+        "  --golden FILE   then evaluate the log against this golden set (needs --eventlog); only\n"
+        "                  PCRs the quote covers in the set's bank, and the log accounts for, count\n"
+        "  --allow-sha1    accept SHA-1 as the signature hash (refused by default)\n"
         "Exit status: 0 valid, 1 invalid (reason on stderr), 2 usage error or unreadable input.\n";
+
+static void print_mask(const char *what, uint32_t mask) {
+        fprintf(stderr, "vouchctl: note: %s:", what);
+        for (unsigned i = 0; i < VC_PCR_COUNT; i++)
+                if (mask & (1u << i))
+                        fprintf(stderr, " %u", i);
+        fputc('\n', stderr);
+}
+
+/* What the quote and the log together attest, for people. */
+static void print_coverage(const vc_quote_result *res, const vc_pcr_set *replayed) {
+        for (int b = 0; b < VC_NUM_ALGS; b++) {
+                char what[160];
+                const char *bank = vc_alg_at(b)->name;
+                if (res->log_unexplained[b]) {
+                        snprintf(what, sizeof(what), "%s PCRs the quote covers but the event log does not account for "
+                                                     "(nothing in them is attested)", bank);
+                        print_mask(what, res->log_unexplained[b]);
+                }
+                const vc_pcr_bank *rb = vc_pcr_set_find(replayed, vc_alg_at(b)->alg);
+                if (rb && rb->mask & ~res->quoted[b]) {
+                        snprintf(what, sizeof(what), "%s PCRs the event log extends that the quote does not cover "
+                                                     "(their %s digests are not attested)", bank, bank);
+                        print_mask(what, rb->mask & ~res->quoted[b]);
+                }
+        }
+}
 
 static int quote_verify(int argc, char **argv) {
         static const struct option opts[] = {
                 { "ak", required_argument, NULL, 'a' },     { "msg", required_argument, NULL, 'm' },
                 { "sig", required_argument, NULL, 's' },    { "pcrs", required_argument, NULL, 'p' },
                 { "nonce", required_argument, NULL, 'n' },  { "eventlog", required_argument, NULL, 'e' },
+                { "golden", required_argument, NULL, 'g' }, { "allow-sha1", no_argument, NULL, '1' },
                 { "help", no_argument, NULL, 'h' },         {},
         };
         const char *ak_path = NULL, *msg_path = NULL, *sig_path = NULL, *pcrs_path = NULL, *nonce_hex = NULL,
-                   *log_path = NULL;
+                   *log_path = NULL, *golden_path = NULL;
+        vc_quote_policy policy = { 0 };
+        vc_golden *golden = NULL;
+        vc_event_check *checks = NULL;
         uint8_t *ak_buf = NULL, *msg = NULL, *sig = NULL, *pcrs_buf = NULL, *log_buf = NULL;
         size_t ak_len, msg_len, sig_len, pcrs_len, log_len;
         uint8_t nonce[NONCE_MAX];
@@ -56,6 +92,8 @@ static int quote_verify(int argc, char **argv) {
                 case 'p': pcrs_path = optarg; break;
                 case 'n': nonce_hex = optarg; break;
                 case 'e': log_path = optarg; break;
+                case 'g': golden_path = optarg; break;
+                case '1': policy.allow_sha1 = true; break;
                 case 'h': fputs(quote_usage, stdout); return EXIT_OK;
                 default: fputs(quote_usage, stderr); return EXIT_USAGE;
                 }
@@ -63,6 +101,10 @@ static int quote_verify(int argc, char **argv) {
         if (optind != argc || !ak_path || !msg_path || !sig_path || !pcrs_path || !nonce_hex) {
                 fprintf(stderr, "vouchctl quote verify: --ak, --msg, --sig, --pcrs and --nonce are required\n");
                 fputs(quote_usage, stderr);
+                return EXIT_USAGE;
+        }
+        if (golden_path && !log_path) {
+                fprintf(stderr, "vouchctl quote verify: --golden needs --eventlog\n");
                 return EXIT_USAGE;
         }
         n = vc_unhex(nonce_hex, strlen(nonce_hex), nonce, sizeof(nonce));
@@ -73,6 +115,18 @@ static int quote_verify(int argc, char **argv) {
         }
         if (read_file(ak_path, VC_AK_MAX_FILE, &ak_buf, &ak_len) < 0)
                 goto out;
+        if (golden_path) {
+                uint8_t *gbuf;
+                size_t glen;
+                if (read_file(golden_path, VC_GOLDEN_MAX_FILE, &gbuf, &glen) < 0)
+                        goto out;
+                int r = vc_golden_parse((const char *) gbuf, glen, &golden, &err);
+                free(gbuf);
+                if (r < 0) {
+                        fprintf(stderr, "vouchctl: %s: %s\n", golden_path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
+                        goto out;
+                }
+        }
         /* Evidence over its size limit is invalid evidence (exit 1); unreadable is exit 2. */
         const struct {
                 const char *path;
@@ -120,14 +174,19 @@ static int quote_verify(int argc, char **argv) {
                 goto out;
         }
         if (log_path) {
+                vc_replay rs;
+                vc_replay_init(&rs);
                 if (vc_eventlog_parse(log_buf, log_len, &log, &err) < 0 ||
-                    vc_eventlog_replay(hasher, log, replayed, &err) < 0) {
+                    !(checks = calloc(log->n_events, sizeof(*checks))) ||
+                    vc_replay_update(hasher, log, &rs, checks, &err) < 0) {
                         fprintf(stderr, "vouchctl: %s: event log invalid: %s\n", log_path,
                                 vc_error_format(&err, msgbuf, sizeof(msgbuf)));
                         goto out;
                 }
+                *replayed = rs.pcrs;
         }
-        if (vc_quote_verify(q, ak, pcrs, nonce, (size_t) n, NULL, 0, log_path ? replayed : NULL, &res) < 0) {
+        if (vc_quote_verify_ex(q, ak, pcrs, nonce, (size_t) n, NULL, 0, log_path ? replayed : NULL, &policy, &res) <
+            0) {
                 fprintf(stderr, "vouchctl: could not evaluate the quote (out of memory or OpenSSL failure)\n");
                 ret = EXIT_USAGE;
                 goto out;
@@ -140,14 +199,27 @@ static int quote_verify(int argc, char **argv) {
         printf("quote valid: signature, nonce, PCR digest%s; clock %llu, resetCount %u, restartCount %u\n",
                log_path ? ", event log replay" : "", (unsigned long long) res.clock, res.reset_count,
                res.restart_count);
-        if (log_path && res.log_unquoted_mask) {
-                fprintf(stderr, "vouchctl: note: the event log extends PCRs not covered by the quote:");
-                for (unsigned i = 0; i < VC_PCR_COUNT; i++)
-                        if (res.log_unquoted_mask & (1u << i))
-                                fprintf(stderr, " %u", i);
-                fprintf(stderr, " (their events are not attested)\n");
-        }
+        if (log_path)
+                print_coverage(&res, replayed);
         ret = EXIT_OK;
+        if (golden) {
+                vc_evaluation ev = { 0 };
+                uint32_t attested = vc_quote_attested(&res, golden->bank);
+                if (vc_golden_evaluate(golden, log, checks, replayed, attested, &ev) < 0) {
+                        fprintf(stderr, "vouchctl: could not evaluate the golden set (out of memory)\n");
+                        ret = EXIT_USAGE;
+                        goto out;
+                }
+                printf("%s: golden set %s version %lld", ev.trust == VC_TRUST_TRUSTED ? "TRUSTED" : "UNTRUSTED",
+                       golden->name, (long long) golden->version);
+                if (ev.n_findings)
+                        printf(", %zu finding%s", ev.n_findings, ev.n_findings == 1 ? "" : "s");
+                putchar('\n');
+                for (size_t i = 0; i < ev.n_findings; i++)
+                        printf("  [%s] %s\n", ev.findings[i].rule, ev.findings[i].explanation);
+                ret = ev.trust == VC_TRUST_TRUSTED ? EXIT_OK : EXIT_INVALID;
+                vc_evaluation_done(&ev);
+        }
 out:
         free(ak_buf);
         free(msg);
@@ -160,6 +232,8 @@ out:
         vc_quote_free(q);
         vc_eventlog_free(log);
         vc_hasher_free(hasher);
+        vc_golden_free(golden);
+        free(checks);
         return ret;
 }
 
