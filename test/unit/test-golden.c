@@ -488,6 +488,7 @@ static void test_cache(void **state) {
         /* the findings come back from the cache too */
         assert_int_equal(vc_golden_evaluate_cached(c, g, s.log, s.checks, &s.replay.pcrs, 0xfffff0, &e, &hit), 0);
         assert_false(hit); /* evicted: capacity 2 */
+        vc_evaluation_done(&e);
         assert_int_equal(vc_golden_evaluate_cached(c, g, s.log, s.checks, &s.replay.pcrs, 0xfffff0, &e, &hit), 0);
         assert_true(hit);
         assert_int_equal(e.trust, VC_TRUST_UNTRUSTED);
