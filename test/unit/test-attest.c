@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One device's attestations over a boot: incremental logs, freshness, reboots, rollback
+ * of rejected evidence, golden verdicts. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "attest.h"
+#include "golden-set.h"
+#include "logbuilder.h"
+#include "quotebuilder.h"
+#include "uefi.h"
+
+static const uint16_t banks[] = { VC_ALG_SHA1, VC_ALG_SHA256 };
+#define QUOTED 0x1ffu /* sha256 PCRs 0-8 */
+
+typedef struct fix {
+        qb_key key;
+        vc_ak *ak;
+        logbuilder b;
+        size_t boot_len;        /* the log up to the end of boot */
+        vc_golden *golden;
+        vc_eval_cache *cache;
+        vc_device_state st;
+        uint64_t clock;
+        uint32_t reset;
+        uint8_t nonce[32];
+} fix;
+
+static void boot_log(logbuilder *b) {
+        size_t n;
+        lb_init_agile(b, banks, 2);
+        lb_event(b, 0, EV_S_CRTM_VERSION, "v\0\0\0", 4);
+        uint8_t *sb = lb_variable(vc_guid_efi_global_variable, "SecureBoot", "\1", 1, &n);
+        lb_event(b, 7, EV_EFI_VARIABLE_DRIVER_CONFIG, sb, n);
+        free(sb);
+        for (uint32_t p = 0; p < 8; p++)
+                lb_event(b, p, EV_SEPARATOR, "\0\0\0\0", 4);
+        lb_event_fill(b, 4, EV_EFI_BOOT_SERVICES_APPLICATION, 0x21, "app1", 4);
+        const char *cl = "kernel_cmdline: /vmlinuz ro";
+        lb_event_measured(b, 8, EV_IPL, cl, strlen(cl) + 1, cl + 16, strlen(cl) - 16);
+}
+
+/* PCR values of the first n bytes of the log. */
+static void pcrs_of(const uint8_t *buf, size_t len, vc_pcr_set *out) {
+        vc_eventlog *log = NULL;
+        vc_hasher *h = NULL;
+        assert_int_equal(vc_eventlog_parse(buf, len, &log, NULL), 0);
+        assert_int_equal(vc_hasher_new(&h), 0);
+        assert_int_equal(vc_eventlog_replay(h, log, out, NULL), 0);
+        vc_eventlog_free(log);
+        vc_hasher_free(h);
+        /* quoted PCRs the log leaves alone are at their reset value (0) */
+        vc_pcr_bank *bank = vc_pcr_set_bank(out, VC_ALG_SHA256);
+        bank->mask |= QUOTED;
+}
+
+static int setup(void **state) {
+        fix *f = calloc(1, sizeof(*f));
+        vc_error err;
+        qb_key_new(&f->key);
+        assert_int_equal(vc_ak_load(f->key.pub_bytes, f->key.pub_len, &f->ak, &err), 0);
+        boot_log(&f->b);
+        f->boot_len = f->b.len;
+        /* the golden set from the boot log (and the later grub command allowed) */
+        vc_eventlog *log = NULL;
+        vc_hasher *h = NULL;
+        vc_replay r;
+        assert_int_equal(vc_eventlog_parse(f->b.buf, f->b.len, &log, NULL), 0);
+        vc_event_check *checks = calloc(log->n_events, sizeof(*checks));
+        assert_int_equal(vc_hasher_new(&h), 0);
+        vc_replay_init(&r);
+        assert_int_equal(vc_replay_update(h, log, &r, checks, NULL), 0);
+        assert_int_equal(vc_golden_create(log, checks, &r.pcrs, "dev", NULL, &f->golden, &err), 0);
+        assert_int_equal(vc_sset_add(&f->golden->boot_commands, "set late=1"), 0);
+        vc_sset_finish(&f->golden->boot_commands);
+        f->golden->has_boot_commands = true;
+        vc_eventlog_free(log);
+        free(checks);
+        vc_hasher_free(h);
+        assert_int_equal(vc_eval_cache_new(16, &f->cache), 0);
+        f->clock = 1000;
+        f->reset = 5;
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        fix *f = *state;
+        vc_device_state_done(&f->st);
+        vc_eval_cache_free(f->cache);
+        vc_golden_free(f->golden);
+        vc_ak_free(f->ak);
+        qb_key_free(&f->key);
+        lb_free(&f->b);
+        free(f);
+        return 0;
+}
+
+/* Attests with the log's first `upto` bytes, sending from `from`. */
+static vc_attest_result attest_ex(fix *f, size_t from, size_t upto, uint64_t clock, uint32_t reset, const vc_pcr_set *pcrs) {
+        qb_quote q;
+        vc_attest_result res;
+        for (int i = 0; i < 32; i++)
+                f->nonce[i] = (uint8_t) (rand() & 0xff);
+        qb_quote_make(&f->key, pcrs, QUOTED, f->nonce, 32, clock, reset, 0, &q);
+        vc_attest_input in = { .attest = q.attest, .attest_len = q.attest_len, .signature = q.sig, .signature_len = q.sig_len,
+                               .pcrs = pcrs, .nonce = f->nonce, .nonce_len = 32, .eventlog_offset = from,
+                               .eventlog = f->b.buf + from, .eventlog_len = upto - from };
+        assert_int_equal(vc_attest_verify(&f->st, f->ak, f->golden, f->cache, NULL, &in, &res), 0);
+        return res;
+}
+
+static vc_attest_result attest(fix *f, size_t from, size_t upto) {
+        vc_pcr_set pcrs;
+        pcrs_of(f->b.buf, upto, &pcrs);
+        f->clock += 60000;
+        return attest_ex(f, from, upto, f->clock, f->reset, &pcrs);
+}
+
+static void expect(vc_attest_result *r, vc_trust t, vc_attest_failure fl) {
+        if (r->trust != t || r->failure != fl)
+                fail_msg("trust %d failure %d, expected %d/%d: %s", r->trust, r->failure, t, fl, r->reason);
+        vc_attest_result_done(r);
+}
+
+static void test_boot_then_periodic(void **state) {
+        fix *f = *state;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        assert_true(r.reboot);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        assert_int_equal(vc_device_state_log_offset(&f->st), f->boot_len);
+        /* nothing new: the periodic attestation sends no log bytes */
+        r = attest(f, f->boot_len, f->boot_len);
+        assert_false(r.reboot);
+        assert_true(r.cache_hit);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        /* a later, allowed event: only it is sent */
+        const char *cmd = "grub_cmd: set late=1";
+        lb_event_measured(&f->b, 8, EV_IPL, cmd, strlen(cmd) + 1, cmd + 10, strlen(cmd) - 10);
+        r = attest(f, f->boot_len, f->b.len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        assert_int_equal(vc_device_state_log_offset(&f->st), f->b.len);
+        /* a later event the golden set does not allow: UNTRUSTED, and the state follows */
+        size_t before = f->b.len;
+        const char *evil = "grub_cmd: insmod evil";
+        lb_event_measured(&f->b, 8, EV_IPL, evil, strlen(evil) + 1, evil + 10, strlen(evil) - 10);
+        r = attest(f, before, f->b.len);
+        assert_int_equal(r.evaluation.findings[0].event, 14);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_GOLDEN);
+        assert_int_equal(vc_device_state_log_offset(&f->st), f->b.len);
+}
+
+static void test_replay_and_clock(void **state) {
+        fix *f = *state;
+        vc_pcr_set pcrs;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        pcrs_of(f->b.buf, f->boot_len, &pcrs);
+        /* the same clock again: a replayed quote */
+        r = attest_ex(f, f->boot_len, f->boot_len, f->clock, f->reset, &pcrs);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_STALE);
+        /* the clock going back */
+        r = attest_ex(f, f->boot_len, f->boot_len, f->clock - 1, f->reset, &pcrs);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_STALE);
+        /* resetCount going back */
+        r = attest_ex(f, f->boot_len, f->boot_len, f->clock + 5, f->reset - 1, &pcrs);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_STALE);
+        /* and a fresh one still works: nothing above changed the state */
+        r = attest(f, f->boot_len, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+}
+
+static void test_reboot_needs_whole_log(void **state) {
+        fix *f = *state;
+        vc_pcr_set pcrs;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        pcrs_of(f->b.buf, f->boot_len, &pcrs);
+        f->reset++;
+        f->clock = 10; /* the clock restarts too */
+        r = attest_ex(f, f->boot_len, f->boot_len, f->clock, f->reset, &pcrs);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_LOG_OFFSET);
+        r = attest_ex(f, 0, f->boot_len, f->clock, f->reset, &pcrs);
+        assert_true(r.reboot);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+}
+
+static void test_rejected_evidence_changes_nothing(void **state) {
+        fix *f = *state;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        /* events appended to the log that the TPM never saw: the quote disagrees */
+        vc_pcr_set pcrs;
+        pcrs_of(f->b.buf, f->boot_len, &pcrs);
+        size_t before = f->b.len;
+        const char *cmd = "grub_cmd: set late=1";
+        lb_event_measured(&f->b, 8, EV_IPL, cmd, strlen(cmd) + 1, cmd + 10, strlen(cmd) - 10);
+        f->clock += 1000;
+        r = attest_ex(f, before, f->b.len, f->clock, f->reset, &pcrs);
+        assert_int_equal(r.quote.failed, VC_QUOTE_CHECK_EVENTLOG);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_QUOTE);
+        assert_int_equal(vc_device_state_log_offset(&f->st), before);
+        /* garbage log bytes */
+        uint8_t junk[7] = { 1, 2, 3, 4, 5, 6, 7 };
+        qb_quote q;
+        qb_quote_make(&f->key, &pcrs, QUOTED, f->nonce, 32, f->clock + 1, f->reset, 0, &q);
+        vc_attest_input in = { .attest = q.attest, .attest_len = q.attest_len, .signature = q.sig, .signature_len = q.sig_len,
+                               .pcrs = &pcrs, .nonce = f->nonce, .nonce_len = 32, .eventlog_offset = before,
+                               .eventlog = junk, .eventlog_len = sizeof(junk) };
+        assert_int_equal(vc_attest_verify(&f->st, f->ak, f->golden, f->cache, NULL, &in, &r), 0);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_MALFORMED);
+        /* a quote over another nonce */
+        uint8_t other[32] = { 9 };
+        in.nonce = other;
+        in.eventlog_len = 0;
+        assert_int_equal(vc_attest_verify(&f->st, f->ak, f->golden, f->cache, NULL, &in, &r), 0);
+        assert_int_equal(r.quote.failed, VC_QUOTE_CHECK_NONCE);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_QUOTE);
+        /* the real continuation still verifies */
+        r = attest(f, before, f->b.len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        /* a truncated quote */
+        in.nonce = f->nonce;
+        in.attest_len = 10;
+        assert_int_equal(vc_attest_verify(&f->st, f->ak, f->golden, f->cache, NULL, &in, &r), 0);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_MALFORMED);
+}
+
+static void test_first_needs_a_log(void **state) {
+        fix *f = *state;
+        vc_pcr_set pcrs;
+        pcrs_of(f->b.buf, f->boot_len, &pcrs);
+        vc_attest_result r = attest_ex(f, 0, 0, f->clock, f->reset, &pcrs);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_MALFORMED);
+        vc_attest_result zero = { 0 };
+        assert_int_not_equal(zero.trust, VC_TRUST_TRUSTED);
+}
+
+#define T(n) cmocka_unit_test_setup_teardown(n, setup, teardown)
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                T(test_boot_then_periodic), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
+                T(test_rejected_evidence_changes_nothing), T(test_first_needs_a_log),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
