@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* store.h on SQLite (WAL, synchronous=FULL): one writer thread commits queued writes in
+ * batches; reads use their own connection. */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+#define BATCH_MAX 512
+#define SCHEMA_VERSION 1
+
+typedef enum op_kind { OP_DEVICE, OP_CLOCK, OP_VERDICT } op_kind;
+
+typedef struct op {
+        op_kind kind;
+        vs_device dev;          /* OP_DEVICE (owned copies), OP_CLOCK (id + clock fields) */
+        vs_verdict verdict;     /* OP_VERDICT (owned copy) */
+        vs_done_fn done;
+        void *userdata;
+        struct op *next;
+} op;
+
+struct vs_store {
+        sqlite3 *wdb, *rdb;
+        pthread_mutex_t rlock;          /* the read connection */
+        pthread_t writer;
+        pthread_mutex_t lock;
+        pthread_cond_t wake, idle;
+        op *head, *tail;
+        size_t queued, in_flight;
+        bool stop;
+        size_t history_keep;
+};
+
+void vs_device_done(vs_device *d) {
+        free(d->ek_public);
+        free(d->ak_public);
+        d->ek_public = d->ak_public = NULL;
+}
+
+void vs_verdict_done(vs_verdict *v) {
+        free(v->record);
+        v->record = NULL;
+}
+
+static void op_free(op *o) {
+        vs_device_done(&o->dev);
+        vs_verdict_done(&o->verdict);
+        free(o);
+}
+
+static const char schema[] =
+        "CREATE TABLE IF NOT EXISTS devices ("
+        " id TEXT PRIMARY KEY, ek_public BLOB NOT NULL, ak_public BLOB NOT NULL, golden TEXT NOT NULL,"
+        " approved INTEGER NOT NULL, revoked INTEGER NOT NULL, enrolled_at INTEGER NOT NULL,"
+        " has_last INTEGER NOT NULL, reset_count INTEGER NOT NULL, restart_count INTEGER NOT NULL,"
+        " clock INTEGER NOT NULL, sequence INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS verdicts ("
+        " gseq INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, sequence INTEGER NOT NULL,"
+        " status INTEGER NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, record BLOB NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS verdicts_device ON verdicts (device, sequence);";
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
+        char *msg = NULL;
+        if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+                if (err)
+                        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+                sqlite3_free(msg);
+                return -EIO;
+        }
+        return 0;
+}
+
+static int apply(vs_store *s, op *o) {
+        sqlite3_stmt *st = NULL;
+        int rc = SQLITE_ERROR;
+        switch (o->kind) {
+        case OP_DEVICE:
+                rc = sqlite3_prepare_v2(s->wdb,
+                                        "INSERT INTO devices VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) "
+                                        "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, golden=?4, approved=?5,"
+                                        " revoked=?6, enrolled_at=?7, has_last=?8, reset_count=?9, restart_count=?10,"
+                                        " clock=?11, sequence=?12",
+                                        -1, &st, NULL);
+                if (rc != SQLITE_OK)
+                        break;
+                sqlite3_bind_text(st, 1, o->dev.id, -1, SQLITE_STATIC);
+                sqlite3_bind_blob(st, 2, o->dev.ek_public, (int) o->dev.ek_public_len, SQLITE_STATIC);
+                sqlite3_bind_blob(st, 3, o->dev.ak_public, (int) o->dev.ak_public_len, SQLITE_STATIC);
+                sqlite3_bind_text(st, 4, o->dev.golden, -1, SQLITE_STATIC);
+                sqlite3_bind_int(st, 5, o->dev.approved);
+                sqlite3_bind_int(st, 6, o->dev.revoked);
+                sqlite3_bind_int64(st, 7, o->dev.enrolled_at);
+                sqlite3_bind_int(st, 8, o->dev.has_last);
+                sqlite3_bind_int64(st, 9, o->dev.reset_count);
+                sqlite3_bind_int64(st, 10, o->dev.restart_count);
+                sqlite3_bind_int64(st, 11, (sqlite3_int64) o->dev.clock);
+                sqlite3_bind_int64(st, 12, (sqlite3_int64) o->dev.sequence);
+                rc = sqlite3_step(st);
+                break;
+        case OP_CLOCK:
+                rc = sqlite3_prepare_v2(s->wdb,
+                                        "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
+                                        -1, &st, NULL);
+                if (rc != SQLITE_OK)
+                        break;
+                sqlite3_bind_text(st, 1, o->dev.id, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, o->dev.reset_count);
+                sqlite3_bind_int64(st, 3, o->dev.restart_count);
+                sqlite3_bind_int64(st, 4, (sqlite3_int64) o->dev.clock);
+                rc = sqlite3_step(st);
+                break;
+        case OP_VERDICT:
+                rc = sqlite3_prepare_v2(s->wdb,
+                                        "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record)"
+                                        " VALUES (?1,?2,?3,?4,?5,?6)",
+                                        -1, &st, NULL);
+                if (rc != SQLITE_OK)
+                        break;
+                sqlite3_bind_text(st, 1, o->verdict.device, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, (sqlite3_int64) o->verdict.sequence);
+                sqlite3_bind_int(st, 3, o->verdict.status);
+                sqlite3_bind_int64(st, 4, o->verdict.issued_at);
+                sqlite3_bind_int64(st, 5, o->verdict.expires_at);
+                sqlite3_bind_blob(st, 6, o->verdict.record, (int) o->verdict.record_len, SQLITE_STATIC);
+                rc = sqlite3_step(st);
+                sqlite3_finalize(st);
+                st = NULL;
+                if (rc != SQLITE_DONE)
+                        break;
+                rc = sqlite3_prepare_v2(s->wdb, "UPDATE devices SET sequence=?2 WHERE id=?1 AND sequence<?2", -1, &st, NULL);
+                if (rc != SQLITE_OK)
+                        break;
+                sqlite3_bind_text(st, 1, o->verdict.device, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, (sqlite3_int64) o->verdict.sequence);
+                rc = sqlite3_step(st);
+                sqlite3_finalize(st);
+                st = NULL;
+                if (rc != SQLITE_DONE || o->verdict.sequence <= s->history_keep)
+                        break;
+                /* retention: keep the newest history_keep verdicts of the device */
+                rc = sqlite3_prepare_v2(s->wdb, "DELETE FROM verdicts WHERE device=?1 AND sequence<=?2", -1, &st, NULL);
+                if (rc != SQLITE_OK)
+                        break;
+                sqlite3_bind_text(st, 1, o->verdict.device, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, (sqlite3_int64) (o->verdict.sequence - s->history_keep));
+                rc = sqlite3_step(st);
+                break;
+        }
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE || rc == SQLITE_OK ? 0 : -EIO;
+}
+
+static void *writer_main(void *arg) {
+        vs_store *s = arg;
+        for (;;) {
+                pthread_mutex_lock(&s->lock);
+                while (!s->head && !s->stop)
+                        pthread_cond_wait(&s->wake, &s->lock);
+                if (!s->head && s->stop) {
+                        pthread_mutex_unlock(&s->lock);
+                        break;
+                }
+                /* take a batch */
+                op *batch = s->head, *last = batch;
+                size_t n = 1;
+                while (last->next && n < BATCH_MAX)
+                        last = last->next, n++;
+                s->head = last->next;
+                if (!s->head)
+                        s->tail = NULL;
+                last->next = NULL;
+                s->queued -= n;
+                s->in_flight = n;
+                pthread_mutex_unlock(&s->lock);
+
+                int r = exec(s->wdb, "BEGIN IMMEDIATE", NULL, 0);
+                for (op *o = batch; r == 0 && o; o = o->next)
+                        r = apply(s, o);
+                r = r == 0 ? exec(s->wdb, "COMMIT", NULL, 0) : (exec(s->wdb, "ROLLBACK", NULL, 0), r);
+                while (batch) {
+                        op *next = batch->next;
+                        if (batch->done)
+                                batch->done(r, batch->userdata);
+                        op_free(batch);
+                        batch = next;
+                }
+                pthread_mutex_lock(&s->lock);
+                s->in_flight = 0;
+                if (!s->head)
+                        pthread_cond_broadcast(&s->idle);
+                pthread_mutex_unlock(&s->lock);
+        }
+        return NULL;
+}
+
+static int enqueue(vs_store *s, op *o) {
+        pthread_mutex_lock(&s->lock);
+        if (s->stop) {
+                pthread_mutex_unlock(&s->lock);
+                op_free(o);
+                return -ESHUTDOWN;
+        }
+        if (s->tail)
+                s->tail->next = o;
+        else
+                s->head = o;
+        s->tail = o;
+        s->queued++;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+}
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t n) {
+        uint8_t *d = malloc(n ? n : 1);
+        if (d && n)
+                memcpy(d, p, n);
+        return d;
+}
+
+int vs_device_put(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata) {
+        op *o = calloc(1, sizeof(*o));
+        if (!o)
+                return -ENOMEM;
+        o->kind = OP_DEVICE;
+        o->dev = *d;
+        o->dev.ek_public = dup_bytes(d->ek_public, d->ek_public_len);
+        o->dev.ak_public = dup_bytes(d->ak_public, d->ak_public_len);
+        o->done = done;
+        o->userdata = userdata;
+        if (!o->dev.ek_public || !o->dev.ak_public) {
+                op_free(o);
+                return -ENOMEM;
+        }
+        return enqueue(s, o);
+}
+
+int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint32_t restart_count, uint64_t clock,
+                        vs_done_fn done, void *userdata) {
+        op *o = calloc(1, sizeof(*o));
+        if (!o)
+                return -ENOMEM;
+        o->kind = OP_CLOCK;
+        snprintf(o->dev.id, sizeof(o->dev.id), "%s", id);
+        o->dev.reset_count = reset_count;
+        o->dev.restart_count = restart_count;
+        o->dev.clock = clock;
+        o->done = done;
+        o->userdata = userdata;
+        return enqueue(s, o);
+}
+
+int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *userdata) {
+        op *o = calloc(1, sizeof(*o));
+        if (!o)
+                return -ENOMEM;
+        o->kind = OP_VERDICT;
+        o->verdict = *v;
+        o->verdict.record = dup_bytes(v->record, v->record_len);
+        o->done = done;
+        o->userdata = userdata;
+        if (!o->verdict.record) {
+                op_free(o);
+                return -ENOMEM;
+        }
+        return enqueue(s, o);
+}
+
+size_t vs_queue_depth(vs_store *s) {
+        pthread_mutex_lock(&s->lock);
+        size_t n = s->queued + s->in_flight;
+        pthread_mutex_unlock(&s->lock);
+        return n;
+}
+
+void vs_flush(vs_store *s) {
+        pthread_mutex_lock(&s->lock);
+        while (s->head || s->in_flight)
+                pthread_cond_wait(&s->idle, &s->lock);
+        pthread_mutex_unlock(&s->lock);
+}
+
+static int open_db(const char *path, sqlite3 **ret, char *err, size_t errlen) {
+        if (sqlite3_open_v2(path, ret, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+            SQLITE_OK) {
+                snprintf(err, errlen, "cannot open %s: %s", path, *ret ? sqlite3_errmsg(*ret) : "out of memory");
+                sqlite3_close(*ret);
+                *ret = NULL;
+                return -EIO;
+        }
+        sqlite3_busy_timeout(*ret, 10000);
+        return 0;
+}
+
+int vs_open(const char *path, size_t history_keep, vs_store **ret, char *err, size_t errlen) {
+        vs_store *s = calloc(1, sizeof(*s));
+        int r;
+        if (!s)
+                return -ENOMEM;
+        s->history_keep = history_keep ? history_keep : 1;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_mutex_init(&s->rlock, NULL);
+        pthread_cond_init(&s->wake, NULL);
+        pthread_cond_init(&s->idle, NULL);
+        if ((r = open_db(path, &s->wdb, err, errlen)) < 0)
+                goto fail;
+        /* WAL: readers never block the writer; FULL: a commit survives power loss, so
+         * nothing acknowledged is lost. */
+        if ((r = exec(s->wdb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err,
+                      errlen)) < 0 ||
+            (r = exec(s->wdb, schema, err, errlen)) < 0)
+                goto fail;
+        sqlite3_stmt *st;
+        int version = 0;
+        if (sqlite3_prepare_v2(s->wdb, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        version = sqlite3_column_int(st, 0);
+                sqlite3_finalize(st);
+        }
+        if (version > SCHEMA_VERSION) {
+                snprintf(err, errlen, "%s has schema version %d, newer than this vouchd's %d", path, version,
+                         SCHEMA_VERSION);
+                r = -EPROTO;
+                goto fail;
+        }
+        if ((r = exec(s->wdb, "PRAGMA user_version=1", err, errlen)) < 0)
+                goto fail;
+        if ((r = open_db(path, &s->rdb, err, errlen)) < 0)
+                goto fail;
+        if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+                snprintf(err, errlen, "cannot start the store's writer thread");
+                r = -EAGAIN;
+                goto fail;
+        }
+        *ret = s;
+        return 0;
+fail:
+        sqlite3_close(s->wdb);
+        sqlite3_close(s->rdb);
+        free(s);
+        return r;
+}
+
+void vs_close(vs_store *s) {
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->lock);
+        s->stop = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->writer, NULL);
+        sqlite3_close(s->rdb);
+        sqlite3_close(s->wdb);
+        pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->rlock);
+        pthread_cond_destroy(&s->wake);
+        pthread_cond_destroy(&s->idle);
+        free(s);
+}
+
+static int blob_dup(sqlite3_stmt *st, int col, uint8_t **ret, size_t *len) {
+        const void *p = sqlite3_column_blob(st, col);
+        *len = (size_t) sqlite3_column_bytes(st, col);
+        *ret = dup_bytes(p, *len);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int device_from_row(sqlite3_stmt *st, vs_device *d) {
+        memset(d, 0, sizeof(*d));
+        snprintf(d->id, sizeof(d->id), "%s", (const char *) sqlite3_column_text(st, 0));
+        if (blob_dup(st, 1, &d->ek_public, &d->ek_public_len) < 0 || blob_dup(st, 2, &d->ak_public, &d->ak_public_len) < 0) {
+                vs_device_done(d);
+                return -ENOMEM;
+        }
+        snprintf(d->golden, sizeof(d->golden), "%s", (const char *) sqlite3_column_text(st, 3));
+        d->approved = sqlite3_column_int(st, 4);
+        d->revoked = sqlite3_column_int(st, 5);
+        d->enrolled_at = sqlite3_column_int64(st, 6);
+        d->has_last = sqlite3_column_int(st, 7);
+        d->reset_count = (uint32_t) sqlite3_column_int64(st, 8);
+        d->restart_count = (uint32_t) sqlite3_column_int64(st, 9);
+        d->clock = (uint64_t) sqlite3_column_int64(st, 10);
+        d->sequence = (uint64_t) sqlite3_column_int64(st, 11);
+        return 0;
+}
+
+static int verdict_from_row(sqlite3_stmt *st, vs_verdict *v) {
+        memset(v, 0, sizeof(*v));
+        v->global_sequence = (uint64_t) sqlite3_column_int64(st, 0);
+        snprintf(v->device, sizeof(v->device), "%s", (const char *) sqlite3_column_text(st, 1));
+        v->sequence = (uint64_t) sqlite3_column_int64(st, 2);
+        v->status = sqlite3_column_int(st, 3);
+        v->issued_at = sqlite3_column_int64(st, 4);
+        v->expires_at = sqlite3_column_int64(st, 5);
+        return blob_dup(st, 6, &v->record, &v->record_len);
+}
+
+#define DEVICE_COLS "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, clock, sequence"
+#define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
+
+int vs_device_get(vs_store *s, const char *id, vs_device *ret) {
+        sqlite3_stmt *st = NULL;
+        int r = -EIO;
+        pthread_mutex_lock(&s->rlock);
+        if (sqlite3_prepare_v2(s->rdb, "SELECT " DEVICE_COLS " FROM devices WHERE id=?1", -1, &st, NULL) == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+                int rc = sqlite3_step(st);
+                r = rc == SQLITE_ROW ? device_from_row(st, ret) : rc == SQLITE_DONE ? -ENOENT : -EIO;
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud) {
+        sqlite3_stmt *st = NULL;
+        int r = -EIO, rc;
+        pthread_mutex_lock(&s->rlock);
+        if (sqlite3_prepare_v2(s->rdb, "SELECT " DEVICE_COLS " FROM devices", -1, &st, NULL) == SQLITE_OK) {
+                r = 0;
+                while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        vs_device d;
+                        if ((r = device_from_row(st, &d)) < 0)
+                                break;
+                        r = fn(&d, ud);
+                        vs_device_done(&d);
+                }
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+static int verdict_query(vs_store *s, const char *sql, const char *device, uint64_t n, vs_verdict *out, size_t max) {
+        sqlite3_stmt *st = NULL;
+        int r = -EIO, rc;
+        size_t got = 0;
+        pthread_mutex_lock(&s->rlock);
+        if (sqlite3_prepare_v2(s->rdb, sql, -1, &st, NULL) == SQLITE_OK) {
+                if (device)
+                        sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+                else
+                        sqlite3_bind_int64(st, 1, (sqlite3_int64) n);
+                sqlite3_bind_int64(st, 2, (sqlite3_int64) max);
+                r = 0;
+                while (got < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        if ((r = verdict_from_row(st, &out[got])) < 0)
+                                break;
+                        got++;
+                }
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        if (r < 0) {
+                for (size_t i = 0; i < got; i++)
+                        vs_verdict_done(&out[i]);
+                return r;
+        }
+        return (int) got;
+}
+
+int vs_verdict_history(vs_store *s, const char *device, vs_verdict *out, size_t max) {
+        return verdict_query(s, "SELECT " VERDICT_COLS " FROM verdicts WHERE device=?1 ORDER BY sequence DESC LIMIT ?2",
+                             device, 0, out, max);
+}
+
+int vs_verdict_latest(vs_store *s, const char *device, vs_verdict *ret) {
+        int n = vs_verdict_history(s, device, ret, 1);
+        return n < 0 ? n : n == 0 ? -ENOENT : 0;
+}
+
+int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max) {
+        return verdict_query(s, "SELECT " VERDICT_COLS " FROM verdicts WHERE gseq>?1 ORDER BY gseq LIMIT ?2", NULL, since,
+                             out, max);
+}

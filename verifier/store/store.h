@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The verifier's durable state, behind a narrow interface so that a PostgreSQL backend
+ * can follow the embedded SQLite one: devices (enrollment, golden assignment, approval,
+ * last quote state) and verdicts (history and the latest per device, a global sequence
+ * for watchers). Writes are queued to one writer thread that commits them in batches
+ * (the event loops never wait for fsync); each write's callback runs on the writer
+ * thread once its transaction is durable, so a verdict is acknowledged only after it is
+ * committed. Reads are synchronous and may run on any thread (own connection each). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VS_ID_MAX 64
+
+typedef struct vs_store vs_store;
+
+typedef struct vs_device {
+        char id[VS_ID_MAX + 1];        /* hex SHA-256 of the EK public area */
+        uint8_t *ek_public;            /* TPM2B_PUBLIC */
+        size_t ek_public_len;
+        uint8_t *ak_public;            /* TPM2B_PUBLIC of the enrolled AK */
+        size_t ak_public_len;
+        char golden[129];              /* assigned golden set name; "" = the default */
+        bool approved;
+        bool revoked;
+        int64_t enrolled_at;           /* Unix seconds */
+        bool has_last;                 /* last accepted quote's clock state */
+        uint32_t reset_count, restart_count;
+        uint64_t clock;
+        uint64_t sequence;             /* last verdict's per-device sequence number */
+} vs_device;
+
+void vs_device_done(vs_device *d);
+
+typedef struct vs_verdict {
+        char device[VS_ID_MAX + 1];
+        uint64_t sequence;             /* per device */
+        uint64_t global_sequence;      /* set by the store: order across the fleet */
+        int status;                    /* TrustStatus */
+        int64_t issued_at, expires_at;
+        uint8_t *record;               /* the serialized (signed) verdict, opaque here */
+        size_t record_len;
+} vs_verdict;
+
+void vs_verdict_done(vs_verdict *v);
+
+/* Called on the writer thread after the write is committed (error 0) or failed (<0). */
+typedef void (*vs_done_fn)(int error, void *userdata);
+
+/* Opens (creating the schema if needed) the database at path, WAL mode, and starts the
+ * writer thread. history_keep: verdicts kept per device (older ones are pruned). */
+int vs_open(const char *path, size_t history_keep, vs_store **ret, char *err, size_t errlen);
+/* Commits everything queued, stops the writer thread, closes. */
+void vs_close(vs_store *s);
+
+/* Queues an insert-or-update of the device (all fields). */
+int vs_device_put(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata);
+/* Queues an update of the last-quote state only. */
+int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint32_t restart_count, uint64_t clock,
+                        vs_done_fn done, void *userdata);
+/* Queues a verdict (and the device's sequence). */
+int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *userdata);
+
+/* Synchronous reads; -ENOENT when absent. */
+int vs_device_get(vs_store *s, const char *id, vs_device *ret);
+int vs_verdict_latest(vs_store *s, const char *device, vs_verdict *ret);
+/* Up to max verdicts of a device, newest first; returns how many. */
+int vs_verdict_history(vs_store *s, const char *device, vs_verdict *out, size_t max);
+/* Verdicts with global sequence > since, oldest first, up to max (for watchers). */
+int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max);
+/* Calls fn for every device (for loading state at start). */
+int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud);
+
+/* Writes queued and not yet committed (for /metrics). */
+size_t vs_queue_depth(vs_store *s);
+/* Blocks until everything queued so far is committed. */
+void vs_flush(vs_store *s);
