@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vouchd: the attestation verifier. `vouchd init` prepares a state dir; otherwise it runs
+ * in the foreground: one event loop per core accepting agents over TLS 1.3. */
+#include <errno.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server.h"
+
+int vlog_level = LOG_INFO;
+
+void vlog(int level, const char *fmt, ...) {
+        static const char *const names[] = { "error", "warning", "info", "debug" };
+        char ts[32];
+        struct timespec now;
+        struct tm tm;
+        va_list ap;
+        if (level > vlog_level)
+                return;
+        clock_gettime(CLOCK_REALTIME, &now);
+        gmtime_r(&now.tv_sec, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        flockfile(stderr);
+        fprintf(stderr, "%s.%03ldZ vouchd %s: ", ts, now.tv_nsec / 1000000, names[level]);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        funlockfile(stderr);
+}
+
+static const char usage[] =
+        "Usage:\n"
+        "  vouchd init --state-dir DIR [--san NAME ...]\n"
+        "  vouchd --state-dir DIR --listen HOST:PORT --golden-dir DIR --default-golden NAME --ek-ca FILE\n"
+        "         [--config FILE] [--interval SECONDS] [options]\n"
+        "\n"
+        "Options (also accepted in --config FILE as \"name = value\" lines; flags override):\n"
+        "  --state-dir DIR         keys, certificates and the SQLite store (vouch.db)\n"
+        "  --listen HOST:PORT      where agents connect (TLS 1.3)\n"
+        "  --golden-dir DIR        golden sets (*.json), reloaded on SIGHUP\n"
+        "  --default-golden NAME   golden set for devices without an assignment\n"
+        "  --ek-ca FILE            PEM bundle of trusted EK CA certificates\n"
+        "  --approval auto|allowlist  auto: a valid EK chain suffices (default)\n"
+        "  --allowlist FILE        SHA-256 fingerprints of allowed EK certificates, one per line\n"
+        "  --interval SECONDS      between attestations (default 60)\n"
+        "  --jitter PERCENT        +- spread of the interval (default 10)\n"
+        "  --nonce-timeout SECONDS how long a challenge is valid (default 30)\n"
+        "  --hello-timeout SECONDS for the TLS handshake and Hello (default 10)\n"
+        "  --threads N             event loops (default: one per core)\n"
+        "  --max-connections N     (default 200000)\n"
+        "  --max-frame BYTES       largest message accepted (default 4194304)\n"
+        "  --history N             verdicts kept per device (default 100)\n"
+        "  --verdict-ttl N         verdicts expire after N intervals (default 3)\n"
+        "  --allow-sha1            accept SHA-1 signed quotes (refused by default)\n"
+        "  --log-level LEVEL       error, warning, info (default), debug\n"
+        "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the golden sets.\n";
+
+enum {
+        O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
+        O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
+        O_LOG_LEVEL, O_SAN, O_HELP,
+};
+
+static const struct option options[] = {
+        { "state-dir", required_argument, NULL, O_STATE },
+        { "listen", required_argument, NULL, O_LISTEN },
+        { "golden-dir", required_argument, NULL, O_GOLDEN_DIR },
+        { "default-golden", required_argument, NULL, O_DEFAULT_GOLDEN },
+        { "ek-ca", required_argument, NULL, O_EK_CA },
+        { "config", required_argument, NULL, O_CONFIG },
+        { "interval", required_argument, NULL, O_INTERVAL },
+        { "approval", required_argument, NULL, O_APPROVAL },
+        { "allowlist", required_argument, NULL, O_ALLOWLIST },
+        { "jitter", required_argument, NULL, O_JITTER },
+        { "nonce-timeout", required_argument, NULL, O_NONCE_TIMEOUT },
+        { "hello-timeout", required_argument, NULL, O_HELLO_TIMEOUT },
+        { "threads", required_argument, NULL, O_THREADS },
+        { "max-connections", required_argument, NULL, O_MAX_CONN },
+        { "max-frame", required_argument, NULL, O_MAX_FRAME },
+        { "history", required_argument, NULL, O_HISTORY },
+        { "verdict-ttl", required_argument, NULL, O_TTL },
+        { "allow-sha1", no_argument, NULL, O_SHA1 },
+        { "log-level", required_argument, NULL, O_LOG_LEVEL },
+        { "san", required_argument, NULL, O_SAN },
+        { "help", no_argument, NULL, O_HELP },
+        {},
+};
+
+static int set_uint(const char *name, const char *v, unsigned min, unsigned max, unsigned *out) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (errno || *end || !*v || n < min || n > max) {
+                fprintf(stderr, "vouchd: --%s: \"%s\" is not a number in %u-%u\n", name, v, min, max);
+                return -EINVAL;
+        }
+        *out = (unsigned) n;
+        return 0;
+}
+
+static int set_str(char **dst, const char *v) {
+        free(*dst);
+        *dst = strdup(v);
+        return *dst ? 0 : -ENOMEM;
+}
+
+static int apply_option(config *c, int id, const char *name, const char *v) {
+        switch (id) {
+        case O_STATE: return set_str(&c->state_dir, v);
+        case O_LISTEN: return set_str(&c->listen, v);
+        case O_GOLDEN_DIR: return set_str(&c->golden_dir, v);
+        case O_DEFAULT_GOLDEN: return set_str(&c->default_golden, v);
+        case O_EK_CA: return set_str(&c->ek_ca, v);
+        case O_ALLOWLIST: return set_str(&c->allowlist, v);
+        case O_INTERVAL: return set_uint(name, v, 1, 86400, &c->interval);
+        case O_JITTER: return set_uint(name, v, 0, 50, &c->jitter_pct);
+        case O_NONCE_TIMEOUT: return set_uint(name, v, 1, 3600, &c->nonce_timeout);
+        case O_HELLO_TIMEOUT: return set_uint(name, v, 1, 3600, &c->hello_timeout);
+        case O_THREADS: return set_uint(name, v, 0, 256, &c->threads);
+        case O_MAX_CONN: return set_uint(name, v, 1, 10000000, &c->max_connections);
+        case O_MAX_FRAME: return set_uint(name, v, 1024, 64u << 20, &c->max_frame);
+        case O_HISTORY: return set_uint(name, v, 1, 1000000, &c->history);
+        case O_TTL: return set_uint(name, v, 1, 1000, &c->verdict_ttl_intervals);
+        case O_SHA1: c->allow_sha1 = !v || strcmp(v, "false") != 0; return 0;
+        case O_APPROVAL:
+                if (strcmp(v, "auto") == 0)
+                        c->approval = APPROVAL_AUTO;
+                else if (strcmp(v, "allowlist") == 0)
+                        c->approval = APPROVAL_ALLOWLIST;
+                else {
+                        fprintf(stderr, "vouchd: --approval: \"%s\" is not auto or allowlist\n", v);
+                        return -EINVAL;
+                }
+                return 0;
+        case O_LOG_LEVEL: {
+                static const char *const lv[] = { "error", "warning", "info", "debug" };
+                for (int i = 0; i < 4; i++)
+                        if (strcmp(v, lv[i]) == 0) {
+                                c->log_level = i;
+                                return 0;
+                        }
+                fprintf(stderr, "vouchd: --log-level: \"%s\" is not error, warning, info or debug\n", v);
+                return -EINVAL;
+        }
+        }
+        return -EINVAL;
+}
+
+/* "name = value" lines; # comments. */
+static int load_config(config *c, const char *path) {
+        FILE *f = fopen(path, "r");
+        char line[4096];
+        unsigned n = 0;
+        if (!f) {
+                fprintf(stderr, "vouchd: cannot open config %s: %s\n", path, strerror(errno));
+                return -errno;
+        }
+        while (fgets(line, sizeof(line), f)) {
+                char *p = line, *eq, *k, *v;
+                n++;
+                p[strcspn(p, "\r\n")] = 0;
+                p += strspn(p, " \t");
+                if (!*p || *p == '#')
+                        continue;
+                eq = strchr(p, '=');
+                k = p;
+                v = eq ? eq + 1 : NULL;
+                if (eq)
+                        *eq = 0;
+                for (char *e = k + strlen(k); e > k && (e[-1] == ' ' || e[-1] == '\t'); e--)
+                        e[-1] = 0;
+                if (v) {
+                        v += strspn(v, " \t");
+                        for (char *e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t'); e--)
+                                e[-1] = 0;
+                }
+                const struct option *o = NULL;
+                for (size_t i = 0; options[i].name; i++)
+                        if (strcmp(options[i].name, k) == 0)
+                                o = &options[i];
+                if (!o || o->val == O_CONFIG || o->val == O_HELP || o->val == O_SAN || (!v && o->has_arg)) {
+                        fprintf(stderr, "vouchd: %s:%u: unknown or incomplete setting \"%s\"\n", path, n, k);
+                        fclose(f);
+                        return -EINVAL;
+                }
+                if (apply_option(c, o->val, k, v) < 0) {
+                        fprintf(stderr, "vouchd: %s:%u: bad value for %s\n", path, n, k);
+                        fclose(f);
+                        return -EINVAL;
+                }
+        }
+        fclose(f);
+        return 0;
+}
+
+static int read_whole(const char *path, uint8_t **ret, size_t *len) {
+        FILE *f = fopen(path, "rb");
+        if (!f)
+                return -errno;
+        uint8_t *b = malloc(1 << 20);
+        size_t n = b ? fread(b, 1, 1 << 20, f) : 0;
+        fclose(f);
+        if (!b)
+                return -ENOMEM;
+        *ret = b;
+        *len = n;
+        return 0;
+}
+
+static int load_allowlist(vouchd *d) {
+        FILE *f = fopen(d->cfg.allowlist, "r");
+        char line[256];
+        if (!f) {
+                vlog(LOG_ERR, "cannot open the allowlist %s: %s", d->cfg.allowlist, strerror(errno));
+                return -errno;
+        }
+        while (fgets(line, sizeof(line), f)) {
+                line[strcspn(line, " \t\r\n#")] = 0;
+                if (!line[0])
+                        continue;
+                if (strlen(line) != 64 || strspn(line, "0123456789abcdefABCDEF") != 64) {
+                        vlog(LOG_ERR, "%s: \"%s\" is not a SHA-256 fingerprint", d->cfg.allowlist, line);
+                        fclose(f);
+                        return -EINVAL;
+                }
+                char **n = realloc(d->allow, (d->n_allow + 1) * sizeof(char *));
+                if (!n || !(n[d->n_allow] = strdup(line))) {
+                        fclose(f);
+                        return -ENOMEM;
+                }
+                d->allow = n;
+                d->n_allow++;
+        }
+        fclose(f);
+        return 0;
+}
+
+static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg) {
+        session_accept(arg, fd);
+}
+
+static void *loop_main(void *arg) {
+        loop *l = arg;
+        event_base_dispatch(l->base);
+        return NULL;
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *len) {
+        char host[256];
+        const char *colon = strrchr(listen, ':');
+        if (!colon || (size_t) (colon - listen) >= sizeof(host))
+                return -EINVAL;
+        snprintf(host, sizeof(host), "%.*s", (int) (colon - listen), listen);
+        char addr[300];
+        if (host[0] == '[')
+                snprintf(addr, sizeof(addr), "%s", listen);
+        else if (strchr(host, ':'))
+                snprintf(addr, sizeof(addr), "[%s]%s", host, colon);
+        else if (strcmp(host, "localhost") == 0 || !host[0])
+                snprintf(addr, sizeof(addr), "%s%s", strcmp(host, "localhost") == 0 ? "127.0.0.1" : "0.0.0.0", colon);
+        else
+                snprintf(addr, sizeof(addr), "%s", listen);
+        *len = sizeof(*ss);
+        return evutil_parse_sockaddr_port(addr, (struct sockaddr *) ss, len) == 0 ? 0 : -EINVAL;
+}
+
+static int run(vouchd *d) {
+        char path[4096], err[512];
+        uint8_t *pem = NULL;
+        size_t pem_len = 0;
+        vc_error verr;
+        int r;
+
+        evthread_use_pthreads();
+        d->tls = tls_server_ctx(d->cfg.state_dir);
+        d->verdict_key = tls_load_verdict_key(d->cfg.state_dir);
+        if (!d->tls || !d->verdict_key) {
+                vlog(LOG_ERR, "%s has no usable server.pem/server.key/verdict.key: run 'vouchd init --state-dir %s'",
+                     d->cfg.state_dir, d->cfg.state_dir);
+                return 1;
+        }
+        tls_key_id(d->verdict_key, d->verifier_id);
+        if ((r = read_whole(d->cfg.ek_ca, &pem, &pem_len)) < 0) {
+                vlog(LOG_ERR, "cannot read the EK CA bundle %s: %s", d->cfg.ek_ca, strerror(-r));
+                return 1;
+        }
+        r = vc_ek_ca_load(pem, pem_len, &d->ek_ca, &verr);
+        free(pem);
+        if (r < 0) {
+                vlog(LOG_ERR, "%s: %s", d->cfg.ek_ca, verr.msg);
+                return 1;
+        }
+        if (d->cfg.approval == APPROVAL_ALLOWLIST && (!d->cfg.allowlist || load_allowlist(d) < 0)) {
+                if (!d->cfg.allowlist)
+                        vlog(LOG_ERR, "--approval allowlist needs --allowlist FILE");
+                return 1;
+        }
+        if (golden_table_load(d->cfg.golden_dir, &d->golden) < 0)
+                return 1;
+        if (!golden_table_find(d->golden, d->cfg.default_golden)) {
+                vlog(LOG_ERR, "the default golden set \"%s\" is not in %s", d->cfg.default_golden, d->cfg.golden_dir);
+                return 1;
+        }
+        snprintf(path, sizeof(path), "%s/vouch.db", d->cfg.state_dir);
+        if (vs_open(path, d->cfg.history, &d->store, err, sizeof(err)) < 0) {
+                vlog(LOG_ERR, "store: %s", err);
+                return 1;
+        }
+        if (registry_load(d) < 0) {
+                vlog(LOG_ERR, "store: cannot load the devices");
+                return 1;
+        }
+        struct sockaddr_storage ss;
+        int sslen;
+        if (parse_listen(d->cfg.listen, &ss, &sslen) < 0) {
+                vlog(LOG_ERR, "--listen %s: expected HOST:PORT", d->cfg.listen);
+                return 1;
+        }
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        d->n_loops = d->cfg.threads ? d->cfg.threads : (unsigned) (cores > 0 ? cores : 1);
+        d->loops = calloc(d->n_loops, sizeof(*d->loops));
+        if (!d->loops)
+                return 1;
+        /* one loop per core, each with its own listening socket on the same port
+         * (SO_REUSEPORT): the kernel spreads connections, a connection stays on its loop */
+        for (unsigned i = 0; i < d->n_loops; i++) {
+                loop *l = &d->loops[i];
+                l->d = d;
+                l->index = i;
+                l->base = event_base_new();
+                if (!l->base || vc_eval_cache_new(4096, &l->cache) < 0)
+                        return 1;
+                l->listener = evconnlistener_new_bind(l->base, accept_cb, l,
+                                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                                              LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+                                                      4096, (struct sockaddr *) &ss, sslen);
+                if (!l->listener) {
+                        vlog(LOG_ERR, "cannot listen on %s: %s", d->cfg.listen, strerror(errno));
+                        return 1;
+                }
+        }
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        for (unsigned i = 0; i < d->n_loops; i++)
+                if (pthread_create(&d->loops[i].thread, NULL, loop_main, &d->loops[i]) != 0)
+                        return 1;
+        vlog(LOG_INFO, "listening on %s with %u event loops; %zu devices; golden default %s; verifier %.16s",
+             d->cfg.listen, d->n_loops, d->n_devices, d->cfg.default_golden, d->verifier_id);
+        printf("vouchd: ready on %s\n", d->cfg.listen);
+        fflush(stdout);
+        for (;;) {
+                int sig;
+                if (sigwait(&set, &sig) != 0)
+                        continue;
+                if (sig == SIGHUP) {
+                        golden_table *t;
+                        if (golden_table_load(d->cfg.golden_dir, &t) < 0 || !golden_table_find(t, d->cfg.default_golden)) {
+                                vlog(LOG_ERR, "SIGHUP: golden sets not reloaded (errors above); the old ones stay");
+                                continue;
+                        }
+                        pthread_mutex_lock(&d->lock);
+                        golden_table *old = d->golden;
+                        d->golden = t;
+                        pthread_mutex_unlock(&d->lock);
+                        golden_table_unref(old);
+                        vlog(LOG_INFO, "SIGHUP: %zu golden sets reloaded", t->n);
+                        continue;
+                }
+                vlog(LOG_INFO, "signal %d: draining", sig);
+                break;
+        }
+        atomic_store(&d->stopping, true);
+        for (unsigned i = 0; i < d->n_loops; i++) {
+                evconnlistener_disable(d->loops[i].listener);
+                event_base_loopexit(d->loops[i].base, NULL);
+        }
+        for (unsigned i = 0; i < d->n_loops; i++)
+                pthread_join(d->loops[i].thread, NULL);
+        vs_flush(d->store);
+        vlog(LOG_INFO, "stopped: %llu attestations trusted, %llu not, %llu enrollments",
+             (unsigned long long) d->attestations_ok, (unsigned long long) d->attestations_bad,
+             (unsigned long long) d->enrollments);
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        vouchd d = { 0 };
+        config *c = &d.cfg;
+        const char *config_path = NULL;
+        char *sans[32];
+        size_t n_sans = 0;
+        bool init = argc > 1 && strcmp(argv[1], "init") == 0;
+        int o;
+
+        setenv("TSS2_LOG", "all+none", 0);
+        *c = (config) { .interval = 60, .jitter_pct = 10, .nonce_timeout = 30, .hello_timeout = 10,
+                        .max_connections = 200000, .max_frame = 4u << 20, .history = 100,
+                        .verdict_ttl_intervals = 3, .log_level = LOG_INFO };
+        pthread_mutex_init(&d.lock, NULL);
+        /* the config file first, so flags override it */
+        for (int i = 1; i < argc - 1; i++)
+                if (strcmp(argv[i], "--config") == 0)
+                        config_path = argv[i + 1];
+                else if (strncmp(argv[i], "--config=", 9) == 0)
+                        config_path = argv[i] + 9;
+        if (config_path && load_config(c, config_path) < 0)
+                return 2;
+        optind = init ? 2 : 1;
+        while ((o = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                if (o == O_HELP || o == 'h') {
+                        fputs(usage, stdout);
+                        return 0;
+                }
+                if (o == O_CONFIG)
+                        continue;
+                if (o == O_SAN) {
+                        if (n_sans < 32)
+                                sans[n_sans++] = optarg;
+                        continue;
+                }
+                if (o == '?' || apply_option(c, o, options[0].name, optarg) < 0) {
+                        fputs(usage, stderr);
+                        return 2;
+                }
+        }
+        if (optind != argc) {
+                fprintf(stderr, "vouchd: unexpected argument \"%s\"\n", argv[optind]);
+                return 2;
+        }
+        vlog_level = c->log_level;
+        if (!c->state_dir) {
+                fprintf(stderr, "vouchd: --state-dir is required\n%s", usage);
+                return 2;
+        }
+        if (init) {
+                int r = tls_init_state_dir(c->state_dir, sans, n_sans);
+                if (r < 0) {
+                        fprintf(stderr, "vouchd: cannot initialise %s: %s\n", c->state_dir, strerror(-r));
+                        return 1;
+                }
+                printf("state dir %s ready\n  CA (give it to agents with --ca): %s/ca.pem\n"
+                       "  server certificate: %s/server.pem\n  verdict-signing key: %s/verdict.key "
+                       "(public: %s/verdict-keys.pem)\n",
+                       c->state_dir, c->state_dir, c->state_dir, c->state_dir, c->state_dir);
+                return 0;
+        }
+        if (!c->listen || !c->golden_dir || !c->default_golden || !c->ek_ca) {
+                fprintf(stderr, "vouchd: --listen, --golden-dir, --default-golden and --ek-ca are required\n%s", usage);
+                return 2;
+        }
+        /* the first start creates what init would */
+        if (tls_init_state_dir(c->state_dir, NULL, 0) < 0) {
+                fprintf(stderr, "vouchd: cannot initialise %s\n", c->state_dir);
+                return 1;
+        }
+        int r = run(&d);
+        if (d.store)
+                vs_close(d.store);
+        registry_free(&d);
+        return r;
+}

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Devices known to the verifier (loaded from the store at start) and golden sets. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+static size_t bucket(const vouchd *d, const char *id) {
+        uint64_t h = 1469598103934665603ull;
+        for (const char *p = id; *p; p++)
+                h = (h ^ (uint8_t) *p) * 1099511628211ull;
+        return h & (d->n_buckets - 1);
+}
+
+device *registry_find_locked(vouchd *d, const char *id) {
+        for (device *dev = d->buckets[bucket(d, id)]; dev; dev = dev->next)
+                if (strcmp(dev->rec.id, id) == 0)
+                        return dev;
+        return NULL;
+}
+
+device *registry_add_locked(vouchd *d, const vs_device *rec) {
+        device *dev = calloc(1, sizeof(*dev));
+        if (!dev)
+                return NULL;
+        pthread_mutex_init(&dev->mu, NULL);
+        dev->rec = *rec;
+        dev->rec.ek_public = malloc(rec->ek_public_len ? rec->ek_public_len : 1);
+        dev->rec.ak_public = malloc(rec->ak_public_len ? rec->ak_public_len : 1);
+        if (!dev->rec.ek_public || !dev->rec.ak_public) {
+                vs_device_done(&dev->rec);
+                free(dev);
+                return NULL;
+        }
+        memcpy(dev->rec.ek_public, rec->ek_public, rec->ek_public_len);
+        memcpy(dev->rec.ak_public, rec->ak_public, rec->ak_public_len);
+        if (vc_ak_load(rec->ak_public, rec->ak_public_len, &dev->ak, NULL) < 0) {
+                vs_device_done(&dev->rec);
+                free(dev);
+                return NULL;
+        }
+        /* the last quote's clock state survives restarts; the boot's log does not */
+        dev->state.has_last = rec->has_last;
+        dev->state.reset_count = rec->reset_count;
+        dev->state.restart_count = rec->restart_count;
+        dev->state.clock = rec->clock;
+        size_t b = bucket(d, rec->id);
+        dev->next = d->buckets[b];
+        d->buckets[b] = dev;
+        d->n_devices++;
+        return dev;
+}
+
+static int load_one(const vs_device *rec, void *ud) {
+        vouchd *d = ud;
+        return registry_add_locked(d, rec) ? 0 : -ENOMEM;
+}
+
+int registry_load(vouchd *d) {
+        d->n_buckets = 1 << 17;
+        d->buckets = calloc(d->n_buckets, sizeof(*d->buckets));
+        if (!d->buckets)
+                return -ENOMEM;
+        return vs_device_foreach(d->store, load_one, d);
+}
+
+void registry_free(vouchd *d) {
+        for (size_t b = 0; d->buckets && b < d->n_buckets; b++)
+                for (device *dev = d->buckets[b], *next; dev; dev = next) {
+                        next = dev->next;
+                        vs_device_done(&dev->rec);
+                        vc_device_state_done(&dev->state);
+                        vc_ak_free(dev->ak);
+                        free(dev);
+                }
+        free(d->buckets);
+        d->buckets = NULL;
+}
+
+golden_table *golden_table_ref(golden_table *t) {
+        if (t)
+                atomic_fetch_add(&t->refs, 1);
+        return t;
+}
+
+void golden_table_unref(golden_table *t) {
+        if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
+                return;
+        for (size_t i = 0; i < t->n; i++)
+                vc_golden_free(t->sets[i]);
+        free(t);
+}
+
+const vc_golden *golden_table_find(const golden_table *t, const char *name) {
+        for (size_t i = 0; t && i < t->n; i++)
+                if (strcmp(t->sets[i]->name, name) == 0)
+                        return t->sets[i];
+        return NULL;
+}
+
+int golden_table_load(const char *dir, golden_table **ret) {
+        golden_table *t = calloc(1, sizeof(*t));
+        DIR *dh;
+        struct dirent *e;
+        int r = 0;
+        if (!t)
+                return -ENOMEM;
+        atomic_init(&t->refs, 1);
+        dh = opendir(dir);
+        if (!dh) {
+                r = -errno;
+                vlog(LOG_ERR, "golden: cannot open %s: %s", dir, strerror(errno));
+                free(t);
+                return r;
+        }
+        while ((e = readdir(dh))) {
+                size_t l = strlen(e->d_name);
+                char path[4096];
+                if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+                FILE *f = fopen(path, "rb");
+                if (!f) {
+                        vlog(LOG_ERR, "golden: cannot open %s: %s", path, strerror(errno));
+                        r = -EIO;
+                        break;
+                }
+                char *buf = malloc(VC_GOLDEN_MAX_FILE + 1);
+                size_t n = buf ? fread(buf, 1, VC_GOLDEN_MAX_FILE + 1, f) : 0;
+                fclose(f);
+                vc_golden *g = NULL;
+                vc_error err;
+                char msg[512];
+                if (!buf || vc_golden_parse(buf, n, &g, &err) < 0) {
+                        vlog(LOG_ERR, "golden: %s: %s", path, buf ? vc_error_format(&err, msg, sizeof(msg)) : "out of memory");
+                        free(buf);
+                        r = -EBADMSG;
+                        break;
+                }
+                free(buf);
+                if (golden_table_find(t, g->name) || t->n >= VOUCHD_MAX_GOLDEN) {
+                        vlog(LOG_ERR, "golden: %s: %s", path,
+                             t->n >= VOUCHD_MAX_GOLDEN ? "too many golden sets" : "a set of this name is already loaded");
+                        vc_golden_free(g);
+                        r = -EBADMSG;
+                        break;
+                }
+                t->sets[t->n++] = g;
+                vlog(LOG_INFO, "golden: loaded %s version %lld from %s", g->name, (long long) g->version, path);
+        }
+        closedir(dh);
+        if (r < 0) {
+                golden_table_unref(t);
+                return r;
+        }
+        *ret = t;
+        return 0;
+}

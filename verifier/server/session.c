@@ -1,0 +1,836 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One agent connection: TLS 1.3, length-prefixed protobuf frames, enrollment (EK chain,
+ * AK attributes, MakeCredential / ActivateCredential), then nonce-challenged attestations
+ * at the configured interval, each verdict sent back once it is stored. */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <tss2/tss2_mu.h>
+
+#include "credential.h"
+#include "frame.h"
+#include "server.h"
+#include "vouch.pb-c.h"
+
+typedef enum sstate {
+        S_HELLO = 0,    /* waiting for Hello */
+        S_ACTIVATE,     /* waiting for ActivateAnswer */
+        S_STORING,      /* enrollment or verdict being committed */
+        S_IDLE,         /* between attestations */
+        S_QUOTE,        /* waiting for QuoteAnswer */
+        S_CLOSING,      /* error sent, closing once written */
+} sstate;
+
+typedef struct session {
+        loop *l;
+        struct bufferevent *bev;
+        vf_decoder dec;
+        sstate state;
+        int refs;
+        char peer[64];
+        device *dev;                    /* bound device (the registry owns it) */
+        /* enrollment */
+        TPM2B_PUBLIC ek, ak;
+        uint8_t *ek_pub_bytes, *ak_pub_bytes;
+        size_t ek_pub_len, ak_pub_len;
+        char id[VS_ID_MAX + 1];
+        uint8_t secret[32];
+        /* attestation */
+        uint8_t nonce[32];
+        struct timespec nonce_expiry;
+        struct event *timer;
+        golden_table *golden;           /* the table the challenge was made under */
+        const vc_golden *g;
+        uint64_t sequence;
+} session;
+
+typedef struct pending {
+        session *s;
+        struct event *ev;
+        int error;
+        uint8_t *notice;                /* the framed VerdictNotice / Welcome to send on success */
+        size_t notice_len;
+        bool reschedule;
+} pending;
+
+static void session_unref(session *s);
+static void session_close(session *s, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void send_challenge(session *s);
+
+static int frame_msg(const Vouch__V1__VerifierMessage *m, unsigned max, uint8_t **ret, size_t *ret_len) {
+        size_t n = vouch__v1__verifier_message__get_packed_size(m);
+        uint8_t *b = malloc(n + VF_HEADER_SIZE);
+        if (!b)
+                return -ENOMEM;
+        if (vf_header(n, max, b) < 0) {
+                free(b);
+                return -E2BIG;
+        }
+        vouch__v1__verifier_message__pack(m, b + VF_HEADER_SIZE);
+        *ret = b;
+        *ret_len = n + VF_HEADER_SIZE;
+        return 0;
+}
+
+static int send_msg(session *s, const Vouch__V1__VerifierMessage *m) {
+        uint8_t *b;
+        size_t n;
+        int r = frame_msg(m, s->l->d->cfg.max_frame, &b, &n);
+        if (r < 0)
+                return r;
+        r = bufferevent_write(s->bev, b, n) == 0 ? 0 : -EIO;
+        free(b);
+        return r;
+}
+
+static void free_session(session *s) {
+        if (s->timer)
+                event_free(s->timer);
+        if (s->bev)
+                bufferevent_free(s->bev);
+        vf_decoder_done(&s->dec);
+        free(s->ek_pub_bytes);
+        free(s->ak_pub_bytes);
+        golden_table_unref(s->golden);
+        OPENSSL_cleanse(s->secret, sizeof(s->secret));
+        atomic_fetch_sub(&s->l->d->connections, 1);
+        free(s);
+}
+
+static void session_unref(session *s) {
+        if (--s->refs == 0)
+                free_session(s);
+}
+
+/* Unbinds from the device (if this session is still its active one) and drops the
+ * connection's resources; the session itself lives on while pending work refers to it. */
+static void session_drop(session *s) {
+        vouchd *d = s->l->d;
+        if (s->dev) {
+                pthread_mutex_lock(&d->lock);
+                if (s->dev->session == s)
+                        s->dev->session = NULL;
+                pthread_mutex_unlock(&d->lock);
+                s->dev = NULL;
+        }
+        if (s->timer)
+                event_del(s->timer);
+        if (s->bev) {
+                bufferevent_free(s->bev);
+                s->bev = NULL;
+        }
+        if (s->state != S_CLOSING)
+                s->state = S_CLOSING;
+        session_unref(s);
+}
+
+static void closing_write_cb(struct bufferevent *bev, void *arg) {
+        session_drop(arg);
+}
+
+static void closing_event_cb(struct bufferevent *bev, short what, void *arg) {
+        session_drop(arg);
+}
+
+static void session_close(session *s, uint32_t code, const char *fmt, ...) {
+        char msg[512];
+        va_list ap;
+        if (s->state == S_CLOSING)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        vlog(code ? LOG_WARN : LOG_INFO, "%s%s%s: closing: %s", s->peer, s->id[0] ? " device " : "", s->id, msg);
+        s->state = S_CLOSING;
+        if (s->timer)
+                event_del(s->timer);
+        if (!s->bev) {
+                session_drop(s);
+                return;
+        }
+        Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
+        Vouch__V1__Error e = VOUCH__V1__ERROR__INIT;
+        e.code = code;
+        e.message = msg;
+        m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_ERROR;
+        m.error = &e;
+        /* say why, then close once it is written (or on any error) */
+        bufferevent_disable(s->bev, EV_READ);
+        if (send_msg(s, &m) < 0) {
+                session_drop(s);
+                return;
+        }
+        struct timeval tv = { 5, 0 };
+        bufferevent_set_timeouts(s->bev, NULL, &tv);
+        bufferevent_setcb(s->bev, NULL, closing_write_cb, closing_event_cb, s);
+        bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+}
+
+static bool still_bound(session *s) {
+        vouchd *d = s->l->d;
+        bool bound;
+        pthread_mutex_lock(&d->lock);
+        bound = s->dev && s->dev->session == s;
+        pthread_mutex_unlock(&d->lock);
+        return bound;
+}
+
+/* ---- work finished on the store's writer thread, continued on the session's loop ---- */
+
+static void pending_cb(evutil_socket_t fd, short what, void *arg) {
+        pending *p = arg;
+        session *s = p->s;
+        if (s->state != S_CLOSING && s->bev) {
+                if (p->error < 0) {
+                        session_close(s, EIO, "the store could not commit: %s", strerror(-p->error));
+                } else {
+                        if (p->notice)
+                                bufferevent_write(s->bev, p->notice, p->notice_len);
+                        s->state = S_IDLE;
+                        if (p->reschedule) {
+                                /* next attestation: interval +- jitter, so a fleet does not synchronise */
+                                const config *c = &s->l->d->cfg;
+                                double j = c->interval * (c->jitter_pct / 100.0);
+                                uint32_t rnd;
+                                RAND_bytes((uint8_t *) &rnd, sizeof(rnd));
+                                double secs = c->interval - j + 2 * j * (rnd / 4294967295.0);
+                                struct timeval tv = { (time_t) secs, (suseconds_t) ((secs - (time_t) secs) * 1e6) };
+                                evtimer_add(s->timer, &tv);
+                        } else {
+                                send_challenge(s);
+                        }
+                }
+        }
+        event_free(p->ev);
+        free(p->notice);
+        free(p);
+        session_unref(s);
+}
+
+static void store_done(int error, void *userdata) {
+        pending *p = userdata;
+        p->error = error;
+        event_active(p->ev, 0, 0); /* thread-safe: evthread is on */
+}
+
+static pending *pending_new(session *s) {
+        pending *p = calloc(1, sizeof(*p));
+        if (!p)
+                return NULL;
+        p->ev = event_new(s->l->base, -1, 0, pending_cb, p);
+        if (!p->ev) {
+                free(p);
+                return NULL;
+        }
+        p->s = s;
+        s->refs++;
+        s->state = S_STORING;
+        return p;
+}
+
+/* ---- attestation ---- */
+
+static void challenge_timer_cb(evutil_socket_t fd, short what, void *arg) {
+        session *s = arg;
+        if (s->state == S_IDLE)
+                send_challenge(s);
+}
+
+static const vc_golden *golden_for(session *s) {
+        vouchd *d = s->l->d;
+        const char *name = s->dev->rec.golden[0] ? s->dev->rec.golden : d->cfg.default_golden;
+        golden_table_unref(s->golden);
+        pthread_mutex_lock(&d->lock);
+        s->golden = golden_table_ref(d->golden);
+        pthread_mutex_unlock(&d->lock);
+        return golden_table_find(s->golden, name);
+}
+
+static void send_challenge(session *s) {
+        vouchd *d = s->l->d;
+        if (!still_bound(s)) {
+                session_close(s, EALREADY, "replaced by a newer connection of the same device");
+                return;
+        }
+        s->g = golden_for(s);
+        if (!s->g) {
+                session_close(s, ENOENT, "no golden set \"%s\" is loaded for this device",
+                              s->dev->rec.golden[0] ? s->dev->rec.golden : d->cfg.default_golden);
+                return;
+        }
+        if (RAND_bytes(s->nonce, sizeof(s->nonce)) != 1) {
+                session_close(s, EIO, "no randomness for a nonce");
+                return;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &s->nonce_expiry);
+        s->nonce_expiry.tv_sec += d->cfg.nonce_timeout;
+
+        uint32_t pcrs[VC_PCR_COUNT];
+        size_t n = 0;
+        for (unsigned i = 0; i < VC_PCR_COUNT; i++)
+                if (s->g->pcrs & (1u << i))
+                        pcrs[n++] = i;
+        Vouch__V1__PcrSelection sel = VOUCH__V1__PCR_SELECTION__INIT, *selp = &sel;
+        sel.hash_alg = s->g->bank;
+        sel.pcrs = pcrs;
+        sel.n_pcrs = n;
+        Vouch__V1__QuoteChallenge c = VOUCH__V1__QUOTE_CHALLENGE__INIT;
+        c.nonce.data = s->nonce;
+        c.nonce.len = sizeof(s->nonce);
+        c.expires_in_ms = (uint64_t) d->cfg.nonce_timeout * 1000;
+        c.n_selection = 1;
+        c.selection = &selp;
+        pthread_mutex_lock(&s->dev->mu);
+        c.eventlog_offset = vc_device_state_log_offset(&s->dev->state);
+        pthread_mutex_unlock(&s->dev->mu);
+        Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
+        m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_CHALLENGE;
+        m.challenge = &c;
+        if (send_msg(s, &m) < 0) {
+                session_close(s, EIO, "cannot send the challenge");
+                return;
+        }
+        s->state = S_QUOTE;
+        struct timeval tv = { d->cfg.nonce_timeout, 0 };
+        bufferevent_set_timeouts(s->bev, &tv, NULL);
+}
+
+static int pcrs_from_msg(const Vouch__V1__QuoteAnswer *a, vc_pcr_set *out, char *why, size_t n) {
+        memset(out, 0, sizeof(*out));
+        if (a->n_pcrs > VC_NUM_ALGS)
+                return snprintf(why, n, "%zu PCR banks", a->n_pcrs), -EBADMSG;
+        for (size_t i = 0; i < a->n_pcrs; i++) {
+                const Vouch__V1__PcrBank *b = a->pcrs[i];
+                vc_pcr_bank *bank = b->hash_alg <= 0xffff ? vc_pcr_set_bank(out, (uint16_t) b->hash_alg) : NULL;
+                if (!bank || vc_pcr_set_find(out, (uint16_t) b->hash_alg) != bank || bank->mask)
+                        return snprintf(why, n, "PCR bank 0x%x unknown or repeated", b->hash_alg), -EBADMSG;
+                if (b->n_values > VC_PCR_COUNT)
+                        return snprintf(why, n, "%zu PCR values in one bank", b->n_values), -EBADMSG;
+                for (size_t k = 0; k < b->n_values; k++) {
+                        uint32_t idx = b->values[k]->key;
+                        ProtobufCBinaryData v = b->values[k]->value;
+                        if (idx >= VC_PCR_COUNT || v.len != bank->size || (bank->mask & (1u << idx)))
+                                return snprintf(why, n, "PCR %u of bank 0x%x: bad index, size %zu or repeated", idx,
+                                                b->hash_alg, v.len),
+                                       -EBADMSG;
+                        memcpy(bank->values[idx], v.data, v.len);
+                        bank->mask |= 1u << idx;
+                }
+        }
+        return 0;
+}
+
+static Vouch__V1__TrustStatus status_of(vc_trust t) {
+        return t == VC_TRUST_TRUSTED ? VOUCH__V1__TRUST_STATUS__TRUSTED : VOUCH__V1__TRUST_STATUS__UNTRUSTED;
+}
+
+/* Builds, signs and queues the verdict; the agent gets it once it is committed. */
+static void issue_verdict(session *s, const vc_attest_result *res) {
+        vouchd *d = s->l->d;
+        Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
+        Vouch__V1__Finding *fs = NULL, **fp = NULL;
+        Vouch__V1__Finding single = VOUCH__V1__FINDING__INIT, *singlep = &single;
+        time_t now = time(NULL);
+        uint8_t ak_name[2 + VC_MAX_DIGEST];
+        size_t ak_name_len = 0;
+        v.device_id = s->dev->rec.id;
+        v.status = status_of(res->trust);
+        v.issued_at = now;
+        v.expires_at = now + (int64_t) d->cfg.interval * d->cfg.verdict_ttl_intervals;
+        v.nonce.data = s->nonce;
+        v.nonce.len = sizeof(s->nonce);
+        v.golden_name = (char *) s->g->name;
+        v.golden_version = s->g->version;
+        v.boot_count = res->quote.reset_count;
+        if (s->dev->ak->has_public && vc_public_name(&s->dev->ak->public, ak_name, &ak_name_len) == 0) {
+                v.ak_name.data = ak_name;
+                v.ak_name.len = ak_name_len;
+        }
+        v.sequence = ++s->dev->rec.sequence;
+        v.verifier_id = d->verifier_id;
+        if (res->evaluation.n_findings) {
+                fs = calloc(res->evaluation.n_findings, sizeof(*fs));
+                fp = calloc(res->evaluation.n_findings, sizeof(*fp));
+                for (size_t i = 0; fs && fp && i < res->evaluation.n_findings; i++) {
+                        const vc_finding *f = &res->evaluation.findings[i];
+                        vouch__v1__finding__init(&fs[i]);
+                        fs[i].rule = (char *) f->rule;
+                        fs[i].pcr = f->pcr;
+                        fs[i].event = f->event;
+                        fs[i].event_type = (char *) (f->event >= 0 ? vc_event_type_name(f->event_type) : "");
+                        fs[i].expected = f->expected;
+                        fs[i].actual = f->actual;
+                        fs[i].explanation = f->explanation;
+                        fp[i] = &fs[i];
+                }
+                if (fs && fp) {
+                        v.findings = fp;
+                        v.n_findings = res->evaluation.n_findings;
+                }
+        } else if (res->trust != VC_TRUST_TRUSTED) {
+                single.rule = "attestation";
+                single.pcr = -1;
+                single.event = -1;
+                single.event_type = "";
+                single.expected = "valid, fresh evidence";
+                single.actual = "";
+                single.explanation = (char *) res->reason;
+                v.findings = &singlep;
+                v.n_findings = 1;
+        }
+        size_t vlen = vouch__v1__verdict__get_packed_size(&v);
+        uint8_t *vbytes = malloc(vlen), *sig = NULL;
+        size_t sig_len = 0;
+        pending *p = NULL;
+        if (!vbytes)
+                goto fail;
+        vouch__v1__verdict__pack(&v, vbytes);
+        if (verdict_sign(d->verdict_key, vbytes, vlen, &sig, &sig_len) < 0)
+                goto fail;
+        Vouch__V1__SignedVerdict sv = VOUCH__V1__SIGNED_VERDICT__INIT;
+        sv.verdict.data = vbytes;
+        sv.verdict.len = vlen;
+        sv.signature.data = sig;
+        sv.signature.len = sig_len;
+        sv.key_id = d->verifier_id;
+        size_t rlen = vouch__v1__signed_verdict__get_packed_size(&sv);
+        uint8_t *record = malloc(rlen);
+        if (!record)
+                goto fail;
+        vouch__v1__signed_verdict__pack(&sv, record);
+        Vouch__V1__VerdictNotice vn = VOUCH__V1__VERDICT_NOTICE__INIT;
+        vn.verdict = &sv;
+        Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
+        m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_VERDICT;
+        m.verdict = &vn;
+        p = pending_new(s);
+        if (!p || frame_msg(&m, d->cfg.max_frame, &p->notice, &p->notice_len) < 0) {
+                free(record);
+                goto fail;
+        }
+        p->reschedule = true;
+        vs_verdict vr = { .sequence = v.sequence, .status = v.status, .issued_at = v.issued_at,
+                          .expires_at = v.expires_at, .record = record, .record_len = rlen };
+        snprintf(vr.device, sizeof(vr.device), "%s", s->dev->rec.id);
+        if (res->failure == VC_ATTEST_OK || res->failure == VC_ATTEST_GOLDEN)
+                vs_device_put_clock(d->store, s->dev->rec.id, s->dev->state.reset_count, s->dev->state.restart_count,
+                                    s->dev->state.clock, NULL, NULL);
+        int r = vs_verdict_put(d->store, &vr, store_done, p);
+        free(record);
+        if (r < 0) {
+                p->error = r;
+                event_active(p->ev, 0, 0);
+        }
+        p = NULL;
+        free(vbytes);
+        OPENSSL_free(sig);
+        free(fs);
+        free(fp);
+        vlog(LOG_INFO, "device %s: %s (sequence %llu)%s%s", s->dev->rec.id,
+             res->trust == VC_TRUST_TRUSTED ? "TRUSTED" : "UNTRUSTED", (unsigned long long) v.sequence,
+             res->trust == VC_TRUST_TRUSTED ? "" : ": ", res->trust == VC_TRUST_TRUSTED ? "" : res->reason);
+        return;
+fail:
+        free(vbytes);
+        OPENSSL_free(sig);
+        free(fs);
+        free(fp);
+        if (p) {
+                p->error = -ENOMEM;
+                event_active(p->ev, 0, 0);
+        } else {
+                session_close(s, ENOMEM, "out of memory issuing the verdict");
+        }
+}
+
+static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
+        vouchd *d = s->l->d;
+        struct timespec now;
+        vc_pcr_set pcrs;
+        char why[200];
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        bufferevent_set_timeouts(s->bev, NULL, NULL);
+        if (now.tv_sec > s->nonce_expiry.tv_sec ||
+            (now.tv_sec == s->nonce_expiry.tv_sec && now.tv_nsec > s->nonce_expiry.tv_nsec)) {
+                session_close(s, ETIMEDOUT, "the challenge expired before the answer came");
+                return;
+        }
+        if (!still_bound(s)) {
+                session_close(s, EALREADY, "replaced by a newer connection of the same device");
+                return;
+        }
+        if (pcrs_from_msg(a, &pcrs, why, sizeof(why)) < 0) {
+                session_close(s, EBADMSG, "QuoteAnswer: %s", why);
+                return;
+        }
+        vc_attest_input in = { .attest = a->attest.data, .attest_len = a->attest.len, .signature = a->signature.data,
+                               .signature_len = a->signature.len, .pcrs = &pcrs, .nonce = s->nonce,
+                               .nonce_len = sizeof(s->nonce), .eventlog_offset = a->eventlog_offset,
+                               .eventlog = a->eventlog.data, .eventlog_len = a->eventlog.len };
+        vc_quote_policy policy = { .allow_sha1 = d->cfg.allow_sha1 };
+        vc_attest_result res;
+        pthread_mutex_lock(&s->dev->mu);
+        int r = vc_attest_verify(&s->dev->state, s->dev->ak, s->g, s->l->cache, &policy, &in, &res);
+        pthread_mutex_unlock(&s->dev->mu);
+        /* the nonce is single use, whatever happened */
+        OPENSSL_cleanse(s->nonce, sizeof(s->nonce));
+        if (r < 0) {
+                session_close(s, (uint32_t) -r, "could not evaluate the attestation");
+                return;
+        }
+        if (res.cache_hit)
+                s->l->cache_hits++;
+        else if (res.failure == VC_ATTEST_OK || res.failure == VC_ATTEST_GOLDEN)
+                s->l->cache_misses++;
+        atomic_fetch_add(res.trust == VC_TRUST_TRUSTED ? &d->attestations_ok : &d->attestations_bad, 1);
+        issue_verdict(s, &res);
+        vc_attest_result_done(&res);
+}
+
+/* ---- enrollment ---- */
+
+static bool allowlisted(vouchd *d, const uint8_t *der, size_t len) {
+        char fp[65];
+        if (vc_cert_fingerprint(der, len, fp) < 0)
+                return false;
+        for (size_t i = 0; i < d->n_allow; i++)
+                if (strcasecmp(d->allow[i], fp) == 0)
+                        return true;
+        return false;
+}
+
+static void welcome(session *s, bool via_store) {
+        vouchd *d = s->l->d;
+        Vouch__V1__Welcome w = VOUCH__V1__WELCOME__INIT;
+        w.protocol_version = VOUCH__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1;
+        w.device_id = s->id;
+        w.enrolled = true;
+        w.verifier_id = d->verifier_id;
+        Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
+        m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_WELCOME;
+        m.welcome = &w;
+        if (!via_store) {
+                if (send_msg(s, &m) < 0) {
+                        session_close(s, EIO, "cannot send Welcome");
+                        return;
+                }
+                send_challenge(s);
+                return;
+        }
+        /* enrollment: acknowledged once the device record is committed */
+        pending *p = pending_new(s);
+        if (!p || frame_msg(&m, d->cfg.max_frame, &p->notice, &p->notice_len) < 0) {
+                if (p) {
+                        p->error = -ENOMEM;
+                        event_active(p->ev, 0, 0);
+                } else {
+                        session_close(s, ENOMEM, "out of memory");
+                }
+                return;
+        }
+        if (vs_device_put(d->store, &s->dev->rec, store_done, p) < 0) {
+                p->error = -EIO;
+                event_active(p->ev, 0, 0);
+        }
+}
+
+/* Binds this session as the device's active one (a previous session is replaced). */
+static void bind_device(session *s, device *dev) {
+        if (dev->session && dev->session != s)
+                vlog(LOG_INFO, "device %s: a new connection replaces the previous one", dev->rec.id);
+        dev->session = s;
+        s->dev = dev;
+}
+
+static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
+        vouchd *d = s->l->d;
+        bufferevent_set_timeouts(s->bev, NULL, NULL);
+        if (a->secret.len != sizeof(s->secret) || CRYPTO_memcmp(a->secret.data, s->secret, sizeof(s->secret)) != 0) {
+                session_close(s, EPERM, "ActivateCredential answer is wrong: the AK is not bound to this EK");
+                return;
+        }
+        OPENSSL_cleanse(s->secret, sizeof(s->secret));
+        vs_device rec = { .ek_public = s->ek_pub_bytes, .ek_public_len = s->ek_pub_len, .ak_public = s->ak_pub_bytes,
+                          .ak_public_len = s->ak_pub_len, .approved = true, .enrolled_at = time(NULL) };
+        snprintf(rec.id, sizeof(rec.id), "%s", s->id);
+        pthread_mutex_lock(&d->lock);
+        device *dev = registry_find_locked(d, s->id);
+        if (dev) {
+                /* re-enrollment with a new AK: keeps the id, the golden assignment and the
+                 * verdict sequence; the old AK and its boot state are gone */
+                vc_ak *ak = NULL;
+                uint8_t *copy = malloc(s->ak_pub_len);
+                if (!copy || vc_ak_load(s->ak_pub_bytes, s->ak_pub_len, &ak, NULL) < 0) {
+                        pthread_mutex_unlock(&d->lock);
+                        free(copy);
+                        session_close(s, ENOMEM, "cannot load the new AK");
+                        return;
+                }
+                pthread_mutex_lock(&dev->mu);
+                memcpy(copy, s->ak_pub_bytes, s->ak_pub_len);
+                free(dev->rec.ak_public);
+                dev->rec.ak_public = copy;
+                dev->rec.ak_public_len = s->ak_pub_len;
+                vc_ak_free(dev->ak);
+                dev->ak = ak;
+                vc_device_state_done(&dev->state);
+                dev->state.has_last = false;
+                dev->rec.has_last = false;
+                pthread_mutex_unlock(&dev->mu);
+        } else {
+                dev = registry_add_locked(d, &rec);
+        }
+        if (dev)
+                bind_device(s, dev);
+        pthread_mutex_unlock(&d->lock);
+        if (!dev) {
+                session_close(s, ENOMEM, "cannot record the device");
+                return;
+        }
+        atomic_fetch_add(&d->enrollments, 1);
+        vlog(LOG_INFO, "device %s: enrolled (%s)", s->id, s->peer);
+        welcome(s, true);
+}
+
+static void on_hello(session *s, const Vouch__V1__Hello *h) {
+        vouchd *d = s->l->d;
+        vc_error err;
+        char msg[512];
+        size_t off = 0;
+
+        bufferevent_set_timeouts(s->bev, NULL, NULL);
+        if (h->protocol_version != VOUCH__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1) {
+                session_close(s, EPROTONOSUPPORT, "protocol version %u is not supported (this verifier speaks 1)",
+                              h->protocol_version);
+                return;
+        }
+        if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(h->ek_public.data, h->ek_public.len, &off, &s->ek) != TSS2_RC_SUCCESS ||
+            off != h->ek_public.len) {
+                session_close(s, EBADMSG, "Hello.ek_public is not a TPM2B_PUBLIC");
+                return;
+        }
+        off = 0;
+        if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(h->ak_public.data, h->ak_public.len, &off, &s->ak) != TSS2_RC_SUCCESS ||
+            off != h->ak_public.len) {
+                session_close(s, EBADMSG, "Hello.ak_public is not a TPM2B_PUBLIC");
+                return;
+        }
+        if (vc_device_id(&s->ek.publicArea, s->id) < 0) {
+                session_close(s, EBADMSG, "cannot derive a device id from the EK");
+                return;
+        }
+        s->ek_pub_bytes = malloc(h->ek_public.len);
+        s->ak_pub_bytes = malloc(h->ak_public.len);
+        if (!s->ek_pub_bytes || !s->ak_pub_bytes) {
+                session_close(s, ENOMEM, "out of memory");
+                return;
+        }
+        memcpy(s->ek_pub_bytes, h->ek_public.data, h->ek_public.len);
+        memcpy(s->ak_pub_bytes, h->ak_public.data, h->ak_public.len);
+        s->ek_pub_len = h->ek_public.len;
+        s->ak_pub_len = h->ak_public.len;
+
+        pthread_mutex_lock(&d->lock);
+        device *dev = registry_find_locked(d, s->id);
+        if (dev && dev->rec.revoked) {
+                pthread_mutex_unlock(&d->lock);
+                session_close(s, EACCES, "device %s is revoked", s->id);
+                return;
+        }
+        if (dev && dev->rec.ak_public_len == s->ak_pub_len &&
+            memcmp(dev->rec.ak_public, s->ak_pub_bytes, s->ak_pub_len) == 0) {
+                bind_device(s, dev);
+                pthread_mutex_unlock(&d->lock);
+                vlog(LOG_INFO, "device %s: connected (%s)", s->id, s->peer);
+                welcome(s, false);
+                return;
+        }
+        pthread_mutex_unlock(&d->lock);
+
+        /* Enrollment: the EK must chain to a trusted EK CA (and be allowlisted when so
+         * configured), the AK must be a restricted signing key; MakeCredential binds them. */
+        const uint8_t *inter[VC_EK_MAX_INTERMEDIATES];
+        size_t inter_len[VC_EK_MAX_INTERMEDIATES];
+        if (h->n_ek_intermediates > VC_EK_MAX_INTERMEDIATES) {
+                session_close(s, E2BIG, "%zu EK intermediates, at most %u", h->n_ek_intermediates, VC_EK_MAX_INTERMEDIATES);
+                return;
+        }
+        for (size_t i = 0; i < h->n_ek_intermediates; i++)
+                inter[i] = h->ek_intermediates[i].data, inter_len[i] = h->ek_intermediates[i].len;
+        if (vc_ek_verify(d->ek_ca, h->ek_certificate.data, h->ek_certificate.len, inter, inter_len, h->n_ek_intermediates,
+                         &s->ek.publicArea, time(NULL), &err) < 0) {
+                session_close(s, EPERM, "enrollment refused: %s", vc_error_format(&err, msg, sizeof(msg)));
+                return;
+        }
+        if (d->cfg.approval == APPROVAL_ALLOWLIST && !allowlisted(d, h->ek_certificate.data, h->ek_certificate.len)) {
+                session_close(s, EPERM, "enrollment refused: the EK certificate is not on the allowlist");
+                return;
+        }
+        if (vc_ak_check_attributes(&s->ak.publicArea, &err) < 0) {
+                session_close(s, EPERM, "enrollment refused: %s", err.msg);
+                return;
+        }
+        uint8_t name[2 + VC_MAX_DIGEST];
+        size_t name_len;
+        TPM2B_ID_OBJECT blob;
+        TPM2B_ENCRYPTED_SECRET enc;
+        if (vc_public_name(&s->ak.publicArea, name, &name_len) < 0 || RAND_bytes(s->secret, sizeof(s->secret)) != 1 ||
+            vc_make_credential(&s->ek.publicArea, name, name_len, s->secret, sizeof(s->secret), &blob, &enc, &err) < 0) {
+                session_close(s, EPERM, "enrollment refused: cannot make a credential: %s", err.msg);
+                return;
+        }
+        uint8_t bbuf[sizeof(blob)], ebuf[sizeof(enc)];
+        size_t bl = 0, el = 0;
+        Tss2_MU_TPM2B_ID_OBJECT_Marshal(&blob, bbuf, sizeof(bbuf), &bl);
+        Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(&enc, ebuf, sizeof(ebuf), &el);
+        Vouch__V1__ActivateChallenge ac = VOUCH__V1__ACTIVATE_CHALLENGE__INIT;
+        ac.credential_blob.data = bbuf;
+        ac.credential_blob.len = bl;
+        ac.encrypted_secret.data = ebuf;
+        ac.encrypted_secret.len = el;
+        Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
+        m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_ACTIVATE;
+        m.activate = &ac;
+        if (send_msg(s, &m) < 0) {
+                session_close(s, EIO, "cannot send the credential challenge");
+                return;
+        }
+        s->state = S_ACTIVATE;
+        struct timeval tv = { 30, 0 };
+        bufferevent_set_timeouts(s->bev, &tv, NULL);
+}
+
+/* ---- I/O ---- */
+
+static void dispatch(session *s, const uint8_t *frame, size_t len) {
+        Vouch__V1__AgentMessage *m = vouch__v1__agent_message__unpack(NULL, len, frame);
+        if (!m) {
+                session_close(s, EBADMSG, "a frame of %zu bytes is not an AgentMessage", len);
+                return;
+        }
+        if (m->msg_case == VOUCH__V1__AGENT_MESSAGE__MSG_ERROR) {
+                session_close(s, 0, "the agent reports an error: %s", m->error->message ? m->error->message : "");
+        } else if (s->state == S_HELLO && m->msg_case == VOUCH__V1__AGENT_MESSAGE__MSG_HELLO) {
+                on_hello(s, m->hello);
+        } else if (s->state == S_ACTIVATE && m->msg_case == VOUCH__V1__AGENT_MESSAGE__MSG_ACTIVATE) {
+                on_activate(s, m->activate);
+        } else if (s->state == S_QUOTE && m->msg_case == VOUCH__V1__AGENT_MESSAGE__MSG_QUOTE) {
+                on_quote(s, m->quote);
+        } else {
+                static const char *const names[] = { "Hello", "ActivateAnswer", "StoringWait", "Idle", "QuoteAnswer",
+                                                     "Closing" };
+                session_close(s, EPROTO, "unexpected message %d while waiting for %s", (int) m->msg_case,
+                              names[s->state]);
+        }
+        vouch__v1__agent_message__free_unpacked(m, NULL);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg) {
+        session *s = arg;
+        struct evbuffer *in = bufferevent_get_input(bev);
+        s->refs++;
+        while (s->state != S_CLOSING && evbuffer_get_length(in) > 0) {
+                size_t avail = evbuffer_get_contiguous_space(in);
+                const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t) avail);
+                uint8_t *frame;
+                size_t flen;
+                long used = vf_decoder_feed(&s->dec, data, avail, &frame, &flen);
+                if (used < 0) {
+                        session_close(s, E2BIG, "frame over the limit of %u bytes", s->l->d->cfg.max_frame);
+                        break;
+                }
+                evbuffer_drain(in, (size_t) used);
+                if (frame) {
+                        if (s->state == S_STORING || s->state == S_IDLE)
+                                session_close(s, EPROTO, "message while no answer was asked for");
+                        else
+                                dispatch(s, frame, flen);
+                        free(frame);
+                }
+        }
+        session_unref(s);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg) {
+        session *s = arg;
+        if (what & BEV_EVENT_CONNECTED)
+                return;
+        if (what & BEV_EVENT_TIMEOUT) {
+                if (s->state == S_CLOSING)
+                        session_drop(s);
+                else
+                        session_close(s, ETIMEDOUT, "peer silent too long while waiting for %s",
+                                      s->state == S_HELLO ? "Hello" : s->state == S_QUOTE ? "the quote" : "an answer");
+                return;
+        }
+        if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+                unsigned long e = bufferevent_get_openssl_error(bev);
+                char buf[256] = "";
+                if (e)
+                        ERR_error_string_n(e, buf, sizeof(buf));
+                vlog(s->dev ? LOG_INFO : LOG_DEBUG, "%s%s%s: connection %s%s%s", s->peer, s->id[0] ? " device " : "",
+                     s->id, what & BEV_EVENT_EOF ? "closed by the peer" : "error", buf[0] ? ": " : "", buf);
+                if (s->state != S_CLOSING)
+                        s->state = S_CLOSING;
+                session_drop(s);
+        }
+}
+
+void session_accept(loop *l, evutil_socket_t fd) {
+        vouchd *d = l->d;
+        unsigned n = atomic_fetch_add(&d->connections, 1) + 1;
+        if (n > d->cfg.max_connections) {
+                atomic_fetch_sub(&d->connections, 1);
+                vlog(LOG_WARN, "connection refused: %u connections is the limit", d->cfg.max_connections);
+                evutil_closesocket(fd);
+                return;
+        }
+        session *s = calloc(1, sizeof(*s));
+        SSL *ssl = SSL_new(d->tls);
+        if (!s || !ssl) {
+                free(s);
+                SSL_free(ssl);
+                atomic_fetch_sub(&d->connections, 1);
+                evutil_closesocket(fd);
+                return;
+        }
+        s->l = l;
+        s->refs = 1;
+        vf_decoder_init(&s->dec, d->cfg.max_frame);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        char host[48] = "?";
+        if (getpeername(fd, (struct sockaddr *) &ss, &sl) == 0) {
+                if (ss.ss_family == AF_INET)
+                        evutil_inet_ntop(AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, host, sizeof(host));
+                else if (ss.ss_family == AF_INET6)
+                        evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, host, sizeof(host));
+                snprintf(s->peer, sizeof(s->peer), "%s:%u", host,
+                         ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *) &ss)->sin_port
+                                                       : ((struct sockaddr_in6 *) &ss)->sin6_port));
+        }
+        s->bev = bufferevent_openssl_socket_new(l->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+        s->timer = evtimer_new(l->base, challenge_timer_cb, s);
+        if (!s->bev || !s->timer) {
+                if (!s->bev) {
+                        SSL_free(ssl);
+                        evutil_closesocket(fd);
+                }
+                free_session(s);
+                return;
+        }
+        bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+        bufferevent_setcb(s->bev, read_cb, NULL, event_cb, s);
+        /* the handshake and Hello must come quickly: silent peers are dropped */
+        struct timeval tv = { d->cfg.hello_timeout, 0 };
+        bufferevent_set_timeouts(s->bev, &tv, &tv);
+        bufferevent_setwatermark(s->bev, EV_READ, 0, (size_t) d->cfg.max_frame + VF_HEADER_SIZE);
+        bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
