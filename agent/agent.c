@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vouch-agent: proves with the device's TPM that it booted what it should. Connects out to
+ * vouchd over TLS 1.3 (pinning the verifier's CA), enrolls its attestation key once (kept in
+ * the state dir), and answers every challenge with a quote, the PCR values and the new part
+ * of the event log. Runs in the foreground; --once attests once and exits 0 TRUSTED,
+ * 1 UNTRUSTED or refused, 2 error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <tss2/tss2_mu.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "tpm.h"
+#include "vouch.pb-c.h"
+
+#define AGENT_MAX_FRAME (1u << 20)
+#define EVENTLOG_MAX (32u << 20)
+
+typedef struct opts {
+        const char *server, *ca, *tcti, *eventlog, *state_dir, *verdict_out;
+        bool once;
+        va_ek_type ek_type;
+} opts;
+
+static volatile sig_atomic_t stop;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+        va_list ap;
+        char ts[32];
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        fprintf(stderr, "%s vouch-agent: ", ts);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+/* ---- files ---- */
+
+static int read_all(const char *path, size_t max, uint8_t **ret, size_t *len) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        size_t n = 0, cap = 0;
+        uint8_t *b = NULL;
+        if (fd < 0)
+                return -errno;
+        for (;;) { /* securityfs reports size 0: read until EOF */
+                if (n == cap) {
+                        if (cap >= max) {
+                                free(b);
+                                close(fd);
+                                return -E2BIG;
+                        }
+                        cap = cap ? cap * 2 : 65536;
+                        uint8_t *nb = realloc(b, cap);
+                        if (!nb) {
+                                free(b);
+                                close(fd);
+                                return -ENOMEM;
+                        }
+                        b = nb;
+                }
+                ssize_t k = read(fd, b + n, cap - n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        int e = errno;
+                        free(b);
+                        close(fd);
+                        return -e;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        close(fd);
+        *ret = b;
+        *len = n;
+        return 0;
+}
+
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+        char tmp[4200];
+        snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid());
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        const uint8_t *p = data;
+        size_t left = len;
+        while (left) {
+                ssize_t k = write(fd, p, left);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0) {
+                        close(fd);
+                        unlink(tmp);
+                        return -EIO;
+                }
+                p += k;
+                left -= (size_t) k;
+        }
+        if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+                unlink(tmp);
+                return -EIO;
+        }
+        return 0;
+}
+
+/* ---- TLS ---- */
+
+typedef struct conn {
+        int fd;
+        SSL_CTX *ctx;
+        SSL *ssl;
+} conn;
+
+static void conn_close(conn *c) {
+        if (c->ssl) {
+                SSL_shutdown(c->ssl);
+                SSL_free(c->ssl);
+        }
+        if (c->fd >= 0)
+                close(c->fd);
+        SSL_CTX_free(c->ctx);
+        memset(c, 0, sizeof(*c));
+        c->fd = -1;
+}
+
+static int conn_open(const opts *o, conn *c) {
+        char host[256], *port;
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+        memset(c, 0, sizeof(*c));
+        c->fd = -1;
+        snprintf(host, sizeof(host), "%s", o->server);
+        port = strrchr(host, ':');
+        if (!port) {
+                say("--server %s: expected HOST:PORT", o->server);
+                return -EINVAL;
+        }
+        *port++ = 0;
+        if (host[0] == '[') {
+                memmove(host, host + 1, strlen(host));
+                host[strcspn(host, "]")] = 0;
+        }
+        int r = getaddrinfo(host, port, &hints, &ai);
+        if (r != 0) {
+                say("cannot resolve %s: %s", host, gai_strerror(r));
+                return -EHOSTUNREACH;
+        }
+        for (struct addrinfo *a = ai; a; a = a->ai_next) {
+                c->fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+                if (c->fd >= 0 && connect(c->fd, a->ai_addr, a->ai_addrlen) == 0)
+                        break;
+                if (c->fd >= 0)
+                        close(c->fd);
+                c->fd = -1;
+        }
+        freeaddrinfo(ai);
+        if (c->fd < 0) {
+                say("cannot connect to %s: %s", o->server, strerror(errno));
+                return -ECONNREFUSED;
+        }
+        struct timeval tv = { 120, 0 };
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        int one = 1;
+        setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+        c->ctx = SSL_CTX_new(TLS_client_method());
+        if (!c->ctx)
+                return -ENOMEM;
+        SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION);
+        /* pin the verifier's CA: only it is trusted */
+        if (SSL_CTX_load_verify_locations(c->ctx, o->ca, NULL) != 1) {
+                say("cannot load the verifier CA %s", o->ca);
+                return -EINVAL;
+        }
+        SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+        c->ssl = SSL_new(c->ctx);
+        if (!c->ssl)
+                return -ENOMEM;
+        X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+        if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1) {
+                X509_VERIFY_PARAM_set1_host(vp, host, 0);
+                SSL_set_tlsext_host_name(c->ssl, host);
+        }
+        SSL_set_fd(c->ssl, c->fd);
+        if (SSL_connect(c->ssl) != 1) {
+                char buf[256];
+                ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+                say("TLS with %s failed: %s", o->server, buf);
+                return -EPROTO;
+        }
+        return 0;
+}
+
+static int send_frame(conn *c, const Vouch__V1__AgentMessage *m) {
+        size_t n = vouch__v1__agent_message__get_packed_size(m);
+        uint8_t *b = malloc(n + VF_HEADER_SIZE);
+        if (!b)
+                return -ENOMEM;
+        vf_header(n, VF_DEFAULT_MAX_FRAME * 16, b);
+        vouch__v1__agent_message__pack(m, b + VF_HEADER_SIZE);
+        int r = SSL_write(c->ssl, b, (int) (n + VF_HEADER_SIZE)) == (int) (n + VF_HEADER_SIZE) ? 0 : -EIO;
+        free(b);
+        return r;
+}
+
+static int read_exact(conn *c, uint8_t *p, size_t n) {
+        while (n) {
+                int k = SSL_read(c->ssl, p, (int) n);
+                if (k <= 0)
+                        return -EIO;
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+static Vouch__V1__VerifierMessage *recv_msg(conn *c) {
+        uint8_t hdr[VF_HEADER_SIZE];
+        if (read_exact(c, hdr, sizeof(hdr)) < 0)
+                return NULL;
+        size_t n = (size_t) hdr[0] << 24 | (size_t) hdr[1] << 16 | (size_t) hdr[2] << 8 | hdr[3];
+        if (n > AGENT_MAX_FRAME) {
+                say("the verifier sent a frame of %zu bytes, over the limit", n);
+                return NULL;
+        }
+        uint8_t *b = malloc(n ? n : 1);
+        if (!b || read_exact(c, b, n) < 0) {
+                free(b);
+                return NULL;
+        }
+        Vouch__V1__VerifierMessage *m = vouch__v1__verifier_message__unpack(NULL, n, b);
+        free(b);
+        if (!m)
+                say("the verifier sent a message that does not parse");
+        return m;
+}
+
+/* ---- the AK, kept in the state dir ---- */
+
+static int ak_ready(va_tpm *t, const opts *o, TPM2B_PUBLIC *pub, vc_error *err) {
+        char ppub[4200], ppriv[4200];
+        uint8_t *b = NULL;
+        size_t n = 0, off = 0;
+        TPM2B_PRIVATE priv = { 0 };
+        snprintf(ppub, sizeof(ppub), "%s/ak.pub", o->state_dir);
+        snprintf(ppriv, sizeof(ppriv), "%s/ak.priv", o->state_dir);
+        if (read_all(ppub, 65536, &b, &n) == 0 && Tss2_MU_TPM2B_PUBLIC_Unmarshal(b, n, &off, pub) == TSS2_RC_SUCCESS) {
+                free(b);
+                b = NULL;
+                off = 0;
+                if (read_all(ppriv, 65536, &b, &n) == 0 &&
+                    Tss2_MU_TPM2B_PRIVATE_Unmarshal(b, n, &off, &priv) == TSS2_RC_SUCCESS &&
+                    va_tpm_ak_load(t, pub, &priv, err) == 0) {
+                        free(b);
+                        return 0;
+                }
+                say("the saved AK does not load (%s): creating a new one", err->msg);
+        }
+        free(b);
+        int r = va_tpm_ak_create(t, VA_AK_RSA_2048, pub, &priv, err);
+        if (r < 0)
+                return r;
+        uint8_t buf[sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE)];
+        off = 0;
+        Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, sizeof(buf), &off);
+        if (write_atomic(ppub, buf, off, 0644) < 0)
+                return vc_error_set(err, -EIO, SIZE_MAX, -1, "cannot write %s", ppub);
+        off = 0;
+        Tss2_MU_TPM2B_PRIVATE_Marshal(&priv, buf, sizeof(buf), &off);
+        if (write_atomic(ppriv, buf, off, 0600) < 0)
+                return vc_error_set(err, -EIO, SIZE_MAX, -1, "cannot write %s", ppriv);
+        say("created a new attestation key (%s)", ppub);
+        return 0;
+}
+
+/* ---- one connection ---- */
+
+enum { RUN_TRUSTED = 0, RUN_UNTRUSTED = 1, RUN_ERROR = 2, RUN_RETRY = 3 };
+
+static int answer_challenge(conn *c, va_tpm *t, const opts *o, const Vouch__V1__QuoteChallenge *ch) {
+        TPML_PCR_SELECTION sel = { 0 };
+        vc_error err;
+        va_quote q;
+        vc_pcr_set pcrs;
+        uint8_t *log = NULL;
+        size_t log_len = 0;
+        int r;
+        if (ch->n_selection == 0 || ch->n_selection > 4 || ch->nonce.len > 64) {
+                say("the challenge is malformed");
+                return -EBADMSG;
+        }
+        for (size_t i = 0; i < ch->n_selection; i++) {
+                TPMS_PCR_SELECTION *s = &sel.pcrSelections[sel.count++];
+                s->hash = (TPMI_ALG_HASH) ch->selection[i]->hash_alg;
+                s->sizeofSelect = 3;
+                for (size_t k = 0; k < ch->selection[i]->n_pcrs; k++) {
+                        uint32_t p = ch->selection[i]->pcrs[k];
+                        if (p < 24)
+                                s->pcrSelect[p / 8] |= (uint8_t) (1u << (p % 8));
+                }
+        }
+        if ((r = read_all(o->eventlog, EVENTLOG_MAX, &log, &log_len)) < 0) {
+                say("cannot read the event log %s: %s", o->eventlog, strerror(-r));
+                return r;
+        }
+        size_t from = ch->eventlog_offset <= log_len ? (size_t) ch->eventlog_offset : log_len;
+        /* quote first, then read the PCRs: the verifier checks they agree */
+        if ((r = va_tpm_quote(t, &sel, ch->nonce.data, ch->nonce.len, &q, &err)) < 0 ||
+            (r = va_tpm_pcr_read(t, &sel, &pcrs, &err)) < 0) {
+                say("TPM: %s", err.msg);
+                free(log);
+                return r;
+        }
+        Vouch__V1__PcrBank banks[VC_NUM_ALGS], *bankp[VC_NUM_ALGS];
+        Vouch__V1__PcrBank__ValuesEntry entries[VC_NUM_ALGS][VC_PCR_COUNT], *entryp[VC_NUM_ALGS][VC_PCR_COUNT];
+        for (uint32_t b = 0; b < pcrs.n_banks; b++) {
+                vouch__v1__pcr_bank__init(&banks[b]);
+                banks[b].hash_alg = pcrs.banks[b].alg;
+                size_t n = 0;
+                for (unsigned p = 0; p < VC_PCR_COUNT; p++) {
+                        if (!(pcrs.banks[b].mask & (1u << p)))
+                                continue;
+                        vouch__v1__pcr_bank__values_entry__init(&entries[b][n]);
+                        entries[b][n].key = p;
+                        entries[b][n].value.data = pcrs.banks[b].values[p];
+                        entries[b][n].value.len = pcrs.banks[b].size;
+                        entryp[b][n] = &entries[b][n];
+                        n++;
+                }
+                banks[b].values = entryp[b];
+                banks[b].n_values = n;
+                bankp[b] = &banks[b];
+        }
+        Vouch__V1__QuoteAnswer a = VOUCH__V1__QUOTE_ANSWER__INIT;
+        a.nonce = ch->nonce;
+        a.attest.data = q.attest;
+        a.attest.len = q.attest_len;
+        a.signature.data = q.sig;
+        a.signature.len = q.sig_len;
+        a.pcrs = bankp;
+        a.n_pcrs = pcrs.n_banks;
+        a.eventlog_offset = from;
+        a.eventlog.data = log + from;
+        a.eventlog.len = log_len - from;
+        Vouch__V1__AgentMessage m = VOUCH__V1__AGENT_MESSAGE__INIT;
+        m.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_QUOTE;
+        m.quote = &a;
+        r = send_frame(c, &m);
+        free(log);
+        return r;
+}
+
+static int on_verdict(const opts *o, const Vouch__V1__VerdictNotice *vn) {
+        if (!vn->verdict)
+                return RUN_ERROR;
+        Vouch__V1__Verdict *v = vouch__v1__verdict__unpack(NULL, vn->verdict->verdict.len, vn->verdict->verdict.data);
+        if (!v) {
+                say("the verdict does not parse");
+                return RUN_ERROR;
+        }
+        bool trusted = v->status == VOUCH__V1__TRUST_STATUS__TRUSTED;
+        printf("verdict: %s (device %s, sequence %llu, golden %s version %lld)\n", trusted ? "TRUSTED" : "UNTRUSTED",
+               v->device_id, (unsigned long long) v->sequence, v->golden_name, (long long) v->golden_version);
+        for (size_t i = 0; i < v->n_findings; i++)
+                printf("  [%s] %s\n", v->findings[i]->rule, v->findings[i]->explanation);
+        fflush(stdout);
+        if (o->verdict_out) {
+                /* the passport: the signed verdict, for other services on the device */
+                size_t n = vouch__v1__signed_verdict__get_packed_size(vn->verdict);
+                uint8_t *b = malloc(n);
+                if (b) {
+                        vouch__v1__signed_verdict__pack(vn->verdict, b);
+                        if (write_atomic(o->verdict_out, b, n, 0644) < 0)
+                                say("cannot write %s", o->verdict_out);
+                        free(b);
+                }
+        }
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        return trusted ? RUN_TRUSTED : RUN_UNTRUSTED;
+}
+
+static int run_once_connected(va_tpm *t, const opts *o, const va_ek *ek, const TPM2B_PUBLIC *ak) {
+        conn c;
+        vc_error err;
+        int r = conn_open(o, &c), result = RUN_RETRY;
+        if (r < 0) {
+                conn_close(&c);
+                return RUN_RETRY;
+        }
+        uint8_t ekb[sizeof(TPM2B_PUBLIC)], akb[sizeof(TPM2B_PUBLIC)];
+        size_t ekl = 0, akl = 0;
+        Tss2_MU_TPM2B_PUBLIC_Marshal(&ek->public, ekb, sizeof(ekb), &ekl);
+        Tss2_MU_TPM2B_PUBLIC_Marshal(ak, akb, sizeof(akb), &akl);
+        char hostname[256] = "";
+        gethostname(hostname, sizeof(hostname) - 1);
+        Vouch__V1__Hello h = VOUCH__V1__HELLO__INIT;
+        h.protocol_version = VOUCH__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1;
+        h.agent_version = VOUCH_VERSION;
+        h.ek_public.data = ekb;
+        h.ek_public.len = ekl;
+        h.ek_certificate.data = ek->cert;
+        h.ek_certificate.len = ek->cert_len;
+        h.ak_public.data = akb;
+        h.ak_public.len = akl;
+        h.hostname = hostname;
+        Vouch__V1__AgentMessage m = VOUCH__V1__AGENT_MESSAGE__INIT;
+        m.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_HELLO;
+        m.hello = &h;
+        if (send_frame(&c, &m) < 0) {
+                conn_close(&c);
+                return RUN_RETRY;
+        }
+        while (!stop) {
+                Vouch__V1__VerifierMessage *vm = recv_msg(&c);
+                if (!vm) {
+                        say("connection to %s lost", o->server);
+                        break;
+                }
+                switch (vm->msg_case) {
+                case VOUCH__V1__VERIFIER_MESSAGE__MSG_ACTIVATE: {
+                        TPM2B_ID_OBJECT blob = { 0 };
+                        TPM2B_ENCRYPTED_SECRET sec = { 0 };
+                        TPM2B_DIGEST out = { 0 };
+                        size_t o1 = 0, o2 = 0;
+                        if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(vm->activate->credential_blob.data,
+                                                              vm->activate->credential_blob.len, &o1, &blob) != TSS2_RC_SUCCESS ||
+                            Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(vm->activate->encrypted_secret.data,
+                                                                     vm->activate->encrypted_secret.len, &o2, &sec) !=
+                                    TSS2_RC_SUCCESS) {
+                                say("the credential challenge is malformed");
+                                result = RUN_ERROR;
+                                break;
+                        }
+                        say("enrolling: answering the credential challenge");
+                        if (va_tpm_activate(t, &blob, &sec, &out, &err) < 0) {
+                                say("TPM: %s", err.msg);
+                                result = RUN_ERROR;
+                                break;
+                        }
+                        Vouch__V1__ActivateAnswer aa = VOUCH__V1__ACTIVATE_ANSWER__INIT;
+                        aa.secret.data = out.buffer;
+                        aa.secret.len = out.size;
+                        Vouch__V1__AgentMessage am = VOUCH__V1__AGENT_MESSAGE__INIT;
+                        am.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_ACTIVATE;
+                        am.activate = &aa;
+                        r = send_frame(&c, &am);
+                        OPENSSL_cleanse(out.buffer, sizeof(out.buffer));
+                        break;
+                }
+                case VOUCH__V1__VERIFIER_MESSAGE__MSG_WELCOME:
+                        say("enrolled as device %s with verifier %.16s", vm->welcome->device_id, vm->welcome->verifier_id);
+                        break;
+                case VOUCH__V1__VERIFIER_MESSAGE__MSG_CHALLENGE:
+                        if (answer_challenge(&c, t, o, vm->challenge) < 0)
+                                result = RUN_ERROR;
+                        break;
+                case VOUCH__V1__VERIFIER_MESSAGE__MSG_VERDICT:
+                        result = on_verdict(o, vm->verdict);
+                        break;
+                case VOUCH__V1__VERIFIER_MESSAGE__MSG_ERROR:
+                        say("the verifier refused: %s", vm->error->message ? vm->error->message : "");
+                        result = RUN_UNTRUSTED;
+                        break;
+                default:
+                        say("unexpected message %d", (int) vm->msg_case);
+                        result = RUN_ERROR;
+                }
+                bool done = vm->msg_case == VOUCH__V1__VERIFIER_MESSAGE__MSG_ERROR || result == RUN_ERROR ||
+                            (o->once && vm->msg_case == VOUCH__V1__VERIFIER_MESSAGE__MSG_VERDICT);
+                vouch__v1__verifier_message__free_unpacked(vm, NULL);
+                if (done)
+                        break;
+                if (result == RUN_TRUSTED || result == RUN_UNTRUSTED)
+                        result = RUN_RETRY; /* keep serving challenges */
+        }
+        conn_close(&c);
+        return result;
+}
+
+static void on_signal(int sig) {
+        stop = 1;
+}
+
+static const char usage[] =
+        "Usage: vouch-agent --server HOST:PORT --ca FILE [--tcti TCTI] [--eventlog FILE] --state-dir DIR\n"
+        "                   [--once] [--verdict-out PATH] [--ek rsa|ecc|auto]\n"
+        "  --server HOST:PORT  the verifier (vouchd)\n"
+        "  --ca FILE           the verifier's CA certificate (vouchd init prints its path): pinned\n"
+        "  --tcti TCTI         TPM access (default device:/dev/tpmrm0; tests: swtpm:host=127.0.0.1,port=N)\n"
+        "  --eventlog FILE     default /sys/kernel/security/tpm0/binary_bios_measurements\n"
+        "  --state-dir DIR     keeps the attestation key (ak.pub, ak.priv), so restarts do not re-enroll\n"
+        "  --once              attest once and exit: 0 TRUSTED, 1 UNTRUSTED or refused, 2 error\n"
+        "  --verdict-out PATH  write each signed verdict there (atomically) for other services\n";
+
+int main(int argc, char **argv) {
+        static const struct option lo[] = {
+                { "server", required_argument, NULL, 's' },  { "ca", required_argument, NULL, 'c' },
+                { "tcti", required_argument, NULL, 't' },    { "eventlog", required_argument, NULL, 'e' },
+                { "state-dir", required_argument, NULL, 'd' }, { "once", no_argument, NULL, '1' },
+                { "verdict-out", required_argument, NULL, 'v' }, { "ek", required_argument, NULL, 'k' },
+                { "help", no_argument, NULL, 'h' },          {},
+        };
+        opts o = { .tcti = "device:/dev/tpmrm0", .eventlog = "/sys/kernel/security/tpm0/binary_bios_measurements",
+                   .ek_type = VA_EK_AUTO };
+        int ch;
+        while ((ch = getopt_long(argc, argv, "h", lo, NULL)) >= 0) {
+                switch (ch) {
+                case 's': o.server = optarg; break;
+                case 'c': o.ca = optarg; break;
+                case 't': o.tcti = optarg; break;
+                case 'e': o.eventlog = optarg; break;
+                case 'd': o.state_dir = optarg; break;
+                case '1': o.once = true; break;
+                case 'v': o.verdict_out = optarg; break;
+                case 'k':
+                        o.ek_type = strcmp(optarg, "rsa") == 0   ? VA_EK_RSA_2048
+                                    : strcmp(optarg, "ecc") == 0 ? VA_EK_ECC
+                                                                 : VA_EK_AUTO;
+                        break;
+                case 'h': fputs(usage, stdout); return 0;
+                default: fputs(usage, stderr); return 2;
+                }
+        }
+        if (!o.server || !o.ca || !o.state_dir || optind != argc) {
+                fputs(usage, stderr);
+                return 2;
+        }
+        if (mkdir(o.state_dir, 0700) < 0 && errno != EEXIST) {
+                say("cannot create %s: %s", o.state_dir, strerror(errno));
+                return 2;
+        }
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGTERM, on_signal);
+        signal(SIGINT, on_signal);
+
+        va_tpm *t = NULL;
+        va_ek ek = { 0 };
+        TPM2B_PUBLIC ak = { 0 };
+        vc_error err;
+        if (va_tpm_open(o.tcti, &t, &err) < 0 || va_tpm_ek(t, o.ek_type, &ek, &err) < 0 || ak_ready(t, &o, &ak, &err) < 0) {
+                say("TPM (%s): %s", o.tcti, err.msg);
+                va_ek_clear(&ek);
+                va_tpm_close(t);
+                return 2;
+        }
+        unsigned backoff = 1;
+        int result = RUN_ERROR;
+        while (!stop) {
+                result = run_once_connected(t, &o, &ek, &ak);
+                if (o.once) {
+                        if (result == RUN_RETRY)
+                                result = RUN_ERROR;
+                        break;
+                }
+                if (result == RUN_TRUSTED || result == RUN_UNTRUSTED)
+                        backoff = 1;
+                /* reconnect with exponential backoff and jitter, so a fleet does not stampede */
+                uint32_t rnd = 0;
+                RAND_bytes((uint8_t *) &rnd, sizeof(rnd));
+                unsigned wait = backoff + rnd % (backoff + 1);
+                say("reconnecting in %u s", wait);
+                for (unsigned i = 0; i < wait && !stop; i++)
+                        sleep(1);
+                backoff = backoff < 60 ? backoff * 2 : 60;
+        }
+        va_ek_clear(&ek);
+        va_tpm_close(t);
+        return result == RUN_TRUSTED ? 0 : result == RUN_UNTRUSTED ? 1 : 2;
+}
