@@ -673,9 +673,11 @@ int vc_event_decode(const vc_event *ev, vc_event_content *ret, vc_error *err) {
                 vc_sbuf_printf(&b, "malformed: ");
                 text_hex_capped(&b, ev->data, ev->data_size);
         }
-        if (b.error) { /* over TEXT_MAX: cut, marked */
+        if (b.error) { /* over TEXT_MAX: cut (on a UTF-8 boundary), marked */
                 b.error = 0;
                 b.len = b.len > TEXT_MAX - 8 ? TEXT_MAX - 8 : b.len;
+                while (b.len > 0 && ((unsigned char) b.s[b.len] & 0xc0) == 0x80)
+                        b.len--;
                 b.s[b.len] = '\0';
                 vc_sbuf_printf(&b, "...");
         }

@@ -312,6 +312,8 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                 case CLS_SEPARATOR:
                         if (!verified || c.kind != VC_CONTENT_SEPARATOR || c.separator_value == 0xFFFFFFFF)
                                 r = create_err(err, ev, "not a verified separator, or the error separator 0xFFFFFFFF");
+                        else if (sep_seen & (1u << ev->pcr))
+                                r = create_err(err, ev, "a second separator in this PCR (PFP 1.05 allows one)");
                         sep_seen |= 1u << ev->pcr;
                         g->separators |= 1u << ev->pcr;
                         break;

@@ -78,7 +78,9 @@ char *vc_utf16_to_utf8(const uint8_t *data, size_t n_chars) {
                                 continue;
                         }
                 }
-                if (cu >= 0xd800 && cu < 0xe000)
+                /* unpaired surrogates and control characters (C0, DEL, C1) never reach
+                 * the text people and JSON see */
+                if ((cu >= 0xd800 && cu < 0xe000) || cu < 0x20 || (cu >= 0x7f && cu < 0xa0))
                         cu = 0xfffd;
                 o += put_utf8(o, cu);
         }
@@ -100,6 +102,15 @@ void vc_sbuf_utf16(vc_sbuf *b, const uint8_t *p, size_t n_chars) {
         }
         vc_sbuf_printf(b, "%s", s);
         free(s);
+}
+
+/* Printable ASCII as is, anything else as \xNN: device paths are not measured text. */
+static void sbuf_ascii(vc_sbuf *b, const uint8_t *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (p[i] >= 0x20 && p[i] < 0x7f)
+                        vc_sbuf_printf(b, "%c", p[i]);
+                else
+                        vc_sbuf_printf(b, "\\x%02x", p[i]);
 }
 
 /* One node's text; `p` is the node body (after the 4-byte header), `n` its length.
@@ -201,7 +212,9 @@ static void node_text(vc_sbuf *b, uint8_t type, uint8_t sub, const uint8_t *p, s
                 }
                 break;
         case 0x0318: /* URI */
-                vc_sbuf_printf(b, "Uri(%.*s)", (int) n, (const char *) p);
+                vc_sbuf_printf(b, "Uri(");
+                sbuf_ascii(b, p, n);
+                vc_sbuf_printf(b, ")");
                 return;
         case 0x031d: /* eMMC */
                 if (n >= 1) {
@@ -263,8 +276,9 @@ static void node_text(vc_sbuf *b, uint8_t type, uint8_t sub, const uint8_t *p, s
                 break;
         case 0x0501: /* BIOS boot specification */
                 if (n >= 4) {
-                        vc_sbuf_printf(b, "BBS(0x%x,%.*s)", vc_le16(p), (int) strnlen((const char *) p + 4, n - 4),
-                                    (const char *) p + 4);
+                        vc_sbuf_printf(b, "BBS(0x%x,", vc_le16(p));
+                        sbuf_ascii(b, p + 4, strnlen((const char *) p + 4, n - 4));
+                        vc_sbuf_printf(b, ")");
                         return;
                 }
                 break;

@@ -171,6 +171,9 @@ static void session_close(session *s, uint32_t code, const char *fmt, ...) {
         bufferevent_set_timeouts(s->bev, NULL, &tv);
         bufferevent_setcb(s->bev, NULL, closing_write_cb, closing_event_cb, s);
         bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+        /* whatever happens to the write (a peer that never completed the handshake cannot
+         * receive it), the connection is gone 5 s from now */
+        evtimer_add(s->timer, &tv);
 }
 
 static bool still_bound(session *s) {
@@ -241,6 +244,8 @@ static void challenge_timer_cb(evutil_socket_t fd, short what, void *arg) {
         session *s = arg;
         if (s->state == S_IDLE)
                 send_challenge(s);
+        else if (s->state == S_CLOSING && s->bev)
+                session_drop(s);
 }
 
 static const vc_golden *golden_for(session *s) {

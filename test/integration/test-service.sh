@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The attestation service end to end with real processes on 127.0.0.1: a private swtpm
+# whose PCRs replay a real machine's event log, vouchd with a temp state dir, vouch-agent.
+# Enrollment and TRUSTED; an agent restart keeps the device id without re-enrolling; an
+# extra PCR extension makes the next attestation UNTRUSTED; a TPM whose EK certificate is
+# not from the configured CA is refused; an AK not bound to its EK is refused; misbehaving
+# peers get an error and are closed while vouchd keeps serving; a vouchd restart keeps
+# enrollments and verdict history; SIGTERM drains and exits 0.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+# shellcheck source=swtpm.sh
+. "$here/swtpm.sh"
+: "${VOUCHD:?}" "${VOUCH_AGENT:?}"
+require_tools swtpm swtpm_setup swtpm_ioctl tpm2_createek tpm2_createak tpm2_pcrextend tpm2_nvread \
+        tpm2_flushcontext jq python3
+require_shared_data
+require_vouchctl
+LOG=$VOUCH_SHARED_DIR/eventlogs/tpm2-tools/event-arch-linux.bin
+[[ -f $LOG ]] || skip_or_fail "shared data not found at $LOG"
+
+TOP=$(mktemp -d "${TMPDIR:-/tmp}/vouch-service-test.XXXXXX")
+VOUCHD_PID=""
+npass=0
+nfail=0
+pass() { npass=$((npass + 1)); echo "ok   - $*"; }
+fail() { nfail=$((nfail + 1)); echo "FAIL - $*"; }
+cleanup() {
+        local rc=$?
+        set +e
+        [[ -n $VOUCHD_PID ]] && kill -KILL "$VOUCHD_PID" 2>/dev/null
+        for t in "$TOP"/tpm-*; do
+                [[ -f $t/pid ]] && kill -KILL "$(cat "$t/pid")" 2>/dev/null
+        done
+        if ((rc != 0)); then
+                echo "--- vouchd log ---"
+                tail -n 30 "$TOP/vouchd.log" 2>/dev/null
+        fi
+        rm -rf "$TOP"
+        exit $rc
+}
+trap cleanup EXIT
+
+# new_tpm NAME: a provisioned, started swtpm with its own EK CA in $TOP/tpm-NAME
+new_tpm() {
+        T=$TOP/tpm-$1
+        mkdir -p "$T/w"
+        : >"$T/tpm2.log"
+        SWTPM_PID=""
+        provision_swtpm sha1,sha256
+        start_swtpm
+        echo "$SWTPM_PID" >"$T/pid"
+        echo "$TPM2TOOLS_TCTI" >"$T/tcti"
+        cat "$T/ca/issuercert.pem" "$T/ca/swtpm-localca-rootca-cert.pem" >"$T/ekca.pem"
+}
+
+free_port() {
+        local p
+        for ((i = 0; i < 50; i++)); do
+                p=$((20000 + RANDOM % 40000))
+                port_busy "$p" || { echo "$p"; return; }
+        done
+        die "no free port"
+}
+
+start_vouchd() {
+        : >"$TOP/vouchd.out"
+        "$VOUCHD" --state-dir "$TOP/state" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" \
+                --default-golden arch --ek-ca "$TOP/tpm-a/ekca.pem" --interval 3600 --hello-timeout 2 \
+                --threads 2 >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
+        VOUCHD_PID=$!
+        for ((i = 0; i < 100; i++)); do
+                grep -q ready "$TOP/vouchd.out" && return 0
+                kill -0 "$VOUCHD_PID" 2>/dev/null || die "vouchd exited: $(tail -n 5 "$TOP/vouchd.log")"
+                sleep 0.1
+        done
+        die "vouchd did not start"
+}
+
+# agent NAME -> runs vouch-agent --once against tpm NAME; sets RC, OUT, ERR
+agent() {
+        local t=$TOP/tpm-$1
+        RC=0
+        timeout 60 "$VOUCH_AGENT" --server "127.0.0.1:$VPORT" --ca "$TOP/state/ca.pem" --tcti "$(cat "$t/tcti")" \
+                --eventlog "$LOG" --state-dir "$t/agent" --once --verdict-out "$t/verdict.pb" \
+                >"$t/agent.out" 2>"$t/agent.err" || RC=$?
+        OUT=$(cat "$t/agent.out")
+        ERR=$(cat "$t/agent.err")
+}
+
+# --- a device whose TPM replays a real machine's log, and a golden set from that log
+new_tpm a
+"$VOUCHCTL" eventlog show "$LOG" --json >"$TOP/show.json"
+extend_log "$TOP/show.json" "sha1 sha256"
+mkdir -p "$TOP/golden"
+"$VOUCHCTL" golden create --eventlog "$LOG" --name arch >"$TOP/golden/arch.json"
+"$VOUCHD" init --state-dir "$TOP/state" >/dev/null
+[[ $(stat -c %a "$TOP/state/verdict.key") == 600 && $(stat -c %a "$TOP/state/server.key") == 600 ]] &&
+        pass "vouchd init: keys are mode 0600" || fail "vouchd init: key modes $(stat -c %a "$TOP/state"/*.key)"
+VPORT=$(free_port)
+start_vouchd
+
+agent a
+if [[ $RC == 0 && $OUT == *"verdict: TRUSTED"* && $ERR == *enrolling* ]]; then
+        pass "enrollment, then TRUSTED"
+else
+        fail "first attestation: exit $RC: $OUT $ERR"
+fi
+[[ -s $TOP/tpm-a/verdict.pb ]] && pass "the signed verdict is written for the device (--verdict-out)" ||
+        fail "no verdict file"
+ID=$(sed -n 's/.*(device \([0-9a-f]*\),.*/\1/p' <<<"$OUT")
+
+agent a
+if [[ $RC == 0 && $OUT == *"verdict: TRUSTED"* && $OUT == *"device $ID"* && $ERR != *enrolling* ]]; then
+        pass "agent restart: same device id, no re-enrollment, TRUSTED"
+else
+        fail "agent restart: exit $RC: $OUT $ERR"
+fi
+
+# --- misbehaving peers: each gets an error or is dropped; vouchd stays up
+C="python3 $here/vouch_client.py 127.0.0.1 $VPORT $TOP/state/ca.pem"
+check_peer() { # mode expected-regex
+        local got
+        got=$($C "$1" 2>&1 | tail -n 1)
+        if [[ $got =~ $2 ]]; then
+                pass "peer '$1': $got"
+        else
+                fail "peer '$1': got '$got', want /$2/"
+        fi
+}
+check_peer silent '^closed$'
+check_peer silent-tls '^(error: .*silent.*|closed)$'
+check_peer garbage '^error: .*not an AgentMessage'
+check_peer oversized '^error: .*over the limit'
+check_peer truncated '^(closed|error: .*)$'
+check_peer out-of-order '^error: .*unexpected message'
+check_peer bad-version '^error: .*protocol version 99'
+
+# an AK not bound to its EK: a trusted EK (tpm a's) presented with another TPM's AK; the
+# credential cannot be activated, the answer is wrong, and the enrollment stays as it was
+new_tpm b
+(
+        export TPM2TOOLS_TCTI
+        cd "$TOP/tpm-a/w"
+        TPM2TOOLS_TCTI=$(cat "$TOP/tpm-a/tcti")
+        tpm2_createek -c ek.ctx -G rsa -u ek.pub >/dev/null 2>&1
+        tpm2_flushcontext -t >/dev/null 2>&1
+        tpm2_nvread 0x01c00002 -C o -o ek.cert >/dev/null 2>&1
+        cd "$TOP/tpm-b/w"
+        TPM2TOOLS_TCTI=$(cat "$TOP/tpm-b/tcti")
+        tpm2_createek -c ek.ctx -G rsa -u ek.pub >/dev/null 2>&1
+        tpm2_flushcontext -t >/dev/null 2>&1
+        tpm2_createak -C ek.ctx -c ak.ctx -G rsa -g sha256 -s rsassa -u ak.pub >/dev/null 2>&1
+        tpm2_flushcontext -t >/dev/null 2>&1
+        tpm2_flushcontext -s >/dev/null 2>&1
+) || die "tpm2-tools failed preparing the unbound-AK case"
+got=$($C wrong-activate "$TOP/tpm-a/w/ek.pub" "$TOP/tpm-a/w/ek.cert" "$TOP/tpm-b/w/ak.pub" 2>&1 | tail -n 1)
+[[ $got =~ ^error:.*not\ bound ]] && pass "an AK not bound to its EK is refused: $got" ||
+        fail "wrong ActivateCredential answer: got '$got'"
+
+agent b
+if [[ $RC == 1 && $ERR == *"enrollment refused"* ]]; then
+        pass "a TPM whose EK certificate is not from the configured CA is refused"
+else
+        fail "foreign EK: exit $RC: $OUT $ERR"
+fi
+
+agent a
+[[ $RC == 0 && $OUT == *"verdict: TRUSTED"* ]] && pass "after all that, the enrolled device is still served" ||
+        fail "after the bad peers: exit $RC: $OUT $ERR"
+
+# --- a measurement the log does not show: UNTRUSTED
+TPM2TOOLS_TCTI=$(cat "$TOP/tpm-a/tcti") tpm2_pcrextend "4:sha256=$(echo rogue | sha256sum | cut -d' ' -f1)" \
+        >/dev/null 2>&1 || die "tpm2_pcrextend failed"
+agent a
+if [[ $RC == 1 && $OUT == *"verdict: UNTRUSTED"* && $OUT == *"PCR 4"* ]]; then
+        pass "after an extra PCR 4 extension the next attestation is UNTRUSTED"
+else
+        fail "after the extension: exit $RC: $OUT $ERR"
+fi
+
+# --- vouchd restart keeps enrollments and verdict history; SIGTERM exits cleanly
+kill -TERM "$VOUCHD_PID"
+rc=0
+wait "$VOUCHD_PID" || rc=$?
+VOUCHD_PID=""
+[[ $rc == 0 ]] && pass "SIGTERM: vouchd drained and exited 0" || fail "SIGTERM: exit $rc"
+n=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from verdicts').fetchone()[0])" \
+        "$TOP/state/vouch.db")
+[[ $n -ge 4 ]] && pass "verdict history stored ($n verdicts)" || fail "verdict history: $n"
+start_vouchd
+agent a
+if [[ $RC == 1 && $ERR != *enrolling* && $OUT == *"device $ID"* && $OUT == *"sequence $((n + 1))"* ]]; then
+        pass "vouchd restart: enrollment and sequence kept (no re-enrollment)"
+else
+        fail "after vouchd restart: exit $RC: $OUT $ERR"
+fi
+kill -TERM "$VOUCHD_PID"
+wait "$VOUCHD_PID" || true
+VOUCHD_PID=""
+echo "$npass passed, $nfail failed"
+((nfail == 0))
