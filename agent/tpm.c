@@ -924,7 +924,7 @@ static int count_handles(va_tpm *t, uint32_t first, uint32_t *ret, vc_error *err
 }
 
 int va_tpm_handle_counts(va_tpm *t, uint32_t *ret_transient, uint32_t *ret_sessions, vc_error *err) {
-        uint32_t objects, loaded, saved;
+        uint32_t objects = 0, loaded = 0, saved = 0;
         int r;
 
         vc_error_clear(err);
