@@ -419,6 +419,11 @@ static int run_once_connected(va_tpm *t, const opts *o, const va_ek *ek, const T
         h.ek_public.len = ekl;
         h.ek_certificate.data = ek->cert;
         h.ek_certificate.len = ek->cert_len;
+        ProtobufCBinaryData inter[VA_EK_CHAIN_MAX];
+        for (size_t i = 0; i < ek->n_chain; i++)
+                inter[i] = (ProtobufCBinaryData) { .len = ek->chain_len[i], .data = ek->chain[i] };
+        h.ek_intermediates = inter;
+        h.n_ek_intermediates = ek->n_chain;
         h.ak_public.data = akb;
         h.ak_public.len = akl;
         h.hostname = hostname;

@@ -585,6 +585,27 @@ static void reload_one(va_tpm *t, va_ek_type type, const char *state) {
               "credentials activated, %u refused%s%s",
               L, ok_quotes, ok_creds, ok_refusals, first_failure[0] ? "; first failure: " : "", first_failure);
         check_handles(t, 2, ek_label(type));
+
+        /* Blobs the TPM must refuse: the AK made under the other EK, a damaged private part. */
+        TPM2B_PUBLIC foreign_pub;
+        TPM2B_PRIVATE foreign_priv, damaged = privs[0];
+        snprintf(fn, sizeof(fn), "ak-%s-rsa.pub", ek_label(type == VA_EK_RSA_2048 ? VA_EK_ECC_P384 : VA_EK_RSA_2048));
+        load_public(state, fn, &foreign_pub);
+        fn[strlen(fn) - 3] = 0;
+        strcat(fn, "priv");
+        load_private(state, fn, &foreign_priv);
+        r = va_tpm_ak_load(t, &foreign_pub, &foreign_priv, &err);
+        check(r == -EBADMSG, "%s EK: an AK created under the other EK does not load (%d: %s)", L, r, err.msg);
+        damaged.buffer[damaged.size / 2] ^= 0x01;
+        r = va_tpm_ak_load(t, &pubs[0], &damaged, &err);
+        check(r == -EBADMSG, "%s EK: an AK whose private blob was altered does not load (%d: %s)", L, r, err.msg);
+        {
+                TPML_PCR_SELECTION sel = sha256_0_7_16();
+                static va_quote q;
+                r = va_tpm_quote(t, &sel, (const uint8_t *) "nonce", 5, &q, &err);
+                check(r == -EINVAL, "%s EK: after a failed load there is no AK to quote with (%d: %s)", L, r, err.msg);
+        }
+        check_handles(t, 1, ek_label(type));
         va_ek_clear(&ek);
 }
 

@@ -53,7 +53,7 @@ openssl x509 -in "$T/ca/issuercert.pem" -outform DER -out "$T/chain-0.der"
 openssl x509 -in "$T/ca/swtpm-localca-rootca-cert.pem" -outform DER -out "$T/chain-1.der"
 for i in 0 1; do
         t2 tpm2_nvdefine 0x01c0010$i -C o -s $(($(stat -c %s "$T/chain-$i.der") + 32 * (1 - i))) \
-                -a "ownerread|ownerwrite|authread|authwrite"
+                -a "ownerread|ownerwrite|authread|authwrite" >/dev/null
         t2 tpm2_nvwrite 0x01c0010$i -C o -i "$T/chain-$i.der"
 done
 
