@@ -96,6 +96,15 @@ static const struct option options[] = {
         {},
 };
 
+static void config_free(config *c) {
+        free(c->state_dir);
+        free(c->listen);
+        free(c->golden_dir);
+        free(c->default_golden);
+        free(c->ek_ca);
+        free(c->allowlist);
+}
+
 static int set_uint(const char *name, const char *v, unsigned min, unsigned max, unsigned *out) {
         char *end;
         errno = 0;
@@ -398,9 +407,9 @@ static int run(vouchd *d) {
         return 0;
 }
 
-int main(int argc, char **argv) {
-        vouchd d = { 0 };
-        config *c = &d.cfg;
+static int vouchd_main(vouchd *dp, int argc, char **argv) {
+        vouchd *d = dp;
+        config *c = &d->cfg;
         const char *config_path = NULL;
         char *sans[32];
         size_t n_sans = 0;
@@ -411,7 +420,7 @@ int main(int argc, char **argv) {
         *c = (config) { .interval = 60, .jitter_pct = 10, .nonce_timeout = 30, .hello_timeout = 10,
                         .max_connections = 200000, .max_frame = 4u << 20, .history = 100,
                         .verdict_ttl_intervals = 3, .log_level = LOG_INFO };
-        pthread_mutex_init(&d.lock, NULL);
+        pthread_mutex_init(&d->lock, NULL);
         /* the config file first, so flags override it */
         for (int i = 1; i < argc - 1; i++)
                 if (strcmp(argv[i], "--config") == 0)
@@ -468,9 +477,37 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "vouchd: cannot initialise %s\n", c->state_dir);
                 return 1;
         }
-        int r = run(&d);
+        return run(d);
+}
+
+
+int main(int argc, char **argv) {
+        vouchd d = { 0 };
+        config *c = &d.cfg;
+        int r = vouchd_main(&d, argc, argv);
         if (d.store)
-                vs_close(d.store);
+                vs_close(d.store); /* after the loops: pending commits still reach their sessions' bases */
+        for (unsigned i = 0; d.loops && i < d.n_loops; i++) {
+                loop *l = &d.loops[i];
+                /* let the last store callbacks release what they hold */
+                if (l->base)
+                        event_base_loop(l->base, EVLOOP_NONBLOCK);
+                session_free_all(l);
+                if (l->listener)
+                        evconnlistener_free(l->listener);
+                if (l->base)
+                        event_base_free(l->base);
+                vc_eval_cache_free(l->cache);
+        }
+        free(d.loops);
         registry_free(&d);
+        golden_table_unref(d.golden);
+        vc_ek_ca_free(d.ek_ca);
+        SSL_CTX_free(d.tls);
+        EVP_PKEY_free(d.verdict_key);
+        for (size_t i = 0; i < d.n_allow; i++)
+                free(d.allow[i]);
+        free(d.allow);
+        config_free(c);
         return r;
 }

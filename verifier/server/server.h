@@ -85,6 +85,7 @@ typedef struct loop {
         pthread_t thread;
         vc_eval_cache *cache;
         uint64_t cache_hits, cache_misses;
+        struct session *sessions;       /* every session of this loop (for shutdown) */
 } loop;
 
 struct vouchd {
@@ -117,7 +118,8 @@ void registry_free(vouchd *d);
 
 /* session.c */
 void session_accept(loop *l, evutil_socket_t fd);
-void session_shutdown(struct session *s);
+/* Frees every session of the loop (after its event loop has stopped). */
+void session_free_all(loop *l);
 
 /* tls.c */
 int tls_init_state_dir(const char *dir, char *const *sans, size_t n_sans);

@@ -49,6 +49,7 @@ typedef struct session {
         golden_table *golden;           /* the table the challenge was made under */
         const vc_golden *g;
         uint64_t sequence;
+        struct session *prev, *next;    /* the loop's list */
 } session;
 
 typedef struct pending {
@@ -91,6 +92,12 @@ static int send_msg(session *s, const Vouch__V1__VerifierMessage *m) {
 }
 
 static void free_session(session *s) {
+        if (s->prev)
+                s->prev->next = s->next;
+        else if (s->l->sessions == s)
+                s->l->sessions = s->next;
+        if (s->next)
+                s->next->prev = s->prev;
         if (s->timer)
                 event_free(s->timer);
         if (s->bev)
@@ -190,7 +197,7 @@ static bool still_bound(session *s) {
 static void pending_cb(evutil_socket_t fd, short what, void *arg) {
         pending *p = arg;
         session *s = p->s;
-        if (s->state != S_CLOSING && s->bev) {
+        if (s->state != S_CLOSING && s->bev && !atomic_load(&s->l->d->stopping)) {
                 if (p->error < 0) {
                         session_close(s, EIO, "the store could not commit: %s", strerror(-p->error));
                 } else {
@@ -808,6 +815,10 @@ void session_accept(loop *l, evutil_socket_t fd) {
         }
         s->l = l;
         s->refs = 1;
+        s->next = l->sessions;
+        if (l->sessions)
+                l->sessions->prev = s;
+        l->sessions = s;
         vf_decoder_init(&s->dec, d->cfg.max_frame);
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -838,4 +849,17 @@ void session_accept(loop *l, evutil_socket_t fd) {
         bufferevent_set_timeouts(s->bev, &tv, &tv);
         bufferevent_setwatermark(s->bev, EV_READ, 0, (size_t) d->cfg.max_frame + VF_HEADER_SIZE);
         bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+void session_free_all(loop *l) {
+        while (l->sessions) {
+                session *s = l->sessions;
+                if (s->dev) {
+                        pthread_mutex_lock(&l->d->lock);
+                        if (s->dev->session == s)
+                                s->dev->session = NULL;
+                        pthread_mutex_unlock(&l->d->lock);
+                }
+                free_session(s);
+        }
 }
