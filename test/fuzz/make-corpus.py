@@ -1007,6 +1007,14 @@ def bugs():
     L = Log([(SHA256, 32)])
     L.add(12, EV_IPL, ucs2("quiet \u009b2J\u009b1;1H[attestation] all good"))
     write("fuzz-golden", "bug-text-c1-control-in-finding.bin", json.dumps(gs).encode() + b"\0" + L.bytes())
+    # golden.c vc_golden_parse accepts JSON strings that are not UTF-8 (json-c does not
+    # check unless asked; RFC 8259 requires UTF-8), and golden-eval.c quotes them in the
+    # one-line explanation of a finding. Found with a mutated golden/*.json.
+    gs = b'{"name": "cmdline", "version": 1, "bank": "sha256", "pcrs": [8], ' \
+         b'"rules": {"kernel": {"cmdline": [{"exact": "/vmlin\xffz ro"}]}}}'
+    L = Log([(SHA256, 32)])
+    L.add(8, EV_IPL, b"kernel_cmdline: /vmlinuz ro\0", measured=b"/vmlinuz ro")
+    write("fuzz-golden", "bug-text-invalid-utf8-in-golden-string.bin", gs + b"\0" + L.bytes())
     # uefi.c node_text: file path (UCS-2), URI and BBS description are copied as they are,
     # control characters and bytes that are not UTF-8 included.
     write("fuzz-devpath", "bug-text-newline-in-file-path.bin", n_file("\\EFI\\a\nb.efi") + END)

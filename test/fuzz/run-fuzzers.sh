@@ -108,12 +108,12 @@ for h in "${harnesses[@]}"; do
         set -e
         execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
         rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-        cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1 || true)
+        cov=$(grep -a -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1 || true)
         if [ $rc -ne 0 ]; then
                 failed+=("$h")
                 echo "!! $h FAILED (exit $rc); log: $log" >&2
-                grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|.*invariant violated|artifact_prefix|Test unit written)' \
-                        "$log" | head -20 >&2 || true
+                grep -a -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|.*invariant violated|.* in text "|artifact_prefix)' \
+                        "$log" | cut -c1-300 | head -20 >&2 || true
                 summary+=("$h: FAILED (exit $rc), ${execs:-?} runs; artifacts in $out/$h/")
         else
                 summary+=("$h: ok, ${execs:-?} runs, ${rate:-?} exec/s, $cov")

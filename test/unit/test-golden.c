@@ -102,6 +102,9 @@ static void test_parse_errors(void **state) {
         expect_parse_error("{\"name\": \"t\", \"version\": 1} trailing", -EBADMSG, "not JSON");
         /* deep nesting stops in the tokenizer */
         expect_parse_error("{\"a\": [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}", -EBADMSG, "not JSON");
+        /* invalid UTF-8, and control characters */
+        expect_parse_error(wrap("{\"kernel\": {\"boot_commands\": [\"a\xff\"]}}"), -EBADMSG, "not valid UTF-8");
+        expect_parse_error(wrap("{\"kernel\": {\"boot_commands\": [\"a\\u0085b\"]}}"), -EBADMSG, "C1 control");
         /* a string with a NUL */
         expect_parse_error(wrap("{\"kernel\": {\"boot_commands\": [\"a\\u0000b\"]}}"), -EBADMSG, "NUL character");
         /* huge file */

@@ -13,7 +13,9 @@
 #include "hash.h"
 
 /* JSON paths in error messages are built in fixed buffers; a path cut short is harmless. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 static void sigvar_done(vc_sigvar_rule *r) {
         vc_dset_done(&r->digests);
@@ -209,6 +211,41 @@ static int parse_hex_list(pctx *c, json_object *arr, const char *path, vc_dset *
         return 0;
 }
 
+/* Valid UTF-8 without DEL or C1 controls: golden strings end up in findings and logs (C0
+ * controls such as the newlines of GRUB's menuentry commands are kept; findings turn them
+ * into spaces). */
+static bool valid_text(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+        while (*p) {
+                unsigned c = *p, n;
+                if (c == 0x7f)
+                        return false;
+                if (c < 0x80) {
+                        p++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf)
+                        n = 1;
+                else if (c >= 0xe0 && c <= 0xef)
+                        n = 2;
+                else if (c >= 0xf0 && c <= 0xf4)
+                        n = 3;
+                else
+                        return false;
+                for (unsigned i = 1; i <= n; i++)
+                        if ((p[i] & 0xc0) != 0x80)
+                                return false;
+                if (c == 0xc2 && p[1] < 0xa0) /* C1 controls */
+                        return false;
+                if (c == 0xed && p[1] >= 0xa0) /* surrogates */
+                        return false;
+                if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
+                        return false; /* overlong or beyond U+10FFFF */
+                p += 1 + n;
+        }
+        return true;
+}
+
 static int parse_string(pctx *c, json_object *v, const char *path, const char **ret) {
         int r = want_type(c, v, json_type_string, path);
         if (r < 0)
@@ -219,6 +256,8 @@ static int parse_string(pctx *c, json_object *v, const char *path, const char **
                                     path, n, VC_GOLDEN_MAX_STRING);
         if (strlen(json_object_get_string(v)) != n)
                 return perr(c, path, "string contains a NUL character");
+        if (!valid_text(json_object_get_string(v)))
+                return perr(c, path, "string is not valid UTF-8 text (RFC 8259), or holds DEL/C1 control characters");
         *ret = json_object_get_string(v);
         return 0;
 }

@@ -436,7 +436,7 @@ int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcr
                 hex_short(qsigner, qsigner_len, h2);
                 return fail(ret, VC_QUOTE_CHECK_SIGNER, "qualifiedSigner %s is not the expected %s", h1, h2);
         }
-        if (a->extraData.size != nonce_len || memcmp(a->extraData.buffer, nonce, nonce_len) != 0) {
+        if (a->extraData.size != nonce_len || (nonce_len && memcmp(a->extraData.buffer, nonce, nonce_len) != 0)) {
                 hex_short(a->extraData.buffer, a->extraData.size, h1);
                 hex_short(nonce, nonce_len, h2);
                 return fail(ret, VC_QUOTE_CHECK_NONCE, "extraData \"%s\" is not the expected nonce \"%s\"", h1, h2);
