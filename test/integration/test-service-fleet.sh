@@ -73,13 +73,15 @@ done
 grep -q ready "$TOP/vouchd.out" || die "vouchd did not start"
 
 start=$SECONDS
+agents=()
 for ((i = 0; i < N; i++)); do
         t=$TOP/tpm-$i
         (timeout 120 "$VOUCH_AGENT" --server "127.0.0.1:$VPORT" --ca "$TOP/state/ca.pem" --tcti "$(cat "$t/tcti")" \
                 --eventlog "$LOG" --state-dir "$t/agent" --once >"$t/out" 2>"$t/err"
          echo $? >"$t/rc") &
+        agents+=($!)
 done
-wait
+wait "${agents[@]}"
 ok=0
 ids=()
 for ((i = 0; i < N; i++)); do
