@@ -41,6 +41,9 @@ void vlog(int level, const char *fmt, ...) {
 static const char usage[] =
         "Usage:\n"
         "  vouchd init --state-dir DIR [--san NAME ...]\n"
+        "  vouchd issue-client --state-dir DIR --name CN --out PREFIX   (PREFIX.crt, PREFIX.key)\n"
+        "  vouchd rotate-key --state-dir DIR [--old-valid-until TIME]   (Unix seconds or\n"
+        "         YYYY-MM-DDTHH:MM:SSZ; default: 30 days from now)\n"
         "  vouchd --state-dir DIR --listen HOST:PORT --golden-dir DIR --default-golden NAME --ek-ca FILE\n"
         "         [--config FILE] [--interval SECONDS] [options]\n"
         "\n"
@@ -63,12 +66,19 @@ static const char usage[] =
         "  --verdict-ttl N         verdicts expire after N intervals (default 3)\n"
         "  --allow-sha1            accept SHA-1 signed quotes (refused by default)\n"
         "  --log-level LEVEL       error, warning, info (default), debug\n"
-        "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the golden sets.\n";
+        "Policy-engine API (HTTPS, mutual TLS; docs/API.md):\n"
+        "  --api-listen HOST:PORT  where it listens (off when not set)\n"
+        "  --api-client-ca FILE    CA of client certificates (default: the state dir's ca.pem)\n"
+        "  --api-admin CN          a client certificate CN with the admin role (repeatable)\n"
+        "  --api-reader CN         a client certificate CN with the reader role (repeatable)\n"
+        "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the golden sets and the\n"
+        "verdict-signing keys (after rotate-key).\n";
 
 enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
-        O_LOG_LEVEL, O_SAN, O_HELP,
+        O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_NAME, O_OUT,
+        O_OLD_VALID,
 };
 
 static const struct option options[] = {
@@ -93,6 +103,13 @@ static const struct option options[] = {
         { "log-level", required_argument, NULL, O_LOG_LEVEL },
         { "san", required_argument, NULL, O_SAN },
         { "help", no_argument, NULL, O_HELP },
+        { "api-listen", required_argument, NULL, O_API_LISTEN },
+        { "api-client-ca", required_argument, NULL, O_API_CLIENT_CA },
+        { "api-admin", required_argument, NULL, O_API_ADMIN },
+        { "api-reader", required_argument, NULL, O_API_READER },
+        { "name", required_argument, NULL, O_NAME },
+        { "out", required_argument, NULL, O_OUT },
+        { "old-valid-until", required_argument, NULL, O_OLD_VALID },
         {},
 };
 
@@ -103,6 +120,25 @@ static void config_free(config *c) {
         free(c->default_golden);
         free(c->ek_ca);
         free(c->allowlist);
+        free(c->api_listen);
+        free(c->api_client_ca);
+        for (size_t i = 0; i < c->n_api_admins; i++)
+                free(c->api_admins[i]);
+        for (size_t i = 0; i < c->n_api_readers; i++)
+                free(c->api_readers[i]);
+        free(c->api_admins);
+        free(c->api_readers);
+}
+
+static int add_str(char ***list, size_t *n, const char *v) {
+        char **nl = realloc(*list, (*n + 1) * sizeof(*nl));
+        if (!nl)
+                return -ENOMEM;
+        *list = nl;
+        if (!(nl[*n] = strdup(v)))
+                return -ENOMEM;
+        (*n)++;
+        return 0;
 }
 
 static int set_uint(const char *name, const char *v, unsigned min, unsigned max, unsigned *out) {
@@ -140,6 +176,10 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_MAX_FRAME: return set_uint(name, v, 1024, 64u << 20, &c->max_frame);
         case O_HISTORY: return set_uint(name, v, 1, 1000000, &c->history);
         case O_TTL: return set_uint(name, v, 1, 1000, &c->verdict_ttl_intervals);
+        case O_API_LISTEN: return set_str(&c->api_listen, v);
+        case O_API_CLIENT_CA: return set_str(&c->api_client_ca, v);
+        case O_API_ADMIN: return add_str(&c->api_admins, &c->n_api_admins, v);
+        case O_API_READER: return add_str(&c->api_readers, &c->n_api_readers, v);
         case O_SHA1: c->allow_sha1 = !v || strcmp(v, "false") != 0; return 0;
         case O_APPROVAL:
                 if (strcmp(v, "auto") == 0)
@@ -188,6 +228,9 @@ static int load_config(config *c, const char *path) {
                         *eq = 0;
                 for (char *e = k + strlen(k); e > k && (e[-1] == ' ' || e[-1] == '\t'); e--)
                         e[-1] = 0;
+                for (char *e = k; *e; e++) /* api_admin and api-admin alike */
+                        if (*e == '_')
+                                *e = '-';
                 if (v) {
                         v += strspn(v, " \t");
                         for (char *e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t'); e--)
@@ -197,7 +240,8 @@ static int load_config(config *c, const char *path) {
                 for (size_t i = 0; options[i].name; i++)
                         if (strcmp(options[i].name, k) == 0)
                                 o = &options[i];
-                if (!o || o->val == O_CONFIG || o->val == O_HELP || o->val == O_SAN || (!v && o->has_arg)) {
+                if (!o || o->val == O_CONFIG || o->val == O_HELP || o->val == O_SAN || o->val >= O_NAME ||
+                    (!v && o->has_arg)) {
                         fprintf(stderr, "vouchd: %s:%u: unknown or incomplete setting \"%s\"\n", path, n, k);
                         fclose(f);
                         return -EINVAL;
@@ -292,13 +336,12 @@ static int run(vouchd *d) {
 
         evthread_use_pthreads();
         d->tls = tls_server_ctx(d->cfg.state_dir);
-        d->verdict_key = tls_load_verdict_key(d->cfg.state_dir);
-        if (!d->tls || !d->verdict_key) {
-                vlog(LOG_ERR, "%s has no usable server.pem/server.key/verdict.key: run 'vouchd init --state-dir %s'",
+        if (!d->tls || tls_load_verdict_keys(d->cfg.state_dir, &d->keys) < 0 ||
+            tls_verifier_id(d->cfg.state_dir, d->verifier_id) < 0) {
+                vlog(LOG_ERR, "%s has no usable ca.pem/server.pem/server.key/verdict.key: run 'vouchd init --state-dir %s'",
                      d->cfg.state_dir, d->cfg.state_dir);
                 return 1;
         }
-        tls_key_id(d->verdict_key, d->verifier_id);
         if ((r = read_whole(d->cfg.ek_ca, &pem, &pem_len)) < 0) {
                 vlog(LOG_ERR, "cannot read the EK CA bundle %s: %s", d->cfg.ek_ca, strerror(-r));
                 return 1;
@@ -325,8 +368,8 @@ static int run(vouchd *d) {
                 vlog(LOG_ERR, "store: %s", err);
                 return 1;
         }
-        if (registry_load(d) < 0) {
-                vlog(LOG_ERR, "store: cannot load the devices");
+        if (registry_load(d) < 0 || verdict_load_latest(d) < 0) {
+                vlog(LOG_ERR, "store: cannot load the devices and their verdicts");
                 return 1;
         }
         struct sockaddr_storage ss;
@@ -365,6 +408,8 @@ static int run(vouchd *d) {
         sigaddset(&set, SIGHUP);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
+        if (api_start(d) < 0)
+                return 1;
         for (unsigned i = 0; i < d->n_loops; i++)
                 if (pthread_create(&d->loops[i].thread, NULL, loop_main, &d->loops[i]) != 0)
                         return 1;
@@ -388,12 +433,25 @@ static int run(vouchd *d) {
                         pthread_mutex_unlock(&d->lock);
                         golden_table_unref(old);
                         vlog(LOG_INFO, "SIGHUP: %zu golden sets reloaded", t->n);
+                        verdict_keys k;
+                        if (tls_load_verdict_keys(d->cfg.state_dir, &k) < 0) {
+                                vlog(LOG_ERR, "SIGHUP: verdict keys not reloaded; the old ones stay");
+                                continue;
+                        }
+                        pthread_mutex_lock(&d->seq_lock);
+                        verdict_keys ok = d->keys;
+                        d->keys = k;
+                        pthread_mutex_unlock(&d->seq_lock);
+                        vlog(LOG_INFO, "SIGHUP: verdicts are signed with key %.16s; %zu retired keys published",
+                             k.active.id, k.n_retired);
+                        verdict_keys_free(&ok);
                         continue;
                 }
                 vlog(LOG_INFO, "signal %d: draining", sig);
                 break;
         }
         atomic_store(&d->stopping, true);
+        api_stop(d);
         for (unsigned i = 0; i < d->n_loops; i++) {
                 evconnlistener_disable(d->loops[i].listener);
                 event_base_loopexit(d->loops[i].base, NULL);
@@ -414,6 +472,9 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
         char *sans[32];
         size_t n_sans = 0;
         bool init = argc > 1 && strcmp(argv[1], "init") == 0;
+        bool issue = argc > 1 && strcmp(argv[1], "issue-client") == 0;
+        bool rotate = argc > 1 && strcmp(argv[1], "rotate-key") == 0;
+        const char *name = NULL, *out = NULL, *old_valid = NULL;
         int o;
 
         setenv("TSS2_LOG", "all+none", 0);
@@ -421,6 +482,7 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
                         .max_connections = 200000, .max_frame = 4u << 20, .history = 100,
                         .verdict_ttl_intervals = 3, .log_level = LOG_INFO };
         pthread_mutex_init(&d->lock, NULL);
+        pthread_mutex_init(&d->seq_lock, NULL);
         /* the config file first, so flags override it */
         for (int i = 1; i < argc - 1; i++)
                 if (strcmp(argv[i], "--config") == 0)
@@ -429,7 +491,7 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
                         config_path = argv[i] + 9;
         if (config_path && load_config(c, config_path) < 0)
                 return 2;
-        optind = init ? 2 : 1;
+        optind = init || issue || rotate ? 2 : 1;
         while ((o = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 if (o == O_HELP || o == 'h') {
                         fputs(usage, stdout);
@@ -437,6 +499,10 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
                 }
                 if (o == O_CONFIG)
                         continue;
+                if (o == O_NAME || o == O_OUT || o == O_OLD_VALID) {
+                        *(o == O_NAME ? &name : o == O_OUT ? &out : &old_valid) = optarg;
+                        continue;
+                }
                 if (o == O_SAN) {
                         if (n_sans < 32)
                                 sans[n_sans++] = optarg;
@@ -466,6 +532,49 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
                        "  server certificate: %s/server.pem\n  verdict-signing key: %s/verdict.key "
                        "(public: %s/verdict-keys.pem)\n",
                        c->state_dir, c->state_dir, c->state_dir, c->state_dir, c->state_dir);
+                return 0;
+        }
+        if (issue) {
+                if (!name || !out || !*name || strlen(name) > 64) {
+                        fprintf(stderr, "vouchd issue-client: --name CN (1-64 characters) and --out PREFIX are needed\n");
+                        return 2;
+                }
+                int r = tls_issue_client(c->state_dir, name, out);
+                if (r < 0) {
+                        fprintf(stderr, "vouchd issue-client: cannot issue from %s/ca.pem: %s\n", c->state_dir,
+                                strerror(-r));
+                        return 1;
+                }
+                printf("client certificate for \"%s\": %s.crt, key %s.key (mode 0600)\n", name, out, out);
+                return 0;
+        }
+        if (rotate) {
+                int64_t until = time(NULL) + 30 * 86400;
+                if (old_valid) {
+                        struct tm tm = { 0 };
+                        char *end = NULL;
+                        long long n = strtoll(old_valid, &end, 10);
+                        if (end && !*end && *old_valid)
+                                until = n;
+                        else if ((end = strptime(old_valid, "%Y-%m-%dT%H:%M:%SZ", &tm)) && !*end)
+                                until = timegm(&tm);
+                        else {
+                                fprintf(stderr, "vouchd rotate-key: --old-valid-until \"%s\": expected Unix seconds or "
+                                                "YYYY-MM-DDTHH:MM:SSZ\n", old_valid);
+                                return 2;
+                        }
+                }
+                char id[65];
+                int r = tls_rotate_verdict_key(c->state_dir, until, id);
+                verdict_keys k;
+                if (r < 0 || tls_load_verdict_keys(c->state_dir, &k) < 0) {
+                        fprintf(stderr, "vouchd rotate-key: %s: %s\n", c->state_dir, strerror(r < 0 ? -r : EIO));
+                        return 1;
+                }
+                verdict_keys_free(&k);
+                printf("new verdict-signing key %s; the old one verifies until %lld; %s/verdict-keys.pem updated.\n"
+                       "Send vouchd SIGHUP (or restart it) to sign with the new key.\n",
+                       id, (long long) until, c->state_dir);
                 return 0;
         }
         if (!c->listen || !c->golden_dir || !c->default_golden || !c->ek_ca) {
@@ -504,7 +613,8 @@ int main(int argc, char **argv) {
         golden_table_unref(d.golden);
         vc_ek_ca_free(d.ek_ca);
         SSL_CTX_free(d.tls);
-        EVP_PKEY_free(d.verdict_key);
+        api_free(&d);
+        verdict_keys_free(&d.keys);
         for (size_t i = 0; i < d.n_allow; i++)
                 free(d.allow[i]);
         free(d.allow);

@@ -74,6 +74,7 @@ void registry_free(vouchd *d) {
                         vs_device_done(&dev->rec);
                         vc_device_state_done(&dev->state);
                         vc_ak_free(dev->ak);
+                        free(dev->latest);
                         free(dev);
                 }
         free(d->buckets);

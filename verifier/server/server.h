@@ -14,6 +14,7 @@
 #include "enroll.h"
 #include "golden.h"
 #include "store.h"
+#include "vouch.pb-c.h"
 
 #define VOUCHD_MAX_GOLDEN 256
 
@@ -41,6 +42,11 @@ typedef struct config {
         unsigned verdict_ttl_intervals; /* expires_at = issued_at + this * interval */
         bool allow_sha1;
         int log_level;          /* 0 error, 1 warning, 2 info, 3 debug */
+        /* the policy-engine API (docs/API.md) */
+        char *api_listen;       /* HOST:PORT, NULL = off */
+        char *api_client_ca;    /* NULL = the state dir's CA */
+        char **api_admins, **api_readers; /* certificate CNs per role */
+        size_t n_api_admins, n_api_readers;
 } config;
 
 /* Logging to stderr with a level; the edge logs once per failure. */
@@ -72,10 +78,35 @@ typedef struct device {
         vc_device_state state;
         vc_ak *ak;
         struct session *session;        /* the one active session, or NULL */
+        /* the latest committed verdict (under vouchd.lock; set on the writer thread) */
+        uint8_t *latest;                /* serialized SignedVerdict, NULL if none */
+        size_t latest_len;
+        int latest_status;              /* TrustStatus */
+        int64_t latest_expires;
+        bool stale_queued;              /* a STALE verdict for the latest one is on its way */
         struct device *next;            /* hash chain */
 } device;
 
 typedef struct vouchd vouchd;
+
+/* The verdict-signing keys: the active one and retired ones still published. */
+#define VERDICT_MAX_RETIRED 16
+typedef struct vkey {
+        EVP_PKEY *pkey;
+        char id[65];
+        int64_t not_after;              /* retired keys: verdicts verify until then */
+} vkey;
+typedef struct verdict_keys {
+        vkey active;
+        size_t n_retired;
+        vkey retired[VERDICT_MAX_RETIRED];
+} verdict_keys;
+void verdict_keys_free(verdict_keys *k);
+
+/* Challenge-to-stored-verdict latency histogram buckets (seconds), for /metrics. */
+#define LATENCY_BUCKETS 12
+extern const double latency_bounds[LATENCY_BUCKETS];
+struct api;
 
 typedef struct loop {
         vouchd *d;
@@ -84,7 +115,7 @@ typedef struct loop {
         struct evconnlistener *listener;
         pthread_t thread;
         vc_eval_cache *cache;
-        uint64_t cache_hits, cache_misses;
+        atomic_ullong cache_hits, cache_misses;
         struct session *sessions;       /* every session of this loop (for shutdown) */
 } loop;
 
@@ -95,8 +126,17 @@ struct vouchd {
         char **allow;                   /* allowlisted EK certificate fingerprints */
         size_t n_allow;
         vs_store *store;
-        EVP_PKEY *verdict_key;
         char verifier_id[65];
+
+        /* verdicts: numbered and signed under seq_lock, and queued to the store in that
+         * order, so the store commits them in global sequence order (watchers rely on it) */
+        pthread_mutex_t seq_lock;
+        uint64_t gseq;
+        verdict_keys keys;
+        struct api *api;
+        atomic_ullong latency_count[LATENCY_BUCKETS + 1];
+        atomic_ullong latency_sum_us;
+        atomic_ullong stale_issued, verdicts_issued;
 
         pthread_mutex_t lock;           /* devices, golden, sessions count */
         device **buckets;
@@ -118,13 +158,44 @@ void registry_free(vouchd *d);
 
 /* session.c */
 void session_accept(loop *l, evutil_socket_t fd);
+/* Closes the device's session, if any, on its loop (from any thread). */
+void session_kick(vouchd *d, device *dev, const char *why);
 /* Frees every session of the loop (after its event loop has stopped). */
 void session_free_all(loop *l);
 
+/* verdict.c */
+typedef void (*verdict_done_fn)(int error, void *userdata);
+/* Numbers (device and global sequence), signs and queues v for dev; done runs on the
+ * writer thread once it is committed, after the device's latest verdict is updated and
+ * watchers woken. *record (if record is not NULL) gets the SignedVerdict bytes. */
+int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
+                  uint8_t **record, size_t *record_len);
+/* A signed verdict that is not stored (sequence 0): UNKNOWN for a device never attested. */
+int verdict_adhoc(vouchd *d, device *dev, int status, uint8_t **record, size_t *record_len);
+/* The device's latest verdict as the API shows it: a copy of the committed one, or a
+ * signed UNKNOWN; never TRUSTED once expired (a STALE one is then issued). */
+int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len, int *status);
+/* Issues STALE verdicts for devices whose latest verdict has expired. */
+void verdict_sweep(vouchd *d);
+/* Loads the latest verdict of every device from the store (at start). */
+int verdict_load_latest(vouchd *d);
+/* The verdict as an IETF RATS EAR (JWT, ES256). */
+int verdict_ear(vouchd *d, const uint8_t *record, size_t len, char **jwt);
+
+/* api.c */
+int api_start(vouchd *d);
+void api_stop(vouchd *d);
+void api_notify(vouchd *d);    /* a verdict was committed: wake watchers (any thread) */
+void api_free(vouchd *d);
+
 /* tls.c */
+int tls_issue_client(const char *dir, const char *cn, const char *prefix);
+SSL_CTX *tls_api_ctx(const char *dir, const char *client_ca);
+int tls_load_verdict_keys(const char *dir, verdict_keys *ret);
+int tls_rotate_verdict_key(const char *dir, int64_t old_not_after, char new_id[65]);
+int tls_verifier_id(const char *dir, char out[65]);
 int tls_init_state_dir(const char *dir, char *const *sans, size_t n_sans);
 SSL_CTX *tls_server_ctx(const char *dir);
-EVP_PKEY *tls_load_verdict_key(const char *dir);
 int tls_key_id(EVP_PKEY *k, char out[65]);
 
 /* verdict.c */

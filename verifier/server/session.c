@@ -42,9 +42,11 @@ typedef struct session {
         size_t ek_pub_len, ak_pub_len;
         char id[VS_ID_MAX + 1];
         uint8_t secret[32];
+        bool needs_approval;
         /* attestation */
         uint8_t nonce[32];
-        struct timespec nonce_expiry;
+        uint8_t nonce_used[32];         /* the answered challenge's nonce, for its verdict */
+        struct timespec nonce_expiry, challenged_at;
         struct event *timer;
         golden_table *golden;           /* the table the challenge was made under */
         const vc_golden *g;
@@ -58,7 +60,9 @@ typedef struct pending {
         int error;
         uint8_t *notice;                /* the framed VerdictNotice / Welcome to send on success */
         size_t notice_len;
+        bool notice_failed;
         bool reschedule;
+        struct timespec t0;             /* when the challenge was sent (0: not an attestation) */
 } pending;
 
 static void session_unref(session *s);
@@ -200,6 +204,8 @@ static void pending_cb(evutil_socket_t fd, short what, void *arg) {
         if (s->state != S_CLOSING && s->bev && !atomic_load(&s->l->d->stopping)) {
                 if (p->error < 0) {
                         session_close(s, EIO, "the store could not commit: %s", strerror(-p->error));
+                } else if (p->notice_failed) {
+                        session_close(s, ENOMEM, "out of memory sending the verdict");
                 } else {
                         if (p->notice)
                                 bufferevent_write(s->bev, p->notice, p->notice_len);
@@ -227,6 +233,17 @@ static void pending_cb(evutil_socket_t fd, short what, void *arg) {
 static void store_done(int error, void *userdata) {
         pending *p = userdata;
         p->error = error;
+        if (error == 0 && p->t0.tv_sec) {
+                vouchd *d = p->s->l->d;
+                struct timespec now;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                double secs = (double) (now.tv_sec - p->t0.tv_sec) + (now.tv_nsec - p->t0.tv_nsec) / 1e9;
+                size_t b = 0;
+                while (b < LATENCY_BUCKETS && secs > latency_bounds[b])
+                        b++;
+                atomic_fetch_add(&d->latency_count[b], 1);
+                atomic_fetch_add(&d->latency_sum_us, (unsigned long long) (secs * 1e6));
+        }
         event_active(p->ev, 0, 0); /* thread-safe: evthread is on */
 }
 
@@ -257,9 +274,10 @@ static void challenge_timer_cb(evutil_socket_t fd, short what, void *arg) {
 
 static const vc_golden *golden_for(session *s) {
         vouchd *d = s->l->d;
-        const char *name = s->dev->rec.golden[0] ? s->dev->rec.golden : d->cfg.default_golden;
+        char name[sizeof(s->dev->rec.golden)];
         golden_table_unref(s->golden);
-        pthread_mutex_lock(&d->lock);
+        pthread_mutex_lock(&d->lock); /* the API may assign another set */
+        snprintf(name, sizeof(name), "%s", s->dev->rec.golden[0] ? s->dev->rec.golden : d->cfg.default_golden);
         s->golden = golden_table_ref(d->golden);
         pthread_mutex_unlock(&d->lock);
         return golden_table_find(s->golden, name);
@@ -310,6 +328,7 @@ static void send_challenge(session *s) {
                 return;
         }
         s->state = S_QUOTE;
+        clock_gettime(CLOCK_MONOTONIC, &s->challenged_at);
         struct timeval tv = { d->cfg.nonce_timeout, 0 };
         bufferevent_set_timeouts(s->bev, &tv, NULL);
 }
@@ -343,7 +362,7 @@ static Vouch__V1__TrustStatus status_of(vc_trust t) {
         return t == VC_TRUST_TRUSTED ? VOUCH__V1__TRUST_STATUS__TRUSTED : VOUCH__V1__TRUST_STATUS__UNTRUSTED;
 }
 
-/* Builds, signs and queues the verdict; the agent gets it once it is committed. */
+/* Builds the verdict and has it signed and queued; the agent gets it once it is committed. */
 static void issue_verdict(session *s, const vc_attest_result *res) {
         vouchd *d = s->l->d;
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
@@ -352,12 +371,14 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
         time_t now = time(NULL);
         uint8_t ak_name[2 + VC_MAX_DIGEST];
         size_t ak_name_len = 0;
+        uint8_t *record = NULL;
+        size_t record_len = 0;
         v.device_id = s->dev->rec.id;
         v.status = status_of(res->trust);
         v.issued_at = now;
         v.expires_at = now + (int64_t) d->cfg.interval * d->cfg.verdict_ttl_intervals;
-        v.nonce.data = s->nonce;
-        v.nonce.len = sizeof(s->nonce);
+        v.nonce.data = s->nonce_used;
+        v.nonce.len = sizeof(s->nonce_used);
         v.golden_name = (char *) s->g->name;
         v.golden_version = s->g->version;
         v.boot_count = res->quote.reset_count;
@@ -365,8 +386,6 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
                 v.ak_name.data = ak_name;
                 v.ak_name.len = ak_name_len;
         }
-        v.sequence = ++s->dev->rec.sequence;
-        v.verifier_id = d->verifier_id;
         if (res->evaluation.n_findings) {
                 fs = calloc(res->evaluation.n_findings, sizeof(*fs));
                 fp = calloc(res->evaluation.n_findings, sizeof(*fp));
@@ -382,10 +401,10 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
                         fs[i].explanation = f->explanation;
                         fp[i] = &fs[i];
                 }
-                if (fs && fp) {
-                        v.findings = fp;
-                        v.n_findings = res->evaluation.n_findings;
-                }
+                if (!fs || !fp)
+                        goto fail; /* never a verdict without its findings */
+                v.findings = fp;
+                v.n_findings = res->evaluation.n_findings;
         } else if (res->trust != VC_TRUST_TRUSTED) {
                 single.rule = "attestation";
                 single.pcr = -1;
@@ -397,52 +416,31 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
                 v.findings = &singlep;
                 v.n_findings = 1;
         }
-        size_t vlen = vouch__v1__verdict__get_packed_size(&v);
-        uint8_t *vbytes = malloc(vlen), *sig = NULL;
-        size_t sig_len = 0;
-        pending *p = NULL;
-        if (!vbytes)
+        pending *p = pending_new(s);
+        if (!p)
                 goto fail;
-        vouch__v1__verdict__pack(&v, vbytes);
-        if (verdict_sign(d->verdict_key, vbytes, vlen, &sig, &sig_len) < 0)
-                goto fail;
-        Vouch__V1__SignedVerdict sv = VOUCH__V1__SIGNED_VERDICT__INIT;
-        sv.verdict.data = vbytes;
-        sv.verdict.len = vlen;
-        sv.signature.data = sig;
-        sv.signature.len = sig_len;
-        sv.key_id = d->verifier_id;
-        size_t rlen = vouch__v1__signed_verdict__get_packed_size(&sv);
-        uint8_t *record = malloc(rlen);
-        if (!record)
-                goto fail;
-        vouch__v1__signed_verdict__pack(&sv, record);
-        Vouch__V1__VerdictNotice vn = VOUCH__V1__VERDICT_NOTICE__INIT;
-        vn.verdict = &sv;
-        Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
-        m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_VERDICT;
-        m.verdict = &vn;
-        p = pending_new(s);
-        if (!p || frame_msg(&m, d->cfg.max_frame, &p->notice, &p->notice_len) < 0) {
-                free(record);
-                goto fail;
-        }
         p->reschedule = true;
-        vs_verdict vr = { .sequence = v.sequence, .status = v.status, .issued_at = v.issued_at,
-                          .expires_at = v.expires_at, .record = record, .record_len = rlen };
-        snprintf(vr.device, sizeof(vr.device), "%s", s->dev->rec.id);
+        p->t0 = s->challenged_at;
         if (res->failure == VC_ATTEST_OK || res->failure == VC_ATTEST_GOLDEN)
                 vs_device_put_clock(d->store, s->dev->rec.id, s->dev->state.reset_count, s->dev->state.restart_count,
                                     s->dev->state.clock, NULL, NULL);
-        int r = vs_verdict_put(d->store, &vr, store_done, p);
-        free(record);
-        if (r < 0) {
+        int r = verdict_issue(d, s->dev, &v, store_done, p, &record, &record_len);
+        if (r == 0) {
+                Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, record_len, record);
+                Vouch__V1__VerdictNotice vn = VOUCH__V1__VERDICT_NOTICE__INIT;
+                vn.verdict = sv;
+                Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
+                m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_VERDICT;
+                m.verdict = &vn;
+                /* the notice is read by pending_cb only after the commit, which follows this */
+                if (!sv || frame_msg(&m, d->cfg.max_frame, &p->notice, &p->notice_len) < 0)
+                        p->notice_failed = true;
+                vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        } else {
                 p->error = r;
                 event_active(p->ev, 0, 0);
         }
-        p = NULL;
-        free(vbytes);
-        OPENSSL_free(sig);
+        free(record);
         free(fs);
         free(fp);
         vlog(LOG_INFO, "device %s: %s (sequence %llu)%s%s", s->dev->rec.id,
@@ -450,16 +448,9 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
              res->trust == VC_TRUST_TRUSTED ? "" : ": ", res->trust == VC_TRUST_TRUSTED ? "" : res->reason);
         return;
 fail:
-        free(vbytes);
-        OPENSSL_free(sig);
         free(fs);
         free(fp);
-        if (p) {
-                p->error = -ENOMEM;
-                event_active(p->ev, 0, 0);
-        } else {
-                session_close(s, ENOMEM, "out of memory issuing the verdict");
-        }
+        session_close(s, ENOMEM, "out of memory issuing the verdict");
 }
 
 static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
@@ -492,15 +483,16 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         int r = vc_attest_verify(&s->dev->state, s->dev->ak, s->g, s->l->cache, &policy, &in, &res);
         pthread_mutex_unlock(&s->dev->mu);
         /* the nonce is single use, whatever happened */
+        memcpy(s->nonce_used, s->nonce, sizeof(s->nonce));
         OPENSSL_cleanse(s->nonce, sizeof(s->nonce));
         if (r < 0) {
                 session_close(s, (uint32_t) -r, "could not evaluate the attestation");
                 return;
         }
         if (res.cache_hit)
-                s->l->cache_hits++;
+                atomic_fetch_add(&s->l->cache_hits, 1);
         else if (res.failure == VC_ATTEST_OK || res.failure == VC_ATTEST_GOLDEN)
-                s->l->cache_misses++;
+                atomic_fetch_add(&s->l->cache_misses, 1);
         atomic_fetch_add(res.trust == VC_TRUST_TRUSTED ? &d->attestations_ok : &d->attestations_bad, 1);
         issue_verdict(s, &res);
         vc_attest_result_done(&res);
@@ -570,7 +562,7 @@ static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
         }
         OPENSSL_cleanse(s->secret, sizeof(s->secret));
         vs_device rec = { .ek_public = s->ek_pub_bytes, .ek_public_len = s->ek_pub_len, .ak_public = s->ak_pub_bytes,
-                          .ak_public_len = s->ak_pub_len, .approved = true, .enrolled_at = time(NULL) };
+                          .ak_public_len = s->ak_pub_len, .approved = !s->needs_approval, .enrolled_at = time(NULL) };
         snprintf(rec.id, sizeof(rec.id), "%s", s->id);
         pthread_mutex_lock(&d->lock);
         device *dev = registry_find_locked(d, s->id);
@@ -599,11 +591,18 @@ static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
         } else {
                 dev = registry_add_locked(d, &rec);
         }
-        if (dev)
+        bool approved = dev && dev->rec.approved;
+        if (dev && approved)
                 bind_device(s, dev);
         pthread_mutex_unlock(&d->lock);
         if (!dev) {
                 session_close(s, ENOMEM, "cannot record the device");
+                return;
+        }
+        if (!approved) {
+                vs_device_put(d->store, &dev->rec, NULL, NULL);
+                vlog(LOG_INFO, "device %s: enrolled, waiting for approval (%s)", s->id, s->peer);
+                session_close(s, EACCES, "device %s is enrolled but not approved yet: an admin must approve it", s->id);
                 return;
         }
         atomic_fetch_add(&d->enrollments, 1);
@@ -656,6 +655,12 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
                 session_close(s, EACCES, "device %s is revoked", s->id);
                 return;
         }
+        if (dev && !dev->rec.approved && dev->rec.ak_public_len == s->ak_pub_len &&
+            memcmp(dev->rec.ak_public, s->ak_pub_bytes, s->ak_pub_len) == 0) {
+                pthread_mutex_unlock(&d->lock);
+                session_close(s, EACCES, "device %s is enrolled but not approved yet: an admin must approve it", s->id);
+                return;
+        }
         if (dev && dev->rec.ak_public_len == s->ak_pub_len &&
             memcmp(dev->rec.ak_public, s->ak_pub_bytes, s->ak_pub_len) == 0) {
                 bind_device(s, dev);
@@ -681,10 +686,10 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
                 session_close(s, EPERM, "enrollment refused: %s", vc_error_format(&err, msg, sizeof(msg)));
                 return;
         }
-        if (d->cfg.approval == APPROVAL_ALLOWLIST && !allowlisted(d, h->ek_certificate.data, h->ek_certificate.len)) {
-                session_close(s, EPERM, "enrollment refused: the EK certificate is not on the allowlist");
-                return;
-        }
+        /* not allowlisted: the enrollment goes ahead (the AK is bound to the EK) and the
+         * device waits for an admin's approval (POST /v1/devices/{id}/approve) */
+        s->needs_approval = d->cfg.approval == APPROVAL_ALLOWLIST &&
+                            !allowlisted(d, h->ek_certificate.data, h->ek_certificate.len);
         if (vc_ak_check_attributes(&s->ak.publicArea, &err) < 0) {
                 session_close(s, EPERM, "enrollment refused: %s", err.msg);
                 return;
@@ -862,4 +867,38 @@ void session_free_all(loop *l) {
                 }
                 free_session(s);
         }
+}
+
+/* ---- the API closes a device's session (revocation) from its own thread ---- */
+
+typedef struct kick {
+        vouchd *d;
+        device *dev;
+        loop *l;
+        char why[96];
+} kick;
+
+static void kick_cb(evutil_socket_t fd, short what, void *arg) {
+        kick *k = arg;
+        pthread_mutex_lock(&k->d->lock);
+        session *s = k->dev->session;
+        bool here = s && s->l == k->l; /* sessions are only ever freed on their own loop */
+        pthread_mutex_unlock(&k->d->lock);
+        if (here && s->state != S_CLOSING)
+                session_close(s, EACCES, "%s", k->why);
+        free(k);
+}
+
+void session_kick(vouchd *d, device *dev, const char *why) {
+        kick *k = calloc(1, sizeof(*k));
+        if (!k)
+                return;
+        k->d = d;
+        k->dev = dev;
+        snprintf(k->why, sizeof(k->why), "%s", why);
+        pthread_mutex_lock(&d->lock);
+        k->l = dev->session ? dev->session->l : NULL;
+        pthread_mutex_unlock(&d->lock);
+        if (!k->l || event_base_once(k->l->base, -1, EV_TIMEOUT, kick_cb, k, NULL) < 0)
+                free(k);
 }

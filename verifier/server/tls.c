@@ -7,8 +7,11 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,7 +120,7 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
         if (add_ext(x, iss, NID_basic_constraints, ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE") < 0 ||
             add_ext(x, iss, NID_key_usage, ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature") < 0 ||
             add_ext(x, iss, NID_subject_key_identifier, "hash") < 0 ||
-            (!ca && add_ext(x, iss, NID_ext_key_usage, "serverAuth") < 0) ||
+            (!ca && add_ext(x, iss, NID_ext_key_usage, san ? "serverAuth" : "clientAuth") < 0) ||
             (san && add_ext(x, iss, NID_subject_alt_name, san) < 0))
                 goto fail;
         if (!X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()))
@@ -131,7 +134,7 @@ fail:
 }
 
 int tls_init_state_dir(const char *dir, char *const *sans, size_t n_sans) {
-        EVP_PKEY *ca_key = NULL, *srv_key = NULL, *vkey = NULL;
+        EVP_PKEY *ca_key = NULL, *srv_key = NULL, *vk = NULL;
         X509 *ca = NULL, *srv = NULL;
         char san[2048] = "DNS:localhost,IP:127.0.0.1,IP:::1";
         int r = 0;
@@ -164,20 +167,18 @@ int tls_init_state_dir(const char *dir, char *const *sans, size_t n_sans) {
                     (r = write_pem(dir, "server.pem", 0644, w_cert, srv)) < 0)
                         goto out;
         }
-        vkey = read_key(dir, "verdict.key");
-        if (!vkey) {
-                vkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-                if (!vkey || (r = write_pem(dir, "verdict.key", 0600, w_key, vkey)) < 0)
+        vk = read_key(dir, "verdict.key");
+        if (!vk) {
+                vk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+                if (!vk || (r = write_pem(dir, "verdict.key", 0600, w_key, vk)) < 0)
                         goto out;
         }
-        /* the verdict-signing public keys, for offline verification */
-        r = write_pem(dir, "verdict-keys.pem", 0644, w_pub, vkey);
 out:
-        if (r == 0 && (!ca || !srv || !vkey))
+        if (r == 0 && (!ca || !srv || !vk))
                 r = -EIO;
         EVP_PKEY_free(ca_key);
         EVP_PKEY_free(srv_key);
-        EVP_PKEY_free(vkey);
+        EVP_PKEY_free(vk);
         X509_free(ca);
         X509_free(srv);
         ERR_clear_error();
@@ -198,10 +199,6 @@ SSL_CTX *tls_server_ctx(const char *dir) {
 fail:
         SSL_CTX_free(ctx);
         return NULL;
-}
-
-EVP_PKEY *tls_load_verdict_key(const char *dir) {
-        return read_key(dir, "verdict.key");
 }
 
 int tls_key_id(EVP_PKEY *k, char out[65]) {
@@ -229,5 +226,185 @@ int verdict_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t **sig, s
                 r = 0;
         }
         EVP_MD_CTX_free(ctx);
+        return r;
+}
+
+/* ---- client certificates for the policy-engine API ---- */
+
+int tls_issue_client(const char *dir, const char *cn, const char *prefix) {
+        EVP_PKEY *ca_key = read_key(dir, "ca.key"), *key = NULL;
+        X509 *ca = read_cert(dir, "ca.pem"), *x = NULL;
+        char name[4200];
+        int r = -EIO;
+        if (!ca_key || !ca) {
+                r = -ENOENT;
+                goto out;
+        }
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        x = key ? make_cert(key, cn, ca, ca_key, false, NULL, 825) : NULL;
+        if (!x)
+                goto out;
+        /* write_pem takes a dir and a name: split the prefix */
+        const char *slash = strrchr(prefix, '/');
+        char d[4096];
+        snprintf(d, sizeof(d), "%.*s", slash ? (int) (slash - prefix) : 1, slash ? prefix : ".");
+        if (slash && slash == prefix)
+                snprintf(d, sizeof(d), "/");
+        snprintf(name, sizeof(name), "%s.key", slash ? slash + 1 : prefix);
+        if ((r = write_pem(d, name, 0600, w_key, key)) < 0)
+                goto out;
+        snprintf(name, sizeof(name), "%s.crt", slash ? slash + 1 : prefix);
+        r = write_pem(d, name, 0644, w_cert, x);
+out:
+        EVP_PKEY_free(ca_key);
+        EVP_PKEY_free(key);
+        X509_free(ca);
+        X509_free(x);
+        ERR_clear_error();
+        return r;
+}
+
+/* The API's TLS context: the state dir's server certificate, TLS 1.3, and a client
+ * certificate from client_ca required. */
+SSL_CTX *tls_api_ctx(const char *dir, const char *client_ca) {
+        char ca[4096];
+        SSL_CTX *ctx = tls_server_ctx(dir);
+        if (!ctx)
+                return NULL;
+        if (!client_ca && path_of(ca, sizeof(ca), dir, "ca.pem") == 0)
+                client_ca = ca;
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
+        if (SSL_CTX_load_verify_locations(ctx, client_ca, NULL) != 1 || !names) {
+                sk_X509_NAME_pop_free(names, X509_NAME_free);
+                SSL_CTX_free(ctx);
+                return NULL;
+        }
+        SSL_CTX_set_client_CA_list(ctx, names);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        return ctx;
+}
+
+/* ---- the verdict-signing key ring ----
+ * verdict.key signs; retired/<key id>.pem are former keys' public halves, each with
+ * retired/<key id>.not_after (Unix seconds) until which they still verify. */
+
+void verdict_keys_free(verdict_keys *k) {
+        EVP_PKEY_free(k->active.pkey);
+        for (size_t i = 0; i < k->n_retired; i++)
+                EVP_PKEY_free(k->retired[i].pkey);
+        memset(k, 0, sizeof(*k));
+}
+
+static int w_pubs(BIO *b, void *arg) {
+        const verdict_keys *k = arg;
+        if (PEM_write_bio_PUBKEY(b, k->active.pkey) != 1)
+                return 0;
+        for (size_t i = 0; i < k->n_retired; i++)
+                if (PEM_write_bio_PUBKEY(b, k->retired[i].pkey) != 1)
+                        return 0;
+        return 1;
+}
+
+int tls_load_verdict_keys(const char *dir, verdict_keys *ret) {
+        char rdir[4096], path[4400];
+        verdict_keys k = { 0 };
+        time_t now = time(NULL);
+        int r;
+        k.active.pkey = read_key(dir, "verdict.key");
+        if (!k.active.pkey || tls_key_id(k.active.pkey, k.active.id) < 0) {
+                verdict_keys_free(&k);
+                return -ENOENT;
+        }
+        if (path_of(rdir, sizeof(rdir), dir, "retired") < 0)
+                return -ENAMETOOLONG;
+        DIR *dd = opendir(rdir);
+        struct dirent *de;
+        while (dd && (de = readdir(dd)) && k.n_retired < VERDICT_MAX_RETIRED) {
+                size_t n = strlen(de->d_name);
+                if (n != 64 + 4 || strcmp(de->d_name + 64, ".pem") != 0)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%.64s.not_after", rdir, de->d_name);
+                FILE *f = fopen(path, "r");
+                long long na = 0;
+                if (!f || fscanf(f, "%lld", &na) != 1) {
+                        vlog(LOG_WARN, "%s: unreadable; the retired key %.64s is not published", path, de->d_name);
+                        if (f)
+                                fclose(f);
+                        continue;
+                }
+                fclose(f);
+                if (na <= now)
+                        continue; /* past its date: verdicts it signed no longer verify */
+                snprintf(path, sizeof(path), "%s/%s", rdir, de->d_name);
+                f = fopen(path, "r");
+                EVP_PKEY *pk = f ? PEM_read_PUBKEY(f, NULL, NULL, NULL) : NULL;
+                if (f)
+                        fclose(f);
+                vkey *v = &k.retired[k.n_retired];
+                if (!pk || tls_key_id(pk, v->id) < 0 || strncmp(v->id, de->d_name, 64) != 0) {
+                        vlog(LOG_WARN, "%s: not the public key its name says; not published", path);
+                        EVP_PKEY_free(pk);
+                        continue;
+                }
+                v->pkey = pk;
+                v->not_after = na;
+                k.n_retired++;
+        }
+        if (dd)
+                closedir(dd);
+        /* the verdict-signing public keys, for offline verification */
+        if ((r = write_pem(dir, "verdict-keys.pem", 0644, w_pubs, &k)) < 0) {
+                verdict_keys_free(&k);
+                return r;
+        }
+        *ret = k;
+        ERR_clear_error();
+        return 0;
+}
+
+int tls_rotate_verdict_key(const char *dir, int64_t old_not_after, char new_id[65]) {
+        char rdir[4096], name[128], path[4400];
+        EVP_PKEY *old = read_key(dir, "verdict.key"), *nk = NULL;
+        char old_id[65];
+        int r = -EIO;
+        if (!old || tls_key_id(old, old_id) < 0) {
+                r = -ENOENT;
+                goto out;
+        }
+        if (path_of(rdir, sizeof(rdir), dir, "retired") < 0 || (mkdir(rdir, 0700) < 0 && errno != EEXIST)) {
+                r = -errno;
+                goto out;
+        }
+        /* the old key's public half and its date first: a crash leaves it still active */
+        snprintf(path, sizeof(path), "%s/%s.not_after", rdir, old_id);
+        FILE *f = fopen(path, "w");
+        if (!f || fprintf(f, "%lld\n", (long long) old_not_after) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+                if (f)
+                        fclose(f);
+                goto out;
+        }
+        fclose(f);
+        snprintf(name, sizeof(name), "%s.pem", old_id);
+        if ((r = write_pem(rdir, name, 0644, w_pub, old)) < 0)
+                goto out;
+        nk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        if (!nk || (r = write_pem(dir, "verdict.key", 0600, w_key, nk)) < 0 || (r = tls_key_id(nk, new_id)) < 0) {
+                r = r < 0 ? r : -EIO;
+                goto out;
+        }
+        r = 0;
+out:
+        EVP_PKEY_free(old);
+        EVP_PKEY_free(nk);
+        ERR_clear_error();
+        return r;
+}
+
+/* The verifier's id: the key id of its CA's key, which outlives verdict-key rotation. */
+int tls_verifier_id(const char *dir, char out[65]) {
+        X509 *ca = read_cert(dir, "ca.pem");
+        EVP_PKEY *k = ca ? X509_get0_pubkey(ca) : NULL;
+        int r = k ? tls_key_id(k, out) : -ENOENT;
+        X509_free(ca);
         return r;
 }

@@ -116,8 +116,8 @@ static int apply(vs_store *s, op *o) {
                 break;
         case OP_VERDICT:
                 rc = sqlite3_prepare_v2(s->wdb,
-                                        "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record)"
-                                        " VALUES (?1,?2,?3,?4,?5,?6)",
+                                        "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq)"
+                                        " VALUES (?1,?2,?3,?4,?5,?6,?7)",
                                         -1, &st, NULL);
                 if (rc != SQLITE_OK)
                         break;
@@ -127,6 +127,10 @@ static int apply(vs_store *s, op *o) {
                 sqlite3_bind_int64(st, 4, o->verdict.issued_at);
                 sqlite3_bind_int64(st, 5, o->verdict.expires_at);
                 sqlite3_bind_blob(st, 6, o->verdict.record, (int) o->verdict.record_len, SQLITE_STATIC);
+                if (o->verdict.global_sequence)
+                        sqlite3_bind_int64(st, 7, (sqlite3_int64) o->verdict.global_sequence);
+                else
+                        sqlite3_bind_null(st, 7); /* the next one */
                 rc = sqlite3_step(st);
                 sqlite3_finalize(st);
                 st = NULL;
@@ -477,4 +481,21 @@ int vs_verdict_latest(vs_store *s, const char *device, vs_verdict *ret) {
 int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max) {
         return verdict_query(s, "SELECT " VERDICT_COLS " FROM verdicts WHERE gseq>?1 ORDER BY gseq LIMIT ?2", NULL, since,
                              out, max);
+}
+
+uint64_t vs_verdict_last_global(vs_store *s) {
+        sqlite3_stmt *st = NULL;
+        uint64_t n = 0;
+        pthread_mutex_lock(&s->rlock);
+        /* AUTOINCREMENT keeps the largest number ever used in sqlite_sequence, also after
+         * retention deleted those rows: a number is never handed out twice. */
+        if (sqlite3_prepare_v2(s->rdb,
+                               "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name='verdicts'), 0),"
+                               " coalesce((SELECT max(gseq) FROM verdicts), 0))",
+                               -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+                n = (uint64_t) sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return n;
 }

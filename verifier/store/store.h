@@ -37,7 +37,8 @@ void vs_device_done(vs_device *d);
 typedef struct vs_verdict {
         char device[VS_ID_MAX + 1];
         uint64_t sequence;             /* per device */
-        uint64_t global_sequence;      /* set by the store: order across the fleet */
+        uint64_t global_sequence;      /* order across the fleet: given by the caller (who must
+                                        * queue verdicts in this order), or 0: the store's next */
         int status;                    /* TrustStatus */
         int64_t issued_at, expires_at;
         uint8_t *record;               /* the serialized (signed) verdict, opaque here */
@@ -70,6 +71,8 @@ int vs_verdict_latest(vs_store *s, const char *device, vs_verdict *ret);
 int vs_verdict_history(vs_store *s, const char *device, vs_verdict *out, size_t max);
 /* Verdicts with global sequence > since, oldest first, up to max (for watchers). */
 int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max);
+/* The largest global sequence ever stored (0 if none); numbers are never reused. */
+uint64_t vs_verdict_last_global(vs_store *s);
 /* Calls fn for every device (for loading state at start). */
 int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud);
 

@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Verdicts: numbering, signing and queueing them to the store, the latest one of every
+ * device (only ever a committed one), STALE verdicts when a device stops attesting, and
+ * the EAR (IETF RATS) form of a verdict. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "credential.h"
+#include "server.h"
+
+const double latency_bounds[LATENCY_BUCKETS] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                 0.1,   0.25,   0.5,   1,    2.5,   10 };
+
+typedef struct commit {
+        vouchd *d;
+        device *dev;
+        uint8_t *record;
+        size_t record_len;
+        int status;
+        int64_t expires_at;
+        verdict_done_fn done;
+        void *userdata;
+} commit;
+
+/* On the writer thread, once the verdict is durable. */
+static void committed(int error, void *arg) {
+        commit *c = arg;
+        vouchd *d = c->d;
+        if (error == 0) {
+                pthread_mutex_lock(&d->lock);
+                free(c->dev->latest);
+                c->dev->latest = c->record;
+                c->dev->latest_len = c->record_len;
+                c->dev->latest_status = c->status;
+                c->dev->latest_expires = c->expires_at;
+                c->dev->stale_queued = false;
+                pthread_mutex_unlock(&d->lock);
+                c->record = NULL;
+                api_notify(d);
+        }
+        if (c->done)
+                c->done(error, c->userdata);
+        free(c->record);
+        free(c);
+}
+
+static int sign_record(vouchd *d, const Vouch__V1__Verdict *v, uint8_t **record, size_t *record_len) {
+        size_t vlen = vouch__v1__verdict__get_packed_size(v);
+        uint8_t *vbytes = malloc(vlen ? vlen : 1), *sig = NULL, *rec = NULL;
+        size_t sig_len = 0;
+        int r = -ENOMEM;
+        if (!vbytes)
+                return r;
+        vouch__v1__verdict__pack(v, vbytes);
+        if ((r = verdict_sign(d->keys.active.pkey, vbytes, vlen, &sig, &sig_len)) < 0)
+                goto out;
+        Vouch__V1__SignedVerdict sv = VOUCH__V1__SIGNED_VERDICT__INIT;
+        sv.verdict.data = vbytes;
+        sv.verdict.len = vlen;
+        sv.signature.data = sig;
+        sv.signature.len = sig_len;
+        sv.key_id = d->keys.active.id;
+        size_t rlen = vouch__v1__signed_verdict__get_packed_size(&sv);
+        rec = malloc(rlen);
+        if (!rec) {
+                r = -ENOMEM;
+                goto out;
+        }
+        vouch__v1__signed_verdict__pack(&sv, rec);
+        *record = rec;
+        *record_len = rlen;
+        r = 0;
+out:
+        free(vbytes);
+        OPENSSL_free(sig);
+        return r;
+}
+
+int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
+                  uint8_t **record, size_t *record_len) {
+        commit *c = calloc(1, sizeof(*c));
+        int r;
+        if (!c)
+                return -ENOMEM;
+        c->d = d;
+        c->dev = dev;
+        c->status = v->status;
+        c->expires_at = v->expires_at;
+        c->done = done;
+        c->userdata = userdata;
+        v->verifier_id = d->verifier_id;
+        pthread_mutex_lock(&d->seq_lock);
+        v->sequence = dev->rec.sequence + 1;
+        v->global_sequence = d->gseq + 1;
+        r = sign_record(d, v, &c->record, &c->record_len);
+        if (r == 0) {
+                vs_verdict vr = { .sequence = v->sequence, .global_sequence = v->global_sequence, .status = v->status,
+                                  .issued_at = v->issued_at, .expires_at = v->expires_at, .record = c->record,
+                                  .record_len = c->record_len };
+                snprintf(vr.device, sizeof(vr.device), "%s", dev->rec.id);
+                if (record) {
+                        *record = malloc(c->record_len);
+                        if (*record) {
+                                memcpy(*record, c->record, c->record_len);
+                                *record_len = c->record_len;
+                        }
+                }
+                if (record && !*record)
+                        r = -ENOMEM;
+                else if ((r = vs_verdict_put(d->store, &vr, committed, c)) == 0) {
+                        /* numbers are used only once queued, in queue order */
+                        dev->rec.sequence = v->sequence;
+                        d->gseq = v->global_sequence;
+                }
+                if (r < 0 && record) {
+                        free(*record);
+                        *record = NULL;
+                }
+        }
+        pthread_mutex_unlock(&d->seq_lock);
+        if (r < 0) {
+                free(c->record);
+                free(c);
+                return r;
+        }
+        atomic_fetch_add(&d->verdicts_issued, 1);
+        return 0;
+}
+
+static void fill_ak_name(device *dev, uint8_t *buf, Vouch__V1__Verdict *v) {
+        size_t n = 0;
+        if (dev->ak && dev->ak->has_public && vc_public_name(&dev->ak->public, buf, &n) == 0) {
+                v->ak_name.data = buf;
+                v->ak_name.len = n;
+        }
+}
+
+int verdict_adhoc(vouchd *d, device *dev, int status, uint8_t **record, size_t *record_len) {
+        Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
+        Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
+        uint8_t name[2 + VC_MAX_DIGEST];
+        time_t now = time(NULL);
+        v.device_id = dev->rec.id;
+        v.status = status;
+        v.issued_at = now;
+        v.expires_at = now; /* says nothing about the future */
+        v.verifier_id = d->verifier_id;
+        pthread_mutex_lock(&dev->mu);
+        fill_ak_name(dev, name, &v);
+        pthread_mutex_unlock(&dev->mu);
+        f.rule = "attestation";
+        f.pcr = -1;
+        f.event = -1;
+        f.event_type = "";
+        f.expected = "an attestation";
+        f.actual = "none";
+        f.explanation = "the device has not attested since it enrolled";
+        v.findings = &fp;
+        v.n_findings = 1;
+        pthread_mutex_lock(&d->seq_lock); /* the key may be swapped on SIGHUP */
+        int r = sign_record(d, &v, record, record_len);
+        pthread_mutex_unlock(&d->seq_lock);
+        return r;
+}
+
+static int issue_stale(vouchd *d, device *dev, int64_t expired_at) {
+        Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
+        Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
+        uint8_t name[2 + VC_MAX_DIGEST];
+        char expected[96], actual[96], when[40];
+        time_t now = time(NULL), t = (time_t) expired_at;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        v.device_id = dev->rec.id;
+        v.status = VOUCH__V1__TRUST_STATUS__STALE;
+        v.issued_at = now;
+        v.expires_at = now + (int64_t) d->cfg.interval * d->cfg.verdict_ttl_intervals;
+        pthread_mutex_lock(&dev->mu);
+        v.boot_count = dev->state.reset_count;
+        fill_ak_name(dev, name, &v);
+        pthread_mutex_unlock(&dev->mu);
+        snprintf(expected, sizeof(expected), "a fresh attestation before %s", when);
+        snprintf(actual, sizeof(actual), "none since");
+        f.rule = "freshness";
+        f.pcr = -1;
+        f.event = -1;
+        f.event_type = "";
+        f.expected = expected;
+        f.actual = actual;
+        f.explanation = "the device's last verdict expired without a new attestation; it is not trusted until it attests again";
+        v.findings = &fp;
+        v.n_findings = 1;
+        int r = verdict_issue(d, dev, &v, NULL, NULL, NULL, NULL);
+        if (r == 0) {
+                atomic_fetch_add(&d->stale_issued, 1);
+                vlog(LOG_INFO, "device %s: STALE (its verdict expired at %s)", dev->rec.id, when);
+        }
+        return r;
+}
+
+/* Marks dev as having a STALE verdict on its way if its latest one has expired; the
+ * caller holds d->lock and issues it after unlocking. */
+static bool needs_stale_locked(device *dev, int64_t now) {
+        if (!dev->latest || dev->stale_queued || now < dev->latest_expires ||
+            dev->latest_status == VOUCH__V1__TRUST_STATUS__STALE)
+                return false;
+        dev->stale_queued = true;
+        return true;
+}
+
+void verdict_sweep(vouchd *d) {
+        int64_t now = time(NULL);
+        size_t n = 0, cap = 0;
+        device **due = NULL;
+        int64_t *when = NULL;
+        pthread_mutex_lock(&d->lock);
+        for (size_t b = 0; b < d->n_buckets; b++)
+                for (device *dev = d->buckets[b]; dev; dev = dev->next) {
+                        int64_t exp = dev->latest_expires;
+                        if (!needs_stale_locked(dev, now))
+                                continue;
+                        if (n == cap) {
+                                size_t nc = cap ? cap * 2 : 64;
+                                device **nd = realloc(due, nc * sizeof(*nd));
+                                int64_t *nw = nd ? realloc(when, nc * sizeof(*nw)) : NULL;
+                                if (nd)
+                                        due = nd;
+                                if (!nw) {
+                                        dev->stale_queued = false; /* next sweep */
+                                        goto unlock;
+                                }
+                                when = nw;
+                                cap = nc;
+                        }
+                        due[n] = dev;
+                        when[n++] = exp;
+                }
+unlock:
+        pthread_mutex_unlock(&d->lock);
+        for (size_t i = 0; i < n; i++)
+                if (issue_stale(d, due[i], when[i]) < 0) {
+                        pthread_mutex_lock(&d->lock);
+                        due[i]->stale_queued = false;
+                        pthread_mutex_unlock(&d->lock);
+                }
+        free(due);
+        free(when);
+}
+
+int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len, int *status) {
+        int64_t now = time(NULL), exp;
+        pthread_mutex_lock(&d->lock);
+        bool has = dev->latest != NULL, stale = false, queue = false;
+        if (has) {
+                exp = dev->latest_expires;
+                stale = now >= exp && dev->latest_status != VOUCH__V1__TRUST_STATUS__STALE;
+                queue = needs_stale_locked(dev, now);
+                if (!stale) {
+                        *record = malloc(dev->latest_len);
+                        if (*record) {
+                                memcpy(*record, dev->latest, dev->latest_len);
+                                *record_len = dev->latest_len;
+                                *status = dev->latest_status;
+                        }
+                }
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (!has) {
+                *status = VOUCH__V1__TRUST_STATUS__UNKNOWN;
+                return verdict_adhoc(d, dev, VOUCH__V1__TRUST_STATUS__UNKNOWN, record, record_len);
+        }
+        if (stale) {
+                /* expired and the STALE verdict not yet committed: never show the old
+                 * status; a signed STALE that is not stored (sequence 0) stands in */
+                if (queue && issue_stale(d, dev, exp) < 0) {
+                        pthread_mutex_lock(&d->lock);
+                        dev->stale_queued = false;
+                        pthread_mutex_unlock(&d->lock);
+                }
+                *status = VOUCH__V1__TRUST_STATUS__STALE;
+                Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
+                uint8_t name[2 + VC_MAX_DIGEST];
+                v.device_id = dev->rec.id;
+                v.status = VOUCH__V1__TRUST_STATUS__STALE;
+                v.issued_at = now;
+                v.expires_at = now;
+                v.verifier_id = d->verifier_id;
+                pthread_mutex_lock(&dev->mu);
+                fill_ak_name(dev, name, &v);
+                pthread_mutex_unlock(&dev->mu);
+                pthread_mutex_lock(&d->seq_lock);
+                int r = sign_record(d, &v, record, record_len);
+                pthread_mutex_unlock(&d->seq_lock);
+                return r;
+        }
+        return *record ? 0 : -ENOMEM;
+}
+
+int verdict_load_latest(vouchd *d) {
+        for (size_t b = 0; b < d->n_buckets; b++)
+                for (device *dev = d->buckets[b]; dev; dev = dev->next) {
+                        vs_verdict v = { 0 };
+                        int r = vs_verdict_latest(d->store, dev->rec.id, &v);
+                        if (r == -ENOENT)
+                                continue;
+                        if (r < 0)
+                                return r;
+                        dev->latest = v.record;
+                        dev->latest_len = v.record_len;
+                        dev->latest_status = v.status;
+                        dev->latest_expires = v.expires_at;
+                }
+        d->gseq = vs_verdict_last_global(d->store);
+        return 0;
+}
+
+/* ---- EAR: IETF RATS EAT Attestation Results (draft-fv-rats-ear), as a JWT ---- */
+
+static char *b64url(const uint8_t *p, size_t n) {
+        size_t cap = 4 * ((n + 2) / 3) + 1;
+        char *s = malloc(cap);
+        if (!s)
+                return NULL;
+        int len = EVP_EncodeBlock((unsigned char *) s, p, (int) n);
+        while (len > 0 && s[len - 1] == '=')
+                len--;
+        s[len] = 0;
+        for (char *c = s; *c; c++)
+                *c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
+        return s;
+}
+
+/* AR4SI trustworthiness claims and the findings that bear on them. */
+enum { TV_IDENTITY, TV_CONFIG, TV_EXEC, TV_HARDWARE, TV_N };
+static const char *const tv_names[TV_N] = { "instance-identity", "configuration", "executables", "hardware" };
+
+static void tv_from_findings(const Vouch__V1__Verdict *v, int tv[TV_N]) {
+        bool identity = false, cfg = false, exec = false, hardware = false;
+        for (size_t i = 0; i < v->n_findings; i++) {
+                const char *r = v->findings[i]->rule ? v->findings[i]->rule : "";
+                if (!strcmp(r, "attestation") || !strcmp(r, "revoked") || !strcmp(r, "freshness"))
+                        identity = true;
+                else if (!strncmp(r, "secure_boot", 11))
+                        cfg = true;
+                else if (!strncmp(r, "platform_firmware", 17))
+                        hardware = exec = true; /* firmware: the platform and the code it runs */
+                else if (!strcmp(r, "pcr_values") && v->findings[i]->pcr >= 0 && v->findings[i]->pcr <= 3)
+                        hardware = exec = true;
+                else
+                        exec = true; /* boot chain, kernel, structure, coverage, digests */
+        }
+        /* AR4SI values: 2 affirming, 96 contraindicated, 0 no claim */
+        if (identity) {
+                tv[TV_IDENTITY] = 96;
+                tv[TV_CONFIG] = tv[TV_EXEC] = tv[TV_HARDWARE] = 0; /* the evidence says nothing */
+                return;
+        }
+        tv[TV_IDENTITY] = 2;
+        tv[TV_CONFIG] = cfg ? 96 : 2;
+        tv[TV_EXEC] = exec ? 96 : 2;
+        tv[TV_HARDWARE] = hardware ? 96 : 2;
+}
+
+static int es256_raw(const uint8_t *der, size_t der_len, uint8_t raw[64]) {
+        const unsigned char *p = der;
+        ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long) der_len);
+        if (!sig)
+                return -EINVAL;
+        const BIGNUM *r, *s;
+        ECDSA_SIG_get0(sig, &r, &s);
+        int ok = BN_bn2binpad(r, raw, 32) == 32 && BN_bn2binpad(s, raw + 32, 32) == 32;
+        ECDSA_SIG_free(sig);
+        return ok ? 0 : -EINVAL;
+}
+
+int verdict_ear(vouchd *d, const uint8_t *record, size_t len, char **jwt) {
+        Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, len, record);
+        Vouch__V1__Verdict *v = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
+        json_object *hdr = NULL, *pl = NULL;
+        char *h64 = NULL, *p64 = NULL, *s64 = NULL, *input = NULL;
+        uint8_t *sig = NULL, raw[64];
+        size_t sig_len = 0;
+        int r = -ENOMEM;
+        if (!v) {
+                r = -EBADMSG;
+                goto out;
+        }
+        const char *status = v->status == VOUCH__V1__TRUST_STATUS__TRUSTED     ? "affirming"
+                             : v->status == VOUCH__V1__TRUST_STATUS__UNTRUSTED ? "contraindicated"
+                                                                               : "none";
+        hdr = json_object_new_object();
+        json_object_object_add(hdr, "alg", json_object_new_string("ES256"));
+        json_object_object_add(hdr, "typ", json_object_new_string("JWT"));
+        json_object_object_add(hdr, "kid", json_object_new_string(d->keys.active.id));
+        pl = json_object_new_object();
+        json_object_object_add(pl, "eat_profile", json_object_new_string("tag:github.com,2023:veraison/ear"));
+        json_object_object_add(pl, "iat", json_object_new_int64(v->issued_at));
+        if (v->expires_at > v->issued_at)
+                json_object_object_add(pl, "exp", json_object_new_int64(v->expires_at));
+        json_object *vid = json_object_new_object();
+        json_object_object_add(vid, "developer", json_object_new_string("vouch"));
+        json_object_object_add(vid, "build", json_object_new_string("vouchd " VOUCH_VERSION));
+        json_object_object_add(pl, "ear.verifier-id", vid);
+        if (v->nonce.len) {
+                char *n64 = b64url(v->nonce.data, v->nonce.len);
+                if (n64)
+                        json_object_object_add(pl, "eat_nonce", json_object_new_string(n64));
+                free(n64);
+        }
+        json_object *sub = json_object_new_object();
+        json_object_object_add(sub, "ear.status", json_object_new_string(status));
+        if (v->status == VOUCH__V1__TRUST_STATUS__TRUSTED || v->status == VOUCH__V1__TRUST_STATUS__UNTRUSTED) {
+                int tv[TV_N];
+                tv_from_findings(v, tv);
+                json_object *vec = json_object_new_object();
+                for (int i = 0; i < TV_N; i++)
+                        json_object_object_add(vec, tv_names[i], json_object_new_int(tv[i]));
+                json_object_object_add(sub, "ear.trustworthiness-vector", vec);
+        }
+        if (v->golden_name && v->golden_name[0]) {
+                char pid[300];
+                snprintf(pid, sizeof(pid), "golden:%s@%lld", v->golden_name, (long long) v->golden_version);
+                json_object_object_add(sub, "ear.appraisal-policy-id", json_object_new_string(pid));
+        }
+        json_object_object_add(sub, "vouch.device-id", json_object_new_string(v->device_id ? v->device_id : ""));
+        json_object_object_add(sub, "vouch.sequence", json_object_new_int64((int64_t) v->sequence));
+        json_object_object_add(sub, "vouch.global-sequence", json_object_new_int64((int64_t) v->global_sequence));
+        json_object_object_add(sub, "vouch.boot-count", json_object_new_int64(v->boot_count));
+        json_object *rules = json_object_new_array();
+        for (size_t i = 0; i < v->n_findings; i++)
+                json_object_array_add(rules, json_object_new_string(v->findings[i]->rule ? v->findings[i]->rule : ""));
+        json_object_object_add(sub, "vouch.findings", rules);
+        json_object *subs = json_object_new_object();
+        json_object_object_add(subs, "vouch-tpm", sub);
+        json_object_object_add(pl, "submods", subs);
+
+        const char *hs = json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *ps = json_object_to_json_string_ext(pl, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        h64 = b64url((const uint8_t *) hs, strlen(hs));
+        p64 = b64url((const uint8_t *) ps, strlen(ps));
+        if (!h64 || !p64)
+                goto out;
+        size_t in_len = strlen(h64) + 1 + strlen(p64);
+        input = malloc(in_len + 1);
+        if (!input)
+                goto out;
+        snprintf(input, in_len + 1, "%s.%s", h64, p64);
+        pthread_mutex_lock(&d->seq_lock);
+        r = verdict_sign(d->keys.active.pkey, (const uint8_t *) input, in_len, &sig, &sig_len);
+        pthread_mutex_unlock(&d->seq_lock);
+        if (r < 0 || (r = es256_raw(sig, sig_len, raw)) < 0 || !(s64 = b64url(raw, 64))) {
+                r = r < 0 ? r : -ENOMEM;
+                goto out;
+        }
+        *jwt = malloc(in_len + 1 + strlen(s64) + 1);
+        if (!*jwt) {
+                r = -ENOMEM;
+                goto out;
+        }
+        sprintf(*jwt, "%s.%s", input, s64);
+        r = 0;
+out:
+        json_object_put(hdr);
+        json_object_put(pl);
+        free(h64);
+        free(p64);
+        free(s64);
+        free(input);
+        OPENSSL_free(sig);
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        return r;
+}
