@@ -3,15 +3,24 @@
  * vouchd over TLS 1.3 (pinning the verifier's CA), enrolls its attestation key once (kept in
  * the state dir), and answers every challenge with a quote, the PCR values and the new part
  * of the event log. Runs in the foreground; --once attests once and exits 0 TRUSTED,
- * 1 UNTRUSTED or refused, 2 error. */
+ * 1 UNTRUSTED or refused, 2 error.
+ *
+ * The TPM is opened for each operation (the start, a credential challenge, a quote
+ * challenge) and closed right after it: between rounds the agent holds no TPM connection and
+ * no TPM object, so other users of the TPM (a TPM without a resource manager serves one
+ * client at a time; the kernel's resource manager keeps objects per open file) are not
+ * blocked or charged for an agent that spends nearly all its life waiting. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,6 +44,16 @@ typedef struct opts {
         bool once;
         va_ek_type ek_type;
 } opts;
+
+/* What the agent keeps between rounds, read from the TPM once at the start: the EK (public
+ * area, certificate, chain) for Hello and the AK blobs (also in the state dir) to load the
+ * AK again under the EK for each round. */
+typedef struct keys {
+        va_ek ek;
+        TPM2B_PUBLIC ak_public;
+        TPM2B_PRIVATE ak_private;
+        bool stale;             /* the TPM no longer takes them: read them again */
+} keys;
 
 static volatile sig_atomic_t stop;
 
@@ -177,11 +196,17 @@ static int conn_open(const opts *o, conn *c) {
                 say("cannot connect to %s: %s", o->server, strerror(errno));
                 return -ECONNREFUSED;
         }
+        /* A blocked read or write gives up after 120 s. Waiting for the next challenge has no
+         * limit (the verifier's interval can be a day: see wait_readable); a verifier that
+         * went away is found by TCP keepalive, probing after 60 s of silence. */
         struct timeval tv = { 120, 0 };
         setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        int one = 1;
+        int one = 1, idle = 60, intvl = 15, cnt = 4;
         setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+        setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
         c->ctx = SSL_CTX_new(TLS_client_method());
         if (!c->ctx)
                 return -ENOMEM;
@@ -222,8 +247,27 @@ static int send_frame(conn *c, const Vouch__V1__AgentMessage *m) {
         return r;
 }
 
+/* Waits until the connection has something to read, checking for SIGTERM/SIGINT every
+ * second (a signal that arrives just before a blocking read would not interrupt it).
+ * Returns 0, or -EINTR when the agent is asked to stop. */
+static int wait_readable(conn *c) {
+        while (!stop) {
+                if (SSL_pending(c->ssl) > 0)
+                        return 0;
+                struct pollfd p = { .fd = c->fd, .events = POLLIN };
+                int k = poll(&p, 1, 1000);
+                if (k > 0)
+                        return 0;
+                if (k < 0 && errno != EINTR)
+                        return -errno;
+        }
+        return -EINTR;
+}
+
 static int read_exact(conn *c, uint8_t *p, size_t n) {
         while (n) {
+                if (wait_readable(c) < 0)
+                        return -EIO;
                 int k = SSL_read(c->ssl, p, (int) n);
                 if (k <= 0)
                         return -EIO;
@@ -256,7 +300,7 @@ static Vouch__V1__VerifierMessage *recv_msg(conn *c) {
 
 /* ---- the AK, kept in the state dir ---- */
 
-static int ak_ready(va_tpm *t, const opts *o, TPM2B_PUBLIC *pub, vc_error *err) {
+static int ak_ready(va_tpm *t, const opts *o, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *ret_priv, vc_error *err) {
         char ppub[4200], ppriv[4200];
         uint8_t *b = NULL;
         size_t n = 0, off = 0;
@@ -271,6 +315,7 @@ static int ak_ready(va_tpm *t, const opts *o, TPM2B_PUBLIC *pub, vc_error *err) 
                     Tss2_MU_TPM2B_PRIVATE_Unmarshal(b, n, &off, &priv) == TSS2_RC_SUCCESS &&
                     va_tpm_ak_load(t, pub, &priv, err) == 0) {
                         free(b);
+                        *ret_priv = priv;
                         return 0;
                 }
                 say("the saved AK does not load (%s): creating a new one", err->msg);
@@ -289,15 +334,79 @@ static int ak_ready(va_tpm *t, const opts *o, TPM2B_PUBLIC *pub, vc_error *err) 
         if (write_atomic(ppriv, buf, off, 0600) < 0)
                 return vc_error_set(err, -EIO, SIZE_MAX, -1, "cannot write %s", ppriv);
         say("created a new attestation key (%s)", ppub);
+        *ret_priv = priv;
         return 0;
+}
+
+static void keys_clear(keys *k) {
+        va_ek_clear(&k->ek);
+        explicit_bzero(k, sizeof(*k));
+}
+
+/* At the start (and when the TPM stopped taking the keys): the EK with its certificate, the
+ * AK loaded from the state dir or created; then the TPM is closed again. */
+static int keys_read(const opts *o, keys *k, vc_error *err) {
+        va_tpm *t = NULL;
+        keys n = { 0 };
+        int r = va_tpm_open(o->tcti, &t, err);
+        if (r >= 0)
+                r = va_tpm_ek(t, o->ek_type, &n.ek, err);
+        if (r >= 0)
+                r = ak_ready(t, o, &n.ak_public, &n.ak_private, err);
+        va_tpm_close(t);
+        if (r < 0) {
+                keys_clear(&n);
+                return r;
+        }
+        keys_clear(k);
+        *k = n;
+        return 0;
+}
+
+/* For one round: opens the TPM, creates the same EK again and loads the AK under it. The
+ * caller closes *ret with va_tpm_close() as soon as the round's TPM commands are done. When
+ * the TPM holds another EK, or refuses the AK blobs, k is marked stale. */
+static int tpm_round_open(const opts *o, keys *k, va_tpm **ret, vc_error *err) {
+        va_tpm *t = NULL;
+        int r = va_tpm_open(o->tcti, &t, err);
+        if (r >= 0)
+                r = va_tpm_ek_reload(t, k->ek.type, &k->ek.public, err);
+        if (r >= 0)
+                r = va_tpm_ak_load(t, &k->ak_public, &k->ak_private, err);
+        if (r < 0) {
+                if (r == -ESTALE || r == -EBADMSG)
+                        k->stale = true;
+                va_tpm_close(t);
+                return r;
+        }
+        *ret = t;
+        return 0;
+}
+
+/* Tells the verifier why this round ends without an answer (it logs the message). */
+static void send_error(conn *c, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void send_error(conn *c, int error, const char *fmt, ...) {
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        Vouch__V1__Error e = VOUCH__V1__ERROR__INIT;
+        e.code = (uint32_t) (error < 0 ? -error : error);
+        e.message = msg;
+        Vouch__V1__AgentMessage m = VOUCH__V1__AGENT_MESSAGE__INIT;
+        m.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_ERROR;
+        m.error = &e;
+        (void) send_frame(c, &m);
 }
 
 /* ---- one connection ---- */
 
 enum { RUN_TRUSTED = 0, RUN_UNTRUSTED = 1, RUN_ERROR = 2, RUN_RETRY = 3 };
 
-static int answer_challenge(conn *c, va_tpm *t, const opts *o, const Vouch__V1__QuoteChallenge *ch) {
+static int answer_challenge(conn *c, keys *k, const opts *o, const Vouch__V1__QuoteChallenge *ch) {
         TPML_PCR_SELECTION sel = { 0 };
+        va_tpm *t = NULL;
         vc_error err;
         va_quote q;
         vc_pcr_set pcrs;
@@ -306,30 +415,37 @@ static int answer_challenge(conn *c, va_tpm *t, const opts *o, const Vouch__V1__
         int r;
         if (ch->n_selection == 0 || ch->n_selection > 4 || ch->nonce.len > 64) {
                 say("the challenge is malformed");
+                send_error(c, EBADMSG, "the challenge is malformed");
                 return -EBADMSG;
         }
         for (size_t i = 0; i < ch->n_selection; i++) {
                 TPMS_PCR_SELECTION *s = &sel.pcrSelections[sel.count++];
                 s->hash = (TPMI_ALG_HASH) ch->selection[i]->hash_alg;
                 s->sizeofSelect = 3;
-                for (size_t k = 0; k < ch->selection[i]->n_pcrs; k++) {
-                        uint32_t p = ch->selection[i]->pcrs[k];
+                for (size_t j = 0; j < ch->selection[i]->n_pcrs; j++) {
+                        uint32_t p = ch->selection[i]->pcrs[j];
                         if (p < 24)
                                 s->pcrSelect[p / 8] |= (uint8_t) (1u << (p % 8));
                 }
         }
         if ((r = read_all(o->eventlog, EVENTLOG_MAX, &log, &log_len)) < 0) {
                 say("cannot read the event log %s: %s", o->eventlog, strerror(-r));
+                send_error(c, r, "the agent cannot read its event log: %s", strerror(-r));
                 return r;
         }
         size_t from = ch->eventlog_offset <= log_len ? (size_t) ch->eventlog_offset : log_len;
-        /* quote first, then read the PCRs: the verifier checks they agree */
-        if ((r = va_tpm_quote(t, &sel, ch->nonce.data, ch->nonce.len, &q, &err)) < 0 ||
+        /* the TPM is open for this round only; quote first, then read the PCRs: the verifier
+         * checks they agree */
+        if ((r = tpm_round_open(o, k, &t, &err)) < 0 ||
+            (r = va_tpm_quote(t, &sel, ch->nonce.data, ch->nonce.len, &q, &err)) < 0 ||
             (r = va_tpm_pcr_read(t, &sel, &pcrs, &err)) < 0) {
-                say("TPM: %s", err.msg);
+                say("TPM (%s): %s", o->tcti, err.msg);
+                send_error(c, r, "the agent's TPM failed: %s", err.msg);
+                va_tpm_close(t);
                 free(log);
                 return r;
         }
+        t = va_tpm_close(t);
         Vouch__V1__PcrBank banks[VC_NUM_ALGS], *bankp[VC_NUM_ALGS];
         Vouch__V1__PcrBank__ValuesEntry entries[VC_NUM_ALGS][VC_PCR_COUNT], *entryp[VC_NUM_ALGS][VC_PCR_COUNT];
         for (uint32_t b = 0; b < pcrs.n_banks; b++) {
@@ -398,10 +514,15 @@ static int on_verdict(const opts *o, const Vouch__V1__VerdictNotice *vn) {
         return trusted ? RUN_TRUSTED : RUN_UNTRUSTED;
 }
 
-static int run_once_connected(va_tpm *t, const opts *o, const va_ek *ek, const TPM2B_PUBLIC *ak) {
+/* One connection: Hello, then whatever the verifier asks until it closes, an error, or (with
+ * --once) the first verdict. *ret_verdicts counts the verdicts received. */
+static int run_once_connected(keys *k, const opts *o, unsigned *ret_verdicts) {
+        const va_ek *ek = &k->ek;
+        const TPM2B_PUBLIC *ak = &k->ak_public;
         conn c;
         vc_error err;
         int r = conn_open(o, &c), result = RUN_RETRY;
+        *ret_verdicts = 0;
         if (r < 0) {
                 conn_close(&c);
                 return RUN_RETRY;
@@ -437,7 +558,8 @@ static int run_once_connected(va_tpm *t, const opts *o, const va_ek *ek, const T
         while (!stop) {
                 Vouch__V1__VerifierMessage *vm = recv_msg(&c);
                 if (!vm) {
-                        say("connection to %s lost", o->server);
+                        if (!stop)
+                                say("connection to %s lost", o->server);
                         break;
                 }
                 switch (vm->msg_case) {
@@ -456,8 +578,14 @@ static int run_once_connected(va_tpm *t, const opts *o, const va_ek *ek, const T
                                 break;
                         }
                         say("enrolling: answering the credential challenge");
-                        if (va_tpm_activate(t, &blob, &sec, &out, &err) < 0) {
-                                say("TPM: %s", err.msg);
+                        va_tpm *t = NULL;
+                        r = tpm_round_open(o, k, &t, &err);
+                        if (r >= 0)
+                                r = va_tpm_activate(t, &blob, &sec, &out, &err);
+                        va_tpm_close(t);
+                        if (r < 0) {
+                                say("TPM (%s): %s", o->tcti, err.msg);
+                                send_error(&c, r, "the agent's TPM failed: %s", err.msg);
                                 result = RUN_ERROR;
                                 break;
                         }
@@ -475,11 +603,13 @@ static int run_once_connected(va_tpm *t, const opts *o, const va_ek *ek, const T
                         say("enrolled as device %s with verifier %.16s", vm->welcome->device_id, vm->welcome->verifier_id);
                         break;
                 case VOUCH__V1__VERIFIER_MESSAGE__MSG_CHALLENGE:
-                        if (answer_challenge(&c, t, o, vm->challenge) < 0)
+                        if (answer_challenge(&c, k, o, vm->challenge) < 0)
                                 result = RUN_ERROR;
                         break;
                 case VOUCH__V1__VERIFIER_MESSAGE__MSG_VERDICT:
                         result = on_verdict(o, vm->verdict);
+                        if (result != RUN_ERROR)
+                                (*ret_verdicts)++;
                         break;
                 case VOUCH__V1__VERIFIER_MESSAGE__MSG_ERROR:
                         say("the verifier refused: %s", vm->error->message ? vm->error->message : "");
@@ -502,6 +632,7 @@ static int run_once_connected(va_tpm *t, const opts *o, const va_ek *ek, const T
 }
 
 static void on_signal(int sig) {
+        (void) sig;
         stop = 1;
 }
 
@@ -510,7 +641,8 @@ static const char usage[] =
         "                   [--once] [--verdict-out PATH] [--ek rsa|ecc|auto]\n"
         "  --server HOST:PORT  the verifier (vouchd)\n"
         "  --ca FILE           the verifier's CA certificate (vouchd init prints its path): pinned\n"
-        "  --tcti TCTI         TPM access (default device:/dev/tpmrm0; tests: swtpm:host=127.0.0.1,port=N)\n"
+        "  --tcti TCTI         TPM access (default device:/dev/tpmrm0; tests: swtpm:host=127.0.0.1,port=N);\n"
+        "                      opened for each round and closed between rounds\n"
         "  --eventlog FILE     default /sys/kernel/security/tpm0/binary_bios_measurements\n"
         "  --state-dir DIR     keeps the attestation key (ak.pub, ak.priv), so restarts do not re-enroll\n"
         "  --once              attest once and exit: 0 TRUSTED, 1 UNTRUSTED or refused, 2 error\n"
@@ -554,30 +686,45 @@ int main(int argc, char **argv) {
                 return 2;
         }
         signal(SIGPIPE, SIG_IGN);
-        signal(SIGTERM, on_signal);
-        signal(SIGINT, on_signal);
+        struct sigaction sa = { .sa_handler = on_signal };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
 
-        va_tpm *t = NULL;
-        va_ek ek = { 0 };
-        TPM2B_PUBLIC ak = { 0 };
+        keys k = { 0 };
         vc_error err;
-        if (va_tpm_open(o.tcti, &t, &err) < 0 || va_tpm_ek(t, o.ek_type, &ek, &err) < 0 || ak_ready(t, &o, &ak, &err) < 0) {
+        if (keys_read(&o, &k, &err) < 0) {
                 say("TPM (%s): %s", o.tcti, err.msg);
-                va_ek_clear(&ek);
-                va_tpm_close(t);
                 return 2;
         }
         unsigned backoff = 1;
         int result = RUN_ERROR;
         while (!stop) {
-                result = run_once_connected(t, &o, &ek, &ak);
+                unsigned verdicts = 0;
+                if (k.stale) {
+                        /* another EK, or the AK no longer loads: read them again (a new AK
+                         * is enrolled on the next connection) */
+                        say("the TPM no longer takes the keys read at the start: reading them again");
+                        if (keys_read(&o, &k, &err) < 0) {
+                                say("TPM (%s): %s", o.tcti, err.msg);
+                                result = RUN_ERROR;
+                                if (o.once)
+                                        break;
+                                k.stale = true;
+                                goto wait;
+                        }
+                }
+                result = run_once_connected(&k, &o, &verdicts);
                 if (o.once) {
-                        if (result == RUN_RETRY)
+                        if (result == RUN_RETRY || stop)
                                 result = RUN_ERROR;
                         break;
                 }
-                if (result == RUN_TRUSTED || result == RUN_UNTRUSTED)
+                if (stop)
+                        break;
+                if (verdicts > 0)
                         backoff = 1;
+        wait:;
                 /* reconnect with exponential backoff and jitter, so a fleet does not stampede */
                 uint32_t rnd = 0;
                 RAND_bytes((uint8_t *) &rnd, sizeof(rnd));
@@ -587,7 +734,10 @@ int main(int argc, char **argv) {
                         sleep(1);
                 backoff = backoff < 60 ? backoff * 2 : 60;
         }
-        va_ek_clear(&ek);
-        va_tpm_close(t);
+        keys_clear(&k);
+        if (!o.once && stop) {
+                say("stopped by a signal");
+                return 0;
+        }
         return result == RUN_TRUSTED ? 0 : result == RUN_UNTRUSTED ? 1 : 2;
 }

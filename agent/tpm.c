@@ -572,6 +572,38 @@ int va_tpm_ek(va_tpm *t, va_ek_type type, va_ek *ret, vc_error *err) {
         return 0;
 }
 
+int va_tpm_ek_reload(va_tpm *t, va_ek_type type, const TPM2B_PUBLIC *expect, vc_error *err) {
+        uint8_t want[sizeof(TPMT_PUBLIC)], got[sizeof(TPMT_PUBLIC)];
+        size_t want_len = 0, got_len = 0;
+        TPM2B_PUBLIC pub;
+        ESYS_TR h = ESYS_TR_NONE;
+        int r;
+
+        vc_error_clear(err);
+        if (!ek_cert_index(type))
+                return vc_error_set(err, -EINVAL, SIZE_MAX, -1, "EK reload: type %d is not one template", (int) type);
+        r = create_ek(t, type, &h, &pub, err);
+        if (r < 0)
+                return r;
+        /* A primary key is derived from the hierarchy's seed and the template (Part 1, 27.2):
+         * the same TPM gives the same EK; another one (or a cleared endorsement hierarchy)
+         * does not, and the AK wrapped by the old EK is useless under it. */
+        if (Tss2_MU_TPMT_PUBLIC_Marshal(&expect->publicArea, want, sizeof(want), &want_len) != TSS2_RC_SUCCESS ||
+            Tss2_MU_TPMT_PUBLIC_Marshal(&pub.publicArea, got, sizeof(got), &got_len) != TSS2_RC_SUCCESS ||
+            want_len != got_len || memcmp(want, got, want_len) != 0) {
+                (void) Esys_FlushContext(t->esys, h);
+                return vc_error_set(err, -ESTALE, SIZE_MAX, -1,
+                                    "EK %s: the TPM's EK is not the one read before (another TPM, or its "
+                                    "endorsement hierarchy was cleared)",
+                                    ek_type_name(type));
+        }
+        flush_object(t, &t->ak);
+        flush_object(t, &t->ek);
+        t->ek = h;
+        t->ek_public = pub.publicArea;
+        return 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Authorising the EK's user role */
 

@@ -89,6 +89,14 @@ void va_ek_clear(va_ek *ek);
  * (type), TPM errors. */
 int va_tpm_ek(va_tpm *t, va_ek_type type, va_ek *ret, vc_error *err);
 
+/* Creates the EK of one template again (type: VA_EK_RSA_2048, VA_EK_ECC_P256 or
+ * VA_EK_ECC_P384, as va_tpm_ek() chose it) and keeps it loaded in t like va_tpm_ek(), without
+ * reading any NV index: for a caller that opens the TPM for each operation and read the
+ * certificate once. The key must equal expect (the public area va_tpm_ek() returned).
+ * Errors: -EINVAL (type), -ESTALE (another EK: another TPM, or its endorsement hierarchy
+ * was cleared; t is unchanged), TPM errors. */
+int va_tpm_ek_reload(va_tpm *t, va_ek_type type, const TPM2B_PUBLIC *expect, vc_error *err);
+
 typedef enum va_ak_type {
         VA_AK_RSA_2048 = 1,     /* RSASSA with SHA-256 */
         VA_AK_ECC_P256 = 2,     /* ECDSA with SHA-256 */

@@ -609,12 +609,71 @@ static void reload_one(va_tpm *t, va_ek_type type, const char *state) {
         va_ek_clear(&ek);
 }
 
+/* The agent's rounds: the TPM opened for each one, the EK created again without reading NV
+ * (va_tpm_ek_reload), the saved AK loaded, a quote; closing leaves nothing in the TPM. */
+static void reopen_rounds(const char *tcti, va_ek_type type, const char *state) {
+        const char *L = ek_label(type);
+        TPM2B_PUBLIC ek_pub, ak_pub, other;
+        TPM2B_PRIVATE ak_priv;
+        uint8_t qn[2 + VC_MAX_DIGEST], nonce[32];
+        size_t qn_len;
+        char fn[64], first_failure[800] = "";
+        unsigned ok = 0;
+        vc_error err;
+        int r;
+
+        snprintf(fn, sizeof(fn), "ek-%s.pub", L);
+        load_public(state, fn, &ek_pub);
+        snprintf(fn, sizeof(fn), "ak-%s-rsa.pub", L);
+        load_public(state, fn, &ak_pub);
+        snprintf(fn, sizeof(fn), "ak-%s-rsa.priv", L);
+        load_private(state, fn, &ak_priv);
+        ak_qualified_name(&ek_pub, &ak_pub, qn, &qn_len);
+        for (int i = 0; i < 5; i++) {
+                va_tpm *t = open_tpm(tcti);
+                quote_check qc = { 0 };
+                if (RAND_bytes(nonce, 32) != 1)
+                        fatal("RAND_bytes");
+                r = va_tpm_ek_reload(t, type, &ek_pub, &err);
+                if (r == 0)
+                        r = va_tpm_ak_load(t, &ak_pub, &ak_priv, &err);
+                if (r == 0)
+                        quote_and_verify(t, &ak_pub, qn, qn_len, nonce, nonce, false, &qc);
+                if (r == 0 && quote_valid(&qc))
+                        ok++;
+                else if (!first_failure[0])
+                        snprintf(first_failure, sizeof(first_failure), "round %d: %d %s %s", i, r, r ? err.msg : "",
+                                 qc.msg);
+                va_tpm_close(t);
+        }
+        check(ok == 5, "%s EK: 5 rounds of open + EK reload + AK load + quote + close: %u quotes verified%s%s", L, ok,
+              first_failure[0] ? "; first failure: " : "", first_failure);
+        va_tpm *t = open_tpm(tcti);
+        check_handles(t, 0, "after the rounds were closed");
+        /* another EK than the one expected (as after a TPM clear): refused, nothing loaded */
+        other = ek_pub;
+        if (other.publicArea.type == TPM2_ALG_RSA)
+                other.publicArea.unique.rsa.buffer[0] ^= 0x01;
+        else
+                other.publicArea.unique.ecc.x.buffer[0] ^= 0x01;
+        r = va_tpm_ek_reload(t, type, &other, &err);
+        check(r == -ESTALE, "%s EK: a reload expecting another EK is refused (%d: %s)", L, r, err.msg);
+        r = va_tpm_ak_load(t, &ak_pub, &ak_priv, &err);
+        check(r == -EINVAL, "%s EK: after the refused reload no EK is loaded (%d: %s)", L, r, err.msg);
+        check_handles(t, 0, "after the refused reload");
+        r = va_tpm_ek_reload(t, VA_EK_AUTO, &ek_pub, &err);
+        check(r == -EINVAL, "EK reload: VA_EK_AUTO is not one template (%d: %s)", r, err.msg);
+        va_tpm_close(t);
+}
+
 static void phase_reload(const char *tcti, const char *state) {
         va_tpm *t = open_tpm(tcti);
         check_handles(t, 0, "restarted swtpm");
         reload_one(t, VA_EK_RSA_2048, state);
         reload_one(t, VA_EK_ECC_P384, state);
         va_tpm_close(t);
+        reopen_rounds(tcti, VA_EK_RSA_2048, state);
+        reopen_rounds(tcti, VA_EK_ECC_P384, state);
 }
 
 int main(int argc, char **argv) {
