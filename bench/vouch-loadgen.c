@@ -88,6 +88,7 @@ typedef struct options {
         unsigned misbehave;      /* MIS_* bits */
         double misbehave_rate;   /* probability per challenge */
         unsigned idle_timeout;
+        unsigned max_pending;    /* connections between connect and Welcome at once */
 } options;
 
 /* ---- shared, read-only after start ---- */
@@ -107,7 +108,7 @@ typedef struct shared {
 static shared G;
 
 static atomic_bool measuring, stopping;
-static atomic_uint warm, connected_now, failures_printed;
+static atomic_uint warm, connected_now, failures_printed, pending_hello;
 
 /* ---- statistics: one per loop, merged after the threads are joined ---- */
 
@@ -161,7 +162,7 @@ typedef struct agent {
         uint8_t *last_attest, *last_sig;
         size_t last_attest_len, last_sig_len;
         /* bookkeeping */
-        bool warm, was_connected, has_identity;
+        bool warm, was_connected, has_identity, pending;
         unsigned expect;                     /* MIS_* of the attestation in flight, 0 = normal */
         uint64_t t_challenge, t_hello;
         unsigned fails;
@@ -581,7 +582,15 @@ static int send_frame(agent *a, const Vouch__V1__AgentMessage *m) {
         return r;
 }
 
+static void pending_done(agent *a) {
+        if (a->pending) {
+                a->pending = false;
+                atomic_fetch_sub(&pending_hello, 1);
+        }
+}
+
 static void agent_disconnect(agent *a) {
+        pending_done(a);
         if (a->bev) {
                 bufferevent_free(a->bev);
                 a->bev = NULL;
@@ -832,6 +841,7 @@ static void on_verdict(agent *a, const Vouch__V1__VerdictNotice *vn) {
 static void on_welcome(agent *a) {
         stats *s = &a->l->st;
         a->state = A_READY;
+        pending_done(a);
         if (G.o.mode != MODE_ENROLL)
                 return;
         /* enrollment-only: this identity is done; a fresh one connects at once */
@@ -952,9 +962,18 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
 }
 
 static void agent_connect(agent *a) {
+        /* at most max_pending connections between connect and Welcome: a verifier that is
+         * enrolling as fast as it can is not buried under handshakes that then time out */
+        if (atomic_fetch_add(&pending_hello, 1) >= G.o.max_pending) {
+                atomic_fetch_sub(&pending_hello, 1);
+                agent_schedule(a, 20000 + (uint64_t) (rnd01(a->l) * 30000));
+                return;
+        }
+        a->pending = true;
         if (!a->has_identity) {
                 if (identity_new(a) < 0) {
                         say("agent %u: cannot make an identity", a->idx);
+                        pending_done(a);
                         agent_schedule(a, 1000000);
                         return;
                 }
@@ -965,6 +984,7 @@ static void agent_connect(agent *a) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
                 count_failure(a, &a->l->st.fail_drop, "socket() failed (file limit?)");
+                pending_done(a);
                 agent_schedule(a, 1000000);
                 return;
         }
@@ -981,12 +1001,14 @@ static void agent_connect(agent *a) {
                 snprintf(why, sizeof(why), "connect: %s", strerror(errno));
                 close(fd);
                 count_failure(a, &a->l->st.fail_drop, why);
+                pending_done(a);
                 agent_schedule(a, 1000000);
                 return;
         }
         SSL *ssl = SSL_new(G.tls);
         if (!ssl) {
                 close(fd);
+                pending_done(a);
                 agent_schedule(a, 1000000);
                 return;
         }
@@ -995,6 +1017,7 @@ static void agent_connect(agent *a) {
         if (!a->bev) {
                 SSL_free(ssl);
                 close(fd);
+                pending_done(a);
                 agent_schedule(a, 1000000);
                 return;
         }
@@ -1174,11 +1197,12 @@ static const char usage[] =
         "  --eventlog FILE       (default $VOUCH_SHARED_DIR/" DEFAULT_LOG ")\n"
         "  --misbehave KINDS     comma list of wrong-nonce,stale,garbage,slow\n"
         "  --misbehave-rate P    probability per challenge (default 0.2)\n"
-        "  --idle-timeout S      a connection silent this long is a failure (default 300)\n";
+        "  --idle-timeout S      a connection silent this long is a failure (default 300)\n"
+        "  --max-pending N       connections between connect and Welcome at once (default 64)\n";
 
 int main(int argc, char **argv) {
         enum { O_SERVER = 256, O_CA, O_EKCA, O_INIT, O_FLOOR, O_AGENTS, O_MODE, O_DURATION, O_WARMUP, O_THREADS,
-               O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_HELP };
+               O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_HELP };
         static const struct option lo[] = {
                 { "server", required_argument, NULL, O_SERVER },     { "ca", required_argument, NULL, O_CA },
                 { "ek-ca-dir", required_argument, NULL, O_EKCA },    { "init-ek-ca", required_argument, NULL, O_INIT },
@@ -1188,11 +1212,13 @@ int main(int argc, char **argv) {
                 { "sources", required_argument, NULL, O_SOURCES },   { "connect-rate", required_argument, NULL, O_RATE },
                 { "eventlog", required_argument, NULL, O_LOG },      { "misbehave", required_argument, NULL, O_MIS },
                 { "misbehave-rate", required_argument, NULL, O_MISRATE }, { "idle-timeout", required_argument, NULL, O_IDLE },
+                { "max-pending", required_argument, NULL, O_PENDING },
                 { "help", no_argument, NULL, O_HELP },               {},
         };
         options *o = &G.o;
         *o = (options) { .agents = 100, .threads = 2, .sources = 16, .connect_rate = 2000, .duration = 10,
-                         .warmup_timeout = 120, .mode = MODE_PERIODIC, .misbehave_rate = 0.2, .idle_timeout = 300 };
+                         .warmup_timeout = 120, .mode = MODE_PERIODIC, .misbehave_rate = 0.2, .idle_timeout = 300,
+                         .max_pending = 64 };
         const char *init_dir = NULL;
         bool floor_mode = false;
         char default_log[4096];
@@ -1243,6 +1269,7 @@ int main(int argc, char **argv) {
                 }
                 case O_MISRATE: o->misbehave_rate = strtod(optarg, NULL); break;
                 case O_IDLE: o->idle_timeout = (unsigned) strtoul(optarg, NULL, 10); break;
+                case O_PENDING: o->max_pending = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_HELP: fputs(usage, stdout); return 0;
                 default: fputs(usage, stderr); return 2;
                 }
@@ -1274,7 +1301,7 @@ int main(int argc, char **argv) {
                 return r;
         }
         if (!o->server || !o->ca || !o->ek_ca_dir || o->agents == 0 || o->threads == 0 || o->threads > LG_MAX_LOOPS ||
-            o->sources == 0 || o->sources > 250 || o->connect_rate == 0) {
+            o->sources == 0 || o->sources > 250 || o->connect_rate == 0 || o->max_pending == 0) {
                 fputs(usage, stderr);
                 free(G.log);
                 return 2;
