@@ -13,11 +13,31 @@ MODE:
   bad-version     Hello with protocol version 99
   wrong-activate EK_PUB EK_CERT AK_PUB   enroll, then answer the credential with a wrong secret
 Prints one line: what vouchd did ("error: <message>", "closed", "timeout") and exits 0.
+
+A recording man in the middle and a replay of what it recorded (evidence replayed from an
+earlier round must be rejected):
+  record-proxy CERT KEY DIR   listen on 127.0.0.1 (a free port, written to DIR/port) with
+                  CERT/KEY (the verifier's own server certificate, which the agent's pinned
+                  CA accepts), relay each agent connection to HOST:PORT and append what the
+                  agent sends to DIR/conn-N.agent; runs until killed
+  replay FILE ROUND [renonce]   connect as the device of the recording FILE (its Hello), and
+                  answer the first challenge with the recording's QuoteAnswer number ROUND
+                  (0: the first, -1: the last); with "renonce", its nonce field is set to the new
+                  challenge's nonce (the quote itself is still the old one). Prints
+                  "verdict: STATUS sequence N: EXPLANATION..." or what vouchd did instead.
+And, without a connection:
+  vouch_client.py decode-verdict FILE [OUTDIR]   print a serialized SignedVerdict as
+                  "STATUS sequence N golden NAME version V issued T" and one line per finding
+                  ("  [rule] explanation"); with OUTDIR, write its verdict and signature there
+                  (verdict.bin, verdict.sig) for openssl to verify.
 """
+import os
+import select
 import socket
 import ssl
 import struct
 import sys
+import threading
 
 
 def varint(n):
@@ -70,6 +90,59 @@ def fields(b):
     return out
 
 
+def fields_all(b):
+    """Every field in order as (number, wire type, value): repeated fields kept."""
+    i, out = 0, []
+    while i < len(b):
+        key, i = read_varint(b, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = read_varint(b, i)
+        elif wt == 2:
+            n, i = read_varint(b, i)
+            v, i = b[i:i + n], i + n
+        else:
+            raise ValueError("wire type %d" % wt)
+        out.append((num, wt, v))
+    return out
+
+
+def encode_fields(fl):
+    return b"".join(field_varint(n, v) if wt == 0 else field_bytes(n, v) for n, wt, v in fl)
+
+
+def split_frames(data):
+    """The payloads of the complete frames in a recorded byte stream."""
+    out, i = [], 0
+    while i + 4 <= len(data):
+        n = struct.unpack(">I", data[i:i + 4])[0]
+        if i + 4 + n > len(data):
+            break
+        out.append(data[i + 4:i + 4 + n])
+        i += 4 + n
+    return out
+
+
+STATUS = {0: "UNSPECIFIED", 1: "TRUSTED", 2: "UNTRUSTED", 3: "STALE", 4: "UNKNOWN"}
+
+
+def describe_verdict(signed):
+    """One line for a serialized SignedVerdict, then one per finding."""
+    v = fields_all(fields(signed).get(1, b""))
+    one = {}
+    for n, _, val in v:
+        one.setdefault(n, val)
+    lines = ["%s sequence %d golden %s version %d issued %d" % (
+        STATUS.get(one.get(2, 0), "?"), one.get(11, 0), one.get(7, b"").decode(errors="replace"),
+        one.get(8, 0), one.get(4, 0))]
+    for n, _, val in v:
+        if n == 3:
+            f = fields(val)
+            lines.append("  [%s] %s" % (f.get(1, b"").decode(errors="replace"),
+                                        f.get(7, b"").decode(errors="replace")))
+    return lines
+
+
 def recv_exact(s, n):
     data = b""
     while len(data) < n:
@@ -104,8 +177,111 @@ def outcome(s):
         return "closed"
 
 
+def relay(agent, host, port, ca, record):
+    """Relays one agent connection to the verifier, appending the agent's bytes to record."""
+    try:
+        up = ssl.create_default_context(cafile=ca)
+        up.minimum_version = ssl.TLSVersion.TLSv1_3
+        v = up.wrap_socket(socket.create_connection((host, port), timeout=30), server_hostname=host)
+        v.settimeout(None)
+        agent.settimeout(None)
+    except (OSError, ssl.SSLError):
+        agent.close()
+        return
+    with open(record, "ab", buffering=0) as out:
+        peers = {agent: v, v: agent}
+        try:
+            while True:
+                ready = [p for p in peers if p.pending()]
+                if not ready:
+                    ready, _, _ = select.select(list(peers), [], [])
+                for src in ready:
+                    data = src.recv(65536)
+                    if not data:
+                        raise ConnectionError("closed")
+                    if src is agent:
+                        out.write(data)
+                    peers[src].sendall(data)
+        except (OSError, ssl.SSLError, ConnectionError):
+            pass
+    for p in (agent, v):
+        try:
+            p.close()
+        except OSError:
+            pass
+
+
+def record_proxy(host, port, ca, cert, key, rdir):
+    srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv.minimum_version = ssl.TLSVersion.TLSv1_3
+    srv.load_cert_chain(cert, key)
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    with open(os.path.join(rdir, "port.tmp"), "w") as f:
+        f.write("%d\n" % lsock.getsockname()[1])
+    os.rename(os.path.join(rdir, "port.tmp"), os.path.join(rdir, "port"))
+    n = 0
+    while True:
+        raw, _ = lsock.accept()
+        n += 1
+        try:
+            raw.settimeout(30)
+            agent = srv.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError):
+            raw.close()
+            continue
+        threading.Thread(target=relay, daemon=True,
+                         args=(agent, host, port, ca, os.path.join(rdir, "conn-%d.agent" % n))).start()
+
+
+def replay(s, record, round_no, renonce):
+    frames = split_frames(open(record, "rb").read())
+    hello = [f for f in frames if 1 in fields(f)]
+    answers = [fields(f)[3] for f in frames if 3 in fields(f)]
+    if not hello or round_no >= len(answers):
+        return "the recording has no Hello or fewer than %d answers" % (round_no + 1)
+    answer = answers[round_no]
+    s.sendall(frame(hello[0]))
+    try:
+        while True:
+            m = recv_msg(s)
+            if m is None:
+                return "closed"
+            if 15 in m:
+                return "error: " + fields(m[15]).get(2, b"").decode(errors="replace")
+            if 2 in m:
+                return "activate (the recorded device is not enrolled)"
+            if 3 in m:
+                if renonce:
+                    nonce = fields(m[3]).get(1, b"")
+                    answer = encode_fields([(n, wt, nonce if n == 1 else v) for n, wt, v in fields_all(answer)])
+                s.sendall(frame(field_bytes(3, answer)))
+            if 4 in m:
+                lines = describe_verdict(fields(m[4]).get(1, b""))
+                head = lines[0].split(" golden ")[0]
+                return "verdict: %s: %s" % (head, " | ".join(l.strip() for l in lines[1:]))
+    except socket.timeout:
+        return "timeout"
+    except (ConnectionError, ssl.SSLError, OSError):
+        return "closed"
+
+
 def main():
+    if sys.argv[1] == "decode-verdict":
+        signed = open(sys.argv[2], "rb").read()
+        print("\n".join(describe_verdict(signed)))
+        if len(sys.argv) > 3:
+            top = fields(signed)
+            for name, num in (("verdict.bin", 1), ("verdict.sig", 2)):
+                with open(os.path.join(sys.argv[3], name), "wb") as f:
+                    f.write(top.get(num, b""))
+        return
     host, port, ca, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    if mode == "record-proxy":
+        record_proxy(host, port, ca, *sys.argv[5:8])
+        return
     raw = socket.create_connection((host, port), timeout=30)
     if mode == "silent":
         try:
@@ -134,6 +310,8 @@ def main():
     elif mode == "bad-version":
         s.sendall(frame(field_bytes(1, field_varint(1, 99))))
         print(outcome(s))
+    elif mode == "replay":
+        print(replay(s, sys.argv[5], int(sys.argv[6]), len(sys.argv) > 7 and sys.argv[7] == "renonce"))
     elif mode == "wrong-activate":
         ek, cert, ak = (open(p, "rb").read() for p in sys.argv[5:8])
         hello = field_varint(1, 1) + field_bytes(3, ek) + field_bytes(4, cert) + field_bytes(6, ak)
