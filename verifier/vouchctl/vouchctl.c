@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* vouchctl: offline tools for event logs and quotes (and later the verifier's API). */
+/* vouchctl: offline tools for event logs, quotes and signed verdicts, and the verifier's API. */
 #include <openssl/crypto.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +22,18 @@ static void usage(FILE *f) {
               "\n"
               "Quotes:\n"
               "  quote verify --ak AK --msg QUOTE --sig SIG --pcrs PCRS --nonce HEX [--eventlog FILE]\n"
+              "\n"
+              "\n"
+              "Signed verdicts (offline, the relying party's check):\n"
+              "  verdict verify --keys KEYS_FILE VERDICT_FILE [--now TIME] [--any-status] [--json]\n"
+              "\n"
+              "The verifier's policy-engine API (each with --server URL --cert FILE --key FILE --ca FILE\n"
+              "or --config FILE, and --json):\n"
+              "  verdict get DEVICE [--keys KEYS_FILE]  the device's latest verdict\n"
+              "  verdict list [--status S] [--page-size N]  the fleet's latest verdicts (every page)\n"
+              "  verdict watch [--since N] [--count N]   verdicts as they are issued\n"
+              "  device list | approve ID | revoke ID | assign ID GOLDEN   (admin)\n"
+              "  keys get [--pem]                       the verdict-signing public keys\n"
               "\n"
               "Exit status: 0 valid, 1 invalid, 2 usage error or unreadable input.\n",
               f);
@@ -56,6 +68,12 @@ int main(int argc, char **argv) {
                 return cmd_golden(argc - 1, argv + 1);
         if (strcmp(argv[1], "quote") == 0)
                 return cmd_quote(argc - 1, argv + 1);
+        if (strcmp(argv[1], "verdict") == 0)
+                return cmd_verdict(argc - 1, argv + 1);
+        if (strcmp(argv[1], "device") == 0)
+                return cmd_device(argc - 1, argv + 1);
+        if (strcmp(argv[1], "keys") == 0)
+                return cmd_keys(argc - 1, argv + 1);
         fprintf(stderr, "vouchctl: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return EXIT_USAGE;

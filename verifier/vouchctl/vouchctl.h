@@ -36,3 +36,18 @@ const char *digest_name(uint16_t alg, char buf[16]);
 int cmd_eventlog(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 int cmd_quote(int argc, char **argv);
+int cmd_verdict(int argc, char **argv);
+/* verdict get|list|watch, device ..., keys get: the policy-engine API (cmd-api.c) */
+int cmd_api_verdict(int argc, char **argv);
+int cmd_device(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+
+#include <stdbool.h>
+
+#include "verdict-check.h"
+
+/* Reads and parses a keys file; prints errors. Returns 0 or a negative errno. */
+int load_keyring(const char *path, vv_keyring **ret);
+/* Prints a checked verdict (text or JSON), the reason on stderr, and returns the exit
+ * code of the decision (0 valid and TRUSTED, or any status with any_status; 1 otherwise). */
+int report_verdict_check(const Vouch__V1__SignedVerdict *sv, const vv_result *res, bool any_status, bool json);

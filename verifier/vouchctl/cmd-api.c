@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vouchctl verdict get|list|watch, device list|approve|revoke|assign, keys get: clients of
+ * the policy-engine API (docs/API.md). Requests are protobuf; --json output is rendered
+ * here in the API's JSON form. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api-client.h"
+#include "frame.h"
+#include "verdict-check.h"
+#include "verdict-format.h"
+#include "vouchctl.h"
+
+#define LIST_MAX_PAGES 100000 /* a server handing out tokens forever is stopped */
+
+static const char common_usage[] =
+        "Connection (flags override the --config file):\n"
+        "  --server URL    https://HOST:PORT of vouchd's API (--api-listen)\n"
+        "  --cert FILE     client certificate (PEM; vouchd issue-client)\n"
+        "  --key FILE      its private key\n"
+        "  --ca FILE       CA of the server's certificate (STATE_DIR/ca.pem)\n"
+        "  --config FILE   'server = URL', 'cert = FILE', 'key = FILE', 'ca = FILE' lines\n"
+        "  --json          JSON output (the API's JSON form)\n"
+        "Exit status: 0 done, 1 (verdict get) the verdict is not TRUSTED, valid and unexpired,\n"
+        "2 usage error, connection, TLS or HTTP error (the status and the server's message on stderr).\n";
+
+enum { OPT_SERVER = 1000, OPT_CERT, OPT_KEY, OPT_CA, OPT_CONFIG, OPT_JSON, OPT_HELP };
+#define COMMON_OPTIONS                                                                                                 \
+        { "server", required_argument, NULL, OPT_SERVER }, { "cert", required_argument, NULL, OPT_CERT },             \
+                { "key", required_argument, NULL, OPT_KEY }, { "ca", required_argument, NULL, OPT_CA },               \
+                { "config", required_argument, NULL, OPT_CONFIG }, { "json", no_argument, NULL, OPT_JSON },           \
+        {                                                                                                              \
+                "help", no_argument, NULL, OPT_HELP                                                                    \
+        }
+
+typedef struct common {
+        const char *config, *server, *cert, *key, *ca;
+        bool json;
+        const char *usage;
+} common;
+
+/* 1 handled, 0 not a common option, -1 help printed */
+static int common_opt(common *o, int c) {
+        switch (c) {
+        case OPT_SERVER: o->server = optarg; return 1;
+        case OPT_CERT: o->cert = optarg; return 1;
+        case OPT_KEY: o->key = optarg; return 1;
+        case OPT_CA: o->ca = optarg; return 1;
+        case OPT_CONFIG: o->config = optarg; return 1;
+        case OPT_JSON: o->json = true; return 1;
+        case OPT_HELP:
+                fputs(o->usage, stdout);
+                fputs(common_usage, stdout);
+                return -1;
+        }
+        return 0;
+}
+
+static int bad_usage(const common *o, const char *msg) {
+        if (msg)
+                fprintf(stderr, "vouchctl: %s\n", msg);
+        fputs(o->usage, stderr);
+        fputs(common_usage, stderr);
+        return EXIT_USAGE;
+}
+
+static int replace(char **slot, const char *v) {
+        if (!v)
+                return 0;
+        char *d = strdup(v);
+        if (!d)
+                return -ENOMEM;
+        free(*slot);
+        *slot = d;
+        return 0;
+}
+
+static int connect_client(const common *o, api_client **ret) {
+        api_config cfg = { 0 };
+        char err[512];
+        int r;
+        if (o->config) {
+                uint8_t *buf;
+                size_t len;
+                unsigned line = 0;
+                if (read_file(o->config, API_CONFIG_MAX, &buf, &len) < 0)
+                        return EXIT_USAGE;
+                r = api_config_parse((const char *) buf, len, &cfg, &line);
+                free(buf);
+                if (r < 0) {
+                        fprintf(stderr, "vouchctl: %s:%u: expected 'server|cert|key|ca = VALUE'\n", o->config, line);
+                        api_config_done(&cfg);
+                        return EXIT_USAGE;
+                }
+        }
+        if (replace(&cfg.server, o->server) < 0 || replace(&cfg.cert, o->cert) < 0 || replace(&cfg.key, o->key) < 0 ||
+            replace(&cfg.ca, o->ca) < 0) {
+                api_config_done(&cfg);
+                fprintf(stderr, "vouchctl: out of memory\n");
+                return EXIT_USAGE;
+        }
+        r = api_client_new(&cfg, ret, err, sizeof(err));
+        api_config_done(&cfg);
+        if (r < 0) {
+                fprintf(stderr, "vouchctl: %s\n", err);
+                return EXIT_USAGE;
+        }
+        return EXIT_OK;
+}
+
+/* One request whose 2xx answer is the protobuf message desc; *ret unpacked. */
+static int fetch(api_client *c, const char *method, const char *path, const uint8_t *body, size_t body_len,
+                 const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret) {
+        api_response resp;
+        char err[1024];
+        int r = api_call(c, method, path, body, body_len, API_BODY_MAX, &resp, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "vouchctl: %s %s: %s\n", method, path, err);
+                return EXIT_USAGE;
+        }
+        if (resp.status < 200 || resp.status > 299) {
+                fprintf(stderr, "vouchctl: %s %s: %s\n", method, path, api_error_text(&resp, err, sizeof(err)));
+                api_response_done(&resp);
+                return EXIT_USAGE;
+        }
+        if (strncmp(resp.content_type, "application/x-protobuf", 22) != 0) {
+                fprintf(stderr, "vouchctl: %s %s: the answer is '%.60s', not application/x-protobuf\n", method, path,
+                        resp.content_type);
+                api_response_done(&resp);
+                return EXIT_USAGE;
+        }
+        *ret = protobuf_c_message_unpack(desc, NULL, resp.len, resp.body);
+        api_response_done(&resp);
+        if (!*ret) {
+                fprintf(stderr, "vouchctl: %s %s: the answer is not a %s\n", method, path, desc->short_name);
+                return EXIT_USAGE;
+        }
+        return EXIT_OK;
+}
+
+static void print_json(json_object *o, bool pretty) {
+        if (!o) {
+                fprintf(stderr, "vouchctl: out of memory\n");
+                return;
+        }
+        puts(vfmt_json_text(o, pretty));
+        json_object_put(o);
+}
+
+/* ---- verdict get ---- */
+
+static const char get_usage[] =
+        "Usage: vouchctl verdict get DEVICE [--keys KEYS_FILE] [--any-status] [connection options]\n"
+        "  The device's latest verdict (STALE once expired, UNKNOWN if it never attested).\n"
+        "  --keys FILE     also verify the signature and expiry as 'verdict verify' does\n"
+        "  --any-status    exit 0 for a valid, unexpired verdict whatever its status\n";
+
+static int verdict_get(int argc, char **argv) {
+        static const struct option opts[] = {
+                COMMON_OPTIONS, { "keys", required_argument, NULL, 'k' }, { "any-status", no_argument, NULL, 'a' }, {},
+        };
+        common o = { .usage = get_usage };
+        const char *keys_path = NULL;
+        bool any_status = false;
+        api_client *c = NULL;
+        vv_keyring *keys = NULL;
+        Vouch__V1__SignedVerdict *sv = NULL;
+        vv_result res = { 0 };
+        char path[API_PATH_MAX];
+        int ch, ret = EXIT_USAGE;
+
+        optind = 2;
+        while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                int h = common_opt(&o, ch);
+                if (h < 0)
+                        return EXIT_OK;
+                if (h)
+                        continue;
+                if (ch == 'k')
+                        keys_path = optarg;
+                else if (ch == 'a')
+                        any_status = true;
+                else
+                        return bad_usage(&o, NULL);
+        }
+        if (optind + 1 != argc)
+                return bad_usage(&o, "verdict get: one DEVICE is required");
+        if (keys_path && load_keyring(keys_path, &keys) < 0)
+                return EXIT_USAGE;
+        if ((ret = connect_client(&o, &c)) != EXIT_OK)
+                goto out;
+        ret = EXIT_USAGE;
+        if (api_device_path(api_client_server(c), argv[optind], "verdict", path, sizeof(path)) < 0) {
+                fprintf(stderr, "vouchctl: bad device id\n");
+                goto out;
+        }
+        if ((ret = fetch(c, "GET", path, NULL, 0, &vouch__v1__signed_verdict__descriptor, (ProtobufCMessage **) &sv)) !=
+            EXIT_OK)
+                goto out;
+        if (keys) {
+                if (vv_verify(keys, sv, (int64_t) time(NULL), VV_DEFAULT_SKEW, &res) < 0) {
+                        fprintf(stderr, "vouchctl: out of memory\n");
+                        ret = EXIT_USAGE;
+                        goto out;
+                }
+                ret = report_verdict_check(sv, &res, any_status, o.json);
+                goto out;
+        }
+        /* without keys the signature is not checked (the answer came over mutual TLS) */
+        Vouch__V1__Verdict *v = vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data);
+        if (!v) {
+                fprintf(stderr, "vouchctl: the server's SignedVerdict does not hold a Verdict\n");
+                ret = EXIT_USAGE;
+                goto out;
+        }
+        if (o.json)
+                print_json(vfmt_signed_json(sv, v), true);
+        else {
+                printf("signature:    not checked (no --keys); key %s\n", sv->key_id);
+                vfmt_verdict_text(stdout, v);
+        }
+        int64_t now = (int64_t) time(NULL);
+        if (!(now < v->expires_at)) {
+                fprintf(stderr, "vouchctl: the verdict has expired\n");
+                ret = EXIT_INVALID;
+        } else if (!any_status && v->status != VOUCH__V1__TRUST_STATUS__TRUSTED) {
+                const char *st = vv_status_name(v->status);
+                fprintf(stderr, "vouchctl: the device is %s\n", st ? st : "in an unknown state");
+                ret = EXIT_INVALID;
+        } else
+                ret = EXIT_OK;
+        vouch__v1__verdict__free_unpacked(v, NULL);
+out:
+        vv_result_done(&res);
+        if (sv)
+                vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        vv_keyring_free(keys);
+        api_client_free(c);
+        return ret;
+}
+
+/* ---- verdict list / device list: every page ---- */
+
+static const char list_usage[] =
+        "Usage: vouchctl verdict list [--status S] [--page-size N] [connection options]\n"
+        "  The latest verdict of every device (every page), ordered by device id.\n"
+        "  --status S      TRUSTED, UNTRUSTED, STALE or UNKNOWN only\n"
+        "  --page-size N   verdicts per request, 1..1000 (default: the server's, 100)\n";
+
+static const char device_list_usage[] =
+        "Usage: vouchctl device list [--page-size N] [connection options]   (admin)\n";
+
+static int parse_page_size(const char *s, unsigned *ret) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || *end || end == s || v < 1 || v > 1000 || s[0] == '-')
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+/* Fetches every page of a list; page_fn gets each page and returns its next token. */
+typedef int (*page_fn)(ProtobufCMessage *page, void *ud, const char **ret_token);
+
+static int fetch_pages(api_client *c, const char *base_path, const char *status, unsigned page_size,
+                       const ProtobufCMessageDescriptor *desc, page_fn fn, void *ud) {
+        char *token = strdup("");
+        int ret = EXIT_OK;
+        if (!token)
+                return EXIT_USAGE;
+        for (unsigned n = 0;; n++) {
+                char path[API_PATH_MAX], num[16];
+                ProtobufCMessage *page = NULL;
+                const char *next = NULL;
+                if (n >= LIST_MAX_PAGES) {
+                        fprintf(stderr, "vouchctl: GET %s: more than %d pages\n", base_path, LIST_MAX_PAGES);
+                        ret = EXIT_USAGE;
+                        break;
+                }
+                snprintf(path, sizeof(path), "%s", base_path);
+                snprintf(num, sizeof(num), "%u", page_size);
+                if ((status && api_query_add(path, sizeof(path), "status", status) < 0) ||
+                    (page_size && api_query_add(path, sizeof(path), "page_size", num) < 0) ||
+                    (token[0] && api_query_add(path, sizeof(path), "page_token", token) < 0)) {
+                        fprintf(stderr, "vouchctl: the page token from the server is too long\n");
+                        ret = EXIT_USAGE;
+                        break;
+                }
+                ret = fetch(c, "GET", path, NULL, 0, desc, &page);
+                if (ret != EXIT_OK)
+                        break;
+                ret = fn(page, ud, &next);
+                bool again = ret == EXIT_OK && next && next[0];
+                if (again && strcmp(next, token) == 0) {
+                        fprintf(stderr, "vouchctl: GET %s: the server repeated page token '%.40s'\n", base_path, next);
+                        ret = EXIT_USAGE;
+                        again = false;
+                }
+                char *nt = again ? strdup(next) : NULL;
+                protobuf_c_message_free_unpacked(page, NULL);
+                if (!again)
+                        break;
+                if (!nt) {
+                        ret = EXIT_USAGE;
+                        break;
+                }
+                free(token);
+                token = nt;
+        }
+        free(token);
+        return ret;
+}
+
+typedef struct list_state {
+        bool json, header_done;
+        json_object *array;
+        size_t count;
+} list_state;
+
+static int verdict_page(ProtobufCMessage *m, void *ud, const char **ret_token) {
+        Vouch__V1__VerdictPage *p = (Vouch__V1__VerdictPage *) m;
+        list_state *s = ud;
+        for (size_t i = 0; i < p->n_verdicts; i++) {
+                const Vouch__V1__SignedVerdict *sv = p->verdicts[i];
+                Vouch__V1__Verdict *v = vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data);
+                if (!v) {
+                        fprintf(stderr, "vouchctl: a SignedVerdict in the page does not hold a Verdict\n");
+                        return EXIT_USAGE;
+                }
+                if (s->json) {
+                        json_object *o = vfmt_signed_json(sv, v);
+                        if (o)
+                                json_object_array_add(s->array, o);
+                } else {
+                        if (!s->header_done)
+                                vfmt_verdict_line_header(stdout);
+                        s->header_done = true;
+                        vfmt_verdict_line(stdout, v);
+                }
+                s->count++;
+                vouch__v1__verdict__free_unpacked(v, NULL);
+        }
+        *ret_token = p->next_page_token;
+        return EXIT_OK;
+}
+
+static int device_page(ProtobufCMessage *m, void *ud, const char **ret_token) {
+        Vouch__V1__DevicePage *p = (Vouch__V1__DevicePage *) m;
+        list_state *s = ud;
+        for (size_t i = 0; i < p->n_devices; i++) {
+                if (s->json) {
+                        json_object *o = vfmt_device_json(p->devices[i]);
+                        if (o)
+                                json_object_array_add(s->array, o);
+                } else {
+                        if (!s->header_done)
+                                vfmt_device_line_header(stdout);
+                        s->header_done = true;
+                        vfmt_device_line(stdout, p->devices[i]);
+                }
+                s->count++;
+        }
+        *ret_token = p->next_page_token;
+        return EXIT_OK;
+}
+
+static int run_list(int argc, char **argv, bool devices) {
+        static const struct option opts[] = {
+                COMMON_OPTIONS, { "status", required_argument, NULL, 's' }, { "page-size", required_argument, NULL, 'n' }, {},
+        };
+        common o = { .usage = devices ? device_list_usage : list_usage };
+        const char *status = NULL;
+        unsigned page_size = 0;
+        api_client *c = NULL;
+        char base[API_PATH_MAX];
+        int ch, ret;
+
+        optind = 2;
+        while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                int h = common_opt(&o, ch);
+                if (h < 0)
+                        return EXIT_OK;
+                if (h)
+                        continue;
+                if (ch == 's' && !devices) {
+                        static const char *const names[] = { "TRUSTED", "UNTRUSTED", "STALE", "UNKNOWN" };
+                        status = NULL;
+                        for (size_t i = 0; i < 4; i++)
+                                if (strcasecmp(optarg, names[i]) == 0)
+                                        status = names[i];
+                        if (!status)
+                                return bad_usage(&o, "--status: one of TRUSTED, UNTRUSTED, STALE, UNKNOWN");
+                } else if (ch == 'n') {
+                        if (parse_page_size(optarg, &page_size) < 0)
+                                return bad_usage(&o, "--page-size: 1..1000");
+                } else
+                        return bad_usage(&o, NULL);
+        }
+        if (optind != argc)
+                return bad_usage(&o, "unexpected argument");
+        if ((ret = connect_client(&o, &c)) != EXIT_OK)
+                return ret;
+        list_state s = { .json = o.json, .array = o.json ? json_object_new_array() : NULL };
+        if (api_path(api_client_server(c), devices ? "/v1/devices" : "/v1/verdicts", base, sizeof(base)) < 0 ||
+            (o.json && !s.array)) {
+                fprintf(stderr, "vouchctl: --server path too long or out of memory\n");
+                api_client_free(c);
+                json_object_put(s.array);
+                return EXIT_USAGE;
+        }
+        if (devices)
+                ret = fetch_pages(c, base, NULL, page_size, &vouch__v1__device_page__descriptor, device_page, &s);
+        else
+                ret = fetch_pages(c, base, status, page_size, &vouch__v1__verdict_page__descriptor, verdict_page, &s);
+        if (ret == EXIT_OK) {
+                if (o.json) {
+                        json_object *top = json_object_new_object();
+                        if (top) {
+                                json_object_object_add(top, devices ? "devices" : "verdicts", s.array);
+                                s.array = NULL;
+                        }
+                        print_json(top, true);
+                } else if (s.count == 0)
+                        printf(devices ? "no devices\n" : "no verdicts\n");
+        }
+        json_object_put(s.array);
+        api_client_free(c);
+        return ret;
+}
+
+/* ---- verdict watch ---- */
+
+static const char watch_usage[] =
+        "Usage: vouchctl verdict watch [--since N] [--count N] [connection options]\n"
+        "  Every verdict with global_sequence > N (default 0), then new ones as they are issued, one\n"
+        "  line each (--json: one JSON object per line). Resume with --since the last global sequence.\n"
+        "  --count N       stop after N verdicts (exit 0); otherwise runs until the stream ends (exit 2)\n";
+
+typedef struct watch_state {
+        bool json, header_done;
+        unsigned long long count, max;
+        uint64_t last;
+} watch_state;
+
+static int on_watch_frame(const uint8_t *frame, size_t len, void *ud, char *err, size_t errlen) {
+        watch_state *w = ud;
+        Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, len, frame);
+        Vouch__V1__Verdict *v = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
+        if (!v) {
+                snprintf(err, errlen, "stream frame %llu is not a SignedVerdict holding a Verdict", w->count + 1);
+                if (sv)
+                        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+                return -EBADMSG;
+        }
+        /* docs/API.md: global_sequence order, nothing repeated */
+        if (w->count > 0 && v->global_sequence <= w->last) {
+                snprintf(err, errlen, "stream out of order: global sequence %llu after %llu",
+                         (unsigned long long) v->global_sequence, (unsigned long long) w->last);
+                vouch__v1__verdict__free_unpacked(v, NULL);
+                vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+                return -EBADMSG;
+        }
+        w->last = v->global_sequence;
+        if (w->json)
+                print_json(vfmt_signed_json(sv, v), false);
+        else {
+                if (!w->header_done)
+                        vfmt_verdict_line_header(stdout);
+                w->header_done = true;
+                vfmt_verdict_line(stdout, v);
+        }
+        fflush(stdout);
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        w->count++;
+        return w->max && w->count >= w->max ? 1 : 0;
+}
+
+static int parse_u64(const char *s, unsigned long long *ret) {
+        char *end;
+        errno = 0;
+        if (!*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || *end)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int verdict_watch(int argc, char **argv) {
+        static const struct option opts[] = {
+                COMMON_OPTIONS, { "since", required_argument, NULL, 's' }, { "count", required_argument, NULL, 'n' }, {},
+        };
+        common o = { .usage = watch_usage };
+        unsigned long long since = 0;
+        watch_state w = { 0 };
+        api_client *c = NULL;
+        api_response resp;
+        char path[API_PATH_MAX], num[32], err[1024];
+        int ch, ret;
+
+        optind = 2;
+        while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                int h = common_opt(&o, ch);
+                if (h < 0)
+                        return EXIT_OK;
+                if (h)
+                        continue;
+                if (ch == 's') {
+                        if (parse_u64(optarg, &since) < 0)
+                                return bad_usage(&o, "--since: a global sequence number");
+                } else if (ch == 'n') {
+                        if (parse_u64(optarg, &w.max) < 0 || w.max == 0)
+                                return bad_usage(&o, "--count: a positive number");
+                } else
+                        return bad_usage(&o, NULL);
+        }
+        if (optind != argc)
+                return bad_usage(&o, "unexpected argument");
+        if ((ret = connect_client(&o, &c)) != EXIT_OK)
+                return ret;
+        w.json = o.json;
+        snprintf(num, sizeof(num), "%llu", since);
+        if (api_path(api_client_server(c), "/v1/watch", path, sizeof(path)) < 0 ||
+            api_query_add(path, sizeof(path), "since", num) < 0) {
+                api_client_free(c);
+                return EXIT_USAGE;
+        }
+        int r = api_stream(c, path, VV_SIGNED_MAX, on_watch_frame, &w, &resp, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "vouchctl: GET %s: %s (after %llu verdicts%s)\n", path, err, w.count,
+                        w.count ? "; resume with --since the last global sequence" : "");
+                ret = EXIT_USAGE;
+        } else if (resp.status != 200) {
+                fprintf(stderr, "vouchctl: GET %s: %s\n", path, api_error_text(&resp, err, sizeof(err)));
+                ret = EXIT_USAGE;
+        } else
+                ret = EXIT_OK;
+        api_response_done(&resp);
+        api_client_free(c);
+        return ret;
+}
+
+int cmd_api_verdict(int argc, char **argv) {
+        if (strcmp(argv[1], "get") == 0)
+                return verdict_get(argc, argv);
+        if (strcmp(argv[1], "list") == 0)
+                return run_list(argc, argv, false);
+        return verdict_watch(argc, argv);
+}
+
+/* ---- device approve|revoke|assign ---- */
+
+static const char device_usage[] =
+        "Usage: vouchctl device list [--page-size N]        every device (admin)\n"
+        "       vouchctl device approve ID                  approve a device waiting under --approval allowlist\n"
+        "       vouchctl device revoke ID                   its next verdicts are UNTRUSTED, its agent disconnected\n"
+        "       vouchctl device assign ID GOLDEN            evaluate it against golden set GOLDEN (\"\" = default)\n"
+        "       [connection options]\n";
+
+static int device_action(int argc, char **argv) {
+        static const struct option opts[] = { COMMON_OPTIONS, {} };
+        common o = { .usage = device_usage };
+        const char *verb = argv[1];
+        bool assign = strcmp(verb, "assign") == 0;
+        api_client *c = NULL;
+        Vouch__V1__DeviceInfo *d = NULL;
+        uint8_t *body = NULL;
+        size_t body_len = 0;
+        char path[API_PATH_MAX];
+        int ch, ret;
+
+        optind = 2;
+        while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                int h = common_opt(&o, ch);
+                if (h < 0)
+                        return EXIT_OK;
+                if (!h)
+                        return bad_usage(&o, NULL);
+        }
+        if (argc - optind != (assign ? 2 : 1))
+                return bad_usage(&o, assign ? "device assign: ID and GOLDEN are required" : "one device ID is required");
+        if ((ret = connect_client(&o, &c)) != EXIT_OK)
+                return ret;
+        ret = EXIT_USAGE;
+        if (api_device_path(api_client_server(c), argv[optind], assign ? "golden" : verb, path, sizeof(path)) < 0) {
+                fprintf(stderr, "vouchctl: bad device id\n");
+                goto out;
+        }
+        if (assign) {
+                Vouch__V1__GoldenAssignment ga = VOUCH__V1__GOLDEN_ASSIGNMENT__INIT;
+                ga.golden = argv[optind + 1];
+                body_len = vouch__v1__golden_assignment__get_packed_size(&ga);
+                body = malloc(body_len ? body_len : 1);
+                if (!body)
+                        goto out;
+                vouch__v1__golden_assignment__pack(&ga, body);
+        }
+        ret = fetch(c, assign ? "PUT" : "POST", path, body, body_len, &vouch__v1__device_info__descriptor,
+                    (ProtobufCMessage **) &d);
+        if (ret != EXIT_OK)
+                goto out;
+        if (o.json)
+                print_json(vfmt_device_json(d), true);
+        else {
+                vfmt_device_line_header(stdout);
+                vfmt_device_line(stdout, d);
+        }
+        vouch__v1__device_info__free_unpacked(d, NULL);
+out:
+        free(body);
+        api_client_free(c);
+        return ret;
+}
+
+int cmd_device(int argc, char **argv) {
+        if (argc >= 2 && strcmp(argv[1], "list") == 0)
+                return run_list(argc, argv, true);
+        if (argc >= 2 && (strcmp(argv[1], "approve") == 0 || strcmp(argv[1], "revoke") == 0 || strcmp(argv[1], "assign") == 0))
+                return device_action(argc, argv);
+        fputs(device_usage, stderr);
+        return EXIT_USAGE;
+}
+
+/* ---- keys get ---- */
+
+static const char keys_usage[] =
+        "Usage: vouchctl keys get [--pem] [connection options]\n"
+        "  The verifier's verdict-signing public keys with their ids; --pem prints the PEM file that\n"
+        "  'vouchctl verdict verify --keys' reads (GET /v1/keys?format=pem), after checking it.\n";
+
+static int keys_get(int argc, char **argv) {
+        static const struct option opts[] = { COMMON_OPTIONS, { "pem", no_argument, NULL, 'p' }, {} };
+        common o = { .usage = keys_usage };
+        bool pem = false;
+        api_client *c = NULL;
+        char path[API_PATH_MAX];
+        int ch, ret;
+
+        optind = 2;
+        while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                int h = common_opt(&o, ch);
+                if (h < 0)
+                        return EXIT_OK;
+                if (h)
+                        continue;
+                if (ch == 'p')
+                        pem = true;
+                else
+                        return bad_usage(&o, NULL);
+        }
+        if (optind != argc)
+                return bad_usage(&o, "unexpected argument");
+        if ((ret = connect_client(&o, &c)) != EXIT_OK)
+                return ret;
+        ret = EXIT_USAGE;
+        if (api_path(api_client_server(c), "/v1/keys", path, sizeof(path)) < 0)
+                goto out;
+        if (pem) {
+                api_response resp;
+                char err[1024];
+                vv_keyring *k = NULL;
+                if (api_query_add(path, sizeof(path), "format", "pem") < 0)
+                        goto out;
+                if (api_call(c, "GET", path, NULL, 0, VV_KEYS_FILE_MAX, &resp, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "vouchctl: GET %s: %s\n", path, err);
+                        goto out;
+                }
+                if (resp.status != 200) {
+                        fprintf(stderr, "vouchctl: GET %s: %s\n", path, api_error_text(&resp, err, sizeof(err)));
+                } else if (vv_keyring_parse(resp.body, resp.len, &k) < 0 || resp.len == 0 || resp.body[0] != '-') {
+                        /* only what verdict verify accepts is passed on */
+                        fprintf(stderr, "vouchctl: GET %s: the answer is not PEM EC P-256 public keys\n", path);
+                } else {
+                        fwrite(resp.body, 1, resp.len, stdout);
+                        ret = fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+                }
+                vv_keyring_free(k);
+                api_response_done(&resp);
+                goto out;
+        }
+        Vouch__V1__VerdictKeys *keys = NULL;
+        ret = fetch(c, "GET", path, NULL, 0, &vouch__v1__verdict_keys__descriptor, (ProtobufCMessage **) &keys);
+        if (ret != EXIT_OK)
+                goto out;
+        if (o.json)
+                print_json(vfmt_keys_json(keys), true);
+        else
+                vfmt_keys_text(stdout, keys);
+        vouch__v1__verdict_keys__free_unpacked(keys, NULL);
+out:
+        api_client_free(c);
+        return ret;
+}
+
+int cmd_keys(int argc, char **argv) {
+        if (argc >= 2 && strcmp(argv[1], "get") == 0)
+                return keys_get(argc, argv);
+        fputs(keys_usage, stderr);
+        return EXIT_USAGE;
+}

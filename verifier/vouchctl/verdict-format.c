@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Verdicts, devices and keys as text and JSON; see verdict-format.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vc-util.h"
+#include "verdict-check.h"
+#include "verdict-format.h"
+
+#define TEXT_MAX 1024 /* bytes of one peer string shown in text output */
+
+static json_object *hex_json(const ProtobufCBinaryData *b) {
+        char *hex = vc_hex_dup(b->data, b->len);
+        json_object *o = hex ? json_object_new_string(hex) : NULL;
+        free(hex);
+        return o;
+}
+
+static json_object *str_json(const char *s) {
+        return json_object_new_string(s ? s : "");
+}
+
+static json_object *status_json(int status) {
+        const char *n = vv_status_name(status);
+        /* proto3 enums are open: a value this build does not know stays a number */
+        return n ? json_object_new_string(n) : json_object_new_int64(status);
+}
+
+json_object *vfmt_verdict_json(const Vouch__V1__Verdict *v) {
+        json_object *o = json_object_new_object(), *fs = json_object_new_array();
+        if (!o || !fs) {
+                json_object_put(o);
+                json_object_put(fs);
+                return NULL;
+        }
+        json_object_object_add(o, "device_id", str_json(v->device_id));
+        json_object_object_add(o, "status", status_json(v->status));
+        for (size_t i = 0; i < v->n_findings; i++) {
+                const Vouch__V1__Finding *f = v->findings[i];
+                json_object *fo = json_object_new_object();
+                if (!fo)
+                        continue;
+                json_object_object_add(fo, "rule", str_json(f->rule));
+                json_object_object_add(fo, "pcr", json_object_new_int64(f->pcr));
+                json_object_object_add(fo, "event", json_object_new_int64(f->event));
+                json_object_object_add(fo, "event_type", str_json(f->event_type));
+                json_object_object_add(fo, "expected", str_json(f->expected));
+                json_object_object_add(fo, "actual", str_json(f->actual));
+                json_object_object_add(fo, "explanation", str_json(f->explanation));
+                json_object_array_add(fs, fo);
+        }
+        json_object_object_add(o, "findings", fs);
+        json_object_object_add(o, "issued_at", json_object_new_int64(v->issued_at));
+        json_object_object_add(o, "expires_at", json_object_new_int64(v->expires_at));
+        json_object_object_add(o, "nonce", hex_json(&v->nonce));
+        json_object_object_add(o, "golden_name", str_json(v->golden_name));
+        json_object_object_add(o, "golden_version", json_object_new_int64(v->golden_version));
+        json_object_object_add(o, "boot_count", json_object_new_int64(v->boot_count));
+        json_object_object_add(o, "ak_name", hex_json(&v->ak_name));
+        /* uint64 beyond INT64_MAX would not survive as a JSON number anyway */
+        json_object_object_add(o, "sequence", json_object_new_uint64(v->sequence));
+        json_object_object_add(o, "verifier_id", str_json(v->verifier_id));
+        json_object_object_add(o, "global_sequence", json_object_new_uint64(v->global_sequence));
+        return o;
+}
+
+json_object *vfmt_signed_json(const Vouch__V1__SignedVerdict *sv, const Vouch__V1__Verdict *v) {
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "verdict", v ? vfmt_verdict_json(v) : NULL);
+        json_object_object_add(o, "verdict_bytes", hex_json(&sv->verdict));
+        json_object_object_add(o, "signature", hex_json(&sv->signature));
+        json_object_object_add(o, "key_id", str_json(sv->key_id));
+        return o;
+}
+
+json_object *vfmt_device_json(const Vouch__V1__DeviceInfo *d) {
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "id", str_json(d->id));
+        json_object_object_add(o, "approved", json_object_new_boolean(d->approved));
+        json_object_object_add(o, "revoked", json_object_new_boolean(d->revoked));
+        json_object_object_add(o, "golden", str_json(d->golden));
+        json_object_object_add(o, "enrolled_at", json_object_new_int64(d->enrolled_at));
+        json_object_object_add(o, "status", status_json(d->status));
+        json_object_object_add(o, "sequence", json_object_new_uint64(d->sequence));
+        json_object_object_add(o, "connected", json_object_new_boolean(d->connected));
+        return o;
+}
+
+json_object *vfmt_keys_json(const Vouch__V1__VerdictKeys *k) {
+        json_object *o = json_object_new_object(), *a = json_object_new_array();
+        if (!o || !a) {
+                json_object_put(o);
+                json_object_put(a);
+                return NULL;
+        }
+        for (size_t i = 0; i < k->n_keys; i++) {
+                const Vouch__V1__VerdictKey *e = k->keys[i];
+                json_object *ko = json_object_new_object();
+                if (!ko)
+                        continue;
+                json_object_object_add(ko, "key_id", str_json(e->key_id));
+                json_object_object_add(ko, "spki", hex_json(&e->spki));
+                json_object_object_add(ko, "active", json_object_new_boolean(e->active));
+                json_object_object_add(ko, "not_after", json_object_new_int64(e->not_after));
+                json_object_array_add(a, ko);
+        }
+        json_object_object_add(o, "keys", a);
+        return o;
+}
+
+const char *vfmt_json_text(json_object *o, int pretty) {
+        int flags = JSON_C_TO_STRING_NOSLASHESCAPE;
+        flags |= pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN;
+        return json_object_to_json_string_ext(o, flags);
+}
+
+void vfmt_put_safe(FILE *f, const char *s, size_t max) {
+        size_t i = 0;
+        if (!s)
+                return;
+        for (; s[i] && i < max; i++) {
+                unsigned char c = (unsigned char) s[i];
+                if (c == '\n')
+                        fputs("\\n", f);
+                else if (c == '\t')
+                        fputs("\\t", f);
+                else if (c == '\\')
+                        fputs("\\\\", f);
+                else if (c < 0x20 || c == 0x7f)
+                        fprintf(f, "\\x%02x", c);
+                else
+                        fputc(c, f);
+        }
+        if (s[i])
+                fputs("...", f);
+}
+
+static void put_hex(FILE *f, const ProtobufCBinaryData *b) {
+        for (size_t i = 0; i < b->len && i < TEXT_MAX; i++)
+                fprintf(f, "%02x", b->data[i]);
+        if (b->len == 0)
+                fputs("(none)", f);
+}
+
+static void put_status(FILE *f, int status) {
+        const char *n = vv_status_name(status);
+        if (n)
+                fputs(n, f);
+        else
+                fprintf(f, "status %d (unknown to this vouchctl)", status);
+}
+
+void vfmt_verdict_text(FILE *f, const Vouch__V1__Verdict *v) {
+        char t[32];
+        fputs("device:       ", f);
+        vfmt_put_safe(f, v->device_id, TEXT_MAX);
+        fputs("\nstatus:       ", f);
+        put_status(f, v->status);
+        fprintf(f, "\nissued:       %s\n", vv_format_time(v->issued_at, t, sizeof(t)));
+        fprintf(f, "expires:      %s\n", vv_format_time(v->expires_at, t, sizeof(t)));
+        fputs("golden:       ", f);
+        vfmt_put_safe(f, v->golden_name && v->golden_name[0] ? v->golden_name : "(none)", TEXT_MAX);
+        fprintf(f, " (version %lld)\n", (long long) v->golden_version);
+        fprintf(f, "boot count:   %u\n", v->boot_count);
+        fprintf(f, "sequence:     %llu (global %llu)\n", (unsigned long long) v->sequence,
+                (unsigned long long) v->global_sequence);
+        fputs("verifier:     ", f);
+        vfmt_put_safe(f, v->verifier_id, TEXT_MAX);
+        fputs("\nnonce:        ", f);
+        put_hex(f, &v->nonce);
+        fputs("\nak name:      ", f);
+        put_hex(f, &v->ak_name);
+        fprintf(f, "\nfindings:     %zu\n", v->n_findings);
+        for (size_t i = 0; i < v->n_findings; i++) {
+                const Vouch__V1__Finding *fd = v->findings[i];
+                fputs("  [", f);
+                vfmt_put_safe(f, fd->rule, TEXT_MAX);
+                fputc(']', f);
+                if (fd->pcr >= 0)
+                        fprintf(f, " PCR %d", fd->pcr);
+                if (fd->event >= 0)
+                        fprintf(f, " event %lld", (long long) fd->event);
+                if (fd->event_type && fd->event_type[0]) {
+                        fputs(" (", f);
+                        vfmt_put_safe(f, fd->event_type, TEXT_MAX);
+                        fputc(')', f);
+                }
+                fputs(": ", f);
+                vfmt_put_safe(f, fd->explanation, TEXT_MAX);
+                fputc('\n', f);
+                if (fd->expected && fd->expected[0]) {
+                        fputs("      expected: ", f);
+                        vfmt_put_safe(f, fd->expected, TEXT_MAX);
+                        fputc('\n', f);
+                }
+                if (fd->actual && fd->actual[0]) {
+                        fputs("      actual:   ", f);
+                        vfmt_put_safe(f, fd->actual, TEXT_MAX);
+                        fputc('\n', f);
+                }
+        }
+}
+
+void vfmt_verdict_line_header(FILE *f) {
+        fprintf(f, "%-64s  %-9s  %-20s  %-20s  %8s  %8s\n", "DEVICE", "STATUS", "ISSUED", "EXPIRES", "SEQ", "GLOBAL");
+}
+
+void vfmt_verdict_line(FILE *f, const Vouch__V1__Verdict *v) {
+        char t1[32], t2[32];
+        const char *st = vv_status_name(v->status);
+        vfmt_put_safe(f, v->device_id, 128);
+        size_t n = v->device_id ? strlen(v->device_id) : 0;
+        for (; n < 64; n++)
+                fputc(' ', f);
+        fprintf(f, "  %-9s  %-20s  %-20s  %8llu  %8llu\n", st ? st : "?", vv_format_time(v->issued_at, t1, sizeof(t1)),
+                vv_format_time(v->expires_at, t2, sizeof(t2)), (unsigned long long) v->sequence,
+                (unsigned long long) v->global_sequence);
+}
+
+void vfmt_device_line_header(FILE *f) {
+        fprintf(f, "%-64s  %-9s  %-8s  %-7s  %-9s  %-20s  %s\n", "DEVICE", "STATUS", "APPROVED", "REVOKED", "CONNECTED",
+                "ENROLLED", "GOLDEN");
+}
+
+void vfmt_device_line(FILE *f, const Vouch__V1__DeviceInfo *d) {
+        char t[32];
+        const char *st = vv_status_name(d->status);
+        vfmt_put_safe(f, d->id, 128);
+        size_t n = d->id ? strlen(d->id) : 0;
+        for (; n < 64; n++)
+                fputc(' ', f);
+        fprintf(f, "  %-9s  %-8s  %-7s  %-9s  %-20s  ", st ? st : "?", d->approved ? "yes" : "no", d->revoked ? "yes" : "no",
+                d->connected ? "yes" : "no", vv_format_time(d->enrolled_at, t, sizeof(t)));
+        vfmt_put_safe(f, d->golden && d->golden[0] ? d->golden : "(default)", TEXT_MAX);
+        fputc('\n', f);
+}
+
+void vfmt_keys_text(FILE *f, const Vouch__V1__VerdictKeys *k) {
+        char t[32];
+        for (size_t i = 0; i < k->n_keys; i++) {
+                const Vouch__V1__VerdictKey *e = k->keys[i];
+                fputs("key ", f);
+                vfmt_put_safe(f, e->key_id, 128);
+                fprintf(f, "  %s", e->active ? "active" : "retired");
+                if (e->not_after)
+                        fprintf(f, ", verifies verdicts issued before %s", vv_format_time(e->not_after, t, sizeof(t)));
+                fputc('\n', f);
+        }
+}
