@@ -89,6 +89,7 @@ typedef struct options {
         double misbehave_rate;   /* probability per challenge */
         unsigned idle_timeout;
         unsigned max_pending;    /* connections between connect and Welcome at once */
+        bool offset_like_agent;  /* full mode: send the log from the challenge's offset, as agent.c does */
 } options;
 
 /* ---- shared, read-only after start ---- */
@@ -728,7 +729,9 @@ static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
                 qa.signature.len = slen;
         }
         /* a new boot sends the whole log; the same boot continues where the verifier is */
-        size_t from = G.o.mode == MODE_FULL ? 0 : ch->eventlog_offset <= G.log_len ? (size_t) ch->eventlog_offset : G.log_len;
+        size_t from = G.o.mode == MODE_FULL && !G.o.offset_like_agent ? 0
+                      : ch->eventlog_offset <= G.log_len ? (size_t) ch->eventlog_offset
+                                                         : G.log_len;
         qa.eventlog_offset = from;
         qa.eventlog.data = G.log + from;
         qa.eventlog.len = G.log_len - from;
@@ -1198,11 +1201,13 @@ static const char usage[] =
         "  --misbehave KINDS     comma list of wrong-nonce,stale,garbage,slow\n"
         "  --misbehave-rate P    probability per challenge (default 0.2)\n"
         "  --idle-timeout S      a connection silent this long is a failure (default 300)\n"
-        "  --max-pending N       connections between connect and Welcome at once (default 64)\n";
+        "  --max-pending N       connections between connect and Welcome at once (default 64)\n"
+        "  --offset-like-agent   full mode: send the log from the challenge's eventlog_offset after a\n"
+        "                        reboot, as agent/agent.c does (shows what the verifier makes of it)\n";
 
 int main(int argc, char **argv) {
         enum { O_SERVER = 256, O_CA, O_EKCA, O_INIT, O_FLOOR, O_AGENTS, O_MODE, O_DURATION, O_WARMUP, O_THREADS,
-               O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_HELP };
+               O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_LIKE_AGENT, O_HELP };
         static const struct option lo[] = {
                 { "server", required_argument, NULL, O_SERVER },     { "ca", required_argument, NULL, O_CA },
                 { "ek-ca-dir", required_argument, NULL, O_EKCA },    { "init-ek-ca", required_argument, NULL, O_INIT },
@@ -1213,6 +1218,7 @@ int main(int argc, char **argv) {
                 { "eventlog", required_argument, NULL, O_LOG },      { "misbehave", required_argument, NULL, O_MIS },
                 { "misbehave-rate", required_argument, NULL, O_MISRATE }, { "idle-timeout", required_argument, NULL, O_IDLE },
                 { "max-pending", required_argument, NULL, O_PENDING },
+                { "offset-like-agent", no_argument, NULL, O_LIKE_AGENT },
                 { "help", no_argument, NULL, O_HELP },               {},
         };
         options *o = &G.o;
@@ -1270,6 +1276,7 @@ int main(int argc, char **argv) {
                 case O_MISRATE: o->misbehave_rate = strtod(optarg, NULL); break;
                 case O_IDLE: o->idle_timeout = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_PENDING: o->max_pending = (unsigned) strtoul(optarg, NULL, 10); break;
+                case O_LIKE_AGENT: o->offset_like_agent = true; break;
                 case O_HELP: fputs(usage, stdout); return 0;
                 default: fputs(usage, stderr); return 2;
                 }
