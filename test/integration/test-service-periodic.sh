@@ -4,9 +4,9 @@
 # 127.0.0.1: a private swtpm whose PCRs replay a real machine's log, vouchd challenging every
 # $INTERVAL s without jitter, and the agent connected through a recording man in the middle
 # (vouch_client.py record-proxy, which holds the verifier's own server certificate).
-# Asserted: the first verdicts are TRUSTED, on one connection, an interval apart; the agent
-# holds no TPM connection between rounds (tpm2-tools can use the swtpm, which serves one
-# client at a time); a QuoteAnswer recorded in an earlier round and replayed to a new
+# Asserted: the first verdicts are TRUSTED, on one connection, an interval apart; between
+# rounds the agent holds nothing in the TPM (no transient object, no session: swtpm, like a
+# TPM without a resource manager, has three object slots) and tpm2-tools can use it; a QuoteAnswer recorded in an earlier round and replayed to a new
 # challenge (as is, and with the new nonce pasted in) gets an UNTRUSTED verdict naming the
 # nonce, vouchd stays up and the real agent's next verdict is TRUSTED again; SIGHUP reloads
 # the golden sets: a set that no longer matches makes the next verdicts UNTRUSTED, a broken
@@ -21,7 +21,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=swtpm.sh
 . "$here/swtpm.sh"
 : "${VOUCHD:?}" "${VOUCH_AGENT:?}"
-require_tools swtpm swtpm_setup swtpm_ioctl tpm2_pcrextend tpm2_pcrread jq python3 openssl timeout
+require_tools swtpm swtpm_setup swtpm_ioctl tpm2_pcrextend tpm2_pcrread tpm2_getcap jq python3 openssl timeout
 require_shared_data
 require_vouchctl
 LOG=$VOUCH_SHARED_DIR/eventlogs/tpm2-tools/event-arch-linux.bin
@@ -107,6 +107,7 @@ done
 PPORT=$(cat "$TOP/rec/port")
 
 # --- the long-running agent
+: >"$TOP/agent.out"
 "$VOUCH_AGENT" --server "127.0.0.1:$PPORT" --ca "$TOP/state/ca.pem" --tcti "$TPM2TOOLS_TCTI" --eventlog "$LOG" \
         --state-dir "$TOP/agent" --verdict-out "$TOP/verdict.pb" >"$TOP/agent.out" 2>"$TOP/agent.err" &
 AGENT_PID=$!
@@ -174,14 +175,23 @@ else
         fail "one connection: '$V'; recordings: $(ls "$TOP/rec"); $(grep reconnecting "$TOP/agent.err" | head -n 1)"
 fi
 
-# --- 2. between rounds the agent holds no TPM connection: the swtpm (one client at a time)
-# serves tpm2-tools while the agent is connected to vouchd
+# --- 2. between rounds the agent holds nothing in the TPM: right after a verdict (the
+# round's TPM commands are over; the next challenge is an interval away) the swtpm lists no
+# transient object and no session, and serves tpm2-tools
 m=$(max_seq)
 wait_seq $((m + 1))
-if timeout 10 tpm2_pcrread sha256:4 >"$TOP/pcr4.txt" 2>>"$T/tpm2.log" && grep -q '4 *: *0x' "$TOP/pcr4.txt"; then
-        pass "between rounds the TPM is free: tpm2_pcrread runs while the agent waits for its next challenge"
+held=$(for h in handles-transient handles-loaded-session handles-saved-session; do
+        timeout 10 tpm2_getcap "$h" 2>>"$T/tpm2.log" || echo "tpm2_getcap $h failed"
+done)
+if [[ -z $held ]]; then
+        pass "between rounds the agent holds no transient object and no session in the TPM"
 else
-        fail "tpm2_pcrread could not use the swtpm between rounds (the agent holds it?)"
+        fail "between rounds the TPM holds: $(tr '\n' ' ' <<<"$held")"
+fi
+if timeout 10 tpm2_pcrread sha256:4 >"$TOP/pcr4.txt" 2>>"$T/tpm2.log" && grep -q '4 *: *0x' "$TOP/pcr4.txt"; then
+        pass "between rounds tpm2-tools use the TPM while the agent waits for its next challenge"
+else
+        fail "tpm2_pcrread could not use the swtpm between rounds"
 fi
 kill -0 "$AGENT_PID" 2>/dev/null && pass "the agent keeps running" || fail "the agent exited"
 
