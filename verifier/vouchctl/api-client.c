@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -279,8 +280,14 @@ int api_client_new(const api_config *cfg, api_client **ret, char *err, size_t er
         else if (SSL_CTX_use_certificate_chain_file(c->ctx, cfg->cert) != 1)
                 r = errf(err, errlen, -EIO, "--cert %s: cannot load the client certificate: %s", cfg->cert,
                          ssl_err(e, sizeof(e)));
-        else if (SSL_CTX_use_PrivateKey_file(c->ctx, cfg->key, SSL_FILETYPE_PEM) != 1)
-                r = errf(err, errlen, -EIO, "--key %s: cannot load the private key: %s", cfg->key, ssl_err(e, sizeof(e)));
+        else if (SSL_CTX_use_PrivateKey_file(c->ctx, cfg->key, SSL_FILETYPE_PEM) != 1) {
+                if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+                        ERR_clear_error();
+                        r = errf(err, errlen, -EIO, "--key %s does not belong to --cert %s", cfg->key, cfg->cert);
+                } else
+                        r = errf(err, errlen, -EIO, "--key %s: cannot load the private key: %s", cfg->key,
+                                 ssl_err(e, sizeof(e)));
+        }
         else if (SSL_CTX_check_private_key(c->ctx) != 1)
                 r = errf(err, errlen, -EIO, "--key %s does not belong to --cert %s", cfg->key, cfg->cert);
         if (r < 0) {
@@ -366,9 +373,21 @@ static int keep_body(api_response *r, struct evbuffer *in, size_t max) {
 static void describe_failure(call *k, enum evhttp_request_error e) {
         char ebuf[256] = "";
         unsigned long ossl = k->bev ? bufferevent_get_openssl_error(k->bev) : 0;
+        const SSL *ssl = k->bev ? bufferevent_openssl_get_ssl(k->bev) : NULL;
+        /* libevent reports a failed TCP connect as SSL_ERROR_SYSCALL (no library, reason 5)
+         * before the handshake began; errno is gone by now */
+        if (ossl && ERR_GET_LIB(ossl) == 0 && ssl && SSL_in_before(ssl)) {
+                fail_call(k, -ECONNREFUSED, "cannot connect to %s:%u (nothing listening, or unreachable)", k->c->srv.host,
+                          k->c->srv.port);
+                return;
+        }
+        if (ossl && ERR_GET_LIB(ossl) == 0) {
+                fail_call(k, -EPROTO, "the connection to %s:%u was closed during the TLS handshake", k->c->srv.host,
+                          k->c->srv.port);
+                return;
+        }
         if (ossl) {
                 ERR_error_string_n(ossl, ebuf, sizeof(ebuf));
-                const SSL *ssl = bufferevent_openssl_get_ssl(k->bev);
                 long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
                 if (vr != X509_V_OK)
                         fail_call(k, -EPROTO, "TLS handshake with %s:%u failed: server certificate not accepted: %s",
@@ -394,8 +413,10 @@ static void describe_failure(call *k, enum evhttp_request_error e) {
                         fail_call(k, -ECONNREFUSED, "cannot connect to %s:%u: %s", k->c->srv.host, k->c->srv.port,
                                   strerror(se));
                 else
-                        fail_call(k, -EPROTO, "connection to %s:%u failed or was closed before an answer%s%s",
-                                  k->c->srv.host, k->c->srv.port, se ? ": " : "", se ? strerror(se) : "");
+                        /* TLS 1.3: the client's side of the handshake is done before the
+                         * server has looked at the client certificate */
+                        fail_call(k, -EPROTO, "the connection to %s:%u was closed without an answer (a server that "
+                                  "refuses the client certificate does this)", k->c->srv.host, k->c->srv.port);
         }
         }
 }
@@ -519,6 +540,14 @@ static int run(api_client *c, call *k, const char *method, const char *path, con
                 cmd = EVHTTP_REQ_PUT;
         else
                 return errf(k->err, k->errlen, -EINVAL, "unsupported method %s", method);
+        if (!c->srv.host_is_ip) {
+                /* libevent resolves again, but says nothing useful when it fails */
+                struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+                int g = getaddrinfo(c->srv.host, NULL, &hints, &ai);
+                if (g != 0)
+                        return errf(k->err, k->errlen, -EHOSTUNREACH, "cannot resolve %s: %s", c->srv.host, gai_strerror(g));
+                freeaddrinfo(ai);
+        }
         k->base = event_base_new();
         ssl = k->base ? SSL_new(c->ctx) : NULL;
         if (!ssl)
@@ -576,6 +605,8 @@ static int run(api_client *c, call *k, const char *method, const char *path, con
         if (evhttp_make_request(k->conn, req, cmd, path) != 0) /* req is freed on failure */
                 return errf(k->err, k->errlen, -EPROTO, "cannot send the request to %s:%u", c->srv.host, c->srv.port);
         event_base_dispatch(k->base);
+        if (k->stopped && k->result == 0)
+                return 0; /* the caller had what it wanted from the stream */
         if (!k->done && k->result == 0)
                 return errf(k->err, k->errlen, -EPROTO, "the connection to %s:%u ended without an answer", c->srv.host,
                             c->srv.port);

@@ -68,7 +68,8 @@ void api_response_done(api_response *r);
 
 /* One request (method "GET", "POST" or "PUT"; a protobuf body when body_len > 0, or an
  * empty body for POST/PUT). On any HTTP answer returns 0 with *ret filled, whatever the
- * status; a body over max fails. Errors (message in err): -ECONNREFUSED, -EPROTO (TLS or
+ * status; a body over max fails. Errors (message in err): -ECONNREFUSED, -EHOSTUNREACH (the
+ * name does not resolve), -EPROTO (TLS or
  * HTTP failure, certificate not trusted), -ETIMEDOUT, -E2BIG, -ENOMEM. */
 int api_call(api_client *c, const char *method, const char *path, const uint8_t *body, size_t body_len, size_t max,
              api_response *ret, char *err, size_t errlen);
