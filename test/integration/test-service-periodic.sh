@@ -233,8 +233,8 @@ if [[ -z $(grep '^verdict: ' "$TOP/agent.out" | grep -v 'golden arch version 1)'
 else
         fail "before the reload: $(grep '^verdict: ' "$TOP/agent.out" | sort -u | head -n 3)"
 fi
-# sighup: sends SIGHUP and waits for vouchd to log what it did (HUP_LOG)
-sighup_lines() { grep -c 'SIGHUP: ' "$TOP/vouchd.log" || true; }
+# sighup: sends SIGHUP and waits for vouchd to log what it did with the golden sets (HUP_LOG)
+sighup_lines() { grep -c 'SIGHUP: .*golden sets' "$TOP/vouchd.log" || true; }
 sighup() {
         local before i
         before=$(sighup_lines)
@@ -243,7 +243,7 @@ sighup() {
                 (($(sighup_lines) > before)) && break
                 sleep 0.1
         done
-        HUP_LOG=$(grep 'SIGHUP: ' "$TOP/vouchd.log" | tail -n 1)
+        HUP_LOG=$(grep 'SIGHUP: .*golden sets' "$TOP/vouchd.log" | tail -n 1)
 }
 # first_with VERSION: waits for the first verdict evaluated under golden arch VERSION
 first_with() {
