@@ -815,6 +815,10 @@ static void start_watch(struct api *a, struct evhttp_request *req, fmt f, struct
                           w->json ? "application/x-ndjson" : "application/x-protobuf; delimited=uint32be");
         evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
         evhttp_send_reply_start(req, 200, "OK");
+        /* a stream: no read timeout (the client only listens); a client that stops reading
+         * is dropped when a write has waited this long */
+        struct timeval wt = { 60, 0 };
+        bufferevent_set_timeouts(evhttp_connection_get_bufferevent(w->conn), NULL, &wt);
         watch_pump(w);
 }
 
@@ -929,7 +933,8 @@ out:
 
 static void tls_info(const SSL *ssl, int where, int ret) {
         /* a refused handshake (no certificate, another CA) is logged once, by its alert */
-        if ((where & SSL_CB_ALERT) && (where & SSL_CB_WRITE) && SSL_alert_type_string(ret)[0] == 'F')
+        if ((where & SSL_CB_ALERT) && (where & SSL_CB_WRITE) && SSL_alert_type_string(ret)[0] == 'F' &&
+            !SSL_is_init_finished(ssl))
                 vlog(LOG_WARN, "API: TLS handshake refused: %s", SSL_alert_desc_string_long(ret));
 }
 

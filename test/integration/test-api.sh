@@ -1,0 +1,467 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The policy-engine API (docs/API.md) during a real swtpm + vouchd + vouch-agent run, with
+# a policy-engine client speaking protobuf over mutual TLS (policy_client.py):
+# verdicts fetched, listed and watched; a PCR tampering on the watch stream as UNTRUSTED;
+# resume with since= misses and repeats nothing; the signature checked with the openssl
+# command line from the published keys, EAR tokens too; a stopped agent's device turns
+# STALE and is never TRUSTED after expiry; unauthenticated and wrong-role clients refused
+# on every endpoint; admin approve / revoke / golden assignment (and the allowlist
+# approval flow); key rotation; kill -9 of vouchd loses nothing acknowledged and reuses no
+# sequence number.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+# shellcheck source=swtpm.sh
+. "$here/swtpm.sh"
+: "${VOUCHD:?}" "${VOUCH_AGENT:?}"
+require_tools swtpm swtpm_setup swtpm_ioctl tpm2_pcrextend openssl python3 jq
+require_shared_data
+require_vouchctl
+LOG=$VOUCH_SHARED_DIR/eventlogs/tpm2-tools/event-arch-linux.bin
+[[ -f $LOG ]] || skip_or_fail "shared data not found at $LOG"
+
+TOP=$(mktemp -d "${TMPDIR:-/tmp}/vouch-api-test.XXXXXX")
+VOUCHD_PID=""
+WATCH_PIDS=()
+npass=0
+nfail=0
+pass() { npass=$((npass + 1)); echo "ok   - $*"; }
+fail() { nfail=$((nfail + 1)); echo "FAIL - $*"; }
+cleanup() {
+        local rc=$?
+        set +e
+        [[ -n $VOUCHD_PID ]] && kill -KILL "$VOUCHD_PID" 2>/dev/null
+        for p in "${WATCH_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+        for t in "$TOP"/tpm-*; do
+                [[ -f $t/pid ]] && kill -KILL "$(cat "$t/pid")" 2>/dev/null
+        done
+        if ((rc != 0 || nfail != 0)); then
+                echo "--- vouchd log ---"
+                tail -n 40 "$TOP/vouchd.log" 2>/dev/null
+        fi
+        [[ -n ${VOUCH_KEEP_TMP:-} ]] && echo "kept $TOP" || rm -rf "$TOP"
+        exit $rc
+}
+trap cleanup EXIT
+
+new_tpm() {
+        T=$TOP/tpm-$1
+        mkdir -p "$T/w"
+        : >"$T/tpm2.log"
+        SWTPM_PID=""
+        provision_swtpm sha1,sha256
+        start_swtpm
+        echo "$SWTPM_PID" >"$T/pid"
+        echo "$TPM2TOOLS_TCTI" >"$T/tcti"
+        cat "$T/ca/issuercert.pem" "$T/ca/swtpm-localca-rootca-cert.pem" >"$T/ekca.pem"
+}
+
+free_port() {
+        local p
+        for ((i = 0; i < 50; i++)); do
+                p=$((20000 + RANDOM % 40000))
+                port_busy "$p" || { echo "$p"; return; }
+        done
+        die "no free port"
+}
+
+INTERVAL=5
+TTL=2 # verdicts expire after TTL intervals
+start_vouchd() {
+        : >"$TOP/vouchd.out"
+        "$VOUCHD" --state-dir "$TOP/state" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" \
+                --default-golden arch --ek-ca "$TOP/ekca.pem" --interval "$INTERVAL" --jitter 0 \
+                --verdict-ttl "$TTL" --threads 2 --api-listen "127.0.0.1:$APORT" --api-admin admin \
+                --api-reader reader "$@" >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
+        VOUCHD_PID=$!
+        for ((i = 0; i < 100; i++)); do
+                grep -q ready "$TOP/vouchd.out" && return 0
+                kill -0 "$VOUCHD_PID" 2>/dev/null || die "vouchd exited: $(tail -n 5 "$TOP/vouchd.log")"
+                sleep 0.1
+        done
+        die "vouchd did not start"
+}
+
+# agent NAME -> vouch-agent --once against tpm NAME; sets RC, OUT, ERR
+agent() {
+        local t=$TOP/tpm-$1
+        RC=0
+        timeout 60 "$VOUCH_AGENT" --server "127.0.0.1:$VPORT" --ca "$TOP/state/ca.pem" --tcti "$(cat "$t/tcti")" \
+                --eventlog "$LOG" --state-dir "$t/agent" --once --verdict-out "$t/verdict.pb" \
+                >"$t/agent.out" 2>"$t/agent.err" || RC=$?
+        OUT=$(cat "$t/agent.out")
+        ERR=$(cat "$t/agent.err")
+}
+
+PC() { # ROLE args...: the policy client with ROLE's certificate
+        local who=$1
+        shift
+        python3 "$here/policy_client.py" --server "127.0.0.1:$APORT" --ca "$TOP/state/ca.pem" \
+                --cert "$TOP/clients/$who.crt" --key "$TOP/clients/$who.key" "$@"
+}
+
+PC_BG() { # the same, for a background job: exec, so that $! is the client itself
+        local who=$1
+        shift
+        exec python3 "$here/policy_client.py" --server "127.0.0.1:$APORT" --ca "$TOP/state/ca.pem" \
+                --cert "$TOP/clients/$who.crt" --key "$TOP/clients/$who.key" "$@"
+}
+
+status_of() { jq -r .verdict.status; }
+
+# --- set-up: a TPM replaying a real log, its golden set, vouchd with the API
+new_tpm a
+"$VOUCHCTL" eventlog show "$LOG" --json >"$TOP/show.json"
+extend_log "$TOP/show.json" "sha1 sha256"
+new_tpm b
+extend_log "$TOP/show.json" "sha1 sha256"
+cat "$TOP/tpm-a/ekca.pem" "$TOP/tpm-b/ekca.pem" >"$TOP/ekca.pem"
+mkdir -p "$TOP/golden" "$TOP/clients"
+"$VOUCHCTL" golden create --eventlog "$LOG" --name arch >"$TOP/golden/arch.json"
+jq '.name = "arch-copy"' "$TOP/golden/arch.json" >"$TOP/golden/arch-copy.json"
+"$VOUCHD" init --state-dir "$TOP/state" >/dev/null
+for who in admin reader nobody; do
+        "$VOUCHD" issue-client --state-dir "$TOP/state" --name "$who" --out "$TOP/clients/$who" >/dev/null
+done
+[[ $(stat -c %a "$TOP/clients/admin.key") == 600 ]] && pass "issue-client: the key is mode 0600" ||
+        fail "issue-client key mode $(stat -c %a "$TOP/clients/admin.key")"
+# a client certificate named "admin" from a CA vouchd does not trust
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TOP/clients/rogue-ca.key" \
+        -out "$TOP/clients/rogue-ca.pem" -subj "/CN=rogue CA" -days 2 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TOP/clients/rogue.key" \
+        -out "$TOP/clients/rogue.csr" -subj "/CN=admin" 2>/dev/null
+openssl x509 -req -in "$TOP/clients/rogue.csr" -CA "$TOP/clients/rogue-ca.pem" -CAkey "$TOP/clients/rogue-ca.key" \
+        -CAcreateserial -out "$TOP/clients/rogue.crt" -days 2 2>/dev/null
+VPORT=$(free_port)
+APORT=$(free_port)
+start_vouchd
+
+# a watcher from the very start
+: >"$TOP/watch1.jsonl"
+PC_BG reader watch 0 "$TOP/watch1.jsonl" 2>"$TOP/watch1.err" &
+WATCH_PIDS+=($!)
+W1=$!
+
+PC reader get /healthz | grep -q '^200' && pass "GET /healthz as a reader" || fail "healthz"
+page=$(PC reader list "/v1/verdicts")
+[[ $(jq '.verdicts | length' <<<"$page") == 0 ]] && pass "no devices yet: an empty verdict list" ||
+        fail "empty list: $page"
+
+# --- first attestation: TRUSTED, fetched, signature checked with openssl
+agent a
+[[ $RC == 0 && $OUT == *"verdict: TRUSTED"* ]] && pass "device a enrolls and is TRUSTED" || fail "agent a: $RC $OUT $ERR"
+ID=$(sed -n 's/.*(device \([0-9a-f]*\),.*/\1/p' <<<"$OUT")
+v=$(PC reader verdict "/v1/devices/$ID/verdict" --raw-dir "$TOP/v1")
+if [[ $(status_of <<<"$v") == TRUSTED && $(jq -r .verdict.device_id <<<"$v") == "$ID" &&
+        $(jq .verdict.global_sequence <<<"$v") -ge 1 && $(jq .verdict.sequence <<<"$v") -ge 1 &&
+        $(jq -r .verdict.nonce <<<"$v") =~ ^[0-9a-f]{64}$ && $(jq -r .verdict.nonce <<<"$v") != "$(printf '0%.0s' {1..64})" ]]; then
+        pass "GET /v1/devices/ID/verdict: TRUSTED, with sequences and the attestation's nonce"
+else
+        fail "verdict: $v"
+fi
+j=$(PC reader get "/v1/devices/$ID/verdict?format=json" --out "$TOP/v1.json")
+[[ $j == "200 application/json"* && $(jq -r .verdict.status "$TOP/v1.json") == TRUSTED &&
+        $(jq -r .verdict_bytes "$TOP/v1.json") == $(jq -r .verdict_bytes <<<"$v") ]] &&
+        pass "?format=json: the same content as JSON" || fail "json: $j $(cat "$TOP/v1.json")"
+cmp -s "$TOP/v1/record.pb" "$TOP/tpm-a/verdict.pb" && pass "the API serves the same signed verdict the agent got" ||
+        fail "API verdict differs from the agent's passport"
+PC reader get "/v1/keys?format=pem" --out "$TOP/keys.pem" | grep -q '^200' || fail "GET /v1/keys?format=pem"
+cmp -s "$TOP/keys.pem" "$TOP/state/verdict-keys.pem" && pass "GET /v1/keys?format=pem equals verdict-keys.pem" ||
+        fail "published keys differ"
+if openssl dgst -sha256 -verify "$TOP/keys.pem" -signature "$TOP/v1/sig.der" "$TOP/v1/verdict.bin" >/dev/null; then
+        pass "the verdict's signature verifies with the openssl command line"
+else
+        fail "openssl does not verify the verdict"
+fi
+cp "$TOP/v1/verdict.bin" "$TOP/v1/flipped.bin"
+printf '\x01' | dd of="$TOP/v1/flipped.bin" bs=1 seek=5 conv=notrunc status=none
+if ! openssl dgst -sha256 -verify "$TOP/keys.pem" -signature "$TOP/v1/sig.der" "$TOP/v1/flipped.bin" >/dev/null 2>&1; then
+        pass "a changed verdict byte fails openssl's check"
+else
+        fail "openssl accepted a changed verdict"
+fi
+kid=$(jq -r .key_id <<<"$v")
+spki_id=$(openssl pkey -pubin -in "$TOP/keys.pem" -outform DER | sha256sum | cut -d' ' -f1)
+[[ $kid == "$spki_id" ]] && pass "key_id is the SHA-256 of the key's SubjectPublicKeyInfo" || fail "key id $kid vs $spki_id"
+keys=$(PC reader keys)
+[[ $(jq '.keys | length' <<<"$keys") == 1 && $(jq -r '.keys[0].key_id' <<<"$keys") == "$kid" &&
+        $(jq '.keys[0].active' <<<"$keys") == true ]] && pass "GET /v1/keys (protobuf): the one active key" ||
+        fail "keys: $keys"
+
+# EAR (a fresh verdict first: they expire quickly in this test)
+agent a
+ct=$(PC reader ear "/v1/devices/$ID/verdict?format=ear" "$TOP/ear")
+if [[ $ct == application/eat+jwt && $(jq -r .alg "$TOP/ear/header.json") == ES256 &&
+        $(jq -r .eat_profile "$TOP/ear/payload.json") == "tag:github.com,2023:veraison/ear" &&
+        $(jq -r '.submods["vouch-tpm"]["ear.status"]' "$TOP/ear/payload.json") == affirming &&
+        $(jq -r '.submods["vouch-tpm"]["ear.trustworthiness-vector"].executables' "$TOP/ear/payload.json") == 2 ]] &&
+        openssl dgst -sha256 -verify "$TOP/keys.pem" -signature "$TOP/ear/sig.der" "$TOP/ear/input.txt" >/dev/null; then
+        pass "?format=ear: an ES256 EAR token, affirming, that openssl verifies"
+else
+        fail "EAR: $ct $(cat "$TOP/ear/header.json" "$TOP/ear/payload.json")"
+fi
+
+# --- roles: every endpoint refuses the unauthenticated, other CAs, unknown CNs and readers on admin
+ENDPOINTS_READ=(/healthz /metrics /v1/keys /v1/verdicts "/v1/devices/$ID/verdict" "/v1/watch?since=0")
+ENDPOINTS_ADMIN=(/v1/devices "/v1/devices/$ID/approve" "/v1/devices/$ID/revoke" "/v1/devices/$ID/golden")
+bad=0
+for e in "${ENDPOINTS_READ[@]}" "${ENDPOINTS_ADMIN[@]}"; do
+        python3 "$here/policy_client.py" --server "127.0.0.1:$APORT" --ca "$TOP/state/ca.pem" tls-refused "$e" \
+                >/dev/null || { bad=1; echo "  no certificate: not refused on $e"; }
+        python3 "$here/policy_client.py" --server "127.0.0.1:$APORT" --ca "$TOP/state/ca.pem" \
+                --cert "$TOP/clients/rogue.crt" --key "$TOP/clients/rogue.key" tls-refused "$e" >/dev/null ||
+                { bad=1; echo "  rogue CA: not refused on $e"; }
+        m=GET
+        [[ $e == */approve || $e == */revoke ]] && m=POST
+        [[ $e == */golden ]] && m=PUT
+        r=$(PC nobody get "$e" --method $m)
+        [[ $r == 403* ]] || { bad=1; echo "  unknown CN on $e: $r"; }
+done
+for e in "${ENDPOINTS_ADMIN[@]}"; do
+        m=GET
+        [[ $e == */approve || $e == */revoke ]] && m=POST
+        [[ $e == */golden ]] && m=PUT
+        r=$(PC reader get "$e" --method $m)
+        [[ $r == 403* ]] || { bad=1; echo "  reader on $e: $r"; }
+done
+((bad == 0)) && pass "no certificate, another CA, an unknown CN: refused on all ${#ENDPOINTS_READ[@]}+${#ENDPOINTS_ADMIN[@]} endpoints; readers refused on admin ones" ||
+        fail "authorization holes (above)"
+grep -q 'refused.*"nobody"' "$TOP/vouchd.log" && grep -q 'TLS handshake refused' "$TOP/vouchd.log" &&
+        pass "refusals are logged" || fail "refusals not logged"
+[[ $(PC reader get /v1/devices/0000/verdict) == 404* ]] && pass "a malformed device id: 404" || fail "bad id"
+[[ $(PC reader get "/v1/devices/$(printf 'ab%.0s' {1..32})/verdict") == 404* ]] && pass "an unknown device: 404" ||
+        fail "unknown device"
+[[ $(PC reader get "/v1/verdicts?page_size=0") == 400* && $(PC reader get "/v1/verdicts?status=GOOD") == 400* &&
+        $(PC reader get "/v1/watch?since=-1") == 400* ]] && pass "bad query parameters: 400" || fail "bad params accepted"
+
+# --- tampering shows up on the watch stream as UNTRUSTED
+TPM2TOOLS_TCTI=$(cat "$TOP/tpm-a/tcti") tpm2_pcrextend "4:sha256=$(echo rogue | sha256sum | cut -d' ' -f1)" \
+        >/dev/null 2>&1 || die "tpm2_pcrextend failed"
+agent a
+[[ $RC == 1 && $OUT == *UNTRUSTED* ]] || fail "after tampering the agent got: $RC $OUT"
+for ((i = 0; i < 50; i++)); do
+        grep -q '"status": "UNTRUSTED"' "$TOP/watch1.jsonl" && break
+        sleep 0.1
+done
+grep -q "\"device\": \"$ID\", \"status\": \"UNTRUSTED\"" "$TOP/watch1.jsonl" &&
+        pass "the tampering is on the watch stream as UNTRUSTED" || fail "watch: $(cut -c1-200 "$TOP/watch1.jsonl")"
+
+# --- device b: enrolled, list and filter
+agent b
+[[ $RC == 0 ]] || fail "agent b: $RC $OUT $ERR"
+IDB=$(sed -n 's/.*(device \([0-9a-f]*\),.*/\1/p' <<<"$OUT")
+all=$(PC reader list "/v1/verdicts?page_size=1")
+tok=$(jq -r .next_page_token <<<"$all")
+rest=$(PC reader list "/v1/verdicts?page_size=1&page_token=$tok")
+ids=$(jq -r '.verdicts[].verdict.device_id' <<<"$all" <<<"$rest"; jq -r '.verdicts[].verdict.device_id' <<<"$rest")
+first=$(jq -r '.verdicts[0].verdict.device_id' <<<"$all")
+second=$(jq -r '.verdicts[0].verdict.device_id' <<<"$rest")
+if [[ $(jq '.verdicts | length' <<<"$all") == 1 && -n $tok && $first != "$second" &&
+        " $first $second " == *" $ID "* && " $first $second " == *" $IDB "* &&
+        $(jq -r .next_page_token <<<"$rest") == "" ]]; then
+        pass "GET /v1/verdicts paginates (page_size=1: two pages, then no token)"
+else
+        fail "pagination: $all / $rest"
+fi
+agent a # a fresh UNTRUSTED verdict (PCR 4 is still extended)
+u=$(PC reader list "/v1/verdicts?status=UNTRUSTED")
+[[ $(jq -r '[.verdicts[].verdict.device_id] | join(" ")' <<<"$u") == "$ID" ]] &&
+        pass "?status=UNTRUSTED lists only device a" || fail "status filter: $u"
+
+# --- admin: list, golden assignment, revoke, approve
+d=$(PC admin get "/v1/devices?format=json" --out "$TOP/devs.json")
+[[ $d == 200* && $(jq '.devices | length' "$TOP/devs.json") == 2 ]] && pass "admin: GET /v1/devices lists both" ||
+        fail "devices: $d"
+body_nosuch=$(printf '0a06%s' "$(printf 'nosuch' | xxd -p)")
+[[ $(PC admin get "/v1/devices/$IDB/golden" --method PUT --body-hex "$body_nosuch") == 404* ]] &&
+        pass "admin: assigning an unknown golden set is refused (404)" || fail "unknown golden accepted"
+body_copy=$(printf '0a09%s' "$(printf 'arch-copy' | xxd -p)")
+r=$(PC admin get "/v1/devices/$IDB/golden" --method PUT --body-hex "$body_copy")
+agent b
+if [[ $r == 200* && $RC == 0 ]] && PC reader verdict "/v1/devices/$IDB/verdict" | jq -e '.verdict.golden_name == "arch-copy"' >/dev/null; then
+        pass "admin: a golden assignment applies to the next attestation"
+else
+        fail "golden assignment: $r $RC"
+fi
+r=$(PC admin get "/v1/devices/$IDB/revoke" --method POST)
+rv=$(PC reader verdict "/v1/devices/$IDB/verdict")
+agent b
+if [[ $r == 200* && $(status_of <<<"$rv") == UNTRUSTED && $(jq -r '.verdict.findings[0].rule' <<<"$rv") == revoked &&
+        $RC == 1 && $ERR == *revoked* ]]; then
+        pass "admin: revoke makes the device UNTRUSTED (finding 'revoked') and refuses its agent"
+else
+        fail "revoke: $r $rv / agent $RC $ERR"
+fi
+r=$(PC admin get "/v1/devices/$IDB/approve" --method POST)
+agent b
+[[ $r == 200* && $RC == 0 && $OUT == *TRUSTED* ]] && pass "admin: approve lets it attest again" || fail "approve: $r $RC $ERR"
+
+# --- a stopped agent's device turns STALE after expiry, never TRUSTED after it
+agent b
+vb=$(PC reader verdict "/v1/devices/$IDB/verdict")
+exp=$(jq .verdict.expires_at <<<"$vb")
+[[ $(status_of <<<"$vb") == TRUSTED ]] || fail "b not TRUSTED before the expiry test"
+bad=0
+seen_stale=0
+deadline=$((exp + 6))
+while (($(date +%s) < deadline)); do
+        now=$(date +%s)
+        s=$(PC reader verdict "/v1/devices/$IDB/verdict" | status_of)
+        if ((now >= exp)) && [[ $s == TRUSTED ]]; then
+                bad=1
+        fi
+        [[ $s == STALE ]] && seen_stale=1
+        sleep 0.3
+done
+if ((bad == 0 && seen_stale == 1)); then
+        pass "device b turns STALE after its verdict expires; never TRUSTED after expiry"
+else
+        fail "expiry: bad=$bad stale=$seen_stale"
+fi
+grep -q "\"device\": \"$IDB\", \"status\": \"STALE\"" "$TOP/watch1.jsonl" && pass "the STALE verdict is on the watch stream (stored)" ||
+        fail "no STALE on the watch stream"
+sv=$(PC reader verdict "/v1/devices/$IDB/verdict")
+[[ $(jq .verdict.sequence <<<"$sv") -gt 0 && $(jq -r '.verdict.findings[0].rule' <<<"$sv") == freshness ]] &&
+        pass "the STALE verdict is a stored one (sequence $(jq .verdict.sequence <<<"$sv"), finding 'freshness')" ||
+        fail "STALE verdict: $sv"
+[[ $(PC reader list "/v1/verdicts?status=TRUSTED" | jq '.verdicts | length') == 0 ]] &&
+        pass "no TRUSTED verdict is listed once they have expired" || fail "TRUSTED listed after expiry"
+
+# --- metrics
+PC reader get /metrics --out "$TOP/metrics.txt" >/dev/null
+if grep -q '^vouch_attestations_total{outcome="trusted"} [1-9]' "$TOP/metrics.txt" &&
+        grep -q '^vouch_attestation_latency_seconds_count [1-9]' "$TOP/metrics.txt" &&
+        grep -q '^vouch_store_queue_depth ' "$TOP/metrics.txt" && grep -q '^vouch_connected_agents ' "$TOP/metrics.txt" &&
+        grep -q '^vouch_eval_cache_hits_total ' "$TOP/metrics.txt"; then
+        pass "GET /metrics: Prometheus text with outcomes, latency histogram, agents, cache, queue depth"
+else
+        fail "metrics: $(head -c 600 "$TOP/metrics.txt")"
+fi
+
+# --- watch resume: stop the first watcher, resume from its last sequence
+kill "$W1" 2>/dev/null || true
+wait "$W1" 2>/dev/null || true
+last=$(tail -n 1 "$TOP/watch1.jsonl" | jq .gseq)
+agent b
+: >"$TOP/watch2.jsonl"
+PC reader watch "$last" "$TOP/watch2.jsonl" --seconds 3 || true
+all_db=$(python3 -c "import sqlite3,sys; print(' '.join(str(r[0]) for r in sqlite3.connect(sys.argv[1]).execute('select gseq from verdicts order by gseq')))" "$TOP/state/vouch.db")
+seen=$(cat "$TOP/watch1.jsonl" "$TOP/watch2.jsonl" | jq -r .gseq | tr '\n' ' ' | sed 's/ $//')
+if [[ $seen == "$all_db" && -s $TOP/watch2.jsonl ]]; then
+        pass "watch, disconnect, resume with since=$last: every stored verdict once, in order ($(wc -w <<<"$seen") verdicts)"
+else
+        fail "watch resume: seen '$seen' vs store '$all_db'"
+fi
+
+# --- key rotation: a new key signs, the old one still verifies
+"$VOUCHD" rotate-key --state-dir "$TOP/state" --old-valid-until "$(($(date +%s) + 3600))" >/dev/null
+kill -HUP "$VOUCHD_PID"
+sleep 0.5
+agent a
+keys=$(PC reader keys)
+nv=$(PC reader verdict "/v1/devices/$ID/verdict" --raw-dir "$TOP/v2")
+PC reader get "/v1/keys?format=pem" --out "$TOP/keys2.pem" >/dev/null
+if [[ $(jq '.keys | length' <<<"$keys") == 2 && $(jq -r '.keys[] | select(.active) | .key_id' <<<"$keys") == $(jq -r .key_id <<<"$nv") &&
+        $(jq -r .key_id <<<"$nv") != "$kid" && $(jq -r '.keys[] | select(.active | not) | .not_after' <<<"$keys") -gt 0 ]] &&
+        cmp -s "$TOP/keys2.pem" "$TOP/state/verdict-keys.pem"; then
+        pass "rotate-key + SIGHUP: new verdicts carry the new key id; both keys published, the old with its end date"
+else
+        fail "rotation: $keys / $(jq -r .key_id <<<"$nv")"
+fi
+old_ok=0
+new_ok=0
+csplit -s -z -f "$TOP/k" "$TOP/keys2.pem" '/BEGIN PUBLIC KEY/' '{*}'
+for k in "$TOP"/k*; do
+        openssl dgst -sha256 -verify "$k" -signature "$TOP/v1/sig.der" "$TOP/v1/verdict.bin" >/dev/null 2>&1 && old_ok=1
+        openssl dgst -sha256 -verify "$k" -signature "$TOP/v2/sig.der" "$TOP/v2/verdict.bin" >/dev/null 2>&1 && new_ok=1
+done
+((old_ok && new_ok)) && pass "after rotation the published keys verify old and new verdicts" || fail "rotation verify $old_ok $new_ok"
+
+# --- kill -9 while agents attest: nothing acknowledged is lost, no sequence reused
+: >"$TOP/watch3.jsonl"
+PC_BG reader watch "$(tail -n 1 "$TOP/watch2.jsonl" | jq .gseq)" "$TOP/watch3.jsonl" &
+W3=$!
+WATCH_PIDS+=($W3)
+acked="$TOP/acked.txt"
+: >"$acked"
+(
+        for ((i = 0; i < 200; i++)); do
+                for n in a b; do
+                        t=$TOP/tpm-$n
+                        if timeout 20 "$VOUCH_AGENT" --server "127.0.0.1:$VPORT" --ca "$TOP/state/ca.pem" \
+                                --tcti "$(cat "$t/tcti")" --eventlog "$LOG" --state-dir "$t/agent" --once \
+                                --verdict-out "$t/ack-$i.pb" >/dev/null 2>&1 || [[ -s $t/ack-$i.pb ]]; then
+                                [[ -s $t/ack-$i.pb ]] && echo "$t/ack-$i.pb" >>"$acked"
+                        fi
+                done
+        done
+) &
+LOOP=$!
+sleep 4
+kill -KILL "$VOUCHD_PID"
+wait "$VOUCHD_PID" 2>/dev/null || true
+VOUCHD_PID=""
+kill "$LOOP" 2>/dev/null || true
+wait "$LOOP" 2>/dev/null || true
+sleep 0.5
+kill "$W3" 2>/dev/null || true
+wait "$W3" 2>/dev/null || true
+start_vouchd
+nacked=$(wc -l <"$acked")
+missing=0
+maxack=0
+while read -r f; do
+        g=$(python3 "$here/policy_client.py" decode "$f" | jq .verdict.global_sequence)
+        ((g > maxack)) && maxack=$g
+        python3 -c "
+import sqlite3, sys
+rec = open(sys.argv[2], 'rb').read()
+row = sqlite3.connect(sys.argv[1]).execute('select record from verdicts where gseq=?', (int(sys.argv[3]),)).fetchone()
+sys.exit(0 if row and bytes(row[0]) == rec else 1)" "$TOP/state/vouch.db" "$f" "$g" || missing=$((missing + 1))
+done <"$acked"
+while read -r line; do
+        g=$(jq .gseq <<<"$line")
+        ((g > maxack)) && maxack=$g
+        python3 -c "
+import sqlite3, sys
+row = sqlite3.connect(sys.argv[1]).execute('select record from verdicts where gseq=?', (int(sys.argv[2]),)).fetchone()
+sys.exit(0 if row and bytes(row[0]).hex() == sys.argv[3] else 1)" "$TOP/state/vouch.db" "$g" "$(jq -r .record <<<"$line")" ||
+                missing=$((missing + 1))
+done <"$TOP/watch3.jsonl"
+nwatch=$(wc -l <"$TOP/watch3.jsonl")
+if ((nacked + nwatch > 0 && missing == 0)); then
+        pass "kill -9: all $nacked verdicts acknowledged to agents and $nwatch sent to the watcher are stored, byte for byte"
+else
+        fail "kill -9: $missing of $nacked+$nwatch acknowledged verdicts missing"
+fi
+agent a
+after=$(PC reader verdict "/v1/devices/$ID/verdict" | jq .verdict.global_sequence)
+((after > maxack)) && pass "after the restart sequence numbers continue ($after > $maxack acknowledged)" ||
+        fail "sequence reused: $after <= $maxack"
+
+# --- allowlist approval: a new device waits for an admin
+kill -TERM "$VOUCHD_PID"
+wait "$VOUCHD_PID" || true
+VOUCHD_PID=""
+: >"$TOP/allow.txt"
+new_tpm c
+cat "$TOP/tpm-c/ekca.pem" >>"$TOP/ekca.pem"
+start_vouchd --approval allowlist --allowlist "$TOP/allow.txt"
+agent c
+IDC=$(sed -n 's/.*device \([0-9a-f]\{64\}\).*/\1/p' <<<"$ERR" | head -n 1)
+[[ $RC == 1 && $ERR == *"not approved"* && -n $IDC ]] && pass "allowlist mode: an unlisted device enrolls but waits for approval" ||
+        fail "allowlist: $RC $ERR"
+r=$(PC admin get "/v1/devices/$IDC/approve" --method POST)
+agent c
+[[ $r == 200* && $RC -le 1 && $OUT == *"verdict:"* ]] && pass "after an admin approves it, the device attests" ||
+        fail "approve in allowlist mode: $r $RC $ERR"
+
+kill -TERM "$VOUCHD_PID"
+rc=0
+wait "$VOUCHD_PID" || rc=$?
+VOUCHD_PID=""
+[[ $rc == 0 ]] && pass "SIGTERM with the API running: exit 0" || fail "SIGTERM: exit $rc"
+echo "$npass passed, $nfail failed"
+((nfail == 0))
