@@ -185,8 +185,15 @@ static void test_reboot_needs_whole_log(void **state) {
         pcrs_of(f->b.buf, f->boot_len, &pcrs);
         f->reset++;
         f->clock = 10; /* the clock restarts too */
-        r = attest_ex(f, f->boot_len, f->boot_len, f->clock, f->reset, &pcrs);
+        /* not from where the verifier's copy ends: refused, the state stays */
+        r = attest_ex(f, 8, f->boot_len - 8, f->clock, f->reset, &pcrs);
         expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_LOG_OFFSET);
+        assert_int_equal(vc_device_state_log_offset(&f->st), f->boot_len);
+        /* from where it ends, as the agent was challenged: a genuine quote of a new boot
+         * drops the old boot's log (no verdict), so the next challenge asks for all of it */
+        r = attest_ex(f, f->boot_len, 0, f->clock, f->reset, &pcrs);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_NEW_BOOT);
+        assert_int_equal(vc_device_state_log_offset(&f->st), 0);
         r = attest_ex(f, 0, f->boot_len, f->clock, f->reset, &pcrs);
         assert_true(r.reboot);
         expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);

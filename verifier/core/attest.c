@@ -90,6 +90,30 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
         /* The log continues this boot's copy, or (after a reboot) starts from scratch.
          * Work on a candidate; the state changes only once everything checked out. */
         size_t have = reboot ? 0 : vc_device_state_log_offset(st);
+        if (reboot && in->eventlog_offset && in->eventlog_offset == vc_device_state_log_offset(st)) {
+                /* The agent answered the challenge as asked, from where the verifier's copy of
+                 * the old boot ends: it cannot know the verifier saw another boot. If the quote
+                 * is genuine, that boot's log is of no more use; drop it so that the next
+                 * challenge asks for the whole log. Nothing else changes. */
+                vc_quote_result qr;
+                r = vc_quote_verify_ex(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, NULL, policy, &qr);
+                vc_quote_free(q);
+                if (r < 0)
+                        return r;
+                if (qr.status != VC_QUOTE_VALID) {
+                        ret->quote = qr;
+                        return fail(ret, VC_ATTEST_QUOTE, "quote invalid (%s): %s", vc_quote_check_name(qr.failed),
+                                    qr.reason);
+                }
+                vc_eventlog_free(st->log);
+                st->log = NULL;
+                free(st->checks);
+                st->checks = NULL;
+                st->cap_checks = 0;
+                vc_replay_init(&st->replay);
+                return fail(ret, VC_ATTEST_NEW_BOOT, "the device rebooted (resetCount %u, was %u): the whole event log "
+                            "is needed", qr.reset_count, st->reset_count);
+        }
         if (in->eventlog_offset != have) {
                 vc_quote_free(q);
                 return fail(ret, VC_ATTEST_LOG_OFFSET, "event log sent from offset %zu, the verifier holds %zu bytes%s",

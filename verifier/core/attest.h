@@ -46,6 +46,9 @@ typedef enum vc_attest_failure {
         VC_ATTEST_QUOTE,          /* vc_quote_verify said invalid (see quote.failed) */
         VC_ATTEST_STALE,          /* clock/resetCount/restartCount went backwards or did not advance: replay */
         VC_ATTEST_LOG_OFFSET,     /* the log does not start where the verifier's copy ends */
+        VC_ATTEST_NEW_BOOT,       /* a valid quote from a new boot, with the log sent from the old
+                                   * boot's offset (as challenged): the old boot's log is dropped, so
+                                   * the next challenge asks for the whole log. Not a verdict. */
         VC_ATTEST_GOLDEN,         /* the golden set rejects the log (see evaluation) */
 } vc_attest_failure;
 

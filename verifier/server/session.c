@@ -489,6 +489,14 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
                 session_close(s, (uint32_t) -r, "could not evaluate the attestation");
                 return;
         }
+        if (res.failure == VC_ATTEST_NEW_BOOT) {
+                /* the device rebooted since the last challenge: ask again, for the whole log */
+                vlog(LOG_INFO, "device %s: %s; challenging again", s->dev->rec.id, res.reason);
+                vc_attest_result_done(&res);
+                s->state = S_IDLE;
+                send_challenge(s);
+                return;
+        }
         if (res.cache_hit)
                 atomic_fetch_add(&s->l->cache_hits, 1);
         else if (res.failure == VC_ATTEST_OK || res.failure == VC_ATTEST_GOLDEN)
