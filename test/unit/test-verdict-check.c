@@ -566,6 +566,32 @@ static void test_keys_file_errors(void **state) {
         assert_int_equal(vv_keyring_parse((const uint8_t *) many, used, &k), -E2BIG);
         free(many);
         assert_null(k);
+        /* an SPKI with a byte after it is not one key (its id would not be the key's) */
+        uint8_t *longer = malloc(key_a.spki_len + 1);
+        memcpy(longer, key_a.spki, key_a.spki_len);
+        longer[key_a.spki_len] = 0;
+        b = BIO_new(BIO_s_mem());
+        assert_true(PEM_write_bio(b, "PUBLIC KEY", "", longer, (long) key_a.spki_len + 1) > 0);
+        len = BIO_get_mem_data(b, &p);
+        assert_int_equal(vv_keyring_parse((const uint8_t *) p, (size_t) len, &k), -EBADMSG);
+        BIO_free(b);
+        /* a public key under another label is not taken for one */
+        b = BIO_new(BIO_s_mem());
+        assert_true(PEM_write_bio(b, "CERTIFICATE", "", key_a.spki, (long) key_a.spki_len) > 0);
+        len = BIO_get_mem_data(b, &p);
+        assert_int_equal(vv_keyring_parse((const uint8_t *) p, (size_t) len, &k), -EBADMSG);
+        BIO_free(b);
+        tkey padded = key_a;
+        padded.spki = longer;
+        padded.spki_len++;
+        const tkey *pk[] = { &padded };
+        const char *pid[] = { key_a.id };
+        const int64_t pna[] = { 0 };
+        size_t plen;
+        uint8_t *pvk = make_verdict_keys(pk, pid, pna, 1, &plen);
+        assert_int_equal(vv_keyring_parse(pvk, plen, &k), -EBADMSG);
+        free(pvk);
+        free(longer);
         /* an empty VerdictKeys: no keys */
         size_t vklen;
         uint8_t *vk = make_verdict_keys(NULL, NULL, NULL, 0, &vklen);

@@ -268,12 +268,66 @@ static void test_verdict_text(void **state) {
         free(out);
 }
 
+static char *safe(const char *s, size_t max) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        vfmt_put_safe(f, s, max);
+        fclose(f);
+        return buf;
+}
+
+static void test_safe_text(void **state) {
+        static const struct {
+                const char *in, *out;
+                size_t max;
+        } cases[] = {
+                { "plain text", "plain text", 100 },
+                { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92", 100 },
+                { "a\nb\tc\\d\x1b[31m\x7f", "a\\nb\\tc\\\\d\\x1b[31m\\x7f", 100 },
+                { "csi\xc2\x9b" "2J", "csi\\xc2\\x9b2J", 100 },         /* C1 control */
+                { "bad\xff\xfe", "bad\\xff\\xfe", 100 },             /* not UTF-8 */
+                { "over\xc0\xaf", "over\\xc0\\xaf", 100 },           /* overlong '/' */
+                { "sur\xed\xa0\x80", "sur\\xed\\xa0\\x80", 100 },  /* UTF-16 surrogate */
+                { "cut\xe2\x82", "cut\\xe2\\x82", 100 },             /* truncated sequence */
+                { "big\xf4\x90\x80\x80", "big\\xf4\\x90\\x80\\x80", 100 }, /* over U+10FFFF */
+                { "abcdef", "abc...", 3 },
+                { "a\xc3\xa9", "a...", 2 },                           /* a character is not cut */
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *got = safe(cases[i].in, cases[i].max);
+                assert_string_equal(got, cases[i].out);
+                free(got);
+        }
+        char *got = safe(NULL, 10);
+        assert_string_equal(got, "");
+        free(got);
+}
+
+static void test_json_utf8(void **state) {
+        Vouch__V1__DeviceInfo d = VOUCH__V1__DEVICE_INFO__INIT;
+        d.id = "a\xff" "b\xc3\xa9";
+        d.golden = "g\x01";
+        json_object *o = vfmt_device_json(&d);
+        const char *t = vfmt_json_text(o, 0);
+        assert_non_null(strstr(t, "\"id\":\"a\xef\xbf\xbd" "b\xc3\xa9\""));
+        assert_non_null(strstr(t, "\"golden\":\"g\\u0001\""));
+        json_tokener *tok = json_tokener_new();
+        json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
+        json_object *back = json_tokener_parse_ex(tok, t, (int) strlen(t));
+        assert_non_null(back);
+        json_object_put(back);
+        json_tokener_free(tok);
+        json_object_put(o);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config),        cmocka_unit_test(test_server_url),
                 cmocka_unit_test(test_paths),         cmocka_unit_test(test_error_text),
                 cmocka_unit_test(test_verdict_json),  cmocka_unit_test(test_device_and_keys_json),
-                cmocka_unit_test(test_verdict_text),
+                cmocka_unit_test(test_verdict_text),  cmocka_unit_test(test_safe_text),
+                cmocka_unit_test(test_json_utf8),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,34 @@ static json_object *hex_json(const ProtobufCBinaryData *b) {
         return o;
 }
 
+static size_t utf8_printable_len(const unsigned char *p);
+
+/* JSON strings are UTF-8 (RFC 8259, 8.1): a byte that is not part of a valid sequence
+ * becomes U+FFFD. json-c escapes the control characters. */
 static json_object *str_json(const char *s) {
-        return json_object_new_string(s ? s : "");
+        const unsigned char *p = (const unsigned char *) (s ? s : "");
+        size_t n = strlen((const char *) p), o = 0;
+        char *out = malloc(3 * n + 1);
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < n;) {
+                size_t k = p[i] < 0x80 ? 1 : utf8_printable_len(p + i);
+                if (k == 0 && p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] < 0xa0)
+                        k = 2; /* a C1 control is valid UTF-8: json-c passes it, escaped or not */
+                if (k == 0) {
+                        memcpy(out + o, "\xef\xbf\xbd", 3);
+                        o += 3;
+                        i++;
+                } else {
+                        memcpy(out + o, p + i, k);
+                        o += k;
+                        i += k;
+                }
+        }
+        out[o] = '\0';
+        json_object *j = json_object_new_string_len(out, (int) o);
+        free(out);
+        return j;
 }
 
 static json_object *status_json(int status) {
@@ -118,24 +144,47 @@ const char *vfmt_json_text(json_object *o, int pretty) {
         return json_object_to_json_string_ext(o, flags);
 }
 
+/* Length of the valid UTF-8 sequence at p (RFC 3629, 4: no overlong forms, no surrogates,
+ * at most U+10FFFF) that is not a C1 control character; 0 if there is none. */
+static size_t utf8_printable_len(const unsigned char *p) {
+        unsigned c = p[0];
+        if (c >= 0xc2 && c <= 0xdf)
+                return (p[1] & 0xc0) == 0x80 && !(c == 0xc2 && p[1] < 0xa0) ? 2 : 0;
+        if (c >= 0xe0 && c <= 0xef) {
+                unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+                return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
+        }
+        if (c >= 0xf0 && c <= 0xf4) {
+                unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+                return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 ? 4 : 0;
+        }
+        return 0;
+}
+
 void vfmt_put_safe(FILE *f, const char *s, size_t max) {
+        const unsigned char *p = (const unsigned char *) s;
         size_t i = 0;
         if (!s)
                 return;
-        for (; s[i] && i < max; i++) {
-                unsigned char c = (unsigned char) s[i];
+        while (p[i] && i < max) {
+                unsigned char c = p[i];
+                size_t n = c >= 0x80 ? utf8_printable_len(p + i) : 1;
+                if (n > 1 && i + n > max)
+                        break; /* a character is not cut in half */
                 if (c == '\n')
                         fputs("\\n", f);
                 else if (c == '\t')
                         fputs("\\t", f);
                 else if (c == '\\')
                         fputs("\\\\", f);
-                else if (c < 0x20 || c == 0x7f)
-                        fprintf(f, "\\x%02x", c);
-                else
-                        fputc(c, f);
+                else if (c < 0x20 || c == 0x7f || n == 0) {
+                        fprintf(f, "\\x%02x", c); /* controls, C1, bytes that are not UTF-8 */
+                        n = 1;
+                } else
+                        fwrite(p + i, 1, n, f);
+                i += n;
         }
-        if (s[i])
+        if (p[i])
                 fputs("...", f);
 }
 

@@ -30,6 +30,7 @@ void vfmt_device_line_header(FILE *f);
 void vfmt_device_line(FILE *f, const Vouch__V1__DeviceInfo *d);
 void vfmt_keys_text(FILE *f, const Vouch__V1__VerdictKeys *k);
 
-/* s with control characters, DEL and backslash escaped (\n, \xNN), at most max bytes of
- * input (then "..."), into f. NULL prints as "". */
+/* s with control characters (C0, DEL, C1), bytes that are not valid UTF-8 and backslash
+ * escaped (\n, \t, \\, \xNN), at most max bytes of input (then "..."), into f. NULL prints
+ * as "". */
 void vfmt_put_safe(FILE *f, const char *s, size_t max);
