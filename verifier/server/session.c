@@ -43,6 +43,7 @@ typedef struct session {
         char id[VS_ID_MAX + 1];
         uint8_t secret[32];
         bool needs_approval;
+        bool provisional;               /* known device, no quote verified yet on this session */
         /* attestation */
         uint8_t nonce[32];
         uint8_t nonce_used[32];         /* the answered challenge's nonce, for its verdict */
@@ -68,6 +69,7 @@ typedef struct pending {
 static void session_unref(session *s);
 static void session_close(session *s, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void send_challenge(session *s);
+static void bind_device(session *s, device *dev);
 
 static int frame_msg(const Vouch__V1__VerifierMessage *m, unsigned max, uint8_t **ret, size_t *ret_len) {
         size_t n = vouch__v1__verifier_message__get_packed_size(m);
@@ -191,7 +193,7 @@ static bool still_bound(session *s) {
         vouchd *d = s->l->d;
         bool bound;
         pthread_mutex_lock(&d->lock);
-        bound = s->dev && s->dev->session == s;
+        bound = s->dev && (s->provisional || s->dev->session == s);
         pthread_mutex_unlock(&d->lock);
         return bound;
 }
@@ -489,6 +491,26 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
                 session_close(s, (uint32_t) -r, "could not evaluate the attestation");
                 return;
         }
+        if (s->provisional) {
+                /* evidence only the device's TPM can make (its AK's signature over this
+                 * challenge's nonce) binds the session; anything else is not the device's */
+                bool signed_by_ak = res.failure == VC_ATTEST_OK || res.failure == VC_ATTEST_GOLDEN ||
+                                    res.failure == VC_ATTEST_STALE || res.failure == VC_ATTEST_NEW_BOOT ||
+                                    (res.failure == VC_ATTEST_QUOTE &&
+                                     (res.quote.failed == VC_QUOTE_CHECK_SIGNER || res.quote.failed == VC_QUOTE_CHECK_PCR_MISSING ||
+                                      res.quote.failed == VC_QUOTE_CHECK_PCR_DIGEST ||
+                                      res.quote.failed == VC_QUOTE_CHECK_EVENTLOG));
+                if (!signed_by_ak) {
+                        atomic_fetch_add(&d->attestations_bad, 1);
+                        session_close(s, EPERM, "evidence rejected, no verdict issued: %s", res.reason);
+                        vc_attest_result_done(&res);
+                        return;
+                }
+                pthread_mutex_lock(&d->lock);
+                bind_device(s, s->dev);
+                s->provisional = false;
+                pthread_mutex_unlock(&d->lock);
+        }
         if (res.failure == VC_ATTEST_NEW_BOOT) {
                 /* the device rebooted since the last challenge: ask again, for the whole log */
                 vlog(LOG_INFO, "device %s: %s; challenging again", s->dev->rec.id, res.reason);
@@ -671,7 +693,10 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
         }
         if (dev && dev->rec.ak_public_len == s->ak_pub_len &&
             memcmp(dev->rec.ak_public, s->ak_pub_bytes, s->ak_pub_len) == 0) {
-                bind_device(s, dev);
+                /* Public keys prove nothing: the session takes the device's place (and its
+                 * verdicts are issued) only once a quote signed by the device's AK verifies. */
+                s->dev = dev;
+                s->provisional = true;
                 pthread_mutex_unlock(&d->lock);
                 vlog(LOG_INFO, "device %s: connected (%s)", s->id, s->peer);
                 welcome(s, false);
