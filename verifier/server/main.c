@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -298,6 +299,51 @@ static int load_allowlist(vouchd *d) {
         return 0;
 }
 
+/* accept() failed: out of file descriptors (or memory) is not a reason to spin. The
+ * listener pauses for 100 ms and logs once per pause, connections already open go on. */
+static void resume_cb(evutil_socket_t fd, short what, void *arg) {
+        loop *l = arg;
+        if (!atomic_load(&l->d->stopping))
+                evconnlistener_enable(l->listener);
+}
+
+static void accept_error_cb(struct evconnlistener *lis, void *arg) {
+        loop *l = arg;
+        int e = EVUTIL_SOCKET_ERROR();
+        static atomic_ullong last_log;
+        unsigned long long now = (unsigned long long) time(NULL);
+        if (atomic_exchange(&last_log, now) != now)
+                vlog(LOG_WARN, "accept: %s; pausing new connections for 100 ms (%u open; raise the file limit, see "
+                               "README 'Limits')",
+                     evutil_socket_error_to_string(e), atomic_load(&l->d->connections));
+        evconnlistener_disable(lis);
+        struct timeval tv = { 0, 100000 };
+        event_base_once(l->base, -1, EV_TIMEOUT, resume_cb, l, &tv);
+}
+
+/* Every agent is one file descriptor: raise the soft limit to the hard one, and keep
+ * max_connections below what the limit allows (room for the store, the API, logs). */
+static void check_file_limit(config *c) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+                return;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+                getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        unsigned long long cur = (unsigned long long) rl.rlim_cur, reserve = cur / 16 < 32 ? 32 : cur / 16;
+        if (reserve > 256)
+                reserve = 256;
+        unsigned long long room = cur > reserve ? cur - reserve : 0;
+        if (rl.rlim_cur != RLIM_INFINITY && c->max_connections > room) {
+                vlog(LOG_WARN, "the file limit (%llu) allows %llu agent connections, not --max-connections %u; "
+                               "using %llu (raise it with ulimit -n / LimitNOFILE=)",
+                     cur, room, c->max_connections, room);
+                c->max_connections = room ? (unsigned) room : 1;
+        }
+}
+
 static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg) {
         session_accept(arg, fd);
 }
@@ -378,6 +424,7 @@ static int run(vouchd *d) {
                 vlog(LOG_ERR, "--listen %s: expected HOST:PORT", d->cfg.listen);
                 return 1;
         }
+        check_file_limit(&d->cfg);
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         d->n_loops = d->cfg.threads ? d->cfg.threads : (unsigned) (cores > 0 ? cores : 1);
         d->loops = calloc(d->n_loops, sizeof(*d->loops));
@@ -400,6 +447,7 @@ static int run(vouchd *d) {
                         vlog(LOG_ERR, "cannot listen on %s: %s", d->cfg.listen, strerror(errno));
                         return 1;
                 }
+                evconnlistener_set_error_cb(l->listener, accept_error_cb);
         }
         sigset_t set;
         sigemptyset(&set);

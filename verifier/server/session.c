@@ -837,8 +837,12 @@ void session_accept(loop *l, evutil_socket_t fd) {
         vouchd *d = l->d;
         unsigned n = atomic_fetch_add(&d->connections, 1) + 1;
         if (n > d->cfg.max_connections) {
+                static atomic_ullong last_log, refused;
+                unsigned long long now = (unsigned long long) time(NULL), nref = atomic_fetch_add(&refused, 1) + 1;
                 atomic_fetch_sub(&d->connections, 1);
-                vlog(LOG_WARN, "connection refused: %u connections is the limit", d->cfg.max_connections);
+                if (atomic_exchange(&last_log, now) != now) /* once a second at most */
+                        vlog(LOG_WARN, "connection refused: %u connections is the limit (%llu refused so far)",
+                             d->cfg.max_connections, nref);
                 evutil_closesocket(fd);
                 return;
         }
