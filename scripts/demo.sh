@@ -88,8 +88,17 @@ attest() {
 }
 
 attest "the device as booted"
+passport() {
+        echo "== a relying party checks the device's signed verdict offline (vouchctl verdict verify)"
+        local rc=0
+        "$VOUCHCTL" verdict verify --keys "$T/vouchd/verdict-keys.pem" verdict.pb >verify.out 2>&1 || rc=$?
+        sed 's/^/   /' verify.out
+        echo "   (exit status $rc: 0 only for a valid, unexpired TRUSTED verdict)"
+}
+passport
 echo "== a rogue boot application is measured into PCR 4 (the log does not show it)"
 t2 tpm2_pcrextend "4:sha256=$(echo rogue | sha256sum | cut -d' ' -f1)"
 attest "after the rogue measurement"
+passport
 echo "== vouchd's log"
 sed 's/^/   /' vouchd.log

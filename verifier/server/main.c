@@ -61,7 +61,7 @@ static const char usage[] =
         "  --nonce-timeout SECONDS how long a challenge is valid (default 30)\n"
         "  --hello-timeout SECONDS for the TLS handshake and Hello (default 10)\n"
         "  --threads N             event loops (default: one per core)\n"
-        "  --max-connections N     (default 200000)\n"
+        "  --max-connections N     (default: what the file limit allows)\n"
         "  --max-frame BYTES       largest message accepted (default 4194304)\n"
         "  --history N             verdicts kept per device (default 100)\n"
         "  --verdict-ttl N         verdicts expire after N intervals (default 3)\n"
@@ -336,6 +336,11 @@ static void check_file_limit(config *c) {
         if (reserve > 256)
                 reserve = 256;
         unsigned long long room = cur > reserve ? cur - reserve : 0;
+        if (c->max_connections == 0) { /* the default: what the limit allows */
+                c->max_connections = rl.rlim_cur == RLIM_INFINITY || room > 10000000 ? 10000000 : (unsigned) (room ? room : 1);
+                vlog(LOG_INFO, "file limit %llu: up to %u agent connections", cur, c->max_connections);
+                return;
+        }
         if (rl.rlim_cur != RLIM_INFINITY && c->max_connections > room) {
                 vlog(LOG_WARN, "the file limit (%llu) allows %llu agent connections, not --max-connections %u; "
                                "using %llu (raise it with ulimit -n / LimitNOFILE=)",
@@ -527,7 +532,7 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
 
         setenv("TSS2_LOG", "all+none", 0);
         *c = (config) { .interval = 60, .jitter_pct = 10, .nonce_timeout = 30, .hello_timeout = 10,
-                        .max_connections = 200000, .max_frame = 4u << 20, .history = 100,
+                        .max_connections = 0, .max_frame = 4u << 20, .history = 100,
                         .verdict_ttl_intervals = 3, .log_level = LOG_INFO };
         pthread_mutex_init(&d->lock, NULL);
         pthread_mutex_init(&d->seq_lock, NULL);
