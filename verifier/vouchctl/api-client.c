@@ -614,6 +614,11 @@ static int run(api_client *c, call *k, const char *method, const char *path, con
 }
 
 static void call_done(call *k) {
+        /* a close_notify first (RFC 8446, 6.1): the server sees an orderly end, not a
+         * truncated connection */
+        SSL *ssl = k->bev ? bufferevent_openssl_get_ssl(k->bev) : NULL;
+        if (ssl && SSL_is_init_finished(ssl))
+                (void) SSL_shutdown(ssl);
         /* frees the request still queued on it, and the bufferevent (with its SSL and socket) */
         if (k->conn)
                 evhttp_connection_free(k->conn);
