@@ -379,9 +379,52 @@ for k in "$TOP"/k*; do
 done
 ((old_ok && new_ok)) && pass "after rotation the published keys verify old and new verdicts" || fail "rotation verify $old_ok $new_ok"
 
+# --- a long-running agent: a PCR tampering is on the watch stream within one interval
+new_tpm d
+extend_log "$TOP/show.json" "sha1 sha256"
+cat "$TOP/tpm-d/ekca.pem" >>"$TOP/ekca.pem" # vouchd reads --ek-ca at start
+kill -TERM "$VOUCHD_PID"
+wait "$VOUCHD_PID" || true
+VOUCHD_PID=""
+start_vouchd
+: >"$TOP/watch4.jsonl"
+PC_BG reader watch "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select max(gseq) from verdicts').fetchone()[0])" "$TOP/state/vouch.db")" \
+        "$TOP/watch4.jsonl" &
+W4=$!
+WATCH_PIDS+=($W4)
+"$VOUCH_AGENT" --server "127.0.0.1:$VPORT" --ca "$TOP/state/ca.pem" --tcti "$(cat "$TOP/tpm-d/tcti")" \
+        --eventlog "$LOG" --state-dir "$TOP/tpm-d/agent" >"$TOP/tpm-d/agent.out" 2>"$TOP/tpm-d/agent.err" &
+AGENT_D=$!
+n_trusted() { grep -c '"status": "TRUSTED"' "$TOP/watch4.jsonl" || true; }
+for ((i = 0; i < 300; i++)); do
+        (($(n_trusted) >= 2)) && break
+        sleep 0.1
+done
+if (($(n_trusted) >= 2)); then
+        TPM2TOOLS_TCTI=$(cat "$TOP/tpm-d/tcti") tpm2_pcrextend "4:sha256=$(echo rogue | sha256sum | cut -d' ' -f1)" \
+                >/dev/null 2>&1 || die "tpm2_pcrextend failed"
+        t0=$(date +%s%3N)
+        for ((i = 0; i < 10 * (INTERVAL + 5); i++)); do
+                grep -q '"status": "UNTRUSTED"' "$TOP/watch4.jsonl" && break
+                sleep 0.1
+        done
+        dt=$(($(date +%s%3N) - t0))
+        if grep -q '"status": "UNTRUSTED"' "$TOP/watch4.jsonl" && ((dt <= (INTERVAL + 1) * 1000)); then
+                pass "a running agent's PCR tampering is on the watch stream as UNTRUSTED after $dt ms (interval $INTERVAL s)"
+        else
+                fail "tampering with a running agent: UNTRUSTED not on the watch stream within an interval ($dt ms)"
+        fi
+else
+        fail "the long-running agent got no periodic TRUSTED verdicts: $(tail -n 3 "$TOP/tpm-d/agent.err")"
+fi
+kill -TERM "$AGENT_D" 2>/dev/null || true
+wait "$AGENT_D" 2>/dev/null || true
+kill "$W4" 2>/dev/null || true
+wait "$W4" 2>/dev/null || true
+
 # --- kill -9 while agents attest: nothing acknowledged is lost, no sequence reused
 : >"$TOP/watch3.jsonl"
-PC_BG reader watch "$(tail -n 1 "$TOP/watch2.jsonl" | jq .gseq)" "$TOP/watch3.jsonl" &
+PC_BG reader watch "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select max(gseq) from verdicts').fetchone()[0])" "$TOP/state/vouch.db")" "$TOP/watch3.jsonl" &
 W3=$!
 WATCH_PIDS+=($W3)
 acked="$TOP/acked.txt"
