@@ -441,6 +441,11 @@ int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcr
                 hex_short(nonce, nonce_len, h2);
                 return fail(ret, VC_QUOTE_CHECK_NONCE, "extraData \"%s\" is not the expected nonce \"%s\"", h1, h2);
         }
+        /* signed by the AK over this nonce: the clock fields are the TPM's, whatever the
+         * PCR checks below say (a verdict for a PCR mismatch still names the boot) */
+        ret->clock = a->clockInfo.clock;
+        ret->reset_count = a->clockInfo.resetCount;
+        ret->restart_count = a->clockInfo.restartCount;
 
         /* pcrDigest = H_sig(PCR values in selection order), TPM 2.0 Part 3, 18.4. */
         uint16_t halg = sig_hash(&q->sig);
