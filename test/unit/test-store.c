@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store.h"
 
@@ -146,11 +147,149 @@ static void test_open_errors(void **state) {
         assert_non_null(strstr(err, "schema version 9"));
 }
 
+static int rows_of(const char *device) {
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        int n = -1;
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM verdicts WHERE device=?1", -1, &st, NULL), SQLITE_OK);
+        sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                n = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return n;
+}
+
+static void put_verdict(vs_store *s, const char *device, uint64_t seq) {
+        uint8_t rec[4] = { (uint8_t) seq };
+        vs_verdict v = { .sequence = seq, .status = 1, .issued_at = (int64_t) seq, .expires_at = 1000, .record = rec,
+                         .record_len = sizeof(rec) };
+        snprintf(v.device, sizeof(v.device), "%s", device);
+        assert_int_equal(vs_verdict_put(s, &v, NULL, NULL), 0);
+}
+
+/* store.h's retention: reads see exactly the newest history_keep verdicts of each device
+ * after every commit; the rows behind them are deleted every VS_PRUNE_EVERY-th verdict. */
+static void test_retention(void **state) {
+        vs_store *s = NULL;
+        char err[256];
+        const size_t keep = 3;
+        assert_int_equal(vs_open(path, keep, &s, err, sizeof(err)), 0);
+        vs_device a = device("dev-a"), b = device("dev-b");
+        vs_device_put(s, &a, NULL, NULL);
+        vs_device_put(s, &b, NULL, NULL);
+        put_verdict(s, "dev-b", 1);
+        for (uint64_t seq = 1; seq <= 3 * VS_PRUNE_EVERY + 5; seq++) {
+                put_verdict(s, "dev-a", seq);
+                vs_flush(s);
+                vs_verdict v[40];
+                size_t want = seq < keep ? seq : keep;
+                assert_int_equal(vs_verdict_history(s, "dev-a", v, 40), (int) want);
+                for (size_t i = 0; i < want; i++) {
+                        assert_int_equal(v[i].sequence, seq - i);
+                        assert_int_equal(v[i].record[0], (uint8_t) (seq - i));
+                        vs_verdict_done(&v[i]);
+                }
+                assert_int_equal(vs_verdict_latest(s, "dev-a", &v[0]), 0);
+                assert_int_equal(v[0].sequence, seq);
+                vs_verdict_done(&v[0]);
+                /* watchers see the same verdicts (and dev-b's only one) */
+                int n = vs_verdict_since(s, 0, v, 40);
+                assert_int_equal(n, (int) want + 1);
+                for (int i = 0; i < n; i++) {
+                        if (strcmp(v[i].device, "dev-a") == 0)
+                                assert_true(v[i].sequence > seq - want);
+                        vs_verdict_done(&v[i]);
+                }
+                /* the database itself holds at most keep + VS_PRUNE_EVERY - 1 */
+                int rows = rows_of("dev-a");
+                assert_true(rows >= (int) want && rows <= (int) (keep + VS_PRUNE_EVERY - 1));
+                if (seq > keep && seq % VS_PRUNE_EVERY == 0)
+                        assert_int_equal(rows, (int) keep);
+        }
+        assert_int_equal(rows_of("dev-b"), 1);
+        vs_close(s);
+        /* a reopened store with a smaller history_keep hides the rest at once */
+        assert_int_equal(vs_open(path, 1, &s, err, sizeof(err)), 0);
+        vs_verdict v[8];
+        assert_int_equal(vs_verdict_history(s, "dev-a", v, 8), 1);
+        assert_int_equal(v[0].sequence, 3 * VS_PRUNE_EVERY + 5);
+        vs_verdict_done(&v[0]);
+        vs_close(s);
+}
+
+/* Device-row updates queued together are merged per device but must end as if written in
+ * queue order: the last clock wins, the sequence never goes down, a whole-row put in
+ * between overrides what came before it. */
+static void test_device_updates_in_order(void **state) {
+        vs_store *s = NULL;
+        char err[256];
+        assert_int_equal(vs_open(path, 100, &s, err, sizeof(err)), 0);
+        vs_device a = device("dev-a"), b = device("dev-b"), c = device("dev-c");
+        vs_device_put(s, &a, NULL, NULL);
+        vs_device_put(s, &b, NULL, NULL);
+        vs_device_put(s, &c, NULL, NULL);
+        vs_flush(s);
+        for (int round = 0; round < 2; round++) {
+                /* queued back to back: the writer takes most of it as one batch */
+                vs_device_put_clock(s, "dev-a", 1, 0, 100, NULL, NULL);
+                put_verdict(s, "dev-a", 1);
+                vs_device_put_clock(s, "dev-b", 5, 2, 7, NULL, NULL);
+                vs_device_put_clock(s, "dev-a", 1, 0, 200, NULL, NULL);
+                put_verdict(s, "dev-a", 3);
+                put_verdict(s, "dev-a", 2); /* out of order: the sequence stays 3 */
+                put_verdict(s, "dev-c", 9); /* sequence only, no clock */
+                /* a whole-row put of dev-b after its clock: the put's fields win */
+                vs_device b2 = device("dev-b");
+                snprintf(b2.golden, sizeof(b2.golden), "other");
+                b2.has_last = true;
+                b2.reset_count = 9;
+                b2.clock = 50;
+                b2.sequence = 4;
+                vs_device_put(s, &b2, NULL, NULL);
+                put_verdict(s, "dev-b", 3); /* lower than the put's 4 */
+                vs_flush(s);
+                vs_device got;
+                assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
+                assert_true(got.has_last);
+                assert_int_equal(got.clock, 200);
+                assert_int_equal(got.sequence, 3);
+                vs_device_done(&got);
+                assert_int_equal(vs_device_get(s, "dev-b", &got), 0);
+                assert_string_equal(got.golden, "other");
+                assert_int_equal(got.reset_count, 9);
+                assert_int_equal(got.clock, 50);
+                assert_int_equal(got.sequence, 4);
+                vs_device_done(&got);
+                assert_int_equal(vs_device_get(s, "dev-c", &got), 0);
+                assert_false(got.has_last);
+                assert_int_equal(got.sequence, 9);
+                vs_device_done(&got);
+                /* a clock for an unknown device changes nothing and fails nothing */
+                int flag = 0;
+                vs_device_put_clock(s, "nope", 1, 1, 1, NULL, NULL);
+                put_verdict(s, "nope", 1);
+                vs_device_put_clock(s, "dev-a", 1, 0, 300, on_done, &flag);
+                vs_flush(s);
+                assert_int_equal(flag, 1);
+                assert_int_equal(vs_device_get(s, "nope", &got), -ENOENT);
+                vs_close(s);
+                assert_int_equal(vs_open(path, 100, &s, err, sizeof(err)), 0);
+                assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
+                assert_int_equal(got.clock, 300);
+                vs_device_done(&got);
+        }
+        vs_close(s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_devices_and_verdicts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_many_writes_batched, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_device_updates_in_order, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,39 @@
 
 #define BATCH_MAX 512
 #define SCHEMA_VERSION 1
+#define PRUNE_EVERY VS_PRUNE_EVERY
+#define CHECKPOINT_FRAMES 10000 /* 4 KiB pages: a WAL of about 40 MiB */
+
+/* The writer's statements, prepared once on the writer connection and reset after each use. */
+enum {
+        ST_BEGIN,
+        ST_COMMIT,
+        ST_ROLLBACK,
+        ST_DEVICE,
+        ST_CLOCK,
+        ST_SEQUENCE,
+        ST_CLOCK_SEQUENCE,
+        ST_VERDICT,
+        ST_PRUNE,
+        ST_COUNT,
+};
+
+static const char *const statements[ST_COUNT] = {
+        [ST_BEGIN] = "BEGIN IMMEDIATE",
+        [ST_COMMIT] = "COMMIT",
+        [ST_ROLLBACK] = "ROLLBACK",
+        [ST_DEVICE] = "INSERT INTO devices VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) "
+                      "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, golden=?4, approved=?5,"
+                      " revoked=?6, enrolled_at=?7, has_last=?8, reset_count=?9, restart_count=?10,"
+                      " clock=?11, sequence=?12",
+        [ST_CLOCK] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
+        [ST_SEQUENCE] = "UPDATE devices SET sequence=?5 WHERE id=?1 AND sequence<?5",
+        [ST_CLOCK_SEQUENCE] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4,"
+                              " sequence=max(sequence, ?5) WHERE id=?1",
+        [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq)"
+                       " VALUES (?1,?2,?3,?4,?5,?6,?7)",
+        [ST_PRUNE] = "DELETE FROM verdicts WHERE device=?1 AND sequence<=?2",
+};
 
 typedef enum op_kind { OP_DEVICE, OP_CLOCK, OP_VERDICT } op_kind;
 
@@ -34,6 +67,8 @@ struct vs_store {
         size_t queued, in_flight;
         bool stop;
         size_t history_keep;
+        int wal_frames;                 /* frames in the WAL after the last commit (writer thread) */
+        sqlite3_stmt *st[ST_COUNT];           /* the writer's statements (ST_*) */
 };
 
 void vs_device_done(vs_device *d) {
@@ -75,19 +110,83 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
         return 0;
 }
 
-static int apply(vs_store *s, op *o) {
-        sqlite3_stmt *st = NULL;
-        int rc = SQLITE_ERROR;
+/* Runs a prepared statement to completion and resets it (bindings cleared, so that no
+ * pointer into an op outlives it). */
+static int run(sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+/* The device-row updates of a batch (the last quote's clock, the latest verdict's
+ * sequence), gathered per device and written once per device at the end of the batch,
+ * in the same transaction: a device attesting once per batch costs one UPDATE instead of
+ * two. Open addressing over a power-of-two table at least twice the batch size. */
+#define PENDING_SLOTS (2 * BATCH_MAX)
+
+typedef struct pending_dev {
+        const char *id;         /* points into an op of the batch; NULL = free slot */
+        bool has_clock;
+        uint32_t reset_count, restart_count;
+        uint64_t clock;
+        uint64_t sequence;      /* 0: no verdict in the batch */
+} pending_dev;
+
+typedef struct pending_set {
+        pending_dev slots[PENDING_SLOTS];
+        uint32_t used[PENDING_SLOTS];   /* indexes of the slots in use, in first-use order */
+        size_t n;
+} pending_set;
+
+static pending_dev *pending_get(pending_set *ps, const char *id) {
+        uint32_t h = 2166136261u;
+        for (const char *p = id; *p; p++)
+                h = (h ^ (uint8_t) *p) * 16777619u;
+        for (uint32_t i = h & (PENDING_SLOTS - 1);; i = (i + 1) & (PENDING_SLOTS - 1)) {
+                pending_dev *pd = &ps->slots[i];
+                if (!pd->id) {
+                        *pd = (pending_dev) { .id = id };
+                        ps->used[ps->n++] = i;
+                        return pd;
+                }
+                if (strcmp(pd->id, id) == 0)
+                        return pd;
+        }
+}
+
+static int pending_flush(vs_store *s, pending_set *ps) {
+        int r = 0;
+        for (size_t k = 0; k < ps->n; k++) {
+                pending_dev *pd = &ps->slots[ps->used[k]];
+                if (r == 0) {
+                        sqlite3_stmt *st = s->st[pd->has_clock ? (pd->sequence ? ST_CLOCK_SEQUENCE : ST_CLOCK) : ST_SEQUENCE];
+                        sqlite3_bind_text(st, 1, pd->id, -1, SQLITE_STATIC);
+                        if (pd->has_clock) {
+                                sqlite3_bind_int64(st, 2, pd->reset_count);
+                                sqlite3_bind_int64(st, 3, pd->restart_count);
+                                sqlite3_bind_int64(st, 4, (sqlite3_int64) pd->clock);
+                        }
+                        if (pd->sequence)
+                                sqlite3_bind_int64(st, 5, (sqlite3_int64) pd->sequence);
+                        r = run(st);
+                }
+                pd->id = NULL;
+        }
+        ps->n = 0;
+        return r;
+}
+
+static int apply(vs_store *s, pending_set *ps, op *o) {
+        sqlite3_stmt *st;
+        pending_dev *pd;
+        int r;
         switch (o->kind) {
         case OP_DEVICE:
-                rc = sqlite3_prepare_v2(s->wdb,
-                                        "INSERT INTO devices VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) "
-                                        "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, golden=?4, approved=?5,"
-                                        " revoked=?6, enrolled_at=?7, has_last=?8, reset_count=?9, restart_count=?10,"
-                                        " clock=?11, sequence=?12",
-                                        -1, &st, NULL);
-                if (rc != SQLITE_OK)
-                        break;
+                /* the whole row: the batch's earlier updates go first, in queue order */
+                if ((r = pending_flush(s, ps)) < 0)
+                        return r;
+                st = s->st[ST_DEVICE];
                 sqlite3_bind_text(st, 1, o->dev.id, -1, SQLITE_STATIC);
                 sqlite3_bind_blob(st, 2, o->dev.ek_public, (int) o->dev.ek_public_len, SQLITE_STATIC);
                 sqlite3_bind_blob(st, 3, o->dev.ak_public, (int) o->dev.ak_public_len, SQLITE_STATIC);
@@ -100,27 +199,17 @@ static int apply(vs_store *s, op *o) {
                 sqlite3_bind_int64(st, 10, o->dev.restart_count);
                 sqlite3_bind_int64(st, 11, (sqlite3_int64) o->dev.clock);
                 sqlite3_bind_int64(st, 12, (sqlite3_int64) o->dev.sequence);
-                rc = sqlite3_step(st);
-                break;
+                return run(st);
         case OP_CLOCK:
-                rc = sqlite3_prepare_v2(s->wdb,
-                                        "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
-                                        -1, &st, NULL);
-                if (rc != SQLITE_OK)
-                        break;
-                sqlite3_bind_text(st, 1, o->dev.id, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 2, o->dev.reset_count);
-                sqlite3_bind_int64(st, 3, o->dev.restart_count);
-                sqlite3_bind_int64(st, 4, (sqlite3_int64) o->dev.clock);
-                rc = sqlite3_step(st);
-                break;
+                /* the last one queued wins, as if each were written in turn */
+                pd = pending_get(ps, o->dev.id);
+                pd->has_clock = true;
+                pd->reset_count = o->dev.reset_count;
+                pd->restart_count = o->dev.restart_count;
+                pd->clock = o->dev.clock;
+                return 0;
         case OP_VERDICT:
-                rc = sqlite3_prepare_v2(s->wdb,
-                                        "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq)"
-                                        " VALUES (?1,?2,?3,?4,?5,?6,?7)",
-                                        -1, &st, NULL);
-                if (rc != SQLITE_OK)
-                        break;
+                st = s->st[ST_VERDICT];
                 sqlite3_bind_text(st, 1, o->verdict.device, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 2, (sqlite3_int64) o->verdict.sequence);
                 sqlite3_bind_int(st, 3, o->verdict.status);
@@ -131,36 +220,33 @@ static int apply(vs_store *s, op *o) {
                         sqlite3_bind_int64(st, 7, (sqlite3_int64) o->verdict.global_sequence);
                 else
                         sqlite3_bind_null(st, 7); /* the next one */
-                rc = sqlite3_step(st);
-                sqlite3_finalize(st);
-                st = NULL;
-                if (rc != SQLITE_DONE)
-                        break;
-                rc = sqlite3_prepare_v2(s->wdb, "UPDATE devices SET sequence=?2 WHERE id=?1 AND sequence<?2", -1, &st, NULL);
-                if (rc != SQLITE_OK)
-                        break;
-                sqlite3_bind_text(st, 1, o->verdict.device, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 2, (sqlite3_int64) o->verdict.sequence);
-                rc = sqlite3_step(st);
-                sqlite3_finalize(st);
-                st = NULL;
-                if (rc != SQLITE_DONE || o->verdict.sequence <= s->history_keep)
-                        break;
-                /* retention: keep the newest history_keep verdicts of the device */
-                rc = sqlite3_prepare_v2(s->wdb, "DELETE FROM verdicts WHERE device=?1 AND sequence<=?2", -1, &st, NULL);
-                if (rc != SQLITE_OK)
-                        break;
+                if ((r = run(st)) < 0)
+                        return r;
+                /* the device's sequence only ever grows */
+                pd = pending_get(ps, o->verdict.device);
+                if (o->verdict.sequence > pd->sequence)
+                        pd->sequence = o->verdict.sequence;
+                /* retention (store.h): every PRUNE_EVERY-th verdict of a device deletes its
+                 * verdicts older than the newest history_keep */
+                if (o->verdict.sequence <= s->history_keep || o->verdict.sequence % PRUNE_EVERY != 0)
+                        return 0;
+                st = s->st[ST_PRUNE];
                 sqlite3_bind_text(st, 1, o->verdict.device, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 2, (sqlite3_int64) (o->verdict.sequence - s->history_keep));
-                rc = sqlite3_step(st);
-                break;
+                return run(st);
         }
-        sqlite3_finalize(st);
-        return rc == SQLITE_DONE || rc == SQLITE_OK ? 0 : -EIO;
+        return -EINVAL;
+}
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames) {
+        vs_store *s = arg;
+        s->wal_frames = frames;
+        return SQLITE_OK;
 }
 
 static void *writer_main(void *arg) {
         vs_store *s = arg;
+        pending_set *ps = calloc(1, sizeof(*ps));
         for (;;) {
                 pthread_mutex_lock(&s->lock);
                 while (!s->head && !s->stop)
@@ -182,10 +268,15 @@ static void *writer_main(void *arg) {
                 s->in_flight = n;
                 pthread_mutex_unlock(&s->lock);
 
-                int r = exec(s->wdb, "BEGIN IMMEDIATE", NULL, 0);
+                int r = ps ? run(s->st[ST_BEGIN]) : -ENOMEM;
                 for (op *o = batch; r == 0 && o; o = o->next)
-                        r = apply(s, o);
-                r = r == 0 ? exec(s->wdb, "COMMIT", NULL, 0) : (exec(s->wdb, "ROLLBACK", NULL, 0), r);
+                        r = apply(s, ps, o);
+                if (ps && pending_flush(s, ps) < 0 && r == 0)
+                        r = -EIO;
+                if (r == 0)
+                        r = run(s->st[ST_COMMIT]);
+                if (r < 0 && !sqlite3_get_autocommit(s->wdb))
+                        run(s->st[ST_ROLLBACK]);
                 while (batch) {
                         op *next = batch->next;
                         if (batch->done)
@@ -193,12 +284,18 @@ static void *writer_main(void *arg) {
                         op_free(batch);
                         batch = next;
                 }
+                if (s->wal_frames >= CHECKPOINT_FRAMES) {
+                        /* PASSIVE: never waits for a reader; what it cannot copy now, the next one will */
+                        sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+                        s->wal_frames = 0;
+                }
                 pthread_mutex_lock(&s->lock);
                 s->in_flight = 0;
                 if (!s->head)
                         pthread_cond_broadcast(&s->idle);
                 pthread_mutex_unlock(&s->lock);
         }
+        free(ps);
         return NULL;
 }
 
@@ -334,6 +431,19 @@ int vs_open(const char *path, size_t history_keep, vs_store **ret, char *err, si
         }
         if ((r = exec(s->wdb, "PRAGMA user_version=1", err, errlen)) < 0)
                 goto fail;
+        /* Checkpoints: by the writer thread itself, after a batch's callbacks ran (so that no
+         * acknowledgement waits for one), once the WAL holds CHECKPOINT_FRAMES frames. A
+         * large WAL copies a hot page (a device row, an index leaf) to the database file
+         * once per checkpoint rather than once per 1000 frames. */
+        sqlite3_wal_autocheckpoint(s->wdb, 0);
+        sqlite3_wal_hook(s->wdb, wal_hook, s);
+        for (int i = 0; i < ST_COUNT; i++)
+                if (sqlite3_prepare_v3(s->wdb, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
+                    SQLITE_OK) {
+                        snprintf(err, errlen, "cannot prepare \"%s\": %s", statements[i], sqlite3_errmsg(s->wdb));
+                        r = -EIO;
+                        goto fail;
+                }
         if ((r = open_db(path, &s->rdb, err, errlen)) < 0)
                 goto fail;
         if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
@@ -344,6 +454,8 @@ int vs_open(const char *path, size_t history_keep, vs_store **ret, char *err, si
         *ret = s;
         return 0;
 fail:
+        for (int i = 0; i < ST_COUNT; i++)
+                sqlite3_finalize(s->st[i]);
         sqlite3_close(s->wdb);
         sqlite3_close(s->rdb);
         free(s);
@@ -359,6 +471,8 @@ void vs_close(vs_store *s) {
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->writer, NULL);
         sqlite3_close(s->rdb);
+        for (int i = 0; i < ST_COUNT; i++)
+                sqlite3_finalize(s->st[i]);
         sqlite3_close(s->wdb);
         pthread_mutex_destroy(&s->lock);
         pthread_mutex_destroy(&s->rlock);
@@ -406,6 +520,9 @@ static int verdict_from_row(sqlite3_stmt *st, vs_verdict *v) {
 
 #define DEVICE_COLS "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, clock, sequence"
 #define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
+/* Retention as reads see it (store.h): a verdict is among the newest history_keep (?3) of
+ * its device, whether or not the batched pruning has deleted the older ones yet. */
+#define RETAINED "sequence > (SELECT max(r.sequence) FROM verdicts r WHERE r.device=verdicts.device) - ?3"
 
 int vs_device_get(vs_store *s, const char *id, vs_device *ret) {
         sqlite3_stmt *st = NULL;
@@ -451,6 +568,7 @@ static int verdict_query(vs_store *s, const char *sql, const char *device, uint6
                 else
                         sqlite3_bind_int64(st, 1, (sqlite3_int64) n);
                 sqlite3_bind_int64(st, 2, (sqlite3_int64) max);
+                sqlite3_bind_int64(st, 3, (sqlite3_int64) s->history_keep);
                 r = 0;
                 while (got < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
                         if ((r = verdict_from_row(st, &out[got])) < 0)
@@ -469,8 +587,8 @@ static int verdict_query(vs_store *s, const char *sql, const char *device, uint6
 }
 
 int vs_verdict_history(vs_store *s, const char *device, vs_verdict *out, size_t max) {
-        return verdict_query(s, "SELECT " VERDICT_COLS " FROM verdicts WHERE device=?1 ORDER BY sequence DESC LIMIT ?2",
-                             device, 0, out, max);
+        return verdict_query(s, "SELECT " VERDICT_COLS " FROM verdicts WHERE device=?1 AND " RETAINED
+                             " ORDER BY sequence DESC LIMIT ?2", device, 0, out, max);
 }
 
 int vs_verdict_latest(vs_store *s, const char *device, vs_verdict *ret) {
@@ -479,8 +597,8 @@ int vs_verdict_latest(vs_store *s, const char *device, vs_verdict *ret) {
 }
 
 int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max) {
-        return verdict_query(s, "SELECT " VERDICT_COLS " FROM verdicts WHERE gseq>?1 ORDER BY gseq LIMIT ?2", NULL, since,
-                             out, max);
+        return verdict_query(s, "SELECT " VERDICT_COLS " FROM verdicts WHERE gseq>?1 AND " RETAINED " ORDER BY gseq LIMIT ?2",
+                             NULL, since, out, max);
 }
 
 uint64_t vs_verdict_last_global(vs_store *s) {

@@ -50,8 +50,17 @@ void vs_verdict_done(vs_verdict *v);
 /* Called on the writer thread after the write is committed (error 0) or failed (<0). */
 typedef void (*vs_done_fn)(int error, void *userdata);
 
+/* Retention: every read (vs_verdict_history, _latest, _since) sees exactly the newest
+ * history_keep verdicts of each device, by per-device sequence: those with sequence >
+ * (the device's largest stored sequence - history_keep). The older rows are deleted in
+ * batches: a verdict whose sequence is a multiple of VS_PRUNE_EVERY (and > history_keep)
+ * deletes, in its transaction, every verdict of its device with sequence <= its sequence -
+ * history_keep. So the database holds at most history_keep + VS_PRUNE_EVERY - 1 verdicts
+ * per device, and the hidden ones are never returned. */
+#define VS_PRUNE_EVERY 16u
+
 /* Opens (creating the schema if needed) the database at path, WAL mode, and starts the
- * writer thread. history_keep: verdicts kept per device (older ones are pruned). */
+ * writer thread. history_keep: verdicts kept per device (see Retention above; 0 means 1). */
 int vs_open(const char *path, size_t history_keep, vs_store **ret, char *err, size_t errlen);
 /* Commits everything queued, stops the writer thread, closes. */
 void vs_close(vs_store *s);
@@ -61,7 +70,9 @@ int vs_device_put(vs_store *s, const vs_device *d, vs_done_fn done, void *userda
 /* Queues an update of the last-quote state only. */
 int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint32_t restart_count, uint64_t clock,
                         vs_done_fn done, void *userdata);
-/* Queues a verdict (and the device's sequence). */
+/* Queues a verdict (and the device's sequence). A batch writes each device's row once:
+ * clock updates and verdict sequences queued for the same device are merged (the last
+ * clock queued, the largest sequence) and written in the batch's transaction. */
 int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *userdata);
 
 /* Synchronous reads; -ENOENT when absent. */
