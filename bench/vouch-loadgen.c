@@ -900,7 +900,10 @@ static void dispatch(agent *a, const uint8_t *frame, size_t len) {
         case VOUCH__V1__VERIFIER_MESSAGE__MSG_ERROR: {
                 stats *s = &a->l->st;
                 s->errors_recv++;
-                if (a->expect & (MIS_GARBAGE | MIS_SLOW)) {
+                /* Garbage and slow peers are cut off with an Error; a wrong nonce or a stale
+                 * quote as a session's first answer is refused the same way (no verdict: until a
+                 * quote verifies, the session is not the device's), later ones get UNTRUSTED. */
+                if (a->expect & (MIS_GARBAGE | MIS_SLOW | MIS_WRONG_NONCE | MIS_STALE)) {
                         if (atomic_load(&measuring))
                                 s->rejected++;
                 } else {
