@@ -594,6 +594,13 @@ static int put_device_sync(vouchd *d, device *dev) {
                 memcpy(copy.ak_public, dev->rec.ak_public, dev->rec.ak_public_len);
         }
         pthread_mutex_unlock(&d->lock);
+        /* the last accepted quote's clock lives in the attestation state, not in rec */
+        pthread_mutex_lock(&dev->mu);
+        copy.has_last = dev->state.has_last;
+        copy.reset_count = dev->state.reset_count;
+        copy.restart_count = dev->state.restart_count;
+        copy.clock = dev->state.clock;
+        pthread_mutex_unlock(&dev->mu);
         int r = copy.ek_public && copy.ak_public ? vs_device_put(d->store, &copy, NULL, NULL) : -ENOMEM;
         vs_device_done(&copy);
         if (r == 0)
