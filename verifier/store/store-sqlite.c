@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store.h"
 
 #define BATCH_MAX 512
 #define SCHEMA_VERSION 1
 #define PRUNE_EVERY VS_PRUNE_EVERY
+#define GROUP_INTERVAL_NS 10000000L /* 10 ms: at most 100 commits a second */
 #define CHECKPOINT_FRAMES 10000 /* 4 KiB pages: a WAL of about 40 MiB */
 
 /* The writer's statements, prepared once on the writer connection and reset after each use. */
@@ -66,7 +68,9 @@ struct vs_store {
         op *head, *tail;
         size_t queued, in_flight;
         bool stop;
+        bool writer_idle;               /* the writer waits for a first write */
         size_t history_keep;
+        struct timespec last_batch;     /* CLOCK_MONOTONIC, when the writer took its last batch */
         int wal_frames;                 /* frames in the WAL after the last commit (writer thread) */
         sqlite3_stmt *st[ST_COUNT];           /* the writer's statements (ST_*) */
 };
@@ -249,12 +253,27 @@ static void *writer_main(void *arg) {
         pending_set *ps = calloc(1, sizeof(*ps));
         for (;;) {
                 pthread_mutex_lock(&s->lock);
+                s->writer_idle = true;
                 while (!s->head && !s->stop)
                         pthread_cond_wait(&s->wake, &s->lock);
+                s->writer_idle = false;
                 if (!s->head && s->stop) {
                         pthread_mutex_unlock(&s->lock);
                         break;
                 }
+                /* group commit: a commit costs the same (its fsync above all) for one write as
+                 * for hundreds, so batches start at most every GROUP_INTERVAL_NS: a write
+                 * queued soon after the last commit started waits for others to join it (at
+                 * most that long, or until the batch is full); one after a quiet spell goes
+                 * at once. Under load the queue fills during a commit and nothing waits. */
+                struct timespec until = s->last_batch;
+                until.tv_nsec += GROUP_INTERVAL_NS;
+                if (until.tv_nsec >= 1000000000L)
+                        until.tv_sec++, until.tv_nsec -= 1000000000L;
+                while (!s->stop && s->queued < BATCH_MAX &&
+                       pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT)
+                        ;
+                clock_gettime(CLOCK_MONOTONIC, &s->last_batch);
                 /* take a batch */
                 op *batch = s->head, *last = batch;
                 size_t n = 1;
@@ -275,6 +294,7 @@ static void *writer_main(void *arg) {
                         r = -EIO;
                 if (r == 0)
                         r = run(s->st[ST_COMMIT]);
+
                 if (r < 0 && !sqlite3_get_autocommit(s->wdb))
                         run(s->st[ST_ROLLBACK]);
                 while (batch) {
@@ -312,7 +332,10 @@ static int enqueue(vs_store *s, op *o) {
                 s->head = o;
         s->tail = o;
         s->queued++;
-        pthread_cond_signal(&s->wake);
+        /* wakes the writer when it is idle or a batch is full, not for every write that
+         * joins a batch it is gathering */
+        if (s->writer_idle || s->queued == BATCH_MAX)
+                pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->lock);
         return 0;
 }
@@ -406,7 +429,11 @@ int vs_open(const char *path, size_t history_keep, vs_store **ret, char *err, si
         s->history_keep = history_keep ? history_keep : 1;
         pthread_mutex_init(&s->lock, NULL);
         pthread_mutex_init(&s->rlock, NULL);
-        pthread_cond_init(&s->wake, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->wake, &ca);
+        pthread_condattr_destroy(&ca);
         pthread_cond_init(&s->idle, NULL);
         if ((r = open_db(path, &s->wdb, err, errlen)) < 0)
                 goto fail;
@@ -470,6 +497,7 @@ void vs_close(vs_store *s) {
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->writer, NULL);
+
         sqlite3_close(s->rdb);
         for (int i = 0; i < ST_COUNT; i++)
                 sqlite3_finalize(s->st[i]);

@@ -3,7 +3,9 @@
  * can follow the embedded SQLite one: devices (enrollment, golden assignment, approval,
  * last quote state) and verdicts (history and the latest per device, a global sequence
  * for watchers). Writes are queued to one writer thread that commits them in batches
- * (the event loops never wait for fsync); each write's callback runs on the writer
+ * (the event loops never wait for fsync). Group commit: a batch starts at most every
+ * 10 ms, so a write may wait up to that long to share a commit (and its fsync) with
+ * others; one queued after a quiet spell goes at once. Each write's callback runs on the writer
  * thread once its transaction is durable, so a verdict is acknowledged only after it is
  * committed. Reads are synchronous and may run on any thread (own connection each). */
 #pragma once
