@@ -199,6 +199,49 @@ static void test_incremental_equals_whole(void **state) {
         lb_free(&b);
 }
 
+/* vc_replay_pack keeps what a replay carried between attestations, byte for byte, in less
+ * room; a replay continued from its packed copy equals the whole log's replay. */
+static void test_pack_round_trip(void **state) {
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        vc_hasher *h = NULL;
+        vc_replay r, u;
+        vc_replay_packed *p = NULL;
+        vc_pcr_set whole;
+        uint16_t algs[] = { VC_ALG_SHA1, VC_ALG_SHA256, 0x0027 }, sizes[] = { 20, 32, 48 };
+        vc_replay_unpack(NULL, &u);
+        vc_replay_init(&r);
+        assert_memory_equal(&u, &r, sizeof(r));
+        lb_init_agile_sizes(&b, algs, sizes, 3);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "v", 1);
+        lb_event(&b, 4, EV_EFI_ACTION, "a", 1);
+        size_t cut = b.len;
+        lb_event(&b, 7, EV_EFI_ACTION, "b", 1);
+        lb_event(&b, 8, EV_IPL, "grub_cmd: x", 12);
+        replay_buf(&b, &whole, 0);
+        assert_int_equal(vc_hasher_new(&h), 0);
+        assert_int_equal(vc_eventlog_parse(b.buf, cut, &log, NULL), 0);
+        assert_int_equal(vc_replay_update(h, log, &r, NULL, NULL), 0);
+        assert_int_equal(r.n_skipped_algs, 1);
+        assert_int_equal(vc_replay_pack(&r, &p), 0);
+        /* two banks of two PCRs each */
+        assert_true(vc_replay_packed_size(p) < 400 && vc_replay_packed_size(p) >= 2 * (20 + 32));
+        vc_replay_unpack(p, &u);
+        assert_memory_equal(&u, &r, sizeof(r));
+        free(p);
+        assert_int_equal(vc_eventlog_append(log, b.buf + cut, b.len - cut, NULL), 0);
+        assert_int_equal(vc_replay_update(h, log, &u, NULL, NULL), 0);
+        assert_memory_equal(&u.pcrs, &whole, sizeof(whole));
+        assert_int_equal(vc_replay_pack(&u, &p), 0);
+        vc_replay_unpack(p, &r);
+        assert_memory_equal(&u, &r, sizeof(r));
+        assert_int_equal(r.next_event, 5);
+        free(p);
+        vc_eventlog_free(log);
+        vc_hasher_free(h);
+        lb_free(&b);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_extend_chain),
@@ -210,6 +253,7 @@ int main(void) {
                 cmocka_unit_test(test_bank_missing_in_event_dropped),
                 cmocka_unit_test(test_unknown_bank_skipped),
                 cmocka_unit_test(test_incremental_equals_whole),
+                cmocka_unit_test(test_pack_round_trip),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

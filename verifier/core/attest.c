@@ -12,7 +12,8 @@ void vc_device_state_done(vc_device_state *st) {
         st->log = NULL;
         st->checks = NULL;
         st->cap_checks = 0;
-        vc_replay_init(&st->replay);
+        free(st->replay);
+        st->replay = NULL;
 }
 
 size_t vc_device_state_log_offset(const vc_device_state *st) {
@@ -110,7 +111,8 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 free(st->checks);
                 st->checks = NULL;
                 st->cap_checks = 0;
-                vc_replay_init(&st->replay);
+                free(st->replay);
+                st->replay = NULL;
                 return fail(ret, VC_ATTEST_NEW_BOOT, "the device rebooted (resetCount %u, was %u): the whole event log "
                             "is needed", qr.reset_count, st->reset_count);
         }
@@ -148,7 +150,7 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 r = -ENOMEM;
         } else {
                 if (same_boot) {
-                        *rp = st->replay;
+                        vc_replay_unpack(st->replay, rp);
                         memcpy(checks, st->checks, old_events * sizeof(*checks));
                 } else {
                         vc_replay_init(rp);
@@ -179,7 +181,25 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                             ret->quote.reason);
         }
 
-        /* Valid and fresh: the state advances, whatever the golden set says. */
+        /* Valid and fresh: the state advances, whatever the golden set says. The replay
+         * is kept packed; unchanged when no event was new. */
+        vc_replay_packed *packed = NULL;
+        if ((!same_boot || log->n_events != old_events || !st->replay) && vc_replay_pack(rp, &packed) < 0) {
+                if (same_boot) {
+                        log->len = old_len;
+                        log->n_events = old_events;
+                } else {
+                        vc_eventlog_free(log);
+                }
+                free(checks);
+                free(rp);
+                vc_quote_free(q);
+                return -ENOMEM;
+        }
+        if (packed) {
+                free(st->replay);
+                st->replay = packed;
+        }
         if (!same_boot) {
                 vc_eventlog_free(st->log);
                 st->log = log;
@@ -187,8 +207,6 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
         free(st->checks);
         st->checks = checks;
         st->cap_checks = log->n_events;
-        st->replay = *rp;
-        free(rp);
         st->has_last = true;
         st->reset_count = q->attest.clockInfo.resetCount;
         st->restart_count = q->attest.clockInfo.restartCount;
@@ -196,9 +214,10 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
         vc_quote_free(q);
 
         uint32_t attested = vc_quote_attested(&ret->quote, g->bank);
-        r = cache ? vc_golden_evaluate_cached(cache, g, st->log, st->checks, &st->replay.pcrs, attested,
-                                              &ret->evaluation, &ret->cache_hit)
-                  : vc_golden_evaluate(g, st->log, st->checks, &st->replay.pcrs, attested, &ret->evaluation);
+        r = cache ? vc_golden_evaluate_cached(cache, g, st->log, st->checks, &rp->pcrs, attested, &ret->evaluation,
+                                              &ret->cache_hit)
+                  : vc_golden_evaluate(g, st->log, st->checks, &rp->pcrs, attested, &ret->evaluation);
+        free(rp);
         if (r < 0)
                 return r;
         if (ret->evaluation.trust == VC_TRUST_TRUSTED) {

@@ -19,7 +19,7 @@ typedef struct vc_device_state {
         uint64_t clock;
         /* This boot (memory): the log received so far, replayed and digest-checked. */
         vc_eventlog *log;
-        vc_replay replay;
+        vc_replay_packed *replay;       /* its replay so far (NULL: nothing replayed) */
         vc_event_check *checks;
         size_t cap_checks;
 } vc_device_state;

@@ -9,6 +9,78 @@ void vc_replay_init(vc_replay *r) {
         memset(r, 0, sizeof(*r));
 }
 
+struct vc_replay_packed {
+        size_t next_event, size;
+        uint8_t locality;
+        bool pcr0_started;
+        uint32_t n_skipped_algs;
+        uint16_t skipped_algs[VC_EVENTLOG_MAX_ALGS];
+        uint32_t n_banks;
+        struct {
+                uint16_t alg, size;
+                uint32_t mask;
+        } banks[VC_NUM_ALGS];
+        uint8_t values[];       /* per bank, the values of the PCRs in its mask, ascending */
+};
+
+int vc_replay_pack(const vc_replay *r, vc_replay_packed **ret) {
+        size_t n = 0;
+        for (uint32_t b = 0; b < r->pcrs.n_banks; b++)
+                n += (size_t) __builtin_popcount(r->pcrs.banks[b].mask) * r->pcrs.banks[b].size;
+        vc_replay_packed *p = calloc(1, sizeof(*p) + n);
+        if (!p)
+                return -ENOMEM;
+        p->size = sizeof(*p) + n;
+        p->next_event = r->next_event;
+        p->locality = r->locality;
+        p->pcr0_started = r->pcr0_started;
+        p->n_skipped_algs = r->n_skipped_algs;
+        memcpy(p->skipped_algs, r->skipped_algs, sizeof(p->skipped_algs));
+        p->n_banks = r->pcrs.n_banks;
+        uint8_t *v = p->values;
+        for (uint32_t b = 0; b < r->pcrs.n_banks; b++) {
+                const vc_pcr_bank *bank = &r->pcrs.banks[b];
+                p->banks[b].alg = bank->alg;
+                p->banks[b].size = bank->size;
+                p->banks[b].mask = bank->mask;
+                for (unsigned i = 0; i < VC_PCR_COUNT; i++)
+                        if (bank->mask & (1u << i)) {
+                                memcpy(v, bank->values[i], bank->size);
+                                v += bank->size;
+                        }
+        }
+        *ret = p;
+        return 0;
+}
+
+void vc_replay_unpack(const vc_replay_packed *p, vc_replay *r) {
+        vc_replay_init(r);
+        if (!p)
+                return;
+        r->next_event = p->next_event;
+        r->locality = p->locality;
+        r->pcr0_started = p->pcr0_started;
+        r->n_skipped_algs = p->n_skipped_algs;
+        memcpy(r->skipped_algs, p->skipped_algs, sizeof(r->skipped_algs));
+        r->pcrs.n_banks = p->n_banks;
+        const uint8_t *v = p->values;
+        for (uint32_t b = 0; b < p->n_banks; b++) {
+                vc_pcr_bank *bank = &r->pcrs.banks[b];
+                bank->alg = p->banks[b].alg;
+                bank->size = p->banks[b].size;
+                bank->mask = p->banks[b].mask;
+                for (unsigned i = 0; i < VC_PCR_COUNT; i++)
+                        if (bank->mask & (1u << i)) {
+                                memcpy(bank->values[i], v, bank->size);
+                                v += bank->size;
+                        }
+        }
+}
+
+size_t vc_replay_packed_size(const vc_replay_packed *p) {
+        return p ? p->size : 0;
+}
+
 static int set_locality(vc_replay *r, const vc_event *ev, uint8_t locality, vc_error *err) {
         if (r->pcr0_started)
                 return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index,

@@ -20,6 +20,15 @@ typedef struct vc_replay {
 
 void vc_replay_init(vc_replay *r);
 
+/* A compact copy of a vc_replay for keeping between attestations (a vc_replay is 7.7 KiB
+ * whatever the log; this holds only the replayed banks' values of the PCRs in their
+ * masks). vc_replay_unpack(vc_replay_pack(r)) gives back r byte for byte (a replay's values
+ * outside a bank's mask are always zero); NULL unpacks to an initialised replay. */
+typedef struct vc_replay_packed vc_replay_packed;
+int vc_replay_pack(const vc_replay *r, vc_replay_packed **ret);
+void vc_replay_unpack(const vc_replay_packed *p, vc_replay *r);
+size_t vc_replay_packed_size(const vc_replay_packed *p);
+
 /* Replays events [r->next_event, log->n_events) into r. When checks is not NULL it must
  * have log->n_events entries; each replayed event's digest check is written there.
  * Rules (PFP 1.05): EV_NO_ACTION is never extended (10.4.5); the StartupLocality event
