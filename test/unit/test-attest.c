@@ -157,6 +157,38 @@ static void test_boot_then_periodic(void **state) {
         assert_int_equal(vc_device_state_log_offset(&f->st), f->b.len);
 }
 
+/* The state after a boot and periodic attestations with new events (the log kept as bytes,
+ * parsed again each time) equals the state of one attestation of the whole log. */
+static void test_incremental_state_equals_whole(void **state) {
+        fix *f = *state;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        size_t from = f->boot_len;
+        for (int i = 0; i < 3; i++) {
+                const char *cmd = "grub_cmd: set late=1"; /* the one the golden set allows */
+                lb_event_measured(&f->b, 8, EV_IPL, cmd, strlen(cmd) + 1, cmd + 10, strlen(cmd) - 10);
+                r = attest(f, from, f->b.len);
+                expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+                r = attest(f, f->b.len, f->b.len); /* and nothing new */
+                expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+                from = f->b.len;
+        }
+        vc_device_state inc = f->st;
+        f->st = (vc_device_state) { 0 };
+        r = attest(f, 0, f->b.len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        assert_int_equal(inc.log_len, f->st.log_len);
+        assert_memory_equal(inc.log_buf, f->st.log_buf, inc.log_len);
+        assert_int_equal(inc.cap_checks, f->st.cap_checks);
+        assert_memory_equal(inc.checks, f->st.checks, inc.cap_checks * sizeof(*inc.checks));
+        vc_replay a, b;
+        vc_replay_unpack(inc.replay, &a);
+        vc_replay_unpack(f->st.replay, &b);
+        assert_memory_equal(&a, &b, sizeof(a));
+        assert_true(vc_replay_packed_size(inc.replay) < sizeof(vc_replay) / 2);
+        vc_device_state_done(&inc);
+}
+
 static void test_replay_and_clock(void **state) {
         fix *f = *state;
         vc_pcr_set pcrs;
@@ -254,7 +286,7 @@ static void test_first_needs_a_log(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                T(test_boot_then_periodic), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
+                T(test_boot_then_periodic), T(test_incremental_state_equals_whole), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
                 T(test_rejected_evidence_changes_nothing), T(test_first_needs_a_log),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,9 +7,10 @@
 #include <string.h>
 
 void vc_device_state_done(vc_device_state *st) {
-        vc_eventlog_free(st->log);
+        free(st->log_buf);
         free(st->checks);
-        st->log = NULL;
+        st->log_buf = NULL;
+        st->log_len = 0;
         st->checks = NULL;
         st->cap_checks = 0;
         free(st->replay);
@@ -17,7 +18,7 @@ void vc_device_state_done(vc_device_state *st) {
 }
 
 size_t vc_device_state_log_offset(const vc_device_state *st) {
-        return st->log ? st->log->len : 0;
+        return st->log_buf ? st->log_len : 0;
 }
 
 void vc_attest_result_done(vc_attest_result *r) {
@@ -106,8 +107,9 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                         return fail(ret, VC_ATTEST_QUOTE, "quote invalid (%s): %s", vc_quote_check_name(qr.failed),
                                     qr.reason);
                 }
-                vc_eventlog_free(st->log);
-                st->log = NULL;
+                free(st->log_buf);
+                st->log_buf = NULL;
+                st->log_len = 0;
                 free(st->checks);
                 st->checks = NULL;
                 st->cap_checks = 0;
@@ -122,27 +124,36 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                             in->eventlog_offset, have, reboot ? " (new boot: the whole log is needed)" : "");
         }
         vc_eventlog *log = NULL;
-        size_t old_len = 0, old_events = 0;
-        if (reboot || !st->log) {
+        size_t old_events = 0;
+        bool same_boot = !reboot && st->log_buf;
+        if (!same_boot) {
                 if (!in->eventlog_len) {
                         vc_quote_free(q);
                         return fail(ret, VC_ATTEST_MALFORMED, "no event log for a new boot");
                 }
                 r = vc_eventlog_parse(in->eventlog, in->eventlog_len, &log, &err);
         } else {
-                log = st->log;
-                old_len = log->len;
+                /* The state keeps this boot's log as bytes: parsed again here (they parsed
+                 * when they came), then the new part appended, all on a copy. */
+                r = vc_eventlog_parse(st->log_buf, st->log_len, &log, &err);
+                if (r == 0 && log->n_events != st->cap_checks)
+                        r = -EIO; /* cannot be: the same bytes parse to the same events */
+                if (r < 0) {
+                        vc_eventlog_free(log);
+                        vc_quote_free(q);
+                        return r == -ENOMEM ? r : -EIO;
+                }
                 old_events = log->n_events;
                 r = vc_eventlog_append(log, in->eventlog, in->eventlog_len, &err);
         }
         if (r < 0) {
+                vc_eventlog_free(log);
                 vc_quote_free(q);
                 if (r == -ENOMEM)
                         return r;
                 return fail(ret, VC_ATTEST_MALFORMED, "event log: %s", vc_error_format(&err, msg, sizeof(msg)));
         }
         /* Replay the new events on copies of the replay state and the digest checks. */
-        bool same_boot = log == st->log;
         vc_replay *rp = malloc(sizeof(*rp));
         vc_event_check *checks = calloc(log->n_events ? log->n_events : 1, sizeof(*checks));
         vc_hasher *h = NULL;
@@ -163,12 +174,7 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
         vc_hasher_free(h);
         if (r < 0 || ret->quote.status != VC_QUOTE_VALID) {
                 /* roll back: nothing of this attestation is kept */
-                if (same_boot) {
-                        log->len = old_len;
-                        log->n_events = old_events;
-                } else {
-                        vc_eventlog_free(log);
-                }
+                vc_eventlog_free(log);
                 free(checks);
                 free(rp);
                 vc_quote_free(q);
@@ -185,12 +191,7 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
          * is kept packed; unchanged when no event was new. */
         vc_replay_packed *packed = NULL;
         if ((!same_boot || log->n_events != old_events || !st->replay) && vc_replay_pack(rp, &packed) < 0) {
-                if (same_boot) {
-                        log->len = old_len;
-                        log->n_events = old_events;
-                } else {
-                        vc_eventlog_free(log);
-                }
+                vc_eventlog_free(log);
                 free(checks);
                 free(rp);
                 vc_quote_free(q);
@@ -200,10 +201,10 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 free(st->replay);
                 st->replay = packed;
         }
-        if (!same_boot) {
-                vc_eventlog_free(st->log);
-                st->log = log;
-        }
+        /* the bytes are kept, the parsed events only for this attestation */
+        free(st->log_buf);
+        st->log_buf = log->buf;
+        st->log_len = log->len;
         free(st->checks);
         st->checks = checks;
         st->cap_checks = log->n_events;
@@ -214,10 +215,12 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
         vc_quote_free(q);
 
         uint32_t attested = vc_quote_attested(&ret->quote, g->bank);
-        r = cache ? vc_golden_evaluate_cached(cache, g, st->log, st->checks, &rp->pcrs, attested, &ret->evaluation,
+        r = cache ? vc_golden_evaluate_cached(cache, g, log, st->checks, &rp->pcrs, attested, &ret->evaluation,
                                               &ret->cache_hit)
-                  : vc_golden_evaluate(g, st->log, st->checks, &rp->pcrs, attested, &ret->evaluation);
+                  : vc_golden_evaluate(g, log, st->checks, &rp->pcrs, attested, &ret->evaluation);
         free(rp);
+        log->buf = NULL; /* now the state's */
+        vc_eventlog_free(log);
         if (r < 0)
                 return r;
         if (ret->evaluation.trust == VC_TRUST_TRUSTED) {

@@ -17,8 +17,11 @@ typedef struct vc_device_state {
         bool has_last;
         uint32_t reset_count, restart_count;
         uint64_t clock;
-        /* This boot (memory): the log received so far, replayed and digest-checked. */
-        vc_eventlog *log;
+        /* This boot (memory): the log received so far, replayed and digest-checked. Kept as
+         * bytes; each attestation parses them again (a few us) rather than keeping the
+         * parsed events (184 bytes each) between attestations. */
+        uint8_t *log_buf;
+        size_t log_len;
         vc_replay_packed *replay;       /* its replay so far (NULL: nothing replayed) */
         vc_event_check *checks;
         size_t cap_checks;

@@ -358,14 +358,6 @@ int vc_eventlog_parse(const uint8_t *buf, size_t len, vc_eventlog **ret, vc_erro
         r = parse_events(log, off, err);
         if (r < 0)
                 goto fail;
-        /* a verifier keeps a log per device: no spare capacity (appends grow it again) */
-        if (log->cap_events > log->n_events) {
-                vc_event *e = realloc(log->events, log->n_events * sizeof(*e));
-                if (e) {
-                        log->events = e;
-                        log->cap_events = log->n_events;
-                }
-        }
         *ret = log;
         return 0;
 fail:
