@@ -86,6 +86,41 @@ static int frame_msg(const Vouch__V1__VerifierMessage *m, unsigned max, uint8_t 
         return 0;
 }
 
+static size_t put_varint(uint8_t *p, uint64_t v) {
+        size_t n = 0;
+        do {
+                p[n++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+                v >>= 7;
+        } while (v);
+        return n;
+}
+
+/* The framed VerifierMessage{verdict: VerdictNotice{verdict: <record>}} around the signed
+ * verdict's bytes as they are, without decoding and encoding them again (field 4 of
+ * VerifierMessage, field 1 of VerdictNotice, both length-delimited). */
+static int frame_verdict(const uint8_t *record, size_t len, unsigned max, uint8_t **ret, size_t *ret_len) {
+        uint8_t v1[10], v2[10];
+        size_t n1 = put_varint(v1, len), inner = 1 + n1 + len, n2 = put_varint(v2, inner), n = 1 + n2 + inner;
+        uint8_t *b = malloc(n + VF_HEADER_SIZE);
+        if (!b)
+                return -ENOMEM;
+        if (vf_header(n, max, b) < 0) {
+                free(b);
+                return -E2BIG;
+        }
+        uint8_t *p = b + VF_HEADER_SIZE;
+        *p++ = (4 << 3) | 2;
+        memcpy(p, v2, n2);
+        p += n2;
+        *p++ = (1 << 3) | 2;
+        memcpy(p, v1, n1);
+        p += n1;
+        memcpy(p, record, len);
+        *ret = b;
+        *ret_len = n + VF_HEADER_SIZE;
+        return 0;
+}
+
 static int send_msg(session *s, const Vouch__V1__VerifierMessage *m) {
         uint8_t *b;
         size_t n;
@@ -428,16 +463,9 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
                                     s->dev->state.clock, NULL, NULL);
         int r = verdict_issue(d, s->dev, &v, store_done, p, &record, &record_len);
         if (r == 0) {
-                Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, record_len, record);
-                Vouch__V1__VerdictNotice vn = VOUCH__V1__VERDICT_NOTICE__INIT;
-                vn.verdict = sv;
-                Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
-                m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_VERDICT;
-                m.verdict = &vn;
                 /* the notice is read by pending_cb only after the commit, which follows this */
-                if (!sv || frame_msg(&m, d->cfg.max_frame, &p->notice, &p->notice_len) < 0)
+                if (frame_verdict(record, record_len, d->cfg.max_frame, &p->notice, &p->notice_len) < 0)
                         p->notice_failed = true;
-                vouch__v1__signed_verdict__free_unpacked(sv, NULL);
         } else {
                 p->error = r;
                 event_active(p->ev, 0, 0);
