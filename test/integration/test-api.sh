@@ -409,8 +409,10 @@ if (($(n_trusted) >= 2)); then
                 sleep 0.1
         done
         dt=$(($(date +%s%3N) - t0))
-        if grep -q '"status": "UNTRUSTED"' "$TOP/watch4.jsonl" && ((dt <= (INTERVAL + 1) * 1000)); then
-                pass "a running agent's PCR tampering is on the watch stream as UNTRUSTED after $dt ms (interval $INTERVAL s)"
+        # right after a verdict: the next periodic attestation comes one interval later, and
+        # its round (TPM quote, verification, commit) takes some time on a loaded machine
+        if grep -q '"status": "UNTRUSTED"' "$TOP/watch4.jsonl" && ((dt <= INTERVAL * 1000 + 3000)); then
+                pass "a running agent's PCR tampering is on the watch stream as UNTRUSTED at its next periodic attestation, after $dt ms (interval $INTERVAL s)"
         else
                 fail "tampering with a running agent: UNTRUSTED not on the watch stream within an interval ($dt ms)"
         fi
