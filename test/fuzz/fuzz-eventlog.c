@@ -363,6 +363,77 @@ static void append_at(const uint8_t *data, size_t size, size_t cut, int whole_r)
         vc_eventlog_free(log);
 }
 
+/* A tail parsed after only the log's first event (what the verifier keeps of a boot):
+ * at an event boundary it must give the whole parse's events, with their whole-log
+ * indices and offsets, and replaying it on the replay of the part before must give the
+ * whole log's PCRs; at any other cut it must fail no later than the whole parse would,
+ * with an error inside the tail. */
+static void tail_at(const uint8_t *data, size_t size, const vc_eventlog *whole, int whole_replay,
+                    const vc_replay *whole_r, size_t ev) {
+        vc_eventlog *tail = NULL, *before = NULL;
+        vc_error err;
+        if (whole->n_events < 2 || ev == 0 || ev >= whole->n_events)
+                return;
+        size_t cut = whole->events[ev].offset, head_len = whole->events[0].size;
+        if (cut < head_len)
+                return;
+        int r = vc_eventlog_parse_tail(data, head_len, cut, ev, data + cut, size - cut, &tail, &err);
+        if (r == -ENOMEM)
+                return;
+        FUZZ_CHECK(r == 0);
+        FUZZ_CHECK(tail->n_events == whole->n_events - ev + 1);
+        for (size_t i = 1; i < tail->n_events; i++)
+                FUZZ_CHECK(same_event(&tail->events[i], &whole->events[ev + i - 1]));
+        if (vc_eventlog_parse(data, cut, &before, &err) == 0) {
+                vc_replay *rs = calloc(1, sizeof(*rs));
+                if (!rs)
+                        abort();
+                vc_replay_init(rs);
+                int k = vc_replay_update(hasher(), before, rs, NULL, &err);
+                if (k == 0) {
+                        rs->next_event = 1;
+                        k = vc_replay_update(hasher(), tail, rs, NULL, &err);
+                }
+                if (k != -ENOMEM) {
+                        FUZZ_CHECK(k == whole_replay);
+                        if (k == 0)
+                                FUZZ_CHECK(same_pcrs(&rs->pcrs, &whole_r->pcrs));
+                }
+                free(rs);
+        }
+        vc_eventlog_free(before);
+        vc_eventlog_free(tail);
+}
+
+/* Any cut where the part before is a log: the tail parsed after that log's first event
+ * must agree with appending it to the parsed part (same success, same error, same events
+ * at the same indices and offsets). */
+static void tail_at_any(const uint8_t *data, size_t size, size_t cut) {
+        vc_eventlog *log = NULL, *tail = NULL;
+        vc_error err, terr;
+        if (cut == 0 || cut >= size || vc_eventlog_parse(data, cut, &log, &err) < 0) {
+                vc_eventlog_free(log);
+                return;
+        }
+        size_t n = log->n_events;
+        int t = vc_eventlog_parse_tail(data, log->events[0].size, cut, n, data + cut, size - cut, &tail, &terr);
+        int a = vc_eventlog_append(log, data + cut, size - cut, &err);
+        if (t != -ENOMEM && a != -ENOMEM) {
+                FUZZ_CHECK(t == a);
+                if (t < 0) {
+                        FUZZ_CHECK(!tail);
+                        check_error(t, &terr);
+                        FUZZ_CHECK(terr.offset == err.offset && terr.event == err.event);
+                } else {
+                        FUZZ_CHECK(tail->n_events == log->n_events - n + 1);
+                        for (size_t i = 1; i < tail->n_events; i++)
+                                FUZZ_CHECK(same_event(&tail->events[i], &log->events[n + i - 1]));
+                }
+        }
+        vc_eventlog_free(tail);
+        vc_eventlog_free(log);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         vc_eventlog *log = NULL;
         vc_error err;
@@ -396,11 +467,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 FUZZ_CHECK(log->len == size);
                 decode_events(log);
                 append_at_boundaries(data, size, log, k, rs, seed);
+                if (log->n_events > 1)
+                        tail_at(data, size, log, k, rs, 1 + (size_t) ((seed >> 40) % (log->n_events - 1)));
                 free(checks);
                 free(rs);
         }
-        if (size > 1)
+        if (size > 1) {
                 append_at(data, size, 1 + (size_t) (seed % (size - 1)), r);
+                tail_at_any(data, size, (size_t) ((seed >> 20) % size));
+        }
         vc_eventlog_free(log);
         return 0;
 }

@@ -334,8 +334,11 @@ PC reader get /metrics --out "$TOP/metrics.txt" >/dev/null
 if grep -q '^vouch_attestations_total{outcome="trusted"} [1-9]' "$TOP/metrics.txt" &&
         grep -q '^vouch_attestation_latency_seconds_count [1-9]' "$TOP/metrics.txt" &&
         grep -q '^vouch_store_queue_depth ' "$TOP/metrics.txt" && grep -q '^vouch_connected_agents ' "$TOP/metrics.txt" &&
-        grep -q '^vouch_eval_cache_hits_total ' "$TOP/metrics.txt"; then
-        pass "GET /metrics: Prometheus text with outcomes, latency histogram, agents, cache, queue depth"
+        grep -q '^vouch_eval_cache_hits_total ' "$TOP/metrics.txt" &&
+        grep -q '^vouch_eventlog_rerequests_total [1-9]' "$TOP/metrics.txt"; then
+        # the golden assignment above gave device b's state a key nobody had evaluated: the
+        # verifier, which keeps no log bytes, asked for the whole log again
+        pass "GET /metrics: Prometheus text with outcomes, latency histogram, agents, cache, queue depth, log re-requests"
 else
         fail "metrics: $(head -c 600 "$TOP/metrics.txt")"
 fi

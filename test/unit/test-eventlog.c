@@ -347,6 +347,63 @@ static void test_append(void **state) {
         lb_free(&b);
 }
 
+/* A tail parsed after the log's first event only gives the whole parse's events, with
+ * whole-log indices and offsets, and its errors point into the whole log. */
+static void test_parse_tail(void **state) {
+        logbuilder b;
+        vc_eventlog *whole = NULL, *tail = NULL;
+        vc_error err;
+        lb_init_agile(&b, two_banks, 2);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "v", 1);
+        lb_event(&b, 4, EV_SEPARATOR, "\0\0\0\0", 4);
+        lb_event(&b, 5, EV_EFI_ACTION, "hello", 5);
+        lb_event(&b, 5, EV_EFI_ACTION, "world", 5);
+        assert_int_equal(vc_eventlog_parse(b.buf, b.len, &whole, &err), 0);
+        assert_int_equal(whole->n_events, 5);
+        size_t head = whole->events[0].size, cut = whole->events[3].offset;
+        assert_int_equal(vc_eventlog_parse_tail(b.buf, head, cut, 3, b.buf + cut, b.len - cut, &tail, &err), 0);
+        assert_int_equal(tail->n_events, 3);
+        for (size_t i = 1; i < 3; i++) {
+                const vc_event *t = &tail->events[i], *w = &whole->events[i + 2];
+                assert_int_equal(t->index, w->index);
+                assert_int_equal(t->offset, w->offset);
+                assert_int_equal(t->size, w->size);
+                assert_int_equal(t->type, w->type);
+                assert_memory_equal(t->data, w->data, w->data_size);
+                assert_memory_equal(t->digests[1].bytes, w->digests[1].bytes, w->digests[1].size);
+        }
+        vc_eventlog_free(tail);
+        tail = NULL;
+        /* nothing appended: just the head */
+        assert_int_equal(vc_eventlog_parse_tail(b.buf, head, b.len, 5, NULL, 0, &tail, &err), 0);
+        assert_int_equal(tail->n_events, 1);
+        vc_eventlog_free(tail);
+        tail = NULL;
+        /* a truncated tail: the error names the whole log's event and an offset in the tail */
+        assert_int_equal(vc_eventlog_parse_tail(b.buf, head, cut, 3, b.buf + cut, b.len - cut - 1, &tail, &err),
+                         -EBADMSG);
+        assert_null(tail);
+        assert_int_equal(err.event, 4);
+        assert_true(err.offset >= whole->events[4].offset && err.offset < b.len);
+        /* a head that is not one whole first event, or a base that cannot follow it */
+        assert_int_equal(vc_eventlog_parse_tail(b.buf, head + whole->events[1].size, cut, 3, b.buf + cut,
+                                                b.len - cut, &tail, &err),
+                         -EINVAL);
+        assert_int_equal(vc_eventlog_parse_tail(b.buf, head, head - 1, 3, b.buf + cut, b.len - cut, &tail, &err),
+                         -EINVAL);
+        assert_int_equal(vc_eventlog_parse_tail(b.buf, head, cut, 0, b.buf + cut, b.len - cut, &tail, &err), -EINVAL);
+        /* the caps count the whole log */
+        assert_int_equal(vc_eventlog_parse_tail(b.buf, head, VC_EVENTLOG_MAX_SIZE - 1, 3, b.buf + cut, b.len - cut,
+                                                &tail, &err),
+                         -E2BIG);
+        assert_int_equal(vc_eventlog_parse_tail(b.buf, head, cut, VC_EVENTLOG_MAX_EVENTS, b.buf + cut, b.len - cut,
+                                                &tail, &err),
+                         -E2BIG);
+        assert_null(tail);
+        vc_eventlog_free(whole);
+        lb_free(&b);
+}
+
 static void test_type_names(void **state) {
         assert_string_equal(vc_event_type_name(EV_EFI_VARIABLE_AUTHORITY), "EV_EFI_VARIABLE_AUTHORITY");
         assert_string_equal(vc_event_type_name(EV_NO_ACTION), "EV_NO_ACTION");
@@ -358,6 +415,7 @@ int main(void) {
                 cmocka_unit_test(test_agile_basic),
                 cmocka_unit_test(test_legacy),
                 cmocka_unit_test(test_empty),
+                cmocka_unit_test(test_parse_tail),
                 cmocka_unit_test(test_truncated_everywhere),
                 cmocka_unit_test(test_event_data_too_large),
                 cmocka_unit_test(test_large_event_ok),

@@ -20,7 +20,9 @@
 #include "replay.h"
 #include "uefi.h"
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 /* ---------------- parser ---------------- */
 

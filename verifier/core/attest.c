@@ -6,19 +6,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-void vc_device_state_done(vc_device_state *st) {
-        free(st->log_buf);
-        free(st->checks);
-        st->log_buf = NULL;
-        st->log_len = 0;
-        st->checks = NULL;
-        st->cap_checks = 0;
+void vc_device_state_forget_log(vc_device_state *st) {
+        free(st->head);
         free(st->replay);
+        st->head = NULL;
+        st->head_len = 0;
         st->replay = NULL;
+        st->log_len = 0;
+        st->n_events = 0;
+}
+
+void vc_device_state_done(vc_device_state *st) {
+        vc_device_state_forget_log(st);
+        vc_evaluation_done(&st->eval);
+        st->has_eval = false;
 }
 
 size_t vc_device_state_log_offset(const vc_device_state *st) {
-        return st->log_buf ? st->log_len : 0;
+        return st->replay ? st->log_len : 0;
+}
+
+size_t vc_device_state_heap_size(const vc_device_state *st) {
+        size_t n = st->head_len + (st->replay ? vc_replay_packed_size(st->replay) : 0);
+        for (size_t i = 0; i < st->eval.n_findings; i++) {
+                const vc_finding *f = &st->eval.findings[i];
+                n += sizeof(*f) + strlen(f->expected) + strlen(f->actual) + strlen(f->explanation) + 3;
+        }
+        return n;
 }
 
 void vc_attest_result_done(vc_attest_result *r) {
@@ -62,11 +76,32 @@ static bool fresh(const vc_device_state *st, const TPMS_CLOCK_INFO *ci, bool *re
         return true;
 }
 
+static int quote_only(vc_quote *q, const vc_ak *ak, const vc_attest_input *in, const vc_quote_policy *policy,
+                      vc_attest_result *ret) {
+        vc_quote_result qr;
+        int r = vc_quote_verify_ex(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, NULL, policy, &qr);
+        vc_quote_free(q);
+        if (r < 0)
+                return r;
+        ret->quote = qr;
+        if (qr.status != VC_QUOTE_VALID)
+                return fail(ret, VC_ATTEST_QUOTE, "quote invalid (%s): %s", vc_quote_check_name(qr.failed), qr.reason);
+        return 1;
+}
+
 int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, vc_eval_cache *cache,
-                     const vc_quote_policy *policy, const vc_attest_input *in, vc_attest_result *ret) {
+                     vc_hasher *hasher, const vc_quote_policy *policy, const vc_attest_input *in,
+                     vc_attest_result *ret) {
         vc_quote *q = NULL;
+        vc_eventlog *log = NULL;
+        vc_event_check *checks = NULL;
+        vc_replay *rp = NULL;
+        vc_hasher *own = NULL, *h = hasher;
+        vc_replay_packed *packed = NULL;
+        uint8_t *head = NULL;
         vc_error err;
         char msg[400], why[200];
+        uint8_t key[32];
         bool reboot;
         int r;
 
@@ -75,160 +110,181 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 return fail(ret, VC_ATTEST_MALFORMED, "quote: %s", vc_error_format(&err, msg, sizeof(msg)));
         if (!fresh(st, &q->attest.clockInfo, &reboot, why, sizeof(why))) {
                 /* checked again after the signature: a forged clock only fails here */
-                vc_quote_result qr;
-                r = vc_quote_verify_ex(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, NULL, policy, &qr);
-                vc_quote_free(q);
-                if (r < 0)
+                r = quote_only(q, ak, in, policy, ret);
+                if (r <= 0)
                         return r;
-                if (qr.status != VC_QUOTE_VALID) {
-                        ret->quote = qr;
-                        return fail(ret, VC_ATTEST_QUOTE, "quote invalid (%s): %s", vc_quote_check_name(qr.failed),
-                                    qr.reason);
-                }
+                ret->quote = (vc_quote_result) { 0 };
                 return fail(ret, VC_ATTEST_STALE, "stale quote: %s", why);
         }
         ret->reboot = reboot;
 
-        /* The log continues this boot's copy, or (after a reboot) starts from scratch.
-         * Work on a candidate; the state changes only once everything checked out. */
+        /* The log continues this boot's replay, or (after a reboot, or when the verifier
+         * holds none) starts from scratch. Work on copies; the state changes only once
+         * everything checked out. */
         size_t have = reboot ? 0 : vc_device_state_log_offset(st);
         if (reboot && in->eventlog_offset && in->eventlog_offset == vc_device_state_log_offset(st)) {
                 /* The agent answered the challenge as asked, from where the verifier's copy of
                  * the old boot ends: it cannot know the verifier saw another boot. If the quote
                  * is genuine, that boot's log is of no more use; drop it so that the next
                  * challenge asks for the whole log. Nothing else changes. */
-                vc_quote_result qr;
-                r = vc_quote_verify_ex(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, NULL, policy, &qr);
-                vc_quote_free(q);
-                if (r < 0)
+                uint32_t was = st->reset_count;
+                r = quote_only(q, ak, in, policy, ret);
+                if (r <= 0)
                         return r;
-                if (qr.status != VC_QUOTE_VALID) {
-                        ret->quote = qr;
-                        return fail(ret, VC_ATTEST_QUOTE, "quote invalid (%s): %s", vc_quote_check_name(qr.failed),
-                                    qr.reason);
-                }
-                free(st->log_buf);
-                st->log_buf = NULL;
-                st->log_len = 0;
-                free(st->checks);
-                st->checks = NULL;
-                st->cap_checks = 0;
-                free(st->replay);
-                st->replay = NULL;
+                vc_device_state_forget_log(st);
                 return fail(ret, VC_ATTEST_NEW_BOOT, "the device rebooted (resetCount %u, was %u): the whole event log "
-                            "is needed", qr.reset_count, st->reset_count);
+                            "is needed", ret->quote.reset_count, was);
         }
         if (in->eventlog_offset != have) {
                 vc_quote_free(q);
                 return fail(ret, VC_ATTEST_LOG_OFFSET, "event log sent from offset %zu, the verifier holds %zu bytes%s",
                             in->eventlog_offset, have, reboot ? " (new boot: the whole log is needed)" : "");
         }
-        vc_eventlog *log = NULL;
-        size_t old_events = 0;
-        bool same_boot = !reboot && st->log_buf;
-        if (!same_boot) {
-                if (!in->eventlog_len) {
-                        vc_quote_free(q);
-                        return fail(ret, VC_ATTEST_MALFORMED, "no event log for a new boot");
-                }
-                r = vc_eventlog_parse(in->eventlog, in->eventlog_len, &log, &err);
-        } else {
-                /* The state keeps this boot's log as bytes: parsed again here (they parsed
-                 * when they came), then the new part appended, all on a copy. */
-                r = vc_eventlog_parse(st->log_buf, st->log_len, &log, &err);
-                if (r == 0 && log->n_events != st->cap_checks)
-                        r = -EIO; /* cannot be: the same bytes parse to the same events */
-                if (r < 0) {
-                        vc_eventlog_free(log);
-                        vc_quote_free(q);
-                        return r == -ENOMEM ? r : -EIO;
-                }
-                old_events = log->n_events;
-                r = vc_eventlog_append(log, in->eventlog, in->eventlog_len, &err);
-        }
-        if (r < 0) {
-                vc_eventlog_free(log);
+        bool whole = have == 0;
+        if (whole && !in->eventlog_len) {
                 vc_quote_free(q);
-                if (r == -ENOMEM)
-                        return r;
-                return fail(ret, VC_ATTEST_MALFORMED, "event log: %s", vc_error_format(&err, msg, sizeof(msg)));
+                return fail(ret, VC_ATTEST_MALFORMED, "no event log for a new boot");
         }
-        /* Replay the new events on copies of the replay state and the digest checks. */
-        vc_replay *rp = malloc(sizeof(*rp));
-        vc_event_check *checks = calloc(log->n_events ? log->n_events : 1, sizeof(*checks));
-        vc_hasher *h = NULL;
-        if (!rp || !checks || vc_hasher_new(&h) < 0) {
-                r = -ENOMEM;
-        } else {
-                if (same_boot) {
-                        vc_replay_unpack(st->replay, rp);
-                        memcpy(checks, st->checks, old_events * sizeof(*checks));
-                } else {
-                        vc_replay_init(rp);
-                }
-                r = vc_replay_update(h, log, rp, checks, &err);
-                if (r == 0)
-                        r = vc_quote_verify_ex(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, &rp->pcrs, policy,
-                                               &ret->quote);
-        }
-        vc_hasher_free(h);
-        if (r < 0 || ret->quote.status != VC_QUOTE_VALID) {
-                /* roll back: nothing of this attestation is kept */
-                vc_eventlog_free(log);
-                free(checks);
-                free(rp);
-                vc_quote_free(q);
-                if (r == -ENOMEM || r == -EIO)
-                        return r;
-                if (r < 0)
-                        return fail(ret, VC_ATTEST_MALFORMED, "event log replay: %s",
-                                    vc_error_format(&err, msg, sizeof(msg)));
-                return fail(ret, VC_ATTEST_QUOTE, "quote invalid (%s): %s", vc_quote_check_name(ret->quote.failed),
-                            ret->quote.reason);
-        }
-
-        /* Valid and fresh: the state advances, whatever the golden set says. The replay
-         * is kept packed; unchanged when no event was new. */
-        vc_replay_packed *packed = NULL;
-        if ((!same_boot || log->n_events != old_events || !st->replay) && vc_replay_pack(rp, &packed) < 0) {
-                vc_eventlog_free(log);
-                free(checks);
-                free(rp);
+        if (!h && vc_hasher_new(&own) < 0) {
                 vc_quote_free(q);
                 return -ENOMEM;
+        }
+        if (!h)
+                h = own;
+        rp = malloc(sizeof(*rp));
+        if (!rp) {
+                r = -ENOMEM;
+                goto out;
+        }
+        size_t n_events = st->n_events;
+        if (whole) {
+                vc_replay_init(rp);
+                r = vc_eventlog_parse(in->eventlog, in->eventlog_len, &log, &err);
+        } else {
+                vc_replay_unpack(st->replay, rp);
+                r = in->eventlog_len ? vc_eventlog_parse_tail(st->head, st->head_len, st->log_len, st->n_events,
+                                                              in->eventlog, in->eventlog_len, &log, &err)
+                                     : 0;
+        }
+        if (r < 0) {
+                if (r == -ENOMEM || r == -EINVAL)
+                        goto out; /* -EINVAL: the state's head is not a head: cannot be */
+                r = fail(ret, VC_ATTEST_MALFORMED, "event log: %s", vc_error_format(&err, msg, sizeof(msg)));
+                goto out;
+        }
+        if (log) {
+                /* Replay the new events (all of them for a whole log; a tail's events[0] is
+                 * the head, replayed before) and check their digests. */
+                checks = calloc(log->n_events, sizeof(*checks));
+                if (!checks) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                if (!whole)
+                        rp->next_event = 1;
+                r = vc_replay_update(h, log, rp, checks, &err);
+                if (r == -ENOMEM || r == -EIO)
+                        goto out;
+                if (r < 0) {
+                        r = fail(ret, VC_ATTEST_MALFORMED, "event log replay: %s", vc_error_format(&err, msg, sizeof(msg)));
+                        goto out;
+                }
+                n_events = whole ? log->n_events : st->n_events + log->n_events - 1;
+                rp->next_event = n_events;
+        }
+        r = vc_quote_verify_ex(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, &rp->pcrs, policy, &ret->quote);
+        if (r < 0)
+                goto out;
+        if (ret->quote.status != VC_QUOTE_VALID) {
+                /* nothing of this attestation is kept */
+                r = fail(ret, VC_ATTEST_QUOTE, "quote invalid (%s): %s", vc_quote_check_name(ret->quote.failed),
+                         ret->quote.reason);
+                goto out;
+        }
+
+        /* Valid and fresh. Which evaluation: the device's own last one for the same key,
+         * the cache's, or the golden set's on the whole log in hand. */
+        uint32_t attested = vc_quote_attested(&ret->quote, g->bank);
+        r = vc_eval_key(h, g, &rp->pcrs, attested, key);
+        if (r < 0)
+                goto out;
+        vc_evaluation ev = { 0 };
+        if (st->has_eval && memcmp(st->eval_key, key, 32) == 0) {
+                r = vc_evaluation_copy(&ev, &st->eval);
+                ret->cache_hit = true;
+        } else if (!whole) {
+                r = cache ? vc_eval_cache_lookup(cache, key, &ev) : -ENOENT;
+                ret->cache_hit = r == 0;
+        } else if (cache) {
+                r = vc_golden_evaluate_keyed(cache, key, g, log, checks, &rp->pcrs, attested, &ev, &ret->cache_hit);
+        } else {
+                r = vc_golden_evaluate(g, log, checks, &rp->pcrs, attested, &ev);
+        }
+        if (r == -ENOENT) {
+                /* a new state of this boot that nobody evaluated, and the log is not here */
+                st->has_last = true;
+                st->reset_count = q->attest.clockInfo.resetCount;
+                st->restart_count = q->attest.clockInfo.restartCount;
+                st->clock = q->attest.clockInfo.clock;
+                vc_device_state_forget_log(st);
+                r = fail(ret, VC_ATTEST_NEED_LOG, "no evaluation is held for this state of the boot (golden set %s "
+                         "version %lld): the whole event log is needed", g->name, (long long) g->version);
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+
+        /* The state advances, whatever the golden set says. */
+        if ((whole || log) && vc_replay_pack(rp, &packed) < 0) {
+                vc_evaluation_done(&ev);
+                r = -ENOMEM;
+                goto out;
+        }
+        if (whole) {
+                head = malloc(log->events[0].size);
+                if (!head) {
+                        vc_evaluation_done(&ev);
+                        r = -ENOMEM;
+                        goto out;
+                }
+                memcpy(head, log->buf, log->events[0].size);
+                free(st->head);
+                st->head = head;
+                st->head_len = log->events[0].size;
+                head = NULL;
         }
         if (packed) {
                 free(st->replay);
                 st->replay = packed;
+                packed = NULL;
         }
-        /* the bytes are kept, the parsed events only for this attestation */
-        free(st->log_buf);
-        st->log_buf = log->buf;
-        st->log_len = log->len;
-        free(st->checks);
-        st->checks = checks;
-        st->cap_checks = log->n_events;
+        st->log_len = have + in->eventlog_len;
+        st->n_events = n_events;
         st->has_last = true;
         st->reset_count = q->attest.clockInfo.resetCount;
         st->restart_count = q->attest.clockInfo.restartCount;
         st->clock = q->attest.clockInfo.clock;
-        vc_quote_free(q);
-
-        uint32_t attested = vc_quote_attested(&ret->quote, g->bank);
-        r = cache ? vc_golden_evaluate_cached(cache, g, log, st->checks, &rp->pcrs, attested, &ret->evaluation,
-                                              &ret->cache_hit)
-                  : vc_golden_evaluate(g, log, st->checks, &rp->pcrs, attested, &ret->evaluation);
-        free(rp);
-        log->buf = NULL; /* now the state's */
-        vc_eventlog_free(log);
-        if (r < 0)
-                return r;
-        if (ret->evaluation.trust == VC_TRUST_TRUSTED) {
+        if (!(st->has_eval && memcmp(st->eval_key, key, 32) == 0)) {
+                vc_evaluation_done(&st->eval);
+                st->has_eval = vc_evaluation_copy(&st->eval, &ev) == 0;
+                memcpy(st->eval_key, key, 32);
+        }
+        ret->evaluation = ev;
+        if (ev.trust == VC_TRUST_TRUSTED) {
                 ret->trust = VC_TRUST_TRUSTED;
                 ret->failure = VC_ATTEST_OK;
-                return 0;
+                r = 0;
+                goto out;
         }
-        return fail(ret, VC_ATTEST_GOLDEN, "golden set %s version %lld: %zu finding%s, first: %s", g->name,
-                    (long long) g->version, ret->evaluation.n_findings, ret->evaluation.n_findings == 1 ? "" : "s",
-                    ret->evaluation.n_findings ? ret->evaluation.findings[0].explanation : "?");
+        r = fail(ret, VC_ATTEST_GOLDEN, "golden set %s version %lld: %zu finding%s, first: %s", g->name,
+                 (long long) g->version, ev.n_findings, ev.n_findings == 1 ? "" : "s",
+                 ev.n_findings ? ev.findings[0].explanation : "?");
+out:
+        vc_eventlog_free(log);
+        free(checks);
+        free(rp);
+        free(packed);
+        vc_quote_free(q);
+        vc_hasher_free(own);
+        return r;
 }

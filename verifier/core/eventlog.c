@@ -103,7 +103,7 @@ const vc_event_digest *vc_event_find_digest(const vc_event *ev, uint16_t alg) {
 }
 
 static int push_event(vc_eventlog *log, const vc_event *ev, vc_error *err) {
-        if (log->n_events >= VC_EVENTLOG_MAX_EVENTS)
+        if (log->n_events + (log->n_events ? log->index_base : 0) >= VC_EVENTLOG_MAX_EVENTS)
                 return vc_error_set(err, -E2BIG, ev->offset, (long) ev->index,
                                     "more than %u events in the log", VC_EVENTLOG_MAX_EVENTS);
         if (log->n_events == log->cap_events) {
@@ -293,7 +293,7 @@ static int parse_spec_id(const vc_event *ev, size_t buf_left, vc_spec_id *spec, 
 static int parse_events(vc_eventlog *log, size_t off, vc_error *err) {
         while (off < log->len) {
                 vc_event ev;
-                uint32_t index = (uint32_t) log->n_events;
+                uint32_t index = (uint32_t) (log->n_events + log->index_base);
                 int r;
 
                 if (log->format == VC_LOG_CRYPTO_AGILE)
@@ -312,7 +312,8 @@ static int parse_events(vc_eventlog *log, size_t off, vc_error *err) {
         return 0;
 }
 
-int vc_eventlog_parse(const uint8_t *buf, size_t len, vc_eventlog **ret, vc_error *err) {
+/* Parses buf (the log, or a head and a tail: index_base set) into a new log. */
+static int parse_log(const uint8_t *buf, size_t len, size_t index_base, vc_eventlog **ret, vc_error *err) {
         vc_eventlog *log;
         vc_event first;
         size_t off = 0;
@@ -334,6 +335,7 @@ int vc_eventlog_parse(const uint8_t *buf, size_t len, vc_eventlog **ret, vc_erro
         }
         memcpy(log->buf, buf, len);
         log->len = len;
+        log->index_base = index_base;
 
         r = parse_event1(log->buf, len, &off, 0, &first, err);
         if (r < 0)
@@ -363,6 +365,53 @@ int vc_eventlog_parse(const uint8_t *buf, size_t len, vc_eventlog **ret, vc_erro
 fail:
         vc_eventlog_free(log);
         return r;
+}
+
+int vc_eventlog_parse(const uint8_t *buf, size_t len, vc_eventlog **ret, vc_error *err) {
+        return parse_log(buf, len, 0, ret, err);
+}
+
+int vc_eventlog_parse_tail(const uint8_t *head, size_t head_len, size_t base_offset, size_t base_index,
+                           const uint8_t *buf, size_t len, vc_eventlog **ret, vc_error *err) {
+        vc_eventlog *log = NULL;
+        vc_error e;
+        vc_error_clear(err);
+        if (!head || head_len == 0 || base_offset < head_len || base_index < 1 ||
+            base_index > VC_EVENTLOG_MAX_EVENTS || base_offset > VC_EVENTLOG_MAX_SIZE)
+                return -EINVAL;
+        if (len > VC_EVENTLOG_MAX_SIZE - base_offset)
+                return vc_error_set(err, -E2BIG, base_offset, -1,
+                                    "event log would grow to %zu bytes, over the limit of %u bytes", base_offset + len,
+                                    VC_EVENTLOG_MAX_SIZE);
+        uint8_t *b = malloc(head_len + len);
+        if (!b)
+                return -ENOMEM;
+        memcpy(b, head, head_len);
+        if (len)
+                memcpy(b + head_len, buf, len);
+        /* events[1] is event base_index of the whole log: indices (and the events cap)
+         * count from there; offsets are moved to the whole log's after the parse */
+        int r = parse_log(b, head_len + len, base_index - 1, &log, &e);
+        free(b);
+        size_t shift = base_offset - head_len;
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        return r;
+                if (e.offset != SIZE_MAX && e.offset >= head_len)
+                        e.offset += shift;
+                if (err)
+                        *err = e;
+                return r;
+        }
+        if (log->events[0].size != head_len) {
+                /* the head was not exactly one first event: what follows would be misread */
+                vc_eventlog_free(log);
+                return -EINVAL;
+        }
+        for (size_t i = 1; i < log->n_events; i++)
+                log->events[i].offset += shift;
+        *ret = log;
+        return 0;
 }
 
 /* Re-points every event's data and digests after the buffer moved. */

@@ -118,6 +118,7 @@ typedef struct vc_eventlog {
         vc_event *events;      /* events[0] is the first event (the Spec ID event if crypto-agile) */
         size_t n_events;
         size_t cap_events;
+        size_t index_base;     /* 0; for vc_eventlog_parse_tail(): the whole-log index of events[1], minus 1 */
 } vc_eventlog;
 
 /* Parses a whole event log. Copies buf; the result owns its memory.
@@ -129,6 +130,17 @@ int vc_eventlog_parse(const uint8_t *buf, size_t len, vc_eventlog **ret, vc_erro
 /* Parses more events appended to an already parsed log (same boot, later read of the
  * same securityfs file from where the last one ended). On error the log is unchanged. */
 int vc_eventlog_append(vc_eventlog *log, const uint8_t *buf, size_t len, vc_error *err);
+
+/* Parses events appended to a log the caller no longer holds whole: head is that log's
+ * first event (its bytes as they were, events[0].size of them: the Spec ID event of a
+ * crypto-agile log, which gives the digest sizes), buf the bytes that follow the first
+ * base_offset bytes of the log, where event base_index starts. The result holds the head
+ * as events[0] and the appended events after it, each with its index and offset in the
+ * whole log, as vc_eventlog_parse() of the whole log would give them; errors give those
+ * too. The same caps apply to the whole log (base_offset + len bytes, base_index + new
+ * events). -EINVAL when head is not one whole first event or base_* cannot hold it. */
+int vc_eventlog_parse_tail(const uint8_t *head, size_t head_len, size_t base_offset, size_t base_index,
+                           const uint8_t *buf, size_t len, vc_eventlog **ret, vc_error *err);
 
 vc_eventlog *vc_eventlog_free(vc_eventlog *log);
 

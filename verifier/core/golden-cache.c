@@ -69,11 +69,11 @@ void vc_eval_cache_stats(const vc_eval_cache *c, uint64_t *hits, uint64_t *misse
                 *entries = c->count;
 }
 
-static int make_key(vc_eval_cache *c, const vc_golden *g, const vc_pcr_set *replayed, uint32_t attested,
-                    uint8_t key[32]) {
+int vc_eval_key(vc_hasher *h, const vc_golden *g, const vc_pcr_set *replayed, uint32_t attested, uint8_t key[32]) {
         /* fingerprint, name NUL, version, attested, then per bank: alg, mask, values */
+        uint8_t stack[8192];
         size_t cap = 32 + strlen(g->name) + 1 + 12 + replayed->n_banks * (6 + VC_PCR_COUNT * VC_MAX_DIGEST);
-        uint8_t *buf = malloc(cap), *p = buf;
+        uint8_t *buf = cap <= sizeof(stack) ? stack : malloc(cap), *p = buf;
         if (!buf)
                 return -ENOMEM;
         memcpy(p, g->fingerprint, 32);
@@ -97,12 +97,13 @@ static int make_key(vc_eval_cache *c, const vc_golden *g, const vc_pcr_set *repl
                                 p += bank->size;
                         }
         }
-        int r = vc_hasher_digest(c->hasher, VC_ALG_SHA256, buf, (size_t) (p - buf), key);
-        free(buf);
+        int r = vc_hasher_digest(h, VC_ALG_SHA256, buf, (size_t) (p - buf), key);
+        if (buf != stack)
+                free(buf);
         return r;
 }
 
-static int eval_copy(vc_evaluation *dst, const vc_evaluation *src) {
+int vc_evaluation_copy(vc_evaluation *dst, const vc_evaluation *src) {
         *dst = (vc_evaluation) { .trust = src->trust };
         if (!src->n_findings)
                 return 0;
@@ -144,25 +145,38 @@ static void unlink_entry(vc_eval_cache *c, size_t idx) {
         c->count--;
 }
 
-int vc_golden_evaluate_cached(vc_eval_cache *c, const vc_golden *g, const vc_eventlog *log,
-                              const vc_event_check *checks, const vc_pcr_set *replayed, uint32_t attested,
-                              vc_evaluation *ret, bool *ret_hit) {
-        uint8_t key[32];
-        int r = make_key(c, g, replayed, attested, key);
-        if (r < 0)
-                return r;
+static entry *find(vc_eval_cache *c, const uint8_t key[32]) {
         for (uint32_t i = c->buckets[bucket_of(c, key)]; i; i = c->entries[i - 1].next)
-                if (memcmp(c->entries[i - 1].key, key, 32) == 0) {
-                        r = eval_copy(ret, &c->entries[i - 1].eval);
-                        if (r < 0)
-                                return r;
-                        c->hits++;
-                        if (ret_hit)
-                                *ret_hit = true;
-                        return 0;
-                }
+                if (memcmp(c->entries[i - 1].key, key, 32) == 0)
+                        return &c->entries[i - 1];
+        return NULL;
+}
+
+int vc_eval_cache_lookup(vc_eval_cache *c, const uint8_t key[32], vc_evaluation *ret) {
+        entry *e = find(c, key);
+        if (!e)
+                return -ENOENT;
+        int r = vc_evaluation_copy(ret, &e->eval);
+        if (r == 0)
+                c->hits++;
+        return r;
+}
+
+int vc_golden_evaluate_keyed(vc_eval_cache *c, const uint8_t key[32], const vc_golden *g, const vc_eventlog *log,
+                             const vc_event_check *checks, const vc_pcr_set *replayed, uint32_t attested,
+                             vc_evaluation *ret, bool *ret_hit) {
+        entry *hit = find(c, key);
+        if (hit) {
+                int r = vc_evaluation_copy(ret, &hit->eval);
+                if (r < 0)
+                        return r;
+                c->hits++;
+                if (ret_hit)
+                        *ret_hit = true;
+                return 0;
+        }
         vc_evaluation fresh;
-        r = vc_golden_evaluate(g, log, checks, replayed, attested, &fresh);
+        int r = vc_golden_evaluate(g, log, checks, replayed, attested, &fresh);
         if (r < 0)
                 return r;
         c->misses++;
@@ -171,7 +185,7 @@ int vc_golden_evaluate_cached(vc_eval_cache *c, const vc_golden *g, const vc_eve
         if (c->entries[idx].used)
                 unlink_entry(c, idx);
         entry *e = &c->entries[idx];
-        if (eval_copy(&e->eval, &fresh) == 0) {
+        if (vc_evaluation_copy(&e->eval, &fresh) == 0) {
                 memcpy(e->key, key, 32);
                 e->used = true;
                 uint32_t *bucket = &c->buckets[bucket_of(c, key)];
@@ -183,4 +197,14 @@ int vc_golden_evaluate_cached(vc_eval_cache *c, const vc_golden *g, const vc_eve
         if (ret_hit)
                 *ret_hit = false;
         return 0;
+}
+
+int vc_golden_evaluate_cached(vc_eval_cache *c, const vc_golden *g, const vc_eventlog *log,
+                              const vc_event_check *checks, const vc_pcr_set *replayed, uint32_t attested,
+                              vc_evaluation *ret, bool *ret_hit) {
+        uint8_t key[32];
+        int r = vc_eval_key(c->hasher, g, replayed, attested, key);
+        if (r < 0)
+                return r;
+        return vc_golden_evaluate_keyed(c, key, g, log, checks, replayed, attested, ret, ret_hit);
 }

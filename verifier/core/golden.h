@@ -194,3 +194,17 @@ int vc_golden_evaluate_cached(vc_eval_cache *c, const vc_golden *g, const vc_eve
                               const vc_event_check *checks, const vc_pcr_set *replayed, uint32_t attested,
                               vc_evaluation *ret, bool *ret_hit);
 void vc_eval_cache_stats(const vc_eval_cache *c, uint64_t *hits, uint64_t *misses, size_t *entries);
+
+/* The key the cache files an evaluation under: SHA-256 over (golden fingerprint, name,
+ * version, attested mask, and per replayed bank the values of the attested PCRs). Equal
+ * keys: the same measured boot judged by the same golden set. */
+int vc_eval_key(vc_hasher *h, const vc_golden *g, const vc_pcr_set *replayed, uint32_t attested, uint8_t key[32]);
+/* A copy of the evaluation filed under key: 0, or -ENOENT (counted as neither hit nor
+ * miss), -ENOMEM. */
+int vc_eval_cache_lookup(vc_eval_cache *c, const uint8_t key[32], vc_evaluation *ret);
+/* vc_golden_evaluate_cached with the key already made by vc_eval_key(). */
+int vc_golden_evaluate_keyed(vc_eval_cache *c, const uint8_t key[32], const vc_golden *g, const vc_eventlog *log,
+                             const vc_event_check *checks, const vc_pcr_set *replayed, uint32_t attested,
+                             vc_evaluation *ret, bool *ret_hit);
+/* A deep copy (dst's own strings). 0 or -ENOMEM (dst then empty). */
+int vc_evaluation_copy(vc_evaluation *dst, const vc_evaluation *src);

@@ -534,12 +534,17 @@ static void get_metrics(struct api *a, struct evhttp_request *req) {
                             "vouch_verdicts_issued_total %llu\n"
                             "# HELP vouch_stale_verdicts_total STALE verdicts issued for devices that stopped attesting.\n"
                             "# TYPE vouch_stale_verdicts_total counter\n"
-                            "vouch_stale_verdicts_total %llu\n",
+                            "vouch_stale_verdicts_total %llu\n"
+                            "# HELP vouch_eventlog_rerequests_total Attestations answered by a challenge for the whole event "
+                            "log (a new state of the boot with no evaluation held).\n"
+                            "# TYPE vouch_eventlog_rerequests_total counter\n"
+                            "vouch_eventlog_rerequests_total %llu\n",
                             (unsigned long long) atomic_load(&d->attestations_ok),
                             (unsigned long long) atomic_load(&d->attestations_bad),
                             (unsigned long long) atomic_load(&d->enrollments),
                             (unsigned long long) atomic_load(&d->verdicts_issued),
-                            (unsigned long long) atomic_load(&d->stale_issued));
+                            (unsigned long long) atomic_load(&d->stale_issued),
+                            (unsigned long long) atomic_load(&d->log_rerequests));
         evbuffer_add_printf(b, "# HELP vouch_attestation_latency_seconds From the challenge to the stored verdict.\n"
                                "# TYPE vouch_attestation_latency_seconds histogram\n");
         for (size_t i = 0; i < LATENCY_BUCKETS; i++) {

@@ -442,7 +442,7 @@ static int run(vouchd *d) {
                 l->d = d;
                 l->index = i;
                 l->base = event_base_new();
-                if (!l->base || vc_eval_cache_new(4096, &l->cache) < 0)
+                if (!l->base || vc_eval_cache_new(4096, &l->cache) < 0 || vc_hasher_new(&l->hasher) < 0)
                         return 1;
                 l->listener = evconnlistener_new_bind(l->base, accept_cb, l,
                                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
@@ -660,6 +660,7 @@ int main(int argc, char **argv) {
                 if (l->base)
                         event_base_free(l->base);
                 vc_eval_cache_free(l->cache);
+                vc_hasher_free(l->hasher);
         }
         free(d.loops);
         registry_free(&d);

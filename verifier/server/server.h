@@ -115,6 +115,7 @@ typedef struct loop {
         struct evconnlistener *listener;
         pthread_t thread;
         vc_eval_cache *cache;
+        vc_hasher *hasher;              /* this loop's, for the attestations on it */
         atomic_ullong cache_hits, cache_misses;
         struct session *sessions;       /* every session of this loop (for shutdown) */
 } loop;
@@ -144,6 +145,7 @@ struct vouchd {
         golden_table *golden;
         atomic_uint connections;
         atomic_ullong attestations_ok, attestations_bad, enrollments;
+        atomic_ullong log_rerequests;   /* NEED_LOG: challenged again for the whole log */
 
         loop *loops;
         unsigned n_loops;

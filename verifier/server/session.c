@@ -510,7 +510,7 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         vc_quote_policy policy = { .allow_sha1 = d->cfg.allow_sha1 };
         vc_attest_result res;
         pthread_mutex_lock(&s->dev->mu);
-        int r = vc_attest_verify(&s->dev->state, s->dev->ak, s->g, s->l->cache, &policy, &in, &res);
+        int r = vc_attest_verify(&s->dev->state, s->dev->ak, s->g, s->l->cache, s->l->hasher, &policy, &in, &res);
         pthread_mutex_unlock(&s->dev->mu);
         /* the nonce is single use, whatever happened */
         memcpy(s->nonce_used, s->nonce, sizeof(s->nonce));
@@ -524,6 +524,7 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
                  * challenge's nonce) binds the session; anything else is not the device's */
                 bool signed_by_ak = res.failure == VC_ATTEST_OK || res.failure == VC_ATTEST_GOLDEN ||
                                     res.failure == VC_ATTEST_STALE || res.failure == VC_ATTEST_NEW_BOOT ||
+                                    res.failure == VC_ATTEST_NEED_LOG ||
                                     (res.failure == VC_ATTEST_QUOTE &&
                                      (res.quote.failed == VC_QUOTE_CHECK_SIGNER || res.quote.failed == VC_QUOTE_CHECK_PCR_MISSING ||
                                       res.quote.failed == VC_QUOTE_CHECK_PCR_DIGEST ||
@@ -539,9 +540,12 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
                 s->provisional = false;
                 pthread_mutex_unlock(&d->lock);
         }
-        if (res.failure == VC_ATTEST_NEW_BOOT) {
-                /* the device rebooted since the last challenge: ask again, for the whole log */
+        if (res.failure == VC_ATTEST_NEW_BOOT || res.failure == VC_ATTEST_NEED_LOG) {
+                /* the device rebooted since the last challenge, or its new state needs the
+                 * whole log to be evaluated: ask again, for the whole log */
                 vlog(LOG_INFO, "device %s: %s; challenging again", s->dev->rec.id, res.reason);
+                if (res.failure == VC_ATTEST_NEED_LOG)
+                        atomic_fetch_add(&d->log_rerequests, 1);
                 vc_attest_result_done(&res);
                 s->state = S_IDLE;
                 send_challenge(s);
