@@ -76,6 +76,9 @@ typedef struct device {
         pthread_mutex_t mu;             /* state and ak, while an attestation is verified */
         vs_device rec;
         vc_device_state state;
+        /* what the store has of state's clock (under mu): see clock_due() in session.c */
+        bool clock_saved;
+        uint32_t saved_reset, saved_restart, clock_unsaved;
         vc_ak *ak;
         struct session *session;        /* the one active session, or NULL */
         /* the latest committed verdict (under vouchd.lock; set on the writer thread) */

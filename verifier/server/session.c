@@ -399,6 +399,27 @@ static Vouch__V1__TrustStatus status_of(vc_trust t) {
         return t == VC_TRUST_TRUSTED ? VOUCH__V1__TRUST_STATUS__TRUSTED : VOUCH__V1__TRUST_STATUS__UNTRUSTED;
 }
 
+/* Whether to persist the last quote's clock with this attestation's verdict: when the
+ * boot (resetCount) or the TPM restart count changed, and otherwise every
+ * CLOCK_SAVE_EVERY-th attestation. The clock in the store thus lags the device's by
+ * fewer than CLOCK_SAVE_EVERY intervals, which only matters after a vouchd restart: the
+ * freshness check then compares against the older clock. It cannot admit a replayed
+ * quote (every quote answers a fresh nonce); a TPM whose clock went back less than the
+ * lag (a VM snapshot restored) goes unnoticed in that window. Saving it every time would
+ * cost a device-row page per verdict in the store. Under dev->mu. */
+#define CLOCK_SAVE_EVERY 16
+static bool clock_due(device *dev) {
+        const vc_device_state *st = &dev->state;
+        if (dev->clock_saved && st->reset_count == dev->saved_reset && st->restart_count == dev->saved_restart &&
+            ++dev->clock_unsaved < CLOCK_SAVE_EVERY)
+                return false;
+        dev->clock_saved = true;
+        dev->saved_reset = st->reset_count;
+        dev->saved_restart = st->restart_count;
+        dev->clock_unsaved = 0;
+        return true;
+}
+
 /* Builds the verdict and has it signed and queued; the agent gets it once it is committed. */
 static void issue_verdict(session *s, const vc_attest_result *res) {
         vouchd *d = s->l->d;
@@ -458,9 +479,15 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
                 goto fail;
         p->reschedule = true;
         p->t0 = s->challenged_at;
-        if (res->failure == VC_ATTEST_OK || res->failure == VC_ATTEST_GOLDEN)
-                vs_device_put_clock(d->store, s->dev->rec.id, s->dev->state.reset_count, s->dev->state.restart_count,
-                                    s->dev->state.clock, NULL, NULL);
+        if (res->failure == VC_ATTEST_OK || res->failure == VC_ATTEST_GOLDEN) {
+                pthread_mutex_lock(&s->dev->mu);
+                bool due = clock_due(s->dev);
+                uint32_t reset = s->dev->state.reset_count, restart = s->dev->state.restart_count;
+                uint64_t clock = s->dev->state.clock;
+                pthread_mutex_unlock(&s->dev->mu);
+                if (due)
+                        vs_device_put_clock(d->store, s->dev->rec.id, reset, restart, clock, NULL, NULL);
+        }
         int r = verdict_issue(d, s->dev, &v, store_done, p, &record, &record_len);
         if (r == 0) {
                 /* the notice is read by pending_cb only after the commit, which follows this */

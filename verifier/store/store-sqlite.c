@@ -24,8 +24,6 @@ enum {
         ST_ROLLBACK,
         ST_DEVICE,
         ST_CLOCK,
-        ST_SEQUENCE,
-        ST_CLOCK_SEQUENCE,
         ST_VERDICT,
         ST_PRUNE,
         ST_COUNT,
@@ -40,9 +38,6 @@ static const char *const statements[ST_COUNT] = {
                       " revoked=?6, enrolled_at=?7, has_last=?8, reset_count=?9, restart_count=?10,"
                       " clock=?11, sequence=?12",
         [ST_CLOCK] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
-        [ST_SEQUENCE] = "UPDATE devices SET sequence=?5 WHERE id=?1 AND sequence<?5",
-        [ST_CLOCK_SEQUENCE] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4,"
-                              " sequence=max(sequence, ?5) WHERE id=?1",
         [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq)"
                        " VALUES (?1,?2,?3,?4,?5,?6,?7)",
         [ST_PRUNE] = "DELETE FROM verdicts WHERE device=?1 AND sequence<=?2",
@@ -123,10 +118,11 @@ static int run(sqlite3_stmt *st) {
         return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
-/* The device-row updates of a batch (the last quote's clock, the latest verdict's
- * sequence), gathered per device and written once per device at the end of the batch,
- * in the same transaction: a device attesting once per batch costs one UPDATE instead of
- * two. Open addressing over a power-of-two table at least twice the batch size. */
+/* The device-row updates of a batch (the last quote's clock), gathered per device and
+ * written once per device at the end of the batch, in the same transaction. A verdict
+ * does not touch its device's row: the device's sequence is read as the largest of its
+ * verdicts' (DEVICE_COLS), so a verdict dirties the verdicts table's pages only. Open
+ * addressing over a power-of-two table at least twice the batch size. */
 #define PENDING_SLOTS (2 * BATCH_MAX)
 
 typedef struct pending_dev {
@@ -134,7 +130,6 @@ typedef struct pending_dev {
         bool has_clock;
         uint32_t reset_count, restart_count;
         uint64_t clock;
-        uint64_t sequence;      /* 0: no verdict in the batch */
 } pending_dev;
 
 typedef struct pending_set {
@@ -163,16 +158,12 @@ static int pending_flush(vs_store *s, pending_set *ps) {
         int r = 0;
         for (size_t k = 0; k < ps->n; k++) {
                 pending_dev *pd = &ps->slots[ps->used[k]];
-                if (r == 0) {
-                        sqlite3_stmt *st = s->st[pd->has_clock ? (pd->sequence ? ST_CLOCK_SEQUENCE : ST_CLOCK) : ST_SEQUENCE];
+                if (r == 0 && pd->has_clock) {
+                        sqlite3_stmt *st = s->st[ST_CLOCK];
                         sqlite3_bind_text(st, 1, pd->id, -1, SQLITE_STATIC);
-                        if (pd->has_clock) {
-                                sqlite3_bind_int64(st, 2, pd->reset_count);
-                                sqlite3_bind_int64(st, 3, pd->restart_count);
-                                sqlite3_bind_int64(st, 4, (sqlite3_int64) pd->clock);
-                        }
-                        if (pd->sequence)
-                                sqlite3_bind_int64(st, 5, (sqlite3_int64) pd->sequence);
+                        sqlite3_bind_int64(st, 2, pd->reset_count);
+                        sqlite3_bind_int64(st, 3, pd->restart_count);
+                        sqlite3_bind_int64(st, 4, (sqlite3_int64) pd->clock);
                         r = run(st);
                 }
                 pd->id = NULL;
@@ -226,10 +217,6 @@ static int apply(vs_store *s, pending_set *ps, op *o) {
                         sqlite3_bind_null(st, 7); /* the next one */
                 if ((r = run(st)) < 0)
                         return r;
-                /* the device's sequence only ever grows */
-                pd = pending_get(ps, o->verdict.device);
-                if (o->verdict.sequence > pd->sequence)
-                        pd->sequence = o->verdict.sequence;
                 /* retention (store.h): every PRUNE_EVERY-th verdict of a device deletes its
                  * verdicts older than the newest history_keep */
                 if (o->verdict.sequence <= s->history_keep || o->verdict.sequence % PRUNE_EVERY != 0)
@@ -546,7 +533,11 @@ static int verdict_from_row(sqlite3_stmt *st, vs_verdict *v) {
         return blob_dup(st, 6, &v->record, &v->record_len);
 }
 
-#define DEVICE_COLS "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, clock, sequence"
+/* The sequence: the row's (a device put) or its newest verdict's, whichever is larger
+ * (one lookup in verdicts_device; retention never deletes the newest verdict). */
+#define DEVICE_COLS                                                                                      \
+        "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
+        "clock, max(sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=devices.id), 0))"
 #define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
 /* Retention as reads see it (store.h): a verdict is among the newest history_keep (?3) of
  * its device, whether or not the batched pruning has deleted the older ones yet. */

@@ -72,9 +72,10 @@ int vs_device_put(vs_store *s, const vs_device *d, vs_done_fn done, void *userda
 /* Queues an update of the last-quote state only. */
 int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint32_t restart_count, uint64_t clock,
                         vs_done_fn done, void *userdata);
-/* Queues a verdict (and the device's sequence). A batch writes each device's row once:
- * clock updates and verdict sequences queued for the same device are merged (the last
- * clock queued, the largest sequence) and written in the batch's transaction. */
+/* Queues a verdict. It does not write its device's row: a device's sequence as read is the
+ * larger of its row's and its newest verdict's. A batch writes each device's row once:
+ * clock updates queued for the same device are merged (the last one queued wins) and
+ * written in the batch's transaction. */
 int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *userdata);
 
 /* Synchronous reads; -ENOENT when absent. */
