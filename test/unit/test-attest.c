@@ -265,6 +265,29 @@ static void test_golden_change_needs_log(void **state) {
         assert_int_equal(vc_device_state_log_offset(&f->st), f->boot_len);
 }
 
+/* A state whose kept first event no longer parses (cannot happen; memory gone bad) must
+ * not lock the device out: the attestation fails without a verdict and the next
+ * challenge asks for the whole log. */
+static void test_broken_state_recovers(void **state) {
+        fix *f = *state;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        memset(f->st.head, 0x7f, 4); /* the Spec ID event's PCR index */
+        const char *cmd = "grub_cmd: set late=1";
+        lb_event_measured(&f->b, 8, EV_IPL, cmd, strlen(cmd) + 1, cmd + 10, strlen(cmd) - 10);
+        vc_pcr_set pcrs;
+        pcrs_of(f->b.buf, f->b.len, &pcrs);
+        qb_quote q;
+        qb_quote_make(&f->key, &pcrs, QUOTED, f->nonce, 32, f->clock + 100, f->reset, 0, &q);
+        vc_attest_input in = { .attest = q.attest, .attest_len = q.attest_len, .signature = q.sig, .signature_len = q.sig_len,
+                               .pcrs = &pcrs, .nonce = f->nonce, .nonce_len = 32, .eventlog_offset = f->boot_len,
+                               .eventlog = f->b.buf + f->boot_len, .eventlog_len = f->b.len - f->boot_len };
+        assert_int_equal(vc_attest_verify(&f->st, f->ak, f->golden, f->cache, NULL, NULL, &in, &r), -EIO);
+        assert_int_equal(vc_device_state_log_offset(&f->st), 0);
+        r = attest(f, 0, f->b.len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+}
+
 static void test_replay_and_clock(void **state) {
         fix *f = *state;
         vc_pcr_set pcrs;
@@ -363,7 +386,7 @@ static void test_first_needs_a_log(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                T(test_boot_then_periodic), T(test_state_is_small), T(test_incremental_state_equals_whole), T(test_golden_change_needs_log), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
+                T(test_boot_then_periodic), T(test_state_is_small), T(test_incremental_state_equals_whole), T(test_golden_change_needs_log), T(test_broken_state_recovers), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
                 T(test_rejected_evidence_changes_nothing), T(test_first_needs_a_log),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -392,6 +392,12 @@ static void test_parse_tail(void **state) {
         assert_int_equal(vc_eventlog_parse_tail(b.buf, head, head - 1, 3, b.buf + cut, b.len - cut, &tail, &err),
                          -EINVAL);
         assert_int_equal(vc_eventlog_parse_tail(b.buf, head, cut, 0, b.buf + cut, b.len - cut, &tail, &err), -EINVAL);
+        /* a head that does not parse (its PCR index gone bad): the caller's bytes, -EINVAL */
+        uint8_t *bad = malloc(head);
+        memcpy(bad, b.buf, head);
+        memset(bad, 0x7f, 4);
+        assert_int_equal(vc_eventlog_parse_tail(bad, head, cut, 3, b.buf + cut, b.len - cut, &tail, &err), -EINVAL);
+        free(bad);
         /* the caps count the whole log */
         assert_int_equal(vc_eventlog_parse_tail(b.buf, head, VC_EVENTLOG_MAX_SIZE - 1, 3, b.buf + cut, b.len - cut,
                                                 &tail, &err),

@@ -167,8 +167,15 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                                      : 0;
         }
         if (r < 0) {
-                if (r == -ENOMEM || r == -EINVAL)
-                        goto out; /* -EINVAL: the state's head is not a head: cannot be */
+                if (r == -EINVAL) {
+                        /* the state's head is not a first event: cannot be. Whatever went
+                         * wrong, drop the log state so that the next challenge asks for the
+                         * whole log rather than failing the same way for ever. */
+                        vc_device_state_forget_log(st);
+                        r = -EIO;
+                }
+                if (r == -ENOMEM || r == -EIO)
+                        goto out;
                 r = fail(ret, VC_ATTEST_MALFORMED, "event log: %s", vc_error_format(&err, msg, sizeof(msg)));
                 goto out;
         }

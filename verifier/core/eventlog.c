@@ -397,6 +397,8 @@ int vc_eventlog_parse_tail(const uint8_t *head, size_t head_len, size_t base_off
         if (r < 0) {
                 if (r == -ENOMEM)
                         return r;
+                if (e.event == 0 || (e.offset != SIZE_MAX && e.offset < head_len))
+                        return -EINVAL; /* the head itself does not parse: the caller's bytes */
                 if (e.offset != SIZE_MAX && e.offset >= head_len)
                         e.offset += shift;
                 if (err)

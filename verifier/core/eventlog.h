@@ -138,7 +138,7 @@ int vc_eventlog_append(vc_eventlog *log, const uint8_t *buf, size_t len, vc_erro
  * as events[0] and the appended events after it, each with its index and offset in the
  * whole log, as vc_eventlog_parse() of the whole log would give them; errors give those
  * too. The same caps apply to the whole log (base_offset + len bytes, base_index + new
- * events). -EINVAL when head is not one whole first event or base_* cannot hold it. */
+ * events). -EINVAL when head is not one whole, valid first event or base_* cannot hold it. */
 int vc_eventlog_parse_tail(const uint8_t *head, size_t head_len, size_t base_offset, size_t base_index,
                            const uint8_t *buf, size_t len, vc_eventlog **ret, vc_error *err);
 

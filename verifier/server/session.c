@@ -485,8 +485,11 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
                 uint32_t reset = s->dev->state.reset_count, restart = s->dev->state.restart_count;
                 uint64_t clock = s->dev->state.clock;
                 pthread_mutex_unlock(&s->dev->mu);
-                if (due)
-                        vs_device_put_clock(d->store, s->dev->rec.id, reset, restart, clock, NULL, NULL);
+                if (due && vs_device_put_clock(d->store, s->dev->rec.id, reset, restart, clock, NULL, NULL) < 0) {
+                        pthread_mutex_lock(&s->dev->mu);
+                        s->dev->clock_saved = false; /* not queued: try again next time */
+                        pthread_mutex_unlock(&s->dev->mu);
+                }
         }
         int r = verdict_issue(d, s->dev, &v, store_done, p, &record, &record_len);
         if (r == 0) {
@@ -676,6 +679,7 @@ static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
                 vc_device_state_done(&dev->state);
                 dev->state.has_last = false;
                 dev->rec.has_last = false;
+                dev->clock_saved = false; /* the next quote's clock is written at once */
                 pthread_mutex_unlock(&dev->mu);
         } else {
                 dev = registry_add_locked(d, &rec);
