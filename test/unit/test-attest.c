@@ -288,6 +288,42 @@ static void test_broken_state_recovers(void **state) {
         expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
 }
 
+/* A log whose PCR values are those of the good boot but whose separator data does not
+ * match its digest: when the golden set evaluates it (nothing cached for that state), the
+ * data is checked against the digests and the mismatch is a finding. */
+static void test_evaluated_log_is_digest_checked(void **state) {
+        fix *f = *state;
+        logbuilder bad;
+        size_t n;
+        lb_init_agile(&bad, banks, 2);
+        lb_event(&bad, 0, EV_S_CRTM_VERSION, "v\0\0\0", 4);
+        uint8_t *sb = lb_variable(vc_guid_efi_global_variable, "SecureBoot", "\1", 1, &n);
+        lb_event(&bad, 7, EV_EFI_VARIABLE_DRIVER_CONFIG, sb, n);
+        free(sb);
+        for (uint32_t p = 0; p < 8; p++)
+                if (p == 4)
+                        lb_event_measured(&bad, p, EV_SEPARATOR, "\1\0\0\0", 4, "\0\0\0\0", 4);
+                else
+                        lb_event(&bad, p, EV_SEPARATOR, "\0\0\0\0", 4);
+        lb_event_fill(&bad, 4, EV_EFI_BOOT_SERVICES_APPLICATION, 0x21, "app1", 4);
+        const char *cl = "kernel_cmdline: /vmlinuz ro";
+        lb_event_measured(&bad, 8, EV_IPL, cl, strlen(cl) + 1, cl + 16, strlen(cl) - 16);
+        vc_pcr_set good, tampered;
+        pcrs_of(f->b.buf, f->boot_len, &good);
+        pcrs_of(bad.buf, bad.len, &tampered);
+        assert_memory_equal(&good, &tampered, sizeof(good)); /* the same measured boot */
+        lb_free(&f->b);
+        f->b = bad;
+        f->boot_len = bad.len;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        assert_false(r.cache_hit);
+        bool digest_finding = false;
+        for (size_t i = 0; i < r.evaluation.n_findings; i++)
+                digest_finding |= r.evaluation.findings[i].event == 7 && strcmp(r.evaluation.findings[i].rule, "digest") == 0;
+        assert_true(digest_finding);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_GOLDEN);
+}
+
 static void test_replay_and_clock(void **state) {
         fix *f = *state;
         vc_pcr_set pcrs;
@@ -386,7 +422,7 @@ static void test_first_needs_a_log(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                T(test_boot_then_periodic), T(test_state_is_small), T(test_incremental_state_equals_whole), T(test_golden_change_needs_log), T(test_broken_state_recovers), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
+                T(test_boot_then_periodic), T(test_state_is_small), T(test_incremental_state_equals_whole), T(test_golden_change_needs_log), T(test_broken_state_recovers), T(test_evaluated_log_is_digest_checked), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
                 T(test_rejected_evidence_changes_nothing), T(test_first_needs_a_log),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
