@@ -38,8 +38,7 @@ static const char *const statements[ST_COUNT] = {
                       " revoked=?6, enrolled_at=?7, has_last=?8, reset_count=?9, restart_count=?10,"
                       " clock=?11, sequence=?12",
         [ST_CLOCK] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
-        [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq)"
-                       " VALUES (?1,?2,?3,?4,?5,?6,?7)",
+        [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq) VALUES (?1,?2,?3,?4,?5,?6,?7)",
         [ST_PRUNE] = "DELETE FROM verdicts WHERE device=?1 AND sequence<=?2",
 };
 
@@ -127,7 +126,6 @@ static int run(sqlite3_stmt *st) {
 
 typedef struct pending_dev {
         const char *id;         /* points into an op of the batch; NULL = free slot */
-        bool has_clock;
         uint32_t reset_count, restart_count;
         uint64_t clock;
 } pending_dev;
@@ -158,7 +156,7 @@ static int pending_flush(vs_store *s, pending_set *ps) {
         int r = 0;
         for (size_t k = 0; k < ps->n; k++) {
                 pending_dev *pd = &ps->slots[ps->used[k]];
-                if (r == 0 && pd->has_clock) {
+                if (r == 0) {
                         sqlite3_stmt *st = s->st[ST_CLOCK];
                         sqlite3_bind_text(st, 1, pd->id, -1, SQLITE_STATIC);
                         sqlite3_bind_int64(st, 2, pd->reset_count);
@@ -198,7 +196,6 @@ static int apply(vs_store *s, pending_set *ps, op *o) {
         case OP_CLOCK:
                 /* the last one queued wins, as if each were written in turn */
                 pd = pending_get(ps, o->dev.id);
-                pd->has_clock = true;
                 pd->reset_count = o->dev.reset_count;
                 pd->restart_count = o->dev.restart_count;
                 pd->clock = o->dev.clock;
