@@ -76,6 +76,14 @@ static bool fresh(const vc_device_state *st, const TPMS_CLOCK_INFO *ci, bool *re
         return true;
 }
 
+/* The state's clock becomes this (verified, fresh) quote's. */
+static void take_clock(vc_device_state *st, const vc_quote *q) {
+        st->has_last = true;
+        st->reset_count = q->attest.clockInfo.resetCount;
+        st->restart_count = q->attest.clockInfo.restartCount;
+        st->clock = q->attest.clockInfo.clock;
+}
+
 static int quote_only(vc_quote *q, const vc_ak *ak, const vc_attest_input *in, const vc_quote_policy *policy,
                       vc_attest_result *ret) {
         vc_quote_result qr;
@@ -98,7 +106,6 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
         vc_replay *rp = NULL;
         vc_hasher *own = NULL, *h = hasher;
         vc_replay_packed *packed = NULL;
-        uint8_t *head = NULL;
         vc_error err;
         char msg[400], why[200];
         uint8_t key[32];
@@ -212,16 +219,14 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
         if (r < 0)
                 goto out;
         vc_evaluation ev = { 0 };
-        if (st->has_eval && memcmp(st->eval_key, key, 32) == 0) {
+        bool own_hit = st->has_eval && memcmp(st->eval_key, key, 32) == 0;
+        if (own_hit) {
                 r = vc_evaluation_copy(&ev, &st->eval);
                 ret->cache_hit = true;
-        } else if (!whole) {
-                r = cache ? vc_eval_cache_lookup(cache, key, &ev) : -ENOENT;
-                ret->cache_hit = r == 0;
         } else {
                 r = cache ? vc_eval_cache_lookup(cache, key, &ev) : -ENOENT;
                 ret->cache_hit = r == 0;
-                if (r == -ENOENT) {
+                if (r == -ENOENT && whole) {
                         /* evaluated here: the whole log is in hand; check every event's data
                          * against its digests first (the evaluation believes only verified
                          * content) */
@@ -230,19 +235,14 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                         for (size_t i = 0; r == 0 && i < log->n_events; i++)
                                 r = vc_event_check_digests(h, &log->events[i], &checks[i]);
                         if (r == 0)
-                                r = cache ? vc_golden_evaluate_keyed(cache, key, g, log, checks, &rp->pcrs, attested, &ev,
-                                                                     &ret->cache_hit)
-                                          : vc_golden_evaluate(g, log, checks, &rp->pcrs, attested, &ev);
-                        if (r == -ENOENT)
-                                r = -EIO; /* not NEED_LOG: the log is here */
+                                r = vc_golden_evaluate(g, log, checks, &rp->pcrs, attested, &ev);
+                        if (r == 0 && cache)
+                                (void) vc_eval_cache_put(cache, key, &ev); /* not cached: still the result */
                 }
         }
         if (r == -ENOENT) {
                 /* a new state of this boot that nobody evaluated, and the log is not here */
-                st->has_last = true;
-                st->reset_count = q->attest.clockInfo.resetCount;
-                st->restart_count = q->attest.clockInfo.restartCount;
-                st->clock = q->attest.clockInfo.clock;
+                take_clock(st, q);
                 vc_device_state_forget_log(st);
                 r = fail(ret, VC_ATTEST_NEED_LOG, "no evaluation is held for this state of the boot (golden set %s "
                          "version %lld): the whole event log is needed", g->name, (long long) g->version);
@@ -258,7 +258,7 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 goto out;
         }
         if (whole) {
-                head = malloc(log->events[0].size);
+                uint8_t *head = malloc(log->events[0].size);
                 if (!head) {
                         vc_evaluation_done(&ev);
                         r = -ENOMEM;
@@ -268,7 +268,6 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 free(st->head);
                 st->head = head;
                 st->head_len = log->events[0].size;
-                head = NULL;
         }
         if (packed) {
                 free(st->replay);
@@ -277,11 +276,8 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
         }
         st->log_len = have + in->eventlog_len;
         st->n_events = n_events;
-        st->has_last = true;
-        st->reset_count = q->attest.clockInfo.resetCount;
-        st->restart_count = q->attest.clockInfo.restartCount;
-        st->clock = q->attest.clockInfo.clock;
-        if (!(st->has_eval && memcmp(st->eval_key, key, 32) == 0)) {
+        take_clock(st, q);
+        if (!own_hit) {
                 vc_evaluation_done(&st->eval);
                 st->has_eval = vc_evaluation_copy(&st->eval, &ev) == 0;
                 memcpy(st->eval_key, key, 32);

@@ -399,7 +399,7 @@ int vc_eventlog_parse_tail(const uint8_t *head, size_t head_len, size_t base_off
                         return r;
                 if (e.event == 0 || (e.offset != SIZE_MAX && e.offset < head_len))
                         return -EINVAL; /* the head itself does not parse: the caller's bytes */
-                if (e.offset != SIZE_MAX && e.offset >= head_len)
+                if (e.offset != SIZE_MAX)
                         e.offset += shift;
                 if (err)
                         *err = e;

@@ -162,40 +162,21 @@ int vc_eval_cache_lookup(vc_eval_cache *c, const uint8_t key[32], vc_evaluation 
         return r;
 }
 
-int vc_golden_evaluate_keyed(vc_eval_cache *c, const uint8_t key[32], const vc_golden *g, const vc_eventlog *log,
-                             const vc_event_check *checks, const vc_pcr_set *replayed, uint32_t attested,
-                             vc_evaluation *ret, bool *ret_hit) {
-        entry *hit = find(c, key);
-        if (hit) {
-                int r = vc_evaluation_copy(ret, &hit->eval);
-                if (r < 0)
-                        return r;
-                c->hits++;
-                if (ret_hit)
-                        *ret_hit = true;
-                return 0;
-        }
-        vc_evaluation fresh;
-        int r = vc_golden_evaluate(g, log, checks, replayed, attested, &fresh);
-        if (r < 0)
-                return r;
+int vc_eval_cache_put(vc_eval_cache *c, const uint8_t key[32], const vc_evaluation *eval) {
         c->misses++;
         size_t idx = c->head;
         c->head = (c->head + 1) % c->max;
         if (c->entries[idx].used)
                 unlink_entry(c, idx);
         entry *e = &c->entries[idx];
-        if (vc_evaluation_copy(&e->eval, &fresh) == 0) {
-                memcpy(e->key, key, 32);
-                e->used = true;
-                uint32_t *bucket = &c->buckets[bucket_of(c, key)];
-                e->next = *bucket;
-                *bucket = (uint32_t) idx + 1;
-                c->count++;
-        }
-        *ret = fresh;
-        if (ret_hit)
-                *ret_hit = false;
+        if (vc_evaluation_copy(&e->eval, eval) < 0)
+                return -ENOMEM;
+        memcpy(e->key, key, 32);
+        e->used = true;
+        uint32_t *bucket = &c->buckets[bucket_of(c, key)];
+        e->next = *bucket;
+        *bucket = (uint32_t) idx + 1;
+        c->count++;
         return 0;
 }
 
@@ -206,5 +187,14 @@ int vc_golden_evaluate_cached(vc_eval_cache *c, const vc_golden *g, const vc_eve
         int r = vc_eval_key(c->hasher, g, replayed, attested, key);
         if (r < 0)
                 return r;
-        return vc_golden_evaluate_keyed(c, key, g, log, checks, replayed, attested, ret, ret_hit);
+        r = vc_eval_cache_lookup(c, key, ret);
+        if (ret_hit)
+                *ret_hit = r == 0;
+        if (r != -ENOENT)
+                return r;
+        r = vc_golden_evaluate(g, log, checks, replayed, attested, ret);
+        if (r < 0)
+                return r;
+        (void) vc_eval_cache_put(c, key, ret); /* not cached for want of memory: still the result */
+        return 0;
 }

@@ -202,9 +202,8 @@ int vc_eval_key(vc_hasher *h, const vc_golden *g, const vc_pcr_set *replayed, ui
 /* A copy of the evaluation filed under key: 0, or -ENOENT (counted as neither hit nor
  * miss), -ENOMEM. */
 int vc_eval_cache_lookup(vc_eval_cache *c, const uint8_t key[32], vc_evaluation *ret);
-/* vc_golden_evaluate_cached with the key already made by vc_eval_key(). */
-int vc_golden_evaluate_keyed(vc_eval_cache *c, const uint8_t key[32], const vc_golden *g, const vc_eventlog *log,
-                             const vc_event_check *checks, const vc_pcr_set *replayed, uint32_t attested,
-                             vc_evaluation *ret, bool *ret_hit);
+/* Files a copy of eval under key (the oldest entry makes room), counted as a miss: an
+ * evaluation computed. 0, or -ENOMEM (then not filed). */
+int vc_eval_cache_put(vc_eval_cache *c, const uint8_t key[32], const vc_evaluation *eval);
 /* A deep copy (dst's own strings). 0 or -ENOMEM (dst then empty). */
 int vc_evaluation_copy(vc_evaluation *dst, const vc_evaluation *src);

@@ -71,8 +71,8 @@ static void session_close(session *s, uint32_t code, const char *fmt, ...) __att
 static void send_challenge(session *s);
 static void bind_device(session *s, device *dev);
 
-static int frame_msg(const Vouch__V1__VerifierMessage *m, unsigned max, uint8_t **ret, size_t *ret_len) {
-        size_t n = vouch__v1__verifier_message__get_packed_size(m);
+/* A buffer for a frame of n bytes, its header written: the body goes at VF_HEADER_SIZE. */
+static int frame_alloc(size_t n, unsigned max, uint8_t **ret) {
         uint8_t *b = malloc(n + VF_HEADER_SIZE);
         if (!b)
                 return -ENOMEM;
@@ -80,6 +80,16 @@ static int frame_msg(const Vouch__V1__VerifierMessage *m, unsigned max, uint8_t 
                 free(b);
                 return -E2BIG;
         }
+        *ret = b;
+        return 0;
+}
+
+static int frame_msg(const Vouch__V1__VerifierMessage *m, unsigned max, uint8_t **ret, size_t *ret_len) {
+        size_t n = vouch__v1__verifier_message__get_packed_size(m);
+        uint8_t *b;
+        int r = frame_alloc(n, max, &b);
+        if (r < 0)
+                return r;
         vouch__v1__verifier_message__pack(m, b + VF_HEADER_SIZE);
         *ret = b;
         *ret_len = n + VF_HEADER_SIZE;
@@ -101,13 +111,10 @@ static size_t put_varint(uint8_t *p, uint64_t v) {
 static int frame_verdict(const uint8_t *record, size_t len, unsigned max, uint8_t **ret, size_t *ret_len) {
         uint8_t v1[10], v2[10];
         size_t n1 = put_varint(v1, len), inner = 1 + n1 + len, n2 = put_varint(v2, inner), n = 1 + n2 + inner;
-        uint8_t *b = malloc(n + VF_HEADER_SIZE);
-        if (!b)
-                return -ENOMEM;
-        if (vf_header(n, max, b) < 0) {
-                free(b);
-                return -E2BIG;
-        }
+        uint8_t *b;
+        int r = frame_alloc(n, max, &b);
+        if (r < 0)
+                return r;
         uint8_t *p = b + VF_HEADER_SIZE;
         *p++ = (4 << 3) | 2;
         memcpy(p, v2, n2);
