@@ -5,6 +5,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -442,7 +443,8 @@ static int run(vouchd *d) {
                 l->d = d;
                 l->index = i;
                 l->base = event_base_new();
-                if (!l->base || vc_eval_cache_new(4096, &l->cache) < 0 || vc_hasher_new(&l->hasher) < 0)
+                if (!l->base || vc_eval_cache_new(4096, &l->cache) < 0 || vc_hasher_new(&l->hasher) < 0 ||
+                    session_loop_init(l) < 0)
                         return 1;
                 l->listener = evconnlistener_new_bind(l->base, accept_cb, l,
                                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
@@ -661,6 +663,7 @@ int main(int argc, char **argv) {
                         event_base_free(l->base);
                 vc_eval_cache_free(l->cache);
                 vc_hasher_free(l->hasher);
+                OPENSSL_cleanse(l->nonce_pool, sizeof(l->nonce_pool));
         }
         free(d.loops);
         registry_free(&d);

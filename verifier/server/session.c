@@ -3,9 +3,6 @@
  * AK attributes, MakeCredential / ActivateCredential), then nonce-challenged attestations
  * at the configured interval, each verdict sent back once it is stored. */
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -17,6 +14,7 @@
 #include "credential.h"
 #include "frame.h"
 #include "server.h"
+#include "tlsconn.h"
 #include "vouch.pb-c.h"
 
 typedef enum sstate {
@@ -30,7 +28,7 @@ typedef enum sstate {
 
 typedef struct session {
         loop *l;
-        struct bufferevent *bev;
+        tconn *tc;                      /* NULL once dropped */
         vf_decoder dec;
         sstate state;
         int refs;
@@ -134,7 +132,7 @@ static int send_msg(session *s, const Vouch__V1__VerifierMessage *m) {
         int r = frame_msg(m, s->l->d->cfg.max_frame, &b, &n);
         if (r < 0)
                 return r;
-        r = bufferevent_write(s->bev, b, n) == 0 ? 0 : -EIO;
+        r = tconn_write(s->tc, b, n);
         free(b);
         return r;
 }
@@ -148,8 +146,7 @@ static void free_session(session *s) {
                 s->next->prev = s->prev;
         if (s->timer)
                 event_free(s->timer);
-        if (s->bev)
-                bufferevent_free(s->bev);
+        tconn_free(s->tc);
         vf_decoder_done(&s->dec);
         free(s->ek_pub_bytes);
         free(s->ak_pub_bytes);
@@ -177,21 +174,11 @@ static void session_drop(session *s) {
         }
         if (s->timer)
                 event_del(s->timer);
-        if (s->bev) {
-                bufferevent_free(s->bev);
-                s->bev = NULL;
-        }
+        tconn_free(s->tc);
+        s->tc = NULL;
         if (s->state != S_CLOSING)
                 s->state = S_CLOSING;
         session_unref(s);
-}
-
-static void closing_write_cb(struct bufferevent *bev, void *arg) {
-        session_drop(arg);
-}
-
-static void closing_event_cb(struct bufferevent *bev, short what, void *arg) {
-        session_drop(arg);
 }
 
 static void session_close(session *s, uint32_t code, const char *fmt, ...) {
@@ -206,7 +193,7 @@ static void session_close(session *s, uint32_t code, const char *fmt, ...) {
         s->state = S_CLOSING;
         if (s->timer)
                 event_del(s->timer);
-        if (!s->bev) {
+        if (!s->tc) {
                 session_drop(s);
                 return;
         }
@@ -216,18 +203,17 @@ static void session_close(session *s, uint32_t code, const char *fmt, ...) {
         e.message = msg;
         m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_ERROR;
         m.error = &e;
-        /* say why, then close once it is written (or on any error) */
-        bufferevent_disable(s->bev, EV_READ);
+        /* say why, then close once it is written (or on any error); a peer that has not
+         * completed the handshake cannot receive it and is dropped at once */
+        tconn_stop_reading(s->tc);
+        tconn_set_timeout(s->tc, 0);
         if (send_msg(s, &m) < 0) {
                 session_drop(s);
                 return;
         }
+        tconn_close_after_flush(s->tc);
+        /* a peer that does not read is gone 5 s from now */
         struct timeval tv = { 5, 0 };
-        bufferevent_set_timeouts(s->bev, NULL, &tv);
-        bufferevent_setcb(s->bev, NULL, closing_write_cb, closing_event_cb, s);
-        bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
-        /* whatever happens to the write (a peer that never completed the handshake cannot
-         * receive it), the connection is gone 5 s from now */
         evtimer_add(s->timer, &tv);
 }
 
@@ -240,27 +226,63 @@ static bool still_bound(session *s) {
         return bound;
 }
 
+/* ---- per-loop randomness ---- */
+
+int session_loop_init(loop *l) {
+        if (RAND_bytes((uint8_t *) &l->jitter_rng, sizeof(l->jitter_rng)) != 1)
+                return -EIO;
+        l->jitter_rng |= 1; /* xorshift's state must not be 0 */
+        return 0;
+}
+
+/* A challenge nonce from the loop's pool of DRBG output (refilled by one RAND_bytes for
+ * every 32 nonces); what is handed out is wiped from the pool. */
+static int loop_nonce(loop *l, uint8_t *out, size_t n) {
+        if (n > sizeof(l->nonce_pool))
+                return RAND_bytes(out, (int) n) == 1 ? 0 : -EIO;
+        if (l->nonce_left < n) {
+                if (RAND_bytes(l->nonce_pool, sizeof(l->nonce_pool)) != 1)
+                        return -EIO;
+                l->nonce_left = sizeof(l->nonce_pool);
+        }
+        uint8_t *p = l->nonce_pool + sizeof(l->nonce_pool) - l->nonce_left;
+        memcpy(out, p, n);
+        OPENSSL_cleanse(p, n);
+        l->nonce_left -= n;
+        return 0;
+}
+
+/* Uniform in [0, 1] for the schedule's jitter: spreading a fleet needs no secret. */
+static double loop_jitter01(loop *l) {
+        uint64_t x = l->jitter_rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        l->jitter_rng = x;
+        return (double) ((x * 0x2545F4914F6CDD1DULL) >> 11) / (double) ((1ULL << 53) - 1);
+}
+
 /* ---- work finished on the store's writer thread, continued on the session's loop ---- */
 
 static void pending_cb(evutil_socket_t fd, short what, void *arg) {
         pending *p = arg;
         session *s = p->s;
-        if (s->state != S_CLOSING && s->bev && !atomic_load(&s->l->d->stopping)) {
+        if (s->state != S_CLOSING && s->tc && !atomic_load(&s->l->d->stopping)) {
                 if (p->error < 0) {
                         session_close(s, EIO, "the store could not commit: %s", strerror(-p->error));
                 } else if (p->notice_failed) {
                         session_close(s, ENOMEM, "out of memory sending the verdict");
                 } else {
-                        if (p->notice)
-                                bufferevent_write(s->bev, p->notice, p->notice_len);
+                        if (p->notice && tconn_write(s->tc, p->notice, p->notice_len) < 0) {
+                                session_close(s, EIO, "cannot send the verdict");
+                                goto out;
+                        }
                         s->state = S_IDLE;
                         if (p->reschedule) {
                                 /* next attestation: interval +- jitter, so a fleet does not synchronise */
                                 const config *c = &s->l->d->cfg;
                                 double j = c->interval * (c->jitter_pct / 100.0);
-                                uint32_t rnd;
-                                RAND_bytes((uint8_t *) &rnd, sizeof(rnd));
-                                double secs = c->interval - j + 2 * j * (rnd / 4294967295.0);
+                                double secs = c->interval - j + 2 * j * loop_jitter01(s->l);
                                 struct timeval tv = { (time_t) secs, (suseconds_t) ((secs - (time_t) secs) * 1e6) };
                                 evtimer_add(s->timer, &tv);
                         } else {
@@ -268,6 +290,7 @@ static void pending_cb(evutil_socket_t fd, short what, void *arg) {
                         }
                 }
         }
+out:
         event_free(p->ev);
         free(p->notice);
         free(p);
@@ -312,7 +335,7 @@ static void challenge_timer_cb(evutil_socket_t fd, short what, void *arg) {
         session *s = arg;
         if (s->state == S_IDLE)
                 send_challenge(s);
-        else if (s->state == S_CLOSING && s->bev)
+        else if (s->state == S_CLOSING && s->tc)
                 session_drop(s);
 }
 
@@ -339,7 +362,7 @@ static void send_challenge(session *s) {
                               s->dev->rec.golden[0] ? s->dev->rec.golden : d->cfg.default_golden);
                 return;
         }
-        if (RAND_bytes(s->nonce, sizeof(s->nonce)) != 1) {
+        if (loop_nonce(s->l, s->nonce, sizeof(s->nonce)) < 0) {
                 session_close(s, EIO, "no randomness for a nonce");
                 return;
         }
@@ -373,8 +396,7 @@ static void send_challenge(session *s) {
         }
         s->state = S_QUOTE;
         clock_gettime(CLOCK_MONOTONIC, &s->challenged_at);
-        struct timeval tv = { d->cfg.nonce_timeout, 0 };
-        bufferevent_set_timeouts(s->bev, &tv, NULL);
+        tconn_set_timeout(s->tc, d->cfg.nonce_timeout);
 }
 
 static int pcrs_from_msg(const Vouch__V1__QuoteAnswer *a, vc_pcr_set *out, char *why, size_t n) {
@@ -526,7 +548,7 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         vc_pcr_set pcrs;
         char why[200];
         clock_gettime(CLOCK_MONOTONIC, &now);
-        bufferevent_set_timeouts(s->bev, NULL, NULL);
+        tconn_set_timeout(s->tc, 0);
         if (now.tv_sec > s->nonce_expiry.tv_sec ||
             (now.tv_sec == s->nonce_expiry.tv_sec && now.tv_nsec > s->nonce_expiry.tv_nsec)) {
                 session_close(s, ETIMEDOUT, "the challenge expired before the answer came");
@@ -654,7 +676,7 @@ static void bind_device(session *s, device *dev) {
 
 static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
         vouchd *d = s->l->d;
-        bufferevent_set_timeouts(s->bev, NULL, NULL);
+        tconn_set_timeout(s->tc, 0);
         if (a->secret.len != sizeof(s->secret) || CRYPTO_memcmp(a->secret.data, s->secret, sizeof(s->secret)) != 0) {
                 session_close(s, EPERM, "ActivateCredential answer is wrong: the AK is not bound to this EK");
                 return;
@@ -716,7 +738,7 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
         char msg[512];
         size_t off = 0;
 
-        bufferevent_set_timeouts(s->bev, NULL, NULL);
+        tconn_set_timeout(s->tc, 0);
         if (h->protocol_version != VOUCH__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1) {
                 session_close(s, EPROTONOSUPPORT, "protocol version %u is not supported (this verifier speaks 1)",
                               h->protocol_version);
@@ -823,8 +845,7 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
                 return;
         }
         s->state = S_ACTIVATE;
-        struct timeval tv = { 30, 0 };
-        bufferevent_set_timeouts(s->bev, &tv, NULL);
+        tconn_set_timeout(s->tc, 30);
 }
 
 /* ---- I/O ---- */
@@ -852,21 +873,19 @@ static void dispatch(session *s, const uint8_t *frame, size_t len) {
         vouch__v1__agent_message__free_unpacked(m, NULL);
 }
 
-static void read_cb(struct bufferevent *bev, void *arg) {
+static void on_data(const uint8_t *data, size_t len, void *arg) {
         session *s = arg;
-        struct evbuffer *in = bufferevent_get_input(bev);
         s->refs++;
-        while (s->state != S_CLOSING && evbuffer_get_length(in) > 0) {
-                size_t avail = evbuffer_get_contiguous_space(in);
-                const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t) avail);
+        while (s->state != S_CLOSING && len > 0) {
                 uint8_t *frame;
                 size_t flen;
-                long used = vf_decoder_feed(&s->dec, data, avail, &frame, &flen);
+                long used = vf_decoder_feed(&s->dec, data, len, &frame, &flen);
                 if (used < 0) {
                         session_close(s, E2BIG, "frame over the limit of %u bytes", s->l->d->cfg.max_frame);
                         break;
                 }
-                evbuffer_drain(in, (size_t) used);
+                data += used;
+                len -= (size_t) used;
                 if (frame) {
                         if (s->state == S_STORING || s->state == S_IDLE)
                                 session_close(s, EPROTO, "message while no answer was asked for");
@@ -878,11 +897,13 @@ static void read_cb(struct bufferevent *bev, void *arg) {
         session_unref(s);
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg) {
+static void on_conn_event(int what, const char *detail, void *arg) {
         session *s = arg;
-        if (what & BEV_EVENT_CONNECTED)
+        if (what & TCONN_FLUSHED) {
+                session_drop(s); /* the Error frame of session_close is out */
                 return;
-        if (what & BEV_EVENT_TIMEOUT) {
+        }
+        if (what & TCONN_TIMEOUT) {
                 if (s->state == S_CLOSING)
                         session_drop(s);
                 else
@@ -890,17 +911,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
                                       s->state == S_HELLO ? "Hello" : s->state == S_QUOTE ? "the quote" : "an answer");
                 return;
         }
-        if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-                unsigned long e = bufferevent_get_openssl_error(bev);
-                char buf[256] = "";
-                if (e)
-                        ERR_error_string_n(e, buf, sizeof(buf));
-                vlog(s->dev ? LOG_INFO : LOG_DEBUG, "%s%s%s: connection %s%s%s", s->peer, s->id[0] ? " device " : "",
-                     s->id, what & BEV_EVENT_EOF ? "closed by the peer" : "error", buf[0] ? ": " : "", buf);
-                if (s->state != S_CLOSING)
-                        s->state = S_CLOSING;
-                session_drop(s);
-        }
+        vlog(s->dev ? LOG_INFO : LOG_DEBUG, "%s%s%s: connection %s%s%s", s->peer, s->id[0] ? " device " : "", s->id,
+             what & TCONN_EOF ? "closed" : "error", detail[0] ? ": " : "", detail);
+        s->state = S_CLOSING;
+        session_drop(s);
 }
 
 void session_accept(loop *l, evutil_socket_t fd) {
@@ -944,23 +958,15 @@ void session_accept(loop *l, evutil_socket_t fd) {
                          ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *) &ss)->sin_port
                                                        : ((struct sockaddr_in6 *) &ss)->sin6_port));
         }
-        s->bev = bufferevent_openssl_socket_new(l->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+        /* at most a few messages are ever queued for an agent (the protocol is lockstep) */
+        s->tc = tconn_new(l->base, fd, ssl, 4 * ((size_t) d->cfg.max_frame + VF_HEADER_SIZE), on_data, on_conn_event, s);
         s->timer = evtimer_new(l->base, challenge_timer_cb, s);
-        if (!s->bev || !s->timer) {
-                if (!s->bev) {
-                        SSL_free(ssl);
-                        evutil_closesocket(fd);
-                }
+        if (!s->tc || !s->timer) {
                 free_session(s);
                 return;
         }
-        bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-        bufferevent_setcb(s->bev, read_cb, NULL, event_cb, s);
         /* the handshake and Hello must come quickly: silent peers are dropped */
-        struct timeval tv = { d->cfg.hello_timeout, 0 };
-        bufferevent_set_timeouts(s->bev, &tv, &tv);
-        bufferevent_setwatermark(s->bev, EV_READ, 0, (size_t) d->cfg.max_frame + VF_HEADER_SIZE);
-        bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+        tconn_set_timeout(s->tc, d->cfg.hello_timeout);
 }
 
 void session_free_all(loop *l) {
