@@ -56,6 +56,20 @@ port_busy() {
         [[ -n $(ss -Htan "( sport = :$1 )" 2>/dev/null) ]]
 }
 
+# A port for a server under test: below the kernel's ephemeral range, so that no outgoing
+# connection (of this test or of one running beside it) can take it while the server is
+# restarted on it, and not in use now.
+free_port() {
+        local lo=32768 hi p i
+        read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+        ((lo > 11024)) || die "the ephemeral port range starts at $lo: no room for test ports below it"
+        for ((i = 0; i < 50; i++)); do
+                p=$((10000 + RANDOM % (lo - 10000)))
+                port_busy "$p" || { echo "$p"; return; }
+        done
+        die "no free port"
+}
+
 # Start swtpm on a free port pair found at run time; retry with other ports when the
 # bind fails (another process took the port in the meantime).
 start_swtpm() {

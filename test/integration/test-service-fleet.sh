@@ -59,10 +59,7 @@ log "$N swtpms provisioned in $((SECONDS - start)) s"
 cat "$TOP"/tpm-*/ekca.pem >"$TOP/ekca.pem"
 
 "$VOUCHD" init --state-dir "$TOP/state" >/dev/null
-for ((try = 0; try < 5; try++)); do
-        VPORT=$((20000 + RANDOM % 40000))
-        port_busy "$VPORT" || break
-done
+VPORT=$(free_port)
 "$VOUCHD" --state-dir "$TOP/state" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" --default-golden fleet \
         --ek-ca "$TOP/ekca.pem" --interval 3600 >"$TOP/vouchd.out" 2>"$TOP/vouchd.log" &
 VOUCHD_PID=$!

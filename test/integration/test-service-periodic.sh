@@ -79,10 +79,7 @@ golden_set "$LOG" 3 "$TOP/arch-v3.tmp"
 
 # --- vouchd challenging every INTERVAL s, no jitter
 "$VOUCHD" init --state-dir "$TOP/state" >/dev/null
-for ((try = 0; try < 20; try++)); do
-        VPORT=$((20000 + RANDOM % 40000))
-        port_busy "$VPORT" || break
-done
+VPORT=$(free_port)
 "$VOUCHD" --state-dir "$TOP/state" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" --default-golden arch \
         --ek-ca "$T/ekca.pem" --interval "$INTERVAL" --jitter 0 --threads 2 >"$TOP/vouchd.out" 2>"$TOP/vouchd.log" &
 VOUCHD_PID=$!

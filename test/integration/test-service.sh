@@ -56,15 +56,6 @@ new_tpm() {
         cat "$T/ca/issuercert.pem" "$T/ca/swtpm-localca-rootca-cert.pem" >"$T/ekca.pem"
 }
 
-free_port() {
-        local p
-        for ((i = 0; i < 50; i++)); do
-                p=$((20000 + RANDOM % 40000))
-                port_busy "$p" || { echo "$p"; return; }
-        done
-        die "no free port"
-}
-
 start_vouchd() {
         : >"$TOP/vouchd.out"
         "$VOUCHD" --state-dir "$TOP/state" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" \

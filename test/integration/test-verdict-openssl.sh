@@ -39,15 +39,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-        local p
-        for ((i = 0; i < 50; i++)); do
-                p=$((20000 + RANDOM % 40000))
-                port_busy "$p" || { echo "$p"; return; }
-        done
-        die "no free port"
-}
-
 # vc NAME ARGS...: runs vouchctl, keeps stdout/stderr in $TOP/NAME.{out,err}; sets RC
 vc() {
         local name=$1

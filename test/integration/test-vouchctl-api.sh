@@ -45,15 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-        local p
-        for ((i = 0; i < 50; i++)); do
-                p=$((20000 + RANDOM % 40000))
-                port_busy "$p" || { echo "$p"; return; }
-        done
-        die "no free port"
-}
-
 new_tpm() {
         T=$TOP/tpm-$1
         mkdir -p "$T/w"

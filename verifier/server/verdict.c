@@ -216,35 +216,44 @@ static bool needs_stale_locked(device *dev, int64_t now) {
         return true;
 }
 
+#define SWEEP_CHUNK 4096
+
 void verdict_sweep(vouchd *d) {
         int64_t now = time(NULL);
         size_t n = 0, cap = 0;
         device **due = NULL;
         int64_t *when = NULL;
-        pthread_mutex_lock(&d->lock);
-        for (size_t b = 0; b < d->n_buckets; b++)
-                for (device *dev = d->buckets[b]; dev; dev = dev->next) {
-                        int64_t exp = dev->latest_expires;
-                        if (!needs_stale_locked(dev, now))
-                                continue;
-                        if (n == cap) {
-                                size_t nc = cap ? cap * 2 : 64;
-                                device **nd = realloc(due, nc * sizeof(*nd));
-                                int64_t *nw = nd ? realloc(when, nc * sizeof(*nw)) : NULL;
-                                if (nd)
-                                        due = nd;
-                                if (!nw) {
-                                        dev->stale_queued = false; /* next sweep */
-                                        goto unlock;
+        /* the registry lock is taken for SWEEP_CHUNK buckets at a time, not for the whole
+         * walk: with 100,000 devices a walk takes milliseconds, and every attestation takes
+         * this lock. Devices are never removed while vouchd runs; one added behind the walk
+         * is seen by the next sweep, a second later. */
+        for (size_t b0 = 0; b0 < d->n_buckets; b0 += SWEEP_CHUNK) {
+                pthread_mutex_lock(&d->lock);
+                for (size_t b = b0; b < d->n_buckets && b < b0 + SWEEP_CHUNK; b++)
+                        for (device *dev = d->buckets[b]; dev; dev = dev->next) {
+                                int64_t exp = dev->latest_expires;
+                                if (!needs_stale_locked(dev, now))
+                                        continue;
+                                if (n == cap) {
+                                        size_t nc = cap ? cap * 2 : 64;
+                                        device **nd = realloc(due, nc * sizeof(*nd));
+                                        int64_t *nw = nd ? realloc(when, nc * sizeof(*nw)) : NULL;
+                                        if (nd)
+                                                due = nd;
+                                        if (!nw) {
+                                                dev->stale_queued = false; /* next sweep */
+                                                pthread_mutex_unlock(&d->lock);
+                                                goto issue;
+                                        }
+                                        when = nw;
+                                        cap = nc;
                                 }
-                                when = nw;
-                                cap = nc;
+                                due[n] = dev;
+                                when[n++] = exp;
                         }
-                        due[n] = dev;
-                        when[n++] = exp;
-                }
-unlock:
-        pthread_mutex_unlock(&d->lock);
+                pthread_mutex_unlock(&d->lock);
+        }
+issue:
         for (size_t i = 0; i < n; i++)
                 if (issue_stale(d, due[i], when[i]) < 0) {
                         pthread_mutex_lock(&d->lock);
