@@ -90,6 +90,7 @@ typedef struct options {
         unsigned idle_timeout;
         unsigned max_pending;    /* connections between connect and Welcome at once */
         bool offset_like_agent;  /* full mode: send the log from the challenge's offset, as agent.c does */
+        const char *acked;       /* write every verdict received here (durability checks) */
 } options;
 
 /* ---- shared, read-only after start ---- */
@@ -104,6 +105,7 @@ typedef struct shared {
         size_t log_len;
         vc_pcr_set pcrs;         /* what the log replays to */
         struct timespec t0;
+        FILE *acked;             /* --acked: one line per verdict received (stdio locks each line) */
 } shared;
 
 static shared G;
@@ -805,6 +807,25 @@ static void on_challenge(agent *a, Vouch__V1__QuoteChallenge *ch, bool *keep) {
         }
 }
 
+/* "DEVICE SEQUENCE GLOBAL_SEQUENCE SHA256" of a verdict the verifier acknowledged by
+ * sending it: it must be in the verifier's store, byte for byte, whatever happens next. */
+static void record_acked(const Vouch__V1__SignedVerdict *sv, const Vouch__V1__Verdict *v) {
+        size_t n = vouch__v1__signed_verdict__get_packed_size(sv);
+        uint8_t *b = malloc(n ? n : 1), md[32];
+        char hex[65];
+        if (!b || vouch__v1__signed_verdict__pack(sv, b) != n || EVP_Digest(b, n, md, NULL, EVP_sha256(), NULL) != 1) {
+                free(b);
+                fprintf(G.acked, "%s %llu %llu unhashable\n", v->device_id, (unsigned long long) v->sequence,
+                        (unsigned long long) v->global_sequence);
+                return;
+        }
+        free(b);
+        for (int i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        fprintf(G.acked, "%s %llu %llu %s\n", v->device_id, (unsigned long long) v->sequence,
+                (unsigned long long) v->global_sequence, hex);
+}
+
 static void on_verdict(agent *a, const Vouch__V1__VerdictNotice *vn) {
         stats *s = &a->l->st;
         uint64_t t = now_us();
@@ -812,6 +833,8 @@ static void on_verdict(agent *a, const Vouch__V1__VerdictNotice *vn) {
                                                                          vn->verdict->verdict.data)
                                             : NULL;
         bool trusted = v && v->status == VOUCH__V1__TRUST_STATUS__TRUSTED;
+        if (G.acked && v)
+                record_acked(vn->verdict, v);
         unsigned expect = a->expect;
         a->expect = 0;
         a->state = A_READY;
@@ -1205,12 +1228,13 @@ static const char usage[] =
         "  --misbehave-rate P    probability per challenge (default 0.2)\n"
         "  --idle-timeout S      a connection silent this long is a failure (default 300)\n"
         "  --max-pending N       connections between connect and Welcome at once (default 64)\n"
+        "  --acked FILE          write each verdict received (device, sequence, global sequence, SHA-256)\n"
         "  --offset-like-agent   full mode: send the log from the challenge's eventlog_offset after a\n"
         "                        reboot, as agent/agent.c does (shows what the verifier makes of it)\n";
 
 int main(int argc, char **argv) {
         enum { O_SERVER = 256, O_CA, O_EKCA, O_INIT, O_FLOOR, O_AGENTS, O_MODE, O_DURATION, O_WARMUP, O_THREADS,
-               O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_LIKE_AGENT, O_HELP };
+               O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_LIKE_AGENT, O_ACKED, O_HELP };
         static const struct option lo[] = {
                 { "server", required_argument, NULL, O_SERVER },     { "ca", required_argument, NULL, O_CA },
                 { "ek-ca-dir", required_argument, NULL, O_EKCA },    { "init-ek-ca", required_argument, NULL, O_INIT },
@@ -1220,6 +1244,7 @@ int main(int argc, char **argv) {
                 { "sources", required_argument, NULL, O_SOURCES },   { "connect-rate", required_argument, NULL, O_RATE },
                 { "eventlog", required_argument, NULL, O_LOG },      { "misbehave", required_argument, NULL, O_MIS },
                 { "misbehave-rate", required_argument, NULL, O_MISRATE }, { "idle-timeout", required_argument, NULL, O_IDLE },
+                { "acked", required_argument, NULL, O_ACKED },
                 { "max-pending", required_argument, NULL, O_PENDING },
                 { "offset-like-agent", no_argument, NULL, O_LIKE_AGENT },
                 { "help", no_argument, NULL, O_HELP },               {},
@@ -1280,6 +1305,7 @@ int main(int argc, char **argv) {
                 case O_IDLE: o->idle_timeout = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_PENDING: o->max_pending = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_LIKE_AGENT: o->offset_like_agent = true; break;
+                case O_ACKED: o->acked = optarg; break;
                 case O_HELP: fputs(usage, stdout); return 0;
                 default: fputs(usage, stderr); return 2;
                 }
@@ -1345,6 +1371,11 @@ int main(int argc, char **argv) {
                         return 2;
                 }
                 G.server.sin_port = htons((uint16_t) atoi(port));
+        }
+        if (o->acked && !(G.acked = fopen(o->acked, "we"))) {
+                say("cannot create %s: %s", o->acked, strerror(errno));
+                free(G.log);
+                return 2;
         }
         /* one connection per agent: as many files as the hard limit allows */
         struct rlimit rl;
@@ -1497,5 +1528,9 @@ int main(int argc, char **argv) {
         EVP_PKEY_free(G.ca_key);
         free(G.log);
         libevent_global_shutdown();
+        if (G.acked && fclose(G.acked) != 0) {
+                say("cannot write %s: %s", o->acked, strerror(errno));
+                return 2;
+        }
         return tot.failed + never ? 1 : 0;
 }

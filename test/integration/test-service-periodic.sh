@@ -286,6 +286,20 @@ if [[ $V == "verdict: TRUSTED"* ]]; then
 else
         fail "no TRUSTED verdict under golden version 3: '$V'"
 fi
+# reload signals in a burst (one arriving while the last is handled): vouchd stays up. Before
+# the fix, the store's thread did not block them and the second SIGHUP ended the process.
+before=$(sighup_lines)
+for ((i = 0; i < 30; i++)); do kill -HUP "$VOUCHD_PID"; done
+for ((i = 0; i < 20; i++)); do
+        (($(sighup_lines) > before)) && break
+        sleep 0.1
+done
+sleep 0.5
+if kill -0 "$VOUCHD_PID" 2>/dev/null && (($(sighup_lines) > before)); then
+        pass "30 SIGHUPs in a burst: vouchd stays up ($(($(sighup_lines) - before)) reloads logged)"
+else
+        fail "30 SIGHUPs in a burst: vouchd $(kill -0 "$VOUCHD_PID" 2>/dev/null && echo "is up but logged no reload" || echo died)"
+fi
 
 # --- 5. an extra value extended into PCR 4 between two rounds: the next periodic verdict
 # is UNTRUSTED. The extension follows a verdict at once, an interval before the next

@@ -415,6 +415,18 @@ static int run(vouchd *d) {
                 vlog(LOG_ERR, "the default golden set \"%s\" is not in %s", d->cfg.default_golden, d->cfg.golden_dir);
                 return 1;
         }
+        /* blocked before any thread starts (the store's writer is the first), so that every
+         * thread inherits the mask and only sigwait() below takes these: a signal that came
+         * while the main thread was not in sigwait() (a SIGTERM right after start, a second
+         * SIGHUP during a reload) would otherwise go to a thread that does not block it, and
+         * its default action ends the process */
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        signal(SIGPIPE, SIG_IGN);
         snprintf(path, sizeof(path), "%s/vouch.db", d->cfg.state_dir);
         if (vs_open(path, d->cfg.history, &d->store, err, sizeof(err)) < 0) {
                 vlog(LOG_ERR, "store: %s", err);
@@ -456,13 +468,6 @@ static int run(vouchd *d) {
                 }
                 evconnlistener_set_error_cb(l->listener, accept_error_cb);
         }
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGHUP);
-        pthread_sigmask(SIG_BLOCK, &set, NULL);
-        signal(SIGPIPE, SIG_IGN);
         if (api_start(d) < 0)
                 return 1;
         for (unsigned i = 0; i < d->n_loops; i++)
