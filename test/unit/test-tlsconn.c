@@ -26,10 +26,12 @@
 
 #include "tlsconn.h"
 
-static SSL_CTX *server_ctx, *client_ctx;
+static SSL_CTX *server_ctx, *client_ctx, *big_server_ctx;
 
-/* a self-signed P-256 certificate, made here: the client does not verify it */
-static int setup_ctx(void **state) {
+/* a self-signed P-256 certificate, made here (the client does not verify it); with pad > 0
+ * it carries a private extension of pad bytes, for a handshake flight bigger than a small
+ * socket buffer */
+static SSL_CTX *make_server_ctx(size_t pad) {
         EVP_PKEY *key = EVP_EC_gen("P-256");
         X509 *crt = X509_new();
         assert_non_null(key);
@@ -40,20 +42,40 @@ static int setup_ctx(void **state) {
         X509_set_pubkey(crt, key);
         X509_NAME_add_entry_by_txt(X509_get_subject_name(crt), "CN", MBSTRING_ASC, (const unsigned char *) "t", -1, -1, 0);
         X509_set_issuer_name(crt, X509_get_subject_name(crt));
+        if (pad) {
+                ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+                uint8_t *junk = calloc(1, pad);
+                ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
+                ASN1_OCTET_STRING_set(os, junk, (int) pad);
+                X509_EXTENSION *ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, os);
+                assert_non_null(ext);
+                assert_int_equal(X509_add_ext(crt, ext, -1), 1);
+                X509_EXTENSION_free(ext);
+                ASN1_OBJECT_free(oid);
+                ASN1_OCTET_STRING_free(os);
+                free(junk);
+        }
         assert_true(X509_sign(crt, key, EVP_sha256()) > 0);
-        server_ctx = SSL_CTX_new(TLS_server_method());
-        client_ctx = SSL_CTX_new(TLS_client_method());
-        SSL_CTX_set_min_proto_version(server_ctx, TLS1_3_VERSION);
-        assert_int_equal(SSL_CTX_use_certificate(server_ctx, crt), 1);
-        assert_int_equal(SSL_CTX_use_PrivateKey(server_ctx, key), 1);
-        SSL_CTX_set_mode(server_ctx, SSL_MODE_RELEASE_BUFFERS);
+        SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+        SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+        assert_int_equal(SSL_CTX_use_certificate(ctx, crt), 1);
+        assert_int_equal(SSL_CTX_use_PrivateKey(ctx, key), 1);
+        SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
         X509_free(crt);
         EVP_PKEY_free(key);
+        return ctx;
+}
+
+static int setup_ctx(void **state) {
+        server_ctx = make_server_ctx(0);
+        big_server_ctx = make_server_ctx(200000);
+        client_ctx = SSL_CTX_new(TLS_client_method());
         return 0;
 }
 
 static int teardown_ctx(void **state) {
         SSL_CTX_free(server_ctx);
+        SSL_CTX_free(big_server_ctx);
         SSL_CTX_free(client_ctx);
         return 0;
 }
@@ -67,6 +89,7 @@ typedef enum cmode {
         C_ABRUPT,       /* handshake, then close without close_notify */
         C_SILENT,       /* handshake, then nothing until told to stop */
         C_GARBAGE,      /* no TLS at all */
+        C_HELLO_NO_READ, /* a ClientHello and a few more bytes, then never reads */
 } cmode;
 
 typedef struct client {
@@ -81,6 +104,21 @@ typedef struct client {
 
 static void *client_main(void *arg) {
         client *c = arg;
+        if (c->mode == C_HELLO_NO_READ) {
+                /* the ClientHello from a client SSL over memory BIOs, written by hand */
+                SSL *cl = SSL_new(client_ctx);
+                BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+                SSL_set_bio(cl, in, out);
+                SSL_connect(cl); /* WANT_READ: the ClientHello is in out */
+                char *hello;
+                long n = BIO_get_mem_data(out, &hello);
+                (void) !write(c->fd, hello, (size_t) n);
+                (void) !write(c->fd, "12345", 5);
+                SSL_free(cl);
+                sem_wait(&c->stop);
+                close(c->fd);
+                return NULL;
+        }
         if (c->mode == C_GARBAGE) {
                 static const char junk[] = "GET / HTTP/1.0\r\n\r\n this is not TLS at all .........";
                 (void) !write(c->fd, junk, sizeof(junk));
@@ -136,6 +174,7 @@ static void *client_main(void *arg) {
                 sem_wait(&c->stop);
                 break;
         case C_GARBAGE:
+        case C_HELLO_NO_READ:
                 break;
         }
 out:
@@ -186,15 +225,17 @@ static void watchdog(evutil_socket_t fd, short what, void *arg) {
         fail_msg("the test did not finish in 10 s");
 }
 
-static void start(server *s, client *c, cmode mode, size_t max_out) {
+static void start_ctx(server *s, client *c, cmode mode, size_t max_out, SSL_CTX *ctx, int sndbuf) {
         int sv[2];
         memset(s, 0, sizeof(*s));
         memset(c, 0, sizeof(*c));
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
         assert_int_equal(evutil_make_socket_nonblocking(sv[0]), 0);
+        if (sndbuf)
+                assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
         s->base = event_base_new();
         s->cl = c;
-        s->conn = tconn_new(s->base, sv[0], SSL_new(server_ctx), max_out, on_data, on_event, s);
+        s->conn = tconn_new(s->base, sv[0], SSL_new(ctx), max_out, on_data, on_event, s);
         assert_non_null(s->conn);
         c->mode = mode;
         c->fd = sv[1];
@@ -204,6 +245,10 @@ static void start(server *s, client *c, cmode mode, size_t max_out) {
         assert_int_equal(pthread_create(&c->th, NULL, client_main, c), 0);
         struct timeval tv = { 10, 0 };
         event_base_once(s->base, -1, EV_TIMEOUT, watchdog, NULL, &tv);
+}
+
+static void start(server *s, client *c, cmode mode, size_t max_out) {
+        start_ctx(s, c, mode, max_out, server_ctx, 0);
 }
 
 static void finish(server *s, client *c) {
@@ -353,6 +398,25 @@ static void test_free_inside_callback(void **state) {
         assert_int_equal(s.events, 0);
 }
 
+/* The handshake cannot write its (large) flight because the client does not read, while
+ * bytes the client sent wait in the socket: the level-triggered read event must be off
+ * until the socket takes bytes again, or the loop wakes for them without end. */
+static void test_handshake_blocked_on_write_does_not_spin(void **state) {
+        server s;
+        client c;
+        start_ctx(&s, &c, C_HELLO_NO_READ, 1 << 20, big_server_ctx, 4096);
+        tconn_set_timeout(s.conn, 1);
+        unsigned turns = 0;
+        while (!s.events && turns < 1000000) {
+                event_base_loop(s.base, EVLOOP_ONCE);
+                turns++;
+        }
+        assert_int_equal(s.events, TCONN_TIMEOUT);
+        if (turns > 1000)
+                fail_msg("the loop woke %u times in the 1 s the handshake was blocked", turns);
+        finish(&s, &c);
+}
+
 int main(void) {
         signal(SIGPIPE, SIG_IGN); /* as vouchd: a write to a closed peer is an error, not a signal */
         const struct CMUnitTest tests[] = {
@@ -360,6 +424,7 @@ int main(void) {
                 cmocka_unit_test(test_queue_is_capped),       cmocka_unit_test(test_eof_clean_and_abrupt),
                 cmocka_unit_test(test_not_tls_is_an_error),   cmocka_unit_test(test_deadline),
                 cmocka_unit_test(test_free_inside_callback),
+                cmocka_unit_test(test_handshake_blocked_on_write_does_not_spin),
         };
         return cmocka_run_group_tests(tests, setup_ctx, teardown_ctx);
 }

@@ -419,7 +419,8 @@ static int run(vouchd *d) {
          * thread inherits the mask and only sigwait() below takes these: a signal that came
          * while the main thread was not in sigwait() (a SIGTERM right after start, a second
          * SIGHUP during a reload) would otherwise go to a thread that does not block it, and
-         * its default action ends the process */
+         * its default action ends the process. A SIGTERM during start-up (opening the store,
+         * loading the registry) takes effect once vouchd is ready. */
         sigset_t set;
         sigemptyset(&set);
         sigaddset(&set, SIGTERM);
@@ -455,8 +456,7 @@ static int run(vouchd *d) {
                 l->d = d;
                 l->index = i;
                 l->base = event_base_new();
-                if (!l->base || vc_eval_cache_new(4096, &l->cache) < 0 || vc_hasher_new(&l->hasher) < 0 ||
-                    session_loop_init(l) < 0)
+                if (!l->base || vc_eval_cache_new(4096, &l->cache) < 0 || vc_hasher_new(&l->hasher) < 0)
                         return 1;
                 l->listener = evconnlistener_new_bind(l->base, accept_cb, l,
                                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |

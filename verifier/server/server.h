@@ -121,11 +121,10 @@ typedef struct loop {
         vc_hasher *hasher;              /* this loop's, for the attestations on it */
         atomic_ullong cache_hits, cache_misses;
         struct session *sessions;       /* every session of this loop (for shutdown) */
-        /* challenge nonces, drawn from the DRBG a pool at a time (each
+        /* challenge nonces and schedule jitter, drawn from the DRBG a pool at a time (each
          * RAND_bytes locks the DRBG and checks for a fork); bytes handed out are wiped */
         uint8_t nonce_pool[1024];
         size_t nonce_left;
-        uint64_t jitter_rng;            /* xorshift64* state for the schedule's jitter (not secret) */
 } loop;
 
 struct vouchd {
@@ -167,8 +166,6 @@ device *registry_add_locked(vouchd *d, const vs_device *rec);
 void registry_free(vouchd *d);
 
 /* session.c */
-/* Seeds the loop's jitter generator (from the DRBG); -EIO without randomness. */
-int session_loop_init(loop *l);
 void session_accept(loop *l, evutil_socket_t fd);
 /* Closes the device's session, if any, on its loop (from any thread). */
 void session_kick(vouchd *d, device *dev, const char *why);

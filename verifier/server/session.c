@@ -229,16 +229,9 @@ static bool still_bound(session *s) {
 
 /* ---- per-loop randomness ---- */
 
-int session_loop_init(loop *l) {
-        if (RAND_bytes((uint8_t *) &l->jitter_rng, sizeof(l->jitter_rng)) != 1)
-                return -EIO;
-        l->jitter_rng |= 1; /* xorshift's state must not be 0 */
-        return 0;
-}
-
-/* A challenge nonce from the loop's pool of DRBG output (refilled by one RAND_bytes for
- * every 32 nonces); what is handed out is wiped from the pool. */
-static int loop_nonce(loop *l, uint8_t *out, size_t n) {
+/* Bytes from the loop's pool of DRBG output (refilled by one RAND_bytes per KiB: 32
+ * nonces); what is handed out is wiped from the pool. */
+static int loop_random(loop *l, uint8_t *out, size_t n) {
         if (n > sizeof(l->nonce_pool))
                 return RAND_bytes(out, (int) n) == 1 ? 0 : -EIO;
         if (l->nonce_left < n) {
@@ -253,14 +246,13 @@ static int loop_nonce(loop *l, uint8_t *out, size_t n) {
         return 0;
 }
 
-/* Uniform in [0, 1] for the schedule's jitter: spreading a fleet needs no secret. */
+/* Uniform in [0, 1] for the schedule's jitter, from the DRBG: when a device is challenged
+ * next is not for its peers (or a watcher of the network) to predict. */
 static double loop_jitter01(loop *l) {
-        uint64_t x = l->jitter_rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        l->jitter_rng = x;
-        return (double) ((x * 0x2545F4914F6CDD1DULL) >> 11) / (double) ((1ULL << 53) - 1);
+        uint64_t x;
+        if (loop_random(l, (uint8_t *) &x, sizeof(x)) < 0)
+                return 0.5;
+        return (double) (x >> 11) / (double) ((1ULL << 53) - 1);
 }
 
 /* The delay to the next challenge, secs from now rounded up so that the challenge falls on
@@ -380,7 +372,7 @@ static void send_challenge(session *s) {
                               s->dev->rec.golden[0] ? s->dev->rec.golden : d->cfg.default_golden);
                 return;
         }
-        if (loop_nonce(s->l, s->nonce, sizeof(s->nonce)) < 0) {
+        if (loop_random(s->l, s->nonce, sizeof(s->nonce)) < 0) {
                 session_close(s, EIO, "no randomness for a nonce");
                 return;
         }

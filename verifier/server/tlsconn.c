@@ -22,8 +22,10 @@ struct tconn {
         unsigned depth;                 /* this connection's callbacks running */
         bool reading;
         bool wev_armed;
-        bool read_wants_write;          /* SSL_read (handshake) waits for the socket to take bytes */
-        bool write_wants_read;          /* SSL_write waits for bytes from the peer */
+        bool read_wants_write;          /* SSL_read (handshake) waits for the socket to take bytes:
+                                         * the read event is off meanwhile (level-triggered, it
+                                         * would fire again and again for bytes not yet readable) */
+        bool established;               /* the handshake completed (writes allowed from then on) */
         bool flush_notify;              /* FLUSHED is wanted once out is empty */
         bool failed;                    /* a write failed: ERROR to be delivered from the loop */
         bool done;                      /* EOF, ERROR or FLUSHED delivered: nothing more */
@@ -111,6 +113,21 @@ static int classify(tconn *c, int ret, int err) {
         return TCONN_ERROR;
 }
 
+/* classify() with the thread's OpenSSL error queue emptied afterwards: other OpenSSL work
+ * on this loop (signatures, certificate checks) must not find this connection's errors. */
+static int classify_clear(tconn *c, int ret, int err) {
+        int what = classify(c, ret, err);
+        ERR_clear_error();
+        return what;
+}
+
+/* A write that cannot go on (an error, or SSL_write asking to read, which TLS 1.3 without
+ * renegotiation does not do once established): ERROR is delivered from the loop. */
+static void fail_write(tconn *c) {
+        c->failed = true;
+        event_active(c->wev, EV_WRITE, 0);
+}
+
 /* Writes out[off, len) as far as the socket takes it. False when the connection failed
  * (ERROR is delivered later, from the loop). */
 static bool flush(tconn *c) {
@@ -127,14 +144,11 @@ static bool flush(tconn *c) {
                         arm_write(c);
                         return true;
                 }
-                if (err == SSL_ERROR_WANT_READ) {
-                        c->write_wants_read = true;
-                        return true;
-                }
-                if (classify(c, w, err) == TCONN_EOF)
+                if (err == SSL_ERROR_WANT_READ)
+                        snprintf(c->detail, sizeof(c->detail), "TLS wants to read while writing");
+                else if (classify_clear(c, w, err) == TCONN_EOF)
                         snprintf(c->detail, sizeof(c->detail), "closed by the peer while writing");
-                c->failed = true;
-                event_active(c->wev, EV_WRITE, 0);
+                fail_write(c);
                 return false;
         }
         /* all written: an idle connection holds no buffer */
@@ -154,10 +168,11 @@ static void handle_read(tconn *c) {
                                 break; /* the read event is level-triggered and stays armed */
                         if (err == SSL_ERROR_WANT_WRITE) {
                                 c->read_wants_write = true;
+                                event_del(c->rev);
                                 arm_write(c);
                                 break;
                         }
-                        int what = classify(c, n, err);
+                        int what = classify_clear(c, n, err);
                         finish(c, what, c->detail);
                         return;
                 }
@@ -166,10 +181,6 @@ static void handle_read(tconn *c) {
                  * fires again for it: no read() that can only say EAGAIN */
                 if (!SSL_has_pending(c->ssl))
                         break;
-        }
-        if (c->write_wants_read && !c->done && !c->doomed) {
-                c->write_wants_read = false;
-                flush(c);
         }
 }
 
@@ -189,6 +200,8 @@ static void write_cb(evutil_socket_t fd, short what, void *arg) {
         }
         if (c->read_wants_write) {
                 c->read_wants_write = false;
+                if (c->reading)
+                        event_add(c->rev, NULL);
                 handle_read(c);
                 if (c->done || c->doomed)
                         goto out;
@@ -267,6 +280,8 @@ static int queue(tconn *c, const uint8_t *p, size_t n) {
                 size_t cap = c->out_cap ? c->out_cap : 4096;
                 while (cap < c->out_len + n)
                         cap *= 2;
+                if (cap > c->max_out && c->out_len + n <= c->max_out)
+                        cap = c->max_out; /* max_out bounds the allocation too */
                 uint8_t *b = realloc(c->out, cap);
                 if (!b)
                         return -ENOMEM;
@@ -280,9 +295,14 @@ static int queue(tconn *c, const uint8_t *p, size_t n) {
 
 int tconn_write(tconn *c, const void *data, size_t len) {
         const uint8_t *p = data;
-        if (c->done || c->doomed || c->failed || !SSL_is_init_finished(c->ssl))
+        if (c->done || c->doomed || c->failed)
                 return -EIO;
-        if (c->out_len > c->out_off || c->write_wants_read)
+        if (!c->established) {
+                if (!SSL_is_init_finished(c->ssl))
+                        return -EIO;
+                c->established = true; /* post-handshake messages later are SSL_write's business */
+        }
+        if (c->out_len > c->out_off)
                 return queue(c, p, len);
         size_t off = 0;
         while (off < len) {
@@ -294,19 +314,25 @@ int tconn_write(tconn *c, const void *data, size_t len) {
                         continue;
                 }
                 int err = SSL_get_error(c->ssl, w);
-                if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+                if (err == SSL_ERROR_WANT_WRITE) {
                         int r = queue(c, p + off, len - off);
-                        if (r < 0)
+                        if (r < 0) {
+                                /* part of the message (or of a record) may be out: the stream
+                                 * cannot carry anything else now */
+                                snprintf(c->detail, sizeof(c->detail), "%s", r == -ENOBUFS
+                                                ? "the peer does not read: output over the limit"
+                                                : "out of memory queueing output");
+                                fail_write(c);
                                 return r;
-                        if (err == SSL_ERROR_WANT_WRITE)
-                                arm_write(c);
-                        else
-                                c->write_wants_read = true;
+                        }
+                        arm_write(c);
                         return 0;
                 }
-                classify(c, w, err);
-                c->failed = true;
-                event_active(c->wev, EV_WRITE, 0);
+                if (err == SSL_ERROR_WANT_READ)
+                        snprintf(c->detail, sizeof(c->detail), "TLS wants to read while writing");
+                else
+                        classify_clear(c, w, err);
+                fail_write(c);
                 return -EIO;
         }
         return 0;
