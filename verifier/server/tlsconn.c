@@ -40,10 +40,10 @@ static size_t align16(size_t n) {
         return (n + 15) & ~(size_t) 15;
 }
 
+static void stop_events(tconn *c);
+
 static void release(tconn *c) {
-        event_del(c->rev);
-        event_del(c->wev);
-        event_del(c->tev);
+        stop_events(c);
         SSL_free(c->ssl);
         evutil_closesocket(c->fd);
         free(c->out);
