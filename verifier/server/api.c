@@ -54,6 +54,7 @@ struct api {
         struct event *wake, *sweep;
         watcher *watchers;
         size_t n_watchers;
+        atomic_uint watching;           /* n_watchers, for api_notify on other threads */
         atomic_ullong requests, refused;
 };
 
@@ -787,6 +788,7 @@ static void watch_closed(struct evhttp_connection *conn, void *arg) {
         if (w->next)
                 w->next->prev = w->prev;
         a->n_watchers--;
+        atomic_fetch_sub(&a->watching, 1);
         free(w);
 }
 
@@ -822,6 +824,9 @@ static void start_watch(struct api *a, struct evhttp_request *req, fmt f, struct
                 a->watchers->prev = w;
         a->watchers = w;
         a->n_watchers++;
+        /* before the first pump reads the store: a commit api_notify skipped (no watcher
+         * yet) is one that pump finds */
+        atomic_fetch_add(&a->watching, 1);
         evhttp_connection_set_closecb(w->conn, watch_closed, w);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                           w->json ? "application/x-ndjson" : "application/x-protobuf; delimited=uint32be");
@@ -847,8 +852,10 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
         verdict_sweep(a->d);
 }
 
+/* After each commit (the store's writer thread): wakes the API thread only when a watch
+ * stream is open, not once a batch for nobody. */
 void api_notify(vouchd *d) {
-        if (d->api && d->api->wake)
+        if (d->api && d->api->wake && atomic_load(&d->api->watching) > 0)
                 event_active(d->api->wake, 0, 0);
 }
 

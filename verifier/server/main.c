@@ -456,7 +456,8 @@ static int run(vouchd *d) {
                 l->d = d;
                 l->index = i;
                 l->base = event_base_new();
-                if (!l->base || vc_eval_cache_new(4096, &l->cache) < 0 || vc_hasher_new(&l->hasher) < 0)
+                if (!l->base || session_loop_init(l) < 0 || vc_eval_cache_new(4096, &l->cache) < 0 ||
+                    vc_hasher_new(&l->hasher) < 0)
                         return 1;
                 l->listener = evconnlistener_new_bind(l->base, accept_cb, l,
                                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
@@ -664,6 +665,7 @@ int main(int argc, char **argv) {
                 session_free_all(l);
                 if (l->listener)
                         evconnlistener_free(l->listener);
+                session_loop_fini(l);
                 if (l->base)
                         event_base_free(l->base);
                 vc_eval_cache_free(l->cache);

@@ -125,6 +125,11 @@ typedef struct loop {
          * RAND_bytes locks the DRBG and checks for a fork); bytes handed out are wiped */
         uint8_t nonce_pool[1024];
         size_t nonce_left;
+        /* commits the store's writer thread finished for this loop's sessions, handed back
+         * in one wake-up of the loop per batch instead of one event each (session.c) */
+        pthread_mutex_t done_lock;
+        struct pending *done_head, *done_tail;
+        struct event *done_ev;
 } loop;
 
 struct vouchd {
@@ -169,6 +174,9 @@ void registry_free(vouchd *d);
 void session_accept(loop *l, evutil_socket_t fd);
 /* Closes the device's session, if any, on its loop (from any thread). */
 void session_kick(vouchd *d, device *dev, const char *why);
+/* The loop's hand-back of finished commits: after its base exists / after its last run. */
+int session_loop_init(loop *l);
+void session_loop_fini(loop *l);
 /* Frees every session of the loop (after its event loop has stopped). */
 void session_free_all(loop *l);
 

@@ -56,7 +56,7 @@ typedef struct session {
 
 typedef struct pending {
         session *s;
-        struct event *ev;
+        struct pending *next;           /* in the loop's done list */
         int error;
         uint8_t *notice;                /* the framed VerdictNotice / Welcome to send on success */
         size_t notice_len;
@@ -274,8 +274,7 @@ static struct timeval challenge_delay(loop *l, double secs) {
 
 /* ---- work finished on the store's writer thread, continued on the session's loop ---- */
 
-static void pending_cb(evutil_socket_t fd, short what, void *arg) {
-        pending *p = arg;
+static void pending_finish(pending *p) {
         session *s = p->s;
         if (s->state != S_CLOSING && s->tc && !atomic_load(&s->l->d->stopping)) {
                 if (p->error < 0) {
@@ -301,10 +300,55 @@ static void pending_cb(evutil_socket_t fd, short what, void *arg) {
                 }
         }
 out:
-        event_free(p->ev);
         free(p->notice);
         free(p);
         session_unref(s);
+}
+
+/* Runs on the loop: everything the writer (or the loop itself, on an error) handed back
+ * since the last run, in the order it was handed back. */
+static void pending_drain(evutil_socket_t fd, short what, void *arg) {
+        loop *l = arg;
+        pthread_mutex_lock(&l->done_lock);
+        pending *p = l->done_head;
+        l->done_head = l->done_tail = NULL;
+        pthread_mutex_unlock(&l->done_lock);
+        while (p) {
+                pending *next = p->next;
+                pending_finish(p);
+                p = next;
+        }
+}
+
+/* From any thread. Only the post that finds the list empty wakes the loop: a later one
+ * joins a list that pending_drain has yet to take (it takes it under the lock). */
+static void pending_post(pending *p) {
+        loop *l = p->s->l;
+        p->next = NULL;
+        pthread_mutex_lock(&l->done_lock);
+        bool first = !l->done_head;
+        if (l->done_tail)
+                l->done_tail->next = p;
+        else
+                l->done_head = p;
+        l->done_tail = p;
+        pthread_mutex_unlock(&l->done_lock);
+        if (first)
+                event_active(l->done_ev, 0, 0); /* thread-safe: evthread is on */
+}
+
+int session_loop_init(loop *l) {
+        pthread_mutex_init(&l->done_lock, NULL);
+        l->done_ev = event_new(l->base, -1, 0, pending_drain, l);
+        return l->done_ev ? 0 : -ENOMEM;
+}
+
+void session_loop_fini(loop *l) {
+        if (!l->done_ev)
+                return;
+        event_free(l->done_ev);
+        l->done_ev = NULL;
+        pthread_mutex_destroy(&l->done_lock);
 }
 
 static void store_done(int error, void *userdata) {
@@ -321,18 +365,13 @@ static void store_done(int error, void *userdata) {
                 atomic_fetch_add(&d->latency_count[b], 1);
                 atomic_fetch_add(&d->latency_sum_us, (unsigned long long) (secs * 1e6));
         }
-        event_active(p->ev, 0, 0); /* thread-safe: evthread is on */
+        pending_post(p);
 }
 
 static pending *pending_new(session *s) {
         pending *p = calloc(1, sizeof(*p));
         if (!p)
                 return NULL;
-        p->ev = event_new(s->l->base, -1, 0, pending_cb, p);
-        if (!p->ev) {
-                free(p);
-                return NULL;
-        }
         p->s = s;
         s->refs++;
         s->state = S_STORING;
@@ -532,12 +571,12 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
         }
         int r = verdict_issue(d, s->dev, &v, store_done, p, &record, &record_len);
         if (r == 0) {
-                /* the notice is read by pending_cb only after the commit, which follows this */
+                /* the notice is read by pending_finish only after the commit, which follows this */
                 if (frame_verdict(record, record_len, d->cfg.max_frame, &p->notice, &p->notice_len) < 0)
                         p->notice_failed = true;
         } else {
                 p->error = r;
-                event_active(p->ev, 0, 0);
+                pending_post(p);
         }
         free(record);
         free(fs);
@@ -664,7 +703,7 @@ static void welcome(session *s, bool via_store) {
         if (!p || frame_msg(&m, d->cfg.max_frame, &p->notice, &p->notice_len) < 0) {
                 if (p) {
                         p->error = -ENOMEM;
-                        event_active(p->ev, 0, 0);
+                        pending_post(p);
                 } else {
                         session_close(s, ENOMEM, "out of memory");
                 }
@@ -672,7 +711,7 @@ static void welcome(session *s, bool via_store) {
         }
         if (vs_device_put(d->store, &s->dev->rec, store_done, p) < 0) {
                 p->error = -EIO;
-                event_active(p->ev, 0, 0);
+                pending_post(p);
         }
 }
 
