@@ -289,6 +289,37 @@ r=$(PC admin get "/v1/devices/$IDB/approve" --method POST)
 agent b
 [[ $r == 200* && $RC == 0 && $OUT == *TRUSTED* ]] && pass "admin: approve lets it attest again" || fail "approve: $r $RC $ERR"
 
+# --- a revocation while the device's quote is on its way (a slow TPM or link): the
+# session is not yet the device's (provisional) when the admin revokes, so nothing closes
+# it; the quote then verifies, but no TRUSTED verdict may follow the revocation's
+mkdir -p "$TOP/hold"
+python3 "$here/vouch_client.py" 127.0.0.1 "$VPORT" "$TOP/state/ca.pem" record-proxy "$TOP/state/server.pem" \
+        "$TOP/state/server.key" "$TOP/hold" 3 2>"$TOP/hold/proxy.err" &
+HOLD_PROXY=$!
+WATCH_PIDS+=($HOLD_PROXY)
+for ((i = 0; i < 100; i++)); do [[ -f $TOP/hold/port ]] && break; sleep 0.1; done
+"$VOUCH_AGENT" --server "127.0.0.1:$(cat "$TOP/hold/port")" --ca "$TOP/state/ca.pem" --tcti "$(cat "$TOP/tpm-b/tcti")" \
+        --eventlog "$LOG" --state-dir "$TOP/tpm-b/agent" >"$TOP/hold/agent.out" 2>"$TOP/hold/agent.err" &
+HOLD_AGENT=$!
+WATCH_PIDS+=($HOLD_AGENT)
+for ((i = 0; i < 300; i++)); do [[ -s $TOP/hold/holding ]] && break; sleep 0.1; done
+r=$(PC admin get "/v1/devices/$IDB/revoke" --method POST)
+rseq=$(PC reader verdict "/v1/devices/$IDB/verdict" | jq .verdict.global_sequence)
+sleep 8 # past the held quote (and a second one, should the verifier ask for the whole log)
+rv=$(PC reader verdict "/v1/devices/$IDB/verdict")
+after=$(jq -r --arg d "$IDB" --argjson g "$rseq" 'select(.device == $d and .gseq > $g) | .status' "$TOP/watch1.jsonl" | sort -u | tr '\n' ' ')
+kill "$HOLD_AGENT" "$HOLD_PROXY" 2>/dev/null || true
+wait "$HOLD_AGENT" "$HOLD_PROXY" 2>/dev/null || true
+if [[ $r == 200* && -s $TOP/hold/holding && $(status_of <<<"$rv") == UNTRUSTED &&
+        $(jq -r '.verdict.findings[0].rule' <<<"$rv") == revoked && $after != *TRUSTED* ]] &&
+        grep -q "device $IDB: revoked or not approved while its quote was on the way" "$TOP/vouchd.log"; then
+        pass "revoke while a quote is on its way: the quote verifies, no TRUSTED verdict follows the revocation"
+else
+        fail "revoke with a held quote: $r held=$(wc -l <"$TOP/hold/holding" 2>/dev/null) latest=$(jq -c '.verdict | {status, sequence}' <<<"$rv") after=[$after]"
+fi
+r=$(PC admin get "/v1/devices/$IDB/approve" --method POST)
+[[ $r == 200* ]] || fail "approve after the held-quote revocation: $r"
+
 # --- a stopped agent's device turns STALE after expiry, never TRUSTED after it
 agent b
 vb=$(PC reader verdict "/v1/devices/$IDB/verdict")

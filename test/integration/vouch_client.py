@@ -16,10 +16,12 @@ Prints one line: what vouchd did ("error: <message>", "closed", "timeout") and e
 
 A recording man in the middle and a replay of what it recorded (evidence replayed from an
 earlier round must be rejected):
-  record-proxy CERT KEY DIR   listen on 127.0.0.1 (a free port, written to DIR/port) with
-                  CERT/KEY (the verifier's own server certificate, which the agent's pinned
-                  CA accepts), relay each agent connection to HOST:PORT and append what the
-                  agent sends to DIR/conn-N.agent; runs until killed
+  record-proxy CERT KEY DIR [HOLD]   listen on 127.0.0.1 (a free port, written to DIR/port)
+                  with CERT/KEY (the verifier's own server certificate, which the agent's
+                  pinned CA accepts), relay each agent connection to HOST:PORT and append what
+                  the agent sends to DIR/conn-N.agent; runs until killed. With HOLD (seconds),
+                  each QuoteAnswer is held that long before it goes on (a slow TPM or link),
+                  and DIR/holding gets a line each time one is held
   replay FILE ROUND [renonce]   connect as the device of the recording FILE (its Hello), and
                   answer the first challenge with the recording's QuoteAnswer number ROUND
                   (0: the first, -1: the last); with "renonce", its nonce field is set to the new
@@ -38,6 +40,7 @@ import ssl
 import struct
 import sys
 import threading
+import time
 
 
 def varint(n):
@@ -177,8 +180,9 @@ def outcome(s):
         return "closed"
 
 
-def relay(agent, host, port, ca, record):
-    """Relays one agent connection to the verifier, appending the agent's bytes to record."""
+def relay(agent, host, port, ca, record, hold=0.0, rdir=None):
+    """Relays one agent connection to the verifier, appending the agent's bytes to record;
+    with hold, each whole QuoteAnswer frame from the agent waits that long first."""
     try:
         up = ssl.create_default_context(cafile=ca)
         up.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -190,6 +194,7 @@ def relay(agent, host, port, ca, record):
         return
     with open(record, "ab", buffering=0) as out:
         peers = {agent: v, v: agent}
+        pending = b""
         try:
             while True:
                 ready = [p for p in peers if p.pending()]
@@ -199,9 +204,21 @@ def relay(agent, host, port, ca, record):
                     data = src.recv(65536)
                     if not data:
                         raise ConnectionError("closed")
-                    if src is agent:
-                        out.write(data)
-                    peers[src].sendall(data)
+                    if src is not agent:
+                        peers[src].sendall(data)
+                        continue
+                    out.write(data)
+                    if not hold:
+                        v.sendall(data)
+                        continue
+                    pending += data
+                    for f in split_frames_prefix(pending):
+                        pending = pending[4 + len(f):]
+                        if f[:1] == bytes([3 << 3 | 2]):  # AgentMessage.quote_answer
+                            with open(os.path.join(rdir, "holding"), "a") as h:
+                                h.write("%f\n" % time.time())
+                            time.sleep(hold)
+                        v.sendall(frame(f))
         except (OSError, ssl.SSLError, ConnectionError):
             pass
     for p in (agent, v):
@@ -211,7 +228,19 @@ def relay(agent, host, port, ca, record):
             pass
 
 
-def record_proxy(host, port, ca, cert, key, rdir):
+def split_frames_prefix(b):
+    """The whole frames at the start of b (payloads), leaving a partial one."""
+    out, i = [], 0
+    while len(b) - i >= 4:
+        n = struct.unpack(">I", b[i:i + 4])[0]
+        if len(b) - i - 4 < n:
+            break
+        out.append(b[i + 4:i + 4 + n])
+        i += 4 + n
+    return out
+
+
+def record_proxy(host, port, ca, cert, key, rdir, hold=0.0):
     srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     srv.minimum_version = ssl.TLSVersion.TLSv1_3
     srv.load_cert_chain(cert, key)
@@ -233,7 +262,7 @@ def record_proxy(host, port, ca, cert, key, rdir):
             raw.close()
             continue
         threading.Thread(target=relay, daemon=True,
-                         args=(agent, host, port, ca, os.path.join(rdir, "conn-%d.agent" % n))).start()
+                         args=(agent, host, port, ca, os.path.join(rdir, "conn-%d.agent" % n), hold, rdir)).start()
 
 
 def replay(s, record, round_no, renonce):
@@ -280,7 +309,7 @@ def main():
         return
     host, port, ca, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     if mode == "record-proxy":
-        record_proxy(host, port, ca, *sys.argv[5:8])
+        record_proxy(host, port, ca, *sys.argv[5:8], *(float(x) for x in sys.argv[8:9]))
         return
     raw = socket.create_connection((host, port), timeout=30)
     if mode == "silent":

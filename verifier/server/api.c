@@ -646,10 +646,7 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                         return;
                 }
                 bool revoke = action[0] == 'r';
-                pthread_mutex_lock(&d->lock);
-                dev->rec.approved = !revoke;
-                dev->rec.revoked = revoke;
-                pthread_mutex_unlock(&d->lock);
+                verdict_set_access(d, dev, !revoke, revoke);
                 if (put_device_sync(d, dev) < 0) {
                         reply_error(req, f, 503, EIO, "the store could not record it");
                         return;

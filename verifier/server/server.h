@@ -187,6 +187,14 @@ typedef void (*verdict_done_fn)(int error, void *userdata);
  * watchers woken. *record (if record is not NULL) gets the SignedVerdict bytes. */
 int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
                   uint8_t **record, size_t *record_len);
+/* The same for the verdict of an attestation: -EACCES (nothing issued) when the device is
+ * revoked or not approved at the moment it would be numbered. */
+int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
+                           uint8_t **record, size_t *record_len);
+/* Sets the device's approved / revoked flags, ordered with the numbering of verdicts:
+ * every attestation verdict numbered after this call sees them. Lock order: seq_lock,
+ * then d->lock. */
+void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked);
 /* A signed verdict that is not stored (sequence 0): UNKNOWN for a device never attested. */
 int verdict_adhoc(vouchd *d, device *dev, int status, uint8_t **record, size_t *record_len);
 /* The device's latest verdict as the API shows it: a copy of the committed one, or a

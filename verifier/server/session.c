@@ -277,7 +277,10 @@ static struct timeval challenge_delay(loop *l, double secs) {
 static void pending_finish(pending *p) {
         session *s = p->s;
         if (s->state != S_CLOSING && s->tc && !atomic_load(&s->l->d->stopping)) {
-                if (p->error < 0) {
+                if (p->error == -EACCES) {
+                        session_close(s, EACCES, "device %s is revoked or not approved: no verdict issued",
+                                      s->dev ? s->dev->rec.id : s->id);
+                } else if (p->error < 0) {
                         session_close(s, EIO, "the store could not commit: %s", strerror(-p->error));
                 } else if (p->notice_failed) {
                         session_close(s, ENOMEM, "out of memory sending the verdict");
@@ -569,7 +572,7 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
                         pthread_mutex_unlock(&s->dev->mu);
                 }
         }
-        int r = verdict_issue(d, s->dev, &v, store_done, p, &record, &record_len);
+        int r = verdict_issue_attested(d, s->dev, &v, store_done, p, &record, &record_len);
         if (r == 0) {
                 /* the notice is read by pending_finish only after the commit, which follows this */
                 if (frame_verdict(record, record_len, d->cfg.max_frame, &p->notice, &p->notice_len) < 0)
@@ -581,6 +584,13 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
         free(record);
         free(fs);
         free(fp);
+        if (r == -EACCES) {
+                vlog(LOG_WARN, "device %s: revoked or not approved while its quote was on the way: no verdict issued",
+                     s->dev->rec.id);
+                return;
+        }
+        if (r < 0)
+                return; /* pending_finish closes the session */
         vlog(LOG_INFO, "device %s: %s (sequence %llu)%s%s", s->dev->rec.id,
              res->trust == VC_TRUST_TRUSTED ? "TRUSTED" : "UNTRUSTED", (unsigned long long) v.sequence,
              res->trust == VC_TRUST_TRUSTED ? "" : ": ", res->trust == VC_TRUST_TRUSTED ? "" : res->reason);

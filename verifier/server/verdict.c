@@ -83,8 +83,8 @@ out:
         return r;
 }
 
-int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
-                  uint8_t **record, size_t *record_len) {
+static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, bool attested, verdict_done_fn done, void *userdata,
+                 uint8_t **record, size_t *record_len) {
         commit *c = calloc(1, sizeof(*c));
         int r;
         if (!c)
@@ -97,6 +97,18 @@ int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn
         c->userdata = userdata;
         v->verifier_id = d->verifier_id;
         pthread_mutex_lock(&d->seq_lock);
+        if (attested) {
+                /* verdict_set_access sets the flags under seq_lock: an attestation's verdict
+                 * is numbered before the revocation's, or not issued at all */
+                pthread_mutex_lock(&d->lock);
+                bool barred = dev->rec.revoked || !dev->rec.approved;
+                pthread_mutex_unlock(&d->lock);
+                if (barred) {
+                        pthread_mutex_unlock(&d->seq_lock);
+                        free(c);
+                        return -EACCES;
+                }
+        }
         v->sequence = dev->rec.sequence + 1;
         v->global_sequence = d->gseq + 1;
         r = sign_record(d, v, &c->record, &c->record_len);
@@ -132,6 +144,25 @@ int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn
         }
         atomic_fetch_add(&d->verdicts_issued, 1);
         return 0;
+}
+
+int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
+                  uint8_t **record, size_t *record_len) {
+        return issue(d, dev, v, false, done, userdata, record, record_len);
+}
+
+int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
+                           uint8_t **record, size_t *record_len) {
+        return issue(d, dev, v, true, done, userdata, record, record_len);
+}
+
+void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked) {
+        pthread_mutex_lock(&d->seq_lock);
+        pthread_mutex_lock(&d->lock);
+        dev->rec.approved = approved;
+        dev->rec.revoked = revoked;
+        pthread_mutex_unlock(&d->lock);
+        pthread_mutex_unlock(&d->seq_lock);
 }
 
 static void fill_ak_name(device *dev, uint8_t *buf, Vouch__V1__Verdict *v) {
