@@ -151,6 +151,16 @@ got=$($C wrong-activate "$TOP/tpm-a/w/ek.pub" "$TOP/tpm-a/w/ek.cert" "$TOP/tpm-b
 [[ $got =~ ^error:.*not\ bound ]] && pass "an AK not bound to its EK is refused: $got" ||
         fail "wrong ActivateCredential answer: got '$got'"
 
+# the same TPM under a second identity: tpm a's EK public with userWithAuth flipped (the
+# device id covers the whole public area; the certificate check and MakeCredential only
+# the key) is refused at Hello, before any credential is made
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[9] ^= 0x40; open(sys.argv[2], "wb").write(b)' \
+        "$TOP/tpm-a/w/ek.pub" "$TOP/tpm-a/w/ek-variant.pub"
+got=$($C wrong-activate "$TOP/tpm-a/w/ek-variant.pub" "$TOP/tpm-a/w/ek.cert" "$TOP/tpm-b/w/ak.pub" 2>&1 | tail -n 1)
+[[ $got =~ ^no\ credential\ challenge:\ error:\ enrollment\ refused:.*already\ enrolled\ as\ device\ [0-9a-f]{64} ]] &&
+        pass "one TPM, a second identity (EK public with other attributes) is refused: ${got:0:110}..." ||
+        fail "EK variant: got '$got'"
+
 agent b
 if [[ $RC == 1 && $ERR == *"enrollment refused"* ]]; then
         pass "a TPM whose EK certificate is not from the configured CA is refused"

@@ -211,3 +211,41 @@ int vc_device_id(const TPMT_PUBLIC *ek, char out[VC_DEVICE_ID_LEN + 1]) {
         vc_hex(md, 32, out);
         return 0;
 }
+
+/* n bytes of an unsigned big-endian integer, leading zeros dropped, as a 2-byte length
+ * and the bytes */
+static size_t put_uint(uint8_t *out, const uint8_t *b, size_t n) {
+        while (n && !b[0])
+                b++, n--;
+        out[0] = (uint8_t) (n >> 8);
+        out[1] = (uint8_t) n;
+        memcpy(out + 2, b, n);
+        return 2 + n;
+}
+
+int vc_ek_key_id(const TPMT_PUBLIC *ek, uint8_t out[32]) {
+        uint8_t buf[16 + 2 * (2 + sizeof(ek->unique.rsa.buffer))];
+        size_t off = 0;
+        buf[off++] = (uint8_t) (ek->type >> 8);
+        buf[off++] = (uint8_t) ek->type;
+        if (ek->type == TPM2_ALG_RSA) {
+                uint32_t e = ek->parameters.rsaDetail.exponent ? ek->parameters.rsaDetail.exponent : 65537;
+                uint8_t eb[4] = { (uint8_t) (e >> 24), (uint8_t) (e >> 16), (uint8_t) (e >> 8), (uint8_t) e };
+                if (ek->unique.rsa.size > sizeof(ek->unique.rsa.buffer))
+                        return -EINVAL;
+                off += put_uint(buf + off, eb, sizeof(eb));
+                off += put_uint(buf + off, ek->unique.rsa.buffer, ek->unique.rsa.size);
+        } else if (ek->type == TPM2_ALG_ECC) {
+                uint16_t c = ek->parameters.eccDetail.curveID;
+                if (ek->unique.ecc.x.size > sizeof(ek->unique.ecc.x.buffer) ||
+                    ek->unique.ecc.y.size > sizeof(ek->unique.ecc.y.buffer))
+                        return -EINVAL;
+                buf[off++] = (uint8_t) (c >> 8);
+                buf[off++] = (uint8_t) c;
+                off += put_uint(buf + off, ek->unique.ecc.x.buffer, ek->unique.ecc.x.size);
+                off += put_uint(buf + off, ek->unique.ecc.y.buffer, ek->unique.ecc.y.size);
+        } else {
+                return -EINVAL;
+        }
+        return vc_digest(VC_ALG_SHA256, buf, off, out);
+}

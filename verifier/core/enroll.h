@@ -43,3 +43,11 @@ int vc_ak_check_attributes(const TPMT_PUBLIC *ak, vc_error *err);
 /* The device id: lowercase hex SHA-256 of the EK's marshalled TPMT_PUBLIC; stable across
  * agent restarts and re-enrollment since it is rooted in the TPM's EK. */
 int vc_device_id(const TPMT_PUBLIC *ek, char out[VC_DEVICE_ID_LEN + 1]);
+
+/* The EK's key alone: SHA-256 over the key type and its canonical key material (RSA: the
+ * exponent, 0 read as 65537, and the modulus; ECC: the curve and both coordinates; leading
+ * zero bytes dropped, lengths prefixed). The EK certificate check and MakeCredential use
+ * only the key, so two EK public areas that differ in attributes, policy or zero padding
+ * are the same TPM: they have different device ids but the same key id, which is how the
+ * verifier refuses a second identity for one TPM. -EINVAL for a type other than RSA/ECC. */
+int vc_ek_key_id(const TPMT_PUBLIC *ek, uint8_t out[32]);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <tss2/tss2_mu.h>
 
 #include "server.h"
 
@@ -18,6 +19,19 @@ static size_t bucket(const vouchd *d, const char *id) {
 device *registry_find_locked(vouchd *d, const char *id) {
         for (device *dev = d->buckets[bucket(d, id)]; dev; dev = dev->next)
                 if (strcmp(dev->rec.id, id) == 0)
+                        return dev;
+        return NULL;
+}
+
+static size_t key_bucket(const vouchd *d, const uint8_t key[32]) {
+        uint64_t h;
+        memcpy(&h, key, sizeof(h)); /* a SHA-256 output: any 8 bytes are uniform */
+        return h & (d->n_buckets - 1);
+}
+
+device *registry_find_key_locked(vouchd *d, const uint8_t key[32]) {
+        for (device *dev = d->key_buckets[key_bucket(d, key)]; dev; dev = dev->next_key)
+                if (memcmp(dev->ek_key, key, 32) == 0)
                         return dev;
         return NULL;
 }
@@ -47,6 +61,15 @@ device *registry_add_locked(vouchd *d, const vs_device *rec) {
         dev->state.reset_count = rec->reset_count;
         dev->state.restart_count = rec->restart_count;
         dev->state.clock = rec->clock;
+        TPM2B_PUBLIC ek = { 0 }; /* tss2-mu refuses to unmarshal into a non-zero size */
+        size_t off = 0;
+        if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(rec->ek_public, rec->ek_public_len, &off, &ek) == TSS2_RC_SUCCESS &&
+            vc_ek_key_id(&ek.publicArea, dev->ek_key) == 0) {
+                size_t k = key_bucket(d, dev->ek_key);
+                dev->has_ek_key = true;
+                dev->next_key = d->key_buckets[k];
+                d->key_buckets[k] = dev;
+        }
         size_t b = bucket(d, rec->id);
         dev->next = d->buckets[b];
         d->buckets[b] = dev;
@@ -62,7 +85,8 @@ static int load_one(const vs_device *rec, void *ud) {
 int registry_load(vouchd *d) {
         d->n_buckets = 1 << 17;
         d->buckets = calloc(d->n_buckets, sizeof(*d->buckets));
-        if (!d->buckets)
+        d->key_buckets = calloc(d->n_buckets, sizeof(*d->key_buckets));
+        if (!d->buckets || !d->key_buckets)
                 return -ENOMEM;
         return vs_device_foreach(d->store, load_one, d);
 }
@@ -78,7 +102,9 @@ void registry_free(vouchd *d) {
                         free(dev);
                 }
         free(d->buckets);
+        free(d->key_buckets);
         d->buckets = NULL;
+        d->key_buckets = NULL;
 }
 
 golden_table *golden_table_ref(golden_table *t) {

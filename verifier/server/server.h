@@ -88,6 +88,9 @@ typedef struct device {
         int64_t latest_expires;
         bool stale_queued;              /* a STALE verdict for the latest one is on its way */
         struct device *next;            /* hash chain */
+        uint8_t ek_key[32];             /* vc_ek_key_id of rec.ek_public */
+        bool has_ek_key;
+        struct device *next_key;        /* hash chain by ek_key */
 } device;
 
 typedef struct vouchd vouchd;
@@ -153,6 +156,7 @@ struct vouchd {
 
         pthread_mutex_t lock;           /* devices, golden, sessions count */
         device **buckets;
+        device **key_buckets;           /* the same devices by EK key (one identity per TPM) */
         size_t n_buckets, n_devices;
         golden_table *golden;
         atomic_uint connections;
@@ -168,6 +172,8 @@ struct vouchd {
 int registry_load(vouchd *d);
 device *registry_find_locked(vouchd *d, const char *id);
 device *registry_add_locked(vouchd *d, const vs_device *rec);
+/* The device enrolled with this EK key (vc_ek_key_id), whatever its EK public's other fields. */
+device *registry_find_key_locked(vouchd *d, const uint8_t key[32]);
 void registry_free(vouchd *d);
 
 /* session.c */

@@ -733,6 +733,26 @@ static void bind_device(session *s, device *dev) {
         s->dev = dev;
 }
 
+/* Under d->lock, for an id the registry does not know: is the EK's key enrolled under
+ * another id (the same TPM presenting its EK public with other attributes, policy or
+ * padding)? Then the enrollment is refused (d->lock released, session closed): one TPM
+ * is one device, and a revoked device does not come back under a new name. */
+static bool refuse_second_identity(session *s, const uint8_t ek_key[32]) {
+        vouchd *d = s->l->d;
+        device *other = registry_find_key_locked(d, ek_key);
+        if (!other || strcmp(other->rec.id, s->id) == 0)
+                return false;
+        char id[VS_ID_MAX + 1];
+        snprintf(id, sizeof(id), "%s", other->rec.id);
+        pthread_mutex_unlock(&d->lock);
+        vlog(LOG_WARN, "%s: enrollment refused: its EK key is enrolled as device %s (EK public area differs)", s->peer, id);
+        session_close(s, EPERM,
+                      "enrollment refused: this EK's key is already enrolled as device %s; its EK public area differs "
+                      "(attributes, policy or encoding) and a TPM enrolls under one identity",
+                      id);
+        return true;
+}
+
 static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
         vouchd *d = s->l->d;
         tconn_set_timeout(s->tc, 0);
@@ -744,8 +764,15 @@ static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
         vs_device rec = { .ek_public = s->ek_pub_bytes, .ek_public_len = s->ek_pub_len, .ak_public = s->ak_pub_bytes,
                           .ak_public_len = s->ak_pub_len, .approved = !s->needs_approval, .enrolled_at = time(NULL) };
         snprintf(rec.id, sizeof(rec.id), "%s", s->id);
+        uint8_t ek_key[32];
+        if (vc_ek_key_id(&s->ek.publicArea, ek_key) < 0) {
+                session_close(s, EBADMSG, "cannot derive a device id from the EK");
+                return;
+        }
         pthread_mutex_lock(&d->lock);
         device *dev = registry_find_locked(d, s->id);
+        if (!dev && refuse_second_identity(s, ek_key))
+                return; /* unlocked */
         if (dev) {
                 /* re-enrollment with a new AK: keeps the id, the golden assignment and the
                  * verdict sequence; the old AK and its boot state are gone */
@@ -814,7 +841,8 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
                 session_close(s, EBADMSG, "Hello.ak_public is not a TPM2B_PUBLIC");
                 return;
         }
-        if (vc_device_id(&s->ek.publicArea, s->id) < 0) {
+        uint8_t ek_key[32];
+        if (vc_device_id(&s->ek.publicArea, s->id) < 0 || vc_ek_key_id(&s->ek.publicArea, ek_key) < 0) {
                 session_close(s, EBADMSG, "cannot derive a device id from the EK");
                 return;
         }
@@ -831,6 +859,8 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
 
         pthread_mutex_lock(&d->lock);
         device *dev = registry_find_locked(d, s->id);
+        if (!dev && refuse_second_identity(s, ek_key))
+                return; /* unlocked */
         if (dev && dev->rec.revoked) {
                 pthread_mutex_unlock(&d->lock);
                 session_close(s, EACCES, "device %s is revoked", s->id);
