@@ -41,7 +41,7 @@ static void expect_parse_error(const char *json, int code, const char *needle) {
 
 static char *wrap(const char *rules) {
         static char buf[8192];
-        snprintf(buf, sizeof(buf), "{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": [0, 4, 7], \"rules\": %s}",
+        snprintf(buf, sizeof(buf), "{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": [0, 4, 7, 8], \"rules\": %s}",
                  rules);
         return buf;
 }
@@ -100,6 +100,35 @@ static void test_parse_errors(void **state) {
         snprintf(r, sizeof(r), "{\"pcr_values\": {\"sha256\": {\"9\": [%s]}}}", hex32);
         expect_parse_error(wrap(r), -EBADMSG, "$.rules.pcr_values.sha256.9: PCR 9 is pinned but not in $.pcrs");
         expect_parse_error(wrap("{\"pcr_values\": {\"sha256\": {\"0\": []}}}"), -EBADMSG, "no allowed value");
+        /* a rule whose measurements all land in PCRs the set leaves out would never apply */
+        static const struct {
+                const char *pcrs, *rules, *want;
+        } outside[] = {
+                { "[4, 7, 8]", "{\"platform_firmware\": {\"s_crtm_versions\": [\"v1\"]}}", "$.rules.platform_firmware: checks the CRTM" },
+                { "[0, 4, 8]", "{\"secure_boot\": {\"enabled\": true, \"required\": false}}", "$.rules.secure_boot: checks" },
+                { "[0, 4, 7]", "{\"secure_boot\": {\"enabled\": true, \"mok\": []}}", "$.rules.secure_boot.mok: checks shim's MOK" },
+                { "[0, 7, 8]", "{\"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [\"abababababababababababababababababababababababababababababababab\"]}]]}}", "$.rules.boot_chain: checks the boot applications (PCR 4)" },
+                { "[0, 4, 7]", "{\"boot_chain\": {\"gpt\": []}}", "$.rules.boot_chain.gpt: checks the GPT (PCR 5)" },
+                { "[0, 4, 7]", "{\"kernel\": {\"initrd\": []}}", "$.rules.kernel: checks the boot loader's" },
+        };
+        for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+                snprintf(r, sizeof(r), "{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": %s, \"rules\": %s}",
+                         outside[i].pcrs, outside[i].rules);
+                expect_parse_error(r, -EBADMSG, outside[i].want);
+        }
+        /* the same rules with their PCRs in the set are accepted */
+        static const char *const inside[] = {
+                "{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": [0, 4, 5, 7, 9, 14], \"rules\": "
+                "{\"platform_firmware\": {\"s_crtm_versions\": [\"v1\"]}, \"secure_boot\": {\"enabled\": true, \"mok\": []},"
+                " \"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [\"abababababababababababababababababababababababababababababababab\"]}]], \"gpt\": []}, \"kernel\": {\"initrd\": []}}}",
+        };
+        for (size_t i = 0; i < sizeof(inside) / sizeof(inside[0]); i++) {
+                vc_golden *g = NULL;
+                vc_error err;
+                if (vc_golden_parse(inside[i], strlen(inside[i]), &g, &err) < 0)
+                        fail_msg("%s", err.msg);
+                vc_golden_free(g);
+        }
         expect_parse_error(wrap("{\"pcr_values\": {\"sha256\": {\"0\": [\"00\"]}}}"), -EBADMSG, "expected 32 bytes");
         expect_parse_error("{\"name\": \"t\", \"version\": 1} trailing", -EBADMSG, "not JSON");
         /* deep nesting stops in the tokenizer */

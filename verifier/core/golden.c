@@ -757,6 +757,31 @@ static int parse_structure(pctx *c, json_object *o, const char *path) {
         return 0;
 }
 
+/* Evaluation looks only at events in $.pcrs: a rule whose measurements all land in PCRs
+ * the set leaves out would never see one and so never fail. Such a set is an error, not a
+ * rule that silently passes. */
+static int check_rule_pcrs(pctx *c) {
+        const vc_golden *g = c->g;
+        static const struct {
+                const char *path, *what;
+                uint32_t pcrs; /* at least one of them */
+        } need[] = {
+                { "$.rules.platform_firmware", "the CRTM and firmware measurements (PCR 0)", 1u << 0 },
+                { "$.rules.secure_boot", "the Secure Boot variables and authorities (PCR 7)", 1u << 7 },
+                { "$.rules.secure_boot.mok", "shim's MOK variables (PCR 14)", 1u << 14 },
+                { "$.rules.boot_chain", "the boot applications (PCR 4)", 1u << 4 },
+                { "$.rules.boot_chain.gpt", "the GPT (PCR 5)", 1u << 5 },
+                { "$.rules.kernel", "the boot loader's and kernel's measurements (PCRs 8, 9, 11, 12)",
+                  (1u << 8) | (1u << 9) | (1u << 11) | (1u << 12) },
+        };
+        const bool has[] = { g->has_firmware, g->has_secure_boot, g->has_mok, g->has_boot_chain, g->has_gpt, g->has_kernel };
+        for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+                if (has[i] && !(g->pcrs & need[i].pcrs))
+                        return perr(c, need[i].path, "checks %s, which $.pcrs leaves out: the rule would never apply",
+                                    need[i].what);
+        return 0;
+}
+
 static int parse_root(pctx *c, json_object *root) {
         static const char *const keys[] = { "name", "version", "description", "bank", "pcrs", "rules", NULL };
         static const char *const rule_keys[] = { "pcr_values", "platform_firmware", "secure_boot", "boot_chain",
@@ -834,7 +859,7 @@ static int parse_root(pctx *c, json_object *root) {
                 return r;
         if (json_object_object_get_ex(rules_v, "structure", &v) && (r = parse_structure(c, v, "$.rules.structure")) < 0)
                 return r;
-        return 0;
+        return check_rule_pcrs(c);
 }
 
 int vc_golden_parse(const char *json, size_t len, vc_golden **ret, vc_error *err) {
