@@ -5,7 +5,8 @@ client certificate, protobuf decoded here by hand (no library), so the tests che
 wire format rather than trust the server's JSON.
 
   policy_client.py [--cert C --key K] --ca CA --server HOST:PORT COMMAND ...
-    get PATH                 prints "STATUS CONTENT-TYPE" then the body to --out (or stdout)
+    get PATH                 prints "STATUS CONTENT-TYPE" then the body to --out (or stdout);
+                             --timeout SECONDS for the answer (default 10)
     verdict PATH             GET a SignedVerdict; prints it as JSON (decoded); --raw-dir DIR
                              writes verdict.bin, sig.der, record.pb there
     list PATH                GET a VerdictPage; prints JSON
@@ -136,7 +137,7 @@ def connect(args, timeout=10):
 
 
 def request(args, path, method="GET", body=None):
-    c = connect(args)
+    c = connect(args, float(args.get("timeout", 10)))
     headers = {"Content-Type": "application/x-protobuf"} if body is not None else {}
     c.request(method, path, body=body, headers=headers)
     r = c.getresponse()
@@ -172,7 +173,7 @@ def main(argv):
     args = {}
     rest = []
     i = 0
-    opts = {"--cert": "cert", "--key": "key", "--ca": "ca", "--server": "server", "--out": "out",
+    opts = {"--cert": "cert", "--key": "key", "--ca": "ca", "--server": "server", "--out": "out", "--timeout": "timeout",
             "--raw-dir": "raw", "--count": "count", "--seconds": "seconds", "--method": "method",
             "--body-hex": "body"}
     while i < len(argv):

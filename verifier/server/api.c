@@ -366,18 +366,24 @@ static void list_verdicts(struct api *a, struct evhttp_request *req, fmt f, stru
                 uint8_t *rec = NULL;
                 size_t len = 0;
                 int status;
-                if (verdict_current(a->d, devs[i], &rec, &len, &status) < 0)
-                        continue;
+                /* a page never leaves a device out silently: a filter reader could not tell */
+                if (verdict_current(a->d, devs[i], &rec, &len, &status) < 0) {
+                        reply_error(req, f, 503, EIO, "cannot produce the current verdict of device %s", devs[i]->rec.id);
+                        goto done;
+                }
                 if (want >= 0 && status != want) {
                         free(rec);
                         continue;
                 }
                 out[k] = vouch__v1__signed_verdict__unpack(NULL, len, rec);
                 recs[k] = rec;
-                if (out[k])
-                        k++;
-                else
+                if (!out[k]) {
                         free(rec);
+                        recs[k] = NULL;
+                        reply_error(req, f, 503, EIO, "the stored verdict of device %s does not decode", devs[i]->rec.id);
+                        goto done;
+                }
+                k++;
         }
         /* a next page only if there are devices left to look at */
         const char *next = i < n && k > 0 ? devs[i - 1]->rec.id : "";
@@ -589,6 +595,13 @@ static void get_metrics(struct api *a, struct evhttp_request *req) {
 
 /* ---- admin ---- */
 
+/* The store's answer to one write that the API waits for with vs_flush (the writer runs
+ * the callback before the queue counts as empty). */
+static void record_error(int error, void *userdata) {
+        *(int *) userdata = error;
+}
+
+/* 0 once the device's record is durable; < 0 when it could not be queued or committed. */
 static int put_device_sync(vouchd *d, device *dev) {
         vs_device copy;
         pthread_mutex_lock(&d->lock);
@@ -607,14 +620,18 @@ static int put_device_sync(vouchd *d, device *dev) {
         copy.restart_count = dev->state.restart_count;
         copy.clock = dev->state.clock;
         pthread_mutex_unlock(&dev->mu);
-        int r = copy.ek_public && copy.ak_public ? vs_device_put(d->store, &copy, NULL, NULL) : -ENOMEM;
+        int error = 0;
+        int r = copy.ek_public && copy.ak_public ? vs_device_put(d->store, &copy, record_error, &error) : -ENOMEM;
         vs_device_done(&copy);
-        if (r == 0)
+        if (r == 0) {
                 vs_flush(d->store); /* answered once durable */
+                r = error;
+        }
         return r;
 }
 
-static void revoke_verdict(vouchd *d, device *dev, const char *who) {
+/* 0 once the revocation's UNTRUSTED verdict is committed. */
+static int revoke_verdict(vouchd *d, device *dev, const char *who) {
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
         Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
         char why[200];
@@ -633,8 +650,13 @@ static void revoke_verdict(vouchd *d, device *dev, const char *who) {
         f.explanation = why;
         v.findings = &fp;
         v.n_findings = 1;
-        if (verdict_issue(d, dev, &v, NULL, NULL, NULL, NULL) == 0)
+        int error = 0;
+        int r = verdict_issue(d, dev, &v, record_error, &error, NULL, NULL);
+        if (r == 0) {
                 vs_flush(d->store);
+                r = error;
+        }
+        return r;
 }
 
 static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev, const char *action, const char *who) {
@@ -646,15 +668,27 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                         return;
                 }
                 bool revoke = action[0] == 'r';
+                pthread_mutex_lock(&d->lock);
+                bool was_approved = dev->rec.approved, was_revoked = dev->rec.revoked;
+                pthread_mutex_unlock(&d->lock);
                 verdict_set_access(d, dev, !revoke, revoke);
                 if (put_device_sync(d, dev) < 0) {
-                        reply_error(req, f, 503, EIO, "the store could not record it");
+                        /* memory goes back to what the store still says */
+                        verdict_set_access(d, dev, was_approved, was_revoked);
+                        reply_error(req, f, 503, EIO, "the store could not record it; the device is unchanged");
                         return;
                 }
                 vlog(LOG_INFO, "API: device %s %s by \"%s\"", dev->rec.id, revoke ? "revoked" : "approved", who);
                 if (revoke) {
-                        revoke_verdict(d, dev, who);
+                        /* revoked in memory and in the store whatever follows: no verdict of
+                         * an attestation is issued for it any more */
                         session_kick(d, dev, "the device was revoked");
+                        if (revoke_verdict(d, dev, who) < 0) {
+                                reply_error(req, f, 503, EIO,
+                                            "the device is revoked, but its UNTRUSTED verdict could not be stored "
+                                            "(the latest verdict stands until it expires): retry the revocation");
+                                return;
+                        }
                 }
                 reply_device(d, req, f, dev);
                 return;
@@ -701,8 +735,10 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                                     f == FMT_JSON ? " ({\"golden\": \"NAME\"})" : "");
                         return;
                 }
+                char was[sizeof(dev->rec.golden)];
                 pthread_mutex_lock(&d->lock);
                 bool known = !name[0] || golden_table_find(d->golden, name);
+                memcpy(was, dev->rec.golden, sizeof(was));
                 if (known)
                         snprintf(dev->rec.golden, sizeof(dev->rec.golden), "%s", name);
                 pthread_mutex_unlock(&d->lock);
@@ -711,7 +747,10 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                         return;
                 }
                 if (put_device_sync(d, dev) < 0) {
-                        reply_error(req, f, 503, EIO, "the store could not record it");
+                        pthread_mutex_lock(&d->lock);
+                        memcpy(dev->rec.golden, was, sizeof(was));
+                        pthread_mutex_unlock(&d->lock);
+                        reply_error(req, f, 503, EIO, "the store could not record it; the device is unchanged");
                         return;
                 }
                 vlog(LOG_INFO, "API: device %s assigned golden set \"%s\" by \"%s\"", dev->rec.id,

@@ -690,6 +690,15 @@ static bool allowlisted(vouchd *d, const uint8_t *der, size_t len) {
         return false;
 }
 
+/* Queues the device's record as it is now: copied under d->lock, which the API holds
+ * while it changes approval, revocation or the golden assignment. */
+static int device_put(vouchd *d, device *dev, vs_done_fn done, void *userdata) {
+        pthread_mutex_lock(&d->lock);
+        int r = vs_device_put(d->store, &dev->rec, done, userdata);
+        pthread_mutex_unlock(&d->lock);
+        return r;
+}
+
 static void welcome(session *s, bool via_store) {
         vouchd *d = s->l->d;
         Vouch__V1__Welcome w = VOUCH__V1__WELCOME__INIT;
@@ -719,7 +728,7 @@ static void welcome(session *s, bool via_store) {
                 }
                 return;
         }
-        if (vs_device_put(d->store, &s->dev->rec, store_done, p) < 0) {
+        if (device_put(d, s->dev, store_done, p) < 0) {
                 p->error = -EIO;
                 pending_post(p);
         }
@@ -808,7 +817,7 @@ static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
                 return;
         }
         if (!approved) {
-                vs_device_put(d->store, &dev->rec, NULL, NULL);
+                device_put(d, dev, NULL, NULL);
                 vlog(LOG_INFO, "device %s: enrolled, waiting for approval (%s)", s->id, s->peer);
                 session_close(s, EACCES, "device %s is enrolled but not approved yet: an admin must approve it", s->id);
                 return;

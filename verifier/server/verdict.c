@@ -428,6 +428,7 @@ int verdict_ear(vouchd *d, const uint8_t *record, size_t len, char **jwt) {
         char *h64 = NULL, *p64 = NULL, *s64 = NULL, *input = NULL;
         uint8_t *sig = NULL, raw[64];
         size_t sig_len = 0;
+        EVP_PKEY *key = NULL;
         int r = -ENOMEM;
         if (!v) {
                 r = -EBADMSG;
@@ -439,7 +440,17 @@ int verdict_ear(vouchd *d, const uint8_t *record, size_t len, char **jwt) {
         hdr = json_object_new_object();
         json_object_object_add(hdr, "alg", json_object_new_string("ES256"));
         json_object_object_add(hdr, "typ", json_object_new_string("JWT"));
-        json_object_object_add(hdr, "kid", json_object_new_string(d->keys.active.id));
+        /* the key and its id taken together: a SIGHUP may swap the active key meanwhile */
+        char kid[sizeof(d->keys.active.id)];
+        pthread_mutex_lock(&d->seq_lock);
+        key = d->keys.active.pkey;
+        if (key)
+                EVP_PKEY_up_ref(key);
+        memcpy(kid, d->keys.active.id, sizeof(kid));
+        pthread_mutex_unlock(&d->seq_lock);
+        if (!key)
+                goto out;
+        json_object_object_add(hdr, "kid", json_object_new_string(kid));
         pl = json_object_new_object();
         json_object_object_add(pl, "eat_profile", json_object_new_string("tag:github.com,2023:veraison/ear"));
         json_object_object_add(pl, "iat", json_object_new_int64(v->issued_at));
@@ -493,9 +504,7 @@ int verdict_ear(vouchd *d, const uint8_t *record, size_t len, char **jwt) {
         if (!input)
                 goto out;
         snprintf(input, in_len + 1, "%s.%s", h64, p64);
-        pthread_mutex_lock(&d->seq_lock);
-        r = verdict_sign(d->keys.active.pkey, (const uint8_t *) input, in_len, &sig, &sig_len);
-        pthread_mutex_unlock(&d->seq_lock);
+        r = verdict_sign(key, (const uint8_t *) input, in_len, &sig, &sig_len);
         if (r < 0 || (r = es256_raw(sig, sig_len, raw)) < 0 || !(s64 = b64url(raw, 64))) {
                 r = r < 0 ? r : -ENOMEM;
                 goto out;
@@ -515,6 +524,7 @@ out:
         free(s64);
         free(input);
         OPENSSL_free(sig);
+        EVP_PKEY_free(key);
         vouch__v1__verdict__free_unpacked(v, NULL);
         vouch__v1__signed_verdict__free_unpacked(sv, NULL);
         return r;
