@@ -87,6 +87,7 @@ typedef struct device {
         int latest_status;              /* TrustStatus */
         int64_t latest_expires;
         bool stale_queued;              /* a STALE verdict for the latest one is on its way */
+        int64_t queued_expires;         /* expiry of the last verdict queued (under seq_lock) */
         struct device *next;            /* hash chain */
         uint8_t ek_key[32];             /* vc_ek_key_id of rec.ek_public */
         bool has_ek_key;

@@ -83,7 +83,9 @@ out:
         return r;
 }
 
-static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, bool attested, verdict_done_fn done, void *userdata,
+enum { ISSUE_PLAIN, ISSUE_ATTESTED, ISSUE_STALE };
+
+static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, verdict_done_fn done, void *userdata,
                  uint8_t **record, size_t *record_len) {
         commit *c = calloc(1, sizeof(*c));
         int r;
@@ -97,7 +99,14 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, bool attested, v
         c->userdata = userdata;
         v->verifier_id = d->verifier_id;
         pthread_mutex_lock(&d->seq_lock);
-        if (attested) {
+        if (kind == ISSUE_STALE && dev->queued_expires > v->issued_at) {
+                /* a fresh verdict is on its way to the store (the sweep only sees committed
+                 * ones): it says more than STALE would */
+                pthread_mutex_unlock(&d->seq_lock);
+                free(c);
+                return -EALREADY;
+        }
+        if (kind == ISSUE_ATTESTED) {
                 /* verdict_set_access sets the flags under seq_lock: an attestation's verdict
                  * is numbered before the revocation's, or not issued at all */
                 pthread_mutex_lock(&d->lock);
@@ -130,6 +139,7 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, bool attested, v
                         /* numbers are used only once queued, in queue order */
                         dev->rec.sequence = v->sequence;
                         d->gseq = v->global_sequence;
+                        dev->queued_expires = v->expires_at;
                 }
                 if (r < 0 && record) {
                         free(*record);
@@ -148,12 +158,12 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, bool attested, v
 
 int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
                   uint8_t **record, size_t *record_len) {
-        return issue(d, dev, v, false, done, userdata, record, record_len);
+        return issue(d, dev, v, ISSUE_PLAIN, done, userdata, record, record_len);
 }
 
 int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
                            uint8_t **record, size_t *record_len) {
-        return issue(d, dev, v, true, done, userdata, record, record_len);
+        return issue(d, dev, v, ISSUE_ATTESTED, done, userdata, record, record_len);
 }
 
 void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked) {
@@ -229,7 +239,7 @@ static int issue_stale(vouchd *d, device *dev, int64_t expired_at) {
         f.explanation = "the device's last verdict expired without a new attestation; it is not trusted until it attests again";
         v.findings = &fp;
         v.n_findings = 1;
-        int r = verdict_issue(d, dev, &v, NULL, NULL, NULL, NULL);
+        int r = issue(d, dev, &v, ISSUE_STALE, NULL, NULL, NULL, NULL);
         if (r == 0) {
                 atomic_fetch_add(&d->stale_issued, 1);
                 vlog(LOG_INFO, "device %s: STALE (its verdict expired at %s)", dev->rec.id, when);
