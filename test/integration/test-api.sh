@@ -194,6 +194,11 @@ else
         fail "EAR: $ct $(cat "$TOP/ear/header.json" "$TOP/ear/payload.json")"
 fi
 
+# every request so far was authenticated: none may be logged as a refused handshake (a
+# client closing a keep-alive connection without close_notify is not a refusal)
+grep -q 'TLS handshake refused' "$TOP/vouchd.log" && fail "accepted clients logged as refused: $(grep -c 'TLS handshake refused' "$TOP/vouchd.log")" ||
+        pass "no refusal logged for the accepted clients' requests"
+
 # --- roles: every endpoint refuses the unauthenticated, other CAs, unknown CNs and readers on admin
 ENDPOINTS_READ=(/healthz /metrics /v1/keys /v1/verdicts "/v1/devices/$ID/verdict" "/v1/watch?since=0")
 ENDPOINTS_ADMIN=(/v1/devices "/v1/devices/$ID/approve" "/v1/devices/$ID/revoke" "/v1/devices/$ID/golden")

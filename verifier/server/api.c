@@ -986,10 +986,21 @@ out:
 
 /* ---- TLS ---- */
 
+/* An SSL ex_data slot: set once the connection's handshake completed. */
+static int handshaken_idx = -1;
+
 static void tls_info(const SSL *ssl, int where, int ret) {
-        /* a refused handshake (no certificate, another CA) is logged once, by its alert */
+        if (where & SSL_CB_HANDSHAKE_DONE) {
+                SSL_set_ex_data((SSL *) ssl, handshaken_idx, (void *) 1);
+                return;
+        }
+        /* a refused handshake (no certificate, another CA) is logged once, by its alert. A
+         * fatal alert after a completed handshake is not a refusal: a client that closes
+         * its keep-alive connection without close_notify (Python's http.client does) puts
+         * the connection in an error state and OpenSSL answers with an alert; that is an
+         * ordinary end of a connection. */
         if ((where & SSL_CB_ALERT) && (where & SSL_CB_WRITE) && SSL_alert_type_string(ret)[0] == 'F' &&
-            !SSL_is_init_finished(ssl))
+            !SSL_get_ex_data(ssl, handshaken_idx))
                 vlog(LOG_WARN, "API: TLS handshake refused: %s", SSL_alert_desc_string_long(ret));
 }
 
@@ -1051,6 +1062,8 @@ int api_start(vouchd *d) {
                              d->cfg.api_client_ca ? d->cfg.api_client_ca : "(state dir ca.pem)");
                         return -EIO;
                 }
+                if (handshaken_idx < 0)
+                        handshaken_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
                 SSL_CTX_set_info_callback(a->ctx, tls_info);
                 a->http = evhttp_new(a->base);
                 if (!a->http)
