@@ -88,6 +88,8 @@ typedef struct device {
         int64_t latest_expires;
         bool stale_queued;              /* a STALE verdict for the latest one is on its way */
         int64_t queued_expires;         /* expiry of the last verdict queued (under seq_lock) */
+        uint64_t verified;              /* quotes verified (under mu): the order of evidence */
+        uint64_t issued_ticket;         /* `verified` of the last attestation verdict queued (seq_lock) */
         struct device *next;            /* hash chain */
         uint8_t ek_key[32];             /* vc_ek_key_id of rec.ek_public */
         bool has_ek_key;
@@ -195,9 +197,11 @@ typedef void (*verdict_done_fn)(int error, void *userdata);
 int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
                   uint8_t **record, size_t *record_len);
 /* The same for the verdict of an attestation: -EACCES (nothing issued) when the device is
- * revoked or not approved at the moment it would be numbered. */
-int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
-                           uint8_t **record, size_t *record_len);
+ * revoked or not approved at the moment it would be numbered; -ESTALE when ticket (the
+ * device's verification count when this evidence was verified) is below that of a verdict
+ * already issued: verdicts go out in the order their evidence was verified. */
+int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64_t ticket, verdict_done_fn done,
+                           void *userdata, uint8_t **record, size_t *record_len);
 /* Sets the device's approved / revoked flags, ordered with the numbering of verdicts:
  * every attestation verdict numbered after this call sees them. Lock order: seq_lock,
  * then d->lock. */

@@ -280,6 +280,9 @@ static void pending_finish(pending *p) {
                 if (p->error == -EACCES) {
                         session_close(s, EACCES, "device %s is revoked or not approved: no verdict issued",
                                       s->dev ? s->dev->rec.id : s->id);
+                } else if (p->error == -ESTALE) {
+                        session_close(s, ESTALE, "a later attestation of this device on another connection was "
+                                      "verified first: no verdict issued for this one");
                 } else if (p->error < 0) {
                         session_close(s, EIO, "the store could not commit: %s", strerror(-p->error));
                 } else if (p->notice_failed) {
@@ -502,7 +505,7 @@ static bool clock_due(device *dev) {
 }
 
 /* Builds the verdict and has it signed and queued; the agent gets it once it is committed. */
-static void issue_verdict(session *s, const vc_attest_result *res) {
+static void issue_verdict(session *s, const vc_attest_result *res, uint64_t ticket) {
         vouchd *d = s->l->d;
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
         Vouch__V1__Finding *fs = NULL, **fp = NULL;
@@ -572,7 +575,7 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
                         pthread_mutex_unlock(&s->dev->mu);
                 }
         }
-        int r = verdict_issue_attested(d, s->dev, &v, store_done, p, &record, &record_len);
+        int r = verdict_issue_attested(d, s->dev, &v, ticket, store_done, p, &record, &record_len);
         if (r == 0) {
                 /* the notice is read by pending_finish only after the commit, which follows this */
                 if (frame_verdict(record, record_len, d->cfg.max_frame, &p->notice, &p->notice_len) < 0)
@@ -587,6 +590,11 @@ static void issue_verdict(session *s, const vc_attest_result *res) {
         if (r == -EACCES) {
                 vlog(LOG_WARN, "device %s: revoked or not approved while its quote was on the way: no verdict issued",
                      s->dev->rec.id);
+                return;
+        }
+        if (r == -ESTALE) {
+                vlog(LOG_WARN, "device %s: evidence verified before another connection's, whose verdict was issued "
+                               "first: no verdict issued for it", s->dev->rec.id);
                 return;
         }
         if (r < 0)
@@ -629,6 +637,9 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         vc_attest_result res;
         pthread_mutex_lock(&s->dev->mu);
         int r = vc_attest_verify(&s->dev->state, s->dev->ak, s->g, s->l->cache, s->l->hasher, &policy, &in, &res);
+        /* the order of verification, for verdict_issue_attested: two sessions of one device
+         * (a bound one and a new one) must not have the older evidence's verdict issued last */
+        uint64_t ticket = ++s->dev->verified;
         pthread_mutex_unlock(&s->dev->mu);
         /* the nonce is single use, whatever happened */
         memcpy(s->nonce_used, s->nonce, sizeof(s->nonce));
@@ -674,7 +685,7 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         else if (res.failure == VC_ATTEST_OK || res.failure == VC_ATTEST_GOLDEN)
                 atomic_fetch_add(&s->l->cache_misses, 1);
         atomic_fetch_add(res.trust == VC_TRUST_TRUSTED ? &d->attestations_ok : &d->attestations_bad, 1);
-        issue_verdict(s, &res);
+        issue_verdict(s, &res, ticket);
         vc_attest_result_done(&res);
 }
 

@@ -85,8 +85,8 @@ out:
 
 enum { ISSUE_PLAIN, ISSUE_ATTESTED, ISSUE_STALE };
 
-static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, verdict_done_fn done, void *userdata,
-                 uint8_t **record, size_t *record_len) {
+static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64_t ticket, verdict_done_fn done,
+                 void *userdata, uint8_t **record, size_t *record_len) {
         commit *c = calloc(1, sizeof(*c));
         int r;
         if (!c)
@@ -117,6 +117,12 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, verdic
                         free(c);
                         return -EACCES;
                 }
+                if (ticket < dev->issued_ticket) {
+                        /* evidence verified before evidence whose verdict is already out */
+                        pthread_mutex_unlock(&d->seq_lock);
+                        free(c);
+                        return -ESTALE;
+                }
         }
         v->sequence = dev->rec.sequence + 1;
         v->global_sequence = d->gseq + 1;
@@ -140,6 +146,8 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, verdic
                         dev->rec.sequence = v->sequence;
                         d->gseq = v->global_sequence;
                         dev->queued_expires = v->expires_at;
+                        if (kind == ISSUE_ATTESTED)
+                                dev->issued_ticket = ticket;
                 }
                 if (r < 0 && record) {
                         free(*record);
@@ -158,12 +166,12 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, verdic
 
 int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
                   uint8_t **record, size_t *record_len) {
-        return issue(d, dev, v, ISSUE_PLAIN, done, userdata, record, record_len);
+        return issue(d, dev, v, ISSUE_PLAIN, 0, done, userdata, record, record_len);
 }
 
-int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
-                           uint8_t **record, size_t *record_len) {
-        return issue(d, dev, v, ISSUE_ATTESTED, done, userdata, record, record_len);
+int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64_t ticket, verdict_done_fn done,
+                           void *userdata, uint8_t **record, size_t *record_len) {
+        return issue(d, dev, v, ISSUE_ATTESTED, ticket, done, userdata, record, record_len);
 }
 
 void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked) {
@@ -239,7 +247,7 @@ static int issue_stale(vouchd *d, device *dev, int64_t expired_at) {
         f.explanation = "the device's last verdict expired without a new attestation; it is not trusted until it attests again";
         v.findings = &fp;
         v.n_findings = 1;
-        int r = issue(d, dev, &v, ISSUE_STALE, NULL, NULL, NULL, NULL);
+        int r = issue(d, dev, &v, ISSUE_STALE, 0, NULL, NULL, NULL, NULL);
         if (r == 0) {
                 atomic_fetch_add(&d->stale_issued, 1);
                 vlog(LOG_INFO, "device %s: STALE (its verdict expired at %s)", dev->rec.id, when);
