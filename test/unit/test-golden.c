@@ -104,12 +104,18 @@ static void test_parse_errors(void **state) {
         static const struct {
                 const char *pcrs, *rules, *want;
         } outside[] = {
-                { "[4, 7, 8]", "{\"platform_firmware\": {\"s_crtm_versions\": [\"v1\"]}}", "$.rules.platform_firmware: checks the CRTM" },
+                { "[4, 7, 8]", "{\"platform_firmware\": {\"s_crtm_versions\": [\"v1\"]}}", "$.rules.platform_firmware.s_crtm_versions: checks the CRTM" },
+                { "[0, 4, 7, 8]", "{\"platform_firmware\": {\"configuration\": [\"0000000000000000000000000000000000000000000000000000000000000000\"]}}",
+                  "$.rules.platform_firmware.configuration: checks the platform configuration" },
+                { "[0, 4, 7, 8]", "{\"platform_firmware\": {\"handoff_tables\": [\"0000000000000000000000000000000000000000000000000000000000000000\"]}}",
+                  "$.rules.platform_firmware.handoff_tables: checks the handoff tables (PCR 1)" },
+                { "[0, 4, 7, 9]", "{\"kernel\": {\"boot_commands\": [\"set timeout=5\"]}}",
+                  "$.rules.kernel.boot_commands: checks GRUB's commands (PCR 8)" },
                 { "[0, 4, 8]", "{\"secure_boot\": {\"enabled\": true, \"required\": false}}", "$.rules.secure_boot: checks" },
                 { "[0, 4, 7]", "{\"secure_boot\": {\"enabled\": true, \"mok\": []}}", "$.rules.secure_boot.mok: checks shim's MOK" },
                 { "[0, 7, 8]", "{\"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [\"abababababababababababababababababababababababababababababababab\"]}]]}}", "$.rules.boot_chain: checks the boot applications (PCR 4)" },
                 { "[0, 4, 7]", "{\"boot_chain\": {\"gpt\": []}}", "$.rules.boot_chain.gpt: checks the GPT (PCR 5)" },
-                { "[0, 4, 7]", "{\"kernel\": {\"initrd\": []}}", "$.rules.kernel: checks the boot loader's" },
+                { "[0, 4, 7, 8]", "{\"kernel\": {\"initrd\": []}}", "$.rules.kernel.initrd: checks the EFI stub's initrd (PCR 9)" },
         };
         for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
                 snprintf(r, sizeof(r), "{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": %s, \"rules\": %s}",
@@ -118,7 +124,7 @@ static void test_parse_errors(void **state) {
         }
         /* the same rules with their PCRs in the set are accepted */
         static const char *const inside[] = {
-                "{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": [0, 4, 5, 7, 9, 14], \"rules\": "
+                "{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": [0, 1, 4, 5, 7, 9, 14], \"rules\": "
                 "{\"platform_firmware\": {\"s_crtm_versions\": [\"v1\"]}, \"secure_boot\": {\"enabled\": true, \"mok\": []},"
                 " \"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [\"abababababababababababababababababababababababababababababababab\"]}]], \"gpt\": []}, \"kernel\": {\"initrd\": []}}}",
         };

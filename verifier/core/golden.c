@@ -766,15 +766,27 @@ static int check_rule_pcrs(pctx *c) {
                 const char *path, *what;
                 uint32_t pcrs; /* at least one of them */
         } need[] = {
-                { "$.rules.platform_firmware", "the CRTM and firmware measurements (PCR 0)", 1u << 0 },
+                { "$.rules.platform_firmware.s_crtm_versions", "the CRTM version (PCR 0)", 1u << 0 },
+                { "$.rules.platform_firmware.firmware", "firmware code (PCR 0, drivers and option ROMs PCR 2)",
+                  (1u << 0) | (1u << 2) },
+                { "$.rules.platform_firmware.handoff_tables", "the handoff tables (PCR 1)", 1u << 1 },
+                { "$.rules.platform_firmware.configuration", "the platform configuration (PCRs 1, 3, 5, 6)",
+                  (1u << 1) | (1u << 3) | (1u << 5) | (1u << 6) },
                 { "$.rules.secure_boot", "the Secure Boot variables and authorities (PCR 7)", 1u << 7 },
                 { "$.rules.secure_boot.mok", "shim's MOK variables (PCR 14)", 1u << 14 },
                 { "$.rules.boot_chain", "the boot applications (PCR 4)", 1u << 4 },
                 { "$.rules.boot_chain.gpt", "the GPT (PCR 5)", 1u << 5 },
-                { "$.rules.kernel", "the boot loader's and kernel's measurements (PCRs 8, 9, 11, 12)",
-                  (1u << 8) | (1u << 9) | (1u << 11) | (1u << 12) },
+                { "$.rules.kernel.cmdline", "the kernel command line (GRUB PCR 8, systemd-stub PCR 12)",
+                  (1u << 8) | (1u << 12) },
+                { "$.rules.kernel.boot_commands", "GRUB's commands (PCR 8)", 1u << 8 },
+                { "$.rules.kernel.initrd", "the EFI stub's initrd (PCR 9)", 1u << 9 },
+                { "$.rules.kernel.load_options", "the EFI stub's load options (PCR 9)", 1u << 9 },
+                { "$.rules.kernel.boot_files", "the boot loader's files (PCRs 8-15)", 0xff00u },
         };
-        const bool has[] = { g->has_firmware, g->has_secure_boot, g->has_mok, g->has_boot_chain, g->has_gpt, g->has_kernel };
+        const bool has[] = { g->has_crtm_versions, g->has_firmware_digests, g->has_handoff, g->has_configuration,
+                             g->has_secure_boot, g->has_mok, g->has_boot_chain, g->has_gpt, g->n_cmdline > 0,
+                             g->has_boot_commands, g->has_initrd, g->has_load_options, g->has_boot_files };
+        _Static_assert(sizeof(has) / sizeof(has[0]) == sizeof(need) / sizeof(need[0]), "one flag per rule");
         for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
                 if (has[i] && !(g->pcrs & need[i].pcrs))
                         return perr(c, need[i].path, "checks %s, which $.pcrs leaves out: the rule would never apply",
