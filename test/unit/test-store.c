@@ -222,6 +222,58 @@ static void test_retention(void **state) {
 /* Device-row updates queued together are merged per device but must end as if written in
  * queue order: the last clock wins, the sequence never goes down, a whole-row put in
  * between overrides what came before it. */
+/* An enrollment write of a known device keeps the admin's fields (an admin change may be
+ * waiting for the store while the agent re-enrolls); of a new device, it writes them all. */
+static void test_enrollment_keeps_admin_fields(void **state) {
+        vs_store *s = NULL;
+        char err[256];
+        assert_int_equal(vs_open(path, 10, &s, err, sizeof(err)), 0);
+        vs_device a = device("dev-a");
+        snprintf(a.golden, sizeof(a.golden), "gold");
+        a.approved = true;
+        a.revoked = true;
+        vs_device_put(s, &a, NULL, NULL);
+        /* the agent re-enrolls with a new AK, from a record whose admin fields are stale */
+        static uint8_t ak2[] = { 7, 7, 7 };
+        vs_device e = device("dev-a");
+        e.ak_public = ak2;
+        e.ak_public_len = 3;
+        e.approved = false;
+        e.revoked = false;
+        e.enrolled_at = 1800000000;
+        int flag = 0;
+        assert_int_equal(vs_device_put_enrollment(s, &e, on_done, &flag), 0);
+        /* a device the store does not know yet: the whole row */
+        vs_device n = device("dev-new");
+        snprintf(n.golden, sizeof(n.golden), "g2");
+        n.approved = false;
+        assert_int_equal(vs_device_put_enrollment(s, &n, NULL, NULL), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        vs_device got;
+        assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
+        assert_int_equal(got.ak_public_len, 3);
+        assert_int_equal(got.ak_public[0], 7);
+        assert_int_equal(got.enrolled_at, 1800000000);
+        assert_string_equal(got.golden, "gold");
+        assert_true(got.approved);
+        assert_true(got.revoked);
+        vs_device_done(&got);
+        assert_int_equal(vs_device_get(s, "dev-new", &got), 0);
+        assert_string_equal(got.golden, "g2");
+        assert_false(got.approved);
+        vs_device_done(&got);
+        /* the admin's own write still sets them */
+        a.revoked = false;
+        vs_device_put(s, &a, NULL, NULL);
+        vs_flush(s);
+        assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
+        assert_false(got.revoked);
+        assert_int_equal(got.ak_public_len, 2); /* the whole row */
+        vs_device_done(&got);
+        vs_close(s);
+}
+
 static void test_device_updates_in_order(void **state) {
         vs_store *s = NULL;
         char err[256];
@@ -290,6 +342,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_device_updates_in_order, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_enrollment_keeps_admin_fields, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -601,11 +601,24 @@ static void record_error(int error, void *userdata) {
         *(int *) userdata = error;
 }
 
-/* 0 once the device's record is durable; < 0 when it could not be queued or committed. */
-static int put_device_sync(vouchd *d, device *dev) {
+/* What an admin action changes in the record written (-1 / NULL: as it is). */
+typedef struct rec_edit {
+        int approved, revoked;
+        const char *golden;
+} rec_edit;
+
+/* 0 once the device's record, with edit applied, is durable; < 0 when it could not be
+ * queued or committed. The in-memory record is not changed here. */
+static int put_device_sync(vouchd *d, device *dev, rec_edit edit) {
         vs_device copy;
         pthread_mutex_lock(&d->lock);
         copy = dev->rec;
+        if (edit.approved >= 0)
+                copy.approved = edit.approved;
+        if (edit.revoked >= 0)
+                copy.revoked = edit.revoked;
+        if (edit.golden)
+                snprintf(copy.golden, sizeof(copy.golden), "%s", edit.golden);
         copy.ek_public = malloc(dev->rec.ek_public_len ? dev->rec.ek_public_len : 1);
         copy.ak_public = malloc(dev->rec.ak_public_len ? dev->rec.ak_public_len : 1);
         if (copy.ek_public && copy.ak_public) {
@@ -671,13 +684,18 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                 pthread_mutex_lock(&d->lock);
                 bool was_approved = dev->rec.approved, was_revoked = dev->rec.revoked;
                 pthread_mutex_unlock(&d->lock);
-                verdict_set_access(d, dev, !revoke, revoke);
-                if (put_device_sync(d, dev) < 0) {
-                        /* memory goes back to what the store still says */
-                        verdict_set_access(d, dev, was_approved, was_revoked);
+                /* the stricter state first: a revocation holds from now on, while it is
+                 * written; an approval holds only once written */
+                if (revoke)
+                        verdict_set_access(d, dev, false, true);
+                if (put_device_sync(d, dev, (rec_edit) { .approved = !revoke, .revoked = revoke }) < 0) {
+                        if (revoke) /* memory goes back to what the store still says */
+                                verdict_set_access(d, dev, was_approved, was_revoked);
                         reply_error(req, f, 503, EIO, "the store could not record it; the device is unchanged");
                         return;
                 }
+                if (!revoke)
+                        verdict_set_access(d, dev, true, false);
                 vlog(LOG_INFO, "API: device %s %s by \"%s\"", dev->rec.id, revoke ? "revoked" : "approved", who);
                 if (revoke) {
                         /* revoked in memory and in the store whatever follows: no verdict of
@@ -735,24 +753,21 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                                     f == FMT_JSON ? " ({\"golden\": \"NAME\"})" : "");
                         return;
                 }
-                char was[sizeof(dev->rec.golden)];
                 pthread_mutex_lock(&d->lock);
                 bool known = !name[0] || golden_table_find(d->golden, name);
-                memcpy(was, dev->rec.golden, sizeof(was));
-                if (known)
-                        snprintf(dev->rec.golden, sizeof(dev->rec.golden), "%s", name);
                 pthread_mutex_unlock(&d->lock);
                 if (!known) {
                         reply_error(req, f, 404, ENOENT, "no golden set \"%s\" is loaded", name);
                         return;
                 }
-                if (put_device_sync(d, dev) < 0) {
-                        pthread_mutex_lock(&d->lock);
-                        memcpy(dev->rec.golden, was, sizeof(was));
-                        pthread_mutex_unlock(&d->lock);
+                /* written first, applied once durable */
+                if (put_device_sync(d, dev, (rec_edit) { .approved = -1, .revoked = -1, .golden = name }) < 0) {
                         reply_error(req, f, 503, EIO, "the store could not record it; the device is unchanged");
                         return;
                 }
+                pthread_mutex_lock(&d->lock);
+                snprintf(dev->rec.golden, sizeof(dev->rec.golden), "%s", name);
+                pthread_mutex_unlock(&d->lock);
                 vlog(LOG_INFO, "API: device %s assigned golden set \"%s\" by \"%s\"", dev->rec.id,
                      name[0] ? name : "(default)", who);
                 reply_device(d, req, f, dev);

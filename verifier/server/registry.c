@@ -66,6 +66,11 @@ device *registry_add_locked(vouchd *d, const vs_device *rec) {
         if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(rec->ek_public, rec->ek_public_len, &off, &ek) == TSS2_RC_SUCCESS &&
             vc_ek_key_id(&ek.publicArea, dev->ek_key) == 0) {
                 size_t k = key_bucket(d, dev->ek_key);
+                device *other = registry_find_key_locked(d, dev->ek_key);
+                if (other) /* enrolled before vouchd refused a second identity */
+                        vlog(LOG_WARN, "device %s: its EK key is also device %s's (one TPM, two identities): "
+                                       "revoke the one that should not be used",
+                             rec->id, other->rec.id);
                 dev->has_ek_key = true;
                 dev->next_key = d->key_buckets[k];
                 d->key_buckets[k] = dev;

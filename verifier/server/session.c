@@ -701,11 +701,12 @@ static bool allowlisted(vouchd *d, const uint8_t *der, size_t len) {
         return false;
 }
 
-/* Queues the device's record as it is now: copied under d->lock, which the API holds
- * while it changes approval, revocation or the golden assignment. */
+/* Queues the device's enrollment as it is now (copied under d->lock). For a known device
+ * the store keeps the admin's fields (golden, approval, revocation): the API writes those,
+ * and one of its changes may be waiting for the store at this moment. */
 static int device_put(vouchd *d, device *dev, vs_done_fn done, void *userdata) {
         pthread_mutex_lock(&d->lock);
-        int r = vs_device_put(d->store, &dev->rec, done, userdata);
+        int r = vs_device_put_enrollment(d->store, &dev->rec, done, userdata);
         pthread_mutex_unlock(&d->lock);
         return r;
 }

@@ -33,6 +33,13 @@ typedef struct commit {
 static void committed(int error, void *arg) {
         commit *c = arg;
         vouchd *d = c->d;
+        if (error < 0) {
+                /* not stored: it no longer holds back a STALE verdict (issue) */
+                pthread_mutex_lock(&d->seq_lock);
+                if (c->dev->queued_expires == c->expires_at)
+                        c->dev->queued_expires = 0;
+                pthread_mutex_unlock(&d->seq_lock);
+        }
         if (error == 0) {
                 pthread_mutex_lock(&d->lock);
                 free(c->dev->latest);

@@ -23,6 +23,7 @@ enum {
         ST_COMMIT,
         ST_ROLLBACK,
         ST_DEVICE,
+        ST_ENROLL,
         ST_CLOCK,
         ST_VERDICT,
         ST_PRUNE,
@@ -37,12 +38,17 @@ static const char *const statements[ST_COUNT] = {
                       "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, golden=?4, approved=?5,"
                       " revoked=?6, enrolled_at=?7, has_last=?8, reset_count=?9, restart_count=?10,"
                       " clock=?11, sequence=?12",
+        /* an enrollment: the whole row for a new device; for a known one, not the admin's
+         * fields (golden, approved, revoked), which only the API writes */
+        [ST_ENROLL] = "INSERT INTO devices VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) "
+                      "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, enrolled_at=?7, has_last=?8,"
+                      " reset_count=?9, restart_count=?10, clock=?11, sequence=?12",
         [ST_CLOCK] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
         [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq) VALUES (?1,?2,?3,?4,?5,?6,?7)",
         [ST_PRUNE] = "DELETE FROM verdicts WHERE device=?1 AND sequence<=?2",
 };
 
-typedef enum op_kind { OP_DEVICE, OP_CLOCK, OP_VERDICT } op_kind;
+typedef enum op_kind { OP_DEVICE, OP_ENROLL, OP_CLOCK, OP_VERDICT } op_kind;
 
 typedef struct op {
         op_kind kind;
@@ -176,10 +182,11 @@ static int apply(vs_store *s, pending_set *ps, op *o) {
         int r;
         switch (o->kind) {
         case OP_DEVICE:
+        case OP_ENROLL:
                 /* the whole row: the batch's earlier updates go first, in queue order */
                 if ((r = pending_flush(s, ps)) < 0)
                         return r;
-                st = s->st[ST_DEVICE];
+                st = s->st[o->kind == OP_DEVICE ? ST_DEVICE : ST_ENROLL];
                 sqlite3_bind_text(st, 1, o->dev.id, -1, SQLITE_STATIC);
                 sqlite3_bind_blob(st, 2, o->dev.ek_public, (int) o->dev.ek_public_len, SQLITE_STATIC);
                 sqlite3_bind_blob(st, 3, o->dev.ak_public, (int) o->dev.ak_public_len, SQLITE_STATIC);
@@ -331,11 +338,11 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t n) {
         return d;
 }
 
-int vs_device_put(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata) {
+static int device_put(vs_store *s, op_kind kind, const vs_device *d, vs_done_fn done, void *userdata) {
         op *o = calloc(1, sizeof(*o));
         if (!o)
                 return -ENOMEM;
-        o->kind = OP_DEVICE;
+        o->kind = kind;
         o->dev = *d;
         o->dev.ek_public = dup_bytes(d->ek_public, d->ek_public_len);
         o->dev.ak_public = dup_bytes(d->ak_public, d->ak_public_len);
@@ -346,6 +353,14 @@ int vs_device_put(vs_store *s, const vs_device *d, vs_done_fn done, void *userda
                 return -ENOMEM;
         }
         return enqueue(s, o);
+}
+
+int vs_device_put(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata) {
+        return device_put(s, OP_DEVICE, d, done, userdata);
+}
+
+int vs_device_put_enrollment(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata) {
+        return device_put(s, OP_ENROLL, d, done, userdata);
 }
 
 int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint32_t restart_count, uint64_t clock,

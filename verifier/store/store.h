@@ -69,6 +69,9 @@ void vs_close(vs_store *s);
 
 /* Queues an insert-or-update of the device (all fields). */
 int vs_device_put(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata);
+/* The same for an enrollment: a new device gets the whole row; a known one keeps its
+ * golden assignment, approval and revocation (the admin's, written with vs_device_put). */
+int vs_device_put_enrollment(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata);
 /* Queues an update of the last-quote state only. */
 int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint32_t restart_count, uint64_t clock,
                         vs_done_fn done, void *userdata);
