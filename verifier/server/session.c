@@ -880,8 +880,6 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
 
         pthread_mutex_lock(&d->lock);
         device *dev = registry_find_locked(d, s->id);
-        if (!dev && refuse_second_identity(s, ek_key))
-                return; /* unlocked */
         if (dev && dev->rec.revoked) {
                 pthread_mutex_unlock(&d->lock);
                 session_close(s, EACCES, "device %s is revoked", s->id);
@@ -921,6 +919,12 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
                 session_close(s, EPERM, "enrollment refused: %s", vc_error_format(&err, msg, sizeof(msg)));
                 return;
         }
+        /* after the certificate: who is enrolled under this key is told only to a holder of
+         * its EK certificate (checked again at activation, under the same lock as the add) */
+        pthread_mutex_lock(&d->lock);
+        if (!registry_find_locked(d, s->id) && refuse_second_identity(s, ek_key))
+                return; /* unlocked */
+        pthread_mutex_unlock(&d->lock);
         /* not allowlisted: the enrollment goes ahead (the AK is bound to the EK) and the
          * device waits for an admin's approval (POST /v1/devices/{id}/approve) */
         s->needs_approval = d->cfg.approval == APPROVAL_ALLOWLIST &&
