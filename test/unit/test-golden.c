@@ -46,6 +46,10 @@ static char *wrap(const char *rules) {
         return buf;
 }
 
+static void lint_to(const char *msg, void *userdata) {
+        snprintf(userdata, 512, "%s", msg);
+}
+
 static void test_parse_errors(void **state) {
         char r[2048];
         expect_parse_error("", -EBADMSG, "not JSON");
@@ -100,39 +104,68 @@ static void test_parse_errors(void **state) {
         snprintf(r, sizeof(r), "{\"pcr_values\": {\"sha256\": {\"9\": [%s]}}}", hex32);
         expect_parse_error(wrap(r), -EBADMSG, "$.rules.pcr_values.sha256.9: PCR 9 is pinned but not in $.pcrs");
         expect_parse_error(wrap("{\"pcr_values\": {\"sha256\": {\"0\": []}}}"), -EBADMSG, "no allowed value");
-        /* a rule whose measurements all land in PCRs the set leaves out would never apply */
+        /* a rule on events the classifier ties to a PCR the set leaves out would never apply */
         static const struct {
                 const char *pcrs, *rules, *want;
-        } outside[] = {
-                { "[4, 7, 8]", "{\"platform_firmware\": {\"s_crtm_versions\": [\"v1\"]}}", "$.rules.platform_firmware.s_crtm_versions: checks the CRTM" },
-                { "[0, 4, 7, 8]", "{\"platform_firmware\": {\"configuration\": [\"0000000000000000000000000000000000000000000000000000000000000000\"]}}",
-                  "$.rules.platform_firmware.configuration: checks the platform configuration" },
-                { "[0, 4, 7, 8]", "{\"platform_firmware\": {\"handoff_tables\": [\"0000000000000000000000000000000000000000000000000000000000000000\"]}}",
-                  "$.rules.platform_firmware.handoff_tables: checks the handoff tables (PCR 1)" },
-                { "[0, 4, 7, 9]", "{\"kernel\": {\"boot_commands\": [\"set timeout=5\"]}}",
-                  "$.rules.kernel.boot_commands: checks GRUB's commands (PCR 8)" },
-                { "[0, 4, 8]", "{\"secure_boot\": {\"enabled\": true, \"required\": false}}", "$.rules.secure_boot: checks" },
-                { "[0, 4, 7]", "{\"secure_boot\": {\"enabled\": true, \"mok\": []}}", "$.rules.secure_boot.mok: checks shim's MOK" },
-                { "[0, 7, 8]", "{\"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [\"abababababababababababababababababababababababababababababababab\"]}]]}}", "$.rules.boot_chain: checks the boot applications (PCR 4)" },
-                { "[0, 4, 7]", "{\"boot_chain\": {\"gpt\": []}}", "$.rules.boot_chain.gpt: checks the GPT (PCR 5)" },
-                { "[0, 4, 7, 8]", "{\"kernel\": {\"initrd\": []}}", "$.rules.kernel.initrd: checks the EFI stub's initrd (PCR 9)" },
+        } blind[] = {
+                { "[0, 4, 8]", "{\"secure_boot\": {\"enabled\": true, \"required\": false}}",
+                  "$.rules.secure_boot: checks the Secure Boot variables, measured only in PCR 7" },
+                { "[0, 4, 7]", "{\"secure_boot\": {\"enabled\": true, \"mok\": []}}",
+                  "$.rules.secure_boot.mok: checks shim's MOK variables, measured only in PCR 14" },
         };
-        for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+        for (size_t i = 0; i < sizeof(blind) / sizeof(blind[0]); i++) {
                 snprintf(r, sizeof(r), "{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": %s, \"rules\": %s}",
-                         outside[i].pcrs, outside[i].rules);
-                expect_parse_error(r, -EBADMSG, outside[i].want);
+                         blind[i].pcrs, blind[i].rules);
+                expect_parse_error(r, -EBADMSG, blind[i].want);
         }
-        /* the same rules with their PCRs in the set are accepted */
+        /* where measurements only usually land: accepted, with a warning from vc_golden_lint */
+        static const struct {
+                const char *pcrs, *rules, *want;
+        } unusual[] = {
+                { "[4, 7, 8]", "{\"platform_firmware\": {\"s_crtm_versions\": [\"v1\"]}}", "$.rules.platform_firmware.s_crtm_versions checks the CRTM" },
+                { "[0, 4, 7, 8]", "{\"platform_firmware\": {\"configuration\": [\"ZZ\"]}}", "$.rules.platform_firmware.configuration checks" },
+                { "[0, 4, 7, 8]", "{\"platform_firmware\": {\"handoff_tables\": [\"ZZ\"]}}", "$.rules.platform_firmware.handoff_tables checks" },
+                { "[0, 7, 8]", "{\"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [\"AB\"]}]]}}", "$.rules.boot_chain checks the boot applications (PCR 4)" },
+                { "[0, 4, 7]", "{\"boot_chain\": {\"gpt\": []}}", "$.rules.boot_chain.gpt checks the GPT (PCR 5)" },
+                { "[0, 4, 7, 9]", "{\"kernel\": {\"boot_commands\": [\"set timeout=5\"]}}", "$.rules.kernel.boot_commands checks GRUB's commands (PCR 8)" },
+                { "[0, 4, 7, 8]", "{\"kernel\": {\"initrd\": []}}", "$.rules.kernel.initrd checks the EFI stub's initrd (PCR 9)" },
+        };
+        for (size_t i = 0; i < sizeof(unusual) / sizeof(unusual[0]); i++) {
+                char rules[512], w[512] = "";
+                snprintf(rules, sizeof(rules), "%s", unusual[i].rules);
+                for (char *p; (p = strstr(rules, "ZZ"));) { /* a 32-byte digest */
+                        memmove(p + 64, p + 2, strlen(p + 2) + 1);
+                        memset(p, '0', 64);
+                }
+                for (char *p; (p = strstr(rules, "AB"));) {
+                        memmove(p + 64, p + 2, strlen(p + 2) + 1);
+                        memset(p, 'a', 64);
+                }
+                snprintf(r, sizeof(r), "{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": %s, \"rules\": %s}",
+                         unusual[i].pcrs, rules);
+                vc_golden *g = NULL;
+                vc_error err;
+                if (vc_golden_parse(r, strlen(r), &g, &err) < 0)
+                        fail_msg("%s: %s", r, err.msg);
+                assert_int_equal(vc_golden_lint(g, lint_to, w), 1);
+                if (!strstr(w, unusual[i].want))
+                        fail_msg("lint \"%s\" does not mention \"%s\"", w, unusual[i].want);
+                vc_golden_free(g);
+        }
+        /* the same rules with their PCRs: accepted, no warning */
         static const char *const inside[] = {
-                "{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": [0, 1, 4, 5, 7, 9, 14], \"rules\": "
-                "{\"platform_firmware\": {\"s_crtm_versions\": [\"v1\"]}, \"secure_boot\": {\"enabled\": true, \"mok\": []},"
-                " \"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [\"abababababababababababababababababababababababababababababababab\"]}]], \"gpt\": []}, \"kernel\": {\"initrd\": []}}}",
+                "{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": [0, 1, 4, 5, 7, 8, 9, 14], \"rules\": "
+                "{\"platform_firmware\": {\"s_crtm_versions\": [\"v1\"], \"configuration\": [\"0000000000000000000000000000000000000000000000000000000000000000\"]},"
+                " \"secure_boot\": {\"enabled\": true, \"mok\": []},"
+                " \"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [\"abababababababababababababababababababababababababababababababab\"]}]], \"gpt\": []},"
+                " \"kernel\": {\"initrd\": [], \"boot_commands\": [\"set timeout=5\"]}}}",
         };
         for (size_t i = 0; i < sizeof(inside) / sizeof(inside[0]); i++) {
                 vc_golden *g = NULL;
                 vc_error err;
                 if (vc_golden_parse(inside[i], strlen(inside[i]), &g, &err) < 0)
                         fail_msg("%s", err.msg);
+                assert_int_equal(vc_golden_lint(g, NULL, NULL), 0);
                 vc_golden_free(g);
         }
         expect_parse_error(wrap("{\"pcr_values\": {\"sha256\": {\"0\": [\"00\"]}}}"), -EBADMSG, "expected 32 bytes");

@@ -757,23 +757,39 @@ static int parse_structure(pctx *c, json_object *o, const char *path) {
         return 0;
 }
 
-/* Evaluation looks only at events in $.pcrs: a rule whose measurements all land in PCRs
- * the set leaves out would never see one and so never fail. Such a set is an error, not a
- * rule that silently passes. */
+/* Evaluation looks only at events in $.pcrs. Events are classified by type, so most rules
+ * can see events in any PCR; two classes are tied to a PCR by the classifier itself
+ * (golden-eval.c classify): Secure Boot variables (EV_EFI_VARIABLE_DRIVER_CONFIG) only in
+ * PCR 7, shim's MOK variables (EV_IPL) only in PCR 14. A rule on those without its PCR
+ * would never see an event and so never fail: an error. Where a rule's measurements only
+ * usually land in certain PCRs, vc_golden_lint warns. */
 static int check_rule_pcrs(pctx *c) {
         const vc_golden *g = c->g;
+        bool sb_variables = g->has_secure_boot && (g->secure_boot_enabled >= 0 || g->pk.present || g->kek.present ||
+                                                   g->db.present || g->has_dbx_must_contain || g->has_sb_variables);
+        if (sb_variables && !(g->pcrs & (1u << 7)))
+                return perr(c, "$.rules.secure_boot",
+                            "checks the Secure Boot variables, measured only in PCR 7, which $.pcrs leaves out: "
+                            "the rule would never apply");
+        if (g->has_mok && !(g->pcrs & (1u << 14)))
+                return perr(c, "$.rules.secure_boot.mok",
+                            "checks shim's MOK variables, measured only in PCR 14, which $.pcrs leaves out: "
+                            "the rule would never apply");
+        return 0;
+}
+
+size_t vc_golden_lint(const vc_golden *g, void (*warn)(const char *msg, void *userdata), void *userdata) {
         static const struct {
                 const char *path, *what;
-                uint32_t pcrs; /* at least one of them */
-        } need[] = {
+                uint32_t pcrs; /* where they usually are (TCG PC Client PFP, boot loaders) */
+        } usual[] = {
                 { "$.rules.platform_firmware.s_crtm_versions", "the CRTM version (PCR 0)", 1u << 0 },
-                { "$.rules.platform_firmware.firmware", "firmware code (PCR 0, drivers and option ROMs PCR 2)",
+                { "$.rules.platform_firmware.firmware", "firmware code (PCR 0; drivers and option ROMs PCR 2)",
                   (1u << 0) | (1u << 2) },
                 { "$.rules.platform_firmware.handoff_tables", "the handoff tables (PCR 1)", 1u << 1 },
                 { "$.rules.platform_firmware.configuration", "the platform configuration (PCRs 1, 3, 5, 6)",
                   (1u << 1) | (1u << 3) | (1u << 5) | (1u << 6) },
-                { "$.rules.secure_boot", "the Secure Boot variables and authorities (PCR 7)", 1u << 7 },
-                { "$.rules.secure_boot.mok", "shim's MOK variables (PCR 14)", 1u << 14 },
+                { "$.rules.secure_boot.authorities", "the Secure Boot authorities (PCR 7)", 1u << 7 },
                 { "$.rules.boot_chain", "the boot applications (PCR 4)", 1u << 4 },
                 { "$.rules.boot_chain.gpt", "the GPT (PCR 5)", 1u << 5 },
                 { "$.rules.kernel.cmdline", "the kernel command line (GRUB PCR 8, systemd-stub PCR 12)",
@@ -781,17 +797,27 @@ static int check_rule_pcrs(pctx *c) {
                 { "$.rules.kernel.boot_commands", "GRUB's commands (PCR 8)", 1u << 8 },
                 { "$.rules.kernel.initrd", "the EFI stub's initrd (PCR 9)", 1u << 9 },
                 { "$.rules.kernel.load_options", "the EFI stub's load options (PCR 9)", 1u << 9 },
-                { "$.rules.kernel.boot_files", "the boot loader's files (PCRs 8-15)", 0xff00u },
+                { "$.rules.kernel.boot_files", "boot loader files (PCRs 8-15; legacy BIOS IPL code PCR 4)",
+                  0xff00u | (1u << 4) },
         };
         const bool has[] = { g->has_crtm_versions, g->has_firmware_digests, g->has_handoff, g->has_configuration,
-                             g->has_secure_boot, g->has_mok, g->has_boot_chain, g->has_gpt, g->n_cmdline > 0,
+                             g->has_authorities, g->has_boot_chain, g->has_gpt, g->n_cmdline > 0,
                              g->has_boot_commands, g->has_initrd, g->has_load_options, g->has_boot_files };
-        _Static_assert(sizeof(has) / sizeof(has[0]) == sizeof(need) / sizeof(need[0]), "one flag per rule");
-        for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
-                if (has[i] && !(g->pcrs & need[i].pcrs))
-                        return perr(c, need[i].path, "checks %s, which $.pcrs leaves out: the rule would never apply",
-                                    need[i].what);
-        return 0;
+        _Static_assert(sizeof(has) / sizeof(has[0]) == sizeof(usual) / sizeof(usual[0]), "one flag per rule");
+        size_t n = 0;
+        for (size_t i = 0; i < sizeof(usual) / sizeof(usual[0]); i++) {
+                if (!has[i] || (g->pcrs & usual[i].pcrs))
+                        continue;
+                char msg[300];
+                snprintf(msg, sizeof(msg),
+                         "%s checks %s, which $.pcrs leaves out: unless this platform measures them elsewhere, "
+                         "the rule sees nothing",
+                         usual[i].path, usual[i].what);
+                if (warn)
+                        warn(msg, userdata);
+                n++;
+        }
+        return n;
 }
 
 static int parse_root(pctx *c, json_object *root) {

@@ -128,6 +128,13 @@ typedef struct vc_golden {
  * err->msg names the JSON path ("$.rules.boot_chain.chains[0][1].digests[2]").
  * Returns 0, -EBADMSG, -E2BIG, -ENOMEM. */
 int vc_golden_parse(const char *json, size_t len, vc_golden **ret, vc_error *err);
+
+/* Rules whose measurements usually land only in PCRs the set leaves out (the boot chain
+ * without PCR 4, platform configuration without PCRs 1/3/5/6, ...): such a rule probably
+ * sees nothing. Not an error (events are classified by type, and a platform may measure
+ * elsewhere); each is passed to warn (may be NULL). Returns how many. Secure Boot variables
+ * without PCR 7 and MOK rules without PCR 14 are parse errors instead. */
+size_t vc_golden_lint(const vc_golden *g, void (*warn)(const char *msg, void *userdata), void *userdata);
 vc_golden *vc_golden_free(vc_golden *g);
 
 /* Writes g as pretty-printed, stable JSON (same set, same bytes). *ret is malloc'ed. */

@@ -133,6 +133,10 @@ const vc_golden *golden_table_find(const golden_table *t, const char *name) {
         return NULL;
 }
 
+static void lint_warn(const char *msg, void *userdata) {
+        vlog(LOG_WARN, "golden: %s: %s", (const char *) userdata, msg);
+}
+
 int golden_table_load(const char *dir, golden_table **ret) {
         golden_table *t = calloc(1, sizeof(*t));
         DIR *dh;
@@ -173,6 +177,7 @@ int golden_table_load(const char *dir, golden_table **ret) {
                         break;
                 }
                 free(buf);
+                vc_golden_lint(g, lint_warn, path);
                 if (golden_table_find(t, g->name) || t->n >= VOUCHD_MAX_GOLDEN) {
                         vlog(LOG_ERR, "golden: %s: %s", path,
                              t->n >= VOUCHD_MAX_GOLDEN ? "too many golden sets" : "a set of this name is already loaded");

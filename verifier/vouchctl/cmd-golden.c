@@ -18,6 +18,10 @@ static const char golden_usage[] =
         "  vouchctl golden check --golden FILE --eventlog FILE [--json]\n"
         "check exits 0 TRUSTED, 1 UNTRUSTED (with the findings), 2 unusable input.\n";
 
+static void lint_warn(const char *msg, void *userdata) {
+        fprintf(stderr, "vouchctl: %s: warning: %s\n", (const char *) userdata, msg);
+}
+
 static int load_golden(const char *path, vc_golden **ret) {
         uint8_t *buf;
         size_t len;
@@ -31,6 +35,7 @@ static int load_golden(const char *path, vc_golden **ret) {
                 fprintf(stderr, "vouchctl: %s: %s\n", path, vc_error_format(&err, msg, sizeof(msg)));
                 return EXIT_USAGE;
         }
+        vc_golden_lint(*ret, lint_warn, (void *) path);
         return EXIT_OK;
 }
 
