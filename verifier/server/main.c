@@ -471,9 +471,20 @@ static int run(vouchd *d) {
         }
         if (api_start(d) < 0)
                 return 1;
-        for (unsigned i = 0; i < d->n_loops; i++)
-                if (pthread_create(&d->loops[i].thread, NULL, loop_main, &d->loops[i]) != 0)
+        for (unsigned i = 0; i < d->n_loops; i++) {
+                int e = pthread_create(&d->loops[i].thread, NULL, loop_main, &d->loops[i]);
+                if (e != 0) {
+                        /* the loops already running stop before main() frees what they use */
+                        vlog(LOG_ERR, "cannot start event loop %u: %s", i, strerror(e));
+                        atomic_store(&d->stopping, true);
+                        api_stop(d);
+                        for (unsigned k = 0; k < i; k++)
+                                event_base_loopexit(d->loops[k].base, NULL);
+                        for (unsigned k = 0; k < i; k++)
+                                pthread_join(d->loops[k].thread, NULL);
                         return 1;
+                }
+        }
         vlog(LOG_INFO, "listening on %s with %u event loops; %zu devices; golden default %s; verifier %.16s",
              d->cfg.listen, d->n_loops, d->n_devices, d->cfg.default_golden, d->verifier_id);
         printf("vouchd: ready on %s\n", d->cfg.listen);
