@@ -102,6 +102,19 @@ PC_BG() { # the same, for a background job: exec, so that $! is the client itsel
 
 status_of() { jq -r .verdict.status; }
 
+hold_store() { # SECONDS: another process holds the database's write lock that long (in the
+        # background, $LOCKER); returns once it has the lock
+        rm -f "$TOP/locked"
+        python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+c.execute("BEGIN EXCLUSIVE")
+open(sys.argv[2], "w").write("locked")
+time.sleep(float(sys.argv[3]))
+c.execute("ROLLBACK")' "$TOP/state/vouch.db" "$TOP/locked" "$1" &
+        LOCKER=$!
+        for ((i = 0; i < 100; i++)); do [[ -f $TOP/locked ]] && break; sleep 0.1; done
+}
+
 # --- set-up: a TPM replaying a real log, its golden set, vouchd with the API
 new_tpm a
 "$VOUCHCTL" eventlog show "$LOG" --json >"$TOP/show.json"
@@ -330,15 +343,7 @@ r=$(PC admin get "/v1/devices/$IDB/approve" --method POST)
 # (the writer may already be waiting on a batch when the revocation is queued in the
 # next); the revocation is answered 503 and the device is left as the store has it
 # (approved, not revoked)
-rm -f "$TOP/locked"
-python3 -c 'import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-c.execute("BEGIN EXCLUSIVE")
-open(sys.argv[2], "w").write("locked")
-time.sleep(25)
-c.execute("ROLLBACK")' "$TOP/state/vouch.db" "$TOP/locked" &
-LOCKER=$!
-for ((i = 0; i < 100; i++)); do [[ -f $TOP/locked ]] && break; sleep 0.1; done
+hold_store 25
 r=$(PC admin get "/v1/devices/$IDB/revoke" --method POST --timeout 40 --out "$TOP/revoke-locked.out")
 wait "$LOCKER" || true
 PC admin get "/v1/devices?format=json" --out "$TOP/devs-after-lock.json" >/dev/null
@@ -360,15 +365,7 @@ vb=$(PC reader verdict "/v1/devices/$IDB/verdict")
 exp=$(jq .verdict.expires_at <<<"$vb")
 seq0=$(jq .verdict.sequence <<<"$vb")
 while (($(date +%s) < exp - 4)); do sleep 0.2; done
-rm -f "$TOP/locked"
-python3 -c 'import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-c.execute("BEGIN EXCLUSIVE")
-open(sys.argv[2], "w").write("locked")
-time.sleep(6)
-c.execute("ROLLBACK")' "$TOP/state/vouch.db" "$TOP/locked" &
-LOCKER=$!
-for ((i = 0; i < 100; i++)); do [[ -f $TOP/locked ]] && break; sleep 0.1; done
+hold_store 6
 # the lock spans the old verdict's expiry (exp - 4 .. exp + 2); the new verdict, queued
 # at about exp - 3, expires at about exp + 7: it is checked before that
 (

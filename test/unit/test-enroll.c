@@ -12,13 +12,19 @@
 
 #include "enroll.h"
 
-/* The TCG's default RSA 2048 EK template (low range) with a made-up modulus. */
-static TPMT_PUBLIC rsa_ek(void) {
+/* What the TCG's default EK templates share. */
+static TPMT_PUBLIC ek_template(TPMI_ALG_PUBLIC type) {
         TPMT_PUBLIC p = { 0 };
-        p.type = TPM2_ALG_RSA;
+        p.type = type;
         p.nameAlg = TPM2_ALG_SHA256;
         p.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
                              TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+        return p;
+}
+
+/* The TCG's default RSA 2048 EK template (low range) with a made-up modulus. */
+static TPMT_PUBLIC rsa_ek(void) {
+        TPMT_PUBLIC p = ek_template(TPM2_ALG_RSA);
         p.authPolicy.size = 32;
         memset(p.authPolicy.buffer, 0x83, 32);
         p.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_AES;
@@ -34,11 +40,7 @@ static TPMT_PUBLIC rsa_ek(void) {
 }
 
 static TPMT_PUBLIC ecc_ek(void) {
-        TPMT_PUBLIC p = { 0 };
-        p.type = TPM2_ALG_ECC;
-        p.nameAlg = TPM2_ALG_SHA256;
-        p.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
-                             TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+        TPMT_PUBLIC p = ek_template(TPM2_ALG_ECC);
         p.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
         p.parameters.eccDetail.symmetric.keyBits.aes = 128;
         p.parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;

@@ -53,8 +53,7 @@ struct api {
         bool started;
         struct event *wake, *sweep;
         watcher *watchers;
-        size_t n_watchers;
-        atomic_uint watching;           /* n_watchers, for api_notify on other threads */
+        atomic_size_t n_watchers;       /* changed on the API thread, read by api_notify too */
         atomic_ullong requests, refused;
 };
 
@@ -586,7 +585,7 @@ static void get_metrics(struct api *a, struct evhttp_request *req) {
                             "# HELP vouch_api_refused_total API requests refused (authentication or role).\n"
                             "# TYPE vouch_api_refused_total counter\n"
                             "vouch_api_refused_total %llu\n",
-                            atomic_load(&d->connections), devices, hits, misses, vs_queue_depth(d->store), a->n_watchers,
+                            atomic_load(&d->connections), devices, hits, misses, vs_queue_depth(d->store), atomic_load(&a->n_watchers),
                             (unsigned long long) atomic_load(&a->refused));
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
         evhttp_send_reply(req, 200, "OK", b);
@@ -839,7 +838,6 @@ static void watch_closed(struct evhttp_connection *conn, void *arg) {
         if (w->next)
                 w->next->prev = w->prev;
         a->n_watchers--;
-        atomic_fetch_sub(&a->watching, 1);
         free(w);
 }
 
@@ -874,10 +872,9 @@ static void start_watch(struct api *a, struct evhttp_request *req, fmt f, struct
         if (a->watchers)
                 a->watchers->prev = w;
         a->watchers = w;
+        /* counted before the first pump reads the store: a commit api_notify skipped (no
+         * watcher yet) is one that pump finds */
         a->n_watchers++;
-        /* before the first pump reads the store: a commit api_notify skipped (no watcher
-         * yet) is one that pump finds */
-        atomic_fetch_add(&a->watching, 1);
         evhttp_connection_set_closecb(w->conn, watch_closed, w);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                           w->json ? "application/x-ndjson" : "application/x-protobuf; delimited=uint32be");
@@ -906,7 +903,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
 /* After each commit (the store's writer thread): wakes the API thread only when a watch
  * stream is open, not once a batch for nobody. */
 void api_notify(vouchd *d) {
-        if (d->api && d->api->wake && atomic_load(&d->api->watching) > 0)
+        if (d->api && d->api->wake && atomic_load(&d->api->n_watchers) > 0)
                 event_active(d->api->wake, 0, 0);
 }
 

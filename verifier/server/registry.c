@@ -71,7 +71,6 @@ device *registry_add_locked(vouchd *d, const vs_device *rec) {
                         vlog(LOG_WARN, "device %s: its EK key is also device %s's (one TPM, two identities): "
                                        "revoke the one that should not be used",
                              rec->id, other->rec.id);
-                dev->has_ek_key = true;
                 dev->next_key = d->key_buckets[k];
                 d->key_buckets[k] = dev;
         }

@@ -92,7 +92,6 @@ typedef struct device {
         uint64_t issued_ticket;         /* `verified` of the last attestation verdict queued (seq_lock) */
         struct device *next;            /* hash chain */
         uint8_t ek_key[32];             /* vc_ek_key_id of rec.ek_public */
-        bool has_ek_key;
         struct device *next_key;        /* hash chain by ek_key */
 } device;
 

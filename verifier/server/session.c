@@ -40,6 +40,7 @@ typedef struct session {
         uint8_t *ek_pub_bytes, *ak_pub_bytes;
         size_t ek_pub_len, ak_pub_len;
         char id[VS_ID_MAX + 1];
+        uint8_t ek_key[32];             /* vc_ek_key_id: one identity per EK key */
         uint8_t secret[32];
         bool needs_approval;
         bool provisional;               /* known device, no quote verified yet on this session */
@@ -758,9 +759,9 @@ static void bind_device(session *s, device *dev) {
  * another id (the same TPM presenting its EK public with other attributes, policy or
  * padding)? Then the enrollment is refused (d->lock released, session closed): one TPM
  * is one device, and a revoked device does not come back under a new name. */
-static bool refuse_second_identity(session *s, const uint8_t ek_key[32]) {
+static bool refuse_second_identity(session *s) {
         vouchd *d = s->l->d;
-        device *other = registry_find_key_locked(d, ek_key);
+        device *other = registry_find_key_locked(d, s->ek_key);
         if (!other || strcmp(other->rec.id, s->id) == 0)
                 return false;
         char id[VS_ID_MAX + 1];
@@ -785,14 +786,9 @@ static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
         vs_device rec = { .ek_public = s->ek_pub_bytes, .ek_public_len = s->ek_pub_len, .ak_public = s->ak_pub_bytes,
                           .ak_public_len = s->ak_pub_len, .approved = !s->needs_approval, .enrolled_at = time(NULL) };
         snprintf(rec.id, sizeof(rec.id), "%s", s->id);
-        uint8_t ek_key[32];
-        if (vc_ek_key_id(&s->ek.publicArea, ek_key) < 0) {
-                session_close(s, EBADMSG, "cannot derive a device id from the EK");
-                return;
-        }
         pthread_mutex_lock(&d->lock);
         device *dev = registry_find_locked(d, s->id);
-        if (!dev && refuse_second_identity(s, ek_key))
+        if (!dev && refuse_second_identity(s))
                 return; /* unlocked */
         if (dev) {
                 /* re-enrollment with a new AK: keeps the id, the golden assignment and the
@@ -862,8 +858,7 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
                 session_close(s, EBADMSG, "Hello.ak_public is not a TPM2B_PUBLIC");
                 return;
         }
-        uint8_t ek_key[32];
-        if (vc_device_id(&s->ek.publicArea, s->id) < 0 || vc_ek_key_id(&s->ek.publicArea, ek_key) < 0) {
+        if (vc_device_id(&s->ek.publicArea, s->id) < 0 || vc_ek_key_id(&s->ek.publicArea, s->ek_key) < 0) {
                 session_close(s, EBADMSG, "cannot derive a device id from the EK");
                 return;
         }
@@ -922,7 +917,7 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
         /* after the certificate: who is enrolled under this key is told only to a holder of
          * its EK certificate (checked again at activation, under the same lock as the add) */
         pthread_mutex_lock(&d->lock);
-        if (!registry_find_locked(d, s->id) && refuse_second_identity(s, ek_key))
+        if (!registry_find_locked(d, s->id) && refuse_second_identity(s))
                 return; /* unlocked */
         pthread_mutex_unlock(&d->lock);
         /* not allowlisted: the enrollment goes ahead (the AK is bound to the EK) and the

@@ -106,30 +106,26 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         c->userdata = userdata;
         v->verifier_id = d->verifier_id;
         pthread_mutex_lock(&d->seq_lock);
+        int refused = 0;
         if (kind == ISSUE_STALE && dev->queued_expires > v->issued_at) {
                 /* a fresh verdict is on its way to the store (the sweep only sees committed
                  * ones): it says more than STALE would */
-                pthread_mutex_unlock(&d->seq_lock);
-                free(c);
-                return -EALREADY;
-        }
-        if (kind == ISSUE_ATTESTED) {
+                refused = -EALREADY;
+        } else if (kind == ISSUE_ATTESTED) {
                 /* verdict_set_access sets the flags under seq_lock: an attestation's verdict
                  * is numbered before the revocation's, or not issued at all */
                 pthread_mutex_lock(&d->lock);
                 bool barred = dev->rec.revoked || !dev->rec.approved;
                 pthread_mutex_unlock(&d->lock);
-                if (barred) {
-                        pthread_mutex_unlock(&d->seq_lock);
-                        free(c);
-                        return -EACCES;
-                }
-                if (ticket < dev->issued_ticket) {
-                        /* evidence verified before evidence whose verdict is already out */
-                        pthread_mutex_unlock(&d->seq_lock);
-                        free(c);
-                        return -ESTALE;
-                }
+                if (barred)
+                        refused = -EACCES;
+                else if (ticket < dev->issued_ticket) /* evidence older than a verdict already out */
+                        refused = -ESTALE;
+        }
+        if (refused) {
+                pthread_mutex_unlock(&d->seq_lock);
+                free(c);
+                return refused;
         }
         v->sequence = dev->rec.sequence + 1;
         v->global_sequence = d->gseq + 1;
