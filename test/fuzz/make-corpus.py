@@ -949,6 +949,10 @@ def golden_sets():
     write(h, "all-rules+log.bin", json.dumps(full).encode() + b"\0" + log)
     write(h, "small-sha1+legacy-log.bin", json.dumps(small).encode() + b"\0" +
           event1(0, EV_S_CRTM_VERSION, ucs2("1.0")) + event1(0, EV_SEPARATOR, b"\0\0\0\0"))
+    # the empty chain (a boot with no boot application) beside a real one
+    both = json.loads(json.dumps(full))
+    both["rules"]["boot_chain"]["chains"].insert(0, [])
+    write(h, "empty-chain+log.bin", json.dumps(both).encode() + b"\0" + log)
     write(h, "empty-rules.json", b'{"name": "x", "version": 1, "bank": "sha256", "pcrs": [0], "rules": {}}')
     write(h, "deep.json", b'{"name": ' + b"[" * 12 + b"]" * 12 + b"}")
 

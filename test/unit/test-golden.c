@@ -73,7 +73,6 @@ static void test_parse_errors(void **state) {
         expect_parse_error(wrap("{}"), -EBADMSG, "$.rules: empty rule");
         expect_parse_error(wrap("{\"secure_boot\": {}}"), -EBADMSG, "$.rules.secure_boot: empty rule");
         expect_parse_error(wrap("{\"boot_chain\": {\"chains\": []}}"), -EBADMSG, "$.rules.boot_chain.chains: no chain");
-        expect_parse_error(wrap("{\"boot_chain\": {\"chains\": [[]]}}"), -EBADMSG, "$.rules.boot_chain.chains[0]: empty chain");
         snprintf(r, sizeof(r), "{\"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [%s, \"00\"]}]]}}", hex32);
         expect_parse_error(wrap(r), -EBADMSG, "$.rules.boot_chain.chains[0][0].digests[1]: expected 32 bytes of hex");
         expect_parse_error(wrap("{\"boot_chain\": {\"chains\": [[{\"name\": \"shim\"}]]}}"), -EBADMSG,
@@ -278,7 +277,8 @@ static void expect_finding(const vc_evaluation *e, const char *rule, long event)
         }
 }
 
-static void synthetic_log(logbuilder *b) {
+/* the synthetic platform, booting n_apps boot applications (0, 1 or 2) */
+static void synthetic_log_apps(logbuilder *b, unsigned n_apps) {
         size_t n;
         lb_init_agile(b, banks, 2);
         lb_event(b, 0, EV_S_CRTM_VERSION, "v\0\0\0", 4);
@@ -289,10 +289,16 @@ static void synthetic_log(logbuilder *b) {
         for (uint32_t p = 0; p < 8; p++)
                 lb_event(b, p, EV_SEPARATOR, "\0\0\0\0", 4);
         lb_event(b, 4, EV_EFI_ACTION, "Calling EFI Application from Boot Option", 40);
-        lb_event_fill(b, 4, EV_EFI_BOOT_SERVICES_APPLICATION, 0x21, "app1", 4);
-        lb_event_fill(b, 4, EV_EFI_BOOT_SERVICES_APPLICATION, 0x22, "app2", 4);
+        if (n_apps > 0)
+                lb_event_fill(b, 4, EV_EFI_BOOT_SERVICES_APPLICATION, 0x21, "app1", 4);
+        if (n_apps > 1)
+                lb_event_fill(b, 4, EV_EFI_BOOT_SERVICES_APPLICATION, 0x22, "app2", 4);
         const char *cl = "kernel_cmdline: /vmlinuz ro quiet";
         lb_event_measured(b, 8, EV_IPL, cl, strlen(cl) + 1, cl + 16, strlen(cl) - 16);
+}
+
+static void synthetic_log(logbuilder *b) {
+        synthetic_log_apps(b, 2);
 }
 
 static vc_golden *create(const lstate *s) {
@@ -486,6 +492,61 @@ static void test_merge_keeps_chains_apart(void **state) {
         free(buf);
         free(mbuf);
         lb_free(&b);
+}
+
+static void test_no_boot_application(void **state) {
+        /* A set that lists boot chains is not passed by a log with no boot application;
+         * a log with none makes a set whose one chain is empty, which a merge keeps. */
+        logbuilder ba, bn;
+        lstate a, none;
+        synthetic_log_apps(&ba, 2);
+        synthetic_log_apps(&bn, 0);
+        load(&a, ba.buf, ba.len);
+        load(&none, bn.buf, bn.len);
+        vc_golden *ga = create(&a), *gn = create(&none), *m = NULL, *back = NULL;
+
+        vc_evaluation e = eval(ga, &none, 0xffffff);
+        expect_finding(&e, "boot_chain.chains", -1);
+        assert_int_equal(find(&e, "boot_chain.chains", -1)->pcr, 4);
+        assert_non_null(strstr(find(&e, "boot_chain.chains", -1)->explanation, "ended after 0 applications"));
+        vc_evaluation_done(&e);
+
+        assert_int_equal(gn->n_chains, 1);
+        assert_int_equal(gn->chains[0].n, 0);
+        e = eval(gn, &none, 0xffffff);
+        if (e.trust != VC_TRUST_TRUSTED)
+                dump(&e);
+        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
+        vc_evaluation_done(&e);
+        e = eval(gn, &a, 0xffffff);
+        expect_finding(&e, "boot_chain.chains", 13); /* the first application */
+        assert_non_null(strstr(find(&e, "boot_chain.chains", 13)->explanation, "after the allowed chain of 0 ended"));
+        vc_evaluation_done(&e);
+
+        /* the empty chain survives JSON, and a merge accepts both platforms */
+        char *json = NULL;
+        assert_int_equal(vc_golden_to_json(gn, &json), 0);
+        assert_int_equal(vc_golden_parse(json, strlen(json), &back, NULL), 0);
+        assert_int_equal(back->n_chains, 1);
+        assert_int_equal(back->chains[0].n, 0);
+        assert_int_equal(vc_golden_merge(ga, back, &m, NULL), 0);
+        assert_int_equal(m->n_chains, 2);
+        e = eval(m, &a, 0xffffff);
+        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
+        vc_evaluation_done(&e);
+        e = eval(m, &none, 0xffffff);
+        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
+        vc_evaluation_done(&e);
+
+        free(json);
+        vc_golden_free(ga);
+        vc_golden_free(gn);
+        vc_golden_free(back);
+        vc_golden_free(m);
+        unload(&a);
+        unload(&none);
+        lb_free(&ba);
+        lb_free(&bn);
 }
 
 static void test_grub_prefix_not_trusted(void **state) {
@@ -918,6 +979,7 @@ int main(void) {
                 cmocka_unit_test(test_synthetic_rejections),
                 cmocka_unit_test(test_zeroed_evaluation_not_trusted),
                 cmocka_unit_test(test_merge_keeps_chains_apart),
+                cmocka_unit_test(test_no_boot_application),
                 cmocka_unit_test(test_grub_prefix_not_trusted),
                 cmocka_unit_test(test_cache),
         };

@@ -467,7 +467,10 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                 if (r < 0)
                         goto fail;
         }
-        if (chain.n) {
+        /* the log's boot applications are the set's one chain; a log with none gets the
+         * empty chain, so that the set (and any merge of it) still says what ran */
+        {
+                g->has_boot_chain = true;
                 g->chains = calloc(1, sizeof(*g->chains));
                 if (!g->chains) {
                         r = -ENOMEM;
@@ -977,9 +980,10 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                 vc_event_content_done(&c);
         }
 
-        /* A log with no boot application has nothing to match against a chain: the TPM
-         * saw none (the separators and the other rules still apply). */
-        if (!e.error && n_apps && (g->has_boot_chain || !(pcr_value_rules & (1u << 4))))
+        /* A log with no boot application matches only an empty chain (`[]`, what create
+         * writes for such a log): a set that lists chains is not passed by leaving the
+         * boot applications out. With no chains, only the applications are checked. */
+        if (!e.error && (n_apps || g->n_chains) && (g->has_boot_chain || !(pcr_value_rules & (1u << 4))))
                 check_boot_chain(&e, apps, n_apps);
         for (unsigned p = 0; p < VC_PCR_COUNT; p++)
                 if (g->separators & (1u << p) && sep_count[p] != 1)

@@ -502,13 +502,12 @@ static int parse_chain(pctx *c, json_object *arr, const char *path, vc_chain *ch
         int r = want_array(c, arr, path);
         if (r < 0)
                 return r;
+        /* an empty chain allows exactly a boot with no boot application */
         size_t n = json_object_array_length(arr);
-        if (n == 0)
-                return perr(c, path, "empty chain");
         if (n > VC_GOLDEN_MAX_CHAIN_LEN)
                 return vc_error_set(c->err, -E2BIG, SIZE_MAX, -1, "golden: %s: more than %u steps", path,
                                     VC_GOLDEN_MAX_CHAIN_LEN);
-        chain->steps = calloc(n, sizeof(*chain->steps));
+        chain->steps = calloc(n ? n : 1, sizeof(*chain->steps));
         if (!chain->steps)
                 return -ENOMEM;
         chain->n = n;
@@ -1163,7 +1162,7 @@ static int sunion2(vc_sset *dst, const vc_sset *a, const vc_sset *b) {
 }
 
 static int chain_copy(vc_chain *dst, const vc_chain *src) {
-        dst->steps = calloc(src->n, sizeof(*dst->steps));
+        dst->steps = calloc(src->n ? src->n : 1, sizeof(*dst->steps));
         if (!dst->steps)
                 return -ENOMEM;
         dst->n = src->n;
