@@ -575,6 +575,51 @@ after=$(PC reader verdict "/v1/devices/$ID/verdict" | jq .verdict.global_sequenc
 ((after > maxack)) && pass "after the restart sequence numbers continue ($after > $maxack acknowledged)" ||
         fail "sequence reused: $after <= $maxack"
 
+# --- a verdict whose commit fails stops holding back the STALE one: vouchd restarted with a
+# verdict lifetime (25 s) longer than the store's busy timeout (10 s); the store is held
+# from just before device b's verdict expires until well after its next verdict's commit
+# has given up. Once the lock ends, the expired verdict must turn STALE at the sweep's
+# next second, not only when the verdict that was never stored would have expired.
+kill -TERM "$VOUCHD_PID"
+wait "$VOUCHD_PID" || true
+VOUCHD_PID=""
+start_vouchd --verdict-ttl 5
+: >"$TOP/watch5.jsonl"
+PC_BG reader watch "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select max(gseq) from verdicts').fetchone()[0])" "$TOP/state/vouch.db")" \
+        "$TOP/watch5.jsonl" &
+W5=$!
+WATCH_PIDS+=($W5)
+agent b
+vb=$(PC reader verdict "/v1/devices/$IDB/verdict")
+exp=$(jq .verdict.expires_at <<<"$vb")
+seq0=$(jq .verdict.sequence <<<"$vb")
+while (($(date +%s) < exp - 3)); do sleep 0.2; done
+hold_store 16 # until about exp + 13
+agent b       # its verdict (expiring after exp + 22) waits 10 s for the store, then fails
+rc_locked=$RC
+stale_at=""
+while (($(date +%s) < exp + 19)); do
+        if jq -e --arg d "$IDB" --argjson s "$seq0" 'select(.device == $d and .sequence > $s and .status == "STALE")' \
+                "$TOP/watch5.jsonl" >/dev/null 2>&1; then
+                stale_at=$(($(date +%s) - exp))
+                break
+        fi
+        sleep 0.2
+done
+wait "$LOCKER" || true
+stored_trusted=$(jq -r --arg d "$IDB" --argjson s "$seq0" 'select(.device == $d and .sequence > $s and .status == "TRUSTED") | .sequence' "$TOP/watch5.jsonl" | head -n 1)
+if [[ $rc_locked != 0 && -z $stored_trusted && -n $stale_at ]]; then
+        pass "a verdict whose commit failed does not hold back STALE: STALE $stale_at s after the old verdict expired (the lost verdict would have expired after 22 s)"
+else
+        fail "failed commit and STALE: agent rc $rc_locked, TRUSTED stored after it [$stored_trusted], STALE at [${stale_at:-none by +19 s}]"
+fi
+kill "$W5" 2>/dev/null || true
+wait "$W5" 2>/dev/null || true
+kill -TERM "$VOUCHD_PID"
+wait "$VOUCHD_PID" || true
+VOUCHD_PID=""
+start_vouchd
+
 # --- allowlist approval: a new device waits for an admin
 kill -TERM "$VOUCHD_PID"
 wait "$VOUCHD_PID" || true
