@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <json-c/json.h>
 #include <cmocka.h>
 
 #include "golden.h"
@@ -549,6 +551,59 @@ static void test_no_boot_application(void **state) {
         lb_free(&bn);
 }
 
+static void test_pin_explains_only_its_own_pcr(void **state) {
+        /* A set that pins PCR 4 by value and has no chain rule: a boot application in PCR 4
+         * is explained by the pin, but the event type is not measured, so an event of
+         * another PCR relabelled as a boot application must not escape its own rule. */
+        logbuilder b;
+        lstate s, t;
+        logedit le;
+        uint8_t *buf;
+        size_t len;
+        synthetic_log(&b);
+        load(&s, b.buf, b.len);
+        vc_golden *created = create(&s), *g = NULL;
+        char *json = NULL, hex[2 * 32 + 1];
+        assert_int_equal(vc_golden_to_json(created, &json), 0);
+        json_object *root = json_tokener_parse(json), *rules, *pin = json_object_new_object(),
+                    *bank = json_object_new_object(), *values = json_object_new_array();
+        assert_true(json_object_object_get_ex(root, "rules", &rules));
+        json_object_object_del(rules, "boot_chain");
+        vc_hex(vc_pcr_set_find(&s.replay.pcrs, VC_ALG_SHA256)->values[4], 32, hex);
+        json_object_array_add(values, json_object_new_string(hex));
+        json_object_object_add(bank, "4", values);
+        json_object_object_add(pin, "sha256", bank);
+        json_object_object_add(rules, "pcr_values", pin);
+        const char *pinned = json_object_to_json_string(root);
+        assert_int_equal(vc_golden_parse(pinned, strlen(pinned), &g, NULL), 0);
+        vc_evaluation e = eval(g, &s, 0xffffff);
+        if (e.trust != VC_TRUST_TRUSTED)
+                dump(&e);
+        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
+        vc_evaluation_done(&e);
+
+        /* PCR 8's command line changed, relabelled as a boot application */
+        le_load(&le, s.log);
+        const char *cl = "kernel_cmdline: /vmlinuz ro quiet init=/bin/sh";
+        le_set_data(&le, 15, cl, strlen(cl) + 1, cl + 16, strlen(cl) - 16);
+        le.ev[15].type = EV_EFI_BOOT_SERVICES_APPLICATION;
+        le_write(&le, &buf, &len);
+        load(&t, buf, len);
+        e = eval(g, &t, 0xffffff);
+        expect_finding(&e, "coverage", 15);
+        vc_evaluation_done(&e);
+
+        unload(&t);
+        free(buf);
+        le_free(&le);
+        json_object_put(root);
+        free(json);
+        vc_golden_free(created);
+        vc_golden_free(g);
+        unload(&s);
+        lb_free(&b);
+}
+
 static void test_grub_prefix_not_trusted(void **state) {
         /* GRUB's prefix is not measured: relabelling a measured command as a command line
          * (or the reverse) must not make it acceptable. */
@@ -980,6 +1035,7 @@ int main(void) {
                 cmocka_unit_test(test_zeroed_evaluation_not_trusted),
                 cmocka_unit_test(test_merge_keeps_chains_apart),
                 cmocka_unit_test(test_no_boot_application),
+                cmocka_unit_test(test_pin_explains_only_its_own_pcr),
                 cmocka_unit_test(test_grub_prefix_not_trusted),
                 cmocka_unit_test(test_cache),
         };

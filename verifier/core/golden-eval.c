@@ -924,7 +924,11 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                         break;
                 }
                 case CLS_BOOT_APP:
-                        apps[n_apps++] = (app_ev) { ev, d };
+                        /* Without a chain rule, an application is explained only by a pin of
+                         * its own PCR; one anywhere else (its type is not measured: any event
+                         * can be labelled so) goes to the chain check and is not covered. */
+                        if (g->has_boot_chain || !by_value)
+                                apps[n_apps++] = (app_ev) { ev, d };
                         break;
                 case CLS_ACTION:
                         if (!g->has_actions) {
@@ -983,7 +987,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
         /* A log with no boot application matches only an empty chain (`[]`, what create
          * writes for such a log): a set that lists chains is not passed by leaving the
          * boot applications out. With no chains, only the applications are checked. */
-        if (!e.error && (n_apps || g->n_chains) && (g->has_boot_chain || !(pcr_value_rules & (1u << 4))))
+        if (!e.error && (n_apps || g->n_chains))
                 check_boot_chain(&e, apps, n_apps);
         for (unsigned p = 0; p < VC_PCR_COUNT; p++)
                 if (g->separators & (1u << p) && sep_count[p] != 1)
