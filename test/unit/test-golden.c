@@ -604,6 +604,47 @@ static void test_pin_explains_only_its_own_pcr(void **state) {
         lb_free(&b);
 }
 
+static void test_separator_outside_required_pcrs(void **state) {
+        /* The set requires separators in PCRs 0-7 only. In PCR 8 a separator is accepted
+         * only as what separators measure (0), once: "boot" (a 4-byte GRUB measurement)
+         * labelled a separator is not explained by anything. */
+        static const struct {
+                const char *data1, *data2;
+                bool trusted;
+        } cases[] = { { "\0\0\0\0", NULL, true }, { "boot", NULL, false }, { "\0\0\0\0", "\0\0\0\0", false } };
+        logbuilder b;
+        lstate s, t;
+        synthetic_log(&b);
+        load(&s, b.buf, b.len);
+        vc_golden *g = create(&s);
+        assert_int_equal(g->separators, 0xff);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                logedit le;
+                uint8_t *buf;
+                size_t len;
+                le_load(&le, s.log);
+                le_insert(&le, 16, 8, EV_SEPARATOR, cases[i].data1, 4); /* after the command line */
+                if (cases[i].data2)
+                        le_insert(&le, 17, 8, EV_SEPARATOR, cases[i].data2, 4);
+                le_write(&le, &buf, &len);
+                load(&t, buf, len);
+                vc_evaluation e = eval(g, &t, 0xffffff);
+                if (cases[i].trusted) {
+                        if (e.trust != VC_TRUST_TRUSTED)
+                                dump(&e);
+                        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
+                } else
+                        expect_finding(&e, "coverage", cases[i].data2 ? 17 : 16);
+                vc_evaluation_done(&e);
+                unload(&t);
+                free(buf);
+                le_free(&le);
+        }
+        vc_golden_free(g);
+        unload(&s);
+        lb_free(&b);
+}
+
 static void test_grub_prefix_not_trusted(void **state) {
         /* GRUB's prefix is not measured: relabelling a measured command as a command line
          * (or the reverse) must not make it acceptable. */
@@ -1036,6 +1077,7 @@ int main(void) {
                 cmocka_unit_test(test_merge_keeps_chains_apart),
                 cmocka_unit_test(test_no_boot_application),
                 cmocka_unit_test(test_pin_explains_only_its_own_pcr),
+                cmocka_unit_test(test_separator_outside_required_pcrs),
                 cmocka_unit_test(test_grub_prefix_not_trusted),
                 cmocka_unit_test(test_cache),
         };

@@ -659,6 +659,8 @@ static void check_dbx(ectx *e, const vc_event *ev, const vc_event_content *c) {
         vc_dset_done(&s.hashes);
 }
 
+#define SEPARATOR_WBCL 0x4c434257u /* "WBCL" read little-endian (Windows, PCRs 12-14) */
+
 typedef struct app_ev {
         const vc_event *ev;
         const uint8_t *d;
@@ -833,6 +835,13 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                 finding(&e, "structure.separators", -1, ev, "a verified separator, not 0xFFFFFFFF",
                                         c.text ? c.text : "?", "not a verified separator, or the error separator (%s)",
                                         c.text ? c.text : "?");
+                        /* In a PCR the set requires no separator in, only what a separator
+                         * measures (0, or "WBCL"), once, is one: the type is not measured, so
+                         * any other 4-byte measurement could be labelled a separator. */
+                        else if (!(g->separators & (1u << ev->pcr)) && !by_value &&
+                                 (sep_count[ev->pcr] > 1 ||
+                                  (c.separator_value != 0 && c.separator_value != SEPARATOR_WBCL)))
+                                not_covered(&e, ev, cls);
                         break;
                 case CLS_CRTM_VERSION: {
                         /* by its verified version string, or by its digest among the firmware */
