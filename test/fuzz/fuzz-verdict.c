@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "hash.h"
 #include "verdict-check.h"
 #include "verdict-format.h"
 
@@ -136,11 +137,12 @@ static void fuzz_signed_verdict_bytes(const uint8_t *data, size_t size) {
         if (size == 0 || size > 65536)
                 return;
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        uint8_t sig[80];
-        size_t sig_len = sizeof(sig);
-        FUZZ_CHECK(ctx && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, signer) == 1 &&
+        size_t sig_len = 80;
+        uint8_t *sig = OPENSSL_malloc(sig_len);
+        FUZZ_CHECK(ctx && sig && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, signer) == 1 &&
                    EVP_DigestSign(ctx, sig, &sig_len, data, size) == 1);
         EVP_MD_CTX_free(ctx);
+        FUZZ_CHECK(vc_ecdsa_p256_low_s(&sig, &sig_len) == 0); /* as vouchd signs */
         Vouch__V1__SignedVerdict sv = VOUCH__V1__SIGNED_VERDICT__INIT;
         sv.verdict.data = (uint8_t *) data;
         sv.verdict.len = size;
@@ -163,6 +165,7 @@ static void fuzz_signed_verdict_bytes(const uint8_t *data, size_t size) {
         FUZZ_CHECK(r.outcome == VV_BAD_SIGNATURE && !r.verdict);
         vv_result_done(&r);
         free(copy);
+        OPENSSL_free(sig);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -239,11 +239,51 @@ done
         fail "authorization holes (above)"
 grep -q 'refused.*"nobody"' "$TOP/vouchd.log" && grep -q 'TLS handshake refused' "$TOP/vouchd.log" &&
         pass "refusals are logged" || fail "refusals not logged"
+# client certificates from the trusted CA whose common name only looks like "admin": a
+# second CN, an embedded NUL, one too long for vouchd's buffer; a BMPString "admin" is admin
+python3 -W ignore - "$TOP/state" "$TOP/clients" <<'PY'
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+state, out = sys.argv[1], sys.argv[2]
+ca = x509.load_pem_x509_certificate(open(state + "/ca.pem", "rb").read())
+ca_key = serialization.load_pem_private_key(open(state + "/ca.key", "rb").read(), None)
+def cn(value, **kw):  # unchecked: the test needs names a careful CA would not issue
+    return x509.NameAttribute(NameOID.COMMON_NAME, value, _validate=False, **kw)
+for name, attrs in [("two-cns", [cn("admin"), cn("guest")]), ("nul-cn", [cn("admin\x00.partner.example")]),
+                    ("long-cn", [cn("admin" + "x" * 200)]), ("bmp-cn", [cn("admin", _type=_ASN1Type.BMPString)])]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    open(f"{out}/{name}.crt", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+    open(f"{out}/{name}.key", "wb").write(key.private_bytes(serialization.Encoding.PEM,
+              serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+PY
+r1=$(PC two-cns get /v1/devices)
+r2=$(PC nul-cn get /v1/devices)
+r3=$(PC long-cn get /v1/devices)
+r4=$(PC bmp-cn get /v1/devices)
+if [[ $r1 == 403* && $r2 == 403* && $r3 == 403* && $r4 == 200* ]] && grep -q '"(several CNs)"' "$TOP/vouchd.log" &&
+        grep -q '"(CN with a NUL byte)"' "$TOP/vouchd.log"; then
+        pass "client certificates of the trusted CA: two CNs, a CN with a NUL, an overlong CN get no role; a BMPString CN is read as UTF-8"
+else
+        fail "CN handling: two CNs [$r1], NUL [$r2], long [$r3], BMPString [$r4]"
+fi
 [[ $(PC reader get /v1/devices/0000/verdict) == 404* ]] && pass "a malformed device id: 404" || fail "bad id"
 [[ $(PC reader get "/v1/devices/$(printf 'ab%.0s' {1..32})/verdict") == 404* ]] && pass "an unknown device: 404" ||
         fail "unknown device"
 [[ $(PC reader get "/v1/verdicts?page_size=0") == 400* && $(PC reader get "/v1/verdicts?status=GOOD") == 400* &&
-        $(PC reader get "/v1/watch?since=-1") == 400* ]] && pass "bad query parameters: 400" || fail "bad params accepted"
+        $(PC reader get "/v1/watch?since=-1") == 400* && $(PC reader get "/v1/watch?since=9223372036854775808") == 400* &&
+        $(PC reader get "/v1/watch?since=18446744073709551615") == 400* ]] &&
+        pass "bad query parameters: 400 (a since= past the largest sequence number included)" || fail "bad params accepted"
 
 # --- tampering shows up on the watch stream as UNTRUSTED
 TPM2TOOLS_TCTI=$(cat "$TOP/tpm-a/tcti") tpm2_pcrextend "4:sha256=$(echo rogue | sha256sum | cut -d' ' -f1)" \
@@ -467,6 +507,25 @@ for k in "$TOP"/k*; do
         openssl dgst -sha256 -verify "$k" -signature "$TOP/v2/sig.der" "$TOP/v2/verdict.bin" >/dev/null 2>&1 && new_ok=1
 done
 ((old_ok && new_ok)) && pass "after rotation the published keys verify old and new verdicts" || fail "rotation verify $old_ok $new_ok"
+
+# --- a retired key stops being published at its end date, without a SIGHUP
+k2=$(jq -r .key_id <<<"$nv")
+"$VOUCHD" rotate-key --state-dir "$TOP/state" --old-valid-until "$(($(date +%s) + 3))" >/dev/null
+kill -HUP "$VOUCHD_PID"
+sleep 0.5
+n_during=$(PC reader keys | jq --arg k "$k2" '[.keys[] | select(.key_id == $k)] | length')
+sleep 4
+keys=$(PC reader keys)
+PC reader get "/v1/keys?format=pem" --out "$TOP/keys3.pem" >/dev/null
+pem_ids=$(csplit -s -z -f "$TOP/k3-" "$TOP/keys3.pem" '/BEGIN PUBLIC KEY/' '{*}' &&
+        for k in "$TOP"/k3-*; do openssl pkey -pubin -in "$k" -outform DER | sha256sum | cut -d' ' -f1; done)
+if [[ $n_during == 1 && $(jq --arg k "$k2" '[.keys[] | select(.key_id == $k)] | length' <<<"$keys") == 0 &&
+        $(jq '.keys | length' <<<"$keys") == 2 && $pem_ids != *"$k2"* && $(wc -l <<<"$pem_ids") == 2 ]] &&
+        cmp -s "$TOP/keys3.pem" "$TOP/state/verdict-keys.pem"; then
+        pass "a retired key past its end date is no longer published (API and verdict-keys.pem), without a SIGHUP"
+else
+        fail "retired key end date: during [$n_during], after $(jq -c '[.keys[] | {key_id, active, not_after}]' <<<"$keys"), pem [$pem_ids]"
+fi
 
 # --- a long-running agent: a PCR tampering is on the watch stream within one interval
 new_tpm d

@@ -155,6 +155,13 @@ vc pem keys get "${R[@]}" --pem
 cp "$TOP/pem.out" "$TOP/keys.pem"
 [[ $RC == 0 ]] && cmp -s "$TOP/keys.pem" "$TOP/state/verdict-keys.pem" &&
         pass "keys get --pem: the same file as STATE_DIR/verdict-keys.pem" || fail "keys get --pem: exit $RC"
+vc vk keys get "${R[@]}" --verdict-keys
+cp "$TOP/vk.out" "$TOP/keys.pb"
+[[ $RC == 0 && -s $TOP/keys.pb && $(head -c 1 "$TOP/keys.pb") != "-" ]] &&
+        pass "keys get --verdict-keys: a VerdictKeys file (used by verdict verify below)" ||
+        fail "keys get --verdict-keys: exit $RC $(cat "$TOP/vk.err")"
+vc vkboth keys get "${R[@]}" --verdict-keys --pem
+expect vkboth 2 "choose one" "keys get: --pem and --verdict-keys together is a usage error"
 
 # --- verdict get
 vc get verdict get "$DEV_a" "${R[@]}"
@@ -172,6 +179,13 @@ openssl dgst -sha256 -verify "$TOP/keys.pem" -signature "$TOP/get-sig.der" "$TOP
         grep -q "Verified OK" && pass "the fetched verdict verifies with openssl" || fail "openssl on the fetched verdict"
 vc getjv verdict verify --keys "$TOP/keys.pem" "$TOP/getj.out"
 expect getjv 0 "status: +TRUSTED" "verdict get --json output is a valid input of verdict verify"
+vc getjvk verdict verify --keys "$TOP/keys.pb" "$TOP/getj.out"
+expect getjvk 0 "status: +TRUSTED" "verdict verify --keys with the VerdictKeys file"
+vc getjvd verdict verify --keys "$TOP/keys.pem" "$TOP/getj.out" --device "$DEV_a"
+expect getjvd 0 "status: +TRUSTED" "verdict verify --device: the verdict's own device"
+vc getjvo verdict verify --keys "$TOP/keys.pem" "$TOP/getj.out" --device "$(printf '0%.0s' {1..64})"
+expect getjvo 1 "wrong-device.*about device $DEV_a, not 0000" \
+        "verdict verify --device: a genuine verdict of another device is refused (exit 1)"
 vc get404 verdict get "$(printf '0%.0s' {1..64})" "${R[@]}"
 expect get404 2 "HTTP 404 Not Found: no device" "verdict get of an unknown device: HTTP 404 and the server's message (exit 2)"
 vc getbad verdict get "../../v1/keys" "${R[@]}"

@@ -10,10 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "hash.h"
 #include "vc-util.h"
 #include "verdict-check.h"
 
@@ -111,10 +114,11 @@ static void sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t **sig, s
         size_t n = 0;
         assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
         assert_int_equal(EVP_DigestSign(ctx, NULL, &n, msg, len), 1);
-        *sig = malloc(n);
+        *sig = OPENSSL_malloc(n);
         assert_int_equal(EVP_DigestSign(ctx, *sig, &n, msg, len), 1);
         *sig_len = n;
         EVP_MD_CTX_free(ctx);
+        assert_int_equal(vc_ecdsa_p256_low_s(sig, sig_len), 0); /* as vouchd signs */
 }
 
 /* A SignedVerdict (unpacked from its serialized form, as read from a file). */
@@ -132,7 +136,7 @@ static Vouch__V1__SignedVerdict *make_signed_bytes(const uint8_t *vb, size_t vle
         size_t plen = vouch__v1__signed_verdict__get_packed_size(&sv);
         uint8_t *packed = malloc(plen);
         vouch__v1__signed_verdict__pack(&sv, packed);
-        free(sig);
+        OPENSSL_free(sig);
         Vouch__V1__SignedVerdict *out = NULL;
         assert_int_equal(vv_signed_parse(packed, plen, &out), 0);
         if (ret_packed) {
@@ -372,12 +376,28 @@ static void test_rotation(void **state) {
         /* the retired key (A) only verifies verdicts issued before its not_after */
         const tkey *ba[] = { &key_b, &key_a };
         const char *ids[] = { key_b.id, key_a.id };
-        const int64_t na_later[] = { 0, ISSUED + 1 }, na_now[] = { 0, ISSUED };
+        const int64_t na_later[] = { 0, EXPIRES }, na_now[] = { 0, ISSUED }, na_before_expiry[] = { 0, EXPIRES - 1 };
         size_t len;
         uint8_t *b = make_verdict_keys(ba, ids, na_later, 2, &len);
         assert_int_equal(vv_keyring_parse(b, len, &k), 0);
         assert_int_equal(check(k, old, ISSUED), VV_VALID);
         assert_int_equal(check(k, new, ISSUED), VV_VALID);
+        /* once the key's end date has passed, by the checker's clock, nothing it signed
+         * verifies: not even a verdict "issued" before that date and expiring long after
+         * (a leaked retired key would make exactly that) */
+        Vouch__V1__SignedVerdict *forged =
+                make_signed(VOUCH__V1__TRUST_STATUS__TRUSTED, ISSUED, 4102444800 /* 2100 */, &key_a, key_a.id);
+        assert_int_equal(check(k, old, EXPIRES), VV_KEY_RETIRED);
+        assert_int_equal(check(k, forged, EXPIRES), VV_KEY_RETIRED);
+        assert_int_equal(check(k, forged, ISSUED), VV_KEY_RETIRED); /* expires after the key's end */
+        assert_int_equal(check(k, new, EXPIRES), VV_EXPIRED);       /* the active key: its own expiry */
+        free_sv(forged);
+        k = vv_keyring_free(k);
+        free(b);
+        /* a verdict that would outlive its retired key */
+        b = make_verdict_keys(ba, ids, na_before_expiry, 2, &len);
+        assert_int_equal(vv_keyring_parse(b, len, &k), 0);
+        assert_int_equal(check(k, old, ISSUED), VV_KEY_RETIRED);
         k = vv_keyring_free(k);
         free(b);
         b = make_verdict_keys(ba, ids, na_now, 2, &len);
@@ -406,6 +426,78 @@ static void test_expiry(void **state) {
         /* no expires_at at all is expired */
         sv = make_signed(VOUCH__V1__TRUST_STATUS__TRUSTED, ISSUED, 0, &key_a, key_a.id);
         assert_int_equal(check(k, sv, ISSUED), VV_EXPIRED);
+        free_sv(sv);
+        vv_keyring_free(k);
+}
+
+static void test_high_s_refused(void **state) {
+        /* (r, s) and (r, n - s) both verify; only the low one (what vouchd signs) is valid */
+        vv_keyring *k = ring_pem(key_a.pem);
+        size_t vlen;
+        uint8_t *vb = make_verdict(VOUCH__V1__TRUST_STATUS__TRUSTED, ISSUED, EXPIRES, &vlen), *sig, *twin = NULL;
+        size_t sig_len;
+        sign(key_a.pkey, vb, vlen, &sig, &sig_len);
+        assert_true(vc_ecdsa_p256_is_low_s(sig, sig_len));
+        const unsigned char *p = sig;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long) sig_len);
+        BIGNUM *n = BN_new(), *hs = BN_new();
+        EC_GROUP *grp = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+        assert_true(es && n && hs && grp && EC_GROUP_get_order(grp, n, NULL) == 1);
+        assert_int_equal(BN_sub(hs, n, ECDSA_SIG_get0_s(es)), 1);
+        assert_int_equal(ECDSA_SIG_set0(es, BN_dup(ECDSA_SIG_get0_r(es)), hs), 1);
+        int tlen = i2d_ECDSA_SIG(es, &twin);
+        assert_true(tlen > 0);
+        assert_false(vc_ecdsa_p256_is_low_s(twin, (size_t) tlen));
+        /* OpenSSL accepts the twin; the check does not */
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key_a.pkey), 1);
+        assert_int_equal(EVP_DigestVerify(ctx, twin, (size_t) tlen, vb, vlen), 1);
+        EVP_MD_CTX_free(ctx);
+        Vouch__V1__SignedVerdict sv = VOUCH__V1__SIGNED_VERDICT__INIT;
+        sv.verdict.data = vb;
+        sv.verdict.len = vlen;
+        sv.key_id = (char *) key_a.id;
+        sv.signature.data = sig;
+        sv.signature.len = sig_len;
+        assert_int_equal(check(k, &sv, ISSUED), VV_VALID);
+        sv.signature.data = twin;
+        sv.signature.len = (size_t) tlen;
+        assert_int_equal(check(k, &sv, ISSUED), VV_BAD_SIGNATURE);
+        /* normalizing the twin gives the original back */
+        size_t twin_len = (size_t) tlen;
+        assert_int_equal(vc_ecdsa_p256_low_s(&twin, &twin_len), 0);
+        assert_true(twin_len == sig_len && memcmp(twin, sig, sig_len) == 0);
+        uint8_t junk[3] = { 1, 2, 3 };
+        assert_false(vc_ecdsa_p256_is_low_s(junk, sizeof(junk)));
+        OPENSSL_free(twin);
+        OPENSSL_free(sig);
+        ECDSA_SIG_free(es);
+        BN_free(n);
+        EC_GROUP_free(grp);
+        free(vb);
+        vv_keyring_free(k);
+}
+
+static void test_expect_device(void **state) {
+        vv_keyring *k = ring_pem(key_a.pem);
+        Vouch__V1__SignedVerdict *sv = make_signed(VOUCH__V1__TRUST_STATUS__TRUSTED, ISSUED, EXPIRES, &key_a, key_a.id);
+        vv_result r;
+        assert_int_equal(vv_verify(k, sv, ISSUED, VV_DEFAULT_SKEW, &r), 0);
+        const char *dev = r.verdict->device_id;
+        vv_expect_device(&r, dev);
+        assert_int_equal(r.outcome, VV_VALID);
+        assert_true(vv_accept(&r, false));
+        vv_expect_device(&r, "0000000000000000000000000000000000000000000000000000000000000000");
+        assert_int_equal(r.outcome, VV_WRONG_DEVICE);
+        assert_non_null(strstr(r.reason, "not 0000"));
+        assert_false(vv_accept(&r, true));
+        assert_string_equal(vv_outcome_name(r.outcome), "wrong-device");
+        vv_result_done(&r);
+        /* an invalid verdict keeps its own reason */
+        assert_int_equal(vv_verify(k, sv, EXPIRES, VV_DEFAULT_SKEW, &r), 0);
+        vv_expect_device(&r, "other");
+        assert_int_equal(r.outcome, VV_EXPIRED);
+        vv_result_done(&r);
         free_sv(sv);
         vv_keyring_free(k);
 }
@@ -642,6 +734,8 @@ int main(void) {
                 cmocka_unit_test(test_verdict_keys_ids),
                 cmocka_unit_test(test_rotation),
                 cmocka_unit_test(test_expiry),
+                cmocka_unit_test(test_expect_device),
+                cmocka_unit_test(test_high_s_refused),
                 cmocka_unit_test(test_not_yet_valid),
                 cmocka_unit_test(test_signed_garbage),
                 cmocka_unit_test(test_truncated_and_garbage),

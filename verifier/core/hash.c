@@ -2,6 +2,9 @@
 #include "hash.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -100,5 +103,70 @@ int vc_digest(uint16_t alg, const void *data, size_t len, uint8_t *out) {
                 return r;
         r = vc_hasher_digest(h, alg, data, len, out);
         vc_hasher_free(h);
+        return r;
+}
+
+/* n / 2 of P-256, rounded down */
+static const uint8_t p256_half_order[32] = {
+        0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+};
+static const uint8_t p256_order[32] = {
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+};
+
+/* 1: s > n/2, 0: not, <0: not a signature or no memory; *ret_sig is the parsed signature */
+static int high_s(const uint8_t *der, size_t len, ECDSA_SIG **ret_sig) {
+        const unsigned char *p = der;
+        ECDSA_SIG *sig = len <= LONG_MAX ? d2i_ECDSA_SIG(NULL, &p, (long) len) : NULL;
+        if (!sig || p != der + len) {
+                ECDSA_SIG_free(sig);
+                return -EBADMSG;
+        }
+        BIGNUM *half = BN_bin2bn(p256_half_order, sizeof(p256_half_order), NULL);
+        if (!half) {
+                ECDSA_SIG_free(sig);
+                return -ENOMEM;
+        }
+        int r = BN_cmp(ECDSA_SIG_get0_s(sig), half) > 0;
+        BN_free(half);
+        *ret_sig = sig;
+        return r;
+}
+
+bool vc_ecdsa_p256_is_low_s(const uint8_t *der, size_t len) {
+        ECDSA_SIG *sig = NULL;
+        int r = high_s(der, len, &sig);
+        ECDSA_SIG_free(sig);
+        return r == 0;
+}
+
+int vc_ecdsa_p256_low_s(uint8_t **der, size_t *len) {
+        ECDSA_SIG *sig = NULL;
+        int r = high_s(*der, *len, &sig);
+        if (r <= 0) {
+                ECDSA_SIG_free(sig);
+                return r;
+        }
+        BIGNUM *n = BN_bin2bn(p256_order, sizeof(p256_order), NULL), *s = BN_new(),
+               *rr = BN_dup(ECDSA_SIG_get0_r(sig));
+        unsigned char *out = NULL;
+        int out_len = -1;
+        r = -ENOMEM;
+        if (n && s && rr && BN_sub(s, n, ECDSA_SIG_get0_s(sig)) == 1 && ECDSA_SIG_set0(sig, rr, s) == 1) {
+                rr = s = NULL; /* owned by sig */
+                out_len = i2d_ECDSA_SIG(sig, &out);
+        }
+        if (out_len > 0) {
+                OPENSSL_free(*der);
+                *der = out;
+                *len = (size_t) out_len;
+                r = 0;
+        }
+        BN_free(n);
+        BN_free(s);
+        BN_free(rr);
+        ECDSA_SIG_free(sig);
         return r;
 }

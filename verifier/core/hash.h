@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* TPM_ALG_ID values, TCG Algorithm Registry. */
@@ -49,3 +50,11 @@ static inline int vc_hasher_digest(vc_hasher *h, uint16_t alg, const void *a, si
 }
 /* One-shot variant that needs no hasher. */
 int vc_digest(uint16_t alg, const void *data, size_t len, uint8_t *out);
+
+/* ECDSA P-256 signatures (DER) in low-S form. (r, s) and (r, n - s) both verify, so a
+ * signature is unique only if one of the two is chosen: the one with s <= n/2.
+ * vc_ecdsa_p256_low_s rewrites *der (allocated with OPENSSL_malloc) when s is high:
+ * 0, -EBADMSG (not a DER ECDSA signature), -ENOMEM. vc_ecdsa_p256_is_low_s: a DER ECDSA
+ * signature whose s is at most n/2. */
+int vc_ecdsa_p256_low_s(uint8_t **der, size_t *len);
+bool vc_ecdsa_p256_is_low_s(const uint8_t *der, size_t len);

@@ -208,10 +208,33 @@ static role role_of(vouchd *d, struct evhttp_request *req, char *cn, size_t cn_l
         snprintf(cn, cn_len, "(no certificate)");
         if (!peer || SSL_get_verify_result(ssl) != X509_V_OK)
                 return ROLE_NONE;
-        if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, (int) cn_len) <= 0) {
+        /* exactly one CN, as UTF-8, taken whole: a second CN, an embedded NUL (which a
+         * CA's name checks may pass: "ops\0.partner.example") or a name too long for cn
+         * would otherwise be read as a shorter name */
+        const X509_NAME *subject = X509_get_subject_name(peer);
+        int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+        if (at < 0) {
                 snprintf(cn, cn_len, "(no CN)");
                 return ROLE_NONE;
         }
+        if (X509_NAME_get_index_by_NID(subject, NID_commonName, at) >= 0) {
+                snprintf(cn, cn_len, "(several CNs)");
+                return ROLE_NONE;
+        }
+        unsigned char *utf8 = NULL;
+        int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)));
+        bool usable = n > 0 && (size_t) n < cn_len && memchr(utf8, '\0', (size_t) n) == NULL;
+        if (usable)
+                memcpy(cn, utf8, (size_t) n + 1);
+        else
+                snprintf(cn, cn_len, "%s",
+                         n < 0                  ? "(unreadable CN)"
+                         : n == 0               ? "(empty CN)"
+                         : (size_t) n >= cn_len ? "(CN too long)"
+                                                : "(CN with a NUL byte)");
+        OPENSSL_free(utf8);
+        if (!usable)
+                return ROLE_NONE;
         for (size_t i = 0; i < d->cfg.n_api_admins; i++)
                 if (strcmp(d->cfg.api_admins[i], cn) == 0)
                         return ROLE_ADMIN;
@@ -467,8 +490,12 @@ static void get_keys(struct api *a, struct evhttp_request *req, fmt f) {
         BIO *pem = f == FMT_PEM ? BIO_new(BIO_s_mem()) : NULL;
         json_object *jo = f == FMT_JSON ? json_object_new_object() : NULL, *arr = jo ? json_object_new_array() : NULL;
         bool ok = f != FMT_PEM || pem;
+        int64_t now = time(NULL);
+        size_t published = 0; /* keys published: a retired one past its end date is not (the sweep drops it within a second) */
         for (size_t i = 0; i < n && ok; i++) {
                 const vkey *v = i == 0 ? &k->active : &k->retired[i - 1];
+                if (i > 0 && v->not_after <= now)
+                        continue;
                 int len = i2d_PUBKEY(v->pkey, &der[i]);
                 ok = len > 0;
                 vouch__v1__verdict_key__init(&keys[i]);
@@ -477,7 +504,7 @@ static void get_keys(struct api *a, struct evhttp_request *req, fmt f) {
                 keys[i].spki.len = len > 0 ? (size_t) len : 0;
                 keys[i].active = i == 0;
                 keys[i].not_after = v->not_after;
-                ptrs[i] = &keys[i];
+                ptrs[published++] = &keys[i];
                 if (pem && ok)
                         ok = PEM_write_bio_PUBKEY(pem, v->pkey) == 1;
                 if (arr && ok) {
@@ -504,7 +531,7 @@ static void get_keys(struct api *a, struct evhttp_request *req, fmt f) {
         } else {
                 Vouch__V1__VerdictKeys m = VOUCH__V1__VERDICT_KEYS__INIT;
                 m.keys = ptrs;
-                m.n_keys = n;
+                m.n_keys = published;
                 reply_pb(req, &m.base);
         }
         BIO_free(pem);
@@ -848,8 +875,11 @@ static void start_watch(struct api *a, struct evhttp_request *req, fmt f, struct
                 char *end;
                 errno = 0;
                 unsigned long long n = strtoull(since, &end, 10);
-                if (errno || *end || !*since || since[0] == '-') {
-                        reply_error(req, f, 400, EINVAL, "since \"%.40s\": expected a global sequence number", since);
+                /* global sequence numbers are SQLite integers: above INT64_MAX is none of them
+                 * (and would wrap to a negative "since" that replays the whole stream) */
+                if (errno || *end || !*since || since[0] == '-' || n > INT64_MAX) {
+                        reply_error(req, f, 400, EINVAL,
+                                    "since \"%.40s\": expected a global sequence number (0 to 9223372036854775807)", since);
                         return;
                 }
                 from = n;

@@ -505,18 +505,14 @@ static int run(vouchd *d) {
                         pthread_mutex_unlock(&d->lock);
                         golden_table_unref(old);
                         vlog(LOG_INFO, "SIGHUP: %zu golden sets reloaded", t->n);
-                        verdict_keys k;
-                        if (tls_load_verdict_keys(d->cfg.state_dir, &k) < 0) {
+                        if (verdict_keys_reload(d) < 0) {
                                 vlog(LOG_ERR, "SIGHUP: verdict keys not reloaded; the old ones stay");
                                 continue;
                         }
                         pthread_mutex_lock(&d->seq_lock);
-                        verdict_keys ok = d->keys;
-                        d->keys = k;
-                        pthread_mutex_unlock(&d->seq_lock);
                         vlog(LOG_INFO, "SIGHUP: verdicts are signed with key %.16s; %zu retired keys published",
-                             k.active.id, k.n_retired);
-                        verdict_keys_free(&ok);
+                             d->keys.active.id, d->keys.n_retired);
+                        pthread_mutex_unlock(&d->seq_lock);
                         continue;
                 }
                 vlog(LOG_INFO, "signal %d: draining", sig);

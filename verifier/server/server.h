@@ -212,6 +212,8 @@ int verdict_adhoc(vouchd *d, device *dev, int status, uint8_t **record, size_t *
 int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len, int *status);
 /* Issues STALE verdicts for devices whose latest verdict has expired. */
 void verdict_sweep(vouchd *d);
+/* Reads the verdict-signing keys again (tls_load_verdict_keys) and swaps them in. */
+int verdict_keys_reload(vouchd *d);
 /* Loads the latest verdict of every device from the store (at start). */
 int verdict_load_latest(vouchd *d);
 /* The verdict as an IETF RATS EAR (JWT, ES256). */

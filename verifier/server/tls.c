@@ -225,8 +225,13 @@ int verdict_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t **sig, s
         if (ctx && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
             EVP_DigestSign(ctx, NULL, &n, msg, len) == 1 && (*sig = OPENSSL_malloc(n)) &&
             EVP_DigestSign(ctx, *sig, &n, msg, len) == 1) {
+                /* low S: one signature per verdict (the other of the pair is refused) */
                 *sig_len = n;
-                r = 0;
+                r = vc_ecdsa_p256_low_s(sig, sig_len) < 0 ? -EIO : 0;
+                if (r < 0) {
+                        OPENSSL_free(*sig);
+                        *sig = NULL;
+                }
         }
         EVP_MD_CTX_free(ctx);
         return r;

@@ -268,10 +268,45 @@ static bool needs_stale_locked(device *dev, int64_t now) {
         return true;
 }
 
+int verdict_keys_reload(vouchd *d) {
+        /* SIGHUP (main thread) and a retired key's end date (sweep, API thread) */
+        static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+        verdict_keys k;
+        pthread_mutex_lock(&reload_lock);
+        int r = tls_load_verdict_keys(d->cfg.state_dir, &k);
+        if (r == 0) {
+                pthread_mutex_lock(&d->seq_lock);
+                verdict_keys old = d->keys;
+                d->keys = k;
+                pthread_mutex_unlock(&d->seq_lock);
+                verdict_keys_free(&old);
+        }
+        pthread_mutex_unlock(&reload_lock);
+        return r;
+}
+
+/* A retired key stops being published (GET /v1/keys, verdict-keys.pem) at its end date,
+ * not at the next SIGHUP: reloading leaves it out. */
+static void retire_keys(vouchd *d, int64_t now) {
+        char id[65] = "";
+        pthread_mutex_lock(&d->seq_lock);
+        for (size_t i = 0; i < d->keys.n_retired; i++)
+                if (d->keys.retired[i].not_after <= now)
+                        memcpy(id, d->keys.retired[i].id, sizeof(id));
+        pthread_mutex_unlock(&d->seq_lock);
+        if (!id[0])
+                return;
+        if (verdict_keys_reload(d) < 0)
+                vlog(LOG_ERR, "retired verdict key %.16s reached its end date, but the keys could not be reloaded", id);
+        else
+                vlog(LOG_INFO, "retired verdict key %.16s reached its end date: no longer published", id);
+}
+
 #define SWEEP_CHUNK 4096
 
 void verdict_sweep(vouchd *d) {
         int64_t now = time(NULL);
+        retire_keys(d, now);
         size_t n = 0, cap = 0;
         device **due = NULL;
         int64_t *when = NULL;

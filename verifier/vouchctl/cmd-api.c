@@ -209,6 +209,7 @@ static int verdict_get(int argc, char **argv) {
                         ret = EXIT_USAGE;
                         goto out;
                 }
+                vv_expect_device(&res, argv[optind]);
                 ret = report_verdict_check(sv, &res, any_status, o.json);
                 goto out;
         }
@@ -226,7 +227,11 @@ static int verdict_get(int argc, char **argv) {
                 vfmt_verdict_text(stdout, v);
         }
         int64_t now = (int64_t) time(NULL);
-        if (!(now < v->expires_at)) {
+        if (!v->device_id || strcmp(v->device_id, argv[optind]) != 0) {
+                fprintf(stderr, "vouchctl: the server's verdict is about device %.64s, not %s\n",
+                        v->device_id ? v->device_id : "(none)", argv[optind]);
+                ret = EXIT_INVALID;
+        } else if (!(now < v->expires_at)) {
                 fprintf(stderr, "vouchctl: the verdict has expired\n");
                 ret = EXIT_INVALID;
         } else if (!any_status && v->status != VOUCH__V1__TRUST_STATUS__TRUSTED) {
@@ -633,14 +638,16 @@ int cmd_device(int argc, char **argv) {
 /* ---- keys get ---- */
 
 static const char keys_usage[] =
-        "Usage: vouchctl keys get [--pem] [connection options]\n"
-        "  The verifier's verdict-signing public keys with their ids; --pem prints the PEM file that\n"
-        "  'vouchctl verdict verify --keys' reads (GET /v1/keys?format=pem), after checking it.\n";
+        "Usage: vouchctl keys get [--pem | --verdict-keys] [connection options]\n"
+        "  The verifier's verdict-signing public keys with their ids. For 'vouchctl verdict verify\n"
+        "  --keys', after checking it: --verdict-keys writes the VerdictKeys file (protobuf, GET\n"
+        "  /v1/keys), which carries each retired key's end date; --pem the PEM file (no dates).\n";
 
 static int keys_get(int argc, char **argv) {
-        static const struct option opts[] = { COMMON_OPTIONS, { "pem", no_argument, NULL, 'p' }, {} };
+        static const struct option opts[] = { COMMON_OPTIONS, { "pem", no_argument, NULL, 'p' },
+                                              { "verdict-keys", no_argument, NULL, 'k' }, {} };
         common o = { .usage = keys_usage };
-        bool pem = false;
+        bool pem = false, raw = false;
         api_client *c = NULL;
         char path[API_PATH_MAX];
         int ch, ret;
@@ -654,21 +661,25 @@ static int keys_get(int argc, char **argv) {
                         continue;
                 if (ch == 'p')
                         pem = true;
+                else if (ch == 'k')
+                        raw = true;
                 else
                         return bad_usage(&o, NULL);
         }
         if (optind != argc)
                 return bad_usage(&o, "unexpected argument");
+        if (pem && raw)
+                return bad_usage(&o, "--pem and --verdict-keys are two forms of the same keys: choose one");
         if ((ret = connect_client(&o, &c)) != EXIT_OK)
                 return ret;
         ret = EXIT_USAGE;
         if (api_path(api_client_server(c), "/v1/keys", path, sizeof(path)) < 0)
                 goto out;
-        if (pem) {
+        if (pem || raw) {
                 api_response resp;
                 char err[1024];
                 vv_keyring *k = NULL;
-                if (api_query_add(path, sizeof(path), "format", "pem") < 0)
+                if (pem && api_query_add(path, sizeof(path), "format", "pem") < 0)
                         goto out;
                 if (api_call(c, "GET", path, NULL, 0, VV_KEYS_FILE_MAX, &resp, err, sizeof(err)) < 0) {
                         fprintf(stderr, "vouchctl: GET %s: %s\n", path, err);
@@ -676,9 +687,11 @@ static int keys_get(int argc, char **argv) {
                 }
                 if (resp.status != 200) {
                         fprintf(stderr, "vouchctl: GET %s: %s\n", path, api_error_text(&resp, err, sizeof(err)));
-                } else if (vv_keyring_parse(resp.body, resp.len, &k) < 0 || resp.len == 0 || resp.body[0] != '-') {
+                } else if (vv_keyring_parse(resp.body, resp.len, &k) < 0 || resp.len == 0 ||
+                           (resp.body[0] == '-') != pem) {
                         /* only what verdict verify accepts is passed on */
-                        fprintf(stderr, "vouchctl: GET %s: the answer is not PEM EC P-256 public keys\n", path);
+                        fprintf(stderr, "vouchctl: GET %s: the answer is not %s\n", path,
+                                pem ? "PEM EC P-256 public keys" : "a VerdictKeys message of EC P-256 keys");
                 } else {
                         fwrite(resp.body, 1, resp.len, stdout);
                         ret = fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;

@@ -15,11 +15,13 @@
 #include "vouchctl.h"
 
 static const char verify_usage[] =
-        "Usage: vouchctl verdict verify --keys KEYS_FILE VERDICT_FILE [--now TIME] [--any-status] [--json]\n"
-        "                               [--extract-verdict FILE] [--extract-signature FILE]\n"
+        "Usage: vouchctl verdict verify --keys KEYS_FILE VERDICT_FILE [--device ID] [--now TIME] [--any-status]\n"
+        "                               [--json] [--extract-verdict FILE] [--extract-signature FILE]\n"
         "  --keys FILE     the verifier's public keys: PEM (STATE_DIR/verdict-keys.pem, GET /v1/keys?format=pem)\n"
         "                  or a serialized VerdictKeys (GET /v1/keys)\n"
         "  VERDICT_FILE    a serialized SignedVerdict (vouch-agent --verdict-out) or its JSON form; - for stdin\n"
+        "  --device ID     the verdict must be about this device (a relying party checks the device it\n"
+        "                  talks to: a genuine verdict of another device proves nothing)\n"
         "  --now TIME      check expiry at TIME (Unix seconds or RFC 3339, 2026-11-25T10:00:00Z) instead of now\n"
         "  --any-status    accept a valid, unexpired verdict whatever its status (default: TRUSTED only)\n"
         "  --json          print the check and the verdict as JSON\n"
@@ -126,6 +128,7 @@ static int verdict_verify(int argc, char **argv) {
         static const struct option opts[] = {
                 { "keys", required_argument, NULL, 'k' },
                 { "now", required_argument, NULL, 'n' },
+                { "device", required_argument, NULL, 'd' },
                 { "any-status", no_argument, NULL, 'a' },
                 { "json", no_argument, NULL, 'j' },
                 { "extract-verdict", required_argument, NULL, 'V' },
@@ -133,7 +136,7 @@ static int verdict_verify(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        const char *keys_path = NULL, *now_s = NULL, *xv = NULL, *xs = NULL;
+        const char *keys_path = NULL, *now_s = NULL, *xv = NULL, *xs = NULL, *device = NULL;
         bool any_status = false, json = false;
         vv_keyring *keys = NULL;
         Vouch__V1__SignedVerdict *sv = NULL;
@@ -148,6 +151,7 @@ static int verdict_verify(int argc, char **argv) {
                 switch (c) {
                 case 'k': keys_path = optarg; break;
                 case 'n': now_s = optarg; break;
+                case 'd': device = optarg; break;
                 case 'a': any_status = true; break;
                 case 'j': json = true; break;
                 case 'V': xv = optarg; break;
@@ -187,6 +191,7 @@ static int verdict_verify(int argc, char **argv) {
                 fprintf(stderr, "vouchctl: out of memory\n");
                 goto out;
         }
+        vv_expect_device(&res, device);
         ret = report_verdict_check(sv, &res, any_status, json);
 out:
         vv_result_done(&res);

@@ -255,9 +255,11 @@ static int verify_signature(EVP_PKEY *pkey, const ProtobufCBinaryData *msg, cons
         if (!ctx)
                 return -ENOMEM;
         /* ECDSA with SHA-256; OpenSSL rejects a signature whose DER is not the canonical
-         * encoding of (r, s), so no byte of it is malleable */
+         * encoding of (r, s), and (r, n - s), which verifies too, is refused here: vouchd
+         * signs with the low S, so a SignedVerdict has exactly one valid form */
         int ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pkey) == 1 &&
-                 EVP_DigestVerify(ctx, sig->data, sig->len, msg->data, msg->len) == 1;
+                 EVP_DigestVerify(ctx, sig->data, sig->len, msg->data, msg->len) == 1 &&
+                 vc_ecdsa_p256_is_low_s(sig->data, sig->len);
         EVP_MD_CTX_free(ctx);
         ERR_clear_error();
         *ret_ok = ok;
@@ -313,9 +315,23 @@ int vv_verify(const vv_keyring *k, const Vouch__V1__SignedVerdict *sv, int64_t n
                 return 0;
         }
         const Vouch__V1__Verdict *v = ret->verdict;
+        /* A retired key's end date bounds everything it vouches for, by the checker's own
+         * clock: issued_at and expires_at are the signer's to choose, and a retired key
+         * is exactly the one that may have leaked. */
         if (key->not_after != 0 && v->issued_at >= key->not_after) {
                 set_reason(ret, VV_KEY_RETIRED, "issued at %s, but key %s only signs until %s",
                            vv_format_time(v->issued_at, t1, sizeof(t1)), key->id,
+                           vv_format_time(key->not_after, t2, sizeof(t2)));
+                return 0;
+        }
+        if (key->not_after != 0 && now >= key->not_after) {
+                set_reason(ret, VV_KEY_RETIRED, "key %s was retired at %s (now %s): nothing it signed verifies",
+                           key->id, vv_format_time(key->not_after, t1, sizeof(t1)), vv_format_time(now, t2, sizeof(t2)));
+                return 0;
+        }
+        if (key->not_after != 0 && v->expires_at > key->not_after) {
+                set_reason(ret, VV_KEY_RETIRED, "expires at %s, after key %s's end date %s",
+                           vv_format_time(v->expires_at, t1, sizeof(t1)), key->id,
                            vv_format_time(key->not_after, t2, sizeof(t2)));
                 return 0;
         }
@@ -343,6 +359,17 @@ void vv_result_done(vv_result *r) {
         r->verdict = NULL;
 }
 
+void vv_expect_device(vv_result *r, const char *device) {
+        if (!r || r->outcome != VV_VALID || !r->verdict || !device)
+                return;
+        const char *got = r->verdict->device_id ? r->verdict->device_id : "";
+        if (strcmp(got, device) == 0)
+                return;
+        r->outcome = VV_WRONG_DEVICE;
+        snprintf(r->reason, sizeof(r->reason), "the verdict is about device %.64s%s, not %.64s%s", got,
+                 strlen(got) > 64 ? "..." : "", device, strlen(device) > 64 ? "..." : "");
+}
+
 bool vv_accept(const vv_result *r, bool any_status) {
         if (!r || r->outcome != VV_VALID || !r->verdict)
                 return false;
@@ -358,6 +385,7 @@ const char *vv_outcome_name(vv_outcome o) {
         case VV_KEY_RETIRED: return "key-retired";
         case VV_NOT_YET_VALID: return "not-yet-valid";
         case VV_EXPIRED: return "expired";
+        case VV_WRONG_DEVICE: return "wrong-device";
         }
         return "invalid";
 }

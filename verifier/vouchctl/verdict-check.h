@@ -57,6 +57,7 @@ typedef enum vv_outcome {
         VV_KEY_RETIRED = 4,     /* issued at or after the key's not_after */
         VV_NOT_YET_VALID = 5,   /* issued_at more than skew seconds after now */
         VV_EXPIRED = 6,         /* now >= expires_at */
+        VV_WRONG_DEVICE = 7,    /* valid, but about another device than expected (vv_expect_device) */
 } vv_outcome;
 
 typedef struct vv_result {
@@ -72,6 +73,9 @@ typedef struct vv_result {
  * the outcome; -ENOMEM or -EINVAL (NULL arguments) when nothing could be evaluated. */
 int vv_verify(const vv_keyring *k, const Vouch__V1__SignedVerdict *sv, int64_t now, int64_t skew, vv_result *ret);
 void vv_result_done(vv_result *r);
+/* A valid verdict that is about another device than `device` becomes VV_WRONG_DEVICE: a
+ * genuine verdict proves nothing about a device that merely presents (or is served) it. */
+void vv_expect_device(vv_result *r, const char *device);
 
 /* The relying party's decision: a valid verdict that says TRUSTED (or, with any_status,
  * any valid verdict). A zeroed result is never accepted. */
