@@ -279,6 +279,15 @@ static void expect_finding(const vc_evaluation *e, const char *rule, long event)
         }
 }
 
+/* g accepts s (all PCRs attested); the findings are printed when it does not */
+static void expect_trusted(const vc_golden *g, const lstate *s) {
+        vc_evaluation e = eval(g, s, 0xffffff);
+        if (e.trust != VC_TRUST_TRUSTED)
+                dump(&e);
+        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
+        vc_evaluation_done(&e);
+}
+
 /* the synthetic platform, booting n_apps boot applications (0, 1 or 2) */
 static void synthetic_log_apps(logbuilder *b, unsigned n_apps) {
         size_t n;
@@ -322,13 +331,9 @@ static void test_synthetic_create_accepts(void **state) {
         assert_int_equal(g->n_chains, 1);
         assert_int_equal(g->chains[0].n, 2);
         assert_int_equal(g->separators, 0xff);
-        vc_evaluation e = eval(g, &s, 0xffffff);
-        if (e.trust != VC_TRUST_TRUSTED)
-                dump(&e);
-        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
-        vc_evaluation_done(&e);
+        expect_trusted(g, &s);
         /* PCRs the set evaluates but the quote does not cover */
-        e = eval(g, &s, 0xffffff & ~(1u << 4));
+        vc_evaluation e = eval(g, &s, 0xffffff & ~(1u << 4));
         expect_finding(&e, "attestation", -1);
         assert_int_equal(e.findings[0].pcr, 4);
         vc_evaluation_done(&e);
@@ -431,12 +436,8 @@ static void test_synthetic_rejections(void **state) {
                  at + strlen("\"exact\": \"/vmlinuz ro quiet\""));
         assert_int_equal(vc_golden_parse(patched, strlen(patched), &g2, NULL), 0);
         vc_evaluation_done(&e);
-        e = eval(g2, &t, 0xffffff);
-        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
-        vc_evaluation_done(&e);
-        e = eval(g2, &s, 0xffffff);
-        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
-        vc_evaluation_done(&e);
+        expect_trusted(g2, &t);
+        expect_trusted(g2, &s);
         vc_golden_free(g2);
         free(json);
         unload(&t);
@@ -471,13 +472,9 @@ static void test_merge_keeps_chains_apart(void **state) {
         vc_golden *ga = create(&s), *gb = create(&t), *m = NULL;
         assert_int_equal(vc_golden_merge(ga, gb, &m, NULL), 0);
         assert_int_equal(m->n_chains, 2);
-        vc_evaluation e = eval(m, &s, 0xffffff);
-        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
-        vc_evaluation_done(&e);
-        e = eval(m, &t, 0xffffff);
-        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
-        vc_evaluation_done(&e);
-        e = eval(m, &mix, 0xffffff);
+        expect_trusted(m, &s);
+        expect_trusted(m, &t);
+        vc_evaluation e = eval(m, &mix, 0xffffff);
         expect_finding(&e, "boot_chain.chains", 14);
         vc_evaluation_done(&e);
         /* merging a set with itself changes nothing but the version */
@@ -515,11 +512,7 @@ static void test_no_boot_application(void **state) {
 
         assert_int_equal(gn->n_chains, 1);
         assert_int_equal(gn->chains[0].n, 0);
-        e = eval(gn, &none, 0xffffff);
-        if (e.trust != VC_TRUST_TRUSTED)
-                dump(&e);
-        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
-        vc_evaluation_done(&e);
+        expect_trusted(gn, &none);
         e = eval(gn, &a, 0xffffff);
         expect_finding(&e, "boot_chain.chains", 13); /* the first application */
         assert_non_null(strstr(find(&e, "boot_chain.chains", 13)->explanation, "after the allowed chain of 0 ended"));
@@ -533,12 +526,8 @@ static void test_no_boot_application(void **state) {
         assert_int_equal(back->chains[0].n, 0);
         assert_int_equal(vc_golden_merge(ga, back, &m, NULL), 0);
         assert_int_equal(m->n_chains, 2);
-        e = eval(m, &a, 0xffffff);
-        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
-        vc_evaluation_done(&e);
-        e = eval(m, &none, 0xffffff);
-        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
-        vc_evaluation_done(&e);
+        expect_trusted(m, &a);
+        expect_trusted(m, &none);
 
         free(json);
         vc_golden_free(ga);
@@ -576,11 +565,7 @@ static void test_pin_explains_only_its_own_pcr(void **state) {
         json_object_object_add(rules, "pcr_values", pin);
         const char *pinned = json_object_to_json_string(root);
         assert_int_equal(vc_golden_parse(pinned, strlen(pinned), &g, NULL), 0);
-        vc_evaluation e = eval(g, &s, 0xffffff);
-        if (e.trust != VC_TRUST_TRUSTED)
-                dump(&e);
-        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
-        vc_evaluation_done(&e);
+        expect_trusted(g, &s);
 
         /* PCR 8's command line changed, relabelled as a boot application */
         le_load(&le, s.log);
@@ -589,7 +574,7 @@ static void test_pin_explains_only_its_own_pcr(void **state) {
         le.ev[15].type = EV_EFI_BOOT_SERVICES_APPLICATION;
         le_write(&le, &buf, &len);
         load(&t, buf, len);
-        e = eval(g, &t, 0xffffff);
+        vc_evaluation e = eval(g, &t, 0xffffff);
         expect_finding(&e, "coverage", 15);
         vc_evaluation_done(&e);
 
