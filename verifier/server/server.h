@@ -229,6 +229,8 @@ void api_free(vouchd *d);
 int tls_issue_client(const char *dir, const char *cn, const char *prefix);
 SSL_CTX *tls_api_ctx(const char *dir, const char *client_ca);
 int tls_load_verdict_keys(const char *dir, verdict_keys *ret);
+/* Writes DIR/verdict-keys.pem: the public keys of k (atomically). */
+int tls_write_verdict_pubs(const char *dir, const verdict_keys *k);
 int tls_rotate_verdict_key(const char *dir, int64_t old_not_after, char new_id[65]);
 int tls_verifier_id(const char *dir, char out[65]);
 int tls_init_state_dir(const char *dir, char *const *sans, size_t n_sans);

@@ -313,6 +313,10 @@ static int w_pubs(BIO *b, void *arg) {
         return 1;
 }
 
+int tls_write_verdict_pubs(const char *dir, const verdict_keys *k) {
+        return write_pem(dir, "verdict-keys.pem", 0644, w_pubs, (void *) k);
+}
+
 int tls_load_verdict_keys(const char *dir, verdict_keys *ret) {
         char rdir[4096], path[4400];
         verdict_keys k = { 0 };
@@ -361,7 +365,7 @@ int tls_load_verdict_keys(const char *dir, verdict_keys *ret) {
         if (dd)
                 closedir(dd);
         /* the verdict-signing public keys, for offline verification */
-        if ((r = write_pem(dir, "verdict-keys.pem", 0644, w_pubs, &k)) < 0) {
+        if ((r = tls_write_verdict_pubs(dir, &k)) < 0) {
                 verdict_keys_free(&k);
                 return r;
         }

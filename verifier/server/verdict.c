@@ -268,11 +268,13 @@ static bool needs_stale_locked(device *dev, int64_t now) {
         return true;
 }
 
+/* verdict-keys.pem and the swap of d->keys: SIGHUP (main thread) and a retired key's end
+ * date (sweep, API thread) */
+static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int verdict_keys_reload(vouchd *d) {
-        /* SIGHUP (main thread) and a retired key's end date (sweep, API thread) */
-        static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
         verdict_keys k;
-        pthread_mutex_lock(&reload_lock);
+        pthread_mutex_lock(&keys_lock);
         int r = tls_load_verdict_keys(d->cfg.state_dir, &k);
         if (r == 0) {
                 pthread_mutex_lock(&d->seq_lock);
@@ -281,24 +283,38 @@ int verdict_keys_reload(vouchd *d) {
                 pthread_mutex_unlock(&d->seq_lock);
                 verdict_keys_free(&old);
         }
-        pthread_mutex_unlock(&reload_lock);
+        pthread_mutex_unlock(&keys_lock);
         return r;
 }
 
 /* A retired key stops being published (GET /v1/keys, verdict-keys.pem) at its end date,
- * not at the next SIGHUP: reloading leaves it out. */
+ * not at the next SIGHUP. Only the retired keys change: a key made by rotate-key still
+ * waits for the SIGHUP that puts it to use. */
 static void retire_keys(vouchd *d, int64_t now) {
         char id[65] = "";
+        size_t dropped = 0, kept = 0;
+        int r = 0;
+        pthread_mutex_lock(&keys_lock);
         pthread_mutex_lock(&d->seq_lock);
-        for (size_t i = 0; i < d->keys.n_retired; i++)
-                if (d->keys.retired[i].not_after <= now)
-                        memcpy(id, d->keys.retired[i].id, sizeof(id));
+        verdict_keys *k = &d->keys;
+        for (size_t i = 0; i < k->n_retired; i++) {
+                if (k->retired[i].not_after > now) {
+                        k->retired[kept++] = k->retired[i];
+                        continue;
+                }
+                memcpy(id, k->retired[i].id, sizeof(id));
+                EVP_PKEY_free(k->retired[i].pkey);
+                dropped++;
+        }
+        k->n_retired = kept;
+        if (dropped)
+                r = tls_write_verdict_pubs(d->cfg.state_dir, k); /* once per retired key: under the lock */
         pthread_mutex_unlock(&d->seq_lock);
-        if (!id[0])
-                return;
-        if (verdict_keys_reload(d) < 0)
-                vlog(LOG_ERR, "retired verdict key %.16s reached its end date, but the keys could not be reloaded", id);
-        else
+        pthread_mutex_unlock(&keys_lock);
+        if (dropped && r < 0)
+                vlog(LOG_ERR, "retired verdict key %.16s reached its end date: no longer served, but verdict-keys.pem "
+                              "could not be rewritten (%s); it lists the key until the next SIGHUP", id, strerror(-r));
+        else if (dropped)
                 vlog(LOG_INFO, "retired verdict key %.16s reached its end date: no longer published", id);
 }
 
