@@ -268,8 +268,9 @@ static bool needs_stale_locked(device *dev, int64_t now) {
         return true;
 }
 
-/* verdict-keys.pem and the swap of d->keys: SIGHUP (main thread) and a retired key's end
- * date (sweep, API thread) */
+/* Held by whoever changes d->keys (also under seq_lock, which its readers take) or writes
+ * verdict-keys.pem: SIGHUP (main thread) and a retired key's end date (sweep, API thread).
+ * Its holder may read d->keys without seq_lock. */
 static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int verdict_keys_reload(vouchd *d) {
@@ -307,9 +308,9 @@ static void retire_keys(vouchd *d, int64_t now) {
                 dropped++;
         }
         k->n_retired = kept;
-        if (dropped)
-                r = tls_write_verdict_pubs(d->cfg.state_dir, k); /* once per retired key: under the lock */
         pthread_mutex_unlock(&d->seq_lock);
+        if (dropped) /* the file (and its fsync) under keys_lock only: numbering goes on */
+                r = tls_write_verdict_pubs(d->cfg.state_dir, k);
         pthread_mutex_unlock(&keys_lock);
         if (dropped && r < 0)
                 vlog(LOG_ERR, "retired verdict key %.16s reached its end date: no longer served, but verdict-keys.pem "
