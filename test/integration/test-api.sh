@@ -461,10 +461,14 @@ if grep -q '^vouch_attestations_total{outcome="trusted"} [1-9]' "$TOP/metrics.tx
         grep -q '^vouch_attestation_latency_seconds_count [1-9]' "$TOP/metrics.txt" &&
         grep -q '^vouch_store_queue_depth ' "$TOP/metrics.txt" && grep -q '^vouch_connected_agents ' "$TOP/metrics.txt" &&
         grep -q '^vouch_eval_cache_hits_total ' "$TOP/metrics.txt" &&
-        grep -q '^vouch_eventlog_rerequests_total [1-9]' "$TOP/metrics.txt"; then
+        grep -q '^vouch_eventlog_rerequests_total [1-9]' "$TOP/metrics.txt" &&
+        grep -q '^vouch_store_commits_total [1-9]' "$TOP/metrics.txt" &&
+        grep -q '^vouch_store_writes_total [1-9]' "$TOP/metrics.txt" &&
+        grep -Eq '^vouch_store_commit_seconds_total [0-9]+\.[0-9]*[1-9]' "$TOP/metrics.txt" &&
+        grep -q '^vouch_store_failures_total [1-9]' "$TOP/metrics.txt"; then # the revocation the store could not record
         # the golden assignment above gave device b's state a key nobody had evaluated: the
         # verifier, which keeps no log bytes, asked for the whole log again
-        pass "GET /metrics: Prometheus text with outcomes, latency histogram, agents, cache, queue depth, log re-requests"
+        pass "GET /metrics: Prometheus text with outcomes, latency histogram, agents, cache, queue depth, log re-requests, store commits"
 else
         fail "metrics: $(head -c 600 "$TOP/metrics.txt")"
 fi
@@ -676,6 +680,15 @@ if [[ $rc_locked != 0 && -z $stored_trusted && -n $stale_at ]]; then
         pass "a verdict whose commit failed does not hold back STALE: STALE $stale_at s after the old verdict expired (the lost verdict would have expired after 22 s)"
 else
         fail "failed commit and STALE: agent rc $rc_locked, TRUSTED stored after it [$stored_trusted], STALE at [${stale_at:-none by +19 s}]"
+fi
+# the failure is counted on /metrics and logged once with SQLite's reason
+PC reader get /metrics --out "$TOP/metrics5.txt" >/dev/null
+sleep 1.2 # the sweep's report
+if grep -q '^vouch_store_failures_total [1-9]' "$TOP/metrics5.txt" &&
+        grep -Eq 'store: [0-9]+ transaction\(s\) failed since the last report.*the last failure: database is locked' "$TOP/vouchd.log"; then
+        pass "a failed commit is counted (vouch_store_failures_total) and logged with SQLite's reason"
+else
+        fail "failed commit not reported: $(grep '^vouch_store_failures' "$TOP/metrics5.txt") / $(grep 'store:' "$TOP/vouchd.log" | tail -n 2)"
 fi
 kill "$W5" 2>/dev/null || true
 wait "$W5" 2>/dev/null || true

@@ -132,6 +132,54 @@ static void test_many_writes_batched(void **state) {
         vs_close(s);
 }
 
+/* A transaction that fails: its write gets the error and is not stored, and the store's
+ * record (/metrics, the log) counts it with SQLite's reason; the next one commits. */
+static void test_failed_commit_counted(void **state) {
+        vs_store *s = NULL;
+        char err[256];
+        int flags[3] = { 0 };
+        vs_stats st;
+        assert_int_equal(vs_open(path, 10, &s, err, sizeof(err)), 0);
+        vs_get_stats(s, &st);
+        assert_int_equal(st.commits + st.failures + st.writes, 0);
+        assert_string_equal(st.last_error, "");
+        uint8_t rec[4] = { 1 };
+        vs_verdict v = { .sequence = 1, .global_sequence = 5, .status = 1, .issued_at = 100, .expires_at = 200,
+                         .record = rec, .record_len = sizeof(rec) };
+        snprintf(v.device, sizeof(v.device), "dev-a");
+        assert_int_equal(vs_verdict_put(s, &v, on_done, &flags[0]), 0);
+        vs_flush(s);
+        assert_int_equal(flags[0], 1);
+        vs_get_stats(s, &st);
+        assert_int_equal(st.commits, 1);
+        assert_int_equal(st.writes, 1);
+        assert_int_equal(st.failures, 0);
+        /* a verdict reusing global sequence 5 */
+        v.sequence = 2;
+        assert_int_equal(vs_verdict_put(s, &v, on_done, &flags[1]), 0);
+        vs_flush(s);
+        assert_int_equal(flags[1], -1);
+        vs_verdict h[4];
+        assert_int_equal(vs_verdict_history(s, "dev-a", h, 4), 1);
+        assert_int_equal(h[0].sequence, 1);
+        vs_verdict_done(&h[0]);
+        vs_get_stats(s, &st);
+        assert_int_equal(st.commits, 1);
+        assert_int_equal(st.writes, 1);
+        assert_int_equal(st.failures, 1);
+        assert_non_null(strstr(st.last_error, "UNIQUE constraint failed"));
+        v.sequence = 3;
+        v.global_sequence = 6;
+        assert_int_equal(vs_verdict_put(s, &v, on_done, &flags[2]), 0);
+        vs_flush(s);
+        assert_int_equal(flags[2], 1);
+        vs_get_stats(s, &st);
+        assert_int_equal(st.commits, 2);
+        assert_int_equal(st.writes, 2);
+        assert_int_equal(st.failures, 1);
+        vs_close(s);
+}
+
 static void test_open_errors(void **state) {
         vs_store *s = NULL;
         char err[256] = "";
@@ -340,6 +388,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_devices_and_verdicts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_many_writes_batched, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_failed_commit_counted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_device_updates_in_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_enrollment_keeps_admin_fields, setup, teardown),

@@ -55,6 +55,7 @@ struct api {
         watcher *watchers;
         atomic_size_t n_watchers;       /* changed on the API thread, read by api_notify too */
         atomic_ullong requests, refused;
+        uint64_t store_failures_logged; /* the sweep's: store failures already in the log */
 };
 
 /* ---- replies ---- */
@@ -554,6 +555,8 @@ static void get_metrics(struct api *a, struct evhttp_request *req) {
         pthread_mutex_lock(&d->lock);
         size_t devices = d->n_devices;
         pthread_mutex_unlock(&d->lock);
+        vs_stats st;
+        vs_get_stats(d->store, &st);
         evbuffer_add_printf(b,
                             "# HELP vouch_attestations_total Attestations verified, by outcome.\n"
                             "# TYPE vouch_attestations_total counter\n"
@@ -606,13 +609,27 @@ static void get_metrics(struct api *a, struct evhttp_request *req) {
                             "# HELP vouch_store_queue_depth Store writes queued and not yet committed.\n"
                             "# TYPE vouch_store_queue_depth gauge\n"
                             "vouch_store_queue_depth %zu\n"
+                            "# HELP vouch_store_commits_total Store transactions committed (each a batch of writes).\n"
+                            "# TYPE vouch_store_commits_total counter\n"
+                            "vouch_store_commits_total %llu\n"
+                            "# HELP vouch_store_writes_total Store writes committed.\n"
+                            "# TYPE vouch_store_writes_total counter\n"
+                            "vouch_store_writes_total %llu\n"
+                            "# HELP vouch_store_commit_seconds_total Time in committed store transactions, fsync included.\n"
+                            "# TYPE vouch_store_commit_seconds_total counter\n"
+                            "vouch_store_commit_seconds_total %.6f\n"
+                            "# HELP vouch_store_failures_total Store transactions that failed (their writes not stored).\n"
+                            "# TYPE vouch_store_failures_total counter\n"
+                            "vouch_store_failures_total %llu\n"
                             "# HELP vouch_api_watchers Open watch streams.\n"
                             "# TYPE vouch_api_watchers gauge\n"
                             "vouch_api_watchers %zu\n"
                             "# HELP vouch_api_refused_total API requests refused (authentication or role).\n"
                             "# TYPE vouch_api_refused_total counter\n"
                             "vouch_api_refused_total %llu\n",
-                            atomic_load(&d->connections), devices, hits, misses, vs_queue_depth(d->store), atomic_load(&a->n_watchers),
+                            atomic_load(&d->connections), devices, hits, misses, vs_queue_depth(d->store),
+                            (unsigned long long) st.commits, (unsigned long long) st.writes, st.commit_us / 1e6,
+                            (unsigned long long) st.failures, atomic_load(&a->n_watchers),
                             (unsigned long long) atomic_load(&a->refused));
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
         evhttp_send_reply(req, 200, "OK", b);
@@ -925,9 +942,24 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg) {
         }
 }
 
+/* Failed store transactions, logged at most once a second with SQLite's reason (their
+ * agents' connections are closed with a bare errno, per attestation). */
+static void log_store_failures(struct api *a) {
+        vs_stats st;
+        vs_get_stats(a->d->store, &st);
+        if (st.failures == a->store_failures_logged)
+                return;
+        vlog(LOG_ERR, "store: %llu transaction(s) failed since the last report, their writes not stored (%llu in all); "
+                      "the last failure: %s",
+             (unsigned long long) (st.failures - a->store_failures_logged), (unsigned long long) st.failures,
+             st.last_error);
+        a->store_failures_logged = st.failures;
+}
+
 static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
         struct api *a = arg;
         verdict_sweep(a->d);
+        log_store_failures(a);
 }
 
 /* After each commit (the store's writer thread): wakes the API thread only when a watch

@@ -72,6 +72,7 @@ struct vs_store {
         size_t history_keep;
         struct timespec last_batch;     /* CLOCK_MONOTONIC, when the writer took its last batch */
         int wal_frames;                 /* frames in the WAL after the last commit (writer thread) */
+        vs_stats stats;                 /* under lock */
         sqlite3_stmt *st[ST_COUNT];           /* the writer's statements (ST_*) */
 };
 
@@ -278,6 +279,8 @@ static void *writer_main(void *arg) {
                 s->in_flight = n;
                 pthread_mutex_unlock(&s->lock);
 
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
                 int r = ps ? run(s->st[ST_BEGIN]) : -ENOMEM;
                 for (op *o = batch; r == 0 && o; o = o->next)
                         r = apply(s, ps, o);
@@ -285,6 +288,10 @@ static void *writer_main(void *arg) {
                         r = -EIO;
                 if (r == 0)
                         r = run(s->st[ST_COMMIT]);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                char why[sizeof(s->stats.last_error)] = "";
+                if (r < 0)
+                        snprintf(why, sizeof(why), "%s", ps ? sqlite3_errmsg(s->wdb) : "out of memory");
 
                 if (r < 0 && !sqlite3_get_autocommit(s->wdb))
                         run(s->st[ST_ROLLBACK]);
@@ -301,6 +308,15 @@ static void *writer_main(void *arg) {
                         s->wal_frames = 0;
                 }
                 pthread_mutex_lock(&s->lock);
+                if (r == 0) {
+                        s->stats.commits++;
+                        s->stats.writes += n;
+                        s->stats.commit_us += (uint64_t) ((t1.tv_sec - t0.tv_sec) * 1000000 +
+                                                          (t1.tv_nsec - t0.tv_nsec) / 1000);
+                } else {
+                        s->stats.failures++;
+                        memcpy(s->stats.last_error, why, sizeof(why));
+                }
                 s->in_flight = 0;
                 if (!s->head)
                         pthread_cond_broadcast(&s->idle);
@@ -399,6 +415,12 @@ size_t vs_queue_depth(vs_store *s) {
         size_t n = s->queued + s->in_flight;
         pthread_mutex_unlock(&s->lock);
         return n;
+}
+
+void vs_get_stats(vs_store *s, vs_stats *ret) {
+        pthread_mutex_lock(&s->lock);
+        *ret = s->stats;
+        pthread_mutex_unlock(&s->lock);
 }
 
 void vs_flush(vs_store *s) {

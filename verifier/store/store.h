@@ -95,5 +95,16 @@ int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void
 
 /* Writes queued and not yet committed (for /metrics). */
 size_t vs_queue_depth(vs_store *s);
+
+/* The writer's record, for /metrics and the log: transactions committed and failed (a
+ * failed one's writes all get an error and none of them is stored), writes committed, the
+ * time spent in committed transactions (BEGIN to the end of COMMIT, its fsync included),
+ * and SQLite's message for the last failure ("" if none). */
+typedef struct vs_stats {
+        uint64_t commits, failures, writes;
+        uint64_t commit_us;
+        char last_error[160];
+} vs_stats;
+void vs_get_stats(vs_store *s, vs_stats *ret);
 /* Blocks until everything queued so far is committed. */
 void vs_flush(vs_store *s);
