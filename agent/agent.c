@@ -433,7 +433,9 @@ static int answer_challenge(conn *c, keys *k, const opts *o, const Vouch__V1__Qu
                 send_error(c, r, "the agent cannot read its event log: %s", strerror(-r));
                 return r;
         }
-        size_t from = ch->eventlog_offset <= log_len ? (size_t) ch->eventlog_offset : log_len;
+        /* from where the verifier's copy ends; past the end of this log it is another boot's
+         * (this one's log is shorter): the whole log */
+        size_t from = ch->eventlog_offset <= log_len ? (size_t) ch->eventlog_offset : 0;
         /* the TPM is open for this round only; quote first, then read the PCRs: the verifier
          * checks they agree */
         if ((r = tpm_round_open(o, k, &t, &err)) < 0 ||

@@ -733,7 +733,7 @@ static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
         /* a new boot sends the whole log; the same boot continues where the verifier is */
         size_t from = G.o.mode == MODE_FULL && !G.o.offset_like_agent ? 0
                       : ch->eventlog_offset <= G.log_len ? (size_t) ch->eventlog_offset
-                                                         : G.log_len;
+                                                         : 0;
         qa.eventlog_offset = from;
         qa.eventlog.data = G.log + from;
         qa.eventlog.len = G.log_len - from;

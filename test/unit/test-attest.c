@@ -18,7 +18,7 @@
 #include "uefi.h"
 
 static const uint16_t banks[] = { VC_ALG_SHA1, VC_ALG_SHA256 };
-#define QUOTED 0x1ffu /* sha256 PCRs 0-8 */
+#define QUOTED 0x73ffu /* sha256 PCRs 0-9 and 12-14, as a created golden set evaluates */
 
 typedef struct fix {
         qb_key key;
@@ -29,7 +29,7 @@ typedef struct fix {
         vc_eval_cache *cache;
         vc_device_state st;
         uint64_t clock;
-        uint32_t reset;
+        uint32_t reset, restart;
         uint8_t nonce[32];
 } fix;
 
@@ -109,7 +109,7 @@ static int attest_rc(fix *f, size_t from, size_t upto, uint64_t clock, uint32_t 
         qb_quote q;
         for (int i = 0; i < 32; i++)
                 f->nonce[i] = (uint8_t) (rand() & 0xff);
-        qb_quote_make(&f->key, pcrs, QUOTED, f->nonce, 32, clock, reset, 0, &q);
+        qb_quote_make(&f->key, pcrs, QUOTED, f->nonce, 32, clock, reset, f->restart, &q);
         vc_attest_input in = { .attest = q.attest, .attest_len = q.attest_len, .signature = q.sig, .signature_len = q.sig_len,
                                .pcrs = pcrs, .nonce = f->nonce, .nonce_len = 32, .eventlog_offset = from,
                                .eventlog = f->b.buf + from, .eventlog_len = upto - from };
@@ -352,18 +352,116 @@ static void test_reboot_needs_whole_log(void **state) {
         pcrs_of(f->b.buf, f->boot_len, &pcrs);
         f->reset++;
         f->clock = 10; /* the clock restarts too */
-        /* not from where the verifier's copy ends: refused, the state stays */
-        r = attest_ex(f, 8, f->boot_len - 8, f->clock, f->reset, &pcrs);
-        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_LOG_OFFSET);
+        /* a quote the AK did not sign: refused, the state stays */
+        qb_key other;
+        qb_key_new(&other);
+        qb_key k = f->key;
+        f->key = other;
+        r = attest_ex(f, f->boot_len, f->boot_len, f->clock, f->reset, &pcrs);
+        f->key = k;
+        qb_key_free(&other);
+        assert_int_equal(r.quote.failed, VC_QUOTE_CHECK_SIGNATURE);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_QUOTE);
         assert_int_equal(vc_device_state_log_offset(&f->st), f->boot_len);
-        /* from where it ends, as the agent was challenged: a genuine quote of a new boot
-         * drops the old boot's log (no verdict), so the next challenge asks for all of it */
-        r = attest_ex(f, f->boot_len, 0, f->clock, f->reset, &pcrs);
+        assert_int_equal(f->st.reset_count, f->reset - 1);
+        /* from where the verifier's copy ends, as the agent was challenged: a genuine
+         * quote of a new boot drops the old boot's log (no verdict), so the next challenge
+         * asks for all of it */
+        r = attest_ex(f, f->boot_len, f->boot_len, f->clock, f->reset, &pcrs);
+        assert_true(r.reboot);
         expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_NEW_BOOT);
         assert_int_equal(vc_device_state_log_offset(&f->st), 0);
-        r = attest_ex(f, 0, f->boot_len, f->clock, f->reset, &pcrs);
-        assert_true(r.reboot);
+        r = attest_ex(f, 0, f->boot_len, f->clock + 1, f->reset, &pcrs);
         expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+}
+
+/* The new boot's log is shorter than the old one (another command line, boot entry or
+ * firmware): the agent sends from wherever it can; a genuine quote gets the whole log
+ * asked for, not a refusal for ever. */
+static void test_reboot_with_a_shorter_log(void **state) {
+        fix *f = *state;
+        vc_pcr_set pcrs;
+        const char *cmd = "grub_cmd: set late=1";
+        lb_event_measured(&f->b, 8, EV_IPL, cmd, strlen(cmd) + 1, cmd + 10, strlen(cmd) - 10);
+        assert_true(f->b.len > f->boot_len);
+        vc_attest_result r = attest(f, 0, f->b.len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        assert_int_equal(vc_device_state_log_offset(&f->st), f->b.len);
+        pcrs_of(f->b.buf, f->boot_len, &pcrs);
+        f->reset++;
+        f->clock = 10;
+        /* an empty tail from the end of its (shorter) log, as an older agent sends it */
+        r = attest_ex(f, f->boot_len, f->boot_len, f->clock, f->reset, &pcrs);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_NEW_BOOT);
+        r = attest_ex(f, 0, f->boot_len, f->clock + 1, f->reset, &pcrs);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        assert_int_equal(vc_device_state_log_offset(&f->st), f->boot_len);
+}
+
+/* Once a genuine quote of a new boot was seen, a quote of the old boot is not fresh, even
+ * one made before the reboot over a nonce still valid (held back by someone who had root
+ * in the old boot): whether the new boot's quote led to a re-challenge or to UNTRUSTED. */
+static void test_old_boot_quote_after_new_boot(void **state) {
+        fix *f = *state;
+        vc_pcr_set good, bad;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        pcrs_of(f->b.buf, f->boot_len, &good);
+        uint64_t old_clock = f->clock + 500;
+        /* the new boot, answering as challenged: re-challenged */
+        r = attest_ex(f, f->boot_len, f->boot_len, 10, f->reset + 1, &good);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_NEW_BOOT);
+        r = attest_ex(f, 0, f->boot_len, old_clock, f->reset, &good); /* with the whole log */
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_STALE);
+        /* the new boot's whole log, whose PCRs are not what the log says: UNTRUSTED, and the
+         * old boot's quote is still stale */
+        bad = good;
+        vc_pcr_set_bank(&bad, VC_ALG_SHA256)->values[4][0] ^= 1;
+        r = attest_ex(f, 0, f->boot_len, 20, f->reset + 1, &bad);
+        assert_int_equal(r.quote.failed, VC_QUOTE_CHECK_EVENTLOG);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_QUOTE);
+        r = attest_ex(f, 0, f->boot_len, old_clock + 1, f->reset, &good);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_STALE);
+        /* and the same within one boot: after a genuine mismatch at clock c, nothing older */
+        r = attest_ex(f, 0, f->boot_len, 30, f->reset + 1, &good);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        r = attest_ex(f, f->boot_len, f->boot_len, 50, f->reset + 1, &bad);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_QUOTE);
+        r = attest_ex(f, f->boot_len, f->boot_len, 40, f->reset + 1, &good);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_STALE);
+        r = attest_ex(f, f->boot_len, f->boot_len, 60, f->reset + 1, &good);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+}
+
+/* A TPM Restart (resume from hibernation: restartCount up, PCRs reset, a new log, maybe
+ * another boot) gets the whole log asked for and evaluated, not the old replay continued
+ * (UNTRUSTED for ever). */
+static void test_tpm_restart_needs_whole_log(void **state) {
+        fix *f = *state;
+        vc_pcr_set pcrs;
+        size_t before = f->b.len;
+        const char *cmd = "grub_cmd: set late=1";
+        lb_event_measured(&f->b, 8, EV_IPL, cmd, strlen(cmd) + 1, cmd + 10, strlen(cmd) - 10);
+        vc_attest_result r = attest(f, 0, f->b.len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        /* resumed: the new log is the boot alone */
+        f->restart++;
+        pcrs_of(f->b.buf, f->boot_len, &pcrs);
+        f->clock += 1000;
+        r = attest_ex(f, before, before, f->clock, f->reset, &pcrs);
+        assert_non_null(strstr(r.reason, "the TPM restarted"));
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_NEW_BOOT);
+        assert_int_equal(vc_device_state_log_offset(&f->st), 0);
+        f->clock += 1000;
+        r = attest_ex(f, 0, f->boot_len, f->clock, f->reset, &pcrs);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        /* then periodic again, incremental */
+        r = attest(f, f->boot_len, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        /* restartCount going back is stale */
+        f->restart--;
+        r = attest(f, f->boot_len, f->boot_len);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_STALE);
 }
 
 static void test_rejected_evidence_changes_nothing(void **state) {
@@ -423,6 +521,7 @@ static void test_first_needs_a_log(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 T(test_boot_then_periodic), T(test_state_is_small), T(test_incremental_state_equals_whole), T(test_golden_change_needs_log), T(test_broken_state_recovers), T(test_evaluated_log_is_digest_checked), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
+                T(test_reboot_with_a_shorter_log), T(test_old_boot_quote_after_new_boot), T(test_tpm_restart_needs_whole_log),
                 T(test_rejected_evidence_changes_nothing), T(test_first_needs_a_log),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,6 +84,22 @@ static void take_clock(vc_device_state *st, const vc_quote *q) {
         st->clock = q->attest.clockInfo.clock;
 }
 
+/* A quote that failed only in its PCR checks is still the TPM's own, made over this
+ * challenge's nonce (signature, then nonce, are checked first): its clock is the device's,
+ * and no quote made before it may be fresh any more (one held back from an earlier boot or
+ * state, say). */
+static bool genuine(const vc_quote_result *qr) {
+        return qr->status == VC_QUOTE_VALID || qr->failed == VC_QUOTE_CHECK_PCR_MISSING ||
+               qr->failed == VC_QUOTE_CHECK_PCR_DIGEST || qr->failed == VC_QUOTE_CHECK_EVENTLOG;
+}
+
+static void take_clock_of(vc_device_state *st, const vc_quote_result *qr) {
+        st->has_last = true;
+        st->reset_count = qr->reset_count;
+        st->restart_count = qr->restart_count;
+        st->clock = qr->clock;
+}
+
 static int quote_only(vc_quote *q, const vc_ak *ak, const vc_attest_input *in, const vc_quote_policy *policy,
                       vc_attest_result *ret) {
         vc_quote_result qr;
@@ -124,21 +140,34 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 return fail(ret, VC_ATTEST_STALE, "stale quote: %s", why);
         }
         ret->reboot = reboot;
+        /* A TPM Restart (restartCount up, resetCount not) is a resume from hibernation,
+         * PCRs reset and a new log, or from sleep, PCRs and log kept: the quote cannot tell
+         * which, so the whole log decides, as after a reboot. */
+        bool restart = !reboot && q->attest.clockInfo.restartCount != st->restart_count;
 
-        /* The log continues this boot's replay, or (after a reboot, or when the verifier
-         * holds none) starts from scratch. Work on copies; the state changes only once
-         * everything checked out. */
-        size_t have = reboot ? 0 : vc_device_state_log_offset(st);
-        if (reboot && in->eventlog_offset && in->eventlog_offset == vc_device_state_log_offset(st)) {
+        /* The log continues this boot's replay, or (after a reboot or restart, or when the
+         * verifier holds none) starts from scratch. Work on copies; the state changes only
+         * once everything checked out. */
+        size_t have = reboot || restart ? 0 : vc_device_state_log_offset(st);
+        if ((reboot || restart) && in->eventlog_offset) {
                 /* The agent answered the challenge as asked, from where the verifier's copy of
-                 * the old boot ends: it cannot know the verifier saw another boot. If the quote
-                 * is genuine, that boot's log is of no more use; drop it so that the next
-                 * challenge asks for the whole log. Nothing else changes. */
-                uint32_t was = st->reset_count;
+                 * the old boot ends (or from the end of its own log, when the new one is
+                 * shorter): it cannot know the verifier saw another boot. If the quote is
+                 * genuine, that boot's log is of no more use: drop it so that the next
+                 * challenge asks for the whole log, and take the quote's clock, so that no
+                 * quote of the old boot is fresh any more. No verdict. */
+                uint32_t was = reboot ? st->reset_count : st->restart_count;
                 r = quote_only(q, ak, in, policy, ret);
-                if (r <= 0)
+                if (r < 0 || (r == 0 && !genuine(&ret->quote)))
                         return r;
                 vc_device_state_forget_log(st);
+                take_clock_of(st, &ret->quote);
+                if (r == 0)
+                        return 0; /* its PCR values were wrong: UNTRUSTED (quote) */
+                if (restart)
+                        return fail(ret, VC_ATTEST_NEW_BOOT, "the TPM restarted (restartCount %u, was %u: a resume "
+                                    "from hibernation or sleep): the whole event log is needed",
+                                    ret->quote.restart_count, was);
                 return fail(ret, VC_ATTEST_NEW_BOOT, "the device rebooted (resetCount %u, was %u): the whole event log "
                             "is needed", ret->quote.reset_count, was);
         }
@@ -206,7 +235,14 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
         if (r < 0)
                 goto out;
         if (ret->quote.status != VC_QUOTE_VALID) {
-                /* nothing of this attestation is kept */
+                /* None of its log is kept. A genuine quote's clock is, and when it came with
+                 * a whole log (a new boot), the old boot's log goes: the next challenge asks
+                 * for the whole log again rather than continuing a boot the TPM left. */
+                if (genuine(&ret->quote)) {
+                        take_clock_of(st, &ret->quote);
+                        if (whole)
+                                vc_device_state_forget_log(st);
+                }
                 r = fail(ret, VC_ATTEST_QUOTE, "quote invalid (%s): %s", vc_quote_check_name(ret->quote.failed),
                          ret->quote.reason);
                 goto out;

@@ -506,14 +506,15 @@ static bool clock_due(device *dev) {
 }
 
 /* Builds the verdict and has it signed and queued; the agent gets it once it is committed. */
-static void issue_verdict(session *s, const vc_attest_result *res, uint64_t ticket) {
+/* ak_name: the Name of the AK that verified the quote (read with the quote, under dev->mu:
+ * a re-enrollment on another loop replaces and frees dev->ak). */
+static void issue_verdict(session *s, const vc_attest_result *res, uint64_t ticket, const uint8_t *ak_name,
+                          size_t ak_name_len) {
         vouchd *d = s->l->d;
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
         Vouch__V1__Finding *fs = NULL, **fp = NULL;
         Vouch__V1__Finding single = VOUCH__V1__FINDING__INIT, *singlep = &single;
         time_t now = time(NULL);
-        uint8_t ak_name[2 + VC_MAX_DIGEST];
-        size_t ak_name_len = 0;
         uint8_t *record = NULL;
         size_t record_len = 0;
         v.device_id = s->dev->rec.id;
@@ -525,8 +526,8 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
         v.golden_name = (char *) s->g->name;
         v.golden_version = s->g->version;
         v.boot_count = res->quote.reset_count;
-        if (s->dev->ak->has_public && vc_public_name(&s->dev->ak->public, ak_name, &ak_name_len) == 0) {
-                v.ak_name.data = ak_name;
+        if (ak_name_len) {
+                v.ak_name.data = (uint8_t *) ak_name;
                 v.ak_name.len = ak_name_len;
         }
         if (res->evaluation.n_findings) {
@@ -638,6 +639,10 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         vc_attest_result res;
         pthread_mutex_lock(&s->dev->mu);
         int r = vc_attest_verify(&s->dev->state, s->dev->ak, s->g, s->l->cache, s->l->hasher, &policy, &in, &res);
+        uint8_t ak_name[2 + VC_MAX_DIGEST];
+        size_t ak_name_len = 0;
+        if (!s->dev->ak->has_public || vc_public_name(&s->dev->ak->public, ak_name, &ak_name_len) < 0)
+                ak_name_len = 0;
         /* the order of verification, for verdict_issue_attested: two sessions of one device
          * (a bound one and a new one) must not have the older evidence's verdict issued last */
         uint64_t ticket = ++s->dev->verified;
@@ -686,7 +691,7 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         else if (res.failure == VC_ATTEST_OK || res.failure == VC_ATTEST_GOLDEN)
                 atomic_fetch_add(&s->l->cache_misses, 1);
         atomic_fetch_add(res.trust == VC_TRUST_TRUSTED ? &d->attestations_ok : &d->attestations_bad, 1);
-        issue_verdict(s, &res, ticket);
+        issue_verdict(s, &res, ticket, ak_name, ak_name_len);
         vc_attest_result_done(&res);
 }
 
