@@ -92,6 +92,10 @@ static void test_parse_errors(void **state) {
                            "cmdline[0]: exactly one");
         expect_parse_error(wrap("{\"kernel\": {\"cmdline\": [{\"regex\": \"(\"}]}}"), -EBADMSG,
                            "cmdline[0].regex: invalid POSIX extended regex");
+        /* one that would close the anchoring group itself: "^(a)|(b)$" lets any line
+         * starting with a through */
+        expect_parse_error(wrap("{\"kernel\": {\"cmdline\": [{\"regex\": \"/vmlinuz ro quiet)|(/vmlinuz ro splash\"}]}}"),
+                           -EBADMSG, "cmdline[0].regex: invalid POSIX extended regex");
         expect_parse_error(wrap("{\"kernel\": {\"cmdline\": []}}"), -EBADMSG, "no allowed command line");
         expect_parse_error(wrap("{\"structure\": {\"after_separator\": {\"4\": [\"EV_BOGUS\"]}}}"), -EBADMSG,
                            "after_separator.4[0]: unknown event type");
@@ -589,6 +593,46 @@ static void test_pin_explains_only_its_own_pcr(void **state) {
         lb_free(&b);
 }
 
+static void test_create_evaluates_unused_boot_pcrs(void **state) {
+        /* The log extends no PCR 9 or 12-14; the set made from it still evaluates them, so a
+         * system extension (13), a credential or command line (12), or an initrd (9) measured
+         * on another device is not waved through unseen. 10, 11 and 15, which the OS extends
+         * at run time, are left to the author. */
+        static const struct {
+                uint32_t pcr;
+                bool trusted;
+        } cases[] = { { 9, false }, { 12, false }, { 13, false }, { 14, false }, { 11, true }, { 15, true } };
+        logbuilder b;
+        lstate s, t;
+        synthetic_log(&b);
+        load(&s, b.buf, b.len);
+        vc_golden *g = create(&s);
+        assert_int_equal(g->pcrs & 0xffff, 0x73ff);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                logedit le;
+                uint8_t *buf;
+                size_t len;
+                le_load(&le, s.log);
+                le_insert(&le, 16, cases[i].pcr, EV_IPL, "sysext", 6);
+                le_write(&le, &buf, &len);
+                load(&t, buf, len);
+                vc_evaluation e = eval(g, &t, 0xffffff);
+                if (cases[i].trusted) {
+                        if (e.trust != VC_TRUST_TRUSTED)
+                                dump(&e);
+                        assert_int_equal(e.trust, VC_TRUST_TRUSTED);
+                } else
+                        expect_finding(&e, "coverage", 16);
+                vc_evaluation_done(&e);
+                unload(&t);
+                free(buf);
+                le_free(&le);
+        }
+        vc_golden_free(g);
+        unload(&s);
+        lb_free(&b);
+}
+
 static void test_separator_outside_required_pcrs(void **state) {
         /* The set requires separators in PCRs 0-7 only. In PCR 8 a separator is accepted
          * only as what separators measure (0), once: "boot" (a 4-byte GRUB measurement)
@@ -1062,7 +1106,7 @@ int main(void) {
                 cmocka_unit_test(test_merge_keeps_chains_apart),
                 cmocka_unit_test(test_no_boot_application),
                 cmocka_unit_test(test_pin_explains_only_its_own_pcr),
-                cmocka_unit_test(test_separator_outside_required_pcrs),
+                cmocka_unit_test(test_separator_outside_required_pcrs), cmocka_unit_test(test_create_evaluates_unused_boot_pcrs),
                 cmocka_unit_test(test_grub_prefix_not_trusted),
                 cmocka_unit_test(test_cache),
         };

@@ -492,9 +492,15 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                 r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "cannot create a golden set: the log extends no PCR");
                 goto fail;
         }
-        /* The firmware PCRs are always evaluated: an event there that this log did not
-         * have is not explained by the set. */
-        g->pcrs |= 0xff;
+        /* Always evaluated, whether this log extends them or not: the firmware's PCRs 0-7,
+         * and those that shim, GRUB, the Linux EFI stub and systemd-stub extend before the OS
+         * runs, from files an attacker with the boot partition may add (8, 9: commands,
+         * files, initrd; 12: command line, credentials; 13: system extensions; 14: MOK). An
+         * event there that this log did not have is not explained by the set, and a value
+         * with no event (extended at run time) leaves the PCR unattested: both findings.
+         * Not 10 (IMA), 11 and 15: the OS extends those at run time (systemd-pcrphase,
+         * machine-id, file systems), outside the boot's event log. */
+        g->pcrs |= VC_GOLDEN_CREATE_PCRS;
         if ((r = vc_golden_seal(g)) < 0)
                 goto fail;
         free(chain.steps);

@@ -582,7 +582,13 @@ static int parse_boot_chain(pctx *c, json_object *o, const char *path) {
 
 int vc_golden_compile_regex(vc_string_rule *rule);
 int vc_golden_compile_regex(vc_string_rule *rule) {
-        /* Anchored: the whole string must match. POSIX ERE. */
+        /* Anchored: the whole string must match. POSIX ERE. The expression must compile on
+         * its own first: one that closes the wrapper's group itself ("a)|(b") would compile
+         * inside it and leave each alternative anchored at one end only. */
+        regex_t alone;
+        if (regcomp(&alone, rule->text, REG_EXTENDED | REG_NOSUB) != 0)
+                return -EBADMSG;
+        regfree(&alone);
         size_t n = strlen(rule->text) + 8;
         char *anchored = malloc(n);
         if (!anchored)

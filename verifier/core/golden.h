@@ -141,7 +141,10 @@ vc_golden *vc_golden_free(vc_golden *g);
 int vc_golden_to_json(const vc_golden *g, char **ret);
 
 /* A golden set that accepts exactly the platform that produced log: firmware, Secure Boot
- * configuration, boot chain, command line. checks has one entry per event. */
+ * configuration, boot chain, command line. checks has one entry per event. Its pcrs: those
+ * the log extends and VC_GOLDEN_CREATE_PCRS (0-9, 12-14: extended only before the OS runs,
+ * so an event there that the log did not have is a finding). */
+#define VC_GOLDEN_CREATE_PCRS 0x73ffu
 int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const vc_pcr_set *replayed,
                      const char *name, const char *description, vc_golden **ret, vc_error *err);
 
