@@ -198,6 +198,40 @@ if [[ $RC == 1 && $ERR != *enrolling* && $OUT == *"device $ID"* && $OUT == *"seq
 else
         fail "after vouchd restart: exit $RC: $OUT $ERR"
 fi
+
+# --- a reboot into a shorter log (another command line, boot entry or firmware update):
+# the agent, challenged from where the old boot's log ended, past the end of its new one,
+# sends its whole log, and the new boot is judged at the first challenge (such a device
+# was refused until vouchd restarted)
+T=$TOP/tpm-a
+SWTPM_PID=$(cat "$T/pid")
+TPM2TOOLS_TCTI=$(cat "$T/tcti")
+PORT=${TPM2TOOLS_TCTI##*port=}
+reboot_tpm() { # SHOW_JSON: a TPM Reset, then the boot's measurements
+        stop_swtpm orderly
+        start_swtpm
+        echo "$SWTPM_PID" >"$T/pid"
+        echo "$TPM2TOOLS_TCTI" >"$T/tcti"
+        extend_log "$1" "sha1 sha256"
+}
+reboot_tpm "$TOP/show.json"
+agent a
+[[ $RC == 0 && $OUT == *"verdict: TRUSTED"* ]] && pass "after a reboot (the rogue extension gone) TRUSTED again" ||
+        fail "after a reboot: exit $RC: $OUT $ERR"
+head -c "$(jq '.events[-1].offset' "$TOP/show.json")" "$LOG" >"$TOP/short.bin"
+"$VOUCHCTL" eventlog show "$TOP/short.bin" --json >"$TOP/show-short.json"
+reboot_tpm "$TOP/show-short.json"
+rechallenged=$(grep -c 'the device rebooted' "$TOP/vouchd.log" || true)
+full_log=$LOG
+LOG=$TOP/short.bin
+agent a
+LOG=$full_log
+if [[ $RC == 0 && $OUT == *"verdict: TRUSTED"* && $OUT == *"device $ID"* &&
+        $(grep -c 'the device rebooted' "$TOP/vouchd.log" || true) == "$rechallenged" ]]; then
+        pass "a reboot into a shorter log: the agent sends its whole log, TRUSTED at the first challenge"
+else
+        fail "reboot into a shorter log: exit $RC: $OUT $ERR / $(grep 'rebooted\|offset' "$TOP/vouchd.log" | tail -n 2)"
+fi
 kill -TERM "$VOUCHD_PID"
 wait "$VOUCHD_PID" || true
 VOUCHD_PID=""
