@@ -134,6 +134,14 @@ static void test_many_writes_batched(void **state) {
 
 /* A transaction that fails: its write gets the error and is not stored, and the store's
  * record (/metrics, the log) counts it with SQLite's reason; the next one commits. */
+static void expect_stats(vs_store *s, uint64_t commits, uint64_t writes, uint64_t failures) {
+        vs_stats st;
+        vs_get_stats(s, &st);
+        assert_int_equal(st.commits, commits);
+        assert_int_equal(st.writes, writes);
+        assert_int_equal(st.failures, failures);
+}
+
 static void test_failed_commit_counted(void **state) {
         vs_store *s = NULL;
         char err[256];
@@ -150,10 +158,7 @@ static void test_failed_commit_counted(void **state) {
         assert_int_equal(vs_verdict_put(s, &v, on_done, &flags[0]), 0);
         vs_flush(s);
         assert_int_equal(flags[0], 1);
-        vs_get_stats(s, &st);
-        assert_int_equal(st.commits, 1);
-        assert_int_equal(st.writes, 1);
-        assert_int_equal(st.failures, 0);
+        expect_stats(s, 1, 1, 0);
         /* a verdict reusing global sequence 5 */
         v.sequence = 2;
         assert_int_equal(vs_verdict_put(s, &v, on_done, &flags[1]), 0);
@@ -163,20 +168,15 @@ static void test_failed_commit_counted(void **state) {
         assert_int_equal(vs_verdict_history(s, "dev-a", h, 4), 1);
         assert_int_equal(h[0].sequence, 1);
         vs_verdict_done(&h[0]);
+        expect_stats(s, 1, 1, 1);
         vs_get_stats(s, &st);
-        assert_int_equal(st.commits, 1);
-        assert_int_equal(st.writes, 1);
-        assert_int_equal(st.failures, 1);
         assert_non_null(strstr(st.last_error, "UNIQUE constraint failed"));
         v.sequence = 3;
         v.global_sequence = 6;
         assert_int_equal(vs_verdict_put(s, &v, on_done, &flags[2]), 0);
         vs_flush(s);
         assert_int_equal(flags[2], 1);
-        vs_get_stats(s, &st);
-        assert_int_equal(st.commits, 2);
-        assert_int_equal(st.writes, 2);
-        assert_int_equal(st.failures, 1);
+        expect_stats(s, 2, 2, 1);
         vs_close(s);
 }
 
