@@ -92,8 +92,7 @@ static void test_parse_errors(void **state) {
                            "cmdline[0]: exactly one");
         expect_parse_error(wrap("{\"kernel\": {\"cmdline\": [{\"regex\": \"(\"}]}}"), -EBADMSG,
                            "cmdline[0].regex: invalid POSIX extended regex");
-        /* one that would close the anchoring group itself: "^(a)|(b)$" lets any line
-         * starting with a through */
+        /* unbalanced: the '(' after '|' is never closed */
         expect_parse_error(wrap("{\"kernel\": {\"cmdline\": [{\"regex\": \"/vmlinuz ro quiet)|(/vmlinuz ro splash\"}]}}"),
                            -EBADMSG, "cmdline[0].regex: invalid POSIX extended regex");
         expect_parse_error(wrap("{\"kernel\": {\"cmdline\": []}}"), -EBADMSG, "no allowed command line");
@@ -443,6 +442,35 @@ static void test_synthetic_rejections(void **state) {
         expect_trusted(g2, &t);
         expect_trusted(g2, &s);
         vc_golden_free(g2);
+        /* Every regex is matched against the whole line, whatever its own parentheses do:
+         * "A)|(B)" compiles (the first ')' is a literal) and inside a "^(...)$" wrapper
+         * would have let any line starting with "/vmlinuz ro quiet" through. An unanchored
+         * prefix is not enough either; of two alternatives the longest match counts. */
+        static const struct {
+                const char *regex;
+                bool trusted;
+        } rx[] = {
+                { "/vmlinuz ro quiet)|(/vmlinuz ro splash)", false },
+                { "/vmlinuz ro quiet", false },
+                { "/vmlinuz ro", false },
+                { "ro quiet init=/bin/sh", false },
+                { "/vmlinuz ro quiet|/vmlinuz ro quiet init=/bin/sh", true },
+                { "^/vmlinuz ro quiet( init=/bin/sh)?$", true },
+                { ".*", true },
+        };
+        for (size_t i = 0; i < sizeof(rx) / sizeof(rx[0]); i++) {
+                snprintf(patched, sizeof(patched), "%.*s\"regex\": \"%s\"%s", (int) (at - json), json, rx[i].regex,
+                         at + strlen("\"exact\": \"/vmlinuz ro quiet\""));
+                assert_int_equal(vc_golden_parse(patched, strlen(patched), &g2, NULL), 0);
+                if (rx[i].trusted)
+                        expect_trusted(g2, &t);
+                else {
+                        e = eval(g2, &t, 0xffffff);
+                        expect_finding(&e, "kernel.cmdline", 15);
+                        vc_evaluation_done(&e);
+                }
+                vc_golden_free(g2);
+        }
         free(json);
         unload(&t);
         free(buf);

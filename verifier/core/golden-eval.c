@@ -720,7 +720,7 @@ static void check_boot_chain(ectx *e, const app_ev *apps, size_t n) {
 
 static bool cmdline_allowed(const vc_golden *g, const char *s) {
         for (size_t i = 0; i < g->n_cmdline; i++) {
-                if (g->cmdline[i].is_regex ? regexec(&g->cmdline[i].re, s, 0, NULL, 0) == 0
+                if (g->cmdline[i].is_regex ? vc_golden_regex_whole(&g->cmdline[i].re, s)
                                            : strcmp(g->cmdline[i].text, s) == 0)
                         return true;
         }

@@ -582,21 +582,16 @@ static int parse_boot_chain(pctx *c, json_object *o, const char *path) {
 
 int vc_golden_compile_regex(vc_string_rule *rule);
 int vc_golden_compile_regex(vc_string_rule *rule) {
-        /* Anchored: the whole string must match. POSIX ERE. The expression must compile on
-         * its own first: one that closes the wrapper's group itself ("a)|(b") would compile
-         * inside it and leave each alternative anchored at one end only. */
-        regex_t alone;
-        if (regcomp(&alone, rule->text, REG_EXTENDED | REG_NOSUB) != 0)
-                return -EBADMSG;
-        regfree(&alone);
-        size_t n = strlen(rule->text) + 8;
-        char *anchored = malloc(n);
-        if (!anchored)
-                return -ENOMEM;
-        snprintf(anchored, n, "^(%s)$", rule->text);
-        int r = regcomp(&rule->re, anchored, REG_EXTENDED | REG_NOSUB);
-        free(anchored);
-        return r == 0 ? 0 : -EBADMSG;
+        /* POSIX ERE, compiled as written. It is not wrapped in "^(...)$": an expression
+         * that closes the wrapper's group itself ("a)|(b") would leave each alternative
+         * anchored at one end only. Anchoring is done at match time instead: the leftmost
+         * longest match must cover the whole string (vc_golden_regex_whole). */
+        return regcomp(&rule->re, rule->text, REG_EXTENDED) == 0 ? 0 : -EBADMSG;
+}
+
+bool vc_golden_regex_whole(const regex_t *re, const char *s) {
+        regmatch_t m[1];
+        return regexec(re, s, 1, m, 0) == 0 && m[0].rm_so == 0 && (size_t)m[0].rm_eo == strlen(s);
 }
 
 static int parse_kernel(pctx *c, json_object *o, const char *path) {

@@ -37,7 +37,7 @@ typedef struct vc_sset {
 typedef struct vc_string_rule {
         bool is_regex;
         char *text;           /* exact string, or the regex as written (anchored when used) */
-        regex_t re;           /* compiled "^(text)$" when is_regex */
+        regex_t re;           /* compiled text when is_regex; matched whole (vc_golden_regex_whole) */
 } vc_string_rule;
 
 typedef struct vc_chain_step {
@@ -139,6 +139,9 @@ vc_golden *vc_golden_free(vc_golden *g);
 
 /* Writes g as pretty-printed, stable JSON (same set, same bytes). *ret is malloc'ed. */
 int vc_golden_to_json(const vc_golden *g, char **ret);
+
+/* True when the leftmost longest match of re in s is the whole of s. */
+bool vc_golden_regex_whole(const regex_t *re, const char *s);
 
 /* A golden set that accepts exactly the platform that produced log: firmware, Secure Boot
  * configuration, boot chain, command line. checks has one entry per event. Its pcrs: those
