@@ -433,6 +433,66 @@ static void test_old_boot_quote_after_new_boot(void **state) {
         expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
 }
 
+/* Attests with log bytes of its own at offset 0 (a new boot's whole log, as sent). */
+static vc_attest_result attest_whole(fix *f, const uint8_t *log, size_t len, uint64_t clock, uint32_t reset,
+                                     const vc_pcr_set *pcrs, const uint8_t *nonce) {
+        vc_attest_result res;
+        qb_quote q;
+        for (int i = 0; i < 32; i++)
+                f->nonce[i] = (uint8_t) (rand() & 0xff);
+        qb_quote_make(&f->key, pcrs, QUOTED, nonce ? nonce : f->nonce, 32, clock, reset, f->restart, &q);
+        vc_attest_input in = { .attest = q.attest, .attest_len = q.attest_len, .signature = q.sig, .signature_len = q.sig_len,
+                               .pcrs = pcrs, .nonce = f->nonce, .nonce_len = 32, .eventlog = log, .eventlog_len = len };
+        assert_int_equal(vc_attest_verify(&f->st, f->ak, f->golden, f->cache, NULL, NULL, &in, &res), 0);
+        return res;
+}
+
+/* A new boot's genuine quote whose log is missing, garbage or does not replay: no
+ * verdict but MALFORMED, and still the old boot is over (its quotes stale, its log gone).
+ * A quote that is not the TPM's own over this challenge changes nothing. */
+static void test_new_boot_with_a_bad_log(void **state) {
+        fix *f = *state;
+        vc_pcr_set good;
+        uint8_t junk[64], other[32] = { 7 };
+        memset(junk, 0xa5, sizeof(junk));
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        pcrs_of(f->b.buf, f->boot_len, &good);
+        uint32_t old_reset = f->reset;
+        uint64_t old_clock = f->clock + 500;
+        /* no log, garbage, the log's first event cut short, and one that parses but does
+         * not replay (PCR 0's locality set after PCR 0 was extended) */
+        logbuilder nr;
+        lb_init_agile(&nr, banks, 2);
+        lb_event(&nr, 0, EV_S_CRTM_VERSION, "v", 1);
+        lb_event_fill(&nr, 0, EV_NO_ACTION, 0, "StartupLocality\0\3", 17);
+        const struct {
+                const uint8_t *log;
+                size_t len;
+        } bad[] = { { NULL, 0 }, { junk, sizeof(junk) }, { f->b.buf, 40 }, { nr.buf, nr.len } };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                /* not over this challenge's nonce: nothing moves */
+                r = attest_whole(f, bad[i].log, bad[i].len, 10 + i, old_reset + 1 + (uint32_t) i, &good, other);
+                expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_MALFORMED);
+                assert_int_equal(vc_device_state_log_offset(&f->st), f->boot_len);
+                assert_int_equal(f->st.reset_count, old_reset + i);
+                /* genuine: the old boot ends */
+                r = attest_whole(f, bad[i].log, bad[i].len, 10 + i, old_reset + 1 + (uint32_t) i, &good, NULL);
+                if (i == 3)
+                        assert_non_null(strstr(r.reason, "event log replay:"));
+                expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_MALFORMED);
+                assert_int_equal(vc_device_state_log_offset(&f->st), 0);
+                assert_int_equal(f->st.reset_count, old_reset + 1 + i);
+                /* a quote of the old boot, held back, with the log it needs: stale */
+                r = attest_ex(f, 0, f->boot_len, old_clock + i, old_reset + (uint32_t) i, &good);
+                expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_STALE);
+                /* the new boot's own whole log is trusted */
+                r = attest_ex(f, 0, f->boot_len, 20 + i, old_reset + 1 + (uint32_t) i, &good);
+                expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        }
+        lb_free(&nr);
+}
+
 /* A TPM Restart (resume from hibernation: restartCount up, PCRs reset, a new log, maybe
  * another boot) gets the whole log asked for and evaluated, not the old replay continued
  * (UNTRUSTED for ever). */
@@ -521,7 +581,7 @@ static void test_first_needs_a_log(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 T(test_boot_then_periodic), T(test_state_is_small), T(test_incremental_state_equals_whole), T(test_golden_change_needs_log), T(test_broken_state_recovers), T(test_evaluated_log_is_digest_checked), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
-                T(test_reboot_with_a_shorter_log), T(test_old_boot_quote_after_new_boot), T(test_tpm_restart_needs_whole_log),
+                T(test_reboot_with_a_shorter_log), T(test_old_boot_quote_after_new_boot), T(test_tpm_restart_needs_whole_log), T(test_new_boot_with_a_bad_log),
                 T(test_rejected_evidence_changes_nothing), T(test_first_needs_a_log),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -100,6 +100,24 @@ static void take_clock_of(vc_device_state *st, const vc_quote_result *qr) {
         st->clock = qr->clock;
 }
 
+/* The log could not be used (none, or it did not parse or replay). If the quote is the
+ * TPM's own over this challenge, its clock still counts, and after a reboot or restart
+ * the old boot's log is of no more use: a quote held back from the old boot is not fresh
+ * any more, whatever the new boot's agent sent. */
+static int note_genuine(vc_device_state *st, const vc_quote *q, const vc_ak *ak, const vc_attest_input *in,
+                        const vc_quote_policy *policy, bool new_boot) {
+        vc_quote_result qr;
+        int r = vc_quote_verify_ex(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, NULL, policy, &qr);
+        if (r < 0)
+                return r;
+        if (genuine(&qr)) {
+                take_clock_of(st, &qr);
+                if (new_boot)
+                        vc_device_state_forget_log(st);
+        }
+        return 0;
+}
+
 static int quote_only(vc_quote *q, const vc_ak *ak, const vc_attest_input *in, const vc_quote_policy *policy,
                       vc_attest_result *ret) {
         vc_quote_result qr;
@@ -178,8 +196,9 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
         }
         bool whole = have == 0;
         if (whole && !in->eventlog_len) {
+                r = note_genuine(st, q, ak, in, policy, reboot || restart);
                 vc_quote_free(q);
-                return fail(ret, VC_ATTEST_MALFORMED, "no event log for a new boot");
+                return r < 0 ? r : fail(ret, VC_ATTEST_MALFORMED, "no event log for a new boot");
         }
         if (!h && vc_hasher_new(&own) < 0) {
                 vc_quote_free(q);
@@ -212,7 +231,10 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 }
                 if (r == -ENOMEM || r == -EIO)
                         goto out;
-                r = fail(ret, VC_ATTEST_MALFORMED, "event log: %s", vc_error_format(&err, msg, sizeof(msg)));
+                vc_error_format(&err, msg, sizeof(msg));
+                r = note_genuine(st, q, ak, in, policy, reboot || restart);
+                if (r == 0)
+                        r = fail(ret, VC_ATTEST_MALFORMED, "event log: %s", msg);
                 goto out;
         }
         if (log) {
@@ -225,7 +247,10 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 if (r == -ENOMEM || r == -EIO)
                         goto out;
                 if (r < 0) {
-                        r = fail(ret, VC_ATTEST_MALFORMED, "event log replay: %s", vc_error_format(&err, msg, sizeof(msg)));
+                        vc_error_format(&err, msg, sizeof(msg));
+                        r = note_genuine(st, q, ak, in, policy, reboot || restart);
+                        if (r == 0)
+                                r = fail(ret, VC_ATTEST_MALFORMED, "event log replay: %s", msg);
                         goto out;
                 }
                 n_events = whole ? log->n_events : st->n_events + log->n_events - 1;
