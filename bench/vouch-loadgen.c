@@ -276,9 +276,10 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
                         goto fail;
         } else {
                 /* TCG EK Credential Profile 2.0, 3.2: an EK certificate is for key encipherment
-                 * (ECC: keyAgreement) and is not a CA */
+                 * (ECC: keyAgreement), is not a CA, and is marked tcg-kp-EKCertificate */
                 if (add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
-                    add_ext(x, issuer, NID_key_usage, "critical,keyAgreement") < 0)
+                    add_ext(x, issuer, NID_key_usage, "critical,keyAgreement") < 0 ||
+                    add_ext(x, issuer, NID_ext_key_usage, "2.23.133.8.1") < 0)
                         goto fail;
         }
         if (!X509_sign(x, issuer_key, EVP_sha256()))

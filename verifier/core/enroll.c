@@ -103,6 +103,41 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx) {
         return ok;
 }
 
+/* TCG EK Credential Profile: an EK certificate is an end-entity certificate (not a CA)
+ * for key encipherment (RSA EKs) or key agreement (ECC EKs), and an extended key usage,
+ * when it has one, names tcg-kp-EKCertificate. Without this check any other leaf under a
+ * CA of the bundle (a TLS server's, say, whose key is in software) would be taken for a
+ * TPM: its holder could answer the credential challenge for a software "AK". */
+static int ek_profile(X509 *cert, vc_error *err) {
+        int crit = 0;
+        if (X509_check_ca(cert) != 0)
+                return vc_error_set(err, -EPERM, SIZE_MAX, -1, "EK certificate is a CA certificate, not an EK's");
+        uint32_t ku = X509_get_key_usage(cert);
+        if (ku == UINT32_MAX)
+                return vc_error_set(err, -EPERM, SIZE_MAX, -1,
+                                    "EK certificate has no keyUsage; expected keyEncipherment (RSA) or keyAgreement (ECC)");
+        if (!(ku & (KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT)))
+                return vc_error_set(err, -EPERM, SIZE_MAX, -1,
+                                    "EK certificate's keyUsage is 0x%x without keyEncipherment (RSA) or keyAgreement (ECC): "
+                                    "not an EK certificate", ku);
+        EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, &crit, NULL);
+        if (!eku && crit != -1)
+                return vc_error_set(err, -EPERM, SIZE_MAX, -1, "EK certificate's extended key usage cannot be read");
+        if (!eku)
+                return 0;
+        ASN1_OBJECT *want = OBJ_txt2obj("2.23.133.8.1", 1);
+        bool found = false;
+        for (int i = 0; want && i < sk_ASN1_OBJECT_num(eku) && !found; i++)
+                found = OBJ_cmp(sk_ASN1_OBJECT_value(eku, i), want) == 0;
+        ASN1_OBJECT_free(want);
+        sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+        if (!found)
+                return vc_error_set(err, -EPERM, SIZE_MAX, -1,
+                                    "EK certificate's extended key usage does not include tcg-kp-EKCertificate "
+                                    "(2.23.133.8.1): not an EK certificate");
+        return 0;
+}
+
 int vc_ek_verify(const vc_ek_ca *ca, const uint8_t *cert_der, size_t cert_len, const uint8_t *const *intermediates,
                  const size_t *intermediate_lens, size_t n_intermediates, const TPMT_PUBLIC *ek, time_t now,
                  vc_error *err) {
@@ -146,6 +181,8 @@ int vc_ek_verify(const vc_ek_ca *ca, const uint8_t *cert_der, size_t cert_len, c
                                  X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
                 goto out;
         }
+        if ((r = ek_profile(cert, err)) < 0)
+                goto out;
         pk = X509_get0_pubkey(cert);
         if (!pk || !key_matches(pk, ek)) {
                 r = vc_error_set(err, -EPERM, SIZE_MAX, -1, "EK certificate is for another key than the EK presented");

@@ -25,7 +25,9 @@ vc_ek_ca *vc_ek_ca_free(vc_ek_ca *ca);
  * intermediates (DER), at time now, and that the certificate's public key is the EK's
  * (RSA modulus/exponent or ECC point of ek). TPM EK certificates carry a critical
  * Subject Alternative Name of TPM attributes that OpenSSL does not understand; that one
- * extension is accepted. Returns 0 valid; -EPERM invalid (err says why); -EBADMSG
+ * extension is accepted. The certificate must be an EK certificate (TCG EK Credential
+ * Profile): not a CA, keyUsage keyEncipherment or keyAgreement, and an extended key usage,
+ * if any, naming tcg-kp-EKCertificate (2.23.133.8.1). Returns 0 valid; -EPERM invalid (err says why); -EBADMSG
  * malformed input; -ENOMEM. */
 int vc_ek_verify(const vc_ek_ca *ca, const uint8_t *cert_der, size_t cert_len, const uint8_t *const *intermediates,
                  const size_t *intermediate_lens, size_t n_intermediates, const TPMT_PUBLIC *ek, time_t now,
