@@ -161,6 +161,21 @@ got=$($C wrong-activate "$TOP/tpm-a/w/ek-variant.pub" "$TOP/tpm-a/w/ek.cert" "$T
         pass "one TPM, a second identity (EK public with other attributes) is refused: ${got:0:110}..." ||
         fail "EK variant: got '$got'"
 
+# a TPM2B_PUBLIC whose size field does not cover the rest (tss2-mu reads it all the same):
+# refused at Hello, for the AK and for the EK, before any credential is made
+for k in ak ek; do
+        python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[0:2] = b"\x00\x01"; open(sys.argv[2], "wb").write(b)' \
+                "$TOP/tpm-$([[ $k == ak ]] && echo b || echo a)/w/$k.pub" "$TOP/short-$k.pub"
+done
+got=$($C wrong-activate "$TOP/tpm-a/w/ek.pub" "$TOP/tpm-a/w/ek.cert" "$TOP/short-ak.pub" 2>&1 | tail -n 1)
+[[ $got =~ ^no\ credential\ challenge:\ error:\ Hello\.ak_public.*whose\ size\ covers\ the\ rest ]] &&
+        pass "an AK TPM2B_PUBLIC with a short size field is refused at Hello: ${got:0:100}..." ||
+        fail "short AK size field: got '$got'"
+got=$($C wrong-activate "$TOP/short-ek.pub" "$TOP/tpm-a/w/ek.cert" "$TOP/tpm-b/w/ak.pub" 2>&1 | tail -n 1)
+[[ $got =~ ^no\ credential\ challenge:\ error:\ Hello\.ek_public.*whose\ size\ covers\ the\ rest ]] &&
+        pass "an EK TPM2B_PUBLIC with a short size field is refused at Hello: ${got:0:100}..." ||
+        fail "short EK size field: got '$got'"
+
 agent b
 if [[ $RC == 1 && $ERR == *"enrollment refused"* ]]; then
         pass "a TPM whose EK certificate is not from the configured CA is refused"

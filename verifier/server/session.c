@@ -852,15 +852,21 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
                               h->protocol_version);
                 return;
         }
-        if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(h->ek_public.data, h->ek_public.len, &off, &s->ek) != TSS2_RC_SUCCESS ||
+        /* Its size field must cover exactly the rest: tss2-mu accepts a smaller one, and
+         * the bytes stored (and loaded again by vc_ak_load) must mean what was checked. */
+        if (h->ek_public.len < 2 || vc_be16(h->ek_public.data) != h->ek_public.len - 2 ||
+            Tss2_MU_TPM2B_PUBLIC_Unmarshal(h->ek_public.data, h->ek_public.len, &off, &s->ek) != TSS2_RC_SUCCESS ||
             off != h->ek_public.len) {
-                session_close(s, EBADMSG, "Hello.ek_public is not a TPM2B_PUBLIC");
+                session_close(s, EBADMSG, "Hello.ek_public (%zu bytes) is not one TPM2B_PUBLIC whose size covers the rest",
+                              h->ek_public.len);
                 return;
         }
         off = 0;
-        if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(h->ak_public.data, h->ak_public.len, &off, &s->ak) != TSS2_RC_SUCCESS ||
+        if (h->ak_public.len < 2 || vc_be16(h->ak_public.data) != h->ak_public.len - 2 ||
+            Tss2_MU_TPM2B_PUBLIC_Unmarshal(h->ak_public.data, h->ak_public.len, &off, &s->ak) != TSS2_RC_SUCCESS ||
             off != h->ak_public.len) {
-                session_close(s, EBADMSG, "Hello.ak_public is not a TPM2B_PUBLIC");
+                session_close(s, EBADMSG, "Hello.ak_public (%zu bytes) is not one TPM2B_PUBLIC whose size covers the rest",
+                              h->ak_public.len);
                 return;
         }
         if (vc_device_id(&s->ek.publicArea, s->id) < 0 || vc_ek_key_id(&s->ek.publicArea, s->ek_key) < 0) {
