@@ -651,24 +651,19 @@ typedef struct rec_edit {
 } rec_edit;
 
 /* 0 once the device's record, with edit applied, is durable; < 0 when it could not be
- * queued or committed. The in-memory record is not changed here. */
+ * queued or committed. The in-memory record is not changed here. The record is copied
+ * and queued under d->lock, as an enrollment is (session.c, device_put): a re-enrollment's
+ * new AK is either in this write or queued after it, never overwritten by an older copy. */
 static int put_device_sync(vouchd *d, device *dev, rec_edit edit) {
-        vs_device copy;
+        int error = 0;
         pthread_mutex_lock(&d->lock);
-        copy = dev->rec;
+        vs_device copy = dev->rec; /* shallow: the store copies the key bytes when queueing */
         if (edit.approved >= 0)
                 copy.approved = edit.approved;
         if (edit.revoked >= 0)
                 copy.revoked = edit.revoked;
         if (edit.golden)
                 snprintf(copy.golden, sizeof(copy.golden), "%s", edit.golden);
-        copy.ek_public = malloc(dev->rec.ek_public_len ? dev->rec.ek_public_len : 1);
-        copy.ak_public = malloc(dev->rec.ak_public_len ? dev->rec.ak_public_len : 1);
-        if (copy.ek_public && copy.ak_public) {
-                memcpy(copy.ek_public, dev->rec.ek_public, dev->rec.ek_public_len);
-                memcpy(copy.ak_public, dev->rec.ak_public, dev->rec.ak_public_len);
-        }
-        pthread_mutex_unlock(&d->lock);
         /* the last accepted quote's clock lives in the attestation state, not in rec */
         pthread_mutex_lock(&dev->mu);
         copy.has_last = dev->state.has_last;
@@ -676,9 +671,8 @@ static int put_device_sync(vouchd *d, device *dev, rec_edit edit) {
         copy.restart_count = dev->state.restart_count;
         copy.clock = dev->state.clock;
         pthread_mutex_unlock(&dev->mu);
-        int error = 0;
-        int r = copy.ek_public && copy.ak_public ? vs_device_put(d->store, &copy, record_error, &error) : -ENOMEM;
-        vs_device_done(&copy);
+        int r = vs_device_put(d->store, &copy, record_error, &error);
+        pthread_mutex_unlock(&d->lock);
         if (r == 0) {
                 vs_flush(d->store); /* answered once durable */
                 r = error;
