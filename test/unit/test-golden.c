@@ -734,6 +734,107 @@ static void test_zeroed_evaluation_not_trusted(void **state) {
         assert_int_not_equal(e.trust, VC_TRUST_TRUSTED);
 }
 
+/* A log that fails everywhere gets a bounded evaluation: at most VC_EVAL_MAX_FINDINGS
+ * findings, the last one counting those left out, and texts cut at VC_FINDING_TEXT_MAX
+ * (a device could otherwise make the verifier hold many times its log). */
+static void test_findings_are_bounded(void **state) {
+        logbuilder b;
+        lstate s, t;
+        synthetic_log(&b);
+        load(&s, b.buf, b.len);
+        vc_golden *g = create(&s);
+        unload(&s);
+        char cmd[2100];
+        for (int i = 0; i < 200; i++) {
+                int n = snprintf(cmd, sizeof(cmd), "grub_cmd: evil %d", i);
+                lb_event_measured(&b, 8, EV_IPL, cmd, (size_t) n + 1, cmd + 10, (size_t) n - 10);
+        }
+        /* and one very long command line, first among the findings */
+        logbuilder big;
+        synthetic_log(&big);
+        memcpy(cmd, "kernel_cmdline: ", 16);
+        memset(cmd + 16, 'x', sizeof(cmd) - 17);
+        cmd[sizeof(cmd) - 1] = 0;
+        lb_event_measured(&big, 8, EV_IPL, cmd, sizeof(cmd), cmd + 16, sizeof(cmd) - 17);
+        load(&t, big.buf, big.len);
+        vc_evaluation e = eval(g, &t, 0xffffff);
+        const vc_finding *f = find(&e, "kernel.cmdline", -2);
+        assert_non_null(f);
+        assert_int_equal(strlen(f->actual), VC_FINDING_TEXT_MAX);
+        assert_memory_equal(f->actual + VC_FINDING_TEXT_MAX - 3, "...", 3);
+        vc_evaluation_done(&e);
+        unload(&t);
+        lb_free(&big);
+
+        load(&t, b.buf, b.len);
+        e = eval(g, &t, 0xffffff);
+        assert_int_equal(e.trust, VC_TRUST_UNTRUSTED);
+        assert_int_equal(e.n_findings, VC_EVAL_MAX_FINDINGS);
+        const vc_finding *last = &e.findings[VC_EVAL_MAX_FINDINGS - 1];
+        assert_string_equal(last->rule, "findings");
+        if (!strstr(last->explanation, "137 more findings not listed (the first 63 are)"))
+                fail_msg("%s", last->explanation);
+        for (size_t i = 0; i + 1 < e.n_findings; i++)
+                assert_string_equal(e.findings[i].rule, "kernel.boot_commands");
+        assert_true(vc_evaluation_heap_size(&e) < 64 * 1024);
+        vc_evaluation_done(&e);
+        unload(&t);
+        vc_golden_free(g);
+        lb_free(&b);
+}
+
+/* The cache holds at most VC_EVAL_CACHE_MAX_BYTES of evaluations, whatever its entry count:
+ * the oldest go first. */
+static void test_cache_is_bounded_in_bytes(void **state) {
+        vc_eval_cache *c = NULL;
+        vc_evaluation big = { .trust = VC_TRUST_UNTRUSTED, .n_findings = VC_EVAL_MAX_FINDINGS };
+        char text[VC_FINDING_TEXT_MAX + 1];
+        memset(text, 'a', VC_FINDING_TEXT_MAX);
+        text[VC_FINDING_TEXT_MAX] = 0;
+        big.findings = calloc(big.n_findings, sizeof(*big.findings));
+        assert_non_null(big.findings);
+        for (size_t i = 0; i < big.n_findings; i++) {
+                snprintf(big.findings[i].rule, sizeof(big.findings[i].rule), "kernel.cmdline");
+                big.findings[i].expected = strdup(text);
+                big.findings[i].actual = strdup(text);
+                big.findings[i].explanation = strdup(text);
+        }
+        size_t each = vc_evaluation_heap_size(&big);
+        assert_int_equal(vc_eval_cache_new(4096, &c), 0);
+        uint8_t key[32] = { 0 };
+        size_t n = 2 * VC_EVAL_CACHE_MAX_BYTES / each;
+        for (size_t i = 0; i < n; i++) {
+                memcpy(key, &i, sizeof(i));
+                assert_int_equal(vc_eval_cache_put(c, key, &big), 0);
+                assert_true(vc_eval_cache_bytes(c) <= VC_EVAL_CACHE_MAX_BYTES);
+        }
+        size_t entries;
+        vc_eval_cache_stats(c, NULL, NULL, &entries);
+        assert_int_equal(entries, VC_EVAL_CACHE_MAX_BYTES / each);
+        assert_int_equal(vc_eval_cache_bytes(c), entries * each);
+        /* the newest are there, the oldest gone */
+        vc_evaluation e;
+        size_t newest = n - 1, oldest = 0;
+        memcpy(key, &newest, sizeof(newest));
+        assert_int_equal(vc_eval_cache_lookup(c, key, &e), 0);
+        assert_int_equal(e.n_findings, VC_EVAL_MAX_FINDINGS);
+        vc_evaluation_done(&e);
+        memcpy(key, &oldest, sizeof(oldest));
+        assert_int_equal(vc_eval_cache_lookup(c, key, &e), -ENOENT);
+        /* small entries are not held back by the budget once the big ones age out */
+        vc_evaluation small = { .trust = VC_TRUST_TRUSTED };
+        for (size_t i = 0; i < 4096; i++) {
+                size_t k = n + i;
+                memcpy(key, &k, sizeof(k));
+                assert_int_equal(vc_eval_cache_put(c, key, &small), 0);
+        }
+        vc_eval_cache_stats(c, NULL, NULL, &entries);
+        assert_int_equal(entries, 4096);
+        assert_int_equal(vc_eval_cache_bytes(c), 0);
+        vc_eval_cache_free(c);
+        vc_evaluation_done(&big);
+}
+
 static void test_cache(void **state) {
         logbuilder b;
         lstate s;
@@ -1129,6 +1230,8 @@ int main(void) {
                 cmocka_unit_test(test_separator_outside_required_pcrs), cmocka_unit_test(test_create_evaluates_unused_boot_pcrs),
                 cmocka_unit_test(test_grub_prefix_not_trusted),
                 cmocka_unit_test(test_cache),
+                cmocka_unit_test(test_findings_are_bounded),
+                cmocka_unit_test(test_cache_is_bounded_in_bytes),
         };
         const struct CMUnitTest real[] = {
                 cmocka_unit_test(test_real_logs),

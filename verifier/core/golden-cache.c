@@ -26,6 +26,7 @@ struct vc_eval_cache {
         vc_hasher *hasher;
         uint64_t hits, misses;
         size_t count;
+        size_t bytes;           /* vc_evaluation_heap_size of the entries */
 };
 
 int vc_eval_cache_new(size_t max_entries, vc_eval_cache **ret) {
@@ -67,6 +68,18 @@ void vc_eval_cache_stats(const vc_eval_cache *c, uint64_t *hits, uint64_t *misse
                 *misses = c->misses;
         if (entries)
                 *entries = c->count;
+}
+
+size_t vc_eval_cache_bytes(const vc_eval_cache *c) {
+        return c->bytes;
+}
+
+size_t vc_evaluation_heap_size(const vc_evaluation *e) {
+        size_t n = e->n_findings * sizeof(*e->findings);
+        for (size_t i = 0; i < e->n_findings; i++)
+                n += strlen(e->findings[i].expected) + strlen(e->findings[i].actual) +
+                     strlen(e->findings[i].explanation) + 3;
+        return n;
 }
 
 int vc_eval_key(vc_hasher *h, const vc_golden *g, const vc_pcr_set *replayed, uint32_t attested, uint8_t key[32]) {
@@ -139,6 +152,7 @@ static void unlink_entry(vc_eval_cache *c, size_t idx) {
                 link = &c->entries[*link - 1].next;
         if (*link)
                 *link = e->next;
+        c->bytes -= vc_evaluation_heap_size(&e->eval);
         vc_evaluation_done(&e->eval);
         e->used = false;
         e->next = 0;
@@ -164,13 +178,23 @@ int vc_eval_cache_lookup(vc_eval_cache *c, const uint8_t key[32], vc_evaluation 
 
 int vc_eval_cache_put(vc_eval_cache *c, const uint8_t key[32], const vc_evaluation *eval) {
         c->misses++;
+        size_t size = vc_evaluation_heap_size(eval);
+        if (size > VC_EVAL_CACHE_MAX_BYTES)
+                return -E2BIG;
         size_t idx = c->head;
         c->head = (c->head + 1) % c->max;
         if (c->entries[idx].used)
                 unlink_entry(c, idx);
+        /* the oldest entries make room for its bytes too */
+        while (c->count && c->bytes + size > VC_EVAL_CACHE_MAX_BYTES) {
+                if (c->entries[c->head].used)
+                        unlink_entry(c, c->head);
+                c->head = (c->head + 1) % c->max;
+        }
         entry *e = &c->entries[idx];
         if (vc_evaluation_copy(&e->eval, eval) < 0)
                 return -ENOMEM;
+        c->bytes += size;
         memcpy(e->key, key, 32);
         e->used = true;
         uint32_t *bucket = &c->buckets[bucket_of(c, key)];

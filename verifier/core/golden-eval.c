@@ -525,8 +525,26 @@ typedef struct ectx {
         const vc_golden *g;
         vc_evaluation *out;
         size_t cap;
+        size_t omitted; /* findings past VC_EVAL_MAX_FINDINGS - 1 */
+        bool summing;   /* the last finding, which counts them */
         int error;
 } ectx;
+
+/* s cut at VC_FINDING_TEXT_MAX bytes (on a UTF-8 character boundary, "..." appended). */
+static char *finding_text(const char *s) {
+        size_t n = strlen(s);
+        if (n <= VC_FINDING_TEXT_MAX)
+                return strdup(s);
+        n = VC_FINDING_TEXT_MAX - 3;
+        while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
+                n--;
+        char *t = malloc(n + 4);
+        if (t) {
+                memcpy(t, s, n);
+                memcpy(t + n, "...", 4);
+        }
+        return t;
+}
 
 static void finding(ectx *e, const char *rule, int pcr, const vc_event *ev, const char *expected, const char *actual,
                     const char *fmt, ...) _printf_(7, 8);
@@ -536,6 +554,10 @@ static void finding(ectx *e, const char *rule, int pcr, const vc_event *ev, cons
         char line[1024], prefix[96] = "";
         if (e->error)
                 return;
+        if (e->out->n_findings >= VC_EVAL_MAX_FINDINGS - 1 && !e->summing) {
+                e->omitted++;
+                return;
+        }
         if (e->out->n_findings == e->cap) {
                 size_t cap = e->cap ? e->cap * 2 : 8;
                 vc_finding *f = realloc(e->out->findings, cap * sizeof(*f));
@@ -557,8 +579,8 @@ static void finding(ectx *e, const char *rule, int pcr, const vc_event *ev, cons
         *f = (vc_finding) { .pcr = ev ? (int) ev->pcr : pcr, .event = ev ? (long) ev->index : -1,
                             .event_type = ev ? ev->type : 0 };
         snprintf(f->rule, sizeof(f->rule), "%s", rule);
-        f->expected = strdup(expected ? expected : "");
-        f->actual = strdup(actual ? actual : "");
+        f->expected = finding_text(expected ? expected : "");
+        f->actual = finding_text(actual ? actual : "");
         size_t n = strlen(prefix) + strlen(line) + 1;
         f->explanation = malloc(n);
         if (!f->expected || !f->actual || !f->explanation) {
@@ -1025,6 +1047,11 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                 if (g->sb_required && req[i].need && !sb_seen[req[i].v])
                         finding(&e, req[i].rule, 7, NULL, "a measurement", "none", "%s is not measured", sb_names[req[i].v]);
 
+        if (e.omitted) {
+                e.summing = true;
+                finding(&e, "findings", -1, NULL, "", "", "%zu more finding%s not listed (the first %zu are)", e.omitted,
+                        e.omitted == 1 ? "" : "s", out.n_findings);
+        }
         free(apps);
         if (e.error) {
                 vc_evaluation_done(&out);

@@ -173,6 +173,13 @@ typedef struct vc_finding {
         char *explanation;      /* one line for people; owned */
 } vc_finding;
 
+/* An evaluation lists at most VC_EVAL_MAX_FINDINGS findings (the last one then counts
+ * those left out), and a finding's expected and actual texts are cut at
+ * VC_FINDING_TEXT_MAX bytes: a device can make its log fail everywhere, and its
+ * evaluation is held in the cache and in the device's state. */
+#define VC_EVAL_MAX_FINDINGS 64
+#define VC_FINDING_TEXT_MAX 512
+
 typedef struct vc_evaluation {
         vc_trust trust;
         size_t n_findings;
@@ -195,8 +202,10 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
 
 /* Remembers the trust decision for (golden fingerprint, name, version, attested mask,
  * replayed values of the attested PCRs in every bank). Not thread-safe: one per thread or behind a lock.
- * Bounded: the oldest entries are evicted past max_entries. */
+ * Bounded: the oldest entries are evicted past max_entries, or past
+ * VC_EVAL_CACHE_MAX_BYTES of held evaluations (findings and their texts). */
 typedef struct vc_eval_cache vc_eval_cache;
+#define VC_EVAL_CACHE_MAX_BYTES (16u << 20)
 
 int vc_eval_cache_new(size_t max_entries, vc_eval_cache **ret);
 vc_eval_cache *vc_eval_cache_free(vc_eval_cache *c);
@@ -207,6 +216,11 @@ int vc_golden_evaluate_cached(vc_eval_cache *c, const vc_golden *g, const vc_eve
                               const vc_event_check *checks, const vc_pcr_set *replayed, uint32_t attested,
                               vc_evaluation *ret, bool *ret_hit);
 void vc_eval_cache_stats(const vc_eval_cache *c, uint64_t *hits, uint64_t *misses, size_t *entries);
+/* Bytes the cache's evaluations hold (findings and their texts), as counted against
+ * VC_EVAL_CACHE_MAX_BYTES. */
+size_t vc_eval_cache_bytes(const vc_eval_cache *c);
+/* The heap an evaluation holds beyond its struct: its findings and their texts. */
+size_t vc_evaluation_heap_size(const vc_evaluation *e);
 
 /* The key the cache files an evaluation under: SHA-256 over (golden fingerprint, name,
  * version, attested mask, and per replayed bank the values of the attested PCRs). Equal
