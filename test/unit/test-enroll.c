@@ -147,6 +147,31 @@ static void test_rejects(void **state) {
         assert_int_equal(vc_ek_key_id(&p, k), -EINVAL);
 }
 
+/* An AK must name its signing scheme: quotes are then held to it (test-quote). */
+static void test_ak_scheme(void **state) {
+        (void) state;
+        vc_error err;
+        TPMT_PUBLIC ak = rsa_ek();
+        ak.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+                              TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
+        ak.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+        ak.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
+        ak.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
+        assert_int_equal(vc_ak_check_attributes(&ak, &err), 0);
+        ak.parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
+        assert_int_equal(vc_ak_check_attributes(&ak, &err), -EPERM);
+        assert_non_null(strstr(err.msg, "RSA AK scheme 0x0010 is not RSASSA or RSAPSS"));
+        TPMT_PUBLIC ec = ecc_ek();
+        ec.objectAttributes = ak.objectAttributes;
+        ec.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+        ec.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+        ec.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+        assert_int_equal(vc_ak_check_attributes(&ec, &err), 0);
+        ec.parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+        assert_int_equal(vc_ak_check_attributes(&ec, &err), -EPERM);
+        assert_non_null(strstr(err.msg, "ECC AK scheme 0x0010 is not ECDSA"));
+}
+
 /* ---------------------------------------------------------------------------------------
  * The EK certificate's profile: only an EK certificate under the EK CA vouches for a TPM. */
 
@@ -277,6 +302,7 @@ int main(void) {
                 cmocka_unit_test(test_other_keys_differ),
                 cmocka_unit_test(test_rejects),
                 cmocka_unit_test(test_ek_certificate_profile),
+                cmocka_unit_test(test_ak_scheme),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

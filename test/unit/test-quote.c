@@ -239,6 +239,45 @@ static void test_valid_schemes(void **state) {
         }
 }
 
+/* An AK that names its scheme signs with it alone: a valid signature by the same key in
+ * another scheme or with another hash is not a quote of that AK (a NULL-scheme AK, which
+ * enrollment refuses, is left to the signature check, as test_valid_schemes shows). */
+static void test_scheme_is_the_aks(void **state) {
+        static const struct {
+                key *k;
+                uint16_t ak_scheme, ak_hash, alg, hash;
+                bool valid;
+        } cases[] = {
+                { &rsa_key, TPM2_ALG_RSASSA, TPM2_ALG_SHA256, TPM2_ALG_RSASSA, TPM2_ALG_SHA256, true },
+                { &rsa_key, TPM2_ALG_RSASSA, TPM2_ALG_SHA256, TPM2_ALG_RSAPSS, TPM2_ALG_SHA256, false },
+                { &rsa_key, TPM2_ALG_RSASSA, TPM2_ALG_SHA256, TPM2_ALG_RSASSA, TPM2_ALG_SHA384, false },
+                { &rsa_key, TPM2_ALG_RSASSA, TPM2_ALG_SHA256, TPM2_ALG_RSASSA, TPM2_ALG_SHA1, false },
+                { &rsa_key, TPM2_ALG_RSAPSS, TPM2_ALG_SHA256, TPM2_ALG_RSAPSS, TPM2_ALG_SHA256, true },
+                { &rsa_key, TPM2_ALG_RSAPSS, TPM2_ALG_SHA256, TPM2_ALG_RSASSA, TPM2_ALG_SHA256, false },
+                { &ec_key, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, true },
+                { &ec_key, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, TPM2_ALG_ECDSA, TPM2_ALG_SHA384, false },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                TPMT_PUBLIC pub = cases[i].k->pub;
+                if (pub.type == TPM2_ALG_RSA) {
+                        pub.parameters.rsaDetail.scheme.scheme = cases[i].ak_scheme;
+                        pub.parameters.rsaDetail.scheme.details.anySig.hashAlg = cases[i].ak_hash;
+                } else {
+                        pub.parameters.eccDetail.scheme.scheme = cases[i].ak_scheme;
+                        pub.parameters.eccDetail.scheme.details.anySig.hashAlg = cases[i].ak_hash;
+                }
+                evidence e;
+                make_evidence(&e, cases[i].k, cases[i].alg, cases[i].hash, false);
+                vc_ak *ak = load_ak(&pub);
+                vc_quote_result r = verify(&e, ak);
+                if (cases[i].valid && r.status != VC_QUOTE_VALID)
+                        fail_msg("case %zu: %s", i, r.reason);
+                if (!cases[i].valid)
+                        expect_invalid(r, VC_QUOTE_CHECK_SCHEME, "but the AK signs with scheme");
+                vc_ak_free(ak);
+        }
+}
+
 static void test_ak_formats(void **state) {
         /* TPM2B_PUBLIC and PEM load the same key; PEM has no name/attributes. */
         uint8_t buf[sizeof(TPM2B_PUBLIC)];
@@ -518,6 +557,7 @@ static void test_zeroed_result_is_not_valid(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_valid_schemes),     cmocka_unit_test(test_ak_formats),
+                cmocka_unit_test(test_scheme_is_the_aks),
                 cmocka_unit_test(test_ak_load_errors),    cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_rejections),        cmocka_unit_test(test_eventlog_compare),
                 cmocka_unit_test(test_zeroed_result_is_not_valid),

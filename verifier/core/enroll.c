@@ -220,14 +220,14 @@ int vc_ak_check_attributes(const TPMT_PUBLIC *ak, vc_error *err) {
                 return vc_error_set(err, -EPERM, SIZE_MAX, -1, "AK is unusable: neither userWithAuth nor an authPolicy");
         if (ak->type == TPM2_ALG_RSA) {
                 TPMI_ALG_RSA_SCHEME s = ak->parameters.rsaDetail.scheme.scheme;
-                if (s != TPM2_ALG_NULL && s != TPM2_ALG_RSASSA && s != TPM2_ALG_RSAPSS)
+                if (s != TPM2_ALG_RSASSA && s != TPM2_ALG_RSAPSS)
                         return vc_error_set(err, -EPERM, SIZE_MAX, -1, "RSA AK scheme 0x%04x is not RSASSA or RSAPSS", s);
                 if (ak->parameters.rsaDetail.keyBits < 2048)
                         return vc_error_set(err, -EPERM, SIZE_MAX, -1, "RSA AK of %u bits; at least 2048 required",
                                             ak->parameters.rsaDetail.keyBits);
         } else if (ak->type == TPM2_ALG_ECC) {
                 TPMI_ALG_ECC_SCHEME s = ak->parameters.eccDetail.scheme.scheme;
-                if (s != TPM2_ALG_NULL && s != TPM2_ALG_ECDSA)
+                if (s != TPM2_ALG_ECDSA)
                         return vc_error_set(err, -EPERM, SIZE_MAX, -1, "ECC AK scheme 0x%04x is not ECDSA", s);
         } else {
                 return vc_error_set(err, -EPERM, SIZE_MAX, -1, "AK type 0x%04x is not RSA or ECC", ak->type);

@@ -38,7 +38,9 @@ int vc_cert_fingerprint(const uint8_t *der, size_t len, char out[65]);
 
 /* An attestation key must be a restricted signing key that never leaves the TPM:
  * restricted, sign, fixedTPM, fixedParent, sensitiveDataOrigin, not decrypt; and usable
- * (userWithAuth, or an authPolicy). RSA (RSASSA/RSAPSS/NULL scheme) or ECC (ECDSA/NULL).
+ * (userWithAuth, or an authPolicy). RSA (RSASSA or RSAPSS scheme) or ECC (ECDSA); not a
+ * NULL scheme: quotes must be signed with the AK's own scheme and hash, which
+ * vc_quote_verify_ex checks.
  * Returns 0 or -EPERM with err naming the attribute. */
 int vc_ak_check_attributes(const TPMT_PUBLIC *ak, vc_error *err);
 

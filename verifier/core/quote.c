@@ -298,6 +298,42 @@ static void hex_short(const uint8_t *p, size_t n, char *out /* 2*64+1 */) {
         vc_hex(p, n > 64 ? 64 : n, out);
 }
 
+/* A restricted signing key signs with its own scheme and hash only: a signature of
+ * another scheme or hash is not the TPM's (1 matches, 0 failed with res set). An AK whose
+ * scheme is NULL (enrollment refuses those) is left to the signature check. */
+static int scheme_matches(const vc_quote *q, const TPMT_PUBLIC *ak, vc_quote_result *res) {
+        const TPMT_SIGNATURE *s = &q->sig;
+        uint16_t want, want_hash, hash;
+        if (ak->type == TPM2_ALG_RSA) {
+                want = ak->parameters.rsaDetail.scheme.scheme;
+                want_hash = ak->parameters.rsaDetail.scheme.details.anySig.hashAlg;
+        } else if (ak->type == TPM2_ALG_ECC) {
+                want = ak->parameters.eccDetail.scheme.scheme;
+                want_hash = ak->parameters.eccDetail.scheme.details.anySig.hashAlg;
+        } else {
+                return 1;
+        }
+        if (want == TPM2_ALG_NULL)
+                return 1;
+        switch (s->sigAlg) {
+        case TPM2_ALG_RSASSA:
+        case TPM2_ALG_RSAPSS:
+                hash = s->signature.rsassa.hash;
+                break;
+        case TPM2_ALG_ECDSA:
+                hash = s->signature.ecdsa.hash;
+                break;
+        default:
+                return 1; /* verify_signature names it */
+        }
+        if (s->sigAlg != want || hash != want_hash)
+                return fail(res, VC_QUOTE_CHECK_SCHEME,
+                            "signature scheme 0x%04x with hash 0x%04x, but the AK signs with scheme 0x%04x and hash 0x%04x",
+                            s->sigAlg, hash, want, want_hash),
+                       0;
+        return 1;
+}
+
 /* Verifies the signature over the attest bytes. Returns 1 valid, 0 invalid, <0 error. */
 static int verify_signature(const vc_quote *q, EVP_PKEY *pkey, bool allow_sha1, vc_quote_result *res) {
         const TPMT_SIGNATURE *s = &q->sig;
@@ -425,6 +461,8 @@ int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcr
                                (ak->public.objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) == 0))
                 return fail(ret, VC_QUOTE_CHECK_AK_ATTRIBUTES,
                             "AK attributes 0x%08x: a quote key must be restricted and sign", ak->public.objectAttributes);
+        if (ak->has_public && (r = scheme_matches(q, &ak->public, ret)) <= 0)
+                return r;
         r = verify_signature(q, ak->pkey, policy && policy->allow_sha1, ret);
         if (r <= 0)
                 return r;
