@@ -69,6 +69,11 @@ static void test_parse_errors(void **state) {
                            "$.bank: unknown bank");
         expect_parse_error("{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": [24], \"rules\": {}}", -EBADMSG,
                            "$.pcrs[0]: PCR 24 out of range");
+        /* PCRs software can reset and extend at will */
+        expect_parse_error("{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": [0, 16], \"rules\": {}}",
+                           -EBADMSG, "$.pcrs[1]: PCR 16 can be reset and extended by software");
+        expect_parse_error("{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": [23, 0], \"rules\": {}}",
+                           -EBADMSG, "$.pcrs[0]: PCR 23 can be reset and extended by software");
         expect_parse_error("{\"name\": \"t\", \"version\": 1, \"bank\": \"sha256\", \"pcrs\": [], \"rules\": {\"kernel\": "
                            "{\"initrd\": []}}}",
                            -EBADMSG, "$.pcrs: no PCR");
@@ -639,6 +644,29 @@ static void judge_edit(const vc_golden *g, logedit *le, int coverage_event) {
         unload(&t);
         free(buf);
         le_free(le);
+}
+
+/* A log that extends PCRs 16 and 23 (resettable from software) gets a set that does not
+ * evaluate them: it parses, and what software puts there changes nothing. */
+static void test_create_leaves_out_resettable_pcrs(void **state) {
+        logbuilder b;
+        lstate s;
+        synthetic_log(&b);
+        lb_event(&b, 16, EV_EVENT_TAG, "debug", 5);
+        lb_event(&b, 23, EV_COMPACT_HASH, "app", 3);
+        load(&s, b.buf, b.len);
+        vc_golden *g = create(&s);
+        assert_int_equal(g->pcrs & VC_GOLDEN_RESETTABLE_PCRS, 0);
+        char *json = NULL;
+        vc_golden *back = NULL;
+        assert_int_equal(vc_golden_to_json(g, &json), 0);
+        assert_int_equal(vc_golden_parse(json, strlen(json), &back, NULL), 0);
+        expect_trusted(back, &s);
+        vc_golden_free(back);
+        free(json);
+        vc_golden_free(g);
+        unload(&s);
+        lb_free(&b);
 }
 
 static void test_create_evaluates_unused_boot_pcrs(void **state) {
@@ -1231,6 +1259,7 @@ int main(void) {
                 cmocka_unit_test(test_grub_prefix_not_trusted),
                 cmocka_unit_test(test_cache),
                 cmocka_unit_test(test_findings_are_bounded),
+                cmocka_unit_test(test_create_leaves_out_resettable_pcrs),
                 cmocka_unit_test(test_cache_is_bounded_in_bytes),
         };
         const struct CMUnitTest real[] = {

@@ -288,7 +288,8 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                 bool verified = chk->status == VC_DIGEST_VERIFIED;
                 ev_class cls = classify(ev);
 
-                if (cls == CLS_IGNORED || (i == 0 && log->format == VC_LOG_CRYPTO_AGILE))
+                if (cls == CLS_IGNORED || (i == 0 && log->format == VC_LOG_CRYPTO_AGILE) ||
+                    (ev->pcr < VC_PCR_COUNT && (VC_GOLDEN_RESETTABLE_PCRS & (1u << ev->pcr))))
                         continue;
                 if (!d) {
                         r = create_err(err, ev, "no digest in the golden bank");

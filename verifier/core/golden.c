@@ -875,6 +875,9 @@ static int parse_root(pctx *c, json_object *root) {
                 snprintf(p, sizeof(p), "$.pcrs[%zu]", i);
                 if ((r = parse_pcr_number(c, json_object_array_get_idx(pcrs_v, i), p, &pcr)) < 0)
                         return r;
+                if (VC_GOLDEN_RESETTABLE_PCRS & (1u << pcr))
+                        return perr(c, p, "PCR %u can be reset and extended by software (locality 0): its value proves "
+                                    "nothing about the boot", pcr);
                 g->pcrs |= 1u << pcr;
         }
         if (!g->pcrs)

@@ -148,6 +148,10 @@ bool vc_golden_regex_whole(const regex_t *re, const char *s);
  * the log extends and VC_GOLDEN_CREATE_PCRS (0-9, 12-14: extended only before the OS runs,
  * so an event there that the log did not have is a finding). */
 #define VC_GOLDEN_CREATE_PCRS 0x73ffu
+/* PCRs 16 (debug) and 23 (application support) can be reset and extended from locality 0
+ * (TCG PC Client Platform TPM Profile): software chooses their values, so a golden set
+ * does not evaluate them (parse refuses them in $.pcrs; create leaves them out). */
+#define VC_GOLDEN_RESETTABLE_PCRS ((1u << 16) | (1u << 23))
 int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const vc_pcr_set *replayed,
                      const char *name, const char *description, vc_golden **ret, vc_error *err);
 
