@@ -207,6 +207,20 @@ else
         fail "EAR: $ct $(cat "$TOP/ear/header.json" "$TOP/ear/payload.json")"
 fi
 
+# a client that caches TLS sessions (Java, curl, Go) connects again offering the first
+# connection's session: it gets a full handshake and its answer, not an alert
+s_client_get() { # SESSION-OPTION FILE: GET /healthz with the reader's certificate
+        printf 'GET /healthz HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "127.0.0.1:$APORT" \
+                -CAfile "$TOP/state/ca.pem" -cert "$TOP/clients/reader.crt" -key "$TOP/clients/reader.key" \
+                "$1" "$2" -quiet -ign_eof 2>/dev/null | head -n 1 | tr -d '\r' || true
+}
+first=$(s_client_get -sess_out "$TOP/api-session.pem")
+again="(no session issued to resume)"
+[[ -s $TOP/api-session.pem ]] && again=$(s_client_get -sess_in "$TOP/api-session.pem")
+[[ $first == "HTTP/1."?" 200 OK" && ($again == "HTTP/1."?" 200 OK" || ! -s $TOP/api-session.pem) ]] &&
+        pass "TLS sessions on the API: none offered for resumption, or a resumed one answered ($again)" ||
+        fail "TLS session reuse: first '$first', again '$again'"
+
 # every request so far was authenticated: none may be logged as a refused handshake (a
 # client closing a keep-alive connection without close_notify is not a refusal)
 grep -q 'TLS handshake refused' "$TOP/vouchd.log" && fail "accepted clients logged as refused: $(grep -c 'TLS handshake refused' "$TOP/vouchd.log")" ||
@@ -327,9 +341,20 @@ body_nosuch=$(printf '0a06%s' "$(printf 'nosuch' | xxd -p)")
 [[ $(PC admin get "/v1/devices/$IDB/golden" --method PUT --body-hex "$body_nosuch") == 404* ]] &&
         pass "admin: assigning an unknown golden set is refused (404)" || fail "unknown golden accepted"
 body_copy=$(printf '0a09%s' "$(printf 'arch-copy' | xxd -p)")
-r=$(PC admin get "/v1/devices/$IDB/golden" --method PUT --body-hex "$body_copy")
 agent b
-if [[ $r == 200* && $RC == 0 ]] && PC reader verdict "/v1/devices/$IDB/verdict" | jq -e '.verdict.golden_name == "arch-copy"' >/dev/null; then
+v0=$(PC reader verdict "/v1/devices/$IDB/verdict")
+r=$(PC admin get "/v1/devices/$IDB/golden" --method PUT --body-hex "$body_copy")
+v1=$(PC reader verdict "/v1/devices/$IDB/verdict")
+PC admin get "/v1/devices?format=json" --out "$TOP/devs-golden.json" >/dev/null
+i1=$(jq -r --arg d "$IDB" '.devices[] | select(.id == $d) | .status' "$TOP/devs-golden.json")
+if [[ $(status_of <<<"$v0") == TRUSTED && $r == 200* && $(status_of <<<"$v1") == STALE && $i1 == STALE &&
+        $(jq -r '.verdict.findings[0].rule' <<<"$v1") == golden ]]; then
+        pass "admin: after a golden assignment the TRUSTED verdict under the old set shows as STALE (finding 'golden')"
+else
+        fail "golden assignment and the old verdict: before $(status_of <<<"$v0"), $r, after $(jq -c '.verdict | {status, findings}' <<<"$v1") / device $i1"
+fi
+agent b
+if [[ $r == 200* && $RC == 0 ]] && PC reader verdict "/v1/devices/$IDB/verdict" | jq -e '.verdict.golden_name == "arch-copy" and .verdict.status == "TRUSTED"' >/dev/null; then
         pass "admin: a golden assignment applies to the next attestation"
 else
         fail "golden assignment: $r $RC"
@@ -713,6 +738,29 @@ r=$(PC admin get "/v1/devices/$IDC/approve" --method POST)
 agent c
 [[ $r == 200* && $RC -le 1 && $OUT == *"verdict:"* ]] && pass "after an admin approves it, the device attests" ||
         fail "approve in allowlist mode: $r $RC $ERR"
+
+# --- an UNTRUSTED verdict the store cannot commit still replaces the TRUSTED one: device b
+# is tampered with while another process holds the database past the busy timeout (vouchd
+# restarted with verdicts that outlive the 10 s wait)
+kill -TERM "$VOUCHD_PID"
+wait "$VOUCHD_PID" || true
+VOUCHD_PID=""
+start_vouchd --verdict-ttl 6
+agent b
+vc=$(PC reader verdict "/v1/devices/$IDB/verdict")
+TPM2TOOLS_TCTI=$(cat "$TOP/tpm-b/tcti") tpm2_pcrextend "4:sha256=$(echo rogue | sha256sum | cut -d' ' -f1)" \
+        >/dev/null 2>&1 || die "tpm2_pcrextend failed"
+hold_store 13
+agent b # UNTRUSTED; its commit waits 10 s for the lock, then fails
+rc_c=$RC
+vu=$(PC reader verdict "/v1/devices/$IDB/verdict")
+wait "$LOCKER" || true
+if [[ $(status_of <<<"$vc") == TRUSTED && $rc_c != 0 && $ERR == *"could not commit"* &&
+        $(status_of <<<"$vu") == UNTRUSTED && $(jq -r '.verdict.findings[0].rule' <<<"$vu") == attestation ]]; then
+        pass "an UNTRUSTED verdict whose commit failed is shown, not the older TRUSTED one"
+else
+        fail "failed UNTRUSTED commit: before $(status_of <<<"$vc"), agent $rc_c $ERR, after $(jq -c '.verdict | {status, sequence, findings}' <<<"$vu")"
+fi
 
 kill -TERM "$VOUCHD_PID"
 rc=0

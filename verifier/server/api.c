@@ -288,9 +288,10 @@ static void device_info(vouchd *d, device *dev, Vouch__V1__DeviceInfo *o, char *
         snprintf(golden, glen, "%s", dev->rec.golden);
         o->golden = golden;
         o->enrolled_at = dev->rec.enrolled_at;
-        o->status = !dev->latest                     ? VOUCH__V1__TRUST_STATUS__UNKNOWN
-                    : now >= dev->latest_expires     ? VOUCH__V1__TRUST_STATUS__STALE
-                                                     : dev->latest_status;
+        o->status = !dev->latest                                            ? VOUCH__V1__TRUST_STATUS__UNKNOWN
+                    : now >= dev->latest_expires                            ? VOUCH__V1__TRUST_STATUS__STALE
+                    : verdict_golden_outdated_locked(d, dev, NULL, 0)       ? VOUCH__V1__TRUST_STATUS__STALE
+                                                                            : dev->latest_status;
         o->sequence = dev->rec.sequence;
         o->connected = dev->session != NULL;
         pthread_mutex_unlock(&d->lock);
@@ -741,7 +742,7 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                         if (revoke_verdict(d, dev, who) < 0) {
                                 reply_error(req, f, 503, EIO,
                                             "the device is revoked, but its UNTRUSTED verdict could not be stored "
-                                            "(the latest verdict stands until it expires): retry the revocation");
+                                            "(it is shown, but a restart would forget it): retry the revocation");
                                 return;
                         }
                 }
@@ -807,6 +808,10 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                 pthread_mutex_unlock(&d->lock);
                 vlog(LOG_INFO, "API: device %s assigned golden set \"%s\" by \"%s\"", dev->rec.id,
                      name[0] ? name : "(default)", who);
+                /* its TRUSTED verdict under the old set now shows as STALE
+                 * (verdict_golden_outdated_locked); the agent reconnects and is judged by
+                 * the new set at once */
+                session_kick(d, dev, "the device was assigned another golden set");
                 reply_device(d, req, f, dev);
                 return;
         }

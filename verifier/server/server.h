@@ -86,6 +86,8 @@ typedef struct device {
         size_t latest_len;
         int latest_status;              /* TrustStatus */
         int64_t latest_expires;
+        char latest_golden[129];        /* the golden set it was judged by ("" for none) */
+        int64_t latest_golden_version;
         bool stale_queued;              /* a STALE verdict for the latest one is on its way */
         int64_t queued_expires;         /* expiry of the last verdict queued (under seq_lock) */
         uint64_t verified;              /* quotes verified (under mu): the order of evidence */
@@ -209,6 +211,10 @@ void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked);
 int verdict_adhoc(vouchd *d, device *dev, int status, uint8_t **record, size_t *record_len);
 /* The device's latest verdict as the API shows it: a copy of the committed one, or a
  * signed UNKNOWN; never TRUSTED once expired (a STALE one is then issued). */
+/* True when the device's latest verdict is TRUSTED under a golden set (name or version)
+ * other than the one it is judged by now (assigned another, or reloaded): that verdict
+ * then stands for nothing and is shown as STALE. why (optional) explains. d->lock held. */
+bool verdict_golden_outdated_locked(vouchd *d, const device *dev, char *why, size_t n);
 int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len, int *status);
 /* Issues STALE verdicts for devices whose latest verdict has expired. */
 void verdict_sweep(vouchd *d);

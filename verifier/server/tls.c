@@ -289,6 +289,17 @@ SSL_CTX *tls_api_ctx(const char *dir, const char *client_ca) {
         }
         SSL_CTX_set_client_CA_list(ctx, names);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        /* No session resumption: every connection shows its client certificate again (a
+         * role may have been taken away since), and a client that offers a ticket from an
+         * earlier session gets a full handshake rather than OpenSSL's "session id context
+         * uninitialized" alert. */
+        static const unsigned char sid_ctx[] = "vouchd-api";
+        if (SSL_CTX_set_num_tickets(ctx, 0) != 1 ||
+            SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) != 1) {
+                SSL_CTX_free(ctx);
+                return NULL;
+        }
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
         return ctx;
 }
 

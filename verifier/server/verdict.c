@@ -25,11 +25,25 @@ typedef struct commit {
         size_t record_len;
         int status;
         int64_t expires_at;
+        char golden[129];
+        int64_t golden_version;
         verdict_done_fn done;
         void *userdata;
 } commit;
 
-/* On the writer thread, once the verdict is durable. */
+static void set_latest_locked(device *dev, commit *c) {
+        free(dev->latest);
+        dev->latest = c->record;
+        dev->latest_len = c->record_len;
+        dev->latest_status = c->status;
+        dev->latest_expires = c->expires_at;
+        snprintf(dev->latest_golden, sizeof(dev->latest_golden), "%s", c->golden);
+        dev->latest_golden_version = c->golden_version;
+        dev->stale_queued = false;
+        c->record = NULL;
+}
+
+/* On the writer thread, once the verdict is durable (or could not be stored). */
 static void committed(int error, void *arg) {
         commit *c = arg;
         vouchd *d = c->d;
@@ -39,17 +53,20 @@ static void committed(int error, void *arg) {
                 if (c->dev->queued_expires == c->expires_at)
                         c->dev->queued_expires = 0;
                 pthread_mutex_unlock(&d->seq_lock);
+                /* A verdict that is not TRUSTED still replaces the latest one in memory
+                 * (signed, not stored: a restart forgets it): the device's older verdict,
+                 * TRUSTED perhaps, must not stand for a device whose newest evidence failed.
+                 * Only a TRUSTED verdict needs to be durable before it is shown. */
+                if (c->status != VOUCH__V1__TRUST_STATUS__TRUSTED) {
+                        pthread_mutex_lock(&d->lock);
+                        set_latest_locked(c->dev, c);
+                        pthread_mutex_unlock(&d->lock);
+                }
         }
         if (error == 0) {
                 pthread_mutex_lock(&d->lock);
-                free(c->dev->latest);
-                c->dev->latest = c->record;
-                c->dev->latest_len = c->record_len;
-                c->dev->latest_status = c->status;
-                c->dev->latest_expires = c->expires_at;
-                c->dev->stale_queued = false;
+                set_latest_locked(c->dev, c);
                 pthread_mutex_unlock(&d->lock);
-                c->record = NULL;
                 api_notify(d);
         }
         if (c->done)
@@ -102,6 +119,8 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         c->dev = dev;
         c->status = v->status;
         c->expires_at = v->expires_at;
+        snprintf(c->golden, sizeof(c->golden), "%s", v->golden_name ? v->golden_name : "");
+        c->golden_version = v->golden_version;
         c->done = done;
         c->userdata = userdata;
         v->verifier_id = d->verifier_id;
@@ -368,14 +387,38 @@ issue:
         free(when);
 }
 
+bool verdict_golden_outdated_locked(vouchd *d, const device *dev, char *why, size_t n) {
+        if (!dev->latest || dev->latest_status != VOUCH__V1__TRUST_STATUS__TRUSTED)
+                return false;
+        const char *name = dev->rec.golden[0] ? dev->rec.golden : d->cfg.default_golden;
+        const vc_golden *g = golden_table_find(d->golden, name);
+        if (g && strcmp(dev->latest_golden, name) == 0 && g->version == dev->latest_golden_version)
+                return false;
+        if (why) {
+                char now_set[160];
+                if (g)
+                        snprintf(now_set, sizeof(now_set), "golden set %s version %lld", name, (long long) g->version);
+                else
+                        snprintf(now_set, sizeof(now_set), "golden set %s (not loaded)", name);
+                snprintf(why, n, "the latest TRUSTED verdict was judged by golden set %s version %lld; the device is now "
+                         "judged by %s and has not attested under it yet", dev->latest_golden,
+                         (long long) dev->latest_golden_version, now_set);
+        }
+        return true;
+}
+
 int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len, int *status) {
         int64_t now = time(NULL), exp;
+        char why[400] = "";
         pthread_mutex_lock(&d->lock);
         bool has = dev->latest != NULL, stale = false, queue = false;
         if (has) {
                 exp = dev->latest_expires;
                 stale = now >= exp && dev->latest_status != VOUCH__V1__TRUST_STATUS__STALE;
                 queue = needs_stale_locked(dev, now);
+                /* a TRUSTED verdict under a golden set the device is no longer judged by */
+                if (!stale && verdict_golden_outdated_locked(d, dev, why, sizeof(why)))
+                        stale = true;
                 if (!stale) {
                         *record = malloc(dev->latest_len);
                         if (*record) {
@@ -400,12 +443,24 @@ int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len
                 }
                 *status = VOUCH__V1__TRUST_STATUS__STALE;
                 Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
+                Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
                 uint8_t name[2 + VC_MAX_DIGEST];
                 v.device_id = dev->rec.id;
                 v.status = VOUCH__V1__TRUST_STATUS__STALE;
                 v.issued_at = now;
                 v.expires_at = now;
                 v.verifier_id = d->verifier_id;
+                if (why[0]) {
+                        f.rule = "golden";
+                        f.pcr = -1;
+                        f.event = -1;
+                        f.event_type = "";
+                        f.expected = "an attestation under the golden set in force";
+                        f.actual = "a verdict under another golden set or version";
+                        f.explanation = why;
+                        v.findings = &fp;
+                        v.n_findings = 1;
+                }
                 pthread_mutex_lock(&dev->mu);
                 fill_ak_name(dev, name, &v);
                 pthread_mutex_unlock(&dev->mu);
@@ -417,19 +472,54 @@ int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len
         return *record ? 0 : -ENOMEM;
 }
 
+/* What the latest verdict is taken for comes from the signed record itself, not from the
+ * row's columns: a row whose columns disagree with its record (edited, or corrupt) is not
+ * served. 0, or -EBADMSG with why set. */
+static int load_record(device *dev, const vs_verdict *v, char *why, size_t n) {
+        Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, v->record_len, v->record);
+        Vouch__V1__Verdict *vd = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
+        int r = -EBADMSG;
+        if (!vd)
+                snprintf(why, n, "its record is not a SignedVerdict");
+        else if (strcmp(vd->device_id, dev->rec.id) != 0)
+                snprintf(why, n, "its record is about device %.64s", vd->device_id);
+        else if ((int) vd->status != v->status || vd->expires_at != v->expires_at || vd->sequence != v->sequence)
+                snprintf(why, n, "its columns (status %d, expires %lld, sequence %llu) disagree with its record "
+                         "(status %d, expires %lld, sequence %llu)", v->status, (long long) v->expires_at,
+                         (unsigned long long) v->sequence, (int) vd->status, (long long) vd->expires_at,
+                         (unsigned long long) vd->sequence);
+        else
+                r = 0;
+        if (r == 0) {
+                dev->latest_status = vd->status;
+                dev->latest_expires = vd->expires_at;
+                snprintf(dev->latest_golden, sizeof(dev->latest_golden), "%s", vd->golden_name ? vd->golden_name : "");
+                dev->latest_golden_version = vd->golden_version;
+        }
+        vouch__v1__verdict__free_unpacked(vd, NULL);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        return r;
+}
+
 int verdict_load_latest(vouchd *d) {
         for (size_t b = 0; b < d->n_buckets; b++)
                 for (device *dev = d->buckets[b]; dev; dev = dev->next) {
                         vs_verdict v = { 0 };
+                        char why[300];
                         int r = vs_verdict_latest(d->store, dev->rec.id, &v);
                         if (r == -ENOENT)
                                 continue;
                         if (r < 0)
                                 return r;
+                        if (load_record(dev, &v, why, sizeof(why)) < 0) {
+                                /* the device shows as never attested (UNKNOWN) until it does */
+                                vlog(LOG_ERR, "store: device %s: latest verdict (sequence %llu) not used: %s", dev->rec.id,
+                                     (unsigned long long) v.sequence, why);
+                                free(v.record);
+                                continue;
+                        }
                         dev->latest = v.record;
                         dev->latest_len = v.record_len;
-                        dev->latest_status = v.status;
-                        dev->latest_expires = v.expires_at;
                 }
         d->gseq = vs_verdict_last_global(d->store);
         return 0;
