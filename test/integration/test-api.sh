@@ -226,6 +226,26 @@ again="(no session issued to resume)"
 grep -q 'TLS handshake refused' "$TOP/vouchd.log" && fail "accepted clients logged as refused: $(grep -c 'TLS handshake refused' "$TOP/vouchd.log")" ||
         pass "no refusal logged for the accepted clients' requests"
 
+# connections that never finish their TLS handshake: each is cut 10 s after it opened,
+# however it trickles bytes; past the API's connection limit new ones wait in the backlog
+# (vouchd's descriptors stay for agents and the store) and are served as slots free up
+t=$(python3 "$here/api_flood.py" 127.0.0.1 "$APORT" trickle)
+python3 "$here/api_flood.py" 127.0.0.1 "$APORT" hold 200 30 >"$TOP/flood.out" 2>&1 &
+FLOOD=$!
+for ((i = 0; i < 100; i++)); do grep -q opened "$TOP/flood.out" && break; sleep 0.2; done
+t0=$(date +%s)
+r=$(PC reader get /healthz)
+t1=$(date +%s)
+kill "$FLOOD" 2>/dev/null || true
+wait "$FLOOD" 2>/dev/null || true
+n=${t//[^0-9]/}
+if [[ $t == closed\ after* && $n -ge 9 && $n -le 15 && $(cat "$TOP/flood.out") == "opened 200" && $r == 200* &&
+        $((t1 - t0)) -le 25 ]] && grep -q 'connections open (the limit)' "$TOP/vouchd.log"; then
+        pass "API: a trickled handshake is cut after ${n} s; 200 silent connections fill the limit, and a client is served $((t1 - t0)) s later"
+else
+        fail "API flood: trickle '$t', hold '$(cat "$TOP/flood.out")', client '$r' after $((t1 - t0)) s, limit logged: $(grep -c 'the limit' "$TOP/vouchd.log")"
+fi
+
 # --- roles: every endpoint refuses the unauthenticated, other CAs, unknown CNs and readers on admin
 ENDPOINTS_READ=(/healthz /metrics /v1/keys /v1/verdicts "/v1/devices/$ID/verdict" "/v1/watch?since=0")
 ENDPOINTS_ADMIN=(/v1/devices "/v1/devices/$ID/approve" "/v1/devices/$ID/revoke" "/v1/devices/$ID/golden")

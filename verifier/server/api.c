@@ -11,6 +11,7 @@
 #include <event2/http.h>
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <json-c/json.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "server.h"
@@ -56,6 +58,12 @@ struct api {
         atomic_size_t n_watchers;       /* changed on the API thread, read by api_notify too */
         atomic_ullong requests, refused;
         uint64_t store_failures_logged; /* the sweep's: store failures already in the log */
+        /* connections (API thread only): at most max_conns; past it, or when accept()
+         * fails, the listener pauses (connections wait in the kernel's backlog) */
+        struct evconnlistener *listener;
+        unsigned n_conns, max_conns;
+        bool paused, stopping;
+        time_t full_logged;
 };
 
 /* ---- replies ---- */
@@ -1077,13 +1085,101 @@ static void tls_info(const SSL *ssl, int where, int ret) {
                 vlog(LOG_WARN, "API: TLS handshake refused: %s", SSL_alert_desc_string_long(ret));
 }
 
+/* One API connection, hung on its SSL (freed with it): counted against max_conns, and
+ * given API_HANDSHAKE_SECONDS to complete its handshake in all (evhttp's timeout starts
+ * again with every byte, so a client trickling its handshake would hold the slot). */
+#define API_HANDSHAKE_SECONDS 10
+typedef struct api_conn {
+        struct api *a;
+        SSL *ssl;
+        struct event *deadline;
+} api_conn;
+static int conn_idx = -1;
+
+static void listener_resume(evutil_socket_t fd, short what, void *arg) {
+        struct api *a = arg;
+        if (a->paused && !a->stopping && a->listener && a->n_conns < a->max_conns) {
+                a->paused = false;
+                evconnlistener_enable(a->listener);
+        }
+}
+
+static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
+        api_conn *c = ptr;
+        if (!c)
+                return;
+        struct api *a = c->a;
+        if (c->deadline)
+                event_free(c->deadline);
+        free(c);
+        a->n_conns--;
+        listener_resume(-1, 0, a);
+}
+
+static void handshake_deadline(evutil_socket_t fd, short what, void *arg) {
+        api_conn *c = arg;
+        if (SSL_get_ex_data(c->ssl, handshaken_idx))
+                return;
+        /* the read side ends: evhttp sees the end of the connection and frees it */
+        int sfd = SSL_get_fd(c->ssl);
+        if (sfd >= 0)
+                shutdown(sfd, SHUT_RDWR);
+}
+
 static struct bufferevent *bev_cb(struct event_base *base, void *arg) {
         struct api *a = arg;
         SSL *ssl = SSL_new(a->ctx);
-        if (!ssl)
+        api_conn *c = calloc(1, sizeof(*c));
+        if (!ssl || !c) {
+                SSL_free(ssl);
+                free(c);
                 return NULL;
-        return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                              BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        }
+        c->a = a;
+        c->ssl = ssl;
+        c->deadline = evtimer_new(base, handshake_deadline, c);
+        struct timeval tv = { API_HANDSHAKE_SECONDS, 0 };
+        if (!c->deadline || SSL_set_ex_data(ssl, conn_idx, c) != 1) {
+                if (c->deadline)
+                        event_free(c->deadline);
+                free(c);
+                SSL_free(ssl);
+                return NULL;
+        }
+        a->n_conns++; /* conn_gone counts it out, whatever becomes of ssl */
+        evtimer_add(c->deadline, &tv);
+        if (a->n_conns >= a->max_conns && a->listener && !a->paused) {
+                a->paused = true;
+                evconnlistener_disable(a->listener);
+                time_t now = time(NULL);
+                if (now != a->full_logged) {
+                        a->full_logged = now;
+                        vlog(LOG_WARN, "API: %u connections open (the limit): new ones wait until one closes", a->n_conns);
+                }
+        }
+        struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        if (!bev)
+                SSL_free(ssl);
+        return bev;
+}
+
+/* accept() failed (out of file descriptors, say): pause for 100 ms rather than spin. The
+ * listener is evhttp's, its argument evhttp's own: the one API is found here. */
+static struct api *listening_api;
+static void api_accept_error(struct evconnlistener *lis, void *arg) {
+        struct api *a = listening_api;
+        int e = EVUTIL_SOCKET_ERROR();
+        time_t now = time(NULL);
+        if (now != a->full_logged) {
+                a->full_logged = now;
+                vlog(LOG_WARN, "API: accept: %s; pausing new connections for 100 ms (%u open)",
+                     evutil_socket_error_to_string(e), a->n_conns);
+        }
+        a->paused = true;
+        evconnlistener_disable(lis);
+        struct timeval tv = { 0, 100000 };
+        event_base_once(a->base, -1, EV_TIMEOUT, listener_resume, a, &tv);
 }
 
 static void *api_main(void *arg) {
@@ -1137,6 +1233,9 @@ int api_start(vouchd *d) {
                 }
                 if (handshaken_idx < 0)
                         handshaken_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+                if (conn_idx < 0)
+                        conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_gone);
+                a->max_conns = d->cfg.api_max_connections ? d->cfg.api_max_connections : 128;
                 SSL_CTX_set_info_callback(a->ctx, tls_info);
                 a->http = evhttp_new(a->base);
                 if (!a->http)
@@ -1147,10 +1246,14 @@ int api_start(vouchd *d) {
                 evhttp_set_max_headers_size(a->http, 16384);
                 evhttp_set_timeout(a->http, 30);
                 evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
-                if (!evhttp_bind_socket_with_handle(a->http, host, port)) {
+                struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(a->http, host, port);
+                if (!bound) {
                         vlog(LOG_ERR, "API: cannot listen on %s", d->cfg.api_listen);
                         return -EADDRINUSE;
                 }
+                a->listener = evhttp_bound_socket_get_listener(bound);
+                listening_api = a;
+                evconnlistener_set_error_cb(a->listener, api_accept_error);
                 if (!d->cfg.n_api_admins && !d->cfg.n_api_readers)
                         vlog(LOG_WARN, "API: no --api-admin or --api-reader: every client will be refused");
                 vlog(LOG_INFO, "API: listening on %s (mutual TLS; %zu admins, %zu readers)", d->cfg.api_listen,
@@ -1177,6 +1280,8 @@ void api_free(vouchd *d) {
                 return;
         api_stop(d);
         d->api = NULL;
+        a->stopping = true; /* evhttp_free frees the listener before the connections */
+        a->listener = NULL;
         if (a->http)
                 evhttp_free(a->http); /* closes the watchers' connections (watch_closed frees them) */
         if (a->wake)

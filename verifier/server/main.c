@@ -337,6 +337,9 @@ static void check_file_limit(config *c) {
         if (reserve > 256)
                 reserve = 256;
         unsigned long long room = cur > reserve ? cur - reserve : 0;
+        /* half of the reserve for API connections (16-128): a flood of them waits in the
+         * backlog rather than taking the agents' or the store's descriptors */
+        c->api_max_connections = (unsigned) (reserve / 2 > 128 ? 128 : reserve / 2 < 16 ? 16 : reserve / 2);
         if (c->max_connections == 0) { /* the default: what the limit allows */
                 c->max_connections = rl.rlim_cur == RLIM_INFINITY || room > 10000000 ? 10000000 : (unsigned) (room ? room : 1);
                 vlog(LOG_INFO, "file limit %llu: up to %u agent connections", cur, c->max_connections);
