@@ -843,6 +843,15 @@ static void watch_pump(watcher *w) {
                 return;
         for (;;) {
                 int n = vs_verdict_since(d->store, w->last, batch, WATCH_BATCH);
+                /* not past what GET shows: the writer may have committed verdicts whose
+                 * callbacks (which make them the latest) have not run yet */
+                uint64_t published = atomic_load(&d->published);
+                int keep = 0;
+                while (keep < n && batch[keep].global_sequence <= published)
+                        keep++;
+                for (int i = keep; i < n; i++)
+                        vs_verdict_done(&batch[i]);
+                n = n < 0 ? n : keep;
                 if (n <= 0)
                         return;
                 struct evbuffer *b = evbuffer_new();

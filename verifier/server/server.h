@@ -153,6 +153,10 @@ struct vouchd {
          * order, so the store commits them in global sequence order (watchers rely on it) */
         pthread_mutex_t seq_lock;
         uint64_t gseq;
+        /* the highest global sequence whose verdict is committed and is (or was) its
+         * device's latest in memory: the watch stream goes no further, so it is never
+         * ahead of GET */
+        atomic_ullong published;
         verdict_keys keys;
         struct api *api;
         atomic_ullong latency_count[LATENCY_BUCKETS + 1];

@@ -27,6 +27,7 @@ typedef struct commit {
         int64_t expires_at;
         char golden[129];
         int64_t golden_version;
+        uint64_t global_sequence;
         verdict_done_fn done;
         void *userdata;
 } commit;
@@ -67,6 +68,7 @@ static void committed(int error, void *arg) {
                 pthread_mutex_lock(&d->lock);
                 set_latest_locked(c->dev, c);
                 pthread_mutex_unlock(&d->lock);
+                atomic_store(&d->published, c->global_sequence); /* callbacks run in commit order */
                 api_notify(d);
         }
         if (c->done)
@@ -148,6 +150,7 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         }
         v->sequence = dev->rec.sequence + 1;
         v->global_sequence = d->gseq + 1;
+        c->global_sequence = v->global_sequence;
         r = sign_record(d, v, &c->record, &c->record_len);
         if (r == 0) {
                 vs_verdict vr = { .sequence = v->sequence, .global_sequence = v->global_sequence, .status = v->status,
@@ -522,6 +525,7 @@ int verdict_load_latest(vouchd *d) {
                         dev->latest_len = v.record_len;
                 }
         d->gseq = vs_verdict_last_global(d->store);
+        atomic_store(&d->published, d->gseq);
         return 0;
 }
 
