@@ -782,6 +782,26 @@ else
         fail "failed UNTRUSTED commit: before $(status_of <<<"$vc"), agent $rc_c $ERR, after $(jq -c '.verdict | {status, sequence, findings}' <<<"$vu")"
 fi
 
+# --- at start the latest verdict is taken from its signed record: device b's latest stored
+# verdict (TRUSTED, expired) with its expiry column moved to 2100 is not served
+kill -TERM "$VOUCHD_PID"
+wait "$VOUCHD_PID" || true
+VOUCHD_PID=""
+python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+g, s = c.execute("select gseq, status from verdicts where device = ? order by sequence desc limit 1", (sys.argv[2],)).fetchone()
+c.execute("update verdicts set expires_at = 4102444800 where gseq = ?", (g,))
+c.commit()
+print(s)' "$TOP/state/vouch.db" "$IDB" >"$TOP/edited-status.txt"
+start_vouchd
+ve=$(PC reader verdict "/v1/devices/$IDB/verdict")
+if [[ $(cat "$TOP/edited-status.txt") == 1 && $(status_of <<<"$ve") == UNKNOWN ]] &&
+        grep -q "device $IDB: latest verdict (sequence [0-9]*) not used: its columns .* disagree with its record" "$TOP/vouchd.log"; then
+        pass "a stored verdict whose columns disagree with its signed record is not served (UNKNOWN, logged)"
+else
+        fail "edited verdict row: stored status $(cat "$TOP/edited-status.txt"), served $(jq -c '.verdict | {status, sequence, expires_at}' <<<"$ve")"
+fi
+
 kill -TERM "$VOUCHD_PID"
 rc=0
 wait "$VOUCHD_PID" || rc=$?
