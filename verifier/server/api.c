@@ -700,15 +700,7 @@ static int revoke_verdict(vouchd *d, device *dev, const char *who) {
         v.status = VOUCH__V1__TRUST_STATUS__UNTRUSTED;
         v.issued_at = now;
         v.expires_at = now + (int64_t) d->cfg.interval * d->cfg.verdict_ttl_intervals;
-        f.rule = "revoked";
-        f.pcr = -1;
-        f.event = -1;
-        f.event_type = "";
-        f.expected = "not revoked";
-        f.actual = "revoked";
-        f.explanation = why;
-        v.findings = &fp;
-        v.n_findings = 1;
+        verdict_one_finding(&v, &f, &fp, "revoked", "not revoked", "revoked", why);
         int error = 0;
         int r = verdict_issue(d, dev, &v, record_error, &error, NULL, NULL);
         if (r == 0) {

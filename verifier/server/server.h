@@ -220,6 +220,9 @@ int verdict_adhoc(vouchd *d, device *dev, int status, uint8_t **record, size_t *
  * other than the one it is judged by now (assigned another, or reloaded): that verdict
  * then stands for nothing and is shown as STALE. why (optional) explains. d->lock held. */
 bool verdict_golden_outdated_locked(vouchd *d, const device *dev, char *why, size_t n);
+/* v's findings: the one finding f (about no PCR or event), through *fp. */
+void verdict_one_finding(Vouch__V1__Verdict *v, Vouch__V1__Finding *f, Vouch__V1__Finding **fp, const char *rule,
+                         const char *expected, const char *actual, const char *explanation);
 int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len, int *status);
 /* Issues STALE verdicts for devices whose latest verdict has expired. */
 void verdict_sweep(vouchd *d);

@@ -550,15 +550,7 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
                 v.findings = fp;
                 v.n_findings = res->evaluation.n_findings;
         } else if (res->trust != VC_TRUST_TRUSTED) {
-                single.rule = "attestation";
-                single.pcr = -1;
-                single.event = -1;
-                single.event_type = "";
-                single.expected = "valid, fresh evidence";
-                single.actual = "";
-                single.explanation = (char *) res->reason;
-                v.findings = &singlep;
-                v.n_findings = 1;
+                verdict_one_finding(&v, &single, &singlep, "attestation", "valid, fresh evidence", "", res->reason);
         }
         pending *p = pending_new(s);
         if (!p)

@@ -77,6 +77,21 @@ static void committed(int error, void *arg) {
         free(c);
 }
 
+void verdict_one_finding(Vouch__V1__Verdict *v, Vouch__V1__Finding *f, Vouch__V1__Finding **fp, const char *rule,
+                         const char *expected, const char *actual, const char *explanation) {
+        vouch__v1__finding__init(f);
+        f->rule = (char *) rule;
+        f->pcr = -1;
+        f->event = -1;
+        f->event_type = (char *) "";
+        f->expected = (char *) expected;
+        f->actual = (char *) actual;
+        f->explanation = (char *) explanation;
+        *fp = f;
+        v->findings = fp;
+        v->n_findings = 1;
+}
+
 static int sign_record(vouchd *d, const Vouch__V1__Verdict *v, uint8_t **record, size_t *record_len) {
         size_t vlen = vouch__v1__verdict__get_packed_size(v);
         uint8_t *vbytes = malloc(vlen ? vlen : 1), *sig = NULL, *rec = NULL;
@@ -229,15 +244,8 @@ int verdict_adhoc(vouchd *d, device *dev, int status, uint8_t **record, size_t *
         pthread_mutex_lock(&dev->mu);
         fill_ak_name(dev, name, &v);
         pthread_mutex_unlock(&dev->mu);
-        f.rule = "attestation";
-        f.pcr = -1;
-        f.event = -1;
-        f.event_type = "";
-        f.expected = "an attestation";
-        f.actual = "none";
-        f.explanation = "the device has not attested since it enrolled";
-        v.findings = &fp;
-        v.n_findings = 1;
+        verdict_one_finding(&v, &f, &fp, "attestation", "an attestation", "none",
+                            "the device has not attested since it enrolled");
         pthread_mutex_lock(&d->seq_lock); /* the key may be swapped on SIGHUP */
         int r = sign_record(d, &v, record, record_len);
         pthread_mutex_unlock(&d->seq_lock);
@@ -263,15 +271,9 @@ static int issue_stale(vouchd *d, device *dev, int64_t expired_at) {
         pthread_mutex_unlock(&dev->mu);
         snprintf(expected, sizeof(expected), "a fresh attestation before %s", when);
         snprintf(actual, sizeof(actual), "none since");
-        f.rule = "freshness";
-        f.pcr = -1;
-        f.event = -1;
-        f.event_type = "";
-        f.expected = expected;
-        f.actual = actual;
-        f.explanation = "the device's last verdict expired without a new attestation; it is not trusted until it attests again";
-        v.findings = &fp;
-        v.n_findings = 1;
+        verdict_one_finding(&v, &f, &fp, "freshness", expected, actual,
+                            "the device's last verdict expired without a new attestation; it is not trusted until it "
+                            "attests again");
         int r = issue(d, dev, &v, ISSUE_STALE, 0, NULL, NULL, NULL, NULL);
         if (r == 0) {
                 atomic_fetch_add(&d->stale_issued, 1);
@@ -453,17 +455,9 @@ int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len
                 v.issued_at = now;
                 v.expires_at = now;
                 v.verifier_id = d->verifier_id;
-                if (why[0]) {
-                        f.rule = "golden";
-                        f.pcr = -1;
-                        f.event = -1;
-                        f.event_type = "";
-                        f.expected = "an attestation under the golden set in force";
-                        f.actual = "a verdict under another golden set or version";
-                        f.explanation = why;
-                        v.findings = &fp;
-                        v.n_findings = 1;
-                }
+                if (why[0])
+                        verdict_one_finding(&v, &f, &fp, "golden", "an attestation under the golden set in force",
+                                            "a verdict under another golden set or version", why);
                 pthread_mutex_lock(&dev->mu);
                 fill_ak_name(dev, name, &v);
                 pthread_mutex_unlock(&dev->mu);
