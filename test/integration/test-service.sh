@@ -93,6 +93,14 @@ mkdir -p "$TOP/golden"
 VPORT=$(free_port)
 start_vouchd
 
+# a second vouchd on the same state dir (another port) refuses to start
+rc2=0
+timeout 20 "$VOUCHD" --state-dir "$TOP/state" --listen "127.0.0.1:$(free_port)" --golden-dir "$TOP/golden" \
+        --default-golden arch --ek-ca "$TOP/tpm-a/ekca.pem" >/dev/null 2>"$TOP/vouchd2.log" || rc2=$?
+[[ $rc2 == 1 ]] && grep -q "another vouchd is running on this state dir" "$TOP/vouchd2.log" &&
+        pass "a second vouchd on the same state dir refuses to start" ||
+        fail "second vouchd: exit $rc2: $(tail -n 2 "$TOP/vouchd2.log")"
+
 agent a
 if [[ $RC == 0 && $OUT == *"verdict: TRUSTED"* && $ERR == *enrolling* ]]; then
         pass "enrollment, then TRUSTED"

@@ -2,6 +2,7 @@
 /* vouchd: the attestation verifier. `vouchd init` prepares a state dir; otherwise it runs
  * in the foreground: one event loop per core accepting agents over TLS 1.3. */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <getopt.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -431,6 +433,16 @@ static int run(vouchd *d) {
         sigaddset(&set, SIGHUP);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
+        /* One vouchd per state dir: a second would share the database and the agents' port
+         * (SO_REUSEPORT) and number verdicts from its own memory. The lock lives as long as
+         * the process (the descriptor is never closed). */
+        snprintf(path, sizeof(path), "%s/vouchd.lock", d->cfg.state_dir);
+        int lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+                vlog(LOG_ERR, "%s: %s", path,
+                     lockfd >= 0 && errno == EWOULDBLOCK ? "another vouchd is running on this state dir" : strerror(errno));
+                return 1;
+        }
         snprintf(path, sizeof(path), "%s/vouch.db", d->cfg.state_dir);
         if (vs_open(path, d->cfg.history, &d->store, err, sizeof(err)) < 0) {
                 vlog(LOG_ERR, "store: %s", err);
