@@ -493,6 +493,32 @@ static void test_new_boot_with_a_bad_log(void **state) {
         lb_free(&nr);
 }
 
+/* A quote may not select PCRs the challenge did not ask for: each would make another
+ * evaluation key (and evaluation held) for every value the agent cares to put there. */
+static void test_extra_pcrs_refused(void **state) {
+        fix *f = *state;
+        vc_pcr_set pcrs;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        pcrs_of(f->b.buf, f->boot_len, &pcrs);
+        vc_pcr_set_bank(&pcrs, VC_ALG_SHA256)->mask |= 1u << 16;
+        qb_quote q;
+        for (int i = 0; i < 32; i++)
+                f->nonce[i] = (uint8_t) (i + 1);
+        f->clock += 1000;
+        qb_quote_make(&f->key, &pcrs, QUOTED | (1u << 16), f->nonce, 32, f->clock, f->reset, f->restart, &q);
+        vc_attest_input in = { .attest = q.attest, .attest_len = q.attest_len, .signature = q.sig, .signature_len = q.sig_len,
+                               .pcrs = &pcrs, .nonce = f->nonce, .nonce_len = 32, .eventlog_offset = f->boot_len };
+        assert_int_equal(vc_attest_verify(&f->st, f->ak, f->golden, f->cache, NULL, NULL, &in, &r), 0);
+        if (!strstr(r.reason, "quote selects sha256 PCRs (mask 0x010000) that the challenge did not ask for"))
+                fail_msg("%s", r.reason);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_QUOTE);
+        /* the quote was genuine: its clock counts; the boot goes on */
+        assert_int_equal(f->st.clock, f->clock);
+        r = attest(f, f->boot_len, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+}
+
 /* A TPM Restart (resume from hibernation: restartCount up, PCRs reset, a new log, maybe
  * another boot) gets the whole log asked for and evaluated, not the old replay continued
  * (UNTRUSTED for ever). */
@@ -581,7 +607,7 @@ static void test_first_needs_a_log(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 T(test_boot_then_periodic), T(test_state_is_small), T(test_incremental_state_equals_whole), T(test_golden_change_needs_log), T(test_broken_state_recovers), T(test_evaluated_log_is_digest_checked), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
-                T(test_reboot_with_a_shorter_log), T(test_old_boot_quote_after_new_boot), T(test_tpm_restart_needs_whole_log), T(test_new_boot_with_a_bad_log),
+                T(test_reboot_with_a_shorter_log), T(test_old_boot_quote_after_new_boot), T(test_tpm_restart_needs_whole_log), T(test_new_boot_with_a_bad_log), T(test_extra_pcrs_refused),
                 T(test_rejected_evidence_changes_nothing), T(test_first_needs_a_log),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

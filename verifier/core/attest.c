@@ -272,6 +272,20 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                          ret->quote.reason);
                 goto out;
         }
+        /* No PCR the challenge did not ask for (the golden set's, in its bank): each extra
+         * value an agent quotes would make another evaluation key, and another evaluation
+         * held, for nothing. A PCR left out is the golden set's `attestation` finding. */
+        for (int b = 0; b < VC_NUM_ALGS; b++) {
+                uint32_t asked = b == vc_alg_index(g->bank) ? g->pcrs : 0, extra = ret->quote.quoted[b] & ~asked;
+                if (!extra)
+                        continue;
+                take_clock_of(st, &ret->quote);
+                if (whole)
+                        vc_device_state_forget_log(st);
+                r = fail(ret, VC_ATTEST_QUOTE, "quote selects %s PCRs (mask 0x%06x) that the challenge did not ask for",
+                         vc_alg_at(b)->name, extra);
+                goto out;
+        }
 
         /* Valid and fresh. Which evaluation: the device's own last one for the same key,
          * the cache's, or the golden set's on the whole log in hand. */
