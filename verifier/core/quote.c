@@ -158,6 +158,15 @@ static int ak_from_public(vc_ak *ak, const uint8_t *tpmt, size_t tpmt_len, vc_er
         return 0;
 }
 
+int vc_tpm2b_public_parse(const uint8_t *buf, size_t len, TPM2B_PUBLIC *out) {
+        size_t off = 0;
+        *out = (TPM2B_PUBLIC) { 0 }; /* tss2-mu refuses to unmarshal into a non-zero size */
+        if (len < 2 || vc_be16(buf) != len - 2 || Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, len, &off, out) != TSS2_RC_SUCCESS ||
+            off != len)
+                return -EBADMSG;
+        return 0;
+}
+
 int vc_ak_load(const uint8_t *buf, size_t len, vc_ak **ret, vc_error *err) {
         vc_ak *ak;
         int r;
@@ -193,16 +202,13 @@ int vc_ak_load(const uint8_t *buf, size_t len, vc_ak **ret, vc_error *err) {
         }
 
         /* TPM2B_PUBLIC: a big-endian size that covers exactly the rest of the file. */
-        size_t off = 0;
-        if (len >= 2 && vc_be16(buf) == len - 2) {
-                TPM2B_PUBLIC p2 = { 0 };
-                if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, len, &off, &p2) == TSS2_RC_SUCCESS && off == len) {
-                        ak->public = p2.publicArea;
-                        r = ak_from_public(ak, buf + 2, len - 2, err);
-                        goto done;
-                }
+        TPM2B_PUBLIC p2;
+        if (vc_tpm2b_public_parse(buf, len, &p2) == 0) {
+                ak->public = p2.publicArea;
+                r = ak_from_public(ak, buf + 2, len - 2, err);
+                goto done;
         }
-        off = 0;
+        size_t off = 0;
         if (Tss2_MU_TPMT_PUBLIC_Unmarshal(buf, len, &off, &ak->public) != TSS2_RC_SUCCESS) {
                 vc_ak_free(ak);
                 return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,

@@ -23,6 +23,10 @@ typedef struct vc_ak {
         size_t name_len;
 } vc_ak;
 
+/* buf is exactly one marshalled TPM2B_PUBLIC: its size field covers the rest (tss2-mu
+ * also accepts a smaller one) and the structure ends where buf does. 0 or -EBADMSG. */
+int vc_tpm2b_public_parse(const uint8_t *buf, size_t len, TPM2B_PUBLIC *out);
+
 /* Loads an attestation key from PEM SubjectPublicKeyInfo, a marshalled TPM2B_PUBLIC (what
  * `tpm2_createak -u` writes) or a marshalled TPMT_PUBLIC. RSA and ECC (NIST P-256/384/521).
  * Errors: -EBADMSG unrecognised or malformed, -ENOTSUP unsupported key type or curve,

@@ -836,7 +836,6 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
         vouchd *d = s->l->d;
         vc_error err;
         char msg[512];
-        size_t off = 0;
 
         tconn_set_timeout(s->tc, 0);
         if (h->protocol_version != VOUCH__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1) {
@@ -844,19 +843,14 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
                               h->protocol_version);
                 return;
         }
-        /* Its size field must cover exactly the rest: tss2-mu accepts a smaller one, and
-         * the bytes stored (and loaded again by vc_ak_load) must mean what was checked. */
-        if (h->ek_public.len < 2 || vc_be16(h->ek_public.data) != h->ek_public.len - 2 ||
-            Tss2_MU_TPM2B_PUBLIC_Unmarshal(h->ek_public.data, h->ek_public.len, &off, &s->ek) != TSS2_RC_SUCCESS ||
-            off != h->ek_public.len) {
+        /* Each exactly one TPM2B_PUBLIC: the bytes stored (and loaded again by vc_ak_load)
+         * must mean what was checked. */
+        if (vc_tpm2b_public_parse(h->ek_public.data, h->ek_public.len, &s->ek) < 0) {
                 session_close(s, EBADMSG, "Hello.ek_public (%zu bytes) is not one TPM2B_PUBLIC whose size covers the rest",
                               h->ek_public.len);
                 return;
         }
-        off = 0;
-        if (h->ak_public.len < 2 || vc_be16(h->ak_public.data) != h->ak_public.len - 2 ||
-            Tss2_MU_TPM2B_PUBLIC_Unmarshal(h->ak_public.data, h->ak_public.len, &off, &s->ak) != TSS2_RC_SUCCESS ||
-            off != h->ak_public.len) {
+        if (vc_tpm2b_public_parse(h->ak_public.data, h->ak_public.len, &s->ak) < 0) {
                 session_close(s, EBADMSG, "Hello.ak_public (%zu bytes) is not one TPM2B_PUBLIC whose size covers the rest",
                               h->ak_public.len);
                 return;
