@@ -93,7 +93,12 @@ static bool genuine(const vc_quote_result *qr) {
                qr->failed == VC_QUOTE_CHECK_PCR_DIGEST || qr->failed == VC_QUOTE_CHECK_EVENTLOG;
 }
 
-static void take_clock_of(vc_device_state *st, const vc_quote_result *qr) {
+/* A genuine quote's clock becomes the device's. With new_boot (the quote came with, or
+ * was owed, a whole log), the old boot's log goes too: the next challenge asks for the
+ * whole log rather than continuing a boot the TPM left. */
+static void take_clock_of(vc_device_state *st, const vc_quote_result *qr, bool new_boot) {
+        if (new_boot)
+                vc_device_state_forget_log(st);
         st->has_last = true;
         st->reset_count = qr->reset_count;
         st->restart_count = qr->restart_count;
@@ -110,11 +115,8 @@ static int note_genuine(vc_device_state *st, const vc_quote *q, const vc_ak *ak,
         int r = vc_quote_verify_ex(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, NULL, policy, &qr);
         if (r < 0)
                 return r;
-        if (genuine(&qr)) {
-                take_clock_of(st, &qr);
-                if (new_boot)
-                        vc_device_state_forget_log(st);
-        }
+        if (genuine(&qr))
+                take_clock_of(st, &qr, new_boot);
         return 0;
 }
 
@@ -178,8 +180,7 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 r = quote_only(q, ak, in, policy, ret);
                 if (r < 0 || (r == 0 && !genuine(&ret->quote)))
                         return r;
-                vc_device_state_forget_log(st);
-                take_clock_of(st, &ret->quote);
+                take_clock_of(st, &ret->quote, true);
                 if (r == 0)
                         return 0; /* its PCR values were wrong: UNTRUSTED (quote) */
                 if (restart)
@@ -263,11 +264,8 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 /* None of its log is kept. A genuine quote's clock is, and when it came with
                  * a whole log (a new boot), the old boot's log goes: the next challenge asks
                  * for the whole log again rather than continuing a boot the TPM left. */
-                if (genuine(&ret->quote)) {
-                        take_clock_of(st, &ret->quote);
-                        if (whole)
-                                vc_device_state_forget_log(st);
-                }
+                if (genuine(&ret->quote))
+                        take_clock_of(st, &ret->quote, whole);
                 r = fail(ret, VC_ATTEST_QUOTE, "quote invalid (%s): %s", vc_quote_check_name(ret->quote.failed),
                          ret->quote.reason);
                 goto out;
@@ -275,13 +273,11 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
         /* No PCR the challenge did not ask for (the golden set's, in its bank): each extra
          * value an agent quotes would make another evaluation key, and another evaluation
          * held, for nothing. A PCR left out is the golden set's `attestation` finding. */
-        for (int b = 0; b < VC_NUM_ALGS; b++) {
-                uint32_t asked = b == vc_alg_index(g->bank) ? g->pcrs : 0, extra = ret->quote.quoted[b] & ~asked;
+        for (int b = 0, gb = vc_alg_index(g->bank); b < VC_NUM_ALGS; b++) {
+                uint32_t asked = b == gb ? g->pcrs : 0, extra = ret->quote.quoted[b] & ~asked;
                 if (!extra)
                         continue;
-                take_clock_of(st, &ret->quote);
-                if (whole)
-                        vc_device_state_forget_log(st);
+                take_clock_of(st, &ret->quote, whole);
                 r = fail(ret, VC_ATTEST_QUOTE, "quote selects %s PCRs (mask 0x%06x) that the challenge did not ask for",
                          vc_alg_at(b)->name, extra);
                 goto out;
