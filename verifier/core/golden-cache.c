@@ -16,6 +16,7 @@ typedef struct entry {
         uint8_t key[32];
         bool used;
         uint32_t next;          /* bucket chain, index + 1; 0 ends */
+        size_t bytes;           /* vc_evaluation_heap_size(&eval), counted once at put */
         vc_evaluation eval;
 } entry;
 
@@ -152,7 +153,7 @@ static void unlink_entry(vc_eval_cache *c, size_t idx) {
                 link = &c->entries[*link - 1].next;
         if (*link)
                 *link = e->next;
-        c->bytes -= vc_evaluation_heap_size(&e->eval);
+        c->bytes -= e->bytes;
         vc_evaluation_done(&e->eval);
         e->used = false;
         e->next = 0;
@@ -194,6 +195,7 @@ int vc_eval_cache_put(vc_eval_cache *c, const uint8_t key[32], const vc_evaluati
         entry *e = &c->entries[idx];
         if (vc_evaluation_copy(&e->eval, eval) < 0)
                 return -ENOMEM;
+        e->bytes = size;
         c->bytes += size;
         memcpy(e->key, key, 32);
         e->used = true;
