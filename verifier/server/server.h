@@ -214,8 +214,6 @@ int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64
 void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked);
 /* A signed verdict that is not stored (sequence 0): UNKNOWN for a device never attested. */
 int verdict_adhoc(vouchd *d, device *dev, int status, uint8_t **record, size_t *record_len);
-/* The device's latest verdict as the API shows it: a copy of the committed one, or a
- * signed UNKNOWN; never TRUSTED once expired (a STALE one is then issued). */
 /* True when the device's latest verdict is TRUSTED under a golden set (name or version)
  * other than the one it is judged by now (assigned another, or reloaded): that verdict
  * then stands for nothing and is shown as STALE. why (optional) explains. d->lock held. */
@@ -223,6 +221,10 @@ bool verdict_golden_outdated_locked(vouchd *d, const device *dev, char *why, siz
 /* v's findings: the one finding f (about no PCR or event), through *fp. */
 void verdict_one_finding(Vouch__V1__Verdict *v, Vouch__V1__Finding *f, Vouch__V1__Finding **fp, const char *rule,
                          const char *expected, const char *actual, const char *explanation);
+/* The device's latest verdict as the API shows it: a copy of the latest one (committed,
+ * or a failed commit's that is not TRUSTED), or a signed UNKNOWN; never TRUSTED once
+ * expired (a STALE one is then issued) nor under a golden set the device is no longer
+ * judged by (a signed STALE stand-in). */
 int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len, int *status);
 /* Issues STALE verdicts for devices whose latest verdict has expired. */
 void verdict_sweep(vouchd *d);
