@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -49,7 +50,7 @@ static void test_devices_and_verdicts(void **state) {
         vs_store *s = NULL;
         char err[256];
         int flag = 0;
-        assert_int_equal(vs_open(path, 3, &s, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(path, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device d = device("dev-a");
         assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
         vs_flush(s);
@@ -99,7 +100,7 @@ static void test_devices_and_verdicts(void **state) {
         vs_close(s);
 
         /* everything acknowledged survives a reopen */
-        assert_int_equal(vs_open(path, 3, &s, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(path, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
         assert_int_equal(got.sequence, 5);
         vs_device_done(&got);
@@ -116,7 +117,7 @@ static void test_many_writes_batched(void **state) {
         char err[256];
         int flags[2000] = { 0 };
         committed = 0;
-        assert_int_equal(vs_open(path, 10, &s, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         for (int i = 0; i < 2000; i++) {
                 char id[32];
                 snprintf(id, sizeof(id), "dev-%04d", i);
@@ -125,7 +126,7 @@ static void test_many_writes_batched(void **state) {
         }
         vs_close(s); /* commits everything queued before closing */
         assert_int_equal(committed, 2000);
-        assert_int_equal(vs_open(path, 10, &s, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         int n = 0;
         assert_int_equal(vs_device_foreach(s, count_fn, &n), 0);
         assert_int_equal(n, 2000);
@@ -147,7 +148,7 @@ static void test_failed_commit_counted(void **state) {
         char err[256];
         int flags[3] = { 0 };
         vs_stats st;
-        assert_int_equal(vs_open(path, 10, &s, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_get_stats(s, &st);
         assert_int_equal(st.commits + st.failures + st.writes, 0);
         assert_string_equal(st.last_error, "");
@@ -183,15 +184,15 @@ static void test_failed_commit_counted(void **state) {
 static void test_open_errors(void **state) {
         vs_store *s = NULL;
         char err[256] = "";
-        assert_true(vs_open("/nonexistent-dir/x.db", 3, &s, err, sizeof(err)) < 0);
+        assert_true(vs_open("/nonexistent-dir/x.db", 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)) < 0);
         assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
         /* a database from a newer vouchd is refused, not downgraded */
-        assert_int_equal(vs_open(path, 3, &s, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(path, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_close(s);
         char cmd[400];
         snprintf(cmd, sizeof(cmd), "python3 -c \"import sqlite3; c=sqlite3.connect('%s'); c.execute('PRAGMA user_version=9'); c.commit()\"", path);
         assert_int_equal(system(cmd), 0);
-        assert_int_equal(vs_open(path, 3, &s, err, sizeof(err)), -EPROTO);
+        assert_int_equal(vs_open(path, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), -EPROTO);
         assert_non_null(strstr(err, "schema version 9"));
 }
 
@@ -223,7 +224,7 @@ static void test_retention(void **state) {
         vs_store *s = NULL;
         char err[256];
         const size_t keep = 3;
-        assert_int_equal(vs_open(path, keep, &s, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(path, keep, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device a = device("dev-a"), b = device("dev-b");
         vs_device_put(s, &a, NULL, NULL);
         vs_device_put(s, &b, NULL, NULL);
@@ -259,7 +260,7 @@ static void test_retention(void **state) {
         assert_int_equal(rows_of("dev-b"), 1);
         vs_close(s);
         /* a reopened store with a smaller history_keep hides the rest at once */
-        assert_int_equal(vs_open(path, 1, &s, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(path, 1, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_verdict v[8];
         assert_int_equal(vs_verdict_history(s, "dev-a", v, 8), 1);
         assert_int_equal(v[0].sequence, 3 * VS_PRUNE_EVERY + 5);
@@ -275,7 +276,7 @@ static void test_retention(void **state) {
 static void test_enrollment_keeps_admin_fields(void **state) {
         vs_store *s = NULL;
         char err[256];
-        assert_int_equal(vs_open(path, 10, &s, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device a = device("dev-a");
         snprintf(a.golden, sizeof(a.golden), "gold");
         a.approved = true;
@@ -325,7 +326,7 @@ static void test_enrollment_keeps_admin_fields(void **state) {
 static void test_device_updates_in_order(void **state) {
         vs_store *s = NULL;
         char err[256];
-        assert_int_equal(vs_open(path, 100, &s, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(path, 100, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device a = device("dev-a"), b = device("dev-b"), c = device("dev-c");
         vs_device_put(s, &a, NULL, NULL);
         vs_device_put(s, &b, NULL, NULL);
@@ -375,12 +376,219 @@ static void test_device_updates_in_order(void **state) {
                 assert_int_equal(flag, 1);
                 assert_int_equal(vs_device_get(s, "nope", &got), -ENOENT);
                 vs_close(s);
-                assert_int_equal(vs_open(path, 100, &s, err, sizeof(err)), 0);
+                assert_int_equal(vs_open(path, 100, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
                 assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
                 assert_int_equal(got.clock, 300);
                 vs_device_done(&got);
         }
         vs_close(s);
+}
+
+/* ---- faults (issue 16): atomic revocation, scans that fail loudly, lost files ---- */
+
+static vs_verdict verdict_of(const char *dev, uint64_t seq, uint64_t gseq, int status, uint8_t *rec, size_t len) {
+        vs_verdict v = { .sequence = seq, .global_sequence = gseq, .status = status, .issued_at = 100, .expires_at = 200,
+                         .record = rec, .record_len = len };
+        snprintf(v.device, sizeof(v.device), "%s", dev);
+        return v;
+}
+
+/* A revocation's row and verdict are one transaction: when the verdict cannot be stored
+ * (here its global sequence is taken; a full disk does the same), the row is not either. */
+static void test_verdict_with_device_is_atomic(void **state) {
+        vs_store *s = NULL;
+        char err[256];
+        int flag = 0;
+        uint8_t rec[4] = { 1 };
+        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        vs_device d = device("dev-a");
+        vs_verdict v = verdict_of("dev-a", 1, 7, 1, rec, sizeof(rec));
+        assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
+        assert_int_equal(vs_verdict_put(s, &v, NULL, NULL), 0);
+        vs_flush(s);
+        d.revoked = true;
+        d.approved = false;
+        v = verdict_of("dev-a", 2, 7, 2, rec, sizeof(rec)); /* gseq 7 again: the insert fails */
+        assert_int_equal(vs_verdict_put_with_device(s, &v, &d, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, -1);
+        vs_device got;
+        assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
+        assert_false(got.revoked); /* not revoked without its verdict */
+        assert_true(got.approved);
+        vs_device_done(&got);
+        /* both, when both can be stored */
+        v.global_sequence = 8;
+        assert_int_equal(vs_verdict_put_with_device(s, &v, &d, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
+        assert_true(got.revoked);
+        vs_device_done(&got);
+        vs_verdict latest;
+        assert_int_equal(vs_verdict_latest(s, "dev-a", &latest), 0);
+        assert_int_equal(latest.status, 2);
+        vs_verdict_done(&latest);
+        vs_close(s);
+}
+
+/* Overwrites the header of the middle one of the table b-tree leaf pages that hold a
+ * marker string (page size 4096): SQLite then finds that page damaged. */
+static void damage_middle_leaf(const char *marker) {
+        FILE *f = fopen(path, "r+b");
+        assert_non_null(f);
+        uint8_t page[4096];
+        long leaves[4096];
+        size_t n = 0;
+        for (long no = 1; fread(page, 1, sizeof(page), f) == sizeof(page) && n < 4096; no++)
+                if (page[0] == 0x0d && memmem(page, sizeof(page), marker, strlen(marker)))
+                        leaves[n++] = no;
+        assert_true(n >= 3);
+        memset(page, 0xee, 16); /* page type, freeblock, cell count, content start */
+        assert_int_equal(fseek(f, (leaves[n / 2] - 1) * 4096L, SEEK_SET), 0);
+        assert_int_equal(fwrite(page, 1, 16, f), 16);
+        fclose(f);
+}
+
+static int count_ok(const vs_device *d, void *ud) {
+        (*(int *) ud)++;
+        return 0;
+}
+
+/* A damaged page mid-table is an error, not the end of the table: at open (quick_check)
+ * and in a scan that meets it. */
+static void test_damaged_page_is_an_error(void **state) {
+        vs_store *s = NULL;
+        char err[1024];
+        static uint8_t big[600];
+        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        for (int i = 0; i < 200; i++) {
+                char id[32];
+                snprintf(id, sizeof(id), "dev-%04d", i);
+                vs_device d = device(id);
+                d.ek_public = big; /* a few rows per page */
+                d.ek_public_len = sizeof(big);
+                assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
+        }
+        vs_close(s); /* the last connection checkpoints: every page in vouch.db */
+        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), 0);
+        damage_middle_leaf("dev-0");
+        int n = 0;
+        char why[200];
+        int r = vs_device_foreach(s, count_ok, &n);
+        assert_int_equal(r, -EUCLEAN);
+        assert_true(n < 200);
+        vs_read_error(s, why, sizeof(why));
+        assert_non_null(strstr(why, "malformed"));
+        vs_close(s);
+        /* and at open */
+        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), -EUCLEAN);
+        assert_non_null(strstr(err, "is damaged"));
+        assert_non_null(strstr(err, "integrity_check"));
+}
+
+/* No store where one is expected: refused without VS_OPEN_CREATE, never silently empty. */
+static void test_open_without_create(void **state) {
+        vs_store *s = NULL;
+        char err[1024];
+        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), -ENOENT);
+        assert_non_null(strstr(err, "missing"));
+        FILE *f = fopen(path, "w");
+        fclose(f);
+        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), -ENOENT);
+        assert_non_null(strstr(err, "empty"));
+        char cmd[400];
+        snprintf(cmd, sizeof(cmd), "python3 -c \"import sqlite3; c=sqlite3.connect('%s'); c.execute('create table t(x)'); c.commit()\"", path);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), -ENOENT);
+        assert_non_null(strstr(err, "holds no vouch store"));
+        snprintf(cmd, sizeof(cmd), "head -c 8192 /dev/urandom > '%s'", path); /* garbled */
+        assert_int_equal(system(cmd), 0);
+        assert_true(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)) < 0);
+        assert_non_null(strstr(err, path));
+}
+
+/* Whether the previous run closed cleanly: a failed write or a crash makes it unclean. */
+static void test_run_state(void **state) {
+        vs_store *s = NULL;
+        char err[256];
+        vs_open_info info;
+        uint8_t rec[4] = { 1 };
+        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, &info, err, sizeof(err)), 0);
+        assert_true(info.created && info.previous_clean);
+        vs_verdict v = verdict_of("dev-a", 1, 3, 1, rec, sizeof(rec));
+        assert_int_equal(vs_verdict_put(s, &v, NULL, NULL), 0);
+        vs_close(s);
+        assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_true(!info.created && info.previous_clean);
+        v.sequence = 2; /* gseq 3 again: fails */
+        assert_int_equal(vs_verdict_put(s, &v, NULL, NULL), 0);
+        vs_close(s);
+        assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_false(info.previous_clean); /* a write failed in that run */
+        vs_close(s);
+        assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_true(info.previous_clean);
+        vs_close(s);
+        /* a process that ends without vs_close (a crash, kill -9) */
+        pid_t pid = fork();
+        if (pid == 0) {
+                vs_store *c = NULL;
+                _exit(vs_open(path, 10, 0, &c, NULL, err, sizeof(err)) == 0 ? 0 : 1);
+        }
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_int_equal(WEXITSTATUS(st), 0);
+        assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_false(info.previous_clean);
+        vs_close(s);
+}
+
+/* The store's files gone while it runs: the next write is not acknowledged, nor any after. */
+static void lose_and_check(const char *cmd, const char *expect) {
+        vs_store *s = NULL;
+        char err[256], why[400], rm[1200];
+        int flag = 0;
+        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        vs_device d = device("dev-a");
+        assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        assert_false(vs_lost(s, why, sizeof(why)));
+        assert_int_equal(system(cmd), 0);
+        for (int i = 0; i < 2; i++) {
+                flag = 0;
+                assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+                vs_flush(s);
+                assert_int_equal(flag, -1);
+        }
+        assert_true(vs_lost(s, why, sizeof(why)));
+        assert_non_null(strstr(why, expect));
+        vs_stats st;
+        vs_get_stats(s, &st);
+        assert_non_null(strstr(st.last_error, expect));
+        vs_close(s);
+        vs_open_info info;
+        if (vs_open(path, 10, 0, &s, &info, err, sizeof(err)) == 0) {
+                assert_false(info.previous_clean); /* the lost run did not close cleanly */
+                vs_close(s);
+        }
+        snprintf(rm, sizeof(rm), "rm -f '%s' '%s-wal' '%s-shm'", path, path, path);
+        assert_int_equal(system(rm), 0);
+}
+
+static void test_lost_files(void **state) {
+        static char cmd[2000];
+        snprintf(cmd, sizeof(cmd), "rm '%s'", path);
+        lose_and_check(cmd, "was deleted, renamed or replaced");
+        snprintf(cmd, sizeof(cmd), "mv '%s' '%s.moved'", path, path);
+        lose_and_check(cmd, "was deleted, renamed or replaced");
+        snprintf(cmd, sizeof(cmd), ": > '%s'", path);
+        lose_and_check(cmd, "was truncated");
+        snprintf(cmd, sizeof(cmd), "rm '%s-wal' '%s-shm'", path, path);
+        lose_and_check(cmd, "-wal is gone");
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s.new' && mv '%s.new' '%s'", path, path, path, path);
+        lose_and_check(cmd, "was deleted, renamed or replaced");
 }
 
 int main(void) {
@@ -392,6 +600,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_device_updates_in_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_enrollment_keeps_admin_fields, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verdict_with_device_is_atomic, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_damaged_page_is_an_error, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_without_create, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_run_state, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lost_files, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,6 +56,7 @@ struct api {
         struct event *wake, *sweep;
         watcher *watchers;
         atomic_size_t n_watchers;       /* changed on the API thread, read by api_notify too */
+        bool lost_logged;               /* the store's loss (vs_lost) is logged once */
         atomic_ullong requests, refused;
         uint64_t store_failures_logged; /* the sweep's: store failures already in the log */
         /* connections (API thread only): at most max_conns; past it, or when accept()
@@ -287,7 +288,6 @@ static device **sorted_devices(vouchd *d, const char *after, size_t *n) {
 }
 
 static void device_info(vouchd *d, device *dev, Vouch__V1__DeviceInfo *o, char *golden, size_t glen) {
-        int64_t now = time(NULL);
         vouch__v1__device_info__init(o);
         pthread_mutex_lock(&d->lock);
         o->id = dev->rec.id;
@@ -296,10 +296,7 @@ static void device_info(vouchd *d, device *dev, Vouch__V1__DeviceInfo *o, char *
         snprintf(golden, glen, "%s", dev->rec.golden);
         o->golden = golden;
         o->enrolled_at = dev->rec.enrolled_at;
-        o->status = !dev->latest                                            ? VOUCH__V1__TRUST_STATUS__UNKNOWN
-                    : now >= dev->latest_expires                            ? VOUCH__V1__TRUST_STATUS__STALE
-                    : verdict_golden_outdated_locked(d, dev, NULL, 0)       ? VOUCH__V1__TRUST_STATUS__STALE
-                                                                            : dev->latest_status;
+        o->status = verdict_shown_status_locked(d, dev);
         o->sequence = dev->rec.sequence;
         o->connected = dev->session != NULL;
         pthread_mutex_unlock(&d->lock);
@@ -630,6 +627,9 @@ static void get_metrics(struct api *a, struct evhttp_request *req) {
                             "# HELP vouch_store_failures_total Store transactions that failed (their writes not stored).\n"
                             "# TYPE vouch_store_failures_total counter\n"
                             "vouch_store_failures_total %llu\n"
+                            "# HELP vouch_store_lost 1 when the store's files were deleted, replaced or truncated while vouchd ran (nothing is acknowledged since).\n"
+                            "# TYPE vouch_store_lost gauge\n"
+                            "vouch_store_lost %d\n"
                             "# HELP vouch_api_watchers Open watch streams.\n"
                             "# TYPE vouch_api_watchers gauge\n"
                             "vouch_api_watchers %zu\n"
@@ -638,7 +638,8 @@ static void get_metrics(struct api *a, struct evhttp_request *req) {
                             "vouch_api_refused_total %llu\n",
                             atomic_load(&d->connections), devices, hits, misses, vs_queue_depth(d->store),
                             (unsigned long long) st.commits, (unsigned long long) st.writes, st.commit_us / 1e6,
-                            (unsigned long long) st.failures, atomic_load(&a->n_watchers),
+                            (unsigned long long) st.failures, vs_lost(d->store, NULL, 0) ? 1 : 0,
+                            atomic_load(&a->n_watchers),
                             (unsigned long long) atomic_load(&a->refused));
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
         evhttp_send_reply(req, 200, "OK", b);
@@ -689,8 +690,10 @@ static int put_device_sync(vouchd *d, device *dev, rec_edit edit) {
         return r;
 }
 
-/* 0 once the revocation's UNTRUSTED verdict is committed. */
-static int revoke_verdict(vouchd *d, device *dev, const char *who) {
+/* 0 once the revocation is committed: the device row (revoked, not approved) and its
+ * UNTRUSTED verdict in one transaction, so that no crash or full disk can leave a revoked
+ * device with a TRUSTED latest verdict in the store. */
+static int revoke_sync(vouchd *d, device *dev, const char *who) {
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
         Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
         char why[200];
@@ -702,7 +705,7 @@ static int revoke_verdict(vouchd *d, device *dev, const char *who) {
         v.expires_at = now + (int64_t) d->cfg.interval * d->cfg.verdict_ttl_intervals;
         verdict_one_finding(&v, &f, &fp, "revoked", "not revoked", "revoked", why);
         int error = 0;
-        int r = verdict_issue(d, dev, &v, record_error, &error, NULL, NULL);
+        int r = verdict_issue_with_access(d, dev, &v, false, true, record_error, &error);
         if (r == 0) {
                 vs_flush(d->store);
                 r = error;
@@ -723,10 +726,12 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                 bool was_approved = dev->rec.approved, was_revoked = dev->rec.revoked;
                 pthread_mutex_unlock(&d->lock);
                 /* the stricter state first: a revocation holds from now on, while it is
-                 * written; an approval holds only once written */
+                 * written (no attestation verdict is numbered after this); an approval
+                 * holds only once written */
                 if (revoke)
                         verdict_set_access(d, dev, false, true);
-                if (put_device_sync(d, dev, (rec_edit) { .approved = !revoke, .revoked = revoke }) < 0) {
+                if ((revoke ? revoke_sync(d, dev, who)
+                            : put_device_sync(d, dev, (rec_edit) { .approved = 1, .revoked = 0 })) < 0) {
                         if (revoke) /* memory goes back to what the store still says */
                                 verdict_set_access(d, dev, was_approved, was_revoked);
                         reply_error(req, f, 503, EIO, "the store could not record it; the device is unchanged");
@@ -735,17 +740,8 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                 if (!revoke)
                         verdict_set_access(d, dev, true, false);
                 vlog(LOG_INFO, "API: device %s %s by \"%s\"", dev->rec.id, revoke ? "revoked" : "approved", who);
-                if (revoke) {
-                        /* revoked in memory and in the store whatever follows: no verdict of
-                         * an attestation is issued for it any more */
+                if (revoke) /* revoked in memory and in the store: its agent goes */
                         session_kick(d, dev, "the device was revoked");
-                        if (revoke_verdict(d, dev, who) < 0) {
-                                reply_error(req, f, 503, EIO,
-                                            "the device is revoked, but its UNTRUSTED verdict could not be stored "
-                                            "(it is shown, but a restart would forget it): retry the revocation");
-                                return;
-                        }
-                }
                 reply_device(d, req, f, dev);
                 return;
         }
@@ -954,6 +950,12 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg) {
  * agents' connections are closed with a bare errno, per attestation). */
 static void log_store_failures(struct api *a) {
         vs_stats st;
+        char why[400];
+        if (!a->lost_logged && vs_lost(a->d->store, why, sizeof(why))) {
+                vlog(LOG_ERR, "store: %s. Stop vouchd, restore the store from a backup (or start with --fresh-store "
+                              "to begin anew), and restart it (README, 'Failure behaviour')", why);
+                a->lost_logged = true;
+        }
         vs_get_stats(a->d->store, &st);
         if (st.failures == a->store_failures_logged)
                 return;

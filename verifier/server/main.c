@@ -7,6 +7,7 @@
 #include <event2/thread.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,6 +70,9 @@ static const char usage[] =
         "  --history N             verdicts kept per device (default 100)\n"
         "  --verdict-ttl N         verdicts expire after N intervals (default 3)\n"
         "  --allow-sha1            accept SHA-1 signed quotes (refused by default)\n"
+        "  --fresh-store           start with an empty store although the state dir has keys\n"
+        "                          (vouch.db missing or empty is refused otherwise: README,\n"
+        "                          'Failure behaviour')\n"
         "  --log-level LEVEL       error, warning, info (default), debug\n"
         "Policy-engine API (HTTPS, mutual TLS; docs/API.md):\n"
         "  --api-listen HOST:PORT  where it listens (off when not set)\n"
@@ -82,7 +86,7 @@ enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
         O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_NAME, O_OUT,
-        O_OLD_VALID,
+        O_OLD_VALID, O_FRESH_STORE,
 };
 
 static const struct option options[] = {
@@ -114,8 +118,16 @@ static const struct option options[] = {
         { "name", required_argument, NULL, O_NAME },
         { "out", required_argument, NULL, O_OUT },
         { "old-valid-until", required_argument, NULL, O_OLD_VALID },
+        { "fresh-store", no_argument, NULL, O_FRESH_STORE },
         {},
 };
+
+static const char *option_name(int id) {
+        for (size_t i = 0; options[i].name; i++)
+                if (options[i].val == id)
+                        return options[i].name;
+        return "?";
+}
 
 static void config_free(config *c) {
         free(c->state_dir);
@@ -185,6 +197,7 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_API_ADMIN: return add_str(&c->api_admins, &c->n_api_admins, v);
         case O_API_READER: return add_str(&c->api_readers, &c->n_api_readers, v);
         case O_SHA1: c->allow_sha1 = !v || strcmp(v, "false") != 0; return 0;
+        case O_FRESH_STORE: c->fresh_store = !v || strcmp(v, "false") != 0; return 0;
         case O_APPROVAL:
                 if (strcmp(v, "auto") == 0)
                         c->approval = APPROVAL_AUTO;
@@ -260,15 +273,43 @@ static int load_config(config *c, const char *path) {
         return 0;
 }
 
-static int read_whole(const char *path, uint8_t **ret, size_t *len) {
+/* The whole file, at most max bytes: -EFBIG when it is larger (never cut short), -EIO when
+ * a read fails. */
+static int read_whole(const char *path, size_t max, uint8_t **ret, size_t *len) {
         FILE *f = fopen(path, "rb");
+        struct stat st;
         if (!f)
                 return -errno;
-        uint8_t *b = malloc(1 << 20);
-        size_t n = b ? fread(b, 1, 1 << 20, f) : 0;
-        fclose(f);
-        if (!b)
+        if (fstat(fileno(f), &st) < 0 || st.st_size < 0 || (uint64_t) st.st_size > max) {
+                fclose(f);
+                return -EFBIG;
+        }
+        size_t cap = (size_t) st.st_size + 1, n = 0;
+        uint8_t *b = malloc(cap);
+        if (!b) {
+                fclose(f);
                 return -ENOMEM;
+        }
+        /* the size may have changed since fstat: read to the end, within max */
+        for (size_t got; (got = fread(b + n, 1, cap - n, f)) > 0;) {
+                n += got;
+                if (n == cap) {
+                        uint8_t *nb = cap > max ? NULL : realloc(b, cap * 2);
+                        if (!nb) {
+                                free(b);
+                                fclose(f);
+                                return cap > max ? -EFBIG : -ENOMEM;
+                        }
+                        b = nb;
+                        cap *= 2;
+                }
+        }
+        int bad = ferror(f);
+        fclose(f);
+        if (bad || n > max) {
+                free(b);
+                return bad ? -EIO : -EFBIG;
+        }
         *ret = b;
         *len = n;
         return 0;
@@ -384,8 +425,79 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *le
         return evutil_parse_sockaddr_port(addr, (struct sockaddr *) ss, len) == 0 ? 0 : -EINVAL;
 }
 
-static int run(vouchd *d) {
-        char path[4096], err[512];
+/* EK CA bundles: vendors' roots and intermediates are a few hundred certificates at most. */
+#define EK_CA_MAX (64u << 20)
+#define EK_CA_MAX_TEXT "64 MiB"
+
+/* SO_REUSEPORT lets every socket of the same user bind the port, so a second vouchd (with
+ * another state dir) would share the agents with this one. A socket without it cannot
+ * bind a port that another process listens on: a probe refuses that before this vouchd's
+ * own loops bind with SO_REUSEPORT. */
+static int probe_port(const struct sockaddr_storage *ss, int sslen) {
+        int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, r = 0;
+        if (fd < 0)
+                return -errno;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* TIME_WAIT is no owner */
+        if (bind(fd, (const struct sockaddr *) ss, (socklen_t) sslen) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+/* Opens the store: created only in a fresh state dir (or with --fresh-store); an
+ * initialised state dir whose vouch.db is missing or empty is refused, so that
+ * revocations are never silently forgotten. Then the latest verdicts are settled against
+ * how the previous run ended (verdict_settle_at_start). */
+static int open_store(vouchd *d, bool fresh_dir) {
+        char path[4096], err[1024];
+        vs_open_info info;
+        snprintf(path, sizeof(path), "%s/vouch.db", d->cfg.state_dir);
+        unsigned flags = fresh_dir || d->cfg.fresh_store ? VS_OPEN_CREATE : 0;
+        int r = vs_open(path, d->cfg.history, flags, &d->store, &info, err, sizeof(err));
+        if (r == -ENOENT) {
+                vlog(LOG_ERR, "store: %s, but %s holds vouchd's keys: the devices, their revocations and verdicts "
+                              "would be forgotten. Restore vouch.db from a backup, or start with --fresh-store if "
+                              "this is meant to be a new store (README, 'Failure behaviour')",
+                     err, d->cfg.state_dir);
+                return -ENOENT;
+        }
+        if (r < 0) {
+                vlog(LOG_ERR, "store: %s", err);
+                return r;
+        }
+        if (info.created)
+                vlog(LOG_INFO, "store: %s created", path);
+        if ((r = registry_load(d)) < 0 || (r = verdict_load_latest(d)) < 0) {
+                vs_read_error(d->store, err, sizeof(err));
+                if (r == -EUCLEAN)
+                        vlog(LOG_ERR, "store: %s is damaged (%s): check it with: sqlite3 %s 'PRAGMA integrity_check'; "
+                                      "restore it from a backup, or salvage what is readable with: sqlite3 %s .recover "
+                                      "| sqlite3 NEW.db (README, 'Failure behaviour')",
+                             path, err, path, path);
+                else
+                        vlog(LOG_ERR, "store: cannot load the devices and their verdicts from %s: %s", path,
+                             r == -ENOMEM ? "out of memory" : err);
+                return r;
+        }
+        size_t stale = 0, revoked = 0;
+        if (!info.previous_clean)
+                vlog(LOG_WARN, "store: the previous run did not close it cleanly (a crash, a kill, or a write that "
+                               "failed): a verdict it issued may be missing, so every TRUSTED device is STALE until "
+                               "it attests again");
+        if ((r = verdict_settle_at_start(d, info.previous_clean, &stale, &revoked)) < 0) {
+                vs_stats st;
+                vs_get_stats(d->store, &st);
+                vlog(LOG_ERR, "store: cannot store the verdicts that settle the previous run: %s", st.last_error);
+                return r;
+        }
+        if (stale || revoked)
+                vlog(LOG_INFO, "store: %zu TRUSTED verdicts superseded by STALE (finding 'restart'); %zu revoked "
+                               "devices given their UNTRUSTED verdict", stale, revoked);
+        return 0;
+}
+
+static int run(vouchd *d, bool fresh_dir) {
+        char path[4096];
         uint8_t *pem = NULL;
         size_t pem_len = 0;
         vc_error verr;
@@ -393,14 +505,21 @@ static int run(vouchd *d) {
 
         evthread_use_pthreads();
         d->tls = tls_server_ctx(d->cfg.state_dir);
-        if (!d->tls || tls_load_verdict_keys(d->cfg.state_dir, &d->keys) < 0 ||
-            tls_verifier_id(d->cfg.state_dir, d->verifier_id) < 0) {
-                vlog(LOG_ERR, "%s has no usable ca.pem/server.pem/server.key/verdict.key: run 'vouchd init --state-dir %s'",
-                     d->cfg.state_dir, d->cfg.state_dir);
+        if (!d->tls || (r = tls_verifier_id(d->cfg.state_dir, d->verifier_id)) < 0) {
+                vlog(LOG_ERR, "%s: server.pem, server.key or ca.pem cannot be used (checked by init): %s",
+                     d->cfg.state_dir, ERR_reason_error_string(ERR_get_error()) ?: "unreadable");
                 return 1;
         }
-        if ((r = read_whole(d->cfg.ek_ca, &pem, &pem_len)) < 0) {
-                vlog(LOG_ERR, "cannot read the EK CA bundle %s: %s", d->cfg.ek_ca, strerror(-r));
+        /* the real failure, e.g. ENOSPC writing verdict-keys.pem on a full disk */
+        if ((r = tls_load_verdict_keys(d->cfg.state_dir, &d->keys)) < 0) {
+                vlog(LOG_ERR, "%s: cannot load the verdict keys and publish verdict-keys.pem: %s", d->cfg.state_dir,
+                     strerror(-r));
+                return 1;
+        }
+        if ((r = read_whole(d->cfg.ek_ca, EK_CA_MAX, &pem, &pem_len)) < 0) {
+                vlog(LOG_ERR, "cannot read the EK CA bundle %s: %s", d->cfg.ek_ca,
+                     r == -EFBIG ? "larger than " EK_CA_MAX_TEXT " (split it, or leave out the CAs no device uses)"
+                                 : strerror(-r));
                 return 1;
         }
         r = vc_ek_ca_load(pem, pem_len, &d->ek_ca, &verr);
@@ -443,21 +562,19 @@ static int run(vouchd *d) {
                      lockfd >= 0 && errno == EWOULDBLOCK ? "another vouchd is running on this state dir" : strerror(errno));
                 return 1;
         }
-        snprintf(path, sizeof(path), "%s/vouch.db", d->cfg.state_dir);
-        if (vs_open(path, d->cfg.history, &d->store, err, sizeof(err)) < 0) {
-                vlog(LOG_ERR, "store: %s", err);
-                return 1;
-        }
-        if (registry_load(d) < 0 || verdict_load_latest(d) < 0) {
-                vlog(LOG_ERR, "store: cannot load the devices and their verdicts");
-                return 1;
-        }
         struct sockaddr_storage ss;
         int sslen;
         if (parse_listen(d->cfg.listen, &ss, &sslen) < 0) {
                 vlog(LOG_ERR, "--listen %s: expected HOST:PORT", d->cfg.listen);
                 return 1;
         }
+        if ((r = probe_port(&ss, sslen)) < 0) {
+                vlog(LOG_ERR, "--listen %s: %s", d->cfg.listen,
+                     r == -EADDRINUSE ? "the port is in use by another process (another vouchd?)" : strerror(-r));
+                return 1;
+        }
+        if (open_store(d, fresh_dir) < 0)
+                return 1;
         check_file_limit(&d->cfg);
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         d->n_loops = d->cfg.threads ? d->cfg.threads : (unsigned) (cores > 0 ? cores : 1);
@@ -548,6 +665,24 @@ static int run(vouchd *d) {
         return 0;
 }
 
+/* vouchd init makes the store too, in a fresh state dir only: an initialised one whose store
+ * is gone is not silently given an empty one (vouchd --fresh-store says so). */
+static int init_store(const char *dir, bool fresh, char *err, size_t n) {
+        char path[4200];
+        struct stat st;
+        vs_store *s = NULL;
+        snprintf(path, sizeof(path), "%s/vouch.db", dir);
+        if (!fresh && (stat(path, &st) < 0 || st.st_size == 0)) {
+                fprintf(stderr, "vouchd init: warning: %s is %s but the state dir has keys: vouchd refuses to start "
+                                "without it; restore it from a backup, or start vouchd once with --fresh-store\n",
+                        path, stat(path, &st) < 0 ? "missing" : "empty");
+                return 0;
+        }
+        int r = vs_open(path, 1, fresh ? VS_OPEN_CREATE : 0, &s, NULL, err, n);
+        vs_close(s);
+        return r;
+}
+
 static int vouchd_main(vouchd *dp, int argc, char **argv) {
         vouchd *d = dp;
         config *c = &d->cfg;
@@ -591,7 +726,7 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
                                 sans[n_sans++] = optarg;
                         continue;
                 }
-                if (o == '?' || apply_option(c, o, options[0].name, optarg) < 0) {
+                if (o == '?' || apply_option(c, o, option_name(o), optarg) < 0) {
                         fputs(usage, stderr);
                         return 2;
                 }
@@ -605,10 +740,12 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
                 fprintf(stderr, "vouchd: --state-dir is required\n%s", usage);
                 return 2;
         }
+        char err[1200];
+        bool fresh = tls_state_dir_is_fresh(c->state_dir);
         if (init) {
-                int r = tls_init_state_dir(c->state_dir, sans, n_sans);
-                if (r < 0) {
-                        fprintf(stderr, "vouchd: cannot initialise %s: %s\n", c->state_dir, strerror(-r));
+                if (tls_init_state_dir(c->state_dir, sans, n_sans, true, err, sizeof(err)) < 0 ||
+                    init_store(c->state_dir, fresh, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "vouchd init: %s\n", err);
                         return 1;
                 }
                 printf("state dir %s ready\n  CA (give it to agents with --ca): %s/ca.pem\n"
@@ -616,6 +753,10 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
                        "(public: %s/verdict-keys.pem)\n",
                        c->state_dir, c->state_dir, c->state_dir, c->state_dir, c->state_dir);
                 return 0;
+        }
+        if ((issue || rotate) && tls_check_state_dir(c->state_dir, err, sizeof(err)) < 0) {
+                fprintf(stderr, "vouchd %s: %s\n", argv[1], err);
+                return 1;
         }
         if (issue) {
                 if (!name || !out || !*name || strlen(name) > 64) {
@@ -664,12 +805,13 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
                 fprintf(stderr, "vouchd: --listen, --golden-dir, --default-golden and --ek-ca are required\n%s", usage);
                 return 2;
         }
-        /* the first start creates what init would */
-        if (tls_init_state_dir(c->state_dir, NULL, 0) < 0) {
-                fprintf(stderr, "vouchd: cannot initialise %s\n", c->state_dir);
+        /* the first start in a fresh state dir creates what init would; otherwise every key
+         * must be there and readable */
+        if (tls_init_state_dir(c->state_dir, NULL, 0, fresh, err, sizeof(err)) < 0) {
+                fprintf(stderr, "vouchd: %s\n", err);
                 return 1;
         }
-        return run(d);
+        return run(d, fresh);
 }
 
 

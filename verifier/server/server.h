@@ -42,6 +42,7 @@ typedef struct config {
         unsigned history;       /* verdicts kept per device */
         unsigned verdict_ttl_intervals; /* expires_at = issued_at + this * interval */
         bool allow_sha1;
+        bool fresh_store;       /* --fresh-store: an initialised state dir may get a new, empty store */
         int log_level;          /* 0 error, 1 warning, 2 info, 3 debug */
         /* the policy-engine API (docs/API.md) */
         char *api_listen;       /* HOST:PORT, NULL = off */
@@ -86,11 +87,12 @@ typedef struct device {
         uint8_t *latest;                /* serialized SignedVerdict, NULL if none */
         size_t latest_len;
         int latest_status;              /* TrustStatus */
-        int64_t latest_expires;
+        int64_t latest_expires;         /* wall clock, as signed */
+        int64_t latest_deadline;        /* the same on CLOCK_MONOTONIC (verdict_deadline) */
         char latest_golden[129];        /* the golden set it was judged by ("" for none) */
         int64_t latest_golden_version;
         bool stale_queued;              /* a STALE verdict for the latest one is on its way */
-        int64_t queued_expires;         /* expiry of the last verdict queued (under seq_lock) */
+        int64_t queued_deadline;        /* monotonic expiry of the last verdict queued (under seq_lock) */
         uint64_t verified;              /* quotes verified (under mu): the order of evidence */
         uint64_t issued_ticket;         /* `verified` of the last attestation verdict queued (seq_lock) */
         struct device *next;            /* hash chain */
@@ -197,11 +199,23 @@ void session_free_all(loop *l);
 
 /* verdict.c */
 typedef void (*verdict_done_fn)(int error, void *userdata);
+/* CLOCK_MONOTONIC seconds; the monotonic second at which a verdict expiring at expires_at
+ * (wall clock) expires, counted from now; whether the device's latest verdict has expired
+ * by either clock (d->lock held). */
+int64_t verdict_mono_now(void);
+int64_t verdict_deadline(int64_t expires_at);
+bool verdict_expired_locked(const device *dev);
 /* Numbers (device and global sequence), signs and queues v for dev; done runs on the
  * writer thread once it is committed, after the device's latest verdict is updated and
  * watchers woken. *record (if record is not NULL) gets the SignedVerdict bytes. */
 int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
                   uint8_t **record, size_t *record_len);
+/* The same with the device's row, its approved / revoked flags set to these, in the
+ * verdict's transaction: both are stored or neither (a revocation and its verdict). When
+ * the commit fails the device's latest verdict is left as it was. Lock order: seq_lock,
+ * d->lock, dev->mu. */
+int verdict_issue_with_access(vouchd *d, device *dev, Vouch__V1__Verdict *v, bool approved, bool revoked,
+                              verdict_done_fn done, void *userdata);
 /* The same for the verdict of an attestation: -EACCES (nothing issued) when the device is
  * revoked or not approved at the moment it would be numbered; -ESTALE when ticket (the
  * device's verification count when this evidence was verified) is below that of a verdict
@@ -222,10 +236,18 @@ bool verdict_golden_outdated_locked(vouchd *d, const device *dev, char *why, siz
 void verdict_one_finding(Vouch__V1__Verdict *v, Vouch__V1__Finding *f, Vouch__V1__Finding **fp, const char *rule,
                          const char *expected, const char *actual, const char *explanation);
 /* The device's latest verdict as the API shows it: a copy of the latest one (committed,
- * or a failed commit's that is not TRUSTED), or a signed UNKNOWN; never TRUSTED once
- * expired (a STALE one is then issued) nor under a golden set the device is no longer
- * judged by (a signed STALE stand-in). */
+ * or a failed commit's that is not TRUSTED), or a signed UNKNOWN; judged against the
+ * device's state when served: never TRUSTED for a revoked device (a signed UNTRUSTED
+ * stand-in), once expired by either clock (a STALE one is then issued) nor under a golden
+ * set the device is no longer judged by (a signed STALE stand-in). */
 int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len, int *status);
+/* The status verdict_current shows (d->lock held). */
+int verdict_shown_status_locked(vouchd *d, const device *dev);
+/* At start, after verdict_load_latest: a revoked device whose latest verdict is TRUSTED
+ * gets its UNTRUSTED (revoked) verdict; when the previous run did not close the store
+ * cleanly (previous_clean false), every other TRUSTED latest verdict is superseded by a
+ * STALE one (finding "restart"). Waits until they are stored; -EIO when one is not. */
+int verdict_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, size_t *ret_revoked);
 /* Issues STALE verdicts for devices whose latest verdict has expired. */
 void verdict_sweep(vouchd *d);
 /* Reads the verdict-signing keys again (tls_load_verdict_keys) and swaps them in. */
@@ -249,7 +271,15 @@ int tls_load_verdict_keys(const char *dir, verdict_keys *ret);
 int tls_write_verdict_pubs(const char *dir, const verdict_keys *k);
 int tls_rotate_verdict_key(const char *dir, int64_t old_not_after, char new_id[65]);
 int tls_verifier_id(const char *dir, char out[65]);
-int tls_init_state_dir(const char *dir, char *const *sans, size_t n_sans);
+/* Makes the state dir's keys and certificates that are absent when generate is set (vouchd
+ * init, or a fresh state dir); one that is present but unreadable, or absent without
+ * generate, is an error naming the file (err), never replaced. Checks the dir first. */
+int tls_init_state_dir(const char *dir, char *const *sans, size_t n_sans, bool generate, char *err, size_t errlen);
+/* The state dir and its files belong to vouchd's user and only it can change them (keys:
+ * only it can read them), no file is a link; 0 when the dir does not exist yet. */
+int tls_check_state_dir(const char *dir, char *err, size_t n);
+/* None of vouchd's keys, certificates or store is there yet. */
+bool tls_state_dir_is_fresh(const char *dir);
 SSL_CTX *tls_server_ctx(const char *dir);
 int tls_key_id(EVP_PKEY *k, char out[65]);
 

@@ -603,6 +603,16 @@ fail:
         session_close(s, ENOMEM, "out of memory issuing the verdict");
 }
 
+/* How long past the challenge's expiry now is (seconds, 0 if not past). A timer or an
+ * answer read that late means vouchd itself did not run for that long (stopped with
+ * SIGSTOP, a suspended VM, a starved host): the agent was not necessarily slow. */
+#define LATE_SECONDS 2.0
+static double past_expiry(const session *s, const struct timespec *now) {
+        double late = (double) (now->tv_sec - s->nonce_expiry.tv_sec) +
+                      (double) (now->tv_nsec - s->nonce_expiry.tv_nsec) / 1e9;
+        return late > 0 ? late : 0;
+}
+
 static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         vouchd *d = s->l->d;
         struct timespec now;
@@ -612,7 +622,15 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         tconn_set_timeout(s->tc, 0);
         if (now.tv_sec > s->nonce_expiry.tv_sec ||
             (now.tv_sec == s->nonce_expiry.tv_sec && now.tv_nsec > s->nonce_expiry.tv_nsec)) {
-                session_close(s, ETIMEDOUT, "the challenge expired before the answer came");
+                double late = past_expiry(s, &now);
+                if (late >= LATE_SECONDS)
+                        session_close(s, ETIMEDOUT,
+                                      "the challenge expired %.0f s before its answer was read: vouchd itself was not "
+                                      "running meanwhile (stopped, e.g. SIGSTOP, or starved), the answer may have "
+                                      "waited for it; the device is challenged again when its agent reconnects",
+                                      late);
+                else
+                        session_close(s, ETIMEDOUT, "the challenge expired before the answer came");
                 return;
         }
         if (!still_bound(s)) {
@@ -1003,6 +1021,12 @@ static void on_data(const uint8_t *data, size_t len, void *arg) {
         session_unref(s);
 }
 
+static double late_timer(const session *s) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return past_expiry(s, &now);
+}
+
 static void on_conn_event(int what, const char *detail, void *arg) {
         session *s = arg;
         if (what & TCONN_FLUSHED) {
@@ -1012,6 +1036,12 @@ static void on_conn_event(int what, const char *detail, void *arg) {
         if (what & TCONN_TIMEOUT) {
                 if (s->state == S_CLOSING)
                         session_drop(s);
+                else if (s->state == S_QUOTE && late_timer(s) >= LATE_SECONDS)
+                        session_close(s, ETIMEDOUT,
+                                      "the challenge expired while vouchd itself was not running (its timer fired "
+                                      "%.0f s late: vouchd was stopped, e.g. SIGSTOP, or starved), not because the "
+                                      "agent was silent; the device is challenged again when its agent reconnects",
+                                      late_timer(s));
                 else
                         session_close(s, ETIMEDOUT, "peer silent too long while waiting for %s",
                                       s->state == S_HELLO ? "Hello" : s->state == S_QUOTE ? "the quote" : "an answer");

@@ -22,31 +22,51 @@ static int path_of(char *out, size_t n, const char *dir, const char *name) {
         return snprintf(out, n, "%s/%s", dir, name) < (int) n ? 0 : -ENAMETOOLONG;
 }
 
-/* Writes a PEM object atomically (temp file + rename) with the given mode. */
-static int write_pem(const char *dir, const char *name, mode_t mode, int (*writer)(BIO *, void *), void *obj) {
+/* Writes a file atomically: a new temp file (O_EXCL | O_NOFOLLOW: never through a link
+ * someone planted), fsync, rename over the name (which replaces a link, not its target).
+ * -errno of the step that failed (ENOSPC for a full disk). */
+static int write_file_atomic(const char *dir, const char *name, mode_t mode, const void *data, size_t len) {
         char path[4096], tmp[4200];
         if (path_of(path, sizeof(path), dir, name) < 0)
                 return -ENAMETOOLONG;
         snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid());
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0 && errno == EEXIST && unlink(tmp) == 0) /* left by an earlier process of this pid */
+                fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0)
                 return -errno;
-        fchmod(fd, mode);
-        FILE *f = fdopen(fd, "w");
-        BIO *bio = f ? BIO_new_fp(f, BIO_NOCLOSE) : NULL;
-        int ok = bio && writer(bio, obj) == 1;
-        BIO_free(bio);
-        if (f) {
-                ok = ok && fflush(f) == 0 && fsync(fd) == 0;
-                fclose(f);
-        } else {
-                close(fd);
+        int r = fchmod(fd, mode) < 0 ? -errno : 0;
+        for (size_t off = 0; r == 0 && off < len;) {
+                ssize_t n = write(fd, (const uint8_t *) data + off, len - off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        r = n < 0 ? -errno : -EIO;
+                else
+                        off += (size_t) n;
         }
-        if (!ok || rename(tmp, path) < 0) {
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
                 unlink(tmp);
-                return -EIO;
+        return r;
+}
+
+/* Writes a PEM object atomically with the given mode. */
+static int write_pem(const char *dir, const char *name, mode_t mode, int (*writer)(BIO *, void *), void *obj) {
+        BIO *bio = BIO_new(BIO_s_mem());
+        char *data = NULL;
+        int r = -ENOMEM;
+        if (bio && writer(bio, obj) == 1) {
+                long len = BIO_get_mem_data(bio, &data);
+                r = len > 0 ? write_file_atomic(dir, name, mode, data, (size_t) len) : -EIO;
         }
-        return 0;
+        BIO_free(bio);
+        return r;
 }
 
 static int w_key(BIO *b, void *k) {
@@ -59,28 +79,117 @@ static int w_cert(BIO *b, void *x) {
         return PEM_write_bio_X509(b, x);
 }
 
-static EVP_PKEY *read_key(const char *dir, const char *name) {
+/* Opens dir/name for reading without following a symbolic link (-ELOOP for one). */
+static FILE *open_nofollow(const char *dir, const char *name, int *ret_errno) {
         char path[4096];
-        if (path_of(path, sizeof(path), dir, name) < 0)
+        if (path_of(path, sizeof(path), dir, name) < 0) {
+                *ret_errno = ENAMETOOLONG;
                 return NULL;
-        FILE *f = fopen(path, "r");
+        }
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+        *ret_errno = fd < 0 ? errno : f ? 0 : ENOMEM;
+        if (fd >= 0 && !f)
+                close(fd);
+        return f;
+}
+
+/* 0 with *ret set, -ENOENT when absent, -EBADMSG when present but not a PEM object of
+ * that kind, -errno otherwise. */
+static int load_key(const char *dir, const char *name, EVP_PKEY **ret) {
+        int e;
+        FILE *f = open_nofollow(dir, name, &e);
         if (!f)
-                return NULL;
-        EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+                return -e;
+        *ret = PEM_read_PrivateKey(f, NULL, NULL, NULL);
         fclose(f);
-        return k;
+        return *ret ? 0 : -EBADMSG;
+}
+
+static int load_cert(const char *dir, const char *name, X509 **ret) {
+        int e;
+        FILE *f = open_nofollow(dir, name, &e);
+        if (!f)
+                return -e;
+        *ret = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+        return *ret ? 0 : -EBADMSG;
+}
+
+static EVP_PKEY *read_key(const char *dir, const char *name) {
+        EVP_PKEY *k = NULL;
+        return load_key(dir, name, &k) == 0 ? k : NULL;
 }
 
 static X509 *read_cert(const char *dir, const char *name) {
-        char path[4096];
-        if (path_of(path, sizeof(path), dir, name) < 0)
-                return NULL;
-        FILE *f = fopen(path, "r");
-        if (!f)
-                return NULL;
-        X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-        fclose(f);
-        return x;
+        X509 *x = NULL;
+        return load_cert(dir, name, &x) == 0 ? x : NULL;
+}
+
+/* ---- the state dir: only vouchd's user may change it (as ssh asks of ~/.ssh) ---- */
+
+static const char *const key_files[] = { "ca.key", "server.key", "verdict.key" };
+static const char *const other_files[] = { "ca.pem", "server.pem", "verdict-keys.pem", "vouch.db", "vouch.db-wal",
+                                           "vouch.db-shm", "vouchd.lock" };
+
+/* path's owner and mode: vouchd's user, none of forbidden's bits, not a link. */
+static int check_path(const char *path, const struct stat *st, mode_t forbidden, bool dir, char *err, size_t n) {
+        if (S_ISLNK(st->st_mode)) {
+                snprintf(err, n, "%s is a symbolic link: vouchd writes and reads only its own files there", path);
+                return -ELOOP;
+        }
+        if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
+                snprintf(err, n, "%s is not a %s", path, dir ? "directory" : "regular file");
+                return -EINVAL;
+        }
+        if (st->st_uid != geteuid()) {
+                snprintf(err, n, "%s is owned by uid %u, not by vouchd's uid %u: chown it (or run vouchd as its owner)",
+                         path, (unsigned) st->st_uid, (unsigned) geteuid());
+                return -EPERM;
+        }
+        if (st->st_mode & forbidden) {
+                snprintf(err, n, "%s has mode %04o: it must not be %s by group or others (chmod %s %s)", path,
+                         (unsigned) (st->st_mode & 07777), forbidden & 044 ? "readable or writable" : "writable",
+                         dir ? "700" : forbidden & 044 ? "600" : "go-w", path);
+                return -EPERM;
+        }
+        return 0;
+}
+
+int tls_check_state_dir(const char *dir, char *err, size_t n) {
+        char path[4200];
+        struct stat st;
+        int r;
+        if (stat(dir, &st) < 0)
+                return errno == ENOENT ? 0 : (snprintf(err, n, "%s: %s", dir, strerror(errno)), -errno);
+        if ((r = check_path(dir, &st, 022, true, err, n)) < 0)
+                return r;
+        snprintf(path, sizeof(path), "%s/retired", dir);
+        if (lstat(path, &st) == 0 && (r = check_path(path, &st, 022, true, err, n)) < 0)
+                return r;
+        for (size_t i = 0; i < sizeof(key_files) / sizeof(*key_files); i++) {
+                snprintf(path, sizeof(path), "%s/%s", dir, key_files[i]);
+                if (lstat(path, &st) == 0 && (r = check_path(path, &st, 077, false, err, n)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < sizeof(other_files) / sizeof(*other_files); i++) {
+                snprintf(path, sizeof(path), "%s/%s", dir, other_files[i]);
+                if (lstat(path, &st) == 0 && (r = check_path(path, &st, 022, false, err, n)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+bool tls_state_dir_is_fresh(const char *dir) {
+        char path[4200];
+        struct stat st;
+        static const char *const any[] = { "ca.key", "ca.pem", "server.key", "server.pem", "verdict.key", "vouch.db" };
+        for (size_t i = 0; i < sizeof(any) / sizeof(*any); i++) {
+                snprintf(path, sizeof(path), "%s/%s", dir, any[i]);
+                if (lstat(path, &st) == 0)
+                        return false;
+        }
+        return true;
 }
 
 static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value) {
@@ -133,56 +242,103 @@ fail:
         return NULL;
 }
 
-int tls_init_state_dir(const char *dir, char *const *sans, size_t n_sans) {
+/* A present key or certificate that cannot be read is never replaced: a new CA would
+ * break every agent and API client, a new verdict key every passport in the field. */
+static int unreadable(const char *dir, const char *name, int r, char *err, size_t n) {
+        if (r == -ENOENT)
+                snprintf(err, n, "%s/%s is missing (the state dir has vouchd's other files): restore it from a backup, "
+                         "or run 'vouchd init --state-dir %s' to make a new one", dir, name, dir);
+        else
+                snprintf(err, n, "%s/%s cannot be used: %s; restore it from a backup (vouchd does not replace a key "
+                         "or certificate it cannot read)", dir, name,
+                         r == -EBADMSG ? "not a readable PEM key or certificate (garbled?)"
+                         : r == -ELOOP ? "it is a symbolic link" : strerror(-r));
+        return r;
+}
+
+static int wrote(const char *dir, const char *name, int r, char *err, size_t n) {
+        if (r < 0)
+                snprintf(err, n, "cannot write %s/%s: %s", dir, name, strerror(-r));
+        return r;
+}
+
+/* A key and its certificate: both loaded, or both absent (r_key, r_cert: -ENOENT) and made
+ * when generate is set. */
+static int key_pair(const char *dir, const char *kname, const char *cname, bool generate, EVP_PKEY **key, X509 **cert,
+                    char *err, size_t n) {
+        int rk = load_key(dir, kname, key), rc = load_cert(dir, cname, cert);
+        if (rk == 0 && rc == 0) {
+                if (X509_check_private_key(*cert, *key) != 1) {
+                        snprintf(err, n, "%s/%s is not the certificate of %s/%s: restore the pair from a backup", dir,
+                                 cname, dir, kname);
+                        return -EINVAL;
+                }
+                return 1;
+        }
+        if (rk == -ENOENT && rc == -ENOENT && generate)
+                return 0; /* both absent: the caller makes them (what it holds is freed by the caller) */
+        return rk < 0 ? unreadable(dir, kname, rk, err, n) : unreadable(dir, cname, rc, err, n);
+}
+
+int tls_init_state_dir(const char *dir, char *const *sans, size_t n_sans, bool generate, char *err, size_t errlen) {
         EVP_PKEY *ca_key = NULL, *srv_key = NULL, *vk = NULL;
         X509 *ca = NULL, *srv = NULL;
         char san[2048] = "DNS:localhost,IP:127.0.0.1,IP:::1";
-        int r = 0;
+        int r;
 
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
                 return -errno;
+        }
+        if ((r = tls_check_state_dir(dir, err, errlen)) < 0)
+                return r;
         for (size_t i = 0; i < n_sans; i++) {
                 bool ip = strspn(sans[i], "0123456789.:abcdefABCDEF") == strlen(sans[i]) && strpbrk(sans[i], ".:");
                 snprintf(san + strlen(san), sizeof(san) - strlen(san), ",%s:%s", ip ? "IP" : "DNS", sans[i]);
         }
-        ca_key = read_key(dir, "ca.key");
-        ca = read_cert(dir, "ca.pem");
-        if (!ca_key || !ca) {
-                EVP_PKEY_free(ca_key);
-                X509_free(ca);
+        if ((r = key_pair(dir, "ca.key", "ca.pem", generate, &ca_key, &ca, err, errlen)) < 0)
+                goto out;
+        if (r == 0) {
                 ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
                 ca = ca_key ? make_cert(ca_key, "vouch verifier CA", NULL, NULL, true, NULL, 3650) : NULL;
-                if (!ca || (r = write_pem(dir, "ca.key", 0600, w_key, ca_key)) < 0 ||
-                    (r = write_pem(dir, "ca.pem", 0644, w_cert, ca)) < 0)
+                if (!ca) {
+                        snprintf(err, errlen, "cannot make a CA key and certificate");
+                        r = -EIO;
+                        goto out;
+                }
+                if ((r = wrote(dir, "ca.key", write_pem(dir, "ca.key", 0600, w_key, ca_key), err, errlen)) < 0 ||
+                    (r = wrote(dir, "ca.pem", write_pem(dir, "ca.pem", 0644, w_cert, ca), err, errlen)) < 0)
                         goto out;
         }
-        srv_key = read_key(dir, "server.key");
-        srv = read_cert(dir, "server.pem");
-        if (!srv_key || !srv) {
-                EVP_PKEY_free(srv_key);
-                X509_free(srv);
+        if ((r = key_pair(dir, "server.key", "server.pem", generate, &srv_key, &srv, err, errlen)) < 0)
+                goto out;
+        if (r == 0) {
                 srv_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
                 srv = srv_key ? make_cert(srv_key, "vouchd", ca, ca_key, false, san, 825) : NULL;
-                if (!srv || (r = write_pem(dir, "server.key", 0600, w_key, srv_key)) < 0 ||
-                    (r = write_pem(dir, "server.pem", 0644, w_cert, srv)) < 0)
+                if (!srv) {
+                        snprintf(err, errlen, "cannot make a server key and certificate");
+                        r = -EIO;
+                        goto out;
+                }
+                if ((r = wrote(dir, "server.key", write_pem(dir, "server.key", 0600, w_key, srv_key), err, errlen)) < 0 ||
+                    (r = wrote(dir, "server.pem", write_pem(dir, "server.pem", 0644, w_cert, srv), err, errlen)) < 0)
                         goto out;
         }
-        vk = read_key(dir, "verdict.key");
-        if (!vk) {
+        r = load_key(dir, "verdict.key", &vk);
+        if (r == -ENOENT && generate) {
                 vk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-                if (!vk || (r = write_pem(dir, "verdict.key", 0600, w_key, vk)) < 0)
-                        goto out;
+                r = vk ? wrote(dir, "verdict.key", write_pem(dir, "verdict.key", 0600, w_key, vk), err, errlen) : -ENOMEM;
+        } else if (r < 0) {
+                unreadable(dir, "verdict.key", r, err, errlen);
         }
 out:
-        if (r == 0 && (!ca || !srv || !vk))
-                r = -EIO;
         EVP_PKEY_free(ca_key);
         EVP_PKEY_free(srv_key);
         EVP_PKEY_free(vk);
         X509_free(ca);
         X509_free(srv);
         ERR_clear_error();
-        return r;
+        return r < 0 ? r : 0;
 }
 
 SSL_CTX *tls_server_ctx(const char *dir) {
@@ -328,6 +484,26 @@ int tls_write_verdict_pubs(const char *dir, const verdict_keys *k) {
         return write_pem(dir, "verdict-keys.pem", 0644, w_pubs, (void *) k);
 }
 
+/* A file vouchd wrote: opened without following a link, a regular file of vouchd's user
+ * that nobody else can write; NULL with why set otherwise. A retired key planted by
+ * someone else is never published as a verdict key. */
+static FILE *open_own(const char *dir, const char *name, char *why, size_t n) {
+        int e;
+        struct stat st;
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        FILE *f = open_nofollow(dir, name, &e);
+        if (!f) {
+                snprintf(why, n, "%s: %s", path, e == ELOOP ? "a symbolic link" : strerror(e));
+                return NULL;
+        }
+        if (fstat(fileno(f), &st) < 0 || check_path(path, &st, 022, false, why, n) < 0) {
+                fclose(f);
+                return NULL;
+        }
+        return f;
+}
+
 int tls_load_verdict_keys(const char *dir, verdict_keys *ret) {
         char rdir[4096], path[4400];
         verdict_keys k = { 0 };
@@ -346,11 +522,14 @@ int tls_load_verdict_keys(const char *dir, verdict_keys *ret) {
                 size_t n = strlen(de->d_name);
                 if (n != 64 + 4 || strcmp(de->d_name + 64, ".pem") != 0)
                         continue;
-                snprintf(path, sizeof(path), "%s/%.64s.not_after", rdir, de->d_name);
-                FILE *f = fopen(path, "r");
+                char na_name[128], why[600];
+                snprintf(na_name, sizeof(na_name), "%.64s.not_after", de->d_name);
+                snprintf(path, sizeof(path), "%s/%s", rdir, na_name);
+                FILE *f = open_own(rdir, na_name, why, sizeof(why));
                 long long na = 0;
                 if (!f || fscanf(f, "%lld", &na) != 1) {
-                        vlog(LOG_WARN, "%s: unreadable; the retired key %.64s is not published", path, de->d_name);
+                        vlog(LOG_WARN, "%s: %s; the retired key %.64s is not published", path, f ? "unreadable" : why,
+                             de->d_name);
                         if (f)
                                 fclose(f);
                         continue;
@@ -359,10 +538,13 @@ int tls_load_verdict_keys(const char *dir, verdict_keys *ret) {
                 if (na <= now)
                         continue; /* past its date: verdicts it signed no longer verify */
                 snprintf(path, sizeof(path), "%s/%s", rdir, de->d_name);
-                f = fopen(path, "r");
-                EVP_PKEY *pk = f ? PEM_read_PUBKEY(f, NULL, NULL, NULL) : NULL;
-                if (f)
-                        fclose(f);
+                f = open_own(rdir, de->d_name, why, sizeof(why));
+                if (!f) {
+                        vlog(LOG_WARN, "%s; not published", why);
+                        continue;
+                }
+                EVP_PKEY *pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+                fclose(f);
                 vkey *v = &k.retired[k.n_retired];
                 if (!pk || tls_key_id(pk, v->id) < 0 || strncmp(v->id, de->d_name, 64) != 0) {
                         vlog(LOG_WARN, "%s: not the public key its name says; not published", path);
@@ -399,14 +581,11 @@ int tls_rotate_verdict_key(const char *dir, int64_t old_not_after, char new_id[6
                 goto out;
         }
         /* the old key's public half and its date first: a crash leaves it still active */
-        snprintf(path, sizeof(path), "%s/%s.not_after", rdir, old_id);
-        FILE *f = fopen(path, "w");
-        if (!f || fprintf(f, "%lld\n", (long long) old_not_after) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-                if (f)
-                        fclose(f);
+        char date[32];
+        int dn = snprintf(date, sizeof(date), "%lld\n", (long long) old_not_after);
+        snprintf(path, sizeof(path), "%s.not_after", old_id);
+        if ((r = write_file_atomic(rdir, path, 0644, date, (size_t) dn)) < 0)
                 goto out;
-        }
-        fclose(f);
         snprintf(name, sizeof(name), "%s.pem", old_id);
         if ((r = write_pem(rdir, name, 0644, w_pub, old)) < 0)
                 goto out;

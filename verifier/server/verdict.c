@@ -25,6 +25,8 @@ typedef struct commit {
         size_t record_len;
         int status;
         int64_t expires_at;
+        int64_t deadline;               /* expires_at on the monotonic clock (verdict_deadline) */
+        bool keep_on_failure;           /* a failed commit leaves the latest verdict as it was */
         char golden[129];
         int64_t golden_version;
         uint64_t global_sequence;
@@ -32,12 +34,32 @@ typedef struct commit {
         void *userdata;
 } commit;
 
+int64_t verdict_mono_now(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return t.tv_sec;
+}
+
+/* A verdict's lifetime runs on the monotonic clock from the moment it is issued or loaded:
+ * a step of the wall clock (back by 20 minutes, say) does not keep an old verdict alive.
+ * The wall-clock expires_at is what the signed record says; a verdict counts as expired
+ * when either has passed (verdict_expired_locked). */
+int64_t verdict_deadline(int64_t expires_at) {
+        int64_t left = expires_at - (int64_t) time(NULL);
+        return verdict_mono_now() + (left > 0 ? left : 0);
+}
+
+bool verdict_expired_locked(const device *dev) {
+        return verdict_mono_now() >= dev->latest_deadline || (int64_t) time(NULL) >= dev->latest_expires;
+}
+
 static void set_latest_locked(device *dev, commit *c) {
         free(dev->latest);
         dev->latest = c->record;
         dev->latest_len = c->record_len;
         dev->latest_status = c->status;
         dev->latest_expires = c->expires_at;
+        dev->latest_deadline = c->deadline;
         snprintf(dev->latest_golden, sizeof(dev->latest_golden), "%s", c->golden);
         dev->latest_golden_version = c->golden_version;
         dev->stale_queued = false;
@@ -51,14 +73,17 @@ static void committed(int error, void *arg) {
         if (error < 0) {
                 /* not stored: it no longer holds back a STALE verdict (issue) */
                 pthread_mutex_lock(&d->seq_lock);
-                if (c->dev->queued_expires == c->expires_at)
-                        c->dev->queued_expires = 0;
+                if (c->dev->queued_deadline == c->deadline)
+                        c->dev->queued_deadline = 0;
                 pthread_mutex_unlock(&d->seq_lock);
                 /* A verdict that is not TRUSTED still replaces the latest one in memory
                  * (signed, not stored: a restart forgets it): the device's older verdict,
                  * TRUSTED perhaps, must not stand for a device whose newest evidence failed.
-                 * Only a TRUSTED verdict needs to be durable before it is shown. */
-                if (c->status != VOUCH__V1__TRUST_STATUS__TRUSTED) {
+                 * Only a TRUSTED verdict needs to be durable before it is shown. A failed
+                 * revocation changes nothing (its caller puts the flags back). The failed
+                 * transaction marks the run unclean (store.h, vs_open_info): after a
+                 * restart the stored TRUSTED verdicts are superseded by STALE ones. */
+                if (c->status != VOUCH__V1__TRUST_STATUS__TRUSTED && !c->keep_on_failure) {
                         pthread_mutex_lock(&d->lock);
                         set_latest_locked(c->dev, c);
                         pthread_mutex_unlock(&d->lock);
@@ -124,10 +149,35 @@ out:
         return r;
 }
 
-enum { ISSUE_PLAIN, ISSUE_ATTESTED, ISSUE_STALE };
+enum { ISSUE_PLAIN, ISSUE_ATTESTED, ISSUE_STALE, ISSUE_WITH_ROW };
 
-static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64_t ticket, verdict_done_fn done,
-                 void *userdata, uint8_t **record, size_t *record_len) {
+/* Queues the verdict; for ISSUE_WITH_ROW with the device's row, its access flags set to
+ * access's, in the same transaction. The row is copied and queued under d->lock, as an
+ * enrollment's is (session.c), so a re-enrollment's new AK is never overwritten by an
+ * older copy. seq_lock held. */
+static int queue_verdict(vouchd *d, device *dev, const vs_verdict *vr, const vs_device *access, commit *c) {
+        if (!access)
+                return vs_verdict_put(d->store, vr, committed, c);
+        pthread_mutex_lock(&d->lock);
+        vs_device row = dev->rec; /* shallow: the store copies the key bytes when queueing */
+        row.approved = access->approved;
+        row.revoked = access->revoked;
+        /* the last accepted quote's clock lives in the attestation state, not in rec */
+        pthread_mutex_lock(&dev->mu);
+        row.has_last = dev->state.has_last;
+        row.reset_count = dev->state.reset_count;
+        row.restart_count = dev->state.restart_count;
+        row.clock = dev->state.clock;
+        pthread_mutex_unlock(&dev->mu);
+        int r = vs_verdict_put_with_device(d->store, vr, &row, committed, c);
+        pthread_mutex_unlock(&d->lock);
+        return r;
+}
+
+/* access: for ISSUE_WITH_ROW, the flags of the device row stored in the verdict's
+ * transaction. */
+static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64_t ticket, const vs_device *access,
+                 verdict_done_fn done, void *userdata, uint8_t **record, size_t *record_len) {
         commit *c = calloc(1, sizeof(*c));
         int r;
         if (!c)
@@ -136,6 +186,8 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         c->dev = dev;
         c->status = v->status;
         c->expires_at = v->expires_at;
+        c->deadline = verdict_deadline(v->expires_at);
+        c->keep_on_failure = kind == ISSUE_WITH_ROW;
         snprintf(c->golden, sizeof(c->golden), "%s", v->golden_name ? v->golden_name : "");
         c->golden_version = v->golden_version;
         c->done = done;
@@ -143,7 +195,7 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         v->verifier_id = d->verifier_id;
         pthread_mutex_lock(&d->seq_lock);
         int refused = 0;
-        if (kind == ISSUE_STALE && dev->queued_expires > v->issued_at) {
+        if (kind == ISSUE_STALE && dev->queued_deadline > verdict_mono_now()) {
                 /* a fresh verdict is on its way to the store (the sweep only sees committed
                  * ones): it says more than STALE would */
                 refused = -EALREADY;
@@ -181,11 +233,11 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
                 }
                 if (record && !*record)
                         r = -ENOMEM;
-                else if ((r = vs_verdict_put(d->store, &vr, committed, c)) == 0) {
+                else if ((r = queue_verdict(d, dev, &vr, access, c)) == 0) {
                         /* numbers are used only once queued, in queue order */
                         dev->rec.sequence = v->sequence;
                         d->gseq = v->global_sequence;
-                        dev->queued_expires = v->expires_at;
+                        dev->queued_deadline = c->deadline;
                         if (kind == ISSUE_ATTESTED)
                                 dev->issued_ticket = ticket;
                 }
@@ -206,12 +258,18 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
 
 int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
                   uint8_t **record, size_t *record_len) {
-        return issue(d, dev, v, ISSUE_PLAIN, 0, done, userdata, record, record_len);
+        return issue(d, dev, v, ISSUE_PLAIN, 0, NULL, done, userdata, record, record_len);
+}
+
+int verdict_issue_with_access(vouchd *d, device *dev, Vouch__V1__Verdict *v, bool approved, bool revoked,
+                              verdict_done_fn done, void *userdata) {
+        vs_device access = { .approved = approved, .revoked = revoked };
+        return issue(d, dev, v, ISSUE_WITH_ROW, 0, &access, done, userdata, NULL, NULL);
 }
 
 int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64_t ticket, verdict_done_fn done,
                            void *userdata, uint8_t **record, size_t *record_len) {
-        return issue(d, dev, v, ISSUE_ATTESTED, ticket, done, userdata, record, record_len);
+        return issue(d, dev, v, ISSUE_ATTESTED, ticket, NULL, done, userdata, record, record_len);
 }
 
 void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked) {
@@ -274,7 +332,7 @@ static int issue_stale(vouchd *d, device *dev, int64_t expired_at) {
         verdict_one_finding(&v, &f, &fp, "freshness", expected, actual,
                             "the device's last verdict expired without a new attestation; it is not trusted until it "
                             "attests again");
-        int r = issue(d, dev, &v, ISSUE_STALE, 0, NULL, NULL, NULL, NULL);
+        int r = issue(d, dev, &v, ISSUE_STALE, 0, NULL, NULL, NULL, NULL, NULL);
         if (r == 0) {
                 atomic_fetch_add(&d->stale_issued, 1);
                 vlog(LOG_INFO, "device %s: STALE (its verdict expired at %s)", dev->rec.id, when);
@@ -284,9 +342,9 @@ static int issue_stale(vouchd *d, device *dev, int64_t expired_at) {
 
 /* Marks dev as having a STALE verdict on its way if its latest one has expired; the
  * caller holds d->lock and issues it after unlocking. */
-static bool needs_stale_locked(device *dev, int64_t now) {
-        if (!dev->latest || dev->stale_queued || now < dev->latest_expires ||
-            dev->latest_status == VOUCH__V1__TRUST_STATUS__STALE)
+static bool needs_stale_locked(device *dev) {
+        if (!dev->latest || dev->stale_queued || dev->latest_status == VOUCH__V1__TRUST_STATUS__STALE ||
+            !verdict_expired_locked(dev))
                 return false;
         dev->stale_queued = true;
         return true;
@@ -360,7 +418,7 @@ void verdict_sweep(vouchd *d) {
                 for (size_t b = b0; b < d->n_buckets && b < b0 + SWEEP_CHUNK; b++)
                         for (device *dev = d->buckets[b]; dev; dev = dev->next) {
                                 int64_t exp = dev->latest_expires;
-                                if (!needs_stale_locked(dev, now))
+                                if (!needs_stale_locked(dev))
                                         continue;
                                 if (n == cap) {
                                         size_t nc = cap ? cap * 2 : 64;
@@ -412,61 +470,109 @@ bool verdict_golden_outdated_locked(vouchd *d, const device *dev, char *why, siz
         return true;
 }
 
+/* What the device's latest verdict stands for when it is shown (d->lock held): it is judged
+ * against the device's state now, whatever is stored. */
+typedef enum shown {
+        SHOWN_NONE,             /* never attested: UNKNOWN */
+        SHOWN_LATEST,           /* the latest verdict as it is */
+        SHOWN_REVOKED,          /* TRUSTED, but the device is revoked: UNTRUSTED */
+        SHOWN_EXPIRED,          /* past its expiry and not STALE yet: STALE */
+        SHOWN_GOLDEN,           /* TRUSTED under a golden set no longer in force: STALE */
+} shown;
+
+static shown shown_locked(vouchd *d, const device *dev, char *why, size_t n) {
+        if (!dev->latest)
+                return SHOWN_NONE;
+        if (dev->latest_status == VOUCH__V1__TRUST_STATUS__TRUSTED && (dev->rec.revoked || !dev->rec.approved))
+                return SHOWN_REVOKED;
+        if (dev->latest_status != VOUCH__V1__TRUST_STATUS__STALE && verdict_expired_locked(dev))
+                return SHOWN_EXPIRED;
+        if (verdict_golden_outdated_locked(d, dev, why, n))
+                return SHOWN_GOLDEN;
+        return SHOWN_LATEST;
+}
+
+int verdict_shown_status_locked(vouchd *d, const device *dev) {
+        switch (shown_locked(d, dev, NULL, 0)) {
+        case SHOWN_NONE: return VOUCH__V1__TRUST_STATUS__UNKNOWN;
+        case SHOWN_REVOKED: return VOUCH__V1__TRUST_STATUS__UNTRUSTED;
+        case SHOWN_EXPIRED:
+        case SHOWN_GOLDEN: return VOUCH__V1__TRUST_STATUS__STALE;
+        case SHOWN_LATEST: break;
+        }
+        return dev->latest_status;
+}
+
+/* A signed verdict that is not stored (sequence 0, expiring at once) standing in for the
+ * latest one, with one finding (rule NULL: none). */
+static int stand_in(vouchd *d, device *dev, int status, const char *rule, const char *expected, const char *actual,
+                    const char *why, uint8_t **record, size_t *record_len) {
+        Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
+        Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
+        uint8_t name[2 + VC_MAX_DIGEST];
+        int64_t now = time(NULL);
+        v.device_id = dev->rec.id;
+        v.status = status;
+        v.issued_at = now;
+        v.expires_at = now;
+        v.verifier_id = d->verifier_id;
+        if (rule)
+                verdict_one_finding(&v, &f, &fp, rule, expected, actual, why);
+        pthread_mutex_lock(&dev->mu);
+        fill_ak_name(dev, name, &v);
+        pthread_mutex_unlock(&dev->mu);
+        pthread_mutex_lock(&d->seq_lock);
+        int r = sign_record(d, &v, record, record_len);
+        pthread_mutex_unlock(&d->seq_lock);
+        return r;
+}
+
 int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len, int *status) {
-        int64_t now = time(NULL), exp;
         char why[400] = "";
+        int64_t exp = 0;
+        bool queue = false;
+        *record = NULL;
         pthread_mutex_lock(&d->lock);
-        bool has = dev->latest != NULL, stale = false, queue = false;
-        if (has) {
+        shown sh = shown_locked(d, dev, why, sizeof(why));
+        if (sh == SHOWN_EXPIRED) {
                 exp = dev->latest_expires;
-                stale = now >= exp && dev->latest_status != VOUCH__V1__TRUST_STATUS__STALE;
-                queue = needs_stale_locked(dev, now);
-                /* a TRUSTED verdict under a golden set the device is no longer judged by */
-                if (!stale && verdict_golden_outdated_locked(d, dev, why, sizeof(why)))
-                        stale = true;
-                if (!stale) {
-                        *record = malloc(dev->latest_len);
-                        if (*record) {
-                                memcpy(*record, dev->latest, dev->latest_len);
-                                *record_len = dev->latest_len;
-                                *status = dev->latest_status;
-                        }
+                queue = needs_stale_locked(dev);
+        } else if (sh == SHOWN_LATEST) {
+                *record = malloc(dev->latest_len);
+                if (*record) {
+                        memcpy(*record, dev->latest, dev->latest_len);
+                        *record_len = dev->latest_len;
+                        *status = dev->latest_status;
                 }
         }
         pthread_mutex_unlock(&d->lock);
-        if (!has) {
+        switch (sh) {
+        case SHOWN_LATEST:
+                return *record ? 0 : -ENOMEM;
+        case SHOWN_NONE:
                 *status = VOUCH__V1__TRUST_STATUS__UNKNOWN;
                 return verdict_adhoc(d, dev, VOUCH__V1__TRUST_STATUS__UNKNOWN, record, record_len);
-        }
-        if (stale) {
+        case SHOWN_REVOKED:
+                *status = VOUCH__V1__TRUST_STATUS__UNTRUSTED;
+                return stand_in(d, dev, *status, "revoked", "not revoked", "revoked",
+                                "the device is revoked; its latest stored verdict (TRUSTED) predates the revocation",
+                                record, record_len);
+        case SHOWN_EXPIRED:
                 /* expired and the STALE verdict not yet committed: never show the old
-                 * status; a signed STALE that is not stored (sequence 0) stands in */
+                 * status; a signed STALE that is not stored stands in */
                 if (queue && issue_stale(d, dev, exp) < 0) {
                         pthread_mutex_lock(&d->lock);
                         dev->stale_queued = false;
                         pthread_mutex_unlock(&d->lock);
                 }
                 *status = VOUCH__V1__TRUST_STATUS__STALE;
-                Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
-                Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
-                uint8_t name[2 + VC_MAX_DIGEST];
-                v.device_id = dev->rec.id;
-                v.status = VOUCH__V1__TRUST_STATUS__STALE;
-                v.issued_at = now;
-                v.expires_at = now;
-                v.verifier_id = d->verifier_id;
-                if (why[0])
-                        verdict_one_finding(&v, &f, &fp, "golden", "an attestation under the golden set in force",
-                                            "a verdict under another golden set or version", why);
-                pthread_mutex_lock(&dev->mu);
-                fill_ak_name(dev, name, &v);
-                pthread_mutex_unlock(&dev->mu);
-                pthread_mutex_lock(&d->seq_lock);
-                int r = sign_record(d, &v, record, record_len);
-                pthread_mutex_unlock(&d->seq_lock);
-                return r;
+                return stand_in(d, dev, *status, NULL, NULL, NULL, NULL, record, record_len);
+        case SHOWN_GOLDEN:
+                *status = VOUCH__V1__TRUST_STATUS__STALE;
+                return stand_in(d, dev, *status, "golden", "an attestation under the golden set in force",
+                                "a verdict under another golden set or version", why, record, record_len);
         }
-        return *record ? 0 : -ENOMEM;
+        return -EINVAL;
 }
 
 /* What the latest verdict is taken for comes from the signed record itself, not from the
@@ -490,6 +596,7 @@ static int load_record(device *dev, const vs_verdict *v, char *why, size_t n) {
         if (r == 0) {
                 dev->latest_status = vd->status;
                 dev->latest_expires = vd->expires_at;
+                dev->latest_deadline = verdict_deadline(vd->expires_at);
                 snprintf(dev->latest_golden, sizeof(dev->latest_golden), "%s", vd->golden_name ? vd->golden_name : "");
                 dev->latest_golden_version = vd->golden_version;
         }
@@ -518,9 +625,58 @@ int verdict_load_latest(vouchd *d) {
                         dev->latest = v.record;
                         dev->latest_len = v.record_len;
                 }
-        d->gseq = vs_verdict_last_global(d->store);
+        int r = vs_verdict_last_global(d->store, &d->gseq);
         atomic_store(&d->published, d->gseq);
-        return 0;
+        return r;
+}
+
+/* The store's answer to the verdicts issued at start (writer thread). */
+static void settle_done(int error, void *userdata) {
+        if (error < 0)
+                atomic_fetch_add((atomic_uint *) userdata, 1);
+}
+
+static int settle_one(vouchd *d, device *dev, bool previous_clean, atomic_uint *failed) {
+        Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
+        Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
+        int64_t now = time(NULL);
+        bool revoked = dev->rec.revoked || !dev->rec.approved;
+        if (!dev->latest || dev->latest_status != VOUCH__V1__TRUST_STATUS__TRUSTED || (previous_clean && !revoked))
+                return 0;
+        v.device_id = dev->rec.id;
+        v.issued_at = now;
+        v.expires_at = now + (int64_t) d->cfg.interval * d->cfg.verdict_ttl_intervals;
+        v.boot_count = dev->state.reset_count;
+        if (revoked) {
+                v.status = VOUCH__V1__TRUST_STATUS__UNTRUSTED;
+                verdict_one_finding(&v, &f, &fp, "revoked", "not revoked", "revoked",
+                                    "the device is revoked; its latest stored verdict (TRUSTED) predates the revocation");
+        } else {
+                v.status = VOUCH__V1__TRUST_STATUS__STALE;
+                verdict_one_finding(&v, &f, &fp, "restart", "a store holding every verdict vouchd issued",
+                                    "vouchd stopped without storing them all",
+                                    "vouchd stopped without storing every verdict it issued (a crash, a kill, or a "
+                                    "failed write): a newer, less trusting verdict may be missing; the device is "
+                                    "trusted again once it attests");
+        }
+        return issue(d, dev, &v, ISSUE_PLAIN, 0, NULL, settle_done, failed, NULL, NULL);
+}
+
+int verdict_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, size_t *ret_revoked) {
+        atomic_uint failed = 0;
+        size_t stale = 0, revoked = 0;
+        int r = 0;
+        for (size_t b = 0; r == 0 && b < d->n_buckets; b++)
+                for (device *dev = d->buckets[b]; r == 0 && dev; dev = dev->next) {
+                        bool was_revoked = dev->rec.revoked || !dev->rec.approved;
+                        uint64_t before = dev->rec.sequence;
+                        if ((r = settle_one(d, dev, previous_clean, &failed)) == 0 && dev->rec.sequence != before)
+                                (*(was_revoked ? &revoked : &stale))++;
+                }
+        vs_flush(d->store);
+        *ret_stale = stale;
+        *ret_revoked = revoked;
+        return r < 0 ? r : atomic_load(&failed) ? -EIO : 0;
 }
 
 /* ---- EAR: IETF RATS EAT Attestation Results (draft-fv-rats-ear), as a JWT ---- */

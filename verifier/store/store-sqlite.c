@@ -7,15 +7,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "store.h"
 
 #define BATCH_MAX 512
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 2: the meta table (the run's state) */
 #define PRUNE_EVERY VS_PRUNE_EVERY
 #define GROUP_INTERVAL_NS 10000000L /* 10 ms: at most 100 commits a second */
 #define CHECKPOINT_FRAMES 10000 /* 4 KiB pages: a WAL of about 40 MiB */
+#define CHECKPOINT_SECONDS 10   /* and at least this often while it holds any frame */
+
+/* Test builds (meson -Dfailpoints=true) can make chosen writes fail, as a full disk would:
+ * VOUCH_FAILPOINTS names them, comma-separated ("store-verdict": every verdict insert). */
+#ifdef VOUCH_FAILPOINTS
+static bool failpoint(const char *name) {
+        const char *e = getenv("VOUCH_FAILPOINTS");
+        size_t n = strlen(name);
+        for (const char *p = e; p && (p = strstr(p, name)); p += n)
+                if ((p == e || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+                        return true;
+        return false;
+}
+#else
+#define failpoint(name) false
+#endif
 
 /* The writer's statements, prepared once on the writer connection and reset after each use. */
 enum {
@@ -48,20 +65,34 @@ static const char *const statements[ST_COUNT] = {
         [ST_PRUNE] = "DELETE FROM verdicts WHERE device=?1 AND sequence<=?2",
 };
 
-typedef enum op_kind { OP_DEVICE, OP_ENROLL, OP_CLOCK, OP_VERDICT } op_kind;
+typedef enum op_kind { OP_DEVICE, OP_ENROLL, OP_CLOCK, OP_VERDICT, OP_VERDICT_DEVICE } op_kind;
 
 typedef struct op {
         op_kind kind;
-        vs_device dev;          /* OP_DEVICE (owned copies), OP_CLOCK (id + clock fields) */
-        vs_verdict verdict;     /* OP_VERDICT (owned copy) */
+        vs_device dev;          /* OP_DEVICE, OP_VERDICT_DEVICE (owned copies), OP_CLOCK (id + clock fields) */
+        vs_verdict verdict;     /* OP_VERDICT, OP_VERDICT_DEVICE (owned copy) */
         vs_done_fn done;
         void *userdata;
         struct op *next;
 } op;
 
+/* Which file a path named when the store was opened. */
+typedef struct file_id {
+        bool known;
+        dev_t dev;
+        ino_t ino;
+} file_id;
+
 struct vs_store {
         sqlite3 *wdb, *rdb;
         pthread_mutex_t rlock;          /* the read connection */
+        char read_error[200];           /* under rlock */
+        char *path;
+        file_id db_id, wal_id, shm_id;  /* writer thread (set before it starts) */
+        off_t db_min_size;              /* the database file never shrinks (no VACUUM): writer */
+        struct timespec last_checkpoint;/* CLOCK_MONOTONIC, writer thread */
+        bool lost;                      /* under lock; lost_why with it */
+        char lost_why[400];
         pthread_t writer;
         pthread_mutex_t lock;
         pthread_cond_t wake, idle;
@@ -102,7 +133,8 @@ static const char schema[] =
         "CREATE TABLE IF NOT EXISTS verdicts ("
         " gseq INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, sequence INTEGER NOT NULL,"
         " status INTEGER NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, record BLOB NOT NULL);"
-        "CREATE INDEX IF NOT EXISTS verdicts_device ON verdicts (device, sequence);";
+        "CREATE INDEX IF NOT EXISTS verdicts_device ON verdicts (device, sequence);"
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
         char *msg = NULL;
@@ -177,6 +209,8 @@ static int pending_flush(vs_store *s, pending_set *ps) {
         return r;
 }
 
+static int apply_verdict(vs_store *s, const vs_verdict *v);
+
 static int apply(vs_store *s, pending_set *ps, op *o) {
         sqlite3_stmt *st;
         pending_dev *pd;
@@ -184,10 +218,11 @@ static int apply(vs_store *s, pending_set *ps, op *o) {
         switch (o->kind) {
         case OP_DEVICE:
         case OP_ENROLL:
+        case OP_VERDICT_DEVICE:
                 /* the whole row: the batch's earlier updates go first, in queue order */
                 if ((r = pending_flush(s, ps)) < 0)
                         return r;
-                st = s->st[o->kind == OP_DEVICE ? ST_DEVICE : ST_ENROLL];
+                st = s->st[o->kind == OP_ENROLL ? ST_ENROLL : ST_DEVICE];
                 sqlite3_bind_text(st, 1, o->dev.id, -1, SQLITE_STATIC);
                 sqlite3_bind_blob(st, 2, o->dev.ek_public, (int) o->dev.ek_public_len, SQLITE_STATIC);
                 sqlite3_bind_blob(st, 3, o->dev.ak_public, (int) o->dev.ak_public_len, SQLITE_STATIC);
@@ -200,7 +235,10 @@ static int apply(vs_store *s, pending_set *ps, op *o) {
                 sqlite3_bind_int64(st, 10, o->dev.restart_count);
                 sqlite3_bind_int64(st, 11, (sqlite3_int64) o->dev.clock);
                 sqlite3_bind_int64(st, 12, (sqlite3_int64) o->dev.sequence);
-                return run(st);
+                if ((r = run(st)) < 0 || o->kind != OP_VERDICT_DEVICE)
+                        return r;
+                /* in the same transaction: the row and the verdict, or neither */
+                return apply_verdict(s, &o->verdict);
         case OP_CLOCK:
                 /* the last one queued wins, as if each were written in turn */
                 pd = pending_get(ps, o->dev.id);
@@ -209,29 +247,135 @@ static int apply(vs_store *s, pending_set *ps, op *o) {
                 pd->clock = o->dev.clock;
                 return 0;
         case OP_VERDICT:
-                st = s->st[ST_VERDICT];
-                sqlite3_bind_text(st, 1, o->verdict.device, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 2, (sqlite3_int64) o->verdict.sequence);
-                sqlite3_bind_int(st, 3, o->verdict.status);
-                sqlite3_bind_int64(st, 4, o->verdict.issued_at);
-                sqlite3_bind_int64(st, 5, o->verdict.expires_at);
-                sqlite3_bind_blob(st, 6, o->verdict.record, (int) o->verdict.record_len, SQLITE_STATIC);
-                if (o->verdict.global_sequence)
-                        sqlite3_bind_int64(st, 7, (sqlite3_int64) o->verdict.global_sequence);
-                else
-                        sqlite3_bind_null(st, 7); /* the next one */
-                if ((r = run(st)) < 0)
-                        return r;
-                /* retention (store.h): every PRUNE_EVERY-th verdict of a device deletes its
-                 * verdicts older than the newest history_keep */
-                if (o->verdict.sequence <= s->history_keep || o->verdict.sequence % PRUNE_EVERY != 0)
-                        return 0;
-                st = s->st[ST_PRUNE];
-                sqlite3_bind_text(st, 1, o->verdict.device, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 2, (sqlite3_int64) (o->verdict.sequence - s->history_keep));
-                return run(st);
+                return apply_verdict(s, &o->verdict);
         }
         return -EINVAL;
+}
+
+static int apply_verdict(vs_store *s, const vs_verdict *v) {
+        sqlite3_stmt *st = s->st[ST_VERDICT];
+        int r;
+        if (failpoint("store-verdict"))
+                return -ENOSPC;
+        sqlite3_bind_text(st, 1, v->device, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64) v->sequence);
+        sqlite3_bind_int(st, 3, v->status);
+        sqlite3_bind_int64(st, 4, v->issued_at);
+        sqlite3_bind_int64(st, 5, v->expires_at);
+        sqlite3_bind_blob(st, 6, v->record, (int) v->record_len, SQLITE_STATIC);
+        if (v->global_sequence)
+                sqlite3_bind_int64(st, 7, (sqlite3_int64) v->global_sequence);
+        else
+                sqlite3_bind_null(st, 7); /* the next one */
+        if ((r = run(st)) < 0)
+                return r;
+        /* retention (store.h): every PRUNE_EVERY-th verdict of a device deletes its
+         * verdicts older than the newest history_keep */
+        if (v->sequence <= s->history_keep || v->sequence % PRUNE_EVERY != 0)
+                return 0;
+        st = s->st[ST_PRUNE];
+        sqlite3_bind_text(st, 1, v->device, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64) (v->sequence - s->history_keep));
+        return run(st);
+}
+
+/* ---- the store's files: noticing that they are gone while vouchd runs ---- */
+
+static int file_id_of(const char *path, file_id *ret, off_t *size) {
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return -errno;
+        *ret = (file_id) { .known = true, .dev = st.st_dev, .ino = st.st_ino };
+        if (size)
+                *size = st.st_size;
+        return 0;
+}
+
+/* The WAL and shared-memory files exist while a connection is open in WAL mode. */
+static void remember_files(vs_store *s) {
+        char p[4200];
+        off_t size = 0;
+        if (file_id_of(s->path, &s->db_id, &size) == 0 && size > s->db_min_size)
+                s->db_min_size = size;
+        snprintf(p, sizeof(p), "%s-wal", s->path);
+        if (!s->wal_id.known)
+                file_id_of(p, &s->wal_id, NULL);
+        snprintf(p, sizeof(p), "%s-shm", s->path);
+        if (!s->shm_id.known)
+                file_id_of(p, &s->shm_id, NULL);
+}
+
+static bool same_file(const char *path, const char *suffix, const file_id *id, char *why, size_t n) {
+        char p[4200];
+        file_id now;
+        snprintf(p, sizeof(p), "%s%s", path, suffix);
+        if (!id->known)
+                return true;
+        int r = file_id_of(p, &now, NULL);
+        if (r < 0)
+                snprintf(why, n, "%s is gone (%s)", p, strerror(-r));
+        else if (now.dev != id->dev || now.ino != id->ino)
+                snprintf(why, n, "%s was replaced by another file", p);
+        return r == 0 && now.dev == id->dev && now.ino == id->ino;
+}
+
+/* On the writer thread, before a commit or a checkpoint: 0, or -EIO once the files are
+ * lost (then for good: see vs_lost). */
+static int check_files(vs_store *s) {
+        char why[300] = "";
+        int moved = 0;
+        off_t size = 0;
+        file_id now;
+        pthread_mutex_lock(&s->lock);
+        bool lost = s->lost;
+        pthread_mutex_unlock(&s->lock);
+        if (lost)
+                return -EIO;
+        if (sqlite3_file_control(s->wdb, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
+                snprintf(why, sizeof(why), "%s was deleted, renamed or replaced", s->path);
+        else if (!same_file(s->path, "", &s->db_id, why, sizeof(why)) || !same_file(s->path, "-wal", &s->wal_id, why, sizeof(why)) ||
+                 !same_file(s->path, "-shm", &s->shm_id, why, sizeof(why)))
+                ;
+        else if (file_id_of(s->path, &now, &size) == 0 && size < s->db_min_size)
+                snprintf(why, sizeof(why), "%s was truncated (%lld bytes, was at least %lld)", s->path, (long long) size,
+                         (long long) s->db_min_size);
+        if (!why[0])
+                return 0;
+        pthread_mutex_lock(&s->lock);
+        s->lost = true;
+        snprintf(s->lost_why, sizeof(s->lost_why), "%s while vouchd ran: nothing more is stored or acknowledged", why);
+        pthread_mutex_unlock(&s->lock);
+        return -EIO;
+}
+
+bool vs_lost(vs_store *s, char *why, size_t n) {
+        pthread_mutex_lock(&s->lock);
+        bool lost = s->lost;
+        if (why && n)
+                snprintf(why, n, "%s", lost ? s->lost_why : "");
+        pthread_mutex_unlock(&s->lock);
+        return lost;
+}
+
+static double seconds_since(const struct timespec *t) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (double) (now.tv_sec - t->tv_sec) + (double) (now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* PASSIVE: never waits for a reader; what it cannot copy now, the next one will. On a
+ * schedule as well as by size, so that a small fleet's verdicts do not live in the WAL
+ * alone (a deleted WAL loses at most CHECKPOINT_SECONDS of them). */
+static void checkpoint_if_due(vs_store *s) {
+        if (s->wal_frames == 0 ||
+            (s->wal_frames < CHECKPOINT_FRAMES && seconds_since(&s->last_checkpoint) < CHECKPOINT_SECONDS))
+                return;
+        if (check_files(s) < 0)
+                return; /* never write pages into a file that is no longer the store */
+        sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        s->wal_frames = 0;
+        clock_gettime(CLOCK_MONOTONIC, &s->last_checkpoint);
+        remember_files(s);
 }
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames) {
@@ -286,12 +430,19 @@ static void *writer_main(void *arg) {
                         r = apply(s, ps, o);
                 if (ps && pending_flush(s, ps) < 0 && r == 0)
                         r = -EIO;
-                if (r == 0)
+                int lost = r == 0 ? check_files(s) : 0;
+                if (r == 0 && lost == 0)
                         r = run(s->st[ST_COMMIT]);
                 clock_gettime(CLOCK_MONOTONIC, &t1);
                 char why[sizeof(s->stats.last_error)] = "";
-                if (r < 0)
+                if (lost < 0)
+                        vs_lost(s, why, sizeof(why));
+                else if (r == -ENOSPC)
+                        snprintf(why, sizeof(why), "failpoint store-verdict (as if the disk were full)");
+                else if (r < 0)
                         snprintf(why, sizeof(why), "%s", ps ? sqlite3_errmsg(s->wdb) : "out of memory");
+                if (lost < 0)
+                        r = -EIO;
 
                 if (r < 0 && !sqlite3_get_autocommit(s->wdb))
                         run(s->st[ST_ROLLBACK]);
@@ -302,11 +453,7 @@ static void *writer_main(void *arg) {
                         op_free(batch);
                         batch = next;
                 }
-                if (s->wal_frames >= CHECKPOINT_FRAMES) {
-                        /* PASSIVE: never waits for a reader; what it cannot copy now, the next one will */
-                        sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-                        s->wal_frames = 0;
-                }
+                checkpoint_if_due(s);
                 pthread_mutex_lock(&s->lock);
                 if (r == 0) {
                         s->stats.commits++;
@@ -394,20 +541,34 @@ int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint3
         return enqueue(s, o);
 }
 
-int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *userdata) {
+static int verdict_put(vs_store *s, const vs_verdict *v, const vs_device *d, vs_done_fn done, void *userdata) {
         op *o = calloc(1, sizeof(*o));
         if (!o)
                 return -ENOMEM;
-        o->kind = OP_VERDICT;
+        o->kind = d ? OP_VERDICT_DEVICE : OP_VERDICT;
         o->verdict = *v;
         o->verdict.record = dup_bytes(v->record, v->record_len);
         o->done = done;
         o->userdata = userdata;
-        if (!o->verdict.record) {
+        if (d) {
+                o->dev = *d;
+                o->dev.ek_public = dup_bytes(d->ek_public, d->ek_public_len);
+                o->dev.ak_public = dup_bytes(d->ak_public, d->ak_public_len);
+        }
+        if (!o->verdict.record || (d && (!o->dev.ek_public || !o->dev.ak_public))) {
                 op_free(o);
                 return -ENOMEM;
         }
         return enqueue(s, o);
+}
+
+int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *userdata) {
+        return verdict_put(s, v, NULL, done, userdata);
+}
+
+int vs_verdict_put_with_device(vs_store *s, const vs_verdict *v, const vs_device *d, vs_done_fn done,
+                               void *userdata) {
+        return verdict_put(s, v, d, done, userdata);
 }
 
 size_t vs_queue_depth(vs_store *s) {
@@ -430,9 +591,8 @@ void vs_flush(vs_store *s) {
         pthread_mutex_unlock(&s->lock);
 }
 
-static int open_db(const char *path, sqlite3 **ret, char *err, size_t errlen) {
-        if (sqlite3_open_v2(path, ret, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
-            SQLITE_OK) {
+static int open_db(const char *path, int oflags, sqlite3 **ret, char *err, size_t errlen) {
+        if (sqlite3_open_v2(path, ret, oflags | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
                 snprintf(err, errlen, "cannot open %s: %s", path, *ret ? sqlite3_errmsg(*ret) : "out of memory");
                 sqlite3_close(*ret);
                 *ret = NULL;
@@ -442,11 +602,82 @@ static int open_db(const char *path, sqlite3 **ret, char *err, size_t errlen) {
         return 0;
 }
 
-int vs_open(const char *path, size_t history_keep, vs_store **ret, char *err, size_t errlen) {
-        vs_store *s = calloc(1, sizeof(*s));
+/* One integer (or text, into buf) from a one-row query; -EIO (SQLite's message in err) or
+ * -EUCLEAN (damaged) when it fails, 0 when there is no row (*ret unchanged). */
+static int query_one(sqlite3 *db, const char *sql, sqlite3_int64 *ret, char *buf, size_t n, char *err, size_t errlen) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (ret)
+                        *ret = sqlite3_column_int64(st, 0);
+                if (buf)
+                        snprintf(buf, n, "%s", sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
+                rc = SQLITE_DONE;
+        }
+        if (rc != SQLITE_DONE)
+                snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB ? -EUCLEAN : -EIO;
+}
+
+static const char recover_hint[] =
+        "check it with: sqlite3 %s 'PRAGMA integrity_check'; restore it from a backup, or salvage what is readable "
+        "with: sqlite3 %s .recover | sqlite3 NEW.db (README, 'Failure behaviour')";
+
+/* The file as a store: it exists, is not empty, and holds vouch's tables; not damaged. */
+static int check_existing(vs_store *s, const char *path, unsigned flags, bool *created, char *err, size_t errlen) {
+        char msg[200] = "";
+        sqlite3_int64 tables = 0;
         int r;
-        if (!s)
+        if ((r = query_one(s->wdb, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('devices','verdicts')",
+                           &tables, NULL, 0, msg, sizeof(msg))) < 0) {
+                snprintf(err, errlen, "%s cannot be read as a vouch store: %s", path, msg);
+                return r;
+        }
+        if (tables != 2 && !(flags & VS_OPEN_CREATE)) {
+                snprintf(err, errlen, "%s holds no vouch store (%s)", path, tables ? "tables missing" : "no tables");
+                return -ENOENT;
+        }
+        *created = tables == 0;
+        if (*created)
+                return 0;
+        /* a damaged page found now, not as the end of a scan later */
+        char first[200] = "";
+        if ((r = query_one(s->wdb, "PRAGMA quick_check(1)", NULL, first, sizeof(first), msg, sizeof(msg))) < 0 ||
+            strcmp(first, "ok") != 0) {
+                int k = snprintf(err, errlen, "%s is damaged (%s); ", path, r < 0 ? msg : first);
+                if (k >= 0 && (size_t) k < errlen)
+                        snprintf(err + k, errlen - (size_t) k, recover_hint, path, path);
+                return -EUCLEAN;
+        }
+        return 0;
+}
+
+/* The previous run's end, and this one's start, in the meta table (store.h, vs_open_info). */
+static int begin_run(vs_store *s, bool created, vs_open_info *info, char *err, size_t errlen) {
+        char state[32] = "", msg[200] = "";
+        int r = query_one(s->wdb, "SELECT value FROM meta WHERE key='run'", NULL, state, sizeof(state), msg, sizeof(msg));
+        if (r < 0) {
+                snprintf(err, errlen, "%s: cannot read its run state: %s", s->path, msg);
+                return r;
+        }
+        if (info)
+                *info = (vs_open_info) { .created = created, .previous_clean = created || strcmp(state, "clean") == 0 };
+        if ((r = exec(s->wdb, "INSERT OR REPLACE INTO meta VALUES ('run', 'running')", msg, sizeof(msg))) < 0)
+                snprintf(err, errlen, "cannot write to %s: %s", s->path, msg);
+        return r;
+}
+
+int vs_open(const char *path, size_t history_keep, unsigned flags, vs_store **ret, vs_open_info *info, char *err,
+            size_t errlen) {
+        vs_store *s = calloc(1, sizeof(*s));
+        bool created = false;
+        char msg[200];
+        int r;
+        if (!s || !(s->path = strdup(path))) {
+                free(s);
                 return -ENOMEM;
+        }
         s->history_keep = history_keep ? history_keep : 1;
         pthread_mutex_init(&s->lock, NULL);
         pthread_mutex_init(&s->rlock, NULL);
@@ -456,35 +687,50 @@ int vs_open(const char *path, size_t history_keep, vs_store **ret, char *err, si
         pthread_cond_init(&s->wake, &ca);
         pthread_condattr_destroy(&ca);
         pthread_cond_init(&s->idle, NULL);
-        if ((r = open_db(path, &s->wdb, err, errlen)) < 0)
+        int oflags = SQLITE_OPEN_READWRITE | (flags & VS_OPEN_CREATE ? SQLITE_OPEN_CREATE : 0);
+        struct stat st;
+        if (!(flags & VS_OPEN_CREATE) && (stat(path, &st) < 0 || st.st_size == 0)) {
+                snprintf(err, errlen, "%s is %s", path, stat(path, &st) < 0 ? "missing" : "empty (0 bytes)");
+                r = -ENOENT;
+                goto fail;
+        }
+        if ((r = open_db(path, oflags, &s->wdb, err, errlen)) < 0 ||
+            (r = check_existing(s, path, flags, &created, err, errlen)) < 0)
                 goto fail;
         /* WAL: readers never block the writer; FULL: a commit survives power loss, so
          * nothing acknowledged is lost. */
-        if ((r = exec(s->wdb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err,
-                      errlen)) < 0 ||
-            (r = exec(s->wdb, schema, err, errlen)) < 0)
+        if ((r = exec(s->wdb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", msg,
+                      sizeof(msg))) < 0 ||
+            (r = exec(s->wdb, schema, msg, sizeof(msg))) < 0) {
+                snprintf(err, errlen, "%s: %s", path, msg);
                 goto fail;
-        sqlite3_stmt *st;
-        int version = 0;
-        if (sqlite3_prepare_v2(s->wdb, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        version = sqlite3_column_int(st, 0);
-                sqlite3_finalize(st);
+        }
+        sqlite3_int64 version = 0;
+        if ((r = query_one(s->wdb, "PRAGMA user_version", &version, NULL, 0, msg, sizeof(msg))) < 0) {
+                snprintf(err, errlen, "%s: %s", path, msg);
+                goto fail;
         }
         if (version > SCHEMA_VERSION) {
-                snprintf(err, errlen, "%s has schema version %d, newer than this vouchd's %d", path, version,
+                snprintf(err, errlen, "%s has schema version %lld, newer than this vouchd's %d", path, (long long) version,
                          SCHEMA_VERSION);
                 r = -EPROTO;
                 goto fail;
         }
-        if ((r = exec(s->wdb, "PRAGMA user_version=1", err, errlen)) < 0)
+        if ((r = exec(s->wdb, "PRAGMA user_version=2", msg, sizeof(msg))) < 0) {
+                snprintf(err, errlen, "cannot write to %s: %s", path, msg);
+                goto fail;
+        }
+        if ((r = begin_run(s, created, info, err, errlen)) < 0)
                 goto fail;
         /* Checkpoints: by the writer thread itself, after a batch's callbacks ran (so that no
-         * acknowledgement waits for one), once the WAL holds CHECKPOINT_FRAMES frames. A
-         * large WAL copies a hot page (a device row, an index leaf) to the database file
-         * once per checkpoint rather than once per 1000 frames. */
+         * acknowledgement waits for one), once the WAL holds CHECKPOINT_FRAMES frames or
+         * CHECKPOINT_SECONDS have passed. A large WAL copies a hot page (a device row, an
+         * index leaf) to the database file once per checkpoint rather than once per 1000
+         * frames. */
         sqlite3_wal_autocheckpoint(s->wdb, 0);
         sqlite3_wal_hook(s->wdb, wal_hook, s);
+        clock_gettime(CLOCK_MONOTONIC, &s->last_checkpoint);
+        remember_files(s);
         for (int i = 0; i < ST_COUNT; i++)
                 if (sqlite3_prepare_v3(s->wdb, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
                     SQLITE_OK) {
@@ -492,7 +738,7 @@ int vs_open(const char *path, size_t history_keep, vs_store **ret, char *err, si
                         r = -EIO;
                         goto fail;
                 }
-        if ((r = open_db(path, &s->rdb, err, errlen)) < 0)
+        if ((r = open_db(path, SQLITE_OPEN_READWRITE, &s->rdb, err, errlen)) < 0)
                 goto fail;
         if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
                 snprintf(err, errlen, "cannot start the store's writer thread");
@@ -506,6 +752,7 @@ fail:
                 sqlite3_finalize(s->st[i]);
         sqlite3_close(s->wdb);
         sqlite3_close(s->rdb);
+        free(s->path);
         free(s);
         return r;
 }
@@ -519,6 +766,9 @@ void vs_close(vs_store *s) {
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->writer, NULL);
 
+        /* every write of this run stored: the next open may trust the latest verdicts */
+        if (s->stats.failures == 0 && check_files(s) == 0)
+                exec(s->wdb, "INSERT OR REPLACE INTO meta VALUES ('run', 'clean')", NULL, 0);
         sqlite3_close(s->rdb);
         for (int i = 0; i < ST_COUNT; i++)
                 sqlite3_finalize(s->st[i]);
@@ -527,6 +777,7 @@ void vs_close(vs_store *s) {
         pthread_mutex_destroy(&s->rlock);
         pthread_cond_destroy(&s->wake);
         pthread_cond_destroy(&s->idle);
+        free(s->path);
         free(s);
 }
 
@@ -577,26 +828,47 @@ static int verdict_from_row(sqlite3_stmt *st, vs_verdict *v) {
  * its device, whether or not the batched pruning has deleted the older ones yet. */
 #define RETAINED "sequence > (SELECT max(r.sequence) FROM verdicts r WHERE r.device=verdicts.device) - ?3"
 
+/* A read's final status (rlock held): SQLITE_DONE is the end of the rows; anything else is
+ * an error, recorded for vs_read_error. */
+static int read_status(vs_store *s, int rc) {
+        if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+                return 0;
+        snprintf(s->read_error, sizeof(s->read_error), "%s", sqlite3_errmsg(s->rdb));
+        return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB ? -EUCLEAN : -EIO;
+}
+
+void vs_read_error(vs_store *s, char *buf, size_t n) {
+        pthread_mutex_lock(&s->rlock);
+        snprintf(buf, n, "%s", s->read_error);
+        pthread_mutex_unlock(&s->rlock);
+}
+
+static int prepare_read(vs_store *s, const char *sql, sqlite3_stmt **st) {
+        return read_status(s, sqlite3_prepare_v2(s->rdb, sql, -1, st, NULL) == SQLITE_OK ? SQLITE_DONE
+                                                                                         : sqlite3_errcode(s->rdb));
+}
+
 int vs_device_get(vs_store *s, const char *id, vs_device *ret) {
         sqlite3_stmt *st = NULL;
-        int r = -EIO;
+        int r;
         pthread_mutex_lock(&s->rlock);
-        if (sqlite3_prepare_v2(s->rdb, "SELECT " DEVICE_COLS " FROM devices WHERE id=?1", -1, &st, NULL) == SQLITE_OK) {
+        if ((r = prepare_read(s, "SELECT " DEVICE_COLS " FROM devices WHERE id=?1", &st)) == 0) {
                 sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
                 int rc = sqlite3_step(st);
-                r = rc == SQLITE_ROW ? device_from_row(st, ret) : rc == SQLITE_DONE ? -ENOENT : -EIO;
+                r = rc == SQLITE_ROW ? device_from_row(st, ret) : rc == SQLITE_DONE ? -ENOENT : read_status(s, rc);
         }
         sqlite3_finalize(st);
         pthread_mutex_unlock(&s->rlock);
         return r;
 }
 
+/* Every scan ends on SQLITE_DONE or is an error: a damaged page or an I/O error mid-table
+ * is not the end of the table. */
 int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud) {
         sqlite3_stmt *st = NULL;
-        int r = -EIO, rc;
+        int r, rc = SQLITE_DONE;
         pthread_mutex_lock(&s->rlock);
-        if (sqlite3_prepare_v2(s->rdb, "SELECT " DEVICE_COLS " FROM devices", -1, &st, NULL) == SQLITE_OK) {
-                r = 0;
+        if ((r = prepare_read(s, "SELECT " DEVICE_COLS " FROM devices", &st)) == 0) {
                 while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
                         vs_device d;
                         if ((r = device_from_row(st, &d)) < 0)
@@ -604,6 +876,8 @@ int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void
                         r = fn(&d, ud);
                         vs_device_done(&d);
                 }
+                if (r == 0)
+                        r = read_status(s, rc);
         }
         sqlite3_finalize(st);
         pthread_mutex_unlock(&s->rlock);
@@ -612,22 +886,23 @@ int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void
 
 static int verdict_query(vs_store *s, const char *sql, const char *device, uint64_t n, vs_verdict *out, size_t max) {
         sqlite3_stmt *st = NULL;
-        int r = -EIO, rc;
+        int r, rc = SQLITE_DONE;
         size_t got = 0;
         pthread_mutex_lock(&s->rlock);
-        if (sqlite3_prepare_v2(s->rdb, sql, -1, &st, NULL) == SQLITE_OK) {
+        if ((r = prepare_read(s, sql, &st)) == 0) {
                 if (device)
                         sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
                 else
                         sqlite3_bind_int64(st, 1, (sqlite3_int64) n);
                 sqlite3_bind_int64(st, 2, (sqlite3_int64) max);
                 sqlite3_bind_int64(st, 3, (sqlite3_int64) s->history_keep);
-                r = 0;
                 while (got < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
                         if ((r = verdict_from_row(st, &out[got])) < 0)
                                 break;
                         got++;
                 }
+                if (r == 0)
+                        r = read_status(s, rc);
         }
         sqlite3_finalize(st);
         pthread_mutex_unlock(&s->rlock);
@@ -654,19 +929,22 @@ int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max) {
                              NULL, since, out, max);
 }
 
-uint64_t vs_verdict_last_global(vs_store *s) {
+int vs_verdict_last_global(vs_store *s, uint64_t *ret) {
         sqlite3_stmt *st = NULL;
-        uint64_t n = 0;
+        int r;
         pthread_mutex_lock(&s->rlock);
         /* AUTOINCREMENT keeps the largest number ever used in sqlite_sequence, also after
          * retention deleted those rows: a number is never handed out twice. */
-        if (sqlite3_prepare_v2(s->rdb,
-                               "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name='verdicts'), 0),"
-                               " coalesce((SELECT max(gseq) FROM verdicts), 0))",
-                               -1, &st, NULL) == SQLITE_OK &&
-            sqlite3_step(st) == SQLITE_ROW)
-                n = (uint64_t) sqlite3_column_int64(st, 0);
+        if ((r = prepare_read(s,
+                              "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name='verdicts'), 0),"
+                              " coalesce((SELECT max(gseq) FROM verdicts), 0))",
+                              &st)) == 0) {
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        *ret = (uint64_t) sqlite3_column_int64(st, 0);
+                r = read_status(s, rc == SQLITE_ROW ? SQLITE_DONE : rc == SQLITE_DONE ? SQLITE_ERROR : rc);
+        }
         sqlite3_finalize(st);
         pthread_mutex_unlock(&s->rlock);
-        return n;
+        return r;
 }

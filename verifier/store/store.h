@@ -61,10 +61,30 @@ typedef void (*vs_done_fn)(int error, void *userdata);
  * per device, and the hidden ones are never returned. */
 #define VS_PRUNE_EVERY 16u
 
-/* Opens (creating the schema if needed) the database at path, WAL mode, and starts the
- * writer thread. history_keep: verdicts kept per device (see Retention above; 0 means 1). */
-int vs_open(const char *path, size_t history_keep, vs_store **ret, char *err, size_t errlen);
-/* Commits everything queued, stops the writer thread, closes. */
+/* vs_open flags. */
+#define VS_OPEN_CREATE 1u       /* create the database and its schema when absent or empty */
+
+/* What vs_open found. */
+typedef struct vs_open_info {
+        bool created;           /* the store was created by this open */
+        /* The previous run closed the store with every write it was given stored (vs_close
+         * after no failed transaction). False after a crash, a kill, or a run in which a
+         * write failed (a disk full): verdicts it issued may be missing from the store, so
+         * the latest stored one of a device may be older than the one it was last shown. */
+        bool previous_clean;
+} vs_open_info;
+
+/* Opens the database at path, WAL mode, checks it (PRAGMA quick_check), marks the run as
+ * started (durably: the next open tells whether this one closed cleanly) and starts the
+ * writer thread. history_keep: verdicts kept per device (see Retention above; 0 means 1).
+ * info (may be NULL) gets what was found. Errors, with err set to a sentence naming the
+ * file: -ENOENT no store at path (missing, empty, or without vouch's tables) and flags
+ * lack VS_OPEN_CREATE; -EUCLEAN the database is damaged; -EPROTO its schema is newer than
+ * this code's; -EIO anything else SQLite refused (read-only, not a database, disk full). */
+int vs_open(const char *path, size_t history_keep, unsigned flags, vs_store **ret, vs_open_info *info, char *err,
+            size_t errlen);
+/* Commits everything queued, stops the writer thread, and marks the run clean when no
+ * transaction of it failed and the files were not lost (see vs_open_info); closes. */
 void vs_close(vs_store *s);
 
 /* Queues an insert-or-update of the device (all fields). */
@@ -80,8 +100,14 @@ int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint3
  * clock updates queued for the same device are merged (the last one queued wins) and
  * written in the batch's transaction. */
 int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *userdata);
+/* A verdict and its device's whole row (as vs_device_put) in one write: both are stored in
+ * one transaction, or neither is (a revocation and its UNTRUSTED verdict). */
+int vs_verdict_put_with_device(vs_store *s, const vs_verdict *v, const vs_device *d, vs_done_fn done,
+                               void *userdata);
 
-/* Synchronous reads; -ENOENT when absent. */
+/* Synchronous reads; -ENOENT when absent. A read that fails, at any row, is an error, never
+ * a short answer: -EUCLEAN when SQLite finds the database damaged, -EIO otherwise;
+ * vs_read_error then says why. */
 int vs_device_get(vs_store *s, const char *id, vs_device *ret);
 int vs_verdict_latest(vs_store *s, const char *device, vs_verdict *ret);
 /* Up to max verdicts of a device, newest first; returns how many. */
@@ -89,9 +115,11 @@ int vs_verdict_history(vs_store *s, const char *device, vs_verdict *out, size_t 
 /* Verdicts with global sequence > since, oldest first, up to max (for watchers). */
 int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max);
 /* The largest global sequence ever stored (0 if none); numbers are never reused. */
-uint64_t vs_verdict_last_global(vs_store *s);
-/* Calls fn for every device (for loading state at start). */
+int vs_verdict_last_global(vs_store *s, uint64_t *ret);
+/* Calls fn for every device (for loading state at start); fn's error stops the scan. */
 int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud);
+/* SQLite's message for the last failed read ("" if none). */
+void vs_read_error(vs_store *s, char *buf, size_t n);
 
 /* Writes queued and not yet committed (for /metrics). */
 size_t vs_queue_depth(vs_store *s);
@@ -103,8 +131,13 @@ size_t vs_queue_depth(vs_store *s);
 typedef struct vs_stats {
         uint64_t commits, failures, writes;
         uint64_t commit_us;
-        char last_error[160];
+        char last_error[400];
 } vs_stats;
 void vs_get_stats(vs_store *s, vs_stats *ret);
+/* The store's files gone while it runs: the database deleted, renamed, replaced or
+ * truncated, or its WAL or shared-memory file deleted or replaced (checked before every
+ * commit and checkpoint). From then on every transaction fails (nothing more is
+ * acknowledged) and why (may be NULL) says what was found. */
+bool vs_lost(vs_store *s, char *why, size_t n);
 /* Blocks until everything queued so far is committed. */
 void vs_flush(vs_store *s);
