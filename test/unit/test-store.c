@@ -526,6 +526,10 @@ static void test_run_state(void **state) {
         vs_close(s);
         assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
         assert_false(info.previous_clean); /* a write failed in that run */
+        vs_close(s); /* without vs_run_settled: still unclean (a start that failed early) */
+        assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_false(info.previous_clean);
+        vs_run_settled(s);
         vs_close(s);
         assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
         assert_true(info.previous_clean);

@@ -676,6 +676,8 @@ int verdict_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, s
         vs_flush(d->store);
         *ret_stale = stale;
         *ret_revoked = revoked;
+        if (r == 0 && atomic_load(&failed) == 0)
+                vs_run_settled(d->store);
         return r < 0 ? r : atomic_load(&failed) ? -EIO : 0;
 }
 

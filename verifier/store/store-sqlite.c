@@ -92,6 +92,7 @@ struct vs_store {
         off_t db_min_size;              /* the database file never shrinks (no VACUUM): writer */
         struct timespec last_checkpoint;/* CLOCK_MONOTONIC, writer thread */
         bool lost;                      /* under lock; lost_why with it */
+        bool unsettled;                 /* the previous run was unclean and vs_run_settled not called */
         char lost_why[400];
         pthread_t writer;
         pthread_mutex_t lock;
@@ -346,6 +347,12 @@ static int check_files(vs_store *s) {
         snprintf(s->lost_why, sizeof(s->lost_why), "%s while vouchd ran: nothing more is stored or acknowledged", why);
         pthread_mutex_unlock(&s->lock);
         return -EIO;
+}
+
+void vs_run_settled(vs_store *s) {
+        pthread_mutex_lock(&s->lock);
+        s->unsettled = false;
+        pthread_mutex_unlock(&s->lock);
 }
 
 bool vs_lost(vs_store *s, char *why, size_t n) {
@@ -661,8 +668,10 @@ static int begin_run(vs_store *s, bool created, vs_open_info *info, char *err, s
                 snprintf(err, errlen, "%s: cannot read its run state: %s", s->path, msg);
                 return r;
         }
+        bool clean = created || strcmp(state, "clean") == 0;
+        s->unsettled = !clean;
         if (info)
-                *info = (vs_open_info) { .created = created, .previous_clean = created || strcmp(state, "clean") == 0 };
+                *info = (vs_open_info) { .created = created, .previous_clean = clean };
         if ((r = exec(s->wdb, "INSERT OR REPLACE INTO meta VALUES ('run', 'running')", msg, sizeof(msg))) < 0)
                 snprintf(err, errlen, "cannot write to %s: %s", s->path, msg);
         return r;
@@ -766,8 +775,9 @@ void vs_close(vs_store *s) {
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->writer, NULL);
 
-        /* every write of this run stored: the next open may trust the latest verdicts */
-        if (s->stats.failures == 0 && check_files(s) == 0)
+        /* every write of this run stored, and an unclean previous run acted on: the next
+         * open may trust the latest verdicts */
+        if (s->stats.failures == 0 && !s->unsettled && check_files(s) == 0)
                 exec(s->wdb, "INSERT OR REPLACE INTO meta VALUES ('run', 'clean')", NULL, 0);
         sqlite3_close(s->rdb);
         for (int i = 0; i < ST_COUNT; i++)

@@ -84,8 +84,13 @@ typedef struct vs_open_info {
 int vs_open(const char *path, size_t history_keep, unsigned flags, vs_store **ret, vs_open_info *info, char *err,
             size_t errlen);
 /* Commits everything queued, stops the writer thread, and marks the run clean when no
- * transaction of it failed and the files were not lost (see vs_open_info); closes. */
+ * transaction of it failed, the files were not lost, and an unclean previous run was
+ * settled (vs_run_settled; see vs_open_info); closes. */
 void vs_close(vs_store *s);
+/* The caller has acted on previous_clean being false (it superseded the verdicts that may
+ * be outdated, durably): from now on this run may close clean. Until then it may not, so
+ * that a start that fails before that step leaves the store as unclean as it found it. */
+void vs_run_settled(vs_store *s);
 
 /* Queues an insert-or-update of the device (all fields). */
 int vs_device_put(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata);
