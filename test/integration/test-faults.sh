@@ -342,6 +342,20 @@ agent b
 [[ $RC == 0 && $OUT == *TRUSTED* ]] && pass "an EK CA bundle of $(stat -c %s "$EKCA") bytes is read whole: its last CA enrolls a device" ||
         fail "big EK CA bundle: $RC $ERR"
 stop_vouchd
+# --ek-ca DIR: the TPM makers' CAs shipped in ekca/ and the swtpm's, one file each
+mkdir -p "$TOP/ekca.d"
+cp "${VOUCH_EKCA_DIR:?}"/*.pem "$TOP/ekca.d/"
+cp "$TOP/tpm-a/ekca.pem" "$TOP/ekca.d/zz-swtpm-a.pem"
+cp "$TOP/tpm-b/ekca.pem" "$TOP/ekca.d/zz-swtpm-b.pem"
+printf 'not a certificate\n' >"$TOP/ekca.d/README.txt" # not *.pem: not read
+rm -rf "$TOP/tpm-b/agent"
+EKCA=$TOP/ekca.d start_vouchd
+EKCA=$TOP/ekca.d
+agent b
+[[ $RC == 0 && $OUT == *TRUSTED* ]] &&
+        pass "--ek-ca DIR: the vendors' $(ls "${VOUCH_EKCA_DIR}"/*.pem | wc -l) CA files and the swtpm's load, a device enrolls" ||
+        fail "--ek-ca DIR: $RC $ERR"
+stop_vouchd
 EKCA=$TOP/ekca.pem
 
 # --- 12. a bad numeric flag is reported under its own name

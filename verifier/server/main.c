@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -57,7 +58,8 @@ static const char usage[] =
         "  --listen HOST:PORT      where agents connect (TLS 1.3)\n"
         "  --golden-dir DIR        golden sets (*.json), reloaded on SIGHUP\n"
         "  --default-golden NAME   golden set for devices without an assignment\n"
-        "  --ek-ca FILE            PEM bundle of trusted EK CA certificates\n"
+        "  --ek-ca FILE|DIR        PEM bundle of trusted EK CA certificates, or a directory of\n"
+        "                          *.pem files (e.g. /usr/share/vouch/ekca)\n"
         "  --approval auto|allowlist  auto: a valid EK chain suffices (default)\n"
         "  --allowlist FILE        SHA-256 fingerprints of allowed EK certificates, one per line\n"
         "  --interval SECONDS      between attestations (default 60)\n"
@@ -429,6 +431,86 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *le
 #define EK_CA_MAX (64u << 20)
 #define EK_CA_MAX_TEXT "64 MiB"
 
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* --ek-ca FILE, or a directory: its *.pem files (e.g. ekca/ of the source tree, installed
+ * as /usr/share/vouch/ekca), read in name order into one bundle of at most EK_CA_MAX. */
+static int read_ek_ca(const char *path, uint8_t **ret, size_t *ret_len, char *err, size_t n) {
+        struct stat st;
+        if (stat(path, &st) < 0) {
+                snprintf(err, n, "%s", strerror(errno));
+                return -errno;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                int r = read_whole(path, EK_CA_MAX, ret, ret_len);
+                if (r < 0)
+                        snprintf(err, n, "%s", r == -EFBIG ? "larger than " EK_CA_MAX_TEXT : strerror(-r));
+                return r;
+        }
+        DIR *dir = opendir(path);
+        struct dirent *de;
+        char **names = NULL, file[4200];
+        size_t count = 0, len = 0;
+        uint8_t *all = NULL;
+        int r = 0;
+        if (!dir) {
+                snprintf(err, n, "%s", strerror(errno));
+                return -errno;
+        }
+        while (r == 0 && (de = readdir(dir))) {
+                size_t l = strlen(de->d_name);
+                if (l < 5 || strcmp(de->d_name + l - 4, ".pem") != 0 || de->d_name[0] == '.')
+                        continue;
+                char **nn = realloc(names, (count + 1) * sizeof(*nn));
+                if (!nn || !(nn[count] = strdup(de->d_name)))
+                        r = -ENOMEM;
+                if (nn)
+                        names = nn;
+                if (r == 0)
+                        count++;
+        }
+        closedir(dir);
+        if (r == 0 && count == 0) {
+                snprintf(err, n, "a directory with no *.pem file");
+                r = -ENOENT;
+        }
+        if (names)
+                qsort(names, count, sizeof(*names), name_cmp);
+        for (size_t i = 0; r == 0 && i < count; i++) {
+                uint8_t *one = NULL;
+                size_t one_len = 0;
+                snprintf(file, sizeof(file), "%s/%s", path, names[i]);
+                if ((r = read_whole(file, EK_CA_MAX, &one, &one_len)) < 0) {
+                        snprintf(err, n, "%s: %s", file, r == -EFBIG ? "too large" : strerror(-r));
+                        break;
+                }
+                uint8_t *na = len + one_len + 1 > EK_CA_MAX ? NULL : realloc(all, len + one_len + 1);
+                if (!na) {
+                        r = len + one_len + 1 > EK_CA_MAX ? -EFBIG : -ENOMEM;
+                        snprintf(err, n, "%s", r == -EFBIG ? "its files add up to more than " EK_CA_MAX_TEXT
+                                                           : "out of memory");
+                } else {
+                        all = na;
+                        memcpy(all + len, one, one_len);
+                        len += one_len;
+                        all[len++] = '\n'; /* a file without a final newline ends before the next BEGIN */
+                }
+                free(one);
+        }
+        for (size_t i = 0; i < count; i++)
+                free(names[i]);
+        free(names);
+        if (r < 0) {
+                free(all);
+                return r;
+        }
+        *ret = all;
+        *ret_len = len;
+        return 0;
+}
+
 /* SO_REUSEPORT lets every socket of the same user bind the port, so a second vouchd (with
  * another state dir) would share the agents with this one. A socket without it cannot
  * bind a port that another process listens on: a probe refuses that before this vouchd's
@@ -516,10 +598,9 @@ static int run(vouchd *d, bool fresh_dir) {
                      strerror(-r));
                 return 1;
         }
-        if ((r = read_whole(d->cfg.ek_ca, EK_CA_MAX, &pem, &pem_len)) < 0) {
-                vlog(LOG_ERR, "cannot read the EK CA bundle %s: %s", d->cfg.ek_ca,
-                     r == -EFBIG ? "larger than " EK_CA_MAX_TEXT " (split it, or leave out the CAs no device uses)"
-                                 : strerror(-r));
+        char ekerr[600];
+        if ((r = read_ek_ca(d->cfg.ek_ca, &pem, &pem_len, ekerr, sizeof(ekerr))) < 0) {
+                vlog(LOG_ERR, "cannot read the EK CA bundle %s: %s", d->cfg.ek_ca, ekerr);
                 return 1;
         }
         r = vc_ek_ca_load(pem, pem_len, &d->ek_ca, &verr);
