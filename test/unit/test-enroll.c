@@ -6,7 +6,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include <openssl/core_names.h>
@@ -16,6 +18,7 @@
 #include <openssl/x509v3.h>
 #include <time.h>
 
+#include "ekcert.h"
 #include "enroll.h"
 
 /* What the TCG's default EK templates share. */
@@ -295,6 +298,146 @@ static void test_ek_certificate_profile(void **state) {
         EVP_PKEY_free(ek_key);
 }
 
+/* ---- EK certificates from the makers' services (ekcert.h): known answers ---- */
+
+/* The expected keys were computed with Python's hashlib and base64 from the services'
+ * definitions (Intel: base64url of SHA-256(modulus || 010001); AMD: hex of the first 16
+ * bytes of SHA-256(00002222 || exponent || modulus), 00004444 || x || y for ECC). */
+static TPMT_PUBLIC kat_rsa(uint32_t exponent) {
+        TPMT_PUBLIC p = ek_template(TPM2_ALG_RSA);
+        p.parameters.rsaDetail.keyBits = 2048;
+        p.parameters.rsaDetail.exponent = exponent;
+        p.unique.rsa.size = 256;
+        for (int i = 0; i < 256; i++)
+                p.unique.rsa.buffer[i] = (uint8_t) (i * 7 + 3);
+        return p;
+}
+
+static TPMT_PUBLIC kat_ecc(void) {
+        TPMT_PUBLIC p = ek_template(TPM2_ALG_ECC);
+        p.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+        p.unique.ecc.x.size = p.unique.ecc.y.size = 32;
+        for (int i = 0; i < 32; i++) {
+                p.unique.ecc.x.buffer[i] = (uint8_t) (i + 1);
+                p.unique.ecc.y.buffer[i] = (uint8_t) (i + 33);
+        }
+        return p;
+}
+
+static void test_ekcert_lookup_known_answers(void **state) {
+        char k[VC_EKCERT_LOOKUP_MAX];
+        TPMT_PUBLIC rsa = kat_rsa(0), rsa65537 = kat_rsa(65537), rsa3 = kat_rsa(3), ecc = kat_ecc();
+        assert_int_equal(vc_ekcert_lookup(VC_EKCERT_FORM_INTEL, &rsa, k, sizeof(k)), 0);
+        assert_string_equal(k, "-bEdcSOBLUj3F_BV4z1O2zPmxqZhQpmNaVlA9JHhQhs%3D");
+        assert_int_equal(vc_ekcert_lookup(VC_EKCERT_FORM_INTEL, &rsa65537, k, sizeof(k)), 0);
+        assert_string_equal(k, "-bEdcSOBLUj3F_BV4z1O2zPmxqZhQpmNaVlA9JHhQhs%3D");
+        assert_int_equal(vc_ekcert_lookup(VC_EKCERT_FORM_AMD, &rsa, k, sizeof(k)), 0);
+        assert_string_equal(k, "bbed5fc84c71e4ffdbf93172191c98e0");
+        assert_int_equal(vc_ekcert_lookup(VC_EKCERT_FORM_AMD, &rsa3, k, sizeof(k)), 0);
+        assert_string_equal(k, "58fe3e8ad70abe9de29bf3310e475944");
+        assert_int_equal(vc_ekcert_lookup(VC_EKCERT_FORM_INTEL, &ecc, k, sizeof(k)), 0);
+        assert_string_equal(k, "IKfshGhPf-Ekyzcn0ElzSrC32i9S_K-875iez9kehws%3D");
+        assert_int_equal(vc_ekcert_lookup(VC_EKCERT_FORM_AMD, &ecc, k, sizeof(k)), 0);
+        assert_string_equal(k, "d2eeaec844768eed7597d201477ae2c9");
+        /* rejections */
+        assert_int_equal(vc_ekcert_lookup(VC_EKCERT_FORM_INTEL, &rsa3, k, sizeof(k)), -ENOTSUP);
+        assert_int_equal(vc_ekcert_lookup(VC_EKCERT_FORM_INTEL, &rsa, k, 10), -EINVAL);
+        assert_int_equal(vc_ekcert_lookup(7, &rsa, k, sizeof(k)), -EINVAL);
+        TPMT_PUBLIC other = ek_template(TPM2_ALG_KEYEDHASH);
+        assert_int_equal(vc_ekcert_lookup(VC_EKCERT_FORM_AMD, &other, k, sizeof(k)), -EINVAL);
+}
+
+static void b64url(const uint8_t *p, size_t n, char *out, bool pad) {
+        int len = EVP_EncodeBlock((unsigned char *) out, p, (int) n);
+        for (int i = 0; i < len; i++)
+                out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+        while (!pad && len > 0 && out[len - 1] == '=')
+                out[--len] = 0;
+}
+
+static void test_ekcert_answers(void **state) {
+        /* any DER certificate stands for the service's: a self-signed one */
+        EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        X509 *x = X509_new();
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+        X509_gmtime_adj(X509_getm_notBefore(x), 0);
+        X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+        X509_set_pubkey(x, k);
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *) "ek", -1, -1, 0);
+        X509_set_issuer_name(x, X509_get_subject_name(x));
+        assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+        unsigned char *der = NULL;
+        int dn = i2d_X509(x, &der);
+        assert_true(dn > 0);
+        uint8_t *got = NULL;
+        size_t got_len = 0;
+        vc_error err;
+        char json[4096], b[2048];
+        for (int pad = 0; pad < 2; pad++) {
+                b64url(der, (size_t) dn, b, pad);
+                int jn = snprintf(json, sizeof(json), "{\"pubhash\": \"x\", \"certificate\": \"%s\"}", b);
+                assert_int_equal(vc_ekcert_from_answer(VC_EKCERT_FORM_INTEL, (uint8_t *) json, (size_t) jn, &got, &got_len,
+                                                       &err), 0);
+                assert_int_equal(got_len, dn);
+                assert_memory_equal(got, der, got_len);
+                free(got);
+        }
+        /* AMD: DER, and PEM */
+        assert_int_equal(vc_ekcert_from_answer(VC_EKCERT_FORM_AMD, der, (size_t) dn, &got, &got_len, &err), 0);
+        assert_int_equal(got_len, dn);
+        free(got);
+        BIO *pem = BIO_new(BIO_s_mem());
+        PEM_write_bio_X509(pem, x);
+        char *pp;
+        long pl = BIO_get_mem_data(pem, &pp);
+        assert_int_equal(vc_ekcert_from_answer(VC_EKCERT_FORM_AMD, (uint8_t *) pp, (size_t) pl, &got, &got_len, &err), 0);
+        assert_memory_equal(got, der, (size_t) dn);
+        free(got);
+        /* rejections: not JSON, no certificate, not base64url, not a certificate, trailing
+         * bytes after DER, a PEM with something after it, empty, too large */
+        static const char *const bad_json[] = { "not json", "{\"pubhash\": \"x\"}", "{\"certificate\": 5}",
+                                                "{\"certificate\": \"@@@@\"}", "{\"certificate\": \"AAAA\"}",
+                                                "[\"certificate\"]", "{\"certificate\": \"AAAA\"} trailing" };
+        for (size_t i = 0; i < sizeof(bad_json) / sizeof(*bad_json); i++)
+                assert_int_equal(vc_ekcert_from_answer(VC_EKCERT_FORM_INTEL, (const uint8_t *) bad_json[i],
+                                                       strlen(bad_json[i]), &got, &got_len, &err), -EBADMSG);
+        uint8_t *longer = malloc((size_t) dn + 1);
+        memcpy(longer, der, (size_t) dn);
+        longer[dn] = 0;
+        assert_int_equal(vc_ekcert_from_answer(VC_EKCERT_FORM_AMD, longer, (size_t) dn + 1, &got, &got_len, &err),
+                         -EBADMSG);
+        free(longer);
+        BIO_puts(pem, "junk after the certificate\n");
+        pl = BIO_get_mem_data(pem, &pp);
+        assert_int_equal(vc_ekcert_from_answer(VC_EKCERT_FORM_AMD, (uint8_t *) pp, (size_t) pl, &got, &got_len, &err),
+                         -EBADMSG);
+        assert_int_equal(vc_ekcert_from_answer(VC_EKCERT_FORM_AMD, der, 0, &got, &got_len, &err), -EBADMSG);
+        uint8_t *huge = calloc(1, VC_EKCERT_ANSWER_MAX + 1);
+        assert_int_equal(vc_ekcert_from_answer(VC_EKCERT_FORM_AMD, huge, VC_EKCERT_ANSWER_MAX + 1, &got, &got_len, &err),
+                         -E2BIG);
+        assert_non_null(strstr(err.msg, "at most"));
+        free(huge);
+        BIO_free(pem);
+        OPENSSL_free(der);
+        X509_free(x);
+        EVP_PKEY_free(k);
+}
+
+static void test_manufacturer_names(void **state) {
+        char n[12];
+        vc_tpm_manufacturer_name(VC_TPM_MANUFACTURER_INTC, n);
+        assert_string_equal(n, "INTC");
+        vc_tpm_manufacturer_name(VC_TPM_MANUFACTURER_AMD, n);
+        assert_string_equal(n, "AMD");
+        vc_tpm_manufacturer_name(0x49424d00u, n);
+        assert_string_equal(n, "IBM");
+        vc_tpm_manufacturer_name(0x01020304u, n);
+        assert_string_equal(n, "0x01020304");
+        vc_tpm_manufacturer_name(0, n);
+        assert_string_equal(n, "0x00000000");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rsa_variants_share_the_key_id),
@@ -303,6 +446,9 @@ int main(void) {
                 cmocka_unit_test(test_rejects),
                 cmocka_unit_test(test_ek_certificate_profile),
                 cmocka_unit_test(test_ak_scheme),
+                cmocka_unit_test(test_ekcert_lookup_known_answers),
+                cmocka_unit_test(test_ekcert_answers),
+                cmocka_unit_test(test_manufacturer_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
