@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -32,6 +33,7 @@
 #include <tss2/tss2_mu.h>
 #include <unistd.h>
 
+#include "ekcert.h"
 #include "frame.h"
 #include "tpm.h"
 #include "vouch.pb-c.h"
@@ -41,6 +43,7 @@
 
 typedef struct opts {
         const char *server, *ca, *tcti, *eventlog, *state_dir, *verdict_out;
+        const char *ek_cert;    /* --ek-cert FILE: the EK certificate from provisioning (PEM or DER) */
         bool once;
         va_ek_type ek_type;
 } opts;
@@ -50,6 +53,8 @@ typedef struct opts {
  * AK again under the EK for each round. */
 typedef struct keys {
         va_ek ek;
+        uint32_t manufacturer;  /* TPM2_PT_MANUFACTURER */
+        int cert_source;        /* Vouch__V1__EkCertSource of ek.cert */
         TPM2B_PUBLIC ak_public;
         TPM2B_PRIVATE ak_private;
         bool stale;             /* the TPM no longer takes them: read them again */
@@ -338,6 +343,53 @@ static int ak_ready(va_tpm *t, const opts *o, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *
         return 0;
 }
 
+/* --ek-cert FILE replaces what NV has (provisioning knows better, e.g. a certificate its
+ * maker serves online for a firmware TPM); otherwise NV's, or none. */
+static int ek_cert_choose(const opts *o, keys *k, vc_error *err) {
+        char mf[12];
+        vc_tpm_manufacturer_name(k->manufacturer, mf);
+        if (!o->ek_cert) {
+                k->cert_source = k->ek.cert_len ? VOUCH__V1__EK_CERT_SOURCE__EK_CERT_SOURCE_NV
+                                                : VOUCH__V1__EK_CERT_SOURCE__EK_CERT_SOURCE_NONE;
+                if (!k->ek.cert_len)
+                        say("the TPM (manufacturer %s) has no EK certificate in NV: the verifier must fetch it from the "
+                            "maker, take --ek-cert FILE, or know the EK key", mf);
+                return 0;
+        }
+        FILE *f = fopen(o->ek_cert, "rb");
+        uint8_t buf[VA_EK_CERT_MAX + 1];
+        size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+        if (f)
+                fclose(f);
+        if (!f || n > VA_EK_CERT_MAX)
+                return vc_error_set(err, f ? -E2BIG : -errno, SIZE_MAX, -1, "--ek-cert %s: %s", o->ek_cert,
+                                    f ? "too large" : strerror(errno));
+        /* DER as it is, or the first PEM certificate */
+        const unsigned char *p = buf;
+        X509 *x = d2i_X509(NULL, &p, (long) n);
+        if (!x) {
+                BIO *b = BIO_new_mem_buf(buf, (int) n);
+                x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+                BIO_free(b);
+        }
+        unsigned char *der = NULL;
+        int dn = x ? i2d_X509(x, &der) : -1;
+        X509_free(x);
+        if (dn <= 0)
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "--ek-cert %s: not a DER or PEM certificate", o->ek_cert);
+        free(k->ek.cert);
+        k->ek.cert = malloc((size_t) dn);
+        if (!k->ek.cert) {
+                OPENSSL_free(der);
+                return -ENOMEM;
+        }
+        memcpy(k->ek.cert, der, (size_t) dn);
+        k->ek.cert_len = (size_t) dn;
+        OPENSSL_free(der);
+        k->cert_source = VOUCH__V1__EK_CERT_SOURCE__EK_CERT_SOURCE_FILE;
+        return 0;
+}
+
 static void keys_clear(keys *k) {
         va_ek_clear(&k->ek);
         explicit_bzero(k, sizeof(*k));
@@ -352,8 +404,12 @@ static int keys_read(const opts *o, keys *k, vc_error *err) {
         if (r >= 0)
                 r = va_tpm_ek(t, o->ek_type, &n.ek, err);
         if (r >= 0)
+                r = va_tpm_manufacturer(t, &n.manufacturer, err);
+        if (r >= 0)
                 r = ak_ready(t, o, &n.ak_public, &n.ak_private, err);
         va_tpm_close(t);
+        if (r >= 0)
+                r = ek_cert_choose(o, &n, err);
         if (r < 0) {
                 keys_clear(&n);
                 return r;
@@ -542,6 +598,8 @@ static int run_once_connected(keys *k, const opts *o, unsigned *ret_verdicts) {
         h.ek_public.len = ekl;
         h.ek_certificate.data = ek->cert;
         h.ek_certificate.len = ek->cert_len;
+        h.ek_cert_source = k->cert_source;
+        h.tpm_manufacturer = k->manufacturer;
         ProtobufCBinaryData inter[VA_EK_CHAIN_MAX];
         for (size_t i = 0; i < ek->n_chain; i++)
                 inter[i] = (ProtobufCBinaryData) { .len = ek->chain_len[i], .data = ek->chain[i] };
@@ -640,7 +698,7 @@ static void on_signal(int sig) {
 
 static const char usage[] =
         "Usage: vouch-agent --server HOST:PORT --ca FILE [--tcti TCTI] [--eventlog FILE] --state-dir DIR\n"
-        "                   [--once] [--verdict-out PATH] [--ek rsa|ecc|auto]\n"
+        "                   [--once] [--verdict-out PATH] [--ek rsa|ecc|auto] [--ek-cert FILE]\n"
         "  --server HOST:PORT  the verifier (vouchd)\n"
         "  --ca FILE           the verifier's CA certificate (vouchd init prints its path): pinned\n"
         "  --tcti TCTI         TPM access (default device:/dev/tpmrm0; tests: swtpm:host=127.0.0.1,port=N);\n"
@@ -648,7 +706,9 @@ static const char usage[] =
         "  --eventlog FILE     default /sys/kernel/security/tpm0/binary_bios_measurements\n"
         "  --state-dir DIR     keeps the attestation key (ak.pub, ak.priv), so restarts do not re-enroll\n"
         "  --once              attest once and exit: 0 TRUSTED, 1 UNTRUSTED or refused, 2 error\n"
-        "  --verdict-out PATH  write each signed verdict there (atomically) for other services\n";
+        "  --verdict-out PATH  write each signed verdict there (atomically) for other services\n"
+        "  --ek-cert FILE      the EK certificate (PEM or DER) to send instead of NV's: for a TPM\n"
+        "                      with none in NV (firmware TPMs), e.g. fetched by provisioning\n";
 
 int main(int argc, char **argv) {
         static const struct option lo[] = {
@@ -656,6 +716,7 @@ int main(int argc, char **argv) {
                 { "tcti", required_argument, NULL, 't' },    { "eventlog", required_argument, NULL, 'e' },
                 { "state-dir", required_argument, NULL, 'd' }, { "once", no_argument, NULL, '1' },
                 { "verdict-out", required_argument, NULL, 'v' }, { "ek", required_argument, NULL, 'k' },
+                { "ek-cert", required_argument, NULL, 'E' },
                 { "help", no_argument, NULL, 'h' },          {},
         };
         opts o = { .tcti = "device:/dev/tpmrm0", .eventlog = "/sys/kernel/security/tpm0/binary_bios_measurements",
@@ -670,6 +731,7 @@ int main(int argc, char **argv) {
                 case 'd': o.state_dir = optarg; break;
                 case '1': o.once = true; break;
                 case 'v': o.verdict_out = optarg; break;
+                case 'E': o.ek_cert = optarg; break;
                 case 'k':
                         o.ek_type = strcmp(optarg, "rsa") == 0   ? VA_EK_RSA_2048
                                     : strcmp(optarg, "ecc") == 0 ? VA_EK_ECC

@@ -163,6 +163,20 @@ static int read_nv_buffer_max(va_tpm *t, vc_error *err) {
         return 0;
 }
 
+int va_tpm_manufacturer(va_tpm *t, uint32_t *ret, vc_error *err) {
+        _cleanup_esys_ TPMS_CAPABILITY_DATA *cap = NULL;
+        TPMI_YES_NO more = TPM2_NO;
+        TSS2_RC rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
+                                        TPM2_PT_MANUFACTURER, 1, &more, &cap);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(err, rc, "TPM manufacturer", "TPM2_GetCapability");
+        const TPML_TAGGED_TPM_PROPERTY *props = &cap->data.tpmProperties;
+        /* Part 2, 6.13: a fixed property every TPM reports */
+        *ret = props->count >= 1 && props->tpmProperty[0].property == TPM2_PT_MANUFACTURER ? props->tpmProperty[0].value
+                                                                                               : 0;
+        return 0;
+}
+
 int va_tpm_open(const char *tcti, va_tpm **ret, vc_error *err) {
         va_tpm *t;
         TSS2_RC rc;
@@ -540,10 +554,11 @@ int va_tpm_ek(va_tpm *t, va_ek_type type, va_ek *ret, vc_error *err) {
                 if (r > 0)
                         chosen = cand[i];
         }
+        /* none in NV (a firmware TPM, an old one): the first template, without a
+         * certificate; the verifier decides (a certificate from --ek-cert or the maker's
+         * service, or the EK key on its allowlist) */
         if (!chosen)
-                return vc_error_set(err, -ENOENT, SIZE_MAX, -1, "no EK certificate in NV at %s",
-                                    type == VA_EK_ECC ? "0x01c0000a or 0x01c00016"
-                                                      : "0x01c00002, 0x01c0000a or 0x01c00016");
+                chosen = cand[0];
         ek.type = chosen;
         ek.cert_index = ek_cert_index(chosen);
         r = nv_defined(t, ek.cert_index, err);

@@ -81,10 +81,11 @@ void va_ek_clear(va_ek *ek);
  * keeps it loaded in t (replacing, and flushing, an EK and AK loaded before), and reads its
  * certificate: NV_ReadPublic for the size, NV_Read in chunks of at most TPM2_PT_NV_BUFFER_MAX;
  * when there is one, also the chain certificates in NV (padding after them ignored).
- * With an explicit type a missing certificate is not an error (cert_len 0); VA_EK_AUTO and
- * VA_EK_ECC need one (-ENOENT when none of their indices holds a certificate).
+ * A missing certificate is not an error (cert_len 0): VA_EK_AUTO and VA_EK_ECC take the
+ * first template whose index holds one (RSA 2048, then ECC P-256, then P-384), or, when
+ * none does, the first of them (RSA 2048; ECC P-256).
  * *ret is written only on success; the caller frees it with va_ek_clear().
- * Errors: -ENOENT, -E2BIG (certificate over VA_EK_CERT_MAX, more than VA_EK_CHAIN_MAX in
+ * Errors: -E2BIG (certificate over VA_EK_CERT_MAX, more than VA_EK_CHAIN_MAX in
  * the chain), -EBADMSG (a chain index holds something else than DER certificates), -EINVAL
  * (type), TPM errors. */
 int va_tpm_ek(va_tpm *t, va_ek_type type, va_ek *ret, vc_error *err);
@@ -152,6 +153,9 @@ int va_tpm_pcr_read(va_tpm *t, const TPML_PCR_SELECTION *sel, vc_pcr_set *ret, v
 /* TPM2_PCR_Extend of pcr (0-23) with one digest per bank in digests (for tests and
  * measurements the agent makes itself). Errors: -EINVAL, TPM errors. */
 int va_tpm_pcr_extend(va_tpm *t, uint32_t pcr, const TPML_DIGEST_VALUES *digests, vc_error *err);
+
+/* TPM2_PT_MANUFACTURER (four ASCII bytes, e.g. 0x494E5443 "INTC"), 0 when not reported. */
+int va_tpm_manufacturer(va_tpm *t, uint32_t *ret, vc_error *err);
 
 /* Counts the transient objects and the sessions (loaded or context-saved) the TPM holds
  * right now, for every client when there is no resource manager. For diagnostics and for

@@ -595,6 +595,50 @@ static void test_lost_files(void **state) {
         lose_and_check(cmd, "was deleted, renamed or replaced");
 }
 
+/* issue 21: a device's anchor and the fetched EK certificates are kept; a store from before
+ * (no ek_anchor column) opens with its devices certificate-anchored. */
+static void test_anchor_and_ek_certs(void **state) {
+        vs_store *s = NULL;
+        char err[256], cmd[2000];
+        snprintf(cmd, sizeof(cmd),
+                 "python3 -c \"import sqlite3; c=sqlite3.connect('%s'); c.execute('create table devices (id TEXT PRIMARY "
+                 "KEY, ek_public BLOB NOT NULL, ak_public BLOB NOT NULL, golden TEXT NOT NULL, approved INTEGER NOT NULL, "
+                 "revoked INTEGER NOT NULL, enrolled_at INTEGER NOT NULL, has_last INTEGER NOT NULL, reset_count INTEGER "
+                 "NOT NULL, restart_count INTEGER NOT NULL, clock INTEGER NOT NULL, sequence INTEGER NOT NULL)'); "
+                 "c.execute('create table verdicts (gseq INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, sequence "
+                 "INTEGER NOT NULL, status INTEGER NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, record "
+                 "BLOB NOT NULL)'); c.execute(\\\"insert into devices values ('old', x'01', x'02', '', 1, 0, 1, 0, 0, 0, 0, 0)\\\"); "
+                 "c.execute('pragma user_version=1'); c.commit()\"",
+                 path);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), 0);
+        vs_device got;
+        assert_int_equal(vs_device_get(s, "old", &got), 0);
+        assert_int_equal(got.ek_anchor, 0);
+        vs_device_done(&got);
+        vs_device d = device("keyed");
+        d.ek_anchor = 1;
+        assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
+        uint8_t der[3] = { 0x30, 0x01, 0x00 };
+        vs_ekcert c = { .url = (char *) "http://127.0.0.1/x", .der = der, .der_len = 3, .fetched_at = 99 };
+        snprintf(c.key, sizeof(c.key), "ab12");
+        assert_int_equal(vs_ekcert_put(s, &c, NULL, NULL), 0);
+        vs_flush(s);
+        vs_close(s);
+        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_device_get(s, "keyed", &got), 0);
+        assert_int_equal(got.ek_anchor, 1);
+        vs_device_done(&got);
+        vs_ekcert back;
+        assert_int_equal(vs_ekcert_get(s, "ab12", &back), 0);
+        assert_string_equal(back.url, "http://127.0.0.1/x");
+        assert_int_equal(back.der_len, 3);
+        assert_int_equal(back.fetched_at, 99);
+        vs_ekcert_done(&back);
+        assert_int_equal(vs_ekcert_get(s, "none", &back), -ENOENT);
+        vs_close(s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_devices_and_verdicts, setup, teardown),
@@ -609,6 +653,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_open_without_create, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_run_state, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lost_files, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_anchor_and_ek_certs, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,6 +98,10 @@ static json_object *hex_json(const uint8_t *p, size_t n) {
         return o;
 }
 
+static const char *anchor_name(int a) {
+        return a == VOUCH__V1__EK_ANCHOR__EK_ANCHOR_KEY ? "KEY" : "CERTIFICATE";
+}
+
 static json_object *verdict_json(const Vouch__V1__Verdict *v) {
         json_object *o = json_object_new_object(), *fs = json_object_new_array();
         json_object_object_add(o, "device_id", json_object_new_string(v->device_id ? v->device_id : ""));
@@ -125,6 +129,7 @@ static json_object *verdict_json(const Vouch__V1__Verdict *v) {
         json_object_object_add(o, "sequence", json_object_new_uint64(v->sequence));
         json_object_object_add(o, "verifier_id", json_object_new_string(v->verifier_id ? v->verifier_id : ""));
         json_object_object_add(o, "global_sequence", json_object_new_uint64(v->global_sequence));
+        json_object_object_add(o, "ek_anchor", json_object_new_string(anchor_name(v->ek_anchor)));
         return o;
 }
 
@@ -299,6 +304,7 @@ static void device_info(vouchd *d, device *dev, Vouch__V1__DeviceInfo *o, char *
         o->status = verdict_shown_status_locked(d, dev);
         o->sequence = dev->rec.sequence;
         o->connected = dev->session != NULL;
+        o->ek_anchor = dev->rec.ek_anchor;
         pthread_mutex_unlock(&d->lock);
 }
 
@@ -312,6 +318,7 @@ static json_object *device_info_json(const Vouch__V1__DeviceInfo *o) {
         json_object_object_add(j, "status", json_object_new_string(status_name(o->status)));
         json_object_object_add(j, "sequence", json_object_new_uint64(o->sequence));
         json_object_object_add(j, "connected", json_object_new_boolean(o->connected));
+        json_object_object_add(j, "ek_anchor", json_object_new_string(anchor_name(o->ek_anchor)));
         return j;
 }
 

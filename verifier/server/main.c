@@ -61,7 +61,12 @@ static const char usage[] =
         "  --ek-ca FILE|DIR        PEM bundle of trusted EK CA certificates, or a directory of\n"
         "                          *.pem files (e.g. /usr/share/vouch/ekca)\n"
         "  --approval auto|allowlist  auto: a valid EK chain suffices (default)\n"
-        "  --allowlist FILE        SHA-256 fingerprints of allowed EK certificates, one per line\n"
+        "  --allowlist FILE        SHA-256 fingerprints of allowed EK certificates, or EK key\n"
+        "                          fingerprints (vouchctl ek fingerprint) of TPMs without one,\n"
+        "                          one per line (key fingerprints count with --approval auto too)\n"
+        "  --ek-cert-fetch SERVICE fetch the EK certificate of a TPM with none in NV from its maker:\n"
+        "                          intel, amd, or MANUFACTURER=[intel:|amd:]URL (repeatable; off\n"
+        "                          by default; fetched certificates are checked and kept in the store)\n"
         "  --interval SECONDS      between attestations (default 60)\n"
         "  --jitter PERCENT        +- spread of the interval (default 10)\n"
         "  --nonce-timeout SECONDS how long a challenge is valid (default 30)\n"
@@ -88,7 +93,7 @@ enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
         O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_NAME, O_OUT,
-        O_OLD_VALID, O_FRESH_STORE,
+        O_OLD_VALID, O_FRESH_STORE, O_EK_CERT_FETCH,
 };
 
 static const struct option options[] = {
@@ -121,6 +126,7 @@ static const struct option options[] = {
         { "out", required_argument, NULL, O_OUT },
         { "old-valid-until", required_argument, NULL, O_OLD_VALID },
         { "fresh-store", no_argument, NULL, O_FRESH_STORE },
+        { "ek-cert-fetch", required_argument, NULL, O_EK_CERT_FETCH },
         {},
 };
 
@@ -146,6 +152,33 @@ static void config_free(config *c) {
                 free(c->api_readers[i]);
         free(c->api_admins);
         free(c->api_readers);
+        for (size_t i = 0; i < c->n_ek_services; i++)
+                free(c->ek_services[i].base);
+        free(c->ek_services);
+}
+
+static int add_ek_service(config *c, const char *spec) {
+        char err[300];
+        ek_service svc;
+        int r = ekfetch_parse(spec, &svc, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "vouchd: --ek-cert-fetch %s\n", r == -ENOMEM ? "out of memory" : err);
+                return r;
+        }
+        ek_service *n = realloc(c->ek_services, (c->n_ek_services + 1) * sizeof(*n));
+        if (!n) {
+                free(svc.base);
+                return -ENOMEM;
+        }
+        c->ek_services = n;
+        for (size_t i = 0; i < c->n_ek_services; i++)
+                if (n[i].manufacturer == svc.manufacturer) { /* the last one given wins */
+                        free(n[i].base);
+                        n[i] = svc;
+                        return 0;
+                }
+        n[c->n_ek_services++] = svc;
+        return 0;
 }
 
 static int add_str(char ***list, size_t *n, const char *v) {
@@ -200,6 +233,7 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_API_READER: return add_str(&c->api_readers, &c->n_api_readers, v);
         case O_SHA1: c->allow_sha1 = !v || strcmp(v, "false") != 0; return 0;
         case O_FRESH_STORE: c->fresh_store = !v || strcmp(v, "false") != 0; return 0;
+        case O_EK_CERT_FETCH: return add_ek_service(c, v);
         case O_APPROVAL:
                 if (strcmp(v, "auto") == 0)
                         c->approval = APPROVAL_AUTO;
@@ -609,9 +643,13 @@ static int run(vouchd *d, bool fresh_dir) {
                 vlog(LOG_ERR, "%s: %s", d->cfg.ek_ca, verr.msg);
                 return 1;
         }
-        if (d->cfg.approval == APPROVAL_ALLOWLIST && (!d->cfg.allowlist || load_allowlist(d) < 0)) {
+        if ((d->cfg.approval == APPROVAL_ALLOWLIST || d->cfg.allowlist) && (!d->cfg.allowlist || load_allowlist(d) < 0)) {
                 if (!d->cfg.allowlist)
                         vlog(LOG_ERR, "--approval allowlist needs --allowlist FILE");
+                return 1;
+        }
+        if (ekfetch_init(d) < 0) {
+                vlog(LOG_ERR, "--ek-cert-fetch: libcurl cannot be initialised");
                 return 1;
         }
         if (golden_table_load(d->cfg.golden_dir, &d->golden) < 0)
@@ -739,6 +777,7 @@ static int run(vouchd *d, bool fresh_dir) {
         }
         for (unsigned i = 0; i < d->n_loops; i++)
                 pthread_join(d->loops[i].thread, NULL);
+        ekfetch_fini(d); /* their answers wait on the loops, run (and dropped) below in main() */
         vs_flush(d->store);
         vlog(LOG_INFO, "stopped: %llu attestations trusted, %llu not, %llu enrollments",
              (unsigned long long) d->attestations_ok, (unsigned long long) d->attestations_bad,

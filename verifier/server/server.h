@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "attest.h"
+#include "ekcert.h"
 #include "enroll.h"
 #include "golden.h"
 #include "store.h"
@@ -22,6 +23,13 @@ typedef enum approval_mode {
         APPROVAL_AUTO = 0,      /* a valid EK certificate chain suffices */
         APPROVAL_ALLOWLIST = 1, /* ... and the EK certificate's fingerprint must be listed */
 } approval_mode;
+
+/* A TPM maker's EK certificate service (--ek-cert-fetch). */
+typedef struct ek_service {
+        uint32_t manufacturer;  /* TPM2_PT_MANUFACTURER it serves */
+        vc_ekcert_form form;
+        char *base;             /* the lookup key is appended */
+} ek_service;
 
 typedef struct config {
         char *state_dir;
@@ -43,6 +51,8 @@ typedef struct config {
         unsigned verdict_ttl_intervals; /* expires_at = issued_at + this * interval */
         bool allow_sha1;
         bool fresh_store;       /* --fresh-store: an initialised state dir may get a new, empty store */
+        ek_service *ek_services;/* --ek-cert-fetch: off when none */
+        size_t n_ek_services;
         int log_level;          /* 0 error, 1 warning, 2 info, 3 debug */
         /* the policy-engine API (docs/API.md) */
         char *api_listen;       /* HOST:PORT, NULL = off */
@@ -146,7 +156,7 @@ struct vouchd {
         config cfg;
         SSL_CTX *tls;
         vc_ek_ca *ek_ca;
-        char **allow;                   /* allowlisted EK certificate fingerprints */
+        char **allow;                   /* allowlisted EK certificate or EK key fingerprints */
         size_t n_allow;
         vs_store *store;
         char verifier_id[65];
@@ -173,6 +183,8 @@ struct vouchd {
         atomic_uint connections;
         atomic_ullong attestations_ok, attestations_bad, enrollments;
         atomic_ullong log_rerequests;   /* NEED_LOG: challenged again for the whole log */
+        atomic_uint ek_fetches;         /* EK certificate fetches under way (ekfetch.c) */
+        atomic_ullong ek_fetched, ek_fetch_failures;
 
         loop *loops;
         unsigned n_loops;
@@ -256,6 +268,20 @@ int verdict_keys_reload(vouchd *d);
 int verdict_load_latest(vouchd *d);
 /* The verdict as an IETF RATS EAR (JWT, ES256). */
 int verdict_ear(vouchd *d, const uint8_t *record, size_t len, char **jwt);
+
+/* ekfetch.c */
+/* "intel", "amd" (the makers' public services) or MANUFACTURER=[intel:|amd:]URL. */
+int ekfetch_parse(const char *spec, ek_service *ret, char *err, size_t n);
+const ek_service *ekfetch_service_for(const vouchd *d, uint32_t manufacturer);
+int ekfetch_init(vouchd *d);
+/* After the loops stopped: waits (at most 10 s) for fetch threads to hand back. */
+void ekfetch_fini(vouchd *d);
+/* On base's loop once the fetch is over: error 0 and the DER certificate (the callee copies
+ * what it keeps), or error < 0 and why. */
+typedef void (*ekfetch_done_fn)(int error, const char *why, const uint8_t *der, size_t der_len, const char *url,
+                                void *userdata);
+int ekfetch_start(vouchd *d, struct event_base *base, const ek_service *svc, const TPMT_PUBLIC *ek,
+                  ekfetch_done_fn done, void *userdata, char *err, size_t n);
 
 /* api.c */
 int api_start(vouchd *d);

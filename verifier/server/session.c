@@ -43,6 +43,7 @@ typedef struct session {
         uint8_t ek_key[32];             /* vc_ek_key_id: one identity per EK key */
         uint8_t secret[32];
         bool needs_approval;
+        int ek_anchor;                  /* Vouch__V1__EkAnchor of this enrollment */
         bool provisional;               /* known device, no quote verified yet on this session */
         /* attestation */
         uint8_t nonce[32];
@@ -799,7 +800,8 @@ static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
         }
         OPENSSL_cleanse(s->secret, sizeof(s->secret));
         vs_device rec = { .ek_public = s->ek_pub_bytes, .ek_public_len = s->ek_pub_len, .ak_public = s->ak_pub_bytes,
-                          .ak_public_len = s->ak_pub_len, .approved = !s->needs_approval, .enrolled_at = time(NULL) };
+                          .ak_public_len = s->ak_pub_len, .approved = !s->needs_approval, .enrolled_at = time(NULL),
+                          .ek_anchor = s->ek_anchor };
         snprintf(rec.id, sizeof(rec.id), "%s", s->id);
         pthread_mutex_lock(&d->lock);
         device *dev = registry_find_locked(d, s->id);
@@ -828,6 +830,7 @@ static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
                 dev->rec.has_last = false;
                 dev->clock_saved = false; /* the next quote's clock is written at once */
                 pthread_mutex_unlock(&dev->mu);
+                dev->rec.ek_anchor = s->ek_anchor; /* under d->lock, as every rec field */
         } else {
                 dev = registry_add_locked(d, &rec);
         }
@@ -850,10 +853,151 @@ static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
         welcome(s, true);
 }
 
-static void on_hello(session *s, const Vouch__V1__Hello *h) {
+/* The EK's key on the allowlist (its fingerprint as vouchctl ek fingerprint prints it). */
+static bool key_allowlisted(vouchd *d, session *s, char fp[65]) {
+        if (vc_ek_key_fingerprint(&s->ek.publicArea, fp) < 0)
+                return false;
+        for (size_t i = 0; i < d->n_allow; i++)
+                if (strcasecmp(d->allow[i], fp) == 0)
+                        return true;
+        return false;
+}
+
+/* The last step of an enrollment, once the EK is anchored: one identity per EK key, the
+ * approval, the AK's attributes, and the credential challenge (TPM2_MakeCredential) that
+ * only the TPM holding both keys can answer. */
+static void enroll_challenge(session *s, int anchor, bool listed) {
         vouchd *d = s->l->d;
         vc_error err;
-        char msg[512];
+        /* after the anchor: who is enrolled under this key is told only to a holder of its
+         * EK certificate or an allowlisted key (checked again at activation, under the
+         * same lock as the add) */
+        pthread_mutex_lock(&d->lock);
+        if (!registry_find_locked(d, s->id) && refuse_second_identity(s))
+                return; /* unlocked */
+        pthread_mutex_unlock(&d->lock);
+        s->ek_anchor = anchor;
+        /* not allowlisted: the enrollment goes ahead (the AK is bound to the EK) and the
+         * device waits for an admin's approval (POST /v1/devices/{id}/approve) */
+        s->needs_approval = d->cfg.approval == APPROVAL_ALLOWLIST && !listed;
+        if (vc_ak_check_attributes(&s->ak.publicArea, &err) < 0) {
+                session_close(s, EPERM, "enrollment refused: %s", err.msg);
+                return;
+        }
+        uint8_t name[2 + VC_MAX_DIGEST];
+        size_t name_len;
+        TPM2B_ID_OBJECT blob;
+        TPM2B_ENCRYPTED_SECRET enc;
+        if (vc_public_name(&s->ak.publicArea, name, &name_len) < 0 || RAND_bytes(s->secret, sizeof(s->secret)) != 1 ||
+            vc_make_credential(&s->ek.publicArea, name, name_len, s->secret, sizeof(s->secret), &blob, &enc, &err) < 0) {
+                session_close(s, EPERM, "enrollment refused: cannot make a credential: %s", err.msg);
+                return;
+        }
+        uint8_t bbuf[sizeof(blob)], ebuf[sizeof(enc)];
+        size_t bl = 0, el = 0;
+        Tss2_MU_TPM2B_ID_OBJECT_Marshal(&blob, bbuf, sizeof(bbuf), &bl);
+        Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(&enc, ebuf, sizeof(ebuf), &el);
+        Vouch__V1__ActivateChallenge ac = VOUCH__V1__ACTIVATE_CHALLENGE__INIT;
+        ac.credential_blob.data = bbuf;
+        ac.credential_blob.len = bl;
+        ac.encrypted_secret.data = ebuf;
+        ac.encrypted_secret.len = el;
+        Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
+        m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_ACTIVATE;
+        m.activate = &ac;
+        if (send_msg(s, &m) < 0) {
+                session_close(s, EIO, "cannot send the credential challenge");
+                return;
+        }
+        s->state = S_ACTIVATE;
+        tconn_set_timeout(s->tc, 30);
+}
+
+/* An EK certificate, from the TPM's NV, the agent's --ek-cert file or the maker's service
+ * (source says which): checked alike (chain to --ek-ca, EK profile, the EK's key). */
+static bool enroll_with_certificate(session *s, const uint8_t *der, size_t len, const uint8_t *const *inter,
+                                    const size_t *inter_len, size_t n_inter, const char *source) {
+        vouchd *d = s->l->d;
+        vc_error err;
+        char msg[512], fp[65];
+        if (vc_ek_verify(d->ek_ca, der, len, inter, inter_len, n_inter, &s->ek.publicArea, time(NULL), &err) < 0) {
+                session_close(s, EPERM, "enrollment refused: the EK certificate from %s: %s", source,
+                              vc_error_format(&err, msg, sizeof(msg)));
+                return false;
+        }
+        bool listed = allowlisted(d, der, len) || key_allowlisted(d, s, fp);
+        enroll_challenge(s, VOUCH__V1__EK_ANCHOR__EK_ANCHOR_CERTIFICATE, listed);
+        return true;
+}
+
+/* The maker's service answered (on this session's loop). */
+static void on_fetched(int error, const char *why, const uint8_t *der, size_t der_len, const char *url, void *arg) {
+        session *s = arg;
+        vouchd *d = s->l->d;
+        if (s->state == S_CLOSING || atomic_load(&d->stopping)) {
+                session_unref(s);
+                return;
+        }
+        if (error < 0) {
+                atomic_fetch_add(&d->ek_fetch_failures, 1);
+                session_close(s, EPERM, "enrollment refused: the TPM has no EK certificate in NV and its maker's "
+                                        "service gave none: %s", why);
+                session_unref(s);
+                return;
+        }
+        atomic_fetch_add(&d->ek_fetched, 1);
+        if (enroll_with_certificate(s, der, der_len, NULL, NULL, 0, url)) {
+                /* kept once checked: the service is asked once per TPM */
+                vs_ekcert c = { .url = (char *) url, .der = (uint8_t *) der, .der_len = der_len, .fetched_at = time(NULL) };
+                if (vc_ek_key_fingerprint(&s->ek.publicArea, c.key) == 0)
+                        vs_ekcert_put(d->store, &c, NULL, NULL);
+                vlog(LOG_INFO, "device %s: EK certificate fetched from %s", s->id, url);
+        }
+        session_unref(s);
+}
+
+/* No EK certificate in Hello (a firmware TPM, an old one): its key on the allowlist, or
+ * the certificate its maker serves (kept in the store once fetched), or a refusal that
+ * says how to anchor it. */
+static void enroll_without_certificate(session *s, uint32_t manufacturer) {
+        vouchd *d = s->l->d;
+        char fp[65] = "", mf[12], err[600];
+        vc_tpm_manufacturer_name(manufacturer, mf);
+        if (key_allowlisted(d, s, fp)) {
+                vlog(LOG_INFO, "%s: EK key %.16s... is on the allowlist: enrolling without a certificate (TPM %s)",
+                     s->peer, fp, mf);
+                enroll_challenge(s, VOUCH__V1__EK_ANCHOR__EK_ANCHOR_KEY, true);
+                return;
+        }
+        const ek_service *svc = ekfetch_service_for(d, manufacturer);
+        if (!svc) {
+                session_close(s, EPERM,
+                              "enrollment refused: the TPM (manufacturer %s) sent no EK certificate and nothing else "
+                              "anchors it: list its EK key fingerprint %s in --allowlist, give the agent --ek-cert "
+                              "FILE, or let vouchd fetch it from the maker (--ek-cert-fetch)",
+                              mf, fp[0] ? fp : "(none: not an RSA or ECC key)");
+                return;
+        }
+        vs_ekcert kept;
+        if (fp[0] && vs_ekcert_get(d->store, fp, &kept) == 0) {
+                char source[600];
+                snprintf(source, sizeof(source), "%.500s (kept in the store)", kept.url);
+                enroll_with_certificate(s, kept.der, kept.der_len, NULL, NULL, 0, source);
+                vs_ekcert_done(&kept);
+                return;
+        }
+        s->state = S_STORING; /* no message is expected while the service is asked */
+        s->refs++;
+        if (ekfetch_start(d, s->l->base, svc, &s->ek.publicArea, on_fetched, s, err, sizeof(err)) < 0) {
+                s->refs--;
+                s->state = S_HELLO;
+                session_close(s, EPERM, "enrollment refused: the TPM (manufacturer %s) has no EK certificate in NV: %s",
+                              mf, err);
+        }
+}
+
+static void on_hello(session *s, const Vouch__V1__Hello *h) {
+        vouchd *d = s->l->d;
 
         tconn_set_timeout(s->tc, 0);
         if (h->protocol_version != VOUCH__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1) {
@@ -914,62 +1058,25 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
         }
         pthread_mutex_unlock(&d->lock);
 
-        /* Enrollment: the EK must chain to a trusted EK CA (and be allowlisted when so
-         * configured), the AK must be a restricted signing key; MakeCredential binds them. */
-        const uint8_t *inter[VC_EK_MAX_INTERMEDIATES];
-        size_t inter_len[VC_EK_MAX_INTERMEDIATES];
+        /* Enrollment: the EK is anchored (a certificate chaining to a trusted EK CA, or its
+         * key on the allowlist), the AK must be a restricted signing key; MakeCredential
+         * binds them. */
+        if (h->ek_certificate.len == 0) {
+                enroll_without_certificate(s, h->tpm_manufacturer);
+                return;
+        }
         if (h->n_ek_intermediates > VC_EK_MAX_INTERMEDIATES) {
                 session_close(s, E2BIG, "%zu EK intermediates, at most %u", h->n_ek_intermediates, VC_EK_MAX_INTERMEDIATES);
                 return;
         }
+        const uint8_t *inter[VC_EK_MAX_INTERMEDIATES];
+        size_t inter_len[VC_EK_MAX_INTERMEDIATES];
         for (size_t i = 0; i < h->n_ek_intermediates; i++)
                 inter[i] = h->ek_intermediates[i].data, inter_len[i] = h->ek_intermediates[i].len;
-        if (vc_ek_verify(d->ek_ca, h->ek_certificate.data, h->ek_certificate.len, inter, inter_len, h->n_ek_intermediates,
-                         &s->ek.publicArea, time(NULL), &err) < 0) {
-                session_close(s, EPERM, "enrollment refused: %s", vc_error_format(&err, msg, sizeof(msg)));
-                return;
-        }
-        /* after the certificate: who is enrolled under this key is told only to a holder of
-         * its EK certificate (checked again at activation, under the same lock as the add) */
-        pthread_mutex_lock(&d->lock);
-        if (!registry_find_locked(d, s->id) && refuse_second_identity(s))
-                return; /* unlocked */
-        pthread_mutex_unlock(&d->lock);
-        /* not allowlisted: the enrollment goes ahead (the AK is bound to the EK) and the
-         * device waits for an admin's approval (POST /v1/devices/{id}/approve) */
-        s->needs_approval = d->cfg.approval == APPROVAL_ALLOWLIST &&
-                            !allowlisted(d, h->ek_certificate.data, h->ek_certificate.len);
-        if (vc_ak_check_attributes(&s->ak.publicArea, &err) < 0) {
-                session_close(s, EPERM, "enrollment refused: %s", err.msg);
-                return;
-        }
-        uint8_t name[2 + VC_MAX_DIGEST];
-        size_t name_len;
-        TPM2B_ID_OBJECT blob;
-        TPM2B_ENCRYPTED_SECRET enc;
-        if (vc_public_name(&s->ak.publicArea, name, &name_len) < 0 || RAND_bytes(s->secret, sizeof(s->secret)) != 1 ||
-            vc_make_credential(&s->ek.publicArea, name, name_len, s->secret, sizeof(s->secret), &blob, &enc, &err) < 0) {
-                session_close(s, EPERM, "enrollment refused: cannot make a credential: %s", err.msg);
-                return;
-        }
-        uint8_t bbuf[sizeof(blob)], ebuf[sizeof(enc)];
-        size_t bl = 0, el = 0;
-        Tss2_MU_TPM2B_ID_OBJECT_Marshal(&blob, bbuf, sizeof(bbuf), &bl);
-        Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(&enc, ebuf, sizeof(ebuf), &el);
-        Vouch__V1__ActivateChallenge ac = VOUCH__V1__ACTIVATE_CHALLENGE__INIT;
-        ac.credential_blob.data = bbuf;
-        ac.credential_blob.len = bl;
-        ac.encrypted_secret.data = ebuf;
-        ac.encrypted_secret.len = el;
-        Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
-        m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_ACTIVATE;
-        m.activate = &ac;
-        if (send_msg(s, &m) < 0) {
-                session_close(s, EIO, "cannot send the credential challenge");
-                return;
-        }
-        s->state = S_ACTIVATE;
-        tconn_set_timeout(s->tc, 30);
+        enroll_with_certificate(s, h->ek_certificate.data, h->ek_certificate.len, inter, inter_len,
+                                h->n_ek_intermediates,
+                                h->ek_cert_source == VOUCH__V1__EK_CERT_SOURCE__EK_CERT_SOURCE_FILE ? "the agent's --ek-cert file"
+                                                                                                    : "the TPM's NV");
 }
 
 /* ---- I/O ---- */

@@ -188,6 +188,9 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         c->expires_at = v->expires_at;
         c->deadline = verdict_deadline(v->expires_at);
         c->keep_on_failure = kind == ISSUE_WITH_ROW;
+        pthread_mutex_lock(&d->lock);
+        v->ek_anchor = dev->rec.ek_anchor; /* what the device's identity rests on */
+        pthread_mutex_unlock(&d->lock);
         snprintf(c->golden, sizeof(c->golden), "%s", v->golden_name ? v->golden_name : "");
         c->golden_version = v->golden_version;
         c->done = done;
@@ -516,6 +519,9 @@ static int stand_in(vouchd *d, device *dev, int status, const char *rule, const 
         v.issued_at = now;
         v.expires_at = now;
         v.verifier_id = d->verifier_id;
+        pthread_mutex_lock(&d->lock);
+        v.ek_anchor = dev->rec.ek_anchor;
+        pthread_mutex_unlock(&d->lock);
         if (rule)
                 verdict_one_finding(&v, &f, &fp, rule, expected, actual, why);
         pthread_mutex_lock(&dev->mu);

@@ -13,7 +13,7 @@
 #include "store.h"
 
 #define BATCH_MAX 512
-#define SCHEMA_VERSION 2 /* 2: the meta table (the run's state) */
+#define SCHEMA_VERSION 3 /* 2: the meta table (the run's state); 3: devices.ek_anchor, ek_certs */
 #define PRUNE_EVERY VS_PRUNE_EVERY
 #define GROUP_INTERVAL_NS 10000000L /* 10 ms: at most 100 commits a second */
 #define CHECKPOINT_FRAMES 10000 /* 4 KiB pages: a WAL of about 40 MiB */
@@ -44,33 +44,40 @@ enum {
         ST_CLOCK,
         ST_VERDICT,
         ST_PRUNE,
+        ST_EKCERT,
         ST_COUNT,
 };
+
+#define ROW_COLS                                                                                        \
+        "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
+        "clock, sequence, ek_anchor"
 
 static const char *const statements[ST_COUNT] = {
         [ST_BEGIN] = "BEGIN IMMEDIATE",
         [ST_COMMIT] = "COMMIT",
         [ST_ROLLBACK] = "ROLLBACK",
-        [ST_DEVICE] = "INSERT INTO devices VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) "
+        [ST_DEVICE] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
                       "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, golden=?4, approved=?5,"
                       " revoked=?6, enrolled_at=?7, has_last=?8, reset_count=?9, restart_count=?10,"
-                      " clock=?11, sequence=?12",
+                      " clock=?11, sequence=?12, ek_anchor=?13",
         /* an enrollment: the whole row for a new device; for a known one, not the admin's
          * fields (golden, approved, revoked), which only the API writes */
-        [ST_ENROLL] = "INSERT INTO devices VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) "
+        [ST_ENROLL] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
                       "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, enrolled_at=?7, has_last=?8,"
-                      " reset_count=?9, restart_count=?10, clock=?11, sequence=?12",
+                      " reset_count=?9, restart_count=?10, clock=?11, sequence=?12, ek_anchor=?13",
+        [ST_EKCERT] = "INSERT OR REPLACE INTO ek_certs (key, url, der, fetched_at) VALUES (?1,?2,?3,?4)",
         [ST_CLOCK] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
         [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq) VALUES (?1,?2,?3,?4,?5,?6,?7)",
         [ST_PRUNE] = "DELETE FROM verdicts WHERE device=?1 AND sequence<=?2",
 };
 
-typedef enum op_kind { OP_DEVICE, OP_ENROLL, OP_CLOCK, OP_VERDICT, OP_VERDICT_DEVICE } op_kind;
+typedef enum op_kind { OP_DEVICE, OP_ENROLL, OP_CLOCK, OP_VERDICT, OP_VERDICT_DEVICE, OP_EKCERT } op_kind;
 
 typedef struct op {
         op_kind kind;
         vs_device dev;          /* OP_DEVICE, OP_VERDICT_DEVICE (owned copies), OP_CLOCK (id + clock fields) */
         vs_verdict verdict;     /* OP_VERDICT, OP_VERDICT_DEVICE (owned copy) */
+        vs_ekcert ekcert;       /* OP_EKCERT (owned copies) */
         vs_done_fn done;
         void *userdata;
         struct op *next;
@@ -119,7 +126,15 @@ void vs_verdict_done(vs_verdict *v) {
         v->record = NULL;
 }
 
+void vs_ekcert_done(vs_ekcert *c) {
+        free(c->url);
+        free(c->der);
+        c->url = NULL;
+        c->der = NULL;
+}
+
 static void op_free(op *o) {
+        vs_ekcert_done(&o->ekcert);
         vs_device_done(&o->dev);
         vs_verdict_done(&o->verdict);
         free(o);
@@ -130,12 +145,14 @@ static const char schema[] =
         " id TEXT PRIMARY KEY, ek_public BLOB NOT NULL, ak_public BLOB NOT NULL, golden TEXT NOT NULL,"
         " approved INTEGER NOT NULL, revoked INTEGER NOT NULL, enrolled_at INTEGER NOT NULL,"
         " has_last INTEGER NOT NULL, reset_count INTEGER NOT NULL, restart_count INTEGER NOT NULL,"
-        " clock INTEGER NOT NULL, sequence INTEGER NOT NULL);"
+        " clock INTEGER NOT NULL, sequence INTEGER NOT NULL, ek_anchor INTEGER NOT NULL DEFAULT 0);"
         "CREATE TABLE IF NOT EXISTS verdicts ("
         " gseq INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, sequence INTEGER NOT NULL,"
         " status INTEGER NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, record BLOB NOT NULL);"
         "CREATE INDEX IF NOT EXISTS verdicts_device ON verdicts (device, sequence);"
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS ek_certs (key TEXT PRIMARY KEY, url TEXT NOT NULL, der BLOB NOT NULL,"
+        " fetched_at INTEGER NOT NULL);";
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
         char *msg = NULL;
@@ -236,6 +253,7 @@ static int apply(vs_store *s, pending_set *ps, op *o) {
                 sqlite3_bind_int64(st, 10, o->dev.restart_count);
                 sqlite3_bind_int64(st, 11, (sqlite3_int64) o->dev.clock);
                 sqlite3_bind_int64(st, 12, (sqlite3_int64) o->dev.sequence);
+                sqlite3_bind_int(st, 13, o->dev.ek_anchor);
                 if ((r = run(st)) < 0 || o->kind != OP_VERDICT_DEVICE)
                         return r;
                 /* in the same transaction: the row and the verdict, or neither */
@@ -249,6 +267,13 @@ static int apply(vs_store *s, pending_set *ps, op *o) {
                 return 0;
         case OP_VERDICT:
                 return apply_verdict(s, &o->verdict);
+        case OP_EKCERT:
+                st = s->st[ST_EKCERT];
+                sqlite3_bind_text(st, 1, o->ekcert.key, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, o->ekcert.url, -1, SQLITE_STATIC);
+                sqlite3_bind_blob(st, 3, o->ekcert.der, (int) o->ekcert.der_len, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 4, o->ekcert.fetched_at);
+                return run(st);
         }
         return -EINVAL;
 }
@@ -569,6 +594,23 @@ static int verdict_put(vs_store *s, const vs_verdict *v, const vs_device *d, vs_
         return enqueue(s, o);
 }
 
+int vs_ekcert_put(vs_store *s, const vs_ekcert *c, vs_done_fn done, void *userdata) {
+        op *o = calloc(1, sizeof(*o));
+        if (!o)
+                return -ENOMEM;
+        o->kind = OP_EKCERT;
+        o->ekcert = *c;
+        o->ekcert.url = strdup(c->url ? c->url : "");
+        o->ekcert.der = dup_bytes(c->der, c->der_len);
+        o->done = done;
+        o->userdata = userdata;
+        if (!o->ekcert.url || !o->ekcert.der) {
+                op_free(o);
+                return -ENOMEM;
+        }
+        return enqueue(s, o);
+}
+
 int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *userdata) {
         return verdict_put(s, v, NULL, done, userdata);
 }
@@ -725,7 +767,14 @@ int vs_open(const char *path, size_t history_keep, unsigned flags, vs_store **re
                 r = -EPROTO;
                 goto fail;
         }
-        if ((r = exec(s->wdb, "PRAGMA user_version=2", msg, sizeof(msg))) < 0) {
+        /* 3: devices from before have an EK certificate (ek_anchor 0) */
+        sqlite3_int64 has_anchor = 0;
+        if ((r = query_one(s->wdb, "SELECT count(*) FROM pragma_table_info('devices') WHERE name='ek_anchor'", &has_anchor,
+                           NULL, 0, msg, sizeof(msg))) < 0 ||
+            (!has_anchor &&
+             (r = exec(s->wdb, "ALTER TABLE devices ADD COLUMN ek_anchor INTEGER NOT NULL DEFAULT 0", msg, sizeof(msg))) <
+                     0) ||
+            (r = exec(s->wdb, "PRAGMA user_version=3", msg, sizeof(msg))) < 0) {
                 snprintf(err, errlen, "cannot write to %s: %s", path, msg);
                 goto fail;
         }
@@ -814,6 +863,7 @@ static int device_from_row(sqlite3_stmt *st, vs_device *d) {
         d->restart_count = (uint32_t) sqlite3_column_int64(st, 9);
         d->clock = (uint64_t) sqlite3_column_int64(st, 10);
         d->sequence = (uint64_t) sqlite3_column_int64(st, 11);
+        d->ek_anchor = sqlite3_column_int(st, 12);
         return 0;
 }
 
@@ -832,7 +882,8 @@ static int verdict_from_row(sqlite3_stmt *st, vs_verdict *v) {
  * (one lookup in verdicts_device; retention never deletes the newest verdict). */
 #define DEVICE_COLS                                                                                      \
         "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
-        "clock, max(sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=devices.id), 0))"
+        "clock, max(sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=devices.id), 0)), " \
+        "ek_anchor"
 #define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
 /* Retention as reads see it (store.h): a verdict is among the newest history_keep (?3) of
  * its device, whether or not the batched pruning has deleted the older ones yet. */
@@ -953,6 +1004,32 @@ int vs_verdict_last_global(vs_store *s, uint64_t *ret) {
                 if (rc == SQLITE_ROW)
                         *ret = (uint64_t) sqlite3_column_int64(st, 0);
                 r = read_status(s, rc == SQLITE_ROW ? SQLITE_DONE : rc == SQLITE_DONE ? SQLITE_ERROR : rc);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+int vs_ekcert_get(vs_store *s, const char *key, vs_ekcert *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT key, url, der, fetched_at FROM ek_certs WHERE key=?1", &st)) == 0) {
+                sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        memset(ret, 0, sizeof(*ret));
+                        snprintf(ret->key, sizeof(ret->key), "%s", (const char *) sqlite3_column_text(st, 0));
+                        ret->url = strdup(sqlite3_column_text(st, 1) ? (const char *) sqlite3_column_text(st, 1) : "");
+                        ret->fetched_at = sqlite3_column_int64(st, 3);
+                        r = blob_dup(st, 2, &ret->der, &ret->der_len);
+                        if (r == 0 && !ret->url)
+                                r = -ENOMEM;
+                        if (r < 0)
+                                vs_ekcert_done(ret);
+                } else {
+                        r = rc == SQLITE_DONE ? -ENOENT : read_status(s, rc);
+                }
         }
         sqlite3_finalize(st);
         pthread_mutex_unlock(&s->rlock);

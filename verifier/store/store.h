@@ -32,6 +32,7 @@ typedef struct vs_device {
         uint32_t reset_count, restart_count;
         uint64_t clock;
         uint64_t sequence;             /* last verdict's per-device sequence number */
+        int ek_anchor;                 /* EkAnchor: 0 an EK certificate, 1 the EK key (allowlisted) */
 } vs_device;
 
 void vs_device_done(vs_device *d);
@@ -109,6 +110,22 @@ int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *user
  * one transaction, or neither is (a revocation and its UNTRUSTED verdict). */
 int vs_verdict_put_with_device(vs_store *s, const vs_verdict *v, const vs_device *d, vs_done_fn done,
                                void *userdata);
+
+/* An EK certificate fetched from its maker's service (vouchd --ek-cert-fetch), kept so the
+ * service is asked once per TPM; it is checked again whenever it is used. */
+typedef struct vs_ekcert {
+        char key[VS_ID_MAX + 1];       /* the EK key fingerprint (vc_ek_key_fingerprint) */
+        char *url;                     /* where it was fetched */
+        uint8_t *der;
+        size_t der_len;
+        int64_t fetched_at;            /* Unix seconds */
+} vs_ekcert;
+
+void vs_ekcert_done(vs_ekcert *c);
+/* Queues an insert-or-replace of c (copied). */
+int vs_ekcert_put(vs_store *s, const vs_ekcert *c, vs_done_fn done, void *userdata);
+/* The certificate kept for key (-ENOENT: none); as the reads below. */
+int vs_ekcert_get(vs_store *s, const char *key, vs_ekcert *ret);
 
 /* Synchronous reads; -ENOENT when absent. A read that fails, at any row, is an error, never
  * a short answer: -EUCLEAN when SQLite finds the database damaged, -EIO otherwise;

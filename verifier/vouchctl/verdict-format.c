@@ -87,6 +87,9 @@ json_object *vfmt_verdict_json(const Vouch__V1__Verdict *v) {
         json_object_object_add(o, "sequence", json_object_new_uint64(v->sequence));
         json_object_object_add(o, "verifier_id", str_json(v->verifier_id));
         json_object_object_add(o, "global_sequence", json_object_new_uint64(v->global_sequence));
+        json_object_object_add(o, "ek_anchor",
+                               json_object_new_string(v->ek_anchor == VOUCH__V1__EK_ANCHOR__EK_ANCHOR_KEY ? "KEY"
+                                                                                                          : "CERTIFICATE"));
         return o;
 }
 
@@ -215,6 +218,9 @@ void vfmt_verdict_text(FILE *f, const Vouch__V1__Verdict *v) {
         vfmt_put_safe(f, v->golden_name && v->golden_name[0] ? v->golden_name : "(none)", TEXT_MAX);
         fprintf(f, " (version %lld)\n", (long long) v->golden_version);
         fprintf(f, "boot count:   %u\n", v->boot_count);
+        fprintf(f, "anchored by:  %s\n", v->ek_anchor == VOUCH__V1__EK_ANCHOR__EK_ANCHOR_KEY
+                                                  ? "its EK key (allowlisted; no EK certificate)"
+                                                  : "an EK certificate");
         fprintf(f, "sequence:     %llu (global %llu)\n", (unsigned long long) v->sequence,
                 (unsigned long long) v->global_sequence);
         fputs("verifier:     ", f);

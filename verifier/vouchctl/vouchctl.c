@@ -24,6 +24,9 @@ static void usage(FILE *f) {
               "  quote verify --ak AK --msg QUOTE --sig SIG --pcrs PCRS --nonce HEX [--eventlog FILE]\n"
               "\n"
               "\n"
+              "EK keys (for TPMs without an EK certificate: vouchd --allowlist):\n"
+              "  ek fingerprint FILE              FILE: tpm2_createek -u output (TPM2B_PUBLIC or PEM)\n"
+              "\n"
               "Signed verdicts (offline, the relying party's check):\n"
               "  verdict verify --keys KEYS_FILE VERDICT_FILE [--now TIME] [--any-status] [--json]\n"
               "\n"
@@ -74,6 +77,8 @@ int main(int argc, char **argv) {
                 return cmd_device(argc - 1, argv + 1);
         if (strcmp(argv[1], "keys") == 0)
                 return cmd_keys(argc - 1, argv + 1);
+        if (strcmp(argv[1], "ek") == 0)
+                return cmd_ek(argc - 1, argv + 1);
         fprintf(stderr, "vouchctl: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return EXIT_USAGE;

@@ -41,6 +41,7 @@ int cmd_verdict(int argc, char **argv);
 int cmd_api_verdict(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_ek(int argc, char **argv);
 
 #include <stdbool.h>
 

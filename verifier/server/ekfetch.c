@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* EK certificates from the TPM makers' services (--ek-cert-fetch): firmware TPMs (Intel
+ * PTT, AMD fTPM) keep none in NV. A fetch runs on a thread of its own (libcurl, blocking,
+ * bounded in time and size), never on an event loop, and hands its answer back to the
+ * session's loop. Only the configured base URLs are asked; redirects are not followed. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#define FETCH_TIMEOUT_MS 5000   /* a service slower than this is treated as down */
+#define FETCHES_MAX 16          /* at once, for the whole vouchd */
+
+static const struct {
+        const char *name;
+        uint32_t manufacturer;
+        vc_ekcert_form form;
+        const char *url;
+} known[] = {
+        { "intel", VC_TPM_MANUFACTURER_INTC, VC_EKCERT_FORM_INTEL, "https://ekop.intel.com/ekcertservice/" },
+        { "amd", VC_TPM_MANUFACTURER_AMD, VC_EKCERT_FORM_AMD, "https://ftpm.amd.com/pki/aia/" },
+};
+
+static int manufacturer_of(const char *s, uint32_t *ret) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 4)
+                return -EINVAL;
+        uint8_t b[4] = { 0 };
+        memcpy(b, s, n);
+        *ret = (uint32_t) b[0] << 24 | (uint32_t) b[1] << 16 | (uint32_t) b[2] << 8 | b[3];
+        return 0;
+}
+
+int ekfetch_parse(const char *spec, ek_service *ret, char *err, size_t n) {
+        for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++)
+                if (strcmp(spec, known[i].name) == 0) {
+                        *ret = (ek_service) { .manufacturer = known[i].manufacturer, .form = known[i].form };
+                        return (ret->base = strdup(known[i].url)) ? 0 : -ENOMEM;
+                }
+        /* MANUFACTURER=[intel:|amd:]URL, e.g. INTC=https://mirror.example/ekcertservice/ */
+        const char *eq = strchr(spec, '='), *url = eq ? eq + 1 : NULL;
+        char mf[8];
+        if (!eq || (size_t) (eq - spec) >= sizeof(mf)) {
+                snprintf(err, n, "\"%s\": expected intel, amd, or MANUFACTURER=[intel:|amd:]URL", spec);
+                return -EINVAL;
+        }
+        snprintf(mf, sizeof(mf), "%.*s", (int) (eq - spec), spec);
+        *ret = (ek_service) { 0 };
+        if (manufacturer_of(mf, &ret->manufacturer) < 0) {
+                snprintf(err, n, "\"%s\": the manufacturer is 1-4 characters (INTC, AMD)", spec);
+                return -EINVAL;
+        }
+        if (strncmp(url, "intel:", 6) == 0)
+                ret->form = VC_EKCERT_FORM_INTEL, url += 6;
+        else if (strncmp(url, "amd:", 4) == 0)
+                ret->form = VC_EKCERT_FORM_AMD, url += 4;
+        else
+                ret->form = ret->manufacturer == VC_TPM_MANUFACTURER_AMD ? VC_EKCERT_FORM_AMD : VC_EKCERT_FORM_INTEL;
+        if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+                snprintf(err, n, "\"%s\": the URL must start with https:// (or http://)", spec);
+                return -EINVAL;
+        }
+        return (ret->base = strdup(url)) ? 0 : -ENOMEM;
+}
+
+const ek_service *ekfetch_service_for(const vouchd *d, uint32_t manufacturer) {
+        for (size_t i = 0; i < d->cfg.n_ek_services; i++)
+                if (d->cfg.ek_services[i].manufacturer == manufacturer)
+                        return &d->cfg.ek_services[i];
+        return NULL;
+}
+
+int ekfetch_init(vouchd *d) {
+        return d->cfg.n_ek_services == 0 || curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
+}
+
+void ekfetch_fini(vouchd *d) {
+        /* the threads post their answer and leave; none is running once the count is 0 */
+        for (int i = 0; i < 400 && atomic_load(&d->ek_fetches) > 0; i++)
+                usleep(25000);
+        if (d->cfg.n_ek_services)
+                curl_global_cleanup();
+}
+
+typedef struct fetch_job {
+        vouchd *d;
+        struct event_base *base;
+        vc_ekcert_form form;
+        char url[512];
+        uint8_t *body;
+        size_t len;
+        bool too_large;
+        int error;
+        char why[1200];
+        ekfetch_done_fn done;
+        void *userdata;
+} fetch_job;
+
+static size_t on_body(char *p, size_t size, size_t nitems, void *arg) {
+        fetch_job *j = arg;
+        size_t n = size * nitems;
+        if (j->len + n > VC_EKCERT_ANSWER_MAX) {
+                j->too_large = true;
+                return 0; /* aborts the transfer */
+        }
+        uint8_t *nb = realloc(j->body, j->len + n + 1);
+        if (!nb)
+                return 0;
+        j->body = nb;
+        memcpy(j->body + j->len, p, n);
+        j->len += n;
+        return n;
+}
+
+static void fetch_done_cb(evutil_socket_t fd, short what, void *arg) {
+        fetch_job *j = arg;
+        uint8_t *der = NULL;
+        size_t der_len = 0;
+        vc_error err;
+        if (j->error == 0 && vc_ekcert_from_answer(j->form, j->body, j->len, &der, &der_len, &err) < 0) {
+                j->error = err.code;
+                snprintf(j->why, sizeof(j->why), "the answer from %.300s: %s", j->url, err.msg);
+        }
+        j->done(j->error, j->why, der, der_len, j->url, j->userdata);
+        free(der);
+        free(j->body);
+        free(j);
+}
+
+static void *fetch_main(void *arg) {
+        fetch_job *j = arg;
+        CURL *c = curl_easy_init();
+        long status = 0;
+        char cerr[CURL_ERROR_SIZE] = "";
+        CURLcode rc = CURLE_FAILED_INIT;
+        if (c) {
+                curl_easy_setopt(c, CURLOPT_URL, j->url);
+                curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
+                curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* only the configured URLs */
+                curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+                curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) FETCH_TIMEOUT_MS);
+                curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long) FETCH_TIMEOUT_MS);
+                curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) VC_EKCERT_ANSWER_MAX);
+                curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+                curl_easy_setopt(c, CURLOPT_WRITEDATA, j);
+                curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+                curl_easy_setopt(c, CURLOPT_USERAGENT, "vouchd/" VOUCH_VERSION);
+                rc = curl_easy_perform(c);
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        }
+        if (j->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+                j->error = -E2BIG;
+                snprintf(j->why, sizeof(j->why), "%.300s answered with more than %u bytes", j->url, VC_EKCERT_ANSWER_MAX);
+        } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+                j->error = -ETIMEDOUT;
+                snprintf(j->why, sizeof(j->why), "%.300s did not answer within %d ms", j->url, FETCH_TIMEOUT_MS);
+        } else if (rc != CURLE_OK) {
+                j->error = -EIO;
+                snprintf(j->why, sizeof(j->why), "%.300s: %s", j->url, cerr[0] ? cerr : curl_easy_strerror(rc));
+        } else if (status >= 300 && status < 400) {
+                char *loc = NULL;
+                curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc);
+                j->error = -EPERM;
+                snprintf(j->why, sizeof(j->why), "%s redirected (HTTP %ld) to %s: not followed, only the configured "
+                         "--ek-cert-fetch URLs are asked", j->url, status, loc ? loc : "(no Location)");
+        } else if (status != 200) {
+                j->error = status == 404 ? -ENOENT : -EIO;
+                snprintf(j->why, sizeof(j->why), "%.300s answered HTTP %ld%s", j->url, status,
+                         status == 404 ? " (the service has no certificate for this EK)" : "");
+        }
+        curl_easy_cleanup(c);
+        struct timeval now = { 0, 0 };
+        vouchd *d = j->d;
+        if (event_base_once(j->base, -1, EV_TIMEOUT, fetch_done_cb, j, &now) < 0) {
+                free(j->body);
+                free(j); /* the loop is gone: vouchd is stopping */
+        }
+        atomic_fetch_sub(&d->ek_fetches, 1);
+        return NULL;
+}
+
+int ekfetch_start(vouchd *d, struct event_base *base, const ek_service *svc, const TPMT_PUBLIC *ek,
+                  ekfetch_done_fn done, void *userdata, char *err, size_t n) {
+        char key[VC_EKCERT_LOOKUP_MAX];
+        int r = vc_ekcert_lookup(svc->form, ek, key, sizeof(key));
+        if (r < 0) {
+                snprintf(err, n, "no lookup key for this EK at %s (%s)", svc->base,
+                         r == -ENOTSUP ? "an RSA exponent other than 65537" : "an unsupported key");
+                return r;
+        }
+        if (atomic_fetch_add(&d->ek_fetches, 1) >= FETCHES_MAX) {
+                atomic_fetch_sub(&d->ek_fetches, 1);
+                snprintf(err, n, "%d EK certificate fetches are under way already: retry", FETCHES_MAX);
+                return -EBUSY;
+        }
+        fetch_job *j = calloc(1, sizeof(*j));
+        if (!j) {
+                atomic_fetch_sub(&d->ek_fetches, 1);
+                snprintf(err, n, "out of memory");
+                return -ENOMEM;
+        }
+        *j = (fetch_job) { .d = d, .base = base, .form = svc->form, .done = done, .userdata = userdata };
+        snprintf(j->url, sizeof(j->url), "%s%s", svc->base, key);
+        pthread_t t;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        r = pthread_create(&t, &a, fetch_main, j);
+        pthread_attr_destroy(&a);
+        if (r != 0) {
+                atomic_fetch_sub(&d->ek_fetches, 1);
+                free(j);
+                snprintf(err, n, "cannot start a fetch thread: %s", strerror(r));
+                return -r;
+        }
+        return 0;
+}
