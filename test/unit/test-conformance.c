@@ -45,8 +45,9 @@ static bool ends_with(const char *s, const char *suffix) {
         return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* Replays one log; returns 0 and fills *out, or fails the test. */
-static void replay_file(const char *path, vc_pcr_set *out) {
+/* Replays one log read as how says; fills *out (and *ret_log when not NULL), or fails
+ * the test. */
+static void replay_file_as(const char *path, vc_log_read how, vc_pcr_set *out, vc_eventlog **ret_log) {
         size_t len;
         uint8_t *buf = slurp(path, &len);
         vc_eventlog *log = NULL;
@@ -55,7 +56,7 @@ static void replay_file(const char *path, vc_pcr_set *out) {
         vc_error err;
         char msg[512];
         assert_non_null(buf);
-        if (vc_eventlog_parse(buf, len, &log, &err) < 0)
+        if (vc_eventlog_parse_as(buf, len, how, &log, &err) < 0)
                 fail_msg("%s: %s", path, vc_error_format(&err, msg, sizeof(msg)));
         vc_event_check *checks = calloc(log->n_events, sizeof(*checks));
         assert_int_equal(vc_hasher_new(&h), 0);
@@ -70,8 +71,89 @@ static void replay_file(const char *path, vc_pcr_set *out) {
         *out = r.pcrs;
         free(checks);
         vc_hasher_free(h);
-        vc_eventlog_free(log);
+        if (ret_log)
+                *ret_log = log;
+        else
+                vc_eventlog_free(log);
         free(buf);
+}
+
+static void replay_file(const char *path, vc_pcr_set *out) {
+        replay_file_as(path, VC_READ_TPM, out, NULL);
+}
+
+/* got replays to exactly the banks, PCRs (registers) and values of path.pcrs.json. */
+static void expect_pcrs_json(const char *path, const vc_pcr_set *got) {
+        char exp[4900];
+        size_t elen;
+        vc_pcr_set want;
+        vc_error err;
+        snprintf(exp, sizeof(exp), "%s.pcrs.json", path);
+        uint8_t *ebuf = slurp(exp, &elen);
+        if (!ebuf)
+                fail_msg("%s: no expected values", exp);
+        assert_int_equal(vc_pcrs_parse_json((char *) ebuf, elen, &want, &err), 0);
+        assert_true(want.n_banks >= 1);
+        for (uint32_t b = 0; b < want.n_banks; b++) {
+                const vc_pcr_bank *wb = &want.banks[b], *gb = vc_pcr_set_find(got, wb->alg);
+                const char *bank = vc_alg_lookup(wb->alg)->name;
+                if (!gb)
+                        fail_msg("%s: no %s bank replayed", path, bank);
+                if (gb->mask != wb->mask)
+                        fail_msg("%s: %s indices extended 0x%06x, expected 0x%06x", path, bank, gb->mask, wb->mask);
+                for (unsigned p = 0; p < VC_PCR_COUNT; p++)
+                        if ((wb->mask & (1u << p)) && memcmp(gb->values[p], wb->values[p], wb->size) != 0)
+                                fail_msg("%s: %s index %u differs", path, bank, p);
+        }
+        free(ebuf);
+}
+
+/* Every CCEL log in shared/ccel: read by its structure (auto) and as CCEL it is CCEL and
+ * replays its registers to NAME.pcrs.json; read as a TPM log it is refused. */
+static void test_ccel_logs(void **state) {
+        char dir[4200];
+        unsigned checked = 0;
+        snprintf(dir, sizeof(dir), "%s/ccel", shared);
+        DIR *dd = opendir(dir);
+        if (!dd) {
+                const char *ci = getenv("CI");
+                if (ci && strcmp(ci, "true") == 0)
+                        fail_msg("%s: not found (CI=true)", dir);
+                printf("*** SKIPPED: no %s ***\n", dir);
+                skip();
+        }
+        struct dirent *f;
+        while ((f = readdir(dd))) {
+                char path[4800];
+                if (f->d_name[0] == '.' || ends_with(f->d_name, ".json") || ends_with(f->d_name, ".md"))
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dir, f->d_name);
+                static const vc_log_read hows[] = { VC_READ_AUTO, VC_READ_CCEL };
+                for (size_t i = 0; i < 2; i++) {
+                        vc_pcr_set got;
+                        vc_eventlog *log = NULL;
+                        replay_file_as(path, hows[i], &got, &log);
+                        assert_int_equal(log->kind, VC_LOG_CCEL);
+                        if (log->padding)
+                                printf("%s: %zu bytes of padding (0x%02x) after event %zu\n", f->d_name, log->padding,
+                                       log->padding_byte, log->n_events - 1);
+                        vc_eventlog_free(log);
+                        expect_pcrs_json(path, &got);
+                }
+                size_t len;
+                uint8_t *buf = slurp(path, &len);
+                vc_eventlog *log = NULL;
+                vc_error err;
+                assert_non_null(buf);
+                assert_int_equal(vc_eventlog_parse(buf, len, &log, &err), -EBADMSG);
+                assert_null(log);
+                assert_int_equal(vc_eventlog_parse_as(buf, len, VC_READ_TPM, &log, &err), -EBADMSG);
+                printf("ccel ok     %s (refused as a TPM log: %s)\n", f->d_name, err.msg);
+                free(buf);
+                checked++;
+        }
+        closedir(dd);
+        assert_true(checked >= 1);
 }
 
 static void test_eventlogs(void **state) {
@@ -283,6 +365,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_eventlogs),
                 cmocka_unit_test(test_quotes),
+                cmocka_unit_test(test_ccel_logs),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,7 +90,12 @@ static void test_truncated_everywhere(void **state) {
                 vc_error err;
                 int r = vc_eventlog_parse(b.buf, n, &log, &err);
                 if (r == 0) {
-                        boundaries++;
+                        /* a cut inside an event whose bytes so far are all zero reads as
+                         * zero padding after the last complete event */
+                        if (log->padding == 0)
+                                boundaries++;
+                        else
+                                assert_int_equal(log->padding_byte, 0);
                         vc_eventlog_free(log);
                         continue;
                 }
@@ -410,6 +415,248 @@ static void test_parse_tail(void **state) {
         lb_free(&b);
 }
 
+/* ---- padding after the last event (a copy of the firmware's log area) ---- */
+
+static void build_small(logbuilder *b) {
+        lb_init_agile(b, two_banks, 2);
+        lb_event(b, 0, EV_S_CRTM_VERSION, "v\0", 2);
+        lb_event(b, 7, EV_SEPARATOR, "\0\0\0\0", 4);
+}
+
+static void pad(logbuilder *b, uint8_t byte, size_t n) {
+        uint8_t *p = malloc(n);
+        assert_non_null(p);
+        memset(p, byte, n);
+        lb_raw(b, p, n);
+        free(p);
+}
+
+static void test_padding_accepted(void **state) {
+        static const uint8_t bytes[] = { 0xFF, 0x00 };
+        for (size_t k = 0; k < ELEMENTSOF(bytes); k++) {
+                static const size_t sizes[] = { 1, 3, 12, 4096, 262144 - 123 };
+                for (size_t j = 0; j < ELEMENTSOF(sizes); j++) {
+                        logbuilder b;
+                        vc_eventlog *log = NULL;
+                        vc_error err;
+                        build_small(&b);
+                        size_t end = b.len;
+                        pad(&b, bytes[k], sizes[j]);
+                        assert_int_equal(parse(&b, &log, &err), 0);
+                        assert_int_equal(log->n_events, 3);
+                        assert_int_equal(log->padding, sizes[j]);
+                        assert_int_equal(log->padding_byte, bytes[k]);
+                        assert_int_equal(log->events[2].offset + log->events[2].size, end);
+                        assert_int_equal(log->len, end + sizes[j]);
+                        vc_eventlog_free(log);
+                        lb_free(&b);
+                }
+        }
+        /* a legacy log too */
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        lb_init_legacy(&b);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "abc", 3);
+        pad(&b, 0xFF, 100);
+        assert_int_equal(parse(&b, &log, NULL), 0);
+        assert_int_equal(log->n_events, 1);
+        assert_int_equal(log->padding, 100);
+        vc_eventlog_free(log);
+        lb_free(&b);
+}
+
+/* Anything but one padding byte repeated is an error at the offset after the last event. */
+static void test_padding_rejections(void **state) {
+        static const struct {
+                uint8_t tail[8];
+                size_t n;
+        } cases[] = {
+                { { 0xFF, 0xFF, 0x00, 0x00 }, 4 },       /* mixed */
+                { { 0x00, 0x00, 0xFF, 0xFF }, 4 },
+                { { 0xFF, 0xFF, 0xFF, 0x01 }, 4 },       /* garbage at the end */
+                { { 0x01, 0xFF, 0xFF, 0xFF }, 4 },       /* garbage first */
+                { { 0xFE, 0xFE, 0xFE, 0xFE }, 4 },       /* not a padding byte */
+                { { 0x00, 0x00, 0x00, 0x00, 0x07 }, 5 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                logbuilder b;
+                vc_eventlog *log = NULL;
+                vc_error err;
+                build_small(&b);
+                size_t end = b.len;
+                lb_raw(&b, cases[i].tail, cases[i].n);
+                assert_int_equal(parse(&b, &log, &err), -EBADMSG);
+                assert_null(log);
+                assert_int_equal(err.offset, end);
+                assert_int_equal(err.event, 3);
+                lb_free(&b);
+        }
+}
+
+/* Appending reads a padding again with what follows: events after it are an error (as in
+ * the whole log), more of the same padding is padding. */
+static void test_padding_append(void **state) {
+        logbuilder b, more;
+        vc_eventlog *log = NULL;
+        vc_error err;
+        build_small(&b);
+        size_t end = b.len;
+        pad(&b, 0xFF, 64);
+        assert_int_equal(parse(&b, &log, &err), 0);
+        assert_int_equal(log->padding, 64);
+
+        lb_init_agile(&more, two_banks, 2);
+        size_t hdr = more.len;
+        lb_event(&more, 4, EV_SEPARATOR, "\0\0\0\0", 4);
+        int r = vc_eventlog_append(log, more.buf + hdr, more.len - hdr, &err);
+        assert_true(r == -EBADMSG || r == -E2BIG); /* 0xFF.. read as an event: digest count 0xFFFFFFFF */
+        assert_int_equal(err.offset, end + 8);
+        assert_int_equal(log->n_events, 3); /* unchanged */
+        assert_int_equal(log->padding, 64);
+        assert_int_equal(log->len, end + 64);
+
+        uint8_t ff[16];
+        memset(ff, 0xFF, sizeof(ff));
+        assert_int_equal(vc_eventlog_append(log, ff, sizeof(ff), &err), 0);
+        assert_int_equal(log->padding, 80);
+        assert_int_equal(log->n_events, 3);
+        vc_eventlog_free(log);
+
+        /* a log without padding, then an append ending in padding */
+        assert_int_equal(vc_eventlog_parse(b.buf, end, &log, &err), 0);
+        assert_int_equal(log->padding, 0);
+        logbuilder tail = more;
+        pad(&tail, 0x00, 33);
+        assert_int_equal(vc_eventlog_append(log, tail.buf + hdr, tail.len - hdr, &err), 0);
+        assert_int_equal(log->n_events, 4);
+        assert_int_equal(log->padding, 33);
+        assert_int_equal(log->padding_byte, 0);
+        vc_eventlog_free(log);
+
+        /* vouchd's path: a tail after the head */
+        assert_int_equal(vc_eventlog_parse(b.buf, end, &log, &err), 0);
+        size_t head_len = log->events[0].size;
+        vc_eventlog *t = NULL;
+        assert_int_equal(vc_eventlog_parse_tail(b.buf, head_len, end, 3, tail.buf + hdr, tail.len - hdr, &t, &err), 0);
+        assert_int_equal(t->n_events, 2);
+        assert_int_equal(t->padding, 33);
+        vc_eventlog_free(t);
+        tail.buf[tail.len - 1] = 0x01;
+        assert_int_equal(vc_eventlog_parse_tail(b.buf, head_len, end, 3, tail.buf + hdr, tail.len - hdr, &t, &err),
+                         -EBADMSG);
+        assert_int_equal(err.offset, end + (tail.len - hdr) - 33 + 8); /* the zeros read as an event: count 0 */
+        vc_eventlog_free(log);
+        lb_free(&tail);
+        lb_free(&b);
+}
+
+/* ---- CCEL ---- */
+
+static const uint16_t sha384_only[] = { VC_ALG_SHA384 };
+
+/* A CCEL log as TDX firmware writes it: Spec ID at register 1, SHA-384, RTMR events. */
+static void build_ccel(logbuilder *b, uint32_t spec_index) {
+        lb_init_agile(b, sha384_only, 1);
+        b->buf[0] = (uint8_t) spec_index;
+        lb_event(b, 1, EV_EFI_HANDOFF_TABLES2, "TdxTable", 8);
+        lb_event(b, 1, EV_SEPARATOR, "\0\0\0\0", 4);
+        lb_event(b, 2, EV_EFI_ACTION, "Calling EFI Application from Boot Option", 40);
+        lb_event(b, 3, EV_IPL, "grub_cmd: x", 12);
+        lb_event(b, 4, EV_EVENT_TAG, "\1\0\0\0\0\0\0\0", 8);
+}
+
+static int parse_as(const logbuilder *b, vc_log_read how, vc_eventlog **log, vc_error *err) {
+        return vc_eventlog_parse_as(b->buf, b->len, how, log, err);
+}
+
+static void test_ccel(void **state) {
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        vc_error err;
+        build_ccel(&b, 1);
+        /* read as a TPM log: refused */
+        expect_reject(&b, -EBADMSG, "Spec ID event in PCR 1");
+        assert_int_equal(parse_as(&b, VC_READ_TPM, &log, &err), -EBADMSG);
+        assert_null(log);
+        static const vc_log_read hows[] = { VC_READ_CCEL, VC_READ_AUTO };
+        for (size_t i = 0; i < ELEMENTSOF(hows); i++) {
+                assert_int_equal(parse_as(&b, hows[i], &log, &err), 0);
+                assert_int_equal(log->kind, VC_LOG_CCEL);
+                assert_int_equal(log->format, VC_LOG_CRYPTO_AGILE);
+                assert_int_equal(log->n_events, 6);
+                assert_int_equal(log->events[0].pcr, 1);
+                assert_int_equal(log->events[5].pcr, 4);
+                assert_string_equal(vc_log_kind_name(log->kind), "ccel");
+                vc_eventlog_free(log);
+        }
+        /* padded like the real log area */
+        pad(&b, 0xFF, 4000);
+        assert_int_equal(parse_as(&b, VC_READ_AUTO, &log, &err), 0);
+        assert_int_equal(log->padding, 4000);
+        vc_eventlog_free(log);
+        lb_free(&b);
+
+        /* early TDVF: Spec ID at register 0; auto reads that as a TPM log, --format ccel as CCEL */
+        build_ccel(&b, 0);
+        assert_int_equal(parse_as(&b, VC_READ_AUTO, &log, &err), 0);
+        assert_int_equal(log->kind, VC_LOG_TPM);
+        vc_eventlog_free(log);
+        assert_int_equal(parse_as(&b, VC_READ_CCEL, &log, &err), 0);
+        assert_int_equal(log->kind, VC_LOG_CCEL);
+        vc_eventlog_free(log);
+        assert_int_equal(parse_as(&b, 7, &log, &err), -EINVAL);
+        lb_free(&b);
+}
+
+static void expect_ccel_reject(const logbuilder *b, const char *needle) {
+        vc_eventlog *log = NULL;
+        vc_error err;
+        assert_int_equal(vc_eventlog_parse_as(b->buf, b->len, VC_READ_CCEL, &log, &err), -EBADMSG);
+        assert_null(log);
+        if (!strstr(err.msg, needle))
+                fail_msg("error \"%s\" does not mention \"%s\"", err.msg, needle);
+}
+
+static void test_ccel_rejections(void **state) {
+        logbuilder b;
+        /* register 5 and beyond do not exist; nor does 0xFFFFFFFF */
+        static const uint32_t bad[] = { 5, 23, VC_PCR_NONE };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                build_ccel(&b, 1);
+                lb_event(&b, bad[i], EV_EFI_ACTION, "x", 1);
+                expect_ccel_reject(&b, "register index");
+                lb_free(&b);
+        }
+        /* Spec ID at register 2 */
+        build_ccel(&b, 2);
+        expect_ccel_reject(&b, "CCEL Spec ID event at register 2");
+        lb_free(&b);
+        /* banks other than SHA-384 or SM3 alone */
+        lb_init_agile(&b, two_banks, 2);
+        b.buf[0] = 1;
+        expect_ccel_reject(&b, "expected SHA-384 or SM3 alone");
+        lb_free(&b);
+        static const uint16_t sha256_only[] = { VC_ALG_SHA256 };
+        lb_init_agile(&b, sha256_only, 1);
+        b.buf[0] = 1;
+        expect_ccel_reject(&b, "expected SHA-384 or SM3 alone");
+        lb_free(&b);
+        static const uint16_t sm3_only[] = { VC_ALG_SM3_256 };
+        vc_eventlog *log = NULL;
+        lb_init_agile(&b, sm3_only, 1);
+        b.buf[0] = 1;
+        lb_event(&b, 1, EV_SEPARATOR, "\0\0\0\0", 4);
+        assert_int_equal(parse_as(&b, VC_READ_AUTO, &log, NULL), 0); /* Hygon CSV: SM3 */
+        assert_int_equal(log->kind, VC_LOG_CCEL);
+        vc_eventlog_free(log);
+        lb_free(&b);
+        /* no Spec ID event: not a CCEL log */
+        lb_init_legacy(&b);
+        lb_event(&b, 1, EV_S_CRTM_VERSION, "abc", 3);
+        expect_ccel_reject(&b, "a CCEL log starts with a Spec ID event");
+        lb_free(&b);
+}
+
 static void test_type_names(void **state) {
         assert_string_equal(vc_event_type_name(EV_EFI_VARIABLE_AUTHORITY), "EV_EFI_VARIABLE_AUTHORITY");
         assert_string_equal(vc_event_type_name(EV_NO_ACTION), "EV_NO_ACTION");
@@ -435,6 +682,11 @@ int main(void) {
                 cmocka_unit_test(test_too_many_events),
                 cmocka_unit_test(test_append),
                 cmocka_unit_test(test_type_names),
+                cmocka_unit_test(test_padding_accepted),
+                cmocka_unit_test(test_padding_rejections),
+                cmocka_unit_test(test_padding_append),
+                cmocka_unit_test(test_ccel),
+                cmocka_unit_test(test_ccel_rejections),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

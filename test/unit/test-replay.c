@@ -201,6 +201,46 @@ static void test_incremental_equals_whole(void **state) {
 
 /* vc_replay_pack keeps what a replay carried between attestations, byte for byte, in less
  * room; a replay continued from its packed copy equals the whole log's replay. */
+/* CCEL: registers keyed by their index as written, each from zero; a StartupLocality or
+ * H-CRTM event at register 0 (MRTD, not PCR 0) changes nothing. */
+static void test_ccel_registers(void **state) {
+        static const uint16_t sha384[] = { VC_ALG_SHA384 };
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        vc_hasher *h = NULL;
+        vc_pcr_set s;
+        uint8_t want0[48] = { 0 }, want2[48] = { 0 }, d[48];
+        lb_init_agile(&b, sha384, 1);
+        b.buf[0] = 1; /* Spec ID at register 1, as TDX firmware writes it */
+        lb_event(&b, 0, EV_NO_ACTION, "StartupLocality\0\3", 17);
+        lb_event(&b, 0, EV_EFI_HCRTM_EVENT, "HCRTM", 5);
+        lb_event(&b, 2, EV_EFI_ACTION, "two", 3);
+        assert_int_equal(vc_eventlog_parse_as(b.buf, b.len, VC_READ_AUTO, &log, NULL), 0);
+        assert_int_equal(log->kind, VC_LOG_CCEL);
+        assert_int_equal(vc_hasher_new(&h), 0);
+        assert_int_equal(vc_eventlog_replay(h, log, &s, NULL), 0);
+        vc_digest(VC_ALG_SHA384, "HCRTM", 5, d);
+        extend(VC_ALG_SHA384, want0, d);
+        vc_digest(VC_ALG_SHA384, "two", 3, d);
+        extend(VC_ALG_SHA384, want2, d);
+        assert_int_equal(s.n_banks, 1);
+        const vc_pcr_bank *bank = vc_pcr_set_find(&s, VC_ALG_SHA384);
+        assert_non_null(bank);
+        assert_int_equal(bank->mask, (1u << 0) | (1u << 2));
+        assert_memory_equal(bank->values[0], want0, 48);
+        assert_memory_equal(bank->values[2], want2, 48);
+        vc_eventlog_free(log);
+
+        /* the same bytes read as a TPM log (Spec ID forced to PCR 0): PCR 0 starts at 4 */
+        b.buf[0] = 0;
+        assert_int_equal(vc_eventlog_parse(b.buf, b.len, &log, NULL), 0);
+        assert_int_equal(vc_eventlog_replay(h, log, &s, NULL), 0);
+        assert_memory_not_equal(vc_pcr_set_find(&s, VC_ALG_SHA384)->values[0], want0, 48);
+        vc_eventlog_free(log);
+        vc_hasher_free(h);
+        lb_free(&b);
+}
+
 static void test_pack_round_trip(void **state) {
         logbuilder b;
         vc_eventlog *log = NULL;
@@ -254,6 +294,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown_bank_skipped),
                 cmocka_unit_test(test_incremental_equals_whole),
                 cmocka_unit_test(test_pack_round_trip),
+                cmocka_unit_test(test_ccel_registers),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -345,7 +345,10 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 st->replay = packed;
                 packed = NULL;
         }
-        st->log_len = have + in->eventlog_len;
+        /* Padding after the last event (a copied log area) is not held: the next part of
+         * the log is asked for from the end of the last event, and the padding sent again
+         * with it is read under the same rule as a whole log's. */
+        st->log_len = have + in->eventlog_len - (log ? log->padding : 0);
         st->n_events = n_events;
         take_clock(st, q);
         if (!own_hit) {

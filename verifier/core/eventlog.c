@@ -77,6 +77,10 @@ const char *vc_event_type_name(uint32_t type) {
         return i < 0 ? "EV_UNKNOWN" : type_names[i].name;
 }
 
+const char *vc_log_kind_name(vc_log_kind kind) {
+        return kind == VC_LOG_CCEL ? "ccel" : "tpm";
+}
+
 vc_eventlog *vc_eventlog_free(vc_eventlog *log) {
         if (!log)
                 return NULL;
@@ -118,7 +122,14 @@ static int push_event(vc_eventlog *log, const vc_event *ev, vc_error *err) {
         return 0;
 }
 
-static int check_pcr(uint32_t pcr, size_t off, long idx, vc_error *err) {
+static int check_pcr(vc_log_kind kind, uint32_t pcr, size_t off, long idx, vc_error *err) {
+        if (kind == VC_LOG_CCEL) {
+                /* UEFI 2.10 38.4.1: MR index 0 MRTD, 1-4 RTMR0-3 */
+                if (pcr < VC_CCEL_REGISTERS)
+                        return 0;
+                return vc_error_set(err, -EBADMSG, off, idx,
+                                    "register index %u out of range: a CCEL log has 0 (MRTD) and 1-4 (RTMR0-3)", pcr);
+        }
         if (pcr < VC_PCR_COUNT || pcr == VC_PCR_NONE)
                 return 0;
         return vc_error_set(err, -EBADMSG, off, idx, "PCR index %u out of range: expected 0-%u or 0xFFFFFFFF", pcr,
@@ -218,13 +229,20 @@ static const char spec_id_sig[16] = "Spec ID Event03";
 /* TCG_EfiSpecIDEvent, PFP 1.05 section 10.4.5.1. Digest sizes come from here; a known
  * algorithm must declare its real size, an unknown one is carried (and skipped in replay)
  * with the size declared, as the spec intends. */
-static int parse_spec_id(const vc_event *ev, size_t buf_left, vc_spec_id *spec, size_t *ret_extra, vc_error *err) {
+static int parse_spec_id(const vc_event *ev, vc_log_kind kind, size_t buf_left, vc_spec_id *spec, size_t *ret_extra,
+                         vc_error *err) {
         const uint8_t *d = ev->data;
         size_t n = ev->data_size, o = 16;
         size_t base = (size_t) ev->offset + 32;
 
-        if (ev->pcr != 0)
-                return vc_error_set(err, -EBADMSG, ev->offset, 0, "Spec ID event in PCR %u, expected PCR 0", ev->pcr);
+        /* PFP 1.05 10.4.5.1: PCR 0. A CCEL log's is at register 1 (current TDX firmware)
+         * or 0 (early TDVF). */
+        if (kind == VC_LOG_TPM && ev->pcr != 0)
+                return vc_error_set(err, -EBADMSG, ev->offset, 0,
+                                    "Spec ID event in PCR %u, expected PCR 0 (a CCEL log must be read as one)", ev->pcr);
+        if (kind == VC_LOG_CCEL && ev->pcr > 1)
+                return vc_error_set(err, -EBADMSG, ev->offset, 0,
+                                    "CCEL Spec ID event at register %u, expected 1 (or 0, early TDVF)", ev->pcr);
         if (!vc_have(n, o, 12))
                 return vc_error_set(err, -EBADMSG, base + o, 0, "truncated Spec ID event: %zu bytes", n);
         *spec = (vc_spec_id) {
@@ -262,6 +280,12 @@ static int parse_spec_id(const vc_event *ev, size_t buf_left, vc_spec_id *spec, 
                 spec->algs[i] = (vc_spec_id_alg) { alg, size };
                 o += 4;
         }
+        /* A CC event log has one bank: SHA-384 (TDX: RTMRs are SHA-384) or SM3 (Hygon CSV). */
+        if (kind == VC_LOG_CCEL &&
+            (spec->n_algs != 1 || (spec->algs[0].alg != VC_ALG_SHA384 && spec->algs[0].alg != VC_ALG_SM3_256)))
+                return vc_error_set(err, -EBADMSG, base + 24, 0,
+                                    "CCEL Spec ID event declares %u algorithm%s, expected SHA-384 or SM3 alone",
+                                    spec->n_algs, spec->n_algs == 1 ? " other than those" : "s");
         if (!vc_have(n, o, 1))
                 return vc_error_set(err, -EBADMSG, base + o, 0, "truncated Spec ID event: no vendorInfoSize");
         spec->vendor_info_size = d[o++];
@@ -289,9 +313,30 @@ static int parse_spec_id(const vc_event *ev, size_t buf_left, vc_spec_id *spec, 
         return 0;
 }
 
-/* Parses events from log->buf starting at off. */
+/* Where trailing padding would start: the longest run of 0xFF or of 0x00 bytes that ends
+ * the buffer, from off on; len when the buffer ends in anything else. Computed once per
+ * parse, so a hostile run of zeros costs one pass. */
+static size_t padding_start(const uint8_t *buf, size_t off, size_t len) {
+        if (off >= len || (buf[len - 1] != 0x00 && buf[len - 1] != 0xFF))
+                return len;
+        size_t p = len - 1;
+        while (p > off && buf[p - 1] == buf[len - 1])
+                p--;
+        return p;
+}
+
+/* Parses events from log->buf starting at off. Bytes after the last complete event that
+ * are all 0xFF or all 0x00 are padding (a copy of the firmware's log area). */
 static int parse_events(vc_eventlog *log, size_t off, vc_error *err) {
+        size_t pad = padding_start(log->buf, off, log->len);
+        log->padding = 0;
+        log->padding_byte = 0;
         while (off < log->len) {
+                if (off >= pad) {
+                        log->padding = log->len - off;
+                        log->padding_byte = log->buf[off];
+                        break;
+                }
                 vc_event ev;
                 uint32_t index = (uint32_t) (log->n_events + log->index_base);
                 int r;
@@ -302,7 +347,7 @@ static int parse_events(vc_eventlog *log, size_t off, vc_error *err) {
                         r = parse_event1(log->buf, log->len, &off, index, &ev, err);
                 if (r < 0)
                         return r;
-                r = check_pcr(ev.pcr, ev.offset, (long) index, err);
+                r = check_pcr(log->kind, ev.pcr, ev.offset, (long) index, err);
                 if (r < 0)
                         return r;
                 r = push_event(log, &ev, err);
@@ -313,7 +358,12 @@ static int parse_events(vc_eventlog *log, size_t off, vc_error *err) {
 }
 
 /* Parses buf (the log, or a head and a tail: index_base set) into a new log. */
-static int parse_log(const uint8_t *buf, size_t len, size_t index_base, vc_eventlog **ret, vc_error *err) {
+static bool is_spec_id(const vc_event *first) {
+        return first->type == EV_NO_ACTION && first->data_size >= 16 && memcmp(first->data, spec_id_sig, 16) == 0;
+}
+
+static int parse_log(const uint8_t *buf, size_t len, vc_log_read how, size_t index_base, vc_eventlog **ret,
+                     vc_error *err) {
         vc_eventlog *log;
         vc_event first;
         size_t off = 0;
@@ -340,17 +390,22 @@ static int parse_log(const uint8_t *buf, size_t len, size_t index_base, vc_event
         r = parse_event1(log->buf, len, &off, 0, &first, err);
         if (r < 0)
                 goto fail;
-        if (first.type == EV_NO_ACTION && first.data_size >= 16 && memcmp(first.data, spec_id_sig, 16) == 0) {
+        log->kind = how == VC_READ_CCEL || (how == VC_READ_AUTO && is_spec_id(&first) && first.pcr == 1) ? VC_LOG_CCEL
+                                                                                                           : VC_LOG_TPM;
+        if (is_spec_id(&first)) {
                 size_t extra;
                 log->format = VC_LOG_CRYPTO_AGILE;
-                r = parse_spec_id(&first, len - off, &log->spec, &extra, err);
+                r = parse_spec_id(&first, log->kind, len - off, &log->spec, &extra, err);
                 if (r < 0)
                         goto fail;
                 first.size += extra;
                 off += extra;
+        } else if (log->kind == VC_LOG_CCEL) {
+                r = vc_error_set(err, -EBADMSG, 0, 0, "a CCEL log starts with a Spec ID event (crypto-agile layout)");
+                goto fail;
         } else {
                 log->format = VC_LOG_SHA1_LEGACY;
-                r = check_pcr(first.pcr, 0, 0, err);
+                r = check_pcr(log->kind, first.pcr, 0, 0, err);
                 if (r < 0)
                         goto fail;
         }
@@ -368,7 +423,13 @@ fail:
 }
 
 int vc_eventlog_parse(const uint8_t *buf, size_t len, vc_eventlog **ret, vc_error *err) {
-        return parse_log(buf, len, 0, ret, err);
+        return parse_log(buf, len, VC_READ_TPM, 0, ret, err);
+}
+
+int vc_eventlog_parse_as(const uint8_t *buf, size_t len, vc_log_read how, vc_eventlog **ret, vc_error *err) {
+        if (how != VC_READ_TPM && how != VC_READ_CCEL && how != VC_READ_AUTO)
+                return -EINVAL;
+        return parse_log(buf, len, how, 0, ret, err);
 }
 
 int vc_eventlog_parse_tail(const uint8_t *head, size_t head_len, size_t base_offset, size_t base_index,
@@ -391,7 +452,7 @@ int vc_eventlog_parse_tail(const uint8_t *head, size_t head_len, size_t base_off
                 memcpy(b + head_len, buf, len);
         /* events[1] is event base_index of the whole log: indices (and the events cap)
          * count from there; offsets are moved to the whole log's after the parse */
-        int r = parse_log(b, head_len + len, base_index - 1, &log, &e);
+        int r = parse_log(b, head_len + len, VC_READ_TPM, base_index - 1, &log, &e);
         free(b);
         size_t shift = base_offset - head_len;
         if (r < 0) {
@@ -445,13 +506,17 @@ int vc_eventlog_append(vc_eventlog *log, const uint8_t *buf, size_t len, vc_erro
                 return -ENOMEM;
         log->buf = nb;
         rebase(log, old);
-        size_t old_len = log->len, old_n = log->n_events;
+        size_t old_len = log->len, old_n = log->n_events, old_pad = log->padding;
+        uint8_t old_pad_byte = log->padding_byte;
         memcpy(log->buf + old_len, buf, len);
         log->len = old_len + len;
-        int r = parse_events(log, old_len, err);
+        /* a padding the log ended with is read again with what follows it */
+        int r = parse_events(log, old_len - old_pad, err);
         if (r < 0) {
                 log->len = old_len;
                 log->n_events = old_n;
+                log->padding = old_pad;
+                log->padding_byte = old_pad_byte;
         }
         return r;
 }

@@ -77,6 +77,29 @@ typedef enum vc_log_format {
         VC_LOG_CRYPTO_AGILE = 2, /* Spec ID Event03 header, then TCG_PCR_EVENT2 */
 } vc_log_format;
 
+/* What an event's index field names. A CCEL log (the ACPI "CC Event Log" of Intel TDX and
+ * other confidential VMs; UEFI 2.10 section 38.4 EFI_CC_MEASUREMENT_PROTOCOL) has the
+ * crypto-agile layout, but its index is a measurement register: 0 MRTD, 1-4 RTMR0-3,
+ * each starting at zero (no locality); its Spec ID event is written with index 1 by
+ * current TDX firmware (0 by early TDVF) and declares one bank, SHA-384 (TDX) or SM3. */
+typedef enum vc_log_kind {
+        VC_LOG_TPM = 0,          /* PCRs 0-23 (and 0xFFFFFFFF, never extended) */
+        VC_LOG_CCEL = 1,         /* registers 0-4 */
+} vc_log_kind;
+#define VC_CCEL_REGISTERS 5u
+
+/* How to read a log. A TPM log whose Spec ID event is not at PCR 0 is refused unless it
+ * is read as CCEL; VC_READ_AUTO reads a log as CCEL when its Spec ID event has index 1
+ * (what no TPM log has), else as a TPM log (early CCEL logs, index 0, need VC_READ_CCEL). */
+typedef enum vc_log_read {
+        VC_READ_TPM = 0,
+        VC_READ_CCEL = 1,
+        VC_READ_AUTO = 2,
+} vc_log_read;
+
+/* "tpm" / "ccel" */
+const char *vc_log_kind_name(vc_log_kind kind);
+
 typedef struct vc_event_digest {
         uint16_t alg;          /* TPM_ALG_ID */
         uint16_t size;         /* from the Spec ID event (or 20 for legacy SHA-1) */
@@ -112,6 +135,7 @@ typedef struct vc_spec_id {
 
 typedef struct vc_eventlog {
         vc_log_format format;
+        vc_log_kind kind;
         vc_spec_id spec;       /* crypto-agile only */
         uint8_t *buf;          /* owned copy of the log bytes */
         size_t len;
@@ -119,16 +143,29 @@ typedef struct vc_eventlog {
         size_t n_events;
         size_t cap_events;
         size_t index_base;     /* 0; for vc_eventlog_parse_tail(): the whole-log index of events[1], minus 1 */
+        size_t padding;        /* bytes after the last event: all 0xFF or all 0x00 (padding_byte) */
+        uint8_t padding_byte;
 } vc_eventlog;
 
-/* Parses a whole event log. Copies buf; the result owns its memory.
+/* Parses a whole TPM event log. Copies buf; the result owns its memory.
+ * Padding: a copy of the firmware's log area (TPM or CCEL) is followed by 0xFF or 0x00
+ * bytes up to the area's size. Bytes after the last complete event that are all 0xFF or
+ * all 0x00 are accepted as padding (log->padding; events[] and the replay ignore them);
+ * anything else there is an error at its offset. (A legacy SHA-1 event of 32 zero bytes
+ * at the end is indistinguishable from zero padding and read as padding: a PCR 0 extend
+ * of a zero digest that the log then omits cannot match a quote.)
  * Errors (err says offset, event index, what was wrong):
  *   -EBADMSG malformed or truncated, -E2BIG a cap exceeded, -ENOTSUP a digest algorithm
  *   not declared in the Spec ID event, -ENOMEM. */
 int vc_eventlog_parse(const uint8_t *buf, size_t len, vc_eventlog **ret, vc_error *err);
+/* Same, read as told (vc_eventlog_parse is VC_READ_TPM); log->kind says how it was read. */
+int vc_eventlog_parse_as(const uint8_t *buf, size_t len, vc_log_read how, vc_eventlog **ret, vc_error *err);
 
 /* Parses more events appended to an already parsed log (same boot, later read of the
- * same securityfs file from where the last one ended). On error the log is unchanged. */
+ * same securityfs file from where the last one ended). The result is what parsing the
+ * whole bytes would give: a padding the log ended with is parsed again with the new bytes
+ * (it stays padding only if the new bytes are the same padding byte). On error the log
+ * is unchanged. */
 int vc_eventlog_append(vc_eventlog *log, const uint8_t *buf, size_t len, vc_error *err);
 
 /* Parses events appended to a log the caller no longer holds whole: head is that log's

@@ -127,7 +127,9 @@ int vc_replay_update(vc_hasher *h, const vc_eventlog *log, vc_replay *r, vc_even
                 if (r->next_event == 0 && log->format == VC_LOG_CRYPTO_AGILE)
                         continue;
                 if (ev->type == EV_NO_ACTION) {
-                        if (ev->pcr == 0 && ev->data_size == 17 && memcmp(ev->data, "StartupLocality\0", 16) == 0) {
+                        /* StartupLocality and H-CRTM are TPM PCR 0 rules; CCEL registers
+                         * all start at zero (register 0 is MRTD, not PCR 0). */
+                        if (log->kind == VC_LOG_TPM && ev->pcr == 0 && ev->data_size == 17 && memcmp(ev->data, "StartupLocality\0", 16) == 0) {
                                 k = set_locality(r, ev, ev->data[16], err);
                                 if (k < 0)
                                         return k;
@@ -136,7 +138,7 @@ int vc_replay_update(vc_hasher *h, const vc_eventlog *log, vc_replay *r, vc_even
                 }
                 if (ev->pcr == VC_PCR_NONE)
                         continue;
-                if (ev->type == EV_EFI_HCRTM_EVENT && ev->pcr == 0 && !r->pcr0_started) {
+                if (log->kind == VC_LOG_TPM && ev->type == EV_EFI_HCRTM_EVENT && ev->pcr == 0 && !r->pcr0_started) {
                         k = set_locality(r, ev, 4, err);
                         if (k < 0)
                                 return k;
@@ -153,7 +155,7 @@ int vc_replay_update(vc_hasher *h, const vc_eventlog *log, vc_replay *r, vc_even
                         }
                         if (!(bank->mask & (1u << ev->pcr))) {
                                 memset(v, 0, bank->size);
-                                if (ev->pcr == 0)
+                                if (ev->pcr == 0 && log->kind == VC_LOG_TPM)
                                         v[bank->size - 1] = r->locality;
                         }
                         k = vc_hasher_digest2(h, bank->alg, v, bank->size, d->bytes, d->size, v);
@@ -162,7 +164,7 @@ int vc_replay_update(vc_hasher *h, const vc_eventlog *log, vc_replay *r, vc_even
                                                     vc_alg_lookup(bank->alg)->name);
                         bank->mask |= 1u << ev->pcr;
                 }
-                if (ev->pcr == 0)
+                if (ev->pcr == 0 && log->kind == VC_LOG_TPM)
                         r->pcr0_started = true;
         }
         return 0;

@@ -34,6 +34,8 @@ size_t vc_replay_packed_size(const vc_replay_packed *p);
  * Rules (PFP 1.05): EV_NO_ACTION is never extended (10.4.5); the StartupLocality event
  * sets PCR 0's starting value to its locality (10.4.5.3); an H-CRTM sequence
  * (EV_EFI_HCRTM_EVENT) starts PCR 0 at locality 4; PCR index 0xFFFFFFFF is not extended.
+ * A CCEL log (log->kind) replays its registers, keyed by the index as written, each from
+ * zero: no locality rule applies there.
  * Errors: -EBADMSG (StartupLocality after PCR 0 was extended), -EIO, -ENOMEM. On error
  * r is left at the failing event. */
 int vc_replay_update(vc_hasher *h, const vc_eventlog *log, vc_replay *r, vc_event_check *checks, vc_error *err);
