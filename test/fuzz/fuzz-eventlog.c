@@ -14,7 +14,9 @@
  *  - appending: the log parsed whole equals the same bytes parsed as a prefix plus appends
  *    at event boundaries, and replaying incrementally after each append gives the same PCRs
  *    as one replay of the whole log (the periodic attestation use of vc_replay);
- *  - an append that fails leaves the log as it was; appending nothing changes nothing. */
+ *  - an append that fails leaves the log as it was; appending nothing changes nothing;
+ *  - what follows the last event is nothing or padding (one byte, 0xFF or 0x00, repeated);
+ *  - read as CCEL (vc_eventlog_parse_as) the same contracts hold, registers from zero. */
 #include <errno.h>
 #include <string.h>
 
@@ -84,7 +86,22 @@ static void check_log(const vc_eventlog *log) {
                 }
                 (void) vc_event_type_name(ev->type);
         }
-        FUZZ_CHECK(end == log->len);
+        /* after the last event: nothing, or padding of one byte, 0xFF or 0x00, repeated */
+        FUZZ_CHECK(end + log->padding == log->len);
+        FUZZ_CHECK(log->padding_byte == 0x00 || (log->padding_byte == 0xFF && log->padding));
+        for (size_t i = end; i < log->len; i++)
+                FUZZ_CHECK(log->buf[i] == log->padding_byte);
+        if (log->kind == VC_LOG_CCEL) {
+                FUZZ_CHECK(log->format == VC_LOG_CRYPTO_AGILE && log->spec.n_algs == 1);
+                FUZZ_CHECK(log->spec.algs[0].alg == VC_ALG_SHA384 || log->spec.algs[0].alg == VC_ALG_SM3_256);
+                FUZZ_CHECK(log->events[0].pcr <= 1);
+                for (size_t i = 0; i < log->n_events; i++)
+                        FUZZ_CHECK(log->events[i].pcr < VC_CCEL_REGISTERS);
+        } else {
+                FUZZ_CHECK(log->kind == VC_LOG_TPM);
+                if (log->format == VC_LOG_CRYPTO_AGILE)
+                        FUZZ_CHECK(log->events[0].pcr == 0);
+        }
 }
 
 static bool in_data(const vc_event *ev, const uint8_t *p, uint64_t n) {
@@ -193,23 +210,25 @@ static void check_fold(const vc_eventlog *log, const vc_pcr_set *got) {
                 memset(v, 0, VC_PCR_COUNT * VC_MAX_DIGEST);
                 for (size_t i = log->format == VC_LOG_CRYPTO_AGILE ? 1 : 0; i < log->n_events; i++) {
                         const vc_event *ev = &log->events[i];
+                        bool tpm = log->kind == VC_LOG_TPM; /* CCEL registers start at zero */
                         if (ev->type == EV_NO_ACTION) {
-                                if (ev->pcr == 0 && ev->data_size == 17 && memcmp(ev->data, "StartupLocality", 16) == 0)
+                                if (tpm && ev->pcr == 0 && ev->data_size == 17 &&
+                                    memcmp(ev->data, "StartupLocality", 16) == 0)
                                         locality = ev->data[16];
                                 continue;
                         }
                         if (ev->pcr == VC_PCR_NONE)
                                 continue;
-                        if (ev->type == EV_EFI_HCRTM_EVENT && ev->pcr == 0 && !started)
+                        if (tpm && ev->type == EV_EFI_HCRTM_EVENT && ev->pcr == 0 && !started)
                                 locality = 4;
                         const vc_event_digest *d = vc_event_find_digest(ev, bank->alg);
                         FUZZ_CHECK(d); /* else the bank would have been dropped */
                         uint8_t *pv = v + ev->pcr * VC_MAX_DIGEST;
-                        if (ev->pcr == 0 && !started)
+                        if (tpm && ev->pcr == 0 && !started)
                                 pv[bank->size - 1] = locality;
                         FUZZ_CHECK(vc_hasher_digest2(hasher(), bank->alg, pv, bank->size, d->bytes, d->size, pv) == 0);
                         mask |= 1u << ev->pcr;
-                        if (ev->pcr == 0)
+                        if (tpm && ev->pcr == 0)
                                 started = true;
                 }
                 FUZZ_CHECK(mask == bank->mask);
@@ -384,7 +403,9 @@ static void tail_at(const uint8_t *data, size_t size, const vc_eventlog *whole, 
         FUZZ_CHECK(tail->n_events == whole->n_events - ev + 1);
         for (size_t i = 1; i < tail->n_events; i++)
                 FUZZ_CHECK(same_event(&tail->events[i], &whole->events[ev + i - 1]));
-        if (vc_eventlog_parse(data, cut, &before, &err) == 0) {
+        /* (a prefix that ends in zero events reads them as padding: vouchd then asks for
+         * the log from before them, see tail_at_any) */
+        if (vc_eventlog_parse(data, cut, &before, &err) == 0 && before->padding == 0) {
                 vc_replay *rs = calloc(1, sizeof(*rs));
                 if (!rs)
                         abort();
@@ -416,7 +437,13 @@ static void tail_at_any(const uint8_t *data, size_t size, size_t cut) {
                 return;
         }
         size_t n = log->n_events;
-        int t = vc_eventlog_parse_tail(data, log->events[0].size, cut, n, data + cut, size - cut, &tail, &terr);
+        /* vouchd holds the log up to its last event, not its padding: the tail starts there */
+        size_t base = cut - log->padding;
+        if (base < log->events[0].size) {
+                vc_eventlog_free(log);
+                return;
+        }
+        int t = vc_eventlog_parse_tail(data, log->events[0].size, base, n, data + base, size - base, &tail, &terr);
         int a = vc_eventlog_append(log, data + cut, size - cut, &err);
         if (t != -ENOMEM && a != -ENOMEM) {
                 FUZZ_CHECK(t == a);
@@ -432,6 +459,58 @@ static void tail_at_any(const uint8_t *data, size_t size, size_t cut) {
         }
         vc_eventlog_free(tail);
         vc_eventlog_free(log);
+}
+
+/* The same bytes read as CCEL (and by structure): a CCEL log satisfies the same
+ * contracts, replays its registers from zero, and appends like a TPM log; read by
+ * structure, a log is CCEL exactly when its Spec ID event has index 1, and a TPM log
+ * then parses as it does read as one. */
+static void other_reads(const uint8_t *data, size_t size, const vc_eventlog *tpm) {
+        static const vc_log_read hows[] = { VC_READ_CCEL, VC_READ_AUTO };
+        for (size_t i = 0; i < ELEMENTSOF(hows); i++) {
+                vc_eventlog *log = NULL;
+                vc_error err;
+                int r = vc_eventlog_parse_as(data, size, hows[i], &log, &err);
+                if (r < 0) {
+                        check_error(r, &err);
+                        FUZZ_CHECK(!log);
+                        if (hows[i] == VC_READ_AUTO && tpm)
+                                FUZZ_CHECK(r == -ENOMEM);
+                        continue;
+                }
+                check_log(log);
+                if (hows[i] == VC_READ_CCEL)
+                        FUZZ_CHECK(log->kind == VC_LOG_CCEL);
+                else if (log->kind == VC_LOG_CCEL)
+                        FUZZ_CHECK(log->events[0].pcr == 1);
+                else
+                        FUZZ_CHECK(tpm && tpm->n_events == log->n_events && tpm->padding == log->padding);
+                vc_replay *rs = calloc(1, sizeof(*rs));
+                vc_event_check *checks = NULL;
+                if (!rs)
+                        abort();
+                vc_replay_init(rs);
+                if (replay(log, rs, &checks) == 0)
+                        check_fold(log, &rs->pcrs);
+                decode_events(log);
+                if (log->n_events > 1) {
+                        /* an append at an event boundary gives the whole parse */
+                        size_t cut = log->events[log->n_events - 1].offset;
+                        vc_eventlog *part = NULL;
+                        if (vc_eventlog_parse_as(data, cut, hows[i], &part, &err) == 0 && part->kind == log->kind &&
+                            part->padding == 0) {
+                                r = vc_eventlog_append(part, data + cut, size - cut, &err);
+                                if (r != -ENOMEM) {
+                                        FUZZ_CHECK(r == 0 && part->n_events == log->n_events);
+                                        FUZZ_CHECK(part->padding == log->padding);
+                                }
+                        }
+                        vc_eventlog_free(part);
+                }
+                free(checks);
+                free(rs);
+                vc_eventlog_free(log);
+        }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -472,6 +551,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 free(checks);
                 free(rs);
         }
+        other_reads(data, size, r == 0 ? log : NULL);
         if (size > 1) {
                 append_at(data, size, 1 + (size_t) (seed % (size - 1)), r);
                 tail_at_any(data, size, (size_t) ((seed >> 20) % size));

@@ -417,7 +417,33 @@ def eventlogs():
     write(h, "truncated-event2-digest.bin", b[:ev1 + 12 + 2 + 10])
     write(h, "truncated-event2-data.bin", b[:ev1 + len(full.events[1]) - 1])
     write(h, "truncated-last-event.bin", b[:-5])
-    write(h, "trailing-garbage.bin", b + b"\xff\xff")
+    write(h, "trailing-garbage.bin", b + b"\xff\xfe")
+    # Padding after the last event (a copy of the firmware's log area): one byte, 0xFF or
+    # 0x00, repeated is accepted; anything else is an error at its offset.
+    small = Log([(SHA256, 32)]).add(0, EV_S_CRTM_VERSION, ucs2("1.0")).add(4, EV_SEPARATOR, b"\0\0\0\0").bytes()
+    write(h, "padding-ff.bin", small + b"\xff" * 1024)
+    write(h, "padding-00.bin", small + b"\x00" * 300)
+    write(h, "padding-mixed.bin", small + b"\xff" * 16 + b"\x00" * 16)
+    write(h, "padding-legacy-00.bin", event1(0, EV_S_CRTM_VERSION, b"abc") + b"\x00" * 64)
+    # CCEL (TDX): Spec ID at register 1 (0 on early TDVF), SHA-384 only, registers 0-4.
+    def ccel(spec_index=1, algs=((SHA384, 48),), last_index=4):
+        L = Log(list(algs))
+        L.events[0] = le32(spec_index) + L.events[0][4:]
+        L.add(1, EV_EFI_HANDOFF_TABLES2, u8(8) + b"TdxTable" + le64(1) + guid("93bb96af-b9f2-4eb8-9462-e0ba74564236") + le64(0x809000))
+        L.add(1, EV_EFI_VARIABLE_DRIVER_CONFIG, variable_data(EFI_GLOBAL, "SecureBoot", b"\x00"))
+        L.add(1, EV_SEPARATOR, b"\0\0\0\0")
+        L.add(2, EV_EFI_ACTION, b"Calling EFI Application from Boot Option")
+        L.add(3, EV_IPL, b"grub_cmd: set timeout=0\0", measured=b"set timeout=0")
+        L.add(0, EV_NO_ACTION, b"StartupLocality\0" + b"\x03")
+        L.add(last_index, EV_EVENT_TAG, le32(1) + le32(2) + b"ok")
+        return L.bytes()
+    write(h, "ccel-tdx.bin", ccel())
+    write(h, "ccel-tdx-padded.bin", ccel() + b"\xff" * 2048)
+    write(h, "ccel-early-specid0.bin", ccel(spec_index=0) + b"\x00" * 100)
+    write(h, "ccel-specid2.bin", ccel(spec_index=2))
+    write(h, "ccel-register5.bin", ccel(last_index=5))
+    write(h, "ccel-two-banks.bin", ccel(algs=((SHA256, 32), (SHA384, 48))))
+    write(h, "ccel-sm3.bin", ccel(algs=((SM3, 32),)))
     write(h, "empty.bin", b"")
 
     def bad_spec(algs, **kw):

@@ -45,7 +45,7 @@ declare -A seeds=([fuzz-eventlog]="fuzz-eventlog" [fuzz-quote]="fuzz-quote" [fuz
                   [fuzz-devpath]="fuzz-devpath" [fuzz-golden]="fuzz-golden fuzz-eventlog"
                   [fuzz-verdict]="fuzz-verdict")
 declare -A project=([fuzz-golden]="golden")
-declare -A real=([fuzz-eventlog]="eventlogs quotes" [fuzz-pcrs]="eventlogs quotes" [fuzz-golden]="eventlogs quotes")
+declare -A real=([fuzz-eventlog]="eventlogs quotes ccel" [fuzz-pcrs]="eventlogs quotes ccel" [fuzz-golden]="eventlogs quotes ccel")
 
 for h in "${harnesses[@]}"; do
         [ -n "${max_len[$h]+x}" ] || { echo "run-fuzzers: unknown harness $h" >&2; exit 2; }

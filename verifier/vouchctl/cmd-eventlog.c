@@ -52,13 +52,25 @@ static void print_json(json_object *o) {
                                                        JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-static json_object *event_to_json(const vc_event *ev, const vc_event_check *chk, const vc_event_content *c) {
+/* CCEL registers (UEFI 2.10 38.4.1): 0 MRTD, 1-4 RTMR0-3. */
+static const char *register_name(uint32_t index) {
+        static const char *const names[VC_CCEL_REGISTERS] = { "MRTD", "RTMR0", "RTMR1", "RTMR2", "RTMR3" };
+        return index < VC_CCEL_REGISTERS ? names[index] : "?";
+}
+
+static json_object *event_to_json(const vc_eventlog *log, const vc_event *ev, const vc_event_check *chk,
+                                  const vc_event_content *c) {
         json_object *o = json_object_new_object(), *d = json_object_new_object();
         char name[16];
         json_object_object_add(o, "index", json_object_new_int64(ev->index));
         json_object_object_add(o, "offset", json_object_new_int64((int64_t) ev->offset));
-        json_object_object_add(o, "pcr", ev->pcr == VC_PCR_NONE ? json_object_new_int64(-1)
-                                                                : json_object_new_int64(ev->pcr));
+        if (log->kind == VC_LOG_CCEL) {
+                json_object_object_add(o, "register", json_object_new_int64(ev->pcr));
+                json_object_object_add(o, "register_name", json_object_new_string(register_name(ev->pcr)));
+        } else {
+                json_object_object_add(o, "pcr", ev->pcr == VC_PCR_NONE ? json_object_new_int64(-1)
+                                                                        : json_object_new_int64(ev->pcr));
+        }
         json_object_object_add(o, "type", json_object_new_string(vc_event_type_name(ev->type)));
         json_object_object_add(o, "type_value", json_object_new_int64(ev->type));
         for (uint32_t i = 0; i < ev->n_digests; i++) {
@@ -86,9 +98,13 @@ static json_object *event_to_json(const vc_event *ev, const vc_event_check *chk,
         return o;
 }
 
-static void event_print_text(const vc_event *ev, const vc_event_check *chk, const vc_event_content *c) {
+static void event_print_text(const vc_eventlog *log, const vc_event *ev, const vc_event_check *chk,
+                             const vc_event_content *c) {
         char name[16], hex[2 * VC_EVENTLOG_MAX_DIGEST_SIZE + 1];
-        if (ev->pcr == VC_PCR_NONE)
+        if (log->kind == VC_LOG_CCEL)
+                printf("Event %u: register %u (%s) %s (0x%08x), offset %zu, %u bytes of data\n", ev->index, ev->pcr,
+                       register_name(ev->pcr), vc_event_type_name(ev->type), ev->type, ev->offset, ev->data_size);
+        else if (ev->pcr == VC_PCR_NONE)
                 printf("Event %u: PCR none %s (0x%08x), offset %zu, %u bytes of data\n", ev->index,
                        vc_event_type_name(ev->type), ev->type, ev->offset, ev->data_size);
         else
@@ -111,10 +127,16 @@ static void event_print_text(const vc_event *ev, const vc_event_check *chk, cons
         putchar('\n');
 }
 
-static int eventlog_show(const char *path, bool json) {
+static const char *format_name(const vc_eventlog *log) {
+        if (log->kind == VC_LOG_CCEL)
+                return "ccel";
+        return log->format == VC_LOG_CRYPTO_AGILE ? "crypto-agile" : "sha1-legacy";
+}
+
+static int eventlog_show(const char *path, vc_log_read how, bool json) {
         loaded_log l;
         size_t mismatches = 0;
-        int r = load_log(path, &l);
+        int r = load_log(path, (int) how | LOAD_LOG_QUIET, &l);
         if (r != EXIT_OK) {
                 loaded_log_done(&l);
                 return r;
@@ -123,13 +145,11 @@ static int eventlog_show(const char *path, bool json) {
         if (json) {
                 root = json_object_new_object();
                 events = json_object_new_array();
-                json_object_object_add(root, "format", json_object_new_string(l.log->format == VC_LOG_CRYPTO_AGILE
-                                                                                      ? "crypto-agile"
-                                                                                      : "sha1-legacy"));
+                json_object_object_add(root, "format", json_object_new_string(format_name(l.log)));
         } else {
-                printf("Format: %s, %zu events, %zu bytes\n",
-                       l.log->format == VC_LOG_CRYPTO_AGILE ? "crypto-agile" : "sha1-legacy", l.log->n_events,
-                       l.log->len);
+                printf("Format: %s, %zu events, %zu bytes\n", format_name(l.log), l.log->n_events, l.log->len);
+                if (l.log->kind == VC_LOG_CCEL)
+                        printf("Registers: 0 MRTD, 1-4 RTMR0-3 (the index of each event below)\n");
         }
         for (size_t i = 0; i < l.log->n_events; i++) {
                 const vc_event *ev = &l.log->events[i];
@@ -145,26 +165,35 @@ static int eventlog_show(const char *path, bool json) {
                 if (l.checks[i].status == VC_DIGEST_MISMATCH)
                         mismatches++;
                 if (json)
-                        json_object_array_add(events, event_to_json(ev, &l.checks[i], &c));
+                        json_object_array_add(events, event_to_json(l.log, ev, &l.checks[i], &c));
                 else
-                        event_print_text(ev, &l.checks[i], &c);
+                        event_print_text(l.log, ev, &l.checks[i], &c);
                 vc_event_content_done(&c);
         }
         if (json) {
                 json_object_object_add(root, "events", events);
                 json_object_object_add(root, "digest_mismatches", json_object_new_int64((int64_t) mismatches));
+                if (l.log->padding) {
+                        char b[8];
+                        snprintf(b, sizeof(b), "0x%02x", l.log->padding_byte);
+                        json_object_object_add(root, "padding", json_object_new_int64((int64_t) l.log->padding));
+                        json_object_object_add(root, "padding_byte", json_object_new_string(b));
+                }
                 print_json(root);
                 json_object_put(root);
         } else {
+                if (l.log->padding)
+                        printf("%zu bytes of padding after event %zu (0x%02X)\n", l.log->padding,
+                               l.log->n_events - 1, l.log->padding_byte);
                 printf("Digest mismatches: %zu\n", mismatches);
         }
         loaded_log_done(&l);
         return EXIT_OK;
 }
 
-static int eventlog_replay(const char *path, bool json) {
+static int eventlog_replay(const char *path, vc_log_read how, bool json) {
         loaded_log l;
-        int r = load_log(path, &l);
+        int r = load_log(path, (int) how, &l);
         if (r != EXIT_OK) {
                 loaded_log_done(&l);
                 return r;
@@ -194,14 +223,16 @@ static int eventlog_replay(const char *path, bool json) {
 int cmd_eventlog(int argc, char **argv) {
         static const struct option opts[] = {
                 { "json", no_argument, NULL, 'j' },
+                { "format", required_argument, NULL, 'f' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         bool json = false;
+        vc_log_read how = VC_READ_AUTO;
         int c;
 
         if (argc < 2) {
-                fprintf(stderr, "Usage: vouchctl eventlog show|replay FILE [--json]\n");
+                fprintf(stderr, "Usage: vouchctl eventlog show|replay FILE [--json] [--format tpm|ccel|auto]\n");
                 return EXIT_USAGE;
         }
         const char *verb = argv[1];
@@ -211,8 +242,13 @@ int cmd_eventlog(int argc, char **argv) {
                 case 'j':
                         json = true;
                         break;
+                case 'f':
+                        if (parse_log_read(optarg, &how) < 0)
+                                return EXIT_USAGE;
+                        break;
                 case 'h':
-                        printf("Usage: vouchctl eventlog show|replay FILE [--json]\n");
+                        printf("Usage: vouchctl eventlog show|replay FILE [--json] [--format tpm|ccel|auto]\n"
+                               "--format auto (default): a log whose Spec ID event has index 1 is CCEL, any other a TPM log\n");
                         return EXIT_OK;
                 default:
                         return EXIT_USAGE;
@@ -223,9 +259,9 @@ int cmd_eventlog(int argc, char **argv) {
                 return EXIT_USAGE;
         }
         if (strcmp(verb, "show") == 0)
-                return eventlog_show(argv[optind], json);
+                return eventlog_show(argv[optind], how, json);
         if (strcmp(verb, "replay") == 0)
-                return eventlog_replay(argv[optind], json);
+                return eventlog_replay(argv[optind], how, json);
         fprintf(stderr, "vouchctl eventlog: unknown verb '%s' (show, replay)\n", verb);
         return EXIT_USAGE;
 }

@@ -13,9 +13,9 @@
 
 static const char golden_usage[] =
         "Usage:\n"
-        "  vouchctl golden create --eventlog FILE [--name NAME] [--description TEXT]\n"
+        "  vouchctl golden create --eventlog FILE [--name NAME] [--description TEXT] [--format tpm|ccel|auto]\n"
         "  vouchctl golden merge A.json B.json [C.json ...]\n"
-        "  vouchctl golden check --golden FILE --eventlog FILE [--json]\n"
+        "  vouchctl golden check --golden FILE --eventlog FILE [--json] [--format tpm|ccel|auto]\n"
         "check exits 0 TRUSTED, 1 UNTRUSTED (with the findings), 2 unusable input.\n";
 
 static void lint_warn(const char *msg, void *userdata) {
@@ -55,10 +55,12 @@ static int golden_create(int argc, char **argv) {
                 { "eventlog", required_argument, NULL, 'e' },
                 { "name", required_argument, NULL, 'n' },
                 { "description", required_argument, NULL, 'd' },
+                { "format", required_argument, NULL, 'f' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *log_path = NULL, *name = "golden", *description = NULL;
+        vc_log_read how = VC_READ_AUTO;
         int c;
         optind = 2;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
@@ -66,6 +68,10 @@ static int golden_create(int argc, char **argv) {
                 case 'e': log_path = optarg; break;
                 case 'n': name = optarg; break;
                 case 'd': description = optarg; break;
+                case 'f':
+                        if (parse_log_read(optarg, &how) < 0)
+                                return EXIT_USAGE;
+                        break;
                 case 'h': fputs(golden_usage, stdout); return EXIT_OK;
                 default: fputs(golden_usage, stderr); return EXIT_USAGE;
                 }
@@ -78,7 +84,7 @@ static int golden_create(int argc, char **argv) {
         vc_golden *g = NULL;
         vc_error err;
         char msg[512];
-        int r = load_log(log_path, &l);
+        int r = load_log(log_path, (int) how, &l);
         if (r == EXIT_OK) {
                 if (vc_golden_create(l.log, l.checks, &l.replay.pcrs, name, description, &g, &err) < 0) {
                         fprintf(stderr, "vouchctl: %s: %s\n", log_path, vc_error_format(&err, msg, sizeof(msg)));
@@ -145,10 +151,12 @@ static int golden_check(int argc, char **argv) {
                 { "golden", required_argument, NULL, 'g' },
                 { "eventlog", required_argument, NULL, 'e' },
                 { "json", no_argument, NULL, 'j' },
+                { "format", required_argument, NULL, 'f' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *golden_path = NULL, *log_path = NULL;
+        vc_log_read how = VC_READ_AUTO;
         bool json = false;
         int c;
         optind = 2;
@@ -157,6 +165,10 @@ static int golden_check(int argc, char **argv) {
                 case 'g': golden_path = optarg; break;
                 case 'e': log_path = optarg; break;
                 case 'j': json = true; break;
+                case 'f':
+                        if (parse_log_read(optarg, &how) < 0)
+                                return EXIT_USAGE;
+                        break;
                 case 'h': fputs(golden_usage, stdout); return EXIT_OK;
                 default: fputs(golden_usage, stderr); return EXIT_USAGE;
                 }
@@ -171,7 +183,7 @@ static int golden_check(int argc, char **argv) {
         int r = load_golden(golden_path, &g);
         if (r != EXIT_OK)
                 return r;
-        r = load_log(log_path, &l);
+        r = load_log(log_path, (int) how, &l);
         if (r != EXIT_OK)
                 goto out;
         /* Offline: the log itself is all there is, so every PCR counts as attested. */

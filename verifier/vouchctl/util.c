@@ -84,7 +84,21 @@ const char *digest_name(uint16_t alg, char buf[16]) {
 }
 
 /* Reads, parses, digest-checks and replays; prints errors. Returns an exit code. */
-int load_log(const char *path, loaded_log *l) {
+int parse_log_read(const char *s, vc_log_read *ret) {
+        if (strcmp(s, "tpm") == 0)
+                *ret = VC_READ_TPM;
+        else if (strcmp(s, "ccel") == 0)
+                *ret = VC_READ_CCEL;
+        else if (strcmp(s, "auto") == 0)
+                *ret = VC_READ_AUTO;
+        else {
+                fprintf(stderr, "vouchctl: --format %s: expected tpm, ccel or auto\n", s);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int load_log(const char *path, int how, loaded_log *l) {
         uint8_t *buf = NULL;
         size_t len;
         vc_error err;
@@ -95,7 +109,7 @@ int load_log(const char *path, loaded_log *l) {
         r = read_file(path, VC_EVENTLOG_MAX_SIZE, &buf, &len);
         if (r < 0)
                 return EXIT_USAGE;
-        r = vc_eventlog_parse(buf, len, &l->log, &err);
+        r = vc_eventlog_parse_as(buf, len, (vc_log_read) (how & ~LOAD_LOG_QUIET), &l->log, &err);
         free(buf);
         if (r < 0) {
                 fprintf(stderr, "vouchctl: %s: invalid event log: %s\n", path, vc_error_format(&err, msg, sizeof(msg)));
@@ -106,6 +120,9 @@ int load_log(const char *path, loaded_log *l) {
                 fprintf(stderr, "vouchctl: out of memory\n");
                 return EXIT_USAGE;
         }
+        if (l->log->padding && !(how & LOAD_LOG_QUIET))
+                fprintf(stderr, "vouchctl: %s: note: %zu bytes of padding after event %zu (0x%02X)\n", path,
+                        l->log->padding, l->log->n_events - 1, l->log->padding_byte);
         vc_replay_init(&l->replay);
         r = vc_replay_update(l->hasher, l->log, &l->replay, l->checks, &err);
         if (r < 0) {

@@ -27,8 +27,12 @@ typedef struct loaded_log {
         vc_event_check *checks;
 } loaded_log;
 
-/* Reads, parses, digest-checks and replays path; prints errors. Returns an exit code. */
-int load_log(const char *path, loaded_log *l);
+/* Reads, parses (as how says), digest-checks and replays path; prints errors and notes
+ * (padding, banks not replayed) on stderr. Returns an exit code. */
+#define LOAD_LOG_QUIET 0x100 /* or'ed into how: the caller reports the padding itself */
+int load_log(const char *path, int how, loaded_log *l);
+/* --format tpm|ccel|auto: 0, or -EINVAL (printed). */
+int parse_log_read(const char *s, vc_log_read *ret);
 void loaded_log_done(loaded_log *l);
 /* "sha256", or "0x1234" for an unknown algorithm (buf holds 16 chars). */
 const char *digest_name(uint16_t alg, char buf[16]);
