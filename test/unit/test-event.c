@@ -237,6 +237,42 @@ static void test_grub_strings(void **state) {
         vc_event_content_done(&c);
 }
 
+/* GRUB's strings are bytes (UTF-8 in practice), never UCS-2: a Chinese menu entry of even
+ * length is UTF-8 text, not UTF-16 mojibake; bytes that are not UTF-8 are escaped and give
+ * no string; a file name in UTF-8 likewise. */
+static void test_grub_utf8(void **state) {
+        fixture *f = *state;
+        vc_event_content c;
+        const char *zh = "grub_cmd: menuentry '\xe4\xb8\xad\xe6\x96\x87' {"; /* 中文, even length */
+        const char *bad = "grub_cmd: menuentry '\xff\xc3\x28\x01' {";
+        const char *c1 = "grub_cmd: x\xc2\x85y"; /* U+0085, a C1 control */
+        assert_int_equal(strlen(zh) % 2, 0);
+        lb_event_measured(&f->b, 8, EV_IPL, zh, strlen(zh) + 1, zh + 10, strlen(zh) - 10);
+        lb_event_measured(&f->b, 8, EV_IPL, bad, strlen(bad) + 1, bad + 10, strlen(bad) - 10);
+        lb_event_measured(&f->b, 8, EV_IPL, c1, strlen(c1) + 1, c1 + 10, strlen(c1) - 10);
+        lb_event_measured(&f->b, 9, EV_IPL, "/boot/\xe4\xb8\xad.cfg", 13, "file", 4);
+        assert_int_equal(check(f, 1).status, VC_DIGEST_VERIFIED);
+        assert_int_equal(check(f, 2).status, VC_DIGEST_VERIFIED);
+        decode(f, 1, &c, 0);
+        assert_int_equal(c.kind, VC_CONTENT_STRING);
+        assert_string_equal(c.string, zh);
+        assert_string_equal(c.text, zh);
+        vc_event_content_done(&c);
+        decode(f, 2, &c, 0);
+        assert_null(c.string);
+        assert_int_equal(c.kind, VC_CONTENT_RAW);
+        assert_string_equal(c.text, "grub_cmd: menuentry '\\xff\\xc3(\\x01' { (not UTF-8 text)");
+        vc_event_content_done(&c);
+        decode(f, 3, &c, 0);
+        assert_null(c.string);
+        assert_non_null(strstr(c.text, "x\\xc2\\x85y"));
+        vc_event_content_done(&c);
+        decode(f, 4, &c, 0);
+        assert_int_equal(c.kind, VC_CONTENT_STRING);
+        assert_string_equal(c.string, "/boot/\xe4\xb8\xad.cfg");
+        vc_event_content_done(&c);
+}
+
 static void test_systemd_utf16(void **state) {
         fixture *f = *state;
         vc_event_content c;
@@ -419,6 +455,7 @@ int main(void) {
                 T(test_variable_driver_config), T(test_variable_boot_data_only),
                 T(test_variable_malformed),  T(test_authority_old_shim),
                 T(test_grub_strings),        T(test_systemd_utf16),
+                T(test_grub_utf8),
                 T(test_image),               T(test_image_malformed),
                 T(test_blobs),               T(test_gpt),
                 T(test_handoff_tables),      T(test_tagged),

@@ -215,6 +215,53 @@ static bool is_ascii_text(const uint8_t *d, size_t n, size_t *ret_len) {
         return true;
 }
 
+/* Length of the UTF-8 sequence at s[0..n) (RFC 3629: no overlongs, surrogates or code
+ * points past U+10FFFF), 0 when invalid. C1 controls (U+0080-U+009F) count as invalid:
+ * they are not text. */
+static size_t utf8_seq(const uint8_t *s, size_t n) {
+        unsigned c = s[0];
+        size_t k;
+        if (c < 0x80)
+                return 1;
+        if (c >= 0xc2 && c <= 0xdf)
+                k = 2;
+        else if (c >= 0xe0 && c <= 0xef)
+                k = 3;
+        else if (c >= 0xf0 && c <= 0xf4)
+                k = 4;
+        else
+                return 0;
+        if (n < k)
+                return 0;
+        for (size_t i = 1; i < k; i++)
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+        if ((c == 0xc2 && s[1] < 0xa0) || (c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) ||
+            (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+                return 0;
+        return k;
+}
+
+/* Text as written in UTF-8 (ASCII included): printable characters, tab, newline, carriage
+ * return; trailing NULs are not part of it. */
+static bool is_utf8_text(const uint8_t *d, size_t n, size_t *ret_len) {
+        size_t len = n;
+        while (len > 0 && d[len - 1] == 0)
+                len--;
+        if (len == 0)
+                return false;
+        for (size_t i = 0; i < len;) {
+                if (d[i] < 0x80 && !((d[i] >= 0x20 && d[i] < 0x7f) || d[i] == '\t' || d[i] == '\n' || d[i] == '\r'))
+                        return false;
+                size_t k = utf8_seq(d + i, len - i);
+                if (!k)
+                        return false;
+                i += k;
+        }
+        *ret_len = len;
+        return true;
+}
+
 static bool is_utf16_text(const uint8_t *d, size_t n, size_t *ret_chars) {
         size_t chars = 0;
         bool ended = false;
@@ -251,6 +298,24 @@ static void text_escaped(vc_sbuf *b, const uint8_t *s, size_t n) {
                         vc_sbuf_printf(b, "\\t");
                 else
                         vc_sbuf_printf(b, "%c", s[i]);
+        }
+}
+
+/* Bytes as text: valid UTF-8 characters as they are, \n \r \t escaped, every other byte
+ * (controls, bytes of no valid UTF-8 sequence) as \xNN. */
+static void text_bytes_escaped(vc_sbuf *b, const uint8_t *s, size_t n) {
+        for (size_t i = 0; i < n;) {
+                size_t k = utf8_seq(s + i, n - i);
+                if (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') {
+                        text_escaped(b, s + i, 1);
+                        i++;
+                } else if (k == 0 || (s[i] < 0x80 && (s[i] < 0x20 || s[i] == 0x7f)) || s[i] == '\\') {
+                        vc_sbuf_printf(b, s[i] == '\\' ? "\\\\" : "\\x%02x", s[i]);
+                        i++;
+                } else {
+                        vc_sbuf_printf(b, "%.*s", (int) k, (const char *) s + i);
+                        i += k;
+                }
         }
 }
 
@@ -539,6 +604,29 @@ static int set_utf16(vc_event_content *c, const uint8_t *s, size_t chars, vc_sbu
         return 0;
 }
 
+/* GRUB's EV_IPL strings are bytes as GRUB read them (its config file: UTF-8 in practice,
+ * a menu entry may be in any language), never UCS-2: the string when it is UTF-8 text,
+ * else the bytes escaped (and no string to match rules against). */
+static int set_grub_string(vc_event_content *c, const uint8_t *d, size_t n, vc_sbuf *b) {
+        size_t len;
+        if (is_utf8_text(d, n, &len))
+                return set_string(c, d, len, b);
+        while (n > 0 && d[n - 1] == 0)
+                n--;
+        text_bytes_escaped(b, d, n);
+        vc_sbuf_printf(b, " (not UTF-8 text)");
+        return 0;
+}
+
+static bool is_grub_string(const uint8_t *d, size_t n) {
+        static const char *const grub[] = { "grub_cmd: ", "kernel_cmdline: ", "module_cmdline: ",
+                                            "grub_kernel_cmdline ", "grub_cmd " };
+        for (size_t i = 0; i < ELEMENTSOF(grub); i++)
+                if (has_prefix(d, n, grub[i]))
+                        return true;
+        return false;
+}
+
 static int decode_tagged(const vc_event *ev, vc_event_content *c, vc_sbuf *b, vc_error *err) {
         const uint8_t *d = ev->data;
         size_t sl;
@@ -620,6 +708,10 @@ static int decode_by_type(const vc_event *ev, vc_event_content *c, vc_sbuf *b, v
                 return decode_handoff(ev, c, b, ev->type == EV_EFI_HANDOFF_TABLES2, err);
         case EV_EVENT_TAG:
                 return decode_tagged(ev, c, b, err);
+        case EV_IPL:
+                if (is_grub_string(d, n))
+                        return set_grub_string(c, d, n, b);
+                break;
         case EV_S_CRTM_VERSION:
                 if (is_utf16_text(d, n, &len))
                         return set_utf16(c, d, len, b);
@@ -633,8 +725,8 @@ static int decode_by_type(const vc_event *ev, vc_event_content *c, vc_sbuf *b, v
                 break;
         }
         /* EV_EFI_ACTION, EV_ACTION, EV_IPL, EV_EFI_HCRTM_EVENT, EV_OMIT_BOOT_DEVICE_EVENTS and
-         * anything else: a string if it is one (ASCII or UCS-2), else hex. */
-        if (is_ascii_text(d, n, &len))
+         * anything else: a string if it is one (UTF-8, ASCII included, or UCS-2), else hex. */
+        if (is_utf8_text(d, n, &len))
                 return set_string(c, d, len, b);
         if (is_utf16_text(d, n, &len))
                 return set_utf16(c, d, len, b);
