@@ -138,12 +138,13 @@ static void fuzz_golden_json(const uint8_t *data, size_t size) {
         vc_golden_free(g);
 }
 
-/* Parses, checks and replays like the verifier; 0 when the log replays. */
+/* Parses (by structure: a log whose Spec ID event has index 1 as CCEL, as vouchctl does),
+ * checks and replays like the verifier; 0 when the log replays. */
 static int prepare(const uint8_t *data, size_t size, vc_eventlog **ret_log, vc_event_check **ret_checks,
                    vc_replay *rs) {
         vc_eventlog *log = NULL;
         vc_error err;
-        if (vc_eventlog_parse(data, size, &log, &err) < 0)
+        if (vc_eventlog_parse_as(data, size, VC_READ_AUTO, &log, &err) < 0)
                 return -EBADMSG;
         vc_event_check *checks = calloc(log->n_events, sizeof(*checks));
         if (!checks)

@@ -65,6 +65,13 @@ void le_insert(logedit *le, size_t i, uint32_t pcr, uint32_t type, const void *d
         le_set_data(le, i, data, len, data, len);
 }
 
+void le_delete(logedit *le, size_t i) {
+        assert(i >= 1 && i < le->n);
+        free(le->ev[i].data);
+        memmove(&le->ev[i], &le->ev[i + 1], (le->n - i - 1) * sizeof(le_event));
+        le->n--;
+}
+
 void le_write(const logedit *le, uint8_t **ret, size_t *ret_len) {
         logbuilder b = { 0 };
         lb_raw(&b, le->header, le->header_len);

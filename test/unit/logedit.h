@@ -32,5 +32,7 @@ void le_set_data(logedit *le, size_t i, const void *data, size_t len, const void
 void le_set_measured(logedit *le, size_t i, const void *measured, size_t mlen);
 /* Inserts an event before position i, digests = hash of its data, banks as event i-1. */
 void le_insert(logedit *le, size_t i, uint32_t pcr, uint32_t type, const void *data, size_t len);
+/* Removes event i (i >= 1). */
+void le_delete(logedit *le, size_t i);
 void le_write(const logedit *le, uint8_t **ret, size_t *ret_len);
 void le_free(logedit *le);

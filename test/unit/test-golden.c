@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 #include <cmocka.h>
 
+#include "golden-set.h"
 #include "golden.h"
 #include "logbuilder.h"
 #include "logedit.h"
@@ -50,6 +51,64 @@ static char *wrap(const char *rules) {
 
 static void lint_to(const char *msg, void *userdata) {
         snprintf(userdata, 512, "%s", msg);
+}
+
+/* structure.vendor_events, structure.error_separators, $.log */
+static void test_parse_new_rules(void **state) {
+        char r[2048];
+        snprintf(r, sizeof(r), "{\"structure\": {\"vendor_events\": [{\"pcr\": 3, \"position\": 0, \"type\": 1038, "
+                               "\"digest\": %s}]}}", hex32);
+        expect_parse_error(wrap(r), -EBADMSG, "$.rules.structure.vendor_events[0].pcr: PCR 3 is not in $.pcrs");
+        snprintf(r, sizeof(r), "{\"structure\": {\"vendor_events\": [{\"pcr\": 0, \"type\": 1038, \"digest\": %s}]}}",
+                 hex32);
+        expect_parse_error(wrap(r), -EBADMSG, "$.rules.structure.vendor_events[0]: missing field \"position\"");
+        expect_parse_error(wrap("{\"structure\": {\"vendor_events\": [{\"pcr\": 0, \"position\": 0, \"type\": 1038, "
+                                "\"digest\": \"00\"}]}}"),
+                           -EBADMSG, "$.rules.structure.vendor_events[0].digest: expected 32 bytes of hex");
+        snprintf(r, sizeof(r), "{\"structure\": {\"vendor_events\": [{\"pcr\": 0, \"position\": -1, \"type\": 1038, "
+                               "\"digest\": %s}]}}", hex32);
+        expect_parse_error(wrap(r), -EBADMSG, "position -1 out of range");
+        snprintf(r, sizeof(r), "{\"structure\": {\"vendor_events\": [{\"pcr\": 0, \"position\": 1, \"type\": 1038, "
+                               "\"digest\": %s, \"x\": 1}]}}", hex32);
+        expect_parse_error(wrap(r), -EBADMSG, "unknown field \"x\"");
+        expect_parse_error(wrap("{\"structure\": {\"error_separators\": 1}}"), -EBADMSG,
+                           "$.rules.structure.error_separators: expected a boolean");
+        expect_parse_error("{\"name\": \"t\", \"version\": 1, \"log\": \"sev\", \"bank\": \"sha384\", \"pcrs\": [1], "
+                           "\"rules\": {\"kernel\": {\"initrd\": []}}}",
+                           -EBADMSG, "$.log: expected \"tpm\" or \"ccel\"");
+        expect_parse_error("{\"name\": \"t\", \"version\": 1, \"log\": \"ccel\", \"bank\": \"sha384\", \"pcrs\": [1, 5], "
+                           "\"rules\": {\"kernel\": {\"initrd\": []}}}",
+                           -EBADMSG, "a CCEL set evaluates registers 0-4");
+        expect_parse_error("{\"name\": \"t\", \"version\": 1, \"log\": \"ccel\", \"bank\": \"sha384\", \"pcrs\": [2, 3], "
+                           "\"rules\": {\"secure_boot\": {\"enabled\": true}}}",
+                           -EBADMSG, "measured in register 1 (RTMR0)");
+        expect_parse_error("{\"name\": \"t\", \"version\": 1, \"log\": \"ccel\", \"bank\": \"sha384\", \"pcrs\": [1, 3], "
+                           "\"rules\": {\"secure_boot\": {\"mok\": []}}}",
+                           -EBADMSG, "$.rules.secure_boot.mok: a CCEL log cannot tell");
+
+        /* what parses round-trips: pins sorted, duplicates once */
+        vc_golden *g = NULL;
+        snprintf(r, sizeof(r), "{\"structure\": {\"error_separators\": true, \"vendor_events\": ["
+                               "{\"pcr\": 4, \"position\": 2, \"type\": 33793, \"digest\": %s}, "
+                               "{\"pcr\": 0, \"position\": 7, \"type\": 1038, \"digest\": %s}, "
+                               "{\"pcr\": 0, \"position\": 7, \"type\": 1038, \"digest\": %s}]}}", hex32, hex32, hex32);
+        const char *json = wrap(r);
+        assert_int_equal(vc_golden_parse(json, strlen(json), &g, NULL), 0);
+        assert_true(g->error_separators);
+        assert_int_equal(g->n_vendor_events, 2);
+        assert_int_equal(g->vendor_events[0].pcr, 0);
+        assert_int_equal(g->vendor_events[0].position, 7);
+        assert_int_equal(g->vendor_events[1].type, 0x8401);
+        assert_int_equal(g->log_kind, VC_LOG_TPM);
+        char *out = NULL;
+        vc_golden *back = NULL;
+        assert_int_equal(vc_golden_to_json(g, &out), 0);
+        assert_int_equal(vc_golden_parse(out, strlen(out), &back, NULL), 0);
+        assert_memory_equal(back->fingerprint, g->fingerprint, 32);
+        assert_null(strstr(out, "\"log\""));
+        free(out);
+        vc_golden_free(back);
+        vc_golden_free(g);
 }
 
 static void test_parse_errors(void **state) {
@@ -247,7 +306,8 @@ static void load(lstate *s, const uint8_t *buf, size_t len) {
         vc_hasher *h = NULL;
         vc_error err;
         char msg[512];
-        if (vc_eventlog_parse(buf, len, &s->log, &err) < 0)
+        /* by structure, as vouchctl reads logs: a CCEL log (Spec ID at index 1) as CCEL */
+        if (vc_eventlog_parse_as(buf, len, VC_READ_AUTO, &s->log, &err) < 0)
                 fail_msg("%s", vc_error_format(&err, msg, sizeof(msg)));
         s->checks = calloc(s->log->n_events, sizeof(*s->checks));
         assert_int_equal(vc_hasher_new(&h), 0);
@@ -1242,6 +1302,430 @@ static void test_real_cross_and_merge(void **state) {
         assert_true(pairs >= 15);
 }
 
+/* ---------------- real logs, edited: vendor events, legacy BIOS, UTF-8, CCEL ---------------- */
+
+static vc_golden *create_or_fail(const lstate *s, const char *what) {
+        vc_golden *g = NULL;
+        vc_error err;
+        char msg[512];
+        if (vc_golden_create(s->log, s->checks, &s->replay.pcrs, "edited", NULL, &g, &err) < 0)
+                fail_msg("%s: create: %s", what, vc_error_format(&err, msg, sizeof(msg)));
+        return g;
+}
+
+/* g, written and read back, still judges s the same (TRUSTED). */
+static void expect_trusted_round_trip(const vc_golden *g, const lstate *s) {
+        char *json = NULL;
+        vc_golden *back = NULL;
+        vc_error err;
+        char msg[512];
+        expect_trusted(g, s);
+        assert_int_equal(vc_golden_to_json(g, &json), 0);
+        if (vc_golden_parse(json, strlen(json), &back, &err) < 0)
+                fail_msg("%s\n%s", vc_error_format(&err, msg, sizeof(msg)), json);
+        expect_trusted(back, s);
+        assert_memory_equal(back->fingerprint, g->fingerprint, 32);
+        vc_golden_free(back);
+        free(json);
+}
+
+/* Loads le (written) into t; frees nothing. buf is the caller's to free. */
+static void load_edit(const logedit *le, lstate *t, uint8_t **buf) {
+        size_t len;
+        le_write(le, buf, &len);
+        load(t, *buf, len);
+}
+
+static void expect_rule_at(const vc_golden *g, const logedit *le, const char *rule, long at, const char *what,
+                           const char *path) {
+        uint8_t *buf;
+        lstate t;
+        load_edit(le, &t, &buf);
+        vc_evaluation e = eval(g, &t, 0xffffff);
+        if (e.trust == VC_TRUST_TRUSTED || !find(&e, rule, at)) {
+                dump(&e);
+                fail_msg("%s: %s: expected a %s finding at event %ld", path, what, rule, at);
+        }
+        vc_evaluation_done(&e);
+        unload(&t);
+        free(buf);
+}
+
+/* The first event of PCR pcr that no content rule reads (a firmware or configuration
+ * digest): the kind a vendor type replaces. -1 if none. */
+static long vendor_candidate(const lstate *s, uint32_t pcr) {
+        for (size_t i = 1; i < s->log->n_events; i++) {
+                const vc_event *ev = &s->log->events[i];
+                if (ev->pcr != pcr || ev->type == EV_NO_ACTION || ev->type == EV_SEPARATOR ||
+                    ev->type == EV_S_CRTM_VERSION || ev->type == EV_EFI_ACTION || ev->type == EV_ACTION ||
+                    ev->type == EV_EFI_VARIABLE_DRIVER_CONFIG)
+                        continue;
+                return (long) i;
+        }
+        return -1;
+}
+
+/* Vendor event types (0x40e in PCR 0 on an Intel server board, 0x8401 in PCR 2 on a
+ * ThinkPad): a real log's firmware event relabelled so. The set created before refuses it
+ * (unknown types stay rejected); the set created from it accepts exactly it: another
+ * digest, another type, another place (a second copy) are findings. */
+static void test_real_vendor_events(void **state) {
+        unsigned done = 0;
+        for (size_t i = 0; i < n_logs; i++) {
+                reallog *r = &logs[i];
+                lstate s, t;
+                logedit le;
+                uint8_t *buf;
+                load(&s, r->buf, r->len);
+                long at0 = vendor_candidate(&s, 0), at2 = vendor_candidate(&s, 2);
+                if (at0 < 0 || s.log->format != VC_LOG_CRYPTO_AGILE) {
+                        unload(&s);
+                        continue;
+                }
+                vc_golden *before = create_or_fail(&s, r->path);
+                le_load(&le, s.log);
+                le.ev[at0].type = 0x40e;
+                if (at2 > 0)
+                        le.ev[at2].type = 0x8401;
+                /* the type is not measured: the log still replays, to the same values */
+                expect_rule_at(before, &le, "structure.unknown_events", at0, "vendor type, set made before", r->path);
+                load_edit(&le, &t, &buf);
+                vc_golden *g = create_or_fail(&t, r->path);
+                assert_int_equal(g->n_vendor_events, at2 > 0 ? 2 : 1);
+                assert_int_equal(g->unknown_events, VC_UNKNOWN_REJECT);
+                expect_trusted_round_trip(g, &t);
+
+                logedit x;
+                le_load(&x, t.log); /* the digest changed */
+                le_set_data(&x, (size_t) at0, "other firmware", 14, "other firmware", 14);
+                expect_rule_at(g, &x, "structure.vendor_events", at0, "vendor event digest changed", r->path);
+                le_free(&x);
+                le_load(&x, t.log); /* the type changed to another vendor's */
+                x.ev[at0].type = 0x40f;
+                expect_rule_at(g, &x, "structure.vendor_events", at0, "vendor event type changed", r->path);
+                le_free(&x);
+                le_load(&x, t.log); /* measured twice: the copy is at a place nothing pins */
+                le_insert(&x, (size_t) at0 + 1, 0, 0x40e, "copy", 4);
+                le_set_data(&x, (size_t) at0 + 1, t.log->events[at0].data, t.log->events[at0].data_size, "", 0);
+                memcpy(x.ev[at0 + 1].digests, x.ev[at0].digests, sizeof(x.ev[at0].digests));
+                expect_rule_at(g, &x, "structure.unknown_events", at0 + 1, "vendor event repeated", r->path);
+                le_free(&x);
+                if (at2 > 0) {
+                        le_load(&x, t.log);
+                        le_set_measured(&x, (size_t) at2, "other option ROM", 16);
+                        expect_rule_at(g, &x, "structure.vendor_events", at2, "PCR 2 vendor event changed", r->path);
+                        le_free(&x);
+                }
+                vc_golden_free(g);
+                vc_golden_free(before);
+                le_free(&le);
+                unload(&t);
+                free(buf);
+                unload(&s);
+                done++;
+        }
+        printf("%u real logs with vendor event types: created, each change rejected\n", done);
+        assert_true(done >= 10);
+}
+
+/* Removes every UEFI event (a legacy BIOS logs none) and measures every separator as
+ * 0xFFFFFFFF (SeaBIOS); the result still replays. */
+static void make_legacy_bios(const lstate *s, logedit *le, uint32_t separator) {
+        uint8_t v[4] = { (uint8_t) separator, (uint8_t) (separator >> 8), (uint8_t) (separator >> 16),
+                         (uint8_t) (separator >> 24) };
+        le_load(le, s->log);
+        for (size_t i = le->n - 1; i >= 1; i--) {
+                if (le->ev[i].type >= EV_EFI_EVENT_BASE && le->ev[i].type != VC_PCR_NONE)
+                        le_delete(le, i);
+                else if (le->ev[i].type == EV_SEPARATOR)
+                        le_set_data(le, i, v, 4, v, 4);
+        }
+}
+
+static long nth_separator(const logedit *le, unsigned n) {
+        for (size_t i = 1; i < le->n; i++)
+                if (le->ev[i].type == EV_SEPARATOR && le->ev[i].pcr <= 7 && n-- == 0)
+                        return (long) i;
+        return -1;
+}
+
+/* Legacy BIOS (SeaBIOS) error-value separators: a set created from such a log says so
+ * and accepts it; a different separator is a finding; the set made from the same log with
+ * 0 separators refuses it; a UEFI log with an error separator is refused by create, and so
+ * is a legacy log that mixes both. */
+static void test_real_error_separators(void **state) {
+        unsigned done = 0;
+        for (size_t i = 0; i < n_logs; i++) {
+                reallog *r = &logs[i];
+                lstate s, bios, zero;
+                logedit le, lz;
+                uint8_t *buf, *zbuf;
+                vc_golden *g = NULL;
+                vc_error err;
+                load(&s, r->buf, r->len);
+                make_legacy_bios(&s, &le, 0xFFFFFFFF);
+                long sep = nth_separator(&le, 0);
+                if (sep < 0 || s.log->format != VC_LOG_CRYPTO_AGILE) {
+                        le_free(&le);
+                        unload(&s);
+                        continue;
+                }
+                load_edit(&le, &bios, &buf);
+                if (vc_golden_create(bios.log, bios.checks, &bios.replay.pcrs, "bios", NULL, &g, &err) < 0) {
+                        /* what is left of a UEFI log may not make sense as a BIOS boot */
+                        le_free(&le);
+                        unload(&bios);
+                        free(buf);
+                        unload(&s);
+                        continue;
+                }
+                assert_true(g->error_separators);
+                expect_trusted_round_trip(g, &bios);
+                /* one separator back to 0: differs from this platform's */
+                logedit x;
+                le_load(&x, bios.log);
+                le_set_data(&x, (size_t) sep, "\0\0\0\0", 4, "\0\0\0\0", 4);
+                expect_rule_at(g, &x, "structure.error_separators", sep, "separator 0 on an error-separator platform",
+                               r->path);
+                le_free(&x);
+                /* the same log with 0 separators: its set refuses the error separators */
+                make_legacy_bios(&s, &lz, 0);
+                load_edit(&lz, &zero, &zbuf);
+                vc_golden *gz = create_or_fail(&zero, r->path);
+                assert_false(gz->error_separators);
+                expect_rule_at(gz, &le, "structure.separators", sep, "error separator, set made with 0", r->path);
+                vc_golden *m = NULL;
+                assert_int_equal(vc_golden_merge(g, gz, &m, &err), -EBADMSG);
+                assert_non_null(strstr(err.msg, "error-value separators"));
+                /* a legacy log with both: not creatable */
+                lstate mixed;
+                uint8_t *mbuf;
+                vc_golden *gm = NULL;
+                le_load(&x, bios.log);
+                long sep2 = nth_separator(&x, 1);
+                if (sep2 > 0) {
+                        le_set_data(&x, (size_t) sep2, "\0\0\0\0", 4, "\0\0\0\0", 4);
+                        load_edit(&x, &mixed, &mbuf);
+                        assert_int_equal(
+                                vc_golden_create(mixed.log, mixed.checks, &mixed.replay.pcrs, "m", NULL, &gm, &err),
+                                -EBADMSG);
+                        assert_non_null(strstr(err.msg, "separators 0xFFFFFFFF and others"));
+                        unload(&mixed);
+                        free(mbuf);
+                }
+                le_free(&x);
+                /* the UEFI log with one error separator: not creatable (a firmware error) */
+                le_load(&x, s.log);
+                long usep = nth_separator(&x, 0);
+                le_set_data(&x, (size_t) usep, "\xff\xff\xff\xff", 4, "\xff\xff\xff\xff", 4);
+                load_edit(&x, &mixed, &mbuf);
+                assert_int_equal(vc_golden_create(mixed.log, mixed.checks, &mixed.replay.pcrs, "u", NULL, &gm, &err),
+                                 -EBADMSG);
+                assert_non_null(strstr(err.msg, "in a UEFI log"));
+                unload(&mixed);
+                free(mbuf);
+                le_free(&x);
+                vc_golden_free(gz);
+                vc_golden_free(g);
+                le_free(&lz);
+                le_free(&le);
+                unload(&zero);
+                unload(&bios);
+                free(zbuf);
+                free(buf);
+                unload(&s);
+                done++;
+        }
+        printf("%u real logs made legacy BIOS with error separators: created, changes rejected\n", done);
+        assert_true(done >= 5);
+}
+
+static bool is_grub_cmd(const vc_event *ev, const vc_event_check *c) {
+        return ev->type == EV_IPL && c->status == VC_DIGEST_VERIFIED && ev->data_size > 10 &&
+               memcmp(ev->data, "grub_cmd: ", 10) == 0;
+}
+
+/* Replaces event at's GRUB command with body (grub_cmd: prefix, NUL), measured as GRUB
+ * does: the body alone. */
+static void set_grub_cmd(logedit *le, long at, const char *body, size_t n) {
+        uint8_t d[256];
+        assert_true(n + 11 <= sizeof(d));
+        memcpy(d, "grub_cmd: ", 10);
+        memcpy(d + 10, body, n);
+        d[10 + n] = 0;
+        le_set_data(le, (size_t) at, d, n + 11, body, n);
+}
+
+/* A GRUB menu entry in Chinese: decoded as UTF-8 (not UCS-2 mojibake), created as it is,
+ * matched byte for byte; bytes that are not UTF-8 are shown escaped and not creatable. */
+static void test_real_utf8_boot_strings(void **state) {
+        static const char zh[] = "menuentry '\xe4\xb8\xad\xe6\x96\x87 Ubuntu' {"; /* 中文 */
+        static const char zh2[] = "menuentry '\xe4\xb8\xad\xe6\x96\x88 Ubuntu' {"; /* one byte differs */
+        static const char bad[] = "menuentry '\xff\xfe Ubuntu' {";
+        unsigned done = 0;
+        for (size_t i = 0; i < n_logs; i++) {
+                reallog *r = &logs[i];
+                lstate s, t;
+                logedit le, x;
+                uint8_t *buf;
+                load(&s, r->buf, r->len);
+                long at = first_event(&s, is_grub_cmd);
+                if (at < 0) {
+                        unload(&s);
+                        continue;
+                }
+                vc_golden *before = create_or_fail(&s, r->path);
+                le_load(&le, s.log);
+                set_grub_cmd(&le, at, zh, strlen(zh));
+                expect_rule_at(before, &le, "kernel.boot_commands", at, "UTF-8 command, set made before", r->path);
+                load_edit(&le, &t, &buf);
+                vc_event_content c;
+                assert_int_equal(vc_event_decode(&t.log->events[at], &c, NULL), 0);
+                assert_int_equal(c.kind, VC_CONTENT_STRING);
+                assert_non_null(strstr(c.text, "\xe4\xb8\xad\xe6\x96\x87"));
+                vc_event_content_done(&c);
+                vc_golden *g = create_or_fail(&t, r->path);
+                assert_true(vc_sset_has(&g->boot_commands, zh));
+                expect_trusted_round_trip(g, &t);
+                le_load(&x, t.log);
+                set_grub_cmd(&x, at, zh2, strlen(zh2));
+                expect_rule_at(g, &x, "kernel.boot_commands", at, "UTF-8 command changed", r->path);
+                le_free(&x);
+                /* not UTF-8: shown escaped, a set cannot hold it */
+                le_load(&x, t.log);
+                set_grub_cmd(&x, at, bad, strlen(bad));
+                lstate u;
+                uint8_t *ubuf;
+                load_edit(&x, &u, &ubuf);
+                assert_int_equal(vc_event_decode(&u.log->events[at], &c, NULL), 0);
+                assert_null(c.string);
+                assert_non_null(strstr(c.text, "\\xff\\xfe"));
+                vc_event_content_done(&c);
+                vc_golden *gu = NULL;
+                vc_error err;
+                assert_int_equal(vc_golden_create(u.log, u.checks, &u.replay.pcrs, "u", NULL, &gu, &err), -EBADMSG);
+                assert_non_null(strstr(err.msg, "not UTF-8 text"));
+                expect_rule_at(g, &x, "kernel.boot_commands", at, "not UTF-8", r->path);
+                unload(&u);
+                free(ubuf);
+                le_free(&x);
+                vc_golden_free(g);
+                vc_golden_free(before);
+                le_free(&le);
+                unload(&t);
+                free(buf);
+                unload(&s);
+                done++;
+        }
+        printf("%u real logs with a UTF-8 GRUB command: created, changes rejected\n", done);
+        assert_true(done >= 3);
+}
+
+static bool is_sb_var_reg1(const vc_event *ev, const vc_event_check *c) {
+        vc_event_content ct;
+        bool yes = false;
+        if (ev->pcr != 1 || ev->type != EV_EFI_VARIABLE_DRIVER_CONFIG)
+                return false;
+        if (vc_event_decode(ev, &ct, NULL) == 0 && ct.var_name && strcmp(ct.var_name, "SecureBoot") == 0)
+                yes = true;
+        vc_event_content_done(&ct);
+        return yes;
+}
+
+/* CCEL (TDX): a set created from a CCEL log is a set of registers ("log": "ccel"), accepts
+ * its log and refuses changes; it judges no TPM log and no TPM set judges it; it merges
+ * with no TPM set. */
+static void test_ccel_golden(void **state) {
+        char dir[4200];
+        unsigned done = 0;
+        snprintf(dir, sizeof(dir), "%s/ccel", shared);
+        DIR *dd = opendir(dir);
+        if (!dd)
+                skip();
+        struct dirent *f;
+        while ((f = readdir(dd))) {
+                char path[4800];
+                size_t l = strlen(f->d_name);
+                if (f->d_name[0] == '.' || (l > 5 && strcmp(f->d_name + l - 5, ".json") == 0) ||
+                    (l > 3 && strcmp(f->d_name + l - 3, ".md") == 0))
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dir, f->d_name);
+                FILE *fp = fopen(path, "rb");
+                assert_non_null(fp);
+                fseek(fp, 0, SEEK_END);
+                size_t len = (size_t) ftell(fp);
+                fseek(fp, 0, SEEK_SET);
+                uint8_t *buf = malloc(len);
+                assert_int_equal(fread(buf, 1, len, fp), len);
+                fclose(fp);
+                lstate s, tpm;
+                load(&s, buf, len);
+                assert_int_equal(s.log->kind, VC_LOG_CCEL);
+                vc_golden *g = create_or_fail(&s, path);
+                assert_int_equal(g->log_kind, VC_LOG_CCEL);
+                assert_int_equal(g->pcrs, VC_GOLDEN_CREATE_CCEL_REGISTERS); /* RTMR0-2 */
+                assert_int_equal(g->bank, VC_ALG_SHA384);
+                expect_trusted_round_trip(g, &s);
+                char *json = NULL;
+                assert_int_equal(vc_golden_to_json(g, &json), 0);
+                assert_non_null(strstr(json, "\"log\": \"ccel\""));
+                free(json);
+
+                /* changes are findings, at the register of the event */
+                logedit le;
+                long at = first_event(&s, is_grub_cmd);
+                assert_true(at > 0);
+                le_load(&le, s.log);
+                set_grub_cmd(&le, at, "insmod evil", 11);
+                expect_rule_at(g, &le, "kernel.boot_commands", at, "CCEL GRUB command changed", path);
+                le_free(&le);
+                at = first_event(&s, is_sb_var_reg1);
+                assert_true(at > 0);
+                const vc_event *ev = &s.log->events[at];
+                uint8_t *d = malloc(ev->data_size);
+                memcpy(d, ev->data, ev->data_size);
+                d[ev->data_size - 1] ^= 1;
+                le_load(&le, s.log);
+                le_set_data(&le, (size_t) at, d, ev->data_size, d, ev->data_size);
+                free(d);
+                expect_rule_at(g, &le, "secure_boot.enabled", at, "CCEL Secure Boot toggled", path);
+                le_free(&le);
+                at = first_event(&s, is_boot_app);
+                assert_true(at > 0);
+                le_load(&le, s.log);
+                le_set_measured(&le, (size_t) at, "another shim", 12);
+                expect_rule_at(g, &le, "boot_chain.chains", at, "CCEL boot application changed", path);
+                le_free(&le);
+
+                /* PCRs are not registers */
+                load(&tpm, logs[0].buf, logs[0].len);
+                vc_golden *gt = create_or_fail(&tpm, logs[0].path);
+                vc_evaluation e = eval(g, &tpm, 0xffffff);
+                expect_finding(&e, "log", -1);
+                vc_evaluation_done(&e);
+                e = eval(gt, &s, 0xffffff);
+                expect_finding(&e, "log", -1);
+                assert_int_equal(e.n_findings, 1);
+                vc_evaluation_done(&e);
+                vc_golden *m = NULL;
+                vc_error err;
+                assert_int_equal(vc_golden_merge(g, gt, &m, &err), -EBADMSG);
+                assert_non_null(strstr(err.msg, "ccel"));
+                assert_int_equal(vc_golden_merge(g, g, &m, &err), 0);
+                expect_trusted(m, &s);
+                vc_golden_free(m);
+                vc_golden_free(gt);
+                unload(&tpm);
+                vc_golden_free(g);
+                unload(&s);
+                free(buf);
+                done++;
+        }
+        closedir(dd);
+        printf("%u CCEL logs: golden sets of registers created, accepted, changes rejected\n", done);
+        assert_true(done >= 1);
+}
+
 int main(void) {
         const char *d = getenv("VOUCH_SHARED_DIR"), *ci = getenv("CI");
         struct stat st;
@@ -1249,6 +1733,7 @@ int main(void) {
         const struct CMUnitTest synthetic[] = {
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_parse_roundtrip),
+                cmocka_unit_test(test_parse_new_rules),
                 cmocka_unit_test(test_synthetic_create_accepts),
                 cmocka_unit_test(test_synthetic_rejections),
                 cmocka_unit_test(test_zeroed_evaluation_not_trusted),
@@ -1265,6 +1750,10 @@ int main(void) {
         const struct CMUnitTest real[] = {
                 cmocka_unit_test(test_real_logs),
                 cmocka_unit_test(test_real_cross_and_merge),
+                cmocka_unit_test(test_real_vendor_events),
+                cmocka_unit_test(test_real_error_separators),
+                cmocka_unit_test(test_real_utf8_boot_strings),
+                cmocka_unit_test(test_ccel_golden),
         };
         int r = cmocka_run_group_tests_name("golden (synthetic)", synthetic, NULL, NULL);
         snprintf(shared, sizeof(shared), "%s", d ? d : "../shared");

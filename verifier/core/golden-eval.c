@@ -82,13 +82,28 @@ static char *grub_body(const vc_event_content *c) {
         return pl ? strdup(c->string + pl) : NULL;
 }
 
+/* The PCR whose rules classify an event. A CCEL register gathers several PCRs'
+ * measurements (UEFI 2.10 38.4.1: RTMR0 = PCRs 1 and 7, RTMR1 = 2-6, RTMR2 = 8-15): it is
+ * classified as the PCR its type-specific rules look for (EFI variables of RTMR0 as PCR 7's
+ * Secure Boot variables, RTMR2 as the boot loader's PCR 8; shim's MOK EV_IPL cannot be told
+ * apart there and is a boot file). RTMR3 (the OS's) counts as a PCR above 8. */
+static uint32_t class_pcr(vc_log_kind kind, uint32_t index) {
+        static const uint32_t ccel[VC_CCEL_REGISTERS] = { 0, 7, 4, 8, 10 };
+        if (kind != VC_LOG_CCEL)
+                return index;
+        return index < VC_CCEL_REGISTERS ? ccel[index] : index;
+}
+
 /* By type. The type is not measured, so a relabelled event is caught by the rules: a
  * separator relabelled as anything else leaves its PCR without the separator the set
  * requires, and its digest must then be allowed by the rule of its new class; anything
  * relabelled as a separator must carry verified separator data. */
-static ev_class classify(const vc_event *ev) {
-        if (ev->type == EV_NO_ACTION || ev->pcr == VC_PCR_NONE)
+static ev_class classify(vc_log_kind kind, const vc_event *e) {
+        if (e->type == EV_NO_ACTION || e->pcr == VC_PCR_NONE)
                 return CLS_IGNORED;
+        vc_event shifted = *e;
+        const vc_event *ev = &shifted;
+        shifted.pcr = class_pcr(kind, e->pcr);
         switch (ev->type) {
         case EV_SEPARATOR:
                 return CLS_SEPARATOR;
@@ -245,9 +260,29 @@ static int sig_entries_of(const vc_event_content *c, sig_entries *e) {
 
 /* ---------------- create ---------------- */
 
-static int create_err(vc_error *err, const vc_event *ev, const char *what) {
-        return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index,
-                            "cannot create a golden set: PCR %u %s: %s", ev->pcr, vc_event_type_name(ev->type), what);
+static const char *index_word(vc_log_kind kind) {
+        return kind == VC_LOG_CCEL ? "register" : "PCR";
+}
+
+static int create_err(vc_error *err, vc_log_kind kind, const vc_event *ev, const char *what) {
+        return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index, "cannot create a golden set: %s %u %s: %s",
+                            index_word(kind), ev->pcr, vc_event_type_name(ev->type), what);
+}
+
+/* A log with no event of a UEFI type (legacy BIOS: SeaBIOS, QEMU's default firmware). */
+static bool log_is_uefi(const vc_eventlog *log) {
+        for (size_t i = 0; i < log->n_events; i++)
+                if (log->events[i].type >= EV_EFI_EVENT_BASE && log->events[i].type != VC_PCR_NONE)
+                        return true;
+        return false;
+}
+
+/* Where each event is among those extended into its PCR (vendor event pins). */
+static bool next_position(const vc_event *ev, uint32_t positions[VC_PCR_COUNT], uint32_t *ret) {
+        if (ev->type == EV_NO_ACTION || ev->pcr >= VC_PCR_COUNT)
+                return false;
+        *ret = positions[ev->pcr]++;
+        return true;
 }
 
 int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const vc_pcr_set *replayed,
@@ -257,7 +292,8 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                                                                    : 0;
         vc_golden *g = NULL;
         vc_chain chain = { 0 };
-        uint32_t sep_seen = 0;
+        uint32_t sep_seen = 0, positions[VC_PCR_COUNT] = { 0 };
+        bool uefi = log_is_uefi(log), error_seps = false, other_seps = false;
         int r;
 
         vc_error_clear(err);
@@ -286,17 +322,19 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                 const uint8_t *d = bank_digest(ev, bank);
                 vc_event_content c = { 0 };
                 bool verified = chk->status == VC_DIGEST_VERIFIED;
-                ev_class cls = classify(ev);
+                ev_class cls = classify(log->kind, ev);
+                uint32_t pos = 0;
 
+                next_position(ev, positions, &pos);
                 if (cls == CLS_IGNORED || (i == 0 && log->format == VC_LOG_CRYPTO_AGILE) ||
                     (ev->pcr < VC_PCR_COUNT && (VC_GOLDEN_RESETTABLE_PCRS & (1u << ev->pcr))))
                         continue;
                 if (!d) {
-                        r = create_err(err, ev, "no digest in the golden bank");
+                        r = create_err(err, log->kind, ev, "no digest in the golden bank");
                         goto fail;
                 }
                 if (chk->status == VC_DIGEST_MISMATCH) {
-                        r = create_err(err, ev, "its digest does not match its content");
+                        r = create_err(err, log->kind, ev, "its digest does not match its content");
                         goto fail;
                 }
                 g->pcrs |= 1u << ev->pcr;
@@ -311,10 +349,27 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                 r = 0;
                 switch (cls) {
                 case CLS_SEPARATOR:
-                        if (!verified || c.kind != VC_CONTENT_SEPARATOR || c.separator_value == 0xFFFFFFFF)
-                                r = create_err(err, ev, "not a verified separator, or the error separator 0xFFFFFFFF");
+                        /* PFP 1.05 10.4.1: 0 normally, 0xFFFFFFFF when the firmware failed.
+                         * A legacy BIOS (SeaBIOS) measures every separator as 0xFFFFFFFF:
+                         * there it is the platform's normal, and the set says so. UEFI
+                         * firmware does so only on an error: such a log is no reference. */
+                        if (verified && c.kind == VC_CONTENT_SEPARATOR) {
+                                if (c.separator_value == 0xFFFFFFFF)
+                                        error_seps = true;
+                                else
+                                        other_seps = true;
+                        }
+                        if (!verified || c.kind != VC_CONTENT_SEPARATOR)
+                                r = create_err(err, log->kind, ev, "not a verified separator");
+                        else if (c.separator_value == 0xFFFFFFFF && uefi)
+                                r = create_err(err, log->kind, ev,
+                                               "the error separator 0xFFFFFFFF in a UEFI log: the firmware reported "
+                                               "an error (only a legacy BIOS, such as SeaBIOS, measures it normally)");
+                        else if (error_seps && other_seps)
+                                r = create_err(err, log->kind, ev,
+                                               "separators 0xFFFFFFFF and others in one legacy BIOS log");
                         else if (sep_seen & (1u << ev->pcr))
-                                r = create_err(err, ev, "a second separator in this PCR (PFP 1.05 allows one)");
+                                r = create_err(err, log->kind, ev, "a second separator in this PCR (PFP 1.05 allows one)");
                         sep_seen |= 1u << ev->pcr;
                         g->separators |= 1u << ev->pcr;
                         break;
@@ -344,7 +399,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         sb_var v = sb_variable(&c);
                         g->has_secure_boot = true;
                         if (v != SB_OTHER && (!verified || chk->measured != VC_MEASURED_EVENT_DATA)) {
-                                r = create_err(err, ev, "Secure Boot variable whose content is not verified");
+                                r = create_err(err, log->kind, ev, "Secure Boot variable whose content is not verified");
                                 break;
                         }
                         if (v == SB_SECUREBOOT) {
@@ -356,7 +411,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                                 if ((r = vc_dset_add(&rule->digests, d)) < 0)
                                         break;
                                 if (sig_entries_of(&c, &e) < 0) {
-                                        r = create_err(err, ev, "malformed EFI_SIGNATURE_LIST");
+                                        r = create_err(err, log->kind, ev, "malformed EFI_SIGNATURE_LIST");
                                         break;
                                 }
                                 if ((r = vc_dset_union(&rule->certificates, &e.certs)) >= 0)
@@ -367,7 +422,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                                 sig_entries e;
                                 g->has_dbx_must_contain = true;
                                 if (sig_entries_of(&c, &e) < 0) {
-                                        r = create_err(err, ev, "malformed EFI_SIGNATURE_LIST");
+                                        r = create_err(err, log->kind, ev, "malformed EFI_SIGNATURE_LIST");
                                         break;
                                 }
                                 if ((r = vc_dset_union(&g->dbx_certificates, &e.certs)) >= 0)
@@ -390,7 +445,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         break;
                 case CLS_BOOT_APP: {
                         if (chain.n >= VC_GOLDEN_MAX_CHAIN_LEN) {
-                                r = create_err(err, ev, "more boot applications than a chain may hold");
+                                r = create_err(err, log->kind, ev, "more boot applications than a chain may hold");
                                 break;
                         }
                         vc_chain_step *s = &chain.steps[chain.n++];
@@ -406,7 +461,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         break;
                 case CLS_ACTION:
                         if (!verified || !c.string) {
-                                r = create_err(err, ev, "action string not verified");
+                                r = create_err(err, log->kind, ev, "action string not verified");
                                 break;
                         }
                         g->has_actions = true;
@@ -418,7 +473,11 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                                           (c.string && strncmp(c.string, grub_cmdline_prefix, strlen(grub_cmdline_prefix)) == 0);
                         char *body = !verified ? NULL : cls == CLS_CMDLINE ? cmdline_text(ev, &c) : grub_body(&c);
                         if (!body) {
-                                r = create_err(err, ev, "boot loader string not verified");
+                                /* GRUB's strings are bytes, UTF-8 in practice; a set holds text */
+                                r = create_err(err, log->kind, ev,
+                                               !verified ? "boot loader string not verified"
+                                                         : "boot loader string is not UTF-8 text: a golden set cannot "
+                                                           "hold it byte for byte");
                                 break;
                         }
                         g->has_kernel = true;
@@ -457,10 +516,15 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         g->has_kernel = g->has_load_options = true;
                         r = vc_dset_add(&g->load_options, d);
                         break;
-                case CLS_UNKNOWN_TYPE:
-                        r = create_err(err, ev, "unknown event type; write this golden set by hand "
-                                                "(structure.unknown_events)");
+                case CLS_UNKNOWN_TYPE: {
+                        /* A vendor's event type: pinned exactly where it is, with its digest
+                         * (the type is not measured; the digest is what was extended). */
+                        vc_vendor_event ve = { .pcr = ev->pcr, .position = pos, .type = ev->type };
+                        memcpy(ve.digest, d, g->dsize);
+                        g->has_structure = true;
+                        r = vc_vendor_events_add(g, &ve);
                         break;
+                }
                 case CLS_IGNORED:
                         break;
                 }
@@ -489,6 +553,9 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
         vc_sset_finish(&g->crtm_versions);
         vc_sset_finish(&g->boot_commands);
         vc_sset_finish(&g->actions);
+        vc_vendor_events_finish(g);
+        g->error_separators = error_seps;
+        g->log_kind = log->kind;
         if (!g->pcrs) {
                 r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "cannot create a golden set: the log extends no PCR");
                 goto fail;
@@ -501,7 +568,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
          * with no event (extended at run time) leaves the PCR unattested: both findings.
          * Not 10 (IMA), 11 and 15: the OS extends those at run time (systemd-pcrphase,
          * machine-id, file systems), outside the boot's event log. */
-        g->pcrs |= VC_GOLDEN_CREATE_PCRS;
+        g->pcrs |= log->kind == VC_LOG_CCEL ? VC_GOLDEN_CREATE_CCEL_REGISTERS : VC_GOLDEN_CREATE_PCRS;
         if ((r = vc_golden_seal(g)) < 0)
                 goto fail;
         free(chain.steps);
@@ -570,9 +637,9 @@ static void finding(ectx *e, const char *rule, int pcr, const vc_event *ev, cons
                 e->cap = cap;
         }
         if (ev)
-                snprintf(prefix, sizeof(prefix), "PCR %u event %u: ", ev->pcr, ev->index);
+                snprintf(prefix, sizeof(prefix), "%s %u event %u: ", index_word(e->g->log_kind), ev->pcr, ev->index);
         else if (pcr >= 0)
-                snprintf(prefix, sizeof(prefix), "PCR %d: ", pcr);
+                snprintf(prefix, sizeof(prefix), "%s %d: ", index_word(e->g->log_kind), pcr);
         va_start(ap, fmt);
         vsnprintf(line, sizeof(line), fmt, ap);
         va_end(ap);
@@ -611,6 +678,38 @@ static void check_digest(ectx *e, const char *rule, const vc_event *ev, const vc
         finding(e, rule, -1, ev, list, full, "%s %s %s is not allowed; allowed: %s", what,
                 vc_alg_lookup(e->g->bank)->name, sh, list ? list : "?");
         free(list);
+}
+
+/* A vendor event pinned at its PCR and position, with its type and digest. */
+static bool vendor_pinned(const vc_golden *g, const vc_event *ev, uint32_t pos, const uint8_t *d) {
+        size_t n;
+        const vc_vendor_event *p = vc_vendor_events_at(g, ev->pcr, pos, &n);
+        for (size_t i = 0; i < n; i++)
+                if (p[i].type == ev->type && memcmp(p[i].digest, d, g->dsize) == 0)
+                        return true;
+        return false;
+}
+
+/* A finding when the set pins another vendor event at this place (unless an allow-listed
+ * digest explains this one); false when no pin is here. */
+static bool vendor_pin_differs(ectx *e, const vc_event *ev, uint32_t pos, const uint8_t *d) {
+        const vc_golden *g = e->g;
+        size_t n;
+        const vc_vendor_event *p = vc_vendor_events_at(g, ev->pcr, pos, &n);
+        char full[2 * VC_MAX_DIGEST + 1], sh[16], want[16];
+        if (!n)
+                return false;
+        if (g->unknown_events == VC_UNKNOWN_ALLOW_LISTED && vc_dset_has(&g->unknown_digests, d))
+                return true;
+        vc_hex(d, g->dsize, full);
+        vc_short_hex(d, g->dsize, sh);
+        vc_short_hex(p[0].digest, g->dsize, want);
+        char expected[2 * VC_MAX_DIGEST + 32];
+        snprintf(expected, sizeof(expected), "0x%08x %s", p[0].type, want);
+        finding(e, "structure.vendor_events", -1, ev, expected, full,
+                "vendor event 0x%08x %s %s (position %u) is not the one pinned here: 0x%08x %s", ev->type,
+                vc_alg_lookup(g->bank)->name, sh, pos, p[0].type, want);
+        return true;
 }
 
 static void not_covered(ectx *e, const vc_event *ev, ev_class cls) {
@@ -689,6 +788,39 @@ static void check_dbx(ectx *e, const vc_event *ev, const vc_event_content *c) {
 }
 
 #define SEPARATOR_WBCL 0x4c434257u /* "WBCL" read little-endian (Windows, PCRs 12-14) */
+
+/* PFP 1.05 10.4.1: a separator measures 0, or 0xFFFFFFFF when the firmware failed;
+ * Windows uses "WBCL" in PCRs 12-14; a legacy BIOS (SeaBIOS) measures 0xFFFFFFFF always,
+ * and a set created from such a platform says so (error_separators): then only that. */
+static void check_separator(ectx *e, const vc_event *ev, const vc_event_content *c, bool verified, unsigned count,
+                            bool by_value) {
+        const vc_golden *g = e->g;
+        const char *text = c->text ? c->text : "?";
+        if (!verified || c->kind != VC_CONTENT_SEPARATOR) {
+                finding(e, "structure.separators", -1, ev, "a verified separator", text, "not a verified separator (%s)",
+                        text);
+                return;
+        }
+        bool is_error = c->separator_value == 0xFFFFFFFF;
+        if (is_error && !g->error_separators) {
+                finding(e, "structure.separators", -1, ev, "a separator, not 0xFFFFFFFF", text,
+                        "the error separator 0xFFFFFFFF: UEFI firmware measures it when it failed (a legacy BIOS "
+                        "platform, SeaBIOS, needs a set created from its own log: error_separators)");
+                return;
+        }
+        if (!is_error && g->error_separators) {
+                finding(e, "structure.error_separators", -1, ev, "separator 0xffffffff", text,
+                        "separator %s differs from this platform's: golden set %s says it measures every separator as "
+                        "0xFFFFFFFF (legacy BIOS)", text, g->name);
+                return;
+        }
+        /* In a PCR the set requires no separator in, only what a separator measures (0, or
+         * "WBCL"; the error value on an error_separators platform), once, is one: the type
+         * is not measured, so any other 4-byte measurement could be labelled a separator. */
+        if (!(g->separators & (1u << ev->pcr)) && !by_value &&
+            (count > 1 || (!is_error && c->separator_value != 0 && c->separator_value != SEPARATOR_WBCL)))
+                not_covered(e, ev, CLS_SEPARATOR);
+}
 
 typedef struct app_ev {
         const vc_event *ev;
@@ -781,6 +913,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
         app_ev *apps = NULL;
         size_t n_apps = 0;
         unsigned sep_count[VC_PCR_COUNT] = { 0 };
+        uint32_t positions[VC_PCR_COUNT] = { 0 };
         unsigned sb_seen[6] = { 0 };
         uint32_t pcr_value_rules = 0;
         int r;
@@ -788,6 +921,13 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
         apps = calloc(log->n_events ? log->n_events : 1, sizeof(*apps));
         if (!apps)
                 return -ENOMEM;
+        /* PCRs and CCEL registers are different things: a set judges only its kind of log. */
+        if (g->log_kind != log->kind) {
+                finding(&e, "log", -1, NULL, vc_log_kind_name(g->log_kind), vc_log_kind_name(log->kind),
+                        "golden set %s is for %s logs; this is a %s log", g->name,
+                        g->log_kind == VC_LOG_CCEL ? "CCEL" : "TPM", log->kind == VC_LOG_CCEL ? "CCEL" : "TPM");
+                goto done;
+        }
 
         /* Exact PCR values. */
         for (int b = 0; b < VC_NUM_ALGS; b++) {
@@ -826,6 +966,9 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                 bool verified = chk->status == VC_DIGEST_VERIFIED;
                 bool by_value = pcr_value_rules & (1u << (ev->pcr & 31));
                 vc_event_content c = { 0 };
+                uint32_t pos = 0;
+
+                next_position(ev, positions, &pos);
 
                 if (ev->type == EV_NO_ACTION || ev->pcr == VC_PCR_NONE || !(g->pcrs & (1u << ev->pcr)))
                         continue;
@@ -839,11 +982,13 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                 "%s content does not match its digest: not to be believed", vc_event_type_name(ev->type));
                         continue;
                 }
-                ev_class cls = classify(ev);
+                ev_class cls = classify(log->kind, ev);
                 const uint8_t *d = dg->bytes;
 
-                /* Events after a separator: only the types the set allows there. */
-                if (g->has_after_separator && sep_count[ev->pcr] && cls != CLS_SEPARATOR) {
+                bool pinned = cls == CLS_UNKNOWN_TYPE && vendor_pinned(g, ev, pos, d);
+                /* Events after a separator: only the types the set allows there (and a
+                 * vendor event pinned where it is). */
+                if (g->has_after_separator && sep_count[ev->pcr] && cls != CLS_SEPARATOR && !pinned) {
                         int ti = vc_event_type_index(ev->type);
                         if (ti < 0 || !(g->after_separator[ev->pcr] & (1ull << ti)))
                                 finding(&e, "structure.after_separator", -1, ev, "no such event after the separator",
@@ -858,19 +1003,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                 switch (cls) {
                 case CLS_SEPARATOR:
                         sep_count[ev->pcr]++;
-                        /* PFP 1.05 10.4.1: 0 normally, 0xFFFFFFFF signals a firmware error;
-                         * Windows uses "WBCL" in PCRs 12-14. */
-                        if (!verified || c.kind != VC_CONTENT_SEPARATOR || c.separator_value == 0xFFFFFFFF)
-                                finding(&e, "structure.separators", -1, ev, "a verified separator, not 0xFFFFFFFF",
-                                        c.text ? c.text : "?", "not a verified separator, or the error separator (%s)",
-                                        c.text ? c.text : "?");
-                        /* In a PCR the set requires no separator in, only what a separator
-                         * measures (0, or "WBCL"), once, is one: the type is not measured, so
-                         * any other 4-byte measurement could be labelled a separator. */
-                        else if (!(g->separators & (1u << ev->pcr)) && !by_value &&
-                                 (sep_count[ev->pcr] > 1 ||
-                                  (c.separator_value != 0 && c.separator_value != SEPARATOR_WBCL)))
-                                not_covered(&e, ev, cls);
+                        check_separator(&e, ev, &c, verified, sep_count[ev->pcr], by_value);
                         break;
                 case CLS_CRTM_VERSION: {
                         /* by its verified version string, or by its digest among the firmware */
@@ -1008,7 +1141,12 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                 }
                 case CLS_UNKNOWN_TYPE:
                         /* The type is not measured: an unknown type is no reason to let an
-                         * event through; only an allow-listed digest is. */
+                         * event through; only a pin (where it is, with its digest) or an
+                         * allow-listed digest is. */
+                        if (pinned)
+                                break;
+                        if (vendor_pin_differs(&e, ev, pos, d))
+                                break;
                         if (g->unknown_events == VC_UNKNOWN_REJECT)
                                 finding(&e, class_rule[cls], -1, ev, "a known event type", vc_event_type_name(ev->type),
                                         "event type 0x%08x is not defined by the TCG PC Client spec", ev->type);
@@ -1048,6 +1186,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                 if (g->sb_required && req[i].need && !sb_seen[req[i].v])
                         finding(&e, req[i].rule, 7, NULL, "a measurement", "none", "%s is not measured", sb_names[req[i].v]);
 
+done:
         if (e.omitted) {
                 e.summing = true;
                 finding(&e, "findings", -1, NULL, "", "", "%zu more finding%s not listed (the first %zu are)", e.omitted,

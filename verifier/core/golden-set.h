@@ -18,6 +18,13 @@ bool vc_sset_has(const vc_sset *s, const char *str);
 int vc_sset_union(vc_sset *dst, const vc_sset *src);
 void vc_sset_done(vc_sset *s);
 
+/* Vendor event pins: add (unsorted; 0, -ENOMEM or -E2BIG past VC_GOLDEN_MAX_LIST), then
+ * finish (sorted by pcr, position, type, digest; duplicates dropped). */
+int vc_vendor_events_add(vc_golden *g, const vc_vendor_event *e);
+void vc_vendor_events_finish(vc_golden *g);
+/* The pins at (pcr, position): *ret_n of them from the returned one on (NULL, 0: none). */
+const vc_vendor_event *vc_vendor_events_at(const vc_golden *g, uint32_t pcr, uint32_t position, size_t *ret_n);
+
 /* Sets g->fingerprint from its canonical JSON. */
 int vc_golden_seal(vc_golden *g);
 

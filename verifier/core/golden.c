@@ -64,8 +64,59 @@ vc_golden *vc_golden_free(vc_golden *g) {
         vc_sset_done(&g->boot_commands);
         vc_sset_done(&g->actions);
         vc_dset_done(&g->unknown_digests);
+        free(g->vendor_events);
         free(g);
         return NULL;
+}
+
+int vc_vendor_events_add(vc_golden *g, const vc_vendor_event *e) {
+        if (g->n_vendor_events >= VC_GOLDEN_MAX_LIST)
+                return -E2BIG;
+        vc_vendor_event *n = realloc(g->vendor_events, (g->n_vendor_events + 1) * sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        g->vendor_events = n;
+        n[g->n_vendor_events] = (vc_vendor_event) { .pcr = e->pcr, .position = e->position, .type = e->type };
+        memcpy(n[g->n_vendor_events].digest, e->digest, g->dsize);
+        g->n_vendor_events++;
+        return 0;
+}
+
+static int vendor_cmp(const void *x, const void *y) {
+        const vc_vendor_event *a = x, *b = y;
+        if (a->pcr != b->pcr)
+                return a->pcr < b->pcr ? -1 : 1;
+        if (a->position != b->position)
+                return a->position < b->position ? -1 : 1;
+        if (a->type != b->type)
+                return a->type < b->type ? -1 : 1;
+        return memcmp(a->digest, b->digest, sizeof(a->digest));
+}
+
+void vc_vendor_events_finish(vc_golden *g) {
+        size_t n = 0;
+        if (!g->n_vendor_events)
+                return;
+        qsort(g->vendor_events, g->n_vendor_events, sizeof(*g->vendor_events), vendor_cmp);
+        for (size_t i = 0; i < g->n_vendor_events; i++)
+                if (n == 0 || vendor_cmp(&g->vendor_events[n - 1], &g->vendor_events[i]) != 0)
+                        g->vendor_events[n++] = g->vendor_events[i];
+        g->n_vendor_events = n;
+}
+
+const vc_vendor_event *vc_vendor_events_at(const vc_golden *g, uint32_t pcr, uint32_t position, size_t *ret_n) {
+        const vc_vendor_event *first = NULL;
+        size_t n = 0;
+        for (size_t i = 0; i < g->n_vendor_events; i++) {
+                const vc_vendor_event *e = &g->vendor_events[i];
+                if (e->pcr != pcr || e->position != position)
+                        continue;
+                if (!first)
+                        first = e;
+                n++;
+        }
+        *ret_n = n;
+        return first;
 }
 
 /* Sizes of every digest set follow the golden bank. */
@@ -676,9 +727,83 @@ static int parse_kernel(pctx *c, json_object *o, const char *path) {
         return 0;
 }
 
+static int parse_hex_digest(pctx *c, json_object *v, const char *path, uint8_t out[VC_MAX_DIGEST]) {
+        int r = want_type(c, v, json_type_string, path);
+        if (r < 0)
+                return r;
+        const char *s = json_object_get_string(v);
+        size_t sl = (size_t) json_object_get_string_len(v), n = c->g->dsize;
+        if (sl != 2 * n || vc_unhex(s, sl, out, VC_MAX_DIGEST) < 0)
+                return perr(c, path, "expected %zu bytes of hex (%zu characters), got \"%.80s\"", n, 2 * n, s);
+        return 0;
+}
+
+/* [{"pcr": 0, "position": 5, "type": 1038, "digest": "<hex>"}, ...] */
+static int parse_vendor_event(pctx *c, json_object *o, const char *path) {
+        static const char *const keys[] = { "pcr", "position", "type", "digest", NULL };
+        vc_golden *g = c->g;
+        vc_vendor_event e = { 0 };
+        char p[600];
+        unsigned pcr = 0;
+        int r = check_keys(c, o, path, keys, false);
+        if (r < 0)
+                return r;
+        FIELD(o, pcr);
+        FIELD(o, position);
+        FIELD(o, type);
+        FIELD(o, digest);
+        if (!has_pcr || !has_position || !has_type || !has_digest)
+                return perr(c, path, "missing field \"%s\"",
+                            !has_pcr ? "pcr" : !has_position ? "position" : !has_type ? "type" : "digest");
+        snprintf(p, sizeof(p), "%s.pcr", path);
+        if ((r = parse_pcr_number(c, pcr_v, p, &pcr)) < 0)
+                return r;
+        /* like pcr_values: a pin must be on an evaluated PCR, or nothing would check it */
+        if (!(g->pcrs & (1u << pcr)))
+                return perr(c, p, "PCR %u is not in $.pcrs", pcr);
+        e.pcr = pcr;
+        snprintf(p, sizeof(p), "%s.position", path);
+        if ((r = want_type(c, position_v, json_type_int, p)) < 0)
+                return r;
+        int64_t pos = json_object_get_int64(position_v);
+        if (pos < 0 || pos >= VC_EVENTLOG_MAX_EVENTS)
+                return perr(c, p, "position %lld out of range 0-%u", (long long) pos, VC_EVENTLOG_MAX_EVENTS - 1);
+        e.position = (uint32_t) pos;
+        snprintf(p, sizeof(p), "%s.type", path);
+        if ((r = want_type(c, type_v, json_type_int, p)) < 0)
+                return r;
+        int64_t type = json_object_get_int64(type_v);
+        if (type < 0 || type > UINT32_MAX)
+                return perr(c, p, "event type %lld out of range", (long long) type);
+        /* (a pin applies only to an event no class rule takes: structure.unknown_events) */
+        e.type = (uint32_t) type;
+        snprintf(p, sizeof(p), "%s.digest", path);
+        if ((r = parse_hex_digest(c, digest_v, p, e.digest)) < 0)
+                return r;
+        return vc_vendor_events_add(g, &e);
+}
+
+static int parse_vendor_events(pctx *c, json_object *arr, const char *path) {
+        int r = want_array(c, arr, path);
+        if (r < 0)
+                return r;
+        if (json_object_array_length(arr) > VC_GOLDEN_MAX_LIST)
+                return vc_error_set(c->err, -E2BIG, SIZE_MAX, -1, "golden: %s: more than %u entries", path,
+                                    VC_GOLDEN_MAX_LIST);
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                char p[600];
+                snprintf(p, sizeof(p), "%s[%zu]", path, i);
+                if ((r = want_type(c, json_object_array_get_idx(arr, i), json_type_object, p)) < 0 ||
+                    (r = parse_vendor_event(c, json_object_array_get_idx(arr, i), p)) < 0)
+                        return r;
+        }
+        vc_vendor_events_finish(c->g);
+        return 0;
+}
+
 static int parse_structure(pctx *c, json_object *o, const char *path) {
         static const char *const keys[] = { "separators", "after_separator", "actions", "unknown_events",
-                                            "unknown_digests", NULL };
+                                            "unknown_digests", "vendor_events", "error_separators", NULL };
         vc_golden *g = c->g;
         char p[512];
         int r = check_keys(c, o, path, keys, true);
@@ -689,6 +814,8 @@ static int parse_structure(pctx *c, json_object *o, const char *path) {
         FIELD(o, actions);
         FIELD(o, unknown_events);
         FIELD(o, unknown_digests);
+        FIELD(o, vendor_events);
+        FIELD(o, error_separators);
         if (has_separators) {
                 snprintf(p, sizeof(p), "%s.separators", path);
                 if ((r = want_array(c, separators_v, p)) < 0)
@@ -753,6 +880,17 @@ static int parse_structure(pctx *c, json_object *o, const char *path) {
         }
         if ((g->unknown_events == VC_UNKNOWN_ALLOW_LISTED) != has_unknown_digests)
                 return perr(c, path, "\"unknown_events\": \"allow_listed\" and \"unknown_digests\" go together");
+        if (has_vendor_events) {
+                snprintf(p, sizeof(p), "%s.vendor_events", path);
+                if ((r = parse_vendor_events(c, vendor_events_v, p)) < 0)
+                        return r;
+        }
+        if (has_error_separators) {
+                snprintf(p, sizeof(p), "%s.error_separators", path);
+                if ((r = want_type(c, error_separators_v, json_type_boolean, p)) < 0)
+                        return r;
+                g->error_separators = json_object_get_boolean(error_separators_v);
+        }
         g->has_structure = true;
         return 0;
 }
@@ -767,6 +905,21 @@ static int check_rule_pcrs(pctx *c) {
         const vc_golden *g = c->g;
         bool sb_variables = g->has_secure_boot && (g->secure_boot_enabled >= 0 || g->pk.present || g->kek.present ||
                                                    g->db.present || g->has_dbx_must_contain || g->has_sb_variables);
+        if (g->log_kind == VC_LOG_CCEL) {
+                /* registers: RTMR0 (1) holds what PCRs 1 and 7 would (UEFI 2.10 38.4.1); shim's
+                 * MOK measurements land in RTMR2 among the boot loader's, as boot files */
+                if (g->pcrs & ~((1u << VC_CCEL_REGISTERS) - 1))
+                        return perr(c, "$.pcrs", "a CCEL set evaluates registers 0-4 (MRTD, RTMR0-3)");
+                if (sb_variables && !(g->pcrs & (1u << 1)))
+                        return perr(c, "$.rules.secure_boot",
+                                    "checks the Secure Boot variables, measured in register 1 (RTMR0), which $.pcrs "
+                                    "leaves out: the rule would never apply");
+                if (g->has_mok)
+                        return perr(c, "$.rules.secure_boot.mok",
+                                    "a CCEL log cannot tell shim's MOK measurements from the boot loader's (both in "
+                                    "RTMR2): list their digests in kernel.boot_files");
+                return 0;
+        }
         if (sb_variables && !(g->pcrs & (1u << 7)))
                 return perr(c, "$.rules.secure_boot",
                             "checks the Secure Boot variables, measured only in PCR 7, which $.pcrs leaves out: "
@@ -800,6 +953,8 @@ size_t vc_golden_lint(const vc_golden *g, void (*warn)(const char *msg, void *us
                 { "$.rules.kernel.boot_files", "boot loader files (PCRs 8-15; legacy BIOS IPL code PCR 4)",
                   0xff00u | (1u << 4) },
         };
+        if (g->log_kind == VC_LOG_CCEL)
+                return 0; /* registers gather several PCRs' measurements: no usual place to miss */
         const bool has[] = { g->has_crtm_versions, g->has_firmware_digests, g->has_handoff, g->has_configuration,
                              g->has_authorities, g->has_boot_chain, g->has_gpt, g->n_cmdline > 0,
                              g->has_boot_commands, g->has_initrd, g->has_load_options, g->has_boot_files };
@@ -821,7 +976,7 @@ size_t vc_golden_lint(const vc_golden *g, void (*warn)(const char *msg, void *us
 }
 
 static int parse_root(pctx *c, json_object *root) {
-        static const char *const keys[] = { "name", "version", "description", "bank", "pcrs", "rules", NULL };
+        static const char *const keys[] = { "name", "version", "description", "log", "bank", "pcrs", "rules", NULL };
         static const char *const rule_keys[] = { "pcr_values", "platform_firmware", "secure_boot", "boot_chain",
                                                  "kernel", "structure", NULL };
         const char *s;
@@ -831,6 +986,7 @@ static int parse_root(pctx *c, json_object *root) {
         FIELD(root, name);
         FIELD(root, version);
         FIELD(root, description);
+        FIELD(root, log);
         FIELD(root, bank);
         FIELD(root, pcrs);
         FIELD(root, rules);
@@ -866,6 +1022,16 @@ static int parse_root(pctx *c, json_object *root) {
                 g->description = strdup(s);
                 if (!g->description)
                         return -ENOMEM;
+        }
+        if (has_log) {
+                if ((r = parse_string(c, log_v, "$.log", &s)) < 0)
+                        return r;
+                if (strcmp(s, "tpm") == 0)
+                        g->log_kind = VC_LOG_TPM;
+                else if (strcmp(s, "ccel") == 0)
+                        g->log_kind = VC_LOG_CCEL;
+                else
+                        return perr(c, "$.log", "expected \"tpm\" or \"ccel\", got \"%.32s\"", s);
         }
         if ((r = want_array(c, pcrs_v, "$.pcrs")) < 0)
                 return r;
@@ -991,6 +1157,8 @@ int vc_golden_to_json(const vc_golden *g, char **ret) {
         json_object_object_add(root, "version", json_object_new_int64(g->version));
         if (g->description)
                 json_object_object_add(root, "description", json_object_new_string(g->description));
+        if (g->log_kind == VC_LOG_CCEL)
+                json_object_object_add(root, "log", json_object_new_string("ccel"));
         json_object_object_add(root, "bank", json_object_new_string(vc_alg_lookup(g->bank)->name));
         o = json_object_new_array();
         for (unsigned p = 0; p < VC_PCR_COUNT; p++)
@@ -1129,6 +1297,23 @@ int vc_golden_to_json(const vc_golden *g, char **ret) {
                                                                                                          : "reject"));
                 if (g->unknown_events == VC_UNKNOWN_ALLOW_LISTED)
                         json_object_object_add(o, "unknown_digests", hex_array(&g->unknown_digests));
+                if (g->n_vendor_events) {
+                        json_object *va = json_object_new_array();
+                        for (size_t i = 0; i < g->n_vendor_events; i++) {
+                                const vc_vendor_event *e = &g->vendor_events[i];
+                                json_object *vo = json_object_new_object();
+                                char h[2 * VC_MAX_DIGEST + 1];
+                                vc_hex(e->digest, g->dsize, h);
+                                json_object_object_add(vo, "pcr", json_object_new_int64(e->pcr));
+                                json_object_object_add(vo, "position", json_object_new_int64(e->position));
+                                json_object_object_add(vo, "type", json_object_new_int64(e->type));
+                                json_object_object_add(vo, "digest", json_object_new_string(h));
+                                json_object_array_add(va, vo);
+                        }
+                        json_object_object_add(o, "vendor_events", va);
+                }
+                if (g->error_separators)
+                        json_object_object_add(o, "error_separators", json_object_new_boolean(true));
                 json_object_object_add(rules, "structure", o);
         }
         json_object_object_add(root, "rules", rules);
@@ -1256,12 +1441,23 @@ int vc_golden_merge(const vc_golden *a, const vc_golden *b, vc_golden **ret, vc_
         int r;
 
         vc_error_clear(err);
+        if (a->log_kind != b->log_kind)
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
+                                    "golden merge: a set for %s logs and one for %s logs (PCRs and registers differ)",
+                                    vc_log_kind_name(a->log_kind), vc_log_kind_name(b->log_kind));
         if (a->bank != b->bank)
                 return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "golden merge: banks differ (%s and %s)",
                                     vc_alg_lookup(a->bank)->name, vc_alg_lookup(b->bank)->name);
+        /* Either separator value for every PCR would accept a mix neither platform measures. */
+        if (a->error_separators != b->error_separators)
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
+                                    "golden merge: one set's platform measures error-value separators (0xFFFFFFFF, "
+                                    "legacy BIOS) and the other's does not: keep them as two sets");
         r = vc_golden_new_empty(a->bank, &g);
         if (r < 0)
                 return r;
+        g->log_kind = a->log_kind;
+        g->error_separators = a->error_separators;
         g->name = strdup(a->name);
         if (a->description)
                 g->description = strdup(a->description);
@@ -1362,6 +1558,14 @@ int vc_golden_merge(const vc_golden *a, const vc_golden *b, vc_golden **ret, vc_
                                     : VC_UNKNOWN_REJECT;
         if ((r = union2(&g->unknown_digests, &a->unknown_digests, &b->unknown_digests)) < 0)
                 goto fail;
+        /* Vendor event pins: either input's, each where it was. */
+        for (size_t i = 0; i < a->n_vendor_events + b->n_vendor_events; i++) {
+                const vc_vendor_event *e = i < a->n_vendor_events ? &a->vendor_events[i]
+                                                                  : &b->vendor_events[i - a->n_vendor_events];
+                if ((r = vc_vendor_events_add(g, e)) < 0)
+                        goto fail;
+        }
+        vc_vendor_events_finish(g);
         if ((r = vc_golden_seal(g)) < 0)
                 goto fail;
         *ret = g;

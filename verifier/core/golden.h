@@ -64,13 +64,23 @@ typedef enum vc_unknown_policy {
         VC_UNKNOWN_ALLOW_LISTED = 1,    /* ... unless its digest is in unknown_digests */
 } vc_unknown_policy;
 
+/* An event of a type the PC Client spec does not define (a vendor's: 0x40e in PCR 0 on an
+ * Intel server board, 0x8401 in PCR 2 on a ThinkPad), pinned where a known-good log had
+ * it: its PCR, its position among the events extended into that PCR (0 = the first), its
+ * type and its digest in the set's bank. */
+typedef struct vc_vendor_event {
+        uint32_t pcr, position, type;
+        uint8_t digest[VC_MAX_DIGEST];
+} vc_vendor_event;
+
 typedef struct vc_golden {
         char *name;
         int64_t version;
         char *description;
+        vc_log_kind log_kind;   /* $.log: "tpm" (default: PCRs) or "ccel" (registers 0-4) */
         uint16_t bank;          /* the bank every digest in the rules is written in */
         size_t dsize;
-        uint32_t pcrs;          /* PCRs whose events the set evaluates (bit mask) */
+        uint32_t pcrs;          /* PCRs (CCEL: registers) whose events the set evaluates (bit mask) */
 
         /* rules.pcr_values: allowed exact values per bank and PCR */
         bool has_pcr_values;
@@ -117,6 +127,11 @@ typedef struct vc_golden {
         vc_sset actions;
         vc_unknown_policy unknown_events;
         vc_dset unknown_digests;
+        size_t n_vendor_events;                  /* sorted by pcr, position, type, digest; unique */
+        vc_vendor_event *vendor_events;
+        /* The platform measures every separator as 0xFFFFFFFF (legacy BIOS: SeaBIOS): then
+         * that is the only separator value accepted, and 0 is a finding. */
+        bool error_separators;
 
         /* SHA-256 of the set's canonical JSON: set by parse, create and merge; part of the
          * evaluation cache key, so two different sets never share a cached decision. */
@@ -148,6 +163,10 @@ bool vc_golden_regex_whole(const regex_t *re, const char *s);
  * the log extends and VC_GOLDEN_CREATE_PCRS (0-9, 12-14: extended only before the OS runs,
  * so an event there that the log did not have is a finding). */
 #define VC_GOLDEN_CREATE_PCRS 0x73ffu
+/* For a CCEL log: RTMR0-2 (registers 1-3: firmware, boot loader, kernel; UEFI 2.10 38.4.1);
+ * RTMR3 (register 4, the OS's at run time) and MRTD (0, the TDX module's) only when the log
+ * extends them. */
+#define VC_GOLDEN_CREATE_CCEL_REGISTERS 0x0eu
 /* PCRs 16 (debug) and 23 (application support) can be reset and extended from locality 0
  * (TCG PC Client Platform TPM Profile): software chooses their values, so a golden set
  * does not evaluate them (parse refuses them in $.pcrs; create leaves them out). */

@@ -146,6 +146,32 @@ static const char *trust_name(vc_trust t) {
         return t == VC_TRUST_TRUSTED ? "TRUSTED" : t == VC_TRUST_UNTRUSTED ? "UNTRUSTED" : "UNKNOWN";
 }
 
+/* What the set accepts that a reader of a TRUSTED verdict should know. */
+static json_object *golden_notes(const vc_golden *g) {
+        json_object *a = json_object_new_array();
+        char line[256];
+        if (g->error_separators) {
+                snprintf(line, sizeof(line),
+                         "golden set %s: the platform measures every separator as 0xFFFFFFFF (legacy BIOS such as "
+                         "SeaBIOS; on UEFI that value reports a firmware error), and only that value is accepted",
+                         g->name);
+                json_object_array_add(a, json_object_new_string(line));
+        }
+        if (g->n_vendor_events) {
+                snprintf(line, sizeof(line),
+                         "golden set %s: %zu vendor event%s (types the PC Client spec does not define) accepted only "
+                         "where pinned, with their digests",
+                         g->name, g->n_vendor_events, g->n_vendor_events == 1 ? "" : "s");
+                json_object_array_add(a, json_object_new_string(line));
+        }
+        if (g->log_kind == VC_LOG_CCEL) {
+                snprintf(line, sizeof(line), "golden set %s: a CCEL set: its indices are registers (1-4 RTMR0-3)",
+                         g->name);
+                json_object_array_add(a, json_object_new_string(line));
+        }
+        return a;
+}
+
 static int golden_check(int argc, char **argv) {
         static const struct option opts[] = {
                 { "golden", required_argument, NULL, 'g' },
@@ -213,6 +239,7 @@ static int golden_check(int argc, char **argv) {
                         json_object_array_add(fa, fo);
                 }
                 json_object_object_add(o, "findings", fa);
+                json_object_object_add(o, "notes", golden_notes(g));
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
@@ -223,6 +250,10 @@ static int golden_check(int argc, char **argv) {
                 putchar('\n');
                 for (size_t i = 0; i < ev.n_findings; i++)
                         printf("  [%s] %s\n", ev.findings[i].rule, ev.findings[i].explanation);
+                json_object *notes = golden_notes(g);
+                for (size_t i = 0; i < json_object_array_length(notes); i++)
+                        printf("  note: %s\n", json_object_get_string(json_object_array_get_idx(notes, i)));
+                json_object_put(notes);
         }
         r = ev.trust == VC_TRUST_TRUSTED ? EXIT_OK : EXIT_INVALID;
         vc_evaluation_done(&ev);
