@@ -980,6 +980,24 @@ def golden_sets():
     both["rules"]["boot_chain"]["chains"].insert(0, [])
     write(h, "empty-chain+log.bin", json.dumps(both).encode() + b"\0" + log)
     write(h, "empty-rules.json", b'{"name": "x", "version": 1, "bank": "sha256", "pcrs": [0], "rules": {}}')
+    # vendor event pins and legacy BIOS error separators, with a log that has both
+    vend = {"name": "vendor", "version": 1, "bank": "sha256", "pcrs": [0, 2, 4],
+            "rules": {"structure": {"separators": [0, 2, 4], "error_separators": True,
+                                    "vendor_events": [{"pcr": 0, "position": 1, "type": 0x40e, "digest": d("vendor")},
+                                                      {"pcr": 2, "position": 0, "type": 0x8401, "digest": d("rom")}]}}}
+    write(h, "vendor-events.json", json.dumps(vend, indent=2).encode())
+    vlog = Log([(SHA256, 32)])
+    vlog.add(0, EV_S_CRTM_VERSION, ucs2("1.0")).add(0, 0x40e, b"board", measured=b"vendor")
+    vlog.add(2, 0x8401, b"rom", measured=b"rom").add(0, EV_SEPARATOR, b"\xff" * 4)
+    vlog.add(2, EV_SEPARATOR, b"\xff" * 4).add(4, EV_IPL, b"grub_cmd: menuentry '\xe4\xb8\xad' {\0",
+                                                  measured=b"menuentry '\xe4\xb8\xad' {")
+    vlog.add(4, EV_SEPARATOR, b"\xff" * 4)
+    write(h, "vendor-events+log.bin", json.dumps(vend).encode() + b"\0" + vlog.bytes())
+    write(h, "legacy-bios-vendor-utf8.bin", vlog.bytes())
+    # a set of CCEL registers
+    ccel_set = {"name": "tdx", "version": 1, "log": "ccel", "bank": "sha384", "pcrs": [1, 2, 3],
+                "rules": {"secure_boot": {"enabled": False}, "kernel": {"boot_commands": ["set timeout=0"]}}}
+    write(h, "ccel-set.json", json.dumps(ccel_set).encode())
     write(h, "deep.json", b'{"name": ' + b"[" * 12 + b"]" * 12 + b"}")
 
 

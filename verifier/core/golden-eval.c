@@ -94,6 +94,14 @@ static uint32_t class_pcr(vc_log_kind kind, uint32_t index) {
         return index < VC_CCEL_REGISTERS ? ccel[index] : index;
 }
 
+/* Where a PCR's measurements are in a log of this kind: the PCR, or the CCEL register
+ * that gathers it (UEFI 2.10 38.4.1), for findings about a missing measurement. */
+static uint32_t usual_index(vc_log_kind kind, uint32_t pcr) {
+        if (kind != VC_LOG_CCEL)
+                return pcr;
+        return pcr <= 1 || pcr == 7 ? 1 : pcr <= 6 ? 2 : pcr <= 15 ? 3 : pcr;
+}
+
 /* By type. The type is not measured, so a relabelled event is caught by the rules: a
  * separator relabelled as anything else leaves its PCR without the separator the set
  * requires, and its digest must then be allowed by the rule of its new class; anything
@@ -866,7 +874,7 @@ static void check_boot_chain(ectx *e, const app_ev *apps, size_t n) {
         } else {
                 const vc_chain_step *s = &ch->steps[k];
                 char *list = vc_dset_text(&s->digests, 8);
-                finding(e, "boot_chain.chains", 4, NULL, list, "end of log",
+                finding(e, "boot_chain.chains", (int) usual_index(g->log_kind, 4), NULL, list, "end of log",
                         "boot chain ended after %zu application%s; expected %s next (allowed: %s)", n, n == 1 ? "" : "s",
                         s->name ? s->name : "another boot application", list ? list : "?");
                 free(list);
@@ -1172,7 +1180,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                 sep_count[p]);
         if (g->has_secure_boot && g->sb_required && g->secure_boot_enabled >= 0 && g->secure_boot_enabled != 2 &&
             !sb_seen[SB_SECUREBOOT])
-                finding(&e, "secure_boot.enabled", 7, NULL, "a SecureBoot measurement", "none",
+                finding(&e, "secure_boot.enabled", (int) usual_index(g->log_kind, 7), NULL, "a SecureBoot measurement", "none",
                         "the SecureBoot variable is not measured");
         const struct {
                 bool need;
@@ -1184,7 +1192,8 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                     { g->has_dbx_must_contain, SB_DBX, "secure_boot.dbx_must_contain" } };
         for (size_t i = 0; i < ELEMENTSOF(req); i++)
                 if (g->sb_required && req[i].need && !sb_seen[req[i].v])
-                        finding(&e, req[i].rule, 7, NULL, "a measurement", "none", "%s is not measured", sb_names[req[i].v]);
+                        finding(&e, req[i].rule, (int) usual_index(g->log_kind, 7), NULL, "a measurement", "none",
+                                "%s is not measured", sb_names[req[i].v]);
 
 done:
         if (e.omitted) {
