@@ -189,6 +189,34 @@ static void test_boot_then_periodic(void **state) {
         expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_GOLDEN);
 }
 
+/* A log copied from the firmware's log area, padded with 0xFF: the same padding rule as
+ * everywhere (the core parser). The verifier holds the log up to its last event, so the
+ * padding sent again with the next part is read under the same rule: more padding is
+ * padding, events after padding are an error at the padding's offset. */
+static void test_padded_log(void **state) {
+        fix *f = *state;
+        uint8_t ff[4096];
+        vc_pcr_set pcrs;
+        memset(ff, 0xFF, sizeof(ff));
+        lb_raw(&f->b, ff, sizeof(ff));
+        vc_attest_result r = attest(f, 0, f->b.len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        assert_int_equal(vc_device_state_log_offset(&f->st), f->boot_len);
+        /* the same copied log again, from where the verifier asked: only padding */
+        r = attest(f, f->boot_len, f->b.len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        assert_int_equal(vc_device_state_log_offset(&f->st), f->boot_len);
+        /* an event after the padding: not a log */
+        pcrs_of(f->b.buf, f->boot_len, &pcrs);
+        const char *cmd = "grub_cmd: set late=1";
+        lb_event_measured(&f->b, 8, EV_IPL, cmd, strlen(cmd) + 1, cmd + 10, strlen(cmd) - 10);
+        f->clock += 60000;
+        r = attest_ex(f, f->boot_len, f->b.len, f->clock, f->reset, &pcrs);
+        assert_non_null(strstr(r.reason, "event log"));
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_MALFORMED);
+        assert_int_equal(vc_device_state_log_offset(&f->st), f->boot_len);
+}
+
 /* What the state holds does not grow with the log: no log bytes, no parsed events. */
 static void test_state_is_small(void **state) {
         fix *f = *state;
@@ -606,7 +634,8 @@ static void test_first_needs_a_log(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                T(test_boot_then_periodic), T(test_state_is_small), T(test_incremental_state_equals_whole), T(test_golden_change_needs_log), T(test_broken_state_recovers), T(test_evaluated_log_is_digest_checked), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
+                T(test_boot_then_periodic),
+                T(test_padded_log), T(test_state_is_small), T(test_incremental_state_equals_whole), T(test_golden_change_needs_log), T(test_broken_state_recovers), T(test_evaluated_log_is_digest_checked), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
                 T(test_reboot_with_a_shorter_log), T(test_old_boot_quote_after_new_boot), T(test_tpm_restart_needs_whole_log), T(test_new_boot_with_a_bad_log), T(test_extra_pcrs_refused),
                 T(test_rejected_evidence_changes_nothing), T(test_first_needs_a_log),
         };
