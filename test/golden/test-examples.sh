@@ -70,4 +70,44 @@ f = o["findings"]
 assert f and all({"rule", "pcr", "event", "expected", "actual", "explanation"} <= set(x) for x in f)
 print("ok: --json lists", len(f), "findings, first:", f[0]["explanation"][:100])
 PY
+# CCEL logs (../shared/ccel): vouchctl reads them by structure, reports the format and the
+# padding, replays the registers to .pcrs.json, refuses them as TPM logs, and makes golden
+# sets of registers that accept them and judge no TPM log.
+for c in "$VOUCH_SHARED_DIR"/ccel/*.bin; do
+        [[ -f $c ]] || { [[ ${CI:-} == true ]] && { echo "FAIL: no CCEL log"; fail=1; }; continue; }
+        n=$(basename "$c")
+        "$VOUCHCTL" eventlog show "$c" >"$tmp/show" 2>"$tmp/err"
+        if ! head -1 "$tmp/show" | grep -q '^Format: ccel' || ! grep -Eq '^[0-9]+ bytes of padding after event [0-9]+' "$tmp/show"; then
+                echo "FAIL: eventlog show $n: no 'Format: ccel' or padding line"; fail=1
+        else
+                echo "ok: show $n: $(head -1 "$tmp/show"); $(grep -E 'bytes of padding' "$tmp/show")"
+        fi
+        "$VOUCHCTL" eventlog show "$c" --json 2>/dev/null | jq -e '.format == "ccel" and .padding > 0' >/dev/null ||
+                { echo "FAIL: show --json $n"; fail=1; }
+        "$VOUCHCTL" eventlog replay "$c" --json >"$tmp/replay.json" 2>/dev/null
+        if [[ $(jq -S . "$tmp/replay.json") != $(jq -S . "$c.pcrs.json") ]]; then
+                echo "FAIL: replay --json $n differs from $n.pcrs.json"; fail=1
+        else
+                echo "ok: replay --json $n equals $n.pcrs.json"
+        fi
+        rc=0
+        "$VOUCHCTL" eventlog replay "$c" --format tpm >/dev/null 2>"$tmp/err" || rc=$?
+        if [[ $rc != 2 ]] || ! grep -q 'Spec ID event in PCR' "$tmp/err"; then
+                echo "FAIL: $n read as a TPM log: exit $rc, expected 2"; fail=1
+        else
+                echo "ok: $n refused as a TPM log: $(cat "$tmp/err")"
+        fi
+        "$VOUCHCTL" golden create --eventlog "$c" --name tdx >"$tmp/tdx.json" 2>/dev/null || { echo "FAIL: golden create $n"; fail=1; }
+        jq -e '.log == "ccel"' "$tmp/tdx.json" >/dev/null || { echo "FAIL: golden create $n: not a ccel set"; fail=1; }
+        rc=0
+        "$VOUCHCTL" golden check --golden "$tmp/tdx.json" --eventlog "$c" >"$tmp/out" 2>&1 || rc=$?
+        [[ $rc == 0 ]] && echo "ok: golden set of $n accepts it" || { echo "FAIL: golden check $n: exit $rc"; cat "$tmp/out"; fail=1; }
+        rc=0
+        "$VOUCHCTL" golden check --golden "$tmp/tdx.json" --eventlog "$L/HIRS/TpmLog.bin" >"$tmp/out" 2>&1 || rc=$?
+        if [[ $rc != 1 ]] || ! grep -q '\[log\]' "$tmp/out"; then
+                echo "FAIL: the CCEL set must judge a TPM log UNTRUSTED ([log]), got $rc"; cat "$tmp/out"; fail=1
+        else
+                echo "ok: the CCEL set refuses a TPM log: $(grep '\[log\]' "$tmp/out")"
+        fi
+done
 exit $fail

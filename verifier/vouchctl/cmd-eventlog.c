@@ -200,10 +200,16 @@ static int eventlog_replay(const char *path, vc_log_read how, bool json) {
         }
         const vc_pcr_set *s = &l.replay.pcrs;
         if (json) {
+                /* the JSON stays {bank: {index: hex}}, keyed by the index as written */
+                if (l.log->kind == VC_LOG_CCEL)
+                        fprintf(stderr, "vouchctl: %s: note: format: ccel: the indices are registers (0 MRTD, 1-4 "
+                                        "RTMR0-3)\n", path);
                 json_object *o = replay_to_json(s);
                 print_json(o);
                 json_object_put(o);
         } else {
+                if (l.log->kind == VC_LOG_CCEL)
+                        printf("format: ccel (registers: 0 MRTD, 1-4 RTMR0-3)\n");
                 for (uint32_t b = 0; b < s->n_banks; b++) {
                         const vc_pcr_bank *bank = &s->banks[b];
                         printf("%s:\n", vc_alg_lookup(bank->alg)->name);
