@@ -284,8 +284,9 @@ static int parse_spec_id(const vc_event *ev, vc_log_kind kind, size_t buf_left, 
         if (kind == VC_LOG_CCEL &&
             (spec->n_algs != 1 || (spec->algs[0].alg != VC_ALG_SHA384 && spec->algs[0].alg != VC_ALG_SM3_256)))
                 return vc_error_set(err, -EBADMSG, base + 24, 0,
-                                    "CCEL Spec ID event declares %u algorithm%s, expected SHA-384 or SM3 alone",
-                                    spec->n_algs, spec->n_algs == 1 ? " other than those" : "s");
+                                    "CCEL Spec ID event declares %u algorithm%s (the first 0x%04x), expected SHA-384 "
+                                    "or SM3 alone",
+                                    spec->n_algs, spec->n_algs == 1 ? "" : "s", spec->algs[0].alg);
         if (!vc_have(n, o, 1))
                 return vc_error_set(err, -EBADMSG, base + o, 0, "truncated Spec ID event: no vendorInfoSize");
         spec->vendor_info_size = d[o++];
@@ -315,7 +316,8 @@ static int parse_spec_id(const vc_event *ev, vc_log_kind kind, size_t buf_left, 
 
 /* Where trailing padding would start: the longest run of 0xFF or of 0x00 bytes that ends
  * the buffer, from off on; len when the buffer ends in anything else. Computed once per
- * parse, so a hostile run of zeros costs one pass. */
+ * parse, so a hostile run of zeros costs one pass. (TDVF fills the CCEL log area with
+ * 0xFF before the first event: OvmfPkg/Tcg/TdTcg2Dxe SetupCcEventLog.) */
 static size_t padding_start(const uint8_t *buf, size_t off, size_t len) {
         if (off >= len || (buf[len - 1] != 0x00 && buf[len - 1] != 0xFF))
                 return len;
