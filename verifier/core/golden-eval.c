@@ -277,10 +277,11 @@ static int create_err(vc_error *err, vc_log_kind kind, const vc_event *ev, const
                             index_word(kind), ev->pcr, vc_event_type_name(ev->type), what);
 }
 
-/* A log with no event of a UEFI type (legacy BIOS: SeaBIOS, QEMU's default firmware). */
+/* A log with an event of a UEFI type (PFP 1.05 10.4.1, EV_EFI_*); a legacy BIOS (SeaBIOS,
+ * QEMU's default firmware) logs none. */
 static bool log_is_uefi(const vc_eventlog *log) {
         for (size_t i = 0; i < log->n_events; i++)
-                if (log->events[i].type >= EV_EFI_EVENT_BASE && log->events[i].type != VC_PCR_NONE)
+                if (log->events[i].type >= EV_EFI_EVENT_BASE && vc_event_type_index(log->events[i].type) >= 0)
                         return true;
         return false;
 }
