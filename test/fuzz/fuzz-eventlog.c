@@ -187,6 +187,10 @@ static void check_digest_check(const vc_event *ev, const vc_event_check *ch) {
                 case VC_MEASURED_STRING:
                         FUZZ_CHECK(ev->type == EV_IPL);
                         break;
+                case VC_MEASURED_ERROR_SEPARATOR:
+                        FUZZ_CHECK(ev->type == EV_SEPARATOR && ev->data_size == 0);
+                        FUZZ_CHECK(digests_are_of(ev, (const uint8_t *) "\xff\xff\xff\xff", 4));
+                        break;
                 default:
                         FUZZ_CHECK(!"VERIFIED without saying what was measured");
                 }

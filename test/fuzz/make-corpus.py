@@ -425,6 +425,19 @@ def eventlogs():
     write(h, "padding-00.bin", small + b"\x00" * 300)
     write(h, "padding-mixed.bin", small + b"\xff" * 16 + b"\x00" * 16)
     write(h, "padding-legacy-00.bin", event1(0, EV_S_CRTM_VERSION, b"abc") + b"\x00" * 64)
+    # SeaBIOS (QEMU's legacy BIOS, src/tcgbios.c): SMBIOS and option ROM tags, actions, the
+    # MBR, and separators in PCRs 0-7 logged with no data, measured as 0xFFFFFFFF.
+    sb = Log([(SHA1, 20), (SHA256, 32)])
+    sb.add(1, EV_EVENT_TAG, le32(1) + le32(20) + H(SHA1, b"smbios tables"))
+    sb.add(2, EV_ACTION, b"Start Option ROM Scan")
+    sb.add(2, EV_EVENT_TAG, le32(7) + le32(24) + le16(0) + le16(0) + H(SHA1, b"option rom"))
+    sb.add(4, EV_ACTION, b"Calling INT 19h")
+    for pcr in range(8):
+        sb.add(pcr, EV_SEPARATOR, b"", measured=b"\xff" * 4)
+    sb.add(4, EV_ACTION, b"Booting BCV device 80h (HDD)")
+    sb.add(4, EV_IPL, b"MBR", measured=bytes(range(256)) + bytes(184))
+    sb.add(5, 0x0E, b"MBR PARTITION_TABLE", measured=bytes(72))  # EV_IPL_PARTITION_DATA
+    write(h, "seabios.bin", sb.bytes())
     # CCEL (TDX): Spec ID at register 1 (0 on early TDVF), SHA-384 only, registers 0-4.
     def ccel(spec_index=1, algs=((SHA384, 48),), last_index=4):
         L = Log(list(algs))

@@ -76,6 +76,25 @@ static void test_separator(void **state) {
         vc_event_content_done(&c);
 }
 
+/* SeaBIOS logs its separators with no data and measures 0xFFFFFFFF: verified as that;
+ * no data with any other digest is a mismatch. */
+static void test_separator_seabios(void **state) {
+        fixture *f = *state;
+        vc_event_content c;
+        lb_event_measured(&f->b, 0, EV_SEPARATOR, "", 0, "\xff\xff\xff\xff", 4);
+        lb_event_measured(&f->b, 1, EV_SEPARATOR, "", 0, "\0\0\0\0", 4);
+        lb_event_measured(&f->b, 2, EV_SEPARATOR, "", 0, "", 0);
+        assert_int_equal(check(f, 1).status, VC_DIGEST_VERIFIED);
+        assert_int_equal(check(f, 1).measured, VC_MEASURED_ERROR_SEPARATOR);
+        assert_int_equal(check(f, 2).status, VC_DIGEST_MISMATCH);
+        assert_int_equal(check(f, 3).status, VC_DIGEST_VERIFIED); /* the empty data itself */
+        assert_int_equal(check(f, 3).measured, VC_MEASURED_EVENT_DATA);
+        decode(f, 1, &c, 0);
+        assert_int_not_equal(c.kind, VC_CONTENT_SEPARATOR); /* the value is the digest check's to say */
+        assert_string_equal(c.text, "separator with no data");
+        vc_event_content_done(&c);
+}
+
 static void test_separator_mismatch_every_bank(void **state) {
         fixture *f = *state;
         lb_event_fill(&f->b, 4, EV_SEPARATOR, 0x11, "\0\0\0\0", 4);
@@ -456,6 +475,7 @@ int main(void) {
                 T(test_variable_malformed),  T(test_authority_old_shim),
                 T(test_grub_strings),        T(test_systemd_utf16),
                 T(test_grub_utf8),
+                T(test_separator_seabios),
                 T(test_image),               T(test_image_malformed),
                 T(test_blobs),               T(test_gpt),
                 T(test_handoff_tables),      T(test_tagged),

@@ -65,6 +65,13 @@ static size_t measured_candidates(const vc_event *ev, candidate c[4], bool *defi
         *defined = false;
         switch (ev->type) {
         case EV_SEPARATOR:
+                /* PFP 1.05 10.4.1: the digest is of the event data. SeaBIOS (tcgbios.c
+                 * tpm_add_event_separators) logs no data and measures 0xFFFFFFFF. */
+                *defined = true;
+                c[k++] = (candidate) { d, n, VC_MEASURED_EVENT_DATA };
+                if (n == 0)
+                        c[k++] = (candidate) { (const uint8_t *) "\xff\xff\xff\xff", 4, VC_MEASURED_ERROR_SEPARATOR };
+                break;
         case EV_EFI_ACTION:
         case EV_ACTION:
         case EV_EFI_GPT_EVENT:
@@ -662,6 +669,11 @@ static int decode_by_type(const vc_event *ev, vc_event_content *c, vc_sbuf *b, v
                 decode_no_action(ev, c, b);
                 return 0;
         case EV_SEPARATOR:
+                if (n == 0) {
+                        /* what it measured, the digest check says (SeaBIOS: 0xFFFFFFFF) */
+                        vc_sbuf_printf(b, "separator with no data");
+                        return 0;
+                }
                 if (n == 4) {
                         c->kind = VC_CONTENT_SEPARATOR;
                         c->separator_value = vc_le32(d);

@@ -25,6 +25,8 @@ typedef enum vc_measured {
         VC_MEASURED_VARIABLE_DATA = 2,  /* only VariableData: name and GUID are NOT covered (EDK2 boot vars) */
         VC_MEASURED_STRING = 3,         /* a string without its trailing NUL / prefix (grub, shim) */
         VC_MEASURED_TRUNCATED = 4,      /* event data less one trailing byte (old shim) */
+        VC_MEASURED_ERROR_SEPARATOR = 5, /* an EV_SEPARATOR with no data whose digest is of 0xFFFFFFFF:
+                                          * SeaBIOS measures that value without logging it */
 } vc_measured;
 
 typedef struct vc_event_check {

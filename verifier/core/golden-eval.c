@@ -277,6 +277,21 @@ static int create_err(vc_error *err, vc_log_kind kind, const vc_event *ev, const
                             index_word(kind), ev->pcr, vc_event_type_name(ev->type), what);
 }
 
+/* The value a verified separator measured: its 4 bytes of data, or 0xFFFFFFFF for SeaBIOS's
+ * separator with no data (the digest check says which). False when not verified. */
+static bool separator_value(const vc_event_content *c, const vc_event_check *chk, uint32_t *ret) {
+        if (chk->status != VC_DIGEST_VERIFIED)
+                return false;
+        if (chk->measured == VC_MEASURED_ERROR_SEPARATOR) {
+                *ret = 0xFFFFFFFF;
+                return true;
+        }
+        if (c->kind != VC_CONTENT_SEPARATOR)
+                return false;
+        *ret = c->separator_value;
+        return true;
+}
+
 /* A log with an event of a UEFI type (PFP 1.05 10.4.1, EV_EFI_*); a legacy BIOS (SeaBIOS,
  * QEMU's default firmware) logs none. */
 static bool log_is_uefi(const vc_eventlog *log) {
@@ -362,15 +377,17 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                          * A legacy BIOS (SeaBIOS) measures every separator as 0xFFFFFFFF:
                          * there it is the platform's normal, and the set says so. UEFI
                          * firmware does so only on an error: such a log is no reference. */
-                        if (verified && c.kind == VC_CONTENT_SEPARATOR) {
-                                if (c.separator_value == 0xFFFFFFFF)
+                        uint32_t sv = 0;
+                        bool is_sep = separator_value(&c, chk, &sv);
+                        if (is_sep) {
+                                if (sv == 0xFFFFFFFF)
                                         error_seps = true;
                                 else
                                         other_seps = true;
                         }
-                        if (!verified || c.kind != VC_CONTENT_SEPARATOR)
+                        if (!is_sep)
                                 r = create_err(err, log->kind, ev, "not a verified separator");
-                        else if (c.separator_value == 0xFFFFFFFF && uefi)
+                        else if (sv == 0xFFFFFFFF && uefi)
                                 r = create_err(err, log->kind, ev,
                                                "the error separator 0xFFFFFFFF in a UEFI log: the firmware reported "
                                                "an error (only a legacy BIOS, such as SeaBIOS, measures it normally)");
@@ -801,16 +818,19 @@ static void check_dbx(ectx *e, const vc_event *ev, const vc_event_content *c) {
 /* PFP 1.05 10.4.1: a separator measures 0, or 0xFFFFFFFF when the firmware failed;
  * Windows uses "WBCL" in PCRs 12-14; a legacy BIOS (SeaBIOS) measures 0xFFFFFFFF always,
  * and a set created from such a platform says so (error_separators): then only that. */
-static void check_separator(ectx *e, const vc_event *ev, const vc_event_content *c, bool verified, unsigned count,
-                            bool by_value) {
+static void check_separator(ectx *e, const vc_event *ev, const vc_event_content *c, const vc_event_check *chk,
+                            unsigned count, bool by_value) {
         const vc_golden *g = e->g;
         const char *text = c->text ? c->text : "?";
-        if (!verified || c->kind != VC_CONTENT_SEPARATOR) {
+        uint32_t value = 0;
+        if (!separator_value(c, chk, &value)) {
                 finding(e, "structure.separators", -1, ev, "a verified separator", text, "not a verified separator (%s)",
                         text);
                 return;
         }
-        bool is_error = c->separator_value == 0xFFFFFFFF;
+        if (chk->measured == VC_MEASURED_ERROR_SEPARATOR)
+                text = "separator 0xffffffff (not logged)";
+        bool is_error = value == 0xFFFFFFFF;
         if (is_error && !g->error_separators) {
                 finding(e, "structure.separators", -1, ev, "a separator, not 0xFFFFFFFF", text,
                         "the error separator 0xFFFFFFFF: UEFI firmware measures it when it failed (a legacy BIOS "
@@ -827,7 +847,7 @@ static void check_separator(ectx *e, const vc_event *ev, const vc_event_content 
          * "WBCL"; the error value on an error_separators platform), once, is one: the type
          * is not measured, so any other 4-byte measurement could be labelled a separator. */
         if (!(g->separators & (1u << ev->pcr)) && !by_value &&
-            (count > 1 || (!is_error && c->separator_value != 0 && c->separator_value != SEPARATOR_WBCL)))
+            (count > 1 || (!is_error && value != 0 && value != SEPARATOR_WBCL)))
                 not_covered(e, ev, CLS_SEPARATOR);
 }
 
@@ -1012,7 +1032,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                 switch (cls) {
                 case CLS_SEPARATOR:
                         sep_count[ev->pcr]++;
-                        check_separator(&e, ev, &c, verified, sep_count[ev->pcr], by_value);
+                        check_separator(&e, ev, &c, chk, sep_count[ev->pcr], by_value);
                         break;
                 case CLS_CRTM_VERSION: {
                         /* by its verified version string, or by its digest among the firmware */

@@ -23,6 +23,8 @@ static const char *measured_name(vc_measured m) {
                 return "string without prefix/terminator";
         case VC_MEASURED_TRUNCATED:
                 return "event data less its last byte";
+        case VC_MEASURED_ERROR_SEPARATOR:
+                return "0xFFFFFFFF, not logged (SeaBIOS)";
         case VC_MEASURED_NONE:
                 break;
         }
