@@ -359,11 +359,12 @@ static int parse_events(vc_eventlog *log, size_t off, vc_error *err) {
         return 0;
 }
 
-/* Parses buf (the log, or a head and a tail: index_base set) into a new log. */
 static bool is_spec_id(const vc_event *first) {
         return first->type == EV_NO_ACTION && first->data_size >= 16 && memcmp(first->data, spec_id_sig, 16) == 0;
 }
 
+/* Parses buf (the log, or a head and a tail: index_base set) into a new log, read as how
+ * says: VC_READ_AUTO reads a log whose Spec ID event has index 1 as CCEL. */
 static int parse_log(const uint8_t *buf, size_t len, vc_log_read how, size_t index_base, vc_eventlog **ret,
                      vc_error *err) {
         vc_eventlog *log;

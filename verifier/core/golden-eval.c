@@ -95,7 +95,8 @@ static uint32_t class_pcr(vc_log_kind kind, uint32_t index) {
 }
 
 /* Where a PCR's measurements are in a log of this kind: the PCR, or the CCEL register
- * that gathers it (UEFI 2.10 38.4.1), for findings about a missing measurement. */
+ * that gathers it (UEFI 2.10 38.4.1; PCR 0's firmware measurements go to RTMR0 in TDVF,
+ * which writes the Spec ID event there too), for findings about a missing measurement. */
 static uint32_t usual_index(vc_log_kind kind, uint32_t pcr) {
         if (kind != VC_LOG_CCEL)
                 return pcr;
@@ -372,7 +373,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         goto fail;
                 r = 0;
                 switch (cls) {
-                case CLS_SEPARATOR:
+                case CLS_SEPARATOR: {
                         /* PFP 1.05 10.4.1: 0 normally, 0xFFFFFFFF when the firmware failed.
                          * A legacy BIOS (SeaBIOS) measures every separator as 0xFFFFFFFF:
                          * there it is the platform's normal, and the set says so. UEFI
@@ -399,6 +400,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         sep_seen |= 1u << ev->pcr;
                         g->separators |= 1u << ev->pcr;
                         break;
+                }
                 case CLS_CRTM_VERSION:
                         g->has_firmware = true;
                         if (verified && c.string) {
