@@ -302,6 +302,39 @@ static bool log_is_uefi(const vc_eventlog *log) {
         return false;
 }
 
+typedef struct sep_state {
+        bool uefi;              /* the log has UEFI events */
+        bool error, other;      /* separators 0xFFFFFFFF seen, others seen */
+        uint32_t seen;          /* PCRs with a separator */
+} sep_state;
+
+/* PFP 1.05 10.4.1: a separator measures 0, or 0xFFFFFFFF when the firmware failed. A
+ * legacy BIOS (SeaBIOS) measures every separator as 0xFFFFFFFF: there it is the platform's
+ * normal, and the set says so (error_separators). UEFI firmware does so only on an error:
+ * such a log is no reference. One separator per PCR. */
+static int create_separator(vc_golden *g, const vc_eventlog *log, const vc_event *ev, const vc_event_content *c,
+                            const vc_event_check *chk, sep_state *st, vc_error *err) {
+        uint32_t value = 0;
+        int r = 0;
+        if (!separator_value(c, chk, &value))
+                return create_err(err, log->kind, ev, "not a verified separator");
+        if (value == 0xFFFFFFFF)
+                st->error = true;
+        else
+                st->other = true;
+        if (value == 0xFFFFFFFF && st->uefi)
+                r = create_err(err, log->kind, ev,
+                               "the error separator 0xFFFFFFFF in a UEFI log: the firmware reported an error (only a "
+                               "legacy BIOS, such as SeaBIOS, measures it normally)");
+        else if (st->error && st->other)
+                r = create_err(err, log->kind, ev, "separators 0xFFFFFFFF and others in one legacy BIOS log");
+        else if (st->seen & (1u << ev->pcr))
+                r = create_err(err, log->kind, ev, "a second separator in this PCR (PFP 1.05 allows one)");
+        st->seen |= 1u << ev->pcr;
+        g->separators |= 1u << ev->pcr;
+        return r;
+}
+
 /* Where each event is among those extended into its PCR (vendor event pins). */
 static bool next_position(const vc_event *ev, uint32_t positions[VC_PCR_COUNT], uint32_t *ret) {
         if (ev->type == EV_NO_ACTION || ev->pcr >= VC_PCR_COUNT)
@@ -317,8 +350,8 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                                                                    : 0;
         vc_golden *g = NULL;
         vc_chain chain = { 0 };
-        uint32_t sep_seen = 0, positions[VC_PCR_COUNT] = { 0 };
-        bool uefi = log_is_uefi(log), error_seps = false, other_seps = false;
+        uint32_t positions[VC_PCR_COUNT] = { 0 };
+        sep_state seps = { .uefi = log_is_uefi(log) };
         int r;
 
         vc_error_clear(err);
@@ -363,7 +396,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         goto fail;
                 }
                 g->pcrs |= 1u << ev->pcr;
-                if (sep_seen & (1u << ev->pcr) && cls != CLS_SEPARATOR) {
+                if (seps.seen & (1u << ev->pcr) && cls != CLS_SEPARATOR) {
                         int ti = vc_event_type_index(ev->type);
                         if (ti >= 0)
                                 g->after_separator[ev->pcr] |= 1ull << ti;
@@ -373,34 +406,9 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         goto fail;
                 r = 0;
                 switch (cls) {
-                case CLS_SEPARATOR: {
-                        /* PFP 1.05 10.4.1: 0 normally, 0xFFFFFFFF when the firmware failed.
-                         * A legacy BIOS (SeaBIOS) measures every separator as 0xFFFFFFFF:
-                         * there it is the platform's normal, and the set says so. UEFI
-                         * firmware does so only on an error: such a log is no reference. */
-                        uint32_t sv = 0;
-                        bool is_sep = separator_value(&c, chk, &sv);
-                        if (is_sep) {
-                                if (sv == 0xFFFFFFFF)
-                                        error_seps = true;
-                                else
-                                        other_seps = true;
-                        }
-                        if (!is_sep)
-                                r = create_err(err, log->kind, ev, "not a verified separator");
-                        else if (sv == 0xFFFFFFFF && uefi)
-                                r = create_err(err, log->kind, ev,
-                                               "the error separator 0xFFFFFFFF in a UEFI log: the firmware reported "
-                                               "an error (only a legacy BIOS, such as SeaBIOS, measures it normally)");
-                        else if (error_seps && other_seps)
-                                r = create_err(err, log->kind, ev,
-                                               "separators 0xFFFFFFFF and others in one legacy BIOS log");
-                        else if (sep_seen & (1u << ev->pcr))
-                                r = create_err(err, log->kind, ev, "a second separator in this PCR (PFP 1.05 allows one)");
-                        sep_seen |= 1u << ev->pcr;
-                        g->separators |= 1u << ev->pcr;
+                case CLS_SEPARATOR:
+                        r = create_separator(g, log, ev, &c, chk, &seps, err);
                         break;
-                }
                 case CLS_CRTM_VERSION:
                         g->has_firmware = true;
                         if (verified && c.string) {
@@ -582,7 +590,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
         vc_sset_finish(&g->boot_commands);
         vc_sset_finish(&g->actions);
         vc_vendor_events_finish(g);
-        g->error_separators = error_seps;
+        g->error_separators = seps.error;
         g->log_kind = log->kind;
         if (!g->pcrs) {
                 r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "cannot create a golden set: the log extends no PCR");
