@@ -9,6 +9,7 @@ out=${1:-$here}
 vouchctl=${VOUCHCTL:-$here/../build/verifier/vouchctl/vouchctl}
 logs=${VOUCH_SHARED_DIR:-$here/../../shared}/eventlogs
 quotes=${VOUCH_SHARED_DIR:-$here/../../shared}/quotes
+ccel=${VOUCH_SHARED_DIR:-$here/../../shared}/ccel
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -30,3 +31,8 @@ trap 'rm -rf "$tmp"' EXIT
 # A laptop with Secure Boot (HIRS test profile).
 "$vouchctl" golden create --eventlog "$logs/HIRS/laptop_default_binary_bios_measurements" --name hirs-laptop \
         --description "Laptop from the HIRS test profiles" >"$out/hirs-laptop.json"
+
+# An Intel TDX confidential VM, Container-Optimized OS 113: a CCEL log, so a set of
+# registers (RTMR0-2); the log is a copy of the firmware's log area, padded with 0xFF.
+"$vouchctl" golden create --eventlog "$ccel/cos-113-intel-tdx.bin" --name tdx-cos-113 \
+        --description "Intel TDX confidential VM, Container-Optimized OS 113 (CCEL registers)" >"$out/tdx-cos-113.json"

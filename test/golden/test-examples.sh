@@ -46,6 +46,9 @@ check 0 hirs-laptop.json "$L/HIRS/laptop_default_binary_bios_measurements"
 check 1 rhel8-uefi.json "$L/go-tpm-tools/ubuntu-2104-no-dbx.bin"
 check 1 gce-cos-85.json "$L/go-tpm-tools/cos-101-amd-sev.bin"
 check 1 hirs-laptop.json "$L/HIRS/TpmLog.bin"
+check 0 tdx-cos-113.json "$VOUCH_SHARED_DIR/ccel/cos-113-intel-tdx.bin"
+check 1 tdx-cos-113.json "$VOUCH_SHARED_DIR/quotes/gce-cos-85-sha256/eventlog.bin"
+check 1 gce-cos-85.json "$VOUCH_SHARED_DIR/ccel/cos-113-intel-tdx.bin"
 # unusable input: exit 2
 check 2 rhel8-uefi.json /nonexistent
 printf '{"name": "x", "version": 1, "bank": "sha256", "pcrs": [0], "rules": {}}' >"$tmp/bad.json"
