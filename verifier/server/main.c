@@ -517,7 +517,7 @@ static int read_ek_ca(const char *path, uint8_t **ret, size_t *ret_len, char *er
                 size_t one_len = 0;
                 snprintf(file, sizeof(file), "%s/%s", path, names[i]);
                 if ((r = read_whole(file, EK_CA_MAX, &one, &one_len)) < 0) {
-                        snprintf(err, n, "%s: %s", file, r == -EFBIG ? "too large" : strerror(-r));
+                        snprintf(err, n, "%.400s: %s", file, r == -EFBIG ? "too large" : strerror(-r));
                         break;
                 }
                 uint8_t *na = len + one_len + 1 > EK_CA_MAX ? NULL : realloc(all, len + one_len + 1);

@@ -135,20 +135,20 @@ static const char *const other_files[] = { "ca.pem", "server.pem", "verdict-keys
 /* path's owner and mode: vouchd's user, none of forbidden's bits, not a link. */
 static int check_path(const char *path, const struct stat *st, mode_t forbidden, bool dir, char *err, size_t n) {
         if (S_ISLNK(st->st_mode)) {
-                snprintf(err, n, "%s is a symbolic link: vouchd writes and reads only its own files there", path);
+                snprintf(err, n, "%.300s is a symbolic link: vouchd writes and reads only its own files there", path);
                 return -ELOOP;
         }
         if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
-                snprintf(err, n, "%s is not a %s", path, dir ? "directory" : "regular file");
+                snprintf(err, n, "%.300s is not a %s", path, dir ? "directory" : "regular file");
                 return -EINVAL;
         }
         if (st->st_uid != geteuid()) {
-                snprintf(err, n, "%s is owned by uid %u, not by vouchd's uid %u: chown it (or run vouchd as its owner)",
+                snprintf(err, n, "%.300s is owned by uid %u, not by vouchd's uid %u: chown it (or run vouchd as its owner)",
                          path, (unsigned) st->st_uid, (unsigned) geteuid());
                 return -EPERM;
         }
         if (st->st_mode & forbidden) {
-                snprintf(err, n, "%s has mode %04o: it must not be %s by group or others (chmod %s %s)", path,
+                snprintf(err, n, "%.150s has mode %04o: it must not be %s by group or others (chmod %s %.150s)", path,
                          (unsigned) (st->st_mode & 07777), forbidden & 044 ? "readable or writable" : "writable",
                          dir ? "700" : forbidden & 044 ? "600" : "go-w", path);
                 return -EPERM;
@@ -494,7 +494,7 @@ static FILE *open_own(const char *dir, const char *name, char *why, size_t n) {
         snprintf(path, sizeof(path), "%s/%s", dir, name);
         FILE *f = open_nofollow(dir, name, &e);
         if (!f) {
-                snprintf(why, n, "%s: %s", path, e == ELOOP ? "a symbolic link" : strerror(e));
+                snprintf(why, n, "%.400s: %s", path, e == ELOOP ? "a symbolic link" : strerror(e));
                 return NULL;
         }
         if (fstat(fileno(f), &st) < 0 || check_path(path, &st, 022, false, why, n) < 0) {

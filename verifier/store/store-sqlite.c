@@ -333,15 +333,15 @@ static void remember_files(vs_store *s) {
 
 static bool same_file(const char *path, const char *suffix, const file_id *id, char *why, size_t n) {
         char p[4200];
-        file_id now;
+        file_id now = { 0 };
         snprintf(p, sizeof(p), "%s%s", path, suffix);
         if (!id->known)
                 return true;
         int r = file_id_of(p, &now, NULL);
         if (r < 0)
-                snprintf(why, n, "%s is gone (%s)", p, strerror(-r));
+                snprintf(why, n, "%.200s is gone (%s)", p, strerror(-r));
         else if (now.dev != id->dev || now.ino != id->ino)
-                snprintf(why, n, "%s was replaced by another file", p);
+                snprintf(why, n, "%.200s was replaced by another file", p);
         return r == 0 && now.dev == id->dev && now.ino == id->ino;
 }
 
