@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Faults that must never leave vouchd more trusting than before (issue 16; README "Failure
-# behaviour"), with swtpm + vouchd + vouch-agent as real processes: a revocation whose
+# Faults that must never leave vouchd more trusting than before (issue 16; docs/failure-behaviour.md:
+# what vouchd does), with swtpm + vouchd + vouch-agent as real processes: a revocation whose
 # verdict cannot be stored, a revoked device with a TRUSTED verdict in the store, an
 # UNTRUSTED verdict that could not be stored and a restart, a damaged database page, the
 # database deleted or truncated while vouchd runs or before it starts, garbled keys, an

@@ -960,7 +960,7 @@ static void log_store_failures(struct api *a) {
         char why[400];
         if (!a->lost_logged && vs_lost(a->d->store, why, sizeof(why))) {
                 vlog(LOG_ERR, "store: %s. Stop vouchd, restore the store from a backup (or start with --fresh-store "
-                              "to begin anew), and restart it (README, 'Failure behaviour')", why);
+                              "to begin anew), and restart it (docs/failure-behaviour.md)", why);
                 a->lost_logged = true;
         }
         vs_get_stats(a->d->store, &st);

@@ -78,8 +78,8 @@ static const char usage[] =
         "  --verdict-ttl N         verdicts expire after N intervals (default 3)\n"
         "  --allow-sha1            accept SHA-1 signed quotes (refused by default)\n"
         "  --fresh-store           start with an empty store although the state dir has keys\n"
-        "                          (vouch.db missing or empty is refused otherwise: README,\n"
-        "                          'Failure behaviour')\n"
+        "                          (vouch.db missing or empty is refused otherwise:\n"
+        "                          docs/failure-behaviour.md)\n"
         "  --log-level LEVEL       error, warning, info (default), debug\n"
         "Policy-engine API (HTTPS, mutual TLS; docs/API.md):\n"
         "  --api-listen HOST:PORT  where it listens (off when not set)\n"
@@ -394,7 +394,7 @@ static void accept_error_cb(struct evconnlistener *lis, void *arg) {
         unsigned long long now = (unsigned long long) time(NULL);
         if (atomic_exchange(&last_log, now) != now)
                 vlog(LOG_WARN, "accept: %s; pausing new connections for 100 ms (%u open; raise the file limit, see "
-                               "README 'Limits')",
+                               "docs/vouchd.md, 'Limits')",
                      evutil_socket_error_to_string(e), atomic_load(&l->d->connections));
         evconnlistener_disable(lis);
         struct timeval tv = { 0, 100000 };
@@ -573,7 +573,7 @@ static int open_store(vouchd *d, bool fresh_dir) {
         if (r == -ENOENT) {
                 vlog(LOG_ERR, "store: %s, but %s holds vouchd's keys: the devices, their revocations and verdicts "
                               "would be forgotten. Restore vouch.db from a backup, or start with --fresh-store if "
-                              "this is meant to be a new store (README, 'Failure behaviour')",
+                              "this is meant to be a new store (docs/failure-behaviour.md)",
                      err, d->cfg.state_dir);
                 return -ENOENT;
         }
@@ -588,7 +588,7 @@ static int open_store(vouchd *d, bool fresh_dir) {
                 if (r == -EUCLEAN)
                         vlog(LOG_ERR, "store: %s is damaged (%s): check it with: sqlite3 %s 'PRAGMA integrity_check'; "
                                       "restore it from a backup, or salvage what is readable with: sqlite3 %s .recover "
-                                      "| sqlite3 NEW.db (README, 'Failure behaviour')",
+                                      "| sqlite3 NEW.db (docs/failure-behaviour.md)",
                              path, err, path, path);
                 else
                         vlog(LOG_ERR, "store: cannot load the devices and their verdicts from %s: %s", path,

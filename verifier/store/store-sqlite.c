@@ -671,7 +671,7 @@ static int query_one(sqlite3 *db, const char *sql, sqlite3_int64 *ret, char *buf
 
 static const char recover_hint[] =
         "check it with: sqlite3 %s 'PRAGMA integrity_check'; restore it from a backup, or salvage what is readable "
-        "with: sqlite3 %s .recover | sqlite3 NEW.db (README, 'Failure behaviour')";
+        "with: sqlite3 %s .recover | sqlite3 NEW.db (docs/failure-behaviour.md)";
 
 /* The file as a store: it exists, is not empty, and holds vouch's tables; not damaged. */
 static int check_existing(vs_store *s, const char *path, unsigned flags, bool *created, char *err, size_t errlen) {

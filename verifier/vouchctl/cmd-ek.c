@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vouchctl ek fingerprint FILE: the EK key fingerprint an operator lists in vouchd's
- * --allowlist to enroll a TPM without an EK certificate (README, "Real devices"). FILE is
+ * --allowlist to enroll a TPM without an EK certificate (docs/real-devices.md). FILE is
  * the EK's public part as tpm2_createek writes it: TPM2B_PUBLIC (-u, the default tss
  * format) or a PEM public key (-f pem). */
 #include <errno.h>
