@@ -384,6 +384,43 @@ else
 fi
 stop_vouchd
 
+# --- 2 (watch). a store read that fails ends a watch stream with an error, never a hang
+VOUCH_FAILPOINTS=store-read-since start_vouchd
+read -r outcome secs has_error < <(python3 - "$STATE/ca.pem" "$TOP/clients/reader.crt" "$TOP/clients/reader.key" "$APORT" <<'PY'
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+ctx.check_hostname = False
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[4]))), server_hostname="127.0.0.1")
+s.sendall(b"GET /v1/watch?since=0&format=json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+s.settimeout(8)
+data, t0, outcome = b"", time.time(), "timeout"
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            outcome = "eof"
+            break
+        data += d
+        if data.endswith(b"\r\n0\r\n\r\n"):
+            outcome = "clean-end"
+            break
+except socket.timeout:
+    outcome = "timeout"
+except (ssl.SSLError, ConnectionError):
+    outcome = "reset"
+print(outcome, round(time.time() - t0, 1), "error-line" if b'"error"' in data else "no-error-line")
+PY
+)
+sleep 0.3
+if [[ ($outcome == eof || $outcome == reset) && $has_error == error-line ]] &&
+        grep -q "a watch stream (after global sequence 0) ends: the store cannot be read" "$TOP/vouchd.log"; then
+        pass "a watch stream whose store read fails ends at once ($secs s) with an error line, unfinished, and is logged"
+else
+        fail "watch with a failing read: $outcome after $secs s, $has_error"
+fi
+stop_vouchd
+
 # --- 9. the wall clock stepped back 20 minutes with no agent: STALE after the verdict's
 # lifetime (monotonic), as without the step
 echo "+0" >"$TOP/faketime"

@@ -831,6 +831,39 @@ static void watch_drained(struct evhttp_connection *conn, void *arg) {
         watch_pump(w);
 }
 
+/* The stream's last words are out: the connection is shut down under evhttp, which then
+ * closes it as a failed one (watch_closed frees the watcher). The client sees the stream
+ * end without its final chunk: an error, never a clean end it could take for "no more". */
+static void watch_abort_cb(struct evhttp_connection *conn, void *arg) {
+        evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(conn));
+        if (fd >= 0)
+                shutdown(fd, SHUT_RDWR);
+}
+
+/* The store could not be read: the stream ends with an error (JSON: a last line saying
+ * so), never a short answer and never a silent hang. */
+static void watch_fail(watcher *w, int error) {
+        char why[200];
+        vs_read_error(w->a->d->store, why, sizeof(why));
+        vlog(LOG_ERR, "API: a watch stream (after global sequence %llu) ends: the store cannot be read: %s",
+             (unsigned long long) w->last, why);
+        w->draining = true; /* no more pumping */
+        struct evbuffer *b = evbuffer_new();
+        if (b && w->json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "error", json_object_new_int(-error));
+                json_object_object_add(o, "message", json_object_new_string("the store cannot be read; reconnect with since="));
+                json_object_object_add(o, "since", json_object_new_uint64(w->last));
+                evbuffer_add_printf(b, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+                json_object_put(o);
+        }
+        if (b && evbuffer_get_length(b) > 0)
+                evhttp_send_reply_chunk_with_cb(w->req, b, watch_abort_cb, w);
+        else
+                watch_abort_cb(w->conn, w);
+        evbuffer_free(b);
+}
+
 static void watch_pump(watcher *w) {
         vouchd *d = w->a->d;
         vs_verdict batch[WATCH_BATCH];
@@ -838,6 +871,10 @@ static void watch_pump(watcher *w) {
                 return;
         for (;;) {
                 int n = vs_verdict_since(d->store, w->last, batch, WATCH_BATCH);
+                if (n < 0) {
+                        watch_fail(w, n);
+                        return;
+                }
                 /* not past what GET shows: the writer may have committed verdicts whose
                  * callbacks (which make them the latest) have not run yet */
                 uint64_t published = atomic_load(&d->published);

@@ -986,6 +986,12 @@ int vs_verdict_latest(vs_store *s, const char *device, vs_verdict *ret) {
 }
 
 int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max) {
+        if (failpoint("store-read-since")) { /* as a damaged page met mid-scan */
+                pthread_mutex_lock(&s->rlock);
+                snprintf(s->read_error, sizeof(s->read_error), "failpoint store-read-since (as if a page were damaged)");
+                pthread_mutex_unlock(&s->rlock);
+                return -EUCLEAN;
+        }
         return verdict_query(s, "SELECT " VERDICT_COLS " FROM verdicts WHERE gseq>?1 AND " RETAINED " ORDER BY gseq LIMIT ?2",
                              NULL, since, out, max);
 }
