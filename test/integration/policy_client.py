@@ -17,6 +17,11 @@ wire format rather than trust the server's JSON.
     ear PATH OUTDIR          GET an EAR token; writes header.json, payload.json, input.txt,
                              sig.der (the ES256 signature in DER for openssl)
     tls-refused PATH         exits 0 if the TLS handshake (or the request) is refused
+    watch-drop SINCE N       opens N watch streams one after another and drops each, in turn
+                             protobuf and JSON, each way in turn: right after the response
+                             headers, with stream data unread, with a TCP reset, after a TLS
+                             close_notify; prints "N dropped, B body bytes"; exits 1 unless
+                             every stream was answered 200
     decode FILE              prints a SignedVerdict file as JSON (no server needed)
 """
 import http.client
@@ -24,6 +29,7 @@ import json
 import os
 import socket
 import ssl
+import struct
 import sys
 import time
 import base64
@@ -253,6 +259,44 @@ def main(argv):
         body = der_int(r) + der_int(s_)
         open(os.path.join(rest[1], "sig.der"), "wb").write(b"\x30" + bytes([len(body)]) + body)
         print(ctype)
+        return 0
+    if cmd == "watch-drop":
+        since, n = rest[0], int(rest[1])
+        host, port = args["server"].rsplit(":", 1)
+        ctx = context(args)
+        body = 0
+        for i in range(n):
+            q = "since=%s%s" % (since, "&format=json" if i % 2 else "")
+            how = (i // 2) % 4  # every way with both formats
+            sock = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname=host)
+            sock.sendall(("GET /v1/watch?%s HTTP/1.1\r\nHost: %s\r\n\r\n" % (q, host)).encode())
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                d = sock.recv(65536)
+                if not d:
+                    sys.exit("watch-drop %d: closed before the response headers" % i)
+                buf += d
+            head, rest_ = buf.split(b"\r\n\r\n", 1)
+            if int(head.split(b" ", 2)[1]) != 200:
+                sys.exit("watch-drop %d: %s" % (i, head.split(b"\r\n")[0].decode(errors="replace")))
+            if how == 1:  # some of the stream read, the rest left unread in the socket
+                sock.settimeout(2)
+                try:
+                    while not rest_:
+                        rest_ = sock.recv(100)
+                except (socket.timeout, ssl.SSLError, OSError):
+                    pass
+            elif how == 2:  # a reset: no TLS close, no FIN
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif how == 3:
+                sock.settimeout(2)
+                try:
+                    sock = sock.unwrap()
+                except (socket.timeout, ssl.SSLError, OSError):
+                    pass
+            body += len(rest_)
+            sock.close()
+        print("%d dropped, %d body bytes" % (n, body))
         return 0
     if cmd == "watch":
         since, out = rest[0], rest[1]

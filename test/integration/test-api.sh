@@ -75,6 +75,24 @@ start_vouchd() {
         die "vouchd did not start"
 }
 
+# SIGTERM vouchd and wait for it (WHEN: which stop, for the message): any status but 0 is a
+# failure. In the ASan build (CI: ASAN_OPTIONS=detect_leaks=1:abort_on_error=1) a leak
+# LeakSanitizer finds at exit makes the status non-zero, so this is where everything the
+# run left allocated (a dropped watch stream's request, say) fails the test. Sets STOP_RC.
+stop_vouchd() {
+        local from
+        from=$(($(stat -c %s "$TOP/vouchd.log") + 1))
+        STOP_RC=0
+        kill -TERM "$VOUCHD_PID"
+        wait "$VOUCHD_PID" || STOP_RC=$?
+        VOUCHD_PID=""
+        if ((STOP_RC != 0)); then
+                fail "vouchd stopped $1 with $(describe_status "$STOP_RC"): $(tail -c "+$from" "$TOP/vouchd.log" |
+                        grep -m 1 -e 'SUMMARY:' -e 'ERROR:' || echo 'no sanitizer report')"
+                tail -c "+$from" "$TOP/vouchd.log" | grep -m 3 -A 8 -e 'Direct leak' -e 'ERROR:' || true
+        fi
+}
+
 # agent NAME -> vouch-agent --once against tpm NAME; sets RC, OUT, ERR
 agent() {
         local t=$TOP/tpm-$1
@@ -533,6 +551,35 @@ else
         fail "watch resume: seen '$seen' vs store '$all_db'"
 fi
 
+# --- watch streams their clients drop leave nothing behind: 50 opened and dropped one after
+# another (protobuf and JSON; right after the headers, with stream data unread, by a TCP
+# reset, after a TLS close_notify) while an agent attests. Then no watcher is counted, a new
+# stream gets every verdict, and vouchd stops with exit 0: in the ASan build a leak at exit
+# is a non-zero status (each dropped stream used to leave its evhttp request behind).
+n_db=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from verdicts').fetchone()[0])" "$TOP/state/vouch.db")
+agent a &
+AG=$!
+drop=$(PC reader watch-drop 0 50 2>&1) || drop="failed: $drop"
+wait "$AG" || true
+watchers=""
+for ((i = 0; i < 50; i++)); do
+        PC reader get /metrics --out "$TOP/metrics-drop.txt" >/dev/null
+        watchers=$(sed -n 's/^vouch_api_watchers //p' "$TOP/metrics-drop.txt")
+        [[ $watchers == 0 ]] && break
+        sleep 0.1
+done
+: >"$TOP/watch6.jsonl"
+PC reader watch 0 "$TOP/watch6.jsonl" --seconds 2 || true
+n_seen=$(wc -l <"$TOP/watch6.jsonl")
+if [[ $drop == "50 dropped, "* && ${drop##*, } != "0 body bytes" && $watchers == 0 && $n_seen -ge $n_db ]]; then
+        pass "50 watch streams dropped by their clients ($drop): vouch_api_watchers back to 0, a new stream gets all $n_seen verdicts"
+else
+        fail "dropped watch streams: '$drop', vouch_api_watchers '$watchers', a new stream got $n_seen verdicts (over $n_db stored before)"
+fi
+stop_vouchd "after 50 dropped watch streams"
+((STOP_RC == 0)) && pass "vouchd stops with exit 0 after the dropped watch streams (under ASan: nothing leaked)"
+start_vouchd
+
 # --- key rotation: a new key signs, the old one still verifies
 "$VOUCHD" rotate-key --state-dir "$TOP/state" --old-valid-until "$(($(date +%s) + 3600))" >/dev/null
 kill -HUP "$VOUCHD_PID"
@@ -585,9 +632,7 @@ fi
 new_tpm d
 extend_log "$TOP/show.json" "sha1 sha256"
 cat "$TOP/tpm-d/ekca.pem" >>"$TOP/ekca.pem" # vouchd reads --ek-ca at start
-kill -TERM "$VOUCHD_PID"
-wait "$VOUCHD_PID" || true
-VOUCHD_PID=""
+stop_vouchd "before the long-running agent"
 start_vouchd
 : >"$TOP/watch4.jsonl"
 PC_BG reader watch "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select max(gseq) from verdicts').fetchone()[0])" "$TOP/state/vouch.db")" \
@@ -693,9 +738,7 @@ after=$(PC reader verdict "/v1/devices/$ID/verdict" | jq .verdict.global_sequenc
 # from just before device b's verdict expires until well after its next verdict's commit
 # has given up. Once the lock ends, the expired verdict must turn STALE at the sweep's
 # next second, not only when the verdict that was never stored would have expired.
-kill -TERM "$VOUCHD_PID"
-wait "$VOUCHD_PID" || true
-VOUCHD_PID=""
+stop_vouchd "after the kill -9 and restart"
 start_vouchd --verdict-ttl 5
 : >"$TOP/watch5.jsonl"
 PC_BG reader watch "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select max(gseq) from verdicts').fetchone()[0])" "$TOP/state/vouch.db")" \
@@ -737,15 +780,11 @@ else
 fi
 kill "$W5" 2>/dev/null || true
 wait "$W5" 2>/dev/null || true
-kill -TERM "$VOUCHD_PID"
-wait "$VOUCHD_PID" || true
-VOUCHD_PID=""
+stop_vouchd "after the failed commit and STALE"
 start_vouchd
 
 # --- allowlist approval: a new device waits for an admin
-kill -TERM "$VOUCHD_PID"
-wait "$VOUCHD_PID" || true
-VOUCHD_PID=""
+stop_vouchd "before allowlist mode"
 : >"$TOP/allow.txt"
 new_tpm c
 cat "$TOP/tpm-c/ekca.pem" >>"$TOP/ekca.pem"
@@ -762,9 +801,7 @@ agent c
 # --- an UNTRUSTED verdict the store cannot commit still replaces the TRUSTED one: device b
 # is tampered with while another process holds the database past the busy timeout (vouchd
 # restarted with verdicts that outlive the 10 s wait)
-kill -TERM "$VOUCHD_PID"
-wait "$VOUCHD_PID" || true
-VOUCHD_PID=""
+stop_vouchd "after allowlist mode"
 start_vouchd --verdict-ttl 6
 agent b
 vc=$(PC reader verdict "/v1/devices/$IDB/verdict")
@@ -784,9 +821,7 @@ fi
 
 # --- at start the latest verdict is taken from its signed record: device b's latest stored
 # verdict (TRUSTED, expired) with its expiry column moved to 2100 is not served
-kill -TERM "$VOUCHD_PID"
-wait "$VOUCHD_PID" || true
-VOUCHD_PID=""
+stop_vouchd "after the failed UNTRUSTED commit"
 python3 -c 'import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 g, s = c.execute("select gseq, status from verdicts where device = ? order by sequence desc limit 1", (sys.argv[2],)).fetchone()
@@ -802,10 +837,7 @@ else
         fail "edited verdict row: stored status $(cat "$TOP/edited-status.txt"), served $(jq -c '.verdict | {status, sequence, expires_at}' <<<"$ve")"
 fi
 
-kill -TERM "$VOUCHD_PID"
-rc=0
-wait "$VOUCHD_PID" || rc=$?
-VOUCHD_PID=""
-[[ $rc == 0 ]] && pass "SIGTERM with the API running: exit 0" || fail "SIGTERM: exit $rc"
+stop_vouchd "at the end"
+((STOP_RC == 0)) && pass "SIGTERM with the API running: exit 0"
 echo "$npass passed, $nfail failed"
 ((nfail == 0))

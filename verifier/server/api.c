@@ -920,9 +920,16 @@ static void watch_pump(watcher *w) {
         }
 }
 
+/* The stream's connection is being freed. When the peer closed it, a write timed out or
+ * watch_fail shut it down, evhttp has already detached the unfinished request from it and
+ * left it to us (libevent http.c, evhttp_connection_incoming_fail: "remove it so that it
+ * will not be freed"); a request still on its connection (evhttp_free at exit) is freed
+ * with it. */
 static void watch_closed(struct evhttp_connection *conn, void *arg) {
         watcher *w = arg;
         struct api *a = w->a;
+        if (!evhttp_request_get_connection(w->req))
+                evhttp_request_free(w->req);
         if (w->prev)
                 w->prev->next = w->next;
         else
