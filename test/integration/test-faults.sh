@@ -86,11 +86,15 @@ start_vouchd() { # ARGS...: started and ready, or the test dies
         die "vouchd did not start"
 }
 
-stop_vouchd() { # SIGNAL (TERM by default)
+stop_vouchd() { # SIGNAL (TERM by default): a TERM stop must exit 0 (under ASan: no leak)
         [[ -n $VOUCHD_PID ]] || return 0
+        local rc=0
         kill -"${1:-TERM}" "$VOUCHD_PID" 2>/dev/null || true
-        wait "$VOUCHD_PID" 2>/dev/null || true
+        wait "$VOUCHD_PID" 2>/dev/null || rc=$?
         VOUCHD_PID=""
+        if [[ ${1:-TERM} == TERM ]] && ((rc != 0)); then
+                fail "vouchd stopped with exit $rc (SIGTERM): $(grep -E 'ERROR: LeakSanitizer|runtime error|SUMMARY' "$TOP/vouchd.log" | tail -n 2)"
+        fi
 }
 
 refused_start() { # ARGS...: vouchd must exit non-zero before it is ready; its stderr in $REFUSAL
