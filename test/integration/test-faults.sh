@@ -204,9 +204,13 @@ VOUCH_FAILPOINTS=store-verdict start_vouchd
 tamper a
 agent a
 shown=$(status_of "$IDA")
+gshown=$(PC reader verdict "/v1/devices/$IDA/verdict" | jq .verdict.global_sequence)
 stop_vouchd
 start_vouchd
 after=$(status_of "$IDA")
+gafter=$(PC reader verdict "/v1/devices/$IDA/verdict" | jq .verdict.global_sequence)
+((gafter > gshown)) && pass "after an unclean run, global sequence numbers jump past any shown but not stored ($gafter > $gshown)" ||
+        fail "global sequence reused after an unclean run: $gafter <= $gshown"
 if [[ $shown == UNTRUSTED && $after == STALE && $(finding_of "$IDA") == restart && $(status_of "$IDB") == STALE ]] &&
         grep -q "the previous run did not close it cleanly" "$TOP/vouchd.log"; then
         pass "an UNTRUSTED verdict the store could not take: shown, and after a restart no device is TRUSTED until it attests (STALE, finding restart)"
@@ -323,6 +327,12 @@ else
         fail "planted retired key published: $(PC reader keys | jq -c '[.keys[].key_id]')"
 fi
 rm -f "$STATE/retired/$pid.pem" "$STATE/retired/$pid.not_after"
+
+# vouchd init beside a running vouchd (it would mark the store's run clean under it)
+rc=0
+"$VOUCHD" init --state-dir "$STATE" >/dev/null 2>"$TOP/init.err" || rc=$?
+[[ $rc != 0 && $(cat "$TOP/init.err") == *"another vouchd is running on this state dir"* ]] &&
+        pass "vouchd init is refused while vouchd runs on the state dir" || fail "init beside vouchd: $rc $(cat "$TOP/init.err")"
 
 # --- 8. a second vouchd (another state dir) on the same agents' port is refused
 "$VOUCHD" init --state-dir "$TOP/state2" >/dev/null

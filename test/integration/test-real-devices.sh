@@ -272,6 +272,29 @@ echo huge >"$TOP/svc/mode"
 refused_fetch "an answer of 100 KiB" "answered with more than 65536 bytes"
 echo notfound >"$TOP/svc/mode"
 refused_fetch "a service without a certificate for the key" "answered HTTP 404 (the service has no certificate"
+# a failed lookup is not asked again at once (a spray of made-up EKs, or an agent retrying)
+forget
+start_vouchd --ek-cert-fetch "IBM=intel:$SVC/intel/"
+agent d
+n0=$(wc -l <"$TOP/svc/requests.log")
+agent d
+[[ $RC != 0 && $ERR == *"failed less than 120 s ago: not asked again"* && $(wc -l <"$TOP/svc/requests.log") == "$n0" ]] &&
+        pass "a lookup that failed is not asked again for 120 s" || fail "negative cache: $RC $ERR ($n0 -> $(wc -l <"$TOP/svc/requests.log"))"
+stop_vouchd
+# one fetch at a time per address: a second TPM's enrollment from the same host while the
+# first one's fetch waits on a slow service
+echo slow >"$TOP/svc/mode"
+start_vouchd --ek-cert-fetch "IBM=intel:$SVC/intel/"
+rm -rf "$TOP/tpm-d/agent"
+timeout 60 "$VOUCH_AGENT" --server "127.0.0.1:$VPORT" --ca "$TOP/state/ca.pem" --tcti "$(cat "$TOP/tpm-d/tcti")" \
+        --eventlog "$LOG" --state-dir "$TOP/tpm-d/agent" --once >/dev/null 2>&1 &
+first=$!
+sleep 1.5
+agent k
+wait "$first" 2>/dev/null || true
+[[ $RC != 0 && $ERR == *"an EK certificate fetch for 127.0.0.1 is under way already: one at a time per address"* ]] &&
+        pass "one EK certificate fetch at a time per client address" || fail "per-address limit: $RC $ERR"
+stop_vouchd
 rm -f "$TOP/svc/mode"
 rc=0
 "$VOUCHD" --state-dir "$TOP/state" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" --default-golden arch \

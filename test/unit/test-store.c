@@ -639,6 +639,26 @@ static void test_anchor_and_ek_certs(void **state) {
         vs_close(s);
 }
 
+/* A new store (the file missing or empty, VS_OPEN_CREATE: a fresh state dir, or
+ * --fresh-store) does not take in a WAL left by the store that was lost. */
+static void test_fresh_store_ignores_stray_wal(void **state) {
+        vs_store *s = NULL;
+        char err[256], cmd[1400];
+        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        vs_device d = device("ghost");
+        assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
+        vs_flush(s);
+        snprintf(cmd, sizeof(cmd), "cp '%s-wal' '%s.saved-wal'", path, path);
+        assert_int_equal(system(cmd), 0);
+        vs_close(s);
+        snprintf(cmd, sizeof(cmd), "rm -f '%s' && cp '%s.saved-wal' '%s-wal'", path, path, path);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        vs_device got;
+        assert_int_equal(vs_device_get(s, "ghost", &got), -ENOENT);
+        vs_close(s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_devices_and_verdicts, setup, teardown),
@@ -654,6 +674,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_run_state, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lost_files, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_anchor_and_ek_certs, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fresh_store_ignores_stray_wal, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -674,20 +674,13 @@ typedef struct rec_edit {
 static int put_device_sync(vouchd *d, device *dev, rec_edit edit) {
         int error = 0;
         pthread_mutex_lock(&d->lock);
-        vs_device copy = dev->rec; /* shallow: the store copies the key bytes when queueing */
+        vs_device copy = verdict_row_locked(dev);
         if (edit.approved >= 0)
                 copy.approved = edit.approved;
         if (edit.revoked >= 0)
                 copy.revoked = edit.revoked;
         if (edit.golden)
                 snprintf(copy.golden, sizeof(copy.golden), "%s", edit.golden);
-        /* the last accepted quote's clock lives in the attestation state, not in rec */
-        pthread_mutex_lock(&dev->mu);
-        copy.has_last = dev->state.has_last;
-        copy.reset_count = dev->state.reset_count;
-        copy.restart_count = dev->state.restart_count;
-        copy.clock = dev->state.clock;
-        pthread_mutex_unlock(&dev->mu);
         int r = vs_device_put(d->store, &copy, record_error, &error);
         pthread_mutex_unlock(&d->lock);
         if (r == 0) {

@@ -9,12 +9,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server.h"
 
 #define FETCH_TIMEOUT_MS 5000   /* a service slower than this is treated as down */
-#define FETCHES_MAX 16          /* at once, for the whole vouchd */
+#define FETCHES_MAX 16          /* at once, for the whole vouchd; one per peer address */
+#define FAILED_SECONDS 120      /* a lookup that failed is not tried again this soon */
+#define FAILED_SLOTS 1024
+
+/* What the fetch threads share with the loops, in static storage: a thread that finishes
+ * after vouchd began to stop (ekfetch_fini) touches neither the loops nor the vouchd. */
+static struct {
+        pthread_mutex_t mu;
+        bool closed;                    /* vouchd is stopping: answers are dropped */
+        unsigned inflight;
+        char peers[FETCHES_MAX][64];    /* the peer address of each fetch under way ("" free) */
+        struct {
+                uint64_t key;           /* FNV-1a of the URL; 0 free */
+                int64_t until;          /* CLOCK_MONOTONIC seconds */
+        } failed[FAILED_SLOTS];         /* recent failed lookups (a spray of made-up EKs) */
+} ctl = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t url_key(const char *url) {
+        uint64_t h = 1469598103934665603ull;
+        for (const char *p = url; *p; p++)
+                h = (h ^ (uint8_t) *p) * 1099511628211ull;
+        return h ? h : 1;
+}
+
+static int64_t mono_s(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return t.tv_sec;
+}
+
+/* ctl.mu held */
+static int64_t failed_until_locked(uint64_t key) {
+        int64_t u = ctl.failed[key % FAILED_SLOTS].until;
+        return ctl.failed[key % FAILED_SLOTS].key == key && u > mono_s() ? u : 0;
+}
 
 static const struct {
         const char *name;
@@ -80,16 +115,26 @@ int ekfetch_init(vouchd *d) {
 }
 
 void ekfetch_fini(vouchd *d) {
-        /* the threads post their answer and leave; none is running once the count is 0 */
-        for (int i = 0; i < 400 && atomic_load(&d->ek_fetches) > 0; i++)
-                usleep(25000);
-        if (d->cfg.n_ek_services)
+        /* from now on a finishing thread drops its answer; wait for those under way (their
+         * curl calls end within FETCH_TIMEOUT_MS; CURLOPT_QUICK_EXIT spares the resolver) */
+        pthread_mutex_lock(&ctl.mu);
+        ctl.closed = true;
+        pthread_mutex_unlock(&ctl.mu);
+        unsigned left = 1;
+        for (int i = 0; i < 400 && left; i++) {
+                pthread_mutex_lock(&ctl.mu);
+                left = ctl.inflight;
+                pthread_mutex_unlock(&ctl.mu);
+                if (left)
+                        usleep(25000);
+        }
+        if (d->cfg.n_ek_services && !left) /* never under a thread still in curl */
                 curl_global_cleanup();
 }
 
 typedef struct fetch_job {
-        vouchd *d;
         struct event_base *base;
+        int slot;                       /* in ctl.peers */
         vc_ekcert_form form;
         char url[512];
         uint8_t *body;
@@ -122,9 +167,11 @@ static void fetch_done_cb(evutil_socket_t fd, short what, void *arg) {
         uint8_t *der = NULL;
         size_t der_len = 0;
         vc_error err;
-        if (j->error == 0 && vc_ekcert_from_answer(j->form, j->body, j->len, &der, &der_len, &err) < 0) {
-                j->error = err.code;
-                snprintf(j->why, sizeof(j->why), "the answer from %.300s: %s", j->url, err.msg);
+        int r;
+        if (j->error == 0 && (r = vc_ekcert_from_answer(j->form, j->body, j->len, &der, &der_len, &err)) < 0) {
+                j->error = r;
+                snprintf(j->why, sizeof(j->why), "the answer from %.300s: %s", j->url,
+                         r == -ENOMEM ? "out of memory" : err.msg);
         }
         j->done(j->error, j->why, der, der_len, j->url, j->userdata);
         free(der);
@@ -143,6 +190,7 @@ static void *fetch_main(void *arg) {
                 curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
                 curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* only the configured URLs */
                 curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+                curl_easy_setopt(c, CURLOPT_QUICK_EXIT, 1L); /* never wait for a stuck resolver */
                 curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) FETCH_TIMEOUT_MS);
                 curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long) FETCH_TIMEOUT_MS);
                 curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) VC_EKCERT_ANSWER_MAX);
@@ -175,37 +223,88 @@ static void *fetch_main(void *arg) {
         }
         curl_easy_cleanup(c);
         struct timeval now = { 0, 0 };
-        vouchd *d = j->d;
-        if (event_base_once(j->base, -1, EV_TIMEOUT, fetch_done_cb, j, &now) < 0) {
-                free(j->body);
-                free(j); /* the loop is gone: vouchd is stopping */
+        pthread_mutex_lock(&ctl.mu);
+        if (j->error < 0 && j->error != -EBUSY) { /* remembered: the same lookup waits FAILED_SECONDS */
+                uint64_t key = url_key(j->url);
+                ctl.failed[key % FAILED_SLOTS].key = key;
+                ctl.failed[key % FAILED_SLOTS].until = mono_s() + FAILED_SECONDS;
         }
-        atomic_fetch_sub(&d->ek_fetches, 1);
+        ctl.peers[j->slot][0] = 0;
+        bool posted = !ctl.closed && event_base_once(j->base, -1, EV_TIMEOUT, fetch_done_cb, j, &now) == 0;
+        ctl.inflight--;
+        pthread_mutex_unlock(&ctl.mu);
+        if (!posted) { /* vouchd is stopping: nobody waits for this answer */
+                free(j->body);
+                free(j);
+        }
         return NULL;
 }
 
-int ekfetch_start(vouchd *d, struct event_base *base, const ek_service *svc, const TPMT_PUBLIC *ek,
-                  ekfetch_done_fn done, void *userdata, char *err, size_t n) {
-        char key[VC_EKCERT_LOOKUP_MAX];
+/* A slot for a fetch by peer (its address without the port), or -EBUSY / -EAGAIN with err
+ * set: at most FETCHES_MAX at once, one per peer address, and not a lookup that failed
+ * less than FAILED_SECONDS ago (an agent retrying, or a spray of made-up EKs). */
+static int take_slot(const char *peer, const char *url, char *err, size_t n) {
+        char host[64];
+        snprintf(host, sizeof(host), "%s", peer);
+        char *colon = strrchr(host, ':');
+        if (colon)
+                *colon = 0;
+        int slot = -1, r = 0;
+        pthread_mutex_lock(&ctl.mu);
+        int64_t until = failed_until_locked(url_key(url));
+        for (int i = 0; i < FETCHES_MAX && r == 0; i++) {
+                if (ctl.peers[i][0] && strcmp(ctl.peers[i], host) == 0)
+                        r = -EBUSY;
+                else if (!ctl.peers[i][0] && slot < 0)
+                        slot = i;
+        }
+        if (until) {
+                r = -EAGAIN;
+                snprintf(err, n, "%.300s failed less than %d s ago: not asked again before %lld s from now", url,
+                         FAILED_SECONDS, (long long) (until - mono_s()));
+        } else if (r == -EBUSY) {
+                snprintf(err, n, "an EK certificate fetch for %s is under way already: one at a time per address",
+                         host);
+        } else if (slot < 0 || ctl.closed) {
+                r = -EBUSY;
+                snprintf(err, n, "%d EK certificate fetches are under way already: retry", FETCHES_MAX);
+        } else {
+                snprintf(ctl.peers[slot], sizeof(ctl.peers[slot]), "%s", host);
+                ctl.inflight++;
+                r = slot;
+        }
+        pthread_mutex_unlock(&ctl.mu);
+        return r;
+}
+
+static void give_slot(int slot) {
+        pthread_mutex_lock(&ctl.mu);
+        ctl.peers[slot][0] = 0;
+        ctl.inflight--;
+        pthread_mutex_unlock(&ctl.mu);
+}
+
+int ekfetch_start(vouchd *d, struct event_base *base, const char *peer, const ek_service *svc,
+                  const TPMT_PUBLIC *ek, ekfetch_done_fn done, void *userdata, char *err, size_t n) {
+        char key[VC_EKCERT_LOOKUP_MAX], url[sizeof(((fetch_job *) 0)->url)];
         int r = vc_ekcert_lookup(svc->form, ek, key, sizeof(key));
         if (r < 0) {
                 snprintf(err, n, "no lookup key for this EK at %s (%s)", svc->base,
                          r == -ENOTSUP ? "an RSA exponent other than 65537" : "an unsupported key");
                 return r;
         }
-        if (atomic_fetch_add(&d->ek_fetches, 1) >= FETCHES_MAX) {
-                atomic_fetch_sub(&d->ek_fetches, 1);
-                snprintf(err, n, "%d EK certificate fetches are under way already: retry", FETCHES_MAX);
-                return -EBUSY;
-        }
+        snprintf(url, sizeof(url), "%s%s", svc->base, key);
+        int slot = take_slot(peer, url, err, n);
+        if (slot < 0)
+                return slot;
         fetch_job *j = calloc(1, sizeof(*j));
         if (!j) {
-                atomic_fetch_sub(&d->ek_fetches, 1);
+                give_slot(slot);
                 snprintf(err, n, "out of memory");
                 return -ENOMEM;
         }
-        *j = (fetch_job) { .d = d, .base = base, .form = svc->form, .done = done, .userdata = userdata };
-        snprintf(j->url, sizeof(j->url), "%s%s", svc->base, key);
+        *j = (fetch_job) { .base = base, .slot = slot, .form = svc->form, .done = done, .userdata = userdata };
+        memcpy(j->url, url, sizeof(url));
         pthread_t t;
         pthread_attr_t a;
         pthread_attr_init(&a);
@@ -213,7 +312,7 @@ int ekfetch_start(vouchd *d, struct event_base *base, const ek_service *svc, con
         r = pthread_create(&t, &a, fetch_main, j);
         pthread_attr_destroy(&a);
         if (r != 0) {
-                atomic_fetch_sub(&d->ek_fetches, 1);
+                give_slot(slot);
                 free(j);
                 snprintf(err, n, "cannot start a fetch thread: %s", strerror(r));
                 return -r;

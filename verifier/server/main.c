@@ -22,28 +22,6 @@
 
 #include "server.h"
 
-int vlog_level = LOG_INFO;
-
-void vlog(int level, const char *fmt, ...) {
-        static const char *const names[] = { "error", "warning", "info", "debug" };
-        char ts[32];
-        struct timespec now;
-        struct tm tm;
-        va_list ap;
-        if (level > vlog_level)
-                return;
-        clock_gettime(CLOCK_REALTIME, &now);
-        gmtime_r(&now.tv_sec, &tm);
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-        flockfile(stderr);
-        fprintf(stderr, "%s.%03ldZ vouchd %s: ", ts, now.tv_nsec / 1000000, names[level]);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        funlockfile(stderr);
-}
-
 static const char usage[] =
         "Usage:\n"
         "  vouchd init --state-dir DIR [--san NAME ...]\n"
@@ -92,8 +70,9 @@ static const char usage[] =
 enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
-        O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_NAME, O_OUT,
-        O_OLD_VALID, O_FRESH_STORE, O_EK_CERT_FETCH,
+        O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH,
+        /* from here on: the command line only (load_config) */
+        O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE,
 };
 
 static const struct option options[] = {
@@ -293,6 +272,7 @@ static int load_config(config *c, const char *path) {
                 for (size_t i = 0; options[i].name; i++)
                         if (strcmp(options[i].name, k) == 0)
                                 o = &options[i];
+                /* the command line only (>= O_NAME): an init, a rotation, or a fresh start is said each time */
                 if (!o || o->val == O_CONFIG || o->val == O_HELP || o->val == O_SAN || o->val >= O_NAME ||
                     (!v && o->has_arg)) {
                         fprintf(stderr, "vouchd: %s:%u: unknown or incomplete setting \"%s\"\n", path, n, k);
@@ -459,6 +439,24 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *le
                 snprintf(addr, sizeof(addr), "%s", listen);
         *len = sizeof(*ss);
         return evutil_parse_sockaddr_port(addr, (struct sockaddr *) ss, len) == 0 ? 0 : -EINVAL;
+}
+
+/* One vouchd (or vouchd init) per state dir: a second would share the database and the
+ * agents' port (SO_REUSEPORT) and number verdicts from its own memory, and an init beside
+ * a running vouchd would mark the store's run clean under it. The lock lives as long as
+ * the process (the descriptor is never closed). why (n bytes) says what failed. */
+static int lock_state_dir(const char *dir, char *why, size_t n) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/vouchd.lock", dir);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                snprintf(why, n, "%.3000s: %s", path,
+                         fd >= 0 && errno == EWOULDBLOCK ? "another vouchd is running on this state dir" : strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return -EBUSY;
+        }
+        return fd;
 }
 
 /* EK CA bundles: vendors' roots and intermediates are a few hundred certificates at most. */
@@ -674,11 +672,8 @@ static int run(vouchd *d, bool fresh_dir) {
         /* One vouchd per state dir: a second would share the database and the agents' port
          * (SO_REUSEPORT) and number verdicts from its own memory. The lock lives as long as
          * the process (the descriptor is never closed). */
-        snprintf(path, sizeof(path), "%s/vouchd.lock", d->cfg.state_dir);
-        int lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-                vlog(LOG_ERR, "%s: %s", path,
-                     lockfd >= 0 && errno == EWOULDBLOCK ? "another vouchd is running on this state dir" : strerror(errno));
+        if (lock_state_dir(d->cfg.state_dir, path, sizeof(path)) < 0) {
+                vlog(LOG_ERR, "%s", path);
                 return 1;
         }
         struct sockaddr_storage ss;
@@ -864,7 +859,7 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
         bool fresh = tls_state_dir_is_fresh(c->state_dir);
         if (init) {
                 if (tls_init_state_dir(c->state_dir, sans, n_sans, true, err, sizeof(err)) < 0 ||
-                    init_store(c->state_dir, fresh, err, sizeof(err)) < 0) {
+                    lock_state_dir(c->state_dir, err, sizeof(err)) < 0 || init_store(c->state_dir, fresh, err, sizeof(err)) < 0) {
                         fprintf(stderr, "vouchd init: %s\n", err);
                         return 1;
                 }

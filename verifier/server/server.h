@@ -14,6 +14,7 @@
 #include "ekcert.h"
 #include "enroll.h"
 #include "golden.h"
+#include "log.h"
 #include "store.h"
 #include "vouch.pb-c.h"
 
@@ -61,13 +62,6 @@ typedef struct config {
         size_t n_api_admins, n_api_readers;
 } config;
 
-/* Logging to stderr with a level; the edge logs once per failure. */
-void vlog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-extern int vlog_level;
-#define LOG_ERR 0
-#define LOG_WARN 1
-#define LOG_INFO 2
-#define LOG_DEBUG 3
 
 /* Golden sets loaded from golden_dir, replaced as a whole on SIGHUP. */
 typedef struct golden_table {
@@ -183,7 +177,6 @@ struct vouchd {
         atomic_uint connections;
         atomic_ullong attestations_ok, attestations_bad, enrollments;
         atomic_ullong log_rerequests;   /* NEED_LOG: challenged again for the whole log */
-        atomic_uint ek_fetches;         /* EK certificate fetches under way (ekfetch.c) */
         atomic_ullong ek_fetched, ek_fetch_failures;
 
         loop *loops;
@@ -222,6 +215,10 @@ bool verdict_expired_locked(const device *dev);
  * watchers woken. *record (if record is not NULL) gets the SignedVerdict bytes. */
 int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
                   uint8_t **record, size_t *record_len);
+/* The device's record as the store should hold it: rec with the last accepted quote's
+ * clock from the attestation state (a shallow copy: the store copies the key bytes when
+ * queueing). d->lock held; takes dev->mu. */
+vs_device verdict_row_locked(device *dev);
 /* The same with the device's row, its approved / revoked flags set to these, in the
  * verdict's transaction: both are stored or neither (a revocation and its verdict). When
  * the commit fails the device's latest verdict is left as it was. Lock order: seq_lock,
@@ -280,8 +277,11 @@ void ekfetch_fini(vouchd *d);
  * what it keeps), or error < 0 and why. */
 typedef void (*ekfetch_done_fn)(int error, const char *why, const uint8_t *der, size_t der_len, const char *url,
                                 void *userdata);
-int ekfetch_start(vouchd *d, struct event_base *base, const ek_service *svc, const TPMT_PUBLIC *ek,
-                  ekfetch_done_fn done, void *userdata, char *err, size_t n);
+/* peer: the client's address ("host:port"): one fetch at a time per host. Errors (err set):
+ * -EBUSY (too many under way, or one for this host), -EAGAIN (this lookup failed less than
+ * two minutes ago), -ENOTSUP / -EINVAL (no lookup key for this EK), -ENOMEM. */
+int ekfetch_start(vouchd *d, struct event_base *base, const char *peer, const ek_service *svc,
+                  const TPMT_PUBLIC *ek, ekfetch_done_fn done, void *userdata, char *err, size_t n);
 
 /* api.c */
 int api_start(vouchd *d);

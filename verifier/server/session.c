@@ -980,15 +980,23 @@ static void enroll_without_certificate(session *s, uint32_t manufacturer) {
         }
         vs_ekcert kept;
         if (fp[0] && vs_ekcert_get(d->store, fp, &kept) == 0) {
-                char source[600];
-                snprintf(source, sizeof(source), "%.500s (kept in the store)", kept.url);
-                enroll_with_certificate(s, kept.der, kept.der_len, NULL, NULL, 0, source);
+                /* kept once it checked out; when it no longer does (expired, a CA bundle
+                 * changed), the service is asked again */
+                vc_error verr;
+                bool good = vc_ek_verify(d->ek_ca, kept.der, kept.der_len, NULL, NULL, 0, &s->ek.publicArea, time(NULL),
+                                         &verr) == 0;
+                if (good) {
+                        char source[600];
+                        snprintf(source, sizeof(source), "%.500s (kept in the store)", kept.url);
+                        enroll_with_certificate(s, kept.der, kept.der_len, NULL, NULL, 0, source);
+                }
                 vs_ekcert_done(&kept);
-                return;
+                if (good)
+                        return;
         }
         s->state = S_STORING; /* no message is expected while the service is asked */
         s->refs++;
-        if (ekfetch_start(d, s->l->base, svc, &s->ek.publicArea, on_fetched, s, err, sizeof(err)) < 0) {
+        if (ekfetch_start(d, s->l->base, s->peer, svc, &s->ek.publicArea, on_fetched, s, err, sizeof(err)) < 0) {
                 s->refs--;
                 s->state = S_HELLO;
                 session_close(s, EPERM, "enrollment refused: the TPM (manufacturer %s) has no EK certificate in NV: %s",

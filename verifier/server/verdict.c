@@ -151,6 +151,18 @@ out:
 
 enum { ISSUE_PLAIN, ISSUE_ATTESTED, ISSUE_STALE, ISSUE_WITH_ROW };
 
+vs_device verdict_row_locked(device *dev) {
+        vs_device row = dev->rec; /* shallow: the store copies the key bytes when queueing */
+        /* the last accepted quote's clock lives in the attestation state, not in rec */
+        pthread_mutex_lock(&dev->mu);
+        row.has_last = dev->state.has_last;
+        row.reset_count = dev->state.reset_count;
+        row.restart_count = dev->state.restart_count;
+        row.clock = dev->state.clock;
+        pthread_mutex_unlock(&dev->mu);
+        return row;
+}
+
 /* Queues the verdict; for ISSUE_WITH_ROW with the device's row, its access flags set to
  * access's, in the same transaction. The row is copied and queued under d->lock, as an
  * enrollment's is (session.c), so a re-enrollment's new AK is never overwritten by an
@@ -159,16 +171,9 @@ static int queue_verdict(vouchd *d, device *dev, const vs_verdict *vr, const vs_
         if (!access)
                 return vs_verdict_put(d->store, vr, committed, c);
         pthread_mutex_lock(&d->lock);
-        vs_device row = dev->rec; /* shallow: the store copies the key bytes when queueing */
+        vs_device row = verdict_row_locked(dev);
         row.approved = access->approved;
         row.revoked = access->revoked;
-        /* the last accepted quote's clock lives in the attestation state, not in rec */
-        pthread_mutex_lock(&dev->mu);
-        row.has_last = dev->state.has_last;
-        row.reset_count = dev->state.reset_count;
-        row.restart_count = dev->state.restart_count;
-        row.clock = dev->state.clock;
-        pthread_mutex_unlock(&dev->mu);
         int r = vs_verdict_put_with_device(d->store, vr, &row, committed, c);
         pthread_mutex_unlock(&d->lock);
         return r;
@@ -668,10 +673,17 @@ static int settle_one(vouchd *d, device *dev, bool previous_clean, atomic_uint *
         return issue(d, dev, &v, ISSUE_PLAIN, 0, NULL, settle_done, failed, NULL, NULL);
 }
 
+/* After an unclean run the global numbering jumps this far: a verdict numbered and shown
+ * then (a failed commit's, served from memory) but never stored must not have its number
+ * given to another verdict, or a watcher resuming after it would skip that one. */
+#define GSEQ_GAP_AFTER_UNCLEAN (UINT64_C(1) << 32)
+
 int verdict_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, size_t *ret_revoked) {
         atomic_uint failed = 0;
         size_t stale = 0, revoked = 0;
         int r = 0;
+        if (!previous_clean)
+                d->gseq += GSEQ_GAP_AFTER_UNCLEAN;
         for (size_t b = 0; r == 0 && b < d->n_buckets; b++)
                 for (device *dev = d->buckets[b]; r == 0 && dev; dev = dev->next) {
                         bool was_revoked = dev->rec.revoked || !dev->rec.approved;

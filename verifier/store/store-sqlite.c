@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store.h"
 
@@ -321,8 +322,15 @@ static int file_id_of(const char *path, file_id *ret, off_t *size) {
 static void remember_files(vs_store *s) {
         char p[4200];
         off_t size = 0;
-        if (file_id_of(s->path, &s->db_id, &size) == 0 && size > s->db_min_size)
-                s->db_min_size = size;
+        file_id now;
+        /* the identity is the one opened, never re-read: a file swapped in between a check
+         * and this does not become "the store" */
+        if (file_id_of(s->path, &now, &size) == 0) {
+                if (!s->db_id.known)
+                        s->db_id = now;
+                if (size > s->db_min_size)
+                        s->db_min_size = size;
+        }
         snprintf(p, sizeof(p), "%s-wal", s->path);
         if (!s->wal_id.known)
                 file_id_of(p, &s->wal_id, NULL);
@@ -740,10 +748,18 @@ int vs_open(const char *path, size_t history_keep, unsigned flags, vs_store **re
         pthread_cond_init(&s->idle, NULL);
         int oflags = SQLITE_OPEN_READWRITE | (flags & VS_OPEN_CREATE ? SQLITE_OPEN_CREATE : 0);
         struct stat st;
-        if (!(flags & VS_OPEN_CREATE) && (stat(path, &st) < 0 || st.st_size == 0)) {
+        bool absent = stat(path, &st) < 0 || st.st_size == 0;
+        if (!(flags & VS_OPEN_CREATE) && absent) {
                 snprintf(err, errlen, "%s is %s", path, stat(path, &st) < 0 ? "missing" : "empty (0 bytes)");
                 r = -ENOENT;
                 goto fail;
+        }
+        if (absent) { /* a new store: a WAL left by a lost one must not be replayed into it */
+                char side[4200];
+                snprintf(side, sizeof(side), "%s-wal", path);
+                unlink(side);
+                snprintf(side, sizeof(side), "%s-shm", path);
+                unlink(side);
         }
         if ((r = open_db(path, oflags, &s->wdb, err, errlen)) < 0 ||
             (r = check_existing(s, path, flags, &created, err, errlen)) < 0)
@@ -780,6 +796,13 @@ int vs_open(const char *path, size_t history_keep, unsigned flags, vs_store **re
         }
         if ((r = begin_run(s, created, info, err, errlen)) < 0)
                 goto fail;
+        /* "running" into the database file itself, not only the WAL: a WAL lost before the
+         * first checkpoint must not leave the previous "clean" behind */
+        if (sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_FULL, NULL, NULL) != SQLITE_OK) {
+                snprintf(err, errlen, "cannot write to %s: %s", path, sqlite3_errmsg(s->wdb));
+                r = -EIO;
+                goto fail;
+        }
         /* Checkpoints: by the writer thread itself, after a batch's callbacks ran (so that no
          * acknowledgement waits for one), once the WAL holds CHECKPOINT_FRAMES frames or
          * CHECKPOINT_SECONDS have passed. A large WAL copies a hot page (a device row, an
