@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One full verification in-process, as `vouchctl quote verify --eventlog --golden` does it,
+ * on the real quotes of the shared dir (quotes/<name>/ with an eventlog.bin), part by part:
+ *   quote     parse TPMS_ATTEST + TPMT_SIGNATURE, verify: signature, nonce, PCR digest
+ *   log       parse the event log, check every digest against its data, replay
+ *   parse     golden set JSON -> vc_golden (the set made from the same log by golden create)
+ *   evaluate  the golden evaluation alone (on the log parsed and replayed once)
+ *   full      quote + log + evaluate with the set parsed once; full+parse also parses it
+ * Each part runs round by round, interleaved with the others, for --seconds; the figure is
+ * thread CPU per operation (CLOCK_THREAD_CPUTIME_ID), next to the quote's own cost in the same
+ * run. Prints numbers; never fails on timing (STYLE.md). Issue 17's target: evaluate <= quote.
+ *
+ *   bench-verify [--seconds S] [QUOTES_DIR]   (default: the shared dir's quotes/) */
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "eventlog.h"
+#include "golden.h"
+#include "pcrs.h"
+#include "quote.h"
+#include "replay.h"
+
+#ifndef BENCH_SHARED_DIR
+#define BENCH_SHARED_DIR "../shared"
+#endif
+
+static int read_all(const char *dir, const char *name, uint8_t **ret, size_t *len) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        FILE *f = fopen(path, "rb");
+        struct stat st;
+        if (!f)
+                return -errno;
+        if (fstat(fileno(f), &st) < 0 || st.st_size > (64 << 20)) {
+                fclose(f);
+                return -EFBIG;
+        }
+        uint8_t *b = malloc((size_t) st.st_size + 1);
+        size_t n = b ? fread(b, 1, (size_t) st.st_size, f) : 0;
+        fclose(f);
+        if (!b || n != (size_t) st.st_size) {
+                free(b);
+                return -EIO;
+        }
+        b[n] = 0;
+        *ret = b;
+        *len = n;
+        return 0;
+}
+
+static double thread_us(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+        return (double) t.tv_sec * 1e6 + (double) t.tv_nsec / 1e3;
+}
+
+/* What one quote directory holds, loaded once. */
+typedef struct sample {
+        uint8_t *attest, *sig, *log, *ak_buf, *pcrs_buf;
+        size_t attest_len, sig_len, log_len, ak_len, pcrs_len;
+        uint8_t nonce[64];
+        size_t nonce_len;
+        vc_ak *ak;
+        vc_pcr_set pcrs;
+        char *golden_json;
+        vc_golden *golden;
+        bool golden_usable;     /* the quote covers the set's bank (else: quote and log only) */
+        /* the log parsed and replayed once, for the evaluation measured alone */
+        vc_eventlog *log_parsed;
+        vc_event_check *checks;
+        vc_pcr_set *replayed;
+} sample;
+
+/* The parts; each returns 0 and keeps nothing. */
+enum { P_QUOTE, P_LOG, P_PARSE, P_EVAL, P_FULL, P_FULL_PARSE, P_N };
+static const char *const part_names[P_N] = { "quote", "log", "parse", "evaluate", "full", "full+parse" };
+
+static int run_quote(sample *s, vc_quote_result *res, const vc_pcr_set *replayed) {
+        vc_quote *q = NULL;
+        vc_error err;
+        int r = vc_quote_parse(s->attest, s->attest_len, s->sig, s->sig_len, &q, &err);
+        /* SHA-1 signed quotes (windows-gce) are measured too; vouchd refuses them by default */
+        vc_quote_policy policy = { .allow_sha1 = true };
+        if (r == 0)
+                r = vc_quote_verify_ex(q, s->ak, &s->pcrs, s->nonce, s->nonce_len, NULL, 0, replayed, &policy, res);
+        if (r == 0 && res->status != VC_QUOTE_VALID)
+                r = -EBADMSG;
+        vc_quote_free(q);
+        return r;
+}
+
+/* log parse + digest checks + replay; *ret_log and *ret_checks for the caller to free */
+static int run_log(sample *s, vc_hasher *h, vc_eventlog **ret_log, vc_event_check **ret_checks, vc_pcr_set *ret) {
+        vc_replay rs;
+        vc_error err;
+        vc_replay_init(&rs);
+        int r = vc_eventlog_parse(s->log, s->log_len, ret_log, &err);
+        if (r < 0)
+                return r;
+        *ret_checks = calloc((*ret_log)->n_events ? (*ret_log)->n_events : 1, sizeof(**ret_checks));
+        if (!*ret_checks)
+                return -ENOMEM;
+        r = vc_replay_update(h, *ret_log, &rs, *ret_checks, &err);
+        *ret = rs.pcrs;
+        return r;
+}
+
+static int run_part(int part, sample *s, vc_hasher *h) {
+        vc_eventlog *log = NULL;
+        vc_event_check *checks = NULL;
+        vc_golden *g = NULL;
+        vc_pcr_set *replayed = calloc(1, sizeof(*replayed));
+        vc_quote_result res;
+        vc_evaluation ev = { 0 };
+        vc_error err;
+        int r = replayed ? 0 : -ENOMEM;
+        bool need_log = part == P_LOG || part == P_FULL || part == P_FULL_PARSE;
+        if (r == 0 && part == P_QUOTE)
+                r = run_quote(s, &res, NULL);
+        if (r == 0 && need_log)
+                r = run_log(s, h, &log, &checks, replayed);
+        if (r == 0 && (part == P_PARSE || part == P_FULL_PARSE))
+                r = vc_golden_parse(s->golden_json, strlen(s->golden_json), &g, &err);
+        if (r == 0 && (part == P_FULL || part == P_FULL_PARSE))
+                r = run_quote(s, &res, replayed);
+        if (r == 0 && (part == P_EVAL || part == P_FULL || part == P_FULL_PARSE)) {
+                const vc_golden *use = g ? g : s->golden;
+                bool alone = part == P_EVAL; /* on the log parsed once */
+                uint32_t attested = alone ? 0xffffffu : vc_quote_attested(&res, use->bank);
+                r = vc_golden_evaluate(use, alone ? s->log_parsed : log, alone ? s->checks : checks,
+                                       alone ? s->replayed : replayed, attested, &ev);
+                if (r == 0 && ev.trust != VC_TRUST_TRUSTED)
+                        r = -EBADMSG;
+                vc_evaluation_done(&ev);
+        }
+        vc_golden_free(g);
+        vc_eventlog_free(log);
+        free(checks);
+        free(replayed);
+        return r;
+}
+
+static int load(const char *dir, sample *s, vc_hasher *h) {
+        uint8_t *nonce_hex = NULL;
+        size_t nl = 0;
+        vc_error err;
+        memset(s, 0, sizeof(*s));
+        if (read_all(dir, "quote.tpms_attest", &s->attest, &s->attest_len) < 0 ||
+            read_all(dir, "quote.tpmt_signature", &s->sig, &s->sig_len) < 0 ||
+            read_all(dir, "eventlog.bin", &s->log, &s->log_len) < 0 ||
+            read_all(dir, "ak.tpmt_public", &s->ak_buf, &s->ak_len) < 0 ||
+            read_all(dir, "pcrs.json", &s->pcrs_buf, &s->pcrs_len) < 0 || read_all(dir, "nonce.hex", &nonce_hex, &nl) < 0)
+                return -ENOENT;
+        while (nl && (nonce_hex[nl - 1] == '\n' || nonce_hex[nl - 1] == '\r'))
+                nl--;
+        int n = vc_unhex((const char *) nonce_hex, nl, s->nonce, sizeof(s->nonce));
+        free(nonce_hex);
+        if (n < 0 || vc_ak_load(s->ak_buf, s->ak_len, &s->ak, &err) < 0 ||
+            vc_pcrs_parse(s->pcrs_buf, s->pcrs_len, &s->pcrs, &err) < 0)
+                return -EBADMSG;
+        s->nonce_len = (size_t) n;
+        /* the golden set of this very log, as an operator makes it (golden create) */
+        vc_eventlog *log = NULL;
+        vc_event_check *checks = NULL;
+        vc_pcr_set *replayed = calloc(1, sizeof(*replayed));
+        int r = replayed ? run_log(s, h, &log, &checks, replayed) : -ENOMEM;
+        vc_golden *g = NULL;
+        if (r == 0)
+                r = vc_golden_create(log, checks, replayed, "bench", NULL, &g, &err);
+        if (r == 0)
+                r = vc_golden_to_json(g, &s->golden_json);
+        vc_golden_free(g);
+        if (r == 0)
+                r = vc_golden_parse(s->golden_json, strlen(s->golden_json), &s->golden, &err);
+        s->log_parsed = log;
+        s->checks = checks;
+        s->replayed = replayed;
+        /* a set is judged only through a quote of its bank (vouchd asks for that bank) */
+        s->golden_usable = r == 0 && run_part(P_FULL, s, h) == 0;
+        return r;
+}
+
+static void unload(sample *s) {
+        free(s->attest);
+        free(s->sig);
+        free(s->log);
+        free(s->ak_buf);
+        free(s->pcrs_buf);
+        free(s->golden_json);
+        vc_ak_free(s->ak);
+        vc_golden_free(s->golden);
+        vc_eventlog_free(s->log_parsed);
+        free(s->checks);
+        free(s->replayed);
+}
+
+static void bench_one(const char *name, sample *s, vc_hasher *h, double seconds) {
+        double spent[P_N] = { 0 };
+        unsigned long ops[P_N] = { 0 };
+        int parts = s->golden_usable ? P_N : P_LOG + 1;
+        /* rounds of ~20 ms per part, interleaved, so that load falls on every part alike */
+        for (double t0 = thread_us(); thread_us() - t0 < seconds * 1e6;)
+                for (int p = 0; p < parts; p++) {
+                        double a = thread_us(), b = a;
+                        while (b - a < 20000) {
+                                if (run_part(p, s, h) < 0) {
+                                        fprintf(stderr, "bench-verify: %s: part %s failed\n", name, part_names[p]);
+                                        return;
+                                }
+                                ops[p]++;
+                                b = thread_us();
+                        }
+                        spent[p] += b - a;
+                }
+        double q = spent[P_QUOTE] / (double) ops[P_QUOTE];
+        printf("%-22s log %7zu B, golden %6zu B JSON:", name, s->log_len, strlen(s->golden_json));
+        for (int p = 0; p < parts; p++) {
+                double us = spent[p] / (double) ops[p];
+                printf("  %s %.1f us (%.2fx quote)", part_names[p], us, us / q);
+        }
+        if (!s->golden_usable)
+                printf("  (golden parts left out: the quote does not cover the set's bank)");
+        putchar('\n');
+        fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+        double seconds = 3;
+        const char *dir = NULL;
+        char def[4096];
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+                        seconds = atof(argv[++i]);
+                else if (argv[i][0] != '-')
+                        dir = argv[i];
+                else {
+                        fprintf(stderr, "usage: bench-verify [--seconds S] [QUOTES_DIR]\n");
+                        return 2;
+                }
+        }
+        if (!dir) {
+                const char *sh = getenv("VOUCH_SHARED_DIR");
+                snprintf(def, sizeof(def), "%s/quotes", sh && *sh ? sh : BENCH_SHARED_DIR);
+                dir = def;
+        }
+        DIR *d = opendir(dir);
+        if (!d) {
+                fprintf(stderr, "bench-verify: %s: %s (set VOUCH_SHARED_DIR)\n", dir, strerror(errno));
+                return 77;
+        }
+        char *names[64];
+        size_t n = 0;
+        for (struct dirent *de; (de = readdir(d)) && n < 64;)
+                if (de->d_name[0] != '.')
+                        names[n++] = strdup(de->d_name);
+        closedir(d);
+        vc_hasher *h = NULL;
+        if (vc_hasher_new(&h) < 0)
+                return 1;
+        printf("bench-verify: thread CPU per operation, %.1f s per quote, parts interleaved\n", seconds);
+        int done = 0;
+        for (size_t i = 0; i < n; i++) {
+                char sub[4200];
+                sample s;
+                snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]);
+                if (load(sub, &s, h) == 0) {
+                        bench_one(names[i], &s, h, seconds);
+                        done++;
+                } else {
+                        printf("%-22s skipped (no event log, or its golden set could not be made)\n", names[i]);
+                }
+                unload(&s);
+                free(names[i]);
+        }
+        vc_hasher_free(h);
+        return done ? 0 : 1;
+}
