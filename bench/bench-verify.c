@@ -256,9 +256,13 @@ int main(int argc, char **argv) {
         }
         char *names[64];
         size_t n = 0;
-        for (struct dirent *de; (de = readdir(d)) && n < 64;)
-                if (de->d_name[0] != '.')
+        for (struct dirent *de; (de = readdir(d)) && n < 64;) {
+                char sub[4400];
+                struct stat st;
+                snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+                if (de->d_name[0] != '.' && stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
                         names[n++] = strdup(de->d_name);
+        }
         closedir(d);
         vc_hasher *h = NULL;
         if (vc_hasher_new(&h) < 0)
@@ -266,7 +270,7 @@ int main(int argc, char **argv) {
         printf("bench-verify: thread CPU per operation, %.1f s per quote, parts interleaved\n", seconds);
         int done = 0;
         for (size_t i = 0; i < n; i++) {
-                char sub[4200];
+                char sub[4400];
                 sample s;
                 snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]);
                 if (load(sub, &s, h) == 0) {
