@@ -1732,6 +1732,60 @@ static void test_ccel_golden(void **state) {
         assert_true(done >= 1);
 }
 
+/* A vendor event's pin says on which side of its PCR's separator it was: one moved across
+ * the separator, at the same position, is a finding (review of issue 22: the pin exempted
+ * it from the after-separator check). */
+static void vendor_log(logbuilder *b, bool after) {
+        size_t n;
+        lb_init_agile(b, banks, 2);
+        lb_event(b, 0, EV_S_CRTM_VERSION, "v\0\0\0", 4);
+        if (!after) {
+                lb_event_fill(b, 0, EV_EFI_PLATFORM_FIRMWARE_BLOB, 0x11, "0123456789abcdef", 16);
+                lb_event_fill(b, 0, 0x40e, 0x33, "vendor", 6);
+        }
+        uint8_t *sb = lb_variable(vc_guid_efi_global_variable, "SecureBoot", "\1", 1, &n);
+        lb_event(b, 7, EV_EFI_VARIABLE_DRIVER_CONFIG, sb, n);
+        free(sb);
+        for (uint32_t p = 0; p < 8; p++)
+                lb_event(b, p, EV_SEPARATOR, "\0\0\0\0", 4);
+        if (after) /* position 2 of PCR 0 too: S-CRTM version, separator, this */
+                lb_event_fill(b, 0, 0x40e, 0x33, "vendor", 6);
+        lb_event(b, 4, EV_EFI_ACTION, "Calling EFI Application from Boot Option", 40);
+        lb_event_fill(b, 4, EV_EFI_BOOT_SERVICES_APPLICATION, 0x21, "app1", 4);
+}
+
+static void test_vendor_pin_keeps_its_side_of_the_separator(void **state) {
+        for (int from_after = 0; from_after < 2; from_after++) {
+                logbuilder a, b;
+                lstate s, t;
+                vendor_log(&a, from_after);
+                vendor_log(&b, !from_after);
+                load(&s, a.buf, a.len);
+                load(&t, b.buf, b.len);
+                vc_golden *g = create(&s), *g2 = NULL;
+                assert_int_equal(g->n_vendor_events, 1);
+                assert_int_equal(g->vendor_events[0].after_separator, from_after);
+                expect_trusted(g, &s);
+                /* the side survives the JSON round trip */
+                char *json = NULL;
+                vc_error err;
+                assert_int_equal(vc_golden_to_json(g, &json), 0);
+                assert_int_equal(vc_golden_parse(json, strlen(json), &g2, &err), 0);
+                assert_int_equal(g2->vendor_events[0].after_separator, from_after);
+                expect_trusted(g2, &s);
+                vc_evaluation e = eval(g2, &t, 0xffffff);
+                assert_int_equal(e.trust, VC_TRUST_UNTRUSTED);
+                vc_evaluation_done(&e);
+                free(json);
+                vc_golden_free(g);
+                vc_golden_free(g2);
+                unload(&s);
+                unload(&t);
+                lb_free(&a);
+                lb_free(&b);
+        }
+}
+
 int main(void) {
         const char *d = getenv("VOUCH_SHARED_DIR"), *ci = getenv("CI");
         struct stat st;
@@ -1752,6 +1806,7 @@ int main(void) {
                 cmocka_unit_test(test_findings_are_bounded),
                 cmocka_unit_test(test_create_leaves_out_resettable_pcrs),
                 cmocka_unit_test(test_cache_is_bounded_in_bytes),
+                cmocka_unit_test(test_vendor_pin_keeps_its_side_of_the_separator),
         };
         const struct CMUnitTest real[] = {
                 cmocka_unit_test(test_real_logs),

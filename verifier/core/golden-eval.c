@@ -555,7 +555,8 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                 case CLS_UNKNOWN_TYPE: {
                         /* A vendor's event type: pinned exactly where it is, with its digest
                          * (the type is not measured; the digest is what was extended). */
-                        vc_vendor_event ve = { .pcr = ev->pcr, .position = pos, .type = ev->type };
+                        vc_vendor_event ve = { .pcr = ev->pcr, .position = pos, .type = ev->type,
+                                               .after_separator = (seps.seen & (1u << ev->pcr)) != 0 };
                         memcpy(ve.digest, d, g->dsize);
                         g->has_structure = true;
                         r = vc_vendor_events_add(g, &ve);
@@ -716,12 +717,13 @@ static void check_digest(ectx *e, const char *rule, const vc_event *ev, const vc
         free(list);
 }
 
-/* A vendor event pinned at its PCR and position, with its type and digest. */
-static bool vendor_pinned(const vc_golden *g, const vc_event *ev, uint32_t pos, const uint8_t *d) {
+/* A vendor event pinned at its PCR and position, with its type and digest, and on the same
+ * side of its PCR's separator (after: a separator was measured in that PCR before it). */
+static bool vendor_pinned(const vc_golden *g, const vc_event *ev, uint32_t pos, const uint8_t *d, bool after) {
         size_t n;
         const vc_vendor_event *p = vc_vendor_events_at(g, ev->pcr, pos, &n);
         for (size_t i = 0; i < n; i++)
-                if (p[i].type == ev->type && memcmp(p[i].digest, d, g->dsize) == 0)
+                if (p[i].type == ev->type && p[i].after_separator == after && memcmp(p[i].digest, d, g->dsize) == 0)
                         return true;
         return false;
 }
@@ -1024,7 +1026,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                 ev_class cls = classify(log->kind, ev);
                 const uint8_t *d = dg->bytes;
 
-                bool pinned = cls == CLS_UNKNOWN_TYPE && vendor_pinned(g, ev, pos, d);
+                bool pinned = cls == CLS_UNKNOWN_TYPE && vendor_pinned(g, ev, pos, d, sep_count[ev->pcr] != 0);
                 /* Events after a separator: only the types the set allows there (and a
                  * vendor event pinned where it is). */
                 if (g->has_after_separator && sep_count[ev->pcr] && cls != CLS_SEPARATOR && !pinned) {

@@ -76,7 +76,8 @@ int vc_vendor_events_add(vc_golden *g, const vc_vendor_event *e) {
         if (!n)
                 return -ENOMEM;
         g->vendor_events = n;
-        n[g->n_vendor_events] = (vc_vendor_event) { .pcr = e->pcr, .position = e->position, .type = e->type };
+        n[g->n_vendor_events] = (vc_vendor_event) { .pcr = e->pcr, .position = e->position, .type = e->type,
+                                                    .after_separator = e->after_separator };
         memcpy(n[g->n_vendor_events].digest, e->digest, g->dsize);
         g->n_vendor_events++;
         return 0;
@@ -90,6 +91,8 @@ static int vendor_cmp(const void *x, const void *y) {
                 return a->position < b->position ? -1 : 1;
         if (a->type != b->type)
                 return a->type < b->type ? -1 : 1;
+        if (a->after_separator != b->after_separator)
+                return a->after_separator ? 1 : -1;
         return memcmp(a->digest, b->digest, sizeof(a->digest));
 }
 
@@ -738,9 +741,10 @@ static int parse_hex_digest(pctx *c, json_object *v, const char *path, uint8_t o
         return 0;
 }
 
-/* [{"pcr": 0, "position": 5, "type": 1038, "digest": "<hex>"}, ...] */
+/* [{"pcr": 0, "position": 5, "type": 1038, "digest": "<hex>", "after_separator": false}, ...]
+ * (after_separator: optional, false by default) */
 static int parse_vendor_event(pctx *c, json_object *o, const char *path) {
-        static const char *const keys[] = { "pcr", "position", "type", "digest", NULL };
+        static const char *const keys[] = { "pcr", "position", "type", "digest", "after_separator", NULL };
         vc_golden *g = c->g;
         vc_vendor_event e = { 0 };
         char p[600];
@@ -752,6 +756,7 @@ static int parse_vendor_event(pctx *c, json_object *o, const char *path) {
         FIELD(o, position);
         FIELD(o, type);
         FIELD(o, digest);
+        FIELD(o, after_separator);
         if (!has_pcr || !has_position || !has_type || !has_digest)
                 return perr(c, path, "missing field \"%s\"",
                             !has_pcr ? "pcr" : !has_position ? "position" : !has_type ? "type" : "digest");
@@ -780,6 +785,12 @@ static int parse_vendor_event(pctx *c, json_object *o, const char *path) {
         snprintf(p, sizeof(p), "%s.digest", path);
         if ((r = parse_hex_digest(c, digest_v, p, e.digest)) < 0)
                 return r;
+        if (has_after_separator) {
+                snprintf(p, sizeof(p), "%s.after_separator", path);
+                if ((r = want_type(c, after_separator_v, json_type_boolean, p)) < 0)
+                        return r;
+                e.after_separator = json_object_get_boolean(after_separator_v);
+        }
         return vc_vendor_events_add(g, &e);
 }
 
@@ -1308,6 +1319,8 @@ int vc_golden_to_json(const vc_golden *g, char **ret) {
                                 json_object_object_add(vo, "position", json_object_new_int64(e->position));
                                 json_object_object_add(vo, "type", json_object_new_int64(e->type));
                                 json_object_object_add(vo, "digest", json_object_new_string(h));
+                                if (e->after_separator)
+                                        json_object_object_add(vo, "after_separator", json_object_new_boolean(true));
                                 json_object_array_add(va, vo);
                         }
                         json_object_object_add(o, "vendor_events", va);

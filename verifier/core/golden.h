@@ -70,6 +70,7 @@ typedef enum vc_unknown_policy {
  * type and its digest in the set's bank. */
 typedef struct vc_vendor_event {
         uint32_t pcr, position, type;
+        bool after_separator;   /* after its PCR's separator in the log it was pinned from */
         uint8_t digest[VC_MAX_DIGEST];
 } vc_vendor_event;
 

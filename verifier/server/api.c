@@ -24,7 +24,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "server.h"
+#include "vouchd.h"
+#include "api.h"
+#include "tls.h"
 
 #define API_MAX_BODY (64u << 10)
 #define API_MAX_WATCHERS 1024

@@ -12,7 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server.h"
+#include "vouchd.h"
+#include "ekfetch.h"
 
 #define FETCH_TIMEOUT_MS 5000   /* a service slower than this is treated as down */
 #define FETCHES_MAX 16          /* at once, for the whole vouchd; one per peer address */

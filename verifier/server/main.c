@@ -20,7 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server.h"
+#include "vouchd.h"
+#include "api.h"
+#include "ekfetch.h"
+#include "tls.h"
 
 static const char usage[] =
         "Usage:\n"

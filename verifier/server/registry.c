@@ -7,7 +7,7 @@
 #include <string.h>
 #include <tss2/tss2_mu.h>
 
-#include "server.h"
+#include "vouchd.h"
 
 static size_t bucket(const vouchd *d, const char *id) {
         uint64_t h = 1469598103934665603ull;

@@ -14,7 +14,8 @@
 
 #include "credential.h"
 #include "frame.h"
-#include "server.h"
+#include "vouchd.h"
+#include "ekfetch.h"
 #include "tlsconn.h"
 #include "vouch.pb-c.h"
 

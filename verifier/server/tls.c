@@ -16,7 +16,8 @@
 #include <unistd.h>
 
 #include "hash.h"
-#include "server.h"
+#include "log.h"
+#include "tls.h"
 
 static int path_of(char *out, size_t n, const char *dir, const char *name) {
         return snprintf(out, n, "%s/%s", dir, name) < (int) n ? 0 : -ENAMETOOLONG;

@@ -13,7 +13,9 @@
 #include <time.h>
 
 #include "credential.h"
-#include "server.h"
+#include "vouchd.h"
+#include "api.h"
+#include "tls.h"
 
 const double latency_bounds[LATENCY_BUCKETS] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                  0.1,   0.25,   0.5,   1,    2.5,   10 };

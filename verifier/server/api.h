@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The policy-engine API (api.c; docs/API.md). */
+#pragma once
+
+typedef struct vouchd vouchd;
+
+
+int api_start(vouchd *d);
+void api_stop(vouchd *d);
+void api_notify(vouchd *d);    /* a verdict was committed: wake watchers (any thread) */
+void api_free(vouchd *d);

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vouchd's configuration: what the command line and --config set at start (main.c);
+ * read-only once the threads start. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ekcert.h"
+
+typedef enum approval_mode {
+        APPROVAL_AUTO = 0,      /* a valid EK certificate chain suffices */
+        APPROVAL_ALLOWLIST = 1, /* ... and the EK certificate's fingerprint must be listed */
+} approval_mode;
+
+/* A TPM maker's EK certificate service (--ek-cert-fetch). */
+typedef struct ek_service {
+        uint32_t manufacturer;  /* TPM2_PT_MANUFACTURER it serves */
+        vc_ekcert_form form;
+        char *base;             /* the lookup key is appended */
+} ek_service;
+
+typedef struct config {
+        char *state_dir;
+        char *listen;           /* HOST:PORT */
+        char *golden_dir;
+        char *default_golden;
+        char *ek_ca;
+        char *allowlist;
+        approval_mode approval;
+        unsigned interval;      /* seconds between attestations */
+        unsigned jitter_pct;    /* +- percent of interval */
+        unsigned nonce_timeout; /* seconds a challenge stays valid */
+        unsigned hello_timeout;
+        unsigned threads;       /* event loops; 0 = one per core */
+        unsigned max_connections;
+        unsigned api_max_connections;   /* set from the file limit (check_file_limit) */
+        unsigned max_frame;
+        unsigned history;       /* verdicts kept per device */
+        unsigned verdict_ttl_intervals; /* expires_at = issued_at + this * interval */
+        bool allow_sha1;
+        bool fresh_store;       /* --fresh-store: an initialised state dir may get a new, empty store */
+        ek_service *ek_services;/* --ek-cert-fetch: off when none */
+        size_t n_ek_services;
+        int log_level;          /* 0 error, 1 warning, 2 info, 3 debug */
+        /* the policy-engine API (docs/API.md) */
+        char *api_listen;       /* HOST:PORT, NULL = off */
+        char *api_client_ca;    /* NULL = the state dir's CA */
+        char **api_admins, **api_readers; /* certificate CNs per role */
+        size_t n_api_admins, n_api_readers;
+} config;

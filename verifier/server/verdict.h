@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Verdicts: numbering, signing and queueing them, the latest one of every device, STALE
+ * verdicts, what the API shows, the verdict keys and the EAR form (verdict.c). */
+#pragma once
+
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+#include "vouch.pb-c.h"
+
+
+/* The verdict-signing keys: the active one and retired ones still published. */
+#define VERDICT_MAX_RETIRED 16
+typedef struct vkey {
+        EVP_PKEY *pkey;
+        char id[65];
+        int64_t not_after;              /* retired keys: verdicts verify until then */
+} vkey;
+typedef struct verdict_keys {
+        vkey active;
+        size_t n_retired;
+        vkey retired[VERDICT_MAX_RETIRED];
+} verdict_keys;
+void verdict_keys_free(verdict_keys *k);
+
+typedef void (*verdict_done_fn)(int error, void *userdata);
+/* CLOCK_MONOTONIC seconds; the monotonic second at which a verdict expiring at expires_at
+ * (wall clock) expires, counted from now; whether the device's latest verdict has expired
+ * by either clock (d->lock held). */
+int64_t verdict_mono_now(void);
+int64_t verdict_deadline(int64_t expires_at);
+bool verdict_expired_locked(const device *dev);
+/* Numbers (device and global sequence), signs and queues v for dev; done runs on the
+ * writer thread once it is committed, after the device's latest verdict is updated and
+ * watchers woken. *record (if record is not NULL) gets the SignedVerdict bytes. */
+int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
+                  uint8_t **record, size_t *record_len);
+/* The device's record as the store should hold it: rec with the last accepted quote's
+ * clock from the attestation state (a shallow copy: the store copies the key bytes when
+ * queueing). d->lock held; takes dev->mu. */
+vs_device verdict_row_locked(device *dev);
+/* The same with the device's row, its approved / revoked flags set to these, in the
+ * verdict's transaction: both are stored or neither (a revocation and its verdict). When
+ * the commit fails the device's latest verdict is left as it was. Lock order: seq_lock,
+ * d->lock, dev->mu. */
+int verdict_issue_with_access(vouchd *d, device *dev, Vouch__V1__Verdict *v, bool approved, bool revoked,
+                              verdict_done_fn done, void *userdata);
+/* The same for the verdict of an attestation: -EACCES (nothing issued) when the device is
+ * revoked or not approved at the moment it would be numbered; -ESTALE when ticket (the
+ * device's verification count when this evidence was verified) is below that of a verdict
+ * already issued: verdicts go out in the order their evidence was verified. */
+int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64_t ticket, verdict_done_fn done,
+                           void *userdata, uint8_t **record, size_t *record_len);
+/* Sets the device's approved / revoked flags, ordered with the numbering of verdicts:
+ * every attestation verdict numbered after this call sees them. Lock order: seq_lock,
+ * then d->lock. */
+void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked);
+/* A signed verdict that is not stored (sequence 0): UNKNOWN for a device never attested. */
+int verdict_adhoc(vouchd *d, device *dev, int status, uint8_t **record, size_t *record_len);
+/* True when the device's latest verdict is TRUSTED under a golden set (name or version)
+ * other than the one it is judged by now (assigned another, or reloaded): that verdict
+ * then stands for nothing and is shown as STALE. why (optional) explains. d->lock held. */
+bool verdict_golden_outdated_locked(vouchd *d, const device *dev, char *why, size_t n);
+/* v's findings: the one finding f (about no PCR or event), through *fp. */
+void verdict_one_finding(Vouch__V1__Verdict *v, Vouch__V1__Finding *f, Vouch__V1__Finding **fp, const char *rule,
+                         const char *expected, const char *actual, const char *explanation);
+/* The device's latest verdict as the API shows it: a copy of the latest one (committed,
+ * or a failed commit's that is not TRUSTED), or a signed UNKNOWN; judged against the
+ * device's state when served: never TRUSTED for a revoked device (a signed UNTRUSTED
+ * stand-in), once expired by either clock (a STALE one is then issued) nor under a golden
+ * set the device is no longer judged by (a signed STALE stand-in). */
+int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len, int *status);
+/* The status verdict_current shows (d->lock held). */
+int verdict_shown_status_locked(vouchd *d, const device *dev);
+/* At start, after verdict_load_latest: a revoked device whose latest verdict is TRUSTED
+ * gets its UNTRUSTED (revoked) verdict; when the previous run did not close the store
+ * cleanly (previous_clean false), every other TRUSTED latest verdict is superseded by a
+ * STALE one (finding "restart"). Waits until they are stored; -EIO when one is not. */
+int verdict_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, size_t *ret_revoked);
+/* Issues STALE verdicts for devices whose latest verdict has expired. */
+void verdict_sweep(vouchd *d);
+/* Reads the verdict-signing keys again (tls_load_verdict_keys) and swaps them in. */
+int verdict_keys_reload(vouchd *d);
+/* Loads the latest verdict of every device from the store (at start). */
+int verdict_load_latest(vouchd *d);
+/* The verdict as an IETF RATS EAR (JWT, ES256). */
+int verdict_ear(vouchd *d, const uint8_t *record, size_t len, char **jwt);
+
+
+int verdict_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t **sig, size_t *sig_len);
