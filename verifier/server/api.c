@@ -1018,9 +1018,9 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
         log_store_failures(a);
 }
 
-/* After each commit (the store's writer thread): wakes the API thread only when a watch
- * stream is open, not once a batch for nobody. */
-void api_notify(vouchd *d) {
+/* After each commit (the store's writer thread, through d->on_committed): wakes the API
+ * thread only when a watch stream is open, not once a batch for nobody. */
+static void api_notify(vouchd *d) {
         if (d->api && d->api->wake && atomic_load(&d->api->n_watchers) > 0)
                 event_active(d->api->wake, 0, 0);
 }
@@ -1259,6 +1259,7 @@ int api_start(vouchd *d) {
                 return -ENOMEM;
         a->d = d;
         d->api = a;
+        d->on_committed = api_notify;
         a->base = event_base_new();
         if (!a->base)
                 return -ENOMEM;

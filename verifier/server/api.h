@@ -7,5 +7,4 @@ typedef struct vouchd vouchd;
 
 int api_start(vouchd *d);
 void api_stop(vouchd *d);
-void api_notify(vouchd *d);    /* a verdict was committed: wake watchers (any thread) */
 void api_free(vouchd *d);

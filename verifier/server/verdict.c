@@ -14,7 +14,6 @@
 
 #include "credential.h"
 #include "vouchd.h"
-#include "api.h"
 #include "tls.h"
 
 const double latency_bounds[LATENCY_BUCKETS] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -96,7 +95,8 @@ static void committed(int error, void *arg) {
                 set_latest_locked(c->dev, c);
                 pthread_mutex_unlock(&d->lock);
                 atomic_store(&d->published, c->global_sequence); /* callbacks run in commit order */
-                api_notify(d);
+                if (d->on_committed)
+                        d->on_committed(d);
         }
         if (c->done)
                 c->done(error, c->userdata);
