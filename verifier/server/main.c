@@ -23,6 +23,8 @@
 #include "vouchd.h"
 #include "api.h"
 #include "ekfetch.h"
+#include "keys.h"
+#include "statedir.h"
 #include "tls.h"
 
 static const char usage[] =
@@ -628,7 +630,7 @@ static int run(vouchd *d, bool fresh_dir) {
                 return 1;
         }
         /* the real failure, e.g. ENOSPC writing verdict-keys.pem on a full disk */
-        if ((r = tls_load_verdict_keys(d->cfg.state_dir, &d->keys)) < 0) {
+        if ((r = vk_load(d->cfg.state_dir, &d->keys)) < 0) {
                 vlog(LOG_ERR, "%s: cannot load the verdict keys and publish verdict-keys.pem: %s", d->cfg.state_dir,
                      strerror(-r));
                 return 1;
@@ -859,7 +861,7 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
                 return 2;
         }
         char err[1200];
-        bool fresh = tls_state_dir_is_fresh(c->state_dir);
+        bool fresh = statedir_is_fresh(c->state_dir);
         if (init) {
                 if (tls_init_state_dir(c->state_dir, sans, n_sans, true, err, sizeof(err)) < 0 ||
                     lock_state_dir(c->state_dir, err, sizeof(err)) < 0 || init_store(c->state_dir, fresh, err, sizeof(err)) < 0) {
@@ -872,7 +874,7 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
                        c->state_dir, c->state_dir, c->state_dir, c->state_dir, c->state_dir);
                 return 0;
         }
-        if ((issue || rotate) && tls_check_state_dir(c->state_dir, err, sizeof(err)) < 0) {
+        if ((issue || rotate) && statedir_check(c->state_dir, err, sizeof(err)) < 0) {
                 fprintf(stderr, "vouchd %s: %s\n", argv[1], err);
                 return 1;
         }
@@ -907,9 +909,9 @@ static int vouchd_main(vouchd *dp, int argc, char **argv) {
                         }
                 }
                 char id[65];
-                int r = tls_rotate_verdict_key(c->state_dir, until, id);
+                int r = vk_rotate(c->state_dir, until, id);
                 verdict_keys k;
-                if (r < 0 || tls_load_verdict_keys(c->state_dir, &k) < 0) {
+                if (r < 0 || vk_load(c->state_dir, &k) < 0) {
                         fprintf(stderr, "vouchd rotate-key: %s: %s\n", c->state_dir, strerror(r < 0 ? -r : EIO));
                         return 1;
                 }

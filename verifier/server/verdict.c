@@ -14,7 +14,7 @@
 
 #include "credential.h"
 #include "vouchd.h"
-#include "tls.h"
+#include "keys.h"
 
 const double latency_bounds[LATENCY_BUCKETS] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                  0.1,   0.25,   0.5,   1,    2.5,   10 };
@@ -368,7 +368,7 @@ static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
 int verdict_keys_reload(vouchd *d) {
         verdict_keys k;
         pthread_mutex_lock(&keys_lock);
-        int r = tls_load_verdict_keys(d->cfg.state_dir, &k);
+        int r = vk_load(d->cfg.state_dir, &k);
         if (r == 0) {
                 pthread_mutex_lock(&d->seq_lock);
                 verdict_keys old = d->keys;
@@ -402,7 +402,7 @@ static void retire_keys(vouchd *d, int64_t now) {
         k->n_retired = kept;
         pthread_mutex_unlock(&d->seq_lock);
         if (dropped) /* the file (and its fsync) under keys_lock only: numbering goes on */
-                r = tls_write_verdict_pubs(d->cfg.state_dir, k);
+                r = vk_write_pubs(d->cfg.state_dir, k);
         pthread_mutex_unlock(&keys_lock);
         if (dropped && r < 0)
                 vlog(LOG_ERR, "retired verdict key %.16s reached its end date: no longer served, but verdict-keys.pem "

@@ -8,23 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keys.h"
 #include "registry.h"
 #include "vouch.pb-c.h"
 
 
-/* The verdict-signing keys: the active one and retired ones still published. */
-#define VERDICT_MAX_RETIRED 16
-typedef struct vkey {
-        EVP_PKEY *pkey;
-        char id[65];
-        int64_t not_after;              /* retired keys: verdicts verify until then */
-} vkey;
-typedef struct verdict_keys {
-        vkey active;
-        size_t n_retired;
-        vkey retired[VERDICT_MAX_RETIRED];
-} verdict_keys;
-void verdict_keys_free(verdict_keys *k);
 
 typedef void (*verdict_done_fn)(int error, void *userdata);
 /* CLOCK_MONOTONIC seconds; the monotonic second at which a verdict expiring at expires_at
@@ -82,7 +70,7 @@ int verdict_shown_status_locked(vouchd *d, const device *dev);
 int verdict_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, size_t *ret_revoked);
 /* Issues STALE verdicts for devices whose latest verdict has expired. */
 void verdict_sweep(vouchd *d);
-/* Reads the verdict-signing keys again (tls_load_verdict_keys) and swaps them in. */
+/* Reads the verdict-signing keys again (vk_load) and swaps them in. */
 int verdict_keys_reload(vouchd *d);
 /* Loads the latest verdict of every device from the store (at start). */
 int verdict_load_latest(vouchd *d);
@@ -90,4 +78,3 @@ int verdict_load_latest(vouchd *d);
 int verdict_ear(vouchd *d, const uint8_t *record, size_t len, char **jwt);
 
 
-int verdict_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t **sig, size_t *sig_len);
