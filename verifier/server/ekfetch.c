@@ -40,16 +40,10 @@ static uint64_t url_key(const char *url) {
         return h ? h : 1;
 }
 
-static int64_t mono_s(void) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return t.tv_sec;
-}
-
 /* ctl.mu held */
 static int64_t failed_until_locked(uint64_t key) {
         int64_t u = ctl.failed[key % FAILED_SLOTS].until;
-        return ctl.failed[key % FAILED_SLOTS].key == key && u > mono_s() ? u : 0;
+        return ctl.failed[key % FAILED_SLOTS].key == key && u > verdict_mono_now() ? u : 0;
 }
 
 static const struct {
@@ -228,7 +222,7 @@ static void *fetch_main(void *arg) {
         if (j->error < 0 && j->error != -EBUSY) { /* remembered: the same lookup waits FAILED_SECONDS */
                 uint64_t key = url_key(j->url);
                 ctl.failed[key % FAILED_SLOTS].key = key;
-                ctl.failed[key % FAILED_SLOTS].until = mono_s() + FAILED_SECONDS;
+                ctl.failed[key % FAILED_SLOTS].until = verdict_mono_now() + FAILED_SECONDS;
         }
         ctl.peers[j->slot][0] = 0;
         bool posted = !ctl.closed && event_base_once(j->base, -1, EV_TIMEOUT, fetch_done_cb, j, &now) == 0;
@@ -262,7 +256,7 @@ static int take_slot(const char *peer, const char *url, char *err, size_t n) {
         if (until) {
                 r = -EAGAIN;
                 snprintf(err, n, "%.300s failed less than %d s ago: not asked again before %lld s from now", url,
-                         FAILED_SECONDS, (long long) (until - mono_s()));
+                         FAILED_SECONDS, (long long) (until - verdict_mono_now()));
         } else if (r == -EBUSY) {
                 snprintf(err, n, "an EK certificate fetch for %s is under way already: one at a time per address",
                          host);

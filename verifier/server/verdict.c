@@ -299,25 +299,36 @@ static void fill_ak_name(device *dev, uint8_t *buf, Vouch__V1__Verdict *v) {
         }
 }
 
-int verdict_adhoc(vouchd *d, device *dev, int status, uint8_t **record, size_t *record_len) {
+/* A signed verdict that is not stored (sequence 0, expiring at once) standing in for the
+ * latest one, with one finding (rule NULL: none). */
+static int stand_in(vouchd *d, device *dev, int status, const char *rule, const char *expected, const char *actual,
+                    const char *why, uint8_t **record, size_t *record_len) {
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
         Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
         uint8_t name[2 + VC_MAX_DIGEST];
-        time_t now = time(NULL);
+        int64_t now = time(NULL);
         v.device_id = dev->rec.id;
         v.status = status;
         v.issued_at = now;
-        v.expires_at = now; /* says nothing about the future */
+        v.expires_at = now;
         v.verifier_id = d->verifier_id;
+        pthread_mutex_lock(&d->lock);
+        v.ek_anchor = dev->rec.ek_anchor;
+        pthread_mutex_unlock(&d->lock);
+        if (rule)
+                verdict_one_finding(&v, &f, &fp, rule, expected, actual, why);
         pthread_mutex_lock(&dev->mu);
         fill_ak_name(dev, name, &v);
         pthread_mutex_unlock(&dev->mu);
-        verdict_one_finding(&v, &f, &fp, "attestation", "an attestation", "none",
-                            "the device has not attested since it enrolled");
-        pthread_mutex_lock(&d->seq_lock); /* the key may be swapped on SIGHUP */
+        pthread_mutex_lock(&d->seq_lock);
         int r = sign_record(d, &v, record, record_len);
         pthread_mutex_unlock(&d->seq_lock);
         return r;
+}
+
+int verdict_adhoc(vouchd *d, device *dev, int status, uint8_t **record, size_t *record_len) {
+        return stand_in(d, dev, status, "attestation", "an attestation", "none",
+                        "the device has not attested since it enrolled", record, record_len);
 }
 
 static int issue_stale(vouchd *d, device *dev, int64_t expired_at) {
@@ -511,33 +522,6 @@ int verdict_shown_status_locked(vouchd *d, const device *dev) {
         case SHOWN_LATEST: break;
         }
         return dev->latest_status;
-}
-
-/* A signed verdict that is not stored (sequence 0, expiring at once) standing in for the
- * latest one, with one finding (rule NULL: none). */
-static int stand_in(vouchd *d, device *dev, int status, const char *rule, const char *expected, const char *actual,
-                    const char *why, uint8_t **record, size_t *record_len) {
-        Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
-        Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
-        uint8_t name[2 + VC_MAX_DIGEST];
-        int64_t now = time(NULL);
-        v.device_id = dev->rec.id;
-        v.status = status;
-        v.issued_at = now;
-        v.expires_at = now;
-        v.verifier_id = d->verifier_id;
-        pthread_mutex_lock(&d->lock);
-        v.ek_anchor = dev->rec.ek_anchor;
-        pthread_mutex_unlock(&d->lock);
-        if (rule)
-                verdict_one_finding(&v, &f, &fp, rule, expected, actual, why);
-        pthread_mutex_lock(&dev->mu);
-        fill_ak_name(dev, name, &v);
-        pthread_mutex_unlock(&dev->mu);
-        pthread_mutex_lock(&d->seq_lock);
-        int r = sign_record(d, &v, record, record_len);
-        pthread_mutex_unlock(&d->seq_lock);
-        return r;
 }
 
 int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len, int *status) {
