@@ -50,3 +50,31 @@ typedef struct config {
         char **api_admins, **api_readers; /* certificate CNs per role */
         size_t n_api_admins, n_api_readers;
 } config;
+
+/* What the command line asks for: run (the default), or one of the subcommands. */
+typedef enum vouchd_cmd {
+        CMD_RUN = 0,
+        CMD_INIT,               /* vouchd init */
+        CMD_ISSUE_CLIENT,       /* vouchd issue-client */
+        CMD_ROTATE_KEY,         /* vouchd rotate-key */
+        CMD_HELP,               /* --help */
+} vouchd_cmd;
+
+#define CONFIG_MAX_SANS 32
+
+/* The command line's arguments that are not configuration (they point into argv). */
+typedef struct config_args {
+        vouchd_cmd cmd;
+        const char *name, *out;         /* issue-client */
+        const char *old_valid;          /* rotate-key */
+        char *sans[CONFIG_MAX_SANS];    /* init --san */
+        size_t n_sans;
+} config_args;
+
+extern const char config_usage[];
+
+void config_defaults(config *c);
+/* argv (and a --config FILE first; flags override it) into c and ret. Returns 0, or 2 after
+ * printing what is wrong (a usage error). --help gives ret->cmd CMD_HELP. */
+int config_parse(config *c, int argc, char **argv, config_args *ret);
+void config_free(config *c);

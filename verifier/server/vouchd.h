@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The verifier: what every part of vouchd shares (main.c owns it). */
+/* The verifier: what every part of libvouchd shares, and its life cycle (vouchd.c); main.c
+ * owns the one instance. */
 #pragma once
 
 #include <openssl/ssl.h>
@@ -61,3 +62,22 @@ struct vouchd {
         unsigned n_loops;
         atomic_bool stopping;
 };
+
+/* The life cycle (vouchd.c). vouchd_init sets the defaults; the caller fills d->cfg (config.h),
+ * blocks SIGTERM/SIGINT/SIGHUP in every thread before vouchd_start (the threads it starts
+ * inherit the mask) and takes them with sigwait. vouchd_start logs what failed and returns
+ * <0; vouchd_free is called in every case, once. fresh_dir: the state dir was new (the store
+ * may be created). */
+void vouchd_init(vouchd *d);
+int vouchd_start(vouchd *d, bool fresh_dir);
+/* SIGHUP: the golden sets and the verdict keys again; the old ones stay on failure (<0). */
+int vouchd_reload(vouchd *d);
+/* SIGTERM: stops accepting, ends the loops and the API, commits what is queued. */
+void vouchd_stop(vouchd *d);
+void vouchd_free(vouchd *d);
+
+/* One vouchd (or vouchd init) per state dir: flock on DIR/vouchd.lock, held for the life of
+ * the process. Returns the descriptor, or -EBUSY with why (n bytes) saying what failed. */
+int vouchd_lock_state_dir(const char *dir, char *why, size_t n);
+/* vouchd init's store: created in a fresh state dir only. */
+int vouchd_init_store(const char *dir, bool fresh, char *err, size_t n);
