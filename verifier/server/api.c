@@ -24,7 +24,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "vouchd.h"
+#include "admin.h"
 #include "api.h"
 #include "tls.h"
 
@@ -506,7 +508,7 @@ static void get_keys(struct api *a, struct evhttp_request *req, fmt f) {
         BIO *pem = f == FMT_PEM ? BIO_new(BIO_s_mem()) : NULL;
         json_object *jo = f == FMT_JSON ? json_object_new_object() : NULL, *arr = jo ? json_object_new_array() : NULL;
         bool ok = f != FMT_PEM || pem;
-        int64_t now = time(NULL);
+        int64_t now = vclock_wall();
         size_t published = 0; /* keys published: a retired one past its end date is not (the sweep drops it within a second) */
         for (size_t i = 0; i < n && ok; i++) {
                 const vkey *v = i == 0 ? &k->active : &k->retired[i - 1];
@@ -657,64 +659,6 @@ static void get_metrics(struct api *a, struct evhttp_request *req) {
 
 /* ---- admin ---- */
 
-/* The store's answer to one write that the API waits for with vs_flush (the writer runs
- * the callback before the queue counts as empty). */
-static void record_error(int error, void *userdata) {
-        *(int *) userdata = error;
-}
-
-/* What an admin action changes in the record written (-1 / NULL: as it is). */
-typedef struct rec_edit {
-        int approved, revoked;
-        const char *golden;
-} rec_edit;
-
-/* 0 once the device's record, with edit applied, is durable; < 0 when it could not be
- * queued or committed. The in-memory record is not changed here. The record is copied
- * and queued under d->lock, as an enrollment is (session.c, device_put): a re-enrollment's
- * new AK is either in this write or queued after it, never overwritten by an older copy. */
-static int put_device_sync(vouchd *d, device *dev, rec_edit edit) {
-        int error = 0;
-        pthread_mutex_lock(&d->lock);
-        vs_device copy = verdict_row_locked(dev);
-        if (edit.approved >= 0)
-                copy.approved = edit.approved;
-        if (edit.revoked >= 0)
-                copy.revoked = edit.revoked;
-        if (edit.golden)
-                snprintf(copy.golden, sizeof(copy.golden), "%s", edit.golden);
-        int r = vs_device_put(d->store, &copy, record_error, &error);
-        pthread_mutex_unlock(&d->lock);
-        if (r == 0) {
-                vs_flush(d->store); /* answered once durable */
-                r = error;
-        }
-        return r;
-}
-
-/* 0 once the revocation is committed: the device row (revoked, not approved) and its
- * UNTRUSTED verdict in one transaction, so that no crash or full disk can leave a revoked
- * device with a TRUSTED latest verdict in the store. */
-static int revoke_sync(vouchd *d, device *dev, const char *who) {
-        Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
-        Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
-        char why[200];
-        time_t now = time(NULL);
-        snprintf(why, sizeof(why), "revoked by the admin \"%s\"", who);
-        v.device_id = dev->rec.id;
-        v.status = VOUCH__V1__TRUST_STATUS__UNTRUSTED;
-        v.issued_at = now;
-        v.expires_at = now + (int64_t) d->cfg.interval * d->cfg.verdict_ttl_intervals;
-        verdict_one_finding(&v, &f, &fp, "revoked", "not revoked", "revoked", why);
-        int error = 0;
-        int r = verdict_issue_with_access(d, dev, &v, false, true, record_error, &error);
-        if (r == 0) {
-                vs_flush(d->store);
-                r = error;
-        }
-        return r;
-}
-
 static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev, const char *action, const char *who) {
         vouchd *d = a->d;
         enum evhttp_cmd_type m = evhttp_request_get_command(req);
@@ -724,26 +668,10 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                         return;
                 }
                 bool revoke = action[0] == 'r';
-                pthread_mutex_lock(&d->lock);
-                bool was_approved = dev->rec.approved, was_revoked = dev->rec.revoked;
-                pthread_mutex_unlock(&d->lock);
-                /* the stricter state first: a revocation holds from now on, while it is
-                 * written (no attestation verdict is numbered after this); an approval
-                 * holds only once written */
-                if (revoke)
-                        verdict_set_access(d, dev, false, true);
-                if ((revoke ? revoke_sync(d, dev, who)
-                            : put_device_sync(d, dev, (rec_edit) { .approved = 1, .revoked = 0 })) < 0) {
-                        if (revoke) /* memory goes back to what the store still says */
-                                verdict_set_access(d, dev, was_approved, was_revoked);
+                if ((revoke ? device_revoke(d, dev, who) : device_approve(d, dev, who)) < 0) {
                         reply_error(req, f, 503, EIO, "the store could not record it; the device is unchanged");
                         return;
                 }
-                if (!revoke)
-                        verdict_set_access(d, dev, true, false);
-                vlog(LOG_INFO, "API: device %s %s by \"%s\"", dev->rec.id, revoke ? "revoked" : "approved", who);
-                if (revoke) /* revoked in memory and in the store: its agent goes */
-                        session_kick(d, dev, "the device was revoked");
                 reply_device(d, req, f, dev);
                 return;
         }
@@ -789,27 +717,15 @@ static void admin(struct api *a, struct evhttp_request *req, fmt f, device *dev,
                                     f == FMT_JSON ? " ({\"golden\": \"NAME\"})" : "");
                         return;
                 }
-                pthread_mutex_lock(&d->lock);
-                bool known = !name[0] || golden_table_find(d->golden, name);
-                pthread_mutex_unlock(&d->lock);
-                if (!known) {
+                int r = device_assign_golden(d, dev, name, who);
+                if (r == -ENOENT) {
                         reply_error(req, f, 404, ENOENT, "no golden set \"%s\" is loaded", name);
                         return;
                 }
-                /* written first, applied once durable */
-                if (put_device_sync(d, dev, (rec_edit) { .approved = -1, .revoked = -1, .golden = name }) < 0) {
+                if (r < 0) {
                         reply_error(req, f, 503, EIO, "the store could not record it; the device is unchanged");
                         return;
                 }
-                pthread_mutex_lock(&d->lock);
-                snprintf(dev->rec.golden, sizeof(dev->rec.golden), "%s", name);
-                pthread_mutex_unlock(&d->lock);
-                vlog(LOG_INFO, "API: device %s assigned golden set \"%s\" by \"%s\"", dev->rec.id,
-                     name[0] ? name : "(default)", who);
-                /* its TRUSTED verdict under the old set now shows as STALE
-                 * (verdict_golden_outdated_locked); the agent reconnects and is judged by
-                 * the new set at once */
-                session_kick(d, dev, "the device was assigned another golden set");
                 reply_device(d, req, f, dev);
                 return;
         }

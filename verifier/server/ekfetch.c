@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "vouchd.h"
+#include "clock.h"
 #include "ekfetch.h"
 
 #define FETCH_TIMEOUT_MS 5000   /* a service slower than this is treated as down */
@@ -43,7 +44,7 @@ static uint64_t url_key(const char *url) {
 /* ctl.mu held */
 static int64_t failed_until_locked(uint64_t key) {
         int64_t u = ctl.failed[key % FAILED_SLOTS].until;
-        return ctl.failed[key % FAILED_SLOTS].key == key && u > verdict_mono_now() ? u : 0;
+        return ctl.failed[key % FAILED_SLOTS].key == key && u > vclock_mono() ? u : 0;
 }
 
 static const struct {
@@ -222,7 +223,7 @@ static void *fetch_main(void *arg) {
         if (j->error < 0 && j->error != -EBUSY) { /* remembered: the same lookup waits FAILED_SECONDS */
                 uint64_t key = url_key(j->url);
                 ctl.failed[key % FAILED_SLOTS].key = key;
-                ctl.failed[key % FAILED_SLOTS].until = verdict_mono_now() + FAILED_SECONDS;
+                ctl.failed[key % FAILED_SLOTS].until = vclock_mono() + FAILED_SECONDS;
         }
         ctl.peers[j->slot][0] = 0;
         bool posted = !ctl.closed && event_base_once(j->base, -1, EV_TIMEOUT, fetch_done_cb, j, &now) == 0;
@@ -256,7 +257,7 @@ static int take_slot(const char *peer, const char *url, char *err, size_t n) {
         if (until) {
                 r = -EAGAIN;
                 snprintf(err, n, "%.300s failed less than %d s ago: not asked again before %lld s from now", url,
-                         FAILED_SECONDS, (long long) (until - verdict_mono_now()));
+                         FAILED_SECONDS, (long long) (until - vclock_mono()));
         } else if (r == -EBUSY) {
                 snprintf(err, n, "an EK certificate fetch for %s is under way already: one at a time per address",
                          host);

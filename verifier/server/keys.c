@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "clock.h"
 #include "keys.h"
 #include "vc-util.h"
 #include "log.h"
@@ -82,7 +83,7 @@ int vk_write_pubs(const char *dir, const verdict_keys *k) {
 int vk_load(const char *dir, verdict_keys *ret) {
         char rdir[4096], path[4400];
         verdict_keys k = { 0 };
-        time_t now = time(NULL);
+        time_t now = (time_t) vclock_wall();
         int r;
         k.active.pkey = sd_read_key(dir, "verdict.key");
         if (!k.active.pkey || vk_key_id(k.active.pkey, k.active.id) < 0) {

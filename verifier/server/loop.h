@@ -33,8 +33,24 @@ typedef struct loop {
         struct event *done_ev;
 } loop;
 
+/* The byte stream under a session: the agent's TLS connection (tlsconn.h), or a test's
+ * (session_open). conn is passed to each; free is called once, when the session drops it. */
+typedef struct session_io {
+        int (*write)(void *conn, const void *data, size_t len);        /* tconn_write's contract */
+        void (*set_timeout)(void *conn, unsigned secs);                /* 0: none */
+        void (*stop_reading)(void *conn);
+        void (*close_after_flush)(void *conn);  /* then session_event(TCONN_FLUSHED) */
+        void (*free)(void *conn);
+} session_io;
+
 /* session.c */
 void session_accept(loop *l, evutil_socket_t fd);
+/* A session on another connection (unit tests drive the protocol without sockets): NULL
+ * when out of memory. The connection delivers what it receives with session_data and its
+ * TCONN_* events (tlsconn.h) with session_event. */
+struct session *session_open(loop *l, const session_io *io, void *conn, const char *peer);
+void session_data(struct session *s, const uint8_t *data, size_t len);
+void session_event(struct session *s, int what, const char *detail);
 /* Closes the device's session, if any, on its loop (from any thread). */
 void session_kick(vouchd *d, device *dev, const char *why);
 /* The loop's hand-back of finished commits: after its base exists / after its last run. */

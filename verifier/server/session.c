@@ -12,6 +12,7 @@
 #include <time.h>
 #include <tss2/tss2_mu.h>
 
+#include "clock.h"
 #include "credential.h"
 #include "frame.h"
 #include "vouchd.h"
@@ -30,7 +31,8 @@ typedef enum sstate {
 
 typedef struct session {
         loop *l;
-        tconn *tc;                      /* NULL once dropped */
+        const session_io *io;           /* the connection: the agent's TLS (tconn), or a test's */
+        void *conn;                     /* NULL once dropped */
         vf_decoder dec;
         sstate state;
         int refs;
@@ -136,7 +138,7 @@ static int send_msg(session *s, const Vouch__V1__VerifierMessage *m) {
         int r = frame_msg(m, s->l->d->cfg.max_frame, &b, &n);
         if (r < 0)
                 return r;
-        r = tconn_write(s->tc, b, n);
+        r = s->io->write(s->conn, b, n);
         free(b);
         return r;
 }
@@ -150,7 +152,8 @@ static void free_session(session *s) {
                 s->next->prev = s->prev;
         if (s->timer)
                 event_free(s->timer);
-        tconn_free(s->tc);
+        if (s->conn)
+                s->io->free(s->conn);
         vf_decoder_done(&s->dec);
         free(s->ek_pub_bytes);
         free(s->ak_pub_bytes);
@@ -178,8 +181,9 @@ static void session_drop(session *s) {
         }
         if (s->timer)
                 event_del(s->timer);
-        tconn_free(s->tc);
-        s->tc = NULL;
+        if (s->conn)
+                s->io->free(s->conn);
+        s->conn = NULL;
         if (s->state != S_CLOSING)
                 s->state = S_CLOSING;
         session_unref(s);
@@ -197,7 +201,7 @@ static void session_close(session *s, uint32_t code, const char *fmt, ...) {
         s->state = S_CLOSING;
         if (s->timer)
                 event_del(s->timer);
-        if (!s->tc) {
+        if (!s->conn) {
                 session_drop(s);
                 return;
         }
@@ -209,13 +213,13 @@ static void session_close(session *s, uint32_t code, const char *fmt, ...) {
         m.error = &e;
         /* say why, then close once it is written (or on any error); a peer that has not
          * completed the handshake cannot receive it and is dropped at once */
-        tconn_stop_reading(s->tc);
-        tconn_set_timeout(s->tc, 0);
+        s->io->stop_reading(s->conn);
+        s->io->set_timeout(s->conn, 0);
         if (send_msg(s, &m) < 0) {
                 session_drop(s);
                 return;
         }
-        tconn_close_after_flush(s->tc);
+        s->io->close_after_flush(s->conn);
         /* a peer that does not read is gone 5 s from now */
         struct timeval tv = { 5, 0 };
         evtimer_add(s->timer, &tv);
@@ -279,7 +283,7 @@ static struct timeval challenge_delay(loop *l, double secs) {
 
 static void pending_finish(pending *p) {
         session *s = p->s;
-        if (s->state != S_CLOSING && s->tc && !atomic_load(&s->l->d->stopping)) {
+        if (s->state != S_CLOSING && s->conn && !atomic_load(&s->l->d->stopping)) {
                 if (p->error == -EACCES) {
                         session_close(s, EACCES, "device %s is revoked or not approved: no verdict issued",
                                       s->dev ? s->dev->rec.id : s->id);
@@ -291,7 +295,7 @@ static void pending_finish(pending *p) {
                 } else if (p->notice_failed) {
                         session_close(s, ENOMEM, "out of memory sending the verdict");
                 } else {
-                        if (p->notice && tconn_write(s->tc, p->notice, p->notice_len) < 0) {
+                        if (p->notice && s->io->write(s->conn, p->notice, p->notice_len) < 0) {
                                 session_close(s, EIO, "cannot send the verdict");
                                 goto out;
                         }
@@ -366,7 +370,7 @@ static void store_done(int error, void *userdata) {
         if (error == 0 && p->t0.tv_sec) {
                 vouchd *d = p->s->l->d;
                 struct timespec now;
-                clock_gettime(CLOCK_MONOTONIC, &now);
+                vclock_mono_ts(&now);
                 double secs = (double) (now.tv_sec - p->t0.tv_sec) + (now.tv_nsec - p->t0.tv_nsec) / 1e9;
                 size_t b = 0;
                 while (b < LATENCY_BUCKETS && secs > latency_bounds[b])
@@ -393,7 +397,7 @@ static void challenge_timer_cb(evutil_socket_t fd, short what, void *arg) {
         session *s = arg;
         if (s->state == S_IDLE)
                 send_challenge(s);
-        else if (s->state == S_CLOSING && s->tc)
+        else if (s->state == S_CLOSING && s->conn)
                 session_drop(s);
 }
 
@@ -424,7 +428,7 @@ static void send_challenge(session *s) {
                 session_close(s, EIO, "no randomness for a nonce");
                 return;
         }
-        clock_gettime(CLOCK_MONOTONIC, &s->nonce_expiry);
+        vclock_mono_ts(&s->nonce_expiry);
         s->nonce_expiry.tv_sec += d->cfg.nonce_timeout;
 
         uint32_t pcrs[VC_PCR_COUNT];
@@ -453,8 +457,8 @@ static void send_challenge(session *s) {
                 return;
         }
         s->state = S_QUOTE;
-        clock_gettime(CLOCK_MONOTONIC, &s->challenged_at);
-        tconn_set_timeout(s->tc, d->cfg.nonce_timeout);
+        vclock_mono_ts(&s->challenged_at);
+        s->io->set_timeout(s->conn, d->cfg.nonce_timeout);
 }
 
 static int pcrs_from_msg(const Vouch__V1__QuoteAnswer *a, vc_pcr_set *out, char *why, size_t n) {
@@ -516,7 +520,7 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
         Vouch__V1__Finding *fs = NULL, **fp = NULL;
         Vouch__V1__Finding single = VOUCH__V1__FINDING__INIT, *singlep = &single;
-        time_t now = time(NULL);
+        time_t now = (time_t) vclock_wall();
         uint8_t *record = NULL;
         size_t record_len = 0;
         v.device_id = s->dev->rec.id;
@@ -620,8 +624,8 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         struct timespec now;
         vc_pcr_set pcrs;
         char why[200];
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        tconn_set_timeout(s->tc, 0);
+        vclock_mono_ts(&now);
+        s->io->set_timeout(s->conn, 0);
         if (now.tv_sec > s->nonce_expiry.tv_sec ||
             (now.tv_sec == s->nonce_expiry.tv_sec && now.tv_nsec > s->nonce_expiry.tv_nsec)) {
                 double late = past_expiry(s, &now);
@@ -794,14 +798,14 @@ static bool refuse_second_identity(session *s) {
 
 static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
         vouchd *d = s->l->d;
-        tconn_set_timeout(s->tc, 0);
+        s->io->set_timeout(s->conn, 0);
         if (a->secret.len != sizeof(s->secret) || CRYPTO_memcmp(a->secret.data, s->secret, sizeof(s->secret)) != 0) {
                 session_close(s, EPERM, "ActivateCredential answer is wrong: the AK is not bound to this EK");
                 return;
         }
         OPENSSL_cleanse(s->secret, sizeof(s->secret));
         vs_device rec = { .ek_public = s->ek_pub_bytes, .ek_public_len = s->ek_pub_len, .ak_public = s->ak_pub_bytes,
-                          .ak_public_len = s->ak_pub_len, .approved = !s->needs_approval, .enrolled_at = time(NULL),
+                          .ak_public_len = s->ak_pub_len, .approved = !s->needs_approval, .enrolled_at = vclock_wall(),
                           .ek_anchor = s->ek_anchor };
         snprintf(rec.id, sizeof(rec.id), "%s", s->id);
         pthread_mutex_lock(&d->lock);
@@ -911,7 +915,7 @@ static void enroll_challenge(session *s, int anchor, bool listed) {
                 return;
         }
         s->state = S_ACTIVATE;
-        tconn_set_timeout(s->tc, 30);
+        s->io->set_timeout(s->conn, 30);
 }
 
 /* An EK certificate, from the TPM's NV, the agent's --ek-cert file or the maker's service
@@ -921,7 +925,7 @@ static bool enroll_with_certificate(session *s, const uint8_t *der, size_t len, 
         vouchd *d = s->l->d;
         vc_error err;
         char msg[512], fp[65];
-        if (vc_ek_verify(d->ek_ca, der, len, inter, inter_len, n_inter, &s->ek.publicArea, time(NULL), &err) < 0) {
+        if (vc_ek_verify(d->ek_ca, der, len, inter, inter_len, n_inter, &s->ek.publicArea, vclock_wall(), &err) < 0) {
                 session_close(s, EPERM, "enrollment refused: the EK certificate from %s: %s", source,
                               vc_error_format(&err, msg, sizeof(msg)));
                 return false;
@@ -949,7 +953,7 @@ static void on_fetched(int error, const char *why, const uint8_t *der, size_t de
         atomic_fetch_add(&d->ek_fetched, 1);
         if (enroll_with_certificate(s, der, der_len, NULL, NULL, 0, url)) {
                 /* kept once checked: the service is asked once per TPM */
-                vs_ekcert c = { .url = (char *) url, .der = (uint8_t *) der, .der_len = der_len, .fetched_at = time(NULL) };
+                vs_ekcert c = { .url = (char *) url, .der = (uint8_t *) der, .der_len = der_len, .fetched_at = vclock_wall() };
                 if (vc_ek_key_fingerprint(&s->ek.publicArea, c.key) == 0)
                         vs_ekcert_put(d->store, &c, NULL, NULL);
                 vlog(LOG_INFO, "device %s: EK certificate fetched from %s", s->id, url);
@@ -984,7 +988,7 @@ static void enroll_without_certificate(session *s, uint32_t manufacturer) {
                 /* kept once it checked out; when it no longer does (expired, a CA bundle
                  * changed), the service is asked again */
                 vc_error verr;
-                bool good = vc_ek_verify(d->ek_ca, kept.der, kept.der_len, NULL, NULL, 0, &s->ek.publicArea, time(NULL),
+                bool good = vc_ek_verify(d->ek_ca, kept.der, kept.der_len, NULL, NULL, 0, &s->ek.publicArea, vclock_wall(),
                                          &verr) == 0;
                 if (good) {
                         char source[600];
@@ -1008,7 +1012,7 @@ static void enroll_without_certificate(session *s, uint32_t manufacturer) {
 static void on_hello(session *s, const Vouch__V1__Hello *h) {
         vouchd *d = s->l->d;
 
-        tconn_set_timeout(s->tc, 0);
+        s->io->set_timeout(s->conn, 0);
         if (h->protocol_version != VOUCH__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1) {
                 session_close(s, EPROTONOSUPPORT, "protocol version %u is not supported (this verifier speaks 1)",
                               h->protocol_version);
@@ -1139,7 +1143,7 @@ static void on_data(const uint8_t *data, size_t len, void *arg) {
 
 static double late_timer(const session *s) {
         struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
+        vclock_mono_ts(&now);
         return past_expiry(s, &now);
 }
 
@@ -1169,6 +1173,65 @@ static void on_conn_event(int what, const char *detail, void *arg) {
         session_drop(s);
 }
 
+/* The agent's TLS connection under a session. */
+static int tls_write(void *c, const void *data, size_t len) {
+        return tconn_write(c, data, len);
+}
+static void tls_set_timeout(void *c, unsigned secs) {
+        tconn_set_timeout(c, secs);
+}
+static void tls_stop_reading(void *c) {
+        tconn_stop_reading(c);
+}
+static void tls_close_after_flush(void *c) {
+        tconn_close_after_flush(c);
+}
+static void tls_free(void *c) {
+        tconn_free(c);
+}
+static const session_io tls_io = { tls_write, tls_set_timeout, tls_stop_reading, tls_close_after_flush, tls_free };
+
+/* A new session in the loop's list (its connection counted in d->connections by the
+ * caller, uncounted when it is freed); NULL when out of memory (then uncounted here). */
+static session *session_alloc(loop *l, const session_io *io, const char *peer) {
+        session *s = calloc(1, sizeof(*s));
+        if (!s) {
+                atomic_fetch_sub(&l->d->connections, 1);
+                return NULL;
+        }
+        s->l = l;
+        s->io = io;
+        s->refs = 1;
+        s->next = l->sessions;
+        if (l->sessions)
+                l->sessions->prev = s;
+        l->sessions = s;
+        vf_decoder_init(&s->dec, l->d->cfg.max_frame);
+        snprintf(s->peer, sizeof(s->peer), "%s", peer);
+        s->timer = evtimer_new(l->base, challenge_timer_cb, s);
+        if (!s->timer) {
+                free_session(s);
+                return NULL;
+        }
+        return s;
+}
+
+static void peer_name(evutil_socket_t fd, char *buf, size_t n) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        char host[48] = "?";
+        snprintf(buf, n, "?");
+        if (getpeername(fd, (struct sockaddr *) &ss, &sl) != 0)
+                return;
+        if (ss.ss_family == AF_INET)
+                evutil_inet_ntop(AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, host, sizeof(host));
+        else if (ss.ss_family == AF_INET6)
+                evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, host, sizeof(host));
+        snprintf(buf, n, "%s:%u", host,
+                 ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *) &ss)->sin_port
+                                               : ((struct sockaddr_in6 *) &ss)->sin6_port));
+}
+
 void session_accept(loop *l, evutil_socket_t fd) {
         vouchd *d = l->d;
         unsigned n = atomic_fetch_add(&d->connections, 1) + 1;
@@ -1182,43 +1245,43 @@ void session_accept(loop *l, evutil_socket_t fd) {
                 evutil_closesocket(fd);
                 return;
         }
-        session *s = calloc(1, sizeof(*s));
+        char peer[64];
+        peer_name(fd, peer, sizeof(peer));
         SSL *ssl = SSL_new(d->tls);
-        if (!s || !ssl) {
-                free(s);
+        session *s = ssl ? session_alloc(l, &tls_io, peer) : NULL;
+        if (!s) {
+                if (!ssl)
+                        atomic_fetch_sub(&d->connections, 1);
                 SSL_free(ssl);
-                atomic_fetch_sub(&d->connections, 1);
                 evutil_closesocket(fd);
                 return;
         }
-        s->l = l;
-        s->refs = 1;
-        s->next = l->sessions;
-        if (l->sessions)
-                l->sessions->prev = s;
-        l->sessions = s;
-        vf_decoder_init(&s->dec, d->cfg.max_frame);
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        char host[48] = "?";
-        if (getpeername(fd, (struct sockaddr *) &ss, &sl) == 0) {
-                if (ss.ss_family == AF_INET)
-                        evutil_inet_ntop(AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, host, sizeof(host));
-                else if (ss.ss_family == AF_INET6)
-                        evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, host, sizeof(host));
-                snprintf(s->peer, sizeof(s->peer), "%s:%u", host,
-                         ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *) &ss)->sin_port
-                                                       : ((struct sockaddr_in6 *) &ss)->sin6_port));
-        }
         /* at most a few messages are ever queued for an agent (the protocol is lockstep) */
-        s->tc = tconn_new(l->base, fd, ssl, 4 * ((size_t) d->cfg.max_frame + VF_HEADER_SIZE), on_data, on_conn_event, s);
-        s->timer = evtimer_new(l->base, challenge_timer_cb, s);
-        if (!s->tc || !s->timer) {
+        s->conn = tconn_new(l->base, fd, ssl, 4 * ((size_t) d->cfg.max_frame + VF_HEADER_SIZE), on_data, on_conn_event, s);
+        if (!s->conn) {
                 free_session(s);
                 return;
         }
         /* the handshake and Hello must come quickly: silent peers are dropped */
-        tconn_set_timeout(s->tc, d->cfg.hello_timeout);
+        s->io->set_timeout(s->conn, d->cfg.hello_timeout);
+}
+
+session *session_open(loop *l, const session_io *io, void *conn, const char *peer) {
+        atomic_fetch_add(&l->d->connections, 1);
+        session *s = session_alloc(l, io, peer);
+        if (!s)
+                return NULL;
+        s->conn = conn;
+        s->io->set_timeout(s->conn, l->d->cfg.hello_timeout);
+        return s;
+}
+
+void session_data(session *s, const uint8_t *data, size_t len) {
+        on_data(data, len, s);
+}
+
+void session_event(session *s, int what, const char *detail) {
+        on_conn_event(what, detail, s);
 }
 
 void session_free_all(loop *l) {

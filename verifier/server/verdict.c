@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "credential.h"
 #include "vouchd.h"
 #include "keys.h"
@@ -35,23 +36,17 @@ typedef struct commit {
         void *userdata;
 } commit;
 
-int64_t verdict_mono_now(void) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return t.tv_sec;
-}
-
 /* A verdict's lifetime runs on the monotonic clock from the moment it is issued or loaded:
  * a step of the wall clock (back by 20 minutes, say) does not keep an old verdict alive.
  * The wall-clock expires_at is what the signed record says; a verdict counts as expired
  * when either has passed (verdict_expired_locked). */
 int64_t verdict_deadline(int64_t expires_at) {
-        int64_t left = expires_at - (int64_t) time(NULL);
-        return verdict_mono_now() + (left > 0 ? left : 0);
+        int64_t left = expires_at - vclock_wall();
+        return vclock_mono() + (left > 0 ? left : 0);
 }
 
 bool verdict_expired_locked(const device *dev) {
-        return verdict_mono_now() >= dev->latest_deadline || (int64_t) time(NULL) >= dev->latest_expires;
+        return vclock_mono() >= dev->latest_deadline || vclock_wall() >= dev->latest_expires;
 }
 
 static void set_latest_locked(device *dev, commit *c) {
@@ -205,7 +200,7 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         v->verifier_id = d->verifier_id;
         pthread_mutex_lock(&d->seq_lock);
         int refused = 0;
-        if (kind == ISSUE_STALE && dev->queued_deadline > verdict_mono_now()) {
+        if (kind == ISSUE_STALE && dev->queued_deadline > vclock_mono()) {
                 /* a fresh verdict is on its way to the store (the sweep only sees committed
                  * ones): it says more than STALE would */
                 refused = -EALREADY;
@@ -306,7 +301,7 @@ static int stand_in(vouchd *d, device *dev, int status, const char *rule, const 
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
         Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
         uint8_t name[2 + VC_MAX_DIGEST];
-        int64_t now = time(NULL);
+        int64_t now = vclock_wall();
         v.device_id = dev->rec.id;
         v.status = status;
         v.issued_at = now;
@@ -336,7 +331,7 @@ static int issue_stale(vouchd *d, device *dev, int64_t expired_at) {
         Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
         uint8_t name[2 + VC_MAX_DIGEST];
         char expected[96], actual[96], when[40];
-        time_t now = time(NULL), t = (time_t) expired_at;
+        time_t now = (time_t) vclock_wall(), t = (time_t) expired_at;
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -425,7 +420,7 @@ static void retire_keys(vouchd *d, int64_t now) {
 #define SWEEP_CHUNK 4096
 
 void verdict_sweep(vouchd *d) {
-        int64_t now = time(NULL);
+        int64_t now = vclock_wall();
         retire_keys(d, now);
         size_t n = 0, cap = 0;
         device **due = NULL;
@@ -636,7 +631,7 @@ static void settle_done(int error, void *userdata) {
 static int settle_one(vouchd *d, device *dev, bool previous_clean, atomic_uint *failed) {
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
         Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
-        int64_t now = time(NULL);
+        int64_t now = vclock_wall();
         bool revoked = dev->rec.revoked || !dev->rec.approved;
         if (!dev->latest || dev->latest_status != VOUCH__V1__TRUST_STATUS__TRUSTED || (previous_clean && !revoked))
                 return 0;

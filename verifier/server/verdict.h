@@ -18,7 +18,6 @@ typedef void (*verdict_done_fn)(int error, void *userdata);
 /* CLOCK_MONOTONIC seconds; the monotonic second at which a verdict expiring at expires_at
  * (wall clock) expires, counted from now; whether the device's latest verdict has expired
  * by either clock (d->lock held). */
-int64_t verdict_mono_now(void);
 int64_t verdict_deadline(int64_t expires_at);
 bool verdict_expired_locked(const device *dev);
 /* Numbers (device and global sequence), signs and queues v for dev; done runs on the
