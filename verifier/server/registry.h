@@ -43,14 +43,17 @@ int golden_table_load(const char *dir, golden_table **ret);
 /* A known device: enrolled record plus its in-memory per-boot attestation state. */
 typedef struct device {
         pthread_mutex_t mu;             /* state and ak, while an attestation is verified */
+        /* the enrolled record (lock; written by loops: enrollment, by API: approval,
+         * revocation (verdict_set_access, under seq_lock too) and golden assignment) */
         vs_device rec;
-        vc_device_state state;
-        /* what the store has of state's clock (under mu): see clock_due() in session.c */
+        vc_device_state state;          /* mu; loops (the attestation that holds mu) */
+        /* what the store has of state's clock (mu; loops): see clock_due() in session.c */
         bool clock_saved;
         uint32_t saved_reset, saved_restart, clock_unsaved;
-        vc_ak *ak;
-        struct session *session;        /* the one active session, or NULL */
-        /* the latest committed verdict (under vouchd.lock; set on the writer thread) */
+        vc_ak *ak;                      /* mu; loops (a re-enrollment's new AK) */
+        struct session *session;        /* lock; loops: the one active session, or NULL */
+        /* the latest committed verdict: lock; written only by verdict.c's commit hand-off
+         * (set_latest_locked, on the writer thread; at start by main) */
         uint8_t *latest;                /* serialized SignedVerdict, NULL if none */
         size_t latest_len;
         int latest_status;              /* TrustStatus */
@@ -58,13 +61,13 @@ typedef struct device {
         int64_t latest_deadline;        /* the same on CLOCK_MONOTONIC (verdict_deadline) */
         char latest_golden[129];        /* the golden set it was judged by ("" for none) */
         int64_t latest_golden_version;
-        bool stale_queued;              /* a STALE verdict for the latest one is on its way */
-        int64_t queued_deadline;        /* monotonic expiry of the last verdict queued (under seq_lock) */
-        uint64_t verified;              /* quotes verified (under mu): the order of evidence */
-        uint64_t issued_ticket;         /* `verified` of the last attestation verdict queued (seq_lock) */
-        struct device *next;            /* hash chain */
-        uint8_t ek_key[32];             /* vc_ek_key_id of rec.ek_public */
-        struct device *next_key;        /* hash chain by ek_key */
+        bool stale_queued;              /* lock; API (the sweep) and writer: a STALE verdict is on its way */
+        int64_t queued_deadline;        /* seq_lock; any issuer: monotonic expiry of the last verdict queued */
+        uint64_t verified;              /* mu; loops: quotes verified, the order of evidence */
+        uint64_t issued_ticket;         /* seq_lock; loops: `verified` of the last attestation verdict queued */
+        struct device *next;            /* lock; the hash chain (devices are never removed while running) */
+        uint8_t ek_key[32];             /* vc_ek_key_id of rec.ek_public (set once when added) */
+        struct device *next_key;        /* lock; the hash chain by ek_key */
 } device;
 
 /* registry.c */
