@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* What api.c (the handler) and api-http.c (its transport) share; no other file includes
- * this. */
+/* What api.c (the handler) and api-http.c (its transport) share; the rest of vouchd sees
+ * only api.h (test-api.c looks inside, at the counters and limits). */
 #pragma once
 
 #include <openssl/ssl.h>
