@@ -1,0 +1,834 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The policy-engine API's request handling (api_handle), driven without sockets, TLS or a
+ * TPM: requests as plain data against an in-process vouchd (server-fixture.h) with the
+ * fake clock, its one software device attesting through an in-memory session. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "admin.h"
+#include "api-internal.h"
+#include "api.h"
+#include "clock.h"
+#include "server-fixture.h"
+#include "tlsconn.h"
+#include "vc-util.h"
+
+typedef struct tapi {
+        sfx f;
+        struct api *a;
+} tapi;
+
+static int setup(void **state) {
+        tapi *t = calloc(1, sizeof(*t));
+        assert_non_null(t);
+        sfx_setup(&t->f, true);
+        assert_int_equal(api_new(&t->f.d, &t->a), 0);
+        assert_ptr_equal(t->f.d.api, t->a);
+        *state = t;
+        return 0;
+}
+
+static int teardown(void **state) {
+        tapi *t = *state;
+        sfx_teardown(&t->f); /* vouchd_free frees the API (api_free) */
+        free(t);
+        return 0;
+}
+
+/* ---- requests ---- */
+
+#define MAX_PARAMS 8
+
+/* One request to api_handle: target is PATH[?K=V&K=V...] (no percent-decoding needed). */
+static void call_body(tapi *t, api_method m, api_role role, const char *target, const void *body, size_t len,
+                      api_response *out) {
+        char buf[1024];
+        api_param params[MAX_PARAMS];
+        size_t n = 0;
+        assert_true(strlen(target) < sizeof(buf));
+        snprintf(buf, sizeof(buf), "%s", target);
+        char *q = strchr(buf, '?');
+        if (q) {
+                *q++ = '\0';
+                for (char *save = NULL, *kv = strtok_r(q, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+                        char *eq = strchr(kv, '=');
+                        assert_non_null(eq);
+                        assert_true(n < MAX_PARAMS);
+                        *eq = '\0';
+                        params[n++] = (api_param) { kv, eq + 1 };
+                }
+        }
+        api_request in = { .method = m, .path = buf, .query = params, .n_query = n, .body = body, .body_len = len,
+                           .role = role, .cn = role == API_ROLE_ADMIN ? "admin" : role == API_ROLE_READER ? "reader" : "nobody" };
+        api_handle(t->a, &in, out);
+}
+
+static void call(tapi *t, api_method m, api_role role, const char *target, api_response *out) {
+        call_body(t, m, role, target, NULL, 0, out);
+}
+
+static const char *header(const api_response *r, const char *name) {
+        for (size_t i = 0; i < r->n_headers; i++)
+                if (strcmp(r->headers[i].name, name) == 0)
+                        return r->headers[i].value;
+        return NULL;
+}
+
+/* A 200 with this content type, never cached. */
+static void expect_ok(const api_response *r, const char *type) {
+        if (r->status != 200)
+                fail_msg("expected 200, got %d (%.*s)", r->status, (int) r->body_len, r->body ? (const char *) r->body : "");
+        assert_false(r->error_page);
+        assert_false(r->watch);
+        assert_string_equal(r->reason, "OK");
+        assert_string_equal(r->content_type, type);
+        assert_string_equal(header(r, "Cache-Control"), "no-store");
+}
+
+/* An Error body (protobuf) with this HTTP status and code; its message contains want
+ * (when not NULL). */
+static void expect_error(const api_response *r, int status, uint32_t code, const char *want) {
+        if (r->status != status)
+                fail_msg("expected %d, got %d", status, r->status);
+        assert_false(r->error_page);
+        assert_string_equal(r->reason, "Error");
+        assert_string_equal(r->content_type, "application/x-protobuf");
+        assert_string_equal(header(r, "Cache-Control"), "no-store");
+        Vouch__V1__Error *e = vouch__v1__error__unpack(NULL, r->body_len, r->body);
+        assert_non_null(e);
+        if (e->code != code)
+                fail_msg("expected error %u, got %u: %s", code, e->code, e->message);
+        if (want && !strstr(e->message, want))
+                fail_msg("expected \"%s\" in the message \"%s\"", want, e->message);
+        vouch__v1__error__free_unpacked(e, NULL);
+}
+
+/* The same as JSON ({"code", "message"}). */
+static json_object *json_of(const api_response *r) {
+        char *s = strndup((const char *) r->body, r->body_len);
+        assert_non_null(s);
+        json_object *o = json_tokener_parse(s);
+        free(s);
+        assert_non_null(o);
+        return o;
+}
+
+static const char *jstr(json_object *o, const char *key) {
+        json_object *v;
+        assert_true(json_object_object_get_ex(o, key, &v));
+        return json_object_get_string(v);
+}
+
+static json_object *jget(json_object *o, const char *key) {
+        json_object *v;
+        assert_true(json_object_object_get_ex(o, key, &v));
+        return v;
+}
+
+static void expect_json_error(const api_response *r, int status, int code) {
+        assert_int_equal(r->status, status);
+        assert_string_equal(r->content_type, "application/json");
+        json_object *o = json_of(r);
+        assert_int_equal(json_object_get_int(jget(o, "code")), code);
+        assert_true(strlen(jstr(o, "message")) > 0);
+        json_object_put(o);
+}
+
+/* ---- bodies ---- */
+
+/* The Verdict inside a SignedVerdict body (the caller frees it). */
+static Vouch__V1__Verdict *verdict_of(const uint8_t *rec, size_t len) {
+        Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, len, rec);
+        assert_non_null(sv);
+        assert_true(sv->signature.len > 0);
+        Vouch__V1__Verdict *v = vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data);
+        assert_non_null(v);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        return v;
+}
+
+/* GET /v1/devices/ID/verdict as a reader: its status. */
+static int verdict_status(tapi *t, const char *id) {
+        char path[128];
+        api_response r;
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict", id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        expect_ok(&r, "application/x-protobuf");
+        Vouch__V1__Verdict *v = verdict_of(r.body, r.body_len);
+        assert_string_equal(v->device_id, id);
+        int status = v->status;
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        api_response_done(&r);
+        return status;
+}
+
+static Vouch__V1__DeviceInfo *device_info_of(const api_response *r) {
+        expect_ok(r, "application/x-protobuf");
+        Vouch__V1__DeviceInfo *o = vouch__v1__device_info__unpack(NULL, r->body_len, r->body);
+        assert_non_null(o);
+        return o;
+}
+
+static void attest(tapi *t) {
+        fconn *c;
+        struct session *s = sfx_connect(&t->f, &c);
+        assert_int_equal(sfx_attest(&t->f, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        session_event(s, TCONN_EOF, "");
+}
+
+/* Another enrolled, approved device with this id (its EK does not parse, so it is in no
+ * EK key chain and the fixture's device is still found by its own). */
+static void enroll_other(tapi *t, const char *id) {
+        vouchd *d = &t->f.d;
+        vs_device rec = { .ek_public = (uint8_t *) "xyz", .ek_public_len = 3, .ak_public = t->f.ak_pub,
+                          .ak_public_len = t->f.ak_len, .approved = true, .enrolled_at = SFX_WALL };
+        snprintf(rec.id, sizeof(rec.id), "%s", id);
+        pthread_mutex_lock(&d->lock);
+        assert_non_null(registry_add_locked(d, &rec));
+        pthread_mutex_unlock(&d->lock);
+        assert_int_equal(vs_device_put(d->store, &rec, NULL, NULL), 0);
+        vs_flush(d->store);
+}
+
+#define ID_1 "0000000000000000000000000000000000000000000000000000000000000001"
+#define ID_2 "0000000000000000000000000000000000000000000000000000000000000002"
+#define ID_F "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+
+/* ---- verdicts ---- */
+
+static void test_verdict_trusted(void **state) {
+        tapi *t = *state;
+        attest(t);
+        char path[128];
+        api_response r;
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        expect_ok(&r, "application/x-protobuf");
+        Vouch__V1__Verdict *v = verdict_of(r.body, r.body_len);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__TRUSTED);
+        assert_string_equal(v->device_id, t->f.id);
+        assert_int_equal(v->sequence, 1);
+        assert_int_equal(v->issued_at, SFX_WALL);
+        assert_string_equal(v->golden_name, "dev");
+        /* the same verdict as JSON: the decoded fields next to the signed bytes (hex) */
+        Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, r.body_len, r.body);
+        char *hex = malloc(2 * sv->verdict.len + 1);
+        vc_hex(sv->verdict.data, sv->verdict.len, hex);
+        api_response_done(&r);
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict?format=json", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        expect_ok(&r, "application/json");
+        json_object *o = json_of(&r);
+        assert_string_equal(jstr(jget(o, "verdict"), "status"), "TRUSTED");
+        assert_string_equal(jstr(jget(o, "verdict"), "device_id"), t->f.id);
+        assert_int_equal(json_object_get_int64(jget(jget(o, "verdict"), "sequence")), 1);
+        assert_string_equal(jstr(o, "verdict_bytes"), hex);
+        assert_string_equal(jstr(o, "key_id"), sv->key_id);
+        json_object_put(o);
+        api_response_done(&r);
+        /* and as an EAR: a JWS in compact form */
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict?format=ear", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        expect_ok(&r, "application/eat+jwt");
+        char *jwt = strndup((const char *) r.body, r.body_len);
+        char *dot1 = strchr(jwt, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+        assert_non_null(dot2);
+        assert_null(strchr(dot2 + 1, '.'));
+        free(jwt);
+        api_response_done(&r);
+        free(hex);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        vouch__v1__verdict__free_unpacked(v, NULL);
+}
+
+static void test_verdict_unknown_before_attesting(void **state) {
+        tapi *t = *state;
+        char path[128];
+        api_response r;
+        assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__UNKNOWN);
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict?format=json", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        expect_ok(&r, "application/json");
+        json_object *o = json_of(&r);
+        assert_string_equal(jstr(jget(o, "verdict"), "status"), "UNKNOWN");
+        assert_int_equal(json_object_get_int64(jget(jget(o, "verdict"), "sequence")), 0); /* not stored */
+        json_object_put(o);
+        api_response_done(&r);
+}
+
+static void test_verdict_of_no_device(void **state) {
+        tapi *t = *state;
+        api_response r;
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/devices/" ID_1 "/verdict", &r);
+        expect_error(&r, 404, ENOENT, "no device \"" ID_1 "\"");
+        api_response_done(&r);
+        /* a malformed id (not 64 lower-case hex digits) is no device either: the same 404 */
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/devices/abc/verdict", &r);
+        expect_error(&r, 404, ENOENT, "no device \"abc\"");
+        api_response_done(&r);
+        char upper[128];
+        snprintf(upper, sizeof(upper), "/v1/devices/%s/verdict", t->f.id);
+        for (char *p = upper + strlen("/v1/devices/"); *p != '/'; p++)
+                if (*p >= 'a' && *p <= 'f')
+                        *p = (char) (*p - 'a' + 'A');
+        call(t, API_METHOD_GET, API_ROLE_READER, upper, &r);
+        expect_error(&r, 404, ENOENT, NULL);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/devices/" ID_1 "/verdict?format=json", &r);
+        expect_json_error(&r, 404, ENOENT);
+        api_response_done(&r);
+        /* only GET */
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict", t->f.id);
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
+        expect_error(&r, 405, EINVAL, "verdict needs GET");
+        api_response_done(&r);
+}
+
+/* Past its expiry (fake clock) a TRUSTED verdict is shown STALE, and listed as such. */
+static void test_expired_verdict_is_stale(void **state) {
+        tapi *t = *state;
+        api_response r;
+        attest(t);
+        assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        vclock_fake_advance(3 * 60 - 1);
+        assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        vclock_fake_advance(2);
+        assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__STALE);
+        sfx_pump(&t->f);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?status=STALE", &r);
+        expect_ok(&r, "application/x-protobuf");
+        Vouch__V1__VerdictPage *p = vouch__v1__verdict_page__unpack(NULL, r.body_len, r.body);
+        assert_non_null(p);
+        assert_int_equal(p->n_verdicts, 1);
+        Vouch__V1__Verdict *v = vouch__v1__verdict__unpack(NULL, p->verdicts[0]->verdict.len, p->verdicts[0]->verdict.data);
+        assert_non_null(v);
+        assert_string_equal(v->device_id, t->f.id);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__STALE);
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        vouch__v1__verdict_page__free_unpacked(p, NULL);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?status=TRUSTED", &r);
+        expect_ok(&r, "application/x-protobuf");
+        p = vouch__v1__verdict_page__unpack(NULL, r.body_len, r.body);
+        assert_non_null(p);
+        assert_int_equal(p->n_verdicts, 0);
+        vouch__v1__verdict_page__free_unpacked(p, NULL);
+        api_response_done(&r);
+}
+
+/* ---- lists and paging ---- */
+
+static Vouch__V1__DevicePage *device_page(tapi *t, const char *target) {
+        api_response r;
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, target, &r);
+        expect_ok(&r, "application/x-protobuf");
+        Vouch__V1__DevicePage *p = vouch__v1__device_page__unpack(NULL, r.body_len, r.body);
+        assert_non_null(p);
+        api_response_done(&r);
+        return p;
+}
+
+static void test_device_list_pages(void **state) {
+        tapi *t = *state;
+        char target[256];
+        api_response r;
+        enroll_other(t, ID_F);
+        enroll_other(t, ID_2);
+        enroll_other(t, ID_1);
+        attest(t);
+        const char *want[] = { ID_1, ID_2, t->f.id, ID_F }; /* by id */
+        Vouch__V1__DevicePage *p = device_page(t, "/v1/devices");
+        assert_int_equal(p->n_devices, 4);
+        for (size_t i = 0; i < 4; i++)
+                assert_string_equal(p->devices[i]->id, want[i]);
+        assert_string_equal(p->next_page_token, "");
+        assert_int_equal(p->devices[2]->status, VOUCH__V1__TRUST_STATUS__TRUSTED);
+        assert_int_equal(p->devices[0]->status, VOUCH__V1__TRUST_STATUS__UNKNOWN);
+        assert_true(p->devices[2]->approved);
+        assert_false(p->devices[2]->revoked);
+        vouch__v1__device_page__free_unpacked(p, NULL);
+        /* two pages of two */
+        p = device_page(t, "/v1/devices?page_size=2");
+        assert_int_equal(p->n_devices, 2);
+        assert_string_equal(p->devices[1]->id, ID_2);
+        assert_string_equal(p->next_page_token, ID_2);
+        snprintf(target, sizeof(target), "/v1/devices?page_size=2&page_token=%s", p->next_page_token);
+        vouch__v1__device_page__free_unpacked(p, NULL);
+        p = device_page(t, target);
+        assert_int_equal(p->n_devices, 2);
+        assert_string_equal(p->devices[0]->id, t->f.id);
+        assert_string_equal(p->devices[1]->id, ID_F);
+        assert_string_equal(p->next_page_token, "");
+        vouch__v1__device_page__free_unpacked(p, NULL);
+        /* the same as JSON */
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, "/v1/devices?page_size=3&format=json", &r);
+        expect_ok(&r, "application/json");
+        json_object *o = json_of(&r), *devs = jget(o, "devices");
+        assert_int_equal(json_object_array_length(devs), 3);
+        assert_string_equal(jstr(json_object_array_get_idx(devs, 2), "id"), t->f.id);
+        assert_string_equal(jstr(json_object_array_get_idx(devs, 2), "status"), "TRUSTED");
+        assert_string_equal(jstr(json_object_array_get_idx(devs, 2), "golden"), "");
+        assert_string_equal(jstr(o, "next_page_token"), t->f.id);
+        json_object_put(o);
+        api_response_done(&r);
+        /* bad paging arguments */
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, "/v1/devices?page_size=0", &r);
+        expect_error(&r, 400, EINVAL, "page_size");
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, "/v1/devices?page_size=1001&format=json", &r);
+        expect_json_error(&r, 400, EINVAL);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, "/v1/devices?page_size=2x", &r);
+        expect_error(&r, 400, EINVAL, "page_size");
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, "/v1/devices?page_token=zz", &r);
+        expect_error(&r, 400, EINVAL, "page_token \"zz\"");
+        api_response_done(&r);
+        /* an empty page_token is the first page */
+        p = device_page(t, "/v1/devices?page_token=");
+        assert_int_equal(p->n_devices, 4);
+        vouch__v1__device_page__free_unpacked(p, NULL);
+}
+
+static Vouch__V1__VerdictPage *verdict_page(tapi *t, const char *target) {
+        api_response r;
+        call(t, API_METHOD_GET, API_ROLE_READER, target, &r);
+        expect_ok(&r, "application/x-protobuf");
+        Vouch__V1__VerdictPage *p = vouch__v1__verdict_page__unpack(NULL, r.body_len, r.body);
+        assert_non_null(p);
+        api_response_done(&r);
+        return p;
+}
+
+static void assert_page_ids(const Vouch__V1__VerdictPage *p, const char *const *ids, size_t n) {
+        assert_int_equal(p->n_verdicts, n);
+        for (size_t i = 0; i < n; i++) {
+                Vouch__V1__Verdict *v = vouch__v1__verdict__unpack(NULL, p->verdicts[i]->verdict.len,
+                                                                   p->verdicts[i]->verdict.data);
+                assert_non_null(v);
+                assert_string_equal(v->device_id, ids[i]);
+                vouch__v1__verdict__free_unpacked(v, NULL);
+        }
+}
+
+static void test_verdict_list_filter_and_pages(void **state) {
+        tapi *t = *state;
+        api_response r;
+        enroll_other(t, ID_1);
+        enroll_other(t, ID_2);
+        enroll_other(t, ID_F);
+        attest(t);
+        const char *all[] = { ID_1, ID_2, t->f.id, ID_F }, *unknown[] = { ID_1, ID_2, ID_F };
+        Vouch__V1__VerdictPage *p = verdict_page(t, "/v1/verdicts");
+        assert_page_ids(p, all, 4);
+        assert_string_equal(p->next_page_token, "");
+        vouch__v1__verdict_page__free_unpacked(p, NULL);
+        p = verdict_page(t, "/v1/verdicts?status=TRUSTED");
+        assert_page_ids(p, &all[2], 1);
+        vouch__v1__verdict_page__free_unpacked(p, NULL);
+        p = verdict_page(t, "/v1/verdicts?status=untrusted"); /* names in any case */
+        assert_page_ids(p, NULL, 0);
+        vouch__v1__verdict_page__free_unpacked(p, NULL);
+        /* a filtered page of two: the token is the last device looked at */
+        p = verdict_page(t, "/v1/verdicts?status=UNKNOWN&page_size=2");
+        assert_page_ids(p, unknown, 2);
+        assert_string_equal(p->next_page_token, ID_2);
+        vouch__v1__verdict_page__free_unpacked(p, NULL);
+        p = verdict_page(t, "/v1/verdicts?status=UNKNOWN&page_size=2&page_token=" ID_2);
+        assert_page_ids(p, &unknown[2], 1);
+        assert_string_equal(p->next_page_token, "");
+        vouch__v1__verdict_page__free_unpacked(p, NULL);
+        /* JSON */
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?format=json&status=TRUSTED", &r);
+        expect_ok(&r, "application/json");
+        json_object *o = json_of(&r), *vs = jget(o, "verdicts");
+        assert_int_equal(json_object_array_length(vs), 1);
+        assert_string_equal(jstr(jget(json_object_array_get_idx(vs, 0), "verdict"), "device_id"), t->f.id);
+        assert_string_equal(jstr(o, "next_page_token"), "");
+        json_object_put(o);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?status=GOOD", &r);
+        expect_error(&r, 400, EINVAL, "status \"GOOD\"");
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?page_size=-1", &r);
+        expect_error(&r, 400, EINVAL, NULL);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?page_token=" ID_1 "0", &r);
+        expect_error(&r, 400, EINVAL, "page_token");
+        api_response_done(&r);
+}
+
+/* ---- keys ---- */
+
+static void test_keys(void **state) {
+        tapi *t = *state;
+        const vkey *active = &t->f.d.keys.active;
+        api_response r;
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/keys", &r);
+        expect_ok(&r, "application/x-protobuf");
+        Vouch__V1__VerdictKeys *k = vouch__v1__verdict_keys__unpack(NULL, r.body_len, r.body);
+        assert_non_null(k);
+        assert_int_equal(k->n_keys, 1);
+        assert_string_equal(k->keys[0]->key_id, active->id);
+        assert_true(k->keys[0]->active);
+        const unsigned char *der = k->keys[0]->spki.data;
+        EVP_PKEY *pub = d2i_PUBKEY(NULL, &der, (long) k->keys[0]->spki.len);
+        assert_non_null(pub);
+        assert_int_equal(EVP_PKEY_eq(pub, active->pkey), 1);
+        EVP_PKEY_free(pub);
+        vouch__v1__verdict_keys__free_unpacked(k, NULL);
+        api_response_done(&r);
+
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/keys?format=pem", &r);
+        expect_ok(&r, "application/x-pem-file");
+        assert_true(r.body_len > 26 && memcmp(r.body, "-----BEGIN PUBLIC KEY-----", 26) == 0);
+        BIO *b = BIO_new_mem_buf(r.body, (int) r.body_len);
+        pub = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+        assert_non_null(pub);
+        assert_int_equal(EVP_PKEY_eq(pub, active->pkey), 1);
+        EVP_PKEY_free(pub);
+        BIO_free(b);
+        api_response_done(&r);
+
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/keys?format=json", &r);
+        expect_ok(&r, "application/json");
+        json_object *o = json_of(&r), *keys = jget(o, "keys");
+        assert_int_equal(json_object_array_length(keys), 1);
+        assert_string_equal(jstr(json_object_array_get_idx(keys, 0), "key_id"), active->id);
+        assert_true(json_object_get_boolean(jget(json_object_array_get_idx(keys, 0), "active")));
+        json_object_put(o);
+        api_response_done(&r);
+}
+
+/* ---- roles ---- */
+
+static void test_roles(void **state) {
+        tapi *t = *state;
+        char path[128];
+        api_response r;
+        unsigned long long refused = atomic_load(&t->a->refused);
+        /* no role: refused everywhere, also /healthz */
+        call(t, API_METHOD_GET, API_ROLE_NONE, "/healthz", &r);
+        expect_error(&r, 403, EACCES, "client \"nobody\" has no role");
+        api_response_done(&r);
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict?format=json", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_NONE, path, &r);
+        expect_json_error(&r, 403, EACCES);
+        api_response_done(&r);
+        /* a reader reads verdicts, not the device list, and changes nothing */
+        call(t, API_METHOD_GET, API_ROLE_READER, "/healthz", &r);
+        expect_ok(&r, "text/plain");
+        assert_memory_equal(r.body, "ok\n", 3);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/devices", &r);
+        expect_error(&r, 403, EACCES, "is a reader");
+        api_response_done(&r);
+        snprintf(path, sizeof(path), "/v1/devices/%s/revoke", t->f.id);
+        call(t, API_METHOD_POST, API_ROLE_READER, path, &r);
+        expect_error(&r, 403, EACCES, "needs the admin role");
+        api_response_done(&r);
+        assert_false(sfx_device(&t->f)->rec.revoked);
+        assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__UNKNOWN);
+        assert_int_equal(atomic_load(&t->a->refused), refused + 4);
+        /* the refusals are counted on /metrics */
+        call(t, API_METHOD_GET, API_ROLE_READER, "/metrics", &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.content_type, "text/plain; version=0.0.4");
+        assert_int_equal(r.n_headers, 0);
+        char *text = strndup((const char *) r.body, r.body_len), want[64];
+        snprintf(want, sizeof(want), "\nvouch_api_refused_total %llu\n", refused + 4);
+        assert_non_null(strstr(text, want));
+        assert_non_null(strstr(text, "\nvouch_devices 1\n"));
+        free(text);
+        api_response_done(&r);
+        /* the configuration's names */
+        char *admins[] = { "ops" }, *readers[] = { "pdp" };
+        t->f.d.cfg.api_admins = admins;
+        t->f.d.cfg.n_api_admins = 1;
+        t->f.d.cfg.api_readers = readers;
+        t->f.d.cfg.n_api_readers = 1;
+        assert_int_equal(api_role_of_cn(&t->f.d, "ops"), API_ROLE_ADMIN);
+        assert_int_equal(api_role_of_cn(&t->f.d, "pdp"), API_ROLE_READER);
+        assert_int_equal(api_role_of_cn(&t->f.d, "Ops"), API_ROLE_NONE);
+        assert_int_equal(api_role_of_cn(&t->f.d, ""), API_ROLE_NONE);
+        t->f.d.cfg.api_admins = t->f.d.cfg.api_readers = NULL;
+        t->f.d.cfg.n_api_admins = t->f.d.cfg.n_api_readers = 0;
+}
+
+/* ---- admin actions ---- */
+
+static void test_revoke_and_approve(void **state) {
+        tapi *t = *state;
+        char path[128];
+        api_response r;
+        attest(t);
+        snprintf(path, sizeof(path), "/v1/devices/%s/revoke", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, path, &r);
+        expect_error(&r, 405, EINVAL, "revoke needs POST");
+        api_response_done(&r);
+        call(t, API_METHOD_PUT, API_ROLE_ADMIN, path, &r);
+        expect_error(&r, 405, EINVAL, "revoke needs POST");
+        api_response_done(&r);
+        assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
+        Vouch__V1__DeviceInfo *o = device_info_of(&r);
+        assert_string_equal(o->id, t->f.id);
+        assert_true(o->revoked);
+        assert_false(o->approved);
+        assert_int_equal(o->status, VOUCH__V1__TRUST_STATUS__UNTRUSTED);
+        vouch__v1__device_info__free_unpacked(o, NULL);
+        api_response_done(&r);
+        assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__UNTRUSTED);
+        sfx_pump(&t->f);
+        /* the revocation's verdict names the admin */
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict?format=json", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        expect_ok(&r, "application/json");
+        json_object *j = json_of(&r), *fs = jget(jget(j, "verdict"), "findings");
+        assert_int_equal(json_object_array_length(fs), 1);
+        assert_string_equal(jstr(json_object_array_get_idx(fs, 0), "rule"), "revoked");
+        assert_non_null(strstr(jstr(json_object_array_get_idx(fs, 0), "explanation"), "\"admin\""));
+        json_object_put(j);
+        api_response_done(&r);
+        /* approve: POST only; the device list shows it approved */
+        snprintf(path, sizeof(path), "/v1/devices/%s/approve?format=json", t->f.id);
+        call(t, API_METHOD_PUT, API_ROLE_ADMIN, path, &r);
+        expect_json_error(&r, 405, EINVAL);
+        api_response_done(&r);
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
+        expect_ok(&r, "application/json");
+        j = json_of(&r);
+        assert_string_equal(jstr(j, "id"), t->f.id);
+        assert_true(json_object_get_boolean(jget(j, "approved")));
+        json_object_put(j);
+        api_response_done(&r);
+        /* an action there is not */
+        snprintf(path, sizeof(path), "/v1/devices/%s/frob", t->f.id);
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
+        expect_error(&r, 404, ENOENT, "no such endpoint");
+        api_response_done(&r);
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, "/v1/devices/" ID_1 "/revoke", &r);
+        expect_error(&r, 404, ENOENT, "no device");
+        api_response_done(&r);
+}
+
+static void put_golden_pb(tapi *t, const char *name, api_response *r) {
+        char path[128];
+        Vouch__V1__GoldenAssignment ga = VOUCH__V1__GOLDEN_ASSIGNMENT__INIT;
+        uint8_t buf[256];
+        ga.golden = (char *) name;
+        size_t n = vouch__v1__golden_assignment__get_packed_size(&ga);
+        assert_true(n <= sizeof(buf));
+        vouch__v1__golden_assignment__pack(&ga, buf);
+        snprintf(path, sizeof(path), "/v1/devices/%s/golden", t->f.id);
+        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, buf, n, r);
+}
+
+static void test_golden_assignment(void **state) {
+        tapi *t = *state;
+        char path[128];
+        api_response r;
+        put_golden_pb(t, "dev", &r);
+        Vouch__V1__DeviceInfo *o = device_info_of(&r);
+        assert_string_equal(o->golden, "dev");
+        vouch__v1__device_info__free_unpacked(o, NULL);
+        api_response_done(&r);
+        assert_string_equal(sfx_device(&t->f)->rec.golden, "dev");
+        /* a set that is not loaded: 404, the assignment stays */
+        put_golden_pb(t, "nope", &r);
+        expect_error(&r, 404, ENOENT, "no golden set \"nope\"");
+        api_response_done(&r);
+        assert_string_equal(sfx_device(&t->f)->rec.golden, "dev");
+        /* as JSON; "" is the default set */
+        snprintf(path, sizeof(path), "/v1/devices/%s/golden?format=json", t->f.id);
+        const char *body = "{\"golden\": \"\"}";
+        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, body, strlen(body), &r);
+        expect_ok(&r, "application/json");
+        json_object *j = json_of(&r);
+        assert_string_equal(jstr(j, "golden"), "");
+        json_object_put(j);
+        api_response_done(&r);
+        assert_string_equal(sfx_device(&t->f)->rec.golden, "");
+        /* malformed bodies: 400, nothing changed */
+        const char *bad[] = { "", "not json", "{\"golden\": 7}", "{\"name\": \"dev\"}", "[\"dev\"]" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, bad[i], strlen(bad[i]), &r);
+                expect_json_error(&r, 400, EBADMSG);
+                api_response_done(&r);
+        }
+        snprintf(path, sizeof(path), "/v1/devices/%s/golden", t->f.id);
+        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, "\xff\xff\xff", 3, &r);
+        expect_error(&r, 400, EBADMSG, "not a GoldenAssignment");
+        api_response_done(&r);
+        char long_name[200];
+        memset(long_name, 'a', sizeof(long_name) - 1);
+        long_name[sizeof(long_name) - 1] = '\0';
+        put_golden_pb(t, long_name, &r);
+        expect_error(&r, 400, EBADMSG, NULL);
+        api_response_done(&r);
+        size_t big = API_MAX_BODY + 1;
+        uint8_t *huge = calloc(1, big);
+        assert_non_null(huge);
+        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, huge, big, &r);
+        expect_error(&r, 400, E2BIG, NULL);
+        api_response_done(&r);
+        free(huge);
+        assert_string_equal(sfx_device(&t->f)->rec.golden, "");
+        /* PUT only */
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
+        expect_error(&r, 405, EINVAL, "golden needs PUT");
+        api_response_done(&r);
+}
+
+/* A store that cannot record the revocation: 503, and the device is as it was. */
+static void test_store_failure_leaves_device_unchanged(void **state) {
+        tapi *t = *state;
+        char path[128];
+        api_response r;
+        if (strcmp(getenv("VOUCH_FAILPOINTS_BUILT") ?: "0", "1") != 0) {
+                fprintf(stderr, "SKIP: the store's failpoints are not built (meson -Dfailpoints=true)\n");
+                skip();
+        }
+        attest(t);
+        snprintf(path, sizeof(path), "/v1/devices/%s/revoke", t->f.id);
+        setenv("VOUCH_FAILPOINTS", "store-verdict", 1);
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
+        unsetenv("VOUCH_FAILPOINTS");
+        expect_error(&r, 503, EIO, "the device is unchanged");
+        api_response_done(&r);
+        sfx_pump(&t->f);
+        device *dev = sfx_device(&t->f);
+        assert_false(dev->rec.revoked);
+        assert_true(dev->rec.approved);
+        assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        vs_device stored;
+        assert_int_equal(vs_device_get(t->f.d.store, t->f.id, &stored), 0);
+        assert_false(stored.revoked);
+        assert_true(stored.approved);
+        vs_device_done(&stored);
+        /* and once the store works again, the revocation goes through */
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
+        Vouch__V1__DeviceInfo *o = device_info_of(&r);
+        assert_true(o->revoked);
+        vouch__v1__device_info__free_unpacked(o, NULL);
+        api_response_done(&r);
+        assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__UNTRUSTED);
+}
+
+/* ---- requests refused before any endpoint ---- */
+
+static void test_malformed_requests(void **state) {
+        tapi *t = *state;
+        api_response r;
+        api_request in = { .method = API_METHOD_GET, .path = "/healthz", .query_malformed = true,
+                           .role = API_ROLE_ADMIN, .cn = "admin" };
+        api_handle(t->a, &in, &r);
+        expect_error(&r, 400, EINVAL, "malformed query string");
+        api_response_done(&r);
+        /* no path, or one too long */
+        in = (api_request) { .method = API_METHOD_GET, .role = API_ROLE_ADMIN };
+        api_handle(t->a, &in, &r);
+        expect_error(&r, 400, EINVAL, "no or too long a path");
+        api_response_done(&r);
+        char long_path[600];
+        memset(long_path, 'a', sizeof(long_path) - 1);
+        long_path[0] = '/';
+        long_path[sizeof(long_path) - 1] = '\0';
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, long_path, &r);
+        expect_error(&r, 400, EINVAL, "too long");
+        api_response_done(&r);
+        /* format: checked first, its error always protobuf */
+        call(t, API_METHOD_GET, API_ROLE_NONE, "/v1/keys?format=xml", &r);
+        expect_error(&r, 400, EINVAL, "format \"xml\"");
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/keys?FORMAT=json", &r); /* keys ignore case */
+        expect_ok(&r, "application/json");
+        api_response_done(&r);
+        /* no such endpoint, or not with this method */
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, "/v1/nothing", &r);
+        expect_error(&r, 404, ENOENT, "no endpoint GET /v1/nothing");
+        api_response_done(&r);
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, "/healthz?format=json", &r);
+        expect_json_error(&r, 404, ENOENT);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, "/v1/devices/a/b/c/d/e/f/g", &r);
+        expect_error(&r, 404, ENOENT, NULL);
+        api_response_done(&r);
+        assert_true(atomic_load(&t->a->requests) >= 8);
+}
+
+/* ---- watch: checked here, streamed by the transport ---- */
+
+static void test_watch_request(void **state) {
+        tapi *t = *state;
+        api_response r;
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/watch", &r);
+        assert_int_equal(r.status, 200);
+        assert_true(r.watch);
+        assert_false(r.watch_json);
+        assert_int_equal(r.watch_since, 0);
+        assert_null(r.body);
+        assert_string_equal(r.content_type, "application/x-protobuf; delimited=uint32be");
+        assert_string_equal(header(&r, "Cache-Control"), "no-store");
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/watch?format=json&since=9223372036854775807", &r);
+        assert_int_equal(r.status, 200);
+        assert_true(r.watch);
+        assert_true(r.watch_json);
+        assert_true(r.watch_since == INT64_MAX);
+        assert_string_equal(r.content_type, "application/x-ndjson");
+        api_response_done(&r);
+        const char *bad[] = { "abc", "-1", "", "1x", "9223372036854775808", "99999999999999999999" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char target[128];
+                snprintf(target, sizeof(target), "/v1/watch?since=%s", bad[i]);
+                call(t, API_METHOD_GET, API_ROLE_READER, target, &r);
+                expect_error(&r, 400, EINVAL, "since");
+                assert_false(r.watch);
+                api_response_done(&r);
+        }
+        call(t, API_METHOD_POST, API_ROLE_READER, "/v1/watch", &r);
+        expect_error(&r, 404, ENOENT, NULL);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_NONE, "/v1/watch", &r);
+        expect_error(&r, 403, EACCES, NULL);
+        assert_false(r.watch);
+        api_response_done(&r);
+        /* all watcher slots taken */
+        atomic_store(&t->a->n_watchers, API_MAX_WATCHERS);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/watch?format=json", &r);
+        expect_json_error(&r, 503, EBUSY);
+        assert_false(r.watch);
+        api_response_done(&r);
+        atomic_store(&t->a->n_watchers, 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_verdict_trusted, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verdict_unknown_before_attesting, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verdict_of_no_device, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_expired_verdict_is_stale, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_device_list_pages, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verdict_list_filter_and_pages, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_revoke_and_approve, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_golden_assignment, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_store_failure_leaves_device_unchanged, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_malformed_requests, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_watch_request, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
