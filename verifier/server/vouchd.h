@@ -41,8 +41,9 @@ struct vouchd {
         atomic_ullong published;
         verdict_keys keys;
         struct api *api;
-        /* after each verdict's commit (the store's writer thread): set by the API (api_start)
-         * before the loops start, so that verdict.c does not call into api.c */
+        /* after each verdict's commit (the store's writer thread): set by the API's transport
+         * (api-http.c, api_start) before the loops start, so that verdict.c does not call
+         * into the API */
         void (*on_committed)(vouchd *d);
         atomic_ullong latency_count[LATENCY_BUCKETS + 1];
         atomic_ullong latency_sum_us;
