@@ -13,6 +13,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "hash.h"
+#include "tpmkey.h"
 
 const char *vc_quote_check_name(vc_quote_check c) {
         switch (c) {
@@ -50,97 +51,13 @@ vc_ak *vc_ak_free(vc_ak *ak) {
         return NULL;
 }
 
-static int pkey_from_rsa(const TPMT_PUBLIC *pub, EVP_PKEY **ret, vc_error *err) {
-        const TPM2B_PUBLIC_KEY_RSA *n = &pub->unique.rsa;
-        uint32_t e = pub->parameters.rsaDetail.exponent ? pub->parameters.rsaDetail.exponent : 65537;
-        OSSL_PARAM_BLD *bld = NULL;
-        OSSL_PARAM *params = NULL;
-        EVP_PKEY_CTX *ctx = NULL;
-        BIGNUM *bn_n = NULL, *bn_e = NULL;
-        int r = -ENOMEM;
-
-        if (n->size == 0 || n->size * 8u != pub->parameters.rsaDetail.keyBits)
-                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "RSA AK: modulus of %u bytes for keyBits %u",
-                                    n->size, pub->parameters.rsaDetail.keyBits);
-        bn_n = BN_bin2bn(n->buffer, n->size, NULL);
-        bn_e = BN_new();
-        bld = OSSL_PARAM_BLD_new();
-        if (!bn_n || !bn_e || !bld || !BN_set_word(bn_e, e))
-                goto out;
-        if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
-            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) || !(params = OSSL_PARAM_BLD_to_param(bld)))
-                goto out;
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-        if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, ret, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-                r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "RSA AK: OpenSSL rejected the public key");
-                goto out;
-        }
-        r = 0;
-out:
-        EVP_PKEY_CTX_free(ctx);
-        OSSL_PARAM_free(params);
-        OSSL_PARAM_BLD_free(bld);
-        BN_free(bn_n);
-        BN_free(bn_e);
-        return r;
-}
-
-static int pkey_from_ecc(const TPMT_PUBLIC *pub, EVP_PKEY **ret, vc_error *err) {
-        const char *group;
-        size_t fsize;
-        uint8_t point[1 + 2 * 66];
-        OSSL_PARAM params[3];
-        EVP_PKEY_CTX *ctx = NULL;
-        int r;
-
-        switch (pub->parameters.eccDetail.curveID) {
-        case TPM2_ECC_NIST_P256:
-                group = "prime256v1", fsize = 32;
-                break;
-        case TPM2_ECC_NIST_P384:
-                group = "secp384r1", fsize = 48;
-                break;
-        case TPM2_ECC_NIST_P521:
-                group = "secp521r1", fsize = 66;
-                break;
-        default:
-                return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "ECC AK: curve 0x%04x is not supported",
-                                    pub->parameters.eccDetail.curveID);
-        }
-        const TPM2B_ECC_PARAMETER *x = &pub->unique.ecc.x, *y = &pub->unique.ecc.y;
-        if (x->size > fsize || y->size > fsize || x->size == 0 || y->size == 0)
-                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "ECC AK: coordinates of %u/%u bytes for a %zu-byte curve",
-                                    x->size, y->size, fsize);
-        memset(point, 0, sizeof(point));
-        point[0] = 0x04;
-        memcpy(point + 1 + fsize - x->size, x->buffer, x->size);
-        memcpy(point + 1 + 2 * fsize - y->size, y->buffer, y->size);
-        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *) group, 0);
-        params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * fsize);
-        params[2] = OSSL_PARAM_construct_end();
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-        if (!ctx)
-                return -ENOMEM;
-        if (EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, ret, EVP_PKEY_PUBLIC_KEY, params) != 1)
-                r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "ECC AK: the point is not on curve %s", group);
-        else
-                r = 0;
-        EVP_PKEY_CTX_free(ctx);
-        return r;
-}
-
 static int ak_from_public(vc_ak *ak, const uint8_t *tpmt, size_t tpmt_len, vc_error *err) {
+        const TPM2B_PUBLIC_KEY_RSA *n = &ak->public.unique.rsa;
         int r;
-        switch (ak->public.type) {
-        case TPM2_ALG_RSA:
-                r = pkey_from_rsa(&ak->public, &ak->pkey, err);
-                break;
-        case TPM2_ALG_ECC:
-                r = pkey_from_ecc(&ak->public, &ak->pkey, err);
-                break;
-        default:
-                return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "AK type 0x%04x is not RSA or ECC", ak->public.type);
-        }
+        if (ak->public.type == TPM2_ALG_RSA && (n->size == 0 || n->size * 8u != ak->public.parameters.rsaDetail.keyBits))
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "RSA AK: modulus of %u bytes for keyBits %u", n->size,
+                                    ak->public.parameters.rsaDetail.keyBits);
+        r = vc_tpm_public_key(&ak->public, "AK", &ak->pkey, err);
         if (r < 0)
                 return r;
         /* Name = nameAlg || H_nameAlg(marshalled TPMT_PUBLIC), TPM 2.0 Part 1 section 16. */
