@@ -259,7 +259,7 @@ static void quote_and_verify(va_tpm *t, const TPM2B_PUBLIC *pub, const uint8_t *
         out->r = vc_quote_parse(q.attest, q.attest_len, q.sig, q.sig_len, &vq, &err);
         if (out->r < 0)
                 goto done;
-        out->r = vc_quote_verify(vq, ak, &pcrs, verify_nonce, 32, qn, qn_len, NULL, &out->res);
+        out->r = vc_quote_verify(vq, ak, &pcrs, verify_nonce, 32, qn, qn_len, NULL, NULL, &out->res);
         snprintf(out->msg, sizeof(out->msg), "%s", out->res.reason);
 done:
         if (out->r < 0)

@@ -112,7 +112,7 @@ static void take_clock_of(vc_device_state *st, const vc_quote_result *qr, bool n
 static int note_genuine(vc_device_state *st, const vc_quote *q, const vc_ak *ak, const vc_attest_input *in,
                         const vc_quote_policy *policy, bool new_boot) {
         vc_quote_result qr;
-        int r = vc_quote_verify_ex(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, NULL, policy, &qr);
+        int r = vc_quote_verify(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, NULL, policy, &qr);
         if (r < 0)
                 return r;
         if (genuine(&qr))
@@ -123,7 +123,7 @@ static int note_genuine(vc_device_state *st, const vc_quote *q, const vc_ak *ak,
 static int quote_only(vc_quote *q, const vc_ak *ak, const vc_attest_input *in, const vc_quote_policy *policy,
                       vc_attest_result *ret) {
         vc_quote_result qr;
-        int r = vc_quote_verify_ex(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, NULL, policy, &qr);
+        int r = vc_quote_verify(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, NULL, policy, &qr);
         vc_quote_free(q);
         if (r < 0)
                 return r;
@@ -257,7 +257,7 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 n_events = whole ? log->n_events : st->n_events + log->n_events - 1;
                 rp->next_event = n_events;
         }
-        r = vc_quote_verify_ex(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, &rp->pcrs, policy, &ret->quote);
+        r = vc_quote_verify(q, ak, in->pcrs, in->nonce, in->nonce_len, NULL, 0, &rp->pcrs, policy, &ret->quote);
         if (r < 0)
                 goto out;
         if (ret->quote.status != VC_QUOTE_VALID) {

@@ -359,21 +359,21 @@ static void reset_value(uint32_t pcr, size_t size, uint8_t *out) {
         memset(out, pcr >= 17 && pcr <= 22 ? 0xff : 0, size);
 }
 
-int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
-                    size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
-                    vc_quote_result *ret) {
-        return vc_quote_verify_ex(q, ak, pcrs, nonce, nonce_len, qsigner, qsigner_len, replayed, NULL, ret);
+/* The PCRs 0-23 a selection selects. */
+static uint32_t selected_mask(const TPMS_PCR_SELECTION *sel) {
+        uint32_t mask = 0;
+        for (uint32_t pcr = 0; pcr < VC_PCR_COUNT && pcr < sel->sizeofSelect * 8u; pcr++)
+                if (sel->pcrSelect[pcr / 8] & (1u << (pcr % 8)))
+                        mask |= 1u << pcr;
+        return mask;
 }
 
-int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
-                       size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
-                       const vc_quote_policy *policy, vc_quote_result *ret) {
+/* Is it the AK's TPM's quote: magic, type, the AK a restricted signing key (when its
+ * TPMT_PUBLIC is known) of the signature's scheme, the signature. 1 yes, 0 failed with
+ * ret set, <0 error. */
+static int check_signed(const vc_quote *q, const vc_ak *ak, const vc_quote_policy *policy, vc_quote_result *ret) {
         const TPMS_ATTEST *a = &q->attest;
-        const TPMS_QUOTE_INFO *qi = &a->attested.quote;
-        char h1[129], h2[129];
         int r;
-
-        *ret = (vc_quote_result) { 0 };
         if (a->magic != TPM2_GENERATED_VALUE)
                 return fail(ret, VC_QUOTE_CHECK_MAGIC, "magic 0x%08x, expected TPM_GENERATED_VALUE 0xff544347",
                             a->magic);
@@ -386,11 +386,15 @@ int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcr
                             "AK attributes 0x%08x: a quote key must be restricted and sign", ak->public.objectAttributes);
         if (ak->has_public && (r = scheme_matches(q, &ak->public, ret)) <= 0)
                 return r;
-        r = verify_signature(q, ak->pkey, policy && policy->allow_sha1, ret);
-        if (r <= 0)
-                return r;
-        /* qualifiedSigner is the AK's Qualified Name (TPM 2.0 Part 1, 16.6: a hash chain over
-         * its parents), not its Name: it is checked only against a value the caller knows. */
+        return verify_signature(q, ak->pkey, policy && policy->allow_sha1, ret);
+}
+
+/* qualifiedSigner is the AK's Qualified Name (TPM 2.0 Part 1, 16.6: a hash chain over its
+ * parents), not its Name: it is checked only against a value the caller knows (qsigner
+ * not NULL). extraData is the nonce. 1 both match, 0 failed with ret set. */
+static int check_signer_and_nonce(const TPMS_ATTEST *a, const uint8_t *qsigner, size_t qsigner_len,
+                                  const uint8_t *nonce, size_t nonce_len, vc_quote_result *ret) {
+        char h1[129], h2[129];
         if (qsigner && (a->qualifiedSigner.size != qsigner_len ||
                         memcmp(a->qualifiedSigner.name, qsigner, qsigner_len) != 0)) {
                 hex_short(a->qualifiedSigner.name, a->qualifiedSigner.size, h1);
@@ -402,121 +406,148 @@ int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcr
                 hex_short(nonce, nonce_len, h2);
                 return fail(ret, VC_QUOTE_CHECK_NONCE, "extraData \"%s\" is not the expected nonce \"%s\"", h1, h2);
         }
+        return 1;
+}
+
+/* pcrDigest = H_sig(PCR values in selection order), TPM 2.0 Part 3, 18.4: the digest of
+ * the supplied values into md (1), or 0 with ret set when one is missing, or <0. */
+static int pcr_digest(const vc_quote *q, const vc_pcr_set *pcrs, const EVP_MD *md_alg, uint8_t *md, unsigned *md_len,
+                      vc_quote_result *ret) {
+        const TPMS_QUOTE_INFO *qi = &q->attest.attested.quote;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        int r = 1;
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_DigestInit_ex2(ctx, md_alg, NULL) != 1)
+                r = -EIO;
+        for (uint32_t i = 0; r == 1 && i < qi->pcrSelect.count; i++) {
+                const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
+                const vc_alg_info *ba = vc_alg_lookup(sel->hash);
+                const vc_pcr_bank *bank = vc_pcr_set_find(pcrs, sel->hash);
+                for (uint32_t pcr = 0; r == 1 && pcr < sel->sizeofSelect * 8u; pcr++) {
+                        if (!(sel->pcrSelect[pcr / 8] & (1u << (pcr % 8))))
+                                continue;
+                        if (!ba)
+                                r = fail(ret, VC_QUOTE_CHECK_PCR_MISSING,
+                                         "quote selects bank 0x%04x, which this verifier does not know", sel->hash);
+                        else if (!bank || pcr >= VC_PCR_COUNT || !(bank->mask & (1u << pcr)))
+                                r = fail(ret, VC_QUOTE_CHECK_PCR_MISSING,
+                                         "quote selects %s PCR %u, but no value for it was supplied", ba->name, pcr);
+                        else if (EVP_DigestUpdate(ctx, bank->values[pcr], bank->size) != 1)
+                                r = -EIO;
+                }
+        }
+        if (r == 1 && EVP_DigestFinal_ex(ctx, md, md_len) != 1)
+                r = -EIO;
+        EVP_MD_CTX_free(ctx);
+        return r;
+}
+
+/* The quote selects some PCR, each has a value in pcrs, and pcrDigest is theirs; the
+ * selection goes into ret->quoted. 1 yes, 0 failed with ret set, <0 error. */
+static int check_pcr_digest(const vc_quote *q, const vc_pcr_set *pcrs, vc_quote_result *ret) {
+        const TPMS_QUOTE_INFO *qi = &q->attest.attested.quote;
+        const vc_alg_info *ha = vc_alg_lookup(sig_hash(&q->sig));
+        uint8_t md[VC_MAX_DIGEST];
+        unsigned md_len = 0;
+        char h1[129], h2[129];
+        int r = pcr_digest(q, pcrs, EVP_get_digestbyname(ha->ossl_name), md, &md_len, ret);
+        if (r <= 0)
+                return r;
+        uint32_t n_selected = 0;
+        for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
+                uint32_t mask = selected_mask(&qi->pcrSelect.pcrSelections[i]);
+                int bi = vc_alg_index(qi->pcrSelect.pcrSelections[i].hash);
+                n_selected += (uint32_t) __builtin_popcount(mask);
+                if (bi >= 0)
+                        ret->quoted[bi] |= mask;
+        }
+        if (n_selected == 0)
+                return fail(ret, VC_QUOTE_CHECK_PCR_MISSING, "the quote selects no PCR: it attests nothing");
+        if (qi->pcrDigest.size != md_len || memcmp(qi->pcrDigest.buffer, md, md_len) != 0) {
+                hex_short(qi->pcrDigest.buffer, qi->pcrDigest.size, h1);
+                hex_short(md, md_len, h2);
+                return fail(ret, VC_QUOTE_CHECK_PCR_DIGEST,
+                            "pcrDigest %s is not the %s of the supplied PCR values (%s)", h1, ha->name, h2);
+        }
+        return 1;
+}
+
+/* One quoted bank against the log's replay of it: each selected PCR the log extends must
+ * equal the replayed value, and one it does not extend its reset value, except PCRs 8-23
+ * (noted as unexplained). 1 yes, 0 failed with ret set. */
+static int check_bank_against_log(const vc_pcr_bank *bank, const vc_pcr_bank *rb, uint16_t hash, uint32_t selected,
+                                  vc_quote_result *ret) {
+        const char *name = vc_alg_lookup(hash)->name;
+        int bi = vc_alg_index(hash);
+        char h1[129], h2[129];
+        for (uint32_t pcr = 0; pcr < VC_PCR_COUNT; pcr++) {
+                uint8_t reset[VC_MAX_DIGEST];
+                bool logged = rb->mask & (1u << pcr);
+                if (!(selected & (1u << pcr)))
+                        continue;
+                reset_value(pcr, bank->size, reset);
+                const uint8_t *want = logged ? rb->values[pcr] : reset;
+                if (memcmp(want, bank->values[pcr], bank->size) == 0) {
+                        ret->log_matched[bi] |= 1u << pcr;
+                        ret->n_pcrs_compared_to_log++;
+                        continue;
+                }
+                if (!logged && pcr > 7) {
+                        ret->log_unexplained[bi] |= 1u << pcr;
+                        continue;
+                }
+                hex_short(bank->values[pcr], bank->size, h1);
+                hex_short(want, bank->size, h2);
+                return fail(ret, VC_QUOTE_CHECK_EVENTLOG, "%s PCR %u is %s in the quote but the event log %s %s", name,
+                            pcr, h1, logged ? "replays to" : "does not extend it from its reset value", h2);
+        }
+        return 1;
+}
+
+/* The event log must account for every quoted PCR it extends, and for PCRs 0-7, which
+ * UEFI firmware always measures (PFP 1.05 section 3.3.4). 1 yes, 0 failed with ret set. */
+static int check_against_log(const vc_quote *q, const vc_pcr_set *pcrs, const vc_pcr_set *replayed,
+                             vc_quote_result *ret) {
+        const TPMS_QUOTE_INFO *qi = &q->attest.attested.quote;
+        uint32_t all_quoted = 0, all_logged = 0;
+        for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
+                const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
+                const vc_pcr_bank *rb = vc_pcr_set_find(replayed, sel->hash);
+                uint32_t selected = selected_mask(sel);
+                if (!selected)
+                        continue;
+                if (!rb)
+                        return fail(ret, VC_QUOTE_CHECK_EVENTLOG,
+                                    "the event log has no %s digests, but the quote covers that bank",
+                                    vc_alg_lookup(sel->hash)->name);
+                all_quoted |= selected;
+                all_logged |= rb->mask;
+                int r = check_bank_against_log(vc_pcr_set_find(pcrs, sel->hash), rb, sel->hash, selected, ret);
+                if (r <= 0)
+                        return r;
+        }
+        ret->log_unquoted_mask = all_logged & ~all_quoted;
+        return 1;
+}
+
+int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
+                    size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
+                    const vc_quote_policy *policy, vc_quote_result *ret) {
+        const TPMS_ATTEST *a = &q->attest;
+        int r;
+
+        *ret = (vc_quote_result) { 0 };
+        if ((r = check_signed(q, ak, policy, ret)) <= 0 ||
+            (r = check_signer_and_nonce(a, qsigner, qsigner_len, nonce, nonce_len, ret)) <= 0)
+                return r;
         /* signed by the AK over this nonce: the clock fields are the TPM's, whatever the
          * PCR checks below say (a verdict for a PCR mismatch still names the boot) */
         ret->clock = a->clockInfo.clock;
         ret->reset_count = a->clockInfo.resetCount;
         ret->restart_count = a->clockInfo.restartCount;
-
-        /* pcrDigest = H_sig(PCR values in selection order), TPM 2.0 Part 3, 18.4. */
-        uint16_t halg = sig_hash(&q->sig);
-        const vc_alg_info *ha = vc_alg_lookup(halg);
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        uint8_t md[VC_MAX_DIGEST];
-        unsigned mdlen = 0;
-        if (!ctx)
-                return -ENOMEM;
-        if (EVP_DigestInit_ex2(ctx, EVP_get_digestbyname(ha->ossl_name), NULL) != 1) {
-                EVP_MD_CTX_free(ctx);
-                return -EIO;
-        }
-        for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
-                const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
-                const vc_alg_info *ba = vc_alg_lookup(sel->hash);
-                const vc_pcr_bank *bank = vc_pcr_set_find(pcrs, sel->hash);
-                for (uint32_t pcr = 0; pcr < sel->sizeofSelect * 8u; pcr++) {
-                        if (!(sel->pcrSelect[pcr / 8] & (1u << (pcr % 8))))
-                                continue;
-                        if (!ba || !bank || pcr >= VC_PCR_COUNT || !(bank->mask & (1u << pcr))) {
-                                EVP_MD_CTX_free(ctx);
-                                if (!ba)
-                                        return fail(ret, VC_QUOTE_CHECK_PCR_MISSING,
-                                                    "quote selects bank 0x%04x, which this verifier does not know",
-                                                    sel->hash);
-                                return fail(ret, VC_QUOTE_CHECK_PCR_MISSING,
-                                            "quote selects %s PCR %u, but no value for it was supplied", ba->name, pcr);
-                        }
-                        if (EVP_DigestUpdate(ctx, bank->values[pcr], bank->size) != 1) {
-                                EVP_MD_CTX_free(ctx);
-                                return -EIO;
-                        }
-                }
-        }
-        r = EVP_DigestFinal_ex(ctx, md, &mdlen);
-        EVP_MD_CTX_free(ctx);
-        if (r != 1)
-                return -EIO;
-        uint32_t n_selected = 0;
-        for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
-                const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
-                int bi = vc_alg_index(sel->hash);
-                for (uint32_t pcr = 0; pcr < VC_PCR_COUNT && pcr < sel->sizeofSelect * 8u; pcr++)
-                        if (sel->pcrSelect[pcr / 8] & (1u << (pcr % 8))) {
-                                n_selected++;
-                                if (bi >= 0)
-                                        ret->quoted[bi] |= 1u << pcr;
-                        }
-        }
-        if (n_selected == 0)
-                return fail(ret, VC_QUOTE_CHECK_PCR_MISSING, "the quote selects no PCR: it attests nothing");
-        if (qi->pcrDigest.size != mdlen || memcmp(qi->pcrDigest.buffer, md, mdlen) != 0) {
-                hex_short(qi->pcrDigest.buffer, qi->pcrDigest.size, h1);
-                hex_short(md, mdlen, h2);
-                return fail(ret, VC_QUOTE_CHECK_PCR_DIGEST,
-                            "pcrDigest %s is not the %s of the supplied PCR values (%s)", h1, ha->name, h2);
-        }
-
-        /* The event log must account for every quoted PCR it extends, and for PCRs 0-7,
-         * which UEFI firmware always measures (PFP 1.05 section 3.3.4). */
-        if (replayed) {
-                uint32_t all_quoted = 0, all_logged = 0;
-                for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
-                        const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
-                        const vc_alg_info *ba = vc_alg_lookup(sel->hash);
-                        const vc_pcr_bank *bank = vc_pcr_set_find(pcrs, sel->hash);
-                        const vc_pcr_bank *rb = vc_pcr_set_find(replayed, sel->hash);
-                        uint32_t selected = 0;
-                        for (uint32_t pcr = 0; pcr < VC_PCR_COUNT && pcr < sel->sizeofSelect * 8u; pcr++)
-                                if (sel->pcrSelect[pcr / 8] & (1u << (pcr % 8)))
-                                        selected |= 1u << pcr;
-                        if (!selected)
-                                continue;
-                        if (!rb)
-                                return fail(ret, VC_QUOTE_CHECK_EVENTLOG,
-                                            "the event log has no %s digests, but the quote covers that bank",
-                                            ba->name);
-                        all_quoted |= selected;
-                        all_logged |= rb->mask;
-                        int bi = vc_alg_index(sel->hash);
-                        for (uint32_t pcr = 0; pcr < VC_PCR_COUNT; pcr++) {
-                                uint8_t reset[VC_MAX_DIGEST];
-                                bool logged = rb->mask & (1u << pcr);
-                                if (!(selected & (1u << pcr)))
-                                        continue;
-                                reset_value(pcr, bank->size, reset);
-                                const uint8_t *want = logged ? rb->values[pcr] : reset;
-                                if (memcmp(want, bank->values[pcr], bank->size) == 0) {
-                                        ret->log_matched[bi] |= 1u << pcr;
-                                        ret->n_pcrs_compared_to_log++;
-                                        continue;
-                                }
-                                if (!logged && pcr > 7) {
-                                        ret->log_unexplained[bi] |= 1u << pcr;
-                                        continue;
-                                }
-                                hex_short(bank->values[pcr], bank->size, h1);
-                                hex_short(want, bank->size, h2);
-                                return fail(ret, VC_QUOTE_CHECK_EVENTLOG,
-                                            "%s PCR %u is %s in the quote but the event log %s %s", ba->name, pcr, h1,
-                                            logged ? "replays to" : "does not extend it from its reset value", h2);
-                        }
-                }
-                ret->log_unquoted_mask = all_logged & ~all_quoted;
-        }
-
-        ret->clock = a->clockInfo.clock;
-        ret->reset_count = a->clockInfo.resetCount;
-        ret->restart_count = a->clockInfo.restartCount;
+        if ((r = check_pcr_digest(q, pcrs, ret)) <= 0 || (replayed && (r = check_against_log(q, pcrs, replayed, ret)) <= 0))
+                return r;
         ret->safe = a->clockInfo.safe;
         ret->firmware_version = a->firmwareVersion;
         ret->status = VC_QUOTE_VALID;
