@@ -2,6 +2,7 @@
 #include "uefi.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,176 +114,199 @@ static void sbuf_ascii(vc_sbuf *b, const uint8_t *p, size_t n) {
                         vc_sbuf_printf(b, "\\x%02x", p[i]);
 }
 
-/* One node's text; `p` is the node body (after the 4-byte header), `n` its length.
- * Node formats: UEFI 2.10 sections 10.3 and 10.6.1. */
-static void node_text(vc_sbuf *b, uint8_t type, uint8_t sub, const uint8_t *p, size_t n) {
-        switch (type << 8 | sub) {
-        case 0x0101: /* PCI */
-                if (n >= 2) {
-                        vc_sbuf_printf(b, "Pci(0x%x,0x%x)", p[1], p[0]);
-                        return;
-                }
-                break;
-        case 0x0103: /* Memory mapped */
-                if (n >= 20) {
-                        vc_sbuf_printf(b, "MemoryMapped(0x%x,0x%llx,0x%llx)", vc_le32(p),
-                                    (unsigned long long) vc_le64(p + 4), (unsigned long long) vc_le64(p + 12));
-                        return;
-                }
-                break;
-        case 0x0104: /* Vendor hardware */
-        case 0x0310: /* Vendor messaging */
-        case 0x0403: /* Vendor media */
-                if (n >= 16) {
-                        vc_sbuf_printf(b, "%s(", type == 1 ? "VenHw" : type == 3 ? "VenMsg" : "VenMedia");
-                        vc_sbuf_guid(b, p);
-                        if (n > 16) {
-                                vc_sbuf_printf(b, ",");
-                                vc_sbuf_hex(b, p + 16, n - 16);
-                        }
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
-                break;
-        case 0x0201: /* ACPI */
-                if (n >= 8) {
-                        uint32_t hid = vc_le32(p), uid = vc_le32(p + 4);
-                        if (hid == 0x0a0341d0)
-                                vc_sbuf_printf(b, "PciRoot(0x%x)", uid);
-                        else if (hid == 0x0a0841d0)
-                                vc_sbuf_printf(b, "PcieRoot(0x%x)", uid);
-                        else
-                                vc_sbuf_printf(b, "Acpi(0x%08x,0x%x)", hid, uid);
-                        return;
-                }
-                break;
-        case 0x0301: /* ATAPI */
-                if (n >= 4) {
-                        vc_sbuf_printf(b, "Ata(%u,%u,%u)", p[0], p[1], vc_le16(p + 2));
-                        return;
-                }
-                break;
-        case 0x0302: /* SCSI */
-                if (n >= 4) {
-                        vc_sbuf_printf(b, "Scsi(0x%x,0x%x)", vc_le16(p), vc_le16(p + 2));
-                        return;
-                }
-                break;
-        case 0x0305: /* USB */
-                if (n >= 2) {
-                        vc_sbuf_printf(b, "USB(0x%x,0x%x)", p[0], p[1]);
-                        return;
-                }
-                break;
-        case 0x030b: /* MAC */
-                if (n >= 33) {
-                        vc_sbuf_printf(b, "MAC(");
-                        vc_sbuf_hex(b, p, 6);
-                        vc_sbuf_printf(b, ",0x%x)", p[32]);
-                        return;
-                }
-                break;
-        case 0x030c: /* IPv4 */
-                if (n >= 15) {
-                        vc_sbuf_printf(b, "IPv4(%u.%u.%u.%u)", p[4], p[5], p[6], p[7]);
-                        return;
-                }
-                break;
-        case 0x030d: /* IPv6 */
-                if (n >= 36) {
-                        vc_sbuf_printf(b, "IPv6(");
-                        vc_sbuf_hex(b, p + 16, 16);
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
-                break;
-        case 0x0312: /* SATA */
-                if (n >= 6) {
-                        vc_sbuf_printf(b, "Sata(0x%x,0x%x,0x%x)", vc_le16(p), vc_le16(p + 2), vc_le16(p + 4));
-                        return;
-                }
-                break;
-        case 0x0317: /* NVMe namespace */
-                if (n >= 12) {
-                        vc_sbuf_printf(b, "NVMe(0x%x,", vc_le32(p));
-                        for (size_t i = 0; i < 8; i++)
-                                vc_sbuf_printf(b, "%s%02X", i ? "-" : "", p[4 + i]);
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
-                break;
-        case 0x0318: /* URI */
+/* Vendor-defined nodes of any type: the vendor's GUID, then its data in hex. */
+static bool vendor_text(vc_sbuf *b, const char *name, const uint8_t *p, size_t n) {
+        if (n < 16)
+                return false;
+        vc_sbuf_printf(b, "%s(", name);
+        vc_sbuf_guid(b, p);
+        if (n > 16) {
+                vc_sbuf_printf(b, ",");
+                vc_sbuf_hex(b, p + 16, n - 16);
+        }
+        vc_sbuf_printf(b, ")");
+        return true;
+}
+
+/* The text of a node of type 1, hardware (UEFI 2.10, 10.3.2); false when not known. */
+static bool hardware_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
+        switch (sub) {
+        case 0x01: /* PCI */
+                if (n < 2)
+                        return false;
+                vc_sbuf_printf(b, "Pci(0x%x,0x%x)", p[1], p[0]);
+                return true;
+        case 0x03: /* Memory mapped */
+                if (n < 20)
+                        return false;
+                vc_sbuf_printf(b, "MemoryMapped(0x%x,0x%llx,0x%llx)", vc_le32(p), (unsigned long long) vc_le64(p + 4),
+                               (unsigned long long) vc_le64(p + 12));
+                return true;
+        case 0x04:
+                return vendor_text(b, "VenHw", p, n);
+        }
+        return false;
+}
+
+/* Type 2, ACPI (10.3.3). */
+static bool acpi_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
+        if (sub != 0x01 || n < 8)
+                return false;
+        uint32_t hid = vc_le32(p), uid = vc_le32(p + 4);
+        if (hid == 0x0a0341d0)
+                vc_sbuf_printf(b, "PciRoot(0x%x)", uid);
+        else if (hid == 0x0a0841d0)
+                vc_sbuf_printf(b, "PcieRoot(0x%x)", uid);
+        else
+                vc_sbuf_printf(b, "Acpi(0x%08x,0x%x)", hid, uid);
+        return true;
+}
+
+/* Type 3, messaging (10.3.4). */
+static bool messaging_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
+        switch (sub) {
+        case 0x01: /* ATAPI */
+                if (n < 4)
+                        return false;
+                vc_sbuf_printf(b, "Ata(%u,%u,%u)", p[0], p[1], vc_le16(p + 2));
+                return true;
+        case 0x02: /* SCSI */
+                if (n < 4)
+                        return false;
+                vc_sbuf_printf(b, "Scsi(0x%x,0x%x)", vc_le16(p), vc_le16(p + 2));
+                return true;
+        case 0x05: /* USB */
+                if (n < 2)
+                        return false;
+                vc_sbuf_printf(b, "USB(0x%x,0x%x)", p[0], p[1]);
+                return true;
+        case 0x0b: /* MAC */
+                if (n < 33)
+                        return false;
+                vc_sbuf_printf(b, "MAC(");
+                vc_sbuf_hex(b, p, 6);
+                vc_sbuf_printf(b, ",0x%x)", p[32]);
+                return true;
+        case 0x0c: /* IPv4 */
+                if (n < 15)
+                        return false;
+                vc_sbuf_printf(b, "IPv4(%u.%u.%u.%u)", p[4], p[5], p[6], p[7]);
+                return true;
+        case 0x0d: /* IPv6 */
+                if (n < 36)
+                        return false;
+                vc_sbuf_printf(b, "IPv6(");
+                vc_sbuf_hex(b, p + 16, 16);
+                vc_sbuf_printf(b, ")");
+                return true;
+        case 0x10:
+                return vendor_text(b, "VenMsg", p, n);
+        case 0x12: /* SATA */
+                if (n < 6)
+                        return false;
+                vc_sbuf_printf(b, "Sata(0x%x,0x%x,0x%x)", vc_le16(p), vc_le16(p + 2), vc_le16(p + 4));
+                return true;
+        case 0x17: /* NVMe namespace */
+                if (n < 12)
+                        return false;
+                vc_sbuf_printf(b, "NVMe(0x%x,", vc_le32(p));
+                for (size_t i = 0; i < 8; i++)
+                        vc_sbuf_printf(b, "%s%02X", i ? "-" : "", p[4 + i]);
+                vc_sbuf_printf(b, ")");
+                return true;
+        case 0x18: /* URI */
                 vc_sbuf_printf(b, "Uri(");
                 sbuf_ascii(b, p, n);
                 vc_sbuf_printf(b, ")");
-                return;
-        case 0x031d: /* eMMC */
-                if (n >= 1) {
-                        vc_sbuf_printf(b, "eMMC(0x%x)", p[0]);
-                        return;
-                }
-                break;
-        case 0x0401: /* Hard drive */
-                if (n >= 38) {
-                        uint8_t fmt = p[36], sigtype = p[37];
-                        vc_sbuf_printf(b, "HD(%u,", vc_le32(p));
-                        if (sigtype == 2) {
-                                vc_sbuf_printf(b, "GPT,");
-                                vc_sbuf_guid(b, p + 20);
-                        } else if (sigtype == 1) {
-                                vc_sbuf_printf(b, "MBR,0x%08x", vc_le32(p + 20));
-                        } else {
-                                vc_sbuf_printf(b, "%u,0", sigtype);
-                        }
-                        vc_sbuf_printf(b, ",0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4),
-                                    (unsigned long long) vc_le64(p + 12));
-                        (void) fmt;
-                        return;
-                }
-                break;
-        case 0x0402: /* CD-ROM */
-                if (n >= 20) {
-                        vc_sbuf_printf(b, "CDROM(0x%x,0x%llx,0x%llx)", vc_le32(p), (unsigned long long) vc_le64(p + 4),
-                                    (unsigned long long) vc_le64(p + 12));
-                        return;
-                }
-                break;
-        case 0x0404: /* File path: UCS-2, NUL-terminated */
-                vc_sbuf_utf16(b, p, n / 2);
-                return;
-        case 0x0405: /* Media protocol */
-                if (n >= 16) {
-                        vc_sbuf_printf(b, "Media(");
-                        vc_sbuf_guid(b, p);
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
-                break;
-        case 0x0406: /* PIWG firmware file */
-        case 0x0407: /* PIWG firmware volume */
-                if (n >= 16) {
-                        vc_sbuf_printf(b, "%s(", sub == 6 ? "FvFile" : "Fv");
-                        vc_sbuf_guid(b, p);
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
-                break;
-        case 0x0408: /* Relative offset range */
-                if (n >= 20) {
-                        vc_sbuf_printf(b, "Offset(0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4),
-                                    (unsigned long long) vc_le64(p + 12));
-                        return;
-                }
-                break;
-        case 0x0501: /* BIOS boot specification */
-                if (n >= 4) {
-                        vc_sbuf_printf(b, "BBS(0x%x,", vc_le16(p));
-                        sbuf_ascii(b, p + 4, strnlen((const char *) p + 4, n - 4));
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
-                break;
+                return true;
+        case 0x1d: /* eMMC */
+                if (n < 1)
+                        return false;
+                vc_sbuf_printf(b, "eMMC(0x%x)", p[0]);
+                return true;
         }
+        return false;
+}
+
+/* Hard drive (10.3.5.1): partition number, signature, start and size in sectors. */
+static bool hard_drive_text(vc_sbuf *b, const uint8_t *p, size_t n) {
+        if (n < 38)
+                return false;
+        uint8_t sigtype = p[37];
+        vc_sbuf_printf(b, "HD(%u,", vc_le32(p));
+        if (sigtype == 2) {
+                vc_sbuf_printf(b, "GPT,");
+                vc_sbuf_guid(b, p + 20);
+        } else if (sigtype == 1) {
+                vc_sbuf_printf(b, "MBR,0x%08x", vc_le32(p + 20));
+        } else {
+                vc_sbuf_printf(b, "%u,0", sigtype);
+        }
+        vc_sbuf_printf(b, ",0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4), (unsigned long long) vc_le64(p + 12));
+        return true;
+}
+
+/* A node named by its GUID alone. */
+static bool guid_text(vc_sbuf *b, const char *name, const uint8_t *p, size_t n) {
+        if (n < 16)
+                return false;
+        vc_sbuf_printf(b, "%s(", name);
+        vc_sbuf_guid(b, p);
+        vc_sbuf_printf(b, ")");
+        return true;
+}
+
+/* Type 4, media (10.3.5). */
+static bool media_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
+        switch (sub) {
+        case 0x01:
+                return hard_drive_text(b, p, n);
+        case 0x02: /* CD-ROM */
+                if (n < 20)
+                        return false;
+                vc_sbuf_printf(b, "CDROM(0x%x,0x%llx,0x%llx)", vc_le32(p), (unsigned long long) vc_le64(p + 4),
+                               (unsigned long long) vc_le64(p + 12));
+                return true;
+        case 0x03:
+                return vendor_text(b, "VenMedia", p, n);
+        case 0x04: /* File path: UCS-2, NUL-terminated */
+                vc_sbuf_utf16(b, p, n / 2);
+                return true;
+        case 0x05: /* Media protocol */
+                return guid_text(b, "Media", p, n);
+        case 0x06: /* PIWG firmware file */
+                return guid_text(b, "FvFile", p, n);
+        case 0x07: /* PIWG firmware volume */
+                return guid_text(b, "Fv", p, n);
+        case 0x08: /* Relative offset range */
+                if (n < 20)
+                        return false;
+                vc_sbuf_printf(b, "Offset(0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4),
+                               (unsigned long long) vc_le64(p + 12));
+                return true;
+        }
+        return false;
+}
+
+/* Type 5, BIOS boot specification (10.3.6). */
+static bool bbs_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
+        if (sub != 0x01 || n < 4)
+                return false;
+        vc_sbuf_printf(b, "BBS(0x%x,", vc_le16(p));
+        sbuf_ascii(b, p + 4, strnlen((const char *) p + 4, n - 4));
+        vc_sbuf_printf(b, ")");
+        return true;
+}
+
+/* One node's text; `p` is the node body (after the 4-byte header), `n` its length.
+ * Node formats: UEFI 2.10 sections 10.3 and 10.6.1; a node not known (or too short for
+ * its type) as Path(type,subtype,hex). */
+static void node_text(vc_sbuf *b, uint8_t type, uint8_t sub, const uint8_t *p, size_t n) {
+        static bool (*const by_type[])(vc_sbuf *, uint8_t, const uint8_t *, size_t) = {
+                [1] = hardware_text, [2] = acpi_text, [3] = messaging_text, [4] = media_text, [5] = bbs_text,
+        };
+        if (type < ELEMENTSOF(by_type) && by_type[type] && by_type[type](b, sub, p, n))
+                return;
         vc_sbuf_printf(b, "Path(%u,%u", type, sub);
         if (n) {
                 vc_sbuf_printf(b, ",");
