@@ -172,8 +172,7 @@ def rsa_vector(alg, key_bits, secret):
     h = HASHES[alg][1]()
     got = priv.decrypt(enc_secret, padding.OAEP(padding.MGF1(HASHES[alg][1]()), h, b"IDENTITY\0"))
     assert got == seed and unwrap(alg, key_bits, got, AK_NAME, blob) == secret
-    n = priv.public_key().public_numbers().n
-    return {"n": n.to_bytes(256, "big"), "blob": blob, "secret": enc_secret}
+    return {"blob": blob, "secret": enc_secret}
 
 
 def ecc_private(curve_id, tag):
@@ -219,6 +218,8 @@ def main():
     out.write("/* made by test/unit/credential-vectors.py */\n")
     for label, b in (("rnd_seed", RND_SEED), ("rnd_oaep", RND_OAEP), ("rnd_ecc", RND_ECC), ("ak_name", AK_NAME)):
         out.write("static const char %s[] =\n%s;\n" % (label, c_str(b, " " * 8)))
+    n = serialization.load_pem_private_key(EK_RSA_PEM, None).public_key().public_numbers().n
+    out.write("static const char ek_rsa_n[] =\n%s;\n" % c_str(n.to_bytes(256, "big"), " " * 8))
     out.write("static const vector vectors[] = {\n")
     vectors = [
         ("RSA 2048, SHA-256, AES-128", "rsa", 0x000B, 128, fixed(b"secret 1", 32), None),
@@ -233,7 +234,7 @@ def main():
         out.write("                .type = TPM2_ALG_%s, .name_alg = 0x%04x, .key_bits = %d, .curve = 0x%04x,\n"
                   % (kind.upper(), alg, key_bits, curve or 0))
         if kind == "rsa":
-            out.write(c_hex("n", v["n"]))
+            out.write("                .n = ek_rsa_n,\n")
         else:
             out.write(c_hex("x", v["x"]) + c_hex("y", v["y"]))
         out.write(c_hex("secret", secret) + c_hex("blob", v["blob"]) + c_hex("enc_secret", v["secret"]))

@@ -36,17 +36,18 @@ static const char rnd_ecc[] =
         "f32977c84e0a1ffb588f33b7c17b33aa0b34b4c8b335b2a38d45";
 static const char ak_name[] =
         "000b0685d3d8ea314bb5b1a7432d9192614d5ea15f82e32e866a9830d17cb612ea54";
+static const char ek_rsa_n[] =
+        "bca188746f831f99acf329c0b1d0c4d7a046a9c15dc27ba911ac2765e4b38fb3c01fc3b7b5305035b74b0cbe4ff91b33"
+        "5e09c28eed13cd949c914e203adf326b1647cb3ccede237e674c5fdf3b8ac0e37e090dc8c048c7f8cf74e65d491e8e4a"
+        "f6dcf45c2f34d8df75742605968fd2fd33fde7d547eee57755ce81a3219f2485a024798094ab4563a4d3d5b18a5cd30c"
+        "5660462759a7969e81dd97975eb68b84d2243c0a402c18ad808a3481814bd9e00c92c8dc03f92388db86e98b24673d8c"
+        "1563a38e19f874dd0e834f2e994ea1a821f2f3c17ac6bfd2746b717ac02fc1101cc738473cbb2e1f63df27520fd9ac1e"
+        "009969ba80c2526142d5755430b619db";
 static const vector vectors[] = {
         {
                 .what = "RSA 2048, SHA-256, AES-128",
                 .type = TPM2_ALG_RSA, .name_alg = 0x000b, .key_bits = 128, .curve = 0x0000,
-                .n =
-                        "bca188746f831f99acf329c0b1d0c4d7a046a9c15dc27ba911ac2765e4b38fb3c01fc3b7b5305035b74b0cbe4ff91b33"
-                        "5e09c28eed13cd949c914e203adf326b1647cb3ccede237e674c5fdf3b8ac0e37e090dc8c048c7f8cf74e65d491e8e4a"
-                        "f6dcf45c2f34d8df75742605968fd2fd33fde7d547eee57755ce81a3219f2485a024798094ab4563a4d3d5b18a5cd30c"
-                        "5660462759a7969e81dd97975eb68b84d2243c0a402c18ad808a3481814bd9e00c92c8dc03f92388db86e98b24673d8c"
-                        "1563a38e19f874dd0e834f2e994ea1a821f2f3c17ac6bfd2746b717ac02fc1101cc738473cbb2e1f63df27520fd9ac1e"
-                        "009969ba80c2526142d5755430b619db",
+                .n = ek_rsa_n,
                 .secret =
                         "7f4411df4e52e489ddd505361b66380b0d96a973dd93881f39b5c81d7717d600",
                 .blob =
@@ -63,13 +64,7 @@ static const vector vectors[] = {
         {
                 .what = "RSA 2048, SHA-384, AES-256",
                 .type = TPM2_ALG_RSA, .name_alg = 0x000c, .key_bits = 256, .curve = 0x0000,
-                .n =
-                        "bca188746f831f99acf329c0b1d0c4d7a046a9c15dc27ba911ac2765e4b38fb3c01fc3b7b5305035b74b0cbe4ff91b33"
-                        "5e09c28eed13cd949c914e203adf326b1647cb3ccede237e674c5fdf3b8ac0e37e090dc8c048c7f8cf74e65d491e8e4a"
-                        "f6dcf45c2f34d8df75742605968fd2fd33fde7d547eee57755ce81a3219f2485a024798094ab4563a4d3d5b18a5cd30c"
-                        "5660462759a7969e81dd97975eb68b84d2243c0a402c18ad808a3481814bd9e00c92c8dc03f92388db86e98b24673d8c"
-                        "1563a38e19f874dd0e834f2e994ea1a821f2f3c17ac6bfd2746b717ac02fc1101cc738473cbb2e1f63df27520fd9ac1e"
-                        "009969ba80c2526142d5755430b619db",
+                .n = ek_rsa_n,
                 .secret =
                         "6d2eb6b076b24596cc05ea072087d0fcaa779b295c8e964f03d7f91bb4d13c9d20c5e3c0f050330fad2c3c6628803cdc",
                 .blob =
