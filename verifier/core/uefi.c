@@ -114,10 +114,46 @@ static void sbuf_ascii(vc_sbuf *b, const uint8_t *p, size_t n) {
                         vc_sbuf_printf(b, "\\x%02x", p[i]);
 }
 
-/* Vendor-defined nodes of any type: the vendor's GUID, then its data in hex. */
-static bool vendor_text(vc_sbuf *b, const char *name, const uint8_t *p, size_t n) {
-        if (n < 16)
-                return false;
+/* The nodes shown by name, with the shortest body each needs (UEFI 2.10, 10.3.2-10.3.6);
+ * any other node, or one shorter than that, is shown as Path(type,subtype,hex). */
+static const struct {
+        uint8_t type, sub, min;
+} named_nodes[] = {
+        { 1, 0x01, 2 },  /* PCI */
+        { 1, 0x03, 20 }, /* memory mapped */
+        { 1, 0x04, 16 }, /* vendor hardware */
+        { 2, 0x01, 8 },  /* ACPI */
+        { 3, 0x01, 4 },  /* ATAPI */
+        { 3, 0x02, 4 },  /* SCSI */
+        { 3, 0x05, 2 },  /* USB */
+        { 3, 0x0b, 33 }, /* MAC */
+        { 3, 0x0c, 15 }, /* IPv4 */
+        { 3, 0x0d, 36 }, /* IPv6 */
+        { 3, 0x10, 16 }, /* vendor messaging */
+        { 3, 0x12, 6 },  /* SATA */
+        { 3, 0x17, 12 }, /* NVMe namespace */
+        { 3, 0x18, 0 },  /* URI */
+        { 3, 0x1d, 1 },  /* eMMC */
+        { 4, 0x01, 38 }, /* hard drive */
+        { 4, 0x02, 20 }, /* CD-ROM */
+        { 4, 0x03, 16 }, /* vendor media */
+        { 4, 0x04, 0 },  /* file path */
+        { 4, 0x05, 16 }, /* media protocol */
+        { 4, 0x06, 16 }, /* PIWG firmware file */
+        { 4, 0x07, 16 }, /* PIWG firmware volume */
+        { 4, 0x08, 20 }, /* relative offset range */
+        { 5, 0x01, 4 },  /* BIOS boot specification */
+};
+
+static bool named(uint8_t type, uint8_t sub, size_t n) {
+        for (size_t i = 0; i < ELEMENTSOF(named_nodes); i++)
+                if (named_nodes[i].type == type && named_nodes[i].sub == sub)
+                        return n >= named_nodes[i].min;
+        return false;
+}
+
+/* A node named by its GUID, with the data after it in hex (vendor nodes) or none. */
+static void guid_text(vc_sbuf *b, const char *name, const uint8_t *p, size_t n) {
         vc_sbuf_printf(b, "%s(", name);
         vc_sbuf_guid(b, p);
         if (n > 16) {
@@ -125,33 +161,21 @@ static bool vendor_text(vc_sbuf *b, const char *name, const uint8_t *p, size_t n
                 vc_sbuf_hex(b, p + 16, n - 16);
         }
         vc_sbuf_printf(b, ")");
-        return true;
 }
 
-/* The text of a node of type 1, hardware (UEFI 2.10, 10.3.2); false when not known. */
-static bool hardware_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
-        switch (sub) {
-        case 0x01: /* PCI */
-                if (n < 2)
-                        return false;
+/* Type 1, hardware (10.3.2). */
+static void hardware_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
+        if (sub == 0x01)
                 vc_sbuf_printf(b, "Pci(0x%x,0x%x)", p[1], p[0]);
-                return true;
-        case 0x03: /* Memory mapped */
-                if (n < 20)
-                        return false;
+        else if (sub == 0x03)
                 vc_sbuf_printf(b, "MemoryMapped(0x%x,0x%llx,0x%llx)", vc_le32(p), (unsigned long long) vc_le64(p + 4),
                                (unsigned long long) vc_le64(p + 12));
-                return true;
-        case 0x04:
-                return vendor_text(b, "VenHw", p, n);
-        }
-        return false;
+        else
+                guid_text(b, "VenHw", p, n);
 }
 
 /* Type 2, ACPI (10.3.3). */
-static bool acpi_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
-        if (sub != 0x01 || n < 8)
-                return false;
+static void acpi_text(vc_sbuf *b, const uint8_t *p) {
         uint32_t hid = vc_le32(p), uid = vc_le32(p + 4);
         if (hid == 0x0a0341d0)
                 vc_sbuf_printf(b, "PciRoot(0x%x)", uid);
@@ -159,160 +183,122 @@ static bool acpi_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
                 vc_sbuf_printf(b, "PcieRoot(0x%x)", uid);
         else
                 vc_sbuf_printf(b, "Acpi(0x%08x,0x%x)", hid, uid);
-        return true;
 }
 
 /* Type 3, messaging (10.3.4). */
-static bool messaging_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
+static void messaging_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
         switch (sub) {
-        case 0x01: /* ATAPI */
-                if (n < 4)
-                        return false;
+        case 0x01:
                 vc_sbuf_printf(b, "Ata(%u,%u,%u)", p[0], p[1], vc_le16(p + 2));
-                return true;
-        case 0x02: /* SCSI */
-                if (n < 4)
-                        return false;
+                break;
+        case 0x02:
                 vc_sbuf_printf(b, "Scsi(0x%x,0x%x)", vc_le16(p), vc_le16(p + 2));
-                return true;
-        case 0x05: /* USB */
-                if (n < 2)
-                        return false;
+                break;
+        case 0x05:
                 vc_sbuf_printf(b, "USB(0x%x,0x%x)", p[0], p[1]);
-                return true;
-        case 0x0b: /* MAC */
-                if (n < 33)
-                        return false;
+                break;
+        case 0x0b:
                 vc_sbuf_printf(b, "MAC(");
                 vc_sbuf_hex(b, p, 6);
                 vc_sbuf_printf(b, ",0x%x)", p[32]);
-                return true;
-        case 0x0c: /* IPv4 */
-                if (n < 15)
-                        return false;
+                break;
+        case 0x0c:
                 vc_sbuf_printf(b, "IPv4(%u.%u.%u.%u)", p[4], p[5], p[6], p[7]);
-                return true;
-        case 0x0d: /* IPv6 */
-                if (n < 36)
-                        return false;
+                break;
+        case 0x0d:
                 vc_sbuf_printf(b, "IPv6(");
                 vc_sbuf_hex(b, p + 16, 16);
                 vc_sbuf_printf(b, ")");
-                return true;
+                break;
         case 0x10:
-                return vendor_text(b, "VenMsg", p, n);
-        case 0x12: /* SATA */
-                if (n < 6)
-                        return false;
+                guid_text(b, "VenMsg", p, n);
+                break;
+        case 0x12:
                 vc_sbuf_printf(b, "Sata(0x%x,0x%x,0x%x)", vc_le16(p), vc_le16(p + 2), vc_le16(p + 4));
-                return true;
-        case 0x17: /* NVMe namespace */
-                if (n < 12)
-                        return false;
+                break;
+        case 0x17:
                 vc_sbuf_printf(b, "NVMe(0x%x,", vc_le32(p));
                 for (size_t i = 0; i < 8; i++)
                         vc_sbuf_printf(b, "%s%02X", i ? "-" : "", p[4 + i]);
                 vc_sbuf_printf(b, ")");
-                return true;
-        case 0x18: /* URI */
+                break;
+        case 0x18:
                 vc_sbuf_printf(b, "Uri(");
                 sbuf_ascii(b, p, n);
                 vc_sbuf_printf(b, ")");
-                return true;
-        case 0x1d: /* eMMC */
-                if (n < 1)
-                        return false;
+                break;
+        default: /* 0x1d */
                 vc_sbuf_printf(b, "eMMC(0x%x)", p[0]);
-                return true;
         }
-        return false;
-}
-
-/* Hard drive (10.3.5.1): partition number, signature, start and size in sectors. */
-static bool hard_drive_text(vc_sbuf *b, const uint8_t *p, size_t n) {
-        if (n < 38)
-                return false;
-        uint8_t sigtype = p[37];
-        vc_sbuf_printf(b, "HD(%u,", vc_le32(p));
-        if (sigtype == 2) {
-                vc_sbuf_printf(b, "GPT,");
-                vc_sbuf_guid(b, p + 20);
-        } else if (sigtype == 1) {
-                vc_sbuf_printf(b, "MBR,0x%08x", vc_le32(p + 20));
-        } else {
-                vc_sbuf_printf(b, "%u,0", sigtype);
-        }
-        vc_sbuf_printf(b, ",0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4), (unsigned long long) vc_le64(p + 12));
-        return true;
-}
-
-/* A node named by its GUID alone. */
-static bool guid_text(vc_sbuf *b, const char *name, const uint8_t *p, size_t n) {
-        if (n < 16)
-                return false;
-        vc_sbuf_printf(b, "%s(", name);
-        vc_sbuf_guid(b, p);
-        vc_sbuf_printf(b, ")");
-        return true;
 }
 
 /* Type 4, media (10.3.5). */
-static bool media_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
+static void media_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
         switch (sub) {
-        case 0x01:
-                return hard_drive_text(b, p, n);
-        case 0x02: /* CD-ROM */
-                if (n < 20)
-                        return false;
+        case 0x01: /* partition number, signature, start and size in sectors */
+                vc_sbuf_printf(b, "HD(%u,", vc_le32(p));
+                if (p[37] == 2) {
+                        vc_sbuf_printf(b, "GPT,");
+                        vc_sbuf_guid(b, p + 20);
+                } else if (p[37] == 1) {
+                        vc_sbuf_printf(b, "MBR,0x%08x", vc_le32(p + 20));
+                } else {
+                        vc_sbuf_printf(b, "%u,0", p[37]);
+                }
+                vc_sbuf_printf(b, ",0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4),
+                               (unsigned long long) vc_le64(p + 12));
+                break;
+        case 0x02:
                 vc_sbuf_printf(b, "CDROM(0x%x,0x%llx,0x%llx)", vc_le32(p), (unsigned long long) vc_le64(p + 4),
                                (unsigned long long) vc_le64(p + 12));
-                return true;
+                break;
         case 0x03:
-                return vendor_text(b, "VenMedia", p, n);
-        case 0x04: /* File path: UCS-2, NUL-terminated */
+                guid_text(b, "VenMedia", p, n);
+                break;
+        case 0x04: /* UCS-2, NUL-terminated */
                 vc_sbuf_utf16(b, p, n / 2);
-                return true;
-        case 0x05: /* Media protocol */
-                return guid_text(b, "Media", p, n);
-        case 0x06: /* PIWG firmware file */
-                return guid_text(b, "FvFile", p, n);
-        case 0x07: /* PIWG firmware volume */
-                return guid_text(b, "Fv", p, n);
-        case 0x08: /* Relative offset range */
-                if (n < 20)
-                        return false;
+                break;
+        case 0x05:
+        case 0x06:
+        case 0x07: /* the GUID alone */
+                guid_text(b, sub == 5 ? "Media" : sub == 6 ? "FvFile" : "Fv", p, 16);
+                break;
+        default: /* 0x08 */
                 vc_sbuf_printf(b, "Offset(0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4),
                                (unsigned long long) vc_le64(p + 12));
-                return true;
         }
-        return false;
-}
-
-/* Type 5, BIOS boot specification (10.3.6). */
-static bool bbs_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
-        if (sub != 0x01 || n < 4)
-                return false;
-        vc_sbuf_printf(b, "BBS(0x%x,", vc_le16(p));
-        sbuf_ascii(b, p + 4, strnlen((const char *) p + 4, n - 4));
-        vc_sbuf_printf(b, ")");
-        return true;
 }
 
 /* One node's text; `p` is the node body (after the 4-byte header), `n` its length.
- * Node formats: UEFI 2.10 sections 10.3 and 10.6.1; a node not known (or too short for
- * its type) as Path(type,subtype,hex). */
+ * Node formats: UEFI 2.10 sections 10.3 and 10.6.1. */
 static void node_text(vc_sbuf *b, uint8_t type, uint8_t sub, const uint8_t *p, size_t n) {
-        static bool (*const by_type[])(vc_sbuf *, uint8_t, const uint8_t *, size_t) = {
-                [1] = hardware_text, [2] = acpi_text, [3] = messaging_text, [4] = media_text, [5] = bbs_text,
-        };
-        if (type < ELEMENTSOF(by_type) && by_type[type] && by_type[type](b, sub, p, n))
+        if (!named(type, sub, n)) {
+                vc_sbuf_printf(b, "Path(%u,%u", type, sub);
+                if (n) {
+                        vc_sbuf_printf(b, ",");
+                        vc_sbuf_hex(b, p, n);
+                }
+                vc_sbuf_printf(b, ")");
                 return;
-        vc_sbuf_printf(b, "Path(%u,%u", type, sub);
-        if (n) {
-                vc_sbuf_printf(b, ",");
-                vc_sbuf_hex(b, p, n);
         }
-        vc_sbuf_printf(b, ")");
+        switch (type) {
+        case 1:
+                hardware_text(b, sub, p, n);
+                break;
+        case 2:
+                acpi_text(b, p);
+                break;
+        case 3:
+                messaging_text(b, sub, p, n);
+                break;
+        case 4:
+                media_text(b, sub, p, n);
+                break;
+        default: /* 5: BIOS boot specification (10.3.6) */
+                vc_sbuf_printf(b, "BBS(0x%x,", vc_le16(p));
+                sbuf_ascii(b, p + 4, strnlen((const char *) p + 4, n - 4));
+                vc_sbuf_printf(b, ")");
+        }
 }
 
 int vc_devpath_to_text(const uint8_t *data, size_t len, char **ret) {
