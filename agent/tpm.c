@@ -287,53 +287,34 @@ static const char *ek_type_name(va_ek_type type) {
 
 static void ek_template(va_ek_type type, TPM2B_PUBLIC *out) {
         TPMT_PUBLIC *p = &out->publicArea;
+        bool rsa = type == VA_EK_RSA_2048, high = type == VA_EK_ECC_P384; /* L-1; H-3; else L-2 */
         memset(out, 0, sizeof(*out));
-        switch (type) {
-        case VA_EK_RSA_2048: /* L-1 */
-                p->type = TPM2_ALG_RSA;
-                p->nameAlg = TPM2_ALG_SHA256;
-                p->objectAttributes = EK_ATTRS_L;
-                p->authPolicy.size = sizeof(policy_a_sha256);
-                memcpy(p->authPolicy.buffer, policy_a_sha256, sizeof(policy_a_sha256));
-                p->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_AES;
-                p->parameters.rsaDetail.symmetric.keyBits.aes = 128;
-                p->parameters.rsaDetail.symmetric.mode.aes = TPM2_ALG_CFB;
+        if (type != VA_EK_RSA_2048 && type != VA_EK_ECC_P256 && type != VA_EK_ECC_P384)
+                return;
+        /* what the three share: policy, attributes and AES-CFB by range, no scheme */
+        TPMT_SYM_DEF_OBJECT *sym = rsa ? &p->parameters.rsaDetail.symmetric : &p->parameters.eccDetail.symmetric;
+        p->type = rsa ? TPM2_ALG_RSA : TPM2_ALG_ECC;
+        p->nameAlg = high ? TPM2_ALG_SHA384 : TPM2_ALG_SHA256;
+        p->objectAttributes = high ? EK_ATTRS_H : EK_ATTRS_L;
+        p->authPolicy.size = high ? sizeof(policy_b_sha384) : sizeof(policy_a_sha256);
+        memcpy(p->authPolicy.buffer, high ? policy_b_sha384 : policy_a_sha256, p->authPolicy.size);
+        sym->algorithm = TPM2_ALG_AES;
+        sym->keyBits.aes = high ? 256 : 128;
+        sym->mode.aes = TPM2_ALG_CFB;
+        if (rsa) {
                 p->parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
                 p->parameters.rsaDetail.keyBits = 2048;
                 p->parameters.rsaDetail.exponent = 0;
                 p->unique.rsa.size = 256; /* zeros */
-                break;
-        case VA_EK_ECC_P256: /* L-2 */
-                p->type = TPM2_ALG_ECC;
-                p->nameAlg = TPM2_ALG_SHA256;
-                p->objectAttributes = EK_ATTRS_L;
-                p->authPolicy.size = sizeof(policy_a_sha256);
-                memcpy(p->authPolicy.buffer, policy_a_sha256, sizeof(policy_a_sha256));
-                p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
-                p->parameters.eccDetail.symmetric.keyBits.aes = 128;
-                p->parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;
-                p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-                p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-                p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+                return;
+        }
+        p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+        p->parameters.eccDetail.curveID = high ? TPM2_ECC_NIST_P384 : TPM2_ECC_NIST_P256;
+        p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+        if (!high) {
+                /* the high-range templates leave unique empty */
                 p->unique.ecc.x.size = 32; /* zeros */
                 p->unique.ecc.y.size = 32;
-                break;
-        case VA_EK_ECC_P384: /* H-3 */
-                p->type = TPM2_ALG_ECC;
-                p->nameAlg = TPM2_ALG_SHA384;
-                p->objectAttributes = EK_ATTRS_H;
-                p->authPolicy.size = sizeof(policy_b_sha384);
-                memcpy(p->authPolicy.buffer, policy_b_sha384, sizeof(policy_b_sha384));
-                p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
-                p->parameters.eccDetail.symmetric.keyBits.aes = 256;
-                p->parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;
-                p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-                p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P384;
-                p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-                /* the high-range templates leave unique empty */
-                break;
-        default:
-                break;
         }
 }
 
