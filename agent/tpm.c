@@ -145,36 +145,33 @@ va_tpm *va_tpm_close(va_tpm *t) {
         return NULL;
 }
 
-static int read_nv_buffer_max(va_tpm *t, vc_error *err) {
+/* A fixed property every TPM reports (Part 2, 6.13) into *ret, 0 when it does not. */
+static int tpm_property(va_tpm *t, TPM2_PT property, const char *what, uint32_t *ret, vc_error *err) {
         _cleanup_esys_ TPMS_CAPABILITY_DATA *cap = NULL;
         TPMI_YES_NO more = TPM2_NO;
         TSS2_RC rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
-                                        TPM2_PT_NV_BUFFER_MAX, 1, &more, &cap);
+                                        property, 1, &more, &cap);
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(err, rc, "TPM properties", "TPM2_GetCapability");
-        /* Part 2, 6.13: TPM_PT_NV_BUFFER_MAX is a fixed property every TPM reports; fall back
-         * on a size every TPM accepts when it is absent. */
+                return tss_error(err, rc, what, "TPM2_GetCapability");
         const TPML_TAGGED_TPM_PROPERTY *props = &cap->data.tpmProperties;
-        t->nv_buffer_max = 512;
-        if (props->count >= 1 && props->tpmProperty[0].property == TPM2_PT_NV_BUFFER_MAX && props->tpmProperty[0].value)
-                t->nv_buffer_max = props->tpmProperty[0].value;
+        *ret = props->count >= 1 && props->tpmProperty[0].property == property ? props->tpmProperty[0].value : 0;
+        return 0;
+}
+
+static int read_nv_buffer_max(va_tpm *t, vc_error *err) {
+        uint32_t max;
+        int r = tpm_property(t, TPM2_PT_NV_BUFFER_MAX, "TPM properties", &max, err);
+        if (r < 0)
+                return r;
+        /* fall back on a size every TPM accepts when it is absent */
+        t->nv_buffer_max = max ? max : 512;
         if (t->nv_buffer_max > TPM2_MAX_NV_BUFFER_SIZE)
                 t->nv_buffer_max = TPM2_MAX_NV_BUFFER_SIZE;
         return 0;
 }
 
 int va_tpm_manufacturer(va_tpm *t, uint32_t *ret, vc_error *err) {
-        _cleanup_esys_ TPMS_CAPABILITY_DATA *cap = NULL;
-        TPMI_YES_NO more = TPM2_NO;
-        TSS2_RC rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
-                                        TPM2_PT_MANUFACTURER, 1, &more, &cap);
-        if (rc != TSS2_RC_SUCCESS)
-                return tss_error(err, rc, "TPM manufacturer", "TPM2_GetCapability");
-        const TPML_TAGGED_TPM_PROPERTY *props = &cap->data.tpmProperties;
-        /* Part 2, 6.13: a fixed property every TPM reports */
-        *ret = props->count >= 1 && props->tpmProperty[0].property == TPM2_PT_MANUFACTURER ? props->tpmProperty[0].value
-                                                                                               : 0;
-        return 0;
+        return tpm_property(t, TPM2_PT_MANUFACTURER, "TPM manufacturer", ret, err);
 }
 
 int va_tpm_open(const char *tcti, va_tpm **ret, vc_error *err) {
