@@ -30,6 +30,25 @@ static void esys_freep(void *p) {
 }
 #define _cleanup_esys_ _cleanup_(esys_freep)
 
+/* TPM2_CreatePrimary and TPM2_Create (Part 3, 24.1 and 12.1) for the EK and the AK: no
+ * authValue or data of their own, no outside info, no PCRs in the creation data. */
+static const TPM2B_SENSITIVE_CREATE no_sensitive = { 0 };
+static const TPM2B_DATA no_outside_info = { 0 };
+static const TPML_PCR_SELECTION no_pcrs = { 0 };
+
+/* The creation data both return, which nothing here uses. */
+typedef struct creation {
+        TPM2B_CREATION_DATA *data;
+        TPM2B_DIGEST *hash;
+        TPMT_TK_CREATION *ticket;
+} creation;
+
+static void creation_done(creation *c) {
+        Esys_Free(c->data);
+        Esys_Free(c->hash);
+        Esys_Free(c->ticket);
+}
+
 /* ---------------------------------------------------------------------------------------
  * Errors */
 
@@ -472,12 +491,7 @@ static int read_ek_chain(va_tpm *t, va_ek *ek, vc_error *err) {
 
 static int create_ek(va_tpm *t, va_ek_type type, ESYS_TR *ret_handle, TPM2B_PUBLIC *ret_public, vc_error *err) {
         _cleanup_esys_ TPM2B_PUBLIC *out_public = NULL;
-        _cleanup_esys_ TPM2B_CREATION_DATA *creation_data = NULL;
-        _cleanup_esys_ TPM2B_DIGEST *creation_hash = NULL;
-        _cleanup_esys_ TPMT_TK_CREATION *creation_ticket = NULL;
-        TPM2B_SENSITIVE_CREATE sensitive = { 0 };
-        TPM2B_DATA outside = { 0 };
-        TPML_PCR_SELECTION no_pcrs = { 0 };
+        _cleanup_(creation_done) creation c = { 0 };
         TPM2B_PUBLIC tmpl;
         ESYS_TR h = ESYS_TR_NONE;
         char what[64];
@@ -485,8 +499,8 @@ static int create_ek(va_tpm *t, va_ek_type type, ESYS_TR *ret_handle, TPM2B_PUBL
         ek_template(type, &tmpl);
         snprintf(what, sizeof(what), "EK %s", ek_type_name(type));
         TSS2_RC rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                                        &sensitive, &tmpl, &outside, &no_pcrs, &h, &out_public, &creation_data,
-                                        &creation_hash, &creation_ticket);
+                                        &no_sensitive, &tmpl, &no_outside_info, &no_pcrs, &h, &out_public, &c.data,
+                                        &c.hash, &c.ticket);
         if (rc != TSS2_RC_SUCCESS)
                 return tss_error(err, rc, what, "TPM2_CreatePrimary");
         *ret_handle = h;
@@ -691,12 +705,7 @@ int va_tpm_ak_create(va_tpm *t, va_ak_type type, TPM2B_PUBLIC *ret_public, TPM2B
                      vc_error *err) {
         _cleanup_esys_ TPM2B_PRIVATE *out_private = NULL;
         _cleanup_esys_ TPM2B_PUBLIC *out_public = NULL;
-        _cleanup_esys_ TPM2B_CREATION_DATA *creation_data = NULL;
-        _cleanup_esys_ TPM2B_DIGEST *creation_hash = NULL;
-        _cleanup_esys_ TPMT_TK_CREATION *creation_ticket = NULL;
-        TPM2B_SENSITIVE_CREATE sensitive = { 0 };
-        TPM2B_DATA outside = { 0 };
-        TPML_PCR_SELECTION no_pcrs = { 0 };
+        _cleanup_(creation_done) creation c = { 0 };
         TPM2B_PUBLIC tmpl;
         ESYS_TR s = ESYS_TR_NONE;
         TSS2_RC rc;
@@ -711,8 +720,8 @@ int va_tpm_ak_create(va_tpm *t, va_ak_type type, TPM2B_PUBLIC *ret_public, TPM2B
         r = start_ek_auth(t, &s, err);
         if (r < 0)
                 return r;
-        rc = Esys_Create(t->esys, t->ek, s, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &tmpl, &outside, &no_pcrs,
-                         &out_private, &out_public, &creation_data, &creation_hash, &creation_ticket);
+        rc = Esys_Create(t->esys, t->ek, s, ESYS_TR_NONE, ESYS_TR_NONE, &no_sensitive, &tmpl, &no_outside_info,
+                         &no_pcrs, &out_private, &out_public, &c.data, &c.hash, &c.ticket);
         end_ek_auth(t, &s);
         if (rc != TSS2_RC_SUCCESS)
                 return tss_error(err, rc, "AK", "TPM2_Create");
