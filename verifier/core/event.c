@@ -445,6 +445,18 @@ static int decode_image(const vc_event *ev, vc_event_content *c, vc_sbuf *b, vc_
         return 0;
 }
 
+/* The description of the "2" events (UEFI_PLATFORM_FIRMWARE_BLOB2,
+ * UEFI_HANDOFF_TABLE_POINTERS2): a UINT8 size and that many bytes, which the caller knows
+ * are there; quoted, empty when not ASCII text. Returns the bytes it takes. */
+static size_t description_text(vc_sbuf *b, const uint8_t *d) {
+        size_t dl;
+        vc_sbuf_printf(b, "\"");
+        if (is_ascii_text(d + 1, d[0], &dl))
+                text_escaped(b, d + 1, dl);
+        vc_sbuf_printf(b, "\" ");
+        return 1u + d[0];
+}
+
 static int decode_blob(const vc_event *ev, vc_event_content *c, vc_sbuf *b, bool v2, vc_error *err) {
         const uint8_t *d = ev->data;
         size_t off = 0;
@@ -455,12 +467,7 @@ static int decode_blob(const vc_event *ev, vc_event_content *c, vc_sbuf *b, bool
                         return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index,
                                             "UEFI_PLATFORM_FIRMWARE_BLOB2 of %u bytes does not match its "
                                             "description size", ev->data_size);
-                size_t dl;
-                vc_sbuf_printf(b, "\"");
-                if (is_ascii_text(d + 1, d[0], &dl))
-                        text_escaped(b, d + 1, dl);
-                vc_sbuf_printf(b, "\" ");
-                off = 1u + d[0];
+                off = description_text(b, d);
         } else if (ev->data_size != 16) {
                 return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index,
                                     "UEFI_PLATFORM_FIRMWARE_BLOB must be 16 bytes, event has %u", ev->data_size);
@@ -513,12 +520,7 @@ static int decode_handoff(const vc_event *ev, vc_event_content *c, vc_sbuf *b, b
                 if (n < 1 || !vc_have(n, 1, d[0]))
                         return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index,
                                             "UEFI_HANDOFF_TABLE_POINTERS2: description past the end");
-                size_t dl;
-                vc_sbuf_printf(b, "\"");
-                if (is_ascii_text(d + 1, d[0], &dl))
-                        text_escaped(b, d + 1, dl);
-                vc_sbuf_printf(b, "\" ");
-                off = 1u + d[0];
+                off = description_text(b, d);
         }
         if (!vc_have(n, off, 8))
                 return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index,
