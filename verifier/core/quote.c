@@ -84,8 +84,30 @@ int vc_tpm2b_public_parse(const uint8_t *buf, size_t len, TPM2B_PUBLIC *out) {
         return 0;
 }
 
+static void ak_freep(vc_ak **ak) {
+        vc_ak_free(*ak);
+}
+
+/* A PEM SubjectPublicKeyInfo, RSA or EC. */
+static int ak_from_pem(vc_ak *ak, const uint8_t *buf, size_t len, vc_error *err) {
+        BIO *bio = BIO_new_mem_buf(buf, (int) len);
+        if (!bio)
+                return -ENOMEM;
+        ak->pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+        if (!ak->pkey)
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
+                                    "AK: PEM is not a SubjectPublicKeyInfo (\"PUBLIC KEY\") OpenSSL can read");
+        int id = EVP_PKEY_get_base_id(ak->pkey);
+        if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC)
+                return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "AK: PEM key is neither RSA nor EC");
+        return 0;
+}
+
 int vc_ak_load(const uint8_t *buf, size_t len, vc_ak **ret, vc_error *err) {
-        vc_ak *ak;
+        _cleanup_(ak_freep) vc_ak *ak = NULL;
+        TPM2B_PUBLIC p2;
+        size_t off = 0;
         int r;
 
         vc_error_clear(err);
@@ -95,53 +117,22 @@ int vc_ak_load(const uint8_t *buf, size_t len, vc_ak **ret, vc_error *err) {
         ak = calloc(1, sizeof(*ak));
         if (!ak)
                 return -ENOMEM;
-
-        if (len >= 10 && memmem(buf, len, "-----BEGIN", 10)) {
-                BIO *bio = BIO_new_mem_buf(buf, (int) len);
-                if (!bio) {
-                        vc_ak_free(ak);
-                        return -ENOMEM;
-                }
-                ak->pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-                BIO_free(bio);
-                if (!ak->pkey) {
-                        vc_ak_free(ak);
-                        return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
-                                            "AK: PEM is not a SubjectPublicKeyInfo (\"PUBLIC KEY\") OpenSSL can read");
-                }
-                int id = EVP_PKEY_get_base_id(ak->pkey);
-                if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC) {
-                        vc_ak_free(ak);
-                        return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "AK: PEM key is neither RSA nor EC");
-                }
-                *ret = ak;
-                return 0;
-        }
-
-        /* TPM2B_PUBLIC: a big-endian size that covers exactly the rest of the file. */
-        TPM2B_PUBLIC p2;
-        if (vc_tpm2b_public_parse(buf, len, &p2) == 0) {
+        if (len >= 10 && memmem(buf, len, "-----BEGIN", 10))
+                r = ak_from_pem(ak, buf, len, err);
+        else if (vc_tpm2b_public_parse(buf, len, &p2) == 0) {
+                /* TPM2B_PUBLIC: a big-endian size that covers exactly the rest of the file. */
                 ak->public = p2.publicArea;
                 r = ak_from_public(ak, buf + 2, len - 2, err);
-                goto done;
-        }
-        size_t off = 0;
-        if (Tss2_MU_TPMT_PUBLIC_Unmarshal(buf, len, &off, &ak->public) != TSS2_RC_SUCCESS) {
-                vc_ak_free(ak);
-                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
-                                    "AK: %zu bytes are neither PEM, TPM2B_PUBLIC nor TPMT_PUBLIC", len);
-        }
-        if (off != len) {
-                vc_ak_free(ak);
-                return vc_error_set(err, -EBADMSG, off, -1, "AK: TPMT_PUBLIC ends at byte %zu of %zu", off, len);
-        }
-        r = ak_from_public(ak, buf, len, err);
-done:
-        if (r < 0) {
-                vc_ak_free(ak);
+        } else if (Tss2_MU_TPMT_PUBLIC_Unmarshal(buf, len, &off, &ak->public) != TSS2_RC_SUCCESS)
+                r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
+                                 "AK: %zu bytes are neither PEM, TPM2B_PUBLIC nor TPMT_PUBLIC", len);
+        else if (off != len)
+                r = vc_error_set(err, -EBADMSG, off, -1, "AK: TPMT_PUBLIC ends at byte %zu of %zu", off, len);
+        else
+                r = ak_from_public(ak, buf, len, err);
+        if (r < 0)
                 return r;
-        }
-        *ret = ak;
+        *ret = TAKE_PTR(ak);
         return 0;
 }
 
@@ -153,9 +144,13 @@ vc_quote *vc_quote_free(vc_quote *q) {
         return NULL;
 }
 
+static void quote_freep(vc_quote **q) {
+        vc_quote_free(*q);
+}
+
 int vc_quote_parse(const uint8_t *attest, size_t attest_len, const uint8_t *sig, size_t sig_len, vc_quote **ret,
                    vc_error *err) {
-        vc_quote *q;
+        _cleanup_(quote_freep) vc_quote *q = NULL;
         size_t off = 0;
 
         vc_error_clear(err);
@@ -174,35 +169,25 @@ int vc_quote_parse(const uint8_t *attest, size_t attest_len, const uint8_t *sig,
         q = calloc(1, sizeof(*q));
         if (!q)
                 return -ENOMEM;
-        if (Tss2_MU_TPMS_ATTEST_Unmarshal(attest, attest_len, &off, &q->attest) != TSS2_RC_SUCCESS) {
-                vc_quote_free(q);
+        if (Tss2_MU_TPMS_ATTEST_Unmarshal(attest, attest_len, &off, &q->attest) != TSS2_RC_SUCCESS)
                 return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "TPMS_ATTEST: malformed or truncated (%zu bytes)",
                                     attest_len);
-        }
-        if (off != attest_len) {
-                vc_quote_free(q);
+        if (off != attest_len)
                 return vc_error_set(err, -EBADMSG, off, -1, "TPMS_ATTEST: %zu trailing bytes after the structure",
                                     attest_len - off);
-        }
         off = 0;
-        if (Tss2_MU_TPMT_SIGNATURE_Unmarshal(sig, sig_len, &off, &q->sig) != TSS2_RC_SUCCESS) {
-                vc_quote_free(q);
+        if (Tss2_MU_TPMT_SIGNATURE_Unmarshal(sig, sig_len, &off, &q->sig) != TSS2_RC_SUCCESS)
                 return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
                                     "TPMT_SIGNATURE: malformed, truncated or unknown algorithm (%zu bytes)", sig_len);
-        }
-        if (off != sig_len) {
-                vc_quote_free(q);
+        if (off != sig_len)
                 return vc_error_set(err, -EBADMSG, off, -1, "TPMT_SIGNATURE: %zu trailing bytes after the structure",
                                     sig_len - off);
-        }
         q->attest_bytes = malloc(attest_len ? attest_len : 1);
-        if (!q->attest_bytes) {
-                vc_quote_free(q);
+        if (!q->attest_bytes)
                 return -ENOMEM;
-        }
         memcpy(q->attest_bytes, attest, attest_len);
         q->attest_len = attest_len;
-        *ret = q;
+        *ret = TAKE_PTR(q);
         return 0;
 }
 
