@@ -6,8 +6,8 @@ verifier/core/credential.c, from the specifications only, with python3-cryptogra
 
   TPM 2.0 Part 1, 24 "Credential Protection" (24.4 symmetric encryption, 24.5 HMAC),
   11.4.10.2 KDFa (SP800-108 counter mode, HMAC), 11.4.10.3 KDFe (SP800-56A concatenation),
-  Annex B.10.3 (RSA: the seed in RSAES-OAEP, label "IDENTITY\\0"),
-  Annex C.6.4 (ECC: one-pass Diffie-Hellman with an ephemeral key);
+  Annex B.10 (RSA secret sharing: the seed in RSAES-OAEP, label "IDENTITY\\0"),
+  Annex C.6 (ECC secret sharing: one-pass Diffie-Hellman with an ephemeral key);
   RFC 8017 7.1.1 (EME-OAEP), B.2.1 (MGF1); FIPS 186-4 B.4.1 (a private key from random
   bits with 64 extra bits: d = (c mod (n - 1)) + 1).
 

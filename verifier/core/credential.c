@@ -150,9 +150,10 @@ static int oaep_encode(const vc_alg_info *h, const uint8_t *label, size_t label_
         return mgf1_xor(h, db, db_len, masked_seed, hlen);
 }
 
-/* RSA EK (TPM 2.0 Part 1, B.10.3): the seed is the caller's random one, encrypted with
- * RSAES-OAEP, hash and MGF1 hash the EK's nameAlg, label "IDENTITY" with its NUL. OAEP is
- * encoded here with the caller's OAEP seed, so that the result is a function of the input. */
+/* RSA EK (TPM 2.0 Part 1, Annex B.10, secret sharing): the seed is the caller's random
+ * one, encrypted with RSAES-OAEP, hash and MGF1 hash the EK's nameAlg, label "IDENTITY"
+ * with its NUL. OAEP is encoded here with the caller's OAEP seed, so that the result is a
+ * function of the input. */
 static int seed_rsa(const TPMT_PUBLIC *ek, const vc_alg_info *na, const vc_credential_random *rnd, uint8_t *seed,
                     TPM2B_ENCRYPTED_SECRET *out, vc_error *err) {
         static const uint8_t label[] = "IDENTITY";
@@ -185,9 +186,9 @@ out:
         return r;
 }
 
-/* ECC EK (TPM 2.0 Part 1, C.6.4 and 11.4.10.3): an ephemeral key d on the EK's curve,
- * Z = x of d * EK; seed = KDFe(nameAlg, Z, "IDENTITY", ephemeral x, EK x); the secret is
- * the ephemeral point (TPMS_ECC_POINT). d comes from the caller's random bytes as in
+/* ECC EK (TPM 2.0 Part 1, Annex C.6, secret sharing, and 11.4.10.3): an ephemeral key d
+ * on the EK's curve, Z = x of d * EK; seed = KDFe(nameAlg, Z, "IDENTITY", ephemeral x,
+ * EK x); the secret is the ephemeral point (TPMS_ECC_POINT). d comes from the caller's random bytes as in
  * FIPS 186-4, B.4.1 (extra random bits): d = (c mod (n - 1)) + 1. */
 static int seed_ecc(const TPMT_PUBLIC *ek, const vc_alg_info *na, const vc_credential_random *rnd, uint8_t *seed,
                     TPM2B_ENCRYPTED_SECRET *out, vc_error *err) {
