@@ -178,7 +178,7 @@ static int tpm_property(va_tpm *t, TPM2_PT property, const char *what, uint32_t 
 }
 
 static int read_nv_buffer_max(va_tpm *t, vc_error *err) {
-        uint32_t max;
+        uint32_t max = 0;
         int r = tpm_property(t, TPM2_PT_NV_BUFFER_MAX, "TPM properties", &max, err);
         if (r < 0)
                 return r;
