@@ -30,6 +30,25 @@ static void esys_freep(void *p) {
 }
 #define _cleanup_esys_ _cleanup_(esys_freep)
 
+/* TPM2_CreatePrimary and TPM2_Create (Part 3, 24.1 and 12.1) for the EK and the AK: no
+ * authValue or data of their own, no outside info, no PCRs in the creation data. */
+static const TPM2B_SENSITIVE_CREATE no_sensitive = { 0 };
+static const TPM2B_DATA no_outside_info = { 0 };
+static const TPML_PCR_SELECTION no_pcrs = { 0 };
+
+/* The creation data both return, which nothing here uses. */
+typedef struct creation {
+        TPM2B_CREATION_DATA *data;
+        TPM2B_DIGEST *hash;
+        TPMT_TK_CREATION *ticket;
+} creation;
+
+static void creation_done(creation *c) {
+        Esys_Free(c->data);
+        Esys_Free(c->hash);
+        Esys_Free(c->ticket);
+}
+
 /* ---------------------------------------------------------------------------------------
  * Errors */
 
@@ -145,36 +164,33 @@ va_tpm *va_tpm_close(va_tpm *t) {
         return NULL;
 }
 
-static int read_nv_buffer_max(va_tpm *t, vc_error *err) {
+/* A fixed property every TPM reports (Part 2, 6.13) into *ret, 0 when it does not. */
+static int tpm_property(va_tpm *t, TPM2_PT property, const char *what, uint32_t *ret, vc_error *err) {
         _cleanup_esys_ TPMS_CAPABILITY_DATA *cap = NULL;
         TPMI_YES_NO more = TPM2_NO;
         TSS2_RC rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
-                                        TPM2_PT_NV_BUFFER_MAX, 1, &more, &cap);
+                                        property, 1, &more, &cap);
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(err, rc, "TPM properties", "TPM2_GetCapability");
-        /* Part 2, 6.13: TPM_PT_NV_BUFFER_MAX is a fixed property every TPM reports; fall back
-         * on a size every TPM accepts when it is absent. */
+                return tss_error(err, rc, what, "TPM2_GetCapability");
         const TPML_TAGGED_TPM_PROPERTY *props = &cap->data.tpmProperties;
-        t->nv_buffer_max = 512;
-        if (props->count >= 1 && props->tpmProperty[0].property == TPM2_PT_NV_BUFFER_MAX && props->tpmProperty[0].value)
-                t->nv_buffer_max = props->tpmProperty[0].value;
+        *ret = props->count >= 1 && props->tpmProperty[0].property == property ? props->tpmProperty[0].value : 0;
+        return 0;
+}
+
+static int read_nv_buffer_max(va_tpm *t, vc_error *err) {
+        uint32_t max = 0;
+        int r = tpm_property(t, TPM2_PT_NV_BUFFER_MAX, "TPM properties", &max, err);
+        if (r < 0)
+                return r;
+        /* fall back on a size every TPM accepts when it is absent */
+        t->nv_buffer_max = max ? max : 512;
         if (t->nv_buffer_max > TPM2_MAX_NV_BUFFER_SIZE)
                 t->nv_buffer_max = TPM2_MAX_NV_BUFFER_SIZE;
         return 0;
 }
 
 int va_tpm_manufacturer(va_tpm *t, uint32_t *ret, vc_error *err) {
-        _cleanup_esys_ TPMS_CAPABILITY_DATA *cap = NULL;
-        TPMI_YES_NO more = TPM2_NO;
-        TSS2_RC rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
-                                        TPM2_PT_MANUFACTURER, 1, &more, &cap);
-        if (rc != TSS2_RC_SUCCESS)
-                return tss_error(err, rc, "TPM manufacturer", "TPM2_GetCapability");
-        const TPML_TAGGED_TPM_PROPERTY *props = &cap->data.tpmProperties;
-        /* Part 2, 6.13: a fixed property every TPM reports */
-        *ret = props->count >= 1 && props->tpmProperty[0].property == TPM2_PT_MANUFACTURER ? props->tpmProperty[0].value
-                                                                                               : 0;
-        return 0;
+        return tpm_property(t, TPM2_PT_MANUFACTURER, "TPM manufacturer", ret, err);
 }
 
 int va_tpm_open(const char *tcti, va_tpm **ret, vc_error *err) {
@@ -287,53 +303,34 @@ static const char *ek_type_name(va_ek_type type) {
 
 static void ek_template(va_ek_type type, TPM2B_PUBLIC *out) {
         TPMT_PUBLIC *p = &out->publicArea;
+        bool rsa = type == VA_EK_RSA_2048, high = type == VA_EK_ECC_P384; /* L-1; H-3; else L-2 */
         memset(out, 0, sizeof(*out));
-        switch (type) {
-        case VA_EK_RSA_2048: /* L-1 */
-                p->type = TPM2_ALG_RSA;
-                p->nameAlg = TPM2_ALG_SHA256;
-                p->objectAttributes = EK_ATTRS_L;
-                p->authPolicy.size = sizeof(policy_a_sha256);
-                memcpy(p->authPolicy.buffer, policy_a_sha256, sizeof(policy_a_sha256));
-                p->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_AES;
-                p->parameters.rsaDetail.symmetric.keyBits.aes = 128;
-                p->parameters.rsaDetail.symmetric.mode.aes = TPM2_ALG_CFB;
+        if (type != VA_EK_RSA_2048 && type != VA_EK_ECC_P256 && type != VA_EK_ECC_P384)
+                return;
+        /* what the three share: policy, attributes and AES-CFB by range, no scheme */
+        TPMT_SYM_DEF_OBJECT *sym = rsa ? &p->parameters.rsaDetail.symmetric : &p->parameters.eccDetail.symmetric;
+        p->type = rsa ? TPM2_ALG_RSA : TPM2_ALG_ECC;
+        p->nameAlg = high ? TPM2_ALG_SHA384 : TPM2_ALG_SHA256;
+        p->objectAttributes = high ? EK_ATTRS_H : EK_ATTRS_L;
+        p->authPolicy.size = high ? sizeof(policy_b_sha384) : sizeof(policy_a_sha256);
+        memcpy(p->authPolicy.buffer, high ? policy_b_sha384 : policy_a_sha256, p->authPolicy.size);
+        sym->algorithm = TPM2_ALG_AES;
+        sym->keyBits.aes = high ? 256 : 128;
+        sym->mode.aes = TPM2_ALG_CFB;
+        if (rsa) {
                 p->parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
                 p->parameters.rsaDetail.keyBits = 2048;
                 p->parameters.rsaDetail.exponent = 0;
                 p->unique.rsa.size = 256; /* zeros */
-                break;
-        case VA_EK_ECC_P256: /* L-2 */
-                p->type = TPM2_ALG_ECC;
-                p->nameAlg = TPM2_ALG_SHA256;
-                p->objectAttributes = EK_ATTRS_L;
-                p->authPolicy.size = sizeof(policy_a_sha256);
-                memcpy(p->authPolicy.buffer, policy_a_sha256, sizeof(policy_a_sha256));
-                p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
-                p->parameters.eccDetail.symmetric.keyBits.aes = 128;
-                p->parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;
-                p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-                p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-                p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+                return;
+        }
+        p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+        p->parameters.eccDetail.curveID = high ? TPM2_ECC_NIST_P384 : TPM2_ECC_NIST_P256;
+        p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+        if (!high) {
+                /* the high-range templates leave unique empty */
                 p->unique.ecc.x.size = 32; /* zeros */
                 p->unique.ecc.y.size = 32;
-                break;
-        case VA_EK_ECC_P384: /* H-3 */
-                p->type = TPM2_ALG_ECC;
-                p->nameAlg = TPM2_ALG_SHA384;
-                p->objectAttributes = EK_ATTRS_H;
-                p->authPolicy.size = sizeof(policy_b_sha384);
-                memcpy(p->authPolicy.buffer, policy_b_sha384, sizeof(policy_b_sha384));
-                p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
-                p->parameters.eccDetail.symmetric.keyBits.aes = 256;
-                p->parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;
-                p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-                p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P384;
-                p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-                /* the high-range templates leave unique empty */
-                break;
-        default:
-                break;
         }
 }
 
@@ -494,12 +491,7 @@ static int read_ek_chain(va_tpm *t, va_ek *ek, vc_error *err) {
 
 static int create_ek(va_tpm *t, va_ek_type type, ESYS_TR *ret_handle, TPM2B_PUBLIC *ret_public, vc_error *err) {
         _cleanup_esys_ TPM2B_PUBLIC *out_public = NULL;
-        _cleanup_esys_ TPM2B_CREATION_DATA *creation_data = NULL;
-        _cleanup_esys_ TPM2B_DIGEST *creation_hash = NULL;
-        _cleanup_esys_ TPMT_TK_CREATION *creation_ticket = NULL;
-        TPM2B_SENSITIVE_CREATE sensitive = { 0 };
-        TPM2B_DATA outside = { 0 };
-        TPML_PCR_SELECTION no_pcrs = { 0 };
+        _cleanup_(creation_done) creation c = { 0 };
         TPM2B_PUBLIC tmpl;
         ESYS_TR h = ESYS_TR_NONE;
         char what[64];
@@ -507,8 +499,8 @@ static int create_ek(va_tpm *t, va_ek_type type, ESYS_TR *ret_handle, TPM2B_PUBL
         ek_template(type, &tmpl);
         snprintf(what, sizeof(what), "EK %s", ek_type_name(type));
         TSS2_RC rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                                        &sensitive, &tmpl, &outside, &no_pcrs, &h, &out_public, &creation_data,
-                                        &creation_hash, &creation_ticket);
+                                        &no_sensitive, &tmpl, &no_outside_info, &no_pcrs, &h, &out_public, &c.data,
+                                        &c.hash, &c.ticket);
         if (rc != TSS2_RC_SUCCESS)
                 return tss_error(err, rc, what, "TPM2_CreatePrimary");
         *ret_handle = h;
@@ -713,12 +705,7 @@ int va_tpm_ak_create(va_tpm *t, va_ak_type type, TPM2B_PUBLIC *ret_public, TPM2B
                      vc_error *err) {
         _cleanup_esys_ TPM2B_PRIVATE *out_private = NULL;
         _cleanup_esys_ TPM2B_PUBLIC *out_public = NULL;
-        _cleanup_esys_ TPM2B_CREATION_DATA *creation_data = NULL;
-        _cleanup_esys_ TPM2B_DIGEST *creation_hash = NULL;
-        _cleanup_esys_ TPMT_TK_CREATION *creation_ticket = NULL;
-        TPM2B_SENSITIVE_CREATE sensitive = { 0 };
-        TPM2B_DATA outside = { 0 };
-        TPML_PCR_SELECTION no_pcrs = { 0 };
+        _cleanup_(creation_done) creation c = { 0 };
         TPM2B_PUBLIC tmpl;
         ESYS_TR s = ESYS_TR_NONE;
         TSS2_RC rc;
@@ -733,8 +720,8 @@ int va_tpm_ak_create(va_tpm *t, va_ak_type type, TPM2B_PUBLIC *ret_public, TPM2B
         r = start_ek_auth(t, &s, err);
         if (r < 0)
                 return r;
-        rc = Esys_Create(t->esys, t->ek, s, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &tmpl, &outside, &no_pcrs,
-                         &out_private, &out_public, &creation_data, &creation_hash, &creation_ticket);
+        rc = Esys_Create(t->esys, t->ek, s, ESYS_TR_NONE, ESYS_TR_NONE, &no_sensitive, &tmpl, &no_outside_info,
+                         &no_pcrs, &out_private, &out_public, &c.data, &c.hash, &c.ticket);
         end_ek_auth(t, &s);
         if (rc != TSS2_RC_SUCCESS)
                 return tss_error(err, rc, "AK", "TPM2_Create");

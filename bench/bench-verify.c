@@ -88,7 +88,7 @@ static int run_quote(sample *s, vc_quote_result *res, const vc_pcr_set *replayed
         /* SHA-1 signed quotes (windows-gce) are measured too; vouchd refuses them by default */
         vc_quote_policy policy = { .allow_sha1 = true };
         if (r == 0)
-                r = vc_quote_verify_ex(q, s->ak, &s->pcrs, s->nonce, s->nonce_len, NULL, 0, replayed, &policy, res);
+                r = vc_quote_verify(q, s->ak, &s->pcrs, s->nonce, s->nonce_len, NULL, 0, replayed, &policy, res);
         if (r == 0 && res->status != VC_QUOTE_VALID)
                 r = -EBADMSG;
         vc_quote_free(q);

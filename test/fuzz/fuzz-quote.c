@@ -91,9 +91,9 @@ static vc_quote_status verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_s
         }
 
         vc_quote_policy policy = { .allow_sha1 = flags & F_ALLOW_SHA1 };
-        int r = (flags & F_ALLOW_SHA1)
-                        ? vc_quote_verify_ex(q, ak, pcrs, nonce, nonce_len, qsigner, qsigner_len, replayed, &policy, &res)
-                        : vc_quote_verify(q, ak, pcrs, nonce, nonce_len, qsigner, qsigner_len, replayed, &res);
+        /* without the flag, no policy: the defaults */
+        int r = vc_quote_verify(q, ak, pcrs, nonce, nonce_len, qsigner, qsigner_len, replayed,
+                                (flags & F_ALLOW_SHA1) ? &policy : NULL, &res);
         if (r < 0)
                 FUZZ_CHECK(r == -ENOMEM || r == -EIO);
         else if (res.status == VC_QUOTE_VALID) {
@@ -132,7 +132,7 @@ static vc_quote_status verify_plain(const uint8_t *attest, size_t attest_len, co
         vc_quote_result res;
         if (vc_quote_parse(attest, attest_len, sig, sig_len, &q, NULL) < 0)
                 return VC_QUOTE_INVALID;
-        int r = vc_quote_verify_ex(q, ak, pcrs, nonce, nonce_len, NULL, 0, NULL, &allow_sha1, &res);
+        int r = vc_quote_verify(q, ak, pcrs, nonce, nonce_len, NULL, 0, NULL, &allow_sha1, &res);
         vc_quote_free(q);
         return r < 0 ? VC_QUOTE_UNVERIFIED : res.status;
 }

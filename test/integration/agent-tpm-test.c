@@ -198,10 +198,11 @@ static int credential_round(va_tpm *t, const TPM2B_PUBLIC *ek, const uint8_t *na
         TPM2B_ID_OBJECT blob;
         TPM2B_ENCRYPTED_SECRET enc;
         TPM2B_DIGEST got = { 0 };
+        vc_credential_random rnd;
         vc_error merr;
-        if (RAND_bytes(secret, sizeof(secret)) != 1)
+        if (RAND_bytes(secret, sizeof(secret)) != 1 || RAND_bytes((uint8_t *) &rnd, sizeof(rnd)) != 1)
                 fatal("RAND_bytes");
-        if (vc_make_credential(&ek->publicArea, name, name_len, secret, sizeof(secret), &blob, &enc, &merr) < 0)
+        if (vc_make_credential(&ek->publicArea, name, name_len, secret, sizeof(secret), &rnd, &blob, &enc, &merr) < 0)
                 fatal("vc_make_credential: %s", merr.msg);
         int r = va_tpm_activate(t, &blob, &enc, &got, err);
         *matched = r == 0 && got.size == sizeof(secret) && memcmp(got.buffer, secret, sizeof(secret)) == 0;
@@ -258,7 +259,7 @@ static void quote_and_verify(va_tpm *t, const TPM2B_PUBLIC *pub, const uint8_t *
         out->r = vc_quote_parse(q.attest, q.attest_len, q.sig, q.sig_len, &vq, &err);
         if (out->r < 0)
                 goto done;
-        out->r = vc_quote_verify(vq, ak, &pcrs, verify_nonce, 32, qn, qn_len, NULL, &out->res);
+        out->r = vc_quote_verify(vq, ak, &pcrs, verify_nonce, 32, qn, qn_len, NULL, NULL, &out->res);
         snprintf(out->msg, sizeof(out->msg), "%s", out->res.reason);
 done:
         if (out->r < 0)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Test helper: vc_make_credential from files, in the format tpm2_activatecredential reads.
  *   vc-makecred EK_TPM2B_PUBLIC NAME_FILE SECRET_HEX OUT */
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +27,8 @@ int main(int argc, char **argv) {
         TPM2B_PUBLIC ek = { 0 };
         TPM2B_ID_OBJECT blob;
         TPM2B_ENCRYPTED_SECRET enc;
-        vc_error err;
+        vc_credential_random rnd;
+        vc_error err = { 0 };
         if (argc != 5) {
                 fprintf(stderr, "usage: vc-makecred EK_PUB NAME SECRET_HEX OUT\n");
                 return 2;
@@ -37,8 +40,13 @@ int main(int argc, char **argv) {
         }
         size_t nl = slurp(argv[2], name, sizeof(name));
         int sl = vc_unhex(argv[3], strlen(argv[3]), secret, sizeof(secret));
-        if (sl <= 0 || vc_make_credential(&ek.publicArea, name, nl, secret, (size_t) sl, &blob, &enc, &err) < 0 ||
-            vc_credential_to_tpm2_tools(&blob, &enc, &out, &outlen) < 0) {
+        if (RAND_bytes((uint8_t *) &rnd, sizeof(rnd)) != 1) {
+                fprintf(stderr, "RAND_bytes failed\n");
+                return 1;
+        }
+        int r = sl <= 0 ? -1 : vc_make_credential(&ek.publicArea, name, nl, secret, (size_t) sl, &rnd, &blob, &enc, &err);
+        OPENSSL_cleanse(&rnd, sizeof(rnd));
+        if (r < 0 || vc_credential_to_tpm2_tools(&blob, &enc, &out, &outlen) < 0) {
                 fprintf(stderr, "make credential failed: %s\n", err.msg);
                 return 1;
         }

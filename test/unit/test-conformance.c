@@ -273,7 +273,7 @@ static int check(const real_quote *q, const uint8_t *attest, const uint8_t *sig,
         if (vc_quote_parse(attest, q->attest_len, sig, q->sig_len, &qq, NULL) == 0) {
                 /* windows-gce signs with SHA-1, refused by default: allowed here on purpose */
                 vc_quote_policy policy = { .allow_sha1 = true };
-                assert_int_equal(vc_quote_verify_ex(qq, ak, pcrs, nonce, nonce_len, NULL, 0, &q->replayed, &policy, res),
+                assert_int_equal(vc_quote_verify(qq, ak, pcrs, nonce, nonce_len, NULL, 0, &q->replayed, &policy, res),
                                  0);
                 valid = res->status == VC_QUOTE_VALID;
         }

@@ -196,7 +196,7 @@ static vc_quote_result verify_full(const evidence *e, const vc_ak *ak, const vc_
         vc_error err;
         assert_int_equal(vc_quote_parse(e->attest, e->attest_len, e->sig, e->sig_len, &q, &err), 0);
         vc_quote_policy policy = { .allow_sha1 = true };
-        assert_int_equal(vc_quote_verify_ex(q, ak, &e->pcrs, e->nonce, 32, qs, qs_len, replayed, &policy, &res), 0);
+        assert_int_equal(vc_quote_verify(q, ak, &e->pcrs, e->nonce, 32, qs, qs_len, replayed, &policy, &res), 0);
         vc_quote_free(q);
         return res;
 }
@@ -542,7 +542,7 @@ static void test_sha1_refused_by_default(void **state) {
         vc_ak *ak = load_ak(&rsa_key.pub);
         make_evidence(&e, &rsa_key, TPM2_ALG_RSASSA, TPM2_ALG_SHA1, false);
         assert_int_equal(vc_quote_parse(e.attest, e.attest_len, e.sig, e.sig_len, &q, NULL), 0);
-        assert_int_equal(vc_quote_verify(q, ak, &e.pcrs, e.nonce, 32, NULL, 0, NULL, &res), 0);
+        assert_int_equal(vc_quote_verify(q, ak, &e.pcrs, e.nonce, 32, NULL, 0, NULL, NULL, &res), 0);
         expect_invalid(res, VC_QUOTE_CHECK_SCHEME, "SHA-1");
         vc_quote_free(q);
         vc_ak_free(ak);

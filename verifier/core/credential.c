@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "credential.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/param_build.h>
-#include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <string.h>
 #include <tss2/tss2_mu.h>
 
 #include "hash.h"
+#include "tpmkey.h"
 
 static const vc_alg_info *hash_of(uint16_t alg) {
         const vc_alg_info *a = vc_alg_lookup(alg);
@@ -109,112 +109,124 @@ int vc_public_name(const TPMT_PUBLIC *pub, uint8_t *out, size_t *out_len) {
         return 0;
 }
 
-/* RSA EK: seed random, encrypted with OAEP(nameAlg) and label "IDENTITY\0". */
-static int seed_rsa(const TPMT_PUBLIC *ek, const vc_alg_info *na, uint8_t *seed, TPM2B_ENCRYPTED_SECRET *out,
-                    vc_error *err) {
-        const TPM2B_PUBLIC_KEY_RSA *n = &ek->unique.rsa;
-        uint32_t e = ek->parameters.rsaDetail.exponent ? ek->parameters.rsaDetail.exponent : 65537;
-        OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-        OSSL_PARAM *params = NULL;
-        EVP_PKEY_CTX *ctx = NULL, *ectx = NULL;
-        EVP_PKEY *pkey = NULL;
-        BIGNUM *bn_n = BN_bin2bn(n->buffer, n->size, NULL), *bn_e = BN_new();
-        int r = -EIO;
+/* out ^= MGF1(seed) over out_len bytes (RFC 8017, B.2.1): H(seed || counter), the counter
+ * a 4-byte big-endian number from 0. */
+static int mgf1_xor(const vc_alg_info *h, const uint8_t *seed, size_t seed_len, uint8_t *out, size_t out_len) {
+        uint8_t in[TPM2_MAX_RSA_KEY_BYTES + 4], block[VC_MAX_DIGEST];
+        assert(seed_len <= TPM2_MAX_RSA_KEY_BYTES);
+        memcpy(in, seed, seed_len);
+        for (uint32_t i = 0, done = 0; done < out_len; i++) {
+                in[seed_len] = (uint8_t) (i >> 24);
+                in[seed_len + 1] = (uint8_t) (i >> 16);
+                in[seed_len + 2] = (uint8_t) (i >> 8);
+                in[seed_len + 3] = (uint8_t) i;
+                int r = vc_digest(h->alg, in, seed_len + 4, block);
+                if (r < 0)
+                        return r;
+                for (size_t j = 0; j < h->size && done < out_len; j++)
+                        out[done++] ^= block[j];
+        }
+        return 0;
+}
 
-        if (!bld || !bn_n || !bn_e || !BN_set_word(bn_e, e) || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
-            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) || !(params = OSSL_PARAM_BLD_to_param(bld)))
-                goto out;
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-        if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-                r = vc_error_set(err, -EINVAL, SIZE_MAX, -1, "EK: OpenSSL rejects the RSA public key");
+/* EME-OAEP encoding (RFC 8017, 7.1.1 step 2) of m into em, k bytes, with hash and MGF1
+ * hash h, the given label and the caller's OAEP seed (h->size bytes):
+ * em = 0x00 || maskedSeed || maskedDB, DB = H(label) || zeros || 0x01 || m. */
+static int oaep_encode(const vc_alg_info *h, const uint8_t *label, size_t label_len, const uint8_t *m, size_t m_len,
+                       const uint8_t *seed, uint8_t *em, size_t k) {
+        size_t hlen = h->size, db_len = k - hlen - 1;
+        uint8_t *masked_seed = em + 1, *db = em + 1 + hlen;
+        int r;
+        assert(k >= 2 * hlen + 2 && m_len <= k - 2 * hlen - 2);
+        em[0] = 0;
+        if ((r = vc_digest(h->alg, label, label_len, db)) < 0)
+                return r;
+        memset(db + hlen, 0, db_len - hlen - m_len - 1);
+        db[db_len - m_len - 1] = 0x01;
+        memcpy(db + db_len - m_len, m, m_len);
+        if ((r = mgf1_xor(h, seed, hlen, db, db_len)) < 0)
+                return r;
+        memcpy(masked_seed, seed, hlen);
+        return mgf1_xor(h, db, db_len, masked_seed, hlen);
+}
+
+/* RSA EK (TPM 2.0 Part 1, Annex B.10, secret sharing): the seed is the caller's random
+ * one, encrypted with RSAES-OAEP, hash and MGF1 hash the EK's nameAlg, label "IDENTITY"
+ * with its NUL. OAEP is encoded here with the caller's OAEP seed, so that the result is a
+ * function of the input. */
+static int seed_rsa(const TPMT_PUBLIC *ek, const vc_alg_info *na, const vc_credential_random *rnd, uint8_t *seed,
+                    TPM2B_ENCRYPTED_SECRET *out, vc_error *err) {
+        static const uint8_t label[] = "IDENTITY";
+        EVP_PKEY *pkey = NULL;
+        EVP_PKEY_CTX *ctx = NULL;
+        uint8_t em[TPM2_MAX_RSA_KEY_BYTES];
+        size_t k, outl = sizeof(out->secret);
+        int r = vc_tpm_public_key(ek, "EK", &pkey, err);
+        if (r < 0)
+                return r;
+        k = (size_t) EVP_PKEY_get_size(pkey);
+        if (k > sizeof(em) || k > sizeof(out->secret) || k < 3 * na->size + 2) {
+                r = vc_error_set(err, -EINVAL, SIZE_MAX, -1, "EK: an RSA key of %zu bytes cannot carry a %s seed in OAEP",
+                                 k, na->name);
                 goto out;
         }
-        if (RAND_bytes(seed, (int) na->size) != 1)
+        memcpy(seed, rnd->seed, na->size);
+        if ((r = oaep_encode(na, label, sizeof(label), seed, na->size, rnd->oaep_seed, em, k)) < 0)
                 goto out;
-        ectx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-        size_t outl = sizeof(out->secret);
-        /* OpenSSL keeps the label pointer; it must be a heap copy it can free. */
-        unsigned char *label = OPENSSL_memdup("IDENTITY", 9);
-        if (!ectx || !label || EVP_PKEY_encrypt_init(ectx) != 1 ||
-            EVP_PKEY_CTX_set_rsa_padding(ectx, RSA_PKCS1_OAEP_PADDING) != 1 ||
-            EVP_PKEY_CTX_set_rsa_oaep_md_name(ectx, na->ossl_name, NULL) != 1 ||
-            EVP_PKEY_CTX_set_rsa_mgf1_md_name(ectx, na->ossl_name, NULL) != 1 ||
-            EVP_PKEY_CTX_set0_rsa_oaep_label(ectx, label, 9) != 1) {
-                OPENSSL_free(label);
-                goto out;
-        }
-        if (EVP_PKEY_encrypt(ectx, out->secret, &outl, seed, na->size) != 1)
-                goto out;
+        ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+        r = ctx && EVP_PKEY_encrypt_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING) == 1 &&
+                            EVP_PKEY_encrypt(ctx, out->secret, &outl, em, k) == 1
+                    ? 0
+                    : -EIO;
         out->size = (UINT16) outl;
-        r = 0;
 out:
-        EVP_PKEY_CTX_free(ectx);
+        OPENSSL_cleanse(em, sizeof(em));
         EVP_PKEY_CTX_free(ctx);
         EVP_PKEY_free(pkey);
-        OSSL_PARAM_free(params);
-        OSSL_PARAM_BLD_free(bld);
-        BN_free(bn_n);
-        BN_free(bn_e);
         return r;
 }
 
-/* ECC EK: ephemeral key on the EK's curve; Z = x of ECDH; seed = KDFe(nameAlg, Z,
- * "IDENTITY", ephemeral x, EK x); the secret is the ephemeral point (TPMS_ECC_POINT). */
-static int seed_ecc(const TPMT_PUBLIC *ek, const vc_alg_info *na, uint8_t *seed, TPM2B_ENCRYPTED_SECRET *out,
-                    vc_error *err) {
-        const char *group;
-        size_t fs;
-        switch (ek->parameters.eccDetail.curveID) {
-        case TPM2_ECC_NIST_P256:
-                group = "prime256v1", fs = 32;
-                break;
-        case TPM2_ECC_NIST_P384:
-                group = "secp384r1", fs = 48;
-                break;
-        case TPM2_ECC_NIST_P521:
-                group = "secp521r1", fs = 66;
-                break;
-        default:
-                return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "EK: ECC curve 0x%04x not supported",
-                                    ek->parameters.eccDetail.curveID);
-        }
-        const TPM2B_ECC_PARAMETER *x = &ek->unique.ecc.x, *y = &ek->unique.ecc.y;
-        if (x->size > fs || y->size > fs || !x->size || !y->size)
-                return vc_error_set(err, -EINVAL, SIZE_MAX, -1, "EK: ECC point coordinates of %u/%u bytes", x->size,
-                                    y->size);
-        uint8_t point[1 + 2 * 66] = { 0x04 }, ex[66] = { 0 };
-        memcpy(point + 1 + fs - x->size, x->buffer, x->size);
-        memcpy(point + 1 + 2 * fs - y->size, y->buffer, y->size);
-        memcpy(ex + fs - x->size, x->buffer, x->size);
-        OSSL_PARAM params[3] = {
-                OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *) group, 0),
-                OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * fs),
-                OSSL_PARAM_construct_end(),
-        };
-        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL), *dctx = NULL;
-        EVP_PKEY *peer = NULL, *eph = NULL;
-        BIGNUM *bx = NULL, *by = NULL;
-        uint8_t z[66];
-        size_t zl = sizeof(z);
-        int r = -EIO;
-        if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &peer, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-                r = vc_error_set(err, -EINVAL, SIZE_MAX, -1, "EK: the ECC point is not on curve %s", group);
-                goto out;
-        }
-        eph = EVP_PKEY_Q_keygen(NULL, NULL, "EC", group);
-        dctx = eph ? EVP_PKEY_CTX_new_from_pkey(NULL, eph, NULL) : NULL;
-        if (!dctx || EVP_PKEY_derive_init(dctx) != 1 || EVP_PKEY_derive_set_peer(dctx, peer) != 1 ||
-            EVP_PKEY_derive(dctx, z, &zl) != 1 || zl != fs)
-                goto out;
-        if (EVP_PKEY_get_bn_param(eph, OSSL_PKEY_PARAM_EC_PUB_X, &bx) != 1 ||
-            EVP_PKEY_get_bn_param(eph, OSSL_PKEY_PARAM_EC_PUB_Y, &by) != 1)
-                goto out;
-        TPMS_ECC_POINT ep = { .x.size = (UINT16) fs, .y.size = (UINT16) fs };
-        if (BN_bn2binpad(bx, ep.x.buffer, (int) fs) < 0 || BN_bn2binpad(by, ep.y.buffer, (int) fs) < 0)
-                goto out;
-        if ((r = vc_kdfe(na->alg, z, zl, "IDENTITY", ep.x.buffer, fs, ex, fs, (uint32_t) na->size * 8, seed)) < 0)
-                goto out;
+/* ECC EK (TPM 2.0 Part 1, Annex C.6, secret sharing, and 11.4.10.3): an ephemeral key d
+ * on the EK's curve, Z = x of d * EK; seed = KDFe(nameAlg, Z, "IDENTITY", ephemeral x,
+ * EK x); the secret is the ephemeral point (TPMS_ECC_POINT). d comes from the caller's random bytes as in
+ * FIPS 186-4, B.4.1 (extra random bits): d = (c mod (n - 1)) + 1. */
+static int seed_ecc(const TPMT_PUBLIC *ek, const vc_alg_info *na, const vc_credential_random *rnd, uint8_t *seed,
+                    TPM2B_ENCRYPTED_SECRET *out, vc_error *err) {
+        const vc_ecc_curve *c;
+        uint8_t point[VC_ECC_POINT_MAX], z[VC_ECC_COORD_MAX];
+        size_t point_len;
+        int r = vc_ecc_public_point(ek, "EK", &c, point, &point_len, err);
+        if (r < 0)
+                return r;
+        const uint8_t *ek_x = point + 1;
+        EC_GROUP *g = EC_GROUP_new_by_curve_name(c->nid);
+        EC_POINT *ekp = g ? EC_POINT_new(g) : NULL, *eph = g ? EC_POINT_new(g) : NULL, *zp = g ? EC_POINT_new(g) : NULL;
+        BN_CTX *bctx = BN_CTX_new();
+        BIGNUM *d = BN_secure_new(), *n1 = BN_new(), *x = BN_new(), *y = BN_new();
+        TPMS_ECC_POINT ep = { .x.size = (UINT16) c->size, .y.size = (UINT16) c->size };
         size_t off = 0;
+
+        r = -ENOMEM;
+        if (!ekp || !eph || !zp || !bctx || !d || !n1 || !x || !y)
+                goto out;
+        if (EC_POINT_oct2point(g, ekp, point, point_len, bctx) != 1 || EC_POINT_is_on_curve(g, ekp, bctx) != 1) {
+                r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "ECC EK: the point is not on curve %s", c->group);
+                goto out;
+        }
+        r = -EIO;
+        if (!BN_copy(n1, EC_GROUP_get0_order(g)) || !BN_sub_word(n1, 1) ||
+            !BN_bin2bn(rnd->ecc_key, (int) (c->size + 8), d) || !BN_mod(d, d, n1, bctx) || !BN_add_word(d, 1))
+                goto out;
+        if (EC_POINT_mul(g, eph, d, NULL, NULL, bctx) != 1 || EC_POINT_mul(g, zp, NULL, ekp, d, bctx) != 1)
+                goto out;
+        if (EC_POINT_get_affine_coordinates(g, zp, x, NULL, bctx) != 1 || BN_bn2binpad(x, z, (int) c->size) < 0)
+                goto out;
+        if (EC_POINT_get_affine_coordinates(g, eph, x, y, bctx) != 1 || BN_bn2binpad(x, ep.x.buffer, (int) c->size) < 0 ||
+            BN_bn2binpad(y, ep.y.buffer, (int) c->size) < 0)
+                goto out;
+        r = vc_kdfe(na->alg, z, c->size, "IDENTITY", ep.x.buffer, c->size, ek_x, c->size, (uint32_t) na->size * 8, seed);
+        if (r < 0)
+                goto out;
         if (Tss2_MU_TPMS_ECC_POINT_Marshal(&ep, out->secret, sizeof(out->secret), &off) != TSS2_RC_SUCCESS) {
                 r = -EIO;
                 goto out;
@@ -223,23 +235,77 @@ static int seed_ecc(const TPMT_PUBLIC *ek, const vc_alg_info *na, uint8_t *seed,
         r = 0;
 out:
         OPENSSL_cleanse(z, sizeof(z));
-        BN_free(bx);
-        BN_free(by);
-        EVP_PKEY_CTX_free(dctx);
-        EVP_PKEY_CTX_free(ctx);
-        EVP_PKEY_free(peer);
-        EVP_PKEY_free(eph);
+        BN_clear_free(d);
+        BN_free(n1);
+        BN_free(x);
+        BN_free(y);
+        BN_CTX_free(bctx);
+        EC_POINT_free(ekp);
+        EC_POINT_free(eph);
+        EC_POINT_clear_free(zp);
+        EC_GROUP_free(g);
+        return r;
+}
+
+/* encIdentity = CFB(symKey, IV 0, TPM2B_DIGEST(credential)) (TPM 2.0 Part 1, 24.4) */
+static int encrypt_identity(uint16_t key_bits, const uint8_t *sym_key, const uint8_t *secret, size_t secret_len,
+                            uint8_t *out) {
+        uint8_t plain[2 + VC_MAX_DIGEST], iv[16] = { 0 };
+        int outl = 0, fl = 0;
+        size_t plen = 2 + secret_len;
+        plain[0] = (uint8_t) (secret_len >> 8);
+        plain[1] = (uint8_t) secret_len;
+        memcpy(plain + 2, secret, secret_len);
+        EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+        EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, key_bits == 128 ? "AES-128-CFB" : "AES-256-CFB", NULL);
+        int r = c && cipher && EVP_EncryptInit_ex2(c, cipher, sym_key, iv, NULL) == 1 &&
+                                EVP_EncryptUpdate(c, out, &outl, plain, (int) plen) == 1 &&
+                                EVP_EncryptFinal_ex(c, out + outl, &fl) == 1
+                        ? 0
+                        : -EIO;
+        EVP_CIPHER_free(cipher);
+        EVP_CIPHER_CTX_free(c);
+        OPENSSL_cleanse(plain, sizeof(plain));
+        return r;
+}
+
+/* The credential blob from the seed (TPM 2.0 Part 1, 24.4 and 24.5):
+ * symKey = KDFa(nameAlg, seed, "STORAGE", name, NULL, keyBits);
+ * HMACkey = KDFa(nameAlg, seed, "INTEGRITY", NULL, NULL, digest bits);
+ * outerHMAC = HMAC(HMACkey, encIdentity || name);
+ * TPM2B_ID_OBJECT.credential = TPM2B_DIGEST(outerHMAC) || encIdentity. */
+static int wrap_credential(const vc_alg_info *na, uint16_t key_bits, const uint8_t *seed, const uint8_t *object_name,
+                           size_t name_len, const uint8_t *secret, size_t secret_len, TPM2B_ID_OBJECT *ret_blob) {
+        uint8_t sym_key[32], hmac_key[VC_MAX_DIGEST], enc_identity[2 + VC_MAX_DIGEST], outer[VC_MAX_DIGEST];
+        size_t plen = 2 + secret_len;
+        const uint8_t *parts[] = { enc_identity, object_name };
+        const size_t lens[] = { plen, name_len };
+        int r;
+        if ((r = vc_kdfa(na->alg, seed, na->size, "STORAGE", object_name, name_len, NULL, 0, key_bits, sym_key)) < 0 ||
+            (r = encrypt_identity(key_bits, sym_key, secret, secret_len, enc_identity)) < 0 ||
+            (r = vc_kdfa(na->alg, seed, na->size, "INTEGRITY", NULL, 0, NULL, 0, (uint32_t) na->size * 8, hmac_key)) < 0 ||
+            (r = hmac(na->alg, hmac_key, na->size, parts, lens, 2, outer)) < 0)
+                goto out;
+        ret_blob->size = (UINT16) (2 + na->size + plen);
+        ret_blob->credential[0] = (uint8_t) (na->size >> 8);
+        ret_blob->credential[1] = (uint8_t) na->size;
+        memcpy(ret_blob->credential + 2, outer, na->size);
+        memcpy(ret_blob->credential + 2 + na->size, enc_identity, plen);
+out:
+        OPENSSL_cleanse(sym_key, sizeof(sym_key));
+        OPENSSL_cleanse(hmac_key, sizeof(hmac_key));
         return r;
 }
 
 int vc_make_credential(const TPMT_PUBLIC *ek, const uint8_t *object_name, size_t name_len, const uint8_t *secret,
-                       size_t secret_len, TPM2B_ID_OBJECT *ret_blob, TPM2B_ENCRYPTED_SECRET *ret_secret,
-                       vc_error *err) {
+                       size_t secret_len, const vc_credential_random *rnd, TPM2B_ID_OBJECT *ret_blob,
+                       TPM2B_ENCRYPTED_SECRET *ret_secret, vc_error *err) {
         const vc_alg_info *na = hash_of(ek->nameAlg);
         const TPMT_SYM_DEF_OBJECT *sym =
                 ek->type == TPM2_ALG_RSA ? &ek->parameters.rsaDetail.symmetric : &ek->parameters.eccDetail.symmetric;
-        uint8_t seed[VC_MAX_DIGEST], sym_key[32], hmac_key[VC_MAX_DIGEST];
+        uint8_t seed[VC_MAX_DIGEST];
         TPM2B_ENCRYPTED_SECRET enc = { 0 };
+        TPM2B_ID_OBJECT blob = { 0 };
         int r;
 
         vc_error_clear(err);
@@ -255,64 +321,21 @@ int vc_make_credential(const TPMT_PUBLIC *ek, const uint8_t *object_name, size_t
                 return vc_error_set(err, -EINVAL, SIZE_MAX, -1, "object name of %zu bytes", name_len);
 
         if (ek->type == TPM2_ALG_RSA)
-                r = seed_rsa(ek, na, seed, &enc, err);
+                r = seed_rsa(ek, na, rnd, seed, &enc, err);
         else if (ek->type == TPM2_ALG_ECC)
-                r = seed_ecc(ek, na, seed, &enc, err);
+                r = seed_ecc(ek, na, rnd, seed, &enc, err);
         else
                 r = vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "EK type 0x%04x is not RSA or ECC", ek->type);
-        if (r < 0)
-                goto out;
-
-        /* Part 1, 24.4: symKey = KDFa(nameAlg, seed, "STORAGE", name, NULL, keyBits) */
-        uint16_t key_bits = sym->keyBits.aes;
-        if ((r = vc_kdfa(na->alg, seed, na->size, "STORAGE", object_name, name_len, NULL, 0, key_bits, sym_key)) < 0)
-                goto out;
-        /* encIdentity = CFB(symKey, IV 0, TPM2B_DIGEST(credential)) */
-        uint8_t plain[2 + VC_MAX_DIGEST], enc_identity[2 + VC_MAX_DIGEST];
-        plain[0] = (uint8_t) (secret_len >> 8);
-        plain[1] = (uint8_t) secret_len;
-        memcpy(plain + 2, secret, secret_len);
-        size_t plen = 2 + secret_len;
-        {
-                uint8_t iv[16] = { 0 };
-                int outl = 0, fl = 0;
-                EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-                EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, key_bits == 128 ? "AES-128-CFB" : "AES-256-CFB", NULL);
-                r = c && cipher && EVP_EncryptInit_ex2(c, cipher, sym_key, iv, NULL) == 1 &&
-                                    EVP_EncryptUpdate(c, enc_identity, &outl, plain, (int) plen) == 1 &&
-                                    EVP_EncryptFinal_ex(c, enc_identity + outl, &fl) == 1
-                            ? 0
-                            : -EIO;
-                EVP_CIPHER_free(cipher);
-                EVP_CIPHER_CTX_free(c);
-                OPENSSL_cleanse(plain, sizeof(plain));
-                if (r < 0)
-                        goto out;
-        }
-        /* HMACkey = KDFa(nameAlg, seed, "INTEGRITY", NULL, NULL, digest bits);
-         * outerHMAC = HMAC(HMACkey, encIdentity || name) */
-        if ((r = vc_kdfa(na->alg, seed, na->size, "INTEGRITY", NULL, 0, NULL, 0, (uint32_t) na->size * 8, hmac_key)) < 0)
-                goto out;
-        uint8_t outer[VC_MAX_DIGEST];
-        const uint8_t *parts[] = { enc_identity, object_name };
-        const size_t lens[] = { plen, name_len };
-        if ((r = hmac(na->alg, hmac_key, na->size, parts, lens, 2, outer)) < 0)
-                goto out;
-        /* TPM2B_ID_OBJECT.credential = TPM2B_DIGEST(outerHMAC) || encIdentity */
-        ret_blob->size = (UINT16) (2 + na->size + plen);
-        ret_blob->credential[0] = (uint8_t) (na->size >> 8);
-        ret_blob->credential[1] = (uint8_t) na->size;
-        memcpy(ret_blob->credential + 2, outer, na->size);
-        memcpy(ret_blob->credential + 2 + na->size, enc_identity, plen);
-        *ret_secret = enc;
-        r = 0;
-out:
+        if (r >= 0)
+                r = wrap_credential(na, sym->keyBits.aes, seed, object_name, name_len, secret, secret_len, &blob);
         OPENSSL_cleanse(seed, sizeof(seed));
-        OPENSSL_cleanse(sym_key, sizeof(sym_key));
-        OPENSSL_cleanse(hmac_key, sizeof(hmac_key));
         if (r == -EIO || r == -ENOMEM)
-                vc_error_set(err, r, SIZE_MAX, -1, "OpenSSL failed while making the credential");
-        return r;
+                return vc_error_set(err, r, SIZE_MAX, -1, "OpenSSL failed while making the credential");
+        if (r < 0)
+                return r;
+        *ret_blob = blob;
+        *ret_secret = enc;
+        return 0;
 }
 
 int vc_credential_to_tpm2_tools(const TPM2B_ID_OBJECT *blob, const TPM2B_ENCRYPTED_SECRET *secret, uint8_t **ret,

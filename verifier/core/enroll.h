@@ -40,7 +40,7 @@ int vc_cert_fingerprint(const uint8_t *der, size_t len, char out[65]);
  * restricted, sign, fixedTPM, fixedParent, sensitiveDataOrigin, not decrypt; and usable
  * (userWithAuth, or an authPolicy). RSA (RSASSA or RSAPSS scheme) or ECC (ECDSA); not a
  * NULL scheme: quotes must be signed with the AK's own scheme and hash, which
- * vc_quote_verify_ex checks.
+ * vc_quote_verify checks.
  * Returns 0 or -EPERM with err naming the attribute. */
 int vc_ak_check_attributes(const TPMT_PUBLIC *ak, vc_error *err);
 

@@ -209,19 +209,6 @@ int vc_event_check_digests(vc_hasher *h, const vc_event *ev, vc_event_check *ret
 
 /* ---- decoding ---- */
 
-static bool is_ascii_text(const uint8_t *d, size_t n, size_t *ret_len) {
-        size_t len = n;
-        while (len > 0 && d[len - 1] == 0)
-                len--;
-        if (len == 0)
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if (!((d[i] >= 0x20 && d[i] < 0x7f) || d[i] == '\t' || d[i] == '\n' || d[i] == '\r'))
-                        return false;
-        *ret_len = len;
-        return true;
-}
-
 /* Length of the UTF-8 sequence at s[0..n) (RFC 3629: no overlongs, surrogates or code
  * points past U+10FFFF), 0 when invalid. C1 controls (U+0080-U+009F) count as invalid:
  * they are not text. */
@@ -249,24 +236,35 @@ static size_t utf8_seq(const uint8_t *s, size_t n) {
         return k;
 }
 
-/* Text as written in UTF-8 (ASCII included): printable characters, tab, newline, carriage
- * return; trailing NULs are not part of it. */
-static bool is_utf8_text(const uint8_t *d, size_t n, size_t *ret_len) {
+/* Printable ASCII, tab, newline, carriage return. */
+static bool is_text_ascii(uint8_t c) {
+        return (c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Text: printable ASCII, tab, newline, carriage return, and with utf8 any other character
+ * written in UTF-8; trailing NULs are not part of it (*ret_len without them). */
+static bool is_text(const uint8_t *d, size_t n, bool utf8, size_t *ret_len) {
         size_t len = n;
         while (len > 0 && d[len - 1] == 0)
                 len--;
         if (len == 0)
                 return false;
         for (size_t i = 0; i < len;) {
-                if (d[i] < 0x80 && !((d[i] >= 0x20 && d[i] < 0x7f) || d[i] == '\t' || d[i] == '\n' || d[i] == '\r'))
-                        return false;
-                size_t k = utf8_seq(d + i, len - i);
+                size_t k = d[i] < 0x80 ? is_text_ascii(d[i]) : utf8 ? utf8_seq(d + i, len - i) : 0;
                 if (!k)
                         return false;
                 i += k;
         }
         *ret_len = len;
         return true;
+}
+
+static bool is_ascii_text(const uint8_t *d, size_t n, size_t *ret_len) {
+        return is_text(d, n, false, ret_len);
+}
+
+static bool is_utf8_text(const uint8_t *d, size_t n, size_t *ret_len) {
+        return is_text(d, n, true, ret_len);
 }
 
 static bool is_utf16_text(const uint8_t *d, size_t n, size_t *ret_chars) {
@@ -447,6 +445,18 @@ static int decode_image(const vc_event *ev, vc_event_content *c, vc_sbuf *b, vc_
         return 0;
 }
 
+/* The description of the "2" events (UEFI_PLATFORM_FIRMWARE_BLOB2,
+ * UEFI_HANDOFF_TABLE_POINTERS2): a UINT8 size and that many bytes, which the caller knows
+ * are there; quoted, empty when not ASCII text. Returns the bytes it takes. */
+static size_t description_text(vc_sbuf *b, const uint8_t *d) {
+        size_t dl;
+        vc_sbuf_printf(b, "\"");
+        if (is_ascii_text(d + 1, d[0], &dl))
+                text_escaped(b, d + 1, dl);
+        vc_sbuf_printf(b, "\" ");
+        return 1u + d[0];
+}
+
 static int decode_blob(const vc_event *ev, vc_event_content *c, vc_sbuf *b, bool v2, vc_error *err) {
         const uint8_t *d = ev->data;
         size_t off = 0;
@@ -457,12 +467,7 @@ static int decode_blob(const vc_event *ev, vc_event_content *c, vc_sbuf *b, bool
                         return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index,
                                             "UEFI_PLATFORM_FIRMWARE_BLOB2 of %u bytes does not match its "
                                             "description size", ev->data_size);
-                size_t dl;
-                vc_sbuf_printf(b, "\"");
-                if (is_ascii_text(d + 1, d[0], &dl))
-                        text_escaped(b, d + 1, dl);
-                vc_sbuf_printf(b, "\" ");
-                off = 1u + d[0];
+                off = description_text(b, d);
         } else if (ev->data_size != 16) {
                 return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index,
                                     "UEFI_PLATFORM_FIRMWARE_BLOB must be 16 bytes, event has %u", ev->data_size);
@@ -515,12 +520,7 @@ static int decode_handoff(const vc_event *ev, vc_event_content *c, vc_sbuf *b, b
                 if (n < 1 || !vc_have(n, 1, d[0]))
                         return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index,
                                             "UEFI_HANDOFF_TABLE_POINTERS2: description past the end");
-                size_t dl;
-                vc_sbuf_printf(b, "\"");
-                if (is_ascii_text(d + 1, d[0], &dl))
-                        text_escaped(b, d + 1, dl);
-                vc_sbuf_printf(b, "\" ");
-                off = 1u + d[0];
+                off = description_text(b, d);
         }
         if (!vc_have(n, off, 8))
                 return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index,

@@ -155,20 +155,30 @@ static int read_event_data(const uint8_t *buf, size_t len, size_t *off, vc_event
         return 0;
 }
 
+/* What both event formats start with, PCR index and event type (PFP 1.05, 10.2.1 and
+ * 10.2.2), once the need bytes of what's header are known to be there. */
+static int event_header(const uint8_t *buf, size_t len, size_t off, uint32_t index, size_t need, const char *what,
+                        vc_event *ev, vc_error *err) {
+        *ev = (vc_event) { .index = index, .offset = off };
+        if (!vc_have(len, off, need))
+                return vc_error_set(err, -EBADMSG, off, (long) index, "truncated: %s header needs %zu bytes, %zu left",
+                                    what, need, len - off);
+        ev->pcr = vc_le32(buf + off);
+        ev->type = vc_le32(buf + off + 4);
+        return 0;
+}
+
 /* TCG_PCR_EVENT: the first event of every log, and every event of a legacy log. */
 static int parse_event1(const uint8_t *buf, size_t len, size_t *off, uint32_t index, vc_event *ev,
                         vc_error *err) {
         size_t start = *off;
-        *ev = (vc_event) { .index = index, .offset = start };
-        if (!vc_have(len, start, 28))
-                return vc_error_set(err, -EBADMSG, start, (long) index,
-                                    "truncated: TCG_PCR_EVENT header needs 28 bytes, %zu left", len - start);
-        ev->pcr = vc_le32(buf + start);
-        ev->type = vc_le32(buf + start + 4);
+        int r = event_header(buf, len, start, index, 28, "TCG_PCR_EVENT", ev, err);
+        if (r < 0)
+                return r;
         ev->n_digests = 1;
         ev->digests[0] = (vc_event_digest) { .alg = VC_ALG_SHA1, .size = 20, .bytes = buf + start + 8 };
         size_t o = start + 28;
-        int r = read_event_data(buf, len, &o, ev, err);
+        r = read_event_data(buf, len, &o, ev, err);
         if (r < 0)
                 return r;
         ev->size = o - start;
@@ -180,12 +190,9 @@ static int parse_event1(const uint8_t *buf, size_t len, size_t *off, uint32_t in
 static int parse_event2(const vc_eventlog *log, const uint8_t *buf, size_t len, size_t *off, uint32_t index,
                         vc_event *ev, vc_error *err) {
         size_t o = *off;
-        *ev = (vc_event) { .index = index, .offset = o };
-        if (!vc_have(len, o, 12))
-                return vc_error_set(err, -EBADMSG, o, (long) index,
-                                    "truncated: TCG_PCR_EVENT2 header needs 12 bytes, %zu left", len - o);
-        ev->pcr = vc_le32(buf + o);
-        ev->type = vc_le32(buf + o + 4);
+        int r = event_header(buf, len, o, index, 12, "TCG_PCR_EVENT2", ev, err);
+        if (r < 0)
+                return r;
         uint32_t count = vc_le32(buf + o + 8);
         /* PFP 1.05 10.2.2: one digest per active bank. Some logs omit banks in some events;
          * such a bank cannot be replayed (replay drops it) but the event is well-formed. */
@@ -216,7 +223,7 @@ static int parse_event2(const vc_eventlog *log, const uint8_t *buf, size_t len, 
                 o += size;
         }
         ev->n_digests = count;
-        int r = read_event_data(buf, len, &o, ev, err);
+        r = read_event_data(buf, len, &o, ev, err);
         if (r < 0)
                 return r;
         ev->size = o - *off;

@@ -13,6 +13,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "hash.h"
+#include "tpmkey.h"
 
 const char *vc_quote_check_name(vc_quote_check c) {
         switch (c) {
@@ -50,97 +51,13 @@ vc_ak *vc_ak_free(vc_ak *ak) {
         return NULL;
 }
 
-static int pkey_from_rsa(const TPMT_PUBLIC *pub, EVP_PKEY **ret, vc_error *err) {
-        const TPM2B_PUBLIC_KEY_RSA *n = &pub->unique.rsa;
-        uint32_t e = pub->parameters.rsaDetail.exponent ? pub->parameters.rsaDetail.exponent : 65537;
-        OSSL_PARAM_BLD *bld = NULL;
-        OSSL_PARAM *params = NULL;
-        EVP_PKEY_CTX *ctx = NULL;
-        BIGNUM *bn_n = NULL, *bn_e = NULL;
-        int r = -ENOMEM;
-
-        if (n->size == 0 || n->size * 8u != pub->parameters.rsaDetail.keyBits)
-                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "RSA AK: modulus of %u bytes for keyBits %u",
-                                    n->size, pub->parameters.rsaDetail.keyBits);
-        bn_n = BN_bin2bn(n->buffer, n->size, NULL);
-        bn_e = BN_new();
-        bld = OSSL_PARAM_BLD_new();
-        if (!bn_n || !bn_e || !bld || !BN_set_word(bn_e, e))
-                goto out;
-        if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
-            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) || !(params = OSSL_PARAM_BLD_to_param(bld)))
-                goto out;
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-        if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, ret, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-                r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "RSA AK: OpenSSL rejected the public key");
-                goto out;
-        }
-        r = 0;
-out:
-        EVP_PKEY_CTX_free(ctx);
-        OSSL_PARAM_free(params);
-        OSSL_PARAM_BLD_free(bld);
-        BN_free(bn_n);
-        BN_free(bn_e);
-        return r;
-}
-
-static int pkey_from_ecc(const TPMT_PUBLIC *pub, EVP_PKEY **ret, vc_error *err) {
-        const char *group;
-        size_t fsize;
-        uint8_t point[1 + 2 * 66];
-        OSSL_PARAM params[3];
-        EVP_PKEY_CTX *ctx = NULL;
-        int r;
-
-        switch (pub->parameters.eccDetail.curveID) {
-        case TPM2_ECC_NIST_P256:
-                group = "prime256v1", fsize = 32;
-                break;
-        case TPM2_ECC_NIST_P384:
-                group = "secp384r1", fsize = 48;
-                break;
-        case TPM2_ECC_NIST_P521:
-                group = "secp521r1", fsize = 66;
-                break;
-        default:
-                return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "ECC AK: curve 0x%04x is not supported",
-                                    pub->parameters.eccDetail.curveID);
-        }
-        const TPM2B_ECC_PARAMETER *x = &pub->unique.ecc.x, *y = &pub->unique.ecc.y;
-        if (x->size > fsize || y->size > fsize || x->size == 0 || y->size == 0)
-                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "ECC AK: coordinates of %u/%u bytes for a %zu-byte curve",
-                                    x->size, y->size, fsize);
-        memset(point, 0, sizeof(point));
-        point[0] = 0x04;
-        memcpy(point + 1 + fsize - x->size, x->buffer, x->size);
-        memcpy(point + 1 + 2 * fsize - y->size, y->buffer, y->size);
-        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *) group, 0);
-        params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * fsize);
-        params[2] = OSSL_PARAM_construct_end();
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-        if (!ctx)
-                return -ENOMEM;
-        if (EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, ret, EVP_PKEY_PUBLIC_KEY, params) != 1)
-                r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "ECC AK: the point is not on curve %s", group);
-        else
-                r = 0;
-        EVP_PKEY_CTX_free(ctx);
-        return r;
-}
-
 static int ak_from_public(vc_ak *ak, const uint8_t *tpmt, size_t tpmt_len, vc_error *err) {
+        const TPM2B_PUBLIC_KEY_RSA *n = &ak->public.unique.rsa;
         int r;
-        switch (ak->public.type) {
-        case TPM2_ALG_RSA:
-                r = pkey_from_rsa(&ak->public, &ak->pkey, err);
-                break;
-        case TPM2_ALG_ECC:
-                r = pkey_from_ecc(&ak->public, &ak->pkey, err);
-                break;
-        default:
-                return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "AK type 0x%04x is not RSA or ECC", ak->public.type);
-        }
+        if (ak->public.type == TPM2_ALG_RSA && (n->size == 0 || n->size * 8u != ak->public.parameters.rsaDetail.keyBits))
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "RSA AK: modulus of %u bytes for keyBits %u", n->size,
+                                    ak->public.parameters.rsaDetail.keyBits);
+        r = vc_tpm_public_key(&ak->public, "AK", &ak->pkey, err);
         if (r < 0)
                 return r;
         /* Name = nameAlg || H_nameAlg(marshalled TPMT_PUBLIC), TPM 2.0 Part 1 section 16. */
@@ -167,8 +84,30 @@ int vc_tpm2b_public_parse(const uint8_t *buf, size_t len, TPM2B_PUBLIC *out) {
         return 0;
 }
 
+static void ak_freep(vc_ak **ak) {
+        vc_ak_free(*ak);
+}
+
+/* A PEM SubjectPublicKeyInfo, RSA or EC. */
+static int ak_from_pem(vc_ak *ak, const uint8_t *buf, size_t len, vc_error *err) {
+        BIO *bio = BIO_new_mem_buf(buf, (int) len);
+        if (!bio)
+                return -ENOMEM;
+        ak->pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+        if (!ak->pkey)
+                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
+                                    "AK: PEM is not a SubjectPublicKeyInfo (\"PUBLIC KEY\") OpenSSL can read");
+        int id = EVP_PKEY_get_base_id(ak->pkey);
+        if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC)
+                return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "AK: PEM key is neither RSA nor EC");
+        return 0;
+}
+
 int vc_ak_load(const uint8_t *buf, size_t len, vc_ak **ret, vc_error *err) {
-        vc_ak *ak;
+        _cleanup_(ak_freep) vc_ak *ak = NULL;
+        TPM2B_PUBLIC p2;
+        size_t off = 0;
         int r;
 
         vc_error_clear(err);
@@ -178,53 +117,22 @@ int vc_ak_load(const uint8_t *buf, size_t len, vc_ak **ret, vc_error *err) {
         ak = calloc(1, sizeof(*ak));
         if (!ak)
                 return -ENOMEM;
-
-        if (len >= 10 && memmem(buf, len, "-----BEGIN", 10)) {
-                BIO *bio = BIO_new_mem_buf(buf, (int) len);
-                if (!bio) {
-                        vc_ak_free(ak);
-                        return -ENOMEM;
-                }
-                ak->pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-                BIO_free(bio);
-                if (!ak->pkey) {
-                        vc_ak_free(ak);
-                        return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
-                                            "AK: PEM is not a SubjectPublicKeyInfo (\"PUBLIC KEY\") OpenSSL can read");
-                }
-                int id = EVP_PKEY_get_base_id(ak->pkey);
-                if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC) {
-                        vc_ak_free(ak);
-                        return vc_error_set(err, -ENOTSUP, SIZE_MAX, -1, "AK: PEM key is neither RSA nor EC");
-                }
-                *ret = ak;
-                return 0;
-        }
-
-        /* TPM2B_PUBLIC: a big-endian size that covers exactly the rest of the file. */
-        TPM2B_PUBLIC p2;
-        if (vc_tpm2b_public_parse(buf, len, &p2) == 0) {
+        if (len >= 10 && memmem(buf, len, "-----BEGIN", 10))
+                r = ak_from_pem(ak, buf, len, err);
+        else if (vc_tpm2b_public_parse(buf, len, &p2) == 0) {
+                /* TPM2B_PUBLIC: a big-endian size that covers exactly the rest of the file. */
                 ak->public = p2.publicArea;
                 r = ak_from_public(ak, buf + 2, len - 2, err);
-                goto done;
-        }
-        size_t off = 0;
-        if (Tss2_MU_TPMT_PUBLIC_Unmarshal(buf, len, &off, &ak->public) != TSS2_RC_SUCCESS) {
-                vc_ak_free(ak);
-                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
-                                    "AK: %zu bytes are neither PEM, TPM2B_PUBLIC nor TPMT_PUBLIC", len);
-        }
-        if (off != len) {
-                vc_ak_free(ak);
-                return vc_error_set(err, -EBADMSG, off, -1, "AK: TPMT_PUBLIC ends at byte %zu of %zu", off, len);
-        }
-        r = ak_from_public(ak, buf, len, err);
-done:
-        if (r < 0) {
-                vc_ak_free(ak);
+        } else if (Tss2_MU_TPMT_PUBLIC_Unmarshal(buf, len, &off, &ak->public) != TSS2_RC_SUCCESS)
+                r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
+                                 "AK: %zu bytes are neither PEM, TPM2B_PUBLIC nor TPMT_PUBLIC", len);
+        else if (off != len)
+                r = vc_error_set(err, -EBADMSG, off, -1, "AK: TPMT_PUBLIC ends at byte %zu of %zu", off, len);
+        else
+                r = ak_from_public(ak, buf, len, err);
+        if (r < 0)
                 return r;
-        }
-        *ret = ak;
+        *ret = TAKE_PTR(ak);
         return 0;
 }
 
@@ -236,9 +144,13 @@ vc_quote *vc_quote_free(vc_quote *q) {
         return NULL;
 }
 
+static void quote_freep(vc_quote **q) {
+        vc_quote_free(*q);
+}
+
 int vc_quote_parse(const uint8_t *attest, size_t attest_len, const uint8_t *sig, size_t sig_len, vc_quote **ret,
                    vc_error *err) {
-        vc_quote *q;
+        _cleanup_(quote_freep) vc_quote *q = NULL;
         size_t off = 0;
 
         vc_error_clear(err);
@@ -257,35 +169,25 @@ int vc_quote_parse(const uint8_t *attest, size_t attest_len, const uint8_t *sig,
         q = calloc(1, sizeof(*q));
         if (!q)
                 return -ENOMEM;
-        if (Tss2_MU_TPMS_ATTEST_Unmarshal(attest, attest_len, &off, &q->attest) != TSS2_RC_SUCCESS) {
-                vc_quote_free(q);
+        if (Tss2_MU_TPMS_ATTEST_Unmarshal(attest, attest_len, &off, &q->attest) != TSS2_RC_SUCCESS)
                 return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "TPMS_ATTEST: malformed or truncated (%zu bytes)",
                                     attest_len);
-        }
-        if (off != attest_len) {
-                vc_quote_free(q);
+        if (off != attest_len)
                 return vc_error_set(err, -EBADMSG, off, -1, "TPMS_ATTEST: %zu trailing bytes after the structure",
                                     attest_len - off);
-        }
         off = 0;
-        if (Tss2_MU_TPMT_SIGNATURE_Unmarshal(sig, sig_len, &off, &q->sig) != TSS2_RC_SUCCESS) {
-                vc_quote_free(q);
+        if (Tss2_MU_TPMT_SIGNATURE_Unmarshal(sig, sig_len, &off, &q->sig) != TSS2_RC_SUCCESS)
                 return vc_error_set(err, -EBADMSG, SIZE_MAX, -1,
                                     "TPMT_SIGNATURE: malformed, truncated or unknown algorithm (%zu bytes)", sig_len);
-        }
-        if (off != sig_len) {
-                vc_quote_free(q);
+        if (off != sig_len)
                 return vc_error_set(err, -EBADMSG, off, -1, "TPMT_SIGNATURE: %zu trailing bytes after the structure",
                                     sig_len - off);
-        }
         q->attest_bytes = malloc(attest_len ? attest_len : 1);
-        if (!q->attest_bytes) {
-                vc_quote_free(q);
+        if (!q->attest_bytes)
                 return -ENOMEM;
-        }
         memcpy(q->attest_bytes, attest, attest_len);
         q->attest_len = attest_len;
-        *ret = q;
+        *ret = TAKE_PTR(q);
         return 0;
 }
 
@@ -442,21 +344,21 @@ static void reset_value(uint32_t pcr, size_t size, uint8_t *out) {
         memset(out, pcr >= 17 && pcr <= 22 ? 0xff : 0, size);
 }
 
-int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
-                    size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
-                    vc_quote_result *ret) {
-        return vc_quote_verify_ex(q, ak, pcrs, nonce, nonce_len, qsigner, qsigner_len, replayed, NULL, ret);
+/* The PCRs 0-23 a selection selects. */
+static uint32_t selected_mask(const TPMS_PCR_SELECTION *sel) {
+        uint32_t mask = 0;
+        for (uint32_t pcr = 0; pcr < VC_PCR_COUNT && pcr < sel->sizeofSelect * 8u; pcr++)
+                if (sel->pcrSelect[pcr / 8] & (1u << (pcr % 8)))
+                        mask |= 1u << pcr;
+        return mask;
 }
 
-int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
-                       size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
-                       const vc_quote_policy *policy, vc_quote_result *ret) {
+/* Is it the AK's TPM's quote: magic, type, the AK a restricted signing key (when its
+ * TPMT_PUBLIC is known) of the signature's scheme, the signature. 1 yes, 0 failed with
+ * ret set, <0 error. */
+static int check_signed(const vc_quote *q, const vc_ak *ak, const vc_quote_policy *policy, vc_quote_result *ret) {
         const TPMS_ATTEST *a = &q->attest;
-        const TPMS_QUOTE_INFO *qi = &a->attested.quote;
-        char h1[129], h2[129];
         int r;
-
-        *ret = (vc_quote_result) { 0 };
         if (a->magic != TPM2_GENERATED_VALUE)
                 return fail(ret, VC_QUOTE_CHECK_MAGIC, "magic 0x%08x, expected TPM_GENERATED_VALUE 0xff544347",
                             a->magic);
@@ -469,11 +371,15 @@ int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcr
                             "AK attributes 0x%08x: a quote key must be restricted and sign", ak->public.objectAttributes);
         if (ak->has_public && (r = scheme_matches(q, &ak->public, ret)) <= 0)
                 return r;
-        r = verify_signature(q, ak->pkey, policy && policy->allow_sha1, ret);
-        if (r <= 0)
-                return r;
-        /* qualifiedSigner is the AK's Qualified Name (TPM 2.0 Part 1, 16.6: a hash chain over
-         * its parents), not its Name: it is checked only against a value the caller knows. */
+        return verify_signature(q, ak->pkey, policy && policy->allow_sha1, ret);
+}
+
+/* qualifiedSigner is the AK's Qualified Name (TPM 2.0 Part 1, 16.6: a hash chain over its
+ * parents), not its Name: it is checked only against a value the caller knows (qsigner
+ * not NULL). extraData is the nonce. 1 both match, 0 failed with ret set. */
+static int check_signer_and_nonce(const TPMS_ATTEST *a, const uint8_t *qsigner, size_t qsigner_len,
+                                  const uint8_t *nonce, size_t nonce_len, vc_quote_result *ret) {
+        char h1[129], h2[129];
         if (qsigner && (a->qualifiedSigner.size != qsigner_len ||
                         memcmp(a->qualifiedSigner.name, qsigner, qsigner_len) != 0)) {
                 hex_short(a->qualifiedSigner.name, a->qualifiedSigner.size, h1);
@@ -485,121 +391,148 @@ int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcr
                 hex_short(nonce, nonce_len, h2);
                 return fail(ret, VC_QUOTE_CHECK_NONCE, "extraData \"%s\" is not the expected nonce \"%s\"", h1, h2);
         }
+        return 1;
+}
+
+/* pcrDigest = H_sig(PCR values in selection order), TPM 2.0 Part 3, 18.4: the digest of
+ * the supplied values into md (1), or 0 with ret set when one is missing, or <0. */
+static int pcr_digest(const vc_quote *q, const vc_pcr_set *pcrs, const EVP_MD *md_alg, uint8_t *md, unsigned *md_len,
+                      vc_quote_result *ret) {
+        const TPMS_QUOTE_INFO *qi = &q->attest.attested.quote;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        int r = 1;
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_DigestInit_ex2(ctx, md_alg, NULL) != 1)
+                r = -EIO;
+        for (uint32_t i = 0; r == 1 && i < qi->pcrSelect.count; i++) {
+                const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
+                const vc_alg_info *ba = vc_alg_lookup(sel->hash);
+                const vc_pcr_bank *bank = vc_pcr_set_find(pcrs, sel->hash);
+                for (uint32_t pcr = 0; r == 1 && pcr < sel->sizeofSelect * 8u; pcr++) {
+                        if (!(sel->pcrSelect[pcr / 8] & (1u << (pcr % 8))))
+                                continue;
+                        if (!ba)
+                                r = fail(ret, VC_QUOTE_CHECK_PCR_MISSING,
+                                         "quote selects bank 0x%04x, which this verifier does not know", sel->hash);
+                        else if (!bank || pcr >= VC_PCR_COUNT || !(bank->mask & (1u << pcr)))
+                                r = fail(ret, VC_QUOTE_CHECK_PCR_MISSING,
+                                         "quote selects %s PCR %u, but no value for it was supplied", ba->name, pcr);
+                        else if (EVP_DigestUpdate(ctx, bank->values[pcr], bank->size) != 1)
+                                r = -EIO;
+                }
+        }
+        if (r == 1 && EVP_DigestFinal_ex(ctx, md, md_len) != 1)
+                r = -EIO;
+        EVP_MD_CTX_free(ctx);
+        return r;
+}
+
+/* The quote selects some PCR, each has a value in pcrs, and pcrDigest is theirs; the
+ * selection goes into ret->quoted. 1 yes, 0 failed with ret set, <0 error. */
+static int check_pcr_digest(const vc_quote *q, const vc_pcr_set *pcrs, vc_quote_result *ret) {
+        const TPMS_QUOTE_INFO *qi = &q->attest.attested.quote;
+        const vc_alg_info *ha = vc_alg_lookup(sig_hash(&q->sig));
+        uint8_t md[VC_MAX_DIGEST];
+        unsigned md_len = 0;
+        char h1[129], h2[129];
+        int r = pcr_digest(q, pcrs, EVP_get_digestbyname(ha->ossl_name), md, &md_len, ret);
+        if (r <= 0)
+                return r;
+        uint32_t n_selected = 0;
+        for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
+                uint32_t mask = selected_mask(&qi->pcrSelect.pcrSelections[i]);
+                int bi = vc_alg_index(qi->pcrSelect.pcrSelections[i].hash);
+                n_selected += (uint32_t) __builtin_popcount(mask);
+                if (bi >= 0)
+                        ret->quoted[bi] |= mask;
+        }
+        if (n_selected == 0)
+                return fail(ret, VC_QUOTE_CHECK_PCR_MISSING, "the quote selects no PCR: it attests nothing");
+        if (qi->pcrDigest.size != md_len || memcmp(qi->pcrDigest.buffer, md, md_len) != 0) {
+                hex_short(qi->pcrDigest.buffer, qi->pcrDigest.size, h1);
+                hex_short(md, md_len, h2);
+                return fail(ret, VC_QUOTE_CHECK_PCR_DIGEST,
+                            "pcrDigest %s is not the %s of the supplied PCR values (%s)", h1, ha->name, h2);
+        }
+        return 1;
+}
+
+/* One quoted bank against the log's replay of it: each selected PCR the log extends must
+ * equal the replayed value, and one it does not extend its reset value, except PCRs 8-23
+ * (noted as unexplained). 1 yes, 0 failed with ret set. */
+static int check_bank_against_log(const vc_pcr_bank *bank, const vc_pcr_bank *rb, uint16_t hash, uint32_t selected,
+                                  vc_quote_result *ret) {
+        const char *name = vc_alg_lookup(hash)->name;
+        int bi = vc_alg_index(hash);
+        char h1[129], h2[129];
+        for (uint32_t pcr = 0; pcr < VC_PCR_COUNT; pcr++) {
+                uint8_t reset[VC_MAX_DIGEST];
+                bool logged = rb->mask & (1u << pcr);
+                if (!(selected & (1u << pcr)))
+                        continue;
+                reset_value(pcr, bank->size, reset);
+                const uint8_t *want = logged ? rb->values[pcr] : reset;
+                if (memcmp(want, bank->values[pcr], bank->size) == 0) {
+                        ret->log_matched[bi] |= 1u << pcr;
+                        ret->n_pcrs_compared_to_log++;
+                        continue;
+                }
+                if (!logged && pcr > 7) {
+                        ret->log_unexplained[bi] |= 1u << pcr;
+                        continue;
+                }
+                hex_short(bank->values[pcr], bank->size, h1);
+                hex_short(want, bank->size, h2);
+                return fail(ret, VC_QUOTE_CHECK_EVENTLOG, "%s PCR %u is %s in the quote but the event log %s %s", name,
+                            pcr, h1, logged ? "replays to" : "does not extend it from its reset value", h2);
+        }
+        return 1;
+}
+
+/* The event log must account for every quoted PCR it extends, and for PCRs 0-7, which
+ * UEFI firmware always measures (PFP 1.05 section 3.3.4). 1 yes, 0 failed with ret set. */
+static int check_against_log(const vc_quote *q, const vc_pcr_set *pcrs, const vc_pcr_set *replayed,
+                             vc_quote_result *ret) {
+        const TPMS_QUOTE_INFO *qi = &q->attest.attested.quote;
+        uint32_t all_quoted = 0, all_logged = 0;
+        for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
+                const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
+                const vc_pcr_bank *rb = vc_pcr_set_find(replayed, sel->hash);
+                uint32_t selected = selected_mask(sel);
+                if (!selected)
+                        continue;
+                if (!rb)
+                        return fail(ret, VC_QUOTE_CHECK_EVENTLOG,
+                                    "the event log has no %s digests, but the quote covers that bank",
+                                    vc_alg_lookup(sel->hash)->name);
+                all_quoted |= selected;
+                all_logged |= rb->mask;
+                int r = check_bank_against_log(vc_pcr_set_find(pcrs, sel->hash), rb, sel->hash, selected, ret);
+                if (r <= 0)
+                        return r;
+        }
+        ret->log_unquoted_mask = all_logged & ~all_quoted;
+        return 1;
+}
+
+int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
+                    size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
+                    const vc_quote_policy *policy, vc_quote_result *ret) {
+        const TPMS_ATTEST *a = &q->attest;
+        int r;
+
+        *ret = (vc_quote_result) { 0 };
+        if ((r = check_signed(q, ak, policy, ret)) <= 0 ||
+            (r = check_signer_and_nonce(a, qsigner, qsigner_len, nonce, nonce_len, ret)) <= 0)
+                return r;
         /* signed by the AK over this nonce: the clock fields are the TPM's, whatever the
          * PCR checks below say (a verdict for a PCR mismatch still names the boot) */
         ret->clock = a->clockInfo.clock;
         ret->reset_count = a->clockInfo.resetCount;
         ret->restart_count = a->clockInfo.restartCount;
-
-        /* pcrDigest = H_sig(PCR values in selection order), TPM 2.0 Part 3, 18.4. */
-        uint16_t halg = sig_hash(&q->sig);
-        const vc_alg_info *ha = vc_alg_lookup(halg);
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        uint8_t md[VC_MAX_DIGEST];
-        unsigned mdlen = 0;
-        if (!ctx)
-                return -ENOMEM;
-        if (EVP_DigestInit_ex2(ctx, EVP_get_digestbyname(ha->ossl_name), NULL) != 1) {
-                EVP_MD_CTX_free(ctx);
-                return -EIO;
-        }
-        for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
-                const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
-                const vc_alg_info *ba = vc_alg_lookup(sel->hash);
-                const vc_pcr_bank *bank = vc_pcr_set_find(pcrs, sel->hash);
-                for (uint32_t pcr = 0; pcr < sel->sizeofSelect * 8u; pcr++) {
-                        if (!(sel->pcrSelect[pcr / 8] & (1u << (pcr % 8))))
-                                continue;
-                        if (!ba || !bank || pcr >= VC_PCR_COUNT || !(bank->mask & (1u << pcr))) {
-                                EVP_MD_CTX_free(ctx);
-                                if (!ba)
-                                        return fail(ret, VC_QUOTE_CHECK_PCR_MISSING,
-                                                    "quote selects bank 0x%04x, which this verifier does not know",
-                                                    sel->hash);
-                                return fail(ret, VC_QUOTE_CHECK_PCR_MISSING,
-                                            "quote selects %s PCR %u, but no value for it was supplied", ba->name, pcr);
-                        }
-                        if (EVP_DigestUpdate(ctx, bank->values[pcr], bank->size) != 1) {
-                                EVP_MD_CTX_free(ctx);
-                                return -EIO;
-                        }
-                }
-        }
-        r = EVP_DigestFinal_ex(ctx, md, &mdlen);
-        EVP_MD_CTX_free(ctx);
-        if (r != 1)
-                return -EIO;
-        uint32_t n_selected = 0;
-        for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
-                const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
-                int bi = vc_alg_index(sel->hash);
-                for (uint32_t pcr = 0; pcr < VC_PCR_COUNT && pcr < sel->sizeofSelect * 8u; pcr++)
-                        if (sel->pcrSelect[pcr / 8] & (1u << (pcr % 8))) {
-                                n_selected++;
-                                if (bi >= 0)
-                                        ret->quoted[bi] |= 1u << pcr;
-                        }
-        }
-        if (n_selected == 0)
-                return fail(ret, VC_QUOTE_CHECK_PCR_MISSING, "the quote selects no PCR: it attests nothing");
-        if (qi->pcrDigest.size != mdlen || memcmp(qi->pcrDigest.buffer, md, mdlen) != 0) {
-                hex_short(qi->pcrDigest.buffer, qi->pcrDigest.size, h1);
-                hex_short(md, mdlen, h2);
-                return fail(ret, VC_QUOTE_CHECK_PCR_DIGEST,
-                            "pcrDigest %s is not the %s of the supplied PCR values (%s)", h1, ha->name, h2);
-        }
-
-        /* The event log must account for every quoted PCR it extends, and for PCRs 0-7,
-         * which UEFI firmware always measures (PFP 1.05 section 3.3.4). */
-        if (replayed) {
-                uint32_t all_quoted = 0, all_logged = 0;
-                for (uint32_t i = 0; i < qi->pcrSelect.count; i++) {
-                        const TPMS_PCR_SELECTION *sel = &qi->pcrSelect.pcrSelections[i];
-                        const vc_alg_info *ba = vc_alg_lookup(sel->hash);
-                        const vc_pcr_bank *bank = vc_pcr_set_find(pcrs, sel->hash);
-                        const vc_pcr_bank *rb = vc_pcr_set_find(replayed, sel->hash);
-                        uint32_t selected = 0;
-                        for (uint32_t pcr = 0; pcr < VC_PCR_COUNT && pcr < sel->sizeofSelect * 8u; pcr++)
-                                if (sel->pcrSelect[pcr / 8] & (1u << (pcr % 8)))
-                                        selected |= 1u << pcr;
-                        if (!selected)
-                                continue;
-                        if (!rb)
-                                return fail(ret, VC_QUOTE_CHECK_EVENTLOG,
-                                            "the event log has no %s digests, but the quote covers that bank",
-                                            ba->name);
-                        all_quoted |= selected;
-                        all_logged |= rb->mask;
-                        int bi = vc_alg_index(sel->hash);
-                        for (uint32_t pcr = 0; pcr < VC_PCR_COUNT; pcr++) {
-                                uint8_t reset[VC_MAX_DIGEST];
-                                bool logged = rb->mask & (1u << pcr);
-                                if (!(selected & (1u << pcr)))
-                                        continue;
-                                reset_value(pcr, bank->size, reset);
-                                const uint8_t *want = logged ? rb->values[pcr] : reset;
-                                if (memcmp(want, bank->values[pcr], bank->size) == 0) {
-                                        ret->log_matched[bi] |= 1u << pcr;
-                                        ret->n_pcrs_compared_to_log++;
-                                        continue;
-                                }
-                                if (!logged && pcr > 7) {
-                                        ret->log_unexplained[bi] |= 1u << pcr;
-                                        continue;
-                                }
-                                hex_short(bank->values[pcr], bank->size, h1);
-                                hex_short(want, bank->size, h2);
-                                return fail(ret, VC_QUOTE_CHECK_EVENTLOG,
-                                            "%s PCR %u is %s in the quote but the event log %s %s", ba->name, pcr, h1,
-                                            logged ? "replays to" : "does not extend it from its reset value", h2);
-                        }
-                }
-                ret->log_unquoted_mask = all_logged & ~all_quoted;
-        }
-
-        ret->clock = a->clockInfo.clock;
-        ret->reset_count = a->clockInfo.resetCount;
-        ret->restart_count = a->clockInfo.restartCount;
+        if ((r = check_pcr_digest(q, pcrs, ret)) <= 0 || (replayed && (r = check_against_log(q, pcrs, replayed, ret)) <= 0))
+                return r;
         ret->safe = a->clockInfo.safe;
         ret->firmware_version = a->firmwareVersion;
         ret->status = VC_QUOTE_VALID;

@@ -98,19 +98,16 @@ uint32_t vc_quote_attested(const vc_quote_result *r, uint16_t bank);
 
 const char *vc_quote_check_name(vc_quote_check c);
 
-/* Verifies q under policy (NULL: the defaults, which refuse SHA-1): magic, type, the AK is a restricted signing key (when its TPMT_PUBLIC is
- * known), signature with ak (scheme and hash from the TPMT_SIGNATURE, which must suit the
- * key), qualifiedSigner == qsigner when qsigner is not NULL (the AK's Qualified Name, known
- * from enrollment), extraData == nonce, every selected PCR present in pcrs, pcrDigest == H_sig(selected values in
+/* Verifies q under policy (NULL: the defaults, which refuse SHA-1): magic, type, the AK
+ * is a restricted signing key (when its TPMT_PUBLIC is known), signature with ak (scheme
+ * and hash from the TPMT_SIGNATURE, which must suit the key), qualifiedSigner == qsigner
+ * when qsigner is not NULL (the AK's Qualified Name, known from enrollment), extraData ==
+ * nonce, every selected PCR present in pcrs, pcrDigest == H_sig(selected values in
  * selection order), and, when replayed is not NULL, every quoted PCR that the log
  * extends equals the replayed value; PCRs 0-7, which UEFI firmware always measures,
  * must equal the replayed value even when the log leaves them at their reset value.
  * Returns 0 with *ret saying VALID or INVALID and why; negative errno only when it could
  * not evaluate (-ENOMEM, -EIO). */
-int vc_quote_verify_ex(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
-                       size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
-                       const vc_quote_policy *policy, vc_quote_result *ret);
-/* vc_quote_verify_ex with the default policy. */
 int vc_quote_verify(const vc_quote *q, const vc_ak *ak, const vc_pcr_set *pcrs, const uint8_t *nonce,
                     size_t nonce_len, const uint8_t *qsigner, size_t qsigner_len, const vc_pcr_set *replayed,
-                    vc_quote_result *ret);
+                    const vc_quote_policy *policy, vc_quote_result *ret);

@@ -2,6 +2,7 @@
 #include "uefi.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,182 +114,191 @@ static void sbuf_ascii(vc_sbuf *b, const uint8_t *p, size_t n) {
                         vc_sbuf_printf(b, "\\x%02x", p[i]);
 }
 
-/* One node's text; `p` is the node body (after the 4-byte header), `n` its length.
- * Node formats: UEFI 2.10 sections 10.3 and 10.6.1. */
-static void node_text(vc_sbuf *b, uint8_t type, uint8_t sub, const uint8_t *p, size_t n) {
-        switch (type << 8 | sub) {
-        case 0x0101: /* PCI */
-                if (n >= 2) {
-                        vc_sbuf_printf(b, "Pci(0x%x,0x%x)", p[1], p[0]);
-                        return;
-                }
+/* The nodes shown by name, with the shortest body each needs (UEFI 2.10, 10.3.2-10.3.6);
+ * any other node, or one shorter than that, is shown as Path(type,subtype,hex). */
+static const struct {
+        uint8_t type, sub, min;
+} named_nodes[] = {
+        { 1, 0x01, 2 },  /* PCI */
+        { 1, 0x03, 20 }, /* memory mapped */
+        { 1, 0x04, 16 }, /* vendor hardware */
+        { 2, 0x01, 8 },  /* ACPI */
+        { 3, 0x01, 4 },  /* ATAPI */
+        { 3, 0x02, 4 },  /* SCSI */
+        { 3, 0x05, 2 },  /* USB */
+        { 3, 0x0b, 33 }, /* MAC */
+        { 3, 0x0c, 15 }, /* IPv4 */
+        { 3, 0x0d, 36 }, /* IPv6 */
+        { 3, 0x10, 16 }, /* vendor messaging */
+        { 3, 0x12, 6 },  /* SATA */
+        { 3, 0x17, 12 }, /* NVMe namespace */
+        { 3, 0x18, 0 },  /* URI */
+        { 3, 0x1d, 1 },  /* eMMC */
+        { 4, 0x01, 38 }, /* hard drive */
+        { 4, 0x02, 20 }, /* CD-ROM */
+        { 4, 0x03, 16 }, /* vendor media */
+        { 4, 0x04, 0 },  /* file path */
+        { 4, 0x05, 16 }, /* media protocol */
+        { 4, 0x06, 16 }, /* PIWG firmware file */
+        { 4, 0x07, 16 }, /* PIWG firmware volume */
+        { 4, 0x08, 20 }, /* relative offset range */
+        { 5, 0x01, 4 },  /* BIOS boot specification */
+};
+
+static bool named(uint8_t type, uint8_t sub, size_t n) {
+        for (size_t i = 0; i < ELEMENTSOF(named_nodes); i++)
+                if (named_nodes[i].type == type && named_nodes[i].sub == sub)
+                        return n >= named_nodes[i].min;
+        return false;
+}
+
+/* A node named by its GUID, with the data after it in hex (vendor nodes) or none. */
+static void guid_text(vc_sbuf *b, const char *name, const uint8_t *p, size_t n) {
+        vc_sbuf_printf(b, "%s(", name);
+        vc_sbuf_guid(b, p);
+        if (n > 16) {
+                vc_sbuf_printf(b, ",");
+                vc_sbuf_hex(b, p + 16, n - 16);
+        }
+        vc_sbuf_printf(b, ")");
+}
+
+/* Type 1, hardware (10.3.2). */
+static void hardware_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
+        if (sub == 0x01)
+                vc_sbuf_printf(b, "Pci(0x%x,0x%x)", p[1], p[0]);
+        else if (sub == 0x03)
+                vc_sbuf_printf(b, "MemoryMapped(0x%x,0x%llx,0x%llx)", vc_le32(p), (unsigned long long) vc_le64(p + 4),
+                               (unsigned long long) vc_le64(p + 12));
+        else
+                guid_text(b, "VenHw", p, n);
+}
+
+/* Type 2, ACPI (10.3.3). */
+static void acpi_text(vc_sbuf *b, const uint8_t *p) {
+        uint32_t hid = vc_le32(p), uid = vc_le32(p + 4);
+        if (hid == 0x0a0341d0)
+                vc_sbuf_printf(b, "PciRoot(0x%x)", uid);
+        else if (hid == 0x0a0841d0)
+                vc_sbuf_printf(b, "PcieRoot(0x%x)", uid);
+        else
+                vc_sbuf_printf(b, "Acpi(0x%08x,0x%x)", hid, uid);
+}
+
+/* Type 3, messaging (10.3.4). */
+static void messaging_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
+        switch (sub) {
+        case 0x01:
+                vc_sbuf_printf(b, "Ata(%u,%u,%u)", p[0], p[1], vc_le16(p + 2));
                 break;
-        case 0x0103: /* Memory mapped */
-                if (n >= 20) {
-                        vc_sbuf_printf(b, "MemoryMapped(0x%x,0x%llx,0x%llx)", vc_le32(p),
-                                    (unsigned long long) vc_le64(p + 4), (unsigned long long) vc_le64(p + 12));
-                        return;
-                }
+        case 0x02:
+                vc_sbuf_printf(b, "Scsi(0x%x,0x%x)", vc_le16(p), vc_le16(p + 2));
                 break;
-        case 0x0104: /* Vendor hardware */
-        case 0x0310: /* Vendor messaging */
-        case 0x0403: /* Vendor media */
-                if (n >= 16) {
-                        vc_sbuf_printf(b, "%s(", type == 1 ? "VenHw" : type == 3 ? "VenMsg" : "VenMedia");
-                        vc_sbuf_guid(b, p);
-                        if (n > 16) {
-                                vc_sbuf_printf(b, ",");
-                                vc_sbuf_hex(b, p + 16, n - 16);
-                        }
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
+        case 0x05:
+                vc_sbuf_printf(b, "USB(0x%x,0x%x)", p[0], p[1]);
                 break;
-        case 0x0201: /* ACPI */
-                if (n >= 8) {
-                        uint32_t hid = vc_le32(p), uid = vc_le32(p + 4);
-                        if (hid == 0x0a0341d0)
-                                vc_sbuf_printf(b, "PciRoot(0x%x)", uid);
-                        else if (hid == 0x0a0841d0)
-                                vc_sbuf_printf(b, "PcieRoot(0x%x)", uid);
-                        else
-                                vc_sbuf_printf(b, "Acpi(0x%08x,0x%x)", hid, uid);
-                        return;
-                }
+        case 0x0b:
+                vc_sbuf_printf(b, "MAC(");
+                vc_sbuf_hex(b, p, 6);
+                vc_sbuf_printf(b, ",0x%x)", p[32]);
                 break;
-        case 0x0301: /* ATAPI */
-                if (n >= 4) {
-                        vc_sbuf_printf(b, "Ata(%u,%u,%u)", p[0], p[1], vc_le16(p + 2));
-                        return;
-                }
+        case 0x0c:
+                vc_sbuf_printf(b, "IPv4(%u.%u.%u.%u)", p[4], p[5], p[6], p[7]);
                 break;
-        case 0x0302: /* SCSI */
-                if (n >= 4) {
-                        vc_sbuf_printf(b, "Scsi(0x%x,0x%x)", vc_le16(p), vc_le16(p + 2));
-                        return;
-                }
+        case 0x0d:
+                vc_sbuf_printf(b, "IPv6(");
+                vc_sbuf_hex(b, p + 16, 16);
+                vc_sbuf_printf(b, ")");
                 break;
-        case 0x0305: /* USB */
-                if (n >= 2) {
-                        vc_sbuf_printf(b, "USB(0x%x,0x%x)", p[0], p[1]);
-                        return;
-                }
+        case 0x10:
+                guid_text(b, "VenMsg", p, n);
                 break;
-        case 0x030b: /* MAC */
-                if (n >= 33) {
-                        vc_sbuf_printf(b, "MAC(");
-                        vc_sbuf_hex(b, p, 6);
-                        vc_sbuf_printf(b, ",0x%x)", p[32]);
-                        return;
-                }
+        case 0x12:
+                vc_sbuf_printf(b, "Sata(0x%x,0x%x,0x%x)", vc_le16(p), vc_le16(p + 2), vc_le16(p + 4));
                 break;
-        case 0x030c: /* IPv4 */
-                if (n >= 15) {
-                        vc_sbuf_printf(b, "IPv4(%u.%u.%u.%u)", p[4], p[5], p[6], p[7]);
-                        return;
-                }
+        case 0x17:
+                vc_sbuf_printf(b, "NVMe(0x%x,", vc_le32(p));
+                for (size_t i = 0; i < 8; i++)
+                        vc_sbuf_printf(b, "%s%02X", i ? "-" : "", p[4 + i]);
+                vc_sbuf_printf(b, ")");
                 break;
-        case 0x030d: /* IPv6 */
-                if (n >= 36) {
-                        vc_sbuf_printf(b, "IPv6(");
-                        vc_sbuf_hex(b, p + 16, 16);
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
-                break;
-        case 0x0312: /* SATA */
-                if (n >= 6) {
-                        vc_sbuf_printf(b, "Sata(0x%x,0x%x,0x%x)", vc_le16(p), vc_le16(p + 2), vc_le16(p + 4));
-                        return;
-                }
-                break;
-        case 0x0317: /* NVMe namespace */
-                if (n >= 12) {
-                        vc_sbuf_printf(b, "NVMe(0x%x,", vc_le32(p));
-                        for (size_t i = 0; i < 8; i++)
-                                vc_sbuf_printf(b, "%s%02X", i ? "-" : "", p[4 + i]);
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
-                break;
-        case 0x0318: /* URI */
+        case 0x18:
                 vc_sbuf_printf(b, "Uri(");
                 sbuf_ascii(b, p, n);
                 vc_sbuf_printf(b, ")");
-                return;
-        case 0x031d: /* eMMC */
-                if (n >= 1) {
-                        vc_sbuf_printf(b, "eMMC(0x%x)", p[0]);
-                        return;
-                }
                 break;
-        case 0x0401: /* Hard drive */
-                if (n >= 38) {
-                        uint8_t fmt = p[36], sigtype = p[37];
-                        vc_sbuf_printf(b, "HD(%u,", vc_le32(p));
-                        if (sigtype == 2) {
-                                vc_sbuf_printf(b, "GPT,");
-                                vc_sbuf_guid(b, p + 20);
-                        } else if (sigtype == 1) {
-                                vc_sbuf_printf(b, "MBR,0x%08x", vc_le32(p + 20));
-                        } else {
-                                vc_sbuf_printf(b, "%u,0", sigtype);
-                        }
-                        vc_sbuf_printf(b, ",0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4),
-                                    (unsigned long long) vc_le64(p + 12));
-                        (void) fmt;
-                        return;
+        default: /* 0x1d */
+                vc_sbuf_printf(b, "eMMC(0x%x)", p[0]);
+        }
+}
+
+/* Type 4, media (10.3.5). */
+static void media_text(vc_sbuf *b, uint8_t sub, const uint8_t *p, size_t n) {
+        switch (sub) {
+        case 0x01: /* partition number, signature, start and size in sectors */
+                vc_sbuf_printf(b, "HD(%u,", vc_le32(p));
+                if (p[37] == 2) {
+                        vc_sbuf_printf(b, "GPT,");
+                        vc_sbuf_guid(b, p + 20);
+                } else if (p[37] == 1) {
+                        vc_sbuf_printf(b, "MBR,0x%08x", vc_le32(p + 20));
+                } else {
+                        vc_sbuf_printf(b, "%u,0", p[37]);
                 }
+                vc_sbuf_printf(b, ",0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4),
+                               (unsigned long long) vc_le64(p + 12));
                 break;
-        case 0x0402: /* CD-ROM */
-                if (n >= 20) {
-                        vc_sbuf_printf(b, "CDROM(0x%x,0x%llx,0x%llx)", vc_le32(p), (unsigned long long) vc_le64(p + 4),
-                                    (unsigned long long) vc_le64(p + 12));
-                        return;
-                }
+        case 0x02:
+                vc_sbuf_printf(b, "CDROM(0x%x,0x%llx,0x%llx)", vc_le32(p), (unsigned long long) vc_le64(p + 4),
+                               (unsigned long long) vc_le64(p + 12));
                 break;
-        case 0x0404: /* File path: UCS-2, NUL-terminated */
+        case 0x03:
+                guid_text(b, "VenMedia", p, n);
+                break;
+        case 0x04: /* UCS-2, NUL-terminated */
                 vc_sbuf_utf16(b, p, n / 2);
+                break;
+        case 0x05:
+        case 0x06:
+        case 0x07: /* the GUID alone */
+                guid_text(b, sub == 5 ? "Media" : sub == 6 ? "FvFile" : "Fv", p, 16);
+                break;
+        default: /* 0x08 */
+                vc_sbuf_printf(b, "Offset(0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4),
+                               (unsigned long long) vc_le64(p + 12));
+        }
+}
+
+/* One node's text; `p` is the node body (after the 4-byte header), `n` its length.
+ * Node formats: UEFI 2.10 sections 10.3 and 10.6.1. */
+static void node_text(vc_sbuf *b, uint8_t type, uint8_t sub, const uint8_t *p, size_t n) {
+        if (!named(type, sub, n)) {
+                vc_sbuf_printf(b, "Path(%u,%u", type, sub);
+                if (n) {
+                        vc_sbuf_printf(b, ",");
+                        vc_sbuf_hex(b, p, n);
+                }
+                vc_sbuf_printf(b, ")");
                 return;
-        case 0x0405: /* Media protocol */
-                if (n >= 16) {
-                        vc_sbuf_printf(b, "Media(");
-                        vc_sbuf_guid(b, p);
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
-                break;
-        case 0x0406: /* PIWG firmware file */
-        case 0x0407: /* PIWG firmware volume */
-                if (n >= 16) {
-                        vc_sbuf_printf(b, "%s(", sub == 6 ? "FvFile" : "Fv");
-                        vc_sbuf_guid(b, p);
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
-                break;
-        case 0x0408: /* Relative offset range */
-                if (n >= 20) {
-                        vc_sbuf_printf(b, "Offset(0x%llx,0x%llx)", (unsigned long long) vc_le64(p + 4),
-                                    (unsigned long long) vc_le64(p + 12));
-                        return;
-                }
-                break;
-        case 0x0501: /* BIOS boot specification */
-                if (n >= 4) {
-                        vc_sbuf_printf(b, "BBS(0x%x,", vc_le16(p));
-                        sbuf_ascii(b, p + 4, strnlen((const char *) p + 4, n - 4));
-                        vc_sbuf_printf(b, ")");
-                        return;
-                }
-                break;
         }
-        vc_sbuf_printf(b, "Path(%u,%u", type, sub);
-        if (n) {
-                vc_sbuf_printf(b, ",");
-                vc_sbuf_hex(b, p, n);
+        switch (type) {
+        case 1:
+                hardware_text(b, sub, p, n);
+                break;
+        case 2:
+                acpi_text(b, p);
+                break;
+        case 3:
+                messaging_text(b, sub, p, n);
+                break;
+        case 4:
+                media_text(b, sub, p, n);
+                break;
+        default: /* 5: BIOS boot specification (10.3.6) */
+                vc_sbuf_printf(b, "BBS(0x%x,", vc_le16(p));
+                sbuf_ascii(b, p + 4, strnlen((const char *) p + 4, n - 4));
+                vc_sbuf_printf(b, ")");
         }
-        vc_sbuf_printf(b, ")");
 }
 
 int vc_devpath_to_text(const uint8_t *data, size_t len, char **ret) {

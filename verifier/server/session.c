@@ -893,11 +893,16 @@ static void enroll_challenge(session *s, int anchor, bool listed) {
         size_t name_len;
         TPM2B_ID_OBJECT blob;
         TPM2B_ENCRYPTED_SECRET enc;
+        vc_credential_random rnd;
         if (vc_public_name(&s->ak.publicArea, name, &name_len) < 0 || RAND_bytes(s->secret, sizeof(s->secret)) != 1 ||
-            vc_make_credential(&s->ek.publicArea, name, name_len, s->secret, sizeof(s->secret), &blob, &enc, &err) < 0) {
+            RAND_bytes((uint8_t *) &rnd, sizeof(rnd)) != 1 ||
+            vc_make_credential(&s->ek.publicArea, name, name_len, s->secret, sizeof(s->secret), &rnd, &blob, &enc,
+                               &err) < 0) {
+                OPENSSL_cleanse(&rnd, sizeof(rnd));
                 session_close(s, EPERM, "enrollment refused: cannot make a credential: %s", err.msg);
                 return;
         }
+        OPENSSL_cleanse(&rnd, sizeof(rnd));
         uint8_t bbuf[sizeof(blob)], ebuf[sizeof(enc)];
         size_t bl = 0, el = 0;
         Tss2_MU_TPM2B_ID_OBJECT_Marshal(&blob, bbuf, sizeof(bbuf), &bl);

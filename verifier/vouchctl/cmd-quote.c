@@ -185,7 +185,7 @@ static int quote_verify(int argc, char **argv) {
                 }
                 *replayed = rs.pcrs;
         }
-        if (vc_quote_verify_ex(q, ak, pcrs, nonce, (size_t) n, NULL, 0, log_path ? replayed : NULL, &policy, &res) <
+        if (vc_quote_verify(q, ak, pcrs, nonce, (size_t) n, NULL, 0, log_path ? replayed : NULL, &policy, &res) <
             0) {
                 fprintf(stderr, "vouchctl: could not evaluate the quote (out of memory or OpenSSL failure)\n");
                 ret = EXIT_USAGE;
