@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The verifier's durable state, behind a narrow interface so that a PostgreSQL backend
- * can follow the embedded SQLite one: devices (enrollment, golden assignment, approval,
- * last quote state) and verdicts (history and the latest per device, a global sequence
- * for watchers). Writes are queued to one writer thread that commits them in batches
- * (the event loops never wait for fsync). Group commit: a batch starts at most every
- * 10 ms, so a write may wait up to that long to share a commit (and its fsync) with
- * others; one queued after a quiet spell goes at once. Each write's callback runs on the writer
- * thread once its transaction is durable, so a verdict is acknowledged only after it is
- * committed. Reads are synchronous and may run on any thread (own connection each). */
+/* The verifier's durable state, behind a narrow interface with two backends: the embedded
+ * SQLite one (store-sqlite.c) and PostgreSQL through libpq (store-pg.c); vs_open picks one
+ * from its store URL. Devices (enrollment, golden assignment, approval, last quote state)
+ * and verdicts (history and the latest per device, a global sequence for watchers). Writes
+ * are queued to one writer thread (store.c) that commits them in batches (the event loops
+ * never wait for fsync). Group commit: a batch starts at most every 10 ms, so a write may
+ * wait up to that long to share a commit (and its fsync) with others; one queued after a
+ * quiet spell goes at once. Each write's callback runs on the writer thread once its
+ * transaction is durable, so a verdict is acknowledged only after it is committed. Reads are
+ * synchronous and may run on any thread (the store's read connection, one at a time). */
 #pragma once
 
 #include <stdbool.h>
@@ -75,14 +76,24 @@ typedef struct vs_open_info {
         bool previous_clean;
 } vs_open_info;
 
-/* Opens the database at path, WAL mode, checks it (PRAGMA quick_check), marks the run as
- * started (durably: the next open tells whether this one closed cleanly) and starts the
- * writer thread. history_keep: verdicts kept per device (see Retention above; 0 means 1).
- * info (may be NULL) gets what was found. Errors, with err set to a sentence naming the
- * file: -ENOENT no store at path (missing, empty, or without vouch's tables) and flags
- * lack VS_OPEN_CREATE; -EUCLEAN the database is damaged; -EPROTO its schema is newer than
- * this code's; -EIO anything else SQLite refused (read-only, not a database, disk full). */
-int vs_open(const char *path, size_t history_keep, unsigned flags, vs_store **ret, vs_open_info *info, char *err,
+/* Opens the store that url names, creates or migrates its schema (each backend records its
+ * schema version), marks the run as started (durably: the next open tells whether this one
+ * closed cleanly) and starts the writer thread. url:
+ *   - "sqlite:PATH" or a plain PATH: SQLite, WAL mode, checked with PRAGMA quick_check;
+ *   - "postgresql://..." or "postgres://...": a libpq connection URI, e.g.
+ *     postgresql:///vouch?host=/run/postgresql or postgresql://vouch@db.example/vouch. A
+ *     password in it is refused: libpq finds it in PGPASSFILE or ~/.pgpass. If the server
+ *     goes away while the store is open, writes and reads fail at once (stats.unavailable)
+ *     and the store reconnects by itself, with backoff (100 ms doubling to 5 s).
+ * history_keep: verdicts kept per device (see Retention above; 0 means 1). info (may be
+ * NULL) gets what was found. Errors, with err set to a sentence naming the file or URI:
+ * -EINVAL a URL of another kind, or with a password; -ENOENT no store there (a missing or
+ * empty file, a file or database without vouch's tables) and flags lack VS_OPEN_CREATE;
+ * -EUCLEAN the store is damaged (SQLite: quick_check; PostgreSQL: some of vouch's tables or
+ * columns missing, or its schema version unreadable); -EPROTO its schema is newer than this
+ * code's; -EIO anything else the database refused (read-only, not a database, disk full,
+ * the server unreachable or refusing the connection). */
+int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret, vs_open_info *info, char *err,
             size_t errlen);
 /* Commits everything queued, stops the writer thread, and marks the run clean when no
  * transaction of it failed, the files were not lost, and an unclean previous run was
@@ -128,19 +139,21 @@ int vs_ekcert_put(vs_store *s, const vs_ekcert *c, vs_done_fn done, void *userda
 int vs_ekcert_get(vs_store *s, const char *key, vs_ekcert *ret);
 
 /* Synchronous reads; -ENOENT when absent. A read that fails, at any row, is an error, never
- * a short answer: -EUCLEAN when SQLite finds the database damaged, -EIO otherwise;
- * vs_read_error then says why. */
+ * a short answer: -EUCLEAN when the database finds its data damaged, -EIO otherwise (also
+ * when the PostgreSQL server cannot be reached); vs_read_error then says why. */
 int vs_device_get(vs_store *s, const char *id, vs_device *ret);
 int vs_verdict_latest(vs_store *s, const char *device, vs_verdict *ret);
 /* Up to max verdicts of a device, newest first; returns how many. */
 int vs_verdict_history(vs_store *s, const char *device, vs_verdict *out, size_t max);
 /* Verdicts with global sequence > since, oldest first, up to max (for watchers). */
 int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max);
-/* The largest global sequence ever stored (0 if none); numbers are never reused. */
+/* The largest global sequence ever stored (0 if none); numbers are never reused. (On
+ * PostgreSQL a number given by the caller in a transaction that failed counts as used too:
+ * the database's sequence is moved past it and sequences do not roll back.) */
 int vs_verdict_last_global(vs_store *s, uint64_t *ret);
 /* Calls fn for every device (for loading state at start); fn's error stops the scan. */
 int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud);
-/* SQLite's message for the last failed read ("" if none). */
+/* The database's message for the last failed read ("" if none). */
 void vs_read_error(vs_store *s, char *buf, size_t n);
 
 /* Writes queued and not yet committed (for /metrics). */
@@ -149,16 +162,22 @@ size_t vs_queue_depth(vs_store *s);
 /* The writer's record, for /metrics and the log: transactions committed and failed (a
  * failed one's writes all get an error and none of them is stored), writes committed, the
  * time spent in committed transactions (BEGIN to the end of COMMIT, its fsync included),
- * and SQLite's message for the last failure ("" if none). */
+ * and the database's message for the last failure ("" if none). unavailable: the writer's
+ * connection to the PostgreSQL server is down (writes fail at once; it is reconnecting);
+ * reconnects: how often it came back. Always false and 0 on SQLite. */
 typedef struct vs_stats {
         uint64_t commits, failures, writes;
         uint64_t commit_us;
         char last_error[400];
+        bool unavailable;
+        uint64_t reconnects;
 } vs_stats;
 void vs_get_stats(vs_store *s, vs_stats *ret);
-/* The store's files gone while it runs: the database deleted, renamed, replaced or
+/* The store gone while it runs. SQLite: the database deleted, renamed, replaced or
  * truncated, or its WAL or shared-memory file deleted or replaced (checked before every
- * commit and checkpoint). From then on every transaction fails (nothing more is
+ * commit and checkpoint). PostgreSQL: after a reconnection, or a write that found a table
+ * missing, the database no longer holds this store (vouch's tables gone, or another
+ * store's id in its meta table). From then on every transaction fails (nothing more is
  * acknowledged) and why (may be NULL) says what was found. */
 bool vs_lost(vs_store *s, char *why, size_t n);
 /* Blocks until everything queued so far is committed. */

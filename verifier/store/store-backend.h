@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Between store.c (the queue, the writer thread and its group commit, the vs_* entry points)
+ * and the backends that keep the data (store-sqlite.c, store-pg.c). Internal to the store. */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "store.h"
+
+/* Both backends record their schema version and mean the same content by it: 2 the meta
+ * table (the run's state), 3 devices.ek_anchor and the ek_certs table. */
+#define VS_SCHEMA_VERSION 3
+
+/* One queued write. A batch reaches a backend as a plan: the writes in queue order, except
+ * that the clock updates of a device are merged (the last one queued wins) and come just
+ * before the next whole-row write of any device, or at the end (store.c, plan_batch). */
+typedef enum vs_write_kind {
+        VS_W_DEVICE = 0,        /* the whole row (vs_device_put) */
+        VS_W_ENROLL = 1,        /* the row but the admin's fields (vs_device_put_enrollment) */
+        VS_W_CLOCK = 2,         /* dev.id and the clock fields only */
+        VS_W_VERDICT = 3,
+        VS_W_VERDICT_DEVICE = 4,/* the whole row and the verdict, in one transaction */
+        VS_W_EKCERT = 5,
+} vs_write_kind;
+
+typedef struct vs_write {
+        vs_write_kind kind;
+        vs_device dev;          /* owned copies */
+        vs_verdict verdict;     /* owned copy */
+        vs_ekcert ekcert;       /* owned copies */
+        vs_done_fn done;
+        void *userdata;
+        struct vs_write *next;
+} vs_write;
+
+typedef struct vs_backend {
+        const char *name;
+        /* Opens the store at target (a path, or a libpq URI), checks, creates or migrates its
+         * schema, marks the run started (sets s->unsettled, *info) and sets s->be. The
+         * errors of vs_open, err naming target. */
+        int (*open)(vs_store *s, const char *target, unsigned flags, vs_open_info *info, char *err, size_t errlen);
+        /* After the writer stopped: marks the run clean if clean_ok (and the backend agrees),
+         * closes, frees s->be. */
+        void (*close)(vs_store *s, bool clean_ok);
+        /* Writer thread: the plan's n writes in one transaction; 0 once committed, <0 (none
+         * of them stored, as far as it knows) with why set. */
+        int (*commit)(vs_store *s, vs_write *const *plan, size_t n, char *why, size_t whylen);
+        /* Writer thread, after a batch's callbacks ran (may be NULL). */
+        void (*after_batch)(vs_store *s);
+        /* Writer thread, whenever it is about to wait for writes (may be NULL): background
+         * work (reconnecting); returns the milliseconds until it wants to be called again,
+         * or -1 for never. */
+        long (*maintain)(vs_store *s);
+
+        /* Reads, as store.h says (rlock is theirs to take). */
+        int (*device_get)(vs_store *s, const char *id, vs_device *ret);
+        int (*device_foreach)(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud);
+        int (*verdict_history)(vs_store *s, const char *device, vs_verdict *out, size_t max);
+        int (*verdict_since)(vs_store *s, uint64_t since, vs_verdict *out, size_t max);
+        int (*verdict_last_global)(vs_store *s, uint64_t *ret);
+        int (*ekcert_get)(vs_store *s, const char *key, vs_ekcert *ret);
+} vs_backend;
+
+extern const vs_backend vs_backend_sqlite;
+extern const vs_backend vs_backend_pg;
+
+struct vs_store {
+        const vs_backend *ops;
+        void *be;                       /* the backend's own state */
+        char *target;                   /* what vs_open was given (a path or a URI), for messages */
+        size_t history_keep;
+
+        pthread_mutex_t rlock;          /* the backend's read connection */
+        char read_error[300];           /* under rlock: why the last read failed */
+
+        pthread_t writer;
+        bool writer_started;
+        pthread_mutex_t lock;
+        pthread_cond_t wake, idle;
+        vs_write *head, *tail;
+        size_t queued, in_flight;
+        bool stop;
+        bool writer_idle;               /* the writer waits for a first write */
+        struct timespec last_batch;     /* CLOCK_MONOTONIC, when the writer took its last batch */
+        bool lost;                      /* under lock; lost_why with it */
+        bool unsettled;                 /* under lock: the previous run was unclean and vs_run_settled not called */
+        char lost_why[400];
+        vs_stats stats;                 /* under lock */
+};
+
+/* Marks the store lost for good (vs_lost): every transaction from now on fails. */
+void vs__set_lost(vs_store *s, const char *why);
+/* The store's availability as /metrics shows it (vs_stats.unavailable, .reconnects). */
+void vs__set_available(vs_store *s, bool available);
+/* Records why a read failed (rlock held) and returns r. */
+int vs__read_failed(vs_store *s, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Test builds (meson -Dfailpoints=true) can make chosen operations fail: VOUCH_FAILPOINTS
+ * names them, comma-separated. */
+#ifdef VOUCH_FAILPOINTS
+bool vs__failpoint(const char *name);
+#else
+#define vs__failpoint(name) false
+#endif
+
+/* Retention (store.h): whether a verdict's transaction deletes its device's verdicts with
+ * sequence <= v->sequence - history_keep. */
+static inline bool vs__prune_due(const vs_store *s, const vs_verdict *v) {
+        return v->sequence > s->history_keep && v->sequence % VS_PRUNE_EVERY == 0;
+}
+
+uint8_t *vs__dup_bytes(const uint8_t *p, size_t n);
