@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The SQLite store: durable writes through the writer thread, reads, retention, reopen. */
+/* The store, on either backend: durable writes through the writer thread, reads, retention,
+ * reopen, faults. SQLite by default; PostgreSQL when VOUCH_TEST_STORE_URL is a postgresql://
+ * URL (test/pg/pg-harness.sh starts a server of its own and sets it, with VOUCH_TEST_PG_CTL
+ * to stop and start that server). A test that only one backend can have is skipped on the
+ * other. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,19 +12,76 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store.h"
 
 static char dir[256], path[300];
+static const char *pg_url;      /* the PostgreSQL backend's database, or NULL: SQLite */
+static const char *pg_ctl;      /* the harness's "stop" / "start" script */
+static const char *url;         /* what the tests give vs_open */
+
+/* SQL run on the store's database directly (as another program would). */
+static void sql_exec(const char *sql) {
+        if (pg_url) {
+                PGconn *c = PQconnectdb(pg_url);
+                assert_int_equal(PQstatus(c), CONNECTION_OK);
+                PGresult *res = PQexec(c, "SET client_min_messages = warning"); /* not DROP's notices */
+                PQclear(res);
+                res = PQexec(c, sql);
+                if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+                        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+                PQclear(res);
+                PQfinish(c);
+                return;
+        }
+        sqlite3 *db;
+        char *msg = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+                fail_msg("%s: %s", sql, msg);
+        sqlite3_close(db);
+}
+
+/* One integer from a query on the store's database. */
+static long long sql_int(const char *sql) {
+        long long n = -1;
+        if (pg_url) {
+                PGconn *c = PQconnectdb(pg_url);
+                assert_int_equal(PQstatus(c), CONNECTION_OK);
+                PGresult *res = PQexec(c, sql);
+                if (PQresultStatus(res) != PGRES_TUPLES_OK)
+                        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+                if (PQntuples(res) == 1)
+                        n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+                PQclear(res);
+                PQfinish(c);
+                return n;
+        }
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return n;
+}
 
 static int setup(void **state) {
         snprintf(dir, sizeof(dir), "/tmp/vouch-store-test.XXXXXX");
         assert_non_null(mkdtemp(dir));
         snprintf(path, sizeof(path), "%s/vouch.db", dir);
+        url = pg_url ? pg_url : path;
+        if (pg_url) /* an empty database for every test */
+                sql_exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
         return 0;
 }
 
@@ -30,6 +91,17 @@ static int teardown(void **state) {
         assert_int_equal(system(cmd), 0);
         return 0;
 }
+
+#define SQLITE_ONLY()                                                  \
+        do {                                                           \
+                if (pg_url)                                            \
+                        skip(); /* a test of SQLite's files */         \
+        } while (0)
+#define PG_ONLY()                                                      \
+        do {                                                           \
+                if (!pg_url)                                           \
+                        skip(); /* a test of the PostgreSQL server */  \
+        } while (0)
 
 static int committed;
 static void on_done(int error, void *ud) {
@@ -50,7 +122,7 @@ static void test_devices_and_verdicts(void **state) {
         vs_store *s = NULL;
         char err[256];
         int flag = 0;
-        assert_int_equal(vs_open(path, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device d = device("dev-a");
         assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
         vs_flush(s);
@@ -100,7 +172,7 @@ static void test_devices_and_verdicts(void **state) {
         vs_close(s);
 
         /* everything acknowledged survives a reopen */
-        assert_int_equal(vs_open(path, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
         assert_int_equal(got.sequence, 5);
         vs_device_done(&got);
@@ -117,7 +189,7 @@ static void test_many_writes_batched(void **state) {
         char err[256];
         int flags[2000] = { 0 };
         committed = 0;
-        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         for (int i = 0; i < 2000; i++) {
                 char id[32];
                 snprintf(id, sizeof(id), "dev-%04d", i);
@@ -126,7 +198,7 @@ static void test_many_writes_batched(void **state) {
         }
         vs_close(s); /* commits everything queued before closing */
         assert_int_equal(committed, 2000);
-        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         int n = 0;
         assert_int_equal(vs_device_foreach(s, count_fn, &n), 0);
         assert_int_equal(n, 2000);
@@ -148,7 +220,7 @@ static void test_failed_commit_counted(void **state) {
         char err[256];
         int flags[3] = { 0 };
         vs_stats st;
-        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_get_stats(s, &st);
         assert_int_equal(st.commits + st.failures + st.writes, 0);
         assert_string_equal(st.last_error, "");
@@ -171,7 +243,8 @@ static void test_failed_commit_counted(void **state) {
         vs_verdict_done(&h[0]);
         expect_stats(s, 1, 1, 1);
         vs_get_stats(s, &st);
-        assert_non_null(strstr(st.last_error, "UNIQUE constraint failed"));
+        assert_non_null(strstr(st.last_error, pg_url ? "duplicate key value violates unique constraint" :
+                                                       "UNIQUE constraint failed"));
         v.sequence = 3;
         v.global_sequence = 6;
         assert_int_equal(vs_verdict_put(s, &v, on_done, &flags[2]), 0);
@@ -184,30 +257,62 @@ static void test_failed_commit_counted(void **state) {
 static void test_open_errors(void **state) {
         vs_store *s = NULL;
         char err[256] = "";
-        assert_true(vs_open("/nonexistent-dir/x.db", 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)) < 0);
-        assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
+        if (pg_url) {
+                /* a server that is not there: the error names where it was looked for */
+                assert_int_equal(vs_open("postgresql:///vouch?host=/nonexistent-dir", 3, VS_OPEN_CREATE, &s, NULL, err,
+                                         sizeof(err)),
+                                 -EIO);
+                assert_non_null(strstr(err, "/nonexistent-dir"));
+        } else {
+                assert_true(vs_open("/nonexistent-dir/x.db", 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)) < 0);
+                assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
+        }
         /* a database from a newer vouchd is refused, not downgraded */
-        assert_int_equal(vs_open(path, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_close(s);
-        char cmd[400];
-        snprintf(cmd, sizeof(cmd), "python3 -c \"import sqlite3; c=sqlite3.connect('%s'); c.execute('PRAGMA user_version=9'); c.commit()\"", path);
-        assert_int_equal(system(cmd), 0);
-        assert_int_equal(vs_open(path, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), -EPROTO);
+        sql_exec(pg_url ? "UPDATE meta SET value='9' WHERE key='schema_version'" : "PRAGMA user_version=9");
+        assert_int_equal(vs_open(url, 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), -EPROTO);
         assert_non_null(strstr(err, "schema version 9"));
+        assert_int_equal(vs_open(url, 3, 0, &s, NULL, err, sizeof(err)), -EPROTO);
+}
+
+/* Store URLs: "sqlite:PATH" and a plain path are the same store; other kinds, and a
+ * password in a PostgreSQL URL, are refused before anything is opened. */
+static void test_url_forms(void **state) {
+        vs_store *s = NULL;
+        char err[512], sq[400];
+        vs_open_info info;
+        snprintf(sq, sizeof(sq), "sqlite:%s", path);
+        assert_int_equal(vs_open(sq, 3, VS_OPEN_CREATE, &s, &info, err, sizeof(err)), 0);
+        assert_true(info.created);
+        vs_device d = device("dev-url");
+        assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
+        vs_close(s);
+        assert_int_equal(vs_open(path, 3, 0, &s, &info, err, sizeof(err)), 0);
+        assert_false(info.created);
+        vs_device got;
+        assert_int_equal(vs_device_get(s, "dev-url", &got), 0);
+        vs_device_done(&got);
+        vs_close(s);
+        assert_int_equal(vs_open("sqlite:", 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), -EINVAL);
+        assert_int_equal(vs_open("mysql://db/vouch", 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "unknown kind \"mysql\""));
+        assert_int_equal(vs_open("postgresql://vouch:s3cret@localhost/vouch", 3, VS_OPEN_CREATE, &s, NULL, err,
+                                 sizeof(err)),
+                         -EINVAL);
+        assert_non_null(strstr(err, ".pgpass"));
+        assert_null(strstr(err, "s3cret"));
+        assert_int_equal(vs_open("postgres:///vouch?password=s3cret", 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)),
+                         -EINVAL);
+        assert_null(strstr(err, "s3cret"));
+        assert_int_equal(vs_open("postgresql://[nonsense", 3, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "not a valid libpq connection URI"));
 }
 
 static int rows_of(const char *device) {
-        sqlite3 *db;
-        sqlite3_stmt *st;
-        int n = -1;
-        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM verdicts WHERE device=?1", -1, &st, NULL), SQLITE_OK);
-        sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-                n = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        return n;
+        char sql[200];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM verdicts WHERE device='%s'", device);
+        return (int) sql_int(sql);
 }
 
 static void put_verdict(vs_store *s, const char *device, uint64_t seq) {
@@ -224,7 +329,7 @@ static void test_retention(void **state) {
         vs_store *s = NULL;
         char err[256];
         const size_t keep = 3;
-        assert_int_equal(vs_open(path, keep, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, keep, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device a = device("dev-a"), b = device("dev-b");
         vs_device_put(s, &a, NULL, NULL);
         vs_device_put(s, &b, NULL, NULL);
@@ -260,7 +365,7 @@ static void test_retention(void **state) {
         assert_int_equal(rows_of("dev-b"), 1);
         vs_close(s);
         /* a reopened store with a smaller history_keep hides the rest at once */
-        assert_int_equal(vs_open(path, 1, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 1, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_verdict v[8];
         assert_int_equal(vs_verdict_history(s, "dev-a", v, 8), 1);
         assert_int_equal(v[0].sequence, 3 * VS_PRUNE_EVERY + 5);
@@ -276,7 +381,7 @@ static void test_retention(void **state) {
 static void test_enrollment_keeps_admin_fields(void **state) {
         vs_store *s = NULL;
         char err[256];
-        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device a = device("dev-a");
         snprintf(a.golden, sizeof(a.golden), "gold");
         a.approved = true;
@@ -326,7 +431,7 @@ static void test_enrollment_keeps_admin_fields(void **state) {
 static void test_device_updates_in_order(void **state) {
         vs_store *s = NULL;
         char err[256];
-        assert_int_equal(vs_open(path, 100, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 100, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device a = device("dev-a"), b = device("dev-b"), c = device("dev-c");
         vs_device_put(s, &a, NULL, NULL);
         vs_device_put(s, &b, NULL, NULL);
@@ -376,7 +481,7 @@ static void test_device_updates_in_order(void **state) {
                 assert_int_equal(flag, 1);
                 assert_int_equal(vs_device_get(s, "nope", &got), -ENOENT);
                 vs_close(s);
-                assert_int_equal(vs_open(path, 100, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+                assert_int_equal(vs_open(url, 100, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
                 assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
                 assert_int_equal(got.clock, 300);
                 vs_device_done(&got);
@@ -400,7 +505,7 @@ static void test_verdict_with_device_is_atomic(void **state) {
         char err[256];
         int flag = 0;
         uint8_t rec[4] = { 1 };
-        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device d = device("dev-a");
         vs_verdict v = verdict_of("dev-a", 1, 7, 1, rec, sizeof(rec));
         assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
@@ -461,7 +566,8 @@ static void test_damaged_page_is_an_error(void **state) {
         vs_store *s = NULL;
         char err[1024];
         static uint8_t big[600];
-        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        SQLITE_ONLY();
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         for (int i = 0; i < 200; i++) {
                 char id[32];
                 snprintf(id, sizeof(id), "dev-%04d", i);
@@ -471,7 +577,7 @@ static void test_damaged_page_is_an_error(void **state) {
                 assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
         }
         vs_close(s); /* the last connection checkpoints: every page in vouch.db */
-        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), 0);
         damage_middle_leaf("dev-0");
         int n = 0;
         char why[200];
@@ -482,7 +588,7 @@ static void test_damaged_page_is_an_error(void **state) {
         assert_non_null(strstr(why, "malformed"));
         vs_close(s);
         /* and at open */
-        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), -EUCLEAN);
+        assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), -EUCLEAN);
         assert_non_null(strstr(err, "is damaged"));
         assert_non_null(strstr(err, "integrity_check"));
 }
@@ -491,21 +597,55 @@ static void test_damaged_page_is_an_error(void **state) {
 static void test_open_without_create(void **state) {
         vs_store *s = NULL;
         char err[1024];
-        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), -ENOENT);
+        if (pg_url) {
+                /* an empty database, one with tables of another program */
+                assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), -ENOENT);
+                assert_non_null(strstr(err, "holds no vouch store"));
+                sql_exec("CREATE TABLE t (x integer)");
+                assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), -ENOENT);
+                assert_non_null(strstr(err, "holds no vouch store"));
+                assert_int_equal(sql_int("SELECT count(*) FROM pg_tables WHERE schemaname='public'"), 1);
+                return;
+        }
+        assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), -ENOENT);
         assert_non_null(strstr(err, "missing"));
         FILE *f = fopen(path, "w");
         fclose(f);
-        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), -ENOENT);
+        assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), -ENOENT);
         assert_non_null(strstr(err, "empty"));
-        char cmd[400];
-        snprintf(cmd, sizeof(cmd), "python3 -c \"import sqlite3; c=sqlite3.connect('%s'); c.execute('create table t(x)'); c.commit()\"", path);
-        assert_int_equal(system(cmd), 0);
-        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), -ENOENT);
+        sql_exec("create table t(x)");
+        assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), -ENOENT);
         assert_non_null(strstr(err, "holds no vouch store"));
+        char cmd[400];
         snprintf(cmd, sizeof(cmd), "head -c 8192 /dev/urandom > '%s'", path); /* garbled */
         assert_int_equal(system(cmd), 0);
-        assert_true(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)) < 0);
+        assert_true(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)) < 0);
         assert_non_null(strstr(err, path));
+}
+
+/* PostgreSQL: a store with some of its tables or columns gone, or its schema version
+ * garbled, is refused as damaged (with or without VS_OPEN_CREATE: never re-created over). */
+static void damaged_with(const char *sql, const char *expect) {
+        vs_store *s = NULL;
+        char err[1024];
+        sql_exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        vs_close(s);
+        sql_exec(sql);
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), -EUCLEAN);
+        assert_non_null(strstr(err, "is damaged"));
+        assert_non_null(strstr(err, expect));
+        assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), -EUCLEAN);
+}
+
+static void test_damaged_schema(void **state) {
+        PG_ONLY();
+        damaged_with("DROP TABLE verdicts", "verdicts");
+        damaged_with("ALTER TABLE devices DROP COLUMN clock", "clock");
+        damaged_with("DROP TABLE meta", "not its meta table");
+        damaged_with("UPDATE meta SET value='three' WHERE key='schema_version'", "\"three\"");
+        damaged_with("DELETE FROM meta WHERE key='schema_version'", "missing");
+        damaged_with("DELETE FROM meta WHERE key='store_id'", "store id");
 }
 
 /* Whether the previous run closed cleanly: a failed write or a crash makes it unclean. */
@@ -514,36 +654,36 @@ static void test_run_state(void **state) {
         char err[256];
         vs_open_info info;
         uint8_t rec[4] = { 1 };
-        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, &info, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, &info, err, sizeof(err)), 0);
         assert_true(info.created && info.previous_clean);
         vs_verdict v = verdict_of("dev-a", 1, 3, 1, rec, sizeof(rec));
         assert_int_equal(vs_verdict_put(s, &v, NULL, NULL), 0);
         vs_close(s);
-        assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), 0);
         assert_true(!info.created && info.previous_clean);
         v.sequence = 2; /* gseq 3 again: fails */
         assert_int_equal(vs_verdict_put(s, &v, NULL, NULL), 0);
         vs_close(s);
-        assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), 0);
         assert_false(info.previous_clean); /* a write failed in that run */
         vs_close(s); /* without vs_run_settled: still unclean (a start that failed early) */
-        assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), 0);
         assert_false(info.previous_clean);
         vs_run_settled(s);
         vs_close(s);
-        assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), 0);
         assert_true(info.previous_clean);
         vs_close(s);
         /* a process that ends without vs_close (a crash, kill -9) */
         pid_t pid = fork();
         if (pid == 0) {
                 vs_store *c = NULL;
-                _exit(vs_open(path, 10, 0, &c, NULL, err, sizeof(err)) == 0 ? 0 : 1);
+                _exit(vs_open(url, 10, 0, &c, NULL, err, sizeof(err)) == 0 ? 0 : 1);
         }
         int st;
         assert_int_equal(waitpid(pid, &st, 0), pid);
         assert_int_equal(WEXITSTATUS(st), 0);
-        assert_int_equal(vs_open(path, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), 0);
         assert_false(info.previous_clean);
         vs_close(s);
 }
@@ -553,7 +693,7 @@ static void lose_and_check(const char *cmd, const char *expect) {
         vs_store *s = NULL;
         char err[256], why[400], rm[1200];
         int flag = 0;
-        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device d = device("dev-a");
         assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
         vs_flush(s);
@@ -573,7 +713,7 @@ static void lose_and_check(const char *cmd, const char *expect) {
         assert_non_null(strstr(st.last_error, expect));
         vs_close(s);
         vs_open_info info;
-        if (vs_open(path, 10, 0, &s, &info, err, sizeof(err)) == 0) {
+        if (vs_open(url, 10, 0, &s, &info, err, sizeof(err)) == 0) {
                 assert_false(info.previous_clean); /* the lost run did not close cleanly */
                 vs_close(s);
         }
@@ -583,6 +723,7 @@ static void lose_and_check(const char *cmd, const char *expect) {
 
 static void test_lost_files(void **state) {
         static char cmd[2000];
+        SQLITE_ONLY();
         snprintf(cmd, sizeof(cmd), "rm '%s'", path);
         lose_and_check(cmd, "was deleted, renamed or replaced");
         snprintf(cmd, sizeof(cmd), "mv '%s' '%s.moved'", path, path);
@@ -599,19 +740,30 @@ static void test_lost_files(void **state) {
  * (no ek_anchor column) opens with its devices certificate-anchored. */
 static void test_anchor_and_ek_certs(void **state) {
         vs_store *s = NULL;
-        char err[256], cmd[2000];
-        snprintf(cmd, sizeof(cmd),
-                 "python3 -c \"import sqlite3; c=sqlite3.connect('%s'); c.execute('create table devices (id TEXT PRIMARY "
-                 "KEY, ek_public BLOB NOT NULL, ak_public BLOB NOT NULL, golden TEXT NOT NULL, approved INTEGER NOT NULL, "
-                 "revoked INTEGER NOT NULL, enrolled_at INTEGER NOT NULL, has_last INTEGER NOT NULL, reset_count INTEGER "
-                 "NOT NULL, restart_count INTEGER NOT NULL, clock INTEGER NOT NULL, sequence INTEGER NOT NULL)'); "
-                 "c.execute('create table verdicts (gseq INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, sequence "
-                 "INTEGER NOT NULL, status INTEGER NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, record "
-                 "BLOB NOT NULL)'); c.execute(\\\"insert into devices values ('old', x'01', x'02', '', 1, 0, 1, 0, 0, 0, 0, 0)\\\"); "
-                 "c.execute('pragma user_version=1'); c.commit()\"",
-                 path);
-        assert_int_equal(system(cmd), 0);
-        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), 0);
+        char err[256];
+        if (pg_url) /* schema version 2, as the PostgreSQL backend first created it */
+                sql_exec("CREATE TABLE devices (id text PRIMARY KEY, ek_public bytea NOT NULL, ak_public bytea NOT NULL,"
+                         " golden text NOT NULL, approved boolean NOT NULL, revoked boolean NOT NULL, enrolled_at bigint"
+                         " NOT NULL, has_last boolean NOT NULL, reset_count bigint NOT NULL, restart_count bigint NOT NULL,"
+                         " clock bigint NOT NULL, sequence bigint NOT NULL);"
+                         "CREATE SEQUENCE verdicts_gseq;"
+                         "CREATE TABLE verdicts (gseq bigint PRIMARY KEY DEFAULT nextval('verdicts_gseq'), device text NOT"
+                         " NULL, sequence bigint NOT NULL, status bigint NOT NULL, issued_at bigint NOT NULL, expires_at"
+                         " bigint NOT NULL, record bytea NOT NULL);"
+                         "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);"
+                         "INSERT INTO meta VALUES ('schema_version', '2'), ('store_id', 'old-store'), ('run', 'clean');"
+                         "INSERT INTO devices VALUES ('old', '\\x01', '\\x02', '', true, false, 1, false, 0, 0, 0, 0)");
+        else /* schema version 1: no ek_anchor column */
+                sql_exec("create table devices (id TEXT PRIMARY KEY, ek_public BLOB NOT NULL, ak_public BLOB NOT NULL,"
+                         " golden TEXT NOT NULL, approved INTEGER NOT NULL, revoked INTEGER NOT NULL, enrolled_at INTEGER"
+                         " NOT NULL, has_last INTEGER NOT NULL, reset_count INTEGER NOT NULL, restart_count INTEGER NOT"
+                         " NULL, clock INTEGER NOT NULL, sequence INTEGER NOT NULL);"
+                         "create table verdicts (gseq INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, sequence"
+                         " INTEGER NOT NULL, status INTEGER NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT"
+                         " NULL, record BLOB NOT NULL);"
+                         "insert into devices values ('old', x'01', x'02', '', 1, 0, 1, 0, 0, 0, 0, 0);"
+                         "pragma user_version=1");
+        assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), 0);
         vs_device got;
         assert_int_equal(vs_device_get(s, "old", &got), 0);
         assert_int_equal(got.ek_anchor, 0);
@@ -625,7 +777,7 @@ static void test_anchor_and_ek_certs(void **state) {
         assert_int_equal(vs_ekcert_put(s, &c, NULL, NULL), 0);
         vs_flush(s);
         vs_close(s);
-        assert_int_equal(vs_open(path, 10, 0, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), 0);
         assert_int_equal(vs_device_get(s, "keyed", &got), 0);
         assert_int_equal(got.ek_anchor, 1);
         vs_device_done(&got);
@@ -637,6 +789,8 @@ static void test_anchor_and_ek_certs(void **state) {
         vs_ekcert_done(&back);
         assert_int_equal(vs_ekcert_get(s, "none", &back), -ENOENT);
         vs_close(s);
+        assert_int_equal(sql_int(pg_url ? "SELECT value::bigint FROM meta WHERE key='schema_version'" : "PRAGMA user_version"),
+                         3);
 }
 
 /* A new store (the file missing or empty, VS_OPEN_CREATE: a fresh state dir, or
@@ -644,7 +798,8 @@ static void test_anchor_and_ek_certs(void **state) {
 static void test_fresh_store_ignores_stray_wal(void **state) {
         vs_store *s = NULL;
         char err[256], cmd[1400];
-        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        SQLITE_ONLY();
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device d = device("ghost");
         assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
         vs_flush(s);
@@ -653,9 +808,183 @@ static void test_fresh_store_ignores_stray_wal(void **state) {
         vs_close(s);
         snprintf(cmd, sizeof(cmd), "rm -f '%s' && cp '%s.saved-wal' '%s-wal'", path, path, path);
         assert_int_equal(system(cmd), 0);
-        assert_int_equal(vs_open(path, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
         vs_device got;
         assert_int_equal(vs_device_get(s, "ghost", &got), -ENOENT);
+        vs_close(s);
+}
+
+/* ---- PostgreSQL: the server stopped, restarted, the store replaced under a running one ---- */
+
+static void server(const char *what) {
+        char cmd[600];
+        assert_non_null(pg_ctl);
+        snprintf(cmd, sizeof(cmd), "'%s' %s", pg_ctl, what);
+        assert_int_equal(system(cmd), 0);
+}
+
+static double cpu_seconds(void) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static double now_seconds(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
+}
+
+static int count_any(const vs_device *d, void *ud) {
+        (*(int *) ud)++;
+        return 0;
+}
+
+/* The server stopped while the store is open: writes fail at once with the reason (their
+ * callbacks get an error, nothing hangs), reads are errors, nothing spins; once the server
+ * is back the store reconnects by itself, and writes and reads work again. A restart
+ * between two writes costs nothing (the dead connection is found before it is used). */
+static void test_server_outage(void **state) {
+        vs_store *s = NULL;
+        char err[256], why[400];
+        int flag = 0, n = 0;
+        vs_stats st;
+        vs_open_info info;
+        vs_device got;
+        vs_verdict v[4];
+        PG_ONLY();
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        vs_device d = device("dev-a");
+        assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+        put_verdict(s, "dev-a", 1);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+
+        /* a restart while idle: the next write and read just work */
+        server("stop");
+        server("start");
+        flag = 0;
+        put_verdict(s, "dev-a", 2);
+        assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        assert_int_equal(vs_verdict_history(s, "dev-a", v, 4), 2);
+        vs_verdict_done(&v[0]);
+        vs_verdict_done(&v[1]);
+        vs_get_stats(s, &st);
+        assert_int_equal(st.failures, 0);
+
+        /* stopped: a write fails, with why */
+        server("stop");
+        double t0 = now_seconds();
+        flag = 0;
+        assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, -1);
+        vs_get_stats(s, &st);
+        assert_int_equal(st.failures, 1);
+        assert_true(st.unavailable);
+        assert_non_null(strstr(st.last_error, "database"));
+        /* and reads are errors, never an empty answer */
+        assert_int_equal(vs_device_get(s, "dev-a", &got), -EIO);
+        vs_read_error(s, why, sizeof(why));
+        assert_true(why[0] != 0);
+        assert_int_equal(vs_verdict_history(s, "dev-a", v, 4), -EIO);
+        assert_int_equal(vs_verdict_since(s, 0, v, 4), -EIO);
+        assert_int_equal(vs_device_foreach(s, count_any, &n), -EIO);
+        assert_int_equal(n, 0);
+        uint64_t last = 0;
+        assert_int_equal(vs_verdict_last_global(s, &last), -EIO);
+        /* more writes fail as fast: the writer does not wait for the server */
+        for (int i = 0; i < 20; i++) {
+                flag = 0;
+                put_verdict(s, "dev-a", 3 + (uint64_t) i);
+                assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+                vs_flush(s);
+                assert_int_equal(flag, -1);
+        }
+        assert_true(now_seconds() - t0 < 5);
+        /* no spin while down: the writer waits out its backoff */
+        double c0 = cpu_seconds(), w0 = now_seconds();
+        sleep(2);
+        double cpu = cpu_seconds() - c0, wall = now_seconds() - w0;
+        print_message("CPU while the server was down: %.3f s in %.2f s\n", cpu, wall);
+        assert_true(cpu < 0.2 * wall);
+
+        /* back: the store reconnects by itself, without a write to push it */
+        server("start");
+        double t1 = now_seconds();
+        do {
+                usleep(50 * 1000);
+                vs_get_stats(s, &st);
+        } while (st.unavailable && now_seconds() - t1 < 15);
+        assert_false(st.unavailable);
+        print_message("reconnected %.2f s after the server was back\n", now_seconds() - t1);
+        assert_true(st.reconnects >= 1);
+        flag = 0;
+        put_verdict(s, "dev-a", 40);
+        assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
+        assert_int_equal(got.sequence, 40);
+        vs_device_done(&got);
+        assert_int_equal(vs_verdict_latest(s, "dev-a", &v[0]), 0);
+        assert_int_equal(v[0].sequence, 40);
+        vs_verdict_done(&v[0]);
+        n = 0;
+        assert_int_equal(vs_device_foreach(s, count_any, &n), 0);
+        assert_int_equal(n, 1);
+        vs_close(s);
+        /* writes failed in that run: the next open knows */
+        assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_false(info.previous_clean);
+        vs_close(s);
+}
+
+/* The database no longer holds the store that was opened (its tables dropped, or another
+ * store created in their place): nothing more is stored or acknowledged (vs_lost). */
+static void test_store_replaced(void **state) {
+        vs_store *s = NULL, *other = NULL;
+        char err[256], why[400];
+        int flag = 0;
+        PG_ONLY();
+        /* the tables dropped under a working connection */
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        vs_device d = device("dev-a");
+        assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        sql_exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        for (int i = 0; i < 2; i++) {
+                flag = 0;
+                assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+                vs_flush(s);
+                assert_int_equal(flag, -1);
+        }
+        assert_true(vs_lost(s, why, sizeof(why)));
+        assert_non_null(strstr(why, "no longer holds the store"));
+        vs_close(s);
+
+        /* another store created there, found when the store reconnects */
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        sql_exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &other, NULL, err, sizeof(err)), 0);
+        vs_close(other);
+        /* its connections ended (as a restart would): the next connection finds the other
+         * store (writes in between fail as a lost connection's do) */
+        sql_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name='vouchd'");
+        for (double t0 = now_seconds(); !vs_lost(s, NULL, 0) && now_seconds() - t0 < 10;) {
+                flag = 0;
+                assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+                vs_flush(s);
+                assert_int_equal(flag, -1);
+                usleep(50 * 1000);
+        }
+        assert_true(vs_lost(s, why, sizeof(why)));
+        assert_non_null(strstr(why, "holds another store now"));
+        vs_device got;
+        assert_true(vs_device_get(s, "dev-a", &got) < 0);
         vs_close(s);
 }
 
@@ -675,6 +1004,16 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_lost_files, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_anchor_and_ek_certs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fresh_store_ignores_stray_wal, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_url_forms, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_damaged_schema, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_server_outage, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_store_replaced, setup, teardown),
         };
+        const char *u = getenv("VOUCH_TEST_STORE_URL");
+        if (u && *u && strncmp(u, "sqlite", 6) != 0) {
+                pg_url = u;
+                pg_ctl = getenv("VOUCH_TEST_PG_CTL");
+        }
+        print_message("store backend: %s\n", pg_url ? pg_url : "sqlite");
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,16 +1,1236 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* store.h on PostgreSQL: not yet. */
+/* store.h on PostgreSQL, through libpq. The writer thread (store.c) sends each batch as one
+ * pipeline (BEGIN, its statements, COMMIT, one round trip) on its own connection; reads use
+ * another connection, one at a time. A connection the server closed (a restart, an
+ * administrator, a network that went away) is noticed before the next statement is sent
+ * into it where possible, else by the statement that fails; from then on the store works
+ * without it, every write and read failing at once with the reason, and reconnects by
+ * itself with backoff: at once, then after 100 ms, doubling up to 5 s (the writer keeps
+ * trying while idle, so stats.unavailable tells /healthz when the database is back). */
+#include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "store-backend.h"
 
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define PROBE_MS 1000           /* an idle writer connection is looked at this often */
+/* The lock that makes opening (creating, migrating, checking) one store at a time, for
+ * several vouchd starting together on one database: "vouch" in ASCII. */
+#define SCHEMA_LOCK "126875637523304"
+
+/* The types of the parameters and columns, as the server numbers them (pg_type.oid). */
+#define BOOLOID 16
+#define BYTEAOID 17
+#define INT8OID 20
+#define TEXTOID 25
+
+/* ---- the schema: a chain of steps, each to the version it names ---- */
+
+typedef struct schema_step {
+        int version;
+        const char *sql;
+} schema_step;
+
+static const schema_step schema_steps[] = {
+        /* 2: devices, verdicts (the global sequence from a database sequence, so that the
+         * database can number verdicts itself), meta (the schema version, the store's id and
+         * the run's state) */
+        { 2, "CREATE TABLE devices ("
+             " id text PRIMARY KEY, ek_public bytea NOT NULL, ak_public bytea NOT NULL, golden text NOT NULL,"
+             " approved boolean NOT NULL, revoked boolean NOT NULL, enrolled_at bigint NOT NULL,"
+             " has_last boolean NOT NULL, reset_count bigint NOT NULL, restart_count bigint NOT NULL,"
+             " clock bigint NOT NULL, sequence bigint NOT NULL);"
+             "CREATE SEQUENCE verdicts_gseq;"
+             "CREATE TABLE verdicts ("
+             " gseq bigint PRIMARY KEY DEFAULT nextval('verdicts_gseq'), device text NOT NULL, sequence bigint NOT NULL,"
+             " status bigint NOT NULL, issued_at bigint NOT NULL, expires_at bigint NOT NULL, record bytea NOT NULL);"
+             "ALTER SEQUENCE verdicts_gseq OWNED BY verdicts.gseq;"
+             "CREATE INDEX verdicts_device ON verdicts (device, sequence);"
+             "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);"
+             "INSERT INTO meta VALUES ('schema_version', '2'), ('store_id', gen_random_uuid()::text);" },
+        /* 3: the device's EK anchor (devices from before have an EK certificate), the EK
+         * certificates fetched from their makers */
+        { 3, "ALTER TABLE devices ADD COLUMN ek_anchor bigint NOT NULL DEFAULT 0;"
+             "CREATE TABLE ek_certs (key text PRIMARY KEY, url text NOT NULL, der bytea NOT NULL,"
+             " fetched_at bigint NOT NULL);"
+             "UPDATE meta SET value='3' WHERE key='schema_version';" },
+};
+
+/* What each version must hold (checked at open, before and after migrating): a statement
+ * that fails when a table or column is missing. */
+static const char *const structure_v2 =
+        "SELECT id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count,"
+        " clock, sequence FROM devices WHERE false;"
+        "SELECT gseq, device, sequence, status, issued_at, expires_at, record FROM verdicts WHERE false;"
+        "SELECT last_value FROM verdicts_gseq WHERE false;"
+        "SELECT key, value FROM meta WHERE false;";
+static const char *const structure_v3 =
+        "SELECT ek_anchor FROM devices WHERE false;"
+        "SELECT key, url, der, fetched_at FROM ek_certs WHERE false;";
+
+/* ---- statements, prepared on each connection ---- */
+
+typedef struct stmt {
+        const char *name, *sql;
+        int nparams;
+        Oid types[13];
+} stmt;
+
+#define ROW_COLS                                                                                        \
+        "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
+        "clock, sequence, ek_anchor"
+#define ROW_TYPES { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, BOOLOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID }
+
+enum { W_DEVICE, W_ENROLL, W_CLOCK, W_VERDICT, W_PRUNE, W_EKCERT, W_GSEQ_PAST, W_COUNT };
+
+static const stmt writer_stmts[W_COUNT] = {
+        [W_DEVICE] = { "w_device",
+                       "INSERT INTO devices (" ROW_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
+                       "ON CONFLICT (id) DO UPDATE SET ek_public=$2, ak_public=$3, golden=$4, approved=$5, revoked=$6,"
+                       " enrolled_at=$7, has_last=$8, reset_count=$9, restart_count=$10, clock=$11, sequence=$12,"
+                       " ek_anchor=$13",
+                       13, ROW_TYPES },
+        /* an enrollment: the whole row for a new device; for a known one, not the admin's
+         * fields (golden, approved, revoked), which only the API writes */
+        [W_ENROLL] = { "w_enroll",
+                       "INSERT INTO devices (" ROW_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
+                       "ON CONFLICT (id) DO UPDATE SET ek_public=$2, ak_public=$3, enrolled_at=$7, has_last=$8,"
+                       " reset_count=$9, restart_count=$10, clock=$11, sequence=$12, ek_anchor=$13",
+                       13, ROW_TYPES },
+        [W_CLOCK] = { "w_clock", "UPDATE devices SET has_last=true, reset_count=$2, restart_count=$3, clock=$4 WHERE id=$1",
+                      4, { TEXTOID, INT8OID, INT8OID, INT8OID } },
+        /* the caller's global sequence, or the database's next */
+        [W_VERDICT] = { "w_verdict",
+                        "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq)"
+                        " VALUES ($1,$2,$3,$4,$5,$6,coalesce($7, nextval('verdicts_gseq')))",
+                        7, { TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID, INT8OID } },
+        [W_PRUNE] = { "w_prune", "DELETE FROM verdicts WHERE device=$1 AND sequence<=$2", 2, { TEXTOID, INT8OID } },
+        [W_EKCERT] = { "w_ekcert",
+                       "INSERT INTO ek_certs (key, url, der, fetched_at) VALUES ($1,$2,$3,$4) "
+                       "ON CONFLICT (key) DO UPDATE SET url=$2, der=$3, fetched_at=$4",
+                       4, { TEXTOID, TEXTOID, BYTEAOID, INT8OID } },
+        /* numbers given by callers are never handed out by the sequence (as SQLite's
+         * AUTOINCREMENT): it is moved past them (not transactional: see store.h) */
+        [W_GSEQ_PAST] = { "w_gseq_past",
+                          "SELECT setval('verdicts_gseq', $1) WHERE $1 > coalesce(pg_sequence_last_value('verdicts_gseq'), 0)",
+                          1, { INT8OID } },
+};
+
+/* The sequence: the row's (a device put) or its newest verdict's, whichever is larger. */
+#define DEVICE_COLS                                                                                      \
+        "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
+        "clock, greatest(sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=devices.id), 0)), " \
+        "ek_anchor"
+#define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
+/* Retention as reads see it (store.h), whether or not the pruning has deleted the rest yet. */
+#define RETAINED "sequence > (SELECT max(r.sequence) FROM verdicts r WHERE r.device=verdicts.device) - $3"
+
+enum { R_DEVICE, R_DEVICES, R_HISTORY, R_SINCE, R_LAST, R_EKCERT, R_COUNT };
+
+static const stmt reader_stmts[R_COUNT] = {
+        [R_DEVICE] = { "r_device", "SELECT " DEVICE_COLS " FROM devices WHERE id=$1", 1, { TEXTOID } },
+        [R_DEVICES] = { "r_devices", "SELECT " DEVICE_COLS " FROM devices", 0, { 0 } },
+        [R_HISTORY] = { "r_history",
+                        "SELECT " VERDICT_COLS " FROM verdicts WHERE device=$1 AND " RETAINED
+                        " ORDER BY sequence DESC LIMIT $2",
+                        3, { TEXTOID, INT8OID, INT8OID } },
+        [R_SINCE] = { "r_since",
+                      "SELECT " VERDICT_COLS " FROM verdicts WHERE gseq>$1 AND " RETAINED " ORDER BY gseq LIMIT $2",
+                      3, { INT8OID, INT8OID, INT8OID } },
+        /* the sequence remembers the largest number handed out, also after retention
+         * deleted its row */
+        [R_LAST] = { "r_last",
+                     "SELECT greatest(coalesce(pg_sequence_last_value('verdicts_gseq'), 0),"
+                     " coalesce((SELECT max(gseq) FROM verdicts), 0))",
+                     0, { 0 } },
+        [R_EKCERT] = { "r_ekcert", "SELECT key, url, der, fetched_at FROM ek_certs WHERE key=$1", 1, { TEXTOID } },
+};
+
+static const Oid device_types[] = ROW_TYPES;
+static const Oid verdict_types[] = { INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID };
+static const Oid ekcert_types[] = { TEXTOID, TEXTOID, BYTEAOID, INT8OID };
+
+/* ---- connections ---- */
+
+
+typedef struct pg_conn {
+        PGconn *conn;
+        bool writer;            /* which statements it has */
+        bool ok;                /* connected, checked, statements prepared */
+        bool goodbye;           /* the server said it is closing the connection; why: */
+        char goodbye_why[200];
+        int64_t next_try_ms;    /* while down: the next reconnection attempt (CLOCK_MONOTONIC) */
+        int64_t down_since_ms;
+        long backoff_ms;        /* the wait after the next failed attempt */
+        char error[300];        /* while down: why */
+} pg_conn;
+
+typedef struct pg_store {
+        const char *url;        /* s->target */
+        char store_id[64];      /* meta's store_id: a reconnection must find this store */
+        pg_conn w;              /* the writer thread's */
+        pg_conn r;              /* the reads', under s->rlock */
+        _Atomic int64_t last_up_ms; /* the last time a connection came back */
+} pg_store;
+
+static int64_t now_ms(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+
+/* libpq's messages span lines ("...\n\tIs the server running..."): one line, no prefix. */
+static void one_line(char *dst, size_t n, const char *msg) {
+        size_t k = 0;
+        bool space = false;
+        if (!n)
+                return;
+        if (!msg)
+                msg = "";
+        for (const char *p = msg; *p && k + 1 < n; p++) {
+                if (*p == '\n' || *p == '\t' || *p == ' ') {
+                        space = k > 0;
+                        continue;
+                }
+                if (space && k + 2 < n)
+                        dst[k++] = ' ';
+                space = false;
+                dst[k++] = *p;
+        }
+        dst[k] = 0;
+}
+
+/* A failed statement's message: the server's primary message and its detail. */
+static void result_message(const PGresult *res, const PGconn *conn, char *buf, size_t n) {
+        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+        char tmp[600];
+        if (!primary) {
+                one_line(buf, n, res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+                if (!*buf)
+                        snprintf(buf, n, "%s", res ? PQresStatus(PQresultStatus(res)) : "no answer from the server");
+                return;
+        }
+        snprintf(tmp, sizeof(tmp), "%s%s%s%s", primary, detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
+        one_line(buf, n, tmp);
+}
+
+static bool sqlstate_is(const PGresult *res, const char *prefix) {
+        const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        return st && strncmp(st, prefix, strlen(prefix)) == 0;
+}
+
+/* Notices are not shown (vouchd logs what matters itself); but a FATAL one is the server's
+ * goodbye, sent before it closes an idle connection (a shutdown, pg_terminate_backend),
+ * which libpq passes on as a notice. */
+static void on_notice(void *arg, const PGresult *res) {
+        struct pg_conn *c = arg;
+        const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+        if (c && sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) {
+                c->goodbye = true;
+                result_message(res, NULL, c->goodbye_why, sizeof(c->goodbye_why));
+        }
+}
+
+/* Runs sql (one or more statements, text results); 0, or -EIO with the server's message. */
+static int exec_sql(PGconn *conn, const char *sql, char *err, size_t errlen) {
+        PGresult *res = PQexec(conn, sql);
+        ExecStatusType st = PQresultStatus(res);
+        int r = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -EIO;
+        if (r < 0 && err)
+                result_message(res, conn, err, errlen);
+        PQclear(res);
+        return r;
+}
+
+/* One text value from a one-row query; 0 (buf "" and *found false when no row), or -EIO. */
+static int query_text(PGconn *conn, const char *sql, char *buf, size_t n, bool *found, char *err, size_t errlen) {
+        PGresult *res = PQexec(conn, sql);
+        int r = 0;
+        *buf = 0;
+        *found = false;
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+                result_message(res, conn, err, errlen);
+                r = -EIO;
+        } else if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
+                snprintf(buf, n, "%s", PQgetvalue(res, 0, 0));
+                *found = true;
+        }
+        PQclear(res);
+        return r;
+}
+
+/* A password in the URL would be in vouchd's command line (ps) and its logs: refused, as
+ * libpq finds one in PGPASSFILE or ~/.pgpass. */
+static int check_url(const char *url, char *err, size_t errlen) {
+        char *msg = NULL;
+        PQconninfoOption *opts = PQconninfoParse(url, &msg);
+        int r = 0;
+        if (!opts) {
+                char m[300];
+                one_line(m, sizeof(m), msg ? msg : "out of memory");
+                snprintf(err, errlen, "store URL \"%.200s\" is not a valid libpq connection URI: %s", url, m);
+                PQfreemem(msg);
+                return -EINVAL;
+        }
+        for (PQconninfoOption *o = opts; o->keyword; o++)
+                if (strcmp(o->keyword, "password") == 0 && o->val && *o->val) {
+                        snprintf(err, errlen, "the store URL holds a password: put it in ~/.pgpass or the file named by "
+                                              "PGPASSFILE instead (a URL is seen in ps and in logs)");
+                        r = -EINVAL;
+                }
+        PQconninfoFree(opts);
+        return r;
+}
+
+/* A new connection to url. The URL's own settings win over these defaults: connecting
+ * gives up after 10 s, and a TCP peer that stopped answering is found dead within about
+ * 30 s (keepalives, tcp_user_timeout), so no statement waits for it forever. */
+static PGconn *connect_url(const char *url, pg_conn *owner, char *err, size_t errlen) {
+        static const char *const keys[] = { "connect_timeout", "keepalives_idle", "keepalives_interval",
+                                            "keepalives_count", "tcp_user_timeout", "fallback_application_name",
+                                            "dbname", NULL };
+        const char *vals[] = { "10", "10", "5", "3", "30000", "vouchd", url, NULL };
+        PGconn *c = PQconnectdbParams(keys, vals, 1);
+        if (!c) {
+                snprintf(err, errlen, "out of memory");
+                return NULL;
+        }
+        if (PQstatus(c) != CONNECTION_OK) {
+                one_line(err, errlen, PQerrorMessage(c));
+                PQfinish(c);
+                return NULL;
+        }
+        if (owner)
+                owner->goodbye = false;
+        PQsetNoticeReceiver(c, on_notice, owner);
+        return c;
+}
+
+static int prepare_all(PGconn *conn, const stmt *stmts, size_t n, char *err, size_t errlen) {
+        for (size_t i = 0; i < n; i++) {
+                PGresult *res = PQprepare(conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, stmts[i].types);
+                int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+                if (!ok) {
+                        char m[300];
+                        result_message(res, conn, m, sizeof(m));
+                        snprintf(err, errlen, "cannot prepare %s: %s", stmts[i].name, m);
+                }
+                PQclear(res);
+                if (!ok)
+                        return -EIO;
+        }
+        return 0;
+}
+
+/* Whether the database still holds the store that was opened: its meta table, with the
+ * same store id and schema version. -ESTALE (and the store lost for good) when not. */
+static int check_identity(vs_store *s, PGconn *conn, char *why, size_t n) {
+        pg_store *p = s->be;
+        char id[64], version[32], msg[300], lost[800];
+        bool found_id, found_version;
+        PGresult *res = PQexec(conn, "SELECT (SELECT value FROM meta WHERE key='store_id'),"
+                                     " (SELECT value FROM meta WHERE key='schema_version')");
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+                bool gone = sqlstate_is(res, "42P01"); /* undefined_table */
+                result_message(res, conn, msg, sizeof(msg));
+                PQclear(res);
+                if (!gone) {
+                        snprintf(why, n, "%s", msg);
+                        return -EIO;
+                }
+                snprintf(lost, sizeof(lost), "%.200s no longer holds the store vouchd opened (%s): nothing more is "
+                                             "stored or acknowledged", p->url, msg);
+                vs__set_lost(s, lost);
+                snprintf(why, n, "%s", lost);
+                return -ESTALE;
+        }
+        found_id = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
+        found_version = PQntuples(res) == 1 && !PQgetisnull(res, 0, 1);
+        snprintf(id, sizeof(id), "%s", found_id ? PQgetvalue(res, 0, 0) : "");
+        snprintf(version, sizeof(version), "%s", found_version ? PQgetvalue(res, 0, 1) : "");
+        PQclear(res);
+        char want[16];
+        snprintf(want, sizeof(want), "%d", VS_SCHEMA_VERSION);
+        if (strcmp(id, p->store_id) == 0 && strcmp(version, want) == 0)
+                return 0;
+        if (strcmp(id, p->store_id) != 0)
+                snprintf(lost, sizeof(lost), "%.200s holds another store now (store id %s, was %s): nothing more is "
+                                             "stored or acknowledged", p->url, found_id ? id : "missing", p->store_id);
+        else
+                snprintf(lost, sizeof(lost), "%.200s has schema version %s now, not %s: nothing more is stored or "
+                                             "acknowledged", p->url, version, want);
+        vs__set_lost(s, lost);
+        snprintf(why, n, "%s", lost);
+        return -ESTALE;
+}
+
+/* A new connection made ready for the store: session settings, the store's identity, the
+ * statements (closed again if any of it fails). */
+static int conn_setup(vs_store *s, pg_conn *c, char *why, size_t n) {
+        pg_store *p = s->be;
+        char msg[300];
+        int r;
+        /* a verdict is acknowledged only once durable: never with synchronous_commit off */
+        if ((r = exec_sql(c->conn,
+                          c->writer ? "SELECT set_config('synchronous_commit', 'on', false)"
+                                      " WHERE current_setting('synchronous_commit') = 'off'"
+                                    : "SET default_transaction_read_only = on",
+                          msg, sizeof(msg))) < 0 ||
+            (r = check_identity(s, c->conn, msg, sizeof(msg))) < 0 ||
+            (r = c->writer ? prepare_all(c->conn, writer_stmts, W_COUNT, msg, sizeof(msg))
+                           : prepare_all(c->conn, reader_stmts, R_COUNT, msg, sizeof(msg))) < 0) {
+                snprintf(why, n, "%.200s: %s", p->url, msg);
+                PQfinish(c->conn);
+                c->conn = NULL;
+                return r;
+        }
+        return 0;
+}
+
+/* (Re)connects c. */
+static int conn_open(vs_store *s, pg_conn *c, char *why, size_t n) {
+        pg_store *p = s->be;
+        char msg[300];
+        PQfinish(c->conn);
+        c->conn = connect_url(p->url, c, msg, sizeof(msg));
+        if (!c->conn) {
+                snprintf(why, n, "cannot connect to %.200s: %s", p->url, msg);
+                return -EIO;
+        }
+        return conn_setup(s, c, why, n);
+}
+
+static void conn_close(pg_conn *c) {
+        PQfinish(c->conn);
+        c->conn = NULL;
+        c->ok = false;
+}
+
+/* c was found broken: the next attempt to reconnect is at once (the server may only have
+ * restarted), the ones after that with backoff. */
+static void conn_broken(pg_conn *c, const char *why) {
+        if (c->ok) {
+                c->ok = false;
+                c->next_try_ms = 0;
+                c->backoff_ms = BACKOFF_MIN_MS;
+                c->down_since_ms = now_ms();
+        }
+        snprintf(c->error, sizeof(c->error), "%s", why);
+}
+
+/* Why c's connection is gone. */
+static void conn_gone_why(const pg_conn *c, char *buf, size_t n) {
+        one_line(buf, n, c->conn ? PQerrorMessage(c->conn) : "");
+        if (!*buf)
+                snprintf(buf, n, "%s", c->goodbye ? c->goodbye_why : "the connection was closed");
+}
+
+/* Whether c's idle connection is still there: not when the server's goodbye (a restart, an
+ * administrator ending it) has arrived, or the socket is closed. Never waits: what has not
+ * arrived yet is found by the next statement, which then fails. */
+static bool conn_alive(pg_conn *c) {
+        /* twice: the goodbye and the end of the stream may need a read each */
+        for (int i = 0; i < 2; i++)
+                if (!c->conn || c->goodbye || !PQconsumeInput(c->conn) || PQstatus(c->conn) != CONNECTION_OK)
+                        return false;
+        return !c->goodbye;
+}
+
+/* Whether a reconnection of c is due: its backoff has passed, or the store's other
+ * connection came back since c's last failure. */
+static bool conn_due(pg_store *p, const pg_conn *c, int64_t now) {
+        return now >= c->next_try_ms || atomic_load(&p->last_up_ms) > c->down_since_ms;
+}
+
+/* c usable: 0, or -EIO (why says so) while the database cannot be reached; a reconnection is
+ * tried only when due (or when the other connection came back since c went down). */
+static int conn_ready(vs_store *s, pg_conn *c, char *why, size_t n) {
+        pg_store *p = s->be;
+        char msg[300];
+        if (vs_lost(s, why, n))
+                return -ESTALE;
+        if (c->ok) {
+                if (conn_alive(c))
+                        return 0;
+                conn_gone_why(c, msg, sizeof(msg));
+                conn_broken(c, msg);
+        }
+        int64_t now = now_ms();
+        if (!conn_due(p, c, now)) {
+                snprintf(why, n, "the database is unreachable (%s); reconnecting, next attempt in %" PRId64 " ms",
+                         c->error, c->next_try_ms - now);
+                return -EIO;
+        }
+        int r = conn_open(s, c, msg, sizeof(msg));
+        if (r < 0) {
+                snprintf(c->error, sizeof(c->error), "%s", msg);
+                c->down_since_ms = now_ms();
+                c->next_try_ms = c->down_since_ms + c->backoff_ms;
+                c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+                snprintf(why, n, "the database is unreachable (%s); reconnecting", msg);
+                return r == -ESTALE ? r : -EIO;
+        }
+        c->ok = true;
+        c->backoff_ms = BACKOFF_MIN_MS;
+        c->error[0] = 0;
+        atomic_store(&p->last_up_ms, now_ms());
+        return 0;
+}
+
+/* ---- writes ---- */
+
+/* Parameters in binary form, as the statements' types say. */
+typedef struct params {
+        const char *v[16];
+        int len[16], fmt[16];
+        uint64_t i8[16];
+        char b[16];
+        int n;
+} params;
+
+static void p_i64(params *p, int64_t x) {
+        int i = p->n++;
+        p->i8[i] = htobe64((uint64_t) x);
+        p->v[i] = (const char *) &p->i8[i];
+        p->len[i] = 8;
+        p->fmt[i] = 1;
+}
+
+static void p_bool(params *p, bool x) {
+        int i = p->n++;
+        p->b[i] = x ? 1 : 0;
+        p->v[i] = &p->b[i];
+        p->len[i] = 1;
+        p->fmt[i] = 1;
+}
+
+static void p_bytes(params *p, const void *d, size_t n) {
+        int i = p->n++;
+        p->v[i] = n ? d : "";
+        p->len[i] = (int) n;
+        p->fmt[i] = 1;
+}
+
+static void p_text(params *p, const char *t) {
+        p_bytes(p, t, strlen(t));
+}
+
+static void p_null(params *p) {
+        int i = p->n++;
+        p->v[i] = NULL;
+        p->len[i] = 0;
+        p->fmt[i] = 1;
+}
+
+static int send_stmt(PGconn *conn, int which, const params *p) {
+        return PQsendQueryPrepared(conn, writer_stmts[which].name, p->n, p->v, p->len, p->fmt, 1) ? 0 : -EIO;
+}
+
+static int send_row(PGconn *conn, int which, const vs_device *d) {
+        params p = { .n = 0 };
+        p_text(&p, d->id);
+        p_bytes(&p, d->ek_public, d->ek_public_len);
+        p_bytes(&p, d->ak_public, d->ak_public_len);
+        p_text(&p, d->golden);
+        p_bool(&p, d->approved);
+        p_bool(&p, d->revoked);
+        p_i64(&p, d->enrolled_at);
+        p_bool(&p, d->has_last);
+        p_i64(&p, d->reset_count);
+        p_i64(&p, d->restart_count);
+        p_i64(&p, (int64_t) d->clock);
+        p_i64(&p, (int64_t) d->sequence);
+        p_i64(&p, d->ek_anchor);
+        return send_stmt(conn, which, &p);
+}
+
+static int send_gseq_past(PGconn *conn, uint64_t gseq, size_t *sent) {
+        params p = { .n = 0 };
+        p_i64(&p, (int64_t) gseq);
+        (*sent)++;
+        return send_stmt(conn, W_GSEQ_PAST, &p);
+}
+
+/* A verdict, and its retention (store.h). *past: the largest caller-given global sequence
+ * the database's sequence has not been moved past yet. */
+static int send_verdict(vs_store *s, PGconn *conn, const vs_verdict *v, uint64_t *past, size_t *sent) {
+        params p = { .n = 0 };
+        int r;
+        if (!v->global_sequence && *past) {
+                if ((r = send_gseq_past(conn, *past, sent)) < 0)
+                        return r;
+                *past = 0;
+        }
+        p_text(&p, v->device);
+        p_i64(&p, (int64_t) v->sequence);
+        p_i64(&p, v->status);
+        p_i64(&p, v->issued_at);
+        p_i64(&p, v->expires_at);
+        p_bytes(&p, v->record, v->record_len);
+        if (v->global_sequence)
+                p_i64(&p, (int64_t) v->global_sequence);
+        else
+                p_null(&p); /* the next one */
+        if (v->global_sequence > *past)
+                *past = v->global_sequence;
+        (*sent)++;
+        if ((r = send_stmt(conn, W_VERDICT, &p)) < 0 || !vs__prune_due(s, v))
+                return r;
+        params q = { .n = 0 };
+        p_text(&q, v->device);
+        p_i64(&q, (int64_t) (v->sequence - s->history_keep));
+        (*sent)++;
+        return send_stmt(conn, W_PRUNE, &q);
+}
+
+static int send_write(vs_store *s, PGconn *conn, const vs_write *w, uint64_t *past, size_t *sent) {
+        params p = { .n = 0 };
+        int r;
+        switch (w->kind) {
+        case VS_W_DEVICE:
+        case VS_W_ENROLL:
+        case VS_W_VERDICT_DEVICE:
+                (*sent)++;
+                if ((r = send_row(conn, w->kind == VS_W_ENROLL ? W_ENROLL : W_DEVICE, &w->dev)) < 0 ||
+                    w->kind != VS_W_VERDICT_DEVICE)
+                        return r;
+                /* in the same transaction: the row and the verdict, or neither */
+                return send_verdict(s, conn, &w->verdict, past, sent);
+        case VS_W_CLOCK:
+                p_text(&p, w->dev.id);
+                p_i64(&p, w->dev.reset_count);
+                p_i64(&p, w->dev.restart_count);
+                p_i64(&p, (int64_t) w->dev.clock);
+                (*sent)++;
+                return send_stmt(conn, W_CLOCK, &p);
+        case VS_W_VERDICT:
+                return send_verdict(s, conn, &w->verdict, past, sent);
+        case VS_W_EKCERT:
+                p_text(&p, w->ekcert.key);
+                p_text(&p, w->ekcert.url ? w->ekcert.url : "");
+                p_bytes(&p, w->ekcert.der, w->ekcert.der_len);
+                p_i64(&p, w->ekcert.fetched_at);
+                (*sent)++;
+                return send_stmt(conn, W_EKCERT, &p);
+        }
+        return -EINVAL;
+}
+
+static int send_plain(PGconn *conn, const char *sql, size_t *sent) {
+        (*sent)++;
+        return PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) ? 0 : -EIO;
+}
+
+/* The results of a pipeline of `queries` statements and its sync. 0 only when every one of
+ * them succeeded (the COMMIT last of all); else the first failure's message, and *state its
+ * SQLSTATE ("" if none). */
+static int collect(PGconn *conn, size_t queries, char *why, size_t n, char state[6]) {
+        size_t ok = 0, results = 0, ends = 0;
+        bool failed = false;
+        state[0] = 0;
+        for (;;) {
+                PGresult *res = PQgetResult(conn);
+                if (!res) {
+                        /* the end of one statement's results; none will come from a closed
+                         * connection */
+                        if (PQstatus(conn) == CONNECTION_BAD || ++ends > queries + 1)
+                                break;
+                        continue;
+                }
+                ExecStatusType st = PQresultStatus(res);
+                if (st == PGRES_PIPELINE_SYNC) {
+                        PQclear(res);
+                        break;
+                }
+                results++;
+                if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+                        ok++;
+                } else if (!failed && st != PGRES_PIPELINE_ABORTED) {
+                        failed = true;
+                        result_message(res, conn, why, n);
+                        const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+                        snprintf(state, 6, "%s", code ? code : "");
+                }
+                PQclear(res);
+                if (results > 2 * queries + 8) /* never: each statement has one result */
+                        break;
+        }
+        if (ok == queries)
+                return 0;
+        if (!failed) {
+                char m[300];
+                one_line(m, sizeof(m), PQerrorMessage(conn));
+                snprintf(why, n, "%s", *m ? m : "the database did not answer every statement");
+        }
+        return -EIO;
+}
+
+/* One batch, one transaction, one round trip (store-backend.h). */
+static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, size_t whylen) {
+        pg_store *p = s->be;
+        pg_conn *c = &p->w;
+        char state[6] = "";
+        size_t sent = 0;
+        uint64_t past = 0;
+        int r = conn_ready(s, c, why, whylen);
+        vs__set_available(s, c->ok);
+        if (r < 0)
+                return r;
+        PGconn *conn = c->conn;
+        if (!PQenterPipelineMode(conn)) {
+                one_line(why, whylen, PQerrorMessage(conn));
+                return -EIO;
+        }
+        r = send_plain(conn, "BEGIN", &sent);
+        for (size_t i = 0; r == 0 && i < n; i++)
+                r = send_write(s, conn, plan[i], &past, &sent);
+        if (r == 0 && past)
+                r = send_gseq_past(conn, past, &sent);
+        /* COMMIT only after everything was sent: a batch cut short is never committed */
+        if (r == 0)
+                r = send_plain(conn, "COMMIT", &sent);
+        if (!PQpipelineSync(conn) && r == 0)
+                r = -EIO;
+        int rc = collect(conn, sent, why, whylen, state);
+        if (r == 0)
+                r = rc;
+        else if (rc == 0 || !*why)
+                one_line(why, whylen, PQerrorMessage(conn));
+        if (!PQexitPipelineMode(conn) && PQstatus(conn) == CONNECTION_OK) {
+                /* results left unread (never: collect reads up to the sync): start afresh */
+                conn_broken(c, "the pipeline did not end");
+                conn_close(c);
+                vs__set_available(s, false);
+                return r < 0 ? r : -EIO;
+        }
+        if (PQstatus(conn) == CONNECTION_BAD) {
+                char m[300];
+                snprintf(m, sizeof(m), "%s", why);
+                snprintf(why, whylen, "the connection to the database was lost (%s): not stored", m);
+                conn_broken(c, m);
+                vs__set_available(s, false);
+                return r < 0 ? r : -EIO;
+        }
+        if (r < 0 && PQtransactionStatus(conn) != PQTRANS_IDLE)
+                exec_sql(conn, "ROLLBACK", NULL, 0);
+        /* a table gone under a working connection: is this still the store? */
+        if (r < 0 && strncmp(state, "42", 2) == 0) {
+                char m[400];
+                if (check_identity(s, conn, m, sizeof(m)) == -ESTALE)
+                        snprintf(why, whylen, "%s", m);
+        }
+        return r;
+}
+
+/* Writer thread, idle: reconnects while down, and looks at an idle connection once a
+ * second, so that a database that went away is seen (stats.unavailable) without a write. */
+static long pg_maintain(vs_store *s) {
+        pg_store *p = s->be;
+        pg_conn *c = &p->w;
+        char why[400];
+        if (vs_lost(s, NULL, 0))
+                return -1;
+        if (c->ok && !conn_alive(c)) {
+                conn_gone_why(c, why, sizeof(why));
+                conn_broken(c, why);
+        }
+        if (!c->ok && conn_due(p, c, now_ms()))
+                conn_ready(s, c, why, sizeof(why));
+        vs__set_available(s, c->ok);
+        if (c->ok || vs_lost(s, NULL, 0))
+                return c->ok ? PROBE_MS : -1;
+        int64_t wait = c->next_try_ms - now_ms();
+        return wait < 1 ? 1 : (long) wait;
+}
+
+/* ---- reads ---- */
+
+/* The columns of a result, as vouch wrote them: else the store is damaged (-EUCLEAN). */
+static int check_columns(vs_store *s, const PGresult *res, const Oid *types, int n) {
+        if (PQnfields(res) != n)
+                return vs__read_failed(s, -EUCLEAN, "%d columns where %d were expected", PQnfields(res), n);
+        for (int i = 0; i < n; i++)
+                if (PQftype(res, i) != types[i] || PQfformat(res, i) != 1)
+                        return vs__read_failed(s, -EUCLEAN, "column %s has type %u where vouch wrote %u",
+                                               PQfname(res, i), PQftype(res, i), types[i]);
+        return 0;
+}
+
+/* A row's values, as their types say (-EUCLEAN for a NULL or a wrong size). */
+static int check_row(vs_store *s, const PGresult *res, int row, const Oid *types, int n) {
+        for (int i = 0; i < n; i++) {
+                int len = PQgetlength(res, row, i);
+                if (PQgetisnull(res, row, i) || (types[i] == INT8OID && len != 8) || (types[i] == BOOLOID && len != 1))
+                        return vs__read_failed(s, -EUCLEAN, "column %s of a row holds no valid value", PQfname(res, i));
+        }
+        return 0;
+}
+
+static int64_t get_i64(const PGresult *res, int row, int col) {
+        uint64_t be;
+        memcpy(&be, PQgetvalue(res, row, col), 8);
+        return (int64_t) be64toh(be);
+}
+
+static bool get_bool(const PGresult *res, int row, int col) {
+        return PQgetvalue(res, row, col)[0] != 0;
+}
+
+static void get_text(const PGresult *res, int row, int col, char *buf, size_t n) {
+        size_t len = (size_t) PQgetlength(res, row, col);
+        if (len >= n)
+                len = n - 1;
+        memcpy(buf, PQgetvalue(res, row, col), len);
+        buf[len] = 0;
+}
+
+static int get_bytes(const PGresult *res, int row, int col, uint8_t **ret, size_t *len) {
+        *len = (size_t) PQgetlength(res, row, col);
+        *ret = vs__dup_bytes((const uint8_t *) PQgetvalue(res, row, col), *len);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int device_from_row(vs_store *s, const PGresult *res, int row, vs_device *d) {
+        int r;
+        memset(d, 0, sizeof(*d));
+        if ((r = check_row(s, res, row, device_types, 13)) < 0)
+                return r;
+        get_text(res, row, 0, d->id, sizeof(d->id));
+        if (get_bytes(res, row, 1, &d->ek_public, &d->ek_public_len) < 0 ||
+            get_bytes(res, row, 2, &d->ak_public, &d->ak_public_len) < 0) {
+                vs_device_done(d);
+                return vs__read_failed(s, -ENOMEM, "out of memory");
+        }
+        get_text(res, row, 3, d->golden, sizeof(d->golden));
+        d->approved = get_bool(res, row, 4);
+        d->revoked = get_bool(res, row, 5);
+        d->enrolled_at = get_i64(res, row, 6);
+        d->has_last = get_bool(res, row, 7);
+        d->reset_count = (uint32_t) get_i64(res, row, 8);
+        d->restart_count = (uint32_t) get_i64(res, row, 9);
+        d->clock = (uint64_t) get_i64(res, row, 10);
+        d->sequence = (uint64_t) get_i64(res, row, 11);
+        d->ek_anchor = (int) get_i64(res, row, 12);
+        return 0;
+}
+
+static int verdict_from_row(vs_store *s, const PGresult *res, int row, vs_verdict *v) {
+        int r;
+        memset(v, 0, sizeof(*v));
+        if ((r = check_row(s, res, row, verdict_types, 7)) < 0)
+                return r;
+        v->global_sequence = (uint64_t) get_i64(res, row, 0);
+        get_text(res, row, 1, v->device, sizeof(v->device));
+        v->sequence = (uint64_t) get_i64(res, row, 2);
+        v->status = (int) get_i64(res, row, 3);
+        v->issued_at = get_i64(res, row, 4);
+        v->expires_at = get_i64(res, row, 5);
+        if (get_bytes(res, row, 6, &v->record, &v->record_len) < 0)
+                return vs__read_failed(s, -ENOMEM, "out of memory");
+        return 0;
+}
+
+/* A failed read's error (rlock held): -EUCLEAN for data the server found damaged (SQLSTATE
+ * class XX: data_corrupted, index_corrupted), -EIO otherwise. */
+static int read_failed(vs_store *s, const PGresult *res, PGconn *conn) {
+        char m[300];
+        result_message(res, conn, m, sizeof(m));
+        return vs__read_failed(s, sqlstate_is(res, "XX001") || sqlstate_is(res, "XX002") ? -EUCLEAN : -EIO, "%s", m);
+}
+
+/* Runs a read statement to completion (rlock held): 0 with *ret, or the error recorded. A
+ * connection found broken by it is tried once more (reconnected at once: the server may
+ * have come back since the last read). */
+static int read_exec(vs_store *s, int which, const params *p, PGresult **ret) {
+        pg_store *ps = s->be;
+        char why[400];
+        for (int attempt = 0;; attempt++) {
+                int r = conn_ready(s, &ps->r, why, sizeof(why));
+                if (r < 0)
+                        return vs__read_failed(s, r == -ESTALE ? -EIO : r, "%s", why);
+                PGresult *res = PQexecPrepared(ps->r.conn, reader_stmts[which].name, p->n, p->v, p->len, p->fmt, 1);
+                if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+                        *ret = res;
+                        return 0;
+                }
+                r = read_failed(s, res, ps->r.conn);
+                PQclear(res);
+                if (PQstatus(ps->r.conn) != CONNECTION_BAD)
+                        return r;
+                snprintf(why, sizeof(why), "%s", s->read_error);
+                vs__read_failed(s, r, "the connection to the database was lost (%s)", why);
+                conn_broken(&ps->r, why);
+                if (attempt > 0)
+                        return r;
+        }
+}
+
+static int pg_device_get(vs_store *s, const char *id, vs_device *ret) {
+        pg_store *ps = s->be;
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        (void) ps;
+        p_text(&p, id);
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_DEVICE, &p, &res)) == 0 && (r = check_columns(s, res, device_types, 13)) == 0)
+                r = PQntuples(res) == 0 ? -ENOENT : device_from_row(s, res, 0, ret);
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+/* Row by row (single-row mode: a fleet's devices are not held in memory at once); a
+ * failure at any row is the scan's error, never its end. */
+static int pg_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud) {
+        pg_store *ps = s->be;
+        char why[400];
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        for (int attempt = 0;; attempt++) {
+                if ((r = conn_ready(s, &ps->r, why, sizeof(why))) < 0) {
+                        r = vs__read_failed(s, -EIO, "%s", why);
+                        break;
+                }
+                PGconn *conn = ps->r.conn;
+                size_t rows = 0;
+                bool done = false;
+                if (!PQsendQueryPrepared(conn, reader_stmts[R_DEVICES].name, 0, NULL, NULL, NULL, 1) ||
+                    !PQsetSingleRowMode(conn)) {
+                        char m[300];
+                        one_line(m, sizeof(m), PQerrorMessage(conn));
+                        r = vs__read_failed(s, -EIO, "%s", m);
+                        while (PQstatus(conn) == CONNECTION_OK) { /* drain what was sent, if anything */
+                                PGresult *res = PQgetResult(conn);
+                                if (!res)
+                                        break;
+                                PQclear(res);
+                        }
+                } else {
+                        PGresult *res;
+                        while ((res = PQgetResult(conn))) {
+                                ExecStatusType st = PQresultStatus(res);
+                                if (st == PGRES_SINGLE_TUPLE) {
+                                        if (r == 0 && (r = check_columns(s, res, device_types, 13)) == 0) {
+                                                vs_device d;
+                                                if ((r = device_from_row(s, res, 0, &d)) == 0) {
+                                                        rows++;
+                                                        r = fn(&d, ud);
+                                                        vs_device_done(&d);
+                                                }
+                                        }
+                                } else if (st == PGRES_TUPLES_OK) {
+                                        done = true; /* the end of the rows */
+                                } else if (r == 0) {
+                                        r = read_failed(s, res, conn);
+                                }
+                                PQclear(res);
+                                if (PQstatus(conn) == CONNECTION_BAD)
+                                        break;
+                        }
+                        if (r == 0 && !done)
+                                r = vs__read_failed(s, -EIO, "the scan ended before its last row");
+                }
+                if (PQstatus(conn) != CONNECTION_BAD)
+                        break;
+                snprintf(why, sizeof(why), "%s", s->read_error);
+                vs__read_failed(s, r, "the connection to the database was lost (%s)", why);
+                conn_broken(&ps->r, why);
+                if (attempt > 0 || rows > 0)
+                        break;
+                r = 0;
+        }
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+static int verdicts_from(vs_store *s, int which, const params *p, vs_verdict *out, size_t max) {
+        PGresult *res = NULL;
+        int r, got = 0;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, which, p, &res)) == 0 && (r = check_columns(s, res, verdict_types, 7)) == 0) {
+                int n = PQntuples(res);
+                if ((size_t) n > max)
+                        r = vs__read_failed(s, -EIO, "%d rows where at most %zu were asked for", n, max);
+                for (int i = 0; r == 0 && i < n; i++)
+                        if ((r = verdict_from_row(s, res, i, &out[i])) == 0)
+                                got++;
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        if (r < 0) {
+                for (int i = 0; i < got; i++)
+                        vs_verdict_done(&out[i]);
+                return r;
+        }
+        return got;
+}
+
+static int64_t limit_of(size_t max) {
+        return max > INT_MAX ? INT_MAX : (int64_t) max;
+}
+
+static int pg_verdict_history(vs_store *s, const char *device, vs_verdict *out, size_t max) {
+        params p = { .n = 0 };
+        p_text(&p, device);
+        p_i64(&p, limit_of(max));
+        p_i64(&p, (int64_t) s->history_keep);
+        return verdicts_from(s, R_HISTORY, &p, out, max);
+}
+
+static int pg_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max) {
+        params p = { .n = 0 };
+        p_i64(&p, since > INT64_MAX ? INT64_MAX : (int64_t) since);
+        p_i64(&p, limit_of(max));
+        p_i64(&p, (int64_t) s->history_keep);
+        return verdicts_from(s, R_SINCE, &p, out, max);
+}
+
+static int pg_verdict_last_global(vs_store *s, uint64_t *ret) {
+        static const Oid types[] = { INT8OID };
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_LAST, &p, &res)) == 0 && (r = check_columns(s, res, types, 1)) == 0) {
+                if (PQntuples(res) != 1)
+                        r = vs__read_failed(s, -EIO, "no answer to the largest global sequence");
+                else if ((r = check_row(s, res, 0, types, 1)) == 0)
+                        *ret = (uint64_t) get_i64(res, 0, 0);
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+static int pg_ekcert_get(vs_store *s, const char *key, vs_ekcert *ret) {
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        p_text(&p, key);
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_EKCERT, &p, &res)) == 0 && (r = check_columns(s, res, ekcert_types, 4)) == 0) {
+                if (PQntuples(res) == 0) {
+                        r = -ENOENT;
+                } else if ((r = check_row(s, res, 0, ekcert_types, 4)) == 0) {
+                        memset(ret, 0, sizeof(*ret));
+                        get_text(res, 0, 0, ret->key, sizeof(ret->key));
+                        ret->url = strndup(PQgetvalue(res, 0, 1), (size_t) PQgetlength(res, 0, 1));
+                        ret->fetched_at = get_i64(res, 0, 3);
+                        if (!ret->url || get_bytes(res, 0, 2, &ret->der, &ret->der_len) < 0) {
+                                vs_ekcert_done(ret);
+                                r = vs__read_failed(s, -ENOMEM, "out of memory");
+                        }
+                }
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+/* ---- opening and closing ---- */
+
+static const char damaged_hint[] =
+        "restore the database from a backup (pg_dump/pg_restore), or start with a new, empty database "
+        "(docs/failure-behaviour.md)";
+
+/* In the open transaction: the schema version found (0: no vouch tables at all), or
+ * -EUCLEAN (a part of the tables, or an unreadable version) / -EIO with err set. */
+static int schema_version_of(PGconn *conn, const char *url, int *ret, char *err, size_t errlen) {
+        PGresult *res = PQexec(conn, "SELECT to_regclass('meta') IS NOT NULL, to_regclass('devices') IS NOT NULL,"
+                                     " to_regclass('verdicts') IS NOT NULL, to_regclass('ek_certs') IS NOT NULL,"
+                                     " current_schema()");
+        char m[300], value[64] = "";
+        bool found;
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+                result_message(res, conn, m, sizeof(m));
+                snprintf(err, errlen, "%.200s cannot be read as a vouch store: %s", url, m);
+                PQclear(res);
+                return -EIO;
+        }
+        bool meta = PQgetvalue(res, 0, 0)[0] == 't', devices = PQgetvalue(res, 0, 1)[0] == 't',
+             verdicts = PQgetvalue(res, 0, 2)[0] == 't', ekcerts = PQgetvalue(res, 0, 3)[0] == 't';
+        char schema[64];
+        snprintf(schema, sizeof(schema), "%s", PQgetisnull(res, 0, 4) ? "(none)" : PQgetvalue(res, 0, 4));
+        PQclear(res);
+        if (!meta && !devices && !verdicts && !ekcerts) {
+                *ret = 0;
+                return 0;
+        }
+        if (!meta) {
+                snprintf(err, errlen, "%.200s is damaged: schema %s holds some of vouch's tables but not its meta "
+                                      "table; %s", url, schema, damaged_hint);
+                return -EUCLEAN;
+        }
+        if (query_text(conn, "SELECT value FROM meta WHERE key='schema_version'", value, sizeof(value), &found, m,
+                       sizeof(m)) < 0) {
+                snprintf(err, errlen, "%.200s is damaged: its schema version cannot be read (%s); %s", url, m,
+                         damaged_hint);
+                return -EUCLEAN;
+        }
+        char *end = NULL;
+        errno = 0;
+        long v = found ? strtol(value, &end, 10) : 0;
+        if (!found || errno || end == value || *end || v < 2) {
+                snprintf(err, errlen, "%.200s is damaged: its schema version is %s%s%s; %s", url, found ? "\"" : "missing",
+                         found ? value : "", found ? "\"" : "", damaged_hint);
+                return -EUCLEAN;
+        }
+        *ret = v > INT_MAX ? INT_MAX : (int) v;
+        return 0;
+}
+
+/* In the open transaction: the tables and columns of version v are all there. */
+static int check_structure(PGconn *conn, const char *url, int v, char *err, size_t errlen) {
+        char m[300];
+        if (exec_sql(conn, structure_v2, m, sizeof(m)) < 0 || (v >= 3 && exec_sql(conn, structure_v3, m, sizeof(m)) < 0)) {
+                snprintf(err, errlen, "%.200s is damaged: schema version %d but %s; %s", url, v, m, damaged_hint);
+                return -EUCLEAN;
+        }
+        return 0;
+}
+
+/* The store's schema made current, its id read and this run marked started, in one
+ * transaction (several vouchd opening one database at once take turns: SCHEMA_LOCK). */
+static int setup(vs_store *s, unsigned flags, vs_open_info *info, char *err, size_t errlen) {
+        pg_store *p = s->be;
+        PGconn *conn = p->w.conn;
+        char m[300], state[32];
+        bool found;
+        int version = 0, r;
+        if (exec_sql(conn, "BEGIN; SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")", m, sizeof(m)) < 0) {
+                snprintf(err, errlen, "%.200s: %s", p->url, m);
+                return -EIO;
+        }
+        if ((r = schema_version_of(conn, p->url, &version, err, errlen)) < 0)
+                goto fail;
+        if (version == 0 && !(flags & VS_OPEN_CREATE)) {
+                snprintf(err, errlen, "%.200s holds no vouch store (no vouch tables in it)", p->url);
+                r = -ENOENT;
+                goto fail;
+        }
+        if (version > VS_SCHEMA_VERSION) {
+                snprintf(err, errlen, "%.200s has schema version %d, newer than this vouchd's %d", p->url, version,
+                         VS_SCHEMA_VERSION);
+                r = -EPROTO;
+                goto fail;
+        }
+        if (version > 0 && (r = check_structure(conn, p->url, version, err, errlen)) < 0)
+                goto fail;
+        bool created = version == 0;
+        for (size_t i = 0; i < sizeof(schema_steps) / sizeof(schema_steps[0]); i++)
+                if (schema_steps[i].version > version && exec_sql(conn, schema_steps[i].sql, m, sizeof(m)) < 0) {
+                        snprintf(err, errlen, "cannot %s the vouch store in %.200s (to schema version %d): %s",
+                                 created ? "create" : "migrate", p->url, schema_steps[i].version, m);
+                        r = -EIO;
+                        goto fail;
+                }
+        if ((r = check_structure(conn, p->url, VS_SCHEMA_VERSION, err, errlen)) < 0)
+                goto fail;
+        if (query_text(conn, "SELECT value FROM meta WHERE key='store_id'", p->store_id, sizeof(p->store_id), &found, m,
+                       sizeof(m)) < 0 ||
+            !found) {
+                snprintf(err, errlen, "%.200s is damaged: its store id is %s; %s", p->url, found ? m : "missing",
+                         damaged_hint);
+                r = -EUCLEAN;
+                goto fail;
+        }
+        /* the previous run's end, and this one's start (store.h, vs_open_info) */
+        if (query_text(conn, "SELECT value FROM meta WHERE key='run'", state, sizeof(state), &found, m, sizeof(m)) < 0 ||
+            exec_sql(conn, "INSERT INTO meta VALUES ('run', 'running') ON CONFLICT (key) DO UPDATE SET value='running';"
+                           "COMMIT",
+                     m, sizeof(m)) < 0) {
+                snprintf(err, errlen, "cannot write to %.200s: %s", p->url, m);
+                r = -EIO;
+                goto fail;
+        }
+        bool clean = created || strcmp(state, "clean") == 0;
+        s->unsettled = !clean;
+        if (info)
+                *info = (vs_open_info) { .created = created, .previous_clean = clean };
+        return 0;
+fail:
+        exec_sql(conn, "ROLLBACK", NULL, 0);
+        return r;
+}
+
+static void pg_free(pg_store *p) {
+        conn_close(&p->w);
+        conn_close(&p->r);
+        free(p);
+}
+
 static int pg_open(vs_store *s, const char *url, unsigned flags, vs_open_info *info, char *err, size_t errlen) {
-        snprintf(err, errlen, "%s: the PostgreSQL store is not built yet", url);
-        return -ENOTSUP;
+        char m[400];
+        int r;
+        if ((r = check_url(url, err, errlen)) < 0)
+                return r;
+        pg_store *p = calloc(1, sizeof(*p));
+        if (!p) {
+                snprintf(err, errlen, "out of memory");
+                return -ENOMEM;
+        }
+        p->url = url;
+        p->w.writer = true;
+        p->w.backoff_ms = p->r.backoff_ms = BACKOFF_MIN_MS;
+        s->be = p;
+        if (!(p->w.conn = connect_url(url, &p->w, m, sizeof(m)))) {
+                snprintf(err, errlen, "cannot connect to %.200s: %s", url, m);
+                r = -EIO;
+                goto fail;
+        }
+        if ((r = setup(s, flags, info, err, errlen)) < 0)
+                goto fail;
+        /* both connections as after a reconnection: settings, the store's id, statements */
+        if ((r = conn_setup(s, &p->w, m, sizeof(m))) < 0 || (r = conn_open(s, &p->r, m, sizeof(m))) < 0) {
+                snprintf(err, errlen, "%s", m);
+                r = -EIO;
+                goto fail;
+        }
+        p->w.ok = p->r.ok = true;
+        return 0;
+fail:
+        pg_free(p);
+        s->be = NULL;
+        return r;
+}
+
+static void pg_close(vs_store *s, bool clean_ok) {
+        pg_store *p = s->be;
+        char why[400];
+        if (clean_ok) {
+                p->w.next_try_ms = 0; /* one more try, if it is down */
+                if (conn_ready(s, &p->w, why, sizeof(why)) == 0)
+                        exec_sql(p->w.conn,
+                                 "INSERT INTO meta VALUES ('run', 'clean') ON CONFLICT (key) DO UPDATE SET value='clean'",
+                                 NULL, 0);
+        }
+        pg_free(p);
+        s->be = NULL;
 }
 
 const vs_backend vs_backend_pg = {
         .name = "postgresql",
         .open = pg_open,
+        .close = pg_close,
+        .commit = pg_commit,
+        .maintain = pg_maintain,
+        .device_get = pg_device_get,
+        .device_foreach = pg_device_foreach,
+        .verdict_history = pg_verdict_history,
+        .verdict_since = pg_verdict_since,
+        .verdict_last_global = pg_verdict_last_global,
+        .ekcert_get = pg_ekcert_get,
 };
