@@ -641,11 +641,35 @@ static void damaged_with(const char *sql, const char *expect) {
 static void test_damaged_schema(void **state) {
         PG_ONLY();
         damaged_with("DROP TABLE verdicts", "verdicts");
-        damaged_with("ALTER TABLE devices DROP COLUMN clock", "clock");
+        damaged_with("ALTER TABLE device_clocks DROP COLUMN clock", "clock");
+        damaged_with("DROP TABLE device_clocks", "device_clocks");
         damaged_with("DROP TABLE meta", "not its meta table");
         damaged_with("UPDATE meta SET value='three' WHERE key='schema_version'", "\"three\"");
         damaged_with("DELETE FROM meta WHERE key='schema_version'", "missing");
         damaged_with("DELETE FROM meta WHERE key='store_id'", "store id");
+        /* a device whose clock row is gone: reading it is an error, and a scan that meets
+         * it is one too, never a shorter list */
+        vs_store *s = NULL;
+        char err[256], why[300];
+        int n = 0;
+        sql_exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        for (int i = 0; i < 3; i++) {
+                char id[16];
+                snprintf(id, sizeof(id), "dev-%d", i);
+                vs_device d = device(id);
+                assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
+        }
+        vs_flush(s);
+        sql_exec("DELETE FROM device_clocks WHERE id='dev-1'");
+        vs_device got;
+        assert_int_equal(vs_device_get(s, "dev-1", &got), -EUCLEAN);
+        vs_read_error(s, why, sizeof(why));
+        assert_non_null(strstr(why, "has_last"));
+        assert_int_equal(vs_device_get(s, "dev-2", &got), 0);
+        vs_device_done(&got);
+        assert_int_equal(vs_device_foreach(s, count_ok, &n), -EUCLEAN);
+        vs_close(s);
 }
 
 /* Whether the previous run closed cleanly: a failed write or a crash makes it unclean. */
@@ -744,15 +768,18 @@ static void test_anchor_and_ek_certs(void **state) {
         if (pg_url) /* schema version 2, as the PostgreSQL backend first created it */
                 sql_exec("CREATE TABLE devices (id text PRIMARY KEY, ek_public bytea NOT NULL, ak_public bytea NOT NULL,"
                          " golden text NOT NULL, approved boolean NOT NULL, revoked boolean NOT NULL, enrolled_at bigint"
-                         " NOT NULL, has_last boolean NOT NULL, reset_count bigint NOT NULL, restart_count bigint NOT NULL,"
-                         " clock bigint NOT NULL, sequence bigint NOT NULL);"
+                         " NOT NULL, sequence bigint NOT NULL);"
+                         "CREATE TABLE device_clocks (id text PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,"
+                         " has_last boolean NOT NULL, reset_count bigint NOT NULL, restart_count bigint NOT NULL, clock"
+                         " bigint NOT NULL);"
                          "CREATE SEQUENCE verdicts_gseq;"
                          "CREATE TABLE verdicts (gseq bigint PRIMARY KEY DEFAULT nextval('verdicts_gseq'), device text NOT"
                          " NULL, sequence bigint NOT NULL, status bigint NOT NULL, issued_at bigint NOT NULL, expires_at"
                          " bigint NOT NULL, record bytea NOT NULL);"
                          "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);"
                          "INSERT INTO meta VALUES ('schema_version', '2'), ('store_id', 'old-store'), ('run', 'clean');"
-                         "INSERT INTO devices VALUES ('old', '\\x01', '\\x02', '', true, false, 1, false, 0, 0, 0, 0)");
+                         "INSERT INTO devices VALUES ('old', '\\x01', '\\x02', '', true, false, 1, 0);"
+                         "INSERT INTO device_clocks VALUES ('old', false, 0, 0, 0)");
         else /* schema version 1: no ek_anchor column */
                 sql_exec("create table devices (id TEXT PRIMARY KEY, ek_public BLOB NOT NULL, ak_public BLOB NOT NULL,"
                          " golden TEXT NOT NULL, approved INTEGER NOT NULL, revoked INTEGER NOT NULL, enrolled_at INTEGER"

@@ -42,14 +42,18 @@ typedef struct schema_step {
 } schema_step;
 
 static const schema_step schema_steps[] = {
-        /* 2: devices, verdicts (the global sequence from a database sequence, so that the
-         * database can number verdicts itself), meta (the schema version, the store's id and
-         * the run's state) */
+        /* 2: devices, their last quote's clock state (a narrow row of its own: it changes
+         * with every attestation, and an update writes the whole row to the WAL),
+         * verdicts (the global sequence from a database sequence, so that the database can
+         * number verdicts itself), meta (the schema version, the store's id and the run's
+         * state) */
         { 2, "CREATE TABLE devices ("
              " id text PRIMARY KEY, ek_public bytea NOT NULL, ak_public bytea NOT NULL, golden text NOT NULL,"
              " approved boolean NOT NULL, revoked boolean NOT NULL, enrolled_at bigint NOT NULL,"
-             " has_last boolean NOT NULL, reset_count bigint NOT NULL, restart_count bigint NOT NULL,"
-             " clock bigint NOT NULL, sequence bigint NOT NULL);"
+             " sequence bigint NOT NULL);"
+             "CREATE TABLE device_clocks ("
+             " id text PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE, has_last boolean NOT NULL,"
+             " reset_count bigint NOT NULL, restart_count bigint NOT NULL, clock bigint NOT NULL);"
              "CREATE SEQUENCE verdicts_gseq;"
              "CREATE TABLE verdicts ("
              " gseq bigint PRIMARY KEY DEFAULT nextval('verdicts_gseq'), device text NOT NULL, sequence bigint NOT NULL,"
@@ -69,8 +73,8 @@ static const schema_step schema_steps[] = {
 /* What each version must hold (checked at open, before and after migrating): a statement
  * that fails when a table or column is missing. */
 static const char *const structure_v2 =
-        "SELECT id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count,"
-        " clock, sequence FROM devices WHERE false;"
+        "SELECT id, ek_public, ak_public, golden, approved, revoked, enrolled_at, sequence FROM devices WHERE false;"
+        "SELECT id, has_last, reset_count, restart_count, clock FROM device_clocks WHERE false;"
         "SELECT gseq, device, sequence, status, issued_at, expires_at, record FROM verdicts WHERE false;"
         "SELECT last_value FROM verdicts_gseq WHERE false;"
         "SELECT key, value FROM meta WHERE false;";
@@ -86,28 +90,33 @@ typedef struct stmt {
         Oid types[13];
 } stmt;
 
-#define ROW_COLS                                                                                        \
-        "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
-        "clock, sequence, ek_anchor"
+/* A whole row: $1..$13 as ROW_TYPES, the columns of devices and then of device_clocks. */
 #define ROW_TYPES { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, BOOLOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID }
+#define CLOCK_ROW                                                                                        \
+        "INSERT INTO device_clocks (id, has_last, reset_count, restart_count, clock) VALUES ($1,$2,$3,$4,$5) "   \
+        "ON CONFLICT (id) DO UPDATE SET has_last=$2, reset_count=$3, restart_count=$4, clock=$5"
 
-enum { W_DEVICE, W_ENROLL, W_CLOCK, W_VERDICT, W_PRUNE, W_EKCERT, W_GSEQ_PAST, W_COUNT };
+enum { W_DEVICE, W_ENROLL, W_CLOCK_ROW, W_CLOCK, W_VERDICT, W_PRUNE, W_EKCERT, W_GSEQ_PAST, W_COUNT };
 
 static const stmt writer_stmts[W_COUNT] = {
         [W_DEVICE] = { "w_device",
-                       "INSERT INTO devices (" ROW_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
+                       "INSERT INTO devices (id, ek_public, ak_public, golden, approved, revoked, enrolled_at, sequence,"
+                       " ek_anchor) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) "
                        "ON CONFLICT (id) DO UPDATE SET ek_public=$2, ak_public=$3, golden=$4, approved=$5, revoked=$6,"
-                       " enrolled_at=$7, has_last=$8, reset_count=$9, restart_count=$10, clock=$11, sequence=$12,"
-                       " ek_anchor=$13",
-                       13, ROW_TYPES },
+                       " enrolled_at=$7, sequence=$8, ek_anchor=$9",
+                       9, { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
         /* an enrollment: the whole row for a new device; for a known one, not the admin's
          * fields (golden, approved, revoked), which only the API writes */
         [W_ENROLL] = { "w_enroll",
-                       "INSERT INTO devices (" ROW_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
-                       "ON CONFLICT (id) DO UPDATE SET ek_public=$2, ak_public=$3, enrolled_at=$7, has_last=$8,"
-                       " reset_count=$9, restart_count=$10, clock=$11, sequence=$12, ek_anchor=$13",
-                       13, ROW_TYPES },
-        [W_CLOCK] = { "w_clock", "UPDATE devices SET has_last=true, reset_count=$2, restart_count=$3, clock=$4 WHERE id=$1",
+                       "INSERT INTO devices (id, ek_public, ak_public, golden, approved, revoked, enrolled_at, sequence,"
+                       " ek_anchor) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) "
+                       "ON CONFLICT (id) DO UPDATE SET ek_public=$2, ak_public=$3, enrolled_at=$7, sequence=$8,"
+                       " ek_anchor=$9",
+                       9, { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
+        /* and its clock state, with either */
+        [W_CLOCK_ROW] = { "w_clock_row", CLOCK_ROW, 5, { TEXTOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
+        [W_CLOCK] = { "w_clock",
+                      "UPDATE device_clocks SET has_last=true, reset_count=$2, restart_count=$3, clock=$4 WHERE id=$1",
                       4, { TEXTOID, INT8OID, INT8OID, INT8OID } },
         /* the caller's global sequence, or the database's next */
         [W_VERDICT] = { "w_verdict",
@@ -126,11 +135,15 @@ static const stmt writer_stmts[W_COUNT] = {
                           1, { INT8OID } },
 };
 
-/* The sequence: the row's (a device put) or its newest verdict's, whichever is larger. */
+/* A device: its row and its clock state (a device without the latter is damaged: the NULLs
+ * are found by check_row). The sequence: the row's (a device put) or its newest verdict's,
+ * whichever is larger. */
 #define DEVICE_COLS                                                                                      \
-        "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
-        "clock, greatest(sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=devices.id), 0)), " \
-        "ek_anchor"
+        "d.id, d.ek_public, d.ak_public, d.golden, d.approved, d.revoked, d.enrolled_at, c.has_last, "        \
+        "c.reset_count, c.restart_count, c.clock, "                                                     \
+        "greatest(d.sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=d.id), 0)), " \
+        "d.ek_anchor"
+#define DEVICE_FROM "devices d LEFT JOIN device_clocks c ON c.id = d.id"
 #define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
 /* Retention as reads see it (store.h), whether or not the pruning has deleted the rest yet. */
 #define RETAINED "sequence > (SELECT max(r.sequence) FROM verdicts r WHERE r.device=verdicts.device) - $3"
@@ -138,8 +151,8 @@ static const stmt writer_stmts[W_COUNT] = {
 enum { R_DEVICE, R_DEVICES, R_HISTORY, R_SINCE, R_LAST, R_EKCERT, R_COUNT };
 
 static const stmt reader_stmts[R_COUNT] = {
-        [R_DEVICE] = { "r_device", "SELECT " DEVICE_COLS " FROM devices WHERE id=$1", 1, { TEXTOID } },
-        [R_DEVICES] = { "r_devices", "SELECT " DEVICE_COLS " FROM devices", 0, { 0 } },
+        [R_DEVICE] = { "r_device", "SELECT " DEVICE_COLS " FROM " DEVICE_FROM " WHERE d.id=$1", 1, { TEXTOID } },
+        [R_DEVICES] = { "r_devices", "SELECT " DEVICE_COLS " FROM " DEVICE_FROM, 0, { 0 } },
         [R_HISTORY] = { "r_history",
                         "SELECT " VERDICT_COLS " FROM verdicts WHERE device=$1 AND " RETAINED
                         " ORDER BY sequence DESC LIMIT $2",
@@ -538,8 +551,10 @@ static int send_stmt(PGconn *conn, int which, const params *p) {
         return PQsendQueryPrepared(conn, writer_stmts[which].name, p->n, p->v, p->len, p->fmt, 1) ? 0 : -EIO;
 }
 
-static int send_row(PGconn *conn, int which, const vs_device *d) {
-        params p = { .n = 0 };
+/* A whole row: the device's, then its clock state's (two statements). */
+static int send_row(PGconn *conn, int which, const vs_device *d, size_t *sent) {
+        params p = { .n = 0 }, q = { .n = 0 };
+        int r;
         p_text(&p, d->id);
         p_bytes(&p, d->ek_public, d->ek_public_len);
         p_bytes(&p, d->ak_public, d->ak_public_len);
@@ -547,13 +562,18 @@ static int send_row(PGconn *conn, int which, const vs_device *d) {
         p_bool(&p, d->approved);
         p_bool(&p, d->revoked);
         p_i64(&p, d->enrolled_at);
-        p_bool(&p, d->has_last);
-        p_i64(&p, d->reset_count);
-        p_i64(&p, d->restart_count);
-        p_i64(&p, (int64_t) d->clock);
         p_i64(&p, (int64_t) d->sequence);
         p_i64(&p, d->ek_anchor);
-        return send_stmt(conn, which, &p);
+        (*sent)++;
+        if ((r = send_stmt(conn, which, &p)) < 0)
+                return r;
+        p_text(&q, d->id);
+        p_bool(&q, d->has_last);
+        p_i64(&q, d->reset_count);
+        p_i64(&q, d->restart_count);
+        p_i64(&q, (int64_t) d->clock);
+        (*sent)++;
+        return send_stmt(conn, W_CLOCK_ROW, &q);
 }
 
 static int send_gseq_past(PGconn *conn, uint64_t gseq, size_t *sent) {
@@ -602,8 +622,7 @@ static int send_write(vs_store *s, PGconn *conn, const vs_write *w, uint64_t *pa
         case VS_W_DEVICE:
         case VS_W_ENROLL:
         case VS_W_VERDICT_DEVICE:
-                (*sent)++;
-                if ((r = send_row(conn, w->kind == VS_W_ENROLL ? W_ENROLL : W_DEVICE, &w->dev)) < 0 ||
+                if ((r = send_row(conn, w->kind == VS_W_ENROLL ? W_ENROLL : W_DEVICE, &w->dev, sent)) < 0 ||
                     w->kind != VS_W_VERDICT_DEVICE)
                         return r;
                 /* in the same transaction: the row and the verdict, or neither */
