@@ -24,6 +24,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define PROBE_MS 1000           /* an idle writer connection is looked at this often */
+#define MSG 256                 /* a message of the server's, on one line */
+#define WHY 512                 /* a message of the store's, holding one of the server's */
 /* The lock that makes opening (creating, migrating, checking) one store at a time, for
  * several vouchd starting together on one database: "vouch" in ASCII. */
 #define SCHEMA_LOCK "126875637523304"
@@ -181,11 +183,11 @@ typedef struct pg_conn {
         bool writer;            /* which statements it has */
         bool ok;                /* connected, checked, statements prepared */
         bool goodbye;           /* the server said it is closing the connection; why: */
-        char goodbye_why[200];
+        char goodbye_why[MSG];
         int64_t next_try_ms;    /* while down: the next reconnection attempt (CLOCK_MONOTONIC) */
         int64_t down_since_ms;
         long backoff_ms;        /* the wait after the next failed attempt */
-        char error[300];        /* while down: why */
+        char error[MSG];        /* while down: why */
 } pg_conn;
 
 typedef struct pg_store {
@@ -291,7 +293,7 @@ static int check_url(const char *url, char *err, size_t errlen) {
         PQconninfoOption *opts = PQconninfoParse(url, &msg);
         int r = 0;
         if (!opts) {
-                char m[300];
+                char m[MSG];
                 one_line(m, sizeof(m), msg ? msg : "out of memory");
                 snprintf(err, errlen, "store URL \"%.200s\" is not a valid libpq connection URI: %s", url, m);
                 PQfreemem(msg);
@@ -336,7 +338,7 @@ static int prepare_all(PGconn *conn, const stmt *stmts, size_t n, char *err, siz
                 PGresult *res = PQprepare(conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, stmts[i].types);
                 int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
                 if (!ok) {
-                        char m[300];
+                        char m[MSG];
                         result_message(res, conn, m, sizeof(m));
                         snprintf(err, errlen, "cannot prepare %s: %s", stmts[i].name, m);
                 }
@@ -351,7 +353,7 @@ static int prepare_all(PGconn *conn, const stmt *stmts, size_t n, char *err, siz
  * same store id and schema version. -ESTALE (and the store lost for good) when not. */
 static int check_identity(vs_store *s, PGconn *conn, char *why, size_t n) {
         pg_store *p = s->be;
-        char id[64], version[32], msg[300], lost[800];
+        char id[64], version[32], msg[MSG], lost[WHY];
         bool found_id, found_version;
         PGresult *res = PQexec(conn, "SELECT (SELECT value FROM meta WHERE key='store_id'),"
                                      " (SELECT value FROM meta WHERE key='schema_version')");
@@ -363,7 +365,7 @@ static int check_identity(vs_store *s, PGconn *conn, char *why, size_t n) {
                         snprintf(why, n, "%s", msg);
                         return -EIO;
                 }
-                snprintf(lost, sizeof(lost), "%.200s no longer holds the store vouchd opened (%s): nothing more is "
+                snprintf(lost, sizeof(lost), "%.150s no longer holds the store vouchd opened (%.200s): nothing more is "
                                              "stored or acknowledged", p->url, msg);
                 vs__set_lost(s, lost);
                 snprintf(why, n, "%s", lost);
@@ -379,10 +381,10 @@ static int check_identity(vs_store *s, PGconn *conn, char *why, size_t n) {
         if (strcmp(id, p->store_id) == 0 && strcmp(version, want) == 0)
                 return 0;
         if (strcmp(id, p->store_id) != 0)
-                snprintf(lost, sizeof(lost), "%.200s holds another store now (store id %s, was %s): nothing more is "
+                snprintf(lost, sizeof(lost), "%.150s holds another store now (store id %s, was %s): nothing more is "
                                              "stored or acknowledged", p->url, found_id ? id : "missing", p->store_id);
         else
-                snprintf(lost, sizeof(lost), "%.200s has schema version %s now, not %s: nothing more is stored or "
+                snprintf(lost, sizeof(lost), "%.150s has schema version %s now, not %s: nothing more is stored or "
                                              "acknowledged", p->url, version, want);
         vs__set_lost(s, lost);
         snprintf(why, n, "%s", lost);
@@ -393,7 +395,7 @@ static int check_identity(vs_store *s, PGconn *conn, char *why, size_t n) {
  * statements (closed again if any of it fails). */
 static int conn_setup(vs_store *s, pg_conn *c, char *why, size_t n) {
         pg_store *p = s->be;
-        char msg[300];
+        char msg[WHY];
         int r;
         /* a verdict is acknowledged only once durable: never with synchronous_commit off */
         if ((r = exec_sql(c->conn,
@@ -404,7 +406,7 @@ static int conn_setup(vs_store *s, pg_conn *c, char *why, size_t n) {
             (r = check_identity(s, c->conn, msg, sizeof(msg))) < 0 ||
             (r = c->writer ? prepare_all(c->conn, writer_stmts, W_COUNT, msg, sizeof(msg))
                            : prepare_all(c->conn, reader_stmts, R_COUNT, msg, sizeof(msg))) < 0) {
-                snprintf(why, n, "%.200s: %s", p->url, msg);
+                snprintf(why, n, "%.150s: %.340s", p->url, msg);
                 PQfinish(c->conn);
                 c->conn = NULL;
                 return r;
@@ -415,11 +417,11 @@ static int conn_setup(vs_store *s, pg_conn *c, char *why, size_t n) {
 /* (Re)connects c. */
 static int conn_open(vs_store *s, pg_conn *c, char *why, size_t n) {
         pg_store *p = s->be;
-        char msg[300];
+        char msg[MSG];
         PQfinish(c->conn);
         c->conn = connect_url(p->url, c, msg, sizeof(msg));
         if (!c->conn) {
-                snprintf(why, n, "cannot connect to %.200s: %s", p->url, msg);
+                snprintf(why, n, "cannot connect to %.150s: %s", p->url, msg);
                 return -EIO;
         }
         return conn_setup(s, c, why, n);
@@ -440,7 +442,7 @@ static void conn_broken(pg_conn *c, const char *why) {
                 c->backoff_ms = BACKOFF_MIN_MS;
                 c->down_since_ms = now_ms();
         }
-        snprintf(c->error, sizeof(c->error), "%s", why);
+        snprintf(c->error, sizeof(c->error), "%.250s", why);
 }
 
 /* Why c's connection is gone. */
@@ -471,7 +473,7 @@ static bool conn_due(pg_store *p, const pg_conn *c, int64_t now) {
  * tried only when due (or when the other connection came back since c went down). */
 static int conn_ready(vs_store *s, pg_conn *c, char *why, size_t n) {
         pg_store *p = s->be;
-        char msg[300];
+        char msg[WHY];
         if (vs_lost(s, why, n))
                 return -ESTALE;
         if (c->ok) {
@@ -488,11 +490,11 @@ static int conn_ready(vs_store *s, pg_conn *c, char *why, size_t n) {
         }
         int r = conn_open(s, c, msg, sizeof(msg));
         if (r < 0) {
-                snprintf(c->error, sizeof(c->error), "%s", msg);
+                snprintf(c->error, sizeof(c->error), "%.250s", msg);
                 c->down_since_ms = now_ms();
                 c->next_try_ms = c->down_since_ms + c->backoff_ms;
                 c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
-                snprintf(why, n, "the database is unreachable (%s); reconnecting", msg);
+                snprintf(why, n, "the database is unreachable (%.400s); reconnecting", msg);
                 return r == -ESTALE ? r : -EIO;
         }
         c->ok = true;
@@ -689,7 +691,7 @@ static int collect(PGconn *conn, size_t queries, char *why, size_t n, char state
         if (ok == queries)
                 return 0;
         if (!failed) {
-                char m[300];
+                char m[MSG];
                 one_line(m, sizeof(m), PQerrorMessage(conn));
                 snprintf(why, n, "%s", *m ? m : "the database did not answer every statement");
         }
@@ -735,9 +737,9 @@ static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
                 return r < 0 ? r : -EIO;
         }
         if (PQstatus(conn) == CONNECTION_BAD) {
-                char m[300];
+                char m[WHY];
                 snprintf(m, sizeof(m), "%s", why);
-                snprintf(why, whylen, "the connection to the database was lost (%s): not stored", m);
+                snprintf(why, whylen, "the connection to the database was lost (%.400s): not stored", m);
                 conn_broken(c, m);
                 vs__set_available(s, false);
                 return r < 0 ? r : -EIO;
@@ -746,7 +748,7 @@ static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
                 exec_sql(conn, "ROLLBACK", NULL, 0);
         /* a table gone under a working connection: is this still the store? */
         if (r < 0 && strncmp(state, "42", 2) == 0) {
-                char m[400];
+                char m[WHY];
                 if (check_identity(s, conn, m, sizeof(m)) == -ESTALE)
                         snprintf(why, whylen, "%s", m);
         }
@@ -758,7 +760,7 @@ static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
 static long pg_maintain(vs_store *s) {
         pg_store *p = s->be;
         pg_conn *c = &p->w;
-        char why[400];
+        char why[WHY];
         if (vs_lost(s, NULL, 0))
                 return -1;
         if (c->ok && !conn_alive(c)) {
@@ -864,7 +866,7 @@ static int verdict_from_row(vs_store *s, const PGresult *res, int row, vs_verdic
 /* A failed read's error (rlock held): -EUCLEAN for data the server found damaged (SQLSTATE
  * class XX: data_corrupted, index_corrupted), -EIO otherwise. */
 static int read_failed(vs_store *s, const PGresult *res, PGconn *conn) {
-        char m[300];
+        char m[MSG];
         result_message(res, conn, m, sizeof(m));
         return vs__read_failed(s, sqlstate_is(res, "XX001") || sqlstate_is(res, "XX002") ? -EUCLEAN : -EIO, "%s", m);
 }
@@ -874,7 +876,7 @@ static int read_failed(vs_store *s, const PGresult *res, PGconn *conn) {
  * have come back since the last read). */
 static int read_exec(vs_store *s, int which, const params *p, PGresult **ret) {
         pg_store *ps = s->be;
-        char why[400];
+        char why[WHY];
         for (int attempt = 0;; attempt++) {
                 int r = conn_ready(s, &ps->r, why, sizeof(why));
                 if (r < 0)
@@ -915,7 +917,7 @@ static int pg_device_get(vs_store *s, const char *id, vs_device *ret) {
  * failure at any row is the scan's error, never its end. */
 static int pg_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud) {
         pg_store *ps = s->be;
-        char why[400];
+        char why[WHY];
         int r;
         pthread_mutex_lock(&s->rlock);
         for (int attempt = 0;; attempt++) {
@@ -928,7 +930,7 @@ static int pg_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud
                 bool done = false;
                 if (!PQsendQueryPrepared(conn, reader_stmts[R_DEVICES].name, 0, NULL, NULL, NULL, 1) ||
                     !PQsetSingleRowMode(conn)) {
-                        char m[300];
+                        char m[MSG];
                         one_line(m, sizeof(m), PQerrorMessage(conn));
                         r = vs__read_failed(s, -EIO, "%s", m);
                         while (PQstatus(conn) == CONNECTION_OK) { /* drain what was sent, if anything */
@@ -1071,7 +1073,7 @@ static int schema_version_of(PGconn *conn, const char *url, int *ret, char *err,
         PGresult *res = PQexec(conn, "SELECT to_regclass('meta') IS NOT NULL, to_regclass('devices') IS NOT NULL,"
                                      " to_regclass('verdicts') IS NOT NULL, to_regclass('ek_certs') IS NOT NULL,"
                                      " current_schema()");
-        char m[300], value[64] = "";
+        char m[MSG], value[64] = "";
         bool found;
         if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
                 result_message(res, conn, m, sizeof(m));
@@ -1113,7 +1115,7 @@ static int schema_version_of(PGconn *conn, const char *url, int *ret, char *err,
 
 /* In the open transaction: the tables and columns of version v are all there. */
 static int check_structure(PGconn *conn, const char *url, int v, char *err, size_t errlen) {
-        char m[300];
+        char m[MSG];
         if (exec_sql(conn, structure_v2, m, sizeof(m)) < 0 || (v >= 3 && exec_sql(conn, structure_v3, m, sizeof(m)) < 0)) {
                 snprintf(err, errlen, "%.200s is damaged: schema version %d but %s; %s", url, v, m, damaged_hint);
                 return -EUCLEAN;
@@ -1126,7 +1128,7 @@ static int check_structure(PGconn *conn, const char *url, int v, char *err, size
 static int setup(vs_store *s, unsigned flags, vs_open_info *info, char *err, size_t errlen) {
         pg_store *p = s->be;
         PGconn *conn = p->w.conn;
-        char m[300], state[32];
+        char m[MSG], state[32];
         bool found;
         int version = 0, r;
         if (exec_sql(conn, "BEGIN; SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")", m, sizeof(m)) < 0) {
@@ -1192,7 +1194,7 @@ static void pg_free(pg_store *p) {
 }
 
 static int pg_open(vs_store *s, const char *url, unsigned flags, vs_open_info *info, char *err, size_t errlen) {
-        char m[400];
+        char m[WHY];
         int r;
         if ((r = check_url(url, err, errlen)) < 0)
                 return r;
@@ -1228,7 +1230,7 @@ fail:
 
 static void pg_close(vs_store *s, bool clean_ok) {
         pg_store *p = s->be;
-        char why[400];
+        char why[WHY];
         if (clean_ok) {
                 p->w.next_try_ms = 0; /* one more try, if it is down */
                 if (conn_ready(s, &p->w, why, sizeof(why)) == 0)
