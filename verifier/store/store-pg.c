@@ -310,13 +310,15 @@ static int check_url(const char *url, char *err, size_t errlen) {
 }
 
 /* A new connection to url. The URL's own settings win over these defaults: connecting
- * gives up after 10 s, and a TCP peer that stopped answering is found dead within about
- * 30 s (keepalives, tcp_user_timeout), so no statement waits for it forever. */
+ * gives up after 5 s, and a TCP peer that stopped answering is found dead within about
+ * 10 s (keepalives, tcp_user_timeout), so no statement waits for it forever. (Reads are
+ * synchronous: in a network partition a read, or the reconnection it tries when one is
+ * due, holds its caller that long.) */
 static PGconn *connect_url(const char *url, pg_conn *owner, char *err, size_t errlen) {
         static const char *const keys[] = { "connect_timeout", "keepalives_idle", "keepalives_interval",
                                             "keepalives_count", "tcp_user_timeout", "fallback_application_name",
                                             "dbname", NULL };
-        const char *vals[] = { "10", "10", "5", "3", "30000", "vouchd", url, NULL };
+        const char *vals[] = { "5", "5", "2", "3", "10000", "vouchd", url, NULL };
         PGconn *c = PQconnectdbParams(keys, vals, 1);
         if (!c) {
                 snprintf(err, errlen, "out of memory");
