@@ -1021,6 +1021,44 @@ static void test_server_outage(void **state) {
         vs_close(s);
 }
 
+/* The connection lost mid-commit, its outcome unknown (failpoint store-pg-drop: the socket
+ * shut once the batch is sent): the writes get an error (never acknowledged), the next
+ * batch reconnects at once and commits. */
+static void test_connection_lost_mid_commit(void **state) {
+        vs_store *s = NULL;
+        char err[256];
+        int flag = 0;
+        vs_stats st;
+        PG_ONLY();
+        if (!getenv("VOUCH_FAILPOINTS_BUILT") || strcmp(getenv("VOUCH_FAILPOINTS_BUILT"), "1") != 0)
+                skip(); /* needs meson -Dfailpoints=true */
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        vs_device d = device("dev-a");
+        assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        setenv("VOUCH_FAILPOINTS", "store-pg-drop", 1); /* the writer is idle: it reads it at its next batch */
+        flag = 0;
+        put_verdict(s, "dev-a", 1);
+        assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+        vs_flush(s);
+        unsetenv("VOUCH_FAILPOINTS");
+        assert_int_equal(flag, -1);
+        vs_get_stats(s, &st);
+        assert_int_equal(st.failures, 1);
+        assert_non_null(strstr(st.last_error, "connection to the database was lost"));
+        flag = 0;
+        put_verdict(s, "dev-a", 2);
+        assert_int_equal(vs_device_put(s, &d, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        vs_verdict v;
+        assert_int_equal(vs_verdict_latest(s, "dev-a", &v), 0);
+        assert_int_equal(v.sequence, 2);
+        vs_verdict_done(&v);
+        vs_close(s);
+}
+
 /* The database no longer holds the store that was opened (its tables dropped, or another
  * store created in their place): nothing more is stored or acknowledged (vs_lost). */
 static void test_store_replaced(void **state) {
@@ -1088,6 +1126,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_damaged_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_server_outage, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_store_replaced, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_connection_lost_mid_commit, setup, teardown),
         };
         const char *u = getenv("VOUCH_TEST_STORE_URL");
         if (u && *u && strncmp(u, "sqlite", 6) != 0) {

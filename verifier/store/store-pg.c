@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "store-backend.h"
@@ -726,6 +727,10 @@ static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
                 r = send_plain(conn, "COMMIT", &sent);
         if (!PQpipelineSync(conn) && r == 0)
                 r = -EIO;
+        /* the connection lost with the batch sent and its outcome unknown, as a network
+         * that goes away mid-commit leaves it (test builds: VOUCH_FAILPOINTS=store-pg-drop) */
+        if (vs__failpoint("store-pg-drop"))
+                shutdown(PQsocket(conn), SHUT_RDWR);
         int rc = collect(conn, sent, why, whylen, state);
         if (r == 0)
                 r = rc;
