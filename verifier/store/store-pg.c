@@ -178,7 +178,6 @@ static const Oid ekcert_types[] = { TEXTOID, TEXTOID, BYTEAOID, INT8OID };
 
 /* ---- connections ---- */
 
-
 typedef struct pg_conn {
         PGconn *conn;
         bool writer;            /* which statements it has */
@@ -204,7 +203,6 @@ static int64_t now_ms(void) {
         clock_gettime(CLOCK_MONOTONIC, &t);
         return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
-
 
 /* libpq's messages span lines ("...\n\tIs the server running..."): one line, no prefix. */
 static void one_line(char *dst, size_t n, const char *msg) {
@@ -251,7 +249,7 @@ static bool sqlstate_is(const PGresult *res, const char *prefix) {
  * goodbye, sent before it closes an idle connection (a shutdown, pg_terminate_backend),
  * which libpq passes on as a notice. */
 static void on_notice(void *arg, const PGresult *res) {
-        struct pg_conn *c = arg;
+        pg_conn *c = arg;
         const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
         if (c && sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) {
                 c->goodbye = true;
@@ -906,11 +904,9 @@ static int read_exec(vs_store *s, int which, const params *p, PGresult **ret) {
 }
 
 static int pg_device_get(vs_store *s, const char *id, vs_device *ret) {
-        pg_store *ps = s->be;
         params p = { .n = 0 };
         PGresult *res = NULL;
         int r;
-        (void) ps;
         p_text(&p, id);
         pthread_mutex_lock(&s->rlock);
         if ((r = read_exec(s, R_DEVICE, &p, &res)) == 0 && (r = check_columns(s, res, device_types, 13)) == 0)
