@@ -56,9 +56,13 @@ new_tpm() {
         cat "$T/ca/issuercert.pem" "$T/ca/swtpm-localca-rootca-cert.pem" >"$T/ekca.pem"
 }
 
+# VOUCH_TEST_STORE_URL (set by test/pg/pg-harness.sh): the same checks on that store
+STORE_ARGS=()
+[[ -n ${VOUCH_TEST_STORE_URL:-} ]] && STORE_ARGS=(--store "$VOUCH_TEST_STORE_URL")
+
 start_vouchd() {
         : >"$TOP/vouchd.out"
-        "$VOUCHD" --state-dir "$TOP/state" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" \
+        "$VOUCHD" --state-dir "$TOP/state" "${STORE_ARGS[@]}" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" \
                 --default-golden arch --ek-ca "$TOP/tpm-a/ekca.pem" --interval 3600 --hello-timeout 2 \
                 --threads 2 >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
         VOUCHD_PID=$!
@@ -87,7 +91,7 @@ new_tpm a
 extend_log "$TOP/show.json" "sha1 sha256"
 mkdir -p "$TOP/golden"
 "$VOUCHCTL" golden create --eventlog "$LOG" --name arch >"$TOP/golden/arch.json"
-"$VOUCHD" init --state-dir "$TOP/state" >/dev/null
+"$VOUCHD" init --state-dir "$TOP/state" "${STORE_ARGS[@]}" >/dev/null
 [[ $(stat -c %a "$TOP/state/verdict.key") == 600 && $(stat -c %a "$TOP/state/server.key") == 600 ]] &&
         pass "vouchd init: keys are mode 0600" || fail "vouchd init: key modes $(stat -c %a "$TOP/state"/*.key)"
 VPORT=$(free_port)
@@ -95,7 +99,7 @@ start_vouchd
 
 # a second vouchd on the same state dir (another port) refuses to start
 rc2=0
-timeout 20 "$VOUCHD" --state-dir "$TOP/state" --listen "127.0.0.1:$(free_port)" --golden-dir "$TOP/golden" \
+timeout 20 "$VOUCHD" --state-dir "$TOP/state" "${STORE_ARGS[@]}" --listen "127.0.0.1:$(free_port)" --golden-dir "$TOP/golden" \
         --default-golden arch --ek-ca "$TOP/tpm-a/ekca.pem" >/dev/null 2>"$TOP/vouchd2.log" || rc2=$?
 [[ $rc2 == 1 ]] && grep -q "another vouchd is running on this state dir" "$TOP/vouchd2.log" &&
         pass "a second vouchd on the same state dir refuses to start" ||
@@ -211,8 +215,12 @@ rc=0
 wait "$VOUCHD_PID" || rc=$?
 VOUCHD_PID=""
 [[ $rc == 0 ]] && pass "SIGTERM: vouchd drained and exited 0" || fail "SIGTERM: exit $rc"
-n=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from verdicts').fetchone()[0])" \
-        "$TOP/state/vouch.db")
+if [[ -n ${VOUCH_TEST_STORE_URL:-} ]]; then
+        n=$("$VOUCH_TEST_PG_CTL" psql -Atc 'select count(*) from verdicts')
+else
+        n=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from verdicts').fetchone()[0])" \
+                "$TOP/state/vouch.db")
+fi
 [[ $n -ge 4 ]] && pass "verdict history stored ($n verdicts)" || fail "verdict history: $n"
 start_vouchd
 agent a

@@ -13,6 +13,10 @@ set -euo pipefail
 
 bindir=${VOUCH_PG_BIN:-/usr/lib/postgresql/15/bin}
 if [[ ! -x $bindir/initdb || ! -x $bindir/pg_ctl ]]; then
+        if [[ ${CI:-} == true ]]; then
+                echo "pg-harness: no PostgreSQL server in $bindir (apt-get install postgresql): FAIL under CI=true" >&2
+                exit 1
+        fi
         echo "pg-harness: no PostgreSQL server in $bindir (apt-get install postgresql): skipped" >&2
         exit 77
 fi

@@ -44,6 +44,9 @@ const char config_usage[] =
         "  --history N             verdicts kept per device (default 100)\n"
         "  --verdict-ttl N         verdicts expire after N intervals (default 3)\n"
         "  --allow-sha1            accept SHA-1 signed quotes (refused by default)\n"
+        "  --store URL             where devices and verdicts are kept: sqlite:PATH or a path (default:\n"
+        "                          DIR/vouch.db), or postgresql://... (password from PGPASSFILE or\n"
+        "                          ~/.pgpass, never in the URL; docs/vouchd.md, The store)\n"
         "  --fresh-store           start with an empty store although the state dir has keys\n"
         "                          (vouch.db missing or empty is refused otherwise:\n"
         "                          docs/failure-behaviour.md)\n"
@@ -59,7 +62,7 @@ const char config_usage[] =
 enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
-        O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH,
+        O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH, O_STORE,
         /* from here on: the command line only (load_config) */
         O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE,
 };
@@ -95,6 +98,7 @@ static const struct option options[] = {
         { "old-valid-until", required_argument, NULL, O_OLD_VALID },
         { "fresh-store", no_argument, NULL, O_FRESH_STORE },
         { "ek-cert-fetch", required_argument, NULL, O_EK_CERT_FETCH },
+        { "store", required_argument, NULL, O_STORE },
         {},
 };
 
@@ -107,6 +111,7 @@ static const char *option_name(int id) {
 
 void config_free(config *c) {
         free(c->state_dir);
+        free(c->store);
         free(c->listen);
         free(c->golden_dir);
         free(c->default_golden);
@@ -202,6 +207,7 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_SHA1: c->allow_sha1 = !v || strcmp(v, "false") != 0; return 0;
         case O_FRESH_STORE: c->fresh_store = !v || strcmp(v, "false") != 0; return 0;
         case O_EK_CERT_FETCH: return add_ek_service(c, v);
+        case O_STORE: return set_str(&c->store, v);
         case O_APPROVAL:
                 if (strcmp(v, "auto") == 0)
                         c->approval = APPROVAL_AUTO;
@@ -339,4 +345,15 @@ int config_parse(config *c, int argc, char **argv, config_args *ret) {
         }
         *ret = a;
         return 0;
+}
+
+const char *config_store_url(const config *c, char *buf, size_t n) {
+        if (c->store)
+                return c->store;
+        snprintf(buf, n, "%s/vouch.db", c->state_dir);
+        return buf;
+}
+
+bool config_store_is_file(const config *c) {
+        return !c->store || (strncmp(c->store, "postgresql:", 11) != 0 && strncmp(c->store, "postgres:", 9) != 0);
 }

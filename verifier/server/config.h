@@ -23,6 +23,7 @@ typedef struct ek_service {
 
 typedef struct config {
         char *state_dir;
+        char *store;            /* --store URL; NULL: sqlite:STATE_DIR/vouch.db */
         char *listen;           /* HOST:PORT */
         char *golden_dir;
         char *default_golden;
@@ -78,3 +79,8 @@ void config_defaults(config *c);
  * printing what is wrong (a usage error). --help gives ret->cmd CMD_HELP. */
 int config_parse(config *c, int argc, char **argv, config_args *ret);
 void config_free(config *c);
+
+/* The store's URL: --store, or the state dir's vouch.db (buf, n bytes, holds it). */
+const char *config_store_url(const config *c, char *buf, size_t n);
+/* Whether the store is a file in the state dir (SQLite), which a fresh state dir creates. */
+bool config_store_is_file(const config *c);

@@ -18,7 +18,7 @@ static int cmd_init(const config *c, const config_args *a, bool fresh) {
         char err[1200];
         if (tls_init_state_dir(c->state_dir, a->sans, a->n_sans, true, err, sizeof(err)) < 0 ||
             vouchd_lock_state_dir(c->state_dir, err, sizeof(err)) < 0 ||
-            vouchd_init_store(c->state_dir, fresh, err, sizeof(err)) < 0) {
+            vouchd_init_store(c, fresh, err, sizeof(err)) < 0) {
                 fprintf(stderr, "vouchd init: %s\n", err);
                 return 1;
         }

@@ -263,14 +263,15 @@ static int probe_port(const struct sockaddr_storage *ss, int sslen) {
  * revocations are never silently forgotten. Then the latest verdicts are settled against
  * how the previous run ended (verdict_settle_at_start). */
 static int open_store(vouchd *d, bool fresh_dir) {
-        char path[4096], err[1024];
+        char url[4096], err[1024];
         vs_open_info info;
-        snprintf(path, sizeof(path), "%s/vouch.db", d->cfg.state_dir);
+        const char *path = config_store_url(&d->cfg, url, sizeof(url));
+        bool file = config_store_is_file(&d->cfg);
         unsigned flags = fresh_dir || d->cfg.fresh_store ? VS_OPEN_CREATE : 0;
         int r = vs_open(path, d->cfg.history, flags, &d->store, &info, err, sizeof(err));
         if (r == -ENOENT) {
                 vlog(LOG_ERR, "store: %s, but %s holds vouchd's keys: the devices, their revocations and verdicts "
-                              "would be forgotten. Restore vouch.db from a backup, or start with --fresh-store if "
+                              "would be forgotten. Restore the store from a backup, or start with --fresh-store if "
                               "this is meant to be a new store (docs/failure-behaviour.md)",
                      err, d->cfg.state_dir);
                 return -ENOENT;
@@ -280,16 +281,19 @@ static int open_store(vouchd *d, bool fresh_dir) {
                 return r;
         }
         if (info.created)
-                vlog(LOG_INFO, "store: %s created", path);
+                vlog(LOG_INFO, "store: %s created", file ? path : "the PostgreSQL schema");
         if ((r = registry_load(d)) < 0 || (r = verdict_load_latest(d)) < 0) {
                 vs_read_error(d->store, err, sizeof(err));
-                if (r == -EUCLEAN)
+                if (r == -EUCLEAN && file)
                         vlog(LOG_ERR, "store: %s is damaged (%s): check it with: sqlite3 %s 'PRAGMA integrity_check'; "
                                       "restore it from a backup, or salvage what is readable with: sqlite3 %s .recover "
                                       "| sqlite3 NEW.db (docs/failure-behaviour.md)",
                              path, err, path, path);
+                else if (r == -EUCLEAN)
+                        vlog(LOG_ERR, "store: the PostgreSQL store is damaged (%s): restore it from a backup "
+                                      "(docs/failure-behaviour.md)", err);
                 else
-                        vlog(LOG_ERR, "store: cannot load the devices and their verdicts from %s: %s", path,
+                        vlog(LOG_ERR, "store: cannot load the devices and their verdicts: %s",
                              r == -ENOMEM ? "out of memory" : err);
                 return r;
         }
@@ -513,12 +517,12 @@ void vouchd_free(vouchd *d) {
 
 /* vouchd init makes the store too, in a fresh state dir only: an initialised one whose store
  * is gone is not silently given an empty one (vouchd --fresh-store says so). */
-int vouchd_init_store(const char *dir, bool fresh, char *err, size_t n) {
-        char path[4200];
+int vouchd_init_store(const config *c, bool fresh, char *err, size_t n) {
+        char url[4200];
         struct stat st;
         vs_store *s = NULL;
-        snprintf(path, sizeof(path), "%s/vouch.db", dir);
-        if (!fresh && (stat(path, &st) < 0 || st.st_size == 0)) {
+        const char *path = config_store_url(c, url, sizeof(url));
+        if (!fresh && config_store_is_file(c) && (stat(path, &st) < 0 || st.st_size == 0)) {
                 fprintf(stderr, "vouchd init: warning: %s is %s but the state dir has keys: vouchd refuses to start "
                                 "without it; restore it from a backup, or start vouchd once with --fresh-store\n",
                         path, stat(path, &st) < 0 ? "missing" : "empty");

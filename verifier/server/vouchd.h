@@ -81,4 +81,4 @@ void vouchd_free(vouchd *d);
  * the process. Returns the descriptor, or -EBUSY with why (n bytes) saying what failed. */
 int vouchd_lock_state_dir(const char *dir, char *why, size_t n);
 /* vouchd init's store: created in a fresh state dir only. */
-int vouchd_init_store(const char *dir, bool fresh, char *err, size_t n);
+int vouchd_init_store(const config *c, bool fresh, char *err, size_t n);
