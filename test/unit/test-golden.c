@@ -16,7 +16,7 @@
 #include <json-c/json.h>
 #include <cmocka.h>
 
-#include "golden-set.h"
+#include "digest-set.h"
 #include "golden.h"
 #include "logbuilder.h"
 #include "logedit.h"

@@ -11,12 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "golden-set.h"
+#include "golden-internal.h"
 #include "golden.h"
 #include "hash.h"
 #include "uefi.h"
-
-int vc_golden_new_empty(uint16_t bank, vc_golden **ret);
 
 typedef enum ev_class {
         CLS_IGNORED = 0,

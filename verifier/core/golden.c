@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "golden-set.h"
+#include "golden-internal.h"
 #include "hash.h"
 
 /* JSON paths in error messages are built in fixed buffers; a path cut short is harmless. */
@@ -146,7 +146,6 @@ static void init_sizes(vc_golden *g) {
                         g->pcr_values[b][p].size = vc_alg_at(b)->size;
 }
 
-int vc_golden_new_empty(uint16_t bank, vc_golden **ret);
 int vc_golden_new_empty(uint16_t bank, vc_golden **ret) {
         const vc_alg_info *a = vc_alg_lookup(bank);
         if (!a)
@@ -640,7 +639,6 @@ static int parse_boot_chain(pctx *c, json_object *o, const char *path) {
         return 0;
 }
 
-int vc_golden_compile_regex(vc_string_rule *rule);
 int vc_golden_compile_regex(vc_string_rule *rule) {
         /* POSIX ERE, compiled as written. It is not wrapped in "^(...)$": an expression
          * that closes the wrapper's group itself ("a)|(b") would leave each alternative
