@@ -912,7 +912,7 @@ static int parse_structure(pctx *c, json_object *o, const char *path) {
 
 /* Evaluation looks only at events in $.pcrs. Events are classified by type, so most rules
  * can see events in any PCR; two classes are tied to a PCR by the classifier itself
- * (golden-eval.c classify): Secure Boot variables (EV_EFI_VARIABLE_DRIVER_CONFIG) only in
+ * (golden-classify.c): Secure Boot variables (EV_EFI_VARIABLE_DRIVER_CONFIG) only in
  * PCR 7, shim's MOK variables (EV_IPL) only in PCR 14. A rule on those without its PCR
  * would never see an event and so never fail: an error. Where a rule's measurements only
  * usually land in certain PCRs, vc_golden_lint warns. */

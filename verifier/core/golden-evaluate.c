@@ -1,96 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Golden sets from event logs (create) and against event logs (evaluate, cached).
+/* Golden sets against event logs (vc_golden_evaluate).
  *
  * Every extended event in a PCR the set evaluates must be explained by a rule: its class
- * (below) has a rule that allows it, or its PCR has an exact-value rule. Anything else is
- * a finding (default deny). Content (strings, variables) is used only when the event's
- * digest was verified against it; digests themselves (boot applications, firmware blobs)
- * are what was extended, and a quote covering the PCR vouches for them. */
+ * (golden-classify.c) has a rule that allows it, or its PCR has an exact-value rule.
+ * Anything else is a finding (default deny). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden-classify.h"
 #include "golden-internal.h"
-#include "golden.h"
 #include "hash.h"
-#include "uefi.h"
-
-typedef enum ev_class {
-        CLS_IGNORED = 0,
-        CLS_SEPARATOR,
-        CLS_CRTM_VERSION,
-        CLS_FIRMWARE,
-        CLS_HANDOFF,
-        CLS_CONFIGURATION,
-        CLS_SB_VARIABLE,
-        CLS_SB_AUTHORITY,
-        CLS_MOK,
-        CLS_BOOT_APP,
-        CLS_GPT,
-        CLS_ACTION,
-        CLS_CMDLINE,
-        CLS_GRUB,
-        CLS_BOOT_FILE,
-        CLS_INITRD,
-        CLS_LOAD_OPTIONS,
-        CLS_UNKNOWN_TYPE,
-} ev_class;
-
-static const char *const class_rule[] = {
-        [CLS_SEPARATOR] = "structure.separators",
-        [CLS_CRTM_VERSION] = "platform_firmware.s_crtm_versions",
-        [CLS_FIRMWARE] = "platform_firmware.firmware",
-        [CLS_HANDOFF] = "platform_firmware.handoff_tables",
-        [CLS_CONFIGURATION] = "platform_firmware.configuration",
-        [CLS_SB_VARIABLE] = "secure_boot",
-        [CLS_SB_AUTHORITY] = "secure_boot.authorities",
-        [CLS_MOK] = "secure_boot.mok",
-        [CLS_BOOT_APP] = "boot_chain.chains",
-        [CLS_GPT] = "boot_chain.gpt",
-        [CLS_ACTION] = "structure.actions",
-        [CLS_CMDLINE] = "kernel.cmdline",
-        [CLS_GRUB] = "kernel.boot_commands",
-        [CLS_BOOT_FILE] = "kernel.boot_files",
-        [CLS_INITRD] = "kernel.initrd",
-        [CLS_LOAD_OPTIONS] = "kernel.load_options",
-        [CLS_UNKNOWN_TYPE] = "structure.unknown_events",
-};
-
-static const char *const grub_cmdline_prefix = "kernel_cmdline: ";
-
-/* GRUB's EV_IPL strings: the digest covers only what follows the prefix, so the prefix
- * (command or command line) is not measured and cannot decide which rule applies: the
- * body must be allowed by kernel.boot_commands or kernel.cmdline, whatever the prefix. */
-static size_t grub_prefix_len(const char *s, size_t n) {
-        static const char *const prefixes[] = { "grub_cmd: ", "kernel_cmdline: ", "module_cmdline: ", "grub_cmd " };
-        for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
-                size_t pl = strlen(prefixes[i]);
-                if (n >= pl && memcmp(s, prefixes[i], pl) == 0)
-                        return pl;
-        }
-        return 0;
-}
-
-/* The body of a verified GRUB string; malloc'ed. */
-static char *grub_body(const vc_event_content *c) {
-        if (c->kind != VC_CONTENT_STRING || !c->string)
-                return NULL;
-        size_t pl = grub_prefix_len(c->string, strlen(c->string));
-        return pl ? strdup(c->string + pl) : NULL;
-}
-
-/* The PCR whose rules classify an event. A CCEL register gathers several PCRs'
- * measurements (UEFI 2.10 38.4.1: RTMR0 = PCRs 1 and 7, RTMR1 = 2-6, RTMR2 = 8-15): it is
- * classified as the PCR its type-specific rules look for (EFI variables of RTMR0 as PCR 7's
- * Secure Boot variables, RTMR2 as the boot loader's PCR 8; shim's MOK EV_IPL cannot be told
- * apart there and is a boot file). RTMR3 (the OS's) counts as a PCR above 8. */
-static uint32_t class_pcr(vc_log_kind kind, uint32_t index) {
-        static const uint32_t ccel[VC_CCEL_REGISTERS] = { 0, 7, 4, 8, 10 };
-        if (kind != VC_LOG_CCEL)
-                return index;
-        return index < VC_CCEL_REGISTERS ? ccel[index] : index;
-}
 
 /* Where a PCR's measurements are in a log of this kind: the PCR, or the CCEL register
  * that gathers it (UEFI 2.10 38.4.1; PCR 0's firmware measurements go to RTMR0 in TDVF,
@@ -100,529 +21,6 @@ static uint32_t usual_index(vc_log_kind kind, uint32_t pcr) {
                 return pcr;
         return pcr <= 1 || pcr == 7 ? 1 : pcr <= 6 ? 2 : pcr <= 15 ? 3 : pcr;
 }
-
-/* By type. The type is not measured, so a relabelled event is caught by the rules: a
- * separator relabelled as anything else leaves its PCR without the separator the set
- * requires, and its digest must then be allowed by the rule of its new class; anything
- * relabelled as a separator must carry verified separator data. */
-static ev_class classify(vc_log_kind kind, const vc_event *e) {
-        if (e->type == EV_NO_ACTION || e->pcr == VC_PCR_NONE)
-                return CLS_IGNORED;
-        vc_event shifted = *e;
-        const vc_event *ev = &shifted;
-        shifted.pcr = class_pcr(kind, e->pcr);
-        switch (ev->type) {
-        case EV_SEPARATOR:
-                return CLS_SEPARATOR;
-        case EV_S_CRTM_VERSION:
-                return CLS_CRTM_VERSION;
-        case EV_S_CRTM_CONTENTS:
-        case EV_EFI_PLATFORM_FIRMWARE_BLOB:
-        case EV_EFI_PLATFORM_FIRMWARE_BLOB2:
-        case EV_POST_CODE:
-        case EV_POST_CODE2:
-        case EV_EFI_HCRTM_EVENT:
-        case EV_NONHOST_CODE:
-        case EV_NONHOST_CONFIG:
-        case EV_NONHOST_INFO:
-        case EV_CPU_MICROCODE:
-        case EV_EFI_SPDM_FIRMWARE_BLOB:
-        case EV_EFI_SPDM_FIRMWARE_CONFIG:
-        case EV_EFI_BOOT_SERVICES_DRIVER:
-        case EV_EFI_RUNTIME_SERVICES_DRIVER:
-                return CLS_FIRMWARE;
-        case EV_EFI_HANDOFF_TABLES:
-        case EV_EFI_HANDOFF_TABLES2:
-                return CLS_HANDOFF;
-        case EV_EFI_VARIABLE_BOOT:
-        case EV_EFI_VARIABLE_BOOT2:
-        case EV_PLATFORM_CONFIG_FLAGS:
-        case EV_TABLE_OF_DEVICES:
-        case EV_OMIT_BOOT_DEVICE_EVENTS:
-                return CLS_CONFIGURATION;
-        case EV_EFI_VARIABLE_DRIVER_CONFIG:
-        case EV_EFI_SPDM_DEVICE_POLICY:
-                return ev->pcr == 7 ? CLS_SB_VARIABLE : CLS_CONFIGURATION;
-        case EV_EFI_VARIABLE_AUTHORITY:
-        case EV_EFI_SPDM_DEVICE_AUTHORITY:
-                return CLS_SB_AUTHORITY;
-        case EV_EFI_BOOT_SERVICES_APPLICATION:
-                return CLS_BOOT_APP;
-        case EV_EFI_GPT_EVENT:
-        case EV_EFI_GPT_EVENT2:
-                return CLS_GPT;
-        case EV_EFI_ACTION:
-        case EV_ACTION:
-                return CLS_ACTION;
-        case EV_IPL: {
-                const char *s = (const char *) ev->data;
-                size_t n = ev->data_size;
-                if (ev->pcr == 14)
-                        return CLS_MOK; /* shim: MokList, MokListX, SbatLevel... */
-                if (grub_prefix_len(s, n))
-                        return CLS_GRUB;
-                /* systemd-stub (PCR 12) and systemd-boot (PCR 8): UTF-16 command line */
-                if ((ev->pcr == 12 || ev->pcr == 8) && n >= 4 && n % 2 == 0 && ev->data[1] == 0)
-                        return CLS_CMDLINE;
-                return CLS_BOOT_FILE;
-        }
-        case EV_EVENT_TAG:
-                if (ev->pcr < 8)
-                        return CLS_CONFIGURATION;
-                if (ev->data_size >= 8 && vc_le32(ev->data) == 0x8F3B22EC)
-                        return CLS_INITRD;
-                if (ev->data_size >= 8 && vc_le32(ev->data) == 0x8F3B22ED)
-                        return CLS_LOAD_OPTIONS;
-                return CLS_BOOT_FILE;
-        case EV_COMPACT_HASH:
-        case EV_IPL_PARTITION_DATA:
-                return ev->pcr < 8 ? CLS_CONFIGURATION : CLS_BOOT_FILE;
-        default:
-                return CLS_UNKNOWN_TYPE;
-        }
-}
-
-/* The command line of a systemd CLS_CMDLINE event whose content is verified; malloc'ed. */
-static char *cmdline_text(const vc_event *ev, const vc_event_content *c) {
-        if (c->kind == VC_CONTENT_UTF16 && c->string)
-                return strdup(c->string);
-        return NULL;
-}
-
-static const uint8_t *bank_digest(const vc_event *ev, uint16_t bank) {
-        const vc_event_digest *d = vc_event_find_digest(ev, bank);
-        return d ? d->bytes : NULL;
-}
-
-/* The last file node of a device path text ("...\EFI\BOOT\BOOTX64.EFI" -> "BOOTX64.EFI"). */
-static char *image_label(const vc_event_content *c) {
-        if (!c->device_path)
-                return NULL;
-        const char *p = c->device_path, *slash = strrchr(p, '\\');
-        const char *label = slash ? slash + 1 : (strrchr(p, '/') ? strrchr(p, '/') + 1 : p);
-        return *label ? strndup(label, 64) : NULL;
-}
-
-typedef enum sb_var {
-        SB_OTHER = 0,
-        SB_SECUREBOOT,
-        SB_PK,
-        SB_KEK,
-        SB_DB,
-        SB_DBX,
-} sb_var;
-
-static sb_var sb_variable(const vc_event_content *c) {
-        if (c->kind != VC_CONTENT_VARIABLE || !c->var_name)
-                return SB_OTHER;
-        bool global = memcmp(c->var_guid, vc_guid_efi_global_variable, 16) == 0;
-        bool secdb = memcmp(c->var_guid, vc_guid_image_security_database, 16) == 0;
-        if (global && strcmp(c->var_name, "SecureBoot") == 0)
-                return SB_SECUREBOOT;
-        if (global && strcmp(c->var_name, "PK") == 0)
-                return SB_PK;
-        if (global && strcmp(c->var_name, "KEK") == 0)
-                return SB_KEK;
-        if (secdb && strcmp(c->var_name, "db") == 0)
-                return SB_DB;
-        if (secdb && strcmp(c->var_name, "dbx") == 0)
-                return SB_DBX;
-        return SB_OTHER;
-}
-
-static const char *const sb_names[] = { "variable", "SecureBoot", "PK", "KEK", "db", "dbx" };
-
-/* Fingerprints of the X.509 certificates and SHA-256 entries of signature lists. */
-typedef struct sig_entries {
-        vc_dset certs, hashes;
-        size_t other;           /* entries of other types (RSA2048, SHA1, X509_SHA256, ...) */
-} sig_entries;
-
-static int collect_sig(void *ud, vc_sig_kind kind, const uint8_t *owner, const uint8_t *data, size_t len) {
-        sig_entries *e = ud;
-        uint8_t fp[32];
-        if (kind == VC_SIG_X509) {
-                int r = vc_digest(VC_ALG_SHA256, data, len, fp);
-                return r < 0 ? r : vc_dset_add(&e->certs, fp);
-        }
-        if (kind == VC_SIG_SHA256)
-                return vc_dset_add(&e->hashes, data);
-        e->other++;
-        return 0;
-}
-
-static int sig_entries_of(const vc_event_content *c, sig_entries *e) {
-        e->certs = (vc_dset) { .size = 32 };
-        e->hashes = (vc_dset) { .size = 32 };
-        e->other = 0;
-        int r = vc_siglist_foreach(c->var_data, (size_t) c->var_data_len, collect_sig, e);
-        vc_dset_finish(&e->certs);
-        vc_dset_finish(&e->hashes);
-        if (r < 0) {
-                vc_dset_done(&e->certs);
-                vc_dset_done(&e->hashes);
-        }
-        return r;
-}
-
-/* ---------------- create ---------------- */
-
-static const char *index_word(vc_log_kind kind) {
-        return kind == VC_LOG_CCEL ? "register" : "PCR";
-}
-
-static int create_err(vc_error *err, vc_log_kind kind, const vc_event *ev, const char *what) {
-        return vc_error_set(err, -EBADMSG, ev->offset, (long) ev->index, "cannot create a golden set: %s %u %s: %s",
-                            index_word(kind), ev->pcr, vc_event_type_name(ev->type), what);
-}
-
-/* The value a verified separator measured: its 4 bytes of data, or 0xFFFFFFFF for SeaBIOS's
- * separator with no data (the digest check says which). False when not verified. */
-static bool separator_value(const vc_event_content *c, const vc_event_check *chk, uint32_t *ret) {
-        if (chk->status != VC_DIGEST_VERIFIED)
-                return false;
-        if (chk->measured == VC_MEASURED_ERROR_SEPARATOR) {
-                *ret = 0xFFFFFFFF;
-                return true;
-        }
-        if (c->kind != VC_CONTENT_SEPARATOR)
-                return false;
-        *ret = c->separator_value;
-        return true;
-}
-
-/* A log with an event of a UEFI type (PFP 1.05 10.4.1, EV_EFI_*); a legacy BIOS (SeaBIOS,
- * QEMU's default firmware) logs none. */
-static bool log_is_uefi(const vc_eventlog *log) {
-        for (size_t i = 0; i < log->n_events; i++)
-                if (log->events[i].type >= EV_EFI_EVENT_BASE && vc_event_type_index(log->events[i].type) >= 0)
-                        return true;
-        return false;
-}
-
-typedef struct sep_state {
-        bool uefi;              /* the log has UEFI events */
-        bool error, other;      /* separators 0xFFFFFFFF seen, others seen */
-        uint32_t seen;          /* PCRs with a separator */
-} sep_state;
-
-/* PFP 1.05 10.4.1: a separator measures 0, or 0xFFFFFFFF when the firmware failed. A
- * legacy BIOS (SeaBIOS) measures every separator as 0xFFFFFFFF: there it is the platform's
- * normal, and the set says so (error_separators). UEFI firmware does so only on an error:
- * such a log is no reference. One separator per PCR. */
-static int create_separator(vc_golden *g, const vc_eventlog *log, const vc_event *ev, const vc_event_content *c,
-                            const vc_event_check *chk, sep_state *st, vc_error *err) {
-        uint32_t value = 0;
-        int r = 0;
-        if (!separator_value(c, chk, &value))
-                return create_err(err, log->kind, ev, "not a verified separator");
-        if (value == 0xFFFFFFFF)
-                st->error = true;
-        else
-                st->other = true;
-        if (value == 0xFFFFFFFF && st->uefi)
-                r = create_err(err, log->kind, ev,
-                               "the error separator 0xFFFFFFFF in a UEFI log: the firmware reported an error (only a "
-                               "legacy BIOS, such as SeaBIOS, measures it normally)");
-        else if (st->error && st->other)
-                r = create_err(err, log->kind, ev, "separators 0xFFFFFFFF and others in one legacy BIOS log");
-        else if (st->seen & (1u << ev->pcr))
-                r = create_err(err, log->kind, ev, "a second separator in this PCR (PFP 1.05 allows one)");
-        st->seen |= 1u << ev->pcr;
-        g->separators |= 1u << ev->pcr;
-        return r;
-}
-
-/* Where each event is among those extended into its PCR (vendor event pins). */
-static bool next_position(const vc_event *ev, uint32_t positions[VC_PCR_COUNT], uint32_t *ret) {
-        if (ev->type == EV_NO_ACTION || ev->pcr >= VC_PCR_COUNT)
-                return false;
-        *ret = positions[ev->pcr]++;
-        return true;
-}
-
-int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const vc_pcr_set *replayed,
-                     const char *name, const char *description, vc_golden **ret, vc_error *err) {
-        uint16_t bank = vc_pcr_set_find(replayed, VC_ALG_SHA256) ? VC_ALG_SHA256
-                        : replayed->n_banks                        ? replayed->banks[0].alg
-                                                                   : 0;
-        vc_golden *g = NULL;
-        vc_chain chain = { 0 };
-        uint32_t positions[VC_PCR_COUNT] = { 0 };
-        sep_state seps = { .uefi = log_is_uefi(log) };
-        int r;
-
-        vc_error_clear(err);
-        if (!bank)
-                return vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "cannot create a golden set: the log replays no bank");
-        if ((r = vc_golden_new_empty(bank, &g)) < 0)
-                goto fail;
-        g->name = strdup(name ? name : "golden");
-        if (!g->name || (description && !(g->description = strdup(description)))) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        g->has_structure = true;
-        g->has_after_separator = true;
-        g->sb_required = true;
-        g->unknown_events = VC_UNKNOWN_REJECT;
-        chain.steps = calloc(VC_GOLDEN_MAX_CHAIN_LEN, sizeof(*chain.steps));
-        if (!chain.steps) {
-                r = -ENOMEM;
-                goto fail;
-        }
-
-        for (size_t i = 0; i < log->n_events; i++) {
-                const vc_event *ev = &log->events[i];
-                const vc_event_check *chk = &checks[i];
-                const uint8_t *d = bank_digest(ev, bank);
-                vc_event_content c = { 0 };
-                bool verified = chk->status == VC_DIGEST_VERIFIED;
-                ev_class cls = classify(log->kind, ev);
-                uint32_t pos = 0;
-
-                next_position(ev, positions, &pos);
-                if (cls == CLS_IGNORED || (i == 0 && log->format == VC_LOG_CRYPTO_AGILE) ||
-                    (ev->pcr < VC_PCR_COUNT && (VC_GOLDEN_RESETTABLE_PCRS & (1u << ev->pcr))))
-                        continue;
-                if (!d) {
-                        r = create_err(err, log->kind, ev, "no digest in the golden bank");
-                        goto fail;
-                }
-                if (chk->status == VC_DIGEST_MISMATCH) {
-                        r = create_err(err, log->kind, ev, "its digest does not match its content");
-                        goto fail;
-                }
-                g->pcrs |= 1u << ev->pcr;
-                if (seps.seen & (1u << ev->pcr) && cls != CLS_SEPARATOR) {
-                        int ti = vc_event_type_index(ev->type);
-                        if (ti >= 0)
-                                g->after_separator[ev->pcr] |= 1ull << ti;
-                }
-                r = vc_event_decode(ev, &c, NULL);
-                if (r == -ENOMEM)
-                        goto fail;
-                r = 0;
-                switch (cls) {
-                case CLS_SEPARATOR:
-                        r = create_separator(g, log, ev, &c, chk, &seps, err);
-                        break;
-                case CLS_CRTM_VERSION:
-                        g->has_firmware = true;
-                        if (verified && c.string) {
-                                g->has_crtm_versions = true;
-                                r = vc_sset_add(&g->crtm_versions, c.string);
-                        } else {
-                                g->has_firmware_digests = true;
-                                r = vc_dset_add(&g->firmware_digests, d);
-                        }
-                        break;
-                case CLS_FIRMWARE:
-                        g->has_firmware = g->has_firmware_digests = true;
-                        r = vc_dset_add(&g->firmware_digests, d);
-                        break;
-                case CLS_HANDOFF:
-                        g->has_firmware = g->has_handoff = true;
-                        r = vc_dset_add(&g->handoff_tables, d);
-                        break;
-                case CLS_CONFIGURATION:
-                        g->has_firmware = g->has_configuration = true;
-                        r = vc_dset_add(&g->configuration, d);
-                        break;
-                case CLS_SB_VARIABLE: {
-                        sb_var v = sb_variable(&c);
-                        g->has_secure_boot = true;
-                        if (v != SB_OTHER && (!verified || chk->measured != VC_MEASURED_EVENT_DATA)) {
-                                r = create_err(err, log->kind, ev, "Secure Boot variable whose content is not verified");
-                                break;
-                        }
-                        if (v == SB_SECUREBOOT) {
-                                g->secure_boot_enabled = c.var_data_len == 1 && c.var_data[0] == 1;
-                        } else if (v == SB_PK || v == SB_KEK || v == SB_DB) {
-                                vc_sigvar_rule *rule = v == SB_PK ? &g->pk : v == SB_KEK ? &g->kek : &g->db;
-                                sig_entries e;
-                                rule->present = rule->has_digests = rule->has_certificates = rule->has_hashes = true;
-                                if ((r = vc_dset_add(&rule->digests, d)) < 0)
-                                        break;
-                                if (sig_entries_of(&c, &e) < 0) {
-                                        r = create_err(err, log->kind, ev, "malformed EFI_SIGNATURE_LIST");
-                                        break;
-                                }
-                                if ((r = vc_dset_union(&rule->certificates, &e.certs)) >= 0)
-                                        r = vc_dset_union(&rule->hashes, &e.hashes);
-                                vc_dset_done(&e.certs);
-                                vc_dset_done(&e.hashes);
-                        } else if (v == SB_DBX) {
-                                sig_entries e;
-                                g->has_dbx_must_contain = true;
-                                if (sig_entries_of(&c, &e) < 0) {
-                                        r = create_err(err, log->kind, ev, "malformed EFI_SIGNATURE_LIST");
-                                        break;
-                                }
-                                if ((r = vc_dset_union(&g->dbx_certificates, &e.certs)) >= 0)
-                                        r = vc_dset_union(&g->dbx_hashes, &e.hashes);
-                                vc_dset_done(&e.certs);
-                                vc_dset_done(&e.hashes);
-                        } else {
-                                g->has_sb_variables = true;
-                                r = vc_dset_add(&g->sb_variables, d);
-                        }
-                        break;
-                }
-                case CLS_SB_AUTHORITY:
-                        g->has_secure_boot = g->has_authorities = true;
-                        r = vc_dset_add(&g->authorities, d);
-                        break;
-                case CLS_MOK:
-                        g->has_secure_boot = g->has_mok = true;
-                        r = vc_dset_add(&g->mok, d);
-                        break;
-                case CLS_BOOT_APP: {
-                        if (chain.n >= VC_GOLDEN_MAX_CHAIN_LEN) {
-                                r = create_err(err, log->kind, ev, "more boot applications than a chain may hold");
-                                break;
-                        }
-                        vc_chain_step *s = &chain.steps[chain.n++];
-                        s->digests.size = g->dsize;
-                        s->name = image_label(&c);
-                        r = vc_dset_add(&s->digests, d);
-                        g->has_boot_chain = true;
-                        break;
-                }
-                case CLS_GPT:
-                        g->has_boot_chain = g->has_gpt = true;
-                        r = vc_dset_add(&g->gpt, d);
-                        break;
-                case CLS_ACTION:
-                        if (!verified || !c.string) {
-                                r = create_err(err, log->kind, ev, "action string not verified");
-                                break;
-                        }
-                        g->has_actions = true;
-                        r = vc_sset_add(&g->actions, c.string);
-                        break;
-                case CLS_CMDLINE:
-                case CLS_GRUB: {
-                        bool is_cmdline = cls == CLS_CMDLINE ||
-                                          (c.string && strncmp(c.string, grub_cmdline_prefix, strlen(grub_cmdline_prefix)) == 0);
-                        char *body = !verified ? NULL : cls == CLS_CMDLINE ? cmdline_text(ev, &c) : grub_body(&c);
-                        if (!body) {
-                                /* GRUB's strings are bytes, UTF-8 in practice; a set holds text */
-                                r = create_err(err, log->kind, ev,
-                                               !verified ? "boot loader string not verified"
-                                                         : "boot loader string is not UTF-8 text: a golden set cannot "
-                                                           "hold it byte for byte");
-                                break;
-                        }
-                        g->has_kernel = true;
-                        if (!is_cmdline) {
-                                g->has_boot_commands = true;
-                                r = vc_sset_add(&g->boot_commands, body);
-                                free(body);
-                                break;
-                        }
-                        bool dup = false;
-                        for (size_t k = 0; k < g->n_cmdline; k++)
-                                dup |= strcmp(g->cmdline[k].text, body) == 0;
-                        if (dup) {
-                                free(body);
-                                break;
-                        }
-                        vc_string_rule *nr = realloc(g->cmdline, (g->n_cmdline + 1) * sizeof(*nr));
-                        if (!nr) {
-                                free(body);
-                                r = -ENOMEM;
-                                break;
-                        }
-                        g->cmdline = nr;
-                        g->cmdline[g->n_cmdline++] = (vc_string_rule) { .text = body };
-                        break;
-                }
-                case CLS_BOOT_FILE:
-                        g->has_kernel = g->has_boot_files = true;
-                        r = vc_dset_add(&g->boot_files, d);
-                        break;
-                case CLS_INITRD:
-                        g->has_kernel = g->has_initrd = true;
-                        r = vc_dset_add(&g->initrd, d);
-                        break;
-                case CLS_LOAD_OPTIONS:
-                        g->has_kernel = g->has_load_options = true;
-                        r = vc_dset_add(&g->load_options, d);
-                        break;
-                case CLS_UNKNOWN_TYPE: {
-                        /* A vendor's event type: pinned exactly where it is, with its digest
-                         * (the type is not measured; the digest is what was extended). */
-                        vc_vendor_event ve = { .pcr = ev->pcr, .position = pos, .type = ev->type,
-                                               .after_separator = (seps.seen & (1u << ev->pcr)) != 0 };
-                        memcpy(ve.digest, d, g->dsize);
-                        g->has_structure = true;
-                        r = vc_vendor_events_add(g, &ve);
-                        break;
-                }
-                case CLS_IGNORED:
-                        break;
-                }
-                vc_event_content_done(&c);
-                if (r < 0)
-                        goto fail;
-        }
-        /* the log's boot applications are the set's one chain; a log with none gets the
-         * empty chain, so that the set (and any merge of it) still says what ran */
-        {
-                g->has_boot_chain = true;
-                g->chains = calloc(1, sizeof(*g->chains));
-                if (!g->chains) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                g->chains[0] = chain;
-                g->n_chains = 1;
-                chain = (vc_chain) { 0 };
-        }
-        vc_dset *sets[] = { &g->firmware_digests, &g->handoff_tables, &g->configuration, &g->pk.digests, &g->kek.digests,
-                            &g->db.digests,       &g->authorities,    &g->sb_variables,  &g->mok,        &g->gpt,
-                            &g->initrd,           &g->load_options,   &g->boot_files };
-        for (size_t i = 0; i < ELEMENTSOF(sets); i++)
-                vc_dset_finish(sets[i]);
-        vc_sset_finish(&g->crtm_versions);
-        vc_sset_finish(&g->boot_commands);
-        vc_sset_finish(&g->actions);
-        vc_vendor_events_finish(g);
-        g->error_separators = seps.error;
-        g->log_kind = log->kind;
-        if (!g->pcrs) {
-                r = vc_error_set(err, -EBADMSG, SIZE_MAX, -1, "cannot create a golden set: the log extends no PCR");
-                goto fail;
-        }
-        /* Always evaluated, whether this log extends them or not: the firmware's PCRs 0-7,
-         * and those that shim, GRUB, the Linux EFI stub and systemd-stub extend before the OS
-         * runs, from files an attacker with the boot partition may add (8, 9: commands,
-         * files, initrd; 12: command line, credentials; 13: system extensions; 14: MOK). An
-         * event there that this log did not have is not explained by the set, and a value
-         * with no event (extended at run time) leaves the PCR unattested: both findings.
-         * Not 10 (IMA), 11 and 15: the OS extends those at run time (systemd-pcrphase,
-         * machine-id, file systems), outside the boot's event log. */
-        g->pcrs |= log->kind == VC_LOG_CCEL ? VC_GOLDEN_CREATE_CCEL_REGISTERS : VC_GOLDEN_CREATE_PCRS;
-        if ((r = vc_golden_seal(g)) < 0)
-                goto fail;
-        free(chain.steps);
-        *ret = g;
-        return 0;
-fail:
-        for (size_t s = 0; s < chain.n; s++) {
-                free(chain.steps[s].name);
-                vc_dset_done(&chain.steps[s].digests);
-        }
-        free(chain.steps);
-        vc_golden_free(g);
-        if (r == -ENOMEM || r == -E2BIG)
-                return vc_error_set(err, r, SIZE_MAX, -1, "cannot create a golden set: %s",
-                                    r == -ENOMEM ? "out of memory" : "a list is over its limit");
-        return r;
-}
-
-/* ---------------- evaluate ---------------- */
 
 typedef struct ectx {
         const vc_golden *g;
@@ -672,9 +70,9 @@ static void finding(ectx *e, const char *rule, int pcr, const vc_event *ev, cons
                 e->cap = cap;
         }
         if (ev)
-                snprintf(prefix, sizeof(prefix), "%s %u event %u: ", index_word(e->g->log_kind), ev->pcr, ev->index);
+                snprintf(prefix, sizeof(prefix), "%s %u event %u: ", vc_index_word(e->g->log_kind), ev->pcr, ev->index);
         else if (pcr >= 0)
-                snprintf(prefix, sizeof(prefix), "%s %d: ", index_word(e->g->log_kind), pcr);
+                snprintf(prefix, sizeof(prefix), "%s %d: ", vc_index_word(e->g->log_kind), pcr);
         va_start(ap, fmt);
         vsnprintf(line, sizeof(line), fmt, ap);
         va_end(ap);
@@ -748,10 +146,10 @@ static bool vendor_pin_differs(ectx *e, const vc_event *ev, uint32_t pos, const 
         return true;
 }
 
-static void not_covered(ectx *e, const vc_event *ev, ev_class cls) {
-        finding(e, "coverage", -1, ev, class_rule[cls], vc_event_type_name(ev->type),
+static void not_covered(ectx *e, const vc_event *ev, vc_ev_class cls) {
+        finding(e, "coverage", -1, ev, vc_class_rule(cls), vc_event_type_name(ev->type),
                 "%s is not covered by any rule of golden set %s (needs %s)", vc_event_type_name(ev->type),
-                e->g->name, class_rule[cls]);
+                e->g->name, vc_class_rule(cls));
 }
 
 static void check_sigvar(ectx *e, const vc_event *ev, const vc_event_content *c, const vc_sigvar_rule *rule,
@@ -762,8 +160,8 @@ static void check_sigvar(ectx *e, const vc_event *ev, const vc_event_content *c,
                 check_digest(e, rname, ev, &rule->digests, d, var);
         if (!rule->has_certificates && !rule->has_hashes)
                 return;
-        sig_entries s;
-        if (sig_entries_of(c, &s) < 0) {
+        vc_sig_entries s;
+        if (vc_sig_entries_of(c, &s) < 0) {
                 finding(e, rname, -1, ev, "EFI_SIGNATURE_LISTs", "malformed", "%s holds a malformed EFI_SIGNATURE_LIST", var);
                 return;
         }
@@ -794,13 +192,12 @@ static void check_sigvar(ectx *e, const vc_event *ev, const vc_event_content *c,
                         vc_short_hex(s.hashes.d + 32 * i, 32, sh);
                         finding(e, rname, -1, ev, "an allowed hash entry", full, "%s hash entry %s is not allowed", var, sh);
                 }
-        vc_dset_done(&s.certs);
-        vc_dset_done(&s.hashes);
+        vc_sig_entries_done(&s);
 }
 
 static void check_dbx(ectx *e, const vc_event *ev, const vc_event_content *c) {
-        sig_entries s;
-        if (sig_entries_of(c, &s) < 0) {
+        vc_sig_entries s;
+        if (vc_sig_entries_of(c, &s) < 0) {
                 finding(e, "secure_boot.dbx_must_contain", -1, ev, "EFI_SIGNATURE_LISTs", "malformed",
                         "dbx holds a malformed EFI_SIGNATURE_LIST");
                 return;
@@ -819,8 +216,7 @@ static void check_dbx(ectx *e, const vc_event *ev, const vc_event_content *c) {
         if (missing)
                 finding(e, "secure_boot.dbx_must_contain", -1, ev, first, "absent",
                         "dbx lacks %zu required revocation%s, first %s", missing, missing == 1 ? "" : "s", sh);
-        vc_dset_done(&s.certs);
-        vc_dset_done(&s.hashes);
+        vc_sig_entries_done(&s);
 }
 
 #define SEPARATOR_WBCL 0x4c434257u /* "WBCL" read little-endian (Windows, PCRs 12-14) */
@@ -833,7 +229,7 @@ static void check_separator(ectx *e, const vc_event *ev, const vc_event_content 
         const vc_golden *g = e->g;
         const char *text = c->text ? c->text : "?";
         uint32_t value = 0;
-        if (!separator_value(c, chk, &value)) {
+        if (!vc_separator_value(c, chk, &value)) {
                 finding(e, "structure.separators", -1, ev, "a verified separator", text, "not a verified separator (%s)",
                         text);
                 return;
@@ -1007,7 +403,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                 vc_event_content c = { 0 };
                 uint32_t pos = 0;
 
-                next_position(ev, positions, &pos);
+                vc_event_position(ev, positions, &pos);
 
                 if (ev->type == EV_NO_ACTION || ev->pcr == VC_PCR_NONE || !(g->pcrs & (1u << ev->pcr)))
                         continue;
@@ -1021,7 +417,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                 "%s content does not match its digest: not to be believed", vc_event_type_name(ev->type));
                         continue;
                 }
-                ev_class cls = classify(log->kind, ev);
+                vc_ev_class cls = vc_classify_event(log->kind, ev);
                 const uint8_t *d = dg->bytes;
 
                 bool pinned = cls == CLS_UNKNOWN_TYPE && vendor_pinned(g, ev, pos, d, sep_count[ev->pcr] != 0);
@@ -1054,7 +450,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                 if (!by_value)
                                         not_covered(&e, ev, cls);
                         } else if (by_string) {
-                                finding(&e, class_rule[cls], -1, ev, g->crtm_versions.n ? g->crtm_versions.s[0] : "",
+                                finding(&e, vc_class_rule(cls), -1, ev, g->crtm_versions.n ? g->crtm_versions.s[0] : "",
                                         c.string, "S-CRTM version \"%.100s\" is not allowed%s%.100s%s", c.string,
                                         g->crtm_versions.n ? "; allowed: \"" : "",
                                         g->crtm_versions.n ? g->crtm_versions.s[0] : "", g->crtm_versions.n ? "\"" : "");
@@ -1089,18 +485,18 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                              : cls == CLS_INITRD        ? (g->has_initrd ? &g->initrd : NULL)
                                                                         : (g->has_load_options ? &g->load_options : NULL);
                         if (set)
-                                check_digest(&e, class_rule[cls], ev, set, d, what[cls]);
+                                check_digest(&e, vc_class_rule(cls), ev, set, d, what[cls]);
                         else if (!by_value)
                                 not_covered(&e, ev, cls);
                         break;
                 }
                 case CLS_SB_VARIABLE: {
-                        sb_var v = sb_variable(&c);
+                        vc_sb_var v = vc_sb_variable(&c);
                         bool content_ok = verified && chk->measured == VC_MEASURED_EVENT_DATA;
                         sb_seen[v]++;
                         if (v != SB_OTHER && sb_seen[v] > 1)
                                 finding(&e, "secure_boot", -1, ev, "measured once", "measured again",
-                                        "%s is measured more than once", sb_names[v]);
+                                        "%s is measured more than once", vc_sb_name(v));
                         bool has_rule = v == SB_SECUREBOOT ? g->secure_boot_enabled >= 0
                                         : v == SB_PK       ? g->pk.present
                                         : v == SB_KEK      ? g->kek.present
@@ -1114,7 +510,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                         }
                         if (v != SB_OTHER && !content_ok) {
                                 finding(&e, "secure_boot", -1, ev, "verified variable content", "not verified",
-                                        "%s content is not covered by its digest", sb_names[v]);
+                                        "%s content is not covered by its digest", vc_sb_name(v));
                                 break;
                         }
                         if (v == SB_SECUREBOOT) {
@@ -1124,7 +520,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                                 on ? "enabled" : "disabled", "Secure Boot is %s; expected %s",
                                                 on ? "enabled" : "disabled", g->secure_boot_enabled ? "enabled" : "disabled");
                         } else if (v == SB_PK || v == SB_KEK || v == SB_DB) {
-                                check_sigvar(&e, ev, &c, v == SB_PK ? &g->pk : v == SB_KEK ? &g->kek : &g->db, sb_names[v], d);
+                                check_sigvar(&e, ev, &c, v == SB_PK ? &g->pk : v == SB_KEK ? &g->kek : &g->db, vc_sb_name(v), d);
                         } else if (v == SB_DBX) {
                                 check_dbx(&e, ev, &c);
                         } else {
@@ -1145,10 +541,10 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                 if (!by_value)
                                         not_covered(&e, ev, cls);
                         } else if (!verified || !c.string) {
-                                finding(&e, class_rule[cls], -1, ev, "a verified action string", "not verified",
+                                finding(&e, vc_class_rule(cls), -1, ev, "a verified action string", "not verified",
                                         "EFI action content is not verified");
                         } else if (!vc_sset_has(&g->actions, c.string)) {
-                                finding(&e, class_rule[cls], -1, ev, "an allowed action", c.string,
+                                finding(&e, vc_class_rule(cls), -1, ev, "an allowed action", c.string,
                                         "EFI action \"%.200s\" is not allowed", c.string);
                         }
                         break;
@@ -1160,13 +556,12 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                         not_covered(&e, ev, cls);
                                 break;
                         }
-                        char *body = !verified ? NULL : grub ? grub_body(&c) : cmdline_text(ev, &c);
+                        char *body = !verified ? NULL : grub ? vc_grub_body(&c) : vc_cmdline_text(&c);
                         if (!body) {
-                                finding(&e, class_rule[cls], -1, ev, "verified content", "not verified",
+                                finding(&e, vc_class_rule(cls), -1, ev, "verified content", "not verified",
                                         "%s content is not verified", grub ? "boot loader string" : "kernel command line");
                         } else if (!(grub && vc_sset_has(&g->boot_commands, body)) && !cmdline_allowed(g, body)) {
-                                bool says_cmdline = !grub || strncmp(c.string, grub_cmdline_prefix,
-                                                                     strlen(grub_cmdline_prefix)) == 0;
+                                bool says_cmdline = !grub || vc_grub_says_cmdline(c.string);
                                 char *rules = cmdline_rules_text(g);
                                 finding(&e, says_cmdline ? "kernel.cmdline" : "kernel.boot_commands", -1, ev,
                                         says_cmdline ? (rules ? rules : "") : "an allowed boot loader command", body,
@@ -1187,7 +582,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                         if (vendor_pin_differs(&e, ev, pos, d))
                                 break;
                         if (g->unknown_events == VC_UNKNOWN_REJECT)
-                                finding(&e, class_rule[cls], -1, ev, "a known event type", vc_event_type_name(ev->type),
+                                finding(&e, vc_class_rule(cls), -1, ev, "a known event type", vc_event_type_name(ev->type),
                                         "event type 0x%08x is not defined by the TCG PC Client spec", ev->type);
                         else
                                 check_digest(&e, "structure.unknown_digests", ev, &g->unknown_digests, d,
@@ -1215,7 +610,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                         "the SecureBoot variable is not measured");
         const struct {
                 bool need;
-                sb_var v;
+                vc_sb_var v;
                 const char *rule;
         } req[] = { { g->pk.present, SB_PK, "secure_boot.pk" },
                     { g->kek.present, SB_KEK, "secure_boot.kek" },
@@ -1224,7 +619,7 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
         for (size_t i = 0; i < ELEMENTSOF(req); i++)
                 if (g->sb_required && req[i].need && !sb_seen[req[i].v])
                         finding(&e, req[i].rule, (int) usual_index(g->log_kind, 7), NULL, "a measurement", "none",
-                                "%s is not measured", sb_names[req[i].v]);
+                                "%s is not measured", vc_sb_name(req[i].v));
 
 done:
         if (e.omitted) {

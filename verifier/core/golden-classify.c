@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* How golden rules read an event log: the class of an event (the rule that must explain
+ * it), and the content those rules look at. Content (strings, variables) is used only when
+ * the event's digest was verified against it; digests themselves (boot applications,
+ * firmware blobs) are what was extended, and a quote covering the PCR vouches for them. */
+#include "golden-classify.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uefi.h"
+#include "vc-util.h"
+
+static const char *const class_rule[] = {
+        [CLS_SEPARATOR] = "structure.separators",
+        [CLS_CRTM_VERSION] = "platform_firmware.s_crtm_versions",
+        [CLS_FIRMWARE] = "platform_firmware.firmware",
+        [CLS_HANDOFF] = "platform_firmware.handoff_tables",
+        [CLS_CONFIGURATION] = "platform_firmware.configuration",
+        [CLS_SB_VARIABLE] = "secure_boot",
+        [CLS_SB_AUTHORITY] = "secure_boot.authorities",
+        [CLS_MOK] = "secure_boot.mok",
+        [CLS_BOOT_APP] = "boot_chain.chains",
+        [CLS_GPT] = "boot_chain.gpt",
+        [CLS_ACTION] = "structure.actions",
+        [CLS_CMDLINE] = "kernel.cmdline",
+        [CLS_GRUB] = "kernel.boot_commands",
+        [CLS_BOOT_FILE] = "kernel.boot_files",
+        [CLS_INITRD] = "kernel.initrd",
+        [CLS_LOAD_OPTIONS] = "kernel.load_options",
+        [CLS_UNKNOWN_TYPE] = "structure.unknown_events",
+};
+
+const char *vc_class_rule(vc_ev_class cls) {
+        return cls < ELEMENTSOF(class_rule) && class_rule[cls] ? class_rule[cls] : "";
+}
+
+const char *vc_index_word(vc_log_kind kind) {
+        return kind == VC_LOG_CCEL ? "register" : "PCR";
+}
+
+/* Positions place vendor event pins (structure.vendor_events). */
+bool vc_event_position(const vc_event *ev, uint32_t positions[VC_PCR_COUNT], uint32_t *ret) {
+        if (ev->type == EV_NO_ACTION || ev->pcr >= VC_PCR_COUNT)
+                return false;
+        *ret = positions[ev->pcr]++;
+        return true;
+}
+
+/* The value a verified separator measured: its 4 bytes of data, or 0xFFFFFFFF for SeaBIOS's
+ * separator with no data (the digest check says which). False when not verified. */
+bool vc_separator_value(const vc_event_content *c, const vc_event_check *chk, uint32_t *ret) {
+        if (chk->status != VC_DIGEST_VERIFIED)
+                return false;
+        if (chk->measured == VC_MEASURED_ERROR_SEPARATOR) {
+                *ret = 0xFFFFFFFF;
+                return true;
+        }
+        if (c->kind != VC_CONTENT_SEPARATOR)
+                return false;
+        *ret = c->separator_value;
+        return true;
+}
+
+static const char grub_cmdline_prefix[] = "kernel_cmdline: ";
+
+/* GRUB's EV_IPL strings: the digest covers only what follows the prefix, so the prefix
+ * (command or command line) is not measured and cannot decide which rule applies: the
+ * body must be allowed by kernel.boot_commands or kernel.cmdline, whatever the prefix. */
+static size_t grub_prefix_len(const char *s, size_t n) {
+        static const char *const prefixes[] = { "grub_cmd: ", "kernel_cmdline: ", "module_cmdline: ", "grub_cmd " };
+        for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
+                size_t pl = strlen(prefixes[i]);
+                if (n >= pl && memcmp(s, prefixes[i], pl) == 0)
+                        return pl;
+        }
+        return 0;
+}
+
+bool vc_grub_says_cmdline(const char *s) {
+        return strncmp(s, grub_cmdline_prefix, strlen(grub_cmdline_prefix)) == 0;
+}
+
+/* The body of a verified GRUB string; malloc'ed. */
+char *vc_grub_body(const vc_event_content *c) {
+        if (c->kind != VC_CONTENT_STRING || !c->string)
+                return NULL;
+        size_t pl = grub_prefix_len(c->string, strlen(c->string));
+        return pl ? strdup(c->string + pl) : NULL;
+}
+
+/* The PCR whose rules classify an event. A CCEL register gathers several PCRs'
+ * measurements (UEFI 2.10 38.4.1: RTMR0 = PCRs 1 and 7, RTMR1 = 2-6, RTMR2 = 8-15): it is
+ * classified as the PCR its type-specific rules look for (EFI variables of RTMR0 as PCR 7's
+ * Secure Boot variables, RTMR2 as the boot loader's PCR 8; shim's MOK EV_IPL cannot be told
+ * apart there and is a boot file). RTMR3 (the OS's) counts as a PCR above 8. */
+static uint32_t class_pcr(vc_log_kind kind, uint32_t index) {
+        static const uint32_t ccel[VC_CCEL_REGISTERS] = { 0, 7, 4, 8, 10 };
+        if (kind != VC_LOG_CCEL)
+                return index;
+        return index < VC_CCEL_REGISTERS ? ccel[index] : index;
+}
+
+/* By type. The type is not measured, so a relabelled event is caught by the rules: a
+ * separator relabelled as anything else leaves its PCR without the separator the set
+ * requires, and its digest must then be allowed by the rule of its new class; anything
+ * relabelled as a separator must carry verified separator data. */
+vc_ev_class vc_classify_event(vc_log_kind kind, const vc_event *e) {
+        if (e->type == EV_NO_ACTION || e->pcr == VC_PCR_NONE)
+                return CLS_IGNORED;
+        vc_event shifted = *e;
+        const vc_event *ev = &shifted;
+        shifted.pcr = class_pcr(kind, e->pcr);
+        switch (ev->type) {
+        case EV_SEPARATOR:
+                return CLS_SEPARATOR;
+        case EV_S_CRTM_VERSION:
+                return CLS_CRTM_VERSION;
+        case EV_S_CRTM_CONTENTS:
+        case EV_EFI_PLATFORM_FIRMWARE_BLOB:
+        case EV_EFI_PLATFORM_FIRMWARE_BLOB2:
+        case EV_POST_CODE:
+        case EV_POST_CODE2:
+        case EV_EFI_HCRTM_EVENT:
+        case EV_NONHOST_CODE:
+        case EV_NONHOST_CONFIG:
+        case EV_NONHOST_INFO:
+        case EV_CPU_MICROCODE:
+        case EV_EFI_SPDM_FIRMWARE_BLOB:
+        case EV_EFI_SPDM_FIRMWARE_CONFIG:
+        case EV_EFI_BOOT_SERVICES_DRIVER:
+        case EV_EFI_RUNTIME_SERVICES_DRIVER:
+                return CLS_FIRMWARE;
+        case EV_EFI_HANDOFF_TABLES:
+        case EV_EFI_HANDOFF_TABLES2:
+                return CLS_HANDOFF;
+        case EV_EFI_VARIABLE_BOOT:
+        case EV_EFI_VARIABLE_BOOT2:
+        case EV_PLATFORM_CONFIG_FLAGS:
+        case EV_TABLE_OF_DEVICES:
+        case EV_OMIT_BOOT_DEVICE_EVENTS:
+                return CLS_CONFIGURATION;
+        case EV_EFI_VARIABLE_DRIVER_CONFIG:
+        case EV_EFI_SPDM_DEVICE_POLICY:
+                return ev->pcr == 7 ? CLS_SB_VARIABLE : CLS_CONFIGURATION;
+        case EV_EFI_VARIABLE_AUTHORITY:
+        case EV_EFI_SPDM_DEVICE_AUTHORITY:
+                return CLS_SB_AUTHORITY;
+        case EV_EFI_BOOT_SERVICES_APPLICATION:
+                return CLS_BOOT_APP;
+        case EV_EFI_GPT_EVENT:
+        case EV_EFI_GPT_EVENT2:
+                return CLS_GPT;
+        case EV_EFI_ACTION:
+        case EV_ACTION:
+                return CLS_ACTION;
+        case EV_IPL: {
+                const char *s = (const char *) ev->data;
+                size_t n = ev->data_size;
+                if (ev->pcr == 14)
+                        return CLS_MOK; /* shim: MokList, MokListX, SbatLevel... */
+                if (grub_prefix_len(s, n))
+                        return CLS_GRUB;
+                /* systemd-stub (PCR 12) and systemd-boot (PCR 8): UTF-16 command line */
+                if ((ev->pcr == 12 || ev->pcr == 8) && n >= 4 && n % 2 == 0 && ev->data[1] == 0)
+                        return CLS_CMDLINE;
+                return CLS_BOOT_FILE;
+        }
+        case EV_EVENT_TAG:
+                if (ev->pcr < 8)
+                        return CLS_CONFIGURATION;
+                if (ev->data_size >= 8 && vc_le32(ev->data) == 0x8F3B22EC)
+                        return CLS_INITRD;
+                if (ev->data_size >= 8 && vc_le32(ev->data) == 0x8F3B22ED)
+                        return CLS_LOAD_OPTIONS;
+                return CLS_BOOT_FILE;
+        case EV_COMPACT_HASH:
+        case EV_IPL_PARTITION_DATA:
+                return ev->pcr < 8 ? CLS_CONFIGURATION : CLS_BOOT_FILE;
+        default:
+                return CLS_UNKNOWN_TYPE;
+        }
+}
+
+/* The command line of a systemd CLS_CMDLINE event whose content is verified; malloc'ed. */
+char *vc_cmdline_text(const vc_event_content *c) {
+        if (c->kind == VC_CONTENT_UTF16 && c->string)
+                return strdup(c->string);
+        return NULL;
+}
+
+vc_sb_var vc_sb_variable(const vc_event_content *c) {
+        if (c->kind != VC_CONTENT_VARIABLE || !c->var_name)
+                return SB_OTHER;
+        bool global = memcmp(c->var_guid, vc_guid_efi_global_variable, 16) == 0;
+        bool secdb = memcmp(c->var_guid, vc_guid_image_security_database, 16) == 0;
+        if (global && strcmp(c->var_name, "SecureBoot") == 0)
+                return SB_SECUREBOOT;
+        if (global && strcmp(c->var_name, "PK") == 0)
+                return SB_PK;
+        if (global && strcmp(c->var_name, "KEK") == 0)
+                return SB_KEK;
+        if (secdb && strcmp(c->var_name, "db") == 0)
+                return SB_DB;
+        if (secdb && strcmp(c->var_name, "dbx") == 0)
+                return SB_DBX;
+        return SB_OTHER;
+}
+
+const char *vc_sb_name(vc_sb_var v) {
+        static const char *const names[VC_SB_VARS] = { "variable", "SecureBoot", "PK", "KEK", "db", "dbx" };
+        return v < VC_SB_VARS ? names[v] : names[SB_OTHER];
+}
+
+static int collect_sig(void *ud, vc_sig_kind kind, const uint8_t *owner, const uint8_t *data, size_t len) {
+        vc_sig_entries *e = ud;
+        uint8_t fp[32];
+        if (kind == VC_SIG_X509) {
+                int r = vc_digest(VC_ALG_SHA256, data, len, fp);
+                return r < 0 ? r : vc_dset_add(&e->certs, fp);
+        }
+        if (kind == VC_SIG_SHA256)
+                return vc_dset_add(&e->hashes, data);
+        e->other++;
+        return 0;
+}
+
+int vc_sig_entries_of(const vc_event_content *c, vc_sig_entries *e) {
+        e->certs = (vc_dset) { .size = 32 };
+        e->hashes = (vc_dset) { .size = 32 };
+        e->other = 0;
+        int r = vc_siglist_foreach(c->var_data, (size_t) c->var_data_len, collect_sig, e);
+        vc_dset_finish(&e->certs);
+        vc_dset_finish(&e->hashes);
+        if (r < 0) {
+                vc_dset_done(&e->certs);
+                vc_dset_done(&e->hashes);
+        }
+        return r;
+}
+
+void vc_sig_entries_done(vc_sig_entries *e) {
+        vc_dset_done(&e->certs);
+        vc_dset_done(&e->hashes);
+}
