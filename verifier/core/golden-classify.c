@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden-internal.h"
 #include "uefi.h"
 #include "vc-util.h"
 
@@ -213,34 +214,114 @@ const char *vc_sb_name(vc_sb_var v) {
         return v < VC_SB_VARS ? names[v] : names[SB_OTHER];
 }
 
-static int collect_sig(void *ud, vc_sig_kind kind, const uint8_t *owner, const uint8_t *data, size_t len) {
-        vc_sig_entries *e = ud;
-        uint8_t fp[32];
-        if (kind == VC_SIG_X509) {
-                int r = vc_digest(VC_ALG_SHA256, data, len, fp);
-                return r < 0 ? r : vc_dset_add(&e->certs, fp);
-        }
-        if (kind == VC_SIG_SHA256)
-                return vc_dset_add(&e->hashes, data);
-        e->other++;
-        return 0;
-}
-
-int vc_sig_entries_of(const vc_event_content *c, vc_sig_entries *e) {
-        e->certs = (vc_dset) { .size = 32 };
-        e->hashes = (vc_dset) { .size = 32 };
-        e->other = 0;
-        int r = vc_siglist_foreach(c->var_data, (size_t) c->var_data_len, collect_sig, e);
-        vc_dset_finish(&e->certs);
-        vc_dset_finish(&e->hashes);
-        if (r < 0) {
-                vc_dset_done(&e->certs);
-                vc_dset_done(&e->hashes);
-        }
-        return r;
-}
-
 void vc_sig_entries_done(vc_sig_entries *e) {
         vc_dset_done(&e->certs);
         vc_dset_done(&e->hashes);
+}
+
+typedef struct sig_collect {
+        vc_sig_entries *e;
+        vc_hasher **hasher;
+} sig_collect;
+
+static int collect_sig(void *ud, vc_sig_kind kind, const uint8_t *owner, const uint8_t *data, size_t len) {
+        sig_collect *sc = ud;
+        uint8_t fp[32];
+        if (kind == VC_SIG_X509) {
+                int r = *sc->hasher ? 0 : vc_hasher_new(sc->hasher);
+                if (r >= 0)
+                        r = vc_hasher_digest(*sc->hasher, VC_ALG_SHA256, data, len, fp);
+                return r < 0 ? r : vc_dset_add(&sc->e->certs, fp);
+        }
+        if (kind == VC_SIG_SHA256)
+                return vc_dset_add(&sc->e->hashes, data);
+        sc->e->other++;
+        return 0;
+}
+
+int vc_sig_entries_of(const vc_event_content *c, vc_hasher **hasher, vc_sig_entries *e) {
+        sig_collect sc = { .e = e, .hasher = hasher };
+        e->certs = (vc_dset) { .size = 32 };
+        e->hashes = (vc_dset) { .size = 32 };
+        e->other = 0;
+        int r = vc_siglist_foreach(c->var_data, (size_t) c->var_data_len, collect_sig, &sc);
+        vc_dset_finish(&e->certs);
+        vc_dset_finish(&e->hashes);
+        if (r < 0)
+                vc_sig_entries_done(e);
+        return r;
+}
+
+/* Log strings as vc_event_decode() reads them: UTF-8 text without its trailing NULs. */
+static bool log_text(const vc_event *ev, size_t *ret_len) {
+        size_t len = ev->data_size;
+        while (len > 0 && ev->data[len - 1] == 0)
+                len--;
+        if (len == 0 || !vc_golden_text_valid(ev->data, len, false))
+                return false;
+        *ret_len = len;
+        return true;
+}
+
+static int read_variable(const vc_event *ev, vc_event_content *c) {
+        const uint8_t *guid, *name;
+        uint64_t chars;
+        if (vc_parse_variable(ev->data, ev->data_size, &guid, &name, &chars, &c->var_data, &c->var_data_len) < 0) {
+                c->var_data = NULL;
+                c->var_data_len = 0;
+                return 0; /* malformed: no content */
+        }
+        c->kind = VC_CONTENT_VARIABLE;
+        memcpy(c->var_guid, guid, 16);
+        c->var_name = vc_utf16_to_utf8(name, (size_t) chars);
+        return c->var_name ? 0 : -ENOMEM;
+}
+
+/* Malformed content is no error here: the rules find it has no string or variable. */
+static int decode_whole(const vc_event *ev, vc_event_content *ret) {
+        int r = vc_event_decode(ev, ret, NULL);
+        return r == -ENOMEM ? r : 0;
+}
+
+/* The text vc_event_decode() writes for every event (escaped character by character) costs
+ * more than all the rules of an evaluation together, and rules do not read it; the content
+ * they read is simple to take from the data in the common cases, and is decoded the same
+ * way there (a string only when the data is text, a variable only when it parses). Other
+ * cases (UTF-16 strings, the S-CRTM version) are left to vc_event_decode(). */
+int vc_rule_content(const vc_event *ev, vc_ev_class cls, vc_event_content *ret) {
+        vc_event_content c = { 0 };
+        size_t len;
+        int r;
+
+        switch (cls) {
+        case CLS_SEPARATOR:
+                if (ev->data_size == 4) {
+                        c.kind = VC_CONTENT_SEPARATOR;
+                        c.separator_value = vc_le32(ev->data);
+                }
+                break;
+        case CLS_SB_VARIABLE:
+                r = read_variable(ev, &c);
+                if (r < 0) {
+                        vc_event_content_done(&c);
+                        return r;
+                }
+                break;
+        case CLS_ACTION:
+        case CLS_GRUB:
+        case CLS_CMDLINE:
+                if (!log_text(ev, &len))
+                        return decode_whole(ev, ret);
+                c.kind = VC_CONTENT_STRING;
+                c.string = strndup((const char *) ev->data, len);
+                if (!c.string)
+                        return -ENOMEM;
+                break;
+        case CLS_CRTM_VERSION:
+                return decode_whole(ev, ret);
+        default:
+                break;
+        }
+        *ret = c;
+        return 0;
 }

@@ -49,6 +49,12 @@ const char *vc_index_word(vc_log_kind kind);
  * positions[]; false for events that extend nothing. */
 bool vc_event_position(const vc_event *ev, uint32_t positions[VC_PCR_COUNT], uint32_t *ret);
 
+/* What the rules of class cls read of ev's content, as vc_event_decode() decodes it (the
+ * same kind and fields) but without its one-line text: ret->text is NULL unless the event
+ * was decoded whole. Classes whose rules read nothing get no content (RAW). 0 or -ENOMEM;
+ * release with vc_event_content_done(). */
+int vc_rule_content(const vc_event *ev, vc_ev_class cls, vc_event_content *ret);
+
 /* The value a verified separator measured: its 4 bytes of data, or 0xFFFFFFFF for
  * SeaBIOS's separator with no data (the digest check says which). False when not verified. */
 bool vc_separator_value(const vc_event_content *c, const vc_event_check *chk, uint32_t *ret);
@@ -81,7 +87,8 @@ typedef struct vc_sig_entries {
         size_t other;           /* entries of other types (RSA2048, SHA1, X509_SHA256, ...) */
 } vc_sig_entries;
 
-/* The entries of a variable's EFI_SIGNATURE_LISTs. 0 (release with vc_sig_entries_done),
- * or -EBADMSG (malformed), -ENOMEM, -EIO: then nothing to release. */
-int vc_sig_entries_of(const vc_event_content *c, vc_sig_entries *e);
+/* The entries of a variable's EFI_SIGNATURE_LISTs. Certificates are hashed with *hasher,
+ * made on first use (the caller frees it). 0 (release with vc_sig_entries_done), or
+ * -EBADMSG (malformed), -ENOMEM, -EIO: then nothing to release. */
+int vc_sig_entries_of(const vc_event_content *c, vc_hasher **hasher, vc_sig_entries *e);
 void vc_sig_entries_done(vc_sig_entries *e);

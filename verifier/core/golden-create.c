@@ -15,13 +15,23 @@ static const uint8_t *bank_digest(const vc_event *ev, uint16_t bank) {
         return d ? d->bytes : NULL;
 }
 
-/* The last file node of a device path text ("...\EFI\BOOT\BOOTX64.EFI" -> "BOOTX64.EFI"). */
-static char *image_label(const vc_event_content *c) {
-        if (!c->device_path)
-                return NULL;
-        const char *p = c->device_path, *slash = strrchr(p, '\\');
-        const char *label = slash ? slash + 1 : (strrchr(p, '/') ? strrchr(p, '/') + 1 : p);
-        return *label ? strndup(label, 64) : NULL;
+/* The last file node of a boot application's device path ("...\EFI\BOOT\BOOTX64.EFI" ->
+ * "BOOTX64.EFI"): a label for people. 0 (*ret NULL when there is none) or -ENOMEM. */
+static int image_label(const vc_event *ev, char **ret) {
+        vc_event_content c = { 0 };
+        int r = vc_event_decode(ev, &c, NULL);
+        *ret = NULL;
+        if (r == -ENOMEM)
+                return r;
+        r = 0;
+        if (c.device_path) {
+                const char *p = c.device_path, *slash = strrchr(p, '\\');
+                const char *label = slash ? slash + 1 : (strrchr(p, '/') ? strrchr(p, '/') + 1 : p);
+                if (*label && !(*ret = strndup(label, 64)))
+                        r = -ENOMEM;
+        }
+        vc_event_content_done(&c);
+        return r;
 }
 
 static int create_err(vc_error *err, vc_log_kind kind, const vc_event *ev, const char *what) {
@@ -80,6 +90,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
         vc_chain chain = { 0 };
         uint32_t positions[VC_PCR_COUNT] = { 0 };
         sep_state seps = { .uefi = log_is_uefi(log) };
+        vc_hasher *hasher = NULL;
         int r;
 
         vc_error_clear(err);
@@ -129,10 +140,9 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         if (ti >= 0)
                                 g->after_separator[ev->pcr] |= 1ull << ti;
                 }
-                r = vc_event_decode(ev, &c, NULL);
-                if (r == -ENOMEM)
+                r = vc_rule_content(ev, cls, &c);
+                if (r < 0)
                         goto fail;
-                r = 0;
                 switch (cls) {
                 case CLS_SEPARATOR:
                         r = create_separator(g, log, ev, &c, chk, &seps, err);
@@ -174,7 +184,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                                 rule->present = rule->has_digests = rule->has_certificates = rule->has_hashes = true;
                                 if ((r = vc_dset_add(&rule->digests, d)) < 0)
                                         break;
-                                if (vc_sig_entries_of(&c, &e) < 0) {
+                                if (vc_sig_entries_of(&c, &hasher, &e) < 0) {
                                         r = create_err(err, log->kind, ev, "malformed EFI_SIGNATURE_LIST");
                                         break;
                                 }
@@ -184,7 +194,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         } else if (v == SB_DBX) {
                                 vc_sig_entries e;
                                 g->has_dbx_must_contain = true;
-                                if (vc_sig_entries_of(&c, &e) < 0) {
+                                if (vc_sig_entries_of(&c, &hasher, &e) < 0) {
                                         r = create_err(err, log->kind, ev, "malformed EFI_SIGNATURE_LIST");
                                         break;
                                 }
@@ -212,8 +222,9 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                         }
                         vc_chain_step *s = &chain.steps[chain.n++];
                         s->digests.size = g->dsize;
-                        s->name = image_label(&c);
-                        r = vc_dset_add(&s->digests, d);
+                        r = image_label(ev, &s->name);
+                        if (r >= 0)
+                                r = vc_dset_add(&s->digests, d);
                         g->has_boot_chain = true;
                         break;
                 }
@@ -335,6 +346,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
         if ((r = vc_golden_seal(g)) < 0)
                 goto fail;
         free(chain.steps);
+        vc_hasher_free(hasher);
         *ret = g;
         return 0;
 fail:
@@ -343,6 +355,7 @@ fail:
                 vc_dset_done(&chain.steps[s].digests);
         }
         free(chain.steps);
+        vc_hasher_free(hasher);
         vc_golden_free(g);
         if (r == -ENOMEM || r == -E2BIG)
                 return vc_error_set(err, r, SIZE_MAX, -1, "cannot create a golden set: %s",

@@ -28,6 +28,7 @@ typedef struct ectx {
         size_t cap;
         size_t omitted; /* findings past VC_EVAL_MAX_FINDINGS - 1 */
         bool summing;   /* the last finding, which counts them */
+        vc_hasher *hasher; /* certificates' fingerprints; made when first needed */
         int error;
 } ectx;
 
@@ -161,7 +162,7 @@ static void check_sigvar(ectx *e, const vc_event *ev, const vc_event_content *c,
         if (!rule->has_certificates && !rule->has_hashes)
                 return;
         vc_sig_entries s;
-        if (vc_sig_entries_of(c, &s) < 0) {
+        if (vc_sig_entries_of(c, &e->hasher, &s) < 0) {
                 finding(e, rname, -1, ev, "EFI_SIGNATURE_LISTs", "malformed", "%s holds a malformed EFI_SIGNATURE_LIST", var);
                 return;
         }
@@ -197,7 +198,7 @@ static void check_sigvar(ectx *e, const vc_event *ev, const vc_event_content *c,
 
 static void check_dbx(ectx *e, const vc_event *ev, const vc_event_content *c) {
         vc_sig_entries s;
-        if (vc_sig_entries_of(c, &s) < 0) {
+        if (vc_sig_entries_of(c, &e->hasher, &s) < 0) {
                 finding(e, "secure_boot.dbx_must_contain", -1, ev, "EFI_SIGNATURE_LISTs", "malformed",
                         "dbx holds a malformed EFI_SIGNATURE_LIST");
                 return;
@@ -227,34 +228,42 @@ static void check_dbx(ectx *e, const vc_event *ev, const vc_event_content *c) {
 static void check_separator(ectx *e, const vc_event *ev, const vc_event_content *c, const vc_event_check *chk,
                             unsigned count, bool by_value) {
         const vc_golden *g = e->g;
-        const char *text = c->text ? c->text : "?";
         uint32_t value = 0;
-        if (!vc_separator_value(c, chk, &value)) {
+        bool verified = vc_separator_value(c, chk, &value);
+        bool is_error = verified && value == 0xFFFFFFFF;
+        if (verified && is_error == g->error_separators) {
+                /* In a PCR the set requires no separator in, only what a separator measures
+                 * (0, or "WBCL"; the error value on an error_separators platform), once, is
+                 * one: the type is not measured, so any other 4-byte measurement could be
+                 * labelled a separator. */
+                if (!(g->separators & (1u << ev->pcr)) && !by_value &&
+                    (count > 1 || (!is_error && value != 0 && value != SEPARATOR_WBCL)))
+                        not_covered(e, ev, CLS_SEPARATOR);
+                return;
+        }
+        /* a finding, which quotes the separator as the event decoder describes it */
+        vc_event_content full = { 0 };
+        if (vc_event_decode(ev, &full, NULL) == -ENOMEM) {
+                e->error = -ENOMEM;
+                return;
+        }
+        const char *text = full.text ? full.text : "?";
+        if (!verified)
                 finding(e, "structure.separators", -1, ev, "a verified separator", text, "not a verified separator (%s)",
                         text);
-                return;
+        else {
+                if (chk->measured == VC_MEASURED_ERROR_SEPARATOR)
+                        text = "separator 0xffffffff (not logged)";
+                if (is_error)
+                        finding(e, "structure.separators", -1, ev, "a separator, not 0xFFFFFFFF", text,
+                                "the error separator 0xFFFFFFFF: UEFI firmware measures it when it failed (a legacy "
+                                "BIOS platform, SeaBIOS, needs a set created from its own log: error_separators)");
+                else
+                        finding(e, "structure.error_separators", -1, ev, "separator 0xffffffff", text,
+                                "separator %s differs from this platform's: golden set %s says it measures every "
+                                "separator as 0xFFFFFFFF (legacy BIOS)", text, g->name);
         }
-        if (chk->measured == VC_MEASURED_ERROR_SEPARATOR)
-                text = "separator 0xffffffff (not logged)";
-        bool is_error = value == 0xFFFFFFFF;
-        if (is_error && !g->error_separators) {
-                finding(e, "structure.separators", -1, ev, "a separator, not 0xFFFFFFFF", text,
-                        "the error separator 0xFFFFFFFF: UEFI firmware measures it when it failed (a legacy BIOS "
-                        "platform, SeaBIOS, needs a set created from its own log: error_separators)");
-                return;
-        }
-        if (!is_error && g->error_separators) {
-                finding(e, "structure.error_separators", -1, ev, "separator 0xffffffff", text,
-                        "separator %s differs from this platform's: golden set %s says it measures every separator as "
-                        "0xFFFFFFFF (legacy BIOS)", text, g->name);
-                return;
-        }
-        /* In a PCR the set requires no separator in, only what a separator measures (0, or
-         * "WBCL"; the error value on an error_separators platform), once, is one: the type
-         * is not measured, so any other 4-byte measurement could be labelled a separator. */
-        if (!(g->separators & (1u << ev->pcr)) && !by_value &&
-            (count > 1 || (!is_error && value != 0 && value != SEPARATOR_WBCL)))
-                not_covered(e, ev, CLS_SEPARATOR);
+        vc_event_content_done(&full);
 }
 
 typedef struct app_ev {
@@ -430,8 +439,8 @@ int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_even
                                         vc_event_type_name(ev->type), "%s after PCR %u's separator is not allowed",
                                         vc_event_type_name(ev->type), ev->pcr);
                 }
-                r = vc_event_decode(ev, &c, NULL);
-                if (r == -ENOMEM) {
+                r = vc_rule_content(ev, cls, &c);
+                if (r < 0) {
                         e.error = r;
                         break;
                 }
@@ -628,6 +637,7 @@ done:
                         e.omitted == 1 ? "" : "s", out.n_findings);
         }
         free(apps);
+        vc_hasher_free(e.hasher);
         if (e.error) {
                 vc_evaluation_done(&out);
                 return e.error;

@@ -21,3 +21,7 @@ int vc_vendor_events_add(vc_golden *g, const vc_vendor_event *e);
 void vc_vendor_events_finish(vc_golden *g);
 /* The pins at (pcr, position): *ret_n of them from the returned one on (NULL, 0: none). */
 const vc_vendor_event *vc_vendor_events_at(const vc_golden *g, uint32_t pcr, uint32_t position, size_t *ret_n);
+
+/* UTF-8 text without DEL or C1 controls, and without C0 controls other than tab, newline and
+ * carriage return unless controls (golden strings may hold them; log strings may not). */
+bool vc_golden_text_valid(const uint8_t *s, size_t n, bool controls);

@@ -270,37 +270,41 @@ static int parse_hex_list(pctx *c, json_object *arr, const char *path, vc_dset *
         return 0;
 }
 
-/* Valid UTF-8 without DEL or C1 controls: golden strings end up in findings and logs (C0
- * controls such as the newlines of GRUB's menuentry commands are kept; findings turn them
- * into spaces). */
-static bool valid_text(const char *s) {
-        const unsigned char *p = (const unsigned char *) s;
-        while (*p) {
-                unsigned c = *p, n;
-                if (c == 0x7f)
-                        return false;
+/* UTF-8 text (RFC 3629: no overlong forms, surrogates or code points past U+10FFFF) without
+ * DEL or C1 controls; C0 controls other than tab, newline and carriage return only when
+ * controls is set. Golden strings end up in findings and logs: they may hold C0 controls
+ * (the newlines of GRUB's menuentry commands; findings turn them into spaces), while log
+ * strings are text by the event decoder's rule (event.c), which allows none. */
+bool vc_golden_text_valid(const uint8_t *s, size_t n, bool controls) {
+        for (size_t i = 0; i < n;) {
+                unsigned c = s[i], k;
                 if (c < 0x80) {
-                        p++;
+                        if (c == 0x7f || (c < 0x20 && !controls && c != '\t' && c != '\n' && c != '\r'))
+                                return false;
+                        i++;
                         continue;
                 }
                 if (c >= 0xc2 && c <= 0xdf)
-                        n = 1;
+                        k = 1;
                 else if (c >= 0xe0 && c <= 0xef)
-                        n = 2;
+                        k = 2;
                 else if (c >= 0xf0 && c <= 0xf4)
-                        n = 3;
+                        k = 3;
                 else
                         return false;
-                for (unsigned i = 1; i <= n; i++)
-                        if ((p[i] & 0xc0) != 0x80)
+                if (n - i <= k)
+                        return false;
+                for (unsigned j = 1; j <= k; j++)
+                        if ((s[i + j] & 0xc0) != 0x80)
                                 return false;
-                if (c == 0xc2 && p[1] < 0xa0) /* C1 controls */
+                unsigned next = s[i + 1];
+                if (c == 0xc2 && next < 0xa0) /* C1 controls */
                         return false;
-                if (c == 0xed && p[1] >= 0xa0) /* surrogates */
+                if (c == 0xed && next >= 0xa0) /* surrogates */
                         return false;
-                if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
+                if ((c == 0xe0 && next < 0xa0) || (c == 0xf0 && next < 0x90) || (c == 0xf4 && next >= 0x90))
                         return false; /* overlong or beyond U+10FFFF */
-                p += 1 + n;
+                i += 1 + k;
         }
         return true;
 }
@@ -315,7 +319,7 @@ static int parse_string(pctx *c, json_object *v, const char *path, const char **
                                     path, n, VC_GOLDEN_MAX_STRING);
         if (strlen(json_object_get_string(v)) != n)
                 return perr(c, path, "string contains a NUL character");
-        if (!valid_text(json_object_get_string(v)))
+        if (!vc_golden_text_valid((const uint8_t *) json_object_get_string(v), n, true))
                 return perr(c, path, "string is not valid UTF-8 text (RFC 8259), or holds DEL/C1 control characters");
         *ret = json_object_get_string(v);
         return 0;
