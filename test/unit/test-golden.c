@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "digest-set.h"
+#include "golden-classify.h"
 #include "golden.h"
 #include "logbuilder.h"
 #include "logedit.h"
@@ -989,6 +990,97 @@ static void test_cache(void **state) {
         lb_free(&b);
 }
 
+
+/* ---------------- the content rules read ---------------- */
+
+/* What the rules of cls read of an event (golden-classify.h) must be what vc_event_decode
+ * gives: vc_rule_content takes it without the decoder's text, and must not tell apart what
+ * the decoder does not (a string it would not decode, a variable it would not parse). */
+static void expect_rule_content_is_decoders(const vc_event *ev, const char *where) {
+        vc_ev_class cls = vc_classify_event(VC_LOG_TPM, ev);
+        vc_event_content rc, dc;
+        assert_int_equal(vc_rule_content(ev, cls, &rc), 0);
+        (void) vc_event_decode(ev, &dc, NULL);
+        bool strings = cls == CLS_ACTION || cls == CLS_GRUB || cls == CLS_CMDLINE || cls == CLS_CRTM_VERSION;
+        if (cls == CLS_SEPARATOR) {
+                if ((rc.kind == VC_CONTENT_SEPARATOR) != (dc.kind == VC_CONTENT_SEPARATOR) ||
+                    (rc.kind == VC_CONTENT_SEPARATOR && rc.separator_value != dc.separator_value))
+                        fail_msg("%s: separator read as %d, decoded as %d", where, rc.kind, dc.kind);
+        } else if (cls == CLS_SB_VARIABLE) {
+                if (rc.kind != dc.kind)
+                        fail_msg("%s: variable read as %d, decoded as %d", where, rc.kind, dc.kind);
+                if (rc.kind == VC_CONTENT_VARIABLE) {
+                        assert_memory_equal(rc.var_guid, dc.var_guid, 16);
+                        assert_string_equal(rc.var_name, dc.var_name);
+                        assert_ptr_equal(rc.var_data, dc.var_data);
+                        assert_int_equal(rc.var_data_len, dc.var_data_len);
+                }
+        } else if (strings) {
+                if (rc.kind != dc.kind || !rc.string != !dc.string || (rc.string && strcmp(rc.string, dc.string) != 0))
+                        fail_msg("%s: class %d read as %d \"%s\", decoded as %d \"%s\"", where, cls, rc.kind,
+                                 rc.string ? rc.string : "(none)", dc.kind, dc.string ? dc.string : "(none)");
+        }
+        vc_event_content_done(&rc);
+        vc_event_content_done(&dc);
+}
+
+static void expect_strings_read_as_decoded(uint32_t type, uint32_t pcr, const char *prefix, const uint8_t *body,
+                                           size_t n, size_t nuls) {
+        uint8_t d[64] = { 0 };
+        size_t pl = strlen(prefix);
+        assert_true(pl + n + nuls <= sizeof(d));
+        memcpy(d, prefix, pl);
+        memcpy(d + pl, body, n);
+        vc_event ev = { .pcr = pcr, .type = type, .data = d, .data_size = (uint32_t) (pl + n + nuls) };
+        char where[96];
+        snprintf(where, sizeof(where), "type 0x%x \"%s\" + %zu bytes + %zu NUL", type, prefix, n, nuls);
+        expect_rule_content_is_decoders(&ev, where);
+}
+
+/* Every byte (with and without trailing NULs) and every pair of bytes, and sequences of three
+ * and four around the boundaries of UTF-8 (RFC 3629: overlong forms, surrogates, past
+ * U+10FFFF, C1 controls), as GRUB commands and command lines, EFI actions and a systemd-boot
+ * command line. */
+static void test_rule_content_strings(void **state) {
+        static const uint8_t edge[] = { 0x00, 0x0a, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0,
+                                        0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff };
+        static const struct {
+                uint32_t type, pcr;
+                const char *prefix;
+        } forms[] = {
+                { EV_IPL, 8, "grub_cmd: " },
+                { EV_IPL, 8, "kernel_cmdline: " },
+                { EV_EFI_ACTION, 4, "" },
+                { EV_IPL, 12, "" },
+        };
+        uint8_t b[4];
+        for (unsigned x = 0; x < 65536; x++) {
+                b[0] = (uint8_t) (x >> 8), b[1] = (uint8_t) x;
+                expect_strings_read_as_decoded(EV_IPL, 8, "grub_cmd: ", b, 2, 0);
+        }
+        for (size_t f = 0; f < ELEMENTSOF(forms); f++) {
+                for (unsigned x = 0; x < 256; x++)
+                        for (size_t nuls = 0; nuls <= 2; nuls++) {
+                                b[0] = (uint8_t) x;
+                                expect_strings_read_as_decoded(forms[f].type, forms[f].pcr, forms[f].prefix, b, 1, nuls);
+                        }
+                for (size_t i = 0; i < ELEMENTSOF(edge); i++)
+                        for (size_t j = 0; j < ELEMENTSOF(edge); j++)
+                                for (size_t k = 0; k < ELEMENTSOF(edge); k++) {
+                                        b[0] = edge[i], b[1] = edge[j], b[2] = edge[k];
+                                        expect_strings_read_as_decoded(forms[f].type, forms[f].pcr, forms[f].prefix,
+                                                                       b, 3, 0);
+                                }
+        }
+        for (unsigned lead = 0xf0; lead <= 0xf4; lead += 4)
+                for (size_t i = 0; i < ELEMENTSOF(edge); i++)
+                        for (size_t j = 0; j < ELEMENTSOF(edge); j++)
+                                for (size_t k = 0; k < ELEMENTSOF(edge); k++) {
+                                        b[0] = (uint8_t) lead, b[1] = edge[i], b[2] = edge[j], b[3] = edge[k];
+                                        expect_strings_read_as_decoded(EV_IPL, 8, "grub_cmd: ", b, 4, 0);
+                                }
+}
+
 /* ---------------- real logs ---------------- */
 
 static char shared[4096];
@@ -1786,6 +1878,24 @@ static void test_vendor_pin_keeps_its_side_of_the_separator(void **state) {
         }
 }
 
+/* Every event of every real log: the content its rules read is what the decoder gives. */
+static void test_real_rule_content(void **state) {
+        size_t events = 0;
+        for (size_t i = 0; i < n_logs; i++) {
+                lstate s;
+                load(&s, logs[i].buf, logs[i].len);
+                for (size_t k = 0; k < s.log->n_events; k++) {
+                        char where[4900];
+                        snprintf(where, sizeof(where), "%s event %zu", logs[i].path, k);
+                        expect_rule_content_is_decoders(&s.log->events[k], where);
+                        events++;
+                }
+                unload(&s);
+        }
+        printf("%zu events of %zu real logs: the content rules read is the decoder's\n", events, n_logs);
+        assert_true(events > 1000);
+}
+
 int main(void) {
         const char *d = getenv("VOUCH_SHARED_DIR"), *ci = getenv("CI");
         struct stat st;
@@ -1807,6 +1917,7 @@ int main(void) {
                 cmocka_unit_test(test_create_leaves_out_resettable_pcrs),
                 cmocka_unit_test(test_cache_is_bounded_in_bytes),
                 cmocka_unit_test(test_vendor_pin_keeps_its_side_of_the_separator),
+                cmocka_unit_test(test_rule_content_strings),
         };
         const struct CMUnitTest real[] = {
                 cmocka_unit_test(test_real_logs),
@@ -1815,6 +1926,7 @@ int main(void) {
                 cmocka_unit_test(test_real_error_separators),
                 cmocka_unit_test(test_real_utf8_boot_strings),
                 cmocka_unit_test(test_ccel_golden),
+                cmocka_unit_test(test_real_rule_content),
         };
         int r = cmocka_run_group_tests_name("golden (synthetic)", synthetic, NULL, NULL);
         snprintf(shared, sizeof(shared), "%s", d ? d : "../shared");
