@@ -68,12 +68,8 @@ char *vc_cmdline_text(const vc_event_content *c);
 
 /* The Secure Boot variables rules know by name. */
 typedef enum vc_sb_var {
-        SB_OTHER = 0,
-        SB_SECUREBOOT = 1,
-        SB_PK = 2,
-        SB_KEK = 3,
-        SB_DB = 4,
-        SB_DBX = 5,
+        SB_OTHER = 0, /* any other variable */
+        SB_SECUREBOOT = 1, SB_PK = 2, SB_KEK = 3, SB_DB = 4, SB_DBX = 5,
 } vc_sb_var;
 #define VC_SB_VARS 6
 

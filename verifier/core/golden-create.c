@@ -8,6 +8,7 @@
 
 #include "golden-classify.h"
 #include "golden-internal.h"
+#include "golden-rules.h"
 #include "hash.h"
 
 static const uint8_t *bank_digest(const vc_event *ev, uint16_t bank) {
@@ -319,14 +320,7 @@ int vc_golden_create(const vc_eventlog *log, const vc_event_check *checks, const
                 g->n_chains = 1;
                 chain = (vc_chain) { 0 };
         }
-        vc_dset *sets[] = { &g->firmware_digests, &g->handoff_tables, &g->configuration, &g->pk.digests, &g->kek.digests,
-                            &g->db.digests,       &g->authorities,    &g->sb_variables,  &g->mok,        &g->gpt,
-                            &g->initrd,           &g->load_options,   &g->boot_files };
-        for (size_t i = 0; i < ELEMENTSOF(sets); i++)
-                vc_dset_finish(sets[i]);
-        vc_sset_finish(&g->crtm_versions);
-        vc_sset_finish(&g->boot_commands);
-        vc_sset_finish(&g->actions);
+        vc_golden_rules_finish(g);
         vc_vendor_events_finish(g);
         g->error_separators = seps.error;
         g->log_kind = log->kind;
