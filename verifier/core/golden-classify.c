@@ -5,7 +5,9 @@
  * firmware blobs) are what was extended, and a quote covering the PCR vouches for them. */
 #include "golden-classify.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,28 +15,61 @@
 #include "uefi.h"
 #include "vc-util.h"
 
-static const char *const class_rule[] = {
-        [CLS_SEPARATOR] = "structure.separators",
-        [CLS_CRTM_VERSION] = "platform_firmware.s_crtm_versions",
-        [CLS_FIRMWARE] = "platform_firmware.firmware",
-        [CLS_HANDOFF] = "platform_firmware.handoff_tables",
-        [CLS_CONFIGURATION] = "platform_firmware.configuration",
-        [CLS_SB_VARIABLE] = "secure_boot",
-        [CLS_SB_AUTHORITY] = "secure_boot.authorities",
-        [CLS_MOK] = "secure_boot.mok",
-        [CLS_BOOT_APP] = "boot_chain.chains",
-        [CLS_GPT] = "boot_chain.gpt",
-        [CLS_ACTION] = "structure.actions",
-        [CLS_CMDLINE] = "kernel.cmdline",
-        [CLS_GRUB] = "kernel.boot_commands",
-        [CLS_BOOT_FILE] = "kernel.boot_files",
-        [CLS_INITRD] = "kernel.initrd",
-        [CLS_LOAD_OPTIONS] = "kernel.load_options",
-        [CLS_UNKNOWN_TYPE] = "structure.unknown_events",
+/* The rule that explains each class. The classes whose rule allows an event by its digest
+ * alone (a list in the set's bank) name that list, its flag, the flag of the object that
+ * holds it, and what such an event is, for findings. */
+typedef struct class_info {
+        const char *rule, *what;
+        size_t object, has, list; /* offsetof(vc_golden, ...) */
+} class_info;
+
+#define G(field) offsetof(vc_golden, field)
+#define BY_DIGEST(rule, what, object, has, list) { rule, what, G(object), G(has), G(list) }
+
+static const class_info classes[] = {
+        [CLS_SEPARATOR] = { "structure.separators" },
+        [CLS_CRTM_VERSION] = { "platform_firmware.s_crtm_versions" },
+        [CLS_FIRMWARE] = BY_DIGEST("platform_firmware.firmware", "firmware measurement", has_firmware,
+                                   has_firmware_digests, firmware_digests),
+        [CLS_HANDOFF] = BY_DIGEST("platform_firmware.handoff_tables", "handoff table", has_firmware, has_handoff,
+                                  handoff_tables),
+        [CLS_CONFIGURATION] = BY_DIGEST("platform_firmware.configuration", "platform configuration", has_firmware,
+                                        has_configuration, configuration),
+        [CLS_SB_VARIABLE] = { "secure_boot" },
+        [CLS_SB_AUTHORITY] = BY_DIGEST("secure_boot.authorities", "Secure Boot authority", has_secure_boot,
+                                       has_authorities, authorities),
+        [CLS_MOK] = BY_DIGEST("secure_boot.mok", "shim MOK variable", has_secure_boot, has_mok, mok),
+        [CLS_BOOT_APP] = { "boot_chain.chains" },
+        [CLS_GPT] = BY_DIGEST("boot_chain.gpt", "GPT", has_boot_chain, has_gpt, gpt),
+        [CLS_ACTION] = { "structure.actions" },
+        [CLS_CMDLINE] = { "kernel.cmdline" },
+        [CLS_GRUB] = { "kernel.boot_commands" },
+        [CLS_BOOT_FILE] = BY_DIGEST("kernel.boot_files", "boot file", has_kernel, has_boot_files, boot_files),
+        [CLS_INITRD] = BY_DIGEST("kernel.initrd", "initrd", has_kernel, has_initrd, initrd),
+        [CLS_LOAD_OPTIONS] = BY_DIGEST("kernel.load_options", "kernel load options", has_kernel, has_load_options,
+                                       load_options),
+        [CLS_UNKNOWN_TYPE] = { "structure.unknown_events" },
 };
 
 const char *vc_class_rule(vc_ev_class cls) {
-        return cls < ELEMENTSOF(class_rule) && class_rule[cls] ? class_rule[cls] : "";
+        return cls < ELEMENTSOF(classes) && classes[cls].rule ? classes[cls].rule : "";
+}
+
+const char *vc_class_what(vc_ev_class cls) {
+        return cls < ELEMENTSOF(classes) ? classes[cls].what : NULL;
+}
+
+const vc_dset *vc_class_digests(const vc_golden *g, vc_ev_class cls) {
+        if (!vc_class_what(cls) || !*(const bool *) ((const char *) g + classes[cls].has))
+                return NULL;
+        return (const vc_dset *) ((const char *) g + classes[cls].list);
+}
+
+int vc_class_allow_digest(vc_golden *g, vc_ev_class cls, const uint8_t *d) {
+        assert(vc_class_what(cls));
+        *(bool *) ((char *) g + classes[cls].object) = true;
+        *(bool *) ((char *) g + classes[cls].has) = true;
+        return vc_dset_add((vc_dset *) ((char *) g + classes[cls].list), d);
 }
 
 const char *vc_index_word(vc_log_kind kind) {
@@ -47,6 +82,14 @@ bool vc_event_position(const vc_event *ev, uint32_t positions[VC_PCR_COUNT], uin
                 return false;
         *ret = positions[ev->pcr]++;
         return true;
+}
+
+void vc_rule_event_start(vc_rule_event *x, vc_log_kind kind, const vc_event *ev, const vc_event_check *chk,
+                         uint16_t bank, uint32_t positions[VC_PCR_COUNT]) {
+        const vc_event_digest *d = vc_event_find_digest(ev, bank);
+        *x = (vc_rule_event) { .ev = ev, .chk = chk, .d = d ? d->bytes : NULL, .cls = vc_classify_event(kind, ev),
+                               .verified = chk->status == VC_DIGEST_VERIFIED };
+        vc_event_position(ev, positions, &x->pos);
 }
 
 /* The value a verified separator measured: its 4 bytes of data, or 0xFFFFFFFF for SeaBIOS's

@@ -12,6 +12,7 @@
 #include "digest-set.h"
 #include "event.h"
 #include "eventlog.h"
+#include "golden.h"
 #include "hash.h"
 
 /* The rule an event falls under. */
@@ -41,6 +42,13 @@ typedef enum vc_ev_class {
 vc_ev_class vc_classify_event(vc_log_kind kind, const vc_event *e);
 /* The rule that explains a class ("boot_chain.chains"); "" for CLS_IGNORED. */
 const char *vc_class_rule(vc_ev_class cls);
+/* For a class whose rule allows events by digest alone (firmware, boot files, ...): what
+ * such an event is ("boot file"); NULL for the others. */
+const char *vc_class_what(vc_ev_class cls);
+/* That rule's list in g; NULL when g has no such rule (or the class has none). */
+const vc_dset *vc_class_digests(const vc_golden *g, vc_ev_class cls);
+/* Makes g have that rule and allow d (golden create). 0, -ENOMEM or -E2BIG. */
+int vc_class_allow_digest(vc_golden *g, vc_ev_class cls, const uint8_t *d);
 
 /* "PCR" or "register" (CCEL), for messages. */
 const char *vc_index_word(vc_log_kind kind);
@@ -48,6 +56,21 @@ const char *vc_index_word(vc_log_kind kind);
 /* Where an event is among those extended into its PCR (0 = the first), counted in
  * positions[]; false for events that extend nothing. */
 bool vc_event_position(const vc_event *ev, uint32_t positions[VC_PCR_COUNT], uint32_t *ret);
+
+/* An event as the rules see it. */
+typedef struct vc_rule_event {
+        const vc_event *ev;
+        const vc_event_check *chk;
+        vc_event_content c;     /* what its class's rules read of it (vc_rule_content) */
+        const uint8_t *d;       /* its digest in the set's bank; NULL when it has none */
+        vc_ev_class cls;
+        uint32_t pos;           /* among the events extended into its PCR (vc_event_position) */
+        bool verified;          /* its content is what its digest measured */
+} vc_rule_event;
+
+/* Fills x for the next event of a log (its content not read yet); positions[] counts. */
+void vc_rule_event_start(vc_rule_event *x, vc_log_kind kind, const vc_event *ev, const vc_event_check *chk,
+                         uint16_t bank, uint32_t positions[VC_PCR_COUNT]);
 
 /* What the rules of class cls read of ev's content, as vc_event_decode() decodes it (the
  * same kind and fields) but without its one-line text: ret->text is NULL unless the event

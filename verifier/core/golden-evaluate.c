@@ -22,15 +22,34 @@ static uint32_t usual_index(vc_log_kind kind, uint32_t pcr) {
         return pcr <= 1 || pcr == 7 ? 1 : pcr <= 6 ? 2 : pcr <= 15 ? 3 : pcr;
 }
 
+/* A boot application, in the order the log has them. */
+typedef struct app_ev {
+        const vc_event *ev;
+        const uint8_t *d;
+} app_ev;
+
+/* An evaluation under way: its findings, and what the log has shown so far. */
 typedef struct ectx {
         const vc_golden *g;
         vc_evaluation *out;
         size_t cap;
-        size_t omitted; /* findings past VC_EVAL_MAX_FINDINGS - 1 */
-        bool summing;   /* the last finding, which counts them */
-        vc_hasher *hasher; /* certificates' fingerprints; made when first needed */
-        int error;
+        size_t omitted;         /* findings past VC_EVAL_MAX_FINDINGS - 1 */
+        bool summing;           /* the last finding, which counts them */
+        int error;              /* could not evaluate (-ENOMEM) */
+        vc_hasher *hasher;      /* certificates' fingerprints; made when first needed */
+
+        uint32_t value_pcrs;                    /* PCRs an exact-value rule explains (pcr_values) */
+        unsigned sep_count[VC_PCR_COUNT];       /* separators per PCR */
+        uint32_t positions[VC_PCR_COUNT];       /* events extended per PCR (vendor event pins) */
+        unsigned sb_seen[VC_SB_VARS];           /* Secure Boot variables measured */
+        app_ev *apps;                           /* the boot applications */
+        size_t n_apps;
 } ectx;
+
+/* Whether an exact-value rule explains the event's PCR (pcr_values). */
+static bool by_value(const ectx *e, const vc_event *ev) {
+        return e->value_pcrs & (1u << (ev->pcr & 31));
+}
 
 /* s cut at VC_FINDING_TEXT_MAX bytes (on a UTF-8 character boundary, "..." appended). */
 static char *finding_text(const char *s) {
@@ -226,7 +245,7 @@ static void check_dbx(ectx *e, const vc_event *ev, const vc_event_content *c) {
  * Windows uses "WBCL" in PCRs 12-14; a legacy BIOS (SeaBIOS) measures 0xFFFFFFFF always,
  * and a set created from such a platform says so (error_separators): then only that. */
 static void check_separator(ectx *e, const vc_event *ev, const vc_event_content *c, const vc_event_check *chk,
-                            unsigned count, bool by_value) {
+                            unsigned count, bool explained) {
         const vc_golden *g = e->g;
         uint32_t value = 0;
         bool verified = vc_separator_value(c, chk, &value);
@@ -236,7 +255,7 @@ static void check_separator(ectx *e, const vc_event *ev, const vc_event_content 
                  * (0, or "WBCL"; the error value on an error_separators platform), once, is
                  * one: the type is not measured, so any other 4-byte measurement could be
                  * labelled a separator. */
-                if (!(g->separators & (1u << ev->pcr)) && !by_value &&
+                if (!(g->separators & (1u << ev->pcr)) && !explained &&
                     (count > 1 || (!is_error && value != 0 && value != SEPARATOR_WBCL)))
                         not_covered(e, ev, CLS_SEPARATOR);
                 return;
@@ -265,11 +284,6 @@ static void check_separator(ectx *e, const vc_event *ev, const vc_event_content 
         }
         vc_event_content_done(&full);
 }
-
-typedef struct app_ev {
-        const vc_event *ev;
-        const uint8_t *d;
-} app_ev;
 
 static void check_boot_chain(ectx *e, const app_ev *apps, size_t n) {
         const vc_golden *g = e->g;
@@ -350,293 +364,315 @@ void vc_evaluation_done(vc_evaluation *ev) {
         *ev = (vc_evaluation) { 0 };
 }
 
+/* Exact PCR values (rules.pcr_values); the PCRs they explain. */
+static uint32_t check_pcr_values(ectx *e, const vc_pcr_set *replayed) {
+        const vc_golden *g = e->g;
+        uint32_t pcrs = 0;
+        for (int b = 0; b < VC_NUM_ALGS; b++) {
+                if (!g->pcr_values_mask[b])
+                        continue;
+                const vc_alg_info *a = vc_alg_at(b);
+                const vc_pcr_bank *rb = vc_pcr_set_find(replayed, a->alg);
+                pcrs |= g->pcr_values_mask[b];
+                for (unsigned p = 0; p < VC_PCR_COUNT; p++) {
+                        if (!(g->pcr_values_mask[b] & (1u << p)))
+                                continue;
+                        char *list = vc_dset_text(&g->pcr_values[b][p], 8);
+                        if (!rb || !(rb->mask & (1u << p))) {
+                                finding(e, "pcr_values", (int) p, NULL, list, "not extended",
+                                        "%s PCR %u is not extended by the log; allowed: %s", a->name, p, list ? list : "?");
+                        } else if (!vc_dset_has(&g->pcr_values[b][p], rb->values[p])) {
+                                char full[2 * VC_MAX_DIGEST + 1], sh[16];
+                                vc_hex(rb->values[p], a->size, full);
+                                vc_short_hex(rb->values[p], a->size, sh);
+                                finding(e, "pcr_values", (int) p, NULL, list, full, "%s value %s is not allowed; allowed: %s",
+                                        a->name, sh, list ? list : "?");
+                        }
+                        free(list);
+                }
+        }
+        return pcrs;
+}
+
+/* S-CRTM version: by its verified version string, or by its digest among the firmware. */
+static void check_crtm_version(ectx *e, const vc_rule_event *x) {
+        const vc_golden *g = e->g;
+        const char *version = x->c.string;
+        bool by_string = g->has_crtm_versions && x->verified && version;
+        if ((by_string && vc_sset_has(&g->crtm_versions, version)) ||
+            (g->has_firmware_digests && vc_dset_has(&g->firmware_digests, x->d)))
+                return;
+        if (!g->has_crtm_versions && !g->has_firmware_digests) {
+                if (!by_value(e, x->ev))
+                        not_covered(e, x->ev, x->cls);
+        } else if (by_string) {
+                const char *first = g->crtm_versions.n ? g->crtm_versions.s[0] : "";
+                finding(e, vc_class_rule(x->cls), -1, x->ev, first, version,
+                        "S-CRTM version \"%.100s\" is not allowed%s%.100s%s", version,
+                        g->crtm_versions.n ? "; allowed: \"" : "", first, g->crtm_versions.n ? "\"" : "");
+        } else {
+                check_digest(e, "platform_firmware.firmware", x->ev, &g->firmware_digests, x->d, "S-CRTM version");
+        }
+}
+
+/* Classes whose rule allows an event by its digest alone. */
+static void check_by_digest(ectx *e, const vc_rule_event *x) {
+        const vc_dset *set = vc_class_digests(e->g, x->cls);
+        if (set)
+                check_digest(e, vc_class_rule(x->cls), x->ev, set, x->d, vc_class_what(x->cls));
+        else if (!by_value(e, x->ev))
+                not_covered(e, x->ev, x->cls);
+}
+
+/* Whether the set has a rule for a Secure Boot variable. */
+static bool sb_has_rule(const vc_golden *g, vc_sb_var v) {
+        switch (v) {
+        case SB_SECUREBOOT:
+                return g->secure_boot_enabled >= 0;
+        case SB_PK:
+                return g->pk.present;
+        case SB_KEK:
+                return g->kek.present;
+        case SB_DB:
+                return g->db.present;
+        case SB_DBX:
+                return g->has_dbx_must_contain;
+        default:
+                return g->has_sb_variables;
+        }
+}
+
+/* Secure Boot variables (PCR 7): each known one once, with verified content its rule allows. */
+static void check_sb_variable(ectx *e, const vc_rule_event *x) {
+        const vc_golden *g = e->g;
+        const vc_event_content *c = &x->c;
+        vc_sb_var v = vc_sb_variable(c);
+        e->sb_seen[v]++;
+        if (v != SB_OTHER && e->sb_seen[v] > 1)
+                finding(e, "secure_boot", -1, x->ev, "measured once", "measured again", "%s is measured more than once",
+                        vc_sb_name(v));
+        if (!sb_has_rule(g, v)) {
+                if (!by_value(e, x->ev))
+                        not_covered(e, x->ev, x->cls);
+                return;
+        }
+        if (v != SB_OTHER && !(x->verified && x->chk->measured == VC_MEASURED_EVENT_DATA)) {
+                finding(e, "secure_boot", -1, x->ev, "verified variable content", "not verified",
+                        "%s content is not covered by its digest", vc_sb_name(v));
+                return;
+        }
+        if (v == SB_SECUREBOOT) {
+                bool on = c->var_data_len == 1 && c->var_data[0] == 1;
+                const char *want = g->secure_boot_enabled ? "enabled" : "disabled", *is = on ? "enabled" : "disabled";
+                if (g->secure_boot_enabled != 2 && on != (g->secure_boot_enabled == 1))
+                        finding(e, "secure_boot.enabled", -1, x->ev, want, is, "Secure Boot is %s; expected %s", is, want);
+        } else if (v == SB_PK || v == SB_KEK || v == SB_DB) {
+                check_sigvar(e, x->ev, c, v == SB_PK ? &g->pk : v == SB_KEK ? &g->kek : &g->db, vc_sb_name(v), x->d);
+        } else if (v == SB_DBX) {
+                check_dbx(e, x->ev, c);
+        } else {
+                check_digest(e, "secure_boot.variables", x->ev, &g->sb_variables, x->d,
+                             c->var_name ? c->var_name : "variable");
+        }
+}
+
+static void check_action(ectx *e, const vc_rule_event *x) {
+        const vc_golden *g = e->g;
+        const char *s = x->c.string;
+        if (!g->has_actions) {
+                if (!by_value(e, x->ev))
+                        not_covered(e, x->ev, x->cls);
+        } else if (!x->verified || !s) {
+                finding(e, vc_class_rule(x->cls), -1, x->ev, "a verified action string", "not verified",
+                        "EFI action content is not verified");
+        } else if (!vc_sset_has(&g->actions, s)) {
+                finding(e, vc_class_rule(x->cls), -1, x->ev, "an allowed action", s, "EFI action \"%.200s\" is not allowed",
+                        s);
+        }
+}
+
+/* A command line (systemd-stub, systemd-boot) or a GRUB string: its verified body must be
+ * an allowed command (GRUB) or command line, whatever GRUB's prefix says (not measured). */
+static void check_boot_string(ectx *e, const vc_rule_event *x) {
+        const vc_golden *g = e->g;
+        bool grub = x->cls == CLS_GRUB;
+        if (!g->n_cmdline && !(grub && g->has_boot_commands)) {
+                if (!by_value(e, x->ev))
+                        not_covered(e, x->ev, x->cls);
+                return;
+        }
+        char *body = !x->verified ? NULL : grub ? vc_grub_body(&x->c) : vc_cmdline_text(&x->c);
+        if (!body) {
+                finding(e, vc_class_rule(x->cls), -1, x->ev, "verified content", "not verified", "%s content is not verified",
+                        grub ? "boot loader string" : "kernel command line");
+        } else if (!(grub && vc_sset_has(&g->boot_commands, body)) && !cmdline_allowed(g, body)) {
+                bool says_cmdline = !grub || vc_grub_says_cmdline(x->c.string);
+                char *rules = cmdline_rules_text(g);
+                finding(e, says_cmdline ? "kernel.cmdline" : "kernel.boot_commands", -1, x->ev,
+                        says_cmdline ? (rules ? rules : "") : "an allowed boot loader command", body,
+                        "%s \"%.300s\" is not allowed%s%s", says_cmdline ? "kernel command line" : "boot loader command",
+                        body, says_cmdline ? "; allowed: " : "", says_cmdline && rules ? rules : "");
+                free(rules);
+        }
+        free(body);
+}
+
+/* The type is not measured: an unknown type is no reason to let an event through; only a
+ * pin (where it is, with its digest) or an allow-listed digest is. */
+static void check_unknown_event(ectx *e, const vc_rule_event *x, bool pinned) {
+        const vc_golden *g = e->g;
+        if (pinned || vendor_pin_differs(e, x->ev, x->pos, x->d))
+                return;
+        if (g->unknown_events == VC_UNKNOWN_REJECT)
+                finding(e, vc_class_rule(x->cls), -1, x->ev, "a known event type", vc_event_type_name(x->ev->type),
+                        "event type 0x%08x is not defined by the TCG PC Client spec", x->ev->type);
+        else
+                check_digest(e, "structure.unknown_digests", x->ev, &g->unknown_digests, x->d, "event of unknown type");
+}
+
+/* Events after a separator: only the types the set allows there (and a vendor event pinned
+ * where it is). */
+static void check_after_separator(ectx *e, const vc_rule_event *x, bool pinned) {
+        const vc_event *ev = x->ev;
+        if (!e->g->has_after_separator || !e->sep_count[ev->pcr] || x->cls == CLS_SEPARATOR || pinned)
+                return;
+        int ti = vc_event_type_index(ev->type);
+        if (ti < 0 || !(e->g->after_separator[ev->pcr] & (1ull << ti)))
+                finding(e, "structure.after_separator", -1, ev, "no such event after the separator",
+                        vc_event_type_name(ev->type), "%s after PCR %u's separator is not allowed",
+                        vc_event_type_name(ev->type), ev->pcr);
+}
+
+/* The rule of the event's class, on what it reads of the event. */
+static void check_by_class(ectx *e, vc_rule_event *x, bool pinned) {
+        const vc_event *ev = x->ev;
+        switch (x->cls) {
+        case CLS_SEPARATOR:
+                e->sep_count[ev->pcr]++;
+                check_separator(e, ev, &x->c, x->chk, e->sep_count[ev->pcr], by_value(e, x->ev));
+                break;
+        case CLS_CRTM_VERSION:
+                check_crtm_version(e, x);
+                break;
+        case CLS_SB_VARIABLE:
+                check_sb_variable(e, x);
+                break;
+        case CLS_BOOT_APP:
+                /* Without a chain rule, an application is explained only by a pin of its own
+                 * PCR; one anywhere else (its type is not measured: any event can be labelled
+                 * so) goes to the chain check and is not covered. */
+                if (e->g->has_boot_chain || !by_value(e, x->ev))
+                        e->apps[e->n_apps++] = (app_ev) { ev, x->d };
+                break;
+        case CLS_ACTION:
+                check_action(e, x);
+                break;
+        case CLS_CMDLINE:
+        case CLS_GRUB:
+                check_boot_string(e, x);
+                break;
+        case CLS_UNKNOWN_TYPE:
+                check_unknown_event(e, x, pinned);
+                break;
+        case CLS_IGNORED:
+                break;
+        default:
+                check_by_digest(e, x);
+                break;
+        }
+}
+
+/* One event of the log, in a PCR the set evaluates: in the bank, as its digest says, and
+ * explained by its class's rule. */
+static void check_event(ectx *e, vc_log_kind kind, const vc_event *ev, const vc_event_check *chk) {
+        const vc_golden *g = e->g;
+        vc_rule_event x;
+
+        vc_rule_event_start(&x, kind, ev, chk, g->bank, e->positions);
+        if (ev->type == EV_NO_ACTION || ev->pcr == VC_PCR_NONE || !(g->pcrs & (1u << ev->pcr)))
+                return;
+        if (!x.d) {
+                finding(e, "bank", -1, ev, vc_alg_lookup(g->bank)->name, "absent", "event has no %s digest",
+                        vc_alg_lookup(g->bank)->name);
+                return;
+        }
+        if (chk->status == VC_DIGEST_MISMATCH) {
+                finding(e, "digest", -1, ev, "digest of the event data", "different",
+                        "%s content does not match its digest: not to be believed", vc_event_type_name(ev->type));
+                return;
+        }
+        bool pinned = x.cls == CLS_UNKNOWN_TYPE && vendor_pinned(g, ev, x.pos, x.d, e->sep_count[ev->pcr] != 0);
+        check_after_separator(e, &x, pinned);
+        int r = vc_rule_content(ev, x.cls, &x.c);
+        if (r < 0) {
+                e->error = r;
+                return;
+        }
+        check_by_class(e, &x, pinned);
+        vc_event_content_done(&x.c);
+}
+
+/* What must be in the log, once it is all read: the boot chain, one separator per PCR that
+ * requires it, the Secure Boot variables that have rules. */
+static void check_whole_log(ectx *e) {
+        const vc_golden *g = e->g;
+        /* A log with no boot application matches only an empty chain (`[]`, what create
+         * writes for such a log): a set that lists chains is not passed by leaving the boot
+         * applications out. With no chains, only the applications are checked. */
+        if (!e->error && (e->n_apps || g->n_chains))
+                check_boot_chain(e, e->apps, e->n_apps);
+        for (unsigned p = 0; p < VC_PCR_COUNT; p++)
+                if (g->separators & (1u << p) && e->sep_count[p] != 1)
+                        finding(e, "structure.separators", (int) p, NULL, "one separator",
+                                e->sep_count[p] ? "several" : "none", "PCR %u has %u separators; expected exactly one",
+                                p, e->sep_count[p]);
+        if (g->has_secure_boot && g->sb_required && g->secure_boot_enabled >= 0 && g->secure_boot_enabled != 2 &&
+            !e->sb_seen[SB_SECUREBOOT])
+                finding(e, "secure_boot.enabled", (int) usual_index(g->log_kind, 7), NULL, "a SecureBoot measurement",
+                        "none", "the SecureBoot variable is not measured");
+        static const struct {
+                vc_sb_var v;
+                const char *rule;
+        } req[] = { { SB_PK, "secure_boot.pk" },
+                    { SB_KEK, "secure_boot.kek" },
+                    { SB_DB, "secure_boot.db" },
+                    { SB_DBX, "secure_boot.dbx_must_contain" } };
+        for (size_t i = 0; i < ELEMENTSOF(req); i++)
+                if (g->sb_required && sb_has_rule(g, req[i].v) && !e->sb_seen[req[i].v])
+                        finding(e, req[i].rule, (int) usual_index(g->log_kind, 7), NULL, "a measurement", "none",
+                                "%s is not measured", vc_sb_name(req[i].v));
+}
+
 int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_event_check *checks,
                        const vc_pcr_set *replayed, uint32_t attested, vc_evaluation *ret) {
         vc_evaluation out = { 0 };
         ectx e = { .g = g, .out = &out };
-        app_ev *apps = NULL;
-        size_t n_apps = 0;
-        unsigned sep_count[VC_PCR_COUNT] = { 0 };
-        uint32_t positions[VC_PCR_COUNT] = { 0 };
-        unsigned sb_seen[6] = { 0 };
-        uint32_t pcr_value_rules = 0;
-        int r;
 
-        apps = calloc(log->n_events ? log->n_events : 1, sizeof(*apps));
-        if (!apps)
+        e.apps = calloc(log->n_events ? log->n_events : 1, sizeof(*e.apps));
+        if (!e.apps)
                 return -ENOMEM;
         /* PCRs and CCEL registers are different things: a set judges only its kind of log. */
         if (g->log_kind != log->kind) {
                 finding(&e, "log", -1, NULL, vc_log_kind_name(g->log_kind), vc_log_kind_name(log->kind),
                         "golden set %s is for %s logs; this is a %s log", g->name,
                         g->log_kind == VC_LOG_CCEL ? "CCEL" : "TPM", log->kind == VC_LOG_CCEL ? "CCEL" : "TPM");
-                goto done;
+        } else {
+                e.value_pcrs = check_pcr_values(&e, replayed);
+                /* The set's PCRs must be covered by the quote, or their events mean nothing. */
+                for (unsigned p = 0; p < VC_PCR_COUNT; p++)
+                        if ((g->pcrs & (1u << p)) && !(attested & (1u << p)))
+                                finding(&e, "attestation", (int) p, NULL, "quoted", "not quoted",
+                                        "PCR %u is evaluated by golden set %s but not covered by the quote", p, g->name);
+                for (size_t i = 0; i < log->n_events && !e.error; i++)
+                        check_event(&e, log->kind, &log->events[i], &checks[i]);
+                check_whole_log(&e);
         }
-
-        /* Exact PCR values. */
-        for (int b = 0; b < VC_NUM_ALGS; b++) {
-                if (!g->pcr_values_mask[b])
-                        continue;
-                const vc_alg_info *a = vc_alg_at(b);
-                const vc_pcr_bank *rb = vc_pcr_set_find(replayed, a->alg);
-                pcr_value_rules |= g->pcr_values_mask[b];
-                for (unsigned p = 0; p < VC_PCR_COUNT; p++) {
-                        if (!(g->pcr_values_mask[b] & (1u << p)))
-                                continue;
-                        char *list = vc_dset_text(&g->pcr_values[b][p], 8);
-                        if (!rb || !(rb->mask & (1u << p))) {
-                                finding(&e, "pcr_values", (int) p, NULL, list, "not extended",
-                                        "%s PCR %u is not extended by the log; allowed: %s", a->name, p, list ? list : "?");
-                        } else if (!vc_dset_has(&g->pcr_values[b][p], rb->values[p])) {
-                                char full[2 * VC_MAX_DIGEST + 1], sh[16];
-                                vc_hex(rb->values[p], a->size, full);
-                                vc_short_hex(rb->values[p], a->size, sh);
-                                finding(&e, "pcr_values", (int) p, NULL, list, full, "%s value %s is not allowed; allowed: %s",
-                                        a->name, sh, list ? list : "?");
-                        }
-                        free(list);
-                }
-        }
-        /* The set's PCRs must be covered by the quote, or their events mean nothing. */
-        for (unsigned p = 0; p < VC_PCR_COUNT; p++)
-                if ((g->pcrs & (1u << p)) && !(attested & (1u << p)))
-                        finding(&e, "attestation", (int) p, NULL, "quoted", "not quoted",
-                                "PCR %u is evaluated by golden set %s but not covered by the quote", p, g->name);
-
-        for (size_t i = 0; i < log->n_events && !e.error; i++) {
-                const vc_event *ev = &log->events[i];
-                const vc_event_check *chk = &checks[i];
-                const vc_event_digest *dg = vc_event_find_digest(ev, g->bank);
-                bool verified = chk->status == VC_DIGEST_VERIFIED;
-                bool by_value = pcr_value_rules & (1u << (ev->pcr & 31));
-                vc_event_content c = { 0 };
-                uint32_t pos = 0;
-
-                vc_event_position(ev, positions, &pos);
-
-                if (ev->type == EV_NO_ACTION || ev->pcr == VC_PCR_NONE || !(g->pcrs & (1u << ev->pcr)))
-                        continue;
-                if (!dg) {
-                        finding(&e, "bank", -1, ev, vc_alg_lookup(g->bank)->name, "absent", "event has no %s digest",
-                                vc_alg_lookup(g->bank)->name);
-                        continue;
-                }
-                if (chk->status == VC_DIGEST_MISMATCH) {
-                        finding(&e, "digest", -1, ev, "digest of the event data", "different",
-                                "%s content does not match its digest: not to be believed", vc_event_type_name(ev->type));
-                        continue;
-                }
-                vc_ev_class cls = vc_classify_event(log->kind, ev);
-                const uint8_t *d = dg->bytes;
-
-                bool pinned = cls == CLS_UNKNOWN_TYPE && vendor_pinned(g, ev, pos, d, sep_count[ev->pcr] != 0);
-                /* Events after a separator: only the types the set allows there (and a
-                 * vendor event pinned where it is). */
-                if (g->has_after_separator && sep_count[ev->pcr] && cls != CLS_SEPARATOR && !pinned) {
-                        int ti = vc_event_type_index(ev->type);
-                        if (ti < 0 || !(g->after_separator[ev->pcr] & (1ull << ti)))
-                                finding(&e, "structure.after_separator", -1, ev, "no such event after the separator",
-                                        vc_event_type_name(ev->type), "%s after PCR %u's separator is not allowed",
-                                        vc_event_type_name(ev->type), ev->pcr);
-                }
-                r = vc_rule_content(ev, cls, &c);
-                if (r < 0) {
-                        e.error = r;
-                        break;
-                }
-                switch (cls) {
-                case CLS_SEPARATOR:
-                        sep_count[ev->pcr]++;
-                        check_separator(&e, ev, &c, chk, sep_count[ev->pcr], by_value);
-                        break;
-                case CLS_CRTM_VERSION: {
-                        /* by its verified version string, or by its digest among the firmware */
-                        bool by_string = g->has_crtm_versions && verified && c.string;
-                        if ((by_string && vc_sset_has(&g->crtm_versions, c.string)) ||
-                            (g->has_firmware_digests && vc_dset_has(&g->firmware_digests, d)))
-                                break;
-                        if (!g->has_crtm_versions && !g->has_firmware_digests) {
-                                if (!by_value)
-                                        not_covered(&e, ev, cls);
-                        } else if (by_string) {
-                                finding(&e, vc_class_rule(cls), -1, ev, g->crtm_versions.n ? g->crtm_versions.s[0] : "",
-                                        c.string, "S-CRTM version \"%.100s\" is not allowed%s%.100s%s", c.string,
-                                        g->crtm_versions.n ? "; allowed: \"" : "",
-                                        g->crtm_versions.n ? g->crtm_versions.s[0] : "", g->crtm_versions.n ? "\"" : "");
-                        } else {
-                                check_digest(&e, "platform_firmware.firmware", ev, &g->firmware_digests, d,
-                                             "S-CRTM version");
-                        }
-                        break;
-                }
-                case CLS_FIRMWARE:
-                case CLS_HANDOFF:
-                case CLS_CONFIGURATION:
-                case CLS_SB_AUTHORITY:
-                case CLS_MOK:
-                case CLS_GPT:
-                case CLS_BOOT_FILE:
-                case CLS_INITRD:
-                case CLS_LOAD_OPTIONS: {
-                        static const char *const what[] = {
-                                [CLS_FIRMWARE] = "firmware measurement", [CLS_HANDOFF] = "handoff table",
-                                [CLS_CONFIGURATION] = "platform configuration", [CLS_SB_AUTHORITY] = "Secure Boot authority",
-                                [CLS_MOK] = "shim MOK variable", [CLS_GPT] = "GPT",
-                                [CLS_BOOT_FILE] = "boot file", [CLS_INITRD] = "initrd", [CLS_LOAD_OPTIONS] = "kernel load options",
-                        };
-                        const vc_dset *set = cls == CLS_FIRMWARE        ? (g->has_firmware_digests ? &g->firmware_digests : NULL)
-                                             : cls == CLS_HANDOFF       ? (g->has_handoff ? &g->handoff_tables : NULL)
-                                             : cls == CLS_CONFIGURATION ? (g->has_configuration ? &g->configuration : NULL)
-                                             : cls == CLS_SB_AUTHORITY  ? (g->has_authorities ? &g->authorities : NULL)
-                                             : cls == CLS_MOK           ? (g->has_mok ? &g->mok : NULL)
-                                             : cls == CLS_GPT           ? (g->has_gpt ? &g->gpt : NULL)
-                                             : cls == CLS_BOOT_FILE     ? (g->has_boot_files ? &g->boot_files : NULL)
-                                             : cls == CLS_INITRD        ? (g->has_initrd ? &g->initrd : NULL)
-                                                                        : (g->has_load_options ? &g->load_options : NULL);
-                        if (set)
-                                check_digest(&e, vc_class_rule(cls), ev, set, d, what[cls]);
-                        else if (!by_value)
-                                not_covered(&e, ev, cls);
-                        break;
-                }
-                case CLS_SB_VARIABLE: {
-                        vc_sb_var v = vc_sb_variable(&c);
-                        bool content_ok = verified && chk->measured == VC_MEASURED_EVENT_DATA;
-                        sb_seen[v]++;
-                        if (v != SB_OTHER && sb_seen[v] > 1)
-                                finding(&e, "secure_boot", -1, ev, "measured once", "measured again",
-                                        "%s is measured more than once", vc_sb_name(v));
-                        bool has_rule = v == SB_SECUREBOOT ? g->secure_boot_enabled >= 0
-                                        : v == SB_PK       ? g->pk.present
-                                        : v == SB_KEK      ? g->kek.present
-                                        : v == SB_DB       ? g->db.present
-                                        : v == SB_DBX      ? g->has_dbx_must_contain
-                                                           : g->has_sb_variables;
-                        if (!has_rule) {
-                                if (!by_value)
-                                        not_covered(&e, ev, cls);
-                                break;
-                        }
-                        if (v != SB_OTHER && !content_ok) {
-                                finding(&e, "secure_boot", -1, ev, "verified variable content", "not verified",
-                                        "%s content is not covered by its digest", vc_sb_name(v));
-                                break;
-                        }
-                        if (v == SB_SECUREBOOT) {
-                                bool on = c.var_data_len == 1 && c.var_data[0] == 1;
-                                if (g->secure_boot_enabled != 2 && on != (g->secure_boot_enabled == 1))
-                                        finding(&e, "secure_boot.enabled", -1, ev, g->secure_boot_enabled ? "enabled" : "disabled",
-                                                on ? "enabled" : "disabled", "Secure Boot is %s; expected %s",
-                                                on ? "enabled" : "disabled", g->secure_boot_enabled ? "enabled" : "disabled");
-                        } else if (v == SB_PK || v == SB_KEK || v == SB_DB) {
-                                check_sigvar(&e, ev, &c, v == SB_PK ? &g->pk : v == SB_KEK ? &g->kek : &g->db, vc_sb_name(v), d);
-                        } else if (v == SB_DBX) {
-                                check_dbx(&e, ev, &c);
-                        } else {
-                                check_digest(&e, "secure_boot.variables", ev, &g->sb_variables, d,
-                                             c.var_name ? c.var_name : "variable");
-                        }
-                        break;
-                }
-                case CLS_BOOT_APP:
-                        /* Without a chain rule, an application is explained only by a pin of
-                         * its own PCR; one anywhere else (its type is not measured: any event
-                         * can be labelled so) goes to the chain check and is not covered. */
-                        if (g->has_boot_chain || !by_value)
-                                apps[n_apps++] = (app_ev) { ev, d };
-                        break;
-                case CLS_ACTION:
-                        if (!g->has_actions) {
-                                if (!by_value)
-                                        not_covered(&e, ev, cls);
-                        } else if (!verified || !c.string) {
-                                finding(&e, vc_class_rule(cls), -1, ev, "a verified action string", "not verified",
-                                        "EFI action content is not verified");
-                        } else if (!vc_sset_has(&g->actions, c.string)) {
-                                finding(&e, vc_class_rule(cls), -1, ev, "an allowed action", c.string,
-                                        "EFI action \"%.200s\" is not allowed", c.string);
-                        }
-                        break;
-                case CLS_CMDLINE:
-                case CLS_GRUB: {
-                        bool grub = cls == CLS_GRUB;
-                        if (!g->n_cmdline && !(grub && g->has_boot_commands)) {
-                                if (!by_value)
-                                        not_covered(&e, ev, cls);
-                                break;
-                        }
-                        char *body = !verified ? NULL : grub ? vc_grub_body(&c) : vc_cmdline_text(&c);
-                        if (!body) {
-                                finding(&e, vc_class_rule(cls), -1, ev, "verified content", "not verified",
-                                        "%s content is not verified", grub ? "boot loader string" : "kernel command line");
-                        } else if (!(grub && vc_sset_has(&g->boot_commands, body)) && !cmdline_allowed(g, body)) {
-                                bool says_cmdline = !grub || vc_grub_says_cmdline(c.string);
-                                char *rules = cmdline_rules_text(g);
-                                finding(&e, says_cmdline ? "kernel.cmdline" : "kernel.boot_commands", -1, ev,
-                                        says_cmdline ? (rules ? rules : "") : "an allowed boot loader command", body,
-                                        "%s \"%.300s\" is not allowed%s%s",
-                                        says_cmdline ? "kernel command line" : "boot loader command", body,
-                                        says_cmdline ? "; allowed: " : "", says_cmdline && rules ? rules : "");
-                                free(rules);
-                        }
-                        free(body);
-                        break;
-                }
-                case CLS_UNKNOWN_TYPE:
-                        /* The type is not measured: an unknown type is no reason to let an
-                         * event through; only a pin (where it is, with its digest) or an
-                         * allow-listed digest is. */
-                        if (pinned)
-                                break;
-                        if (vendor_pin_differs(&e, ev, pos, d))
-                                break;
-                        if (g->unknown_events == VC_UNKNOWN_REJECT)
-                                finding(&e, vc_class_rule(cls), -1, ev, "a known event type", vc_event_type_name(ev->type),
-                                        "event type 0x%08x is not defined by the TCG PC Client spec", ev->type);
-                        else
-                                check_digest(&e, "structure.unknown_digests", ev, &g->unknown_digests, d,
-                                             "event of unknown type");
-                        break;
-                case CLS_IGNORED:
-                        break;
-                }
-                vc_event_content_done(&c);
-        }
-
-        /* A log with no boot application matches only an empty chain (`[]`, what create
-         * writes for such a log): a set that lists chains is not passed by leaving the
-         * boot applications out. With no chains, only the applications are checked. */
-        if (!e.error && (n_apps || g->n_chains))
-                check_boot_chain(&e, apps, n_apps);
-        for (unsigned p = 0; p < VC_PCR_COUNT; p++)
-                if (g->separators & (1u << p) && sep_count[p] != 1)
-                        finding(&e, "structure.separators", (int) p, NULL, "one separator",
-                                sep_count[p] ? "several" : "none", "PCR %u has %u separators; expected exactly one", p,
-                                sep_count[p]);
-        if (g->has_secure_boot && g->sb_required && g->secure_boot_enabled >= 0 && g->secure_boot_enabled != 2 &&
-            !sb_seen[SB_SECUREBOOT])
-                finding(&e, "secure_boot.enabled", (int) usual_index(g->log_kind, 7), NULL, "a SecureBoot measurement", "none",
-                        "the SecureBoot variable is not measured");
-        const struct {
-                bool need;
-                vc_sb_var v;
-                const char *rule;
-        } req[] = { { g->pk.present, SB_PK, "secure_boot.pk" },
-                    { g->kek.present, SB_KEK, "secure_boot.kek" },
-                    { g->db.present, SB_DB, "secure_boot.db" },
-                    { g->has_dbx_must_contain, SB_DBX, "secure_boot.dbx_must_contain" } };
-        for (size_t i = 0; i < ELEMENTSOF(req); i++)
-                if (g->sb_required && req[i].need && !sb_seen[req[i].v])
-                        finding(&e, req[i].rule, (int) usual_index(g->log_kind, 7), NULL, "a measurement", "none",
-                                "%s is not measured", vc_sb_name(req[i].v));
-
-done:
         if (e.omitted) {
                 e.summing = true;
                 finding(&e, "findings", -1, NULL, "", "", "%zu more finding%s not listed (the first %zu are)", e.omitted,
                         e.omitted == 1 ? "" : "s", out.n_findings);
         }
-        free(apps);
+        free(e.apps);
         vc_hasher_free(e.hasher);
         if (e.error) {
                 vc_evaluation_done(&out);
