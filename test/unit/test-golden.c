@@ -293,6 +293,131 @@ static void test_parse_roundtrip(void **state) {
         vc_golden_free(g2);
 }
 
+/* Every rule of the format at once, for the table walks (golden-rules.c). */
+static char *every_rule_json(void) {
+        static char buf[8192];
+        const char *h = hex32;
+        snprintf(buf, sizeof(buf),
+                 "{\"name\": \"every-rule\", \"version\": 3, \"description\": \"all of them\", \"bank\": \"sha256\","
+                 " \"pcrs\": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 14], \"rules\": {"
+                 "\"pcr_values\": {\"sha256\": {\"12\": [%s]}},"
+                 " \"platform_firmware\": {\"s_crtm_versions\": [\"v1\"], \"firmware\": [%s], \"handoff_tables\": [%s],"
+                 " \"configuration\": [%s]},"
+                 " \"secure_boot\": {\"enabled\": true, \"required\": false,"
+                 " \"pk\": {\"digests\": [%s], \"certificates\": [%s], \"hashes\": [%s]}, \"kek\": {\"digests\": [%s]},"
+                 " \"db\": {\"hashes\": [%s]}, \"dbx_must_contain\": {\"certificates\": [%s]}, \"authorities\": [%s],"
+                 " \"variables\": [%s], \"mok\": [%s]},"
+                 " \"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [%s]}, {\"digests\": [%s]}], []],"
+                 " \"gpt\": [%s]},"
+                 " \"kernel\": {\"cmdline\": [{\"regex\": \"ro( quiet)?\"}, {\"exact\": \"ro\"}], \"initrd\": [%s],"
+                 " \"load_options\": [%s], \"boot_commands\": [\"linux /vmlinuz\"], \"boot_files\": [%s]},"
+                 " \"structure\": {\"separators\": [0, 7], \"after_separator\": {\"7\": [\"EV_EFI_VARIABLE_AUTHORITY\"]},"
+                 " \"actions\": [\"Exit Boot Services Invocation\"], \"unknown_events\": \"allow_listed\","
+                 " \"unknown_digests\": [%s], \"vendor_events\": [{\"pcr\": 2, \"position\": 1, \"type\": 33793,"
+                 " \"digest\": %s, \"after_separator\": true}], \"error_separators\": true}}}",
+                 h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h);
+        return buf;
+}
+
+static void expect_null_refused(json_object *root, json_object *parent, const char *key, size_t idx,
+                                const char *path, unsigned *done) {
+        json_object *saved = json_object_get(key ? json_object_object_get(parent, key)
+                                                 : json_object_array_get_idx(parent, idx));
+        if (key)
+                json_object_object_add(parent, key, NULL);
+        else
+                json_object_array_put_idx(parent, idx, NULL);
+        const char *text = json_object_to_json_string(root);
+        char want[600];
+        vc_golden *g = NULL;
+        vc_error err;
+        int r = vc_golden_parse(text, strlen(text), &g, &err);
+        snprintf(want, sizeof(want), "golden: %s: ", path);
+        if (r != -EBADMSG || strncmp(err.msg, want, strlen(want)) != 0)
+                fail_msg("%s set to null: expected an error at it, got %d \"%s\"", path, r, r < 0 ? err.msg : "");
+        vc_golden_free(g);
+        if (key)
+                json_object_object_add(parent, key, saved);
+        else
+                json_object_array_put_idx(parent, idx, saved);
+        (*done)++;
+}
+
+/* Each value of the set, in turn, made null: refused, with its JSON path. */
+static void null_walk(json_object *root, json_object *o, const char *path, unsigned *done) {
+        char p[600];
+        if (json_object_is_type(o, json_type_object)) {
+                json_object_object_foreach(o, key, v) {
+                        snprintf(p, sizeof(p), "%s.%s", path, key);
+                        expect_null_refused(root, o, key, 0, p, done);
+                        null_walk(root, v, p, done);
+                }
+        } else if (json_object_is_type(o, json_type_array)) {
+                for (size_t i = 0; i < json_object_array_length(o); i++) {
+                        snprintf(p, sizeof(p), "%s[%zu]", path, i);
+                        expect_null_refused(root, o, NULL, i, p, done);
+                        null_walk(root, json_object_array_get_idx(o, i), p, done);
+                }
+        }
+}
+
+/* Every rule parses, is written again (each key, once, stable), merges with itself into the
+ * same rules, and refuses a null in any place. */
+static void test_every_rule(void **state) {
+        static const char *const keys[] = {
+                "pcr_values", "platform_firmware", "s_crtm_versions", "firmware", "handoff_tables", "configuration",
+                "secure_boot", "enabled", "required", "pk", "kek", "db", "digests", "certificates", "hashes",
+                "dbx_must_contain", "authorities", "variables", "mok", "boot_chain", "chains", "gpt", "kernel",
+                "cmdline", "regex", "exact", "initrd", "load_options", "boot_commands", "boot_files", "structure",
+                "separators", "after_separator", "actions", "unknown_events", "unknown_digests", "vendor_events",
+                "error_separators",
+        };
+        const char *in = every_rule_json();
+        vc_golden *g = NULL, *back = NULL, *m = NULL;
+        vc_error err;
+        char *s = NULL, *s2 = NULL, *sm = NULL;
+        if (vc_golden_parse(in, strlen(in), &g, &err) < 0)
+                fail_msg("%s", err.msg);
+        assert_true(g->has_pcr_values && g->has_firmware && g->has_secure_boot && g->has_boot_chain && g->has_kernel &&
+                    g->has_structure);
+        assert_true(g->pk.has_digests && g->pk.has_certificates && g->pk.has_hashes && g->kek.has_digests &&
+                    !g->kek.has_hashes && g->db.has_hashes && g->has_dbx_must_contain && g->dbx_hashes.n == 0);
+        assert_false(g->sb_required);
+        assert_int_equal(g->n_chains, 2);
+        assert_int_equal(g->n_vendor_events, 1);
+        assert_int_equal(vc_golden_to_json(g, &s), 0);
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                char k[64];
+                snprintf(k, sizeof(k), "\"%s\"", keys[i]);
+                if (!strstr(s, k))
+                        fail_msg("%s is not written:\n%s", keys[i], s);
+        }
+        assert_int_equal(vc_golden_parse(s, strlen(s), &back, &err), 0);
+        assert_int_equal(vc_golden_to_json(back, &s2), 0);
+        assert_string_equal(s, s2);
+        assert_memory_equal(back->fingerprint, g->fingerprint, 32);
+        /* merged with itself: the same rules, one version on */
+        assert_int_equal(vc_golden_merge(g, g, &m, &err), 0);
+        assert_int_equal(m->version, 4);
+        m->version = g->version;
+        assert_int_equal(vc_golden_to_json(m, &sm), 0);
+        assert_string_equal(s, sm);
+
+        json_object *root = json_tokener_parse(in);
+        unsigned done = 0;
+        assert_non_null(root);
+        null_walk(root, root, "$", &done);
+        printf("%u values made null, each refused at its path\n", done);
+        assert_true(done > 60);
+        json_object_put(root);
+        free(s);
+        free(s2);
+        free(sm);
+        vc_golden_free(g);
+        vc_golden_free(back);
+        vc_golden_free(m);
+}
+
 /* ---------------- synthetic evaluation ---------------- */
 
 static const uint16_t banks[] = { VC_ALG_SHA1, VC_ALG_SHA256 };
@@ -1903,6 +2028,7 @@ int main(void) {
         const struct CMUnitTest synthetic[] = {
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_parse_roundtrip),
+                cmocka_unit_test(test_every_rule),
                 cmocka_unit_test(test_parse_new_rules),
                 cmocka_unit_test(test_synthetic_create_accepts),
                 cmocka_unit_test(test_synthetic_rejections),
