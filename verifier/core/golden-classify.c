@@ -150,12 +150,10 @@ static uint32_t class_pcr(vc_log_kind kind, uint32_t index) {
  * separator relabelled as anything else leaves its PCR without the separator the set
  * requires, and its digest must then be allowed by the rule of its new class; anything
  * relabelled as a separator must carry verified separator data. */
-vc_ev_class vc_classify_event(vc_log_kind kind, const vc_event *e) {
-        if (e->type == EV_NO_ACTION || e->pcr == VC_PCR_NONE)
+vc_ev_class vc_classify_event(vc_log_kind kind, const vc_event *ev) {
+        if (ev->type == EV_NO_ACTION || ev->pcr == VC_PCR_NONE)
                 return CLS_IGNORED;
-        vc_event shifted = *e;
-        const vc_event *ev = &shifted;
-        shifted.pcr = class_pcr(kind, e->pcr);
+        uint32_t pcr = class_pcr(kind, ev->pcr);
         switch (ev->type) {
         case EV_SEPARATOR:
                 return CLS_SEPARATOR;
@@ -187,7 +185,7 @@ vc_ev_class vc_classify_event(vc_log_kind kind, const vc_event *e) {
                 return CLS_CONFIGURATION;
         case EV_EFI_VARIABLE_DRIVER_CONFIG:
         case EV_EFI_SPDM_DEVICE_POLICY:
-                return ev->pcr == 7 ? CLS_SB_VARIABLE : CLS_CONFIGURATION;
+                return pcr == 7 ? CLS_SB_VARIABLE : CLS_CONFIGURATION;
         case EV_EFI_VARIABLE_AUTHORITY:
         case EV_EFI_SPDM_DEVICE_AUTHORITY:
                 return CLS_SB_AUTHORITY;
@@ -202,17 +200,17 @@ vc_ev_class vc_classify_event(vc_log_kind kind, const vc_event *e) {
         case EV_IPL: {
                 const char *s = (const char *) ev->data;
                 size_t n = ev->data_size;
-                if (ev->pcr == 14)
+                if (pcr == 14)
                         return CLS_MOK; /* shim: MokList, MokListX, SbatLevel... */
                 if (grub_prefix_len(s, n))
                         return CLS_GRUB;
                 /* systemd-stub (PCR 12) and systemd-boot (PCR 8): UTF-16 command line */
-                if ((ev->pcr == 12 || ev->pcr == 8) && n >= 4 && n % 2 == 0 && ev->data[1] == 0)
+                if ((pcr == 12 || pcr == 8) && n >= 4 && n % 2 == 0 && ev->data[1] == 0)
                         return CLS_CMDLINE;
                 return CLS_BOOT_FILE;
         }
         case EV_EVENT_TAG:
-                if (ev->pcr < 8)
+                if (pcr < 8)
                         return CLS_CONFIGURATION;
                 if (ev->data_size >= 8 && vc_le32(ev->data) == 0x8F3B22EC)
                         return CLS_INITRD;
@@ -221,7 +219,7 @@ vc_ev_class vc_classify_event(vc_log_kind kind, const vc_event *e) {
                 return CLS_BOOT_FILE;
         case EV_COMPACT_HASH:
         case EV_IPL_PARTITION_DATA:
-                return ev->pcr < 8 ? CLS_CONFIGURATION : CLS_BOOT_FILE;
+                return pcr < 8 ? CLS_CONFIGURATION : CLS_BOOT_FILE;
         default:
                 return CLS_UNKNOWN_TYPE;
         }

@@ -39,7 +39,7 @@ typedef enum vc_ev_class {
 
 /* By type (the type is not measured: see golden-classify.c). CLS_IGNORED for events that
  * extend nothing. */
-vc_ev_class vc_classify_event(vc_log_kind kind, const vc_event *e);
+vc_ev_class vc_classify_event(vc_log_kind kind, const vc_event *ev);
 /* The rule that explains a class ("boot_chain.chains"); "" for CLS_IGNORED. */
 const char *vc_class_rule(vc_ev_class cls);
 /* For a class whose rule allows events by digest alone (firmware, boot files, ...): what

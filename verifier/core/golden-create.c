@@ -276,7 +276,8 @@ static int create_finish(cctx *cc) {
         g->error_separators = cc->seps.error;
         g->log_kind = cc->log->kind;
         if (!g->pcrs)
-                return vc_error_set(cc->err, -EBADMSG, SIZE_MAX, -1, "cannot create a golden set: the log extends no PCR");
+                return vc_error_set(cc->err, -EBADMSG, SIZE_MAX, -1,
+                                    "cannot create a golden set: the log extends no PCR");
         /* Always evaluated, whether this log extends them or not: the firmware's PCRs 0-7,
          * and those that shim, GRUB, the Linux EFI stub and systemd-stub extend before the OS
          * runs, from files an attacker with the boot partition may add (8, 9: commands,

@@ -621,7 +621,8 @@ static int unknown_digests_parse(vc_gj_ctx *c, bool present, json_object *v, con
         if (r < 0)
                 return r;
         if ((c->g->unknown_events == VC_UNKNOWN_ALLOW_LISTED) != present)
-                return vc_gj_error(c, obj_path, "\"unknown_events\": \"allow_listed\" and \"unknown_digests\" go together");
+                return vc_gj_error(c, obj_path,
+                                   "\"unknown_events\": \"allow_listed\" and \"unknown_digests\" go together");
         return 0;
 }
 
@@ -668,7 +669,8 @@ static int vendor_event_parse(vc_gj_ctx *c, json_object *o, const char *path) {
                 return r;
         int64_t pos = json_object_get_int64(v[1]);
         if (pos < 0 || pos >= VC_EVENTLOG_MAX_EVENTS)
-                return vc_gj_error(c, p, "position %lld out of range 0-%u", (long long) pos, VC_EVENTLOG_MAX_EVENTS - 1);
+                return vc_gj_error(c, p, "position %lld out of range 0-%u", (long long) pos,
+                                   VC_EVENTLOG_MAX_EVENTS - 1);
         e.position = (uint32_t) pos;
         snprintf(p, sizeof(p), "%s.type", path);
         if ((r = vc_gj_want_type(c, v[2], json_type_int, p)) < 0)

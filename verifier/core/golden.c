@@ -101,8 +101,6 @@ const vc_vendor_event *vc_vendor_events_at(const vc_golden *g, uint32_t pcr, uin
         return n ? &g->vendor_events[lo] : NULL;
 }
 
-
-
 /* ---------------- command line regexes ---------------- */
 
 int vc_golden_compile_regex(vc_string_rule *rule) {
@@ -118,7 +116,7 @@ bool vc_golden_regex_whole(const regex_t *re, const char *s) {
         return regexec(re, s, 1, m, 0) == 0 && m[0].rm_so == 0 && (size_t)m[0].rm_eo == strlen(s);
 }
 
-
+/* ---------------- which PCRs a rule needs ---------------- */
 
 /* Evaluation looks only at events in $.pcrs. Events are classified by type, so most rules
  * can see events in any PCR; two classes are tied to a PCR by the classifier itself
@@ -137,22 +135,22 @@ static int check_rule_pcrs(vc_gj_ctx *c) {
                         return vc_gj_error(c, "$.pcrs", "a CCEL set evaluates registers 0-4 (MRTD, RTMR0-3)");
                 if (sb_variables && !(g->pcrs & (1u << 1)))
                         return vc_gj_error(c, "$.rules.secure_boot",
-                                    "checks the Secure Boot variables, measured in register 1 (RTMR0), which $.pcrs "
-                                    "leaves out: the rule would never apply");
+                                           "checks the Secure Boot variables, measured in register 1 (RTMR0), which "
+                                           "$.pcrs leaves out: the rule would never apply");
                 if (g->has_mok)
                         return vc_gj_error(c, "$.rules.secure_boot.mok",
-                                    "a CCEL log cannot tell shim's MOK measurements from the boot loader's (both in "
-                                    "RTMR2): list their digests in kernel.boot_files");
+                                           "a CCEL log cannot tell shim's MOK measurements from the boot loader's "
+                                           "(both in RTMR2): list their digests in kernel.boot_files");
                 return 0;
         }
         if (sb_variables && !(g->pcrs & (1u << 7)))
                 return vc_gj_error(c, "$.rules.secure_boot",
-                            "checks the Secure Boot variables, measured only in PCR 7, which $.pcrs leaves out: "
-                            "the rule would never apply");
+                                   "checks the Secure Boot variables, measured only in PCR 7, which $.pcrs leaves out: "
+                                   "the rule would never apply");
         if (g->has_mok && !(g->pcrs & (1u << 14)))
                 return vc_gj_error(c, "$.rules.secure_boot.mok",
-                            "checks shim's MOK variables, measured only in PCR 14, which $.pcrs leaves out: "
-                            "the rule would never apply");
+                                   "checks shim's MOK variables, measured only in PCR 14, which $.pcrs leaves out: "
+                                   "the rule would never apply");
         return 0;
 }
 
@@ -200,7 +198,6 @@ size_t vc_golden_lint(const vc_golden *g, void (*warn)(const char *msg, void *us
         return n;
 }
 
-
 /* ---------------- parse ---------------- */
 
 /* The set's identity: its name, and its bank (the set is made here, sized for it). */
@@ -216,8 +213,8 @@ static int parse_identity(vc_gj_ctx *c, json_object *name_v, json_object *bank_v
                 return r;
         const vc_alg_info *a = vc_alg_by_name(bank);
         if (!a)
-                return vc_gj_error(c, "$.bank", "unknown bank \"%.32s\" (expected sha1, sha256, sha384, sha512 or sm3_256)",
-                                   bank);
+                return vc_gj_error(c, "$.bank",
+                                   "unknown bank \"%.32s\" (expected sha1, sha256, sha384, sha512 or sm3_256)", bank);
         if ((r = vc_golden_new_empty(a->alg, &c->g)) < 0)
                 return r;
         c->g->name = strdup(name);
