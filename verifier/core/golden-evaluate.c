@@ -364,31 +364,37 @@ void vc_evaluation_done(vc_evaluation *ev) {
         *ev = (vc_evaluation) { 0 };
 }
 
+/* A replayed PCR value its exact-value rule does not allow (or no value). */
+static void pcr_value_finding(ectx *e, const vc_alg_info *a, unsigned p, const vc_dset *allowed,
+                              const vc_pcr_bank *rb) {
+        char *list = vc_dset_text(allowed, 8);
+        if (!rb || !(rb->mask & (1u << p))) {
+                finding(e, "pcr_values", (int) p, NULL, list, "not extended",
+                        "%s PCR %u is not extended by the log; allowed: %s", a->name, p, list ? list : "?");
+        } else {
+                char full[2 * VC_MAX_DIGEST + 1], sh[16];
+                vc_hex(rb->values[p], a->size, full);
+                vc_short_hex(rb->values[p], a->size, sh);
+                finding(e, "pcr_values", (int) p, NULL, list, full, "%s value %s is not allowed; allowed: %s", a->name,
+                        sh, list ? list : "?");
+        }
+        free(list);
+}
+
 /* Exact PCR values (rules.pcr_values); the PCRs they explain. */
 static uint32_t check_pcr_values(ectx *e, const vc_pcr_set *replayed) {
         const vc_golden *g = e->g;
         uint32_t pcrs = 0;
         for (int b = 0; b < VC_NUM_ALGS; b++) {
-                if (!g->pcr_values_mask[b])
-                        continue;
                 const vc_alg_info *a = vc_alg_at(b);
-                const vc_pcr_bank *rb = vc_pcr_set_find(replayed, a->alg);
+                const vc_pcr_bank *rb = g->pcr_values_mask[b] ? vc_pcr_set_find(replayed, a->alg) : NULL;
                 pcrs |= g->pcr_values_mask[b];
                 for (unsigned p = 0; p < VC_PCR_COUNT; p++) {
+                        const vc_dset *allowed = &g->pcr_values[b][p];
                         if (!(g->pcr_values_mask[b] & (1u << p)))
                                 continue;
-                        char *list = vc_dset_text(&g->pcr_values[b][p], 8);
-                        if (!rb || !(rb->mask & (1u << p))) {
-                                finding(e, "pcr_values", (int) p, NULL, list, "not extended",
-                                        "%s PCR %u is not extended by the log; allowed: %s", a->name, p, list ? list : "?");
-                        } else if (!vc_dset_has(&g->pcr_values[b][p], rb->values[p])) {
-                                char full[2 * VC_MAX_DIGEST + 1], sh[16];
-                                vc_hex(rb->values[p], a->size, full);
-                                vc_short_hex(rb->values[p], a->size, sh);
-                                finding(e, "pcr_values", (int) p, NULL, list, full, "%s value %s is not allowed; allowed: %s",
-                                        a->name, sh, list ? list : "?");
-                        }
-                        free(list);
+                        if (!rb || !(rb->mask & (1u << p)) || !vc_dset_has(allowed, rb->values[p]))
+                                pcr_value_finding(e, a, p, allowed, rb);
                 }
         }
         return pcrs;
