@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* What the golden files share among themselves (golden.c: the format; golden-create.c,
- * golden-evaluate.c, golden-cache.c): not part of the core's API. */
+/* What the golden files share among themselves; not part of the core's API. The golden code:
+ *   golden.c           a set's lifetime, the top of its JSON ($.name ... $.pcrs), merge, lint
+ *   golden-rules.c     the rules ($.rules) as one table: parse, output, merge
+ *   golden-json.c      reading and writing the format's JSON values
+ *   golden-classify.c  how rules read a log: event classes, the content they look at
+ *   golden-create.c    a set from a known-good log
+ *   golden-evaluate.c  a log against a set
+ *   golden-cache.c     evaluations kept by measured state
+ *   digest-set.c       the sorted lists rules hold */
 #pragma once
 
 #include "golden.h"
@@ -9,7 +16,7 @@
  * checked, variables required when checked. 0, -ENOTSUP (unknown bank), -ENOMEM. */
 int vc_golden_new_empty(uint16_t bank, vc_golden **ret);
 
-/* Sets g->fingerprint from its canonical JSON. 0 or -ENOMEM. */
+/* Sets g->fingerprint from its canonical JSON. 0, -ENOMEM or -EIO. */
 int vc_golden_seal(vc_golden *g);
 
 /* Compiles rule->text into rule->re (POSIX ERE): 0, or -EBADMSG when it is no regex. */
