@@ -24,31 +24,33 @@ typedef struct class_info {
 } class_info;
 
 #define G(field) offsetof(vc_golden, field)
-#define BY_DIGEST(rule, what, object, has, list) { rule, what, G(object), G(has), G(list) }
+#define RULE(r) { .rule = r }
+#define BY_DIGEST(r, w, object_, has_, list_) \
+        { .rule = r, .what = w, .object = G(object_), .has = G(has_), .list = G(list_) }
 
 static const class_info classes[] = {
-        [CLS_SEPARATOR] = { "structure.separators" },
-        [CLS_CRTM_VERSION] = { "platform_firmware.s_crtm_versions" },
+        [CLS_SEPARATOR] = RULE("structure.separators"),
+        [CLS_CRTM_VERSION] = RULE("platform_firmware.s_crtm_versions"),
         [CLS_FIRMWARE] = BY_DIGEST("platform_firmware.firmware", "firmware measurement", has_firmware,
                                    has_firmware_digests, firmware_digests),
         [CLS_HANDOFF] = BY_DIGEST("platform_firmware.handoff_tables", "handoff table", has_firmware, has_handoff,
                                   handoff_tables),
         [CLS_CONFIGURATION] = BY_DIGEST("platform_firmware.configuration", "platform configuration", has_firmware,
                                         has_configuration, configuration),
-        [CLS_SB_VARIABLE] = { "secure_boot" },
+        [CLS_SB_VARIABLE] = RULE("secure_boot"),
         [CLS_SB_AUTHORITY] = BY_DIGEST("secure_boot.authorities", "Secure Boot authority", has_secure_boot,
                                        has_authorities, authorities),
         [CLS_MOK] = BY_DIGEST("secure_boot.mok", "shim MOK variable", has_secure_boot, has_mok, mok),
-        [CLS_BOOT_APP] = { "boot_chain.chains" },
+        [CLS_BOOT_APP] = RULE("boot_chain.chains"),
         [CLS_GPT] = BY_DIGEST("boot_chain.gpt", "GPT", has_boot_chain, has_gpt, gpt),
-        [CLS_ACTION] = { "structure.actions" },
-        [CLS_CMDLINE] = { "kernel.cmdline" },
-        [CLS_GRUB] = { "kernel.boot_commands" },
+        [CLS_ACTION] = RULE("structure.actions"),
+        [CLS_CMDLINE] = RULE("kernel.cmdline"),
+        [CLS_GRUB] = RULE("kernel.boot_commands"),
         [CLS_BOOT_FILE] = BY_DIGEST("kernel.boot_files", "boot file", has_kernel, has_boot_files, boot_files),
         [CLS_INITRD] = BY_DIGEST("kernel.initrd", "initrd", has_kernel, has_initrd, initrd),
         [CLS_LOAD_OPTIONS] = BY_DIGEST("kernel.load_options", "kernel load options", has_kernel, has_load_options,
                                        load_options),
-        [CLS_UNKNOWN_TYPE] = { "structure.unknown_events" },
+        [CLS_UNKNOWN_TYPE] = RULE("structure.unknown_events"),
 };
 
 const char *vc_class_rule(vc_ev_class cls) {
