@@ -12,13 +12,15 @@
  *    JSON round trip and merged with itself, and through the evaluation cache;
  *  - the log evaluated against the set made from the first event boundary the input
  *    chooses (another platform's set): findings must be well-formed.
- * Findings must name their rule and explain themselves in one line of text. */
+ * Findings must name their rule and explain themselves in one line of text. What the rules
+ * read of each event (vc_rule_content) must be what the event decoder gives. */
 #include <errno.h>
 #include <string.h>
 
 #include "event.h"
 #include "eventlog.h"
 #include "fuzz.h"
+#include "golden-classify.h"
 #include "golden.h"
 #include "replay.h"
 
@@ -160,6 +162,37 @@ static int prepare(const uint8_t *data, size_t size, vc_eventlog **ret_log, vc_e
         return 0;
 }
 
+static bool same_string(const char *a, const char *b) {
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* vc_rule_content reads without the decoder's text what the rules of the event's class
+ * read; it must read the same (golden-classify.h). */
+static void check_rule_content(const vc_eventlog *log) {
+        for (size_t i = 0; i < log->n_events; i++) {
+                const vc_event *ev = &log->events[i];
+                vc_ev_class cls = vc_classify_event(log->kind, ev);
+                vc_event_content rc, dc;
+                if (vc_rule_content(ev, cls, &rc) < 0)
+                        continue;
+                if (vc_event_decode(ev, &dc, NULL) == -ENOMEM) {
+                        vc_event_content_done(&rc);
+                        continue;
+                }
+                if (cls == CLS_SEPARATOR)
+                        FUZZ_CHECK((rc.kind == VC_CONTENT_SEPARATOR) == (dc.kind == VC_CONTENT_SEPARATOR) &&
+                                   rc.separator_value == dc.separator_value);
+                else if (cls == CLS_SB_VARIABLE)
+                        FUZZ_CHECK(rc.kind == dc.kind && same_string(rc.var_name, dc.var_name) &&
+                                   memcmp(rc.var_guid, dc.var_guid, 16) == 0 && rc.var_data == dc.var_data &&
+                                   rc.var_data_len == dc.var_data_len);
+                else if (cls == CLS_ACTION || cls == CLS_GRUB || cls == CLS_CMDLINE || cls == CLS_CRTM_VERSION)
+                        FUZZ_CHECK(rc.kind == dc.kind && same_string(rc.string, dc.string));
+                vc_event_content_done(&rc);
+                vc_event_content_done(&dc);
+        }
+}
+
 static void fuzz_eventlog(const uint8_t *data, size_t size) {
         vc_eventlog *log = NULL;
         vc_event_check *checks = NULL;
@@ -173,6 +206,7 @@ static void fuzz_eventlog(const uint8_t *data, size_t size) {
                 free(rs);
                 return;
         }
+        check_rule_content(log);
 
         int r = vc_golden_create(log, checks, &rs->pcrs, "fuzz", "made by fuzz-golden", &g, &err);
         if (r < 0) {

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "attest.h"
-#include "golden-set.h"
+#include "digest-set.h"
 #include "logbuilder.h"
 #include "quotebuilder.h"
 #include "uefi.h"

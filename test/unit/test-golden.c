@@ -16,7 +16,8 @@
 #include <json-c/json.h>
 #include <cmocka.h>
 
-#include "golden-set.h"
+#include "digest-set.h"
+#include "golden-classify.h"
 #include "golden.h"
 #include "logbuilder.h"
 #include "logedit.h"
@@ -290,6 +291,131 @@ static void test_parse_roundtrip(void **state) {
         free(s2);
         vc_golden_free(g);
         vc_golden_free(g2);
+}
+
+/* Every rule of the format at once, for the table walks (golden-rules.c). */
+static char *every_rule_json(void) {
+        static char buf[8192];
+        const char *h = hex32;
+        snprintf(buf, sizeof(buf),
+                 "{\"name\": \"every-rule\", \"version\": 3, \"description\": \"all of them\", \"bank\": \"sha256\","
+                 " \"pcrs\": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 14], \"rules\": {"
+                 "\"pcr_values\": {\"sha256\": {\"12\": [%s]}},"
+                 " \"platform_firmware\": {\"s_crtm_versions\": [\"v1\"], \"firmware\": [%s], \"handoff_tables\": [%s],"
+                 " \"configuration\": [%s]},"
+                 " \"secure_boot\": {\"enabled\": true, \"required\": false,"
+                 " \"pk\": {\"digests\": [%s], \"certificates\": [%s], \"hashes\": [%s]}, \"kek\": {\"digests\": [%s]},"
+                 " \"db\": {\"hashes\": [%s]}, \"dbx_must_contain\": {\"certificates\": [%s]}, \"authorities\": [%s],"
+                 " \"variables\": [%s], \"mok\": [%s]},"
+                 " \"boot_chain\": {\"chains\": [[{\"name\": \"shim\", \"digests\": [%s]}, {\"digests\": [%s]}], []],"
+                 " \"gpt\": [%s]},"
+                 " \"kernel\": {\"cmdline\": [{\"regex\": \"ro( quiet)?\"}, {\"exact\": \"ro\"}], \"initrd\": [%s],"
+                 " \"load_options\": [%s], \"boot_commands\": [\"linux /vmlinuz\"], \"boot_files\": [%s]},"
+                 " \"structure\": {\"separators\": [0, 7], \"after_separator\": {\"7\": [\"EV_EFI_VARIABLE_AUTHORITY\"]},"
+                 " \"actions\": [\"Exit Boot Services Invocation\"], \"unknown_events\": \"allow_listed\","
+                 " \"unknown_digests\": [%s], \"vendor_events\": [{\"pcr\": 2, \"position\": 1, \"type\": 33793,"
+                 " \"digest\": %s, \"after_separator\": true}], \"error_separators\": true}}}",
+                 h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h);
+        return buf;
+}
+
+static void expect_null_refused(json_object *root, json_object *parent, const char *key, size_t idx,
+                                const char *path, unsigned *done) {
+        json_object *saved = json_object_get(key ? json_object_object_get(parent, key)
+                                                 : json_object_array_get_idx(parent, idx));
+        if (key)
+                json_object_object_add(parent, key, NULL);
+        else
+                json_object_array_put_idx(parent, idx, NULL);
+        const char *text = json_object_to_json_string(root);
+        char want[600];
+        vc_golden *g = NULL;
+        vc_error err;
+        int r = vc_golden_parse(text, strlen(text), &g, &err);
+        snprintf(want, sizeof(want), "golden: %s: ", path);
+        if (r != -EBADMSG || strncmp(err.msg, want, strlen(want)) != 0)
+                fail_msg("%s set to null: expected an error at it, got %d \"%s\"", path, r, r < 0 ? err.msg : "");
+        vc_golden_free(g);
+        if (key)
+                json_object_object_add(parent, key, saved);
+        else
+                json_object_array_put_idx(parent, idx, saved);
+        (*done)++;
+}
+
+/* Each value of the set, in turn, made null: refused, with its JSON path. */
+static void null_walk(json_object *root, json_object *o, const char *path, unsigned *done) {
+        char p[600];
+        if (json_object_is_type(o, json_type_object)) {
+                json_object_object_foreach(o, key, v) {
+                        snprintf(p, sizeof(p), "%s.%s", path, key);
+                        expect_null_refused(root, o, key, 0, p, done);
+                        null_walk(root, v, p, done);
+                }
+        } else if (json_object_is_type(o, json_type_array)) {
+                for (size_t i = 0; i < json_object_array_length(o); i++) {
+                        snprintf(p, sizeof(p), "%s[%zu]", path, i);
+                        expect_null_refused(root, o, NULL, i, p, done);
+                        null_walk(root, json_object_array_get_idx(o, i), p, done);
+                }
+        }
+}
+
+/* Every rule parses, is written again (each key, once, stable), merges with itself into the
+ * same rules, and refuses a null in any place. */
+static void test_every_rule(void **state) {
+        static const char *const keys[] = {
+                "pcr_values", "platform_firmware", "s_crtm_versions", "firmware", "handoff_tables", "configuration",
+                "secure_boot", "enabled", "required", "pk", "kek", "db", "digests", "certificates", "hashes",
+                "dbx_must_contain", "authorities", "variables", "mok", "boot_chain", "chains", "gpt", "kernel",
+                "cmdline", "regex", "exact", "initrd", "load_options", "boot_commands", "boot_files", "structure",
+                "separators", "after_separator", "actions", "unknown_events", "unknown_digests", "vendor_events",
+                "error_separators",
+        };
+        const char *in = every_rule_json();
+        vc_golden *g = NULL, *back = NULL, *m = NULL;
+        vc_error err;
+        char *s = NULL, *s2 = NULL, *sm = NULL;
+        if (vc_golden_parse(in, strlen(in), &g, &err) < 0)
+                fail_msg("%s", err.msg);
+        assert_true(g->has_pcr_values && g->has_firmware && g->has_secure_boot && g->has_boot_chain && g->has_kernel &&
+                    g->has_structure);
+        assert_true(g->pk.has_digests && g->pk.has_certificates && g->pk.has_hashes && g->kek.has_digests &&
+                    !g->kek.has_hashes && g->db.has_hashes && g->has_dbx_must_contain && g->dbx_hashes.n == 0);
+        assert_false(g->sb_required);
+        assert_int_equal(g->n_chains, 2);
+        assert_int_equal(g->n_vendor_events, 1);
+        assert_int_equal(vc_golden_to_json(g, &s), 0);
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                char k[64];
+                snprintf(k, sizeof(k), "\"%s\"", keys[i]);
+                if (!strstr(s, k))
+                        fail_msg("%s is not written:\n%s", keys[i], s);
+        }
+        assert_int_equal(vc_golden_parse(s, strlen(s), &back, &err), 0);
+        assert_int_equal(vc_golden_to_json(back, &s2), 0);
+        assert_string_equal(s, s2);
+        assert_memory_equal(back->fingerprint, g->fingerprint, 32);
+        /* merged with itself: the same rules, one version on */
+        assert_int_equal(vc_golden_merge(g, g, &m, &err), 0);
+        assert_int_equal(m->version, 4);
+        m->version = g->version;
+        assert_int_equal(vc_golden_to_json(m, &sm), 0);
+        assert_string_equal(s, sm);
+
+        json_object *root = json_tokener_parse(in);
+        unsigned done = 0;
+        assert_non_null(root);
+        null_walk(root, root, "$", &done);
+        printf("%u values made null, each refused at its path\n", done);
+        assert_true(done > 60);
+        json_object_put(root);
+        free(s);
+        free(s2);
+        free(sm);
+        vc_golden_free(g);
+        vc_golden_free(back);
+        vc_golden_free(m);
 }
 
 /* ---------------- synthetic evaluation ---------------- */
@@ -987,6 +1113,97 @@ static void test_cache(void **state) {
         vc_golden_free(g);
         unload(&s);
         lb_free(&b);
+}
+
+
+/* ---------------- the content rules read ---------------- */
+
+/* What the rules of cls read of an event (golden-classify.h) must be what vc_event_decode
+ * gives: vc_rule_content takes it without the decoder's text, and must not tell apart what
+ * the decoder does not (a string it would not decode, a variable it would not parse). */
+static void expect_rule_content_is_decoders(const vc_event *ev, const char *where) {
+        vc_ev_class cls = vc_classify_event(VC_LOG_TPM, ev);
+        vc_event_content rc, dc;
+        assert_int_equal(vc_rule_content(ev, cls, &rc), 0);
+        (void) vc_event_decode(ev, &dc, NULL);
+        bool strings = cls == CLS_ACTION || cls == CLS_GRUB || cls == CLS_CMDLINE || cls == CLS_CRTM_VERSION;
+        if (cls == CLS_SEPARATOR) {
+                if ((rc.kind == VC_CONTENT_SEPARATOR) != (dc.kind == VC_CONTENT_SEPARATOR) ||
+                    (rc.kind == VC_CONTENT_SEPARATOR && rc.separator_value != dc.separator_value))
+                        fail_msg("%s: separator read as %d, decoded as %d", where, rc.kind, dc.kind);
+        } else if (cls == CLS_SB_VARIABLE) {
+                if (rc.kind != dc.kind)
+                        fail_msg("%s: variable read as %d, decoded as %d", where, rc.kind, dc.kind);
+                if (rc.kind == VC_CONTENT_VARIABLE) {
+                        assert_memory_equal(rc.var_guid, dc.var_guid, 16);
+                        assert_string_equal(rc.var_name, dc.var_name);
+                        assert_ptr_equal(rc.var_data, dc.var_data);
+                        assert_int_equal(rc.var_data_len, dc.var_data_len);
+                }
+        } else if (strings) {
+                if (rc.kind != dc.kind || !rc.string != !dc.string || (rc.string && strcmp(rc.string, dc.string) != 0))
+                        fail_msg("%s: class %d read as %d \"%s\", decoded as %d \"%s\"", where, cls, rc.kind,
+                                 rc.string ? rc.string : "(none)", dc.kind, dc.string ? dc.string : "(none)");
+        }
+        vc_event_content_done(&rc);
+        vc_event_content_done(&dc);
+}
+
+static void expect_strings_read_as_decoded(uint32_t type, uint32_t pcr, const char *prefix, const uint8_t *body,
+                                           size_t n, size_t nuls) {
+        uint8_t d[64] = { 0 };
+        size_t pl = strlen(prefix);
+        assert_true(pl + n + nuls <= sizeof(d));
+        memcpy(d, prefix, pl);
+        memcpy(d + pl, body, n);
+        vc_event ev = { .pcr = pcr, .type = type, .data = d, .data_size = (uint32_t) (pl + n + nuls) };
+        char where[96];
+        snprintf(where, sizeof(where), "type 0x%x \"%s\" + %zu bytes + %zu NUL", type, prefix, n, nuls);
+        expect_rule_content_is_decoders(&ev, where);
+}
+
+/* Every byte (with and without trailing NULs) and every pair of bytes, and sequences of three
+ * and four around the boundaries of UTF-8 (RFC 3629: overlong forms, surrogates, past
+ * U+10FFFF, C1 controls), as GRUB commands and command lines, EFI actions and a systemd-boot
+ * command line. */
+static void test_rule_content_strings(void **state) {
+        static const uint8_t edge[] = { 0x00, 0x0a, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0,
+                                        0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff };
+        static const struct {
+                uint32_t type, pcr;
+                const char *prefix;
+        } forms[] = {
+                { EV_IPL, 8, "grub_cmd: " },
+                { EV_IPL, 8, "kernel_cmdline: " },
+                { EV_EFI_ACTION, 4, "" },
+                { EV_IPL, 12, "" },
+        };
+        uint8_t b[4];
+        for (unsigned x = 0; x < 65536; x++) {
+                b[0] = (uint8_t) (x >> 8), b[1] = (uint8_t) x;
+                expect_strings_read_as_decoded(EV_IPL, 8, "grub_cmd: ", b, 2, 0);
+        }
+        for (size_t f = 0; f < ELEMENTSOF(forms); f++) {
+                for (unsigned x = 0; x < 256; x++)
+                        for (size_t nuls = 0; nuls <= 2; nuls++) {
+                                b[0] = (uint8_t) x;
+                                expect_strings_read_as_decoded(forms[f].type, forms[f].pcr, forms[f].prefix, b, 1, nuls);
+                        }
+                for (size_t i = 0; i < ELEMENTSOF(edge); i++)
+                        for (size_t j = 0; j < ELEMENTSOF(edge); j++)
+                                for (size_t k = 0; k < ELEMENTSOF(edge); k++) {
+                                        b[0] = edge[i], b[1] = edge[j], b[2] = edge[k];
+                                        expect_strings_read_as_decoded(forms[f].type, forms[f].pcr, forms[f].prefix,
+                                                                       b, 3, 0);
+                                }
+        }
+        for (unsigned lead = 0xf0; lead <= 0xf4; lead += 4)
+                for (size_t i = 0; i < ELEMENTSOF(edge); i++)
+                        for (size_t j = 0; j < ELEMENTSOF(edge); j++)
+                                for (size_t k = 0; k < ELEMENTSOF(edge); k++) {
+                                        b[0] = (uint8_t) lead, b[1] = edge[i], b[2] = edge[j], b[3] = edge[k];
+                                        expect_strings_read_as_decoded(EV_IPL, 8, "grub_cmd: ", b, 4, 0);
+                                }
 }
 
 /* ---------------- real logs ---------------- */
@@ -1786,6 +2003,24 @@ static void test_vendor_pin_keeps_its_side_of_the_separator(void **state) {
         }
 }
 
+/* Every event of every real log: the content its rules read is what the decoder gives. */
+static void test_real_rule_content(void **state) {
+        size_t events = 0;
+        for (size_t i = 0; i < n_logs; i++) {
+                lstate s;
+                load(&s, logs[i].buf, logs[i].len);
+                for (size_t k = 0; k < s.log->n_events; k++) {
+                        char where[4900];
+                        snprintf(where, sizeof(where), "%s event %zu", logs[i].path, k);
+                        expect_rule_content_is_decoders(&s.log->events[k], where);
+                        events++;
+                }
+                unload(&s);
+        }
+        printf("%zu events of %zu real logs: the content rules read is the decoder's\n", events, n_logs);
+        assert_true(events > 1000);
+}
+
 int main(void) {
         const char *d = getenv("VOUCH_SHARED_DIR"), *ci = getenv("CI");
         struct stat st;
@@ -1793,6 +2028,7 @@ int main(void) {
         const struct CMUnitTest synthetic[] = {
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_parse_roundtrip),
+                cmocka_unit_test(test_every_rule),
                 cmocka_unit_test(test_parse_new_rules),
                 cmocka_unit_test(test_synthetic_create_accepts),
                 cmocka_unit_test(test_synthetic_rejections),
@@ -1807,6 +2043,7 @@ int main(void) {
                 cmocka_unit_test(test_create_leaves_out_resettable_pcrs),
                 cmocka_unit_test(test_cache_is_bounded_in_bytes),
                 cmocka_unit_test(test_vendor_pin_keeps_its_side_of_the_separator),
+                cmocka_unit_test(test_rule_content_strings),
         };
         const struct CMUnitTest real[] = {
                 cmocka_unit_test(test_real_logs),
@@ -1815,6 +2052,7 @@ int main(void) {
                 cmocka_unit_test(test_real_error_separators),
                 cmocka_unit_test(test_real_utf8_boot_strings),
                 cmocka_unit_test(test_ccel_golden),
+                cmocka_unit_test(test_real_rule_content),
         };
         int r = cmocka_run_group_tests_name("golden (synthetic)", synthetic, NULL, NULL);
         snprintf(shared, sizeof(shared), "%s", d ? d : "../shared");

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "golden-set.h"
+#include "golden-internal.h"
 #include "golden.h"
 #include "hash.h"
 

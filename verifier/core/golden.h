@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "digest-set.h"
 #include "event.h"
 #include "eventlog.h"
 #include "pcrs.h"
@@ -21,18 +22,6 @@
 #define VC_GOLDEN_MAX_DEPTH 10          /* JSON nesting */
 #define VC_GOLDEN_MAX_CHAINS 64u
 #define VC_GOLDEN_MAX_CHAIN_LEN 64u
-
-/* A sorted set of digests of one size (bsearch). */
-typedef struct vc_dset {
-        size_t n, size;
-        uint8_t *d;           /* n * size bytes, sorted, unique */
-} vc_dset;
-
-/* A sorted set of strings. */
-typedef struct vc_sset {
-        size_t n;
-        char **s;
-} vc_sset;
 
 typedef struct vc_string_rule {
         bool is_regex;

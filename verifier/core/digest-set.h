@@ -1,10 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Sorted digest and string sets used by golden rules (internal to the core). */
+/* Sorted sets of digests and of strings, the lists golden rules hold (bsearch), and their
+ * short text for findings. Pure. */
 #pragma once
 
-#include "golden.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-/* Appends without sorting; call vc_dset_finish() before lookups. 0 or -ENOMEM/-E2BIG. */
+/* A sorted set of digests of one size (bsearch). */
+typedef struct vc_dset {
+        size_t n, size;
+        uint8_t *d;           /* n * size bytes, sorted, unique */
+} vc_dset;
+
+/* A sorted set of strings. */
+typedef struct vc_sset {
+        size_t n;
+        char **s;
+} vc_sset;
+
+/* Appends without sorting; call vc_dset_finish() before lookups. 0 or -ENOMEM, or -E2BIG
+ * past VC_GOLDEN_MAX_LIST entries. */
 int vc_dset_add(vc_dset *s, const uint8_t *d);
 void vc_dset_finish(vc_dset *s);
 bool vc_dset_has(const vc_dset *s, const uint8_t *d);
@@ -17,16 +33,6 @@ void vc_sset_finish(vc_sset *s);
 bool vc_sset_has(const vc_sset *s, const char *str);
 int vc_sset_union(vc_sset *dst, const vc_sset *src);
 void vc_sset_done(vc_sset *s);
-
-/* Vendor event pins: add (unsorted; 0, -ENOMEM or -E2BIG past VC_GOLDEN_MAX_LIST), then
- * finish (sorted by pcr, position, type, digest; duplicates dropped). */
-int vc_vendor_events_add(vc_golden *g, const vc_vendor_event *e);
-void vc_vendor_events_finish(vc_golden *g);
-/* The pins at (pcr, position): *ret_n of them from the returned one on (NULL, 0: none). */
-const vc_vendor_event *vc_vendor_events_at(const vc_golden *g, uint32_t pcr, uint32_t position, size_t *ret_n);
-
-/* Sets g->fingerprint from its canonical JSON. */
-int vc_golden_seal(vc_golden *g);
 
 /* "3f01…9ca1": first and last 4 hex digits, for one-line explanations. */
 void vc_short_hex(const uint8_t *d, size_t n, char out[16]);

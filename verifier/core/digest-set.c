@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "golden-set.h"
+#include "digest-set.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "golden.h" /* VC_GOLDEN_MAX_LIST: the cap of every golden list */
+#include "hash.h"
+#include "vc-util.h"
 
 int vc_dset_add(vc_dset *s, const uint8_t *d) {
         if (s->n >= VC_GOLDEN_MAX_LIST)
