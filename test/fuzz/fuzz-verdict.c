@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Fuzzes what a relying party is handed (verifier/vouchctl/verdict-check.h): the first
+/* Fuzzes what a relying party is handed (verifier/verdict/verdict-check.h): the first
  * byte picks the target, the rest is the file.
  *   0: a SignedVerdict file (protobuf or JSON), checked against a fixed keys file;
  *   1: a keys file (PEM public keys or a VerdictKeys);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The relying party's verdict check (verifier/vouchctl/verdict-check.h): keys and verdicts
+/* The relying party's verdict check (verifier/verdict/verdict-check.h): keys and verdicts
  * are made here with OpenSSL and protobuf-c, signed the way vouchd signs them. */
 #include <errno.h>
 #include <setjmp.h>
