@@ -89,7 +89,7 @@ static int connect_client(const common *o, api_client **ret) {
                 uint8_t *buf;
                 size_t len;
                 unsigned line = 0;
-                if (read_file(o->config, API_CONFIG_MAX, &buf, &len) < 0)
+                if (read_input(o->config, API_CONFIG_MAX, &buf, &len) < 0)
                         return EXIT_USAGE;
                 r = api_config_parse((const char *) buf, len, &cfg, &line);
                 free(buf);

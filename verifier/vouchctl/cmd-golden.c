@@ -27,7 +27,7 @@ static int load_golden(const char *path, vc_golden **ret) {
         size_t len;
         vc_error err;
         char msg[512];
-        if (read_file(path, VC_GOLDEN_MAX_FILE, &buf, &len) < 0)
+        if (read_input(path, VC_GOLDEN_MAX_FILE, &buf, &len) < 0)
                 return EXIT_USAGE;
         int r = vc_golden_parse((const char *) buf, len, ret, &err);
         free(buf);

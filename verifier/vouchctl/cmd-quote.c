@@ -113,12 +113,12 @@ static int quote_verify(int argc, char **argv) {
                         n == -E2BIG ? "too long" : "not hex", NONCE_MAX);
                 return EXIT_USAGE;
         }
-        if (read_file(ak_path, VC_AK_MAX_FILE, &ak_buf, &ak_len) < 0)
+        if (read_input(ak_path, VC_AK_MAX_FILE, &ak_buf, &ak_len) < 0)
                 goto out;
         if (golden_path) {
                 uint8_t *gbuf;
                 size_t glen;
-                if (read_file(golden_path, VC_GOLDEN_MAX_FILE, &gbuf, &glen) < 0)
+                if (read_input(golden_path, VC_GOLDEN_MAX_FILE, &gbuf, &glen) < 0)
                         goto out;
                 int r = vc_golden_parse((const char *) gbuf, glen, &golden, &err);
                 free(gbuf);
@@ -142,7 +142,7 @@ static int quote_verify(int argc, char **argv) {
         for (size_t i = 0; i < sizeof(evidence) / sizeof(evidence[0]); i++) {
                 if (!evidence[i].path)
                         continue;
-                int r = read_file(evidence[i].path, evidence[i].max, evidence[i].buf, evidence[i].len);
+                int r = read_input(evidence[i].path, evidence[i].max, evidence[i].buf, evidence[i].len);
                 if (r < 0) {
                         ret = r == -E2BIG ? EXIT_INVALID : EXIT_USAGE;
                         goto out;

@@ -59,7 +59,7 @@ static int write_bytes(const char *path, const uint8_t *data, size_t len) {
 int load_keyring(const char *path, vv_keyring **ret) {
         uint8_t *buf = NULL;
         size_t len;
-        int r = read_file(path, VV_KEYS_FILE_MAX, &buf, &len);
+        int r = read_input(path, VV_KEYS_FILE_MAX, &buf, &len);
         if (r < 0)
                 return r;
         r = vv_keyring_parse(buf, len, ret);
@@ -174,7 +174,7 @@ static int verdict_verify(int argc, char **argv) {
         } else
                 now = (int64_t) time(NULL);
 
-        if (read_file(argv[optind], VV_SIGNED_MAX, &buf, &len) < 0)
+        if (read_input(argv[optind], VV_SIGNED_MAX, &buf, &len) < 0)
                 goto out;
         r = vv_signed_parse(buf, len, &sv);
         if (r < 0) {

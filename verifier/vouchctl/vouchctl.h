@@ -11,9 +11,11 @@ enum {
         EXIT_USAGE = 2,    /* usage error, unreadable or unusable input */
 };
 
-/* Reads a whole file (or "-" for stdin) in chunks: securityfs reports size 0, so the size
- * is never trusted. Refuses files over max bytes. Prints the error itself. */
-int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len);
+/* Reads a whole file (or "-" for stdin) with vu_read_file (common/fileio.h: never trusts
+ * the size a file reports, as securityfs says 0), NUL-terminated. Prints what failed and
+ * which path, except for -ENOMEM. Returns 0, -E2BIG (over max bytes), -ENOMEM or the
+ * -errno of the open or read. */
+int read_input(const char *path, size_t max, uint8_t **ret, size_t *ret_len);
 
 #include "event.h"
 #include "eventlog.h"
