@@ -79,7 +79,7 @@ int load_keyring(const char *path, vv_keyring **ret) {
 }
 
 /* Prints the outcome (text or JSON) and returns the exit code of the decision. */
-int report_verdict_check(const Vouch__V1__SignedVerdict *sv, const vv_result *res, bool any_status, bool json) {
+static int report_verdict_check(const Vouch__V1__SignedVerdict *sv, const vv_result *res, bool any_status, bool json) {
         bool accepted = vv_accept(res, any_status);
         const char *st = res->verdict ? vv_status_name(res->verdict->status) : NULL;
         char stbuf[32];
@@ -124,6 +124,19 @@ int report_verdict_check(const Vouch__V1__SignedVerdict *sv, const vv_result *re
         return EXIT_OK;
 }
 
+int check_verdict(const vv_keyring *keys, const Vouch__V1__SignedVerdict *sv, int64_t now, const char *device,
+                  bool any_status, bool json) {
+        vv_result res;
+        if (vv_verify(keys, sv, now, VV_DEFAULT_SKEW, &res) < 0) {
+                fprintf(stderr, "vouchctl: out of memory\n");
+                return EXIT_USAGE;
+        }
+        vv_expect_device(&res, device);
+        int ret = report_verdict_check(sv, &res, any_status, json);
+        vv_result_done(&res);
+        return ret;
+}
+
 static int verdict_verify(int argc, char **argv) {
         static const struct option opts[] = {
                 { "keys", required_argument, NULL, 'k' },
@@ -140,7 +153,6 @@ static int verdict_verify(int argc, char **argv) {
         bool any_status = false, json = false;
         vv_keyring *keys = NULL;
         Vouch__V1__SignedVerdict *sv = NULL;
-        vv_result res = { 0 };
         uint8_t *buf = NULL;
         size_t len;
         int64_t now;
@@ -187,16 +199,9 @@ static int verdict_verify(int argc, char **argv) {
                 goto out;
         if (load_keyring(keys_path, &keys) < 0)
                 goto out;
-        if (vv_verify(keys, sv, now, VV_DEFAULT_SKEW, &res) < 0) {
-                fprintf(stderr, "vouchctl: out of memory\n");
-                goto out;
-        }
-        vv_expect_device(&res, device);
-        ret = report_verdict_check(sv, &res, any_status, json);
+        ret = check_verdict(keys, sv, now, device, any_status, json);
 out:
-        vv_result_done(&res);
-        if (sv)
-                vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
         vv_keyring_free(keys);
         free(buf);
         return ret;

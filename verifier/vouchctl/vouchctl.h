@@ -55,6 +55,9 @@ int cmd_ek(int argc, char **argv);
 
 /* Reads and parses a keys file; prints errors. Returns 0 or a negative errno. */
 int load_keyring(const char *path, vv_keyring **ret);
-/* Prints a checked verdict (text or JSON), the reason on stderr, and returns the exit
- * code of the decision (0 valid and TRUSTED, or any status with any_status; 1 otherwise). */
-int report_verdict_check(const Vouch__V1__SignedVerdict *sv, const vv_result *res, bool any_status, bool json);
+/* Checks sv with keys at now (vv_verify), about device (NULL: any device), prints the
+ * verdict and the check (text or JSON), the reason on stderr, and returns the exit code of
+ * the decision (0 valid and TRUSTED, or any status with any_status; 1 otherwise; 2 when it
+ * could not be checked). */
+int check_verdict(const vv_keyring *keys, const Vouch__V1__SignedVerdict *sv, int64_t now, const char *device,
+                  bool any_status, bool json);
