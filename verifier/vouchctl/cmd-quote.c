@@ -58,16 +58,14 @@ static void print_coverage(const vc_quote_result *res, const vc_pcr_set *replaye
 }
 
 static int quote_verify(int argc, char **argv) {
-        static const struct option opts[] = {
-                { "ak", required_argument, NULL, 'a' },     { "msg", required_argument, NULL, 'm' },
-                { "sig", required_argument, NULL, 's' },    { "pcrs", required_argument, NULL, 'p' },
-                { "nonce", required_argument, NULL, 'n' },  { "eventlog", required_argument, NULL, 'e' },
-                { "golden", required_argument, NULL, 'g' }, { "allow-sha1", no_argument, NULL, '1' },
-                { "help", no_argument, NULL, 'h' },         {},
-        };
         const char *ak_path = NULL, *msg_path = NULL, *sig_path = NULL, *pcrs_path = NULL, *nonce_hex = NULL,
                    *log_path = NULL, *golden_path = NULL;
         vc_quote_policy policy = { 0 };
+        const cmd_option options[] = {
+                { "ak", .arg = &ak_path },         { "msg", .arg = &msg_path },      { "sig", .arg = &sig_path },
+                { "pcrs", .arg = &pcrs_path },     { "nonce", .arg = &nonce_hex },   { "eventlog", .arg = &log_path },
+                { "golden", .arg = &golden_path }, { "allow-sha1", .flag = &policy.allow_sha1 }, {},
+        };
         vc_golden *golden = NULL;
         vc_event_check *checks = NULL;
         uint8_t *ak_buf = NULL, *msg = NULL, *sig = NULL, *pcrs_buf = NULL, *log_buf = NULL;
@@ -81,23 +79,10 @@ static int quote_verify(int argc, char **argv) {
         vc_quote_result res;
         vc_error err;
         char msgbuf[512];
-        int c, n, ret = EXIT_USAGE;
+        int n, ret = EXIT_USAGE;
 
-        optind = 2;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-                switch (c) {
-                case 'a': ak_path = optarg; break;
-                case 'm': msg_path = optarg; break;
-                case 's': sig_path = optarg; break;
-                case 'p': pcrs_path = optarg; break;
-                case 'n': nonce_hex = optarg; break;
-                case 'e': log_path = optarg; break;
-                case 'g': golden_path = optarg; break;
-                case '1': policy.allow_sha1 = true; break;
-                case 'h': fputs(quote_usage, stdout); return EXIT_OK;
-                default: fputs(quote_usage, stderr); return EXIT_USAGE;
-                }
-        }
+        if (!parse_command(argc, argv, options, quote_usage, &ret))
+                return ret;
         if (optind != argc || !ak_path || !msg_path || !sig_path || !pcrs_path || !nonce_hex) {
                 fprintf(stderr, "vouchctl quote verify: --ak, --msg, --sig, --pcrs and --nonce are required\n");
                 fputs(quote_usage, stderr);

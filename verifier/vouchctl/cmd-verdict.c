@@ -138,40 +138,27 @@ int check_verdict(const vv_keyring *keys, const Vouch__V1__SignedVerdict *sv, in
 }
 
 static int verdict_verify(int argc, char **argv) {
-        static const struct option opts[] = {
-                { "keys", required_argument, NULL, 'k' },
-                { "now", required_argument, NULL, 'n' },
-                { "device", required_argument, NULL, 'd' },
-                { "any-status", no_argument, NULL, 'a' },
-                { "json", no_argument, NULL, 'j' },
-                { "extract-verdict", required_argument, NULL, 'V' },
-                { "extract-signature", required_argument, NULL, 'S' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
         const char *keys_path = NULL, *now_s = NULL, *xv = NULL, *xs = NULL, *device = NULL;
         bool any_status = false, json = false;
+        const cmd_option options[] = {
+                { "keys", .arg = &keys_path },
+                { "now", .arg = &now_s },
+                { "device", .arg = &device },
+                { "any-status", .flag = &any_status },
+                { "json", .flag = &json },
+                { "extract-verdict", .arg = &xv },
+                { "extract-signature", .arg = &xs },
+                {},
+        };
         vv_keyring *keys = NULL;
         Vouch__V1__SignedVerdict *sv = NULL;
         uint8_t *buf = NULL;
         size_t len;
         int64_t now;
-        int c, r, ret = EXIT_USAGE;
+        int r, ret = EXIT_USAGE;
 
-        optind = 2;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-                switch (c) {
-                case 'k': keys_path = optarg; break;
-                case 'n': now_s = optarg; break;
-                case 'd': device = optarg; break;
-                case 'a': any_status = true; break;
-                case 'j': json = true; break;
-                case 'V': xv = optarg; break;
-                case 'S': xs = optarg; break;
-                case 'h': fputs(verify_usage, stdout); return EXIT_OK;
-                default: fputs(verify_usage, stderr); return EXIT_USAGE;
-                }
-        }
+        if (!parse_command(argc, argv, options, verify_usage, &ret))
+                return ret;
         if (optind + 1 != argc || !keys_path) {
                 fprintf(stderr, "vouchctl verdict verify: --keys and one VERDICT_FILE are required\n");
                 fputs(verify_usage, stderr);

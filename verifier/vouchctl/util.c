@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,41 @@
 #include "hash.h"
 #include "replay.h"
 #include "vouchctl.h"
+
+bool parse_command(int argc, char **argv, const cmd_option *options, const char *usage, int *ret_exit) {
+        struct option opts[CMD_OPTIONS_MAX + 2] = { 0 };
+        size_t n = 0;
+        int c;
+        /* getopt's value of options[i] is i + 1: never 'h', '?' nor ':' */
+        for (; options[n].name; n++) {
+                assert(n < CMD_OPTIONS_MAX);
+                opts[n] = (struct option) { options[n].name, options[n].flag ? no_argument : required_argument, NULL,
+                                            (int) n + 1 };
+        }
+        opts[n] = (struct option) { "help", no_argument, NULL, 'h' };
+        optind = 2;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                const cmd_option *o = c >= 1 && (size_t) c <= n ? &options[c - 1] : NULL;
+                if (c == 'h') {
+                        fputs(usage, stdout);
+                        *ret_exit = EXIT_OK;
+                        return false;
+                }
+                if (!o) {
+                        fputs(usage, stderr);
+                        *ret_exit = EXIT_USAGE;
+                        return false;
+                }
+                if (o->flag)
+                        *o->flag = true;
+                else if (o->parse && o->parse(optarg, o->to) < 0) {
+                        *ret_exit = EXIT_USAGE;
+                        return false;
+                } else if (o->arg)
+                        *o->arg = optarg;
+        }
+        return true;
+}
 
 int read_input(const char *path, size_t max, uint8_t **ret, size_t *ret_len) {
         int r = vu_read_file(AT_FDCWD, path, max, ret, ret_len);
@@ -54,6 +91,10 @@ int parse_log_read(const char *s, vc_log_read *ret) {
                 return -EINVAL;
         }
         return 0;
+}
+
+int option_log_read(const char *arg, void *to) {
+        return parse_log_read(arg, to);
 }
 
 int load_log(const char *path, int how, loaded_log *l) {

@@ -11,6 +11,26 @@ enum {
         EXIT_USAGE = 2,    /* usage error, unreadable or unusable input */
 };
 
+#include <stdbool.h>
+
+/* A command's option (a table of them ends with { NULL }): its long name, and where it goes:
+ * a flag sets *flag; an option with an argument stores it in *arg, or hands it to parse (to
+ * check and convert it as it comes: 0, or -EINVAL with the error printed) with to. */
+typedef struct cmd_option {
+        const char *name;
+        const char **arg;
+        bool *flag;
+        int (*parse)(const char *arg, void *to);
+        void *to;
+} cmd_option;
+#define CMD_OPTIONS_MAX 16
+
+/* Parses the options of a command from argv[2] on (getopt_long: long options, and -h):
+ * --help / -h print usage on stdout, an unknown option (getopt says which) on stderr.
+ * True when the command goes on, its operands from argv[optind]; false when it is done,
+ * with *ret_exit set: EXIT_OK after the help, EXIT_USAGE after a usage error. */
+bool parse_command(int argc, char **argv, const cmd_option *options, const char *usage, int *ret_exit);
+
 /* Reads a whole file (or "-" for stdin) with vu_read_file (common/fileio.h: never trusts
  * the size a file reports, as securityfs says 0), NUL-terminated. Prints what failed and
  * which path, except for -ENOMEM. Returns 0, -E2BIG (over max bytes), -ENOMEM or the
@@ -33,8 +53,10 @@ typedef struct loaded_log {
  * (padding, banks not replayed) on stderr. Returns an exit code. */
 #define LOAD_LOG_QUIET 0x100 /* or'ed into how: the caller reports the padding itself */
 int load_log(const char *path, int how, loaded_log *l);
-/* --format tpm|ccel|auto: 0, or -EINVAL (printed). */
+/* --format tpm|ccel|auto: 0, or -EINVAL (printed). option_log_read: the same as a
+ * cmd_option's parse, into the vc_log_read at to. */
 int parse_log_read(const char *s, vc_log_read *ret);
+int option_log_read(const char *arg, void *to);
 void loaded_log_done(loaded_log *l);
 /* "sha256", or "0x1234" for an unknown algorithm (buf holds 16 chars). */
 const char *digest_name(uint16_t alg, char buf[16]);
@@ -48,8 +70,6 @@ int cmd_api_verdict(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_ek(int argc, char **argv);
-
-#include <stdbool.h>
 
 #include "verdict-check.h"
 
