@@ -57,168 +57,196 @@ static void print_coverage(const vc_quote_result *res, const vc_pcr_set *replaye
         }
 }
 
-static int quote_verify(int argc, char **argv) {
-        const char *ak_path = NULL, *msg_path = NULL, *sig_path = NULL, *pcrs_path = NULL, *nonce_hex = NULL,
-                   *log_path = NULL, *golden_path = NULL;
-        vc_quote_policy policy = { 0 };
-        const cmd_option options[] = {
-                { "ak", .arg = &ak_path },         { "msg", .arg = &msg_path },      { "sig", .arg = &sig_path },
-                { "pcrs", .arg = &pcrs_path },     { "nonce", .arg = &nonce_hex },   { "eventlog", .arg = &log_path },
-                { "golden", .arg = &golden_path }, { "allow-sha1", .flag = &policy.allow_sha1 }, {},
-        };
-        vc_golden *golden = NULL;
-        vc_event_check *checks = NULL;
-        uint8_t *ak_buf = NULL, *msg = NULL, *sig = NULL, *pcrs_buf = NULL, *log_buf = NULL;
-        size_t ak_len, msg_len, sig_len, pcrs_len, log_len;
+/* One quote verification: what the command line names, the files read, what they parse to. */
+typedef struct quote_job {
+        const char *ak_path, *msg_path, *sig_path, *pcrs_path, *nonce_hex, *log_path, *golden_path;
+        vc_quote_policy policy;
         uint8_t nonce[NONCE_MAX];
-        vc_ak *ak = NULL;
-        vc_quote *q = NULL;
-        vc_eventlog *log = NULL;
-        vc_hasher *hasher = NULL;
-        vc_pcr_set *pcrs = NULL, *replayed = NULL;
-        vc_quote_result res;
+        size_t nonce_len;
+        uint8_t *ak_buf, *msg, *sig, *pcrs_buf, *log_buf;
+        size_t ak_len, msg_len, sig_len, pcrs_len, log_len;
+        vc_golden *golden;
+        vc_ak *ak;
+        vc_quote *q;
+        vc_pcr_set *pcrs, *replayed;
+        vc_hasher *hasher;
+        vc_eventlog *log;
+        vc_event_check *checks;
+} quote_job;
+
+static void quote_job_done(quote_job *j) {
+        free(j->ak_buf);
+        free(j->msg);
+        free(j->sig);
+        free(j->pcrs_buf);
+        free(j->log_buf);
+        free(j->pcrs);
+        free(j->replayed);
+        vc_ak_free(j->ak);
+        vc_quote_free(j->q);
+        vc_eventlog_free(j->log);
+        vc_hasher_free(j->hasher);
+        vc_golden_free(j->golden);
+        free(j->checks);
+}
+
+/* The files: the key and the golden set (unreadable: exit 2), then the evidence, which is
+ * invalid evidence (exit 1) when over its size limit, and exit 2 when unreadable. */
+static int quote_read(quote_job *j) {
         vc_error err;
         char msgbuf[512];
-        int n, ret = EXIT_USAGE;
-
-        if (!parse_command(argc, argv, options, quote_usage, &ret))
-                return ret;
-        if (optind != argc || !ak_path || !msg_path || !sig_path || !pcrs_path || !nonce_hex) {
-                fprintf(stderr, "vouchctl quote verify: --ak, --msg, --sig, --pcrs and --nonce are required\n");
-                fputs(quote_usage, stderr);
+        if (read_input(j->ak_path, VC_AK_MAX_FILE, &j->ak_buf, &j->ak_len) < 0)
                 return EXIT_USAGE;
-        }
-        if (golden_path && !log_path) {
-                fprintf(stderr, "vouchctl quote verify: --golden needs --eventlog\n");
-                return EXIT_USAGE;
-        }
-        n = vc_unhex(nonce_hex, strlen(nonce_hex), nonce, sizeof(nonce));
-        if (n < 0) {
-                fprintf(stderr, "vouchctl: --nonce: %s (at most %d bytes of hex)\n",
-                        n == -E2BIG ? "too long" : "not hex", NONCE_MAX);
-                return EXIT_USAGE;
-        }
-        if (read_input(ak_path, VC_AK_MAX_FILE, &ak_buf, &ak_len) < 0)
-                goto out;
-        if (golden_path) {
+        if (j->golden_path) {
                 uint8_t *gbuf;
                 size_t glen;
-                if (read_input(golden_path, VC_GOLDEN_MAX_FILE, &gbuf, &glen) < 0)
-                        goto out;
-                int r = vc_golden_parse((const char *) gbuf, glen, &golden, &err);
+                if (read_input(j->golden_path, VC_GOLDEN_MAX_FILE, &gbuf, &glen) < 0)
+                        return EXIT_USAGE;
+                int r = vc_golden_parse((const char *) gbuf, glen, &j->golden, &err);
                 free(gbuf);
                 if (r < 0) {
-                        fprintf(stderr, "vouchctl: %s: %s\n", golden_path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
-                        goto out;
+                        fprintf(stderr, "vouchctl: %s: %s\n", j->golden_path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
+                        return EXIT_USAGE;
                 }
         }
-        /* Evidence over its size limit is invalid evidence (exit 1); unreadable is exit 2. */
         const struct {
                 const char *path;
                 size_t max;
                 uint8_t **buf;
                 size_t *len;
         } evidence[] = {
-                { msg_path, VC_ATTEST_MAX + 2, &msg, &msg_len },
-                { sig_path, VC_SIGNATURE_MAX, &sig, &sig_len },
-                { pcrs_path, VC_PCRS_MAX_FILE, &pcrs_buf, &pcrs_len },
-                { log_path, VC_EVENTLOG_MAX_SIZE, &log_buf, &log_len },
+                { j->msg_path, VC_ATTEST_MAX + 2, &j->msg, &j->msg_len },
+                { j->sig_path, VC_SIGNATURE_MAX, &j->sig, &j->sig_len },
+                { j->pcrs_path, VC_PCRS_MAX_FILE, &j->pcrs_buf, &j->pcrs_len },
+                { j->log_path, VC_EVENTLOG_MAX_SIZE, &j->log_buf, &j->log_len },
         };
         for (size_t i = 0; i < sizeof(evidence) / sizeof(evidence[0]); i++) {
                 if (!evidence[i].path)
                         continue;
                 int r = read_input(evidence[i].path, evidence[i].max, evidence[i].buf, evidence[i].len);
-                if (r < 0) {
-                        ret = r == -E2BIG ? EXIT_INVALID : EXIT_USAGE;
-                        goto out;
-                }
+                if (r < 0)
+                        return r == -E2BIG ? EXIT_INVALID : EXIT_USAGE;
         }
-        if (vc_ak_load(ak_buf, ak_len, &ak, &err) < 0) {
-                fprintf(stderr, "vouchctl: %s: %s\n", ak_path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
-                goto out;
+        return EXIT_OK;
+}
+
+/* The key (an unusable one: exit 2), then the evidence: malformed evidence is invalid
+ * evidence (exit 1). The log is parsed and replayed into j->replayed. */
+static int quote_parse(quote_job *j) {
+        vc_error err;
+        char msgbuf[512];
+        if (vc_ak_load(j->ak_buf, j->ak_len, &j->ak, &err) < 0) {
+                fprintf(stderr, "vouchctl: %s: %s\n", j->ak_path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
+                return EXIT_USAGE;
         }
-        if (!ak->has_public)
+        if (!j->ak->has_public)
                 fprintf(stderr, "vouchctl: note: %s is a plain public key: whether it is a restricted TPM signing key "
                                 "cannot be checked (give the TPM2B_PUBLIC from tpm2_createak -u to check it)\n",
-                        ak_path);
-        /* From here on, malformed evidence is invalid evidence: exit 1. */
-        ret = EXIT_INVALID;
-        if (vc_quote_parse(msg, msg_len, sig, sig_len, &q, &err) < 0) {
+                        j->ak_path);
+        if (vc_quote_parse(j->msg, j->msg_len, j->sig, j->sig_len, &j->q, &err) < 0) {
                 fprintf(stderr, "vouchctl: quote invalid: %s\n", vc_error_format(&err, msgbuf, sizeof(msgbuf)));
-                goto out;
+                return EXIT_INVALID;
         }
-        pcrs = calloc(1, sizeof(*pcrs));
-        replayed = calloc(1, sizeof(*replayed));
-        if (!pcrs || !replayed || vc_hasher_new(&hasher) < 0) {
-                ret = EXIT_USAGE;
-                goto out;
-        }
-        if (vc_pcrs_parse(pcrs_buf, pcrs_len, pcrs, &err) < 0) {
-                fprintf(stderr, "vouchctl: %s: PCR values invalid: %s\n", pcrs_path,
+        j->pcrs = calloc(1, sizeof(*j->pcrs));
+        j->replayed = calloc(1, sizeof(*j->replayed));
+        if (!j->pcrs || !j->replayed || vc_hasher_new(&j->hasher) < 0)
+                return EXIT_USAGE;
+        if (vc_pcrs_parse(j->pcrs_buf, j->pcrs_len, j->pcrs, &err) < 0) {
+                fprintf(stderr, "vouchctl: %s: PCR values invalid: %s\n", j->pcrs_path,
                         vc_error_format(&err, msgbuf, sizeof(msgbuf)));
-                goto out;
+                return EXIT_INVALID;
         }
-        if (log_path) {
+        if (j->log_path) {
                 vc_replay rs;
                 vc_replay_init(&rs);
-                if (vc_eventlog_parse(log_buf, log_len, &log, &err) < 0 ||
-                    !(checks = calloc(log->n_events, sizeof(*checks))) ||
-                    vc_replay_update(hasher, log, &rs, checks, &err) < 0) {
-                        fprintf(stderr, "vouchctl: %s: event log invalid: %s\n", log_path,
+                if (vc_eventlog_parse(j->log_buf, j->log_len, &j->log, &err) < 0 ||
+                    !(j->checks = calloc(j->log->n_events, sizeof(*j->checks))) ||
+                    vc_replay_update(j->hasher, j->log, &rs, j->checks, &err) < 0) {
+                        fprintf(stderr, "vouchctl: %s: event log invalid: %s\n", j->log_path,
                                 vc_error_format(&err, msgbuf, sizeof(msgbuf)));
-                        goto out;
+                        return EXIT_INVALID;
                 }
-                *replayed = rs.pcrs;
+                *j->replayed = rs.pcrs;
         }
-        if (vc_quote_verify(q, ak, pcrs, nonce, (size_t) n, NULL, 0, log_path ? replayed : NULL, &policy, &res) <
-            0) {
+        return EXIT_OK;
+}
+
+/* The golden set's judgement of the log, over the PCRs the quote attests in its bank. */
+static int quote_golden(const quote_job *j, const vc_quote_result *res) {
+        vc_evaluation ev = { 0 };
+        uint32_t attested = vc_quote_attested(res, j->golden->bank);
+        if (vc_golden_evaluate(j->golden, j->log, j->checks, j->replayed, attested, &ev) < 0) {
+                fprintf(stderr, "vouchctl: could not evaluate the golden set (out of memory)\n");
+                return EXIT_USAGE;
+        }
+        printf("%s: golden set %s version %lld", ev.trust == VC_TRUST_TRUSTED ? "TRUSTED" : "UNTRUSTED",
+               j->golden->name, (long long) j->golden->version);
+        if (ev.n_findings)
+                printf(", %zu finding%s", ev.n_findings, ev.n_findings == 1 ? "" : "s");
+        putchar('\n');
+        for (size_t i = 0; i < ev.n_findings; i++)
+                printf("  [%s] %s\n", ev.findings[i].rule, ev.findings[i].explanation);
+        int ret = ev.trust == VC_TRUST_TRUSTED ? EXIT_OK : EXIT_INVALID;
+        vc_evaluation_done(&ev);
+        return ret;
+}
+
+/* The quote against the key, the nonce, the PCR values and the replayed log; then the
+ * golden set, if any. */
+static int quote_check(const quote_job *j) {
+        vc_quote_result res;
+        if (vc_quote_verify(j->q, j->ak, j->pcrs, j->nonce, j->nonce_len, NULL, 0, j->log_path ? j->replayed : NULL,
+                            &j->policy, &res) < 0) {
                 fprintf(stderr, "vouchctl: could not evaluate the quote (out of memory or OpenSSL failure)\n");
-                ret = EXIT_USAGE;
-                goto out;
+                return EXIT_USAGE;
         }
         if (res.status != VC_QUOTE_VALID) {
                 fprintf(stderr, "vouchctl: quote INVALID (%s): %s\n", vc_quote_check_name(res.failed), res.reason);
-                ret = EXIT_INVALID;
-                goto out;
+                return EXIT_INVALID;
         }
         printf("quote valid: signature, nonce, PCR digest%s; clock %llu, resetCount %u, restartCount %u\n",
-               log_path ? ", event log replay" : "", (unsigned long long) res.clock, res.reset_count,
+               j->log_path ? ", event log replay" : "", (unsigned long long) res.clock, res.reset_count,
                res.restart_count);
-        if (log_path)
-                print_coverage(&res, replayed);
-        ret = EXIT_OK;
-        if (golden) {
-                vc_evaluation ev = { 0 };
-                uint32_t attested = vc_quote_attested(&res, golden->bank);
-                if (vc_golden_evaluate(golden, log, checks, replayed, attested, &ev) < 0) {
-                        fprintf(stderr, "vouchctl: could not evaluate the golden set (out of memory)\n");
-                        ret = EXIT_USAGE;
-                        goto out;
-                }
-                printf("%s: golden set %s version %lld", ev.trust == VC_TRUST_TRUSTED ? "TRUSTED" : "UNTRUSTED",
-                       golden->name, (long long) golden->version);
-                if (ev.n_findings)
-                        printf(", %zu finding%s", ev.n_findings, ev.n_findings == 1 ? "" : "s");
-                putchar('\n');
-                for (size_t i = 0; i < ev.n_findings; i++)
-                        printf("  [%s] %s\n", ev.findings[i].rule, ev.findings[i].explanation);
-                ret = ev.trust == VC_TRUST_TRUSTED ? EXIT_OK : EXIT_INVALID;
-                vc_evaluation_done(&ev);
+        if (j->log_path)
+                print_coverage(&res, j->replayed);
+        return j->golden ? quote_golden(j, &res) : EXIT_OK;
+}
+
+static int quote_verify(int argc, char **argv) {
+        quote_job j = { 0 };
+        const cmd_option options[] = {
+                { "ak", .arg = &j.ak_path },         { "msg", .arg = &j.msg_path },
+                { "sig", .arg = &j.sig_path },       { "pcrs", .arg = &j.pcrs_path },
+                { "nonce", .arg = &j.nonce_hex },    { "eventlog", .arg = &j.log_path },
+                { "golden", .arg = &j.golden_path }, { "allow-sha1", .flag = &j.policy.allow_sha1 },
+                {},
+        };
+        int n, ret;
+
+        if (!parse_command(argc, argv, options, quote_usage, &ret))
+                return ret;
+        if (optind != argc || !j.ak_path || !j.msg_path || !j.sig_path || !j.pcrs_path || !j.nonce_hex) {
+                fprintf(stderr, "vouchctl quote verify: --ak, --msg, --sig, --pcrs and --nonce are required\n");
+                fputs(quote_usage, stderr);
+                return EXIT_USAGE;
         }
-out:
-        free(ak_buf);
-        free(msg);
-        free(sig);
-        free(pcrs_buf);
-        free(log_buf);
-        free(pcrs);
-        free(replayed);
-        vc_ak_free(ak);
-        vc_quote_free(q);
-        vc_eventlog_free(log);
-        vc_hasher_free(hasher);
-        vc_golden_free(golden);
-        free(checks);
+        if (j.golden_path && !j.log_path) {
+                fprintf(stderr, "vouchctl quote verify: --golden needs --eventlog\n");
+                return EXIT_USAGE;
+        }
+        n = vc_unhex(j.nonce_hex, strlen(j.nonce_hex), j.nonce, sizeof(j.nonce));
+        if (n < 0) {
+                fprintf(stderr, "vouchctl: --nonce: %s (at most %d bytes of hex)\n",
+                        n == -E2BIG ? "too long" : "not hex", NONCE_MAX);
+                return EXIT_USAGE;
+        }
+        j.nonce_len = (size_t) n;
+        ret = quote_read(&j);
+        if (ret == EXIT_OK)
+                ret = quote_parse(&j);
+        if (ret == EXIT_OK)
+                ret = quote_check(&j);
+        quote_job_done(&j);
         return ret;
 }
 
