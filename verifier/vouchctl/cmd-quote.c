@@ -57,116 +57,99 @@ static void print_coverage(const vc_quote_result *res, const vc_pcr_set *replaye
         }
 }
 
+/* The files of a quote verification, in the order they are read. */
+enum { IN_AK, IN_GOLDEN, IN_MSG, IN_SIG, IN_PCRS, IN_LOG, IN_N };
+
 /* One quote verification: what the command line names, the files read, what they parse to. */
 typedef struct quote_job {
-        const char *ak_path, *msg_path, *sig_path, *pcrs_path, *nonce_hex, *log_path, *golden_path;
-        vc_quote_policy policy;
+        struct {
+                const char *path;       /* NULL: not given */
+                uint8_t *data;
+                size_t len;
+        } in[IN_N];
+        const char *nonce_hex;
         uint8_t nonce[NONCE_MAX];
         size_t nonce_len;
-        uint8_t *ak_buf, *msg, *sig, *pcrs_buf, *log_buf;
-        size_t ak_len, msg_len, sig_len, pcrs_len, log_len;
-        vc_golden *golden;
+        vc_quote_policy policy;
         vc_ak *ak;
+        vc_golden *golden;
         vc_quote *q;
-        vc_pcr_set *pcrs, *replayed;
-        vc_hasher *hasher;
-        vc_eventlog *log;
-        vc_event_check *checks;
+        vc_pcr_set pcrs;
+        loaded_log ll;                  /* the log parsed and replayed (ll.replay.pcrs) */
 } quote_job;
 
 static void quote_job_done(quote_job *j) {
-        free(j->ak_buf);
-        free(j->msg);
-        free(j->sig);
-        free(j->pcrs_buf);
-        free(j->log_buf);
-        free(j->pcrs);
-        free(j->replayed);
+        for (size_t i = 0; i < IN_N; i++)
+                free(j->in[i].data);
         vc_ak_free(j->ak);
-        vc_quote_free(j->q);
-        vc_eventlog_free(j->log);
-        vc_hasher_free(j->hasher);
         vc_golden_free(j->golden);
-        free(j->checks);
+        vc_quote_free(j->q);
+        loaded_log_done(&j->ll);
 }
 
-/* The files: the key and the golden set (unreadable: exit 2), then the evidence, which is
- * invalid evidence (exit 1) when over its size limit, and exit 2 when unreadable. */
+/* The files, in order: the key and the golden set (unreadable: exit 2; the golden set
+ * parsed at once), then the evidence, which is invalid evidence (exit 1) when over its
+ * size limit, and exit 2 when unreadable. */
 static int quote_read(quote_job *j) {
+        static const struct {
+                size_t max;
+                int too_large;          /* the exit code for a file over max */
+        } limits[IN_N] = {
+                [IN_AK] = { VC_AK_MAX_FILE, EXIT_USAGE },        [IN_GOLDEN] = { VC_GOLDEN_MAX_FILE, EXIT_USAGE },
+                [IN_MSG] = { VC_ATTEST_MAX + 2, EXIT_INVALID },  [IN_SIG] = { VC_SIGNATURE_MAX, EXIT_INVALID },
+                [IN_PCRS] = { VC_PCRS_MAX_FILE, EXIT_INVALID },  [IN_LOG] = { VC_EVENTLOG_MAX_SIZE, EXIT_INVALID },
+        };
         vc_error err;
         char msgbuf[512];
-        if (read_input(j->ak_path, VC_AK_MAX_FILE, &j->ak_buf, &j->ak_len) < 0)
-                return EXIT_USAGE;
-        if (j->golden_path) {
-                uint8_t *gbuf;
-                size_t glen;
-                if (read_input(j->golden_path, VC_GOLDEN_MAX_FILE, &gbuf, &glen) < 0)
-                        return EXIT_USAGE;
-                int r = vc_golden_parse((const char *) gbuf, glen, &j->golden, &err);
-                free(gbuf);
-                if (r < 0) {
-                        fprintf(stderr, "vouchctl: %s: %s\n", j->golden_path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
+        for (size_t i = 0; i < IN_N; i++) {
+                if (!j->in[i].path)
+                        continue;
+                int r = read_input(j->in[i].path, limits[i].max, &j->in[i].data, &j->in[i].len);
+                if (r < 0)
+                        return r == -E2BIG ? limits[i].too_large : EXIT_USAGE;
+                if (i == IN_GOLDEN && vc_golden_parse((const char *) j->in[i].data, j->in[i].len, &j->golden, &err) < 0) {
+                        fprintf(stderr, "vouchctl: %s: %s\n", j->in[i].path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
                         return EXIT_USAGE;
                 }
-        }
-        const struct {
-                const char *path;
-                size_t max;
-                uint8_t **buf;
-                size_t *len;
-        } evidence[] = {
-                { j->msg_path, VC_ATTEST_MAX + 2, &j->msg, &j->msg_len },
-                { j->sig_path, VC_SIGNATURE_MAX, &j->sig, &j->sig_len },
-                { j->pcrs_path, VC_PCRS_MAX_FILE, &j->pcrs_buf, &j->pcrs_len },
-                { j->log_path, VC_EVENTLOG_MAX_SIZE, &j->log_buf, &j->log_len },
-        };
-        for (size_t i = 0; i < sizeof(evidence) / sizeof(evidence[0]); i++) {
-                if (!evidence[i].path)
-                        continue;
-                int r = read_input(evidence[i].path, evidence[i].max, evidence[i].buf, evidence[i].len);
-                if (r < 0)
-                        return r == -E2BIG ? EXIT_INVALID : EXIT_USAGE;
         }
         return EXIT_OK;
 }
 
 /* The key (an unusable one: exit 2), then the evidence: malformed evidence is invalid
- * evidence (exit 1). The log is parsed and replayed into j->replayed. */
+ * evidence (exit 1). The log is parsed, digest-checked and replayed into j->ll. */
 static int quote_parse(quote_job *j) {
         vc_error err;
         char msgbuf[512];
-        if (vc_ak_load(j->ak_buf, j->ak_len, &j->ak, &err) < 0) {
-                fprintf(stderr, "vouchctl: %s: %s\n", j->ak_path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
+        if (vc_ak_load(j->in[IN_AK].data, j->in[IN_AK].len, &j->ak, &err) < 0) {
+                fprintf(stderr, "vouchctl: %s: %s\n", j->in[IN_AK].path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
                 return EXIT_USAGE;
         }
         if (!j->ak->has_public)
                 fprintf(stderr, "vouchctl: note: %s is a plain public key: whether it is a restricted TPM signing key "
                                 "cannot be checked (give the TPM2B_PUBLIC from tpm2_createak -u to check it)\n",
-                        j->ak_path);
-        if (vc_quote_parse(j->msg, j->msg_len, j->sig, j->sig_len, &j->q, &err) < 0) {
+                        j->in[IN_AK].path);
+        if (vc_quote_parse(j->in[IN_MSG].data, j->in[IN_MSG].len, j->in[IN_SIG].data, j->in[IN_SIG].len, &j->q, &err) <
+            0) {
                 fprintf(stderr, "vouchctl: quote invalid: %s\n", vc_error_format(&err, msgbuf, sizeof(msgbuf)));
                 return EXIT_INVALID;
         }
-        j->pcrs = calloc(1, sizeof(*j->pcrs));
-        j->replayed = calloc(1, sizeof(*j->replayed));
-        if (!j->pcrs || !j->replayed || vc_hasher_new(&j->hasher) < 0)
-                return EXIT_USAGE;
-        if (vc_pcrs_parse(j->pcrs_buf, j->pcrs_len, j->pcrs, &err) < 0) {
-                fprintf(stderr, "vouchctl: %s: PCR values invalid: %s\n", j->pcrs_path,
+        if (vc_pcrs_parse(j->in[IN_PCRS].data, j->in[IN_PCRS].len, &j->pcrs, &err) < 0) {
+                fprintf(stderr, "vouchctl: %s: PCR values invalid: %s\n", j->in[IN_PCRS].path,
                         vc_error_format(&err, msgbuf, sizeof(msgbuf)));
                 return EXIT_INVALID;
         }
-        if (j->log_path) {
-                vc_replay rs;
-                vc_replay_init(&rs);
-                if (vc_eventlog_parse(j->log_buf, j->log_len, &j->log, &err) < 0 ||
-                    !(j->checks = calloc(j->log->n_events, sizeof(*j->checks))) ||
-                    vc_replay_update(j->hasher, j->log, &rs, j->checks, &err) < 0) {
-                        fprintf(stderr, "vouchctl: %s: event log invalid: %s\n", j->log_path,
-                                vc_error_format(&err, msgbuf, sizeof(msgbuf)));
-                        return EXIT_INVALID;
-                }
-                *j->replayed = rs.pcrs;
+        if (!j->in[IN_LOG].path)
+                return EXIT_OK;
+        loaded_log *l = &j->ll;
+        if (vc_hasher_new(&l->hasher) < 0)
+                return EXIT_USAGE;
+        vc_replay_init(&l->replay);
+        if (vc_eventlog_parse(j->in[IN_LOG].data, j->in[IN_LOG].len, &l->log, &err) < 0 ||
+            !(l->checks = calloc(l->log->n_events, sizeof(*l->checks))) ||
+            vc_replay_update(l->hasher, l->log, &l->replay, l->checks, &err) < 0) {
+                fprintf(stderr, "vouchctl: %s: event log invalid: %s\n", j->in[IN_LOG].path,
+                        vc_error_format(&err, msgbuf, sizeof(msgbuf)));
+                return EXIT_INVALID;
         }
         return EXIT_OK;
 }
@@ -175,7 +158,7 @@ static int quote_parse(quote_job *j) {
 static int quote_golden(const quote_job *j, const vc_quote_result *res) {
         vc_evaluation ev = { 0 };
         uint32_t attested = vc_quote_attested(res, j->golden->bank);
-        if (vc_golden_evaluate(j->golden, j->log, j->checks, j->replayed, attested, &ev) < 0) {
+        if (vc_golden_evaluate(j->golden, j->ll.log, j->ll.checks, &j->ll.replay.pcrs, attested, &ev) < 0) {
                 fprintf(stderr, "vouchctl: could not evaluate the golden set (out of memory)\n");
                 return EXIT_USAGE;
         }
@@ -195,7 +178,8 @@ static int quote_golden(const quote_job *j, const vc_quote_result *res) {
  * golden set, if any. */
 static int quote_check(const quote_job *j) {
         vc_quote_result res;
-        if (vc_quote_verify(j->q, j->ak, j->pcrs, j->nonce, j->nonce_len, NULL, 0, j->log_path ? j->replayed : NULL,
+        bool with_log = j->in[IN_LOG].path != NULL;
+        if (vc_quote_verify(j->q, j->ak, &j->pcrs, j->nonce, j->nonce_len, NULL, 0, with_log ? &j->ll.replay.pcrs : NULL,
                             &j->policy, &res) < 0) {
                 fprintf(stderr, "vouchctl: could not evaluate the quote (out of memory or OpenSSL failure)\n");
                 return EXIT_USAGE;
@@ -205,32 +189,33 @@ static int quote_check(const quote_job *j) {
                 return EXIT_INVALID;
         }
         printf("quote valid: signature, nonce, PCR digest%s; clock %llu, resetCount %u, restartCount %u\n",
-               j->log_path ? ", event log replay" : "", (unsigned long long) res.clock, res.reset_count,
+               with_log ? ", event log replay" : "", (unsigned long long) res.clock, res.reset_count,
                res.restart_count);
-        if (j->log_path)
-                print_coverage(&res, j->replayed);
+        if (with_log)
+                print_coverage(&res, &j->ll.replay.pcrs);
         return j->golden ? quote_golden(j, &res) : EXIT_OK;
 }
 
 static int quote_verify(int argc, char **argv) {
         quote_job j = { 0 };
         const cmd_option options[] = {
-                { "ak", .arg = &j.ak_path },         { "msg", .arg = &j.msg_path },
-                { "sig", .arg = &j.sig_path },       { "pcrs", .arg = &j.pcrs_path },
-                { "nonce", .arg = &j.nonce_hex },    { "eventlog", .arg = &j.log_path },
-                { "golden", .arg = &j.golden_path }, { "allow-sha1", .flag = &j.policy.allow_sha1 },
+                { "ak", .arg = &j.in[IN_AK].path },         { "msg", .arg = &j.in[IN_MSG].path },
+                { "sig", .arg = &j.in[IN_SIG].path },       { "pcrs", .arg = &j.in[IN_PCRS].path },
+                { "nonce", .arg = &j.nonce_hex },           { "eventlog", .arg = &j.in[IN_LOG].path },
+                { "golden", .arg = &j.in[IN_GOLDEN].path }, { "allow-sha1", .flag = &j.policy.allow_sha1 },
                 {},
         };
         int n, ret;
 
         if (!parse_command(argc, argv, options, quote_usage, &ret))
                 return ret;
-        if (optind != argc || !j.ak_path || !j.msg_path || !j.sig_path || !j.pcrs_path || !j.nonce_hex) {
+        if (optind != argc || !j.in[IN_AK].path || !j.in[IN_MSG].path || !j.in[IN_SIG].path || !j.in[IN_PCRS].path ||
+            !j.nonce_hex) {
                 fprintf(stderr, "vouchctl quote verify: --ak, --msg, --sig, --pcrs and --nonce are required\n");
                 fputs(quote_usage, stderr);
                 return EXIT_USAGE;
         }
-        if (j.golden_path && !j.log_path) {
+        if (j.in[IN_GOLDEN].path && !j.in[IN_LOG].path) {
                 fprintf(stderr, "vouchctl quote verify: --golden needs --eventlog\n");
                 return EXIT_USAGE;
         }
