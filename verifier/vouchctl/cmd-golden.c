@@ -54,19 +54,16 @@ static int golden_create(int argc, char **argv) {
         const char *log_path = NULL, *name = "golden", *description = NULL;
         vc_log_read how = VC_READ_AUTO;
         const cmd_option options[] = {
-                { "eventlog", .arg = &log_path },
+                { "eventlog", .arg = &log_path, .required = true },
                 { "name", .arg = &name },
                 { "description", .arg = &description },
                 { "format", .parse = option_log_read, .to = &how },
                 {},
         };
+        const cmd_spec spec = { golden_usage, options, 0, NULL };
         int r;
-        if (!parse_command(argc, argv, options, golden_usage, &r))
+        if (!parse_command(argc, argv, &spec, &r))
                 return r;
-        if (!log_path || optind != argc) {
-                fputs(golden_usage, stderr);
-                return EXIT_USAGE;
-        }
         loaded_log l;
         vc_golden *g = NULL;
         vc_error err;
@@ -164,19 +161,16 @@ static int golden_check(int argc, char **argv) {
         vc_log_read how = VC_READ_AUTO;
         bool json = false;
         const cmd_option options[] = {
-                { "golden", .arg = &golden_path },
-                { "eventlog", .arg = &log_path },
+                { "golden", .arg = &golden_path, .required = true },
+                { "eventlog", .arg = &log_path, .required = true },
                 { "json", .flag = &json },
                 { "format", .parse = option_log_read, .to = &how },
                 {},
         };
+        const cmd_spec spec = { golden_usage, options, 0, NULL };
         int r;
-        if (!parse_command(argc, argv, options, golden_usage, &r))
+        if (!parse_command(argc, argv, &spec, &r))
                 return r;
-        if (!golden_path || !log_path || optind != argc) {
-                fputs(golden_usage, stderr);
-                return EXIT_USAGE;
-        }
         vc_golden *g = NULL;
         loaded_log l;
         vc_evaluation ev = { 0 };

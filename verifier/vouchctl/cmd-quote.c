@@ -199,22 +199,22 @@ static int quote_check(const quote_job *j) {
 static int quote_verify(int argc, char **argv) {
         quote_job j = { 0 };
         const cmd_option options[] = {
-                { "ak", .arg = &j.in[IN_AK].path },         { "msg", .arg = &j.in[IN_MSG].path },
-                { "sig", .arg = &j.in[IN_SIG].path },       { "pcrs", .arg = &j.in[IN_PCRS].path },
-                { "nonce", .arg = &j.nonce_hex },           { "eventlog", .arg = &j.in[IN_LOG].path },
-                { "golden", .arg = &j.in[IN_GOLDEN].path }, { "allow-sha1", .flag = &j.policy.allow_sha1 },
+                { "ak", .arg = &j.in[IN_AK].path, .required = true },
+                { "msg", .arg = &j.in[IN_MSG].path, .required = true },
+                { "sig", .arg = &j.in[IN_SIG].path, .required = true },
+                { "pcrs", .arg = &j.in[IN_PCRS].path, .required = true },
+                { "nonce", .arg = &j.nonce_hex, .required = true },
+                { "eventlog", .arg = &j.in[IN_LOG].path },
+                { "golden", .arg = &j.in[IN_GOLDEN].path },
+                { "allow-sha1", .flag = &j.policy.allow_sha1 },
                 {},
         };
+        const cmd_spec spec = { quote_usage, options, 0,
+                                "vouchctl quote verify: --ak, --msg, --sig, --pcrs and --nonce are required" };
         int n, ret;
 
-        if (!parse_command(argc, argv, options, quote_usage, &ret))
+        if (!parse_command(argc, argv, &spec, &ret))
                 return ret;
-        if (optind != argc || !j.in[IN_AK].path || !j.in[IN_MSG].path || !j.in[IN_SIG].path || !j.in[IN_PCRS].path ||
-            !j.nonce_hex) {
-                fprintf(stderr, "vouchctl quote verify: --ak, --msg, --sig, --pcrs and --nonce are required\n");
-                fputs(quote_usage, stderr);
-                return EXIT_USAGE;
-        }
         if (j.in[IN_GOLDEN].path && !j.in[IN_LOG].path) {
                 fprintf(stderr, "vouchctl quote verify: --golden needs --eventlog\n");
                 return EXIT_USAGE;

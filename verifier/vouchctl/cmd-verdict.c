@@ -141,7 +141,7 @@ static int verdict_verify(int argc, char **argv) {
         const char *keys_path = NULL, *now_s = NULL, *xv = NULL, *xs = NULL, *device = NULL;
         bool any_status = false, json = false;
         const cmd_option options[] = {
-                { "keys", .arg = &keys_path },
+                { "keys", .arg = &keys_path, .required = true },
                 { "now", .arg = &now_s },
                 { "device", .arg = &device },
                 { "any-status", .flag = &any_status },
@@ -157,13 +157,9 @@ static int verdict_verify(int argc, char **argv) {
         int64_t now;
         int r, ret = EXIT_USAGE;
 
-        if (!parse_command(argc, argv, options, verify_usage, &ret))
+        const cmd_spec spec = { verify_usage, options, 1, "vouchctl verdict verify: --keys and one VERDICT_FILE are required" };
+        if (!parse_command(argc, argv, &spec, &ret))
                 return ret;
-        if (optind + 1 != argc || !keys_path) {
-                fprintf(stderr, "vouchctl verdict verify: --keys and one VERDICT_FILE are required\n");
-                fputs(verify_usage, stderr);
-                return EXIT_USAGE;
-        }
         if (now_s) {
                 if (vv_parse_time(now_s, &now) < 0) {
                         fprintf(stderr, "vouchctl: --now: '%s' is neither Unix seconds nor RFC 3339 "

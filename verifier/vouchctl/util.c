@@ -14,37 +14,48 @@
 #include "replay.h"
 #include "vouchctl.h"
 
-bool parse_command(int argc, char **argv, const cmd_option *options, const char *usage, int *ret_exit) {
+static bool options_given(const cmd_option *options) {
+        for (const cmd_option *o = options; o->name; o++)
+                if (o->required && !*o->arg)
+                        return false;
+        return true;
+}
+
+bool parse_command(int argc, char **argv, const cmd_spec *spec, int *ret_exit) {
         struct option opts[CMD_OPTIONS_MAX + 2] = { 0 };
         size_t n = 0;
         int c;
         /* getopt's value of options[i] is i + 1: never 'h', '?' nor ':' */
-        for (; options[n].name; n++) {
+        for (const cmd_option *o = spec->options; o->name; o++, n++) {
                 assert(n < CMD_OPTIONS_MAX);
-                opts[n] = (struct option) { options[n].name, options[n].flag ? no_argument : required_argument, NULL,
-                                            (int) n + 1 };
+                opts[n] = (struct option) { o->name, o->flag ? no_argument : required_argument, NULL, (int) n + 1 };
         }
         opts[n] = (struct option) { "help", no_argument, NULL, 'h' };
+        *ret_exit = EXIT_USAGE;
         optind = 2;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-                const cmd_option *o = c >= 1 && (size_t) c <= n ? &options[c - 1] : NULL;
+                const cmd_option *o = c >= 1 && (size_t) c <= n ? &spec->options[c - 1] : NULL;
                 if (c == 'h') {
-                        fputs(usage, stdout);
+                        fputs(spec->usage, stdout);
                         *ret_exit = EXIT_OK;
                         return false;
                 }
                 if (!o) {
-                        fputs(usage, stderr);
-                        *ret_exit = EXIT_USAGE;
+                        fputs(spec->usage, stderr);
                         return false;
                 }
                 if (o->flag)
                         *o->flag = true;
-                else if (o->parse && o->parse(optarg, o->to) < 0) {
-                        *ret_exit = EXIT_USAGE;
+                else if (o->parse && o->parse(optarg, o->to) < 0)
                         return false;
-                } else if (o->arg)
+                else if (o->arg)
                         *o->arg = optarg;
+        }
+        if (argc - optind != spec->n_operands || !options_given(spec->options)) {
+                if (spec->missing)
+                        fprintf(stderr, "%s\n", spec->missing);
+                fputs(spec->usage, stderr);
+                return false;
         }
         return true;
 }

@@ -15,21 +15,33 @@ enum {
 
 /* A command's option (a table of them ends with { NULL }): its long name, and where it goes:
  * a flag sets *flag; an option with an argument stores it in *arg, or hands it to parse (to
- * check and convert it as it comes: 0, or -EINVAL with the error printed) with to. */
+ * check and convert it as it comes: 0, or -EINVAL with the error printed) with to. A
+ * required option (stored in *arg) must be given. */
 typedef struct cmd_option {
         const char *name;
         const char **arg;
         bool *flag;
         int (*parse)(const char *arg, void *to);
         void *to;
+        bool required;
 } cmd_option;
 #define CMD_OPTIONS_MAX 16
 
-/* Parses the options of a command from argv[2] on (getopt_long: long options, and -h):
- * --help / -h print usage on stdout, an unknown option (getopt says which) on stderr.
- * True when the command goes on, its operands from argv[optind]; false when it is done,
- * with *ret_exit set: EXIT_OK after the help, EXIT_USAGE after a usage error. */
-bool parse_command(int argc, char **argv, const cmd_option *options, const char *usage, int *ret_exit);
+/* A command's command line: what parse_command takes. */
+typedef struct cmd_spec {
+        const char *usage;
+        const cmd_option *options;
+        int n_operands;                 /* exactly this many after the options */
+        const char *missing;            /* said before the usage when a required option or an
+                                         * operand is missing (NULL: the usage alone) */
+} cmd_spec;
+
+/* Parses the command line of a command from argv[2] on (getopt_long: long options, and
+ * -h): --help / -h print the usage on stdout; an unknown option (getopt says which), a
+ * missing required option or a wrong number of operands print it on stderr. True when the
+ * command goes on, its operands from argv[optind]; false when it is done, with *ret_exit
+ * set: EXIT_OK after the help, EXIT_USAGE after a usage error. */
+bool parse_command(int argc, char **argv, const cmd_spec *spec, int *ret_exit);
 
 /* Reads a whole file (or "-" for stdin) with vu_read_file (common/fileio.h: never trusts
  * the size a file reports, as securityfs says 0), NUL-terminated. Prints what failed and
