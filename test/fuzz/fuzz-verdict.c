@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Fuzzes what a relying party is handed (verifier/vouchctl/verdict-check.h): the first
+/* Fuzzes what a relying party is handed (verifier/verdict/verdict-check.h): the first
  * byte picks the target, the rest is the file.
  *   0: a SignedVerdict file (protobuf or JSON), checked against a fixed keys file;
  *   1: a keys file (PEM public keys or a VerdictKeys);
@@ -19,9 +19,9 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "hash.h"
 #include "verdict-check.h"
 #include "verdict-format.h"
+#include "verdict-sign.h"
 
 /* Generated for this harness only; never used anywhere else. */
 static const char test_private_key[] = "-----BEGIN PRIVATE KEY-----\n"
@@ -136,13 +136,9 @@ static void fuzz_keys(const uint8_t *data, size_t size) {
 static void fuzz_signed_verdict_bytes(const uint8_t *data, size_t size) {
         if (size == 0 || size > 65536)
                 return;
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        size_t sig_len = 80;
-        uint8_t *sig = OPENSSL_malloc(sig_len);
-        FUZZ_CHECK(ctx && sig && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, signer) == 1 &&
-                   EVP_DigestSign(ctx, sig, &sig_len, data, size) == 1);
-        EVP_MD_CTX_free(ctx);
-        FUZZ_CHECK(vc_ecdsa_p256_low_s(&sig, &sig_len) == 0); /* as vouchd signs */
+        uint8_t *sig = NULL;
+        size_t sig_len = 0;
+        FUZZ_CHECK(vv_sign(signer, data, size, &sig, &sig_len) == 0); /* as vouchd signs */
         Vouch__V1__SignedVerdict sv = VOUCH__V1__SIGNED_VERDICT__INIT;
         sv.verdict.data = (uint8_t *) data;
         sv.verdict.len = size;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The relying party's verdict check (verifier/vouchctl/verdict-check.h): keys and verdicts
- * are made here with OpenSSL and protobuf-c, signed the way vouchd signs them. */
+/* The relying party's verdict check (verifier/verdict/verdict-check.h): keys and verdicts
+ * are made here with OpenSSL and protobuf-c, signed as vouchd signs them (verdict-sign.h). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +19,7 @@
 #include "hash.h"
 #include "vc-util.h"
 #include "verdict-check.h"
+#include "verdict-sign.h"
 
 #define ISSUED 1795600800 /* 2026-11-25T10:00:00Z */
 #define EXPIRES (ISSUED + 3600)
@@ -110,15 +111,7 @@ static uint8_t *make_verdict(int status, int64_t issued, int64_t expires, size_t
 }
 
 static void sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t **sig, size_t *sig_len) {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        size_t n = 0;
-        assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
-        assert_int_equal(EVP_DigestSign(ctx, NULL, &n, msg, len), 1);
-        *sig = OPENSSL_malloc(n);
-        assert_int_equal(EVP_DigestSign(ctx, *sig, &n, msg, len), 1);
-        *sig_len = n;
-        EVP_MD_CTX_free(ctx);
-        assert_int_equal(vc_ecdsa_p256_low_s(sig, sig_len), 0); /* as vouchd signs */
+        assert_int_equal(vv_sign(key, msg, len, sig, sig_len), 0); /* as vouchd signs */
 }
 
 /* A SignedVerdict (unpacked from its serialized form, as read from a file). */
@@ -127,15 +120,10 @@ static Vouch__V1__SignedVerdict *make_signed_bytes(const uint8_t *vb, size_t vle
         uint8_t *sig;
         size_t sig_len;
         sign(signer->pkey, vb, vlen, &sig, &sig_len);
-        Vouch__V1__SignedVerdict sv = VOUCH__V1__SIGNED_VERDICT__INIT;
-        sv.verdict.data = (uint8_t *) vb;
-        sv.verdict.len = vlen;
-        sv.signature.data = sig;
-        sv.signature.len = sig_len;
-        sv.key_id = (char *) key_id;
-        size_t plen = vouch__v1__signed_verdict__get_packed_size(&sv);
-        uint8_t *packed = malloc(plen);
-        vouch__v1__signed_verdict__pack(&sv, packed);
+        ProtobufCBinaryData vd = { .data = (uint8_t *) vb, .len = vlen }, sd = { .data = sig, .len = sig_len };
+        uint8_t *packed;
+        size_t plen;
+        assert_int_equal(vv_signed_pack(&vd, &sd, key_id, &packed, &plen), 0);
         OPENSSL_free(sig);
         Vouch__V1__SignedVerdict *out = NULL;
         assert_int_equal(vv_signed_parse(packed, plen, &out), 0);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The verdict-signing key ring: the active key, retired keys still published, their
- * public halves in verdict-keys.pem, rotation; key ids and signatures. */
+ * public halves in verdict-keys.pem, rotation. Key ids and signatures are the verdict
+ * library's (verdict-sign.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
@@ -15,44 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hash.h"
 #include "clock.h"
 #include "keys.h"
-#include "vc-util.h"
 #include "log.h"
 #include "statedir.h"
 
 int vk_key_id(EVP_PKEY *k, char out[65]) {
-        unsigned char *der = NULL;
-        uint8_t md[32];
-        int n = i2d_PUBKEY(k, &der);
-        if (n <= 0)
-                return -EIO;
-        int r = vc_digest(VC_ALG_SHA256, der, (size_t) n, md);
-        OPENSSL_free(der);
-        if (r < 0)
-                return r;
-        vc_hex(md, 32, out);
-        return 0;
-}
-
-int verdict_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t **sig, size_t *sig_len) {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        size_t n = 0;
-        int r = -EIO;
-        if (ctx && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
-            EVP_DigestSign(ctx, NULL, &n, msg, len) == 1 && (*sig = OPENSSL_malloc(n)) &&
-            EVP_DigestSign(ctx, *sig, &n, msg, len) == 1) {
-                /* low S: one signature per verdict (the other of the pair is refused) */
-                *sig_len = n;
-                r = vc_ecdsa_p256_low_s(sig, sig_len) < 0 ? -EIO : 0;
-                if (r < 0) {
-                        OPENSSL_free(*sig);
-                        *sig = NULL;
-                }
-        }
-        EVP_MD_CTX_free(ctx);
-        return r;
+        return vv_key_id(k, out);
 }
 
 /* ---- the verdict-signing key ring ----
@@ -86,7 +56,7 @@ int vk_load(const char *dir, verdict_keys *ret) {
         time_t now = (time_t) vclock_wall();
         int r;
         k.active.pkey = sd_read_key(dir, "verdict.key");
-        if (!k.active.pkey || vk_key_id(k.active.pkey, k.active.id) < 0) {
+        if (!k.active.pkey || vv_key_id(k.active.pkey, k.active.id) < 0) {
                 verdict_keys_free(&k);
                 return -ENOENT;
         }
@@ -122,7 +92,7 @@ int vk_load(const char *dir, verdict_keys *ret) {
                 EVP_PKEY *pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
                 fclose(f);
                 vkey *v = &k.retired[k.n_retired];
-                if (!pk || vk_key_id(pk, v->id) < 0 || strncmp(v->id, de->d_name, 64) != 0) {
+                if (!pk || vv_key_id(pk, v->id) < 0 || strncmp(v->id, de->d_name, 64) != 0) {
                         vlog(LOG_WARN, "%s: not the public key its name says; not published", path);
                         EVP_PKEY_free(pk);
                         continue;
@@ -148,7 +118,7 @@ int vk_rotate(const char *dir, int64_t old_not_after, char new_id[65]) {
         EVP_PKEY *old = sd_read_key(dir, "verdict.key"), *nk = NULL;
         char old_id[65];
         int r = -EIO;
-        if (!old || vk_key_id(old, old_id) < 0) {
+        if (!old || vv_key_id(old, old_id) < 0) {
                 r = -ENOENT;
                 goto out;
         }
@@ -166,7 +136,7 @@ int vk_rotate(const char *dir, int64_t old_not_after, char new_id[65]) {
         if ((r = sd_write_pem(rdir, name, 0644, sd_w_pub, old)) < 0)
                 goto out;
         nk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-        if (!nk || (r = sd_write_pem(dir, "verdict.key", 0600, sd_w_key, nk)) < 0 || (r = vk_key_id(nk, new_id)) < 0) {
+        if (!nk || (r = sd_write_pem(dir, "verdict.key", 0600, sd_w_key, nk)) < 0 || (r = vv_key_id(nk, new_id)) < 0) {
                 r = r < 0 ? r : -EIO;
                 goto out;
         }

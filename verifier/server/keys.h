@@ -8,13 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The verdict-signing keys: the active one and retired ones still published. */
+#include "verdict-sign.h"
+
+/* The verdict-signing keys: the active one and retired ones still published. An entry is
+ * the verdict library's key (verdict-check.h): the key, its id, for a retired key the end
+ * date (Unix seconds) until which verdicts it signed verify. */
 #define VERDICT_MAX_RETIRED 16
-typedef struct vkey {
-        EVP_PKEY *pkey;
-        char id[65];
-        int64_t not_after;              /* retired keys: verdicts verify until then */
-} vkey;
+typedef vv_key vkey;
 typedef struct verdict_keys {
         vkey active;
         size_t n_retired;
@@ -22,10 +22,9 @@ typedef struct verdict_keys {
 } verdict_keys;
 void verdict_keys_free(verdict_keys *k);
 
-/* The key id: hex SHA-256 of the key's SubjectPublicKeyInfo. */
+/* The key id (vv_key_id: hex SHA-256 of the key's SubjectPublicKeyInfo), for tls.c's
+ * verifier id. */
 int vk_key_id(EVP_PKEY *k, char out[65]);
-/* ECDSA P-256 over msg (SHA-256), DER, low S; *sig is OPENSSL_malloc'ed. */
-int verdict_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t **sig, size_t *sig_len);
 /* Loads verdict.key and the retired keys still valid (a file vouchd did not write is not
  * published), and writes verdict-keys.pem. */
 int vk_load(const char *dir, verdict_keys *ret);

@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Verdicts: numbering, signing and queueing them to the store, the latest one of every
- * device (only ever a committed one), STALE verdicts when a device stops attesting, and
- * the EAR (IETF RATS) form of a verdict. */
+/* Verdicts: numbering, signing (with the verdict library, verdict-sign.h) and queueing them
+ * to the store, the latest one of every device (only ever a committed one), STALE verdicts
+ * when a device stops attesting, and the EAR (IETF RATS) form of a verdict with the active
+ * key (verdict-ear.h). */
 #include <errno.h>
-#include <json-c/json.h>
-#include <openssl/core_names.h>
-#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +12,10 @@
 
 #include "clock.h"
 #include "credential.h"
-#include "vouchd.h"
 #include "keys.h"
+#include "verdict-ear.h"
+#include "verdict-sign.h"
+#include "vouchd.h"
 
 const double latency_bounds[LATENCY_BUCKETS] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                  0.1,   0.25,   0.5,   1,    2.5,   10 };
@@ -114,38 +114,6 @@ void verdict_one_finding(Vouch__V1__Verdict *v, Vouch__V1__Finding *f, Vouch__V1
         v->n_findings = 1;
 }
 
-static int sign_record(vouchd *d, const Vouch__V1__Verdict *v, uint8_t **record, size_t *record_len) {
-        size_t vlen = vouch__v1__verdict__get_packed_size(v);
-        uint8_t *vbytes = malloc(vlen ? vlen : 1), *sig = NULL, *rec = NULL;
-        size_t sig_len = 0;
-        int r = -ENOMEM;
-        if (!vbytes)
-                return r;
-        vouch__v1__verdict__pack(v, vbytes);
-        if ((r = verdict_sign(d->keys.active.pkey, vbytes, vlen, &sig, &sig_len)) < 0)
-                goto out;
-        Vouch__V1__SignedVerdict sv = VOUCH__V1__SIGNED_VERDICT__INIT;
-        sv.verdict.data = vbytes;
-        sv.verdict.len = vlen;
-        sv.signature.data = sig;
-        sv.signature.len = sig_len;
-        sv.key_id = d->keys.active.id;
-        size_t rlen = vouch__v1__signed_verdict__get_packed_size(&sv);
-        rec = malloc(rlen);
-        if (!rec) {
-                r = -ENOMEM;
-                goto out;
-        }
-        vouch__v1__signed_verdict__pack(&sv, rec);
-        *record = rec;
-        *record_len = rlen;
-        r = 0;
-out:
-        free(vbytes);
-        OPENSSL_free(sig);
-        return r;
-}
-
 enum { ISSUE_PLAIN, ISSUE_ATTESTED, ISSUE_STALE, ISSUE_WITH_ROW };
 
 vs_device verdict_row_locked(device *dev) {
@@ -223,7 +191,7 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         v->sequence = dev->rec.sequence + 1;
         v->global_sequence = d->gseq + 1;
         c->global_sequence = v->global_sequence;
-        r = sign_record(d, v, &c->record, &c->record_len);
+        r = vv_verdict_sign(v, &d->keys.active, &c->record, &c->record_len);
         if (r == 0) {
                 vs_verdict vr = { .sequence = v->sequence, .global_sequence = v->global_sequence, .status = v->status,
                                   .issued_at = v->issued_at, .expires_at = v->expires_at, .record = c->record,
@@ -316,7 +284,7 @@ static int stand_in(vouchd *d, device *dev, int status, const char *rule, const 
         fill_ak_name(dev, name, &v);
         pthread_mutex_unlock(&dev->mu);
         pthread_mutex_lock(&d->seq_lock);
-        int r = sign_record(d, &v, record, record_len);
+        int r = vv_verdict_sign(&v, &d->keys.active, record, record_len);
         pthread_mutex_unlock(&d->seq_lock);
         return r;
 }
@@ -680,170 +648,18 @@ int verdict_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, s
         return r < 0 ? r : atomic_load(&failed) ? -EIO : 0;
 }
 
-/* ---- EAR: IETF RATS EAT Attestation Results (draft-fv-rats-ear), as a JWT ---- */
-
-static char *b64url(const uint8_t *p, size_t n) {
-        size_t cap = 4 * ((n + 2) / 3) + 1;
-        char *s = malloc(cap);
-        if (!s)
-                return NULL;
-        int len = EVP_EncodeBlock((unsigned char *) s, p, (int) n);
-        while (len > 0 && s[len - 1] == '=')
-                len--;
-        s[len] = 0;
-        for (char *c = s; *c; c++)
-                *c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
-        return s;
-}
-
-/* AR4SI trustworthiness claims and the findings that bear on them. */
-enum { TV_IDENTITY, TV_CONFIG, TV_EXEC, TV_HARDWARE, TV_N };
-static const char *const tv_names[TV_N] = { "instance-identity", "configuration", "executables", "hardware" };
-
-static void tv_from_findings(const Vouch__V1__Verdict *v, int tv[TV_N]) {
-        bool identity = false, cfg = false, exec = false, hardware = false;
-        for (size_t i = 0; i < v->n_findings; i++) {
-                const char *r = v->findings[i]->rule ? v->findings[i]->rule : "";
-                if (!strcmp(r, "attestation") || !strcmp(r, "revoked") || !strcmp(r, "freshness"))
-                        identity = true;
-                else if (!strncmp(r, "secure_boot", 11))
-                        cfg = true;
-                else if (!strncmp(r, "platform_firmware", 17))
-                        hardware = exec = true; /* firmware: the platform and the code it runs */
-                else if (!strcmp(r, "pcr_values") && v->findings[i]->pcr >= 0 && v->findings[i]->pcr <= 3)
-                        hardware = exec = true;
-                else
-                        exec = true; /* boot chain, kernel, structure, coverage, digests */
-        }
-        /* AR4SI values: 2 affirming, 96 contraindicated, 0 no claim */
-        if (identity) {
-                tv[TV_IDENTITY] = 96;
-                tv[TV_CONFIG] = tv[TV_EXEC] = tv[TV_HARDWARE] = 0; /* the evidence says nothing */
-                return;
-        }
-        tv[TV_IDENTITY] = 2;
-        tv[TV_CONFIG] = cfg ? 96 : 2;
-        tv[TV_EXEC] = exec ? 96 : 2;
-        tv[TV_HARDWARE] = hardware ? 96 : 2;
-}
-
-static int es256_raw(const uint8_t *der, size_t der_len, uint8_t raw[64]) {
-        const unsigned char *p = der;
-        ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long) der_len);
-        if (!sig)
-                return -EINVAL;
-        const BIGNUM *r, *s;
-        ECDSA_SIG_get0(sig, &r, &s);
-        int ok = BN_bn2binpad(r, raw, 32) == 32 && BN_bn2binpad(s, raw + 32, 32) == 32;
-        ECDSA_SIG_free(sig);
-        return ok ? 0 : -EINVAL;
-}
-
+/* The EAR (verdict-ear.h) signed with the active key: the key and its id taken together, as
+ * a SIGHUP may swap the active key meanwhile. */
 int verdict_ear(vouchd *d, const uint8_t *record, size_t len, char **jwt) {
-        Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, len, record);
-        Vouch__V1__Verdict *v = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
-        json_object *hdr = NULL, *pl = NULL;
-        char *h64 = NULL, *p64 = NULL, *s64 = NULL, *input = NULL;
-        uint8_t *sig = NULL, raw[64];
-        size_t sig_len = 0;
-        EVP_PKEY *key = NULL;
-        int r = -ENOMEM;
-        if (!v) {
-                r = -EBADMSG;
-                goto out;
-        }
-        const char *status = v->status == VOUCH__V1__TRUST_STATUS__TRUSTED     ? "affirming"
-                             : v->status == VOUCH__V1__TRUST_STATUS__UNTRUSTED ? "contraindicated"
-                                                                               : "none";
-        hdr = json_object_new_object();
-        json_object_object_add(hdr, "alg", json_object_new_string("ES256"));
-        json_object_object_add(hdr, "typ", json_object_new_string("JWT"));
-        /* the key and its id taken together: a SIGHUP may swap the active key meanwhile */
-        char kid[sizeof(d->keys.active.id)];
+        vkey key;
         pthread_mutex_lock(&d->seq_lock);
-        key = d->keys.active.pkey;
-        if (key)
-                EVP_PKEY_up_ref(key);
-        memcpy(kid, d->keys.active.id, sizeof(kid));
+        key = d->keys.active;
+        if (key.pkey)
+                EVP_PKEY_up_ref(key.pkey);
         pthread_mutex_unlock(&d->seq_lock);
-        if (!key)
-                goto out;
-        json_object_object_add(hdr, "kid", json_object_new_string(kid));
-        pl = json_object_new_object();
-        json_object_object_add(pl, "eat_profile", json_object_new_string("tag:github.com,2023:veraison/ear"));
-        json_object_object_add(pl, "iat", json_object_new_int64(v->issued_at));
-        if (v->expires_at > v->issued_at)
-                json_object_object_add(pl, "exp", json_object_new_int64(v->expires_at));
-        json_object *vid = json_object_new_object();
-        json_object_object_add(vid, "developer", json_object_new_string("vouch"));
-        json_object_object_add(vid, "build", json_object_new_string("vouchd " VOUCH_VERSION));
-        json_object_object_add(pl, "ear.verifier-id", vid);
-        if (v->nonce.len) {
-                char *n64 = b64url(v->nonce.data, v->nonce.len);
-                if (n64)
-                        json_object_object_add(pl, "eat_nonce", json_object_new_string(n64));
-                free(n64);
-        }
-        json_object *sub = json_object_new_object();
-        json_object_object_add(sub, "ear.status", json_object_new_string(status));
-        if (v->status == VOUCH__V1__TRUST_STATUS__TRUSTED || v->status == VOUCH__V1__TRUST_STATUS__UNTRUSTED) {
-                int tv[TV_N];
-                tv_from_findings(v, tv);
-                json_object *vec = json_object_new_object();
-                for (int i = 0; i < TV_N; i++)
-                        json_object_object_add(vec, tv_names[i], json_object_new_int(tv[i]));
-                json_object_object_add(sub, "ear.trustworthiness-vector", vec);
-        }
-        if (v->golden_name && v->golden_name[0]) {
-                char pid[300];
-                snprintf(pid, sizeof(pid), "golden:%s@%lld", v->golden_name, (long long) v->golden_version);
-                json_object_object_add(sub, "ear.appraisal-policy-id", json_object_new_string(pid));
-        }
-        json_object_object_add(sub, "vouch.device-id", json_object_new_string(v->device_id ? v->device_id : ""));
-        json_object_object_add(sub, "vouch.sequence", json_object_new_int64((int64_t) v->sequence));
-        json_object_object_add(sub, "vouch.global-sequence", json_object_new_int64((int64_t) v->global_sequence));
-        json_object_object_add(sub, "vouch.boot-count", json_object_new_int64(v->boot_count));
-        json_object *rules = json_object_new_array();
-        for (size_t i = 0; i < v->n_findings; i++)
-                json_object_array_add(rules, json_object_new_string(v->findings[i]->rule ? v->findings[i]->rule : ""));
-        json_object_object_add(sub, "vouch.findings", rules);
-        json_object *subs = json_object_new_object();
-        json_object_object_add(subs, "vouch-tpm", sub);
-        json_object_object_add(pl, "submods", subs);
-
-        const char *hs = json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        const char *ps = json_object_to_json_string_ext(pl, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        h64 = b64url((const uint8_t *) hs, strlen(hs));
-        p64 = b64url((const uint8_t *) ps, strlen(ps));
-        if (!h64 || !p64)
-                goto out;
-        size_t in_len = strlen(h64) + 1 + strlen(p64);
-        input = malloc(in_len + 1);
-        if (!input)
-                goto out;
-        snprintf(input, in_len + 1, "%s.%s", h64, p64);
-        r = verdict_sign(key, (const uint8_t *) input, in_len, &sig, &sig_len);
-        if (r < 0 || (r = es256_raw(sig, sig_len, raw)) < 0 || !(s64 = b64url(raw, 64))) {
-                r = r < 0 ? r : -ENOMEM;
-                goto out;
-        }
-        *jwt = malloc(in_len + 1 + strlen(s64) + 1);
-        if (!*jwt) {
-                r = -ENOMEM;
-                goto out;
-        }
-        sprintf(*jwt, "%s.%s", input, s64);
-        r = 0;
-out:
-        json_object_put(hdr);
-        json_object_put(pl);
-        free(h64);
-        free(p64);
-        free(s64);
-        free(input);
-        OPENSSL_free(sig);
-        EVP_PKEY_free(key);
-        vouch__v1__verdict__free_unpacked(v, NULL);
-        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        if (!key.pkey)
+                return -ENOMEM;
+        int r = vv_ear(record, len, &key, "vouchd " VOUCH_VERSION, jwt);
+        EVP_PKEY_free(key.pkey);
         return r;
 }

@@ -39,10 +39,19 @@ enum { OPT_SERVER = 1000, OPT_CERT, OPT_KEY, OPT_CA, OPT_CONFIG, OPT_JSON, OPT_H
                 "help", no_argument, NULL, OPT_HELP                                                                    \
         }
 
+/* A command's own option ch (argument arg): NULL when taken, else the usage error to print
+ * ("" for an option the command does not have). */
+typedef const char *(*own_opt_fn)(int ch, const char *arg, void *ud);
+
+/* A command line: what the command says of itself, and the connection options. */
 typedef struct common {
+        const char *usage;
+        int n_args;                     /* the arguments after the options, exactly */
+        const char *args_error;         /* the usage error when there are more or fewer */
+        own_opt_fn own;                 /* its own options (NULL: none but flags) */
+        void *own_ud;
         const char *config, *server, *cert, *key, *ca;
         bool json;
-        const char *usage;
 } common;
 
 /* 1 handled, 0 not a common option, -1 help printed */
@@ -63,11 +72,36 @@ static int common_opt(common *o, int c) {
 }
 
 static int bad_usage(const common *o, const char *msg) {
-        if (msg)
+        if (msg && msg[0])
                 fprintf(stderr, "vouchctl: %s\n", msg);
         fputs(o->usage, stderr);
         fputs(common_usage, stderr);
         return EXIT_USAGE;
+}
+
+/* Parses the options after the command's words: the connection options into o, the
+ * command's flags (struct option's flag) by getopt, its other options through o->own; then
+ * counts its arguments. True when the command goes on (its arguments from argv[optind]);
+ * false when it is done, with *ret_exit set: EXIT_OK after --help, EXIT_USAGE after a usage
+ * error (printed). */
+static bool parse_options(int argc, char **argv, const struct option *opts, common *o, int *ret_exit) {
+        int ch;
+        optind = 2;
+        while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                int h = ch == 0 ? 1 : common_opt(o, ch); /* 0: getopt set an option's flag */
+                const char *bad = h ? NULL : o->own ? o->own(ch, optarg, o->own_ud) : "";
+                if (h < 0)
+                        *ret_exit = EXIT_OK;
+                else if (bad)
+                        *ret_exit = bad_usage(o, bad);
+                if (h < 0 || bad)
+                        return false;
+        }
+        if (argc - optind != o->n_args) {
+                *ret_exit = bad_usage(o, o->args_error);
+                return false;
+        }
+        return true;
 }
 
 static int replace(char **slot, const char *v) {
@@ -89,7 +123,7 @@ static int connect_client(const common *o, api_client **ret) {
                 uint8_t *buf;
                 size_t len;
                 unsigned line = 0;
-                if (read_file(o->config, API_CONFIG_MAX, &buf, &len) < 0)
+                if (read_input(o->config, API_CONFIG_MAX, &buf, &len) < 0)
                         return EXIT_USAGE;
                 r = api_config_parse((const char *) buf, len, &cfg, &line);
                 free(buf);
@@ -112,6 +146,16 @@ static int connect_client(const common *o, api_client **ret) {
                 return EXIT_USAGE;
         }
         return EXIT_OK;
+}
+
+/* parse_options, then the client (connect_client): true when the command goes on with
+ * *ret_client; false with *ret_exit set when it is done. */
+static bool start_command(int argc, char **argv, const struct option *opts, common *o, api_client **ret_client,
+                          int *ret_exit) {
+        if (!parse_options(argc, argv, opts, o, ret_exit))
+                return false;
+        *ret_exit = connect_client(o, ret_client);
+        return *ret_exit == EXIT_OK;
 }
 
 /* One request whose 2xx answer is the protobuf message desc; *ret unpacked. */
@@ -161,36 +205,29 @@ static const char get_usage[] =
         "  --keys FILE     also verify the signature and expiry as 'verdict verify' does\n"
         "  --any-status    exit 0 for a valid, unexpired verdict whatever its status\n";
 
+static const char *keys_path_opt(int ch, const char *arg, void *ud) {
+        if (ch != 'k')
+                return "";
+        *(const char **) ud = arg;
+        return NULL;
+}
+
 static int verdict_get(int argc, char **argv) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS, { "keys", required_argument, NULL, 'k' }, { "any-status", no_argument, NULL, 'a' }, {},
-        };
-        common o = { .usage = get_usage };
         const char *keys_path = NULL;
-        bool any_status = false;
+        int any_status = 0;
+        const struct option opts[] = {
+                COMMON_OPTIONS, { "keys", required_argument, NULL, 'k' }, { "any-status", no_argument, &any_status, 1 }, {},
+        };
+        common o = { .usage = get_usage, .n_args = 1, .args_error = "verdict get: one DEVICE is required",
+                     .own = keys_path_opt, .own_ud = &keys_path };
         api_client *c = NULL;
         vv_keyring *keys = NULL;
         Vouch__V1__SignedVerdict *sv = NULL;
-        vv_result res = { 0 };
         char path[API_PATH_MAX];
-        int ch, ret = EXIT_USAGE;
+        int ret = EXIT_USAGE;
 
-        optind = 2;
-        while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-                int h = common_opt(&o, ch);
-                if (h < 0)
-                        return EXIT_OK;
-                if (h)
-                        continue;
-                if (ch == 'k')
-                        keys_path = optarg;
-                else if (ch == 'a')
-                        any_status = true;
-                else
-                        return bad_usage(&o, NULL);
-        }
-        if (optind + 1 != argc)
-                return bad_usage(&o, "verdict get: one DEVICE is required");
+        if (!parse_options(argc, argv, opts, &o, &ret))
+                return ret;
         if (keys_path && load_keyring(keys_path, &keys) < 0)
                 return EXIT_USAGE;
         if ((ret = connect_client(&o, &c)) != EXIT_OK)
@@ -204,13 +241,7 @@ static int verdict_get(int argc, char **argv) {
             EXIT_OK)
                 goto out;
         if (keys) {
-                if (vv_verify(keys, sv, (int64_t) time(NULL), VV_DEFAULT_SKEW, &res) < 0) {
-                        fprintf(stderr, "vouchctl: out of memory\n");
-                        ret = EXIT_USAGE;
-                        goto out;
-                }
-                vv_expect_device(&res, argv[optind]);
-                ret = report_verdict_check(sv, &res, any_status, o.json);
+                ret = check_verdict(keys, sv, (int64_t) time(NULL), argv[optind], any_status, o.json);
                 goto out;
         }
         /* without keys the signature is not checked (the answer came over mutual TLS) */
@@ -242,9 +273,7 @@ static int verdict_get(int argc, char **argv) {
                 ret = EXIT_OK;
         vouch__v1__verdict__free_unpacked(v, NULL);
 out:
-        vv_result_done(&res);
-        if (sv)
-                vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
         vv_keyring_free(keys);
         api_client_free(c);
         return ret;
@@ -329,6 +358,19 @@ typedef struct list_state {
         size_t count;
 } list_state;
 
+/* A list's header line, before its first line. */
+static void header_once(bool *done, void (*header)(FILE *f)) {
+        if (!*done)
+                header(stdout);
+        *done = true;
+}
+
+/* o (NULL: out of memory, left out) into the list's JSON array. */
+static void list_add_json(list_state *s, json_object *o) {
+        if (o)
+                json_object_array_add(s->array, o);
+}
+
 static int verdict_page(ProtobufCMessage *m, void *ud, const char **ret_token) {
         Vouch__V1__VerdictPage *p = (Vouch__V1__VerdictPage *) m;
         list_state *s = ud;
@@ -339,14 +381,10 @@ static int verdict_page(ProtobufCMessage *m, void *ud, const char **ret_token) {
                         fprintf(stderr, "vouchctl: a SignedVerdict in the page does not hold a Verdict\n");
                         return EXIT_USAGE;
                 }
-                if (s->json) {
-                        json_object *o = vfmt_signed_json(sv, v);
-                        if (o)
-                                json_object_array_add(s->array, o);
-                } else {
-                        if (!s->header_done)
-                                vfmt_verdict_line_header(stdout);
-                        s->header_done = true;
+                if (s->json)
+                        list_add_json(s, vfmt_signed_json(sv, v));
+                else {
+                        header_once(&s->header_done, vfmt_verdict_line_header);
                         vfmt_verdict_line(stdout, v);
                 }
                 s->count++;
@@ -360,14 +398,10 @@ static int device_page(ProtobufCMessage *m, void *ud, const char **ret_token) {
         Vouch__V1__DevicePage *p = (Vouch__V1__DevicePage *) m;
         list_state *s = ud;
         for (size_t i = 0; i < p->n_devices; i++) {
-                if (s->json) {
-                        json_object *o = vfmt_device_json(p->devices[i]);
-                        if (o)
-                                json_object_array_add(s->array, o);
-                } else {
-                        if (!s->header_done)
-                                vfmt_device_line_header(stdout);
-                        s->header_done = true;
+                if (s->json)
+                        list_add_json(s, vfmt_device_json(p->devices[i]));
+                else {
+                        header_once(&s->header_done, vfmt_device_line_header);
                         vfmt_device_line(stdout, p->devices[i]);
                 }
                 s->count++;
@@ -376,41 +410,39 @@ static int device_page(ProtobufCMessage *m, void *ud, const char **ret_token) {
         return EXIT_OK;
 }
 
+typedef struct list_args {
+        bool devices;
+        const char *status;
+        unsigned page_size;
+} list_args;
+
+static const char *list_opt(int ch, const char *arg, void *ud) {
+        list_args *l = ud;
+        if (ch == 's' && !l->devices) {
+                static const char *const names[] = { "TRUSTED", "UNTRUSTED", "STALE", "UNKNOWN" };
+                l->status = NULL;
+                for (size_t i = 0; i < 4; i++)
+                        if (strcasecmp(arg, names[i]) == 0)
+                                l->status = names[i];
+                return l->status ? NULL : "--status: one of TRUSTED, UNTRUSTED, STALE, UNKNOWN";
+        }
+        if (ch == 'n')
+                return parse_page_size(arg, &l->page_size) < 0 ? "--page-size: 1..1000" : NULL;
+        return "";
+}
+
 static int run_list(int argc, char **argv, bool devices) {
         static const struct option opts[] = {
                 COMMON_OPTIONS, { "status", required_argument, NULL, 's' }, { "page-size", required_argument, NULL, 'n' }, {},
         };
-        common o = { .usage = devices ? device_list_usage : list_usage };
-        const char *status = NULL;
-        unsigned page_size = 0;
+        list_args l = { .devices = devices };
+        common o = { .usage = devices ? device_list_usage : list_usage, .args_error = "unexpected argument",
+                     .own = list_opt, .own_ud = &l };
         api_client *c = NULL;
         char base[API_PATH_MAX];
-        int ch, ret;
+        int ret;
 
-        optind = 2;
-        while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-                int h = common_opt(&o, ch);
-                if (h < 0)
-                        return EXIT_OK;
-                if (h)
-                        continue;
-                if (ch == 's' && !devices) {
-                        static const char *const names[] = { "TRUSTED", "UNTRUSTED", "STALE", "UNKNOWN" };
-                        status = NULL;
-                        for (size_t i = 0; i < 4; i++)
-                                if (strcasecmp(optarg, names[i]) == 0)
-                                        status = names[i];
-                        if (!status)
-                                return bad_usage(&o, "--status: one of TRUSTED, UNTRUSTED, STALE, UNKNOWN");
-                } else if (ch == 'n') {
-                        if (parse_page_size(optarg, &page_size) < 0)
-                                return bad_usage(&o, "--page-size: 1..1000");
-                } else
-                        return bad_usage(&o, NULL);
-        }
-        if (optind != argc)
-                return bad_usage(&o, "unexpected argument");
-        if ((ret = connect_client(&o, &c)) != EXIT_OK)
+        if (!start_command(argc, argv, opts, &o, &c, &ret))
                 return ret;
         list_state s = { .json = o.json, .array = o.json ? json_object_new_array() : NULL };
         if (api_path(api_client_server(c), devices ? "/v1/devices" : "/v1/verdicts", base, sizeof(base)) < 0 ||
@@ -421,9 +453,9 @@ static int run_list(int argc, char **argv, bool devices) {
                 return EXIT_USAGE;
         }
         if (devices)
-                ret = fetch_pages(c, base, NULL, page_size, &vouch__v1__device_page__descriptor, device_page, &s);
+                ret = fetch_pages(c, base, NULL, l.page_size, &vouch__v1__device_page__descriptor, device_page, &s);
         else
-                ret = fetch_pages(c, base, status, page_size, &vouch__v1__verdict_page__descriptor, verdict_page, &s);
+                ret = fetch_pages(c, base, l.status, l.page_size, &vouch__v1__verdict_page__descriptor, verdict_page, &s);
         if (ret == EXIT_OK) {
                 if (o.json) {
                         json_object *top = json_object_new_object();
@@ -476,9 +508,7 @@ static int on_watch_frame(const uint8_t *frame, size_t len, void *ud, char *err,
         if (w->json)
                 print_json(vfmt_signed_json(sv, v), false);
         else {
-                if (!w->header_done)
-                        vfmt_verdict_line_header(stdout);
-                w->header_done = true;
+                header_once(&w->header_done, vfmt_verdict_line_header);
                 vfmt_verdict_line(stdout, v);
         }
         fflush(stdout);
@@ -500,40 +530,36 @@ static int parse_u64(const char *s, unsigned long long *ret) {
         return 0;
 }
 
+typedef struct watch_args {
+        unsigned long long since, count;
+} watch_args;
+
+static const char *watch_opt(int ch, const char *arg, void *ud) {
+        watch_args *a = ud;
+        if (ch == 's')
+                return parse_u64(arg, &a->since) < 0 ? "--since: a global sequence number" : NULL;
+        if (ch == 'n')
+                return parse_u64(arg, &a->count) < 0 || a->count == 0 ? "--count: a positive number" : NULL;
+        return "";
+}
+
 static int verdict_watch(int argc, char **argv) {
         static const struct option opts[] = {
                 COMMON_OPTIONS, { "since", required_argument, NULL, 's' }, { "count", required_argument, NULL, 'n' }, {},
         };
-        common o = { .usage = watch_usage };
-        unsigned long long since = 0;
+        watch_args a = { 0 };
+        common o = { .usage = watch_usage, .args_error = "unexpected argument", .own = watch_opt, .own_ud = &a };
         watch_state w = { 0 };
         api_client *c = NULL;
         api_response resp;
         char path[API_PATH_MAX], num[32], err[1024];
-        int ch, ret;
+        int ret;
 
-        optind = 2;
-        while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-                int h = common_opt(&o, ch);
-                if (h < 0)
-                        return EXIT_OK;
-                if (h)
-                        continue;
-                if (ch == 's') {
-                        if (parse_u64(optarg, &since) < 0)
-                                return bad_usage(&o, "--since: a global sequence number");
-                } else if (ch == 'n') {
-                        if (parse_u64(optarg, &w.max) < 0 || w.max == 0)
-                                return bad_usage(&o, "--count: a positive number");
-                } else
-                        return bad_usage(&o, NULL);
-        }
-        if (optind != argc)
-                return bad_usage(&o, "unexpected argument");
-        if ((ret = connect_client(&o, &c)) != EXIT_OK)
+        if (!start_command(argc, argv, opts, &o, &c, &ret))
                 return ret;
         w.json = o.json;
-        snprintf(num, sizeof(num), "%llu", since);
+        w.max = a.count;
+        snprintf(num, sizeof(num), "%llu", a.since);
         if (api_path(api_client_server(c), "/v1/watch", path, sizeof(path)) < 0 ||
             api_query_add(path, sizeof(path), "since", num) < 0) {
                 api_client_free(c);
@@ -573,27 +599,18 @@ static const char device_usage[] =
 
 static int device_action(int argc, char **argv) {
         static const struct option opts[] = { COMMON_OPTIONS, {} };
-        common o = { .usage = device_usage };
         const char *verb = argv[1];
         bool assign = strcmp(verb, "assign") == 0;
+        common o = { .usage = device_usage, .n_args = assign ? 2 : 1,
+                     .args_error = assign ? "device assign: ID and GOLDEN are required" : "one device ID is required" };
         api_client *c = NULL;
         Vouch__V1__DeviceInfo *d = NULL;
         uint8_t *body = NULL;
         size_t body_len = 0;
         char path[API_PATH_MAX];
-        int ch, ret;
+        int ret;
 
-        optind = 2;
-        while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-                int h = common_opt(&o, ch);
-                if (h < 0)
-                        return EXIT_OK;
-                if (!h)
-                        return bad_usage(&o, NULL);
-        }
-        if (argc - optind != (assign ? 2 : 1))
-                return bad_usage(&o, assign ? "device assign: ID and GOLDEN are required" : "one device ID is required");
-        if ((ret = connect_client(&o, &c)) != EXIT_OK)
+        if (!start_command(argc, argv, opts, &o, &c, &ret))
                 return ret;
         ret = EXIT_USAGE;
         if (api_device_path(api_client_server(c), argv[optind], assign ? "golden" : verb, path, sizeof(path)) < 0) {
@@ -644,30 +661,16 @@ static const char keys_usage[] =
         "  /v1/keys), which carries each retired key's end date; --pem the PEM file (no dates).\n";
 
 static int keys_get(int argc, char **argv) {
-        static const struct option opts[] = { COMMON_OPTIONS, { "pem", no_argument, NULL, 'p' },
-                                              { "verdict-keys", no_argument, NULL, 'k' }, {} };
-        common o = { .usage = keys_usage };
-        bool pem = false, raw = false;
+        int pem = 0, raw = 0;
+        const struct option opts[] = { COMMON_OPTIONS, { "pem", no_argument, &pem, 1 },
+                                       { "verdict-keys", no_argument, &raw, 1 }, {} };
+        common o = { .usage = keys_usage, .args_error = "unexpected argument" };
         api_client *c = NULL;
         char path[API_PATH_MAX];
-        int ch, ret;
+        int ret;
 
-        optind = 2;
-        while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-                int h = common_opt(&o, ch);
-                if (h < 0)
-                        return EXIT_OK;
-                if (h)
-                        continue;
-                if (ch == 'p')
-                        pem = true;
-                else if (ch == 'k')
-                        raw = true;
-                else
-                        return bad_usage(&o, NULL);
-        }
-        if (optind != argc)
-                return bad_usage(&o, "unexpected argument");
+        if (!parse_options(argc, argv, opts, &o, &ret))
+                return ret;
         if (pem && raw)
                 return bad_usage(&o, "--pem and --verdict-keys are two forms of the same keys: choose one");
         if ((ret = connect_client(&o, &c)) != EXIT_OK)

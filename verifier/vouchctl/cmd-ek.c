@@ -76,7 +76,7 @@ int cmd_ek(int argc, char **argv) {
         size_t len = 0;
         TPM2B_PUBLIC pub = { 0 };
         char fp[65];
-        int r = read_file(argv[2], 64 * 1024, &buf, &len);
+        int r = read_input(argv[2], 64 * 1024, &buf, &len);
         if (r < 0) {
                 fprintf(stderr, "vouchctl: %s: %s\n", argv[2], strerror(-r));
                 return EXIT_USAGE;

@@ -27,7 +27,7 @@ static int load_golden(const char *path, vc_golden **ret) {
         size_t len;
         vc_error err;
         char msg[512];
-        if (read_file(path, VC_GOLDEN_MAX_FILE, &buf, &len) < 0)
+        if (read_input(path, VC_GOLDEN_MAX_FILE, &buf, &len) < 0)
                 return EXIT_USAGE;
         int r = vc_golden_parse((const char *) buf, len, ret, &err);
         free(buf);
@@ -51,40 +51,24 @@ static int print_golden(const vc_golden *g) {
 }
 
 static int golden_create(int argc, char **argv) {
-        static const struct option opts[] = {
-                { "eventlog", required_argument, NULL, 'e' },
-                { "name", required_argument, NULL, 'n' },
-                { "description", required_argument, NULL, 'd' },
-                { "format", required_argument, NULL, 'f' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
         const char *log_path = NULL, *name = "golden", *description = NULL;
         vc_log_read how = VC_READ_AUTO;
-        int c;
-        optind = 2;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-                switch (c) {
-                case 'e': log_path = optarg; break;
-                case 'n': name = optarg; break;
-                case 'd': description = optarg; break;
-                case 'f':
-                        if (parse_log_read(optarg, &how) < 0)
-                                return EXIT_USAGE;
-                        break;
-                case 'h': fputs(golden_usage, stdout); return EXIT_OK;
-                default: fputs(golden_usage, stderr); return EXIT_USAGE;
-                }
-        }
-        if (!log_path || optind != argc) {
-                fputs(golden_usage, stderr);
-                return EXIT_USAGE;
-        }
+        const cmd_option options[] = {
+                { "eventlog", .arg = &log_path, .required = true },
+                { "name", .arg = &name },
+                { "description", .arg = &description },
+                { "format", .parse = option_log_read, .to = &how },
+                {},
+        };
+        const cmd_spec spec = { golden_usage, options, 0, NULL };
+        int r;
+        if (!parse_command(argc, argv, &spec, &r))
+                return r;
         loaded_log l;
         vc_golden *g = NULL;
         vc_error err;
         char msg[512];
-        int r = load_log(log_path, (int) how, &l);
+        r = load_log(log_path, (int) how, &l);
         if (r == EXIT_OK) {
                 if (vc_golden_create(l.log, l.checks, &l.replay.pcrs, name, description, &g, &err) < 0) {
                         fprintf(stderr, "vouchctl: %s: %s\n", log_path, vc_error_format(&err, msg, sizeof(msg)));
@@ -173,40 +157,24 @@ static json_object *golden_notes(const vc_golden *g) {
 }
 
 static int golden_check(int argc, char **argv) {
-        static const struct option opts[] = {
-                { "golden", required_argument, NULL, 'g' },
-                { "eventlog", required_argument, NULL, 'e' },
-                { "json", no_argument, NULL, 'j' },
-                { "format", required_argument, NULL, 'f' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
         const char *golden_path = NULL, *log_path = NULL;
         vc_log_read how = VC_READ_AUTO;
         bool json = false;
-        int c;
-        optind = 2;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-                switch (c) {
-                case 'g': golden_path = optarg; break;
-                case 'e': log_path = optarg; break;
-                case 'j': json = true; break;
-                case 'f':
-                        if (parse_log_read(optarg, &how) < 0)
-                                return EXIT_USAGE;
-                        break;
-                case 'h': fputs(golden_usage, stdout); return EXIT_OK;
-                default: fputs(golden_usage, stderr); return EXIT_USAGE;
-                }
-        }
-        if (!golden_path || !log_path || optind != argc) {
-                fputs(golden_usage, stderr);
-                return EXIT_USAGE;
-        }
+        const cmd_option options[] = {
+                { "golden", .arg = &golden_path, .required = true },
+                { "eventlog", .arg = &log_path, .required = true },
+                { "json", .flag = &json },
+                { "format", .parse = option_log_read, .to = &how },
+                {},
+        };
+        const cmd_spec spec = { golden_usage, options, 0, NULL };
+        int r;
+        if (!parse_command(argc, argv, &spec, &r))
+                return r;
         vc_golden *g = NULL;
         loaded_log l;
         vc_evaluation ev = { 0 };
-        int r = load_golden(golden_path, &g);
+        r = load_golden(golden_path, &g);
         if (r != EXIT_OK)
                 return r;
         r = load_log(log_path, (int) how, &l);

@@ -57,183 +57,181 @@ static void print_coverage(const vc_quote_result *res, const vc_pcr_set *replaye
         }
 }
 
-static int quote_verify(int argc, char **argv) {
-        static const struct option opts[] = {
-                { "ak", required_argument, NULL, 'a' },     { "msg", required_argument, NULL, 'm' },
-                { "sig", required_argument, NULL, 's' },    { "pcrs", required_argument, NULL, 'p' },
-                { "nonce", required_argument, NULL, 'n' },  { "eventlog", required_argument, NULL, 'e' },
-                { "golden", required_argument, NULL, 'g' }, { "allow-sha1", no_argument, NULL, '1' },
-                { "help", no_argument, NULL, 'h' },         {},
-        };
-        const char *ak_path = NULL, *msg_path = NULL, *sig_path = NULL, *pcrs_path = NULL, *nonce_hex = NULL,
-                   *log_path = NULL, *golden_path = NULL;
-        vc_quote_policy policy = { 0 };
-        vc_golden *golden = NULL;
-        vc_event_check *checks = NULL;
-        uint8_t *ak_buf = NULL, *msg = NULL, *sig = NULL, *pcrs_buf = NULL, *log_buf = NULL;
-        size_t ak_len, msg_len, sig_len, pcrs_len, log_len;
+/* The files of a quote verification, in the order they are read. */
+enum { IN_AK, IN_GOLDEN, IN_MSG, IN_SIG, IN_PCRS, IN_LOG, IN_N };
+
+/* One quote verification: what the command line names, the files read, what they parse to. */
+typedef struct quote_job {
+        struct {
+                const char *path;       /* NULL: not given */
+                uint8_t *data;
+                size_t len;
+        } in[IN_N];
+        const char *nonce_hex;
         uint8_t nonce[NONCE_MAX];
-        vc_ak *ak = NULL;
-        vc_quote *q = NULL;
-        vc_eventlog *log = NULL;
-        vc_hasher *hasher = NULL;
-        vc_pcr_set *pcrs = NULL, *replayed = NULL;
-        vc_quote_result res;
+        size_t nonce_len;
+        vc_quote_policy policy;
+        vc_ak *ak;
+        vc_golden *golden;
+        vc_quote *q;
+        vc_pcr_set pcrs;
+        loaded_log ll;                  /* the log parsed and replayed (ll.replay.pcrs) */
+} quote_job;
+
+static void quote_job_done(quote_job *j) {
+        for (size_t i = 0; i < IN_N; i++)
+                free(j->in[i].data);
+        vc_ak_free(j->ak);
+        vc_golden_free(j->golden);
+        vc_quote_free(j->q);
+        loaded_log_done(&j->ll);
+}
+
+/* The files, in order: the key and the golden set (unreadable: exit 2; the golden set
+ * parsed at once), then the evidence, which is invalid evidence (exit 1) when over its
+ * size limit, and exit 2 when unreadable. */
+static int quote_read(quote_job *j) {
+        static const struct {
+                size_t max;
+                int too_large;          /* the exit code for a file over max */
+        } limits[IN_N] = {
+                [IN_AK] = { VC_AK_MAX_FILE, EXIT_USAGE },        [IN_GOLDEN] = { VC_GOLDEN_MAX_FILE, EXIT_USAGE },
+                [IN_MSG] = { VC_ATTEST_MAX + 2, EXIT_INVALID },  [IN_SIG] = { VC_SIGNATURE_MAX, EXIT_INVALID },
+                [IN_PCRS] = { VC_PCRS_MAX_FILE, EXIT_INVALID },  [IN_LOG] = { VC_EVENTLOG_MAX_SIZE, EXIT_INVALID },
+        };
         vc_error err;
         char msgbuf[512];
-        int c, n, ret = EXIT_USAGE;
-
-        optind = 2;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-                switch (c) {
-                case 'a': ak_path = optarg; break;
-                case 'm': msg_path = optarg; break;
-                case 's': sig_path = optarg; break;
-                case 'p': pcrs_path = optarg; break;
-                case 'n': nonce_hex = optarg; break;
-                case 'e': log_path = optarg; break;
-                case 'g': golden_path = optarg; break;
-                case '1': policy.allow_sha1 = true; break;
-                case 'h': fputs(quote_usage, stdout); return EXIT_OK;
-                default: fputs(quote_usage, stderr); return EXIT_USAGE;
+        for (size_t i = 0; i < IN_N; i++) {
+                if (!j->in[i].path)
+                        continue;
+                int r = read_input(j->in[i].path, limits[i].max, &j->in[i].data, &j->in[i].len);
+                if (r < 0)
+                        return r == -E2BIG ? limits[i].too_large : EXIT_USAGE;
+                if (i == IN_GOLDEN && vc_golden_parse((const char *) j->in[i].data, j->in[i].len, &j->golden, &err) < 0) {
+                        fprintf(stderr, "vouchctl: %s: %s\n", j->in[i].path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
+                        return EXIT_USAGE;
                 }
         }
-        if (optind != argc || !ak_path || !msg_path || !sig_path || !pcrs_path || !nonce_hex) {
-                fprintf(stderr, "vouchctl quote verify: --ak, --msg, --sig, --pcrs and --nonce are required\n");
-                fputs(quote_usage, stderr);
+        return EXIT_OK;
+}
+
+/* The key (an unusable one: exit 2), then the evidence: malformed evidence is invalid
+ * evidence (exit 1). The log is parsed, digest-checked and replayed into j->ll. */
+static int quote_parse(quote_job *j) {
+        vc_error err;
+        char msgbuf[512];
+        if (vc_ak_load(j->in[IN_AK].data, j->in[IN_AK].len, &j->ak, &err) < 0) {
+                fprintf(stderr, "vouchctl: %s: %s\n", j->in[IN_AK].path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
                 return EXIT_USAGE;
         }
-        if (golden_path && !log_path) {
+        if (!j->ak->has_public)
+                fprintf(stderr, "vouchctl: note: %s is a plain public key: whether it is a restricted TPM signing key "
+                                "cannot be checked (give the TPM2B_PUBLIC from tpm2_createak -u to check it)\n",
+                        j->in[IN_AK].path);
+        if (vc_quote_parse(j->in[IN_MSG].data, j->in[IN_MSG].len, j->in[IN_SIG].data, j->in[IN_SIG].len, &j->q, &err) <
+            0) {
+                fprintf(stderr, "vouchctl: quote invalid: %s\n", vc_error_format(&err, msgbuf, sizeof(msgbuf)));
+                return EXIT_INVALID;
+        }
+        if (vc_pcrs_parse(j->in[IN_PCRS].data, j->in[IN_PCRS].len, &j->pcrs, &err) < 0) {
+                fprintf(stderr, "vouchctl: %s: PCR values invalid: %s\n", j->in[IN_PCRS].path,
+                        vc_error_format(&err, msgbuf, sizeof(msgbuf)));
+                return EXIT_INVALID;
+        }
+        if (!j->in[IN_LOG].path)
+                return EXIT_OK;
+        loaded_log *l = &j->ll;
+        if (vc_hasher_new(&l->hasher) < 0)
+                return EXIT_USAGE;
+        vc_replay_init(&l->replay);
+        if (vc_eventlog_parse(j->in[IN_LOG].data, j->in[IN_LOG].len, &l->log, &err) < 0 ||
+            !(l->checks = calloc(l->log->n_events, sizeof(*l->checks))) ||
+            vc_replay_update(l->hasher, l->log, &l->replay, l->checks, &err) < 0) {
+                fprintf(stderr, "vouchctl: %s: event log invalid: %s\n", j->in[IN_LOG].path,
+                        vc_error_format(&err, msgbuf, sizeof(msgbuf)));
+                return EXIT_INVALID;
+        }
+        return EXIT_OK;
+}
+
+/* The golden set's judgement of the log, over the PCRs the quote attests in its bank. */
+static int quote_golden(const quote_job *j, const vc_quote_result *res) {
+        vc_evaluation ev = { 0 };
+        uint32_t attested = vc_quote_attested(res, j->golden->bank);
+        if (vc_golden_evaluate(j->golden, j->ll.log, j->ll.checks, &j->ll.replay.pcrs, attested, &ev) < 0) {
+                fprintf(stderr, "vouchctl: could not evaluate the golden set (out of memory)\n");
+                return EXIT_USAGE;
+        }
+        printf("%s: golden set %s version %lld", ev.trust == VC_TRUST_TRUSTED ? "TRUSTED" : "UNTRUSTED",
+               j->golden->name, (long long) j->golden->version);
+        if (ev.n_findings)
+                printf(", %zu finding%s", ev.n_findings, ev.n_findings == 1 ? "" : "s");
+        putchar('\n');
+        for (size_t i = 0; i < ev.n_findings; i++)
+                printf("  [%s] %s\n", ev.findings[i].rule, ev.findings[i].explanation);
+        int ret = ev.trust == VC_TRUST_TRUSTED ? EXIT_OK : EXIT_INVALID;
+        vc_evaluation_done(&ev);
+        return ret;
+}
+
+/* The quote against the key, the nonce, the PCR values and the replayed log; then the
+ * golden set, if any. */
+static int quote_check(const quote_job *j) {
+        vc_quote_result res;
+        bool with_log = j->in[IN_LOG].path != NULL;
+        if (vc_quote_verify(j->q, j->ak, &j->pcrs, j->nonce, j->nonce_len, NULL, 0, with_log ? &j->ll.replay.pcrs : NULL,
+                            &j->policy, &res) < 0) {
+                fprintf(stderr, "vouchctl: could not evaluate the quote (out of memory or OpenSSL failure)\n");
+                return EXIT_USAGE;
+        }
+        if (res.status != VC_QUOTE_VALID) {
+                fprintf(stderr, "vouchctl: quote INVALID (%s): %s\n", vc_quote_check_name(res.failed), res.reason);
+                return EXIT_INVALID;
+        }
+        printf("quote valid: signature, nonce, PCR digest%s; clock %llu, resetCount %u, restartCount %u\n",
+               with_log ? ", event log replay" : "", (unsigned long long) res.clock, res.reset_count,
+               res.restart_count);
+        if (with_log)
+                print_coverage(&res, &j->ll.replay.pcrs);
+        return j->golden ? quote_golden(j, &res) : EXIT_OK;
+}
+
+static int quote_verify(int argc, char **argv) {
+        quote_job j = { 0 };
+        const cmd_option options[] = {
+                { "ak", .arg = &j.in[IN_AK].path, .required = true },
+                { "msg", .arg = &j.in[IN_MSG].path, .required = true },
+                { "sig", .arg = &j.in[IN_SIG].path, .required = true },
+                { "pcrs", .arg = &j.in[IN_PCRS].path, .required = true },
+                { "nonce", .arg = &j.nonce_hex, .required = true },
+                { "eventlog", .arg = &j.in[IN_LOG].path },
+                { "golden", .arg = &j.in[IN_GOLDEN].path },
+                { "allow-sha1", .flag = &j.policy.allow_sha1 },
+                {},
+        };
+        const cmd_spec spec = { quote_usage, options, 0,
+                                "vouchctl quote verify: --ak, --msg, --sig, --pcrs and --nonce are required" };
+        int n, ret;
+
+        if (!parse_command(argc, argv, &spec, &ret))
+                return ret;
+        if (j.in[IN_GOLDEN].path && !j.in[IN_LOG].path) {
                 fprintf(stderr, "vouchctl quote verify: --golden needs --eventlog\n");
                 return EXIT_USAGE;
         }
-        n = vc_unhex(nonce_hex, strlen(nonce_hex), nonce, sizeof(nonce));
+        n = vc_unhex(j.nonce_hex, strlen(j.nonce_hex), j.nonce, sizeof(j.nonce));
         if (n < 0) {
                 fprintf(stderr, "vouchctl: --nonce: %s (at most %d bytes of hex)\n",
                         n == -E2BIG ? "too long" : "not hex", NONCE_MAX);
                 return EXIT_USAGE;
         }
-        if (read_file(ak_path, VC_AK_MAX_FILE, &ak_buf, &ak_len) < 0)
-                goto out;
-        if (golden_path) {
-                uint8_t *gbuf;
-                size_t glen;
-                if (read_file(golden_path, VC_GOLDEN_MAX_FILE, &gbuf, &glen) < 0)
-                        goto out;
-                int r = vc_golden_parse((const char *) gbuf, glen, &golden, &err);
-                free(gbuf);
-                if (r < 0) {
-                        fprintf(stderr, "vouchctl: %s: %s\n", golden_path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
-                        goto out;
-                }
-        }
-        /* Evidence over its size limit is invalid evidence (exit 1); unreadable is exit 2. */
-        const struct {
-                const char *path;
-                size_t max;
-                uint8_t **buf;
-                size_t *len;
-        } evidence[] = {
-                { msg_path, VC_ATTEST_MAX + 2, &msg, &msg_len },
-                { sig_path, VC_SIGNATURE_MAX, &sig, &sig_len },
-                { pcrs_path, VC_PCRS_MAX_FILE, &pcrs_buf, &pcrs_len },
-                { log_path, VC_EVENTLOG_MAX_SIZE, &log_buf, &log_len },
-        };
-        for (size_t i = 0; i < sizeof(evidence) / sizeof(evidence[0]); i++) {
-                if (!evidence[i].path)
-                        continue;
-                int r = read_file(evidence[i].path, evidence[i].max, evidence[i].buf, evidence[i].len);
-                if (r < 0) {
-                        ret = r == -E2BIG ? EXIT_INVALID : EXIT_USAGE;
-                        goto out;
-                }
-        }
-        if (vc_ak_load(ak_buf, ak_len, &ak, &err) < 0) {
-                fprintf(stderr, "vouchctl: %s: %s\n", ak_path, vc_error_format(&err, msgbuf, sizeof(msgbuf)));
-                goto out;
-        }
-        if (!ak->has_public)
-                fprintf(stderr, "vouchctl: note: %s is a plain public key: whether it is a restricted TPM signing key "
-                                "cannot be checked (give the TPM2B_PUBLIC from tpm2_createak -u to check it)\n",
-                        ak_path);
-        /* From here on, malformed evidence is invalid evidence: exit 1. */
-        ret = EXIT_INVALID;
-        if (vc_quote_parse(msg, msg_len, sig, sig_len, &q, &err) < 0) {
-                fprintf(stderr, "vouchctl: quote invalid: %s\n", vc_error_format(&err, msgbuf, sizeof(msgbuf)));
-                goto out;
-        }
-        pcrs = calloc(1, sizeof(*pcrs));
-        replayed = calloc(1, sizeof(*replayed));
-        if (!pcrs || !replayed || vc_hasher_new(&hasher) < 0) {
-                ret = EXIT_USAGE;
-                goto out;
-        }
-        if (vc_pcrs_parse(pcrs_buf, pcrs_len, pcrs, &err) < 0) {
-                fprintf(stderr, "vouchctl: %s: PCR values invalid: %s\n", pcrs_path,
-                        vc_error_format(&err, msgbuf, sizeof(msgbuf)));
-                goto out;
-        }
-        if (log_path) {
-                vc_replay rs;
-                vc_replay_init(&rs);
-                if (vc_eventlog_parse(log_buf, log_len, &log, &err) < 0 ||
-                    !(checks = calloc(log->n_events, sizeof(*checks))) ||
-                    vc_replay_update(hasher, log, &rs, checks, &err) < 0) {
-                        fprintf(stderr, "vouchctl: %s: event log invalid: %s\n", log_path,
-                                vc_error_format(&err, msgbuf, sizeof(msgbuf)));
-                        goto out;
-                }
-                *replayed = rs.pcrs;
-        }
-        if (vc_quote_verify(q, ak, pcrs, nonce, (size_t) n, NULL, 0, log_path ? replayed : NULL, &policy, &res) <
-            0) {
-                fprintf(stderr, "vouchctl: could not evaluate the quote (out of memory or OpenSSL failure)\n");
-                ret = EXIT_USAGE;
-                goto out;
-        }
-        if (res.status != VC_QUOTE_VALID) {
-                fprintf(stderr, "vouchctl: quote INVALID (%s): %s\n", vc_quote_check_name(res.failed), res.reason);
-                ret = EXIT_INVALID;
-                goto out;
-        }
-        printf("quote valid: signature, nonce, PCR digest%s; clock %llu, resetCount %u, restartCount %u\n",
-               log_path ? ", event log replay" : "", (unsigned long long) res.clock, res.reset_count,
-               res.restart_count);
-        if (log_path)
-                print_coverage(&res, replayed);
-        ret = EXIT_OK;
-        if (golden) {
-                vc_evaluation ev = { 0 };
-                uint32_t attested = vc_quote_attested(&res, golden->bank);
-                if (vc_golden_evaluate(golden, log, checks, replayed, attested, &ev) < 0) {
-                        fprintf(stderr, "vouchctl: could not evaluate the golden set (out of memory)\n");
-                        ret = EXIT_USAGE;
-                        goto out;
-                }
-                printf("%s: golden set %s version %lld", ev.trust == VC_TRUST_TRUSTED ? "TRUSTED" : "UNTRUSTED",
-                       golden->name, (long long) golden->version);
-                if (ev.n_findings)
-                        printf(", %zu finding%s", ev.n_findings, ev.n_findings == 1 ? "" : "s");
-                putchar('\n');
-                for (size_t i = 0; i < ev.n_findings; i++)
-                        printf("  [%s] %s\n", ev.findings[i].rule, ev.findings[i].explanation);
-                ret = ev.trust == VC_TRUST_TRUSTED ? EXIT_OK : EXIT_INVALID;
-                vc_evaluation_done(&ev);
-        }
-out:
-        free(ak_buf);
-        free(msg);
-        free(sig);
-        free(pcrs_buf);
-        free(log_buf);
-        free(pcrs);
-        free(replayed);
-        vc_ak_free(ak);
-        vc_quote_free(q);
-        vc_eventlog_free(log);
-        vc_hasher_free(hasher);
-        vc_golden_free(golden);
-        free(checks);
+        j.nonce_len = (size_t) n;
+        ret = quote_read(&j);
+        if (ret == EXIT_OK)
+                ret = quote_parse(&j);
+        if (ret == EXIT_OK)
+                ret = quote_check(&j);
+        quote_job_done(&j);
         return ret;
 }
 

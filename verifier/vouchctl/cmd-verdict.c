@@ -59,7 +59,7 @@ static int write_bytes(const char *path, const uint8_t *data, size_t len) {
 int load_keyring(const char *path, vv_keyring **ret) {
         uint8_t *buf = NULL;
         size_t len;
-        int r = read_file(path, VV_KEYS_FILE_MAX, &buf, &len);
+        int r = read_input(path, VV_KEYS_FILE_MAX, &buf, &len);
         if (r < 0)
                 return r;
         r = vv_keyring_parse(buf, len, ret);
@@ -79,7 +79,7 @@ int load_keyring(const char *path, vv_keyring **ret) {
 }
 
 /* Prints the outcome (text or JSON) and returns the exit code of the decision. */
-int report_verdict_check(const Vouch__V1__SignedVerdict *sv, const vv_result *res, bool any_status, bool json) {
+static int report_verdict_check(const Vouch__V1__SignedVerdict *sv, const vv_result *res, bool any_status, bool json) {
         bool accepted = vv_accept(res, any_status);
         const char *st = res->verdict ? vv_status_name(res->verdict->status) : NULL;
         char stbuf[32];
@@ -124,47 +124,42 @@ int report_verdict_check(const Vouch__V1__SignedVerdict *sv, const vv_result *re
         return EXIT_OK;
 }
 
+int check_verdict(const vv_keyring *keys, const Vouch__V1__SignedVerdict *sv, int64_t now, const char *device,
+                  bool any_status, bool json) {
+        vv_result res;
+        if (vv_verify(keys, sv, now, VV_DEFAULT_SKEW, &res) < 0) {
+                fprintf(stderr, "vouchctl: out of memory\n");
+                return EXIT_USAGE;
+        }
+        vv_expect_device(&res, device);
+        int ret = report_verdict_check(sv, &res, any_status, json);
+        vv_result_done(&res);
+        return ret;
+}
+
 static int verdict_verify(int argc, char **argv) {
-        static const struct option opts[] = {
-                { "keys", required_argument, NULL, 'k' },
-                { "now", required_argument, NULL, 'n' },
-                { "device", required_argument, NULL, 'd' },
-                { "any-status", no_argument, NULL, 'a' },
-                { "json", no_argument, NULL, 'j' },
-                { "extract-verdict", required_argument, NULL, 'V' },
-                { "extract-signature", required_argument, NULL, 'S' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
         const char *keys_path = NULL, *now_s = NULL, *xv = NULL, *xs = NULL, *device = NULL;
         bool any_status = false, json = false;
+        const cmd_option options[] = {
+                { "keys", .arg = &keys_path, .required = true },
+                { "now", .arg = &now_s },
+                { "device", .arg = &device },
+                { "any-status", .flag = &any_status },
+                { "json", .flag = &json },
+                { "extract-verdict", .arg = &xv },
+                { "extract-signature", .arg = &xs },
+                {},
+        };
         vv_keyring *keys = NULL;
         Vouch__V1__SignedVerdict *sv = NULL;
-        vv_result res = { 0 };
         uint8_t *buf = NULL;
         size_t len;
         int64_t now;
-        int c, r, ret = EXIT_USAGE;
+        int r, ret = EXIT_USAGE;
 
-        optind = 2;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-                switch (c) {
-                case 'k': keys_path = optarg; break;
-                case 'n': now_s = optarg; break;
-                case 'd': device = optarg; break;
-                case 'a': any_status = true; break;
-                case 'j': json = true; break;
-                case 'V': xv = optarg; break;
-                case 'S': xs = optarg; break;
-                case 'h': fputs(verify_usage, stdout); return EXIT_OK;
-                default: fputs(verify_usage, stderr); return EXIT_USAGE;
-                }
-        }
-        if (optind + 1 != argc || !keys_path) {
-                fprintf(stderr, "vouchctl verdict verify: --keys and one VERDICT_FILE are required\n");
-                fputs(verify_usage, stderr);
-                return EXIT_USAGE;
-        }
+        const cmd_spec spec = { verify_usage, options, 1, "vouchctl verdict verify: --keys and one VERDICT_FILE are required" };
+        if (!parse_command(argc, argv, &spec, &ret))
+                return ret;
         if (now_s) {
                 if (vv_parse_time(now_s, &now) < 0) {
                         fprintf(stderr, "vouchctl: --now: '%s' is neither Unix seconds nor RFC 3339 "
@@ -174,7 +169,7 @@ static int verdict_verify(int argc, char **argv) {
         } else
                 now = (int64_t) time(NULL);
 
-        if (read_file(argv[optind], VV_SIGNED_MAX, &buf, &len) < 0)
+        if (read_input(argv[optind], VV_SIGNED_MAX, &buf, &len) < 0)
                 goto out;
         r = vv_signed_parse(buf, len, &sv);
         if (r < 0) {
@@ -187,16 +182,9 @@ static int verdict_verify(int argc, char **argv) {
                 goto out;
         if (load_keyring(keys_path, &keys) < 0)
                 goto out;
-        if (vv_verify(keys, sv, now, VV_DEFAULT_SKEW, &res) < 0) {
-                fprintf(stderr, "vouchctl: out of memory\n");
-                goto out;
-        }
-        vv_expect_device(&res, device);
-        ret = report_verdict_check(sv, &res, any_status, json);
+        ret = check_verdict(keys, sv, now, device, any_status, json);
 out:
-        vv_result_done(&res);
-        if (sv)
-                vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
         vv_keyring_free(keys);
         free(buf);
         return ret;

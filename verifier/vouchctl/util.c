@@ -1,73 +1,79 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "eventlog.h"
+#include "fileio.h"
 #include "hash.h"
 #include "replay.h"
 #include "vouchctl.h"
 
-int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len) {
-        int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-        size_t len = 0, cap = 0;
-        uint8_t *buf = NULL;
-
-        if (fd < 0) {
-                fprintf(stderr, "vouchctl: cannot open %s: %s\n", path, strerror(errno));
-                return -errno;
-        }
-        for (;;) {
-                if (len == cap) {
-                        if (cap > max) {
-                                fprintf(stderr, "vouchctl: %s is larger than the limit of %zu bytes\n", path, max);
-                                free(buf);
-                                if (fd != STDIN_FILENO)
-                                        close(fd);
-                                return -E2BIG;
-                        }
-                        size_t ncap = cap ? cap * 2 : 65536;
-                        uint8_t *nb = realloc(buf, ncap + 1);
-                        if (!nb) {
-                                free(buf);
-                                if (fd != STDIN_FILENO)
-                                        close(fd);
-                                return -ENOMEM;
-                        }
-                        buf = nb;
-                        cap = ncap;
-                }
-                ssize_t n = read(fd, buf + len, cap - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int e = errno;
-                        fprintf(stderr, "vouchctl: cannot read %s: %s\n", path, strerror(e));
-                        free(buf);
-                        if (fd != STDIN_FILENO)
-                                close(fd);
-                        return -e;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        if (fd != STDIN_FILENO)
-                close(fd);
-        if (len > max) {
-                fprintf(stderr, "vouchctl: %s is larger than the limit of %zu bytes\n", path, max);
-                free(buf);
-                return -E2BIG;
-        }
-        buf[len] = '\0'; /* room was reserved: text parsers may rely on it */
-        *ret = buf;
-        *ret_len = len;
-        return 0;
+static bool options_given(const cmd_option *options) {
+        for (const cmd_option *o = options; o->name; o++)
+                if (o->required && !*o->arg)
+                        return false;
+        return true;
 }
 
+bool parse_command(int argc, char **argv, const cmd_spec *spec, int *ret_exit) {
+        struct option opts[CMD_OPTIONS_MAX + 2] = { 0 };
+        size_t n = 0;
+        int c;
+        /* getopt's value of options[i] is i + 1: never 'h', '?' nor ':' */
+        for (const cmd_option *o = spec->options; o->name; o++, n++) {
+                assert(n < CMD_OPTIONS_MAX);
+                opts[n] = (struct option) { o->name, o->flag ? no_argument : required_argument, NULL, (int) n + 1 };
+        }
+        opts[n] = (struct option) { "help", no_argument, NULL, 'h' };
+        *ret_exit = EXIT_USAGE;
+        optind = 2;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                const cmd_option *o = c >= 1 && (size_t) c <= n ? &spec->options[c - 1] : NULL;
+                if (c == 'h') {
+                        fputs(spec->usage, stdout);
+                        *ret_exit = EXIT_OK;
+                        return false;
+                }
+                if (!o) {
+                        fputs(spec->usage, stderr);
+                        return false;
+                }
+                if (o->flag)
+                        *o->flag = true;
+                else if (o->parse && o->parse(optarg, o->to) < 0)
+                        return false;
+                else if (o->arg)
+                        *o->arg = optarg;
+        }
+        if (argc - optind != spec->n_operands || !options_given(spec->options)) {
+                if (spec->missing)
+                        fprintf(stderr, "%s\n", spec->missing);
+                fputs(spec->usage, stderr);
+                return false;
+        }
+        return true;
+}
+
+int read_input(const char *path, size_t max, uint8_t **ret, size_t *ret_len) {
+        int r = vu_read_file(AT_FDCWD, path, max, ret, ret_len);
+        if (r == 0 || r == -ENOMEM)
+                return r;
+        if (r == -EFBIG) {
+                fprintf(stderr, "vouchctl: %s is larger than the limit of %zu bytes\n", path, max);
+                return -E2BIG;
+        }
+        /* vu_read_file does not say which call failed: open(2) of a file to read does not
+         * fail with these, read(2) does (a directory, a device error) */
+        bool reading = strcmp(path, "-") == 0 || r == -EISDIR || r == -EIO || r == -EINVAL;
+        fprintf(stderr, "vouchctl: cannot %s %s: %s\n", reading ? "read" : "open", path, strerror(-r));
+        return r;
+}
 
 void loaded_log_done(loaded_log *l) {
         vc_eventlog_free(l->log);
@@ -98,6 +104,10 @@ int parse_log_read(const char *s, vc_log_read *ret) {
         return 0;
 }
 
+int option_log_read(const char *arg, void *to) {
+        return parse_log_read(arg, to);
+}
+
 int load_log(const char *path, int how, loaded_log *l) {
         uint8_t *buf = NULL;
         size_t len;
@@ -106,7 +116,7 @@ int load_log(const char *path, int how, loaded_log *l) {
         int r;
 
         memset(l, 0, sizeof(*l));
-        r = read_file(path, VC_EVENTLOG_MAX_SIZE, &buf, &len);
+        r = read_input(path, VC_EVENTLOG_MAX_SIZE, &buf, &len);
         if (r < 0)
                 return EXIT_USAGE;
         r = vc_eventlog_parse_as(buf, len, (vc_log_read) (how & ~LOAD_LOG_QUIET), &l->log, &err);

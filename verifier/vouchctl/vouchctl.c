@@ -43,6 +43,14 @@ static void usage(FILE *f) {
               f);
 }
 
+static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);      /* argv[0] is the command's name */
+} commands[] = {
+        { "eventlog", cmd_eventlog }, { "golden", cmd_golden }, { "quote", cmd_quote }, { "verdict", cmd_verdict },
+        { "device", cmd_device },     { "keys", cmd_keys },     { "ek", cmd_ek },
+};
+
 int main(int argc, char **argv) {
         /* tss2-mu logs unmarshalling errors to stderr; vouchctl reports them itself. */
         setenv("TSS2_LOG", "all+none", 0);
@@ -66,20 +74,9 @@ int main(int argc, char **argv) {
                 puts("vouchctl " VOUCH_VERSION);
                 return EXIT_OK;
         }
-        if (strcmp(argv[1], "eventlog") == 0)
-                return cmd_eventlog(argc - 1, argv + 1);
-        if (strcmp(argv[1], "golden") == 0)
-                return cmd_golden(argc - 1, argv + 1);
-        if (strcmp(argv[1], "quote") == 0)
-                return cmd_quote(argc - 1, argv + 1);
-        if (strcmp(argv[1], "verdict") == 0)
-                return cmd_verdict(argc - 1, argv + 1);
-        if (strcmp(argv[1], "device") == 0)
-                return cmd_device(argc - 1, argv + 1);
-        if (strcmp(argv[1], "keys") == 0)
-                return cmd_keys(argc - 1, argv + 1);
-        if (strcmp(argv[1], "ek") == 0)
-                return cmd_ek(argc - 1, argv + 1);
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (strcmp(argv[1], commands[i].name) == 0)
+                        return commands[i].run(argc - 1, argv + 1);
         fprintf(stderr, "vouchctl: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return EXIT_USAGE;

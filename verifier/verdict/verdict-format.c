@@ -52,45 +52,85 @@ static json_object *status_json(int status) {
         return n ? json_object_new_string(n) : json_object_new_int64(status);
 }
 
-json_object *vfmt_verdict_json(const Vouch__V1__Verdict *v) {
-        json_object *o = json_object_new_object(), *fs = json_object_new_array();
-        if (!o || !fs) {
-                json_object_put(o);
-                json_object_put(fs);
-                return NULL;
+/* The JSON form of each message: the fields shown, in this order (docs/API.md). */
+typedef struct json_form {
+        const ProtobufCMessageDescriptor *desc;
+        const char *const *fields;      /* NULL-terminated */
+} json_form;
+
+static const json_form json_forms[] = {
+        { &vouch__v1__verdict__descriptor,
+          (const char *const[]) { "device_id", "status", "findings", "issued_at", "expires_at", "nonce", "golden_name",
+                                  "golden_version", "boot_count", "ak_name", "sequence", "verifier_id",
+                                  "global_sequence", "ek_anchor", NULL } },
+        { &vouch__v1__finding__descriptor,
+          (const char *const[]) { "rule", "pcr", "event", "event_type", "expected", "actual", "explanation", NULL } },
+        { &vouch__v1__device_info__descriptor,
+          (const char *const[]) { "id", "approved", "revoked", "golden", "enrolled_at", "status", "sequence",
+                                  "connected", NULL } },
+        { &vouch__v1__verdict_keys__descriptor, (const char *const[]) { "keys", NULL } },
+        { &vouch__v1__verdict_key__descriptor, (const char *const[]) { "key_id", "spki", "active", "not_after", NULL } },
+};
+
+static json_object *message_json(const ProtobufCMessage *m);
+
+static json_object *enum_json(const ProtobufCEnumDescriptor *d, int value) {
+        if (d == &vouch__v1__ek_anchor__descriptor)
+                return json_object_new_string(value == VOUCH__V1__EK_ANCHOR__EK_ANCHOR_KEY ? "KEY" : "CERTIFICATE");
+        return status_json(value);
+}
+
+/* A field that is not repeated: strings as UTF-8, bytes as lowercase hex, integers as
+ * numbers (a uint64 beyond INT64_MAX would not survive as a JSON number anyway). */
+static json_object *field_json(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
+        const void *p = (const char *) m + f->offset;
+        switch (f->type) {
+        case PROTOBUF_C_TYPE_STRING: return str_json(*(char *const *) p);
+        case PROTOBUF_C_TYPE_BYTES: return hex_json(p);
+        case PROTOBUF_C_TYPE_BOOL: return json_object_new_boolean(*(const protobuf_c_boolean *) p);
+        case PROTOBUF_C_TYPE_INT32: return json_object_new_int64(*(const int32_t *) p);
+        case PROTOBUF_C_TYPE_UINT32: return json_object_new_int64(*(const uint32_t *) p);
+        case PROTOBUF_C_TYPE_INT64: return json_object_new_int64(*(const int64_t *) p);
+        case PROTOBUF_C_TYPE_UINT64: return json_object_new_uint64(*(const uint64_t *) p);
+        case PROTOBUF_C_TYPE_ENUM: return enum_json(f->descriptor, *(const int *) p);
+        default: return NULL; /* no other type is shown */
         }
-        json_object_object_add(o, "device_id", str_json(v->device_id));
-        json_object_object_add(o, "status", status_json(v->status));
-        for (size_t i = 0; i < v->n_findings; i++) {
-                const Vouch__V1__Finding *f = v->findings[i];
-                json_object *fo = json_object_new_object();
-                if (!fo)
-                        continue;
-                json_object_object_add(fo, "rule", str_json(f->rule));
-                json_object_object_add(fo, "pcr", json_object_new_int64(f->pcr));
-                json_object_object_add(fo, "event", json_object_new_int64(f->event));
-                json_object_object_add(fo, "event_type", str_json(f->event_type));
-                json_object_object_add(fo, "expected", str_json(f->expected));
-                json_object_object_add(fo, "actual", str_json(f->actual));
-                json_object_object_add(fo, "explanation", str_json(f->explanation));
-                json_object_array_add(fs, fo);
+}
+
+/* A repeated message field: an array of the messages' JSON (one that cannot be made, out of
+ * memory, is left out); NULL when the array cannot be made. */
+static json_object *repeated_json(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
+        size_t n = *(const size_t *) ((const char *) m + f->quantifier_offset);
+        const ProtobufCMessage *const *items = *(const ProtobufCMessage *const *const *) ((const char *) m + f->offset);
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; a && i < n; i++) {
+                json_object *o = message_json(items[i]);
+                if (o)
+                        json_object_array_add(a, o);
         }
-        json_object_object_add(o, "findings", fs);
-        json_object_object_add(o, "issued_at", json_object_new_int64(v->issued_at));
-        json_object_object_add(o, "expires_at", json_object_new_int64(v->expires_at));
-        json_object_object_add(o, "nonce", hex_json(&v->nonce));
-        json_object_object_add(o, "golden_name", str_json(v->golden_name));
-        json_object_object_add(o, "golden_version", json_object_new_int64(v->golden_version));
-        json_object_object_add(o, "boot_count", json_object_new_int64(v->boot_count));
-        json_object_object_add(o, "ak_name", hex_json(&v->ak_name));
-        /* uint64 beyond INT64_MAX would not survive as a JSON number anyway */
-        json_object_object_add(o, "sequence", json_object_new_uint64(v->sequence));
-        json_object_object_add(o, "verifier_id", str_json(v->verifier_id));
-        json_object_object_add(o, "global_sequence", json_object_new_uint64(v->global_sequence));
-        json_object_object_add(o, "ek_anchor",
-                               json_object_new_string(v->ek_anchor == VOUCH__V1__EK_ANCHOR__EK_ANCHOR_KEY ? "KEY"
-                                                                                                          : "CERTIFICATE"));
+        return a;
+}
+
+static json_object *message_json(const ProtobufCMessage *m) {
+        const json_form *form = NULL;
+        for (size_t i = 0; i < sizeof(json_forms) / sizeof(json_forms[0]); i++)
+                if (json_forms[i].desc == m->descriptor)
+                        form = &json_forms[i];
+        json_object *o = form ? json_object_new_object() : NULL;
+        for (const char *const *name = form ? form->fields : NULL; o && *name; name++) {
+                const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(form->desc, *name);
+                json_object *v = f->label == PROTOBUF_C_LABEL_REPEATED ? repeated_json(m, f) : field_json(m, f);
+                if (!v && f->label == PROTOBUF_C_LABEL_REPEATED) {
+                        json_object_put(o);
+                        return NULL;
+                }
+                json_object_object_add(o, *name, v);
+        }
         return o;
+}
+
+json_object *vfmt_verdict_json(const Vouch__V1__Verdict *v) {
+        return message_json(&v->base);
 }
 
 json_object *vfmt_signed_json(const Vouch__V1__SignedVerdict *sv, const Vouch__V1__Verdict *v) {
@@ -105,40 +145,11 @@ json_object *vfmt_signed_json(const Vouch__V1__SignedVerdict *sv, const Vouch__V
 }
 
 json_object *vfmt_device_json(const Vouch__V1__DeviceInfo *d) {
-        json_object *o = json_object_new_object();
-        if (!o)
-                return NULL;
-        json_object_object_add(o, "id", str_json(d->id));
-        json_object_object_add(o, "approved", json_object_new_boolean(d->approved));
-        json_object_object_add(o, "revoked", json_object_new_boolean(d->revoked));
-        json_object_object_add(o, "golden", str_json(d->golden));
-        json_object_object_add(o, "enrolled_at", json_object_new_int64(d->enrolled_at));
-        json_object_object_add(o, "status", status_json(d->status));
-        json_object_object_add(o, "sequence", json_object_new_uint64(d->sequence));
-        json_object_object_add(o, "connected", json_object_new_boolean(d->connected));
-        return o;
+        return message_json(&d->base);
 }
 
 json_object *vfmt_keys_json(const Vouch__V1__VerdictKeys *k) {
-        json_object *o = json_object_new_object(), *a = json_object_new_array();
-        if (!o || !a) {
-                json_object_put(o);
-                json_object_put(a);
-                return NULL;
-        }
-        for (size_t i = 0; i < k->n_keys; i++) {
-                const Vouch__V1__VerdictKey *e = k->keys[i];
-                json_object *ko = json_object_new_object();
-                if (!ko)
-                        continue;
-                json_object_object_add(ko, "key_id", str_json(e->key_id));
-                json_object_object_add(ko, "spki", hex_json(&e->spki));
-                json_object_object_add(ko, "active", json_object_new_boolean(e->active));
-                json_object_object_add(ko, "not_after", json_object_new_int64(e->not_after));
-                json_object_array_add(a, ko);
-        }
-        json_object_object_add(o, "keys", a);
-        return o;
+        return message_json(&k->base);
 }
 
 const char *vfmt_json_text(json_object *o, int pretty) {

@@ -17,6 +17,7 @@
 #include "hash.h"
 #include "vc-util.h"
 #include "verdict-check.h"
+#include "verdict-sign.h"
 
 vv_keyring *vv_keyring_free(vv_keyring *k) {
         if (!k)
@@ -182,8 +183,9 @@ static int json_hex_field(json_object *o, const char *name, ProtobufCBinaryData 
 static int signed_parse_json(const uint8_t *buf, size_t len, Vouch__V1__SignedVerdict **ret) {
         json_tokener *tok = json_tokener_new_ex(16);
         json_object *o = NULL, *kid;
-        Vouch__V1__SignedVerdict sv = VOUCH__V1__SIGNED_VERDICT__INIT;
+        ProtobufCBinaryData verdict = { 0 }, sig = { 0 };
         uint8_t *packed = NULL;
+        size_t plen = 0;
         int r = -EBADMSG;
 
         if (!tok)
@@ -195,25 +197,19 @@ static int signed_parse_json(const uint8_t *buf, size_t len, Vouch__V1__SignedVe
         for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
                 if (!isspace(buf[i]))
                         goto out;
-        if ((r = json_hex_field(o, "verdict_bytes", &sv.verdict)) < 0 || (r = json_hex_field(o, "signature", &sv.signature)) < 0)
+        if ((r = json_hex_field(o, "verdict_bytes", &verdict)) < 0 || (r = json_hex_field(o, "signature", &sig)) < 0)
                 goto out;
         r = -EBADMSG;
         if (!json_object_object_get_ex(o, "key_id", &kid) || !json_object_is_type(kid, json_type_string))
                 goto out;
-        sv.key_id = (char *) json_object_get_string(kid);
-        size_t plen = vouch__v1__signed_verdict__get_packed_size(&sv);
-        packed = malloc(plen);
-        if (!packed) {
-                r = -ENOMEM;
+        if ((r = vv_signed_pack(&verdict, &sig, json_object_get_string(kid), &packed, &plen)) < 0)
                 goto out;
-        }
-        vouch__v1__signed_verdict__pack(&sv, packed);
         *ret = vouch__v1__signed_verdict__unpack(NULL, plen, packed);
         r = *ret ? 0 : -ENOMEM;
 out:
         free(packed);
-        free(sv.verdict.data);
-        free(sv.signature.data);
+        free(verdict.data);
+        free(sig.data);
         json_object_put(o);
         json_tokener_free(tok);
         return r;
