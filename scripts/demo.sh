@@ -13,11 +13,7 @@ root=$PWD
 
 if [[ ${VOUCH_DEMO_SKIP_INSTALL:-} != 1 ]]; then
         echo "== installing packages (apt-get)"
-        # shellcheck source=../.ci/packages
-        . .ci/packages
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q >/dev/null
-        apt-get install -y -q --no-install-recommends "${VOUCH_PACKAGES[@]}" >/dev/null
+        bash .ci/install-packages
 fi
 echo "== building"
 [[ -d build-demo ]] || meson setup build-demo --buildtype=release >/dev/null
