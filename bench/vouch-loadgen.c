@@ -57,9 +57,11 @@
 #include "credential.h"
 #include "enroll.h"
 #include "eventlog.h"
+#include "fileio.h"
 #include "frame.h"
 #include "hash.h"
 #include "pcrs.h"
+#include "protocol.h"
 #include "replay.h"
 #include "vouch.pb-c.h"
 
@@ -67,7 +69,6 @@
 #define BENCH_SHARED_DIR "../shared"
 #endif
 #define DEFAULT_LOG "eventlogs/go-tpm-tools/cos-101-amd-sev.bin"
-#define LG_MAX_FRAME (1u << 20)
 #define LG_MAX_LOOPS 64
 
 /* TCG EK Credential Profile 2.0, B.3.4 template L-2 (ECC NIST P-256): policy A. */
@@ -143,6 +144,12 @@ typedef enum astate {
 
 struct lg_loop;
 
+/* A quote as it was sent (the stale misbehaviour replays it). */
+typedef struct sent_quote {
+        uint8_t *attest, *sig;
+        size_t attest_len, sig_len;
+} sent_quote;
+
 typedef struct agent {
         struct lg_loop *l;
         unsigned idx;
@@ -161,9 +168,7 @@ typedef struct agent {
         /* boot */
         uint32_t reset_count;
         uint64_t clock, boot_ms;
-        /* the last quote sent (for the stale misbehaviour) */
-        uint8_t *last_attest, *last_sig;
-        size_t last_attest_len, last_sig_len;
+        sent_quote last;                     /* for the stale misbehaviour */
         /* bookkeeping */
         bool warm, was_connected, has_identity, pending;
         unsigned expect;                     /* MIS_* of the attestation in flight, 0 = normal */
@@ -204,39 +209,6 @@ static void say(const char *fmt, ...) {
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
-}
-
-static int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len) {
-        FILE *f = fopen(path, "rb");
-        if (!f)
-                return -errno;
-        uint8_t *b = NULL;
-        size_t n = 0, cap = 0;
-        for (;;) {
-                if (n == cap) {
-                        if (cap >= max) {
-                                free(b);
-                                fclose(f);
-                                return -E2BIG;
-                        }
-                        cap = cap ? cap * 2 : 65536;
-                        uint8_t *nb = realloc(b, cap);
-                        if (!nb) {
-                                free(b);
-                                fclose(f);
-                                return -ENOMEM;
-                        }
-                        b = nb;
-                }
-                size_t k = fread(b + n, 1, cap - n, f);
-                n += k;
-                if (k == 0)
-                        break;
-        }
-        fclose(f);
-        *ret = b;
-        *ret_len = n;
-        return 0;
 }
 
 /* ---- the test EK CA ---- */
@@ -366,15 +338,34 @@ static void ecc_public(TPMT_PUBLIC *p, const uint8_t x[32], const uint8_t y[32])
         memcpy(p->unique.ecc.y.buffer, y, 32);
 }
 
+static void sent_quote_clear(sent_quote *q) {
+        free(q->attest);
+        free(q->sig);
+        *q = (sent_quote) {};
+}
+
+/* Keeps a copy of the quote sent; on failure to copy, the one kept before stays. */
+static void sent_quote_keep(sent_quote *q, const uint8_t *attest, size_t attest_len, const uint8_t *sig,
+                            size_t sig_len) {
+        uint8_t *na = malloc(attest_len), *ns = malloc(sig_len);
+        if (!na || !ns) {
+                free(na);
+                free(ns);
+                return;
+        }
+        memcpy(na, attest, attest_len);
+        memcpy(ns, sig, sig_len);
+        sent_quote_clear(q);
+        *q = (sent_quote) { .attest = na, .attest_len = attest_len, .sig = ns, .sig_len = sig_len };
+}
+
 static void identity_free(agent *a) {
         EVP_PKEY_free(a->ek_key);
         EVP_PKEY_free(a->ak_key);
-        free(a->ek_cert);
-        free(a->last_attest);
-        free(a->last_sig);
         a->ek_key = a->ak_key = NULL;
-        a->ek_cert = a->last_attest = a->last_sig = NULL;
-        a->last_attest_len = a->last_sig_len = 0;
+        free(a->ek_cert);
+        a->ek_cert = NULL;
+        sent_quote_clear(&a->last);
         a->has_identity = false;
 }
 
@@ -440,20 +431,18 @@ static int identity_new(agent *a) {
 /* TPM 2.0 Part 1, 24 and Part 3, 12.5: seed from the ECDH of the EK and the ephemeral point
  * (KDFe "IDENTITY"), HMAC key = KDFa(seed, "INTEGRITY"), check outerHMAC over
  * encIdentity || AK name, symKey = KDFa(seed, "STORAGE", AK name), AES-128-CFB decrypt. */
-static int activate_credential(const agent *a, const ProtobufCBinaryData *blob_bytes,
-                               const ProtobufCBinaryData *secret_bytes, uint8_t *out, size_t *out_len) {
-        TPM2B_ID_OBJECT blob = { 0 };
-        TPM2B_ENCRYPTED_SECRET sec = { 0 };
+static int activate_credential(const agent *a, const Vouch__V1__ActivateChallenge *ac, uint8_t *out,
+                               size_t *out_len) {
+        TPM2B_ID_OBJECT blob;
+        TPM2B_ENCRYPTED_SECRET sec;
         TPMS_ECC_POINT ep = { 0 };
-        size_t o1 = 0, o2 = 0, o3 = 0;
+        size_t o3 = 0;
         uint8_t point[65] = { 0x04 }, z[32], seed[32], hkey[32], skey[16], mac[32];
         size_t zl = sizeof(z), macl = 0;
         EVP_PKEY_CTX *pctx = NULL, *dctx = NULL;
         EVP_PKEY *peer = NULL;
         int r = -EBADMSG;
-        if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(blob_bytes->data, blob_bytes->len, &o1, &blob) != TSS2_RC_SUCCESS ||
-            Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(secret_bytes->data, secret_bytes->len, &o2, &sec) !=
-                    TSS2_RC_SUCCESS ||
+        if (va_activate_challenge_parse(ac, &blob, &sec) < 0 ||
             Tss2_MU_TPMS_ECC_POINT_Unmarshal(sec.secret, sec.size, &o3, &ep) != TSS2_RC_SUCCESS || ep.x.size > 32 ||
             ep.y.size > 32)
                 return -EBADMSG;
@@ -574,16 +563,18 @@ out:
 static void agent_connect(agent *a);
 static void agent_schedule(agent *a, uint64_t delay_us);
 
-static int send_frame(agent *a, const Vouch__V1__AgentMessage *m) {
-        size_t n = vouch__v1__agent_message__get_packed_size(m);
-        uint8_t *b = malloc(n + VF_HEADER_SIZE);
-        if (!b)
-                return -ENOMEM;
-        vf_header(n, UINT32_MAX, b);
-        vouch__v1__agent_message__pack(m, b + VF_HEADER_SIZE);
-        int r = bufferevent_write(a->bev, b, n + VF_HEADER_SIZE) == 0 ? 0 : -EIO;
+/* Queues a framed message (agent/protocol.h) and frees it. */
+static int send_framed(agent *a, uint8_t *b, size_t n) {
+        int r = bufferevent_write(a->bev, b, n) == 0 ? 0 : -EIO;
         free(b);
         return r;
+}
+
+static int send_msg(agent *a, const Vouch__V1__AgentMessage *m) {
+        uint8_t *b;
+        size_t n;
+        int r = va_frame(m, &b, &n);
+        return r < 0 ? r : send_framed(a, b, n);
 }
 
 static void pending_done(agent *a) {
@@ -639,51 +630,41 @@ static void agent_lost(agent *a, const char *why) {
         agent_schedule(a, (uint64_t) (base * (0.5 + rnd01(a->l))));
 }
 
-static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
-        TPML_PCR_SELECTION sel = { 0 };
-        uint8_t digest_in[VC_PCR_COUNT * VC_NUM_ALGS * VC_MAX_DIGEST], scratch[VC_MAX_DIGEST];
-        size_t din = 0;
-        Vouch__V1__PcrBank banks[4], *bankp[4];
-        Vouch__V1__PcrBank__ValuesEntry entries[4][VC_PCR_COUNT], *entryp[4][VC_PCR_COUNT];
-        if (ch->n_selection == 0 || ch->n_selection > 4 || ch->nonce.len > 64) {
-                count_failure(a, &a->l->st.fail_error, "malformed challenge");
-                return;
-        }
-        for (size_t i = 0; i < ch->n_selection; i++) {
-                TPMS_PCR_SELECTION *s = &sel.pcrSelections[sel.count++];
-                uint16_t alg = (uint16_t) ch->selection[i]->hash_alg;
-                s->hash = alg;
-                s->sizeofSelect = 3;
-                vouch__v1__pcr_bank__init(&banks[i]);
-                banks[i].hash_alg = alg;
-                size_t n = 0;
+/* The selected PCRs' values (what the log replays to, or the reset value) into the answer's
+ * banks and, concatenated in the same order, into the quote's digest input (*din bytes).
+ * -ENOTSUP when a PCR of an unknown bank is selected. */
+static int quoted_pcrs(const TPML_PCR_SELECTION *sel, va_answer_pcrs *ret, uint8_t *digest_in, size_t *din) {
+        uint8_t scratch[VC_MAX_DIGEST];
+        size_t n = 0;
+        va_answer_pcrs_init(ret);
+        for (uint32_t i = 0; i < sel->count; i++) {
+                const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
+                int r = va_answer_pcrs_bank(ret, s->hash);
+                if (r < 0)
+                        return r;
                 for (unsigned p = 0; p < VC_PCR_COUNT; p++) {
-                        bool want = false;
-                        for (size_t k = 0; k < ch->selection[i]->n_pcrs; k++)
-                                want |= ch->selection[i]->pcrs[k] == p;
-                        if (!want)
+                        if (!(s->pcrSelect[p / 8] & (1u << (p % 8))))
                                 continue;
                         size_t sz = 0;
-                        const uint8_t *v = pcr_value(alg, p, scratch, &sz);
-                        if (!v) {
-                                count_failure(a, &a->l->st.fail_error, "challenge selects an unknown bank");
-                                return;
-                        }
-                        s->pcrSelect[p / 8] |= (uint8_t) (1u << (p % 8));
-                        memcpy(digest_in + din, v, sz);
-                        din += sz;
-                        vouch__v1__pcr_bank__values_entry__init(&entries[i][n]);
-                        entries[i][n].key = p;
-                        /* pcr_value's scratch is reused: point into the digest input copy */
-                        entries[i][n].value.data = digest_in + din - sz;
-                        entries[i][n].value.len = sz;
-                        entryp[i][n] = &entries[i][n];
-                        n++;
+                        const uint8_t *v = pcr_value(s->hash, p, scratch, &sz);
+                        if (!v)
+                                return -ENOTSUP;
+                        /* pcr_value's scratch is reused: the answer points into the digest input */
+                        memcpy(digest_in + n, v, sz);
+                        r = va_answer_pcrs_value(ret, p, digest_in + n, sz);
+                        if (r < 0)
+                                return r;
+                        n += sz;
                 }
-                banks[i].values = entryp[i];
-                banks[i].n_values = n;
-                bankp[i] = &banks[i];
         }
+        *din = n;
+        return 0;
+}
+
+/* A TPMS_ATTEST quoting sel (pcrDigest = SHA-256 of digest_in) over the challenge's nonce (a
+ * wrong one when misbehaving), at the agent's clock, signed by its AK like a TPM would. */
+static int make_quote(agent *a, const Vouch__V1__QuoteChallenge *ch, const TPML_PCR_SELECTION *sel,
+                      const uint8_t *digest_in, size_t din, uint8_t *attest, size_t *alen, uint8_t *sig, size_t *slen) {
         /* the clock: milliseconds since this boot, strictly increasing */
         uint64_t ms = now_us() / 1000;
         uint64_t c = ms - a->boot_ms + 1000;
@@ -703,26 +684,42 @@ static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
         at.clockInfo.restartCount = 0;
         at.clockInfo.safe = TPM2_YES;
         at.firmwareVersion = 0x0000000100020003ull;
-        at.attested.quote.pcrSelect = sel;
+        at.attested.quote.pcrSelect = *sel;
         at.attested.quote.pcrDigest.size = 32;
         vc_digest(VC_ALG_SHA256, digest_in, din, at.attested.quote.pcrDigest.buffer);
+        *alen = *slen = 0;
+        if (Tss2_MU_TPMS_ATTEST_Marshal(&at, attest, sizeof(TPMS_ATTEST), alen) != TSS2_RC_SUCCESS)
+                return -EIO;
+        return sign_tpm(a->ak_key, attest, *alen, sig, sizeof(TPMT_SIGNATURE), slen);
+}
+
+static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
+        TPML_PCR_SELECTION sel;
+        va_answer_pcrs banks;
+        uint8_t digest_in[VC_PCR_COUNT * VC_NUM_ALGS * VC_MAX_DIGEST];
         uint8_t attest[sizeof(TPMS_ATTEST)], sig[sizeof(TPMT_SIGNATURE)];
-        size_t alen = 0, slen = 0;
-        if (Tss2_MU_TPMS_ATTEST_Marshal(&at, attest, sizeof(attest), &alen) != TSS2_RC_SUCCESS ||
-            sign_tpm(a->ak_key, attest, alen, sig, sizeof(sig), &slen) < 0) {
+        size_t din = 0, alen = 0, slen = 0;
+        if (va_challenge_selection(ch, &sel) < 0) {
+                count_failure(a, &a->l->st.fail_error, "malformed challenge");
+                return;
+        }
+        if (quoted_pcrs(&sel, &banks, digest_in, &din) < 0) {
+                count_failure(a, &a->l->st.fail_error, "challenge selects an unknown bank");
+                return;
+        }
+        if (make_quote(a, ch, &sel, digest_in, din, attest, &alen, sig, &slen) < 0) {
                 count_failure(a, &a->l->st.fail_error, "cannot make a quote");
                 return;
         }
         Vouch__V1__QuoteAnswer qa = VOUCH__V1__QUOTE_ANSWER__INIT;
         qa.nonce = ch->nonce;
-        qa.pcrs = bankp;
-        qa.n_pcrs = ch->n_selection;
-        if (a->expect == MIS_STALE && a->last_attest) {
+        va_answer_pcrs_put(&banks, &qa);
+        if (a->expect == MIS_STALE && a->last.attest) {
                 /* replay the previous quote as it was */
-                qa.attest.data = a->last_attest;
-                qa.attest.len = a->last_attest_len;
-                qa.signature.data = a->last_sig;
-                qa.signature.len = a->last_sig_len;
+                qa.attest.data = a->last.attest;
+                qa.attest.len = a->last.attest_len;
+                qa.signature.data = a->last.sig;
+                qa.signature.len = a->last.sig_len;
         } else {
                 if (a->expect == MIS_STALE)
                         a->expect = 0; /* nothing to replay yet: a normal answer */
@@ -733,32 +730,19 @@ static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
         }
         /* a new boot sends the whole log; the same boot continues where the verifier is */
         size_t from = G.o.mode == MODE_FULL && !G.o.offset_like_agent ? 0
-                      : ch->eventlog_offset <= G.log_len ? (size_t) ch->eventlog_offset
-                                                         : 0;
+                                                                       : va_eventlog_from(ch->eventlog_offset, G.log_len);
         qa.eventlog_offset = from;
         qa.eventlog.data = G.log + from;
         qa.eventlog.len = G.log_len - from;
         Vouch__V1__AgentMessage m = VOUCH__V1__AGENT_MESSAGE__INIT;
         m.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_QUOTE;
         m.quote = &qa;
-        if (send_frame(a, &m) < 0) {
+        if (send_msg(a, &m) < 0) {
                 count_failure(a, &a->l->st.fail_error, "cannot send the quote");
                 return;
         }
-        if (G.o.misbehave & MIS_STALE) {
-                uint8_t *na = malloc(alen), *ns = malloc(slen);
-                if (na && ns) {
-                        memcpy(na, attest, alen);
-                        memcpy(ns, sig, slen);
-                        free(a->last_attest);
-                        free(a->last_sig);
-                        a->last_attest = na, a->last_attest_len = alen;
-                        a->last_sig = ns, a->last_sig_len = slen;
-                } else {
-                        free(na);
-                        free(ns);
-                }
-        }
+        if (G.o.misbehave & MIS_STALE)
+                sent_quote_keep(&a->last, attest, alen, sig, slen);
         a->state = A_ANSWERED;
 }
 
@@ -896,18 +880,16 @@ static void dispatch(agent *a, const uint8_t *frame, size_t len) {
         case VOUCH__V1__VERIFIER_MESSAGE__MSG_ACTIVATE: {
                 uint8_t secret[64];
                 size_t sl = 0;
-                if (activate_credential(a, &m->activate->credential_blob, &m->activate->encrypted_secret, secret, &sl) < 0) {
+                uint8_t *b;
+                size_t n;
+                if (activate_credential(a, m->activate, secret, &sl) < 0) {
                         agent_lost(a, "ActivateCredential failed");
                         break;
                 }
-                Vouch__V1__ActivateAnswer aa = VOUCH__V1__ACTIVATE_ANSWER__INIT;
-                aa.secret.data = secret;
-                aa.secret.len = sl;
-                Vouch__V1__AgentMessage am = VOUCH__V1__AGENT_MESSAGE__INIT;
-                am.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_ACTIVATE;
-                am.activate = &aa;
-                send_frame(a, &am);
+                int r = va_frame_activate_answer(secret, sl, &b, &n);
                 OPENSSL_cleanse(secret, sizeof(secret));
+                if (r == 0)
+                        send_framed(a, b, n);
                 break;
         }
         case VOUCH__V1__VERIFIER_MESSAGE__MSG_WELCOME:
@@ -1052,7 +1034,7 @@ static void agent_connect(agent *a) {
                 return;
         }
         bufferevent_openssl_set_allow_dirty_shutdown(a->bev, 1);
-        vf_decoder_init(&a->dec, LG_MAX_FRAME);
+        vf_decoder_init(&a->dec, VA_MAX_VERIFIER_FRAME);
         bufferevent_setcb(a->bev, read_cb, NULL, event_cb, a);
         struct timeval tv = { G.o.idle_timeout, 0 };
         bufferevent_set_timeouts(a->bev, &tv, NULL);
@@ -1075,7 +1057,7 @@ static void agent_connect(agent *a) {
         m.hello = &h;
         a->t_hello = now_us();
         a->state = A_CONNECTING;
-        send_frame(a, &m);
+        send_msg(a, &m);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg) {
@@ -1327,7 +1309,7 @@ int main(int argc, char **argv) {
                 printf("%s/ek-ca.pem\n", init_dir);
                 return 0;
         }
-        int r = read_file(o->eventlog, VC_EVENTLOG_MAX_SIZE, &G.log, &G.log_len);
+        int r = vu_read_file(AT_FDCWD, o->eventlog, VC_EVENTLOG_MAX_SIZE, &G.log, &G.log_len);
         if (r < 0) {
                 say("cannot read the event log %s: %s", o->eventlog, strerror(-r));
                 return 2;
