@@ -33,6 +33,7 @@
 
 #include "event.h"
 #include "eventlog.h"
+#include "fileio.h"
 #include "hash.h"
 #include "replay.h"
 #include "vc-util.h"
@@ -101,45 +102,6 @@ static bool skipped_name(const char *name) {
         return (n >= 5 && strcmp(name + n - 5, ".json") == 0) || (n >= 3 && strcmp(name + n - 3, ".md") == 0);
 }
 
-/* Reads a whole regular file of at most max bytes. 0, or negative errno (-E2BIG over max). */
-static int read_whole(int dirfd, const char *name, size_t max, uint8_t **ret, size_t *ret_len) {
-        struct stat st;
-        int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0) {
-                int e = -errno;
-                close(fd);
-                return e;
-        }
-        if ((uint64_t) st.st_size > max) {
-                close(fd);
-                return -E2BIG;
-        }
-        size_t len = (size_t) st.st_size, got = 0;
-        uint8_t *buf = malloc(len ? len : 1);
-        if (!buf) {
-                close(fd);
-                return -ENOMEM;
-        }
-        while (got < len) {
-                ssize_t n = read(fd, buf + got, len - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        int e = n < 0 ? -errno : -EIO;
-                        free(buf);
-                        close(fd);
-                        return e;
-                }
-                got += (size_t) n;
-        }
-        close(fd);
-        *ret = buf;
-        *ret_len = len;
-        return 0;
-}
-
 static int add_log(bench_set *s, const char *rel, uint8_t *buf, size_t len) {
         if (s->n >= MAX_LOGS)
                 return -E2BIG;
@@ -198,7 +160,7 @@ static int load_dir(bench_set *s, int dirfd, const char *prefix, int depth) {
                 } else if (S_ISREG(st.st_mode)) {
                         uint8_t *buf = NULL;
                         size_t len = 0;
-                        r = read_whole(dirfd, name, VC_EVENTLOG_MAX_SIZE, &buf, &len);
+                        r = vu_read_file(dirfd, name, VC_EVENTLOG_MAX_SIZE, &buf, &len);
                         if (r < 0) {
                                 fprintf(stderr, "bench-eventlog: cannot read %s: %s\n", rel, strerror(-r));
                                 continue;

@@ -13,14 +13,17 @@
  *   bench-verify [--seconds S] [QUOTES_DIR]   (default: the shared dir's quotes/) */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "eventlog.h"
+#include "fileio.h"
 #include "golden.h"
 #include "pcrs.h"
 #include "quote.h"
@@ -30,29 +33,7 @@
 #define BENCH_SHARED_DIR "../shared"
 #endif
 
-static int read_all(const char *dir, const char *name, uint8_t **ret, size_t *len) {
-        char path[4200];
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        FILE *f = fopen(path, "rb");
-        struct stat st;
-        if (!f)
-                return -errno;
-        if (fstat(fileno(f), &st) < 0 || st.st_size > (64 << 20)) {
-                fclose(f);
-                return -EFBIG;
-        }
-        uint8_t *b = malloc((size_t) st.st_size + 1);
-        size_t n = b ? fread(b, 1, (size_t) st.st_size, f) : 0;
-        fclose(f);
-        if (!b || n != (size_t) st.st_size) {
-                free(b);
-                return -EIO;
-        }
-        b[n] = 0;
-        *ret = b;
-        *len = n;
-        return 0;
-}
+#define SAMPLE_FILE_MAX (64u << 20)
 
 static double thread_us(void) {
         struct timespec t;
@@ -151,11 +132,17 @@ static int load(const char *dir, sample *s, vc_hasher *h) {
         size_t nl = 0;
         vc_error err;
         memset(s, 0, sizeof(*s));
-        if (read_all(dir, "quote.tpms_attest", &s->attest, &s->attest_len) < 0 ||
-            read_all(dir, "quote.tpmt_signature", &s->sig, &s->sig_len) < 0 ||
-            read_all(dir, "eventlog.bin", &s->log, &s->log_len) < 0 ||
-            read_all(dir, "ak.tpmt_public", &s->ak_buf, &s->ak_len) < 0 ||
-            read_all(dir, "pcrs.json", &s->pcrs_buf, &s->pcrs_len) < 0 || read_all(dir, "nonce.hex", &nonce_hex, &nl) < 0)
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        bool complete = dfd >= 0 &&
+                        vu_read_file(dfd, "quote.tpms_attest", SAMPLE_FILE_MAX, &s->attest, &s->attest_len) == 0 &&
+                        vu_read_file(dfd, "quote.tpmt_signature", SAMPLE_FILE_MAX, &s->sig, &s->sig_len) == 0 &&
+                        vu_read_file(dfd, "eventlog.bin", SAMPLE_FILE_MAX, &s->log, &s->log_len) == 0 &&
+                        vu_read_file(dfd, "ak.tpmt_public", SAMPLE_FILE_MAX, &s->ak_buf, &s->ak_len) == 0 &&
+                        vu_read_file(dfd, "pcrs.json", SAMPLE_FILE_MAX, &s->pcrs_buf, &s->pcrs_len) == 0 &&
+                        vu_read_file(dfd, "nonce.hex", SAMPLE_FILE_MAX, &nonce_hex, &nl) == 0;
+        if (dfd >= 0)
+                close(dfd);
+        if (!complete)
                 return -ENOENT;
         while (nl && (nonce_hex[nl - 1] == '\n' || nonce_hex[nl - 1] == '\r'))
                 nl--;
