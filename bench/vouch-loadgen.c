@@ -1215,7 +1215,42 @@ static const char usage[] =
         "  --offset-like-agent   full mode: send the log from the challenge's eventlog_offset after a\n"
         "                        reboot, as agent/agent.c does (shows what the verifier makes of it)\n";
 
-int main(int argc, char **argv) {
+static const char *mode_name(lg_mode m) {
+        return m == MODE_FULL ? "full" : m == MODE_PERIODIC ? "periodic" : "enroll";
+}
+
+static int parse_mode(const char *arg, lg_mode *ret) {
+        for (lg_mode m = MODE_FULL; m <= MODE_ENROLL; m++)
+                if (strcmp(arg, mode_name(m)) == 0) {
+                        *ret = m;
+                        return 0;
+                }
+        fprintf(stderr, "vouch-loadgen: --mode %s: full, periodic or enroll\n", arg);
+        return -EINVAL;
+}
+
+/* A comma list of misbehaviour names into MIS_* bits (added to *bits). */
+static int parse_misbehave(const char *arg, unsigned *bits) {
+        char buf[256], *save = NULL;
+        snprintf(buf, sizeof(buf), "%s", arg);
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                unsigned i;
+                for (i = 0; i < 4 && strcmp(t, mis_names[i]) != 0; i++)
+                        ;
+                if (i == 4) {
+                        fprintf(stderr, "vouch-loadgen: --misbehave %s: not one of wrong-nonce,stale,garbage,slow\n", t);
+                        return -EINVAL;
+                }
+                *bits |= 1u << i;
+        }
+        return 0;
+}
+
+static char default_log[4096];
+
+/* Fills G.o. -1 to go on, or the exit code: 0 after --help, 2 on a usage error. *ret_init_dir
+ * (--init-ek-ca) and *ret_floor (--floor) say when main does something else than a run. */
+static int parse_options(int argc, char **argv, const char **ret_init_dir, bool *ret_floor) {
         enum { O_SERVER = 256, O_CA, O_EKCA, O_INIT, O_FLOOR, O_AGENTS, O_MODE, O_DURATION, O_WARMUP, O_THREADS,
                O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_LIKE_AGENT, O_ACKED, O_HELP };
         static const struct option lo[] = {
@@ -1236,9 +1271,8 @@ int main(int argc, char **argv) {
         *o = (options) { .agents = 100, .threads = 2, .sources = 16, .connect_rate = 2000, .duration = 10,
                          .warmup_timeout = 120, .mode = MODE_PERIODIC, .misbehave_rate = 0.2, .idle_timeout = 300,
                          .max_pending = 64 };
-        const char *init_dir = NULL;
-        bool floor_mode = false;
-        char default_log[4096];
+        *ret_init_dir = NULL;
+        *ret_floor = false;
         const char *sd = getenv("VOUCH_SHARED_DIR");
         snprintf(default_log, sizeof(default_log), "%s/%s", sd && *sd ? sd : BENCH_SHARED_DIR, DEFAULT_LOG);
         o->eventlog = default_log;
@@ -1248,20 +1282,12 @@ int main(int argc, char **argv) {
                 case O_SERVER: o->server = optarg; break;
                 case O_CA: o->ca = optarg; break;
                 case O_EKCA: o->ek_ca_dir = optarg; break;
-                case O_INIT: init_dir = optarg; break;
-                case O_FLOOR: floor_mode = true; break;
+                case O_INIT: *ret_init_dir = optarg; break;
+                case O_FLOOR: *ret_floor = true; break;
                 case O_AGENTS: o->agents = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_MODE:
-                        if (strcmp(optarg, "full") == 0)
-                                o->mode = MODE_FULL;
-                        else if (strcmp(optarg, "periodic") == 0)
-                                o->mode = MODE_PERIODIC;
-                        else if (strcmp(optarg, "enroll") == 0)
-                                o->mode = MODE_ENROLL;
-                        else {
-                                fprintf(stderr, "vouch-loadgen: --mode %s: full, periodic or enroll\n", optarg);
+                        if (parse_mode(optarg, &o->mode) < 0)
                                 return 2;
-                        }
                         break;
                 case O_DURATION: o->duration = strtod(optarg, NULL); break;
                 case O_WARMUP: o->warmup_timeout = strtod(optarg, NULL); break;
@@ -1269,21 +1295,10 @@ int main(int argc, char **argv) {
                 case O_SOURCES: o->sources = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_RATE: o->connect_rate = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_LOG: o->eventlog = optarg; break;
-                case O_MIS: {
-                        char buf[256], *save = NULL;
-                        snprintf(buf, sizeof(buf), "%s", optarg);
-                        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                                unsigned i;
-                                for (i = 0; i < 4 && strcmp(t, mis_names[i]) != 0; i++)
-                                        ;
-                                if (i == 4) {
-                                        fprintf(stderr, "vouch-loadgen: --misbehave %s: not one of wrong-nonce,stale,garbage,slow\n", t);
-                                        return 2;
-                                }
-                                o->misbehave |= 1u << i;
-                        }
+                case O_MIS:
+                        if (parse_misbehave(optarg, &o->misbehave) < 0)
+                                return 2;
                         break;
-                }
                 case O_MISRATE: o->misbehave_rate = strtod(optarg, NULL); break;
                 case O_IDLE: o->idle_timeout = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_PENDING: o->max_pending = (unsigned) strtoul(optarg, NULL, 10); break;
@@ -1293,205 +1308,139 @@ int main(int argc, char **argv) {
                 default: fputs(usage, stderr); return 2;
                 }
         }
-        setvbuf(stdout, NULL, _IOLBF, 0);
         if (optind != argc) {
                 fputs(usage, stderr);
                 return 2;
         }
-        if (init_dir) {
-                int r = ek_ca_ready(init_dir);
-                X509_free(G.ca_cert);
-                EVP_PKEY_free(G.ca_key);
-                if (r < 0) {
-                        say("cannot create the EK CA in %s: %s", init_dir, strerror(-r));
-                        return 2;
-                }
-                printf("%s/ek-ca.pem\n", init_dir);
-                return 0;
-        }
-        int r = vu_read_file(AT_FDCWD, o->eventlog, VC_EVENTLOG_MAX_SIZE, &G.log, &G.log_len);
+        return -1;
+}
+
+/* --init-ek-ca DIR: make (or load) the test EK CA, print its certificate's path. */
+static int init_ek_ca(const char *dir) {
+        int r = ek_ca_ready(dir);
+        X509_free(G.ca_cert);
+        EVP_PKEY_free(G.ca_key);
         if (r < 0) {
-                say("cannot read the event log %s: %s", o->eventlog, strerror(-r));
+                say("cannot create the EK CA in %s: %s", dir, strerror(-r));
                 return 2;
         }
-        if (floor_mode) {
-                r = run_floor(o->duration > 0 && o->duration < 30 ? o->duration : 3);
-                free(G.log);
-                return r;
+        printf("%s/ek-ca.pem\n", dir);
+        return 0;
+}
+
+static bool fleet_options_valid(const options *o) {
+        return o->server && o->ca && o->ek_ca_dir && o->agents > 0 && o->threads > 0 && o->threads <= LG_MAX_LOOPS &&
+               o->sources > 0 && o->sources <= 250 && o->connect_rate > 0 && o->max_pending > 0;
+}
+
+/* G.pcrs: what the real log replays to. */
+static int replay_log(void) {
+        vc_eventlog *log = NULL;
+        vc_hasher *h = NULL;
+        vc_error err;
+        int r = vc_eventlog_parse(G.log, G.log_len, &log, &err);
+        if (r == 0)
+                r = vc_hasher_new(&h);
+        if (r == 0)
+                r = vc_eventlog_replay(h, log, &G.pcrs, &err);
+        vc_hasher_free(h);
+        vc_eventlog_free(log);
+        if (r < 0)
+                say("%s does not parse and replay: %s", G.o.eventlog, err.msg);
+        return r;
+}
+
+/* G.server from --server IPv4:PORT. */
+static int server_address(const char *server) {
+        char host[64];
+        snprintf(host, sizeof(host), "%s", server);
+        char *port = strrchr(host, ':');
+        G.server.sin_family = AF_INET;
+        if (!port || (*port++ = 0, inet_pton(AF_INET, host, &G.server.sin_addr) != 1)) {
+                say("--server %s: expected IPv4:PORT", server);
+                return -EINVAL;
         }
-        if (!o->server || !o->ca || !o->ek_ca_dir || o->agents == 0 || o->threads == 0 || o->threads > LG_MAX_LOOPS ||
-            o->sources == 0 || o->sources > 250 || o->connect_rate == 0 || o->max_pending == 0) {
-                fputs(usage, stderr);
-                free(G.log);
-                return 2;
-        }
-        /* the PCR values: what the real log replays to */
-        {
-                vc_eventlog *log = NULL;
-                vc_hasher *h = NULL;
-                vc_error err;
-                r = vc_eventlog_parse(G.log, G.log_len, &log, &err);
-                if (r == 0)
-                        r = vc_hasher_new(&h);
-                if (r == 0)
-                        r = vc_eventlog_replay(h, log, &G.pcrs, &err);
-                vc_hasher_free(h);
-                vc_eventlog_free(log);
-                if (r < 0) {
-                        say("%s does not parse and replay: %s", o->eventlog, err.msg);
-                        free(G.log);
-                        return 2;
-                }
-        }
-        {
-                char host[64];
-                snprintf(host, sizeof(host), "%s", o->server);
-                char *port = strrchr(host, ':');
-                G.server.sin_family = AF_INET;
-                if (!port || (*port++ = 0, inet_pton(AF_INET, host, &G.server.sin_addr) != 1)) {
-                        say("--server %s: expected IPv4:PORT", o->server);
-                        free(G.log);
-                        return 2;
-                }
-                G.server.sin_port = htons((uint16_t) atoi(port));
-        }
-        if (o->acked && !(G.acked = fopen(o->acked, "we"))) {
-                say("cannot create %s: %s", o->acked, strerror(errno));
-                free(G.log);
-                return 2;
-        }
-        /* one connection per agent: as many files as the hard limit allows */
+        G.server.sin_port = htons((uint16_t) atoi(port));
+        return 0;
+}
+
+/* One connection per agent: as many files as the hard limit allows. */
+static void raise_file_limit(unsigned agents) {
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
                 rl.rlim_cur = rl.rlim_max;
                 setrlimit(RLIMIT_NOFILE, &rl);
-                if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t) o->agents + 64)
+                if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t) agents + 64)
                         say("warning: the file limit is %llu (hard): at most ~%llu agents can connect",
                             (unsigned long long) rl.rlim_cur, (unsigned long long) rl.rlim_cur - 64);
         }
+}
+
+/* Everything a run needs before the first agent starts; says what failed. */
+static int fleet_setup(void) {
+        options *o = &G.o;
+        if (replay_log() < 0 || server_address(o->server) < 0)
+                return -EINVAL;
+        if (o->acked && !(G.acked = fopen(o->acked, "we"))) {
+                say("cannot create %s: %s", o->acked, strerror(errno));
+                return -errno;
+        }
+        raise_file_limit(o->agents);
         signal(SIGPIPE, SIG_IGN);
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         evthread_use_pthreads();
         if (ek_ca_ready(o->ek_ca_dir) < 0) {
                 say("cannot load or create the EK CA in %s", o->ek_ca_dir);
-                free(G.log);
-                return 2;
+                return -EIO;
         }
         G.tls = SSL_CTX_new(TLS_client_method());
         if (!G.tls || SSL_CTX_set_min_proto_version(G.tls, TLS1_3_VERSION) != 1 ||
             SSL_CTX_load_verify_locations(G.tls, o->ca, NULL) != 1) {
                 say("cannot load the verifier CA %s", o->ca);
-                return 2;
+                return -EIO;
         }
         SSL_CTX_set_verify(G.tls, SSL_VERIFY_PEER, NULL);
+        return 0;
+}
 
-        lg_loop *loops = calloc(o->threads, sizeof(*loops));
-        agent *agents = calloc(o->agents, sizeof(*agents));
-        if (!loops || !agents)
-                return 2;
+/* The event loops and the agents on them; agent i starts at i / connect_rate seconds (the
+ * ramp-up), on loop i % threads. Then the loops' threads run. */
+static int fleet_start(lg_loop *loops, agent *agents) {
+        const options *o = &G.o;
         for (unsigned i = 0; i < o->threads; i++) {
                 loops[i].index = i;
                 loops[i].base = event_base_new();
                 RAND_bytes((uint8_t *) &loops[i].rng, sizeof(loops[i].rng));
                 loops[i].rng |= 1;
                 if (!loops[i].base)
-                        return 2;
+                        return -ENOMEM;
         }
-        /* ramp up: agent i starts at i / connect_rate seconds, on loop i % threads */
         for (unsigned i = 0; i < o->agents; i++) {
                 agent *a = &agents[i];
                 a->idx = i;
                 a->l = &loops[i % o->threads];
                 a->timer = evtimer_new(a->l->base, timer_cb, a);
                 if (!a->timer)
-                        return 2;
+                        return -ENOMEM;
                 agent_schedule(a, (uint64_t) i * 1000000u / o->connect_rate);
         }
         for (unsigned i = 0; i < o->threads; i++)
                 pthread_create(&loops[i].thread, NULL, loop_main, &loops[i]);
+        return 0;
+}
 
-        say("%u agents (%s mode) against %s on %u loops, %u source addresses", o->agents,
-            o->mode == MODE_FULL ? "full" : o->mode == MODE_PERIODIC ? "periodic" : "enroll", o->server, o->threads,
-            o->sources);
-        uint64_t t_start = now_us();
-        double last_print = 0;
-        /* warm-up: every agent attested (or enrolled) once */
-        while (!interrupted && o->mode != MODE_ENROLL && atomic_load(&warm) < o->agents &&
-               (double) (now_us() - t_start) / 1e6 < o->warmup_timeout) {
-                sleep_s(0.05);
-                double t = (double) (now_us() - t_start) / 1e6;
-                if (t - last_print >= 2) {
-                        say("warm-up %.0f s: %u connected, %u attested", t, atomic_load(&connected_now), atomic_load(&warm));
-                        last_print = t;
-                }
-        }
-        unsigned warm_at_start = atomic_load(&warm);
-        double warmup_s = (double) (now_us() - t_start) / 1e6;
-        if (o->mode != MODE_ENROLL && warm_at_start < o->agents)
-                say("warm-up timed out after %.0f s: %u of %u agents attested", warmup_s, warm_at_start, o->agents);
-        double cpu0 = cpu_seconds();
-        uint64_t w0 = now_us();
-        atomic_store(&measuring, true);
-        printf("window-start warm=%u warmup_s=%.1f\n", warm_at_start, warmup_s);
-        last_print = 0;
-        while (!interrupted && (double) (now_us() - w0) / 1e6 < o->duration) {
-                sleep_s(0.05);
-                double t = (double) (now_us() - w0) / 1e6;
-                if (t - last_print >= 5) {
-                        say("window %.0f s: %u connected", t, atomic_load(&connected_now));
-                        last_print = t;
-                }
-        }
-        atomic_store(&measuring, false);
-        uint64_t w1 = now_us();
-        double cpu1 = cpu_seconds();
-        unsigned connected_end = atomic_load(&connected_now);
-        printf("window-end\n");
+static void fleet_stop(lg_loop *loops) {
         atomic_store(&stopping, true);
-        for (unsigned i = 0; i < o->threads; i++)
+        for (unsigned i = 0; i < G.o.threads; i++)
                 event_base_loopexit(loops[i].base, NULL);
-        for (unsigned i = 0; i < o->threads; i++)
+        for (unsigned i = 0; i < G.o.threads; i++)
                 pthread_join(loops[i].thread, NULL);
+}
 
-        stats tot = { 0 };
-        for (unsigned i = 0; i < o->threads; i++) {
-                stats *s = &loops[i].st;
-                tot.ok += s->ok, tot.failed += s->failed, tot.rejected += s->rejected, tot.enrollments += s->enrollments;
-                tot.connects += s->connects, tot.disconnects += s->disconnects, tot.untrusted += s->untrusted;
-                tot.fail_error += s->fail_error, tot.fail_drop += s->fail_drop, tot.fail_timeout += s->fail_timeout;
-                tot.errors_recv += s->errors_recv;
-                if (s->n_lat) {
-                        uint32_t *n = realloc(tot.lat_us, (tot.n_lat + s->n_lat) * sizeof(*n));
-                        if (n) {
-                                memcpy(n + tot.n_lat, s->lat_us, s->n_lat * sizeof(*n));
-                                tot.lat_us = n;
-                                tot.n_lat += s->n_lat;
-                        }
-                }
-                free(s->lat_us);
-        }
-        qsort(tot.lat_us, tot.n_lat, sizeof(*tot.lat_us), cmp_u32);
-        double secs = (double) (w1 - w0) / 1e6;
-        uint64_t ops = o->mode == MODE_ENROLL ? tot.enrollments : tot.ok;
-        double p50 = tot.n_lat ? tot.lat_us[(tot.n_lat - 1) / 2] / 1000.0 : 0;
-        double p99 = tot.n_lat ? tot.lat_us[(size_t) ((double) (tot.n_lat - 1) * 0.99)] / 1000.0 : 0;
-        double pmax = tot.n_lat ? tot.lat_us[tot.n_lat - 1] / 1000.0 : 0;
-        /* agents that never attested during warm-up are failures too */
-        uint64_t never = o->mode != MODE_ENROLL && warm_at_start < o->agents ? o->agents - warm_at_start : 0;
-        printf("result mode=%s agents=%u connected=%u warm=%u ops=%llu seconds=%.3f ops_per_s=%.2f p50_ms=%.3f "
-               "p99_ms=%.3f max_ms=%.3f failed=%llu never_attested=%llu untrusted=%llu errors=%llu drops=%llu "
-               "timeouts=%llu rejected_as_expected=%llu reconnects=%llu loadgen_cpu_s=%.3f loadgen_cpu_us_per_op=%.1f\n",
-               o->mode == MODE_FULL ? "full" : o->mode == MODE_PERIODIC ? "periodic" : "enroll", o->agents, connected_end,
-               warm_at_start, (unsigned long long) ops, secs, (double) ops / secs, p50, p99, pmax,
-               (unsigned long long) (tot.failed + never), (unsigned long long) never, (unsigned long long) tot.untrusted,
-               (unsigned long long) tot.fail_error, (unsigned long long) tot.fail_drop,
-               (unsigned long long) tot.fail_timeout, (unsigned long long) tot.rejected,
-               (unsigned long long) tot.disconnects, cpu1 - cpu0, ops ? (cpu1 - cpu0) * 1e6 / (double) ops : 0.0);
-        free(tot.lat_us);
-
-        /* everything is freed, so the ASan build's leak check is meaningful */
-        for (unsigned i = 0; i < o->agents; i++) {
+/* Everything is freed, so the ASan build's leak check is meaningful. */
+static void fleet_free(lg_loop *loops, agent *agents) {
+        for (unsigned i = 0; i < G.o.agents; i++) {
                 agent *a = &agents[i];
                 if (a->bev)
                         bufferevent_free(a->bev);
@@ -1502,18 +1451,155 @@ int main(int argc, char **argv) {
                 event_free(a->timer);
                 identity_free(a);
         }
-        for (unsigned i = 0; i < o->threads; i++)
+        for (unsigned i = 0; i < G.o.threads; i++)
                 event_base_free(loops[i].base);
         free(agents);
         free(loops);
         SSL_CTX_free(G.tls);
         X509_free(G.ca_cert);
         EVP_PKEY_free(G.ca_key);
-        free(G.log);
         libevent_global_shutdown();
-        if (G.acked && fclose(G.acked) != 0) {
-                say("cannot write %s: %s", o->acked, strerror(errno));
+}
+
+/* The warm-up and the measurement window, as bench/run reads them. */
+typedef struct window {
+        unsigned warm_at_start, connected_end;
+        double warmup_s, cpu_s;
+        uint64_t w0, w1;
+} window;
+
+/* Waits until every agent attested (or enrolled) once, or the warm-up timed out. */
+static void warm_up(window *w) {
+        const options *o = &G.o;
+        uint64_t t_start = now_us();
+        double last_print = 0;
+        while (!interrupted && o->mode != MODE_ENROLL && atomic_load(&warm) < o->agents &&
+               (double) (now_us() - t_start) / 1e6 < o->warmup_timeout) {
+                sleep_s(0.05);
+                double t = (double) (now_us() - t_start) / 1e6;
+                if (t - last_print >= 2) {
+                        say("warm-up %.0f s: %u connected, %u attested", t, atomic_load(&connected_now), atomic_load(&warm));
+                        last_print = t;
+                }
+        }
+        w->warm_at_start = atomic_load(&warm);
+        w->warmup_s = (double) (now_us() - t_start) / 1e6;
+        if (o->mode != MODE_ENROLL && w->warm_at_start < o->agents)
+                say("warm-up timed out after %.0f s: %u of %u agents attested", w->warmup_s, w->warm_at_start, o->agents);
+}
+
+/* The window: statistics count from "window-start" to "window-end". */
+static void measure(window *w) {
+        double cpu0 = cpu_seconds(), last_print = 0;
+        w->w0 = now_us();
+        atomic_store(&measuring, true);
+        printf("window-start warm=%u warmup_s=%.1f\n", w->warm_at_start, w->warmup_s);
+        while (!interrupted && (double) (now_us() - w->w0) / 1e6 < G.o.duration) {
+                sleep_s(0.05);
+                double t = (double) (now_us() - w->w0) / 1e6;
+                if (t - last_print >= 5) {
+                        say("window %.0f s: %u connected", t, atomic_load(&connected_now));
+                        last_print = t;
+                }
+        }
+        atomic_store(&measuring, false);
+        w->w1 = now_us();
+        w->cpu_s = cpu_seconds() - cpu0;
+        w->connected_end = atomic_load(&connected_now);
+        printf("window-end\n");
+}
+
+/* The loops' statistics merged, latencies sorted. */
+static void stats_merge(lg_loop *loops, stats *tot) {
+        *tot = (stats) {};
+        for (unsigned i = 0; i < G.o.threads; i++) {
+                stats *s = &loops[i].st;
+                tot->ok += s->ok, tot->failed += s->failed, tot->rejected += s->rejected, tot->enrollments += s->enrollments;
+                tot->connects += s->connects, tot->disconnects += s->disconnects, tot->untrusted += s->untrusted;
+                tot->fail_error += s->fail_error, tot->fail_drop += s->fail_drop, tot->fail_timeout += s->fail_timeout;
+                tot->errors_recv += s->errors_recv;
+                if (s->n_lat) {
+                        uint32_t *n = realloc(tot->lat_us, (tot->n_lat + s->n_lat) * sizeof(*n));
+                        if (n) {
+                                memcpy(n + tot->n_lat, s->lat_us, s->n_lat * sizeof(*n));
+                                tot->lat_us = n;
+                                tot->n_lat += s->n_lat;
+                        }
+                }
+                free(s->lat_us);
+        }
+        qsort(tot->lat_us, tot->n_lat, sizeof(*tot->lat_us), cmp_u32);
+}
+
+/* The "result key=value ..." line bench/run parses. never: agents that never attested during
+ * the warm-up (failures too). */
+static void print_result(const stats *tot, const window *w, uint64_t never) {
+        const options *o = &G.o;
+        double secs = (double) (w->w1 - w->w0) / 1e6;
+        uint64_t ops = o->mode == MODE_ENROLL ? tot->enrollments : tot->ok;
+        double p50 = tot->n_lat ? tot->lat_us[(tot->n_lat - 1) / 2] / 1000.0 : 0;
+        double p99 = tot->n_lat ? tot->lat_us[(size_t) ((double) (tot->n_lat - 1) * 0.99)] / 1000.0 : 0;
+        double pmax = tot->n_lat ? tot->lat_us[tot->n_lat - 1] / 1000.0 : 0;
+        printf("result mode=%s agents=%u connected=%u warm=%u ops=%llu seconds=%.3f ops_per_s=%.2f p50_ms=%.3f "
+               "p99_ms=%.3f max_ms=%.3f failed=%llu never_attested=%llu untrusted=%llu errors=%llu drops=%llu "
+               "timeouts=%llu rejected_as_expected=%llu reconnects=%llu loadgen_cpu_s=%.3f loadgen_cpu_us_per_op=%.1f\n",
+               mode_name(o->mode), o->agents, w->connected_end, w->warm_at_start, (unsigned long long) ops, secs,
+               (double) ops / secs, p50, p99, pmax, (unsigned long long) (tot->failed + never),
+               (unsigned long long) never, (unsigned long long) tot->untrusted, (unsigned long long) tot->fail_error,
+               (unsigned long long) tot->fail_drop, (unsigned long long) tot->fail_timeout,
+               (unsigned long long) tot->rejected, (unsigned long long) tot->disconnects, w->cpu_s,
+               ops ? w->cpu_s * 1e6 / (double) ops : 0.0);
+}
+
+/* A whole run: the agents, the warm-up, the window, the result. 0 when no attestation failed,
+ * 1 when one did, 2 on an error. */
+static int run_fleet(void) {
+        const options *o = &G.o;
+        lg_loop *loops = calloc(o->threads, sizeof(*loops));
+        agent *agents = calloc(o->agents, sizeof(*agents));
+        if (!loops || !agents || fleet_start(loops, agents) < 0)
+                return 2;
+        say("%u agents (%s mode) against %s on %u loops, %u source addresses", o->agents, mode_name(o->mode), o->server,
+            o->threads, o->sources);
+        window w = {};
+        warm_up(&w);
+        measure(&w);
+        fleet_stop(loops);
+
+        stats tot;
+        stats_merge(loops, &tot);
+        uint64_t never = o->mode != MODE_ENROLL && w.warm_at_start < o->agents ? o->agents - w.warm_at_start : 0;
+        print_result(&tot, &w, never);
+        free(tot.lat_us);
+        fleet_free(loops, agents);
+        return tot.failed + never ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+        const char *init_dir;
+        bool floor_mode;
+        int r = parse_options(argc, argv, &init_dir, &floor_mode);
+        if (r >= 0)
+                return r;
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (init_dir)
+                return init_ek_ca(init_dir);
+        r = vu_read_file(AT_FDCWD, G.o.eventlog, VC_EVENTLOG_MAX_SIZE, &G.log, &G.log_len);
+        if (r < 0) {
+                say("cannot read the event log %s: %s", G.o.eventlog, strerror(-r));
                 return 2;
         }
-        return tot.failed + never ? 1 : 0;
+        if (floor_mode)
+                r = run_floor(G.o.duration > 0 && G.o.duration < 30 ? G.o.duration : 3);
+        else if (!fleet_options_valid(&G.o)) {
+                fputs(usage, stderr);
+                r = 2;
+        } else
+                r = fleet_setup() < 0 ? 2 : run_fleet();
+        free(G.log);
+        if (G.acked && fclose(G.acked) != 0) {
+                say("cannot write %s: %s", G.o.acked, strerror(errno));
+                return 2;
+        }
+        return r;
 }
