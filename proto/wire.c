@@ -27,29 +27,26 @@ static int frame_alloc(size_t n, size_t max_frame, uint8_t **ret) {
         return 0;
 }
 
-int vw_frame_agent_message(const Vouch__V1__AgentMessage *m, size_t max_frame, uint8_t **ret, size_t *ret_len) {
-        size_t n = vouch__v1__agent_message__get_packed_size(m);
+/* Any message, packed by protobuf-c after its frame header. */
+static int frame_message(const ProtobufCMessage *m, size_t max_frame, uint8_t **ret, size_t *ret_len) {
+        size_t n = protobuf_c_message_get_packed_size(m);
         uint8_t *b;
         int r = frame_alloc(n, max_frame, &b);
         if (r < 0)
                 return r;
-        vouch__v1__agent_message__pack(m, b + VF_HEADER_SIZE);
+        protobuf_c_message_pack(m, b + VF_HEADER_SIZE);
         *ret = b;
         *ret_len = n + VF_HEADER_SIZE;
         return 0;
 }
 
+int vw_frame_agent_message(const Vouch__V1__AgentMessage *m, size_t max_frame, uint8_t **ret, size_t *ret_len) {
+        return frame_message(&m->base, max_frame, ret, ret_len);
+}
+
 int vw_frame_verifier_message(const Vouch__V1__VerifierMessage *m, size_t max_frame, uint8_t **ret,
                               size_t *ret_len) {
-        size_t n = vouch__v1__verifier_message__get_packed_size(m);
-        uint8_t *b;
-        int r = frame_alloc(n, max_frame, &b);
-        if (r < 0)
-                return r;
-        vouch__v1__verifier_message__pack(m, b + VF_HEADER_SIZE);
-        *ret = b;
-        *ret_len = n + VF_HEADER_SIZE;
-        return 0;
+        return frame_message(&m->base, max_frame, ret, ret_len);
 }
 
 /* Base-128 varint, least significant group first. Returns the bytes written (at most
