@@ -63,6 +63,7 @@
 #include "pcrs.h"
 #include "protocol.h"
 #include "replay.h"
+#include "x509.h"
 #include "vouch.pb-c.h"
 
 #ifndef BENCH_SHARED_DIR
@@ -213,18 +214,6 @@ static void say(const char *fmt, ...) {
 
 /* ---- the test EK CA ---- */
 
-static int add_ext(X509 *x, X509 *issuer, int nid, const char *value) {
-        X509V3_CTX ctx;
-        X509V3_set_ctx_nodb(&ctx);
-        X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-        if (!e)
-                return -EINVAL;
-        int ok = X509_add_ext(x, e, -1);
-        X509_EXTENSION_free(e);
-        return ok ? 0 : -EINVAL;
-}
-
 static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, bool ca) {
         X509 *x = X509_new();
         BIGNUM *serial = BN_new();
@@ -242,16 +231,16 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0);
         X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
         if (ca) {
-                if (add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") < 0 ||
-                    add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
-                    add_ext(x, x, NID_subject_key_identifier, "hash") < 0)
+                if (vu_x509_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") < 0 ||
+                    vu_x509_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
+                    vu_x509_add_ext(x, x, NID_subject_key_identifier, "hash") < 0)
                         goto fail;
         } else {
                 /* TCG EK Credential Profile 2.0, 3.2: an EK certificate is for key encipherment
                  * (ECC: keyAgreement), is not a CA, and is marked tcg-kp-EKCertificate */
-                if (add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
-                    add_ext(x, issuer, NID_key_usage, "critical,keyAgreement") < 0 ||
-                    add_ext(x, issuer, NID_ext_key_usage, "2.23.133.8.1") < 0)
+                if (vu_x509_add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+                    vu_x509_add_ext(x, issuer, NID_key_usage, "critical,keyAgreement") < 0 ||
+                    vu_x509_add_ext(x, issuer, NID_ext_key_usage, "2.23.133.8.1") < 0)
                         goto fail;
         }
         if (!X509_sign(x, issuer_key, EVP_sha256()))
