@@ -34,11 +34,12 @@
 #include <unistd.h>
 
 #include "ekcert.h"
+#include "fileio.h"
 #include "frame.h"
+#include "protocol.h"
 #include "tpm.h"
 #include "vouch.pb-c.h"
 
-#define AGENT_MAX_FRAME (1u << 20)
 #define EVENTLOG_MAX (32u << 20)
 
 typedef struct opts {
@@ -79,47 +80,6 @@ static void say(const char *fmt, ...) {
 
 /* ---- files ---- */
 
-static int read_all(const char *path, size_t max, uint8_t **ret, size_t *len) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        size_t n = 0, cap = 0;
-        uint8_t *b = NULL;
-        if (fd < 0)
-                return -errno;
-        for (;;) { /* securityfs reports size 0: read until EOF */
-                if (n == cap) {
-                        if (cap >= max) {
-                                free(b);
-                                close(fd);
-                                return -E2BIG;
-                        }
-                        cap = cap ? cap * 2 : 65536;
-                        uint8_t *nb = realloc(b, cap);
-                        if (!nb) {
-                                free(b);
-                                close(fd);
-                                return -ENOMEM;
-                        }
-                        b = nb;
-                }
-                ssize_t k = read(fd, b + n, cap - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        int e = errno;
-                        free(b);
-                        close(fd);
-                        return -e;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        close(fd);
-        *ret = b;
-        *len = n;
-        return 0;
-}
-
 static int write_atomic(const char *path, const void *data, size_t len, mode_t mode) {
         char tmp[4200];
         snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid());
@@ -153,6 +113,9 @@ typedef struct conn {
         int fd;
         SSL_CTX *ctx;
         SSL *ssl;
+        vf_decoder dec;         /* the verifier's frames */
+        uint8_t in[16384];      /* read from TLS, not yet fed to dec: in[in_pos..in_len) */
+        size_t in_pos, in_len;
 } conn;
 
 static void conn_close(conn *c) {
@@ -163,6 +126,7 @@ static void conn_close(conn *c) {
         if (c->fd >= 0)
                 close(c->fd);
         SSL_CTX_free(c->ctx);
+        vf_decoder_done(&c->dec);
         memset(c, 0, sizeof(*c));
         c->fd = -1;
 }
@@ -172,6 +136,7 @@ static int conn_open(const opts *o, conn *c) {
         struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
         memset(c, 0, sizeof(*c));
         c->fd = -1;
+        vf_decoder_init(&c->dec, VA_MAX_VERIFIER_FRAME);
         snprintf(host, sizeof(host), "%s", o->server);
         port = strrchr(host, ':');
         if (!port) {
@@ -240,14 +205,17 @@ static int conn_open(const opts *o, conn *c) {
         return 0;
 }
 
-static int send_frame(conn *c, const Vouch__V1__AgentMessage *m) {
-        size_t n = vouch__v1__agent_message__get_packed_size(m);
-        uint8_t *b = malloc(n + VF_HEADER_SIZE);
-        if (!b)
-                return -ENOMEM;
-        vf_header(n, VF_DEFAULT_MAX_FRAME * 16, b);
-        vouch__v1__agent_message__pack(m, b + VF_HEADER_SIZE);
-        int r = SSL_write(c->ssl, b, (int) (n + VF_HEADER_SIZE)) == (int) (n + VF_HEADER_SIZE) ? 0 : -EIO;
+static int conn_write(conn *c, const uint8_t *b, size_t n) {
+        return SSL_write(c->ssl, b, (int) n) == (int) n ? 0 : -EIO;
+}
+
+static int send_msg(conn *c, const Vouch__V1__AgentMessage *m) {
+        uint8_t *b;
+        size_t n;
+        int r = va_frame(m, &b, &n);
+        if (r < 0)
+                return r;
+        r = conn_write(c, b, n);
         free(b);
         return r;
 }
@@ -269,38 +237,37 @@ static int wait_readable(conn *c) {
         return -EINTR;
 }
 
-static int read_exact(conn *c, uint8_t *p, size_t n) {
-        while (n) {
-                if (wait_readable(c) < 0)
-                        return -EIO;
-                int k = SSL_read(c->ssl, p, (int) n);
-                if (k <= 0)
-                        return -EIO;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
+/* The next message from the verifier (proto/frame.h's decoder over what TLS delivers), or
+ * NULL when the connection ends, the agent is asked to stop, or the frame is over the limit or
+ * not a VerifierMessage. */
 static Vouch__V1__VerifierMessage *recv_msg(conn *c) {
-        uint8_t hdr[VF_HEADER_SIZE];
-        if (read_exact(c, hdr, sizeof(hdr)) < 0)
-                return NULL;
-        size_t n = (size_t) hdr[0] << 24 | (size_t) hdr[1] << 16 | (size_t) hdr[2] << 8 | hdr[3];
-        if (n > AGENT_MAX_FRAME) {
-                say("the verifier sent a frame of %zu bytes, over the limit", n);
-                return NULL;
+        for (;;) {
+                if (c->in_pos == c->in_len) {
+                        if (wait_readable(c) < 0)
+                                return NULL;
+                        int k = SSL_read(c->ssl, c->in, (int) sizeof(c->in));
+                        if (k <= 0)
+                                return NULL;
+                        c->in_pos = 0;
+                        c->in_len = (size_t) k;
+                }
+                uint8_t *frame;
+                size_t n;
+                long used = vf_decoder_feed(&c->dec, c->in + c->in_pos, c->in_len - c->in_pos, &frame, &n);
+                if (used < 0) {
+                        if (used == -E2BIG)
+                                say("the verifier sent a frame over the limit of %u bytes", VA_MAX_VERIFIER_FRAME);
+                        return NULL;
+                }
+                c->in_pos += (size_t) used;
+                if (!frame)
+                        continue;
+                Vouch__V1__VerifierMessage *m = vouch__v1__verifier_message__unpack(NULL, n, frame);
+                free(frame);
+                if (!m)
+                        say("the verifier sent a message that does not parse");
+                return m;
         }
-        uint8_t *b = malloc(n ? n : 1);
-        if (!b || read_exact(c, b, n) < 0) {
-                free(b);
-                return NULL;
-        }
-        Vouch__V1__VerifierMessage *m = vouch__v1__verifier_message__unpack(NULL, n, b);
-        free(b);
-        if (!m)
-                say("the verifier sent a message that does not parse");
-        return m;
 }
 
 /* ---- the AK, kept in the state dir ---- */
@@ -312,11 +279,12 @@ static int ak_ready(va_tpm *t, const opts *o, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *
         TPM2B_PRIVATE priv = { 0 };
         snprintf(ppub, sizeof(ppub), "%s/ak.pub", o->state_dir);
         snprintf(ppriv, sizeof(ppriv), "%s/ak.priv", o->state_dir);
-        if (read_all(ppub, 65536, &b, &n) == 0 && Tss2_MU_TPM2B_PUBLIC_Unmarshal(b, n, &off, pub) == TSS2_RC_SUCCESS) {
+        if (vu_read_file(AT_FDCWD, ppub, 65536, &b, &n) == 0 &&
+            Tss2_MU_TPM2B_PUBLIC_Unmarshal(b, n, &off, pub) == TSS2_RC_SUCCESS) {
                 free(b);
                 b = NULL;
                 off = 0;
-                if (read_all(ppriv, 65536, &b, &n) == 0 &&
+                if (vu_read_file(AT_FDCWD, ppriv, 65536, &b, &n) == 0 &&
                     Tss2_MU_TPM2B_PRIVATE_Unmarshal(b, n, &off, &priv) == TSS2_RC_SUCCESS &&
                     va_tpm_ak_load(t, pub, &priv, err) == 0) {
                         free(b);
@@ -356,14 +324,13 @@ static int ek_cert_choose(const opts *o, keys *k, vc_error *err) {
                             "maker, take --ek-cert FILE, or know the EK key", mf);
                 return 0;
         }
-        FILE *f = fopen(o->ek_cert, "rb");
-        uint8_t buf[VA_EK_CERT_MAX + 1];
-        size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
-        if (f)
-                fclose(f);
-        if (!f || n > VA_EK_CERT_MAX)
-                return vc_error_set(err, f ? -E2BIG : -errno, SIZE_MAX, -1, "--ek-cert %s: %s", o->ek_cert,
-                                    f ? "too large" : strerror(errno));
+        uint8_t *buf;
+        size_t n;
+        int r = vu_read_file(AT_FDCWD, o->ek_cert, VA_EK_CERT_MAX, &buf, &n);
+        if (r == -EFBIG)
+                return vc_error_set(err, -E2BIG, SIZE_MAX, -1, "--ek-cert %s: too large", o->ek_cert);
+        if (r < 0)
+                return vc_error_set(err, r, SIZE_MAX, -1, "--ek-cert %s: %s", o->ek_cert, strerror(-r));
         /* DER as it is, or the first PEM certificate */
         const unsigned char *p = buf;
         X509 *x = d2i_X509(NULL, &p, (long) n);
@@ -372,6 +339,7 @@ static int ek_cert_choose(const opts *o, keys *k, vc_error *err) {
                 x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
                 BIO_free(b);
         }
+        free(buf);
         unsigned char *der = NULL;
         int dn = x ? i2d_X509(x, &der) : -1;
         X509_free(x);
@@ -453,15 +421,31 @@ static void send_error(conn *c, int error, const char *fmt, ...) {
         Vouch__V1__AgentMessage m = VOUCH__V1__AGENT_MESSAGE__INIT;
         m.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_ERROR;
         m.error = &e;
-        (void) send_frame(c, &m);
+        (void) send_msg(c, &m);
 }
 
 /* ---- one connection ---- */
 
 enum { RUN_TRUSTED = 0, RUN_UNTRUSTED = 1, RUN_ERROR = 2, RUN_RETRY = 3 };
 
+/* The quote's PCR values, bank by bank, as the answer carries them. */
+static int answer_pcrs(const vc_pcr_set *pcrs, va_answer_pcrs *ret) {
+        va_answer_pcrs_init(ret);
+        for (uint32_t b = 0; b < pcrs->n_banks; b++) {
+                const vc_pcr_bank *bank = &pcrs->banks[b];
+                int r = va_answer_pcrs_bank(ret, bank->alg);
+                for (unsigned p = 0; r >= 0 && p < VC_PCR_COUNT; p++)
+                        if (bank->mask & (1u << p))
+                                r = va_answer_pcrs_value(ret, p, bank->values[p], bank->size);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int answer_challenge(conn *c, keys *k, const opts *o, const Vouch__V1__QuoteChallenge *ch) {
-        TPML_PCR_SELECTION sel = { 0 };
+        TPML_PCR_SELECTION sel;
+        va_answer_pcrs answer_banks;
         va_tpm *t = NULL;
         vc_error err;
         va_quote q;
@@ -469,29 +453,19 @@ static int answer_challenge(conn *c, keys *k, const opts *o, const Vouch__V1__Qu
         uint8_t *log = NULL;
         size_t log_len = 0;
         int r;
-        if (ch->n_selection == 0 || ch->n_selection > 4 || ch->nonce.len > 64) {
+        if (va_challenge_selection(ch, &sel) < 0) {
                 say("the challenge is malformed");
                 send_error(c, EBADMSG, "the challenge is malformed");
                 return -EBADMSG;
         }
-        for (size_t i = 0; i < ch->n_selection; i++) {
-                TPMS_PCR_SELECTION *s = &sel.pcrSelections[sel.count++];
-                s->hash = (TPMI_ALG_HASH) ch->selection[i]->hash_alg;
-                s->sizeofSelect = 3;
-                for (size_t j = 0; j < ch->selection[i]->n_pcrs; j++) {
-                        uint32_t p = ch->selection[i]->pcrs[j];
-                        if (p < 24)
-                                s->pcrSelect[p / 8] |= (uint8_t) (1u << (p % 8));
-                }
-        }
-        if ((r = read_all(o->eventlog, EVENTLOG_MAX, &log, &log_len)) < 0) {
+        if ((r = vu_read_file(AT_FDCWD, o->eventlog, EVENTLOG_MAX, &log, &log_len)) < 0) {
                 say("cannot read the event log %s: %s", o->eventlog, strerror(-r));
                 send_error(c, r, "the agent cannot read its event log: %s", strerror(-r));
                 return r;
         }
         /* from where the verifier's copy ends; past the end of this log it is another boot's
          * (this one's log is shorter): the whole log */
-        size_t from = ch->eventlog_offset <= log_len ? (size_t) ch->eventlog_offset : 0;
+        size_t from = va_eventlog_from(ch->eventlog_offset, log_len);
         /* the TPM is open for this round only; quote first, then read the PCRs: the verifier
          * checks they agree */
         if ((r = tpm_round_open(o, k, &t, &err)) < 0 ||
@@ -504,25 +478,11 @@ static int answer_challenge(conn *c, keys *k, const opts *o, const Vouch__V1__Qu
                 return r;
         }
         t = va_tpm_close(t);
-        Vouch__V1__PcrBank banks[VC_NUM_ALGS], *bankp[VC_NUM_ALGS];
-        Vouch__V1__PcrBank__ValuesEntry entries[VC_NUM_ALGS][VC_PCR_COUNT], *entryp[VC_NUM_ALGS][VC_PCR_COUNT];
-        for (uint32_t b = 0; b < pcrs.n_banks; b++) {
-                vouch__v1__pcr_bank__init(&banks[b]);
-                banks[b].hash_alg = pcrs.banks[b].alg;
-                size_t n = 0;
-                for (unsigned p = 0; p < VC_PCR_COUNT; p++) {
-                        if (!(pcrs.banks[b].mask & (1u << p)))
-                                continue;
-                        vouch__v1__pcr_bank__values_entry__init(&entries[b][n]);
-                        entries[b][n].key = p;
-                        entries[b][n].value.data = pcrs.banks[b].values[p];
-                        entries[b][n].value.len = pcrs.banks[b].size;
-                        entryp[b][n] = &entries[b][n];
-                        n++;
-                }
-                banks[b].values = entryp[b];
-                banks[b].n_values = n;
-                bankp[b] = &banks[b];
+        if ((r = answer_pcrs(&pcrs, &answer_banks)) < 0) {
+                say("the TPM read more PCR banks than the challenge selects");
+                send_error(c, r, "the agent read more PCR banks than selected");
+                free(log);
+                return r;
         }
         Vouch__V1__QuoteAnswer a = VOUCH__V1__QUOTE_ANSWER__INIT;
         a.nonce = ch->nonce;
@@ -530,15 +490,14 @@ static int answer_challenge(conn *c, keys *k, const opts *o, const Vouch__V1__Qu
         a.attest.len = q.attest_len;
         a.signature.data = q.sig;
         a.signature.len = q.sig_len;
-        a.pcrs = bankp;
-        a.n_pcrs = pcrs.n_banks;
+        va_answer_pcrs_put(&answer_banks, &a);
         a.eventlog_offset = from;
         a.eventlog.data = log + from;
         a.eventlog.len = log_len - from;
         Vouch__V1__AgentMessage m = VOUCH__V1__AGENT_MESSAGE__INIT;
         m.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_QUOTE;
         m.quote = &a;
-        r = send_frame(c, &m);
+        r = send_msg(c, &m);
         free(log);
         return r;
 }
@@ -572,23 +531,13 @@ static int on_verdict(const opts *o, const Vouch__V1__VerdictNotice *vn) {
         return trusted ? RUN_TRUSTED : RUN_UNTRUSTED;
 }
 
-/* One connection: Hello, then whatever the verifier asks until it closes, an error, or (with
- * --once) the first verdict. *ret_verdicts counts the verdicts received. */
-static int run_once_connected(keys *k, const opts *o, unsigned *ret_verdicts) {
+/* Hello: who this agent is (its EK, with the certificate and chain) and the AK it proposes. */
+static int send_hello(conn *c, const keys *k) {
         const va_ek *ek = &k->ek;
-        const TPM2B_PUBLIC *ak = &k->ak_public;
-        conn c;
-        vc_error err;
-        int r = conn_open(o, &c), result = RUN_RETRY;
-        *ret_verdicts = 0;
-        if (r < 0) {
-                conn_close(&c);
-                return RUN_RETRY;
-        }
         uint8_t ekb[sizeof(TPM2B_PUBLIC)], akb[sizeof(TPM2B_PUBLIC)];
         size_t ekl = 0, akl = 0;
         Tss2_MU_TPM2B_PUBLIC_Marshal(&ek->public, ekb, sizeof(ekb), &ekl);
-        Tss2_MU_TPM2B_PUBLIC_Marshal(ak, akb, sizeof(akb), &akl);
+        Tss2_MU_TPM2B_PUBLIC_Marshal(&k->ak_public, akb, sizeof(akb), &akl);
         char hostname[256] = "";
         gethostname(hostname, sizeof(hostname) - 1);
         Vouch__V1__Hello h = VOUCH__V1__HELLO__INIT;
@@ -611,7 +560,54 @@ static int run_once_connected(keys *k, const opts *o, unsigned *ret_verdicts) {
         Vouch__V1__AgentMessage m = VOUCH__V1__AGENT_MESSAGE__INIT;
         m.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_HELLO;
         m.hello = &h;
-        if (send_frame(&c, &m) < 0) {
+        return send_msg(c, &m);
+}
+
+/* Enrollment: TPM2_ActivateCredential on the verifier's credential challenge, and the secret
+ * it recovers back to the verifier. */
+static int answer_activate(conn *c, keys *k, const opts *o, const Vouch__V1__ActivateChallenge *ac) {
+        TPM2B_ID_OBJECT blob;
+        TPM2B_ENCRYPTED_SECRET sec;
+        TPM2B_DIGEST out = { 0 };
+        va_tpm *t = NULL;
+        vc_error err;
+        uint8_t *b;
+        size_t n;
+        if (va_activate_challenge_parse(ac, &blob, &sec) < 0) {
+                say("the credential challenge is malformed");
+                return -EBADMSG;
+        }
+        say("enrolling: answering the credential challenge");
+        int r = tpm_round_open(o, k, &t, &err);
+        if (r >= 0)
+                r = va_tpm_activate(t, &blob, &sec, &out, &err);
+        va_tpm_close(t);
+        if (r < 0) {
+                say("TPM (%s): %s", o->tcti, err.msg);
+                send_error(c, r, "the agent's TPM failed: %s", err.msg);
+                return r;
+        }
+        r = va_frame_activate_answer(out.buffer, out.size, &b, &n);
+        OPENSSL_cleanse(out.buffer, sizeof(out.buffer));
+        if (r >= 0) {
+                (void) conn_write(c, b, n); /* a failed write shows as the connection lost at the next read */
+                OPENSSL_cleanse(b, n);
+                free(b);
+        }
+        return 0;
+}
+
+/* One connection: Hello, then whatever the verifier asks until it closes, an error, or (with
+ * --once) the first verdict. *ret_verdicts counts the verdicts received. */
+static int run_once_connected(keys *k, const opts *o, unsigned *ret_verdicts) {
+        conn c;
+        int r = conn_open(o, &c), result = RUN_RETRY;
+        *ret_verdicts = 0;
+        if (r < 0) {
+                conn_close(&c);
+                return RUN_RETRY;
+        }
+        if (send_hello(&c, k) < 0) {
                 conn_close(&c);
                 return RUN_RETRY;
         }
@@ -623,42 +619,10 @@ static int run_once_connected(keys *k, const opts *o, unsigned *ret_verdicts) {
                         break;
                 }
                 switch (vm->msg_case) {
-                case VOUCH__V1__VERIFIER_MESSAGE__MSG_ACTIVATE: {
-                        TPM2B_ID_OBJECT blob = { 0 };
-                        TPM2B_ENCRYPTED_SECRET sec = { 0 };
-                        TPM2B_DIGEST out = { 0 };
-                        size_t o1 = 0, o2 = 0;
-                        if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(vm->activate->credential_blob.data,
-                                                              vm->activate->credential_blob.len, &o1, &blob) != TSS2_RC_SUCCESS ||
-                            Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(vm->activate->encrypted_secret.data,
-                                                                     vm->activate->encrypted_secret.len, &o2, &sec) !=
-                                    TSS2_RC_SUCCESS) {
-                                say("the credential challenge is malformed");
+                case VOUCH__V1__VERIFIER_MESSAGE__MSG_ACTIVATE:
+                        if (answer_activate(&c, k, o, vm->activate) < 0)
                                 result = RUN_ERROR;
-                                break;
-                        }
-                        say("enrolling: answering the credential challenge");
-                        va_tpm *t = NULL;
-                        r = tpm_round_open(o, k, &t, &err);
-                        if (r >= 0)
-                                r = va_tpm_activate(t, &blob, &sec, &out, &err);
-                        va_tpm_close(t);
-                        if (r < 0) {
-                                say("TPM (%s): %s", o->tcti, err.msg);
-                                send_error(&c, r, "the agent's TPM failed: %s", err.msg);
-                                result = RUN_ERROR;
-                                break;
-                        }
-                        Vouch__V1__ActivateAnswer aa = VOUCH__V1__ACTIVATE_ANSWER__INIT;
-                        aa.secret.data = out.buffer;
-                        aa.secret.len = out.size;
-                        Vouch__V1__AgentMessage am = VOUCH__V1__AGENT_MESSAGE__INIT;
-                        am.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_ACTIVATE;
-                        am.activate = &aa;
-                        r = send_frame(&c, &am);
-                        OPENSSL_cleanse(out.buffer, sizeof(out.buffer));
                         break;
-                }
                 case VOUCH__V1__VERIFIER_MESSAGE__MSG_WELCOME:
                         say("enrolled as device %s with verifier %.16s", vm->welcome->device_id, vm->welcome->verifier_id);
                         break;

@@ -33,6 +33,7 @@
 
 #include "event.h"
 #include "eventlog.h"
+#include "fileio.h"
 #include "hash.h"
 #include "replay.h"
 #include "vc-util.h"
@@ -101,45 +102,6 @@ static bool skipped_name(const char *name) {
         return (n >= 5 && strcmp(name + n - 5, ".json") == 0) || (n >= 3 && strcmp(name + n - 3, ".md") == 0);
 }
 
-/* Reads a whole regular file of at most max bytes. 0, or negative errno (-E2BIG over max). */
-static int read_whole(int dirfd, const char *name, size_t max, uint8_t **ret, size_t *ret_len) {
-        struct stat st;
-        int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0) {
-                int e = -errno;
-                close(fd);
-                return e;
-        }
-        if ((uint64_t) st.st_size > max) {
-                close(fd);
-                return -E2BIG;
-        }
-        size_t len = (size_t) st.st_size, got = 0;
-        uint8_t *buf = malloc(len ? len : 1);
-        if (!buf) {
-                close(fd);
-                return -ENOMEM;
-        }
-        while (got < len) {
-                ssize_t n = read(fd, buf + got, len - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        int e = n < 0 ? -errno : -EIO;
-                        free(buf);
-                        close(fd);
-                        return e;
-                }
-                got += (size_t) n;
-        }
-        close(fd);
-        *ret = buf;
-        *ret_len = len;
-        return 0;
-}
-
 static int add_log(bench_set *s, const char *rel, uint8_t *buf, size_t len) {
         if (s->n >= MAX_LOGS)
                 return -E2BIG;
@@ -198,7 +160,7 @@ static int load_dir(bench_set *s, int dirfd, const char *prefix, int depth) {
                 } else if (S_ISREG(st.st_mode)) {
                         uint8_t *buf = NULL;
                         size_t len = 0;
-                        r = read_whole(dirfd, name, VC_EVENTLOG_MAX_SIZE, &buf, &len);
+                        r = vu_read_file(dirfd, name, VC_EVENTLOG_MAX_SIZE, &buf, &len);
                         if (r < 0) {
                                 fprintf(stderr, "bench-eventlog: cannot read %s: %s\n", rel, strerror(-r));
                                 continue;
@@ -462,7 +424,14 @@ static void usage(FILE *f) {
                 BENCH_SHARED_DIR);
 }
 
-int main(int argc, char **argv) {
+typedef struct bench_args {
+        double seconds;
+        bool verbose, core_only;
+        const char *dir;        /* the folder named, or the default */
+} bench_args;
+
+/* -1 to go on, or the exit code: 0 after --help, 2 on a usage error. */
+static int parse_args(int argc, char **argv, bench_args *ret) {
         static const struct option opts[] = {
                 { "seconds", required_argument, NULL, 't' },
                 { "verbose", no_argument, NULL, 'v' },
@@ -470,26 +439,25 @@ int main(int argc, char **argv) {
                 { "core-only", no_argument, NULL, 'C' },
                 {},
         };
-        double seconds = 2.0;
-        bool verbose = false, core_only = false;
+        bench_args a = { .seconds = 2.0 };
         int c;
 
         while ((c = getopt_long(argc, argv, "t:vh", opts, NULL)) >= 0) {
                 switch (c) {
                 case 't': {
                         char *end;
-                        seconds = strtod(optarg, &end);
-                        if (*end || !(seconds > 0 && seconds <= 3600)) {
+                        a.seconds = strtod(optarg, &end);
+                        if (*end || !(a.seconds > 0 && a.seconds <= 3600)) {
                                 fprintf(stderr, "bench-eventlog: --seconds must be in (0, 3600], not '%s'\n", optarg);
                                 return 2;
                         }
                         break;
                 }
                 case 'v':
-                        verbose = true;
+                        a.verbose = true;
                         break;
                 case 'C':
-                        core_only = true;
+                        a.core_only = true;
                         break;
                 case 'h':
                         usage(stdout);
@@ -503,72 +471,70 @@ int main(int argc, char **argv) {
                 usage(stderr);
                 return 2;
         }
+        a.dir = optind < argc ? argv[optind] : getenv("VOUCH_SHARED_DIR");
+        if (!a.dir || !*a.dir)
+                a.dir = BENCH_SHARED_DIR;
+        *ret = a;
+        return -1;
+}
 
-        const char *dir = optind < argc ? argv[optind] : getenv("VOUCH_SHARED_DIR");
-        if (!dir || !*dir)
-                dir = BENCH_SHARED_DIR;
+/* Every log under dir/eventlogs, or under dir itself when it has no eventlogs folder (*shown:
+ * what follows dir in messages). 0, or -1 once the failure is printed. */
+static int load_logs(const char *dir, bench_set *set, const char **shown) {
         int top = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (top < 0) {
                 fprintf(stderr, "bench-eventlog: cannot open %s: %s\n", dir, strerror(errno));
-                return 1;
+                return -1;
         }
         /* DIR may be the shared folder or its eventlogs/ itself. */
         int logs_fd = openat(top, "eventlogs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        const char *shown = "/eventlogs";
+        *shown = "/eventlogs";
         if (logs_fd < 0) {
                 logs_fd = top;
                 top = -1;
-                shown = "";
+                *shown = "";
         }
-
-        bench_set set = {};
-        int r = load_dir(&set, logs_fd, "", 0);
+        int r = load_dir(set, logs_fd, "", 0);
         close(logs_fd);
         if (top >= 0)
                 close(top);
-        if (r < 0 || set.n == 0) {
+        if (r < 0 || set->n == 0) {
                 if (r >= 0)
-                        fprintf(stderr, "bench-eventlog: no event logs under %s%s\n", dir, shown);
+                        fprintf(stderr, "bench-eventlog: no event logs under %s%s\n", dir, *shown);
                 else
-                        fprintf(stderr, "bench-eventlog: loading %s%s failed: %s\n", dir, shown, strerror(-r));
-                bench_set_done(&set);
-                return 1;
+                        fprintf(stderr, "bench-eventlog: loading %s%s failed: %s\n", dir, *shown, strerror(-r));
+                return -1;
         }
+        return 0;
+}
 
-        bench_ctx b;
-        r = bench_ctx_init(&b);
-        if (r < 0) {
-                fprintf(stderr, "bench-eventlog: cannot set up hashing (OpenSSL): %s\n", strerror(-r));
-                goto out;
-        }
-
-        /* Every log must parse and replay before anything is timed; this also warms up. */
-        for (size_t i = 0; i < set.n; i++) {
-                bench_log *l = &set.logs[i];
+/* Every log must parse and replay before anything is timed; this also warms up. Each is parsed
+ * once more for the bare-EVP baseline. */
+static int check_logs(bench_ctx *b, bench_set *set, const char *dir, const char *shown) {
+        for (size_t i = 0; i < set->n; i++) {
+                bench_log *l = &set->logs[i];
                 vc_error err;
-                r = process_log(b.hasher, l, &l->n_events, &err);
+                int r = process_log(b->hasher, l, &l->n_events, &err);
                 if (r >= 0)
                         r = vc_eventlog_parse(l->buf, l->len, &l->parsed, &err);
                 if (r < 0) {
                         char msg[512];
                         fprintf(stderr, "bench-eventlog: %s%s/%s: %s\n", dir, shown, l->name,
                                 vc_error_format(&err, msg, sizeof(msg)));
-                        goto out;
+                        return r;
                 }
         }
+        return 0;
+}
 
-        phase ph[N_PHASES] = {};
-        r = run_rounds(&b, &set, (uint64_t) (seconds * 1e9), core_only, ph);
-        if (r < 0) {
-                fprintf(stderr, "bench-eventlog: hashing failed: %s\n", strerror(-r));
-                goto out;
-        }
-
+/* The machine, the data and the throughput of every phase, with the ratios and the target. */
+static void report_phases(const bench_set *set, const char *dir, const char *shown, const phase ph[N_PHASES],
+                          bool core_only) {
         char loadavg[64];
         read_loadavg(loadavg, sizeof(loadavg));
         size_t events = 0;
-        for (size_t i = 0; i < set.n; i++)
-                events += set.logs[i].n_events;
+        for (size_t i = 0; i < set->n; i++)
+                events += set->logs[i].n_events;
         double mb[N_PHASES], mb_cpu[N_PHASES];
         for (int p = 0; p < N_PHASES; p++) {
                 mb[p] = mb_per_s(ph[p].bytes, ph[p].wall_ns);
@@ -577,16 +543,15 @@ int main(int argc, char **argv) {
         double small_ns = ph[PHASE_SMALL].rounds ? (double) ph[PHASE_SMALL].wall_ns /
                                                            ((double) ph[PHASE_SMALL].rounds * SMALL_BATCH)
                                                  : 0.0;
-        uint64_t rounds = ph[PHASE_CORE].rounds;
 
         printf("bench-eventlog: in-process event log verification, one thread (MB = 10^6 bytes of log)\n");
         print_cpu_model();
         printf("openssl:  %s\n", OpenSSL_version(OPENSSL_VERSION));
         printf("load:     %s at the end (%ld CPUs online)\n", loadavg, sysconf(_SC_NPROCESSORS_ONLN));
-        printf("data:     %s%s: %zu logs, %zu bytes, %zu events\n", dir, shown, set.n, set.total_bytes, events);
+        printf("data:     %s%s: %zu logs, %zu bytes, %zu events\n", dir, shown, set->n, set->total_bytes, events);
         printf("timing:   phases interleaved round by round; %llu rounds, %.2f s in the core phase, "
                "%.2f s in all\n\n",
-               (unsigned long long) rounds, (double) ph[PHASE_CORE].wall_ns / 1e9,
+               (unsigned long long) ph[PHASE_CORE].rounds, (double) ph[PHASE_CORE].wall_ns / 1e9,
                (double) (ph[0].wall_ns + ph[1].wall_ns + ph[2].wall_ns + ph[3].wall_ns + ph[4].wall_ns) / 1e9);
 
         printf("                                                             MB/s wall  MB/s CPU\n");
@@ -594,8 +559,7 @@ int main(int argc, char **argv) {
                mb_cpu[PHASE_CORE]);
         if (core_only) {
                 printf("(--core-only: no baseline or raw SHA numbers)\n");
-                r = 0;
-                goto out;
+                return;
         }
         printf("base   bare EVP: hash data + extend, per event and bank      %9.1f %9.1f\n", mb[PHASE_BASE],
                mb_cpu[PHASE_BASE]);
@@ -618,12 +582,15 @@ int main(int argc, char **argv) {
                        "(load average %s); rerun on a quiet machine for wall numbers\n",
                        100.0 * (1.0 - mb[PHASE_CORE] / mb_cpu[PHASE_CORE]), loadavg);
         putchar('\n');
+}
 
+/* Mean time per run of each log (the representative ones, or every one when verbose). */
+static void report_logs(const bench_set *set, uint64_t rounds, bool verbose) {
         printf("per log: mean us per run over %llu runs; ratios are of time\n", (unsigned long long) rounds);
         printf("  %-60s %6s %6s %5s %8s %8s %8s %10s %11s\n", "log", "bytes", "events", "banks", "core us", "base us",
                "sha256 us", "core/base", "core/sha256");
-        for (size_t i = 0; i < set.n; i++) {
-                const bench_log *l = &set.logs[i];
+        for (size_t i = 0; i < set->n; i++) {
+                const bench_log *l = &set->logs[i];
                 if (!verbose && !is_representative(l->name))
                         continue;
                 double cus = (double) l->core_ns / 1e3 / (double) l->core_runs;
@@ -635,6 +602,40 @@ int main(int argc, char **argv) {
         }
         if (!verbose)
                 printf("  (-v for every log)\n");
+}
+
+int main(int argc, char **argv) {
+        bench_args a;
+        int r = parse_args(argc, argv, &a);
+        if (r >= 0)
+                return r;
+
+        bench_set set = {};
+        const char *shown = "";
+        if (load_logs(a.dir, &set, &shown) < 0) {
+                bench_set_done(&set);
+                return 1;
+        }
+
+        bench_ctx b;
+        r = bench_ctx_init(&b);
+        if (r < 0) {
+                fprintf(stderr, "bench-eventlog: cannot set up hashing (OpenSSL): %s\n", strerror(-r));
+                goto out;
+        }
+        r = check_logs(&b, &set, a.dir, shown);
+        if (r < 0)
+                goto out;
+
+        phase ph[N_PHASES] = {};
+        r = run_rounds(&b, &set, (uint64_t) (a.seconds * 1e9), a.core_only, ph);
+        if (r < 0) {
+                fprintf(stderr, "bench-eventlog: hashing failed: %s\n", strerror(-r));
+                goto out;
+        }
+        report_phases(&set, a.dir, shown, ph, a.core_only);
+        if (!a.core_only)
+                report_logs(&set, ph[PHASE_CORE].rounds, a.verbose);
         r = 0;
 out:
         bench_ctx_done(&b);

@@ -13,14 +13,17 @@
  *   bench-verify [--seconds S] [QUOTES_DIR]   (default: the shared dir's quotes/) */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "eventlog.h"
+#include "fileio.h"
 #include "golden.h"
 #include "pcrs.h"
 #include "quote.h"
@@ -30,29 +33,7 @@
 #define BENCH_SHARED_DIR "../shared"
 #endif
 
-static int read_all(const char *dir, const char *name, uint8_t **ret, size_t *len) {
-        char path[4200];
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        FILE *f = fopen(path, "rb");
-        struct stat st;
-        if (!f)
-                return -errno;
-        if (fstat(fileno(f), &st) < 0 || st.st_size > (64 << 20)) {
-                fclose(f);
-                return -EFBIG;
-        }
-        uint8_t *b = malloc((size_t) st.st_size + 1);
-        size_t n = b ? fread(b, 1, (size_t) st.st_size, f) : 0;
-        fclose(f);
-        if (!b || n != (size_t) st.st_size) {
-                free(b);
-                return -EIO;
-        }
-        b[n] = 0;
-        *ret = b;
-        *len = n;
-        return 0;
-}
+#define SAMPLE_FILE_MAX (64u << 20)
 
 static double thread_us(void) {
         struct timespec t;
@@ -60,10 +41,32 @@ static double thread_us(void) {
         return (double) t.tv_sec * 1e6 + (double) t.tv_nsec / 1e3;
 }
 
+/* The files of a quote directory (quotes/<name>/), read whole. */
+enum { F_ATTEST, F_SIG, F_LOG, F_AK, F_PCRS, F_NONCE, F_N };
+static const char *const sample_files[F_N] = { "quote.tpms_attest", "quote.tpmt_signature", "eventlog.bin",
+                                               "ak.tpmt_public",    "pcrs.json",            "nonce.hex" };
+
+typedef struct sample_file {
+        uint8_t *data;
+        size_t len;
+} sample_file;
+
+/* A log parsed, every event's digests checked against its data, and replayed (run_log). */
+typedef struct replayed_log {
+        vc_eventlog *log;
+        vc_event_check *checks;
+        vc_pcr_set *pcrs;       /* allocated by the caller of run_log */
+} replayed_log;
+
+static void replayed_log_done(replayed_log *l) {
+        vc_eventlog_free(l->log);
+        free(l->checks);
+        free(l->pcrs);
+}
+
 /* What one quote directory holds, loaded once. */
 typedef struct sample {
-        uint8_t *attest, *sig, *log, *ak_buf, *pcrs_buf;
-        size_t attest_len, sig_len, log_len, ak_len, pcrs_len;
+        sample_file file[F_N];
         uint8_t nonce[64];
         size_t nonce_len;
         vc_ak *ak;
@@ -71,10 +74,7 @@ typedef struct sample {
         char *golden_json;
         vc_golden *golden;
         bool golden_usable;     /* the quote covers the set's bank (else: quote and log only) */
-        /* the log parsed and replayed once, for the evaluation measured alone */
-        vc_eventlog *log_parsed;
-        vc_event_check *checks;
-        vc_pcr_set *replayed;
+        replayed_log once;      /* the log parsed and replayed once, for the evaluation measured alone */
 } sample;
 
 /* The parts; each returns 0 and keeps nothing. */
@@ -84,7 +84,8 @@ static const char *const part_names[P_N] = { "quote", "log", "parse", "evaluate"
 static int run_quote(sample *s, vc_quote_result *res, const vc_pcr_set *replayed) {
         vc_quote *q = NULL;
         vc_error err;
-        int r = vc_quote_parse(s->attest, s->attest_len, s->sig, s->sig_len, &q, &err);
+        const sample_file *attest = &s->file[F_ATTEST], *sig = &s->file[F_SIG];
+        int r = vc_quote_parse(attest->data, attest->len, sig->data, sig->len, &q, &err);
         /* SHA-1 signed quotes (windows-gce) are measured too; vouchd refuses them by default */
         vc_quote_policy policy = { .allow_sha1 = true };
         if (r == 0)
@@ -95,109 +96,95 @@ static int run_quote(sample *s, vc_quote_result *res, const vc_pcr_set *replayed
         return r;
 }
 
-/* log parse + digest checks + replay; *ret_log and *ret_checks for the caller to free */
-static int run_log(sample *s, vc_hasher *h, vc_eventlog **ret_log, vc_event_check **ret_checks, vc_pcr_set *ret) {
+/* log parse + digest checks + replay into l (replayed_log_done frees what it holds) */
+static int run_log(sample *s, vc_hasher *h, replayed_log *l) {
         vc_replay rs;
         vc_error err;
         vc_replay_init(&rs);
-        int r = vc_eventlog_parse(s->log, s->log_len, ret_log, &err);
+        int r = vc_eventlog_parse(s->file[F_LOG].data, s->file[F_LOG].len, &l->log, &err);
         if (r < 0)
                 return r;
-        *ret_checks = calloc((*ret_log)->n_events ? (*ret_log)->n_events : 1, sizeof(**ret_checks));
-        if (!*ret_checks)
+        l->checks = calloc(l->log->n_events ? l->log->n_events : 1, sizeof(*l->checks));
+        if (!l->checks)
                 return -ENOMEM;
-        r = vc_replay_update(h, *ret_log, &rs, *ret_checks, &err);
-        *ret = rs.pcrs;
+        r = vc_replay_update(h, l->log, &rs, l->checks, &err);
+        *l->pcrs = rs.pcrs;
         return r;
 }
 
 static int run_part(int part, sample *s, vc_hasher *h) {
-        vc_eventlog *log = NULL;
-        vc_event_check *checks = NULL;
+        replayed_log rl = { .pcrs = calloc(1, sizeof(*rl.pcrs)) };
         vc_golden *g = NULL;
-        vc_pcr_set *replayed = calloc(1, sizeof(*replayed));
         vc_quote_result res;
         vc_evaluation ev = { 0 };
         vc_error err;
-        int r = replayed ? 0 : -ENOMEM;
+        int r = rl.pcrs ? 0 : -ENOMEM;
         bool need_log = part == P_LOG || part == P_FULL || part == P_FULL_PARSE;
         if (r == 0 && part == P_QUOTE)
                 r = run_quote(s, &res, NULL);
         if (r == 0 && need_log)
-                r = run_log(s, h, &log, &checks, replayed);
+                r = run_log(s, h, &rl);
         if (r == 0 && (part == P_PARSE || part == P_FULL_PARSE))
                 r = vc_golden_parse(s->golden_json, strlen(s->golden_json), &g, &err);
         if (r == 0 && (part == P_FULL || part == P_FULL_PARSE))
-                r = run_quote(s, &res, replayed);
+                r = run_quote(s, &res, rl.pcrs);
         if (r == 0 && (part == P_EVAL || part == P_FULL || part == P_FULL_PARSE)) {
                 const vc_golden *use = g ? g : s->golden;
                 bool alone = part == P_EVAL; /* on the log parsed once */
+                const replayed_log *on = alone ? &s->once : &rl;
                 uint32_t attested = alone ? 0xffffffu : vc_quote_attested(&res, use->bank);
-                r = vc_golden_evaluate(use, alone ? s->log_parsed : log, alone ? s->checks : checks,
-                                       alone ? s->replayed : replayed, attested, &ev);
+                r = vc_golden_evaluate(use, on->log, on->checks, on->pcrs, attested, &ev);
                 if (r == 0 && ev.trust != VC_TRUST_TRUSTED)
                         r = -EBADMSG;
                 vc_evaluation_done(&ev);
         }
         vc_golden_free(g);
-        vc_eventlog_free(log);
-        free(checks);
-        free(replayed);
+        replayed_log_done(&rl);
         return r;
 }
 
 static int load(const char *dir, sample *s, vc_hasher *h) {
-        uint8_t *nonce_hex = NULL;
-        size_t nl = 0;
         vc_error err;
         memset(s, 0, sizeof(*s));
-        if (read_all(dir, "quote.tpms_attest", &s->attest, &s->attest_len) < 0 ||
-            read_all(dir, "quote.tpmt_signature", &s->sig, &s->sig_len) < 0 ||
-            read_all(dir, "eventlog.bin", &s->log, &s->log_len) < 0 ||
-            read_all(dir, "ak.tpmt_public", &s->ak_buf, &s->ak_len) < 0 ||
-            read_all(dir, "pcrs.json", &s->pcrs_buf, &s->pcrs_len) < 0 || read_all(dir, "nonce.hex", &nonce_hex, &nl) < 0)
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = dfd < 0 ? -errno : 0;
+        for (int i = 0; r == 0 && i < F_N; i++)
+                r = vu_read_file(dfd, sample_files[i], SAMPLE_FILE_MAX, &s->file[i].data, &s->file[i].len);
+        if (dfd >= 0)
+                close(dfd);
+        if (r < 0)
                 return -ENOENT;
+        size_t nl = s->file[F_NONCE].len;
+        const char *nonce_hex = (const char *) s->file[F_NONCE].data;
         while (nl && (nonce_hex[nl - 1] == '\n' || nonce_hex[nl - 1] == '\r'))
                 nl--;
-        int n = vc_unhex((const char *) nonce_hex, nl, s->nonce, sizeof(s->nonce));
-        free(nonce_hex);
-        if (n < 0 || vc_ak_load(s->ak_buf, s->ak_len, &s->ak, &err) < 0 ||
-            vc_pcrs_parse(s->pcrs_buf, s->pcrs_len, &s->pcrs, &err) < 0)
+        int n = vc_unhex(nonce_hex, nl, s->nonce, sizeof(s->nonce));
+        if (n < 0 || vc_ak_load(s->file[F_AK].data, s->file[F_AK].len, &s->ak, &err) < 0 ||
+            vc_pcrs_parse(s->file[F_PCRS].data, s->file[F_PCRS].len, &s->pcrs, &err) < 0)
                 return -EBADMSG;
         s->nonce_len = (size_t) n;
         /* the golden set of this very log, as an operator makes it (golden create) */
-        vc_eventlog *log = NULL;
-        vc_event_check *checks = NULL;
-        vc_pcr_set *replayed = calloc(1, sizeof(*replayed));
-        int r = replayed ? run_log(s, h, &log, &checks, replayed) : -ENOMEM;
+        s->once.pcrs = calloc(1, sizeof(*s->once.pcrs));
+        r = s->once.pcrs ? run_log(s, h, &s->once) : -ENOMEM;
         vc_golden *g = NULL;
         if (r == 0)
-                r = vc_golden_create(log, checks, replayed, "bench", NULL, &g, &err);
+                r = vc_golden_create(s->once.log, s->once.checks, s->once.pcrs, "bench", NULL, &g, &err);
         if (r == 0)
                 r = vc_golden_to_json(g, &s->golden_json);
         vc_golden_free(g);
         if (r == 0)
                 r = vc_golden_parse(s->golden_json, strlen(s->golden_json), &s->golden, &err);
-        s->log_parsed = log;
-        s->checks = checks;
-        s->replayed = replayed;
         /* a set is judged only through a quote of its bank (vouchd asks for that bank) */
         s->golden_usable = r == 0 && run_part(P_FULL, s, h) == 0;
         return r;
 }
 
 static void unload(sample *s) {
-        free(s->attest);
-        free(s->sig);
-        free(s->log);
-        free(s->ak_buf);
-        free(s->pcrs_buf);
-        free(s->golden_json);
+        for (int i = 0; i < F_N; i++)
+                free(s->file[i].data);
         vc_ak_free(s->ak);
+        free(s->golden_json);
         vc_golden_free(s->golden);
-        vc_eventlog_free(s->log_parsed);
-        free(s->checks);
-        free(s->replayed);
+        replayed_log_done(&s->once);
 }
 
 static void bench_one(const char *name, sample *s, vc_hasher *h, double seconds) {
@@ -219,7 +206,7 @@ static void bench_one(const char *name, sample *s, vc_hasher *h, double seconds)
                         spent[p] += b - a;
                 }
         double q = spent[P_QUOTE] / (double) ops[P_QUOTE];
-        printf("%-22s log %7zu B, golden %6zu B JSON:", name, s->log_len, strlen(s->golden_json));
+        printf("%-22s log %7zu B, golden %6zu B JSON:", name, s->file[F_LOG].len, strlen(s->golden_json));
         for (int p = 0; p < parts; p++) {
                 double us = spent[p] / (double) ops[p];
                 printf("  %s %.1f us (%.2fx quote)", part_names[p], us, us / q);

@@ -57,17 +57,19 @@
 #include "credential.h"
 #include "enroll.h"
 #include "eventlog.h"
+#include "fileio.h"
 #include "frame.h"
 #include "hash.h"
 #include "pcrs.h"
+#include "protocol.h"
 #include "replay.h"
+#include "x509.h"
 #include "vouch.pb-c.h"
 
 #ifndef BENCH_SHARED_DIR
 #define BENCH_SHARED_DIR "../shared"
 #endif
 #define DEFAULT_LOG "eventlogs/go-tpm-tools/cos-101-amd-sev.bin"
-#define LG_MAX_FRAME (1u << 20)
 #define LG_MAX_LOOPS 64
 
 /* TCG EK Credential Profile 2.0, B.3.4 template L-2 (ECC NIST P-256): policy A. */
@@ -143,6 +145,12 @@ typedef enum astate {
 
 struct lg_loop;
 
+/* A quote as it was sent (the stale misbehaviour replays it). */
+typedef struct sent_quote {
+        uint8_t *attest, *sig;
+        size_t attest_len, sig_len;
+} sent_quote;
+
 typedef struct agent {
         struct lg_loop *l;
         unsigned idx;
@@ -161,9 +169,7 @@ typedef struct agent {
         /* boot */
         uint32_t reset_count;
         uint64_t clock, boot_ms;
-        /* the last quote sent (for the stale misbehaviour) */
-        uint8_t *last_attest, *last_sig;
-        size_t last_attest_len, last_sig_len;
+        sent_quote last;                     /* for the stale misbehaviour */
         /* bookkeeping */
         bool warm, was_connected, has_identity, pending;
         unsigned expect;                     /* MIS_* of the attestation in flight, 0 = normal */
@@ -206,52 +212,7 @@ static void say(const char *fmt, ...) {
         fputc('\n', stderr);
 }
 
-static int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len) {
-        FILE *f = fopen(path, "rb");
-        if (!f)
-                return -errno;
-        uint8_t *b = NULL;
-        size_t n = 0, cap = 0;
-        for (;;) {
-                if (n == cap) {
-                        if (cap >= max) {
-                                free(b);
-                                fclose(f);
-                                return -E2BIG;
-                        }
-                        cap = cap ? cap * 2 : 65536;
-                        uint8_t *nb = realloc(b, cap);
-                        if (!nb) {
-                                free(b);
-                                fclose(f);
-                                return -ENOMEM;
-                        }
-                        b = nb;
-                }
-                size_t k = fread(b + n, 1, cap - n, f);
-                n += k;
-                if (k == 0)
-                        break;
-        }
-        fclose(f);
-        *ret = b;
-        *ret_len = n;
-        return 0;
-}
-
 /* ---- the test EK CA ---- */
-
-static int add_ext(X509 *x, X509 *issuer, int nid, const char *value) {
-        X509V3_CTX ctx;
-        X509V3_set_ctx_nodb(&ctx);
-        X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-        if (!e)
-                return -EINVAL;
-        int ok = X509_add_ext(x, e, -1);
-        X509_EXTENSION_free(e);
-        return ok ? 0 : -EINVAL;
-}
 
 static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, bool ca) {
         X509 *x = X509_new();
@@ -270,16 +231,16 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0);
         X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
         if (ca) {
-                if (add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") < 0 ||
-                    add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
-                    add_ext(x, x, NID_subject_key_identifier, "hash") < 0)
+                if (vu_x509_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") < 0 ||
+                    vu_x509_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
+                    vu_x509_add_ext(x, x, NID_subject_key_identifier, "hash") < 0)
                         goto fail;
         } else {
                 /* TCG EK Credential Profile 2.0, 3.2: an EK certificate is for key encipherment
                  * (ECC: keyAgreement), is not a CA, and is marked tcg-kp-EKCertificate */
-                if (add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
-                    add_ext(x, issuer, NID_key_usage, "critical,keyAgreement") < 0 ||
-                    add_ext(x, issuer, NID_ext_key_usage, "2.23.133.8.1") < 0)
+                if (vu_x509_add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+                    vu_x509_add_ext(x, issuer, NID_key_usage, "critical,keyAgreement") < 0 ||
+                    vu_x509_add_ext(x, issuer, NID_ext_key_usage, "2.23.133.8.1") < 0)
                         goto fail;
         }
         if (!X509_sign(x, issuer_key, EVP_sha256()))
@@ -366,15 +327,34 @@ static void ecc_public(TPMT_PUBLIC *p, const uint8_t x[32], const uint8_t y[32])
         memcpy(p->unique.ecc.y.buffer, y, 32);
 }
 
+static void sent_quote_clear(sent_quote *q) {
+        free(q->attest);
+        free(q->sig);
+        *q = (sent_quote) {};
+}
+
+/* Keeps a copy of the quote sent; on failure to copy, the one kept before stays. */
+static void sent_quote_keep(sent_quote *q, const uint8_t *attest, size_t attest_len, const uint8_t *sig,
+                            size_t sig_len) {
+        uint8_t *na = malloc(attest_len), *ns = malloc(sig_len);
+        if (!na || !ns) {
+                free(na);
+                free(ns);
+                return;
+        }
+        memcpy(na, attest, attest_len);
+        memcpy(ns, sig, sig_len);
+        sent_quote_clear(q);
+        *q = (sent_quote) { .attest = na, .attest_len = attest_len, .sig = ns, .sig_len = sig_len };
+}
+
 static void identity_free(agent *a) {
         EVP_PKEY_free(a->ek_key);
         EVP_PKEY_free(a->ak_key);
-        free(a->ek_cert);
-        free(a->last_attest);
-        free(a->last_sig);
         a->ek_key = a->ak_key = NULL;
-        a->ek_cert = a->last_attest = a->last_sig = NULL;
-        a->last_attest_len = a->last_sig_len = 0;
+        free(a->ek_cert);
+        a->ek_cert = NULL;
+        sent_quote_clear(&a->last);
         a->has_identity = false;
 }
 
@@ -440,20 +420,18 @@ static int identity_new(agent *a) {
 /* TPM 2.0 Part 1, 24 and Part 3, 12.5: seed from the ECDH of the EK and the ephemeral point
  * (KDFe "IDENTITY"), HMAC key = KDFa(seed, "INTEGRITY"), check outerHMAC over
  * encIdentity || AK name, symKey = KDFa(seed, "STORAGE", AK name), AES-128-CFB decrypt. */
-static int activate_credential(const agent *a, const ProtobufCBinaryData *blob_bytes,
-                               const ProtobufCBinaryData *secret_bytes, uint8_t *out, size_t *out_len) {
-        TPM2B_ID_OBJECT blob = { 0 };
-        TPM2B_ENCRYPTED_SECRET sec = { 0 };
+static int activate_credential(const agent *a, const Vouch__V1__ActivateChallenge *ac, uint8_t *out,
+                               size_t *out_len) {
+        TPM2B_ID_OBJECT blob;
+        TPM2B_ENCRYPTED_SECRET sec;
         TPMS_ECC_POINT ep = { 0 };
-        size_t o1 = 0, o2 = 0, o3 = 0;
+        size_t o3 = 0;
         uint8_t point[65] = { 0x04 }, z[32], seed[32], hkey[32], skey[16], mac[32];
         size_t zl = sizeof(z), macl = 0;
         EVP_PKEY_CTX *pctx = NULL, *dctx = NULL;
         EVP_PKEY *peer = NULL;
         int r = -EBADMSG;
-        if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(blob_bytes->data, blob_bytes->len, &o1, &blob) != TSS2_RC_SUCCESS ||
-            Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(secret_bytes->data, secret_bytes->len, &o2, &sec) !=
-                    TSS2_RC_SUCCESS ||
+        if (va_activate_challenge_parse(ac, &blob, &sec) < 0 ||
             Tss2_MU_TPMS_ECC_POINT_Unmarshal(sec.secret, sec.size, &o3, &ep) != TSS2_RC_SUCCESS || ep.x.size > 32 ||
             ep.y.size > 32)
                 return -EBADMSG;
@@ -574,16 +552,18 @@ out:
 static void agent_connect(agent *a);
 static void agent_schedule(agent *a, uint64_t delay_us);
 
-static int send_frame(agent *a, const Vouch__V1__AgentMessage *m) {
-        size_t n = vouch__v1__agent_message__get_packed_size(m);
-        uint8_t *b = malloc(n + VF_HEADER_SIZE);
-        if (!b)
-                return -ENOMEM;
-        vf_header(n, UINT32_MAX, b);
-        vouch__v1__agent_message__pack(m, b + VF_HEADER_SIZE);
-        int r = bufferevent_write(a->bev, b, n + VF_HEADER_SIZE) == 0 ? 0 : -EIO;
+/* Queues a framed message (agent/protocol.h) and frees it. */
+static int send_framed(agent *a, uint8_t *b, size_t n) {
+        int r = bufferevent_write(a->bev, b, n) == 0 ? 0 : -EIO;
         free(b);
         return r;
+}
+
+static int send_msg(agent *a, const Vouch__V1__AgentMessage *m) {
+        uint8_t *b;
+        size_t n;
+        int r = va_frame(m, &b, &n);
+        return r < 0 ? r : send_framed(a, b, n);
 }
 
 static void pending_done(agent *a) {
@@ -639,51 +619,41 @@ static void agent_lost(agent *a, const char *why) {
         agent_schedule(a, (uint64_t) (base * (0.5 + rnd01(a->l))));
 }
 
-static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
-        TPML_PCR_SELECTION sel = { 0 };
-        uint8_t digest_in[VC_PCR_COUNT * VC_NUM_ALGS * VC_MAX_DIGEST], scratch[VC_MAX_DIGEST];
-        size_t din = 0;
-        Vouch__V1__PcrBank banks[4], *bankp[4];
-        Vouch__V1__PcrBank__ValuesEntry entries[4][VC_PCR_COUNT], *entryp[4][VC_PCR_COUNT];
-        if (ch->n_selection == 0 || ch->n_selection > 4 || ch->nonce.len > 64) {
-                count_failure(a, &a->l->st.fail_error, "malformed challenge");
-                return;
-        }
-        for (size_t i = 0; i < ch->n_selection; i++) {
-                TPMS_PCR_SELECTION *s = &sel.pcrSelections[sel.count++];
-                uint16_t alg = (uint16_t) ch->selection[i]->hash_alg;
-                s->hash = alg;
-                s->sizeofSelect = 3;
-                vouch__v1__pcr_bank__init(&banks[i]);
-                banks[i].hash_alg = alg;
-                size_t n = 0;
+/* The selected PCRs' values (what the log replays to, or the reset value) into the answer's
+ * banks and, concatenated in the same order, into the quote's digest input (*din bytes).
+ * -ENOTSUP when a PCR of an unknown bank is selected. */
+static int quoted_pcrs(const TPML_PCR_SELECTION *sel, va_answer_pcrs *ret, uint8_t *digest_in, size_t *din) {
+        uint8_t scratch[VC_MAX_DIGEST];
+        size_t n = 0;
+        va_answer_pcrs_init(ret);
+        for (uint32_t i = 0; i < sel->count; i++) {
+                const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
+                int r = va_answer_pcrs_bank(ret, s->hash);
+                if (r < 0)
+                        return r;
                 for (unsigned p = 0; p < VC_PCR_COUNT; p++) {
-                        bool want = false;
-                        for (size_t k = 0; k < ch->selection[i]->n_pcrs; k++)
-                                want |= ch->selection[i]->pcrs[k] == p;
-                        if (!want)
+                        if (!(s->pcrSelect[p / 8] & (1u << (p % 8))))
                                 continue;
                         size_t sz = 0;
-                        const uint8_t *v = pcr_value(alg, p, scratch, &sz);
-                        if (!v) {
-                                count_failure(a, &a->l->st.fail_error, "challenge selects an unknown bank");
-                                return;
-                        }
-                        s->pcrSelect[p / 8] |= (uint8_t) (1u << (p % 8));
-                        memcpy(digest_in + din, v, sz);
-                        din += sz;
-                        vouch__v1__pcr_bank__values_entry__init(&entries[i][n]);
-                        entries[i][n].key = p;
-                        /* pcr_value's scratch is reused: point into the digest input copy */
-                        entries[i][n].value.data = digest_in + din - sz;
-                        entries[i][n].value.len = sz;
-                        entryp[i][n] = &entries[i][n];
-                        n++;
+                        const uint8_t *v = pcr_value(s->hash, p, scratch, &sz);
+                        if (!v)
+                                return -ENOTSUP;
+                        /* pcr_value's scratch is reused: the answer points into the digest input */
+                        memcpy(digest_in + n, v, sz);
+                        r = va_answer_pcrs_value(ret, p, digest_in + n, sz);
+                        if (r < 0)
+                                return r;
+                        n += sz;
                 }
-                banks[i].values = entryp[i];
-                banks[i].n_values = n;
-                bankp[i] = &banks[i];
         }
+        *din = n;
+        return 0;
+}
+
+/* A TPMS_ATTEST quoting sel (pcrDigest = SHA-256 of digest_in) over the challenge's nonce (a
+ * wrong one when misbehaving), at the agent's clock, signed by its AK like a TPM would. */
+static int make_quote(agent *a, const Vouch__V1__QuoteChallenge *ch, const TPML_PCR_SELECTION *sel,
+                      const uint8_t *digest_in, size_t din, uint8_t *attest, size_t *alen, uint8_t *sig, size_t *slen) {
         /* the clock: milliseconds since this boot, strictly increasing */
         uint64_t ms = now_us() / 1000;
         uint64_t c = ms - a->boot_ms + 1000;
@@ -703,26 +673,42 @@ static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
         at.clockInfo.restartCount = 0;
         at.clockInfo.safe = TPM2_YES;
         at.firmwareVersion = 0x0000000100020003ull;
-        at.attested.quote.pcrSelect = sel;
+        at.attested.quote.pcrSelect = *sel;
         at.attested.quote.pcrDigest.size = 32;
         vc_digest(VC_ALG_SHA256, digest_in, din, at.attested.quote.pcrDigest.buffer);
+        *alen = *slen = 0;
+        if (Tss2_MU_TPMS_ATTEST_Marshal(&at, attest, sizeof(TPMS_ATTEST), alen) != TSS2_RC_SUCCESS)
+                return -EIO;
+        return sign_tpm(a->ak_key, attest, *alen, sig, sizeof(TPMT_SIGNATURE), slen);
+}
+
+static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
+        TPML_PCR_SELECTION sel;
+        va_answer_pcrs banks;
+        uint8_t digest_in[VC_PCR_COUNT * VC_NUM_ALGS * VC_MAX_DIGEST];
         uint8_t attest[sizeof(TPMS_ATTEST)], sig[sizeof(TPMT_SIGNATURE)];
-        size_t alen = 0, slen = 0;
-        if (Tss2_MU_TPMS_ATTEST_Marshal(&at, attest, sizeof(attest), &alen) != TSS2_RC_SUCCESS ||
-            sign_tpm(a->ak_key, attest, alen, sig, sizeof(sig), &slen) < 0) {
+        size_t din = 0, alen = 0, slen = 0;
+        if (va_challenge_selection(ch, &sel) < 0) {
+                count_failure(a, &a->l->st.fail_error, "malformed challenge");
+                return;
+        }
+        if (quoted_pcrs(&sel, &banks, digest_in, &din) < 0) {
+                count_failure(a, &a->l->st.fail_error, "challenge selects an unknown bank");
+                return;
+        }
+        if (make_quote(a, ch, &sel, digest_in, din, attest, &alen, sig, &slen) < 0) {
                 count_failure(a, &a->l->st.fail_error, "cannot make a quote");
                 return;
         }
         Vouch__V1__QuoteAnswer qa = VOUCH__V1__QUOTE_ANSWER__INIT;
         qa.nonce = ch->nonce;
-        qa.pcrs = bankp;
-        qa.n_pcrs = ch->n_selection;
-        if (a->expect == MIS_STALE && a->last_attest) {
+        va_answer_pcrs_put(&banks, &qa);
+        if (a->expect == MIS_STALE && a->last.attest) {
                 /* replay the previous quote as it was */
-                qa.attest.data = a->last_attest;
-                qa.attest.len = a->last_attest_len;
-                qa.signature.data = a->last_sig;
-                qa.signature.len = a->last_sig_len;
+                qa.attest.data = a->last.attest;
+                qa.attest.len = a->last.attest_len;
+                qa.signature.data = a->last.sig;
+                qa.signature.len = a->last.sig_len;
         } else {
                 if (a->expect == MIS_STALE)
                         a->expect = 0; /* nothing to replay yet: a normal answer */
@@ -733,32 +719,19 @@ static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
         }
         /* a new boot sends the whole log; the same boot continues where the verifier is */
         size_t from = G.o.mode == MODE_FULL && !G.o.offset_like_agent ? 0
-                      : ch->eventlog_offset <= G.log_len ? (size_t) ch->eventlog_offset
-                                                         : 0;
+                                                                       : va_eventlog_from(ch->eventlog_offset, G.log_len);
         qa.eventlog_offset = from;
         qa.eventlog.data = G.log + from;
         qa.eventlog.len = G.log_len - from;
         Vouch__V1__AgentMessage m = VOUCH__V1__AGENT_MESSAGE__INIT;
         m.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_QUOTE;
         m.quote = &qa;
-        if (send_frame(a, &m) < 0) {
+        if (send_msg(a, &m) < 0) {
                 count_failure(a, &a->l->st.fail_error, "cannot send the quote");
                 return;
         }
-        if (G.o.misbehave & MIS_STALE) {
-                uint8_t *na = malloc(alen), *ns = malloc(slen);
-                if (na && ns) {
-                        memcpy(na, attest, alen);
-                        memcpy(ns, sig, slen);
-                        free(a->last_attest);
-                        free(a->last_sig);
-                        a->last_attest = na, a->last_attest_len = alen;
-                        a->last_sig = ns, a->last_sig_len = slen;
-                } else {
-                        free(na);
-                        free(ns);
-                }
-        }
+        if (G.o.misbehave & MIS_STALE)
+                sent_quote_keep(&a->last, attest, alen, sig, slen);
         a->state = A_ANSWERED;
 }
 
@@ -896,18 +869,16 @@ static void dispatch(agent *a, const uint8_t *frame, size_t len) {
         case VOUCH__V1__VERIFIER_MESSAGE__MSG_ACTIVATE: {
                 uint8_t secret[64];
                 size_t sl = 0;
-                if (activate_credential(a, &m->activate->credential_blob, &m->activate->encrypted_secret, secret, &sl) < 0) {
+                uint8_t *b;
+                size_t n;
+                if (activate_credential(a, m->activate, secret, &sl) < 0) {
                         agent_lost(a, "ActivateCredential failed");
                         break;
                 }
-                Vouch__V1__ActivateAnswer aa = VOUCH__V1__ACTIVATE_ANSWER__INIT;
-                aa.secret.data = secret;
-                aa.secret.len = sl;
-                Vouch__V1__AgentMessage am = VOUCH__V1__AGENT_MESSAGE__INIT;
-                am.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_ACTIVATE;
-                am.activate = &aa;
-                send_frame(a, &am);
+                int r = va_frame_activate_answer(secret, sl, &b, &n);
                 OPENSSL_cleanse(secret, sizeof(secret));
+                if (r == 0)
+                        send_framed(a, b, n);
                 break;
         }
         case VOUCH__V1__VERIFIER_MESSAGE__MSG_WELCOME:
@@ -1052,7 +1023,7 @@ static void agent_connect(agent *a) {
                 return;
         }
         bufferevent_openssl_set_allow_dirty_shutdown(a->bev, 1);
-        vf_decoder_init(&a->dec, LG_MAX_FRAME);
+        vf_decoder_init(&a->dec, VA_MAX_VERIFIER_FRAME);
         bufferevent_setcb(a->bev, read_cb, NULL, event_cb, a);
         struct timeval tv = { G.o.idle_timeout, 0 };
         bufferevent_set_timeouts(a->bev, &tv, NULL);
@@ -1075,7 +1046,7 @@ static void agent_connect(agent *a) {
         m.hello = &h;
         a->t_hello = now_us();
         a->state = A_CONNECTING;
-        send_frame(a, &m);
+        send_msg(a, &m);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg) {
@@ -1233,7 +1204,42 @@ static const char usage[] =
         "  --offset-like-agent   full mode: send the log from the challenge's eventlog_offset after a\n"
         "                        reboot, as agent/agent.c does (shows what the verifier makes of it)\n";
 
-int main(int argc, char **argv) {
+static const char *mode_name(lg_mode m) {
+        return m == MODE_FULL ? "full" : m == MODE_PERIODIC ? "periodic" : "enroll";
+}
+
+static int parse_mode(const char *arg, lg_mode *ret) {
+        for (lg_mode m = MODE_FULL; m <= MODE_ENROLL; m++)
+                if (strcmp(arg, mode_name(m)) == 0) {
+                        *ret = m;
+                        return 0;
+                }
+        fprintf(stderr, "vouch-loadgen: --mode %s: full, periodic or enroll\n", arg);
+        return -EINVAL;
+}
+
+/* A comma list of misbehaviour names into MIS_* bits (added to *bits). */
+static int parse_misbehave(const char *arg, unsigned *bits) {
+        char buf[256], *save = NULL;
+        snprintf(buf, sizeof(buf), "%s", arg);
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                unsigned i;
+                for (i = 0; i < 4 && strcmp(t, mis_names[i]) != 0; i++)
+                        ;
+                if (i == 4) {
+                        fprintf(stderr, "vouch-loadgen: --misbehave %s: not one of wrong-nonce,stale,garbage,slow\n", t);
+                        return -EINVAL;
+                }
+                *bits |= 1u << i;
+        }
+        return 0;
+}
+
+static char default_log[4096];
+
+/* Fills G.o. -1 to go on, or the exit code: 0 after --help, 2 on a usage error. *ret_init_dir
+ * (--init-ek-ca) and *ret_floor (--floor) say when main does something else than a run. */
+static int parse_options(int argc, char **argv, const char **ret_init_dir, bool *ret_floor) {
         enum { O_SERVER = 256, O_CA, O_EKCA, O_INIT, O_FLOOR, O_AGENTS, O_MODE, O_DURATION, O_WARMUP, O_THREADS,
                O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_LIKE_AGENT, O_ACKED, O_HELP };
         static const struct option lo[] = {
@@ -1254,9 +1260,8 @@ int main(int argc, char **argv) {
         *o = (options) { .agents = 100, .threads = 2, .sources = 16, .connect_rate = 2000, .duration = 10,
                          .warmup_timeout = 120, .mode = MODE_PERIODIC, .misbehave_rate = 0.2, .idle_timeout = 300,
                          .max_pending = 64 };
-        const char *init_dir = NULL;
-        bool floor_mode = false;
-        char default_log[4096];
+        *ret_init_dir = NULL;
+        *ret_floor = false;
         const char *sd = getenv("VOUCH_SHARED_DIR");
         snprintf(default_log, sizeof(default_log), "%s/%s", sd && *sd ? sd : BENCH_SHARED_DIR, DEFAULT_LOG);
         o->eventlog = default_log;
@@ -1266,20 +1271,12 @@ int main(int argc, char **argv) {
                 case O_SERVER: o->server = optarg; break;
                 case O_CA: o->ca = optarg; break;
                 case O_EKCA: o->ek_ca_dir = optarg; break;
-                case O_INIT: init_dir = optarg; break;
-                case O_FLOOR: floor_mode = true; break;
+                case O_INIT: *ret_init_dir = optarg; break;
+                case O_FLOOR: *ret_floor = true; break;
                 case O_AGENTS: o->agents = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_MODE:
-                        if (strcmp(optarg, "full") == 0)
-                                o->mode = MODE_FULL;
-                        else if (strcmp(optarg, "periodic") == 0)
-                                o->mode = MODE_PERIODIC;
-                        else if (strcmp(optarg, "enroll") == 0)
-                                o->mode = MODE_ENROLL;
-                        else {
-                                fprintf(stderr, "vouch-loadgen: --mode %s: full, periodic or enroll\n", optarg);
+                        if (parse_mode(optarg, &o->mode) < 0)
                                 return 2;
-                        }
                         break;
                 case O_DURATION: o->duration = strtod(optarg, NULL); break;
                 case O_WARMUP: o->warmup_timeout = strtod(optarg, NULL); break;
@@ -1287,21 +1284,10 @@ int main(int argc, char **argv) {
                 case O_SOURCES: o->sources = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_RATE: o->connect_rate = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_LOG: o->eventlog = optarg; break;
-                case O_MIS: {
-                        char buf[256], *save = NULL;
-                        snprintf(buf, sizeof(buf), "%s", optarg);
-                        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                                unsigned i;
-                                for (i = 0; i < 4 && strcmp(t, mis_names[i]) != 0; i++)
-                                        ;
-                                if (i == 4) {
-                                        fprintf(stderr, "vouch-loadgen: --misbehave %s: not one of wrong-nonce,stale,garbage,slow\n", t);
-                                        return 2;
-                                }
-                                o->misbehave |= 1u << i;
-                        }
+                case O_MIS:
+                        if (parse_misbehave(optarg, &o->misbehave) < 0)
+                                return 2;
                         break;
-                }
                 case O_MISRATE: o->misbehave_rate = strtod(optarg, NULL); break;
                 case O_IDLE: o->idle_timeout = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_PENDING: o->max_pending = (unsigned) strtoul(optarg, NULL, 10); break;
@@ -1311,205 +1297,139 @@ int main(int argc, char **argv) {
                 default: fputs(usage, stderr); return 2;
                 }
         }
-        setvbuf(stdout, NULL, _IOLBF, 0);
         if (optind != argc) {
                 fputs(usage, stderr);
                 return 2;
         }
-        if (init_dir) {
-                int r = ek_ca_ready(init_dir);
-                X509_free(G.ca_cert);
-                EVP_PKEY_free(G.ca_key);
-                if (r < 0) {
-                        say("cannot create the EK CA in %s: %s", init_dir, strerror(-r));
-                        return 2;
-                }
-                printf("%s/ek-ca.pem\n", init_dir);
-                return 0;
-        }
-        int r = read_file(o->eventlog, VC_EVENTLOG_MAX_SIZE, &G.log, &G.log_len);
+        return -1;
+}
+
+/* --init-ek-ca DIR: make (or load) the test EK CA, print its certificate's path. */
+static int init_ek_ca(const char *dir) {
+        int r = ek_ca_ready(dir);
+        X509_free(G.ca_cert);
+        EVP_PKEY_free(G.ca_key);
         if (r < 0) {
-                say("cannot read the event log %s: %s", o->eventlog, strerror(-r));
+                say("cannot create the EK CA in %s: %s", dir, strerror(-r));
                 return 2;
         }
-        if (floor_mode) {
-                r = run_floor(o->duration > 0 && o->duration < 30 ? o->duration : 3);
-                free(G.log);
-                return r;
+        printf("%s/ek-ca.pem\n", dir);
+        return 0;
+}
+
+static bool fleet_options_valid(const options *o) {
+        return o->server && o->ca && o->ek_ca_dir && o->agents > 0 && o->threads > 0 && o->threads <= LG_MAX_LOOPS &&
+               o->sources > 0 && o->sources <= 250 && o->connect_rate > 0 && o->max_pending > 0;
+}
+
+/* G.pcrs: what the real log replays to. */
+static int replay_log(void) {
+        vc_eventlog *log = NULL;
+        vc_hasher *h = NULL;
+        vc_error err;
+        int r = vc_eventlog_parse(G.log, G.log_len, &log, &err);
+        if (r == 0)
+                r = vc_hasher_new(&h);
+        if (r == 0)
+                r = vc_eventlog_replay(h, log, &G.pcrs, &err);
+        vc_hasher_free(h);
+        vc_eventlog_free(log);
+        if (r < 0)
+                say("%s does not parse and replay: %s", G.o.eventlog, err.msg);
+        return r;
+}
+
+/* G.server from --server IPv4:PORT. */
+static int server_address(const char *server) {
+        char host[64];
+        snprintf(host, sizeof(host), "%s", server);
+        char *port = strrchr(host, ':');
+        G.server.sin_family = AF_INET;
+        if (!port || (*port++ = 0, inet_pton(AF_INET, host, &G.server.sin_addr) != 1)) {
+                say("--server %s: expected IPv4:PORT", server);
+                return -EINVAL;
         }
-        if (!o->server || !o->ca || !o->ek_ca_dir || o->agents == 0 || o->threads == 0 || o->threads > LG_MAX_LOOPS ||
-            o->sources == 0 || o->sources > 250 || o->connect_rate == 0 || o->max_pending == 0) {
-                fputs(usage, stderr);
-                free(G.log);
-                return 2;
-        }
-        /* the PCR values: what the real log replays to */
-        {
-                vc_eventlog *log = NULL;
-                vc_hasher *h = NULL;
-                vc_error err;
-                r = vc_eventlog_parse(G.log, G.log_len, &log, &err);
-                if (r == 0)
-                        r = vc_hasher_new(&h);
-                if (r == 0)
-                        r = vc_eventlog_replay(h, log, &G.pcrs, &err);
-                vc_hasher_free(h);
-                vc_eventlog_free(log);
-                if (r < 0) {
-                        say("%s does not parse and replay: %s", o->eventlog, err.msg);
-                        free(G.log);
-                        return 2;
-                }
-        }
-        {
-                char host[64];
-                snprintf(host, sizeof(host), "%s", o->server);
-                char *port = strrchr(host, ':');
-                G.server.sin_family = AF_INET;
-                if (!port || (*port++ = 0, inet_pton(AF_INET, host, &G.server.sin_addr) != 1)) {
-                        say("--server %s: expected IPv4:PORT", o->server);
-                        free(G.log);
-                        return 2;
-                }
-                G.server.sin_port = htons((uint16_t) atoi(port));
-        }
-        if (o->acked && !(G.acked = fopen(o->acked, "we"))) {
-                say("cannot create %s: %s", o->acked, strerror(errno));
-                free(G.log);
-                return 2;
-        }
-        /* one connection per agent: as many files as the hard limit allows */
+        G.server.sin_port = htons((uint16_t) atoi(port));
+        return 0;
+}
+
+/* One connection per agent: as many files as the hard limit allows. */
+static void raise_file_limit(unsigned agents) {
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
                 rl.rlim_cur = rl.rlim_max;
                 setrlimit(RLIMIT_NOFILE, &rl);
-                if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t) o->agents + 64)
+                if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t) agents + 64)
                         say("warning: the file limit is %llu (hard): at most ~%llu agents can connect",
                             (unsigned long long) rl.rlim_cur, (unsigned long long) rl.rlim_cur - 64);
         }
+}
+
+/* Everything a run needs before the first agent starts; says what failed. */
+static int fleet_setup(void) {
+        options *o = &G.o;
+        if (replay_log() < 0 || server_address(o->server) < 0)
+                return -EINVAL;
+        if (o->acked && !(G.acked = fopen(o->acked, "we"))) {
+                say("cannot create %s: %s", o->acked, strerror(errno));
+                return -errno;
+        }
+        raise_file_limit(o->agents);
         signal(SIGPIPE, SIG_IGN);
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         evthread_use_pthreads();
         if (ek_ca_ready(o->ek_ca_dir) < 0) {
                 say("cannot load or create the EK CA in %s", o->ek_ca_dir);
-                free(G.log);
-                return 2;
+                return -EIO;
         }
         G.tls = SSL_CTX_new(TLS_client_method());
         if (!G.tls || SSL_CTX_set_min_proto_version(G.tls, TLS1_3_VERSION) != 1 ||
             SSL_CTX_load_verify_locations(G.tls, o->ca, NULL) != 1) {
                 say("cannot load the verifier CA %s", o->ca);
-                return 2;
+                return -EIO;
         }
         SSL_CTX_set_verify(G.tls, SSL_VERIFY_PEER, NULL);
+        return 0;
+}
 
-        lg_loop *loops = calloc(o->threads, sizeof(*loops));
-        agent *agents = calloc(o->agents, sizeof(*agents));
-        if (!loops || !agents)
-                return 2;
+/* The event loops and the agents on them; agent i starts at i / connect_rate seconds (the
+ * ramp-up), on loop i % threads. Then the loops' threads run. */
+static int fleet_start(lg_loop *loops, agent *agents) {
+        const options *o = &G.o;
         for (unsigned i = 0; i < o->threads; i++) {
                 loops[i].index = i;
                 loops[i].base = event_base_new();
                 RAND_bytes((uint8_t *) &loops[i].rng, sizeof(loops[i].rng));
                 loops[i].rng |= 1;
                 if (!loops[i].base)
-                        return 2;
+                        return -ENOMEM;
         }
-        /* ramp up: agent i starts at i / connect_rate seconds, on loop i % threads */
         for (unsigned i = 0; i < o->agents; i++) {
                 agent *a = &agents[i];
                 a->idx = i;
                 a->l = &loops[i % o->threads];
                 a->timer = evtimer_new(a->l->base, timer_cb, a);
                 if (!a->timer)
-                        return 2;
+                        return -ENOMEM;
                 agent_schedule(a, (uint64_t) i * 1000000u / o->connect_rate);
         }
         for (unsigned i = 0; i < o->threads; i++)
                 pthread_create(&loops[i].thread, NULL, loop_main, &loops[i]);
+        return 0;
+}
 
-        say("%u agents (%s mode) against %s on %u loops, %u source addresses", o->agents,
-            o->mode == MODE_FULL ? "full" : o->mode == MODE_PERIODIC ? "periodic" : "enroll", o->server, o->threads,
-            o->sources);
-        uint64_t t_start = now_us();
-        double last_print = 0;
-        /* warm-up: every agent attested (or enrolled) once */
-        while (!interrupted && o->mode != MODE_ENROLL && atomic_load(&warm) < o->agents &&
-               (double) (now_us() - t_start) / 1e6 < o->warmup_timeout) {
-                sleep_s(0.05);
-                double t = (double) (now_us() - t_start) / 1e6;
-                if (t - last_print >= 2) {
-                        say("warm-up %.0f s: %u connected, %u attested", t, atomic_load(&connected_now), atomic_load(&warm));
-                        last_print = t;
-                }
-        }
-        unsigned warm_at_start = atomic_load(&warm);
-        double warmup_s = (double) (now_us() - t_start) / 1e6;
-        if (o->mode != MODE_ENROLL && warm_at_start < o->agents)
-                say("warm-up timed out after %.0f s: %u of %u agents attested", warmup_s, warm_at_start, o->agents);
-        double cpu0 = cpu_seconds();
-        uint64_t w0 = now_us();
-        atomic_store(&measuring, true);
-        printf("window-start warm=%u warmup_s=%.1f\n", warm_at_start, warmup_s);
-        last_print = 0;
-        while (!interrupted && (double) (now_us() - w0) / 1e6 < o->duration) {
-                sleep_s(0.05);
-                double t = (double) (now_us() - w0) / 1e6;
-                if (t - last_print >= 5) {
-                        say("window %.0f s: %u connected", t, atomic_load(&connected_now));
-                        last_print = t;
-                }
-        }
-        atomic_store(&measuring, false);
-        uint64_t w1 = now_us();
-        double cpu1 = cpu_seconds();
-        unsigned connected_end = atomic_load(&connected_now);
-        printf("window-end\n");
+static void fleet_stop(lg_loop *loops) {
         atomic_store(&stopping, true);
-        for (unsigned i = 0; i < o->threads; i++)
+        for (unsigned i = 0; i < G.o.threads; i++)
                 event_base_loopexit(loops[i].base, NULL);
-        for (unsigned i = 0; i < o->threads; i++)
+        for (unsigned i = 0; i < G.o.threads; i++)
                 pthread_join(loops[i].thread, NULL);
+}
 
-        stats tot = { 0 };
-        for (unsigned i = 0; i < o->threads; i++) {
-                stats *s = &loops[i].st;
-                tot.ok += s->ok, tot.failed += s->failed, tot.rejected += s->rejected, tot.enrollments += s->enrollments;
-                tot.connects += s->connects, tot.disconnects += s->disconnects, tot.untrusted += s->untrusted;
-                tot.fail_error += s->fail_error, tot.fail_drop += s->fail_drop, tot.fail_timeout += s->fail_timeout;
-                tot.errors_recv += s->errors_recv;
-                if (s->n_lat) {
-                        uint32_t *n = realloc(tot.lat_us, (tot.n_lat + s->n_lat) * sizeof(*n));
-                        if (n) {
-                                memcpy(n + tot.n_lat, s->lat_us, s->n_lat * sizeof(*n));
-                                tot.lat_us = n;
-                                tot.n_lat += s->n_lat;
-                        }
-                }
-                free(s->lat_us);
-        }
-        qsort(tot.lat_us, tot.n_lat, sizeof(*tot.lat_us), cmp_u32);
-        double secs = (double) (w1 - w0) / 1e6;
-        uint64_t ops = o->mode == MODE_ENROLL ? tot.enrollments : tot.ok;
-        double p50 = tot.n_lat ? tot.lat_us[(tot.n_lat - 1) / 2] / 1000.0 : 0;
-        double p99 = tot.n_lat ? tot.lat_us[(size_t) ((double) (tot.n_lat - 1) * 0.99)] / 1000.0 : 0;
-        double pmax = tot.n_lat ? tot.lat_us[tot.n_lat - 1] / 1000.0 : 0;
-        /* agents that never attested during warm-up are failures too */
-        uint64_t never = o->mode != MODE_ENROLL && warm_at_start < o->agents ? o->agents - warm_at_start : 0;
-        printf("result mode=%s agents=%u connected=%u warm=%u ops=%llu seconds=%.3f ops_per_s=%.2f p50_ms=%.3f "
-               "p99_ms=%.3f max_ms=%.3f failed=%llu never_attested=%llu untrusted=%llu errors=%llu drops=%llu "
-               "timeouts=%llu rejected_as_expected=%llu reconnects=%llu loadgen_cpu_s=%.3f loadgen_cpu_us_per_op=%.1f\n",
-               o->mode == MODE_FULL ? "full" : o->mode == MODE_PERIODIC ? "periodic" : "enroll", o->agents, connected_end,
-               warm_at_start, (unsigned long long) ops, secs, (double) ops / secs, p50, p99, pmax,
-               (unsigned long long) (tot.failed + never), (unsigned long long) never, (unsigned long long) tot.untrusted,
-               (unsigned long long) tot.fail_error, (unsigned long long) tot.fail_drop,
-               (unsigned long long) tot.fail_timeout, (unsigned long long) tot.rejected,
-               (unsigned long long) tot.disconnects, cpu1 - cpu0, ops ? (cpu1 - cpu0) * 1e6 / (double) ops : 0.0);
-        free(tot.lat_us);
-
-        /* everything is freed, so the ASan build's leak check is meaningful */
-        for (unsigned i = 0; i < o->agents; i++) {
+/* Everything is freed, so the ASan build's leak check is meaningful. */
+static void fleet_free(lg_loop *loops, agent *agents) {
+        for (unsigned i = 0; i < G.o.agents; i++) {
                 agent *a = &agents[i];
                 if (a->bev)
                         bufferevent_free(a->bev);
@@ -1520,18 +1440,155 @@ int main(int argc, char **argv) {
                 event_free(a->timer);
                 identity_free(a);
         }
-        for (unsigned i = 0; i < o->threads; i++)
+        for (unsigned i = 0; i < G.o.threads; i++)
                 event_base_free(loops[i].base);
         free(agents);
         free(loops);
         SSL_CTX_free(G.tls);
         X509_free(G.ca_cert);
         EVP_PKEY_free(G.ca_key);
-        free(G.log);
         libevent_global_shutdown();
-        if (G.acked && fclose(G.acked) != 0) {
-                say("cannot write %s: %s", o->acked, strerror(errno));
+}
+
+/* The warm-up and the measurement window, as bench/run reads them. */
+typedef struct window {
+        unsigned warm_at_start, connected_end;
+        double warmup_s, cpu_s;
+        uint64_t w0, w1;
+} window;
+
+/* Waits until every agent attested (or enrolled) once, or the warm-up timed out. */
+static void warm_up(window *w) {
+        const options *o = &G.o;
+        uint64_t t_start = now_us();
+        double last_print = 0;
+        while (!interrupted && o->mode != MODE_ENROLL && atomic_load(&warm) < o->agents &&
+               (double) (now_us() - t_start) / 1e6 < o->warmup_timeout) {
+                sleep_s(0.05);
+                double t = (double) (now_us() - t_start) / 1e6;
+                if (t - last_print >= 2) {
+                        say("warm-up %.0f s: %u connected, %u attested", t, atomic_load(&connected_now), atomic_load(&warm));
+                        last_print = t;
+                }
+        }
+        w->warm_at_start = atomic_load(&warm);
+        w->warmup_s = (double) (now_us() - t_start) / 1e6;
+        if (o->mode != MODE_ENROLL && w->warm_at_start < o->agents)
+                say("warm-up timed out after %.0f s: %u of %u agents attested", w->warmup_s, w->warm_at_start, o->agents);
+}
+
+/* The window: statistics count from "window-start" to "window-end". */
+static void measure(window *w) {
+        double cpu0 = cpu_seconds(), last_print = 0;
+        w->w0 = now_us();
+        atomic_store(&measuring, true);
+        printf("window-start warm=%u warmup_s=%.1f\n", w->warm_at_start, w->warmup_s);
+        while (!interrupted && (double) (now_us() - w->w0) / 1e6 < G.o.duration) {
+                sleep_s(0.05);
+                double t = (double) (now_us() - w->w0) / 1e6;
+                if (t - last_print >= 5) {
+                        say("window %.0f s: %u connected", t, atomic_load(&connected_now));
+                        last_print = t;
+                }
+        }
+        atomic_store(&measuring, false);
+        w->w1 = now_us();
+        w->cpu_s = cpu_seconds() - cpu0;
+        w->connected_end = atomic_load(&connected_now);
+        printf("window-end\n");
+}
+
+/* The loops' statistics merged, latencies sorted. */
+static void stats_merge(lg_loop *loops, stats *tot) {
+        *tot = (stats) {};
+        for (unsigned i = 0; i < G.o.threads; i++) {
+                stats *s = &loops[i].st;
+                tot->ok += s->ok, tot->failed += s->failed, tot->rejected += s->rejected, tot->enrollments += s->enrollments;
+                tot->connects += s->connects, tot->disconnects += s->disconnects, tot->untrusted += s->untrusted;
+                tot->fail_error += s->fail_error, tot->fail_drop += s->fail_drop, tot->fail_timeout += s->fail_timeout;
+                tot->errors_recv += s->errors_recv;
+                if (s->n_lat) {
+                        uint32_t *n = realloc(tot->lat_us, (tot->n_lat + s->n_lat) * sizeof(*n));
+                        if (n) {
+                                memcpy(n + tot->n_lat, s->lat_us, s->n_lat * sizeof(*n));
+                                tot->lat_us = n;
+                                tot->n_lat += s->n_lat;
+                        }
+                }
+                free(s->lat_us);
+        }
+        qsort(tot->lat_us, tot->n_lat, sizeof(*tot->lat_us), cmp_u32);
+}
+
+/* The "result key=value ..." line bench/run parses. never: agents that never attested during
+ * the warm-up (failures too). */
+static void print_result(const stats *tot, const window *w, uint64_t never) {
+        const options *o = &G.o;
+        double secs = (double) (w->w1 - w->w0) / 1e6;
+        uint64_t ops = o->mode == MODE_ENROLL ? tot->enrollments : tot->ok;
+        double p50 = tot->n_lat ? tot->lat_us[(tot->n_lat - 1) / 2] / 1000.0 : 0;
+        double p99 = tot->n_lat ? tot->lat_us[(size_t) ((double) (tot->n_lat - 1) * 0.99)] / 1000.0 : 0;
+        double pmax = tot->n_lat ? tot->lat_us[tot->n_lat - 1] / 1000.0 : 0;
+        printf("result mode=%s agents=%u connected=%u warm=%u ops=%llu seconds=%.3f ops_per_s=%.2f p50_ms=%.3f "
+               "p99_ms=%.3f max_ms=%.3f failed=%llu never_attested=%llu untrusted=%llu errors=%llu drops=%llu "
+               "timeouts=%llu rejected_as_expected=%llu reconnects=%llu loadgen_cpu_s=%.3f loadgen_cpu_us_per_op=%.1f\n",
+               mode_name(o->mode), o->agents, w->connected_end, w->warm_at_start, (unsigned long long) ops, secs,
+               (double) ops / secs, p50, p99, pmax, (unsigned long long) (tot->failed + never),
+               (unsigned long long) never, (unsigned long long) tot->untrusted, (unsigned long long) tot->fail_error,
+               (unsigned long long) tot->fail_drop, (unsigned long long) tot->fail_timeout,
+               (unsigned long long) tot->rejected, (unsigned long long) tot->disconnects, w->cpu_s,
+               ops ? w->cpu_s * 1e6 / (double) ops : 0.0);
+}
+
+/* A whole run: the agents, the warm-up, the window, the result. 0 when no attestation failed,
+ * 1 when one did, 2 on an error. */
+static int run_fleet(void) {
+        const options *o = &G.o;
+        lg_loop *loops = calloc(o->threads, sizeof(*loops));
+        agent *agents = calloc(o->agents, sizeof(*agents));
+        if (!loops || !agents || fleet_start(loops, agents) < 0)
+                return 2;
+        say("%u agents (%s mode) against %s on %u loops, %u source addresses", o->agents, mode_name(o->mode), o->server,
+            o->threads, o->sources);
+        window w = {};
+        warm_up(&w);
+        measure(&w);
+        fleet_stop(loops);
+
+        stats tot;
+        stats_merge(loops, &tot);
+        uint64_t never = o->mode != MODE_ENROLL && w.warm_at_start < o->agents ? o->agents - w.warm_at_start : 0;
+        print_result(&tot, &w, never);
+        free(tot.lat_us);
+        fleet_free(loops, agents);
+        return tot.failed + never ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+        const char *init_dir;
+        bool floor_mode;
+        int r = parse_options(argc, argv, &init_dir, &floor_mode);
+        if (r >= 0)
+                return r;
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (init_dir)
+                return init_ek_ca(init_dir);
+        r = vu_read_file(AT_FDCWD, G.o.eventlog, VC_EVENTLOG_MAX_SIZE, &G.log, &G.log_len);
+        if (r < 0) {
+                say("cannot read the event log %s: %s", G.o.eventlog, strerror(-r));
                 return 2;
         }
-        return tot.failed + never ? 1 : 0;
+        if (floor_mode)
+                r = run_floor(G.o.duration > 0 && G.o.duration < 30 ? G.o.duration : 3);
+        else if (!fleet_options_valid(&G.o)) {
+                fputs(usage, stderr);
+                r = 2;
+        } else
+                r = fleet_setup() < 0 ? 2 : run_fleet();
+        free(G.log);
+        if (G.acked && fclose(G.acked) != 0) {
+                say("cannot write %s: %s", G.o.acked, strerror(errno));
+                return 2;
+        }
+        return r;
 }

@@ -11,6 +11,7 @@
 
 #include "frame.h"
 #include "vouch.pb-c.h"
+#include "wire.h"
 
 static size_t frame(const void *payload, size_t len, uint8_t *out) {
         assert_int_equal(vf_header(len, VF_DEFAULT_MAX_FRAME, out), 0);
@@ -116,12 +117,147 @@ static void test_protobuf_roundtrip(void **state) {
         free(wire);
 }
 
+static void test_frame_messages(void **state) {
+        Vouch__V1__Error e = VOUCH__V1__ERROR__INIT;
+        e.code = 7;
+        e.message = (char *) "no";
+        Vouch__V1__AgentMessage am = VOUCH__V1__AGENT_MESSAGE__INIT;
+        am.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_ERROR;
+        am.error = &e;
+        size_t n = vouch__v1__agent_message__get_packed_size(&am), len = 0;
+        uint8_t *want = malloc(n + VF_HEADER_SIZE), *got = NULL;
+        assert_non_null(want);
+        assert_int_equal(vf_header(n, VF_DEFAULT_MAX_FRAME, want), 0);
+        vouch__v1__agent_message__pack(&am, want + VF_HEADER_SIZE);
+        assert_int_equal(vw_frame_agent_message(&am, VF_DEFAULT_MAX_FRAME, &got, &len), 0);
+        assert_int_equal(len, n + VF_HEADER_SIZE);
+        assert_memory_equal(got, want, len);
+        free(got);
+        free(want);
+        /* over the cap: nothing is handed out */
+        got = NULL;
+        len = 0;
+        assert_int_equal(vw_frame_agent_message(&am, n - 1, &got, &len), -E2BIG);
+        assert_null(got);
+        assert_int_equal(len, 0);
+
+        Vouch__V1__VerifierMessage vm = VOUCH__V1__VERIFIER_MESSAGE__INIT;
+        vm.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_ERROR;
+        vm.error = &e;
+        n = vouch__v1__verifier_message__get_packed_size(&vm);
+        want = malloc(n + VF_HEADER_SIZE);
+        assert_non_null(want);
+        assert_int_equal(vf_header(n, VF_DEFAULT_MAX_FRAME, want), 0);
+        vouch__v1__verifier_message__pack(&vm, want + VF_HEADER_SIZE);
+        assert_int_equal(vw_frame_verifier_message(&vm, n, &got, &len), 0);
+        assert_int_equal(len, n + VF_HEADER_SIZE);
+        assert_memory_equal(got, want, len);
+        free(got);
+        free(want);
+        assert_int_equal(vw_frame_verifier_message(&vm, n - 1, &got, &len), -E2BIG);
+}
+
+/* A serialized SignedVerdict whose verdict field holds n bytes. */
+static uint8_t *signed_verdict(size_t n, size_t *ret_len) {
+        Vouch__V1__SignedVerdict sv = VOUCH__V1__SIGNED_VERDICT__INIT;
+        uint8_t *verdict = malloc(n ? n : 1), sig[72];
+        assert_non_null(verdict);
+        for (size_t i = 0; i < n; i++)
+                verdict[i] = (uint8_t) (i * 7 + 1);
+        memset(sig, 0x5a, sizeof(sig));
+        sv.verdict.data = verdict;
+        sv.verdict.len = n;
+        sv.signature.data = sig;
+        sv.signature.len = sizeof(sig);
+        sv.key_id = (char *) "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        size_t len = vouch__v1__signed_verdict__get_packed_size(&sv);
+        uint8_t *b = malloc(len);
+        assert_non_null(b);
+        assert_int_equal(vouch__v1__signed_verdict__pack(&sv, b), len);
+        free(verdict);
+        *ret_len = len;
+        return b;
+}
+
+/* The hand-made wrapper of vw_frame_verdict_notice against protobuf-c packing the decoded
+ * record into the same messages, and unpacking what was made. */
+static void check_verdict_notice(const uint8_t *record, size_t len) {
+        Vouch__V1__SignedVerdict *sv = NULL;
+        if (len) {
+                sv = vouch__v1__signed_verdict__unpack(NULL, len, record);
+                assert_non_null(sv);
+        }
+        Vouch__V1__SignedVerdict empty = VOUCH__V1__SIGNED_VERDICT__INIT;
+        Vouch__V1__VerdictNotice vn = VOUCH__V1__VERDICT_NOTICE__INIT;
+        vn.verdict = sv ? sv : &empty;
+        Vouch__V1__VerifierMessage vm = VOUCH__V1__VERIFIER_MESSAGE__INIT;
+        vm.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_VERDICT;
+        vm.verdict = &vn;
+        uint8_t *want = NULL, *got = NULL;
+        size_t want_len = 0, got_len = 0;
+        assert_int_equal(vw_frame_verifier_message(&vm, VF_DEFAULT_MAX_FRAME, &want, &want_len), 0);
+        assert_int_equal(vw_frame_verdict_notice(record, len, VF_DEFAULT_MAX_FRAME, &got, &got_len), 0);
+        assert_int_equal(got_len, want_len);
+        assert_memory_equal(got, want, got_len);
+
+        Vouch__V1__VerifierMessage *back =
+                vouch__v1__verifier_message__unpack(NULL, got_len - VF_HEADER_SIZE, got + VF_HEADER_SIZE);
+        assert_non_null(back);
+        assert_int_equal(back->msg_case, VOUCH__V1__VERIFIER_MESSAGE__MSG_VERDICT);
+        assert_non_null(back->verdict->verdict);
+        size_t n = vouch__v1__signed_verdict__get_packed_size(back->verdict->verdict);
+        assert_int_equal(n, len);
+        uint8_t *again = malloc(n ? n : 1);
+        assert_non_null(again);
+        vouch__v1__signed_verdict__pack(back->verdict->verdict, again);
+        assert_memory_equal(again, record, n);
+        free(again);
+        vouch__v1__verifier_message__free_unpacked(back, NULL);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        free(want);
+        free(got);
+}
+
+static void test_verdict_notice_as_protobuf_c(void **state) {
+        /* every length the varints of the two wrappers change size at: 1 -> 2 bytes at 128,
+         * 2 -> 3 at 16384, 3 -> 4 at 2^21 */
+        static const size_t ranges[][2] = { { 0, 400 }, { 16200, 16400 }, { 2097000, 2097200 } };
+        check_verdict_notice(NULL, 0); /* an empty SignedVerdict packs to no bytes */
+        for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++)
+                for (size_t n = ranges[r][0]; n <= ranges[r][1]; n += r == 2 ? 7 : 1) {
+                        size_t len;
+                        uint8_t *record = signed_verdict(n, &len);
+                        check_verdict_notice(record, len);
+                        free(record);
+                }
+}
+
+static void test_verdict_notice_cap(void **state) {
+        size_t len;
+        uint8_t *record = signed_verdict(100, &len), *got = NULL;
+        size_t got_len = 0;
+        /* a record of 242 bytes: tag and a 2-byte length around it, twice */
+        assert_int_equal(len, 242);
+        size_t wrapped = len + 6;
+        assert_int_equal(vw_frame_verdict_notice(record, len, wrapped - 1, &got, &got_len), -E2BIG);
+        assert_int_equal(vw_frame_verdict_notice(record, len, len - 1, &got, &got_len), -E2BIG);
+        assert_null(got);
+        assert_int_equal(got_len, 0);
+        assert_int_equal(vw_frame_verdict_notice(record, len, wrapped, &got, &got_len), 0);
+        assert_int_equal(got_len, wrapped + VF_HEADER_SIZE);
+        free(got);
+        free(record);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_whole_and_split),
                 cmocka_unit_test(test_back_to_back),
                 cmocka_unit_test(test_cap_before_allocation),
                 cmocka_unit_test(test_protobuf_roundtrip),
+                cmocka_unit_test(test_frame_messages),
+                cmocka_unit_test(test_verdict_notice_as_protobuf_c),
+                cmocka_unit_test(test_verdict_notice_cap),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

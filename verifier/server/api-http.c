@@ -24,6 +24,7 @@
 
 #include "api-internal.h"
 #include "api.h"
+#include "frame.h"
 #include "tls.h"
 #include "vouchd.h"
 
@@ -153,10 +154,12 @@ static void watch_pump(watcher *w) {
                                         evbuffer_add_printf(b, "%s\n", s);
                                 json_object_put(o);
                         } else {
-                                uint8_t hdr[4] = { (uint8_t) (batch[i].record_len >> 24), (uint8_t) (batch[i].record_len >> 16),
-                                                   (uint8_t) (batch[i].record_len >> 8), (uint8_t) batch[i].record_len };
-                                evbuffer_add(b, hdr, 4);
-                                evbuffer_add(b, batch[i].record, batch[i].record_len);
+                                uint8_t hdr[VF_HEADER_SIZE];
+                                /* a stored record is far below the 4 GiB a header can announce */
+                                if (vf_header(batch[i].record_len, UINT32_MAX, hdr) == 0) {
+                                        evbuffer_add(b, hdr, sizeof(hdr));
+                                        evbuffer_add(b, batch[i].record, batch[i].record_len);
+                                }
                         }
                         w->last = batch[i].global_sequence;
                 }

@@ -19,6 +19,7 @@
 #include "ekfetch.h"
 #include "tlsconn.h"
 #include "vouch.pb-c.h"
+#include "wire.h"
 
 typedef enum sstate {
         S_HELLO = 0,    /* waiting for Hello */
@@ -75,67 +76,10 @@ static void session_close(session *s, uint32_t code, const char *fmt, ...) __att
 static void send_challenge(session *s);
 static void bind_device(session *s, device *dev);
 
-/* A buffer for a frame of n bytes, its header written: the body goes at VF_HEADER_SIZE. */
-static int frame_alloc(size_t n, unsigned max, uint8_t **ret) {
-        uint8_t *b = malloc(n + VF_HEADER_SIZE);
-        if (!b)
-                return -ENOMEM;
-        if (vf_header(n, max, b) < 0) {
-                free(b);
-                return -E2BIG;
-        }
-        *ret = b;
-        return 0;
-}
-
-static int frame_msg(const Vouch__V1__VerifierMessage *m, unsigned max, uint8_t **ret, size_t *ret_len) {
-        size_t n = vouch__v1__verifier_message__get_packed_size(m);
-        uint8_t *b;
-        int r = frame_alloc(n, max, &b);
-        if (r < 0)
-                return r;
-        vouch__v1__verifier_message__pack(m, b + VF_HEADER_SIZE);
-        *ret = b;
-        *ret_len = n + VF_HEADER_SIZE;
-        return 0;
-}
-
-static size_t put_varint(uint8_t *p, uint64_t v) {
-        size_t n = 0;
-        do {
-                p[n++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-                v >>= 7;
-        } while (v);
-        return n;
-}
-
-/* The framed VerifierMessage{verdict: VerdictNotice{verdict: <record>}} around the signed
- * verdict's bytes as they are, without decoding and encoding them again (field 4 of
- * VerifierMessage, field 1 of VerdictNotice, both length-delimited). */
-static int frame_verdict(const uint8_t *record, size_t len, unsigned max, uint8_t **ret, size_t *ret_len) {
-        uint8_t v1[10], v2[10];
-        size_t n1 = put_varint(v1, len), inner = 1 + n1 + len, n2 = put_varint(v2, inner), n = 1 + n2 + inner;
-        uint8_t *b;
-        int r = frame_alloc(n, max, &b);
-        if (r < 0)
-                return r;
-        uint8_t *p = b + VF_HEADER_SIZE;
-        *p++ = (4 << 3) | 2;
-        memcpy(p, v2, n2);
-        p += n2;
-        *p++ = (1 << 3) | 2;
-        memcpy(p, v1, n1);
-        p += n1;
-        memcpy(p, record, len);
-        *ret = b;
-        *ret_len = n + VF_HEADER_SIZE;
-        return 0;
-}
-
 static int send_msg(session *s, const Vouch__V1__VerifierMessage *m) {
         uint8_t *b;
         size_t n;
-        int r = frame_msg(m, s->l->d->cfg.max_frame, &b, &n);
+        int r = vw_frame_verifier_message(m, s->l->d->cfg.max_frame, &b, &n);
         if (r < 0)
                 return r;
         r = s->io->write(s->conn, b, n);
@@ -578,7 +522,7 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
         int r = verdict_issue_attested(d, s->dev, &v, ticket, store_done, p, &record, &record_len);
         if (r == 0) {
                 /* the notice is read by pending_finish only after the commit, which follows this */
-                if (frame_verdict(record, record_len, d->cfg.max_frame, &p->notice, &p->notice_len) < 0)
+                if (vw_frame_verdict_notice(record, record_len, d->cfg.max_frame, &p->notice, &p->notice_len) < 0)
                         p->notice_failed = true;
         } else {
                 p->error = r;
@@ -753,7 +697,7 @@ static void welcome(session *s, bool via_store) {
         }
         /* enrollment: acknowledged once the device record is committed */
         pending *p = pending_new(s);
-        if (!p || frame_msg(&m, d->cfg.max_frame, &p->notice, &p->notice_len) < 0) {
+        if (!p || vw_frame_verifier_message(&m, d->cfg.max_frame, &p->notice, &p->notice_len) < 0) {
                 if (p) {
                         p->error = -ENOMEM;
                         pending_post(p);

@@ -19,18 +19,7 @@
 #include "log.h"
 #include "statedir.h"
 #include "tls.h"
-
-static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value) {
-        X509V3_CTX ctx;
-        X509V3_set_ctx_nodb(&ctx);
-        X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
-        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-        if (!ext)
-                return -EINVAL;
-        int ok = X509_add_ext(cert, ext, -1);
-        X509_EXTENSION_free(ext);
-        return ok ? 0 : -EIO;
-}
+#include "x509.h"
 
 static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, bool ca, const char *san,
                        long days) {
@@ -54,11 +43,11 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0);
         X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
         X509 *iss = issuer ? issuer : x;
-        if (add_ext(x, iss, NID_basic_constraints, ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE") < 0 ||
-            add_ext(x, iss, NID_key_usage, ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature") < 0 ||
-            add_ext(x, iss, NID_subject_key_identifier, "hash") < 0 ||
-            (!ca && add_ext(x, iss, NID_ext_key_usage, san ? "serverAuth" : "clientAuth") < 0) ||
-            (san && add_ext(x, iss, NID_subject_alt_name, san) < 0))
+        if (vu_x509_add_ext(x, iss, NID_basic_constraints, ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE") < 0 ||
+            vu_x509_add_ext(x, iss, NID_key_usage, ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature") < 0 ||
+            vu_x509_add_ext(x, iss, NID_subject_key_identifier, "hash") < 0 ||
+            (!ca && vu_x509_add_ext(x, iss, NID_ext_key_usage, san ? "serverAuth" : "clientAuth") < 0) ||
+            (san && vu_x509_add_ext(x, iss, NID_subject_alt_name, san) < 0))
                 goto fail;
         if (!X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()))
                 goto fail;
