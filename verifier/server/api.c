@@ -345,6 +345,21 @@ static int page_args(const api_request *in, api_response *out, fmt f, size_t *si
         return 0;
 }
 
+/* A page of a list: JSON {key: arr, "next_page_token": next} (arr is taken), or the
+ * protobuf page whose next_page_token field is *token. */
+static void reply_page(api_response *out, fmt f, const char *key, json_object *arr, const ProtobufCMessage *page,
+                       char **token, const char *next) {
+        if (f == FMT_JSON) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, key, arr);
+                json_object_object_add(o, "next_page_token", json_object_new_string(next));
+                reply_json(out, 200, o);
+                return;
+        }
+        *token = (char *) next;
+        reply_pb(out, page);
+}
+
 static void list_verdicts(struct api *a, const api_request *in, api_response *out, fmt f) {
         size_t size, n;
         const char *token, *st = query_get(in, "status");
@@ -388,27 +403,20 @@ static void list_verdicts(struct api *a, const api_request *in, api_response *ou
         }
         /* a next page only if there are devices left to look at */
         const char *next = i < n && k > 0 ? devs[i - 1]->rec.id : "";
-        if (f == FMT_JSON) {
-                json_object *o = json_object_new_object(), *arr = json_object_new_array();
-                for (size_t j = 0; j < k; j++) {
-                        size_t len = vouch__v1__signed_verdict__get_packed_size(svs[j]);
-                        uint8_t *buf = malloc(len ? len : 1);
-                        if (buf) {
-                                vouch__v1__signed_verdict__pack(svs[j], buf);
-                                json_object_array_add(arr, api_signed_json(buf, len));
-                        }
-                        free(buf);
+        json_object *arr = f == FMT_JSON ? json_object_new_array() : NULL;
+        for (size_t j = 0; arr && j < k; j++) {
+                size_t len = vouch__v1__signed_verdict__get_packed_size(svs[j]);
+                uint8_t *buf = malloc(len ? len : 1);
+                if (buf) {
+                        vouch__v1__signed_verdict__pack(svs[j], buf);
+                        json_object_array_add(arr, api_signed_json(buf, len));
                 }
-                json_object_object_add(o, "verdicts", arr);
-                json_object_object_add(o, "next_page_token", json_object_new_string(next));
-                reply_json(out, 200, o);
-        } else {
-                Vouch__V1__VerdictPage p = VOUCH__V1__VERDICT_PAGE__INIT;
-                p.verdicts = svs;
-                p.n_verdicts = k;
-                p.next_page_token = (char *) next;
-                reply_pb(out, &p.base);
+                free(buf);
         }
+        Vouch__V1__VerdictPage p = VOUCH__V1__VERDICT_PAGE__INIT;
+        p.verdicts = svs;
+        p.n_verdicts = k;
+        reply_page(out, f, "verdicts", arr, &p.base, &p.next_page_token, next);
 done:
         for (size_t j = 0; svs && recs && j < k; j++) {
                 vouch__v1__signed_verdict__free_unpacked(svs[j], NULL);
@@ -438,20 +446,13 @@ static void list_devices(struct api *a, const api_request *in, api_response *out
                 ptrs[i] = &infos[i];
         }
         const char *next = k < n ? devs[k - 1]->rec.id : "";
-        if (f == FMT_JSON) {
-                json_object *o = json_object_new_object(), *arr = json_object_new_array();
-                for (size_t i = 0; i < k; i++)
-                        json_object_array_add(arr, device_info_json(&infos[i]));
-                json_object_object_add(o, "devices", arr);
-                json_object_object_add(o, "next_page_token", json_object_new_string(next));
-                reply_json(out, 200, o);
-        } else {
-                Vouch__V1__DevicePage p = VOUCH__V1__DEVICE_PAGE__INIT;
-                p.devices = ptrs;
-                p.n_devices = k;
-                p.next_page_token = (char *) next;
-                reply_pb(out, &p.base);
-        }
+        json_object *arr = f == FMT_JSON ? json_object_new_array() : NULL;
+        for (size_t i = 0; arr && i < k; i++)
+                json_object_array_add(arr, device_info_json(&infos[i]));
+        Vouch__V1__DevicePage p = VOUCH__V1__DEVICE_PAGE__INIT;
+        p.devices = ptrs;
+        p.n_devices = k;
+        reply_page(out, f, "devices", arr, &p.base, &p.next_page_token, next);
 done:
         free(devs);
         free(infos);

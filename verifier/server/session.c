@@ -87,6 +87,15 @@ static int send_msg(session *s, const Vouch__V1__VerifierMessage *m) {
         return r;
 }
 
+/* Sends m; when it cannot be sent the session is closed (saying what could not be sent)
+ * and false is returned. */
+static bool send_or_close(session *s, const Vouch__V1__VerifierMessage *m, const char *what) {
+        if (send_msg(s, m) == 0)
+                return true;
+        session_close(s, EIO, "cannot send %s", what);
+        return false;
+}
+
 static void free_session(session *s) {
         if (s->prev)
                 s->prev->next = s->next;
@@ -396,10 +405,8 @@ static void send_challenge(session *s) {
         Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
         m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_CHALLENGE;
         m.challenge = &c;
-        if (send_msg(s, &m) < 0) {
-                session_close(s, EIO, "cannot send the challenge");
+        if (!send_or_close(s, &m, "the challenge"))
                 return;
-        }
         s->state = S_QUOTE;
         vclock_mono_ts(&s->challenged_at);
         s->io->set_timeout(s->conn, d->cfg.nonce_timeout);
@@ -859,10 +866,8 @@ static void enroll_challenge(session *s, int anchor, bool listed) {
         Vouch__V1__VerifierMessage m = VOUCH__V1__VERIFIER_MESSAGE__INIT;
         m.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_ACTIVATE;
         m.activate = &ac;
-        if (send_msg(s, &m) < 0) {
-                session_close(s, EIO, "cannot send the credential challenge");
+        if (!send_or_close(s, &m, "the credential challenge"))
                 return;
-        }
         s->state = S_ACTIVATE;
         s->io->set_timeout(s->conn, 30);
 }

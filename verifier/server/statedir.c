@@ -95,24 +95,30 @@ FILE *sd_open_nofollow(const char *dir, const char *name, int *ret_errno) {
 
 /* 0 with *ret set, -ENOENT when absent, -EBADMSG when present but not a PEM object of
  * that kind, -errno otherwise. */
-int sd_load_key(const char *dir, const char *name, EVP_PKEY **ret) {
+static void *read_key(FILE *f) {
+        return PEM_read_PrivateKey(f, NULL, NULL, NULL);
+}
+
+static void *read_cert(FILE *f) {
+        return PEM_read_X509(f, NULL, NULL, NULL);
+}
+
+static int load_pem(const char *dir, const char *name, void *(*read)(FILE *f), void **ret) {
         int e;
         FILE *f = sd_open_nofollow(dir, name, &e);
         if (!f)
                 return -e;
-        *ret = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+        *ret = read(f);
         fclose(f);
         return *ret ? 0 : -EBADMSG;
 }
 
+int sd_load_key(const char *dir, const char *name, EVP_PKEY **ret) {
+        return load_pem(dir, name, read_key, (void **) ret);
+}
+
 int sd_load_cert(const char *dir, const char *name, X509 **ret) {
-        int e;
-        FILE *f = sd_open_nofollow(dir, name, &e);
-        if (!f)
-                return -e;
-        *ret = PEM_read_X509(f, NULL, NULL, NULL);
-        fclose(f);
-        return *ret ? 0 : -EBADMSG;
+        return load_pem(dir, name, read_cert, (void **) ret);
 }
 
 EVP_PKEY *sd_read_key(const char *dir, const char *name) {

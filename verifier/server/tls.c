@@ -97,6 +97,26 @@ static int key_pair(const char *dir, const char *kname, const char *cname, bool 
         return rk < 0 ? unreadable(dir, kname, rk, err, n) : unreadable(dir, cname, rc, err, n);
 }
 
+/* A new P-256 key and its certificate (a CA when issuer is NULL), written as NAME.key (0600)
+ * and NAME.pem. */
+static int new_pair(const char *dir, const char *name, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
+                    const char *san, int days, EVP_PKEY **ret_key, X509 **ret_cert, char *err, size_t errlen) {
+        char kname[32], cname[32];
+        int r;
+        snprintf(kname, sizeof(kname), "%s.key", name);
+        snprintf(cname, sizeof(cname), "%s.pem", name);
+        *ret_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        *ret_cert = *ret_key ? make_cert(*ret_key, cn, issuer, issuer_key, !issuer, san, days) : NULL;
+        if (!*ret_cert) {
+                snprintf(err, errlen, "cannot make a %s key and certificate", issuer ? "server" : "CA");
+                return -EIO;
+        }
+        if ((r = wrote(dir, kname, sd_write_pem(dir, kname, 0600, sd_w_key, *ret_key), err, errlen)) < 0 ||
+            (r = wrote(dir, cname, sd_write_pem(dir, cname, 0644, sd_w_cert, *ret_cert), err, errlen)) < 0)
+                return r;
+        return 0;
+}
+
 int tls_init_state_dir(const char *dir, char *const *sans, size_t n_sans, bool generate, char *err, size_t errlen) {
         EVP_PKEY *ca_key = NULL, *srv_key = NULL, *vk = NULL;
         X509 *ca = NULL, *srv = NULL;
@@ -113,34 +133,12 @@ int tls_init_state_dir(const char *dir, char *const *sans, size_t n_sans, bool g
                 bool ip = strspn(sans[i], "0123456789.:abcdefABCDEF") == strlen(sans[i]) && strpbrk(sans[i], ".:");
                 snprintf(san + strlen(san), sizeof(san) - strlen(san), ",%s:%s", ip ? "IP" : "DNS", sans[i]);
         }
-        if ((r = key_pair(dir, "ca.key", "ca.pem", generate, &ca_key, &ca, err, errlen)) < 0)
+        if ((r = key_pair(dir, "ca.key", "ca.pem", generate, &ca_key, &ca, err, errlen)) < 0 ||
+            (r == 0 && (r = new_pair(dir, "ca", "vouch verifier CA", NULL, NULL, NULL, 3650, &ca_key, &ca, err, errlen)) < 0))
                 goto out;
-        if (r == 0) {
-                ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-                ca = ca_key ? make_cert(ca_key, "vouch verifier CA", NULL, NULL, true, NULL, 3650) : NULL;
-                if (!ca) {
-                        snprintf(err, errlen, "cannot make a CA key and certificate");
-                        r = -EIO;
-                        goto out;
-                }
-                if ((r = wrote(dir, "ca.key", sd_write_pem(dir, "ca.key", 0600, sd_w_key, ca_key), err, errlen)) < 0 ||
-                    (r = wrote(dir, "ca.pem", sd_write_pem(dir, "ca.pem", 0644, sd_w_cert, ca), err, errlen)) < 0)
-                        goto out;
-        }
-        if ((r = key_pair(dir, "server.key", "server.pem", generate, &srv_key, &srv, err, errlen)) < 0)
+        if ((r = key_pair(dir, "server.key", "server.pem", generate, &srv_key, &srv, err, errlen)) < 0 ||
+            (r == 0 && (r = new_pair(dir, "server", "vouchd", ca, ca_key, san, 825, &srv_key, &srv, err, errlen)) < 0))
                 goto out;
-        if (r == 0) {
-                srv_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-                srv = srv_key ? make_cert(srv_key, "vouchd", ca, ca_key, false, san, 825) : NULL;
-                if (!srv) {
-                        snprintf(err, errlen, "cannot make a server key and certificate");
-                        r = -EIO;
-                        goto out;
-                }
-                if ((r = wrote(dir, "server.key", sd_write_pem(dir, "server.key", 0600, sd_w_key, srv_key), err, errlen)) < 0 ||
-                    (r = wrote(dir, "server.pem", sd_write_pem(dir, "server.pem", 0644, sd_w_cert, srv), err, errlen)) < 0)
-                        goto out;
-        }
         r = sd_load_key(dir, "verdict.key", &vk);
         if (r == -ENOENT && generate) {
                 vk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
