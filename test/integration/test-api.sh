@@ -371,6 +371,86 @@ u=$(PC reader list "/v1/verdicts?status=UNTRUSTED")
 [[ $(jq -r '[.verdicts[].verdict.device_id] | join(" ")' <<<"$u") == "$ID" ]] &&
         pass "?status=UNTRUSTED lists only device a" || fail "status filter: $u"
 
+# --- an enforcement point: nginx's auth_request asks GET /v1/decision (device b TRUSTED,
+# device a UNTRUSTED, a third unknown); nothing gets through without vouchd's 200
+if command -v nginx >/dev/null; then
+        NG=$TOP/nginx
+        mkdir -p "$NG/www" "$NG/tmp"
+        echo "protected" >"$NG/www/index.html"
+        NPORT=$(free_port)
+        nginx_conf() { # VOUCHD_PORT
+                cat <<EOF
+daemon off;
+worker_processes 1;
+pid $NG/nginx.pid;
+error_log $NG/error.log info;
+events { worker_connections 64; }
+http {
+    access_log $NG/access.log;
+    client_body_temp_path $NG/tmp/body;
+    proxy_temp_path $NG/tmp/proxy;
+    fastcgi_temp_path $NG/tmp/fastcgi;
+    uwsgi_temp_path $NG/tmp/uwsgi;
+    scgi_temp_path $NG/tmp/scgi;
+    server {
+        listen 127.0.0.1:$NPORT;
+        location / {
+            auth_request /vouch-decision;
+            root $NG/www;
+        }
+        location = /vouch-decision {
+            internal;
+            proxy_pass https://127.0.0.1:$1/v1/decision;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Vouch-Device \$http_x_device;
+            proxy_ssl_certificate $TOP/clients/reader.crt;
+            proxy_ssl_certificate_key $TOP/clients/reader.key;
+            proxy_ssl_trusted_certificate $TOP/state/ca.pem;
+            proxy_ssl_verify on;
+            proxy_ssl_name localhost;
+        }
+    }
+}
+EOF
+        }
+        start_nginx() { # CONF
+                nginx -p "$NG" -c "$1" -e "$NG/error.log" &
+                NGINX_PID=$!
+                WATCH_PIDS+=("$NGINX_PID")
+                for ((i = 0; i < 50; i++)); do
+                        [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/") != 000 ]] && return 0
+                        sleep 0.1
+                done
+        }
+        stop_nginx() { kill -TERM "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; }
+        ask() { curl -s -o "$NG/body" -w '%{http_code}' -H "X-Device: $1" "http://127.0.0.1:$NPORT/"; }
+        nginx_conf "$APORT" >"$NG/nginx.conf"
+        chmod -R a+rX "$NG"
+        start_nginx "$NG/nginx.conf"
+        rb=$(ask "$IDB")
+        rb_body=$(cat "$NG/body")
+        ra=$(ask "$ID")
+        ru=$(ask "$(printf 'ab%.0s' {1..32})")
+        rn=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/")
+        [[ $rb == 200 && $rb_body == protected && $ra == 403 && $ru == 403 && $rn == 403 ]] &&
+                pass "nginx auth_request on /v1/decision: TRUSTED 200, UNTRUSTED 403, unknown device 403, no device 403" ||
+                fail "nginx auth_request: trusted $rb ($rb_body), untrusted $ra, unknown $ru, none $rn: $(tail -n 3 "$NG/error.log")"
+        d=$(PC reader get "/v1/devices/$ID/decision")
+        [[ $d == 403* ]] && pass "GET /v1/devices/ID/decision for the UNTRUSTED device: 403" || fail "decision: $d"
+        stop_nginx
+        # vouchd unreachable: nginx fails the request (500), it never lets it through
+        nginx_conf "$(free_port)" >"$NG/down.conf"
+        start_nginx "$NG/down.conf"
+        rd=$(ask "$IDB")
+        [[ $rd == 500 ]] && pass "nginx auth_request with vouchd unreachable: 500, not let through" || fail "vouchd down: $rd"
+        stop_nginx
+elif [[ ${CI:-} == true ]]; then
+        fail "nginx is not installed (apt-get install nginx): the enforcement-point check cannot run"
+else
+        echo "SKIP - nginx is not installed: the enforcement-point check is skipped"
+fi
+
 # --- admin: list, golden assignment, revoke, approve
 d=$(PC admin get "/v1/devices?format=json" --out "$TOP/devs.json")
 [[ $d == 200* && $(jq '.devices | length' "$TOP/devs.json") == 2 ]] && pass "admin: GET /v1/devices lists both" ||

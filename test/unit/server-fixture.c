@@ -314,8 +314,10 @@ void sfx_answer(sfx *f, struct session *s, const Vouch__V1__QuoteChallenge *c, c
         a.signature = (ProtobufCBinaryData) { q.sig_len, q.sig };
         a.n_pcrs = 1;
         a.pcrs = &pbp;
-        a.eventlog_offset = 0;
-        a.eventlog = (ProtobufCBinaryData) { f->b.len, f->b.buf };
+        /* the log from where the verifier asks (what it holds of this boot already) */
+        size_t from = c->eventlog_offset <= f->b.len ? (size_t) c->eventlog_offset : f->b.len;
+        a.eventlog_offset = from;
+        a.eventlog = (ProtobufCBinaryData) { f->b.len - from, f->b.buf + from };
         Vouch__V1__AgentMessage m = VOUCH__V1__AGENT_MESSAGE__INIT;
         m.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_QUOTE;
         m.quote = &a;
@@ -344,6 +346,16 @@ int sfx_attest(sfx *f, struct session *s, fconn *c) {
         sfx_pump(f);
         Vouch__V1__VerifierMessage *vm = sfx_next(c);
         assert_non_null(vm);
+        /* challenged again for the whole log (a state of the boot its evaluation does not
+         * cover yet): answered the same way */
+        for (int again = 0; vm->msg_case == VOUCH__V1__VERIFIER_MESSAGE__MSG_CHALLENGE && again < 2; again++) {
+                vouch__v1__verifier_message__free_unpacked(ch, NULL);
+                ch = vm;
+                sfx_answer(f, s, ch->challenge, ch->challenge->nonce.data);
+                sfx_pump(f);
+                vm = sfx_next(c);
+                assert_non_null(vm);
+        }
         Vouch__V1__Verdict *v = sfx_verdict_of(vm);
         int status = v->status;
         assert_string_equal(v->device_id, f->id);

@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "server-fixture.h"
 #include "tlsconn.h"
+#include "uefi.h"
 #include "vc-util.h"
 
 typedef struct tapi {
@@ -75,6 +76,13 @@ static void call_body(tapi *t, api_method m, api_role role, const char *target, 
 
 static void call(tapi *t, api_method m, api_role role, const char *target, api_response *out) {
         call_body(t, m, role, target, NULL, 0, out);
+}
+
+/* GET with the X-Vouch-Device header a proxy sets. */
+static void call_device_header(tapi *t, const char *target, const char *named, api_response *out) {
+        api_request in = { .method = API_METHOD_GET, .path = target, .device_header = named, .role = API_ROLE_READER,
+                           .cn = "proxy" };
+        api_handle(t->a, &in, out);
 }
 
 static const char *header(const api_response *r, const char *name) {
@@ -814,8 +822,116 @@ static void test_watch_request(void **state) {
         atomic_store(&t->a->n_watchers, 0);
 }
 
+/* ---- the decision for enforcement points ---- */
+
+static void expect_decision(tapi *t, const api_response *r, bool allow, const char *reason) {
+        assert_int_equal(r->status, allow ? 200 : 403);
+        assert_string_equal(r->content_type, "application/json");
+        assert_string_equal(header(r, "X-Vouch-Decision"), allow ? "allow" : "deny");
+        assert_string_equal(header(r, "X-Vouch-Reason"), reason);
+        json_object *j = json_of(r);
+        assert_string_equal(jstr(j, "decision"), allow ? "allow" : "deny");
+        assert_string_equal(jstr(j, "reason"), reason);
+        json_object_put(j);
+}
+
+static void decide(tapi *t, const char *id, bool allow, const char *reason) {
+        char path[160];
+        api_response r;
+        snprintf(path, sizeof(path), "/v1/devices/%s/decision", id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        expect_decision(t, &r, allow, reason);
+        api_response_done(&r);
+}
+
+static void test_decision(void **state) {
+        tapi *t = *state;
+        api_response r;
+        char spiffe[160];
+        /* unknown, malformed, not named, never attested: deny (never a 404 an enforcement
+         * point might not map to deny) */
+        decide(t, ID_F, false, "unknown-device");
+        decide(t, "0000", false, "bad-device-id");
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/decision", &r);
+        expect_decision(t, &r, false, "no-device");
+        api_response_done(&r);
+        decide(t, t->f.id, false, "unknown");
+        attest(t);
+        decide(t, t->f.id, true, "trusted");
+        /* the device named by the proxy: its id, or its SPIFFE ID */
+        call_device_header(t, "/v1/decision", t->f.id, &r);
+        expect_decision(t, &r, true, "trusted");
+        api_response_done(&r);
+        snprintf(spiffe, sizeof(spiffe), "spiffe://example.org/device/%s", t->f.id);
+        call_device_header(t, "/v1/decision", spiffe, &r);
+        expect_decision(t, &r, true, "trusted");
+        api_response_done(&r);
+        call_device_header(t, "/v1/decision", "spiffe://example.org/device/", &r);
+        expect_decision(t, &r, false, "bad-device-id");
+        api_response_done(&r);
+        /* a reader may ask; no role may not; only GET */
+        snprintf(spiffe, sizeof(spiffe), "/v1/devices/%s/decision", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_NONE, spiffe, &r);
+        assert_int_equal(r.status, 403);
+        assert_null(header(&r, "X-Vouch-Decision"));
+        api_response_done(&r);
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, spiffe, &r);
+        assert_int_equal(r.status, 405);
+        api_response_done(&r);
+        /* expired: deny */
+        vclock_fake_advance(3 * 60 + 1);
+        decide(t, t->f.id, false, "stale");
+        sfx_pump(&t->f);
+}
+
+static void test_decision_revoked(void **state) {
+        tapi *t = *state;
+        api_response r;
+        char path[160];
+        attest(t);
+        snprintf(path, sizeof(path), "/v1/devices/%s/revoke", t->f.id);
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
+        assert_int_equal(r.status, 200);
+        api_response_done(&r);
+        decide(t, t->f.id, false, "revoked");
+        sfx_pump(&t->f);
+}
+
+/* A device that was UNTRUSTED and stopped attesting stays UNTRUSTED, with its findings (not
+ * replaced by STALE): a filter on UNTRUSTED still finds it, and enforcement still denies it
+ * for that reason. */
+static void test_untrusted_stays_visible(void **state) {
+        tapi *t = *state;
+        api_response r;
+        fconn *c;
+        attest(t);
+        lb_event_fill(&t->f.b, 4, EV_EFI_BOOT_SERVICES_APPLICATION, 0x66, "rogue", 5);
+        struct session *s = sfx_connect(&t->f, &c);
+        assert_int_equal(sfx_attest(&t->f, s, c), VOUCH__V1__TRUST_STATUS__UNTRUSTED);
+        session_event(s, TCONN_EOF, "");
+        decide(t, t->f.id, false, "untrusted");
+        vclock_fake_advance(3 * 60 + 1);
+        verdict_sweep(&t->f.d);
+        sfx_pump(&t->f);
+        assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__UNTRUSTED);
+        vs_verdict v;
+        assert_int_equal(vs_verdict_latest(t->f.d.store, t->f.id, &v), 0);
+        assert_int_equal(v.status, VOUCH__V1__TRUST_STATUS__UNTRUSTED);
+        vs_verdict_done(&v);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?status=UNTRUSTED", &r);
+        Vouch__V1__VerdictPage *p = vouch__v1__verdict_page__unpack(NULL, r.body_len, r.body);
+        assert_non_null(p);
+        assert_int_equal(p->n_verdicts, 1);
+        vouch__v1__verdict_page__free_unpacked(p, NULL);
+        api_response_done(&r);
+        decide(t, t->f.id, false, "untrusted");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_decision, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_decision_revoked, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_untrusted_stays_visible, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verdict_trusted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verdict_unknown_before_attesting, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verdict_of_no_device, setup, teardown),

@@ -315,6 +315,7 @@ static int request_of(struct evhttp_request *req, struct evkeyvalq *q, api_param
         }
         in->path = uri ? evhttp_uri_get_path(uri) : NULL;
         in->content_type = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+        in->device_header = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Vouch-Device");
         in->body_len = body ? evbuffer_get_length(body) : 0;
         in->body = in->body_len ? evbuffer_pullup(body, -1) : NULL;
         if (in->body_len && !in->body)

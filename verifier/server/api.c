@@ -772,8 +772,92 @@ static int format_of(const api_request *in, api_response *out, fmt *ret) {
 }
 
 /* /v1/devices/ID/ACTION */
+/* ---- the decision for enforcement points (nginx auth_request, forward auth) ---- */
+
+/* "allow" only for a device whose verdict, as shown now, is TRUSTED and unexpired; "deny"
+ * (403) for everything else, the unknown device included: an enforcement point that maps
+ * 2xx to allow and anything else to deny (nginx auth_request: 401/403 deny, other codes
+ * fail the request) never lets a device through on an error. The reason is in the
+ * X-Vouch-Reason header and the JSON body. */
+static void decision_reply(api_response *out, const char *id, bool allow, const char *reason, const char *status,
+                           int64_t expires_at) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "decision", json_object_new_string(allow ? "allow" : "deny"));
+        json_object_object_add(o, "device", json_object_new_string(id));
+        json_object_object_add(o, "reason", json_object_new_string(reason));
+        if (status)
+                json_object_object_add(o, "status", json_object_new_string(status));
+        if (expires_at)
+                json_object_object_add(o, "expires_at", json_object_new_int64(expires_at));
+        reply_json(out, allow ? 200 : 403, o);
+        add_header(out, "X-Vouch-Decision", allow ? "allow" : "deny");
+        add_header(out, "X-Vouch-Reason", reason);
+}
+
+/* The device a proxy names: its id, or a SPIFFE ID spiffe://TRUST_DOMAIN/device/ID. */
+static const char *device_of_header(const char *h) {
+        if (strncmp(h, "spiffe://", 9) == 0) {
+                const char *p = strstr(h + 9, "/device/");
+                return p && !strchr(p + 8, '/') ? p + 8 : NULL;
+        }
+        return h;
+}
+
+static void decision(struct api *a, api_response *out, const char *id) {
+        char shown[VS_ID_MAX + 1];
+        snprintf(shown, sizeof(shown), "%s", id ? id : "");
+        if (!id || !valid_id(id)) {
+                decision_reply(out, shown, false, id ? "bad-device-id" : "no-device", NULL, 0);
+                return;
+        }
+        device *dev = find_device(a->d, id);
+        if (!dev) {
+                decision_reply(out, shown, false, "unknown-device", NULL, 0);
+                return;
+        }
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        int status = VOUCH__V1__TRUST_STATUS__UNKNOWN;
+        if (verdict_current(a->d, dev, &rec, &len, &status) < 0) {
+                decision_reply(out, shown, false, "no-verdict", NULL, 0);
+                return;
+        }
+        /* the signed record itself must say TRUSTED and unexpired, not only the status */
+        Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, len, rec);
+        Vouch__V1__Verdict *v = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
+        free(rec);
+        int64_t now = vclock_wall(), exp = v ? v->expires_at : 0;
+        pthread_mutex_lock(&a->d->lock);
+        bool revoked = dev->rec.revoked, approved = dev->rec.approved;
+        pthread_mutex_unlock(&a->d->lock);
+        const char *name = status_name(v ? (int) v->status : status);
+        if (revoked)
+                decision_reply(out, shown, false, "revoked", name, exp);
+        else if (!approved)
+                decision_reply(out, shown, false, "not-approved", name, exp);
+        else if (!v || status != VOUCH__V1__TRUST_STATUS__TRUSTED || v->status != VOUCH__V1__TRUST_STATUS__TRUSTED)
+                decision_reply(out, shown, false, v ? (v->status == VOUCH__V1__TRUST_STATUS__UNTRUSTED ? "untrusted"
+                                                       : v->status == VOUCH__V1__TRUST_STATUS__STALE  ? "stale"
+                                                                                                      : "unknown")
+                                                    : "no-verdict",
+                               name, exp);
+        else if (exp <= now)
+                decision_reply(out, shown, false, "expired", name, exp);
+        else
+                decision_reply(out, shown, true, "trusted", name, exp);
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+}
+
 static void device_endpoint(struct api *a, const api_request *in, api_response *out, fmt f, fmt ef, const char *id,
                             const char *action) {
+        if (!strcmp(action, "decision")) {
+                if (in->method == API_METHOD_GET)
+                        decision(a, out, id);
+                else
+                        reply_error(out, ef, 405, EINVAL, "decision needs GET");
+                return;
+        }
         device *dev = valid_id(id) ? find_device(a->d, id) : NULL;
         if (!dev)
                 reply_error(out, ef, 404, ENOENT, "no device \"%.80s\"", id);
@@ -822,7 +906,8 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
                         np = 7;
         bool v1 = np >= 2 && !strcmp(parts[0], "v1");
         bool admin_only = (np == 2 && v1 && !strcmp(parts[1], "devices")) ||
-                          (np == 4 && v1 && !strcmp(parts[1], "devices") && strcmp(parts[3], "verdict"));
+                          (np == 4 && v1 && !strcmp(parts[1], "devices") && strcmp(parts[3], "verdict") &&
+                           strcmp(parts[3], "decision"));
         if (admin_only && in.role != API_ROLE_ADMIN) {
                 atomic_fetch_add(&a->refused, 1);
                 vlog(LOG_WARN, "API: refused %s %s: client \"%s\" is a reader, the endpoint needs admin",
@@ -842,6 +927,8 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
                 watch(a, &in, out, ef);
         else if (np == 2 && v1 && !strcmp(parts[1], "devices") && get)
                 list_devices(a, &in, out, ef);
+        else if (np == 2 && v1 && !strcmp(parts[1], "decision") && get)
+                decision(a, out, in.device_header ? device_of_header(in.device_header) : NULL);
         else if (np == 4 && v1 && !strcmp(parts[1], "devices"))
                 device_endpoint(a, &in, out, f, ef, parts[2], parts[3]);
         else

@@ -46,6 +46,7 @@ typedef struct api_request {
         const uint8_t *body;            /* may be NULL when body_len is 0 */
         size_t body_len;
         const char *content_type;       /* NULL when the request has none */
+        const char *device_header;      /* X-Vouch-Device (set by a proxy), NULL when none */
         api_role role;
         const char *cn;                 /* the client certificate's CN, or why there is none */
 } api_request;

@@ -326,8 +326,10 @@ static int issue_stale(vouchd *d, device *dev, int64_t expired_at) {
 
 /* Marks dev as having a STALE verdict on its way if its latest one has expired; the
  * caller holds d->lock and issues it after unlocking. */
+/* Only a TRUSTED verdict turns STALE: an UNTRUSTED one stays the device's verdict, with its
+ * findings, until the device attests again (docs/verdicts.md, "Lifetime"). */
 static bool needs_stale_locked(device *dev) {
-        if (!dev->latest || dev->stale_queued || dev->latest_status == VOUCH__V1__TRUST_STATUS__STALE ||
+        if (!dev->latest || dev->stale_queued || dev->latest_status != VOUCH__V1__TRUST_STATUS__TRUSTED ||
             !verdict_expired_locked(dev))
                 return false;
         dev->stale_queued = true;
@@ -460,7 +462,7 @@ typedef enum shown {
         SHOWN_NONE,             /* never attested: UNKNOWN */
         SHOWN_LATEST,           /* the latest verdict as it is */
         SHOWN_REVOKED,          /* TRUSTED, but the device is revoked: UNTRUSTED */
-        SHOWN_EXPIRED,          /* past its expiry and not STALE yet: STALE */
+        SHOWN_EXPIRED,          /* TRUSTED past its expiry, not superseded yet: STALE */
         SHOWN_GOLDEN,           /* TRUSTED under a golden set no longer in force: STALE */
 } shown;
 
@@ -469,7 +471,7 @@ static shown shown_locked(vouchd *d, const device *dev, char *why, size_t n) {
                 return SHOWN_NONE;
         if (dev->latest_status == VOUCH__V1__TRUST_STATUS__TRUSTED && (dev->rec.revoked || !dev->rec.approved))
                 return SHOWN_REVOKED;
-        if (dev->latest_status != VOUCH__V1__TRUST_STATUS__STALE && verdict_expired_locked(dev))
+        if (dev->latest_status == VOUCH__V1__TRUST_STATUS__TRUSTED && verdict_expired_locked(dev))
                 return SHOWN_EXPIRED;
         if (verdict_golden_outdated_locked(d, dev, why, n))
                 return SHOWN_GOLDEN;
