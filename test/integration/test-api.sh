@@ -408,6 +408,7 @@ http {
             proxy_ssl_certificate_key $TOP/clients/reader.key;
             proxy_ssl_trusted_certificate $TOP/state/ca.pem;
             proxy_ssl_verify on;
+            proxy_ssl_protocols TLSv1.3;
             proxy_ssl_name localhost;
         }
     }
@@ -428,6 +429,8 @@ EOF
         nginx_conf "$APORT" >"$NG/nginx.conf"
         chmod -R a+rX "$NG"
         start_nginx "$NG/nginx.conf"
+        agent b # a fresh TRUSTED verdict for device b (they expire within seconds here)
+        [[ $RC == 0 ]] || fail "agent b before the nginx check: $RC $OUT $ERR"
         rb=$(ask "$IDB")
         rb_body=$(cat "$NG/body")
         ra=$(ask "$ID")
@@ -435,7 +438,7 @@ EOF
         rn=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/")
         [[ $rb == 200 && $rb_body == protected && $ra == 403 && $ru == 403 && $rn == 403 ]] &&
                 pass "nginx auth_request on /v1/decision: TRUSTED 200, UNTRUSTED 403, unknown device 403, no device 403" ||
-                fail "nginx auth_request: trusted $rb ($rb_body), untrusted $ra, unknown $ru, none $rn: $(tail -n 3 "$NG/error.log")"
+                fail "nginx auth_request: trusted $rb ($rb_body), untrusted $ra, unknown $ru, none $rn; vouchd says of b: $(PC reader get "/v1/devices/$IDB/decision" --out /dev/stdout | tail -c 300)"
         d=$(PC reader get "/v1/devices/$ID/decision")
         [[ $d == 403* ]] && pass "GET /v1/devices/ID/decision for the UNTRUSTED device: 403" || fail "decision: $d"
         stop_nginx
