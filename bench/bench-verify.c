@@ -2,10 +2,16 @@
 /* One full verification in-process, as `vouchctl quote verify --eventlog --golden` does it,
  * on the real quotes of the shared dir (quotes/<name>/ with an eventlog.bin), part by part:
  *   quote     parse TPMS_ATTEST + TPMT_SIGNATURE, verify: signature, nonce, PCR digest
- *   log       parse the event log, check every digest against its data, replay
+ *   log       parse the event log, check every bank's digests against the data, replay every
+ *             bank (as `vouchctl quote verify --eventlog` and `eventlog show` do)
+ *   log-attest parse the event log, replay the banks the quote selects and the set reads,
+ *             check the digests of the set's bank in the PCRs it evaluates (vouchd's
+ *             attestation: vc_golden_banks(), vc_golden_check_digests())
  *   parse     golden set JSON -> vc_golden (the set made from the same log by golden create)
  *   evaluate  the golden evaluation alone (on the log parsed and replayed once)
- *   full      quote + log + evaluate with the set parsed once; full+parse also parses it
+ *   full      quote + log-attest + evaluate with the set parsed once, as vouchd attests a
+ *             device whose whole log it evaluates; full+parse also parses the set
+ *   full-every-bank  quote + log + evaluate, as `vouchctl quote verify --eventlog --golden`
  * Each part runs round by round, interleaved with the others, for --seconds; the figure is
  * thread CPU per operation (CLOCK_THREAD_CPUTIME_ID), next to the quote's own cost in the same
  * run. Prints numbers; never fails on timing (STYLE.md). Issue 17's target: evaluate <= quote.
@@ -71,6 +77,7 @@ typedef struct sample {
         char *golden_json;
         vc_golden *golden;
         bool golden_usable;     /* the quote covers the set's bank (else: quote and log only) */
+        uint32_t banks;         /* the quote's and the set's banks (vc_alg_index() bits) */
         /* the log parsed and replayed once, for the evaluation measured alone */
         vc_eventlog *log_parsed;
         vc_event_check *checks;
@@ -78,8 +85,9 @@ typedef struct sample {
 } sample;
 
 /* The parts; each returns 0 and keeps nothing. */
-enum { P_QUOTE, P_LOG, P_PARSE, P_EVAL, P_FULL, P_FULL_PARSE, P_N };
-static const char *const part_names[P_N] = { "quote", "log", "parse", "evaluate", "full", "full+parse" };
+enum { P_QUOTE, P_LOG, P_LOG_ATTEST, P_PARSE, P_EVAL, P_FULL, P_FULL_PARSE, P_FULL_EVERY_BANK, P_N };
+static const char *const part_names[P_N] = { "quote", "log", "log-attest", "parse", "evaluate", "full", "full+parse",
+                                             "full-every-bank" };
 
 static int run_quote(sample *s, vc_quote_result *res, const vc_pcr_set *replayed) {
         vc_quote *q = NULL;
@@ -111,6 +119,26 @@ static int run_log(sample *s, vc_hasher *h, vc_eventlog **ret_log, vc_event_chec
         return r;
 }
 
+/* log parse + replay of s->banks + the digest checks g's evaluation reads, as vouchd's
+ * attestation does them; *ret_log and *ret_checks for the caller to free */
+static int run_log_attest(sample *s, vc_hasher *h, const vc_golden *g, vc_eventlog **ret_log,
+                          vc_event_check **ret_checks, vc_pcr_set *ret) {
+        vc_replay rs;
+        vc_error err;
+        vc_replay_init_banks(&rs, s->banks);
+        int r = vc_eventlog_parse(s->log, s->log_len, ret_log, &err);
+        if (r < 0)
+                return r;
+        r = vc_replay_update(h, *ret_log, &rs, NULL, &err);
+        if (r < 0)
+                return r;
+        *ret = rs.pcrs;
+        *ret_checks = calloc((*ret_log)->n_events ? (*ret_log)->n_events : 1, sizeof(**ret_checks));
+        if (!*ret_checks)
+                return -ENOMEM;
+        return vc_golden_check_digests(h, g, *ret_log, *ret_checks);
+}
+
 static int run_part(int part, sample *s, vc_hasher *h) {
         vc_eventlog *log = NULL;
         vc_event_check *checks = NULL;
@@ -120,17 +148,19 @@ static int run_part(int part, sample *s, vc_hasher *h) {
         vc_evaluation ev = { 0 };
         vc_error err;
         int r = replayed ? 0 : -ENOMEM;
-        bool need_log = part == P_LOG || part == P_FULL || part == P_FULL_PARSE;
+        bool full = part == P_FULL || part == P_FULL_PARSE || part == P_FULL_EVERY_BANK;
         if (r == 0 && part == P_QUOTE)
                 r = run_quote(s, &res, NULL);
-        if (r == 0 && need_log)
-                r = run_log(s, h, &log, &checks, replayed);
         if (r == 0 && (part == P_PARSE || part == P_FULL_PARSE))
                 r = vc_golden_parse(s->golden_json, strlen(s->golden_json), &g, &err);
-        if (r == 0 && (part == P_FULL || part == P_FULL_PARSE))
+        const vc_golden *use = g ? g : s->golden;
+        if (r == 0 && (part == P_LOG || part == P_FULL_EVERY_BANK))
+                r = run_log(s, h, &log, &checks, replayed);
+        if (r == 0 && (part == P_LOG_ATTEST || part == P_FULL || part == P_FULL_PARSE))
+                r = run_log_attest(s, h, use, &log, &checks, replayed);
+        if (r == 0 && full)
                 r = run_quote(s, &res, replayed);
-        if (r == 0 && (part == P_EVAL || part == P_FULL || part == P_FULL_PARSE)) {
-                const vc_golden *use = g ? g : s->golden;
+        if (r == 0 && (part == P_EVAL || full)) {
                 bool alone = part == P_EVAL; /* on the log parsed once */
                 uint32_t attested = alone ? 0xffffffu : vc_quote_attested(&res, use->bank);
                 r = vc_golden_evaluate(use, alone ? s->log_parsed : log, alone ? s->checks : checks,
@@ -181,8 +211,14 @@ static int load(const char *dir, sample *s, vc_hasher *h) {
         s->log_parsed = log;
         s->checks = checks;
         s->replayed = replayed;
+        vc_quote *q = NULL;
+        if (r == 0)
+                r = vc_quote_parse(s->attest, s->attest_len, s->sig, s->sig_len, &q, &err);
+        if (r == 0)
+                s->banks = vc_quote_banks(q) | vc_golden_banks(s->golden);
+        vc_quote_free(q);
         /* a set is judged only through a quote of its bank (vouchd asks for that bank) */
-        s->golden_usable = r == 0 && run_part(P_FULL, s, h) == 0;
+        s->golden_usable = r == 0 && run_part(P_FULL, s, h) == 0 && run_part(P_FULL_EVERY_BANK, s, h) == 0;
         return r;
 }
 
