@@ -103,40 +103,25 @@ static int run_quote(sample *s, vc_quote_result *res, const vc_pcr_set *replayed
         return r;
 }
 
-/* log parse + digest checks + replay; *ret_log and *ret_checks for the caller to free */
-static int run_log(sample *s, vc_hasher *h, vc_eventlog **ret_log, vc_event_check **ret_checks, vc_pcr_set *ret) {
+/* log parse + replay + digest checks; *ret_log and *ret_checks for the caller to free.
+ * g NULL: every bank checked and replayed (vouchctl); else as vouchd's attestation does it:
+ * the quote's and g's banks replayed (s->banks), the digests g's evaluation reads checked */
+static int run_log(sample *s, vc_hasher *h, const vc_golden *g, vc_eventlog **ret_log, vc_event_check **ret_checks,
+                   vc_pcr_set *ret) {
         vc_replay rs;
         vc_error err;
-        vc_replay_init(&rs);
+        vc_replay_init_banks(&rs, g ? s->banks : 0);
         int r = vc_eventlog_parse(s->log, s->log_len, ret_log, &err);
         if (r < 0)
                 return r;
         *ret_checks = calloc((*ret_log)->n_events ? (*ret_log)->n_events : 1, sizeof(**ret_checks));
         if (!*ret_checks)
                 return -ENOMEM;
-        r = vc_replay_update(h, *ret_log, &rs, *ret_checks, &err);
+        r = vc_replay_update(h, *ret_log, &rs, g ? NULL : *ret_checks, &err);
+        if (r == 0 && g)
+                r = vc_golden_check_digests(h, g, *ret_log, *ret_checks);
         *ret = rs.pcrs;
         return r;
-}
-
-/* log parse + replay of s->banks + the digest checks g's evaluation reads, as vouchd's
- * attestation does them; *ret_log and *ret_checks for the caller to free */
-static int run_log_attest(sample *s, vc_hasher *h, const vc_golden *g, vc_eventlog **ret_log,
-                          vc_event_check **ret_checks, vc_pcr_set *ret) {
-        vc_replay rs;
-        vc_error err;
-        vc_replay_init_banks(&rs, s->banks);
-        int r = vc_eventlog_parse(s->log, s->log_len, ret_log, &err);
-        if (r < 0)
-                return r;
-        r = vc_replay_update(h, *ret_log, &rs, NULL, &err);
-        if (r < 0)
-                return r;
-        *ret = rs.pcrs;
-        *ret_checks = calloc((*ret_log)->n_events ? (*ret_log)->n_events : 1, sizeof(**ret_checks));
-        if (!*ret_checks)
-                return -ENOMEM;
-        return vc_golden_check_digests(h, g, *ret_log, *ret_checks);
 }
 
 static int run_part(int part, sample *s, vc_hasher *h) {
@@ -155,9 +140,9 @@ static int run_part(int part, sample *s, vc_hasher *h) {
                 r = vc_golden_parse(s->golden_json, strlen(s->golden_json), &g, &err);
         const vc_golden *use = g ? g : s->golden;
         if (r == 0 && (part == P_LOG || part == P_FULL_EVERY_BANK))
-                r = run_log(s, h, &log, &checks, replayed);
+                r = run_log(s, h, NULL, &log, &checks, replayed);
         if (r == 0 && (part == P_LOG_ATTEST || part == P_FULL || part == P_FULL_PARSE))
-                r = run_log_attest(s, h, use, &log, &checks, replayed);
+                r = run_log(s, h, use, &log, &checks, replayed);
         if (r == 0 && full)
                 r = run_quote(s, &res, replayed);
         if (r == 0 && (part == P_EVAL || full)) {
@@ -199,7 +184,7 @@ static int load(const char *dir, sample *s, vc_hasher *h) {
         vc_eventlog *log = NULL;
         vc_event_check *checks = NULL;
         vc_pcr_set *replayed = calloc(1, sizeof(*replayed));
-        int r = replayed ? run_log(s, h, &log, &checks, replayed) : -ENOMEM;
+        int r = replayed ? run_log(s, h, NULL, &log, &checks, replayed) : -ENOMEM;
         vc_golden *g = NULL;
         if (r == 0)
                 r = vc_golden_create(log, checks, replayed, "bench", NULL, &g, &err);
