@@ -13,7 +13,7 @@
 
 typedef enum vc_digest_status {
         VC_DIGEST_NOT_CHECKED = 0,  /* the measured data is not in the log (a PE image, firmware volume) */
-        VC_DIGEST_VERIFIED = 1,     /* every bank's digest equals the hash of the event's measured data */
+        VC_DIGEST_VERIFIED = 1,     /* every checked bank's digest equals the hash of the event's measured data */
         VC_DIGEST_MISMATCH = 2,     /* the spec defines the measured data and a bank's digest differs */
         VC_DIGEST_NOT_EXTENDED = 3, /* EV_NO_ACTION or PCR 0xFFFFFFFF: not extended, nothing to check */
 } vc_digest_status;
