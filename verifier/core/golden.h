@@ -228,7 +228,7 @@ int vc_golden_check_digests(vc_hasher *h, const vc_golden *g, const vc_eventlog 
 /* ---- cache of evaluated states ---- */
 
 /* Remembers the trust decision for (golden fingerprint, name, version, attested mask,
- * replayed values of the attested PCRs in every bank). Not thread-safe: one per thread or behind a lock.
+ * replayed values of the attested PCRs in every replayed bank). Not thread-safe: one per thread or behind a lock.
  * Bounded: the oldest entries are evicted past max_entries, or past
  * VC_EVAL_CACHE_MAX_BYTES of held evaluations (findings and their texts). */
 typedef struct vc_eval_cache vc_eval_cache;
