@@ -377,6 +377,38 @@ static void test_unquoted_bank_not_read(void **state) {
         expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
 }
 
+/* A set whose pcr_values rule reads a bank other than its own (sha1) relies on that bank's
+ * replay: its digests must then be those of the events' data (bound to the quoted sha256
+ * bank through the data), or anyone could forge the value the rule compares. A sha1 digest
+ * changed in that PCR, the rule's expected value set to what the forged log replays to: not
+ * TRUSTED (finding "digest"). */
+static void test_other_bank_rule_checks_that_bank(void **state) {
+        fix *f = *state;
+        vc_eventlog *log = NULL;
+        vc_pcr_set forged;
+        int b1 = vc_alg_index(VC_ALG_SHA1);
+        assert_int_equal(vc_eventlog_parse(f->b.buf, f->boot_len, &log, NULL), 0);
+        for (size_t i = 1; i < log->n_events; i++)
+                if (log->events[i].pcr == 7) {
+                        const vc_event_digest *d = vc_event_find_digest(&log->events[i], VC_ALG_SHA1);
+                        f->b.buf[d->bytes - log->buf] ^= 0x5a;
+                }
+        vc_eventlog_free(log);
+        pcrs_of(f->b.buf, f->boot_len, &forged);
+        assert_int_equal(vc_dset_add(&f->golden->pcr_values[b1][7], vc_pcr_set_find(&forged, VC_ALG_SHA1)->values[7]), 0);
+        vc_dset_finish(&f->golden->pcr_values[b1][7]);
+        f->golden->pcr_values_mask[b1] |= 1u << 7;
+        f->golden->has_pcr_values = true;
+        f->golden->version++;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        assert_int_not_equal(r.trust, VC_TRUST_TRUSTED);
+        bool digest = false;
+        for (size_t i = 0; i < r.evaluation.n_findings; i++)
+                digest |= strcmp(r.evaluation.findings[i].rule, "digest") == 0;
+        assert_true(digest);
+        vc_attest_result_done(&r);
+}
+
 /* A new golden set that reads another bank (sha1 pcr_values) than the state's replay of
  * this boot holds: that bank cannot be replayed from the part of the log sent, so a valid
  * quote gets the whole log asked for (its clock taken), and a forged one changes nothing. */
@@ -720,6 +752,7 @@ int main(void) {
                 T(test_reboot_with_a_shorter_log), T(test_old_boot_quote_after_new_boot), T(test_tpm_restart_needs_whole_log), T(test_new_boot_with_a_bad_log), T(test_extra_pcrs_refused),
                 T(test_rejected_evidence_changes_nothing), T(test_first_needs_a_log),
                 T(test_unquoted_bank_not_read), T(test_golden_bank_change_needs_log),
+                T(test_other_bank_rule_checks_that_bank),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
