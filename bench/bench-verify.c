@@ -2,10 +2,16 @@
 /* One full verification in-process, as `vouchctl quote verify --eventlog --golden` does it,
  * on the real quotes of the shared dir (quotes/<name>/ with an eventlog.bin), part by part:
  *   quote     parse TPMS_ATTEST + TPMT_SIGNATURE, verify: signature, nonce, PCR digest
- *   log       parse the event log, check every digest against its data, replay
+ *   log       parse the event log, check every bank's digests against the data, replay every
+ *             bank (as `vouchctl quote verify --eventlog` and `eventlog show` do)
+ *   log-attest parse the event log, replay the banks the quote selects and the set reads,
+ *             check the digests of the set's bank in the PCRs it evaluates (vouchd's
+ *             attestation: vc_golden_banks(), vc_golden_check_digests())
  *   parse     golden set JSON -> vc_golden (the set made from the same log by golden create)
  *   evaluate  the golden evaluation alone (on the log parsed and replayed once)
- *   full      quote + log + evaluate with the set parsed once; full+parse also parses it
+ *   full      quote + log-attest + evaluate with the set parsed once, as vouchd attests a
+ *             device whose whole log it evaluates; full+parse also parses the set
+ *   full-every-bank  quote + log + evaluate, as `vouchctl quote verify --eventlog --golden`
  * Each part runs round by round, interleaved with the others, for --seconds; the figure is
  * thread CPU per operation (CLOCK_THREAD_CPUTIME_ID), next to the quote's own cost in the same
  * run. Prints numbers; never fails on timing (STYLE.md). Issue 17's target: evaluate <= quote.
@@ -74,12 +80,14 @@ typedef struct sample {
         char *golden_json;
         vc_golden *golden;
         bool golden_usable;     /* the quote covers the set's bank (else: quote and log only) */
+        uint32_t banks;         /* the quote's and the set's banks (vc_alg_index() bits) */
         replayed_log once;      /* the log parsed and replayed once, for the evaluation measured alone */
 } sample;
 
 /* The parts; each returns 0 and keeps nothing. */
-enum { P_QUOTE, P_LOG, P_PARSE, P_EVAL, P_FULL, P_FULL_PARSE, P_N };
-static const char *const part_names[P_N] = { "quote", "log", "parse", "evaluate", "full", "full+parse" };
+enum { P_QUOTE, P_LOG, P_LOG_ATTEST, P_PARSE, P_EVAL, P_FULL, P_FULL_PARSE, P_FULL_EVERY_BANK, P_N };
+static const char *const part_names[P_N] = { "quote", "log", "log-attest", "parse", "evaluate", "full", "full+parse",
+                                             "full-every-bank" };
 
 static int run_quote(sample *s, vc_quote_result *res, const vc_pcr_set *replayed) {
         vc_quote *q = NULL;
@@ -96,18 +104,22 @@ static int run_quote(sample *s, vc_quote_result *res, const vc_pcr_set *replayed
         return r;
 }
 
-/* log parse + digest checks + replay into l (replayed_log_done frees what it holds) */
-static int run_log(sample *s, vc_hasher *h, replayed_log *l) {
+/* log parse + replay + digest checks into l (replayed_log_done frees what it holds).
+ * g NULL: every bank checked and replayed (vouchctl); else as vouchd's attestation does it:
+ * the quote's and g's banks replayed (s->banks), the digests g's evaluation reads checked */
+static int run_log(sample *s, vc_hasher *h, const vc_golden *g, replayed_log *l) {
         vc_replay rs;
         vc_error err;
-        vc_replay_init(&rs);
+        vc_replay_init_banks(&rs, g ? s->banks : 0);
         int r = vc_eventlog_parse(s->file[F_LOG].data, s->file[F_LOG].len, &l->log, &err);
         if (r < 0)
                 return r;
         l->checks = calloc(l->log->n_events ? l->log->n_events : 1, sizeof(*l->checks));
         if (!l->checks)
                 return -ENOMEM;
-        r = vc_replay_update(h, l->log, &rs, l->checks, &err);
+        r = vc_replay_update(h, l->log, &rs, g ? NULL : l->checks, &err);
+        if (r == 0 && g)
+                r = vc_golden_check_digests(h, g, l->log, l->checks);
         *l->pcrs = rs.pcrs;
         return r;
 }
@@ -119,17 +131,19 @@ static int run_part(int part, sample *s, vc_hasher *h) {
         vc_evaluation ev = { 0 };
         vc_error err;
         int r = rl.pcrs ? 0 : -ENOMEM;
-        bool need_log = part == P_LOG || part == P_FULL || part == P_FULL_PARSE;
+        bool full = part == P_FULL || part == P_FULL_PARSE || part == P_FULL_EVERY_BANK;
         if (r == 0 && part == P_QUOTE)
                 r = run_quote(s, &res, NULL);
-        if (r == 0 && need_log)
-                r = run_log(s, h, &rl);
         if (r == 0 && (part == P_PARSE || part == P_FULL_PARSE))
                 r = vc_golden_parse(s->golden_json, strlen(s->golden_json), &g, &err);
-        if (r == 0 && (part == P_FULL || part == P_FULL_PARSE))
+        const vc_golden *use = g ? g : s->golden;
+        if (r == 0 && (part == P_LOG || part == P_FULL_EVERY_BANK))
+                r = run_log(s, h, NULL, &rl);
+        if (r == 0 && (part == P_LOG_ATTEST || part == P_FULL || part == P_FULL_PARSE))
+                r = run_log(s, h, use, &rl);
+        if (r == 0 && full)
                 r = run_quote(s, &res, rl.pcrs);
-        if (r == 0 && (part == P_EVAL || part == P_FULL || part == P_FULL_PARSE)) {
-                const vc_golden *use = g ? g : s->golden;
+        if (r == 0 && (part == P_EVAL || full)) {
                 bool alone = part == P_EVAL; /* on the log parsed once */
                 const replayed_log *on = alone ? &s->once : &rl;
                 uint32_t attested = alone ? 0xffffffu : vc_quote_attested(&res, use->bank);
@@ -164,7 +178,7 @@ static int load(const char *dir, sample *s, vc_hasher *h) {
         s->nonce_len = (size_t) n;
         /* the golden set of this very log, as an operator makes it (golden create) */
         s->once.pcrs = calloc(1, sizeof(*s->once.pcrs));
-        r = s->once.pcrs ? run_log(s, h, &s->once) : -ENOMEM;
+        r = s->once.pcrs ? run_log(s, h, NULL, &s->once) : -ENOMEM;
         vc_golden *g = NULL;
         if (r == 0)
                 r = vc_golden_create(s->once.log, s->once.checks, s->once.pcrs, "bench", NULL, &g, &err);
@@ -173,8 +187,15 @@ static int load(const char *dir, sample *s, vc_hasher *h) {
         vc_golden_free(g);
         if (r == 0)
                 r = vc_golden_parse(s->golden_json, strlen(s->golden_json), &s->golden, &err);
+        vc_quote *q = NULL;
+        if (r == 0)
+                r = vc_quote_parse(s->file[F_ATTEST].data, s->file[F_ATTEST].len, s->file[F_SIG].data, s->file[F_SIG].len,
+                                   &q, &err);
+        if (r == 0)
+                s->banks = vc_quote_banks(q) | vc_golden_banks(s->golden);
+        vc_quote_free(q);
         /* a set is judged only through a quote of its bank (vouchd asks for that bank) */
-        s->golden_usable = r == 0 && run_part(P_FULL, s, h) == 0;
+        s->golden_usable = r == 0 && run_part(P_FULL, s, h) == 0 && run_part(P_FULL_EVERY_BANK, s, h) == 0;
         return r;
 }
 

@@ -352,6 +352,119 @@ static void test_evaluated_log_is_digest_checked(void **state) {
         expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_GOLDEN);
 }
 
+/* The quote covers sha256, the golden set's bank: the log is replayed and its data
+ * checked in that bank (and in those the set's pcr_values read), not in sha1, which no
+ * quote of the device attests. Garbage sha1 digests change nothing; the state holds the
+ * sha256 replay alone. */
+static void test_unquoted_bank_not_read(void **state) {
+        fix *f = *state;
+        vc_eventlog *log = NULL;
+        assert_int_equal(vc_eventlog_parse(f->b.buf, f->boot_len, &log, NULL), 0);
+        for (size_t i = 1; i < log->n_events; i++) {
+                const vc_event_digest *d = vc_event_find_digest(&log->events[i], VC_ALG_SHA1);
+                f->b.buf[d->bytes - log->buf] ^= 0x5a;
+        }
+        vc_eventlog_free(log);
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        vc_replay rp;
+        vc_replay_unpack(f->st.replay, &rp);
+        assert_int_equal(rp.pcrs.n_banks, 1);
+        assert_non_null(vc_pcr_set_find(&rp.pcrs, VC_ALG_SHA256));
+        assert_false(vc_replay_covers(&rp, VC_ALG_SHA1));
+        r = attest(f, f->boot_len, f->boot_len);
+        assert_true(r.cache_hit);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+}
+
+/* A set whose pcr_values rule reads a bank other than its own (sha1) relies on that bank's
+ * replay: its digests must then be those of the events' data (bound to the quoted sha256
+ * bank through the data), or anyone could forge the value the rule compares. A sha1 digest
+ * changed in that PCR, the rule's expected value set to what the forged log replays to: not
+ * TRUSTED (finding "digest"). */
+static void test_other_bank_rule_checks_that_bank(void **state) {
+        fix *f = *state;
+        vc_eventlog *log = NULL;
+        vc_pcr_set forged;
+        int b1 = vc_alg_index(VC_ALG_SHA1);
+        assert_int_equal(vc_eventlog_parse(f->b.buf, f->boot_len, &log, NULL), 0);
+        for (size_t i = 1; i < log->n_events; i++)
+                if (log->events[i].pcr == 7) {
+                        const vc_event_digest *d = vc_event_find_digest(&log->events[i], VC_ALG_SHA1);
+                        f->b.buf[d->bytes - log->buf] ^= 0x5a;
+                }
+        vc_eventlog_free(log);
+        pcrs_of(f->b.buf, f->boot_len, &forged);
+        assert_int_equal(vc_dset_add(&f->golden->pcr_values[b1][7], vc_pcr_set_find(&forged, VC_ALG_SHA1)->values[7]), 0);
+        vc_dset_finish(&f->golden->pcr_values[b1][7]);
+        f->golden->pcr_values_mask[b1] |= 1u << 7;
+        f->golden->has_pcr_values = true;
+        f->golden->version++;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        assert_int_not_equal(r.trust, VC_TRUST_TRUSTED);
+        bool digest = false;
+        for (size_t i = 0; i < r.evaluation.n_findings; i++)
+                digest |= strcmp(r.evaluation.findings[i].rule, "digest") == 0;
+        assert_true(digest);
+        vc_attest_result_done(&r);
+}
+
+/* A new golden set that reads another bank (sha1 pcr_values) than the state's replay of
+ * this boot holds: that bank cannot be replayed from the part of the log sent, so a valid
+ * quote gets the whole log asked for (its clock taken), and a forged one changes nothing. */
+static void test_golden_bank_change_needs_log(void **state) {
+        fix *f = *state;
+        vc_pcr_set pcrs;
+        vc_attest_result r = attest(f, 0, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        pcrs_of(f->b.buf, f->boot_len, &pcrs);
+        int b1 = vc_alg_index(VC_ALG_SHA1);
+        assert_int_equal(vc_dset_add(&f->golden->pcr_values[b1][8], vc_pcr_set_find(&pcrs, VC_ALG_SHA1)->values[8]), 0);
+        vc_dset_finish(&f->golden->pcr_values[b1][8]);
+        f->golden->pcr_values_mask[b1] |= 1u << 8;
+        f->golden->has_pcr_values = true;
+        f->golden->version++;
+        /* forged: not the AK's signature */
+        qb_quote q;
+        uint64_t was = f->st.clock;
+        qb_quote_make(&f->key, &pcrs, QUOTED, f->nonce, 32, f->clock + 10, f->reset, f->restart, &q);
+        q.sig[q.sig_len - 1] ^= 1;
+        vc_attest_input in = { .attest = q.attest, .attest_len = q.attest_len, .signature = q.sig, .signature_len = q.sig_len,
+                               .pcrs = &pcrs, .nonce = f->nonce, .nonce_len = 32, .eventlog_offset = f->boot_len };
+        assert_int_equal(vc_attest_verify(&f->st, f->ak, f->golden, f->cache, NULL, NULL, &in, &r), 0);
+        assert_int_equal(r.quote.failed, VC_QUOTE_CHECK_SIGNATURE);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_QUOTE);
+        assert_int_equal(vc_device_state_log_offset(&f->st), f->boot_len);
+        assert_int_equal(f->st.clock, was);
+        /* valid: the whole log is needed */
+        f->clock += 60000;
+        r = attest_ex(f, f->boot_len, f->boot_len, f->clock, f->reset, &pcrs);
+        if (!strstr(r.reason, "another golden set's banks"))
+                fail_msg("%s", r.reason);
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_NEED_LOG);
+        assert_int_equal(vc_device_state_log_offset(&f->st), 0);
+        assert_int_equal(f->st.clock, f->clock);
+        r = attest(f, 0, f->boot_len);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        vc_replay rp;
+        vc_replay_unpack(f->st.replay, &rp);
+        assert_int_equal(rp.pcrs.n_banks, 2);
+        r = attest(f, f->boot_len, f->boot_len);
+        assert_true(r.cache_hit);
+        expect(&r, VC_TRUST_TRUSTED, VC_ATTEST_OK);
+        /* and the sha1 value is read: another one is a finding */
+        vc_dset_done(&f->golden->pcr_values[b1][8]);
+        f->golden->pcr_values[b1][8].size = 20;
+        assert_int_equal(vc_dset_add(&f->golden->pcr_values[b1][8], (const uint8_t *) "01234567890123456789"), 0);
+        vc_dset_finish(&f->golden->pcr_values[b1][8]);
+        f->golden->version++;
+        vc_device_state_forget_log(&f->st);
+        r = attest(f, 0, f->boot_len);
+        assert_int_equal(r.evaluation.n_findings, 1);
+        assert_string_equal(r.evaluation.findings[0].rule, "pcr_values");
+        expect(&r, VC_TRUST_UNTRUSTED, VC_ATTEST_GOLDEN);
+}
+
 static void test_replay_and_clock(void **state) {
         fix *f = *state;
         vc_pcr_set pcrs;
@@ -638,6 +751,8 @@ int main(void) {
                 T(test_padded_log), T(test_state_is_small), T(test_incremental_state_equals_whole), T(test_golden_change_needs_log), T(test_broken_state_recovers), T(test_evaluated_log_is_digest_checked), T(test_replay_and_clock), T(test_reboot_needs_whole_log),
                 T(test_reboot_with_a_shorter_log), T(test_old_boot_quote_after_new_boot), T(test_tpm_restart_needs_whole_log), T(test_new_boot_with_a_bad_log), T(test_extra_pcrs_refused),
                 T(test_rejected_evidence_changes_nothing), T(test_first_needs_a_log),
+                T(test_unquoted_bank_not_read), T(test_golden_bank_change_needs_log),
+                T(test_other_bank_rule_checks_that_bank),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

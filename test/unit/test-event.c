@@ -114,6 +114,53 @@ static void test_one_bank_tampered(void **state) {
         assert_int_equal(c.mismatch_mask, 0x2);
 }
 
+static vc_event_check check_in(fixture *f, size_t i, uint32_t algs) {
+        vc_event_check c;
+        assert_int_equal(vc_event_check_digests_in(f->h, ev(f, i), algs, &c), 0);
+        return c;
+}
+
+#define BANK(alg) (1u << vc_alg_index(alg))
+
+/* A check of some banks alone looks at their digests only: sha256 tampered is a mismatch
+ * of sha256 (its digest's position in the event) and nothing to the other banks. */
+static void test_banks_checked_alone(void **state) {
+        fixture *f = *state;
+        lb_event(&f->b, 7, EV_EFI_ACTION, "Exit Boot Services Invocation", 29);
+        lb_event(&f->b, 1, EV_PLATFORM_CONFIG_FLAGS, "flags", 5);
+        ((uint8_t *) ev(f, 1)->digests[1].bytes)[0] ^= 1;
+        ((uint8_t *) ev(f, 2)->digests[2].bytes)[0] ^= 1;
+
+        vc_event_check c = check_in(f, 1, BANK(VC_ALG_SHA256));
+        assert_int_equal(c.status, VC_DIGEST_MISMATCH);
+        assert_int_equal(c.mismatch_mask, 0x2);
+        assert_int_equal(c.unchecked_mask, 0);
+        c = check_in(f, 1, BANK(VC_ALG_SHA1) | BANK(VC_ALG_SHA384));
+        assert_int_equal(c.status, VC_DIGEST_VERIFIED);
+        assert_int_equal(c.measured, VC_MEASURED_EVENT_DATA);
+        assert_int_equal(c.mismatch_mask | c.unchecked_mask, 0);
+        c = check_in(f, 1, BANK(VC_ALG_SHA256) | BANK(VC_ALG_SHA384));
+        assert_int_equal(c.status, VC_DIGEST_MISMATCH);
+        assert_int_equal(c.mismatch_mask, 0x2);
+        /* a bank the event does not carry: nothing to check */
+        c = check_in(f, 1, BANK(VC_ALG_SHA512));
+        assert_int_equal(c.status, VC_DIGEST_NOT_CHECKED);
+        assert_int_equal(c.mismatch_mask | c.unchecked_mask, 0);
+        /* every bank is vc_event_check_digests() */
+        vc_event_check all = check(f, 1);
+        c = check_in(f, 1, VC_ALGS_ALL);
+        assert_memory_equal(&c, &all, sizeof(c));
+
+        /* data the spec does not define as measured: believed in the banks it matches */
+        c = check_in(f, 2, BANK(VC_ALG_SHA256));
+        assert_int_equal(c.status, VC_DIGEST_VERIFIED);
+        c = check_in(f, 2, BANK(VC_ALG_SHA384));
+        assert_int_equal(c.status, VC_DIGEST_NOT_CHECKED);
+        assert_int_equal(check(f, 2).status, VC_DIGEST_MISMATCH);
+        /* not extended: the same whatever the banks */
+        assert_int_equal(check_in(f, 0, BANK(VC_ALG_SHA256)).status, VC_DIGEST_NOT_EXTENDED);
+}
+
 static void test_undefined_type_partial_mismatch(void **state) {
         /* For a type whose measured data is not defined, a digest matching in one bank but
          * not another is still inconsistent. */
@@ -470,6 +517,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 T(test_separator),           T(test_separator_mismatch_every_bank),
                 T(test_one_bank_tampered),   T(test_undefined_type_partial_mismatch),
+                T(test_banks_checked_alone),
                 T(test_efi_action),          T(test_no_action),
                 T(test_variable_driver_config), T(test_variable_boot_data_only),
                 T(test_variable_malformed),  T(test_authority_old_shim),

@@ -548,6 +548,23 @@ static void test_sha1_refused_by_default(void **state) {
         vc_ak_free(ak);
 }
 
+/* The banks a quote selects, read before anything is verified (what a replay must hold). */
+static void test_quote_banks(void **state) {
+        evidence e;
+        vc_quote *q = NULL;
+        make_evidence(&e, &rsa_key, TPM2_ALG_RSASSA, TPM2_ALG_SHA256, false);
+        assert_int_equal(vc_quote_parse(e.attest, e.attest_len, e.sig, e.sig_len, &q, NULL), 0);
+        assert_int_equal(vc_quote_banks(q), 1u << vc_alg_index(VC_ALG_SHA256));
+        /* a selection of no PCR does not count */
+        q->attest.attested.quote.pcrSelect.pcrSelections[0].sizeofSelect = 0;
+        assert_int_equal(vc_quote_banks(q), 0);
+        vc_quote_free(q);
+        make_evidence(&e, &rsa_key, TPM2_ALG_RSASSA, TPM2_ALG_SHA256, true);
+        assert_int_equal(vc_quote_parse(e.attest, e.attest_len, e.sig, e.sig_len, &q, NULL), 0);
+        assert_int_equal(vc_quote_banks(q), (1u << vc_alg_index(VC_ALG_SHA256)) | (1u << vc_alg_index(VC_ALG_SHA1)));
+        vc_quote_free(q);
+}
+
 static void test_zeroed_result_is_not_valid(void **state) {
         vc_quote_result r = { 0 };
         assert_int_not_equal(r.status, VC_QUOTE_VALID);
@@ -562,6 +579,7 @@ int main(void) {
                 cmocka_unit_test(test_rejections),        cmocka_unit_test(test_eventlog_compare),
                 cmocka_unit_test(test_zeroed_result_is_not_valid),
                 cmocka_unit_test(test_sha1_refused_by_default),
+                cmocka_unit_test(test_quote_banks),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -282,6 +282,64 @@ static void test_pack_round_trip(void **state) {
         lb_free(&b);
 }
 
+/* A replay restricted to some banks computes those as a whole replay does, leaves the
+ * others out (not as skipped: they were not asked for), and carries the restriction
+ * through pack and unpack. */
+static void test_restricted_banks(void **state) {
+        logbuilder b;
+        vc_eventlog *log = NULL;
+        vc_hasher *h = NULL;
+        vc_replay r, u;
+        vc_replay_packed *p = NULL;
+        vc_pcr_set whole;
+        uint16_t algs[] = { VC_ALG_SHA1, VC_ALG_SHA256, 0x0027 }, sizes[] = { 20, 32, 48 };
+        uint32_t sha256 = 1u << vc_alg_index(VC_ALG_SHA256), sha384 = 1u << vc_alg_index(VC_ALG_SHA384);
+        vc_replay_init_banks(&r, 0);
+        vc_replay_init(&u);
+        assert_memory_equal(&r, &u, sizeof(r));
+        lb_init_agile_sizes(&b, algs, sizes, 3);
+        lb_event(&b, 0, EV_S_CRTM_VERSION, "v", 1);
+        lb_event(&b, 4, EV_EFI_ACTION, "a", 1);
+        size_t cut = b.len;
+        lb_event(&b, 7, EV_EFI_ACTION, "b", 1);
+        replay_buf(&b, &whole, 0);
+        assert_int_equal(vc_hasher_new(&h), 0);
+        assert_int_equal(vc_eventlog_parse(b.buf, cut, &log, NULL), 0);
+        vc_replay_init_banks(&r, sha256 | sha384);
+        assert_int_equal(vc_replay_update(h, log, &r, NULL, NULL), 0);
+        assert_int_equal(r.pcrs.n_banks, 1);
+        assert_int_equal(r.n_skipped_algs, 0);
+        assert_true(vc_replay_covers(&r, VC_ALG_SHA256));
+        assert_true(vc_replay_covers(&r, VC_ALG_SHA384)); /* asked for; the log has none */
+        assert_false(vc_replay_covers(&r, VC_ALG_SHA1));
+        assert_false(vc_replay_covers(&r, 0x0027));
+        assert_int_equal(vc_replay_pack(&r, &p), 0);
+        vc_replay_unpack(p, &u);
+        assert_memory_equal(&u, &r, sizeof(r));
+        free(p);
+        assert_int_equal(vc_eventlog_append(log, b.buf + cut, b.len - cut, NULL), 0);
+        assert_int_equal(vc_replay_update(h, log, &u, NULL, NULL), 0);
+        assert_int_equal(u.pcrs.n_banks, 1);
+        assert_false(vc_replay_covers(&u, VC_ALG_SHA1));
+        const vc_pcr_bank *want = vc_pcr_set_find(&whole, VC_ALG_SHA256), *got = vc_pcr_set_find(&u.pcrs, VC_ALG_SHA256);
+        assert_non_null(got);
+        assert_memory_equal(got, want, sizeof(*got));
+        vc_eventlog_free(log);
+        lb_free(&b);
+
+        /* a legacy SHA-1 log replayed for SHA-256 alone: nothing to replay */
+        lb_init_legacy(&b);
+        lb_event(&b, 4, EV_SEPARATOR, "\0\0\0\0", 4);
+        assert_int_equal(vc_eventlog_parse(b.buf, b.len, &log, NULL), 0);
+        vc_replay_init_banks(&r, sha256);
+        assert_int_equal(vc_replay_update(h, log, &r, NULL, NULL), 0);
+        assert_int_equal(r.pcrs.n_banks, 0);
+        assert_int_equal(r.n_skipped_algs, 0);
+        vc_eventlog_free(log);
+        vc_hasher_free(h);
+        lb_free(&b);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_extend_chain),
@@ -294,6 +352,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown_bank_skipped),
                 cmocka_unit_test(test_incremental_equals_whole),
                 cmocka_unit_test(test_pack_round_trip),
+                cmocka_unit_test(test_restricted_banks),
                 cmocka_unit_test(test_ccel_registers),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -187,13 +187,59 @@ static int log_refused(const attempt *a, const char *what, const vc_error *err, 
         return r < 0 ? r : fail(ret, VC_ATTEST_MALFORMED, "%s: %s", what, msg);
 }
 
+/* No PCR the challenge did not ask for (the golden set's, in its bank): each extra value
+ * an agent quotes would make another evaluation key, and another evaluation held, for
+ * nothing. A PCR left out is the golden set's `attestation` finding. ret->quote is the
+ * verified quote's result. 1 none, 0 some (ret says which; the quote's clock is taken). */
+static int check_asked(const attempt *a, const vc_golden *g, vc_attest_result *ret) {
+        for (int b = 0, gb = vc_alg_index(g->bank); b < VC_NUM_ALGS; b++) {
+                uint32_t asked = b == gb ? g->pcrs : 0, extra = ret->quote.quoted[b] & ~asked;
+                if (!extra)
+                        continue;
+                take_clock_of(a->st, &ret->quote, a->whole);
+                return fail(ret, VC_ATTEST_QUOTE, "quote selects %s PCRs (mask 0x%06x) that the challenge did not ask for",
+                            vc_alg_at(b)->name, extra);
+        }
+        return 1;
+}
+
+/* The state's replay of this boot lacks a bank that this attestation needs: the device's
+ * golden set changed since the boot's log was replayed (another bank, or pcr_values in
+ * another bank), or the quote selects a bank the challenge did not ask for. Without the
+ * whole log that bank cannot be replayed. A valid quote of the PCRs asked for: its clock
+ * is taken and the log state dropped, so that the next challenge asks for the whole log
+ * (NEED_LOG, not a verdict). 0 with ret set, <0 error. */
+static int replay_lacks_banks(const attempt *a, const vc_golden *g, vc_attest_result *ret) {
+        int r = quote_only(a->q, a->ak, a->in, a->policy, ret);
+        if (r == 0 && genuine(&ret->quote))
+                take_clock_of(a->st, &ret->quote, false);
+        if (r > 0)
+                r = check_asked(a, g, ret);
+        if (r <= 0)
+                return r;
+        take_clock_of(a->st, &ret->quote, true);
+        return fail(ret, VC_ATTEST_NEED_LOG, "this boot's log was replayed for another golden set's banks (golden set "
+                    "%s version %lld): the whole event log is needed", g->name, (long long) g->version);
+}
+
+/* Whether rp replays every bank in banks (vc_alg_index() bits). */
+static bool replay_covers(const vc_replay *rp, uint32_t banks) {
+        for (int b = 0; b < VC_NUM_ALGS; b++)
+                if ((banks & (1u << b)) && !vc_replay_covers(rp, vc_alg_at(b)->alg))
+                        return false;
+        return true;
+}
+
 /* Parses the input's log (the whole log, or a tail after the state's head) and replays
- * its events on a copy of the state's replay. Their data's digests are checked only when
- * the golden set evaluates them: a reused evaluation does not look. 1 done, 0 the log is
- * refused (ret says why), <0 error. */
-static int read_log(attempt *a, vc_attest_result *ret) {
+ * its events on a copy of the state's replay, in the banks the quote selects and the
+ * golden set reads (vc_golden_banks()): no quote the verifier accepts attests the others.
+ * Their data's digests are checked only when the golden set evaluates them: a reused
+ * evaluation does not look. 1 done, 0 the log is refused or cannot be used (ret says
+ * why), <0 error. */
+static int read_log(attempt *a, const vc_golden *g, vc_attest_result *ret) {
         vc_device_state *st = a->st;
         const vc_attest_input *in = a->in;
+        uint32_t banks = vc_golden_banks(g) | vc_quote_banks(a->q);
         vc_error err;
         int r;
 
@@ -202,10 +248,12 @@ static int read_log(attempt *a, vc_attest_result *ret) {
                 return -ENOMEM;
         a->n_events = st->n_events;
         if (a->whole) {
-                vc_replay_init(a->rp);
+                vc_replay_init_banks(a->rp, banks);
                 r = vc_eventlog_parse(in->eventlog, in->eventlog_len, &a->log, &err);
         } else {
                 vc_replay_unpack(st->replay, a->rp);
+                if (!replay_covers(a->rp, banks))
+                        return replay_lacks_banks(a, g, ret);
                 r = in->eventlog_len ? vc_eventlog_parse_tail(st->head, st->head_len, st->log_len, st->n_events,
                                                               in->eventlog, in->eventlog_len, &a->log, &err)
                                      : 0;
@@ -253,28 +301,16 @@ static int check_quote(const attempt *a, const vc_golden *g, vc_attest_result *r
                 return fail(ret, VC_ATTEST_QUOTE, "quote invalid (%s): %s", vc_quote_check_name(ret->quote.failed),
                             ret->quote.reason);
         }
-        /* No PCR the challenge did not ask for (the golden set's, in its bank): each extra
-         * value an agent quotes would make another evaluation key, and another evaluation
-         * held, for nothing. A PCR left out is the golden set's `attestation` finding. */
-        for (int b = 0, gb = vc_alg_index(g->bank); b < VC_NUM_ALGS; b++) {
-                uint32_t asked = b == gb ? g->pcrs : 0, extra = ret->quote.quoted[b] & ~asked;
-                if (!extra)
-                        continue;
-                take_clock_of(a->st, &ret->quote, a->whole);
-                return fail(ret, VC_ATTEST_QUOTE, "quote selects %s PCRs (mask 0x%06x) that the challenge did not ask for",
-                            vc_alg_at(b)->name, extra);
-        }
-        return 1;
+        return check_asked(a, g, ret);
 }
 
-/* The golden set's evaluation of the whole log in hand: every event's data is checked
- * against its digests first (the evaluation believes only verified content). */
+/* The golden set's evaluation of the whole log in hand: the data of the events it
+ * evaluates is checked against their digests in its bank, the one the quote attests,
+ * first (the evaluation believes only verified content). */
 static int evaluate_log(const attempt *a, const vc_golden *g, vc_eval_cache *cache, const uint8_t key[32],
                         uint32_t attested, vc_evaluation *ev) {
         vc_event_check *checks = calloc(a->log->n_events, sizeof(*checks));
-        int r = checks ? 0 : -ENOMEM;
-        for (size_t i = 0; r == 0 && i < a->log->n_events; i++)
-                r = vc_event_check_digests(a->h, &a->log->events[i], &checks[i]);
+        int r = checks ? vc_golden_check_digests(a->h, g, a->log, checks) : -ENOMEM;
         if (r == 0)
                 r = vc_golden_evaluate(g, a->log, checks, &a->rp->pcrs, attested, ev);
         if (r == 0 && cache)
@@ -417,7 +453,7 @@ int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, v
                 return -ENOMEM;
         if (!a.h)
                 a.h = a.own_h;
-        r = read_log(&a, ret);
+        r = read_log(&a, g, ret);
         if (r > 0)
                 r = check_quote(&a, g, ret);
         if (r > 0)

@@ -26,7 +26,8 @@ typedef struct vc_device_state {
         size_t n_events;                /* events in them, the first included */
         uint8_t *head;                  /* the log's first event */
         size_t head_len;
-        vc_replay_packed *replay;       /* its replay so far */
+        vc_replay_packed *replay;       /* its replay so far, of the banks the quote selected and
+                                         * the golden set read (vc_golden_banks()) */
         bool has_eval;
         uint8_t eval_key[32];           /* vc_eval_key() of the state last evaluated */
         vc_evaluation eval;             /* and what the golden set said of it */
@@ -89,6 +90,11 @@ void vc_attest_result_done(vc_attest_result *r);
  * The evaluation: the device's own last one when the key (golden set, attested PCR values)
  * is the same; else the cache's; else, with the whole log in hand (sent from offset 0),
  * the golden set's, put in the cache; else NEED_LOG.
+ * The log is replayed in the banks the quote selects and the golden set reads, and its
+ * data checked against its digests in the set's bank alone (vc_golden_check_digests()):
+ * the other banks are not attested. When the state was replayed for other banks (the
+ * device's golden set changed to one that reads another bank), a valid quote gets
+ * NEED_LOG: that bank cannot be replayed from a part of the log.
  * h: a hasher to use (NULL: one is made for the call). cache may be NULL.
  * Returns 0 with *ret filled; negative errno only when it could not evaluate. */
 int vc_attest_verify(vc_device_state *st, const vc_ak *ak, const vc_golden *g, vc_eval_cache *cache,

@@ -13,7 +13,7 @@
 
 typedef enum vc_digest_status {
         VC_DIGEST_NOT_CHECKED = 0,  /* the measured data is not in the log (a PE image, firmware volume) */
-        VC_DIGEST_VERIFIED = 1,     /* every bank's digest equals the hash of the event's measured data */
+        VC_DIGEST_VERIFIED = 1,     /* every checked bank's digest equals the hash of the event's measured data */
         VC_DIGEST_MISMATCH = 2,     /* the spec defines the measured data and a bank's digest differs */
         VC_DIGEST_NOT_EXTENDED = 3, /* EV_NO_ACTION or PCR 0xFFFFFFFF: not extended, nothing to check */
 } vc_digest_status;
@@ -40,6 +40,13 @@ const char *vc_digest_status_name(vc_digest_status s);
 
 /* Checks ev's digests against its data. Returns 0 with *ret filled, or -EIO/-ENOMEM. */
 int vc_event_check_digests(vc_hasher *h, const vc_event *ev, vc_event_check *ret);
+/* The same for the digests of the banks in algs (bit vc_alg_index(alg) per bank) alone: the
+ * others are neither hashed nor in any mask, and *ret says what the check of the chosen
+ * banks says (NOT_CHECKED when ev carries none of them). VC_ALGS_ALL is
+ * vc_event_check_digests(). A quote attests one bank; the digests of the others are not
+ * attested and need not agree with it (see vc_golden_check_digests()). */
+#define VC_ALGS_ALL UINT32_MAX
+int vc_event_check_digests_in(vc_hasher *h, const vc_event *ev, uint32_t algs, vc_event_check *ret);
 
 typedef enum vc_content_kind {
         VC_CONTENT_RAW = 0,          /* nothing decoded; text is a hex dump */

@@ -649,6 +649,46 @@ static void check_whole_log(ectx *e) {
                                 "%s is not measured", vc_sb_name(req[i].v));
 }
 
+uint32_t vc_golden_banks(const vc_golden *g) {
+        uint32_t banks = 0;
+        int b = vc_alg_index(g->bank);
+        if (b >= 0)
+                banks |= 1u << b;
+        for (int i = 0; i < VC_NUM_ALGS; i++)
+                if (g->pcr_values_mask[i])
+                        banks |= 1u << i;
+        return banks;
+}
+
+/* The banks whose digests of an event in this PCR the set relies on: its own bank for the
+ * PCRs it evaluates, and the bank of every pcr_values rule on this PCR (that rule reads the
+ * bank's replayed value, which means something only when its digests are those of the
+ * events' data, bound to the quoted bank through the data). */
+static uint32_t banks_for_pcr(const vc_golden *g, int b, uint32_t pcr) {
+        uint32_t banks = b >= 0 && (g->pcrs & (1u << pcr)) ? 1u << b : 0;
+        for (int i = 0; i < VC_NUM_ALGS; i++)
+                if (g->pcr_values_mask[i] & (1u << pcr))
+                        banks |= 1u << i;
+        return banks;
+}
+
+int vc_golden_check_digests(vc_hasher *h, const vc_golden *g, const vc_eventlog *log, vc_event_check *checks) {
+        int b = vc_alg_index(g->bank);
+        for (size_t i = 0; i < log->n_events; i++) {
+                const vc_event *ev = &log->events[i];
+                uint32_t banks = ev->pcr < VC_PCR_COUNT ? banks_for_pcr(g, b, ev->pcr) : 0;
+                /* check_event() reads the checks of these events alone */
+                if (g->log_kind != log->kind || !banks) {
+                        checks[i] = (vc_event_check) { 0 };
+                        continue;
+                }
+                int r = vc_event_check_digests_in(h, ev, banks, &checks[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_event_check *checks,
                        const vc_pcr_set *replayed, uint32_t attested, vc_evaluation *ret) {
         vc_evaluation out = { 0 };

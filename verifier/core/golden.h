@@ -211,10 +211,24 @@ void vc_evaluation_done(vc_evaluation *e);
 int vc_golden_evaluate(const vc_golden *g, const vc_eventlog *log, const vc_event_check *checks,
                        const vc_pcr_set *replayed, uint32_t attested, vc_evaluation *ret);
 
+/* What vc_golden_evaluate() reads, and no more, for an attestation that quotes g->bank:
+ * vc_golden_banks() is the banks whose replay it reads (g->bank, and the banks of
+ * rules.pcr_values; bit vc_alg_index(alg) per bank). vc_golden_check_digests() fills
+ * checks (one per event of log) with each event's digest check in g->bank alone, for the
+ * events in the PCRs g evaluates; the others' are zeroed (NOT_CHECKED), and the
+ * evaluation does not look at them. The other banks' digests are left alone: no quote of
+ * g->bank attests them, so whether they agree with the data says nothing of what was
+ * measured into the quoted PCRs. On a log whose banks agree (what firmware writes) the
+ * evaluation is the one that checking every bank gives; a log whose unquoted banks
+ * disagree with its data is judged by its quoted bank (vc_event_check_digests() of every
+ * bank calls such an event MISMATCH). 0, or -EIO/-ENOMEM. */
+uint32_t vc_golden_banks(const vc_golden *g);
+int vc_golden_check_digests(vc_hasher *h, const vc_golden *g, const vc_eventlog *log, vc_event_check *checks);
+
 /* ---- cache of evaluated states ---- */
 
 /* Remembers the trust decision for (golden fingerprint, name, version, attested mask,
- * replayed values of the attested PCRs in every bank). Not thread-safe: one per thread or behind a lock.
+ * replayed values of the attested PCRs in every replayed bank). Not thread-safe: one per thread or behind a lock.
  * Bounded: the oldest entries are evicted past max_entries, or past
  * VC_EVAL_CACHE_MAX_BYTES of held evaluations (findings and their texts). */
 typedef struct vc_eval_cache vc_eval_cache;

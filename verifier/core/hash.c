@@ -55,6 +55,7 @@ const vc_alg_info *vc_alg_by_name(const char *name) {
 
 struct vc_hasher {
         EVP_MD *md[VC_NUM_ALGS];
+        uint32_t fetched;       /* bit i: md[i] was fetched (NULL: the provider lacks it) */
         EVP_MD_CTX *ctx;
 };
 
@@ -77,20 +78,29 @@ int vc_hasher_new(vc_hasher **ret) {
                 vc_hasher_free(h);
                 return -ENOMEM;
         }
-        /* Explicit fetches once: OpenSSL 3's implicit fetch per EVP_DigestInit is slow.
-         * An algorithm the provider lacks (SM3 on some builds) stays NULL -> -ENOTSUP. */
-        for (size_t i = 0; i < VC_NUM_ALGS; i++)
-                h->md[i] = EVP_MD_fetch(NULL, algs[i].ossl_name, NULL);
         *ret = h;
         return 0;
+}
+
+/* Explicit fetches, once per hasher and algorithm, when first used: OpenSSL 3's implicit
+ * fetch per EVP_DigestInit is slow, and a fetch costs ~0.2 us, which a hasher made for a
+ * few digests of one algorithm need not pay five times. An algorithm the provider lacks
+ * (SM3 on some builds) stays NULL -> -ENOTSUP. */
+static const EVP_MD *md_of(vc_hasher *h, int i) {
+        if (!(h->fetched & (1u << i))) {
+                h->md[i] = EVP_MD_fetch(NULL, algs[i].ossl_name, NULL);
+                h->fetched |= 1u << i;
+        }
+        return h->md[i];
 }
 
 int vc_hasher_digest2(vc_hasher *h, uint16_t alg, const void *a, size_t alen, const void *b, size_t blen,
                       uint8_t *out) {
         int i = vc_alg_index(alg);
-        if (i < 0 || !h->md[i])
+        const EVP_MD *md = i < 0 ? NULL : md_of(h, i);
+        if (!md)
                 return -ENOTSUP;
-        if (EVP_DigestInit_ex2(h->ctx, h->md[i], NULL) != 1 || EVP_DigestUpdate(h->ctx, a, alen) != 1 ||
+        if (EVP_DigestInit_ex2(h->ctx, md, NULL) != 1 || EVP_DigestUpdate(h->ctx, a, alen) != 1 ||
             (b && EVP_DigestUpdate(h->ctx, b, blen) != 1) || EVP_DigestFinal_ex(h->ctx, out, NULL) != 1)
                 return -EIO;
         return 0;

@@ -37,7 +37,7 @@ const vc_alg_info *vc_alg_at(int index);
  * Not thread-safe: one per thread. */
 typedef struct vc_hasher vc_hasher;
 
-/* Returns 0, -ENOMEM, or -ENOTSUP when OpenSSL lacks every algorithm (never in practice). */
+/* Returns 0 or -ENOMEM. Each algorithm is fetched from OpenSSL when first used. */
 int vc_hasher_new(vc_hasher **ret);
 vc_hasher *vc_hasher_free(vc_hasher *h);
 

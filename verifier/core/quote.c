@@ -353,6 +353,17 @@ static uint32_t selected_mask(const TPMS_PCR_SELECTION *sel) {
         return mask;
 }
 
+uint32_t vc_quote_banks(const vc_quote *q) {
+        const TPML_PCR_SELECTION *sel = &q->attest.attested.quote.pcrSelect;
+        uint32_t banks = 0;
+        for (uint32_t i = 0; i < sel->count && i < TPM2_NUM_PCR_BANKS; i++) {
+                int b = vc_alg_index(sel->pcrSelections[i].hash);
+                if (b >= 0 && selected_mask(&sel->pcrSelections[i]))
+                        banks |= 1u << b;
+        }
+        return banks;
+}
+
 /* Is it the AK's TPM's quote: magic, type, the AK a restricted signing key (when its
  * TPMT_PUBLIC is known) of the signature's scheme, the signature. 1 yes, 0 failed with
  * ret set, <0 error. */

@@ -95,6 +95,10 @@ typedef struct vc_quote_policy {
 /* The PCRs of bank whose events the quote and log together attest: what
  * vc_golden_evaluate() takes as `attested` for a golden set of that bank. */
 uint32_t vc_quote_attested(const vc_quote_result *r, uint16_t bank);
+/* The banks whose PCRs q selects (bit vc_alg_index(alg) per bank; unknown algorithms left
+ * out), as parsed: nothing is verified. What a replay of the log must hold for
+ * vc_quote_verify() to compare q against it. */
+uint32_t vc_quote_banks(const vc_quote *q);
 
 const char *vc_quote_check_name(vc_quote_check c);
 

@@ -9,10 +9,21 @@ void vc_replay_init(vc_replay *r) {
         memset(r, 0, sizeof(*r));
 }
 
+void vc_replay_init_banks(vc_replay *r, uint32_t algs) {
+        vc_replay_init(r);
+        r->only_algs = algs;
+}
+
+bool vc_replay_covers(const vc_replay *r, uint16_t alg) {
+        int b = vc_alg_index(alg);
+        return !r->only_algs || (b >= 0 && (r->only_algs & (1u << b)));
+}
+
 struct vc_replay_packed {
         size_t next_event, size;
         uint8_t locality;
         bool pcr0_started;
+        uint32_t only_algs;
         uint32_t n_skipped_algs;
         uint16_t skipped_algs[VC_EVENTLOG_MAX_ALGS];
         uint32_t n_banks;
@@ -34,6 +45,7 @@ int vc_replay_pack(const vc_replay *r, vc_replay_packed **ret) {
         p->next_event = r->next_event;
         p->locality = r->locality;
         p->pcr0_started = r->pcr0_started;
+        p->only_algs = r->only_algs;
         p->n_skipped_algs = r->n_skipped_algs;
         memcpy(p->skipped_algs, r->skipped_algs, sizeof(p->skipped_algs));
         p->n_banks = r->pcrs.n_banks;
@@ -60,6 +72,7 @@ void vc_replay_unpack(const vc_replay_packed *p, vc_replay *r) {
         r->next_event = p->next_event;
         r->locality = p->locality;
         r->pcr0_started = p->pcr0_started;
+        r->only_algs = p->only_algs;
         r->n_skipped_algs = p->n_skipped_algs;
         memcpy(r->skipped_algs, p->skipped_algs, sizeof(r->skipped_algs));
         r->pcrs.n_banks = p->n_banks;
@@ -94,10 +107,13 @@ static void setup_banks(const vc_eventlog *log, vc_replay *r) {
         if (r->pcrs.n_banks || r->n_skipped_algs)
                 return;
         if (log->format == VC_LOG_SHA1_LEGACY) {
-                vc_pcr_set_bank(&r->pcrs, VC_ALG_SHA1);
+                if (vc_replay_covers(r, VC_ALG_SHA1))
+                        vc_pcr_set_bank(&r->pcrs, VC_ALG_SHA1);
                 return;
         }
         for (uint32_t i = 0; i < log->spec.n_algs; i++) {
+                if (!vc_replay_covers(r, log->spec.algs[i].alg))
+                        continue;
                 /* A declared algorithm we cannot compute is parsed (its size is declared)
                  * but not replayed: PFP 1.05 10.4.5.1 lets a parser skip unknown digests. */
                 if (!vc_pcr_set_bank(&r->pcrs, log->spec.algs[i].alg))

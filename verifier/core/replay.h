@@ -13,12 +13,22 @@ typedef struct vc_replay {
         size_t next_event;      /* first event not yet replayed */
         uint8_t locality;       /* PCR 0 starting locality (StartupLocality / H-CRTM) */
         bool pcr0_started;      /* PCR 0 extended at least once */
+        uint32_t only_algs;     /* 0: every bank the log declares; else only these (vc_alg_index() bits) */
         uint32_t n_skipped_algs;
-        uint16_t skipped_algs[VC_EVENTLOG_MAX_ALGS]; /* banks declared but not computable here, or
-                                                      * missing from some event: not replayed */
+        uint16_t skipped_algs[VC_EVENTLOG_MAX_ALGS]; /* banks declared (and asked for) but not
+                                                      * computable here, or missing from some
+                                                      * event: not replayed */
 } vc_replay;
 
 void vc_replay_init(vc_replay *r);
+/* A replay of the banks in algs alone (vc_alg_index() bits; 0: every bank, as
+ * vc_replay_init()). The log's other banks are parsed but neither replayed nor listed in
+ * skipped_algs: an attestation needs the bank its quote covers (and those its golden set
+ * reads), not the others, which no quote of it attests. */
+void vc_replay_init_banks(vc_replay *r, uint32_t algs);
+/* Whether r is to replay alg's bank: false only when r was restricted to other banks
+ * (whether the log has that bank is r->pcrs's and skipped_algs's to say). */
+bool vc_replay_covers(const vc_replay *r, uint16_t alg);
 
 /* A compact copy of a vc_replay for keeping between attestations (a vc_replay is 7.7 KiB
  * whatever the log; this holds only the replayed banks' values of the PCRs in their
