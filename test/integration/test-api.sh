@@ -396,6 +396,8 @@ http {
         listen 127.0.0.1:$NPORT;
         location / {
             auth_request /vouch-decision;
+            auth_request_set \$vouch_reason \$upstream_http_x_vouch_reason;
+            add_header X-Vouch-Reason \$vouch_reason always;
             root $NG/www;
         }
         location = /vouch-decision {
@@ -425,7 +427,7 @@ EOF
                 done
         }
         stop_nginx() { kill -TERM "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; }
-        ask() { curl -s -o "$NG/body" -w '%{http_code}' -H "X-Device: $1" "http://127.0.0.1:$NPORT/"; }
+        ask() { curl -s -o "$NG/body" -D "$NG/headers" -w '%{http_code}' -H "X-Device: $1" "http://127.0.0.1:$NPORT/"; }
         nginx_conf "$APORT" >"$NG/nginx.conf"
         chmod -R a+rX "$NG"
         start_nginx "$NG/nginx.conf"
@@ -433,12 +435,14 @@ EOF
         [[ $RC == 0 ]] || fail "agent b before the nginx check: $RC $OUT $ERR"
         rb=$(ask "$IDB")
         rb_body=$(cat "$NG/body")
+        rb_reason=$(sed -n 's/^X-Vouch-Reason: *\([a-z-]*\).*/\1/p' "$NG/headers")
         ra=$(ask "$ID")
+        ra_reason=$(sed -n 's/^X-Vouch-Reason: *\([a-z-]*\).*/\1/p' "$NG/headers")
         ru=$(ask "$(printf 'ab%.0s' {1..32})")
         rn=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/")
-        [[ $rb == 200 && $rb_body == protected && $ra == 403 && $ru == 403 && $rn == 403 ]] &&
-                pass "nginx auth_request on /v1/decision: TRUSTED 200, UNTRUSTED 403, unknown device 403, no device 403" ||
-                fail "nginx auth_request: trusted $rb ($rb_body), untrusted $ra, unknown $ru, none $rn; vouchd says of b: $(PC reader get "/v1/devices/$IDB/decision" --out /dev/stdout | tail -c 300)"
+        [[ $rb == 200 && $rb_body == protected && $ra == 403 && $ra_reason == untrusted && $ru == 403 && $rn == 403 ]] &&
+                pass "nginx auth_request on /v1/decision: TRUSTED 200, UNTRUSTED 403 (reason passed on), unknown device 403, no device 403" ||
+                fail "nginx auth_request: trusted $rb ($rb_reason), untrusted $ra ($ra_reason), unknown $ru, none $rn; vouchd says of b: $(PC reader get "/v1/devices/$IDB/decision" --out /dev/stdout | tail -c 300)"
         d=$(PC reader get "/v1/devices/$ID/decision")
         [[ $d == 403* ]] && pass "GET /v1/devices/ID/decision for the UNTRUSTED device: 403" || fail "decision: $d"
         stop_nginx
