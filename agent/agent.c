@@ -672,7 +672,8 @@ static const char usage[] =
         "  --once              attest once and exit: 0 TRUSTED, 1 UNTRUSTED or refused, 2 error\n"
         "  --verdict-out PATH  write each signed verdict there (atomically) for other services\n"
         "  --ek-cert FILE      the EK certificate (PEM or DER) to send instead of NV's: for a TPM\n"
-        "                      with none in NV (firmware TPMs), e.g. fetched by provisioning\n";
+        "                      with none in NV (firmware TPMs), e.g. fetched by provisioning\n"
+        "  --version           print \"vouch-agent VERSION\" and exit\n";
 
 int main(int argc, char **argv) {
         static const struct option lo[] = {
@@ -681,7 +682,8 @@ int main(int argc, char **argv) {
                 { "state-dir", required_argument, NULL, 'd' }, { "once", no_argument, NULL, '1' },
                 { "verdict-out", required_argument, NULL, 'v' }, { "ek", required_argument, NULL, 'k' },
                 { "ek-cert", required_argument, NULL, 'E' },
-                { "help", no_argument, NULL, 'h' },          {},
+                { "version", no_argument, NULL, 'V' },       { "help", no_argument, NULL, 'h' },
+                {},
         };
         opts o = { .tcti = "device:/dev/tpmrm0", .eventlog = "/sys/kernel/security/tpm0/binary_bios_measurements",
                    .ek_type = VA_EK_AUTO };
@@ -701,6 +703,7 @@ int main(int argc, char **argv) {
                                     : strcmp(optarg, "ecc") == 0 ? VA_EK_ECC
                                                                  : VA_EK_AUTO;
                         break;
+                case 'V': puts("vouch-agent " VOUCH_VERSION); return 0;
                 case 'h': fputs(usage, stdout); return 0;
                 default: fputs(usage, stderr); return 2;
                 }

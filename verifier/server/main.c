@@ -134,10 +134,15 @@ static int vouchd_main(vouchd *d, int argc, char **argv) {
         int r;
 
         setenv("TSS2_LOG", "all+none", 0);
+        if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+                puts("vouchd " VOUCH_VERSION);
+                return 0;
+        }
         if ((r = config_parse(c, argc, argv, &a)) != 0)
                 return r;
         if (a.cmd == CMD_HELP) {
                 fputs(config_usage, stdout);
+                puts("vouchd --version prints \"vouchd VERSION\" and exits.");
                 return 0;
         }
         vlog_level = c->log_level;
