@@ -36,6 +36,7 @@
 #include "ekcert.h"
 #include "fileio.h"
 #include "frame.h"
+#include "notify.h"
 #include "protocol.h"
 #include "tpm.h"
 #include "vouch.pb-c.h"
@@ -516,6 +517,8 @@ static int on_verdict(const opts *o, const Vouch__V1__VerdictNotice *vn) {
         for (size_t i = 0; i < v->n_findings; i++)
                 printf("  [%s] %s\n", v->findings[i]->rule, v->findings[i]->explanation);
         fflush(stdout);
+        vu_notify("STATUS=%s (sequence %llu, golden %s version %lld)", trusted ? "TRUSTED" : "UNTRUSTED",
+                  (unsigned long long) v->sequence, v->golden_name, (long long) v->golden_version);
         if (o->verdict_out) {
                 /* the passport: the signed verdict, for other services on the device */
                 size_t n = vouch__v1__signed_verdict__get_packed_size(vn->verdict);
@@ -728,6 +731,9 @@ int main(int argc, char **argv) {
                 say("TPM (%s): %s", o.tcti, err.msg);
                 return 2;
         }
+        /* systemd (Type=notify): ready once the TPM's keys are read, not at the first verdict, so
+         * that a verifier out of reach does not fail the agent's start (it reconnects) */
+        vu_notify("READY=1\nSTATUS=attesting to %s", o.server);
         unsigned backoff = 1;
         int result = RUN_ERROR;
         while (!stop) {
@@ -761,10 +767,12 @@ int main(int argc, char **argv) {
                 RAND_bytes((uint8_t *) &rnd, sizeof(rnd));
                 unsigned wait = backoff + rnd % (backoff + 1);
                 say("reconnecting in %u s", wait);
+                vu_notify("STATUS=reconnecting to %s in %u s", o.server, wait);
                 for (unsigned i = 0; i < wait && !stop; i++)
                         sleep(1);
                 backoff = backoff < 60 ? backoff * 2 : 60;
         }
+        vu_notify("STOPPING=1");
         keys_clear(&k);
         if (!o.once && stop) {
                 say("stopped by a signal");

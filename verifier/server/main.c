@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "keys.h"
+#include "notify.h"
 #include "statedir.h"
 #include "tls.h"
 #include "vouchd.h"
@@ -112,15 +113,20 @@ static int cmd_run(vouchd *d, bool fresh) {
                 return 1;
         printf("vouchd: ready on %s\n", c->listen);
         fflush(stdout);
+        /* systemd (Type=notify): started once agents can connect and the API answers */
+        vu_notify("READY=1\nSTATUS=verifying agents on %s", c->listen);
         for (;;) {
                 int sig;
                 if (sigwait(&set, &sig) != 0)
                         continue;
                 if (sig == SIGHUP) {
+                        vu_notify("RELOADING=1\nSTATUS=reloading golden sets and keys");
                         vouchd_reload(d);
+                        vu_notify("READY=1\nSTATUS=verifying agents on %s", c->listen);
                         continue;
                 }
                 vlog(LOG_INFO, "signal %d: draining", sig);
+                vu_notify("STOPPING=1\nSTATUS=draining");
                 break;
         }
         vouchd_stop(d);
