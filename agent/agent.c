@@ -36,6 +36,7 @@
 #include "ekcert.h"
 #include "fileio.h"
 #include "frame.h"
+#include "notify.h"
 #include "protocol.h"
 #include "tpm.h"
 #include "vouch.pb-c.h"
@@ -516,6 +517,8 @@ static int on_verdict(const opts *o, const Vouch__V1__VerdictNotice *vn) {
         for (size_t i = 0; i < v->n_findings; i++)
                 printf("  [%s] %s\n", v->findings[i]->rule, v->findings[i]->explanation);
         fflush(stdout);
+        vu_notify("STATUS=%s (sequence %llu, golden %s version %lld)", trusted ? "TRUSTED" : "UNTRUSTED",
+                  (unsigned long long) v->sequence, v->golden_name, (long long) v->golden_version);
         if (o->verdict_out) {
                 /* the passport: the signed verdict, for other services on the device */
                 size_t n = vouch__v1__signed_verdict__get_packed_size(vn->verdict);
@@ -672,7 +675,8 @@ static const char usage[] =
         "  --once              attest once and exit: 0 TRUSTED, 1 UNTRUSTED or refused, 2 error\n"
         "  --verdict-out PATH  write each signed verdict there (atomically) for other services\n"
         "  --ek-cert FILE      the EK certificate (PEM or DER) to send instead of NV's: for a TPM\n"
-        "                      with none in NV (firmware TPMs), e.g. fetched by provisioning\n";
+        "                      with none in NV (firmware TPMs), e.g. fetched by provisioning\n"
+        "  --version           print \"vouch-agent VERSION\" and exit\n";
 
 int main(int argc, char **argv) {
         static const struct option lo[] = {
@@ -681,7 +685,8 @@ int main(int argc, char **argv) {
                 { "state-dir", required_argument, NULL, 'd' }, { "once", no_argument, NULL, '1' },
                 { "verdict-out", required_argument, NULL, 'v' }, { "ek", required_argument, NULL, 'k' },
                 { "ek-cert", required_argument, NULL, 'E' },
-                { "help", no_argument, NULL, 'h' },          {},
+                { "version", no_argument, NULL, 'V' },       { "help", no_argument, NULL, 'h' },
+                {},
         };
         opts o = { .tcti = "device:/dev/tpmrm0", .eventlog = "/sys/kernel/security/tpm0/binary_bios_measurements",
                    .ek_type = VA_EK_AUTO };
@@ -701,6 +706,7 @@ int main(int argc, char **argv) {
                                     : strcmp(optarg, "ecc") == 0 ? VA_EK_ECC
                                                                  : VA_EK_AUTO;
                         break;
+                case 'V': puts("vouch-agent " VOUCH_VERSION); return 0;
                 case 'h': fputs(usage, stdout); return 0;
                 default: fputs(usage, stderr); return 2;
                 }
@@ -725,6 +731,9 @@ int main(int argc, char **argv) {
                 say("TPM (%s): %s", o.tcti, err.msg);
                 return 2;
         }
+        /* systemd (Type=notify): ready once the TPM's keys are read, not at the first verdict, so
+         * that a verifier out of reach does not fail the agent's start (it reconnects) */
+        vu_notify("READY=1\nSTATUS=attesting to %s", o.server);
         unsigned backoff = 1;
         int result = RUN_ERROR;
         while (!stop) {
@@ -758,10 +767,12 @@ int main(int argc, char **argv) {
                 RAND_bytes((uint8_t *) &rnd, sizeof(rnd));
                 unsigned wait = backoff + rnd % (backoff + 1);
                 say("reconnecting in %u s", wait);
+                vu_notify("STATUS=reconnecting to %s in %u s", o.server, wait);
                 for (unsigned i = 0; i < wait && !stop; i++)
                         sleep(1);
                 backoff = backoff < 60 ? backoff * 2 : 60;
         }
+        vu_notify("STOPPING=1");
         keys_clear(&k);
         if (!o.once && stop) {
                 say("stopped by a signal");

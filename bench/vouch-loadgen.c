@@ -1202,7 +1202,8 @@ static const char usage[] =
         "  --max-pending N       connections between connect and Welcome at once (default 64)\n"
         "  --acked FILE          write each verdict received (device, sequence, global sequence, SHA-256)\n"
         "  --offset-like-agent   full mode: send the log from the challenge's eventlog_offset after a\n"
-        "                        reboot, as agent/agent.c does (shows what the verifier makes of it)\n";
+        "                        reboot, as agent/agent.c does (shows what the verifier makes of it)\n"
+        "  --version             print \"vouch-loadgen VERSION\" and exit\n";
 
 static const char *mode_name(lg_mode m) {
         return m == MODE_FULL ? "full" : m == MODE_PERIODIC ? "periodic" : "enroll";
@@ -1237,11 +1238,12 @@ static int parse_misbehave(const char *arg, unsigned *bits) {
 
 static char default_log[4096];
 
-/* Fills G.o. -1 to go on, or the exit code: 0 after --help, 2 on a usage error. *ret_init_dir
- * (--init-ek-ca) and *ret_floor (--floor) say when main does something else than a run. */
+/* Fills G.o. -1 to go on, or the exit code: 0 after --help or --version, 2 on a usage error.
+ * *ret_init_dir (--init-ek-ca) and *ret_floor (--floor) say when main does something else
+ * than a run. */
 static int parse_options(int argc, char **argv, const char **ret_init_dir, bool *ret_floor) {
         enum { O_SERVER = 256, O_CA, O_EKCA, O_INIT, O_FLOOR, O_AGENTS, O_MODE, O_DURATION, O_WARMUP, O_THREADS,
-               O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_LIKE_AGENT, O_ACKED, O_HELP };
+               O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_LIKE_AGENT, O_ACKED, O_HELP, O_VERSION };
         static const struct option lo[] = {
                 { "server", required_argument, NULL, O_SERVER },     { "ca", required_argument, NULL, O_CA },
                 { "ek-ca-dir", required_argument, NULL, O_EKCA },    { "init-ek-ca", required_argument, NULL, O_INIT },
@@ -1254,7 +1256,8 @@ static int parse_options(int argc, char **argv, const char **ret_init_dir, bool 
                 { "acked", required_argument, NULL, O_ACKED },
                 { "max-pending", required_argument, NULL, O_PENDING },
                 { "offset-like-agent", no_argument, NULL, O_LIKE_AGENT },
-                { "help", no_argument, NULL, O_HELP },               {},
+                { "help", no_argument, NULL, O_HELP },               { "version", no_argument, NULL, O_VERSION },
+                {},
         };
         options *o = &G.o;
         *o = (options) { .agents = 100, .threads = 2, .sources = 16, .connect_rate = 2000, .duration = 10,
@@ -1294,6 +1297,7 @@ static int parse_options(int argc, char **argv, const char **ret_init_dir, bool 
                 case O_LIKE_AGENT: o->offset_like_agent = true; break;
                 case O_ACKED: o->acked = optarg; break;
                 case O_HELP: fputs(usage, stdout); return 0;
+                case O_VERSION: puts("vouch-loadgen " VOUCH_VERSION); return 0;
                 default: fputs(usage, stderr); return 2;
                 }
         }

@@ -7,6 +7,9 @@
 # (EK certificate chain, ActivateCredential), is challenged with a fresh nonce and gets its
 # signed verdict, printed here. Then a rogue boot application is measured into the TPM and
 # the next attestation is UNTRUSTED.
+# VOUCH_DEMO_SKIP_INSTALL=1 skips the apt-get step; VOUCH_DEMO_BIN=DIR runs the vouchd,
+# vouch-agent and vouchctl installed in DIR (/usr/bin from the Debian packages) instead of
+# building them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -15,12 +18,24 @@ if [[ ${VOUCH_DEMO_SKIP_INSTALL:-} != 1 ]]; then
         echo "== installing packages (apt-get)"
         bash .ci/install-packages
 fi
-echo "== building"
-[[ -d build-demo ]] || meson setup build-demo --buildtype=release >/dev/null
-ninja -C build-demo >/dev/null
-VOUCHCTL=$root/build-demo/verifier/vouchctl/vouchctl
-VOUCHD=$root/build-demo/verifier/server/vouchd
-VOUCH_AGENT=$root/build-demo/agent/vouch-agent
+if [[ -n ${VOUCH_DEMO_BIN:-} ]]; then
+        # installed binaries (the Debian packages: VOUCH_DEMO_BIN=/usr/bin) instead of a build
+        echo "== using the installed vouchd, vouch-agent and vouchctl in $VOUCH_DEMO_BIN"
+        VOUCHCTL=$VOUCH_DEMO_BIN/vouchctl
+        VOUCHD=$VOUCH_DEMO_BIN/vouchd
+        VOUCH_AGENT=$VOUCH_DEMO_BIN/vouch-agent
+        for b in "$VOUCHCTL" "$VOUCHD" "$VOUCH_AGENT"; do
+                [[ -x $b ]] || { echo "demo: $b is not an executable (VOUCH_DEMO_BIN=$VOUCH_DEMO_BIN)" >&2; exit 1; }
+        done
+        "$VOUCHCTL" --version | sed 's/^/   /'
+else
+        echo "== building"
+        [[ -d build-demo ]] || meson setup build-demo --buildtype=release >/dev/null
+        ninja -C build-demo >/dev/null
+        VOUCHCTL=$root/build-demo/verifier/vouchctl/vouchctl
+        VOUCHD=$root/build-demo/verifier/server/vouchd
+        VOUCH_AGENT=$root/build-demo/agent/vouch-agent
+fi
 
 # shellcheck source=../test/integration/lib.sh
 . test/integration/lib.sh

@@ -574,6 +574,21 @@ static void test_roles(void **state) {
         t->f.d.cfg.n_api_admins = t->f.d.cfg.n_api_readers = 0;
 }
 
+/* /metrics names the build: vouch_build_info{version="..."} 1, a gauge (issue 20) */
+static void test_build_info(void **state) {
+        tapi *t = *state;
+        api_response r;
+        call(t, API_METHOD_GET, API_ROLE_READER, "/metrics", &r);
+        assert_int_equal(r.status, 200);
+        char *text = strndup((const char *) r.body, r.body_len);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "\n# TYPE vouch_build_info gauge\n"));
+        assert_non_null(strstr(text, "\nvouch_build_info{version=\"" VOUCH_VERSION "\"} 1\n"));
+        assert_string_not_equal(VOUCH_VERSION, "");
+        free(text);
+        api_response_done(&r);
+}
+
 /* ---- admin actions ---- */
 
 static void test_revoke_and_approve(void **state) {
@@ -940,6 +955,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_verdict_list_filter_and_pages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_build_info, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_revoke_and_approve, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_golden_assignment, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_store_failure_leaves_device_unchanged, setup, teardown),

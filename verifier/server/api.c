@@ -616,6 +616,8 @@ static void get_metrics(struct api *a, api_response *out) {
                             (unsigned long long) st.failures, vs_lost(d->store, NULL, 0) ? 1 : 0,
                             atomic_load(&a->n_watchers),
                             (unsigned long long) atomic_load(&a->refused));
+        fprintf(b, "# HELP vouch_build_info vouchd's version.\n# TYPE vouch_build_info gauge\n"
+                   "vouch_build_info{version=\"" VOUCH_VERSION "\"} 1\n");
         if (fclose(b) != 0) {
                 free(text);
                 reply_oom(out);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "keys.h"
+#include "notify.h"
 #include "statedir.h"
 #include "tls.h"
 #include "vouchd.h"
@@ -112,15 +113,20 @@ static int cmd_run(vouchd *d, bool fresh) {
                 return 1;
         printf("vouchd: ready on %s\n", c->listen);
         fflush(stdout);
+        /* systemd (Type=notify): started once agents can connect and the API answers */
+        vu_notify("READY=1\nSTATUS=verifying agents on %s", c->listen);
         for (;;) {
                 int sig;
                 if (sigwait(&set, &sig) != 0)
                         continue;
                 if (sig == SIGHUP) {
+                        vu_notify("RELOADING=1\nSTATUS=reloading golden sets and keys");
                         vouchd_reload(d);
+                        vu_notify("READY=1\nSTATUS=verifying agents on %s", c->listen);
                         continue;
                 }
                 vlog(LOG_INFO, "signal %d: draining", sig);
+                vu_notify("STOPPING=1\nSTATUS=draining");
                 break;
         }
         vouchd_stop(d);
@@ -134,10 +140,15 @@ static int vouchd_main(vouchd *d, int argc, char **argv) {
         int r;
 
         setenv("TSS2_LOG", "all+none", 0);
+        if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+                puts("vouchd " VOUCH_VERSION);
+                return 0;
+        }
         if ((r = config_parse(c, argc, argv, &a)) != 0)
                 return r;
         if (a.cmd == CMD_HELP) {
                 fputs(config_usage, stdout);
+                puts("vouchd --version prints \"vouchd VERSION\" and exits.");
                 return 0;
         }
         vlog_level = c->log_level;

@@ -67,9 +67,14 @@ static int public_from_pem(const uint8_t *pem, size_t len, TPMT_PUBLIC *out) {
 }
 
 int cmd_ek(int argc, char **argv) {
+        static const char usage[] =
+                "Usage: vouchctl ek fingerprint FILE   (FILE: tpm2_createek -u output, TPM2B_PUBLIC or PEM)\n";
+        if (argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+                fputs(usage, stdout);
+                return EXIT_OK;
+        }
         if (argc != 3 || strcmp(argv[1], "fingerprint") != 0) {
-                fputs("Usage: vouchctl ek fingerprint FILE   (FILE: tpm2_createek -u output, TPM2B_PUBLIC or PEM)\n",
-                      stderr);
+                fputs(usage, stderr);
                 return EXIT_USAGE;
         }
         uint8_t *buf = NULL;

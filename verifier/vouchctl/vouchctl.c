@@ -39,6 +39,7 @@ static void usage(FILE *f) {
               "  device list | approve ID | revoke ID | assign ID GOLDEN   (admin)\n"
               "  keys get [--pem]                       the verdict-signing public keys\n"
               "\n"
+              "vouchctl --version prints \"vouchctl VERSION\".\n"
               "Exit status: 0 valid, 1 invalid, 2 usage error or unreadable input.\n",
               f);
 }
