@@ -375,8 +375,7 @@ u=$(PC reader list "/v1/verdicts?status=UNTRUSTED")
 # device a UNTRUSTED, a third unknown); nothing gets through without vouchd's 200
 if command -v nginx >/dev/null; then
         NG=$TOP/nginx
-        mkdir -p "$NG/www" "$NG/tmp"
-        echo "protected" >"$NG/www/index.html"
+        mkdir -p "$NG/tmp"
         NPORT=$(free_port)
         nginx_conf() { # VOUCHD_PORT
                 cat <<EOF
@@ -398,7 +397,7 @@ http {
             auth_request /vouch-decision;
             auth_request_set \$vouch_reason \$upstream_http_x_vouch_reason;
             add_header X-Vouch-Reason \$vouch_reason always;
-            root $NG/www;
+            empty_gif; # content from nginx itself (a worker may not read the test's 0700 dir)
         }
         location = /vouch-decision {
             internal;
@@ -427,20 +426,19 @@ EOF
                 done
         }
         stop_nginx() { kill -TERM "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; }
-        ask() { curl -s -o "$NG/body" -D "$NG/headers" -w '%{http_code}' -H "X-Device: $1" "http://127.0.0.1:$NPORT/"; }
+        ask() { curl -s -o "$NG/body" -D "$NG/headers" -w '%{http_code} %{content_type}' -H "X-Device: $1" "http://127.0.0.1:$NPORT/"; }
         nginx_conf "$APORT" >"$NG/nginx.conf"
         chmod -R a+rX "$NG"
         start_nginx "$NG/nginx.conf"
         agent b # a fresh TRUSTED verdict for device b (they expire within seconds here)
         [[ $RC == 0 ]] || fail "agent b before the nginx check: $RC $OUT $ERR"
         rb=$(ask "$IDB")
-        rb_body=$(cat "$NG/body")
         rb_reason=$(sed -n 's/^X-Vouch-Reason: *\([a-z-]*\).*/\1/p' "$NG/headers")
         ra=$(ask "$ID")
         ra_reason=$(sed -n 's/^X-Vouch-Reason: *\([a-z-]*\).*/\1/p' "$NG/headers")
         ru=$(ask "$(printf 'ab%.0s' {1..32})")
         rn=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/")
-        [[ $rb == 200 && $rb_body == protected && $ra == 403 && $ra_reason == untrusted && $ru == 403 && $rn == 403 ]] &&
+        [[ $rb == "200 image/gif" && $ra == 403* && $ra_reason == untrusted && $ru == 403* && $rn == 403 ]] &&
                 pass "nginx auth_request on /v1/decision: TRUSTED 200, UNTRUSTED 403 (reason passed on), unknown device 403, no device 403" ||
                 fail "nginx auth_request: trusted $rb ($rb_reason), untrusted $ra ($ra_reason), unknown $ru, none $rn; vouchd says of b: $(PC reader get "/v1/devices/$IDB/decision" --out /dev/stdout | tail -c 300)"
         d=$(PC reader get "/v1/devices/$ID/decision")
@@ -450,7 +448,7 @@ EOF
         nginx_conf "$(free_port)" >"$NG/down.conf"
         start_nginx "$NG/down.conf"
         rd=$(ask "$IDB")
-        [[ $rd == 500 ]] && pass "nginx auth_request with vouchd unreachable: 500, not let through" || fail "vouchd down: $rd"
+        [[ $rd == 500* ]] && pass "nginx auth_request with vouchd unreachable: 500, not let through" || fail "vouchd down: $rd"
         stop_nginx
 elif [[ ${CI:-} == true ]]; then
         fail "nginx is not installed (apt-get install nginx): the enforcement-point check cannot run"
