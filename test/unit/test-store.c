@@ -712,6 +712,119 @@ static void test_run_state(void **state) {
         vs_close(s);
 }
 
+/* The run state per instance (schema version 4): one instance's clean close does not hide
+ * another's failed write or crash; a new name has no previous run. */
+static int open_as(const char *instance, unsigned flags, vs_store **ret, vs_open_info *info) {
+        char err[512];
+        vs_open_options opt = { .history_keep = 10, .flags = flags, .instance = instance };
+        int r = vs_open_ex(url, &opt, ret, info, err, sizeof(err));
+        if (r < 0 && r != -EBUSY && r != -EINVAL)
+                print_message("vs_open_ex as %s: %s\n", instance, err);
+        return r;
+}
+
+static void test_instance_run_state(void **state) {
+        vs_store *a = NULL, *b = NULL, *c = NULL;
+        vs_open_info info;
+        char err[256];
+        uint8_t rec[4] = { 1 };
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_true(info.created && info.previous_clean);
+        assert_string_equal(vs_instance(a), "a");
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        assert_true(!info.created && info.previous_clean); /* b never ran here */
+        /* a's write fails, b's do not; b closes clean first */
+        vs_verdict v = verdict_of("dev-a", 1, 3, 1, rec, sizeof(rec));
+        assert_int_equal(vs_verdict_put(a, &v, NULL, NULL), 0);
+        vs_flush(a);
+        v.sequence = 2; /* gseq 3 again: fails */
+        assert_int_equal(vs_verdict_put(a, &v, NULL, NULL), 0);
+        vs_flush(a);
+        vs_close(b);
+        vs_close(a);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        assert_true(info.previous_clean);
+        assert_int_equal(open_as("a", 0, &a, &info), 0);
+        assert_false(info.previous_clean);
+        vs_run_settled(a);
+        vs_close(a);
+        /* a crashes (a process that ends without vs_close) while b runs, and b closes clean */
+        pid_t pid = fork();
+        if (pid == 0) {
+                vs_store *x = NULL;
+                _exit(open_as("a", 0, &x, NULL) == 0 ? 0 : 1);
+        }
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_int_equal(WEXITSTATUS(st), 0);
+        vs_close(b);
+        assert_int_equal(open_as("a", 0, &a, &info), 0);
+        assert_false(info.previous_clean);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        assert_true(info.previous_clean);
+        vs_close(b);
+        vs_close(a);
+        /* vs_open is instance "default", which has its own state */
+        assert_int_equal(vs_open(url, 10, 0, &c, &info, err, sizeof(err)), 0);
+        assert_string_equal(vs_instance(c), "default");
+        assert_true(info.previous_clean);
+        vs_close(c);
+        assert_int_equal(sql_int("SELECT count(*) FROM instances"), 3);
+        /* names: 1-63 of [A-Za-z0-9._-]; "" is "default" */
+        assert_int_equal(open_as("", 0, &c, &info), 0);
+        assert_string_equal(vs_instance(c), "default");
+        vs_close(c);
+        const char *bad[] = { "a b", "a/b", "x'y", "Ã©",
+                              "0123456789012345678901234567890123456789012345678901234567890123" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(open_as(bad[i], 0, &c, &info), -EINVAL);
+        assert_int_equal(open_as("vouchd-2.eu_west", 0, &c, &info), 0);
+        vs_close(c);
+}
+
+/* PostgreSQL: one open handle per instance name (its run state and leases are its own); a
+ * second one is refused until the first closes or its process ends. */
+static void test_instance_name_taken(void **state) {
+        vs_store *a = NULL, *a2 = NULL, *b = NULL;
+        vs_open_info info;
+        char err[512];
+        PG_ONLY();
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        vs_open_options opt = { .history_keep = 10, .instance = "a" };
+        assert_int_equal(vs_open_ex(url, &opt, &a2, &info, err, sizeof(err)), -EBUSY);
+        assert_non_null(strstr(err, "instance a is running already"));
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        vs_close(a);
+        assert_int_equal(open_as("a", 0, &a2, &info), 0);
+        assert_true(info.previous_clean); /* the refused open changed nothing */
+        /* the name taken while its handle was away (its connection ended, and another
+         * session, queued for the name's lock, got it first): that handle is not "a" any
+         * more and stores nothing */
+        vs_close(b);
+        PGconn *other = PQconnectdb(pg_url);
+        assert_int_equal(PQstatus(other), CONNECTION_OK);
+        PGresult *res = PQexec(other, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name="
+                                      "'vouchd';"
+                                      "SELECT pg_advisory_lock(1987016035, hashtext((SELECT value FROM meta WHERE"
+                                      " key='store_id') || '/a'))");
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        PQclear(res);
+        bool lost = false;
+        for (int i = 0; i < 50 && !lost; i++) {
+                int flag = 0;
+                vs_device d = device("dev-a");
+                assert_int_equal(vs_device_put(a2, &d, on_done, &flag), 0);
+                vs_flush(a2);
+                assert_int_equal(flag, -1);
+                lost = vs_lost(a2, err, sizeof(err));
+                usleep(50 * 1000);
+        }
+        PQfinish(other);
+        assert_true(lost);
+        assert_non_null(strstr(err, "instance a is running already"));
+        vs_close(a2);
+}
+
 /* The store's files gone while it runs: the next write is not acknowledged, nor any after. */
 static void lose_and_check(const char *cmd, const char *expect) {
         vs_store *s = NULL;
@@ -790,7 +903,12 @@ static void test_anchor_and_ek_certs(void **state) {
                          " NULL, record BLOB NOT NULL);"
                          "insert into devices values ('old', x'01', x'02', '', 1, 0, 1, 0, 0, 0, 0, 0);"
                          "pragma user_version=1");
-        assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), 0);
+        vs_open_info info;
+        assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), 0);
+        /* version 4: the run state moved to instance "default" (PostgreSQL's 'clean'; SQLite's
+         * version 1 kept none: its end is unknown) */
+        assert_false(info.created);
+        assert_true(info.previous_clean == (pg_url != NULL));
         vs_device got;
         assert_int_equal(vs_device_get(s, "old", &got), 0);
         assert_int_equal(got.ek_anchor, 0);
@@ -817,7 +935,14 @@ static void test_anchor_and_ek_certs(void **state) {
         assert_int_equal(vs_ekcert_get(s, "none", &back), -ENOENT);
         vs_close(s);
         assert_int_equal(sql_int(pg_url ? "SELECT value::bigint FROM meta WHERE key='schema_version'" : "PRAGMA user_version"),
-                         3);
+                         4);
+        assert_int_equal(sql_int("SELECT count(*) FROM meta WHERE key='run'"), 0);
+        /* (SQLite's unclean run was not settled: it stays unclean) */
+        assert_int_equal(sql_int(pg_url ? "SELECT count(*) FROM instances WHERE name='default' AND run='clean'"
+                                        : "SELECT count(*) FROM instances WHERE name='default' AND run='running'"),
+                         1);
+        /* the devices from before are in the change feed */
+        assert_true(sql_int("SELECT change FROM devices WHERE id='old'") > 0);
 }
 
 /* A new store (the file missing or empty, VS_OPEN_CREATE: a fresh state dir, or
@@ -1118,6 +1243,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_damaged_page_is_an_error, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_without_create, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_run_state, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_instance_run_state, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_instance_name_taken, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lost_files, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_anchor_and_ek_certs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fresh_store_ignores_stray_wal, setup, teardown),

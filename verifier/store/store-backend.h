@@ -12,8 +12,10 @@
 #include "store.h"
 
 /* Both backends record their schema version and mean the same content by it: 2 the meta
- * table (the run's state), 3 devices.ek_anchor and the ek_certs table. */
-#define VS_SCHEMA_VERSION 3
+ * table (the run's state), 3 devices.ek_anchor and the ek_certs table, 4 the run state per
+ * instance (the instances table; meta's 'run' row became instance "default"'s), the leases
+ * table and devices.change with its index (the change feed). */
+#define VS_SCHEMA_VERSION 4
 
 /* One queued write. A batch reaches a backend as a plan: the writes in queue order, except
  * that the clock updates of a device are merged (the last one queued wins) and come just
@@ -72,6 +74,7 @@ struct vs_store {
         const vs_backend *ops;
         void *be;                       /* the backend's own state */
         char *target;                   /* what vs_open was given (a path or a URI), for messages */
+        char instance[VS_INSTANCE_MAX + 1]; /* vs_open_options.instance; set before open, then constant */
         size_t history_keep;
 
         pthread_mutex_t rlock;          /* the backend's read connection */

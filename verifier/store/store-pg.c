@@ -30,6 +30,10 @@
 /* The lock that makes opening (creating, migrating, checking) one store at a time, for
  * several vouchd starting together on one database: "vouch" in ASCII. */
 #define SCHEMA_LOCK "126875637523304"
+/* The classes (first keys) of the two-key advisory locks: an instance's name while its
+ * handle is open (lock_instance), and the store's commit order (COMMIT_ORDER_LOCK) */
+#define INSTANCE_LOCK_CLASS "1987016035"
+#define ORDER_LOCK_CLASS "1987016036"
 
 /* The types of the parameters and columns, as the server numbers them (pg_type.oid). */
 #define BOOLOID 16
@@ -71,6 +75,22 @@ static const schema_step schema_steps[] = {
              "CREATE TABLE ek_certs (key text PRIMARY KEY, url text NOT NULL, der bytea NOT NULL,"
              " fetched_at bigint NOT NULL);"
              "UPDATE meta SET value='3' WHERE key='schema_version';" },
+        /* 4: several instances on one store. The run state per instance (meta's 'run' row
+         * becomes instance "default"'s); leases (one instance attests a device at a time,
+         * expiring by the database's clock); the change feed: devices.change, numbered from
+         * device_changes in commit order (the devices from before numbered now) */
+        { 4, "CREATE TABLE instances (name text PRIMARY KEY, run text NOT NULL, started_at timestamptz NOT NULL,"
+             " closed_at timestamptz);"
+             "INSERT INTO instances (name, run, started_at) SELECT 'default', value, now() FROM meta WHERE key='run';"
+             "DELETE FROM meta WHERE key='run';"
+             "CREATE TABLE leases (device text PRIMARY KEY, instance text NOT NULL, expires_at timestamptz NOT NULL,"
+             " taken_from text);"
+             "CREATE INDEX leases_instance ON leases (instance);"
+             "CREATE SEQUENCE device_changes;"
+             "ALTER TABLE devices ADD COLUMN change bigint NOT NULL DEFAULT 0;"
+             "UPDATE devices SET change=nextval('device_changes');"
+             "CREATE INDEX devices_change ON devices (change);"
+             "UPDATE meta SET value='4' WHERE key='schema_version';" },
 };
 
 /* What each version must hold (checked at open, before and after migrating): a statement
@@ -84,6 +104,11 @@ static const char *const structure_v2 =
 static const char *const structure_v3 =
         "SELECT ek_anchor FROM devices WHERE false;"
         "SELECT key, url, der, fetched_at FROM ek_certs WHERE false;";
+static const char *const structure_v4 =
+        "SELECT name, run, started_at, closed_at FROM instances WHERE false;"
+        "SELECT device, instance, expires_at, taken_from FROM leases WHERE false;"
+        "SELECT change FROM devices WHERE false;"
+        "SELECT last_value FROM device_changes WHERE false;";
 
 /* ---- statements, prepared on each connection ---- */
 
@@ -268,9 +293,11 @@ static int exec_sql(PGconn *conn, const char *sql, char *err, size_t errlen) {
         return r;
 }
 
-/* One text value from a one-row query; 0 (buf "" and *found false when no row), or -EIO. */
-static int query_text(PGconn *conn, const char *sql, char *buf, size_t n, bool *found, char *err, size_t errlen) {
-        PGresult *res = PQexec(conn, sql);
+/* One text value from a one-row query with text parameters; 0 (buf "" and *found false when
+ * no row), or -EIO. */
+static int query_text_p(PGconn *conn, const char *sql, const char *const *params, int nparams, char *buf, size_t n,
+                        bool *found, char *err, size_t errlen) {
+        PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
         int r = 0;
         *buf = 0;
         *found = false;
@@ -283,6 +310,10 @@ static int query_text(PGconn *conn, const char *sql, char *buf, size_t n, bool *
         }
         PQclear(res);
         return r;
+}
+
+static int query_text(PGconn *conn, const char *sql, char *buf, size_t n, bool *found, char *err, size_t errlen) {
+        return query_text_p(conn, sql, NULL, 0, buf, n, found, err, errlen);
 }
 
 /* A password in the URL would be in vouchd's command line (ps) and its logs: refused, as
@@ -392,6 +423,28 @@ static int check_identity(vs_store *s, PGconn *conn, char *why, size_t n) {
         return -ESTALE;
 }
 
+/* The instance's name as this handle's alone (store.h, vs_open_options): a session advisory
+ * lock on the writer's connection, keyed by the store's id and the name (the connection's
+ * end, a crash included, releases it). 0; -EBUSY when another session holds it; -EIO. */
+static int lock_instance(vs_store *s, PGconn *conn, char *why, size_t n) {
+        pg_store *p = s->be;
+        char key[sizeof(p->store_id) + VS_INSTANCE_MAX + 2], got[8], msg[MSG];
+        const char *keys[1] = { key };
+        bool found;
+        snprintf(key, sizeof(key), "%s/%s", p->store_id, s->instance);
+        if (query_text_p(conn, "SELECT pg_try_advisory_lock(" INSTANCE_LOCK_CLASS ", hashtext($1))", keys, 1, got,
+                         sizeof(got), &found, msg, sizeof(msg)) < 0) {
+                snprintf(why, n, "cannot lock instance %s: %s", s->instance, msg);
+                return -EIO;
+        }
+        if (!found || strcmp(got, "t") != 0) {
+                snprintf(why, n, "instance %s is running already: another vouchd holds its name on this store (each "
+                                 "instance needs a name of its own)", s->instance);
+                return -EBUSY;
+        }
+        return 0;
+}
+
 /* A new connection made ready for the store: session settings, the store's identity, the
  * statements (closed again if any of it fails). */
 static int conn_setup(vs_store *s, pg_conn *c, char *why, size_t n) {
@@ -405,8 +458,15 @@ static int conn_setup(vs_store *s, pg_conn *c, char *why, size_t n) {
                                     : "SET default_transaction_read_only = on",
                           msg, sizeof(msg))) < 0 ||
             (r = check_identity(s, c->conn, msg, sizeof(msg))) < 0 ||
+            (c->writer && (r = lock_instance(s, c->conn, msg, sizeof(msg))) < 0) ||
             (r = c->writer ? prepare_all(c->conn, writer_stmts, W_COUNT, msg, sizeof(msg))
                            : prepare_all(c->conn, reader_stmts, R_COUNT, msg, sizeof(msg))) < 0) {
+                if (r == -EBUSY) { /* the name taken while this handle was away: it is not ours now */
+                        char lost[WHY];
+                        snprintf(lost, sizeof(lost), "%.300s: nothing more is stored or acknowledged", msg);
+                        vs__set_lost(s, lost);
+                        r = -ESTALE;
+                }
                 snprintf(why, n, "%.150s: %.340s", p->url, msg);
                 PQfinish(c->conn);
                 c->conn = NULL;
@@ -1119,7 +1179,8 @@ static int schema_version_of(PGconn *conn, const char *url, int *ret, char *err,
 /* In the open transaction: the tables and columns of version v are all there. */
 static int check_structure(PGconn *conn, const char *url, int v, char *err, size_t errlen) {
         char m[MSG];
-        if (exec_sql(conn, structure_v2, m, sizeof(m)) < 0 || (v >= 3 && exec_sql(conn, structure_v3, m, sizeof(m)) < 0)) {
+        if (exec_sql(conn, structure_v2, m, sizeof(m)) < 0 || (v >= 3 && exec_sql(conn, structure_v3, m, sizeof(m)) < 0) ||
+            (v >= 4 && exec_sql(conn, structure_v4, m, sizeof(m)) < 0)) {
                 snprintf(err, errlen, "%.200s is damaged: schema version %d but %s; %s", url, v, m, damaged_hint);
                 return -EUCLEAN;
         }
@@ -1131,8 +1192,8 @@ static int check_structure(PGconn *conn, const char *url, int v, char *err, size
 static int setup(vs_store *s, unsigned flags, vs_open_info *info, char *err, size_t errlen) {
         pg_store *p = s->be;
         PGconn *conn = p->w.conn;
-        char m[MSG], state[32];
-        bool found;
+        char m[MSG], state[32], row[VS_INSTANCE_MAX + 1];
+        bool found, found_row;
         int version = 0, r;
         if (exec_sql(conn, "BEGIN; SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")", m, sizeof(m)) < 0) {
                 snprintf(err, errlen, "%.200s: %s", p->url, m);
@@ -1171,16 +1232,26 @@ static int setup(vs_store *s, unsigned flags, vs_open_info *info, char *err, siz
                 r = -EUCLEAN;
                 goto fail;
         }
-        /* the previous run's end, and this one's start (store.h, vs_open_info) */
-        if (query_text(conn, "SELECT value FROM meta WHERE key='run'", state, sizeof(state), &found, m, sizeof(m)) < 0 ||
-            exec_sql(conn, "INSERT INTO meta VALUES ('run', 'running') ON CONFLICT (key) DO UPDATE SET value='running';"
-                           "COMMIT",
-                     m, sizeof(m)) < 0) {
+        /* the name is this handle's; then this instance's previous run's end, and this
+         * run's start (store.h, vs_open_info) */
+        if ((r = lock_instance(s, conn, m, sizeof(m))) < 0) {
+                snprintf(err, errlen, "%.200s: %s", p->url, m);
+                goto fail;
+        }
+        const char *name[1] = { s->instance };
+        if (query_text_p(conn, "SELECT run FROM instances WHERE name=$1", name, 1, state, sizeof(state), &found, m,
+                         sizeof(m)) < 0 ||
+            query_text_p(conn,
+                         "INSERT INTO instances (name, run, started_at) VALUES ($1, 'running', now()) ON CONFLICT (name)"
+                         " DO UPDATE SET run='running', started_at=now(), closed_at=NULL RETURNING name",
+                         name, 1, row, sizeof(row), &found_row, m, sizeof(m)) < 0 ||
+            exec_sql(conn, "COMMIT", m, sizeof(m)) < 0) {
                 snprintf(err, errlen, "cannot write to %.200s: %s", p->url, m);
                 r = -EIO;
                 goto fail;
         }
-        bool clean = created || strcmp(state, "clean") == 0;
+        /* a name that never ran here issued nothing that could be missing */
+        bool clean = created || !found || strcmp(state, "clean") == 0;
         s->unsettled = !clean;
         if (info)
                 *info = (vs_open_info) { .created = created, .previous_clean = clean };
@@ -1236,10 +1307,10 @@ static void pg_close(vs_store *s, bool clean_ok) {
         char why[WHY];
         if (clean_ok) {
                 p->w.next_try_ms = 0; /* one more try, if it is down */
+                const char *name[1] = { s->instance };
                 if (conn_ready(s, &p->w, why, sizeof(why)) == 0)
-                        exec_sql(p->w.conn,
-                                 "INSERT INTO meta VALUES ('run', 'clean') ON CONFLICT (key) DO UPDATE SET value='clean'",
-                                 NULL, 0);
+                        PQclear(PQexecParams(p->w.conn, "UPDATE instances SET run='clean', closed_at=now() WHERE name=$1",
+                                             1, NULL, name, NULL, NULL, 0));
         }
         pg_free(p);
         s->be = NULL;

@@ -75,14 +75,39 @@ static const char schema[] =
         " id TEXT PRIMARY KEY, ek_public BLOB NOT NULL, ak_public BLOB NOT NULL, golden TEXT NOT NULL,"
         " approved INTEGER NOT NULL, revoked INTEGER NOT NULL, enrolled_at INTEGER NOT NULL,"
         " has_last INTEGER NOT NULL, reset_count INTEGER NOT NULL, restart_count INTEGER NOT NULL,"
-        " clock INTEGER NOT NULL, sequence INTEGER NOT NULL, ek_anchor INTEGER NOT NULL DEFAULT 0);"
+        " clock INTEGER NOT NULL, sequence INTEGER NOT NULL, ek_anchor INTEGER NOT NULL DEFAULT 0,"
+        " change INTEGER NOT NULL DEFAULT 0);"
         "CREATE TABLE IF NOT EXISTS verdicts ("
         " gseq INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, sequence INTEGER NOT NULL,"
         " status INTEGER NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, record BLOB NOT NULL);"
         "CREATE INDEX IF NOT EXISTS verdicts_device ON verdicts (device, sequence);"
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE IF NOT EXISTS ek_certs (key TEXT PRIMARY KEY, url TEXT NOT NULL, der BLOB NOT NULL,"
-        " fetched_at INTEGER NOT NULL);";
+        " fetched_at INTEGER NOT NULL);"
+        /* 4: the run state per instance; leases (Unix milliseconds, the writer's clock: one
+         * instance) */
+        "CREATE TABLE IF NOT EXISTS instances (name TEXT PRIMARY KEY, run TEXT NOT NULL, started_at INTEGER NOT NULL,"
+        " closed_at INTEGER);"
+        "CREATE TABLE IF NOT EXISTS leases (device TEXT PRIMARY KEY, instance TEXT NOT NULL, expires_at INTEGER NOT NULL,"
+        " taken_from TEXT);"
+        "CREATE INDEX IF NOT EXISTS leases_instance ON leases (instance);";
+
+/* From an older schema (the tables above exist by now, perhaps without the newer columns):
+ * 3 devices.ek_anchor (devices from before have an EK certificate); 4 devices.change (the
+ * devices from before numbered in rowid order), its index, and meta's 'run' row as instance
+ * "default"'s. In one transaction. */
+static const char migrate_v3[] = "ALTER TABLE devices ADD COLUMN ek_anchor INTEGER NOT NULL DEFAULT 0;";
+static const char migrate_v4_change[] =
+        "ALTER TABLE devices ADD COLUMN change INTEGER NOT NULL DEFAULT 0;"
+        "UPDATE devices SET change=rowid;";
+/* the run state of a store from before (version 1 kept none: its end is unknown, unclean) */
+static const char migrate_v4_run[] =
+        "INSERT OR IGNORE INTO instances (name, run, started_at)"
+        " SELECT 'default', coalesce((SELECT value FROM meta WHERE key='run'), 'running'), 0;"
+        "DELETE FROM meta WHERE key='run';";
+static const char migrate_v4[] =
+        "CREATE INDEX IF NOT EXISTS devices_change ON devices (change);"
+        "PRAGMA user_version=4;";
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
         char *msg = NULL;
@@ -366,22 +391,56 @@ static int check_existing(sq_store *q, const char *path, unsigned flags, bool *c
         return 0;
 }
 
-/* The previous run's end, and this one's start, in the meta table (store.h, vs_open_info). */
+static int64_t wall_ms(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* This instance's previous run's end, and this one's start, in the instances table
+ * (store.h, vs_open_info). */
 static int begin_run(vs_store *s, bool created, vs_open_info *info, char *err, size_t errlen) {
         sq_store *q = s->be;
-        char state[32] = "", msg[200] = "";
-        int r = query_one(q->wdb, "SELECT value FROM meta WHERE key='run'", NULL, state, sizeof(state), msg, sizeof(msg));
-        if (r < 0) {
-                snprintf(err, errlen, "%s: cannot read its run state: %s", q->path, msg);
-                return r;
+        sqlite3_stmt *st = NULL;
+        char state[32] = "";
+        bool found = false;
+        int rc = sqlite3_prepare_v2(q->wdb, "SELECT run FROM instances WHERE name=?1", -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+                if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        found = true;
+                        snprintf(state, sizeof(state), "%s",
+                                 sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
+                        rc = SQLITE_DONE;
+                }
         }
-        bool clean = created || strcmp(state, "clean") == 0;
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                snprintf(err, errlen, "%s: cannot read the run state of instance %s: %s", q->path, s->instance,
+                         sqlite3_errmsg(q->wdb));
+                return -EIO;
+        }
+        /* a name that never ran here issued nothing that could be missing */
+        bool clean = created || !found || strcmp(state, "clean") == 0;
         s->unsettled = !clean;
         if (info)
                 *info = (vs_open_info) { .created = created, .previous_clean = clean };
-        if ((r = exec(q->wdb, "INSERT OR REPLACE INTO meta VALUES ('run', 'running')", msg, sizeof(msg))) < 0)
-                snprintf(err, errlen, "cannot write to %s: %s", q->path, msg);
-        return r;
+        st = NULL;
+        rc = sqlite3_prepare_v2(q->wdb,
+                                "INSERT INTO instances (name, run, started_at) VALUES (?1, 'running', ?2) "
+                                "ON CONFLICT(name) DO UPDATE SET run='running', started_at=?2, closed_at=NULL",
+                                -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, wall_ms());
+                rc = sqlite3_step(st);
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                snprintf(err, errlen, "cannot write to %s: %s", q->path, sqlite3_errmsg(q->wdb));
+                return -EIO;
+        }
+        return 0;
 }
 
 static void sq_free(sq_store *q) {
@@ -442,15 +501,19 @@ static int sq_open(vs_store *s, const char *path, unsigned flags, vs_open_info *
                 r = -EPROTO;
                 goto fail;
         }
-        /* 3: devices from before have an EK certificate (ek_anchor 0) */
-        sqlite3_int64 has_anchor = 0;
+        sqlite3_int64 has_anchor = 0, has_change = 0;
         if ((r = query_one(q->wdb, "SELECT count(*) FROM pragma_table_info('devices') WHERE name='ek_anchor'", &has_anchor,
                            NULL, 0, msg, sizeof(msg))) < 0 ||
-            (!has_anchor &&
-             (r = exec(q->wdb, "ALTER TABLE devices ADD COLUMN ek_anchor INTEGER NOT NULL DEFAULT 0", msg, sizeof(msg))) <
-                     0) ||
-            (r = exec(q->wdb, "PRAGMA user_version=3", msg, sizeof(msg))) < 0) {
+            (r = query_one(q->wdb, "SELECT count(*) FROM pragma_table_info('devices') WHERE name='change'", &has_change,
+                           NULL, 0, msg, sizeof(msg))) < 0 ||
+            (r = exec(q->wdb, "BEGIN IMMEDIATE", msg, sizeof(msg))) < 0 ||
+            (!has_anchor && (r = exec(q->wdb, migrate_v3, msg, sizeof(msg))) < 0) ||
+            (!has_change && (r = exec(q->wdb, migrate_v4_change, msg, sizeof(msg))) < 0) ||
+            (!created && version < 4 && (r = exec(q->wdb, migrate_v4_run, msg, sizeof(msg))) < 0) ||
+            (r = exec(q->wdb, migrate_v4, msg, sizeof(msg))) < 0 || (r = exec(q->wdb, "COMMIT", msg, sizeof(msg))) < 0) {
                 snprintf(err, errlen, "cannot write to %s: %s", path, msg);
+                if (!sqlite3_get_autocommit(q->wdb))
+                        exec(q->wdb, "ROLLBACK", NULL, 0);
                 goto fail;
         }
         if ((r = begin_run(s, created, info, err, errlen)) < 0)
@@ -489,8 +552,15 @@ fail:
 
 static void sq_close(vs_store *s, bool clean_ok) {
         sq_store *q = s->be;
-        if (clean_ok && check_files(s) == 0)
-                exec(q->wdb, "INSERT OR REPLACE INTO meta VALUES ('run', 'clean')", NULL, 0);
+        sqlite3_stmt *st = NULL;
+        if (clean_ok && check_files(s) == 0 &&
+            sqlite3_prepare_v2(q->wdb, "UPDATE instances SET run='clean', closed_at=?2 WHERE name=?1", -1, &st, NULL) ==
+                    SQLITE_OK) {
+                sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, wall_ms());
+                sqlite3_step(st);
+        }
+        sqlite3_finalize(st);
         sq_free(q);
         s->be = NULL;
 }

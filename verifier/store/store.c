@@ -501,11 +501,31 @@ static void store_free(vs_store *s) {
         free(s);
 }
 
-int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret, vs_open_info *info, char *err,
-            size_t errlen) {
+/* An instance name: 1 to VS_INSTANCE_MAX of [A-Za-z0-9._-] (it shows in logs and SQL rows). */
+static bool instance_name_ok(const char *name) {
+        size_t n = strlen(name);
+        if (n == 0 || n > VS_INSTANCE_MAX)
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!isalnum((unsigned char) *p) && *p != '.' && *p != '_' && *p != '-')
+                        return false;
+        return true;
+}
+
+int vs_open_ex(const char *url, const vs_open_options *opt, vs_store **ret, vs_open_info *info, char *err,
+               size_t errlen) {
+        static const vs_open_options defaults = { 0 };
         const vs_backend *ops = NULL;
         const char *target = NULL;
         int r;
+        if (!opt)
+                opt = &defaults;
+        const char *instance = opt->instance && *opt->instance ? opt->instance : "default";
+        if (!instance_name_ok(instance)) {
+                snprintf(err, errlen, "instance name \"%.80s\" is not 1 to %d of A-Z a-z 0-9 . _ -", instance,
+                         VS_INSTANCE_MAX);
+                return -EINVAL;
+        }
         if ((r = store_backend_of(url, &ops, &target, err, errlen)) < 0)
                 return r;
         vs_store *s = calloc(1, sizeof(*s));
@@ -515,7 +535,8 @@ int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret
                 return -ENOMEM;
         }
         s->ops = ops;
-        s->history_keep = history_keep ? history_keep : 1;
+        s->history_keep = opt->history_keep ? opt->history_keep : 1;
+        snprintf(s->instance, sizeof(s->instance), "%s", instance);
         pthread_mutex_init(&s->lock, NULL);
         pthread_mutex_init(&s->rlock, NULL);
         pthread_condattr_t ca;
@@ -524,7 +545,7 @@ int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret
         pthread_cond_init(&s->wake, &ca);
         pthread_condattr_destroy(&ca);
         pthread_cond_init(&s->idle, NULL);
-        if ((r = ops->open(s, s->target, flags, info, err, errlen)) < 0) {
+        if ((r = ops->open(s, s->target, opt->flags, info, err, errlen)) < 0) {
                 store_free(s);
                 return r;
         }
@@ -537,6 +558,16 @@ int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret
         s->writer_started = true;
         *ret = s;
         return 0;
+}
+
+int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret, vs_open_info *info, char *err,
+            size_t errlen) {
+        vs_open_options opt = { .history_keep = history_keep, .flags = flags, .instance = "default" };
+        return vs_open_ex(url, &opt, ret, info, err, errlen);
+}
+
+const char *vs_instance(vs_store *s) {
+        return s->instance;
 }
 
 void vs_close(vs_store *s) {

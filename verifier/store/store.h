@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #define VS_ID_MAX 64
+#define VS_INSTANCE_MAX 63      /* an instance's name: 1-63 of [A-Za-z0-9._-] */
 
 typedef struct vs_store vs_store;
 
@@ -34,6 +35,8 @@ typedef struct vs_device {
         uint64_t clock;
         uint64_t sequence;             /* last verdict's per-device sequence number */
         int ek_anchor;                 /* EkAnchor: 0 an EK certificate, 1 the EK key (allowlisted) */
+        uint64_t change;               /* read only: the row's number in the change feed (Device
+                                        * changes below); ignored by the writes */
 } vs_device;
 
 void vs_device_done(vs_device *d);
@@ -69,12 +72,30 @@ typedef void (*vs_done_fn)(int error, void *userdata);
 /* What vs_open found. */
 typedef struct vs_open_info {
         bool created;           /* the store was created by this open */
-        /* The previous run closed the store with every write it was given stored (vs_close
-         * after no failed transaction). False after a crash, a kill, or a run in which a
-         * write failed (a disk full): verdicts it issued may be missing from the store, so
-         * the latest stored one of a device may be older than the one it was last shown. */
+        /* This instance's previous run (the last open with the same instance name) closed
+         * the store with every write it was given stored (vs_close after no failed
+         * transaction). False after a crash, a kill, or a run in which a write failed (a
+         * disk full): verdicts it issued may be missing from the store, so the latest stored
+         * one of a device may be older than the one it was last shown. The run state is kept
+         * per instance (schema version 4): another instance's clean close says nothing about
+         * this one. An instance that never ran on this store (a new name) had no previous
+         * run: true. */
         bool previous_clean;
 } vs_open_info;
+
+/* vs_open_ex's options. */
+typedef struct vs_open_options {
+        size_t history_keep;    /* verdicts kept per device (see Retention; 0 means 1) */
+        unsigned flags;         /* VS_OPEN_* */
+        /* This vouchd's name among the instances that share the store (1 to VS_INSTANCE_MAX
+         * of [A-Za-z0-9._-]); NULL or "" is "default", vs_open's. It names the run state
+         * (vs_open_info) and the leases this handle claims. On PostgreSQL one handle at a
+         * time may run under a name: the writer's connection holds a session advisory lock
+         * keyed by the store's id and the name while the store is open (vs_open_ex fails
+         * with -EBUSY when another holds it; a reconnection that finds it taken marks the
+         * store lost, vs_lost). SQLite keeps no such lock: one instance. */
+        const char *instance;
+} vs_open_options;
 
 /* Opens the store that url names, creates or migrates its schema (each backend records its
  * schema version), marks the run as started (durably: the next open tells whether this one
@@ -95,9 +116,16 @@ typedef struct vs_open_info {
  * the server unreachable or refusing the connection). */
 int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret, vs_open_info *info, char *err,
             size_t errlen);
-/* Commits everything queued, stops the writer thread, and marks the run clean when no
- * transaction of it failed, the files were not lost, and an unclean previous run was
- * settled (vs_run_settled; see vs_open_info); closes. */
+/* The same with options (vs_open is vs_open_ex with instance "default"); opt may be NULL (all
+ * defaults). Also -EINVAL for an instance name that is not 1 to VS_INSTANCE_MAX of
+ * [A-Za-z0-9._-], and -EBUSY (PostgreSQL) when another open handle runs under the name. */
+int vs_open_ex(const char *url, const vs_open_options *opt, vs_store **ret, vs_open_info *info, char *err,
+               size_t errlen);
+/* The instance name the store was opened with. */
+const char *vs_instance(vs_store *s);
+/* Commits everything queued, stops the writer thread, and marks this instance's run clean
+ * when no transaction of it failed, the files were not lost, and an unclean previous run
+ * was settled (vs_run_settled; see vs_open_info); closes. */
 void vs_close(vs_store *s);
 /* The caller has acted on previous_clean being false (it superseded the verdicts that may
  * be outdated, durably): from now on this run may close clean. Until then it may not, so
