@@ -103,6 +103,12 @@ static int teardown(void **state) {
                         skip(); /* a test of the PostgreSQL server */  \
         } while (0)
 
+static double now_seconds(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
+}
+
 static int committed;
 static void on_done(int error, void *ud) {
         if (error == 0)
@@ -825,6 +831,197 @@ static void test_instance_name_taken(void **state) {
         vs_close(a2);
 }
 
+/* ---- leases (issue 18): one instance attests a device at a time ---- */
+
+typedef struct claim_wait {
+        int done, error;
+        vs_lease_result res;
+} claim_wait;
+
+static void on_claim(int error, const vs_lease_result *res, void *ud) {
+        claim_wait *w = ud;
+        w->error = error;
+        w->res = *res;
+        w->done++;
+}
+
+static vs_lease_result claim(vs_store *s, const char *device, int64_t ttl_ms) {
+        claim_wait w = { 0 };
+        assert_int_equal(vs_lease_claim(s, device, ttl_ms, on_claim, &w), 0);
+        vs_flush(s);
+        assert_int_equal(w.done, 1);
+        assert_int_equal(w.error, 0);
+        return w.res;
+}
+
+static void expect_granted(vs_store *s, const char *device, int64_t ttl_ms, const char *taken_from) {
+        vs_lease_result r = claim(s, device, ttl_ms);
+        assert_true(r.granted);
+        assert_string_equal(r.holder, vs_instance(s));
+        assert_string_equal(r.taken_from, taken_from);
+        assert_true(r.expires_in_ms > 0 && r.expires_in_ms <= ttl_ms);
+}
+
+static void expect_refused(vs_store *s, const char *device, const char *holder) {
+        vs_lease_result r = claim(s, device, 60000);
+        assert_false(r.granted);
+        assert_string_equal(r.holder, holder);
+        assert_true(r.expires_in_ms > 0);
+}
+
+/* A renewal; whether the heartbeat had lapsed before it. */
+static bool renew(vs_store *s, int64_t ttl_ms) {
+        claim_wait w = { 0 };
+        assert_int_equal(vs_lease_renew_all(s, ttl_ms, on_claim, &w), 0);
+        vs_flush(s);
+        assert_int_equal(w.done, 1);
+        assert_int_equal(w.error, 0);
+        assert_true(w.res.expires_in_ms > 0 && w.res.expires_in_ms <= ttl_ms);
+        return w.res.lapsed;
+}
+
+/* Claims until granted (the holder's heartbeat lapsing by the database's clock). */
+static void claim_until_granted(vs_store *s, const char *device, const char *taken_from) {
+        double t0 = now_seconds();
+        vs_lease_result r;
+        do {
+                r = claim(s, device, 60000);
+                if (!r.granted)
+                        usleep(20 * 1000);
+        } while (!r.granted && now_seconds() - t0 < 10);
+        assert_true(r.granted);
+        assert_string_equal(r.taken_from, taken_from);
+}
+
+static void test_leases(void **state) {
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        vs_lease_result got;
+        int flag = 0;
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        /* a holds it: b is refused and told who holds it; a's claim again is a renewal. The
+         * first claim of a run finds no heartbeat running (lapsed); the next ones do */
+        vs_lease_result first = claim(a, "dev-1", 60000);
+        assert_true(first.granted && first.lapsed);
+        assert_false(claim(a, "dev-1", 60000).lapsed);
+        expect_refused(b, "dev-1", "a");
+        expect_granted(a, "dev-1", 60000, "");
+        assert_int_equal(vs_lease_get(b, "dev-1", &got), 0);
+        assert_string_equal(got.holder, "a");
+        assert_false(got.granted);
+        assert_int_equal(vs_lease_get(a, "dev-1", &got), 0);
+        assert_true(got.granted);
+        assert_int_equal(vs_lease_get(a, "dev-none", &got), -ENOENT);
+        /* a release by another instance changes nothing; the holder's frees it at once */
+        assert_int_equal(vs_lease_release(b, "dev-1", on_done, &flag), 0);
+        vs_flush(b);
+        assert_int_equal(flag, 1);
+        expect_refused(b, "dev-1", "a");
+        assert_int_equal(vs_lease_release(a, "dev-1", NULL, NULL), 0);
+        vs_flush(a);
+        expect_granted(b, "dev-1", 60000, ""); /* handed over, not taken over */
+        expect_refused(a, "dev-1", "b");
+
+        /* c's heartbeat (300 ms, not renewed) lapses: a takes the lease over, and is told
+         * from whom */
+        vs_store *c = NULL;
+        assert_int_equal(open_as("c", 0, &c, &info), 0);
+        double t0 = now_seconds();
+        expect_granted(c, "dev-2", 300, "");
+        expect_refused(a, "dev-2", "c");
+        claim_until_granted(a, "dev-2", "c");
+        double waited = now_seconds() - t0;
+        print_message("a 300 ms heartbeat lapsed: taken over after %.2f s\n", waited);
+        assert_true(waited > 0.25);
+        expect_refused(c, "dev-2", "a");
+        vs_close(c);
+
+        /* renewing keeps them: d renews every 100 ms with a 400 ms heartbeat for 1.5 s, and b
+         * is refused all along; then d stops, and b takes both over */
+        vs_store *d = NULL;
+        assert_int_equal(open_as("d", 0, &d, &info), 0);
+        expect_granted(d, "dev-3", 400, "");
+        expect_granted(d, "dev-4", 400, "");
+        for (t0 = now_seconds(); now_seconds() - t0 < 1.5;) {
+                assert_false(renew(d, 400));
+                expect_refused(b, "dev-3", "d");
+                expect_refused(b, "dev-4", "d");
+                usleep(100 * 1000);
+        }
+        claim_until_granted(b, "dev-3", "d");
+        expect_granted(b, "dev-4", 60000, "d");
+        /* d learns at its next renewal that its heartbeat lapsed (it must claim again) */
+        assert_true(renew(d, 400));
+        expect_refused(d, "dev-3", "b");
+        vs_close(d);
+
+        /* release_all frees every lease of the instance; vs_close ends its heartbeat */
+        expect_granted(a, "dev-5", 60000, "");
+        expect_granted(a, "dev-6", 60000, "");
+        assert_int_equal(vs_lease_release_all(a, on_done, &flag), 0);
+        vs_flush(a);
+        expect_granted(b, "dev-5", 60000, "");
+        expect_granted(b, "dev-6", 60000, "");
+        expect_granted(a, "dev-7", 60000, "");
+        vs_close(a);
+        expect_granted(b, "dev-7", 60000, "a");
+
+        /* arguments */
+        claim_wait w = { 0 };
+        char longid[VS_ID_MAX + 2];
+        memset(longid, 'x', sizeof(longid) - 1);
+        longid[sizeof(longid) - 1] = 0;
+        assert_int_equal(vs_lease_claim(b, "dev-7", 0, on_claim, &w), -EINVAL);
+        assert_int_equal(vs_lease_claim(b, "dev-7", VS_LEASE_TTL_MAX_MS + 1, on_claim, &w), -EINVAL);
+        assert_int_equal(vs_lease_claim(b, "", 1000, on_claim, &w), -EINVAL);
+        assert_int_equal(vs_lease_claim(b, longid, 1000, on_claim, &w), -EINVAL);
+        assert_int_equal(vs_lease_claim(b, NULL, 1000, on_claim, &w), -EINVAL);
+        assert_int_equal(vs_lease_renew_all(b, -5, NULL, NULL), -EINVAL);
+        assert_int_equal(vs_lease_get(b, longid, &got), -EINVAL);
+        assert_int_equal(w.done, 0);
+        vs_close(b);
+}
+
+/* Two instances claiming the same devices at the same time (their batches in flight
+ * together): each device is granted to exactly one, and the other is told who. */
+static void test_lease_races(void **state) {
+        enum { N = 200 };
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        static claim_wait wa[N], wb[N];
+        memset(wa, 0, sizeof(wa));
+        memset(wb, 0, sizeof(wb));
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        for (int round = 0; round < 3; round++) {
+                for (int i = 0; i < N; i++) {
+                        char id[32];
+                        snprintf(id, sizeof(id), "race-%d-%03d", round, i);
+                        assert_int_equal(vs_lease_claim(a, id, 60000, on_claim, &wa[i]), 0);
+                        assert_int_equal(vs_lease_claim(b, id, 60000, on_claim, &wb[i]), 0);
+                }
+                vs_flush(a);
+                vs_flush(b);
+                int to_a = 0;
+                for (int i = 0; i < N; i++) {
+                        assert_int_equal(wa[i].done, 1);
+                        assert_int_equal(wb[i].done, 1);
+                        assert_int_equal(wa[i].error, 0);
+                        assert_int_equal(wb[i].error, 0);
+                        assert_true(wa[i].res.granted != wb[i].res.granted);
+                        const char *winner = wa[i].res.granted ? "a" : "b";
+                        assert_string_equal(wa[i].res.holder, winner);
+                        assert_string_equal(wb[i].res.holder, winner);
+                        to_a += wa[i].res.granted;
+                        wa[i].done = wb[i].done = 0;
+                }
+                print_message("round %d: %d of %d devices to a\n", round, to_a, N);
+        }
+        vs_close(a);
+        vs_close(b);
+}
+
 /* The store's files gone while it runs: the next write is not acknowledged, nor any after. */
 static void lose_and_check(const char *cmd, const char *expect) {
         vs_store *s = NULL;
@@ -1032,12 +1229,6 @@ static double cpu_seconds(void) {
         return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-static double now_seconds(void) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
-}
-
 static int count_any(const vs_device *d, void *ud) {
         (*(int *) ud)++;
         return 0;
@@ -1099,6 +1290,14 @@ static void test_server_outage(void **state) {
         assert_int_equal(n, 0);
         uint64_t last = 0;
         assert_int_equal(vs_verdict_last_global(s, &last), -EIO);
+        /* a lease claim fails too: never granted without the database */
+        claim_wait cw = { 0 };
+        assert_int_equal(vs_lease_claim(s, "dev-a", 60000, on_claim, &cw), 0);
+        vs_flush(s);
+        assert_int_equal(cw.done, 1);
+        assert_true(cw.error < 0);
+        assert_false(cw.res.granted);
+        assert_string_equal(cw.res.holder, "");
         /* more writes fail as fast: the writer does not wait for the server */
         for (int i = 0; i < 20; i++) {
                 flag = 0;
@@ -1245,6 +1444,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_run_state, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_instance_run_state, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_instance_name_taken, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lease_races, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lost_files, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_anchor_and_ek_certs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fresh_store_ignores_stray_wal, setup, teardown),

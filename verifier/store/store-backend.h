@@ -27,13 +27,23 @@ typedef enum vs_write_kind {
         VS_W_VERDICT = 3,
         VS_W_VERDICT_DEVICE = 4,/* the whole row and the verdict, in one transaction */
         VS_W_EKCERT = 5,
+        VS_W_LEASE_CLAIM = 6,   /* dev.id; ttl_ms; answers in lease */
+        VS_W_LEASE_RENEW = 7,   /* ttl_ms */
+        VS_W_LEASE_RELEASE = 8, /* dev.id */
+        VS_W_LEASE_RELEASE_ALL = 9,
 } vs_write_kind;
+
+/* The most writes in one batch (one transaction). */
+#define VS_BATCH_MAX 512
 
 typedef struct vs_write {
         vs_write_kind kind;
         vs_device dev;          /* owned copies */
         vs_verdict verdict;     /* owned copy */
         vs_ekcert ekcert;       /* owned copies */
+        int64_t ttl_ms;         /* leases */
+        vs_lease_result lease;  /* a claim's or renewal's answer, set by the backend's commit */
+        vs_lease_fn lease_done; /* their callback (instead of done) */
         vs_done_fn done;
         void *userdata;
         struct vs_write *next;
@@ -65,6 +75,7 @@ typedef struct vs_backend {
         int (*verdict_since)(vs_store *s, uint64_t since, vs_verdict *out, size_t max);
         int (*verdict_last_global)(vs_store *s, uint64_t *ret);
         int (*ekcert_get)(vs_store *s, const char *key, vs_ekcert *ret);
+        int (*lease_get)(vs_store *s, const char *device, vs_lease_result *ret);
 } vs_backend;
 
 extern const vs_backend vs_backend_sqlite;

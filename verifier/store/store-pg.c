@@ -75,16 +75,16 @@ static const schema_step schema_steps[] = {
              "CREATE TABLE ek_certs (key text PRIMARY KEY, url text NOT NULL, der bytea NOT NULL,"
              " fetched_at bigint NOT NULL);"
              "UPDATE meta SET value='3' WHERE key='schema_version';" },
-        /* 4: several instances on one store. The run state per instance (meta's 'run' row
-         * becomes instance "default"'s); leases (one instance attests a device at a time,
-         * expiring by the database's clock); the change feed: devices.change, numbered from
-         * device_changes in commit order (the devices from before numbered now) */
+        /* 4: several instances on one store. The run state and the heartbeat per instance
+         * (meta's 'run' row becomes instance "default"'s); leases (one instance attests a
+         * device at a time, while its heartbeat runs, by the database's clock); the change
+         * feed: devices.change, numbered from device_changes in commit order (the devices
+         * from before numbered now) */
         { 4, "CREATE TABLE instances (name text PRIMARY KEY, run text NOT NULL, started_at timestamptz NOT NULL,"
-             " closed_at timestamptz);"
+             " closed_at timestamptz, alive_until timestamptz);"
              "INSERT INTO instances (name, run, started_at) SELECT 'default', value, now() FROM meta WHERE key='run';"
              "DELETE FROM meta WHERE key='run';"
-             "CREATE TABLE leases (device text PRIMARY KEY, instance text NOT NULL, expires_at timestamptz NOT NULL,"
-             " taken_from text);"
+             "CREATE TABLE leases (device text PRIMARY KEY, instance text NOT NULL, taken_from text);"
              "CREATE INDEX leases_instance ON leases (instance);"
              "CREATE SEQUENCE device_changes;"
              "ALTER TABLE devices ADD COLUMN change bigint NOT NULL DEFAULT 0;"
@@ -105,8 +105,8 @@ static const char *const structure_v3 =
         "SELECT ek_anchor FROM devices WHERE false;"
         "SELECT key, url, der, fetched_at FROM ek_certs WHERE false;";
 static const char *const structure_v4 =
-        "SELECT name, run, started_at, closed_at FROM instances WHERE false;"
-        "SELECT device, instance, expires_at, taken_from FROM leases WHERE false;"
+        "SELECT name, run, started_at, closed_at, alive_until FROM instances WHERE false;"
+        "SELECT device, instance, taken_from FROM leases WHERE false;"
         "SELECT change FROM devices WHERE false;"
         "SELECT last_value FROM device_changes WHERE false;";
 
@@ -124,7 +124,33 @@ typedef struct stmt {
         "INSERT INTO device_clocks (id, has_last, reset_count, restart_count, clock) VALUES ($1,$2,$3,$4,$5) "   \
         "ON CONFLICT (id) DO UPDATE SET has_last=$2, reset_count=$3, restart_count=$4, clock=$5"
 
-enum { W_DEVICE, W_ENROLL, W_CLOCK_ROW, W_CLOCK, W_VERDICT, W_PRUNE, W_EKCERT, W_GSEQ_PAST, W_COUNT };
+enum {
+        W_DEVICE,
+        W_ENROLL,
+        W_CLOCK_ROW,
+        W_CLOCK,
+        W_VERDICT,
+        W_PRUNE,
+        W_EKCERT,
+        W_GSEQ_PAST,
+        W_HEARTBEAT,
+        W_CLAIM,
+        W_RELEASE,
+        W_RELEASE_ALL,
+        W_COUNT
+};
+
+/* A lease holder's heartbeat (store.h, leases), by the database's clock: NULL, or no row, is
+ * lapsed */
+/* FOR KEY SHARE: the newest committed heartbeat, not the statement's snapshot's (a claim that
+ * waited for another's transaction must see that transaction's heartbeat: else two
+ * instances claiming one free device at once would both be granted it); it never waits for
+ * a heartbeat being written, and never holds one back. */
+#define HOLDER_ALIVE_UNTIL "(SELECT i.alive_until FROM instances i WHERE i.name = l.instance FOR KEY SHARE)"
+/* (reads: as of their snapshot) */
+#define HOLDER_ALIVE_UNTIL_READ "(SELECT i.alive_until FROM instances i WHERE i.name = l.instance)"
+#define HOLDER_LAPSED "coalesce(" HOLDER_ALIVE_UNTIL ", '-infinity') <= now()"
+#define MS_LEFT(t) "(extract(epoch FROM coalesce(" t ", now()) - now()) * 1000)::bigint"
 
 static const stmt writer_stmts[W_COUNT] = {
         [W_DEVICE] = { "w_device",
@@ -161,6 +187,24 @@ static const stmt writer_stmts[W_COUNT] = {
         [W_GSEQ_PAST] = { "w_gseq_past",
                           "SELECT setval('verdicts_gseq', $1) WHERE $1 > coalesce(pg_sequence_last_value('verdicts_gseq'), 0)",
                           1, { INT8OID } },
+        /* leases (store.h): instance $1's heartbeat pushed to ttl $2 ms from now at least;
+         * whether it had lapsed (the row as it was: o), what is left of it now */
+        [W_HEARTBEAT] = { "w_heartbeat",
+                          "UPDATE instances i SET alive_until = greatest(o.alive_until, now() + $2 * interval '1 millisecond')"
+                          " FROM (SELECT alive_until FROM instances WHERE name = $1 FOR UPDATE) o WHERE i.name = $1 "
+                          "RETURNING coalesce(o.alive_until, '-infinity') <= now(), " MS_LEFT("i.alive_until"),
+                          2, { TEXTOID, INT8OID } },
+        /* device $1 for instance $2: granted when free, ours, or its holder's heartbeat has
+         * lapsed (taken_from then names that holder); the row as it is now either way */
+        [W_CLAIM] = { "w_claim",
+                      "INSERT INTO leases AS l (device, instance) VALUES ($1, $2) ON CONFLICT (device) DO UPDATE SET"
+                      " taken_from = CASE WHEN l.instance = $2 THEN NULL WHEN " HOLDER_LAPSED " THEN l.instance"
+                      " ELSE l.taken_from END,"
+                      " instance = CASE WHEN l.instance = $2 OR " HOLDER_LAPSED " THEN $2 ELSE l.instance END "
+                      "RETURNING l.instance, coalesce(l.taken_from, ''), " MS_LEFT(HOLDER_ALIVE_UNTIL),
+                      2, { TEXTOID, TEXTOID } },
+        [W_RELEASE] = { "w_release", "DELETE FROM leases WHERE device = $1 AND instance = $2", 2, { TEXTOID, TEXTOID } },
+        [W_RELEASE_ALL] = { "w_release_all", "DELETE FROM leases WHERE instance = $1", 1, { TEXTOID } },
 };
 
 /* A device: its row and its clock state (a device without the latter is damaged: the NULLs
@@ -176,7 +220,7 @@ static const stmt writer_stmts[W_COUNT] = {
 /* Retention as reads see it (store.h), whether or not the pruning has deleted the rest yet. */
 #define RETAINED "sequence > (SELECT max(r.sequence) FROM verdicts r WHERE r.device=verdicts.device) - $3"
 
-enum { R_DEVICE, R_DEVICES, R_HISTORY, R_SINCE, R_LAST, R_EKCERT, R_COUNT };
+enum { R_DEVICE, R_DEVICES, R_HISTORY, R_SINCE, R_LAST, R_EKCERT, R_LEASE, R_COUNT };
 
 static const stmt reader_stmts[R_COUNT] = {
         [R_DEVICE] = { "r_device", "SELECT " DEVICE_COLS " FROM " DEVICE_FROM " WHERE d.id=$1", 1, { TEXTOID } },
@@ -195,11 +239,16 @@ static const stmt reader_stmts[R_COUNT] = {
                      " coalesce((SELECT max(gseq) FROM verdicts), 0))",
                      0, { 0 } },
         [R_EKCERT] = { "r_ekcert", "SELECT key, url, der, fetched_at FROM ek_certs WHERE key=$1", 1, { TEXTOID } },
+        [R_LEASE] = { "r_lease",
+                      "SELECT l.instance, coalesce(l.taken_from, ''), " MS_LEFT(HOLDER_ALIVE_UNTIL_READ)
+                      " FROM leases l WHERE l.device = $1",
+                      1, { TEXTOID } },
 };
 
 static const Oid device_types[] = ROW_TYPES;
 static const Oid verdict_types[] = { INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID };
 static const Oid ekcert_types[] = { TEXTOID, TEXTOID, BYTEAOID, INT8OID };
+static const Oid lease_types[] = { TEXTOID, TEXTOID, INT8OID };
 
 /* ---- connections ---- */
 
@@ -221,6 +270,8 @@ typedef struct pg_store {
         pg_conn w;              /* the writer thread's */
         pg_conn r;              /* the reads', under s->rlock */
         _Atomic int64_t last_up_ms; /* the last time a connection came back */
+        struct tag *tags;       /* writer thread: what each statement of a pipeline is for */
+        size_t tags_cap;
 } pg_store;
 
 static int64_t now_ms(void) {
@@ -567,6 +618,31 @@ static int conn_ready(vs_store *s, pg_conn *c, char *why, size_t n) {
 
 /* ---- writes ---- */
 
+/* A result's values (binary), as the statement's types say. */
+static int64_t get_i64(const PGresult *res, int row, int col) {
+        uint64_t be;
+        memcpy(&be, PQgetvalue(res, row, col), 8);
+        return (int64_t) be64toh(be);
+}
+
+static bool get_bool(const PGresult *res, int row, int col) {
+        return PQgetvalue(res, row, col)[0] != 0;
+}
+
+static void get_text(const PGresult *res, int row, int col, char *buf, size_t n) {
+        size_t len = (size_t) PQgetlength(res, row, col);
+        if (len >= n)
+                len = n - 1;
+        memcpy(buf, PQgetvalue(res, row, col), len);
+        buf[len] = 0;
+}
+
+static int get_bytes(const PGresult *res, int row, int col, uint8_t **ret, size_t *len) {
+        *len = (size_t) PQgetlength(res, row, col);
+        *ret = vs__dup_bytes((const uint8_t *) PQgetvalue(res, row, col), *len);
+        return *ret ? 0 : -ENOMEM;
+}
+
 /* Parameters in binary form, as the statements' types say. */
 typedef struct params {
         const char *v[16];
@@ -610,12 +686,51 @@ static void p_null(params *p) {
         p->fmt[i] = 1;
 }
 
-static int send_stmt(PGconn *conn, int which, const params *p) {
-        return PQsendQueryPrepared(conn, writer_stmts[which].name, p->n, p->v, p->len, p->fmt, 1) ? 0 : -EIO;
+/* What a statement's result is wanted for, by its place in the pipeline (collect). */
+typedef enum tag_kind {
+        T_NONE = 0,
+        T_CLAIM = 1,            /* a lease claim's row, into its write's lease */
+        T_HEARTBEAT = 2,        /* a claim's or renewal's heartbeat: lapsed, what is left */
+} tag_kind;
+
+typedef struct tag {
+        tag_kind kind;
+        vs_write *w;
+} tag;
+
+/* The most statements a batch sends between two syncs: per write at most two for the row,
+ * the verdict, its pruning, and the store's own (BEGIN, COMMIT, the sequence moved past). */
+#define TAGS_CAP (8 * VS_BATCH_MAX + 16)
+
+/* The statements sent since the last sync, and what their results are for. */
+typedef struct pipeline {
+        vs_store *s;
+        PGconn *conn;
+        size_t sent;
+} pipeline;
+
+static int send_tagged(pipeline *pl, int which, const params *p, tag_kind kind, vs_write *w) {
+        pg_store *ps = pl->s->be;
+        if (pl->sent >= ps->tags_cap)
+                return -E2BIG; /* never: TAGS_CAP bounds a batch */
+        ps->tags[pl->sent++] = (tag) { .kind = kind, .w = w };
+        return PQsendQueryPrepared(pl->conn, writer_stmts[which].name, p->n, p->v, p->len, p->fmt, 1) ? 0 : -EIO;
+}
+
+static int send_stmt(pipeline *pl, int which, const params *p) {
+        return send_tagged(pl, which, p, T_NONE, NULL);
+}
+
+static int send_plain(pipeline *pl, const char *sql) {
+        pg_store *ps = pl->s->be;
+        if (pl->sent >= ps->tags_cap)
+                return -E2BIG;
+        ps->tags[pl->sent++] = (tag) { .kind = T_NONE };
+        return PQsendQueryParams(pl->conn, sql, 0, NULL, NULL, NULL, NULL, 0) ? 0 : -EIO;
 }
 
 /* A whole row: the device's, then its clock state's (two statements). */
-static int send_row(PGconn *conn, int which, const vs_device *d, size_t *sent) {
+static int send_row(pipeline *pl, int which, const vs_device *d) {
         params p = { .n = 0 }, q = { .n = 0 };
         int r;
         p_text(&p, d->id);
@@ -627,32 +742,30 @@ static int send_row(PGconn *conn, int which, const vs_device *d, size_t *sent) {
         p_i64(&p, d->enrolled_at);
         p_i64(&p, (int64_t) d->sequence);
         p_i64(&p, d->ek_anchor);
-        (*sent)++;
-        if ((r = send_stmt(conn, which, &p)) < 0)
+        if ((r = send_stmt(pl, which, &p)) < 0)
                 return r;
         p_text(&q, d->id);
         p_bool(&q, d->has_last);
         p_i64(&q, d->reset_count);
         p_i64(&q, d->restart_count);
         p_i64(&q, (int64_t) d->clock);
-        (*sent)++;
-        return send_stmt(conn, W_CLOCK_ROW, &q);
+        return send_stmt(pl, W_CLOCK_ROW, &q);
 }
 
-static int send_gseq_past(PGconn *conn, uint64_t gseq, size_t *sent) {
+static int send_gseq_past(pipeline *pl, uint64_t gseq) {
         params p = { .n = 0 };
         p_i64(&p, (int64_t) gseq);
-        (*sent)++;
-        return send_stmt(conn, W_GSEQ_PAST, &p);
+        return send_stmt(pl, W_GSEQ_PAST, &p);
 }
 
 /* A verdict, and its retention (store.h). *past: the largest caller-given global sequence
  * the database's sequence has not been moved past yet. */
-static int send_verdict(vs_store *s, PGconn *conn, const vs_verdict *v, uint64_t *past, size_t *sent) {
+static int send_verdict(pipeline *pl, const vs_verdict *v, uint64_t *past) {
+        vs_store *s = pl->s;
         params p = { .n = 0 };
         int r;
         if (!v->global_sequence && *past) {
-                if ((r = send_gseq_past(conn, *past, sent)) < 0)
+                if ((r = send_gseq_past(pl, *past)) < 0)
                         return r;
                 *past = 0;
         }
@@ -668,58 +781,117 @@ static int send_verdict(vs_store *s, PGconn *conn, const vs_verdict *v, uint64_t
                 p_null(&p); /* the next one */
         if (v->global_sequence > *past)
                 *past = v->global_sequence;
-        (*sent)++;
-        if ((r = send_stmt(conn, W_VERDICT, &p)) < 0 || !vs__prune_due(s, v))
+        if ((r = send_stmt(pl, W_VERDICT, &p)) < 0 || !vs__prune_due(s, v))
                 return r;
         params q = { .n = 0 };
         p_text(&q, v->device);
         p_i64(&q, (int64_t) (v->sequence - s->history_keep));
-        (*sent)++;
-        return send_stmt(conn, W_PRUNE, &q);
+        return send_stmt(pl, W_PRUNE, &q);
 }
 
-static int send_write(vs_store *s, PGconn *conn, const vs_write *w, uint64_t *past, size_t *sent) {
+/* Leases (store.h): a claim pushes the heartbeat first, so that its answer counts it. */
+static int send_lease(pipeline *pl, vs_write *w) {
+        vs_store *s = pl->s;
+        params p = { .n = 0 }, q = { .n = 0 };
+        int r;
+        switch (w->kind) {
+        case VS_W_LEASE_CLAIM:
+        case VS_W_LEASE_RENEW:
+                p_text(&p, s->instance);
+                p_i64(&p, w->ttl_ms);
+                if ((r = send_tagged(pl, W_HEARTBEAT, &p, T_HEARTBEAT, w)) < 0 || w->kind == VS_W_LEASE_RENEW)
+                        return r;
+                p_text(&q, w->dev.id);
+                p_text(&q, s->instance);
+                return send_tagged(pl, W_CLAIM, &q, T_CLAIM, w);
+        case VS_W_LEASE_RELEASE:
+                p_text(&p, w->dev.id);
+                p_text(&p, s->instance);
+                return send_stmt(pl, W_RELEASE, &p);
+        case VS_W_LEASE_RELEASE_ALL:
+                p_text(&p, s->instance);
+                return send_stmt(pl, W_RELEASE_ALL, &p);
+        default:
+                return -EINVAL;
+        }
+}
+
+static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
         params p = { .n = 0 };
         int r;
         switch (w->kind) {
         case VS_W_DEVICE:
         case VS_W_ENROLL:
         case VS_W_VERDICT_DEVICE:
-                if ((r = send_row(conn, w->kind == VS_W_ENROLL ? W_ENROLL : W_DEVICE, &w->dev, sent)) < 0 ||
+                if ((r = send_row(pl, w->kind == VS_W_ENROLL ? W_ENROLL : W_DEVICE, &w->dev)) < 0 ||
                     w->kind != VS_W_VERDICT_DEVICE)
                         return r;
                 /* in the same transaction: the row and the verdict, or neither */
-                return send_verdict(s, conn, &w->verdict, past, sent);
+                return send_verdict(pl, &w->verdict, past);
         case VS_W_CLOCK:
                 p_text(&p, w->dev.id);
                 p_i64(&p, w->dev.reset_count);
                 p_i64(&p, w->dev.restart_count);
                 p_i64(&p, (int64_t) w->dev.clock);
-                (*sent)++;
-                return send_stmt(conn, W_CLOCK, &p);
+                return send_stmt(pl, W_CLOCK, &p);
         case VS_W_VERDICT:
-                return send_verdict(s, conn, &w->verdict, past, sent);
+                return send_verdict(pl, &w->verdict, past);
         case VS_W_EKCERT:
                 p_text(&p, w->ekcert.key);
                 p_text(&p, w->ekcert.url ? w->ekcert.url : "");
                 p_bytes(&p, w->ekcert.der, w->ekcert.der_len);
                 p_i64(&p, w->ekcert.fetched_at);
-                (*sent)++;
-                return send_stmt(conn, W_EKCERT, &p);
+                return send_stmt(pl, W_EKCERT, &p);
+        case VS_W_LEASE_CLAIM:
+        case VS_W_LEASE_RENEW:
+        case VS_W_LEASE_RELEASE:
+        case VS_W_LEASE_RELEASE_ALL:
+                return send_lease(pl, w);
         }
         return -EINVAL;
 }
 
-static int send_plain(PGconn *conn, const char *sql, size_t *sent) {
-        (*sent)++;
-        return PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) ? 0 : -EIO;
+/* A result that carries an answer (tag): 0, or -EIO with why set. */
+static int take_result(vs_store *s, const tag *t, const PGresult *res, char *why, size_t n) {
+        switch (t->kind) {
+        case T_NONE:
+                return 0;
+        case T_HEARTBEAT: {
+                vs_lease_result *l = &t->w->lease;
+                if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) || PQgetlength(res, 0, 0) != 1 ||
+                    PQgetisnull(res, 0, 1) || PQgetlength(res, 0, 1) != 8) {
+                        snprintf(why, n, "instance %s has no row in the instances table: no heartbeat", s->instance);
+                        return -EIO;
+                }
+                l->lapsed = get_bool(res, 0, 0);
+                l->expires_in_ms = get_i64(res, 0, 1);
+                snprintf(l->holder, sizeof(l->holder), "%s", s->instance);
+                return 0;
+        }
+        case T_CLAIM: {
+                vs_lease_result *l = &t->w->lease;
+                if (PQntuples(res) != 1 || PQnfields(res) != 3 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 2) ||
+                    PQgetlength(res, 0, 2) != 8) {
+                        snprintf(why, n, "a lease claim got no answer from the database");
+                        return -EIO;
+                }
+                get_text(res, 0, 0, l->holder, sizeof(l->holder));
+                get_text(res, 0, 1, l->taken_from, sizeof(l->taken_from));
+                l->expires_in_ms = get_i64(res, 0, 2);
+                l->granted = strcmp(l->holder, s->instance) == 0;
+                return 0;
+        }
+        }
+        return 0;
 }
 
-/* The results of a pipeline of `queries` statements and its sync. 0 only when every one of
- * them succeeded (the COMMIT last of all); else the first failure's message, and *state its
- * SQLSTATE ("" if none). */
-static int collect(PGconn *conn, size_t queries, char *why, size_t n, char state[6]) {
-        size_t ok = 0, results = 0, ends = 0;
+/* The results of the pipeline's statements and its sync. 0 only when every one of them
+ * succeeded (a COMMIT last of all) and gave what its tag wants; else the first failure's
+ * message, and *state its SQLSTATE ("" if none). */
+static int collect(pipeline *pl, char *why, size_t n, char state[6]) {
+        pg_store *ps = pl->s->be;
+        PGconn *conn = pl->conn;
+        size_t queries = pl->sent, ok = 0, results = 0, ends = 0;
         bool failed = false;
         state[0] = 0;
         for (;;) {
@@ -736,9 +908,12 @@ static int collect(PGconn *conn, size_t queries, char *why, size_t n, char state
                         PQclear(res);
                         break;
                 }
-                results++;
+                size_t i = results++;
                 if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-                        ok++;
+                        if (i < queries && take_result(pl->s, &ps->tags[i], res, why, n) < 0 && !failed)
+                                failed = true;
+                        else
+                                ok++;
                 } else if (!failed && st != PGRES_PIPELINE_ABORTED) {
                         failed = true;
                         result_message(res, conn, why, n);
@@ -749,7 +924,8 @@ static int collect(PGconn *conn, size_t queries, char *why, size_t n, char state
                 if (results > 2 * queries + 8) /* never: each statement has one result */
                         break;
         }
-        if (ok == queries)
+        pl->sent = 0;
+        if (ok == queries && !failed)
                 return 0;
         if (!failed) {
                 char m[MSG];
@@ -764,32 +940,32 @@ static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
         pg_store *p = s->be;
         pg_conn *c = &p->w;
         char state[6] = "";
-        size_t sent = 0;
         uint64_t past = 0;
         int r = conn_ready(s, c, why, whylen);
         vs__set_available(s, c->ok);
         if (r < 0)
                 return r;
         PGconn *conn = c->conn;
+        pipeline pl = { .s = s, .conn = conn };
         if (!PQenterPipelineMode(conn)) {
                 one_line(why, whylen, PQerrorMessage(conn));
                 return -EIO;
         }
-        r = send_plain(conn, "BEGIN", &sent);
+        r = send_plain(&pl, "BEGIN");
         for (size_t i = 0; r == 0 && i < n; i++)
-                r = send_write(s, conn, plan[i], &past, &sent);
+                r = send_write(&pl, plan[i], &past);
         if (r == 0 && past)
-                r = send_gseq_past(conn, past, &sent);
+                r = send_gseq_past(&pl, past);
         /* COMMIT only after everything was sent: a batch cut short is never committed */
         if (r == 0)
-                r = send_plain(conn, "COMMIT", &sent);
+                r = send_plain(&pl, "COMMIT");
         if (!PQpipelineSync(conn) && r == 0)
                 r = -EIO;
         /* the connection lost with the batch sent and its outcome unknown, as a network
          * that goes away mid-commit leaves it (test builds: VOUCH_FAILPOINTS=store-pg-drop) */
         if (vs__failpoint("store-pg-drop"))
                 shutdown(PQsocket(conn), SHUT_RDWR);
-        int rc = collect(conn, sent, why, whylen, state);
+        int rc = collect(&pl, why, whylen, state);
         if (r == 0)
                 r = rc;
         else if (rc == 0 || !*why)
@@ -862,30 +1038,6 @@ static int check_row(vs_store *s, const PGresult *res, int row, const Oid *types
                         return vs__read_failed(s, -EUCLEAN, "column %s of a row holds no valid value", PQfname(res, i));
         }
         return 0;
-}
-
-static int64_t get_i64(const PGresult *res, int row, int col) {
-        uint64_t be;
-        memcpy(&be, PQgetvalue(res, row, col), 8);
-        return (int64_t) be64toh(be);
-}
-
-static bool get_bool(const PGresult *res, int row, int col) {
-        return PQgetvalue(res, row, col)[0] != 0;
-}
-
-static void get_text(const PGresult *res, int row, int col, char *buf, size_t n) {
-        size_t len = (size_t) PQgetlength(res, row, col);
-        if (len >= n)
-                len = n - 1;
-        memcpy(buf, PQgetvalue(res, row, col), len);
-        buf[len] = 0;
-}
-
-static int get_bytes(const PGresult *res, int row, int col, uint8_t **ret, size_t *len) {
-        *len = (size_t) PQgetlength(res, row, col);
-        *ret = vs__dup_bytes((const uint8_t *) PQgetvalue(res, row, col), *len);
-        return *ret ? 0 : -ENOMEM;
 }
 
 static int device_from_row(vs_store *s, const PGresult *res, int row, vs_device *d) {
@@ -1264,6 +1416,7 @@ fail:
 static void pg_free(pg_store *p) {
         conn_close(&p->w);
         conn_close(&p->r);
+        free(p->tags);
         free(p);
 }
 
@@ -1278,6 +1431,12 @@ static int pg_open(vs_store *s, const char *url, unsigned flags, vs_open_info *i
                 return -ENOMEM;
         }
         p->url = url;
+        p->tags_cap = TAGS_CAP;
+        if (!(p->tags = calloc(p->tags_cap, sizeof(*p->tags)))) {
+                free(p);
+                snprintf(err, errlen, "out of memory");
+                return -ENOMEM;
+        }
         p->w.writer = true;
         p->w.backoff_ms = p->r.backoff_ms = BACKOFF_MIN_MS;
         s->be = p;
@@ -1305,15 +1464,40 @@ fail:
 static void pg_close(vs_store *s, bool clean_ok) {
         pg_store *p = s->be;
         char why[WHY];
-        if (clean_ok) {
+        /* the heartbeat ends (the leases left can be claimed at once); the run is clean if
+         * clean_ok */
+        const char *args[2] = { s->instance, clean_ok ? "t" : "f" };
+        if (clean_ok)
                 p->w.next_try_ms = 0; /* one more try, if it is down */
-                const char *name[1] = { s->instance };
-                if (conn_ready(s, &p->w, why, sizeof(why)) == 0)
-                        PQclear(PQexecParams(p->w.conn, "UPDATE instances SET run='clean', closed_at=now() WHERE name=$1",
-                                             1, NULL, name, NULL, NULL, 0));
-        }
+        if ((clean_ok || p->w.ok) && conn_ready(s, &p->w, why, sizeof(why)) == 0)
+                PQclear(PQexecParams(p->w.conn,
+                                     "UPDATE instances SET alive_until=NULL, run=CASE WHEN $2::boolean THEN 'clean' ELSE"
+                                     " run END, closed_at=CASE WHEN $2::boolean THEN now() ELSE closed_at END WHERE name=$1",
+                                     2, NULL, args, NULL, NULL, 0));
         pg_free(p);
         s->be = NULL;
+}
+
+static int pg_lease_get(vs_store *s, const char *device, vs_lease_result *ret) {
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        p_text(&p, device);
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_LEASE, &p, &res)) == 0 && (r = check_columns(s, res, lease_types, 3)) == 0) {
+                if (PQntuples(res) == 0) {
+                        r = -ENOENT;
+                } else if ((r = check_row(s, res, 0, lease_types, 3)) == 0) {
+                        memset(ret, 0, sizeof(*ret));
+                        get_text(res, 0, 0, ret->holder, sizeof(ret->holder));
+                        get_text(res, 0, 1, ret->taken_from, sizeof(ret->taken_from));
+                        ret->expires_in_ms = get_i64(res, 0, 2);
+                        ret->granted = strcmp(ret->holder, s->instance) == 0 && ret->expires_in_ms > 0;
+                }
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
 }
 
 const vs_backend vs_backend_pg = {
@@ -1328,4 +1512,5 @@ const vs_backend vs_backend_pg = {
         .verdict_since = pg_verdict_since,
         .verdict_last_global = pg_verdict_last_global,
         .ekcert_get = pg_ekcert_get,
+        .lease_get = pg_lease_get,
 };

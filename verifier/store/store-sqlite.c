@@ -27,8 +27,16 @@ enum {
         ST_VERDICT,
         ST_PRUNE,
         ST_EKCERT,
+        ST_ALIVE,
+        ST_HEARTBEAT,
+        ST_CLAIM,
+        ST_RELEASE,
+        ST_RELEASE_ALL,
         ST_COUNT,
 };
+
+/* A lease holder's heartbeat as of ?3 (now, Unix ms): lapsed when at or before it */
+#define HOLDER_ALIVE_UNTIL "coalesce((SELECT i.alive_until FROM instances i WHERE i.name = l.instance), 0)"
 
 #define ROW_COLS                                                                                        \
         "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
@@ -51,6 +59,20 @@ static const char *const statements[ST_COUNT] = {
         [ST_CLOCK] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
         [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq) VALUES (?1,?2,?3,?4,?5,?6,?7)",
         [ST_PRUNE] = "DELETE FROM verdicts WHERE device=?1 AND sequence<=?2",
+        /* leases (store.h): the instance ?1's heartbeat, and pushed to now ?2 + ttl ?3 at least */
+        [ST_ALIVE] = "SELECT alive_until FROM instances WHERE name = ?1",
+        [ST_HEARTBEAT] = "UPDATE instances SET alive_until = max(coalesce(alive_until, 0), ?2 + ?3) WHERE name = ?1",
+        /* device ?1 for instance ?2 at now ?3: granted when free, ours, or its holder's
+         * heartbeat has lapsed (taken_from then names that holder) */
+        [ST_CLAIM] = "INSERT INTO leases AS l (device, instance, taken_from) VALUES (?1, ?2, NULL) "
+                     "ON CONFLICT(device) DO UPDATE SET"
+                     " taken_from = CASE WHEN l.instance = ?2 THEN NULL WHEN " HOLDER_ALIVE_UNTIL " <= ?3 THEN l.instance"
+                     " ELSE l.taken_from END,"
+                     " instance = CASE WHEN l.instance = ?2 OR " HOLDER_ALIVE_UNTIL " <= ?3 THEN ?2 ELSE l.instance END "
+                     "RETURNING instance, coalesce(taken_from, ''),"
+                     " coalesce((SELECT i.alive_until FROM instances i WHERE i.name = leases.instance), 0) - ?3",
+        [ST_RELEASE] = "DELETE FROM leases WHERE device = ?1 AND instance = ?2",
+        [ST_RELEASE_ALL] = "DELETE FROM leases WHERE instance = ?1",
 };
 
 /* Which file a path named when the store was opened. */
@@ -84,12 +106,11 @@ static const char schema[] =
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE IF NOT EXISTS ek_certs (key TEXT PRIMARY KEY, url TEXT NOT NULL, der BLOB NOT NULL,"
         " fetched_at INTEGER NOT NULL);"
-        /* 4: the run state per instance; leases (Unix milliseconds, the writer's clock: one
-         * instance) */
+        /* 4: the run state and heartbeat per instance; leases (times in Unix milliseconds,
+         * by the writer's clock: one instance) */
         "CREATE TABLE IF NOT EXISTS instances (name TEXT PRIMARY KEY, run TEXT NOT NULL, started_at INTEGER NOT NULL,"
-        " closed_at INTEGER);"
-        "CREATE TABLE IF NOT EXISTS leases (device TEXT PRIMARY KEY, instance TEXT NOT NULL, expires_at INTEGER NOT NULL,"
-        " taken_from TEXT);"
+        " closed_at INTEGER, alive_until INTEGER);"
+        "CREATE TABLE IF NOT EXISTS leases (device TEXT PRIMARY KEY, instance TEXT NOT NULL, taken_from TEXT);"
         "CREATE INDEX IF NOT EXISTS leases_instance ON leases (instance);";
 
 /* From an older schema (the tables above exist by now, perhaps without the newer columns):
@@ -130,6 +151,64 @@ static int run(sqlite3_stmt *st) {
 }
 
 static int apply_verdict(vs_store *s, const vs_verdict *v);
+static int64_t wall_ms(void);
+
+/* The instance's heartbeat pushed to ttl_ms from now (at least); whether it had lapsed, and
+ * what is left of it, into res. */
+static int heartbeat(vs_store *s, int64_t now, int64_t ttl_ms, vs_lease_result *res) {
+        sq_store *q = s->be;
+        sqlite3_stmt *st = q->st[ST_ALIVE];
+        int r, rc;
+        sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+        int64_t until = 0;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                until = sqlite3_column_int64(st, 0); /* NULL: 0, long past */
+                res->lapsed = until <= now;
+                rc = sqlite3_step(st);
+        } else if (rc == SQLITE_DONE) {
+                rc = SQLITE_NOTFOUND; /* this instance's row gone: never, but not a heartbeat */
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_DONE)
+                return -EIO;
+        st = q->st[ST_HEARTBEAT];
+        sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, ttl_ms);
+        if ((r = run(st)) < 0)
+                return r;
+        snprintf(res->holder, sizeof(res->holder), "%s", s->instance);
+        res->expires_in_ms = (until > now + ttl_ms ? until : now + ttl_ms) - now;
+        return 0;
+}
+
+/* A claim (store.h, leases): the heartbeat, then the lease row and its answer in w->lease. */
+static int apply_claim(vs_store *s, vs_write *w) {
+        sq_store *q = s->be;
+        sqlite3_stmt *st = q->st[ST_CLAIM];
+        int64_t now = wall_ms();
+        int r, rc;
+        if ((r = heartbeat(s, now, w->ttl_ms, &w->lease)) < 0)
+                return r;
+        sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, s->instance, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                vs_lease_result *l = &w->lease;
+                snprintf(l->holder, sizeof(l->holder), "%s",
+                         sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
+                snprintf(l->taken_from, sizeof(l->taken_from), "%s",
+                         sqlite3_column_text(st, 1) ? (const char *) sqlite3_column_text(st, 1) : "");
+                l->expires_in_ms = sqlite3_column_int64(st, 2);
+                l->granted = strcmp(l->holder, s->instance) == 0;
+                rc = sqlite3_step(st);
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return rc == SQLITE_DONE ? 0 : -EIO;
+}
 
 static void bind_row(sqlite3_stmt *st, const vs_device *d) {
         sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
@@ -148,7 +227,7 @@ static void bind_row(sqlite3_stmt *st, const vs_device *d) {
 }
 
 /* One write of a plan (store-backend.h), in the open transaction. */
-static int apply(vs_store *s, const vs_write *w) {
+static int apply(vs_store *s, vs_write *w) {
         sq_store *q = s->be;
         sqlite3_stmt *st;
         int r;
@@ -177,6 +256,19 @@ static int apply(vs_store *s, const vs_write *w) {
                 sqlite3_bind_text(st, 2, w->ekcert.url, -1, SQLITE_STATIC);
                 sqlite3_bind_blob(st, 3, w->ekcert.der, (int) w->ekcert.der_len, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 4, w->ekcert.fetched_at);
+                return run(st);
+        case VS_W_LEASE_CLAIM:
+                return apply_claim(s, w);
+        case VS_W_LEASE_RENEW:
+                return heartbeat(s, wall_ms(), w->ttl_ms, &w->lease);
+        case VS_W_LEASE_RELEASE:
+                st = q->st[ST_RELEASE];
+                sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, s->instance, -1, SQLITE_STATIC);
+                return run(st);
+        case VS_W_LEASE_RELEASE_ALL:
+                st = q->st[ST_RELEASE_ALL];
+                sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
                 return run(st);
         }
         return -EINVAL;
@@ -550,14 +642,19 @@ fail:
         return r;
 }
 
+/* The instance's heartbeat ended (its leases free at once), and its run marked clean if
+ * clean_ok. */
 static void sq_close(vs_store *s, bool clean_ok) {
         sq_store *q = s->be;
         sqlite3_stmt *st = NULL;
-        if (clean_ok && check_files(s) == 0 &&
-            sqlite3_prepare_v2(q->wdb, "UPDATE instances SET run='clean', closed_at=?2 WHERE name=?1", -1, &st, NULL) ==
-                    SQLITE_OK) {
+        if (check_files(s) == 0 &&
+            sqlite3_prepare_v2(q->wdb,
+                               "UPDATE instances SET alive_until=NULL, run=CASE WHEN ?3 THEN 'clean' ELSE run END,"
+                               " closed_at=CASE WHEN ?3 THEN ?2 ELSE closed_at END WHERE name=?1",
+                               -1, &st, NULL) == SQLITE_OK) {
                 sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 2, wall_ms());
+                sqlite3_bind_int(st, 3, clean_ok);
                 sqlite3_step(st);
         }
         sqlite3_finalize(st);
@@ -752,6 +849,34 @@ static int sq_ekcert_get(vs_store *s, const char *key, vs_ekcert *ret) {
         return r;
 }
 
+static int sq_lease_get(vs_store *s, const char *device, vs_lease_result *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s,
+                              "SELECT l.instance, coalesce(l.taken_from, ''), coalesce(i.alive_until, 0) - ?2"
+                              " FROM leases l LEFT JOIN instances i ON i.name = l.instance WHERE l.device = ?1",
+                              &st)) == 0) {
+                sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, wall_ms());
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        memset(ret, 0, sizeof(*ret));
+                        snprintf(ret->holder, sizeof(ret->holder), "%s",
+                                 sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
+                        snprintf(ret->taken_from, sizeof(ret->taken_from), "%s",
+                                 sqlite3_column_text(st, 1) ? (const char *) sqlite3_column_text(st, 1) : "");
+                        ret->expires_in_ms = sqlite3_column_int64(st, 2);
+                        ret->granted = strcmp(ret->holder, s->instance) == 0 && ret->expires_in_ms > 0;
+                } else {
+                        r = rc == SQLITE_DONE ? -ENOENT : read_status(s, rc);
+                }
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
 const vs_backend vs_backend_sqlite = {
         .name = "sqlite",
         .open = sq_open,
@@ -764,4 +889,5 @@ const vs_backend vs_backend_sqlite = {
         .verdict_since = sq_verdict_since,
         .verdict_last_global = sq_verdict_last_global,
         .ekcert_get = sq_ekcert_get,
+        .lease_get = sq_lease_get,
 };

@@ -14,7 +14,7 @@
 
 #include "store-backend.h"
 
-#define BATCH_MAX 512
+#define BATCH_MAX VS_BATCH_MAX
 #define GROUP_INTERVAL_NS 10000000L /* 10 ms: at most 100 commits a second */
 
 #ifdef VOUCH_FAILPOINTS
@@ -157,6 +157,10 @@ static size_t plan_batch(pending_set *ps, vs_write *batch, vs_write **plan) {
                         break;
                 case VS_W_VERDICT:
                 case VS_W_EKCERT:
+                case VS_W_LEASE_CLAIM:
+                case VS_W_LEASE_RENEW:
+                case VS_W_LEASE_RELEASE:
+                case VS_W_LEASE_RELEASE_ALL:
                         plan[n++] = w;
                         break;
                 }
@@ -256,8 +260,13 @@ static void *writer_main(void *arg) {
 
                 while (batch) {
                         vs_write *next = batch->next;
-                        if (batch->done)
+                        if (batch->lease_done) {
+                                if (r < 0)
+                                        memset(&batch->lease, 0, sizeof(batch->lease));
+                                batch->lease_done(r, &batch->lease, batch->userdata);
+                        } else if (batch->done) {
                                 batch->done(r, batch->userdata);
+                        }
                         write_free(batch);
                         batch = next;
                 }
@@ -389,6 +398,53 @@ int vs_ekcert_put(vs_store *s, const vs_ekcert *c, vs_done_fn done, void *userda
                 return -ENOMEM;
         }
         return enqueue(s, w);
+}
+
+/* ---- leases (store.h) ---- */
+
+static int lease_write(vs_store *s, vs_write_kind kind, const char *device, int64_t ttl_ms, vs_lease_fn lease_done,
+                       vs_done_fn done, void *userdata) {
+        if (device && (!*device || strlen(device) > VS_ID_MAX))
+                return -EINVAL;
+        if ((kind == VS_W_LEASE_CLAIM || kind == VS_W_LEASE_RENEW) && (ttl_ms < 1 || ttl_ms > VS_LEASE_TTL_MAX_MS))
+                return -EINVAL;
+        vs_write *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->kind = kind;
+        if (device)
+                snprintf(w->dev.id, sizeof(w->dev.id), "%s", device);
+        w->ttl_ms = ttl_ms;
+        w->lease_done = lease_done;
+        w->done = done;
+        w->userdata = userdata;
+        return enqueue(s, w);
+}
+
+int vs_lease_claim(vs_store *s, const char *device, int64_t ttl_ms, vs_lease_fn done, void *userdata) {
+        if (!device)
+                return -EINVAL;
+        return lease_write(s, VS_W_LEASE_CLAIM, device, ttl_ms, done, NULL, userdata);
+}
+
+int vs_lease_renew_all(vs_store *s, int64_t ttl_ms, vs_lease_fn done, void *userdata) {
+        return lease_write(s, VS_W_LEASE_RENEW, NULL, ttl_ms, done, NULL, userdata);
+}
+
+int vs_lease_release(vs_store *s, const char *device, vs_done_fn done, void *userdata) {
+        if (!device)
+                return -EINVAL;
+        return lease_write(s, VS_W_LEASE_RELEASE, device, 0, NULL, done, userdata);
+}
+
+int vs_lease_release_all(vs_store *s, vs_done_fn done, void *userdata) {
+        return lease_write(s, VS_W_LEASE_RELEASE_ALL, NULL, 0, NULL, done, userdata);
+}
+
+int vs_lease_get(vs_store *s, const char *device, vs_lease_result *ret) {
+        if (!device || !*device || strlen(device) > VS_ID_MAX)
+                return -EINVAL;
+        return s->ops->lease_get(s, device, ret);
 }
 
 size_t vs_queue_depth(vs_store *s) {

@@ -166,6 +166,67 @@ int vs_ekcert_put(vs_store *s, const vs_ekcert *c, vs_done_fn done, void *userda
 /* The certificate kept for key (-ENOENT: none); as the reads below. */
 int vs_ekcert_get(vs_store *s, const char *key, vs_ekcert *ret);
 
+/* ---- Leases: one instance attests a device at a time (issue 18, docs/scale-out.md) ----
+ * A device's lease row names the instance that holds it; it is valid while that instance's
+ * heartbeat is: a time in the instances table that its claims and renewals push forward, by
+ * the database's clock (PostgreSQL's now(), the transaction's start; SQLite: the writer's
+ * wall clock), so the instances' own clocks never matter. One heartbeat per instance, not
+ * one expiry per lease: renewing is one row (vs_lease_renew_all), and an instance that dies
+ * or loses the database loses all its leases at once, ttl after its last renewal.
+ *
+ * Claims, renewals and releases are writes: queued, committed by the writer thread with the
+ * batch they join (a write that fails fails them, and theirs fail it: one transaction), and
+ * answered on the writer thread; the caller (an event loop) never waits. A claim is granted
+ * when the device has no lease, has one of this instance, or one of an instance whose
+ * heartbeat has lapsed (taken over: res->taken_from names it). Two instances claiming one
+ * device at once: the database orders them, one is granted, the other refused with the
+ * first as holder.
+ *
+ * The holder's own view of its lease is its business: it must stop attesting a device once
+ * it can no longer be sure of its heartbeat, i.e. ttl after it *queued* the last claim or
+ * renewal that committed (the database counts from a later moment, the transaction's start:
+ * the holder's deadline comes first), less a margin for the clocks' rates. */
+typedef struct vs_lease_result {
+        bool granted;                           /* the lease is this instance's (now) */
+        char holder[VS_INSTANCE_MAX + 1];       /* the instance holding it (this one when granted) */
+        /* a granted claim that took over the lease of another instance whose heartbeat had
+         * lapsed (died, or lost the database): its name; "" when the device was free, released
+         * or already this instance's. Verdicts that instance showed may not all be stored. */
+        char taken_from[VS_INSTANCE_MAX + 1];
+        int64_t expires_in_ms;                  /* the holder's heartbeat ends this long after the
+                                                 * statement (by the database's clock; <= 0: lapsed) */
+        /* A claim or renewal: this instance's heartbeat was not running before it (the first
+         * of this run, or it lapsed): the leases the instance held before may have been
+         * taken over. The renewal does not say which: claim each device again before
+         * attesting it. */
+        bool lapsed;
+} vs_lease_result;
+
+/* On the writer thread once the claim's transaction committed (error 0, res filled) or failed
+ * (<0: nothing claimed; res zeroed). */
+typedef void (*vs_lease_fn)(int error, const vs_lease_result *res, void *userdata);
+
+/* The longest heartbeat a claim or renewal may ask for. */
+#define VS_LEASE_TTL_MAX_MS (24 * 3600 * 1000LL)
+
+/* Queues a claim of device's lease for this store's instance (vs_instance), and pushes the
+ * instance's heartbeat to at least ttl_ms from now (a heartbeat is never shortened). -EINVAL: an id longer than VS_ID_MAX or
+ * empty, ttl_ms not in 1..VS_LEASE_TTL_MAX_MS; -ESHUTDOWN after vs_close began; -ENOMEM. */
+int vs_lease_claim(vs_store *s, const char *device, int64_t ttl_ms, vs_lease_fn done, void *userdata);
+/* Queues a heartbeat: every lease this instance holds is valid for ttl_ms from now at least
+ * (one row written, however many leases). done (may be NULL) gets res->lapsed (and
+ * expires_in_ms); errors as vs_lease_claim. */
+int vs_lease_renew_all(vs_store *s, int64_t ttl_ms, vs_lease_fn done, void *userdata);
+/* Queues the release of device's lease if this instance holds it (else a no-op): another
+ * instance may claim it at once. */
+int vs_lease_release(vs_store *s, const char *device, vs_done_fn done, void *userdata);
+/* Queues the release of every lease of this instance. (vs_close also ends its heartbeat, so
+ * that the leases it still holds can be claimed at once.) */
+int vs_lease_release_all(vs_store *s, vs_done_fn done, void *userdata);
+/* The device's lease as stored (synchronous read, as below): -ENOENT when none; granted
+ * means held by this instance with its heartbeat running. */
+int vs_lease_get(vs_store *s, const char *device, vs_lease_result *ret);
+
 /* Synchronous reads; -ENOENT when absent. A read that fails, at any row, is an error, never
  * a short answer: -EUCLEAN when the database finds its data damaged, -EIO otherwise (also
  * when the PostgreSQL server cannot be reached); vs_read_error then says why. */
