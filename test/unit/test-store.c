@@ -5,6 +5,7 @@
  * to stop and start that server). A test that only one backend can have is skipped on the
  * other. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1214,6 +1215,334 @@ static void test_global_sequence(void **state) {
         vs_close(s);
 }
 
+/* ---- commit-ordered numbering (issue 18): the seal hook ---- */
+
+/* A record as a caller would sign it: the number it got, the device, its sequence. */
+typedef struct seal_ctx {
+        int fail;               /* the hook's return, when < 0 */
+        bool no_record;         /* the hook leaves no record */
+        uint64_t got;           /* the number it was given */
+        int calls;
+} seal_ctx;
+
+static void record_of(uint64_t gseq, const char *device, uint64_t seq, uint8_t out[80], size_t *len) {
+        *len = (size_t) snprintf((char *) out, 80, "%llu|%s|%llu", (unsigned long long) gseq, device,
+                                 (unsigned long long) seq);
+}
+
+static int seal_hook(vs_verdict *v, uint64_t global_sequence, void *ud) {
+        seal_ctx *c = ud;
+        uint8_t rec[80];
+        size_t len;
+        __atomic_add_fetch(&c->calls, 1, __ATOMIC_SEQ_CST);
+        c->got = global_sequence;
+        if (c->fail < 0)
+                return c->fail;
+        if (v->global_sequence != global_sequence || v->record || c->no_record)
+                return 0; /* (no record: the store refuses) */
+        record_of(global_sequence, v->device, v->sequence, rec, &len);
+        v->record = malloc(len);
+        if (!v->record)
+                return -ENOMEM;
+        memcpy(v->record, rec, len);
+        v->record_len = len;
+        return 0;
+}
+
+static int put_sealed(vs_store *s, const char *device, uint64_t seq, seal_ctx *c, int *flag) {
+        uint8_t placeholder[3] = { 9, 9, 9 }; /* freed by the store before the hook */
+        vs_verdict v = { .sequence = seq, .status = 1, .issued_at = 100, .expires_at = 200, .record = placeholder,
+                         .record_len = sizeof(placeholder), .seal = seal_hook, .seal_userdata = c };
+        snprintf(v.device, sizeof(v.device), "%s", device);
+        return vs_verdict_put(s, &v, flag ? on_done : NULL, flag);
+}
+
+static void expect_sealed_record(const vs_verdict *v) {
+        uint8_t want[80];
+        size_t len;
+        record_of(v->global_sequence, v->device, v->sequence, want, &len);
+        assert_int_equal(v->record_len, len);
+        assert_memory_equal(v->record, want, len);
+}
+
+static void test_seal_hook(void **state) {
+        vs_store *s = NULL;
+        char err[256];
+        seal_ctx c = { 0 };
+        int flag = 0;
+        vs_verdict v[8];
+        assert_int_equal(vs_open(url, 100, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        /* past every number used, a caller's included */
+        put_global(s, "dev-a", 1, 100);
+        vs_flush(s);
+        for (uint64_t seq = 2; seq <= 4; seq++)
+                assert_int_equal(put_sealed(s, "dev-a", seq, &c, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        assert_int_equal(c.calls, 3);
+        assert_int_equal(vs_verdict_since(s, 100, v, 8), 3);
+        for (int i = 0; i < 3; i++) {
+                assert_true(v[i].global_sequence > 100);
+                assert_true(i == 0 || v[i].global_sequence > v[i - 1].global_sequence);
+                assert_int_equal(v[i].sequence, 2 + (uint64_t) i);
+                expect_sealed_record(&v[i]);
+                vs_verdict_done(&v[i]);
+        }
+        uint64_t last = 0;
+        assert_int_equal(vs_verdict_last_global(s, &last), 0);
+        assert_int_equal(last, c.got);
+
+        /* a hook that fails fails the transaction with its error; one that leaves no record,
+         * with -EINVAL; their numbers are not given again */
+        c.fail = -ENOMEM;
+        flag = 0;
+        assert_int_equal(put_sealed(s, "dev-a", 5, &c, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, -1);
+        vs_stats st;
+        vs_get_stats(s, &st);
+        assert_non_null(strstr(st.last_error, "seal"));
+        uint64_t failed = c.got;
+        c.fail = 0;
+        c.no_record = true;
+        assert_int_equal(put_sealed(s, "dev-a", 5, &c, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, -1);
+        assert_true(c.got > failed);
+        failed = c.got;
+        c.no_record = false;
+        assert_int_equal(vs_verdict_latest(s, "dev-a", &v[0]), 0);
+        assert_int_equal(v[0].sequence, 4); /* neither stored */
+        vs_verdict_done(&v[0]);
+        assert_int_equal(put_sealed(s, "dev-a", 5, &c, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        assert_true(c.got > failed);
+        vs_close(s);
+        /* after a reopen too (SQLite records the numbers a failed transaction used) */
+        assert_int_equal(vs_open(url, 100, 0, &s, NULL, err, sizeof(err)), 0);
+        sql_exec("DELETE FROM verdicts WHERE sequence = 5");
+        c.fail = -EIO;
+        assert_int_equal(put_sealed(s, "dev-a", 5, &c, &flag), 0);
+        vs_flush(s);
+        failed = c.got;
+        vs_close(s);
+        c.fail = 0;
+        assert_int_equal(vs_open(url, 100, 0, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(put_sealed(s, "dev-a", 5, &c, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        assert_true(c.got > failed);
+        /* with its device's row, in one transaction */
+        vs_device d = device("dev-a");
+        d.revoked = true;
+        uint8_t none[1] = { 0 };
+        vs_verdict w = { .sequence = 6, .status = 2, .issued_at = 1, .expires_at = 2, .record = none, .record_len = 0,
+                         .seal = seal_hook, .seal_userdata = &c };
+        snprintf(w.device, sizeof(w.device), "dev-a");
+        assert_int_equal(vs_verdict_put_with_device(s, &w, &d, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        assert_int_equal(vs_verdict_latest(s, "dev-a", &v[0]), 0);
+        assert_int_equal(v[0].global_sequence, c.got);
+        expect_sealed_record(&v[0]);
+        vs_verdict_done(&v[0]);
+        vs_device got;
+        assert_int_equal(vs_device_get(s, "dev-a", &got), 0);
+        assert_true(got.revoked);
+        vs_device_done(&got);
+        /* a number and a hook at once: refused */
+        w.global_sequence = 7;
+        assert_int_equal(vs_verdict_put(s, &w, NULL, NULL), -EINVAL);
+        vs_close(s);
+}
+
+/* Two instances (two handles) committing commit-ordered verdicts from two threads, a third
+ * polling vs_verdict_since as a watcher does: the watcher must see every verdict exactly
+ * once. With numbers taken outside the commit order (a verdict numbered, then committed
+ * after a higher-numbered one was already read), it would never see the lower one: its
+ * since= has passed it. The hook takes ~100 us, as signing does. */
+#define RACE_DEVICES 20
+
+typedef struct race_writer {
+        vs_store *s;
+        const char *prefix;
+        bool sealed;
+        int verdicts;           /* how many to queue */
+        int burst, pause_us;    /* in bursts of 1..burst, 0..pause_us apart */
+        uint64_t *next_gseq;    /* the unsealed mode: the store's next (0) */
+        int errors;
+        seal_ctx c;
+} race_writer;
+
+static int slow_seal(vs_verdict *v, uint64_t n, void *ud) {
+        double t0 = now_seconds();
+        while (now_seconds() - t0 < 100e-6)
+                ;
+        return seal_hook(v, n, ud);
+}
+
+static void race_done(int error, void *ud) {
+        if (error < 0)
+                __atomic_add_fetch((int *) ud, 1, __ATOMIC_SEQ_CST);
+}
+
+static void *race_write(void *arg) {
+        race_writer *w = arg;
+        uint64_t seq[RACE_DEVICES] = { 0 };
+        unsigned seed = (unsigned) (uintptr_t) w;
+        for (int i = 0; i < w->verdicts;) {
+                int burst = 1 + rand_r(&seed) % w->burst;
+                for (int k = 0; k < burst && i < w->verdicts; k++, i++) {
+                        int d = rand_r(&seed) % RACE_DEVICES;
+                        uint8_t rec[80];
+                        size_t len;
+                        vs_verdict v = { .sequence = ++seq[d], .status = 1, .issued_at = 1, .expires_at = 2 };
+                        snprintf(v.device, sizeof(v.device), "%s-%02d", w->prefix, d);
+                        if (w->sealed) {
+                                v.seal = slow_seal;
+                                v.seal_userdata = &w->c;
+                        } else {
+                                record_of(0, v.device, v.sequence, rec, &len);
+                                v.record = rec;
+                                v.record_len = len;
+                        }
+                        if (vs_verdict_put(w->s, &v, race_done, &w->errors) < 0)
+                                __atomic_add_fetch(&w->errors, 1, __ATOMIC_SEQ_CST);
+                }
+                usleep((useconds_t) (rand_r(&seed) % w->pause_us));
+        }
+        vs_flush(w->s);
+        return NULL;
+}
+
+typedef struct race_reader {
+        vs_store *s;
+        volatile bool stop;
+        uint8_t *seen;          /* by number: 1 seen once, >1 more */
+        size_t cap;
+        size_t polls, out_of_range, bad_records, regressions;
+        int error;
+} race_reader;
+
+static void reader_poll(race_reader *r, uint64_t *since) {
+        static vs_verdict v[256];
+        int n = vs_verdict_since(r->s, *since, v, 256);
+        if (n < 0) {
+                r->error = n;
+                return;
+        }
+        r->polls++;
+        for (int i = 0; i < n; i++) {
+                uint64_t g = v[i].global_sequence;
+                if (g <= *since)
+                        r->regressions++; /* never: since= asks for more */
+                if (g < r->cap)
+                        r->seen[g]++;
+                else
+                        r->out_of_range++;
+                /* a sealed record names its own number (the unsealed: 0) */
+                if (v[i].record_len < 2 || (v[i].record[0] != '0' && strtoull((char *) v[i].record, NULL, 10) != g))
+                        r->bad_records++;
+                *since = g;
+                vs_verdict_done(&v[i]);
+        }
+}
+
+static void *race_read(void *arg) {
+        race_reader *r = arg;
+        uint64_t since = 0;
+        while (!r->stop && !r->error) {
+                reader_poll(r, &since);
+                usleep(500);
+        }
+        reader_poll(r, &since); /* the rest, everything committed */
+        return NULL;
+}
+
+/* Returns how many stored verdicts the watcher never saw. */
+static size_t order_race(bool sealed, int per_writer, int burst, int pause_us) {
+        vs_store *a = NULL, *b = NULL, *rd = NULL;
+        vs_open_info info;
+        char err[256];
+        vs_open_options oa = { .history_keep = 100000, .instance = "a" }, ob = oa, orr = oa;
+        ob.instance = "b";
+        orr.instance = "watcher";
+        sql_exec(pg_url ? "DROP SCHEMA public CASCADE; CREATE SCHEMA public" : "SELECT 1");
+        if (!pg_url) {
+                char cmd[1200];
+                snprintf(cmd, sizeof(cmd), "rm -f '%s' '%s-wal' '%s-shm'", path, path, path);
+                assert_int_equal(system(cmd), 0);
+        }
+        oa.flags = VS_OPEN_CREATE;
+        assert_int_equal(vs_open_ex(url, &oa, &a, &info, err, sizeof(err)), 0);
+        assert_int_equal(vs_open_ex(url, &ob, &b, &info, err, sizeof(err)), 0);
+        assert_int_equal(vs_open_ex(url, &orr, &rd, &info, err, sizeof(err)), 0);
+        race_writer wa = { .s = a, .prefix = "a", .sealed = sealed, .verdicts = per_writer, .burst = burst,
+                           .pause_us = pause_us };
+        race_writer wb = wa;
+        wb.s = b;
+        wb.prefix = "b";
+        race_reader r = { .s = rd, .cap = 1u << 20 };
+        r.seen = calloc(r.cap, 1);
+        assert_non_null(r.seen);
+        pthread_t ta, tb, tr;
+        double t0 = now_seconds();
+        assert_int_equal(pthread_create(&tr, NULL, race_read, &r), 0);
+        assert_int_equal(pthread_create(&ta, NULL, race_write, &wa), 0);
+        assert_int_equal(pthread_create(&tb, NULL, race_write, &wb), 0);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        r.stop = true;
+        pthread_join(tr, NULL);
+        double wall = now_seconds() - t0;
+        assert_int_equal(wa.errors + wb.errors, 0);
+        assert_int_equal(r.error, 0);
+        assert_int_equal(r.regressions, 0);
+        assert_int_equal(r.out_of_range, 0);
+        assert_int_equal(r.bad_records, 0);
+        /* every stored verdict, against what the watcher saw */
+        size_t stored = 0, missed = 0, twice = 0;
+        uint64_t since = 0;
+        static vs_verdict v[512];
+        for (int n; (n = vs_verdict_since(rd, since, v, 512)) > 0;) {
+                for (int i = 0; i < n; i++) {
+                        uint64_t g = v[i].global_sequence;
+                        assert_true(g < r.cap);
+                        stored++;
+                        missed += r.seen[g] == 0;
+                        twice += r.seen[g] > 1;
+                        since = g;
+                        vs_verdict_done(&v[i]);
+                }
+        }
+        assert_int_equal(stored, 2 * (size_t) per_writer);
+        assert_int_equal(twice, 0);
+        vs_stats sa, sb;
+        vs_get_stats(a, &sa);
+        vs_get_stats(b, &sb);
+        print_message("%s, bursts of <= %d: %zu verdicts in %.2f s (%llu + %llu commits), the watcher polled %zu "
+                      "times and missed %zu\n",
+                      sealed ? "commit-ordered" : "numbered at insert", burst, stored, wall,
+                      (unsigned long long) sa.commits, (unsigned long long) sb.commits, r.polls, missed);
+        vs_close(a);
+        vs_close(b);
+        vs_close(rd);
+        free(r.seen);
+        return missed;
+}
+
+static void test_commit_order_across_instances(void **state) {
+        /* the watcher never misses a commit-ordered verdict: large batches, small ones */
+        assert_int_equal(order_race(true, 1500, 40, 3000), 0);
+        assert_int_equal(order_race(true, 1500, 10, 5000), 0);
+        /* the same race numbered at insert ("0" without a hook) is what the lock prevents:
+         * shown, not asserted (it depends on timing; PostgreSQL, large batches: ~100 of 3000
+         * missed) */
+        if (pg_url)
+                order_race(false, 1500, 40, 3000);
+}
+
 /* ---- PostgreSQL: the server stopped, restarted, the store replaced under a running one ---- */
 
 static void server(const char *what) {
@@ -1451,6 +1780,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_fresh_store_ignores_stray_wal, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_url_forms, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_global_sequence, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_seal_hook, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_commit_order_across_instances, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_damaged_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_server_outage, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_store_replaced, setup, teardown),

@@ -128,3 +128,11 @@ static inline bool vs__prune_due(const vs_store *s, const vs_verdict *v) {
 }
 
 uint8_t *vs__dup_bytes(const uint8_t *p, size_t n);
+
+/* Writer thread: a commit-ordered verdict (v->seal set) numbered global_sequence and sealed
+ * by its hook (store.h, Global order): 0, or the hook's error (-EINVAL: it left no record). */
+int vs__seal(vs_verdict *v, uint64_t global_sequence);
+
+static inline bool vs__sealed(const vs_write *w) {
+        return (w->kind == VS_W_VERDICT || w->kind == VS_W_VERDICT_DEVICE) && w->verdict.seal;
+}

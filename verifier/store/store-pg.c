@@ -137,6 +137,8 @@ enum {
         W_CLAIM,
         W_RELEASE,
         W_RELEASE_ALL,
+        W_ORDER_LOCK,
+        W_NUMBERS,
         W_COUNT
 };
 
@@ -205,6 +207,12 @@ static const stmt writer_stmts[W_COUNT] = {
                       2, { TEXTOID, TEXTOID } },
         [W_RELEASE] = { "w_release", "DELETE FROM leases WHERE device = $1 AND instance = $2", 2, { TEXTOID, TEXTOID } },
         [W_RELEASE_ALL] = { "w_release_all", "DELETE FROM leases WHERE instance = $1", 1, { TEXTOID } },
+        /* commit order (store.h, Global order): the store's lock ($1 its id), held until the
+         * transaction ends; then $1 numbers from the sequence, in order */
+        [W_ORDER_LOCK] = { "w_order_lock", "SELECT pg_advisory_xact_lock(" ORDER_LOCK_CLASS ", hashtext($1))", 1,
+                           { TEXTOID } },
+        [W_NUMBERS] = { "w_numbers", "SELECT nextval('verdicts_gseq') AS n FROM generate_series(1, $1) ORDER BY n", 1,
+                        { INT8OID } },
 };
 
 /* A device: its row and its clock state (a device without the latter is damaged: the NULLs
@@ -272,6 +280,8 @@ typedef struct pg_store {
         _Atomic int64_t last_up_ms; /* the last time a connection came back */
         struct tag *tags;       /* writer thread: what each statement of a pipeline is for */
         size_t tags_cap;
+        uint64_t numbers[VS_BATCH_MAX]; /* writer thread: a batch's commit-ordered numbers */
+        size_t n_numbers;
 } pg_store;
 
 static int64_t now_ms(void) {
@@ -502,10 +512,14 @@ static int conn_setup(vs_store *s, pg_conn *c, char *why, size_t n) {
         pg_store *p = s->be;
         char msg[WHY];
         int r;
-        /* a verdict is acknowledged only once durable: never with synchronous_commit off */
+        /* a verdict is acknowledged only once durable: never with synchronous_commit off. A
+         * writer's transaction idle for 10 s (its client gone quiet between the two halves of
+         * a commit-ordered batch: a partition, a stop) is ended by the server, so that the
+         * store's order lock it holds is not held for longer */
         if ((r = exec_sql(c->conn,
                           c->writer ? "SELECT set_config('synchronous_commit', 'on', false)"
-                                      " WHERE current_setting('synchronous_commit') = 'off'"
+                                      " WHERE current_setting('synchronous_commit') = 'off';"
+                                      "SET idle_in_transaction_session_timeout = '10s'"
                                     : "SET default_transaction_read_only = on",
                           msg, sizeof(msg))) < 0 ||
             (r = check_identity(s, c->conn, msg, sizeof(msg))) < 0 ||
@@ -691,6 +705,7 @@ typedef enum tag_kind {
         T_NONE = 0,
         T_CLAIM = 1,            /* a lease claim's row, into its write's lease */
         T_HEARTBEAT = 2,        /* a claim's or renewal's heartbeat: lapsed, what is left */
+        T_NUMBERS = 3,          /* the batch's commit-ordered numbers (w: NULL) */
 } tag_kind;
 
 typedef struct tag {
@@ -824,9 +839,10 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
         case VS_W_ENROLL:
         case VS_W_VERDICT_DEVICE:
                 if ((r = send_row(pl, w->kind == VS_W_ENROLL ? W_ENROLL : W_DEVICE, &w->dev)) < 0 ||
-                    w->kind != VS_W_VERDICT_DEVICE)
+                    w->kind != VS_W_VERDICT_DEVICE || w->verdict.seal)
                         return r;
-                /* in the same transaction: the row and the verdict, or neither */
+                /* in the same transaction: the row and the verdict, or neither (a commit-ordered
+                 * one comes once numbered: send_sealed) */
                 return send_verdict(pl, &w->verdict, past);
         case VS_W_CLOCK:
                 p_text(&p, w->dev.id);
@@ -835,7 +851,7 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
                 p_i64(&p, (int64_t) w->dev.clock);
                 return send_stmt(pl, W_CLOCK, &p);
         case VS_W_VERDICT:
-                return send_verdict(pl, &w->verdict, past);
+                return w->verdict.seal ? 0 : send_verdict(pl, &w->verdict, past);
         case VS_W_EKCERT:
                 p_text(&p, w->ekcert.key);
                 p_text(&p, w->ekcert.url ? w->ekcert.url : "");
@@ -866,6 +882,23 @@ static int take_result(vs_store *s, const tag *t, const PGresult *res, char *why
                 l->lapsed = get_bool(res, 0, 0);
                 l->expires_in_ms = get_i64(res, 0, 1);
                 snprintf(l->holder, sizeof(l->holder), "%s", s->instance);
+                return 0;
+        }
+        case T_NUMBERS: {
+                pg_store *p = s->be;
+                int rows = PQntuples(res);
+                if (PQnfields(res) != 1 || rows < 0 || (size_t) rows > VS_BATCH_MAX) {
+                        snprintf(why, n, "the database gave %d numbers for a batch", rows);
+                        return -EIO;
+                }
+                for (int i = 0; i < rows; i++) {
+                        if (PQgetisnull(res, i, 0) || PQgetlength(res, i, 0) != 8) {
+                                snprintf(why, n, "the database gave no number");
+                                return -EIO;
+                        }
+                        p->numbers[i] = (uint64_t) get_i64(res, i, 0);
+                }
+                p->n_numbers = (size_t) rows;
                 return 0;
         }
         case T_CLAIM: {
@@ -935,41 +968,102 @@ static int collect(pipeline *pl, char *why, size_t n, char state[6]) {
         return -EIO;
 }
 
-/* One batch, one transaction, one round trip (store-backend.h). */
+/* The commit-ordered part of a batch (store.h, Global order), after its other writes: the
+ * store's order lock, then the numbers for its nsealed verdicts (T_NUMBERS). */
+static int send_ordered(pipeline *pl, size_t nsealed) {
+        pg_store *p = pl->s->be;
+        params a = { .n = 0 }, b = { .n = 0 };
+        int r;
+        p_text(&a, p->store_id);
+        if ((r = send_stmt(pl, W_ORDER_LOCK, &a)) < 0 || !nsealed)
+                return r;
+        p_i64(&b, (int64_t) nsealed);
+        return send_tagged(pl, W_NUMBERS, &b, T_NUMBERS, NULL);
+}
+
+/* The batch's commit-ordered verdicts, numbered in plan order and sealed by their hooks,
+ * then their inserts (the transaction still open, the lock held). */
+static int send_sealed(pipeline *pl, vs_write *const *plan, size_t n, char *why, size_t whylen) {
+        pg_store *p = pl->s->be;
+        size_t k = 0;
+        uint64_t past = 0; /* (unused: the numbers are the sequence's own) */
+        int r;
+        for (size_t i = 0; i < n; i++) {
+                if (!vs__sealed(plan[i]))
+                        continue;
+                if (k >= p->n_numbers) {
+                        snprintf(why, whylen, "the database gave %zu numbers for more verdicts", p->n_numbers);
+                        return -EIO;
+                }
+                if ((r = vs__seal(&plan[i]->verdict, p->numbers[k++])) < 0) {
+                        snprintf(why, whylen, "a verdict's seal hook failed (%s): not stored", strerror(-r));
+                        return r;
+                }
+                if ((r = send_verdict(pl, &plan[i]->verdict, &past)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The pipeline's statements sent (r: how sending went), synced and their results read: 0
+ * when all of it succeeded. */
+static int sync_collect(pipeline *pl, int r, char *why, size_t whylen, char state[6]) {
+        if (!PQpipelineSync(pl->conn) && r == 0)
+                r = -EIO;
+        /* the connection lost with the batch sent and its outcome unknown, as a network
+         * that goes away mid-commit leaves it (test builds: VOUCH_FAILPOINTS=store-pg-drop) */
+        if (vs__failpoint("store-pg-drop"))
+                shutdown(PQsocket(pl->conn), SHUT_RDWR);
+        int rc = collect(pl, why, whylen, state);
+        if (r == 0)
+                r = rc;
+        else if (!*why)
+                one_line(why, whylen, PQerrorMessage(pl->conn));
+        return r;
+}
+
+/* One batch, one transaction (store-backend.h): one round trip; two when it holds
+ * commit-ordered verdicts (their numbers are known only once the order lock is held: the
+ * hooks run in between). */
 static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, size_t whylen) {
         pg_store *p = s->be;
         pg_conn *c = &p->w;
         char state[6] = "";
         uint64_t past = 0;
+        size_t nsealed = 0;
         int r = conn_ready(s, c, why, whylen);
         vs__set_available(s, c->ok);
         if (r < 0)
                 return r;
+        for (size_t i = 0; i < n; i++)
+                nsealed += vs__sealed(plan[i]);
         PGconn *conn = c->conn;
         pipeline pl = { .s = s, .conn = conn };
         if (!PQenterPipelineMode(conn)) {
                 one_line(why, whylen, PQerrorMessage(conn));
                 return -EIO;
         }
+        p->n_numbers = 0;
         r = send_plain(&pl, "BEGIN");
         for (size_t i = 0; r == 0 && i < n; i++)
                 r = send_write(&pl, plan[i], &past);
         if (r == 0 && past)
                 r = send_gseq_past(&pl, past);
+        /* the lock last: held for as short a time as can be */
+        if (r == 0 && nsealed)
+                r = send_ordered(&pl, nsealed);
+        bool synced = false;
+        if (nsealed) {
+                r = sync_collect(&pl, r, why, whylen, state);
+                if (r == 0)
+                        r = send_sealed(&pl, plan, n, why, whylen);
+                synced = r < 0 && pl.sent == 0; /* nothing more in flight */
+        }
         /* COMMIT only after everything was sent: a batch cut short is never committed */
         if (r == 0)
                 r = send_plain(&pl, "COMMIT");
-        if (!PQpipelineSync(conn) && r == 0)
-                r = -EIO;
-        /* the connection lost with the batch sent and its outcome unknown, as a network
-         * that goes away mid-commit leaves it (test builds: VOUCH_FAILPOINTS=store-pg-drop) */
-        if (vs__failpoint("store-pg-drop"))
-                shutdown(PQsocket(conn), SHUT_RDWR);
-        int rc = collect(&pl, why, whylen, state);
-        if (r == 0)
-                r = rc;
-        else if (rc == 0 || !*why)
-                one_line(why, whylen, PQerrorMessage(conn));
+        if (!synced)
+                r = sync_collect(&pl, r, why, whylen, state);
         if (!PQexitPipelineMode(conn) && PQstatus(conn) == CONNECTION_OK) {
                 /* results left unread (never: collect reads up to the sync): start afresh */
                 conn_broken(c, "the pipeline did not end");

@@ -27,6 +27,7 @@ enum {
         ST_VERDICT,
         ST_PRUNE,
         ST_EKCERT,
+        ST_NEXT_GSEQ,
         ST_ALIVE,
         ST_HEARTBEAT,
         ST_CLAIM,
@@ -59,6 +60,11 @@ static const char *const statements[ST_COUNT] = {
         [ST_CLOCK] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
         [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq) VALUES (?1,?2,?3,?4,?5,?6,?7)",
         [ST_PRUNE] = "DELETE FROM verdicts WHERE device=?1 AND sequence<=?2",
+        /* the largest global sequence used: stored (AUTOINCREMENT remembers it after the row
+         * is gone), or handed to a seal hook in a transaction that failed (meta gseq_used) */
+        [ST_NEXT_GSEQ] = "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name='verdicts'), 0),"
+                         " coalesce((SELECT max(gseq) FROM verdicts), 0),"
+                         " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key='gseq_used'), 0))",
         /* leases (store.h): the instance ?1's heartbeat, and pushed to now ?2 + ttl ?3 at least */
         [ST_ALIVE] = "SELECT alive_until FROM instances WHERE name = ?1",
         [ST_HEARTBEAT] = "UPDATE instances SET alive_until = max(coalesce(alive_until, 0), ?2 + ?3) WHERE name = ?1",
@@ -90,6 +96,8 @@ typedef struct sq_store {
         struct timespec last_checkpoint;/* CLOCK_MONOTONIC, writer thread */
         int wal_frames;                 /* frames in the WAL after the last commit (writer thread) */
         sqlite3_stmt *st[ST_COUNT];     /* the writer's statements (ST_*) */
+        uint64_t gseq_handed;           /* writer thread: the largest number handed to a seal hook */
+        char fail_why[100];             /* writer thread: why the batch failed, when not SQLite's doing */
 } sq_store;
 
 static const char schema[] =
@@ -150,7 +158,7 @@ static int run(sqlite3_stmt *st) {
         return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
-static int apply_verdict(vs_store *s, const vs_verdict *v);
+static int apply_verdict(vs_store *s, vs_verdict *v);
 static int64_t wall_ms(void);
 
 /* The instance's heartbeat pushed to ttl_ms from now (at least); whether it had lapsed, and
@@ -274,10 +282,33 @@ static int apply(vs_store *s, vs_write *w) {
         return -EINVAL;
 }
 
-static int apply_verdict(vs_store *s, const vs_verdict *v) {
+/* A commit-ordered verdict's number (store.h, Global order): past every number used, in
+ * the writer's transaction (SQLite's write lock orders the commits). */
+static int seal_verdict(vs_store *s, vs_verdict *v) {
+        sq_store *q = s->be;
+        sqlite3_stmt *st = q->st[ST_NEXT_GSEQ];
+        uint64_t used = 0;
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                used = (uint64_t) sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW)
+                return -EIO;
+        if (q->gseq_handed > used)
+                used = q->gseq_handed;
+        q->gseq_handed = used + 1;
+        int r = vs__seal(v, used + 1);
+        if (r < 0)
+                snprintf(q->fail_why, sizeof(q->fail_why), "a verdict's seal hook failed (%s): not stored", strerror(-r));
+        return r;
+}
+
+static int apply_verdict(vs_store *s, vs_verdict *v) {
         sq_store *q = s->be;
         sqlite3_stmt *st = q->st[ST_VERDICT];
         int r;
+        if (v->seal && (r = seal_verdict(s, v)) < 0)
+                return r;
         sqlite3_bind_text(st, 1, v->device, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (sqlite3_int64) v->sequence);
         sqlite3_bind_int(st, 3, v->status);
@@ -401,9 +432,27 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames) {
         return SQLITE_OK;
 }
 
+/* After a failed transaction: the numbers handed to seal hooks in it stay used (store.h,
+ * Global order), recorded in a transaction of their own (best effort: when that fails too,
+ * this run's memory still skips them). */
+static void remember_gseq_handed(vs_store *s) {
+        sq_store *q = s->be;
+        sqlite3_stmt *st = NULL;
+        if (check_files(s) < 0 ||
+            sqlite3_prepare_v2(q->wdb,
+                               "INSERT INTO meta VALUES ('gseq_used', ?1) ON CONFLICT(key) DO UPDATE SET value=?1"
+                               " WHERE CAST(value AS INTEGER) < CAST(?1 AS INTEGER)",
+                               -1, &st, NULL) != SQLITE_OK)
+                return;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64) q->gseq_handed);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+}
+
 /* One batch, one transaction (store-backend.h). */
 static int sq_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, size_t whylen) {
         sq_store *q = s->be;
+        q->fail_why[0] = 0;
         int r = run(q->st[ST_BEGIN]);
         for (size_t i = 0; r == 0 && i < n; i++)
                 r = apply(s, plan[i]);
@@ -414,10 +463,12 @@ static int sq_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
                 vs_lost(s, why, whylen);
                 r = -EIO;
         } else if (r < 0) {
-                snprintf(why, whylen, "%s", sqlite3_errmsg(q->wdb));
+                snprintf(why, whylen, "%s", q->fail_why[0] ? q->fail_why : sqlite3_errmsg(q->wdb));
         }
         if (r < 0 && !sqlite3_get_autocommit(q->wdb))
                 run(q->st[ST_ROLLBACK]);
+        if (r < 0 && q->gseq_handed)
+                remember_gseq_handed(s);
         return r;
 }
 
@@ -811,7 +862,8 @@ static int sq_verdict_last_global(vs_store *s, uint64_t *ret) {
          * retention deleted those rows: a number is never handed out twice. */
         if ((r = prepare_read(s,
                               "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name='verdicts'), 0),"
-                              " coalesce((SELECT max(gseq) FROM verdicts), 0))",
+                              " coalesce((SELECT max(gseq) FROM verdicts), 0),"
+                              " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key='gseq_used'), 0))",
                               &st)) == 0) {
                 int rc = sqlite3_step(st);
                 if (rc == SQLITE_ROW)

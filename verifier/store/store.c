@@ -353,7 +353,21 @@ int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint3
         return enqueue(s, w);
 }
 
+int vs__seal(vs_verdict *v, uint64_t global_sequence) {
+        free(v->record);
+        v->record = NULL;
+        v->record_len = 0;
+        v->global_sequence = global_sequence;
+        int r = v->seal(v, global_sequence, v->seal_userdata);
+        v->global_sequence = global_sequence; /* the store's, whatever the hook did */
+        if (r < 0)
+                return r;
+        return v->record && v->record_len ? 0 : -EINVAL;
+}
+
 static int verdict_put(vs_store *s, const vs_verdict *v, const vs_device *d, vs_done_fn done, void *userdata) {
+        if (v->seal && v->global_sequence)
+                return -EINVAL;
         vs_write *w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;

@@ -41,16 +41,47 @@ typedef struct vs_device {
 
 void vs_device_done(vs_device *d);
 
-typedef struct vs_verdict {
+typedef struct vs_verdict vs_verdict;
+
+/* Global order. Every stored verdict has a global sequence number, numbered in one of three
+ * ways (a store's writers should keep to one):
+ *   - by the caller (global_sequence != 0): it must queue verdicts in number order; one
+ *     process's store commits them in that order (vouchd alone on its store);
+ *   - 0 without seal: the store's next, when its insert runs (not in commit order across
+ *     several writers);
+ *   - commit-ordered (seal set, global_sequence 0): numbered inside the transaction that
+ *     stores the verdict, under a lock that every commit-ordered transaction of the store
+ *     holds from the moment it takes its numbers until its COMMIT has ended (PostgreSQL:
+ *     pg_advisory_xact_lock keyed by the store's id, so across instances; SQLite: its write
+ *     lock). Numbers thus increase in commit order: a reader (vs_verdict_since) that has
+ *     seen number N will never later find a number below N committed. Numbers are never
+ *     reused; a transaction that fails leaves a gap (PostgreSQL: the sequence's numbers are
+ *     consumed; SQLite: the store records the largest number it handed to a hook, also
+ *     after a failed transaction, best effort).
+ * seal(v, n, seal_userdata) runs on the writer thread, in the open transaction, after n was
+ * assigned (v->global_sequence is n) and before the verdict's INSERT, at most once per
+ * write: it must set v->record / record_len to the finished record (from malloc; the store
+ * owns and frees it; the record given at queueing, if any, is freed before the call) and
+ * return 0; a negative return, or no record, fails the whole transaction with that error
+ * (every write of the batch gets it). It must be quick (on PostgreSQL every instance's
+ * commit-ordered commits wait for it) and must not wait for the store (vs_flush) nor for
+ * anything that does. It does not run when the transaction fails before numbers were
+ * assigned (the write's done callback then gets the error). */
+typedef int (*vs_seal_fn)(vs_verdict *v, uint64_t global_sequence, void *userdata);
+
+struct vs_verdict {
         char device[VS_ID_MAX + 1];
         uint64_t sequence;             /* per device */
-        uint64_t global_sequence;      /* order across the fleet: given by the caller (who must
-                                        * queue verdicts in this order), or 0: the store's next */
+        uint64_t global_sequence;      /* order across the fleet (Global order): the caller's, or
+                                        * 0: the store's (commit-ordered with seal) */
         int status;                    /* TrustStatus */
         int64_t issued_at, expires_at;
-        uint8_t *record;               /* the serialized (signed) verdict, opaque here */
+        uint8_t *record;               /* the serialized (signed) verdict, opaque here; with seal,
+                                        * may be empty at queueing */
         size_t record_len;
-} vs_verdict;
+        vs_seal_fn seal;               /* commit-ordered numbering (Global order); NULL on reads */
+        void *seal_userdata;
+};
 
 void vs_verdict_done(vs_verdict *v);
 
@@ -140,7 +171,8 @@ int vs_device_put_enrollment(vs_store *s, const vs_device *d, vs_done_fn done, v
 /* Queues an update of the last-quote state only. */
 int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint32_t restart_count, uint64_t clock,
                         vs_done_fn done, void *userdata);
-/* Queues a verdict. It does not write its device's row: a device's sequence as read is the
+/* Queues a verdict (copied; with seal, its record may be empty). -EINVAL: seal with a
+ * global_sequence given. It does not write its device's row: a device's sequence as read is the
  * larger of its row's and its newest verdict's. A batch writes each device's row once:
  * clock updates queued for the same device are merged (the last one queued wins) and
  * written in the batch's transaction. */
@@ -238,7 +270,8 @@ int vs_verdict_history(vs_store *s, const char *device, vs_verdict *out, size_t 
 int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max);
 /* The largest global sequence ever stored (0 if none); numbers are never reused. (On
  * PostgreSQL a number given by the caller in a transaction that failed counts as used too:
- * the database's sequence is moved past it and sequences do not roll back.) */
+ * the database's sequence is moved past it and sequences do not roll back; so does one
+ * handed to a seal hook.) */
 int vs_verdict_last_global(vs_store *s, uint64_t *ret);
 /* Calls fn for every device (for loading state at start); fn's error stops the scan. */
 int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud);
