@@ -1425,12 +1425,13 @@ typedef struct race_reader {
         int error;
 } race_reader;
 
-static void reader_poll(race_reader *r, uint64_t *since) {
+/* One poll; how many it read. */
+static int reader_poll(race_reader *r, uint64_t *since) {
         static vs_verdict v[256];
         int n = vs_verdict_since(r->s, *since, v, 256);
         if (n < 0) {
                 r->error = n;
-                return;
+                return 0;
         }
         r->polls++;
         for (int i = 0; i < n; i++) {
@@ -1447,6 +1448,7 @@ static void reader_poll(race_reader *r, uint64_t *since) {
                 *since = g;
                 vs_verdict_done(&v[i]);
         }
+        return n;
 }
 
 static void *race_read(void *arg) {
@@ -1456,7 +1458,8 @@ static void *race_read(void *arg) {
                 reader_poll(r, &since);
                 usleep(500);
         }
-        reader_poll(r, &since); /* the rest, everything committed */
+        while (!r->error && reader_poll(r, &since) > 0) /* the rest, everything committed */
+                ;
         return NULL;
 }
 
@@ -1541,6 +1544,229 @@ static void test_commit_order_across_instances(void **state) {
          * missed) */
         if (pg_url)
                 order_race(false, 1500, 40, 3000);
+}
+
+/* ---- device changes (issue 18): instances follow each other's admin actions ---- */
+
+static int changes(vs_store *s, uint64_t *after, vs_device *out, int max) {
+        int n = vs_device_changes_since(s, *after, out, (size_t) max);
+        assert_true(n >= 0);
+        for (int i = 0; i < n; i++) {
+                assert_true(out[i].change > *after);
+                *after = out[i].change;
+        }
+        return n;
+}
+
+static void test_device_changes(void **state) {
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        vs_device out[8];
+        uint64_t after = 0, last = 99;
+        int flag = 0;
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        assert_int_equal(vs_device_change_last(b, &last), 0);
+        assert_int_equal(last, 0);
+        assert_int_equal(changes(b, &after, out, 8), 0);
+        /* an enrollment at a, seen at b */
+        vs_device d = device("dev-x");
+        assert_int_equal(vs_device_put_enrollment(a, &d, NULL, NULL), 0);
+        vs_flush(a);
+        assert_int_equal(changes(b, &after, out, 8), 1);
+        assert_string_equal(out[0].id, "dev-x");
+        assert_true(out[0].approved && !out[0].revoked);
+        vs_device_done(&out[0]);
+        /* attestations (clock updates, verdicts) are not changes */
+        assert_int_equal(vs_device_put_clock(a, "dev-x", 1, 2, 3, NULL, NULL), 0);
+        put_verdict(a, "dev-x", 1);
+        vs_flush(a);
+        assert_int_equal(changes(b, &after, out, 8), 0);
+        /* an admin action at b: only the admin's fields are written (b's copy of the clock
+         * is old), and a sees it */
+        uint64_t a_after = 0;
+        assert_int_equal(changes(a, &a_after, out, 8), 1);
+        vs_device_done(&out[0]);
+        vs_device stale = device("dev-x");
+        stale.revoked = true;
+        snprintf(stale.golden, sizeof(stale.golden), "gold-2");
+        stale.has_last = false; /* as b last saw it */
+        assert_int_equal(vs_device_put_admin(b, &stale, on_done, &flag), 0);
+        vs_flush(b);
+        assert_int_equal(flag, 1);
+        assert_int_equal(changes(a, &a_after, out, 8), 1);
+        assert_string_equal(out[0].id, "dev-x");
+        assert_true(out[0].revoked);
+        assert_string_equal(out[0].golden, "gold-2");
+        assert_true(out[0].has_last); /* a's clock kept */
+        assert_int_equal(out[0].clock, 3);
+        assert_int_equal(out[0].sequence, 1);
+        vs_device_done(&out[0]);
+        /* an admin write of a device the store does not know writes nothing */
+        vs_device ghost = device("dev-ghost");
+        assert_int_equal(vs_device_put_admin(b, &ghost, on_done, &flag), 0);
+        vs_flush(b);
+        assert_int_equal(changes(a, &a_after, out, 8), 0);
+        vs_device got;
+        assert_int_equal(vs_device_get(a, "dev-ghost", &got), -ENOENT);
+        /* a revocation with its verdict, a whole-row put: changes; several writes of one
+         * device: its newest state, once */
+        vs_device y = device("dev-y");
+        assert_int_equal(vs_device_put(a, &y, NULL, NULL), 0);
+        uint8_t rec[4] = { 1 };
+        vs_verdict v = verdict_of("dev-x", 2, 0, 2, rec, sizeof(rec));
+        stale.has_last = true;
+        stale.clock = 3;
+        stale.reset_count = 1;
+        stale.restart_count = 2;
+        assert_int_equal(vs_verdict_put_with_device(a, &v, &stale, NULL, NULL), 0);
+        y.approved = false;
+        assert_int_equal(vs_device_put_admin(a, &y, NULL, NULL), 0);
+        vs_flush(a);
+        assert_int_equal(changes(b, &after, out, 8), 2);
+        assert_string_equal(out[0].id, "dev-x");
+        assert_string_equal(out[1].id, "dev-y");
+        assert_false(out[1].approved);
+        vs_device_done(&out[0]);
+        vs_device_done(&out[1]);
+        assert_int_equal(vs_device_change_last(b, &last), 0);
+        assert_int_equal(last, after);
+        /* max bounds the answer */
+        assert_int_equal(vs_device_changes_since(b, 0, out, 1), 1);
+        vs_device_done(&out[0]);
+        vs_close(a);
+        vs_close(b);
+}
+
+/* Two instances writing devices at once (admin actions at one, enrollments at the other)
+ * while a third follows the change feed: the follower ends with every device's last state.
+ * Numbered outside the commit order, it would skip changes for good. */
+typedef struct feed_writer {
+        vs_store *s;
+        int id, rounds, errors;
+} feed_writer;
+
+#define FEED_DEVICES 1000 /* ~3 changes each: a skipped change is often a device's last */
+
+static void *feed_write(void *arg) {
+        feed_writer *w = arg;
+        unsigned seed = (unsigned) w->id * 7919u + 1;
+        for (int i = 0; i < w->rounds; i++) {
+                int burst = 1 + rand_r(&seed) % 20;
+                for (int k = 0; k < burst; k++) {
+                        vs_device d = device("");
+                        snprintf(d.id, sizeof(d.id), "feed-%04d", rand_r(&seed) % FEED_DEVICES);
+                        /* the golden name says who wrote it, and when */
+                        snprintf(d.golden, sizeof(d.golden), "w%d-%d-%d", w->id, i, k);
+                        d.revoked = rand_r(&seed) % 2;
+                        int r = w->id == 0 ? vs_device_put_admin(w->s, &d, race_done, &w->errors)
+                                           : vs_device_put_enrollment(w->s, &d, race_done, &w->errors);
+                        if (r < 0)
+                                __atomic_add_fetch(&w->errors, 1, __ATOMIC_SEQ_CST);
+                }
+                usleep((useconds_t) (rand_r(&seed) % 3000));
+        }
+        vs_flush(w->s);
+        return NULL;
+}
+
+typedef struct feed_reader {
+        vs_store *s;
+        volatile bool stop;
+        uint64_t after;
+        uint64_t change[FEED_DEVICES];
+        char golden[FEED_DEVICES][129];
+        bool revoked[FEED_DEVICES];
+        int error, polls;
+        int mismatched;         /* devices whose last change the follower did not get */
+} feed_reader;
+
+static int feed_poll(feed_reader *r) {
+        vs_device out[64];
+        int n = vs_device_changes_since(r->s, r->after, out, 64);
+        if (n < 0) {
+                r->error = n;
+                return 0;
+        }
+        r->polls++;
+        for (int i = 0; i < n; i++) {
+                int k = atoi(out[i].id + 5);
+                if (out[i].change <= r->after || k < 0 || k >= FEED_DEVICES) {
+                        r->error = -EBADMSG;
+                } else {
+                        r->change[k] = out[i].change;
+                        snprintf(r->golden[k], sizeof(r->golden[k]), "%s", out[i].golden);
+                        r->revoked[k] = out[i].revoked;
+                        r->after = out[i].change;
+                }
+                vs_device_done(&out[i]);
+        }
+        return n;
+}
+
+static void *feed_read(void *arg) {
+        feed_reader *r = arg;
+        while (!r->stop && !r->error) {
+                feed_poll(r);
+                usleep(300);
+        }
+        while (!r->error && feed_poll(r) > 0) /* the rest */
+                ;
+        return NULL;
+}
+
+static int feed_check(const vs_device *d, void *ud) {
+        feed_reader *r = ud;
+        int k = atoi(d->id + 5);
+        if (k < 0 || k >= FEED_DEVICES)
+                return -EBADMSG;
+        if (r->change[k] != d->change || strcmp(r->golden[k], d->golden) != 0 || r->revoked[k] != d->revoked)
+                r->mismatched++;
+        return 0;
+}
+
+static void test_device_changes_across_instances(void **state) {
+        vs_store *a = NULL, *b = NULL, *f = NULL;
+        vs_open_info info;
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        assert_int_equal(open_as("follower", 0, &f, &info), 0);
+        /* the devices exist (admin writes only change known ones) */
+        for (int i = 0; i < FEED_DEVICES; i++) {
+                vs_device d = device("");
+                snprintf(d.id, sizeof(d.id), "feed-%04d", i);
+                assert_int_equal(vs_device_put(a, &d, NULL, NULL), 0);
+        }
+        vs_flush(a);
+        feed_writer wa = { .s = a, .id = 0, .rounds = 150 }, wb = { .s = b, .id = 1, .rounds = 150 };
+        feed_reader r = { .s = f };
+        pthread_t ta, tb, tr;
+        assert_int_equal(pthread_create(&tr, NULL, feed_read, &r), 0);
+        assert_int_equal(pthread_create(&ta, NULL, feed_write, &wa), 0);
+        assert_int_equal(pthread_create(&tb, NULL, feed_write, &wb), 0);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        r.stop = true;
+        pthread_join(tr, NULL);
+        vs_stats sa, sb;
+        vs_get_stats(a, &sa);
+        vs_get_stats(b, &sb);
+        if (wa.errors + wb.errors)
+                print_message("failed writes: %s / %s\n", sa.last_error, sb.last_error);
+        assert_int_equal(wa.errors + wb.errors, 0);
+        assert_int_equal(r.error, 0);
+        int n = 0;
+        assert_int_equal(vs_device_foreach(f, count_ok, &n), 0);
+        assert_int_equal(n, FEED_DEVICES);
+        assert_int_equal(vs_device_foreach(f, feed_check, &r), 0);
+        print_message("device changes: %llu + %llu commits, the follower polled %d times, ended at change %llu, "
+                      "missed the last change of %d devices\n",
+                      (unsigned long long) sa.commits, (unsigned long long) sb.commits, r.polls,
+                      (unsigned long long) r.after, r.mismatched);
+        assert_int_equal(r.mismatched, 0);
+        vs_close(a);
+        vs_close(b);
+        vs_close(f);
 }
 
 /* ---- PostgreSQL: the server stopped, restarted, the store replaced under a running one ---- */
@@ -1782,6 +2008,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_global_sequence, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_seal_hook, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_order_across_instances, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_device_changes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_device_changes_across_instances, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_damaged_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_server_outage, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_store_replaced, setup, teardown),

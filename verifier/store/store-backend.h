@@ -31,6 +31,7 @@ typedef enum vs_write_kind {
         VS_W_LEASE_RENEW = 7,   /* ttl_ms */
         VS_W_LEASE_RELEASE = 8, /* dev.id */
         VS_W_LEASE_RELEASE_ALL = 9,
+        VS_W_ADMIN = 10,        /* dev.id and the admin's fields only (vs_device_put_admin) */
 } vs_write_kind;
 
 /* The most writes in one batch (one transaction). */
@@ -76,6 +77,8 @@ typedef struct vs_backend {
         int (*verdict_last_global)(vs_store *s, uint64_t *ret);
         int (*ekcert_get)(vs_store *s, const char *key, vs_ekcert *ret);
         int (*lease_get)(vs_store *s, const char *device, vs_lease_result *ret);
+        int (*device_changes_since)(vs_store *s, uint64_t after, vs_device *out, size_t max);
+        int (*device_change_last)(vs_store *s, uint64_t *ret);
 } vs_backend;
 
 extern const vs_backend vs_backend_sqlite;
@@ -132,6 +135,12 @@ uint8_t *vs__dup_bytes(const uint8_t *p, size_t n);
 /* Writer thread: a commit-ordered verdict (v->seal set) numbered global_sequence and sealed
  * by its hook (store.h, Global order): 0, or the hook's error (-EINVAL: it left no record). */
 int vs__seal(vs_verdict *v, uint64_t global_sequence);
+
+/* Whether a write gives its device's row a new change number (store.h, device changes). */
+static inline bool vs__changes_row(const vs_write *w) {
+        return w->kind == VS_W_DEVICE || w->kind == VS_W_ENROLL || w->kind == VS_W_VERDICT_DEVICE ||
+               w->kind == VS_W_ADMIN;
+}
 
 static inline bool vs__sealed(const vs_write *w) {
         return (w->kind == VS_W_VERDICT || w->kind == VS_W_VERDICT_DEVICE) && w->verdict.seal;

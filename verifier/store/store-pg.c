@@ -40,6 +40,7 @@
 #define BYTEAOID 17
 #define INT8OID 20
 #define TEXTOID 25
+#define TEXTARRAYOID 1009
 
 /* ---- the schema: a chain of steps, each to the version it names ---- */
 
@@ -118,8 +119,9 @@ typedef struct stmt {
         Oid types[13];
 } stmt;
 
-/* A whole row: $1..$13 as ROW_TYPES, the columns of devices and then of device_clocks. */
-#define ROW_TYPES { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, BOOLOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID }
+/* A device as read (DEVICE_COLS): the columns of devices and of device_clocks, the change. */
+#define DEVICE_NCOLS 14
+#define ROW_TYPES { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, BOOLOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID }
 #define CLOCK_ROW                                                                                        \
         "INSERT INTO device_clocks (id, has_last, reset_count, restart_count, clock) VALUES ($1,$2,$3,$4,$5) "   \
         "ON CONFLICT (id) DO UPDATE SET has_last=$2, reset_count=$3, restart_count=$4, clock=$5"
@@ -139,19 +141,26 @@ enum {
         W_RELEASE_ALL,
         W_ORDER_LOCK,
         W_NUMBERS,
+        W_ADMIN,
+        W_CHANGE,
+        W_LOCK_ROWS,
         W_COUNT
 };
 
 /* A lease holder's heartbeat (store.h, leases), by the database's clock: NULL, or no row, is
  * lapsed */
-/* FOR KEY SHARE: the newest committed heartbeat, not the statement's snapshot's (a claim that
- * waited for another's transaction must see that transaction's heartbeat: else two
- * instances claiming one free device at once would both be granted it); it never waits for
- * a heartbeat being written, and never holds one back. */
-#define HOLDER_ALIVE_UNTIL "(SELECT i.alive_until FROM instances i WHERE i.name = l.instance FOR KEY SHARE)"
-/* (reads: as of their snapshot) */
+/* Whether the holder l.instance's heartbeat has lapsed, by its newest committed value: a
+ * claim that waited for another's transaction (two claiming one free device at once) must
+ * see that transaction's heartbeat, not its statement's snapshot's (FOR SHARE follows the
+ * row to its newest version; FOR KEY SHARE would not). SKIP LOCKED: a heartbeat being
+ * written right now is a live holder's; the claim never waits for it. A holder without a
+ * row (never: instances are not deleted) has lapsed. */
+#define HOLDER_LAPSED                                                                                  \
+        "CASE WHEN NOT EXISTS (SELECT 1 FROM instances i WHERE i.name = l.instance) THEN true ELSE"      \
+        " coalesce((SELECT coalesce(i.alive_until, '-infinity') <= now() FROM instances i"               \
+        " WHERE i.name = l.instance FOR SHARE SKIP LOCKED), false) END"
+/* (what is left of it, as the statement's snapshot has it: for the answer) */
 #define HOLDER_ALIVE_UNTIL_READ "(SELECT i.alive_until FROM instances i WHERE i.name = l.instance)"
-#define HOLDER_LAPSED "coalesce(" HOLDER_ALIVE_UNTIL ", '-infinity') <= now()"
 #define MS_LEFT(t) "(extract(epoch FROM coalesce(" t ", now()) - now()) * 1000)::bigint"
 
 static const stmt writer_stmts[W_COUNT] = {
@@ -193,17 +202,19 @@ static const stmt writer_stmts[W_COUNT] = {
          * whether it had lapsed (the row as it was: o), what is left of it now */
         [W_HEARTBEAT] = { "w_heartbeat",
                           "UPDATE instances i SET alive_until = greatest(o.alive_until, now() + $2 * interval '1 millisecond')"
-                          " FROM (SELECT alive_until FROM instances WHERE name = $1 FOR UPDATE) o WHERE i.name = $1 "
+                          " FROM (SELECT alive_until FROM instances WHERE name = $1 FOR NO KEY UPDATE) o WHERE i.name = $1 "
                           "RETURNING coalesce(o.alive_until, '-infinity') <= now(), " MS_LEFT("i.alive_until"),
                           2, { TEXTOID, INT8OID } },
         /* device $1 for instance $2: granted when free, ours, or its holder's heartbeat has
-         * lapsed (taken_from then names that holder); the row as it is now either way */
+         * lapsed (taken_from then names that holder; lapsed judged once); the row as it is now
+         * either way */
         [W_CLAIM] = { "w_claim",
                       "INSERT INTO leases AS l (device, instance) VALUES ($1, $2) ON CONFLICT (device) DO UPDATE SET"
-                      " taken_from = CASE WHEN l.instance = $2 THEN NULL WHEN " HOLDER_LAPSED " THEN l.instance"
-                      " ELSE l.taken_from END,"
-                      " instance = CASE WHEN l.instance = $2 OR " HOLDER_LAPSED " THEN $2 ELSE l.instance END "
-                      "RETURNING l.instance, coalesce(l.taken_from, ''), " MS_LEFT(HOLDER_ALIVE_UNTIL),
+                      " (taken_from, instance) = (SELECT"
+                      " CASE WHEN l.instance = $2 THEN NULL WHEN x.lapsed THEN l.instance ELSE l.taken_from END,"
+                      " CASE WHEN l.instance = $2 OR x.lapsed THEN $2 ELSE l.instance END"
+                      " FROM (SELECT l.instance <> $2 AND " HOLDER_LAPSED " AS lapsed) x) "
+                      "RETURNING l.instance, coalesce(l.taken_from, ''), " MS_LEFT(HOLDER_ALIVE_UNTIL_READ),
                       2, { TEXTOID, TEXTOID } },
         [W_RELEASE] = { "w_release", "DELETE FROM leases WHERE device = $1 AND instance = $2", 2, { TEXTOID, TEXTOID } },
         [W_RELEASE_ALL] = { "w_release_all", "DELETE FROM leases WHERE instance = $1", 1, { TEXTOID } },
@@ -211,6 +222,16 @@ static const stmt writer_stmts[W_COUNT] = {
          * transaction ends; then $1 numbers from the sequence, in order */
         [W_ORDER_LOCK] = { "w_order_lock", "SELECT pg_advisory_xact_lock(" ORDER_LOCK_CLASS ", hashtext($1))", 1,
                            { TEXTOID } },
+        /* the admin's fields only, of a known device */
+        [W_ADMIN] = { "w_admin", "UPDATE devices SET golden=$2, approved=$3, revoked=$4 WHERE id=$1", 4,
+                      { TEXTOID, TEXTOID, BOOLOID, BOOLOID } },
+        /* the device rows a batch writes, locked first and in one order (the ids'): two
+         * instances' batches writing some of the same devices (an admin action at one, the
+         * holder's writes at the other) then wait for each other, never deadlock */
+        [W_LOCK_ROWS] = { "w_lock_rows", "SELECT 1 FROM devices WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE", 1,
+                          { TEXTARRAYOID } },
+        /* a written row's change number (store.h, device changes), under the order lock */
+        [W_CHANGE] = { "w_change", "UPDATE devices SET change=nextval('device_changes') WHERE id=$1", 1, { TEXTOID } },
         [W_NUMBERS] = { "w_numbers", "SELECT nextval('verdicts_gseq') AS n FROM generate_series(1, $1) ORDER BY n", 1,
                         { INT8OID } },
 };
@@ -222,13 +243,13 @@ static const stmt writer_stmts[W_COUNT] = {
         "d.id, d.ek_public, d.ak_public, d.golden, d.approved, d.revoked, d.enrolled_at, c.has_last, "        \
         "c.reset_count, c.restart_count, c.clock, "                                                     \
         "greatest(d.sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=d.id), 0)), " \
-        "d.ek_anchor"
+        "d.ek_anchor, d.change"
 #define DEVICE_FROM "devices d LEFT JOIN device_clocks c ON c.id = d.id"
 #define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
 /* Retention as reads see it (store.h), whether or not the pruning has deleted the rest yet. */
 #define RETAINED "sequence > (SELECT max(r.sequence) FROM verdicts r WHERE r.device=verdicts.device) - $3"
 
-enum { R_DEVICE, R_DEVICES, R_HISTORY, R_SINCE, R_LAST, R_EKCERT, R_LEASE, R_COUNT };
+enum { R_DEVICE, R_DEVICES, R_HISTORY, R_SINCE, R_LAST, R_EKCERT, R_LEASE, R_CHANGES, R_CHANGE_LAST, R_COUNT };
 
 static const stmt reader_stmts[R_COUNT] = {
         [R_DEVICE] = { "r_device", "SELECT " DEVICE_COLS " FROM " DEVICE_FROM " WHERE d.id=$1", 1, { TEXTOID } },
@@ -247,6 +268,9 @@ static const stmt reader_stmts[R_COUNT] = {
                      " coalesce((SELECT max(gseq) FROM verdicts), 0))",
                      0, { 0 } },
         [R_EKCERT] = { "r_ekcert", "SELECT key, url, der, fetched_at FROM ek_certs WHERE key=$1", 1, { TEXTOID } },
+        [R_CHANGES] = { "r_changes", "SELECT " DEVICE_COLS " FROM " DEVICE_FROM " WHERE d.change > $1 ORDER BY d.change"
+                        " LIMIT $2", 2, { INT8OID, INT8OID } },
+        [R_CHANGE_LAST] = { "r_change_last", "SELECT coalesce(max(change), 0)::bigint FROM devices", 0, { 0 } },
         [R_LEASE] = { "r_lease",
                       "SELECT l.instance, coalesce(l.taken_from, ''), " MS_LEFT(HOLDER_ALIVE_UNTIL_READ)
                       " FROM leases l WHERE l.device = $1",
@@ -282,6 +306,9 @@ typedef struct pg_store {
         size_t tags_cap;
         uint64_t numbers[VS_BATCH_MAX]; /* writer thread: a batch's commit-ordered numbers */
         size_t n_numbers;
+        vs_write *lease_plan[VS_BATCH_MAX]; /* writer thread: a batch's lease writes (send_leases) */
+        bool hb_lapsed;                 /* writer thread: the batch's heartbeat (T_HEARTBEAT) */
+        int64_t hb_left_ms;
 } pg_store;
 
 static int64_t now_ms(void) {
@@ -704,7 +731,7 @@ static void p_null(params *p) {
 typedef enum tag_kind {
         T_NONE = 0,
         T_CLAIM = 1,            /* a lease claim's row, into its write's lease */
-        T_HEARTBEAT = 2,        /* a claim's or renewal's heartbeat: lapsed, what is left */
+        T_HEARTBEAT = 2,        /* the batch's heartbeat: lapsed, what is left (w: NULL) */
         T_NUMBERS = 3,          /* the batch's commit-ordered numbers (w: NULL) */
 } tag_kind;
 
@@ -804,30 +831,94 @@ static int send_verdict(pipeline *pl, const vs_verdict *v, uint64_t *past) {
         return send_stmt(pl, W_PRUNE, &q);
 }
 
-/* Leases (store.h): a claim pushes the heartbeat first, so that its answer counts it. */
-static int send_lease(pipeline *pl, vs_write *w) {
+static bool is_lease(const vs_write *w) {
+        return w->kind == VS_W_LEASE_CLAIM || w->kind == VS_W_LEASE_RENEW || w->kind == VS_W_LEASE_RELEASE ||
+               w->kind == VS_W_LEASE_RELEASE_ALL;
+}
+
+/* Stable (a device's claims and releases keep their queue order): insertion sort, a batch
+ * holds few lease writes. */
+static void sort_by_device(vs_write **w, size_t n) {
+        for (size_t i = 1; i < n; i++) {
+                vs_write *x = w[i];
+                size_t j = i;
+                for (; j > 0 && strcmp(w[j - 1]->dev.id, x->dev.id) > 0; j--)
+                        w[j] = w[j - 1];
+                w[j] = x;
+        }
+}
+
+/* A batch's lease writes (store.h, leases), before its other writes (they touch other tables
+ * only): first one heartbeat for all its claims and renewals (the longest ttl asked; every
+ * one of them answers with it: T_HEARTBEAT), then the claims and releases in the order of
+ * their devices' ids, so that two instances' batches claiming some of the same devices
+ * wait for each other instead of deadlocking. In queue order when the batch holds a
+ * release_all (whose place among them matters). */
+static int send_leases(pipeline *pl, vs_write *const *plan, size_t n) {
         vs_store *s = pl->s;
-        params p = { .n = 0 }, q = { .n = 0 };
+        pg_store *ps = s->be;
+        vs_write **leases = ps->lease_plan;
+        size_t k = 0;
+        int64_t ttl = 0;
+        bool all = false;
         int r;
-        switch (w->kind) {
-        case VS_W_LEASE_CLAIM:
-        case VS_W_LEASE_RENEW:
+        for (size_t i = 0; i < n; i++) {
+                if (!is_lease(plan[i]))
+                        continue;
+                leases[k++] = plan[i];
+                if (plan[i]->kind == VS_W_LEASE_CLAIM || plan[i]->kind == VS_W_LEASE_RENEW)
+                        ttl = plan[i]->ttl_ms > ttl ? plan[i]->ttl_ms : ttl;
+                all |= plan[i]->kind == VS_W_LEASE_RELEASE_ALL;
+        }
+        if (ttl > 0) {
+                params p = { .n = 0 };
                 p_text(&p, s->instance);
-                p_i64(&p, w->ttl_ms);
-                if ((r = send_tagged(pl, W_HEARTBEAT, &p, T_HEARTBEAT, w)) < 0 || w->kind == VS_W_LEASE_RENEW)
+                p_i64(&p, ttl);
+                if ((r = send_tagged(pl, W_HEARTBEAT, &p, T_HEARTBEAT, NULL)) < 0)
                         return r;
-                p_text(&q, w->dev.id);
-                p_text(&q, s->instance);
-                return send_tagged(pl, W_CLAIM, &q, T_CLAIM, w);
-        case VS_W_LEASE_RELEASE:
-                p_text(&p, w->dev.id);
-                p_text(&p, s->instance);
-                return send_stmt(pl, W_RELEASE, &p);
-        case VS_W_LEASE_RELEASE_ALL:
-                p_text(&p, s->instance);
-                return send_stmt(pl, W_RELEASE_ALL, &p);
-        default:
-                return -EINVAL;
+        }
+        if (!all)
+                sort_by_device(leases, k);
+        for (size_t i = 0; i < k; i++) {
+                vs_write *w = leases[i];
+                params p = { .n = 0 };
+                switch (w->kind) {
+                case VS_W_LEASE_CLAIM:
+                        p_text(&p, w->dev.id);
+                        p_text(&p, s->instance);
+                        r = send_tagged(pl, W_CLAIM, &p, T_CLAIM, w);
+                        break;
+                case VS_W_LEASE_RELEASE:
+                        p_text(&p, w->dev.id);
+                        p_text(&p, s->instance);
+                        r = send_stmt(pl, W_RELEASE, &p);
+                        break;
+                case VS_W_LEASE_RELEASE_ALL:
+                        p_text(&p, s->instance);
+                        r = send_stmt(pl, W_RELEASE_ALL, &p);
+                        break;
+                default: /* a renewal: the heartbeat above */
+                        r = 0;
+                        break;
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The batch's heartbeat answer (T_HEARTBEAT), given to each of its claims and renewals. */
+static void lease_answers(vs_store *s, vs_write *const *plan, size_t n) {
+        pg_store *ps = s->be;
+        for (size_t i = 0; i < n; i++) {
+                vs_lease_result *l = &plan[i]->lease;
+                if (plan[i]->kind == VS_W_LEASE_CLAIM) {
+                        l->lapsed = ps->hb_lapsed;
+                } else if (plan[i]->kind == VS_W_LEASE_RENEW) {
+                        l->lapsed = ps->hb_lapsed;
+                        l->expires_in_ms = ps->hb_left_ms;
+                        snprintf(l->holder, sizeof(l->holder), "%s", s->instance);
+                }
         }
 }
 
@@ -844,6 +935,12 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
                 /* in the same transaction: the row and the verdict, or neither (a commit-ordered
                  * one comes once numbered: send_sealed) */
                 return send_verdict(pl, &w->verdict, past);
+        case VS_W_ADMIN:
+                p_text(&p, w->dev.id);
+                p_text(&p, w->dev.golden);
+                p_bool(&p, w->dev.approved);
+                p_bool(&p, w->dev.revoked);
+                return send_stmt(pl, W_ADMIN, &p);
         case VS_W_CLOCK:
                 p_text(&p, w->dev.id);
                 p_i64(&p, w->dev.reset_count);
@@ -862,7 +959,7 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
         case VS_W_LEASE_RENEW:
         case VS_W_LEASE_RELEASE:
         case VS_W_LEASE_RELEASE_ALL:
-                return send_lease(pl, w);
+                return 0; /* sent first: send_leases */
         }
         return -EINVAL;
 }
@@ -873,15 +970,14 @@ static int take_result(vs_store *s, const tag *t, const PGresult *res, char *why
         case T_NONE:
                 return 0;
         case T_HEARTBEAT: {
-                vs_lease_result *l = &t->w->lease;
+                pg_store *p = s->be;
                 if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) || PQgetlength(res, 0, 0) != 1 ||
                     PQgetisnull(res, 0, 1) || PQgetlength(res, 0, 1) != 8) {
                         snprintf(why, n, "instance %s has no row in the instances table: no heartbeat", s->instance);
                         return -EIO;
                 }
-                l->lapsed = get_bool(res, 0, 0);
-                l->expires_in_ms = get_i64(res, 0, 1);
-                snprintf(l->holder, sizeof(l->holder), "%s", s->instance);
+                p->hb_lapsed = get_bool(res, 0, 0);
+                p->hb_left_ms = get_i64(res, 0, 1);
                 return 0;
         }
         case T_NUMBERS: {
@@ -968,15 +1064,65 @@ static int collect(pipeline *pl, char *why, size_t n, char state[6]) {
         return -EIO;
 }
 
-/* The commit-ordered part of a batch (store.h, Global order), after its other writes: the
- * store's order lock, then the numbers for its nsealed verdicts (T_NUMBERS). */
-static int send_ordered(pipeline *pl, size_t nsealed) {
+/* A text[] literal of the ids of the rows the plan writes, {"id",...} (malloc). */
+static char *row_ids(vs_write *const *plan, size_t n) {
+        size_t cap = 3, k = 0;
+        for (size_t i = 0; i < n; i++)
+                if (vs__changes_row(plan[i]))
+                        cap += 2 * strlen(plan[i]->dev.id) + 3;
+        char *a = malloc(cap);
+        if (!a)
+                return NULL;
+        a[k++] = '{';
+        for (size_t i = 0; i < n; i++) {
+                if (!vs__changes_row(plan[i]))
+                        continue;
+                if (k > 1)
+                        a[k++] = ',';
+                a[k++] = '"';
+                for (const char *c = plan[i]->dev.id; *c; c++) {
+                        if (*c == '"' || *c == '\\')
+                                a[k++] = '\\';
+                        a[k++] = *c;
+                }
+                a[k++] = '"';
+        }
+        a[k++] = '}';
+        a[k] = 0;
+        return a;
+}
+
+static int send_lock_rows(pipeline *pl, vs_write *const *plan, size_t n) {
+        char *ids = row_ids(plan, n);
+        if (!ids)
+                return -ENOMEM;
+        params p = { .n = 1, .v = { ids }, .len = { 0 }, .fmt = { 0 } }; /* text form */
+        int r = send_stmt(pl, W_LOCK_ROWS, &p);
+        free(ids);
+        return r;
+}
+
+/* The commit-ordered part of a batch (store.h, Global order and device changes), after its
+ * other writes (so that it takes no row lock while it holds the order lock, but on rows it
+ * has locked already): the store's order lock, the change numbers of the rows it wrote,
+ * then the numbers for its nsealed verdicts (T_NUMBERS). */
+static int send_ordered(pipeline *pl, vs_write *const *plan, size_t n, size_t nsealed) {
         pg_store *p = pl->s->be;
         params a = { .n = 0 }, b = { .n = 0 };
         int r;
         p_text(&a, p->store_id);
-        if ((r = send_stmt(pl, W_ORDER_LOCK, &a)) < 0 || !nsealed)
+        if ((r = send_stmt(pl, W_ORDER_LOCK, &a)) < 0)
                 return r;
+        for (size_t i = 0; i < n; i++) {
+                if (!vs__changes_row(plan[i]))
+                        continue;
+                params c = { .n = 0 };
+                p_text(&c, plan[i]->dev.id);
+                if ((r = send_stmt(pl, W_CHANGE, &c)) < 0)
+                        return r;
+        }
+        if (!nsealed)
+                return 0;
         p_i64(&b, (int64_t) nsealed);
         return send_tagged(pl, W_NUMBERS, &b, T_NUMBERS, NULL);
 }
@@ -1030,13 +1176,16 @@ static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
         pg_conn *c = &p->w;
         char state[6] = "";
         uint64_t past = 0;
-        size_t nsealed = 0;
+        size_t nsealed = 0, nrows = 0, nleases = 0;
         int r = conn_ready(s, c, why, whylen);
         vs__set_available(s, c->ok);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 nsealed += vs__sealed(plan[i]);
+                nrows += vs__changes_row(plan[i]);
+                nleases += is_lease(plan[i]);
+        }
         PGconn *conn = c->conn;
         pipeline pl = { .s = s, .conn = conn };
         if (!PQenterPipelineMode(conn)) {
@@ -1044,14 +1193,20 @@ static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
                 return -EIO;
         }
         p->n_numbers = 0;
+        /* the locks in one order, whatever the batch: device rows (by id), this instance's
+         * heartbeat, leases (by device); then the rest; the order lock last */
         r = send_plain(&pl, "BEGIN");
+        if (r == 0 && nrows)
+                r = send_lock_rows(&pl, plan, n);
+        if (r == 0 && nleases)
+                r = send_leases(&pl, plan, n);
         for (size_t i = 0; r == 0 && i < n; i++)
                 r = send_write(&pl, plan[i], &past);
         if (r == 0 && past)
                 r = send_gseq_past(&pl, past);
         /* the lock last: held for as short a time as can be */
-        if (r == 0 && nsealed)
-                r = send_ordered(&pl, nsealed);
+        if (r == 0 && (nsealed || nrows))
+                r = send_ordered(&pl, plan, n, nsealed);
         bool synced = false;
         if (nsealed) {
                 r = sync_collect(&pl, r, why, whylen, state);
@@ -1064,6 +1219,8 @@ static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
                 r = send_plain(&pl, "COMMIT");
         if (!synced)
                 r = sync_collect(&pl, r, why, whylen, state);
+        if (r == 0 && nleases)
+                lease_answers(s, plan, n);
         if (!PQexitPipelineMode(conn) && PQstatus(conn) == CONNECTION_OK) {
                 /* results left unread (never: collect reads up to the sync): start afresh */
                 conn_broken(c, "the pipeline did not end");
@@ -1137,7 +1294,7 @@ static int check_row(vs_store *s, const PGresult *res, int row, const Oid *types
 static int device_from_row(vs_store *s, const PGresult *res, int row, vs_device *d) {
         int r;
         memset(d, 0, sizeof(*d));
-        if ((r = check_row(s, res, row, device_types, 13)) < 0)
+        if ((r = check_row(s, res, row, device_types, DEVICE_NCOLS)) < 0)
                 return r;
         get_text(res, row, 0, d->id, sizeof(d->id));
         if (get_bytes(res, row, 1, &d->ek_public, &d->ek_public_len) < 0 ||
@@ -1155,6 +1312,7 @@ static int device_from_row(vs_store *s, const PGresult *res, int row, vs_device 
         d->clock = (uint64_t) get_i64(res, row, 10);
         d->sequence = (uint64_t) get_i64(res, row, 11);
         d->ek_anchor = (int) get_i64(res, row, 12);
+        d->change = (uint64_t) get_i64(res, row, 13);
         return 0;
 }
 
@@ -1215,7 +1373,7 @@ static int pg_device_get(vs_store *s, const char *id, vs_device *ret) {
         int r;
         p_text(&p, id);
         pthread_mutex_lock(&s->rlock);
-        if ((r = read_exec(s, R_DEVICE, &p, &res)) == 0 && (r = check_columns(s, res, device_types, 13)) == 0)
+        if ((r = read_exec(s, R_DEVICE, &p, &res)) == 0 && (r = check_columns(s, res, device_types, DEVICE_NCOLS)) == 0)
                 r = PQntuples(res) == 0 ? -ENOENT : device_from_row(s, res, 0, ret);
         PQclear(res);
         pthread_mutex_unlock(&s->rlock);
@@ -1253,7 +1411,7 @@ static int pg_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud
                         while ((res = PQgetResult(conn))) {
                                 ExecStatusType st = PQresultStatus(res);
                                 if (st == PGRES_SINGLE_TUPLE) {
-                                        if (r == 0 && (r = check_columns(s, res, device_types, 13)) == 0) {
+                                        if (r == 0 && (r = check_columns(s, res, device_types, DEVICE_NCOLS)) == 0) {
                                                 vs_device d;
                                                 if ((r = device_from_row(s, res, 0, &d)) == 0) {
                                                         rows++;
@@ -1572,6 +1730,49 @@ static void pg_close(vs_store *s, bool clean_ok) {
         s->be = NULL;
 }
 
+static int pg_device_changes_since(vs_store *s, uint64_t after, vs_device *out, size_t max) {
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r, got = 0;
+        p_i64(&p, after > INT64_MAX ? INT64_MAX : (int64_t) after);
+        p_i64(&p, limit_of(max));
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_CHANGES, &p, &res)) == 0 &&
+            (r = check_columns(s, res, device_types, DEVICE_NCOLS)) == 0) {
+                int n = PQntuples(res);
+                if ((size_t) n > max)
+                        r = vs__read_failed(s, -EIO, "%d rows where at most %zu were asked for", n, max);
+                for (int i = 0; r == 0 && i < n; i++)
+                        if ((r = device_from_row(s, res, i, &out[i])) == 0)
+                                got++;
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        if (r < 0) {
+                for (int i = 0; i < got; i++)
+                        vs_device_done(&out[i]);
+                return r;
+        }
+        return got;
+}
+
+static int pg_device_change_last(vs_store *s, uint64_t *ret) {
+        static const Oid types[] = { INT8OID };
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_CHANGE_LAST, &p, &res)) == 0 && (r = check_columns(s, res, types, 1)) == 0) {
+                if (PQntuples(res) != 1)
+                        r = vs__read_failed(s, -EIO, "no answer to the largest change number");
+                else if ((r = check_row(s, res, 0, types, 1)) == 0)
+                        *ret = (uint64_t) get_i64(res, 0, 0);
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
 static int pg_lease_get(vs_store *s, const char *device, vs_lease_result *ret) {
         params p = { .n = 0 };
         PGresult *res = NULL;
@@ -1607,4 +1808,6 @@ const vs_backend vs_backend_pg = {
         .verdict_last_global = pg_verdict_last_global,
         .ekcert_get = pg_ekcert_get,
         .lease_get = pg_lease_get,
+        .device_changes_since = pg_device_changes_since,
+        .device_change_last = pg_device_change_last,
 };

@@ -24,6 +24,7 @@ enum {
         ST_DEVICE,
         ST_ENROLL,
         ST_CLOCK,
+        ST_ADMIN,
         ST_VERDICT,
         ST_PRUNE,
         ST_EKCERT,
@@ -41,21 +42,29 @@ enum {
 
 #define ROW_COLS                                                                                        \
         "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
-        "clock, sequence, ek_anchor"
+        "clock, sequence, ek_anchor, change"
+/* a row write's change number (store.h, device changes): the next one (the writer's
+ * transaction holds SQLite's write lock, so they follow the commit order) */
+#define NEXT_CHANGE "(SELECT coalesce(max(change), 0) + 1 FROM devices)"
 
 static const char *const statements[ST_COUNT] = {
         [ST_BEGIN] = "BEGIN IMMEDIATE",
         [ST_COMMIT] = "COMMIT",
         [ST_ROLLBACK] = "ROLLBACK",
-        [ST_DEVICE] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
+        [ST_DEVICE] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
+                      NEXT_CHANGE ") "
                       "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, golden=?4, approved=?5,"
                       " revoked=?6, enrolled_at=?7, has_last=?8, reset_count=?9, restart_count=?10,"
-                      " clock=?11, sequence=?12, ek_anchor=?13",
+                      " clock=?11, sequence=?12, ek_anchor=?13, change=excluded.change",
         /* an enrollment: the whole row for a new device; for a known one, not the admin's
          * fields (golden, approved, revoked), which only the API writes */
-        [ST_ENROLL] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
+        [ST_ENROLL] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
+                      NEXT_CHANGE ") "
                       "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, enrolled_at=?7, has_last=?8,"
-                      " reset_count=?9, restart_count=?10, clock=?11, sequence=?12, ek_anchor=?13",
+                      " reset_count=?9, restart_count=?10, clock=?11, sequence=?12, ek_anchor=?13,"
+                      " change=excluded.change",
+        /* the admin's fields only, of a known device */
+        [ST_ADMIN] = "UPDATE devices SET golden=?2, approved=?3, revoked=?4, change=" NEXT_CHANGE " WHERE id=?1",
         [ST_EKCERT] = "INSERT OR REPLACE INTO ek_certs (key, url, der, fetched_at) VALUES (?1,?2,?3,?4)",
         [ST_CLOCK] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
         [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq) VALUES (?1,?2,?3,?4,?5,?6,?7)",
@@ -98,6 +107,7 @@ typedef struct sq_store {
         sqlite3_stmt *st[ST_COUNT];     /* the writer's statements (ST_*) */
         uint64_t gseq_handed;           /* writer thread: the largest number handed to a seal hook */
         char fail_why[100];             /* writer thread: why the batch failed, when not SQLite's doing */
+        bool hb_known, hb_lapsed;       /* writer thread: the heartbeat as the batch found it */
 } sq_store;
 
 static const char schema[] =
@@ -172,7 +182,11 @@ static int heartbeat(vs_store *s, int64_t now, int64_t ttl_ms, vs_lease_result *
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
                 until = sqlite3_column_int64(st, 0); /* NULL: 0, long past */
-                res->lapsed = until <= now;
+                /* as the batch found it (as on PostgreSQL) */
+                if (!q->hb_known)
+                        q->hb_lapsed = until <= now;
+                q->hb_known = true;
+                res->lapsed = q->hb_lapsed;
                 rc = sqlite3_step(st);
         } else if (rc == SQLITE_DONE) {
                 rc = SQLITE_NOTFOUND; /* this instance's row gone: never, but not a heartbeat */
@@ -249,6 +263,13 @@ static int apply(vs_store *s, vs_write *w) {
                         return r;
                 /* in the same transaction: the row and the verdict, or neither */
                 return apply_verdict(s, &w->verdict);
+        case VS_W_ADMIN:
+                st = q->st[ST_ADMIN];
+                sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, w->dev.golden, -1, SQLITE_STATIC);
+                sqlite3_bind_int(st, 3, w->dev.approved);
+                sqlite3_bind_int(st, 4, w->dev.revoked);
+                return run(st);
         case VS_W_CLOCK:
                 st = q->st[ST_CLOCK];
                 sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
@@ -453,6 +474,7 @@ static void remember_gseq_handed(vs_store *s) {
 static int sq_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, size_t whylen) {
         sq_store *q = s->be;
         q->fail_why[0] = 0;
+        q->hb_known = false;
         int r = run(q->st[ST_BEGIN]);
         for (size_t i = 0; r == 0 && i < n; i++)
                 r = apply(s, plan[i]);
@@ -737,6 +759,7 @@ static int device_from_row(sqlite3_stmt *st, vs_device *d) {
         d->clock = (uint64_t) sqlite3_column_int64(st, 10);
         d->sequence = (uint64_t) sqlite3_column_int64(st, 11);
         d->ek_anchor = sqlite3_column_int(st, 12);
+        d->change = (uint64_t) sqlite3_column_int64(st, 13);
         return 0;
 }
 
@@ -756,7 +779,7 @@ static int verdict_from_row(sqlite3_stmt *st, vs_verdict *v) {
 #define DEVICE_COLS                                                                                      \
         "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
         "clock, max(sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=devices.id), 0)), " \
-        "ek_anchor"
+        "ek_anchor, change"
 #define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
 /* Retention as reads see it (store.h): a verdict is among the newest history_keep (?3) of
  * its device, whether or not the batched pruning has deleted the older ones yet. */
@@ -808,6 +831,48 @@ static int sq_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud
                 }
                 if (r == 0)
                         r = read_status(s, rc);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+static int sq_device_changes_since(vs_store *s, uint64_t after, vs_device *out, size_t max) {
+        sqlite3_stmt *st = NULL;
+        int r, rc = SQLITE_DONE;
+        size_t got = 0;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT " DEVICE_COLS " FROM devices WHERE change > ?1 ORDER BY change LIMIT ?2", &st)) ==
+            0) {
+                sqlite3_bind_int64(st, 1, (sqlite3_int64) (after > INT64_MAX ? INT64_MAX : after));
+                sqlite3_bind_int64(st, 2, (sqlite3_int64) (max > INT64_MAX ? INT64_MAX : max));
+                while (got < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        if ((r = device_from_row(st, &out[got])) < 0)
+                                break;
+                        got++;
+                }
+                if (r == 0)
+                        r = read_status(s, rc);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        if (r < 0) {
+                for (size_t i = 0; i < got; i++)
+                        vs_device_done(&out[i]);
+                return r;
+        }
+        return (int) got;
+}
+
+static int sq_device_change_last(vs_store *s, uint64_t *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT coalesce(max(change), 0) FROM devices", &st)) == 0) {
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        *ret = (uint64_t) sqlite3_column_int64(st, 0);
+                r = read_status(s, rc == SQLITE_ROW ? SQLITE_DONE : rc == SQLITE_DONE ? SQLITE_ERROR : rc);
         }
         sqlite3_finalize(st);
         pthread_mutex_unlock(&s->rlock);
@@ -942,4 +1007,6 @@ const vs_backend vs_backend_sqlite = {
         .verdict_last_global = sq_verdict_last_global,
         .ekcert_get = sq_ekcert_get,
         .lease_get = sq_lease_get,
+        .device_changes_since = sq_device_changes_since,
+        .device_change_last = sq_device_change_last,
 };

@@ -151,7 +151,8 @@ static size_t plan_batch(pending_set *ps, vs_write *batch, vs_write **plan) {
                 case VS_W_DEVICE:
                 case VS_W_ENROLL:
                 case VS_W_VERDICT_DEVICE:
-                        /* the whole row: the batch's earlier updates go first, in queue order */
+                case VS_W_ADMIN:
+                        /* a row write: the batch's earlier updates go first, in queue order */
                         pending_flush(ps, plan, &n);
                         plan[n++] = w;
                         break;
@@ -338,6 +339,20 @@ int vs_device_put_enrollment(vs_store *s, const vs_device *d, vs_done_fn done, v
         return device_put(s, VS_W_ENROLL, d, done, userdata);
 }
 
+int vs_device_put_admin(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata) {
+        vs_write *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->kind = VS_W_ADMIN;
+        snprintf(w->dev.id, sizeof(w->dev.id), "%s", d->id);
+        snprintf(w->dev.golden, sizeof(w->dev.golden), "%s", d->golden);
+        w->dev.approved = d->approved;
+        w->dev.revoked = d->revoked;
+        w->done = done;
+        w->userdata = userdata;
+        return enqueue(s, w);
+}
+
 int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint32_t restart_count, uint64_t clock,
                         vs_done_fn done, void *userdata) {
         vs_write *w = calloc(1, sizeof(*w));
@@ -512,6 +527,14 @@ int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max) {
 
 int vs_verdict_last_global(vs_store *s, uint64_t *ret) {
         return s->ops->verdict_last_global(s, ret);
+}
+
+int vs_device_changes_since(vs_store *s, uint64_t after, vs_device *out, size_t max) {
+        return s->ops->device_changes_since(s, after, out, max);
+}
+
+int vs_device_change_last(vs_store *s, uint64_t *ret) {
+        return s->ops->device_change_last(s, ret);
 }
 
 int vs_ekcert_get(vs_store *s, const char *key, vs_ekcert *ret) {

@@ -182,6 +182,27 @@ int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *user
 int vs_verdict_put_with_device(vs_store *s, const vs_verdict *v, const vs_device *d, vs_done_fn done,
                                void *userdata);
 
+/* Queues an update of the admin's fields only (golden, approved, revoked: d's), of a device
+ * the store knows (else nothing is written): what an instance that does not hold the
+ * device's lease writes for an admin action, its copy of the rest of the row may be old. */
+int vs_device_put_admin(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata);
+
+/* Device changes: how instances follow each other's writes to devices (issue 18). Every
+ * write of a device's row (vs_device_put, _put_enrollment, _put_admin,
+ * vs_verdict_put_with_device; not clock updates, not verdicts) gives the row the next change
+ * number, in commit order as global sequences are (store.h, Global order; PostgreSQL: under
+ * the same lock): a follower that has read up to change N never later finds a change below
+ * N committed, so polling vs_device_changes_since(after = the last one it read) sees every
+ * change. Only a device's newest change is kept (its row): a follower may skip
+ * intermediate states of a device, never the last. Devices from before schema version 4
+ * were numbered by the migration. */
+/* Up to max devices whose change > after, by change (out[i].change), oldest first; returns
+ * how many (errors as the reads below). */
+int vs_device_changes_since(vs_store *s, uint64_t after, vs_device *out, size_t max);
+/* The largest change number of any device (0 if none): where a follower that has just
+ * loaded every device (vs_device_foreach) starts. */
+int vs_device_change_last(vs_store *s, uint64_t *ret);
+
 /* An EK certificate fetched from its maker's service (vouchd --ek-cert-fetch), kept so the
  * service is asked once per TPM; it is checked again whenever it is used. */
 typedef struct vs_ekcert {
@@ -227,10 +248,10 @@ typedef struct vs_lease_result {
         char taken_from[VS_INSTANCE_MAX + 1];
         int64_t expires_in_ms;                  /* the holder's heartbeat ends this long after the
                                                  * statement (by the database's clock; <= 0: lapsed) */
-        /* A claim or renewal: this instance's heartbeat was not running before it (the first
-         * of this run, or it lapsed): the leases the instance held before may have been
-         * taken over. The renewal does not say which: claim each device again before
-         * attesting it. */
+        /* A claim or renewal: this instance's heartbeat was not running when the batch that
+         * carried it began (the first of this run, or it lapsed): the leases the instance
+         * held before may have been taken over. It does not say which: claim each device
+         * again before attesting it. */
         bool lapsed;
 } vs_lease_result;
 
