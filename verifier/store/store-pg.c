@@ -302,6 +302,7 @@ typedef struct pg_store {
         pg_conn w;              /* the writer thread's */
         pg_conn r;              /* the reads', under s->rlock */
         _Atomic int64_t last_up_ms; /* the last time a connection came back */
+        int w_pid;              /* the writer's session (its server process), the last one set up */
         struct tag *tags;       /* writer thread: what each statement of a pipeline is for */
         size_t tags_cap;
         uint64_t numbers[VS_BATCH_MAX]; /* writer thread: a batch's commit-ordered numbers */
@@ -512,25 +513,42 @@ static int check_identity(vs_store *s, PGconn *conn, char *why, size_t n) {
 }
 
 /* The instance's name as this handle's alone (store.h, vs_open_options): a session advisory
- * lock on the writer's connection, keyed by the store's id and the name (the connection's
- * end, a crash included, releases it). 0; -EBUSY when another session holds it; -EIO. */
-static int lock_instance(vs_store *s, PGconn *conn, char *why, size_t n) {
+ * lock on the writer's connection, keyed by the store's id and the name (vs_close unlocks
+ * it; a connection's end, a crash included, releases it once the server has seen the end).
+ * Taken is tried again for up to wait_ms: the server may still be ending the session of a
+ * previous process (a restart), or, after a reconnection, this handle's own previous
+ * session (old_pid: its backend, ended here if it still holds the lock: a network that went
+ * away leaves the server holding it until its keepalives fail). 0; -EBUSY when another
+ * session holds it; -EIO. */
+static int lock_instance(vs_store *s, PGconn *conn, int old_pid, long wait_ms, char *why, size_t n) {
         pg_store *p = s->be;
-        char key[sizeof(p->store_id) + VS_INSTANCE_MAX + 2], got[8], msg[MSG];
-        const char *keys[1] = { key };
+        char key[sizeof(p->store_id) + VS_INSTANCE_MAX + 2], pid[16], got[8], msg[MSG];
+        const char *args[2] = { key, pid };
         bool found;
         snprintf(key, sizeof(key), "%s/%s", p->store_id, s->instance);
-        if (query_text_p(conn, "SELECT pg_try_advisory_lock(" INSTANCE_LOCK_CLASS ", hashtext($1))", keys, 1, got,
-                         sizeof(got), &found, msg, sizeof(msg)) < 0) {
-                snprintf(why, n, "cannot lock instance %s: %s", s->instance, msg);
-                return -EIO;
+        snprintf(pid, sizeof(pid), "%d", old_pid);
+        for (int64_t until = now_ms() + wait_ms;;) {
+                if (query_text_p(conn, "SELECT pg_try_advisory_lock(" INSTANCE_LOCK_CLASS ", hashtext($1))", args, 1,
+                                 got, sizeof(got), &found, msg, sizeof(msg)) < 0) {
+                        snprintf(why, n, "cannot lock instance %s: %s", s->instance, msg);
+                        return -EIO;
+                }
+                if (found && strcmp(got, "t") == 0)
+                        return 0;
+                if (now_ms() >= until)
+                        break;
+                if (old_pid > 0) /* the lock's holder, if it is this handle's previous session */
+                        query_text_p(conn,
+                                     "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory'"
+                                     " AND l.pid = $2::int AND l.classid = " INSTANCE_LOCK_CLASS "::oid"
+                                     " AND l.objsubid = 2 AND l.objid = (hashtext($1)::bigint & 4294967295)::oid",
+                                     args, 2, got, sizeof(got), &found, msg, sizeof(msg));
+                struct timespec ts = { .tv_nsec = 50 * 1000000L };
+                nanosleep(&ts, NULL);
         }
-        if (!found || strcmp(got, "t") != 0) {
-                snprintf(why, n, "instance %s is running already: another vouchd holds its name on this store (each "
-                                 "instance needs a name of its own)", s->instance);
-                return -EBUSY;
-        }
-        return 0;
+        snprintf(why, n, "instance %s is running already: another vouchd holds its name on this store (each "
+                         "instance needs a name of its own)", s->instance);
+        return -EBUSY;
 }
 
 /* A new connection made ready for the store: session settings, the store's identity, the
@@ -550,7 +568,7 @@ static int conn_setup(vs_store *s, pg_conn *c, char *why, size_t n) {
                                     : "SET default_transaction_read_only = on",
                           msg, sizeof(msg))) < 0 ||
             (r = check_identity(s, c->conn, msg, sizeof(msg))) < 0 ||
-            (c->writer && (r = lock_instance(s, c->conn, msg, sizeof(msg))) < 0) ||
+            (c->writer && (r = lock_instance(s, c->conn, p->w_pid, 2000, msg, sizeof(msg))) < 0) ||
             (r = c->writer ? prepare_all(c->conn, writer_stmts, W_COUNT, msg, sizeof(msg))
                            : prepare_all(c->conn, reader_stmts, R_COUNT, msg, sizeof(msg))) < 0) {
                 if (r == -EBUSY) { /* the name taken while this handle was away: it is not ours now */
@@ -564,6 +582,8 @@ static int conn_setup(vs_store *s, pg_conn *c, char *why, size_t n) {
                 c->conn = NULL;
                 return r;
         }
+        if (c->writer)
+                p->w_pid = PQbackendPID(c->conn);
         return 0;
 }
 
@@ -1638,7 +1658,7 @@ static int setup(vs_store *s, unsigned flags, vs_open_info *info, char *err, siz
         }
         /* the name is this handle's; then this instance's previous run's end, and this
          * run's start (store.h, vs_open_info) */
-        if ((r = lock_instance(s, conn, m, sizeof(m))) < 0) {
+        if ((r = lock_instance(s, conn, 0, 1000, m, sizeof(m))) < 0) {
                 snprintf(err, errlen, "%.200s: %s", p->url, m);
                 goto fail;
         }
@@ -1721,11 +1741,14 @@ static void pg_close(vs_store *s, bool clean_ok) {
         const char *args[2] = { s->instance, clean_ok ? "t" : "f" };
         if (clean_ok)
                 p->w.next_try_ms = 0; /* one more try, if it is down */
-        if ((clean_ok || p->w.ok) && conn_ready(s, &p->w, why, sizeof(why)) == 0)
+        if ((clean_ok || p->w.ok) && conn_ready(s, &p->w, why, sizeof(why)) == 0) {
                 PQclear(PQexecParams(p->w.conn,
                                      "UPDATE instances SET alive_until=NULL, run=CASE WHEN $2::boolean THEN 'clean' ELSE"
                                      " run END, closed_at=CASE WHEN $2::boolean THEN now() ELSE closed_at END WHERE name=$1",
                                      2, NULL, args, NULL, NULL, 0));
+                /* the name free at once (the server ends the session itself a little later) */
+                exec_sql(p->w.conn, "SELECT pg_advisory_unlock_all()", NULL, 0);
+        }
         pg_free(p);
         s->be = NULL;
 }
