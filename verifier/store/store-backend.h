@@ -12,8 +12,10 @@
 #include "store.h"
 
 /* Both backends record their schema version and mean the same content by it: 2 the meta
- * table (the run's state), 3 devices.ek_anchor and the ek_certs table. */
-#define VS_SCHEMA_VERSION 3
+ * table (the run's state), 3 devices.ek_anchor and the ek_certs table, 4 the run state per
+ * instance (the instances table; meta's 'run' row became instance "default"'s), the leases
+ * table and devices.change with its index (the change feed). */
+#define VS_SCHEMA_VERSION 4
 
 /* One queued write. A batch reaches a backend as a plan: the writes in queue order, except
  * that the clock updates of a device are merged (the last one queued wins) and come just
@@ -25,13 +27,24 @@ typedef enum vs_write_kind {
         VS_W_VERDICT = 3,
         VS_W_VERDICT_DEVICE = 4,/* the whole row and the verdict, in one transaction */
         VS_W_EKCERT = 5,
+        VS_W_LEASE_CLAIM = 6,   /* dev.id; ttl_ms; answers in lease */
+        VS_W_LEASE_RENEW = 7,   /* ttl_ms */
+        VS_W_LEASE_RELEASE = 8, /* dev.id */
+        VS_W_LEASE_RELEASE_ALL = 9,
+        VS_W_ADMIN = 10,        /* dev.id and the admin's fields only (vs_device_put_admin) */
 } vs_write_kind;
+
+/* The most writes in one batch (one transaction). */
+#define VS_BATCH_MAX 512
 
 typedef struct vs_write {
         vs_write_kind kind;
         vs_device dev;          /* owned copies */
         vs_verdict verdict;     /* owned copy */
         vs_ekcert ekcert;       /* owned copies */
+        int64_t ttl_ms;         /* leases */
+        vs_lease_result lease;  /* a claim's or renewal's answer, set by the backend's commit */
+        vs_lease_fn lease_done; /* their callback (instead of done) */
         vs_done_fn done;
         void *userdata;
         struct vs_write *next;
@@ -63,6 +76,9 @@ typedef struct vs_backend {
         int (*verdict_since)(vs_store *s, uint64_t since, vs_verdict *out, size_t max);
         int (*verdict_last_global)(vs_store *s, uint64_t *ret);
         int (*ekcert_get)(vs_store *s, const char *key, vs_ekcert *ret);
+        int (*lease_get)(vs_store *s, const char *device, vs_lease_result *ret);
+        int (*device_changes_since)(vs_store *s, uint64_t after, vs_device *out, size_t max);
+        int (*device_change_last)(vs_store *s, uint64_t *ret);
 } vs_backend;
 
 extern const vs_backend vs_backend_sqlite;
@@ -72,6 +88,7 @@ struct vs_store {
         const vs_backend *ops;
         void *be;                       /* the backend's own state */
         char *target;                   /* what vs_open was given (a path or a URI), for messages */
+        char instance[VS_INSTANCE_MAX + 1]; /* vs_open_options.instance; set before open, then constant */
         size_t history_keep;
 
         pthread_mutex_t rlock;          /* the backend's read connection */
@@ -114,3 +131,17 @@ static inline bool vs__prune_due(const vs_store *s, const vs_verdict *v) {
 }
 
 uint8_t *vs__dup_bytes(const uint8_t *p, size_t n);
+
+/* Writer thread: a commit-ordered verdict (v->seal set) numbered global_sequence and sealed
+ * by its hook (store.h, Global order): 0, or the hook's error (-EINVAL: it left no record). */
+int vs__seal(vs_verdict *v, uint64_t global_sequence);
+
+/* Whether a write gives its device's row a new change number (store.h, device changes). */
+static inline bool vs__changes_row(const vs_write *w) {
+        return w->kind == VS_W_DEVICE || w->kind == VS_W_ENROLL || w->kind == VS_W_VERDICT_DEVICE ||
+               w->kind == VS_W_ADMIN;
+}
+
+static inline bool vs__sealed(const vs_write *w) {
+        return (w->kind == VS_W_VERDICT || w->kind == VS_W_VERDICT_DEVICE) && w->verdict.seal;
+}

@@ -30,12 +30,17 @@
 /* The lock that makes opening (creating, migrating, checking) one store at a time, for
  * several vouchd starting together on one database: "vouch" in ASCII. */
 #define SCHEMA_LOCK "126875637523304"
+/* The classes (first keys) of the two-key advisory locks: an instance's name while its
+ * handle is open (lock_instance), and the store's commit order (COMMIT_ORDER_LOCK) */
+#define INSTANCE_LOCK_CLASS "1987016035"
+#define ORDER_LOCK_CLASS "1987016036"
 
 /* The types of the parameters and columns, as the server numbers them (pg_type.oid). */
 #define BOOLOID 16
 #define BYTEAOID 17
 #define INT8OID 20
 #define TEXTOID 25
+#define TEXTARRAYOID 1009
 
 /* ---- the schema: a chain of steps, each to the version it names ---- */
 
@@ -71,6 +76,22 @@ static const schema_step schema_steps[] = {
              "CREATE TABLE ek_certs (key text PRIMARY KEY, url text NOT NULL, der bytea NOT NULL,"
              " fetched_at bigint NOT NULL);"
              "UPDATE meta SET value='3' WHERE key='schema_version';" },
+        /* 4: several instances on one store. The run state and the heartbeat per instance
+         * (meta's 'run' row becomes instance "default"'s); leases (one instance attests a
+         * device at a time, while its heartbeat runs, by the database's clock); the change
+         * feed: devices.change, numbered from device_changes in commit order (the devices
+         * from before numbered now) */
+        { 4, "CREATE TABLE instances (name text PRIMARY KEY, run text NOT NULL, started_at timestamptz NOT NULL,"
+             " closed_at timestamptz, alive_until timestamptz);"
+             "INSERT INTO instances (name, run, started_at) SELECT 'default', value, now() FROM meta WHERE key='run';"
+             "DELETE FROM meta WHERE key='run';"
+             "CREATE TABLE leases (device text PRIMARY KEY, instance text NOT NULL, taken_from text);"
+             "CREATE INDEX leases_instance ON leases (instance);"
+             "CREATE SEQUENCE device_changes;"
+             "ALTER TABLE devices ADD COLUMN change bigint NOT NULL DEFAULT 0;"
+             "UPDATE devices SET change=nextval('device_changes');"
+             "CREATE INDEX devices_change ON devices (change);"
+             "UPDATE meta SET value='4' WHERE key='schema_version';" },
 };
 
 /* What each version must hold (checked at open, before and after migrating): a statement
@@ -84,6 +105,11 @@ static const char *const structure_v2 =
 static const char *const structure_v3 =
         "SELECT ek_anchor FROM devices WHERE false;"
         "SELECT key, url, der, fetched_at FROM ek_certs WHERE false;";
+static const char *const structure_v4 =
+        "SELECT name, run, started_at, closed_at, alive_until FROM instances WHERE false;"
+        "SELECT device, instance, taken_from FROM leases WHERE false;"
+        "SELECT change FROM devices WHERE false;"
+        "SELECT last_value FROM device_changes WHERE false;";
 
 /* ---- statements, prepared on each connection ---- */
 
@@ -93,13 +119,49 @@ typedef struct stmt {
         Oid types[13];
 } stmt;
 
-/* A whole row: $1..$13 as ROW_TYPES, the columns of devices and then of device_clocks. */
-#define ROW_TYPES { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, BOOLOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID }
+/* A device as read (DEVICE_COLS): the columns of devices and of device_clocks, the change. */
+#define DEVICE_NCOLS 14
+#define ROW_TYPES { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, BOOLOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID }
 #define CLOCK_ROW                                                                                        \
         "INSERT INTO device_clocks (id, has_last, reset_count, restart_count, clock) VALUES ($1,$2,$3,$4,$5) "   \
         "ON CONFLICT (id) DO UPDATE SET has_last=$2, reset_count=$3, restart_count=$4, clock=$5"
 
-enum { W_DEVICE, W_ENROLL, W_CLOCK_ROW, W_CLOCK, W_VERDICT, W_PRUNE, W_EKCERT, W_GSEQ_PAST, W_COUNT };
+enum {
+        W_DEVICE,
+        W_ENROLL,
+        W_CLOCK_ROW,
+        W_CLOCK,
+        W_VERDICT,
+        W_PRUNE,
+        W_EKCERT,
+        W_GSEQ_PAST,
+        W_HEARTBEAT,
+        W_CLAIM,
+        W_RELEASE,
+        W_RELEASE_ALL,
+        W_ORDER_LOCK,
+        W_NUMBERS,
+        W_ADMIN,
+        W_CHANGE,
+        W_LOCK_ROWS,
+        W_COUNT
+};
+
+/* A lease holder's heartbeat (store.h, leases), by the database's clock: NULL, or no row, is
+ * lapsed */
+/* Whether the holder l.instance's heartbeat has lapsed, by its newest committed value: a
+ * claim that waited for another's transaction (two claiming one free device at once) must
+ * see that transaction's heartbeat, not its statement's snapshot's (FOR SHARE follows the
+ * row to its newest version; FOR KEY SHARE would not). SKIP LOCKED: a heartbeat being
+ * written right now is a live holder's; the claim never waits for it. A holder without a
+ * row (never: instances are not deleted) has lapsed. */
+#define HOLDER_LAPSED                                                                                  \
+        "CASE WHEN NOT EXISTS (SELECT 1 FROM instances i WHERE i.name = l.instance) THEN true ELSE"      \
+        " coalesce((SELECT coalesce(i.alive_until, '-infinity') <= now() FROM instances i"               \
+        " WHERE i.name = l.instance FOR SHARE SKIP LOCKED), false) END"
+/* (what is left of it, as the statement's snapshot has it: for the answer) */
+#define HOLDER_ALIVE_UNTIL_READ "(SELECT i.alive_until FROM instances i WHERE i.name = l.instance)"
+#define MS_LEFT(t) "(extract(epoch FROM coalesce(" t ", now()) - now()) * 1000)::bigint"
 
 static const stmt writer_stmts[W_COUNT] = {
         [W_DEVICE] = { "w_device",
@@ -136,6 +198,42 @@ static const stmt writer_stmts[W_COUNT] = {
         [W_GSEQ_PAST] = { "w_gseq_past",
                           "SELECT setval('verdicts_gseq', $1) WHERE $1 > coalesce(pg_sequence_last_value('verdicts_gseq'), 0)",
                           1, { INT8OID } },
+        /* leases (store.h): instance $1's heartbeat pushed to ttl $2 ms from now at least;
+         * whether it had lapsed (the row as it was: o), what is left of it now */
+        [W_HEARTBEAT] = { "w_heartbeat",
+                          "UPDATE instances i SET alive_until = greatest(o.alive_until, now() + $2 * interval '1 millisecond')"
+                          " FROM (SELECT alive_until FROM instances WHERE name = $1 FOR NO KEY UPDATE) o WHERE i.name = $1 "
+                          "RETURNING coalesce(o.alive_until, '-infinity') <= now(), " MS_LEFT("i.alive_until"),
+                          2, { TEXTOID, INT8OID } },
+        /* device $1 for instance $2: granted when free, ours, or its holder's heartbeat has
+         * lapsed (taken_from then names that holder; lapsed judged once); the row as it is now
+         * either way */
+        [W_CLAIM] = { "w_claim",
+                      "INSERT INTO leases AS l (device, instance) VALUES ($1, $2) ON CONFLICT (device) DO UPDATE SET"
+                      " (taken_from, instance) = (SELECT"
+                      " CASE WHEN l.instance = $2 THEN NULL WHEN x.lapsed THEN l.instance ELSE l.taken_from END,"
+                      " CASE WHEN l.instance = $2 OR x.lapsed THEN $2 ELSE l.instance END"
+                      " FROM (SELECT l.instance <> $2 AND " HOLDER_LAPSED " AS lapsed) x) "
+                      "RETURNING l.instance, coalesce(l.taken_from, ''), " MS_LEFT(HOLDER_ALIVE_UNTIL_READ),
+                      2, { TEXTOID, TEXTOID } },
+        [W_RELEASE] = { "w_release", "DELETE FROM leases WHERE device = $1 AND instance = $2", 2, { TEXTOID, TEXTOID } },
+        [W_RELEASE_ALL] = { "w_release_all", "DELETE FROM leases WHERE instance = $1", 1, { TEXTOID } },
+        /* commit order (store.h, Global order): the store's lock ($1 its id), held until the
+         * transaction ends; then $1 numbers from the sequence, in order */
+        [W_ORDER_LOCK] = { "w_order_lock", "SELECT pg_advisory_xact_lock(" ORDER_LOCK_CLASS ", hashtext($1))", 1,
+                           { TEXTOID } },
+        /* the admin's fields only, of a known device */
+        [W_ADMIN] = { "w_admin", "UPDATE devices SET golden=$2, approved=$3, revoked=$4 WHERE id=$1", 4,
+                      { TEXTOID, TEXTOID, BOOLOID, BOOLOID } },
+        /* the device rows a batch writes, locked first and in one order (the ids'): two
+         * instances' batches writing some of the same devices (an admin action at one, the
+         * holder's writes at the other) then wait for each other, never deadlock */
+        [W_LOCK_ROWS] = { "w_lock_rows", "SELECT 1 FROM devices WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE", 1,
+                          { TEXTARRAYOID } },
+        /* a written row's change number (store.h, device changes), under the order lock */
+        [W_CHANGE] = { "w_change", "UPDATE devices SET change=nextval('device_changes') WHERE id=$1", 1, { TEXTOID } },
+        [W_NUMBERS] = { "w_numbers", "SELECT nextval('verdicts_gseq') AS n FROM generate_series(1, $1) ORDER BY n", 1,
+                        { INT8OID } },
 };
 
 /* A device: its row and its clock state (a device without the latter is damaged: the NULLs
@@ -145,13 +243,13 @@ static const stmt writer_stmts[W_COUNT] = {
         "d.id, d.ek_public, d.ak_public, d.golden, d.approved, d.revoked, d.enrolled_at, c.has_last, "        \
         "c.reset_count, c.restart_count, c.clock, "                                                     \
         "greatest(d.sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=d.id), 0)), " \
-        "d.ek_anchor"
+        "d.ek_anchor, d.change"
 #define DEVICE_FROM "devices d LEFT JOIN device_clocks c ON c.id = d.id"
 #define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
 /* Retention as reads see it (store.h), whether or not the pruning has deleted the rest yet. */
 #define RETAINED "sequence > (SELECT max(r.sequence) FROM verdicts r WHERE r.device=verdicts.device) - $3"
 
-enum { R_DEVICE, R_DEVICES, R_HISTORY, R_SINCE, R_LAST, R_EKCERT, R_COUNT };
+enum { R_DEVICE, R_DEVICES, R_HISTORY, R_SINCE, R_LAST, R_EKCERT, R_LEASE, R_CHANGES, R_CHANGE_LAST, R_COUNT };
 
 static const stmt reader_stmts[R_COUNT] = {
         [R_DEVICE] = { "r_device", "SELECT " DEVICE_COLS " FROM " DEVICE_FROM " WHERE d.id=$1", 1, { TEXTOID } },
@@ -170,11 +268,19 @@ static const stmt reader_stmts[R_COUNT] = {
                      " coalesce((SELECT max(gseq) FROM verdicts), 0))",
                      0, { 0 } },
         [R_EKCERT] = { "r_ekcert", "SELECT key, url, der, fetched_at FROM ek_certs WHERE key=$1", 1, { TEXTOID } },
+        [R_CHANGES] = { "r_changes", "SELECT " DEVICE_COLS " FROM " DEVICE_FROM " WHERE d.change > $1 ORDER BY d.change"
+                        " LIMIT $2", 2, { INT8OID, INT8OID } },
+        [R_CHANGE_LAST] = { "r_change_last", "SELECT coalesce(max(change), 0)::bigint FROM devices", 0, { 0 } },
+        [R_LEASE] = { "r_lease",
+                      "SELECT l.instance, coalesce(l.taken_from, ''), " MS_LEFT(HOLDER_ALIVE_UNTIL_READ)
+                      " FROM leases l WHERE l.device = $1",
+                      1, { TEXTOID } },
 };
 
 static const Oid device_types[] = ROW_TYPES;
 static const Oid verdict_types[] = { INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID };
 static const Oid ekcert_types[] = { TEXTOID, TEXTOID, BYTEAOID, INT8OID };
+static const Oid lease_types[] = { TEXTOID, TEXTOID, INT8OID };
 
 /* ---- connections ---- */
 
@@ -196,6 +302,14 @@ typedef struct pg_store {
         pg_conn w;              /* the writer thread's */
         pg_conn r;              /* the reads', under s->rlock */
         _Atomic int64_t last_up_ms; /* the last time a connection came back */
+        int w_pid;              /* the writer's session (its server process), the last one set up */
+        struct tag *tags;       /* writer thread: what each statement of a pipeline is for */
+        size_t tags_cap;
+        uint64_t numbers[VS_BATCH_MAX]; /* writer thread: a batch's commit-ordered numbers */
+        size_t n_numbers;
+        vs_write *lease_plan[VS_BATCH_MAX]; /* writer thread: a batch's lease writes (send_leases) */
+        bool hb_lapsed;                 /* writer thread: the batch's heartbeat (T_HEARTBEAT) */
+        int64_t hb_left_ms;
 } pg_store;
 
 static int64_t now_ms(void) {
@@ -268,9 +382,11 @@ static int exec_sql(PGconn *conn, const char *sql, char *err, size_t errlen) {
         return r;
 }
 
-/* One text value from a one-row query; 0 (buf "" and *found false when no row), or -EIO. */
-static int query_text(PGconn *conn, const char *sql, char *buf, size_t n, bool *found, char *err, size_t errlen) {
-        PGresult *res = PQexec(conn, sql);
+/* One text value from a one-row query with text parameters; 0 (buf "" and *found false when
+ * no row), or -EIO. */
+static int query_text_p(PGconn *conn, const char *sql, const char *const *params, int nparams, char *buf, size_t n,
+                        bool *found, char *err, size_t errlen) {
+        PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
         int r = 0;
         *buf = 0;
         *found = false;
@@ -283,6 +399,10 @@ static int query_text(PGconn *conn, const char *sql, char *buf, size_t n, bool *
         }
         PQclear(res);
         return r;
+}
+
+static int query_text(PGconn *conn, const char *sql, char *buf, size_t n, bool *found, char *err, size_t errlen) {
+        return query_text_p(conn, sql, NULL, 0, buf, n, found, err, errlen);
 }
 
 /* A password in the URL would be in vouchd's command line (ps) and its logs: refused, as
@@ -392,26 +512,78 @@ static int check_identity(vs_store *s, PGconn *conn, char *why, size_t n) {
         return -ESTALE;
 }
 
+/* The instance's name as this handle's alone (store.h, vs_open_options): a session advisory
+ * lock on the writer's connection, keyed by the store's id and the name (vs_close unlocks
+ * it; a connection's end, a crash included, releases it once the server has seen the end).
+ * Taken is tried again for up to wait_ms: the server may still be ending the session of a
+ * previous process (a restart), or, after a reconnection, this handle's own previous
+ * session (old_pid: its backend, ended here if it still holds the lock: a network that went
+ * away leaves the server holding it until its keepalives fail). 0; -EBUSY when another
+ * session holds it; -EIO. */
+static int lock_instance(vs_store *s, PGconn *conn, int old_pid, long wait_ms, char *why, size_t n) {
+        pg_store *p = s->be;
+        char key[sizeof(p->store_id) + VS_INSTANCE_MAX + 2], pid[16], got[8], msg[MSG];
+        const char *args[2] = { key, pid };
+        bool found;
+        snprintf(key, sizeof(key), "%s/%s", p->store_id, s->instance);
+        snprintf(pid, sizeof(pid), "%d", old_pid);
+        for (int64_t until = now_ms() + wait_ms;;) {
+                if (query_text_p(conn, "SELECT pg_try_advisory_lock(" INSTANCE_LOCK_CLASS ", hashtext($1))", args, 1,
+                                 got, sizeof(got), &found, msg, sizeof(msg)) < 0) {
+                        snprintf(why, n, "cannot lock instance %s: %s", s->instance, msg);
+                        return -EIO;
+                }
+                if (found && strcmp(got, "t") == 0)
+                        return 0;
+                if (now_ms() >= until)
+                        break;
+                if (old_pid > 0) /* the lock's holder, if it is this handle's previous session */
+                        query_text_p(conn,
+                                     "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory'"
+                                     " AND l.pid = $2::int AND l.classid = " INSTANCE_LOCK_CLASS "::oid"
+                                     " AND l.objsubid = 2 AND l.objid = (hashtext($1)::bigint & 4294967295)::oid",
+                                     args, 2, got, sizeof(got), &found, msg, sizeof(msg));
+                struct timespec ts = { .tv_nsec = 50 * 1000000L };
+                nanosleep(&ts, NULL);
+        }
+        snprintf(why, n, "instance %s is running already: another vouchd holds its name on this store (each "
+                         "instance needs a name of its own)", s->instance);
+        return -EBUSY;
+}
+
 /* A new connection made ready for the store: session settings, the store's identity, the
  * statements (closed again if any of it fails). */
 static int conn_setup(vs_store *s, pg_conn *c, char *why, size_t n) {
         pg_store *p = s->be;
         char msg[WHY];
         int r;
-        /* a verdict is acknowledged only once durable: never with synchronous_commit off */
+        /* a verdict is acknowledged only once durable: never with synchronous_commit off. A
+         * writer's transaction idle for 10 s (its client gone quiet between the two halves of
+         * a commit-ordered batch: a partition, a stop) is ended by the server, so that the
+         * store's order lock it holds is not held for longer */
         if ((r = exec_sql(c->conn,
                           c->writer ? "SELECT set_config('synchronous_commit', 'on', false)"
-                                      " WHERE current_setting('synchronous_commit') = 'off'"
+                                      " WHERE current_setting('synchronous_commit') = 'off';"
+                                      "SET idle_in_transaction_session_timeout = '10s'"
                                     : "SET default_transaction_read_only = on",
                           msg, sizeof(msg))) < 0 ||
             (r = check_identity(s, c->conn, msg, sizeof(msg))) < 0 ||
+            (c->writer && (r = lock_instance(s, c->conn, p->w_pid, 2000, msg, sizeof(msg))) < 0) ||
             (r = c->writer ? prepare_all(c->conn, writer_stmts, W_COUNT, msg, sizeof(msg))
                            : prepare_all(c->conn, reader_stmts, R_COUNT, msg, sizeof(msg))) < 0) {
+                if (r == -EBUSY) { /* the name taken while this handle was away: it is not ours now */
+                        char lost[WHY];
+                        snprintf(lost, sizeof(lost), "%.300s: nothing more is stored or acknowledged", msg);
+                        vs__set_lost(s, lost);
+                        r = -ESTALE;
+                }
                 snprintf(why, n, "%.150s: %.340s", p->url, msg);
                 PQfinish(c->conn);
                 c->conn = NULL;
                 return r;
         }
+        if (c->writer)
+                p->w_pid = PQbackendPID(c->conn);
         return 0;
 }
 
@@ -507,6 +679,31 @@ static int conn_ready(vs_store *s, pg_conn *c, char *why, size_t n) {
 
 /* ---- writes ---- */
 
+/* A result's values (binary), as the statement's types say. */
+static int64_t get_i64(const PGresult *res, int row, int col) {
+        uint64_t be;
+        memcpy(&be, PQgetvalue(res, row, col), 8);
+        return (int64_t) be64toh(be);
+}
+
+static bool get_bool(const PGresult *res, int row, int col) {
+        return PQgetvalue(res, row, col)[0] != 0;
+}
+
+static void get_text(const PGresult *res, int row, int col, char *buf, size_t n) {
+        size_t len = (size_t) PQgetlength(res, row, col);
+        if (len >= n)
+                len = n - 1;
+        memcpy(buf, PQgetvalue(res, row, col), len);
+        buf[len] = 0;
+}
+
+static int get_bytes(const PGresult *res, int row, int col, uint8_t **ret, size_t *len) {
+        *len = (size_t) PQgetlength(res, row, col);
+        *ret = vs__dup_bytes((const uint8_t *) PQgetvalue(res, row, col), *len);
+        return *ret ? 0 : -ENOMEM;
+}
+
 /* Parameters in binary form, as the statements' types say. */
 typedef struct params {
         const char *v[16];
@@ -550,12 +747,52 @@ static void p_null(params *p) {
         p->fmt[i] = 1;
 }
 
-static int send_stmt(PGconn *conn, int which, const params *p) {
-        return PQsendQueryPrepared(conn, writer_stmts[which].name, p->n, p->v, p->len, p->fmt, 1) ? 0 : -EIO;
+/* What a statement's result is wanted for, by its place in the pipeline (collect). */
+typedef enum tag_kind {
+        T_NONE = 0,
+        T_CLAIM = 1,            /* a lease claim's row, into its write's lease */
+        T_HEARTBEAT = 2,        /* the batch's heartbeat: lapsed, what is left (w: NULL) */
+        T_NUMBERS = 3,          /* the batch's commit-ordered numbers (w: NULL) */
+} tag_kind;
+
+typedef struct tag {
+        tag_kind kind;
+        vs_write *w;
+} tag;
+
+/* The most statements a batch sends between two syncs: per write at most two for the row,
+ * the verdict, its pruning, and the store's own (BEGIN, COMMIT, the sequence moved past). */
+#define TAGS_CAP (8 * VS_BATCH_MAX + 16)
+
+/* The statements sent since the last sync, and what their results are for. */
+typedef struct pipeline {
+        vs_store *s;
+        PGconn *conn;
+        size_t sent;
+} pipeline;
+
+static int send_tagged(pipeline *pl, int which, const params *p, tag_kind kind, vs_write *w) {
+        pg_store *ps = pl->s->be;
+        if (pl->sent >= ps->tags_cap)
+                return -E2BIG; /* never: TAGS_CAP bounds a batch */
+        ps->tags[pl->sent++] = (tag) { .kind = kind, .w = w };
+        return PQsendQueryPrepared(pl->conn, writer_stmts[which].name, p->n, p->v, p->len, p->fmt, 1) ? 0 : -EIO;
+}
+
+static int send_stmt(pipeline *pl, int which, const params *p) {
+        return send_tagged(pl, which, p, T_NONE, NULL);
+}
+
+static int send_plain(pipeline *pl, const char *sql) {
+        pg_store *ps = pl->s->be;
+        if (pl->sent >= ps->tags_cap)
+                return -E2BIG;
+        ps->tags[pl->sent++] = (tag) { .kind = T_NONE };
+        return PQsendQueryParams(pl->conn, sql, 0, NULL, NULL, NULL, NULL, 0) ? 0 : -EIO;
 }
 
 /* A whole row: the device's, then its clock state's (two statements). */
-static int send_row(PGconn *conn, int which, const vs_device *d, size_t *sent) {
+static int send_row(pipeline *pl, int which, const vs_device *d) {
         params p = { .n = 0 }, q = { .n = 0 };
         int r;
         p_text(&p, d->id);
@@ -567,32 +804,30 @@ static int send_row(PGconn *conn, int which, const vs_device *d, size_t *sent) {
         p_i64(&p, d->enrolled_at);
         p_i64(&p, (int64_t) d->sequence);
         p_i64(&p, d->ek_anchor);
-        (*sent)++;
-        if ((r = send_stmt(conn, which, &p)) < 0)
+        if ((r = send_stmt(pl, which, &p)) < 0)
                 return r;
         p_text(&q, d->id);
         p_bool(&q, d->has_last);
         p_i64(&q, d->reset_count);
         p_i64(&q, d->restart_count);
         p_i64(&q, (int64_t) d->clock);
-        (*sent)++;
-        return send_stmt(conn, W_CLOCK_ROW, &q);
+        return send_stmt(pl, W_CLOCK_ROW, &q);
 }
 
-static int send_gseq_past(PGconn *conn, uint64_t gseq, size_t *sent) {
+static int send_gseq_past(pipeline *pl, uint64_t gseq) {
         params p = { .n = 0 };
         p_i64(&p, (int64_t) gseq);
-        (*sent)++;
-        return send_stmt(conn, W_GSEQ_PAST, &p);
+        return send_stmt(pl, W_GSEQ_PAST, &p);
 }
 
 /* A verdict, and its retention (store.h). *past: the largest caller-given global sequence
  * the database's sequence has not been moved past yet. */
-static int send_verdict(vs_store *s, PGconn *conn, const vs_verdict *v, uint64_t *past, size_t *sent) {
+static int send_verdict(pipeline *pl, const vs_verdict *v, uint64_t *past) {
+        vs_store *s = pl->s;
         params p = { .n = 0 };
         int r;
         if (!v->global_sequence && *past) {
-                if ((r = send_gseq_past(conn, *past, sent)) < 0)
+                if ((r = send_gseq_past(pl, *past)) < 0)
                         return r;
                 *past = 0;
         }
@@ -608,58 +843,204 @@ static int send_verdict(vs_store *s, PGconn *conn, const vs_verdict *v, uint64_t
                 p_null(&p); /* the next one */
         if (v->global_sequence > *past)
                 *past = v->global_sequence;
-        (*sent)++;
-        if ((r = send_stmt(conn, W_VERDICT, &p)) < 0 || !vs__prune_due(s, v))
+        if ((r = send_stmt(pl, W_VERDICT, &p)) < 0 || !vs__prune_due(s, v))
                 return r;
         params q = { .n = 0 };
         p_text(&q, v->device);
         p_i64(&q, (int64_t) (v->sequence - s->history_keep));
-        (*sent)++;
-        return send_stmt(conn, W_PRUNE, &q);
+        return send_stmt(pl, W_PRUNE, &q);
 }
 
-static int send_write(vs_store *s, PGconn *conn, const vs_write *w, uint64_t *past, size_t *sent) {
+static bool is_lease(const vs_write *w) {
+        return w->kind == VS_W_LEASE_CLAIM || w->kind == VS_W_LEASE_RENEW || w->kind == VS_W_LEASE_RELEASE ||
+               w->kind == VS_W_LEASE_RELEASE_ALL;
+}
+
+/* Stable (a device's claims and releases keep their queue order): insertion sort, a batch
+ * holds few lease writes. */
+static void sort_by_device(vs_write **w, size_t n) {
+        for (size_t i = 1; i < n; i++) {
+                vs_write *x = w[i];
+                size_t j = i;
+                for (; j > 0 && strcmp(w[j - 1]->dev.id, x->dev.id) > 0; j--)
+                        w[j] = w[j - 1];
+                w[j] = x;
+        }
+}
+
+/* A batch's lease writes (store.h, leases), before its other writes (they touch other tables
+ * only): first one heartbeat for all its claims and renewals (the longest ttl asked; every
+ * one of them answers with it: T_HEARTBEAT), then the claims and releases in the order of
+ * their devices' ids, so that two instances' batches claiming some of the same devices
+ * wait for each other instead of deadlocking. In queue order when the batch holds a
+ * release_all (whose place among them matters). */
+static int send_leases(pipeline *pl, vs_write *const *plan, size_t n) {
+        vs_store *s = pl->s;
+        pg_store *ps = s->be;
+        vs_write **leases = ps->lease_plan;
+        size_t k = 0;
+        int64_t ttl = 0;
+        bool all = false;
+        int r;
+        for (size_t i = 0; i < n; i++) {
+                if (!is_lease(plan[i]))
+                        continue;
+                leases[k++] = plan[i];
+                if (plan[i]->kind == VS_W_LEASE_CLAIM || plan[i]->kind == VS_W_LEASE_RENEW)
+                        ttl = plan[i]->ttl_ms > ttl ? plan[i]->ttl_ms : ttl;
+                all |= plan[i]->kind == VS_W_LEASE_RELEASE_ALL;
+        }
+        if (ttl > 0) {
+                params p = { .n = 0 };
+                p_text(&p, s->instance);
+                p_i64(&p, ttl);
+                if ((r = send_tagged(pl, W_HEARTBEAT, &p, T_HEARTBEAT, NULL)) < 0)
+                        return r;
+        }
+        if (!all)
+                sort_by_device(leases, k);
+        for (size_t i = 0; i < k; i++) {
+                vs_write *w = leases[i];
+                params p = { .n = 0 };
+                switch (w->kind) {
+                case VS_W_LEASE_CLAIM:
+                        p_text(&p, w->dev.id);
+                        p_text(&p, s->instance);
+                        r = send_tagged(pl, W_CLAIM, &p, T_CLAIM, w);
+                        break;
+                case VS_W_LEASE_RELEASE:
+                        p_text(&p, w->dev.id);
+                        p_text(&p, s->instance);
+                        r = send_stmt(pl, W_RELEASE, &p);
+                        break;
+                case VS_W_LEASE_RELEASE_ALL:
+                        p_text(&p, s->instance);
+                        r = send_stmt(pl, W_RELEASE_ALL, &p);
+                        break;
+                default: /* a renewal: the heartbeat above */
+                        r = 0;
+                        break;
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The batch's heartbeat answer (T_HEARTBEAT), given to each of its claims and renewals. */
+static void lease_answers(vs_store *s, vs_write *const *plan, size_t n) {
+        pg_store *ps = s->be;
+        for (size_t i = 0; i < n; i++) {
+                vs_lease_result *l = &plan[i]->lease;
+                if (plan[i]->kind == VS_W_LEASE_CLAIM) {
+                        l->lapsed = ps->hb_lapsed;
+                } else if (plan[i]->kind == VS_W_LEASE_RENEW) {
+                        l->lapsed = ps->hb_lapsed;
+                        l->expires_in_ms = ps->hb_left_ms;
+                        snprintf(l->holder, sizeof(l->holder), "%s", s->instance);
+                }
+        }
+}
+
+static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
         params p = { .n = 0 };
         int r;
         switch (w->kind) {
         case VS_W_DEVICE:
         case VS_W_ENROLL:
         case VS_W_VERDICT_DEVICE:
-                if ((r = send_row(conn, w->kind == VS_W_ENROLL ? W_ENROLL : W_DEVICE, &w->dev, sent)) < 0 ||
-                    w->kind != VS_W_VERDICT_DEVICE)
+                if ((r = send_row(pl, w->kind == VS_W_ENROLL ? W_ENROLL : W_DEVICE, &w->dev)) < 0 ||
+                    w->kind != VS_W_VERDICT_DEVICE || w->verdict.seal)
                         return r;
-                /* in the same transaction: the row and the verdict, or neither */
-                return send_verdict(s, conn, &w->verdict, past, sent);
+                /* in the same transaction: the row and the verdict, or neither (a commit-ordered
+                 * one comes once numbered: send_sealed) */
+                return send_verdict(pl, &w->verdict, past);
+        case VS_W_ADMIN:
+                p_text(&p, w->dev.id);
+                p_text(&p, w->dev.golden);
+                p_bool(&p, w->dev.approved);
+                p_bool(&p, w->dev.revoked);
+                return send_stmt(pl, W_ADMIN, &p);
         case VS_W_CLOCK:
                 p_text(&p, w->dev.id);
                 p_i64(&p, w->dev.reset_count);
                 p_i64(&p, w->dev.restart_count);
                 p_i64(&p, (int64_t) w->dev.clock);
-                (*sent)++;
-                return send_stmt(conn, W_CLOCK, &p);
+                return send_stmt(pl, W_CLOCK, &p);
         case VS_W_VERDICT:
-                return send_verdict(s, conn, &w->verdict, past, sent);
+                return w->verdict.seal ? 0 : send_verdict(pl, &w->verdict, past);
         case VS_W_EKCERT:
                 p_text(&p, w->ekcert.key);
                 p_text(&p, w->ekcert.url ? w->ekcert.url : "");
                 p_bytes(&p, w->ekcert.der, w->ekcert.der_len);
                 p_i64(&p, w->ekcert.fetched_at);
-                (*sent)++;
-                return send_stmt(conn, W_EKCERT, &p);
+                return send_stmt(pl, W_EKCERT, &p);
+        case VS_W_LEASE_CLAIM:
+        case VS_W_LEASE_RENEW:
+        case VS_W_LEASE_RELEASE:
+        case VS_W_LEASE_RELEASE_ALL:
+                return 0; /* sent first: send_leases */
         }
         return -EINVAL;
 }
 
-static int send_plain(PGconn *conn, const char *sql, size_t *sent) {
-        (*sent)++;
-        return PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) ? 0 : -EIO;
+/* A result that carries an answer (tag): 0, or -EIO with why set. */
+static int take_result(vs_store *s, const tag *t, const PGresult *res, char *why, size_t n) {
+        switch (t->kind) {
+        case T_NONE:
+                return 0;
+        case T_HEARTBEAT: {
+                pg_store *p = s->be;
+                if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) || PQgetlength(res, 0, 0) != 1 ||
+                    PQgetisnull(res, 0, 1) || PQgetlength(res, 0, 1) != 8) {
+                        snprintf(why, n, "instance %s has no row in the instances table: no heartbeat", s->instance);
+                        return -EIO;
+                }
+                p->hb_lapsed = get_bool(res, 0, 0);
+                p->hb_left_ms = get_i64(res, 0, 1);
+                return 0;
+        }
+        case T_NUMBERS: {
+                pg_store *p = s->be;
+                int rows = PQntuples(res);
+                if (PQnfields(res) != 1 || rows < 0 || (size_t) rows > VS_BATCH_MAX) {
+                        snprintf(why, n, "the database gave %d numbers for a batch", rows);
+                        return -EIO;
+                }
+                for (int i = 0; i < rows; i++) {
+                        if (PQgetisnull(res, i, 0) || PQgetlength(res, i, 0) != 8) {
+                                snprintf(why, n, "the database gave no number");
+                                return -EIO;
+                        }
+                        p->numbers[i] = (uint64_t) get_i64(res, i, 0);
+                }
+                p->n_numbers = (size_t) rows;
+                return 0;
+        }
+        case T_CLAIM: {
+                vs_lease_result *l = &t->w->lease;
+                if (PQntuples(res) != 1 || PQnfields(res) != 3 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 2) ||
+                    PQgetlength(res, 0, 2) != 8) {
+                        snprintf(why, n, "a lease claim got no answer from the database");
+                        return -EIO;
+                }
+                get_text(res, 0, 0, l->holder, sizeof(l->holder));
+                get_text(res, 0, 1, l->taken_from, sizeof(l->taken_from));
+                l->expires_in_ms = get_i64(res, 0, 2);
+                l->granted = strcmp(l->holder, s->instance) == 0;
+                return 0;
+        }
+        }
+        return 0;
 }
 
-/* The results of a pipeline of `queries` statements and its sync. 0 only when every one of
- * them succeeded (the COMMIT last of all); else the first failure's message, and *state its
- * SQLSTATE ("" if none). */
-static int collect(PGconn *conn, size_t queries, char *why, size_t n, char state[6]) {
-        size_t ok = 0, results = 0, ends = 0;
+/* The results of the pipeline's statements and its sync. 0 only when every one of them
+ * succeeded (a COMMIT last of all) and gave what its tag wants; else the first failure's
+ * message, and *state its SQLSTATE ("" if none). */
+static int collect(pipeline *pl, char *why, size_t n, char state[6]) {
+        pg_store *ps = pl->s->be;
+        PGconn *conn = pl->conn;
+        size_t queries = pl->sent, ok = 0, results = 0, ends = 0;
         bool failed = false;
         state[0] = 0;
         for (;;) {
@@ -676,9 +1057,12 @@ static int collect(PGconn *conn, size_t queries, char *why, size_t n, char state
                         PQclear(res);
                         break;
                 }
-                results++;
+                size_t i = results++;
                 if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-                        ok++;
+                        if (i < queries && take_result(pl->s, &ps->tags[i], res, why, n) < 0 && !failed)
+                                failed = true;
+                        else
+                                ok++;
                 } else if (!failed && st != PGRES_PIPELINE_ABORTED) {
                         failed = true;
                         result_message(res, conn, why, n);
@@ -689,7 +1073,8 @@ static int collect(PGconn *conn, size_t queries, char *why, size_t n, char state
                 if (results > 2 * queries + 8) /* never: each statement has one result */
                         break;
         }
-        if (ok == queries)
+        pl->sent = 0;
+        if (ok == queries && !failed)
                 return 0;
         if (!failed) {
                 char m[MSG];
@@ -699,41 +1084,163 @@ static int collect(PGconn *conn, size_t queries, char *why, size_t n, char state
         return -EIO;
 }
 
-/* One batch, one transaction, one round trip (store-backend.h). */
-static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, size_t whylen) {
-        pg_store *p = s->be;
-        pg_conn *c = &p->w;
-        char state[6] = "";
-        size_t sent = 0;
-        uint64_t past = 0;
-        int r = conn_ready(s, c, why, whylen);
-        vs__set_available(s, c->ok);
-        if (r < 0)
-                return r;
-        PGconn *conn = c->conn;
-        if (!PQenterPipelineMode(conn)) {
-                one_line(why, whylen, PQerrorMessage(conn));
-                return -EIO;
+/* A text[] literal of the ids of the rows the plan writes, {"id",...} (malloc). */
+static char *row_ids(vs_write *const *plan, size_t n) {
+        size_t cap = 3, k = 0;
+        for (size_t i = 0; i < n; i++)
+                if (vs__changes_row(plan[i]))
+                        cap += 2 * strlen(plan[i]->dev.id) + 3;
+        char *a = malloc(cap);
+        if (!a)
+                return NULL;
+        a[k++] = '{';
+        for (size_t i = 0; i < n; i++) {
+                if (!vs__changes_row(plan[i]))
+                        continue;
+                if (k > 1)
+                        a[k++] = ',';
+                a[k++] = '"';
+                for (const char *c = plan[i]->dev.id; *c; c++) {
+                        if (*c == '"' || *c == '\\')
+                                a[k++] = '\\';
+                        a[k++] = *c;
+                }
+                a[k++] = '"';
         }
-        r = send_plain(conn, "BEGIN", &sent);
-        for (size_t i = 0; r == 0 && i < n; i++)
-                r = send_write(s, conn, plan[i], &past, &sent);
-        if (r == 0 && past)
-                r = send_gseq_past(conn, past, &sent);
-        /* COMMIT only after everything was sent: a batch cut short is never committed */
-        if (r == 0)
-                r = send_plain(conn, "COMMIT", &sent);
-        if (!PQpipelineSync(conn) && r == 0)
+        a[k++] = '}';
+        a[k] = 0;
+        return a;
+}
+
+static int send_lock_rows(pipeline *pl, vs_write *const *plan, size_t n) {
+        char *ids = row_ids(plan, n);
+        if (!ids)
+                return -ENOMEM;
+        params p = { .n = 1, .v = { ids }, .len = { 0 }, .fmt = { 0 } }; /* text form */
+        int r = send_stmt(pl, W_LOCK_ROWS, &p);
+        free(ids);
+        return r;
+}
+
+/* The commit-ordered part of a batch (store.h, Global order and device changes), after its
+ * other writes (so that it takes no row lock while it holds the order lock, but on rows it
+ * has locked already): the store's order lock, the change numbers of the rows it wrote,
+ * then the numbers for its nsealed verdicts (T_NUMBERS). */
+static int send_ordered(pipeline *pl, vs_write *const *plan, size_t n, size_t nsealed) {
+        pg_store *p = pl->s->be;
+        params a = { .n = 0 }, b = { .n = 0 };
+        int r;
+        p_text(&a, p->store_id);
+        if ((r = send_stmt(pl, W_ORDER_LOCK, &a)) < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                if (!vs__changes_row(plan[i]))
+                        continue;
+                params c = { .n = 0 };
+                p_text(&c, plan[i]->dev.id);
+                if ((r = send_stmt(pl, W_CHANGE, &c)) < 0)
+                        return r;
+        }
+        if (!nsealed)
+                return 0;
+        p_i64(&b, (int64_t) nsealed);
+        return send_tagged(pl, W_NUMBERS, &b, T_NUMBERS, NULL);
+}
+
+/* The batch's commit-ordered verdicts, numbered in plan order and sealed by their hooks,
+ * then their inserts (the transaction still open, the lock held). */
+static int send_sealed(pipeline *pl, vs_write *const *plan, size_t n, char *why, size_t whylen) {
+        pg_store *p = pl->s->be;
+        size_t k = 0;
+        uint64_t past = 0; /* (unused: the numbers are the sequence's own) */
+        int r;
+        for (size_t i = 0; i < n; i++) {
+                if (!vs__sealed(plan[i]))
+                        continue;
+                if (k >= p->n_numbers) {
+                        snprintf(why, whylen, "the database gave %zu numbers for more verdicts", p->n_numbers);
+                        return -EIO;
+                }
+                if ((r = vs__seal(&plan[i]->verdict, p->numbers[k++])) < 0) {
+                        snprintf(why, whylen, "a verdict's seal hook failed (%s): not stored", strerror(-r));
+                        return r;
+                }
+                if ((r = send_verdict(pl, &plan[i]->verdict, &past)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The pipeline's statements sent (r: how sending went), synced and their results read: 0
+ * when all of it succeeded. */
+static int sync_collect(pipeline *pl, int r, char *why, size_t whylen, char state[6]) {
+        if (!PQpipelineSync(pl->conn) && r == 0)
                 r = -EIO;
         /* the connection lost with the batch sent and its outcome unknown, as a network
          * that goes away mid-commit leaves it (test builds: VOUCH_FAILPOINTS=store-pg-drop) */
         if (vs__failpoint("store-pg-drop"))
-                shutdown(PQsocket(conn), SHUT_RDWR);
-        int rc = collect(conn, sent, why, whylen, state);
+                shutdown(PQsocket(pl->conn), SHUT_RDWR);
+        int rc = collect(pl, why, whylen, state);
         if (r == 0)
                 r = rc;
-        else if (rc == 0 || !*why)
+        else if (!*why)
+                one_line(why, whylen, PQerrorMessage(pl->conn));
+        return r;
+}
+
+/* One batch, one transaction (store-backend.h): one round trip; two when it holds
+ * commit-ordered verdicts (their numbers are known only once the order lock is held: the
+ * hooks run in between). */
+static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, size_t whylen) {
+        pg_store *p = s->be;
+        pg_conn *c = &p->w;
+        char state[6] = "";
+        uint64_t past = 0;
+        size_t nsealed = 0, nrows = 0, nleases = 0;
+        int r = conn_ready(s, c, why, whylen);
+        vs__set_available(s, c->ok);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                nsealed += vs__sealed(plan[i]);
+                nrows += vs__changes_row(plan[i]);
+                nleases += is_lease(plan[i]);
+        }
+        PGconn *conn = c->conn;
+        pipeline pl = { .s = s, .conn = conn };
+        if (!PQenterPipelineMode(conn)) {
                 one_line(why, whylen, PQerrorMessage(conn));
+                return -EIO;
+        }
+        p->n_numbers = 0;
+        /* the locks in one order, whatever the batch: device rows (by id), this instance's
+         * heartbeat, leases (by device); then the rest; the order lock last */
+        r = send_plain(&pl, "BEGIN");
+        if (r == 0 && nrows)
+                r = send_lock_rows(&pl, plan, n);
+        if (r == 0 && nleases)
+                r = send_leases(&pl, plan, n);
+        for (size_t i = 0; r == 0 && i < n; i++)
+                r = send_write(&pl, plan[i], &past);
+        if (r == 0 && past)
+                r = send_gseq_past(&pl, past);
+        /* the lock last: held for as short a time as can be */
+        if (r == 0 && (nsealed || nrows))
+                r = send_ordered(&pl, plan, n, nsealed);
+        bool synced = false;
+        if (nsealed) {
+                r = sync_collect(&pl, r, why, whylen, state);
+                if (r == 0)
+                        r = send_sealed(&pl, plan, n, why, whylen);
+                synced = r < 0 && pl.sent == 0; /* nothing more in flight */
+        }
+        /* COMMIT only after everything was sent: a batch cut short is never committed */
+        if (r == 0)
+                r = send_plain(&pl, "COMMIT");
+        if (!synced)
+                r = sync_collect(&pl, r, why, whylen, state);
+        if (r == 0 && nleases)
+                lease_answers(s, plan, n);
         if (!PQexitPipelineMode(conn) && PQstatus(conn) == CONNECTION_OK) {
                 /* results left unread (never: collect reads up to the sync): start afresh */
                 conn_broken(c, "the pipeline did not end");
@@ -804,34 +1311,10 @@ static int check_row(vs_store *s, const PGresult *res, int row, const Oid *types
         return 0;
 }
 
-static int64_t get_i64(const PGresult *res, int row, int col) {
-        uint64_t be;
-        memcpy(&be, PQgetvalue(res, row, col), 8);
-        return (int64_t) be64toh(be);
-}
-
-static bool get_bool(const PGresult *res, int row, int col) {
-        return PQgetvalue(res, row, col)[0] != 0;
-}
-
-static void get_text(const PGresult *res, int row, int col, char *buf, size_t n) {
-        size_t len = (size_t) PQgetlength(res, row, col);
-        if (len >= n)
-                len = n - 1;
-        memcpy(buf, PQgetvalue(res, row, col), len);
-        buf[len] = 0;
-}
-
-static int get_bytes(const PGresult *res, int row, int col, uint8_t **ret, size_t *len) {
-        *len = (size_t) PQgetlength(res, row, col);
-        *ret = vs__dup_bytes((const uint8_t *) PQgetvalue(res, row, col), *len);
-        return *ret ? 0 : -ENOMEM;
-}
-
 static int device_from_row(vs_store *s, const PGresult *res, int row, vs_device *d) {
         int r;
         memset(d, 0, sizeof(*d));
-        if ((r = check_row(s, res, row, device_types, 13)) < 0)
+        if ((r = check_row(s, res, row, device_types, DEVICE_NCOLS)) < 0)
                 return r;
         get_text(res, row, 0, d->id, sizeof(d->id));
         if (get_bytes(res, row, 1, &d->ek_public, &d->ek_public_len) < 0 ||
@@ -849,6 +1332,7 @@ static int device_from_row(vs_store *s, const PGresult *res, int row, vs_device 
         d->clock = (uint64_t) get_i64(res, row, 10);
         d->sequence = (uint64_t) get_i64(res, row, 11);
         d->ek_anchor = (int) get_i64(res, row, 12);
+        d->change = (uint64_t) get_i64(res, row, 13);
         return 0;
 }
 
@@ -909,7 +1393,7 @@ static int pg_device_get(vs_store *s, const char *id, vs_device *ret) {
         int r;
         p_text(&p, id);
         pthread_mutex_lock(&s->rlock);
-        if ((r = read_exec(s, R_DEVICE, &p, &res)) == 0 && (r = check_columns(s, res, device_types, 13)) == 0)
+        if ((r = read_exec(s, R_DEVICE, &p, &res)) == 0 && (r = check_columns(s, res, device_types, DEVICE_NCOLS)) == 0)
                 r = PQntuples(res) == 0 ? -ENOENT : device_from_row(s, res, 0, ret);
         PQclear(res);
         pthread_mutex_unlock(&s->rlock);
@@ -947,7 +1431,7 @@ static int pg_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud
                         while ((res = PQgetResult(conn))) {
                                 ExecStatusType st = PQresultStatus(res);
                                 if (st == PGRES_SINGLE_TUPLE) {
-                                        if (r == 0 && (r = check_columns(s, res, device_types, 13)) == 0) {
+                                        if (r == 0 && (r = check_columns(s, res, device_types, DEVICE_NCOLS)) == 0) {
                                                 vs_device d;
                                                 if ((r = device_from_row(s, res, 0, &d)) == 0) {
                                                         rows++;
@@ -1119,7 +1603,8 @@ static int schema_version_of(PGconn *conn, const char *url, int *ret, char *err,
 /* In the open transaction: the tables and columns of version v are all there. */
 static int check_structure(PGconn *conn, const char *url, int v, char *err, size_t errlen) {
         char m[MSG];
-        if (exec_sql(conn, structure_v2, m, sizeof(m)) < 0 || (v >= 3 && exec_sql(conn, structure_v3, m, sizeof(m)) < 0)) {
+        if (exec_sql(conn, structure_v2, m, sizeof(m)) < 0 || (v >= 3 && exec_sql(conn, structure_v3, m, sizeof(m)) < 0) ||
+            (v >= 4 && exec_sql(conn, structure_v4, m, sizeof(m)) < 0)) {
                 snprintf(err, errlen, "%.200s is damaged: schema version %d but %s; %s", url, v, m, damaged_hint);
                 return -EUCLEAN;
         }
@@ -1131,8 +1616,8 @@ static int check_structure(PGconn *conn, const char *url, int v, char *err, size
 static int setup(vs_store *s, unsigned flags, vs_open_info *info, char *err, size_t errlen) {
         pg_store *p = s->be;
         PGconn *conn = p->w.conn;
-        char m[MSG], state[32];
-        bool found;
+        char m[MSG], state[32], row[VS_INSTANCE_MAX + 1];
+        bool found, found_row;
         int version = 0, r;
         if (exec_sql(conn, "BEGIN; SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")", m, sizeof(m)) < 0) {
                 snprintf(err, errlen, "%.200s: %s", p->url, m);
@@ -1171,16 +1656,26 @@ static int setup(vs_store *s, unsigned flags, vs_open_info *info, char *err, siz
                 r = -EUCLEAN;
                 goto fail;
         }
-        /* the previous run's end, and this one's start (store.h, vs_open_info) */
-        if (query_text(conn, "SELECT value FROM meta WHERE key='run'", state, sizeof(state), &found, m, sizeof(m)) < 0 ||
-            exec_sql(conn, "INSERT INTO meta VALUES ('run', 'running') ON CONFLICT (key) DO UPDATE SET value='running';"
-                           "COMMIT",
-                     m, sizeof(m)) < 0) {
+        /* the name is this handle's; then this instance's previous run's end, and this
+         * run's start (store.h, vs_open_info) */
+        if ((r = lock_instance(s, conn, 0, 1000, m, sizeof(m))) < 0) {
+                snprintf(err, errlen, "%.200s: %s", p->url, m);
+                goto fail;
+        }
+        const char *name[1] = { s->instance };
+        if (query_text_p(conn, "SELECT run FROM instances WHERE name=$1", name, 1, state, sizeof(state), &found, m,
+                         sizeof(m)) < 0 ||
+            query_text_p(conn,
+                         "INSERT INTO instances (name, run, started_at) VALUES ($1, 'running', now()) ON CONFLICT (name)"
+                         " DO UPDATE SET run='running', started_at=now(), closed_at=NULL RETURNING name",
+                         name, 1, row, sizeof(row), &found_row, m, sizeof(m)) < 0 ||
+            exec_sql(conn, "COMMIT", m, sizeof(m)) < 0) {
                 snprintf(err, errlen, "cannot write to %.200s: %s", p->url, m);
                 r = -EIO;
                 goto fail;
         }
-        bool clean = created || strcmp(state, "clean") == 0;
+        /* a name that never ran here issued nothing that could be missing */
+        bool clean = created || !found || strcmp(state, "clean") == 0;
         s->unsettled = !clean;
         if (info)
                 *info = (vs_open_info) { .created = created, .previous_clean = clean };
@@ -1193,6 +1688,7 @@ fail:
 static void pg_free(pg_store *p) {
         conn_close(&p->w);
         conn_close(&p->r);
+        free(p->tags);
         free(p);
 }
 
@@ -1207,6 +1703,12 @@ static int pg_open(vs_store *s, const char *url, unsigned flags, vs_open_info *i
                 return -ENOMEM;
         }
         p->url = url;
+        p->tags_cap = TAGS_CAP;
+        if (!(p->tags = calloc(p->tags_cap, sizeof(*p->tags)))) {
+                free(p);
+                snprintf(err, errlen, "out of memory");
+                return -ENOMEM;
+        }
         p->w.writer = true;
         p->w.backoff_ms = p->r.backoff_ms = BACKOFF_MIN_MS;
         s->be = p;
@@ -1234,15 +1736,86 @@ fail:
 static void pg_close(vs_store *s, bool clean_ok) {
         pg_store *p = s->be;
         char why[WHY];
-        if (clean_ok) {
+        /* the heartbeat ends (the leases left can be claimed at once); the run is clean if
+         * clean_ok */
+        const char *args[2] = { s->instance, clean_ok ? "t" : "f" };
+        if (clean_ok)
                 p->w.next_try_ms = 0; /* one more try, if it is down */
-                if (conn_ready(s, &p->w, why, sizeof(why)) == 0)
-                        exec_sql(p->w.conn,
-                                 "INSERT INTO meta VALUES ('run', 'clean') ON CONFLICT (key) DO UPDATE SET value='clean'",
-                                 NULL, 0);
+        if ((clean_ok || p->w.ok) && conn_ready(s, &p->w, why, sizeof(why)) == 0) {
+                PQclear(PQexecParams(p->w.conn,
+                                     "UPDATE instances SET alive_until=NULL, run=CASE WHEN $2::boolean THEN 'clean' ELSE"
+                                     " run END, closed_at=CASE WHEN $2::boolean THEN now() ELSE closed_at END WHERE name=$1",
+                                     2, NULL, args, NULL, NULL, 0));
+                /* the name free at once (the server ends the session itself a little later) */
+                exec_sql(p->w.conn, "SELECT pg_advisory_unlock_all()", NULL, 0);
         }
         pg_free(p);
         s->be = NULL;
+}
+
+static int pg_device_changes_since(vs_store *s, uint64_t after, vs_device *out, size_t max) {
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r, got = 0;
+        p_i64(&p, after > INT64_MAX ? INT64_MAX : (int64_t) after);
+        p_i64(&p, limit_of(max));
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_CHANGES, &p, &res)) == 0 &&
+            (r = check_columns(s, res, device_types, DEVICE_NCOLS)) == 0) {
+                int n = PQntuples(res);
+                if ((size_t) n > max)
+                        r = vs__read_failed(s, -EIO, "%d rows where at most %zu were asked for", n, max);
+                for (int i = 0; r == 0 && i < n; i++)
+                        if ((r = device_from_row(s, res, i, &out[i])) == 0)
+                                got++;
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        if (r < 0) {
+                for (int i = 0; i < got; i++)
+                        vs_device_done(&out[i]);
+                return r;
+        }
+        return got;
+}
+
+static int pg_device_change_last(vs_store *s, uint64_t *ret) {
+        static const Oid types[] = { INT8OID };
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_CHANGE_LAST, &p, &res)) == 0 && (r = check_columns(s, res, types, 1)) == 0) {
+                if (PQntuples(res) != 1)
+                        r = vs__read_failed(s, -EIO, "no answer to the largest change number");
+                else if ((r = check_row(s, res, 0, types, 1)) == 0)
+                        *ret = (uint64_t) get_i64(res, 0, 0);
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+static int pg_lease_get(vs_store *s, const char *device, vs_lease_result *ret) {
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        p_text(&p, device);
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_LEASE, &p, &res)) == 0 && (r = check_columns(s, res, lease_types, 3)) == 0) {
+                if (PQntuples(res) == 0) {
+                        r = -ENOENT;
+                } else if ((r = check_row(s, res, 0, lease_types, 3)) == 0) {
+                        memset(ret, 0, sizeof(*ret));
+                        get_text(res, 0, 0, ret->holder, sizeof(ret->holder));
+                        get_text(res, 0, 1, ret->taken_from, sizeof(ret->taken_from));
+                        ret->expires_in_ms = get_i64(res, 0, 2);
+                        ret->granted = strcmp(ret->holder, s->instance) == 0 && ret->expires_in_ms > 0;
+                }
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
 }
 
 const vs_backend vs_backend_pg = {
@@ -1257,4 +1830,7 @@ const vs_backend vs_backend_pg = {
         .verdict_since = pg_verdict_since,
         .verdict_last_global = pg_verdict_last_global,
         .ekcert_get = pg_ekcert_get,
+        .lease_get = pg_lease_get,
+        .device_changes_since = pg_device_changes_since,
+        .device_change_last = pg_device_change_last,
 };

@@ -24,33 +24,70 @@ enum {
         ST_DEVICE,
         ST_ENROLL,
         ST_CLOCK,
+        ST_ADMIN,
         ST_VERDICT,
         ST_PRUNE,
         ST_EKCERT,
+        ST_NEXT_GSEQ,
+        ST_ALIVE,
+        ST_HEARTBEAT,
+        ST_CLAIM,
+        ST_RELEASE,
+        ST_RELEASE_ALL,
         ST_COUNT,
 };
 
+/* A lease holder's heartbeat as of ?3 (now, Unix ms): lapsed when at or before it */
+#define HOLDER_ALIVE_UNTIL "coalesce((SELECT i.alive_until FROM instances i WHERE i.name = l.instance), 0)"
+
 #define ROW_COLS                                                                                        \
         "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
-        "clock, sequence, ek_anchor"
+        "clock, sequence, ek_anchor, change"
+/* a row write's change number (store.h, device changes): the next one (the writer's
+ * transaction holds SQLite's write lock, so they follow the commit order) */
+#define NEXT_CHANGE "(SELECT coalesce(max(change), 0) + 1 FROM devices)"
 
 static const char *const statements[ST_COUNT] = {
         [ST_BEGIN] = "BEGIN IMMEDIATE",
         [ST_COMMIT] = "COMMIT",
         [ST_ROLLBACK] = "ROLLBACK",
-        [ST_DEVICE] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
+        [ST_DEVICE] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
+                      NEXT_CHANGE ") "
                       "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, golden=?4, approved=?5,"
                       " revoked=?6, enrolled_at=?7, has_last=?8, reset_count=?9, restart_count=?10,"
-                      " clock=?11, sequence=?12, ek_anchor=?13",
+                      " clock=?11, sequence=?12, ek_anchor=?13, change=excluded.change",
         /* an enrollment: the whole row for a new device; for a known one, not the admin's
          * fields (golden, approved, revoked), which only the API writes */
-        [ST_ENROLL] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
+        [ST_ENROLL] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
+                      NEXT_CHANGE ") "
                       "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, enrolled_at=?7, has_last=?8,"
-                      " reset_count=?9, restart_count=?10, clock=?11, sequence=?12, ek_anchor=?13",
+                      " reset_count=?9, restart_count=?10, clock=?11, sequence=?12, ek_anchor=?13,"
+                      " change=excluded.change",
+        /* the admin's fields only, of a known device */
+        [ST_ADMIN] = "UPDATE devices SET golden=?2, approved=?3, revoked=?4, change=" NEXT_CHANGE " WHERE id=?1",
         [ST_EKCERT] = "INSERT OR REPLACE INTO ek_certs (key, url, der, fetched_at) VALUES (?1,?2,?3,?4)",
         [ST_CLOCK] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
         [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq) VALUES (?1,?2,?3,?4,?5,?6,?7)",
         [ST_PRUNE] = "DELETE FROM verdicts WHERE device=?1 AND sequence<=?2",
+        /* the largest global sequence used: stored (AUTOINCREMENT remembers it after the row
+         * is gone), or handed to a seal hook in a transaction that failed (meta gseq_used) */
+        [ST_NEXT_GSEQ] = "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name='verdicts'), 0),"
+                         " coalesce((SELECT max(gseq) FROM verdicts), 0),"
+                         " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key='gseq_used'), 0))",
+        /* leases (store.h): the instance ?1's heartbeat, and pushed to now ?2 + ttl ?3 at least */
+        [ST_ALIVE] = "SELECT alive_until FROM instances WHERE name = ?1",
+        [ST_HEARTBEAT] = "UPDATE instances SET alive_until = max(coalesce(alive_until, 0), ?2 + ?3) WHERE name = ?1",
+        /* device ?1 for instance ?2 at now ?3: granted when free, ours, or its holder's
+         * heartbeat has lapsed (taken_from then names that holder) */
+        [ST_CLAIM] = "INSERT INTO leases AS l (device, instance, taken_from) VALUES (?1, ?2, NULL) "
+                     "ON CONFLICT(device) DO UPDATE SET"
+                     " taken_from = CASE WHEN l.instance = ?2 THEN NULL WHEN " HOLDER_ALIVE_UNTIL " <= ?3 THEN l.instance"
+                     " ELSE l.taken_from END,"
+                     " instance = CASE WHEN l.instance = ?2 OR " HOLDER_ALIVE_UNTIL " <= ?3 THEN ?2 ELSE l.instance END "
+                     "RETURNING instance, coalesce(taken_from, ''),"
+                     " coalesce((SELECT i.alive_until FROM instances i WHERE i.name = leases.instance), 0) - ?3",
+        [ST_RELEASE] = "DELETE FROM leases WHERE device = ?1 AND instance = ?2",
+        [ST_RELEASE_ALL] = "DELETE FROM leases WHERE instance = ?1",
 };
 
 /* Which file a path named when the store was opened. */
@@ -68,6 +105,9 @@ typedef struct sq_store {
         struct timespec last_checkpoint;/* CLOCK_MONOTONIC, writer thread */
         int wal_frames;                 /* frames in the WAL after the last commit (writer thread) */
         sqlite3_stmt *st[ST_COUNT];     /* the writer's statements (ST_*) */
+        uint64_t gseq_handed;           /* writer thread: the largest number handed to a seal hook */
+        char fail_why[100];             /* writer thread: why the batch failed, when not SQLite's doing */
+        bool hb_known, hb_lapsed;       /* writer thread: the heartbeat as the batch found it */
 } sq_store;
 
 static const char schema[] =
@@ -75,14 +115,38 @@ static const char schema[] =
         " id TEXT PRIMARY KEY, ek_public BLOB NOT NULL, ak_public BLOB NOT NULL, golden TEXT NOT NULL,"
         " approved INTEGER NOT NULL, revoked INTEGER NOT NULL, enrolled_at INTEGER NOT NULL,"
         " has_last INTEGER NOT NULL, reset_count INTEGER NOT NULL, restart_count INTEGER NOT NULL,"
-        " clock INTEGER NOT NULL, sequence INTEGER NOT NULL, ek_anchor INTEGER NOT NULL DEFAULT 0);"
+        " clock INTEGER NOT NULL, sequence INTEGER NOT NULL, ek_anchor INTEGER NOT NULL DEFAULT 0,"
+        " change INTEGER NOT NULL DEFAULT 0);"
         "CREATE TABLE IF NOT EXISTS verdicts ("
         " gseq INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, sequence INTEGER NOT NULL,"
         " status INTEGER NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, record BLOB NOT NULL);"
         "CREATE INDEX IF NOT EXISTS verdicts_device ON verdicts (device, sequence);"
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE IF NOT EXISTS ek_certs (key TEXT PRIMARY KEY, url TEXT NOT NULL, der BLOB NOT NULL,"
-        " fetched_at INTEGER NOT NULL);";
+        " fetched_at INTEGER NOT NULL);"
+        /* 4: the run state and heartbeat per instance; leases (times in Unix milliseconds,
+         * by the writer's clock: one instance) */
+        "CREATE TABLE IF NOT EXISTS instances (name TEXT PRIMARY KEY, run TEXT NOT NULL, started_at INTEGER NOT NULL,"
+        " closed_at INTEGER, alive_until INTEGER);"
+        "CREATE TABLE IF NOT EXISTS leases (device TEXT PRIMARY KEY, instance TEXT NOT NULL, taken_from TEXT);"
+        "CREATE INDEX IF NOT EXISTS leases_instance ON leases (instance);";
+
+/* From an older schema (the tables above exist by now, perhaps without the newer columns):
+ * 3 devices.ek_anchor (devices from before have an EK certificate); 4 devices.change (the
+ * devices from before numbered in rowid order), its index, and meta's 'run' row as instance
+ * "default"'s. In one transaction. */
+static const char migrate_v3[] = "ALTER TABLE devices ADD COLUMN ek_anchor INTEGER NOT NULL DEFAULT 0;";
+static const char migrate_v4_change[] =
+        "ALTER TABLE devices ADD COLUMN change INTEGER NOT NULL DEFAULT 0;"
+        "UPDATE devices SET change=rowid;";
+/* the run state of a store from before (version 1 kept none: its end is unknown, unclean) */
+static const char migrate_v4_run[] =
+        "INSERT OR IGNORE INTO instances (name, run, started_at)"
+        " SELECT 'default', coalesce((SELECT value FROM meta WHERE key='run'), 'running'), 0;"
+        "DELETE FROM meta WHERE key='run';";
+static const char migrate_v4[] =
+        "CREATE INDEX IF NOT EXISTS devices_change ON devices (change);"
+        "PRAGMA user_version=4;";
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
         char *msg = NULL;
@@ -104,7 +168,69 @@ static int run(sqlite3_stmt *st) {
         return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
-static int apply_verdict(vs_store *s, const vs_verdict *v);
+static int apply_verdict(vs_store *s, vs_verdict *v);
+static int64_t wall_ms(void);
+
+/* The instance's heartbeat pushed to ttl_ms from now (at least); whether it had lapsed, and
+ * what is left of it, into res. */
+static int heartbeat(vs_store *s, int64_t now, int64_t ttl_ms, vs_lease_result *res) {
+        sq_store *q = s->be;
+        sqlite3_stmt *st = q->st[ST_ALIVE];
+        int r, rc;
+        sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+        int64_t until = 0;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                until = sqlite3_column_int64(st, 0); /* NULL: 0, long past */
+                /* as the batch found it (as on PostgreSQL) */
+                if (!q->hb_known)
+                        q->hb_lapsed = until <= now;
+                q->hb_known = true;
+                res->lapsed = q->hb_lapsed;
+                rc = sqlite3_step(st);
+        } else if (rc == SQLITE_DONE) {
+                rc = SQLITE_NOTFOUND; /* this instance's row gone: never, but not a heartbeat */
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_DONE)
+                return -EIO;
+        st = q->st[ST_HEARTBEAT];
+        sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, ttl_ms);
+        if ((r = run(st)) < 0)
+                return r;
+        snprintf(res->holder, sizeof(res->holder), "%s", s->instance);
+        res->expires_in_ms = (until > now + ttl_ms ? until : now + ttl_ms) - now;
+        return 0;
+}
+
+/* A claim (store.h, leases): the heartbeat, then the lease row and its answer in w->lease. */
+static int apply_claim(vs_store *s, vs_write *w) {
+        sq_store *q = s->be;
+        sqlite3_stmt *st = q->st[ST_CLAIM];
+        int64_t now = wall_ms();
+        int r, rc;
+        if ((r = heartbeat(s, now, w->ttl_ms, &w->lease)) < 0)
+                return r;
+        sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, s->instance, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                vs_lease_result *l = &w->lease;
+                snprintf(l->holder, sizeof(l->holder), "%s",
+                         sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
+                snprintf(l->taken_from, sizeof(l->taken_from), "%s",
+                         sqlite3_column_text(st, 1) ? (const char *) sqlite3_column_text(st, 1) : "");
+                l->expires_in_ms = sqlite3_column_int64(st, 2);
+                l->granted = strcmp(l->holder, s->instance) == 0;
+                rc = sqlite3_step(st);
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return rc == SQLITE_DONE ? 0 : -EIO;
+}
 
 static void bind_row(sqlite3_stmt *st, const vs_device *d) {
         sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
@@ -123,7 +249,7 @@ static void bind_row(sqlite3_stmt *st, const vs_device *d) {
 }
 
 /* One write of a plan (store-backend.h), in the open transaction. */
-static int apply(vs_store *s, const vs_write *w) {
+static int apply(vs_store *s, vs_write *w) {
         sq_store *q = s->be;
         sqlite3_stmt *st;
         int r;
@@ -137,6 +263,13 @@ static int apply(vs_store *s, const vs_write *w) {
                         return r;
                 /* in the same transaction: the row and the verdict, or neither */
                 return apply_verdict(s, &w->verdict);
+        case VS_W_ADMIN:
+                st = q->st[ST_ADMIN];
+                sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, w->dev.golden, -1, SQLITE_STATIC);
+                sqlite3_bind_int(st, 3, w->dev.approved);
+                sqlite3_bind_int(st, 4, w->dev.revoked);
+                return run(st);
         case VS_W_CLOCK:
                 st = q->st[ST_CLOCK];
                 sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
@@ -153,14 +286,50 @@ static int apply(vs_store *s, const vs_write *w) {
                 sqlite3_bind_blob(st, 3, w->ekcert.der, (int) w->ekcert.der_len, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 4, w->ekcert.fetched_at);
                 return run(st);
+        case VS_W_LEASE_CLAIM:
+                return apply_claim(s, w);
+        case VS_W_LEASE_RENEW:
+                return heartbeat(s, wall_ms(), w->ttl_ms, &w->lease);
+        case VS_W_LEASE_RELEASE:
+                st = q->st[ST_RELEASE];
+                sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, s->instance, -1, SQLITE_STATIC);
+                return run(st);
+        case VS_W_LEASE_RELEASE_ALL:
+                st = q->st[ST_RELEASE_ALL];
+                sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+                return run(st);
         }
         return -EINVAL;
 }
 
-static int apply_verdict(vs_store *s, const vs_verdict *v) {
+/* A commit-ordered verdict's number (store.h, Global order): past every number used, in
+ * the writer's transaction (SQLite's write lock orders the commits). */
+static int seal_verdict(vs_store *s, vs_verdict *v) {
+        sq_store *q = s->be;
+        sqlite3_stmt *st = q->st[ST_NEXT_GSEQ];
+        uint64_t used = 0;
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                used = (uint64_t) sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW)
+                return -EIO;
+        if (q->gseq_handed > used)
+                used = q->gseq_handed;
+        q->gseq_handed = used + 1;
+        int r = vs__seal(v, used + 1);
+        if (r < 0)
+                snprintf(q->fail_why, sizeof(q->fail_why), "a verdict's seal hook failed (%s): not stored", strerror(-r));
+        return r;
+}
+
+static int apply_verdict(vs_store *s, vs_verdict *v) {
         sq_store *q = s->be;
         sqlite3_stmt *st = q->st[ST_VERDICT];
         int r;
+        if (v->seal && (r = seal_verdict(s, v)) < 0)
+                return r;
         sqlite3_bind_text(st, 1, v->device, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (sqlite3_int64) v->sequence);
         sqlite3_bind_int(st, 3, v->status);
@@ -284,9 +453,28 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames) {
         return SQLITE_OK;
 }
 
+/* After a failed transaction: the numbers handed to seal hooks in it stay used (store.h,
+ * Global order), recorded in a transaction of their own (best effort: when that fails too,
+ * this run's memory still skips them). */
+static void remember_gseq_handed(vs_store *s) {
+        sq_store *q = s->be;
+        sqlite3_stmt *st = NULL;
+        if (check_files(s) < 0 ||
+            sqlite3_prepare_v2(q->wdb,
+                               "INSERT INTO meta VALUES ('gseq_used', ?1) ON CONFLICT(key) DO UPDATE SET value=?1"
+                               " WHERE CAST(value AS INTEGER) < CAST(?1 AS INTEGER)",
+                               -1, &st, NULL) != SQLITE_OK)
+                return;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64) q->gseq_handed);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+}
+
 /* One batch, one transaction (store-backend.h). */
 static int sq_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, size_t whylen) {
         sq_store *q = s->be;
+        q->fail_why[0] = 0;
+        q->hb_known = false;
         int r = run(q->st[ST_BEGIN]);
         for (size_t i = 0; r == 0 && i < n; i++)
                 r = apply(s, plan[i]);
@@ -297,10 +485,12 @@ static int sq_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
                 vs_lost(s, why, whylen);
                 r = -EIO;
         } else if (r < 0) {
-                snprintf(why, whylen, "%s", sqlite3_errmsg(q->wdb));
+                snprintf(why, whylen, "%s", q->fail_why[0] ? q->fail_why : sqlite3_errmsg(q->wdb));
         }
         if (r < 0 && !sqlite3_get_autocommit(q->wdb))
                 run(q->st[ST_ROLLBACK]);
+        if (r < 0 && q->gseq_handed)
+                remember_gseq_handed(s);
         return r;
 }
 
@@ -366,22 +556,56 @@ static int check_existing(sq_store *q, const char *path, unsigned flags, bool *c
         return 0;
 }
 
-/* The previous run's end, and this one's start, in the meta table (store.h, vs_open_info). */
+static int64_t wall_ms(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* This instance's previous run's end, and this one's start, in the instances table
+ * (store.h, vs_open_info). */
 static int begin_run(vs_store *s, bool created, vs_open_info *info, char *err, size_t errlen) {
         sq_store *q = s->be;
-        char state[32] = "", msg[200] = "";
-        int r = query_one(q->wdb, "SELECT value FROM meta WHERE key='run'", NULL, state, sizeof(state), msg, sizeof(msg));
-        if (r < 0) {
-                snprintf(err, errlen, "%s: cannot read its run state: %s", q->path, msg);
-                return r;
+        sqlite3_stmt *st = NULL;
+        char state[32] = "";
+        bool found = false;
+        int rc = sqlite3_prepare_v2(q->wdb, "SELECT run FROM instances WHERE name=?1", -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+                if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        found = true;
+                        snprintf(state, sizeof(state), "%s",
+                                 sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
+                        rc = SQLITE_DONE;
+                }
         }
-        bool clean = created || strcmp(state, "clean") == 0;
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                snprintf(err, errlen, "%s: cannot read the run state of instance %s: %s", q->path, s->instance,
+                         sqlite3_errmsg(q->wdb));
+                return -EIO;
+        }
+        /* a name that never ran here issued nothing that could be missing */
+        bool clean = created || !found || strcmp(state, "clean") == 0;
         s->unsettled = !clean;
         if (info)
                 *info = (vs_open_info) { .created = created, .previous_clean = clean };
-        if ((r = exec(q->wdb, "INSERT OR REPLACE INTO meta VALUES ('run', 'running')", msg, sizeof(msg))) < 0)
-                snprintf(err, errlen, "cannot write to %s: %s", q->path, msg);
-        return r;
+        st = NULL;
+        rc = sqlite3_prepare_v2(q->wdb,
+                                "INSERT INTO instances (name, run, started_at) VALUES (?1, 'running', ?2) "
+                                "ON CONFLICT(name) DO UPDATE SET run='running', started_at=?2, closed_at=NULL",
+                                -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, wall_ms());
+                rc = sqlite3_step(st);
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                snprintf(err, errlen, "cannot write to %s: %s", q->path, sqlite3_errmsg(q->wdb));
+                return -EIO;
+        }
+        return 0;
 }
 
 static void sq_free(sq_store *q) {
@@ -442,15 +666,19 @@ static int sq_open(vs_store *s, const char *path, unsigned flags, vs_open_info *
                 r = -EPROTO;
                 goto fail;
         }
-        /* 3: devices from before have an EK certificate (ek_anchor 0) */
-        sqlite3_int64 has_anchor = 0;
+        sqlite3_int64 has_anchor = 0, has_change = 0;
         if ((r = query_one(q->wdb, "SELECT count(*) FROM pragma_table_info('devices') WHERE name='ek_anchor'", &has_anchor,
                            NULL, 0, msg, sizeof(msg))) < 0 ||
-            (!has_anchor &&
-             (r = exec(q->wdb, "ALTER TABLE devices ADD COLUMN ek_anchor INTEGER NOT NULL DEFAULT 0", msg, sizeof(msg))) <
-                     0) ||
-            (r = exec(q->wdb, "PRAGMA user_version=3", msg, sizeof(msg))) < 0) {
+            (r = query_one(q->wdb, "SELECT count(*) FROM pragma_table_info('devices') WHERE name='change'", &has_change,
+                           NULL, 0, msg, sizeof(msg))) < 0 ||
+            (r = exec(q->wdb, "BEGIN IMMEDIATE", msg, sizeof(msg))) < 0 ||
+            (!has_anchor && (r = exec(q->wdb, migrate_v3, msg, sizeof(msg))) < 0) ||
+            (!has_change && (r = exec(q->wdb, migrate_v4_change, msg, sizeof(msg))) < 0) ||
+            (!created && version < 4 && (r = exec(q->wdb, migrate_v4_run, msg, sizeof(msg))) < 0) ||
+            (r = exec(q->wdb, migrate_v4, msg, sizeof(msg))) < 0 || (r = exec(q->wdb, "COMMIT", msg, sizeof(msg))) < 0) {
                 snprintf(err, errlen, "cannot write to %s: %s", path, msg);
+                if (!sqlite3_get_autocommit(q->wdb))
+                        exec(q->wdb, "ROLLBACK", NULL, 0);
                 goto fail;
         }
         if ((r = begin_run(s, created, info, err, errlen)) < 0)
@@ -487,10 +715,22 @@ fail:
         return r;
 }
 
+/* The instance's heartbeat ended (its leases free at once), and its run marked clean if
+ * clean_ok. */
 static void sq_close(vs_store *s, bool clean_ok) {
         sq_store *q = s->be;
-        if (clean_ok && check_files(s) == 0)
-                exec(q->wdb, "INSERT OR REPLACE INTO meta VALUES ('run', 'clean')", NULL, 0);
+        sqlite3_stmt *st = NULL;
+        if (check_files(s) == 0 &&
+            sqlite3_prepare_v2(q->wdb,
+                               "UPDATE instances SET alive_until=NULL, run=CASE WHEN ?3 THEN 'clean' ELSE run END,"
+                               " closed_at=CASE WHEN ?3 THEN ?2 ELSE closed_at END WHERE name=?1",
+                               -1, &st, NULL) == SQLITE_OK) {
+                sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, wall_ms());
+                sqlite3_bind_int(st, 3, clean_ok);
+                sqlite3_step(st);
+        }
+        sqlite3_finalize(st);
         sq_free(q);
         s->be = NULL;
 }
@@ -519,6 +759,7 @@ static int device_from_row(sqlite3_stmt *st, vs_device *d) {
         d->clock = (uint64_t) sqlite3_column_int64(st, 10);
         d->sequence = (uint64_t) sqlite3_column_int64(st, 11);
         d->ek_anchor = sqlite3_column_int(st, 12);
+        d->change = (uint64_t) sqlite3_column_int64(st, 13);
         return 0;
 }
 
@@ -538,7 +779,7 @@ static int verdict_from_row(sqlite3_stmt *st, vs_verdict *v) {
 #define DEVICE_COLS                                                                                      \
         "id, ek_public, ak_public, golden, approved, revoked, enrolled_at, has_last, reset_count, restart_count, " \
         "clock, max(sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=devices.id), 0)), " \
-        "ek_anchor"
+        "ek_anchor, change"
 #define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
 /* Retention as reads see it (store.h): a verdict is among the newest history_keep (?3) of
  * its device, whether or not the batched pruning has deleted the older ones yet. */
@@ -596,6 +837,48 @@ static int sq_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud
         return r;
 }
 
+static int sq_device_changes_since(vs_store *s, uint64_t after, vs_device *out, size_t max) {
+        sqlite3_stmt *st = NULL;
+        int r, rc = SQLITE_DONE;
+        size_t got = 0;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT " DEVICE_COLS " FROM devices WHERE change > ?1 ORDER BY change LIMIT ?2", &st)) ==
+            0) {
+                sqlite3_bind_int64(st, 1, (sqlite3_int64) (after > INT64_MAX ? INT64_MAX : after));
+                sqlite3_bind_int64(st, 2, (sqlite3_int64) (max > INT64_MAX ? INT64_MAX : max));
+                while (got < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        if ((r = device_from_row(st, &out[got])) < 0)
+                                break;
+                        got++;
+                }
+                if (r == 0)
+                        r = read_status(s, rc);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        if (r < 0) {
+                for (size_t i = 0; i < got; i++)
+                        vs_device_done(&out[i]);
+                return r;
+        }
+        return (int) got;
+}
+
+static int sq_device_change_last(vs_store *s, uint64_t *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT coalesce(max(change), 0) FROM devices", &st)) == 0) {
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        *ret = (uint64_t) sqlite3_column_int64(st, 0);
+                r = read_status(s, rc == SQLITE_ROW ? SQLITE_DONE : rc == SQLITE_DONE ? SQLITE_ERROR : rc);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
 static int verdict_query(vs_store *s, const char *sql, const char *device, uint64_t n, vs_verdict *out, size_t max) {
         sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_DONE;
@@ -644,7 +927,8 @@ static int sq_verdict_last_global(vs_store *s, uint64_t *ret) {
          * retention deleted those rows: a number is never handed out twice. */
         if ((r = prepare_read(s,
                               "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name='verdicts'), 0),"
-                              " coalesce((SELECT max(gseq) FROM verdicts), 0))",
+                              " coalesce((SELECT max(gseq) FROM verdicts), 0),"
+                              " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key='gseq_used'), 0))",
                               &st)) == 0) {
                 int rc = sqlite3_step(st);
                 if (rc == SQLITE_ROW)
@@ -682,6 +966,34 @@ static int sq_ekcert_get(vs_store *s, const char *key, vs_ekcert *ret) {
         return r;
 }
 
+static int sq_lease_get(vs_store *s, const char *device, vs_lease_result *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s,
+                              "SELECT l.instance, coalesce(l.taken_from, ''), coalesce(i.alive_until, 0) - ?2"
+                              " FROM leases l LEFT JOIN instances i ON i.name = l.instance WHERE l.device = ?1",
+                              &st)) == 0) {
+                sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, wall_ms());
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        memset(ret, 0, sizeof(*ret));
+                        snprintf(ret->holder, sizeof(ret->holder), "%s",
+                                 sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
+                        snprintf(ret->taken_from, sizeof(ret->taken_from), "%s",
+                                 sqlite3_column_text(st, 1) ? (const char *) sqlite3_column_text(st, 1) : "");
+                        ret->expires_in_ms = sqlite3_column_int64(st, 2);
+                        ret->granted = strcmp(ret->holder, s->instance) == 0 && ret->expires_in_ms > 0;
+                } else {
+                        r = rc == SQLITE_DONE ? -ENOENT : read_status(s, rc);
+                }
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
 const vs_backend vs_backend_sqlite = {
         .name = "sqlite",
         .open = sq_open,
@@ -694,4 +1006,7 @@ const vs_backend vs_backend_sqlite = {
         .verdict_since = sq_verdict_since,
         .verdict_last_global = sq_verdict_last_global,
         .ekcert_get = sq_ekcert_get,
+        .lease_get = sq_lease_get,
+        .device_changes_since = sq_device_changes_since,
+        .device_change_last = sq_device_change_last,
 };

@@ -14,7 +14,7 @@
 
 #include "store-backend.h"
 
-#define BATCH_MAX 512
+#define BATCH_MAX VS_BATCH_MAX
 #define GROUP_INTERVAL_NS 10000000L /* 10 ms: at most 100 commits a second */
 
 #ifdef VOUCH_FAILPOINTS
@@ -151,12 +151,17 @@ static size_t plan_batch(pending_set *ps, vs_write *batch, vs_write **plan) {
                 case VS_W_DEVICE:
                 case VS_W_ENROLL:
                 case VS_W_VERDICT_DEVICE:
-                        /* the whole row: the batch's earlier updates go first, in queue order */
+                case VS_W_ADMIN:
+                        /* a row write: the batch's earlier updates go first, in queue order */
                         pending_flush(ps, plan, &n);
                         plan[n++] = w;
                         break;
                 case VS_W_VERDICT:
                 case VS_W_EKCERT:
+                case VS_W_LEASE_CLAIM:
+                case VS_W_LEASE_RENEW:
+                case VS_W_LEASE_RELEASE:
+                case VS_W_LEASE_RELEASE_ALL:
                         plan[n++] = w;
                         break;
                 }
@@ -256,8 +261,13 @@ static void *writer_main(void *arg) {
 
                 while (batch) {
                         vs_write *next = batch->next;
-                        if (batch->done)
+                        if (batch->lease_done) {
+                                if (r < 0)
+                                        memset(&batch->lease, 0, sizeof(batch->lease));
+                                batch->lease_done(r, &batch->lease, batch->userdata);
+                        } else if (batch->done) {
                                 batch->done(r, batch->userdata);
+                        }
                         write_free(batch);
                         batch = next;
                 }
@@ -329,6 +339,20 @@ int vs_device_put_enrollment(vs_store *s, const vs_device *d, vs_done_fn done, v
         return device_put(s, VS_W_ENROLL, d, done, userdata);
 }
 
+int vs_device_put_admin(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata) {
+        vs_write *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->kind = VS_W_ADMIN;
+        snprintf(w->dev.id, sizeof(w->dev.id), "%s", d->id);
+        snprintf(w->dev.golden, sizeof(w->dev.golden), "%s", d->golden);
+        w->dev.approved = d->approved;
+        w->dev.revoked = d->revoked;
+        w->done = done;
+        w->userdata = userdata;
+        return enqueue(s, w);
+}
+
 int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint32_t restart_count, uint64_t clock,
                         vs_done_fn done, void *userdata) {
         vs_write *w = calloc(1, sizeof(*w));
@@ -344,7 +368,21 @@ int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint3
         return enqueue(s, w);
 }
 
+int vs__seal(vs_verdict *v, uint64_t global_sequence) {
+        free(v->record);
+        v->record = NULL;
+        v->record_len = 0;
+        v->global_sequence = global_sequence;
+        int r = v->seal(v, global_sequence, v->seal_userdata);
+        v->global_sequence = global_sequence; /* the store's, whatever the hook did */
+        if (r < 0)
+                return r;
+        return v->record && v->record_len ? 0 : -EINVAL;
+}
+
 static int verdict_put(vs_store *s, const vs_verdict *v, const vs_device *d, vs_done_fn done, void *userdata) {
+        if (v->seal && v->global_sequence)
+                return -EINVAL;
         vs_write *w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
@@ -389,6 +427,53 @@ int vs_ekcert_put(vs_store *s, const vs_ekcert *c, vs_done_fn done, void *userda
                 return -ENOMEM;
         }
         return enqueue(s, w);
+}
+
+/* ---- leases (store.h) ---- */
+
+static int lease_write(vs_store *s, vs_write_kind kind, const char *device, int64_t ttl_ms, vs_lease_fn lease_done,
+                       vs_done_fn done, void *userdata) {
+        if (device && (!*device || strlen(device) > VS_ID_MAX))
+                return -EINVAL;
+        if ((kind == VS_W_LEASE_CLAIM || kind == VS_W_LEASE_RENEW) && (ttl_ms < 1 || ttl_ms > VS_LEASE_TTL_MAX_MS))
+                return -EINVAL;
+        vs_write *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->kind = kind;
+        if (device)
+                snprintf(w->dev.id, sizeof(w->dev.id), "%s", device);
+        w->ttl_ms = ttl_ms;
+        w->lease_done = lease_done;
+        w->done = done;
+        w->userdata = userdata;
+        return enqueue(s, w);
+}
+
+int vs_lease_claim(vs_store *s, const char *device, int64_t ttl_ms, vs_lease_fn done, void *userdata) {
+        if (!device)
+                return -EINVAL;
+        return lease_write(s, VS_W_LEASE_CLAIM, device, ttl_ms, done, NULL, userdata);
+}
+
+int vs_lease_renew_all(vs_store *s, int64_t ttl_ms, vs_lease_fn done, void *userdata) {
+        return lease_write(s, VS_W_LEASE_RENEW, NULL, ttl_ms, done, NULL, userdata);
+}
+
+int vs_lease_release(vs_store *s, const char *device, vs_done_fn done, void *userdata) {
+        if (!device)
+                return -EINVAL;
+        return lease_write(s, VS_W_LEASE_RELEASE, device, 0, NULL, done, userdata);
+}
+
+int vs_lease_release_all(vs_store *s, vs_done_fn done, void *userdata) {
+        return lease_write(s, VS_W_LEASE_RELEASE_ALL, NULL, 0, NULL, done, userdata);
+}
+
+int vs_lease_get(vs_store *s, const char *device, vs_lease_result *ret) {
+        if (!device || !*device || strlen(device) > VS_ID_MAX)
+                return -EINVAL;
+        return s->ops->lease_get(s, device, ret);
 }
 
 size_t vs_queue_depth(vs_store *s) {
@@ -442,6 +527,14 @@ int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max) {
 
 int vs_verdict_last_global(vs_store *s, uint64_t *ret) {
         return s->ops->verdict_last_global(s, ret);
+}
+
+int vs_device_changes_since(vs_store *s, uint64_t after, vs_device *out, size_t max) {
+        return s->ops->device_changes_since(s, after, out, max);
+}
+
+int vs_device_change_last(vs_store *s, uint64_t *ret) {
+        return s->ops->device_change_last(s, ret);
 }
 
 int vs_ekcert_get(vs_store *s, const char *key, vs_ekcert *ret) {
@@ -501,11 +594,31 @@ static void store_free(vs_store *s) {
         free(s);
 }
 
-int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret, vs_open_info *info, char *err,
-            size_t errlen) {
+/* An instance name: 1 to VS_INSTANCE_MAX of [A-Za-z0-9._-] (it shows in logs and SQL rows). */
+static bool instance_name_ok(const char *name) {
+        size_t n = strlen(name);
+        if (n == 0 || n > VS_INSTANCE_MAX)
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!isalnum((unsigned char) *p) && *p != '.' && *p != '_' && *p != '-')
+                        return false;
+        return true;
+}
+
+int vs_open_ex(const char *url, const vs_open_options *opt, vs_store **ret, vs_open_info *info, char *err,
+               size_t errlen) {
+        static const vs_open_options defaults = { 0 };
         const vs_backend *ops = NULL;
         const char *target = NULL;
         int r;
+        if (!opt)
+                opt = &defaults;
+        const char *instance = opt->instance && *opt->instance ? opt->instance : "default";
+        if (!instance_name_ok(instance)) {
+                snprintf(err, errlen, "instance name \"%.80s\" is not 1 to %d of A-Z a-z 0-9 . _ -", instance,
+                         VS_INSTANCE_MAX);
+                return -EINVAL;
+        }
         if ((r = store_backend_of(url, &ops, &target, err, errlen)) < 0)
                 return r;
         vs_store *s = calloc(1, sizeof(*s));
@@ -515,7 +628,8 @@ int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret
                 return -ENOMEM;
         }
         s->ops = ops;
-        s->history_keep = history_keep ? history_keep : 1;
+        s->history_keep = opt->history_keep ? opt->history_keep : 1;
+        snprintf(s->instance, sizeof(s->instance), "%s", instance);
         pthread_mutex_init(&s->lock, NULL);
         pthread_mutex_init(&s->rlock, NULL);
         pthread_condattr_t ca;
@@ -524,7 +638,7 @@ int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret
         pthread_cond_init(&s->wake, &ca);
         pthread_condattr_destroy(&ca);
         pthread_cond_init(&s->idle, NULL);
-        if ((r = ops->open(s, s->target, flags, info, err, errlen)) < 0) {
+        if ((r = ops->open(s, s->target, opt->flags, info, err, errlen)) < 0) {
                 store_free(s);
                 return r;
         }
@@ -537,6 +651,16 @@ int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret
         s->writer_started = true;
         *ret = s;
         return 0;
+}
+
+int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret, vs_open_info *info, char *err,
+            size_t errlen) {
+        vs_open_options opt = { .history_keep = history_keep, .flags = flags, .instance = "default" };
+        return vs_open_ex(url, &opt, ret, info, err, errlen);
+}
+
+const char *vs_instance(vs_store *s) {
+        return s->instance;
 }
 
 void vs_close(vs_store *s) {

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #define VS_ID_MAX 64
+#define VS_INSTANCE_MAX 63      /* an instance's name: 1-63 of [A-Za-z0-9._-] */
 
 typedef struct vs_store vs_store;
 
@@ -34,20 +35,53 @@ typedef struct vs_device {
         uint64_t clock;
         uint64_t sequence;             /* last verdict's per-device sequence number */
         int ek_anchor;                 /* EkAnchor: 0 an EK certificate, 1 the EK key (allowlisted) */
+        uint64_t change;               /* read only: the row's number in the change feed (Device
+                                        * changes below); ignored by the writes */
 } vs_device;
 
 void vs_device_done(vs_device *d);
 
-typedef struct vs_verdict {
+typedef struct vs_verdict vs_verdict;
+
+/* Global order. Every stored verdict has a global sequence number, numbered in one of three
+ * ways (a store's writers should keep to one):
+ *   - by the caller (global_sequence != 0): it must queue verdicts in number order; one
+ *     process's store commits them in that order (vouchd alone on its store);
+ *   - 0 without seal: the store's next, when its insert runs (not in commit order across
+ *     several writers);
+ *   - commit-ordered (seal set, global_sequence 0): numbered inside the transaction that
+ *     stores the verdict, under a lock that every commit-ordered transaction of the store
+ *     holds from the moment it takes its numbers until its COMMIT has ended (PostgreSQL:
+ *     pg_advisory_xact_lock keyed by the store's id, so across instances; SQLite: its write
+ *     lock). Numbers thus increase in commit order: a reader (vs_verdict_since) that has
+ *     seen number N will never later find a number below N committed. Numbers are never
+ *     reused; a transaction that fails leaves a gap (PostgreSQL: the sequence's numbers are
+ *     consumed; SQLite: the store records the largest number it handed to a hook, also
+ *     after a failed transaction, best effort).
+ * seal(v, n, seal_userdata) runs on the writer thread, in the open transaction, after n was
+ * assigned (v->global_sequence is n) and before the verdict's INSERT, at most once per
+ * write: it must set v->record / record_len to the finished record (from malloc; the store
+ * owns and frees it; the record given at queueing, if any, is freed before the call) and
+ * return 0; a negative return, or no record, fails the whole transaction with that error
+ * (every write of the batch gets it). It must be quick (on PostgreSQL every instance's
+ * commit-ordered commits wait for it) and must not wait for the store (vs_flush) nor for
+ * anything that does. It does not run when the transaction fails before numbers were
+ * assigned (the write's done callback then gets the error). */
+typedef int (*vs_seal_fn)(vs_verdict *v, uint64_t global_sequence, void *userdata);
+
+struct vs_verdict {
         char device[VS_ID_MAX + 1];
         uint64_t sequence;             /* per device */
-        uint64_t global_sequence;      /* order across the fleet: given by the caller (who must
-                                        * queue verdicts in this order), or 0: the store's next */
+        uint64_t global_sequence;      /* order across the fleet (Global order): the caller's, or
+                                        * 0: the store's (commit-ordered with seal) */
         int status;                    /* TrustStatus */
         int64_t issued_at, expires_at;
-        uint8_t *record;               /* the serialized (signed) verdict, opaque here */
+        uint8_t *record;               /* the serialized (signed) verdict, opaque here; with seal,
+                                        * may be empty at queueing */
         size_t record_len;
-} vs_verdict;
+        vs_seal_fn seal;               /* commit-ordered numbering (Global order); NULL on reads */
+        void *seal_userdata;
+};
 
 void vs_verdict_done(vs_verdict *v);
 
@@ -69,12 +103,30 @@ typedef void (*vs_done_fn)(int error, void *userdata);
 /* What vs_open found. */
 typedef struct vs_open_info {
         bool created;           /* the store was created by this open */
-        /* The previous run closed the store with every write it was given stored (vs_close
-         * after no failed transaction). False after a crash, a kill, or a run in which a
-         * write failed (a disk full): verdicts it issued may be missing from the store, so
-         * the latest stored one of a device may be older than the one it was last shown. */
+        /* This instance's previous run (the last open with the same instance name) closed
+         * the store with every write it was given stored (vs_close after no failed
+         * transaction). False after a crash, a kill, or a run in which a write failed (a
+         * disk full): verdicts it issued may be missing from the store, so the latest stored
+         * one of a device may be older than the one it was last shown. The run state is kept
+         * per instance (schema version 4): another instance's clean close says nothing about
+         * this one. An instance that never ran on this store (a new name) had no previous
+         * run: true. */
         bool previous_clean;
 } vs_open_info;
+
+/* vs_open_ex's options. */
+typedef struct vs_open_options {
+        size_t history_keep;    /* verdicts kept per device (see Retention; 0 means 1) */
+        unsigned flags;         /* VS_OPEN_* */
+        /* This vouchd's name among the instances that share the store (1 to VS_INSTANCE_MAX
+         * of [A-Za-z0-9._-]); NULL or "" is "default", vs_open's. It names the run state
+         * (vs_open_info) and the leases this handle claims. On PostgreSQL one handle at a
+         * time may run under a name: the writer's connection holds a session advisory lock
+         * keyed by the store's id and the name while the store is open (vs_open_ex fails
+         * with -EBUSY when another holds it; a reconnection that finds it taken marks the
+         * store lost, vs_lost). SQLite keeps no such lock: one instance. */
+        const char *instance;
+} vs_open_options;
 
 /* Opens the store that url names, creates or migrates its schema (each backend records its
  * schema version), marks the run as started (durably: the next open tells whether this one
@@ -95,9 +147,16 @@ typedef struct vs_open_info {
  * the server unreachable or refusing the connection). */
 int vs_open(const char *url, size_t history_keep, unsigned flags, vs_store **ret, vs_open_info *info, char *err,
             size_t errlen);
-/* Commits everything queued, stops the writer thread, and marks the run clean when no
- * transaction of it failed, the files were not lost, and an unclean previous run was
- * settled (vs_run_settled; see vs_open_info); closes. */
+/* The same with options (vs_open is vs_open_ex with instance "default"); opt may be NULL (all
+ * defaults). Also -EINVAL for an instance name that is not 1 to VS_INSTANCE_MAX of
+ * [A-Za-z0-9._-], and -EBUSY (PostgreSQL) when another open handle runs under the name. */
+int vs_open_ex(const char *url, const vs_open_options *opt, vs_store **ret, vs_open_info *info, char *err,
+               size_t errlen);
+/* The instance name the store was opened with. */
+const char *vs_instance(vs_store *s);
+/* Commits everything queued, stops the writer thread, and marks this instance's run clean
+ * when no transaction of it failed, the files were not lost, and an unclean previous run
+ * was settled (vs_run_settled; see vs_open_info); closes. */
 void vs_close(vs_store *s);
 /* The caller has acted on previous_clean being false (it superseded the verdicts that may
  * be outdated, durably): from now on this run may close clean. Until then it may not, so
@@ -112,7 +171,8 @@ int vs_device_put_enrollment(vs_store *s, const vs_device *d, vs_done_fn done, v
 /* Queues an update of the last-quote state only. */
 int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint32_t restart_count, uint64_t clock,
                         vs_done_fn done, void *userdata);
-/* Queues a verdict. It does not write its device's row: a device's sequence as read is the
+/* Queues a verdict (copied; with seal, its record may be empty). -EINVAL: seal with a
+ * global_sequence given. It does not write its device's row: a device's sequence as read is the
  * larger of its row's and its newest verdict's. A batch writes each device's row once:
  * clock updates queued for the same device are merged (the last one queued wins) and
  * written in the batch's transaction. */
@@ -121,6 +181,27 @@ int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *user
  * one transaction, or neither is (a revocation and its UNTRUSTED verdict). */
 int vs_verdict_put_with_device(vs_store *s, const vs_verdict *v, const vs_device *d, vs_done_fn done,
                                void *userdata);
+
+/* Queues an update of the admin's fields only (golden, approved, revoked: d's), of a device
+ * the store knows (else nothing is written): what an instance that does not hold the
+ * device's lease writes for an admin action, its copy of the rest of the row may be old. */
+int vs_device_put_admin(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata);
+
+/* Device changes: how instances follow each other's writes to devices (issue 18). Every
+ * write of a device's row (vs_device_put, _put_enrollment, _put_admin,
+ * vs_verdict_put_with_device; not clock updates, not verdicts) gives the row the next change
+ * number, in commit order as global sequences are (store.h, Global order; PostgreSQL: under
+ * the same lock): a follower that has read up to change N never later finds a change below
+ * N committed, so polling vs_device_changes_since(after = the last one it read) sees every
+ * change. Only a device's newest change is kept (its row): a follower may skip
+ * intermediate states of a device, never the last. Devices from before schema version 4
+ * were numbered by the migration. */
+/* Up to max devices whose change > after, by change (out[i].change), oldest first; returns
+ * how many (errors as the reads below). */
+int vs_device_changes_since(vs_store *s, uint64_t after, vs_device *out, size_t max);
+/* The largest change number of any device (0 if none): where a follower that has just
+ * loaded every device (vs_device_foreach) starts. */
+int vs_device_change_last(vs_store *s, uint64_t *ret);
 
 /* An EK certificate fetched from its maker's service (vouchd --ek-cert-fetch), kept so the
  * service is asked once per TPM; it is checked again whenever it is used. */
@@ -138,6 +219,67 @@ int vs_ekcert_put(vs_store *s, const vs_ekcert *c, vs_done_fn done, void *userda
 /* The certificate kept for key (-ENOENT: none); as the reads below. */
 int vs_ekcert_get(vs_store *s, const char *key, vs_ekcert *ret);
 
+/* ---- Leases: one instance attests a device at a time (issue 18, docs/scale-out.md) ----
+ * A device's lease row names the instance that holds it; it is valid while that instance's
+ * heartbeat is: a time in the instances table that its claims and renewals push forward, by
+ * the database's clock (PostgreSQL's now(), the transaction's start; SQLite: the writer's
+ * wall clock), so the instances' own clocks never matter. One heartbeat per instance, not
+ * one expiry per lease: renewing is one row (vs_lease_renew_all), and an instance that dies
+ * or loses the database loses all its leases at once, ttl after its last renewal.
+ *
+ * Claims, renewals and releases are writes: queued, committed by the writer thread with the
+ * batch they join (a write that fails fails them, and theirs fail it: one transaction), and
+ * answered on the writer thread; the caller (an event loop) never waits. A claim is granted
+ * when the device has no lease, has one of this instance, or one of an instance whose
+ * heartbeat has lapsed (taken over: res->taken_from names it). Two instances claiming one
+ * device at once: the database orders them, one is granted, the other refused with the
+ * first as holder.
+ *
+ * The holder's own view of its lease is its business: it must stop attesting a device once
+ * it can no longer be sure of its heartbeat, i.e. ttl after it *queued* the last claim or
+ * renewal that committed (the database counts from a later moment, the transaction's start:
+ * the holder's deadline comes first), less a margin for the clocks' rates. */
+typedef struct vs_lease_result {
+        bool granted;                           /* the lease is this instance's (now) */
+        char holder[VS_INSTANCE_MAX + 1];       /* the instance holding it (this one when granted) */
+        /* a granted claim that took over the lease of another instance whose heartbeat had
+         * lapsed (died, or lost the database): its name; "" when the device was free, released
+         * or already this instance's. Verdicts that instance showed may not all be stored. */
+        char taken_from[VS_INSTANCE_MAX + 1];
+        int64_t expires_in_ms;                  /* the holder's heartbeat ends this long after the
+                                                 * statement (by the database's clock; <= 0: lapsed) */
+        /* A claim or renewal: this instance's heartbeat was not running when the batch that
+         * carried it began (the first of this run, or it lapsed): the leases the instance
+         * held before may have been taken over. It does not say which: claim each device
+         * again before attesting it. */
+        bool lapsed;
+} vs_lease_result;
+
+/* On the writer thread once the claim's transaction committed (error 0, res filled) or failed
+ * (<0: nothing claimed; res zeroed). */
+typedef void (*vs_lease_fn)(int error, const vs_lease_result *res, void *userdata);
+
+/* The longest heartbeat a claim or renewal may ask for. */
+#define VS_LEASE_TTL_MAX_MS (24 * 3600 * 1000LL)
+
+/* Queues a claim of device's lease for this store's instance (vs_instance), and pushes the
+ * instance's heartbeat to at least ttl_ms from now (a heartbeat is never shortened). -EINVAL: an id longer than VS_ID_MAX or
+ * empty, ttl_ms not in 1..VS_LEASE_TTL_MAX_MS; -ESHUTDOWN after vs_close began; -ENOMEM. */
+int vs_lease_claim(vs_store *s, const char *device, int64_t ttl_ms, vs_lease_fn done, void *userdata);
+/* Queues a heartbeat: every lease this instance holds is valid for ttl_ms from now at least
+ * (one row written, however many leases). done (may be NULL) gets res->lapsed (and
+ * expires_in_ms); errors as vs_lease_claim. */
+int vs_lease_renew_all(vs_store *s, int64_t ttl_ms, vs_lease_fn done, void *userdata);
+/* Queues the release of device's lease if this instance holds it (else a no-op): another
+ * instance may claim it at once. */
+int vs_lease_release(vs_store *s, const char *device, vs_done_fn done, void *userdata);
+/* Queues the release of every lease of this instance. (vs_close also ends its heartbeat, so
+ * that the leases it still holds can be claimed at once.) */
+int vs_lease_release_all(vs_store *s, vs_done_fn done, void *userdata);
+/* The device's lease as stored (synchronous read, as below): -ENOENT when none; granted
+ * means held by this instance with its heartbeat running. */
+int vs_lease_get(vs_store *s, const char *device, vs_lease_result *ret);
+
 /* Synchronous reads; -ENOENT when absent. A read that fails, at any row, is an error, never
  * a short answer: -EUCLEAN when the database finds its data damaged, -EIO otherwise (also
  * when the PostgreSQL server cannot be reached); vs_read_error then says why. */
@@ -149,7 +291,8 @@ int vs_verdict_history(vs_store *s, const char *device, vs_verdict *out, size_t 
 int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max);
 /* The largest global sequence ever stored (0 if none); numbers are never reused. (On
  * PostgreSQL a number given by the caller in a transaction that failed counts as used too:
- * the database's sequence is moved past it and sequences do not roll back.) */
+ * the database's sequence is moved past it and sequences do not roll back; so does one
+ * handed to a seal hook.) */
 int vs_verdict_last_global(vs_store *s, uint64_t *ret);
 /* Calls fn for every device (for loading state at start); fn's error stops the scan. */
 int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud);
