@@ -104,6 +104,17 @@ timeout 20 "$VOUCHD" --state-dir "$TOP/state" "${STORE_ARGS[@]}" --listen "127.0
 [[ $rc2 == 1 ]] && grep -q "another vouchd is running on this state dir" "$TOP/vouchd2.log" &&
         pass "a second vouchd on the same state dir refuses to start" ||
         fail "second vouchd: exit $rc2: $(tail -n 2 "$TOP/vouchd2.log")"
+if [[ -n ${VOUCH_TEST_STORE_URL:-} ]]; then
+        # ... and so does a second vouchd (its own state dir) on the same PostgreSQL store
+        "$VOUCHD" init --state-dir "$TOP/state2" "${STORE_ARGS[@]}" >/dev/null 2>"$TOP/init2.log" ||
+                fail "vouchd init of a second state dir on the running store: $(cat "$TOP/init2.log")"
+        rc3=0
+        timeout 20 "$VOUCHD" --state-dir "$TOP/state2" "${STORE_ARGS[@]}" --listen "127.0.0.1:$(free_port)" \
+                --golden-dir "$TOP/golden" --default-golden arch --ek-ca "$TOP/tpm-a/ekca.pem" >/dev/null 2>"$TOP/vouchd3.log" || rc3=$?
+        [[ $rc3 == 1 ]] && grep -q "running already" "$TOP/vouchd3.log" &&
+                pass "a second vouchd on the same PostgreSQL store refuses to start" ||
+                fail "second vouchd on the store: exit $rc3: $(tail -n 2 "$TOP/vouchd3.log")"
+fi
 
 agent a
 if [[ $RC == 0 && $OUT == *"verdict: TRUSTED"* && $ERR == *enrolling* ]]; then

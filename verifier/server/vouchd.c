@@ -528,7 +528,9 @@ int vouchd_init_store(const config *c, bool fresh, char *err, size_t n) {
                         path, stat(path, &st) < 0 ? "missing" : "empty");
                 return 0;
         }
-        int r = vs_open(path, 1, fresh ? VS_OPEN_CREATE : 0, &s, NULL, err, n);
+        /* under a name of its own: on PostgreSQL a running vouchd holds "default" */
+        vs_open_options opt = { .history_keep = 1, .flags = fresh ? VS_OPEN_CREATE : 0, .instance = "init" };
+        int r = vs_open_ex(path, &opt, &s, NULL, err, n);
         vs_close(s);
         return r;
 }
