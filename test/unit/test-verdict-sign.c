@@ -361,11 +361,13 @@ static void test_ear_verifies(void **state) {
         ear_split(jwt, &e);
         assert_true(es256_verifies(&e, key_pem));
         /* the header and claims, byte for byte (json-c keeps the order they were added in) */
-        char want[200];
-        snprintf(want, sizeof(want), "{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"%s\"}", key.id);
+        char want[200], kid[VV_JWK_KID_LEN + 1];
+        assert_int_equal(vv_jwk_thumbprint(key.pkey, kid), 0);
+        assert_int_equal(strlen(kid), VV_JWK_KID_LEN);
+        snprintf(want, sizeof(want), "{\"alg\":\"ES256\",\"typ\":\"eat+jwt\",\"kid\":\"%s\"}", kid);
         assert_string_equal(e.header, want);
         assert_string_equal(e.payload,
-                            "{\"eat_profile\":\"tag:github.com,2023:veraison/ear\",\"iat\":1795600800,\"exp\":1795604400,"
+                            "{\"eat_profile\":\"tag:github.com,2023:veraison/ear\",\"iss\":\"verifier-id\",\"iat\":1795600800,\"exp\":1795604400,"
                             "\"ear.verifier-id\":{\"developer\":\"vouch\",\"build\":\"vouchd test\"},"
                             "\"eat_nonce\":\"AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09o\","
                             "\"submods\":{\"vouch-tpm\":{\"ear.status\":\"affirming\",\"ear.trustworthiness-vector\":"

@@ -16,12 +16,13 @@
 #include "api-internal.h"
 #include "api.h"
 #include "clock.h"
+#include "verdict-ear.h"
 #include "vouchd.h"
 
 #define API_PAGE_DEFAULT 100
 #define API_PAGE_MAX 1000
 
-typedef enum fmt { FMT_PB = 0, FMT_JSON, FMT_EAR, FMT_PEM } fmt;
+typedef enum fmt { FMT_PB = 0, FMT_JSON, FMT_EAR, FMT_PEM, FMT_JWKS } fmt;
 
 /* ---- replies ---- */
 
@@ -153,14 +154,18 @@ static void reply(api_response *out, int code, const char *type, const void *bod
         reply_take(out, code, type, b, len);
 }
 
-static void reply_json(api_response *out, int code, json_object *o) {
+static void reply_json_as(api_response *out, int code, const char *type, json_object *o) {
         const char *s = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
                           : NULL;
         if (!s)
                 reply_oom(out);
         else
-                reply(out, code, "application/json", s, strlen(s));
+                reply(out, code, type, s, strlen(s));
         json_object_put(o);
+}
+
+static void reply_json(api_response *out, int code, json_object *o) {
+        reply_json_as(out, code, "application/json", o);
 }
 
 static void reply_verror(api_response *out, bool json, int code, uint32_t err, const char *fmtstr, va_list ap)
@@ -195,7 +200,7 @@ void api_reply_error(api_response *out, bool json, int code, uint32_t err, const
         va_end(ap);
 }
 
-/* Errors are JSON when the request asked for JSON, else protobuf (also for ear and pem). */
+/* Errors are JSON when the request asked for JSON (or a JWK Set), else protobuf (also for ear and pem). */
 static void reply_error(api_response *out, fmt f, int code, uint32_t err, const char *fmtstr, ...)
         __attribute__((format(printf, 5, 6)));
 static void reply_error(api_response *out, fmt f, int code, uint32_t err, const char *fmtstr, ...) {
@@ -468,8 +473,9 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
         Vouch__V1__VerdictKey keys[1 + VERDICT_MAX_RETIRED], *ptrs[1 + VERDICT_MAX_RETIRED];
         unsigned char *der[1 + VERDICT_MAX_RETIRED] = { 0 };
         BIO *pem = f == FMT_PEM ? BIO_new(BIO_s_mem()) : NULL;
-        json_object *jo = f == FMT_JSON ? json_object_new_object() : NULL, *arr = jo ? json_object_new_array() : NULL;
-        bool ok = f != FMT_PEM || pem;
+        json_object *jo = f == FMT_JSON || f == FMT_JWKS ? json_object_new_object() : NULL,
+                    *arr = jo ? json_object_new_array() : NULL;
+        bool ok = (f != FMT_PEM || pem) && (!(f == FMT_JSON || f == FMT_JWKS) || (jo && arr));
         int64_t now = vclock_wall();
         size_t published = 0; /* keys published: a retired one past its end date is not (the sweep drops it within a second) */
         for (size_t i = 0; i < n && ok; i++) {
@@ -487,7 +493,14 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
                 ptrs[published++] = &keys[i];
                 if (pem && ok)
                         ok = PEM_write_bio_PUBKEY(pem, v->pkey) == 1;
-                if (arr && ok) {
+                if (arr && ok && f == FMT_JWKS) {
+                        json_object *o = NULL;
+                        ok = vv_jwk(v->pkey, &o) == 0;
+                        if (ok && json_object_array_add(arr, o) < 0) {
+                                json_object_put(o);
+                                ok = false;
+                        }
+                } else if (arr && ok) {
                         json_object *o = json_object_new_object();
                         json_object_object_add(o, "key_id", json_object_new_string(v->id));
                         json_object_object_add(o, "spki", hex_json(der[i], keys[i].spki.len));
@@ -498,7 +511,7 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
         }
         pthread_mutex_unlock(&d->seq_lock);
         if (!ok) {
-                reply_error(out, f == FMT_JSON ? FMT_JSON : FMT_PB, 503, EIO, "cannot encode the keys");
+                reply_error(out, f == FMT_JSON || f == FMT_JWKS ? FMT_JSON : FMT_PB, 503, EIO, "cannot encode the keys");
                 json_object_put(jo);
                 json_object_put(arr);
         } else if (pem) {
@@ -507,7 +520,7 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
                 reply(out, 200, "application/x-pem-file", p, (size_t) len);
         } else if (jo) {
                 json_object_object_add(jo, "keys", arr);
-                reply_json(out, 200, jo);
+                reply_json_as(out, 200, f == FMT_JWKS ? "application/jwk-set+json" : "application/json", jo);
         } else {
                 Vouch__V1__VerdictKeys m = VOUCH__V1__VERDICT_KEYS__INIT;
                 m.keys = ptrs;
@@ -766,8 +779,10 @@ static int format_of(const api_request *in, api_response *out, fmt *ret) {
                 *ret = FMT_EAR;
         else if (!strcmp(fs, "pem"))
                 *ret = FMT_PEM;
+        else if (!strcmp(fs, "jwks"))
+                *ret = FMT_JWKS;
         else {
-                reply_error(out, FMT_PB, 400, EINVAL, "format \"%.40s\": expected json, ear, pem or protobuf", fs);
+                reply_error(out, FMT_PB, 400, EINVAL, "format \"%.40s\": expected json, ear, pem, jwks or protobuf", fs);
                 return -EINVAL;
         }
         return 0;
@@ -885,7 +900,7 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
         }
         if (format_of(&in, out, &f) < 0)
                 return;
-        fmt ef = f == FMT_JSON ? FMT_JSON : FMT_PB; /* errors */
+        fmt ef = f == FMT_JSON || f == FMT_JWKS ? FMT_JSON : FMT_PB; /* errors */
         const char *p = in.path;
         if (!p || strlen(p) >= sizeof(path)) {
                 reply_error(out, ef, 400, EINVAL, "no or too long a path");
@@ -923,6 +938,8 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
                 get_metrics(a, out);
         else if (np == 2 && v1 && !strcmp(parts[1], "keys") && get)
                 get_keys(a, out, f);
+        else if (np == 2 && !strcmp(parts[0], ".well-known") && !strcmp(parts[1], "jwks.json") && get)
+                get_keys(a, out, FMT_JWKS); /* the JWK Set whatever format= says */
         else if (np == 2 && v1 && !strcmp(parts[1], "verdicts") && get)
                 list_verdicts(a, &in, out, ef);
         else if (np == 2 && v1 && !strcmp(parts[1], "watch") && get)

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <openssl/ecdsa.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,89 @@ static char *b64url(const uint8_t *p, size_t n) {
         for (char *c = s; *c; c++)
                 *c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
         return s;
+}
+
+/* The coordinates of an EC P-256 public key, 32 bytes each. 0 or -ENOTSUP. */
+static int p256_xy(EVP_PKEY *key, uint8_t x[32], uint8_t y[32]) {
+        char group[64];
+        BIGNUM *bx = NULL, *by = NULL;
+        int r = -ENOTSUP;
+        if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+            EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) != 1 ||
+            strcmp(group, "prime256v1") != 0)
+                return r;
+        if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &bx) == 1 &&
+            EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &by) == 1 && BN_bn2binpad(bx, x, 32) == 32 &&
+            BN_bn2binpad(by, y, 32) == 32)
+                r = 0;
+        BN_free(bx);
+        BN_free(by);
+        return r;
+}
+
+/* x and y of key, base64url, into new strings. 0, -ENOTSUP, -ENOMEM. */
+static int jwk_xy(EVP_PKEY *key, char **ret_x, char **ret_y) {
+        uint8_t x[32], y[32];
+        int r = p256_xy(key, x, y);
+        if (r < 0)
+                return r;
+        char *x64 = b64url(x, 32), *y64 = b64url(y, 32);
+        if (!x64 || !y64) {
+                free(x64);
+                free(y64);
+                return -ENOMEM;
+        }
+        *ret_x = x64;
+        *ret_y = y64;
+        return 0;
+}
+
+static int thumbprint_of(const char *x64, const char *y64, char ret_kid[VV_JWK_KID_LEN + 1]) {
+        char canon[160];
+        uint8_t h[SHA256_DIGEST_LENGTH];
+        int n = snprintf(canon, sizeof(canon), "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x64, y64);
+        if (n < 0 || (size_t) n >= sizeof(canon))
+                return -ENOTSUP;
+        SHA256((const unsigned char *) canon, (size_t) n, h);
+        char *kid = b64url(h, sizeof(h));
+        if (!kid)
+                return -ENOMEM;
+        snprintf(ret_kid, VV_JWK_KID_LEN + 1, "%s", kid);
+        free(kid);
+        return 0;
+}
+
+int vv_jwk_thumbprint(EVP_PKEY *key, char ret_kid[VV_JWK_KID_LEN + 1]) {
+        char *x64 = NULL, *y64 = NULL;
+        int r = jwk_xy(key, &x64, &y64);
+        if (r == 0)
+                r = thumbprint_of(x64, y64, ret_kid);
+        free(x64);
+        free(y64);
+        return r;
+}
+
+int vv_jwk(EVP_PKEY *key, json_object **ret) {
+        char *x64 = NULL, *y64 = NULL, kid[VV_JWK_KID_LEN + 1];
+        int r = jwk_xy(key, &x64, &y64);
+        if (r == 0)
+                r = thumbprint_of(x64, y64, kid);
+        json_object *o = r == 0 ? json_object_new_object() : NULL;
+        if (r == 0 && !o)
+                r = -ENOMEM;
+        if (o) {
+                json_object_object_add(o, "kty", json_object_new_string("EC"));
+                json_object_object_add(o, "crv", json_object_new_string("P-256"));
+                json_object_object_add(o, "x", json_object_new_string(x64));
+                json_object_object_add(o, "y", json_object_new_string(y64));
+                json_object_object_add(o, "use", json_object_new_string("sig"));
+                json_object_object_add(o, "alg", json_object_new_string("ES256"));
+                json_object_object_add(o, "kid", json_object_new_string(kid));
+                *ret = o;
+        }
+        free(x64);
+        free(y64);
+        return r;
 }
 
 /* AR4SI trustworthiness claims and the findings that bear on them. */
@@ -105,6 +190,8 @@ static json_object *ear_submod(const Vouch__V1__Verdict *v) {
 static json_object *ear_claims(const Vouch__V1__Verdict *v, const char *build) {
         json_object *pl = json_object_new_object();
         json_object_object_add(pl, "eat_profile", json_object_new_string("tag:github.com,2023:veraison/ear"));
+        if (v->verifier_id && v->verifier_id[0])
+                json_object_object_add(pl, "iss", json_object_new_string(v->verifier_id));
         json_object_object_add(pl, "iat", json_object_new_int64(v->issued_at));
         if (v->expires_at > v->issued_at)
                 json_object_object_add(pl, "exp", json_object_new_int64(v->expires_at));
@@ -162,13 +249,15 @@ int vv_ear(const uint8_t *record, size_t len, const vv_key *key, const char *bui
         Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, len, record);
         Vouch__V1__Verdict *v = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
         json_object *hdr = NULL, *pl = NULL;
+        char kid[VV_JWK_KID_LEN + 1];
         int r = -EBADMSG;
-        if (!v)
+        if (!v || (r = vv_jwk_thumbprint(key->pkey, kid)) < 0)
                 goto out;
         hdr = json_object_new_object();
         json_object_object_add(hdr, "alg", json_object_new_string("ES256"));
-        json_object_object_add(hdr, "typ", json_object_new_string("JWT"));
-        json_object_object_add(hdr, "kid", json_object_new_string(key->id));
+        /* explicit typing (RFC 8725, 3.11): the media type application/eat+jwt it is served as */
+        json_object_object_add(hdr, "typ", json_object_new_string("eat+jwt"));
+        json_object_object_add(hdr, "kid", json_object_new_string(kid));
         pl = ear_claims(v, build);
         r = jws_es256(hdr, pl, key->pkey, ret_jwt);
 out:
