@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -519,6 +520,183 @@ static void test_keys(void **state) {
         api_response_done(&r);
 }
 
+/* ---- the JWK Set (RFC 7517) and the EAR's kid ---- */
+
+/* base64url without padding, written here apart from vouchd's own encoder */
+static void b64url_enc(const uint8_t *p, size_t n, char *out) {
+        static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        size_t k = 0;
+        for (size_t i = 0; i < n; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16 | (i + 1 < n ? (uint32_t) p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+                out[k++] = a[v >> 18 & 63];
+                out[k++] = a[v >> 12 & 63];
+                if (i + 1 < n)
+                        out[k++] = a[v >> 6 & 63];
+                if (i + 2 < n)
+                        out[k++] = a[v & 63];
+        }
+        out[k] = 0;
+}
+
+/* base64url (no padding) into out (at most cap bytes): the length, or -1 for a bad string */
+static int b64url_dec(const char *s, uint8_t *out, size_t cap) {
+        static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        uint32_t v = 0;
+        int bits = 0;
+        size_t k = 0;
+        for (; *s; s++) {
+                const char *c = strchr(a, *s);
+                if (!c)
+                        return -1;
+                v = v << 6 | (uint32_t) (c - a);
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        if (k >= cap)
+                                return -1;
+                        out[k++] = (uint8_t) (v >> bits);
+                }
+        }
+        return (int) k;
+}
+
+/* The RFC 7638 thumbprint of an EC P-256 key, from its encoded point 04 || X || Y, and its
+ * x and y (base64url): the canonical JSON built by hand, SHA-256, base64url. */
+static void thumbprint(EVP_PKEY *k, char x64[44], char y64[44], char kid[44]) {
+        uint8_t pt[65], h[32];
+        size_t n = 0;
+        unsigned hn = 0;
+        assert_int_equal(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &n), 1);
+        assert_int_equal(n, 65);
+        assert_int_equal(pt[0], 4);
+        b64url_enc(pt + 1, 32, x64);
+        b64url_enc(pt + 33, 32, y64);
+        char canon[200];
+        snprintf(canon, sizeof(canon), "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x64, y64);
+        assert_int_equal(EVP_Digest(canon, strlen(canon), h, &hn, EVP_sha256(), NULL), 1);
+        assert_int_equal(hn, 32);
+        b64url_enc(h, 32, kid);
+        assert_int_equal(strlen(kid), 43);
+}
+
+/* GET /v1/keys?format=jwks matches GET /v1/keys key for key, in order: the JWK of each, its
+ * kid the thumbprint computed here. The kids into kids (n of them). */
+static size_t check_jwks(tapi *t, const char *target, char kids[][44], size_t max) {
+        api_response r;
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/keys", &r);
+        expect_ok(&r, "application/x-protobuf");
+        Vouch__V1__VerdictKeys *k = vouch__v1__verdict_keys__unpack(NULL, r.body_len, r.body);
+        assert_non_null(k);
+        api_response_done(&r);
+        assert_true(k->n_keys <= max);
+
+        call(t, API_METHOD_GET, API_ROLE_READER, target, &r);
+        expect_ok(&r, "application/jwk-set+json");
+        json_object *o = json_of(&r), *keys = jget(o, "keys");
+        assert_true(json_object_is_type(keys, json_type_array));
+        assert_int_equal(json_object_array_length(keys), k->n_keys);
+        for (size_t i = 0; i < k->n_keys; i++) {
+                const unsigned char *der = k->keys[i]->spki.data;
+                EVP_PKEY *pub = d2i_PUBKEY(NULL, &der, (long) k->keys[i]->spki.len);
+                assert_non_null(pub);
+                char x64[44], y64[44];
+                thumbprint(pub, x64, y64, kids[i]);
+                EVP_PKEY_free(pub);
+                json_object *j = json_object_array_get_idx(keys, i);
+                assert_int_equal(json_object_object_length(j), 7);
+                assert_string_equal(jstr(j, "kty"), "EC");
+                assert_string_equal(jstr(j, "crv"), "P-256");
+                assert_string_equal(jstr(j, "use"), "sig");
+                assert_string_equal(jstr(j, "alg"), "ES256");
+                assert_string_equal(jstr(j, "x"), x64);
+                assert_string_equal(jstr(j, "y"), y64);
+                assert_string_equal(jstr(j, "kid"), kids[i]);
+                uint8_t c[40];
+                assert_int_equal(b64url_dec(jstr(j, "x"), c, sizeof(c)), 32);
+                assert_int_equal(b64url_dec(jstr(j, "y"), c, sizeof(c)), 32);
+        }
+        json_object_put(o);
+        api_response_done(&r);
+        size_t n = k->n_keys;
+        vouch__v1__verdict_keys__free_unpacked(k, NULL);
+        return n;
+}
+
+/* The device's EAR: its header {"alg","typ","kid"} and the kid into kid; iss checked. */
+static void check_ear(tapi *t, char kid[44]) {
+        char path[128];
+        api_response r;
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict?format=ear", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        expect_ok(&r, "application/eat+jwt");
+        char *jwt = strndup((const char *) r.body, r.body_len);
+        api_response_done(&r);
+        char *dot1 = strchr(jwt, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+        assert_non_null(dot2);
+        *dot1 = *dot2 = 0;
+        char buf[4096];
+        int n = b64url_dec(jwt, (uint8_t *) buf, sizeof(buf) - 1);
+        assert_true(n > 0);
+        buf[n] = 0;
+        json_object *h = json_tokener_parse(buf);
+        assert_non_null(h);
+        assert_int_equal(json_object_object_length(h), 3);
+        assert_string_equal(jstr(h, "alg"), "ES256");
+        assert_string_equal(jstr(h, "typ"), "eat+jwt");
+        assert_int_equal(strlen(jstr(h, "kid")), 43);
+        snprintf(kid, 44, "%s", jstr(h, "kid"));
+        json_object_put(h);
+        n = b64url_dec(dot1 + 1, (uint8_t *) buf, sizeof(buf) - 1);
+        assert_true(n > 0);
+        buf[n] = 0;
+        json_object *p = json_tokener_parse(buf);
+        assert_non_null(p);
+        assert_string_equal(jstr(p, "iss"), t->f.d.verifier_id);
+        assert_int_equal(strlen(jstr(p, "iss")), 64);
+        json_object_put(p);
+        free(jwt);
+}
+
+static void test_jwks(void **state) {
+        tapi *t = *state;
+        char kids[4][44], again[4][44], kid[44];
+        /* the active key alone; the well-known path gives the same set */
+        assert_int_equal(check_jwks(t, "/v1/keys?format=jwks", kids, 4), 1);
+        assert_int_equal(check_jwks(t, "/.well-known/jwks.json", again, 4), 1);
+        assert_string_equal(again[0], kids[0]);
+        /* the EAR names its key by that thumbprint */
+        attest(t);
+        check_ear(t, kid);
+        assert_string_equal(kid, kids[0]);
+
+        /* rotated: the new key signs, the old one stays published until its end date */
+        char new_id[65];
+        assert_int_equal(vk_rotate(t->f.d.cfg.state_dir, vclock_wall() + 86400, new_id), 0);
+        assert_int_equal(verdict_keys_reload(&t->f.d), 0);
+        assert_string_equal(t->f.d.keys.active.id, new_id);
+        assert_int_equal(check_jwks(t, "/v1/keys?format=jwks", again, 4), 2);
+        assert_string_not_equal(again[0], kids[0]);
+        assert_string_equal(again[1], kids[0]);
+        char well[4][44];
+        assert_int_equal(check_jwks(t, "/.well-known/jwks.json", well, 4), 2);
+        assert_string_equal(well[0], again[0]);
+        assert_string_equal(well[1], again[1]);
+        check_ear(t, kid);
+        assert_string_equal(kid, again[0]);
+
+        /* a reader's endpoint: no role, no keys; errors in JSON */
+        api_response r;
+        call(t, API_METHOD_GET, API_ROLE_NONE, "/.well-known/jwks.json", &r);
+        expect_json_error(&r, 403, EACCES);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_NONE, "/v1/keys?format=jwks", &r);
+        expect_json_error(&r, 403, EACCES);
+        api_response_done(&r);
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, "/.well-known/jwks.json", &r);
+        expect_json_error(&r, 404, ENOENT);
+        api_response_done(&r);
+}
+
 /* ---- roles ---- */
 
 static void test_roles(void **state) {
@@ -954,6 +1132,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_device_list_pages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verdict_list_filter_and_pages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_jwks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_build_info, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_revoke_and_approve, setup, teardown),

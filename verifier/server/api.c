@@ -900,8 +900,10 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
         }
         if (format_of(&in, out, &f) < 0)
                 return;
-        fmt ef = f == FMT_JSON || f == FMT_JWKS ? FMT_JSON : FMT_PB; /* errors */
         const char *p = in.path;
+        if (p && !strcmp(p, "/.well-known/jwks.json"))
+                f = FMT_JWKS; /* a JWK Set, and errors in JSON, whatever format= says */
+        fmt ef = f == FMT_JSON || f == FMT_JWKS ? FMT_JSON : FMT_PB; /* errors */
         if (!p || strlen(p) >= sizeof(path)) {
                 reply_error(out, ef, 400, EINVAL, "no or too long a path");
                 return;
@@ -939,7 +941,7 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
         else if (np == 2 && v1 && !strcmp(parts[1], "keys") && get)
                 get_keys(a, out, f);
         else if (np == 2 && !strcmp(parts[0], ".well-known") && !strcmp(parts[1], "jwks.json") && get)
-                get_keys(a, out, FMT_JWKS); /* the JWK Set whatever format= says */
+                get_keys(a, out, FMT_JWKS);
         else if (np == 2 && v1 && !strcmp(parts[1], "verdicts") && get)
                 list_verdicts(a, &in, out, ef);
         else if (np == 2 && v1 && !strcmp(parts[1], "watch") && get)
