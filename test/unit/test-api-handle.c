@@ -622,14 +622,16 @@ static size_t check_jwks(tapi *t, const char *target, char kids[][44], size_t ma
         return n;
 }
 
-/* The device's EAR: its header {"alg","typ","kid"} and the kid into kid; iss checked. */
-static void check_ear(tapi *t, char kid[44]) {
+/* The device's EAR: its header {"alg","typ","kid"} and the kid into kid; iss checked. The
+ * token into *ret_jwt (the caller frees it). */
+static void check_ear(tapi *t, char kid[44], char **ret_jwt) {
         char path[128];
         api_response r;
         snprintf(path, sizeof(path), "/v1/devices/%s/verdict?format=ear", t->f.id);
         call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
         expect_ok(&r, "application/eat+jwt");
         char *jwt = strndup((const char *) r.body, r.body_len);
+        *ret_jwt = strndup((const char *) r.body, r.body_len);
         api_response_done(&r);
         char *dot1 = strchr(jwt, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
         assert_non_null(dot2);
@@ -657,16 +659,30 @@ static void check_ear(tapi *t, char kid[44]) {
         free(jwt);
 }
 
+/* With VOUCH_JOSE_OUT=DIR, test_jwks leaves its JWK Set and EAR tokens there for
+ * test-jose.py (PyJWT). */
+static void jose_out(const char *name, const char *text, size_t len) {
+        const char *dir = getenv("VOUCH_JOSE_OUT");
+        if (!dir)
+                return;
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        FILE *f = fopen(path, "we");
+        assert_non_null(f);
+        assert_int_equal(fwrite(text, 1, len, f), len);
+        assert_int_equal(fclose(f), 0);
+}
+
 static void test_jwks(void **state) {
         tapi *t = *state;
-        char kids[4][44], again[4][44], kid[44];
+        char kids[4][44], again[4][44], kid[44], *old_ear = NULL, *new_ear = NULL;
         /* the active key alone; the well-known path gives the same set */
         assert_int_equal(check_jwks(t, "/v1/keys?format=jwks", kids, 4), 1);
         assert_int_equal(check_jwks(t, "/.well-known/jwks.json", again, 4), 1);
         assert_string_equal(again[0], kids[0]);
         /* the EAR names its key by that thumbprint */
         attest(t);
-        check_ear(t, kid);
+        check_ear(t, kid, &old_ear);
         assert_string_equal(kid, kids[0]);
 
         /* rotated: the new key signs, the old one stays published until its end date */
@@ -681,8 +697,20 @@ static void test_jwks(void **state) {
         assert_int_equal(check_jwks(t, "/.well-known/jwks.json", well, 4), 2);
         assert_string_equal(well[0], again[0]);
         assert_string_equal(well[1], again[1]);
-        check_ear(t, kid);
+        check_ear(t, kid, &new_ear);
         assert_string_equal(kid, again[0]);
+        if (getenv("VOUCH_JOSE_OUT")) {
+                api_response r;
+                call(t, API_METHOD_GET, API_ROLE_READER, "/.well-known/jwks.json", &r);
+                expect_ok(&r, "application/jwk-set+json");
+                jose_out("jwks.json", (const char *) r.body, r.body_len);
+                api_response_done(&r);
+                jose_out("ear-old.jwt", old_ear, strlen(old_ear));
+                jose_out("ear-new.jwt", new_ear, strlen(new_ear));
+                jose_out("issuer", t->f.d.verifier_id, strlen(t->f.d.verifier_id));
+        }
+        free(old_ear);
+        free(new_ear);
 
         /* a reader's endpoint: no role, no keys; errors in JSON */
         api_response r;
