@@ -723,6 +723,15 @@ static void test_jwks(void **state) {
         call(t, API_METHOD_POST, API_ROLE_ADMIN, "/.well-known/jwks.json", &r);
         expect_json_error(&r, 404, ENOENT);
         api_response_done(&r);
+        /* a JWK Set is keys only */
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict?format=jwks", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        expect_json_error(&r, 400, EINVAL);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?format=jwks", &r);
+        expect_json_error(&r, 400, EINVAL);
+        api_response_done(&r);
 }
 
 /* ---- roles ---- */

@@ -934,6 +934,12 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
                 reply_error(out, ef, 403, EACCES, "client \"%s\" is a reader; %s needs the admin role", in.cn, p);
                 return;
         }
+        bool keys = np == 2 && ((v1 && !strcmp(parts[1], "keys")) ||
+                                (!strcmp(parts[0], ".well-known") && !strcmp(parts[1], "jwks.json")));
+        if (f == FMT_JWKS && !keys) {
+                reply_error(out, ef, 400, EINVAL, "format \"jwks\" is for GET /v1/keys only");
+                return;
+        }
         if (np == 1 && !strcmp(parts[0], "healthz") && get)
                 reply(out, 200, "text/plain", "ok\n", 3);
         else if (np == 1 && !strcmp(parts[0], "metrics") && get)
