@@ -252,6 +252,7 @@ def main(argv):
         open(os.path.join(rest[1], "header.json"), "wb").write(b64url_dec(h))
         open(os.path.join(rest[1], "payload.json"), "wb").write(b64url_dec(p))
         open(os.path.join(rest[1], "input.txt"), "wb").write((h + "." + p).encode())
+        open(os.path.join(rest[1], "token"), "wb").write(data)
         raw = b64url_dec(s)
         if len(raw) != 64:
             sys.exit("ES256 signature of %d bytes" % len(raw))

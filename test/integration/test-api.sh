@@ -224,6 +224,23 @@ if [[ $ct == application/eat+jwt && $(jq -r .alg "$TOP/ear/header.json") == ES25
 else
         fail "EAR: $ct $(cat "$TOP/ear/header.json" "$TOP/ear/payload.json")"
 fi
+# ... and that PyJWT verifies with the JWK Set vouchd publishes, chosen by kid, with typ and iss
+PC reader get /.well-known/jwks.json --out "$TOP/jwks.json" >/dev/null
+vid=$(PC reader verdict "/v1/devices/$ID/verdict" | jq -r .verdict.verifier_id) # the issuer expected
+if python3 - "$TOP/jwks.json" "$TOP/ear/token" "$vid" <<'PY'; then
+import json, sys, jwt
+keys = jwt.PyJWKSet.from_json(open(sys.argv[1]).read())
+token = open(sys.argv[2]).read().strip()
+header = jwt.get_unverified_header(token)
+assert header["typ"] == "eat+jwt", header
+key = next(k for k in keys.keys if k.key_id == header["kid"])
+claims = jwt.decode(token, key.key, algorithms=["ES256"], issuer=sys.argv[3], options={"verify_exp": True})
+assert claims["submods"]["vouch-tpm"]["ear.status"] == "affirming"
+PY
+        pass "the EAR token verifies with PyJWT against GET /.well-known/jwks.json (kid, typ eat+jwt, iss)"
+else
+        fail "PyJWT against the live JWK Set: $(cat "$TOP/jwks.json")"
+fi
 
 # a client that caches TLS sessions (Java, curl, Go) connects again offering the first
 # connection's session: it gets a full handshake and its answer, not an alert
