@@ -227,7 +227,10 @@ fi
 # ... and that PyJWT verifies with the JWK Set vouchd publishes, chosen by kid, with typ and iss
 PC reader get /.well-known/jwks.json --out "$TOP/jwks.json" >/dev/null
 vid=$(PC reader verdict "/v1/devices/$ID/verdict" | jq -r .verdict.verifier_id) # the issuer expected
-if python3 - "$TOP/jwks.json" "$TOP/ear/token" "$vid" <<'PY'; then
+# Debian's python3-jwt is installed for /usr/bin/python3 (not for a pyenv or venv python3)
+pyjwt=python3
+[[ -x /usr/bin/python3 ]] && pyjwt=/usr/bin/python3
+if "$pyjwt" - "$TOP/jwks.json" "$TOP/ear/token" "$vid" <<'PY'; then
 import json, sys, jwt
 keys = jwt.PyJWKSet.from_json(open(sys.argv[1]).read())
 token = open(sys.argv[2]).read().strip()
