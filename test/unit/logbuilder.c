@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eventlog.h"
 #include "hash.h"
+#include "uefi.h"
 
 static void reserve(logbuilder *b, size_t n) {
         if (b->len + n <= b->cap)
@@ -129,4 +131,17 @@ uint8_t *lb_variable(const uint8_t guid[16], const char *name, const void *data,
                 memcpy(p + 32 + 2 * nl, data, dlen);
         *ret_len = len;
         return v;
+}
+
+void lb_sample_boot(logbuilder *b) {
+        static const uint16_t algs[] = { VC_ALG_SHA1, VC_ALG_SHA256 };
+        size_t n;
+        lb_init_agile(b, algs, 2);
+        lb_event(b, 0, EV_S_CRTM_VERSION, "v\0\0\0", 4);
+        uint8_t *sb = lb_variable(vc_guid_efi_global_variable, "SecureBoot", "\1", 1, &n);
+        lb_event(b, 7, EV_EFI_VARIABLE_DRIVER_CONFIG, sb, n);
+        free(sb);
+        for (uint32_t p = 0; p < 8; p++)
+                lb_event(b, p, EV_SEPARATOR, "\0\0\0\0", 4);
+        lb_event_fill(b, 4, EV_EFI_BOOT_SERVICES_APPLICATION, 0x21, "app1", 4);
 }

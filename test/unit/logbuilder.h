@@ -31,5 +31,9 @@ void lb_raw(logbuilder *b, const void *p, size_t n);
 void lb_u32(logbuilder *b, uint32_t v);
 void lb_free(logbuilder *b);
 
+/* A small UEFI boot in a crypto-agile SHA-1 + SHA-256 log: the CRTM version, SecureBoot on,
+ * a separator in PCRs 0-7 and one boot application in PCR 4 (digests 0x21). */
+void lb_sample_boot(logbuilder *b);
+
 /* UEFI_VARIABLE_DATA for an ASCII name. Returns malloc'ed bytes, length in *ret_len. */
 uint8_t *lb_variable(const uint8_t guid[16], const char *name, const void *data, size_t dlen, size_t *ret_len);

@@ -21,8 +21,6 @@
 #include "tls.h"
 #include "uefi.h"
 
-static const uint16_t banks[] = { VC_ALG_SHA1, VC_ALG_SHA256 };
-
 /* ---- the in-memory connection ---- */
 
 static int fc_write(void *conn, const void *data, size_t len) {
@@ -58,18 +56,6 @@ static void fc_free(void *conn) {
 static const session_io fc_io = { fc_write, fc_set_timeout, fc_stop_reading, fc_close_after_flush, fc_free };
 
 /* ---- the device ---- */
-
-static void boot_log(logbuilder *b) {
-        size_t n;
-        lb_init_agile(b, banks, 2);
-        lb_event(b, 0, EV_S_CRTM_VERSION, "v\0\0\0", 4);
-        uint8_t *sb = lb_variable(vc_guid_efi_global_variable, "SecureBoot", "\1", 1, &n);
-        lb_event(b, 7, EV_EFI_VARIABLE_DRIVER_CONFIG, sb, n);
-        free(sb);
-        for (uint32_t p = 0; p < 8; p++)
-                lb_event(b, p, EV_SEPARATOR, "\0\0\0\0", 4);
-        lb_event_fill(b, 4, EV_EFI_BOOT_SERVICES_APPLICATION, 0x21, "app1", 4);
-}
 
 static size_t marshal_public(const TPMT_PUBLIC *p, uint8_t *buf, size_t cap) {
         TPM2B_PUBLIC pub = { .publicArea = *p };
@@ -183,7 +169,7 @@ void sfx_setup(sfx *f, bool enrolled) {
         qb_key_new(&f->key);
         f->ak_len = marshal_public(&f->key.pub, f->ak_pub, sizeof(f->ak_pub));
         make_ek(f);
-        boot_log(&f->b);
+        lb_sample_boot(&f->b);
         write_golden(f);
         f->clock = 1000;
         f->reset = 3;

@@ -34,15 +34,7 @@ typedef struct fix {
 } fix;
 
 static void boot_log(logbuilder *b) {
-        size_t n;
-        lb_init_agile(b, banks, 2);
-        lb_event(b, 0, EV_S_CRTM_VERSION, "v\0\0\0", 4);
-        uint8_t *sb = lb_variable(vc_guid_efi_global_variable, "SecureBoot", "\1", 1, &n);
-        lb_event(b, 7, EV_EFI_VARIABLE_DRIVER_CONFIG, sb, n);
-        free(sb);
-        for (uint32_t p = 0; p < 8; p++)
-                lb_event(b, p, EV_SEPARATOR, "\0\0\0\0", 4);
-        lb_event_fill(b, 4, EV_EFI_BOOT_SERVICES_APPLICATION, 0x21, "app1", 4);
+        lb_sample_boot(b);
         const char *cl = "kernel_cmdline: /vmlinuz ro";
         lb_event_measured(b, 8, EV_IPL, cl, strlen(cl) + 1, cl + 16, strlen(cl) - 16);
 }
