@@ -47,6 +47,8 @@ const char config_usage[] =
         "  --store URL             where devices and verdicts are kept: sqlite:PATH or a path (default:\n"
         "                          DIR/vouch.db), or postgresql://... (password from PGPASSFILE or\n"
         "                          ~/.pgpass, never in the URL; docs/vouchd.md, The store)\n"
+        "  --instance NAME         this vouchd's name among several sharing one PostgreSQL store\n"
+        "                          (default \"default\"; 1-63 of A-Z a-z 0-9 . _ -; docs/scale-out.md)\n"
         "  --fresh-store           start with an empty store although the state dir has keys\n"
         "                          (vouch.db missing or empty is refused otherwise:\n"
         "                          docs/failure-behaviour.md)\n"
@@ -63,6 +65,7 @@ enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
         O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH, O_STORE,
+        O_INSTANCE,
         /* from here on: the command line only (load_config) */
         O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE,
 };
@@ -99,6 +102,7 @@ static const struct option options[] = {
         { "fresh-store", no_argument, NULL, O_FRESH_STORE },
         { "ek-cert-fetch", required_argument, NULL, O_EK_CERT_FETCH },
         { "store", required_argument, NULL, O_STORE },
+        { "instance", required_argument, NULL, O_INSTANCE },
         {},
 };
 
@@ -112,6 +116,7 @@ static const char *option_name(int id) {
 void config_free(config *c) {
         free(c->state_dir);
         free(c->store);
+        free(c->instance);
         free(c->listen);
         free(c->golden_dir);
         free(c->default_golden);
@@ -183,6 +188,16 @@ static int set_str(char **dst, const char *v) {
         return *dst ? 0 : -ENOMEM;
 }
 
+/* The store checks the name too (vs_open_ex); this says it at the command line. */
+static int set_instance(config *c, const char *v) {
+        size_t n = strlen(v);
+        if (n < 1 || n > 63 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n) {
+                fprintf(stderr, "vouchd: --instance: \"%s\" is not 1-63 characters from A-Z a-z 0-9 . _ -\n", v);
+                return -EINVAL;
+        }
+        return set_str(&c->instance, v);
+}
+
 static int apply_option(config *c, int id, const char *name, const char *v) {
         switch (id) {
         case O_STATE: return set_str(&c->state_dir, v);
@@ -208,6 +223,7 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_FRESH_STORE: c->fresh_store = !v || strcmp(v, "false") != 0; return 0;
         case O_EK_CERT_FETCH: return add_ek_service(c, v);
         case O_STORE: return set_str(&c->store, v);
+        case O_INSTANCE: return set_instance(c, v);
         case O_APPROVAL:
                 if (strcmp(v, "auto") == 0)
                         c->approval = APPROVAL_AUTO;

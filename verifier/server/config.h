@@ -24,6 +24,7 @@ typedef struct ek_service {
 typedef struct config {
         char *state_dir;
         char *store;            /* --store URL; NULL: sqlite:STATE_DIR/vouch.db */
+        char *instance;         /* --instance NAME: this vouchd among those sharing the store ("default") */
         char *listen;           /* HOST:PORT */
         char *golden_dir;
         char *default_golden;

@@ -52,6 +52,9 @@ typedef struct device {
         uint32_t saved_reset, saved_restart, clock_unsaved;
         vc_ak *ak;                      /* mu; loops (a re-enrollment's new AK) */
         struct session *session;        /* lock; loops: the one active session, or NULL */
+        /* shared stores (vouchd.shared) only: this instance holds the device's lease (lock;
+         * written on the writer thread by the claim's and release's callbacks) */
+        bool leased;
         /* the latest committed verdict: lock; written only by verdict.c's commit hand-off
          * (set_latest_locked, on the writer thread; at start by main) */
         uint8_t *latest;                /* serialized SignedVerdict, NULL if none */
@@ -69,6 +72,10 @@ typedef struct device {
         uint8_t ek_key[32];             /* vc_ek_key_id of rec.ek_public (set once when added) */
         struct device *next_key;        /* lock; the hash chain by ek_key */
 } device;
+
+/* Whether this instance is the one that attests dev and issues its verdicts: always with a
+ * store of its own (SQLite), under the device's lease with a shared one. d->lock held. */
+#define device_held_locked(d, dev) (!(d)->shared || (dev)->leased)
 
 /* registry.c */
 int registry_load(vouchd *d);

@@ -268,7 +268,8 @@ static int open_store(vouchd *d, bool fresh_dir) {
         const char *path = config_store_url(&d->cfg, url, sizeof(url));
         bool file = config_store_is_file(&d->cfg);
         unsigned flags = fresh_dir || d->cfg.fresh_store ? VS_OPEN_CREATE : 0;
-        int r = vs_open(path, d->cfg.history, flags, &d->store, &info, err, sizeof(err));
+        vs_open_options opt = { .history_keep = d->cfg.history, .flags = flags, .instance = d->cfg.instance };
+        int r = vs_open_ex(path, &opt, &d->store, &info, err, sizeof(err));
         if (r == -ENOENT) {
                 vlog(LOG_ERR, "store: %s, but %s holds vouchd's keys: the devices, their revocations and verdicts "
                               "would be forgotten. Restore the store from a backup, or start with --fresh-store if "
@@ -280,6 +281,7 @@ static int open_store(vouchd *d, bool fresh_dir) {
                 vlog(LOG_ERR, "store: %s", err);
                 return r;
         }
+        d->shared = !file;
         if (info.created)
                 vlog(LOG_INFO, "store: %s created", file ? path : "the PostgreSQL schema");
         if ((r = registry_load(d)) < 0 || (r = verdict_load_latest(d)) < 0) {

@@ -29,6 +29,10 @@ struct vouchd {
         char **allow;                   /* allowlisted EK certificate or EK key fingerprints */
         size_t n_allow;
         vs_store *store;
+        /* the store is shared by several instances (PostgreSQL): a device is attested only
+         * under its lease, verdicts are numbered in commit order, and what other instances
+         * commit is polled (docs/scale-out.md). Set at start, read-only after. */
+        bool shared;
         char verifier_id[65];
 
         /* verdicts: numbered and signed under seq_lock, and queued to the store in that
