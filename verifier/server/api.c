@@ -532,6 +532,25 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
                 OPENSSL_free(der[i]);
 }
 
+/* GET /healthz: 200 "ok" while verdicts can be committed; 503 "not ready: WHY" while the
+ * store is unreachable (PostgreSQL down or partitioned: reconnecting) or lost. A load
+ * balancer or orchestrator takes the instance out of rotation on 503. */
+static void healthz(vouchd *d, api_response *out) {
+        char why[400] = "", body[512];
+        vs_stats st;
+        vs_get_stats(d->store, &st);
+        if (vs_lost(d->store, why, sizeof(why)))
+                snprintf(body, sizeof(body), "not ready: the store is lost: %s\n", why);
+        else if (st.unavailable)
+                snprintf(body, sizeof(body), "not ready: the store is unavailable (reconnecting): %s\n",
+                         st.last_error[0] ? st.last_error : "no connection");
+        else {
+                reply(out, 200, "text/plain", "ok\n", 3);
+                return;
+        }
+        reply(out, 503, "text/plain", body, strlen(body));
+}
+
 static void get_metrics(struct api *a, api_response *out) {
         vouchd *d = a->d;
         char *text = NULL;
@@ -941,7 +960,7 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
                 return;
         }
         if (np == 1 && !strcmp(parts[0], "healthz") && get)
-                reply(out, 200, "text/plain", "ok\n", 3);
+                healthz(a->d, out);
         else if (np == 1 && !strcmp(parts[0], "metrics") && get)
                 get_metrics(a, out);
         else if (np == 2 && v1 && !strcmp(parts[1], "keys") && get)
