@@ -648,6 +648,13 @@ static void get_metrics(struct api *a, api_response *out) {
                             (unsigned long long) st.failures, vs_lost(d->store, NULL, 0) ? 1 : 0,
                             atomic_load(&a->n_watchers),
                             (unsigned long long) atomic_load(&a->refused));
+        fprintf(b, "# HELP vouch_store_unavailable 1 while the database cannot be reached (PostgreSQL: reconnecting with backoff; nothing is committed).\n"
+                   "# TYPE vouch_store_unavailable gauge\n"
+                   "vouch_store_unavailable %d\n"
+                   "# HELP vouch_store_reconnects_total Connections to the database made again after it was lost.\n"
+                   "# TYPE vouch_store_reconnects_total counter\n"
+                   "vouch_store_reconnects_total %llu\n",
+                st.unavailable ? 1 : 0, (unsigned long long) st.reconnects);
         fprintf(b, "# HELP vouch_build_info vouchd's version.\n# TYPE vouch_build_info gauge\n"
                    "vouch_build_info{version=\"" VOUCH_VERSION "\"} 1\n");
         if (fclose(b) != 0) {
