@@ -53,6 +53,7 @@ const char config_usage[] =
         "                          (vouch.db missing or empty is refused otherwise:\n"
         "                          docs/failure-behaviour.md)\n"
         "  --log-level LEVEL       error, warning, info (default), debug\n"
+        "  --log-format FORMAT     text (default) or json (one JSON object per line)\n"
         "Policy-engine API (HTTPS, mutual TLS; docs/API.md):\n"
         "  --api-listen HOST:PORT  where it listens (off when not set)\n"
         "  --api-client-ca FILE    CA of client certificates (default: the state dir's ca.pem)\n"
@@ -65,7 +66,7 @@ enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
         O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH, O_STORE,
-        O_INSTANCE,
+        O_INSTANCE, O_LOG_FORMAT,
         /* from here on: the command line only (load_config) */
         O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE,
 };
@@ -103,6 +104,7 @@ static const struct option options[] = {
         { "ek-cert-fetch", required_argument, NULL, O_EK_CERT_FETCH },
         { "store", required_argument, NULL, O_STORE },
         { "instance", required_argument, NULL, O_INSTANCE },
+        { "log-format", required_argument, NULL, O_LOG_FORMAT },
         {},
 };
 
@@ -224,6 +226,15 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_EK_CERT_FETCH: return add_ek_service(c, v);
         case O_STORE: return set_str(&c->store, v);
         case O_INSTANCE: return set_instance(c, v);
+        case O_LOG_FORMAT: {
+                vu_log_format f;
+                if (vu_log_format_parse(v, &f) < 0) {
+                        fprintf(stderr, "vouchd: --log-format: \"%s\" is not text or json\n", v);
+                        return -EINVAL;
+                }
+                c->log_format = (int) f;
+                return 0;
+        }
         case O_APPROVAL:
                 if (strcmp(v, "auto") == 0)
                         c->approval = APPROVAL_AUTO;

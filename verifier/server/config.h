@@ -46,6 +46,7 @@ typedef struct config {
         ek_service *ek_services;/* --ek-cert-fetch: off when none */
         size_t n_ek_services;
         int log_level;          /* 0 error, 1 warning, 2 info, 3 debug */
+        int log_format;         /* vu_log_format: text or JSON lines */
         /* the policy-engine API (docs/API.md) */
         char *api_listen;       /* HOST:PORT, NULL = off */
         char *api_client_ca;    /* NULL = the state dir's CA */
