@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "api-internal.h"
 #include "api.h"
+#include "health.h"
 #include "clock.h"
 #include "verdict-ear.h"
 #include "vouchd.h"
@@ -533,21 +534,15 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
 }
 
 /* GET /healthz: 200 "ok" while verdicts can be committed; 503 "not ready: WHY" while the
- * store is unreachable (PostgreSQL down or partitioned: reconnecting) or lost. A load
- * balancer or orchestrator takes the instance out of rotation on 503. */
+ * store is unreachable (PostgreSQL down or partitioned: reconnecting) or lost (health.c).
+ * A load balancer or orchestrator takes the instance out of rotation on 503. */
 static void healthz(vouchd *d, api_response *out) {
-        char why[400] = "", body[512];
-        vs_stats st;
-        vs_get_stats(d->store, &st);
-        if (vs_lost(d->store, why, sizeof(why)))
-                snprintf(body, sizeof(body), "not ready: the store is lost: %s\n", why);
-        else if (st.unavailable)
-                snprintf(body, sizeof(body), "not ready: the store is unavailable (reconnecting): %s\n",
-                         st.last_error[0] ? st.last_error : "no connection");
-        else {
+        char why[512], body[600];
+        if (health_ready(d, why, sizeof(why))) {
                 reply(out, 200, "text/plain", "ok\n", 3);
                 return;
         }
+        snprintf(body, sizeof(body), "not ready: %s\n", why);
         reply(out, 503, "text/plain", body, strlen(body));
 }
 
