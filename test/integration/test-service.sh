@@ -64,7 +64,7 @@ start_vouchd() {
         : >"$TOP/vouchd.out"
         "$VOUCHD" --state-dir "$TOP/state" "${STORE_ARGS[@]}" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" \
                 --default-golden arch --ek-ca "$TOP/tpm-a/ekca.pem" --interval 3600 --hello-timeout 2 \
-                --threads 2 --health-listen "127.0.0.1:$HPORT" >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
+                --threads 2 --http-listen "127.0.0.1:$HPORT" >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
         VOUCHD_PID=$!
         for ((i = 0; i < 100; i++)); do
                 grep -q ready "$TOP/vouchd.out" && return 0
@@ -98,12 +98,12 @@ VPORT=$(free_port)
 HPORT=$(free_port)
 start_vouchd
 
-# --health-listen: plain HTTP, no client certificate; GET /healthz only
+# --http-listen: plain HTTP, no client certificate; GET /healthz only
 h=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$HPORT/healthz" || true)
-[[ $h == "ok"$'\n'" 200" ]] && pass "--health-listen: GET /healthz without a certificate: 200 ok" || fail "health port: [$h]"
+[[ $h == "ok"$'\n'" 200" ]] && pass "--http-listen: GET /healthz without a certificate: 200 ok" || fail "health port: [$h]"
 h=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$HPORT/healthz" || true)
 h2=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/v1/verdicts" || true)
-[[ $h == 405 && $h2 == 404 ]] && pass "--health-listen serves GET /healthz only (POST 405, /v1/verdicts 404)" ||
+[[ $h == 405 && $h2 == 404 ]] && pass "--http-listen serves GET /healthz only (POST 405, /v1/verdicts 404)" ||
         fail "health port: POST $h, /v1/verdicts $h2"
 
 # a second vouchd on the same state dir (another port) refuses to start

@@ -59,7 +59,7 @@ const char config_usage[] =
         "  --api-client-ca FILE    CA of client certificates (default: the state dir's ca.pem)\n"
         "  --api-admin CN          a client certificate CN with the admin role (repeatable)\n"
         "  --api-reader CN         a client certificate CN with the reader role (repeatable)\n"
-        "  --health-listen HOST:PORT  plain-HTTP GET /healthz without a client certificate, for load\n"
+        "  --http-listen HOST:PORT  plain HTTP without a client certificate: GET /healthz, for load\n"
         "                          balancers and orchestrators (off when not set; use a loopback address)\n"
         "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the golden sets and the\n"
         "verdict-signing keys (after rotate-key).\n";
@@ -68,7 +68,7 @@ enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
         O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH, O_STORE,
-        O_INSTANCE, O_LOG_FORMAT, O_HEALTH_LISTEN,
+        O_INSTANCE, O_LOG_FORMAT, O_HTTP_LISTEN,
         /* from here on: the command line only (load_config) */
         O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE,
 };
@@ -107,7 +107,7 @@ static const struct option options[] = {
         { "store", required_argument, NULL, O_STORE },
         { "instance", required_argument, NULL, O_INSTANCE },
         { "log-format", required_argument, NULL, O_LOG_FORMAT },
-        { "health-listen", required_argument, NULL, O_HEALTH_LISTEN },
+        { "http-listen", required_argument, NULL, O_HTTP_LISTEN },
         {},
 };
 
@@ -128,7 +128,7 @@ void config_free(config *c) {
         free(c->ek_ca);
         free(c->allowlist);
         free(c->api_listen);
-        free(c->health_listen);
+        free(c->http_listen);
         free(c->api_client_ca);
         for (size_t i = 0; i < c->n_api_admins; i++)
                 free(c->api_admins[i]);
@@ -222,7 +222,7 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_HISTORY: return set_uint(name, v, 1, 1000000, &c->history);
         case O_TTL: return set_uint(name, v, 1, 1000, &c->verdict_ttl_intervals);
         case O_API_LISTEN: return set_str(&c->api_listen, v);
-        case O_HEALTH_LISTEN: return set_str(&c->health_listen, v);
+        case O_HTTP_LISTEN: return set_str(&c->http_listen, v);
         case O_API_CLIENT_CA: return set_str(&c->api_client_ca, v);
         case O_API_ADMIN: return add_str(&c->api_admins, &c->n_api_admins, v);
         case O_API_READER: return add_str(&c->api_readers, &c->n_api_readers, v);

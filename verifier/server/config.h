@@ -49,7 +49,7 @@ typedef struct config {
         int log_format;         /* vu_log_format: text or JSON lines */
         /* the policy-engine API (docs/API.md) */
         char *api_listen;       /* HOST:PORT, NULL = off */
-        char *health_listen;    /* --health-listen HOST:PORT: plain-HTTP GET /healthz, NULL = off */
+        char *http_listen;    /* --http-listen HOST:PORT: plain-HTTP GET /healthz, NULL = off */
         char *api_client_ca;    /* NULL = the state dir's CA */
         char **api_admins, **api_readers; /* certificate CNs per role */
         size_t n_api_admins, n_api_readers;

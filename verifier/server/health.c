@@ -77,7 +77,7 @@ static void *health_main(void *arg) {
 }
 
 int health_start(vouchd *d) {
-        const char *listen = d->cfg.health_listen;
+        const char *listen = d->cfg.http_listen;
         if (!listen)
                 return 0;
         char host[256];
@@ -85,7 +85,7 @@ int health_start(vouchd *d) {
         char *end = NULL;
         unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
         if (!colon || (size_t) (colon - listen) >= sizeof(host) || !end || *end || port == 0 || port > 65535) {
-                vlog(LOG_ERR, "--health-listen %s: expected HOST:PORT", listen);
+                vlog(LOG_ERR, "--http-listen %s: expected HOST:PORT", listen);
                 return -EINVAL;
         }
         snprintf(host, sizeof(host), "%.*s", (int) (colon - listen), listen);
@@ -95,7 +95,7 @@ int health_start(vouchd *d) {
         }
         struct health *h = calloc(1, sizeof(*h));
         if (!h || !(h->base = event_base_new()) || !(h->http = evhttp_new(h->base))) {
-                vlog(LOG_ERR, "--health-listen: out of memory");
+                vlog(LOG_ERR, "--http-listen: out of memory");
                 goto fail;
         }
         evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
@@ -105,12 +105,12 @@ int health_start(vouchd *d) {
         evhttp_set_timeout(h->http, 10);
         evhttp_set_gencb(h->http, on_request, d);
         if (evhttp_bind_socket(h->http, host[0] ? host : "0.0.0.0", (uint16_t) port) != 0) {
-                vlog(LOG_ERR, "--health-listen %s: cannot listen there (in use, or not an address of this machine)",
+                vlog(LOG_ERR, "--http-listen %s: cannot listen there (in use, or not an address of this machine)",
                      listen);
                 goto fail;
         }
         if (pthread_create(&h->thread, NULL, health_main, h) != 0) {
-                vlog(LOG_ERR, "--health-listen: cannot start its thread");
+                vlog(LOG_ERR, "--http-listen: cannot start its thread");
                 goto fail;
         }
         d->health = h;

@@ -46,7 +46,7 @@ struct vouchd {
         atomic_ullong published;
         verdict_keys keys;
         struct api *api;
-        struct health *health;          /* --health-listen (health.c) */
+        struct health *health;          /* --http-listen (health.c) */
         /* after each verdict's commit (the store's writer thread): set by the API's transport
          * (api-http.c, api_start) before the loops start, so that verdict.c does not call
          * into the API */
