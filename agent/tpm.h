@@ -152,7 +152,7 @@ int va_tpm_quote(va_tpm *t, const TPML_PCR_SELECTION *sel, const uint8_t *nonce,
  * (0x40000001) names: TPM2_CreatePrimary in the owner hierarchy from the ECC P-256 storage
  * template of the TPM 2.0 Key Files draft (draft-bottomley-tpm-keys, 3.1.5), the template
  * tpm2-openssl (1.1 to 1.3) and tpm2-tss-engine use for such files, so that OpenSSL loads
- * the key file the agent writes (va_tss2_key_pem()) without anything provisioned in the
+ * the key file the agent writes (agent/keyfile.h) without anything provisioned in the
  * TPM. A primary key is derived from the hierarchy's seed and the template, so the same
  * parent comes back each time until the owner hierarchy is cleared (TPM2_Clear), which
  * makes the saved blobs useless (the agent then makes a new key). The owner hierarchy's
