@@ -16,6 +16,8 @@
 
 #define API_MAX_BODY (64u << 10)
 #define API_MAX_WATCHERS 1024
+/* Shared stores: how often the verdicts of the other instances are read (verdict_follow) */
+#define API_FOLLOW_MS 200
 
 struct event_base;
 struct evhttp;
@@ -36,6 +38,8 @@ struct api {
         pthread_t thread;
         bool started;
         struct event *wake, *sweep;
+        struct event *follow;           /* shared stores: verdict_follow every API_FOLLOW_MS */
+        time_t follow_failed_logged;
         struct watcher *watchers;
         bool lost_logged;               /* the store's loss (vs_lost) is logged once */
         uint64_t store_failures_logged; /* the sweep's: store failures already in the log */
