@@ -126,26 +126,16 @@ static void watch_fail(watcher *w, int error) {
 }
 
 static void watch_pump(watcher *w) {
-        vouchd *d = w->a->d;
         vs_verdict batch[WATCH_BATCH];
         if (w->draining)
                 return;
         for (;;) {
-                int n = vs_verdict_since(d->store, w->last, batch, WATCH_BATCH);
+                int n = api_watch_next(w->a, w->last, batch, WATCH_BATCH);
                 if (n < 0) {
                         watch_fail(w, n);
                         return;
                 }
-                /* not past what GET shows: the writer may have committed verdicts whose
-                 * callbacks (which make them the latest) have not run yet */
-                uint64_t published = atomic_load(&d->published);
-                int keep = 0;
-                while (keep < n && batch[keep].global_sequence <= published)
-                        keep++;
-                for (int i = keep; i < n; i++)
-                        vs_verdict_done(&batch[i]);
-                n = n < 0 ? n : keep;
-                if (n <= 0)
+                if (n == 0)
                         return;
                 struct evbuffer *b = evbuffer_new();
                 for (int i = 0; b && i < n; i++) {

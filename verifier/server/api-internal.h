@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "api.h"
+#include "store.h"
 
 #define API_MAX_BODY (64u << 10)
 #define API_MAX_WATCHERS 1024
@@ -54,6 +55,10 @@ struct api {
 /* A SignedVerdict as JSON (the decoded verdict next to the signed bytes); NULL when it
  * does not decode. */
 json_object *api_signed_json(const uint8_t *record, size_t len);
+/* What a watch stream sends next: up to max committed verdicts after global sequence
+ * after, in order, none past d->published (so never ahead of GET); how many, or the
+ * store's error (vs_verdict_since). */
+int api_watch_next(struct api *a, uint64_t after, vs_verdict *out, size_t max);
 /* An Error answer (JSON or protobuf) with this status. */
 void api_reply_error(api_response *out, bool json, int code, uint32_t err, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
