@@ -610,7 +610,9 @@ int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len
         shown sh = shown_locked(d, dev, why, sizeof(why));
         if (sh == SHOWN_EXPIRED) {
                 exp = dev->latest_expires;
-                queue = needs_stale_locked(dev);
+                /* its STALE verdict is the holder's to issue (a shared store): numbered after
+                 * the holder's verdicts, never beside them */
+                queue = device_held_locked(d, dev) && needs_stale_locked(dev);
         } else if (sh == SHOWN_LATEST) {
                 *record = malloc(dev->latest_len);
                 if (*record) {
@@ -783,23 +785,26 @@ int verdict_follow(vouchd *d) {
  * transaction that has not committed yet: not one of them). 0 when none is stored. */
 static int follow_start(vouchd *d, uint64_t *ret) {
         vs_verdict b[64];
-        uint64_t last, span = 1024;
-        int r = vs_verdict_last_global(d->store, &last);
+        uint64_t last, span = 64, from;
+        int r = vs_verdict_last_global(d->store, &last), n;
         *ret = 0;
         if (r < 0)
                 return r;
-        for (;;) {
-                uint64_t from = last > span ? last - span : 0;
-                int n = vs_verdict_since(d->store, from, b, 64);
-                if (n < 0)
+        for (bool found = false;;) {
+                if (!found)
+                        from = last > span ? last - span : 0;
+                if ((n = vs_verdict_since(d->store, from, b, 64)) < 0)
                         return n;
                 if (n > 0)
-                        *ret = b[n - 1].global_sequence;
+                        *ret = from = b[n - 1].global_sequence;
                 for (int i = 0; i < n; i++)
                         vs_verdict_done(&b[i]);
-                if (n > 0 || from == 0)
+                if (n == 64) /* on to the last one */
+                        found = true;
+                else if (found || n > 0 || from == 0)
                         return 0;
-                span *= 16; /* only failed transactions' numbers there: further back */
+                else
+                        span *= 16; /* only failed transactions' numbers there: further back */
         }
 }
 
