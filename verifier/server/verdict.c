@@ -160,6 +160,14 @@ static int seal(vs_verdict *vr, uint64_t gseq, void *userdata) {
         return 0;
 }
 
+/* c's verdict becomes its device's latest in memory. With a shared store, not over a newer
+ * one (by device sequence) that verdict_follow has read meanwhile: one the device's next
+ * holder issued. */
+static void hand_off_locked(vouchd *d, commit *c) {
+        if (!d->shared || c->sequence >= c->dev->latest_sequence)
+                set_latest_locked(c->dev, c);
+}
+
 /* On the writer thread, once the verdict is durable (or could not be stored). */
 static void committed(int error, void *arg) {
         commit *c = arg;
@@ -185,7 +193,7 @@ static void committed(int error, void *arg) {
                         if (!c->record && c->head && sign_numbered(d, c, 0, &c->record, &c->record_len) < 0)
                                 c->record = NULL;
                         pthread_mutex_lock(&d->lock);
-                        set_latest_locked(c->dev, c);
+                        hand_off_locked(d, c);
                         pthread_mutex_unlock(&d->lock);
                 }
         }
@@ -195,7 +203,7 @@ static void committed(int error, void *arg) {
                         copy_len = c->record_len;
                 }
                 pthread_mutex_lock(&d->lock);
-                set_latest_locked(c->dev, c);
+                hand_off_locked(d, c);
                 pthread_mutex_unlock(&d->lock);
                 /* callbacks run in commit order; with a shared store other instances commit
                  * between them: verdict_follow reads them all and moves published */
