@@ -31,7 +31,6 @@ typedef struct commit {
         size_t head_len;
         uint8_t tail[16];
         size_t tail_len;
-        bool sealed;                    /* numbered by seal() (counted in d->sealed_n) */
         uint64_t sequence;              /* per device */
         int status;
         int64_t expires_at;
@@ -151,12 +150,6 @@ static int seal(vs_verdict *vr, uint64_t gseq, void *userdata) {
         c->global_sequence = gseq;
         vr->record = rec;
         vr->record_len = len;
-        if (!c->sealed) {
-                /* a batch's hooks run in number order, its hand-offs after its commit */
-                c->sealed = true;
-                if (d->sealed_n++ == 0)
-                        atomic_store(&d->sealed_low, gseq);
-        }
         return 0;
 }
 
@@ -210,8 +203,6 @@ static void committed(int error, void *arg) {
                 if (!d->shared)
                         atomic_store(&d->published, c->global_sequence);
         }
-        if (c->sealed && --d->sealed_n == 0)
-                atomic_store(&d->sealed_low, 0); /* the batch is in memory: follow may pass it */
         if (error == 0 && d->on_committed)
                 d->on_committed(d);
         if (c->done)
@@ -774,12 +765,9 @@ int verdict_follow(vouchd *d) {
                 if (n < FOLLOW_BATCH)
                         break;
         }
-        /* read after the verdicts: one of this instance's that they include and whose
-         * hand-off has not run (the agent not answered, maybe not its latest in memory) is
-         * at or above it. The watch stream waits for it, as GET does. */
-        uint64_t low = atomic_load(&d->sealed_low);
-        if (low && last >= low)
-                last = low - 1;
+        /* every verdict up to last is its device's latest in memory or older than it (this
+         * instance's own whose hand-off has not run yet included): the watch stream may go
+         * that far without being ahead of GET */
         if (last > from)
                 atomic_store(&d->published, last);
         return r < 0 ? r : total;

@@ -80,10 +80,9 @@ int verdict_keys_reload(vouchd *d);
 int verdict_load_latest(vouchd *d);
 /* Shared stores (API thread): reads the verdicts every instance committed after
  * d->published (vs_verdict_since), makes each its device's latest in memory when it is
- * newer (by device sequence) than the one there, and moves d->published to the last one
- * read (but below this instance's verdicts whose commit hand-off has not run). Other
- * instances' verdicts thus reach GET, the lists and the watch stream. Returns how many
- * were read, or the store's error. */
+ * newer (by device sequence) than the one there, and then moves d->published to the last
+ * one read. Other instances' verdicts thus reach GET, the lists and the watch stream (never
+ * ahead of GET). Returns how many were read, or the store's error. */
 int verdict_follow(vouchd *d);
 /* The verdict as an IETF RATS EAR (JWT, ES256). */
 int verdict_ear(vouchd *d, const uint8_t *record, size_t len, char **jwt);

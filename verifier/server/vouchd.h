@@ -46,11 +46,6 @@ struct vouchd {
          * ahead of GET. Set by the commit hand-off (writer thread); with a shared store by
          * verdict_follow only (API thread), which reads what every instance committed. */
         atomic_ullong published;
-        /* shared stores: the smallest global sequence sealed by this instance whose commit
-         * hand-off has not run yet (0: none), and how many are (writer thread): published
-         * stays below it, so the watch stream is never ahead of this instance's GET */
-        atomic_ullong sealed_low;
-        unsigned sealed_n;
         verdict_keys keys;
         struct api *api;
         /* after each verdict's commit (the store's writer thread): set by the API's transport
