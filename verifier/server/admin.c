@@ -13,6 +13,10 @@ static void record_error(int error, void *userdata) {
         *(int *) userdata = error;
 }
 
+static void verdict_error(int error, const uint8_t *record, size_t record_len, void *userdata) {
+        *(int *) userdata = error;
+}
+
 /* What an admin action changes in the record written (-1 / NULL: as it is). */
 typedef struct rec_edit {
         int approved, revoked;
@@ -57,7 +61,7 @@ static int revoke_sync(vouchd *d, device *dev, const char *who) {
         v.expires_at = now + (int64_t) d->cfg.interval * d->cfg.verdict_ttl_intervals;
         verdict_one_finding(&v, &f, &fp, "revoked", "not revoked", "revoked", why);
         int error = 0;
-        int r = verdict_issue_with_access(d, dev, &v, false, true, record_error, &error);
+        int r = verdict_issue_with_access(d, dev, &v, false, true, verdict_error, &error);
         if (r == 0) {
                 vs_flush(d->store);
                 r = error;

@@ -786,6 +786,23 @@ static void watch(struct api *a, const api_request *in, api_response *out, fmt f
         out->watch_since = from;
 }
 
+int api_watch_next(struct api *a, uint64_t after, vs_verdict *out, size_t max) {
+        vouchd *d = a->d;
+        int n = vs_verdict_since(d->store, after, out, max);
+        if (n <= 0)
+                return n;
+        /* not past what GET shows: the writer may have committed verdicts whose callbacks
+         * (which make them the latest) have not run yet; with a shared store, verdicts of
+         * other instances that verdict_follow has not read yet */
+        uint64_t published = atomic_load(&d->published);
+        int keep = 0;
+        while (keep < n && out[keep].global_sequence <= published)
+                keep++;
+        for (int i = keep; i < n; i++)
+                vs_verdict_done(&out[i]);
+        return keep;
+}
+
 /* ---- one request ---- */
 
 /* ?format=: 0, or -EINVAL (answered). */

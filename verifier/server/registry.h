@@ -55,8 +55,9 @@ typedef struct device {
         /* shared stores (vouchd.shared) only: this instance holds the device's lease (lock;
          * written on the writer thread by the claim's and release's callbacks) */
         bool leased;
-        /* the latest committed verdict: lock; written only by verdict.c's commit hand-off
-         * (set_latest_locked, on the writer thread; at start by main) */
+        /* the latest committed verdict: lock; written only by verdict.c: its commit hand-off
+         * (set_latest_locked, on the writer thread; at start by main) and, with a shared
+         * store, what other instances committed (verdict_follow, on the API thread) */
         uint8_t *latest;                /* serialized SignedVerdict, NULL if none */
         size_t latest_len;
         int latest_status;              /* TrustStatus */
@@ -64,6 +65,7 @@ typedef struct device {
         int64_t latest_deadline;        /* the same on CLOCK_MONOTONIC (verdict_deadline) */
         char latest_golden[129];        /* the golden set it was judged by ("" for none) */
         int64_t latest_golden_version;
+        uint64_t latest_sequence;       /* its per-device sequence (0: a stand-in, none) */
         bool stale_queued;              /* lock; API (the sweep) and writer: a STALE verdict is on its way */
         int64_t queued_deadline;        /* seq_lock; any issuer: monotonic expiry of the last verdict queued */
         uint64_t verified;              /* mu; loops: quotes verified, the order of evidence */

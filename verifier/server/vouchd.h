@@ -37,12 +37,15 @@ struct vouchd {
         char verifier_id[65];
 
         /* verdicts: numbered and signed under seq_lock, and queued to the store in that
-         * order, so the store commits them in global sequence order (watchers rely on it) */
+         * order, so the store commits them in global sequence order (watchers rely on it).
+         * A shared store numbers them itself, in commit order, and they are signed by the
+         * seal hook on the writer thread (verdict.c); gseq is not used then. */
         pthread_mutex_t seq_lock;
         uint64_t gseq;
         /* the highest global sequence whose verdict is committed and is (or was) its
          * device's latest in memory: the watch stream goes no further, so it is never
-         * ahead of GET */
+         * ahead of GET. Set by the commit hand-off (writer thread); with a shared store by
+         * verdict_follow only (API thread), which reads what every instance committed. */
         atomic_ullong published;
         verdict_keys keys;
         struct api *api;
