@@ -205,7 +205,8 @@ static bool has_ak(sfx *f, const char *id, const void *arg) {
         const sfx *from = arg;
         device *dev = find(f, id);
         pthread_mutex_lock(&f->d.lock);
-        bool r = dev && dev->rec.ak_public_len == from->ak_len && memcmp(dev->rec.ak_public, from->ak_pub, from->ak_len) == 0;
+        bool r = dev && dev->rec.ak_public_len == from->ak_len &&
+                 memcmp(dev->rec.ak_public, from->ak_pub, from->ak_len) == 0;
         pthread_mutex_unlock(&f->d.lock);
         return r;
 }
@@ -423,7 +424,7 @@ static void test_revoke_at_the_holder(void **state) {
 int main(void) {
         url = getenv("VOUCH_TEST_STORE_URL");
         if (!url || strncmp(url, "postgres", 8) != 0) {
-                fprintf(stderr, "test-follow: needs VOUCH_TEST_STORE_URL (a PostgreSQL store; test/pg/pg-harness.sh)\n");
+                fprintf(stderr, "test-follow: needs VOUCH_TEST_STORE_URL (a PostgreSQL store: test/pg/pg-harness.sh)\n");
                 return 77;
         }
         evthread_use_pthreads(); /* the API threads kick sessions on the test's loops */

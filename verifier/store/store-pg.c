@@ -187,7 +187,8 @@ static const stmt writer_stmts[W_COUNT] = {
                               " sequence, ek_anchor) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) "
                               "ON CONFLICT (id) DO UPDATE SET ek_public=$2, ak_public=$3, approved=$5, revoked=$6,"
                               " enrolled_at=$7, sequence=$8, ek_anchor=$9",
-                              9, { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
+                              9,
+                              { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
         /* and its clock state, with any of them */
         [W_CLOCK_ROW] = { "w_clock_row", CLOCK_ROW, 5, { TEXTOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
         [W_CLOCK] = { "w_clock",
@@ -956,13 +957,13 @@ static void lease_answers(vs_store *s, vs_write *const *plan, size_t n) {
 
 static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
         params p = { .n = 0 };
-        int r;
+        int r, which;
         switch (w->kind) {
         case VS_W_DEVICE:
         case VS_W_ENROLL:
         case VS_W_VERDICT_DEVICE:
-                if ((r = send_row(pl, w->kind == VS_W_ENROLL ? W_ENROLL : w->kind == VS_W_DEVICE ? W_DEVICE : W_DEVICE_ACCESS,
-                                  &w->dev)) < 0 ||
+                which = w->kind == VS_W_ENROLL ? W_ENROLL : w->kind == VS_W_DEVICE ? W_DEVICE : W_DEVICE_ACCESS;
+                if ((r = send_row(pl, which, &w->dev)) < 0 ||
                     w->kind != VS_W_VERDICT_DEVICE || w->verdict.seal)
                         return r;
                 /* in the same transaction: the row and the verdict, or neither (a commit-ordered
