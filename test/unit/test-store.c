@@ -1591,7 +1591,7 @@ static void test_device_changes(void **state) {
         stale.revoked = true;
         snprintf(stale.golden, sizeof(stale.golden), "gold-2");
         stale.has_last = false; /* as b last saw it */
-        assert_int_equal(vs_device_put_admin(b, &stale, on_done, &flag), 0);
+        assert_int_equal(vs_device_put_admin(b, &stale, VS_ADMIN_GOLDEN | VS_ADMIN_ACCESS, on_done, &flag), 0);
         vs_flush(b);
         assert_int_equal(flag, 1);
         assert_int_equal(changes(a, &a_after, out, 8), 1);
@@ -1604,7 +1604,7 @@ static void test_device_changes(void **state) {
         vs_device_done(&out[0]);
         /* an admin write of a device the store does not know writes nothing */
         vs_device ghost = device("dev-ghost");
-        assert_int_equal(vs_device_put_admin(b, &ghost, on_done, &flag), 0);
+        assert_int_equal(vs_device_put_admin(b, &ghost, VS_ADMIN_GOLDEN | VS_ADMIN_ACCESS, on_done, &flag), 0);
         vs_flush(b);
         assert_int_equal(changes(a, &a_after, out, 8), 0);
         vs_device got;
@@ -1621,7 +1621,7 @@ static void test_device_changes(void **state) {
         stale.restart_count = 2;
         assert_int_equal(vs_verdict_put_with_device(a, &v, &stale, NULL, NULL), 0);
         y.approved = false;
-        assert_int_equal(vs_device_put_admin(a, &y, NULL, NULL), 0);
+        assert_int_equal(vs_device_put_admin(a, &y, VS_ADMIN_ACCESS, NULL, NULL), 0);
         vs_flush(a);
         assert_int_equal(changes(b, &after, out, 8), 2);
         assert_string_equal(out[0].id, "dev-x");
@@ -1634,6 +1634,74 @@ static void test_device_changes(void **state) {
         /* max bounds the answer */
         assert_int_equal(vs_device_changes_since(b, 0, out, 1), 1);
         vs_device_done(&out[0]);
+        vs_close(a);
+        vs_close(b);
+}
+
+/* Admin actions at two instances, each from its own copy of the device: a write changes only
+ * the fields of its action, so an older copy of the others (read before another instance's
+ * action) is never written back. A golden assignment made from a copy that predates a
+ * revocation must not undo it; a revocation with its verdict, from a copy that predates a
+ * golden assignment, must not undo that. */
+static void test_admin_fields_from_old_copies(void **state) {
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        vs_device got;
+        uint8_t rec[4] = { 1 };
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        vs_device d = device("dev-x");
+        snprintf(d.golden, sizeof(d.golden), "gold-1");
+        assert_int_equal(vs_device_put_enrollment(a, &d, NULL, NULL), 0);
+        vs_flush(a);
+        vs_device at_a = d, at_b = d; /* what each instance has read */
+        /* a revokes; b, which has not seen it, assigns another golden set */
+        at_a.revoked = true;
+        at_a.approved = false;
+        assert_int_equal(vs_device_put_admin(a, &at_a, VS_ADMIN_ACCESS, NULL, NULL), 0);
+        vs_flush(a);
+        snprintf(at_b.golden, sizeof(at_b.golden), "gold-2");
+        int flag = 0;
+        assert_int_equal(vs_device_put_admin(b, &at_b, VS_ADMIN_GOLDEN, on_done, &flag), 0);
+        vs_flush(b);
+        assert_int_equal(flag, 1);
+        assert_int_equal(vs_device_get(a, "dev-x", &got), 0);
+        assert_true(got.revoked);
+        assert_false(got.approved);
+        assert_string_equal(got.golden, "gold-2");
+        vs_device_done(&got);
+        /* b approves (its copy has gold-2); a, from a copy with gold-1, revokes with the
+         * revocation's verdict: the golden assignment stays gold-3, set after a's copy */
+        at_b.approved = true;
+        at_b.revoked = false;
+        assert_int_equal(vs_device_put_admin(b, &at_b, VS_ADMIN_ACCESS, NULL, NULL), 0);
+        snprintf(at_b.golden, sizeof(at_b.golden), "gold-3");
+        assert_int_equal(vs_device_put_admin(b, &at_b, VS_ADMIN_GOLDEN, NULL, NULL), 0);
+        vs_flush(b);
+        vs_verdict v = verdict_of("dev-x", 1, 0, 2, rec, sizeof(rec));
+        flag = 0;
+        assert_int_equal(vs_verdict_put_with_device(a, &v, &at_a, on_done, &flag), 0);
+        vs_flush(a);
+        assert_int_equal(flag, 1);
+        assert_int_equal(vs_device_get(b, "dev-x", &got), 0);
+        assert_true(got.revoked);
+        assert_false(got.approved);
+        assert_string_equal(got.golden, "gold-3");
+        vs_device_done(&got);
+        /* a device the store does not know gets the whole row, its golden set too */
+        vs_device n = device("dev-new");
+        snprintf(n.golden, sizeof(n.golden), "gold-n");
+        n.revoked = true;
+        v = verdict_of("dev-new", 1, 0, 2, rec, sizeof(rec));
+        assert_int_equal(vs_verdict_put_with_device(a, &v, &n, NULL, NULL), 0);
+        vs_flush(a);
+        assert_int_equal(vs_device_get(b, "dev-new", &got), 0);
+        assert_string_equal(got.golden, "gold-n");
+        assert_true(got.revoked);
+        vs_device_done(&got);
+        /* no field, or an unknown one: refused */
+        assert_int_equal(vs_device_put_admin(a, &d, 0, NULL, NULL), -EINVAL);
+        assert_int_equal(vs_device_put_admin(a, &d, 4, NULL, NULL), -EINVAL);
         vs_close(a);
         vs_close(b);
 }
@@ -1659,8 +1727,10 @@ static void *feed_write(void *arg) {
                         /* the golden name says who wrote it, and when */
                         snprintf(d.golden, sizeof(d.golden), "w%d-%d-%d", w->id, i, k);
                         d.revoked = rand_r(&seed) % 2;
-                        int r = w->id == 0 ? vs_device_put_admin(w->s, &d, race_done, &w->errors)
-                                           : vs_device_put_enrollment(w->s, &d, race_done, &w->errors);
+                        int r = w->id == 0
+                                        ? vs_device_put_admin(w->s, &d, VS_ADMIN_GOLDEN | VS_ADMIN_ACCESS, race_done,
+                                                              &w->errors)
+                                        : vs_device_put_enrollment(w->s, &d, race_done, &w->errors);
                         if (r < 0)
                                 __atomic_add_fetch(&w->errors, 1, __ATOMIC_SEQ_CST);
                 }
@@ -2009,6 +2079,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_seal_hook, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_order_across_instances, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_device_changes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_admin_fields_from_old_copies, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_device_changes_across_instances, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_damaged_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_server_outage, setup, teardown),

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
+#include "api-internal.h"
 #include "api.h"
 #include "ekfetch.h"
 #include "fileio.h"
@@ -396,6 +398,74 @@ static int make_loops(vouchd *d, const struct sockaddr_storage *ss, int sslen) {
         return 0;
 }
 
+/* ---- following the other instances (shared stores) ---- */
+
+#define FOLLOW_BATCH 64
+
+int vouchd_follow(vouchd *d) {
+        vs_device rows[FOLLOW_BATCH];
+        int total = 0;
+        for (;;) {
+                char err[300];
+                int n = vs_device_changes_since(d->store, d->follow_after, rows, FOLLOW_BATCH);
+                if (n < 0) {
+                        vs_read_error(d->store, err, sizeof(err));
+                        if (!d->follow_failing)
+                                vlog(LOG_ERR, "store: cannot read the devices' changes (%s): the admin actions and "
+                                              "enrollments of other instances are not followed until it can; trying "
+                                              "every %d ms", err, FOLLOW_EVERY_MS);
+                        d->follow_failing = true;
+                        return n;
+                }
+                if (d->follow_failing)
+                        vlog(LOG_INFO, "store: following the devices' changes again");
+                d->follow_failing = false;
+                int i = 0, r = 0;
+                for (; i < n && r != -ENOMEM; i++) {
+                        registry_applied a;
+                        pthread_mutex_lock(&d->seq_lock);
+                        pthread_mutex_lock(&d->lock);
+                        r = registry_apply_locked(d, &rows[i], false, &a);
+                        pthread_mutex_unlock(&d->lock);
+                        pthread_mutex_unlock(&d->seq_lock);
+                        if (r == -ENOMEM) /* again at the next poll */
+                                vlog(LOG_ERR, "device %s: its change at another instance is not applied yet: out of "
+                                              "memory", rows[i].id);
+                        else if (r < 0) /* a row not to be used: skipped, as at start */
+                                vlog(LOG_ERR, "device %s: its change at another instance is not applied: its AK does "
+                                              "not load", rows[i].id);
+                        if (r == -ENOMEM)
+                                break;
+                        if (a.added)
+                                vlog(LOG_DEBUG, "device %s: enrolled at another instance", rows[i].id);
+                        else if (a.new_ak)
+                                vlog(LOG_DEBUG, "device %s: enrolled again at another instance (a new AK)", rows[i].id);
+                        if (r == 0)
+                                device_follow(d, &a);
+                        d->follow_after = rows[i].change;
+                        total++;
+                }
+                for (int k = 0; k < n; k++)
+                        vs_device_done(&rows[k]);
+                if (r == -ENOMEM || n < FOLLOW_BATCH)
+                        return r == -ENOMEM ? r : total;
+        }
+}
+
+static void follow_cb(evutil_socket_t fd, short what, void *arg) {
+        vouchd_follow(arg);
+}
+
+int vouchd_follow_start(vouchd *d) {
+        struct timeval every = { 0, FOLLOW_EVERY_MS * 1000 };
+        if (!d->api || !d->api->base)
+                return -EINVAL;
+        d->follow_ev = event_new(d->api->base, -1, EV_PERSIST, follow_cb, d);
+        if (!d->follow_ev || event_add(d->follow_ev, &every) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 static int start_loops(vouchd *d) {
         for (unsigned i = 0; i < d->n_loops; i++) {
                 int e = pthread_create(&d->loops[i].thread, NULL, loop_main, &d->loops[i]);
@@ -442,7 +512,7 @@ int vouchd_start(vouchd *d, bool fresh_dir) {
                 return r;
         check_file_limit(&d->cfg);
         if ((r = make_loops(d, &ss, sslen)) < 0 || (r = api_start(d)) < 0 || (r = health_start(d)) < 0 ||
-            (r = start_loops(d)) < 0)
+            (d->shared && (r = vouchd_follow_start(d)) < 0) || (r = start_loops(d)) < 0)
                 return r < 0 ? r : -EINVAL;
         vlog(LOG_INFO, "listening on %s with %u event loops; %zu devices; golden default %s; verifier %.16s",
              d->cfg.listen, d->n_loops, d->n_devices, d->cfg.default_golden, d->verifier_id);
@@ -512,6 +582,9 @@ void vouchd_free(vouchd *d) {
         golden_table_unref(d->golden);
         vc_ek_ca_free(d->ek_ca);
         SSL_CTX_free(d->tls);
+        api_stop(d); /* the follower's timer runs on the API thread */
+        if (d->follow_ev)
+                event_free(d->follow_ev);
         api_free(d);
         verdict_keys_free(&d->keys);
         for (size_t i = 0; i < d->n_allow; i++)

@@ -71,6 +71,12 @@ struct vouchd {
         loop *loops;
         unsigned n_loops;
         atomic_bool stopping;
+
+        /* shared stores: following the other instances' device writes (vouchd_follow, on the
+         * API thread): the last change applied, the poll's timer, a failing read logged once */
+        uint64_t follow_after;
+        struct event *follow_ev;
+        bool follow_failing;
 };
 
 /* The life cycle (vouchd.c). vouchd_init sets the defaults; the caller fills d->cfg (config.h),
@@ -85,6 +91,16 @@ int vouchd_reload(vouchd *d);
 /* SIGTERM: stops accepting, ends the loops and the API, commits what is queued. */
 void vouchd_stop(vouchd *d);
 void vouchd_free(vouchd *d);
+
+/* Shared stores (docs/scale-out.md): what other instances write to devices (enrollments,
+ * approvals, revocations, golden assignments) applied to the registry within
+ * FOLLOW_EVERY_MS; this instance, when it holds the device, acts on them (admin.h,
+ * device_follow). vouchd_follow_start: a timer on the API thread (api_start first);
+ * vouchd_follow: one poll (on the API thread, where admin actions run: never both at
+ * once); the number of changes applied, or <0 when the store could not be read. */
+#define FOLLOW_EVERY_MS 250
+int vouchd_follow_start(vouchd *d);
+int vouchd_follow(vouchd *d);
 
 /* One vouchd (or vouchd init) per state dir: flock on DIR/vouchd.lock, held for the life of
  * the process. Returns the descriptor, or -EBUSY with why (n bytes) saying what failed. */

@@ -25,13 +25,13 @@ typedef enum vs_write_kind {
         VS_W_ENROLL = 1,        /* the row but the admin's fields (vs_device_put_enrollment) */
         VS_W_CLOCK = 2,         /* dev.id and the clock fields only */
         VS_W_VERDICT = 3,
-        VS_W_VERDICT_DEVICE = 4,/* the whole row and the verdict, in one transaction */
+        VS_W_VERDICT_DEVICE = 4,/* the row (a known one's golden kept) and the verdict, in one transaction */
         VS_W_EKCERT = 5,
         VS_W_LEASE_CLAIM = 6,   /* dev.id; ttl_ms; answers in lease */
         VS_W_LEASE_RENEW = 7,   /* ttl_ms */
         VS_W_LEASE_RELEASE = 8, /* dev.id */
         VS_W_LEASE_RELEASE_ALL = 9,
-        VS_W_ADMIN = 10,        /* dev.id and the admin's fields only (vs_device_put_admin) */
+        VS_W_ADMIN = 10,        /* dev.id and the admin's fields admin_fields names (vs_device_put_admin) */
 } vs_write_kind;
 
 /* The most writes in one batch (one transaction). */
@@ -42,6 +42,7 @@ typedef struct vs_write {
         vs_device dev;          /* owned copies */
         vs_verdict verdict;     /* owned copy */
         vs_ekcert ekcert;       /* owned copies */
+        unsigned admin_fields;  /* VS_W_ADMIN: VS_ADMIN_* */
         int64_t ttl_ms;         /* leases */
         vs_lease_result lease;  /* a claim's or renewal's answer, set by the backend's commit */
         vs_lease_fn lease_done; /* their callback (instead of done) */

@@ -129,6 +129,7 @@ typedef struct stmt {
 enum {
         W_DEVICE,
         W_ENROLL,
+        W_DEVICE_ACCESS,
         W_CLOCK_ROW,
         W_CLOCK,
         W_VERDICT,
@@ -178,7 +179,17 @@ static const stmt writer_stmts[W_COUNT] = {
                        "ON CONFLICT (id) DO UPDATE SET ek_public=$2, ak_public=$3, enrolled_at=$7, sequence=$8,"
                        " ek_anchor=$9",
                        9, { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
-        /* and its clock state, with either */
+        /* a revocation's row, with its verdict: the whole row for a new device; for a known
+         * one, not its golden assignment (the admin's, vs_device_put_admin: this writer's copy
+         * may be older than another instance's write) */
+        [W_DEVICE_ACCESS] = { "w_device_access",
+                              "INSERT INTO devices (id, ek_public, ak_public, golden, approved, revoked, enrolled_at,"
+                              " sequence, ek_anchor) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) "
+                              "ON CONFLICT (id) DO UPDATE SET ek_public=$2, ak_public=$3, approved=$5, revoked=$6,"
+                              " enrolled_at=$7, sequence=$8, ek_anchor=$9",
+                              9,
+                              { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
+        /* and its clock state, with any of them */
         [W_CLOCK_ROW] = { "w_clock_row", CLOCK_ROW, 5, { TEXTOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
         [W_CLOCK] = { "w_clock",
                       "UPDATE device_clocks SET has_last=true, reset_count=$2, restart_count=$3, clock=$4 WHERE id=$1",
@@ -222,9 +233,11 @@ static const stmt writer_stmts[W_COUNT] = {
          * transaction ends; then $1 numbers from the sequence, in order */
         [W_ORDER_LOCK] = { "w_order_lock", "SELECT pg_advisory_xact_lock(" ORDER_LOCK_CLASS ", hashtext($1))", 1,
                            { TEXTOID } },
-        /* the admin's fields only, of a known device */
-        [W_ADMIN] = { "w_admin", "UPDATE devices SET golden=$2, approved=$3, revoked=$4 WHERE id=$1", 4,
-                      { TEXTOID, TEXTOID, BOOLOID, BOOLOID } },
+        /* the admin's fields given (NULL: kept), of a known device */
+        [W_ADMIN] = { "w_admin",
+                      "UPDATE devices SET golden=coalesce($2, golden), approved=coalesce($3, approved),"
+                      " revoked=coalesce($4, revoked) WHERE id=$1",
+                      4, { TEXTOID, TEXTOID, BOOLOID, BOOLOID } },
         /* the device rows a batch writes, locked first and in one order (the ids'): two
          * instances' batches writing some of the same devices (an admin action at one, the
          * holder's writes at the other) then wait for each other, never deadlock */
@@ -944,12 +957,13 @@ static void lease_answers(vs_store *s, vs_write *const *plan, size_t n) {
 
 static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
         params p = { .n = 0 };
-        int r;
+        int r, which;
         switch (w->kind) {
         case VS_W_DEVICE:
         case VS_W_ENROLL:
         case VS_W_VERDICT_DEVICE:
-                if ((r = send_row(pl, w->kind == VS_W_ENROLL ? W_ENROLL : W_DEVICE, &w->dev)) < 0 ||
+                which = w->kind == VS_W_ENROLL ? W_ENROLL : w->kind == VS_W_DEVICE ? W_DEVICE : W_DEVICE_ACCESS;
+                if ((r = send_row(pl, which, &w->dev)) < 0 ||
                     w->kind != VS_W_VERDICT_DEVICE || w->verdict.seal)
                         return r;
                 /* in the same transaction: the row and the verdict, or neither (a commit-ordered
@@ -957,9 +971,17 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
                 return send_verdict(pl, &w->verdict, past);
         case VS_W_ADMIN:
                 p_text(&p, w->dev.id);
-                p_text(&p, w->dev.golden);
-                p_bool(&p, w->dev.approved);
-                p_bool(&p, w->dev.revoked);
+                if (w->admin_fields & VS_ADMIN_GOLDEN)
+                        p_text(&p, w->dev.golden);
+                else
+                        p_null(&p);
+                if (w->admin_fields & VS_ADMIN_ACCESS) {
+                        p_bool(&p, w->dev.approved);
+                        p_bool(&p, w->dev.revoked);
+                } else {
+                        p_null(&p);
+                        p_null(&p);
+                }
                 return send_stmt(pl, W_ADMIN, &p);
         case VS_W_CLOCK:
                 p_text(&p, w->dev.id);

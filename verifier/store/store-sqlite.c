@@ -23,6 +23,7 @@ enum {
         ST_ROLLBACK,
         ST_DEVICE,
         ST_ENROLL,
+        ST_DEVICE_ACCESS,
         ST_CLOCK,
         ST_ADMIN,
         ST_VERDICT,
@@ -63,8 +64,16 @@ static const char *const statements[ST_COUNT] = {
                       "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, enrolled_at=?7, has_last=?8,"
                       " reset_count=?9, restart_count=?10, clock=?11, sequence=?12, ek_anchor=?13,"
                       " change=excluded.change",
-        /* the admin's fields only, of a known device */
-        [ST_ADMIN] = "UPDATE devices SET golden=?2, approved=?3, revoked=?4, change=" NEXT_CHANGE " WHERE id=?1",
+        /* a revocation's row, with its verdict: the whole row for a new device; for a known
+         * one, not its golden assignment (the admin's, vs_device_put_admin) */
+        [ST_DEVICE_ACCESS] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
+                             NEXT_CHANGE ") "
+                             "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, approved=?5, revoked=?6,"
+                             " enrolled_at=?7, has_last=?8, reset_count=?9, restart_count=?10, clock=?11,"
+                             " sequence=?12, ek_anchor=?13, change=excluded.change",
+        /* the admin's fields given (NULL: kept), of a known device */
+        [ST_ADMIN] = "UPDATE devices SET golden=coalesce(?2, golden), approved=coalesce(?3, approved),"
+                     " revoked=coalesce(?4, revoked), change=" NEXT_CHANGE " WHERE id=?1",
         [ST_EKCERT] = "INSERT OR REPLACE INTO ek_certs (key, url, der, fetched_at) VALUES (?1,?2,?3,?4)",
         [ST_CLOCK] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
         [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq) VALUES (?1,?2,?3,?4,?5,?6,?7)",
@@ -257,7 +266,7 @@ static int apply(vs_store *s, vs_write *w) {
         case VS_W_DEVICE:
         case VS_W_ENROLL:
         case VS_W_VERDICT_DEVICE:
-                st = q->st[w->kind == VS_W_ENROLL ? ST_ENROLL : ST_DEVICE];
+                st = q->st[w->kind == VS_W_ENROLL ? ST_ENROLL : w->kind == VS_W_DEVICE ? ST_DEVICE : ST_DEVICE_ACCESS];
                 bind_row(st, &w->dev);
                 if ((r = run(st)) < 0 || w->kind != VS_W_VERDICT_DEVICE)
                         return r;
@@ -266,9 +275,17 @@ static int apply(vs_store *s, vs_write *w) {
         case VS_W_ADMIN:
                 st = q->st[ST_ADMIN];
                 sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, w->dev.golden, -1, SQLITE_STATIC);
-                sqlite3_bind_int(st, 3, w->dev.approved);
-                sqlite3_bind_int(st, 4, w->dev.revoked);
+                if (w->admin_fields & VS_ADMIN_GOLDEN)
+                        sqlite3_bind_text(st, 2, w->dev.golden, -1, SQLITE_STATIC);
+                else
+                        sqlite3_bind_null(st, 2);
+                if (w->admin_fields & VS_ADMIN_ACCESS) {
+                        sqlite3_bind_int(st, 3, w->dev.approved);
+                        sqlite3_bind_int(st, 4, w->dev.revoked);
+                } else {
+                        sqlite3_bind_null(st, 3);
+                        sqlite3_bind_null(st, 4);
+                }
                 return run(st);
         case VS_W_CLOCK:
                 st = q->st[ST_CLOCK];

@@ -339,11 +339,14 @@ int vs_device_put_enrollment(vs_store *s, const vs_device *d, vs_done_fn done, v
         return device_put(s, VS_W_ENROLL, d, done, userdata);
 }
 
-int vs_device_put_admin(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata) {
+int vs_device_put_admin(vs_store *s, const vs_device *d, unsigned fields, vs_done_fn done, void *userdata) {
+        if (!fields || (fields & ~(VS_ADMIN_GOLDEN | VS_ADMIN_ACCESS)))
+                return -EINVAL;
         vs_write *w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
         w->kind = VS_W_ADMIN;
+        w->admin_fields = fields;
         snprintf(w->dev.id, sizeof(w->dev.id), "%s", d->id);
         snprintf(w->dev.golden, sizeof(w->dev.golden), "%s", d->golden);
         w->dev.approved = d->approved;

@@ -177,15 +177,25 @@ int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint3
  * clock updates queued for the same device are merged (the last one queued wins) and
  * written in the batch's transaction. */
 int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *userdata);
-/* A verdict and its device's whole row (as vs_device_put) in one write: both are stored in
- * one transaction, or neither is (a revocation and its UNTRUSTED verdict). */
+/* A verdict and its device's row in one write: both are stored in one transaction, or
+ * neither is (a revocation and its UNTRUSTED verdict). The row is written as vs_device_put
+ * writes it, except a known device's golden assignment, which is kept as stored: a
+ * revocation does not change it, and the writer's copy of it may be older than the store's
+ * (another instance's vs_device_put_admin). */
 int vs_verdict_put_with_device(vs_store *s, const vs_verdict *v, const vs_device *d, vs_done_fn done,
                                void *userdata);
 
-/* Queues an update of the admin's fields only (golden, approved, revoked: d's), of a device
- * the store knows (else nothing is written): what an instance that does not hold the
- * device's lease writes for an admin action, its copy of the rest of the row may be old. */
-int vs_device_put_admin(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata);
+/* vs_device_put_admin's fields. */
+#define VS_ADMIN_GOLDEN 1u      /* golden */
+#define VS_ADMIN_ACCESS 2u      /* approved and revoked */
+
+/* Queues an update of the admin's fields that fields names (VS_ADMIN_*, d's values), and of
+ * no other, of a device the store knows (else nothing is written): what an admin action
+ * writes on a store that several instances share. The writer's copy of the rest of the row
+ * may be old: the clock and AK of an instance that does not hold the device's lease, or an
+ * admin field another instance changed a moment ago (a golden assignment must not undo a
+ * revocation made elsewhere). -EINVAL: fields is 0 or names no such field. */
+int vs_device_put_admin(vs_store *s, const vs_device *d, unsigned fields, vs_done_fn done, void *userdata);
 
 /* Device changes: how instances follow each other's writes to devices (issue 18). Every
  * write of a device's row (vs_device_put, _put_enrollment, _put_admin,
