@@ -265,14 +265,15 @@ static int probe_port(const struct sockaddr_storage *ss, int sslen) {
 static int join_deployment(vouchd *d) {
         char err[1024];
         int r;
-        if ((r = ident_publish_keys(d, &d->keys, false, err, sizeof(err))) < 0) {
-                vlog(LOG_ERR, "store: cannot publish this instance's verdict keys: %s", err);
-                return r;
-        }
+        /* the golden sets first: an instance refused publishes nothing */
         if ((r = ident_register_golden(d, d->golden, err, sizeof(err))) < 0) {
                 vlog(LOG_ERR, "golden sets in %s: %s%s", d->cfg.golden_dir, err,
                      r == -EEXIST ? "; not started (a name and version must mean one content in the whole deployment)"
                                   : "");
+                return r;
+        }
+        if ((r = ident_publish_keys(d, &d->keys, false, err, sizeof(err))) < 0) {
+                vlog(LOG_ERR, "store: cannot publish this instance's verdict keys: %s", err);
                 return r;
         }
         vlog(LOG_INFO, "store: instance %s published verdict key %.16s and %zu retired; %zu golden sets agree with the "
