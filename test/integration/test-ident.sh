@@ -5,9 +5,10 @@
 # verdict keys and a server certificate of its own; a verdict signed by one instance
 # verifies with the keys file (GET /v1/keys) of the other, also after a key rotation at one
 # of them (and an EAR signed by the other with the first's JWK Set); the API of every
-# instance takes the same client certificates; a golden set whose name and version the
-# deployment holds with another content refuses an instance's start, and a SIGHUP keeps the
-# old sets. Run by test/pg/pg-harness.sh (VOUCH_TEST_STORE_URL, VOUCH_TEST_PG_CTL).
+# instance takes the same client certificates; an instance with a CA of its own is refused;
+# a golden set whose name and version the deployment holds with another content refuses an
+# instance's start, and a SIGHUP keeps the old sets. Run by test/pg/pg-harness.sh
+# (VOUCH_TEST_STORE_URL, VOUCH_TEST_PG_CTL).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -70,6 +71,20 @@ wait_ready() { # NAME
                 sleep 0.1
         done
         die "vouchd $1 did not start"
+}
+
+refused() { # NAME: waits (10 s) for the instance to exit; its status in RC ("started" if it did not)
+        for ((i = 0; i < 100; i++)); do
+                kill -0 "${PID[$1]}" 2>/dev/null || break
+                sleep 0.1
+        done
+        RC=0
+        if kill -0 "${PID[$1]}" 2>/dev/null; then
+                kill -KILL "${PID[$1]}"
+                RC=started
+        fi
+        wait "${PID[$1]}" || [[ $RC == started ]] || RC=$?
+        PID[$1]=""
 }
 
 stop() { # NAME: SIGTERM, and its exit status in STOP_RC
@@ -227,6 +242,18 @@ else
         fail "b's EAR with a's JWK Set: $(cat "$TOP/jwks-a.json")"
 fi
 
+# --- an instance with a CA of its own (init without --join) is not of this deployment
+"$VOUCHD" init --state-dir "$TOP/e" --store "$VOUCH_TEST_STORE_URL" >/dev/null
+cp -r "$TOP/golden-a" "$TOP/golden-e"
+start e
+refused e
+if [[ $RC == 1 && $(cat "$TOP/e.log") == *"is not the deployment's CA"*"--join"* &&
+        $(psql_q "select count(*) from verdict_keys where instance='e'") == 0 ]]; then
+        pass "an instance whose CA is not the deployment's is refused, publishing nothing: $(grep -m1 -o "ca.pem is not.*" "$TOP/e.log" | cut -c1-120)..."
+else
+        fail "instance e: exit $RC: $(tail -n 2 "$TOP/e.log")"
+fi
+
 # --- golden sets: one content per name and version
 mkdir -p "$TOP/golden-c" "$TOP/golden-d"
 jq -c . "$TOP/golden-a/arch.json" >"$TOP/golden-c/arch.json" # the same content, written otherwise
@@ -240,23 +267,13 @@ stop c
 [[ $STOP_RC == 0 ]] && pass "an instance whose golden set is the same content (reformatted) starts, and stops with exit 0" ||
         fail "instance c: exit $STOP_RC"
 start d
-for ((i = 0; i < 100; i++)); do
-        kill -0 "${PID[d]}" 2>/dev/null || break
-        sleep 0.1
-done
-rc=0
-if kill -0 "${PID[d]}" 2>/dev/null; then
-        kill -KILL "${PID[d]}"
-        rc=started
-fi
-wait "${PID[d]}" || [[ $rc == started ]] || rc=$?
-PID[d]=""
+refused d
 stored=$(psql_q "select digest from golden_sets where name='arch' and version=$GV")
-if [[ $rc == 1 && $(cat "$TOP/d.log") == *"golden set \"arch\" version $GV"*"registered by instance a"* &&
+if [[ $RC == 1 && $(cat "$TOP/d.log") == *"golden set \"arch\" version $GV"*"registered by instance a"* &&
         $(cat "$TOP/d.log") == *"$stored"* && $(cat "$TOP/d.log") == *"not started"* ]]; then
         pass "an instance whose golden set has another content under the same name and version is refused: $(grep -m1 'not started' "$TOP/d.log" | cut -c1-200)..."
 else
-        fail "instance d: exit $rc: $(tail -n 3 "$TOP/d.log")"
+        fail "instance d: exit $RC: $(tail -n 3 "$TOP/d.log")"
 fi
 cp "$TOP/golden-d/arch.json" "$TOP/golden-a/arch.json"
 kill -HUP "${PID[a]}"

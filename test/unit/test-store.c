@@ -1280,6 +1280,48 @@ static void test_golden_races(void **state) {
         vs_close(b);
 }
 
+/* The deployment's verifier id: the first one registered stays, whoever registers another
+ * (also two at the same time). */
+static void test_verifier_id(void **state) {
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        char got[VS_VERIFIER_ID_MAX + 1], ga[VS_VERIFIER_ID_MAX + 1], gb[VS_VERIFIER_ID_MAX + 1];
+        int fa = 0, fb = 0;
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        assert_int_equal(vs_verifier_id_get(a, got, sizeof(got)), -ENOENT);
+        assert_int_equal(vs_verifier_id_register(a, "ca-one", on_done, &fa), 0);
+        vs_flush(a);
+        assert_int_equal(fa, 1);
+        assert_int_equal(vs_verifier_id_register(b, "ca-two", on_done, &fb), 0);
+        vs_flush(b);
+        assert_int_equal(fb, 1); /* committed: nothing written */
+        assert_int_equal(vs_verifier_id_get(b, got, sizeof(got)), 0);
+        assert_string_equal(got, "ca-one");
+        assert_int_equal(vs_verifier_id_register(a, "", NULL, NULL), -EINVAL);
+        char big[VS_VERIFIER_ID_MAX + 2];
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        assert_int_equal(vs_verifier_id_register(a, big, NULL, NULL), -EINVAL);
+        /* two first registrations at once: one of them stays, both read it */
+        for (int round = 0; round < 5; round++) {
+                sql_exec("DELETE FROM meta WHERE key='verifier_id'");
+                fa = fb = 0;
+                assert_int_equal(vs_verifier_id_register(a, "ca-a", on_done, &fa), 0);
+                assert_int_equal(vs_verifier_id_register(b, "ca-b", on_done, &fb), 0);
+                vs_flush(a);
+                vs_flush(b);
+                assert_int_equal(fa, 1);
+                assert_int_equal(fb, 1);
+                assert_int_equal(vs_verifier_id_get(a, ga, sizeof(ga)), 0);
+                assert_int_equal(vs_verifier_id_get(b, gb, sizeof(gb)), 0);
+                assert_string_equal(ga, gb);
+                assert_true(strcmp(ga, "ca-a") == 0 || strcmp(ga, "ca-b") == 0);
+        }
+        vs_close(a);
+        vs_close(b);
+}
+
 /* Schema version 5 from version 4: the identity tables are added, the rest kept. */
 static void test_migration_v4_to_v5(void **state) {
         vs_store *s = NULL;
@@ -2302,6 +2344,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_verdict_keys, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_golden_registry, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_golden_races, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verifier_id, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migration_v4_to_v5, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lost_files, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_anchor_and_ek_certs, setup, teardown),

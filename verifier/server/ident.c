@@ -88,6 +88,30 @@ static void store_why(vouchd *d, int r, char *err, size_t n) {
         snprintf(err, n, "%s", st.last_error[0] ? st.last_error : strerror(-r));
 }
 
+int ident_check_ca(vouchd *d, char *err, size_t n) {
+        char stored[VS_VERIFIER_ID_MAX + 1];
+        waiter w;
+        waiter_init(&w);
+        int r = vs_verifier_id_register(d->store, d->verifier_id, on_written, &w);
+        if (r == 0)
+                r = waiter_wait(&w);
+        waiter_destroy(&w);
+        if (r < 0) {
+                store_why(d, r, err, n);
+                return r;
+        }
+        if ((r = vs_verifier_id_get(d->store, stored, sizeof(stored))) < 0) {
+                vs_read_error(d->store, err, n);
+                return r;
+        }
+        if (strcmp(stored, d->verifier_id) == 0)
+                return 0;
+        snprintf(err, n, "%s/ca.pem is not the deployment's CA (its verifier id is %.16s..., the store's %.16s...): "
+                         "agents trust one CA. Make a further instance's state dir with vouchd init --state-dir NEW "
+                         "--join EXISTING (EXISTING: an instance's state dir)", d->cfg.state_dir, d->verifier_id, stored);
+        return -EXDEV;
+}
+
 int ident_publish_keys(vouchd *d, const verdict_keys *k, bool stopping, char *err, size_t n) {
         vs_verdict_key pub[1 + VERDICT_MAX_RETIRED] = { 0 };
         size_t m = 0;

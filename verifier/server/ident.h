@@ -12,6 +12,13 @@
 
 #include "vouchd.h"
 
+/* This instance's CA is the deployment's: its verifier id (the CA key's id) is registered
+ * as the store's if the store has none yet (vs_verifier_id_register), then compared with the
+ * store's. 0; -EXDEV when the store belongs to another CA's deployment (err says which, and
+ * that a further instance's state dir is made with vouchd init --join); another <0 when the
+ * store could not answer. */
+int ident_check_ca(vouchd *d, char *err, size_t n);
+
 /* Publishes k's public keys as this instance's (vs_verdict_keys_publish: the active key
  * with no end, the retired ones with their not_after) and waits until that is committed.
  * With stopping set, the active key is published as retired at now + the longest lifetime of

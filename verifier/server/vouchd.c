@@ -259,13 +259,17 @@ static int probe_port(const struct sockaddr_storage *ss, int sslen) {
         return r;
 }
 
-/* A shared store (ident.h): this instance's verdict keys published, its golden sets
- * registered; a set whose name and version the deployment holds with another content
- * refuses the start. */
+/* A shared store (ident.h): this instance's CA checked, its golden sets registered and its
+ * verdict keys published; another CA, or a set whose name and version the deployment holds
+ * with another content, refuses the start. */
 static int join_deployment(vouchd *d) {
         char err[1024];
         int r;
-        /* the golden sets first: an instance refused publishes nothing */
+        /* the CA and the golden sets first: an instance refused publishes nothing */
+        if ((r = ident_check_ca(d, err, sizeof(err))) < 0) {
+                vlog(LOG_ERR, "store: %s", err);
+                return r;
+        }
         if ((r = ident_register_golden(d, d->golden, err, sizeof(err))) < 0) {
                 vlog(LOG_ERR, "golden sets in %s: %s%s", d->cfg.golden_dir, err,
                      r == -EEXIST ? "; not started (a name and version must mean one content in the whole deployment)"

@@ -35,6 +35,7 @@ typedef enum vs_write_kind {
         VS_W_ADMIN = 10,        /* dev.id and the admin's fields only (vs_device_put_admin) */
         VS_W_KEYS = 11,         /* keys[0..n_items): this instance's published verdict keys */
         VS_W_GOLDEN = 12,       /* goldens[0..n_items), sorted: answered in place, result set */
+        VS_W_VERIFIER_ID = 13,  /* dev.id: the verifier id, stored if the store has none */
 } vs_write_kind;
 
 /* The most writes in one batch (one transaction). */
@@ -89,6 +90,7 @@ typedef struct vs_backend {
         int (*device_change_last)(vs_store *s, uint64_t *ret);
         int (*verdict_keys_list)(vs_store *s, vs_verdict_key *out, size_t max);
         int (*golden_get)(vs_store *s, const char *name, int64_t version, vs_golden_digest *ret);
+        int (*verifier_id_get)(vs_store *s, char *buf, size_t n);
 } vs_backend;
 
 extern const vs_backend vs_backend_sqlite;

@@ -162,6 +162,7 @@ enum {
         W_KEY_PUT,
         W_GOLDEN_LOCK,
         W_GOLDEN,
+        W_VERIFIER_ID,
         W_COUNT
 };
 
@@ -278,6 +279,10 @@ static const stmt writer_stmts[W_COUNT] = {
                        "SELECT name, version, coalesce(stored, ''), coalesce(stored_by, '') FROM s"
                        " ORDER BY name COLLATE \"C\", version",
                        4, { TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTOID } },
+        /* the deployment's verifier id: the first one registered stays */
+        [W_VERIFIER_ID] = { "w_verifier_id",
+                            "INSERT INTO meta (key, value) VALUES ('verifier_id', $1) ON CONFLICT (key) DO NOTHING", 1,
+                            { TEXTOID } },
 };
 
 /* A device: its row and its clock state (a device without the latter is damaged: the NULLs
@@ -305,6 +310,7 @@ enum {
         R_CHANGE_LAST,
         R_KEYS,
         R_GOLDEN,
+        R_VERIFIER_ID,
         R_COUNT
 };
 
@@ -338,6 +344,7 @@ static const stmt reader_stmts[R_COUNT] = {
                      1, { INT8OID } },
         [R_GOLDEN] = { "r_golden", "SELECT digest, instance FROM golden_sets WHERE name = $1 AND version = $2", 2,
                        { TEXTOID, INT8OID } },
+        [R_VERIFIER_ID] = { "r_verifier_id", "SELECT value FROM meta WHERE key = 'verifier_id'", 0, { 0 } },
 };
 
 static const Oid device_types[] = ROW_TYPES;
@@ -1046,6 +1053,9 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
                 if ((r = send_stmt(pl, W_KEYS_CLEAR, &p)) < 0 || w->n_items == 0)
                         return r;
                 return send_keys(pl, w);
+        case VS_W_VERIFIER_ID:
+                p_text(&p, w->dev.id);
+                return send_stmt(pl, W_VERIFIER_ID, &p);
         case VS_W_LEASE_CLAIM:
         case VS_W_LEASE_RENEW:
         case VS_W_LEASE_RELEASE:
@@ -2088,6 +2098,23 @@ static int pg_golden_get(vs_store *s, const char *name, int64_t version, vs_gold
         return r;
 }
 
+static int pg_verifier_id_get(vs_store *s, char *buf, size_t n) {
+        static const Oid types[] = { TEXTOID };
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_VERIFIER_ID, &p, &res)) == 0 && (r = check_columns(s, res, types, 1)) == 0) {
+                if (PQntuples(res) == 0)
+                        r = -ENOENT;
+                else if ((r = check_row(s, res, 0, types, 1)) == 0)
+                        get_text(res, 0, 0, buf, n);
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
 const vs_backend vs_backend_pg = {
         .name = "postgresql",
         .open = pg_open,
@@ -2105,4 +2132,5 @@ const vs_backend vs_backend_pg = {
         .device_change_last = pg_device_change_last,
         .verdict_keys_list = pg_verdict_keys_list,
         .golden_get = pg_golden_get,
+        .verifier_id_get = pg_verifier_id_get,
 };

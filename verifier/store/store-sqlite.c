@@ -38,6 +38,7 @@ enum {
         ST_KEY_PUT,
         ST_GOLDEN_GET,
         ST_GOLDEN_PUT,
+        ST_VERIFIER_ID,
         ST_COUNT,
 };
 
@@ -98,6 +99,8 @@ static const char *const statements[ST_COUNT] = {
         [ST_KEY_PUT] = "INSERT INTO verdict_keys (key_id, instance, pem, not_after, published_at) VALUES (?1,?2,?3,?4,?5)",
         [ST_GOLDEN_GET] = "SELECT digest, instance FROM golden_sets WHERE name = ?1 AND version = ?2",
         [ST_GOLDEN_PUT] = "INSERT INTO golden_sets (name, version, digest, instance, registered_at) VALUES (?1,?2,?3,?4,?5)",
+        /* the deployment's verifier id: the first one registered stays */
+        [ST_VERIFIER_ID] = "INSERT OR IGNORE INTO meta (key, value) VALUES ('verifier_id', ?1)",
 };
 
 /* Which file a path named when the store was opened. */
@@ -370,6 +373,10 @@ static int apply(vs_store *s, vs_write *w) {
                 return apply_keys(s, w);
         case VS_W_GOLDEN:
                 return apply_golden(s, w);
+        case VS_W_VERIFIER_ID:
+                st = q->st[ST_VERIFIER_ID];
+                sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
+                return run(st);
         case VS_W_LEASE_CLAIM:
                 return apply_claim(s, w);
         case VS_W_LEASE_RENEW:
@@ -1137,6 +1144,22 @@ static int sq_golden_get(vs_store *s, const char *name, int64_t version, vs_gold
         return r;
 }
 
+static int sq_verifier_id_get(vs_store *s, char *buf, size_t n) {
+        sqlite3_stmt *st = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT value FROM meta WHERE key = 'verifier_id'", &st)) == 0) {
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        snprintf(buf, n, "%s", sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
+                else
+                        r = rc == SQLITE_DONE ? -ENOENT : read_status(s, rc);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
 const vs_backend vs_backend_sqlite = {
         .name = "sqlite",
         .open = sq_open,
@@ -1154,4 +1177,5 @@ const vs_backend vs_backend_sqlite = {
         .device_change_last = sq_device_change_last,
         .verdict_keys_list = sq_verdict_keys_list,
         .golden_get = sq_golden_get,
+        .verifier_id_get = sq_verifier_id_get,
 };

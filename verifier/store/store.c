@@ -169,6 +169,7 @@ static size_t plan_batch(pending_set *ps, vs_write *batch, vs_write **plan) {
                 case VS_W_EKCERT:
                 case VS_W_KEYS:
                 case VS_W_GOLDEN:
+                case VS_W_VERIFIER_ID:
                 case VS_W_LEASE_CLAIM:
                 case VS_W_LEASE_RENEW:
                 case VS_W_LEASE_RELEASE:
@@ -479,6 +480,23 @@ int vs_verdict_keys_publish(vs_store *s, const vs_verdict_key *keys, size_t n, v
                 }
         }
         return enqueue(s, w);
+}
+
+int vs_verifier_id_register(vs_store *s, const char *id, vs_done_fn done, void *userdata) {
+        if (!id || !*id || strlen(id) > VS_VERIFIER_ID_MAX)
+                return -EINVAL;
+        vs_write *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->kind = VS_W_VERIFIER_ID;
+        snprintf(w->dev.id, sizeof(w->dev.id), "%s", id);
+        w->done = done;
+        w->userdata = userdata;
+        return enqueue(s, w);
+}
+
+int vs_verifier_id_get(vs_store *s, char *buf, size_t n) {
+        return s->ops->verifier_id_get(s, buf, n);
 }
 
 int vs_verdict_keys_list(vs_store *s, vs_verdict_key *out, size_t max) {

@@ -312,6 +312,18 @@ int vs_verdict_keys_publish(vs_store *s, const vs_verdict_key *keys, size_t n, v
  * The caller judges not_after against its clock: the rows are as published. */
 int vs_verdict_keys_list(vs_store *s, vs_verdict_key *out, size_t max);
 
+/* The deployment's CA. vouchd's verifier id is the key id of its CA's key: the instances of
+ * one deployment (one CA, vouchd init --join) have the same one. The store keeps the first
+ * one registered; an instance with another CA is not of this deployment. */
+#define VS_VERIFIER_ID_MAX 64
+/* Queues the registration of id (1 to VS_VERIFIER_ID_MAX characters) as the store's
+ * verifier id if it has none yet (else nothing is written: the first one stays). -EINVAL;
+ * -ENOMEM; -ESHUTDOWN. */
+int vs_verifier_id_register(vs_store *s, const char *id, vs_done_fn done, void *userdata);
+/* The store's verifier id into buf (n bytes); -ENOENT when none is registered; errors as the
+ * reads below. */
+int vs_verifier_id_get(vs_store *s, char *buf, size_t n);
+
 /* Golden sets. A golden set's name and version mean one content in the whole deployment:
  * the first instance to register a name and version with its content's digest fixes it;
  * a set of that name and version with another digest is refused. */
