@@ -40,6 +40,7 @@
 #include "protocol.h"
 #include "tpm.h"
 #include "vouch.pb-c.h"
+#include "vulog.h"
 
 #define EVENTLOG_MAX (32u << 20)
 
@@ -64,19 +65,13 @@ typedef struct keys {
 
 static volatile sig_atomic_t stop;
 
+/* The log: the programs' one format (common/vulog.h), text or JSON lines (--log-format). */
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...) {
         va_list ap;
-        char ts[32];
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        fprintf(stderr, "%s vouch-agent: ", ts);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vu_logv(LOG_INFO, fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
 }
 
 /* ---- files ---- */
@@ -676,6 +671,7 @@ static const char usage[] =
         "  --verdict-out PATH  write each signed verdict there (atomically) for other services\n"
         "  --ek-cert FILE      the EK certificate (PEM or DER) to send instead of NV's: for a TPM\n"
         "                      with none in NV (firmware TPMs), e.g. fetched by provisioning\n"
+        "  --log-format FORMAT text (default) or json (one JSON object per line)\n"
         "  --version           print \"vouch-agent VERSION\" and exit\n";
 
 int main(int argc, char **argv) {
@@ -684,13 +680,14 @@ int main(int argc, char **argv) {
                 { "tcti", required_argument, NULL, 't' },    { "eventlog", required_argument, NULL, 'e' },
                 { "state-dir", required_argument, NULL, 'd' }, { "once", no_argument, NULL, '1' },
                 { "verdict-out", required_argument, NULL, 'v' }, { "ek", required_argument, NULL, 'k' },
-                { "ek-cert", required_argument, NULL, 'E' },
+                { "ek-cert", required_argument, NULL, 'E' }, { "log-format", required_argument, NULL, 'L' },
                 { "version", no_argument, NULL, 'V' },       { "help", no_argument, NULL, 'h' },
                 {},
         };
         opts o = { .tcti = "device:/dev/tpmrm0", .eventlog = "/sys/kernel/security/tpm0/binary_bios_measurements",
                    .ek_type = VA_EK_AUTO };
         int ch;
+        vu_log_format lf = VU_LOG_TEXT;
         while ((ch = getopt_long(argc, argv, "h", lo, NULL)) >= 0) {
                 switch (ch) {
                 case 's': o.server = optarg; break;
@@ -701,6 +698,12 @@ int main(int argc, char **argv) {
                 case '1': o.once = true; break;
                 case 'v': o.verdict_out = optarg; break;
                 case 'E': o.ek_cert = optarg; break;
+                case 'L':
+                        if (vu_log_format_parse(optarg, &lf) < 0) {
+                                fprintf(stderr, "vouch-agent: --log-format: \"%s\" is not text or json\n", optarg);
+                                return 2;
+                        }
+                        break;
                 case 'k':
                         o.ek_type = strcmp(optarg, "rsa") == 0   ? VA_EK_RSA_2048
                                     : strcmp(optarg, "ecc") == 0 ? VA_EK_ECC
@@ -715,6 +718,7 @@ int main(int argc, char **argv) {
                 fputs(usage, stderr);
                 return 2;
         }
+        vu_log_setup("vouch-agent", lf);
         if (mkdir(o.state_dir, 0700) < 0 && errno != EEXIST) {
                 say("cannot create %s: %s", o.state_dir, strerror(errno));
                 return 2;

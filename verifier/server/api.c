@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "api-internal.h"
 #include "api.h"
+#include "health.h"
 #include "clock.h"
 #include "ident.h"
 #include "verdict-ear.h"
@@ -542,6 +543,19 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
         ident_keys_free(&k);
 }
 
+/* GET /healthz: 200 "ok" while verdicts can be committed; 503 "not ready: WHY" while the
+ * store is unreachable (PostgreSQL down or partitioned: reconnecting) or lost (health.c).
+ * A load balancer or orchestrator takes the instance out of rotation on 503. */
+static void healthz(vouchd *d, api_response *out) {
+        char why[512], body[600];
+        if (health_ready(d, why, sizeof(why))) {
+                reply(out, 200, "text/plain", "ok\n", 3);
+                return;
+        }
+        snprintf(body, sizeof(body), "not ready: %s\n", why);
+        reply(out, 503, "text/plain", body, strlen(body));
+}
+
 static void get_metrics(struct api *a, api_response *out) {
         vouchd *d = a->d;
         char *text = NULL;
@@ -639,6 +653,13 @@ static void get_metrics(struct api *a, api_response *out) {
                             (unsigned long long) st.failures, vs_lost(d->store, NULL, 0) ? 1 : 0,
                             atomic_load(&a->n_watchers),
                             (unsigned long long) atomic_load(&a->refused));
+        fprintf(b, "# HELP vouch_store_unavailable 1 while the database cannot be reached (PostgreSQL: reconnecting with backoff; nothing is committed).\n"
+                   "# TYPE vouch_store_unavailable gauge\n"
+                   "vouch_store_unavailable %d\n"
+                   "# HELP vouch_store_reconnects_total Connections to the database made again after it was lost.\n"
+                   "# TYPE vouch_store_reconnects_total counter\n"
+                   "vouch_store_reconnects_total %llu\n",
+                st.unavailable ? 1 : 0, (unsigned long long) st.reconnects);
         fprintf(b, "# HELP vouch_build_info vouchd's version.\n# TYPE vouch_build_info gauge\n"
                    "vouch_build_info{version=\"" VOUCH_VERSION "\"} 1\n");
         if (fclose(b) != 0) {
@@ -951,7 +972,7 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
                 return;
         }
         if (np == 1 && !strcmp(parts[0], "healthz") && get)
-                reply(out, 200, "text/plain", "ok\n", 3);
+                healthz(a->d, out);
         else if (np == 1 && !strcmp(parts[0], "metrics") && get)
                 get_metrics(a, out);
         else if (np == 2 && v1 && !strcmp(parts[1], "keys") && get)

@@ -54,11 +54,14 @@ const char config_usage[] =
         "                          (vouch.db missing or empty is refused otherwise:\n"
         "                          docs/failure-behaviour.md)\n"
         "  --log-level LEVEL       error, warning, info (default), debug\n"
+        "  --log-format FORMAT     text (default) or json (one JSON object per line)\n"
         "Policy-engine API (HTTPS, mutual TLS; docs/API.md):\n"
         "  --api-listen HOST:PORT  where it listens (off when not set)\n"
         "  --api-client-ca FILE    CA of client certificates (default: the state dir's ca.pem)\n"
         "  --api-admin CN          a client certificate CN with the admin role (repeatable)\n"
         "  --api-reader CN         a client certificate CN with the reader role (repeatable)\n"
+        "  --http-listen HOST:PORT  plain HTTP without a client certificate: GET /healthz, for load\n"
+        "                          balancers and orchestrators (off when not set; use a loopback address)\n"
         "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the golden sets and the\n"
         "verdict-signing keys (after rotate-key).\n";
 
@@ -66,7 +69,7 @@ enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
         O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH, O_STORE,
-        O_INSTANCE,
+        O_INSTANCE, O_LOG_FORMAT, O_HTTP_LISTEN,
         /* from here on: the command line only (load_config) */
         O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE, O_JOIN,
 };
@@ -105,6 +108,8 @@ static const struct option options[] = {
         { "ek-cert-fetch", required_argument, NULL, O_EK_CERT_FETCH },
         { "store", required_argument, NULL, O_STORE },
         { "instance", required_argument, NULL, O_INSTANCE },
+        { "log-format", required_argument, NULL, O_LOG_FORMAT },
+        { "http-listen", required_argument, NULL, O_HTTP_LISTEN },
         {},
 };
 
@@ -125,6 +130,7 @@ void config_free(config *c) {
         free(c->ek_ca);
         free(c->allowlist);
         free(c->api_listen);
+        free(c->http_listen);
         free(c->api_client_ca);
         for (size_t i = 0; i < c->n_api_admins; i++)
                 free(c->api_admins[i]);
@@ -218,6 +224,7 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_HISTORY: return set_uint(name, v, 1, 1000000, &c->history);
         case O_TTL: return set_uint(name, v, 1, 1000, &c->verdict_ttl_intervals);
         case O_API_LISTEN: return set_str(&c->api_listen, v);
+        case O_HTTP_LISTEN: return set_str(&c->http_listen, v);
         case O_API_CLIENT_CA: return set_str(&c->api_client_ca, v);
         case O_API_ADMIN: return add_str(&c->api_admins, &c->n_api_admins, v);
         case O_API_READER: return add_str(&c->api_readers, &c->n_api_readers, v);
@@ -226,6 +233,15 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_EK_CERT_FETCH: return add_ek_service(c, v);
         case O_STORE: return set_str(&c->store, v);
         case O_INSTANCE: return set_instance(c, v);
+        case O_LOG_FORMAT: {
+                vu_log_format f;
+                if (vu_log_format_parse(v, &f) < 0) {
+                        fprintf(stderr, "vouchd: --log-format: \"%s\" is not text or json\n", v);
+                        return -EINVAL;
+                }
+                c->log_format = (int) f;
+                return 0;
+        }
         case O_APPROVAL:
                 if (strcmp(v, "auto") == 0)
                         c->approval = APPROVAL_AUTO;

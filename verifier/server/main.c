@@ -168,6 +168,7 @@ static int vouchd_main(vouchd *d, int argc, char **argv) {
                 return 0;
         }
         vlog_level = c->log_level;
+        vu_log_setup("vouchd", (vu_log_format) c->log_format);
         bool fresh = statedir_is_fresh(c->state_dir);
         if (a.cmd == CMD_INIT)
                 return cmd_init(c, &a, fresh);

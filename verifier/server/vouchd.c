@@ -20,6 +20,7 @@
 #include "api.h"
 #include "ekfetch.h"
 #include "fileio.h"
+#include "health.h"
 #include "ident.h"
 #include "keys.h"
 #include "tls.h"
@@ -472,7 +473,8 @@ int vouchd_start(vouchd *d, bool fresh_dir) {
         if ((r = open_store(d, fresh_dir)) < 0)
                 return r;
         check_file_limit(&d->cfg);
-        if ((r = make_loops(d, &ss, sslen)) < 0 || (r = api_start(d)) < 0 || (r = start_loops(d)) < 0)
+        if ((r = make_loops(d, &ss, sslen)) < 0 || (r = api_start(d)) < 0 || (r = health_start(d)) < 0 ||
+            (r = start_loops(d)) < 0)
                 return r < 0 ? r : -EINVAL;
         vlog(LOG_INFO, "listening on %s with %u event loops; %zu devices; golden default %s; verifier %.16s",
              d->cfg.listen, d->n_loops, d->n_devices, d->cfg.default_golden, d->verifier_id);
@@ -511,6 +513,7 @@ int vouchd_reload(vouchd *d) {
 
 void vouchd_stop(vouchd *d) {
         atomic_store(&d->stopping, true);
+        health_stop(d);
         api_stop(d);
         for (unsigned i = 0; i < d->n_loops; i++) {
                 evconnlistener_disable(d->loops[i].listener);

@@ -17,6 +17,7 @@
 #include "verdict.h"
 
 struct api;
+struct health;
 
 
 /* Challenge-to-stored-verdict latency histogram buckets (seconds), for /metrics. */
@@ -45,6 +46,7 @@ struct vouchd {
         atomic_ullong published;
         verdict_keys keys;
         struct api *api;
+        struct health *health;          /* --http-listen (health.c) */
         /* after each verdict's commit (the store's writer thread): set by the API's transport
          * (api-http.c, api_start) before the loops start, so that verdict.c does not call
          * into the API */
