@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "clock.h"
 #include "ident.h"
 #include "keys.h"
+#include "verdict-check.h"
 
 /* The most published keys read from the store: 17 per instance (the active key and
  * VERDICT_MAX_RETIRED), for 60 instances. */
@@ -305,6 +307,11 @@ int ident_keys_get(vouchd *d, int64_t now, ident_keys *ret, char *err, size_t n)
         /* this instance's own keys in their order (the active one first), then the others */
         if (k.n > own_n)
                 qsort(k.keys + own_n, k.n - own_n, sizeof(*k.keys), key_order);
+        static atomic_bool warned;
+        if (k.n > VV_KEYS_MAX && !atomic_exchange(&warned, true))
+                vlog(LOG_WARN, "the deployment publishes %zu verdict keys, more than a keys file may hold (%d): relying "
+                               "parties cannot read it. Give the instances the same keys (docs/vouchd.md, key rotation)",
+                     k.n, VV_KEYS_MAX);
         for (int i = 0; i < got; i++)
                 vs_verdict_key_done(&rows[i]);
         free(rows);

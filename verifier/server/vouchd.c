@@ -581,6 +581,14 @@ int vouchd_init_store(const config *c, bool fresh, char *err, size_t n) {
         /* under a name of its own: on PostgreSQL a running vouchd holds "default" */
         vs_open_options opt = { .history_keep = 1, .flags = fresh ? VS_OPEN_CREATE : 0, .instance = "init" };
         int r = vs_open_ex(path, &opt, &s, NULL, err, n);
+        /* a shared store that belongs to another CA's deployment (ident.h): said now, as the
+         * start will refuse it */
+        char stored[VS_VERIFIER_ID_MAX + 1], mine[65];
+        if (r == 0 && !config_store_is_file(c) && vs_verifier_id_get(s, stored, sizeof(stored)) == 0 &&
+            tls_verifier_id(c->state_dir, mine) == 0 && strcmp(stored, mine) != 0)
+                fprintf(stderr, "vouchd init: warning: the store belongs to a deployment with another CA (verifier id "
+                                "%.16s..., this state dir's %.16s...): vouchd will refuse to start on it. A further "
+                                "instance's state dir is made with --join EXISTING\n", stored, mine);
         vs_close(s);
         return r;
 }
