@@ -13,7 +13,8 @@
 
 const char config_usage[] =
         "Usage:\n"
-        "  vouchd init --state-dir DIR [--san NAME ...]\n"
+        "  vouchd init --state-dir DIR [--san NAME ...] [--join EXISTING]   (EXISTING: the state dir\n"
+        "         of an instance whose CA and verdict keys DIR shares: docs/scale-out.md)\n"
         "  vouchd issue-client --state-dir DIR --name CN --out PREFIX   (PREFIX.crt, PREFIX.key)\n"
         "  vouchd rotate-key --state-dir DIR [--old-valid-until TIME]   (Unix seconds or\n"
         "         YYYY-MM-DDTHH:MM:SSZ; default: 30 days from now)\n"
@@ -70,7 +71,7 @@ enum {
         O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH, O_STORE,
         O_INSTANCE, O_LOG_FORMAT, O_HTTP_LISTEN,
         /* from here on: the command line only (load_config) */
-        O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE,
+        O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE, O_JOIN,
 };
 
 static const struct option options[] = {
@@ -103,6 +104,7 @@ static const struct option options[] = {
         { "out", required_argument, NULL, O_OUT },
         { "old-valid-until", required_argument, NULL, O_OLD_VALID },
         { "fresh-store", no_argument, NULL, O_FRESH_STORE },
+        { "join", required_argument, NULL, O_JOIN },
         { "ek-cert-fetch", required_argument, NULL, O_EK_CERT_FETCH },
         { "store", required_argument, NULL, O_STORE },
         { "instance", required_argument, NULL, O_INSTANCE },
@@ -353,8 +355,8 @@ int config_parse(config *c, int argc, char **argv, config_args *ret) {
                 }
                 if (o == O_CONFIG)
                         continue;
-                if (o == O_NAME || o == O_OUT || o == O_OLD_VALID) {
-                        *(o == O_NAME ? &a.name : o == O_OUT ? &a.out : &a.old_valid) = optarg;
+                if (o == O_NAME || o == O_OUT || o == O_OLD_VALID || o == O_JOIN) {
+                        *(o == O_NAME ? &a.name : o == O_OUT ? &a.out : o == O_OLD_VALID ? &a.old_valid : &a.join) = optarg;
                         continue;
                 }
                 if (o == O_SAN) {
@@ -369,6 +371,10 @@ int config_parse(config *c, int argc, char **argv, config_args *ret) {
         }
         if (a.cmd != CMD_HELP && optind != argc) {
                 fprintf(stderr, "vouchd: unexpected argument \"%s\"\n", argv[optind]);
+                return 2;
+        }
+        if (a.join && a.cmd != CMD_INIT && a.cmd != CMD_HELP) {
+                fprintf(stderr, "vouchd: --join is for vouchd init (a new state dir joining a deployment)\n");
                 return 2;
         }
         if (a.cmd != CMD_HELP && !c->state_dir) {

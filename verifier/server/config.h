@@ -71,6 +71,7 @@ typedef struct config_args {
         vouchd_cmd cmd;
         const char *name, *out;         /* issue-client */
         const char *old_valid;          /* rotate-key */
+        const char *join;               /* init --join EXISTING */
         char *sans[CONFIG_MAX_SANS];    /* init --san */
         size_t n_sans;
 } config_args;

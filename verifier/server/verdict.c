@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "credential.h"
+#include "ident.h"
 #include "keys.h"
 #include "verdict-ear.h"
 #include "verdict-sign.h"
@@ -454,8 +455,24 @@ static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int verdict_keys_reload(vouchd *d) {
         verdict_keys k;
+        char err[600];
         pthread_mutex_lock(&keys_lock);
         int r = vk_load(d->cfg.state_dir, &k);
+        /* a shared store: the new keys published before they sign, so that every instance
+         * serves them first (ident.h); if they cannot be, the old ones stay. Not under
+         * keys_lock (the sweep takes it): verdict-keys.pem is written again with the swap */
+        if (r == 0 && d->shared) {
+                pthread_mutex_unlock(&keys_lock);
+                if ((r = ident_publish_keys(d, &k, false, err, sizeof(err))) < 0) {
+                        vlog(LOG_ERR, "store: cannot publish the verdict keys: %s", err);
+                        verdict_keys_free(&k);
+                }
+                pthread_mutex_lock(&keys_lock);
+                if (r == 0)
+                        r = vk_write_pubs(d->cfg.state_dir, &k);
+                if (r < 0 && k.active.pkey)
+                        verdict_keys_free(&k);
+        }
         if (r == 0) {
                 pthread_mutex_lock(&d->seq_lock);
                 verdict_keys old = d->keys;

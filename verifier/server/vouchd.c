@@ -23,6 +23,7 @@
 #include "ekfetch.h"
 #include "fileio.h"
 #include "health.h"
+#include "ident.h"
 #include "keys.h"
 #include "tls.h"
 #include "vouchd.h"
@@ -261,6 +262,33 @@ static int probe_port(const struct sockaddr_storage *ss, int sslen) {
         return r;
 }
 
+/* A shared store (ident.h): this instance's CA checked, its golden sets registered and its
+ * verdict keys published; another CA, or a set whose name and version the deployment holds
+ * with another content, refuses the start. */
+static int join_deployment(vouchd *d) {
+        char err[1024];
+        int r;
+        /* the CA and the golden sets first: an instance refused publishes nothing */
+        if ((r = ident_check_ca(d, err, sizeof(err))) < 0) {
+                vlog(LOG_ERR, "store: %s", err);
+                return r;
+        }
+        if ((r = ident_register_golden(d, d->golden, err, sizeof(err))) < 0) {
+                vlog(LOG_ERR, "golden sets in %s: %s%s", d->cfg.golden_dir, err,
+                     r == -EEXIST ? "; not started (a name and version must mean one content in the whole deployment)"
+                                  : "");
+                return r;
+        }
+        if ((r = ident_publish_keys(d, &d->keys, false, err, sizeof(err))) < 0) {
+                vlog(LOG_ERR, "store: cannot publish this instance's verdict keys: %s", err);
+                return r;
+        }
+        vlog(LOG_INFO, "store: instance %s published verdict key %.16s and %zu retired; %zu golden sets agree with the "
+                       "deployment's", d->cfg.instance ? d->cfg.instance : "default", d->keys.active.id,
+             d->keys.n_retired, d->golden->n);
+        return 0;
+}
+
 /* Opens the store: created only in a fresh state dir (or with --fresh-store); an
  * initialised state dir whose vouch.db is missing or empty is refused, so that
  * revocations are never silently forgotten. Then the latest verdicts are settled against
@@ -287,6 +315,10 @@ static int open_store(vouchd *d, bool fresh_dir) {
         d->shared = !file;
         if (info.created)
                 vlog(LOG_INFO, "store: %s created", file ? path : "the PostgreSQL schema");
+        /* before any verdict is signed (the settling below): every instance serves this
+         * one's keys, and its golden sets are the deployment's */
+        if (d->shared && (r = join_deployment(d)) < 0)
+                return r;
         if ((r = registry_load(d)) < 0 || (r = verdict_load_latest(d)) < 0) {
                 vs_read_error(d->store, err, sizeof(err));
                 if (r == -EUCLEAN && file)
@@ -521,8 +553,15 @@ int vouchd_start(vouchd *d, bool fresh_dir) {
 
 int vouchd_reload(vouchd *d) {
         golden_table *t;
+        char err[1024];
         if (golden_table_load(d->cfg.golden_dir, &t) < 0 || !golden_table_find(t, d->cfg.default_golden)) {
                 vlog(LOG_ERR, "SIGHUP: golden sets not reloaded (errors above); the old ones stay");
+                return -EINVAL;
+        }
+        /* a shared store: the new sets must be the deployment's (ident.h) */
+        if (d->shared && ident_register_golden(d, t, err, sizeof(err)) < 0) {
+                vlog(LOG_ERR, "SIGHUP: golden sets not reloaded: %s; the old ones stay", err);
+                golden_table_unref(t);
                 return -EINVAL;
         }
         pthread_mutex_lock(&d->lock);
@@ -554,6 +593,12 @@ void vouchd_stop(vouchd *d) {
                 pthread_join(d->loops[i].thread, NULL);
         ekfetch_fini(d); /* their answers wait on the loops, run (and dropped) in vouchd_free() */
         vs_flush(d->store);
+        /* a shared store: this instance signs no more; its active key is published until the
+         * verdicts it signed have expired (ident.h), unless another instance signs with it */
+        char err[600];
+        if (d->shared && ident_publish_keys(d, &d->keys, true, err, sizeof(err)) < 0)
+                vlog(LOG_WARN, "store: cannot publish this instance's stop (its active verdict key stays published): %s",
+                     err);
         vlog(LOG_INFO, "stopped: %llu attestations trusted, %llu not, %llu enrollments",
              (unsigned long long) d->attestations_ok, (unsigned long long) d->attestations_bad,
              (unsigned long long) d->enrollments);
@@ -609,6 +654,14 @@ int vouchd_init_store(const config *c, bool fresh, char *err, size_t n) {
         /* under a name of its own: on PostgreSQL a running vouchd holds "default" */
         vs_open_options opt = { .history_keep = 1, .flags = fresh ? VS_OPEN_CREATE : 0, .instance = "init" };
         int r = vs_open_ex(path, &opt, &s, NULL, err, n);
+        /* a shared store that belongs to another CA's deployment (ident.h): said now, as the
+         * start will refuse it */
+        char stored[VS_VERIFIER_ID_MAX + 1], mine[65];
+        if (r == 0 && !config_store_is_file(c) && vs_verifier_id_get(s, stored, sizeof(stored)) == 0 &&
+            tls_verifier_id(c->state_dir, mine) == 0 && strcmp(stored, mine) != 0)
+                fprintf(stderr, "vouchd init: warning: the store belongs to a deployment with another CA (verifier id "
+                                "%.16s..., this state dir's %.16s...): vouchd will refuse to start on it. A further "
+                                "instance's state dir is made with --join EXISTING\n", stored, mine);
         vs_close(s);
         return r;
 }
