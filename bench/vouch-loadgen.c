@@ -24,7 +24,9 @@
  *
  * Protocol on stdout (bench/run reads it): "window-start" when the measurement window
  * opens (all agents attested once, or the warm-up timed out), "window-end" when it
- * closes, then one "result key=value ..." line. Progress goes to stderr.
+ * closes, then one "result key=value ..." line. Progress goes to stderr. With --sync, a
+ * "warm ..." line comes after the warm-up, and the window opens when a line comes on stdin
+ * (bench/run opens several processes' windows together).
  *
  * --floor: the cost floor of one attestation with this OpenSSL: one ECDSA P-256 verify of
  * a quote, one ECDSA P-256 sign of a verdict, SHA-256 over the event log. */
@@ -1420,7 +1422,8 @@ static int parse_options(int argc, char **argv, const char **ret_init_dir, bool 
                 { "first-agent", required_argument, NULL, O_FIRST },
                 { "backoff-min", required_argument, NULL, O_BACKOFF_MIN },
                 { "backoff-max", required_argument, NULL, O_BACKOFF_MAX },
-                { "sync", no_argument, NULL, O_SYNC_START },               { "dump", required_argument, NULL, O_DUMP },
+                { "sync", no_argument, NULL, O_SYNC_START },
+                { "dump", required_argument, NULL, O_DUMP },
                 { "help", no_argument, NULL, O_HELP },               { "version", no_argument, NULL, O_VERSION },
                 {},
         };
