@@ -173,6 +173,13 @@ static bool us_vec_take(us_vec *dst, us_vec *src) {
         return ok;
 }
 
+static int cmp_u32(const void *a, const void *b);
+
+static void us_vec_sort(us_vec *x) {
+        if (x->n)
+                qsort(x->v, x->n, sizeof(*x->v), cmp_u32);
+}
+
 /* The value at fraction q (0..1) of a sorted vector, in ms. */
 static double us_vec_ms(const us_vec *x, double q) {
         return x->n ? x->v[(size_t) ((double) (x->n - 1) * q)] / 1000.0 : 0;
@@ -1685,8 +1692,8 @@ static void stats_merge(lg_loop *loops, stats *tot) {
                 if (!us_vec_take(&tot->lat, &s->lat) | !us_vec_take(&tot->reattest, &s->reattest))
                         say("out of memory merging the latencies: the percentiles miss some");
         }
-        qsort(tot->lat.v, tot->lat.n, sizeof(*tot->lat.v), cmp_u32);
-        qsort(tot->reattest.v, tot->reattest.n, sizeof(*tot->reattest.v), cmp_u32);
+        us_vec_sort(&tot->lat);
+        us_vec_sort(&tot->reattest);
 }
 
 /* --dump PREFIX: one file of native uint32 microseconds per vector (bench/run merges several
@@ -1699,7 +1706,7 @@ static int dump_us(const char *suffix, const us_vec *x) {
                 say("cannot create %s: %s", path, strerror(errno));
                 return -EIO;
         }
-        bool ok = fwrite(x->v, sizeof(*x->v), x->n, f) == x->n;
+        bool ok = x->n == 0 || fwrite(x->v, sizeof(*x->v), x->n, f) == x->n;
         if (fclose(f) != 0 || !ok) {
                 say("cannot write %s", path);
                 return -EIO;
