@@ -3,7 +3,11 @@
  * vouchd over TLS 1.3 (pinning the verifier's CA), enrolls its attestation key once (kept in
  * the state dir), and answers every challenge with a quote, the PCR values and the new part
  * of the event log. Runs in the foreground; --once attests once and exits 0 TRUSTED,
- * 1 UNTRUSTED or refused, 2 error.
+ * 1 UNTRUSTED or refused, 2 error. With each quote it proves that its device identity key
+ * (issue 19: an ECC key made once in the TPM, kept in the state dir) is in the same TPM as
+ * its AK (TPM2_Certify by the AK), writes that key as a TSS2 PRIVATE KEY file for OpenSSL's
+ * tpm2 provider (--key-out) and the certificate chain the verifier issues for it with a
+ * TRUSTED verdict (--cert-out).
  *
  * The TPM is opened for each operation (the start, a credential challenge, a quote
  * challenge) and closed right after it: between rounds the agent holds no TPM connection and
@@ -13,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -33,19 +38,26 @@
 #include <tss2/tss2_mu.h>
 #include <unistd.h>
 
+#include "certify.h"
 #include "ekcert.h"
 #include "fileio.h"
 #include "frame.h"
+#include "keyfile.h"
 #include "notify.h"
 #include "protocol.h"
 #include "tpm.h"
+#include "tpmkey.h"
 #include "vouch.pb-c.h"
+#include "vulog.h"
+#include "wire.h"
 
 #define EVENTLOG_MAX (32u << 20)
 
 typedef struct opts {
         const char *server, *ca, *tcti, *eventlog, *state_dir, *verdict_out;
         const char *ek_cert;    /* --ek-cert FILE: the EK certificate from provisioning (PEM or DER) */
+        const char *key_out;    /* --key-out PATH: the device key as a TSS2 PRIVATE KEY file */
+        const char *cert_out;   /* --cert-out PATH: its certificate chain (PEM), when issued */
         bool once;
         va_ek_type ek_type;
 } opts;
@@ -59,24 +71,21 @@ typedef struct keys {
         int cert_source;        /* Vouch__V1__EkCertSource of ek.cert */
         TPM2B_PUBLIC ak_public;
         TPM2B_PRIVATE ak_private;
+        bool has_devkey;        /* the device identity key (its blobs also in the state dir) */
+        TPM2B_PUBLIC devkey_public;
+        TPM2B_PRIVATE devkey_private;
         bool stale;             /* the TPM no longer takes them: read them again */
 } keys;
 
 static volatile sig_atomic_t stop;
 
+/* The log: the programs' one format (common/vulog.h), text or JSON lines (--log-format). */
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...) {
         va_list ap;
-        char ts[32];
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        fprintf(stderr, "%s vouch-agent: ", ts);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vu_logv(LOG_INFO, fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
 }
 
 /* ---- files ---- */
@@ -84,7 +93,9 @@ static void say(const char *fmt, ...) {
 static int write_atomic(const char *path, const void *data, size_t len, mode_t mode) {
         char tmp[4200];
         snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid());
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        /* a file of that name left by a crash keeps its mode under O_TRUNC: made anew */
+        (void) unlink(tmp);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
         if (fd < 0)
                 return -errno;
         const uint8_t *p = data;
@@ -312,6 +323,91 @@ static int ak_ready(va_tpm *t, const opts *o, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *
         return 0;
 }
 
+/* ---- the device identity key (issue 19), kept in the state dir ---- */
+
+static int read_blobs(const char *ppub, const char *ppriv, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv) {
+        uint8_t *b = NULL;
+        size_t n = 0, off = 0;
+        int r = vu_read_file(AT_FDCWD, ppub, 65536, &b, &n);
+        if (r < 0)
+                return r;
+        *pub = (TPM2B_PUBLIC) { 0 };
+        r = Tss2_MU_TPM2B_PUBLIC_Unmarshal(b, n, &off, pub) == TSS2_RC_SUCCESS && off == n ? 0 : -EBADMSG;
+        free(b);
+        if (r < 0)
+                return r;
+        b = NULL;
+        off = 0;
+        r = vu_read_file(AT_FDCWD, ppriv, 65536, &b, &n);
+        if (r < 0)
+                return r;
+        *priv = (TPM2B_PRIVATE) { 0 };
+        r = Tss2_MU_TPM2B_PRIVATE_Unmarshal(b, n, &off, priv) == TSS2_RC_SUCCESS && off == n ? 0 : -EBADMSG;
+        OPENSSL_clear_free(b, n);
+        return r;
+}
+
+/* The device key from the state dir (devkey.pub, devkey.priv) when the TPM still takes it,
+ * else a new one made and saved there. It stays in the TPM: only the blobs, which this TPM
+ * alone can load, are kept. */
+static int devkey_ready(va_tpm *t, const opts *o, TPM2B_PUBLIC *ret_pub, TPM2B_PRIVATE *ret_priv, vc_error *err) {
+        char ppub[4200], ppriv[4200];
+        TPM2B_PUBLIC pub;
+        TPM2B_PRIVATE priv;
+        uint8_t buf[sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE)];
+        size_t off = 0;
+        int r;
+
+        snprintf(ppub, sizeof(ppub), "%s/devkey.pub", o->state_dir);
+        snprintf(ppriv, sizeof(ppriv), "%s/devkey.priv", o->state_dir);
+        r = read_blobs(ppub, ppriv, &pub, &priv);
+        if (r == 0) {
+                r = va_tpm_devkey_check(t, &pub, &priv, err);
+                if (r == 0) {
+                        *ret_pub = pub;
+                        *ret_priv = priv;
+                        return 0;
+                }
+                if (r != -EBADMSG)
+                        return r;
+                say("the saved device key does not load (%s): making a new one", err->msg);
+        } else if (r != -ENOENT)
+                say("the saved device key in %s cannot be read (%s): making a new one", ppub, strerror(-r));
+        r = va_tpm_devkey_create(t, &pub, &priv, err);
+        if (r < 0)
+                return r;
+        /* the private blob first: a public part without it is read as no key at all */
+        if (Tss2_MU_TPM2B_PRIVATE_Marshal(&priv, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS ||
+            write_atomic(ppriv, buf, off, 0600) < 0)
+                r = vc_error_set(err, -EIO, SIZE_MAX, -1, "cannot write %s", ppriv);
+        OPENSSL_cleanse(buf, sizeof(buf));
+        off = 0;
+        if (r >= 0 && (Tss2_MU_TPM2B_PUBLIC_Marshal(&pub, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS ||
+                       write_atomic(ppub, buf, off, 0644) < 0))
+                r = vc_error_set(err, -EIO, SIZE_MAX, -1, "cannot write %s", ppub);
+        if (r < 0)
+                return r;
+        say("created a new device identity key (%s)", ppub);
+        *ret_pub = pub;
+        *ret_priv = priv;
+        return 0;
+}
+
+/* --key-out: the device key as a TSS2 PRIVATE KEY file (0600), replaced atomically. */
+static int write_key_out(const opts *o, const keys *k, vc_error *err) {
+        char *pem = NULL;
+        size_t len = 0;
+        int r = va_tss2_key_pem(&k->devkey_public, &k->devkey_private, VA_DEVKEY_PARENT, &pem, &len);
+        if (r < 0)
+                return vc_error_set(err, r, SIZE_MAX, -1, "--key-out %s: cannot encode the key: %s", o->key_out,
+                                    strerror(-r));
+        r = write_atomic(o->key_out, pem, len, 0600);
+        OPENSSL_clear_free(pem, len);
+        if (r < 0)
+                return vc_error_set(err, r, SIZE_MAX, -1, "--key-out %s: cannot write it", o->key_out);
+        return 0;
+}
+
 /* --ek-cert FILE replaces what NV has (provisioning knows better, e.g. a certificate its
  * maker serves online for a firmware TPM); otherwise NV's, or none. */
 static int ek_cert_choose(const opts *o, keys *k, vc_error *err) {
@@ -376,9 +472,23 @@ static int keys_read(const opts *o, keys *k, vc_error *err) {
                 r = va_tpm_manufacturer(t, &n.manufacturer, err);
         if (r >= 0)
                 r = ak_ready(t, o, &n.ak_public, &n.ak_private, err);
+        if (r >= 0) {
+                /* Without the device key the agent still attests (vouchd then issues no
+                 * certificate), unless --key-out asks for the key. */
+                vc_error derr;
+                int d = devkey_ready(t, o, &n.devkey_public, &n.devkey_private, &derr);
+                n.has_devkey = d >= 0;
+                if (d < 0 && o->key_out) {
+                        *err = derr;
+                        r = d;
+                } else if (d < 0)
+                        say("no device identity key (%s): attesting without one", derr.msg);
+        }
         va_tpm_close(t);
         if (r >= 0)
                 r = ek_cert_choose(o, &n, err);
+        if (r >= 0 && o->key_out)
+                r = write_key_out(o, &n, err);
         if (r < 0) {
                 keys_clear(&n);
                 return r;
@@ -444,12 +554,33 @@ static int answer_pcrs(const vc_pcr_set *pcrs, va_answer_pcrs *ret) {
         return 0;
 }
 
+/* TPM2_Certify of the device key by the AK over SHA-256("vouch device key certify" ||
+ * nonce) (vc_certify_qualifying_data(): the quote has the nonce itself), for the answer.
+ * On failure the quote goes without it (vouchd then issues no certificate); a TPM that no
+ * longer takes the key's blobs makes the keys stale (read again, a new key made). */
+static int devkey_certify(va_tpm *t, keys *k, const opts *o, const Vouch__V1__QuoteChallenge *ch, va_quote *ret) {
+        uint8_t qd[VC_CERTIFY_QUALIFYING_SIZE];
+        vc_error err;
+        int r = vc_certify_qualifying_data(ch->nonce.data, ch->nonce.len, qd);
+        if (r < 0) {
+                say("device key: cannot derive the qualifying data: %s", strerror(-r));
+                return r;
+        }
+        r = va_tpm_devkey_certify(t, &k->devkey_public, &k->devkey_private, qd, sizeof(qd), ret, &err);
+        if (r < 0) {
+                say("TPM (%s): %s: the quote goes without the device key", o->tcti, err.msg);
+                if (r == -EBADMSG)
+                        k->stale = true;
+        }
+        return r;
+}
+
 static int answer_challenge(conn *c, keys *k, const opts *o, const Vouch__V1__QuoteChallenge *ch) {
         TPML_PCR_SELECTION sel;
         va_answer_pcrs answer_banks;
         va_tpm *t = NULL;
         vc_error err;
-        va_quote q;
+        va_quote q, cq;
         vc_pcr_set pcrs;
         uint8_t *log = NULL;
         size_t log_len = 0;
@@ -478,6 +609,7 @@ static int answer_challenge(conn *c, keys *k, const opts *o, const Vouch__V1__Qu
                 free(log);
                 return r;
         }
+        bool certified = k->has_devkey && devkey_certify(t, k, o, ch, &cq) >= 0;
         t = va_tpm_close(t);
         if ((r = answer_pcrs(&pcrs, &answer_banks)) < 0) {
                 say("the TPM read more PCR banks than the challenge selects");
@@ -492,6 +624,14 @@ static int answer_challenge(conn *c, keys *k, const opts *o, const Vouch__V1__Qu
         a.signature.data = q.sig;
         a.signature.len = q.sig_len;
         va_answer_pcrs_put(&answer_banks, &a);
+        uint8_t dkb[sizeof(TPMT_PUBLIC)];
+        size_t dkl = 0;
+        if (certified &&
+            Tss2_MU_TPMT_PUBLIC_Marshal(&k->devkey_public.publicArea, dkb, sizeof(dkb), &dkl) == TSS2_RC_SUCCESS) {
+                a.device_key_public = (ProtobufCBinaryData) { .len = dkl, .data = dkb };
+                a.device_key_certify = (ProtobufCBinaryData) { .len = cq.attest_len, .data = cq.attest };
+                a.device_key_signature = (ProtobufCBinaryData) { .len = cq.sig_len, .data = cq.sig };
+        }
         a.eventlog_offset = from;
         a.eventlog.data = log + from;
         a.eventlog.len = log_len - from;
@@ -503,7 +643,94 @@ static int answer_challenge(conn *c, keys *k, const opts *o, const Vouch__V1__Qu
         return r;
 }
 
-static int on_verdict(const opts *o, const Vouch__V1__VerdictNotice *vn) {
+/* The device key's certificate chain that came with a TRUSTED verdict, as PEM (the device's
+ * certificate first) for --cert-out: only when there are at most VW_MAX_DEVICE_CERTIFICATES,
+ * each is one DER certificate, and the first is for this agent's device key (a chain for
+ * another key would not work with --key-out). */
+static int device_chain_pem(const keys *k, const Vouch__V1__VerdictNotice *vn, char **ret, size_t *ret_len,
+                            char *info, size_t info_size) {
+        EVP_PKEY *mine = NULL;
+        BIO *bio = NULL;
+        vc_error err;
+        int r = -EBADMSG;
+
+        if (!k->has_devkey) {
+                snprintf(info, info_size, "this agent has no device key");
+                return -ENOKEY;
+        }
+        if (vn->n_device_certificates > VW_MAX_DEVICE_CERTIFICATES) {
+                snprintf(info, info_size, "%zu certificates (limit %u)", vn->n_device_certificates,
+                         VW_MAX_DEVICE_CERTIFICATES);
+                return -E2BIG;
+        }
+        if (vc_tpm_public_key(&k->devkey_public.publicArea, "device key", &mine, &err) < 0 ||
+            !(bio = BIO_new(BIO_s_mem()))) {
+                EVP_PKEY_free(mine);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < vn->n_device_certificates; i++) {
+                const ProtobufCBinaryData *d = &vn->device_certificates[i];
+                const unsigned char *p = d->data;
+                X509 *x = d->len <= LONG_MAX ? d2i_X509(NULL, &p, (long) d->len) : NULL;
+                bool whole = x && p == d->data + d->len;
+                if (!whole) {
+                        snprintf(info, info_size, "certificate %zu is not one DER certificate", i);
+                        X509_free(x);
+                        goto out;
+                }
+                if (i == 0 && EVP_PKEY_eq(X509_get0_pubkey(x), mine) != 1) {
+                        snprintf(info, info_size, "the first certificate is not for this device key");
+                        X509_free(x);
+                        goto out;
+                }
+                if (i == 0) {
+                        char subject[256] = "";
+                        X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+                        struct tm na = { 0 };
+                        ASN1_TIME_to_tm(X509_get0_notAfter(x), &na);
+                        snprintf(info, info_size, "%s, valid until %04d-%02d-%02dT%02d:%02d:%02dZ, %zu in the chain",
+                                 subject, na.tm_year + 1900, na.tm_mon + 1, na.tm_mday, na.tm_hour, na.tm_min,
+                                 na.tm_sec, vn->n_device_certificates);
+                }
+                int ok = PEM_write_bio_X509(bio, x);
+                X509_free(x);
+                if (ok != 1) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        char *mem;
+        long n = BIO_get_mem_data(bio, &mem);
+        r = -ENOMEM;
+        if (n > 0 && (*ret = malloc((size_t) n))) {
+                memcpy(*ret, mem, (size_t) n);
+                *ret_len = (size_t) n;
+                r = 0;
+        }
+out:
+        BIO_free(bio);
+        EVP_PKEY_free(mine);
+        return r;
+}
+
+static void on_device_certificates(const opts *o, const keys *k, const Vouch__V1__VerdictNotice *vn) {
+        char info[512] = "", *pem = NULL;
+        size_t len = 0;
+        int r = device_chain_pem(k, vn, &pem, &len, info, sizeof(info));
+        if (r < 0) {
+                say("the verifier's device certificate is not used: %s", info);
+                return;
+        }
+        if (!o->cert_out)
+                say("device certificate: %s (no --cert-out to write it to)", info);
+        else if (write_atomic(o->cert_out, pem, len, 0644) < 0)
+                say("cannot write %s", o->cert_out);
+        else
+                say("device certificate: %s: written to %s", info, o->cert_out);
+        free(pem);
+}
+
+static int on_verdict(const opts *o, const keys *k, const Vouch__V1__VerdictNotice *vn) {
         if (!vn->verdict)
                 return RUN_ERROR;
         Vouch__V1__Verdict *v = vouch__v1__verdict__unpack(NULL, vn->verdict->verdict.len, vn->verdict->verdict.data);
@@ -530,6 +757,9 @@ static int on_verdict(const opts *o, const Vouch__V1__VerdictNotice *vn) {
                         free(b);
                 }
         }
+        /* a certificate comes only with a TRUSTED verdict (for no longer than it) */
+        if (trusted && vn->n_device_certificates > 0)
+                on_device_certificates(o, k, vn);
         vouch__v1__verdict__free_unpacked(v, NULL);
         return trusted ? RUN_TRUSTED : RUN_UNTRUSTED;
 }
@@ -634,7 +864,7 @@ static int run_once_connected(keys *k, const opts *o, unsigned *ret_verdicts) {
                                 result = RUN_ERROR;
                         break;
                 case VOUCH__V1__VERIFIER_MESSAGE__MSG_VERDICT:
-                        result = on_verdict(o, vm->verdict);
+                        result = on_verdict(o, k, vm->verdict);
                         if (result != RUN_ERROR)
                                 (*ret_verdicts)++;
                         break;
@@ -666,16 +896,23 @@ static void on_signal(int sig) {
 static const char usage[] =
         "Usage: vouch-agent --server HOST:PORT --ca FILE [--tcti TCTI] [--eventlog FILE] --state-dir DIR\n"
         "                   [--once] [--verdict-out PATH] [--ek rsa|ecc|auto] [--ek-cert FILE]\n"
+        "                   [--key-out PATH] [--cert-out PATH]\n"
         "  --server HOST:PORT  the verifier (vouchd)\n"
         "  --ca FILE           the verifier's CA certificate (vouchd init prints its path): pinned\n"
         "  --tcti TCTI         TPM access (default device:/dev/tpmrm0; tests: swtpm:host=127.0.0.1,port=N);\n"
         "                      opened for each round and closed between rounds\n"
         "  --eventlog FILE     default /sys/kernel/security/tpm0/binary_bios_measurements\n"
-        "  --state-dir DIR     keeps the attestation key (ak.pub, ak.priv), so restarts do not re-enroll\n"
+        "  --state-dir DIR     keeps the attestation key (ak.pub, ak.priv), so restarts do not re-enroll,\n"
+        "                      and the device identity key (devkey.pub, devkey.priv)\n"
         "  --once              attest once and exit: 0 TRUSTED, 1 UNTRUSTED or refused, 2 error\n"
         "  --verdict-out PATH  write each signed verdict there (atomically) for other services\n"
         "  --ek-cert FILE      the EK certificate (PEM or DER) to send instead of NV's: for a TPM\n"
         "                      with none in NV (firmware TPMs), e.g. fetched by provisioning\n"
+        "  --key-out PATH      write the device identity key there (mode 0600, atomically) as a\n"
+        "                      TSS2 PRIVATE KEY file for OpenSSL's tpm2 provider (tpm2-openssl)\n"
+        "  --cert-out PATH     write the certificate chain the verifier issues for that key with a\n"
+        "                      TRUSTED verdict there (PEM, atomically), replacing it on renewal\n"
+        "  --log-format FORMAT text (default) or json (one JSON object per line)\n"
         "  --version           print \"vouch-agent VERSION\" and exit\n";
 
 int main(int argc, char **argv) {
@@ -684,13 +921,15 @@ int main(int argc, char **argv) {
                 { "tcti", required_argument, NULL, 't' },    { "eventlog", required_argument, NULL, 'e' },
                 { "state-dir", required_argument, NULL, 'd' }, { "once", no_argument, NULL, '1' },
                 { "verdict-out", required_argument, NULL, 'v' }, { "ek", required_argument, NULL, 'k' },
-                { "ek-cert", required_argument, NULL, 'E' },
+                { "ek-cert", required_argument, NULL, 'E' }, { "log-format", required_argument, NULL, 'L' },
+                { "key-out", required_argument, NULL, 'K' }, { "cert-out", required_argument, NULL, 'C' },
                 { "version", no_argument, NULL, 'V' },       { "help", no_argument, NULL, 'h' },
                 {},
         };
         opts o = { .tcti = "device:/dev/tpmrm0", .eventlog = "/sys/kernel/security/tpm0/binary_bios_measurements",
                    .ek_type = VA_EK_AUTO };
         int ch;
+        vu_log_format lf = VU_LOG_TEXT;
         while ((ch = getopt_long(argc, argv, "h", lo, NULL)) >= 0) {
                 switch (ch) {
                 case 's': o.server = optarg; break;
@@ -701,6 +940,14 @@ int main(int argc, char **argv) {
                 case '1': o.once = true; break;
                 case 'v': o.verdict_out = optarg; break;
                 case 'E': o.ek_cert = optarg; break;
+                case 'K': o.key_out = optarg; break;
+                case 'C': o.cert_out = optarg; break;
+                case 'L':
+                        if (vu_log_format_parse(optarg, &lf) < 0) {
+                                fprintf(stderr, "vouch-agent: --log-format: \"%s\" is not text or json\n", optarg);
+                                return 2;
+                        }
+                        break;
                 case 'k':
                         o.ek_type = strcmp(optarg, "rsa") == 0   ? VA_EK_RSA_2048
                                     : strcmp(optarg, "ecc") == 0 ? VA_EK_ECC
@@ -715,6 +962,7 @@ int main(int argc, char **argv) {
                 fputs(usage, stderr);
                 return 2;
         }
+        vu_log_setup("vouch-agent", lf);
         if (mkdir(o.state_dir, 0700) < 0 && errno != EEXIST) {
                 say("cannot create %s: %s", o.state_dir, strerror(errno));
                 return 2;

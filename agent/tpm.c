@@ -836,6 +836,164 @@ int va_tpm_quote(va_tpm *t, const TPML_PCR_SELECTION *sel, const uint8_t *nonce,
         return 0;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * The device identity key */
+
+/* The parent of a TSS2 PRIVATE KEY file whose parent is TPM_RH_OWNER: the ECC NIST P-256
+ * storage template (TPM 2.0 Key Files draft, 3.1.5, "the TCG specified Elliptic Curve
+ * template for the NIST P-256 curve"), as tpm2-openssl 1.1.1 (src/tpm2-provider-pkey.c,
+ * used when the TPM implements ECC) and tpm2-tss-engine create it: restricted decryption
+ * key, fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | noDA, nameAlg SHA-256,
+ * AES-128-CFB, no scheme, no KDF, unique empty. Any other field would give another key,
+ * and OpenSSL could not load the device key under it. */
+static void srk_template(TPM2B_PUBLIC *out) {
+        TPMT_PUBLIC *p = &out->publicArea;
+        memset(out, 0, sizeof(*out));
+        p->type = TPM2_ALG_ECC;
+        p->nameAlg = TPM2_ALG_SHA256;
+        p->objectAttributes = TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT |
+                              TPMA_OBJECT_NODA | TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                              TPMA_OBJECT_SENSITIVEDATAORIGIN;
+        p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
+        p->parameters.eccDetail.symmetric.keyBits.aes = 128;
+        p->parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;
+        p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+        p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+        p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+}
+
+/* The device key: what vc_certify_verify() requires (VC_DEVKEY_ATTRS_REQUIRED, nothing of
+ * VC_DEVKEY_ATTRS_FORBIDDEN) and userWithAuth with an empty authValue, so that OpenSSL
+ * signs with it without a password (the key file says emptyAuth). No scheme: unrestricted,
+ * it signs ECDSA with the hash TLS or a CSR asks for. */
+#define DEVKEY_ATTRS                                                                                    \
+        (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |             \
+         TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT)
+
+static void devkey_template(TPM2B_PUBLIC *out) {
+        TPMT_PUBLIC *p = &out->publicArea;
+        memset(out, 0, sizeof(*out));
+        p->type = TPM2_ALG_ECC;
+        p->nameAlg = TPM2_ALG_SHA256;
+        p->objectAttributes = DEVKEY_ATTRS;
+        p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+        p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+        p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+        p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+}
+
+/* The storage primary key into *ret (the caller flushes it), after flushing t's EK to leave
+ * a slot for it and one for the device key next to the AK. */
+static int create_srk(va_tpm *t, ESYS_TR *ret, vc_error *err) {
+        _cleanup_esys_ TPM2B_PUBLIC *out_public = NULL;
+        _cleanup_(creation_done) creation c = { 0 };
+        TPM2B_PUBLIC tmpl;
+        ESYS_TR h = ESYS_TR_NONE;
+
+        flush_object(t, &t->ek);
+        srk_template(&tmpl);
+        TSS2_RC rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                        &no_sensitive, &tmpl, &no_outside_info, &no_pcrs, &h, &out_public, &c.data,
+                                        &c.hash, &c.ticket);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(err, rc, "device key parent (owner hierarchy, ECC P-256 storage key)",
+                                 "TPM2_CreatePrimary");
+        *ret = h;
+        return 0;
+}
+
+int va_tpm_devkey_create(va_tpm *t, TPM2B_PUBLIC *ret_public, TPM2B_PRIVATE *ret_private, vc_error *err) {
+        _cleanup_esys_ TPM2B_PRIVATE *out_private = NULL;
+        _cleanup_esys_ TPM2B_PUBLIC *out_public = NULL;
+        _cleanup_(creation_done) creation c = { 0 };
+        TPM2B_PUBLIC tmpl;
+        ESYS_TR srk = ESYS_TR_NONE;
+        int r;
+
+        vc_error_clear(err);
+        r = create_srk(t, &srk, err);
+        if (r < 0)
+                return r;
+        devkey_template(&tmpl);
+        TSS2_RC rc = Esys_Create(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &no_sensitive, &tmpl,
+                                 &no_outside_info, &no_pcrs, &out_private, &out_public, &c.data, &c.hash, &c.ticket);
+        flush_object(t, &srk);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(err, rc, "device key", "TPM2_Create");
+        *ret_public = *out_public;
+        *ret_private = *out_private;
+        return 0;
+}
+
+/* Loads the device key under a new storage primary key, which is flushed again right
+ * after: *ret is the only object left of the two. */
+static int load_devkey(va_tpm *t, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, ESYS_TR *ret, vc_error *err) {
+        ESYS_TR srk = ESYS_TR_NONE, h = ESYS_TR_NONE;
+        int r = create_srk(t, &srk, err);
+        if (r < 0)
+                return r;
+        TSS2_RC rc = Esys_Load(t->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, &h);
+        flush_object(t, &srk);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(err, rc, "device key", "TPM2_Load");
+        *ret = h;
+        return 0;
+}
+
+int va_tpm_devkey_check(va_tpm *t, const TPM2B_PUBLIC *public, const TPM2B_PRIVATE *private, vc_error *err) {
+        ESYS_TR h = ESYS_TR_NONE;
+        vc_error_clear(err);
+        int r = load_devkey(t, public, private, &h, err);
+        if (r < 0)
+                return r;
+        flush_object(t, &h);
+        return 0;
+}
+
+int va_tpm_devkey_certify(va_tpm *t, const TPM2B_PUBLIC *public, const TPM2B_PRIVATE *private,
+                          const uint8_t *qualifying, size_t qualifying_len, va_quote *ret, vc_error *err) {
+        _cleanup_esys_ TPM2B_ATTEST *info = NULL;
+        _cleanup_esys_ TPMT_SIGNATURE *signature = NULL;
+        TPMT_SIG_SCHEME ak_scheme = { .scheme = TPM2_ALG_NULL };
+        TPM2B_DATA qd = { 0 };
+        ESYS_TR h = ESYS_TR_NONE;
+        uint8_t sig[sizeof(ret->sig)];
+        size_t off = 0;
+        TSS2_RC rc;
+        int r;
+
+        vc_error_clear(err);
+        if (t->ak == ESYS_TR_NONE)
+                return no_key_error(err, "device key certify", "AK", "va_tpm_ak_create or va_tpm_ak_load");
+        if (qualifying_len > sizeof(qd.buffer) || qualifying_len > VC_MAX_DIGEST)
+                return vc_error_set(err, -E2BIG, SIZE_MAX, -1, "device key certify: qualifying data of %zu bytes (limit %d)",
+                                    qualifying_len, VC_MAX_DIGEST);
+        qd.size = (uint16_t) qualifying_len;
+        if (qualifying_len)
+                memcpy(qd.buffer, qualifying, qualifying_len);
+        r = load_devkey(t, public, private, &h, err);
+        if (r < 0)
+                return r;
+        /* Part 3, 18.2: objectHandle in the admin role (the key's adminWithPolicy is clear, so
+         * its empty password serves), signHandle (the AK) in the user role; the AK signs with
+         * its own scheme (inScheme NULL). */
+        rc = Esys_Certify(t->esys, h, t->ak, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD, ESYS_TR_NONE, &qd, &ak_scheme, &info,
+                          &signature);
+        flush_object(t, &h);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(err, rc, "device key", "TPM2_Certify");
+        if (info->size > sizeof(ret->attest))
+                return vc_error_set(err, -EIO, SIZE_MAX, -1, "device key certify: TPMS_ATTEST of %u bytes", info->size);
+        rc = Tss2_MU_TPMT_SIGNATURE_Marshal(signature, sig, sizeof(sig), &off);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(err, rc, "device key certify", "marshal TPMT_SIGNATURE");
+        memcpy(ret->attest, info->attestationData, info->size);
+        ret->attest_len = info->size;
+        memcpy(ret->sig, sig, off);
+        ret->sig_len = off;
+        return 0;
+}
+
 static int bank_bits_left(const TPML_PCR_SELECTION *s) {
         for (uint32_t i = 0; i < s->count; i++)
                 for (uint32_t k = 0; k < s->pcrSelections[i].sizeofSelect; k++)

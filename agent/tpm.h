@@ -7,6 +7,7 @@
  * A va_tpm holds at most one EK and one AK loaded (two transient object slots). Every other
  * object or session it creates is flushed before the call returns, on success and on
  * failure: a TPM without a resource manager (swtpm, /dev/tpm0) has only three object slots.
+ * It also makes and certifies the device identity key (issue 19; see there).
  *
  * Errors: functions return 0 or a negative errno and fill err (may be NULL) with what failed,
  * the TPM command and its decoded response code. Nothing is logged; unless the environment
@@ -141,6 +142,46 @@ typedef struct va_quote {
  * Errors: -EINVAL (no AK, bad selection), -E2BIG (nonce), TPM errors. */
 int va_tpm_quote(va_tpm *t, const TPML_PCR_SELECTION *sel, const uint8_t *nonce, size_t nonce_len, va_quote *ret,
                  vc_error *err);
+
+/* ---- The device identity key (issue 19) ----
+ * An ECC NIST P-256 signing key made in the TPM for the device's TLS identity: not
+ * restricted (it signs what its user hands it), fixedTPM | fixedParent |
+ * sensitiveDataOrigin | userWithAuth (empty authValue) | sign, nameAlg SHA-256, no scheme
+ * of its own (ECDSA with the hash the signer asks for). Its parent is the storage
+ * hierarchy's primary key that every TSS2 PRIVATE KEY file with parent TPM_RH_OWNER
+ * (0x40000001) names: TPM2_CreatePrimary in the owner hierarchy from the ECC P-256 storage
+ * template of the TPM 2.0 Key Files draft (draft-bottomley-tpm-keys, 3.1.5), the template
+ * tpm2-openssl (1.1 to 1.3) and tpm2-tss-engine use for such files, so that OpenSSL loads
+ * the key file the agent writes (agent/keyfile.h) without anything provisioned in the
+ * TPM. A primary key is derived from the hierarchy's seed and the template, so the same
+ * parent comes back each time until the owner hierarchy is cleared (TPM2_Clear), which
+ * makes the saved blobs useless (the agent then makes a new key). The owner hierarchy's
+ * authValue is assumed empty (the default; tpm2-openssl's TPM2OPENSSL_PARENT_AUTH would
+ * be needed otherwise).
+ *
+ * Slots: the parent takes one only while the key is created or loaded; to leave room for
+ * it and the key next to the AK, these calls flush t's EK first (the AK stays loaded:
+ * va_tpm_ek_reload() brings the EK back, and va_tpm_activate() needs it). */
+#define VA_DEVKEY_PARENT 0x40000001u    /* TPM_RH_OWNER: the key file's parent */
+
+/* TPM2_Create of the device key under the storage primary key; ret_public and ret_private
+ * are what va_tpm_devkey_certify() takes (the private part is wrapped by the parent: useless
+ * without this TPM and its owner seed). Nothing stays loaded. Errors: -EACCES (the owner
+ * hierarchy has a password), TPM errors. */
+int va_tpm_devkey_create(va_tpm *t, TPM2B_PUBLIC *ret_public, TPM2B_PRIVATE *ret_private, vc_error *err);
+
+/* TPM2_Load of saved device key blobs under the storage primary key, flushed again: does
+ * this TPM still take them? Errors: -EBADMSG (not made under this TPM's owner seed, or
+ * damaged), TPM errors. */
+int va_tpm_devkey_check(va_tpm *t, const TPM2B_PUBLIC *public, const TPM2B_PRIVATE *private, vc_error *err);
+
+/* TPM2_Certify (Part 3, 18.2) of the device key by t's AK over qualifying (at most 64
+ * bytes; vouch passes vc_certify_qualifying_data() of the challenge's nonce): the key is
+ * loaded, certified with the AK's own scheme and flushed. *ret (the TPMS_ATTEST and the
+ * AK's TPMT_SIGNATURE) is written only on success. Errors: -EINVAL (no AK), -E2BIG
+ * (qualifying), -EBADMSG (the blobs are not this TPM's), TPM errors. */
+int va_tpm_devkey_certify(va_tpm *t, const TPM2B_PUBLIC *public, const TPM2B_PRIVATE *private,
+                          const uint8_t *qualifying, size_t qualifying_len, va_quote *ret, vc_error *err);
 
 /* Reads the selected PCRs (banks the core knows, PCRs 0-23) into *ret, which is
  * overwritten only on success. TPM2_PCR_Read returns at most 8 values per call: it is

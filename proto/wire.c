@@ -6,10 +6,12 @@
 #include "frame.h"
 #include "wire.h"
 
-/* vouch.proto: VerifierMessage.verdict is field 4, VerdictNotice.verdict field 1; both are
- * messages, so length-delimited (protobuf encoding: tag = field << 3 | wire type 2). */
+/* vouch.proto: VerifierMessage.verdict is field 4, VerdictNotice.verdict field 1 and its
+ * device_certificates field 2; messages and bytes are length-delimited (protobuf encoding:
+ * tag = field << 3 | wire type 2). */
 #define VERIFIER_MESSAGE_VERDICT 4u
 #define VERDICT_NOTICE_VERDICT 1u
+#define VERDICT_NOTICE_DEVICE_CERTIFICATES 2u
 #define WIRE_TYPE_LEN 2u
 #define VARINT_MAX 10u
 
@@ -68,11 +70,26 @@ static size_t put_len_field(uint8_t *p, unsigned field, size_t len) {
 
 int vw_frame_verdict_notice(const uint8_t *signed_verdict, size_t len, size_t max_frame, uint8_t **ret,
                             size_t *ret_len) {
+        return vw_frame_verdict_notice_certs(signed_verdict, len, NULL, NULL, 0, max_frame, ret, ret_len);
+}
+
+int vw_frame_verdict_notice_certs(const uint8_t *signed_verdict, size_t len, const uint8_t *const *certs,
+                                  const size_t *cert_lens, size_t n_certs, size_t max_frame, uint8_t **ret,
+                                  size_t *ret_len) {
         uint8_t notice_head[2 * VARINT_MAX], message_head[2 * VARINT_MAX];
-        if (len > max_frame || len > 0xFFFFFFFFu) /* then the sums below cannot overflow */
+        uint8_t cert_head[VW_MAX_DEVICE_CERTIFICATES][2 * VARINT_MAX];
+        size_t ch[VW_MAX_DEVICE_CERTIFICATES];
+        /* each part at most max_frame, and at most 4 GiB: then the sums below cannot overflow */
+        if (n_certs > VW_MAX_DEVICE_CERTIFICATES || len > max_frame || len > 0xFFFFFFFFu)
                 return -E2BIG;
         size_t nh = put_len_field(notice_head, VERDICT_NOTICE_VERDICT, len);
         size_t notice_len = nh + len;
+        for (size_t i = 0; i < n_certs; i++) {
+                if (cert_lens[i] > max_frame || cert_lens[i] > 0xFFFFFFFFu)
+                        return -E2BIG;
+                ch[i] = put_len_field(cert_head[i], VERDICT_NOTICE_DEVICE_CERTIFICATES, cert_lens[i]);
+                notice_len += ch[i] + cert_lens[i];
+        }
         size_t mh = put_len_field(message_head, VERIFIER_MESSAGE_VERDICT, notice_len);
         size_t n = mh + notice_len;
         uint8_t *b;
@@ -81,9 +98,21 @@ int vw_frame_verdict_notice(const uint8_t *signed_verdict, size_t len, size_t ma
                 return r;
         uint8_t *p = b + VF_HEADER_SIZE;
         memcpy(p, message_head, mh);
-        memcpy(p + mh, notice_head, nh);
+        p += mh;
+        memcpy(p, notice_head, nh);
+        p += nh;
         if (len)
-                memcpy(p + mh + nh, signed_verdict, len);
+                memcpy(p, signed_verdict, len);
+        p += len;
+        /* protobuf-c packs a repeated bytes field as one length-delimited record per element,
+         * in order, after the fields of lower numbers */
+        for (size_t i = 0; i < n_certs; i++) {
+                memcpy(p, cert_head[i], ch[i]);
+                p += ch[i];
+                if (cert_lens[i])
+                        memcpy(p, certs[i], cert_lens[i]);
+                p += cert_lens[i];
+        }
         *ret = b;
         *ret_len = n + VF_HEADER_SIZE;
         return 0;

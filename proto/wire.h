@@ -22,3 +22,13 @@ int vw_frame_verifier_message(const Vouch__V1__VerifierMessage *m, size_t max_fr
  * Ownership and errors as above. */
 int vw_frame_verdict_notice(const uint8_t *signed_verdict, size_t len, size_t max_frame, uint8_t **ret,
                             size_t *ret_len);
+
+#define VW_MAX_DEVICE_CERTIFICATES 8u /* VerdictNotice.device_certificates: the leaf and its issuers */
+
+/* The same with VerdictNotice.device_certificates (issue 19): n_certs DER certificates
+ * (certs[i] of cert_lens[i] bytes, the device key's first) after the verdict, as
+ * protobuf-c packs them. vw_frame_verdict_notice() is this with none. Ownership and errors
+ * as above; -E2BIG also for more than VW_MAX_DEVICE_CERTIFICATES. */
+int vw_frame_verdict_notice_certs(const uint8_t *signed_verdict, size_t len, const uint8_t *const *certs,
+                                  const size_t *cert_lens, size_t n_certs, size_t max_frame, uint8_t **ret,
+                                  size_t *ret_len);

@@ -746,11 +746,12 @@ def tpmt_public_rsa(n, scheme=TPM_ALG_RSASSA, attrs=AK_ATTRIBUTES, name_alg=SHA2
 
 
 def tpmt_public_ecc(q, curve=None, size=32, attrs=AK_ATTRIBUTES, name_alg=SHA256, hash_alg=SHA256,
-                    curve_id=None):
+                    curve_id=None, scheme=TPM_ALG_ECDSA):
     curve_id = curve_id if curve_id is not None else curve.tpm_id
     size = curve.size if curve else size
+    scheme_b = be16(scheme) + (be16(hash_alg) if scheme != TPM_ALG_NULL else b"")
     return (be16(TPM_ALG_ECC) + be16(name_alg) + be32(attrs) + tpm2b(b"") + be16(TPM_ALG_NULL) +
-            be16(TPM_ALG_ECDSA) + be16(hash_alg) + be16(curve_id) + be16(TPM_ALG_NULL) +
+            scheme_b + be16(curve_id) + be16(TPM_ALG_NULL) +
             tpm2b(i2b(q[0], size)) + tpm2b(i2b(q[1], size)))
 
 
@@ -914,6 +915,91 @@ def quotes():
     sig = be16(TPM_ALG_RSASSA) + be16(SHA256) + tpm2b(rsassa_sign(key, SHA256, att))
     write(h, "unknown-bank.bin", quote_input(0, 0, pub, att, sig, b"", json_all))
     write(h, "lengths-past-end.bin", bytes([0, 0]) + le16(0xFFFF) + le16(1) + le16(1) + u8(1))
+
+
+# ---------------------------------------------------------------- device key certifies
+
+TPM_ST_ATTEST_CERTIFY = 0x8017
+# fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | sign: the agent's device key
+DEVKEY_ATTRIBUTES = 0x00000002 | 0x00000010 | 0x00000020 | 0x00000040 | 0x00040000
+CERTIFY_LABEL = b"vouch device key certify"
+F_CERT_ALLOW_SHA1, F_CERT_RAW_QUALIFYING = 1, 2
+
+
+def certify_input(flags, ak, key, attest, sig, nonce):
+    return (bytes([flags]) + le16(len(ak)) + le16(len(key)) + le16(len(attest)) + le16(len(sig)) +
+            u8(len(nonce)) + ak + key + attest + sig + nonce)
+
+
+def certify_attest(key, qualifying, name_alg=SHA256, **kw):
+    """TPM2_Certify's TPMS_ATTEST (TPM 2.0 Part 2, 10.12.3: name, qualifiedName) of key."""
+    name = name_of(key, name_alg)
+    return tpms_attest(b"", qualifying, None, None, st=kw.pop("st", TPM_ST_ATTEST_CERTIFY),
+                       attested=tpm2b(name) + tpm2b(name), **kw)
+
+
+def certifies():
+    h = "fuzz-certify"
+    rng = random.Random(0xCE57)
+    key = rsa_key(2048, 0xA11CE)
+    n, e, _ = key
+    ak = tpmt_public_rsa(n)
+    nonce = bytes(range(32))
+    qd = H(SHA256, CERTIFY_LABEL + nonce)
+    d = random.Random(0xDE7).randrange(1, P256.n)
+    dev = tpmt_public_ecc(P256.mul(d, P256.g), P256, attrs=DEVKEY_ATTRIBUTES, scheme=TPM_ALG_NULL)
+
+    def rsassa(att):
+        return be16(TPM_ALG_RSASSA) + be16(SHA256) + tpm2b(rsassa_sign(key, SHA256, att))
+
+    att = certify_attest(dev, qd)
+    write(h, "rsassa-valid.bin", certify_input(0, ak, dev, att, rsassa(att), nonce))
+    write(h, "rsassa-tpm2b-attest.bin", certify_input(0, tpm2b(ak), dev, tpm2b(att), rsassa(att), nonce))
+    write(h, "other-nonce.bin", certify_input(0, ak, dev, att, rsassa(att), nonce[::-1]))
+    att_raw = certify_attest(dev, nonce)
+    write(h, "raw-nonce-refused.bin", certify_input(0, ak, dev, att_raw, rsassa(att_raw), nonce))
+    write(h, "raw-nonce-expected.bin", certify_input(F_CERT_RAW_QUALIFYING, ak, dev, att_raw, rsassa(att_raw), nonce))
+    # certified by another AK
+    other = rsa_key(2048, 0xB0B)
+    osig = be16(TPM_ALG_RSASSA) + be16(SHA256) + tpm2b(rsassa_sign(other, SHA256, att))
+    write(h, "other-ak.bin", certify_input(0, ak, dev, att, osig, nonce))
+    # a software key sent with the certify of the TPM's key
+    d2 = random.Random(0x50F7).randrange(1, P256.n)
+    soft = tpmt_public_ecc(P256.mul(d2, P256.g), P256, attrs=DEVKEY_ATTRIBUTES, scheme=TPM_ALG_NULL)
+    write(h, "software-key.bin", certify_input(0, ak, soft, att, rsassa(att), nonce))
+    # keys with the wrong attributes or type, each certified correctly
+    for name, attrs in (("exportable", DEVKEY_ATTRIBUTES & ~0x12), ("decrypt", DEVKEY_ATTRIBUTES | 0x00020000),
+                        ("restricted", DEVKEY_ATTRIBUTES | 0x00010000), ("no-sign", DEVKEY_ATTRIBUTES & ~0x00040000)):
+        k = tpmt_public_ecc(P256.mul(d, P256.g), P256, attrs=attrs, scheme=TPM_ALG_NULL)
+        a = certify_attest(k, qd)
+        write(h, "key-%s.bin" % name, certify_input(0, ak, k, a, rsassa(a), nonce))
+    rk = tpmt_public_rsa(n, scheme=TPM_ALG_NULL, attrs=DEVKEY_ATTRIBUTES)
+    a = certify_attest(rk, qd)
+    write(h, "key-rsa.bin", certify_input(0, ak, rk, a, rsassa(a), nonce))
+    d3 = random.Random(0x384).randrange(1, P384.n)
+    k384 = tpmt_public_ecc(P384.mul(d3, P384.g), P384, attrs=DEVKEY_ATTRIBUTES, scheme=TPM_ALG_NULL)
+    a = certify_attest(k384, qd)
+    write(h, "key-p384.bin", certify_input(0, ak, k384, a, rsassa(a), nonce))
+    # a SHA-1 Name: refused, and valid when the policy allows SHA-1
+    k1 = tpmt_public_ecc(P256.mul(d, P256.g), P256, attrs=DEVKEY_ATTRIBUTES, name_alg=SHA1, scheme=TPM_ALG_NULL)
+    a = certify_attest(k1, qd, SHA1)
+    write(h, "name-sha1-refused.bin", certify_input(0, ak, k1, a, rsassa(a), nonce))
+    write(h, "name-sha1-allowed.bin", certify_input(F_CERT_ALLOW_SHA1, ak, k1, a, rsassa(a), nonce))
+    # magic, type (a quote), an unrestricted "AK"
+    a = certify_attest(dev, qd, magic=0xFF544348)
+    write(h, "bad-magic.bin", certify_input(0, ak, dev, a, rsassa(a), nonce))
+    a = tpms_attest(b"", qd, [(SHA256, range(8))], bytes(32))
+    write(h, "quote-not-certify.bin", certify_input(0, ak, dev, a, rsassa(a), nonce))
+    loose = tpmt_public_rsa(n, scheme=TPM_ALG_NULL, attrs=AK_ATTRIBUTES & ~0x00010000)
+    write(h, "ak-not-restricted.bin", certify_input(0, loose, dev, att, rsassa(att), nonce))
+    # an ECC P-256 AK signing ECDSA-SHA256
+    da = random.Random(0xECA).randrange(1, P256.n)
+    eak = tpmt_public_ecc(P256.mul(da, P256.g), P256)
+    r, s_ = P256.sign(da, SHA256, att, rng)
+    write(h, "ecdsa-ak-valid.bin", certify_input(0, eak, dev, att, be16(TPM_ALG_ECDSA) + be16(SHA256) + tpm2b(r) +
+                                                 tpm2b(s_), nonce))
+    write(h, "truncated-key.bin", certify_input(0, ak, dev[:-3], att, rsassa(att), nonce))
+    write(h, "lengths-past-end.bin", bytes([0]) + le16(0xFFFF) + le16(1) + le16(1) + le16(1) + u8(1))
 
 
 # ---------------------------------------------------------------- device paths
@@ -1087,6 +1173,7 @@ def main():
     eventlogs()
     pcrfiles()
     quotes()
+    certifies()
     devpaths()
     golden_sets()
     bugs()

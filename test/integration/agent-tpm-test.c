@@ -3,11 +3,20 @@
  * core: EK certificates from NV against the swtpm's local CA, AK attributes, credential
  * activation (vc_make_credential -> va_tpm_activate), quotes and PCR reads
  * (va_tpm_quote/va_tpm_pcr_read -> vc_quote_verify), AK reload, and no leaked handles.
- * Driven by test-swtpm-agent-tpm.sh in two phases around a swtpm restart:
+ * Driven by test-swtpm-agent-tpm.sh in two phases around a swtpm restart, then the device
+ * key's (issue 19):
  *   agent-tpm-test enroll TCTI CA_DIR OTHER_TCTI OTHER_CA_DIR STATE_DIR
  *   agent-tpm-test reload TCTI STATE_DIR
+ *   agent-tpm-test devkey TCTI STATE_DIR
+ *   agent-tpm-test verify-certify AK KEY ATTEST SIGNATURE QUALIFYING_HEX WANT
  * enroll writes the EK and AK blobs to STATE_DIR (as the agent keeps them); reload, after
- * the TPM restarted, loads them again. Prints "ok"/"FAIL" lines and "N passed, M failed". */
+ * the TPM restarted, loads them again; devkey makes and certifies the device key
+ * (va_tpm_devkey_*, checked with vc_certify_verify) and writes it as a TSS2 PRIVATE KEY
+ * file for the script's OpenSSL (devkey.tss2.pem, its public key devkey.spki.pem);
+ * verify-certify checks a certify tpm2-tools made (AK and KEY: TPM2B_PUBLIC files) against
+ * the expected qualifying data QUALIFYING_HEX (tpm2_certify 5.4 always passes 00ff55aa),
+ * expecting WANT ("valid" or a vc_certify_check_name()). Prints "ok"/"FAIL" lines and
+ * "N passed, M failed". */
 #include <errno.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -20,11 +29,14 @@
 #include <time.h>
 #include <tss2/tss2_mu.h>
 
+#include "certify.h"
 #include "credential.h"
 #include "enroll.h"
 #include "hash.h"
+#include "keyfile.h"
 #include "quote.h"
 #include "tpm.h"
+#include "tpmkey.h"
 
 static unsigned n_pass, n_fail;
 
@@ -677,14 +689,258 @@ static void phase_reload(const char *tcti, const char *state) {
         reopen_rounds(tcti, VA_EK_ECC_P384, state);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Phase 3: the device identity key (issue 19) */
+
+static size_t marshal_tpmt(const TPMT_PUBLIC *p, uint8_t *buf, size_t cap) {
+        size_t off = 0;
+        if (Tss2_MU_TPMT_PUBLIC_Marshal(p, buf, cap, &off) != TSS2_RC_SUCCESS)
+                fatal("marshal TPMT_PUBLIC");
+        return off;
+}
+
+/* vc_certify_verify of a certify of key by the AK ak_pub over the qualifying data of nonce
+ * (NULL: qd as it is); the result's check name ("valid" when valid), or "error: ...". */
+static const char *certify_outcome(const TPM2B_PUBLIC *ak_pub, const TPMT_PUBLIC *key, const va_quote *q,
+                                   const uint8_t *qd, size_t qd_len, char *msg, size_t msg_size) {
+        uint8_t akb[sizeof(TPM2B_PUBLIC)], kb[sizeof(TPMT_PUBLIC)];
+        vc_ak *ak = NULL;
+        vc_certify *c = NULL;
+        vc_certify_result res = { 0 };
+        vc_error err = { 0 };
+        const char *what;
+        int r = vc_ak_load(akb, marshal_public(ak_pub, akb, sizeof(akb)), &ak, &err);
+        if (r == 0)
+                r = vc_certify_parse(kb, marshal_tpmt(key, kb, sizeof(kb)), q->attest, q->attest_len, q->sig, q->sig_len,
+                                     &c, &err);
+        if (r == 0)
+                r = vc_certify_verify(c, ak, qd, qd_len, NULL, &res);
+        if (r < 0) {
+                snprintf(msg, msg_size, "error %d: %s", r, err.msg);
+                what = "error";
+        } else {
+                snprintf(msg, msg_size, "%s", res.status == VC_CERTIFY_VALID ? "valid" : res.reason);
+                what = res.status == VC_CERTIFY_VALID ? "valid" : vc_certify_check_name(res.failed);
+        }
+        vc_certify_free(c);
+        vc_ak_free(ak);
+        return what;
+}
+
+static void qualifying_of(const uint8_t nonce[32], uint8_t qd[VC_CERTIFY_QUALIFYING_SIZE]) {
+        if (vc_certify_qualifying_data(nonce, 32, qd) < 0)
+                fatal("vc_certify_qualifying_data");
+}
+
+/* The device key's public key as the SubjectPublicKeyInfo OpenSSL verifies with. */
+static void save_spki(const char *dir, const char *name, const TPMT_PUBLIC *pub) {
+        EVP_PKEY *pk = NULL;
+        vc_error err;
+        char path[4096];
+        if (vc_tpm_public_key(pub, "device key", &pk, &err) < 0)
+                fatal("device key: %s", err.msg);
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        FILE *f = fopen(path, "w");
+        if (!f || PEM_write_PUBKEY(f, pk) != 1 || fclose(f) != 0)
+                fatal("%s: cannot write", path);
+        EVP_PKEY_free(pk);
+}
+
+/* A software ECC P-256 key dressed as a device key: the attributes of one, a point the TPM
+ * never saw. */
+static void software_devkey(const TPMT_PUBLIC *like, TPMT_PUBLIC *out) {
+        EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        BIGNUM *x = NULL, *y = NULL;
+        if (!pk || EVP_PKEY_get_bn_param(pk, "qx", &x) != 1 || EVP_PKEY_get_bn_param(pk, "qy", &y) != 1)
+                fatal("software key");
+        *out = *like;
+        out->unique.ecc.x.size = (UINT16) BN_bn2binpad(x, out->unique.ecc.x.buffer, 32);
+        out->unique.ecc.y.size = (UINT16) BN_bn2binpad(y, out->unique.ecc.y.buffer, 32);
+        BN_free(x);
+        BN_free(y);
+        EVP_PKEY_free(pk);
+}
+
+static void phase_devkey(const char *tcti, const char *state) {
+        TPM2B_PUBLIC ek_pub, ak_pub, other_ak_pub, dk_pub;
+        TPM2B_PRIVATE ak_priv, other_ak_priv, dk_priv;
+        uint8_t nonce[32], nonce2[32], qd[VC_CERTIFY_QUALIFYING_SIZE], qd2[VC_CERTIFY_QUALIFYING_SIZE];
+        uint8_t name[2 + VC_MAX_DIGEST];
+        size_t name_len;
+        static va_quote q, q2;
+        char msg[400];
+        const char *what;
+        vc_error err;
+        int r;
+
+        load_public(state, "ek-rsa.pub", &ek_pub);
+        load_public(state, "ak-rsa-rsa.pub", &ak_pub);
+        load_private(state, "ak-rsa-rsa.priv", &ak_priv);
+        if (RAND_bytes(nonce, 32) != 1 || RAND_bytes(nonce2, 32) != 1)
+                fatal("RAND_bytes");
+        qualifying_of(nonce, qd);
+        qualifying_of(nonce2, qd2);
+
+        va_tpm *t = open_tpm(tcti);
+        r = va_tpm_devkey_certify(t, &ak_pub, &ak_priv, qd, sizeof(qd), &q, &err);
+        check(r == -EINVAL, "device key: certify without an AK is an error (%d: %s)", r, err.msg);
+        if (va_tpm_ek_reload(t, VA_EK_RSA_2048, &ek_pub, &err) < 0 || va_tpm_ak_load(t, &ak_pub, &ak_priv, &err) < 0)
+                fatal("EK reload / AK load: %s", err.msg);
+
+        r = va_tpm_devkey_create(t, &dk_pub, &dk_priv, &err);
+        if (r < 0)
+                fatal("va_tpm_devkey_create: %s", err.msg);
+        const TPMT_PUBLIC *dk = &dk_pub.publicArea;
+        check(dk->type == TPM2_ALG_ECC && dk->parameters.eccDetail.curveID == TPM2_ECC_NIST_P256 &&
+                      dk->nameAlg == TPM2_ALG_SHA256 &&
+                      dk->objectAttributes == (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                               TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                                               TPMA_OBJECT_SIGN_ENCRYPT) &&
+                      dk->parameters.eccDetail.scheme.scheme == TPM2_ALG_NULL,
+              "device key: ECC P-256, nameAlg SHA-256, fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|sign "
+              "(attributes 0x%08x), no scheme", dk->objectAttributes);
+        /* the EK was flushed for the storage primary: the AK alone is left */
+        check_handles(t, 1, "after the device key was created");
+        r = va_tpm_devkey_check(t, &dk_pub, &dk_priv, &err);
+        check(r == 0, "device key: its blobs load under the owner hierarchy's storage primary%s%s", r ? ": " : "",
+              r ? err.msg : "");
+
+        /* Certified by the AK over the qualifying data of a nonce: valid, the Name is the key's. */
+        r = va_tpm_devkey_certify(t, &dk_pub, &dk_priv, qd, sizeof(qd), &q, &err);
+        if (r < 0)
+                fatal("va_tpm_devkey_certify: %s", err.msg);
+        check_handles(t, 1, "after the device key was certified");
+        what = certify_outcome(&ak_pub, dk, &q, qd, sizeof(qd), msg, sizeof(msg));
+        check(strcmp(what, "valid") == 0, "device key: TPM2_Certify by the AK over SHA-256(label || nonce) is accepted "
+                                          "by vc_certify_verify (%s)", msg);
+        name_of(&dk_pub, name, &name_len);
+        {
+                vc_quote *vq = NULL;
+                r = vc_quote_parse(q.attest, q.attest_len, q.sig, q.sig_len, &vq, &err);
+                check(r == 0 && vq->attest.attested.certify.name.size == name_len &&
+                              memcmp(vq->attest.attested.certify.name.name, name, name_len) == 0,
+                      "device key: the certified Name is nameAlg || SHA-256 of the key's TPMT_PUBLIC");
+                vc_quote_free(vq);
+        }
+        /* The same certify checked for another challenge's nonce. */
+        what = certify_outcome(&ak_pub, dk, &q, qd2, sizeof(qd2), msg, sizeof(msg));
+        check(strcmp(what, "qualifying-data") == 0, "device key: a certify over another nonce is refused (%s)", msg);
+        /* The nonce itself as qualifying data (the quote's use of it): refused. */
+        r = va_tpm_devkey_certify(t, &dk_pub, &dk_priv, nonce, sizeof(nonce), &q2, &err);
+        what = r == 0 ? certify_outcome(&ak_pub, dk, &q2, qd, sizeof(qd), msg, sizeof(msg)) : "error";
+        check(strcmp(what, "qualifying-data") == 0,
+              "device key: a certify over the raw nonce, not the derived value, is refused (%s)", msg);
+        /* A software key sent with the TPM's certify: the Name is not its own. */
+        TPMT_PUBLIC soft;
+        software_devkey(dk, &soft);
+        what = certify_outcome(&ak_pub, &soft, &q, qd, sizeof(qd), msg, sizeof(msg));
+        check(strcmp(what, "name") == 0, "device key: a software key with the TPM key's certify is refused (%s)", msg);
+
+        /* Certified by another AK of this TPM (as another device's AK would): the signature is
+         * not the enrolled AK's. */
+        r = va_tpm_ek_reload(t, VA_EK_RSA_2048, &ek_pub, &err);
+        if (r == 0)
+                r = va_tpm_ak_create(t, VA_AK_RSA_2048, &other_ak_pub, &other_ak_priv, &err);
+        if (r == 0)
+                r = va_tpm_devkey_certify(t, &dk_pub, &dk_priv, qd, sizeof(qd), &q2, &err);
+        if (r < 0)
+                fatal("another AK: %s", err.msg);
+        what = certify_outcome(&ak_pub, dk, &q2, qd, sizeof(qd), msg, sizeof(msg));
+        check(strcmp(what, "signature") == 0, "device key: a certify by another AK is refused (%s)", msg);
+        what = certify_outcome(&other_ak_pub, dk, &q2, qd, sizeof(qd), msg, sizeof(msg));
+        check(strcmp(what, "valid") == 0, "device key: ... and valid for that AK (%s)", msg);
+
+        /* Blobs the TPM refuses: a damaged private part. */
+        TPM2B_PRIVATE damaged = dk_priv;
+        damaged.buffer[damaged.size / 2] ^= 0x01;
+        r = va_tpm_devkey_check(t, &dk_pub, &damaged, &err);
+        check(r == -EBADMSG, "device key: a damaged private blob does not load (%d: %s)", r, err.msg);
+        r = va_tpm_devkey_certify(t, &dk_pub, &damaged, qd, sizeof(qd), &q2, &err);
+        check(r == -EBADMSG, "device key: ... nor is it certified (%d: %s)", r, err.msg);
+        check_handles(t, 1, "after the refusals");
+        va_tpm_close(t);
+
+        /* The agent's rounds: open, EK reload, AK load, quote, device key certify, close. */
+        unsigned ok = 0;
+        char first_failure[800] = "";
+        for (int i = 0; i < 10; i++) {
+                TPML_PCR_SELECTION sel = sha256_0_7_16();
+                if (RAND_bytes(nonce, 32) != 1)
+                        fatal("RAND_bytes");
+                qualifying_of(nonce, qd);
+                t = open_tpm(tcti);
+                r = va_tpm_ek_reload(t, VA_EK_RSA_2048, &ek_pub, &err);
+                if (r == 0)
+                        r = va_tpm_ak_load(t, &ak_pub, &ak_priv, &err);
+                if (r == 0)
+                        r = va_tpm_quote(t, &sel, nonce, sizeof(nonce), &q2, &err);
+                if (r == 0)
+                        r = va_tpm_devkey_certify(t, &dk_pub, &dk_priv, qd, sizeof(qd), &q, &err);
+                what = r == 0 ? certify_outcome(&ak_pub, dk, &q, qd, sizeof(qd), msg, sizeof(msg)) : "error";
+                if (strcmp(what, "valid") == 0)
+                        ok++;
+                else if (!first_failure[0])
+                        snprintf(first_failure, sizeof(first_failure), "round %d: %s %s", i, r ? err.msg : "", msg);
+                va_tpm_close(t);
+        }
+        check(ok == 10, "device key: 10 rounds of open + EK reload + AK load + quote + certify + close: %u certifies "
+                        "verified%s%s", ok, first_failure[0] ? "; first failure: " : "", first_failure);
+        t = open_tpm(tcti);
+        check_handles(t, 0, "after the device key rounds");
+        va_tpm_close(t);
+
+        /* The files for the script: the key for OpenSSL's tpm2 provider, its public key. */
+        char *pem = NULL;
+        size_t pem_len = 0;
+        r = va_tss2_key_pem(&dk_pub, &dk_priv, VA_DEVKEY_PARENT, &pem, &pem_len);
+        if (r < 0)
+                fatal("va_tss2_key_pem: %d", r);
+        write_file(state, "devkey.tss2.pem", (const uint8_t *) pem, pem_len);
+        free(pem);
+        save_spki(state, "devkey.spki.pem", dk);
+        save_public(state, "devkey.pub", &dk_pub);
+        save_private(state, "devkey.priv", &dk_priv);
+}
+
+static size_t unhex_arg(const char *hex, uint8_t *out, size_t cap) {
+        int n = vc_unhex(hex, strlen(hex), out, cap);
+        if (n < 0)
+                fatal("not hex: %s", hex);
+        return (size_t) n;
+}
+
+/* A certify tpm2-tools made, checked as vouchd would. */
+static void phase_verify_certify(const char *ak_file, const char *key_file, const char *attest_file,
+                                 const char *sig_file, const char *qd_hex, const char *want) {
+        TPM2B_PUBLIC ak_pub, key_pub;
+        uint8_t qd[VC_MAX_DIGEST];
+        static va_quote q;
+        char msg[400];
+        size_t qd_len = unhex_arg(qd_hex, qd, sizeof(qd));
+
+        load_public(".", ak_file, &ak_pub);
+        load_public(".", key_file, &key_pub);
+        q.attest_len = read_file(".", attest_file, q.attest, sizeof(q.attest));
+        q.sig_len = read_file(".", sig_file, q.sig, sizeof(q.sig));
+        const char *what = certify_outcome(&ak_pub, &key_pub.publicArea, &q, qd, qd_len, msg, sizeof(msg));
+        check(strcmp(what, want) == 0, "certify of %s by %s (tpm2_certify): %s, expected %s (%s)", key_file, ak_file,
+              what, want, msg);
+}
+
 int main(int argc, char **argv) {
         if (argc == 7 && strcmp(argv[1], "enroll") == 0)
                 phase_enroll(argv[2], argv[3], argv[4], argv[5], argv[6]);
         else if (argc == 4 && strcmp(argv[1], "reload") == 0)
                 phase_reload(argv[2], argv[3]);
+        else if (argc == 4 && strcmp(argv[1], "devkey") == 0)
+                phase_devkey(argv[2], argv[3]);
+        else if (argc == 8 && strcmp(argv[1], "verify-certify") == 0)
+                phase_verify_certify(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7]);
         else {
                 fprintf(stderr, "usage: agent-tpm-test enroll TCTI CA_DIR OTHER_TCTI OTHER_CA_DIR STATE_DIR\n"
-                                "       agent-tpm-test reload TCTI STATE_DIR\n");
+                                "       agent-tpm-test reload TCTI STATE_DIR\n"
+                                "       agent-tpm-test devkey TCTI STATE_DIR\n"
+                                "       agent-tpm-test verify-certify AK KEY ATTEST SIGNATURE QUALIFYING_HEX WANT\n");
                 return 2;
         }
         printf("%u passed, %u failed\n", n_pass, n_fail);

@@ -15,7 +15,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/swtpm.sh"
 : "${VOUCHD:?}" "${VOUCH_AGENT:?}"
 require_tools swtpm swtpm_setup swtpm_ioctl tpm2_createek tpm2_createak tpm2_pcrextend tpm2_nvread \
-        tpm2_flushcontext jq python3
+        tpm2_flushcontext jq python3 curl
 require_shared_data
 require_vouchctl
 LOG=$VOUCH_SHARED_DIR/eventlogs/tpm2-tools/event-arch-linux.bin
@@ -64,7 +64,7 @@ start_vouchd() {
         : >"$TOP/vouchd.out"
         "$VOUCHD" --state-dir "$TOP/state" "${STORE_ARGS[@]}" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" \
                 --default-golden arch --ek-ca "$TOP/tpm-a/ekca.pem" --interval 3600 --hello-timeout 2 \
-                --threads 2 >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
+                --threads 2 --http-listen "127.0.0.1:$HPORT" >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
         VOUCHD_PID=$!
         for ((i = 0; i < 100; i++)); do
                 grep -q ready "$TOP/vouchd.out" && return 0
@@ -95,7 +95,16 @@ mkdir -p "$TOP/golden"
 [[ $(stat -c %a "$TOP/state/verdict.key") == 600 && $(stat -c %a "$TOP/state/server.key") == 600 ]] &&
         pass "vouchd init: keys are mode 0600" || fail "vouchd init: key modes $(stat -c %a "$TOP/state"/*.key)"
 VPORT=$(free_port)
+HPORT=$(free_port)
 start_vouchd
+
+# --http-listen: plain HTTP, no client certificate; GET /healthz only
+h=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$HPORT/healthz" || true)
+[[ $h == "ok"$'\n'" 200" ]] && pass "--http-listen: GET /healthz without a certificate: 200 ok" || fail "health port: [$h]"
+h=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$HPORT/healthz" || true)
+h2=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/v1/verdicts" || true)
+[[ $h == 405 && $h2 == 404 ]] && pass "--http-listen serves GET /healthz only (POST 405, /v1/verdicts 404)" ||
+        fail "health port: POST $h, /v1/verdicts $h2"
 
 # a second vouchd on the same state dir (another port) refuses to start
 rc2=0

@@ -27,7 +27,12 @@ earlier round must be rejected):
                   (0: the first, -1: the last); with "renonce", its nonce field is set to the new
                   challenge's nonce (the quote itself is still the old one). Prints
                   "verdict: STATUS sequence N: EXPLANATION..." or what vouchd did instead.
+  cert-proxy CERT KEY DIR DER...   record-proxy that also adds the DER certificates to each
+                  verdict the verifier sends (VerdictNotice.device_certificates, issue 19), as
+                  vouchd will for a device key
 And, without a connection:
+  vouch_client.py device-keys FILE OUTDIR   the device key proofs of each QuoteAnswer of the
+                  recording FILE (see device_keys)
   vouch_client.py decode-verdict FILE [OUTDIR]   print a serialized SignedVerdict as
                   "STATUS sequence N golden NAME version V issued T" and one line per finding
                   ("  [rule] explanation"); with OUTDIR, write its verdict and signature there
@@ -180,9 +185,19 @@ def outcome(s):
         return "closed"
 
 
-def relay(agent, host, port, ca, record, hold=0.0, rdir=None):
+def with_certificates(payload, certs):
+    """A VerifierMessage with certs (DER) added to its VerdictNotice as device_certificates
+    (field 2); any other message as it is."""
+    if not certs or payload[:1] != bytes([4 << 3 | 2]):
+        return payload
+    notice = fields(payload)[4]
+    return field_bytes(4, notice + b"".join(field_bytes(2, c) for c in certs))
+
+
+def relay(agent, host, port, ca, record, hold=0.0, rdir=None, certs=None):
     """Relays one agent connection to the verifier, appending the agent's bytes to record;
-    with hold, each whole QuoteAnswer frame from the agent waits that long first."""
+    with hold, each whole QuoteAnswer frame from the agent waits that long first; with
+    certs, they are added to each verdict the verifier sends (with_certificates)."""
     try:
         up = ssl.create_default_context(cafile=ca)
         up.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -194,7 +209,7 @@ def relay(agent, host, port, ca, record, hold=0.0, rdir=None):
         return
     with open(record, "ab", buffering=0) as out:
         peers = {agent: v, v: agent}
-        pending = b""
+        pending = down = b""
         try:
             while True:
                 ready = [p for p in peers if p.pending()]
@@ -204,8 +219,14 @@ def relay(agent, host, port, ca, record, hold=0.0, rdir=None):
                     data = src.recv(65536)
                     if not data:
                         raise ConnectionError("closed")
-                    if src is not agent:
+                    if src is not agent and not certs:
                         peers[src].sendall(data)
+                        continue
+                    if src is not agent:
+                        down += data
+                        for f in split_frames_prefix(down):
+                            down = down[4 + len(f):]
+                            agent.sendall(frame(with_certificates(f, certs)))
                         continue
                     out.write(data)
                     if not hold:
@@ -240,7 +261,7 @@ def split_frames_prefix(b):
     return out
 
 
-def record_proxy(host, port, ca, cert, key, rdir, hold=0.0):
+def record_proxy(host, port, ca, cert, key, rdir, hold=0.0, certs=None):
     srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     srv.minimum_version = ssl.TLSVersion.TLSv1_3
     srv.load_cert_chain(cert, key)
@@ -262,7 +283,8 @@ def record_proxy(host, port, ca, cert, key, rdir, hold=0.0):
             raw.close()
             continue
         threading.Thread(target=relay, daemon=True,
-                         args=(agent, host, port, ca, os.path.join(rdir, "conn-%d.agent" % n), hold, rdir)).start()
+                         args=(agent, host, port, ca, os.path.join(rdir, "conn-%d.agent" % n), hold, rdir,
+                               certs)).start()
 
 
 def replay(s, record, round_no, renonce):
@@ -297,6 +319,28 @@ def replay(s, record, round_no, renonce):
         return "closed"
 
 
+def device_keys(record, outdir):
+    """The device key's proof in each QuoteAnswer of a recording (issue 19), as files for
+    agent-tpm-test verify-certify: N.pub (the key's TPMT_PUBLIC as a TPM2B_PUBLIC), N.attest,
+    N.sig, and N.qd, the hex of SHA-256("vouch device key certify" || the answer's nonce).
+    Prints how many answers there were and how many carried the three fields."""
+    import hashlib
+    answers = [fields(f)[3] for f in split_frames(open(record, "rb").read()) if 3 in fields(f)]
+    n = 0
+    for a in answers:
+        f = fields(a)
+        if not (f.get(7) and f.get(8) and f.get(9)):
+            continue
+        base = os.path.join(outdir, str(n))
+        for ext, data in ((".pub", struct.pack(">H", len(f[7])) + f[7]), (".attest", f[8]), (".sig", f[9])):
+            with open(base + ext, "wb") as out:
+                out.write(data)
+        with open(base + ".qd", "w") as out:
+            out.write(hashlib.sha256(b"vouch device key certify" + f.get(1, b"")).hexdigest() + "\n")
+        n += 1
+    print("%d answers, %d with the device key" % (len(answers), n))
+
+
 def main():
     if sys.argv[1] == "decode-verdict":
         signed = open(sys.argv[2], "rb").read()
@@ -307,9 +351,16 @@ def main():
                 with open(os.path.join(sys.argv[3], name), "wb") as f:
                     f.write(top.get(num, b""))
         return
+    if sys.argv[1] == "device-keys":
+        device_keys(sys.argv[2], sys.argv[3])
+        return
     host, port, ca, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     if mode == "record-proxy":
         record_proxy(host, port, ca, *sys.argv[5:8], *(float(x) for x in sys.argv[8:9]))
+        return
+    if mode == "cert-proxy":
+        certs = [open(p, "rb").read() for p in sys.argv[8:]]
+        record_proxy(host, port, ca, *sys.argv[5:8], 0.0, certs)
         return
     raw = socket.create_connection((host, port), timeout=30)
     if mode == "silent":

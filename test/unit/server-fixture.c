@@ -82,8 +82,8 @@ static void make_ek(sfx *f) {
         assert_int_equal(vc_device_id(&ek, f->id), 0);
 }
 
-/* golden/dev.json from the boot log, as `vouchctl golden create` makes it. */
-static void write_golden(sfx *f) {
+/* golden/NAME.json from the boot log, as `vouchctl golden create` makes it. */
+static void write_golden(sfx *f, const char *name) {
         vc_eventlog *log = NULL;
         vc_hasher *h = NULL;
         vc_golden *g = NULL;
@@ -95,9 +95,9 @@ static void write_golden(sfx *f) {
         assert_int_equal(vc_hasher_new(&h), 0);
         vc_replay_init(&r);
         assert_int_equal(vc_replay_update(h, log, &r, checks, NULL), 0);
-        assert_int_equal(vc_golden_create(log, checks, &r.pcrs, "dev", NULL, &g, &err), 0);
+        assert_int_equal(vc_golden_create(log, checks, &r.pcrs, name, NULL, &g, &err), 0);
         assert_int_equal(vc_golden_to_json(g, &json), 0);
-        snprintf(path, sizeof(path), "%s/golden/dev.json", f->dir);
+        snprintf(path, sizeof(path), "%s/golden/%s.json", f->dir, name);
         FILE *out = fopen(path, "w");
         assert_non_null(out);
         fputs(json, out);
@@ -130,7 +130,17 @@ static void start(sfx *f, bool created) {
         assert_int_equal(vk_load(state, &d->keys), 0);
         assert_int_equal(golden_table_load(d->cfg.golden_dir, &d->golden), 0);
         snprintf(path, sizeof(path), "%s/vouch.db", state);
-        assert_int_equal(vs_open(path, d->cfg.history, created ? VS_OPEN_CREATE : 0, &d->store, &info, err, sizeof(err)), 0);
+        if (f->url) {
+                vs_open_options opt = { .history_keep = d->cfg.history, .flags = VS_OPEN_CREATE,
+                                        .instance = f->instance };
+                if (vs_open_ex(f->url, &opt, &d->store, &info, err, sizeof(err)) < 0)
+                        fail_msg("%s", err);
+                d->shared = true;
+        } else {
+                assert_int_equal(vs_open(path, d->cfg.history, created ? VS_OPEN_CREATE : 0, &d->store, &info, err,
+                                         sizeof(err)),
+                                 0);
+        }
         assert_int_equal(registry_load(d), 0);
         assert_int_equal(verdict_load_latest(d), 0);
         size_t stale, revoked;
@@ -159,8 +169,12 @@ static void enroll(sfx *f) {
 }
 
 void sfx_setup(sfx *f, bool enrolled) {
+        sfx_setup_shared(f, enrolled, NULL, NULL);
+}
+
+void sfx_setup_shared(sfx *f, bool enrolled, const char *url, const char *instance) {
         char path[128];
-        *f = (sfx) { 0 };
+        *f = (sfx) { .url = url, .instance = instance };
         snprintf(f->dir, sizeof(f->dir), "/tmp/vouch-sfx-XXXXXX");
         assert_non_null(mkdtemp(f->dir));
         snprintf(path, sizeof(path), "%s/golden", f->dir);
@@ -170,7 +184,7 @@ void sfx_setup(sfx *f, bool enrolled) {
         f->ak_len = marshal_public(&f->key.pub, f->ak_pub, sizeof(f->ak_pub));
         make_ek(f);
         lb_sample_boot(&f->b);
-        write_golden(f);
+        write_golden(f, "dev");
         f->clock = 1000;
         f->reset = 3;
         start(f, true);
@@ -182,6 +196,17 @@ static void stop(sfx *f) {
         sfx_pump(f);
         vouchd_free(&f->d); /* closes the store, frees the sessions left and the loop */
         f->l = NULL;
+}
+
+void sfx_add_golden(sfx *f, const char *name) {
+        golden_table *t = NULL;
+        write_golden(f, name);
+        assert_int_equal(golden_table_load(f->d.cfg.golden_dir, &t), 0);
+        pthread_mutex_lock(&f->d.lock);
+        golden_table *old = f->d.golden;
+        f->d.golden = t;
+        pthread_mutex_unlock(&f->d.lock);
+        golden_table_unref(old);
 }
 
 void sfx_restart(sfx *f) {

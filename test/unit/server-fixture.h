@@ -41,10 +41,18 @@ typedef struct sfx {
         uint32_t reset, restart;
         fconn conns[16];        /* the connections made (sessions may outlive a test's frame) */
         size_t n_conns;
+        /* sfx_setup_shared: a store several instances share (PostgreSQL), and this one's name */
+        const char *url, *instance;
 } sfx;
 
 /* enroll: the device is known (enrolled and approved) before vouchd loads the store. */
 void sfx_setup(sfx *f, bool enroll);
+/* The same on the store at url (a postgresql:// one, created when absent), opened as
+ * instance (vs_open_ex), as vouchd does with a shared store (d->shared). */
+void sfx_setup_shared(sfx *f, bool enroll, const char *url, const char *instance);
+/* golden/NAME.json from the device's boot log (as golden/dev.json is), and the golden sets
+ * loaded again. */
+void sfx_add_golden(sfx *f, const char *name);
 /* Drains the store and the loop, then frees everything (the fake clock stays on). */
 void sfx_teardown(sfx *f);
 /* Stops and frees vouchd, then loads it again from the same state dir and store, as a

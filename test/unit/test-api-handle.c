@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <json-c/json.h>
 #include <openssl/bio.h>
@@ -964,6 +965,29 @@ static void test_store_failure_leaves_device_unchanged(void **state) {
         assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__UNTRUSTED);
 }
 
+/* /healthz: ready while verdicts can be committed; 503, saying why, once the store is lost
+ * (its file deleted under vouchd: nothing can be acknowledged any more). */
+static void test_healthz_store_lost(void **state) {
+        tapi *t = *state;
+        char path[256];
+        api_response r;
+        call(t, API_METHOD_GET, API_ROLE_READER, "/healthz", &r);
+        assert_int_equal(r.status, 200);
+        assert_memory_equal(r.body, "ok\n", 3);
+        api_response_done(&r);
+        attest(t);
+        snprintf(path, sizeof(path), "%s/vouch.db", t->f.d.cfg.state_dir);
+        assert_int_equal(unlink(path), 0);
+        snprintf(path, sizeof(path), "/v1/devices/%s/revoke", t->f.id);
+        call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
+        assert_int_equal(r.status, 503);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/healthz", &r);
+        assert_int_equal(r.status, 503);
+        assert_non_null(memmem(r.body, r.body_len, "not ready: the store is lost", 28));
+        api_response_done(&r);
+}
+
 /* ---- requests refused before any endpoint ---- */
 
 static void test_malformed_requests(void **state) {
@@ -1175,6 +1199,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_revoke_and_approve, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_golden_assignment, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_store_failure_leaves_device_unchanged, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_healthz_store_lost, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_malformed_requests, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_watch_request, setup, teardown),
         };

@@ -232,6 +232,90 @@ static void test_verdict_notice_as_protobuf_c(void **state) {
                 }
 }
 
+/* With device certificates: the same bytes protobuf-c packs, for no certificate, one, and
+ * several of lengths around the varint steps (one empty), and the certificates back. */
+static void test_verdict_notice_certs_as_protobuf_c(void **state) {
+        static const size_t sizes[][3] = { { 0, 0, 0 }, { 1, 0, 0 }, { 127, 128, 0 }, { 0, 16383, 16384 },
+                                           { 700, 900, 1200 } };
+        static const size_t counts[] = { 0, 1, 2, 3, 3 };
+        size_t len;
+        uint8_t *record = signed_verdict(300, &len);
+        Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, len, record);
+        assert_non_null(sv);
+        for (size_t t = 0; t < sizeof(counts) / sizeof(counts[0]); t++) {
+                uint8_t *certs[3] = { 0 };
+                ProtobufCBinaryData bin[3];
+                size_t n = counts[t];
+                for (size_t i = 0; i < n; i++) {
+                        certs[i] = malloc(sizes[t][i] ? sizes[t][i] : 1);
+                        assert_non_null(certs[i]);
+                        for (size_t k = 0; k < sizes[t][i]; k++)
+                                certs[i][k] = (uint8_t) (k * 7 + i);
+                        bin[i] = (ProtobufCBinaryData) { .len = sizes[t][i], .data = certs[i] };
+                }
+                Vouch__V1__VerdictNotice vn = VOUCH__V1__VERDICT_NOTICE__INIT;
+                vn.verdict = sv;
+                vn.device_certificates = bin;
+                vn.n_device_certificates = n;
+                Vouch__V1__VerifierMessage vm = VOUCH__V1__VERIFIER_MESSAGE__INIT;
+                vm.msg_case = VOUCH__V1__VERIFIER_MESSAGE__MSG_VERDICT;
+                vm.verdict = &vn;
+                uint8_t *want = NULL, *got = NULL;
+                size_t want_len = 0, got_len = 0;
+                assert_int_equal(vw_frame_verifier_message(&vm, VF_DEFAULT_MAX_FRAME, &want, &want_len), 0);
+                assert_int_equal(vw_frame_verdict_notice_certs(record, len, (const uint8_t *const *) certs, sizes[t], n,
+                                                               VF_DEFAULT_MAX_FRAME, &got, &got_len),
+                                 0);
+                assert_int_equal(got_len, want_len);
+                assert_memory_equal(got, want, got_len);
+                Vouch__V1__VerifierMessage *back =
+                        vouch__v1__verifier_message__unpack(NULL, got_len - VF_HEADER_SIZE, got + VF_HEADER_SIZE);
+                assert_non_null(back);
+                assert_int_equal(back->verdict->n_device_certificates, n);
+                for (size_t i = 0; i < n; i++) {
+                        assert_int_equal(back->verdict->device_certificates[i].len, sizes[t][i]);
+                        if (sizes[t][i])
+                                assert_memory_equal(back->verdict->device_certificates[i].data, certs[i], sizes[t][i]);
+                }
+                vouch__v1__verifier_message__free_unpacked(back, NULL);
+                for (size_t i = 0; i < n; i++)
+                        free(certs[i]);
+                free(want);
+                free(got);
+        }
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        free(record);
+}
+
+static void test_verdict_notice_certs_caps(void **state) {
+        static const uint8_t cert[100] = { 0x30 };
+        const uint8_t *certs[VW_MAX_DEVICE_CERTIFICATES + 1];
+        size_t lens[VW_MAX_DEVICE_CERTIFICATES + 1], len;
+        uint8_t *record = signed_verdict(100, &len), *got = NULL;
+        size_t got_len = 0;
+        for (size_t i = 0; i <= VW_MAX_DEVICE_CERTIFICATES; i++) {
+                certs[i] = cert;
+                lens[i] = sizeof(cert);
+        }
+        /* one certificate too many */
+        assert_int_equal(vw_frame_verdict_notice_certs(record, len, certs, lens, VW_MAX_DEVICE_CERTIFICATES + 1,
+                                                       VF_DEFAULT_MAX_FRAME, &got, &got_len),
+                         -E2BIG);
+        /* 242 + 6 bytes for the verdict, 100 + 2 per certificate: exactly at the cap, and one over */
+        size_t wrapped = len + 6 + 2 * (sizeof(cert) + 2);
+        assert_int_equal(vw_frame_verdict_notice_certs(record, len, certs, lens, 2, wrapped - 1, &got, &got_len), -E2BIG);
+        assert_null(got);
+        /* a certificate longer than the frame is refused before any sum */
+        size_t huge[1] = { SIZE_MAX };
+        assert_int_equal(vw_frame_verdict_notice_certs(record, len, certs, huge, 1, VF_DEFAULT_MAX_FRAME, &got, &got_len),
+                         -E2BIG);
+        assert_null(got);
+        assert_int_equal(vw_frame_verdict_notice_certs(record, len, certs, lens, 2, wrapped, &got, &got_len), 0);
+        assert_int_equal(got_len, wrapped + VF_HEADER_SIZE);
+        free(got);
+        free(record);
+}
+
 static void test_verdict_notice_cap(void **state) {
         size_t len;
         uint8_t *record = signed_verdict(100, &len), *got = NULL;
@@ -258,6 +342,8 @@ int main(void) {
                 cmocka_unit_test(test_frame_messages),
                 cmocka_unit_test(test_verdict_notice_as_protobuf_c),
                 cmocka_unit_test(test_verdict_notice_cap),
+                cmocka_unit_test(test_verdict_notice_certs_as_protobuf_c),
+                cmocka_unit_test(test_verdict_notice_certs_caps),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1023,6 +1023,346 @@ static void test_lease_races(void **state) {
         vs_close(b);
 }
 
+/* ---- the deployment's identity (schema version 5) ---- */
+
+static vs_verdict_key vkey(const char *id, const char *pem, int64_t not_after) {
+        vs_verdict_key k = { .pem = (char *) pem, .not_after = not_after };
+        snprintf(k.key_id, sizeof(k.key_id), "%s", id);
+        return k;
+}
+
+static void expect_key(const vs_verdict_key *k, const char *id, const char *instance, const char *pem, int64_t not_after) {
+        assert_string_equal(k->key_id, id);
+        assert_string_equal(k->instance, instance);
+        assert_string_equal(k->pem, pem);
+        assert_int_equal(k->not_after, not_after);
+}
+
+static void keys_done(vs_verdict_key *k, int n) {
+        for (int i = 0; i < n; i++)
+                vs_verdict_key_done(&k[i]);
+}
+
+/* Each instance's published verdict keys are a set of its own: publishing replaces it,
+ * and leaves the other instances' alone; every instance reads them all. */
+static void test_verdict_keys(void **state) {
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        vs_verdict_key got[8];
+        int flag = 0;
+        /* PEM text as keys.c writes it, and characters an array literal must escape */
+        const char *pem1 = "-----BEGIN PUBLIC KEY-----\nMFkw\"one\\\n-----END PUBLIC KEY-----\n";
+        const char *pem2 = "-----BEGIN PUBLIC KEY-----\nMFkw{two},\n-----END PUBLIC KEY-----\n";
+        const char *pem3 = "-----BEGIN PUBLIC KEY-----\nMFkwthree\n-----END PUBLIC KEY-----\n";
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        assert_int_equal(vs_verdict_keys_list(a, got, 8), 0);
+        /* a: its active key and a retired one; b: the same active key (a joined instance) */
+        vs_verdict_key ka[] = { vkey("k2", pem2, 0), vkey("k1", pem1, 1900000000) };
+        vs_verdict_key kb[] = { vkey("k2", pem2, 0) };
+        assert_int_equal(vs_verdict_keys_publish(a, ka, 2, on_done, &flag), 0);
+        vs_flush(a);
+        assert_int_equal(flag, 1);
+        assert_int_equal(vs_verdict_keys_publish(b, kb, 1, NULL, NULL), 0);
+        vs_flush(b);
+        int n = vs_verdict_keys_list(a, got, 8);
+        assert_int_equal(n, 3);
+        expect_key(&got[0], "k1", "a", pem1, 1900000000);
+        expect_key(&got[1], "k2", "a", pem2, 0);
+        expect_key(&got[2], "k2", "b", pem2, 0);
+        keys_done(got, n);
+        /* up to max */
+        assert_int_equal(vs_verdict_keys_list(b, got, 2), 2);
+        keys_done(got, 2);
+        /* the same set again: nothing changes */
+        assert_int_equal(vs_verdict_keys_publish(a, ka, 2, NULL, NULL), 0);
+        vs_flush(a);
+        assert_int_equal(sql_int("SELECT count(*) FROM verdict_keys"), 3);
+        /* b rotates: k3 active, k2 retired; a's rows stay */
+        vs_verdict_key kb2[] = { vkey("k3", pem3, 0), vkey("k2", pem2, 1950000000) };
+        assert_int_equal(vs_verdict_keys_publish(b, kb2, 2, NULL, NULL), 0);
+        vs_flush(b);
+        n = vs_verdict_keys_list(a, got, 8);
+        assert_int_equal(n, 4);
+        expect_key(&got[0], "k1", "a", pem1, 1900000000);
+        expect_key(&got[1], "k2", "a", pem2, 0);
+        expect_key(&got[2], "k2", "b", pem2, 1950000000);
+        expect_key(&got[3], "k3", "b", pem3, 0);
+        keys_done(got, n);
+        /* none: a withdraws its keys */
+        assert_int_equal(vs_verdict_keys_publish(a, NULL, 0, NULL, NULL), 0);
+        vs_flush(a);
+        n = vs_verdict_keys_list(b, got, 8);
+        assert_int_equal(n, 2);
+        expect_key(&got[0], "k2", "b", pem2, 1950000000);
+        keys_done(got, n);
+        /* refused before anything is queued */
+        vs_verdict_key bad[] = { vkey("", pem1, 0), vkey("k1", "", 0), vkey("k1", NULL, 0), vkey("k1", pem1, -1) };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(vs_verdict_keys_publish(a, &bad[i], 1, NULL, NULL), -EINVAL);
+        vs_verdict_key twice[] = { vkey("k1", pem1, 0), vkey("k1", pem2, 0) };
+        assert_int_equal(vs_verdict_keys_publish(a, twice, 2, NULL, NULL), -EINVAL);
+        static char big[VS_KEY_PEM_MAX + 2];
+        memset(big, 'x', sizeof(big) - 1);
+        vs_verdict_key large = vkey("k1", big, 0);
+        assert_int_equal(vs_verdict_keys_publish(a, &large, 1, NULL, NULL), -EINVAL);
+        vs_verdict_key many[VS_KEYS_PUBLISH_MAX + 1] = { 0 };
+        assert_int_equal(vs_verdict_keys_publish(a, many, VS_KEYS_PUBLISH_MAX + 1, NULL, NULL), -EINVAL);
+        vs_close(a);
+        vs_close(b);
+        /* kept: a new handle reads them */
+        assert_int_equal(open_as("c", 0, &a, &info), 0);
+        n = vs_verdict_keys_list(a, got, 8);
+        assert_int_equal(n, 2);
+        expect_key(&got[1], "k3", "b", pem3, 0);
+        keys_done(got, n);
+        vs_close(a);
+}
+
+typedef struct golden_wait {
+        int done, error;
+        size_t n;
+        vs_golden_digest sets[4];
+} golden_wait;
+
+static void on_golden(int error, const vs_golden_digest *sets, size_t n, void *ud) {
+        golden_wait *w = ud;
+        w->error = error;
+        w->n = n;
+        memcpy(w->sets, sets, (n < 4 ? n : 4) * sizeof(*sets));
+        __atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+}
+
+static vs_golden_digest gset(const char *name, int64_t version, const char *digest) {
+        vs_golden_digest g = { .version = version };
+        snprintf(g.name, sizeof(g.name), "%s", name);
+        snprintf(g.digest, sizeof(g.digest), "%s", digest);
+        return g;
+}
+
+/* Registers sets as s's and waits for the answer. */
+static golden_wait *register_sets(vs_store *s, const vs_golden_digest *sets, size_t n) {
+        static golden_wait w;
+        memset(&w, 0, sizeof(w));
+        assert_int_equal(vs_golden_register(s, sets, n, on_golden, &w), 0);
+        vs_flush(s);
+        assert_int_equal(w.done, 1);
+        assert_int_equal(w.n, n);
+        return &w;
+}
+
+/* A golden set's name and version are one content: the first registration fixes it, a
+ * later one with another digest is refused and registers none of its sets; a refusal does
+ * not fail the transaction it shares with other writes. */
+static void test_golden_registry(void **state) {
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        vs_golden_digest got;
+        golden_wait *w;
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        assert_int_equal(vs_golden_get(a, "arch", 1, &got), -ENOENT);
+        /* a registers two sets (given out of order: answered in name, version order) */
+        vs_golden_digest first[] = { gset("debian", 3, "d3"), gset("arch", 1, "a1") };
+        w = register_sets(a, first, 2);
+        assert_int_equal(w->error, 0);
+        assert_string_equal(w->sets[0].name, "arch");
+        assert_string_equal(w->sets[0].stored_digest, "a1");
+        assert_string_equal(w->sets[0].stored_by, "a");
+        assert_string_equal(w->sets[1].name, "debian");
+        assert_string_equal(w->sets[1].stored_by, "a");
+        /* b has the same content for arch 1, and a set of its own */
+        vs_golden_digest same[] = { gset("arch", 1, "a1"), gset("fedora", 1, "f1") };
+        w = register_sets(b, same, 2);
+        assert_int_equal(w->error, 0);
+        assert_string_equal(w->sets[0].stored_by, "a");
+        assert_string_equal(w->sets[1].stored_by, "b");
+        assert_int_equal(vs_golden_get(a, "fedora", 1, &got), 0);
+        assert_string_equal(got.stored_digest, "f1");
+        assert_string_equal(got.stored_by, "b");
+        /* b's arch 1 changed without a new version: refused, naming both digests; its new
+         * set is not registered either */
+        vs_golden_digest changed[] = { gset("arch", 1, "a1-changed"), gset("arch", 2, "a2") };
+        w = register_sets(b, changed, 2);
+        assert_int_equal(w->error, -EEXIST);
+        assert_string_equal(w->sets[0].digest, "a1-changed");
+        assert_string_equal(w->sets[0].stored_digest, "a1");
+        assert_string_equal(w->sets[0].stored_by, "a");
+        assert_string_equal(w->sets[1].stored_digest, "");
+        assert_int_equal(vs_golden_get(a, "arch", 2, &got), -ENOENT);
+        assert_int_equal(vs_golden_get(b, "arch", 1, &got), 0);
+        assert_string_equal(got.stored_digest, "a1");
+        /* with a new version it is another content */
+        vs_golden_digest bumped[] = { gset("arch", 2, "a2") };
+        w = register_sets(b, bumped, 1);
+        assert_int_equal(w->error, 0);
+        assert_string_equal(w->sets[0].stored_by, "b");
+        /* a refusal in a batch with other writes: they are stored, nothing failed */
+        vs_stats before, after;
+        vs_get_stats(a, &before);
+        static golden_wait gw;
+        memset(&gw, 0, sizeof(gw));
+        vs_device d = device("dev-g");
+        int f1 = 0, f2 = 0;
+        assert_int_equal(vs_device_put(a, &d, on_done, &f1), 0);
+        assert_int_equal(vs_golden_register(a, changed, 1, on_golden, &gw), 0);
+        assert_int_equal(vs_device_put(a, &d, on_done, &f2), 0);
+        vs_flush(a);
+        assert_int_equal(gw.error, -EEXIST);
+        assert_int_equal(f1, 1);
+        assert_int_equal(f2, 1);
+        vs_get_stats(a, &after);
+        assert_int_equal(after.failures, before.failures);
+        vs_device dg;
+        assert_int_equal(vs_device_get(a, "dev-g", &dg), 0);
+        vs_device_done(&dg);
+        /* refused before anything is queued */
+        vs_golden_digest twice[] = { gset("x", 1, "d"), gset("x", 1, "d") };
+        assert_int_equal(vs_golden_register(a, twice, 2, on_golden, &gw), -EINVAL);
+        vs_golden_digest empty_name[] = { gset("", 1, "d") }, empty_digest[] = { gset("x", 1, "") };
+        assert_int_equal(vs_golden_register(a, empty_name, 1, on_golden, &gw), -EINVAL);
+        assert_int_equal(vs_golden_register(a, empty_digest, 1, on_golden, &gw), -EINVAL);
+        assert_int_equal(vs_golden_register(a, twice, 0, on_golden, &gw), -EINVAL);
+        char long_name[VS_GOLDEN_NAME_MAX + 2];
+        memset(long_name, 'n', sizeof(long_name) - 1);
+        long_name[sizeof(long_name) - 1] = 0;
+        assert_int_equal(vs_golden_get(a, long_name, 1, &got), -EINVAL);
+        /* names with the characters an array literal must escape */
+        vs_golden_digest odd[] = { gset("a \"quoted\" \\ name, {x}", 7, "o7") };
+        w = register_sets(a, odd, 1);
+        assert_int_equal(w->error, 0);
+        assert_int_equal(vs_golden_get(b, "a \"quoted\" \\ name, {x}", 7, &got), 0);
+        assert_string_equal(got.stored_digest, "o7");
+        vs_close(a);
+        vs_close(b);
+}
+
+/* Two instances registering one new name and version with different digests at the same
+ * time (their batches in flight together): exactly one of them is registered, and both are
+ * told its digest. */
+static void test_golden_races(void **state) {
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        enum { ROUNDS = 30, PER = 4 };
+        static golden_wait wa[ROUNDS * PER], wb[ROUNDS * PER];
+        memset(wa, 0, sizeof(wa));
+        memset(wb, 0, sizeof(wb));
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        int to_a = 0;
+        /* rounds: each one's transactions of a and b in flight together */
+        for (int round = 0; round < ROUNDS; round++) {
+                for (int i = round * PER; i < (round + 1) * PER; i++) {
+                        char name[32];
+                        snprintf(name, sizeof(name), "set-%d", i);
+                        vs_golden_digest sa[] = { gset(name, 1, "from-a"), gset("common", 1, "c") };
+                        vs_golden_digest sb[] = { gset(name, 1, "from-b"), gset("common", 1, "c") };
+                        assert_int_equal(vs_golden_register(a, sa, 2, on_golden, &wa[i]), 0);
+                        assert_int_equal(vs_golden_register(b, sb, 2, on_golden, &wb[i]), 0);
+                }
+                vs_flush(a);
+                vs_flush(b);
+        }
+        for (int i = 0; i < ROUNDS * PER; i++) {
+                golden_wait *x = &wa[i], *y = &wb[i];
+                assert_int_equal(x->done, 1);
+                assert_int_equal(y->done, 1);
+                if (!((x->error == 0 && y->error == -EEXIST) || (x->error == -EEXIST && y->error == 0)))
+                        fail_msg("set-%d: a got %d, b got %d (one 0 and one -EEXIST expected)", i, x->error, y->error);
+                /* sorted: "common" first */
+                const char *winner = x->error == 0 ? "from-a" : "from-b";
+                assert_string_equal(x->sets[1].stored_digest, winner);
+                assert_string_equal(y->sets[1].stored_digest, winner);
+                to_a += x->error == 0;
+        }
+        print_message("%d of %d races won by a\n", to_a, ROUNDS * PER);
+        vs_close(a);
+        vs_close(b);
+}
+
+/* The deployment's verifier id: the first one registered stays, whoever registers another
+ * (also two at the same time). */
+static void test_verifier_id(void **state) {
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        char got[VS_VERIFIER_ID_MAX + 1], ga[VS_VERIFIER_ID_MAX + 1], gb[VS_VERIFIER_ID_MAX + 1];
+        int fa = 0, fb = 0;
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        assert_int_equal(vs_verifier_id_get(a, got, sizeof(got)), -ENOENT);
+        assert_int_equal(vs_verifier_id_register(a, "ca-one", on_done, &fa), 0);
+        vs_flush(a);
+        assert_int_equal(fa, 1);
+        assert_int_equal(vs_verifier_id_register(b, "ca-two", on_done, &fb), 0);
+        vs_flush(b);
+        assert_int_equal(fb, 1); /* committed: nothing written */
+        assert_int_equal(vs_verifier_id_get(b, got, sizeof(got)), 0);
+        assert_string_equal(got, "ca-one");
+        assert_int_equal(vs_verifier_id_register(a, "", NULL, NULL), -EINVAL);
+        char big[VS_VERIFIER_ID_MAX + 2];
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        assert_int_equal(vs_verifier_id_register(a, big, NULL, NULL), -EINVAL);
+        /* two first registrations at once: one of them stays, both read it */
+        for (int round = 0; round < 5; round++) {
+                sql_exec("DELETE FROM meta WHERE key='verifier_id'");
+                fa = fb = 0;
+                assert_int_equal(vs_verifier_id_register(a, "ca-a", on_done, &fa), 0);
+                assert_int_equal(vs_verifier_id_register(b, "ca-b", on_done, &fb), 0);
+                vs_flush(a);
+                vs_flush(b);
+                assert_int_equal(fa, 1);
+                assert_int_equal(fb, 1);
+                assert_int_equal(vs_verifier_id_get(a, ga, sizeof(ga)), 0);
+                assert_int_equal(vs_verifier_id_get(b, gb, sizeof(gb)), 0);
+                assert_string_equal(ga, gb);
+                assert_true(strcmp(ga, "ca-a") == 0 || strcmp(ga, "ca-b") == 0);
+        }
+        vs_close(a);
+        vs_close(b);
+}
+
+/* Schema version 5 from version 4: the identity tables are added, the rest kept. */
+static void test_migration_v4_to_v5(void **state) {
+        vs_store *s = NULL;
+        vs_open_info info;
+        char err[256];
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, &info, err, sizeof(err)), 0);
+        vs_device d = device("dev-4");
+        assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
+        vs_close(s);
+        /* a store as version 4 left it */
+        sql_exec(pg_url ? "DROP TABLE verdict_keys; DROP TABLE golden_sets;"
+                          "UPDATE meta SET value='4' WHERE key='schema_version'"
+                        : "DROP TABLE verdict_keys; DROP TABLE golden_sets; PRAGMA user_version=4");
+        assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_false(info.created);
+        assert_true(info.previous_clean);
+        assert_int_equal(sql_int(pg_url ? "SELECT value::bigint FROM meta WHERE key='schema_version'" : "PRAGMA user_version"),
+                         5);
+        vs_device got;
+        assert_int_equal(vs_device_get(s, "dev-4", &got), 0);
+        vs_device_done(&got);
+        vs_golden_digest g[] = { gset("arch", 1, "a1") };
+        assert_int_equal(register_sets(s, g, 1)->error, 0);
+        vs_verdict_key k = vkey("k1", "pem", 0);
+        int flag = 0;
+        assert_int_equal(vs_verdict_keys_publish(s, &k, 1, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        vs_close(s);
+        /* and a store of a newer vouchd is refused, saying both versions */
+        sql_exec(pg_url ? "UPDATE meta SET value='6' WHERE key='schema_version'" : "PRAGMA user_version=6");
+        assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), -EPROTO);
+        assert_non_null(strstr(err, "schema version 6, newer than this vouchd's 5"));
+        /* PostgreSQL: version 5 with its tables missing is damaged */
+        if (pg_url) {
+                sql_exec("UPDATE meta SET value='5' WHERE key='schema_version'; DROP TABLE golden_sets");
+                assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), -EUCLEAN);
+                assert_non_null(strstr(err, "golden_sets"));
+        }
+}
+
 /* The store's files gone while it runs: the next write is not acknowledged, nor any after. */
 static void lose_and_check(const char *cmd, const char *expect) {
         vs_store *s = NULL;
@@ -1133,7 +1473,7 @@ static void test_anchor_and_ek_certs(void **state) {
         assert_int_equal(vs_ekcert_get(s, "none", &back), -ENOENT);
         vs_close(s);
         assert_int_equal(sql_int(pg_url ? "SELECT value::bigint FROM meta WHERE key='schema_version'" : "PRAGMA user_version"),
-                         4);
+                         5);
         assert_int_equal(sql_int("SELECT count(*) FROM meta WHERE key='run'"), 0);
         /* (SQLite's unclean run was not settled: it stays unclean) */
         assert_int_equal(sql_int(pg_url ? "SELECT count(*) FROM instances WHERE name='default' AND run='clean'"
@@ -1591,7 +1931,7 @@ static void test_device_changes(void **state) {
         stale.revoked = true;
         snprintf(stale.golden, sizeof(stale.golden), "gold-2");
         stale.has_last = false; /* as b last saw it */
-        assert_int_equal(vs_device_put_admin(b, &stale, on_done, &flag), 0);
+        assert_int_equal(vs_device_put_admin(b, &stale, VS_ADMIN_GOLDEN | VS_ADMIN_ACCESS, on_done, &flag), 0);
         vs_flush(b);
         assert_int_equal(flag, 1);
         assert_int_equal(changes(a, &a_after, out, 8), 1);
@@ -1604,7 +1944,7 @@ static void test_device_changes(void **state) {
         vs_device_done(&out[0]);
         /* an admin write of a device the store does not know writes nothing */
         vs_device ghost = device("dev-ghost");
-        assert_int_equal(vs_device_put_admin(b, &ghost, on_done, &flag), 0);
+        assert_int_equal(vs_device_put_admin(b, &ghost, VS_ADMIN_GOLDEN | VS_ADMIN_ACCESS, on_done, &flag), 0);
         vs_flush(b);
         assert_int_equal(changes(a, &a_after, out, 8), 0);
         vs_device got;
@@ -1621,7 +1961,7 @@ static void test_device_changes(void **state) {
         stale.restart_count = 2;
         assert_int_equal(vs_verdict_put_with_device(a, &v, &stale, NULL, NULL), 0);
         y.approved = false;
-        assert_int_equal(vs_device_put_admin(a, &y, NULL, NULL), 0);
+        assert_int_equal(vs_device_put_admin(a, &y, VS_ADMIN_ACCESS, NULL, NULL), 0);
         vs_flush(a);
         assert_int_equal(changes(b, &after, out, 8), 2);
         assert_string_equal(out[0].id, "dev-x");
@@ -1634,6 +1974,74 @@ static void test_device_changes(void **state) {
         /* max bounds the answer */
         assert_int_equal(vs_device_changes_since(b, 0, out, 1), 1);
         vs_device_done(&out[0]);
+        vs_close(a);
+        vs_close(b);
+}
+
+/* Admin actions at two instances, each from its own copy of the device: a write changes only
+ * the fields of its action, so an older copy of the others (read before another instance's
+ * action) is never written back. A golden assignment made from a copy that predates a
+ * revocation must not undo it; a revocation with its verdict, from a copy that predates a
+ * golden assignment, must not undo that. */
+static void test_admin_fields_from_old_copies(void **state) {
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        vs_device got;
+        uint8_t rec[4] = { 1 };
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        vs_device d = device("dev-x");
+        snprintf(d.golden, sizeof(d.golden), "gold-1");
+        assert_int_equal(vs_device_put_enrollment(a, &d, NULL, NULL), 0);
+        vs_flush(a);
+        vs_device at_a = d, at_b = d; /* what each instance has read */
+        /* a revokes; b, which has not seen it, assigns another golden set */
+        at_a.revoked = true;
+        at_a.approved = false;
+        assert_int_equal(vs_device_put_admin(a, &at_a, VS_ADMIN_ACCESS, NULL, NULL), 0);
+        vs_flush(a);
+        snprintf(at_b.golden, sizeof(at_b.golden), "gold-2");
+        int flag = 0;
+        assert_int_equal(vs_device_put_admin(b, &at_b, VS_ADMIN_GOLDEN, on_done, &flag), 0);
+        vs_flush(b);
+        assert_int_equal(flag, 1);
+        assert_int_equal(vs_device_get(a, "dev-x", &got), 0);
+        assert_true(got.revoked);
+        assert_false(got.approved);
+        assert_string_equal(got.golden, "gold-2");
+        vs_device_done(&got);
+        /* b approves (its copy has gold-2); a, from a copy with gold-1, revokes with the
+         * revocation's verdict: the golden assignment stays gold-3, set after a's copy */
+        at_b.approved = true;
+        at_b.revoked = false;
+        assert_int_equal(vs_device_put_admin(b, &at_b, VS_ADMIN_ACCESS, NULL, NULL), 0);
+        snprintf(at_b.golden, sizeof(at_b.golden), "gold-3");
+        assert_int_equal(vs_device_put_admin(b, &at_b, VS_ADMIN_GOLDEN, NULL, NULL), 0);
+        vs_flush(b);
+        vs_verdict v = verdict_of("dev-x", 1, 0, 2, rec, sizeof(rec));
+        flag = 0;
+        assert_int_equal(vs_verdict_put_with_device(a, &v, &at_a, on_done, &flag), 0);
+        vs_flush(a);
+        assert_int_equal(flag, 1);
+        assert_int_equal(vs_device_get(b, "dev-x", &got), 0);
+        assert_true(got.revoked);
+        assert_false(got.approved);
+        assert_string_equal(got.golden, "gold-3");
+        vs_device_done(&got);
+        /* a device the store does not know gets the whole row, its golden set too */
+        vs_device n = device("dev-new");
+        snprintf(n.golden, sizeof(n.golden), "gold-n");
+        n.revoked = true;
+        v = verdict_of("dev-new", 1, 0, 2, rec, sizeof(rec));
+        assert_int_equal(vs_verdict_put_with_device(a, &v, &n, NULL, NULL), 0);
+        vs_flush(a);
+        assert_int_equal(vs_device_get(b, "dev-new", &got), 0);
+        assert_string_equal(got.golden, "gold-n");
+        assert_true(got.revoked);
+        vs_device_done(&got);
+        /* no field, or an unknown one: refused */
+        assert_int_equal(vs_device_put_admin(a, &d, 0, NULL, NULL), -EINVAL);
+        assert_int_equal(vs_device_put_admin(a, &d, 4, NULL, NULL), -EINVAL);
         vs_close(a);
         vs_close(b);
 }
@@ -1659,8 +2067,10 @@ static void *feed_write(void *arg) {
                         /* the golden name says who wrote it, and when */
                         snprintf(d.golden, sizeof(d.golden), "w%d-%d-%d", w->id, i, k);
                         d.revoked = rand_r(&seed) % 2;
-                        int r = w->id == 0 ? vs_device_put_admin(w->s, &d, race_done, &w->errors)
-                                           : vs_device_put_enrollment(w->s, &d, race_done, &w->errors);
+                        int r = w->id == 0
+                                        ? vs_device_put_admin(w->s, &d, VS_ADMIN_GOLDEN | VS_ADMIN_ACCESS, race_done,
+                                                              &w->errors)
+                                        : vs_device_put_enrollment(w->s, &d, race_done, &w->errors);
                         if (r < 0)
                                 __atomic_add_fetch(&w->errors, 1, __ATOMIC_SEQ_CST);
                 }
@@ -2001,6 +2411,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_instance_name_taken, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lease_races, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verdict_keys, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_golden_registry, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_golden_races, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verifier_id, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migration_v4_to_v5, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lost_files, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_anchor_and_ek_certs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fresh_store_ignores_stray_wal, setup, teardown),
@@ -2009,6 +2424,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_seal_hook, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_order_across_instances, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_device_changes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_admin_fields_from_old_copies, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_device_changes_across_instances, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_damaged_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_server_outage, setup, teardown),

@@ -206,11 +206,27 @@ static void hex_short(const uint8_t *p, size_t n, char *out /* 2*64+1 */) {
         vc_hex(p, n > 64 ? 64 : n, out);
 }
 
+/* Where vc_ak_verify_signature() writes why a signature is refused. */
+typedef struct sig_fail {
+        vc_signature_check *check;
+        char *why;
+        size_t why_size;
+} sig_fail;
+
+static int sig_refuse(const sig_fail *f, vc_signature_check c, const char *fmt, ...) _printf_(3, 4);
+static int sig_refuse(const sig_fail *f, vc_signature_check c, const char *fmt, ...) {
+        va_list ap;
+        *f->check = c;
+        va_start(ap, fmt);
+        vsnprintf(f->why, f->why_size, fmt, ap);
+        va_end(ap);
+        return 0;
+}
+
 /* A restricted signing key signs with its own scheme and hash only: a signature of
- * another scheme or hash is not the TPM's (1 matches, 0 failed with res set). An AK whose
+ * another scheme or hash is not the TPM's (1 matches, 0 refused with f set). An AK whose
  * scheme is NULL (enrollment refuses those) is left to the signature check. */
-static int scheme_matches(const vc_quote *q, const TPMT_PUBLIC *ak, vc_quote_result *res) {
-        const TPMT_SIGNATURE *s = &q->sig;
+static int scheme_matches(const TPMT_SIGNATURE *s, const TPMT_PUBLIC *ak, const sig_fail *f) {
         uint16_t want, want_hash, hash;
         if (ak->type == TPM2_ALG_RSA) {
                 want = ak->parameters.rsaDetail.scheme.scheme;
@@ -235,16 +251,16 @@ static int scheme_matches(const vc_quote *q, const TPMT_PUBLIC *ak, vc_quote_res
                 return 1; /* verify_signature names it */
         }
         if (s->sigAlg != want || hash != want_hash)
-                return fail(res, VC_QUOTE_CHECK_SCHEME,
-                            "signature scheme 0x%04x with hash 0x%04x, but the AK signs with scheme 0x%04x and hash 0x%04x",
-                            s->sigAlg, hash, want, want_hash),
-                       0;
+                return sig_refuse(f, VC_SIGNATURE_SCHEME,
+                                  "signature scheme 0x%04x with hash 0x%04x, but the AK signs with scheme 0x%04x and hash "
+                                  "0x%04x",
+                                  s->sigAlg, hash, want, want_hash);
         return 1;
 }
 
-/* Verifies the signature over the attest bytes. Returns 1 valid, 0 invalid, <0 error. */
-static int verify_signature(const vc_quote *q, EVP_PKEY *pkey, bool allow_sha1, vc_quote_result *res) {
-        const TPMT_SIGNATURE *s = &q->sig;
+/* Verifies the signature over data. Returns 1 valid, 0 refused with f set, <0 error. */
+static int verify_signature(const TPMT_SIGNATURE *s, const uint8_t *data, size_t len, EVP_PKEY *pkey,
+                            bool allow_sha1, const sig_fail *f) {
         uint16_t hash;
         int key_id = EVP_PKEY_get_base_id(pkey);
         uint8_t *der = NULL;
@@ -256,15 +272,15 @@ static int verify_signature(const vc_quote *q, EVP_PKEY *pkey, bool allow_sha1, 
         case TPM2_ALG_RSASSA:
         case TPM2_ALG_RSAPSS:
                 if (key_id != EVP_PKEY_RSA)
-                        return fail(res, VC_QUOTE_CHECK_SCHEME, "signature is %s but the AK is not an RSA key",
-                                    s->sigAlg == TPM2_ALG_RSASSA ? "RSASSA" : "RSAPSS"), 0;
+                        return sig_refuse(f, VC_SIGNATURE_SCHEME, "signature is %s but the AK is not an RSA key",
+                                          s->sigAlg == TPM2_ALG_RSASSA ? "RSASSA" : "RSAPSS");
                 hash = s->signature.rsassa.hash;
                 sigbytes = s->signature.rsassa.sig.buffer;
                 siglen = s->signature.rsassa.sig.size;
                 break;
         case TPM2_ALG_ECDSA: {
                 if (key_id != EVP_PKEY_EC)
-                        return fail(res, VC_QUOTE_CHECK_SCHEME, "signature is ECDSA but the AK is not an EC key"), 0;
+                        return sig_refuse(f, VC_SIGNATURE_SCHEME, "signature is ECDSA but the AK is not an EC key");
                 hash = s->signature.ecdsa.hash;
                 ECDSA_SIG *es = ECDSA_SIG_new();
                 BIGNUM *br = BN_bin2bn(s->signature.ecdsa.signatureR.buffer, s->signature.ecdsa.signatureR.size, NULL);
@@ -284,19 +300,19 @@ static int verify_signature(const vc_quote *q, EVP_PKEY *pkey, bool allow_sha1, 
                 break;
         }
         default:
-                return fail(res, VC_QUOTE_CHECK_SCHEME,
-                            "signature algorithm 0x%04x is not RSASSA, RSAPSS or ECDSA", s->sigAlg), 0;
+                return sig_refuse(f, VC_SIGNATURE_SCHEME, "signature algorithm 0x%04x is not RSASSA, RSAPSS or ECDSA",
+                                  s->sigAlg);
         }
         const vc_alg_info *a = vc_alg_lookup(hash);
         if (!a || hash == VC_ALG_SM3_256) {
                 OPENSSL_free(der);
-                return fail(res, VC_QUOTE_CHECK_SCHEME, "signature hash 0x%04x is not SHA-1/256/384/512", hash), 0;
+                return sig_refuse(f, VC_SIGNATURE_SCHEME, "signature hash 0x%04x is not SHA-1/256/384/512", hash);
         }
         if (hash == VC_ALG_SHA1 && !allow_sha1) {
                 OPENSSL_free(der);
-                return fail(res, VC_QUOTE_CHECK_SCHEME,
-                            "signature hash is SHA-1, which is refused (collisions are practical); allow it explicitly"),
-                       0;
+                return sig_refuse(f, VC_SIGNATURE_SCHEME,
+                                  "signature hash is SHA-1, which is refused (collisions are practical); allow it "
+                                  "explicitly");
         }
 
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -317,16 +333,31 @@ static int verify_signature(const vc_quote *q, EVP_PKEY *pkey, bool allow_sha1, 
                         r = -EIO;
         }
         if (r == 0)
-                r = EVP_DigestVerify(ctx, sigbytes, siglen, q->attest_bytes, q->attest_len) == 1 ? 1 : 0;
+                r = EVP_DigestVerify(ctx, sigbytes, siglen, data, len) == 1 ? 1 : 0;
         EVP_MD_CTX_free(ctx);
         OPENSSL_free(der);
         if (r == -EIO)
-                return fail(res, VC_QUOTE_CHECK_SCHEME, "OpenSSL cannot verify %s with this AK", a->name), 0;
+                return sig_refuse(f, VC_SIGNATURE_SCHEME, "OpenSSL cannot verify %s with this AK", a->name);
         if (r == 0)
-                return fail(res, VC_QUOTE_CHECK_SIGNATURE, "signature (%s) does not verify with the AK",
-                            s->sigAlg == TPM2_ALG_ECDSA ? "ECDSA" : s->sigAlg == TPM2_ALG_RSAPSS ? "RSAPSS" : "RSASSA"),
-                       0;
+                return sig_refuse(f, VC_SIGNATURE_INVALID, "signature (%s) does not verify with the AK",
+                                  s->sigAlg == TPM2_ALG_ECDSA  ? "ECDSA"
+                                  : s->sigAlg == TPM2_ALG_RSAPSS ? "RSAPSS"
+                                                                 : "RSASSA");
         return 1;
+}
+
+int vc_ak_verify_signature(const vc_ak *ak, const uint8_t *data, size_t len, const TPMT_SIGNATURE *sig,
+                           bool allow_sha1, vc_signature_check *ret_check, char *why, size_t why_size) {
+        vc_signature_check check = VC_SIGNATURE_OK;
+        const sig_fail f = { &check, why, why_size };
+        int r = 1;
+        if (ak->has_public)
+                r = scheme_matches(sig, &ak->public, &f);
+        if (r > 0)
+                r = verify_signature(sig, data, len, ak->pkey, allow_sha1, &f);
+        if (r >= 0)
+                *ret_check = check;
+        return r;
 }
 
 static uint16_t sig_hash(const TPMT_SIGNATURE *s) {
@@ -380,9 +411,14 @@ static int check_signed(const vc_quote *q, const vc_ak *ak, const vc_quote_polic
                                (ak->public.objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) == 0))
                 return fail(ret, VC_QUOTE_CHECK_AK_ATTRIBUTES,
                             "AK attributes 0x%08x: a quote key must be restricted and sign", ak->public.objectAttributes);
-        if (ak->has_public && (r = scheme_matches(q, &ak->public, ret)) <= 0)
-                return r;
-        return verify_signature(q, ak->pkey, policy && policy->allow_sha1, ret);
+        vc_signature_check bad;
+        r = vc_ak_verify_signature(ak, q->attest_bytes, q->attest_len, &q->sig, policy && policy->allow_sha1, &bad,
+                                   ret->reason, sizeof(ret->reason));
+        if (r == 0) {
+                ret->status = VC_QUOTE_INVALID;
+                ret->failed = bad == VC_SIGNATURE_SCHEME ? VC_QUOTE_CHECK_SCHEME : VC_QUOTE_CHECK_SIGNATURE;
+        }
+        return r;
 }
 
 /* qualifiedSigner is the AK's Qualified Name (TPM 2.0 Part 1, 16.6: a hash chain over its

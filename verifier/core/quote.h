@@ -34,6 +34,22 @@ int vc_tpm2b_public_parse(const uint8_t *buf, size_t len, TPM2B_PUBLIC *out);
 int vc_ak_load(const uint8_t *buf, size_t len, vc_ak **ret, vc_error *err);
 vc_ak *vc_ak_free(vc_ak *ak);
 
+typedef enum vc_signature_check {
+        VC_SIGNATURE_OK = 0,
+        VC_SIGNATURE_SCHEME = 1,        /* scheme or hash unknown, refused, or not the AK's */
+        VC_SIGNATURE_INVALID = 2,       /* does not verify with the AK */
+} vc_signature_check;
+
+/* Verifies the AK's TPMT_SIGNATURE sig over data (the marshalled TPMS_ATTEST it signed; a
+ * quote's or a certify's): RSASSA, RSAPSS or ECDSA suiting the key and, when the AK's
+ * TPMT_PUBLIC is known and names a scheme, that scheme and hash (a restricted signing key
+ * signs with no other); SHA-256/384/512, SHA-1 only with allow_sha1. Returns 1 valid (with
+ * *ret_check VC_SIGNATURE_OK), 0 refused with *ret_check saying which and why (what,
+ * expected vs actual; why_size bytes, NUL-terminated), or a negative errno when it could not
+ * evaluate (-ENOMEM). */
+int vc_ak_verify_signature(const vc_ak *ak, const uint8_t *data, size_t len, const TPMT_SIGNATURE *sig,
+                           bool allow_sha1, vc_signature_check *ret_check, char *why, size_t why_size);
+
 typedef struct vc_quote {
         TPMS_ATTEST attest;
         TPMT_SIGNATURE sig;

@@ -3,7 +3,9 @@
  * thread (libevent evhttp over bufferevent_openssl). Each request becomes an api_request
  * (the caller's role from its client certificate) for api_handle, and its api_response is
  * sent back. The same thread sweeps for expired verdicts (STALE) once a second, and
- * streams committed verdicts to watchers in global sequence order. */
+ * streams committed verdicts to watchers in global sequence order; with a store shared by
+ * several instances it also reads what the others committed (verdict_follow), every
+ * API_FOLLOW_MS and after each commit of its own. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -124,26 +126,16 @@ static void watch_fail(watcher *w, int error) {
 }
 
 static void watch_pump(watcher *w) {
-        vouchd *d = w->a->d;
         vs_verdict batch[WATCH_BATCH];
         if (w->draining)
                 return;
         for (;;) {
-                int n = vs_verdict_since(d->store, w->last, batch, WATCH_BATCH);
+                int n = api_watch_next(w->a, w->last, batch, WATCH_BATCH);
                 if (n < 0) {
                         watch_fail(w, n);
                         return;
                 }
-                /* not past what GET shows: the writer may have committed verdicts whose
-                 * callbacks (which make them the latest) have not run yet */
-                uint64_t published = atomic_load(&d->published);
-                int keep = 0;
-                while (keep < n && batch[keep].global_sequence <= published)
-                        keep++;
-                for (int i = keep; i < n; i++)
-                        vs_verdict_done(&batch[i]);
-                n = n < 0 ? n : keep;
-                if (n <= 0)
+                if (n == 0)
                         return;
                 struct evbuffer *b = evbuffer_new();
                 for (int i = 0; b && i < n; i++) {
@@ -257,12 +249,43 @@ static void start_watch(struct api *a, struct evhttp_request *req, const api_res
         watch_pump(w);
 }
 
-static void wake_cb(evutil_socket_t fd, short what, void *arg) {
-        struct api *a = arg;
+static void pump_all(struct api *a) {
         for (watcher *w = a->watchers, *next; w; w = next) {
                 next = w->next;
                 watch_pump(w);
         }
+}
+
+/* Shared stores: what every instance committed reaches memory (GET, the lists) and moves
+ * d->published (verdict_follow); a failure is logged at most once a minute, and the
+ * watch streams wait (their own reads fail and end them if the store stays away). */
+static void follow(struct api *a) {
+        uint64_t before = atomic_load(&a->d->published);
+        int r = verdict_follow(a->d);
+        if (r < 0) {
+                time_t now = time(NULL);
+                if (now - a->follow_failed_logged >= 60) {
+                        char why[300];
+                        vs_read_error(a->d->store, why, sizeof(why));
+                        vlog(LOG_ERR, "store: the verdicts of the other instances cannot be read (%s): GET and the "
+                                      "watch streams show what was read until now", why);
+                        a->follow_failed_logged = now;
+                }
+        }
+        if (atomic_load(&a->d->published) != before)
+                pump_all(a);
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg) {
+        struct api *a = arg;
+        if (a->d->shared)
+                follow(a);
+        else
+                pump_all(a);
+}
+
+static void follow_cb(evutil_socket_t fd, short what, void *arg) {
+        follow(arg);
 }
 
 /* Failed store transactions, logged at most once a second with SQLite's reason (their
@@ -292,7 +315,8 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
 }
 
 /* After each commit (the store's writer thread, through d->on_committed): wakes the API
- * thread only when a watch stream is open, not once a batch for nobody. */
+ * thread only when a watch stream is open, not once a batch for nobody (with a shared
+ * store, the follow timer reads the commits anyway, this one's sooner). */
 static void api_notify(vouchd *d) {
         if (d->api && d->api->wake && atomic_load(&d->api->n_watchers) > 0)
                 event_active(d->api->wake, 0, 0);
@@ -519,6 +543,13 @@ int api_start(vouchd *d) {
         struct timeval one = { 1, 0 };
         if (!a->wake || !a->sweep || event_add(a->sweep, &one) < 0)
                 return -ENOMEM;
+        if (d->shared) {
+                /* other instances' verdicts: in GET and the watch streams within this */
+                struct timeval period = { 0, API_FOLLOW_MS * 1000 };
+                a->follow = event_new(a->base, -1, EV_PERSIST, follow_cb, a);
+                if (!a->follow || event_add(a->follow, &period) < 0)
+                        return -ENOMEM;
+        }
         if (d->cfg.api_listen) {
                 char host[256];
                 unsigned short port;
@@ -589,6 +620,8 @@ void api_free(vouchd *d) {
                 event_free(a->wake);
         if (a->sweep)
                 event_free(a->sweep);
+        if (a->follow)
+                event_free(a->follow);
         if (a->base)
                 event_base_free(a->base);
         SSL_CTX_free(a->ctx);

@@ -13,9 +13,12 @@
 #include <json-c/json.h>
 
 #include "api.h"
+#include "store.h"
 
 #define API_MAX_BODY (64u << 10)
 #define API_MAX_WATCHERS 1024
+/* Shared stores: how often the verdicts of the other instances are read (verdict_follow) */
+#define API_FOLLOW_MS 200
 
 struct event_base;
 struct evhttp;
@@ -36,6 +39,8 @@ struct api {
         pthread_t thread;
         bool started;
         struct event *wake, *sweep;
+        struct event *follow;           /* shared stores: verdict_follow every API_FOLLOW_MS */
+        time_t follow_failed_logged;
         struct watcher *watchers;
         bool lost_logged;               /* the store's loss (vs_lost) is logged once */
         uint64_t store_failures_logged; /* the sweep's: store failures already in the log */
@@ -50,6 +55,10 @@ struct api {
 /* A SignedVerdict as JSON (the decoded verdict next to the signed bytes); NULL when it
  * does not decode. */
 json_object *api_signed_json(const uint8_t *record, size_t len);
+/* What a watch stream sends next: up to max committed verdicts after global sequence
+ * after, in order, none past d->published (so never ahead of GET); how many, or the
+ * store's error (vs_verdict_since). */
+int api_watch_next(struct api *a, uint64_t after, vs_verdict *out, size_t max);
 /* An Error answer (JSON or protobuf) with this status. */
 void api_reply_error(api_response *out, bool json, int code, uint32_t err, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));

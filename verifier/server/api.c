@@ -15,7 +15,9 @@
 #include "admin.h"
 #include "api-internal.h"
 #include "api.h"
+#include "health.h"
 #include "clock.h"
+#include "ident.h"
 #include "verdict-ear.h"
 #include "vouchd.h"
 
@@ -465,30 +467,36 @@ done:
         free(goldens);
 }
 
+/* The verdict keys (ident.h): this instance's, and with a shared store every instance's,
+ * so that a verdict of any instance verifies with the keys file of any. */
 static void get_keys(struct api *a, api_response *out, fmt f) {
         vouchd *d = a->d;
-        pthread_mutex_lock(&d->seq_lock);
-        const verdict_keys *k = &d->keys;
-        size_t n = 1 + k->n_retired;
-        Vouch__V1__VerdictKey keys[1 + VERDICT_MAX_RETIRED], *ptrs[1 + VERDICT_MAX_RETIRED];
-        unsigned char *der[1 + VERDICT_MAX_RETIRED] = { 0 };
+        ident_keys k;
+        char why[400];
+        fmt ef = f == FMT_JSON || f == FMT_JWKS ? FMT_JSON : FMT_PB;
+        int r = ident_keys_get(d, vclock_wall(), &k, why, sizeof(why));
+        if (r < 0) {
+                reply_error(out, ef, 503, (uint32_t) -r, "cannot read the deployment's verdict keys: %s",
+                            r == -ENOMEM ? "out of memory" : why);
+                return;
+        }
+        size_t n = k.n;
+        Vouch__V1__VerdictKey *keys = calloc(n ? n : 1, sizeof(*keys)), **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+        unsigned char **der = calloc(n ? n : 1, sizeof(*der));
         BIO *pem = f == FMT_PEM ? BIO_new(BIO_s_mem()) : NULL;
         json_object *jo = f == FMT_JSON || f == FMT_JWKS ? json_object_new_object() : NULL,
                     *arr = jo ? json_object_new_array() : NULL;
-        bool ok = (f != FMT_PEM || pem) && (!(f == FMT_JSON || f == FMT_JWKS) || (jo && arr));
-        int64_t now = vclock_wall();
-        size_t published = 0; /* keys published: a retired one past its end date is not (the sweep drops it within a second) */
+        bool ok = keys && ptrs && der && (f != FMT_PEM || pem) && (!(f == FMT_JSON || f == FMT_JWKS) || (jo && arr));
+        size_t published = 0;
         for (size_t i = 0; i < n && ok; i++) {
-                const vkey *v = i == 0 ? &k->active : &k->retired[i - 1];
-                if (i > 0 && v->not_after <= now)
-                        continue;
+                const vkey *v = &k.keys[i];
                 int len = i2d_PUBKEY(v->pkey, &der[i]);
                 ok = len > 0;
                 vouch__v1__verdict_key__init(&keys[i]);
                 keys[i].key_id = (char *) v->id;
                 keys[i].spki.data = der[i];
                 keys[i].spki.len = len > 0 ? (size_t) len : 0;
-                keys[i].active = i == 0;
+                keys[i].active = v->not_after == 0;
                 keys[i].not_after = v->not_after;
                 ptrs[published++] = &keys[i];
                 if (pem && ok)
@@ -504,14 +512,13 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
                         json_object *o = json_object_new_object();
                         json_object_object_add(o, "key_id", json_object_new_string(v->id));
                         json_object_object_add(o, "spki", hex_json(der[i], keys[i].spki.len));
-                        json_object_object_add(o, "active", json_object_new_boolean(i == 0));
+                        json_object_object_add(o, "active", json_object_new_boolean(v->not_after == 0));
                         json_object_object_add(o, "not_after", json_object_new_int64(v->not_after));
                         json_object_array_add(arr, o);
                 }
         }
-        pthread_mutex_unlock(&d->seq_lock);
         if (!ok) {
-                reply_error(out, f == FMT_JSON || f == FMT_JWKS ? FMT_JSON : FMT_PB, 503, EIO, "cannot encode the keys");
+                reply_error(out, ef, 503, EIO, "cannot encode the keys");
                 json_object_put(jo);
                 json_object_put(arr);
         } else if (pem) {
@@ -528,8 +535,25 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
                 reply_pb(out, &m.base);
         }
         BIO_free(pem);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; der && i < n; i++)
                 OPENSSL_free(der[i]);
+        free(der);
+        free(keys);
+        free(ptrs);
+        ident_keys_free(&k);
+}
+
+/* GET /healthz: 200 "ok" while verdicts can be committed; 503 "not ready: WHY" while the
+ * store is unreachable (PostgreSQL down or partitioned: reconnecting) or lost (health.c).
+ * A load balancer or orchestrator takes the instance out of rotation on 503. */
+static void healthz(vouchd *d, api_response *out) {
+        char why[512], body[600];
+        if (health_ready(d, why, sizeof(why))) {
+                reply(out, 200, "text/plain", "ok\n", 3);
+                return;
+        }
+        snprintf(body, sizeof(body), "not ready: %s\n", why);
+        reply(out, 503, "text/plain", body, strlen(body));
 }
 
 static void get_metrics(struct api *a, api_response *out) {
@@ -629,6 +653,13 @@ static void get_metrics(struct api *a, api_response *out) {
                             (unsigned long long) st.failures, vs_lost(d->store, NULL, 0) ? 1 : 0,
                             atomic_load(&a->n_watchers),
                             (unsigned long long) atomic_load(&a->refused));
+        fprintf(b, "# HELP vouch_store_unavailable 1 while the database cannot be reached (PostgreSQL: reconnecting with backoff; nothing is committed).\n"
+                   "# TYPE vouch_store_unavailable gauge\n"
+                   "vouch_store_unavailable %d\n"
+                   "# HELP vouch_store_reconnects_total Connections to the database made again after it was lost.\n"
+                   "# TYPE vouch_store_reconnects_total counter\n"
+                   "vouch_store_reconnects_total %llu\n",
+                st.unavailable ? 1 : 0, (unsigned long long) st.reconnects);
         fprintf(b, "# HELP vouch_build_info vouchd's version.\n# TYPE vouch_build_info gauge\n"
                    "vouch_build_info{version=\"" VOUCH_VERSION "\"} 1\n");
         if (fclose(b) != 0) {
@@ -763,6 +794,23 @@ static void watch(struct api *a, const api_request *in, api_response *out, fmt f
         out->watch = true;
         out->watch_json = f == FMT_JSON;
         out->watch_since = from;
+}
+
+int api_watch_next(struct api *a, uint64_t after, vs_verdict *out, size_t max) {
+        vouchd *d = a->d;
+        int n = vs_verdict_since(d->store, after, out, max);
+        if (n <= 0)
+                return n;
+        /* not past what GET shows: the writer may have committed verdicts whose callbacks
+         * (which make them the latest) have not run yet; with a shared store, verdicts of
+         * other instances that verdict_follow has not read yet */
+        uint64_t published = atomic_load(&d->published);
+        int keep = 0;
+        while (keep < n && out[keep].global_sequence <= published)
+                keep++;
+        for (int i = keep; i < n; i++)
+                vs_verdict_done(&out[i]);
+        return keep;
 }
 
 /* ---- one request ---- */
@@ -941,7 +989,7 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
                 return;
         }
         if (np == 1 && !strcmp(parts[0], "healthz") && get)
-                reply(out, 200, "text/plain", "ok\n", 3);
+                healthz(a->d, out);
         else if (np == 1 && !strcmp(parts[0], "metrics") && get)
                 get_metrics(a, out);
         else if (np == 2 && v1 && !strcmp(parts[1], "keys") && get)

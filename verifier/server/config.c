@@ -13,7 +13,8 @@
 
 const char config_usage[] =
         "Usage:\n"
-        "  vouchd init --state-dir DIR [--san NAME ...]\n"
+        "  vouchd init --state-dir DIR [--san NAME ...] [--join EXISTING]   (EXISTING: the state dir\n"
+        "         of an instance whose CA and verdict keys DIR shares: docs/scale-out.md)\n"
         "  vouchd issue-client --state-dir DIR --name CN --out PREFIX   (PREFIX.crt, PREFIX.key)\n"
         "  vouchd rotate-key --state-dir DIR [--old-valid-until TIME]   (Unix seconds or\n"
         "         YYYY-MM-DDTHH:MM:SSZ; default: 30 days from now)\n"
@@ -53,11 +54,14 @@ const char config_usage[] =
         "                          (vouch.db missing or empty is refused otherwise:\n"
         "                          docs/failure-behaviour.md)\n"
         "  --log-level LEVEL       error, warning, info (default), debug\n"
+        "  --log-format FORMAT     text (default) or json (one JSON object per line)\n"
         "Policy-engine API (HTTPS, mutual TLS; docs/API.md):\n"
         "  --api-listen HOST:PORT  where it listens (off when not set)\n"
         "  --api-client-ca FILE    CA of client certificates (default: the state dir's ca.pem)\n"
         "  --api-admin CN          a client certificate CN with the admin role (repeatable)\n"
         "  --api-reader CN         a client certificate CN with the reader role (repeatable)\n"
+        "  --http-listen HOST:PORT  plain HTTP without a client certificate: GET /healthz, for load\n"
+        "                          balancers and orchestrators (off when not set; use a loopback address)\n"
         "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the golden sets and the\n"
         "verdict-signing keys (after rotate-key).\n";
 
@@ -65,9 +69,9 @@ enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
         O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH, O_STORE,
-        O_INSTANCE,
+        O_INSTANCE, O_LOG_FORMAT, O_HTTP_LISTEN,
         /* from here on: the command line only (load_config) */
-        O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE,
+        O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE, O_JOIN,
 };
 
 static const struct option options[] = {
@@ -100,9 +104,12 @@ static const struct option options[] = {
         { "out", required_argument, NULL, O_OUT },
         { "old-valid-until", required_argument, NULL, O_OLD_VALID },
         { "fresh-store", no_argument, NULL, O_FRESH_STORE },
+        { "join", required_argument, NULL, O_JOIN },
         { "ek-cert-fetch", required_argument, NULL, O_EK_CERT_FETCH },
         { "store", required_argument, NULL, O_STORE },
         { "instance", required_argument, NULL, O_INSTANCE },
+        { "log-format", required_argument, NULL, O_LOG_FORMAT },
+        { "http-listen", required_argument, NULL, O_HTTP_LISTEN },
         {},
 };
 
@@ -123,6 +130,7 @@ void config_free(config *c) {
         free(c->ek_ca);
         free(c->allowlist);
         free(c->api_listen);
+        free(c->http_listen);
         free(c->api_client_ca);
         for (size_t i = 0; i < c->n_api_admins; i++)
                 free(c->api_admins[i]);
@@ -216,6 +224,7 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_HISTORY: return set_uint(name, v, 1, 1000000, &c->history);
         case O_TTL: return set_uint(name, v, 1, 1000, &c->verdict_ttl_intervals);
         case O_API_LISTEN: return set_str(&c->api_listen, v);
+        case O_HTTP_LISTEN: return set_str(&c->http_listen, v);
         case O_API_CLIENT_CA: return set_str(&c->api_client_ca, v);
         case O_API_ADMIN: return add_str(&c->api_admins, &c->n_api_admins, v);
         case O_API_READER: return add_str(&c->api_readers, &c->n_api_readers, v);
@@ -224,6 +233,15 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_EK_CERT_FETCH: return add_ek_service(c, v);
         case O_STORE: return set_str(&c->store, v);
         case O_INSTANCE: return set_instance(c, v);
+        case O_LOG_FORMAT: {
+                vu_log_format f;
+                if (vu_log_format_parse(v, &f) < 0) {
+                        fprintf(stderr, "vouchd: --log-format: \"%s\" is not text or json\n", v);
+                        return -EINVAL;
+                }
+                c->log_format = (int) f;
+                return 0;
+        }
         case O_APPROVAL:
                 if (strcmp(v, "auto") == 0)
                         c->approval = APPROVAL_AUTO;
@@ -337,8 +355,8 @@ int config_parse(config *c, int argc, char **argv, config_args *ret) {
                 }
                 if (o == O_CONFIG)
                         continue;
-                if (o == O_NAME || o == O_OUT || o == O_OLD_VALID) {
-                        *(o == O_NAME ? &a.name : o == O_OUT ? &a.out : &a.old_valid) = optarg;
+                if (o == O_NAME || o == O_OUT || o == O_OLD_VALID || o == O_JOIN) {
+                        *(o == O_NAME ? &a.name : o == O_OUT ? &a.out : o == O_OLD_VALID ? &a.old_valid : &a.join) = optarg;
                         continue;
                 }
                 if (o == O_SAN) {
@@ -353,6 +371,10 @@ int config_parse(config *c, int argc, char **argv, config_args *ret) {
         }
         if (a.cmd != CMD_HELP && optind != argc) {
                 fprintf(stderr, "vouchd: unexpected argument \"%s\"\n", argv[optind]);
+                return 2;
+        }
+        if (a.join && a.cmd != CMD_INIT && a.cmd != CMD_HELP) {
+                fprintf(stderr, "vouchd: --join is for vouchd init (a new state dir joining a deployment)\n");
                 return 2;
         }
         if (a.cmd != CMD_HELP && !c->state_dir) {

@@ -46,8 +46,10 @@ typedef struct config {
         ek_service *ek_services;/* --ek-cert-fetch: off when none */
         size_t n_ek_services;
         int log_level;          /* 0 error, 1 warning, 2 info, 3 debug */
+        int log_format;         /* vu_log_format: text or JSON lines */
         /* the policy-engine API (docs/API.md) */
         char *api_listen;       /* HOST:PORT, NULL = off */
+        char *http_listen;    /* --http-listen HOST:PORT: plain-HTTP GET /healthz, NULL = off */
         char *api_client_ca;    /* NULL = the state dir's CA */
         char **api_admins, **api_readers; /* certificate CNs per role */
         size_t n_api_admins, n_api_readers;
@@ -69,6 +71,7 @@ typedef struct config_args {
         vouchd_cmd cmd;
         const char *name, *out;         /* issue-client */
         const char *old_valid;          /* rotate-key */
+        const char *join;               /* init --join EXISTING */
         char *sans[CONFIG_MAX_SANS];    /* init --san */
         size_t n_sans;
 } config_args;

@@ -50,18 +50,21 @@ int vk_write_pubs(const char *dir, const verdict_keys *k) {
         return sd_write_pem(dir, "verdict-keys.pem", 0644, w_pubs, (void *) k);
 }
 
-int vk_load(const char *dir, verdict_keys *ret) {
+/* verdict.key and the retired keys still valid (a file vouchd did not write is skipped),
+ * without writing anything. */
+static int vk_read(const char *dir, verdict_keys *ret) {
         char rdir[4096], path[4400];
         verdict_keys k = { 0 };
         time_t now = (time_t) vclock_wall();
-        int r;
         k.active.pkey = sd_read_key(dir, "verdict.key");
         if (!k.active.pkey || vv_key_id(k.active.pkey, k.active.id) < 0) {
                 verdict_keys_free(&k);
                 return -ENOENT;
         }
-        if (sd_path_of(rdir, sizeof(rdir), dir, "retired") < 0)
+        if (sd_path_of(rdir, sizeof(rdir), dir, "retired") < 0) {
+                verdict_keys_free(&k);
                 return -ENAMETOOLONG;
+        }
         DIR *dd = opendir(rdir);
         struct dirent *de;
         while (dd && (de = readdir(dd)) && k.n_retired < VERDICT_MAX_RETIRED) {
@@ -103,14 +106,64 @@ int vk_load(const char *dir, verdict_keys *ret) {
         }
         if (dd)
                 closedir(dd);
+        *ret = k;
+        ERR_clear_error();
+        return 0;
+}
+
+int vk_load(const char *dir, verdict_keys *ret) {
+        verdict_keys k;
+        int r = vk_read(dir, &k);
+        if (r < 0)
+                return r;
         /* the verdict-signing public keys, for offline verification */
         if ((r = vk_write_pubs(dir, &k)) < 0) {
                 verdict_keys_free(&k);
                 return r;
         }
         *ret = k;
-        ERR_clear_error();
         return 0;
+}
+
+int vk_copy(const char *from, const char *to, char *err, size_t n) {
+        char rdir[4096], name[128];
+        verdict_keys k;
+        int r = vk_read(from, &k);
+        if (r < 0) {
+                snprintf(err, n, "%s/verdict.key cannot be used: %s", from, r == -ENOENT ? "missing or unreadable"
+                                                                                       : strerror(-r));
+                return r;
+        }
+        if ((r = sd_write_pem(to, "verdict.key", 0600, sd_w_key, k.active.pkey)) < 0) {
+                snprintf(err, n, "cannot write %s/verdict.key: %s", to, strerror(-r));
+                goto out;
+        }
+        if (k.n_retired > 0 && (sd_path_of(rdir, sizeof(rdir), to, "retired") < 0 || (mkdir(rdir, 0700) < 0 && errno != EEXIST))) {
+                r = -errno;
+                snprintf(err, n, "cannot create %s/retired: %s", to, strerror(errno));
+                goto out;
+        }
+        /* each retired key as rotate-key leaves it: its date, then its public half */
+        for (size_t i = 0; i < k.n_retired; i++) {
+                char date[32];
+                int dn = snprintf(date, sizeof(date), "%lld\n", (long long) k.retired[i].not_after);
+                snprintf(name, sizeof(name), "%s.not_after", k.retired[i].id);
+                if ((r = sd_write_file_atomic(rdir, name, 0644, date, (size_t) dn)) < 0)
+                        break;
+                snprintf(name, sizeof(name), "%s.pem", k.retired[i].id);
+                if ((r = sd_write_pem(rdir, name, 0644, sd_w_pub, k.retired[i].pkey)) < 0)
+                        break;
+        }
+        if (r < 0) {
+                snprintf(err, n, "cannot write %s/%s: %s", rdir, name, strerror(-r));
+                goto out;
+        }
+        if ((r = vk_write_pubs(to, &k)) < 0)
+                snprintf(err, n, "cannot write %s/verdict-keys.pem: %s", to, strerror(-r));
+out:
+        verdict_keys_free(&k);
+        ERR_clear_error();
+        return r;
 }
 
 int vk_rotate(const char *dir, int64_t old_not_after, char new_id[65]) {

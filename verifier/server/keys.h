@@ -28,6 +28,10 @@ int vk_key_id(EVP_PKEY *k, char out[65]);
 /* Loads verdict.key and the retired keys still valid (a file vouchd did not write is not
  * published), and writes verdict-keys.pem. */
 int vk_load(const char *dir, verdict_keys *ret);
+/* Another state dir's verdict keys into to (vouchd init --join): verdict.key and the
+ * retired keys still valid, as from's vk_load would read them, and to's verdict-keys.pem;
+ * from is only read. -ENOENT: from has no usable verdict.key; err says what failed. */
+int vk_copy(const char *from, const char *to, char *err, size_t n);
 /* Writes DIR/verdict-keys.pem: the public keys of k (atomically). */
 int vk_write_pubs(const char *dir, const verdict_keys *k);
 /* A new verdict.key; the old one's public half retired until old_not_after. */

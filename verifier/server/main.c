@@ -17,6 +17,17 @@
 
 static int cmd_init(const config *c, const config_args *a, bool fresh) {
         char err[1200];
+        /* --join: the deployment's CA and verdict keys first, so that the server certificate
+         * made below is issued by that CA */
+        if (a->join && !fresh) {
+                fprintf(stderr, "vouchd init: %s already holds vouchd's keys or store: --join makes a new state dir "
+                                "(name another one, or remove this one)\n", c->state_dir);
+                return 1;
+        }
+        if (a->join && tls_join_state_dir(c->state_dir, a->join, err, sizeof(err)) < 0) {
+                fprintf(stderr, "vouchd init: %s\n", err);
+                return 1;
+        }
         if (tls_init_state_dir(c->state_dir, a->sans, a->n_sans, true, err, sizeof(err)) < 0 ||
             vouchd_lock_state_dir(c->state_dir, err, sizeof(err)) < 0 ||
             vouchd_init_store(c, fresh, err, sizeof(err)) < 0) {
@@ -27,6 +38,11 @@ static int cmd_init(const config *c, const config_args *a, bool fresh) {
                "  server certificate: %s/server.pem\n  verdict-signing key: %s/verdict.key "
                "(public: %s/verdict-keys.pem)\n",
                c->state_dir, c->state_dir, c->state_dir, c->state_dir, c->state_dir);
+        if (a->join)
+                printf("  joined %s: the same CA and verdict-signing keys; a server certificate of its own\n"
+                       "  run it with a --instance NAME of its own on the deployment's --store%s\n",
+                       a->join, config_store_is_file(c) ? " (this one's store is a file of its own: the "
+                                                          "instances share devices and verdicts only on PostgreSQL)" : "");
         return 0;
 }
 
@@ -152,6 +168,7 @@ static int vouchd_main(vouchd *d, int argc, char **argv) {
                 return 0;
         }
         vlog_level = c->log_level;
+        vu_log_setup("vouchd", (vu_log_format) c->log_format);
         bool fresh = statedir_is_fresh(c->state_dir);
         if (a.cmd == CMD_INIT)
                 return cmd_init(c, &a, fresh);

@@ -87,12 +87,91 @@ static int load_one(const vs_device *rec, void *ud) {
 }
 
 int registry_load(vouchd *d) {
+        int r;
         d->n_buckets = 1 << 17;
         d->buckets = calloc(d->n_buckets, sizeof(*d->buckets));
         d->key_buckets = calloc(d->n_buckets, sizeof(*d->key_buckets));
         if (!d->buckets || !d->key_buckets)
                 return -ENOMEM;
+        /* where the change feed stands, read before the devices: a change committed during
+         * the load is then polled again (and applied once more: the same row), never missed */
+        if (d->shared && (r = vs_device_change_last(d->store, &d->follow_after)) < 0)
+                return r;
         return vs_device_foreach(d->store, load_one, d);
+}
+
+static bool same_bytes(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
+        return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
+}
+
+int registry_apply_locked(vouchd *d, const vs_device *row, bool whole, registry_applied *ret) {
+        *ret = (registry_applied) { 0 };
+        device *dev = registry_find_locked(d, row->id);
+        if (!dev) {
+                if (!(dev = registry_add_locked(d, row)))
+                        return -ENOMEM;
+                *ret = (registry_applied) { .dev = dev, .added = true };
+                return 0;
+        }
+        if (row->change <= dev->rec.change)
+                return 0;
+        bool held = device_held_locked(d, dev), was_allowed = dev->rec.approved && !dev->rec.revoked;
+        /* the holder's AK is the newest: a re-enrollment happens under the lease */
+        bool new_ak = (whole || !held) &&
+                      !same_bytes(dev->rec.ak_public, dev->rec.ak_public_len, row->ak_public, row->ak_public_len);
+        vc_ak *ak = NULL;
+        uint8_t *ak_copy = NULL;
+        if (new_ak) {
+                if (vc_ak_load(row->ak_public, row->ak_public_len, &ak, NULL) < 0)
+                        return -EBADMSG;
+                if (!(ak_copy = malloc(row->ak_public_len ? row->ak_public_len : 1))) {
+                        vc_ak_free(ak);
+                        return -ENOMEM;
+                }
+                memcpy(ak_copy, row->ak_public, row->ak_public_len);
+        }
+        if (new_ak || whole) {
+                pthread_mutex_lock(&dev->mu);
+                if (new_ak) {
+                        /* as a re-enrollment here does (session.c, on_activate) */
+                        free(dev->rec.ak_public);
+                        dev->rec.ak_public = ak_copy;
+                        dev->rec.ak_public_len = row->ak_public_len;
+                        vc_ak_free(dev->ak);
+                        dev->ak = ak;
+                        vc_device_state_done(&dev->state);
+                } else if (dev->state.has_last != row->has_last || dev->state.reset_count != row->reset_count ||
+                           dev->state.restart_count != row->restart_count) {
+                        vc_device_state_forget_log(&dev->state); /* another boot's log */
+                }
+                dev->state.has_last = row->has_last;
+                dev->state.reset_count = row->reset_count;
+                dev->state.restart_count = row->restart_count;
+                dev->state.clock = row->clock;
+                dev->clock_saved = false;
+                pthread_mutex_unlock(&dev->mu);
+                dev->rec.has_last = row->has_last;
+                dev->rec.reset_count = row->reset_count;
+                dev->rec.restart_count = row->restart_count;
+                dev->rec.clock = row->clock;
+        }
+        if (whole || !held) {
+                dev->rec.enrolled_at = row->enrolled_at;
+                dev->rec.ek_anchor = row->ek_anchor;
+        }
+        /* numbers are never taken back: one this instance used may not be stored */
+        if (row->sequence > dev->rec.sequence)
+                dev->rec.sequence = row->sequence;
+        ret->golden = strcmp(dev->rec.golden, row->golden) != 0;
+        snprintf(dev->rec.golden, sizeof(dev->rec.golden), "%s", row->golden);
+        dev->rec.approved = row->approved;
+        dev->rec.revoked = row->revoked;
+        dev->rec.change = row->change;
+        ret->dev = dev;
+        ret->held = held;
+        ret->withdrawn = was_allowed && !(row->approved && !row->revoked);
+        ret->new_ak = new_ak;
+        return 0;
 }
 
 void registry_free(vouchd *d) {

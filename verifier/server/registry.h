@@ -55,8 +55,9 @@ typedef struct device {
         /* shared stores (vouchd.shared) only: this instance holds the device's lease (lock;
          * written on the writer thread by the claim's and release's callbacks) */
         bool leased;
-        /* the latest committed verdict: lock; written only by verdict.c's commit hand-off
-         * (set_latest_locked, on the writer thread; at start by main) */
+        /* the latest committed verdict: lock; written only by verdict.c: its commit hand-off
+         * (set_latest_locked, on the writer thread; at start by main) and, with a shared
+         * store, what other instances committed (verdict_follow, on the API thread) */
         uint8_t *latest;                /* serialized SignedVerdict, NULL if none */
         size_t latest_len;
         int latest_status;              /* TrustStatus */
@@ -64,6 +65,7 @@ typedef struct device {
         int64_t latest_deadline;        /* the same on CLOCK_MONOTONIC (verdict_deadline) */
         char latest_golden[129];        /* the golden set it was judged by ("" for none) */
         int64_t latest_golden_version;
+        uint64_t latest_sequence;       /* its per-device sequence (0: a stand-in, none) */
         bool stale_queued;              /* lock; API (the sweep) and writer: a STALE verdict is on its way */
         int64_t queued_deadline;        /* seq_lock; any issuer: monotonic expiry of the last verdict queued */
         uint64_t verified;              /* mu; loops: quotes verified, the order of evidence */
@@ -78,9 +80,34 @@ typedef struct device {
 #define device_held_locked(d, dev) (!(d)->shared || (dev)->leased)
 
 /* registry.c */
+/* Loads every device from the store (at start). With a shared store it first reads where the
+ * change feed stands (vs_device_change_last into d->follow_after), so that what vouchd_follow
+ * polls afterwards covers every change the load may have missed. */
 int registry_load(vouchd *d);
 device *registry_find_locked(vouchd *d, const char *id);
 device *registry_add_locked(vouchd *d, const vs_device *rec);
 /* The device enrolled with this EK key (vc_ek_key_id), whatever its EK public's other fields. */
 device *registry_find_key_locked(vouchd *d, const uint8_t key[32]);
 void registry_free(vouchd *d);
+
+/* What registry_apply_locked did to the registry. */
+typedef struct registry_applied {
+        device *dev;            /* the device (NULL when the row changed nothing) */
+        bool added;             /* a device this instance did not know (enrolled at another) */
+        bool held;              /* this instance held it (device_held_locked) when applied */
+        bool withdrawn;         /* it was approved and not revoked; now it is not */
+        bool golden;            /* its golden assignment changed */
+        bool new_ak;            /* its AK changed (a re-enrollment elsewhere): its boot state is gone */
+} registry_applied;
+
+/* Applies a device's row as the store has it (shared stores: the change feed, or the row
+ * reloaded when the device's lease is claimed) to the registry: a device this instance did
+ * not know is added. A row no newer than what was applied last (row->change <=
+ * dev->rec.change) changes nothing. Of a device this instance holds, only the admin's fields
+ * are taken (golden, approved, revoked): its AK, clock and sequence in memory are newer than
+ * the store's or the same. Of any other, the AK (with its boot state) and the sequence too.
+ * whole: the clock state too, whoever holds it (the reload at a claim). Lock order: the
+ * caller holds seq_lock and d->lock (approval and revocation change under both, as
+ * verdict_set_access). 0; -ENOMEM; -EBADMSG an AK that does not load (the device is left as
+ * it was). */
+int registry_apply_locked(vouchd *d, const vs_device *row, bool whole, registry_applied *ret);

@@ -334,6 +334,15 @@ static void store_done(int error, void *userdata) {
         pending_post(p);
 }
 
+/* An attestation's verdict committed (writer thread): the notice carries its record. */
+static void verdict_stored(int error, const uint8_t *record, size_t record_len, void *userdata) {
+        pending *p = userdata;
+        if (error == 0 && (!record || vw_frame_verdict_notice(record, record_len, p->s->l->d->cfg.max_frame, &p->notice,
+                                                               &p->notice_len) < 0))
+                p->notice_failed = true;
+        store_done(error, userdata);
+}
+
 static pending *pending_new(session *s) {
         pending *p = calloc(1, sizeof(*p));
         if (!p)
@@ -472,8 +481,6 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
         Vouch__V1__Finding *fs = NULL, **fp = NULL;
         Vouch__V1__Finding single = VOUCH__V1__FINDING__INIT, *singlep = &single;
         time_t now = (time_t) vclock_wall();
-        uint8_t *record = NULL;
-        size_t record_len = 0;
         v.device_id = s->dev->rec.id;
         v.status = status_of(res->trust);
         v.issued_at = now;
@@ -526,16 +533,11 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
                         pthread_mutex_unlock(&s->dev->mu);
                 }
         }
-        int r = verdict_issue_attested(d, s->dev, &v, ticket, store_done, p, &record, &record_len);
-        if (r == 0) {
-                /* the notice is read by pending_finish only after the commit, which follows this */
-                if (vw_frame_verdict_notice(record, record_len, d->cfg.max_frame, &p->notice, &p->notice_len) < 0)
-                        p->notice_failed = true;
-        } else {
+        int r = verdict_issue_attested(d, s->dev, &v, ticket, verdict_stored, p);
+        if (r < 0) {
                 p->error = r;
                 pending_post(p);
         }
-        free(record);
         free(fs);
         free(fp);
         if (r == -EACCES) {

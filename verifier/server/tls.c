@@ -156,6 +156,49 @@ out:
         return r < 0 ? r : 0;
 }
 
+int tls_join_state_dir(const char *dir, const char *existing, char *err, size_t errlen) {
+        EVP_PKEY *ca_key = NULL;
+        X509 *ca = NULL;
+        struct stat a, b;
+        int r;
+
+        if (stat(existing, &b) < 0) {
+                r = -errno;
+                snprintf(err, errlen, "--join %s: %s", existing, strerror(errno));
+                return r;
+        }
+        if ((r = statedir_check(existing, err, errlen)) < 0)
+                return r;
+        if (statedir_is_fresh(existing)) {
+                snprintf(err, errlen, "--join %s: not an initialised state dir (no CA, verdict key or store in it): "
+                         "--join takes the state dir of an instance of the deployment", existing);
+                return -ENOENT;
+        }
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+                return -errno;
+        }
+        if ((r = statedir_check(dir, err, errlen)) < 0)
+                return r;
+        if (stat(dir, &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+                snprintf(err, errlen, "--join %s: that is the state dir itself", existing);
+                return -EINVAL;
+        }
+        /* the deployment's CA: its key and certificate, as a pair */
+        if ((r = key_pair(existing, "ca.key", "ca.pem", false, &ca_key, &ca, err, errlen)) < 0)
+                goto out;
+        if ((r = wrote(dir, "ca.key", sd_write_pem(dir, "ca.key", 0600, sd_w_key, ca_key), err, errlen)) < 0 ||
+            (r = wrote(dir, "ca.pem", sd_write_pem(dir, "ca.pem", 0644, sd_w_cert, ca), err, errlen)) < 0)
+                goto out;
+        /* the verdict-signing keys: the active one and the retired ones still valid */
+        r = vk_copy(existing, dir, err, errlen);
+out:
+        EVP_PKEY_free(ca_key);
+        X509_free(ca);
+        ERR_clear_error();
+        return r < 0 ? r : 0;
+}
+
 SSL_CTX *tls_server_ctx(const char *dir) {
         char cert[4096], key[4096];
         SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "credential.h"
+#include "ident.h"
 #include "keys.h"
 #include "verdict-ear.h"
 #include "verdict-sign.h"
@@ -25,6 +26,13 @@ typedef struct commit {
         device *dev;
         uint8_t *record;
         size_t record_len;
+        /* shared stores: the verdict packed without its global sequence, numbered and signed
+         * by seal(): the bytes of the fields before global_sequence (13) and after it */
+        uint8_t *head;
+        size_t head_len;
+        uint8_t tail[16];
+        size_t tail_len;
+        uint64_t sequence;              /* per device */
         int status;
         int64_t expires_at;
         int64_t deadline;               /* expires_at on the monotonic clock (verdict_deadline) */
@@ -58,14 +66,108 @@ static void set_latest_locked(device *dev, commit *c) {
         dev->latest_deadline = c->deadline;
         snprintf(dev->latest_golden, sizeof(dev->latest_golden), "%s", c->golden);
         dev->latest_golden_version = c->golden_version;
+        dev->latest_sequence = c->sequence;
         dev->stale_queued = false;
         c->record = NULL;
+}
+
+/* Shared stores. A verdict is packed when it is issued, without its global sequence, and
+ * numbered on the writer thread (seal) by splicing field 13 between the fields before it
+ * and the one after it: the bytes are exactly what packing it with the number would give
+ * (protobuf-c packs fields by number), so the record is the same as vv_verdict_sign's.
+ * A field added after global_sequence has to join the tail here; until then the check
+ * below refuses to issue. */
+static int pack_unnumbered(const Vouch__V1__Verdict *v, commit *c) {
+        const ProtobufCMessageDescriptor *desc = &vouch__v1__verdict__descriptor;
+        if (desc->n_fields != 14 || desc->fields[12].id != 13 || desc->fields[13].id != 14)
+                return -EPROTO;
+        Vouch__V1__Verdict head = *v, tail = VOUCH__V1__VERDICT__INIT;
+        head.global_sequence = 0;
+        head.ek_anchor = 0;
+        tail.ek_anchor = v->ek_anchor;
+        if (vouch__v1__verdict__get_packed_size(&tail) > sizeof(c->tail))
+                return -EINVAL;
+        c->tail_len = vouch__v1__verdict__pack(&tail, c->tail);
+        c->head_len = vouch__v1__verdict__get_packed_size(&head);
+        c->head = malloc(c->head_len ? c->head_len : 1);
+        if (!c->head)
+                return -ENOMEM;
+        c->head_len = vouch__v1__verdict__pack(&head, c->head);
+        return 0;
+}
+
+/* c's verdict numbered gseq (0: without a number, a failed commit's verdict shown from
+ * memory) and signed with the active key: the SignedVerdict in *ret (malloc'ed). The key
+ * is taken under seq_lock and used after it (a SIGHUP may swap it meanwhile). */
+static int sign_numbered(vouchd *d, const commit *c, uint64_t gseq, uint8_t **ret, size_t *ret_len) {
+        ProtobufCBinaryData vb = { 0 }, sig = { 0 };
+        vkey key;
+        int r;
+        vb.data = malloc(c->head_len + 11 + c->tail_len);
+        if (!vb.data)
+                return -ENOMEM;
+        memcpy(vb.data, c->head, c->head_len);
+        vb.len = c->head_len;
+        if (gseq) {
+                vb.data[vb.len++] = 13 << 3; /* field 13, a varint */
+                for (uint64_t x = gseq; x; x >>= 7)
+                        vb.data[vb.len++] = (uint8_t) ((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+        }
+        memcpy(vb.data + vb.len, c->tail, c->tail_len);
+        vb.len += c->tail_len;
+        pthread_mutex_lock(&d->seq_lock);
+        key = d->keys.active;
+        if (key.pkey)
+                EVP_PKEY_up_ref(key.pkey);
+        pthread_mutex_unlock(&d->seq_lock);
+        r = key.pkey ? vv_sign(key.pkey, vb.data, vb.len, &sig.data, &sig.len) : -EIO;
+        if (r == 0)
+                r = vv_signed_pack(&vb, &sig, key.id, ret, ret_len);
+        EVP_PKEY_free(key.pkey);
+        OPENSSL_free(sig.data);
+        free(vb.data);
+        return r;
+}
+
+/* The store's seal hook (store.h, Global order): on the writer thread, in the open
+ * transaction, under the store's order lock (every instance's commit-ordered commits wait
+ * for it, so it only signs). The store gets the record; c keeps a copy for committed(). */
+static int seal(vs_verdict *vr, uint64_t gseq, void *userdata) {
+        commit *c = userdata;
+        vouchd *d = c->d;
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        int r = sign_numbered(d, c, gseq, &rec, &len);
+        if (r < 0)
+                return r;
+        free(c->record);
+        c->record = malloc(len);
+        if (!c->record) {
+                free(rec);
+                return -ENOMEM;
+        }
+        memcpy(c->record, rec, len);
+        c->record_len = len;
+        c->global_sequence = gseq;
+        vr->record = rec;
+        vr->record_len = len;
+        return 0;
+}
+
+/* c's verdict becomes its device's latest in memory. With a shared store, not over a newer
+ * one (by device sequence) that verdict_follow has read meanwhile: one the device's next
+ * holder issued. */
+static void hand_off_locked(vouchd *d, commit *c) {
+        if (!d->shared || c->sequence >= c->dev->latest_sequence)
+                set_latest_locked(c->dev, c);
 }
 
 /* On the writer thread, once the verdict is durable (or could not be stored). */
 static void committed(int error, void *arg) {
         commit *c = arg;
         vouchd *d = c->d;
+        uint8_t *copy = NULL; /* the record for done: the device's latest takes c's */
+        size_t copy_len = 0;
         if (error < 0) {
                 /* not stored: it no longer holds back a STALE verdict (issue) */
                 pthread_mutex_lock(&d->seq_lock);
@@ -80,22 +182,35 @@ static void committed(int error, void *arg) {
                  * transaction marks the run unclean (store.h, vs_open_info): after a
                  * restart the stored TRUSTED verdicts are superseded by STALE ones. */
                 if (c->status != VOUCH__V1__TRUST_STATUS__TRUSTED && !c->keep_on_failure) {
+                        /* shared stores: the transaction failed before it was numbered; if it
+                         * cannot be signed, the device shows UNKNOWN (never the older one) */
+                        if (!c->record && c->head && sign_numbered(d, c, 0, &c->record, &c->record_len) < 0)
+                                c->record = NULL;
                         pthread_mutex_lock(&d->lock);
-                        set_latest_locked(c->dev, c);
+                        hand_off_locked(d, c);
                         pthread_mutex_unlock(&d->lock);
                 }
         }
         if (error == 0) {
+                if (c->done && c->record && (copy = malloc(c->record_len))) {
+                        memcpy(copy, c->record, c->record_len);
+                        copy_len = c->record_len;
+                }
                 pthread_mutex_lock(&d->lock);
-                set_latest_locked(c->dev, c);
+                hand_off_locked(d, c);
                 pthread_mutex_unlock(&d->lock);
-                atomic_store(&d->published, c->global_sequence); /* callbacks run in commit order */
-                if (d->on_committed)
-                        d->on_committed(d);
+                /* callbacks run in commit order; with a shared store other instances commit
+                 * between them: verdict_follow reads them all and moves published */
+                if (!d->shared)
+                        atomic_store(&d->published, c->global_sequence);
         }
+        if (error == 0 && d->on_committed)
+                d->on_committed(d);
         if (c->done)
-                c->done(error, c->userdata);
+                c->done(error, copy, copy_len, c->userdata);
+        free(copy);
         free(c->record);
+        free(c->head);
         free(c);
 }
 
@@ -147,7 +262,7 @@ static int queue_verdict(vouchd *d, device *dev, const vs_verdict *vr, const vs_
 /* access: for ISSUE_WITH_ROW, the flags of the device row stored in the verdict's
  * transaction. */
 static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64_t ticket, const vs_device *access,
-                 verdict_done_fn done, void *userdata, uint8_t **record, size_t *record_len) {
+                 verdict_done_fn done, void *userdata) {
         commit *c = calloc(1, sizeof(*c));
         int r;
         if (!c)
@@ -188,40 +303,38 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
                 free(c);
                 return refused;
         }
+        /* c belongs to the store once queued (committed() frees it) */
+        int64_t deadline = c->deadline;
         v->sequence = dev->rec.sequence + 1;
-        v->global_sequence = d->gseq + 1;
-        c->global_sequence = v->global_sequence;
-        r = vv_verdict_sign(v, &d->keys.active, &c->record, &c->record_len);
+        c->sequence = v->sequence;
+        if (d->shared) {
+                /* numbered by the store in commit order, signed then (seal) */
+                v->global_sequence = 0;
+                r = pack_unnumbered(v, c);
+        } else {
+                v->global_sequence = d->gseq + 1;
+                c->global_sequence = v->global_sequence;
+                r = vv_verdict_sign(v, &d->keys.active, &c->record, &c->record_len);
+        }
         if (r == 0) {
                 vs_verdict vr = { .sequence = v->sequence, .global_sequence = v->global_sequence, .status = v->status,
                                   .issued_at = v->issued_at, .expires_at = v->expires_at, .record = c->record,
-                                  .record_len = c->record_len };
+                                  .record_len = c->record_len, .seal = d->shared ? seal : NULL, .seal_userdata = c };
                 snprintf(vr.device, sizeof(vr.device), "%s", dev->rec.id);
-                if (record) {
-                        *record = malloc(c->record_len);
-                        if (*record) {
-                                memcpy(*record, c->record, c->record_len);
-                                *record_len = c->record_len;
-                        }
-                }
-                if (record && !*record)
-                        r = -ENOMEM;
-                else if ((r = queue_verdict(d, dev, &vr, access, c)) == 0) {
+                if ((r = queue_verdict(d, dev, &vr, access, c)) == 0) {
                         /* numbers are used only once queued, in queue order */
                         dev->rec.sequence = v->sequence;
-                        d->gseq = v->global_sequence;
-                        dev->queued_deadline = c->deadline;
+                        if (!d->shared)
+                                d->gseq = v->global_sequence;
+                        dev->queued_deadline = deadline;
                         if (kind == ISSUE_ATTESTED)
                                 dev->issued_ticket = ticket;
-                }
-                if (r < 0 && record) {
-                        free(*record);
-                        *record = NULL;
                 }
         }
         pthread_mutex_unlock(&d->seq_lock);
         if (r < 0) {
                 free(c->record);
+                free(c->head);
                 free(c);
                 return r;
         }
@@ -229,20 +342,19 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         return 0;
 }
 
-int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
-                  uint8_t **record, size_t *record_len) {
-        return issue(d, dev, v, ISSUE_PLAIN, 0, NULL, done, userdata, record, record_len);
+int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata) {
+        return issue(d, dev, v, ISSUE_PLAIN, 0, NULL, done, userdata);
 }
 
 int verdict_issue_with_access(vouchd *d, device *dev, Vouch__V1__Verdict *v, bool approved, bool revoked,
                               verdict_done_fn done, void *userdata) {
         vs_device access = { .approved = approved, .revoked = revoked };
-        return issue(d, dev, v, ISSUE_WITH_ROW, 0, &access, done, userdata, NULL, NULL);
+        return issue(d, dev, v, ISSUE_WITH_ROW, 0, &access, done, userdata);
 }
 
 int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64_t ticket, verdict_done_fn done,
-                           void *userdata, uint8_t **record, size_t *record_len) {
-        return issue(d, dev, v, ISSUE_ATTESTED, ticket, NULL, done, userdata, record, record_len);
+                           void *userdata) {
+        return issue(d, dev, v, ISSUE_ATTESTED, ticket, NULL, done, userdata);
 }
 
 void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked) {
@@ -316,7 +428,7 @@ static int issue_stale(vouchd *d, device *dev, int64_t expired_at) {
         verdict_one_finding(&v, &f, &fp, "freshness", expected, actual,
                             "the device's last verdict expired without a new attestation; it is not trusted until it "
                             "attests again");
-        int r = issue(d, dev, &v, ISSUE_STALE, 0, NULL, NULL, NULL, NULL, NULL);
+        int r = issue(d, dev, &v, ISSUE_STALE, 0, NULL, NULL, NULL);
         if (r == 0) {
                 atomic_fetch_add(&d->stale_issued, 1);
                 vlog(LOG_INFO, "device %s: STALE (its verdict expired at %s)", dev->rec.id, when);
@@ -343,8 +455,24 @@ static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int verdict_keys_reload(vouchd *d) {
         verdict_keys k;
+        char err[600];
         pthread_mutex_lock(&keys_lock);
         int r = vk_load(d->cfg.state_dir, &k);
+        /* a shared store: the new keys published before they sign, so that every instance
+         * serves them first (ident.h); if they cannot be, the old ones stay. Not under
+         * keys_lock (the sweep takes it): verdict-keys.pem is written again with the swap */
+        if (r == 0 && d->shared) {
+                pthread_mutex_unlock(&keys_lock);
+                if ((r = ident_publish_keys(d, &k, false, err, sizeof(err))) < 0) {
+                        vlog(LOG_ERR, "store: cannot publish the verdict keys: %s", err);
+                        verdict_keys_free(&k);
+                }
+                pthread_mutex_lock(&keys_lock);
+                if (r == 0)
+                        r = vk_write_pubs(d->cfg.state_dir, &k);
+                if (r < 0 && k.active.pkey)
+                        verdict_keys_free(&k);
+        }
         if (r == 0) {
                 pthread_mutex_lock(&d->seq_lock);
                 verdict_keys old = d->keys;
@@ -498,7 +626,9 @@ int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len
         shown sh = shown_locked(d, dev, why, sizeof(why));
         if (sh == SHOWN_EXPIRED) {
                 exp = dev->latest_expires;
-                queue = needs_stale_locked(dev);
+                /* its STALE verdict is the holder's to issue (a shared store): numbered after
+                 * the holder's verdicts, never beside them */
+                queue = device_held_locked(d, dev) && needs_stale_locked(dev);
         } else if (sh == SHOWN_LATEST) {
                 *record = malloc(dev->latest_len);
                 if (*record) {
@@ -537,16 +667,24 @@ int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len
         return -EINVAL;
 }
 
+/* What a stored verdict is taken for when it becomes a device's latest. */
+typedef struct stored {
+        int status;
+        int64_t expires_at;
+        char golden[129];
+        int64_t golden_version;
+} stored;
+
 /* What the latest verdict is taken for comes from the signed record itself, not from the
  * row's columns: a row whose columns disagree with its record (edited, or corrupt) is not
  * served. 0, or -EBADMSG with why set. */
-static int load_record(device *dev, const vs_verdict *v, char *why, size_t n) {
+static int parse_stored(const char *id, const vs_verdict *v, stored *ret, char *why, size_t n) {
         Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, v->record_len, v->record);
         Vouch__V1__Verdict *vd = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
         int r = -EBADMSG;
         if (!vd)
                 snprintf(why, n, "its record is not a SignedVerdict");
-        else if (strcmp(vd->device_id, dev->rec.id) != 0)
+        else if (strcmp(vd->device_id, id) != 0)
                 snprintf(why, n, "its record is about device %.64s", vd->device_id);
         else if ((int) vd->status != v->status || vd->expires_at != v->expires_at || vd->sequence != v->sequence)
                 snprintf(why, n, "its columns (status %d, expires %lld, sequence %llu) disagree with its record "
@@ -556,44 +694,168 @@ static int load_record(device *dev, const vs_verdict *v, char *why, size_t n) {
         else
                 r = 0;
         if (r == 0) {
-                dev->latest_status = vd->status;
-                dev->latest_expires = vd->expires_at;
-                dev->latest_deadline = verdict_deadline(vd->expires_at);
-                snprintf(dev->latest_golden, sizeof(dev->latest_golden), "%s", vd->golden_name ? vd->golden_name : "");
-                dev->latest_golden_version = vd->golden_version;
+                ret->status = vd->status;
+                ret->expires_at = vd->expires_at;
+                snprintf(ret->golden, sizeof(ret->golden), "%s", vd->golden_name ? vd->golden_name : "");
+                ret->golden_version = vd->golden_version;
         }
         vouch__v1__verdict__free_unpacked(vd, NULL);
         vouch__v1__signed_verdict__free_unpacked(sv, NULL);
         return r;
 }
 
+/* v (its record taken) becomes dev's latest verdict (d->lock held, or at start). */
+static void take_stored_locked(device *dev, vs_verdict *v, const stored *st) {
+        free(dev->latest);
+        dev->latest = v->record;
+        dev->latest_len = v->record_len;
+        v->record = NULL;
+        v->record_len = 0;
+        dev->latest_status = st->status;
+        dev->latest_expires = st->expires_at;
+        dev->latest_deadline = verdict_deadline(st->expires_at);
+        snprintf(dev->latest_golden, sizeof(dev->latest_golden), "%s", st->golden);
+        dev->latest_golden_version = st->golden_version;
+        dev->latest_sequence = v->sequence;
+}
+
+/* Whether the stored verdict v says more than dev's latest in memory (d->lock held): a
+ * newer one by device sequence (a device's sequence only grows, whichever instance holds
+ * it). One with the same sequence and other bytes replaces it only on a device this
+ * instance does not hold: the one in memory is then a verdict whose commit failed here
+ * (shown, never stored) and the device's next holder stored another under its number. */
+static bool stored_newer_locked(vouchd *d, const device *dev, const vs_verdict *v) {
+        if (v->sequence != dev->latest_sequence)
+                return v->sequence > dev->latest_sequence;
+        return !device_held_locked(d, dev) && dev->latest &&
+               (dev->latest_len != v->record_len || memcmp(dev->latest, v->record, v->record_len) != 0);
+}
+
+/* One verdict read by verdict_follow. Its record is parsed only when it is newer than the
+ * device's latest (most of this instance's own are in memory already). */
+static void follow_one(vouchd *d, vs_verdict *v) {
+        stored st;
+        char why[300];
+        pthread_mutex_lock(&d->seq_lock);
+        pthread_mutex_lock(&d->lock);
+        device *dev = registry_find_locked(d, v->device);
+        bool newer = dev && stored_newer_locked(d, dev, v);
+        /* what GET shows as the device's sequence; the next verdict of the device's holder
+         * is numbered after it (a holder that took over reloads it from the store) */
+        if (dev && v->sequence > dev->rec.sequence)
+                dev->rec.sequence = v->sequence;
+        pthread_mutex_unlock(&d->lock);
+        pthread_mutex_unlock(&d->seq_lock);
+        if (!newer) /* or a device this instance does not know yet */
+                return;
+        if (parse_stored(v->device, v, &st, why, sizeof(why)) < 0) {
+                vlog(LOG_ERR, "store: device %s: verdict (global sequence %llu) not used: %s", v->device,
+                     (unsigned long long) v->global_sequence, why);
+                return;
+        }
+        pthread_mutex_lock(&d->lock);
+        if (stored_newer_locked(d, dev, v)) { /* not superseded meanwhile by a commit here */
+                take_stored_locked(dev, v, &st);
+                dev->stale_queued = false;
+        }
+        pthread_mutex_unlock(&d->lock);
+}
+
+#define FOLLOW_BATCH 256
+
+int verdict_follow(vouchd *d) {
+        vs_verdict batch[FOLLOW_BATCH];
+        uint64_t from = atomic_load(&d->published), last = from;
+        int total = 0, r = 0;
+        for (;;) {
+                int n = vs_verdict_since(d->store, last, batch, FOLLOW_BATCH);
+                if (n < 0) {
+                        r = n;
+                        break;
+                }
+                for (int i = 0; i < n; i++) {
+                        follow_one(d, &batch[i]);
+                        last = batch[i].global_sequence;
+                        vs_verdict_done(&batch[i]);
+                }
+                total += n;
+                if (n < FOLLOW_BATCH)
+                        break;
+        }
+        /* every verdict up to last is its device's latest in memory or older than it (this
+         * instance's own whose hand-off has not run yet included): the watch stream may go
+         * that far without being ahead of GET */
+        if (last > from)
+                atomic_store(&d->published, last);
+        return r < 0 ? r : total;
+}
+
+/* Shared stores, at start: where verdict_follow begins, read before the devices' latest
+ * verdicts are. Any committed global sequence will do: once a number is committed, every
+ * lower one is committed or never will be (the store's commit order), so the loads after
+ * this read see them all and verdict_follow reads every later one. The largest near the
+ * store's last number is taken (vs_verdict_last_global may count numbers handed to a
+ * transaction that has not committed yet: not one of them). 0 when none is stored. */
+static int follow_start(vouchd *d, uint64_t *ret) {
+        vs_verdict b[64];
+        uint64_t last, span = 64, from;
+        int r = vs_verdict_last_global(d->store, &last), n;
+        *ret = 0;
+        if (r < 0)
+                return r;
+        for (bool found = false;;) {
+                if (!found)
+                        from = last > span ? last - span : 0;
+                if ((n = vs_verdict_since(d->store, from, b, 64)) < 0)
+                        return n;
+                if (n > 0)
+                        *ret = from = b[n - 1].global_sequence;
+                for (int i = 0; i < n; i++)
+                        vs_verdict_done(&b[i]);
+                if (n == 64) /* on to the last one */
+                        found = true;
+                else if (found || n > 0 || from == 0)
+                        return 0;
+                else
+                        span *= 16; /* only failed transactions' numbers there: further back */
+        }
+}
+
 int verdict_load_latest(vouchd *d) {
+        uint64_t start = 0;
+        int r;
+        if (d->shared && (r = follow_start(d, &start)) < 0)
+                return r;
         for (size_t b = 0; b < d->n_buckets; b++)
                 for (device *dev = d->buckets[b]; dev; dev = dev->next) {
                         vs_verdict v = { 0 };
+                        stored st;
                         char why[300];
-                        int r = vs_verdict_latest(d->store, dev->rec.id, &v);
+                        r = vs_verdict_latest(d->store, dev->rec.id, &v);
                         if (r == -ENOENT)
                                 continue;
                         if (r < 0)
                                 return r;
-                        if (load_record(dev, &v, why, sizeof(why)) < 0) {
+                        if (parse_stored(dev->rec.id, &v, &st, why, sizeof(why)) < 0) {
                                 /* the device shows as never attested (UNKNOWN) until it does */
                                 vlog(LOG_ERR, "store: device %s: latest verdict (sequence %llu) not used: %s", dev->rec.id,
                                      (unsigned long long) v.sequence, why);
                                 free(v.record);
                                 continue;
                         }
-                        dev->latest = v.record;
-                        dev->latest_len = v.record_len;
+                        take_stored_locked(dev, &v, &st);
                 }
-        int r = vs_verdict_last_global(d->store, &d->gseq);
+        if (d->shared) {
+                atomic_store(&d->published, start);
+                return 0;
+        }
+        r = vs_verdict_last_global(d->store, &d->gseq);
         atomic_store(&d->published, d->gseq);
         return r;
 }
 
 /* The store's answer to the verdicts issued at start (writer thread). */
-static void settle_done(int error, void *userdata) {
+static void settle_done(int error, const uint8_t *record, size_t record_len, void *userdata) {
         if (error < 0)
                 atomic_fetch_add((atomic_uint *) userdata, 1);
 }
@@ -621,7 +883,7 @@ static int settle_one(vouchd *d, device *dev, bool previous_clean, atomic_uint *
                                     "failed write): a newer, less trusting verdict may be missing; the device is "
                                     "trusted again once it attests");
         }
-        return issue(d, dev, &v, ISSUE_PLAIN, 0, NULL, settle_done, failed, NULL, NULL);
+        return issue(d, dev, &v, ISSUE_PLAIN, 0, NULL, settle_done, failed);
 }
 
 /* After an unclean run the global numbering jumps this far: a verdict numbered and shown
@@ -633,7 +895,7 @@ int verdict_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, s
         atomic_uint failed = 0;
         size_t stale = 0, revoked = 0;
         int r = 0;
-        if (!previous_clean)
+        if (!previous_clean && !d->shared) /* a shared store's numbers are its own, never reused */
                 d->gseq += GSEQ_GAP_AFTER_UNCLEAN;
         for (size_t b = 0; r == 0 && b < d->n_buckets; b++)
                 for (device *dev = d->buckets[b]; r == 0 && dev; dev = dev->next) {

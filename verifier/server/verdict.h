@@ -14,7 +14,11 @@
 
 
 
-typedef void (*verdict_done_fn)(int error, void *userdata);
+/* A verdict's end (the store's writer thread): error 0 once it is committed, with record
+ * the SignedVerdict bytes (valid for the call only); <0 when it was not stored (record
+ * NULL). With a shared store the record exists only from then on: it is signed once the
+ * store has numbered it (commit-ordered numbering, store.h "Global order"). */
+typedef void (*verdict_done_fn)(int error, const uint8_t *record, size_t record_len, void *userdata);
 /* CLOCK_MONOTONIC seconds; the monotonic second at which a verdict expiring at expires_at
  * (wall clock) expires, counted from now; whether the device's latest verdict has expired
  * by either clock (d->lock held). */
@@ -22,9 +26,10 @@ int64_t verdict_deadline(int64_t expires_at);
 bool verdict_expired_locked(const device *dev);
 /* Numbers (device and global sequence), signs and queues v for dev; done runs on the
  * writer thread once it is committed, after the device's latest verdict is updated and
- * watchers woken. *record (if record is not NULL) gets the SignedVerdict bytes. */
-int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata,
-                  uint8_t **record, size_t *record_len);
+ * watchers woken, and gets the record. With a shared store (vouchd.shared) v gets its
+ * device sequence here and its global sequence from the store, in the transaction that
+ * stores it, where the seal hook signs it (v's global_sequence stays 0). */
+int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata);
 /* The device's record as the store should hold it: rec with the last accepted quote's
  * clock from the attestation state (a shallow copy: the store copies the key bytes when
  * queueing). d->lock held; takes dev->mu. */
@@ -40,7 +45,7 @@ int verdict_issue_with_access(vouchd *d, device *dev, Vouch__V1__Verdict *v, boo
  * device's verification count when this evidence was verified) is below that of a verdict
  * already issued: verdicts go out in the order their evidence was verified. */
 int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64_t ticket, verdict_done_fn done,
-                           void *userdata, uint8_t **record, size_t *record_len);
+                           void *userdata);
 /* Sets the device's approved / revoked flags, ordered with the numbering of verdicts:
  * every attestation verdict numbered after this call sees them. Lock order: seq_lock,
  * then d->lock. */
@@ -73,6 +78,12 @@ void verdict_sweep(vouchd *d);
 int verdict_keys_reload(vouchd *d);
 /* Loads the latest verdict of every device from the store (at start). */
 int verdict_load_latest(vouchd *d);
+/* Shared stores (API thread): reads the verdicts every instance committed after
+ * d->published (vs_verdict_since), makes each its device's latest in memory when it is
+ * newer (by device sequence) than the one there, and then moves d->published to the last
+ * one read. Other instances' verdicts thus reach GET, the lists and the watch stream (never
+ * ahead of GET). Returns how many were read, or the store's error. */
+int verdict_follow(vouchd *d);
 /* The verdict as an IETF RATS EAR (JWT, ES256). */
 int verdict_ear(vouchd *d, const uint8_t *record, size_t len, char **jwt);
 

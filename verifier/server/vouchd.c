@@ -17,9 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
+#include "api-internal.h"
 #include "api.h"
 #include "ekfetch.h"
 #include "fileio.h"
+#include "health.h"
+#include "ident.h"
 #include "keys.h"
 #include "tls.h"
 #include "vouchd.h"
@@ -258,6 +262,33 @@ static int probe_port(const struct sockaddr_storage *ss, int sslen) {
         return r;
 }
 
+/* A shared store (ident.h): this instance's CA checked, its golden sets registered and its
+ * verdict keys published; another CA, or a set whose name and version the deployment holds
+ * with another content, refuses the start. */
+static int join_deployment(vouchd *d) {
+        char err[1024];
+        int r;
+        /* the CA and the golden sets first: an instance refused publishes nothing */
+        if ((r = ident_check_ca(d, err, sizeof(err))) < 0) {
+                vlog(LOG_ERR, "store: %s", err);
+                return r;
+        }
+        if ((r = ident_register_golden(d, d->golden, err, sizeof(err))) < 0) {
+                vlog(LOG_ERR, "golden sets in %s: %s%s", d->cfg.golden_dir, err,
+                     r == -EEXIST ? "; not started (a name and version must mean one content in the whole deployment)"
+                                  : "");
+                return r;
+        }
+        if ((r = ident_publish_keys(d, &d->keys, false, err, sizeof(err))) < 0) {
+                vlog(LOG_ERR, "store: cannot publish this instance's verdict keys: %s", err);
+                return r;
+        }
+        vlog(LOG_INFO, "store: instance %s published verdict key %.16s and %zu retired; %zu golden sets agree with the "
+                       "deployment's", d->cfg.instance ? d->cfg.instance : "default", d->keys.active.id,
+             d->keys.n_retired, d->golden->n);
+        return 0;
+}
+
 /* Opens the store: created only in a fresh state dir (or with --fresh-store); an
  * initialised state dir whose vouch.db is missing or empty is refused, so that
  * revocations are never silently forgotten. Then the latest verdicts are settled against
@@ -284,6 +315,10 @@ static int open_store(vouchd *d, bool fresh_dir) {
         d->shared = !file;
         if (info.created)
                 vlog(LOG_INFO, "store: %s created", file ? path : "the PostgreSQL schema");
+        /* before any verdict is signed (the settling below): every instance serves this
+         * one's keys, and its golden sets are the deployment's */
+        if (d->shared && (r = join_deployment(d)) < 0)
+                return r;
         if ((r = registry_load(d)) < 0 || (r = verdict_load_latest(d)) < 0) {
                 vs_read_error(d->store, err, sizeof(err));
                 if (r == -EUCLEAN && file)
@@ -395,6 +430,74 @@ static int make_loops(vouchd *d, const struct sockaddr_storage *ss, int sslen) {
         return 0;
 }
 
+/* ---- following the other instances (shared stores) ---- */
+
+#define FOLLOW_BATCH 64
+
+int vouchd_follow(vouchd *d) {
+        vs_device rows[FOLLOW_BATCH];
+        int total = 0;
+        for (;;) {
+                char err[300];
+                int n = vs_device_changes_since(d->store, d->follow_after, rows, FOLLOW_BATCH);
+                if (n < 0) {
+                        vs_read_error(d->store, err, sizeof(err));
+                        if (!d->follow_failing)
+                                vlog(LOG_ERR, "store: cannot read the devices' changes (%s): the admin actions and "
+                                              "enrollments of other instances are not followed until it can; trying "
+                                              "every %d ms", err, FOLLOW_EVERY_MS);
+                        d->follow_failing = true;
+                        return n;
+                }
+                if (d->follow_failing)
+                        vlog(LOG_INFO, "store: following the devices' changes again");
+                d->follow_failing = false;
+                int i = 0, r = 0;
+                for (; i < n && r != -ENOMEM; i++) {
+                        registry_applied a;
+                        pthread_mutex_lock(&d->seq_lock);
+                        pthread_mutex_lock(&d->lock);
+                        r = registry_apply_locked(d, &rows[i], false, &a);
+                        pthread_mutex_unlock(&d->lock);
+                        pthread_mutex_unlock(&d->seq_lock);
+                        if (r == -ENOMEM) /* again at the next poll */
+                                vlog(LOG_ERR, "device %s: its change at another instance is not applied yet: out of "
+                                              "memory", rows[i].id);
+                        else if (r < 0) /* a row not to be used: skipped, as at start */
+                                vlog(LOG_ERR, "device %s: its change at another instance is not applied: its AK does "
+                                              "not load", rows[i].id);
+                        if (r == -ENOMEM)
+                                break;
+                        if (a.added)
+                                vlog(LOG_DEBUG, "device %s: enrolled at another instance", rows[i].id);
+                        else if (a.new_ak)
+                                vlog(LOG_DEBUG, "device %s: enrolled again at another instance (a new AK)", rows[i].id);
+                        if (r == 0)
+                                device_follow(d, &a);
+                        d->follow_after = rows[i].change;
+                        total++;
+                }
+                for (int k = 0; k < n; k++)
+                        vs_device_done(&rows[k]);
+                if (r == -ENOMEM || n < FOLLOW_BATCH)
+                        return r == -ENOMEM ? r : total;
+        }
+}
+
+static void follow_cb(evutil_socket_t fd, short what, void *arg) {
+        vouchd_follow(arg);
+}
+
+int vouchd_follow_start(vouchd *d) {
+        struct timeval every = { 0, FOLLOW_EVERY_MS * 1000 };
+        if (!d->api || !d->api->base)
+                return -EINVAL;
+        d->follow_ev = event_new(d->api->base, -1, EV_PERSIST, follow_cb, d);
+        if (!d->follow_ev || event_add(d->follow_ev, &every) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 static int start_loops(vouchd *d) {
         for (unsigned i = 0; i < d->n_loops; i++) {
                 int e = pthread_create(&d->loops[i].thread, NULL, loop_main, &d->loops[i]);
@@ -440,7 +543,8 @@ int vouchd_start(vouchd *d, bool fresh_dir) {
         if ((r = open_store(d, fresh_dir)) < 0)
                 return r;
         check_file_limit(&d->cfg);
-        if ((r = make_loops(d, &ss, sslen)) < 0 || (r = api_start(d)) < 0 || (r = start_loops(d)) < 0)
+        if ((r = make_loops(d, &ss, sslen)) < 0 || (r = api_start(d)) < 0 || (r = health_start(d)) < 0 ||
+            (d->shared && (r = vouchd_follow_start(d)) < 0) || (r = start_loops(d)) < 0)
                 return r < 0 ? r : -EINVAL;
         vlog(LOG_INFO, "listening on %s with %u event loops; %zu devices; golden default %s; verifier %.16s",
              d->cfg.listen, d->n_loops, d->n_devices, d->cfg.default_golden, d->verifier_id);
@@ -449,8 +553,15 @@ int vouchd_start(vouchd *d, bool fresh_dir) {
 
 int vouchd_reload(vouchd *d) {
         golden_table *t;
+        char err[1024];
         if (golden_table_load(d->cfg.golden_dir, &t) < 0 || !golden_table_find(t, d->cfg.default_golden)) {
                 vlog(LOG_ERR, "SIGHUP: golden sets not reloaded (errors above); the old ones stay");
+                return -EINVAL;
+        }
+        /* a shared store: the new sets must be the deployment's (ident.h) */
+        if (d->shared && ident_register_golden(d, t, err, sizeof(err)) < 0) {
+                vlog(LOG_ERR, "SIGHUP: golden sets not reloaded: %s; the old ones stay", err);
+                golden_table_unref(t);
                 return -EINVAL;
         }
         pthread_mutex_lock(&d->lock);
@@ -472,6 +583,7 @@ int vouchd_reload(vouchd *d) {
 
 void vouchd_stop(vouchd *d) {
         atomic_store(&d->stopping, true);
+        health_stop(d);
         api_stop(d);
         for (unsigned i = 0; i < d->n_loops; i++) {
                 evconnlistener_disable(d->loops[i].listener);
@@ -481,6 +593,12 @@ void vouchd_stop(vouchd *d) {
                 pthread_join(d->loops[i].thread, NULL);
         ekfetch_fini(d); /* their answers wait on the loops, run (and dropped) in vouchd_free() */
         vs_flush(d->store);
+        /* a shared store: this instance signs no more; its active key is published until the
+         * verdicts it signed have expired (ident.h), unless another instance signs with it */
+        char err[600];
+        if (d->shared && ident_publish_keys(d, &d->keys, true, err, sizeof(err)) < 0)
+                vlog(LOG_WARN, "store: cannot publish this instance's stop (its active verdict key stays published): %s",
+                     err);
         vlog(LOG_INFO, "stopped: %llu attestations trusted, %llu not, %llu enrollments",
              (unsigned long long) d->attestations_ok, (unsigned long long) d->attestations_bad,
              (unsigned long long) d->enrollments);
@@ -509,6 +627,9 @@ void vouchd_free(vouchd *d) {
         golden_table_unref(d->golden);
         vc_ek_ca_free(d->ek_ca);
         SSL_CTX_free(d->tls);
+        api_stop(d); /* the follower's timer runs on the API thread */
+        if (d->follow_ev)
+                event_free(d->follow_ev);
         api_free(d);
         verdict_keys_free(&d->keys);
         for (size_t i = 0; i < d->n_allow; i++)
@@ -533,6 +654,14 @@ int vouchd_init_store(const config *c, bool fresh, char *err, size_t n) {
         /* under a name of its own: on PostgreSQL a running vouchd holds "default" */
         vs_open_options opt = { .history_keep = 1, .flags = fresh ? VS_OPEN_CREATE : 0, .instance = "init" };
         int r = vs_open_ex(path, &opt, &s, NULL, err, n);
+        /* a shared store that belongs to another CA's deployment (ident.h): said now, as the
+         * start will refuse it */
+        char stored[VS_VERIFIER_ID_MAX + 1], mine[65];
+        if (r == 0 && !config_store_is_file(c) && vs_verifier_id_get(s, stored, sizeof(stored)) == 0 &&
+            tls_verifier_id(c->state_dir, mine) == 0 && strcmp(stored, mine) != 0)
+                fprintf(stderr, "vouchd init: warning: the store belongs to a deployment with another CA (verifier id "
+                                "%.16s..., this state dir's %.16s...): vouchd will refuse to start on it. A further "
+                                "instance's state dir is made with --join EXISTING\n", stored, mine);
         vs_close(s);
         return r;
 }

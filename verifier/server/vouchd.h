@@ -17,6 +17,7 @@
 #include "verdict.h"
 
 struct api;
+struct health;
 
 
 /* Challenge-to-stored-verdict latency histogram buckets (seconds), for /metrics. */
@@ -36,15 +37,19 @@ struct vouchd {
         char verifier_id[65];
 
         /* verdicts: numbered and signed under seq_lock, and queued to the store in that
-         * order, so the store commits them in global sequence order (watchers rely on it) */
+         * order, so the store commits them in global sequence order (watchers rely on it).
+         * A shared store numbers them itself, in commit order, and they are signed by the
+         * seal hook on the writer thread (verdict.c); gseq is not used then. */
         pthread_mutex_t seq_lock;
         uint64_t gseq;
         /* the highest global sequence whose verdict is committed and is (or was) its
          * device's latest in memory: the watch stream goes no further, so it is never
-         * ahead of GET */
+         * ahead of GET. Set by the commit hand-off (writer thread); with a shared store by
+         * verdict_follow only (API thread), which reads what every instance committed. */
         atomic_ullong published;
         verdict_keys keys;
         struct api *api;
+        struct health *health;          /* --http-listen (health.c) */
         /* after each verdict's commit (the store's writer thread): set by the API's transport
          * (api-http.c, api_start) before the loops start, so that verdict.c does not call
          * into the API */
@@ -66,6 +71,12 @@ struct vouchd {
         loop *loops;
         unsigned n_loops;
         atomic_bool stopping;
+
+        /* shared stores: following the other instances' device writes (vouchd_follow, on the
+         * API thread): the last change applied, the poll's timer, a failing read logged once */
+        uint64_t follow_after;
+        struct event *follow_ev;
+        bool follow_failing;
 };
 
 /* The life cycle (vouchd.c). vouchd_init sets the defaults; the caller fills d->cfg (config.h),
@@ -80,6 +91,16 @@ int vouchd_reload(vouchd *d);
 /* SIGTERM: stops accepting, ends the loops and the API, commits what is queued. */
 void vouchd_stop(vouchd *d);
 void vouchd_free(vouchd *d);
+
+/* Shared stores (docs/scale-out.md): what other instances write to devices (enrollments,
+ * approvals, revocations, golden assignments) applied to the registry within
+ * FOLLOW_EVERY_MS; this instance, when it holds the device, acts on them (admin.h,
+ * device_follow). vouchd_follow_start: a timer on the API thread (api_start first);
+ * vouchd_follow: one poll (on the API thread, where admin actions run: never both at
+ * once); the number of changes applied, or <0 when the store could not be read. */
+#define FOLLOW_EVERY_MS 250
+int vouchd_follow_start(vouchd *d);
+int vouchd_follow(vouchd *d);
 
 /* One vouchd (or vouchd init) per state dir: flock on DIR/vouchd.lock, held for the life of
  * the process. Returns the descriptor, or -EBUSY with why (n bytes) saying what failed. */

@@ -14,8 +14,9 @@
 /* Both backends record their schema version and mean the same content by it: 2 the meta
  * table (the run's state), 3 devices.ek_anchor and the ek_certs table, 4 the run state per
  * instance (the instances table; meta's 'run' row became instance "default"'s), the leases
- * table and devices.change with its index (the change feed). */
-#define VS_SCHEMA_VERSION 4
+ * table and devices.change with its index (the change feed), 5 the deployment's identity
+ * (the verdict_keys and golden_sets tables). */
+#define VS_SCHEMA_VERSION 5
 
 /* One queued write. A batch reaches a backend as a plan: the writes in queue order, except
  * that the clock updates of a device are merged (the last one queued wins) and come just
@@ -25,13 +26,16 @@ typedef enum vs_write_kind {
         VS_W_ENROLL = 1,        /* the row but the admin's fields (vs_device_put_enrollment) */
         VS_W_CLOCK = 2,         /* dev.id and the clock fields only */
         VS_W_VERDICT = 3,
-        VS_W_VERDICT_DEVICE = 4,/* the whole row and the verdict, in one transaction */
+        VS_W_VERDICT_DEVICE = 4,/* the row (a known one's golden kept) and the verdict, in one transaction */
         VS_W_EKCERT = 5,
         VS_W_LEASE_CLAIM = 6,   /* dev.id; ttl_ms; answers in lease */
         VS_W_LEASE_RENEW = 7,   /* ttl_ms */
         VS_W_LEASE_RELEASE = 8, /* dev.id */
         VS_W_LEASE_RELEASE_ALL = 9,
-        VS_W_ADMIN = 10,        /* dev.id and the admin's fields only (vs_device_put_admin) */
+        VS_W_ADMIN = 10,        /* dev.id and the admin's fields admin_fields names (vs_device_put_admin) */
+        VS_W_KEYS = 11,         /* keys[0..n_items): this instance's published verdict keys */
+        VS_W_GOLDEN = 12,       /* goldens[0..n_items), sorted: answered in place, result set */
+        VS_W_VERIFIER_ID = 13,  /* dev.id: the verifier id, stored if the store has none */
 } vs_write_kind;
 
 /* The most writes in one batch (one transaction). */
@@ -42,9 +46,15 @@ typedef struct vs_write {
         vs_device dev;          /* owned copies */
         vs_verdict verdict;     /* owned copy */
         vs_ekcert ekcert;       /* owned copies */
+        unsigned admin_fields;  /* VS_W_ADMIN: VS_ADMIN_* */
         int64_t ttl_ms;         /* leases */
         vs_lease_result lease;  /* a claim's or renewal's answer, set by the backend's commit */
         vs_lease_fn lease_done; /* their callback (instead of done) */
+        vs_verdict_key *keys;   /* VS_W_KEYS: owned copies */
+        vs_golden_digest *goldens; /* VS_W_GOLDEN: owned copies, answered by the backend's commit */
+        size_t n_items;
+        int result;             /* VS_W_GOLDEN: 0 or -EEXIST, set by the backend's commit */
+        vs_golden_fn golden_done; /* its callback (instead of done) */
         vs_done_fn done;
         void *userdata;
         struct vs_write *next;
@@ -79,6 +89,9 @@ typedef struct vs_backend {
         int (*lease_get)(vs_store *s, const char *device, vs_lease_result *ret);
         int (*device_changes_since)(vs_store *s, uint64_t after, vs_device *out, size_t max);
         int (*device_change_last)(vs_store *s, uint64_t *ret);
+        int (*verdict_keys_list)(vs_store *s, vs_verdict_key *out, size_t max);
+        int (*golden_get)(vs_store *s, const char *name, int64_t version, vs_golden_digest *ret);
+        int (*verifier_id_get)(vs_store *s, char *buf, size_t n);
 } vs_backend;
 
 extern const vs_backend vs_backend_sqlite;
@@ -145,3 +158,9 @@ static inline bool vs__changes_row(const vs_write *w) {
 static inline bool vs__sealed(const vs_write *w) {
         return (w->kind == VS_W_VERDICT || w->kind == VS_W_VERDICT_DEVICE) && w->verdict.seal;
 }
+
+/* A golden registration's outcome (store.h, vs_golden_register), once the backend has put
+ * what it found stored into each set's stored_digest / stored_by ("" when nothing): -EEXIST
+ * when a set is stored with another digest (then nothing may be stored); 0 otherwise, and
+ * the sets not stored yet are answered as stored by this instance (the backend stores them). */
+int vs__golden_outcome(vs_store *s, vs_write *w);

@@ -34,6 +34,8 @@
  * handle is open (lock_instance), and the store's commit order (COMMIT_ORDER_LOCK) */
 #define INSTANCE_LOCK_CLASS "1987016035"
 #define ORDER_LOCK_CLASS "1987016036"
+/* ... and golden registrations, which take turns (store.h, vs_golden_register) */
+#define GOLDEN_LOCK_CLASS "1987016037"
 
 /* The types of the parameters and columns, as the server numbers them (pg_type.oid). */
 #define BOOLOID 16
@@ -41,6 +43,7 @@
 #define INT8OID 20
 #define TEXTOID 25
 #define TEXTARRAYOID 1009
+#define INT8ARRAYOID 1016
 
 /* ---- the schema: a chain of steps, each to the version it names ---- */
 
@@ -92,6 +95,14 @@ static const schema_step schema_steps[] = {
              "UPDATE devices SET change=nextval('device_changes');"
              "CREATE INDEX devices_change ON devices (change);"
              "UPDATE meta SET value='4' WHERE key='schema_version';" },
+        /* 5: the deployment's identity: each instance's published verdict keys (the union
+         * verifies every instance's verdicts), the golden sets' digests (a name and version
+         * are one content in the whole deployment) */
+        { 5, "CREATE TABLE verdict_keys (key_id text NOT NULL, instance text NOT NULL, pem text NOT NULL,"
+             " not_after bigint NOT NULL, published_at timestamptz NOT NULL, PRIMARY KEY (key_id, instance));"
+             "CREATE TABLE golden_sets (name text NOT NULL, version bigint NOT NULL, digest text NOT NULL,"
+             " instance text NOT NULL, registered_at timestamptz NOT NULL, PRIMARY KEY (name, version));"
+             "UPDATE meta SET value='5' WHERE key='schema_version';" },
 };
 
 /* What each version must hold (checked at open, before and after migrating): a statement
@@ -110,6 +121,9 @@ static const char *const structure_v4 =
         "SELECT device, instance, taken_from FROM leases WHERE false;"
         "SELECT change FROM devices WHERE false;"
         "SELECT last_value FROM device_changes WHERE false;";
+static const char *const structure_v5 =
+        "SELECT key_id, instance, pem, not_after, published_at FROM verdict_keys WHERE false;"
+        "SELECT name, version, digest, instance, registered_at FROM golden_sets WHERE false;";
 
 /* ---- statements, prepared on each connection ---- */
 
@@ -129,6 +143,7 @@ typedef struct stmt {
 enum {
         W_DEVICE,
         W_ENROLL,
+        W_DEVICE_ACCESS,
         W_CLOCK_ROW,
         W_CLOCK,
         W_VERDICT,
@@ -144,6 +159,11 @@ enum {
         W_ADMIN,
         W_CHANGE,
         W_LOCK_ROWS,
+        W_KEYS_CLEAR,
+        W_KEY_PUT,
+        W_GOLDEN_LOCK,
+        W_GOLDEN,
+        W_VERIFIER_ID,
         W_COUNT
 };
 
@@ -178,7 +198,17 @@ static const stmt writer_stmts[W_COUNT] = {
                        "ON CONFLICT (id) DO UPDATE SET ek_public=$2, ak_public=$3, enrolled_at=$7, sequence=$8,"
                        " ek_anchor=$9",
                        9, { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
-        /* and its clock state, with either */
+        /* a revocation's row, with its verdict: the whole row for a new device; for a known
+         * one, not its golden assignment (the admin's, vs_device_put_admin: this writer's copy
+         * may be older than another instance's write) */
+        [W_DEVICE_ACCESS] = { "w_device_access",
+                              "INSERT INTO devices (id, ek_public, ak_public, golden, approved, revoked, enrolled_at,"
+                              " sequence, ek_anchor) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) "
+                              "ON CONFLICT (id) DO UPDATE SET ek_public=$2, ak_public=$3, approved=$5, revoked=$6,"
+                              " enrolled_at=$7, sequence=$8, ek_anchor=$9",
+                              9,
+                              { TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
+        /* and its clock state, with any of them */
         [W_CLOCK_ROW] = { "w_clock_row", CLOCK_ROW, 5, { TEXTOID, BOOLOID, INT8OID, INT8OID, INT8OID } },
         [W_CLOCK] = { "w_clock",
                       "UPDATE device_clocks SET has_last=true, reset_count=$2, restart_count=$3, clock=$4 WHERE id=$1",
@@ -222,9 +252,11 @@ static const stmt writer_stmts[W_COUNT] = {
          * transaction ends; then $1 numbers from the sequence, in order */
         [W_ORDER_LOCK] = { "w_order_lock", "SELECT pg_advisory_xact_lock(" ORDER_LOCK_CLASS ", hashtext($1))", 1,
                            { TEXTOID } },
-        /* the admin's fields only, of a known device */
-        [W_ADMIN] = { "w_admin", "UPDATE devices SET golden=$2, approved=$3, revoked=$4 WHERE id=$1", 4,
-                      { TEXTOID, TEXTOID, BOOLOID, BOOLOID } },
+        /* the admin's fields given (NULL: kept), of a known device */
+        [W_ADMIN] = { "w_admin",
+                      "UPDATE devices SET golden=coalesce($2, golden), approved=coalesce($3, approved),"
+                      " revoked=coalesce($4, revoked) WHERE id=$1",
+                      4, { TEXTOID, TEXTOID, BOOLOID, BOOLOID } },
         /* the device rows a batch writes, locked first and in one order (the ids'): two
          * instances' batches writing some of the same devices (an admin action at one, the
          * holder's writes at the other) then wait for each other, never deadlock */
@@ -234,6 +266,36 @@ static const stmt writer_stmts[W_COUNT] = {
         [W_CHANGE] = { "w_change", "UPDATE devices SET change=nextval('device_changes') WHERE id=$1", 1, { TEXTOID } },
         [W_NUMBERS] = { "w_numbers", "SELECT nextval('verdicts_gseq') AS n FROM generate_series(1, $1) ORDER BY n", 1,
                         { INT8OID } },
+        /* the deployment's identity (store.h): instance $1's verdict keys replaced (its rows
+         * only: no other instance's batch waits for them) */
+        [W_KEYS_CLEAR] = { "w_keys_clear", "DELETE FROM verdict_keys WHERE instance = $1", 1, { TEXTOID } },
+        /* ... by the keys $1 (ids), $2 (PEMs), $3 (not_after): arrays in the same order; $4
+         * the instance */
+        [W_KEY_PUT] = { "w_key_put",
+                        "INSERT INTO verdict_keys (key_id, instance, pem, not_after, published_at)"
+                        " SELECT k, $4, p, a, now() FROM unnest($1, $2, $3) AS x (k, p, a)",
+                        4, { TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTOID } },
+        /* golden registrations take turns ($1 the store's id), so that the statement below
+         * sees every registration committed before it */
+        [W_GOLDEN_LOCK] = { "w_golden_lock", "SELECT pg_advisory_xact_lock(" GOLDEN_LOCK_CLASS ", hashtext($1))", 1,
+                            { TEXTOID } },
+        /* the sets ($1 names, $2 versions, $3 digests: arrays in the same order) stored by
+         * instance $4 unless one of them is stored with another digest; what was stored for
+         * each before, in name and version order */
+        [W_GOLDEN] = { "w_golden",
+                       "WITH i AS (SELECT * FROM unnest($1, $2, $3) AS i (name, version, digest)),"
+                       " s AS (SELECT i.name, i.version, i.digest, g.digest AS stored, g.instance AS stored_by"
+                       " FROM i LEFT JOIN golden_sets g ON g.name = i.name AND g.version = i.version),"
+                       " ins AS (INSERT INTO golden_sets (name, version, digest, instance, registered_at)"
+                       " SELECT name, version, digest, $4, now() FROM s WHERE stored IS NULL"
+                       " AND NOT EXISTS (SELECT 1 FROM s WHERE stored <> digest) RETURNING 1) "
+                       "SELECT name, version, coalesce(stored, ''), coalesce(stored_by, '') FROM s"
+                       " ORDER BY name COLLATE \"C\", version",
+                       4, { TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTOID } },
+        /* the deployment's verifier id: the first one registered stays */
+        [W_VERIFIER_ID] = { "w_verifier_id",
+                            "INSERT INTO meta (key, value) VALUES ('verifier_id', $1) ON CONFLICT (key) DO NOTHING", 1,
+                            { TEXTOID } },
 };
 
 /* A device: its row and its clock state (a device without the latter is damaged: the NULLs
@@ -249,7 +311,21 @@ static const stmt writer_stmts[W_COUNT] = {
 /* Retention as reads see it (store.h), whether or not the pruning has deleted the rest yet. */
 #define RETAINED "sequence > (SELECT max(r.sequence) FROM verdicts r WHERE r.device=verdicts.device) - $3"
 
-enum { R_DEVICE, R_DEVICES, R_HISTORY, R_SINCE, R_LAST, R_EKCERT, R_LEASE, R_CHANGES, R_CHANGE_LAST, R_COUNT };
+enum {
+        R_DEVICE,
+        R_DEVICES,
+        R_HISTORY,
+        R_SINCE,
+        R_LAST,
+        R_EKCERT,
+        R_LEASE,
+        R_CHANGES,
+        R_CHANGE_LAST,
+        R_KEYS,
+        R_GOLDEN,
+        R_VERIFIER_ID,
+        R_COUNT
+};
 
 static const stmt reader_stmts[R_COUNT] = {
         [R_DEVICE] = { "r_device", "SELECT " DEVICE_COLS " FROM " DEVICE_FROM " WHERE d.id=$1", 1, { TEXTOID } },
@@ -275,6 +351,13 @@ static const stmt reader_stmts[R_COUNT] = {
                       "SELECT l.instance, coalesce(l.taken_from, ''), " MS_LEFT(HOLDER_ALIVE_UNTIL_READ)
                       " FROM leases l WHERE l.device = $1",
                       1, { TEXTOID } },
+        [R_KEYS] = { "r_keys",
+                     "SELECT key_id, instance, pem, not_after FROM verdict_keys ORDER BY key_id COLLATE \"C\","
+                     " instance COLLATE \"C\" LIMIT $1",
+                     1, { INT8OID } },
+        [R_GOLDEN] = { "r_golden", "SELECT digest, instance FROM golden_sets WHERE name = $1 AND version = $2", 2,
+                       { TEXTOID, INT8OID } },
+        [R_VERIFIER_ID] = { "r_verifier_id", "SELECT value FROM meta WHERE key = 'verifier_id'", 0, { 0 } },
 };
 
 static const Oid device_types[] = ROW_TYPES;
@@ -753,6 +836,7 @@ typedef enum tag_kind {
         T_CLAIM = 1,            /* a lease claim's row, into its write's lease */
         T_HEARTBEAT = 2,        /* the batch's heartbeat: lapsed, what is left (w: NULL) */
         T_NUMBERS = 3,          /* the batch's commit-ordered numbers (w: NULL) */
+        T_GOLDEN = 4,           /* a golden registration's answers, into its write */
 } tag_kind;
 
 typedef struct tag {
@@ -942,14 +1026,17 @@ static void lease_answers(vs_store *s, vs_write *const *plan, size_t n) {
         }
 }
 
+static int send_keys(pipeline *pl, vs_write *w);
+
 static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
         params p = { .n = 0 };
-        int r;
+        int r, which;
         switch (w->kind) {
         case VS_W_DEVICE:
         case VS_W_ENROLL:
         case VS_W_VERDICT_DEVICE:
-                if ((r = send_row(pl, w->kind == VS_W_ENROLL ? W_ENROLL : W_DEVICE, &w->dev)) < 0 ||
+                which = w->kind == VS_W_ENROLL ? W_ENROLL : w->kind == VS_W_DEVICE ? W_DEVICE : W_DEVICE_ACCESS;
+                if ((r = send_row(pl, which, &w->dev)) < 0 ||
                     w->kind != VS_W_VERDICT_DEVICE || w->verdict.seal)
                         return r;
                 /* in the same transaction: the row and the verdict, or neither (a commit-ordered
@@ -957,9 +1044,17 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
                 return send_verdict(pl, &w->verdict, past);
         case VS_W_ADMIN:
                 p_text(&p, w->dev.id);
-                p_text(&p, w->dev.golden);
-                p_bool(&p, w->dev.approved);
-                p_bool(&p, w->dev.revoked);
+                if (w->admin_fields & VS_ADMIN_GOLDEN)
+                        p_text(&p, w->dev.golden);
+                else
+                        p_null(&p);
+                if (w->admin_fields & VS_ADMIN_ACCESS) {
+                        p_bool(&p, w->dev.approved);
+                        p_bool(&p, w->dev.revoked);
+                } else {
+                        p_null(&p);
+                        p_null(&p);
+                }
                 return send_stmt(pl, W_ADMIN, &p);
         case VS_W_CLOCK:
                 p_text(&p, w->dev.id);
@@ -975,13 +1070,129 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
                 p_bytes(&p, w->ekcert.der, w->ekcert.der_len);
                 p_i64(&p, w->ekcert.fetched_at);
                 return send_stmt(pl, W_EKCERT, &p);
+        case VS_W_KEYS:
+                p_text(&p, pl->s->instance);
+                if ((r = send_stmt(pl, W_KEYS_CLEAR, &p)) < 0 || w->n_items == 0)
+                        return r;
+                return send_keys(pl, w);
+        case VS_W_VERIFIER_ID:
+                p_text(&p, w->dev.id);
+                return send_stmt(pl, W_VERIFIER_ID, &p);
         case VS_W_LEASE_CLAIM:
         case VS_W_LEASE_RENEW:
         case VS_W_LEASE_RELEASE:
         case VS_W_LEASE_RELEASE_ALL:
-                return 0; /* sent first: send_leases */
+        case VS_W_GOLDEN:
+                return 0; /* sent first: send_leases, send_goldens */
         }
         return -EINVAL;
+}
+
+/* ---- writes that carry arrays (the deployment's identity) ---- */
+
+/* An array literal in text form ({"a","b"}) of n strings, each at(w, i) (malloc). */
+static char *text_array(size_t n, const char *(*at)(const vs_write *w, size_t i), const vs_write *w) {
+        size_t cap = 3;
+        for (size_t i = 0; i < n; i++)
+                cap += 2 * strlen(at(w, i)) + 3;
+        char *a = malloc(cap), *o = a;
+        if (!a)
+                return NULL;
+        *o++ = '{';
+        for (size_t i = 0; i < n; i++) {
+                if (i)
+                        *o++ = ',';
+                *o++ = '"';
+                for (const char *c = at(w, i); *c; c++) {
+                        if (*c == '"' || *c == '\\')
+                                *o++ = '\\';
+                        *o++ = *c;
+                }
+                *o++ = '"';
+        }
+        *o++ = '}';
+        *o = 0;
+        return a;
+}
+
+/* The same of n integers ({1,2}). */
+static char *int_array(size_t n, int64_t (*at)(const vs_write *w, size_t i), const vs_write *w) {
+        size_t cap = 3 + n * 22, k = 0;
+        char *a = malloc(cap);
+        if (!a)
+                return NULL;
+        a[k++] = '{';
+        for (size_t i = 0; i < n; i++)
+                k += (size_t) snprintf(a + k, cap - k, "%s%" PRId64, i ? "," : "", at(w, i));
+        snprintf(a + k, cap - k, "}");
+        return a;
+}
+
+static const char *key_id_at(const vs_write *w, size_t i) {
+        return w->keys[i].key_id;
+}
+
+static const char *key_pem_at(const vs_write *w, size_t i) {
+        return w->keys[i].pem;
+}
+
+static int64_t key_not_after_at(const vs_write *w, size_t i) {
+        return w->keys[i].not_after;
+}
+
+/* A statement whose first three parameters are arrays (text form, as their literals are)
+ * and whose fourth is text. */
+static int send_arrays(pipeline *pl, int which, char *a1, char *a2, char *a3, const char *t4, tag_kind kind,
+                       vs_write *w) {
+        int r = -ENOMEM;
+        if (a1 && a2 && a3) {
+                params p = { .n = 4, .v = { a1, a2, a3, t4 }, .fmt = { 0, 0, 0, 0 } };
+                r = send_tagged(pl, which, &p, kind, w);
+        }
+        free(a1);
+        free(a2);
+        free(a3);
+        return r;
+}
+
+/* This instance's published verdict keys (after W_KEYS_CLEAR). */
+static int send_keys(pipeline *pl, vs_write *w) {
+        return send_arrays(pl, W_KEY_PUT, text_array(w->n_items, key_id_at, w), text_array(w->n_items, key_pem_at, w),
+                           int_array(w->n_items, key_not_after_at, w), pl->s->instance, T_NONE, NULL);
+}
+
+static const char *golden_name_at(const vs_write *w, size_t i) {
+        return w->goldens[i].name;
+}
+
+static const char *golden_digest_at(const vs_write *w, size_t i) {
+        return w->goldens[i].digest;
+}
+
+static int64_t golden_version_at(const vs_write *w, size_t i) {
+        return w->goldens[i].version;
+}
+
+/* The batch's golden registrations (store.h), after its leases and before its other writes:
+ * the registrations' lock (taken before any row lock of step 4, so that its holder never
+ * waits for one held by a batch waiting for it), then each one's statement (T_GOLDEN). */
+static int send_goldens(pipeline *pl, vs_write *const *plan, size_t n) {
+        vs_store *s = pl->s;
+        pg_store *ps = s->be;
+        params a = { .n = 0 };
+        int r;
+        p_text(&a, ps->store_id);
+        if ((r = send_stmt(pl, W_GOLDEN_LOCK, &a)) < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                vs_write *w = plan[i];
+                if (w->kind == VS_W_GOLDEN &&
+                    (r = send_arrays(pl, W_GOLDEN, text_array(w->n_items, golden_name_at, w),
+                                     int_array(w->n_items, golden_version_at, w),
+                                     text_array(w->n_items, golden_digest_at, w), s->instance, T_GOLDEN, w)) < 0)
+                        return r;
+        }
+        return 0;
 }
 
 /* A result that carries an answer (tag): 0, or -EIO with why set. */
@@ -1015,6 +1226,32 @@ static int take_result(vs_store *s, const tag *t, const PGresult *res, char *why
                         p->numbers[i] = (uint64_t) get_i64(res, i, 0);
                 }
                 p->n_numbers = (size_t) rows;
+                return 0;
+        }
+        case T_GOLDEN: {
+                vs_write *w = t->w;
+                if (PQnfields(res) != 4 || (size_t) PQntuples(res) != w->n_items) {
+                        snprintf(why, n, "a golden registration got %d answers for %zu sets", PQntuples(res), w->n_items);
+                        return -EIO;
+                }
+                for (size_t i = 0; i < w->n_items; i++) {
+                        vs_golden_digest *g = &w->goldens[i];
+                        char name[sizeof(g->name)];
+                        int row = (int) i;
+                        if (PQgetisnull(res, row, 0) || PQgetisnull(res, row, 1) || PQgetlength(res, row, 1) != 8 ||
+                            PQgetisnull(res, row, 2) || PQgetisnull(res, row, 3)) {
+                                snprintf(why, n, "a golden registration got an empty answer");
+                                return -EIO;
+                        }
+                        get_text(res, row, 0, name, sizeof(name));
+                        if (strcmp(name, g->name) != 0 || get_i64(res, row, 1) != g->version) {
+                                snprintf(why, n, "a golden registration's answers are not in the order of its sets");
+                                return -EIO;
+                        }
+                        get_text(res, row, 2, g->stored_digest, sizeof(g->stored_digest));
+                        get_text(res, row, 3, g->stored_by, sizeof(g->stored_by));
+                }
+                vs__golden_outcome(s, w);
                 return 0;
         }
         case T_CLAIM: {
@@ -1196,7 +1433,7 @@ static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
         pg_conn *c = &p->w;
         char state[6] = "";
         uint64_t past = 0;
-        size_t nsealed = 0, nrows = 0, nleases = 0;
+        size_t nsealed = 0, nrows = 0, nleases = 0, ngoldens = 0;
         int r = conn_ready(s, c, why, whylen);
         vs__set_available(s, c->ok);
         if (r < 0)
@@ -1205,6 +1442,7 @@ static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
                 nsealed += vs__sealed(plan[i]);
                 nrows += vs__changes_row(plan[i]);
                 nleases += is_lease(plan[i]);
+                ngoldens += plan[i]->kind == VS_W_GOLDEN;
         }
         PGconn *conn = c->conn;
         pipeline pl = { .s = s, .conn = conn };
@@ -1214,12 +1452,15 @@ static int pg_commit(vs_store *s, vs_write *const *plan, size_t n, char *why, si
         }
         p->n_numbers = 0;
         /* the locks in one order, whatever the batch: device rows (by id), this instance's
-         * heartbeat, leases (by device); then the rest; the order lock last */
+         * heartbeat, leases (by device), the golden registrations' lock; then the rest; the
+         * order lock last */
         r = send_plain(&pl, "BEGIN");
         if (r == 0 && nrows)
                 r = send_lock_rows(&pl, plan, n);
         if (r == 0 && nleases)
                 r = send_leases(&pl, plan, n);
+        if (r == 0 && ngoldens)
+                r = send_goldens(&pl, plan, n);
         for (size_t i = 0; r == 0 && i < n; i++)
                 r = send_write(&pl, plan[i], &past);
         if (r == 0 && past)
@@ -1604,7 +1845,8 @@ static int schema_version_of(PGconn *conn, const char *url, int *ret, char *err,
 static int check_structure(PGconn *conn, const char *url, int v, char *err, size_t errlen) {
         char m[MSG];
         if (exec_sql(conn, structure_v2, m, sizeof(m)) < 0 || (v >= 3 && exec_sql(conn, structure_v3, m, sizeof(m)) < 0) ||
-            (v >= 4 && exec_sql(conn, structure_v4, m, sizeof(m)) < 0)) {
+            (v >= 4 && exec_sql(conn, structure_v4, m, sizeof(m)) < 0) ||
+            (v >= 5 && exec_sql(conn, structure_v5, m, sizeof(m)) < 0)) {
                 snprintf(err, errlen, "%.200s is damaged: schema version %d but %s; %s", url, v, m, damaged_hint);
                 return -EUCLEAN;
         }
@@ -1818,6 +2060,83 @@ static int pg_lease_get(vs_store *s, const char *device, vs_lease_result *ret) {
         return r;
 }
 
+static int pg_verdict_keys_list(vs_store *s, vs_verdict_key *out, size_t max) {
+        static const Oid types[] = { TEXTOID, TEXTOID, TEXTOID, INT8OID };
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r, got = 0;
+        p_i64(&p, limit_of(max));
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_KEYS, &p, &res)) == 0 && (r = check_columns(s, res, types, 4)) == 0) {
+                int n = PQntuples(res);
+                if ((size_t) n > max)
+                        r = vs__read_failed(s, -EIO, "%d rows where at most %zu were asked for", n, max);
+                for (int i = 0; r == 0 && i < n; i++) {
+                        vs_verdict_key *k = &out[i];
+                        memset(k, 0, sizeof(*k));
+                        if ((r = check_row(s, res, i, types, 4)) < 0)
+                                break;
+                        get_text(res, i, 0, k->key_id, sizeof(k->key_id));
+                        get_text(res, i, 1, k->instance, sizeof(k->instance));
+                        k->not_after = get_i64(res, i, 3);
+                        if (!(k->pem = strndup(PQgetvalue(res, i, 2), (size_t) PQgetlength(res, i, 2)))) {
+                                r = vs__read_failed(s, -ENOMEM, "out of memory");
+                                break;
+                        }
+                        got++;
+                }
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        if (r < 0) {
+                for (int i = 0; i < got; i++)
+                        vs_verdict_key_done(&out[i]);
+                return r;
+        }
+        return got;
+}
+
+static int pg_golden_get(vs_store *s, const char *name, int64_t version, vs_golden_digest *ret) {
+        static const Oid types[] = { TEXTOID, TEXTOID };
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        p_text(&p, name);
+        p_i64(&p, version);
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_GOLDEN, &p, &res)) == 0 && (r = check_columns(s, res, types, 2)) == 0) {
+                if (PQntuples(res) == 0) {
+                        r = -ENOENT;
+                } else if ((r = check_row(s, res, 0, types, 2)) == 0) {
+                        memset(ret, 0, sizeof(*ret));
+                        snprintf(ret->name, sizeof(ret->name), "%s", name);
+                        ret->version = version;
+                        get_text(res, 0, 0, ret->stored_digest, sizeof(ret->stored_digest));
+                        get_text(res, 0, 1, ret->stored_by, sizeof(ret->stored_by));
+                }
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+static int pg_verifier_id_get(vs_store *s, char *buf, size_t n) {
+        static const Oid types[] = { TEXTOID };
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_VERIFIER_ID, &p, &res)) == 0 && (r = check_columns(s, res, types, 1)) == 0) {
+                if (PQntuples(res) == 0)
+                        r = -ENOENT;
+                else if ((r = check_row(s, res, 0, types, 1)) == 0)
+                        get_text(res, 0, 0, buf, n);
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
 const vs_backend vs_backend_pg = {
         .name = "postgresql",
         .open = pg_open,
@@ -1833,4 +2152,7 @@ const vs_backend vs_backend_pg = {
         .lease_get = pg_lease_get,
         .device_changes_since = pg_device_changes_since,
         .device_change_last = pg_device_change_last,
+        .verdict_keys_list = pg_verdict_keys_list,
+        .golden_get = pg_golden_get,
+        .verifier_id_get = pg_verifier_id_get,
 };

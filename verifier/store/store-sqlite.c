@@ -23,6 +23,7 @@ enum {
         ST_ROLLBACK,
         ST_DEVICE,
         ST_ENROLL,
+        ST_DEVICE_ACCESS,
         ST_CLOCK,
         ST_ADMIN,
         ST_VERDICT,
@@ -34,6 +35,11 @@ enum {
         ST_CLAIM,
         ST_RELEASE,
         ST_RELEASE_ALL,
+        ST_KEYS_CLEAR,
+        ST_KEY_PUT,
+        ST_GOLDEN_GET,
+        ST_GOLDEN_PUT,
+        ST_VERIFIER_ID,
         ST_COUNT,
 };
 
@@ -63,8 +69,16 @@ static const char *const statements[ST_COUNT] = {
                       "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, enrolled_at=?7, has_last=?8,"
                       " reset_count=?9, restart_count=?10, clock=?11, sequence=?12, ek_anchor=?13,"
                       " change=excluded.change",
-        /* the admin's fields only, of a known device */
-        [ST_ADMIN] = "UPDATE devices SET golden=?2, approved=?3, revoked=?4, change=" NEXT_CHANGE " WHERE id=?1",
+        /* a revocation's row, with its verdict: the whole row for a new device; for a known
+         * one, not its golden assignment (the admin's, vs_device_put_admin) */
+        [ST_DEVICE_ACCESS] = "INSERT INTO devices (" ROW_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
+                             NEXT_CHANGE ") "
+                             "ON CONFLICT(id) DO UPDATE SET ek_public=?2, ak_public=?3, approved=?5, revoked=?6,"
+                             " enrolled_at=?7, has_last=?8, reset_count=?9, restart_count=?10, clock=?11,"
+                             " sequence=?12, ek_anchor=?13, change=excluded.change",
+        /* the admin's fields given (NULL: kept), of a known device */
+        [ST_ADMIN] = "UPDATE devices SET golden=coalesce(?2, golden), approved=coalesce(?3, approved),"
+                     " revoked=coalesce(?4, revoked), change=" NEXT_CHANGE " WHERE id=?1",
         [ST_EKCERT] = "INSERT OR REPLACE INTO ek_certs (key, url, der, fetched_at) VALUES (?1,?2,?3,?4)",
         [ST_CLOCK] = "UPDATE devices SET has_last=1, reset_count=?2, restart_count=?3, clock=?4 WHERE id=?1",
         [ST_VERDICT] = "INSERT INTO verdicts (device, sequence, status, issued_at, expires_at, record, gseq) VALUES (?1,?2,?3,?4,?5,?6,?7)",
@@ -88,6 +102,14 @@ static const char *const statements[ST_COUNT] = {
                      " coalesce((SELECT i.alive_until FROM instances i WHERE i.name = leases.instance), 0) - ?3",
         [ST_RELEASE] = "DELETE FROM leases WHERE device = ?1 AND instance = ?2",
         [ST_RELEASE_ALL] = "DELETE FROM leases WHERE instance = ?1",
+        /* the deployment's identity (store.h): instance ?1's verdict keys replaced; golden
+         * sets registered */
+        [ST_KEYS_CLEAR] = "DELETE FROM verdict_keys WHERE instance = ?1",
+        [ST_KEY_PUT] = "INSERT INTO verdict_keys (key_id, instance, pem, not_after, published_at) VALUES (?1,?2,?3,?4,?5)",
+        [ST_GOLDEN_GET] = "SELECT digest, instance FROM golden_sets WHERE name = ?1 AND version = ?2",
+        [ST_GOLDEN_PUT] = "INSERT INTO golden_sets (name, version, digest, instance, registered_at) VALUES (?1,?2,?3,?4,?5)",
+        /* the deployment's verifier id: the first one registered stays */
+        [ST_VERIFIER_ID] = "INSERT OR IGNORE INTO meta (key, value) VALUES ('verifier_id', ?1)",
 };
 
 /* Which file a path named when the store was opened. */
@@ -129,12 +151,18 @@ static const char schema[] =
         "CREATE TABLE IF NOT EXISTS instances (name TEXT PRIMARY KEY, run TEXT NOT NULL, started_at INTEGER NOT NULL,"
         " closed_at INTEGER, alive_until INTEGER);"
         "CREATE TABLE IF NOT EXISTS leases (device TEXT PRIMARY KEY, instance TEXT NOT NULL, taken_from TEXT);"
-        "CREATE INDEX IF NOT EXISTS leases_instance ON leases (instance);";
+        "CREATE INDEX IF NOT EXISTS leases_instance ON leases (instance);"
+        /* 5: the deployment's identity: each instance's published verdict keys, the golden
+         * sets' digests (times in Unix milliseconds) */
+        "CREATE TABLE IF NOT EXISTS verdict_keys (key_id TEXT NOT NULL, instance TEXT NOT NULL, pem TEXT NOT NULL,"
+        " not_after INTEGER NOT NULL, published_at INTEGER NOT NULL, PRIMARY KEY (key_id, instance));"
+        "CREATE TABLE IF NOT EXISTS golden_sets (name TEXT NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL,"
+        " instance TEXT NOT NULL, registered_at INTEGER NOT NULL, PRIMARY KEY (name, version));";
 
 /* From an older schema (the tables above exist by now, perhaps without the newer columns):
  * 3 devices.ek_anchor (devices from before have an EK certificate); 4 devices.change (the
  * devices from before numbered in rowid order), its index, and meta's 'run' row as instance
- * "default"'s. In one transaction. */
+ * "default"'s; 5 the tables of the schema above. In one transaction. */
 static const char migrate_v3[] = "ALTER TABLE devices ADD COLUMN ek_anchor INTEGER NOT NULL DEFAULT 0;";
 static const char migrate_v4_change[] =
         "ALTER TABLE devices ADD COLUMN change INTEGER NOT NULL DEFAULT 0;"
@@ -144,9 +172,9 @@ static const char migrate_v4_run[] =
         "INSERT OR IGNORE INTO instances (name, run, started_at)"
         " SELECT 'default', coalesce((SELECT value FROM meta WHERE key='run'), 'running'), 0;"
         "DELETE FROM meta WHERE key='run';";
-static const char migrate_v4[] =
+static const char migrate_v5[] =
         "CREATE INDEX IF NOT EXISTS devices_change ON devices (change);"
-        "PRAGMA user_version=4;";
+        "PRAGMA user_version=5;";
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
         char *msg = NULL;
@@ -248,6 +276,70 @@ static void bind_row(sqlite3_stmt *st, const vs_device *d) {
         sqlite3_bind_int(st, 13, d->ek_anchor);
 }
 
+/* This instance's published verdict keys replaced (store.h). */
+static int apply_keys(vs_store *s, vs_write *w) {
+        sq_store *q = s->be;
+        sqlite3_stmt *st = q->st[ST_KEYS_CLEAR];
+        int r;
+        sqlite3_bind_text(st, 1, s->instance, -1, SQLITE_STATIC);
+        if ((r = run(st)) < 0)
+                return r;
+        int64_t now = wall_ms();
+        for (size_t i = 0; i < w->n_items; i++) {
+                st = q->st[ST_KEY_PUT];
+                sqlite3_bind_text(st, 1, w->keys[i].key_id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, s->instance, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 3, w->keys[i].pem, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 4, w->keys[i].not_after);
+                sqlite3_bind_int64(st, 5, now);
+                if ((r = run(st)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* A golden registration (store.h), all or none: what is stored for each set, then (when
+ * none disagrees) the new ones stored. SQLite's write lock makes it one at a time. */
+static int apply_golden(vs_store *s, vs_write *w) {
+        sq_store *q = s->be;
+        sqlite3_stmt *st = q->st[ST_GOLDEN_GET];
+        bool conflict = false;
+        int r, rc = SQLITE_DONE;
+        for (size_t i = 0; i < w->n_items && rc == SQLITE_DONE; i++) {
+                vs_golden_digest *g = &w->goldens[i];
+                g->stored_digest[0] = g->stored_by[0] = 0;
+                sqlite3_bind_text(st, 1, g->name, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, g->version);
+                if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        const unsigned char *d = sqlite3_column_text(st, 0), *by = sqlite3_column_text(st, 1);
+                        snprintf(g->stored_digest, sizeof(g->stored_digest), "%s", d ? (const char *) d : "?");
+                        snprintf(g->stored_by, sizeof(g->stored_by), "%s", by ? (const char *) by : "");
+                        conflict |= strcmp(g->stored_digest, g->digest) != 0;
+                        rc = sqlite3_step(st);
+                }
+                sqlite3_reset(st);
+                sqlite3_clear_bindings(st);
+        }
+        if (rc != SQLITE_DONE)
+                return -EIO;
+        int64_t now = wall_ms();
+        for (size_t i = 0; !conflict && i < w->n_items; i++) {
+                vs_golden_digest *g = &w->goldens[i];
+                if (g->stored_digest[0])
+                        continue;
+                st = q->st[ST_GOLDEN_PUT];
+                sqlite3_bind_text(st, 1, g->name, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, g->version);
+                sqlite3_bind_text(st, 3, g->digest, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 4, s->instance, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 5, now);
+                if ((r = run(st)) < 0)
+                        return r;
+        }
+        vs__golden_outcome(s, w);
+        return 0;
+}
+
 /* One write of a plan (store-backend.h), in the open transaction. */
 static int apply(vs_store *s, vs_write *w) {
         sq_store *q = s->be;
@@ -257,7 +349,7 @@ static int apply(vs_store *s, vs_write *w) {
         case VS_W_DEVICE:
         case VS_W_ENROLL:
         case VS_W_VERDICT_DEVICE:
-                st = q->st[w->kind == VS_W_ENROLL ? ST_ENROLL : ST_DEVICE];
+                st = q->st[w->kind == VS_W_ENROLL ? ST_ENROLL : w->kind == VS_W_DEVICE ? ST_DEVICE : ST_DEVICE_ACCESS];
                 bind_row(st, &w->dev);
                 if ((r = run(st)) < 0 || w->kind != VS_W_VERDICT_DEVICE)
                         return r;
@@ -266,9 +358,17 @@ static int apply(vs_store *s, vs_write *w) {
         case VS_W_ADMIN:
                 st = q->st[ST_ADMIN];
                 sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, w->dev.golden, -1, SQLITE_STATIC);
-                sqlite3_bind_int(st, 3, w->dev.approved);
-                sqlite3_bind_int(st, 4, w->dev.revoked);
+                if (w->admin_fields & VS_ADMIN_GOLDEN)
+                        sqlite3_bind_text(st, 2, w->dev.golden, -1, SQLITE_STATIC);
+                else
+                        sqlite3_bind_null(st, 2);
+                if (w->admin_fields & VS_ADMIN_ACCESS) {
+                        sqlite3_bind_int(st, 3, w->dev.approved);
+                        sqlite3_bind_int(st, 4, w->dev.revoked);
+                } else {
+                        sqlite3_bind_null(st, 3);
+                        sqlite3_bind_null(st, 4);
+                }
                 return run(st);
         case VS_W_CLOCK:
                 st = q->st[ST_CLOCK];
@@ -285,6 +385,14 @@ static int apply(vs_store *s, vs_write *w) {
                 sqlite3_bind_text(st, 2, w->ekcert.url, -1, SQLITE_STATIC);
                 sqlite3_bind_blob(st, 3, w->ekcert.der, (int) w->ekcert.der_len, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 4, w->ekcert.fetched_at);
+                return run(st);
+        case VS_W_KEYS:
+                return apply_keys(s, w);
+        case VS_W_GOLDEN:
+                return apply_golden(s, w);
+        case VS_W_VERIFIER_ID:
+                st = q->st[ST_VERIFIER_ID];
+                sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
                 return run(st);
         case VS_W_LEASE_CLAIM:
                 return apply_claim(s, w);
@@ -675,7 +783,7 @@ static int sq_open(vs_store *s, const char *path, unsigned flags, vs_open_info *
             (!has_anchor && (r = exec(q->wdb, migrate_v3, msg, sizeof(msg))) < 0) ||
             (!has_change && (r = exec(q->wdb, migrate_v4_change, msg, sizeof(msg))) < 0) ||
             (!created && version < 4 && (r = exec(q->wdb, migrate_v4_run, msg, sizeof(msg))) < 0) ||
-            (r = exec(q->wdb, migrate_v4, msg, sizeof(msg))) < 0 || (r = exec(q->wdb, "COMMIT", msg, sizeof(msg))) < 0) {
+            (r = exec(q->wdb, migrate_v5, msg, sizeof(msg))) < 0 || (r = exec(q->wdb, "COMMIT", msg, sizeof(msg))) < 0) {
                 snprintf(err, errlen, "cannot write to %s: %s", path, msg);
                 if (!sqlite3_get_autocommit(q->wdb))
                         exec(q->wdb, "ROLLBACK", NULL, 0);
@@ -994,6 +1102,81 @@ static int sq_lease_get(vs_store *s, const char *device, vs_lease_result *ret) {
         return r;
 }
 
+static int sq_verdict_keys_list(vs_store *s, vs_verdict_key *out, size_t max) {
+        sqlite3_stmt *st = NULL;
+        int r, rc = SQLITE_DONE;
+        size_t got = 0;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT key_id, instance, pem, not_after FROM verdict_keys ORDER BY key_id, instance"
+                                 " LIMIT ?1", &st)) == 0) {
+                sqlite3_bind_int64(st, 1, (sqlite3_int64) (max > INT64_MAX ? INT64_MAX : max));
+                while (got < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        vs_verdict_key *k = &out[got];
+                        const unsigned char *id = sqlite3_column_text(st, 0), *by = sqlite3_column_text(st, 1),
+                                            *pem = sqlite3_column_text(st, 2);
+                        memset(k, 0, sizeof(*k));
+                        snprintf(k->key_id, sizeof(k->key_id), "%s", id ? (const char *) id : "");
+                        snprintf(k->instance, sizeof(k->instance), "%s", by ? (const char *) by : "");
+                        k->not_after = sqlite3_column_int64(st, 3);
+                        if (!(k->pem = strdup(pem ? (const char *) pem : ""))) {
+                                r = vs__read_failed(s, -ENOMEM, "out of memory");
+                                break;
+                        }
+                        got++;
+                }
+                if (r == 0)
+                        r = read_status(s, rc);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        if (r < 0) {
+                for (size_t i = 0; i < got; i++)
+                        vs_verdict_key_done(&out[i]);
+                return r;
+        }
+        return (int) got;
+}
+
+static int sq_golden_get(vs_store *s, const char *name, int64_t version, vs_golden_digest *ret) {
+        sqlite3_stmt *st = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT digest, instance FROM golden_sets WHERE name = ?1 AND version = ?2", &st)) == 0) {
+                sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, version);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        const unsigned char *d = sqlite3_column_text(st, 0), *by = sqlite3_column_text(st, 1);
+                        memset(ret, 0, sizeof(*ret));
+                        snprintf(ret->name, sizeof(ret->name), "%s", name);
+                        ret->version = version;
+                        snprintf(ret->stored_digest, sizeof(ret->stored_digest), "%s", d ? (const char *) d : "");
+                        snprintf(ret->stored_by, sizeof(ret->stored_by), "%s", by ? (const char *) by : "");
+                } else {
+                        r = rc == SQLITE_DONE ? -ENOENT : read_status(s, rc);
+                }
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+static int sq_verifier_id_get(vs_store *s, char *buf, size_t n) {
+        sqlite3_stmt *st = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT value FROM meta WHERE key = 'verifier_id'", &st)) == 0) {
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        snprintf(buf, n, "%s", sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
+                else
+                        r = rc == SQLITE_DONE ? -ENOENT : read_status(s, rc);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
 const vs_backend vs_backend_sqlite = {
         .name = "sqlite",
         .open = sq_open,
@@ -1009,4 +1192,7 @@ const vs_backend vs_backend_sqlite = {
         .lease_get = sq_lease_get,
         .device_changes_since = sq_device_changes_since,
         .device_change_last = sq_device_change_last,
+        .verdict_keys_list = sq_verdict_keys_list,
+        .golden_get = sq_golden_get,
+        .verifier_id_get = sq_verifier_id_get,
 };

@@ -53,7 +53,16 @@ uint8_t *vs__dup_bytes(const uint8_t *p, size_t n) {
         return d;
 }
 
+void vs_verdict_key_done(vs_verdict_key *k) {
+        free(k->pem);
+        k->pem = NULL;
+}
+
 static void write_free(vs_write *w) {
+        for (size_t i = 0; w->keys && i < w->n_items; i++)
+                vs_verdict_key_done(&w->keys[i]);
+        free(w->keys);
+        free(w->goldens);
         vs_ekcert_done(&w->ekcert);
         vs_device_done(&w->dev);
         vs_verdict_done(&w->verdict);
@@ -158,6 +167,9 @@ static size_t plan_batch(pending_set *ps, vs_write *batch, vs_write **plan) {
                         break;
                 case VS_W_VERDICT:
                 case VS_W_EKCERT:
+                case VS_W_KEYS:
+                case VS_W_GOLDEN:
+                case VS_W_VERIFIER_ID:
                 case VS_W_LEASE_CLAIM:
                 case VS_W_LEASE_RENEW:
                 case VS_W_LEASE_RELEASE:
@@ -265,6 +277,12 @@ static void *writer_main(void *arg) {
                                 if (r < 0)
                                         memset(&batch->lease, 0, sizeof(batch->lease));
                                 batch->lease_done(r, &batch->lease, batch->userdata);
+                        } else if (batch->golden_done) {
+                                if (r < 0)
+                                        for (size_t i = 0; i < batch->n_items; i++)
+                                                batch->goldens[i].stored_digest[0] = batch->goldens[i].stored_by[0] = 0;
+                                batch->golden_done(r < 0 ? r : batch->result, batch->goldens, batch->n_items,
+                                                   batch->userdata);
                         } else if (batch->done) {
                                 batch->done(r, batch->userdata);
                         }
@@ -339,11 +357,14 @@ int vs_device_put_enrollment(vs_store *s, const vs_device *d, vs_done_fn done, v
         return device_put(s, VS_W_ENROLL, d, done, userdata);
 }
 
-int vs_device_put_admin(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata) {
+int vs_device_put_admin(vs_store *s, const vs_device *d, unsigned fields, vs_done_fn done, void *userdata) {
+        if (!fields || (fields & ~(VS_ADMIN_GOLDEN | VS_ADMIN_ACCESS)))
+                return -EINVAL;
         vs_write *w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
         w->kind = VS_W_ADMIN;
+        w->admin_fields = fields;
         snprintf(w->dev.id, sizeof(w->dev.id), "%s", d->id);
         snprintf(w->dev.golden, sizeof(w->dev.golden), "%s", d->golden);
         w->dev.approved = d->approved;
@@ -427,6 +448,123 @@ int vs_ekcert_put(vs_store *s, const vs_ekcert *c, vs_done_fn done, void *userda
                 return -ENOMEM;
         }
         return enqueue(s, w);
+}
+
+/* ---- the deployment's identity (store.h) ---- */
+
+int vs_verdict_keys_publish(vs_store *s, const vs_verdict_key *keys, size_t n, vs_done_fn done, void *userdata) {
+        if (n > VS_KEYS_PUBLISH_MAX || (n && !keys))
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                size_t idlen = strnlen(keys[i].key_id, sizeof(keys[i].key_id));
+                if (idlen == 0 || idlen > VS_KEY_ID_MAX || !keys[i].pem || !*keys[i].pem ||
+                    strlen(keys[i].pem) > VS_KEY_PEM_MAX || keys[i].not_after < 0)
+                        return -EINVAL;
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(keys[i].key_id, keys[j].key_id) == 0)
+                                return -EINVAL;
+        }
+        vs_write *w = calloc(1, sizeof(*w));
+        if (!w || !(w->keys = calloc(n ? n : 1, sizeof(*w->keys)))) {
+                free(w);
+                return -ENOMEM;
+        }
+        w->kind = VS_W_KEYS;
+        w->done = done;
+        w->userdata = userdata;
+        for (size_t i = 0; i < n; i++) {
+                vs_verdict_key *k = &w->keys[w->n_items++];
+                k->not_after = keys[i].not_after;
+                snprintf(k->key_id, sizeof(k->key_id), "%s", keys[i].key_id);
+                snprintf(k->instance, sizeof(k->instance), "%s", s->instance);
+                if (!(k->pem = strdup(keys[i].pem))) {
+                        write_free(w);
+                        return -ENOMEM;
+                }
+        }
+        return enqueue(s, w);
+}
+
+int vs_verifier_id_register(vs_store *s, const char *id, vs_done_fn done, void *userdata) {
+        if (!id || !*id || strlen(id) > VS_VERIFIER_ID_MAX)
+                return -EINVAL;
+        vs_write *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->kind = VS_W_VERIFIER_ID;
+        snprintf(w->dev.id, sizeof(w->dev.id), "%s", id);
+        w->done = done;
+        w->userdata = userdata;
+        return enqueue(s, w);
+}
+
+int vs_verifier_id_get(vs_store *s, char *buf, size_t n) {
+        return s->ops->verifier_id_get(s, buf, n);
+}
+
+int vs_verdict_keys_list(vs_store *s, vs_verdict_key *out, size_t max) {
+        return s->ops->verdict_keys_list(s, out, max);
+}
+
+static int golden_cmp(const void *a, const void *b) {
+        const vs_golden_digest *x = a, *y = b;
+        int c = strcmp(x->name, y->name);
+        return c ? c : x->version < y->version ? -1 : x->version > y->version;
+}
+
+int vs_golden_register(vs_store *s, const vs_golden_digest *sets, size_t n, vs_golden_fn done, void *userdata) {
+        if (n == 0 || n > VS_GOLDEN_REGISTER_MAX || !sets)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                size_t nl = strnlen(sets[i].name, sizeof(sets[i].name));
+                size_t dl = strnlen(sets[i].digest, sizeof(sets[i].digest));
+                if (nl == 0 || nl > VS_GOLDEN_NAME_MAX || dl == 0 || dl > VS_GOLDEN_DIGEST_MAX)
+                        return -EINVAL;
+        }
+        vs_write *w = calloc(1, sizeof(*w));
+        if (!w || !(w->goldens = calloc(n, sizeof(*w->goldens)))) {
+                free(w);
+                return -ENOMEM;
+        }
+        w->kind = VS_W_GOLDEN;
+        w->n_items = n;
+        w->golden_done = done;
+        w->userdata = userdata;
+        for (size_t i = 0; i < n; i++) {
+                vs_golden_digest *g = &w->goldens[i];
+                snprintf(g->name, sizeof(g->name), "%s", sets[i].name);
+                snprintf(g->digest, sizeof(g->digest), "%s", sets[i].digest);
+                g->version = sets[i].version;
+        }
+        /* one order for every instance's registrations, and for the backends' answers */
+        qsort(w->goldens, n, sizeof(*w->goldens), golden_cmp);
+        for (size_t i = 1; i < n; i++)
+                if (golden_cmp(&w->goldens[i - 1], &w->goldens[i]) == 0) {
+                        write_free(w);
+                        return -EINVAL;
+                }
+        return enqueue(s, w);
+}
+
+int vs__golden_outcome(vs_store *s, vs_write *w) {
+        w->result = 0;
+        for (size_t i = 0; i < w->n_items; i++)
+                if (w->goldens[i].stored_digest[0] && strcmp(w->goldens[i].stored_digest, w->goldens[i].digest) != 0)
+                        w->result = -EEXIST;
+        for (size_t i = 0; w->result == 0 && i < w->n_items; i++) {
+                vs_golden_digest *g = &w->goldens[i];
+                if (g->stored_digest[0])
+                        continue;
+                snprintf(g->stored_digest, sizeof(g->stored_digest), "%s", g->digest);
+                snprintf(g->stored_by, sizeof(g->stored_by), "%s", s->instance);
+        }
+        return w->result;
+}
+
+int vs_golden_get(vs_store *s, const char *name, int64_t version, vs_golden_digest *ret) {
+        if (!name || !*name || strlen(name) > VS_GOLDEN_NAME_MAX)
+                return -EINVAL;
+        return s->ops->golden_get(s, name, version, ret);
 }
 
 /* ---- leases (store.h) ---- */

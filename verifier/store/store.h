@@ -177,15 +177,25 @@ int vs_device_put_clock(vs_store *s, const char *id, uint32_t reset_count, uint3
  * clock updates queued for the same device are merged (the last one queued wins) and
  * written in the batch's transaction. */
 int vs_verdict_put(vs_store *s, const vs_verdict *v, vs_done_fn done, void *userdata);
-/* A verdict and its device's whole row (as vs_device_put) in one write: both are stored in
- * one transaction, or neither is (a revocation and its UNTRUSTED verdict). */
+/* A verdict and its device's row in one write: both are stored in one transaction, or
+ * neither is (a revocation and its UNTRUSTED verdict). The row is written as vs_device_put
+ * writes it, except a known device's golden assignment, which is kept as stored: a
+ * revocation does not change it, and the writer's copy of it may be older than the store's
+ * (another instance's vs_device_put_admin). */
 int vs_verdict_put_with_device(vs_store *s, const vs_verdict *v, const vs_device *d, vs_done_fn done,
                                void *userdata);
 
-/* Queues an update of the admin's fields only (golden, approved, revoked: d's), of a device
- * the store knows (else nothing is written): what an instance that does not hold the
- * device's lease writes for an admin action, its copy of the rest of the row may be old. */
-int vs_device_put_admin(vs_store *s, const vs_device *d, vs_done_fn done, void *userdata);
+/* vs_device_put_admin's fields. */
+#define VS_ADMIN_GOLDEN 1u      /* golden */
+#define VS_ADMIN_ACCESS 2u      /* approved and revoked */
+
+/* Queues an update of the admin's fields that fields names (VS_ADMIN_*, d's values), and of
+ * no other, of a device the store knows (else nothing is written): what an admin action
+ * writes on a store that several instances share. The writer's copy of the rest of the row
+ * may be old: the clock and AK of an instance that does not hold the device's lease, or an
+ * admin field another instance changed a moment ago (a golden assignment must not undo a
+ * revocation made elsewhere). -EINVAL: fields is 0 or names no such field. */
+int vs_device_put_admin(vs_store *s, const vs_device *d, unsigned fields, vs_done_fn done, void *userdata);
 
 /* Device changes: how instances follow each other's writes to devices (issue 18). Every
  * write of a device's row (vs_device_put, _put_enrollment, _put_admin,
@@ -279,6 +289,87 @@ int vs_lease_release_all(vs_store *s, vs_done_fn done, void *userdata);
 /* The device's lease as stored (synchronous read, as below): -ENOENT when none; granted
  * means held by this instance with its heartbeat running. */
 int vs_lease_get(vs_store *s, const char *device, vs_lease_result *ret);
+
+/* ---- The deployment's identity (issue 18, docs/scale-out.md): what the instances sharing a
+ * store must agree on beside devices and verdicts ----
+ *
+ * Verdict keys. Each instance publishes the public halves of its verdict-signing keys: its
+ * active key and its retired keys still valid. Every instance serves the union of what all
+ * of them published (vouchd's GET /v1/keys), so that a verdict of any instance verifies with
+ * the keys file of any instance. An instance's keys are a set of its own: publishing
+ * replaces that set and leaves every other instance's as it is. */
+#define VS_KEY_ID_MAX 64                /* hex SHA-256 of the DER SubjectPublicKeyInfo */
+#define VS_KEY_PEM_MAX 4096
+#define VS_KEYS_PUBLISH_MAX 64
+
+typedef struct vs_verdict_key {
+        char key_id[VS_KEY_ID_MAX + 1];
+        char *pem;                              /* the public key, PEM "PUBLIC KEY" */
+        /* Unix seconds until which verdicts it signed verify; 0: an active key (no end) */
+        int64_t not_after;
+        char instance[VS_INSTANCE_MAX + 1];     /* read only (ignored by publish): who published it */
+} vs_verdict_key;
+
+void vs_verdict_key_done(vs_verdict_key *k);
+/* Queues the replacement of this instance's (vs_instance) published keys by keys[0..n)
+ * (copied), in one transaction: publishing the same set again changes nothing; n 0
+ * withdraws them all. -EINVAL: n over VS_KEYS_PUBLISH_MAX, a key id empty or longer than
+ * VS_KEY_ID_MAX, a PEM missing, empty or longer than VS_KEY_PEM_MAX, a negative not_after,
+ * the same key id twice; -ENOMEM; -ESHUTDOWN after vs_close began. */
+int vs_verdict_keys_publish(vs_store *s, const vs_verdict_key *keys, size_t n, vs_done_fn done, void *userdata);
+/* Up to max published keys of every instance, by key id, then instance (a key that several
+ * instances publish comes once for each); returns how many (errors as the reads below).
+ * The caller judges not_after against its clock: the rows are as published. */
+int vs_verdict_keys_list(vs_store *s, vs_verdict_key *out, size_t max);
+
+/* The deployment's CA. vouchd's verifier id is the key id of its CA's key: the instances of
+ * one deployment (one CA, vouchd init --join) have the same one. The store keeps the first
+ * one registered; an instance with another CA is not of this deployment. */
+#define VS_VERIFIER_ID_MAX 64
+/* Queues the registration of id (1 to VS_VERIFIER_ID_MAX characters) as the store's
+ * verifier id if it has none yet (else nothing is written: the first one stays). -EINVAL;
+ * -ENOMEM; -ESHUTDOWN. */
+int vs_verifier_id_register(vs_store *s, const char *id, vs_done_fn done, void *userdata);
+/* The store's verifier id into buf (n bytes); -ENOENT when none is registered; errors as the
+ * reads below. */
+int vs_verifier_id_get(vs_store *s, char *buf, size_t n);
+
+/* Golden sets. A golden set's name and version mean one content in the whole deployment:
+ * the first instance to register a name and version with its content's digest fixes it;
+ * a set of that name and version with another digest is refused. */
+#define VS_GOLDEN_NAME_MAX 128
+#define VS_GOLDEN_DIGEST_MAX 64
+#define VS_GOLDEN_REGISTER_MAX 1024
+
+typedef struct vs_golden_digest {
+        char name[VS_GOLDEN_NAME_MAX + 1];
+        int64_t version;
+        char digest[VS_GOLDEN_DIGEST_MAX + 1];  /* hex SHA-256 of the set's canonical content */
+        /* the answer: what the store holds for name and version ("" when nothing), and the
+         * instance that registered it first */
+        char stored_digest[VS_GOLDEN_DIGEST_MAX + 1];
+        char stored_by[VS_INSTANCE_MAX + 1];
+} vs_golden_digest;
+
+/* On the writer thread once the registration's transaction committed or failed: sets are
+ * the registration's (sorted by name, then version), answered. error 0: every set is
+ * registered with its digest (now, or before); -EEXIST: one or more sets are registered
+ * with another digest (their stored_digest differs from their digest) and none of the sets
+ * was stored (the transaction, and the other writes of its batch, committed all the same);
+ * another error: the transaction failed (the answers are empty). */
+typedef void (*vs_golden_fn)(int error, const vs_golden_digest *sets, size_t n, void *userdata);
+/* Queues the registration of sets[0..n) (copied) for this instance, all or none: when none
+ * of them is stored with another digest, the ones not stored yet are stored, registered by
+ * this instance; otherwise none is. Registrations of several instances take turns
+ * (PostgreSQL: a transaction-scoped advisory lock): two registering one new name and
+ * version at once with different digests are answered 0 and -EEXIST, never both 0.
+ * -EINVAL: n 0 or over VS_GOLDEN_REGISTER_MAX, a name empty or longer than
+ * VS_GOLDEN_NAME_MAX, a digest empty or longer than VS_GOLDEN_DIGEST_MAX, the same name
+ * and version twice; -ENOMEM; -ESHUTDOWN. */
+int vs_golden_register(vs_store *s, const vs_golden_digest *sets, size_t n, vs_golden_fn done, void *userdata);
+/* What is registered for name and version (ret's name, version, stored_digest and
+ * stored_by; -ENOENT: nothing); errors as the reads below. */
+int vs_golden_get(vs_store *s, const char *name, int64_t version, vs_golden_digest *ret);
 
 /* Synchronous reads; -ENOENT when absent. A read that fails, at any row, is an error, never
  * a short answer: -EUCLEAN when the database finds its data damaged, -EIO otherwise (also

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "health.h"
+#include "log.h"
+#include "vouchd.h"
+
+struct health {
+        struct event_base *base;
+        struct evhttp *http;
+        pthread_t thread;
+};
+
+bool health_ready(vouchd *d, char *why, size_t n) {
+        char lost[400] = "";
+        vs_stats st;
+        vs_get_stats(d->store, &st);
+        if (vs_lost(d->store, lost, sizeof(lost))) {
+                snprintf(why, n, "the store is lost: %s", lost);
+                return false;
+        }
+        if (st.unavailable) {
+                snprintf(why, n, "the store is unavailable (reconnecting): %s",
+                         st.last_error[0] ? st.last_error : "no connection");
+                return false;
+        }
+        return true;
+}
+
+static void answer(struct evhttp_request *req, int code, const char *reason, const char *body) {
+        struct evbuffer *b = evbuffer_new();
+        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+        evhttp_add_header(h, "Content-Type", "text/plain");
+        evhttp_add_header(h, "Cache-Control", "no-store");
+        if (code == 405)
+                evhttp_add_header(h, "Allow", "GET, HEAD");
+        if (b)
+                evbuffer_add(b, body, strlen(body));
+        evhttp_send_reply(req, code, reason, b);
+        if (b)
+                evbuffer_free(b);
+}
+
+static void on_request(struct evhttp_request *req, void *arg) {
+        vouchd *d = arg;
+        char why[512], body[600];
+        const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+        if (!path || strcmp(path, "/healthz") != 0) {
+                answer(req, 404, "Not Found", "not found: this port serves GET /healthz only\n");
+                return;
+        }
+        enum evhttp_cmd_type m = evhttp_request_get_command(req);
+        if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+                answer(req, 405, "Method Not Allowed", "method not allowed: GET /healthz\n");
+                return;
+        }
+        if (health_ready(d, why, sizeof(why)))
+                answer(req, 200, "OK", "ok\n");
+        else {
+                snprintf(body, sizeof(body), "not ready: %s\n", why);
+                answer(req, 503, "Service Unavailable", body);
+        }
+}
+
+static void *health_main(void *arg) {
+        struct health *h = arg;
+        event_base_dispatch(h->base);
+        return NULL;
+}
+
+int health_start(vouchd *d) {
+        const char *listen = d->cfg.http_listen;
+        if (!listen)
+                return 0;
+        char host[256];
+        const char *colon = strrchr(listen, ':');
+        char *end = NULL;
+        unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+        if (!colon || (size_t) (colon - listen) >= sizeof(host) || !end || *end || port == 0 || port > 65535) {
+                vlog(LOG_ERR, "--http-listen %s: expected HOST:PORT", listen);
+                return -EINVAL;
+        }
+        snprintf(host, sizeof(host), "%.*s", (int) (colon - listen), listen);
+        if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* [::1] */
+                memmove(host, host + 1, strlen(host));
+                host[strlen(host) - 1] = 0;
+        }
+        struct health *h = calloc(1, sizeof(*h));
+        if (!h || !(h->base = event_base_new()) || !(h->http = evhttp_new(h->base))) {
+                vlog(LOG_ERR, "--http-listen: out of memory");
+                goto fail;
+        }
+        evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                                    EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+        evhttp_set_max_headers_size(h->http, 8192);
+        evhttp_set_max_body_size(h->http, 4096);
+        evhttp_set_timeout(h->http, 10);
+        evhttp_set_gencb(h->http, on_request, d);
+        if (evhttp_bind_socket(h->http, host[0] ? host : "0.0.0.0", (uint16_t) port) != 0) {
+                vlog(LOG_ERR, "--http-listen %s: cannot listen there (in use, or not an address of this machine)",
+                     listen);
+                goto fail;
+        }
+        if (pthread_create(&h->thread, NULL, health_main, h) != 0) {
+                vlog(LOG_ERR, "--http-listen: cannot start its thread");
+                goto fail;
+        }
+        d->health = h;
+        vlog(LOG_INFO, "health: GET http://%s/healthz (plain HTTP, no client certificate)", listen);
+        return 0;
+fail:
+        if (h && h->http)
+                evhttp_free(h->http);
+        if (h && h->base)
+                event_base_free(h->base);
+        free(h);
+        return -EINVAL;
+}
+
+void health_stop(vouchd *d) {
+        struct health *h = d->health;
+        if (!h)
+                return;
+        event_base_loopexit(h->base, NULL);
+        pthread_join(h->thread, NULL);
+        evhttp_free(h->http);
+        event_base_free(h->base);
+        free(h);
+        d->health = NULL;
+}
