@@ -6,7 +6,8 @@
  *   -> vouchd.seq_lock (verdict numbering and signing; d->keys)
  *   -> vouchd.lock (the registry, the golden table, every device's rec and latest verdict)
  *   -> device.mu (a device's attestation state and AK, while a quote is verified)
- *   -> leaves: the store's locks (store-sqlite.c), loop.done_lock, the API's watchers.
+ *   -> leaves: the store's locks (store-sqlite.c), loop.done_lock, the API's watchers,
+ *      vouchd.leases.mu (lease.c: it is held only while the store queues a write).
  * Next to each shared field below: the lock it is read and written under, and which thread
  * writes it (loops: the event loops; writer: the store's writer thread; API: the API
  * thread; main: start and SIGHUP). */
@@ -53,8 +54,14 @@ typedef struct device {
         vc_ak *ak;                      /* mu; loops (a re-enrollment's new AK) */
         struct session *session;        /* lock; loops: the one active session, or NULL */
         /* shared stores (vouchd.shared) only: this instance holds the device's lease (lock;
-         * written on the writer thread by the claim's and release's callbacks) */
+         * set on the writer thread by a claim's callback once the device was reloaded, cleared
+         * by the last lease_put and when the heartbeat is lost: lease.c) */
         bool leased;
+        /* lease.c's (lock): the store's lease row may be this instance's (released once unused);
+         * uses taken by lease_get and not yet dropped (sessions, the sweep); claims queued and
+         * not yet answered (no release is queued while one is: its grant would outlive it) */
+        bool lease_row;
+        unsigned lease_uses, lease_claims;
         /* the latest committed verdict: lock; written only by verdict.c's commit hand-off
          * (set_latest_locked, on the writer thread; at start by main) */
         uint8_t *latest;                /* serialized SignedVerdict, NULL if none */

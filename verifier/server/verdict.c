@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "credential.h"
 #include "keys.h"
+#include "lease.h"
 #include "verdict-ear.h"
 #include "verdict-sign.h"
 #include "vouchd.h"
@@ -168,7 +169,18 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         v->verifier_id = d->verifier_id;
         pthread_mutex_lock(&d->seq_lock);
         int refused = 0;
-        if (kind == ISSUE_STALE && dev->queued_deadline > vclock_mono()) {
+        if (kind == ISSUE_ATTESTED || kind == ISSUE_STALE) {
+                /* a shared store: only the holder of the device's lease attests it and lets
+                 * its verdict go STALE (lease.h), and only before its heartbeat's deadline */
+                pthread_mutex_lock(&d->lock);
+                bool held = lease_held_locked(d, dev);
+                pthread_mutex_unlock(&d->lock);
+                if (!held)
+                        refused = -ENOLCK;
+        }
+        if (refused) {
+                /* below */
+        } else if (kind == ISSUE_STALE && dev->queued_deadline > vclock_mono()) {
                 /* a fresh verdict is on its way to the store (the sweep only sees committed
                  * ones): it says more than STALE would */
                 refused = -EALREADY;
@@ -389,6 +401,25 @@ static void retire_keys(vouchd *d, int64_t now) {
 
 #define SWEEP_CHUNK 4096
 
+/* A shared store's sweep, once it holds the device's lease (on the writer thread after a
+ * claim, or on the sweep's when it held it already): the latest verdict is judged again, as
+ * a new claim reloaded it (another instance may have issued the STALE one, or attested the
+ * device, since this one last knew), and the lease dropped. */
+static void sweep_leased(vouchd *d, device *dev, int result, const char *holder, void *userdata) {
+        pthread_mutex_lock(&d->lock);
+        dev->stale_queued = false;
+        bool due = result == 0 && needs_stale_locked(dev);
+        int64_t expired_at = dev->latest_expires;
+        pthread_mutex_unlock(&d->lock);
+        if (due && issue_stale(d, dev, expired_at) < 0) {
+                pthread_mutex_lock(&d->lock);
+                dev->stale_queued = false;
+                pthread_mutex_unlock(&d->lock);
+        }
+        if (result == 0)
+                lease_put(d, dev);
+}
+
 void verdict_sweep(vouchd *d) {
         int64_t now = vclock_wall();
         retire_keys(d, now);
@@ -427,7 +458,15 @@ void verdict_sweep(vouchd *d) {
         }
 issue:
         for (size_t i = 0; i < n; i++)
-                if (issue_stale(d, due[i], when[i]) < 0) {
+                if (d->shared) {
+                        /* only the holder issues it: the device's lease is taken for it, or
+                         * refused while another instance holds it (that one issues it) */
+                        if (lease_get(d, due[i], sweep_leased, NULL) < 0) {
+                                pthread_mutex_lock(&d->lock);
+                                due[i]->stale_queued = false;
+                                pthread_mutex_unlock(&d->lock);
+                        }
+                } else if (issue_stale(d, due[i], when[i]) < 0) {
                         pthread_mutex_lock(&d->lock);
                         due[i]->stale_queued = false;
                         pthread_mutex_unlock(&d->lock);
@@ -539,14 +578,22 @@ int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len
 
 /* What the latest verdict is taken for comes from the signed record itself, not from the
  * row's columns: a row whose columns disagree with its record (edited, or corrupt) is not
- * served. 0, or -EBADMSG with why set. */
-static int load_record(device *dev, const vs_verdict *v, char *why, size_t n) {
+ * served. 0 with *ret filled (but for the record, which stays the caller's), or -EBADMSG with
+ * why set. */
+typedef struct loaded {
+        int status;
+        int64_t expires;
+        char golden[129];
+        int64_t golden_version;
+} loaded;
+
+static int check_record(const char *id, const vs_verdict *v, loaded *ret, char *why, size_t n) {
         Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, v->record_len, v->record);
         Vouch__V1__Verdict *vd = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
         int r = -EBADMSG;
         if (!vd)
                 snprintf(why, n, "its record is not a SignedVerdict");
-        else if (strcmp(vd->device_id, dev->rec.id) != 0)
+        else if (strcmp(vd->device_id, id) != 0)
                 snprintf(why, n, "its record is about device %.64s", vd->device_id);
         else if ((int) vd->status != v->status || vd->expires_at != v->expires_at || vd->sequence != v->sequence)
                 snprintf(why, n, "its columns (status %d, expires %lld, sequence %llu) disagree with its record "
@@ -556,40 +603,89 @@ static int load_record(device *dev, const vs_verdict *v, char *why, size_t n) {
         else
                 r = 0;
         if (r == 0) {
-                dev->latest_status = vd->status;
-                dev->latest_expires = vd->expires_at;
-                dev->latest_deadline = verdict_deadline(vd->expires_at);
-                snprintf(dev->latest_golden, sizeof(dev->latest_golden), "%s", vd->golden_name ? vd->golden_name : "");
-                dev->latest_golden_version = vd->golden_version;
+                ret->status = vd->status;
+                ret->expires = vd->expires_at;
+                snprintf(ret->golden, sizeof(ret->golden), "%s", vd->golden_name ? vd->golden_name : "");
+                ret->golden_version = vd->golden_version;
         }
         vouch__v1__verdict__free_unpacked(vd, NULL);
         vouch__v1__signed_verdict__free_unpacked(sv, NULL);
         return r;
 }
 
+/* dev's latest verdict becomes v's record (taken from v), as check_record read it. */
+static void apply_loaded_locked(device *dev, vs_verdict *v, const loaded *l) {
+        free(dev->latest);
+        dev->latest = v->record;
+        dev->latest_len = v->record_len;
+        v->record = NULL;
+        dev->latest_status = l->status;
+        dev->latest_expires = l->expires;
+        dev->latest_deadline = verdict_deadline(l->expires);
+        snprintf(dev->latest_golden, sizeof(dev->latest_golden), "%s", l->golden);
+        dev->latest_golden_version = l->golden_version;
+        dev->stale_queued = false;
+}
+
 int verdict_load_latest(vouchd *d) {
         for (size_t b = 0; b < d->n_buckets; b++)
                 for (device *dev = d->buckets[b]; dev; dev = dev->next) {
                         vs_verdict v = { 0 };
+                        loaded l;
                         char why[300];
                         int r = vs_verdict_latest(d->store, dev->rec.id, &v);
                         if (r == -ENOENT)
                                 continue;
                         if (r < 0)
                                 return r;
-                        if (load_record(dev, &v, why, sizeof(why)) < 0) {
+                        if (check_record(dev->rec.id, &v, &l, why, sizeof(why)) < 0) {
                                 /* the device shows as never attested (UNKNOWN) until it does */
                                 vlog(LOG_ERR, "store: device %s: latest verdict (sequence %llu) not used: %s", dev->rec.id,
                                      (unsigned long long) v.sequence, why);
                                 free(v.record);
                                 continue;
                         }
-                        dev->latest = v.record;
-                        dev->latest_len = v.record_len;
+                        apply_loaded_locked(dev, &v, &l);
                 }
         int r = vs_verdict_last_global(d->store, &d->gseq);
         atomic_store(&d->published, d->gseq);
         return r;
+}
+
+/* The per-device sequence of a serialized SignedVerdict (0 when it does not parse). */
+static uint64_t record_sequence(const uint8_t *record, size_t len) {
+        Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, len, record);
+        Vouch__V1__Verdict *vd = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
+        uint64_t n = vd ? vd->sequence : 0;
+        vouch__v1__verdict__free_unpacked(vd, NULL);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        return n;
+}
+
+int verdict_reload_latest(vouchd *d, device *dev) {
+        vs_verdict v = { 0 };
+        loaded l;
+        char why[300];
+        int r = vs_verdict_latest(d->store, dev->rec.id, &v);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (check_record(dev->rec.id, &v, &l, why, sizeof(why)) < 0) {
+                vlog(LOG_ERR, "store: device %s: latest verdict (sequence %llu) not used: %s", dev->rec.id,
+                     (unsigned long long) v.sequence, why);
+                free(v.record);
+                return 0;
+        }
+        pthread_mutex_lock(&d->lock);
+        /* a newer one in memory is this instance's own that was shown but not stored (a
+         * failed commit): it stays */
+        uint64_t have = dev->latest ? record_sequence(dev->latest, dev->latest_len) : 0;
+        if (!dev->latest || v.sequence > have)
+                apply_loaded_locked(dev, &v, &l);
+        pthread_mutex_unlock(&d->lock);
+        free(v.record);
+        return 0;
 }
 
 /* The store's answer to the verdicts issued at start (writer thread). */
@@ -598,21 +694,40 @@ static void settle_done(int error, void *userdata) {
                 atomic_fetch_add((atomic_uint *) userdata, 1);
 }
 
-static int settle_one(vouchd *d, device *dev, bool previous_clean, atomic_uint *failed) {
+/* The verdict that supersedes dev's latest TRUSTED one when that may stand for nothing: an
+ * UNTRUSTED one when the device is revoked (or not approved), else a STALE one saying why
+ * (taken_from: the instance whose lease this one took over; NULL: this instance's own
+ * unclean run). Returns 1 when one was issued, 0 when the latest one is not TRUSTED. */
+static int supersede(vouchd *d, device *dev, const char *taken_from, verdict_done_fn done, void *userdata) {
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
         Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
+        char actual[160], why[400];
         int64_t now = vclock_wall();
+        pthread_mutex_lock(&d->lock);
+        bool trusted = dev->latest && dev->latest_status == VOUCH__V1__TRUST_STATUS__TRUSTED;
         bool revoked = dev->rec.revoked || !dev->rec.approved;
-        if (!dev->latest || dev->latest_status != VOUCH__V1__TRUST_STATUS__TRUSTED || (previous_clean && !revoked))
+        pthread_mutex_unlock(&d->lock);
+        if (!trusted)
                 return 0;
         v.device_id = dev->rec.id;
         v.issued_at = now;
         v.expires_at = now + (int64_t) d->cfg.interval * d->cfg.verdict_ttl_intervals;
+        pthread_mutex_lock(&dev->mu);
         v.boot_count = dev->state.reset_count;
+        pthread_mutex_unlock(&dev->mu);
         if (revoked) {
                 v.status = VOUCH__V1__TRUST_STATUS__UNTRUSTED;
                 verdict_one_finding(&v, &f, &fp, "revoked", "not revoked", "revoked",
                                     "the device is revoked; its latest stored verdict (TRUSTED) predates the revocation");
+        } else if (taken_from) {
+                v.status = VOUCH__V1__TRUST_STATUS__STALE;
+                snprintf(actual, sizeof(actual), "instance %s stopped holding it without releasing it", taken_from);
+                snprintf(why, sizeof(why),
+                         "the vouchd instance %s that attested this device stopped (a crash, a kill, or lost contact "
+                         "with the database) and its lease was taken over: a newer, less trusting verdict it issued "
+                         "may be missing; the device is trusted again once it attests",
+                         taken_from);
+                verdict_one_finding(&v, &f, &fp, "takeover", "the device's lease released by its holder", actual, why);
         } else {
                 v.status = VOUCH__V1__TRUST_STATUS__STALE;
                 verdict_one_finding(&v, &f, &fp, "restart", "a store holding every verdict vouchd issued",
@@ -621,7 +736,20 @@ static int settle_one(vouchd *d, device *dev, bool previous_clean, atomic_uint *
                                     "failed write): a newer, less trusting verdict may be missing; the device is "
                                     "trusted again once it attests");
         }
-        return issue(d, dev, &v, ISSUE_PLAIN, 0, NULL, settle_done, failed, NULL, NULL);
+        int r = issue(d, dev, &v, ISSUE_PLAIN, 0, NULL, done, userdata, NULL, NULL);
+        return r < 0 ? r : 1;
+}
+
+int verdict_supersede(vouchd *d, device *dev, const char *taken_from, verdict_done_fn done, void *userdata) {
+        return supersede(d, dev, taken_from, done, userdata);
+}
+
+static int settle_one(vouchd *d, device *dev, bool previous_clean, atomic_uint *failed) {
+        bool revoked = dev->rec.revoked || !dev->rec.approved;
+        if (previous_clean && !revoked)
+                return 0;
+        int r = supersede(d, dev, NULL, settle_done, failed);
+        return r < 0 ? r : 0;
 }
 
 /* After an unclean run the global numbering jumps this far: a verdict numbered and shown
@@ -635,6 +763,8 @@ int verdict_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, s
         int r = 0;
         if (!previous_clean)
                 d->gseq += GSEQ_GAP_AFTER_UNCLEAN;
+        if (d->shared) /* only the holder of a device's lease issues its verdicts */
+                return lease_settle_at_start(d, previous_clean, ret_stale, ret_revoked);
         for (size_t b = 0; r == 0 && b < d->n_buckets; b++)
                 for (device *dev = d->buckets[b]; r == 0 && dev; dev = dev->next) {
                         bool was_revoked = dev->rec.revoked || !dev->rec.approved;
