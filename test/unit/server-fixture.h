@@ -41,10 +41,21 @@ typedef struct sfx {
         uint32_t reset, restart;
         fconn conns[16];        /* the connections made (sessions may outlive a test's frame) */
         size_t n_conns;
+        /* the store: SQLite in the temp dir, or the PostgreSQL of sfx_pg_url (shared: leases,
+         * with the heartbeat run by hand, lease_heartbeat_tick) opened as this instance */
+        char instance[VS_INSTANCE_MAX + 1];
 } sfx;
+
+/* The PostgreSQL store's URL when the test runs under test/pg/pg-harness.sh
+ * (VOUCH_TEST_STORE_URL), else NULL: SQLite. */
+const char *sfx_pg_url(void);
 
 /* enroll: the device is known (enrolled and approved) before vouchd loads the store. */
 void sfx_setup(sfx *f, bool enroll);
+/* The same as instance (PostgreSQL only; sfx_setup's is "a"); fresh_store: the database is
+ * emptied first, else the vouchd joins the store as it is (a second instance: its own state
+ * dir, golden set and device, the store's devices loaded). */
+void sfx_setup_instance(sfx *f, bool enroll, const char *instance, bool fresh_store);
 /* Drains the store and the loop, then frees everything (the fake clock stays on). */
 void sfx_teardown(sfx *f);
 /* Stops and frees vouchd, then loads it again from the same state dir and store, as a

@@ -289,6 +289,10 @@ static void pending_finish(pending *p) {
                 if (p->error == -EACCES) {
                         session_close(s, EACCES, "device %s is revoked or not approved: no verdict issued",
                                       s->dev ? s->dev->rec.id : s->id);
+                } else if (p->error == -ENOLCK) {
+                        session_close(s, EAGAIN, "this vouchd instance no longer holds device %s (its heartbeat "
+                                      "could not be stored in time): no verdict issued; connect again",
+                                      s->dev ? s->dev->rec.id : s->id);
                 } else if (p->error == -ESTALE) {
                         session_close(s, ESTALE, "a later attestation of this device on another connection was "
                                       "verified first: no verdict issued for this one");
@@ -625,6 +629,11 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
         if (r == -EACCES) {
                 vlog(LOG_WARN, "device %s: revoked or not approved while its quote was on the way: no verdict issued",
                      s->dev->rec.id);
+                return;
+        }
+        if (r == -ENOLCK) {
+                vlog(LOG_WARN, "device %s: this instance's lease on it was lost while its quote was on the way: no "
+                               "verdict issued", s->dev->rec.id);
                 return;
         }
         if (r == -ESTALE) {
