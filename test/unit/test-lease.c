@@ -357,6 +357,61 @@ static void test_released_at_stop(void **state) {
         vs_close(b);
 }
 
+/* A verdict shown but not stored (its commit failed) keeps the device's lease until the
+ * sweep has stored it again: meanwhile no other instance may claim the device and serve the
+ * older TRUSTED verdict the store still has. */
+static void test_unstored_keeps_the_lease(void **state) {
+        sfx *f = *state;
+        fconn *c;
+        if (strcmp(getenv("VOUCH_FAILPOINTS_BUILT") ?: "0", "1") != 0) {
+                fprintf(stderr, "SKIP: the store's failpoints are not built (meson -Dfailpoints=true)\n");
+                skip();
+        }
+        struct session *s = sfx_connect(f, &c);
+        assert_int_equal(sfx_attest(f, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        close_conn(s);
+        sfx_pump(f);
+        f->clock -= 120000; /* the next quote's clock goes back: UNTRUSTED */
+        s = sfx_connect(f, &c);
+        sfx_hello(f, s);
+        sfx_pump(f);
+        Vouch__V1__VerifierMessage *w = sfx_next(c), *ch = sfx_next(c);
+        assert_int_equal(ch->msg_case, VOUCH__V1__VERIFIER_MESSAGE__MSG_CHALLENGE);
+        setenv("VOUCH_FAILPOINTS", "store-verdict", 1);
+        sfx_answer(f, s, ch->challenge, ch->challenge->nonce.data);
+        sfx_pump(f);
+        unsetenv("VOUCH_FAILPOINTS");
+        expect_error(c, EIO, "could not commit");
+        session_event(s, TCONN_FLUSHED, "");
+        vouch__v1__verifier_message__free_unpacked(w, NULL);
+        vouch__v1__verifier_message__free_unpacked(ch, NULL);
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        int status = -1;
+        assert_int_equal(verdict_current(&f->d, sfx_device(f), &rec, &len, &status), 0);
+        free(rec);
+        assert_int_equal(status, VOUCH__V1__TRUST_STATUS__UNTRUSTED);
+        Vouch__V1__Verdict *v = stored_latest(f);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__TRUSTED);
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        /* the session is gone, the lease stays */
+        vs_store *b = open_other("b");
+        vs_lease_result got = claim_sync(b, f->id);
+        assert_false(got.granted);
+        assert_string_equal(got.holder, "a");
+        /* the sweep stores what was shown, then releases */
+        verdict_sweep(&f->d);
+        sfx_pump(f);
+        v = stored_latest(f);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__UNTRUSTED);
+        assert_int_equal(v->sequence, 3); /* 2 was the failed commit's */
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        assert_false(leased(f));
+        got = claim_sync(b, f->id);
+        assert_true(got.granted);
+        vs_close(b);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_claim_refused, setup, teardown),
@@ -365,6 +420,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_heartbeat_renews, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stale_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_released_at_stop, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unstored_keeps_the_lease, setup, teardown),
         };
         if (!sfx_pg_url()) {
                 fprintf(stderr, "SKIP: no PostgreSQL store (VOUCH_TEST_STORE_URL; test/pg/pg-harness.sh)\n");

@@ -67,6 +67,10 @@ static void released(int error, void *userdata) {
 static void release_if_unused_locked(vouchd *d, device *dev) {
         if (!dev->lease_row || dev->lease_uses || dev->lease_claims)
                 return;
+        /* what it showed is not stored: held until it is (verdict_sweep), or until the
+         * heartbeat is lost (then the next holder takes it over and supersedes the store's) */
+        if (dev->unstored && dev->leased && alive(d) && !atomic_load(&d->leases.closed))
+                return;
         if (dev->leased) {
                 dev->leased = false;
                 atomic_fetch_sub(&d->leases.held, 1);
@@ -509,6 +513,16 @@ void lease_release_all(vouchd *d) {
                 return;
         if (started)
                 pthread_join(ls->thread, NULL);
+        /* the verdicts shown and not stored, stored now if they can be (else the run is
+         * unclean: this instance's next start supersedes what the store has) */
+        for (size_t b = 0; b < d->n_buckets; b++)
+                for (device *dev = d->buckets[b]; dev; dev = dev->next) {
+                        pthread_mutex_lock(&d->lock);
+                        bool unstored = dev->unstored;
+                        pthread_mutex_unlock(&d->lock);
+                        if (unstored)
+                                verdict_store_shown(d, dev, NULL, NULL);
+                }
         if (vs_lease_release_all(d->store, NULL, NULL) == 0)
                 vs_flush(d->store);
         for (size_t b = 0; b < d->n_buckets; b++) {

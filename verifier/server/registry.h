@@ -62,6 +62,11 @@ typedef struct device {
          * not yet answered (no release is queued while one is: its grant would outlive it) */
         bool lease_row;
         unsigned lease_uses, lease_claims;
+        /* shared stores (lock; written by verdict.c's commit hand-off): the latest verdict in
+         * memory is this instance's own and its commit failed, so the store's is older (and
+         * may be TRUSTED). The lease is kept until a later verdict of the device is stored
+         * (the sweep stores the shown one again): no other instance serves the older one. */
+        bool unstored;
         /* the latest committed verdict: lock; written only by verdict.c's commit hand-off
          * (set_latest_locked, on the writer thread; at start by main) */
         uint8_t *latest;                /* serialized SignedVerdict, NULL if none */

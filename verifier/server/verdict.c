@@ -83,12 +83,14 @@ static void committed(int error, void *arg) {
                 if (c->status != VOUCH__V1__TRUST_STATUS__TRUSTED && !c->keep_on_failure) {
                         pthread_mutex_lock(&d->lock);
                         set_latest_locked(c->dev, c);
+                        c->dev->unstored = d->shared; /* lease.c keeps the lease until it is */
                         pthread_mutex_unlock(&d->lock);
                 }
         }
         if (error == 0) {
                 pthread_mutex_lock(&d->lock);
                 set_latest_locked(c->dev, c);
+                c->dev->unstored = false;
                 pthread_mutex_unlock(&d->lock);
                 atomic_store(&d->published, c->global_sequence); /* callbacks run in commit order */
                 if (d->on_committed)
@@ -401,6 +403,35 @@ static void retire_keys(vouchd *d, int64_t now) {
 
 #define SWEEP_CHUNK 4096
 
+typedef struct shown_store {
+        vouchd *d;
+        device *dev;
+} shown_store;
+
+static void shown_stored(int error, void *userdata) {
+        shown_store *ss = userdata;
+        if (error < 0)
+                vlog(LOG_ERR, "device %s: its latest verdict could not be stored again: its lease is kept",
+                     ss->dev->rec.id);
+        lease_put(ss->d, ss->dev); /* released once stored (lease.c) */
+        free(ss);
+}
+
+/* A shared store's sweep, for a device whose latest verdict in memory could not be stored
+ * and whose session ended: it is stored again, then the lease can go. */
+static void unstored_leased(vouchd *d, device *dev, int result, const char *holder, void *userdata) {
+        if (result < 0)
+                return;
+        shown_store *ss = malloc(sizeof(*ss));
+        if (ss)
+                *ss = (shown_store) { d, dev };
+        int r = ss ? verdict_store_shown(d, dev, shown_stored, ss) : -ENOMEM;
+        if (r <= 0) {
+                free(ss);
+                lease_put(d, dev);
+        }
+}
+
 /* A shared store's sweep, once it holds the device's lease (on the writer thread after a
  * claim, or on the sweep's when it held it already): the latest verdict is judged again, as
  * a new claim reloaded it (another instance may have issued the STALE one, or attested the
@@ -423,8 +454,8 @@ static void sweep_leased(vouchd *d, device *dev, int result, const char *holder,
 void verdict_sweep(vouchd *d) {
         int64_t now = vclock_wall();
         retire_keys(d, now);
-        size_t n = 0, cap = 0;
-        device **due = NULL;
+        size_t n = 0, cap = 0, nu = 0;
+        device **due = NULL, *unstored[64];
         int64_t *when = NULL;
         /* the registry lock is taken for SWEEP_CHUNK buckets at a time, not for the whole
          * walk: with 100,000 devices a walk takes milliseconds, and every attestation takes
@@ -435,6 +466,10 @@ void verdict_sweep(vouchd *d) {
                 for (size_t b = b0; b < d->n_buckets && b < b0 + SWEEP_CHUNK; b++)
                         for (device *dev = d->buckets[b]; dev; dev = dev->next) {
                                 int64_t exp = dev->latest_expires;
+                                /* (a few a second: more wait for the next sweep) */
+                                if (dev->unstored && dev->leased && !dev->lease_uses && !dev->lease_claims &&
+                                    nu < sizeof(unstored) / sizeof(unstored[0]))
+                                        unstored[nu++] = dev;
                                 if (!needs_stale_locked(dev))
                                         continue;
                                 if (n == cap) {
@@ -457,6 +492,8 @@ void verdict_sweep(vouchd *d) {
                 pthread_mutex_unlock(&d->lock);
         }
 issue:
+        for (size_t i = 0; i < nu; i++)
+                lease_get(d, unstored[i], unstored_leased, NULL); /* held: answered at once */
         for (size_t i = 0; i < n; i++)
                 if (d->shared) {
                         /* only the holder issues it: the device's lease is taken for it, or
@@ -742,6 +779,32 @@ static int supersede(vouchd *d, device *dev, const char *taken_from, verdict_don
 
 int verdict_supersede(vouchd *d, device *dev, const char *taken_from, verdict_done_fn done, void *userdata) {
         return supersede(d, dev, taken_from, done, userdata);
+}
+
+int verdict_store_shown(vouchd *d, device *dev, verdict_done_fn done, void *userdata) {
+        uint8_t *copy = NULL;
+        size_t len = 0;
+        pthread_mutex_lock(&d->lock);
+        if (dev->unstored && dev->latest && (copy = malloc(dev->latest_len))) {
+                memcpy(copy, dev->latest, dev->latest_len);
+                len = dev->latest_len;
+        }
+        bool wanted = dev->unstored;
+        pthread_mutex_unlock(&d->lock);
+        if (!copy)
+                return wanted ? -ENOMEM : 0;
+        Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, len, copy);
+        Vouch__V1__Verdict *v = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
+        int r = -EBADMSG;
+        if (v) { /* the same statement, numbered (and signed) anew: its old numbers were never stored */
+                char *verifier_id = v->verifier_id; /* issue() points it at d's: freed below as unpacked */
+                r = issue(d, dev, v, ISSUE_PLAIN, 0, NULL, done, userdata, NULL, NULL);
+                v->verifier_id = verifier_id;
+        }
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        free(copy);
+        return r < 0 ? r : 1;
 }
 
 static int settle_one(vouchd *d, device *dev, bool previous_clean, atomic_uint *failed) {

@@ -83,6 +83,10 @@ int verdict_reload_latest(vouchd *d, device *dev);
  * "takeover"), or NULL, this instance's own unclean run (rule "restart"). Returns 1 when one
  * was queued (done runs once it is committed or failed), or <0 when none could be. */
 int verdict_supersede(vouchd *d, device *dev, const char *taken_from, verdict_done_fn done, void *userdata);
+/* A shared store: dev's latest verdict in memory, shown but not stored (device.unstored), is
+ * issued again with new numbers (the same statement, signed anew). 1 when queued (done runs
+ * once committed or failed), 0 when nothing is unstored, or <0. */
+int verdict_store_shown(vouchd *d, device *dev, verdict_done_fn done, void *userdata);
 /* Reads the verdict-signing keys again (vk_load) and swaps them in. */
 int verdict_keys_reload(vouchd *d);
 /* Loads the latest verdict of every device from the store (at start). */
