@@ -412,6 +412,65 @@ static void test_unstored_keeps_the_lease(void **state) {
         vs_close(b);
 }
 
+/* A failed commit of an attestation's TRUSTED verdict: the run is unclean, nothing shown. */
+static void failed_attestation(sfx *f) {
+        fconn *c;
+        struct session *s = sfx_connect(f, &c);
+        sfx_hello(f, s);
+        sfx_pump(f);
+        Vouch__V1__VerifierMessage *w = sfx_next(c), *ch = sfx_next(c);
+        assert_int_equal(ch->msg_case, VOUCH__V1__VERIFIER_MESSAGE__MSG_CHALLENGE);
+        setenv("VOUCH_FAILPOINTS", "store-verdict", 1);
+        sfx_answer(f, s, ch->challenge, ch->challenge->nonce.data);
+        sfx_pump(f);
+        unsetenv("VOUCH_FAILPOINTS");
+        expect_error(c, EIO, "could not commit");
+        session_event(s, TCONN_FLUSHED, "");
+        vouch__v1__verifier_message__free_unpacked(w, NULL);
+        vouch__v1__verifier_message__free_unpacked(ch, NULL);
+}
+
+/* After this instance's unclean run, its start claims the devices whose latest verdict is
+ * TRUSTED and supersedes it (STALE, rule "restart"), one by one under their leases; a device
+ * a live instance holds is left to it. */
+static void test_unclean_restart_settles(void **state) {
+        sfx *f = *state;
+        fconn *c;
+        if (strcmp(getenv("VOUCH_FAILPOINTS_BUILT") ?: "0", "1") != 0) {
+                fprintf(stderr, "SKIP: the store's failpoints are not built (meson -Dfailpoints=true)\n");
+                skip();
+        }
+        struct session *s = sfx_connect(f, &c);
+        assert_int_equal(sfx_attest(f, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        close_conn(s);
+        failed_attestation(f);
+        sfx_restart(f);
+        Vouch__V1__Verdict *v = stored_latest(f);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__STALE);
+        assert_string_equal(v->findings[0]->rule, "restart");
+        uint64_t seq = v->sequence;
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        assert_false(leased(f));
+        vs_lease_result got;
+        assert_int_equal(vs_lease_get(f->d.store, f->id, &got), -ENOENT); /* released */
+
+        /* again, the device held by a live instance meanwhile: left to it */
+        s = sfx_connect(f, &c);
+        assert_int_equal(sfx_attest(f, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        close_conn(s);
+        failed_attestation(f);
+        vs_store *b = open_other("b");
+        got = claim_sync(b, f->id);
+        assert_true(got.granted);
+        sfx_restart(f);
+        v = stored_latest(f);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__TRUSTED);
+        assert_true(v->sequence > seq);
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        assert_true(atomic_load(&f->d.leases.refusals) >= 1);
+        vs_close(b);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_claim_refused, setup, teardown),
@@ -421,6 +480,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stale_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_released_at_stop, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unstored_keeps_the_lease, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unclean_restart_settles, setup, teardown),
         };
         if (!sfx_pg_url()) {
                 fprintf(stderr, "SKIP: no PostgreSQL store (VOUCH_TEST_STORE_URL; test/pg/pg-harness.sh)\n");
