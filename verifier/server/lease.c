@@ -254,8 +254,6 @@ static void claimed(int error, const vs_lease_result *res, void *userdata) {
                      s > 0 ? ": its latest verdict (TRUSTED) superseded" : s < 0 ? ": its latest verdict (TRUSTED) "
                                                                                    "could not be superseded" : "");
         }
-        if (r == -EBUSY)
-                verdict_reload_latest(d, dev); /* what the holder issued, for this instance's reads */
         c->cb(d, dev, r, holder, c->userdata);
         free(c);
 }

@@ -94,6 +94,10 @@ void lease_release_all(vouchd *d);
  * is TRUSTED and may be superseded, after this instance's unclean previous run (previous_clean
  * false) or because the device is revoked, are claimed one by one; those granted get their
  * STALE (or revoked: UNTRUSTED) verdict and are released. One held by a live instance is
- * left to it: that one took the lease over from this instance (and superseded the verdict)
- * or has attested it since. Waits for the commits; -EIO when one failed. */
+ * left to it: that one took the lease over from this instance (and superseded the verdict),
+ * or claimed it after this one released it, which it does only once what it showed of the
+ * device is stored (device.unstored). Then vs_run_settled. This replaces, on a shared
+ * store, the plan of acting on previous_clean and lapsed at a device's first claim: a
+ * restart within the ttl finds the crashed run's heartbeat still running (lapsed false).
+ * Waits for the commits; -EIO when one failed. */
 int lease_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, size_t *ret_revoked);

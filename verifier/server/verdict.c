@@ -437,6 +437,8 @@ static void unstored_leased(vouchd *d, device *dev, int result, const char *hold
  * a new claim reloaded it (another instance may have issued the STALE one, or attested the
  * device, since this one last knew), and the lease dropped. */
 static void sweep_leased(vouchd *d, device *dev, int result, const char *holder, void *userdata) {
+        if (result == -EBUSY) /* the holder issues it: what it issued, so that this sweep stops asking */
+                verdict_reload_latest(d, dev);
         pthread_mutex_lock(&d->lock);
         dev->stale_queued = false;
         bool due = result == 0 && needs_stale_locked(dev);
