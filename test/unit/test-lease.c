@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "clock.h"
+#include "health.h"
 #include "server-fixture.h"
 #include "tlsconn.h"
 
@@ -238,7 +239,10 @@ static void test_heartbeat_lost(void **state) {
         vs_verdict v;
         assert_int_equal(vs_verdict_latest(d->store, f->id, &v), -ENOENT);
         assert_int_equal(atomic_load(&d->verdicts_issued), 0);
-        /* a new session is refused */
+        /* not ready for a load balancer; a new session is refused */
+        char why[300];
+        assert_false(health_ready(d, why, sizeof(why)));
+        assert_non_null(strstr(why, "heartbeat"));
         struct session *s2 = sfx_connect(f, &c2);
         sfx_hello(f, s2);
         sfx_pump(f);
@@ -254,6 +258,7 @@ static void test_heartbeat_lost(void **state) {
         assert_int_equal(atomic_load(&d->leases.lost_leases), 0); /* the session's ended with it */
         sfx_pump(f);
         assert_false(atomic_load(&d->leases.lost));
+        assert_true(health_ready(d, why, sizeof(why)));
         vs_lease_result got;
         assert_int_equal(vs_lease_get(d->store, f->id, &got), -ENOENT); /* every row released */
 

@@ -79,6 +79,9 @@ void lease_put(vouchd *d, device *dev);
  * passed. d->lock held. */
 bool lease_held_locked(vouchd *d, const device *dev);
 
+/* Whether this instance's heartbeat runs (a renewal committed, none lost since, the local
+ * deadline not passed): else no device is claimed (/healthz: not ready). */
+bool lease_heartbeat_alive(vouchd *d);
 /* The heartbeat: renews every lease of this instance at once (and waits for the commit:
  * <0 when it fails), then every LEASE_RENEW_MS (vs_lease_renew_all) from a thread of its own
  * (not with manual set), which also gives every lease up when the local deadline passes. */
