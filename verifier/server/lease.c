@@ -71,9 +71,10 @@ static void released(int error, void *userdata) {
 static void release_if_unused_locked(vouchd *d, device *dev) {
         if (!dev->lease_row || dev->lease_uses || dev->lease_claims)
                 return;
-        /* what it showed is not stored: held until it is (verdict_sweep), or until the
-         * heartbeat is lost (then the next holder takes it over and supersedes the store's) */
-        if (dev->unstored && dev->leased && alive(d) && !atomic_load(&d->leases.closed))
+        /* what it showed is not stored: the row stays until it is (verdict_sweep), also when
+         * the heartbeat is lost: the next holder then takes it over and supersedes the
+         * store's verdict (a released row would be claimed as free) */
+        if (dev->unstored && !atomic_load(&d->leases.closed))
                 return;
         if (dev->leased) {
                 dev->leased = false;
@@ -102,11 +103,9 @@ void lease_put(vouchd *d, device *dev) {
         pthread_mutex_unlock(&d->lock);
 }
 
-/* Failed releases again (the heartbeat's thread): every row that may still be this
- * instance's and that nothing uses. */
-static void retry_releases(vouchd *d) {
-        if (!atomic_exchange(&d->leases.retry_release, false))
-                return;
+/* Every row that may still be this instance's and that nothing uses, released (the
+ * heartbeat's thread): after a release failed, and when recovering from a loss. */
+static void release_unused(vouchd *d) {
         for (size_t b = 0; b < d->n_buckets; b++) {
                 pthread_mutex_lock(&d->lock);
                 for (device *dev = d->buckets[b]; dev; dev = dev->next)
@@ -227,12 +226,11 @@ static void claimed(int error, const vs_lease_result *res, void *userdata) {
         if (r == 0) {
                 snprintf(from, sizeof(from), "%s", res->taken_from);
                 pthread_mutex_lock(&d->lock);
+                dev->lease_row = true; /* (given up meanwhile: released below, once unused) */
                 if (!claim_current(d, c->epoch))
-                        r = -ENOLINK; /* given up meanwhile: the recovery releases the row */
-                else {
+                        r = -ENOLINK;
+                else
                         fresh = !dev->leased;
-                        dev->lease_row = true;
-                }
                 pthread_mutex_unlock(&d->lock);
         }
         if (r == 0 && fresh && (r = reload(d, dev)) < 0)
@@ -248,7 +246,7 @@ static void claimed(int error, const vs_lease_result *res, void *userdata) {
                 }
                 dev->lease_uses++;
         }
-        release_if_unused_locked(d, dev); /* refused, failed or void: a row of ours goes */
+        release_if_unused_locked(d, dev); /* reload failed or void: the row goes */
         pthread_mutex_unlock(&d->lock);
         if (r == 0 && fresh && from[0]) {
                 /* the lapsed holder may have shown a newer verdict than it stored */
@@ -303,8 +301,8 @@ int lease_get(vouchd *d, device *dev, lease_fn cb, void *userdata) {
 /* Every lease given up: its heartbeat was not stored before the local deadline (the database
  * unreachable, or this process stalled), or the database found it lapsed. Another instance
  * may hold any of these devices soon. Claims are refused until lease_heartbeat_tick's
- * recovery (a release of every row of this instance, then a renewal) commits; the devices'
- * sessions are closed. Any thread but the loops' holding d->lock. */
+ * recovery (the release of every unused row that may be this instance's, then a renewal)
+ * commits; the devices' sessions are closed. Any thread but the loops' holding d->lock. */
 static void give_up_all(vouchd *d, const char *why) {
         lease_state *ls = &d->leases;
         device **kick = NULL;
@@ -328,7 +326,6 @@ static void give_up_all(vouchd *d, const char *why) {
                                 if (dev->session && n < cap)
                                         kick[n++] = dev;
                         }
-                        dev->lease_row = false; /* the recovery releases every row */
                 }
                 pthread_mutex_unlock(&d->lock);
         }
@@ -351,16 +348,6 @@ typedef struct renewal {
         bool recovery;                  /* after a loss, queued behind a release of every row */
 } renewal;
 
-static void released_all(int error, void *userdata) {
-        renewal *rn = userdata;
-        lease_state *ls = &rn->d->leases;
-        pthread_mutex_lock(&ls->mu);
-        if (error == 0)
-                ls->released_epoch = rn->epoch + 1;
-        pthread_mutex_unlock(&ls->mu);
-        free(rn);
-}
-
 /* The store's answer to a renewal (writer thread). */
 static void renewed(int error, const vs_lease_result *res, void *userdata) {
         renewal *rn = userdata;
@@ -373,9 +360,9 @@ static void renewed(int error, const vs_lease_result *res, void *userdata) {
                 ls->recovering = false;
         if (error == 0 && rn->epoch == atomic_load(&ls->epoch)) {
                 if (rn->recovery) {
-                        /* every row of this instance released, then the heartbeat renewed:
-                         * claims may go on */
-                        if (atomic_load(&ls->lost) && ls->released_epoch == rn->epoch + 1) {
+                        /* the unused rows released (a failed release is queued again by the
+                         * next tick), then the heartbeat renewed: claims may go on */
+                        if (atomic_load(&ls->lost)) {
                                 ls->renewed_ms = rn->queued_ms;
                                 atomic_store(&ls->deadline_ms, until);
                                 atomic_store(&ls->lost, false);
@@ -400,27 +387,14 @@ static void renewed(int error, const vs_lease_result *res, void *userdata) {
         free(rn);
 }
 
-/* Queues a renewal queued at now (after a release of every row when recovering). leases.mu
- * held. */
+/* Queues a renewal queued at now (a recovery's: after the releases). leases.mu held. */
 static int queue_renewal(vouchd *d, int64_t now, bool recovery) {
         lease_state *ls = &d->leases;
-        uint64_t epoch = atomic_load(&ls->epoch);
-        renewal *rn = malloc(sizeof(*rn)), *rel = recovery ? malloc(sizeof(*rel)) : NULL;
+        renewal *rn = malloc(sizeof(*rn));
         int r;
-        if (!rn || (recovery && !rel)) {
-                free(rn);
-                free(rel);
+        if (!rn)
                 return -ENOMEM;
-        }
-        *rn = (renewal) { d, now, epoch, recovery };
-        if (recovery) {
-                *rel = *rn;
-                if ((r = vs_lease_release_all(d->store, released_all, rel)) < 0) {
-                        free(rel);
-                        free(rn);
-                        return r;
-                }
-        }
+        *rn = (renewal) { d, now, atomic_load(&ls->epoch), recovery };
         if ((r = vs_lease_renew_all(d->store, LEASE_TTL_MS, renewed, rn)) < 0) {
                 free(rn);
                 return r;
@@ -437,15 +411,22 @@ void lease_heartbeat_tick(vouchd *d) {
         int64_t now = now_ms(), deadline = atomic_load(&ls->deadline_ms);
         if (!atomic_load(&ls->lost) && deadline > 0 && now >= deadline)
                 give_up_all(d, "no heartbeat could be stored in time");
-        retry_releases(d);
         pthread_mutex_lock(&ls->mu);
-        bool lost = atomic_load(&ls->lost);
-        if (!atomic_load(&ls->closed) && now >= ls->next_renew_ms && !(lost && ls->recovering)) {
+        bool lost = atomic_load(&ls->lost), due = !atomic_load(&ls->closed) && now >= ls->next_renew_ms,
+             recover = due && lost && !ls->recovering;
+        pthread_mutex_unlock(&ls->mu);
+        /* the rows given up go first, or they would lock their devices out of every other
+         * instance while this one's heartbeat runs; a row whose verdict is not stored stays */
+        if (atomic_exchange(&ls->retry_release, false) || recover)
+                release_unused(d);
+        pthread_mutex_lock(&ls->mu);
+        if (due && !(lost && ls->recovering)) {
                 int r = queue_renewal(d, now, lost);
                 if (r < 0)
                         vlog(LOG_ERR, "leases: cannot queue the heartbeat: %s", strerror(-r));
-                ls->next_renew_ms = now + LEASE_RENEW_MS;
         }
+        if (due)
+                ls->next_renew_ms = now + LEASE_RENEW_MS;
         pthread_mutex_unlock(&ls->mu);
 }
 

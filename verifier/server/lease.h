@@ -35,7 +35,7 @@
 typedef struct lease_state {
         bool manual;                    /* tests: no heartbeat thread, they call lease_heartbeat_tick */
         /* the local deadline passed (or a renewal found the heartbeat lapsed): every lease was
-         * given up, claims are refused until a release of every row and a renewal commit */
+         * given up, claims are refused until the unused rows are released and a renewal commits */
         atomic_bool lost;
         atomic_ullong epoch;            /* counts the losses: a claim queued before one is void */
         atomic_ullong held;             /* devices with device.leased set (/metrics) */
@@ -47,8 +47,7 @@ typedef struct lease_state {
         int64_t deadline_ms;            /* CLOCK_MONOTONIC ms (vclock): leases usable before it, 0: none */
         int64_t renewed_ms;             /* when the last committed renewal was queued (0: none yet) */
         int64_t next_renew_ms;          /* when the heartbeat renews next */
-        bool recovering;                /* a release of every row and a renewal, after a loss, are queued */
-        uint64_t released_epoch;        /* the epoch whose release of every row committed (+1; 0: none) */
+        bool recovering;                /* a recovery's renewal (after a loss) is on its way */
         bool thread_started, stop;
         pthread_t thread;
         pthread_cond_t wake;
@@ -88,7 +87,9 @@ bool lease_heartbeat_alive(vouchd *d);
 int lease_heartbeat_start(vouchd *d);
 /* One step of the heartbeat (what its thread runs; tests call it by hand, with the fake
  * clock): gives every lease up when the local deadline has passed; queues a renewal when one
- * is due, after a release of every row when the leases were lost. */
+ * is due, after the release of every unused row that may be this instance's when the
+ * leases were lost (but a device's whose shown verdict is not stored: device.unstored) or a
+ * release failed. */
 void lease_heartbeat_tick(vouchd *d);
 /* At stop, before the store closes (idempotent): stops the heartbeat and releases every
  * lease (waits for the commit); from then on lease_get fails and lease_put only counts. */

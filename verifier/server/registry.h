@@ -64,8 +64,9 @@ typedef struct device {
         unsigned lease_uses, lease_claims;
         /* shared stores (lock; written by verdict.c's commit hand-off): the latest verdict in
          * memory is this instance's own and its commit failed, so the store's is older (and
-         * may be TRUSTED). The lease is kept until a later verdict of the device is stored
-         * (the sweep stores the shown one again): no other instance serves the older one. */
+         * may be TRUSTED). The lease row is kept, also when the heartbeat is lost, until a
+         * later verdict of the device is stored (the sweep stores the shown one again): no
+         * other instance claims the device as free and serves the older one. */
         bool unstored;
         /* the latest committed verdict: lock; written only by verdict.c's commit hand-off
          * (set_latest_locked, on the writer thread; at start by main) */

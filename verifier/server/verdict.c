@@ -418,8 +418,16 @@ static void shown_stored(int error, void *userdata) {
 }
 
 /* A shared store's sweep, for a device whose latest verdict in memory could not be stored
- * and whose session ended: it is stored again, then the lease can go. */
+ * and whose session ended: it is stored again, then the lease can go. Its row is never
+ * released before (lease.c), so another instance holds it only by taking it over after this
+ * one's heartbeat lapsed, and that one superseded the store's verdict. */
 static void unstored_leased(vouchd *d, device *dev, int result, const char *holder, void *userdata) {
+        if (result == -EBUSY) {
+                pthread_mutex_lock(&d->lock);
+                dev->unstored = false;
+                dev->lease_row = false;
+                pthread_mutex_unlock(&d->lock);
+        }
         if (result < 0)
                 return;
         shown_store *ss = malloc(sizeof(*ss));
@@ -469,7 +477,7 @@ void verdict_sweep(vouchd *d) {
                         for (device *dev = d->buckets[b]; dev; dev = dev->next) {
                                 int64_t exp = dev->latest_expires;
                                 /* (a few a second: more wait for the next sweep) */
-                                if (dev->unstored && dev->leased && !dev->lease_uses && !dev->lease_claims &&
+                                if (dev->unstored && dev->lease_row && !dev->lease_uses && !dev->lease_claims &&
                                     nu < sizeof(unstored) / sizeof(unstored[0]))
                                         unstored[nu++] = dev;
                                 if (!needs_stale_locked(dev))
@@ -495,7 +503,7 @@ void verdict_sweep(vouchd *d) {
         }
 issue:
         for (size_t i = 0; i < nu; i++)
-                lease_get(d, unstored[i], unstored_leased, NULL); /* held: answered at once */
+                lease_get(d, unstored[i], unstored_leased, NULL);
         for (size_t i = 0; i < n; i++)
                 if (d->shared) {
                         /* only the holder issues it: the device's lease is taken for it, or
