@@ -43,8 +43,10 @@ typedef struct lease_state {
         atomic_ullong lost_leases;      /* leases given up when the heartbeat was lost */
         atomic_bool retry_release;      /* a release failed: the heartbeat queues it again */
         atomic_bool closed;             /* lease_release_all ran: the store closes, nothing more is queued */
+        /* CLOCK_MONOTONIC ms (vclock): the local deadline, leases usable before it (0: none);
+         * written under mu, read without it */
+        atomic_llong deadline_ms;
         pthread_mutex_t mu;             /* the fields below; a leaf (only the store's enqueue under it) */
-        int64_t deadline_ms;            /* CLOCK_MONOTONIC ms (vclock): leases usable before it, 0: none */
         int64_t renewed_ms;             /* when the last committed renewal was queued (0: none yet) */
         int64_t next_renew_ms;          /* when the heartbeat renews next */
         bool recovering;                /* a recovery's renewal (after a loss) is on its way */
