@@ -243,10 +243,12 @@ static void follow_done(int error, const uint8_t *record, size_t record_len, voi
         free(id);
 }
 
-/* Issues the UNTRUSTED verdict of a revocation made at another instance (the device row
- * says so already, and memory too: registry_apply_locked). By the holder; or, when no
- * instance holds the device (its holder let go of it before it followed), by whichever
- * instance claims it first, if the stored latest verdict is still TRUSTED. */
+/* The UNTRUSTED verdict of a revocation made at another instance (the device row says so
+ * already, and memory too: registry_apply_locked). By the holder (held: this instance held
+ * the device when the row was applied); or, when no instance holds the device (its holder
+ * let go of it before it followed), by whichever instance claims it first: a claim reloads
+ * the device and supersedes a TRUSTED latest verdict of a revoked one (lease.c), so here
+ * the lease is only taken and dropped. */
 static void follow_revocation(vouchd *d, device *dev, bool held) {
         char holder[VS_INSTANCE_MAX + 1];
         if (!held) {
@@ -257,22 +259,14 @@ static void follow_revocation(vouchd *d, device *dev, bool held) {
                 if (r < 0 && r != -ENOENT)
                         return; /* the store failed: the revocation stands, shown UNTRUSTED everywhere */
         }
-        int r = lease_wait_get(d, dev, holder, sizeof(holder));
-        if (r < 0)
+        if (lease_wait_get(d, dev, holder, sizeof(holder)) < 0)
                 return; /* -EBUSY: its holder follows */
-        bool issue = true;
-        if (!held) {
-                vs_verdict latest = { 0 };
-                r = vs_verdict_latest(d->store, dev->rec.id, &latest);
-                issue = r == 0 && latest.status == VOUCH__V1__TRUST_STATUS__TRUSTED;
-                vs_verdict_done(&latest);
-        }
-        char *id = issue ? strdup(dev->rec.id) : NULL;
+        char *id = held ? strdup(dev->rec.id) : NULL;
         if (id) {
                 Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
                 Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
                 revoked_verdict(d, dev, &v, &f, &fp, "revoked by an admin at another instance");
-                r = verdict_issue(d, dev, &v, follow_done, id);
+                int r = verdict_issue(d, dev, &v, follow_done, id);
                 if (r < 0)
                         follow_done(r, NULL, 0, id);
         }
