@@ -350,6 +350,52 @@ static void test_enrollment_elsewhere_appears(void **state) {
         pthread_mutex_unlock(&b->d.lock);
 }
 
+/* A device enrolled and attested at a before b's change feed has it: b's verdict follower
+ * passes its verdict by (a device it does not know), so the change feed that adds the device
+ * loads its latest verdict with it. */
+static void test_enrolled_elsewhere_with_its_verdict(void **state) {
+        two *t = *state;
+        sfx *a = &t->a, *b = &t->b;
+        event_del(b->d.follow_ev); /* b's change feed polled by hand, below */
+        vs_device rec = { .ek_public = a->ek_pub, .ek_public_len = a->ek_len, .ak_public = a->ak_pub,
+                          .ak_public_len = a->ak_len, .approved = true, .enrolled_at = SFX_WALL };
+        snprintf(rec.id, sizeof(rec.id), "%s", a->id);
+        pthread_mutex_lock(&a->d.lock);
+        assert_non_null(registry_add_locked(&a->d, &rec));
+        pthread_mutex_unlock(&a->d.lock);
+        assert_int_equal(vs_device_put_enrollment(a->d.store, &rec, NULL, NULL), 0);
+        vs_flush(a->d.store);
+        fconn *c;
+        struct session *s = sfx_connect(a, &c);
+        assert_int_equal(sfx_attest(a, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        vs_verdict v;
+        assert_int_equal(vs_verdict_latest(a->d.store, a->id, &v), 0);
+        /* b's verdict follower (its API thread) went past it */
+        double t0 = now_ms();
+        while (atomic_load(&b->d.published) < v.global_sequence) {
+                if (now_ms() - t0 > 5000)
+                        fail_msg("b's verdict follower did not pass global sequence %llu",
+                                 (unsigned long long) v.global_sequence);
+                usleep(2000);
+        }
+        assert_null(find(b, a->id));
+        assert_true(vouchd_follow(&b->d) >= 1);
+        device *at_b = find(b, a->id);
+        assert_non_null(at_b);
+        pthread_mutex_lock(&b->d.lock); /* (copied: no assertion fails with the lock held) */
+        bool same = at_b->latest && at_b->latest_len == v.record_len &&
+                    memcmp(at_b->latest, v.record, v.record_len) == 0;
+        int status = at_b->latest ? at_b->latest_status : -1;
+        uint64_t sequence = at_b->latest_sequence;
+        pthread_mutex_unlock(&b->d.lock);
+        assert_int_equal(status, VOUCH__V1__TRUST_STATUS__TRUSTED);
+        assert_int_equal(sequence, v.sequence);
+        assert_true(same);
+        vs_verdict_done(&v);
+        session_event(s, TCONN_EOF, "");
+        sfx_pump(a);
+}
+
 /* A revocation at b while a held the device, but a let go of it before it followed (its
  * agent left): nobody holds it, so a, following, claims it, and the claim (which reloads
  * the revoked device) issues the UNTRUSTED verdict that the holder would have; following it
@@ -426,6 +472,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_golden_elsewhere_judges_the_next_attestation, setup_enrolled,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_enrollment_elsewhere_appears, setup_empty, teardown),
+                cmocka_unit_test_setup_teardown(test_enrolled_elsewhere_with_its_verdict, setup_empty, teardown),
                 cmocka_unit_test_setup_teardown(test_revocation_after_the_holder_let_go, setup_enrolled, teardown),
                 cmocka_unit_test_setup_teardown(test_revoke_at_the_holder, setup_enrolled, teardown),
         };

@@ -481,6 +481,11 @@ int vouchd_follow(vouchd *d) {
                                 vlog(LOG_DEBUG, "device %s: enrolled at another instance", rows[i].id);
                         else if (a.new_ak)
                                 vlog(LOG_DEBUG, "device %s: enrolled again at another instance (a new AK)", rows[i].id);
+                        /* its verdicts, if any, were skipped by verdict_follow while it was
+                         * not known here (this thread: none is read meanwhile) */
+                        if (r == 0 && a.added && verdict_reload_latest(d, a.dev) < 0)
+                                vlog(LOG_ERR, "device %s: enrolled at another instance; its latest verdict could not "
+                                              "be read yet (it shows from its next one on)", rows[i].id);
                         if (r == 0)
                                 device_follow(d, &a);
                         d->follow_after = rows[i].change;
