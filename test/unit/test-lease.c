@@ -486,6 +486,122 @@ static void test_unclean_restart_settles(void **state) {
         vs_close(b);
 }
 
+/* A claim applies the row it reloads as the change feed would, with its change number: a
+ * row of the feed older than it, applied after it (a poll that read it before the claim),
+ * changes nothing. Here the row says revoked (at another instance, while nobody held the
+ * device): the session is refused, and the claim supersedes the TRUSTED latest verdict with
+ * the UNTRUSTED one the holder would have issued. */
+static void test_claim_applies_the_row(void **state) {
+        sfx *f = *state;
+        fconn *c;
+        struct session *s = sfx_connect(f, &c);
+        assert_int_equal(sfx_attest(f, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        close_conn(s);
+        sfx_pump(f);
+        assert_false(leased(f));
+        vs_store *b = open_other("b");
+        vs_device old, now;
+        assert_int_equal(vs_device_get(b, f->id, &old), 0);
+        vs_device rev = old;
+        rev.approved = false;
+        rev.revoked = true;
+        assert_int_equal(vs_device_put_admin(b, &rev, VS_ADMIN_ACCESS, NULL, NULL), 0);
+        vs_flush(b);
+        assert_int_equal(vs_device_get(b, f->id, &now), 0);
+        assert_true(now.change > old.change);
+
+        s = sfx_connect(f, &c);
+        sfx_hello(f, s);
+        sfx_pump(f);
+        expect_error(c, EACCES, "revoked");
+        session_event(s, TCONN_FLUSHED, "");
+        device *dev = sfx_device(f);
+        pthread_mutex_lock(&f->d.lock);
+        uint64_t change = dev->rec.change;
+        bool revoked = dev->rec.revoked;
+        pthread_mutex_unlock(&f->d.lock);
+        assert_int_equal(change, now.change);
+        assert_true(revoked);
+        Vouch__V1__Verdict *v = stored_latest(f);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__UNTRUSTED);
+        assert_string_equal(v->findings[0]->rule, "revoked");
+        assert_int_equal(v->sequence, 2);
+        vouch__v1__verdict__free_unpacked(v, NULL);
+
+        /* the older row, applied late */
+        registry_applied a;
+        pthread_mutex_lock(&f->d.seq_lock);
+        pthread_mutex_lock(&f->d.lock);
+        int r = registry_apply_locked(&f->d, &old, &a);
+        revoked = dev->rec.revoked;
+        pthread_mutex_unlock(&f->d.lock);
+        pthread_mutex_unlock(&f->d.seq_lock);
+        assert_int_equal(r, 0);
+        assert_null(a.dev);
+        assert_true(revoked);
+        vs_device_done(&old);
+        vs_device_done(&now);
+        vs_close(b);
+}
+
+/* Two instances attesting their own devices, their verdicts interleaved: each commits, with
+ * global sequences the store gives in commit order (no instance numbers them itself, so no
+ * two collide). */
+static void test_two_instances_commit(void **state) {
+        sfx *a = *state, *b = calloc(1, sizeof(*b));
+        sfx_setup_shared(b, true, sfx_pg_url(), "b", false); /* with a device of its own */
+        vclock_fake(SFX_WALL, SFX_MONO);
+        sfx *fs[] = { a, b };
+        for (int round = 0; round < 10; round++) {
+                /* an agent at each, both quotes answered before either instance commits */
+                fconn *c[2];
+                struct session *s[2];
+                Vouch__V1__VerifierMessage *w[2], *ch[2];
+                for (int i = 0; i < 2; i++) {
+                        s[i] = sfx_connect(fs[i], &c[i]);
+                        sfx_hello(fs[i], s[i]);
+                        sfx_pump(fs[i]);
+                        w[i] = sfx_next(c[i]);
+                        ch[i] = sfx_next(c[i]);
+                        assert_non_null(ch[i]);
+                        assert_int_equal(ch[i]->msg_case, VOUCH__V1__VERIFIER_MESSAGE__MSG_CHALLENGE);
+                }
+                for (int i = 0; i < 2; i++)
+                        sfx_answer(fs[i], s[i], ch[i]->challenge, ch[i]->challenge->nonce.data);
+                sfx_pump(a);
+                sfx_pump(b);
+                for (int i = 0; i < 2; i++) {
+                        Vouch__V1__VerifierMessage *m = sfx_next(c[i]);
+                        assert_non_null(m);
+                        Vouch__V1__Verdict *v = sfx_verdict_of(m);
+                        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__TRUSTED);
+                        assert_true(v->global_sequence > 0);
+                        vouch__v1__verdict__free_unpacked(v, NULL);
+                        vouch__v1__verifier_message__free_unpacked(m, NULL);
+                        vouch__v1__verifier_message__free_unpacked(ch[i], NULL);
+                        vouch__v1__verifier_message__free_unpacked(w[i], NULL);
+                        close_conn(s[i]);
+                        sfx_pump(fs[i]);
+                }
+        }
+        vs_stats st;
+        for (int i = 0; i < 2; i++) {
+                vs_get_stats(fs[i]->d.store, &st);
+                assert_int_equal(st.failures, 0);
+        }
+        /* 20 verdicts, each number once, in order */
+        vs_verdict all[64];
+        int n = vs_verdict_since(a->d.store, 0, all, 64);
+        assert_int_equal(n, 20);
+        for (int i = 0; i < n; i++) {
+                if (i > 0)
+                        assert_true(all[i].global_sequence > all[i - 1].global_sequence);
+                vs_verdict_done(&all[i]);
+        }
+        sfx_teardown(b);
+        free(b);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_claim_refused, setup, teardown),
@@ -496,6 +612,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_released_at_stop, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unstored_keeps_the_lease, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unclean_restart_settles, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_claim_applies_the_row, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_two_instances_commit, setup, teardown),
         };
         if (!sfx_pg_url()) {
                 fprintf(stderr, "SKIP: no PostgreSQL store (VOUCH_TEST_STORE_URL; test/pg/pg-harness.sh)\n");
