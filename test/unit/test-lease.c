@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "clock.h"
+#include "admin.h"
 #include "health.h"
 #include "server-fixture.h"
 #include "tlsconn.h"
@@ -544,6 +545,58 @@ static void test_claim_applies_the_row(void **state) {
         vs_close(b);
 }
 
+/* An admin's revocation while the heartbeat is lost: this instance cannot hold the device,
+ * so it writes the flags only (as at an instance that does not hold it), and shows the
+ * device UNTRUSTED at once. The device's next claim finds it revoked and supersedes its
+ * TRUSTED verdict; with no other instance (whose follower would claim it) and the agent
+ * refused as revoked, that is the sweep's claim when the verdict expires: UNTRUSTED, no
+ * STALE. */
+static void test_revoke_while_heartbeat_lost(void **state) {
+        sfx *f = *state;
+        fconn *c;
+        sfx *fs[] = { f };
+        struct session *s = sfx_connect(f, &c);
+        assert_int_equal(sfx_attest(f, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        close_conn(s);
+        sfx_pump(f);
+        vclock_fake_advance((LEASE_TTL_MS - LEASE_MARGIN_MS) / 1000 + 1);
+        assert_false(lease_heartbeat_alive(&f->d));
+        assert_int_equal(device_revoke(&f->d, sfx_device(f), "admin"), 0);
+        vs_device row;
+        assert_int_equal(vs_device_get(f->d.store, f->id, &row), 0);
+        assert_true(row.revoked);
+        assert_false(row.approved);
+        vs_device_done(&row);
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        int status = -1;
+        assert_int_equal(verdict_current(&f->d, sfx_device(f), &rec, &len, &status), 0);
+        free(rec);
+        assert_int_equal(status, VOUCH__V1__TRUST_STATUS__UNTRUSTED);
+        Vouch__V1__Verdict *v = stored_latest(f);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__TRUSTED); /* no holder issued it yet */
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        /* the heartbeat is back; the agent is refused (revoked) */
+        lease_heartbeat_tick(&f->d);
+        sfx_pump(f);
+        assert_true(lease_heartbeat_alive(&f->d));
+        s = sfx_connect(f, &c);
+        sfx_hello(f, s);
+        sfx_pump(f);
+        expect_error(c, EACCES, "revoked");
+        session_event(s, TCONN_FLUSHED, "");
+        /* its verdict expires: the sweep's claim supersedes it */
+        advance(fs, 1, 3 * 60 + 3);
+        verdict_sweep(&f->d);
+        sfx_pump(f);
+        v = stored_latest(f);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__UNTRUSTED);
+        assert_string_equal(v->findings[0]->rule, "revoked");
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        assert_int_equal(stored_count(f, VOUCH__V1__TRUST_STATUS__STALE), 0);
+        assert_false(leased(f));
+}
+
 /* Two instances attesting their own devices, their verdicts interleaved: each commits, with
  * global sequences the store gives in commit order (no instance numbers them itself, so no
  * two collide). */
@@ -613,6 +666,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_unstored_keeps_the_lease, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unclean_restart_settles, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_claim_applies_the_row, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_revoke_while_heartbeat_lost, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_two_instances_commit, setup, teardown),
         };
         if (!sfx_pg_url()) {
