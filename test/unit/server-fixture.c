@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <event2/event.h>
+#include <libpq-fe.h>
 #include <tss2/tss2_mu.h>
 
 #include "clock.h"
@@ -111,6 +112,23 @@ static void write_golden(sfx *f, const char *name) {
 
 /* ---- vouchd ---- */
 
+const char *sfx_pg_url(void) {
+        const char *u = getenv("VOUCH_TEST_STORE_URL");
+        return u && strncmp(u, "postgres", 8) == 0 ? u : NULL;
+}
+
+/* An empty PostgreSQL database. */
+static void pg_empty(const char *url) {
+        PGconn *c = PQconnectdb(url);
+        assert_int_equal(PQstatus(c), CONNECTION_OK);
+        PQclear(PQexec(c, "SET client_min_messages = warning"));
+        PGresult *res = PQexec(c, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                fail_msg("emptying the database: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        PQfinish(c);
+}
+
 static void start(sfx *f, bool created) {
         vouchd *d = &f->d;
         char path[128], err[600], state[96];
@@ -134,8 +152,9 @@ static void start(sfx *f, bool created) {
                 vs_open_options opt = { .history_keep = d->cfg.history, .flags = VS_OPEN_CREATE,
                                         .instance = f->instance };
                 if (vs_open_ex(f->url, &opt, &d->store, &info, err, sizeof(err)) < 0)
-                        fail_msg("%s", err);
+                        fail_msg("store %s as %s: %s", f->url, f->instance, err);
                 d->shared = true;
+                d->leases.manual = true;
         } else {
                 assert_int_equal(vs_open(path, d->cfg.history, created ? VS_OPEN_CREATE : 0, &d->store, &info, err,
                                          sizeof(err)),
@@ -143,6 +162,7 @@ static void start(sfx *f, bool created) {
         }
         assert_int_equal(registry_load(d), 0);
         assert_int_equal(verdict_load_latest(d), 0);
+        assert_int_equal(lease_heartbeat_start(d), 0);
         size_t stale, revoked;
         assert_int_equal(verdict_settle_at_start(d, info.previous_clean, &stale, &revoked), 0);
         d->n_loops = 1;
@@ -169,12 +189,15 @@ static void enroll(sfx *f) {
 }
 
 void sfx_setup(sfx *f, bool enrolled) {
-        sfx_setup_shared(f, enrolled, NULL, NULL);
+        sfx_setup_shared(f, enrolled, NULL, NULL, false);
 }
 
-void sfx_setup_shared(sfx *f, bool enrolled, const char *url, const char *instance) {
+void sfx_setup_shared(sfx *f, bool enrolled, const char *url, const char *instance, bool fresh_store) {
         char path[128];
-        *f = (sfx) { .url = url, .instance = instance };
+        *f = (sfx) { .url = url };
+        snprintf(f->instance, sizeof(f->instance), "%s", instance ? instance : "");
+        if (url && fresh_store)
+                pg_empty(url);
         snprintf(f->dir, sizeof(f->dir), "/tmp/vouch-sfx-XXXXXX");
         assert_non_null(mkdtemp(f->dir));
         snprintf(path, sizeof(path), "%s/golden", f->dir);
@@ -346,6 +369,7 @@ Vouch__V1__Verdict *sfx_verdict_of(const Vouch__V1__VerifierMessage *m) {
 
 int sfx_attest(sfx *f, struct session *s, fconn *c) {
         sfx_hello(f, s);
+        sfx_pump(f); /* a shared store: Welcome once the device's lease is claimed */
         Vouch__V1__VerifierMessage *w = sfx_next(c), *ch = sfx_next(c);
         assert_non_null(w);
         assert_int_equal(w->msg_case, VOUCH__V1__VERIFIER_MESSAGE__MSG_WELCOME);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A vouchd in the test process, driven without sockets or a TPM: libvouchd with a fresh
- * state dir and SQLite store in a temp dir, one event loop run by hand, the fake clock
+ * state dir and SQLite store in a temp dir (or a shared PostgreSQL store: sfx_setup_shared), one event loop run by hand, the fake clock
  * (clock.h), and one software device (a quotebuilder AK, a logbuilder boot log and a golden
  * set made from it) speaking the agent protocol to a session through an in-memory
  * connection. */
@@ -41,15 +41,26 @@ typedef struct sfx {
         uint32_t reset, restart;
         fconn conns[16];        /* the connections made (sessions may outlive a test's frame) */
         size_t n_conns;
-        /* sfx_setup_shared: a store several instances share (PostgreSQL), and this one's name */
-        const char *url, *instance;
+        /* the store: SQLite in the temp dir (url NULL), or the shared one at url (PostgreSQL:
+         * vouchd.shared, leases with the heartbeat run by hand, lease_heartbeat_tick) opened
+         * as this instance */
+        const char *url;
+        char instance[VS_INSTANCE_MAX + 1];
 } sfx;
+
+/* The PostgreSQL store's URL when the test runs under test/pg/pg-harness.sh
+ * (VOUCH_TEST_STORE_URL), else NULL: SQLite. */
+const char *sfx_pg_url(void);
 
 /* enroll: the device is known (enrolled and approved) before vouchd loads the store. */
 void sfx_setup(sfx *f, bool enroll);
-/* The same on the store at url (a postgresql:// one, created when absent), opened as
- * instance (vs_open_ex), as vouchd does with a shared store (d->shared). */
-void sfx_setup_shared(sfx *f, bool enroll, const char *url, const char *instance);
+/* The same on the shared store at url (a postgresql:// one; the string must outlive f),
+ * opened as instance (vs_open_ex), as vouchd does with a shared store (d->shared): device
+ * leases (lease.h) with the heartbeat started and run by hand (lease_state.manual: the test
+ * calls lease_heartbeat_tick as the fake clock moves on). fresh_store: the database is
+ * emptied first, else this vouchd joins the store as it is (a second instance: its own
+ * state dir, golden set and device; the store's devices and verdicts loaded). */
+void sfx_setup_shared(sfx *f, bool enroll, const char *url, const char *instance, bool fresh_store);
 /* golden/NAME.json from the device's boot log (as golden/dev.json is), and the golden sets
  * loaded again. */
 void sfx_add_golden(sfx *f, const char *name);

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
-#include <libpq-fe.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +24,7 @@
 #include "api.h"
 #include "lease.h"
 #include "server-fixture.h"
+#include "tlsconn.h"
 
 /* the issue's bound: an admin action at one instance takes effect at the holder within 1 s */
 #define WITHIN_MS 1000
@@ -41,25 +41,13 @@ static double now_ms(void) {
         return (double) t.tv_sec * 1e3 + (double) t.tv_nsec / 1e6;
 }
 
-static void sql(const char *q) {
-        PGconn *c = PQconnectdb(url);
-        assert_int_equal(PQstatus(c), CONNECTION_OK);
-        PQclear(PQexec(c, "SET client_min_messages = warning"));
-        PGresult *res = PQexec(c, q);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-                fail_msg("%s: %s", q, PQresultErrorMessage(res));
-        PQclear(res);
-        PQfinish(c);
-}
-
-/* Both instances on an empty store, each following the other from its API thread. enrolled:
+/* Both instances on an empty store (emptied by a's setup), each following the other from its API thread. enrolled:
  * a's device is enrolled (at a) before b starts. */
 static two *start_two(bool enrolled) {
         two *t = calloc(1, sizeof(*t));
         assert_non_null(t);
-        sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
-        sfx_setup_shared(&t->a, enrolled, url, "a");
-        sfx_setup_shared(&t->b, false, url, "b");
+        sfx_setup_shared(&t->a, enrolled, url, "a", true);
+        sfx_setup_shared(&t->b, false, url, "b", false);
         assert_int_equal(api_start(&t->a.d), 0);
         assert_int_equal(api_start(&t->b.d), 0);
         assert_int_equal(vouchd_follow_start(&t->a.d), 0);
@@ -136,7 +124,8 @@ static int admin_at(sfx *f, const char *id, const char *action, const char *gold
         return c.result;
 }
 
-/* ---- the lease that a's session would hold (h-lease: claimed on the device's first message) ---- */
+/* ---- a use of the device's lease besides its session's (lease.h): the lease outlives the
+ * session (closed by a revocation) until lease_put ---- */
 
 static void got(vouchd *d, device *dev, int result, const char *holder, void *userdata) {
         *(int *) userdata = result;
@@ -361,9 +350,56 @@ static void test_enrollment_elsewhere_appears(void **state) {
         pthread_mutex_unlock(&b->d.lock);
 }
 
+/* A device enrolled and attested at a before b's change feed has it: b's verdict follower
+ * passes its verdict by (a device it does not know), so the change feed that adds the device
+ * loads its latest verdict with it. */
+static void test_enrolled_elsewhere_with_its_verdict(void **state) {
+        two *t = *state;
+        sfx *a = &t->a, *b = &t->b;
+        event_del(b->d.follow_ev); /* b's change feed polled by hand, below */
+        vs_device rec = { .ek_public = a->ek_pub, .ek_public_len = a->ek_len, .ak_public = a->ak_pub,
+                          .ak_public_len = a->ak_len, .approved = true, .enrolled_at = SFX_WALL };
+        snprintf(rec.id, sizeof(rec.id), "%s", a->id);
+        pthread_mutex_lock(&a->d.lock);
+        assert_non_null(registry_add_locked(&a->d, &rec));
+        pthread_mutex_unlock(&a->d.lock);
+        assert_int_equal(vs_device_put_enrollment(a->d.store, &rec, NULL, NULL), 0);
+        vs_flush(a->d.store);
+        fconn *c;
+        struct session *s = sfx_connect(a, &c);
+        assert_int_equal(sfx_attest(a, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        vs_verdict v;
+        assert_int_equal(vs_verdict_latest(a->d.store, a->id, &v), 0);
+        /* b's verdict follower (its API thread) went past it */
+        double t0 = now_ms();
+        while (atomic_load(&b->d.published) < v.global_sequence) {
+                if (now_ms() - t0 > 5000)
+                        fail_msg("b's verdict follower did not pass global sequence %llu",
+                                 (unsigned long long) v.global_sequence);
+                usleep(2000);
+        }
+        assert_null(find(b, a->id));
+        assert_true(vouchd_follow(&b->d) >= 1);
+        device *at_b = find(b, a->id);
+        assert_non_null(at_b);
+        pthread_mutex_lock(&b->d.lock); /* (copied: no assertion fails with the lock held) */
+        bool same = at_b->latest && at_b->latest_len == v.record_len &&
+                    memcmp(at_b->latest, v.record, v.record_len) == 0;
+        int status = at_b->latest ? at_b->latest_status : -1;
+        uint64_t sequence = at_b->latest_sequence;
+        pthread_mutex_unlock(&b->d.lock);
+        assert_int_equal(status, VOUCH__V1__TRUST_STATUS__TRUSTED);
+        assert_int_equal(sequence, v.sequence);
+        assert_true(same);
+        vs_verdict_done(&v);
+        session_event(s, TCONN_EOF, "");
+        sfx_pump(a);
+}
+
 /* A revocation at b while a held the device, but a let go of it before it followed (its
- * agent left): nobody holds it, so a, following, claims it and issues the UNTRUSTED verdict
- * that the holder would have; b, following its own change, issues none (it saw it done). */
+ * agent left): nobody holds it, so a, following, claims it, and the claim (which reloads
+ * the revoked device) issues the UNTRUSTED verdict that the holder would have; following it
+ * again (as b does, its own change) issues none (it saw it done). */
 static void test_revocation_after_the_holder_let_go(void **state) {
         two *t = *state;
         sfx *a = &t->a, *b = &t->b;
@@ -375,7 +411,10 @@ static void test_revocation_after_the_holder_let_go(void **state) {
         hold(a);
         assert_int_equal(admin_at(b, a->id, "revoke", NULL), 0);
         lease_put(&a->d, sfx_device(a));
-        vs_flush(a->d.store);
+        session_event(s, TCONN_EOF, ""); /* the agent leaves: the session's use goes too */
+        sfx_pump(a);
+        vs_lease_result l;
+        assert_int_equal(vs_lease_get(b->d.store, a->id, &l), -ENOENT); /* released */
         Vouch__V1__Verdict *v = stored_latest(b, a->id);
         assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__TRUSTED); /* nobody issued it */
         vouch__v1__verdict__free_unpacked(v, NULL);
@@ -422,8 +461,8 @@ static void test_revoke_at_the_holder(void **state) {
 }
 
 int main(void) {
-        url = getenv("VOUCH_TEST_STORE_URL");
-        if (!url || strncmp(url, "postgres", 8) != 0) {
+        url = sfx_pg_url();
+        if (!url) {
                 fprintf(stderr, "test-follow: needs VOUCH_TEST_STORE_URL (a PostgreSQL store: test/pg/pg-harness.sh)\n");
                 return 77;
         }
@@ -433,6 +472,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_golden_elsewhere_judges_the_next_attestation, setup_enrolled,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_enrollment_elsewhere_appears, setup_empty, teardown),
+                cmocka_unit_test_setup_teardown(test_enrolled_elsewhere_with_its_verdict, setup_empty, teardown),
                 cmocka_unit_test_setup_teardown(test_revocation_after_the_holder_let_go, setup_enrolled, teardown),
                 cmocka_unit_test_setup_teardown(test_revoke_at_the_holder, setup_enrolled, teardown),
         };

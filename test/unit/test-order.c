@@ -107,8 +107,10 @@ static void inst_start(inst *in, const char *name) {
         if (vs_open_ex(store_url, &opt, &d->store, &info, err, sizeof(err)) < 0)
                 fail_msg("vs_open_ex %s as %s: %s", store_url, name, err);
         d->shared = true;
+        d->leases.manual = true; /* the fake clock stands still: no renewal is due */
         assert_int_equal(registry_load(d), 0);
         assert_int_equal(verdict_load_latest(d), 0);
+        assert_int_equal(lease_heartbeat_start(d), 0);
         assert_int_equal(api_new(d, &in->a), 0);
         snprintf(path, sizeof(path), "%s/state/verdict-keys.pem", in->dir);
         assert_int_equal(vu_read_file(AT_FDCWD, path, 1 << 20, &pem, &pem_len), 0);
@@ -153,7 +155,12 @@ static void dev_id(char out[VS_ID_MAX + 1], unsigned t, unsigned n) {
         snprintf(out, VS_ID_MAX + 1, "%056x%04x%04x", 0xabcu, t, n);
 }
 
-/* The device in in's registry (and, with put, in the store), held by in when held. */
+static void leased(vouchd *d, device *dev, int result, const char *holder, void *userdata) {
+        *(int *) userdata = result;
+}
+
+/* The device in in's registry (and, with put, in the store); when held, in claims its lease
+ * (lease.h: the instance that issues its verdicts), kept until in stops. */
 static device *add_device(inst *in, const char *id, bool put, bool held) {
         vouchd *d = &in->d;
         static uint8_t ek[] = "not an EK";
@@ -165,11 +172,16 @@ static device *add_device(inst *in, const char *id, bool put, bool held) {
         if (!dev)
                 dev = registry_add_locked(d, &rec);
         assert_non_null(dev);
-        dev->leased = held;
         pthread_mutex_unlock(&d->lock);
         if (put) {
                 assert_int_equal(vs_device_put(d->store, &rec, NULL, NULL), 0);
                 vs_flush(d->store);
+        }
+        if (held) {
+                int result = 1;
+                assert_int_equal(lease_get(d, dev, leased, &result), 0);
+                vs_flush(d->store); /* the claim's answer runs before the queue counts as empty */
+                assert_int_equal(result, 0);
         }
         return dev;
 }

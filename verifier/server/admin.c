@@ -86,7 +86,9 @@ static void lease_got(vouchd *d, device *dev, int result, const char *holder, vo
 /* A use of dev's lease for an admin action, waited for (the API thread waits for the store
  * in an admin action anyway). 0: this instance holds it (lease_put once done), and acts as
  * the holder; -EBUSY: another instance holds it (holder, n bytes, names it) and follows
- * the action (vouchd_follow); another <0: the store failed. With a store of its own, 0. */
+ * the action (vouchd_follow); -ENOLINK: this instance's heartbeat is lost (lease.h), so
+ * it cannot hold the device now (holder ""); another <0: the store failed. With a store of
+ * its own, 0. */
 static int lease_wait_get(vouchd *d, device *dev, char *holder, size_t n) {
         lease_wait w = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
         int r = lease_get(d, dev, lease_got, &w);
@@ -154,8 +156,10 @@ static int revoke_held(vouchd *d, device *dev, const char *who) {
         return 0;
 }
 
-/* The revocation of a device another instance holds: the store's flags only; the holder
- * issues the UNTRUSTED verdict and closes the session when it follows (device_follow). */
+/* The revocation of a device another instance holds (holder; "" when this instance cannot
+ * tell, its heartbeat being lost): the store's flags only; the holder issues the UNTRUSTED
+ * verdict and closes the session when it follows (device_follow), or, when nobody holds the
+ * device, whichever instance claims it next (lease.c). */
 static int revoke_elsewhere(vouchd *d, device *dev, const char *who, const char *holder) {
         pthread_mutex_lock(&d->lock);
         bool was_approved = dev->rec.approved, was_revoked = dev->rec.revoked;
@@ -165,8 +169,12 @@ static int revoke_elsewhere(vouchd *d, device *dev, const char *who, const char 
                 verdict_set_access(d, dev, was_approved, was_revoked);
                 return -EIO;
         }
-        vlog(LOG_INFO, "API: device %s revoked by \"%s\"; instance %s holds it: it issues the UNTRUSTED verdict and "
-                       "closes the session", dev->rec.id, who, holder);
+        if (holder[0])
+                vlog(LOG_INFO, "API: device %s revoked by \"%s\"; instance %s holds it: it issues the UNTRUSTED "
+                               "verdict and closes the session", dev->rec.id, who, holder);
+        else
+                vlog(LOG_INFO, "API: device %s revoked by \"%s\"; this instance's heartbeat is lost: the device's "
+                               "holder (or its next one) issues the UNTRUSTED verdict", dev->rec.id, who);
         return 0;
 }
 
@@ -175,7 +183,7 @@ int device_revoke(vouchd *d, device *dev, const char *who) {
         if (!d->shared)
                 return revoke_held(d, dev, who);
         int r = lease_wait_get(d, dev, holder, sizeof(holder));
-        if (r == -EBUSY)
+        if (r == -EBUSY || r == -ENOLINK)
                 return revoke_elsewhere(d, dev, who, holder);
         if (r < 0)
                 return -EIO;
@@ -189,7 +197,7 @@ int device_revoke(vouchd *d, device *dev, const char *who) {
 int device_approve(vouchd *d, device *dev, const char *who) {
         char holder[VS_INSTANCE_MAX + 1] = "";
         int held = d->shared ? lease_wait_get(d, dev, holder, sizeof(holder)) : 0;
-        if (held < 0 && held != -EBUSY)
+        if (held < 0 && held != -EBUSY && held != -ENOLINK)
                 return -EIO;
         /* an approval holds only once written */
         int r = put_device_sync(d, dev, (rec_edit) { .approved = 1, .revoked = 0 }, held == 0);
@@ -210,7 +218,7 @@ int device_assign_golden(vouchd *d, device *dev, const char *name, const char *w
                 return -ENOENT;
         char holder[VS_INSTANCE_MAX + 1] = "";
         int held = d->shared ? lease_wait_get(d, dev, holder, sizeof(holder)) : 0;
-        if (held < 0 && held != -EBUSY)
+        if (held < 0 && held != -EBUSY && held != -ENOLINK)
                 return -EIO;
         /* written first, applied once durable */
         int r = put_device_sync(d, dev, (rec_edit) { .approved = -1, .revoked = -1, .golden = name }, held == 0);
@@ -243,10 +251,12 @@ static void follow_done(int error, const uint8_t *record, size_t record_len, voi
         free(id);
 }
 
-/* Issues the UNTRUSTED verdict of a revocation made at another instance (the device row
- * says so already, and memory too: registry_apply_locked). By the holder; or, when no
- * instance holds the device (its holder let go of it before it followed), by whichever
- * instance claims it first, if the stored latest verdict is still TRUSTED. */
+/* The UNTRUSTED verdict of a revocation made at another instance (the device row says so
+ * already, and memory too: registry_apply_locked). By the holder (held: this instance held
+ * the device when the row was applied); or, when no instance holds the device (its holder
+ * let go of it before it followed), by whichever instance claims it first: a claim reloads
+ * the device and supersedes a TRUSTED latest verdict of a revoked one (lease.c), so here
+ * the lease is only taken and dropped. */
 static void follow_revocation(vouchd *d, device *dev, bool held) {
         char holder[VS_INSTANCE_MAX + 1];
         if (!held) {
@@ -257,22 +267,14 @@ static void follow_revocation(vouchd *d, device *dev, bool held) {
                 if (r < 0 && r != -ENOENT)
                         return; /* the store failed: the revocation stands, shown UNTRUSTED everywhere */
         }
-        int r = lease_wait_get(d, dev, holder, sizeof(holder));
-        if (r < 0)
+        if (lease_wait_get(d, dev, holder, sizeof(holder)) < 0)
                 return; /* -EBUSY: its holder follows */
-        bool issue = true;
-        if (!held) {
-                vs_verdict latest = { 0 };
-                r = vs_verdict_latest(d->store, dev->rec.id, &latest);
-                issue = r == 0 && latest.status == VOUCH__V1__TRUST_STATUS__TRUSTED;
-                vs_verdict_done(&latest);
-        }
-        char *id = issue ? strdup(dev->rec.id) : NULL;
+        char *id = held ? strdup(dev->rec.id) : NULL;
         if (id) {
                 Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
                 Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
                 revoked_verdict(d, dev, &v, &f, &fp, "revoked by an admin at another instance");
-                r = verdict_issue(d, dev, &v, follow_done, id);
+                int r = verdict_issue(d, dev, &v, follow_done, id);
                 if (r < 0)
                         follow_done(r, NULL, 0, id);
         }

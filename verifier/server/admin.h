@@ -7,8 +7,10 @@
  * On a store that several instances share (vouchd.shared) each takes the device's lease
  * first (lease.h). Granted: this instance acts as the holder, as with a store of its own
  * (a revocation's UNTRUSTED verdict, the session closed), then lets the lease go. Held by
- * another instance: only the action's fields are written (vs_device_put_admin); the holder
- * follows within FOLLOW_EVERY_MS (vouchd_follow, device_follow) and acts there. */
+ * another instance, or while this instance's heartbeat is lost (lease.h: it holds no
+ * device then): only the action's fields are written (vs_device_put_admin); the holder
+ * follows within FOLLOW_EVERY_MS (vouchd_follow, device_follow) and acts there, or the
+ * device's next holder when it claims it (lease.c). */
 #pragma once
 
 typedef struct vouchd vouchd;

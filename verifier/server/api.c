@@ -660,6 +660,35 @@ static void get_metrics(struct api *a, api_response *out) {
                    "# TYPE vouch_store_reconnects_total counter\n"
                    "vouch_store_reconnects_total %llu\n",
                 st.unavailable ? 1 : 0, (unsigned long long) st.reconnects);
+        if (d->shared) {
+                /* device leases (lease.h): what this instance holds, and its heartbeat */
+                lease_state *ls = &d->leases;
+                struct timespec now;
+                vclock_mono_ts(&now);
+                pthread_mutex_lock(&ls->mu);
+                int64_t renewed = ls->renewed_ms;
+                pthread_mutex_unlock(&ls->mu);
+                double age = renewed ? ((double) now.tv_sec * 1000 + now.tv_nsec / 1e6 - (double) renewed) / 1000 : -1;
+                fprintf(b,
+                        "# HELP vouch_leases_held Devices whose lease this instance holds.\n"
+                        "# TYPE vouch_leases_held gauge\n"
+                        "vouch_leases_held %llu\n"
+                        "# HELP vouch_lease_heartbeat_age_seconds Since the last stored heartbeat was queued (-1: none yet).\n"
+                        "# TYPE vouch_lease_heartbeat_age_seconds gauge\n"
+                        "vouch_lease_heartbeat_age_seconds %.3f\n"
+                        "# HELP vouch_lease_heartbeat_lost 1 while the heartbeat is lost: no device is claimed.\n"
+                        "# TYPE vouch_lease_heartbeat_lost gauge\n"
+                        "vouch_lease_heartbeat_lost %d\n"
+                        "# HELP vouch_lease_refusals_total Claims refused: another instance held the device.\n"
+                        "# TYPE vouch_lease_refusals_total counter\n"
+                        "vouch_lease_refusals_total %llu\n"
+                        "# HELP vouch_leases_lost_total Leases given up because the heartbeat was lost.\n"
+                        "# TYPE vouch_leases_lost_total counter\n"
+                        "vouch_leases_lost_total %llu\n",
+                        (unsigned long long) atomic_load(&ls->held), age, atomic_load(&ls->lost) ? 1 : 0,
+                        (unsigned long long) atomic_load(&ls->refusals),
+                        (unsigned long long) atomic_load(&ls->lost_leases));
+        }
         fprintf(b, "# HELP vouch_build_info vouchd's version.\n# TYPE vouch_build_info gauge\n"
                    "vouch_build_info{version=\"" VOUCH_VERSION "\"} 1\n");
         if (fclose(b) != 0) {

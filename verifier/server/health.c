@@ -32,6 +32,12 @@ bool health_ready(vouchd *d, char *why, size_t n) {
                          st.last_error[0] ? st.last_error : "no connection");
                 return false;
         }
+        if (d->shared && !lease_heartbeat_alive(d)) {
+                /* every agent would be refused here: a load balancer sends them elsewhere */
+                snprintf(why, n, "this instance's heartbeat could not be stored in time: it holds no device lease "
+                                 "and refuses agents until it is");
+                return false;
+        }
         return true;
 }
 

@@ -104,7 +104,7 @@ static bool same_bytes(const uint8_t *a, size_t a_len, const uint8_t *b, size_t 
         return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
 }
 
-int registry_apply_locked(vouchd *d, const vs_device *row, bool whole, registry_applied *ret) {
+int registry_apply_locked(vouchd *d, const vs_device *row, registry_applied *ret) {
         *ret = (registry_applied) { 0 };
         device *dev = registry_find_locked(d, row->id);
         if (!dev) {
@@ -117,7 +117,7 @@ int registry_apply_locked(vouchd *d, const vs_device *row, bool whole, registry_
                 return 0;
         bool held = device_held_locked(d, dev), was_allowed = dev->rec.approved && !dev->rec.revoked;
         /* the holder's AK is the newest: a re-enrollment happens under the lease */
-        bool new_ak = (whole || !held) &&
+        bool new_ak = !held &&
                       !same_bytes(dev->rec.ak_public, dev->rec.ak_public_len, row->ak_public, row->ak_public_len);
         vc_ak *ak = NULL;
         uint8_t *ak_copy = NULL;
@@ -130,20 +130,15 @@ int registry_apply_locked(vouchd *d, const vs_device *row, bool whole, registry_
                 }
                 memcpy(ak_copy, row->ak_public, row->ak_public_len);
         }
-        if (new_ak || whole) {
+        if (new_ak) {
+                /* as a re-enrollment here does (session.c, on_activate) */
                 pthread_mutex_lock(&dev->mu);
-                if (new_ak) {
-                        /* as a re-enrollment here does (session.c, on_activate) */
-                        free(dev->rec.ak_public);
-                        dev->rec.ak_public = ak_copy;
-                        dev->rec.ak_public_len = row->ak_public_len;
-                        vc_ak_free(dev->ak);
-                        dev->ak = ak;
-                        vc_device_state_done(&dev->state);
-                } else if (dev->state.has_last != row->has_last || dev->state.reset_count != row->reset_count ||
-                           dev->state.restart_count != row->restart_count) {
-                        vc_device_state_forget_log(&dev->state); /* another boot's log */
-                }
+                free(dev->rec.ak_public);
+                dev->rec.ak_public = ak_copy;
+                dev->rec.ak_public_len = row->ak_public_len;
+                vc_ak_free(dev->ak);
+                dev->ak = ak;
+                vc_device_state_done(&dev->state);
                 dev->state.has_last = row->has_last;
                 dev->state.reset_count = row->reset_count;
                 dev->state.restart_count = row->restart_count;
@@ -155,7 +150,7 @@ int registry_apply_locked(vouchd *d, const vs_device *row, bool whole, registry_
                 dev->rec.restart_count = row->restart_count;
                 dev->rec.clock = row->clock;
         }
-        if (whole || !held) {
+        if (!held) {
                 dev->rec.enrolled_at = row->enrolled_at;
                 dev->rec.ek_anchor = row->ek_anchor;
         }

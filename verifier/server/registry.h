@@ -6,7 +6,8 @@
  *   -> vouchd.seq_lock (verdict numbering and signing; d->keys)
  *   -> vouchd.lock (the registry, the golden table, every device's rec and latest verdict)
  *   -> device.mu (a device's attestation state and AK, while a quote is verified)
- *   -> leaves: the store's locks (store-sqlite.c), loop.done_lock, the API's watchers.
+ *   -> leaves: the store's locks (store-sqlite.c), loop.done_lock, the API's watchers,
+ *      vouchd.leases.mu (lease.c: it is held only while the store queues a write).
  * Next to each shared field below: the lock it is read and written under, and which thread
  * writes it (loops: the event loops; writer: the store's writer thread; API: the API
  * thread; main: start and SIGHUP). */
@@ -53,11 +54,25 @@ typedef struct device {
         vc_ak *ak;                      /* mu; loops (a re-enrollment's new AK) */
         struct session *session;        /* lock; loops: the one active session, or NULL */
         /* shared stores (vouchd.shared) only: this instance holds the device's lease (lock;
-         * written on the writer thread by the claim's and release's callbacks) */
+         * set on the writer thread by a claim's callback once the device was reloaded, cleared
+         * by the last lease_put and when the heartbeat is lost: lease.c) */
         bool leased;
+        /* lease.c's (lock): the store's lease row may be this instance's (released once unused);
+         * uses taken by lease_get and not yet dropped (sessions, the sweep, admin actions);
+         * claims queued and not yet answered (no release is queued while one is: its grant
+         * would outlive it) */
+        bool lease_row;
+        unsigned lease_uses, lease_claims;
+        /* shared stores (lock; written by verdict.c): the latest verdict in memory is this
+         * instance's own and its commit failed, so the store's is older (and may be TRUSTED).
+         * The lease row is kept, also when the heartbeat is lost, until a later verdict of the
+         * device is stored (the sweep stores the shown one again, or another instance's is
+         * read): no other instance claims the device as free and serves the older one. */
+        bool unstored;
         /* the latest committed verdict: lock; written only by verdict.c: its commit hand-off
          * (set_latest_locked, on the writer thread; at start by main) and, with a shared
-         * store, what other instances committed (verdict_follow, on the API thread) */
+         * store, what other instances committed (verdict_follow, on the API thread;
+         * verdict_reload_latest when the device is claimed) */
         uint8_t *latest;                /* serialized SignedVerdict, NULL if none */
         size_t latest_len;
         int latest_status;              /* TrustStatus */
@@ -105,9 +120,9 @@ typedef struct registry_applied {
  * not know is added. A row no newer than what was applied last (row->change <=
  * dev->rec.change) changes nothing. Of a device this instance holds, only the admin's fields
  * are taken (golden, approved, revoked): its AK, clock and sequence in memory are newer than
- * the store's or the same. Of any other, the AK (with its boot state) and the sequence too.
- * whole: the clock state too, whoever holds it (the reload at a claim). Lock order: the
- * caller holds seq_lock and d->lock (approval and revocation change under both, as
- * verdict_set_access). 0; -ENOMEM; -EBADMSG an AK that does not load (the device is left as
- * it was). */
-int registry_apply_locked(vouchd *d, const vs_device *row, bool whole, registry_applied *ret);
+ * the store's or the same. Of any other, the AK (with its boot state) and the sequence too;
+ * its clock is taken when it is claimed (lease.c, which applies the row it reloads here
+ * first). Lock order: the caller holds seq_lock and d->lock (approval and revocation change
+ * under both, as verdict_set_access). 0; -ENOMEM; -EBADMSG an AK that does not load (the
+ * device is left as it was). */
+int registry_apply_locked(vouchd *d, const vs_device *row, registry_applied *ret);

@@ -57,6 +57,7 @@ typedef struct session {
         golden_table *golden;           /* the table the challenge was made under */
         const vc_golden *g;
         uint64_t sequence;
+        device *lease;                  /* a shared store: the device whose lease this session uses (lease.h) */
         struct session *prev, *next;    /* the loop's list */
 } session;
 
@@ -69,12 +70,19 @@ typedef struct pending {
         bool notice_failed;
         bool reschedule;
         struct timespec t0;             /* when the challenge was sent (0: not an attestation) */
+        /* a claim of a device's lease (take_lease): the device, the instance that holds it
+         * when refused, and what the session does once it has it */
+        device *lease_dev;
+        char holder[VS_INSTANCE_MAX + 1];
+        void (*leased)(session *s);
 } pending;
 
 static void session_unref(session *s);
 static void session_close(session *s, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void send_challenge(session *s);
 static void bind_device(session *s, device *dev);
+static void welcome(session *s, bool via_store);
+static void hello_leased(session *s);
 
 static int send_msg(session *s, const Vouch__V1__VerifierMessage *m) {
         uint8_t *b;
@@ -125,6 +133,10 @@ static void session_unref(session *s) {
  * connection's resources; the session itself lives on while pending work refers to it. */
 static void session_drop(session *s) {
         vouchd *d = s->l->d;
+        if (s->lease) {
+                lease_put(d, s->lease);
+                s->lease = NULL;
+        }
         if (s->dev) {
                 pthread_mutex_lock(&d->lock);
                 if (s->dev->session == s)
@@ -234,11 +246,52 @@ static struct timeval challenge_delay(loop *l, double secs) {
 
 /* ---- work finished on the store's writer thread, continued on the session's loop ---- */
 
+/* A claim of the device's lease answered (take_lease): the session goes on, or is closed
+ * saying why (the agent connects again after its backoff, through the load balancer to
+ * another instance, perhaps the holder). */
+static void lease_finish(pending *p) {
+        session *s = p->s;
+        vouchd *d = s->l->d;
+        const char *id = p->lease_dev->rec.id;
+        if (s->state == S_CLOSING || !s->conn || atomic_load(&d->stopping)) {
+                if (p->error == 0)
+                        lease_put(d, p->lease_dev);
+                return;
+        }
+        switch (p->error) {
+        case 0:
+                s->lease = p->lease_dev;
+                p->leased(s);
+                return;
+        case -EBUSY:
+                vlog(LOG_INFO, "device %s: refused: vouchd instance \"%s\" holds its lease (%s)", id, p->holder, s->peer);
+                session_close(s, EBUSY,
+                              "device %s is attested by the vouchd instance \"%s\" now (it holds the device's lease): "
+                              "connect again later",
+                              id, p->holder);
+                return;
+        case -ENOLINK:
+                session_close(s, EAGAIN, "this vouchd instance cannot attest devices now: its heartbeat could not be "
+                                         "stored in the database; connect again later");
+                return;
+        default:
+                session_close(s, EIO, "cannot claim device %s for this vouchd instance: %s", id, strerror(-p->error));
+        }
+}
+
 static void pending_finish(pending *p) {
         session *s = p->s;
+        if (p->leased) {
+                lease_finish(p);
+                goto out;
+        }
         if (s->state != S_CLOSING && s->conn && !atomic_load(&s->l->d->stopping)) {
                 if (p->error == -EACCES) {
                         session_close(s, EACCES, "device %s is revoked or not approved: no verdict issued",
+                                      s->dev ? s->dev->rec.id : s->id);
+                } else if (p->error == -ENOLCK) {
+                        session_close(s, EAGAIN, "this vouchd instance no longer holds device %s (its heartbeat "
+                                      "could not be stored in time): no verdict issued; connect again",
                                       s->dev ? s->dev->rec.id : s->id);
                 } else if (p->error == -ESTALE) {
                         session_close(s, ESTALE, "a later attestation of this device on another connection was "
@@ -351,6 +404,41 @@ static pending *pending_new(session *s) {
         s->refs++;
         s->state = S_STORING;
         return p;
+}
+
+/* The lease's answer (lease_fn; the writer thread, or the loop when held already). */
+static void session_leased(vouchd *d, device *dev, int result, const char *holder, void *userdata) {
+        pending *p = userdata;
+        p->error = result;
+        snprintf(p->holder, sizeof(p->holder), "%s", holder);
+        pending_post(p);
+}
+
+/* On a shared store, a device is attested only under its lease (lease.h): the session takes
+ * a use of it and goes on with leased once it has it, on its loop, no message being expected
+ * meanwhile; with a store of its own at once. The use is dropped when the session ends. */
+static void take_lease(session *s, device *dev, void (*leased)(session *s)) {
+        vouchd *d = s->l->d;
+        if (!d->shared || s->lease == dev) {
+                leased(s);
+                return;
+        }
+        if (s->lease) { /* one device per session */
+                session_close(s, EPROTO, "a second device on one connection");
+                return;
+        }
+        pending *p = pending_new(s);
+        if (!p) {
+                session_close(s, ENOMEM, "out of memory");
+                return;
+        }
+        p->lease_dev = dev;
+        p->leased = leased;
+        int r = lease_get(d, dev, session_leased, p);
+        if (r < 0) {
+                p->error = r;
+                pending_post(p);
+        }
 }
 
 /* ---- attestation ---- */
@@ -543,6 +631,11 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
         if (r == -EACCES) {
                 vlog(LOG_WARN, "device %s: revoked or not approved while its quote was on the way: no verdict issued",
                      s->dev->rec.id);
+                return;
+        }
+        if (r == -ENOLCK) {
+                vlog(LOG_WARN, "device %s: this instance's lease on it was lost while its quote was on the way: no "
+                               "verdict issued", s->dev->rec.id);
                 return;
         }
         if (r == -ESTALE) {
@@ -749,6 +842,17 @@ static bool refuse_second_identity(session *s) {
         return true;
 }
 
+/* The device's record as this enrollment makes it (its keys are the session's). */
+static vs_device enrollment_rec(session *s) {
+        vs_device rec = { .ek_public = s->ek_pub_bytes, .ek_public_len = s->ek_pub_len, .ak_public = s->ak_pub_bytes,
+                          .ak_public_len = s->ak_pub_len, .approved = !s->needs_approval, .enrolled_at = vclock_wall(),
+                          .ek_anchor = s->ek_anchor };
+        snprintf(rec.id, sizeof(rec.id), "%s", s->id);
+        return rec;
+}
+
+static void activate_leased(session *s);
+
 static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
         vouchd *d = s->l->d;
         s->io->set_timeout(s->conn, 0);
@@ -757,14 +861,41 @@ static void on_activate(session *s, const Vouch__V1__ActivateAnswer *a) {
                 return;
         }
         OPENSSL_cleanse(s->secret, sizeof(s->secret));
-        vs_device rec = { .ek_public = s->ek_pub_bytes, .ek_public_len = s->ek_pub_len, .ak_public = s->ak_pub_bytes,
-                          .ak_public_len = s->ak_pub_len, .approved = !s->needs_approval, .enrolled_at = vclock_wall(),
-                          .ek_anchor = s->ek_anchor };
-        snprintf(rec.id, sizeof(rec.id), "%s", s->id);
+        if (!d->shared) {
+                activate_leased(s);
+                return;
+        }
+        /* a shared store: the device is enrolled under its lease, as another instance may be
+         * attesting or enrolling it; a new one is added first (its row is stored once held) */
+        vs_device rec = enrollment_rec(s);
         pthread_mutex_lock(&d->lock);
         device *dev = registry_find_locked(d, s->id);
         if (!dev && refuse_second_identity(s))
                 return; /* unlocked */
+        if (!dev)
+                dev = registry_add_locked(d, &rec);
+        pthread_mutex_unlock(&d->lock);
+        if (!dev) {
+                session_close(s, ENOMEM, "cannot record the device");
+                return;
+        }
+        take_lease(s, dev, activate_leased);
+}
+
+/* An enrollment's AK proved bound to the EK (and, on a shared store, the device's lease
+ * held): the device recorded and welcomed, or told to wait for approval. */
+static void activate_leased(session *s) {
+        vouchd *d = s->l->d;
+        vs_device rec = enrollment_rec(s);
+        pthread_mutex_lock(&d->lock);
+        device *dev = registry_find_locked(d, s->id);
+        if (!dev && refuse_second_identity(s))
+                return; /* unlocked */
+        if (d->shared && dev && dev->rec.revoked) { /* revoked at another instance meanwhile */
+                pthread_mutex_unlock(&d->lock);
+                session_close(s, EACCES, "device %s is revoked", s->id);
+                return;
+        }
         if (dev) {
                 /* re-enrollment with a new AK: keeps the id, the golden assignment and the
                  * verdict sequence; the old AK and its boot state are gone */
@@ -965,6 +1096,30 @@ static void enroll_without_certificate(session *s, uint32_t manufacturer) {
         }
 }
 
+/* A known device's Hello, once this instance holds its lease: the device as the store has it
+ * now (another instance may have revoked or re-enrolled it) is checked again. */
+static void hello_leased(session *s) {
+        vouchd *d = s->l->d;
+        device *dev = s->dev;
+        pthread_mutex_lock(&d->lock);
+        bool revoked = dev->rec.revoked, approved = dev->rec.approved;
+        bool same_ak = dev->rec.ak_public_len == s->ak_pub_len &&
+                       memcmp(dev->rec.ak_public, s->ak_pub_bytes, s->ak_pub_len) == 0;
+        pthread_mutex_unlock(&d->lock);
+        if (revoked) {
+                session_close(s, EACCES, "device %s is revoked", s->id);
+        } else if (!same_ak) {
+                session_close(s, EAGAIN, "device %s was enrolled again with another AK (at another vouchd instance) "
+                                         "while this connection was accepted: connect again to enroll",
+                              s->id);
+        } else if (!approved) {
+                session_close(s, EACCES, "device %s is enrolled but not approved yet: an admin must approve it", s->id);
+        } else {
+                vlog(LOG_INFO, "device %s: connected (%s)", s->id, s->peer);
+                welcome(s, false);
+        }
+}
+
 static void on_hello(session *s, const Vouch__V1__Hello *h) {
         vouchd *d = s->l->d;
 
@@ -1021,8 +1176,7 @@ static void on_hello(session *s, const Vouch__V1__Hello *h) {
                 s->dev = dev;
                 s->provisional = true;
                 pthread_mutex_unlock(&d->lock);
-                vlog(LOG_INFO, "device %s: connected (%s)", s->id, s->peer);
-                welcome(s, false);
+                take_lease(s, dev, hello_leased);
                 return;
         }
         pthread_mutex_unlock(&d->lock);
@@ -1243,6 +1397,8 @@ void session_event(session *s, int what, const char *detail) {
 void session_free_all(loop *l) {
         while (l->sessions) {
                 session *s = l->sessions;
+                if (s->lease) /* the leases were released before the store closed: counted only */
+                        lease_put(l->d, s->lease);
                 if (s->dev) {
                         pthread_mutex_lock(&l->d->lock);
                         if (s->dev->session == s)

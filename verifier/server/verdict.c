@@ -14,6 +14,7 @@
 #include "credential.h"
 #include "ident.h"
 #include "keys.h"
+#include "lease.h"
 #include "verdict-ear.h"
 #include "verdict-sign.h"
 #include "vouchd.h"
@@ -156,10 +157,14 @@ static int seal(vs_verdict *vr, uint64_t gseq, void *userdata) {
 
 /* c's verdict becomes its device's latest in memory. With a shared store, not over a newer
  * one (by device sequence) that verdict_follow has read meanwhile: one the device's next
- * holder issued. */
-static void hand_off_locked(vouchd *d, commit *c) {
-        if (!d->shared || c->sequence >= c->dev->latest_sequence)
-                set_latest_locked(c->dev, c);
+ * holder issued. stored: whether it was committed; one that was not (shown from memory)
+ * marks the device unstored on a shared store: lease.c keeps its lease until a later
+ * verdict of it is stored (verdict_sweep stores this one again). */
+static void hand_off_locked(vouchd *d, commit *c, bool stored) {
+        if (d->shared && c->sequence < c->dev->latest_sequence)
+                return;
+        set_latest_locked(c->dev, c);
+        c->dev->unstored = d->shared && !stored;
 }
 
 /* On the writer thread, once the verdict is durable (or could not be stored). */
@@ -187,7 +192,7 @@ static void committed(int error, void *arg) {
                         if (!c->record && c->head && sign_numbered(d, c, 0, &c->record, &c->record_len) < 0)
                                 c->record = NULL;
                         pthread_mutex_lock(&d->lock);
-                        hand_off_locked(d, c);
+                        hand_off_locked(d, c, false);
                         pthread_mutex_unlock(&d->lock);
                 }
         }
@@ -197,7 +202,7 @@ static void committed(int error, void *arg) {
                         copy_len = c->record_len;
                 }
                 pthread_mutex_lock(&d->lock);
-                hand_off_locked(d, c);
+                hand_off_locked(d, c, true);
                 pthread_mutex_unlock(&d->lock);
                 /* callbacks run in commit order; with a shared store other instances commit
                  * between them: verdict_follow reads them all and moves published */
@@ -283,7 +288,18 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         v->verifier_id = d->verifier_id;
         pthread_mutex_lock(&d->seq_lock);
         int refused = 0;
-        if (kind == ISSUE_STALE && dev->queued_deadline > vclock_mono()) {
+        if (kind == ISSUE_ATTESTED || kind == ISSUE_STALE) {
+                /* a shared store: only the holder of the device's lease attests it and lets
+                 * its verdict go STALE (lease.h), and only before its heartbeat's deadline */
+                pthread_mutex_lock(&d->lock);
+                bool held = lease_held_locked(d, dev);
+                pthread_mutex_unlock(&d->lock);
+                if (!held)
+                        refused = -ENOLCK;
+        }
+        if (refused) {
+                /* below */
+        } else if (kind == ISSUE_STALE && dev->queued_deadline > vclock_mono()) {
                 /* a fresh verdict is on its way to the store (the sweep only sees committed
                  * ones): it says more than STALE would */
                 refused = -EALREADY;
@@ -517,11 +533,69 @@ static void retire_keys(vouchd *d, int64_t now) {
 
 #define SWEEP_CHUNK 4096
 
+typedef struct shown_store {
+        vouchd *d;
+        device *dev;
+} shown_store;
+
+static void shown_stored(int error, const uint8_t *record, size_t record_len, void *userdata) {
+        shown_store *ss = userdata;
+        if (error < 0)
+                vlog(LOG_ERR, "device %s: its latest verdict could not be stored again: its lease is kept",
+                     ss->dev->rec.id);
+        lease_put(ss->d, ss->dev); /* released once stored (lease.c) */
+        free(ss);
+}
+
+/* A shared store's sweep, for a device whose latest verdict in memory could not be stored
+ * and whose session ended: it is stored again, then the lease can go. Its row is never
+ * released before (lease.c), so another instance holds it only by taking it over after this
+ * one's heartbeat lapsed, and that one superseded the store's verdict. */
+static void unstored_leased(vouchd *d, device *dev, int result, const char *holder, void *userdata) {
+        if (result == -EBUSY) {
+                pthread_mutex_lock(&d->lock);
+                dev->unstored = false;
+                dev->lease_row = false;
+                pthread_mutex_unlock(&d->lock);
+        }
+        if (result < 0)
+                return;
+        shown_store *ss = malloc(sizeof(*ss));
+        if (ss)
+                *ss = (shown_store) { d, dev };
+        int r = ss ? verdict_store_shown(d, dev, shown_stored, ss) : -ENOMEM;
+        if (r <= 0) {
+                free(ss);
+                lease_put(d, dev);
+        }
+}
+
+/* A shared store's sweep, once it holds the device's lease (on the writer thread after a
+ * claim, or on the sweep's when it held it already): the latest verdict is judged again, as
+ * a new claim reloaded it (another instance may have issued the STALE one, or attested the
+ * device, since this one last knew), and the lease dropped. */
+static void sweep_leased(vouchd *d, device *dev, int result, const char *holder, void *userdata) {
+        if (result == -EBUSY) /* the holder issues it: what it issued, so that this sweep stops asking */
+                verdict_reload_latest(d, dev);
+        pthread_mutex_lock(&d->lock);
+        dev->stale_queued = false;
+        bool due = result == 0 && needs_stale_locked(dev);
+        int64_t expired_at = dev->latest_expires;
+        pthread_mutex_unlock(&d->lock);
+        if (due && issue_stale(d, dev, expired_at) < 0) {
+                pthread_mutex_lock(&d->lock);
+                dev->stale_queued = false;
+                pthread_mutex_unlock(&d->lock);
+        }
+        if (result == 0)
+                lease_put(d, dev);
+}
+
 void verdict_sweep(vouchd *d) {
         int64_t now = vclock_wall();
         retire_keys(d, now);
-        size_t n = 0, cap = 0;
-        device **due = NULL;
+        size_t n = 0, cap = 0, nu = 0;
+        device **due = NULL, *unstored[64];
         int64_t *when = NULL;
         /* the registry lock is taken for SWEEP_CHUNK buckets at a time, not for the whole
          * walk: with 100,000 devices a walk takes milliseconds, and every attestation takes
@@ -532,6 +606,10 @@ void verdict_sweep(vouchd *d) {
                 for (size_t b = b0; b < d->n_buckets && b < b0 + SWEEP_CHUNK; b++)
                         for (device *dev = d->buckets[b]; dev; dev = dev->next) {
                                 int64_t exp = dev->latest_expires;
+                                /* (a few a second: more wait for the next sweep) */
+                                if (dev->unstored && dev->lease_row && !dev->lease_uses && !dev->lease_claims &&
+                                    nu < sizeof(unstored) / sizeof(unstored[0]))
+                                        unstored[nu++] = dev;
                                 if (!needs_stale_locked(dev))
                                         continue;
                                 if (n == cap) {
@@ -554,8 +632,18 @@ void verdict_sweep(vouchd *d) {
                 pthread_mutex_unlock(&d->lock);
         }
 issue:
+        for (size_t i = 0; i < nu; i++)
+                lease_get(d, unstored[i], unstored_leased, NULL);
         for (size_t i = 0; i < n; i++)
-                if (issue_stale(d, due[i], when[i]) < 0) {
+                if (d->shared) {
+                        /* only the holder issues it: the device's lease is taken for it, or
+                         * refused while another instance holds it (that one issues it) */
+                        if (lease_get(d, due[i], sweep_leased, NULL) < 0) {
+                                pthread_mutex_lock(&d->lock);
+                                due[i]->stale_queued = false;
+                                pthread_mutex_unlock(&d->lock);
+                        }
+                } else if (issue_stale(d, due[i], when[i]) < 0) {
                         pthread_mutex_lock(&d->lock);
                         due[i]->stale_queued = false;
                         pthread_mutex_unlock(&d->lock);
@@ -628,7 +716,7 @@ int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len
                 exp = dev->latest_expires;
                 /* its STALE verdict is the holder's to issue (a shared store): numbered after
                  * the holder's verdicts, never beside them */
-                queue = device_held_locked(d, dev) && needs_stale_locked(dev);
+                queue = lease_held_locked(d, dev) && needs_stale_locked(dev);
         } else if (sh == SHOWN_LATEST) {
                 *record = malloc(dev->latest_len);
                 if (*record) {
@@ -704,7 +792,9 @@ static int parse_stored(const char *id, const vs_verdict *v, stored *ret, char *
         return r;
 }
 
-/* v (its record taken) becomes dev's latest verdict (d->lock held, or at start). */
+/* v (its record taken) becomes dev's latest verdict (d->lock held, or at start). A verdict
+ * in memory that was shown but not stored (device.unstored) is superseded by it: it is not
+ * to be stored again (verdict_store_shown). */
 static void take_stored_locked(device *dev, vs_verdict *v, const stored *st) {
         free(dev->latest);
         dev->latest = v->record;
@@ -717,6 +807,8 @@ static void take_stored_locked(device *dev, vs_verdict *v, const stored *st) {
         snprintf(dev->latest_golden, sizeof(dev->latest_golden), "%s", st->golden);
         dev->latest_golden_version = st->golden_version;
         dev->latest_sequence = v->sequence;
+        dev->stale_queued = false;
+        dev->unstored = false;
 }
 
 /* Whether the stored verdict v says more than dev's latest in memory (d->lock held): a
@@ -754,10 +846,8 @@ static void follow_one(vouchd *d, vs_verdict *v) {
                 return;
         }
         pthread_mutex_lock(&d->lock);
-        if (stored_newer_locked(d, dev, v)) { /* not superseded meanwhile by a commit here */
+        if (stored_newer_locked(d, dev, v)) /* not superseded meanwhile by a commit here */
                 take_stored_locked(dev, v, &st);
-                dev->stale_queued = false;
-        }
         pthread_mutex_unlock(&d->lock);
 }
 
@@ -854,27 +944,71 @@ int verdict_load_latest(vouchd *d) {
         return r;
 }
 
+int verdict_reload_latest(vouchd *d, device *dev) {
+        vs_verdict v = { 0 };
+        stored st;
+        char why[300];
+        int r = vs_verdict_latest(d->store, dev->rec.id, &v);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&d->lock);
+        /* a newer one in memory is this instance's own that was shown but not stored (a
+         * failed commit): it stays */
+        bool newer = stored_newer_locked(d, dev, &v);
+        pthread_mutex_unlock(&d->lock);
+        if (newer && parse_stored(dev->rec.id, &v, &st, why, sizeof(why)) < 0) {
+                vlog(LOG_ERR, "store: device %s: latest verdict (sequence %llu) not used: %s", dev->rec.id,
+                     (unsigned long long) v.sequence, why);
+                newer = false;
+        }
+        if (newer) {
+                pthread_mutex_lock(&d->lock);
+                if (stored_newer_locked(d, dev, &v)) /* not superseded meanwhile */
+                        take_stored_locked(dev, &v, &st);
+                pthread_mutex_unlock(&d->lock);
+        }
+        vs_verdict_done(&v);
+        return 0;
+}
+
 /* The store's answer to the verdicts issued at start (writer thread). */
 static void settle_done(int error, const uint8_t *record, size_t record_len, void *userdata) {
         if (error < 0)
                 atomic_fetch_add((atomic_uint *) userdata, 1);
 }
 
-static int settle_one(vouchd *d, device *dev, bool previous_clean, atomic_uint *failed) {
+int verdict_supersede(vouchd *d, device *dev, const char *taken_from, verdict_done_fn done, void *userdata) {
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
         Vouch__V1__Finding f = VOUCH__V1__FINDING__INIT, *fp = &f;
+        char actual[160], why[400];
         int64_t now = vclock_wall();
+        pthread_mutex_lock(&d->lock);
+        bool trusted = dev->latest && dev->latest_status == VOUCH__V1__TRUST_STATUS__TRUSTED;
         bool revoked = dev->rec.revoked || !dev->rec.approved;
-        if (!dev->latest || dev->latest_status != VOUCH__V1__TRUST_STATUS__TRUSTED || (previous_clean && !revoked))
+        pthread_mutex_unlock(&d->lock);
+        if (!trusted)
                 return 0;
         v.device_id = dev->rec.id;
         v.issued_at = now;
         v.expires_at = now + (int64_t) d->cfg.interval * d->cfg.verdict_ttl_intervals;
+        pthread_mutex_lock(&dev->mu);
         v.boot_count = dev->state.reset_count;
+        pthread_mutex_unlock(&dev->mu);
         if (revoked) {
                 v.status = VOUCH__V1__TRUST_STATUS__UNTRUSTED;
                 verdict_one_finding(&v, &f, &fp, "revoked", "not revoked", "revoked",
                                     "the device is revoked; its latest stored verdict (TRUSTED) predates the revocation");
+        } else if (taken_from) {
+                v.status = VOUCH__V1__TRUST_STATUS__STALE;
+                snprintf(actual, sizeof(actual), "instance %s stopped holding it without releasing it", taken_from);
+                snprintf(why, sizeof(why),
+                         "the vouchd instance %s that attested this device stopped (a crash, a kill, or lost contact "
+                         "with the database) and its lease was taken over: a newer, less trusting verdict it issued "
+                         "may be missing; the device is trusted again once it attests",
+                         taken_from);
+                verdict_one_finding(&v, &f, &fp, "takeover", "the device's lease released by its holder", actual, why);
         } else {
                 v.status = VOUCH__V1__TRUST_STATUS__STALE;
                 verdict_one_finding(&v, &f, &fp, "restart", "a store holding every verdict vouchd issued",
@@ -883,7 +1017,44 @@ static int settle_one(vouchd *d, device *dev, bool previous_clean, atomic_uint *
                                     "failed write): a newer, less trusting verdict may be missing; the device is "
                                     "trusted again once it attests");
         }
-        return issue(d, dev, &v, ISSUE_PLAIN, 0, NULL, settle_done, failed);
+        int r = issue(d, dev, &v, ISSUE_PLAIN, 0, NULL, done, userdata);
+        return r < 0 ? r : 1;
+}
+
+int verdict_store_shown(vouchd *d, device *dev, verdict_done_fn done, void *userdata) {
+        uint8_t *copy = NULL;
+        size_t len = 0;
+        pthread_mutex_lock(&d->lock);
+        if (dev->unstored && dev->latest && (copy = malloc(dev->latest_len))) {
+                memcpy(copy, dev->latest, dev->latest_len);
+                len = dev->latest_len;
+        }
+        bool wanted = dev->unstored;
+        pthread_mutex_unlock(&d->lock);
+        if (!copy)
+                return wanted ? -ENOMEM : 0;
+        Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, len, copy);
+        Vouch__V1__Verdict *v = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
+        int r = -EBADMSG;
+        if (v) { /* the same statement, numbered (and signed) anew: its old numbers were never stored */
+                char *verifier_id = v->verifier_id; /* issue() points it at d's: freed below as unpacked */
+                r = issue(d, dev, v, ISSUE_PLAIN, 0, NULL, done, userdata);
+                v->verifier_id = verifier_id;
+        }
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        vouch__v1__signed_verdict__free_unpacked(sv, NULL);
+        free(copy);
+        return r < 0 ? r : 1;
+}
+
+/* With a store of its own: dev's TRUSTED latest verdict superseded when it may stand for
+ * nothing (verdict_supersede), after an unclean run, or always when the device is revoked. */
+static int settle_one(vouchd *d, device *dev, bool previous_clean, atomic_uint *failed) {
+        bool revoked = dev->rec.revoked || !dev->rec.approved;
+        if (previous_clean && !revoked)
+                return 0;
+        int r = verdict_supersede(d, dev, NULL, settle_done, failed);
+        return r < 0 ? r : 0;
 }
 
 /* After an unclean run the global numbering jumps this far: a verdict numbered and shown
@@ -895,7 +1066,10 @@ int verdict_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, s
         atomic_uint failed = 0;
         size_t stale = 0, revoked = 0;
         int r = 0;
-        if (!previous_clean && !d->shared) /* a shared store's numbers are its own, never reused */
+        if (d->shared) /* only the holder of a device's lease issues its verdicts; the store's
+                        * numbers are its own, never reused */
+                return lease_settle_at_start(d, previous_clean, ret_stale, ret_revoked);
+        if (!previous_clean)
                 d->gseq += GSEQ_GAP_AFTER_UNCLEAN;
         for (size_t b = 0; r == 0 && b < d->n_buckets; b++)
                 for (device *dev = d->buckets[b]; r == 0 && dev; dev = dev->next) {

@@ -43,7 +43,9 @@ int verdict_issue_with_access(vouchd *d, device *dev, Vouch__V1__Verdict *v, boo
 /* The same for the verdict of an attestation: -EACCES (nothing issued) when the device is
  * revoked or not approved at the moment it would be numbered; -ESTALE when ticket (the
  * device's verification count when this evidence was verified) is below that of a verdict
- * already issued: verdicts go out in the order their evidence was verified. */
+ * already issued: verdicts go out in the order their evidence was verified; -ENOLCK on a
+ * shared store when this instance does not hold the device's lease (lease_held_locked): its
+ * heartbeat was lost, another instance may be attesting it. */
 int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64_t ticket, verdict_done_fn done,
                            void *userdata);
 /* Sets the device's approved / revoked flags, ordered with the numbering of verdicts:
@@ -70,10 +72,29 @@ int verdict_shown_status_locked(vouchd *d, const device *dev);
 /* At start, after verdict_load_latest: a revoked device whose latest verdict is TRUSTED
  * gets its UNTRUSTED (revoked) verdict; when the previous run did not close the store
  * cleanly (previous_clean false), every other TRUSTED latest verdict is superseded by a
- * STALE one (finding "restart"). Waits until they are stored; -EIO when one is not. */
+ * STALE one (finding "restart"). Waits until they are stored; -EIO when one is not. On a
+ * shared store each under the device's lease (lease_settle_at_start). */
 int verdict_settle_at_start(vouchd *d, bool previous_clean, size_t *ret_stale, size_t *ret_revoked);
-/* Issues STALE verdicts for devices whose latest verdict has expired. */
+/* Issues STALE verdicts for devices whose latest verdict has expired. On a shared store only
+ * the holder of a device's lease does: a device nobody holds is claimed for it (lease_get),
+ * and released after. */
 void verdict_sweep(vouchd *d);
+/* A shared store, when this instance claims a device (lease.c), or learns of a device
+ * another instance enrolled (vouchd_follow): the device's latest verdict from the store, when
+ * it is newer than the one in memory (as verdict_follow judges it: another instance issued
+ * it; a newer one in memory is this instance's own, shown but not stored). 0, or the read's
+ * error. */
+int verdict_reload_latest(vouchd *d, device *dev);
+/* Supersedes dev's latest verdict when it is TRUSTED (else does nothing and returns 0): by
+ * an UNTRUSTED one when the device is revoked or not approved, else by a STALE one whose
+ * finding says why: taken_from, the instance whose lease this one took over (rule
+ * "takeover"), or NULL, this instance's own unclean run (rule "restart"). Returns 1 when one
+ * was queued (done runs once it is committed or failed), or <0 when none could be. */
+int verdict_supersede(vouchd *d, device *dev, const char *taken_from, verdict_done_fn done, void *userdata);
+/* A shared store: dev's latest verdict in memory, shown but not stored (device.unstored), is
+ * issued again with new numbers (the same statement, signed anew). 1 when queued (done runs
+ * once committed or failed), 0 when nothing is unstored, or <0. */
+int verdict_store_shown(vouchd *d, device *dev, verdict_done_fn done, void *userdata);
 /* Reads the verdict-signing keys again (vk_load) and swaps them in. */
 int verdict_keys_reload(vouchd *d);
 /* Loads the latest verdict of every device from the store (at start). */

@@ -33,6 +33,7 @@ void vouchd_init(vouchd *d) {
         config_defaults(&d->cfg);
         pthread_mutex_init(&d->lock, NULL);
         pthread_mutex_init(&d->seq_lock, NULL);
+        lease_init(d);
 }
 
 static int load_allowlist(vouchd *d) {
@@ -334,6 +335,14 @@ static int open_store(vouchd *d, bool fresh_dir) {
                              r == -ENOMEM ? "out of memory" : err);
                 return r;
         }
+        /* a shared store: this instance's heartbeat runs before any device is claimed */
+        if (d->shared && (r = lease_heartbeat_start(d)) < 0) {
+                vs_stats st;
+                vs_get_stats(d->store, &st);
+                vlog(LOG_ERR, "store: cannot store this instance's heartbeat (device leases): %s",
+                     r == -EIO ? st.last_error : strerror(-r));
+                return r;
+        }
         size_t stale = 0, revoked = 0;
         if (!info.previous_clean)
                 vlog(LOG_WARN, "store: the previous run did not close it cleanly (a crash, a kill, or a write that "
@@ -457,7 +466,7 @@ int vouchd_follow(vouchd *d) {
                         registry_applied a;
                         pthread_mutex_lock(&d->seq_lock);
                         pthread_mutex_lock(&d->lock);
-                        r = registry_apply_locked(d, &rows[i], false, &a);
+                        r = registry_apply_locked(d, &rows[i], &a);
                         pthread_mutex_unlock(&d->lock);
                         pthread_mutex_unlock(&d->seq_lock);
                         if (r == -ENOMEM) /* again at the next poll */
@@ -472,6 +481,11 @@ int vouchd_follow(vouchd *d) {
                                 vlog(LOG_DEBUG, "device %s: enrolled at another instance", rows[i].id);
                         else if (a.new_ak)
                                 vlog(LOG_DEBUG, "device %s: enrolled again at another instance (a new AK)", rows[i].id);
+                        /* its verdicts, if any, were skipped by verdict_follow while it was
+                         * not known here (this thread: none is read meanwhile) */
+                        if (r == 0 && a.added && verdict_reload_latest(d, a.dev) < 0)
+                                vlog(LOG_ERR, "device %s: enrolled at another instance; its latest verdict could not "
+                                              "be read yet (it shows from its next one on)", rows[i].id);
                         if (r == 0)
                                 device_follow(d, &a);
                         d->follow_after = rows[i].change;
@@ -592,6 +606,7 @@ void vouchd_stop(vouchd *d) {
         for (unsigned i = 0; i < d->n_loops; i++)
                 pthread_join(d->loops[i].thread, NULL);
         ekfetch_fini(d); /* their answers wait on the loops, run (and dropped) in vouchd_free() */
+        lease_release_all(d); /* after the last verdict queued: other instances may claim at once */
         vs_flush(d->store);
         /* a shared store: this instance signs no more; its active key is published until the
          * verdicts it signed have expired (ident.h), unless another instance signs with it */
@@ -605,8 +620,10 @@ void vouchd_stop(vouchd *d) {
 }
 
 void vouchd_free(vouchd *d) {
-        if (d->store)
+        if (d->store) {
+                lease_release_all(d); /* (a start that failed after the heartbeat started) */
                 vs_close(d->store); /* after the loops: pending commits still reach their sessions' bases */
+        }
         for (unsigned i = 0; d->loops && i < d->n_loops; i++) {
                 loop *l = &d->loops[i];
                 /* let the last store callbacks release what they hold */

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "enroll.h"
+#include "lease.h"
 #include "log.h"
 #include "loop.h"
 #include "registry.h"
@@ -34,6 +35,7 @@ struct vouchd {
          * under its lease, verdicts are numbered in commit order, and what other instances
          * commit is polled (docs/scale-out.md). Set at start, read-only after. */
         bool shared;
+        lease_state leases;             /* shared stores: the heartbeat and lease counters (lease.c) */
         char verifier_id[65];
 
         /* verdicts: numbered and signed under seq_lock, and queued to the store in that
