@@ -20,7 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=swtpm.sh
 . "$here/swtpm.sh"
 : "${VOUCHD:?}" "${VOUCH_AGENT:?}"
-require_tools swtpm swtpm_setup swtpm_ioctl tpm2_pcrextend jq haproxy od
+require_tools swtpm swtpm_setup swtpm_ioctl tpm2_pcrextend jq haproxy od curl
 require_shared_data
 require_vouchctl
 [[ -n ${VOUCH_TEST_STORE_URL:-} && -n ${VOUCH_TEST_PG_CTL:-} ]] ||
@@ -292,6 +292,53 @@ for n in 1 2 3; do
         [[ $s == UNTRUSTED ]] || bad+="v$n=$s "
 done
 [[ -z $bad ]] && pass "the revoked device is UNTRUSTED at every live instance" || fail "after revoke: $bad"
+
+# --- PostgreSQL stopped under load, then started again
+health() { # N: the status code of GET /healthz at instance N
+        curl -s -o "$TOP/health.out" -w '%{http_code}' --cacert "$TOP/s1/ca.pem" --cert "$TOP/pe.crt" --key "$TOP/pe.key" \
+                "https://127.0.0.1:${APORT[$1]}/healthz" || true
+}
+metric() { # N NAME: a metric's value at instance N
+        curl -s --cacert "$TOP/s1/ca.pem" --cert "$TOP/pe.crt" --key "$TOP/pe.key" "https://127.0.0.1:${APORT[$1]}/metrics" |
+                awk -v m="$2" '$1 == m { print $2 }'
+}
+verdicts_of() { grep -c "verdict:" "$TOP/tpm-$1/agent.out" || true; }
+"$VOUCH_TEST_PG_CTL" stop
+sleep 2
+bad=""
+for n in 1 2 3; do
+        [[ -n ${VPID[$n]:-} ]] || continue
+        code=$(health "$n")
+        [[ $code == 503 ]] && grep -q "not ready: the store is unavailable" "$TOP/health.out" || bad+="v$n:healthz=$code "
+done
+[[ -z $bad ]] && pass "PostgreSQL stopped: /healthz says not ready at every instance" || fail "with PostgreSQL stopped: $bad"
+na=$(verdicts_of a)
+nc=$(verdicts_of c)
+sleep $((2 * INTERVAL + 4))
+[[ $(verdicts_of a) == "$na" && $(verdicts_of c) == "$nc" ]] &&
+        pass "no verdict while nothing can be committed ($((2 * INTERVAL + 4)) s)" ||
+        fail "verdicts while PostgreSQL was stopped: a $na -> $(verdicts_of a), c $nc -> $(verdicts_of c)"
+alive=""
+for n in 1 2 3; do
+        [[ -n ${VPID[$n]:-} ]] && { kill -0 "${VPID[$n]}" 2>/dev/null && alive+="v$n " || fail "v$n died without its database"; }
+done
+"$VOUCH_TEST_PG_CTL" start
+back=$SECONDS
+for ((i = 0; i < 240; i++)); do
+        (($(verdicts_of a) > na && $(verdicts_of c) > nc)) && break
+        sleep 0.5
+done
+(($(verdicts_of a) > na && $(verdicts_of c) > nc)) &&
+        pass "PostgreSQL back: devices a and c attested again after $((SECONDS - back)) s, no instance restarted ($alive)" ||
+        fail "not attested again within 120 s of PostgreSQL's start: $(tail -n 3 "$TOP/tpm-a/agent.err")"
+bad=""
+for n in 1 2 3; do
+        [[ -n ${VPID[$n]:-} ]] || continue
+        code=$(health "$n")
+        r=$(metric "$n" vouch_store_reconnects_total)
+        [[ $code == 200 && ${r:-0} -ge 1 ]] || bad+="v$n:healthz=$code,reconnects=$r "
+done
+[[ -z $bad ]] && pass "every instance ready again, its reconnection counted" || fail "after PostgreSQL's start: $bad"
 
 # --- the agents stop; the watch stream stopped at v1 is resumed at another live instance
 sleep $((INTERVAL + 1))
