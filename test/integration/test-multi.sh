@@ -10,7 +10,11 @@
 # verdict verifies with it; the instance holding a device killed with SIGKILL: the device's
 # agent is attested at another instance within 60 s; a revocation at an instance that does not
 # hold the device closes its session at the holder within a second or two and the UNTRUSTED
-# verdict is everywhere; a watch stream at one instance resumed at another delivers every
+# verdict is everywhere; PostgreSQL stopped under load: /healthz not ready, no verdict, every
+# instance recovers by itself once it is back; the holder of a device cut off from the
+# database (its relay, pg_relay.py, stopped): the device is taken over by another instance
+# once the lease lapses, and the cut-off instance is ready again once the partition heals;
+# a watch stream at one instance resumed at another delivers every
 # verdict of the store exactly once, in global order; every verdict an agent received is in
 # the database byte for byte; SIGTERM stops the survivors with exit 0.
 set -euo pipefail
@@ -39,7 +43,10 @@ fail() { nfail=$((nfail + 1)); echo "FAIL - $*"; }
 cleanup() {
         local rc=$?
         set +e
-        for p in "${AGENT_PID[@]}" "${VPID[@]}" "$HAPROXY_PID" "$WATCH_PID"; do
+        for p in "${RELAY_PID[@]}"; do
+                kill -CONT "$p" 2>/dev/null
+        done
+        for p in "${AGENT_PID[@]}" "${VPID[@]}" "${RELAY_PID[@]}" "$HAPROXY_PID" "$WATCH_PID"; do
                 [[ -n $p ]] && kill -KILL "$p" 2>/dev/null
         done
         for t in "$TOP"/tpm-*; do
@@ -79,7 +86,7 @@ new_tpm() {
 start_instance() { # N: vouchd --instance vN on its state dir, its agent port and API port
         local n=$1
         : >"$TOP/v$n.out"
-        "$VOUCHD" --state-dir "$TOP/s$n" --store "$VOUCH_TEST_STORE_URL" --instance "v$n" \
+        "$VOUCHD" --state-dir "$TOP/s$n" --store "${STORE_URL[$n]}" --instance "v$n" \
                 --listen "127.0.0.1:${VPORT[$n]}" --api-listen "127.0.0.1:${APORT[$n]}" --api-admin ops \
                 --api-reader pe --golden-dir "$TOP/golden" --default-golden arch --ek-ca "$TOP/ekca.pem" \
                 --interval "$INTERVAL" --jitter 0 --verdict-ttl 3 --threads 1 >"$TOP/v$n.out" 2>>"$TOP/v$n.log" &
@@ -134,10 +141,19 @@ cmp -s "$TOP/s1/ca.pem" "$TOP/s2/ca.pem" && cmp -s "$TOP/s1/ca.pem" "$TOP/s3/ca.
 for who in ops pe; do
         "$VOUCHD" issue-client --state-dir "$TOP/s1" --name "$who" --out "$TOP/$who" >/dev/null
 done
-declare -A VPORT APORT
+declare -A VPORT APORT RELAY_PID STORE_URL
+# each instance reaches the database through a relay of its own (pg_relay.py), so that one
+# instance can be cut off from it while the others keep it
+PGDIR=$(sed -n 's/.*[?&]host=\([^&]*\).*/\1/p' <<<"$VOUCH_TEST_STORE_URL")
+[[ -S $PGDIR/.s.PGSQL.5432 ]] || die "no PostgreSQL socket in $PGDIR"
 for n in 1 2 3; do
         VPORT[$n]=$(free_port)
         APORT[$n]=$(free_port)
+        python3 "$here/pg_relay.py" "$PGDIR" "$TOP/relay$n.port" &
+        RELAY_PID[$n]=$!
+        for ((i = 0; i < 50; i++)); do [[ -s $TOP/relay$n.port ]] && break; sleep 0.1; done
+        [[ -s $TOP/relay$n.port ]] || die "the database relay did not start"
+        STORE_URL[$n]="postgresql://vouch@127.0.0.1:$(cat "$TOP/relay$n.port")/vouch"
 done
 for n in 1 2 3; do
         start_instance "$n"
@@ -339,6 +355,33 @@ for n in 1 2 3; do
         [[ $code == 200 && ${r:-0} -ge 1 ]] || bad+="v$n:healthz=$code,reconnects=$r "
 done
 [[ -z $bad ]] && pass "every instance ready again, its reconnection counted" || fail "after PostgreSQL's start: $bad"
+
+# --- a partition: the instance holding device c cut off from the database (its relay stopped)
+hc=$(holder_of "${DEV[c]}")
+x=${hc#v}
+nc=$(verdicts_of c)
+kill -STOP "${RELAY_PID[$x]}"
+cut=$SECONDS
+moved=""
+for ((i = 0; i < 180; i++)); do
+        h=$(holder_of "${DEV[c]}")
+        if [[ -n $h && $h != "$hc" ]] && (($(verdicts_of c) > nc)); then
+                moved=$h
+                break
+        fi
+        sleep 0.5
+done
+took=$((SECONDS - cut))
+[[ -n $moved && $took -le 60 ]] && pass "$hc cut off from the database: device c taken over by $moved after ${took} s" ||
+        fail "device c not taken over within 60 s of $hc's partition (holder $(holder_of "${DEV[c]}"))"
+kill -0 "${VPID[$x]}" 2>/dev/null && pass "$hc kept running while partitioned" || fail "$hc died while partitioned"
+kill -CONT "${RELAY_PID[$x]}"
+healed=""
+for ((i = 0; i < 120; i++)); do
+        [[ $(health "$x") == 200 ]] && { healed=yes; break; }
+        sleep 0.5
+done
+[[ -n $healed ]] && pass "$hc ready again once the partition healed" || fail "$hc not ready 60 s after the partition healed: $(cat "$TOP/health.out")"
 
 # --- the agents stop; the watch stream stopped at v1 is resumed at another live instance
 sleep $((INTERVAL + 1))
