@@ -88,6 +88,7 @@ start_instance() { # N: vouchd --instance vN on its state dir, its agent port an
         : >"$TOP/v$n.out"
         "$VOUCHD" --state-dir "$TOP/s$n" --store "${STORE_URL[$n]}" --instance "v$n" \
                 --listen "127.0.0.1:${VPORT[$n]}" --api-listen "127.0.0.1:${APORT[$n]}" --api-admin ops \
+                --health-listen "127.0.0.1:${HPORT_[$n]}" \
                 --api-reader pe --golden-dir "$TOP/golden" --default-golden arch --ek-ca "$TOP/ekca.pem" \
                 --interval "$INTERVAL" --jitter 0 --verdict-ttl 3 --threads 1 >"$TOP/v$n.out" 2>>"$TOP/v$n.log" &
         VPID[$n]=$!
@@ -141,7 +142,7 @@ cmp -s "$TOP/s1/ca.pem" "$TOP/s2/ca.pem" && cmp -s "$TOP/s1/ca.pem" "$TOP/s3/ca.
 for who in ops pe; do
         "$VOUCHD" issue-client --state-dir "$TOP/s1" --name "$who" --out "$TOP/$who" >/dev/null
 done
-declare -A VPORT APORT RELAY_PID STORE_URL
+declare -A VPORT APORT HPORT_ RELAY_PID STORE_URL
 # each instance reaches the database through a relay of its own (pg_relay.py), so that one
 # instance can be cut off from it while the others keep it
 PGDIR=$(sed -n 's/.*[?&]host=\([^&]*\).*/\1/p' <<<"$VOUCH_TEST_STORE_URL")
@@ -149,6 +150,7 @@ PGDIR=$(sed -n 's/.*[?&]host=\([^&]*\).*/\1/p' <<<"$VOUCH_TEST_STORE_URL")
 for n in 1 2 3; do
         VPORT[$n]=$(free_port)
         APORT[$n]=$(free_port)
+        HPORT_[$n]=$(free_port)
         python3 "$here/pg_relay.py" "$PGDIR" "$TOP/relay$n.port" &
         RELAY_PID[$n]=$!
         for ((i = 0; i < 50; i++)); do [[ -s $TOP/relay$n.port ]] && break; sleep 0.1; done
@@ -184,9 +186,10 @@ frontend agents
         default_backend vouchd
 backend vouchd
         balance roundrobin
-        server v1 127.0.0.1:${VPORT[1]} check inter 500ms fall 1 rise 2
-        server v2 127.0.0.1:${VPORT[2]} check inter 500ms fall 1 rise 2
-        server v3 127.0.0.1:${VPORT[3]} check inter 500ms fall 1 rise 2
+        option httpchk GET /healthz
+        server v1 127.0.0.1:${VPORT[1]} check port ${HPORT_[1]} inter 500ms fall 1 rise 2
+        server v2 127.0.0.1:${VPORT[2]} check port ${HPORT_[2]} inter 500ms fall 1 rise 2
+        server v3 127.0.0.1:${VPORT[3]} check port ${HPORT_[3]} inter 500ms fall 1 rise 2
 EOF
 haproxy -c -f "$TOP/haproxy.cfg" >/dev/null 2>&1 || die "haproxy rejects its configuration: $(haproxy -c -f "$TOP/haproxy.cfg" 2>&1 | tail -n 3)"
 haproxy -db -f "$TOP/haproxy.cfg" >"$TOP/haproxy.log" 2>&1 &
@@ -310,9 +313,8 @@ done
 [[ -z $bad ]] && pass "the revoked device is UNTRUSTED at every live instance" || fail "after revoke: $bad"
 
 # --- PostgreSQL stopped under load, then started again
-health() { # N: the status code of GET /healthz at instance N
-        curl -s -o "$TOP/health.out" -w '%{http_code}' --cacert "$TOP/s1/ca.pem" --cert "$TOP/pe.crt" --key "$TOP/pe.key" \
-                "https://127.0.0.1:${APORT[$1]}/healthz" || true
+health() { # N: the status code of GET /healthz at instance N (its plain-HTTP health port)
+        curl -s -o "$TOP/health.out" -w '%{http_code}' "http://127.0.0.1:${HPORT_[$1]}/healthz" || true
 }
 metric() { # N NAME: a metric's value at instance N
         curl -s --cacert "$TOP/s1/ca.pem" --cert "$TOP/pe.crt" --key "$TOP/pe.key" "https://127.0.0.1:${APORT[$1]}/metrics" |
