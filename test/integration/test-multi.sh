@@ -88,7 +88,7 @@ start_instance() { # N: vouchd --instance vN on its state dir, its agent port an
         : >"$TOP/v$n.out"
         "$VOUCHD" --state-dir "$TOP/s$n" --store "${STORE_URL[$n]}" --instance "v$n" \
                 --listen "127.0.0.1:${VPORT[$n]}" --api-listen "127.0.0.1:${APORT[$n]}" --api-admin ops \
-                --health-listen "127.0.0.1:${HPORT_[$n]}" \
+                --http-listen "127.0.0.1:${HPORT_[$n]}" \
                 --api-reader pe --golden-dir "$TOP/golden" --default-golden arch --ek-ca "$TOP/ekca.pem" \
                 --interval "$INTERVAL" --jitter 0 --verdict-ttl 3 --threads 1 >"$TOP/v$n.out" 2>>"$TOP/v$n.log" &
         VPID[$n]=$!
