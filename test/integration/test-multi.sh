@@ -312,6 +312,13 @@ for n in 1 2 3; do
 done
 [[ -z $bad ]] && pass "the revoked device is UNTRUSTED at every live instance" || fail "after revoke: $bad"
 
+# the watch stream at v1 stops here (if v1 was not the instance killed, which ended it);
+# it is resumed at another instance at the end, when more verdicts have been stored
+kill -TERM "$WATCH_PID" 2>/dev/null || true
+wait "$WATCH_PID" 2>/dev/null || true
+WATCH_PID=""
+last=$(jq -r .verdict.global_sequence "$WATCH_OUT" | tail -n 1)
+
 # --- PostgreSQL stopped under load, then started again
 health() { # N: the status code of GET /healthz at instance N (its plain-HTTP health port)
         curl -s -o "$TOP/health.out" -w '%{http_code}' "http://127.0.0.1:${HPORT_[$1]}/healthz" || true
@@ -393,24 +400,17 @@ for t in a b c; do
 done
 AGENT_PID=()
 sleep 1
-kill -TERM "$WATCH_PID" 2>/dev/null || true # (it ended already if v1 was the instance killed)
-wait "$WATCH_PID" 2>/dev/null || true
-WATCH_PID=""
-last=$(jq -r .verdict.global_sequence "$WATCH_OUT" | tail -n 1)
 res=""
 for n in 3 2; do
         [[ -n ${VPID[$n]:-} ]] && { res=$n; break; }
 done
 stored=$(psql_q "SELECT gseq FROM verdicts ORDER BY gseq" | tr '\n' ' ')
 after=$(psql_q "SELECT count(*) FROM verdicts WHERE gseq > ${last:-0}")
-if ((after > 0)); then
-        vc w2 "$res" pe verdict watch --since "$last" --json --count "$after"
-else
-        : >"$TOP/w2.out"
-fi
+((after > 0)) || fail "no verdict stored after the watch stopped at $last: nothing to resume"
+vc w2 "$res" pe verdict watch --since "$last" --json --count "$after"
 seen=$(cat "$WATCH_OUT" "$TOP/w2.out" | jq -r .verdict.global_sequence | tr '\n' ' ')
 [[ -n $stored && $seen == "$stored" ]] &&
-        pass "watch at v1, resumed at v$res with since=$last: every stored verdict once, in order ($(wc -w <<<"$stored"))" ||
+        pass "watch at v1, resumed at v$res with since=$last: every stored verdict once, in order ($(wc -w <<<"$stored"), $after after the resumption)" ||
         fail "watch: seen [$seen] stored [$stored]"
 
 # --- every verdict an agent holds is in the database, byte for byte
