@@ -43,6 +43,10 @@ typedef struct sfx {
         size_t n_conns;
         /* sfx_setup_shared: a store several instances share (PostgreSQL), and this one's name */
         const char *url, *instance;
+        /* called by sfx_answer on each QuoteAnswer before it is sent (NULL: none), with the
+         * challenge's nonce: adds the device key's fields (issue 19), for one */
+        void (*answer_hook)(struct sfx *f, Vouch__V1__QuoteAnswer *a, const uint8_t *nonce);
+        void *hook_data;
 } sfx;
 
 /* enroll: the device is known (enrolled and approved) before vouchd loads the store. */

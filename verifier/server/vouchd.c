@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "api-internal.h"
 #include "api.h"
+#include "devcert.h"
 #include "ekfetch.h"
 #include "fileio.h"
 #include "health.h"
@@ -319,6 +320,10 @@ static int open_store(vouchd *d, bool fresh_dir) {
          * one's keys, and its golden sets are the deployment's */
         if (d->shared && (r = join_deployment(d)) < 0)
                 return r;
+        if (d->shared && (r = devcert_check_deployment(d, err, sizeof(err))) < 0) {
+                vlog(LOG_ERR, "store: %s", err);
+                return r;
+        }
         if ((r = registry_load(d)) < 0 || (r = verdict_load_latest(d)) < 0) {
                 vs_read_error(d->store, err, sizeof(err));
                 if (r == -EUCLEAN && file)
@@ -398,7 +403,7 @@ static int load_trust(vouchd *d) {
                 vlog(LOG_ERR, "the default golden set \"%s\" is not in %s", d->cfg.default_golden, d->cfg.golden_dir);
                 return -EINVAL;
         }
-        return 0;
+        return devcert_load(d) < 0 ? -EINVAL : 0;
 }
 
 /* One loop per core, each with its own listening socket on the same port (SO_REUSEPORT):
@@ -540,7 +545,7 @@ int vouchd_start(vouchd *d, bool fresh_dir) {
                      r == -EADDRINUSE ? "the port is in use by another process (another vouchd?)" : strerror(-r));
                 return r;
         }
-        if ((r = open_store(d, fresh_dir)) < 0)
+        if ((r = open_store(d, fresh_dir)) < 0 || (r = devcert_start(d)) < 0)
                 return r;
         check_file_limit(&d->cfg);
         if ((r = make_loops(d, &ss, sslen)) < 0 || (r = api_start(d)) < 0 || (r = health_start(d)) < 0 ||
@@ -585,6 +590,7 @@ void vouchd_stop(vouchd *d) {
         atomic_store(&d->stopping, true);
         health_stop(d);
         api_stop(d);
+        devcert_stop(d);
         for (unsigned i = 0; i < d->n_loops; i++) {
                 evconnlistener_disable(d->loops[i].listener);
                 event_base_loopexit(d->loops[i].base, NULL);
@@ -605,6 +611,7 @@ void vouchd_stop(vouchd *d) {
 }
 
 void vouchd_free(vouchd *d) {
+        devcert_stop(d); /* it reads the store */
         if (d->store)
                 vs_close(d->store); /* after the loops: pending commits still reach their sessions' bases */
         for (unsigned i = 0; d->loops && i < d->n_loops; i++) {
@@ -632,6 +639,7 @@ void vouchd_free(vouchd *d) {
                 event_free(d->follow_ev);
         api_free(d);
         verdict_keys_free(&d->keys);
+        devcert_free(d);
         for (size_t i = 0; i < d->n_allow; i++)
                 free(d->allow[i]);
         free(d->allow);
