@@ -370,12 +370,19 @@ static void expect_refused(t *x, proof_mode mode, const char *check) {
         vouch__v1__verifier_message__free_unpacked(m, NULL);
 }
 
+static void call(t *x, const char *path, api_role role, api_response *out);
+
 static void test_bad_proofs_get_none(void **state) {
         t *x = *state;
         expect_refused(x, PROOF_OTHER_NONCE, "qualifying-data");
         expect_refused(x, PROOF_OTHER_AK, "signature");
         expect_refused(x, PROOF_SOFTWARE_KEY, "key-attributes");
         expect_refused(x, PROOF_GARBAGE, "malformed");
+        api_response r;
+        call(x, "/metrics", API_ROLE_READER, &r);
+        assert_non_null(strstr((const char *) r.body, "\nvouch_device_key_proofs_refused_total 4\n"));
+        assert_non_null(strstr((const char *) r.body, "\nvouch_device_certs_issued_total 0\n"));
+        api_response_done(&r);
         /* an agent without a device key: nothing to say */
         x->k.mode = PROOF_NONE;
         Vouch__V1__VerifierMessage *m = attest(&x->f);
@@ -662,6 +669,9 @@ static void test_api(void **state) {
         vouch__v1__device_certificates__free_unpacked(dc, NULL);
         api_response_done(&r);
         assert_int_equal(device_revoke(&x->f.d, sfx_device(&x->f), "test"), 0);
+        X509_CRL *listed = NULL;
+        wait_listed(&x->f.d, leaf, now_ms(), &listed);
+        X509_CRL_free(listed);
         snprintf(path, sizeof(path), "/v1/devices/%s/certificates?format=json", x->f.id);
         call(x, path, API_ROLE_READER, &r);
         assert_int_equal(r.status, 200);
@@ -671,6 +681,11 @@ static void test_api(void **state) {
         call(x, "/v1/devices/0000000000000000000000000000000000000000000000000000000000000000/certificates",
              API_ROLE_READER, &r);
         assert_int_equal(r.status, 404);
+        api_response_done(&r);
+        call(x, "/metrics", API_ROLE_READER, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr((const char *) r.body, "\nvouch_device_certs_issued_total 1\n"));
+        assert_non_null(strstr((const char *) r.body, "\nvouch_crl_revoked 1\n"));
         api_response_done(&r);
         X509_free(leaf);
 }

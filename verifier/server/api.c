@@ -746,6 +746,7 @@ static void get_metrics(struct api *a, api_response *out) {
                    "# TYPE vouch_store_reconnects_total counter\n"
                    "vouch_store_reconnects_total %llu\n",
                 st.unavailable ? 1 : 0, (unsigned long long) st.reconnects);
+        devcert_metrics(d, b);
         fprintf(b, "# HELP vouch_build_info vouchd's version.\n# TYPE vouch_build_info gauge\n"
                    "vouch_build_info{version=\"" VOUCH_VERSION "\"} 1\n");
         if (fclose(b) != 0) {

@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,12 @@ struct devcert {
         char *crl_url;                          /* NULL: no distribution point */
         int64_t max_ttl;                        /* the longest lifetime (--device-cert-ttl), 0: none */
         bool issuing;
+        /* /metrics (any thread) */
+        atomic_ullong issued, refused, failed;
 
-        /* the CRL, under mu */
+        /* the CRL, under mu; one refresh at a time (refresh_mu, taken first): the CRL's thread,
+         * or a test */
+        pthread_mutex_t refresh_mu;
         pthread_mutex_t mu;
         pthread_cond_t wake;
         uint8_t *crl_der;
@@ -333,6 +338,7 @@ int devcert_load(vouchd *d) {
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_mutex_init(&c->mu, NULL);
+        pthread_mutex_init(&c->refresh_mu, NULL);
         pthread_cond_init(&c->wake, &ca);
         pthread_condattr_destroy(&ca);
         d->devcert = c;
@@ -489,6 +495,7 @@ int devcert_check(vouchd *d, const vc_ak *ak, const uint8_t *nonce, size_t nonce
                 ret->state = DEVCERT_PROOF_INVALID;
                 ret->check = "malformed";
                 snprintf(ret->why, sizeof(ret->why), "%s", verr.msg);
+                atomic_fetch_add(&d->devcert->refused, 1);
                 return 0;
         }
         vc_quote_policy policy = { .allow_sha1 = d->cfg.allow_sha1 };
@@ -509,6 +516,8 @@ int devcert_check(vouchd *d, const vc_ak *ak, const uint8_t *nonce, size_t nonce
                 snprintf(ret->why, sizeof(ret->why), "%s", res.reason);
         }
         vc_certify_free(c);
+        if (ret->state == DEVCERT_PROOF_INVALID)
+                atomic_fetch_add(&d->devcert->refused, 1);
         return r;
 }
 
@@ -596,6 +605,7 @@ int devcert_issue(vouchd *d, const char *device_id, EVP_PKEY *key, int64_t now, 
         ret->der_len = (size_t) len;
         r = 0;
 out:
+        atomic_fetch_add(r == 0 ? &c->issued : &c->failed, 1);
         OPENSSL_free(der);
         OPENSSL_free(hex);
         BN_free(bn);
@@ -740,12 +750,10 @@ static BIGNUM *crl_number(uint64_t state, int64_t now, const BIGNUM *last) {
         return n;
 }
 
-int devcert_crl_refresh(vouchd *d, bool force) {
+static int refresh_locked(vouchd *d, bool force) {
         devcert *c = d->devcert;
         crl_set set = { 0 };
         uint64_t state = 0;
-        if (!c || !c->ca)
-                return -ENOENT;
         int64_t now = vclock_wall();
         int r = vs_cert_revoked(d->store, now - DEVCERT_CRL_EXPIRED_GRACE, collect, &set, &state);
         if (r < 0) {
@@ -778,7 +786,6 @@ int devcert_crl_refresh(vouchd *d, bool force) {
                 free(set.e);
                 return r;
         }
-        /* the CRL's thread alone issues them (and tests, never beside it): no race for the number */
         pthread_mutex_lock(&c->mu);
         free(c->crl_der);
         free(c->crl_pem);
@@ -793,6 +800,44 @@ int devcert_crl_refresh(vouchd *d, bool force) {
         c->listed = set;
         pthread_mutex_unlock(&c->mu);
         return 1;
+}
+
+int devcert_crl_refresh(vouchd *d, bool force) {
+        devcert *c = d->devcert;
+        if (!c || !c->ca)
+                return -ENOENT;
+        pthread_mutex_lock(&c->refresh_mu); /* the number above the last one issued */
+        int r = refresh_locked(d, force);
+        pthread_mutex_unlock(&c->refresh_mu);
+        return r;
+}
+
+void devcert_metrics(vouchd *d, FILE *f) {
+        devcert *c = d->devcert;
+        if (!c || !c->ca)
+                return;
+        pthread_mutex_lock(&c->mu);
+        size_t listed = c->listed.n;
+        int64_t age = c->crl_der ? vclock_wall() - c->crl_this_update : -1;
+        pthread_mutex_unlock(&c->mu);
+        fprintf(f,
+                "# HELP vouch_device_certs_issued_total Device certificates made for TRUSTED verdicts (stored with them).\n"
+                "# TYPE vouch_device_certs_issued_total counter\n"
+                "vouch_device_certs_issued_total %llu\n"
+                "# HELP vouch_device_key_proofs_refused_total Device key proofs (TPM2_Certify) that failed: no certificate.\n"
+                "# TYPE vouch_device_key_proofs_refused_total counter\n"
+                "vouch_device_key_proofs_refused_total %llu\n"
+                "# HELP vouch_device_certs_failed_total Device certificates that could not be made (the CA expired, OpenSSL).\n"
+                "# TYPE vouch_device_certs_failed_total counter\n"
+                "vouch_device_certs_failed_total %llu\n"
+                "# HELP vouch_crl_revoked Certificates on the device CRL served now.\n"
+                "# TYPE vouch_crl_revoked gauge\n"
+                "vouch_crl_revoked %zu\n"
+                "# HELP vouch_crl_age_seconds Since the device CRL served now was issued (-1: none yet).\n"
+                "# TYPE vouch_crl_age_seconds gauge\n"
+                "vouch_crl_age_seconds %lld\n",
+                (unsigned long long) atomic_load(&c->issued), (unsigned long long) atomic_load(&c->refused),
+                (unsigned long long) atomic_load(&c->failed), listed, (long long) age);
 }
 
 int devcert_crl_get(vouchd *d, bool pem, uint8_t **ret, size_t *ret_len) {
@@ -901,6 +946,7 @@ void devcert_free(vouchd *d) {
         BN_free(c->crl_number);
         free(c->listed.e);
         pthread_mutex_destroy(&c->mu);
+        pthread_mutex_destroy(&c->refresh_mu);
         pthread_cond_destroy(&c->wake);
         free(c);
         d->devcert = NULL;

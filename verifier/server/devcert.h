@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "quote.h"
 #include "store.h"
@@ -120,6 +121,9 @@ int devcert_frame_notice(vouchd *d, const uint8_t *record, size_t len, const uin
 /* The current CRL, a copy (malloc'ed): DER, or PEM when pem. -ENOENT no device CA, -EAGAIN
  * none built yet (the store could not be read), -ENOMEM. */
 int devcert_crl_get(vouchd *d, bool pem, uint8_t **ret, size_t *ret_len);
+/* The device certificates' counters and the CRL's size and age for /metrics (nothing without a
+ * device CA). */
+void devcert_metrics(vouchd *d, FILE *f);
 /* Reads the store and issues a new CRL when what it lists changed, when force is set, or
  * when the current one is an interval old (what the CRL's thread does every
  * DEVCERT_CRL_POLL_MS). 1 a new CRL, 0 none needed, <0 the store's error (the current CRL
