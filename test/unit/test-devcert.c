@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -690,6 +691,217 @@ static void test_api(void **state) {
         X509_free(leaf);
 }
 
+/* ---- the device CA: the operator's, the state dir's, joined; what is refused ---- */
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...) {
+        char cmd[4096];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        if (system(cmd) != 0)
+                fail_msg("failed: %s", cmd);
+}
+
+/* An operator's PKI in dir: root.pem (self-signed), int.pem and int.key (an intermediate CA
+ * under it), chain.pem (int.pem then root.pem), leaf.pem (not a CA, under the intermediate). */
+static void make_pki(const char *dir) {
+        sh("cd '%s' && printf '%%s\n' basicConstraints=critical,CA:TRUE keyUsage=critical,keyCertSign,cRLSign "
+           "subjectKeyIdentifier=hash authorityKeyIdentifier=keyid >ca.cnf && "
+           "printf '%%s\n' basicConstraints=critical,CA:FALSE keyUsage=critical,digitalSignature >leaf.cnf && "
+           "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout root.key -subj /CN=root "
+           "-days 3650 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign "
+           "-out root.pem 2>/dev/null && "
+           "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout int.key -subj /CN=intermediate "
+           "-out int.csr 2>/dev/null && "
+           "openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -CAcreateserial -days 3650 -extfile ca.cnf "
+           "-out int.pem 2>/dev/null && cat int.pem root.pem >chain.pem && "
+           "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -subj /CN=leaf "
+           "-out leaf.csr 2>/dev/null && "
+           "openssl x509 -req -in leaf.csr -CA int.pem -CAkey int.key -CAcreateserial -days 3650 -extfile leaf.cnf "
+           "-out leaf.pem 2>/dev/null",
+           dir);
+}
+
+static X509 *read_pem_cert(const char *path) {
+        FILE *fp = fopen(path, "r");
+        assert_non_null(fp);
+        X509 *x = PEM_read_X509(fp, NULL, NULL, NULL);
+        fclose(fp);
+        assert_non_null(x);
+        return x;
+}
+
+/* --device-ca-cert with its chain: the agent gets the device's certificate, the
+ * intermediate and the root; the certificate verifies up to the root; the CRL is the
+ * intermediate's. */
+static void test_operator_ca(void **state) {
+        t *x = calloc(1, sizeof(*x));
+        char path[300];
+        assert_non_null(x);
+        sfx_setup(&x->f, true);
+        qb_devkey_new(&x->k.key, QB_DEVKEY_ATTRS);
+        qb_devkey_new(&x->k.soft, QB_DEVKEY_ATTRS);
+        qb_key_new(&x->k.other_ak);
+        x->f.answer_hook = add_device_key;
+        x->f.hook_data = &x->k;
+        *state = x;
+        make_pki(x->f.dir);
+        vouchd *d = &x->f.d;
+        snprintf(path, sizeof(path), "%s/chain.pem", x->f.dir);
+        d->cfg.device_ca_cert = strdup(path);
+        snprintf(path, sizeof(path), "%s/int.key", x->f.dir);
+        d->cfg.device_ca_key = strdup(path);
+        d->cfg.trust_domain = strdup(TD);
+        d->cfg.crl_url = strdup("https://pki.example.org/devices.crl");
+        assert_int_equal(devcert_load(d), 0);
+        assert_int_equal(devcert_start(d), 0);
+        snprintf(path, sizeof(path), "%s/int.pem", x->f.dir);
+        x->ca = read_pem_cert(path);
+        snprintf(path, sizeof(path), "%s/root.pem", x->f.dir);
+        X509 *root = read_pem_cert(path);
+
+        Vouch__V1__VerifierMessage *m = attest(&x->f);
+        assert_int_equal(m->verdict->n_device_certificates, 3);
+        assert_true(der_equal(x->ca, &m->verdict->device_certificates[1]));
+        assert_true(der_equal(root, &m->verdict->device_certificates[2]));
+        X509 *leaf = parse_cert(&m->verdict->device_certificates[0]);
+        STACK_OF(DIST_POINT) *dps = X509_get_ext_d2i(leaf, NID_crl_distribution_points, NULL, NULL);
+        GENERAL_NAME *g = sk_GENERAL_NAME_value(sk_DIST_POINT_value(dps, 0)->distpoint->name.fullname, 0);
+        assert_string_equal((const char *) ASN1_STRING_get0_data(g->d.uniformResourceIdentifier),
+                            "https://pki.example.org/devices.crl");
+        sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+        /* up to the root, through the intermediate sent with it */
+        X509_STORE *st = X509_STORE_new();
+        X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+        STACK_OF(X509) *untrusted = sk_X509_new_null();
+        sk_X509_push(untrusted, x->ca);
+        X509_STORE_add_cert(st, root);
+        X509_STORE_CTX_init(ctx, st, leaf, untrusted);
+        X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), (time_t) SFX_WALL);
+        X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+        assert_int_equal(X509_verify_cert(ctx), 1);
+        X509_STORE_CTX_free(ctx);
+        X509_STORE_free(st);
+        sk_X509_free(untrusted);
+        X509_CRL *crl = crl_of(d);
+        assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(x->ca)), 1);
+        X509_CRL_free(crl);
+        X509_free(leaf);
+        X509_free(root);
+        vouch__v1__verifier_message__free_unpacked(m, NULL);
+}
+
+/* devcert_load refuses, before anything starts, each of these (and names what). */
+static void expect_load_refused(sfx *f, const char *cert, const char *key, const char *td) {
+        vouchd *d = &f->d;
+        devcert_free(d);
+        free(d->cfg.device_ca_cert);
+        free(d->cfg.device_ca_key);
+        free(d->cfg.trust_domain);
+        d->cfg.device_ca_cert = cert ? strdup(cert) : NULL;
+        d->cfg.device_ca_key = key ? strdup(key) : NULL;
+        d->cfg.trust_domain = td ? strdup(td) : NULL;
+        assert_true(devcert_load(d) < 0);
+        assert_false(devcert_issuing(d));
+}
+
+static void test_load_refused(void **state) {
+        t *x = calloc(1, sizeof(*x));
+        char a[300], b[300], dir[200];
+        assert_non_null(x);
+        sfx_setup(&x->f, true);
+        qb_devkey_new(&x->k.key, QB_DEVKEY_ATTRS);
+        qb_devkey_new(&x->k.soft, QB_DEVKEY_ATTRS);
+        qb_key_new(&x->k.other_ak);
+        *state = x;
+        sfx *f = &x->f;
+        snprintf(dir, sizeof(dir), "%s", f->dir);
+        make_pki(dir);
+        /* a state dir without a device CA (made before them): --trust-domain is refused; without
+         * it nothing is issued and no CRL served */
+        expect_load_refused(f, NULL, NULL, TD);
+        devcert_free(&f->d);
+        free(f->d.cfg.trust_domain);
+        f->d.cfg.trust_domain = NULL;
+        assert_int_equal(devcert_load(&f->d), 0);
+        uint8_t *crl = NULL;
+        size_t len = 0;
+        assert_int_equal(devcert_crl_get(&f->d, false, &crl, &len), -ENOENT);
+        /* the operator's files: one without the other, not a pair, not a CA, missing */
+        snprintf(a, sizeof(a), "%s/chain.pem", dir);
+        expect_load_refused(f, a, NULL, TD);
+        snprintf(b, sizeof(b), "%s/root.key", dir);
+        expect_load_refused(f, a, b, TD);
+        snprintf(a, sizeof(a), "%s/leaf.pem", dir);
+        snprintf(b, sizeof(b), "%s/leaf.key", dir);
+        expect_load_refused(f, a, b, TD);
+        snprintf(a, sizeof(a), "%s/nothing.pem", dir);
+        expect_load_refused(f, a, b, TD);
+        snprintf(a, sizeof(a), "%s/int.key", dir); /* a key where the certificate belongs */
+        snprintf(b, sizeof(b), "%s/int.key", dir);
+        expect_load_refused(f, a, b, TD);
+        /* a bad trust domain, a bad CRL URL */
+        snprintf(a, sizeof(a), "%s/chain.pem", dir);
+        expect_load_refused(f, a, b, "Example.ORG");
+        expect_load_refused(f, a, b, "a/b");
+        f->d.cfg.crl_url = strdup("ftp://x/crl");
+        expect_load_refused(f, a, b, TD);
+        free(f->d.cfg.crl_url);
+        f->d.cfg.crl_url = strdup("http://x/a,b");
+        expect_load_refused(f, a, b, TD);
+        free(f->d.cfg.crl_url);
+        f->d.cfg.crl_url = NULL;
+        /* the state dir's pair: garbled, or half of it, is an error naming the file, never
+         * replaced; a pair made by init loads */
+        char err[600], state_dir[200];
+        snprintf(state_dir, sizeof(state_dir), "%s", f->d.cfg.state_dir);
+        assert_int_equal(devca_init_state_dir(state_dir, true, err, sizeof(err)), 0);
+        expect_load_refused(f, a, "/nonexistent/key", TD);
+        devcert_free(&f->d);
+        free(f->d.cfg.device_ca_cert);
+        free(f->d.cfg.device_ca_key);
+        f->d.cfg.device_ca_cert = f->d.cfg.device_ca_key = NULL;
+        assert_int_equal(devcert_load(&f->d), 0);
+        assert_true(devcert_issuing(&f->d));
+        sh("cp '%s/device-ca.key' '%s/key.saved' && echo garbage > '%s/device-ca.key'", state_dir, dir, state_dir);
+        assert_int_equal(devca_init_state_dir(state_dir, true, err, sizeof(err)), -EBADMSG);
+        assert_non_null(strstr(err, "device-ca.key cannot be used"));
+        expect_load_refused(f, NULL, NULL, TD);
+        sh("rm '%s/device-ca.key'", state_dir);
+        assert_int_equal(devca_init_state_dir(state_dir, true, err, sizeof(err)), -ENOENT);
+        assert_non_null(strstr(err, "device-ca.key is missing"));
+        sh("cp '%s/int.key' '%s/device-ca.key' && chmod 600 '%s/device-ca.key'", dir, state_dir, state_dir);
+        assert_int_equal(devca_init_state_dir(state_dir, true, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "is not the certificate of"));
+        sh("cp '%s/key.saved' '%s/device-ca.key'", dir, state_dir);
+        assert_int_equal(devca_init_state_dir(state_dir, false, err, sizeof(err)), 0);
+}
+
+/* init --join copies the device CA, or none; never makes one of its own. */
+static void test_join(void **state) {
+        char base[64], a[100], b[100], c[100], err[600];
+        bool copied = true;
+        snprintf(base, sizeof(base), "/tmp/vouch-devca-XXXXXX");
+        assert_non_null(mkdtemp(base));
+        snprintf(a, sizeof(a), "%s/a", base);
+        snprintf(b, sizeof(b), "%s/b", base);
+        snprintf(c, sizeof(c), "%s/c", base);
+        assert_int_equal(mkdir(a, 0700), 0);
+        assert_int_equal(mkdir(b, 0700), 0);
+        assert_int_equal(mkdir(c, 0700), 0);
+        assert_int_equal(devca_join_state_dir(b, a, &copied, err, sizeof(err)), 0);
+        assert_false(copied);
+        assert_int_equal(devca_init_state_dir(a, true, err, sizeof(err)), 0);
+        assert_int_equal(devca_join_state_dir(c, a, &copied, err, sizeof(err)), 0);
+        assert_true(copied);
+        sh("cmp -s '%s/device-ca.pem' '%s/device-ca.pem' && cmp -s '%s/device-ca.key' '%s/device-ca.key' && "
+           "test \"$(stat -c %%a '%s/device-ca.key')\" = 600",
+           a, c, a, c, c);
+        sh("rm -rf '%s'", base);
+}
+
 /* ---- two instances on one PostgreSQL store ---- */
 
 static const char *pg_url;
@@ -843,6 +1055,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stale_revokes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_crl_reissued, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_api, setup, teardown),
+                cmocka_unit_test_teardown(test_operator_ca, teardown),
+                cmocka_unit_test_teardown(test_load_refused, teardown),
+                cmocka_unit_test(test_join),
         };
         const struct CMUnitTest pg_tests[] = {
                 cmocka_unit_test_setup_teardown(test_instances_share_the_crl, setup_two, teardown_two),

@@ -356,10 +356,11 @@ int devcert_load(vouchd *d) {
                 snprintf(c->ca_where, sizeof(c->ca_where), "%.4000s/%s", cfg->state_dir, DEVCA_CERT_FILE);
                 r = load_pair(cfg->state_dir, &c->key, &x, err, sizeof(err));
                 if (r > 0 && (!(chain = sk_X509_new_null()) || !sk_X509_push(chain, x))) {
-                        X509_free(x);
                         snprintf(err, sizeof(err), "out of memory");
                         r = -ENOMEM;
                 }
+                if (r <= 0)
+                        X509_free(x);
         }
         if (r == 0 && !cfg->device_ca_cert) {
                 /* a state dir made before device certificates (nothing is generated here: the
