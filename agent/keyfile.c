@@ -48,7 +48,7 @@ int va_tss2_key_pem(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, uint32_t
         size_t publen = 0, privlen = 0;
         unsigned char *der = NULL;
         char *mem, *out;
-        int derlen, r = -ENOMEM;
+        int derlen = 0, r = -ENOMEM;
 
         if (!parent_ok(parent) || Tss2_MU_TPM2B_PUBLIC_Marshal(pub, pubbuf, sizeof(pubbuf), &publen) != TSS2_RC_SUCCESS ||
             Tss2_MU_TPM2B_PRIVATE_Marshal(priv, privbuf, sizeof(privbuf), &privlen) != TSS2_RC_SUCCESS)

@@ -12,9 +12,21 @@
  * enrolls a fresh identity, then disconnects and starts over). Misbehaviour for the
  * reliability tests: wrong nonce, stale (replayed) quote, garbage frames, slow reads.
  *
+ * Several instances (--server A,B,... or --server repeated): agent i starts at server
+ * (first-agent + i) mod n. When its connection fails or is closed, the agent reconnects, with
+ * exponential backoff and jitter, to another server (chosen at random among the others), as
+ * vouch-agent behind a load balancer would: a lost connection is then counted as a
+ * reconnection, not as a failed attestation, and the time from the loss to the agent's next
+ * TRUSTED verdict is measured (an agent that never gets one again has failed for good). A
+ * refusal because another instance holds the device's lease (an Error with code EBUSY) is
+ * retried at the same server after the backoff, never counted as a failure. Each agent has
+ * one connection at a time, so a simulated device is on one instance at a time.
+ *
  * Protocol on stdout (bench/run reads it): "window-start" when the measurement window
  * opens (all agents attested once, or the warm-up timed out), "window-end" when it
- * closes, then one "result key=value ..." line. Progress goes to stderr.
+ * closes, then one "result key=value ..." line. Progress goes to stderr. With --sync, a
+ * "warm ..." line comes after the warm-up, and the window opens when a line comes on stdin
+ * (bench/run opens several processes' windows together).
  *
  * --floor: the cost floor of one attestation with this OpenSSL: one ECDSA P-256 verify of
  * a quote, one ECDSA P-256 sign of a verdict, SHA-256 over the event log. */
@@ -26,6 +38,7 @@
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -71,6 +84,7 @@
 #endif
 #define DEFAULT_LOG "eventlogs/go-tpm-tools/cos-101-amd-sev.bin"
 #define LG_MAX_LOOPS 64
+#define LG_MAX_SERVERS 64
 
 /* TCG EK Credential Profile 2.0, B.3.4 template L-2 (ECC NIST P-256): policy A. */
 static const uint8_t ek_policy_a[32] = { 0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xB3, 0xF8, 0x1A, 0x90, 0xCC,
@@ -83,8 +97,12 @@ enum { MIS_WRONG_NONCE = 1u << 0, MIS_STALE = 1u << 1, MIS_GARBAGE = 1u << 2, MI
 static const char *const mis_names[] = { "wrong-nonce", "stale", "garbage", "slow" };
 
 typedef struct options {
-        const char *server, *ca, *ek_ca_dir, *eventlog;
+        const char *ca, *ek_ca_dir, *eventlog;
         unsigned agents, threads, sources, connect_rate;
+        unsigned first_agent;    /* this process's agents are first_agent.. (several processes) */
+        double backoff_min, backoff_max; /* reconnection backoff, seconds (before jitter) */
+        bool sync_start;         /* --sync: after the warm-up, wait for a line on stdin */
+        const char *dump;        /* --dump PREFIX: PREFIX.lat and PREFIX.reattest (uint32 us) */
         double duration, warmup_timeout;
         lg_mode mode;
         unsigned misbehave;      /* MIS_* bits */
@@ -99,7 +117,9 @@ typedef struct options {
 
 typedef struct shared {
         options o;
-        struct sockaddr_in server;
+        struct sockaddr_in servers[LG_MAX_SERVERS];
+        char server_ip[LG_MAX_SERVERS][INET_ADDRSTRLEN];
+        unsigned n_servers;      /* more than one: failover (see above) */
         SSL_CTX *tls;
         EVP_PKEY *ca_key;
         X509 *ca_cert;
@@ -113,28 +133,65 @@ typedef struct shared {
 static shared G;
 
 static atomic_bool measuring, stopping;
-static atomic_uint warm, connected_now, failures_printed, pending_hello;
+static atomic_uint warm, connected_now, failures_printed, pending_hello, lost_now, losses_printed;
 
 /* ---- statistics: one per loop, merged after the threads are joined ---- */
+
+/* Durations in microseconds (latencies; times to attest again after a lost connection). */
+typedef struct us_vec {
+        uint32_t *v;
+        size_t n, cap;
+} us_vec;
+
+static void us_vec_add(us_vec *x, uint64_t us) {
+        if (x->n == x->cap) {
+                size_t nc = x->cap ? x->cap * 2 : 4096;
+                uint32_t *n = realloc(x->v, nc * sizeof(*n));
+                if (!n)
+                        return;
+                x->v = n;
+                x->cap = nc;
+        }
+        x->v[x->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t) us;
+}
+
+/* Appends src to dst and frees src's; false when out of memory (src is freed either way). */
+static bool us_vec_take(us_vec *dst, us_vec *src) {
+        bool ok = true;
+        if (src->n) {
+                uint32_t *n = realloc(dst->v, (dst->n + src->n) * sizeof(*n));
+                if (n) {
+                        memcpy(n + dst->n, src->v, src->n * sizeof(*n));
+                        dst->v = n;
+                        dst->n += src->n;
+                        dst->cap = dst->n;
+                } else
+                        ok = false;
+        }
+        free(src->v);
+        *src = (us_vec) {};
+        return ok;
+}
+
+static int cmp_u32(const void *a, const void *b);
+
+static void us_vec_sort(us_vec *x) {
+        if (x->n)
+                qsort(x->v, x->n, sizeof(*x->v), cmp_u32);
+}
+
+/* The value at fraction q (0..1) of a sorted vector, in ms. */
+static double us_vec_ms(const us_vec *x, double q) {
+        return x->n ? x->v[(size_t) ((double) (x->n - 1) * q)] / 1000.0 : 0;
+}
 
 typedef struct stats {
         uint64_t ok, trusted_total, failed, rejected, enrollments, connects, disconnects, errors_recv;
         uint64_t untrusted, fail_error, fail_drop, fail_timeout;
-        uint32_t *lat_us;
-        size_t n_lat, cap_lat;
+        uint64_t lost, interrupted, busy; /* failover: connections lost, with a quote in flight; EBUSY refusals */
+        us_vec lat;              /* challenge -> verdict (enroll: Hello -> Welcome) */
+        us_vec reattest;         /* failover: connection lost -> next TRUSTED verdict */
 } stats;
-
-static void stats_lat(stats *s, uint64_t us) {
-        if (s->n_lat == s->cap_lat) {
-                size_t nc = s->cap_lat ? s->cap_lat * 2 : 4096;
-                uint32_t *n = realloc(s->lat_us, nc * sizeof(*n));
-                if (!n)
-                        return;
-                s->lat_us = n;
-                s->cap_lat = nc;
-        }
-        s->lat_us[s->n_lat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t) us;
-}
 
 typedef enum astate {
         A_OFF = 0,        /* not connected; timer pending */
@@ -174,7 +231,9 @@ typedef struct agent {
         bool warm, was_connected, has_identity, pending;
         unsigned expect;                     /* MIS_* of the attestation in flight, 0 = normal */
         uint64_t t_challenge, t_hello;
+        uint64_t t_lost;                     /* failover: when its connection was lost, 0 once attested again */
         unsigned fails;
+        unsigned server;                     /* index into G.servers */
         Vouch__V1__QuoteChallenge *slow_challenge; /* held while "slow reading" */
 } agent;
 
@@ -601,22 +660,62 @@ static void count_failure(agent *a, uint64_t *kind, const char *what) {
                 say("agent %u: %s%s", a->idx, what, atomic_load(&measuring) ? "" : " (during warm-up: not counted)");
 }
 
-/* Unexpected end of a connection: count it, reconnect with exponential backoff + jitter. */
+/* The next reconnection's delay: exponential (--backoff-min doubled per failure in a row, at
+ * most --backoff-max; by default 100 ms .. 25.6 s) with +-50 % jitter. */
+static uint64_t backoff_us(agent *a) {
+        unsigned f = a->fails < 30 ? a->fails : 30;
+        a->fails++;
+        double base = G.o.backoff_min * 1e6 * (double) (1u << f);
+        if (base > G.o.backoff_max * 1e6)
+                base = G.o.backoff_max * 1e6;
+        return (uint64_t) (base * (0.5 + rnd01(a->l)));
+}
+
+/* Failover: a lost connection is a reconnection, not a failed attestation; from now until its
+ * next TRUSTED verdict the agent waits to attest again. */
+static void note_lost(agent *a, const char *why) {
+        stats *s = &a->l->st;
+        if (atomic_load(&measuring)) {
+                s->lost++;
+                if (a->state == A_ANSWERED)
+                        s->interrupted++;
+        }
+        if (a->warm && !a->t_lost) {
+                a->t_lost = now_us();
+                atomic_fetch_add(&lost_now, 1);
+        }
+        if (atomic_fetch_add(&losses_printed, 1) < 5)
+                say("agent %u: %s: reconnecting elsewhere", a->idx, why);
+}
+
+/* Failover: any server but the current one. */
+static unsigned other_server(agent *a) {
+        unsigned n = G.n_servers;
+        if (n < 2)
+                return a->server;
+        unsigned k = 1 + (unsigned) (rnd01(a->l) * (n - 1)) % (n - 1);
+        return (a->server + k) % n;
+}
+
+/* Unexpected end of a connection: count it (a failure with one server; a reconnection to
+ * another one with several), reconnect with exponential backoff + jitter. */
 static void agent_lost(agent *a, const char *why) {
         if (atomic_load(&stopping))
                 return;
+        bool failover = G.n_servers > 1;
         if (a->expect & (MIS_GARBAGE | MIS_SLOW)) {
                 /* a misbehaving agent expects to be cut off; an Error frame came first (or not) */
                 a->expect = 0;
+        } else if (failover) {
+                note_lost(a, why);
         } else {
                 count_failure(a, &a->l->st.fail_drop, why);
         }
         agent_disconnect(a);
         a->l->st.disconnects++;
-        unsigned f = a->fails < 8 ? a->fails : 8;
-        a->fails++;
-        double base = 100000.0 * (double) (1u << f); /* 100 ms .. 25.6 s */
-        agent_schedule(a, (uint64_t) (base * (0.5 + rnd01(a->l))));
+        if (failover)
+                a->server = other_server(a);
+        agent_schedule(a, backoff_us(a));
 }
 
 /* The selected PCRs' values (what the log replays to, or the reset value) into the answer's
@@ -820,13 +919,18 @@ static void on_verdict(agent *a, const Vouch__V1__VerdictNotice *vn) {
         } else if (trusted) {
                 s->trusted_total++;
                 a->fails = 0;
+                if (a->t_lost) {
+                        us_vec_add(&s->reattest, t - a->t_lost);
+                        a->t_lost = 0;
+                        atomic_fetch_sub(&lost_now, 1);
+                }
                 if (!a->warm) {
                         a->warm = true;
                         atomic_fetch_add(&warm, 1);
                 }
                 if (atomic_load(&measuring)) {
                         s->ok++;
-                        stats_lat(s, t - a->t_challenge);
+                        us_vec_add(&s->lat, t - a->t_challenge);
                 }
         } else {
                 char why[300];
@@ -847,7 +951,7 @@ static void on_welcome(agent *a) {
         /* enrollment-only: this identity is done; a fresh one connects at once */
         if (atomic_load(&measuring)) {
                 s->enrollments++;
-                stats_lat(s, now_us() - a->t_hello);
+                us_vec_add(&s->lat, now_us() - a->t_hello);
         }
         if (!a->warm) {
                 a->warm = true;
@@ -895,6 +999,18 @@ static void dispatch(agent *a, const uint8_t *frame, size_t len) {
         case VOUCH__V1__VERIFIER_MESSAGE__MSG_ERROR: {
                 stats *s = &a->l->st;
                 s->errors_recv++;
+                if (m->error->code == EBUSY && !a->expect) {
+                        /* another instance holds this device's lease (its old session there has
+                         * not lapsed yet): not a failed attestation; the same server again after
+                         * the backoff, by when the lease may have lapsed */
+                        s->busy++;
+                        if (atomic_fetch_add(&losses_printed, 1) < 5)
+                                say("agent %u: refused, retrying: %s", a->idx,
+                                    m->error->message ? m->error->message : "");
+                        agent_disconnect(a);
+                        agent_schedule(a, backoff_us(a));
+                        break;
+                }
                 /* Garbage and slow peers are cut off with an Error; a wrong nonce or a stale
                  * quote as a session's first answer is refused the same way (no verdict: until a
                  * quote verifies, the session is not the device's), later ones get UNTRUSTED. */
@@ -997,12 +1113,17 @@ static void agent_connect(agent *a) {
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (bind(fd, (struct sockaddr *) &src, sizeof(src)) < 0 ||
-            (connect(fd, (struct sockaddr *) &G.server, sizeof(G.server)) < 0 && errno != EINPROGRESS)) {
+            (connect(fd, (struct sockaddr *) &G.servers[a->server], sizeof(G.servers[0])) < 0 &&
+             errno != EINPROGRESS)) {
                 char why[200];
                 snprintf(why, sizeof(why), "connect: %s", strerror(errno));
                 close(fd);
-                count_failure(a, &a->l->st.fail_drop, why);
                 pending_done(a);
+                if (G.n_servers > 1) {
+                        agent_lost(a, why);
+                        return;
+                }
+                count_failure(a, &a->l->st.fail_drop, why);
                 agent_schedule(a, 1000000);
                 return;
         }
@@ -1013,7 +1134,7 @@ static void agent_connect(agent *a) {
                 agent_schedule(a, 1000000);
                 return;
         }
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1");
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), G.server_ip[a->server]);
         a->bev = bufferevent_openssl_socket_new(a->l->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
         if (!a->bev) {
                 SSL_free(ssl);
@@ -1184,10 +1305,13 @@ static void on_signal(int sig) {
 }
 
 static const char usage[] =
-        "Usage: vouch-loadgen --server HOST:PORT --ca FILE --ek-ca-dir DIR [options]\n"
+        "Usage: vouch-loadgen --server IP:PORT[,IP:PORT...] --ca FILE --ek-ca-dir DIR [options]\n"
         "       vouch-loadgen --init-ek-ca DIR          create DIR/ek-ca.pem (for vouchd --ek-ca) and exit\n"
         "       vouch-loadgen --floor [--eventlog FILE] [--duration SECONDS]\n"
+        "  --server IP:PORT,...  the verifier; several (comma list, or --server repeated): agents\n"
+        "                        spread over them and fail over to another when theirs is lost\n"
         "  --agents N            simulated agents (default 100)\n"
+        "  --first-agent K       number this process's agents from K (several processes; default 0)\n"
         "  --mode MODE           full (new boot each attestation, whole log), periodic (same boot),\n"
         "                        enroll (fresh identities, enrollment only); default periodic\n"
         "  --duration SECONDS    measurement window (default 10)\n"
@@ -1201,6 +1325,12 @@ static const char usage[] =
         "  --idle-timeout S      a connection silent this long is a failure (default 300)\n"
         "  --max-pending N       connections between connect and Welcome at once (default 64)\n"
         "  --acked FILE          write each verdict received (device, sequence, global sequence, SHA-256)\n"
+        "  --backoff-min S       first reconnection delay, doubled per failure in a row (default 0.1)\n"
+        "  --backoff-max S       longest reconnection delay before +-50% jitter (default 25.6)\n"
+        "  --sync                after the warm-up print \"warm\" and open the window only when a line\n"
+        "                        comes on stdin (bench/run starts several processes' windows at once)\n"
+        "  --dump PREFIX         write the latencies (PREFIX.lat) and the times to attest again after\n"
+        "                        a lost connection (PREFIX.reattest): native uint32 microseconds\n"
         "  --offset-like-agent   full mode: send the log from the challenge's eventlog_offset after a\n"
         "                        reboot, as agent/agent.c does (shows what the verifier makes of it)\n"
         "  --version             print \"vouch-loadgen VERSION\" and exit\n";
@@ -1236,6 +1366,45 @@ static int parse_misbehave(const char *arg, unsigned *bits) {
         return 0;
 }
 
+/* One IPv4:PORT into G.servers. */
+static int server_address(const char *server) {
+        char host[64];
+        if (G.n_servers == LG_MAX_SERVERS) {
+                say("--server: at most %u servers", LG_MAX_SERVERS);
+                return -E2BIG;
+        }
+        struct sockaddr_in *sa = &G.servers[G.n_servers];
+        snprintf(host, sizeof(host), "%s", server);
+        char *port = strrchr(host, ':'), *end = NULL;
+        sa->sin_family = AF_INET;
+        if (!port || (*port++ = 0, inet_pton(AF_INET, host, &sa->sin_addr) != 1)) {
+                say("--server %s: expected IPv4:PORT", server);
+                return -EINVAL;
+        }
+        unsigned long p = strtoul(port, &end, 10);
+        if (!*port || *end || p == 0 || p > 65535) {
+                say("--server %s: expected IPv4:PORT", server);
+                return -EINVAL;
+        }
+        sa->sin_port = htons((uint16_t) p);
+        inet_ntop(AF_INET, &sa->sin_addr, G.server_ip[G.n_servers], sizeof(G.server_ip[0]));
+        G.n_servers++;
+        return 0;
+}
+
+/* --server A,B,...: each into G.servers (the option may be repeated). */
+static int parse_servers(const char *arg) {
+        char buf[4096], *save = NULL;
+        if (snprintf(buf, sizeof(buf), "%s", arg) >= (int) sizeof(buf)) {
+                say("--server: the list is too long");
+                return -E2BIG;
+        }
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                if (server_address(t) < 0)
+                        return -EINVAL;
+        return 0;
+}
+
 static char default_log[4096];
 
 /* Fills G.o. -1 to go on, or the exit code: 0 after --help or --version, 2 on a usage error.
@@ -1243,7 +1412,8 @@ static char default_log[4096];
  * than a run. */
 static int parse_options(int argc, char **argv, const char **ret_init_dir, bool *ret_floor) {
         enum { O_SERVER = 256, O_CA, O_EKCA, O_INIT, O_FLOOR, O_AGENTS, O_MODE, O_DURATION, O_WARMUP, O_THREADS,
-               O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_LIKE_AGENT, O_ACKED, O_HELP, O_VERSION };
+               O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_LIKE_AGENT, O_ACKED, O_FIRST,
+               O_BACKOFF_MIN, O_BACKOFF_MAX, O_SYNC_START, O_DUMP, O_HELP, O_VERSION };
         static const struct option lo[] = {
                 { "server", required_argument, NULL, O_SERVER },     { "ca", required_argument, NULL, O_CA },
                 { "ek-ca-dir", required_argument, NULL, O_EKCA },    { "init-ek-ca", required_argument, NULL, O_INIT },
@@ -1256,13 +1426,18 @@ static int parse_options(int argc, char **argv, const char **ret_init_dir, bool 
                 { "acked", required_argument, NULL, O_ACKED },
                 { "max-pending", required_argument, NULL, O_PENDING },
                 { "offset-like-agent", no_argument, NULL, O_LIKE_AGENT },
+                { "first-agent", required_argument, NULL, O_FIRST },
+                { "backoff-min", required_argument, NULL, O_BACKOFF_MIN },
+                { "backoff-max", required_argument, NULL, O_BACKOFF_MAX },
+                { "sync", no_argument, NULL, O_SYNC_START },
+                { "dump", required_argument, NULL, O_DUMP },
                 { "help", no_argument, NULL, O_HELP },               { "version", no_argument, NULL, O_VERSION },
                 {},
         };
         options *o = &G.o;
         *o = (options) { .agents = 100, .threads = 2, .sources = 16, .connect_rate = 2000, .duration = 10,
                          .warmup_timeout = 120, .mode = MODE_PERIODIC, .misbehave_rate = 0.2, .idle_timeout = 300,
-                         .max_pending = 64 };
+                         .max_pending = 64, .backoff_min = 0.1, .backoff_max = 25.6 };
         *ret_init_dir = NULL;
         *ret_floor = false;
         const char *sd = getenv("VOUCH_SHARED_DIR");
@@ -1271,7 +1446,10 @@ static int parse_options(int argc, char **argv, const char **ret_init_dir, bool 
         int ch;
         while ((ch = getopt_long(argc, argv, "h", lo, NULL)) >= 0) {
                 switch (ch) {
-                case O_SERVER: o->server = optarg; break;
+                case O_SERVER:
+                        if (parse_servers(optarg) < 0)
+                                return 2;
+                        break;
                 case O_CA: o->ca = optarg; break;
                 case O_EKCA: o->ek_ca_dir = optarg; break;
                 case O_INIT: *ret_init_dir = optarg; break;
@@ -1296,6 +1474,11 @@ static int parse_options(int argc, char **argv, const char **ret_init_dir, bool 
                 case O_PENDING: o->max_pending = (unsigned) strtoul(optarg, NULL, 10); break;
                 case O_LIKE_AGENT: o->offset_like_agent = true; break;
                 case O_ACKED: o->acked = optarg; break;
+                case O_FIRST: o->first_agent = (unsigned) strtoul(optarg, NULL, 10); break;
+                case O_BACKOFF_MIN: o->backoff_min = strtod(optarg, NULL); break;
+                case O_BACKOFF_MAX: o->backoff_max = strtod(optarg, NULL); break;
+                case O_SYNC_START: o->sync_start = true; break;
+                case O_DUMP: o->dump = optarg; break;
                 case O_HELP: fputs(usage, stdout); return 0;
                 case O_VERSION: puts("vouch-loadgen " VOUCH_VERSION); return 0;
                 default: fputs(usage, stderr); return 2;
@@ -1322,8 +1505,10 @@ static int init_ek_ca(const char *dir) {
 }
 
 static bool fleet_options_valid(const options *o) {
-        return o->server && o->ca && o->ek_ca_dir && o->agents > 0 && o->threads > 0 && o->threads <= LG_MAX_LOOPS &&
-               o->sources > 0 && o->sources <= 250 && o->connect_rate > 0 && o->max_pending > 0;
+        return G.n_servers > 0 && o->ca && o->ek_ca_dir && o->agents > 0 && o->threads > 0 &&
+               o->threads <= LG_MAX_LOOPS && o->sources > 0 && o->sources <= 250 && o->connect_rate > 0 &&
+               o->max_pending > 0 && o->backoff_min > 0 && o->backoff_max >= o->backoff_min &&
+               o->agents <= UINT_MAX - o->first_agent;
 }
 
 /* G.pcrs: what the real log replays to. */
@@ -1343,20 +1528,6 @@ static int replay_log(void) {
         return r;
 }
 
-/* G.server from --server IPv4:PORT. */
-static int server_address(const char *server) {
-        char host[64];
-        snprintf(host, sizeof(host), "%s", server);
-        char *port = strrchr(host, ':');
-        G.server.sin_family = AF_INET;
-        if (!port || (*port++ = 0, inet_pton(AF_INET, host, &G.server.sin_addr) != 1)) {
-                say("--server %s: expected IPv4:PORT", server);
-                return -EINVAL;
-        }
-        G.server.sin_port = htons((uint16_t) atoi(port));
-        return 0;
-}
-
 /* One connection per agent: as many files as the hard limit allows. */
 static void raise_file_limit(unsigned agents) {
         struct rlimit rl;
@@ -1372,7 +1543,7 @@ static void raise_file_limit(unsigned agents) {
 /* Everything a run needs before the first agent starts; says what failed. */
 static int fleet_setup(void) {
         options *o = &G.o;
-        if (replay_log() < 0 || server_address(o->server) < 0)
+        if (replay_log() < 0)
                 return -EINVAL;
         if (o->acked && !(G.acked = fopen(o->acked, "we"))) {
                 say("cannot create %s: %s", o->acked, strerror(errno));
@@ -1411,7 +1582,8 @@ static int fleet_start(lg_loop *loops, agent *agents) {
         }
         for (unsigned i = 0; i < o->agents; i++) {
                 agent *a = &agents[i];
-                a->idx = i;
+                a->idx = o->first_agent + i;
+                a->server = a->idx % G.n_servers;
                 a->l = &loops[i % o->threads];
                 a->timer = evtimer_new(a->l->base, timer_cb, a);
                 if (!a->timer)
@@ -1491,7 +1663,12 @@ static void measure(window *w) {
                 sleep_s(0.05);
                 double t = (double) (now_us() - w->w0) / 1e6;
                 if (t - last_print >= 5) {
-                        say("window %.0f s: %u connected", t, atomic_load(&connected_now));
+                        unsigned lost = atomic_load(&lost_now);
+                        if (lost)
+                                say("window %.0f s: %u connected, %u lost their connection and wait to attest "
+                                    "again", t, atomic_load(&connected_now), lost);
+                        else
+                                say("window %.0f s: %u connected", t, atomic_load(&connected_now));
                         last_print = t;
                 }
         }
@@ -1511,37 +1688,61 @@ static void stats_merge(lg_loop *loops, stats *tot) {
                 tot->connects += s->connects, tot->disconnects += s->disconnects, tot->untrusted += s->untrusted;
                 tot->fail_error += s->fail_error, tot->fail_drop += s->fail_drop, tot->fail_timeout += s->fail_timeout;
                 tot->errors_recv += s->errors_recv;
-                if (s->n_lat) {
-                        uint32_t *n = realloc(tot->lat_us, (tot->n_lat + s->n_lat) * sizeof(*n));
-                        if (n) {
-                                memcpy(n + tot->n_lat, s->lat_us, s->n_lat * sizeof(*n));
-                                tot->lat_us = n;
-                                tot->n_lat += s->n_lat;
-                        }
-                }
-                free(s->lat_us);
+                tot->lost += s->lost, tot->interrupted += s->interrupted, tot->busy += s->busy;
+                if (!us_vec_take(&tot->lat, &s->lat) | !us_vec_take(&tot->reattest, &s->reattest))
+                        say("out of memory merging the latencies: the percentiles miss some");
         }
-        qsort(tot->lat_us, tot->n_lat, sizeof(*tot->lat_us), cmp_u32);
+        us_vec_sort(&tot->lat);
+        us_vec_sort(&tot->reattest);
+}
+
+/* --dump PREFIX: one file of native uint32 microseconds per vector (bench/run merges several
+ * processes' percentiles from them). */
+static int dump_us(const char *suffix, const us_vec *x) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s.%s", G.o.dump, suffix);
+        FILE *f = fopen(path, "we");
+        if (!f) {
+                say("cannot create %s: %s", path, strerror(errno));
+                return -EIO;
+        }
+        bool ok = x->n == 0 || fwrite(x->v, sizeof(*x->v), x->n, f) == x->n;
+        if (fclose(f) != 0 || !ok) {
+                say("cannot write %s", path);
+                return -EIO;
+        }
+        return 0;
 }
 
 /* The "result key=value ..." line bench/run parses. never: agents that never attested during
- * the warm-up (failures too). */
-static void print_result(const stats *tot, const window *w, uint64_t never) {
+ * the warm-up; unrecovered: agents that lost their connection (failover) and were not attested
+ * again by the end. Both are failures. */
+static void print_result(const stats *tot, const window *w, uint64_t never, uint64_t unrecovered) {
         const options *o = &G.o;
         double secs = (double) (w->w1 - w->w0) / 1e6;
         uint64_t ops = o->mode == MODE_ENROLL ? tot->enrollments : tot->ok;
-        double p50 = tot->n_lat ? tot->lat_us[(tot->n_lat - 1) / 2] / 1000.0 : 0;
-        double p99 = tot->n_lat ? tot->lat_us[(size_t) ((double) (tot->n_lat - 1) * 0.99)] / 1000.0 : 0;
-        double pmax = tot->n_lat ? tot->lat_us[tot->n_lat - 1] / 1000.0 : 0;
         printf("result mode=%s agents=%u connected=%u warm=%u ops=%llu seconds=%.3f ops_per_s=%.2f p50_ms=%.3f "
                "p99_ms=%.3f max_ms=%.3f failed=%llu never_attested=%llu untrusted=%llu errors=%llu drops=%llu "
-               "timeouts=%llu rejected_as_expected=%llu reconnects=%llu loadgen_cpu_s=%.3f loadgen_cpu_us_per_op=%.1f\n",
+               "timeouts=%llu rejected_as_expected=%llu reconnects=%llu loadgen_cpu_s=%.3f loadgen_cpu_us_per_op=%.1f "
+               "servers=%u lost=%llu interrupted=%llu busy=%llu reattested=%zu unrecovered=%llu reattest_p99_ms=%.1f "
+               "reattest_max_ms=%.1f\n",
                mode_name(o->mode), o->agents, w->connected_end, w->warm_at_start, (unsigned long long) ops, secs,
-               (double) ops / secs, p50, p99, pmax, (unsigned long long) (tot->failed + never),
-               (unsigned long long) never, (unsigned long long) tot->untrusted, (unsigned long long) tot->fail_error,
+               (double) ops / secs, us_vec_ms(&tot->lat, 0.5), us_vec_ms(&tot->lat, 0.99), us_vec_ms(&tot->lat, 1),
+               (unsigned long long) (tot->failed + never + unrecovered), (unsigned long long) never,
+               (unsigned long long) tot->untrusted, (unsigned long long) tot->fail_error,
                (unsigned long long) tot->fail_drop, (unsigned long long) tot->fail_timeout,
                (unsigned long long) tot->rejected, (unsigned long long) tot->disconnects, w->cpu_s,
-               ops ? w->cpu_s * 1e6 / (double) ops : 0.0);
+               ops ? w->cpu_s * 1e6 / (double) ops : 0.0, G.n_servers, (unsigned long long) tot->lost,
+               (unsigned long long) tot->interrupted, (unsigned long long) tot->busy, tot->reattest.n,
+               (unsigned long long) unrecovered, us_vec_ms(&tot->reattest, 0.99), us_vec_ms(&tot->reattest, 1));
+}
+
+/* --sync: "warm" on stdout, then the window opens when a line (or the end) comes on stdin. */
+static void wait_for_start(const window *w) {
+        char line[64];
+        printf("warm warm=%u warmup_s=%.1f\n", w->warm_at_start, w->warmup_s);
+        if (!fgets(line, sizeof(line), stdin))
+                say("stdin closed before the start: starting the window now");
 }
 
 /* A whole run: the agents, the warm-up, the window, the result. 0 when no attestation failed,
@@ -1552,20 +1753,31 @@ static int run_fleet(void) {
         agent *agents = calloc(o->agents, sizeof(*agents));
         if (!loops || !agents || fleet_start(loops, agents) < 0)
                 return 2;
-        say("%u agents (%s mode) against %s on %u loops, %u source addresses", o->agents, mode_name(o->mode), o->server,
+        say("%u agents (%s mode) against %u server%s (%s:%u first) on %u loops, %u source addresses", o->agents,
+            mode_name(o->mode), G.n_servers, G.n_servers > 1 ? "s" : "", G.server_ip[0], ntohs(G.servers[0].sin_port),
             o->threads, o->sources);
         window w = {};
         warm_up(&w);
+        if (o->sync_start)
+                wait_for_start(&w);
         measure(&w);
         fleet_stop(loops);
 
         stats tot;
         stats_merge(loops, &tot);
         uint64_t never = o->mode != MODE_ENROLL && w.warm_at_start < o->agents ? o->agents - w.warm_at_start : 0;
-        print_result(&tot, &w, never);
-        free(tot.lat_us);
+        uint64_t unrecovered = 0;
+        for (unsigned i = 0; i < o->agents; i++)
+                if (agents[i].t_lost)
+                        unrecovered++;
+        print_result(&tot, &w, never, unrecovered);
+        int r = tot.failed + never + unrecovered ? 1 : 0;
+        if (o->dump && (dump_us("lat", &tot.lat) < 0 || dump_us("reattest", &tot.reattest) < 0))
+                r = 2;
+        free(tot.lat.v);
+        free(tot.reattest.v);
         fleet_free(loops, agents);
-        return tot.failed + never ? 1 : 0;
+        return r;
 }
 
 int main(int argc, char **argv) {

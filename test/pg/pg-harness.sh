@@ -4,7 +4,8 @@
 # it: initdb in a temp dir as an unprivileged user (PostgreSQL refuses to run as root; as
 # root, the user is VOUCH_PG_USER, default "vouchpg", created with useradd if missing),
 # listening only on a Unix socket in that dir (listen_addresses=''), one database "vouch".
-# No service of the machine is used. COMMAND gets:
+# No service of the machine is used. VOUCH_PG_CONF, when set, is appended to postgresql.conf.
+# COMMAND gets:
 #   VOUCH_TEST_STORE_URL   postgresql:///vouch?host=DIR&user=vouch
 #   VOUCH_TEST_PG_CTL      a script: "stop" (fast shutdown), "start" (waits until it
 #                          accepts connections), "psql ARGS..." (as the test's superuser)
@@ -60,6 +61,10 @@ max_connections = 40
 shared_buffers = 32MB
 logging_collector = off
 EOF
+# settings of the caller's (later lines win): e.g. bench/run's max_connections for N instances
+if [[ -n ${VOUCH_PG_CONF:-} ]]; then
+        printf '%s\n' "$VOUCH_PG_CONF" >>"$dir/data/postgresql.conf"
+fi
 
 cat >"$dir/ctl" <<EOF
 #!/bin/bash

@@ -58,7 +58,7 @@ static void write_golden(const char *dir) {
         vc_golden *g = NULL;
         vc_replay r;
         vc_error err;
-        char path[256], *json = NULL;
+        char path[512], *json = NULL;
         lb_sample_boot(&b);
         assert_int_equal(vc_eventlog_parse(b.buf, b.len, &log, NULL), 0);
         vc_event_check *checks = calloc(log->n_events, sizeof(*checks));
