@@ -685,6 +685,7 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
                 if (!signed_by_ak) {
                         atomic_fetch_add(&d->attestations_bad, 1);
                         session_close(s, EPERM, "evidence rejected, no verdict issued: %s", res.reason);
+                        devcert_proof_done(&proof);
                         vc_attest_result_done(&res);
                         return;
                 }
@@ -699,6 +700,7 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
                 vlog(LOG_INFO, "device %s: %s; challenging again", s->dev->rec.id, res.reason);
                 if (res.failure == VC_ATTEST_NEED_LOG)
                         atomic_fetch_add(&d->log_rerequests, 1);
+                devcert_proof_done(&proof);
                 vc_attest_result_done(&res);
                 s->state = S_IDLE;
                 send_challenge(s);
