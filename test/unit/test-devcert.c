@@ -720,7 +720,10 @@ static void make_pki(const char *dir) {
            "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -subj /CN=leaf "
            "-out leaf.csr 2>/dev/null && "
            "openssl x509 -req -in leaf.csr -CA int.pem -CAkey int.key -CAcreateserial -days 3650 -extfile leaf.cnf "
-           "-out leaf.pem 2>/dev/null",
+           "-out leaf.pem 2>/dev/null && "
+           "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout noski.key -subj /CN=noski "
+           "-days 3650 -addext subjectKeyIdentifier=none -addext basicConstraints=critical,CA:TRUE -out noski.pem "
+           "2>/dev/null",
            dir);
 }
 
@@ -838,6 +841,9 @@ static void test_load_refused(void **state) {
         snprintf(b, sizeof(b), "%s/leaf.key", dir);
         expect_load_refused(f, a, b, TD);
         snprintf(a, sizeof(a), "%s/nothing.pem", dir);
+        expect_load_refused(f, a, b, TD);
+        snprintf(a, sizeof(a), "%s/noski.pem", dir); /* a CA without a subject key identifier */
+        snprintf(b, sizeof(b), "%s/noski.key", dir);
         expect_load_refused(f, a, b, TD);
         snprintf(a, sizeof(a), "%s/int.key", dir); /* a key where the certificate belongs */
         snprintf(b, sizeof(b), "%s/int.key", dir);

@@ -249,8 +249,8 @@ out:
         return r;
 }
 
-/* The CA as a device CA: its key's, may sign certificates and CRLs, unexpired, a key that
- * signs with SHA-256 (EC or RSA). */
+/* The CA as a device CA: its key's, may sign certificates and CRLs, with a subject key
+ * identifier, unexpired, a key that signs with SHA-256 (EC or RSA). */
 static int check_ca(devcert *c, int64_t now, char *err, size_t n) {
         uint32_t flags = X509_get_extension_flags(c->ca);
         int type = EVP_PKEY_get_base_id(c->key);
@@ -261,6 +261,9 @@ static int check_ca(devcert *c, int64_t now, char *err, size_t n) {
         else if ((flags & EXFLAG_KUSAGE) &&
                  (X509_get_key_usage(c->ca) & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)) != (KU_KEY_CERT_SIGN | KU_CRL_SIGN))
                 snprintf(err, n, "%s: its keyUsage lacks keyCertSign or cRLSign", c->ca_where);
+        else if (!X509_get0_subject_key_id(c->ca)) /* what its certificates' and CRLs' AKI name */
+                snprintf(err, n, "%s: no subjectKeyIdentifier (RFC 5280, 4.2.1.2: a CA certificate has one)",
+                         c->ca_where);
         else if (type != EVP_PKEY_EC && type != EVP_PKEY_RSA)
                 snprintf(err, n, "%s: an EC or RSA key is needed (it signs with SHA-256)", c->ca_where);
         else if ((c->ca_not_after = asn1_seconds(X509_get0_notAfter(c->ca))) <= now)
