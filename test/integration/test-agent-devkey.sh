@@ -11,7 +11,11 @@
 # the proxy, as vouchd will) is written to --cert-out as PEM and, with the key file, makes
 # a mutual-TLS connection (openssl s_client through tpm2-openssl to an openssl s_server
 # that demands a client certificate from that CA); a certificate for another key is not
-# written.
+# written. Then vouchd itself, with --trust-domain: the agent's --cert-out gets vouchd's
+# certificate for the TPM key (SPIFFE ID, chaining to the state dir's device CA), listed by
+# vouchctl cert list; the CRL on --http-listen is signed by the device CA; a TLS server
+# checking it admits the device, and after vouchctl device revoke the certificate is on the
+# CRL (vouchctl crl get) within 2 s and refused at the handshake.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -236,6 +240,109 @@ agent
         cmp -s "$CERT" "$TOP/cert.before" &&
         pass "bytes that are not a certificate are refused and --cert-out is left as it was" ||
         fail "garbage certificate: exit $RC $(grep -i certificate "$TOP/agent.err")"
+
+# --- vouchd issues the certificate itself (issue 19): --trust-domain, the state dir's device
+# CA (made by vouchd init), the CRL on --http-listen and the API
+kill -TERM "$VOUCHD_PID" 2>/dev/null
+wait "$VOUCHD_PID" 2>/dev/null || true
+VOUCHD_PID=""
+kill -KILL "$PROXY_PID" 2>/dev/null
+wait "$PROXY_PID" 2>/dev/null || true
+PROXY_PID=""
+[[ -s $TOP/state/device-ca.pem && $(stat -c %a "$TOP/state/device-ca.key") == 600 ]] &&
+        pass "vouchd init made the device CA (device-ca.pem, device-ca.key mode 0600)" ||
+        fail "no device CA in the state dir: $(ls -l "$TOP/state")"
+"$VOUCHD" issue-client --state-dir "$TOP/state" --name ops --out "$TOP/ops" >/dev/null
+HPORT=$(free_port)
+APORT=$(free_port)
+"$VOUCHD" --state-dir "$TOP/state" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" --default-golden arch \
+        --ek-ca "$T/ekca.pem" --interval 3600 --threads 1 --trust-domain example.org --http-listen "127.0.0.1:$HPORT" \
+        --api-listen "127.0.0.1:$APORT" --api-admin ops >"$TOP/vouchd.out" 2>"$TOP/vouchd.log" &
+VOUCHD_PID=$!
+for ((i = 0; i < 100; i++)); do
+        grep -q ready "$TOP/vouchd.out" && break
+        kill -0 "$VOUCHD_PID" 2>/dev/null || die "vouchd exited: $(tail -n 5 "$TOP/vouchd.log")"
+        sleep 0.1
+done
+grep -q ready "$TOP/vouchd.out" || die "vouchd did not start with --trust-domain"
+PPORT=$VPORT # the agent to vouchd itself
+rm -f "$CERT"
+agent
+[[ $RC == 0 ]] && grep -q "verdict: TRUSTED" "$TOP/agent.out" && pass "vouchd with --trust-domain: TRUSTED" ||
+        fail "vouchd with --trust-domain: exit $RC $(tail -n 3 "$TOP/agent.err")"
+openssl x509 -in "$CERT" -out "$TOP/leaf.pem" 2>/dev/null
+DEV=$(openssl x509 -in "$TOP/leaf.pem" -noout -subject -nameopt multiline 2>/dev/null | sed -n 's/^ *commonName *= *//p')
+if [[ -s $CERT && $(grep -c 'BEGIN CERTIFICATE' "$CERT") == 2 ]] &&
+        openssl verify -CAfile "$TOP/state/device-ca.pem" -purpose sslclient "$TOP/leaf.pem" >"$TOP/verify.out" 2>&1 &&
+        cmp -s <(openssl x509 -in "$TOP/leaf.pem" -pubkey -noout) "$TOP/device.spki.pem" &&
+        openssl x509 -in "$TOP/leaf.pem" -noout -ext subjectAltName 2>/dev/null | grep -q "URI:spiffe://example.org/device/$DEV" &&
+        grep -q "$DEV" "$TOP/vouchd.log"; then
+        pass "--cert-out: vouchd's certificate for the TPM key (spiffe://example.org/device/$DEV), chain to device-ca.pem"
+else
+        fail "vouchd's certificate: $(cat "$TOP/verify.out" 2>&1) $(openssl x509 -in "$CERT" -noout -text 2>&1 | head -n 30)"
+fi
+grep -q "device certificate: .*written to $CERT" "$TOP/agent.err" && pass "the agent wrote vouchd's chain" ||
+        fail "agent log: $(grep -i certificate "$TOP/agent.err")"
+API=(--server "https://127.0.0.1:$APORT" --cert "$TOP/ops.crt" --key "$TOP/ops.key" --ca "$TOP/state/ca.pem")
+SERIAL=$(openssl x509 -in "$TOP/leaf.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f')
+"$VOUCHCTL" cert list "$DEV" "${API[@]}" >"$TOP/certs.out" 2>&1 && grep -q "^$SERIAL .* valid" "$TOP/certs.out" &&
+        pass "vouchctl cert list: the certificate, valid" || fail "vouchctl cert list: $(cat "$TOP/certs.out")"
+curl -sf "http://127.0.0.1:$HPORT/v1/crl" -o "$TOP/crl.der" &&
+        openssl crl -inform DER -in "$TOP/crl.der" -CAfile "$TOP/state/device-ca.pem" -noout 2>&1 | grep -q "verify OK" &&
+        pass "GET /v1/crl on --http-listen: a DER CRL signed by the device CA" || fail "GET /v1/crl: $(ls -l "$TOP/crl.der" 2>&1)"
+curl -sf "http://127.0.0.1:$HPORT/v1/crl?format=pem" -o "$TOP/crl.pem" &&
+        openssl verify -crl_check -CRLfile "$TOP/crl.pem" -CAfile "$TOP/state/device-ca.pem" "$TOP/leaf.pem" >/dev/null 2>&1 &&
+        pass "... (PEM) and the certificate is not on it" || fail "the certificate with the CRL: $(openssl verify -crl_check \
+        -CRLfile "$TOP/crl.pem" -CAfile "$TOP/state/device-ca.pem" "$TOP/leaf.pem" 2>&1)"
+# crl_server CRL: an s_server demanding a client certificate of the device CA, checked
+# against CRL (as an enforcement point with the CRL file vouchd serves)
+crl_server() {
+        [[ -z $SERVER_PID ]] || { kill -KILL "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true; }
+        SPORT=$(free_port)
+        openssl s_server -accept "127.0.0.1:$SPORT" -cert "$TOP/srv.pem" -key "$TOP/srv.key" \
+                -CAfile "$TOP/state/device-ca.pem" -CRL "$1" -crl_check -Verify 1 -verify_return_error -www \
+                >"$TOP/s_server.out" 2>&1 &
+        SERVER_PID=$!
+        for ((i = 0; i < 50; i++)); do
+                grep -q ACCEPT "$TOP/s_server.out" && break
+                sleep 0.1
+        done
+}
+crl_server "$TOP/crl.pem"
+out=$(s_client "$KEY" "$CERT" || true)
+grep -q "Client certificate" <<<"$out" && grep -q "CN *= *$DEV" <<<"$out" &&
+        pass "mutual TLS with vouchd's certificate and the TPM key, against the device CA and its CRL" ||
+        fail "mutual TLS with vouchd's certificate: $(head -c 3000 <<<"$out")"
+"$VOUCHCTL" device revoke "$DEV" "${API[@]}" >/dev/null 2>&1 || fail "vouchctl device revoke failed"
+listed=""
+for ((i = 0; i < 20; i++)); do
+        sleep 0.1
+        "$VOUCHCTL" crl get --pem --out "$TOP/crl2.pem" "${API[@]}" >"$TOP/crlget.out" 2>&1 || continue
+        if ! openssl verify -crl_check -CRLfile "$TOP/crl2.pem" -CAfile "$TOP/state/device-ca.pem" "$TOP/leaf.pem" \
+                >"$TOP/verify2.out" 2>&1; then
+                listed=$(((i + 1) * 100))
+                break
+        fi
+done
+[[ -n $listed ]] && grep -q "certificate revoked" "$TOP/verify2.out" &&
+        pass "revoked: on the CRL (vouchctl crl get --out) within ${listed} ms, refused by openssl verify -crl_check" ||
+        fail "revocation not on the CRL: $(cat "$TOP/crlget.out" "$TOP/verify2.out" 2>&1)"
+crl_server "$TOP/crl2.pem"
+out=$(s_client "$KEY" "$CERT" || true)
+if grep -q "CN *= *$DEV" <<<"$out"; then
+        fail "a revoked device's certificate was accepted: $(head -c 2000 <<<"$out")"
+elif grep -q "certificate revoked" "$TOP/s_server.out"; then
+        pass "... and refused at the handshake once it is on the CRL (the server: certificate revoked)"
+else
+        fail "the handshake with a revoked certificate: $(head -c 2000 "$TOP/s_server.out")"
+fi
+kill -KILL "$SERVER_PID" 2>/dev/null
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+grep -q "CRL number .*1 revoked.*written to $TOP/crl2.pem" "$TOP/crlget.out" && pass "vouchctl crl get says what it wrote" ||
+        fail "vouchctl crl get: $(cat "$TOP/crlget.out")"
+"$VOUCHCTL" cert list "$DEV" "${API[@]}" >"$TOP/certs.out" 2>&1 && grep -q "^$SERIAL .* revoked" "$TOP/certs.out" &&
+        pass "vouchctl cert list: revoked" || fail "vouchctl cert list after the revocation: $(cat "$TOP/certs.out")"
 
 echo "$npass passed, $nfail failed"
 ((nfail == 0))

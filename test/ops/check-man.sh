@@ -55,7 +55,7 @@ check_page vouch-agent.8 "$agent --help"
 vc=()
 for c in "" "eventlog show" "eventlog replay" "golden create" "golden merge" "golden check" "quote verify" \
         "ek fingerprint" "verdict verify" "verdict get" "verdict list" "verdict watch" "device list" \
-        "device approve" "keys get"; do
+        "device approve" "keys get" "cert list" "crl get"; do
         vc+=("$vouchctl $c --help")
 done
 check_page vouchctl.1 "${vc[@]}"

@@ -352,6 +352,8 @@ void sfx_answer(sfx *f, struct session *s, const Vouch__V1__QuoteChallenge *c, c
         size_t from = c->eventlog_offset <= f->b.len ? (size_t) c->eventlog_offset : f->b.len;
         a.eventlog_offset = from;
         a.eventlog = (ProtobufCBinaryData) { f->b.len - from, f->b.buf + from };
+        if (f->answer_hook)
+                f->answer_hook(f, &a, nonce);
         Vouch__V1__AgentMessage m = VOUCH__V1__AGENT_MESSAGE__INIT;
         m.msg_case = VOUCH__V1__AGENT_MESSAGE__MSG_QUOTE;
         m.quote = &a;

@@ -46,6 +46,10 @@ typedef struct sfx {
          * as this instance */
         const char *url;
         char instance[VS_INSTANCE_MAX + 1];
+        /* called by sfx_answer on each QuoteAnswer before it is sent (NULL: none), with the
+         * challenge's nonce: adds the device key's fields (issue 19), for one */
+        void (*answer_hook)(struct sfx *f, Vouch__V1__QuoteAnswer *a, const uint8_t *nonce);
+        void *hook_data;
 } sfx;
 
 /* The PostgreSQL store's URL when the test runs under test/pg/pg-harness.sh

@@ -1332,14 +1332,14 @@ static void test_migration_v4_to_v5(void **state) {
         assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
         vs_close(s);
         /* a store as version 4 left it */
-        sql_exec(pg_url ? "DROP TABLE verdict_keys; DROP TABLE golden_sets;"
+        sql_exec(pg_url ? "DROP TABLE verdict_keys; DROP TABLE golden_sets; DROP TABLE certs;"
                           "UPDATE meta SET value='4' WHERE key='schema_version'"
-                        : "DROP TABLE verdict_keys; DROP TABLE golden_sets; PRAGMA user_version=4");
+                        : "DROP TABLE verdict_keys; DROP TABLE golden_sets; DROP TABLE certs; PRAGMA user_version=4");
         assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), 0);
         assert_false(info.created);
         assert_true(info.previous_clean);
         assert_int_equal(sql_int(pg_url ? "SELECT value::bigint FROM meta WHERE key='schema_version'" : "PRAGMA user_version"),
-                         5);
+                         6);
         vs_device got;
         assert_int_equal(vs_device_get(s, "dev-4", &got), 0);
         vs_device_done(&got);
@@ -1352,9 +1352,9 @@ static void test_migration_v4_to_v5(void **state) {
         assert_int_equal(flag, 1);
         vs_close(s);
         /* and a store of a newer vouchd is refused, saying both versions */
-        sql_exec(pg_url ? "UPDATE meta SET value='6' WHERE key='schema_version'" : "PRAGMA user_version=6");
+        sql_exec(pg_url ? "UPDATE meta SET value='7' WHERE key='schema_version'" : "PRAGMA user_version=7");
         assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), -EPROTO);
-        assert_non_null(strstr(err, "schema version 6, newer than this vouchd's 5"));
+        assert_non_null(strstr(err, "schema version 7, newer than this vouchd's 6"));
         /* PostgreSQL: version 5 with its tables missing is damaged */
         if (pg_url) {
                 sql_exec("UPDATE meta SET value='5' WHERE key='schema_version'; DROP TABLE golden_sets");
@@ -1473,7 +1473,7 @@ static void test_anchor_and_ek_certs(void **state) {
         assert_int_equal(vs_ekcert_get(s, "none", &back), -ENOENT);
         vs_close(s);
         assert_int_equal(sql_int(pg_url ? "SELECT value::bigint FROM meta WHERE key='schema_version'" : "PRAGMA user_version"),
-                         5);
+                         6);
         assert_int_equal(sql_int("SELECT count(*) FROM meta WHERE key='run'"), 0);
         /* (SQLite's unclean run was not settled: it stays unclean) */
         assert_int_equal(sql_int(pg_url ? "SELECT count(*) FROM instances WHERE name='default' AND run='clean'"
@@ -1695,6 +1695,358 @@ static void test_seal_hook(void **state) {
         w.global_sequence = 7;
         assert_int_equal(vs_verdict_put(s, &w, NULL, NULL), -EINVAL);
         vs_close(s);
+}
+
+/* ---- device certificates (issue 19) ---- */
+
+/* A certificate as a caller stores it with its verdict. */
+static vs_cert cert_of(const char *serial, int64_t not_before, int64_t not_after) {
+        static uint8_t der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+        vs_cert c = { .not_before = not_before, .not_after = not_after, .der = der, .der_len = sizeof(der) };
+        snprintf(c.serial, sizeof(c.serial), "%s", serial);
+        return c;
+}
+
+/* A verdict of device dev, sequence seq, status, issued at `at`, with cert (may be NULL);
+ * not TRUSTED (status != 1) revokes the device's certificates, as vouchd asks. */
+static int put_cert_verdict(vs_store *s, const char *dev, uint64_t seq, int status, int64_t at, const vs_cert *cert,
+                            int *flag) {
+        uint8_t rec[8] = { 1 };
+        vs_verdict v = { .sequence = seq, .status = status, .issued_at = at, .expires_at = at + 180, .record = rec,
+                         .record_len = sizeof(rec), .cert = cert, .revoke_certs = status != 1 };
+        snprintf(v.device, sizeof(v.device), "%s", dev);
+        return vs_verdict_put(s, &v, flag ? on_done : NULL, flag);
+}
+
+typedef struct revoked_set {
+        char serial[8][VS_SERIAL_MAX + 1];
+        int64_t at[8];
+        uint64_t by[8];
+        size_t n;
+} revoked_set;
+
+static int collect_revoked(const vs_cert *c, void *ud) {
+        revoked_set *r = ud;
+        assert_null(c->der);
+        assert_true(c->revoked_at > 0);
+        if (r->n >= 8)
+                return -E2BIG;
+        snprintf(r->serial[r->n], sizeof(r->serial[r->n]), "%s", c->serial);
+        r->at[r->n] = c->revoked_at;
+        r->by[r->n++] = c->revoked_sequence;
+        return 0;
+}
+
+static bool revoked_has(const revoked_set *r, const char *serial) {
+        for (size_t i = 0; i < r->n; i++)
+                if (strcmp(r->serial[i], serial) == 0)
+                        return true;
+        return false;
+}
+
+static revoked_set read_revoked(vs_store *s, int64_t not_after_min, uint64_t *state) {
+        revoked_set r = { .n = 0 };
+        assert_int_equal(vs_cert_revoked(s, not_after_min, collect_revoked, &r, state), 0);
+        return r;
+}
+
+static void test_certs(void **state) {
+        vs_store *s = NULL;
+        char err[256];
+        int flag = 0;
+        int64_t now = (int64_t) time(NULL);
+        vs_cert got[8];
+        uint64_t st0 = 0, st = 0;
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        vs_device d = device("dev-c");
+        assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
+        vs_flush(s);
+        revoked_set r = read_revoked(s, 0, &st0);
+        assert_int_equal(r.n, 0);
+        assert_true(st0 > 0); /* the device's change number */
+
+        /* stored with its TRUSTED verdict: its sequences are the verdict's */
+        vs_cert a = cert_of("0a1b", now - 60, now + 600);
+        assert_int_equal(put_cert_verdict(s, "dev-c", 1, 1, now, &a, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        assert_int_equal(vs_cert_list(s, "dev-c", got, 8), 1);
+        assert_string_equal(got[0].serial, "0a1b");
+        assert_string_equal(got[0].device, "dev-c");
+        assert_int_equal(got[0].not_before, now - 60);
+        assert_int_equal(got[0].not_after, now + 600);
+        assert_int_equal(got[0].sequence, 1);
+        vs_verdict v;
+        assert_int_equal(vs_verdict_latest(s, "dev-c", &v), 0);
+        assert_int_equal(got[0].global_sequence, v.global_sequence);
+        vs_verdict_done(&v);
+        assert_int_equal(got[0].revoked_at, 0);
+        assert_int_equal(got[0].der_len, a.der_len);
+        assert_memory_equal(got[0].der, a.der, a.der_len);
+        vs_cert_done(&got[0]);
+        r = read_revoked(s, 0, &st);
+        assert_int_equal(r.n, 0);
+        assert_true(st > st0);
+        st0 = st;
+
+        /* a verdict whose transaction fails stores no certificate: the same serial again
+         * fails the batch, the verdict with it */
+        vs_cert dup = cert_of("0a1b", now - 60, now + 600);
+        assert_int_equal(put_cert_verdict(s, "dev-c", 2, 1, now, &dup, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, -1);
+        assert_int_equal(vs_verdict_latest(s, "dev-c", &v), 0);
+        assert_int_equal(v.sequence, 1);
+        vs_verdict_done(&v);
+        assert_int_equal(vs_cert_list(s, "dev-c", got, 8), 1);
+        vs_cert_done(&got[0]);
+
+        /* an UNTRUSTED verdict revokes it, at its issued_at, by its sequence; the state grows */
+        assert_int_equal(put_cert_verdict(s, "dev-c", 2, 2, now + 5, NULL, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        r = read_revoked(s, 0, &st);
+        assert_int_equal(r.n, 1);
+        assert_string_equal(r.serial[0], "0a1b");
+        assert_int_equal(r.at[0], now + 5);
+        assert_int_equal(r.by[0], 2);
+        assert_true(st > st0);
+        st0 = st;
+        /* not listed once it is older than not_after_min */
+        assert_int_equal(read_revoked(s, now + 601, &st).n, 0);
+        assert_int_equal(st, st0);
+
+        /* a later TRUSTED verdict's certificate is not revoked, nor is the revocation undone */
+        vs_cert b = cert_of("0b", now, now + 700), c = cert_of("0c", now, now + 800);
+        assert_int_equal(put_cert_verdict(s, "dev-c", 3, 1, now + 10, &b, NULL), 0);
+        assert_int_equal(put_cert_verdict(s, "dev-c", 4, 1, now + 20, &c, NULL), 0);
+        vs_flush(s);
+        r = read_revoked(s, 0, &st);
+        assert_int_equal(r.n, 1);
+        assert_true(revoked_has(&r, "0a1b"));
+        assert_int_equal(vs_cert_list(s, "dev-c", got, 8), 3);
+        assert_string_equal(got[0].serial, "0c"); /* newest first */
+        assert_string_equal(got[1].serial, "0b");
+        assert_string_equal(got[2].serial, "0a1b");
+        assert_int_equal(got[2].revoked_sequence, 2);
+        for (int i = 0; i < 3; i++)
+                vs_cert_done(&got[i]);
+        assert_int_equal(vs_cert_list(s, "dev-c", got, 1), 1); /* at most max */
+        assert_string_equal(got[0].serial, "0c");
+        vs_cert_done(&got[0]);
+
+        /* a revocation by the device's row (an admin's), at the writer's clock */
+        vs_device rv = device("dev-c");
+        rv.revoked = true;
+        rv.approved = false;
+        assert_int_equal(vs_device_put_admin(s, &rv, VS_ADMIN_ACCESS, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        r = read_revoked(s, 0, &st);
+        assert_int_equal(r.n, 3);
+        assert_true(revoked_has(&r, "0b") && revoked_has(&r, "0c"));
+        for (size_t i = 0; i < r.n; i++)
+                if (strcmp(r.serial[i], "0a1b") != 0) {
+                        assert_int_equal(r.by[i], 0);
+                        assert_true(r.at[i] >= now && r.at[i] <= (int64_t) time(NULL));
+                }
+        assert_true(st > st0);
+        /* approved again: the certificates stay revoked */
+        rv.revoked = false;
+        rv.approved = true;
+        assert_int_equal(vs_device_put_admin(s, &rv, VS_ADMIN_ACCESS, NULL, NULL), 0);
+        vs_flush(s);
+        assert_int_equal(read_revoked(s, 0, &st).n, 3);
+
+        /* the whole row (vs_device_put) not approved revokes too; a golden assignment does not */
+        vs_device e = device("dev-e");
+        assert_int_equal(vs_device_put(s, &e, NULL, NULL), 0);
+        vs_cert ce = cert_of("0e", now, now + 900), cf = cert_of("0f", now, now + 900);
+        assert_int_equal(put_cert_verdict(s, "dev-e", 1, 1, now, &ce, NULL), 0);
+        vs_flush(s);
+        snprintf(e.golden, sizeof(e.golden), "other");
+        assert_int_equal(vs_device_put_admin(s, &e, VS_ADMIN_GOLDEN, NULL, NULL), 0);
+        vs_flush(s);
+        assert_false(revoked_has((revoked_set[]) { read_revoked(s, 0, &st) }, "0e"));
+        e.approved = false;
+        assert_int_equal(vs_device_put(s, &e, NULL, NULL), 0);
+        vs_flush(s);
+        assert_true(revoked_has((revoked_set[]) { read_revoked(s, 0, &st) }, "0e"));
+        /* an expired certificate is not revoked (nothing to list) */
+        e.approved = true;
+        assert_int_equal(vs_device_put(s, &e, NULL, NULL), 0);
+        vs_cert old = cert_of("10", now - 900, now - 300);
+        assert_int_equal(put_cert_verdict(s, "dev-e", 2, 1, now - 400, &old, NULL), 0);
+        assert_int_equal(put_cert_verdict(s, "dev-e", 3, 1, now, &cf, NULL), 0);
+        assert_int_equal(put_cert_verdict(s, "dev-e", 4, 3, now + 1, NULL, NULL), 0); /* STALE */
+        vs_flush(s);
+        r = read_revoked(s, 0, &st);
+        assert_false(revoked_has(&r, "10"));
+        assert_true(revoked_has(&r, "0f"));
+        assert_int_equal(vs_cert_list(s, "dev-e", got, 8), 3);
+        for (int i = 0; i < 3; i++) {
+                if (strcmp(got[i].serial, "10") == 0)
+                        assert_int_equal(got[i].revoked_at, 0);
+                vs_cert_done(&got[i]);
+        }
+
+        /* refused before queueing */
+        vs_cert bad = cert_of("XY", now, now + 1);
+        assert_int_equal(put_cert_verdict(s, "dev-e", 5, 1, now, &bad, NULL), -EINVAL);
+        bad = cert_of("", now, now + 1);
+        assert_int_equal(put_cert_verdict(s, "dev-e", 5, 1, now, &bad, NULL), -EINVAL);
+        memset(bad.serial, 'a', sizeof(bad.serial)); /* VS_SERIAL_MAX + 1 digits, no end */
+        assert_int_equal(put_cert_verdict(s, "dev-e", 5, 1, now, &bad, NULL), -EINVAL);
+        bad = cert_of("01", now, now - 1);
+        assert_int_equal(put_cert_verdict(s, "dev-e", 5, 1, now, &bad, NULL), -EINVAL);
+        bad = cert_of("01", now, now + 1);
+        bad.der = NULL;
+        assert_int_equal(put_cert_verdict(s, "dev-e", 5, 1, now, &bad, NULL), -EINVAL);
+        assert_int_equal(vs_cert_list(s, "", got, 8), -EINVAL);
+        assert_int_equal(vs_cert_list(s, "nobody", got, 8), 0);
+        vs_close(s);
+
+        /* kept across a reopen */
+        assert_int_equal(vs_open(url, 10, 0, &s, NULL, err, sizeof(err)), 0);
+        assert_int_equal(read_revoked(s, 0, &st).n, 5);
+        vs_close(s);
+}
+
+/* A commit-ordered verdict's certificate has the number its hook got; a failing hook stores
+ * neither. */
+static void test_certs_sealed(void **state) {
+        vs_store *s = NULL;
+        char err[256];
+        int flag = 0;
+        int64_t now = (int64_t) time(NULL);
+        seal_ctx c = { 0 };
+        vs_cert got[2];
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        vs_cert a = cert_of("aa", now, now + 100);
+        uint8_t placeholder[1] = { 0 };
+        vs_verdict v = { .sequence = 1, .status = 1, .issued_at = now, .expires_at = now + 180, .record = placeholder,
+                         .record_len = 1, .seal = seal_hook, .seal_userdata = &c, .cert = &a };
+        snprintf(v.device, sizeof(v.device), "dev-s");
+        assert_int_equal(vs_verdict_put(s, &v, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        assert_int_equal(vs_cert_list(s, "dev-s", got, 2), 1);
+        assert_int_equal(got[0].global_sequence, c.got);
+        vs_cert_done(&got[0]);
+        c.fail = -EIO;
+        vs_cert b = cert_of("bb", now, now + 100);
+        v.sequence = 2;
+        v.cert = &b;
+        assert_int_equal(vs_verdict_put(s, &v, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, -1);
+        assert_int_equal(vs_cert_list(s, "dev-s", got, 2), 1);
+        vs_cert_done(&got[0]);
+        /* a commit-ordered UNTRUSTED verdict revokes */
+        c.fail = 0;
+        v.sequence = 2;
+        v.status = 2;
+        v.cert = NULL;
+        v.revoke_certs = true;
+        assert_int_equal(vs_verdict_put(s, &v, on_done, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        uint64_t st;
+        revoked_set r = read_revoked(s, 0, &st);
+        assert_int_equal(r.n, 1);
+        assert_string_equal(r.serial[0], "aa");
+        assert_int_equal(r.by[0], 2);
+        assert_true(st >= c.got);
+        vs_close(s);
+}
+
+/* Retention: a pruning verdict deletes its device's certificates of the pruned verdicts
+ * that expired more than VS_CERT_KEEP_EXPIRED ago; unexpired and recent ones stay. */
+static void test_cert_retention(void **state) {
+        vs_store *s = NULL;
+        char err[256];
+        int64_t now = (int64_t) time(NULL);
+        vs_cert got[40];
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, NULL, err, sizeof(err)), 0);
+        for (uint64_t seq = 1; seq <= 32; seq++) {
+                char serial[8];
+                snprintf(serial, sizeof(serial), "%02llx", (unsigned long long) seq);
+                /* 1-3: long expired; 4: unexpired (a long-lived one); the rest recent */
+                int64_t na = seq <= 3 ? now - 2 * VS_CERT_KEEP_EXPIRED : seq == 4 ? now + 100000 : now + 100;
+                vs_cert c = cert_of(serial, na - 200, na);
+                assert_int_equal(put_cert_verdict(s, "dev-r", seq, 1, now, &c, NULL), 0);
+        }
+        vs_flush(s);
+        int n = vs_cert_list(s, "dev-r", got, 40);
+        assert_int_equal(n, 29); /* 1-3 pruned with verdicts <= 22 (at 32); 4 kept, unexpired */
+        for (int i = 0; i < n; i++) {
+                assert_true(got[i].sequence >= 4);
+                vs_cert_done(&got[i]);
+        }
+        vs_close(s);
+}
+
+static void test_device_ca_id(void **state) {
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        char got[VS_VERIFIER_ID_MAX + 1];
+        int fa = 0, fb = 0;
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        assert_int_equal(vs_device_ca_get(a, got, sizeof(got)), -ENOENT);
+        assert_int_equal(vs_device_ca_register(a, "dca-one", on_done, &fa), 0);
+        vs_flush(a);
+        assert_int_equal(fa, 1);
+        assert_int_equal(vs_device_ca_register(b, "dca-two", on_done, &fb), 0);
+        vs_flush(b);
+        assert_int_equal(fb, 1);
+        assert_int_equal(vs_device_ca_get(b, got, sizeof(got)), 0);
+        assert_string_equal(got, "dca-one");
+        assert_int_equal(vs_verifier_id_get(b, got, sizeof(got)), -ENOENT); /* a key of its own */
+        assert_int_equal(vs_device_ca_register(a, "", NULL, NULL), -EINVAL);
+        vs_close(a);
+        vs_close(b);
+}
+
+/* Schema version 6 from version 5: the certificates' table is added, the rest kept. */
+static void test_migration_v5_to_v6(void **state) {
+        vs_store *s = NULL;
+        vs_open_info info;
+        char err[256];
+        int flag = 0;
+        int64_t now = (int64_t) time(NULL);
+        assert_int_equal(vs_open(url, 10, VS_OPEN_CREATE, &s, &info, err, sizeof(err)), 0);
+        vs_device d = device("dev-5");
+        assert_int_equal(vs_device_put(s, &d, NULL, NULL), 0);
+        assert_int_equal(put_cert_verdict(s, "dev-5", 1, 1, now, NULL, NULL), 0);
+        vs_close(s);
+        /* a store as version 5 left it */
+        sql_exec(pg_url ? "DROP TABLE certs; UPDATE meta SET value='5' WHERE key='schema_version'"
+                        : "DROP TABLE certs; PRAGMA user_version=5");
+        assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), 0);
+        assert_false(info.created);
+        assert_true(info.previous_clean);
+        assert_int_equal(sql_int(pg_url ? "SELECT value::bigint FROM meta WHERE key='schema_version'" : "PRAGMA user_version"),
+                         6);
+        vs_verdict v;
+        assert_int_equal(vs_verdict_latest(s, "dev-5", &v), 0);
+        assert_int_equal(v.sequence, 1);
+        vs_verdict_done(&v);
+        vs_cert a = cert_of("5a", now, now + 100);
+        assert_int_equal(put_cert_verdict(s, "dev-5", 2, 1, now, &a, &flag), 0);
+        vs_flush(s);
+        assert_int_equal(flag, 1);
+        vs_cert got;
+        assert_int_equal(vs_cert_list(s, "dev-5", &got, 1), 1);
+        assert_string_equal(got.serial, "5a");
+        vs_cert_done(&got);
+        vs_close(s);
+        /* PostgreSQL: version 6 without its table is damaged */
+        if (pg_url) {
+                sql_exec("DROP TABLE certs");
+                assert_int_equal(vs_open(url, 10, 0, &s, &info, err, sizeof(err)), -EUCLEAN);
+                assert_non_null(strstr(err, "certs"));
+        }
 }
 
 /* Two instances (two handles) committing commit-ordered verdicts from two threads, a third
@@ -2416,6 +2768,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_golden_races, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verifier_id, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migration_v4_to_v5, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_certs, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_certs_sealed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_cert_retention, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_device_ca_id, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migration_v5_to_v6, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lost_files, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_anchor_and_ek_certs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fresh_store_ignores_stray_wal, setup, teardown),

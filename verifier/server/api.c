@@ -17,6 +17,7 @@
 #include "api.h"
 #include "health.h"
 #include "clock.h"
+#include "devcert.h"
 #include "ident.h"
 #include "verdict-ear.h"
 #include "vouchd.h"
@@ -543,6 +544,91 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
         ident_keys_free(&k);
 }
 
+/* ---- device certificates (issue 19, devcert.h) ---- */
+
+#define API_CERTS_MAX 1000
+
+/* GET /v1/crl: the device CA's CRL, DER (application/pkix-crl) or ?format=pem; public data,
+ * also served without a client certificate on --http-listen (health.c). */
+static void get_crl(struct api *a, api_response *out, fmt f) {
+        uint8_t *body = NULL;
+        size_t len = 0;
+        if (f != FMT_PB && f != FMT_PEM) {
+                reply_error(out, f == FMT_JSON ? FMT_JSON : FMT_PB, 400, EINVAL, "the CRL is DER, or PEM with format=pem");
+                return;
+        }
+        int r = devcert_crl_get(a->d, f == FMT_PEM, &body, &len);
+        if (r == -ENOENT)
+                reply_error(out, FMT_PB, 404, ENOENT, "this vouchd has no device CA, so no CRL");
+        else if (r == -EAGAIN)
+                reply_error(out, FMT_PB, 503, EAGAIN, "no CRL yet: the store could not be read");
+        else if (r < 0)
+                reply_error(out, FMT_PB, 503, ENOMEM, "out of memory");
+        else
+                reply_take(out, 200, f == FMT_PEM ? "application/x-pem-file" : "application/pkix-crl", body, len);
+}
+
+static json_object *cert_json(const Vouch__V1__DeviceCertificate *c) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "serial", json_object_new_string(c->serial));
+        json_object_object_add(o, "not_before", json_object_new_int64(c->not_before));
+        json_object_object_add(o, "not_after", json_object_new_int64(c->not_after));
+        json_object_object_add(o, "sequence", json_object_new_uint64(c->sequence));
+        json_object_object_add(o, "global_sequence", json_object_new_uint64(c->global_sequence));
+        json_object_object_add(o, "revoked", json_object_new_boolean(c->revoked));
+        json_object_object_add(o, "revoked_at", json_object_new_int64(c->revoked_at));
+        json_object_object_add(o, "revoked_sequence", json_object_new_uint64(c->revoked_sequence));
+        json_object_object_add(o, "der", hex_json(c->der.data, c->der.len));
+        return o;
+}
+
+/* GET /v1/devices/ID/certificates: the newest API_CERTS_MAX, from the store. */
+static void list_certificates(struct api *a, api_response *out, fmt f, device *dev) {
+        vs_cert *certs = calloc(API_CERTS_MAX, sizeof(*certs));
+        Vouch__V1__DeviceCertificate *cs = calloc(API_CERTS_MAX, sizeof(*cs)), **ptrs = calloc(API_CERTS_MAX, sizeof(*ptrs));
+        int n = certs && cs && ptrs ? vs_cert_list(a->d->store, dev->rec.id, certs, API_CERTS_MAX) : -ENOMEM;
+        if (n < 0) {
+                char why[300] = "out of memory";
+                if (n != -ENOMEM)
+                        vs_read_error(a->d->store, why, sizeof(why));
+                reply_error(out, f, 503, (uint32_t) -n, "cannot read the device's certificates: %s", why);
+                goto out;
+        }
+        json_object *arr = f == FMT_JSON ? json_object_new_array() : NULL;
+        for (int i = 0; i < n; i++) {
+                vouch__v1__device_certificate__init(&cs[i]);
+                cs[i].serial = certs[i].serial;
+                cs[i].not_before = certs[i].not_before;
+                cs[i].not_after = certs[i].not_after;
+                cs[i].sequence = certs[i].sequence;
+                cs[i].global_sequence = certs[i].global_sequence;
+                cs[i].revoked = certs[i].revoked_at != 0;
+                cs[i].revoked_at = certs[i].revoked_at;
+                cs[i].revoked_sequence = certs[i].revoked_sequence;
+                cs[i].der = (ProtobufCBinaryData) { certs[i].der_len, certs[i].der };
+                ptrs[i] = &cs[i];
+                if (arr)
+                        json_object_array_add(arr, cert_json(&cs[i]));
+        }
+        if (f == FMT_JSON) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "device", json_object_new_string(dev->rec.id));
+                json_object_object_add(o, "certificates", arr);
+                reply_json(out, 200, o);
+        } else {
+                Vouch__V1__DeviceCertificates m = VOUCH__V1__DEVICE_CERTIFICATES__INIT;
+                m.certificates = ptrs;
+                m.n_certificates = (size_t) n;
+                reply_pb(out, &m.base);
+        }
+        for (int i = 0; i < n; i++)
+                vs_cert_done(&certs[i]);
+out:
+        free(certs);
+        free(cs);
+        free(ptrs);
+}
+
 /* GET /healthz: 200 "ok" while verdicts can be committed; 503 "not ready: WHY" while the
  * store is unreachable (PostgreSQL down or partitioned: reconnecting) or lost (health.c).
  * A load balancer or orchestrator takes the instance out of rotation on 503. */
@@ -689,6 +775,7 @@ static void get_metrics(struct api *a, api_response *out) {
                         (unsigned long long) atomic_load(&ls->refusals),
                         (unsigned long long) atomic_load(&ls->lost_leases));
         }
+        devcert_metrics(d, b);
         fprintf(b, "# HELP vouch_build_info vouchd's version.\n# TYPE vouch_build_info gauge\n"
                    "vouch_build_info{version=\"" VOUCH_VERSION "\"} 1\n");
         if (fclose(b) != 0) {
@@ -959,6 +1046,10 @@ static void device_endpoint(struct api *a, const api_request *in, api_response *
                 get_verdict(a, out, f, dev);
         else if (!strcmp(action, "verdict"))
                 reply_error(out, ef, 405, EINVAL, "verdict needs GET");
+        else if (!strcmp(action, "certificates") && in->method == API_METHOD_GET)
+                list_certificates(a, out, ef, dev);
+        else if (!strcmp(action, "certificates"))
+                reply_error(out, ef, 405, EINVAL, "certificates needs GET");
         else
                 admin(a, in, out, ef, dev, action);
 }
@@ -1003,7 +1094,7 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
         bool v1 = np >= 2 && !strcmp(parts[0], "v1");
         bool admin_only = (np == 2 && v1 && !strcmp(parts[1], "devices")) ||
                           (np == 4 && v1 && !strcmp(parts[1], "devices") && strcmp(parts[3], "verdict") &&
-                           strcmp(parts[3], "decision"));
+                           strcmp(parts[3], "decision") && strcmp(parts[3], "certificates"));
         if (admin_only && in.role != API_ROLE_ADMIN) {
                 atomic_fetch_add(&a->refused, 1);
                 vlog(LOG_WARN, "API: refused %s %s: client \"%s\" is a reader, the endpoint needs admin",
@@ -1023,6 +1114,8 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
                 get_metrics(a, out);
         else if (np == 2 && v1 && !strcmp(parts[1], "keys") && get)
                 get_keys(a, out, f);
+        else if (np == 2 && v1 && !strcmp(parts[1], "crl") && get)
+                get_crl(a, out, f);
         else if (np == 2 && !strcmp(parts[0], ".well-known") && !strcmp(parts[1], "jwks.json") && get)
                 get_keys(a, out, FMT_JWKS);
         else if (np == 2 && v1 && !strcmp(parts[1], "verdicts") && get)

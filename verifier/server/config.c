@@ -61,7 +61,15 @@ const char config_usage[] =
         "  --api-admin CN          a client certificate CN with the admin role (repeatable)\n"
         "  --api-reader CN         a client certificate CN with the reader role (repeatable)\n"
         "  --http-listen HOST:PORT  plain HTTP without a client certificate: GET /healthz, for load\n"
-        "                          balancers and orchestrators (off when not set; use a loopback address)\n"
+        "                          balancers and orchestrators, and GET /v1/crl (off when not set)\n"
+        "Device certificates for the devices' TPM keys, with TRUSTED verdicts (docs/vouchd.md):\n"
+        "  --trust-domain NAME     issue them, named spiffe://NAME/device/DEVICE_ID (off when not set)\n"
+        "  --device-ca-cert FILE   the CA that issues them (PEM, its chain after it; default: the state\n"
+        "                          dir's device-ca.pem, made by vouchd init)\n"
+        "  --device-ca-key FILE    its key (PEM; default: the state dir's device-ca.key)\n"
+        "  --device-cert-ttl SECONDS  at most this long (default and longest: until the verdict expires)\n"
+        "  --crl-url URL           the CRL distribution point they name (default:\n"
+        "                          http://HTTP_LISTEN/v1/crl with --http-listen)\n"
         "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the golden sets and the\n"
         "verdict-signing keys (after rotate-key).\n";
 
@@ -69,7 +77,8 @@ enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
         O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH, O_STORE,
-        O_INSTANCE, O_LOG_FORMAT, O_HTTP_LISTEN,
+        O_INSTANCE, O_LOG_FORMAT, O_HTTP_LISTEN, O_TRUST_DOMAIN, O_DEVICE_CA_CERT, O_DEVICE_CA_KEY, O_CRL_URL,
+        O_DEVICE_CERT_TTL,
         /* from here on: the command line only (load_config) */
         O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE, O_JOIN,
 };
@@ -110,6 +119,11 @@ static const struct option options[] = {
         { "instance", required_argument, NULL, O_INSTANCE },
         { "log-format", required_argument, NULL, O_LOG_FORMAT },
         { "http-listen", required_argument, NULL, O_HTTP_LISTEN },
+        { "trust-domain", required_argument, NULL, O_TRUST_DOMAIN },
+        { "device-ca-cert", required_argument, NULL, O_DEVICE_CA_CERT },
+        { "device-ca-key", required_argument, NULL, O_DEVICE_CA_KEY },
+        { "crl-url", required_argument, NULL, O_CRL_URL },
+        { "device-cert-ttl", required_argument, NULL, O_DEVICE_CERT_TTL },
         {},
 };
 
@@ -132,6 +146,10 @@ void config_free(config *c) {
         free(c->api_listen);
         free(c->http_listen);
         free(c->api_client_ca);
+        free(c->trust_domain);
+        free(c->device_ca_cert);
+        free(c->device_ca_key);
+        free(c->crl_url);
         for (size_t i = 0; i < c->n_api_admins; i++)
                 free(c->api_admins[i]);
         for (size_t i = 0; i < c->n_api_readers; i++)
@@ -225,6 +243,11 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_TTL: return set_uint(name, v, 1, 1000, &c->verdict_ttl_intervals);
         case O_API_LISTEN: return set_str(&c->api_listen, v);
         case O_HTTP_LISTEN: return set_str(&c->http_listen, v);
+        case O_TRUST_DOMAIN: return set_str(&c->trust_domain, v);
+        case O_DEVICE_CA_CERT: return set_str(&c->device_ca_cert, v);
+        case O_DEVICE_CA_KEY: return set_str(&c->device_ca_key, v);
+        case O_CRL_URL: return set_str(&c->crl_url, v);
+        case O_DEVICE_CERT_TTL: return set_uint(name, v, 30, 31536000, &c->device_cert_ttl);
         case O_API_CLIENT_CA: return set_str(&c->api_client_ca, v);
         case O_API_ADMIN: return add_str(&c->api_admins, &c->n_api_admins, v);
         case O_API_READER: return add_str(&c->api_readers, &c->n_api_readers, v);

@@ -53,6 +53,11 @@ typedef struct config {
         char *api_client_ca;    /* NULL = the state dir's CA */
         char **api_admins, **api_readers; /* certificate CNs per role */
         size_t n_api_admins, n_api_readers;
+        /* device certificates (issue 19, devcert.h) */
+        char *trust_domain;     /* --trust-domain: SPIFFE trust domain; NULL: no certificates issued */
+        char *device_ca_cert, *device_ca_key; /* the operator's device CA; NULL: the state dir's */
+        char *crl_url;          /* --crl-url: their CRL distribution point; NULL: from --http-listen */
+        unsigned device_cert_ttl; /* --device-cert-ttl SECONDS: at most this long; 0: the verdict's */
 } config;
 
 /* What the command line asks for: run (the default), or one of the subcommands. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devcert.h"
 #include "health.h"
 #include "log.h"
 #include "vouchd.h"
@@ -55,17 +56,65 @@ static void answer(struct evhttp_request *req, int code, const char *reason, con
                 evbuffer_free(b);
 }
 
+/* GET /v1/crl: the device CA's CRL (devcert.h), DER or ?format=pem. CRLs are public (RFC
+ * 5280: signed by the CA); relying parties fetch it here without a client certificate. */
+static void crl(struct evhttp_request *req, vouchd *d) {
+        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+        struct evkeyvalq params = { 0 };
+        bool pem = false;
+        if (q && *q) {
+                const char *f = NULL;
+                if (evhttp_parse_query_str(q, &params) == 0)
+                        f = evhttp_find_header(&params, "format");
+                pem = f && strcmp(f, "pem") == 0;
+                bool bad = !f || (!pem && strcmp(f, "der") != 0);
+                evhttp_clear_headers(&params);
+                if (bad) {
+                        answer(req, 400, "Bad Request", "bad query: format=pem or format=der\n");
+                        return;
+                }
+        }
+        uint8_t *body = NULL;
+        size_t len = 0;
+        int r = devcert_crl_get(d, pem, &body, &len);
+        if (r == -ENOENT) {
+                answer(req, 404, "Not Found", "not found: this vouchd has no device CA, so no CRL\n");
+                return;
+        }
+        if (r < 0) {
+                answer(req, 503, "Service Unavailable",
+                       r == -EAGAIN ? "no CRL yet: the store could not be read\n" : "out of memory\n");
+                return;
+        }
+        struct evbuffer *b = evbuffer_new();
+        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+        evhttp_add_header(h, "Content-Type", pem ? "application/x-pem-file" : "application/pkix-crl");
+        evhttp_add_header(h, "Cache-Control", "no-cache");
+        if (b)
+                evbuffer_add(b, body, len);
+        evhttp_send_reply(req, b ? 200 : 503, b ? "OK" : "Service Unavailable", b);
+        if (b)
+                evbuffer_free(b);
+        free(body);
+}
+
 static void on_request(struct evhttp_request *req, void *arg) {
         vouchd *d = arg;
         char why[512], body[600];
         const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-        if (!path || strcmp(path, "/healthz") != 0) {
-                answer(req, 404, "Not Found", "not found: this port serves GET /healthz only\n");
+        bool is_crl = path && strcmp(path, "/v1/crl") == 0;
+        if (!path || (strcmp(path, "/healthz") != 0 && !is_crl)) {
+                answer(req, 404, "Not Found", "not found: this port serves GET /healthz and GET /v1/crl only\n");
                 return;
         }
         enum evhttp_cmd_type m = evhttp_request_get_command(req);
         if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-                answer(req, 405, "Method Not Allowed", "method not allowed: GET /healthz\n");
+                answer(req, 405, "Method Not Allowed", is_crl ? "method not allowed: GET /v1/crl\n"
+                                                              : "method not allowed: GET /healthz\n");
+                return;
+        }
+        if (is_crl) {
+                crl(req, d);
                 return;
         }
         if (health_ready(d, why, sizeof(why)))
@@ -120,7 +169,7 @@ int health_start(vouchd *d) {
                 goto fail;
         }
         d->health = h;
-        vlog(LOG_INFO, "health: GET http://%s/healthz (plain HTTP, no client certificate)", listen);
+        vlog(LOG_INFO, "health: GET http://%s/healthz and /v1/crl (plain HTTP, no client certificate)", listen);
         return 0;
 fail:
         if (h && h->http)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "devcert.h"
 #include "keys.h"
 #include "notify.h"
 #include "statedir.h"
@@ -24,11 +25,16 @@ static int cmd_init(const config *c, const config_args *a, bool fresh) {
                                 "(name another one, or remove this one)\n", c->state_dir);
                 return 1;
         }
-        if (a->join && tls_join_state_dir(c->state_dir, a->join, err, sizeof(err)) < 0) {
+        bool devca_joined = false;
+        if (a->join && (tls_join_state_dir(c->state_dir, a->join, err, sizeof(err)) < 0 ||
+                        devca_join_state_dir(c->state_dir, a->join, &devca_joined, err, sizeof(err)) < 0)) {
                 fprintf(stderr, "vouchd init: %s\n", err);
                 return 1;
         }
+        /* the device CA: a joined instance's is the deployment's (or none), never one of its own;
+         * an existing state dir from before device certificates gets one */
         if (tls_init_state_dir(c->state_dir, a->sans, a->n_sans, true, err, sizeof(err)) < 0 ||
+            devca_init_state_dir(c->state_dir, !a->join, err, sizeof(err)) < 0 ||
             vouchd_lock_state_dir(c->state_dir, err, sizeof(err)) < 0 ||
             vouchd_init_store(c, fresh, err, sizeof(err)) < 0) {
                 fprintf(stderr, "vouchd init: %s\n", err);
@@ -38,6 +44,11 @@ static int cmd_init(const config *c, const config_args *a, bool fresh) {
                "  server certificate: %s/server.pem\n  verdict-signing key: %s/verdict.key "
                "(public: %s/verdict-keys.pem)\n",
                c->state_dir, c->state_dir, c->state_dir, c->state_dir, c->state_dir);
+        if (!a->join || devca_joined)
+                printf("  device CA (relying parties verify device certificates with it): %s/" DEVCA_CERT_FILE "\n",
+                       c->state_dir);
+        else
+                printf("  no device CA: %s has none (make one there with vouchd init, then join again)\n", a->join);
         if (a->join)
                 printf("  joined %s: the same CA and verdict-signing keys; a server certificate of its own\n"
                        "  run it with a --instance NAME of its own on the deployment's --store%s\n",
@@ -115,7 +126,8 @@ static int cmd_run(vouchd *d, bool fresh) {
         }
         /* the first start in a fresh state dir creates what init would; otherwise every key
          * must be there and readable */
-        if (tls_init_state_dir(c->state_dir, NULL, 0, fresh, err, sizeof(err)) < 0) {
+        if (tls_init_state_dir(c->state_dir, NULL, 0, fresh, err, sizeof(err)) < 0 ||
+            devca_init_state_dir(c->state_dir, fresh, err, sizeof(err)) < 0) {
                 fprintf(stderr, "vouchd: %s\n", err);
                 return 1;
         }

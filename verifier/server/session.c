@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "credential.h"
+#include "devcert.h"
 #include "frame.h"
 #include "vouchd.h"
 #include "ekfetch.h"
@@ -67,6 +68,8 @@ typedef struct pending {
         int error;
         uint8_t *notice;                /* the framed VerdictNotice / Welcome to send on success */
         size_t notice_len;
+        uint8_t *cert;                  /* the device's certificate (DER) issued with the verdict */
+        size_t cert_len;
         bool notice_failed;
         bool reschedule;
         struct timespec t0;             /* when the challenge was sent (0: not an attestation) */
@@ -320,6 +323,7 @@ static void pending_finish(pending *p) {
         }
 out:
         free(p->notice);
+        free(p->cert);
         free(p);
         session_unref(s);
 }
@@ -387,11 +391,12 @@ static void store_done(int error, void *userdata) {
         pending_post(p);
 }
 
-/* An attestation's verdict committed (writer thread): the notice carries its record. */
+/* An attestation's verdict committed (writer thread): the notice carries its record, and the
+ * device's certificate stored with it. */
 static void verdict_stored(int error, const uint8_t *record, size_t record_len, void *userdata) {
         pending *p = userdata;
-        if (error == 0 && (!record || vw_frame_verdict_notice(record, record_len, p->s->l->d->cfg.max_frame, &p->notice,
-                                                               &p->notice_len) < 0))
+        if (error == 0 && (!record || devcert_frame_notice(p->s->l->d, record, record_len, p->cert, p->cert_len,
+                                                            &p->notice, &p->notice_len) < 0))
                 p->notice_failed = true;
         store_done(error, userdata);
 }
@@ -561,14 +566,20 @@ static bool clock_due(device *dev) {
 
 /* Builds the verdict and has it signed and queued; the agent gets it once it is committed. */
 /* ak_name: the Name of the AK that verified the quote (read with the quote, under dev->mu:
- * a re-enrollment on another loop replaces and frees dev->ak). */
+ * a re-enrollment on another loop replaces and frees dev->ak). proof: the device key's
+ * (devcert.h): with a TRUSTED verdict, its certificate is issued and stored with the
+ * verdict; a proof that failed, or a certificate that could not be made, is a finding of
+ * the verdict (which stays TRUSTED: its boot is, its key is not proven). */
 static void issue_verdict(session *s, const vc_attest_result *res, uint64_t ticket, const uint8_t *ak_name,
-                          size_t ak_name_len) {
+                          size_t ak_name_len, const devcert_proof *proof) {
         vouchd *d = s->l->d;
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
         Vouch__V1__Finding *fs = NULL, **fp = NULL;
         Vouch__V1__Finding single = VOUCH__V1__FINDING__INIT, *singlep = &single;
         time_t now = (time_t) vclock_wall();
+        vs_cert cert = { 0 };
+        char key_actual[96] = "", reason[400] = "", key_why[480] = "";
+        bool key_finding = false;
         v.device_id = s->dev->rec.id;
         v.status = status_of(res->trust);
         v.issued_at = now;
@@ -582,9 +593,23 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
                 v.ak_name.data = (uint8_t *) ak_name;
                 v.ak_name.len = ak_name_len;
         }
-        if (res->evaluation.n_findings) {
-                fs = calloc(res->evaluation.n_findings, sizeof(*fs));
-                fp = calloc(res->evaluation.n_findings, sizeof(*fp));
+        if (res->trust == VC_TRUST_TRUSTED && proof->state == DEVCERT_PROOF_VALID &&
+            devcert_issue(d, s->dev->rec.id, proof->key, now, v.expires_at, &cert, reason, sizeof(reason)) < 0) {
+                key_finding = true;
+                snprintf(key_actual, sizeof(key_actual), "no certificate could be issued");
+        } else if (res->trust == VC_TRUST_TRUSTED && proof->state == DEVCERT_PROOF_INVALID) {
+                key_finding = true;
+                snprintf(key_actual, sizeof(key_actual), "%s check failed", proof->check);
+                snprintf(reason, sizeof(reason), "%s", proof->why);
+        }
+        if (key_finding) {
+                snprintf(key_why, sizeof(key_why), "no device certificate issued: %s", reason);
+                vlog(LOG_WARN, "device %s: %s", s->dev->rec.id, key_why);
+        }
+        size_t n_findings = res->evaluation.n_findings + key_finding;
+        if (n_findings) {
+                fs = calloc(n_findings, sizeof(*fs));
+                fp = calloc(n_findings, sizeof(*fp));
                 for (size_t i = 0; fs && fp && i < res->evaluation.n_findings; i++) {
                         const vc_finding *f = &res->evaluation.findings[i];
                         vouch__v1__finding__init(&fs[i]);
@@ -599,8 +624,13 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
                 }
                 if (!fs || !fp)
                         goto fail; /* never a verdict without its findings */
+                if (key_finding) {
+                        Vouch__V1__Finding *kf = &fs[n_findings - 1];
+                        verdict_one_finding(&v, kf, &fp[n_findings - 1], "device-key",
+                                            "a device key certified by the AK over this challenge", key_actual, key_why);
+                }
                 v.findings = fp;
-                v.n_findings = res->evaluation.n_findings;
+                v.n_findings = n_findings;
         } else if (res->trust != VC_TRUST_TRUSTED) {
                 verdict_one_finding(&v, &single, &singlep, "attestation", "valid, fresh evidence", "", res->reason);
         }
@@ -621,7 +651,13 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
                         pthread_mutex_unlock(&s->dev->mu);
                 }
         }
-        int r = verdict_issue_attested(d, s->dev, &v, ticket, verdict_stored, p);
+        /* the store copies it when queued; the notice, once committed (verdict_stored, on the
+         * writer thread), takes p's: set before the verdict is queued */
+        p->cert = cert.der;
+        p->cert_len = cert.der_len;
+        int r = verdict_issue_attested_cert(d, s->dev, &v, ticket, cert.der ? &cert : NULL, verdict_stored, p);
+        bool issued = r == 0 && cert.der;
+        cert.der = NULL; /* p's */
         if (r < 0) {
                 p->error = r;
                 pending_post(p);
@@ -645,11 +681,13 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
         }
         if (r < 0)
                 return; /* pending_finish closes the session */
-        vlog(LOG_INFO, "device %s: %s (sequence %llu)%s%s", s->dev->rec.id,
+        vlog(LOG_INFO, "device %s: %s (sequence %llu)%s%s%s%s", s->dev->rec.id,
              res->trust == VC_TRUST_TRUSTED ? "TRUSTED" : "UNTRUSTED", (unsigned long long) v.sequence,
-             res->trust == VC_TRUST_TRUSTED ? "" : ": ", res->trust == VC_TRUST_TRUSTED ? "" : res->reason);
+             res->trust == VC_TRUST_TRUSTED ? "" : ": ", res->trust == VC_TRUST_TRUSTED ? "" : res->reason,
+             issued ? "; device certificate " : "", issued ? cert.serial : "");
         return;
 fail:
+        vs_cert_done(&cert);
         free(fs);
         free(fp);
         session_close(s, ENOMEM, "out of memory issuing the verdict");
@@ -705,6 +743,17 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         size_t ak_name_len = 0;
         if (!s->dev->ak->has_public || vc_public_name(&s->dev->ak->public, ak_name, &ak_name_len) < 0)
                 ak_name_len = 0;
+        /* the device key's proof, by the same AK over the same challenge (issue 19) */
+        devcert_proof proof = { .state = DEVCERT_PROOF_NONE };
+        int pr = r == 0 && res.trust == VC_TRUST_TRUSTED
+                         ? devcert_check(d, s->dev->ak, s->nonce, sizeof(s->nonce), a->device_key_public.data,
+                                         a->device_key_public.len, a->device_key_certify.data, a->device_key_certify.len,
+                                         a->device_key_signature.data, a->device_key_signature.len, &proof)
+                         : 0;
+        if (pr < 0) {
+                proof = (devcert_proof) { .state = DEVCERT_PROOF_INVALID, .check = "evaluation" };
+                snprintf(proof.why, sizeof(proof.why), "it could not be checked: %s", strerror(-pr));
+        }
         /* the order of verification, for verdict_issue_attested: two sessions of one device
          * (a bound one and a new one) must not have the older evidence's verdict issued last */
         uint64_t ticket = ++s->dev->verified;
@@ -729,6 +778,7 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
                 if (!signed_by_ak) {
                         atomic_fetch_add(&d->attestations_bad, 1);
                         session_close(s, EPERM, "evidence rejected, no verdict issued: %s", res.reason);
+                        devcert_proof_done(&proof);
                         vc_attest_result_done(&res);
                         return;
                 }
@@ -743,6 +793,7 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
                 vlog(LOG_INFO, "device %s: %s; challenging again", s->dev->rec.id, res.reason);
                 if (res.failure == VC_ATTEST_NEED_LOG)
                         atomic_fetch_add(&d->log_rerequests, 1);
+                devcert_proof_done(&proof);
                 vc_attest_result_done(&res);
                 s->state = S_IDLE;
                 send_challenge(s);
@@ -753,7 +804,8 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         else if (res.failure == VC_ATTEST_OK || res.failure == VC_ATTEST_GOLDEN)
                 atomic_fetch_add(&s->l->cache_misses, 1);
         atomic_fetch_add(res.trust == VC_TRUST_TRUSTED ? &d->attestations_ok : &d->attestations_bad, 1);
-        issue_verdict(s, &res, ticket, ak_name, ak_name_len);
+        issue_verdict(s, &res, ticket, ak_name, ak_name_len, &proof);
+        devcert_proof_done(&proof);
         vc_attest_result_done(&res);
 }
 

@@ -133,9 +133,9 @@ X509 *sd_read_cert(const char *dir, const char *name) {
 
 /* ---- the state dir: only vouchd's user may change it (as ssh asks of ~/.ssh) ---- */
 
-static const char *const key_files[] = { "ca.key", "server.key", "verdict.key" };
+static const char *const key_files[] = { "ca.key", "server.key", "verdict.key", "device-ca.key" };
 static const char *const other_files[] = { "ca.pem", "server.pem", "verdict-keys.pem", "vouch.db", "vouch.db-wal",
-                                           "vouch.db-shm", "vouchd.lock" };
+                                           "vouch.db-shm", "vouchd.lock", "device-ca.pem" };
 
 /* path's owner and mode: vouchd's user, none of forbidden's bits, not a link. */
 static int check_path(const char *path, const struct stat *st, mode_t forbidden, bool dir, char *err, size_t n) {

@@ -265,9 +265,13 @@ static int queue_verdict(vouchd *d, device *dev, const vs_verdict *vr, const vs_
 }
 
 /* access: for ISSUE_WITH_ROW, the flags of the device row stored in the verdict's
- * transaction. */
-static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64_t ticket, const vs_device *access,
-                 verdict_done_fn done, void *userdata) {
+ * transaction. cert: a TRUSTED verdict's device certificate, stored in its transaction
+ * (devcert.h); a verdict that is not TRUSTED revokes the device's certificates in its. */
+static int issue_cert(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64_t ticket, const vs_device *access,
+                      const vs_cert *cert, verdict_done_fn done, void *userdata) {
+        bool trusted = v->status == VOUCH__V1__TRUST_STATUS__TRUSTED;
+        if (cert && !trusted)
+                return -EINVAL;
         commit *c = calloc(1, sizeof(*c));
         int r;
         if (!c)
@@ -335,7 +339,8 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         if (r == 0) {
                 vs_verdict vr = { .sequence = v->sequence, .global_sequence = v->global_sequence, .status = v->status,
                                   .issued_at = v->issued_at, .expires_at = v->expires_at, .record = c->record,
-                                  .record_len = c->record_len, .seal = d->shared ? seal : NULL, .seal_userdata = c };
+                                  .record_len = c->record_len, .seal = d->shared ? seal : NULL, .seal_userdata = c,
+                                  .cert = cert, .revoke_certs = !trusted };
                 snprintf(vr.device, sizeof(vr.device), "%s", dev->rec.id);
                 if ((r = queue_verdict(d, dev, &vr, access, c)) == 0) {
                         /* numbers are used only once queued, in queue order */
@@ -358,6 +363,11 @@ static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64
         return 0;
 }
 
+static int issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, int kind, uint64_t ticket, const vs_device *access,
+                 verdict_done_fn done, void *userdata) {
+        return issue_cert(d, dev, v, kind, ticket, access, NULL, done, userdata);
+}
+
 int verdict_issue(vouchd *d, device *dev, Vouch__V1__Verdict *v, verdict_done_fn done, void *userdata) {
         return issue(d, dev, v, ISSUE_PLAIN, 0, NULL, done, userdata);
 }
@@ -371,6 +381,11 @@ int verdict_issue_with_access(vouchd *d, device *dev, Vouch__V1__Verdict *v, boo
 int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64_t ticket, verdict_done_fn done,
                            void *userdata) {
         return issue(d, dev, v, ISSUE_ATTESTED, ticket, NULL, done, userdata);
+}
+
+int verdict_issue_attested_cert(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64_t ticket, const vs_cert *cert,
+                                verdict_done_fn done, void *userdata) {
+        return issue_cert(d, dev, v, ISSUE_ATTESTED, ticket, NULL, cert, done, userdata);
 }
 
 void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked) {

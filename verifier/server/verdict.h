@@ -48,6 +48,12 @@ int verdict_issue_with_access(vouchd *d, device *dev, Vouch__V1__Verdict *v, boo
  * heartbeat was lost, another instance may be attesting it. */
 int verdict_issue_attested(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64_t ticket, verdict_done_fn done,
                            void *userdata);
+/* The same with a TRUSTED verdict's device certificate (devcert.h; NULL: none), stored in the
+ * verdict's transaction: both are stored or neither. -EINVAL for a certificate with a verdict
+ * that is not TRUSTED. (Every verdict that is not TRUSTED revokes the device's certificates
+ * in its transaction, whichever function issues it: vs_verdict.revoke_certs.) */
+int verdict_issue_attested_cert(vouchd *d, device *dev, Vouch__V1__Verdict *v, uint64_t ticket, const vs_cert *cert,
+                                verdict_done_fn done, void *userdata);
 /* Sets the device's approved / revoked flags, ordered with the numbering of verdicts:
  * every attestation verdict numbered after this call sees them. Lock order: seq_lock,
  * then d->lock. */

@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "api-internal.h"
 #include "api.h"
+#include "devcert.h"
 #include "ekfetch.h"
 #include "fileio.h"
 #include "health.h"
@@ -320,6 +321,10 @@ static int open_store(vouchd *d, bool fresh_dir) {
          * one's keys, and its golden sets are the deployment's */
         if (d->shared && (r = join_deployment(d)) < 0)
                 return r;
+        if (d->shared && (r = devcert_check_deployment(d, err, sizeof(err))) < 0) {
+                vlog(LOG_ERR, "store: %s", err);
+                return r;
+        }
         if ((r = registry_load(d)) < 0 || (r = verdict_load_latest(d)) < 0) {
                 vs_read_error(d->store, err, sizeof(err));
                 if (r == -EUCLEAN && file)
@@ -407,7 +412,7 @@ static int load_trust(vouchd *d) {
                 vlog(LOG_ERR, "the default golden set \"%s\" is not in %s", d->cfg.default_golden, d->cfg.golden_dir);
                 return -EINVAL;
         }
-        return 0;
+        return devcert_load(d) < 0 ? -EINVAL : 0;
 }
 
 /* One loop per core, each with its own listening socket on the same port (SO_REUSEPORT):
@@ -554,7 +559,7 @@ int vouchd_start(vouchd *d, bool fresh_dir) {
                      r == -EADDRINUSE ? "the port is in use by another process (another vouchd?)" : strerror(-r));
                 return r;
         }
-        if ((r = open_store(d, fresh_dir)) < 0)
+        if ((r = open_store(d, fresh_dir)) < 0 || (r = devcert_start(d)) < 0)
                 return r;
         check_file_limit(&d->cfg);
         if ((r = make_loops(d, &ss, sslen)) < 0 || (r = api_start(d)) < 0 || (r = health_start(d)) < 0 ||
@@ -599,6 +604,7 @@ void vouchd_stop(vouchd *d) {
         atomic_store(&d->stopping, true);
         health_stop(d);
         api_stop(d);
+        devcert_stop(d);
         for (unsigned i = 0; i < d->n_loops; i++) {
                 evconnlistener_disable(d->loops[i].listener);
                 event_base_loopexit(d->loops[i].base, NULL);
@@ -620,6 +626,7 @@ void vouchd_stop(vouchd *d) {
 }
 
 void vouchd_free(vouchd *d) {
+        devcert_stop(d); /* it reads the store */
         if (d->store) {
                 lease_release_all(d); /* (a start that failed after the heartbeat started) */
                 vs_close(d->store); /* after the loops: pending commits still reach their sessions' bases */
@@ -649,6 +656,7 @@ void vouchd_free(vouchd *d) {
                 event_free(d->follow_ev);
         api_free(d);
         verdict_keys_free(&d->keys);
+        devcert_free(d);
         for (size_t i = 0; i < d->n_allow; i++)
                 free(d->allow[i]);
         free(d->allow);

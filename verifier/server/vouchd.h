@@ -19,6 +19,7 @@
 
 struct api;
 struct health;
+struct devcert;
 
 
 /* Challenge-to-stored-verdict latency histogram buckets (seconds), for /metrics. */
@@ -52,6 +53,7 @@ struct vouchd {
         verdict_keys keys;
         struct api *api;
         struct health *health;          /* --http-listen (health.c) */
+        struct devcert *devcert;        /* device certificates (devcert.h): set at start */
         /* after each verdict's commit (the store's writer thread): set by the API's transport
          * (api-http.c, api_start) before the loops start, so that verdict.c does not call
          * into the API */

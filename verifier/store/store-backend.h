@@ -15,8 +15,9 @@
  * table (the run's state), 3 devices.ek_anchor and the ek_certs table, 4 the run state per
  * instance (the instances table; meta's 'run' row became instance "default"'s), the leases
  * table and devices.change with its index (the change feed), 5 the deployment's identity
- * (the verdict_keys and golden_sets tables). */
-#define VS_SCHEMA_VERSION 5
+ * (the verdict_keys and golden_sets tables), 6 the device certificates (the certs table;
+ * meta's 'device_ca_id'). */
+#define VS_SCHEMA_VERSION 6
 
 /* One queued write. A batch reaches a backend as a plan: the writes in queue order, except
  * that the clock updates of a device are merged (the last one queued wins) and come just
@@ -36,6 +37,7 @@ typedef enum vs_write_kind {
         VS_W_KEYS = 11,         /* keys[0..n_items): this instance's published verdict keys */
         VS_W_GOLDEN = 12,       /* goldens[0..n_items), sorted: answered in place, result set */
         VS_W_VERIFIER_ID = 13,  /* dev.id: the verifier id, stored if the store has none */
+        VS_W_DEVICE_CA_ID = 14, /* dev.id: the device CA's key id, stored if the store has none */
 } vs_write_kind;
 
 /* The most writes in one batch (one transaction). */
@@ -44,7 +46,8 @@ typedef enum vs_write_kind {
 typedef struct vs_write {
         vs_write_kind kind;
         vs_device dev;          /* owned copies */
-        vs_verdict verdict;     /* owned copy */
+        vs_verdict verdict;     /* owned copy (verdict.cert points at cert when it has one) */
+        vs_cert cert;           /* owned copy of the verdict's certificate */
         vs_ekcert ekcert;       /* owned copies */
         unsigned admin_fields;  /* VS_W_ADMIN: VS_ADMIN_* */
         int64_t ttl_ms;         /* leases */
@@ -92,6 +95,10 @@ typedef struct vs_backend {
         int (*verdict_keys_list)(vs_store *s, vs_verdict_key *out, size_t max);
         int (*golden_get)(vs_store *s, const char *name, int64_t version, vs_golden_digest *ret);
         int (*verifier_id_get)(vs_store *s, char *buf, size_t n);
+        int (*device_ca_get)(vs_store *s, char *buf, size_t n);
+        int (*cert_list)(vs_store *s, const char *device, vs_cert *out, size_t max);
+        int (*cert_revoked)(vs_store *s, int64_t not_after_min, int (*fn)(const vs_cert *c, void *ud), void *ud,
+                            uint64_t *ret_state);
 } vs_backend;
 
 extern const vs_backend vs_backend_sqlite;
@@ -148,6 +155,19 @@ uint8_t *vs__dup_bytes(const uint8_t *p, size_t n);
 /* Writer thread: a commit-ordered verdict (v->seal set) numbered global_sequence and sealed
  * by its hook (store.h, Global order): 0, or the hook's error (-EINVAL: it left no record). */
 int vs__seal(vs_verdict *v, uint64_t global_sequence);
+
+/* Whether a write of a device's row revokes its certificates (store.h, Device certificates):
+ * a whole row that leaves it revoked or not approved, or the admin's access fields so. */
+static inline bool vs__row_revokes_certs(const vs_write *w) {
+        return (w->kind == VS_W_DEVICE || (w->kind == VS_W_ADMIN && (w->admin_fields & VS_ADMIN_ACCESS))) &&
+               (w->dev.revoked || !w->dev.approved);
+}
+
+/* A pruning verdict's certificates (store.h, Device certificates): those of the verdicts it
+ * prunes whose not_after is before this are deleted with them. */
+static inline int64_t vs__cert_prune_before(const vs_verdict *v) {
+        return v->issued_at - VS_CERT_KEEP_EXPIRED;
+}
 
 /* Whether a write gives its device's row a new change number (store.h, device changes). */
 static inline bool vs__changes_row(const vs_write *w) {

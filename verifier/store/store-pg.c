@@ -103,6 +103,15 @@ static const schema_step schema_steps[] = {
              "CREATE TABLE golden_sets (name text NOT NULL, version bigint NOT NULL, digest text NOT NULL,"
              " instance text NOT NULL, registered_at timestamptz NOT NULL, PRIMARY KEY (name, version));"
              "UPDATE meta SET value='5' WHERE key='schema_version';" },
+        /* 6: the device certificates (issue 19; times in Unix seconds, revoked_at 0: not
+         * revoked), by device and, for the revocation list, the revoked ones by expiry;
+         * meta's 'device_ca_id' comes with the first instance that issues */
+        { 6, "CREATE TABLE certs (serial text PRIMARY KEY, device text NOT NULL, not_before bigint NOT NULL,"
+             " not_after bigint NOT NULL, sequence bigint NOT NULL, gseq bigint NOT NULL,"
+             " revoked_at bigint NOT NULL DEFAULT 0, revoked_sequence bigint NOT NULL DEFAULT 0, der bytea NOT NULL);"
+             "CREATE INDEX certs_device ON certs (device, sequence);"
+             "CREATE INDEX certs_revoked ON certs (not_after) WHERE revoked_at <> 0;"
+             "UPDATE meta SET value='6' WHERE key='schema_version';" },
 };
 
 /* What each version must hold (checked at open, before and after migrating): a statement
@@ -124,6 +133,9 @@ static const char *const structure_v4 =
 static const char *const structure_v5 =
         "SELECT key_id, instance, pem, not_after, published_at FROM verdict_keys WHERE false;"
         "SELECT name, version, digest, instance, registered_at FROM golden_sets WHERE false;";
+static const char *const structure_v6 =
+        "SELECT serial, device, not_before, not_after, sequence, gseq, revoked_at, revoked_sequence, der FROM certs"
+        " WHERE false;";
 
 /* ---- statements, prepared on each connection ---- */
 
@@ -164,6 +176,10 @@ enum {
         W_GOLDEN_LOCK,
         W_GOLDEN,
         W_VERIFIER_ID,
+        W_DEVICE_CA_ID,
+        W_CERT,
+        W_CERT_REVOKE,
+        W_CERT_PRUNE,
         W_COUNT
 };
 
@@ -296,6 +312,22 @@ static const stmt writer_stmts[W_COUNT] = {
         [W_VERIFIER_ID] = { "w_verifier_id",
                             "INSERT INTO meta (key, value) VALUES ('verifier_id', $1) ON CONFLICT (key) DO NOTHING", 1,
                             { TEXTOID } },
+        [W_DEVICE_CA_ID] = { "w_device_ca_id",
+                             "INSERT INTO meta (key, value) VALUES ('device_ca_id', $1) ON CONFLICT (key) DO NOTHING", 1,
+                             { TEXTOID } },
+        /* device certificates (store.h): one stored with its verdict (its global sequence
+         * $6, or the one the verdict just took from the sequence); device $1's revoked at $2
+         * by its verdict of sequence $3 (0: its row); its pruned ones */
+        [W_CERT] = { "w_cert",
+                     "INSERT INTO certs (serial, device, not_before, not_after, sequence, gseq, der)"
+                     " VALUES ($1,$2,$3,$4,$5,coalesce($6, currval('verdicts_gseq')),$7)",
+                     7, { TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID } },
+        [W_CERT_REVOKE] = { "w_cert_revoke",
+                            "UPDATE certs SET revoked_at=$2, revoked_sequence=$3 WHERE device=$1 AND revoked_at=0"
+                            " AND not_after>$2",
+                            3, { TEXTOID, INT8OID, INT8OID } },
+        [W_CERT_PRUNE] = { "w_cert_prune", "DELETE FROM certs WHERE device=$1 AND sequence<=$2 AND not_after<$3", 3,
+                           { TEXTOID, INT8OID, INT8OID } },
 };
 
 /* A device: its row and its clock state (a device without the latter is damaged: the NULLs
@@ -310,6 +342,9 @@ static const stmt writer_stmts[W_COUNT] = {
 #define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
 /* Retention as reads see it (store.h), whether or not the pruning has deleted the rest yet. */
 #define RETAINED "sequence > (SELECT max(r.sequence) FROM verdicts r WHERE r.device=verdicts.device) - $3"
+#define CERT_COLS "serial, device, not_before, not_after, sequence, gseq, revoked_at, revoked_sequence"
+#define CERT_COLS_C                                                                                      \
+        "c.serial, c.device, c.not_before, c.not_after, c.sequence, c.gseq, c.revoked_at, c.revoked_sequence"
 
 enum {
         R_DEVICE,
@@ -324,6 +359,9 @@ enum {
         R_KEYS,
         R_GOLDEN,
         R_VERIFIER_ID,
+        R_DEVICE_CA_ID,
+        R_CERTS,
+        R_REVOKED,
         R_COUNT
 };
 
@@ -358,6 +396,19 @@ static const stmt reader_stmts[R_COUNT] = {
         [R_GOLDEN] = { "r_golden", "SELECT digest, instance FROM golden_sets WHERE name = $1 AND version = $2", 2,
                        { TEXTOID, INT8OID } },
         [R_VERIFIER_ID] = { "r_verifier_id", "SELECT value FROM meta WHERE key = 'verifier_id'", 0, { 0 } },
+        [R_DEVICE_CA_ID] = { "r_device_ca_id", "SELECT value FROM meta WHERE key = 'device_ca_id'", 0, { 0 } },
+        [R_CERTS] = { "r_certs",
+                      "SELECT " CERT_COLS ", der FROM certs WHERE device = $1 ORDER BY sequence DESC, not_before DESC,"
+                      " serial COLLATE \"C\" LIMIT $2",
+                      2, { TEXTOID, INT8OID } },
+        /* one statement, one snapshot: the state in every row, the revoked certificates
+         * beside it (none: one row of NULLs) */
+        [R_REVOKED] = { "r_revoked",
+                        "SELECT n.state, " CERT_COLS_C " FROM (SELECT"
+                        " (coalesce((SELECT max(gseq) FROM verdicts), 0) +"
+                        " coalesce((SELECT max(change) FROM devices), 0))::bigint AS state) n"
+                        " LEFT JOIN certs c ON c.revoked_at <> 0 AND c.not_after >= $1",
+                        1, { INT8OID } },
 };
 
 static const Oid device_types[] = ROW_TYPES;
@@ -394,6 +445,13 @@ typedef struct pg_store {
         bool hb_lapsed;                 /* writer thread: the batch's heartbeat (T_HEARTBEAT) */
         int64_t hb_left_ms;
 } pg_store;
+
+/* The writer's wall clock, Unix seconds (a revocation by a device row's write). */
+static int64_t wall_seconds(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        return (int64_t) t.tv_sec;
+}
 
 static int64_t now_ms(void) {
         struct timespec t;
@@ -845,8 +903,9 @@ typedef struct tag {
 } tag;
 
 /* The most statements a batch sends between two syncs: per write at most two for the row,
- * the verdict, its pruning, and the store's own (BEGIN, COMMIT, the sequence moved past). */
-#define TAGS_CAP (8 * VS_BATCH_MAX + 16)
+ * the verdict, its pruning, its certificates' (revoked, stored, pruned), its change number,
+ * and the store's own (BEGIN, COMMIT, the sequence moved past). */
+#define TAGS_CAP (10 * VS_BATCH_MAX + 16)
 
 /* The statements sent since the last sync, and what their results are for. */
 typedef struct pipeline {
@@ -904,8 +963,54 @@ static int send_gseq_past(pipeline *pl, uint64_t gseq) {
         return send_stmt(pl, W_GSEQ_PAST, &p);
 }
 
-/* A verdict, and its retention (store.h). *past: the largest caller-given global sequence
- * the database's sequence has not been moved past yet. */
+/* The device's certificates not revoked yet and not expired at `at` revoked (store.h), by its
+ * verdict of sequence seq (0: a write of its row). */
+static int send_revoke(pipeline *pl, const char *device, int64_t at, uint64_t seq) {
+        params p = { .n = 0 };
+        p_text(&p, device);
+        p_i64(&p, at);
+        p_i64(&p, (int64_t) seq);
+        return send_stmt(pl, W_CERT_REVOKE, &p);
+}
+
+/* What a verdict does to its device's existing certificates (store.h): revokes them, and
+ * prunes them with its pruning. Before the order lock for a commit-ordered verdict (so that
+ * no row lock is waited for while it is held: another instance's admin action may hold them
+ * and wait for the lock); with the verdict otherwise. */
+static int send_cert_updates(pipeline *pl, const vs_verdict *v) {
+        vs_store *s = pl->s;
+        int r;
+        if (v->revoke_certs && (r = send_revoke(pl, v->device, v->issued_at, v->sequence)) < 0)
+                return r;
+        if (!vs__prune_due(s, v))
+                return 0;
+        params p = { .n = 0 };
+        p_text(&p, v->device);
+        p_i64(&p, (int64_t) (v->sequence - s->history_keep));
+        p_i64(&p, vs__cert_prune_before(v));
+        return send_stmt(pl, W_CERT_PRUNE, &p);
+}
+
+/* The certificate issued with v (after v's insert: the sequence's current value is its
+ * global sequence when it has none of its own). */
+static int send_cert(pipeline *pl, const vs_verdict *v) {
+        const vs_cert *c = v->cert;
+        params p = { .n = 0 };
+        p_text(&p, c->serial);
+        p_text(&p, v->device);
+        p_i64(&p, c->not_before);
+        p_i64(&p, c->not_after);
+        p_i64(&p, (int64_t) v->sequence);
+        if (v->global_sequence)
+                p_i64(&p, (int64_t) v->global_sequence);
+        else
+                p_null(&p);
+        p_bytes(&p, c->der, c->der_len);
+        return send_stmt(pl, W_CERT, &p);
+}
+
+/* A verdict, its certificate, and its retention (store.h). *past: the largest caller-given
+ * global sequence the database's sequence has not been moved past yet. */
 static int send_verdict(pipeline *pl, const vs_verdict *v, uint64_t *past) {
         vs_store *s = pl->s;
         params p = { .n = 0 };
@@ -927,7 +1032,8 @@ static int send_verdict(pipeline *pl, const vs_verdict *v, uint64_t *past) {
                 p_null(&p); /* the next one */
         if (v->global_sequence > *past)
                 *past = v->global_sequence;
-        if ((r = send_stmt(pl, W_VERDICT, &p)) < 0 || !vs__prune_due(s, v))
+        if ((r = send_stmt(pl, W_VERDICT, &p)) < 0 || (v->cert && (r = send_cert(pl, v)) < 0) ||
+            (!v->seal && (r = send_cert_updates(pl, v)) < 0) || !vs__prune_due(s, v))
                 return r;
         params q = { .n = 0 };
         p_text(&q, v->device);
@@ -1037,11 +1143,12 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
         case VS_W_VERDICT_DEVICE:
                 which = w->kind == VS_W_ENROLL ? W_ENROLL : w->kind == VS_W_DEVICE ? W_DEVICE : W_DEVICE_ACCESS;
                 if ((r = send_row(pl, which, &w->dev)) < 0 ||
-                    w->kind != VS_W_VERDICT_DEVICE || w->verdict.seal)
+                    (vs__row_revokes_certs(w) && (r = send_revoke(pl, w->dev.id, wall_seconds(), 0)) < 0) ||
+                    w->kind != VS_W_VERDICT_DEVICE)
                         return r;
                 /* in the same transaction: the row and the verdict, or neither (a commit-ordered
                  * one comes once numbered: send_sealed) */
-                return send_verdict(pl, &w->verdict, past);
+                return w->verdict.seal ? send_cert_updates(pl, &w->verdict) : send_verdict(pl, &w->verdict, past);
         case VS_W_ADMIN:
                 p_text(&p, w->dev.id);
                 if (w->admin_fields & VS_ADMIN_GOLDEN)
@@ -1055,7 +1162,9 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
                         p_null(&p);
                         p_null(&p);
                 }
-                return send_stmt(pl, W_ADMIN, &p);
+                if ((r = send_stmt(pl, W_ADMIN, &p)) < 0 || !vs__row_revokes_certs(w))
+                        return r;
+                return send_revoke(pl, w->dev.id, wall_seconds(), 0);
         case VS_W_CLOCK:
                 p_text(&p, w->dev.id);
                 p_i64(&p, w->dev.reset_count);
@@ -1063,7 +1172,7 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
                 p_i64(&p, (int64_t) w->dev.clock);
                 return send_stmt(pl, W_CLOCK, &p);
         case VS_W_VERDICT:
-                return w->verdict.seal ? 0 : send_verdict(pl, &w->verdict, past);
+                return w->verdict.seal ? send_cert_updates(pl, &w->verdict) : send_verdict(pl, &w->verdict, past);
         case VS_W_EKCERT:
                 p_text(&p, w->ekcert.key);
                 p_text(&p, w->ekcert.url ? w->ekcert.url : "");
@@ -1076,8 +1185,9 @@ static int send_write(pipeline *pl, vs_write *w, uint64_t *past) {
                         return r;
                 return send_keys(pl, w);
         case VS_W_VERIFIER_ID:
+        case VS_W_DEVICE_CA_ID:
                 p_text(&p, w->dev.id);
-                return send_stmt(pl, W_VERIFIER_ID, &p);
+                return send_stmt(pl, w->kind == VS_W_VERIFIER_ID ? W_VERIFIER_ID : W_DEVICE_CA_ID, &p);
         case VS_W_LEASE_CLAIM:
         case VS_W_LEASE_RENEW:
         case VS_W_LEASE_RELEASE:
@@ -1846,7 +1956,8 @@ static int check_structure(PGconn *conn, const char *url, int v, char *err, size
         char m[MSG];
         if (exec_sql(conn, structure_v2, m, sizeof(m)) < 0 || (v >= 3 && exec_sql(conn, structure_v3, m, sizeof(m)) < 0) ||
             (v >= 4 && exec_sql(conn, structure_v4, m, sizeof(m)) < 0) ||
-            (v >= 5 && exec_sql(conn, structure_v5, m, sizeof(m)) < 0)) {
+            (v >= 5 && exec_sql(conn, structure_v5, m, sizeof(m)) < 0) ||
+            (v >= 6 && exec_sql(conn, structure_v6, m, sizeof(m)) < 0)) {
                 snprintf(err, errlen, "%.200s is damaged: schema version %d but %s; %s", url, v, m, damaged_hint);
                 return -EUCLEAN;
         }
@@ -2137,6 +2248,99 @@ static int pg_verifier_id_get(vs_store *s, char *buf, size_t n) {
         return r;
 }
 
+static int pg_device_ca_get(vs_store *s, char *buf, size_t n) {
+        static const Oid types[] = { TEXTOID };
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_DEVICE_CA_ID, &p, &res)) == 0 && (r = check_columns(s, res, types, 1)) == 0) {
+                if (PQntuples(res) == 0)
+                        r = -ENOENT;
+                else if ((r = check_row(s, res, 0, types, 1)) == 0)
+                        get_text(res, 0, 0, buf, n);
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+static const Oid cert_types[] = { TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID };
+
+/* A certificate's row (CERT_COLS from col, checked), without its DER. */
+static void cert_from_row(const PGresult *res, int row, int col, vs_cert *c) {
+        memset(c, 0, sizeof(*c));
+        get_text(res, row, col, c->serial, sizeof(c->serial));
+        get_text(res, row, col + 1, c->device, sizeof(c->device));
+        c->not_before = get_i64(res, row, col + 2);
+        c->not_after = get_i64(res, row, col + 3);
+        c->sequence = (uint64_t) get_i64(res, row, col + 4);
+        c->global_sequence = (uint64_t) get_i64(res, row, col + 5);
+        c->revoked_at = get_i64(res, row, col + 6);
+        c->revoked_sequence = (uint64_t) get_i64(res, row, col + 7);
+}
+
+static int pg_cert_list(vs_store *s, const char *device, vs_cert *out, size_t max) {
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r, got = 0;
+        p_text(&p, device);
+        p_i64(&p, limit_of(max));
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_CERTS, &p, &res)) == 0 && (r = check_columns(s, res, cert_types, 9)) == 0) {
+                int n = PQntuples(res);
+                if ((size_t) n > max)
+                        r = vs__read_failed(s, -EIO, "%d rows where at most %zu were asked for", n, max);
+                for (int i = 0; r == 0 && i < n; i++) {
+                        if ((r = check_row(s, res, i, cert_types, 9)) < 0)
+                                break;
+                        cert_from_row(res, i, 0, &out[i]);
+                        if (get_bytes(res, i, 8, &out[i].der, &out[i].der_len) < 0) {
+                                r = vs__read_failed(s, -ENOMEM, "out of memory");
+                                break;
+                        }
+                        got++;
+                }
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        if (r < 0) {
+                for (int i = 0; i < got; i++)
+                        vs_cert_done(&out[i]);
+                return r;
+        }
+        return got;
+}
+
+static int pg_cert_revoked(vs_store *s, int64_t not_after_min, int (*fn)(const vs_cert *c, void *ud), void *ud,
+                           uint64_t *ret_state) {
+        static const Oid types[] = { INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID };
+        params p = { .n = 0 };
+        PGresult *res = NULL;
+        int r;
+        p_i64(&p, not_after_min);
+        pthread_mutex_lock(&s->rlock);
+        if ((r = read_exec(s, R_REVOKED, &p, &res)) == 0 && (r = check_columns(s, res, types, 9)) == 0) {
+                int n = PQntuples(res);
+                if (n < 1 || PQgetisnull(res, 0, 0) || PQgetlength(res, 0, 0) != 8)
+                        r = vs__read_failed(s, -EIO, "the store's numbering could not be read");
+                else
+                        *ret_state = (uint64_t) get_i64(res, 0, 0);
+                for (int i = 0; r == 0 && i < n; i++) {
+                        vs_cert c;
+                        if (PQgetisnull(res, i, 1))
+                                continue; /* no revoked certificate */
+                        if ((r = check_row(s, res, i, types, 9)) < 0)
+                                break;
+                        cert_from_row(res, i, 1, &c);
+                        r = fn(&c, ud);
+                }
+        }
+        PQclear(res);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
 const vs_backend vs_backend_pg = {
         .name = "postgresql",
         .open = pg_open,
@@ -2155,4 +2359,7 @@ const vs_backend vs_backend_pg = {
         .verdict_keys_list = pg_verdict_keys_list,
         .golden_get = pg_golden_get,
         .verifier_id_get = pg_verifier_id_get,
+        .device_ca_get = pg_device_ca_get,
+        .cert_list = pg_cert_list,
+        .cert_revoked = pg_cert_revoked,
 };

@@ -40,6 +40,10 @@ enum {
         ST_GOLDEN_GET,
         ST_GOLDEN_PUT,
         ST_VERIFIER_ID,
+        ST_DEVICE_CA_ID,
+        ST_CERT,
+        ST_CERT_REVOKE,
+        ST_CERT_PRUNE,
         ST_COUNT,
 };
 
@@ -110,6 +114,14 @@ static const char *const statements[ST_COUNT] = {
         [ST_GOLDEN_PUT] = "INSERT INTO golden_sets (name, version, digest, instance, registered_at) VALUES (?1,?2,?3,?4,?5)",
         /* the deployment's verifier id: the first one registered stays */
         [ST_VERIFIER_ID] = "INSERT OR IGNORE INTO meta (key, value) VALUES ('verifier_id', ?1)",
+        [ST_DEVICE_CA_ID] = "INSERT OR IGNORE INTO meta (key, value) VALUES ('device_ca_id', ?1)",
+        /* device certificates (store.h): one stored with its verdict; device ?1's revoked at
+         * ?2 by its verdict of sequence ?3 (0: its row); its pruned ones */
+        [ST_CERT] = "INSERT INTO certs (serial, device, not_before, not_after, sequence, gseq, der)"
+                    " VALUES (?1,?2,?3,?4,?5,?6,?7)",
+        [ST_CERT_REVOKE] = "UPDATE certs SET revoked_at=?2, revoked_sequence=?3 WHERE device=?1 AND revoked_at=0"
+                           " AND not_after>?2",
+        [ST_CERT_PRUNE] = "DELETE FROM certs WHERE device=?1 AND sequence<=?2 AND not_after<?3",
 };
 
 /* Which file a path named when the store was opened. */
@@ -157,12 +169,19 @@ static const char schema[] =
         "CREATE TABLE IF NOT EXISTS verdict_keys (key_id TEXT NOT NULL, instance TEXT NOT NULL, pem TEXT NOT NULL,"
         " not_after INTEGER NOT NULL, published_at INTEGER NOT NULL, PRIMARY KEY (key_id, instance));"
         "CREATE TABLE IF NOT EXISTS golden_sets (name TEXT NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL,"
-        " instance TEXT NOT NULL, registered_at INTEGER NOT NULL, PRIMARY KEY (name, version));";
+        " instance TEXT NOT NULL, registered_at INTEGER NOT NULL, PRIMARY KEY (name, version));"
+        /* 6: the device certificates (times in Unix seconds; revoked_at 0: not revoked), by
+         * device and, for the revocation list, the revoked ones by expiry */
+        "CREATE TABLE IF NOT EXISTS certs (serial TEXT PRIMARY KEY, device TEXT NOT NULL, not_before INTEGER NOT NULL,"
+        " not_after INTEGER NOT NULL, sequence INTEGER NOT NULL, gseq INTEGER NOT NULL,"
+        " revoked_at INTEGER NOT NULL DEFAULT 0, revoked_sequence INTEGER NOT NULL DEFAULT 0, der BLOB NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS certs_device ON certs (device, sequence);"
+        "CREATE INDEX IF NOT EXISTS certs_revoked ON certs (not_after) WHERE revoked_at <> 0;";
 
 /* From an older schema (the tables above exist by now, perhaps without the newer columns):
  * 3 devices.ek_anchor (devices from before have an EK certificate); 4 devices.change (the
  * devices from before numbered in rowid order), its index, and meta's 'run' row as instance
- * "default"'s; 5 the tables of the schema above. In one transaction. */
+ * "default"'s; 5 and 6 the tables of the schema above. In one transaction. */
 static const char migrate_v3[] = "ALTER TABLE devices ADD COLUMN ek_anchor INTEGER NOT NULL DEFAULT 0;";
 static const char migrate_v4_change[] =
         "ALTER TABLE devices ADD COLUMN change INTEGER NOT NULL DEFAULT 0;"
@@ -174,7 +193,7 @@ static const char migrate_v4_run[] =
         "DELETE FROM meta WHERE key='run';";
 static const char migrate_v5[] =
         "CREATE INDEX IF NOT EXISTS devices_change ON devices (change);"
-        "PRAGMA user_version=5;";
+        "PRAGMA user_version=6;";
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
         char *msg = NULL;
@@ -198,6 +217,17 @@ static int run(sqlite3_stmt *st) {
 
 static int apply_verdict(vs_store *s, vs_verdict *v);
 static int64_t wall_ms(void);
+
+/* The device's certificates not revoked yet and not expired at `at` revoked (store.h,
+ * Device certificates), by its verdict of sequence seq (0: a write of its row). */
+static int revoke_certs(vs_store *s, const char *device, int64_t at, uint64_t seq) {
+        sq_store *q = s->be;
+        sqlite3_stmt *st = q->st[ST_CERT_REVOKE];
+        sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, at);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64) seq);
+        return run(st);
+}
 
 /* The instance's heartbeat pushed to ttl_ms from now (at least); whether it had lapsed, and
  * what is left of it, into res. */
@@ -351,8 +381,10 @@ static int apply(vs_store *s, vs_write *w) {
         case VS_W_VERDICT_DEVICE:
                 st = q->st[w->kind == VS_W_ENROLL ? ST_ENROLL : w->kind == VS_W_DEVICE ? ST_DEVICE : ST_DEVICE_ACCESS];
                 bind_row(st, &w->dev);
-                if ((r = run(st)) < 0 || w->kind != VS_W_VERDICT_DEVICE)
+                if ((r = run(st)) < 0 || (vs__row_revokes_certs(w) && (r = revoke_certs(s, w->dev.id, wall_ms() / 1000, 0)) < 0))
                         return r;
+                if (w->kind != VS_W_VERDICT_DEVICE)
+                        return 0;
                 /* in the same transaction: the row and the verdict, or neither */
                 return apply_verdict(s, &w->verdict);
         case VS_W_ADMIN:
@@ -369,7 +401,9 @@ static int apply(vs_store *s, vs_write *w) {
                         sqlite3_bind_null(st, 3);
                         sqlite3_bind_null(st, 4);
                 }
-                return run(st);
+                if ((r = run(st)) < 0 || !vs__row_revokes_certs(w))
+                        return r;
+                return revoke_certs(s, w->dev.id, wall_ms() / 1000, 0);
         case VS_W_CLOCK:
                 st = q->st[ST_CLOCK];
                 sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
@@ -391,7 +425,8 @@ static int apply(vs_store *s, vs_write *w) {
         case VS_W_GOLDEN:
                 return apply_golden(s, w);
         case VS_W_VERIFIER_ID:
-                st = q->st[ST_VERIFIER_ID];
+        case VS_W_DEVICE_CA_ID:
+                st = q->st[w->kind == VS_W_VERIFIER_ID ? ST_VERIFIER_ID : ST_DEVICE_CA_ID];
                 sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
                 return run(st);
         case VS_W_LEASE_CLAIM:
@@ -450,13 +485,36 @@ static int apply_verdict(vs_store *s, vs_verdict *v) {
                 sqlite3_bind_null(st, 7); /* the next one */
         if ((r = run(st)) < 0)
                 return r;
+        /* its device's certificates: revoked by it, or issued with it (store.h) */
+        if (v->revoke_certs && (r = revoke_certs(s, v->device, v->issued_at, v->sequence)) < 0)
+                return r;
+        if (v->cert) {
+                const vs_cert *c = v->cert;
+                st = q->st[ST_CERT];
+                sqlite3_bind_text(st, 1, c->serial, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, v->device, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 3, c->not_before);
+                sqlite3_bind_int64(st, 4, c->not_after);
+                sqlite3_bind_int64(st, 5, (sqlite3_int64) v->sequence);
+                sqlite3_bind_int64(st, 6, v->global_sequence ? (sqlite3_int64) v->global_sequence
+                                                             : sqlite3_last_insert_rowid(q->wdb));
+                sqlite3_bind_blob(st, 7, c->der, (int) c->der_len, SQLITE_STATIC);
+                if ((r = run(st)) < 0)
+                        return r;
+        }
         /* retention (store.h): every VS_PRUNE_EVERY-th verdict of a device deletes its
-         * verdicts older than the newest history_keep */
+         * verdicts older than the newest history_keep, and their expired certificates */
         if (!vs__prune_due(s, v))
                 return 0;
         st = q->st[ST_PRUNE];
         sqlite3_bind_text(st, 1, v->device, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (sqlite3_int64) (v->sequence - s->history_keep));
+        if ((r = run(st)) < 0)
+                return r;
+        st = q->st[ST_CERT_PRUNE];
+        sqlite3_bind_text(st, 1, v->device, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64) (v->sequence - s->history_keep));
+        sqlite3_bind_int64(st, 3, vs__cert_prune_before(v));
         return run(st);
 }
 
@@ -1177,6 +1235,101 @@ static int sq_verifier_id_get(vs_store *s, char *buf, size_t n) {
         return r;
 }
 
+static int sq_device_ca_get(vs_store *s, char *buf, size_t n) {
+        sqlite3_stmt *st = NULL;
+        int r;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT value FROM meta WHERE key = 'device_ca_id'", &st)) == 0) {
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        snprintf(buf, n, "%s", sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
+                else
+                        r = rc == SQLITE_DONE ? -ENOENT : read_status(s, rc);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
+#define CERT_COLS "serial, device, not_before, not_after, sequence, gseq, revoked_at, revoked_sequence"
+
+/* A certificate's row (CERT_COLS from col), without its DER. */
+static void cert_from_row(sqlite3_stmt *st, int col, vs_cert *c) {
+        const unsigned char *serial = sqlite3_column_text(st, col), *dev = sqlite3_column_text(st, col + 1);
+        memset(c, 0, sizeof(*c));
+        snprintf(c->serial, sizeof(c->serial), "%s", serial ? (const char *) serial : "");
+        snprintf(c->device, sizeof(c->device), "%s", dev ? (const char *) dev : "");
+        c->not_before = sqlite3_column_int64(st, col + 2);
+        c->not_after = sqlite3_column_int64(st, col + 3);
+        c->sequence = (uint64_t) sqlite3_column_int64(st, col + 4);
+        c->global_sequence = (uint64_t) sqlite3_column_int64(st, col + 5);
+        c->revoked_at = sqlite3_column_int64(st, col + 6);
+        c->revoked_sequence = (uint64_t) sqlite3_column_int64(st, col + 7);
+}
+
+static int sq_cert_list(vs_store *s, const char *device, vs_cert *out, size_t max) {
+        sqlite3_stmt *st = NULL;
+        int r, rc = SQLITE_DONE;
+        size_t got = 0;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT " CERT_COLS ", der FROM certs WHERE device=?1"
+                                 " ORDER BY sequence DESC, not_before DESC, serial LIMIT ?2", &st)) == 0) {
+                sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, (sqlite3_int64) max);
+                while (got < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        cert_from_row(st, 0, &out[got]);
+                        if (blob_dup(st, 8, &out[got].der, &out[got].der_len) < 0) {
+                                r = vs__read_failed(s, -ENOMEM, "out of memory");
+                                break;
+                        }
+                        got++;
+                }
+                if (r == 0)
+                        r = read_status(s, rc);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        if (r < 0) {
+                for (size_t i = 0; i < got; i++)
+                        vs_cert_done(&out[i]);
+                return r;
+        }
+        return (int) got;
+}
+
+/* One statement, so one snapshot (a read transaction of its own): the state in every row,
+ * the revoked certificates beside it (none: one row of NULLs). */
+static int sq_cert_revoked(vs_store *s, int64_t not_after_min, int (*fn)(const vs_cert *c, void *ud), void *ud,
+                           uint64_t *ret_state) {
+        sqlite3_stmt *st = NULL;
+        int r, rc = SQLITE_DONE;
+        bool any = false;
+        pthread_mutex_lock(&s->rlock);
+        if ((r = prepare_read(s, "SELECT n.state, c.serial, c.device, c.not_before, c.not_after, c.sequence, c.gseq,"
+                                 " c.revoked_at, c.revoked_sequence FROM (SELECT"
+                                 " coalesce((SELECT max(gseq) FROM verdicts), 0) +"
+                                 " coalesce((SELECT max(change) FROM devices), 0) AS state) n"
+                                 " LEFT JOIN certs c ON c.revoked_at <> 0 AND c.not_after >= ?1", &st)) == 0) {
+                sqlite3_bind_int64(st, 1, not_after_min);
+                while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        any = true;
+                        *ret_state = (uint64_t) sqlite3_column_int64(st, 0);
+                        if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+                                continue;
+                        vs_cert c;
+                        cert_from_row(st, 1, &c);
+                        r = fn(&c, ud);
+                }
+                if (r == 0)
+                        r = read_status(s, rc);
+                if (r == 0 && !any)
+                        r = vs__read_failed(s, -EIO, "the store's numbering could not be read");
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        return r;
+}
+
 const vs_backend vs_backend_sqlite = {
         .name = "sqlite",
         .open = sq_open,
@@ -1195,4 +1348,7 @@ const vs_backend vs_backend_sqlite = {
         .verdict_keys_list = sq_verdict_keys_list,
         .golden_get = sq_golden_get,
         .verifier_id_get = sq_verifier_id_get,
+        .device_ca_get = sq_device_ca_get,
+        .cert_list = sq_cert_list,
+        .cert_revoked = sq_cert_revoked,
 };

@@ -39,6 +39,12 @@ void vs_verdict_done(vs_verdict *v) {
         v->record = NULL;
 }
 
+void vs_cert_done(vs_cert *c) {
+        free(c->der);
+        c->der = NULL;
+        c->der_len = 0;
+}
+
 void vs_ekcert_done(vs_ekcert *c) {
         free(c->url);
         free(c->der);
@@ -64,6 +70,7 @@ static void write_free(vs_write *w) {
         free(w->keys);
         free(w->goldens);
         vs_ekcert_done(&w->ekcert);
+        vs_cert_done(&w->cert);
         vs_device_done(&w->dev);
         vs_verdict_done(&w->verdict);
         free(w);
@@ -170,6 +177,7 @@ static size_t plan_batch(pending_set *ps, vs_write *batch, vs_write **plan) {
                 case VS_W_KEYS:
                 case VS_W_GOLDEN:
                 case VS_W_VERIFIER_ID:
+                case VS_W_DEVICE_CA_ID:
                 case VS_W_LEASE_CLAIM:
                 case VS_W_LEASE_RENEW:
                 case VS_W_LEASE_RELEASE:
@@ -401,8 +409,17 @@ int vs__seal(vs_verdict *v, uint64_t global_sequence) {
         return v->record && v->record_len ? 0 : -EINVAL;
 }
 
+/* A serial number as the store keeps it: 1 to VS_SERIAL_MAX lowercase hex digits. */
+static bool serial_ok(const char *serial) {
+        size_t n = strnlen(serial, VS_SERIAL_MAX + 1);
+        return n > 0 && n <= VS_SERIAL_MAX && strspn(serial, "0123456789abcdef") == n;
+}
+
 static int verdict_put(vs_store *s, const vs_verdict *v, const vs_device *d, vs_done_fn done, void *userdata) {
         if (v->seal && v->global_sequence)
+                return -EINVAL;
+        if (v->cert && (!serial_ok(v->cert->serial) || !v->cert->der || !v->cert->der_len ||
+                        v->cert->der_len > VS_CERT_DER_MAX || v->cert->not_after < v->cert->not_before))
                 return -EINVAL;
         vs_write *w = calloc(1, sizeof(*w));
         if (!w)
@@ -410,6 +427,7 @@ static int verdict_put(vs_store *s, const vs_verdict *v, const vs_device *d, vs_
         w->kind = d ? VS_W_VERDICT_DEVICE : VS_W_VERDICT;
         w->verdict = *v;
         w->verdict.record = vs__dup_bytes(v->record, v->record_len);
+        w->verdict.cert = NULL;
         w->done = done;
         w->userdata = userdata;
         if (d) {
@@ -417,7 +435,15 @@ static int verdict_put(vs_store *s, const vs_verdict *v, const vs_device *d, vs_
                 w->dev.ek_public = vs__dup_bytes(d->ek_public, d->ek_public_len);
                 w->dev.ak_public = vs__dup_bytes(d->ak_public, d->ak_public_len);
         }
-        if (!w->verdict.record || (d && (!w->dev.ek_public || !w->dev.ak_public))) {
+        if (v->cert) {
+                w->cert = *v->cert;
+                snprintf(w->cert.device, sizeof(w->cert.device), "%s", v->device);
+                w->cert.revoked_at = 0;
+                w->cert.revoked_sequence = 0;
+                w->cert.der = vs__dup_bytes(v->cert->der, v->cert->der_len);
+                w->verdict.cert = &w->cert;
+        }
+        if (!w->verdict.record || (d && (!w->dev.ek_public || !w->dev.ak_public)) || (v->cert && !w->cert.der)) {
                 write_free(w);
                 return -ENOMEM;
         }
@@ -500,6 +526,40 @@ int vs_verifier_id_register(vs_store *s, const char *id, vs_done_fn done, void *
 
 int vs_verifier_id_get(vs_store *s, char *buf, size_t n) {
         return s->ops->verifier_id_get(s, buf, n);
+}
+
+int vs_device_ca_register(vs_store *s, const char *id, vs_done_fn done, void *userdata) {
+        if (!id || !*id || strlen(id) > VS_VERIFIER_ID_MAX)
+                return -EINVAL;
+        vs_write *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->kind = VS_W_DEVICE_CA_ID;
+        snprintf(w->dev.id, sizeof(w->dev.id), "%s", id);
+        w->done = done;
+        w->userdata = userdata;
+        return enqueue(s, w);
+}
+
+int vs_device_ca_get(vs_store *s, char *buf, size_t n) {
+        return s->ops->device_ca_get(s, buf, n);
+}
+
+/* ---- device certificates (store.h) ---- */
+
+int vs_cert_list(vs_store *s, const char *device, vs_cert *out, size_t max) {
+        if (!device || !*device || strlen(device) > VS_ID_MAX)
+                return -EINVAL;
+        if (max == 0)
+                return 0;
+        return s->ops->cert_list(s, device, out, max > INT32_MAX ? INT32_MAX : max);
+}
+
+int vs_cert_revoked(vs_store *s, int64_t not_after_min, int (*fn)(const vs_cert *c, void *ud), void *ud,
+                    uint64_t *ret_state) {
+        if (!fn || !ret_state)
+                return -EINVAL;
+        return s->ops->cert_revoked(s, not_after_min, fn, ud, ret_state);
 }
 
 int vs_verdict_keys_list(vs_store *s, vs_verdict_key *out, size_t max) {

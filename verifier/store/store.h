@@ -43,6 +43,36 @@ void vs_device_done(vs_device *d);
 
 typedef struct vs_verdict vs_verdict;
 
+/* Device certificates (issue 19): the X.509 certificates vouchd issues for the devices'
+ * TPM-resident keys. Each is stored in the transaction of the TRUSTED verdict it was issued
+ * with (vs_verdict.cert), so that a certificate exists only if its verdict committed; its
+ * revocation is stored in the transaction of what causes it: a verdict that is not TRUSTED
+ * (vs_verdict.revoke_certs), or a write of the device's row that leaves it revoked or not
+ * approved (vs_device_put, vs_device_put_admin with VS_ADMIN_ACCESS: revoked_at is the
+ * writer's clock then). A revocation is never undone: an approval afterwards, or a
+ * TRUSTED verdict, leaves the device's earlier certificates revoked.
+ * Retention: a verdict whose transaction prunes its device's verdicts (store.h, Retention)
+ * also deletes the device's certificates of the verdicts pruned that expired more than
+ * VS_CERT_KEEP_EXPIRED seconds before the verdict's issued_at; unexpired ones stay. */
+#define VS_SERIAL_MAX 40                /* a serial number in hex: 20 octets (RFC 5280, 4.1.2.2) */
+#define VS_CERT_DER_MAX 16384
+#define VS_CERT_KEEP_EXPIRED 3600
+
+typedef struct vs_cert {
+        char serial[VS_SERIAL_MAX + 1]; /* lowercase hex, as the issuer wrote it */
+        char device[VS_ID_MAX + 1];     /* read only: the verdict's (writes take the verdict's) */
+        int64_t not_before, not_after;  /* Unix seconds */
+        uint64_t sequence;              /* read only: its verdict's per-device sequence */
+        uint64_t global_sequence;       /* read only: its verdict's global sequence */
+        int64_t revoked_at;             /* read only: Unix seconds; 0 while not revoked */
+        uint64_t revoked_sequence;      /* read only: the per-device sequence of the verdict that
+                                         * revoked it; 0 when a write of the device's row did */
+        uint8_t *der;                   /* the certificate (DER; NULL in vs_cert_revoked's rows) */
+        size_t der_len;
+} vs_cert;
+
+void vs_cert_done(vs_cert *c);
+
 /* Global order. Every stored verdict has a global sequence number, numbered in one of three
  * ways (a store's writers should keep to one):
  *   - by the caller (global_sequence != 0): it must queue verdicts in number order; one
@@ -81,6 +111,15 @@ struct vs_verdict {
         size_t record_len;
         vs_seal_fn seal;               /* commit-ordered numbering (Global order); NULL on reads */
         void *seal_userdata;
+        /* Device certificates (below), for the writes (vs_verdict_put, _with_device); reads
+         * leave them NULL and false: */
+        const vs_cert *cert;           /* a certificate stored in the verdict's transaction
+                                        * (copied when queued), its device, sequence and
+                                        * global sequence the verdict's; NULL: none */
+        bool revoke_certs;             /* the device's certificates not revoked yet and not
+                                        * expired at issued_at are revoked in the verdict's
+                                        * transaction (revoked_at issued_at, revoked_sequence
+                                        * the verdict's sequence) */
 };
 
 void vs_verdict_done(vs_verdict *v);
@@ -371,6 +410,12 @@ int vs_golden_register(vs_store *s, const vs_golden_digest *sets, size_t n, vs_g
  * stored_by; -ENOENT: nothing); errors as the reads below. */
 int vs_golden_get(vs_store *s, const char *name, int64_t version, vs_golden_digest *ret);
 
+/* The deployment's device CA (issue 19): the key id of the CA that issues device
+ * certificates (vouchd's device-ca.pem, or the operator's), registered as the verifier id
+ * is: the first one stays. Errors as vs_verifier_id_register and _get. */
+int vs_device_ca_register(vs_store *s, const char *id, vs_done_fn done, void *userdata);
+int vs_device_ca_get(vs_store *s, char *buf, size_t n);
+
 /* Synchronous reads; -ENOENT when absent. A read that fails, at any row, is an error, never
  * a short answer: -EUCLEAN when the database finds its data damaged, -EIO otherwise (also
  * when the PostgreSQL server cannot be reached); vs_read_error then says why. */
@@ -385,6 +430,19 @@ int vs_verdict_since(vs_store *s, uint64_t since, vs_verdict *out, size_t max);
  * the database's sequence is moved past it and sequences do not roll back; so does one
  * handed to a seal hook.) */
 int vs_verdict_last_global(vs_store *s, uint64_t *ret);
+/* Up to max certificates of a device (with their DER), newest first (by their verdicts'
+ * sequence); returns how many. */
+int vs_cert_list(vs_store *s, const char *device, vs_cert *out, size_t max);
+/* What a certificate revocation list is made of, read in one snapshot of the store: fn gets
+ * every revoked certificate whose not_after >= not_after_min (in no order; der NULL; fn runs
+ * under the store's read lock, so it must not read the store; its negative return stops the
+ * scan and is returned), and *ret_state the store's numbering as that snapshot has it: the
+ * largest global sequence of a stored verdict plus the largest device change number. Every revocation is stored with a verdict or a device row's
+ * change, both numbered in commit order (Global order, Device changes), so a later snapshot
+ * that holds more revocations has a larger state; the state never decreases. Errors as
+ * the reads below. */
+int vs_cert_revoked(vs_store *s, int64_t not_after_min, int (*fn)(const vs_cert *c, void *ud), void *ud,
+                    uint64_t *ret_state);
 /* Calls fn for every device (for loading state at start); fn's error stops the scan. */
 int vs_device_foreach(vs_store *s, int (*fn)(const vs_device *d, void *ud), void *ud);
 /* The database's message for the last failed read ("" if none). */

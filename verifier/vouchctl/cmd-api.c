@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* vouchctl verdict get|list|watch, device list|approve|revoke|assign, keys get: clients of
- * the policy-engine API (docs/API.md). Requests are protobuf; --json output is rendered
+/* vouchctl verdict get|list|watch, device list|approve|revoke|assign, keys get, cert list, crl
+ * get: clients of the policy-engine API (docs/API.md). Requests are protobuf; --json output is rendered
  * here in the API's JSON form. */
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api-client.h"
 #include "frame.h"
@@ -721,5 +725,239 @@ int cmd_keys(int argc, char **argv) {
         if (argc >= 2 && strcmp(argv[1], "get") == 0)
                 return keys_get(argc, argv);
         fputs(keys_usage, stderr);
+        return EXIT_USAGE;
+}
+
+/* ---- cert list (issue 19) ---- */
+
+static const char cert_usage[] =
+        "Usage: vouchctl cert list DEVICE [connection options]\n"
+        "  The certificates vouchd issued for the device's TPM key with its TRUSTED verdicts, newest\n"
+        "  first: serial, validity, the verdict's sequence, and whether each is valid now, expired or\n"
+        "  revoked (on the device CA's CRL). --json: the API's JSON form (with each certificate).\n";
+
+static const char *when_text(int64_t t, char buf[32]) {
+        time_t tt = (time_t) t;
+        struct tm tm;
+        if (!gmtime_r(&tt, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+                snprintf(buf, 32, "%lld", (long long) t);
+        return buf;
+}
+
+static json_object *cert_json(const Vouch__V1__DeviceCertificate *c) {
+        json_object *o = json_object_new_object();
+        char *hex = malloc(2 * c->der.len + 1);
+        if (!o || !hex) {
+                json_object_put(o);
+                free(hex);
+                return NULL;
+        }
+        for (size_t i = 0; i < c->der.len; i++)
+                snprintf(hex + 2 * i, 3, "%02x", c->der.data[i]);
+        hex[2 * c->der.len] = 0;
+        json_object_object_add(o, "serial", json_object_new_string(c->serial));
+        json_object_object_add(o, "not_before", json_object_new_int64(c->not_before));
+        json_object_object_add(o, "not_after", json_object_new_int64(c->not_after));
+        json_object_object_add(o, "sequence", json_object_new_uint64(c->sequence));
+        json_object_object_add(o, "global_sequence", json_object_new_uint64(c->global_sequence));
+        json_object_object_add(o, "revoked", json_object_new_boolean(c->revoked));
+        json_object_object_add(o, "revoked_at", json_object_new_int64(c->revoked_at));
+        json_object_object_add(o, "revoked_sequence", json_object_new_uint64(c->revoked_sequence));
+        json_object_object_add(o, "der", json_object_new_string(hex));
+        free(hex);
+        return o;
+}
+
+static int cert_list(int argc, char **argv) {
+        static const struct option opts[] = { COMMON_OPTIONS, {} };
+        common o = { .usage = cert_usage, .n_args = 1, .args_error = "cert list: one DEVICE is required" };
+        api_client *c = NULL;
+        Vouch__V1__DeviceCertificates *dc = NULL;
+        char path[API_PATH_MAX];
+        int ret;
+
+        if (!start_command(argc, argv, opts, &o, &c, &ret))
+                return ret;
+        ret = EXIT_USAGE;
+        if (api_device_path(api_client_server(c), argv[optind], "certificates", path, sizeof(path)) < 0) {
+                fprintf(stderr, "vouchctl: bad device id\n");
+                goto out;
+        }
+        if ((ret = fetch(c, "GET", path, NULL, 0, &vouch__v1__device_certificates__descriptor,
+                         (ProtobufCMessage **) &dc)) != EXIT_OK)
+                goto out;
+        if (o.json) {
+                json_object *top = json_object_new_object(), *arr = json_object_new_array();
+                for (size_t i = 0; arr && i < dc->n_certificates; i++) {
+                        json_object *e = cert_json(dc->certificates[i]);
+                        if (e)
+                                json_object_array_add(arr, e);
+                }
+                if (top && arr) {
+                        json_object_object_add(top, "device", json_object_new_string(argv[optind]));
+                        json_object_object_add(top, "certificates", arr);
+                        arr = NULL;
+                }
+                json_object_put(arr);
+                print_json(top, true);
+        } else if (dc->n_certificates == 0) {
+                printf("no certificates\n");
+        } else {
+                int64_t now = (int64_t) time(NULL);
+                printf("%-34s %-20s %-20s %8s  %s\n", "SERIAL", "NOT_BEFORE", "NOT_AFTER", "SEQUENCE", "STATE");
+                for (size_t i = 0; i < dc->n_certificates; i++) {
+                        const Vouch__V1__DeviceCertificate *e = dc->certificates[i];
+                        char nb[32], na[32], ra[32], state[96];
+                        if (e->revoked && e->revoked_sequence)
+                                snprintf(state, sizeof(state), "revoked %s (verdict %llu)", when_text(e->revoked_at, ra),
+                                         (unsigned long long) e->revoked_sequence);
+                        else if (e->revoked) /* the device revoked, or its approval withdrawn, by an admin */
+                                snprintf(state, sizeof(state), "revoked %s (device revoked)", when_text(e->revoked_at, ra));
+                        else
+                                snprintf(state, sizeof(state), "%s", now >= e->not_after ? "expired" : "valid");
+                        printf("%-34s %-20s %-20s %8llu  %s\n", e->serial, when_text(e->not_before, nb),
+                               when_text(e->not_after, na), (unsigned long long) e->sequence, state);
+                }
+        }
+        vouch__v1__device_certificates__free_unpacked(dc, NULL);
+out:
+        api_client_free(c);
+        return ret;
+}
+
+int cmd_cert(int argc, char **argv) {
+        if (argc >= 2 && strcmp(argv[1], "list") == 0)
+                return cert_list(argc, argv);
+        fputs(cert_usage, stderr);
+        return EXIT_USAGE;
+}
+
+/* ---- crl get (issue 19) ---- */
+
+static const char crl_usage[] =
+        "Usage: vouchctl crl get [--pem] [--out FILE] [connection options]\n"
+        "  The device CA's certificate revocation list (GET /v1/crl), checked to be one: DER, or PEM\n"
+        "  with --pem, on stdout or into FILE (replaced atomically; its number, dates and entries are\n"
+        "  said on stdout, --json as JSON). For a TLS server's CRL file (nginx ssl_crl), refreshed\n"
+        "  more often than its nextUpdate (at most 2 intervals of vouchd).\n";
+
+static const char *out_opt(int ch, const char *arg, void *ud) {
+        if (ch != 'o')
+                return "";
+        *(const char **) ud = arg;
+        return NULL;
+}
+
+/* FILE written through FILE.tmp.PID and a rename: a server reading it never sees half of it. */
+static int write_replace(const char *path, const uint8_t *data, size_t len) {
+        char tmp[4200];
+        snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int) getpid());
+        FILE *f = fopen(tmp, "wbx");
+        if (!f)
+                return -errno;
+        bool ok = fwrite(data, 1, len, f) == len;
+        ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
+        ok &= fclose(f) == 0;
+        if (!ok || rename(tmp, path) < 0) {
+                int e = errno ? errno : EIO;
+                unlink(tmp);
+                return -e;
+        }
+        return 0;
+}
+
+static int crl_get(int argc, char **argv) {
+        int pem = 0;
+        const char *out_path = NULL;
+        const struct option opts[] = { COMMON_OPTIONS, { "pem", no_argument, &pem, 1 },
+                                       { "out", required_argument, NULL, 'o' }, {} };
+        common o = { .usage = crl_usage, .args_error = "unexpected argument", .own = out_opt, .own_ud = &out_path };
+        api_client *c = NULL;
+        api_response resp = { 0 };
+        X509_CRL *crl = NULL;
+        char path[API_PATH_MAX], err[1024];
+        int ret;
+
+        if (!start_command(argc, argv, opts, &o, &c, &ret))
+                return ret;
+        ret = EXIT_USAGE;
+        if (api_path(api_client_server(c), "/v1/crl", path, sizeof(path)) < 0 ||
+            (pem && api_query_add(path, sizeof(path), "format", "pem") < 0))
+                goto out;
+        if (api_call(c, "GET", path, NULL, 0, API_BODY_MAX, &resp, err, sizeof(err)) < 0) {
+                fprintf(stderr, "vouchctl: GET %s: %s\n", path, err);
+                goto out;
+        }
+        if (resp.status != 200) {
+                fprintf(stderr, "vouchctl: GET %s: %s\n", path, api_error_text(&resp, err, sizeof(err)));
+                goto out;
+        }
+        /* only a CRL is passed on */
+        if (pem) {
+                BIO *b = BIO_new_mem_buf(resp.body, (int) resp.len);
+                crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+                BIO_free(b);
+        } else {
+                const unsigned char *p = resp.body;
+                crl = d2i_X509_CRL(NULL, &p, (long) resp.len);
+                if (crl && p != resp.body + resp.len) {
+                        X509_CRL_free(crl);
+                        crl = NULL;
+                }
+        }
+        if (!crl) {
+                fprintf(stderr, "vouchctl: GET %s: the answer is not a %s CRL\n", path, pem ? "PEM" : "DER");
+                goto out;
+        }
+        if (!out_path) {
+                fwrite(resp.body, 1, resp.len, stdout);
+                ret = fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+                goto out;
+        }
+        int r = write_replace(out_path, resp.body, resp.len);
+        if (r < 0) {
+                fprintf(stderr, "vouchctl: cannot write %s: %s\n", out_path, strerror(-r));
+                goto out;
+        }
+        ASN1_INTEGER *num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+        BIGNUM *bn = num ? ASN1_INTEGER_to_BN(num, NULL) : NULL;
+        char *dec = bn ? BN_bn2dec(bn) : NULL;
+        struct tm tl = { 0 }, tn = { 0 };
+        int64_t last = ASN1_TIME_to_tm(X509_CRL_get0_lastUpdate(crl), &tl) == 1 ? (int64_t) timegm(&tl) : 0;
+        int64_t next = X509_CRL_get0_nextUpdate(crl) && ASN1_TIME_to_tm(X509_CRL_get0_nextUpdate(crl), &tn) == 1
+                               ? (int64_t) timegm(&tn)
+                               : 0;
+        STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+        int n = rev ? sk_X509_REVOKED_num(rev) : 0;
+        char a[32], b[32];
+        if (o.json) {
+                json_object *j = json_object_new_object();
+                if (j) {
+                        json_object_object_add(j, "file", json_object_new_string(out_path));
+                        json_object_object_add(j, "number", json_object_new_string(dec ? dec : ""));
+                        json_object_object_add(j, "this_update", json_object_new_int64(last));
+                        json_object_object_add(j, "next_update", json_object_new_int64(next));
+                        json_object_object_add(j, "revoked", json_object_new_int(n));
+                }
+                print_json(j, true);
+        } else {
+                printf("CRL number %s, %d revoked, this update %s, next update %s: written to %s\n", dec ? dec : "?", n,
+                       when_text(last, a), when_text(next, b), out_path);
+        }
+        OPENSSL_free(dec);
+        BN_free(bn);
+        ASN1_INTEGER_free(num);
+        ret = EXIT_OK;
+out:
+        X509_CRL_free(crl);
+        api_response_done(&resp);
+        api_client_free(c);
+        return ret;
+}
+
+int cmd_crl(int argc, char **argv) {
+        if (argc >= 2 && strcmp(argv[1], "get") == 0)
+                return crl_get(argc, argv);
+        fputs(crl_usage, stderr);
         return EXIT_USAGE;
 }

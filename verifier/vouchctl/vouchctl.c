@@ -38,6 +38,8 @@ static void usage(FILE *f) {
               "  verdict watch [--since N] [--count N]   verdicts as they are issued\n"
               "  device list | approve ID | revoke ID | assign ID GOLDEN   (admin)\n"
               "  keys get [--pem]                       the verdict-signing public keys\n"
+              "  cert list DEVICE                       the device certificates issued for a device's key\n"
+              "  crl get [--pem] [--out FILE]           the device CA's certificate revocation list\n"
               "\n"
               "vouchctl --version prints \"vouchctl VERSION\".\n"
               "Exit status: 0 valid, 1 invalid, 2 usage error or unreadable input.\n",
@@ -50,6 +52,7 @@ static const struct {
 } commands[] = {
         { "eventlog", cmd_eventlog }, { "golden", cmd_golden }, { "quote", cmd_quote }, { "verdict", cmd_verdict },
         { "device", cmd_device },     { "keys", cmd_keys },     { "ek", cmd_ek },
+        { "cert", cmd_cert },         { "crl", cmd_crl },
 };
 
 int main(int argc, char **argv) {

@@ -81,6 +81,9 @@ int cmd_verdict(int argc, char **argv);
 int cmd_api_verdict(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+/* cert list, crl get: device certificates (issue 19; cmd-api.c) */
+int cmd_cert(int argc, char **argv);
+int cmd_crl(int argc, char **argv);
 int cmd_ek(int argc, char **argv);
 
 #include "verdict-check.h"
