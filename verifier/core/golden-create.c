@@ -23,7 +23,12 @@ static int image_label(const vc_event *ev, char **ret) {
         if (c.device_path) {
                 const char *p = c.device_path, *slash = strrchr(p, '\\');
                 const char *label = slash ? slash + 1 : (strrchr(p, '/') ? strrchr(p, '/') + 1 : p);
-                if (*label && !(*ret = strndup(label, 64)))
+                /* at most 64 bytes, cut at a character's start, and only text the golden
+                 * parser reads back (it is a label: a step without one is matched the same) */
+                size_t n = strnlen(label, 64);
+                while (n > 0 && ((uint8_t) label[n] & 0xc0) == 0x80)
+                        n--;
+                if (n > 0 && vc_golden_text_valid((const uint8_t *) label, n, false) && !(*ret = strndup(label, n)))
                         r = -ENOMEM;
         }
         vc_event_content_done(&c);
