@@ -2231,13 +2231,14 @@ static int pg_golden_get(vs_store *s, const char *name, int64_t version, vs_gold
         return r;
 }
 
-static int pg_verifier_id_get(vs_store *s, char *buf, size_t n) {
+/* A text value of the meta table, read by the prepared statement q: -ENOENT when none. */
+static int meta_text_get(vs_store *s, int q, char *buf, size_t n) {
         static const Oid types[] = { TEXTOID };
         params p = { .n = 0 };
         PGresult *res = NULL;
         int r;
         pthread_mutex_lock(&s->rlock);
-        if ((r = read_exec(s, R_VERIFIER_ID, &p, &res)) == 0 && (r = check_columns(s, res, types, 1)) == 0) {
+        if ((r = read_exec(s, q, &p, &res)) == 0 && (r = check_columns(s, res, types, 1)) == 0) {
                 if (PQntuples(res) == 0)
                         r = -ENOENT;
                 else if ((r = check_row(s, res, 0, types, 1)) == 0)
@@ -2248,21 +2249,12 @@ static int pg_verifier_id_get(vs_store *s, char *buf, size_t n) {
         return r;
 }
 
+static int pg_verifier_id_get(vs_store *s, char *buf, size_t n) {
+        return meta_text_get(s, R_VERIFIER_ID, buf, n);
+}
+
 static int pg_device_ca_get(vs_store *s, char *buf, size_t n) {
-        static const Oid types[] = { TEXTOID };
-        params p = { .n = 0 };
-        PGresult *res = NULL;
-        int r;
-        pthread_mutex_lock(&s->rlock);
-        if ((r = read_exec(s, R_DEVICE_CA_ID, &p, &res)) == 0 && (r = check_columns(s, res, types, 1)) == 0) {
-                if (PQntuples(res) == 0)
-                        r = -ENOENT;
-                else if ((r = check_row(s, res, 0, types, 1)) == 0)
-                        get_text(res, 0, 0, buf, n);
-        }
-        PQclear(res);
-        pthread_mutex_unlock(&s->rlock);
-        return r;
+        return meta_text_get(s, R_DEVICE_CA_ID, buf, n);
 }
 
 static const Oid cert_types[] = { TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID };

@@ -1219,11 +1219,12 @@ static int sq_golden_get(vs_store *s, const char *name, int64_t version, vs_gold
         return r;
 }
 
-static int sq_verifier_id_get(vs_store *s, char *buf, size_t n) {
+/* A text value of the meta table (key): -ENOENT when it has none. */
+static int meta_text_get(vs_store *s, const char *sql, char *buf, size_t n) {
         sqlite3_stmt *st = NULL;
         int r;
         pthread_mutex_lock(&s->rlock);
-        if ((r = prepare_read(s, "SELECT value FROM meta WHERE key = 'verifier_id'", &st)) == 0) {
+        if ((r = prepare_read(s, sql, &st)) == 0) {
                 int rc = sqlite3_step(st);
                 if (rc == SQLITE_ROW)
                         snprintf(buf, n, "%s", sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
@@ -1235,20 +1236,12 @@ static int sq_verifier_id_get(vs_store *s, char *buf, size_t n) {
         return r;
 }
 
+static int sq_verifier_id_get(vs_store *s, char *buf, size_t n) {
+        return meta_text_get(s, "SELECT value FROM meta WHERE key = 'verifier_id'", buf, n);
+}
+
 static int sq_device_ca_get(vs_store *s, char *buf, size_t n) {
-        sqlite3_stmt *st = NULL;
-        int r;
-        pthread_mutex_lock(&s->rlock);
-        if ((r = prepare_read(s, "SELECT value FROM meta WHERE key = 'device_ca_id'", &st)) == 0) {
-                int rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW)
-                        snprintf(buf, n, "%s", sqlite3_column_text(st, 0) ? (const char *) sqlite3_column_text(st, 0) : "");
-                else
-                        r = rc == SQLITE_DONE ? -ENOENT : read_status(s, rc);
-        }
-        sqlite3_finalize(st);
-        pthread_mutex_unlock(&s->rlock);
-        return r;
+        return meta_text_get(s, "SELECT value FROM meta WHERE key = 'device_ca_id'", buf, n);
 }
 
 #define CERT_COLS "serial, device, not_before, not_after, sequence, gseq, revoked_at, revoked_sequence"
