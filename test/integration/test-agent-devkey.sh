@@ -104,7 +104,7 @@ agent() {
         RC=0
         timeout 60 "$VOUCH_AGENT" --server "127.0.0.1:$PPORT" --ca "$TOP/state/ca.pem" --tcti "$TPM2TOOLS_TCTI" \
                 --eventlog "$LOG" --state-dir "$TOP/agent" --once --key-out "$KEY" --cert-out "$CERT" \
-                >"$TOP/agent.out" 2>"$TOP/agent.err" || RC=$?
+                --verdict-out "$TOP/out/verdict.bin" >"$TOP/agent.out" 2>"$TOP/agent.err" || RC=$?
 }
 PROV=(-provider tpm2 -provider default)
 export TPM2OPENSSL_TCTI=$TPM2TOOLS_TCTI
@@ -221,6 +221,8 @@ kill -KILL "$SERVER_PID" 2>/dev/null
 wait "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=""
 
+cp "$TOP/out/verdict.bin" "$TOP/verdict.nokey" # a verifier that proves no device key
+
 # --- a certificate for another key: not written (the one written before stays)
 openssl req -new -key "$TOP/soft.key" -subj "/CN=someone else" -out "$TOP/soft.csr" 2>/dev/null
 openssl x509 -req -in "$TOP/soft.csr" -CA "$TOP/ca.pem" -CAkey "$TOP/ca.key" -CAcreateserial -days 1 \
@@ -294,6 +296,39 @@ curl -sf "http://127.0.0.1:$HPORT/v1/crl?format=pem" -o "$TOP/crl.pem" &&
         openssl verify -crl_check -CRLfile "$TOP/crl.pem" -CAfile "$TOP/state/device-ca.pem" "$TOP/leaf.pem" >/dev/null 2>&1 &&
         pass "... (PEM) and the certificate is not on it" || fail "the certificate with the CRL: $(openssl verify -crl_check \
         -CRLfile "$TOP/crl.pem" -CAfile "$TOP/state/device-ca.pem" "$TOP/leaf.pem" 2>&1)"
+# the passport bound to the key: vouchctl verdict verify with the device certificate
+VV=("$VOUCHCTL" verdict verify --keys "$TOP/state/verdict-keys.pem")
+DC=(--device-cert "$CERT" --device-ca "$TOP/state/device-ca.pem")
+"${VV[@]}" "$TOP/out/verdict.bin" "${DC[@]}" --crl "$TOP/crl.der" >"$TOP/vv.out" 2>&1 &&
+        grep -q "^device key: *[0-9a-f]\{64\}" "$TOP/vv.out" &&
+        pass "verdict verify --device-cert: the verdict proves the certificate's key (Verdict.device_key)" ||
+        fail "verdict verify --device-cert: $(cat "$TOP/vv.out")"
+rc=0
+"${VV[@]}" "$TOP/verdict.nokey" "${DC[@]}" >"$TOP/vv.out" 2>&1 || rc=$?
+[[ $rc == 1 ]] && grep -q "wrong-key.*proves no device key" "$TOP/vv.out" &&
+        pass "... a verdict that proves no key is refused with the certificate (exit 1)" ||
+        fail "a verdict without device_key: exit $rc $(cat "$TOP/vv.out")"
+rc=0
+"${VV[@]}" "$TOP/out/verdict.bin" --device-cert "$TOP/leaf.pem" --device-ca "$TOP/ca.pem" >"$TOP/vv.out" 2>&1 || rc=$?
+[[ $rc == 1 ]] && grep -q "not valid with" "$TOP/vv.out" &&
+        pass "... a certificate that does not chain to the device CA is refused (exit 1)" ||
+        fail "another CA: exit $rc $(cat "$TOP/vv.out")"
+openssl req -x509 -key "$TOP/soft.key" -subj "/CN=$DEV" -addext "subjectAltName=URI:spiffe://example.org/device/$DEV" \
+        -addext "extendedKeyUsage=clientAuth" -days 1 -out "$TOP/self.pem" 2>/dev/null
+rc=0
+"${VV[@]}" "$TOP/out/verdict.bin" --device-cert "$TOP/self.pem" --device-ca "$TOP/self.pem" >"$TOP/vv.out" 2>&1 || rc=$?
+[[ $rc == 1 ]] && grep -q "wrong-key.*another device key" "$TOP/vv.out" &&
+        pass "... a certificate of the same device id for a software key is refused (wrong-key, exit 1)" ||
+        fail "a software key's certificate: exit $rc $(cat "$TOP/vv.out")"
+rc=0
+"${VV[@]}" "$TOP/out/verdict.bin" "${DC[@]}" --device other >"$TOP/vv.out" 2>&1 || rc=$?
+[[ $rc == 1 ]] && grep -q "certificate of device $DEV, not other" "$TOP/vv.out" &&
+        pass "... --device must name the certificate's device" || fail "--device other: exit $rc $(cat "$TOP/vv.out")"
+rc=0
+"${VV[@]}" "$TOP/out/verdict.bin" --device-cert "$CERT" >"$TOP/vv.out" 2>&1 || rc=$?
+[[ $rc == 2 ]] && pass "... --device-cert without --device-ca is a usage error (exit 2)" ||
+        fail "--device-cert alone: exit $rc $(cat "$TOP/vv.out")"
+
 # crl_server CRL: an s_server demanding a client certificate of the device CA, checked
 # against CRL (as an enforcement point with the CRL file vouchd serves)
 crl_server() {
@@ -339,6 +374,11 @@ fi
 kill -KILL "$SERVER_PID" 2>/dev/null
 wait "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=""
+rc=0
+"${VV[@]}" "$TOP/out/verdict.bin" "${DC[@]}" --crl "$TOP/crl2.pem" >"$TOP/vv.out" 2>&1 || rc=$?
+[[ $rc == 1 ]] && grep -q "certificate revoked" "$TOP/vv.out" &&
+        pass "verdict verify --device-cert --crl: a revoked certificate is refused (exit 1)" ||
+        fail "verdict verify with the revoked certificate: exit $rc $(cat "$TOP/vv.out")"
 grep -q "CRL number .*1 revoked.*written to $TOP/crl2.pem" "$TOP/crlget.out" && pass "vouchctl crl get says what it wrote" ||
         fail "vouchctl crl get: $(cat "$TOP/crlget.out")"
 "$VOUCHCTL" cert list "$DEV" "${API[@]}" >"$TOP/certs.out" 2>&1 && grep -q "^$SERIAL .* revoked" "$TOP/certs.out" &&

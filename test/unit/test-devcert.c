@@ -9,6 +9,7 @@
  * the other's CRL within a second. */
 #include <errno.h>
 #include <event2/event.h>
+#include <openssl/sha.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -288,6 +289,15 @@ static void test_trusted_gets_certificate(void **state) {
 
         /* for the device's key, and it verifies against the device CA */
         assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(leaf), x->k.key.pkey), 1);
+        /* the verdict names the key it proved: SHA-256 of the certificate's SPKI */
+        unsigned char *spki = NULL;
+        int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &spki);
+        uint8_t spki_digest[32];
+        assert_true(spki_len > 0);
+        assert_non_null(SHA256(spki, (size_t) spki_len, spki_digest));
+        OPENSSL_free(spki);
+        assert_int_equal(v->device_key.len, 32);
+        assert_memory_equal(v->device_key.data, spki_digest, 32);
         assert_int_equal(verify_leaf(x->ca, leaf, NULL), X509_V_OK);
 
         /* stored with its verdict: the verdict's sequences, the same bytes */
@@ -361,6 +371,7 @@ static void expect_refused(t *x, proof_mode mode, const char *check) {
         Vouch__V1__Verdict *v = sfx_verdict_of(m);
         assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__TRUSTED);
         assert_int_equal(m->verdict->n_device_certificates, 0);
+        assert_int_equal(v->device_key.len, 0); /* no key proven */
         const Vouch__V1__Finding *fd = finding(v, "device-key");
         assert_non_null(fd);
         if (!strstr(fd->actual, check))

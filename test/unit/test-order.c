@@ -214,6 +214,10 @@ static void on_verdict(int error, const uint8_t *record, size_t len, void *userd
         __atomic_store_n(&g->done, 1, __ATOMIC_SEQ_CST);
 }
 
+/* Verdict.device_key for the verdicts issue() makes (NULL: none) */
+static uint8_t issue_key[32];
+static bool issue_with_key;
+
 /* Issues a verdict of status about dev at in, judged by golden set dev. */
 static void issue(inst *in, device *dev, int status, got *g) {
         Vouch__V1__Verdict v = VOUCH__V1__VERDICT__INIT;
@@ -228,6 +232,10 @@ static void issue(inst *in, device *dev, int status, got *g) {
         pthread_mutex_unlock(&in->d.lock);
         if (status != VOUCH__V1__TRUST_STATUS__TRUSTED)
                 verdict_one_finding(&v, &f, &fp, "pcr_values", "expected", "actual", "a finding");
+        if (issue_with_key) {
+                v.device_key.data = issue_key;
+                v.device_key.len = sizeof(issue_key);
+        }
         memset(g, 0, sizeof(*g));
         assert_int_equal(verdict_issue(&in->d, dev, &v, on_verdict, g), 0);
         assert_int_equal(v.global_sequence, 0); /* the store numbers it */
@@ -341,10 +349,14 @@ static void test_sealed_record(void **state) {
                 pthread_mutex_lock(&a.d.lock);
                 dev->rec.ek_anchor = i % 2; /* ek_anchor, the field after the global sequence, and none */
                 pthread_mutex_unlock(&a.d.lock);
+                /* device_key, after ek_anchor: with and without either */
+                issue_with_key = i >= 2;
+                memset(issue_key, 0xa0 + i, sizeof(issue_key));
                 issue(&a, dev, i == 2 ? VOUCH__V1__TRUST_STATUS__UNTRUSTED : VOUCH__V1__TRUST_STATUS__TRUSTED, &g[i]);
                 if (i == 1)
                         vs_flush(a.d.store); /* some in a batch of their own */
         }
+        issue_with_key = false;
         vs_flush(a.d.store);
         int n = vs_verdict_history(a.d.store, id, hist, 8);
         assert_int_equal(n, 4);
@@ -363,6 +375,13 @@ static void test_sealed_record(void **state) {
                 assert_int_equal(v->sequence, i + 1);
                 assert_int_equal(s->sequence, i + 1);
                 assert_int_equal(v->ek_anchor, i % 2);
+                if (i >= 2) {
+                        uint8_t want[32];
+                        memset(want, 0xa0 + i, sizeof(want));
+                        assert_int_equal(v->device_key.len, 32);
+                        assert_memory_equal(v->device_key.data, want, 32);
+                } else
+                        assert_int_equal(v->device_key.len, 0);
                 assert_string_equal(v->verifier_id, a.d.verifier_id);
                 vouch__v1__verdict__free_unpacked(v, NULL);
         }

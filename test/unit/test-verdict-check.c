@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <openssl/sha.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -490,6 +491,48 @@ static void test_expect_device(void **state) {
         vv_keyring_free(k);
 }
 
+static void test_expect_device_key(void **state) {
+        vv_keyring *k = ring_pem(key_a.pem);
+        Vouch__V1__SignedVerdict *sv = make_signed(VOUCH__V1__TRUST_STATUS__TRUSTED, ISSUED, EXPIRES, &key_a, key_a.id);
+        static const uint8_t spki[] = "a device key's SubjectPublicKeyInfo";
+        uint8_t digest[32];
+        vv_result r;
+        assert_non_null(SHA256(spki, sizeof(spki), digest));
+        /* a verdict that proves no key is not about the party presenting one */
+        assert_int_equal(vv_verify(k, sv, ISSUED, VV_DEFAULT_SKEW, &r), 0);
+        vv_expect_device_key(&r, NULL, 0); /* nothing expected: unchanged */
+        assert_int_equal(r.outcome, VV_VALID);
+        vv_expect_device_key(&r, spki, sizeof(spki));
+        assert_int_equal(r.outcome, VV_WRONG_KEY);
+        assert_non_null(strstr(r.reason, "proves no device key"));
+        assert_false(vv_accept(&r, true));
+        assert_string_equal(vv_outcome_name(r.outcome), "wrong-key");
+        vv_result_done(&r);
+        /* the key's digest: valid; another key's: not */
+        for (int other = 0; other < 2; other++) {
+                assert_int_equal(vv_verify(k, sv, ISSUED, VV_DEFAULT_SKEW, &r), 0);
+                r.verdict->device_key.data = malloc(sizeof(digest)); /* freed with the verdict */
+                assert_non_null(r.verdict->device_key.data);
+                memcpy(r.verdict->device_key.data, digest, sizeof(digest));
+                r.verdict->device_key.data[31] ^= (uint8_t) other;
+                r.verdict->device_key.len = sizeof(digest);
+                vv_expect_device_key(&r, spki, sizeof(spki));
+                assert_int_equal(r.outcome, other ? VV_WRONG_KEY : VV_VALID);
+                if (other)
+                        assert_non_null(strstr(r.reason, "another device key"));
+                else
+                        assert_true(vv_accept(&r, false));
+                vv_result_done(&r);
+        }
+        /* an invalid verdict keeps its own reason */
+        assert_int_equal(vv_verify(k, sv, EXPIRES, VV_DEFAULT_SKEW, &r), 0);
+        vv_expect_device_key(&r, spki, sizeof(spki));
+        assert_int_equal(r.outcome, VV_EXPIRED);
+        vv_result_done(&r);
+        free_sv(sv);
+        vv_keyring_free(k);
+}
+
 static void test_not_yet_valid(void **state) {
         vv_keyring *k = ring_pem(key_a.pem);
         Vouch__V1__SignedVerdict *sv = make_signed(VOUCH__V1__TRUST_STATUS__TRUSTED, ISSUED, EXPIRES, &key_a, key_a.id);
@@ -729,6 +772,7 @@ int main(void) {
                 cmocka_unit_test(test_truncated_and_garbage),
                 cmocka_unit_test(test_json_form),
                 cmocka_unit_test(test_keys_file_errors),
+                cmocka_unit_test(test_expect_device_key),
                 cmocka_unit_test(test_time),
                 cmocka_unit_test(test_names),
         };

@@ -180,7 +180,7 @@ static void test_verdict_json(void **state) {
                             "\"issued_at\":1795600800,\"expires_at\":1795604400,\"nonce\":\"dead\","
                             "\"golden_name\":\"arch\",\"golden_version\":3,\"boot_count\":7,\"ak_name\":\"\","
                             "\"sequence\":42,\"verifier_id\":\"ver\",\"global_sequence\":9007199254740993,"
-                            "\"ek_anchor\":\"CERTIFICATE\"}");
+                            "\"ek_anchor\":\"CERTIFICATE\",\"device_key\":\"\"}");
         json_object_put(o);
 
         /* an enum value this build does not know stays a number */

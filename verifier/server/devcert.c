@@ -5,6 +5,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -478,6 +479,17 @@ int devcert_check_deployment(vouchd *d, char *err, size_t n) {
 void devcert_proof_done(devcert_proof *p) {
         EVP_PKEY_free(p->key);
         p->key = NULL;
+}
+
+int devcert_key_digest(EVP_PKEY *key, uint8_t out[32]) {
+        unsigned char *der = NULL;
+        int n = i2d_PUBKEY(key, &der);
+        if (n <= 0)
+                return -ENOMEM;
+        unsigned int len = 0;
+        int ok = EVP_Digest(der, (size_t) n, out, &len, EVP_sha256(), NULL) == 1 && len == 32;
+        OPENSSL_free(der);
+        return ok ? 0 : -EIO;
 }
 
 int devcert_check(vouchd *d, const vc_ak *ak, const uint8_t *nonce, size_t nonce_len, const uint8_t *pub,

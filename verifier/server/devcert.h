@@ -103,6 +103,10 @@ int devcert_check(vouchd *d, const vc_ak *ak, const uint8_t *nonce, size_t nonce
                   devcert_proof *ret);
 void devcert_proof_done(devcert_proof *p);
 
+/* SHA-256 of key's DER SubjectPublicKeyInfo (Verdict.device_key) into out (32 bytes).
+ * -ENOMEM, -EIO. */
+int devcert_key_digest(EVP_PKEY *key, uint8_t out[32]);
+
 /* The certificate of device_id's key, issued at now for a TRUSTED verdict expiring at
  * expires_at (both Unix seconds): a random positive 16-byte serial; notBefore now -
  * DEVCERT_BACKDATE; notAfter the earliest of expires_at, now + --device-cert-ttl and the

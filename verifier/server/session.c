@@ -593,6 +593,13 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
                 v.ak_name.data = (uint8_t *) ak_name;
                 v.ak_name.len = ak_name_len;
         }
+        /* the key this attestation proved, for relying parties that see it over TLS */
+        uint8_t device_key[32];
+        if (res->trust == VC_TRUST_TRUSTED && proof->state == DEVCERT_PROOF_VALID &&
+            devcert_key_digest(proof->key, device_key) == 0) {
+                v.device_key.data = device_key;
+                v.device_key.len = sizeof(device_key);
+        }
         if (res->trust == VC_TRUST_TRUSTED && proof->state == DEVCERT_PROOF_VALID &&
             devcert_issue(d, s->dev->rec.id, proof->key, now, v.expires_at, &cert, reason, sizeof(reason)) < 0) {
                 key_finding = true;

@@ -31,7 +31,7 @@ typedef struct commit {
          * by seal(): the bytes of the fields before global_sequence (13) and after it */
         uint8_t *head;
         size_t head_len;
-        uint8_t tail[16];
+        uint8_t tail[48];               /* the fields after global_sequence: ek_anchor, device_key */
         size_t tail_len;
         uint64_t sequence;              /* per device */
         int status;
@@ -80,12 +80,15 @@ static void set_latest_locked(device *dev, commit *c) {
  * below refuses to issue. */
 static int pack_unnumbered(const Vouch__V1__Verdict *v, commit *c) {
         const ProtobufCMessageDescriptor *desc = &vouch__v1__verdict__descriptor;
-        if (desc->n_fields != 14 || desc->fields[12].id != 13 || desc->fields[13].id != 14)
+        if (desc->n_fields != 15 || desc->fields[12].id != 13 || desc->fields[13].id != 14 ||
+            desc->fields[14].id != 15)
                 return -EPROTO;
         Vouch__V1__Verdict head = *v, tail = VOUCH__V1__VERDICT__INIT;
         head.global_sequence = 0;
         head.ek_anchor = 0;
+        head.device_key = (ProtobufCBinaryData) { 0 };
         tail.ek_anchor = v->ek_anchor;
+        tail.device_key = v->device_key;
         if (vouch__v1__verdict__get_packed_size(&tail) > sizeof(c->tail))
                 return -EINVAL;
         c->tail_len = vouch__v1__verdict__pack(&tail, c->tail);

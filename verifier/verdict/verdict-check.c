@@ -5,9 +5,11 @@
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -366,6 +368,20 @@ void vv_expect_device(vv_result *r, const char *device) {
                  strlen(got) > 64 ? "..." : "", device, strlen(device) > 64 ? "..." : "");
 }
 
+void vv_expect_device_key(vv_result *r, const uint8_t *spki, size_t spki_len) {
+        uint8_t want[SHA256_DIGEST_LENGTH];
+        if (!r || r->outcome != VV_VALID || !r->verdict || !spki)
+                return;
+        const ProtobufCBinaryData *got = &r->verdict->device_key;
+        if (SHA256(spki, spki_len, want) && got->len == sizeof(want) && CRYPTO_memcmp(got->data, want, sizeof(want)) == 0)
+                return;
+        r->outcome = VV_WRONG_KEY;
+        snprintf(r->reason, sizeof(r->reason), "%s",
+                 got->len ? "the verdict proves another device key than the one presented"
+                          : "the verdict proves no device key (its attestation certified none, or vouchd issues no "
+                            "device certificates)");
+}
+
 bool vv_accept(const vv_result *r, bool any_status) {
         if (!r || r->outcome != VV_VALID || !r->verdict)
                 return false;
@@ -382,6 +398,7 @@ const char *vv_outcome_name(vv_outcome o) {
         case VV_NOT_YET_VALID: return "not-yet-valid";
         case VV_EXPIRED: return "expired";
         case VV_WRONG_DEVICE: return "wrong-device";
+        case VV_WRONG_KEY: return "wrong-key";
         }
         return "invalid";
 }

@@ -58,6 +58,7 @@ typedef enum vv_outcome {
         VV_NOT_YET_VALID = 5,   /* issued_at more than skew seconds after now */
         VV_EXPIRED = 6,         /* now >= expires_at */
         VV_WRONG_DEVICE = 7,    /* valid, but about another device than expected (vv_expect_device) */
+        VV_WRONG_KEY = 8,       /* valid, but it does not prove the key expected (vv_expect_device_key) */
 } vv_outcome;
 
 typedef struct vv_result {
@@ -76,6 +77,11 @@ void vv_result_done(vv_result *r);
 /* A valid verdict that is about another device than `device` becomes VV_WRONG_DEVICE: a
  * genuine verdict proves nothing about a device that merely presents (or is served) it. */
 void vv_expect_device(vv_result *r, const char *device);
+/* A valid verdict that does not name the device key whose DER SubjectPublicKeyInfo is spki
+ * (Verdict.device_key: the SHA-256 of the key the attestation proved in the TPM) becomes
+ * VV_WRONG_KEY, also when it names none: a relying party that saw the key over TLS (the
+ * device certificate's key) knows the verdict is about the party holding it, not a bearer. */
+void vv_expect_device_key(vv_result *r, const uint8_t *spki, size_t spki_len);
 
 /* The relying party's decision: a valid verdict that says TRUSTED (or, with any_status,
  * any valid verdict). A zeroed result is never accepted. */

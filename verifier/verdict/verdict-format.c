@@ -62,7 +62,7 @@ static const json_form json_forms[] = {
         { &vouch__v1__verdict__descriptor,
           (const char *const[]) { "device_id", "status", "findings", "issued_at", "expires_at", "nonce", "golden_name",
                                   "golden_version", "boot_count", "ak_name", "sequence", "verifier_id",
-                                  "global_sequence", "ek_anchor", NULL } },
+                                  "global_sequence", "ek_anchor", "device_key", NULL } },
         { &vouch__v1__finding__descriptor,
           (const char *const[]) { "rule", "pcr", "event", "event_type", "expected", "actual", "explanation", NULL } },
         { &vouch__v1__device_info__descriptor,
@@ -240,6 +240,11 @@ void vfmt_verdict_text(FILE *f, const Vouch__V1__Verdict *v) {
         put_hex(f, &v->nonce);
         fputs("\nak name:      ", f);
         put_hex(f, &v->ak_name);
+        if (v->device_key.len) {
+                fputs("\ndevice key:   ", f);
+                put_hex(f, &v->device_key);
+                fputs(" (SHA-256 of its public key; proven by the AK)", f);
+        }
         fprintf(f, "\nfindings:     %zu\n", v->n_findings);
         for (size_t i = 0; i < v->n_findings; i++) {
                 const Vouch__V1__Finding *fd = v->findings[i];

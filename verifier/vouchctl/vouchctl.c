@@ -30,6 +30,7 @@ static void usage(FILE *f) {
               "\n"
               "Signed verdicts (offline, the relying party's check):\n"
               "  verdict verify --keys KEYS_FILE VERDICT_FILE [--now TIME] [--any-status] [--json]\n"
+              "                 [--device-cert CERT --device-ca CA [--crl CRL]]\n"
               "\n"
               "The verifier's policy-engine API (each with --server URL --cert FILE --key FILE --ca FILE\n"
               "or --config FILE, and --json):\n"
