@@ -79,6 +79,20 @@ typedef struct keys {
 
 static volatile sig_atomic_t stop;
 
+/* Renewal of the device certificate (--cert-out): when three quarters of the certificate's
+ * life have passed and no new one came with a verdict (vouchd normally challenges before:
+ * every interval, or at two thirds of a shorter certificate's life), the agent connects
+ * again, which gets it attested (and its certificate renewed) at once. 0: not armed. */
+static int64_t cert_renew_at;           /* CLOCK_MONOTONIC seconds */
+static int64_t cert_not_after;          /* the certificate's notAfter, Unix seconds */
+static bool cert_renew_due;             /* wait_readable gave up the connection for it */
+
+static int64_t mono_seconds(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t) t.tv_sec;
+}
+
 /* The log: the programs' one format (common/vulog.h), text or JSON lines (--log-format). */
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...) {
@@ -239,6 +253,11 @@ static int wait_readable(conn *c) {
         while (!stop) {
                 if (SSL_pending(c->ssl) > 0)
                         return 0;
+                if (cert_renew_at && mono_seconds() >= cert_renew_at) {
+                        cert_renew_at = 0;
+                        cert_renew_due = true;
+                        return -ETIME;
+                }
                 struct pollfd p = { .fd = c->fd, .events = POLLIN };
                 int k = poll(&p, 1, 1000);
                 if (k > 0)
@@ -537,7 +556,7 @@ static void send_error(conn *c, int error, const char *fmt, ...) {
 
 /* ---- one connection ---- */
 
-enum { RUN_TRUSTED = 0, RUN_UNTRUSTED = 1, RUN_ERROR = 2, RUN_RETRY = 3 };
+enum { RUN_TRUSTED = 0, RUN_UNTRUSTED = 1, RUN_ERROR = 2, RUN_RETRY = 3, RUN_RENEW = 4 };
 
 /* The quote's PCR values, bank by bank, as the answer carries them. */
 static int answer_pcrs(const vc_pcr_set *pcrs, va_answer_pcrs *ret) {
@@ -648,7 +667,7 @@ static int answer_challenge(conn *c, keys *k, const opts *o, const Vouch__V1__Qu
  * each is one DER certificate, and the first is for this agent's device key (a chain for
  * another key would not work with --key-out). */
 static int device_chain_pem(const keys *k, const Vouch__V1__VerdictNotice *vn, char **ret, size_t *ret_len,
-                            char *info, size_t info_size) {
+                            int64_t *ret_not_after, char *info, size_t info_size) {
         EVP_PKEY *mine = NULL;
         BIO *bio = NULL;
         vc_error err;
@@ -688,6 +707,7 @@ static int device_chain_pem(const keys *k, const Vouch__V1__VerdictNotice *vn, c
                         X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
                         struct tm na = { 0 };
                         ASN1_TIME_to_tm(X509_get0_notAfter(x), &na);
+                        *ret_not_after = (int64_t) timegm(&na);
                         snprintf(info, info_size, "%s, valid until %04d-%02d-%02dT%02d:%02d:%02dZ, %zu in the chain",
                                  subject, na.tm_year + 1900, na.tm_mon + 1, na.tm_mday, na.tm_hour, na.tm_min,
                                  na.tm_sec, vn->n_device_certificates);
@@ -716,7 +736,8 @@ out:
 static void on_device_certificates(const opts *o, const keys *k, const Vouch__V1__VerdictNotice *vn) {
         char info[512] = "", *pem = NULL;
         size_t len = 0;
-        int r = device_chain_pem(k, vn, &pem, &len, info, sizeof(info));
+        int64_t not_after = 0;
+        int r = device_chain_pem(k, vn, &pem, &len, &not_after, info, sizeof(info));
         if (r < 0) {
                 say("the verifier's device certificate is not used: %s", info);
                 return;
@@ -725,8 +746,12 @@ static void on_device_certificates(const opts *o, const keys *k, const Vouch__V1
                 say("device certificate: %s (no --cert-out to write it to)", info);
         else if (write_atomic(o->cert_out, pem, len, 0644) < 0)
                 say("cannot write %s", o->cert_out);
-        else
+        else {
                 say("device certificate: %s: written to %s", info, o->cert_out);
+                int64_t left = not_after - (int64_t) time(NULL);
+                cert_not_after = not_after;
+                cert_renew_at = !o->once && left > 0 ? mono_seconds() + (left * 3 / 4 > 1 ? left * 3 / 4 : 1) : 0;
+        }
         free(pem);
 }
 
@@ -846,6 +871,18 @@ static int run_once_connected(keys *k, const opts *o, unsigned *ret_verdicts) {
         }
         while (!stop) {
                 Vouch__V1__VerifierMessage *vm = recv_msg(&c);
+                if (!vm && cert_renew_due) {
+                        char t[32];
+                        struct tm tm;
+                        time_t na = (time_t) cert_not_after;
+                        gmtime_r(&na, &tm);
+                        strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                        say("device certificate: valid until %s and no new one came: connecting again to be attested "
+                            "for a new one", t);
+                        cert_renew_due = false;
+                        result = RUN_RENEW;
+                        break;
+                }
                 if (!vm) {
                         if (!stop)
                                 say("connection to %s lost", o->server);
@@ -1009,6 +1046,8 @@ int main(int argc, char **argv) {
                         break;
                 if (verdicts > 0)
                         backoff = 1;
+                if (result == RUN_RENEW)
+                        continue; /* at once: the certificate is running out */
         wait:;
                 /* reconnect with exponential backoff and jitter, so a fleet does not stampede */
                 uint32_t rnd = 0;

@@ -35,6 +35,7 @@ T=$TOP/tpm
 VOUCHD_PID=""
 PROXY_PID=""
 SERVER_PID=""
+AGENT_PID=""
 SWTPM_PID=""
 npass=0
 nfail=0
@@ -43,7 +44,7 @@ fail() { nfail=$((nfail + 1)); echo "FAIL - $*"; }
 cleanup() {
         local rc=$?
         set +e
-        for p in "$SERVER_PID" "$PROXY_PID" "$VOUCHD_PID"; do
+        for p in "$AGENT_PID" "$SERVER_PID" "$PROXY_PID" "$VOUCHD_PID"; do
                 [[ -n $p ]] && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
         done
         stop_swtpm
@@ -223,6 +224,50 @@ SERVER_PID=""
 
 cp "$TOP/out/verdict.bin" "$TOP/verdict.nokey" # a verifier that proves no device key
 
+# agent_bg LOG: vouch-agent attesting on (no --once) with --cert-out, in the background
+agent_bg() {
+        "$VOUCH_AGENT" --server "127.0.0.1:$PPORT" --ca "$1" --tcti "$TPM2TOOLS_TCTI" --eventlog "$LOG" \
+                --state-dir "$TOP/agent" --key-out "$KEY" --cert-out "$CERT" >"$2.out" 2>"$2" &
+        AGENT_PID=$!
+}
+agent_stop() {
+        kill -TERM "$AGENT_PID" 2>/dev/null
+        wait "$AGENT_PID" 2>/dev/null || true
+        AGENT_PID=""
+}
+
+# --- the agent renews on its own: a certificate that runs out (8 s here) and no new one from
+# the verifier (this one issues none): at three quarters of its life the agent connects again
+python3 - "$TOP/device.csr" "$TOP/ca.pem" "$TOP/ca.key" "$TOP/short.der" <<'PY'
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+csr = x509.load_pem_x509_csr(open(sys.argv[1], "rb").read())
+ca = x509.load_pem_x509_certificate(open(sys.argv[2], "rb").read())
+key = serialization.load_pem_private_key(open(sys.argv[3], "rb").read(), None)
+now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+cert = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(ca.subject).public_key(csr.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(seconds=60))
+        .not_valid_after(now + datetime.timedelta(seconds=8))
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+        .sign(key, hashes.SHA256()))
+open(sys.argv[4], "wb").write(cert.public_bytes(serialization.Encoding.DER))
+PY
+proxy "$TOP/rec5" cert-proxy "$TOP/short.der" "$TOP/ca.der"
+agent_bg "$TOP/state/ca.pem" "$TOP/renew1.err"
+for ((i = 0; i < 200; i++)); do
+        [[ -s $TOP/rec5/conn-2.agent ]] && grep -q "connecting again to be attested" "$TOP/renew1.err" &&
+                [[ $(grep -c "written to $CERT" "$TOP/renew1.err") -ge 2 ]] && break
+        sleep 0.1
+done
+agent_stop
+if grep -q "device certificate: valid until .* and no new one came: connecting again to be attested for a new one" \
+        "$TOP/renew1.err" && [[ -s $TOP/rec5/conn-2.agent ]] && [[ $(grep -c "written to $CERT" "$TOP/renew1.err") -ge 2 ]]; then
+        pass "the agent renews on its own: a certificate at 3/4 of its life and none new, it connects again and gets one"
+else
+        fail "the agent's own renewal: $(grep -i "certificate\|connect" "$TOP/renew1.err" | tail -n 5)"
+fi
+
 # --- a certificate for another key: not written (the one written before stays)
 openssl req -new -key "$TOP/soft.key" -subj "/CN=someone else" -out "$TOP/soft.csr" 2>/dev/null
 openssl x509 -req -in "$TOP/soft.csr" -CA "$TOP/ca.pem" -CAkey "$TOP/ca.key" -CAcreateserial -days 1 \
@@ -383,6 +428,37 @@ grep -q "CRL number .*1 revoked.*written to $TOP/crl2.pem" "$TOP/crlget.out" && 
         fail "vouchctl crl get: $(cat "$TOP/crlget.out")"
 "$VOUCHCTL" cert list "$DEV" "${API[@]}" >"$TOP/certs.out" 2>&1 && grep -q "^$SERIAL .* revoked" "$TOP/certs.out" &&
         pass "vouchctl cert list: revoked" || fail "vouchctl cert list after the revocation: $(cat "$TOP/certs.out")"
+
+# --- vouchd renews a certificate shorter-lived than the interval (--device-cert-ttl 30,
+# --interval 3600): it challenges again at two thirds of its life, before the agent would
+kill -TERM "$VOUCHD_PID" 2>/dev/null
+wait "$VOUCHD_PID" 2>/dev/null || true
+"$VOUCHD" init --state-dir "$TOP/state2" >/dev/null
+"$VOUCHD" --state-dir "$TOP/state2" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" --default-golden arch \
+        --ek-ca "$T/ekca.pem" --interval 3600 --threads 1 --trust-domain example.org --device-cert-ttl 30 \
+        >"$TOP/vouchd.out" 2>"$TOP/vouchd.log" &
+VOUCHD_PID=$!
+for ((i = 0; i < 100; i++)); do
+        grep -q ready "$TOP/vouchd.out" && break
+        sleep 0.1
+done
+PPORT=$VPORT
+rm -f "$CERT"
+agent_bg "$TOP/state2/ca.pem" "$TOP/renew2.err"
+for ((i = 0; i < 400; i++)); do
+        [[ $(grep -c "written to $CERT" "$TOP/renew2.err") -ge 2 ]] && break
+        sleep 0.1
+done
+agent_stop
+mapfile -t at < <(grep "written to $CERT" "$TOP/renew2.err" | head -n 2 | awk '{print $1}')
+if ((${#at[@]} == 2)); then
+        gap=$(($(date -d "${at[1]}" +%s) - $(date -d "${at[0]}" +%s)))
+        ((gap >= 17 && gap <= 23)) && ! grep -q "connecting again" "$TOP/renew2.err" &&
+                pass "vouchd renews a 30 s certificate after ${gap} s (two thirds of its life), the interval being an hour" ||
+                fail "vouchd's renewal: ${gap} s between certificates; $(grep -i "connecting again" "$TOP/renew2.err")"
+else
+        fail "vouchd's renewal: $(grep -c "written to" "$TOP/renew2.err") certificate(s) in 40 s: $(tail -n 3 "$TOP/renew2.err")"
+fi
 
 echo "$npass passed, $nfail failed"
 ((nfail == 0))

@@ -70,6 +70,7 @@ typedef struct pending {
         size_t notice_len;
         uint8_t *cert;                  /* the device's certificate (DER) issued with the verdict */
         size_t cert_len;
+        int64_t cert_not_after;         /* ... and its notAfter (Unix seconds) */
         bool notice_failed;
         bool reschedule;
         struct timespec t0;             /* when the challenge was sent (0: not an attestation) */
@@ -314,6 +315,13 @@ static void pending_finish(pending *p) {
                                 const config *c = &s->l->d->cfg;
                                 double j = c->interval * (c->jitter_pct / 100.0);
                                 double secs = c->interval - j + 2 * j * loop_jitter01(s->l);
+                                /* a device certificate shorter-lived than the interval
+                                 * (--device-cert-ttl) is renewed at two thirds of its life */
+                                if (p->cert_not_after) {
+                                        double renew = (double) (p->cert_not_after - vclock_wall()) * 2 / 3;
+                                        if (renew < secs)
+                                                secs = renew > 1 ? renew : 1;
+                                }
                                 struct timeval tv = challenge_delay(s->l, secs);
                                 evtimer_add(s->timer, &tv);
                         } else {
@@ -662,6 +670,7 @@ static void issue_verdict(session *s, const vc_attest_result *res, uint64_t tick
          * writer thread), takes p's: set before the verdict is queued */
         p->cert = cert.der;
         p->cert_len = cert.der_len;
+        p->cert_not_after = cert.der ? cert.not_after : 0;
         int r = verdict_issue_attested_cert(d, s->dev, &v, ticket, cert.der ? &cert : NULL, verdict_stored, p);
         bool issued = r == 0 && cert.der;
         cert.der = NULL; /* p's */
