@@ -11,7 +11,7 @@
 #             here with -Dfuzzing=true -Db_sanitize=none if it does not exist yet (the
 #             harnesses bring their own sanitizer flags; a global b_sanitize would only
 #             slow the rest of the build down)
-#   HARNESS   fuzz-eventlog, fuzz-quote, fuzz-certify, fuzz-pcrs, fuzz-devpath, fuzz-golden, fuzz-verdict
+#   HARNESS   fuzz-eventlog, fuzz-quote, fuzz-certify, fuzz-pcrs, fuzz-devpath, fuzz-golden, fuzz-verdict, fuzz-devnames
 #             (default: all)
 # Environment: VOUCH_SHARED_DIR (default: ../shared next to the project), CC (default clang),
 # FUZZ_OUT (results; default BUILDDIR/fuzz-results), FUZZ_ARGS (more libFuzzer flags).
@@ -28,7 +28,7 @@ seconds=${1:-60}
 builddir=${2:-$root/build-fuzz-clang}
 shift $(( $# > 2 ? 2 : $# ))
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz-eventlog fuzz-quote fuzz-certify fuzz-pcrs fuzz-devpath fuzz-golden fuzz-verdict)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz-eventlog fuzz-quote fuzz-certify fuzz-pcrs fuzz-devpath fuzz-golden fuzz-verdict fuzz-devnames)
 shared=${VOUCH_SHARED_DIR:-$root/../shared}
 out=${FUZZ_OUT:-$builddir/fuzz-results}
 export CC=${CC:-clang}
@@ -38,12 +38,12 @@ case $seconds in
 esac
 
 declare -A max_len=([fuzz-eventlog]=65536 [fuzz-quote]=16384 [fuzz-certify]=8192 [fuzz-pcrs]=16384 [fuzz-devpath]=4096
-                   [fuzz-golden]=65536 [fuzz-verdict]=16384)
+                   [fuzz-golden]=65536 [fuzz-verdict]=16384 [fuzz-devnames]=8192)
 # seed corpora each harness starts from (test/fuzz/corpus/*, copied), other seeds of the
 # project (read in place) and real data (folders of the shared dir; read recursively)
 declare -A seeds=([fuzz-eventlog]="fuzz-eventlog" [fuzz-quote]="fuzz-quote" [fuzz-certify]="fuzz-certify"
                   [fuzz-pcrs]="fuzz-pcrs" [fuzz-devpath]="fuzz-devpath" [fuzz-golden]="fuzz-golden fuzz-eventlog"
-                  [fuzz-verdict]="fuzz-verdict")
+                  [fuzz-verdict]="fuzz-verdict" [fuzz-devnames]="fuzz-devnames")
 declare -A project=([fuzz-golden]="golden")
 declare -A real=([fuzz-eventlog]="eventlogs quotes ccel" [fuzz-pcrs]="eventlogs quotes ccel" [fuzz-golden]="eventlogs quotes ccel")
 

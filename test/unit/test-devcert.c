@@ -385,6 +385,65 @@ static void expect_refused(t *x, proof_mode mode, const char *check) {
 
 static void call(t *x, const char *path, api_role role, api_response *out);
 
+static void write_names(const char *path, const char *text) {
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        assert_int_equal(fputs(text, fp) >= 0, 1);
+        assert_int_equal(fclose(fp), 0);
+}
+
+/* The certificate of the next attestation: its SAN entries as "URI:..." / "DNS:..." joined
+ * by spaces into buf. */
+static const char *sans_of_next(t *x, char *buf, size_t size) {
+        Vouch__V1__VerifierMessage *m = attest(&x->f);
+        assert_int_equal(m->verdict->n_device_certificates, 2);
+        X509 *leaf = parse_cert(&m->verdict->device_certificates[0]);
+        GENERAL_NAMES *sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+        size_t k = 0;
+        buf[0] = 0;
+        for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+                GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+                const ASN1_STRING *v = g->type == GEN_URI ? g->d.uniformResourceIdentifier : g->d.dNSName;
+                assert_true(g->type == GEN_URI || g->type == GEN_DNS);
+                k += (size_t) snprintf(buf + k, size - k, "%s%s:%.*s", k ? " " : "", g->type == GEN_URI ? "URI" : "DNS",
+                                       ASN1_STRING_length(v), (const char *) ASN1_STRING_get0_data(v));
+        }
+        GENERAL_NAMES_free(sans);
+        X509_free(leaf);
+        vouch__v1__verifier_message__free_unpacked(m, NULL);
+        return buf;
+}
+
+/* --device-names: the operator's DNS names join the SPIFFE ID in the device's certificate;
+ * reloaded (SIGHUP) in place, a bad file keeping the names in use. */
+static void test_device_names(void **state) {
+        t *x = *state;
+        vouchd *d = &x->f.d;
+        char path[300], text[400], want[600], got[1200];
+        snprintf(path, sizeof(path), "%s/device-names", x->f.dir);
+        snprintf(text, sizeof(text), "# operator's names\n%s host1.example.org Host1.Internal\n", x->f.id);
+        write_names(path, text);
+        d->cfg.device_names = strdup(path);
+        assert_int_equal(devcert_names_reload(d), 0);
+        snprintf(want, sizeof(want), "URI:spiffe://" TD "/device/%s DNS:host1.example.org DNS:host1.internal",
+                 x->f.id);
+        assert_string_equal(sans_of_next(x, got, sizeof(got)), want);
+        /* a file that is refused: the names in use stay */
+        snprintf(text, sizeof(text), "%s *.example.org\n", x->f.id);
+        write_names(path, text);
+        assert_true(devcert_names_reload(d) < 0);
+        assert_string_equal(sans_of_next(x, got, sizeof(got)), want);
+        /* the device no longer listed: its SPIFFE ID alone */
+        write_names(path, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef other.example.org\n");
+        assert_int_equal(devcert_names_reload(d), 0);
+        snprintf(want, sizeof(want), "URI:spiffe://" TD "/device/%s", x->f.id);
+        assert_string_equal(sans_of_next(x, got, sizeof(got)), want);
+        /* a file gone: an error, the names in use stay */
+        assert_int_equal(unlink(path), 0);
+        assert_true(devcert_names_reload(d) < 0);
+        assert_string_equal(sans_of_next(x, got, sizeof(got)), want);
+}
+
 static void test_bad_proofs_get_none(void **state) {
         t *x = *state;
         expect_refused(x, PROOF_OTHER_NONCE, "qualifying-data");
@@ -871,6 +930,16 @@ static void test_load_refused(void **state) {
         expect_load_refused(f, a, b, TD);
         free(f->d.cfg.crl_url);
         f->d.cfg.crl_url = NULL;
+        /* --device-names without --trust-domain (nothing to name), or a file that is refused */
+        char names[300];
+        snprintf(names, sizeof(names), "%s/names", dir);
+        write_names(names, "not-an-id host\n");
+        f->d.cfg.device_names = strdup(names);
+        expect_load_refused(f, a, b, TD);
+        write_names(names, "");
+        expect_load_refused(f, a, b, NULL);
+        free(f->d.cfg.device_names);
+        f->d.cfg.device_names = NULL;
         /* the state dir's pair: garbled, or half of it, is an error naming the file, never
          * replaced; a pair made by init loads */
         char err[600], state_dir[200];
@@ -1066,6 +1135,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_shorter_ttl, setup_ttl, teardown),
                 cmocka_unit_test_setup_teardown(test_longer_ttl, setup_long, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_proofs_get_none, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_device_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_untrusted_gets_none, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_no_trust_domain, setup_off, teardown),
                 cmocka_unit_test_setup_teardown(test_untrusted_revokes, setup, teardown),

@@ -70,6 +70,8 @@ const char config_usage[] =
         "  --device-cert-ttl SECONDS  at most this long (default and longest: until the verdict expires)\n"
         "  --crl-url URL           the CRL distribution point they name (default:\n"
         "                          http://HTTP_LISTEN/v1/crl with --http-listen)\n"
+        "  --device-names FILE     DNS names the operator gives devices (lines \"DEVICE_ID NAME...\"),\n"
+        "                          added to their certificates; reloaded on SIGHUP\n"
         "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the golden sets and the\n"
         "verdict-signing keys (after rotate-key).\n";
 
@@ -78,7 +80,7 @@ enum {
         O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
         O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH, O_STORE,
         O_INSTANCE, O_LOG_FORMAT, O_HTTP_LISTEN, O_TRUST_DOMAIN, O_DEVICE_CA_CERT, O_DEVICE_CA_KEY, O_CRL_URL,
-        O_DEVICE_CERT_TTL,
+        O_DEVICE_CERT_TTL, O_DEVICE_NAMES,
         /* from here on: the command line only (load_config) */
         O_NAME, O_OUT, O_OLD_VALID, O_FRESH_STORE, O_JOIN,
 };
@@ -124,6 +126,7 @@ static const struct option options[] = {
         { "device-ca-key", required_argument, NULL, O_DEVICE_CA_KEY },
         { "crl-url", required_argument, NULL, O_CRL_URL },
         { "device-cert-ttl", required_argument, NULL, O_DEVICE_CERT_TTL },
+        { "device-names", required_argument, NULL, O_DEVICE_NAMES },
         {},
 };
 
@@ -150,6 +153,7 @@ void config_free(config *c) {
         free(c->device_ca_cert);
         free(c->device_ca_key);
         free(c->crl_url);
+        free(c->device_names);
         for (size_t i = 0; i < c->n_api_admins; i++)
                 free(c->api_admins[i]);
         for (size_t i = 0; i < c->n_api_readers; i++)
@@ -248,6 +252,7 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_DEVICE_CA_KEY: return set_str(&c->device_ca_key, v);
         case O_CRL_URL: return set_str(&c->crl_url, v);
         case O_DEVICE_CERT_TTL: return set_uint(name, v, 30, 31536000, &c->device_cert_ttl);
+        case O_DEVICE_NAMES: return set_str(&c->device_names, v);
         case O_API_CLIENT_CA: return set_str(&c->api_client_ca, v);
         case O_API_ADMIN: return add_str(&c->api_admins, &c->n_api_admins, v);
         case O_API_READER: return add_str(&c->api_readers, &c->n_api_readers, v);

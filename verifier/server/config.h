@@ -58,6 +58,7 @@ typedef struct config {
         char *device_ca_cert, *device_ca_key; /* the operator's device CA; NULL: the state dir's */
         char *crl_url;          /* --crl-url: their CRL distribution point; NULL: from --http-listen */
         unsigned device_cert_ttl; /* --device-cert-ttl SECONDS: at most this long; 0: the verdict's */
+        char *device_names;     /* --device-names FILE: operator-assigned DNS names (devnames.h) */
 } config;
 
 /* What the command line asks for: run (the default), or one of the subcommands. */

@@ -19,6 +19,7 @@
 #include "certify.h"
 #include "clock.h"
 #include "devcert.h"
+#include "devnames.h"
 #include "fileio.h"
 #include "keys.h"
 #include "statedir.h"
@@ -51,6 +52,8 @@ struct devcert {
         char ca_where[4200];                    /* the certificate file, for messages */
         int64_t ca_not_after;
         char *crl_url;                          /* NULL: no distribution point */
+        devnames *names;                        /* --device-names, under names_mu (SIGHUP swaps it) */
+        pthread_mutex_t names_mu;
         int64_t max_ttl;                        /* the longest lifetime (--device-cert-ttl), 0: none */
         bool issuing;
         /* /metrics (any thread) */
@@ -344,6 +347,7 @@ int devcert_load(vouchd *d) {
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_mutex_init(&c->mu, NULL);
         pthread_mutex_init(&c->refresh_mu, NULL);
+        pthread_mutex_init(&c->names_mu, NULL);
         pthread_cond_init(&c->wake, &ca);
         pthread_condattr_destroy(&ca);
         d->devcert = c;
@@ -353,6 +357,11 @@ int devcert_load(vouchd *d) {
         }
         if ((r = settings(d, c)) < 0)
                 return r;
+        if (cfg->device_names && !cfg->trust_domain) {
+                vlog(LOG_ERR, "--device-names %s: names for device certificates, which are issued only with "
+                              "--trust-domain", cfg->device_names);
+                return -EINVAL;
+        }
         if (cfg->device_ca_cert) {
                 snprintf(c->ca_where, sizeof(c->ca_where), "--device-ca-cert %.4000s", cfg->device_ca_cert);
                 r = load_files(c, cfg->device_ca_cert, cfg->device_ca_key, &chain, err, sizeof(err));
@@ -408,6 +417,8 @@ int devcert_load(vouchd *d) {
         ERR_clear_error();
         if (r < 0)
                 return r;
+        if ((r = devcert_names_reload(d)) < 0)
+                return r;
         c->issuing = cfg->trust_domain != NULL;
         if (c->issuing)
                 vlog(LOG_INFO, "device certificates: issued by %s (key %.16s) for trust domain %s%s%s", c->ca_where,
@@ -420,6 +431,50 @@ int devcert_load(vouchd *d) {
 
 bool devcert_issuing(vouchd *d) {
         return d->devcert && d->devcert->issuing;
+}
+
+int devcert_names_reload(vouchd *d) {
+        devcert *c = d->devcert;
+        const char *path = d->cfg.device_names;
+        devnames *names = NULL;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        char err[512];
+        if (!c || !path)
+                return 0;
+        int r = vu_read_file(AT_FDCWD, path, DEVNAMES_FILE_MAX, &buf, &len);
+        if (r < 0) {
+                vlog(LOG_ERR, "--device-names %s: %s", path,
+                     r == -E2BIG ? "more than 16 MiB" : strerror(-r));
+                return r;
+        }
+        r = devnames_parse((const char *) buf, len, &names, err, sizeof(err));
+        free(buf);
+        if (r < 0) {
+                vlog(LOG_ERR, "--device-names %s: %s", path, err);
+                return r;
+        }
+        pthread_mutex_lock(&c->names_mu);
+        devnames *old = c->names;
+        c->names = names;
+        pthread_mutex_unlock(&c->names_mu);
+        devnames_free(old);
+        vlog(LOG_INFO, "device certificates: DNS names for %zu devices from %s", devnames_count(names), path);
+        return 0;
+}
+
+/* san (at least DEVCERT_SAN_MAX bytes): the SPIFFE ID, then the names the operator gave the
+ * device (--device-names) */
+#define DEVCERT_SAN_MAX (128 + DEVNAMES_PER_DEVICE * (DEVNAMES_NAME_MAX + 5) + 300)
+static void san_of(vouchd *d, const char *device_id, char *san, size_t size) {
+        devcert *c = d->devcert;
+        const char *const *names;
+        size_t k = (size_t) snprintf(san, size, "URI:spiffe://%s/device/%s", d->cfg.trust_domain, device_id);
+        pthread_mutex_lock(&c->names_mu);
+        size_t n = devnames_find(c->names, device_id, &names);
+        for (size_t i = 0; i < n && k < size; i++)
+                k += (size_t) snprintf(san + k, size - k, ",DNS:%s", names[i]);
+        pthread_mutex_unlock(&c->names_mu);
 }
 
 /* A write's answer, waited for (at start, on the main thread). */
@@ -571,7 +626,7 @@ int devcert_issue(vouchd *d, const char *device_id, EVP_PKEY *key, int64_t now, 
         devcert *c = d->devcert;
         X509 *x = NULL;
         BIGNUM *bn = NULL;
-        char *hex = NULL, san[400];
+        char *hex = NULL, san[DEVCERT_SAN_MAX];
         uint8_t serial[16];
         unsigned char *der = NULL;
         int r = -EIO;
@@ -597,7 +652,7 @@ int devcert_issue(vouchd *d, const char *device_id, EVP_PKEY *key, int64_t now, 
         serial[0] &= 0x7f;
         if (serial[0] == 0) /* 16 octets, not fewer */
                 serial[0] = 1;
-        snprintf(san, sizeof(san), "URI:spiffe://%s/device/%s", d->cfg.trust_domain, device_id);
+        san_of(d, device_id, san, sizeof(san));
         if (!(x = X509_new()) || !(bn = BN_bin2bn(serial, sizeof(serial), NULL)) || !(hex = BN_bn2hex(bn)) ||
             !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x))) {
                 snprintf(why, n, "out of memory");
@@ -984,6 +1039,8 @@ void devcert_free(vouchd *d) {
         for (size_t i = 0; i < c->n_chain; i++)
                 OPENSSL_free(c->chain[i]);
         free(c->crl_url);
+        devnames_free(c->names);
+        pthread_mutex_destroy(&c->names_mu);
         free(c->crl_der);
         free(c->crl_pem);
         BN_free(c->crl_number);

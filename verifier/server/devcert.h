@@ -65,6 +65,12 @@ int devca_join_state_dir(const char *dir, const char *existing, bool *ret_copied
 int devcert_load(vouchd *d);
 /* Whether certificates are issued (a device CA and --trust-domain). */
 bool devcert_issuing(vouchd *d);
+
+/* Reads --device-names (devnames.h) and puts it to use: at start (devcert_load calls it) and
+ * on SIGHUP. 0 (also when there is no such option); an unreadable or unusable file is logged
+ * with what is wrong and where, and returns < 0: at start that refuses the start, on SIGHUP
+ * the names in use stay. */
+int devcert_names_reload(vouchd *d);
 /* A shared store: the device CA is the deployment's (its key id registered as the store's
  * if there is none, vs_device_ca_register, then compared). 0 (also without a device CA);
  * -EXDEV another CA's (err says so); another <0 when the store could not answer. */

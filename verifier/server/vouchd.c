@@ -589,6 +589,8 @@ int vouchd_reload(vouchd *d) {
         pthread_mutex_unlock(&d->lock);
         golden_table_unref(old);
         vlog(LOG_INFO, "SIGHUP: %zu golden sets reloaded", t->n);
+        if (devcert_names_reload(d) < 0)
+                vlog(LOG_ERR, "SIGHUP: device names not reloaded; the old ones stay");
         if (verdict_keys_reload(d) < 0) {
                 vlog(LOG_ERR, "SIGHUP: verdict keys not reloaded; the old ones stay");
                 return -EINVAL;
