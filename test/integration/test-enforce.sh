@@ -17,7 +17,8 @@
 # every request of a connection whose client certificate failed with 400 "The SSL
 # certificate error" and serves nothing); a reboot into the known-good boot gets a new
 # certificate and the page again; a device that stops attesting is refused once its
-# certificate expires (--device-cert-ttl 30).
+# certificate expires (--device-cert-ttl 30); a device key certified over an old nonce (the
+# first round's proof, put into a later answer by a proxy) gets no certificate at all.
 # Each refusal is checked in nginx's own access log ($ssl_client_verify) and error log.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,7 +28,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/swtpm.sh"
 : "${VOUCHD:?}" "${VOUCH_AGENT:?}"
 require_tools swtpm swtpm_setup swtpm_ioctl tpm2_pcrextend tpm2_shutdown tpm2_getcap openssl jq sha256sum nginx curl \
-        pgrep
+        pgrep python3
 require_shared_data
 require_vouchctl
 LOG=$VOUCH_SHARED_DIR/eventlogs/tpm2-tools/event-arch-linux.bin
@@ -44,6 +45,7 @@ TOP=$(mktemp -d "${TMPDIR:-/tmp}/vouch-enforce-test.XXXXXX")
 T=$TOP/tpm
 N=$TOP/nginx
 VOUCHD_PID=""
+PROXY_PID=""
 NGINX_PID=""
 SWTPM_PID=""
 npass=0
@@ -62,7 +64,9 @@ cleanup() {
                 kill -KILL "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
                 [[ -s $TOP/workers ]] && xargs kill -KILL <"$TOP/workers" 2>/dev/null
         fi
-        [[ -n $VOUCHD_PID ]] && kill -KILL "$VOUCHD_PID" 2>/dev/null && wait "$VOUCHD_PID" 2>/dev/null
+        for p in "$PROXY_PID" "$VOUCHD_PID"; do
+                [[ -n $p ]] && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+        done
         stop_swtpm
         if ((rc != 0)); then
                 echo "--- vouchd log ---"
@@ -105,12 +109,31 @@ done
 grep -q ready "$TOP/vouchd.out" || die "vouchd did not start"
 API=(--server "https://127.0.0.1:$APORT" --cert "$TOP/ops.crt" --key "$TOP/ops.key" --ca "$TOP/state/ca.pem")
 
+# proxy DIR MODE [ARGS...]: vouch_client.py's recording proxy in front of vouchd (record-proxy,
+# or certify-proxy ATTEST SIG); sets PPORT, where the agent connects
+proxy() {
+        local dir=$1 mode=$2
+        shift 2
+        [[ -z $PROXY_PID ]] || { kill -KILL "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true; }
+        mkdir -p "$dir"
+        python3 "$here/vouch_client.py" 127.0.0.1 "$VPORT" "$TOP/state/ca.pem" "$mode" "$TOP/state/server.pem" \
+                "$TOP/state/server.key" "$dir" "$@" 2>"$dir/proxy.err" &
+        PROXY_PID=$!
+        for ((i = 0; i < 100; i++)); do
+                [[ -s $dir/port ]] && break
+                kill -0 "$PROXY_PID" 2>/dev/null || die "the proxy exited: $(cat "$dir/proxy.err")"
+                sleep 0.1
+        done
+        [[ -s $dir/port ]] || die "the proxy did not start"
+        PPORT=$(cat "$dir/port")
+}
 KEY=$TOP/out/device.key
 CERT=$TOP/out/device.pem
+PPORT=$VPORT
 # agent: one attestation with --key-out and --cert-out; sets RC and OUT
 agent() {
         RC=0
-        timeout 60 "$VOUCH_AGENT" --server "127.0.0.1:$VPORT" --ca "$TOP/state/ca.pem" --tcti "$TPM2TOOLS_TCTI" \
+        timeout 60 "$VOUCH_AGENT" --server "127.0.0.1:$PPORT" --ca "$TOP/state/ca.pem" --tcti "$TPM2TOOLS_TCTI" \
                 --eventlog "$LOG" --state-dir "$TOP/agent" --once --key-out "$KEY" --cert-out "$CERT" \
                 >"$TOP/agent.out" 2>"$TOP/agent.err" || RC=$?
         OUT=$(cat "$TOP/agent.out")
@@ -118,7 +141,12 @@ agent() {
 # serial_of CERT: its serial in nginx's $ssl_client_serial form (hex, upper case)
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 
+proxy "$TOP/rec1" record-proxy # (its QuoteAnswer kept, for the old nonce's proof at the end)
 agent
+kill -KILL "$PROXY_PID" 2>/dev/null
+wait "$PROXY_PID" 2>/dev/null || true
+PROXY_PID=""
+PPORT=$VPORT
 [[ $RC == 0 && $OUT == *"verdict: TRUSTED"* ]] && pass "the device attests: TRUSTED" ||
         fail "the first attestation: exit $RC $OUT $(tail -n 3 "$TOP/agent.err")"
 DEV=$(openssl x509 -in "$CERT" -noout -subject -nameopt multiline 2>/dev/null | sed -n 's/^ *commonName *= *//p')
@@ -362,6 +390,25 @@ refused expired "certificate has expired" "no attestation for $((ttl + 1)) s: it
         grep -qi "^$SERIAL1 .* revoked" "$TOP/certs.out" && grep -qi "^$SERIAL2 .* expired" "$TOP/certs.out" &&
         pass "vouchctl cert list: the first certificate revoked, the second expired" ||
         fail "vouchctl cert list: $(cat "$TOP/certs.out")"
+
+# --- a key certified over an old nonce: the first round's certify and signature (of this
+# key, by this AK, over that round's nonce) in a fresh answer. The quote is good: TRUSTED,
+# with a finding; the certificate: none.
+mkdir -p "$TOP/dk1"
+got=$(python3 "$here/vouch_client.py" device-keys "$TOP/rec1/conn-1.agent" "$TOP/dk1")
+[[ $got == "1 answers, 1 with the device key" ]] || fail "the first round's device key proof: $got"
+cp "$CERT" "$TOP/cert2.pem"
+proxy "$TOP/rec2" certify-proxy "$TOP/dk1/0.attest" "$TOP/dk1/0.sig"
+agent
+ncerts=$("$VOUCHCTL" cert list "$DEV" "${API[@]}" 2>&1 | grep -ci '^[0-9a-f]\{32\} ' || true)
+if [[ $RC == 0 && $OUT == *"verdict: TRUSTED"* && $OUT == *"[device-key] no device certificate issued"*"certified for another challenge"* && $ncerts == 2 ]] &&
+        cmp -s "$CERT" "$TOP/cert2.pem"; then
+        pass "a key certified over an old nonce: TRUSTED, a device-key finding, no certificate (still 2 issued)"
+else
+        fail "the old nonce's certify: exit $RC, $ncerts certificates listed: $OUT $(tail -n 3 "$TOP/agent.err")"
+fi
+device_request old-nonce
+refused old-nonce "certificate has expired" "... and nginx still refuses the device"
 
 echo "$npass passed, $nfail failed"
 ((nfail == 0))
