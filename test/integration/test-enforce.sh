@@ -206,6 +206,7 @@ if ((EUID == 0)); then
         chown -R nobody "$N"
         chmod 0711 "$TOP"
 fi
+"${AS_USER[@]}" test -r "$N/nginx.conf" || die "user nobody cannot read $N/nginx.conf (is ${TMPDIR:-/tmp} open to it?)"
 NGINX=(nginx -c "$N/nginx.conf" -p "$N/" -e "$N/error.log")
 "${AS_USER[@]}" "${NGINX[@]}" -t >"$TOP/nginx-t.out" 2>&1 || die "nginx -t: $(cat "$TOP/nginx-t.out")"
 "${AS_USER[@]}" "${NGINX[@]}" -g 'daemon off;' >"$TOP/nginx.out" 2>&1 &
@@ -401,7 +402,8 @@ cp "$CERT" "$TOP/cert2.pem"
 proxy "$TOP/rec2" certify-proxy "$TOP/dk1/0.attest" "$TOP/dk1/0.sig"
 agent
 ncerts=$("$VOUCHCTL" cert list "$DEV" "${API[@]}" 2>&1 | grep -ci '^[0-9a-f]\{32\} ' || true)
-if [[ $RC == 0 && $OUT == *"verdict: TRUSTED"* && $OUT == *"[device-key] no device certificate issued"*"certified for another challenge"* && $ncerts == 2 ]] &&
+if [[ $RC == 0 && $OUT == *"verdict: TRUSTED"* && $ncerts == 2 &&
+        $OUT == *"[device-key] no device certificate issued"*"certified for another challenge"* ]] &&
         cmp -s "$CERT" "$TOP/cert2.pem"; then
         pass "a key certified over an old nonce: TRUSTED, a device-key finding, no certificate (still 2 issued)"
 else
