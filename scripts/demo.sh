@@ -5,8 +5,10 @@
 # event), creates the golden set from that known-good log, starts vouchd (embedded SQLite
 # store in a temp state dir), and runs vouch-agent against the swtpm: the agent enrolls
 # (EK certificate chain, ActivateCredential), is challenged with a fresh nonce and gets its
-# signed verdict, printed here. Then a rogue boot application is measured into the TPM and
-# the next attestation is UNTRUSTED.
+# signed verdict, printed here, and a certificate for its device key, a key in its TPM
+# (vouchd --trust-domain, the agent's --key-out and --cert-out), checked against the device
+# CA and its CRL. Then a rogue boot application is measured into the TPM: the next
+# attestation is UNTRUSTED, and the certificate is on the next CRL (openssl verify: revoked).
 # VOUCH_DEMO_SKIP_INSTALL=1 skips the apt-get step; VOUCH_DEMO_BIN=DIR runs the vouchd,
 # vouch-agent and vouchctl installed in DIR (/usr/bin from the Debian packages) instead of
 # building them.
@@ -78,23 +80,27 @@ jq -c '{name, version, bank, pcrs, rules: (.rules | keys)}' golden/demo.json | s
 echo "== starting vouchd"
 cat "$T/ca/issuercert.pem" "$T/ca/swtpm-localca-rootca-cert.pem" >ekca.pem
 "$VOUCHD" init --state-dir "$T/vouchd" | sed 's/^/   /'
-vport=$((20000 + RANDOM % 40000))
+vport=$(free_port)
+hport=$(free_port)
 "$VOUCHD" --state-dir "$T/vouchd" --listen "127.0.0.1:$vport" --golden-dir golden --default-golden demo \
-        --ek-ca ekca.pem --interval 60 >vouchd.out 2>vouchd.log &
+        --ek-ca ekca.pem --interval 60 --trust-domain demo.vouch.example --http-listen "127.0.0.1:$hport" \
+        >vouchd.out 2>vouchd.log &
 VOUCHD_PID=$!
 for ((i = 0; i < 100; i++)); do
         grep -q ready vouchd.out && break
         sleep 0.1
 done
 grep -q ready vouchd.out || die "vouchd did not start: $(tail -n 5 vouchd.log)"
-echo "   vouchd on 127.0.0.1:$vport (state dir $T/vouchd, store vouch.db)"
+echo "   vouchd on 127.0.0.1:$vport (state dir $T/vouchd, store vouch.db), the device CA's CRL on" \
+        "http://127.0.0.1:$hport/v1/crl"
 
 attest() {
         echo "== vouch-agent attests ($1)"
         local rc=0
         "$VOUCH_AGENT" --server "127.0.0.1:$vport" --ca "$T/vouchd/ca.pem" --tcti "$TPM2TOOLS_TCTI" \
-                --eventlog "$LOG" --state-dir "$T/agent" --once --verdict-out verdict.pb 2>agent.err || rc=$?
-        sed 's/^.*vouch-agent: /   agent: /' agent.err
+                --eventlog "$LOG" --state-dir "$T/agent" --once --verdict-out verdict.pb --key-out device.key \
+                --cert-out device.pem 2>agent.err || rc=$?
+        sed 's/^.*vouch-agent [a-z]*: /   agent: /' agent.err
         echo "   (agent exit status $rc)"
 }
 
@@ -107,9 +113,27 @@ passport() {
         echo "   (exit status $rc: 0 only for a valid, unexpired TRUSTED verdict)"
 }
 passport
+# crl_check: device.pem's certificate against the device CA and the CRL vouchd serves now
+crl_check() {
+        curl -sf "http://127.0.0.1:$hport/v1/crl?format=pem" -o devices.crl || die "cannot fetch the CRL"
+        openssl verify -crl_check -CRLfile devices.crl -CAfile "$T/vouchd/device-ca.pem" device-cert.pem >verify.out 2>&1
+}
+echo "== the device's certificate, for its key in the TPM (vouchd --trust-domain, agent --cert-out)"
+openssl x509 -in device.pem -out device-cert.pem || die "no device certificate in device.pem"
+echo "   subject:  $(openssl x509 -in device-cert.pem -noout -subject -nameopt RFC2253 | sed 's/^subject=//')"
+echo "   SAN:      $(openssl x509 -in device-cert.pem -noout -ext subjectAltName | sed -n 's/^ *//; 2p')"
+echo "   notAfter: $(openssl x509 -in device-cert.pem -noout -enddate | sed 's/^notAfter=//') (the verdict's expiry)"
+crl_check || true
+echo "   openssl verify -crl_check, the device CA and the CRL of GET /v1/crl: $(tr '\n' ' ' <verify.out | sed 's/ *$//')"
 echo "== a rogue boot application is measured into PCR 4 (the log does not show it)"
 t2 tpm2_pcrextend "4:sha256=$(echo rogue | sha256sum | cut -d' ' -f1)"
 attest "after the rogue measurement"
 passport
+echo "== the device's certificate after the UNTRUSTED verdict: on the next CRL"
+for ((i = 0; i < 20; i++)); do
+        crl_check || break
+        sleep 0.1
+done
+sed 's/^/   /' verify.out
 echo "== vouchd's log"
 sed 's/^/   /' vouchd.log

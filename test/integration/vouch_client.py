@@ -30,6 +30,9 @@ earlier round must be rejected):
   cert-proxy CERT KEY DIR DER...   record-proxy that also adds the DER certificates to each
                   verdict the verifier sends (VerdictNotice.device_certificates, issue 19), as
                   vouchd will for a device key
+  certify-proxy CERT KEY DIR ATTEST SIG   record-proxy that puts the files ATTEST and SIG in
+                  each QuoteAnswer as the device key's certify and its signature (fields 8, 9):
+                  e.g. the proof of an earlier round, over its nonce
 And, without a connection:
   vouch_client.py device-keys FILE OUTDIR   the device key proofs of each QuoteAnswer of the
                   recording FILE (see device_keys)
@@ -194,10 +197,16 @@ def with_certificates(payload, certs):
     return field_bytes(4, notice + b"".join(field_bytes(2, c) for c in certs))
 
 
-def relay(agent, host, port, ca, record, hold=0.0, rdir=None, certs=None):
+def with_fields(msg, swap):
+    """msg with the fields numbered in swap (number: bytes) replaced by swap's bytes."""
+    return encode_fields([(n, wt, swap.get(n, v)) for n, wt, v in fields_all(msg)])
+
+
+def relay(agent, host, port, ca, record, hold=0.0, rdir=None, certs=None, swap=None):
     """Relays one agent connection to the verifier, appending the agent's bytes to record;
     with hold, each whole QuoteAnswer frame from the agent waits that long first; with
-    certs, they are added to each verdict the verifier sends (with_certificates)."""
+    certs, they are added to each verdict the verifier sends (with_certificates); with
+    swap, the QuoteAnswer's fields numbered in it are replaced (with_fields)."""
     try:
         up = ssl.create_default_context(cafile=ca)
         up.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -229,16 +238,18 @@ def relay(agent, host, port, ca, record, hold=0.0, rdir=None, certs=None):
                             agent.sendall(frame(with_certificates(f, certs)))
                         continue
                     out.write(data)
-                    if not hold:
+                    if not hold and not swap:
                         v.sendall(data)
                         continue
                     pending += data
                     for f in split_frames_prefix(pending):
                         pending = pending[4 + len(f):]
-                        if f[:1] == bytes([3 << 3 | 2]):  # AgentMessage.quote_answer
+                        if f[:1] == bytes([3 << 3 | 2]) and hold:  # AgentMessage.quote_answer
                             with open(os.path.join(rdir, "holding"), "a") as h:
                                 h.write("%f\n" % time.time())
                             time.sleep(hold)
+                        if f[:1] == bytes([3 << 3 | 2]) and swap:
+                            f = field_bytes(3, with_fields(fields(f)[3], swap))
                         v.sendall(frame(f))
         except (OSError, ssl.SSLError, ConnectionError):
             pass
@@ -261,7 +272,7 @@ def split_frames_prefix(b):
     return out
 
 
-def record_proxy(host, port, ca, cert, key, rdir, hold=0.0, certs=None):
+def record_proxy(host, port, ca, cert, key, rdir, hold=0.0, certs=None, swap=None):
     srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     srv.minimum_version = ssl.TLSVersion.TLSv1_3
     srv.load_cert_chain(cert, key)
@@ -284,7 +295,7 @@ def record_proxy(host, port, ca, cert, key, rdir, hold=0.0, certs=None):
             continue
         threading.Thread(target=relay, daemon=True,
                          args=(agent, host, port, ca, os.path.join(rdir, "conn-%d.agent" % n), hold, rdir,
-                               certs)).start()
+                               certs, swap)).start()
 
 
 def replay(s, record, round_no, renonce):
@@ -361,6 +372,10 @@ def main():
     if mode == "cert-proxy":
         certs = [open(p, "rb").read() for p in sys.argv[8:]]
         record_proxy(host, port, ca, *sys.argv[5:8], 0.0, certs)
+        return
+    if mode == "certify-proxy":  # ATTEST SIG: the device key's certify in each QuoteAnswer
+        attest, sig = (open(p, "rb").read() for p in sys.argv[8:10])
+        record_proxy(host, port, ca, *sys.argv[5:8], 0.0, None, {8: attest, 9: sig})
         return
     raw = socket.create_connection((host, port), timeout=30)
     if mode == "silent":
