@@ -101,8 +101,8 @@ static void watch_abort_cb(struct evhttp_connection *conn, void *arg) {
                 shutdown(fd, SHUT_RDWR);
 }
 
-/* The store could not be read: the stream ends with an error (JSON: a last line saying
- * so), never a short answer and never a silent hang. */
+/* The store could not be read: the stream ends with an error (JSON: a last line, an Error
+ * {"code", "message"}), never a short answer and never a silent hang. */
 static void watch_fail(watcher *w, int error) {
         char why[200];
         vs_read_error(w->a->d->store, why, sizeof(why));
@@ -111,10 +111,13 @@ static void watch_fail(watcher *w, int error) {
         w->draining = true; /* no more pumping */
         struct evbuffer *b = evbuffer_new();
         if (b && w->json) {
+                /* an Error in the proto3 JSON mapping, as every JSON error of the API */
+                char msg[160];
+                snprintf(msg, sizeof(msg), "the store cannot be read; reconnect with since=%llu",
+                         (unsigned long long) w->last);
                 json_object *o = json_object_new_object();
-                json_object_object_add(o, "error", json_object_new_int(-error));
-                json_object_object_add(o, "message", json_object_new_string("the store cannot be read; reconnect with since="));
-                json_object_object_add(o, "since", json_object_new_uint64(w->last));
+                json_object_object_add(o, "code", json_object_new_int(-error));
+                json_object_object_add(o, "message", json_object_new_string(msg));
                 evbuffer_add_printf(b, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
                 json_object_put(o);
         }
@@ -201,15 +204,18 @@ static void add_headers(struct evhttp_request *req, const api_response *r) {
                 evhttp_add_header(h, r->headers[i].name, r->headers[i].value);
 }
 
+/* Out of memory before an answer could be made: 503 with an empty protobuf body (an Error
+ * with no fields), never evhttp's HTML error page. */
+static void send_oom(struct evhttp_request *req) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/x-protobuf");
+        evhttp_send_reply(req, 503, api_reason(503), NULL);
+}
+
 static void send_response(struct evhttp_request *req, const api_response *r) {
-        if (r->error_page) {
-                evhttp_send_error(req, r->status, r->reason);
-                return;
-        }
         struct evbuffer *b = evbuffer_new();
         if (!b || evbuffer_add(b, r->body, r->body_len) < 0) {
                 evbuffer_free(b);
-                evhttp_send_error(req, 503, "out of memory");
+                send_oom(req);
                 return;
         }
         add_headers(req, r);
@@ -335,6 +341,10 @@ static int request_of(struct evhttp_request *req, struct evkeyvalq *q, api_param
         case EVHTTP_REQ_GET: in->method = API_METHOD_GET; break;
         case EVHTTP_REQ_POST: in->method = API_METHOD_POST; break;
         case EVHTTP_REQ_PUT: in->method = API_METHOD_PUT; break;
+        case EVHTTP_REQ_HEAD: in->method = API_METHOD_HEAD; break;
+        case EVHTTP_REQ_DELETE: in->method = API_METHOD_DELETE; break;
+        case EVHTTP_REQ_OPTIONS: in->method = API_METHOD_OPTIONS; break;
+        case EVHTTP_REQ_PATCH: in->method = API_METHOD_PATCH; break;
         default: in->method = API_METHOD_OTHER; break;
         }
         in->path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -374,7 +384,7 @@ static void route(struct evhttp_request *req, void *arg) {
         api_response out;
         TAILQ_INIT(&q);
         if (request_of(req, &q, &params, &in) < 0) {
-                evhttp_send_error(req, 503, "out of memory");
+                send_oom(req);
                 goto done;
         }
         in.role = role_of(a->d, req, cn, sizeof(cn));
@@ -574,10 +584,16 @@ int api_start(vouchd *d) {
                         return -ENOMEM;
                 evhttp_set_bevcb(a->http, bev_cb, a);
                 evhttp_set_gencb(a->http, route, a);
-                evhttp_set_max_body_size(a->http, API_MAX_BODY);
+                /* bodies up to API_HTTP_MAX_BODY reach api_handle, which refuses those over
+                 * API_MAX_BODY with an Error (413); past that, evhttp answers on its own */
+                evhttp_set_max_body_size(a->http, API_HTTP_MAX_BODY);
                 evhttp_set_max_headers_size(a->http, 16384);
                 evhttp_set_timeout(a->http, 30);
-                evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
+                /* every method reaches api_handle, which answers 405 with an Allow header and an
+                 * Error (evhttp's own refusal is an HTML page) */
+                evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD |
+                                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
                 struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(a->http, host, port);
                 if (!bound) {
                         vlog(LOG_ERR, "API: cannot listen on %s", d->cfg.api_listen);
