@@ -38,6 +38,7 @@ typedef struct watcher {
         struct evhttp_request *req;
         struct evhttp_connection *conn;
         uint64_t last;                  /* global sequence sent last */
+        time_t sent_at;                 /* when anything was sent last (monotonic seconds) */
         bool json;
         bool draining;                  /* waiting for the output to drain */
         struct watcher *prev, *next;
@@ -83,6 +84,12 @@ static api_role role_of(vouchd *d, struct evhttp_request *req, char *cn, size_t 
 }
 
 /* ---- watch ---- */
+
+static time_t mono_now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec;
+}
 
 static void watch_pump(watcher *w);
 
@@ -171,6 +178,7 @@ static void watch_pump(watcher *w) {
                         evhttp_send_reply_chunk(w->req, b);
                 }
                 evbuffer_free(b);
+                w->sent_at = mono_now();
                 if (full || n < WATCH_BATCH)
                         return;
         }
@@ -237,6 +245,7 @@ static void start_watch(struct api *a, struct evhttp_request *req, const api_res
         w->req = req;
         w->conn = evhttp_request_get_connection(req);
         w->last = r->watch_since;
+        w->sent_at = mono_now();
         w->json = r->watch_json;
         w->next = a->watchers;
         if (a->watchers)
@@ -253,6 +262,29 @@ static void start_watch(struct api *a, struct evhttp_request *req, const api_res
         struct timeval wt = { 60, 0 };
         bufferevent_set_timeouts(evhttp_connection_get_bufferevent(w->conn), NULL, &wt);
         watch_pump(w);
+}
+
+/* A stream with nothing to send for API_HEARTBEAT_SECONDS gets a heartbeat, so that a
+ * client (or a proxy) tells a live idle stream from a dead one by a read timeout: a frame
+ * of length 0 (4 zero bytes; no SignedVerdict is empty), or an empty line in JSON. Not
+ * while the output waits to drain: that stream is not idle. */
+static void watch_heartbeats(struct api *a) {
+        time_t now = mono_now();
+        for (watcher *w = a->watchers; w; w = w->next) {
+                if (w->draining || now - w->sent_at < API_HEARTBEAT_SECONDS)
+                        continue;
+                static const uint8_t empty_frame[VF_HEADER_SIZE] = { 0 };
+                struct evbuffer *b = evbuffer_new();
+                if (!b)
+                        return;
+                if (w->json ? evbuffer_add(b, "\n", 1) : evbuffer_add(b, empty_frame, sizeof(empty_frame))) {
+                        evbuffer_free(b);
+                        return;
+                }
+                evhttp_send_reply_chunk(w->req, b);
+                evbuffer_free(b);
+                w->sent_at = now;
+        }
 }
 
 static void pump_all(struct api *a) {
@@ -318,6 +350,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
         struct api *a = arg;
         verdict_sweep(a->d);
         log_store_failures(a);
+        watch_heartbeats(a);
 }
 
 /* After each commit (the store's writer thread, through d->on_committed): wakes the API

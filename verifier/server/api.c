@@ -1269,7 +1269,7 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
         }
         for (size_t i = 0; i < in.n_query; i++) {
                 const char *k = in.query[i].key ? in.query[i].key : "";
-                if (!in_list(rt->params, k, strlen(k))) {
+                if (strcasecmp(k, "format") != 0 && !in_list(rt->params, k, strlen(k))) {
                         char takes[128];
                         list_words(rt->params, takes, sizeof(takes));
                         reply_error(out, ef, 400, EINVAL, "unknown query parameter \"%.40s\": %s %s takes %s", k,
