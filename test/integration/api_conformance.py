@@ -84,10 +84,14 @@ def context(who):
 def call(method, path, who="reader", body=None, headers=None):
     """One request: (status, reason, headers dict (lower-case names), body). Recorded in SEEN."""
     host, port = ARGS["server"].rsplit(":", 1)
-    c = http.client.HTTPSConnection(host, int(port), context=context(who), timeout=15)
-    c.request(method, path, body=body, headers=headers or {})
-    r = c.getresponse()
-    data = r.read()
+    c = http.client.HTTPSConnection(host, int(port), context=context(who), timeout=10)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+    except (OSError, http.client.HTTPException) as e:  # a stream where an answer was due, say
+        c.close()
+        return 0, f"no answer: {e}", {}, b""
     h = {k.lower(): v for k, v in r.getheaders()}
     c.close()
     pat = route_of(method, path)
@@ -202,6 +206,10 @@ def test_json():
         if check(s1 == 200 and s2 == 200, f"{what}: {s1} / {s2}: {js[:200]!r}"):
             check(h2.get("content-type") == "application/json", f"{what}: Content-Type {h2.get('content-type')}")
             m = parse_json(js, cls, what, pb)
+            if m is not None and cls is PB.DeviceCertificates:
+                check(len(m.certificates) == 1 and m.certificates[0].der[:1] == b"\x30" and
+                      m.certificates[0].not_after > m.certificates[0].not_before,
+                      f"{what}: the device's certificate (DER), its dates")
             if m is not None and cls is PB.SignedVerdict:
                 v = PB.Verdict.FromString(m.verdict)
                 check(v.device_id in (t, u), f"{what}: the base64 verdict decodes to device {v.device_id!r}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The policy-engine API's standard forms (issue 20) against a real swtpm + vouchd + vouch-agent
-# run: one device TRUSTED, one UNTRUSTED (a PCR tampered: findings), then
+# run: one device TRUSTED (with a device certificate), one UNTRUSTED (a PCR tampered:
+# findings), then
 # api_conformance.py reads every JSON body with google.protobuf.json_format (Debian
 # python3-protobuf, proto/vouch.proto compiled by protoc here), walks every path with every
 # method for the HTTP details, checks the watch stream's heartbeat and since= past the head,
@@ -55,11 +56,12 @@ new_tpm() {
         cat "$T/ca/issuercert.pem" "$T/ca/swtpm-localca-rootca-cert.pem" >"$T/ekca.pem"
 }
 
-agent() { # NAME: vouch-agent --once against tpm NAME; sets RC, OUT
+agent() { # NAME [ARGS]: vouch-agent --once against tpm NAME; sets RC, OUT
         local t=$TOP/tpm-$1
+        shift
         RC=0
         timeout 60 "$VOUCH_AGENT" --server "127.0.0.1:$VPORT" --ca "$TOP/state/ca.pem" --tcti "$(cat "$t/tcti")" \
-                --eventlog "$LOG" --state-dir "$t/agent" --once >"$t/agent.out" 2>"$t/agent.err" || RC=$?
+                --eventlog "$LOG" --state-dir "$t/agent" --once "$@" >"$t/agent.out" 2>"$t/agent.err" || RC=$?
         OUT=$(cat "$t/agent.out" "$t/agent.err")
 }
 
@@ -80,7 +82,7 @@ done
 VPORT=$(free_port)
 APORT=$(free_port)
 "$VOUCHD" --state-dir "$TOP/state" --listen "127.0.0.1:$VPORT" --golden-dir "$TOP/golden" \
-        --default-golden arch --ek-ca "$TOP/ekca.pem" --interval 60 --jitter 0 --threads 2 \
+        --default-golden arch --ek-ca "$TOP/ekca.pem" --interval 60 --jitter 0 --threads 2 --trust-domain example.org \
         --api-listen "127.0.0.1:$APORT" --api-admin admin --api-reader reader \
         >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
 VOUCHD_PID=$!
@@ -89,8 +91,9 @@ for ((i = 0; i < 100; i++)); do
         kill -0 "$VOUCHD_PID" 2>/dev/null || die "vouchd exited: $(tail -n 5 "$TOP/vouchd.log")"
         sleep 0.1
 done
-agent a
-[[ $RC == 0 && $OUT == *"verdict: TRUSTED"* ]] || die "device a: $RC $OUT"
+# device a with a device key: vouchd issues it a certificate (GET .../certificates lists one)
+agent a --key-out "$TOP/tpm-a/device.key" --cert-out "$TOP/tpm-a/device.pem"
+[[ $RC == 0 && $OUT == *"verdict: TRUSTED"* && -s $TOP/tpm-a/device.pem ]] || die "device a: $RC $OUT"
 IDA=$(sed -n 's/.*(device \([0-9a-f]*\),.*/\1/p' <<<"$OUT" | head -n 1)
 agent b
 [[ $OUT == *UNTRUSTED* ]] || die "device b: $RC $OUT"
