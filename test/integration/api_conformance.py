@@ -306,6 +306,21 @@ def test_http():
     for path in ("/healthz?format=json", "/metrics?format=pem", "/v1/verdicts?format=pem", "/v1/watch?format=ear",
                  "/v1/crl?format=json", f"/v1/devices/{t}/verdict?format=pem", "/v1/keys?format=ear"):
         expect(400, "GET", path, "reader", contains="is not offered by")
+    # HEAD on the wire: the headers GET has (Content-Length its body's), and nothing after
+    # them (http.client would not read a body that is there)
+    for path in ("/v1/keys", "/healthz", "/v1/nothing", f"/v1/devices/{t}/verdict?format=json"):
+        host, port = ARGS["server"].rsplit(":", 1)
+        sock = context("admin").wrap_socket(socket.create_connection((host, int(port)), timeout=10),
+                                            server_hostname=host)
+        sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        raw = read_until(sock, lambda b: False, 3)
+        sock.close()
+        head, _, after = raw.partition(b"\r\n\r\n")
+        s, _, h, data = call("GET", path, "admin")
+        lengths = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length:")]
+        # (an error names the method: HEAD's message is its own)
+        check(after == b"" and (lengths == [str(len(data)).encode()] if s == 200 else len(lengths) == 1),
+              f"HEAD {path}: {len(after)} bytes after the headers, Content-Length {lengths} (GET: {len(data)})")
     # other HTTP methods and odd paths: an Error, never a page
     for method, path in (("TRACE", "/v1/keys"), ("GET", "/"), ("GET", "/v1"), ("GET", "/v1/devices/x/y/z"),
                          ("POST", "/nothing"), ("GET", "//v1/keys")):

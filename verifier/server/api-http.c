@@ -220,6 +220,15 @@ static void send_oom(struct evhttp_request *req) {
 }
 
 static void send_response(struct evhttp_request *req, const api_response *r) {
+        if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+                /* the headers GET would have, no body (evhttp would send one) */
+                char len[24];
+                snprintf(len, sizeof(len), "%zu", r->body_len);
+                add_headers(req, r);
+                evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
+                evhttp_send_reply(req, r->status, r->reason, NULL);
+                return;
+        }
         struct evbuffer *b = evbuffer_new();
         if (!b || evbuffer_add(b, r->body, r->body_len) < 0) {
                 evbuffer_free(b);
