@@ -1137,6 +1137,105 @@ static void test_malformed_requests(void **state) {
         assert_true(atomic_load(&t->a->requests) >= 8);
 }
 
+/* ---- the HTTP details (issue 20): every refusal named, nothing ignored ---- */
+
+static void test_http_details(void **state) {
+        tapi *t = *state;
+        char path[200];
+        api_response r;
+        attest(t);
+        /* a query parameter the endpoint does not take: 400 naming it and those it takes */
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?colour=blue", &r);
+        expect_error(&r, 400, EINVAL,
+                     "unknown query parameter \"colour\": GET /v1/verdicts takes status, page_size, page_token or format");
+        api_response_done(&r);
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict?page_size=5", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        expect_error(&r, 400, EINVAL, "unknown query parameter \"page_size\"");
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/healthz?verbose=1", &r);
+        expect_error(&r, 400, EINVAL, "GET /healthz takes none");
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/watch?since=0&format=json&sinse=1", &r);
+        expect_json_error(&r, 400, EINVAL);
+        assert_false(r.watch);
+        api_response_done(&r);
+        /* one given twice (case ignored, as lookups do) */
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?status=TRUSTED&STATUS=UNTRUSTED", &r);
+        expect_error(&r, 400, EINVAL, "given more than once");
+        api_response_done(&r);
+        /* a format= the endpoint does not offer: 400, not the default form */
+        const char *not_offered[] = { "/healthz?format=json", "/metrics?format=protobuf", "/v1/verdicts?format=ear",
+                                      "/v1/crl?format=protobuf", "/v1/keys?format=der", "/v1/decision?format=protobuf" };
+        for (size_t i = 0; i < sizeof(not_offered) / sizeof(not_offered[0]); i++) {
+                call(t, API_METHOD_GET, API_ROLE_READER, not_offered[i], &r);
+                if (strstr(not_offered[i], "json"))
+                        expect_json_error(&r, 400, EINVAL);
+                else if (strstr(not_offered[i], "decision"))
+                        expect_json_error(&r, 400, EINVAL); /* the decision's errors are JSON */
+                else
+                        expect_error(&r, 400, EINVAL, "is not offered by");
+                api_response_done(&r);
+        }
+        /* a body on a GET */
+        call_body(t, API_METHOD_GET, API_ROLE_READER, "/v1/keys", "application/json", "{}", 2, &r);
+        expect_error(&r, 400, EBADMSG, "takes no body");
+        api_response_done(&r);
+        /* methods: every one answered; 405 names those the path takes in Allow */
+        const api_method others[] = { API_METHOD_DELETE, API_METHOD_PATCH, API_METHOD_OPTIONS, API_METHOD_OTHER,
+                                      API_METHOD_POST };
+        for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+                call(t, others[i], API_ROLE_ADMIN, "/v1/keys", &r);
+                expect_error(&r, 405, EINVAL, "this endpoint answers GET, HEAD");
+                assert_string_equal(header(&r, "Allow"), "GET, HEAD");
+                api_response_done(&r);
+        }
+        call(t, API_METHOD_DELETE, API_ROLE_ADMIN, "/v1/nothing", &r);
+        expect_error(&r, 404, ENOENT, "no endpoint DELETE /v1/nothing");
+        assert_null(header(&r, "Allow"));
+        api_response_done(&r);
+        /* HEAD: GET's answer (the transport leaves out the body) */
+        call(t, API_METHOD_HEAD, API_ROLE_READER, "/v1/keys", &r);
+        expect_ok(&r, "application/x-protobuf");
+        api_response_done(&r);
+        /* a path with an empty or extra segment is no endpoint */
+        const char *odd[] = { "//v1/keys", "/v1/keys/", "/v1//keys", "/v1/devices//verdict", "/" };
+        for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+                call(t, API_METHOD_GET, API_ROLE_READER, odd[i], &r);
+                expect_error(&r, 404, ENOENT, "no endpoint GET");
+                api_response_done(&r);
+        }
+        /* the JSON mapping's types: 64-bit integers as strings, enums by name */
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, "/v1/devices?format=json", &r);
+        expect_ok(&r, "application/json");
+        json_object *o = json_of(&r), *d = json_object_array_get_idx(jget(o, "devices"), 0);
+        assert_true(json_object_is_type(jget(d, "sequence"), json_type_string));
+        assert_string_equal(jstr(d, "sequence"), "1");
+        assert_true(json_object_is_type(jget(d, "enrolled_at"), json_type_string));
+        assert_string_equal(jstr(d, "ek_anchor"), "EK_ANCHOR_CERTIFICATE");
+        json_object_put(o);
+        api_response_done(&r);
+        snprintf(path, sizeof(path), "/v1/devices/%s/decision", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        o = json_of(&r);
+        assert_true(json_object_is_type(jget(o, "expires_at"), json_type_string));
+        assert_string_equal(jstr(o, "status"), "TRUSTED");
+        json_object_put(o);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/keys?format=json", &r);
+        o = json_of(&r);
+        json_object *k = json_object_array_get_idx(jget(o, "keys"), 0);
+        assert_string_equal(jstr(k, "not_after"), "0");
+        const vkey *active = &t->f.d.keys.active;
+        unsigned char *der = NULL;
+        int len = i2d_PUBKEY(active->pkey, &der);
+        assert_true(len > 0);
+        expect_b64(jstr(k, "spki"), der, (size_t) len);
+        OPENSSL_free(der);
+        json_object_put(o);
+        api_response_done(&r);
+}
+
 /* ---- watch: checked here, streamed by the transport ---- */
 
 static void test_watch_request(void **state) {
@@ -1331,6 +1430,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_healthz_store_lost, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_malformed_requests, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_watch_request, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_details, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
