@@ -1160,6 +1160,15 @@ static void test_http_details(void **state) {
         expect_json_error(&r, 400, EINVAL);
         assert_false(r.watch);
         api_response_done(&r);
+        /* too many (no endpoint takes more than four) */
+        api_param many[17];
+        for (size_t i = 0; i < 17; i++)
+                many[i] = (api_param) { "format", "protobuf" };
+        api_request in = { .method = API_METHOD_GET, .path = "/v1/keys", .query = many, .n_query = 17,
+                           .role = API_ROLE_READER, .cn = "reader" };
+        api_handle(t->a, &in, &r);
+        expect_error(&r, 400, EINVAL, "17 query parameters, at most 16");
+        api_response_done(&r);
         /* one given twice (case ignored, as lookups do) */
         call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?status=TRUSTED&STATUS=UNTRUSTED", &r);
         expect_error(&r, 400, EINVAL, "given more than once");

@@ -25,6 +25,7 @@
 
 #define API_PAGE_DEFAULT 100
 #define API_PAGE_MAX 1000
+#define API_MAX_PARAMS 16
 
 typedef enum fmt { FMT_PB = 0, FMT_JSON, FMT_EAR, FMT_PEM, FMT_JWKS, FMT_DER, FMT_NONE } fmt;
 
@@ -1216,6 +1217,11 @@ void api_handle(struct api *a, const api_request *request, api_response *out) {
         }
         if (fs && f == FMT_NONE) {
                 reply_error(out, ef, 400, EINVAL, "format \"%.40s\": expected json, ear, pem, jwks, der or protobuf", fs);
+                return;
+        }
+        if (in.n_query > API_MAX_PARAMS) {
+                /* no endpoint takes that many; and the repeats are looked for pairwise */
+                reply_error(out, ef, 400, EINVAL, "%zu query parameters, at most %u", in.n_query, API_MAX_PARAMS);
                 return;
         }
         for (size_t i = 0; i < in.n_query; i++)
