@@ -426,6 +426,7 @@ def test_watch():
             return b"\x00\x00\x00\x00" in frames_tail(body)
         raw = read_until(sock, done, 12)
         sock.close()
+        print(f"     watch since=0{fmt}: the verdicts and a heartbeat in {time.time() - t0:.1f} s")
         head, body = dechunk(raw)
         what = f"GET /v1/watch?since=0{fmt}"
         check(b" 200 " in head.split(b"\r\n")[0], f"{what}: {head[:60]!r}")
