@@ -125,7 +125,8 @@ static void watch_fail(watcher *w, int error) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "code", json_object_new_int(-error));
                 json_object_object_add(o, "message", json_object_new_string(msg));
-                evbuffer_add_printf(b, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+                evbuffer_add_printf(b, "%s\n",
+                                    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
         }
         if (b && evbuffer_get_length(b) > 0)
@@ -151,7 +152,9 @@ static void watch_pump(watcher *w) {
                 for (int i = 0; b && i < n; i++) {
                         if (w->json) {
                                 json_object *o = api_signed_json(batch[i].record, batch[i].record_len);
-                                const char *s = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
+                                const char *s = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                                                              JSON_C_TO_STRING_NOSLASHESCAPE)
+                                                  : NULL;
                                 if (s)
                                         evbuffer_add_printf(b, "%s\n", s);
                                 json_object_put(o);
