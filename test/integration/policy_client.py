@@ -116,6 +116,7 @@ def decode_verdict(b):
         "sequence": one(f, 11, 0),
         "verifier_id": one(f, 12, b"").decode(),
         "global_sequence": one(f, 13, 0),
+        "ek_anchor": {0: "EK_ANCHOR_CERTIFICATE", 1: "EK_ANCHOR_KEY"}.get(one(f, 14, 0), "?"),
     }
 
 
@@ -359,6 +360,8 @@ def main(argv):
                     if len(body) < 4 + ln:
                         break
                     rec, body = body[4:4 + ln], body[4 + ln:]
+                    if ln == 0:  # a heartbeat on an idle stream (docs/API.md)
+                        continue
                     v = decode_signed(rec)["verdict"]
                     f.write(json.dumps({"gseq": v["global_sequence"], "device": v["device_id"],
                                         "status": v["status"], "sequence": v["sequence"],

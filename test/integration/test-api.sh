@@ -184,9 +184,10 @@ else
         fail "verdict: $v"
 fi
 j=$(PC reader get "/v1/devices/$ID/verdict?format=json" --out "$TOP/v1.json")
-[[ $j == "200 application/json"* && $(jq -r .verdict.status "$TOP/v1.json") == TRUSTED &&
-        $(jq -r .verdict_bytes "$TOP/v1.json") == $(jq -r .verdict_bytes <<<"$v") ]] &&
-        pass "?format=json: the same content as JSON" || fail "json: $j $(cat "$TOP/v1.json")"
+[[ $j == "200 application/json"* && $(jq -r .verdict "$TOP/v1.json" | base64 -d | xxd -p | tr -d '\n') == $(jq -r .verdict_bytes <<<"$v") &&
+        $(jq -r .signature "$TOP/v1.json" | base64 -d | xxd -p | tr -d '\n') == $(jq -r .signature <<<"$v") &&
+        $(jq -r .key_id "$TOP/v1.json") == $(jq -r .key_id <<<"$v") ]] &&
+        pass "?format=json: the same SignedVerdict in the proto3 JSON mapping (bytes in base64)" || fail "json: $j $(cat "$TOP/v1.json")"
 cmp -s "$TOP/v1/record.pb" "$TOP/tpm-a/verdict.pb" && pass "the API serves the same signed verdict the agent got" ||
         fail "API verdict differs from the agent's passport"
 PC reader get "/v1/keys?format=pem" --out "$TOP/keys.pem" | grep -q '^200' || fail "GET /v1/keys?format=pem"

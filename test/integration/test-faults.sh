@@ -423,7 +423,7 @@ except socket.timeout:
     outcome = "timeout"
 except (ssl.SSLError, ConnectionError):
     outcome = "reset"
-print(outcome, round(time.time() - t0, 1), "error-line" if b'"error"' in data else "no-error-line")
+print(outcome, round(time.time() - t0, 1), "error-line" if b'"code"' in data and b'reconnect with since=' in data else "no-error-line")
 PY
 )
 sleep 0.3

@@ -120,10 +120,10 @@ PC() {
         python3 "$here/policy_client.py" --server "127.0.0.1:$APORT" --ca "$TOP/state/ca.pem" \
                 --cert "$TOP/clients/$who.crt" --key "$TOP/clients/$who.key" "$@"
 }
-anchor_of() { # ID -> "DeviceInfo-anchor verdict-anchor"
+anchor_of() { # ID -> "DeviceInfo-anchor verdict-anchor" (the enum names, EK_ANCHOR_ left out)
         PC admin get "/v1/devices?format=json" --out "$TOP/devs.json" >/dev/null
-        echo "$(jq -r --arg d "$1" '.devices[] | select(.id == $d) | .ek_anchor' "$TOP/devs.json") $(PC reader get \
-                "/v1/devices/$1/verdict?format=json" --out "$TOP/v.json" >/dev/null && jq -r .verdict.ek_anchor "$TOP/v.json")"
+        echo "$(jq -r --arg d "$1" '.devices[] | select(.id == $d) | .ek_anchor | ltrimstr("EK_ANCHOR_")' "$TOP/devs.json") $(
+                PC reader verdict "/v1/devices/$1/verdict" | jq -r '.verdict.ek_anchor | ltrimstr("EK_ANCHOR_")')"
 }
 id_of() { sed -n 's/.*(device \([0-9a-f]*\),.*/\1/p' <<<"$1"; }
 

@@ -105,6 +105,25 @@ h=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$HPORT/heal
 h2=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/v1/verdicts" || true)
 [[ $h == 405 && $h2 == 404 ]] && pass "--http-listen serves GET /healthz only (POST 405, /v1/verdicts 404)" ||
         fail "health port: POST $h, /v1/verdicts $h2"
+# a query it does not take is refused, not ignored (issue 20); HEAD has GET's headers, no body
+h=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/healthz?verbose=1" || true)
+h2=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/v1/crl?format=pem&x=1" || true)
+h3=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/v1/crl?format=pem&format=der" || true)
+head=$(printf 'HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+        timeout 5 python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.stdin.buffer.read())
+d = b""
+while True:
+    x = s.recv(4096)
+    if not x:
+        break
+    d += x
+h, _, rest = d.partition(b"\r\n\r\n")
+print(len(rest), b"Content-Length: 3" in h)' "$HPORT" || true)
+[[ $h == 400 && $h2 == 400 && $h3 == 400 && $head == "0 True" ]] &&
+        pass "--http-listen: unknown or repeated query parameters 400; HEAD /healthz: Content-Length 3, no body" ||
+        fail "health port: ?verbose $h, crl ?x $h2, format twice $h3, HEAD [$head]"
 
 # a second vouchd on the same state dir (another port) refuses to start
 rc2=0

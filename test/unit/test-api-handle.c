@@ -53,8 +53,8 @@ static int teardown(void **state) {
 #define MAX_PARAMS 8
 
 /* One request to api_handle: target is PATH[?K=V&K=V...] (no percent-decoding needed). */
-static void call_body(tapi *t, api_method m, api_role role, const char *target, const void *body, size_t len,
-                      api_response *out) {
+static void call_body(tapi *t, api_method m, api_role role, const char *target, const char *content_type,
+                      const void *body, size_t len, api_response *out) {
         char buf[1024];
         api_param params[MAX_PARAMS];
         size_t n = 0;
@@ -72,12 +72,12 @@ static void call_body(tapi *t, api_method m, api_role role, const char *target, 
                 }
         }
         api_request in = { .method = m, .path = buf, .query = params, .n_query = n, .body = body, .body_len = len,
-                           .role = role, .cn = role == API_ROLE_ADMIN ? "admin" : role == API_ROLE_READER ? "reader" : "nobody" };
+                           .content_type = content_type, .role = role, .cn = role == API_ROLE_ADMIN ? "admin" : role == API_ROLE_READER ? "reader" : "nobody" };
         api_handle(t->a, &in, out);
 }
 
 static void call(tapi *t, api_method m, api_role role, const char *target, api_response *out) {
-        call_body(t, m, role, target, NULL, 0, out);
+        call_body(t, m, role, target, NULL, NULL, 0, out);
 }
 
 /* GET with the X-Vouch-Device header a proxy sets. */
@@ -94,11 +94,26 @@ static const char *header(const api_response *r, const char *name) {
         return NULL;
 }
 
+/* RFC 9110's reason phrases, written here apart from vouchd's table */
+static const char *reason_phrase(int status) {
+        static const struct {
+                int status;
+                const char *reason;
+        } t[] = { { 400, "Bad Request" },        { 403, "Forbidden" },
+                  { 404, "Not Found" },          { 405, "Method Not Allowed" },
+                  { 413, "Content Too Large" },  { 415, "Unsupported Media Type" },
+                  { 503, "Service Unavailable" } };
+        for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+                if (t[i].status == status)
+                        return t[i].reason;
+        fail_msg("no reason phrase for %d in the test", status);
+        return NULL;
+}
+
 /* A 200 with this content type, never cached. */
 static void expect_ok(const api_response *r, const char *type) {
         if (r->status != 200)
                 fail_msg("expected 200, got %d (%.*s)", r->status, (int) r->body_len, r->body ? (const char *) r->body : "");
-        assert_false(r->error_page);
         assert_false(r->watch);
         assert_string_equal(r->reason, "OK");
         assert_string_equal(r->content_type, type);
@@ -110,8 +125,7 @@ static void expect_ok(const api_response *r, const char *type) {
 static void expect_error(const api_response *r, int status, uint32_t code, const char *want) {
         if (r->status != status)
                 fail_msg("expected %d, got %d", status, r->status);
-        assert_false(r->error_page);
-        assert_string_equal(r->reason, "Error");
+        assert_string_equal(r->reason, reason_phrase(status));
         assert_string_equal(r->content_type, "application/x-protobuf");
         assert_string_equal(header(r, "Cache-Control"), "no-store");
         Vouch__V1__Error *e = vouch__v1__error__unpack(NULL, r->body_len, r->body);
@@ -155,6 +169,54 @@ static void expect_json_error(const api_response *r, int status, int code) {
 }
 
 /* ---- bodies ---- */
+
+/* Standard base64 (RFC 4648 section 4, padded) into out: the length, or -1 for anything
+ * else (no whitespace, no base64url); decoded here apart from vouchd's encoder. */
+static int b64_dec(const char *s, uint8_t *out, size_t cap) {
+        static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t n = strlen(s), k = 0;
+        if (n % 4)
+                return -1;
+        for (size_t i = 0; i < n; i += 4) {
+                uint32_t v = 0;
+                int pad = 0;
+                for (int j = 0; j < 4; j++) {
+                        const char *c = s[i + j] ? strchr(a, s[i + j]) : NULL;
+                        if (s[i + j] == '=' && i + 4 == n && j >= 2 && (j == 3 || s[i + 3] == '='))
+                                pad++;
+                        else if (!c || pad)
+                                return -1;
+                        v = v << 6 | (c ? (uint32_t) (c - a) : 0);
+                }
+                for (int j = 0; j < 3 - pad; j++) {
+                        if (k >= cap)
+                                return -1;
+                        out[k++] = (uint8_t) (v >> (16 - 8 * j));
+                }
+        }
+        return (int) k;
+}
+
+/* s is the base64 of these bytes */
+static void expect_b64(const char *s, const uint8_t *p, size_t n) {
+        uint8_t buf[4096];
+        int k = b64_dec(s, buf, sizeof(buf));
+        if (k < 0 || (size_t) k != n || memcmp(buf, p, n) != 0)
+                fail_msg("\"%.80s\" is not the base64 of the %zu bytes expected", s, n);
+}
+
+/* The Verdict of a SignedVerdict in JSON (its "verdict" base64); the caller frees it. */
+static Vouch__V1__Verdict *json_verdict(json_object *sv) {
+        uint8_t buf[4096];
+        json_object *vb;
+        assert_true(json_object_object_get_ex(sv, "verdict", &vb));
+        assert_true(json_object_is_type(vb, json_type_string));
+        int k = b64_dec(json_object_get_string(vb), buf, sizeof(buf));
+        assert_true(k > 0);
+        Vouch__V1__Verdict *v = vouch__v1__verdict__unpack(NULL, (size_t) k, buf);
+        assert_non_null(v);
+        return v;
+}
 
 /* The Verdict inside a SignedVerdict body (the caller frees it). */
 static Vouch__V1__Verdict *verdict_of(const uint8_t *rec, size_t len) {
@@ -230,19 +292,18 @@ static void test_verdict_trusted(void **state) {
         assert_int_equal(v->sequence, 1);
         assert_int_equal(v->issued_at, SFX_WALL);
         assert_string_equal(v->golden_name, "dev");
-        /* the same verdict as JSON: the decoded fields next to the signed bytes (hex) */
+        /* the same SignedVerdict as JSON, in the proto3 mapping: the signed bytes and the
+         * signature in base64, exactly these three fields */
         Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, r.body_len, r.body);
-        char *hex = malloc(2 * sv->verdict.len + 1);
-        vc_hex(sv->verdict.data, sv->verdict.len, hex);
+        assert_non_null(sv);
         api_response_done(&r);
         snprintf(path, sizeof(path), "/v1/devices/%s/verdict?format=json", t->f.id);
         call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
         expect_ok(&r, "application/json");
         json_object *o = json_of(&r);
-        assert_string_equal(jstr(jget(o, "verdict"), "status"), "TRUSTED");
-        assert_string_equal(jstr(jget(o, "verdict"), "device_id"), t->f.id);
-        assert_int_equal(json_object_get_int64(jget(jget(o, "verdict"), "sequence")), 1);
-        assert_string_equal(jstr(o, "verdict_bytes"), hex);
+        assert_int_equal(json_object_object_length(o), 3);
+        expect_b64(jstr(o, "verdict"), sv->verdict.data, sv->verdict.len);
+        expect_b64(jstr(o, "signature"), sv->signature.data, sv->signature.len);
         assert_string_equal(jstr(o, "key_id"), sv->key_id);
         json_object_put(o);
         api_response_done(&r);
@@ -256,7 +317,6 @@ static void test_verdict_trusted(void **state) {
         assert_null(strchr(dot2 + 1, '.'));
         free(jwt);
         api_response_done(&r);
-        free(hex);
         vouch__v1__signed_verdict__free_unpacked(sv, NULL);
         vouch__v1__verdict__free_unpacked(v, NULL);
 }
@@ -270,8 +330,10 @@ static void test_verdict_unknown_before_attesting(void **state) {
         call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
         expect_ok(&r, "application/json");
         json_object *o = json_of(&r);
-        assert_string_equal(jstr(jget(o, "verdict"), "status"), "UNKNOWN");
-        assert_int_equal(json_object_get_int64(jget(jget(o, "verdict"), "sequence")), 0); /* not stored */
+        Vouch__V1__Verdict *v = json_verdict(o);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__UNKNOWN);
+        assert_int_equal(v->sequence, 0); /* not stored */
+        vouch__v1__verdict__free_unpacked(v, NULL);
         json_object_put(o);
         api_response_done(&r);
 }
@@ -301,7 +363,8 @@ static void test_verdict_of_no_device(void **state) {
         char path[128];
         snprintf(path, sizeof(path), "/v1/devices/%s/verdict", t->f.id);
         call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
-        expect_error(&r, 405, EINVAL, "verdict needs GET");
+        expect_error(&r, 405, EINVAL, "this endpoint answers GET, HEAD");
+        assert_string_equal(header(&r, "Allow"), "GET, HEAD");
         api_response_done(&r);
 }
 
@@ -464,7 +527,9 @@ static void test_verdict_list_filter_and_pages(void **state) {
         expect_ok(&r, "application/json");
         json_object *o = json_of(&r), *vs = jget(o, "verdicts");
         assert_int_equal(json_object_array_length(vs), 1);
-        assert_string_equal(jstr(jget(json_object_array_get_idx(vs, 0), "verdict"), "device_id"), t->f.id);
+        Vouch__V1__Verdict *v = json_verdict(json_object_array_get_idx(vs, 0));
+        assert_string_equal(v->device_id, t->f.id);
+        vouch__v1__verdict__free_unpacked(v, NULL);
         assert_string_equal(jstr(o, "next_page_token"), "");
         json_object_put(o);
         api_response_done(&r);
@@ -722,7 +787,7 @@ static void test_jwks(void **state) {
         expect_json_error(&r, 403, EACCES);
         api_response_done(&r);
         call(t, API_METHOD_POST, API_ROLE_ADMIN, "/.well-known/jwks.json", &r);
-        expect_json_error(&r, 404, ENOENT);
+        expect_json_error(&r, 405, EINVAL);
         api_response_done(&r);
         /* a JWK Set is keys only */
         char path[128];
@@ -814,10 +879,15 @@ static void test_revoke_and_approve(void **state) {
         attest(t);
         snprintf(path, sizeof(path), "/v1/devices/%s/revoke", t->f.id);
         call(t, API_METHOD_GET, API_ROLE_ADMIN, path, &r);
-        expect_error(&r, 405, EINVAL, "revoke needs POST");
+        expect_error(&r, 405, EINVAL, "this endpoint answers POST");
+        assert_string_equal(header(&r, "Allow"), "POST");
         api_response_done(&r);
         call(t, API_METHOD_PUT, API_ROLE_ADMIN, path, &r);
-        expect_error(&r, 405, EINVAL, "revoke needs POST");
+        expect_error(&r, 405, EINVAL, "this endpoint answers POST");
+        api_response_done(&r);
+        /* a body where none is taken: 400, nothing done */
+        call_body(t, API_METHOD_POST, API_ROLE_ADMIN, path, "application/json", "{}", 2, &r);
+        expect_error(&r, 400, EBADMSG, "revoke takes no body");
         api_response_done(&r);
         assert_int_equal(verdict_status(t, t->f.id), VOUCH__V1__TRUST_STATUS__TRUSTED);
         call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
@@ -834,10 +904,12 @@ static void test_revoke_and_approve(void **state) {
         snprintf(path, sizeof(path), "/v1/devices/%s/verdict?format=json", t->f.id);
         call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
         expect_ok(&r, "application/json");
-        json_object *j = json_of(&r), *fs = jget(jget(j, "verdict"), "findings");
-        assert_int_equal(json_object_array_length(fs), 1);
-        assert_string_equal(jstr(json_object_array_get_idx(fs, 0), "rule"), "revoked");
-        assert_non_null(strstr(jstr(json_object_array_get_idx(fs, 0), "explanation"), "\"admin\""));
+        json_object *j = json_of(&r);
+        Vouch__V1__Verdict *v = json_verdict(j);
+        assert_int_equal(v->n_findings, 1);
+        assert_string_equal(v->findings[0]->rule, "revoked");
+        assert_non_null(strstr(v->findings[0]->explanation, "\"admin\""));
+        vouch__v1__verdict__free_unpacked(v, NULL);
         json_object_put(j);
         api_response_done(&r);
         /* approve: POST only; the device list shows it approved */
@@ -855,7 +927,7 @@ static void test_revoke_and_approve(void **state) {
         /* an action there is not */
         snprintf(path, sizeof(path), "/v1/devices/%s/frob", t->f.id);
         call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
-        expect_error(&r, 404, ENOENT, "no such endpoint");
+        expect_error(&r, 404, ENOENT, "no endpoint POST /v1/devices/");
         api_response_done(&r);
         call(t, API_METHOD_POST, API_ROLE_ADMIN, "/v1/devices/" ID_1 "/revoke", &r);
         expect_error(&r, 404, ENOENT, "no device");
@@ -871,7 +943,7 @@ static void put_golden_pb(tapi *t, const char *name, api_response *r) {
         assert_true(n <= sizeof(buf));
         vouch__v1__golden_assignment__pack(&ga, buf);
         snprintf(path, sizeof(path), "/v1/devices/%s/golden", t->f.id);
-        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, buf, n, r);
+        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, "application/x-protobuf", buf, n, r);
 }
 
 static void test_golden_assignment(void **state) {
@@ -889,26 +961,59 @@ static void test_golden_assignment(void **state) {
         expect_error(&r, 404, ENOENT, "no golden set \"nope\"");
         api_response_done(&r);
         assert_string_equal(sfx_device(&t->f)->rec.golden, "dev");
-        /* as JSON; "" is the default set */
+        /* as JSON (the body's Content-Type says so, whatever format= asks of the answer);
+         * "" is the default set */
         snprintf(path, sizeof(path), "/v1/devices/%s/golden?format=json", t->f.id);
         const char *body = "{\"golden\": \"\"}";
-        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, body, strlen(body), &r);
+        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, "application/json; charset=utf-8", body, strlen(body), &r);
         expect_ok(&r, "application/json");
         json_object *j = json_of(&r);
         assert_string_equal(jstr(j, "golden"), "");
         json_object_put(j);
         api_response_done(&r);
         assert_string_equal(sfx_device(&t->f)->rec.golden, "");
-        /* malformed bodies: 400, nothing changed */
-        const char *bad[] = { "", "not json", "{\"golden\": 7}", "{\"name\": \"dev\"}", "[\"dev\"]" };
+        snprintf(path, sizeof(path), "/v1/devices/%s/golden", t->f.id);
+        body = "{\"golden\": \"dev\"}";
+        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, "Application/JSON", body, strlen(body), &r);
+        o = device_info_of(&r); /* the answer in protobuf: no format= */
+        assert_string_equal(o->golden, "dev");
+        vouch__v1__device_info__free_unpacked(o, NULL);
+        api_response_done(&r);
+        /* a protobuf body read as protobuf with ?format=json: the body's type decides */
+        snprintf(path, sizeof(path), "/v1/devices/%s/golden?format=json", t->f.id);
+        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, "application/x-protobuf", "\x0a\x00", 2, &r);
+        expect_ok(&r, "application/json");
+        api_response_done(&r);
+        assert_string_equal(sfx_device(&t->f)->rec.golden, "");
+        /* the set named, then malformed bodies: 400 (or 415, 413), nothing changed */
+        put_golden_pb(t, "dev", &r);
+        api_response_done(&r);
+        const char *bad[] = { "", "not json", "{\"golden\": 7}", "{\"name\": \"dev\"}", "[\"dev\"]", "{}",
+                              "{\"golden\": \"\"} x", "{\"golden\": \"\", \"x\": 1}", "\"dev\"" };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-                call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, bad[i], strlen(bad[i]), &r);
+                call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, "application/json", bad[i], strlen(bad[i]), &r);
                 expect_json_error(&r, 400, EBADMSG);
                 api_response_done(&r);
         }
         snprintf(path, sizeof(path), "/v1/devices/%s/golden", t->f.id);
-        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, "\xff\xff\xff", 3, &r);
-        expect_error(&r, 400, EBADMSG, "not a GoldenAssignment");
+        /* protobuf: an empty body, or one without the field, is no assignment (proto3 writes
+         * golden "" as nothing: it must be sent as 0a 00) */
+        const struct {
+                const char *bytes;
+                size_t len;
+        } badpb[] = { { "", 0 }, { "\xff\xff\xff", 3 }, { "\x10\x01", 2 }, { "\x0a\x05" "ab", 4 } };
+        for (size_t i = 0; i < sizeof(badpb) / sizeof(badpb[0]); i++) {
+                call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, "application/x-protobuf", badpb[i].bytes, badpb[i].len,
+                          &r);
+                expect_error(&r, 400, EBADMSG, i == 0 ? "an empty body" : "is not a GoldenAssignment");
+                api_response_done(&r);
+        }
+        /* the media type: none, or another, is 415 */
+        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, NULL, "\x0a\x00", 2, &r);
+        expect_error(&r, 415, EPROTONOSUPPORT, "Content-Type \"(none)\"");
+        api_response_done(&r);
+        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, "text/plain", "dev", 3, &r);
+        expect_error(&r, 415, EPROTONOSUPPORT, "Content-Type \"text/plain\"");
         api_response_done(&r);
         char long_name[200];
         memset(long_name, 'a', sizeof(long_name) - 1);
@@ -919,14 +1024,15 @@ static void test_golden_assignment(void **state) {
         size_t big = API_MAX_BODY + 1;
         uint8_t *huge = calloc(1, big);
         assert_non_null(huge);
-        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, huge, big, &r);
-        expect_error(&r, 400, E2BIG, NULL);
+        call_body(t, API_METHOD_PUT, API_ROLE_ADMIN, path, "application/x-protobuf", huge, big, &r);
+        expect_error(&r, 413, E2BIG, NULL);
         api_response_done(&r);
         free(huge);
-        assert_string_equal(sfx_device(&t->f)->rec.golden, "");
+        assert_string_equal(sfx_device(&t->f)->rec.golden, "dev");
         /* PUT only */
         call(t, API_METHOD_POST, API_ROLE_ADMIN, path, &r);
-        expect_error(&r, 405, EINVAL, "golden needs PUT");
+        expect_error(&r, 405, EINVAL, "this endpoint answers PUT");
+        assert_string_equal(header(&r, "Allow"), "PUT");
         api_response_done(&r);
 }
 
@@ -1022,12 +1128,121 @@ static void test_malformed_requests(void **state) {
         expect_error(&r, 404, ENOENT, "no endpoint GET /v1/nothing");
         api_response_done(&r);
         call(t, API_METHOD_POST, API_ROLE_ADMIN, "/healthz?format=json", &r);
-        expect_json_error(&r, 404, ENOENT);
+        expect_json_error(&r, 405, EINVAL);
+        assert_string_equal(header(&r, "Allow"), "GET, HEAD");
         api_response_done(&r);
         call(t, API_METHOD_GET, API_ROLE_ADMIN, "/v1/devices/a/b/c/d/e/f/g", &r);
         expect_error(&r, 404, ENOENT, NULL);
         api_response_done(&r);
         assert_true(atomic_load(&t->a->requests) >= 8);
+}
+
+/* ---- the HTTP details (issue 20): every refusal named, nothing ignored ---- */
+
+static void test_http_details(void **state) {
+        tapi *t = *state;
+        char path[200];
+        api_response r;
+        attest(t);
+        /* a query parameter the endpoint does not take: 400 naming it and those it takes */
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?colour=blue", &r);
+        expect_error(&r, 400, EINVAL,
+                     "unknown query parameter \"colour\": GET /v1/verdicts takes status, page_size, page_token or format");
+        api_response_done(&r);
+        snprintf(path, sizeof(path), "/v1/devices/%s/verdict?page_size=5", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        expect_error(&r, 400, EINVAL, "unknown query parameter \"page_size\"");
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/healthz?verbose=1", &r);
+        expect_error(&r, 400, EINVAL, "GET /healthz takes none");
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/watch?since=0&format=json&sinse=1", &r);
+        expect_json_error(&r, 400, EINVAL);
+        assert_false(r.watch);
+        api_response_done(&r);
+        /* too many (no endpoint takes more than four) */
+        api_param many[17];
+        for (size_t i = 0; i < 17; i++)
+                many[i] = (api_param) { "format", "protobuf" };
+        api_request in = { .method = API_METHOD_GET, .path = "/v1/keys", .query = many, .n_query = 17,
+                           .role = API_ROLE_READER, .cn = "reader" };
+        api_handle(t->a, &in, &r);
+        expect_error(&r, 400, EINVAL, "17 query parameters, at most 16");
+        api_response_done(&r);
+        /* one given twice (case ignored, as lookups do) */
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/verdicts?status=TRUSTED&STATUS=UNTRUSTED", &r);
+        expect_error(&r, 400, EINVAL, "given more than once");
+        api_response_done(&r);
+        /* a format= the endpoint does not offer: 400, not the default form */
+        const char *not_offered[] = { "/healthz?format=json", "/metrics?format=protobuf", "/v1/verdicts?format=ear",
+                                      "/v1/crl?format=protobuf", "/v1/keys?format=der", "/v1/decision?format=protobuf" };
+        for (size_t i = 0; i < sizeof(not_offered) / sizeof(not_offered[0]); i++) {
+                call(t, API_METHOD_GET, API_ROLE_READER, not_offered[i], &r);
+                if (strstr(not_offered[i], "json"))
+                        expect_json_error(&r, 400, EINVAL);
+                else if (strstr(not_offered[i], "decision"))
+                        expect_json_error(&r, 400, EINVAL); /* the decision's errors are JSON */
+                else
+                        expect_error(&r, 400, EINVAL, "is not offered by");
+                api_response_done(&r);
+        }
+        /* a body on a GET */
+        call_body(t, API_METHOD_GET, API_ROLE_READER, "/v1/keys", "application/json", "{}", 2, &r);
+        expect_error(&r, 400, EBADMSG, "takes no body");
+        api_response_done(&r);
+        /* methods: every one answered; 405 names those the path takes in Allow */
+        const api_method others[] = { API_METHOD_DELETE, API_METHOD_PATCH, API_METHOD_OPTIONS, API_METHOD_OTHER,
+                                      API_METHOD_POST };
+        for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+                call(t, others[i], API_ROLE_ADMIN, "/v1/keys", &r);
+                expect_error(&r, 405, EINVAL, "this endpoint answers GET, HEAD");
+                assert_string_equal(header(&r, "Allow"), "GET, HEAD");
+                api_response_done(&r);
+        }
+        call(t, API_METHOD_DELETE, API_ROLE_ADMIN, "/v1/nothing", &r);
+        expect_error(&r, 404, ENOENT, "no endpoint DELETE /v1/nothing");
+        assert_null(header(&r, "Allow"));
+        api_response_done(&r);
+        /* HEAD: GET's answer (the transport leaves out the body) */
+        call(t, API_METHOD_HEAD, API_ROLE_READER, "/v1/keys", &r);
+        expect_ok(&r, "application/x-protobuf");
+        api_response_done(&r);
+        /* a path with an empty or extra segment is no endpoint */
+        const char *odd[] = { "//v1/keys", "/v1/keys/", "/v1//keys", "/v1/devices//verdict", "/" };
+        for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+                call(t, API_METHOD_GET, API_ROLE_READER, odd[i], &r);
+                expect_error(&r, 404, ENOENT, "no endpoint GET");
+                api_response_done(&r);
+        }
+        /* the JSON mapping's types: 64-bit integers as strings, enums by name */
+        call(t, API_METHOD_GET, API_ROLE_ADMIN, "/v1/devices?format=json", &r);
+        expect_ok(&r, "application/json");
+        json_object *o = json_of(&r), *d = json_object_array_get_idx(jget(o, "devices"), 0);
+        assert_true(json_object_is_type(jget(d, "sequence"), json_type_string));
+        assert_string_equal(jstr(d, "sequence"), "1");
+        assert_true(json_object_is_type(jget(d, "enrolled_at"), json_type_string));
+        assert_string_equal(jstr(d, "ek_anchor"), "EK_ANCHOR_CERTIFICATE");
+        json_object_put(o);
+        api_response_done(&r);
+        snprintf(path, sizeof(path), "/v1/devices/%s/decision", t->f.id);
+        call(t, API_METHOD_GET, API_ROLE_READER, path, &r);
+        o = json_of(&r);
+        assert_true(json_object_is_type(jget(o, "expires_at"), json_type_string));
+        assert_string_equal(jstr(o, "status"), "TRUSTED");
+        json_object_put(o);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/keys?format=json", &r);
+        o = json_of(&r);
+        json_object *k = json_object_array_get_idx(jget(o, "keys"), 0);
+        assert_string_equal(jstr(k, "not_after"), "0");
+        const vkey *active = &t->f.d.keys.active;
+        unsigned char *der = NULL;
+        int len = i2d_PUBKEY(active->pkey, &der);
+        assert_true(len > 0);
+        expect_b64(jstr(k, "spki"), der, (size_t) len);
+        OPENSSL_free(der);
+        json_object_put(o);
+        api_response_done(&r);
 }
 
 /* ---- watch: checked here, streamed by the transport ---- */
@@ -1044,16 +1259,38 @@ static void test_watch_request(void **state) {
         assert_string_equal(r.content_type, "application/x-protobuf; delimited=uint32be");
         assert_string_equal(header(&r, "Cache-Control"), "no-store");
         api_response_done(&r);
-        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/watch?format=json&since=9223372036854775807", &r);
+        /* since= at the head of the stream: a stream that waits for the next verdict; past
+         * it (no stream of this store gave that number): 400, not a silent stream */
+        attest(t);
+        sfx_pump(&t->f);
+        uint64_t head = atomic_load(&t->f.d.published);
+        assert_true(head >= 1);
+        char target[128];
+        snprintf(target, sizeof(target), "/v1/watch?format=json&since=%llu", (unsigned long long) head);
+        call(t, API_METHOD_GET, API_ROLE_READER, target, &r);
         assert_int_equal(r.status, 200);
         assert_true(r.watch);
         assert_true(r.watch_json);
-        assert_true(r.watch_since == INT64_MAX);
+        assert_true(r.watch_since == head);
         assert_string_equal(r.content_type, "application/x-ndjson");
+        api_response_done(&r);
+        snprintf(target, sizeof(target), "/v1/watch?since=%llu", (unsigned long long) head + 1);
+        call(t, API_METHOD_GET, API_ROLE_READER, target, &r);
+        expect_error(&r, 400, ERANGE, "past the head of the stream");
+        assert_false(r.watch);
+        api_response_done(&r);
+        call(t, API_METHOD_GET, API_ROLE_READER, "/v1/watch?format=json&since=9223372036854775807", &r);
+        expect_json_error(&r, 400, ERANGE);
+        assert_false(r.watch);
+        api_response_done(&r);
+        /* HEAD: the headers, no stream */
+        call(t, API_METHOD_HEAD, API_ROLE_READER, "/v1/watch", &r);
+        assert_int_equal(r.status, 200);
+        assert_false(r.watch);
+        assert_string_equal(r.content_type, "application/x-protobuf; delimited=uint32be");
         api_response_done(&r);
         const char *bad[] = { "abc", "-1", "", "1x", "9223372036854775808", "99999999999999999999" };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-                char target[128];
                 snprintf(target, sizeof(target), "/v1/watch?since=%s", bad[i]);
                 call(t, API_METHOD_GET, API_ROLE_READER, target, &r);
                 expect_error(&r, 400, EINVAL, "since");
@@ -1061,7 +1298,7 @@ static void test_watch_request(void **state) {
                 api_response_done(&r);
         }
         call(t, API_METHOD_POST, API_ROLE_READER, "/v1/watch", &r);
-        expect_error(&r, 404, ENOENT, NULL);
+        expect_error(&r, 405, EINVAL, NULL);
         api_response_done(&r);
         call(t, API_METHOD_GET, API_ROLE_NONE, "/v1/watch", &r);
         expect_error(&r, 403, EACCES, NULL);
@@ -1202,6 +1439,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_healthz_store_lost, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_malformed_requests, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_watch_request, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_details, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

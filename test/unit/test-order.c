@@ -266,10 +266,12 @@ static Vouch__V1__Verdict *check_signed(inst *in, const uint8_t *rec, size_t len
 
 /* ---- the API ---- */
 
-/* GET path at in, with format= (NULL: protobuf) and as an admin or a reader; a 200. */
+/* GET path at in, with format= (NULL: protobuf) and as an admin or a reader (a list: its
+ * largest page); a 200. */
 static void call(inst *in, const char *path, const char *format, bool admin, api_response *out) {
         api_param q[2] = { { "format", format ? format : "protobuf" }, { "page_size", "1000" } };
-        api_request req = { .method = API_METHOD_GET, .path = path, .query = q, .n_query = 2,
+        bool list = strcmp(path, "/v1/devices") == 0 || strcmp(path, "/v1/verdicts") == 0;
+        api_request req = { .method = API_METHOD_GET, .path = path, .query = q, .n_query = list ? 2 : 1,
                             .role = admin ? API_ROLE_ADMIN : API_ROLE_READER, .cn = admin ? "admin" : "reader" };
         api_handle(in->a, &req, out);
         if (out->status != 200)

@@ -586,6 +586,26 @@ static void test_truncated_and_garbage(void **state) {
         free(vb);
 }
 
+/* base64 (url: the URL-safe alphabet, no padding), written here apart from the parser */
+static char *b64_dup(const uint8_t *p, size_t n, bool url) {
+        const char *a = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                            : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        char *out = malloc(4 * (n / 3 + 1) + 1);
+        size_t k = 0;
+        assert_non_null(out);
+        for (size_t i = 0; i < n; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16 | (i + 1 < n ? (uint32_t) p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+                out[k++] = a[v >> 18 & 63];
+                out[k++] = a[v >> 12 & 63];
+                out[k++] = i + 1 < n ? a[v >> 6 & 63] : '=';
+                out[k++] = i + 2 < n ? a[v & 63] : '=';
+        }
+        while (url && k > 0 && out[k - 1] == '=')
+                k--;
+        out[k] = '\0';
+        return out;
+}
+
 static void test_json_form(void **state) {
         size_t vlen, plen;
         uint8_t *vb = make_verdict(VOUCH__V1__TRUST_STATUS__UNTRUSTED, ISSUED, EXPIRES, &vlen), *packed;
@@ -623,6 +643,38 @@ static void test_json_form(void **state) {
         assert_int_equal(vv_signed_parse((const uint8_t *) json, strlen(json), &out), 0);
         assert_int_equal(check(k, out, ISSUED), VV_BAD_SIGNATURE);
         free_sv(out);
+        out = NULL;
+        /* the API's form, the proto3 JSON mapping: base64 (padded or not, either alphabet) */
+        char *vb64 = b64_dup(sv->verdict.data, sv->verdict.len, false), *sb64 = b64_dup(sv->signature.data, sv->signature.len, false);
+        char *vurl = b64_dup(sv->verdict.data, sv->verdict.len, true);
+        free(json);
+        assert_true(asprintf(&json, "{\"verdict\": \"%s\", \"signature\": \"%s\", \"key_id\": \"%s\"}", vb64, sb64,
+                             key_a.id) > 0);
+        assert_int_equal(vv_signed_parse((const uint8_t *) json, strlen(json), &out), 0);
+        assert_int_equal(out->verdict.len, sv->verdict.len);
+        assert_memory_equal(out->verdict.data, sv->verdict.data, sv->verdict.len);
+        assert_memory_equal(out->signature.data, sv->signature.data, sv->signature.len);
+        assert_int_equal(check(k, out, ISSUED), VV_VALID);
+        free_sv(out);
+        out = NULL;
+        free(json);
+        assert_true(asprintf(&json, "{\"verdict\": \"%s\", \"signature\": \"%s\", \"key_id\": \"%s\"}", vurl, sb64,
+                             key_a.id) > 0);
+        assert_int_equal(vv_signed_parse((const uint8_t *) json, strlen(json), &out), 0);
+        assert_int_equal(check(k, out, ISSUED), VV_VALID);
+        free_sv(out);
+        out = NULL;
+        /* not base64, or hex where base64 belongs: refused */
+        const char *bad[] = { "not base64!", "A", "", "QQ=Q" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                free(json);
+                assert_true(asprintf(&json, "{\"verdict\": \"%s\", \"signature\": \"%s\", \"key_id\": \"%s\"}", bad[i],
+                                     sb64, key_a.id) > 0);
+                assert_int_equal(vv_signed_parse((const uint8_t *) json, strlen(json), &out), -EBADMSG);
+        }
+        free(vb64);
+        free(sb64);
+        free(vurl);
         vv_keyring_free(k);
         free(json);
         free(vhex);

@@ -38,6 +38,7 @@ typedef struct watcher {
         struct evhttp_request *req;
         struct evhttp_connection *conn;
         uint64_t last;                  /* global sequence sent last */
+        time_t sent_at;                 /* when anything was sent last (monotonic seconds) */
         bool json;
         bool draining;                  /* waiting for the output to drain */
         struct watcher *prev, *next;
@@ -84,6 +85,12 @@ static api_role role_of(vouchd *d, struct evhttp_request *req, char *cn, size_t 
 
 /* ---- watch ---- */
 
+static time_t mono_now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec;
+}
+
 static void watch_pump(watcher *w);
 
 static void watch_drained(struct evhttp_connection *conn, void *arg) {
@@ -101,8 +108,8 @@ static void watch_abort_cb(struct evhttp_connection *conn, void *arg) {
                 shutdown(fd, SHUT_RDWR);
 }
 
-/* The store could not be read: the stream ends with an error (JSON: a last line saying
- * so), never a short answer and never a silent hang. */
+/* The store could not be read: the stream ends with an error (JSON: a last line, an Error
+ * {"code", "message"}), never a short answer and never a silent hang. */
 static void watch_fail(watcher *w, int error) {
         char why[200];
         vs_read_error(w->a->d->store, why, sizeof(why));
@@ -111,11 +118,15 @@ static void watch_fail(watcher *w, int error) {
         w->draining = true; /* no more pumping */
         struct evbuffer *b = evbuffer_new();
         if (b && w->json) {
+                /* an Error in the proto3 JSON mapping, as every JSON error of the API */
+                char msg[160];
+                snprintf(msg, sizeof(msg), "the store cannot be read; reconnect with since=%llu",
+                         (unsigned long long) w->last);
                 json_object *o = json_object_new_object();
-                json_object_object_add(o, "error", json_object_new_int(-error));
-                json_object_object_add(o, "message", json_object_new_string("the store cannot be read; reconnect with since="));
-                json_object_object_add(o, "since", json_object_new_uint64(w->last));
-                evbuffer_add_printf(b, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+                json_object_object_add(o, "code", json_object_new_int(-error));
+                json_object_object_add(o, "message", json_object_new_string(msg));
+                evbuffer_add_printf(b, "%s\n",
+                                    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
         }
         if (b && evbuffer_get_length(b) > 0)
@@ -141,7 +152,9 @@ static void watch_pump(watcher *w) {
                 for (int i = 0; b && i < n; i++) {
                         if (w->json) {
                                 json_object *o = api_signed_json(batch[i].record, batch[i].record_len);
-                                const char *s = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
+                                const char *s = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                                                              JSON_C_TO_STRING_NOSLASHESCAPE)
+                                                  : NULL;
                                 if (s)
                                         evbuffer_add_printf(b, "%s\n", s);
                                 json_object_put(o);
@@ -168,6 +181,7 @@ static void watch_pump(watcher *w) {
                         evhttp_send_reply_chunk(w->req, b);
                 }
                 evbuffer_free(b);
+                w->sent_at = mono_now();
                 if (full || n < WATCH_BATCH)
                         return;
         }
@@ -201,15 +215,27 @@ static void add_headers(struct evhttp_request *req, const api_response *r) {
                 evhttp_add_header(h, r->headers[i].name, r->headers[i].value);
 }
 
+/* Out of memory before an answer could be made: 503 with an empty protobuf body (an Error
+ * with no fields), never evhttp's HTML error page. */
+static void send_oom(struct evhttp_request *req) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/x-protobuf");
+        evhttp_send_reply(req, 503, api_reason(503), NULL);
+}
+
 static void send_response(struct evhttp_request *req, const api_response *r) {
-        if (r->error_page) {
-                evhttp_send_error(req, r->status, r->reason);
+        if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+                /* the headers GET would have, no body (evhttp would send one) */
+                char len[24];
+                snprintf(len, sizeof(len), "%zu", r->body_len);
+                add_headers(req, r);
+                evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
+                evhttp_send_reply(req, r->status, r->reason, NULL);
                 return;
         }
         struct evbuffer *b = evbuffer_new();
         if (!b || evbuffer_add(b, r->body, r->body_len) < 0) {
                 evbuffer_free(b);
-                evhttp_send_error(req, 503, "out of memory");
+                send_oom(req);
                 return;
         }
         add_headers(req, r);
@@ -231,6 +257,7 @@ static void start_watch(struct api *a, struct evhttp_request *req, const api_res
         w->req = req;
         w->conn = evhttp_request_get_connection(req);
         w->last = r->watch_since;
+        w->sent_at = mono_now();
         w->json = r->watch_json;
         w->next = a->watchers;
         if (a->watchers)
@@ -247,6 +274,29 @@ static void start_watch(struct api *a, struct evhttp_request *req, const api_res
         struct timeval wt = { 60, 0 };
         bufferevent_set_timeouts(evhttp_connection_get_bufferevent(w->conn), NULL, &wt);
         watch_pump(w);
+}
+
+/* A stream with nothing to send for API_HEARTBEAT_SECONDS gets a heartbeat, so that a
+ * client (or a proxy) tells a live idle stream from a dead one by a read timeout: a frame
+ * of length 0 (4 zero bytes; no SignedVerdict is empty), or an empty line in JSON. Not
+ * while the output waits to drain: that stream is not idle. */
+static void watch_heartbeats(struct api *a) {
+        time_t now = mono_now();
+        for (watcher *w = a->watchers; w; w = w->next) {
+                if (w->draining || now - w->sent_at < API_HEARTBEAT_SECONDS)
+                        continue;
+                static const uint8_t empty_frame[VF_HEADER_SIZE] = { 0 };
+                struct evbuffer *b = evbuffer_new();
+                if (!b)
+                        return;
+                if (w->json ? evbuffer_add(b, "\n", 1) : evbuffer_add(b, empty_frame, sizeof(empty_frame))) {
+                        evbuffer_free(b);
+                        return;
+                }
+                evhttp_send_reply_chunk(w->req, b);
+                evbuffer_free(b);
+                w->sent_at = now;
+        }
 }
 
 static void pump_all(struct api *a) {
@@ -312,6 +362,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg) {
         struct api *a = arg;
         verdict_sweep(a->d);
         log_store_failures(a);
+        watch_heartbeats(a);
 }
 
 /* After each commit (the store's writer thread, through d->on_committed): wakes the API
@@ -335,6 +386,10 @@ static int request_of(struct evhttp_request *req, struct evkeyvalq *q, api_param
         case EVHTTP_REQ_GET: in->method = API_METHOD_GET; break;
         case EVHTTP_REQ_POST: in->method = API_METHOD_POST; break;
         case EVHTTP_REQ_PUT: in->method = API_METHOD_PUT; break;
+        case EVHTTP_REQ_HEAD: in->method = API_METHOD_HEAD; break;
+        case EVHTTP_REQ_DELETE: in->method = API_METHOD_DELETE; break;
+        case EVHTTP_REQ_OPTIONS: in->method = API_METHOD_OPTIONS; break;
+        case EVHTTP_REQ_PATCH: in->method = API_METHOD_PATCH; break;
         default: in->method = API_METHOD_OTHER; break;
         }
         in->path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -374,7 +429,7 @@ static void route(struct evhttp_request *req, void *arg) {
         api_response out;
         TAILQ_INIT(&q);
         if (request_of(req, &q, &params, &in) < 0) {
-                evhttp_send_error(req, 503, "out of memory");
+                send_oom(req);
                 goto done;
         }
         in.role = role_of(a->d, req, cn, sizeof(cn));
@@ -574,10 +629,16 @@ int api_start(vouchd *d) {
                         return -ENOMEM;
                 evhttp_set_bevcb(a->http, bev_cb, a);
                 evhttp_set_gencb(a->http, route, a);
-                evhttp_set_max_body_size(a->http, API_MAX_BODY);
+                /* bodies up to API_HTTP_MAX_BODY reach api_handle, which refuses those over
+                 * API_MAX_BODY with an Error (413); past that, evhttp answers on its own */
+                evhttp_set_max_body_size(a->http, API_HTTP_MAX_BODY);
                 evhttp_set_max_headers_size(a->http, 16384);
                 evhttp_set_timeout(a->http, 30);
-                evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
+                /* every method reaches api_handle, which answers 405 with an Allow header and an
+                 * Error (evhttp's own refusal is an HTML page) */
+                evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD |
+                                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
                 struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(a->http, host, port);
                 if (!bound) {
                         vlog(LOG_ERR, "API: cannot listen on %s", d->cfg.api_listen);

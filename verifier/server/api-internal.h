@@ -16,6 +16,10 @@
 #include "store.h"
 
 #define API_MAX_BODY (64u << 10)
+/* what evhttp reads of a body at most (answering a larger one itself) */
+#define API_HTTP_MAX_BODY (1u << 20)
+/* a watch stream idle this long gets a heartbeat (an empty frame, or an empty JSON line) */
+#define API_HEARTBEAT_SECONDS 5
 #define API_MAX_WATCHERS 1024
 /* Shared stores: how often the verdicts of the other instances are read (verdict_follow) */
 #define API_FOLLOW_MS 200

@@ -4,6 +4,7 @@
  * connection it came on; api-http.c is its transport. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
@@ -24,8 +25,9 @@
 
 #define API_PAGE_DEFAULT 100
 #define API_PAGE_MAX 1000
+#define API_MAX_PARAMS 16
 
-typedef enum fmt { FMT_PB = 0, FMT_JSON, FMT_EAR, FMT_PEM, FMT_JWKS } fmt;
+typedef enum fmt { FMT_PB = 0, FMT_JSON, FMT_EAR, FMT_PEM, FMT_JWKS, FMT_DER, FMT_NONE } fmt;
 
 /* ---- replies ---- */
 
@@ -35,7 +37,7 @@ static const char *status_name(int s) {
         case VOUCH__V1__TRUST_STATUS__UNTRUSTED: return "UNTRUSTED";
         case VOUCH__V1__TRUST_STATUS__STALE: return "STALE";
         case VOUCH__V1__TRUST_STATUS__UNKNOWN: return "UNKNOWN";
-        default: return "UNSPECIFIED";
+        default: return "TRUST_STATUS_UNSPECIFIED";
         }
 }
 
@@ -48,63 +50,46 @@ static int status_from_name(const char *n) {
         return -1;
 }
 
-static json_object *hex_json(const uint8_t *p, size_t n) {
-        char *s = malloc(2 * n + 1);
+/* The proto3 JSON mapping (what google.protobuf.json_format and its kin in other languages
+ * read): bytes as standard base64 with padding, 64-bit integers as decimal strings, enums
+ * by their names; field names are the .proto's (which every parser accepts). */
+static json_object *bytes_json(const uint8_t *p, size_t n) {
+        char *s = malloc(4 * ((n + 2) / 3) + 1);
         if (!s)
                 return NULL;
-        vc_hex(p, n, s);
-        json_object *o = json_object_new_string(s);
+        int len = EVP_EncodeBlock((unsigned char *) s, p, (int) n);
+        json_object *o = len >= 0 ? json_object_new_string_len(s, len) : NULL;
         free(s);
         return o;
 }
 
+static json_object *int64_json(int64_t v) {
+        char s[24];
+        snprintf(s, sizeof(s), "%lld", (long long) v);
+        return json_object_new_string(s);
+}
+
+static json_object *uint64_json(uint64_t v) {
+        char s[24];
+        snprintf(s, sizeof(s), "%llu", (unsigned long long) v);
+        return json_object_new_string(s);
+}
+
 static const char *anchor_name(int a) {
-        return a == VOUCH__V1__EK_ANCHOR__EK_ANCHOR_KEY ? "KEY" : "CERTIFICATE";
+        return a == VOUCH__V1__EK_ANCHOR__EK_ANCHOR_KEY ? "EK_ANCHOR_KEY" : "EK_ANCHOR_CERTIFICATE";
 }
 
-static json_object *verdict_json(const Vouch__V1__Verdict *v) {
-        json_object *o = json_object_new_object(), *fs = json_object_new_array();
-        json_object_object_add(o, "device_id", json_object_new_string(v->device_id ? v->device_id : ""));
-        json_object_object_add(o, "status", json_object_new_string(status_name(v->status)));
-        for (size_t i = 0; i < v->n_findings; i++) {
-                const Vouch__V1__Finding *f = v->findings[i];
-                json_object *fo = json_object_new_object();
-                json_object_object_add(fo, "rule", json_object_new_string(f->rule ? f->rule : ""));
-                json_object_object_add(fo, "pcr", json_object_new_int(f->pcr));
-                json_object_object_add(fo, "event", json_object_new_int64(f->event));
-                json_object_object_add(fo, "event_type", json_object_new_string(f->event_type ? f->event_type : ""));
-                json_object_object_add(fo, "expected", json_object_new_string(f->expected ? f->expected : ""));
-                json_object_object_add(fo, "actual", json_object_new_string(f->actual ? f->actual : ""));
-                json_object_object_add(fo, "explanation", json_object_new_string(f->explanation ? f->explanation : ""));
-                json_object_array_add(fs, fo);
-        }
-        json_object_object_add(o, "findings", fs);
-        json_object_object_add(o, "issued_at", json_object_new_int64(v->issued_at));
-        json_object_object_add(o, "expires_at", json_object_new_int64(v->expires_at));
-        json_object_object_add(o, "nonce", hex_json(v->nonce.data, v->nonce.len));
-        json_object_object_add(o, "golden_name", json_object_new_string(v->golden_name ? v->golden_name : ""));
-        json_object_object_add(o, "golden_version", json_object_new_int64(v->golden_version));
-        json_object_object_add(o, "boot_count", json_object_new_int64(v->boot_count));
-        json_object_object_add(o, "ak_name", hex_json(v->ak_name.data, v->ak_name.len));
-        json_object_object_add(o, "sequence", json_object_new_uint64(v->sequence));
-        json_object_object_add(o, "verifier_id", json_object_new_string(v->verifier_id ? v->verifier_id : ""));
-        json_object_object_add(o, "global_sequence", json_object_new_uint64(v->global_sequence));
-        json_object_object_add(o, "ek_anchor", json_object_new_string(anchor_name(v->ek_anchor)));
-        return o;
-}
-
+/* A SignedVerdict in the proto3 JSON mapping: the signed Verdict's bytes (base64) as they
+ * were signed, not a decoded copy a reader could take for the signed content. */
 json_object *api_signed_json(const uint8_t *record, size_t len) {
         Vouch__V1__SignedVerdict *sv = vouch__v1__signed_verdict__unpack(NULL, len, record);
-        Vouch__V1__Verdict *v = sv ? vouch__v1__verdict__unpack(NULL, sv->verdict.len, sv->verdict.data) : NULL;
         json_object *o = NULL;
-        if (v) {
+        if (sv) {
                 o = json_object_new_object();
-                json_object_object_add(o, "verdict", verdict_json(v));
-                json_object_object_add(o, "verdict_bytes", hex_json(sv->verdict.data, sv->verdict.len));
-                json_object_object_add(o, "signature", hex_json(sv->signature.data, sv->signature.len));
+                json_object_object_add(o, "verdict", bytes_json(sv->verdict.data, sv->verdict.len));
+                json_object_object_add(o, "signature", bytes_json(sv->signature.data, sv->signature.len));
                 json_object_object_add(o, "key_id", json_object_new_string(sv->key_id ? sv->key_id : ""));
         }
-        vouch__v1__verdict__free_unpacked(v, NULL);
         vouch__v1__signed_verdict__free_unpacked(sv, NULL);
         return o;
 }
@@ -116,12 +101,28 @@ void api_response_done(api_response *r) {
         *r = (api_response) { 0 };
 }
 
-/* Out of memory: the transport's own error page, as evhttp_send_error makes it. */
+const char *api_reason(int status) {
+        switch (status) {
+        case 200: return "OK";
+        case 400: return "Bad Request";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 413: return "Content Too Large";
+        case 415: return "Unsupported Media Type";
+        case 500: return "Internal Server Error";
+        case 503: return "Service Unavailable";
+        default: return "Error";
+        }
+}
+
+/* Out of memory: 503 with an empty body, which is an Error with no fields (nothing to
+ * allocate). */
 static void reply_oom(api_response *out) {
         api_response_done(out);
         out->status = 503;
-        out->reason = "out of memory";
-        out->error_page = true;
+        out->reason = api_reason(503);
+        out->content_type = "application/x-protobuf";
 }
 
 static int add_header(api_response *out, const char *name, const char *value) {
@@ -138,7 +139,7 @@ static int add_header(api_response *out, const char *name, const char *value) {
 static void reply_take(api_response *out, int code, const char *type, uint8_t *body, size_t len) {
         api_response_done(out);
         out->status = code;
-        out->reason = code == 200 ? "OK" : "Error";
+        out->reason = api_reason(code);
         out->content_type = type;
         out->body = body;
         out->body_len = len;
@@ -287,9 +288,9 @@ static json_object *device_info_json(const Vouch__V1__DeviceInfo *o) {
         json_object_object_add(j, "approved", json_object_new_boolean(o->approved));
         json_object_object_add(j, "revoked", json_object_new_boolean(o->revoked));
         json_object_object_add(j, "golden", json_object_new_string(o->golden));
-        json_object_object_add(j, "enrolled_at", json_object_new_int64(o->enrolled_at));
+        json_object_object_add(j, "enrolled_at", int64_json(o->enrolled_at));
         json_object_object_add(j, "status", json_object_new_string(status_name(o->status)));
-        json_object_object_add(j, "sequence", json_object_new_uint64(o->sequence));
+        json_object_object_add(j, "sequence", uint64_json(o->sequence));
         json_object_object_add(j, "connected", json_object_new_boolean(o->connected));
         json_object_object_add(j, "ek_anchor", json_object_new_string(anchor_name(o->ek_anchor)));
         return j;
@@ -512,9 +513,9 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
                 } else if (arr && ok) {
                         json_object *o = json_object_new_object();
                         json_object_object_add(o, "key_id", json_object_new_string(v->id));
-                        json_object_object_add(o, "spki", hex_json(der[i], keys[i].spki.len));
+                        json_object_object_add(o, "spki", bytes_json(der[i], keys[i].spki.len));
                         json_object_object_add(o, "active", json_object_new_boolean(v->not_after == 0));
-                        json_object_object_add(o, "not_after", json_object_new_int64(v->not_after));
+                        json_object_object_add(o, "not_after", int64_json(v->not_after));
                         json_object_array_add(arr, o);
                 }
         }
@@ -553,10 +554,6 @@ static void get_keys(struct api *a, api_response *out, fmt f) {
 static void get_crl(struct api *a, api_response *out, fmt f) {
         uint8_t *body = NULL;
         size_t len = 0;
-        if (f != FMT_PB && f != FMT_PEM) {
-                reply_error(out, f == FMT_JSON ? FMT_JSON : FMT_PB, 400, EINVAL, "the CRL is DER, or PEM with format=pem");
-                return;
-        }
         int r = devcert_crl_get(a->d, f == FMT_PEM, &body, &len);
         if (r == -ENOENT)
                 reply_error(out, FMT_PB, 404, ENOENT, "this vouchd has no device CA, so no CRL");
@@ -571,14 +568,14 @@ static void get_crl(struct api *a, api_response *out, fmt f) {
 static json_object *cert_json(const Vouch__V1__DeviceCertificate *c) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "serial", json_object_new_string(c->serial));
-        json_object_object_add(o, "not_before", json_object_new_int64(c->not_before));
-        json_object_object_add(o, "not_after", json_object_new_int64(c->not_after));
-        json_object_object_add(o, "sequence", json_object_new_uint64(c->sequence));
-        json_object_object_add(o, "global_sequence", json_object_new_uint64(c->global_sequence));
+        json_object_object_add(o, "not_before", int64_json(c->not_before));
+        json_object_object_add(o, "not_after", int64_json(c->not_after));
+        json_object_object_add(o, "sequence", uint64_json(c->sequence));
+        json_object_object_add(o, "global_sequence", uint64_json(c->global_sequence));
         json_object_object_add(o, "revoked", json_object_new_boolean(c->revoked));
-        json_object_object_add(o, "revoked_at", json_object_new_int64(c->revoked_at));
-        json_object_object_add(o, "revoked_sequence", json_object_new_uint64(c->revoked_sequence));
-        json_object_object_add(o, "der", hex_json(c->der.data, c->der.len));
+        json_object_object_add(o, "revoked_at", int64_json(c->revoked_at));
+        json_object_object_add(o, "revoked_sequence", uint64_json(c->revoked_sequence));
+        json_object_object_add(o, "der", bytes_json(c->der.data, c->der.len));
         return o;
 }
 
@@ -612,7 +609,6 @@ static void list_certificates(struct api *a, api_response *out, fmt f, device *d
         }
         if (f == FMT_JSON) {
                 json_object *o = json_object_new_object();
-                json_object_object_add(o, "device", json_object_new_string(dev->rec.id));
                 json_object_object_add(o, "certificates", arr);
                 reply_json(out, 200, o);
         } else {
@@ -790,95 +786,144 @@ static void get_metrics(struct api *a, api_response *out) {
 
 /* ---- admin ---- */
 
-/* A GoldenAssignment body: the set's name into name (n bytes). 0, -E2BIG (over
- * API_MAX_BODY), -ENOMEM, -EBADMSG. */
-static int golden_assignment(const api_request *in, fmt f, char *name, size_t n) {
-        size_t len = in->body_len;
-        if (len > API_MAX_BODY)
+/* Whether a protobuf message (well-formed: it unpacked) has field number `field` on the wire:
+ * proto3 leaves an empty string out, so "" is told from no field at all only so. */
+static bool pb_has_field(const uint8_t *p, size_t len, uint32_t field) {
+        size_t i = 0;
+        while (i < len) {
+                uint64_t key = 0, v = 0;
+                for (unsigned shift = 0; i < len && shift < 64; shift += 7) {
+                        key |= (uint64_t) (p[i] & 0x7f) << shift;
+                        if (!(p[i++] & 0x80))
+                                break;
+                }
+                if (key >> 3 == field)
+                        return true;
+                switch (key & 7) {
+                case 0:
+                        while (i < len && (p[i++] & 0x80))
+                                ;
+                        break;
+                case 1: i += 8; break;
+                case 5: i += 4; break;
+                case 2:
+                        for (unsigned shift = 0; i < len && shift < 64; shift += 7) {
+                                v |= (uint64_t) (p[i] & 0x7f) << shift;
+                                if (!(p[i++] & 0x80))
+                                        break;
+                        }
+                        if (v > len - i)
+                                return false;
+                        i += (size_t) v;
+                        break;
+                default: return false;
+                }
+        }
+        return false;
+}
+
+/* The media type of a request body, parameters (";charset=...") and case ignored:
+ * FMT_JSON, FMT_PB, or FMT_NONE for none or another. */
+static fmt body_format(const char *content_type) {
+        if (!content_type)
+                return FMT_NONE;
+        size_t n = strcspn(content_type, "; \t");
+        if (n == strlen("application/json") && strncasecmp(content_type, "application/json", n) == 0)
+                return FMT_JSON;
+        if ((n == strlen("application/x-protobuf") && strncasecmp(content_type, "application/x-protobuf", n) == 0) ||
+            (n == strlen("application/protobuf") && strncasecmp(content_type, "application/protobuf", n) == 0))
+                return FMT_PB;
+        return FMT_NONE;
+}
+
+/* A GoldenAssignment body, in the format its Content-Type names: the set's name into name (n
+ * bytes). The field must be there: an empty body, {} or a message without it is refused,
+ * never taken for "" (the default set). 0, or answered: 413 over API_MAX_BODY, 415 for
+ * another media type, 400 for a body that is not one. */
+static int golden_assignment(const api_request *in, api_response *out, fmt ef, char *name, size_t n) {
+        static const char want[] = "a GoldenAssignment with its field golden (\"\" is the default set): "
+                                   "JSON {\"golden\": \"NAME\"} or protobuf (an empty golden as the bytes 0a 00)";
+        fmt bf = body_format(in->content_type);
+        if (in->body_len > API_MAX_BODY) {
+                reply_error(out, ef, 413, E2BIG, "body of %zu bytes, at most %u", in->body_len, API_MAX_BODY);
                 return -E2BIG;
-        uint8_t *body = malloc(len + 1);
-        if (!body)
-                return -ENOMEM;
-        if (len)
-                memcpy(body, in->body, len);
-        body[len] = 0;
+        }
+        if (bf == FMT_NONE) {
+                reply_error(out, ef, 415, EPROTONOSUPPORT,
+                            "Content-Type \"%.60s\": the body is application/json or application/x-protobuf",
+                            in->content_type ? in->content_type : "(none)");
+                return -EPROTONOSUPPORT;
+        }
+        if (in->body_len == 0) {
+                reply_error(out, ef, 400, EBADMSG, "an empty body: expected %s", want);
+                return -EBADMSG;
+        }
         int r = -EBADMSG;
-        if (f == FMT_JSON) {
-                json_object *o = json_tokener_parse((const char *) body), *g = NULL;
-                if (o && json_object_object_get_ex(o, "golden", &g) && json_object_is_type(g, json_type_string) &&
-                    json_object_get_string_len(g) < (int) n) {
+        if (bf == FMT_JSON) {
+                json_tokener *tok = json_tokener_new();
+                json_object *o = tok ? json_tokener_parse_ex(tok, (const char *) in->body, (int) in->body_len) : NULL, *g;
+                /* one object, nothing after it, with golden (a string) and no other member */
+                bool whole = o && tok && json_tokener_get_error(tok) == json_tokener_success &&
+                             json_tokener_get_parse_end(tok) == in->body_len;
+                if (whole && json_object_is_type(o, json_type_object) && json_object_object_length(o) == 1 &&
+                    json_object_object_get_ex(o, "golden", &g) && json_object_is_type(g, json_type_string) &&
+                    (size_t) json_object_get_string_len(g) < n && strlen(json_object_get_string(g)) ==
+                                                                          (size_t) json_object_get_string_len(g)) {
                         snprintf(name, n, "%s", json_object_get_string(g));
                         r = 0;
                 }
                 json_object_put(o);
+                if (tok)
+                        json_tokener_free(tok);
         } else {
-                Vouch__V1__GoldenAssignment *ga = vouch__v1__golden_assignment__unpack(NULL, len, body);
-                if (ga && strlen(ga->golden) < n) {
+                Vouch__V1__GoldenAssignment *ga = vouch__v1__golden_assignment__unpack(NULL, in->body_len, in->body);
+                if (ga && strlen(ga->golden) < n && pb_has_field(in->body, in->body_len, 1)) {
                         snprintf(name, n, "%s", ga->golden);
                         r = 0;
                 }
                 vouch__v1__golden_assignment__free_unpacked(ga, NULL);
         }
-        free(body);
+        if (r < 0)
+                reply_error(out, ef, 400, EBADMSG, "the body (%s) is not %s", bf == FMT_JSON ? "JSON" : "protobuf", want);
         return r;
 }
 
-static void assign_golden(struct api *a, const api_request *in, api_response *out, fmt f, device *dev) {
+/* PUT /v1/devices/ID/golden */
+static void assign_golden(struct api *a, const api_request *in, api_response *out, fmt f, fmt ef, device *dev) {
         char name[129];
-        if (in->method != API_METHOD_PUT) {
-                reply_error(out, f, 405, EINVAL, "golden needs PUT");
+        if (golden_assignment(in, out, ef, name, sizeof(name)) < 0)
                 return;
-        }
-        int r = golden_assignment(in, f, name, sizeof(name));
-        if (r == -E2BIG) {
-                reply_error(out, f, 400, E2BIG, "body of %zu bytes, at most %u", in->body_len, API_MAX_BODY);
-                return;
-        }
-        if (r == -ENOMEM) {
-                reply_error(out, f, 503, ENOMEM, "out of memory");
-                return;
-        }
-        if (r < 0) {
-                reply_error(out, f, 400, EBADMSG, "the body is not a GoldenAssignment%s",
-                            f == FMT_JSON ? " ({\"golden\": \"NAME\"})" : "");
-                return;
-        }
-        r = device_assign_golden(a->d, dev, name, in->cn);
+        int r = device_assign_golden(a->d, dev, name, in->cn);
         if (r == -ENOENT) {
-                reply_error(out, f, 404, ENOENT, "no golden set \"%s\" is loaded", name);
+                reply_error(out, ef, 404, ENOENT, "no golden set \"%s\" is loaded", name);
                 return;
         }
         if (r < 0) {
-                reply_error(out, f, 503, EIO, "the store could not record it; the device is unchanged");
+                reply_error(out, ef, 503, EIO, "the store could not record it; the device is unchanged");
                 return;
         }
         reply_device(a->d, out, f, dev);
 }
 
-/* POST .../approve, POST .../revoke, PUT .../golden (the caller checked the admin role). */
-static void admin(struct api *a, const api_request *in, api_response *out, fmt f, device *dev, const char *action) {
+/* POST /v1/devices/ID/approve|revoke: no body. */
+static void approve_or_revoke(struct api *a, const api_request *in, api_response *out, fmt f, device *dev, bool revoke) {
         vouchd *d = a->d;
-        if (strcmp(action, "approve") == 0 || strcmp(action, "revoke") == 0) {
-                if (in->method != API_METHOD_POST) {
-                        reply_error(out, f, 405, EINVAL, "%s needs POST", action);
-                        return;
-                }
-                bool revoke = action[0] == 'r';
-                if ((revoke ? device_revoke(d, dev, in->cn) : device_approve(d, dev, in->cn)) < 0) {
-                        reply_error(out, f, 503, EIO, "the store could not record it; the device is unchanged");
-                        return;
-                }
-                reply_device(d, out, f, dev);
-        } else if (strcmp(action, "golden") == 0) {
-                assign_golden(a, in, out, f, dev);
-        } else {
-                reply_error(out, f, 404, ENOENT, "no such endpoint");
+        if (in->body_len) {
+                reply_error(out, f, 400, EBADMSG, "%s takes no body (%zu bytes sent)", revoke ? "revoke" : "approve",
+                            in->body_len);
+                return;
         }
+        if ((revoke ? device_revoke(d, dev, in->cn) : device_approve(d, dev, in->cn)) < 0) {
+                reply_error(out, f, 503, EIO, "the store could not record it; the device is unchanged");
+                return;
+        }
+        reply_device(d, out, f, dev);
 }
 
 /* ---- watch ---- */
 
-/* GET /v1/watch: since= checked, a free watcher slot; the transport streams. */
+/* GET /v1/watch: since= checked (a number, not past the head of the stream), a free watcher
+ * slot; the transport streams. HEAD: the same status and headers, no stream. */
 static void watch(struct api *a, const api_request *in, api_response *out, fmt f) {
         const char *since = query_get(in, "since");
         uint64_t from = 0;
@@ -895,14 +940,38 @@ static void watch(struct api *a, const api_request *in, api_response *out, fmt f
                 }
                 from = n;
         }
+        if (from > atomic_load(&a->d->published)) {
+                /* past what this instance shows: past what the store holds (the deployment's
+                 * head; another instance's stream may be ahead of this one by a read) is no
+                 * sequence a stream ever gave: a client of another store, or of one restored
+                 * from an older backup, would otherwise wait in silence */
+                uint64_t head = 0;
+                int r = vs_verdict_last_global(a->d->store, &head);
+                if (r < 0) {
+                        reply_error(out, f, 503, (uint32_t) -r, "cannot read the head of the stream");
+                        return;
+                }
+                if (from > head) {
+                        reply_error(out, f, 400, ERANGE,
+                                    "since %llu is past the head of the stream (global sequence %llu): no stream of "
+                                    "this deployment gave it",
+                                    (unsigned long long) from, (unsigned long long) head);
+                        return;
+                }
+        }
         if (atomic_load(&a->n_watchers) >= API_MAX_WATCHERS) {
                 reply_error(out, f, 503, EBUSY, "%u watch streams are open already", API_MAX_WATCHERS);
                 return;
         }
+        const char *type = f == FMT_JSON ? "application/x-ndjson" : "application/x-protobuf; delimited=uint32be";
+        if (in->method == API_METHOD_HEAD) {
+                reply(out, 200, type, "", 0);
+                return;
+        }
         api_response_done(out);
         out->status = 200;
-        out->reason = "OK";
-        out->content_type = f == FMT_JSON ? "application/x-ndjson" : "application/x-protobuf; delimited=uint32be";
+        out->reason = api_reason(200);
+        out->content_type = type;
         if (add_header(out, "Cache-Control", "no-store") < 0) {
                 reply_oom(out);
                 return;
@@ -929,37 +998,13 @@ int api_watch_next(struct api *a, uint64_t after, vs_verdict *out, size_t max) {
         return keep;
 }
 
-/* ---- one request ---- */
-
-/* ?format=: 0, or -EINVAL (answered). */
-static int format_of(const api_request *in, api_response *out, fmt *ret) {
-        const char *fs = query_get(in, "format");
-        *ret = FMT_PB;
-        if (!fs || !strcmp(fs, "protobuf"))
-                return 0;
-        if (!strcmp(fs, "json"))
-                *ret = FMT_JSON;
-        else if (!strcmp(fs, "ear"))
-                *ret = FMT_EAR;
-        else if (!strcmp(fs, "pem"))
-                *ret = FMT_PEM;
-        else if (!strcmp(fs, "jwks"))
-                *ret = FMT_JWKS;
-        else {
-                reply_error(out, FMT_PB, 400, EINVAL, "format \"%.40s\": expected json, ear, pem, jwks or protobuf", fs);
-                return -EINVAL;
-        }
-        return 0;
-}
-
-/* /v1/devices/ID/ACTION */
 /* ---- the decision for enforcement points (nginx auth_request, forward auth) ---- */
 
 /* "allow" only for a device whose verdict, as shown now, is TRUSTED and unexpired; "deny"
  * (403) for everything else, the unknown device included: an enforcement point that maps
  * 2xx to allow and anything else to deny (nginx auth_request: 401/403 deny, other codes
  * fail the request) never lets a device through on an error. The reason is in the
- * X-Vouch-Reason header and the JSON body. */
+ * X-Vouch-Reason header and the JSON body (a Decision, always JSON). */
 static void decision_reply(api_response *out, const char *id, bool allow, const char *reason, const char *status,
                            int64_t expires_at) {
         json_object *o = json_object_new_object();
@@ -969,7 +1014,7 @@ static void decision_reply(api_response *out, const char *id, bool allow, const 
         if (status)
                 json_object_object_add(o, "status", json_object_new_string(status));
         if (expires_at)
-                json_object_object_add(o, "expires_at", json_object_new_int64(expires_at));
+                json_object_object_add(o, "expires_at", int64_json(expires_at));
         reply_json(out, allow ? 200 : 403, o);
         add_header(out, "X-Vouch-Decision", allow ? "allow" : "deny");
         add_header(out, "X-Vouch-Reason", reason);
@@ -1030,106 +1075,265 @@ static void decision(struct api *a, api_response *out, const char *id) {
         vouch__v1__signed_verdict__free_unpacked(sv, NULL);
 }
 
-static void device_endpoint(struct api *a, const api_request *in, api_response *out, fmt f, fmt ef, const char *id,
-                            const char *action) {
-        if (!strcmp(action, "decision")) {
-                if (in->method == API_METHOD_GET)
-                        decision(a, out, id);
-                else
-                        reply_error(out, ef, 405, EINVAL, "decision needs GET");
-                return;
+/* ---- one request ---- */
+
+typedef enum route_id {
+        R_HEALTHZ,
+        R_METRICS,
+        R_KEYS,
+        R_JWKS,
+        R_CRL,
+        R_VERDICTS,
+        R_WATCH,
+        R_DEVICES,
+        R_DECISION,
+        R_DEVICE_VERDICT,
+        R_DEVICE_DECISION,
+        R_DEVICE_CERTIFICATES,
+        R_DEVICE_APPROVE,
+        R_DEVICE_REVOKE,
+        R_DEVICE_GOLDEN,
+        _R_MAX,
+} route_id;
+
+static const api_route routes[_R_MAX] = {
+        [R_HEALTHZ] = { "/healthz", API_METHOD_GET, API_ROLE_READER, "", "" },
+        [R_METRICS] = { "/metrics", API_METHOD_GET, API_ROLE_READER, "", "" },
+        [R_KEYS] = { "/v1/keys", API_METHOD_GET, API_ROLE_READER, "format", "protobuf json pem jwks" },
+        [R_JWKS] = { "/.well-known/jwks.json", API_METHOD_GET, API_ROLE_READER, "format", "jwks" },
+        [R_CRL] = { "/v1/crl", API_METHOD_GET, API_ROLE_READER, "format", "der pem" },
+        [R_VERDICTS] = { "/v1/verdicts", API_METHOD_GET, API_ROLE_READER, "status page_size page_token format",
+                         "protobuf json" },
+        [R_WATCH] = { "/v1/watch", API_METHOD_GET, API_ROLE_READER, "since format", "protobuf json" },
+        [R_DEVICES] = { "/v1/devices", API_METHOD_GET, API_ROLE_ADMIN, "page_size page_token format", "protobuf json" },
+        [R_DECISION] = { "/v1/decision", API_METHOD_GET, API_ROLE_READER, "format", "json" },
+        [R_DEVICE_VERDICT] = { "/v1/devices/{id}/verdict", API_METHOD_GET, API_ROLE_READER, "format",
+                               "protobuf json ear" },
+        [R_DEVICE_DECISION] = { "/v1/devices/{id}/decision", API_METHOD_GET, API_ROLE_READER, "format", "json" },
+        [R_DEVICE_CERTIFICATES] = { "/v1/devices/{id}/certificates", API_METHOD_GET, API_ROLE_READER, "format",
+                                    "protobuf json" },
+        [R_DEVICE_APPROVE] = { "/v1/devices/{id}/approve", API_METHOD_POST, API_ROLE_ADMIN, "format", "protobuf json" },
+        [R_DEVICE_REVOKE] = { "/v1/devices/{id}/revoke", API_METHOD_POST, API_ROLE_ADMIN, "format", "protobuf json" },
+        [R_DEVICE_GOLDEN] = { "/v1/devices/{id}/golden", API_METHOD_PUT, API_ROLE_ADMIN, "format", "protobuf json" },
+};
+
+const api_route *api_routes(size_t *n) {
+        *n = _R_MAX;
+        return routes;
+}
+
+static const char *method_name(api_method m) {
+        switch (m) {
+        case API_METHOD_GET: return "GET";
+        case API_METHOD_POST: return "POST";
+        case API_METHOD_PUT: return "PUT";
+        case API_METHOD_HEAD: return "HEAD";
+        case API_METHOD_DELETE: return "DELETE";
+        case API_METHOD_OPTIONS: return "OPTIONS";
+        case API_METHOD_PATCH: return "PATCH";
+        default: return "(method)";
         }
-        device *dev = valid_id(id) ? find_device(a->d, id) : NULL;
-        if (!dev)
-                reply_error(out, ef, 404, ENOENT, "no device \"%.80s\"", id);
-        else if (!strcmp(action, "verdict") && in->method == API_METHOD_GET)
-                get_verdict(a, out, f, dev);
-        else if (!strcmp(action, "verdict"))
-                reply_error(out, ef, 405, EINVAL, "verdict needs GET");
-        else if (!strcmp(action, "certificates") && in->method == API_METHOD_GET)
-                list_certificates(a, out, ef, dev);
-        else if (!strcmp(action, "certificates"))
-                reply_error(out, ef, 405, EINVAL, "certificates needs GET");
-        else
-                admin(a, in, out, ef, dev, action);
+}
+
+/* Whether word (n bytes) is one of the space-separated words of list, ASCII case ignored. */
+static bool in_list(const char *list, const char *word, size_t n) {
+        for (const char *p = list; *p;) {
+                size_t k = strcspn(p, " ");
+                if (k == n && strncasecmp(p, word, n) == 0)
+                        return true;
+                p += k;
+                p += strspn(p, " ");
+        }
+        return false;
+}
+
+/* Whether path matches the route's: the same segments, {id} any one segment (into *id). */
+static bool path_matches(const char *pattern, const char *path, const char **id, size_t *id_len) {
+        while (*pattern && *path) {
+                if (*pattern++ != '/' || *path++ != '/')
+                        return false;
+                size_t pn = strcspn(pattern, "/"), n = strcspn(path, "/");
+                if (pn == 4 && strncmp(pattern, "{id}", 4) == 0) {
+                        if (n == 0)
+                                return false;
+                        *id = path;
+                        *id_len = n;
+                } else if (pn != n || strncmp(pattern, path, n) != 0)
+                        return false;
+                pattern += pn;
+                path += n;
+        }
+        return !*pattern && !*path;
+}
+
+static fmt fmt_of_name(const char *s) {
+        static const char *const names[] = { [FMT_PB] = "protobuf", [FMT_JSON] = "json", [FMT_EAR] = "ear",
+                                             [FMT_PEM] = "pem", [FMT_JWKS] = "jwks", [FMT_DER] = "der" };
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+                if (names[i] && strcmp(s, names[i]) == 0)
+                        return (fmt) i;
+        return FMT_NONE;
+}
+
+/* The route's formats as "a, b or c" for messages. */
+static void list_words(const char *list, char *buf, size_t n) {
+        size_t k = 0, words = 0, i = 0;
+        for (const char *p = list; *p; p++)
+                words += *p != ' ' && (p == list || p[-1] == ' ');
+        buf[0] = '\0';
+        for (const char *p = list; *p && k < n;) {
+                size_t w = strcspn(p, " ");
+                k += (size_t) snprintf(buf + k, n - k, "%s%.*s", i == 0 ? "" : i + 1 == words ? " or " : ", ", (int) w, p);
+                i++;
+                p += w;
+                p += strspn(p, " ");
+        }
 }
 
 void api_handle(struct api *a, const api_request *request, api_response *out) {
         api_request in = *request;
-        char path[512];
-        fmt f;
         *out = (api_response) { 0 };
         if (!in.cn)
                 in.cn = "(no certificate)";
         atomic_fetch_add(&a->requests, 1);
+        const char *p = in.path;
+        /* the route by path (any method), for the form of errors: JSON where the endpoint
+         * answers JSON only (the decision, the JWK Set) or format=json or jwks asks for it */
+        const api_route *by_path = NULL;
+        const char *id = NULL;
+        size_t id_len = 0;
+        for (size_t i = 0; p && i < _R_MAX && !by_path; i++)
+                if (path_matches(routes[i].path, p, &id, &id_len))
+                        by_path = &routes[i];
+        const char *fs = in.query_malformed ? NULL : query_get(&in, "format");
+        fmt f = fs ? fmt_of_name(fs) : FMT_PB;
+        fmt ef = f == FMT_JSON || f == FMT_JWKS ||
+                                 (by_path && (!strcmp(by_path->formats, "json") || !strcmp(by_path->formats, "jwks")))
+                         ? FMT_JSON
+                         : FMT_PB;
         if (in.query_malformed) {
-                reply_error(out, FMT_PB, 400, EINVAL, "malformed query string");
+                reply_error(out, ef, 400, EINVAL, "malformed query string");
                 return;
         }
-        if (format_of(&in, out, &f) < 0)
+        if (fs && f == FMT_NONE) {
+                reply_error(out, ef, 400, EINVAL, "format \"%.40s\": expected json, ear, pem, jwks, der or protobuf", fs);
                 return;
-        const char *p = in.path;
-        if (p && !strcmp(p, "/.well-known/jwks.json"))
-                f = FMT_JWKS; /* a JWK Set, and errors in JSON, whatever format= says */
-        fmt ef = f == FMT_JSON || f == FMT_JWKS ? FMT_JSON : FMT_PB; /* errors */
-        if (!p || strlen(p) >= sizeof(path)) {
+        }
+        if (in.n_query > API_MAX_PARAMS) {
+                /* no endpoint takes that many; and the repeats are looked for pairwise */
+                reply_error(out, ef, 400, EINVAL, "%zu query parameters, at most %u", in.n_query, API_MAX_PARAMS);
+                return;
+        }
+        for (size_t i = 0; i < in.n_query; i++)
+                for (size_t j = 0; j < i; j++)
+                        if (in.query[i].key && in.query[j].key && strcasecmp(in.query[i].key, in.query[j].key) == 0) {
+                                reply_error(out, ef, 400, EINVAL, "query parameter \"%.40s\" given more than once",
+                                            in.query[i].key);
+                                return;
+                        }
+        if (!p || strlen(p) >= 512) {
                 reply_error(out, ef, 400, EINVAL, "no or too long a path");
                 return;
         }
-        snprintf(path, sizeof(path), "%s", p);
         if (in.role == API_ROLE_NONE) {
                 atomic_fetch_add(&a->refused, 1);
-                vlog(LOG_WARN, "API: refused %s: client \"%s\" has no role", path, in.cn);
+                vlog(LOG_WARN, "API: refused %s: client \"%s\" has no role", p, in.cn);
                 reply_error(out, ef, 403, EACCES, "client \"%s\" has no role on this verifier", in.cn);
                 return;
         }
-        bool get = in.method == API_METHOD_GET;
-        char *parts[6];
-        size_t np = 0;
-        for (char *save = NULL, *t = strtok_r(path, "/", &save); t; t = strtok_r(NULL, "/", &save))
-                if (np < 6)
-                        parts[np++] = t;
-                else
-                        np = 7;
-        bool v1 = np >= 2 && !strcmp(parts[0], "v1");
-        bool admin_only = (np == 2 && v1 && !strcmp(parts[1], "devices")) ||
-                          (np == 4 && v1 && !strcmp(parts[1], "devices") && strcmp(parts[3], "verdict") &&
-                           strcmp(parts[3], "decision") && strcmp(parts[3], "certificates"));
-        if (admin_only && in.role != API_ROLE_ADMIN) {
+        /* the route by path and method */
+        api_method m = in.method == API_METHOD_HEAD ? API_METHOD_GET : in.method;
+        const api_route *rt = NULL;
+        char allow[64] = "";
+        for (size_t i = 0; i < _R_MAX; i++) {
+                const char *rid = NULL;
+                size_t rid_len = 0;
+                if (!path_matches(routes[i].path, p, &rid, &rid_len))
+                        continue;
+                if (routes[i].method == m)
+                        rt = &routes[i];
+                size_t k = strlen(allow);
+                snprintf(allow + k, sizeof(allow) - k, "%s%s%s", k ? ", " : "", method_name(routes[i].method),
+                         routes[i].method == API_METHOD_GET ? ", HEAD" : "");
+        }
+        if (!rt && allow[0]) {
+                reply_error(out, ef, 405, EINVAL, "%s %s: this endpoint answers %s", method_name(in.method), p, allow);
+                if (add_header(out, "Allow", allow) < 0)
+                        reply_oom(out);
+                return;
+        }
+        if (!rt) {
+                reply_error(out, ef, 404, ENOENT, "no endpoint %s %s", method_name(in.method), p);
+                return;
+        }
+        if (rt->role == API_ROLE_ADMIN && in.role != API_ROLE_ADMIN) {
                 atomic_fetch_add(&a->refused, 1);
                 vlog(LOG_WARN, "API: refused %s %s: client \"%s\" is a reader, the endpoint needs admin",
-                     get ? "GET" : "non-GET", p, in.cn);
+                     method_name(in.method), p, in.cn);
                 reply_error(out, ef, 403, EACCES, "client \"%s\" is a reader; %s needs the admin role", in.cn, p);
                 return;
         }
-        bool keys = np == 2 && ((v1 && !strcmp(parts[1], "keys")) ||
-                                (!strcmp(parts[0], ".well-known") && !strcmp(parts[1], "jwks.json")));
-        if (f == FMT_JWKS && !keys) {
-                reply_error(out, ef, 400, EINVAL, "format \"jwks\" is for GET /v1/keys only");
+        for (size_t i = 0; i < in.n_query; i++) {
+                const char *k = in.query[i].key ? in.query[i].key : "";
+                if (strcasecmp(k, "format") != 0 && !in_list(rt->params, k, strlen(k))) {
+                        char takes[128];
+                        list_words(rt->params, takes, sizeof(takes));
+                        reply_error(out, ef, 400, EINVAL, "unknown query parameter \"%.40s\": %s %s takes %s", k,
+                                    method_name(rt->method), rt->path, takes[0] ? takes : "none");
+                        return;
+                }
+        }
+        if (fs && !in_list(rt->formats, fs, strlen(fs))) {
+                char offered[128];
+                list_words(rt->formats, offered, sizeof(offered));
+                reply_error(out, ef, 400, EINVAL, "format \"%s\" is not offered by %s %s (%s)", fs, method_name(rt->method),
+                            rt->path, offered[0] ? offered : "no format= at all");
                 return;
         }
-        if (np == 1 && !strcmp(parts[0], "healthz") && get)
-                healthz(a->d, out);
-        else if (np == 1 && !strcmp(parts[0], "metrics") && get)
-                get_metrics(a, out);
-        else if (np == 2 && v1 && !strcmp(parts[1], "keys") && get)
-                get_keys(a, out, f);
-        else if (np == 2 && v1 && !strcmp(parts[1], "crl") && get)
-                get_crl(a, out, f);
-        else if (np == 2 && !strcmp(parts[0], ".well-known") && !strcmp(parts[1], "jwks.json") && get)
-                get_keys(a, out, FMT_JWKS);
-        else if (np == 2 && v1 && !strcmp(parts[1], "verdicts") && get)
-                list_verdicts(a, &in, out, ef);
-        else if (np == 2 && v1 && !strcmp(parts[1], "watch") && get)
-                watch(a, &in, out, ef);
-        else if (np == 2 && v1 && !strcmp(parts[1], "devices") && get)
-                list_devices(a, &in, out, ef);
-        else if (np == 2 && v1 && !strcmp(parts[1], "decision") && get)
-                decision(a, out, in.device_header ? device_of_header(in.device_header) : NULL);
-        else if (np == 4 && v1 && !strcmp(parts[1], "devices"))
-                device_endpoint(a, &in, out, f, ef, parts[2], parts[3]);
-        else
-                reply_error(out, ef, 404, ENOENT, "no endpoint %s %s", get ? "GET" : "(method)", p);
+        if (!fs && rt->formats[0]) {
+                char first[16]; /* the default */
+                snprintf(first, sizeof(first), "%.*s", (int) strcspn(rt->formats, " "), rt->formats);
+                f = fmt_of_name(first);
+        }
+        if (in.body_len && rt->method == API_METHOD_GET) {
+                reply_error(out, ef, 400, EBADMSG, "%s %s takes no body", method_name(in.method), rt->path);
+                return;
+        }
+        char dev_id[VS_ID_MAX + 1];
+        snprintf(dev_id, sizeof(dev_id), "%.*s", (int) (id_len < VS_ID_MAX ? id_len : VS_ID_MAX), id ? id : "");
+        device *dev = NULL;
+        switch ((route_id) (rt - routes)) {
+        case R_DEVICE_VERDICT:
+        case R_DEVICE_CERTIFICATES:
+        case R_DEVICE_APPROVE:
+        case R_DEVICE_REVOKE:
+        case R_DEVICE_GOLDEN:
+                dev = id_len == 64 && valid_id(dev_id) ? find_device(a->d, dev_id) : NULL;
+                if (!dev) {
+                        reply_error(out, ef, 404, ENOENT, "no device \"%.80s\"", dev_id);
+                        return;
+                }
+                break;
+        default: break;
+        }
+        switch ((route_id) (rt - routes)) {
+        case R_HEALTHZ: healthz(a->d, out); break;
+        case R_METRICS: get_metrics(a, out); break;
+        case R_KEYS: get_keys(a, out, f); break;
+        case R_JWKS: get_keys(a, out, FMT_JWKS); break;
+        case R_CRL: get_crl(a, out, f); break;
+        case R_VERDICTS: list_verdicts(a, &in, out, ef); break;
+        case R_WATCH: watch(a, &in, out, ef); break;
+        case R_DEVICES: list_devices(a, &in, out, ef); break;
+        case R_DECISION: decision(a, out, in.device_header ? device_of_header(in.device_header) : NULL); break;
+        case R_DEVICE_DECISION: decision(a, out, id_len <= VS_ID_MAX ? dev_id : ""); break;
+        case R_DEVICE_VERDICT: get_verdict(a, out, f, dev); break;
+        case R_DEVICE_CERTIFICATES: list_certificates(a, out, ef, dev); break;
+        case R_DEVICE_APPROVE: approve_or_revoke(a, &in, out, ef, dev, false); break;
+        case R_DEVICE_REVOKE: approve_or_revoke(a, &in, out, ef, dev, true); break;
+        case R_DEVICE_GOLDEN: assign_golden(a, &in, out, ef, ef, dev); break;
+        case _R_MAX: break;
+        }
 }
 
 api_role api_role_of_cn(const vouchd *d, const char *cn) {

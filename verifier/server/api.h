@@ -20,7 +20,11 @@ typedef enum api_method {
         API_METHOD_GET = 0,
         API_METHOD_POST = 1,
         API_METHOD_PUT = 2,
-        API_METHOD_OTHER = 3,
+        API_METHOD_OTHER = 3,           /* any other (TRACE, CONNECT, ...): 405 everywhere */
+        API_METHOD_HEAD = 4,            /* answered as GET, without the body */
+        API_METHOD_DELETE = 5,
+        API_METHOD_OPTIONS = 6,
+        API_METHOD_PATCH = 7,
 } api_method;
 
 /* What a client may do: decided from its certificate's CN (api_role_of_cn). */
@@ -57,12 +61,12 @@ typedef struct api_header {
         char *value;                    /* owned */
 } api_header;
 
-/* An answer, owned by the caller: api_response_done frees it. */
+/* An answer, owned by the caller: api_response_done frees it. Every answer has a body
+ * of its content type: an error's is an Error (protobuf, or JSON when asked for); out of
+ * memory, an empty one (an Error with no fields). */
 typedef struct api_response {
         int status;                     /* HTTP status */
-        const char *reason;             /* static */
-        /* out of memory: no body here, the transport sends its own error page */
-        bool error_page;
+        const char *reason;             /* static: its reason phrase (api_reason) */
         const char *content_type;       /* static */
         api_header headers[API_MAX_HEADERS]; /* sent after Content-Type, in this order */
         size_t n_headers;
@@ -74,6 +78,23 @@ typedef struct api_response {
         bool watch_json;                /* as JSON lines, else uint32be-delimited protobuf */
         uint64_t watch_since;
 } api_response;
+
+/* One endpoint (docs/API.md; docs/openapi.yaml describes the same): what api_handle routes
+ * by, and what answers 405 with an Allow header and 400 for a query parameter or format it
+ * does not take. */
+typedef struct api_route {
+        const char *path;               /* "/v1/devices/{id}/verdict": {id} is one path segment */
+        api_method method;              /* GET routes answer HEAD too */
+        api_role role;                  /* the least role that may call it */
+        const char *params;             /* the query parameters it takes, space-separated ("": none) */
+        const char *formats;            /* the format= values it takes, space-separated; the first is
+                                         * the default ("": no format= at all) */
+} api_route;
+
+/* Every endpoint, in a fixed order; *n their number. */
+const api_route *api_routes(size_t *n);
+/* The reason phrase of an HTTP status (RFC 9110), "Error" for one the API does not use. */
+const char *api_reason(int status);
 
 /* The API's state without a listener or a thread (d->api, freed by api_free): what
  * api_handle needs. api_start makes it too. -ENOMEM. */

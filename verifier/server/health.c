@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <sys/queue.h> /* before keyvalq_struct.h: TAILQ_FOREACH */
 #include <event2/keyvalq_struct.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -42,18 +43,30 @@ bool health_ready(vouchd *d, char *why, size_t n) {
         return true;
 }
 
-static void answer(struct evhttp_request *req, int code, const char *reason, const char *body) {
+/* Sends body (len bytes); to HEAD, its length and no body (evhttp would send it). */
+static void send_body(struct evhttp_request *req, int code, const char *reason, const void *body, size_t len) {
+        if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+                char n[24];
+                snprintf(n, sizeof(n), "%zu", len);
+                evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", n);
+                evhttp_send_reply(req, code, reason, NULL);
+                return;
+        }
         struct evbuffer *b = evbuffer_new();
+        if (b)
+                evbuffer_add(b, body, len);
+        evhttp_send_reply(req, b ? code : 503, b ? reason : "Service Unavailable", b);
+        if (b)
+                evbuffer_free(b);
+}
+
+static void answer(struct evhttp_request *req, int code, const char *reason, const char *body) {
         struct evkeyvalq *h = evhttp_request_get_output_headers(req);
         evhttp_add_header(h, "Content-Type", "text/plain");
         evhttp_add_header(h, "Cache-Control", "no-store");
         if (code == 405)
                 evhttp_add_header(h, "Allow", "GET, HEAD");
-        if (b)
-                evbuffer_add(b, body, strlen(body));
-        evhttp_send_reply(req, code, reason, b);
-        if (b)
-                evbuffer_free(b);
+        send_body(req, code, reason, body, strlen(body));
 }
 
 /* GET /v1/crl: the device CA's CRL (devcert.h), DER or ?format=pem. CRLs are public (RFC
@@ -64,10 +77,18 @@ static void crl(struct evhttp_request *req, vouchd *d) {
         bool pem = false;
         if (q && *q) {
                 const char *f = NULL;
-                if (evhttp_parse_query_str(q, &params) == 0)
-                        f = evhttp_find_header(&params, "format");
+                size_t n = 0;
+                struct evkeyval *kv;
+                bool bad = evhttp_parse_query_str(q, &params) != 0;
+                /* format= once, and nothing else */
+                TAILQ_FOREACH(kv, &params, next) {
+                        n++;
+                        if (strcmp(kv->key, "format") != 0)
+                                bad = true;
+                        f = kv->value;
+                }
                 pem = f && strcmp(f, "pem") == 0;
-                bool bad = !f || (!pem && strcmp(f, "der") != 0);
+                bad = bad || n != 1 || !f || (!pem && strcmp(f, "der") != 0);
                 evhttp_clear_headers(&params);
                 if (bad) {
                         answer(req, 400, "Bad Request", "bad query: format=pem or format=der\n");
@@ -86,15 +107,10 @@ static void crl(struct evhttp_request *req, vouchd *d) {
                        r == -EAGAIN ? "no CRL yet: the store could not be read\n" : "out of memory\n");
                 return;
         }
-        struct evbuffer *b = evbuffer_new();
         struct evkeyvalq *h = evhttp_request_get_output_headers(req);
         evhttp_add_header(h, "Content-Type", pem ? "application/x-pem-file" : "application/pkix-crl");
         evhttp_add_header(h, "Cache-Control", "no-cache");
-        if (b)
-                evbuffer_add(b, body, len);
-        evhttp_send_reply(req, b ? 200 : 503, b ? "OK" : "Service Unavailable", b);
-        if (b)
-                evbuffer_free(b);
+        send_body(req, 200, "OK", body, len);
         free(body);
 }
 
@@ -115,6 +131,11 @@ static void on_request(struct evhttp_request *req, void *arg) {
         }
         if (is_crl) {
                 crl(req, d);
+                return;
+        }
+        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+        if (q && *q) {
+                answer(req, 400, "Bad Request", "bad query: GET /healthz takes no parameters\n");
                 return;
         }
         if (health_ready(d, why, sizeof(why)))

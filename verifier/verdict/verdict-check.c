@@ -180,8 +180,55 @@ static int json_hex_field(json_object *o, const char *name, ProtobufCBinaryData 
         return 0;
 }
 
-/* The JSON form carries the same three fields; the message is rebuilt from them so that
- * both forms are released the same way. */
+/* A proto3 JSON bytes field: base64 (RFC 4648 section 4, or the URL-safe alphabet of
+ * section 5, as the mapping's parsers accept), padded or not; nothing else. */
+static int json_base64_field(json_object *o, const char *name, ProtobufCBinaryData *out) {
+        json_object *f;
+        if (!json_object_object_get_ex(o, name, &f) || !json_object_is_type(f, json_type_string))
+                return -EBADMSG;
+        const char *s = json_object_get_string(f);
+        size_t n = (size_t) json_object_get_string_len(f);
+        while (n > 0 && s[n - 1] == '=' && n % 4 != 1)
+                n--;
+        if (n == 0 || n % 4 == 1)
+                return -EBADMSG;
+        out->data = malloc(n * 3 / 4 + 1);
+        if (!out->data)
+                return -ENOMEM;
+        uint32_t acc = 0;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+                        : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                        : c >= '0' && c <= '9' ? c - '0' + 52
+                        : c == '+' || c == '-' ? 62
+                        : c == '/' || c == '_' ? 63
+                                               : -1;
+                if (v < 0)
+                        return -EBADMSG;
+                acc = acc << 6 | (uint32_t) v;
+                if (i % 4 == 3) {
+                        out->data[k++] = (uint8_t) (acc >> 16);
+                        out->data[k++] = (uint8_t) (acc >> 8);
+                        out->data[k++] = (uint8_t) acc;
+                        acc = 0;
+                }
+        }
+        if (n % 4 == 2)
+                out->data[k++] = (uint8_t) (acc >> 4);
+        else if (n % 4 == 3) {
+                out->data[k++] = (uint8_t) (acc >> 10);
+                out->data[k++] = (uint8_t) (acc >> 2);
+        }
+        out->len = k;
+        return 0;
+}
+
+/* The JSON forms carry the same three fields: the API's (the proto3 JSON mapping: "verdict"
+ * and "signature" in base64) or vouchctl's (the verdict decoded, "verdict_bytes" and
+ * "signature" in hex). The message is rebuilt from them so that every form is released the
+ * same way. */
 static int signed_parse_json(const uint8_t *buf, size_t len, Vouch__V1__SignedVerdict **ret) {
         json_tokener *tok = json_tokener_new_ex(16);
         json_object *o = NULL, *kid;
@@ -199,7 +246,10 @@ static int signed_parse_json(const uint8_t *buf, size_t len, Vouch__V1__SignedVe
         for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
                 if (!isspace(buf[i]))
                         goto out;
-        if ((r = json_hex_field(o, "verdict_bytes", &verdict)) < 0 || (r = json_hex_field(o, "signature", &sig)) < 0)
+        json_object *vf;
+        bool mapping = json_object_object_get_ex(o, "verdict", &vf) && json_object_is_type(vf, json_type_string);
+        if (mapping ? (r = json_base64_field(o, "verdict", &verdict)) < 0 || (r = json_base64_field(o, "signature", &sig)) < 0
+                    : (r = json_hex_field(o, "verdict_bytes", &verdict)) < 0 || (r = json_hex_field(o, "signature", &sig)) < 0)
                 goto out;
         r = -EBADMSG;
         if (!json_object_object_get_ex(o, "key_id", &kid) || !json_object_is_type(kid, json_type_string))
