@@ -1020,19 +1020,22 @@ static void on_verdict(agent *a, const Vouch__V1__VerdictNotice *vn) {
                         count_failure(a, &s->fail_error, "a misbehaving quote was TRUSTED");
                 else if (atomic_load(&measuring))
                         s->rejected++;
-        } else if (trusted && a->dk_key && !certified(a, vn, v)) {
-                char why[200];
-                snprintf(why, sizeof(why), "TRUSTED verdict %s: %s", vn->n_device_certificates ? "names another key"
-                                                                                                 : "without a device certificate",
-                         v->n_findings ? v->findings[0]->explanation : "no finding");
-                count_failure(a, &s->fail_cert, why);
         } else if (trusted) {
-                s->trusted_total++;
-                if (a->dk_key) {
+                /* --device-key: without the key's certificate the agent attested (it is warm)
+                 * but the attestation failed */
+                bool cert_ok = !a->dk_key || certified(a, vn, v);
+                if (!cert_ok) {
+                        char why[600];
+                        snprintf(why, sizeof(why), "TRUSTED verdict %s: %s",
+                                 vn->n_device_certificates ? "that names another key" : "without a device certificate",
+                                 v->n_findings ? v->findings[0]->explanation : "no finding");
+                        count_failure(a, &s->fail_cert, why);
+                } else if (a->dk_key) {
                         s->certs_total++;
                         if (atomic_load(&measuring))
                                 s->certs++;
                 }
+                s->trusted_total++;
                 a->fails = 0;
                 if (a->t_lost) {
                         us_vec_add(&s->reattest, t - a->t_lost);
@@ -1043,7 +1046,7 @@ static void on_verdict(agent *a, const Vouch__V1__VerdictNotice *vn) {
                         a->warm = true;
                         atomic_fetch_add(&warm, 1);
                 }
-                if (atomic_load(&measuring)) {
+                if (atomic_load(&measuring) && cert_ok) {
                         s->ok++;
                         us_vec_add(&s->lat, t - a->t_challenge);
                 }
