@@ -3,16 +3,17 @@
  * attestation that proves a device key, on top of the attestation, part by part, as
  * session.c calls them: devcert_check (the TPM2_Certify by the AK over the challenge:
  * parse, the AK's signature, the qualifying data, the key's Name and attributes, the key
- * made from its point), devcert_key_digest (Verdict.device_key), devcert_issue (the
- * certificate signed by the device CA) and the larger VerdictNotice (the certificate and the
- * CA's after the verdict, devcert_frame_notice, less the notice without them). Each part is
- * printed next to the AK signature check alone (vc_ak_verify_signature over the certify:
- * about what the quote's own signature check costs). Thread CPU per operation, the parts
- * interleaved in ~20 ms rounds so that load falls on all of them alike. The store's row and
- * the CRL's share are not here (bench/run --device-certs both measures the whole).
+ * made from its point; the parse and the key from its point are also timed alone),
+ * devcert_key_digest (Verdict.device_key), devcert_issue (the certificate signed by the
+ * device CA) and the VerdictNotice with the certificate and the CA's after the verdict
+ * (devcert_frame_notice), next to the notice without them. Each part is printed next to the
+ * AK signature check alone (vc_ak_verify_signature over the certify: what the quote's own
+ * signature check costs). Thread CPU per operation, the parts interleaved in ~20 ms rounds
+ * so that load falls on all of them alike. The store's row, the TLS record and the CRL's
+ * share are not here: bench/run --device-certs both measures the whole in a running vouchd.
  * Timing is printed, never checked.
  *
- *   bench-devcert [--seconds S]     (default 2: per part) */
+ *   bench-devcert [--seconds S]     (default 2: CPU seconds of the reference part) */
 #include <errno.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -29,6 +30,7 @@
 #include "certify.h"
 #include "credential.h"
 #include "devcert.h"
+#include "tpmkey.h"
 #include "vouchd.h"
 #include "wire.h"
 
@@ -170,6 +172,22 @@ static int part_ak_signature(bench *b) {
                        : -EIO;
 }
 
+static int part_parse(bench *b) {
+        vc_certify *c = NULL;
+        vc_error err;
+        int r = vc_certify_parse(b->pub, b->pub_len, b->attest, b->attest_len, b->sig, b->sig_len, &c, &err);
+        vc_certify_free(c);
+        return r;
+}
+
+static int part_key_from_point(bench *b) {
+        EVP_PKEY *k = NULL;
+        vc_error err;
+        int r = vc_tpm_public_key(&b->certify->key, "device key", &k, &err);
+        EVP_PKEY_free(k);
+        return r;
+}
+
 static int part_check(bench *b) {
         devcert_proof p;
         int r = devcert_check(&b->d, b->ak, b->nonce, sizeof(b->nonce), b->pub, b->pub_len, b->attest, b->attest_len,
@@ -268,6 +286,8 @@ int main(int argc, char **argv) {
                 goto out;
         part parts[] = {
                 { .name = "ak-signature", .what = "the AK's ECDSA P-256 signature over the certify alone (the reference)", .fn = part_ak_signature },
+                { .name = "parse", .what = "vc_certify_parse: the key's TPMT_PUBLIC, the TPMS_ATTEST, the signature", .fn = part_parse },
+                { .name = "key-from-point", .what = "vc_tpm_public_key: an EVP_PKEY from the TPMT_PUBLIC's point (check runs it twice)", .fn = part_key_from_point },
                 { .name = "check", .what = "devcert_check: parse, signature, qualifying data, Name, attributes, the key", .fn = part_check },
                 { .name = "key-digest", .what = "devcert_key_digest: SHA-256 of the key's SPKI (Verdict.device_key)", .fn = part_key_digest },
                 { .name = "issue", .what = "devcert_issue: the certificate built and signed by the device CA", .fn = part_issue },
