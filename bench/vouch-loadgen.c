@@ -28,6 +28,13 @@
  * "warm ..." line comes after the warm-up, and the window opens when a line comes on stdin
  * (bench/run opens several processes' windows together).
  *
+ * --device-key (issue 19): every agent also has a software device identity key (ECC P-256,
+ * the attributes of the key vouch-agent makes in its TPM) and sends with each quote a
+ * TPM2_Certify of it, made in software and signed by its AK over SHA-256("vouch device key
+ * certify" || nonce), as agent/agent.c does; vouchd with --trust-domain then issues a device
+ * certificate with every TRUSTED verdict. Each TRUSTED verdict must come with a certificate
+ * and name the key (Verdict.device_key): one that does not is a failed attestation.
+ *
  * --floor: the cost floor of one attestation with this OpenSSL: one ECDSA P-256 verify of
  * a quote, one ECDSA P-256 sign of a verdict, SHA-256 over the event log. */
 #include <errno.h>
@@ -67,6 +74,7 @@
 #include <tss2/tss2_mu.h>
 #include <unistd.h>
 
+#include "certify.h"
 #include "credential.h"
 #include "enroll.h"
 #include "eventlog.h"
@@ -111,6 +119,7 @@ typedef struct options {
         unsigned max_pending;    /* connections between connect and Welcome at once */
         bool offset_like_agent;  /* full mode: send the log from the challenge's offset, as agent.c does */
         const char *acked;       /* write every verdict received here (durability checks) */
+        bool device_key;         /* --device-key: a device key certified with every quote (issue 19) */
 } options;
 
 /* ---- shared, read-only after start ---- */
@@ -189,6 +198,9 @@ typedef struct stats {
         uint64_t ok, trusted_total, failed, rejected, enrollments, connects, disconnects, errors_recv;
         uint64_t untrusted, fail_error, fail_drop, fail_timeout;
         uint64_t lost, interrupted, busy; /* failover: connections lost, with a quote in flight; EBUSY refusals */
+        uint64_t certs, certs_total;     /* --device-key: TRUSTED verdicts with the key's certificate (in the
+                                          * window; since the start) */
+        uint64_t fail_cert;              /* --device-key: TRUSTED verdicts without it, or not naming the key */
         us_vec lat;              /* challenge -> verdict (enroll: Hello -> Welcome) */
         us_vec reattest;         /* failover: connection lost -> next TRUSTED verdict */
 } stats;
@@ -223,6 +235,12 @@ typedef struct agent {
         size_t ekb_len, akb_len;
         uint8_t ek_x[32];
         uint8_t ak_name[2 + 32];
+        /* the device identity key (--device-key) */
+        EVP_PKEY *dk_key;
+        uint8_t dk_pub[160];                 /* marshalled TPMT_PUBLIC (no size prefix) */
+        size_t dk_pub_len;
+        uint8_t dk_name[2 + 32], dk_qname[2 + 32];
+        uint8_t dk_spki[32];                 /* SHA-256 of its DER SubjectPublicKeyInfo (Verdict.device_key) */
         /* boot */
         uint32_t reset_count;
         uint64_t clock, boot_ms;
@@ -410,15 +428,52 @@ static void sent_quote_keep(sent_quote *q, const uint8_t *attest, size_t attest_
 static void identity_free(agent *a) {
         EVP_PKEY_free(a->ek_key);
         EVP_PKEY_free(a->ak_key);
-        a->ek_key = a->ak_key = NULL;
+        EVP_PKEY_free(a->dk_key);
+        a->ek_key = a->ak_key = a->dk_key = NULL;
         free(a->ek_cert);
         a->ek_cert = NULL;
         sent_quote_clear(&a->last);
         a->has_identity = false;
 }
 
+/* The device identity key (--device-key) as vouch-agent makes it in its TPM (agent/tpm.c,
+ * devkey_template): ECC NIST P-256, nameAlg SHA-256, fixedTPM, fixedParent,
+ * sensitiveDataOrigin, userWithAuth, sign, not restricted, no scheme; here in software. Its
+ * Name, a qualifiedName (the hash of a stand-in parent's and its Name: vouchd does not read
+ * it, but the TPMS_ATTEST has a real one's size) and its SPKI digest are kept. */
+static int devkey_new(agent *a) {
+        TPMT_PUBLIC pub = { 0 };
+        uint8_t x[32], y[32], qin[2 * sizeof(a->dk_name)] = { 0 };
+        unsigned char *der = NULL;
+        size_t name_len = 0;
+        a->dk_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        if (!a->dk_key || ec_xy(a->dk_key, x, y) < 0)
+                return -EIO;
+        ecc_public(&pub, x, y);
+        pub.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+                               TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT;
+        pub.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+        pub.parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+        a->dk_pub_len = 0;
+        if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub, a->dk_pub, sizeof(a->dk_pub), &a->dk_pub_len) != TSS2_RC_SUCCESS ||
+            vc_public_name(&pub, a->dk_name, &name_len) < 0 || name_len != sizeof(a->dk_name))
+                return -EIO;
+        /* TPM 2.0 Part 1, 16.6: qualifiedName = nameAlg || H(parent's qualifiedName || Name) */
+        qin[1] = 0x0b;
+        memcpy(qin + sizeof(a->dk_name), a->dk_name, sizeof(a->dk_name));
+        a->dk_qname[0] = 0x00;
+        a->dk_qname[1] = 0x0b;
+        int n = i2d_PUBKEY(a->dk_key, &der);
+        int r = n > 0 && vc_digest(VC_ALG_SHA256, qin, sizeof(qin), a->dk_qname + 2) == 0 &&
+                                vc_digest(VC_ALG_SHA256, der, (size_t) n, a->dk_spki) == 0
+                        ? 0
+                        : -EIO;
+        OPENSSL_free(der);
+        return r;
+}
+
 /* A fresh EK (TCG default ECC P-256 shape, certified by the test EK CA) and AK (restricted
- * ECDSA P-256 signing key, as tpm2_createak makes). */
+ * ECDSA P-256 signing key, as tpm2_createak makes); with --device-key, the device key. */
 static int identity_new(agent *a) {
         TPM2B_PUBLIC ek = { 0 }, ak = { 0 };
         uint8_t x[32], y[32];
@@ -470,6 +525,8 @@ static int identity_new(agent *a) {
         memcpy(a->ek_cert, der, (size_t) n);
         a->ek_cert_len = (size_t) n;
         OPENSSL_free(der);
+        if (G.o.device_key && devkey_new(a) < 0)
+                return -EIO;
         a->has_identity = true;
         return 0;
 }
@@ -781,12 +838,42 @@ static int make_quote(agent *a, const Vouch__V1__QuoteChallenge *ch, const TPML_
         return sign_tpm(a->ak_key, attest, *alen, sig, sizeof(TPMT_SIGNATURE), slen);
 }
 
+/* TPM2_Certify (TPM 2.0 Part 3, 18.2) of the device key by the AK, in software: a TPMS_ATTEST
+ * of type TPM_ST_ATTEST_CERTIFY over SHA-256("vouch device key certify" || the challenge's
+ * nonce) (vc_certify_qualifying_data, as agent/agent.c passes it), with the key's Name and
+ * qualifiedName, at the agent's clock, signed by the AK like a TPM would. */
+static int make_certify(agent *a, const Vouch__V1__QuoteChallenge *ch, uint8_t *attest, size_t *alen, uint8_t *sig,
+                        size_t *slen) {
+        TPMS_ATTEST at = { 0 };
+        at.magic = TPM2_GENERATED_VALUE;
+        at.type = TPM2_ST_ATTEST_CERTIFY;
+        at.qualifiedSigner.size = sizeof(a->ak_name);
+        memcpy(at.qualifiedSigner.name, a->ak_name, sizeof(a->ak_name));
+        at.extraData.size = VC_CERTIFY_QUALIFYING_SIZE;
+        if (vc_certify_qualifying_data(ch->nonce.data, ch->nonce.len, at.extraData.buffer) < 0)
+                return -EIO;
+        at.clockInfo.clock = a->clock;
+        at.clockInfo.resetCount = a->reset_count;
+        at.clockInfo.restartCount = 0;
+        at.clockInfo.safe = TPM2_YES;
+        at.firmwareVersion = 0x0000000100020003ull;
+        at.attested.certify.name.size = sizeof(a->dk_name);
+        memcpy(at.attested.certify.name.name, a->dk_name, sizeof(a->dk_name));
+        at.attested.certify.qualifiedName.size = sizeof(a->dk_qname);
+        memcpy(at.attested.certify.qualifiedName.name, a->dk_qname, sizeof(a->dk_qname));
+        *alen = *slen = 0;
+        if (Tss2_MU_TPMS_ATTEST_Marshal(&at, attest, sizeof(TPMS_ATTEST), alen) != TSS2_RC_SUCCESS)
+                return -EIO;
+        return sign_tpm(a->ak_key, attest, *alen, sig, sizeof(TPMT_SIGNATURE), slen);
+}
+
 static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
         TPML_PCR_SELECTION sel;
         va_answer_pcrs banks;
         uint8_t digest_in[VC_PCR_COUNT * VC_NUM_ALGS * VC_MAX_DIGEST];
         uint8_t attest[sizeof(TPMS_ATTEST)], sig[sizeof(TPMT_SIGNATURE)];
-        size_t din = 0, alen = 0, slen = 0;
+        uint8_t cattest[sizeof(TPMS_ATTEST)], csig[sizeof(TPMT_SIGNATURE)];
+        size_t din = 0, alen = 0, slen = 0, calen = 0, cslen = 0;
         if (va_challenge_selection(ch, &sel) < 0) {
                 count_failure(a, &a->l->st.fail_error, "malformed challenge");
                 return;
@@ -802,6 +889,16 @@ static void answer_challenge(agent *a, const Vouch__V1__QuoteChallenge *ch) {
         Vouch__V1__QuoteAnswer qa = VOUCH__V1__QUOTE_ANSWER__INIT;
         qa.nonce = ch->nonce;
         va_answer_pcrs_put(&banks, &qa);
+        if (a->dk_key) {
+                /* the device key's proof, by the same AK over the same challenge */
+                if (make_certify(a, ch, cattest, &calen, csig, &cslen) < 0) {
+                        count_failure(a, &a->l->st.fail_error, "cannot certify the device key");
+                        return;
+                }
+                qa.device_key_public = (ProtobufCBinaryData) { .len = a->dk_pub_len, .data = a->dk_pub };
+                qa.device_key_certify = (ProtobufCBinaryData) { .len = calen, .data = cattest };
+                qa.device_key_signature = (ProtobufCBinaryData) { .len = cslen, .data = csig };
+        }
         if (a->expect == MIS_STALE && a->last.attest) {
                 /* replay the previous quote as it was */
                 qa.attest.data = a->last.attest;
@@ -899,6 +996,13 @@ static void record_acked(const Vouch__V1__SignedVerdict *sv, const Vouch__V1__Ve
                 (unsigned long long) v->global_sequence, hex);
 }
 
+/* --device-key: a TRUSTED verdict comes with the device key's certificate (and the CA's
+ * chain after it) and names the key it certifies (Verdict.device_key, SHA-256 of its SPKI). */
+static bool certified(const agent *a, const Vouch__V1__VerdictNotice *vn, const Vouch__V1__Verdict *v) {
+        return vn->n_device_certificates > 0 && vn->device_certificates[0].len > 0 &&
+               v->device_key.len == sizeof(a->dk_spki) && memcmp(v->device_key.data, a->dk_spki, sizeof(a->dk_spki)) == 0;
+}
+
 static void on_verdict(agent *a, const Vouch__V1__VerdictNotice *vn) {
         stats *s = &a->l->st;
         uint64_t t = now_us();
@@ -917,6 +1021,20 @@ static void on_verdict(agent *a, const Vouch__V1__VerdictNotice *vn) {
                 else if (atomic_load(&measuring))
                         s->rejected++;
         } else if (trusted) {
+                /* --device-key: without the key's certificate the agent attested (it is warm)
+                 * but the attestation failed */
+                bool cert_ok = !a->dk_key || certified(a, vn, v);
+                if (!cert_ok) {
+                        char why[600];
+                        snprintf(why, sizeof(why), "TRUSTED verdict %s: %s",
+                                 vn->n_device_certificates ? "that names another key" : "without a device certificate",
+                                 v->n_findings ? v->findings[0]->explanation : "no finding");
+                        count_failure(a, &s->fail_cert, why);
+                } else if (a->dk_key) {
+                        s->certs_total++;
+                        if (atomic_load(&measuring))
+                                s->certs++;
+                }
                 s->trusted_total++;
                 a->fails = 0;
                 if (a->t_lost) {
@@ -928,7 +1046,7 @@ static void on_verdict(agent *a, const Vouch__V1__VerdictNotice *vn) {
                         a->warm = true;
                         atomic_fetch_add(&warm, 1);
                 }
-                if (atomic_load(&measuring)) {
+                if (atomic_load(&measuring) && cert_ok) {
                         s->ok++;
                         us_vec_add(&s->lat, t - a->t_challenge);
                 }
@@ -1333,6 +1451,10 @@ static const char usage[] =
         "                        a lost connection (PREFIX.reattest): native uint32 microseconds\n"
         "  --offset-like-agent   full mode: send the log from the challenge's eventlog_offset after a\n"
         "                        reboot, as agent/agent.c does (shows what the verifier makes of it)\n"
+        "  --device-key          every agent has a software device key and sends a TPM2_Certify of it\n"
+        "                        by its AK with each quote, as vouch-agent does (issue 19; vouchd with\n"
+        "                        --trust-domain issues certificates): a TRUSTED verdict without the key's\n"
+        "                        certificate is a failure\n"
         "  --version             print \"vouch-loadgen VERSION\" and exit\n";
 
 static const char *mode_name(lg_mode m) {
@@ -1413,7 +1535,7 @@ static char default_log[4096];
 static int parse_options(int argc, char **argv, const char **ret_init_dir, bool *ret_floor) {
         enum { O_SERVER = 256, O_CA, O_EKCA, O_INIT, O_FLOOR, O_AGENTS, O_MODE, O_DURATION, O_WARMUP, O_THREADS,
                O_SOURCES, O_RATE, O_LOG, O_MIS, O_MISRATE, O_IDLE, O_PENDING, O_LIKE_AGENT, O_ACKED, O_FIRST,
-               O_BACKOFF_MIN, O_BACKOFF_MAX, O_SYNC_START, O_DUMP, O_HELP, O_VERSION };
+               O_BACKOFF_MIN, O_BACKOFF_MAX, O_SYNC_START, O_DUMP, O_DEVICE_KEY, O_HELP, O_VERSION };
         static const struct option lo[] = {
                 { "server", required_argument, NULL, O_SERVER },     { "ca", required_argument, NULL, O_CA },
                 { "ek-ca-dir", required_argument, NULL, O_EKCA },    { "init-ek-ca", required_argument, NULL, O_INIT },
@@ -1431,6 +1553,7 @@ static int parse_options(int argc, char **argv, const char **ret_init_dir, bool 
                 { "backoff-max", required_argument, NULL, O_BACKOFF_MAX },
                 { "sync", no_argument, NULL, O_SYNC_START },
                 { "dump", required_argument, NULL, O_DUMP },
+                { "device-key", no_argument, NULL, O_DEVICE_KEY },
                 { "help", no_argument, NULL, O_HELP },               { "version", no_argument, NULL, O_VERSION },
                 {},
         };
@@ -1479,6 +1602,7 @@ static int parse_options(int argc, char **argv, const char **ret_init_dir, bool 
                 case O_BACKOFF_MAX: o->backoff_max = strtod(optarg, NULL); break;
                 case O_SYNC_START: o->sync_start = true; break;
                 case O_DUMP: o->dump = optarg; break;
+                case O_DEVICE_KEY: o->device_key = true; break;
                 case O_HELP: fputs(usage, stdout); return 0;
                 case O_VERSION: puts("vouch-loadgen " VOUCH_VERSION); return 0;
                 default: fputs(usage, stderr); return 2;
@@ -1689,6 +1813,7 @@ static void stats_merge(lg_loop *loops, stats *tot) {
                 tot->fail_error += s->fail_error, tot->fail_drop += s->fail_drop, tot->fail_timeout += s->fail_timeout;
                 tot->errors_recv += s->errors_recv;
                 tot->lost += s->lost, tot->interrupted += s->interrupted, tot->busy += s->busy;
+                tot->certs += s->certs, tot->certs_total += s->certs_total, tot->fail_cert += s->fail_cert;
                 if (!us_vec_take(&tot->lat, &s->lat) | !us_vec_take(&tot->reattest, &s->reattest))
                         say("out of memory merging the latencies: the percentiles miss some");
         }
@@ -1725,7 +1850,7 @@ static void print_result(const stats *tot, const window *w, uint64_t never, uint
                "p99_ms=%.3f max_ms=%.3f failed=%llu never_attested=%llu untrusted=%llu errors=%llu drops=%llu "
                "timeouts=%llu rejected_as_expected=%llu reconnects=%llu loadgen_cpu_s=%.3f loadgen_cpu_us_per_op=%.1f "
                "servers=%u lost=%llu interrupted=%llu busy=%llu reattested=%zu unrecovered=%llu reattest_p99_ms=%.1f "
-               "reattest_max_ms=%.1f\n",
+               "reattest_max_ms=%.1f device_key=%d certs=%llu certs_total=%llu cert_failures=%llu\n",
                mode_name(o->mode), o->agents, w->connected_end, w->warm_at_start, (unsigned long long) ops, secs,
                (double) ops / secs, us_vec_ms(&tot->lat, 0.5), us_vec_ms(&tot->lat, 0.99), us_vec_ms(&tot->lat, 1),
                (unsigned long long) (tot->failed + never + unrecovered), (unsigned long long) never,
@@ -1734,7 +1859,9 @@ static void print_result(const stats *tot, const window *w, uint64_t never, uint
                (unsigned long long) tot->rejected, (unsigned long long) tot->disconnects, w->cpu_s,
                ops ? w->cpu_s * 1e6 / (double) ops : 0.0, G.n_servers, (unsigned long long) tot->lost,
                (unsigned long long) tot->interrupted, (unsigned long long) tot->busy, tot->reattest.n,
-               (unsigned long long) unrecovered, us_vec_ms(&tot->reattest, 0.99), us_vec_ms(&tot->reattest, 1));
+               (unsigned long long) unrecovered, us_vec_ms(&tot->reattest, 0.99), us_vec_ms(&tot->reattest, 1),
+               o->device_key, (unsigned long long) tot->certs, (unsigned long long) tot->certs_total,
+               (unsigned long long) tot->fail_cert);
 }
 
 /* --sync: "warm" on stdout, then the window opens when a line (or the end) comes on stdin. */
