@@ -536,13 +536,32 @@ void devcert_proof_done(devcert_proof *p) {
         p->key = NULL;
 }
 
+/* The DER SubjectPublicKeyInfo of a P-256 key before its uncompressed point (RFC 5480, 2:
+ * id-ecPublicKey with the named curve prime256v1, a BIT STRING of 66 bytes). */
+static const uint8_t p256_spki_prefix[26] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                              0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                              0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00 };
+
 int devcert_key_digest(EVP_PKEY *key, uint8_t out[32]) {
+        char group[32] = "";
+        uint8_t spki[sizeof(p256_spki_prefix) + 65];
+        size_t len = 0;
+        unsigned int dlen = 0;
+        /* a P-256 key from its point: no encoder lookup (i2d_PUBKEY costs ~65 us in OpenSSL 3) */
+        if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC &&
+            EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) == 1 &&
+            strcmp(group, "prime256v1") == 0 &&
+            EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, spki + sizeof(p256_spki_prefix), 65, &len) ==
+                    1 &&
+            len == 65 && spki[sizeof(p256_spki_prefix)] == 0x04) {
+                memcpy(spki, p256_spki_prefix, sizeof(p256_spki_prefix));
+                return EVP_Digest(spki, sizeof(spki), out, &dlen, EVP_sha256(), NULL) == 1 && dlen == 32 ? 0 : -EIO;
+        }
         unsigned char *der = NULL;
         int n = i2d_PUBKEY(key, &der);
         if (n <= 0)
                 return -ENOMEM;
-        unsigned int len = 0;
-        int ok = EVP_Digest(der, (size_t) n, out, &len, EVP_sha256(), NULL) == 1 && len == 32;
+        int ok = EVP_Digest(der, (size_t) n, out, &dlen, EVP_sha256(), NULL) == 1 && dlen == 32;
         OPENSSL_free(der);
         return ok ? 0 : -EIO;
 }

@@ -268,7 +268,7 @@ out:
 }
 
 int vv_signed_parse(const uint8_t *buf, size_t len, Vouch__V1__SignedVerdict **ret) {
-        Vouch__V1__SignedVerdict *sv;
+        Vouch__V1__SignedVerdict *sv = NULL;
         size_t i = 0;
         int r;
 
