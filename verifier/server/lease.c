@@ -61,6 +61,7 @@ static void released(int error, void *userdata) {
                 atomic_store(&d->leases.retry_release, true);
         else if (!dev->leased && !dev->lease_claims)
                 dev->lease_row = false;
+        device_drop_ak_locked(d, dev); /* (when nothing here uses it: loaded again at its next use) */
         pthread_mutex_unlock(&d->lock);
         free(rl);
 }

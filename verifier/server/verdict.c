@@ -397,12 +397,19 @@ void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked) {
         pthread_mutex_unlock(&d->seq_lock);
 }
 
+/* dev->mu held. A shared store's device that this instance does not use has no AK loaded
+ * (registry.h): it is loaded for the Name and not kept. */
 static void fill_ak_name(device *dev, uint8_t *buf, Vouch__V1__Verdict *v) {
         size_t n = 0;
-        if (dev->ak && dev->ak->has_public && vc_public_name(&dev->ak->public, buf, &n) == 0) {
+        vc_ak *loaded = NULL;
+        const vc_ak *ak = dev->ak;
+        if (!ak && vc_ak_load(dev->rec.ak_public, dev->rec.ak_public_len, &loaded, NULL) == 0)
+                ak = loaded;
+        if (ak && ak->has_public && vc_public_name(&ak->public, buf, &n) == 0) {
                 v->ak_name.data = buf;
                 v->ak_name.len = n;
         }
+        vc_ak_free(loaded);
 }
 
 /* A signed verdict that is not stored (sequence 0, expiring at once) standing in for the
