@@ -968,13 +968,20 @@ int verdict_load_latest(vouchd *d) {
 
 int verdict_reload_latest(vouchd *d, device *dev) {
         vs_verdict v = { 0 };
-        stored st;
-        char why[300];
         int r = vs_verdict_latest(d->store, dev->rec.id, &v);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
                 return r;
+        r = verdict_take_latest(d, dev, &v);
+        vs_verdict_done(&v);
+        return r;
+}
+
+int verdict_take_latest(vouchd *d, device *dev, vs_verdict *latest) {
+        vs_verdict v = *latest;
+        stored st;
+        char why[300];
         pthread_mutex_lock(&d->lock);
         /* a newer one in memory is this instance's own that was shown but not stored (a
          * failed commit): it stays */
@@ -991,7 +998,8 @@ int verdict_reload_latest(vouchd *d, device *dev) {
                         take_stored_locked(dev, &v, &st);
                 pthread_mutex_unlock(&d->lock);
         }
-        vs_verdict_done(&v);
+        latest->record = v.record; /* NULL when taken */
+        latest->record_len = v.record_len;
         return 0;
 }
 
