@@ -1081,6 +1081,25 @@ static void test_claim_reads(void **state) {
         vs_verdict_done(&latest);
         vs_device_done(row);
         vs_verdict_done(&w.res.latest);
+        /* a damaged row (PostgreSQL: its clock state gone) fails the claim's reads, not the
+         * transaction: a verdict queued with it is stored */
+        if (pg_url) {
+                vs_device dd = device("dev-d");
+                assert_int_equal(vs_device_put(a, &dd, NULL, NULL), 0);
+                vs_flush(a);
+                sql_exec("DELETE FROM device_clocks WHERE id = 'dev-d'");
+                int flag = 0;
+                v = verdict_of("dev-r", 3, 0, 1, rec1, sizeof(rec1));
+                assert_int_equal(vs_verdict_put(a, &v, on_done, &flag), 0);
+                w = claim_reading(a, "dev-d");
+                assert_true(w.res.granted);
+                assert_int_equal(w.res.read_error, -EUCLEAN);
+                assert_false(w.res.has_row || w.res.has_latest);
+                assert_int_equal(flag, 1);
+                assert_int_equal(vs_verdict_latest(a, "dev-r", &latest), 0);
+                assert_int_equal(latest.sequence, 3);
+                vs_verdict_done(&latest);
+        }
         /* a renewal says nothing of devices */
         claim_wait r = { 0 };
         assert_int_equal(vs_lease_renew_all(a, 60000, on_claim_copy, &r), 0);

@@ -142,8 +142,8 @@ static bool row_clock_newer(const vc_device_state *st, const vs_device *row) {
 static int reload(vouchd *d, device *dev, const vs_lease_result *res) {
         const vs_device *row = &res->row;
         registry_applied a;
-        int r = 0;
-        if (res->has_row) {
+        int r = res->read_error; /* (damaged: the claim lets the device go again) */
+        if (r == 0 && res->has_row) {
                 /* the sequence and the access flags are read under seq_lock by whoever numbers a
                  * verdict (verdict.c) */
                 pthread_mutex_lock(&d->seq_lock);

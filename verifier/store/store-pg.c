@@ -1464,14 +1464,13 @@ static int take_result(vs_store *s, const tag *t, const PGresult *res, char *why
                         snprintf(why, n, "a lease claim's device row is not as vouch wrote it");
                         return -EIO;
                 }
-                if (PQntuples(res) == 0 || l->has_row)
+                if (PQntuples(res) == 0 || l->has_row || l->read_error)
                         return 0;
-                if ((r = device_fill(res, 0, &l->row)) < 0) {
-                        snprintf(why, n, "a lease claim's device row: %s",
-                                 r == -ENOMEM ? "out of memory" : "a column holds no valid value");
-                        return r == -ENOMEM ? r : -EIO;
-                }
-                l->has_row = true;
+                /* a damaged row fails this claim, not the transaction (every write in it) */
+                if ((r = device_fill(res, 0, &l->row)) < 0)
+                        l->read_error = r;
+                else
+                        l->has_row = true;
                 return 0;
         }
         case T_CLAIM_LATEST: {
@@ -1481,14 +1480,12 @@ static int take_result(vs_store *s, const tag *t, const PGresult *res, char *why
                         snprintf(why, n, "a lease claim's latest verdict is not as vouch wrote it");
                         return -EIO;
                 }
-                if (PQntuples(res) == 0 || l->has_latest)
+                if (PQntuples(res) == 0 || l->has_latest || l->read_error)
                         return 0;
-                if ((r = verdict_fill(res, 0, &l->latest)) < 0) {
-                        snprintf(why, n, "a lease claim's latest verdict: %s",
-                                 r == -ENOMEM ? "out of memory" : "a column holds no valid value");
-                        return r == -ENOMEM ? r : -EIO;
-                }
-                l->has_latest = true;
+                if ((r = verdict_fill(res, 0, &l->latest)) < 0)
+                        l->read_error = r;
+                else
+                        l->has_latest = true;
                 return 0;
         }
         }

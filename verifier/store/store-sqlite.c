@@ -969,17 +969,25 @@ static int claim_reads(vs_store *s, vs_write *w) {
         if ((rc = sqlite3_step(st)) == SQLITE_ROW && !l->has_row && (r = device_from_row(st, &l->row)) == 0)
                 l->has_row = true;
         sqlite3_finalize(st);
-        if (r < 0 || (rc != SQLITE_ROW && rc != SQLITE_DONE))
-                return r < 0 ? r : -EIO;
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return -EIO;
+        if (r < 0) { /* this claim's, not the transaction's (as on PostgreSQL) */
+                l->read_error = r;
+                return 0;
+        }
         if (sqlite3_prepare_v2(q->wdb, "SELECT " VERDICT_COLS " FROM verdicts WHERE device=?1 ORDER BY sequence DESC LIMIT 1",
                                -1, &st, NULL) != SQLITE_OK)
                 return -EIO;
         sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
         if ((rc = sqlite3_step(st)) == SQLITE_ROW && !l->has_latest && (r = verdict_from_row(st, &l->latest)) == 0)
                 l->has_latest = true;
+        else if (r < 0)
+                vs_verdict_done(&l->latest);
         sqlite3_finalize(st);
-        if (r < 0 || (rc != SQLITE_ROW && rc != SQLITE_DONE))
-                return r < 0 ? r : -EIO;
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return -EIO;
+        if (r < 0)
+                l->read_error = r;
         return 0;
 }
 

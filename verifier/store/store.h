@@ -310,6 +310,11 @@ typedef struct vs_lease_result {
         bool has_row, has_latest;
         vs_device row;
         vs_verdict latest;
+        /* A granted claim whose row or latest verdict is there but could not be read (-EUCLEAN:
+         * not as vouch wrote it, damaged; -ENOMEM): the claim and the rest of its transaction
+         * stand, and the claimer, which cannot know the device's state, lets it go again. 0
+         * otherwise. */
+        int read_error;
 } vs_lease_result;
 
 /* On the writer thread once the claim's transaction committed (error 0, res filled) or failed
