@@ -327,7 +327,12 @@ static void test_enrollment_elsewhere_appears(void **state) {
         pthread_mutex_lock(&b->d.lock);
         assert_ptr_equal(registry_find_key_locked(&b->d, at_a->ek_key), at_b);
         assert_true(at_b->rec.approved);
+        /* b does not use the device: its AK is checked, not kept, and loads when used */
+        pthread_mutex_lock(&at_b->mu);
+        assert_null(at_b->ak);
+        assert_non_null(device_ak_locked(at_b));
         assert_non_null(at_b->ak);
+        pthread_mutex_unlock(&at_b->mu);
         pthread_mutex_unlock(&b->d.lock);
         assert_true(has_ak(b, a->id, a));
         /* the same device enrolls again with a new AK (a's session would) */
@@ -347,6 +352,11 @@ static void test_enrollment_elsewhere_appears(void **state) {
         assert_ptr_equal(find(b, a->id), at_b); /* the same device, once in the registry */
         pthread_mutex_lock(&b->d.lock);
         assert_int_equal(b->d.n_devices, 1);
+        /* the AK loaded above replaced, and the new one not kept either: it loads when used */
+        pthread_mutex_lock(&at_b->mu);
+        assert_null(at_b->ak);
+        assert_non_null(device_ak_locked(at_b));
+        pthread_mutex_unlock(&at_b->mu);
         pthread_mutex_unlock(&b->d.lock);
 }
 

@@ -158,6 +158,10 @@ static void test_claim_refused(void **state) {
         s = sfx_connect(f, &c);
         assert_int_equal(sfx_attest(f, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
         assert_true(leased(f));
+        pthread_mutex_lock(&sfx_device(f)->mu);
+        bool loaded = sfx_device(f)->ak != NULL; /* for the quote */
+        pthread_mutex_unlock(&sfx_device(f)->mu);
+        assert_true(loaded);
         assert_int_equal(vs_lease_get(b, f->id, &got), 0);
         assert_string_equal(got.holder, "a");
         /* b is refused now */
@@ -168,6 +172,18 @@ static void test_claim_refused(void **state) {
         sfx_pump(f);
         assert_false(leased(f));
         assert_int_equal(vs_lease_get(b, f->id, &got), -ENOENT);
+        /* released: the AK is not kept (registry.h), and loads again for the next quote */
+        device *dev = sfx_device(f);
+        pthread_mutex_lock(&f->d.lock);
+        pthread_mutex_lock(&dev->mu);
+        bool kept = dev->ak != NULL;
+        pthread_mutex_unlock(&dev->mu);
+        pthread_mutex_unlock(&f->d.lock);
+        assert_false(kept);
+        s = sfx_connect(f, &c);
+        assert_int_equal(sfx_attest(f, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        close_conn(s);
+        sfx_pump(f);
         vs_close(b);
 }
 

@@ -984,6 +984,132 @@ static void test_leases(void **state) {
         vs_close(b);
 }
 
+/* A claim's answer with deep copies of its row and latest verdict (the store owns them only
+ * during the callback). */
+static void on_claim_copy(int error, const vs_lease_result *res, void *ud) {
+        claim_wait *w = ud;
+        on_claim(error, res, ud);
+        if (res->has_row) {
+                w->res.row.ek_public = malloc(res->row.ek_public_len + 1);
+                w->res.row.ak_public = malloc(res->row.ak_public_len + 1);
+                assert_non_null(w->res.row.ek_public);
+                assert_non_null(w->res.row.ak_public);
+                memcpy(w->res.row.ek_public, res->row.ek_public, res->row.ek_public_len);
+                memcpy(w->res.row.ak_public, res->row.ak_public, res->row.ak_public_len);
+        }
+        if (res->has_latest) {
+                w->res.latest.record = malloc(res->latest.record_len + 1);
+                assert_non_null(w->res.latest.record);
+                memcpy(w->res.latest.record, res->latest.record, res->latest.record_len);
+        }
+}
+
+static claim_wait claim_reading(vs_store *s, const char *device) {
+        claim_wait w = { 0 };
+        assert_int_equal(vs_lease_claim(s, device, 60000, on_claim_copy, &w), 0);
+        vs_flush(s);
+        assert_int_equal(w.done, 1);
+        assert_int_equal(w.error, 0);
+        return w;
+}
+
+/* A granted claim answers with the device's row and latest verdict as its transaction read
+ * them once the lease was taken (what vs_device_get and vs_verdict_latest give), so that the
+ * claimer reads nothing more; a refused claim, and a device the store does not have, with
+ * neither. */
+static void test_claim_reads(void **state) {
+        vs_store *a = NULL, *b = NULL;
+        vs_open_info info;
+        uint8_t rec1[3] = { 7, 7, 7 }, rec2[5] = { 9, 8, 7, 6, 5 };
+        assert_int_equal(open_as("a", VS_OPEN_CREATE, &a, &info), 0);
+        assert_int_equal(open_as("b", 0, &b, &info), 0);
+        claim_wait w = claim_reading(a, "dev-none");
+        assert_true(w.res.granted);
+        assert_false(w.res.has_row);
+        assert_false(w.res.has_latest);
+
+        /* b holds dev-r, writes its row, a clock and two verdicts */
+        expect_granted(b, "dev-r", 60000, "");
+        vs_device d = device("dev-r");
+        snprintf(d.golden, sizeof(d.golden), "g1");
+        assert_int_equal(vs_device_put(b, &d, NULL, NULL), 0);
+        vs_verdict v = verdict_of("dev-r", 1, 0, 1, rec1, sizeof(rec1));
+        assert_int_equal(vs_verdict_put(b, &v, NULL, NULL), 0);
+        v = verdict_of("dev-r", 2, 0, 3, rec2, sizeof(rec2));
+        assert_int_equal(vs_verdict_put(b, &v, NULL, NULL), 0);
+        assert_int_equal(vs_device_put_clock(b, "dev-r", 4, 5, 123456, NULL, NULL), 0);
+        vs_flush(b);
+        w = claim_reading(a, "dev-r");
+        assert_false(w.res.granted);
+        assert_false(w.res.has_row);
+        assert_false(w.res.has_latest);
+
+        assert_int_equal(vs_lease_release(b, "dev-r", NULL, NULL), 0);
+        vs_flush(b);
+        w = claim_reading(a, "dev-r");
+        assert_true(w.res.granted);
+        assert_true(w.res.has_row);
+        assert_true(w.res.has_latest);
+        vs_device got;
+        assert_int_equal(vs_device_get(a, "dev-r", &got), 0);
+        vs_device *row = &w.res.row;
+        assert_string_equal(row->id, "dev-r");
+        assert_string_equal(row->golden, "g1");
+        assert_int_equal(row->ek_public_len, got.ek_public_len);
+        assert_memory_equal(row->ek_public, got.ek_public, got.ek_public_len);
+        assert_int_equal(row->ak_public_len, got.ak_public_len);
+        assert_memory_equal(row->ak_public, got.ak_public, got.ak_public_len);
+        assert_true(row->approved == got.approved && row->revoked == got.revoked);
+        assert_true(row->has_last);
+        assert_int_equal(row->reset_count, 4);
+        assert_int_equal(row->restart_count, 5);
+        assert_int_equal(row->clock, 123456);
+        assert_int_equal(row->sequence, 2); /* the newest verdict's */
+        assert_int_equal(row->sequence, got.sequence);
+        assert_int_equal(row->change, got.change);
+        assert_true(row->change > 0);
+        assert_int_equal(row->enrolled_at, got.enrolled_at);
+        vs_device_done(&got);
+        vs_verdict latest;
+        assert_int_equal(vs_verdict_latest(a, "dev-r", &latest), 0);
+        assert_int_equal(w.res.latest.sequence, 2);
+        assert_int_equal(w.res.latest.status, 3);
+        assert_int_equal(w.res.latest.global_sequence, latest.global_sequence);
+        assert_string_equal(w.res.latest.device, "dev-r");
+        assert_int_equal(w.res.latest.record_len, sizeof(rec2));
+        assert_memory_equal(w.res.latest.record, rec2, sizeof(rec2));
+        vs_verdict_done(&latest);
+        vs_device_done(row);
+        vs_verdict_done(&w.res.latest);
+        /* a damaged row (PostgreSQL: its clock state gone) fails the claim's reads, not the
+         * transaction: a verdict queued with it is stored */
+        if (pg_url) {
+                vs_device dd = device("dev-d");
+                assert_int_equal(vs_device_put(a, &dd, NULL, NULL), 0);
+                vs_flush(a);
+                sql_exec("DELETE FROM device_clocks WHERE id = 'dev-d'");
+                int flag = 0;
+                v = verdict_of("dev-r", 3, 0, 1, rec1, sizeof(rec1));
+                assert_int_equal(vs_verdict_put(a, &v, on_done, &flag), 0);
+                w = claim_reading(a, "dev-d");
+                assert_true(w.res.granted);
+                assert_int_equal(w.res.read_error, -EUCLEAN);
+                assert_false(w.res.has_row || w.res.has_latest);
+                assert_int_equal(flag, 1);
+                assert_int_equal(vs_verdict_latest(a, "dev-r", &latest), 0);
+                assert_int_equal(latest.sequence, 3);
+                vs_verdict_done(&latest);
+        }
+        /* a renewal says nothing of devices */
+        claim_wait r = { 0 };
+        assert_int_equal(vs_lease_renew_all(a, 60000, on_claim_copy, &r), 0);
+        vs_flush(a);
+        assert_int_equal(r.done, 1);
+        assert_false(r.res.has_row || r.res.has_latest);
+        vs_close(a);
+        vs_close(b);
+}
+
 /* Two instances claiming the same devices at the same time (their batches in flight
  * together): each device is granted to exactly one, and the other is told who. */
 static void test_lease_races(void **state) {
@@ -2762,6 +2888,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_instance_run_state, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_instance_name_taken, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_claim_reads, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lease_races, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verdict_keys, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_golden_registry, setup, teardown),

@@ -61,6 +61,7 @@ static void released(int error, void *userdata) {
                 atomic_store(&d->leases.retry_release, true);
         else if (!dev->leased && !dev->lease_claims)
                 dev->lease_row = false;
+        device_drop_ak_locked(d, dev); /* (when nothing here uses it: loaded again at its next use) */
         pthread_mutex_unlock(&d->lock);
         free(rl);
 }
@@ -128,56 +129,65 @@ static bool row_clock_newer(const vc_device_state *st, const vs_device *row) {
         return row->clock > st->clock;
 }
 
-/* A new claim: dev as the store has it now. Another instance may have re-enrolled it (a new
- * AK), attested it (its clock: freshness holds across instances), issued verdicts (the
- * device's sequence, its latest verdict), or an admin changed its approval, revocation or
- * golden set. The row goes through registry_apply_locked, as the change feed's rows do
- * (vouchd_follow), so that the follower never applies an older row after it (the row's
- * change number is this device's from now on); a row no newer than what was applied keeps
- * memory's AK and admin fields. A device the store does not have yet (an enrollment on its
- * way) stays as it is. Writer thread (the claim's callback). */
-static int reload(vouchd *d, device *dev) {
-        vs_device row;
+/* A new claim: dev as the store has it now, read in the claim's own transaction after it took
+ * the lease (res->row, res->latest: no read of its own on the writer thread, where it would
+ * hold up the group commits). Another instance may have re-enrolled it (a new AK), attested
+ * it (its clock: freshness holds across instances), issued verdicts (the device's sequence,
+ * its latest verdict), or an admin changed its approval, revocation or golden set. The row
+ * goes through registry_apply_locked, as the change feed's rows do (vouchd_follow), so that
+ * the follower never applies an older row after it (the row's change number is this device's
+ * from now on); a row no newer than what was applied keeps memory's AK and admin fields. A
+ * device the store does not have yet (an enrollment on its way: no row) stays as it is.
+ * Writer thread (the claim's callback). */
+static int reload(vouchd *d, device *dev, const vs_lease_result *res) {
+        const vs_device *row = &res->row;
         registry_applied a;
-        int r = vs_device_get(d->store, dev->rec.id, &row);
-        if (r == -ENOENT)
-                return verdict_reload_latest(d, dev);
-        if (r < 0)
-                return r;
-        /* the sequence and the access flags are read under seq_lock by whoever numbers a
-         * verdict (verdict.c) */
-        pthread_mutex_lock(&d->seq_lock);
-        pthread_mutex_lock(&d->lock);
-        r = registry_apply_locked(d, &row, &a);
-        if (r == 0) {
-                /* numbers are never taken back (also at the same change: verdicts do not
-                 * change the row) */
-                if (row.sequence > dev->rec.sequence)
-                        dev->rec.sequence = row.sequence;
-                pthread_mutex_lock(&dev->mu);
-                if (!a.new_ak && row_clock_newer(&dev->state, &row)) {
-                        /* as at a start: the last quote's clock from the store, this boot's log
-                         * again (a new AK's came with it) */
-                        vc_device_state_done(&dev->state);
-                        dev->state.has_last = row.has_last;
-                        dev->state.reset_count = row.reset_count;
-                        dev->state.restart_count = row.restart_count;
-                        dev->state.clock = row.clock;
-                        dev->rec.has_last = row.has_last;
-                        dev->rec.reset_count = row.reset_count;
-                        dev->rec.restart_count = row.restart_count;
-                        dev->rec.clock = row.clock;
+        int r = res->read_error; /* (damaged: the claim lets the device go again) */
+        if (r == 0 && res->has_row) {
+                /* the sequence and the access flags are read under seq_lock by whoever numbers a
+                 * verdict (verdict.c) */
+                pthread_mutex_lock(&d->seq_lock);
+                pthread_mutex_lock(&d->lock);
+                r = registry_apply_locked(d, row, &a);
+                if (r == 0) {
+                        /* numbers are never taken back (also at the same change: verdicts do not
+                         * change the row) */
+                        if (row->sequence > dev->rec.sequence)
+                                dev->rec.sequence = row->sequence;
+                        pthread_mutex_lock(&dev->mu);
+                        if (!a.new_ak && row_clock_newer(&dev->state, row)) {
+                                /* as at a start: the last quote's clock from the store, this boot's
+                                 * log again (a new AK's came with it) */
+                                vc_device_state_done(&dev->state);
+                                dev->state.has_last = row->has_last;
+                                dev->state.reset_count = row->reset_count;
+                                dev->state.restart_count = row->restart_count;
+                                dev->state.clock = row->clock;
+                                dev->rec.has_last = row->has_last;
+                                dev->rec.reset_count = row->reset_count;
+                                dev->rec.restart_count = row->restart_count;
+                                dev->rec.clock = row->clock;
+                        }
+                        /* the next accepted quote's clock is stored at once: where the next
+                         * holder starts */
+                        dev->clock_saved = false;
+                        pthread_mutex_unlock(&dev->mu);
                 }
-                /* the next accepted quote's clock is stored at once: where the next holder starts */
-                dev->clock_saved = false;
-                pthread_mutex_unlock(&dev->mu);
+                pthread_mutex_unlock(&d->lock);
+                pthread_mutex_unlock(&d->seq_lock);
+                if (r == -EBADMSG)
+                        vlog(LOG_ERR, "store: device %s: its stored AK does not load: not claimed", row->id);
         }
-        pthread_mutex_unlock(&d->lock);
-        pthread_mutex_unlock(&d->seq_lock);
-        if (r == -EBADMSG)
-                vlog(LOG_ERR, "store: device %s: its stored AK does not load: not claimed", row.id);
-        vs_device_done(&row);
-        return r < 0 ? r : verdict_reload_latest(d, dev);
+        if (r < 0 || !res->has_latest)
+                return r;
+        /* (a copy: the store owns res) */
+        vs_verdict v = res->latest;
+        if (!(v.record = malloc(res->latest.record_len ? res->latest.record_len : 1)))
+                return -ENOMEM;
+        memcpy(v.record, res->latest.record, res->latest.record_len);
+        r = verdict_take_latest(d, dev, &v);
+        vs_verdict_done(&v);
+        return r;
 }
 
 typedef struct claim {
@@ -222,7 +232,7 @@ static void claimed(int error, const vs_lease_result *res, void *userdata) {
                         fresh = !dev->leased;
                 pthread_mutex_unlock(&d->lock);
         }
-        if (r == 0 && fresh && (r = reload(d, dev)) < 0)
+        if (r == 0 && fresh && (r = reload(d, dev, res)) < 0)
                 vlog(LOG_ERR, "device %s: claimed, but the store could not be read: %s", dev->rec.id, strerror(-r));
         pthread_mutex_lock(&d->lock);
         dev->lease_claims--;

@@ -56,6 +56,12 @@ device *registry_add_locked(vouchd *d, const vs_device *rec) {
                 free(dev);
                 return NULL;
         }
+        if (d->shared) {
+                /* checked, and loaded again when this instance uses the device: every instance
+                 * keeps every device of the fleet, most of them held by others */
+                vc_ak_free(dev->ak);
+                dev->ak = NULL;
+        }
         /* the last quote's clock state survives restarts; the boot's log does not */
         dev->state.has_last = rec->has_last;
         dev->state.reset_count = rec->reset_count;
@@ -100,6 +106,25 @@ int registry_load(vouchd *d) {
         return vs_device_foreach(d->store, load_one, d);
 }
 
+vc_ak *device_ak_locked(device *dev) {
+        if (!dev->ak && vc_ak_load(dev->rec.ak_public, dev->rec.ak_public_len, &dev->ak, NULL) < 0)
+                dev->ak = NULL;
+        return dev->ak;
+}
+
+bool device_unused_locked(const device *dev) {
+        return !dev->leased && !dev->lease_uses && !dev->lease_claims && !dev->session;
+}
+
+void device_drop_ak_locked(vouchd *d, device *dev) {
+        if (!d->shared || !device_unused_locked(dev))
+                return;
+        pthread_mutex_lock(&dev->mu);
+        vc_ak_free(dev->ak);
+        dev->ak = NULL;
+        pthread_mutex_unlock(&dev->mu);
+}
+
 static bool same_bytes(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
         return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
 }
@@ -138,6 +163,11 @@ int registry_apply_locked(vouchd *d, const vs_device *row, registry_applied *ret
                 dev->rec.ak_public_len = row->ak_public_len;
                 vc_ak_free(dev->ak);
                 dev->ak = ak;
+                if (d->shared && device_unused_locked(dev)) {
+                        /* checked; loaded again when this instance uses the device */
+                        vc_ak_free(dev->ak);
+                        dev->ak = NULL;
+                }
                 vc_device_state_done(&dev->state);
                 dev->state.has_last = row->has_last;
                 dev->state.reset_count = row->reset_count;

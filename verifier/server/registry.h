@@ -51,7 +51,11 @@ typedef struct device {
         /* what the store has of state's clock (mu; loops): see clock_due() in session.c */
         bool clock_saved;
         uint32_t saved_reset, saved_restart, clock_unsaved;
-        vc_ak *ak;                      /* mu; loops (a re-enrollment's new AK) */
+        /* mu; loops (a re-enrollment's new AK). The enrolled AK parsed (~2.8 KiB): with a store
+         * of its own always; with a shared one only while this instance uses the device (NULL
+         * otherwise: device_ak_locked loads it from rec.ak_public, lease.c frees it when the
+         * lease is released), since every instance keeps every device of the fleet */
+        vc_ak *ak;
         struct session *session;        /* lock; loops: the one active session, or NULL */
         /* shared stores (vouchd.shared) only: this instance holds the device's lease (lock;
          * set on the writer thread by a claim's callback once the device was reloaded, cleared
@@ -104,6 +108,15 @@ device *registry_add_locked(vouchd *d, const vs_device *rec);
 /* The device enrolled with this EK key (vc_ek_key_id), whatever its EK public's other fields. */
 device *registry_find_key_locked(vouchd *d, const uint8_t key[32]);
 void registry_free(vouchd *d);
+/* The device's AK (dev->mu held), loaded from rec.ak_public when it is not (a shared store's
+ * device that this instance did not use until now); NULL when it does not load. */
+vc_ak *device_ak_locked(device *dev);
+/* Whether nothing in this instance uses dev (d->lock held): no lease held, used or claimed,
+ * no session. With a shared store its AK is then freed (device_drop_ak_locked). */
+bool device_unused_locked(const device *dev);
+/* A shared store: frees dev's AK when dev is unused (d->lock held; takes dev->mu); it is
+ * loaded again at its next use. Nothing with a store of its own. */
+void device_drop_ak_locked(vouchd *d, device *dev);
 
 /* What registry_apply_locked did to the registry. */
 typedef struct registry_applied {

@@ -754,15 +754,24 @@ static void on_quote(session *s, const Vouch__V1__QuoteAnswer *a) {
         vc_quote_policy policy = { .allow_sha1 = d->cfg.allow_sha1 };
         vc_attest_result res;
         pthread_mutex_lock(&s->dev->mu);
-        int r = vc_attest_verify(&s->dev->state, s->dev->ak, s->g, s->l->cache, s->l->hasher, &policy, &in, &res);
+        /* (a shared store's device: loaded at its first use here) */
+        vc_ak *ak = device_ak_locked(s->dev);
+        if (!ak) {
+                pthread_mutex_unlock(&s->dev->mu);
+                OPENSSL_cleanse(s->nonce, sizeof(s->nonce));
+                vlog(LOG_ERR, "device %s: its enrolled AK does not load", s->dev->rec.id);
+                session_close(s, EIO, "the device's enrolled AK cannot be loaded: no verdict issued");
+                return;
+        }
+        int r = vc_attest_verify(&s->dev->state, ak, s->g, s->l->cache, s->l->hasher, &policy, &in, &res);
         uint8_t ak_name[2 + VC_MAX_DIGEST];
         size_t ak_name_len = 0;
-        if (!s->dev->ak->has_public || vc_public_name(&s->dev->ak->public, ak_name, &ak_name_len) < 0)
+        if (!ak->has_public || vc_public_name(&ak->public, ak_name, &ak_name_len) < 0)
                 ak_name_len = 0;
         /* the device key's proof, by the same AK over the same challenge (issue 19) */
         devcert_proof proof = { .state = DEVCERT_PROOF_NONE };
         int pr = r == 0 && res.trust == VC_TRUST_TRUSTED
-                         ? devcert_check(d, s->dev->ak, s->nonce, sizeof(s->nonce), a->device_key_public.data,
+                         ? devcert_check(d, ak, s->nonce, sizeof(s->nonce), a->device_key_public.data,
                                          a->device_key_public.len, a->device_key_certify.data, a->device_key_certify.len,
                                          a->device_key_signature.data, a->device_key_signature.len, &proof)
                          : 0;

@@ -400,12 +400,19 @@ void verdict_set_access(vouchd *d, device *dev, bool approved, bool revoked) {
         pthread_mutex_unlock(&d->seq_lock);
 }
 
+/* dev->mu held. A shared store's device that this instance does not use has no AK loaded
+ * (registry.h): it is loaded for the Name and not kept. */
 static void fill_ak_name(device *dev, uint8_t *buf, Vouch__V1__Verdict *v) {
         size_t n = 0;
-        if (dev->ak && dev->ak->has_public && vc_public_name(&dev->ak->public, buf, &n) == 0) {
+        vc_ak *loaded = NULL;
+        const vc_ak *ak = dev->ak;
+        if (!ak && vc_ak_load(dev->rec.ak_public, dev->rec.ak_public_len, &loaded, NULL) == 0)
+                ak = loaded;
+        if (ak && ak->has_public && vc_public_name(&ak->public, buf, &n) == 0) {
                 v->ak_name.data = buf;
                 v->ak_name.len = n;
         }
+        vc_ak_free(loaded);
 }
 
 /* A signed verdict that is not stored (sequence 0, expiring at once) standing in for the
@@ -964,13 +971,20 @@ int verdict_load_latest(vouchd *d) {
 
 int verdict_reload_latest(vouchd *d, device *dev) {
         vs_verdict v = { 0 };
-        stored st;
-        char why[300];
         int r = vs_verdict_latest(d->store, dev->rec.id, &v);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
                 return r;
+        r = verdict_take_latest(d, dev, &v);
+        vs_verdict_done(&v);
+        return r;
+}
+
+int verdict_take_latest(vouchd *d, device *dev, vs_verdict *latest) {
+        vs_verdict v = *latest;
+        stored st;
+        char why[300];
         pthread_mutex_lock(&d->lock);
         /* a newer one in memory is this instance's own that was shown but not stored (a
          * failed commit): it stays */
@@ -987,7 +1001,8 @@ int verdict_reload_latest(vouchd *d, device *dev) {
                         take_stored_locked(dev, &v, &st);
                 pthread_mutex_unlock(&d->lock);
         }
-        vs_verdict_done(&v);
+        latest->record = v.record; /* NULL when taken */
+        latest->record_len = v.record_len;
         return 0;
 }
 

@@ -91,6 +91,9 @@ void verdict_sweep(vouchd *d);
  * it; a newer one in memory is this instance's own, shown but not stored). 0, or the read's
  * error. */
 int verdict_reload_latest(vouchd *d, device *dev);
+/* The same with the latest verdict already read (a claim's transaction read it: lease.c);
+ * its record is taken (latest->record NULL then) when it becomes the device's latest. 0. */
+int verdict_take_latest(vouchd *d, device *dev, vs_verdict *latest);
 /* Supersedes dev's latest verdict when it is TRUSTED (else does nothing and returns 0): by
  * an UNTRUSTED one when the device is revoked or not approved, else by a STALE one whose
  * finding says why: taken_from, the instance whose lease this one took over (rule

@@ -164,6 +164,8 @@ enum {
         W_GSEQ_PAST,
         W_HEARTBEAT,
         W_CLAIM,
+        W_CLAIM_ROW,
+        W_CLAIM_LATEST,
         W_RELEASE,
         W_RELEASE_ALL,
         W_ORDER_LOCK,
@@ -182,6 +184,17 @@ enum {
         W_CERT_PRUNE,
         W_COUNT
 };
+
+/* A device: its row and its clock state (a device without the latter is damaged: the NULLs
+ * are found by check_row). The sequence: the row's (a device put) or its newest verdict's,
+ * whichever is larger. */
+#define DEVICE_COLS                                                                                      \
+        "d.id, d.ek_public, d.ak_public, d.golden, d.approved, d.revoked, d.enrolled_at, c.has_last, "        \
+        "c.reset_count, c.restart_count, c.clock, "                                                     \
+        "greatest(d.sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=d.id), 0)), " \
+        "d.ek_anchor, d.change"
+#define DEVICE_FROM "devices d LEFT JOIN device_clocks c ON c.id = d.id"
+#define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
 
 /* A lease holder's heartbeat (store.h, leases), by the database's clock: NULL, or no row, is
  * lapsed */
@@ -262,6 +275,19 @@ static const stmt writer_stmts[W_COUNT] = {
                       " FROM (SELECT l.instance <> $2 AND " HOLDER_LAPSED " AS lapsed) x) "
                       "RETURNING l.instance, coalesce(l.taken_from, ''), " MS_LEFT(HOLDER_ALIVE_UNTIL_READ),
                       2, { TEXTOID, TEXTOID } },
+        /* a granted claim's device $1 (instance $2 holds its lease now, in this transaction): its
+         * row and its latest verdict, read after the claim (a statement of its own: its snapshot
+         * has what the previous holder committed before the claim could take the lease); no row
+         * when the claim was refused */
+        [W_CLAIM_ROW] = { "w_claim_row",
+                          "SELECT " DEVICE_COLS " FROM " DEVICE_FROM " WHERE d.id = $1"
+                          " AND EXISTS (SELECT 1 FROM leases l WHERE l.device = $1 AND l.instance = $2)",
+                          2, { TEXTOID, TEXTOID } },
+        [W_CLAIM_LATEST] = { "w_claim_latest",
+                             "SELECT " VERDICT_COLS " FROM verdicts WHERE device = $1"
+                             " AND EXISTS (SELECT 1 FROM leases l WHERE l.device = $1 AND l.instance = $2)"
+                             " ORDER BY sequence DESC LIMIT 1",
+                             2, { TEXTOID, TEXTOID } },
         [W_RELEASE] = { "w_release", "DELETE FROM leases WHERE device = $1 AND instance = $2", 2, { TEXTOID, TEXTOID } },
         [W_RELEASE_ALL] = { "w_release_all", "DELETE FROM leases WHERE instance = $1", 1, { TEXTOID } },
         /* commit order (store.h, Global order): the store's lock ($1 its id), held until the
@@ -330,16 +356,6 @@ static const stmt writer_stmts[W_COUNT] = {
                            { TEXTOID, INT8OID, INT8OID } },
 };
 
-/* A device: its row and its clock state (a device without the latter is damaged: the NULLs
- * are found by check_row). The sequence: the row's (a device put) or its newest verdict's,
- * whichever is larger. */
-#define DEVICE_COLS                                                                                      \
-        "d.id, d.ek_public, d.ak_public, d.golden, d.approved, d.revoked, d.enrolled_at, c.has_last, "        \
-        "c.reset_count, c.restart_count, c.clock, "                                                     \
-        "greatest(d.sequence, coalesce((SELECT max(v.sequence) FROM verdicts v WHERE v.device=d.id), 0)), " \
-        "d.ek_anchor, d.change"
-#define DEVICE_FROM "devices d LEFT JOIN device_clocks c ON c.id = d.id"
-#define VERDICT_COLS "gseq, device, sequence, status, issued_at, expires_at, record"
 /* Retention as reads see it (store.h), whether or not the pruning has deleted the rest yet. */
 #define RETAINED "sequence > (SELECT max(r.sequence) FROM verdicts r WHERE r.device=verdicts.device) - $3"
 #define CERT_COLS "serial, device, not_before, not_after, sequence, gseq, revoked_at, revoked_sequence"
@@ -845,6 +861,66 @@ static int get_bytes(const PGresult *res, int row, int col, uint8_t **ret, size_
         return *ret ? 0 : -ENOMEM;
 }
 
+/* Whether a result's columns are the n of these types, in binary form (as vouch wrote them). */
+static bool columns_are(const PGresult *res, const Oid *types, int n) {
+        if (PQnfields(res) != n)
+                return false;
+        for (int i = 0; i < n; i++)
+                if (PQftype(res, i) != types[i] || PQfformat(res, i) != 1)
+                        return false;
+        return true;
+}
+
+/* Whether each value of a row is one its type allows (no NULL, an integer's 8 bytes...). */
+static bool row_valid(const PGresult *res, int row, const Oid *types, int n) {
+        for (int i = 0; i < n; i++) {
+                int len = PQgetlength(res, row, i);
+                if (PQgetisnull(res, row, i) || (types[i] == INT8OID && len != 8) || (types[i] == BOOLOID && len != 1))
+                        return false;
+        }
+        return true;
+}
+
+/* A row of DEVICE_COLS (columns checked), recording nothing: 0, -EUCLEAN (a value that is not
+ * valid), -ENOMEM. */
+static int device_fill(const PGresult *res, int row, vs_device *d) {
+        memset(d, 0, sizeof(*d));
+        if (!row_valid(res, row, device_types, DEVICE_NCOLS))
+                return -EUCLEAN;
+        get_text(res, row, 0, d->id, sizeof(d->id));
+        if (get_bytes(res, row, 1, &d->ek_public, &d->ek_public_len) < 0 ||
+            get_bytes(res, row, 2, &d->ak_public, &d->ak_public_len) < 0) {
+                vs_device_done(d);
+                return -ENOMEM;
+        }
+        get_text(res, row, 3, d->golden, sizeof(d->golden));
+        d->approved = get_bool(res, row, 4);
+        d->revoked = get_bool(res, row, 5);
+        d->enrolled_at = get_i64(res, row, 6);
+        d->has_last = get_bool(res, row, 7);
+        d->reset_count = (uint32_t) get_i64(res, row, 8);
+        d->restart_count = (uint32_t) get_i64(res, row, 9);
+        d->clock = (uint64_t) get_i64(res, row, 10);
+        d->sequence = (uint64_t) get_i64(res, row, 11);
+        d->ek_anchor = (int) get_i64(res, row, 12);
+        d->change = (uint64_t) get_i64(res, row, 13);
+        return 0;
+}
+
+/* The same for a row of VERDICT_COLS. */
+static int verdict_fill(const PGresult *res, int row, vs_verdict *v) {
+        memset(v, 0, sizeof(*v));
+        if (!row_valid(res, row, verdict_types, 7))
+                return -EUCLEAN;
+        v->global_sequence = (uint64_t) get_i64(res, row, 0);
+        get_text(res, row, 1, v->device, sizeof(v->device));
+        v->sequence = (uint64_t) get_i64(res, row, 2);
+        v->status = (int) get_i64(res, row, 3);
+        v->issued_at = get_i64(res, row, 4);
+        v->expires_at = get_i64(res, row, 5);
+        return get_bytes(res, row, 6, &v->record, &v->record_len);
+}
+
 /* Parameters in binary form, as the statements' types say. */
 typedef struct params {
         const char *v[16];
@@ -895,6 +971,8 @@ typedef enum tag_kind {
         T_HEARTBEAT = 2,        /* the batch's heartbeat: lapsed, what is left (w: NULL) */
         T_NUMBERS = 3,          /* the batch's commit-ordered numbers (w: NULL) */
         T_GOLDEN = 4,           /* a golden registration's answers, into its write */
+        T_CLAIM_ROW = 5,        /* a granted claim's device row, into its write's lease */
+        T_CLAIM_LATEST = 6,     /* ... and its latest verdict */
 } tag_kind;
 
 typedef struct tag {
@@ -1096,7 +1174,9 @@ static int send_leases(pipeline *pl, vs_write *const *plan, size_t n) {
                 case VS_W_LEASE_CLAIM:
                         p_text(&p, w->dev.id);
                         p_text(&p, s->instance);
-                        r = send_tagged(pl, W_CLAIM, &p, T_CLAIM, w);
+                        if ((r = send_tagged(pl, W_CLAIM, &p, T_CLAIM, w)) == 0 &&
+                            (r = send_tagged(pl, W_CLAIM_ROW, &p, T_CLAIM_ROW, w)) == 0)
+                                r = send_tagged(pl, W_CLAIM_LATEST, &p, T_CLAIM_LATEST, w);
                         break;
                 case VS_W_LEASE_RELEASE:
                         p_text(&p, w->dev.id);
@@ -1375,6 +1455,37 @@ static int take_result(vs_store *s, const tag *t, const PGresult *res, char *why
                 get_text(res, 0, 1, l->taken_from, sizeof(l->taken_from));
                 l->expires_in_ms = get_i64(res, 0, 2);
                 l->granted = strcmp(l->holder, s->instance) == 0;
+                return 0;
+        }
+        case T_CLAIM_ROW: {
+                vs_lease_result *l = &t->w->lease;
+                int r;
+                if (PQntuples(res) > 1 || !columns_are(res, device_types, DEVICE_NCOLS)) {
+                        snprintf(why, n, "a lease claim's device row is not as vouch wrote it");
+                        return -EIO;
+                }
+                if (PQntuples(res) == 0 || l->has_row || l->read_error)
+                        return 0;
+                /* a damaged row fails this claim, not the transaction (every write in it) */
+                if ((r = device_fill(res, 0, &l->row)) < 0)
+                        l->read_error = r;
+                else
+                        l->has_row = true;
+                return 0;
+        }
+        case T_CLAIM_LATEST: {
+                vs_lease_result *l = &t->w->lease;
+                int r;
+                if (PQntuples(res) > 1 || !columns_are(res, verdict_types, 7)) {
+                        snprintf(why, n, "a lease claim's latest verdict is not as vouch wrote it");
+                        return -EIO;
+                }
+                if (PQntuples(res) == 0 || l->has_latest || l->read_error)
+                        return 0;
+                if ((r = verdict_fill(res, 0, &l->latest)) < 0)
+                        l->read_error = r;
+                else
+                        l->has_latest = true;
                 return 0;
         }
         }
@@ -1667,23 +1778,8 @@ static int device_from_row(vs_store *s, const PGresult *res, int row, vs_device 
         memset(d, 0, sizeof(*d));
         if ((r = check_row(s, res, row, device_types, DEVICE_NCOLS)) < 0)
                 return r;
-        get_text(res, row, 0, d->id, sizeof(d->id));
-        if (get_bytes(res, row, 1, &d->ek_public, &d->ek_public_len) < 0 ||
-            get_bytes(res, row, 2, &d->ak_public, &d->ak_public_len) < 0) {
-                vs_device_done(d);
+        if (device_fill(res, row, d) < 0)
                 return vs__read_failed(s, -ENOMEM, "out of memory");
-        }
-        get_text(res, row, 3, d->golden, sizeof(d->golden));
-        d->approved = get_bool(res, row, 4);
-        d->revoked = get_bool(res, row, 5);
-        d->enrolled_at = get_i64(res, row, 6);
-        d->has_last = get_bool(res, row, 7);
-        d->reset_count = (uint32_t) get_i64(res, row, 8);
-        d->restart_count = (uint32_t) get_i64(res, row, 9);
-        d->clock = (uint64_t) get_i64(res, row, 10);
-        d->sequence = (uint64_t) get_i64(res, row, 11);
-        d->ek_anchor = (int) get_i64(res, row, 12);
-        d->change = (uint64_t) get_i64(res, row, 13);
         return 0;
 }
 
@@ -1692,13 +1788,7 @@ static int verdict_from_row(vs_store *s, const PGresult *res, int row, vs_verdic
         memset(v, 0, sizeof(*v));
         if ((r = check_row(s, res, row, verdict_types, 7)) < 0)
                 return r;
-        v->global_sequence = (uint64_t) get_i64(res, row, 0);
-        get_text(res, row, 1, v->device, sizeof(v->device));
-        v->sequence = (uint64_t) get_i64(res, row, 2);
-        v->status = (int) get_i64(res, row, 3);
-        v->issued_at = get_i64(res, row, 4);
-        v->expires_at = get_i64(res, row, 5);
-        if (get_bytes(res, row, 6, &v->record, &v->record_len) < 0)
+        if (verdict_fill(res, row, v) < 0)
                 return vs__read_failed(s, -ENOMEM, "out of memory");
         return 0;
 }

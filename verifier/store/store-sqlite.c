@@ -264,7 +264,10 @@ static int heartbeat(vs_store *s, int64_t now, int64_t ttl_ms, vs_lease_result *
         return 0;
 }
 
-/* A claim (store.h, leases): the heartbeat, then the lease row and its answer in w->lease. */
+static int claim_reads(vs_store *s, vs_write *w);
+
+/* A claim (store.h, leases): the heartbeat, then the lease row and its answer in w->lease;
+ * when granted, the device's row and latest verdict with it. */
 static int apply_claim(vs_store *s, vs_write *w) {
         sq_store *q = s->be;
         sqlite3_stmt *st = q->st[ST_CLAIM];
@@ -287,7 +290,9 @@ static int apply_claim(vs_store *s, vs_write *w) {
         }
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
-        return rc == SQLITE_DONE ? 0 : -EIO;
+        if (rc != SQLITE_DONE)
+                return -EIO;
+        return w->lease.granted ? claim_reads(s, w) : 0;
 }
 
 static void bind_row(sqlite3_stmt *st, const vs_device *d) {
@@ -950,6 +955,41 @@ static int verdict_from_row(sqlite3_stmt *st, vs_verdict *v) {
 /* Retention as reads see it (store.h): a verdict is among the newest history_keep (?3) of
  * its device, whether or not the batched pruning has deleted the older ones yet. */
 #define RETAINED "sequence > (SELECT max(r.sequence) FROM verdicts r WHERE r.device=verdicts.device) - ?3"
+
+/* A granted claim's device row and latest verdict (store.h, vs_lease_result), read on the
+ * writer's connection in the claim's transaction. */
+static int claim_reads(vs_store *s, vs_write *w) {
+        sq_store *q = s->be;
+        vs_lease_result *l = &w->lease;
+        sqlite3_stmt *st = NULL;
+        int r = 0, rc;
+        if (sqlite3_prepare_v2(q->wdb, "SELECT " DEVICE_COLS " FROM devices WHERE id=?1", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
+        if ((rc = sqlite3_step(st)) == SQLITE_ROW && !l->has_row && (r = device_from_row(st, &l->row)) == 0)
+                l->has_row = true;
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return -EIO;
+        if (r < 0) { /* this claim's, not the transaction's (as on PostgreSQL) */
+                l->read_error = r;
+                return 0;
+        }
+        if (sqlite3_prepare_v2(q->wdb, "SELECT " VERDICT_COLS " FROM verdicts WHERE device=?1 ORDER BY sequence DESC LIMIT 1",
+                               -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, w->dev.id, -1, SQLITE_STATIC);
+        if ((rc = sqlite3_step(st)) == SQLITE_ROW && !l->has_latest && (r = verdict_from_row(st, &l->latest)) == 0)
+                l->has_latest = true;
+        else if (r < 0)
+                vs_verdict_done(&l->latest);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return -EIO;
+        if (r < 0)
+                l->read_error = r;
+        return 0;
+}
 
 /* A read's final status (rlock held): SQLITE_DONE is the end of the rows; anything else is
  * an error, recorded for vs_read_error. */

@@ -64,7 +64,14 @@ void vs_verdict_key_done(vs_verdict_key *k) {
         k->pem = NULL;
 }
 
+static void lease_result_clear(vs_lease_result *l) {
+        vs_device_done(&l->row);
+        vs_verdict_done(&l->latest);
+        memset(l, 0, sizeof(*l));
+}
+
 static void write_free(vs_write *w) {
+        lease_result_clear(&w->lease);
         for (size_t i = 0; w->keys && i < w->n_items; i++)
                 vs_verdict_key_done(&w->keys[i]);
         free(w->keys);
@@ -283,7 +290,7 @@ static void *writer_main(void *arg) {
                         vs_write *next = batch->next;
                         if (batch->lease_done) {
                                 if (r < 0)
-                                        memset(&batch->lease, 0, sizeof(batch->lease));
+                                        lease_result_clear(&batch->lease);
                                 batch->lease_done(r, &batch->lease, batch->userdata);
                         } else if (batch->golden_done) {
                                 if (r < 0)

@@ -302,6 +302,19 @@ typedef struct vs_lease_result {
          * held before may have been taken over. It does not say which: claim each device
          * again before attesting it. */
         bool lapsed;
+        /* A granted claim: the device's row (vs_device_get's) and its latest verdict
+         * (vs_verdict_latest's), read in the claim's transaction after the lease was taken, so
+         * the claimer needs no read of its own: has_row false when the store has no such device
+         * (yet), has_latest false when it has no verdict. Owned by the store (valid during the
+         * callback); never set by renewals, refused claims or vs_lease_get. */
+        bool has_row, has_latest;
+        vs_device row;
+        vs_verdict latest;
+        /* A granted claim whose row or latest verdict is there but could not be read (-EUCLEAN:
+         * not as vouch wrote it, damaged; -ENOMEM): the claim and the rest of its transaction
+         * stand, and the claimer, which cannot know the device's state, lets it go again. 0
+         * otherwise. */
+        int read_error;
 } vs_lease_result;
 
 /* On the writer thread once the claim's transaction committed (error 0, res filled) or failed
