@@ -107,7 +107,9 @@ else
 fi
 stop "$D"
 [[ $RC == 0 ]] && pass "vouchd: SIGTERM: exit 0" || fail "vouchd: SIGTERM: exit $RC"
-fields d "$D" | grep -q '^STOPPING=1$' && pass "vouchd: STOPPING=1 on SIGTERM" ||
+# the listener writes what it receives asynchronously: the datagram may be logged a moment
+# after the process exited
+await d "$D" '^STOPPING=1$' && pass "vouchd: STOPPING=1 on SIGTERM" ||
         fail "vouchd: no STOPPING=1 on SIGTERM (got: $(fields d "$D" | tr '\n' ' '))"
 [[ -z $(foreign d "$D") ]] && pass "vouchd: every message from the main process" ||
         fail "vouchd: messages from another process: $(foreign d "$D")"
@@ -173,7 +175,7 @@ grep -q 'verdict: TRUSTED' "$TOP/agent.out" && pass "vouch-agent: printed the TR
         fail "vouch-agent: no TRUSTED verdict on stdout"
 stop "$A"
 [[ $RC == 0 ]] && pass "vouch-agent: SIGTERM: exit 0" || fail "vouch-agent: SIGTERM: exit $RC"
-fields a "$A" | grep -q '^STOPPING=1$' && pass "vouch-agent: STOPPING=1 on SIGTERM" ||
+await a "$A" '^STOPPING=1$' && pass "vouch-agent: STOPPING=1 on SIGTERM" ||
         fail "vouch-agent: no STOPPING=1 (got: $(fields a "$A" | tr '\n' ' '))"
 [[ -z $(foreign a "$A") ]] && pass "vouch-agent: every message from the main process" ||
         fail "vouch-agent: messages from another process: $(foreign a "$A")"
