@@ -168,3 +168,17 @@ extend_log() {
         done
         EXTENDED=${#specs[@]}
 }
+
+# new_tpm NAME: one more device for a test of several: a provisioned, started swtpm in
+# $TOP/tpm-NAME (T set to it; its pid and TCTI in T/pid and T/tcti; its EK CA in T/ekca.pem).
+new_tpm() {
+        T=$TOP/tpm-$1
+        mkdir -p "$T/w"
+        : >"$T/tpm2.log"
+        SWTPM_PID=""
+        provision_swtpm sha1,sha256
+        start_swtpm
+        echo "$SWTPM_PID" >"$T/pid"
+        echo "$TPM2TOOLS_TCTI" >"$T/tcti"
+        cat "$T/ca/issuercert.pem" "$T/ca/swtpm-localca-rootca-cert.pem" >"$T/ekca.pem"
+}

@@ -46,18 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-new_tpm() {
-        T=$TOP/tpm-$1
-        mkdir -p "$T/w"
-        : >"$T/tpm2.log"
-        SWTPM_PID=""
-        provision_swtpm sha1,sha256
-        start_swtpm
-        echo "$SWTPM_PID" >"$T/pid"
-        echo "$TPM2TOOLS_TCTI" >"$T/tcti"
-        cat "$T/ca/issuercert.pem" "$T/ca/swtpm-localca-rootca-cert.pem" >"$T/ekca.pem"
-}
-
 INTERVAL=5
 TTL=2 # verdicts expire after TTL intervals
 start_vouchd() {

@@ -69,17 +69,9 @@ trap cleanup EXIT
 
 psql_q() { "$VOUCH_TEST_PG_CTL" psql -At -c "$1"; }
 
-# new_tpm NAME: a provisioned, started swtpm replaying LOG in $TOP/tpm-NAME
-new_tpm() {
-        T=$TOP/tpm-$1
-        mkdir -p "$T/w"
-        : >"$T/tpm2.log"
-        SWTPM_PID=""
-        provision_swtpm sha1,sha256
-        start_swtpm
-        echo "$SWTPM_PID" >"$T/pid"
-        echo "$TPM2TOOLS_TCTI" >"$T/tcti"
-        cat "$T/ca/issuercert.pem" "$T/ca/swtpm-localca-rootca-cert.pem" >"$T/ekca.pem"
+# new_device NAME: new_tpm (swtpm.sh) replaying LOG in $TOP/tpm-NAME
+new_device() {
+        new_tpm "$1"
         extend_log "$TOP/show.json" "sha1 sha256"
 }
 
@@ -126,9 +118,9 @@ latest_status() { # DEVICE INSTANCE: the status GET shows at that instance
 
 # --- the devices, their golden set, three state dirs of one deployment
 "$VOUCHCTL" eventlog show "$LOG" --json >"$TOP/show.json"
-new_tpm a
-new_tpm b
-new_tpm c
+new_device a
+new_device b
+new_device c
 cat "$TOP"/tpm-*/ekca.pem >"$TOP/ekca.pem"
 mkdir -p "$TOP/golden"
 "$VOUCHCTL" golden create --eventlog "$LOG" --name arch >"$TOP/golden/arch.json"

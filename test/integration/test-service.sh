@@ -43,19 +43,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# new_tpm NAME: a provisioned, started swtpm with its own EK CA in $TOP/tpm-NAME
-new_tpm() {
-        T=$TOP/tpm-$1
-        mkdir -p "$T/w"
-        : >"$T/tpm2.log"
-        SWTPM_PID=""
-        provision_swtpm sha1,sha256
-        start_swtpm
-        echo "$SWTPM_PID" >"$T/pid"
-        echo "$TPM2TOOLS_TCTI" >"$T/tcti"
-        cat "$T/ca/issuercert.pem" "$T/ca/swtpm-localca-rootca-cert.pem" >"$T/ekca.pem"
-}
-
 # VOUCH_TEST_STORE_URL (set by test/pg/pg-harness.sh): the same checks on that store
 STORE_ARGS=()
 [[ -n ${VOUCH_TEST_STORE_URL:-} ]] && STORE_ARGS=(--store "$VOUCH_TEST_STORE_URL")

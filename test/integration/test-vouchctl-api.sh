@@ -45,17 +45,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-new_tpm() {
-        T=$TOP/tpm-$1
-        mkdir -p "$T/w"
-        : >"$T/tpm2.log"
-        SWTPM_PID=""
-        provision_swtpm sha1,sha256
-        start_swtpm
-        echo "$SWTPM_PID" >"$T/pid"
-        echo "$TPM2TOOLS_TCTI" >"$T/tcti"
+new_device() {
+        new_tpm "$1"
         extend_log "$TOP/show.json" "sha1 sha256"
-        cat "$T/ca/issuercert.pem" "$T/ca/swtpm-localca-rootca-cert.pem" >>"$TOP/ekca.pem"
+        cat "$T/ekca.pem" >>"$TOP/ekca.pem"
 }
 
 # agent NAME: one attestation; sets RC and DEV_<NAME> (the device id)
@@ -97,9 +90,9 @@ expect() {
 # --- three devices whose TPMs replay a real machine's log; one golden set from that log
 "$VOUCHCTL" eventlog show "$LOG" --json >"$TOP/show.json"
 : >"$TOP/ekca.pem"
-new_tpm a
-new_tpm b
-new_tpm c
+new_device a
+new_device b
+new_device c
 mkdir -p "$TOP/golden"
 "$VOUCHCTL" golden create --eventlog "$LOG" --name arch >"$TOP/golden/arch.json"
 "$VOUCHCTL" golden create --eventlog "$LOG" --name arch2 >"$TOP/golden/arch2.json"
