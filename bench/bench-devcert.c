@@ -261,7 +261,8 @@ typedef struct part {
 
 int main(int argc, char **argv) {
         double seconds = 2;
-        char dir[] = "/tmp/vouch-bench-devcert-XXXXXX", cmd[128];
+        char dir[512], cmd[600];
+        const char *tmp = getenv("TMPDIR");
         static bench b;
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
@@ -275,6 +276,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench-devcert: --seconds: more than 0, at most 600\n");
                 return 2;
         }
+        snprintf(dir, sizeof(dir), "%s/vouch-bench-devcert-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
         if (!mkdtemp(dir)) {
                 perror("bench-devcert: mkdtemp");
                 return 1;

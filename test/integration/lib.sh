@@ -90,3 +90,24 @@ pcr_json_mismatches() {
           | select(((($act[0][$b] // {})[.key] // "") | ascii_downcase) != (.value | ascii_downcase))
           | "\($b):\(.key)"'
 }
+
+# proxy DIR MODE [ARGS...]: vouch_client.py's recording proxy in front of vouchd at VPORT
+# (its CA and server key in $TOP/state): record-proxy, cert-proxy DER... (adds the
+# certificates to each verdict) or certify-proxy ATTEST SIG; replaces a proxy running
+# (PROXY_PID); sets PPORT, where the agent connects.
+proxy() {
+        local dir=$1 mode=$2 i
+        shift 2
+        [[ -z ${PROXY_PID:-} ]] || { kill -KILL "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true; }
+        mkdir -p "$dir"
+        python3 "$(dirname "${BASH_SOURCE[0]}")/vouch_client.py" 127.0.0.1 "$VPORT" "$TOP/state/ca.pem" "$mode" \
+                "$TOP/state/server.pem" "$TOP/state/server.key" "$dir" "$@" 2>"$dir/proxy.err" &
+        PROXY_PID=$!
+        for ((i = 0; i < 100; i++)); do
+                [[ -s $dir/port ]] && break
+                kill -0 "$PROXY_PID" 2>/dev/null || die "the proxy exited: $(cat "$dir/proxy.err")"
+                sleep 0.1
+        done
+        [[ -s $dir/port ]] || die "the proxy did not start"
+        PPORT=$(cat "$dir/port")
+}

@@ -79,24 +79,6 @@ for ((i = 0; i < 100; i++)); do
 done
 grep -q ready "$TOP/vouchd.out" || die "vouchd did not start"
 
-# proxy DIR MODE [DER...]: vouch_client.py's recording proxy (record-proxy, or cert-proxy
-# adding the DER certificates to each verdict) in front of vouchd; sets PPORT
-proxy() {
-        local dir=$1 mode=$2
-        shift 2
-        [[ -z $PROXY_PID ]] || { kill -KILL "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true; }
-        mkdir -p "$dir"
-        python3 "$CLIENT" 127.0.0.1 "$VPORT" "$TOP/state/ca.pem" "$mode" "$TOP/state/server.pem" \
-                "$TOP/state/server.key" "$dir" "$@" 2>"$dir/proxy.err" &
-        PROXY_PID=$!
-        for ((i = 0; i < 100; i++)); do
-                [[ -s $dir/port ]] && break
-                kill -0 "$PROXY_PID" 2>/dev/null || die "the proxy exited: $(cat "$dir/proxy.err")"
-                sleep 0.1
-        done
-        [[ -s $dir/port ]] || die "the proxy did not start"
-        PPORT=$(cat "$dir/port")
-}
 KEY=$TOP/out/device.key
 CERT=$TOP/out/device.pem
 mkdir -p "$TOP/out"

@@ -109,24 +109,6 @@ done
 grep -q ready "$TOP/vouchd.out" || die "vouchd did not start"
 API=(--server "https://127.0.0.1:$APORT" --cert "$TOP/ops.crt" --key "$TOP/ops.key" --ca "$TOP/state/ca.pem")
 
-# proxy DIR MODE [ARGS...]: vouch_client.py's recording proxy in front of vouchd (record-proxy,
-# or certify-proxy ATTEST SIG); sets PPORT, where the agent connects
-proxy() {
-        local dir=$1 mode=$2
-        shift 2
-        [[ -z $PROXY_PID ]] || { kill -KILL "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true; }
-        mkdir -p "$dir"
-        python3 "$here/vouch_client.py" 127.0.0.1 "$VPORT" "$TOP/state/ca.pem" "$mode" "$TOP/state/server.pem" \
-                "$TOP/state/server.key" "$dir" "$@" 2>"$dir/proxy.err" &
-        PROXY_PID=$!
-        for ((i = 0; i < 100; i++)); do
-                [[ -s $dir/port ]] && break
-                kill -0 "$PROXY_PID" 2>/dev/null || die "the proxy exited: $(cat "$dir/proxy.err")"
-                sleep 0.1
-        done
-        [[ -s $dir/port ]] || die "the proxy did not start"
-        PPORT=$(cat "$dir/port")
-}
 KEY=$TOP/out/device.key
 CERT=$TOP/out/device.pem
 PPORT=$VPORT
