@@ -303,6 +303,59 @@ static void test_expiry_gives_stale(void **state) {
         vouch__v1__verdict__free_unpacked(first, NULL);
 }
 
+/* The sweep's expiry wheel: a sweep before the deadline issues nothing; the first after it
+ * stores the STALE verdict, with both clocks running on (no step: the wheel, not a walk);
+ * a device attested again meanwhile is judged by its new deadline. */
+static void test_sweep_finds_expiry(void **state) {
+        sfx *f = *state;
+        fconn *c;
+        struct session *s = sfx_connect(f, &c);
+        assert_int_equal(sfx_attest(f, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        close_conn(s);
+        verdict_sweep(&f->d);
+        vclock_fake_advance(2 * 60);
+        s = sfx_connect(f, &c);
+        assert_int_equal(sfx_attest(f, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED); /* again, 2 min later */
+        close_conn(s);
+        Vouch__V1__Verdict *second = stored_latest(f);
+        vclock_fake_advance(60 + 30); /* past the first verdict's end, not the second's */
+        verdict_sweep(&f->d);
+        sfx_pump(f);
+        Vouch__V1__Verdict *v = stored_latest(f);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__TRUSTED);
+        assert_int_equal(v->sequence, second->sequence);
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        vclock_fake_advance(3 * 60 - 90); /* the second's end */
+        verdict_sweep(&f->d);
+        sfx_pump(f);
+        v = stored_latest(f);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__STALE);
+        assert_int_equal(v->sequence, second->sequence + 1);
+        vouch__v1__verdict__free_unpacked(v, NULL);
+        vouch__v1__verdict__free_unpacked(second, NULL);
+}
+
+/* A wall clock stepped forward past a verdict's expires_at makes it STALE: stored by the
+ * next sweep (after a restart, when no verdict of this run is on its way), although its deadline on the monotonic clock is still ahead: the sweep walks every
+ * device after a step. */
+static void test_wall_step_forward_gives_stale(void **state) {
+        sfx *f = *state;
+        fconn *c;
+        struct session *s = sfx_connect(f, &c);
+        assert_int_equal(sfx_attest(f, s, c), VOUCH__V1__TRUST_STATUS__TRUSTED);
+        close_conn(s);
+        sfx_restart(f);
+        verdict_sweep(&f->d);
+        vclock_fake_advance(1);
+        verdict_sweep(&f->d);
+        vclock_fake(SFX_WALL + 1 + 3 * 60, SFX_MONO + 2); /* the wall clock stepped forward */
+        verdict_sweep(&f->d);
+        sfx_pump(f);
+        Vouch__V1__Verdict *v = stored_latest(f);
+        assert_int_equal(v->status, VOUCH__V1__TRUST_STATUS__STALE);
+        vouch__v1__verdict__free_unpacked(v, NULL);
+}
+
 /* A TRUSTED verdict that cannot be stored is never sent nor shown. */
 static void test_failed_commit_is_not_trusted(void **state) {
         sfx *f = *state;
@@ -363,6 +416,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_revocation_wins_over_an_answer_in_flight, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_revocation_closes_the_session, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_expiry_gives_stale, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sweep_finds_expiry, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_wall_step_forward_gives_stale, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_commit_is_not_trusted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restart_continues, setup, teardown),
         };

@@ -97,7 +97,9 @@ int registry_load(vouchd *d) {
         d->n_buckets = 1 << 17;
         d->buckets = calloc(d->n_buckets, sizeof(*d->buckets));
         d->key_buckets = calloc(d->n_buckets, sizeof(*d->key_buckets));
-        if (!d->buckets || !d->key_buckets)
+        d->wheel = calloc(REGISTRY_WHEEL, sizeof(*d->wheel));
+        d->wheel_cursor = INT64_MIN;
+        if (!d->buckets || !d->key_buckets || !d->wheel)
                 return -ENOMEM;
         /* where the change feed stands, read before the devices: a change committed during
          * the load is then polled again (and applied once more: the same row), never missed */
@@ -211,8 +213,85 @@ void registry_free(vouchd *d) {
                 }
         free(d->buckets);
         free(d->key_buckets);
+        free(d->wheel);
         d->buckets = NULL;
         d->key_buckets = NULL;
+        d->wheel = NULL;
+}
+
+/* ---- the expiry wheel ---- */
+
+static device **wheel_head(vouchd *d, int64_t key) {
+        return &d->wheel[(uint64_t) key & (REGISTRY_WHEEL - 1)];
+}
+
+static void wheel_unlink(vouchd *d, device *dev) {
+        if (!dev->in_wheel)
+                return;
+        if (dev->wheel_prev)
+                dev->wheel_prev->wheel_next = dev->wheel_next;
+        else
+                *wheel_head(d, dev->wheel_key) = dev->wheel_next;
+        if (dev->wheel_next)
+                dev->wheel_next->wheel_prev = dev->wheel_prev;
+        dev->wheel_next = dev->wheel_prev = NULL;
+        dev->in_wheel = false;
+}
+
+void registry_wheel_update_locked(vouchd *d, device *dev) {
+        if (!d->wheel)
+                return;
+        bool due = dev->latest && dev->latest_status == VOUCH__V1__TRUST_STATUS__TRUSTED && !dev->stale_queued;
+        /* a deadline in a second already swept: the next one */
+        int64_t key = dev->latest_deadline;
+        if (d->wheel_cursor != INT64_MIN && key <= d->wheel_cursor)
+                key = d->wheel_cursor + 1;
+        if (dev->in_wheel && due && dev->wheel_key == key)
+                return;
+        wheel_unlink(d, dev);
+        if (!due)
+                return;
+        device **head = wheel_head(d, key);
+        dev->wheel_key = key;
+        dev->wheel_prev = NULL;
+        dev->wheel_next = *head;
+        if (*head)
+                (*head)->wheel_prev = dev;
+        *head = dev;
+        dev->in_wheel = true;
+}
+
+int registry_wheel_take_due_locked(vouchd *d, int64_t mono, int64_t wall, void (*fn)(vouchd *d, device *dev, void *ud),
+                                   void *ud) {
+        int64_t offset = wall - mono, moved = offset - d->wheel_offset;
+        if (!d->wheel)
+                return -1;
+        if (d->wheel_cursor != INT64_MIN && mono < d->wheel_cursor) {
+                /* every key left is above the old cursor, so above mono too */
+                d->wheel_cursor = mono;
+                d->wheel_offset = offset;
+                return -1;
+        }
+        /* both clocks are read in whole seconds: their offset wobbles by one */
+        if (d->wheel_cursor != INT64_MIN && (moved >= 2 || moved <= -2)) {
+                d->wheel_offset = offset;
+                return -1;
+        }
+        int64_t from = d->wheel_cursor == INT64_MIN || mono - d->wheel_cursor > REGISTRY_WHEEL
+                               ? mono - REGISTRY_WHEEL + 1
+                               : d->wheel_cursor + 1;
+        /* before fn runs: a device it puts back goes to a second after this sweep's */
+        d->wheel_cursor = mono;
+        d->wheel_offset = offset;
+        for (int64_t s = from; s <= mono; s++)
+                for (device *dev = *wheel_head(d, s), *next; dev; dev = next) {
+                        next = dev->wheel_next;
+                        if (dev->wheel_key > mono) /* a later lap */
+                                continue;
+                        wheel_unlink(d, dev);
+                        fn(d, dev, ud);
+                }
+        return 0;
 }
 
 golden_table *golden_table_ref(golden_table *t) {

@@ -58,7 +58,7 @@ bool verdict_expired_locked(const device *dev) {
         return vclock_mono() >= dev->latest_deadline || vclock_wall() >= dev->latest_expires;
 }
 
-static void set_latest_locked(device *dev, commit *c) {
+static void set_latest_locked(vouchd *d, device *dev, commit *c) {
         free(dev->latest);
         dev->latest = c->record;
         dev->latest_len = c->record_len;
@@ -70,6 +70,21 @@ static void set_latest_locked(device *dev, commit *c) {
         dev->latest_sequence = c->sequence;
         dev->stale_queued = false;
         c->record = NULL;
+        registry_wheel_update_locked(d, dev);
+}
+
+/* dev's STALE verdict is no longer on its way (issued, or not queued after all): the sweep
+ * looks at dev again when its latest verdict's deadline passes (d->lock held) */
+static void stale_unqueue_locked(vouchd *d, device *dev) {
+        dev->stale_queued = false;
+        registry_wheel_update_locked(d, dev);
+}
+
+/* device.unstored, counted: while any device has it, the sweep walks every device */
+static void set_unstored_locked(vouchd *d, device *dev, bool unstored) {
+        if (dev->unstored != unstored)
+                unstored ? d->n_unstored++ : d->n_unstored--;
+        dev->unstored = unstored;
 }
 
 /* Shared stores. A verdict is packed when it is issued, without its global sequence, and
@@ -166,8 +181,8 @@ static int seal(vs_verdict *vr, uint64_t gseq, void *userdata) {
 static void hand_off_locked(vouchd *d, commit *c, bool stored) {
         if (d->shared && c->sequence < c->dev->latest_sequence)
                 return;
-        set_latest_locked(c->dev, c);
-        c->dev->unstored = d->shared && !stored;
+        set_latest_locked(d, c->dev, c);
+        set_unstored_locked(d, c->dev, d->shared && !stored);
 }
 
 /* On the writer thread, once the verdict is durable (or could not be stored). */
@@ -481,11 +496,12 @@ static int issue_stale(vouchd *d, device *dev, int64_t expired_at) {
  * caller holds d->lock and issues it after unlocking. */
 /* Only a TRUSTED verdict turns STALE: an UNTRUSTED one stays the device's verdict, with its
  * findings, until the device attests again (docs/verdicts.md, "Lifetime"). */
-static bool needs_stale_locked(device *dev) {
+static bool needs_stale_locked(vouchd *d, device *dev) {
         if (!dev->latest || dev->stale_queued || dev->latest_status != VOUCH__V1__TRUST_STATUS__TRUSTED ||
             !verdict_expired_locked(dev))
                 return false;
         dev->stale_queued = true;
+        registry_wheel_update_locked(d, dev);
         return true;
 }
 
@@ -579,7 +595,7 @@ static void shown_stored(int error, const uint8_t *record, size_t record_len, vo
 static void unstored_leased(vouchd *d, device *dev, int result, const char *holder, void *userdata) {
         if (result == -EBUSY) {
                 pthread_mutex_lock(&d->lock);
-                dev->unstored = false;
+                set_unstored_locked(d, dev, false);
                 dev->lease_row = false;
                 pthread_mutex_unlock(&d->lock);
         }
@@ -603,78 +619,104 @@ static void sweep_leased(vouchd *d, device *dev, int result, const char *holder,
         if (result == -EBUSY) /* the holder issues it: what it issued, so that this sweep stops asking */
                 verdict_reload_latest(d, dev);
         pthread_mutex_lock(&d->lock);
-        dev->stale_queued = false;
-        bool due = result == 0 && needs_stale_locked(dev);
+        stale_unqueue_locked(d, dev);
+        bool due = result == 0 && needs_stale_locked(d, dev);
         int64_t expired_at = dev->latest_expires;
         pthread_mutex_unlock(&d->lock);
         if (due && issue_stale(d, dev, expired_at) < 0) {
                 pthread_mutex_lock(&d->lock);
-                dev->stale_queued = false;
+                stale_unqueue_locked(d, dev);
                 pthread_mutex_unlock(&d->lock);
         }
         if (result == 0)
                 lease_put(d, dev);
 }
 
+/* The devices whose STALE verdict the sweep issues (or, shared, claims the lease for). */
+typedef struct due_list {
+        device **dev;
+        int64_t *when;
+        size_t n, cap;
+} due_list;
+
+static bool due_add(due_list *l, device *dev) {
+        if (l->n == l->cap) {
+                size_t nc = l->cap ? l->cap * 2 : 64;
+                device **nd = realloc(l->dev, nc * sizeof(*nd));
+                if (nd)
+                        l->dev = nd;
+                int64_t *nw = nd ? realloc(l->when, nc * sizeof(*nw)) : NULL;
+                if (!nw)
+                        return false;
+                l->when = nw;
+                l->cap = nc;
+        }
+        l->dev[l->n] = dev;
+        l->when[l->n++] = dev->latest_expires;
+        return true;
+}
+
+/* The wheel's: dev's deadline passed (d->lock held). */
+static void wheel_due(vouchd *d, device *dev, void *ud) {
+        if (needs_stale_locked(d, dev)) {
+                if (!due_add(ud, dev))
+                        stale_unqueue_locked(d, dev); /* the next sweep */
+        } else {
+                registry_wheel_update_locked(d, dev);
+        }
+}
+
 void verdict_sweep(vouchd *d) {
         int64_t now = vclock_wall();
         retire_keys(d, now);
-        size_t n = 0, cap = 0, nu = 0;
-        device **due = NULL, *unstored[64];
-        int64_t *when = NULL;
+        size_t nu = 0;
+        device *unstored[64];
+        due_list due = { 0 };
+        /* Most seconds only the devices whose deadline passed (the expiry wheel). Every device
+         * is walked while a shown verdict is not stored (a device with device.unstored) and
+         * after a step of the wall clock. */
+        pthread_mutex_lock(&d->lock);
+        bool walk = d->n_unstored > 0 || registry_wheel_take_due_locked(d, vclock_mono(), now, wheel_due, &due) < 0;
+        pthread_mutex_unlock(&d->lock);
         /* the registry lock is taken for SWEEP_CHUNK buckets at a time, not for the whole
          * walk: with 100,000 devices a walk takes milliseconds, and every attestation takes
          * this lock. Devices are never removed while vouchd runs; one added behind the walk
          * is seen by the next sweep, a second later. */
-        for (size_t b0 = 0; b0 < d->n_buckets; b0 += SWEEP_CHUNK) {
+        for (size_t b0 = 0; walk && b0 < d->n_buckets; b0 += SWEEP_CHUNK) {
                 pthread_mutex_lock(&d->lock);
                 for (size_t b = b0; b < d->n_buckets && b < b0 + SWEEP_CHUNK; b++)
                         for (device *dev = d->buckets[b]; dev; dev = dev->next) {
-                                int64_t exp = dev->latest_expires;
                                 /* (a few a second: more wait for the next sweep) */
                                 if (dev->unstored && dev->lease_row && !dev->lease_uses && !dev->lease_claims &&
                                     nu < sizeof(unstored) / sizeof(unstored[0]))
                                         unstored[nu++] = dev;
-                                if (!needs_stale_locked(dev))
-                                        continue;
-                                if (n == cap) {
-                                        size_t nc = cap ? cap * 2 : 64;
-                                        device **nd = realloc(due, nc * sizeof(*nd));
-                                        int64_t *nw = nd ? realloc(when, nc * sizeof(*nw)) : NULL;
-                                        if (nd)
-                                                due = nd;
-                                        if (!nw) {
-                                                dev->stale_queued = false; /* next sweep */
-                                                pthread_mutex_unlock(&d->lock);
-                                                goto issue;
-                                        }
-                                        when = nw;
-                                        cap = nc;
+                                if (needs_stale_locked(d, dev) && !due_add(&due, dev)) {
+                                        stale_unqueue_locked(d, dev); /* the next sweep */
+                                        pthread_mutex_unlock(&d->lock);
+                                        goto issue;
                                 }
-                                due[n] = dev;
-                                when[n++] = exp;
                         }
                 pthread_mutex_unlock(&d->lock);
         }
 issue:
         for (size_t i = 0; i < nu; i++)
                 lease_get(d, unstored[i], unstored_leased, NULL);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < due.n; i++)
                 if (d->shared) {
                         /* only the holder issues it: the device's lease is taken for it, or
                          * refused while another instance holds it (that one issues it) */
-                        if (lease_get(d, due[i], sweep_leased, NULL) < 0) {
+                        if (lease_get(d, due.dev[i], sweep_leased, NULL) < 0) {
                                 pthread_mutex_lock(&d->lock);
-                                due[i]->stale_queued = false;
+                                stale_unqueue_locked(d, due.dev[i]);
                                 pthread_mutex_unlock(&d->lock);
                         }
-                } else if (issue_stale(d, due[i], when[i]) < 0) {
+                } else if (issue_stale(d, due.dev[i], due.when[i]) < 0) {
                         pthread_mutex_lock(&d->lock);
-                        due[i]->stale_queued = false;
+                        stale_unqueue_locked(d, due.dev[i]);
                         pthread_mutex_unlock(&d->lock);
                 }
-        free(due);
-        free(when);
+        free(due.dev);
+        free(due.when);
 }
 
 bool verdict_golden_outdated_locked(vouchd *d, const device *dev, char *why, size_t n) {
@@ -741,7 +783,7 @@ int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len
                 exp = dev->latest_expires;
                 /* its STALE verdict is the holder's to issue (a shared store): numbered after
                  * the holder's verdicts, never beside them */
-                queue = lease_held_locked(d, dev) && needs_stale_locked(dev);
+                queue = lease_held_locked(d, dev) && needs_stale_locked(d, dev);
         } else if (sh == SHOWN_LATEST) {
                 *record = malloc(dev->latest_len);
                 if (*record) {
@@ -767,7 +809,7 @@ int verdict_current(vouchd *d, device *dev, uint8_t **record, size_t *record_len
                  * status; a signed STALE that is not stored stands in */
                 if (queue && issue_stale(d, dev, exp) < 0) {
                         pthread_mutex_lock(&d->lock);
-                        dev->stale_queued = false;
+                        stale_unqueue_locked(d, dev);
                         pthread_mutex_unlock(&d->lock);
                 }
                 *status = VOUCH__V1__TRUST_STATUS__STALE;
@@ -820,7 +862,7 @@ static int parse_stored(const char *id, const vs_verdict *v, stored *ret, char *
 /* v (its record taken) becomes dev's latest verdict (d->lock held, or at start). A verdict
  * in memory that was shown but not stored (device.unstored) is superseded by it: it is not
  * to be stored again (verdict_store_shown). */
-static void take_stored_locked(device *dev, vs_verdict *v, const stored *st) {
+static void take_stored_locked(vouchd *d, device *dev, vs_verdict *v, const stored *st) {
         free(dev->latest);
         dev->latest = v->record;
         dev->latest_len = v->record_len;
@@ -833,7 +875,8 @@ static void take_stored_locked(device *dev, vs_verdict *v, const stored *st) {
         dev->latest_golden_version = st->golden_version;
         dev->latest_sequence = v->sequence;
         dev->stale_queued = false;
-        dev->unstored = false;
+        set_unstored_locked(d, dev, false);
+        registry_wheel_update_locked(d, dev);
 }
 
 /* Whether the stored verdict v says more than dev's latest in memory (d->lock held): a
@@ -872,7 +915,7 @@ static void follow_one(vouchd *d, vs_verdict *v) {
         }
         pthread_mutex_lock(&d->lock);
         if (stored_newer_locked(d, dev, v)) /* not superseded meanwhile by a commit here */
-                take_stored_locked(dev, v, &st);
+                take_stored_locked(d, dev, v, &st);
         pthread_mutex_unlock(&d->lock);
 }
 
@@ -958,7 +1001,7 @@ int verdict_load_latest(vouchd *d) {
                                 free(v.record);
                                 continue;
                         }
-                        take_stored_locked(dev, &v, &st);
+                        take_stored_locked(d, dev, &v, &st);
                 }
         if (d->shared) {
                 atomic_store(&d->published, start);
@@ -998,7 +1041,7 @@ int verdict_take_latest(vouchd *d, device *dev, vs_verdict *latest) {
         if (newer) {
                 pthread_mutex_lock(&d->lock);
                 if (stored_newer_locked(d, dev, &v)) /* not superseded meanwhile */
-                        take_stored_locked(dev, &v, &st);
+                        take_stored_locked(d, dev, &v, &st);
                 pthread_mutex_unlock(&d->lock);
         }
         latest->record = v.record; /* NULL when taken */

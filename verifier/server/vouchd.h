@@ -66,6 +66,12 @@ struct vouchd {
         device **buckets;
         device **key_buckets;           /* the same devices by EK key (one identity per TPM) */
         size_t n_buckets, n_devices;
+        /* lock: the expiry wheel (registry.h): REGISTRY_WHEEL lists by deadline second; the
+         * last second swept (INT64_MIN before the first sweep) and the wall clock's offset from
+         * the monotonic one then */
+        device **wheel;
+        int64_t wheel_cursor, wheel_offset;
+        size_t n_unstored;              /* lock; devices with device.unstored set (verdict.c) */
         golden_table *golden;
         atomic_uint connections;
         atomic_ullong attestations_ok, attestations_bad, enrollments;
