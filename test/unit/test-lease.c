@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "clock.h"
@@ -229,6 +232,65 @@ static void test_takeover_after_lapse(void **state) {
         vouch__v1__signed_verdict__free_unpacked(sv, NULL);
         for (int i = 0; i < n; i++)
                 vs_verdict_done(&h[i]);
+}
+
+static vs_lease_result claim_ttl(vs_store *s, const char *id, int64_t ttl_ms) {
+        answer a = { .error = 1 };
+        assert_int_equal(vs_lease_claim(s, id, ttl_ms, on_lease, &a), 0);
+        vs_flush(s);
+        assert_int_equal(a.error, 0);
+        return a.res;
+}
+
+/* The holder's process dies (no clean close: its database session just ends) long before its
+ * heartbeat would lapse: once the claimer's own session has been up for half a ttl, it finds
+ * the holder's instance lock free and takes the lease over at once, naming the dead holder.
+ * A live holder (its lock held) is never taken for dead. */
+static void test_dead_holder_lapses_at_once(void **state) {
+        sfx *f = *state;
+        vs_store *c = open_other("c");
+        int up[2], go[2];
+        assert_int_equal(pipe(up), 0);
+        assert_int_equal(pipe(go), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) { /* b: claims for a minute, then dies at the parent's word */
+                char x = 0;
+                vs_store *b = NULL;
+                char err[512];
+                vs_open_options opt = { .history_keep = 10, .instance = "b" };
+                answer a = { .error = 1 };
+                if (vs_open_ex(sfx_pg_url(), &opt, &b, NULL, err, sizeof(err)) < 0 ||
+                    vs_lease_claim(b, f->id, 60000, on_lease, &a) < 0)
+                        _exit(1);
+                vs_flush(b);
+                x = a.error == 0 && a.res.granted ? 'y' : 'n';
+                if (write(up[1], &x, 1) != 1 || read(go[0], &x, 1) != 1)
+                        _exit(1);
+                _exit(0); /* no vs_close: as SIGKILL would */
+        }
+        char x = 0;
+        assert_int_equal(read(up[0], &x, 1), 1);
+        assert_int_equal(x, 'y');
+        struct timespec half = { 1, 200 * 1000000L };
+        nanosleep(&half, NULL); /* c's session up for more than half its ttl (2 s) */
+        vs_lease_result got = claim_ttl(c, f->id, 2000);
+        assert_false(got.granted); /* b lives */
+        assert_string_equal(got.holder, "b");
+        assert_int_equal(write(go[1], "x", 1), 1);
+        int st = 0;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        /* b's heartbeat runs for another minute; its session is gone within moments */
+        struct timespec tick = { 0, 250 * 1000000L };
+        for (int i = 0; i < 60 && !got.granted; i++) {
+                nanosleep(&tick, NULL);
+                got = claim_ttl(c, f->id, 2000);
+        }
+        assert_true(got.granted);
+        assert_string_equal(got.taken_from, "b");
+        vs_close(c);
+        close(up[0]), close(up[1]), close(go[0]), close(go[1]);
 }
 
 /* The heartbeat is not stored before its local deadline: no verdict goes out under the
@@ -675,6 +737,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_claim_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_takeover_after_lapse, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_dead_holder_lapses_at_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_heartbeat_lost, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_heartbeat_renews, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stale_once, setup, teardown),

@@ -697,6 +697,9 @@ static void get_metrics(struct api *a, api_response *out) {
                             "# HELP vouch_connected_agents Agent connections open now.\n"
                             "# TYPE vouch_connected_agents gauge\n"
                             "vouch_connected_agents %u\n"
+                            "# HELP vouch_accept_pauses_total Times a listener paused to keep to --accept-rate.\n"
+                            "# TYPE vouch_accept_pauses_total counter\n"
+                            "vouch_accept_pauses_total %llu\n"
                             "# HELP vouch_devices Devices enrolled.\n"
                             "# TYPE vouch_devices gauge\n"
                             "vouch_devices %zu\n"
@@ -730,7 +733,8 @@ static void get_metrics(struct api *a, api_response *out) {
                             "# HELP vouch_api_refused_total API requests refused (authentication or role).\n"
                             "# TYPE vouch_api_refused_total counter\n"
                             "vouch_api_refused_total %llu\n",
-                            atomic_load(&d->connections), devices, hits, misses, vs_queue_depth(d->store),
+                            atomic_load(&d->connections), (unsigned long long) atomic_load(&d->accept_pauses), devices,
+                            hits, misses, vs_queue_depth(d->store),
                             (unsigned long long) st.commits, (unsigned long long) st.writes, st.commit_us / 1e6,
                             (unsigned long long) st.failures, vs_lost(d->store, NULL, 0) ? 1 : 0,
                             atomic_load(&a->n_watchers),

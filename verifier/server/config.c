@@ -41,6 +41,8 @@ const char config_usage[] =
         "  --hello-timeout SECONDS for the TLS handshake and Hello (default 10)\n"
         "  --threads N             event loops (default: one per core)\n"
         "  --max-connections N     (default: what the file limit allows)\n"
+        "  --accept-rate N         new agent connections accepted per second at most; the rest wait\n"
+        "                          in the listen backlog (default 0: no cap; docs/scale-out.md)\n"
         "  --max-frame BYTES       largest message accepted (default 4194304)\n"
         "  --history N             verdicts kept per device (default 100)\n"
         "  --verdict-ttl N         verdicts expire after N intervals (default 3)\n"
@@ -77,7 +79,7 @@ const char config_usage[] =
 
 enum {
         O_STATE = 256, O_LISTEN, O_GOLDEN_DIR, O_DEFAULT_GOLDEN, O_EK_CA, O_CONFIG, O_INTERVAL, O_APPROVAL, O_ALLOWLIST,
-        O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
+        O_JITTER, O_NONCE_TIMEOUT, O_HELLO_TIMEOUT, O_THREADS, O_MAX_CONN, O_ACCEPT_RATE, O_MAX_FRAME, O_HISTORY, O_TTL, O_SHA1,
         O_LOG_LEVEL, O_SAN, O_HELP, O_API_LISTEN, O_API_CLIENT_CA, O_API_ADMIN, O_API_READER, O_EK_CERT_FETCH, O_STORE,
         O_INSTANCE, O_LOG_FORMAT, O_HTTP_LISTEN, O_TRUST_DOMAIN, O_DEVICE_CA_CERT, O_DEVICE_CA_KEY, O_CRL_URL,
         O_DEVICE_CERT_TTL, O_DEVICE_NAMES,
@@ -100,6 +102,7 @@ static const struct option options[] = {
         { "hello-timeout", required_argument, NULL, O_HELLO_TIMEOUT },
         { "threads", required_argument, NULL, O_THREADS },
         { "max-connections", required_argument, NULL, O_MAX_CONN },
+        { "accept-rate", required_argument, NULL, O_ACCEPT_RATE },
         { "max-frame", required_argument, NULL, O_MAX_FRAME },
         { "history", required_argument, NULL, O_HISTORY },
         { "verdict-ttl", required_argument, NULL, O_TTL },
@@ -242,6 +245,7 @@ static int apply_option(config *c, int id, const char *name, const char *v) {
         case O_HELLO_TIMEOUT: return set_uint(name, v, 1, 3600, &c->hello_timeout);
         case O_THREADS: return set_uint(name, v, 0, 256, &c->threads);
         case O_MAX_CONN: return set_uint(name, v, 1, 10000000, &c->max_connections);
+        case O_ACCEPT_RATE: return set_uint(name, v, 0, 1000000, &c->accept_rate);
         case O_MAX_FRAME: return set_uint(name, v, 1024, 64u << 20, &c->max_frame);
         case O_HISTORY: return set_uint(name, v, 1, 1000000, &c->history);
         case O_TTL: return set_uint(name, v, 1, 1000, &c->verdict_ttl_intervals);

@@ -37,6 +37,7 @@ typedef struct config {
         unsigned hello_timeout;
         unsigned threads;       /* event loops; 0 = one per core */
         unsigned max_connections;
+        unsigned accept_rate;   /* new agent connections accepted per second; 0 = no cap */
         unsigned api_max_connections;   /* set from the file limit (check_file_limit) */
         unsigned max_frame;
         unsigned history;       /* verdicts kept per device */

@@ -17,6 +17,11 @@ typedef struct loop {
         unsigned index;
         struct event_base *base;
         struct evconnlistener *listener;
+        /* --accept-rate: this loop's share as a token bucket; while it is empty the listener
+         * is off and accept_resume turns it on when the next token is due (vouchd.c) */
+        double accept_tokens;
+        int64_t accept_refill_us;
+        struct event *accept_resume;
         pthread_t thread;
         vc_eval_cache *cache;
         vc_hasher *hasher;              /* this loop's, for the attestations on it */

@@ -118,8 +118,52 @@ static void check_file_limit(config *c) {
         }
 }
 
+static int64_t mono_us(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t) t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* --accept-rate, per loop: tokens at the loop's share of the rate, at most a tenth of a
+ * second's worth (and one) saved up. */
+static double accept_share(const loop *l) {
+        return (double) l->d->cfg.accept_rate / l->d->n_loops;
+}
+
+static void accept_refill(loop *l, int64_t now) {
+        double rate = accept_share(l), cap = rate / 10 < 1 ? 1 : rate / 10;
+        l->accept_tokens += (double) (now - l->accept_refill_us) * rate / 1e6;
+        if (l->accept_tokens > cap)
+                l->accept_tokens = cap;
+        l->accept_refill_us = now;
+}
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg) {
+        loop *l = arg;
+        if (!atomic_load(&l->d->stopping))
+                evconnlistener_enable(l->listener);
+}
+
+/* A reconnection storm (an instance died and its agents come to the others, a network came
+ * back) would take the CPU that the connected agents' attestations need: with --accept-rate
+ * the listener is turned off while the loop's share is used up, and the connections wait in
+ * the kernel's listen backlog (no handshake, no descriptor) until it is on again. */
 static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg) {
-        session_accept(arg, fd);
+        loop *l = arg;
+        session_accept(l, fd);
+        if (!l->d->cfg.accept_rate)
+                return;
+        int64_t now = mono_us();
+        accept_refill(l, now);
+        l->accept_tokens -= 1;
+        if (l->accept_tokens >= 1)
+                return;
+        /* (libevent accepts no more in this round once the listener is off) */
+        evconnlistener_disable(lis);
+        atomic_fetch_add(&l->d->accept_pauses, 1);
+        int64_t wait = (int64_t) ((1 - l->accept_tokens) * 1e6 / accept_share(l)) + 1;
+        struct timeval tv = { (time_t) (wait / 1000000), (suseconds_t) (wait % 1000000) };
+        evtimer_add(l->accept_resume, &tv);
 }
 
 static void *loop_main(void *arg) {
@@ -431,6 +475,11 @@ static int make_loops(vouchd *d, const struct sockaddr_storage *ss, int sslen) {
                 if (!l->base || session_loop_init(l) < 0 || vc_eval_cache_new(4096, &l->cache) < 0 ||
                     vc_hasher_new(&l->hasher) < 0)
                         return -ENOMEM;
+                l->accept_resume = evtimer_new(l->base, accept_resume_cb, l);
+                l->accept_refill_us = mono_us();
+                l->accept_tokens = 1;
+                if (!l->accept_resume)
+                        return -ENOMEM;
                 l->listener = evconnlistener_new_bind(l->base, accept_cb, l,
                                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
                                                               LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
@@ -641,6 +690,8 @@ void vouchd_free(vouchd *d) {
                 session_free_all(l);
                 if (l->listener)
                         evconnlistener_free(l->listener);
+                if (l->accept_resume)
+                        event_free(l->accept_resume);
                 session_loop_fini(l);
                 if (l->base)
                         event_base_free(l->base);

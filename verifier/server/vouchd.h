@@ -74,6 +74,7 @@ struct vouchd {
         size_t n_unstored;              /* lock; devices with device.unstored set (verdict.c) */
         golden_table *golden;
         atomic_uint connections;
+        atomic_ullong accept_pauses;    /* --accept-rate: times a loop's listener paused */
         atomic_ullong attestations_ok, attestations_bad, enrollments;
         atomic_ullong log_rerequests;   /* NEED_LOG: challenged again for the whole log */
         atomic_ullong ek_fetched, ek_fetch_failures;

@@ -163,6 +163,7 @@ enum {
         W_EKCERT,
         W_GSEQ_PAST,
         W_HEARTBEAT,
+        W_REAP,
         W_CLAIM,
         W_CLAIM_ROW,
         W_CLAIM_LATEST,
@@ -264,6 +265,16 @@ static const stmt writer_stmts[W_COUNT] = {
                           " FROM (SELECT alive_until FROM instances WHERE name = $1 FOR NO KEY UPDATE) o WHERE i.name = $1 "
                           "RETURNING coalesce(o.alive_until, '-infinity') <= now(), " MS_LEFT("i.alive_until"),
                           2, { TEXTOID, INT8OID } },
+        /* instance $1 (of store $2) ends the heartbeat of every other instance whose database
+         * session is gone: its lock (lock_instance) is free, so the process died or lost the
+         * database and can commit nothing more (a writer back later finds its heartbeat
+         * lapsed and gives every lease up). Its devices' leases lapse now, not at the end of
+         * its ttl, and their agents, reconnecting to the others, are claimed at once instead
+         * of refused until then. The lock taken by the probe ends with the transaction. */
+        [W_REAP] = { "w_reap",
+                     "UPDATE instances SET alive_until = now() WHERE name <> $1 AND alive_until > now()"
+                     " AND pg_try_advisory_xact_lock(" INSTANCE_LOCK_CLASS ", hashtext($2 || '/' || name))",
+                     2, { TEXTOID, TEXTOID } },
         /* device $1 for instance $2: granted when free, ours, or its holder's heartbeat has
          * lapsed (taken_from then names that holder; lapsed judged once); the row as it is now
          * either way */
@@ -460,6 +471,8 @@ typedef struct pg_store {
         vs_write *lease_plan[VS_BATCH_MAX]; /* writer thread: a batch's lease writes (send_leases) */
         bool hb_lapsed;                 /* writer thread: the batch's heartbeat (T_HEARTBEAT) */
         int64_t hb_left_ms;
+        int64_t w_up_ms;                /* writer thread: when the writer's session was set up */
+        int64_t reaped_ms;              /* writer thread: the last W_REAP sent */
 } pg_store;
 
 /* The writer's wall clock, Unix seconds (a revocation by a device row's write). */
@@ -739,8 +752,10 @@ static int conn_setup(vs_store *s, pg_conn *c, char *why, size_t n) {
                 c->conn = NULL;
                 return r;
         }
-        if (c->writer)
+        if (c->writer) {
                 p->w_pid = PQbackendPID(c->conn);
+                p->w_up_ms = now_ms();
+        }
         return 0;
 }
 
@@ -1164,6 +1179,19 @@ static int send_leases(pipeline *pl, vs_write *const *plan, size_t n) {
                 p_i64(&p, ttl);
                 if ((r = send_tagged(pl, W_HEARTBEAT, &p, T_HEARTBEAT, NULL)) < 0)
                         return r;
+                /* the others' sessions probed at most once a second, and only once this
+                 * writer's own session has been up for half a ttl: after the database
+                 * restarted, every instance gets that long to come back before it is
+                 * taken for dead */
+                int64_t now = now_ms();
+                if (now - ps->w_up_ms >= ttl / 2 && now - ps->reaped_ms >= 1000) {
+                        params q = { .n = 0 };
+                        p_text(&q, s->instance);
+                        p_text(&q, ps->store_id);
+                        if ((r = send_stmt(pl, W_REAP, &q)) < 0)
+                                return r;
+                        ps->reaped_ms = now;
+                }
         }
         if (!all)
                 sort_by_device(leases, k);
