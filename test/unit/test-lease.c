@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -242,46 +243,63 @@ static vs_lease_result claim_ttl(vs_store *s, const char *id, int64_t ttl_ms) {
         return a.res;
 }
 
-/* The holder's process dies (no clean close: its database session just ends) long before its
+static const char *self_path; /* this test binary: the dying holder runs as a process of its own */
+
+/* The holder instance "b" (test-lease --hold-lease DEVICE): claims DEVICE for a minute, says
+ * "y", and exits without closing its store once its standard input closes, as a process
+ * killed would (its database sessions end with it). */
+static int hold_lease(const char *id) {
+        vs_store *b = NULL;
+        char err[512], x;
+        vs_open_options opt = { .history_keep = 10, .instance = "b" };
+        answer a = { .error = 1 };
+        if (vs_open_ex(sfx_pg_url(), &opt, &b, NULL, err, sizeof(err)) < 0 ||
+            vs_lease_claim(b, id, 60000, on_lease, &a) < 0)
+                _exit(1);
+        vs_flush(b);
+        if (write(1, a.error == 0 && a.res.granted ? "y" : "n", 1) != 1)
+                _exit(1);
+        while (read(0, &x, 1) == 1)
+                ;
+        _exit(0);
+}
+
+/* The holder's process dies (no clean close: its database sessions just end) long before its
  * heartbeat would lapse: once the claimer's own session has been up for half a ttl, it finds
  * the holder's instance lock free and takes the lease over at once, naming the dead holder.
- * A live holder (its lock held) is never taken for dead. */
+ * A live holder (its lock held) is never taken for dead. (A holder whose session alone ended
+ * reconnects and takes its lock again: it lives.) */
 static void test_dead_holder_lapses_at_once(void **state) {
         sfx *f = *state;
         vs_store *c = open_other("c");
-        int up[2], go[2];
-        assert_int_equal(pipe(up), 0);
-        assert_int_equal(pipe(go), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) { /* b: claims for a minute, then dies at the parent's word */
-                char x = 0;
-                vs_store *b = NULL;
-                char err[512];
-                vs_open_options opt = { .history_keep = 10, .instance = "b" };
-                answer a = { .error = 1 };
-                if (vs_open_ex(sfx_pg_url(), &opt, &b, NULL, err, sizeof(err)) < 0 ||
-                    vs_lease_claim(b, f->id, 60000, on_lease, &a) < 0)
-                        _exit(1);
-                vs_flush(b);
-                x = a.error == 0 && a.res.granted ? 'y' : 'n';
-                if (write(up[1], &x, 1) != 1 || read(go[0], &x, 1) != 1)
-                        _exit(1);
-                _exit(0); /* no vs_close: as SIGKILL would */
-        }
+        int in[2], out[2];
+        assert_int_equal(pipe(in), 0);
+        assert_int_equal(pipe(out), 0);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        posix_spawn_file_actions_addclose(&fa, in[1]);
+        posix_spawn_file_actions_addclose(&fa, out[0]);
+        char *argv[] = { (char *) self_path, "--hold-lease", f->id, NULL };
+        pid_t pid;
+        assert_int_equal(posix_spawn(&pid, self_path, &fa, NULL, argv, environ), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        close(in[0]);
+        close(out[1]);
         char x = 0;
-        assert_int_equal(read(up[0], &x, 1), 1);
+        assert_int_equal(read(out[0], &x, 1), 1);
         assert_int_equal(x, 'y');
         struct timespec half = { 1, 200 * 1000000L };
         nanosleep(&half, NULL); /* c's session up for more than half its ttl (2 s) */
         vs_lease_result got = claim_ttl(c, f->id, 2000);
         assert_false(got.granted); /* b lives */
         assert_string_equal(got.holder, "b");
-        assert_int_equal(write(go[1], "x", 1), 1);
+        close(in[1]); /* b dies with a minute of heartbeat left */
         int st = 0;
         assert_int_equal(waitpid(pid, &st, 0), pid);
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        /* b's heartbeat runs for another minute; its session is gone within moments */
+        close(out[0]);
         struct timespec tick = { 0, 250 * 1000000L };
         for (int i = 0; i < 60 && !got.granted; i++) {
                 nanosleep(&tick, NULL);
@@ -290,7 +308,6 @@ static void test_dead_holder_lapses_at_once(void **state) {
         assert_true(got.granted);
         assert_string_equal(got.taken_from, "b");
         vs_close(c);
-        close(up[0]), close(up[1]), close(go[0]), close(go[1]);
 }
 
 /* The heartbeat is not stored before its local deadline: no verdict goes out under the
@@ -733,7 +750,10 @@ static void test_two_instances_commit(void **state) {
         free(b);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+        self_path = argv[0];
+        if (argc == 3 && strcmp(argv[1], "--hold-lease") == 0)
+                return hold_lease(argv[2]);
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_claim_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_takeover_after_lapse, setup, teardown),
