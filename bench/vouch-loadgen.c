@@ -142,7 +142,7 @@ typedef struct shared {
 static shared G;
 
 static atomic_bool measuring, stopping;
-static atomic_uint warm, connected_now, failures_printed, pending_hello, lost_now, losses_printed;
+static atomic_uint warm, connected_now, failures_printed, lost_now, losses_printed;
 
 /* ---- statistics: one per loop, merged after the threads are joined ---- */
 
@@ -246,7 +246,8 @@ typedef struct agent {
         uint64_t clock, boot_ms;
         sent_quote last;                     /* for the stale misbehaviour */
         /* bookkeeping */
-        bool warm, was_connected, has_identity, pending;
+        bool warm, was_connected, has_identity, pending, waiting;
+        struct agent *wait_next;             /* its loop's queue for a connection slot */
         unsigned expect;                     /* MIS_* of the attestation in flight, 0 = normal */
         uint64_t t_challenge, t_hello;
         uint64_t t_lost;                     /* failover: when its connection was lost, 0 once attested again */
@@ -263,6 +264,12 @@ typedef struct lg_loop {
         size_t n_agents;
         stats st;
         uint64_t rng;
+        /* connections between connect and Welcome on this loop (its share of --max-pending),
+         * and the agents waiting for one of them, in order: each is started when one ends, so
+         * that a verifier slow to accept (vouchd --accept-rate) does not have thousands of
+         * agents polling for a slot */
+        unsigned pending;
+        struct agent *wait_head, *wait_tail;
 } lg_loop;
 
 static uint64_t now_us(void) {
@@ -683,9 +690,19 @@ static int send_msg(agent *a, const Vouch__V1__AgentMessage *m) {
 }
 
 static void pending_done(agent *a) {
-        if (a->pending) {
-                a->pending = false;
-                atomic_fetch_sub(&pending_hello, 1);
+        if (!a->pending)
+                return;
+        lg_loop *l = a->l;
+        a->pending = false;
+        l->pending--;
+        agent *next = l->wait_head;
+        if (next) {
+                l->wait_head = next->wait_next;
+                if (!l->wait_head)
+                        l->wait_tail = NULL;
+                next->wait_next = NULL;
+                next->waiting = false;
+                agent_schedule(next, 0);
         }
 }
 
@@ -1199,11 +1216,20 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
 static void agent_connect(agent *a) {
         /* at most max_pending connections between connect and Welcome: a verifier that is
          * enrolling as fast as it can is not buried under handshakes that then time out */
-        if (atomic_fetch_add(&pending_hello, 1) >= G.o.max_pending) {
-                atomic_fetch_sub(&pending_hello, 1);
-                agent_schedule(a, 20000 + (uint64_t) (rnd01(a->l) * 30000));
+        lg_loop *l = a->l;
+        unsigned share = G.o.max_pending / G.o.threads ? G.o.max_pending / G.o.threads : 1;
+        if (a->waiting) /* queued: started when a slot frees */
+                return;
+        if (l->pending >= share) {
+                a->waiting = true;
+                if (l->wait_tail)
+                        l->wait_tail->wait_next = a;
+                else
+                        l->wait_head = a;
+                l->wait_tail = a;
                 return;
         }
+        l->pending++;
         a->pending = true;
         if (!a->has_identity) {
                 if (identity_new(a) < 0) {
