@@ -20,6 +20,19 @@ die() {
 }
 
 # A missing prerequisite: a loud skip, or a failure under CI.
+# wait_ready PID [TENTHS]: until the vouchd started as PID has printed "ready" into
+# $TOP/vouchd.out; the test dies when it exits first (the last lines of $TOP/vouchd.log) or is
+# not ready within TENTHS tenths of a second (default 150)
+wait_ready() {
+        local pid=$1 n=${2:-150} i
+        for ((i = 0; i < n; i++)); do
+                grep -q ready "$TOP/vouchd.out" && return 0
+                kill -0 "$pid" 2>/dev/null || die "vouchd exited: $(tail -n 5 "$TOP/vouchd.log")"
+                sleep 0.1
+        done
+        die "vouchd did not start"
+}
+
 skip_or_fail() {
         if [[ ${CI:-} == true ]]; then
                 printf '%s: FAILED (CI=true): %s\n' "$ts_name" "$*" >&2

@@ -42,12 +42,7 @@ start_vouchd() { # ARGS...
                 --default-golden rhel8-uefi --ek-ca "$TOP/state/ca.pem" --threads 1 --hello-timeout 120 "$@" \
                 >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
         VOUCHD_PID=$!
-        for ((i = 0; i < 150; i++)); do
-                grep -q ready "$TOP/vouchd.out" && return 0
-                kill -0 "$VOUCHD_PID" 2>/dev/null || die "vouchd exited: $(tail -n 5 "$TOP/vouchd.log")"
-                sleep 0.1
-        done
-        die "vouchd did not start"
+        wait_ready "$VOUCHD_PID"
 }
 
 stop_vouchd() {

@@ -55,12 +55,7 @@ start_vouchd() {
                 --verdict-ttl "$TTL" --threads 2 --api-listen "127.0.0.1:$APORT" --api-admin admin \
                 --api-reader reader "$@" >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
         VOUCHD_PID=$!
-        for ((i = 0; i < 100; i++)); do
-                grep -q ready "$TOP/vouchd.out" && return 0
-                kill -0 "$VOUCHD_PID" 2>/dev/null || die "vouchd exited: $(tail -n 5 "$TOP/vouchd.log")"
-                sleep 0.1
-        done
-        die "vouchd did not start"
+        wait_ready "$VOUCHD_PID" 100
 }
 
 # SIGTERM vouchd and wait for it (WHEN: which stop, for the message): any status but 0 is a

@@ -66,12 +66,7 @@ start_vouchd() { # ARGS...: started and ready, or the test dies
         : >"$TOP/vouchd.out"
         "${CMD[@]}" >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
         VOUCHD_PID=$!
-        for ((i = 0; i < 150; i++)); do
-                grep -q ready "$TOP/vouchd.out" && return 0
-                kill -0 "$VOUCHD_PID" 2>/dev/null || die "vouchd exited: $(tail -n 5 "$TOP/vouchd.log")"
-                sleep 0.1
-        done
-        die "vouchd did not start"
+        wait_ready "$VOUCHD_PID"
 }
 
 stop_vouchd() { # SIGNAL (TERM by default): a TERM stop must exit 0 (under ASan: no leak)

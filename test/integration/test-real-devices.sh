@@ -90,12 +90,7 @@ start_vouchd() {
                 --api-listen "127.0.0.1:$APORT" --api-admin admin --api-reader reader "$@" \
                 >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
         VOUCHD_PID=$!
-        for ((i = 0; i < 100; i++)); do
-                grep -q ready "$TOP/vouchd.out" && return 0
-                kill -0 "$VOUCHD_PID" 2>/dev/null || die "vouchd exited: $(tail -n 5 "$TOP/vouchd.log")"
-                sleep 0.1
-        done
-        die "vouchd did not start"
+        wait_ready "$VOUCHD_PID" 100
 }
 stop_vouchd() {
         kill -TERM "$VOUCHD_PID" 2>/dev/null || true

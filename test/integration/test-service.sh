@@ -53,12 +53,7 @@ start_vouchd() {
                 --default-golden arch --ek-ca "$TOP/tpm-a/ekca.pem" --interval 3600 --hello-timeout 2 \
                 --threads 2 --http-listen "127.0.0.1:$HPORT" >"$TOP/vouchd.out" 2>>"$TOP/vouchd.log" &
         VOUCHD_PID=$!
-        for ((i = 0; i < 100; i++)); do
-                grep -q ready "$TOP/vouchd.out" && return 0
-                kill -0 "$VOUCHD_PID" 2>/dev/null || die "vouchd exited: $(tail -n 5 "$TOP/vouchd.log")"
-                sleep 0.1
-        done
-        die "vouchd did not start"
+        wait_ready "$VOUCHD_PID" 100
 }
 
 # agent NAME -> runs vouch-agent --once against tpm NAME; sets RC, OUT, ERR
